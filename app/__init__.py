@@ -1,0 +1,1 @@
+"""The Fluxion application: main window, step panels, workers, command line."""

@@ -1,0 +1,68 @@
+"""The ``fluxion`` command.
+
+With no subcommand it opens the GUI; subcommands run the engine headless and
+never import Qt, so they work on machines without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from fluxion import __version__
+
+from . import commands
+
+log = logging.getLogger("fluxion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="fluxion",
+        description="Interactive photometry of astronomical image sequences. "
+        "Without a subcommand, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"fluxion {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.register_all(sub)
+    return parser
+
+
+def _split_gui_args(argv: list[str]) -> bool:
+    """True when argv asks for the GUI (no known subcommand)."""
+    names = set(commands.names())
+    for a in argv:
+        if a in ("-h", "--help", "--version"):
+            return False
+        if not a.startswith("-"):
+            return a not in names
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fluxion`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _split_gui_args(argv):
+        from .gui_entry import run_gui  # Qt is imported only on this path
+
+        return run_gui(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("fluxion: interrupted", file=sys.stderr)
+        return 130
+    except commands.CommandError as exc:
+        print(f"fluxion {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

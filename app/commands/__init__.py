@@ -1,0 +1,37 @@
+"""Headless subcommands of the ``fluxion`` command.
+
+Each module here defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. None of them imports Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from types import ModuleType
+
+__all__ = ["CommandError", "names", "register_all"]
+
+# Order is the order shown in --help.
+_MODULES = ("demo", "scan")
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _load() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{m}") for m in _MODULES]
+
+
+def names() -> list[str]:
+    """Names of all subcommands."""
+    return [m.NAME for m in _load()]
+
+
+def register_all(sub: argparse._SubParsersAction) -> None:
+    """Add every subcommand to an argparse subparsers object."""
+    for mod in _load():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.run)

@@ -1,0 +1,56 @@
+"""``fluxion demo OUTDIR``: write the simulated classroom night."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "demo"
+HELP = "write a simulated night (lights, bias, darks, flats, truth) into OUTDIR"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("outdir", type=Path, help="folder to write (created if needed)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the demo's)")
+    p.add_argument("--frames", type=int, default=None, help="number of light frames")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("W", "H"),
+        default=None,
+        help="frame width and height in pixels",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.pipeline import StepState
+    from fluxion.core.simulate import NightConfig, simulate_night
+
+    overrides = {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.frames is not None:
+        if args.frames < 1:
+            raise CommandError("--frames must be at least 1")
+        overrides["n_frames"] = args.frames
+    if args.size is not None:
+        w, h = args.size
+        if w < 64 or h < 64:
+            raise CommandError("--size must be at least 64 x 64 pixels")
+        overrides["shape"] = (h, w)
+    config = NightConfig(**overrides)
+    out = args.outdir
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"{out} exists and is not a folder")
+
+    def report(fraction: float, message: str) -> None:
+        print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
+
+    truth = simulate_night(out, config, state=StepState(report))
+    print(file=sys.stderr)
+    print(f"wrote {truth.summary()} to {out}")
+    return 0

@@ -1,0 +1,78 @@
+"""``fluxion scan PATH...``: the frame table of a folder, with the problems found."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "scan"
+HELP = "list the FITS frames in folders or files with their normalised header facts"
+
+_COLUMNS = (
+    ("file", 34),
+    ("type", 6),
+    ("object", 14),
+    ("filter", 7),
+    ("exptime", 8),
+    ("time_utc", 23),
+    ("jd", 15),
+    ("binning", 7),
+    ("gain", 6),
+    ("ra", 10),
+    ("dec", 10),
+    ("shape", 11),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
+    p.add_argument("--json", action="store_true", help="write a JSON list to stdout")
+
+
+def _cell(value: object, width: int) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, float):
+        text = f"{value:.6f}" if width >= 15 else f"{value:.5g}"
+    elif isinstance(value, list | tuple):
+        text = "x".join(str(v) for v in value)
+    else:
+        text = str(value)
+    if len(text) > width:
+        text = text[: width - 1] + "~"
+    return text.ljust(width)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.sequence import scan
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    frames = scan(args.paths)
+    rows = [f.to_json_dict() for f in frames]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+        return 0
+    if not rows:
+        print("no FITS files found")
+        return 1
+    print(" ".join(name.ljust(w) for name, w in _COLUMNS))
+    for r in rows:
+        print(" ".join(_cell(r[name], w) for name, w in _COLUMNS))
+    bad = [r for r in rows if r["problems"]]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["type"]] = counts.get(r["type"], 0) + 1
+    print()
+    print(f"{len(rows)} files: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    if bad:
+        print(f"{len(bad)} with problems:")
+        for r in bad:
+            print(f"  {r['file']}: {'; '.join(r['problems'])}")
+    return 0

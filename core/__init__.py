@@ -1,0 +1,1 @@
+"""The engine: calibration, detection, astrometry, photometry. Never imports Qt."""

@@ -1,0 +1,1 @@
+"""Data files: instrument header profiles, icons, default settings."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run Fluxion's test suite (lint, then pytest offscreen with warnings as errors).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/core -x`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+cd "$FLUXION_ROOT"
+export QT_QPA_PLATFORM=offscreen
+ruff check core widgets app resources fluxion tests packaging scripts
+set +e
+python -m pytest "$@"
+rc=$?
+set -e
+if [ $rc -eq 5 ]; then
+    echo "fluxion: pytest collected no tests; that is a failure" >&2
+    exit 1
+fi
+exit $rc

@@ -1,0 +1,33 @@
+"""Shared test configuration: offscreen Qt, the real-data folder, the demo night."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Qt must never try to reach a display in tests; set before any Qt import.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """The real-data folder: $FLUXION_TEST_DATA, else ../shared/data beside the repo."""
+    env = os.environ.get("FLUXION_TEST_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "data")
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ../shared/data; skips the test when the folder is absent."""
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real test data not found: set FLUXION_TEST_DATA or place ../shared/data")
+    return d

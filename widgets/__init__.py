@@ -1,0 +1,1 @@
+"""Reusable Qt widgets: image view, overlays, parameter forms, plots. Never imports app."""
