@@ -2,7 +2,9 @@
 # Run Fluxion's test suite (lint, then pytest offscreen with warnings as errors).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/core -x`.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+HERE="$(dirname "${BASH_SOURCE[0]}")"
+# shellcheck disable=SC2046
+source "$HERE/bootstrap.sh" $(grep -v '^#' "$HERE/test-system-packages.txt")
 cd "$FLUXION_ROOT"
 export QT_QPA_PLATFORM=offscreen
 ruff check core widgets app resources fluxion tests packaging scripts
