@@ -1,0 +1,444 @@
+"""Click-to-identify target tracks: centroided clicks and a spline in time.
+
+The user clicks the target in a few frames (the Photometry Pipeline's
+``pp_manident``). Each click is refined to the local centroid
+(:func:`refine_click`), or kept as clicked for faint targets. A :class:`Track`
+holds at most one click per frame; :func:`fit_track` turns it into a
+:class:`TrackFit` that predicts the position and its uncertainty in every frame:
+
+* one click: a fixed target;
+* two clicks: a straight line in time;
+* more clicks: a least-squares B-spline in time whose degree (up to 3) and
+  number of interior knots grow with the number of clicks, so that the fit
+  always keeps spare degrees of freedom and smooths the click errors.
+
+The fit is made in sky coordinates (tangent-plane offsets in arcsec around the
+first click) when every frame has a WCS, so that a track survives pointing
+drifts between frames; otherwise it is made in pixels.
+
+Why a fixed-knot least-squares spline rather than ``UnivariateSpline``: with
+fixed knots the fit is linear in the clicks, so the prediction covariance is
+exact (``b(t) (B^T W B)^-1 b(t)^T``) and gives the uncertainty circle drawn
+around each predicted position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from astropy import units
+from astropy.coordinates import SkyCoord
+from astropy.stats import sigma_clipped_stats
+from astropy.table import Table
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+from photutils.centroids import centroid_2dg, centroid_sources
+from scipy.interpolate import BSpline
+
+__all__ = [
+    "Click",
+    "CentroidResult",
+    "Track",
+    "TrackFit",
+    "TrackError",
+    "refine_click",
+    "fit_track",
+    "spline_layout",
+]
+
+log = logging.getLogger(__name__)
+
+#: Position uncertainty (px) given to a click kept as clicked (no centroid).
+UNREFINED_SIGMA = 1.0
+#: Floor on a centroid's uncertainty (px): below this, PSF and pixel-phase
+#: systematics dominate whatever the signal-to-noise says.
+CENTROID_SIGMA_FLOOR = 0.02
+
+
+class TrackError(ValueError):
+    """A track cannot be built or fitted; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class CentroidResult:
+    """Outcome of refining one click.
+
+    Attributes
+    ----------
+    x, y : float
+        Refined position (px, 0-based), or the clicked one when ``found`` is False.
+    sigma : float
+        1-sigma position uncertainty per axis (px).
+    snr : float
+        Peak signal-to-noise of the brightest pixel near the click.
+    found : bool
+        False when no source stands above the noise near the click (empty sky):
+        the click is then kept as clicked.
+    message : str
+        What happened, for the user.
+    """
+
+    x: float
+    y: float
+    sigma: float
+    snr: float
+    found: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Click:
+    """The target's position marked in one frame.
+
+    Attributes
+    ----------
+    frame : int
+        Index of the frame in the sequence.
+    jd : float
+        Mid-exposure Julian date (UTC) of that frame.
+    x, y : float
+        Position in the frame (px, 0-based).
+    sigma : float
+        1-sigma position uncertainty per axis (px).
+    refined : bool
+        True when the position is a centroid, False when kept as clicked.
+    """
+
+    frame: int
+    jd: float
+    x: float
+    y: float
+    sigma: float = 0.1
+    refined: bool = True
+
+
+def refine_click(
+    image: np.ndarray,
+    x: float,
+    y: float,
+    *,
+    box_size: int = 11,
+    min_snr: float = 5.0,
+) -> CentroidResult:
+    """Refine a click to the centroid of the source under it.
+
+    Parameters
+    ----------
+    image : 2-D array
+        The frame (background included; a local background is removed here).
+    x, y : float
+        Clicked position (px, 0-based).
+    box_size : int
+        Side of the box (px, odd) searched for the source; about 2-3 FWHM.
+    min_snr : float
+        Peak signal-to-noise below which the click is considered empty sky.
+
+    Returns
+    -------
+    CentroidResult
+        The centroid (2-D Gaussian fit, photutils ``centroid_2dg``) or, on empty
+        sky or at the image edge, the clicked position with ``found=False``.
+    """
+    data = np.asarray(image, dtype=float)
+    ny, nx = data.shape
+    box_size = int(box_size) | 1  # photutils wants an odd box
+    half = box_size // 2
+    if not (0 <= x < nx and 0 <= y < ny):
+        raise TrackError(f"click at ({x:.1f}, {y:.1f}) is outside the {nx}x{ny} image")
+    ix, iy = int(round(x)), int(round(y))
+    # Local background and noise from a wider box, so that a crowded or
+    # vignetted field does not bias the peak test.
+    wide = 3 * box_size
+    sl = (slice(max(iy - wide, 0), iy + wide + 1), slice(max(ix - wide, 0), ix + wide + 1))
+    finite = np.isfinite(data[sl])
+    _, sky, noise = sigma_clipped_stats(data[sl][finite], sigma=3.0, maxiters=5)
+    box = data[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1] - sky
+    peak = float(np.nanmax(box)) if box.size else 0.0
+    snr = peak / noise if noise > 0 else 0.0
+    if not np.isfinite(snr) or snr < min_snr:
+        return CentroidResult(
+            float(x),
+            float(y),
+            UNREFINED_SIGMA,
+            float(snr) if np.isfinite(snr) else 0.0,
+            False,
+            f"no source above {min_snr:g} sigma within {half} px: position kept as clicked",
+        )
+    # Two passes: the second box is centred on the first centroid, so a click a
+    # few pixels off does not cut the source's wing.
+    cx, cy = float(x), float(y)
+    for _ in range(2):
+        xs, ys = centroid_sources(data - sky, cx, cy, box_size=box_size, centroid_func=centroid_2dg)
+        if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
+            return CentroidResult(
+                float(x), float(y), UNREFINED_SIGMA, snr, False, "centroid failed: kept as clicked"
+            )
+        cx, cy = float(xs[0]), float(ys[0])
+    if np.hypot(cx - x, cy - y) > box_size:
+        return CentroidResult(
+            float(x), float(y), UNREFINED_SIGMA, snr, False, "centroid ran away: kept as clicked"
+        )
+    sigma = _centroid_sigma(box, noise)
+    return CentroidResult(cx, cy, sigma, snr, True, f"centroid at S/N {snr:.0f}")
+
+
+def _centroid_sigma(box: np.ndarray, noise: float) -> float:
+    """Approximate centroid uncertainty: PSF sigma over the integrated S/N.
+
+    The Cramer-Rao bound of a Gaussian centroid in background-limited noise is
+    ``sigma_psf / SNR`` with SNR over the optimal area ``4 pi sigma_psf^2``;
+    the PSF width comes from the second moments of the positive pixels.
+    """
+    w = np.clip(np.nan_to_num(box), 0, None)
+    total = w.sum()
+    if total <= 0:
+        return UNREFINED_SIGMA
+    yy, xx = np.indices(w.shape)
+    mx, my = (w * xx).sum() / total, (w * yy).sum() / total
+    var = ((w * ((xx - mx) ** 2 + (yy - my) ** 2)).sum() / total) / 2.0
+    sigma_psf = float(np.sqrt(max(var, 0.25)))
+    snr = total / (noise * np.sqrt(4 * np.pi) * sigma_psf)
+    return max(sigma_psf / max(snr, 1e-3), CENTROID_SIGMA_FLOOR)
+
+
+@dataclass(frozen=True)
+class Track:
+    """The clicks that define one target's track, at most one per frame.
+
+    Immutable: :meth:`with_click` and :meth:`without_click` return new tracks,
+    so an undo stack is a list of tracks.
+    """
+
+    name: str = "target"
+    clicks: tuple[Click, ...] = ()
+
+    def with_click(self, click: Click) -> Track:
+        """A track with ``click`` added; a click in the same frame is replaced."""
+        kept = tuple(c for c in self.clicks if c.frame != click.frame)
+        ordered = tuple(sorted((*kept, click), key=lambda c: (c.jd, c.frame)))
+        return dataclasses.replace(self, clicks=ordered)
+
+    def without_click(self, frame: int) -> Track:
+        """A track with the click in ``frame`` removed (unchanged if there is none)."""
+        return dataclasses.replace(self, clicks=tuple(c for c in self.clicks if c.frame != frame))
+
+    def click_in(self, frame: int) -> Click | None:
+        """The click in ``frame``, if any."""
+        return next((c for c in self.clicks if c.frame == frame), None)
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        """Frames that hold a click."""
+        return tuple(c.frame for c in self.clicks)
+
+
+def spline_layout(n_clicks: int) -> tuple[int, int]:
+    """Degree and number of interior knots of the track for ``n_clicks`` clicks.
+
+    One click gives a constant (a fixed target), two a line. From three on the
+    degree rises to 2 and then 3, with about one interior knot for every
+    five extra clicks, so that the fit keeps spare degrees of freedom to smooth over
+    click errors instead of threading through every click. The knots are capped
+    because a real track over one session is smooth: about ten pieces follow
+    any plausible curvature, more only follow the noise.
+    """
+    if n_clicks < 1:
+        raise TrackError("a track needs at least one click")
+    if n_clicks <= 2:
+        return n_clicks - 1, 0
+    degree = 2 if n_clicks <= 4 else 3
+    interior = min(10, max(0, (n_clicks - degree - 2) // 5))
+    return degree, interior
+
+
+@dataclass(frozen=True)
+class TrackFit:
+    """A fitted track: predicts position and uncertainty at any time.
+
+    Attributes
+    ----------
+    frame_type : {"sky", "pixel"}
+        Whether the spline was fitted in sky offsets (arcsec) or in pixels.
+    degree, n_interior_knots : int
+        The spline's shape (see :func:`spline_layout`).
+    rms : float
+        RMS of the click residuals (arcsec for "sky", px for "pixel").
+    """
+
+    frame_type: str
+    degree: int
+    n_interior_knots: int
+    rms: float
+    knots: np.ndarray
+    coeffs: np.ndarray  # (n_basis, 2): u and v coefficients
+    covariance: np.ndarray  # (n_basis, n_basis), per coordinate, in (unit)^2
+    jd0: float
+    reference: SkyCoord | None = None
+
+    def _basis(self, jd: np.ndarray) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(jd, dtype=float)) - self.jd0
+        if self.degree == 0:
+            return np.ones((t.size, 1))
+        return BSpline.design_matrix(t, self.knots, self.degree, extrapolate=True).toarray()
+
+    def uv(self, jd: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fitted coordinates and their 1-sigma per axis at ``jd`` (fit units)."""
+        b = self._basis(jd)
+        u, v = (b @ self.coeffs).T
+        sigma = np.sqrt(np.einsum("ij,jk,ik->i", b, self.covariance, b))
+        return u, v, sigma
+
+    def sky(self, jd: float | np.ndarray) -> SkyCoord:
+        """Predicted sky position at ``jd`` (only for a sky track)."""
+        if self.reference is None:
+            raise TrackError("this track was fitted in pixels: the frames have no WCS")
+        u, v, _ = self.uv(jd)
+        return self.reference.spherical_offsets_by(u * units.arcsec, v * units.arcsec)
+
+    def predict(
+        self,
+        jd: Sequence[float] | np.ndarray,
+        wcs: Sequence[WCS | None] | None = None,
+        *,
+        files: Sequence[str] | None = None,
+        clicked: Sequence[int] = (),
+    ) -> Table:
+        """Predicted position of the target in every frame.
+
+        Parameters
+        ----------
+        jd : array
+            Mid-exposure JD (UTC) of every frame.
+        wcs : sequence of WCS, optional
+            WCS of every frame; required for a sky track to give pixels.
+        files : sequence of str, optional
+            File name of every frame, copied into the table.
+        clicked : sequence of int
+            Frames that hold a click (flagged in the ``clicked`` column).
+
+        Returns
+        -------
+        Table
+            Columns ``frame, file, jd, ra, dec, x, y, sigma_px, clicked``; ``ra``
+            and ``dec`` (deg) are NaN for a pixel track.
+        """
+        jd = np.asarray(jd, dtype=float)
+        n = jd.size
+        u, v, sig = self.uv(jd)
+        ra = np.full(n, np.nan)
+        dec = np.full(n, np.nan)
+        if self.frame_type == "sky":
+            if wcs is None or len(wcs) != n or any(w is None for w in wcs):
+                raise TrackError("a sky track needs the WCS of every frame to give pixels")
+            coords = self.reference.spherical_offsets_by(u * units.arcsec, v * units.arcsec)
+            ra, dec = coords.ra.deg, coords.dec.deg
+            x = np.empty(n)
+            y = np.empty(n)
+            sigma_px = np.empty(n)
+            for i, w in enumerate(wcs):
+                x[i], y[i] = w.world_to_pixel(coords[i])
+                sigma_px[i] = sig[i] / _pixel_scale_arcsec(w)
+        else:
+            x, y, sigma_px = u, v, sig
+            if wcs is not None and len(wcs) == n:
+                for i, w in enumerate(wcs):
+                    if w is not None:
+                        c = w.pixel_to_world(x[i], y[i])
+                        ra[i], dec[i] = c.ra.deg, c.dec.deg
+        table = Table()
+        table["frame"] = np.arange(n)
+        table["file"] = list(files) if files is not None else [""] * n
+        table["jd"] = jd
+        table["ra"] = ra
+        table["dec"] = dec
+        table["x"] = np.asarray(x, dtype=float)
+        table["y"] = np.asarray(y, dtype=float)
+        table["sigma_px"] = sigma_px
+        table["clicked"] = np.isin(np.arange(n), list(clicked))
+        return table
+
+
+def _pixel_scale_arcsec(wcs: WCS) -> float:
+    return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+
+
+def fit_track(
+    track: Track,
+    wcs: Sequence[WCS | None] | None = None,
+) -> TrackFit:
+    """Fit the spline of a track through its clicks.
+
+    Parameters
+    ----------
+    track : Track
+        At least one click.
+    wcs : sequence of WCS or None, optional
+        WCS of every frame of the sequence (indexed by frame). When all frames
+        have one the fit is made in sky coordinates, otherwise in pixels.
+
+    Returns
+    -------
+    TrackFit
+    """
+    clicks = track.clicks
+    if not clicks:
+        raise TrackError("the track has no clicks yet: click the target in a frame")
+    degree, interior = spline_layout(len(clicks))
+    jd = np.array([c.jd for c in clicks])
+    if len(set(np.round(jd, 9))) != len(jd) and degree > 0:
+        raise TrackError("two clicks at the same time: remove one of them")
+    use_sky = wcs is not None and len(wcs) > 0 and all(w is not None for w in wcs)
+    reference = None
+    if use_sky:
+        if max(c.frame for c in clicks) >= len(wcs):
+            raise TrackError("a click refers to a frame outside the sequence")
+        coords = [wcs[c.frame].pixel_to_world(c.x, c.y) for c in clicks]
+        reference = SkyCoord(coords[0].ra, coords[0].dec, frame="icrs")
+        sky = SkyCoord([c.ra for c in coords], [c.dec for c in coords], frame="icrs")
+        du, dv = reference.spherical_offsets_to(sky)
+        u, v = du.to_value("arcsec"), dv.to_value("arcsec")
+        sigma = np.array([c.sigma * _pixel_scale_arcsec(wcs[c.frame]) for c in clicks])
+    else:
+        u = np.array([c.x for c in clicks])
+        v = np.array([c.y for c in clicks])
+        sigma = np.array([c.sigma for c in clicks])
+    jd0 = float(jd[0])
+    t = jd - jd0
+    knots = _knots(t, degree, interior)
+    if degree == 0:
+        basis = np.ones((t.size, 1))
+    else:
+        basis = BSpline.design_matrix(t, knots, degree).toarray()
+    weights = 1.0 / np.maximum(sigma, 1e-6) ** 2
+    normal = basis.T @ (basis * weights[:, None])
+    try:
+        covariance = np.linalg.inv(normal)
+    except np.linalg.LinAlgError as exc:
+        raise TrackError("the clicks cannot constrain the track: spread them in time") from exc
+    coeffs = covariance @ (basis.T @ (np.column_stack([u, v]) * weights[:, None]))
+    resid = np.column_stack([u, v]) - basis @ coeffs
+    dof = 2 * (len(clicks) - basis.shape[1])
+    if dof > 0:
+        # Scale the covariance by the reduced chi-square when the clicks scatter
+        # more than their stated errors (a mis-click, a blended centroid).
+        chi2 = float(np.sum(resid**2 * weights[:, None]))
+        covariance = covariance * max(1.0, chi2 / dof)
+    rms = float(np.sqrt(np.mean(resid**2))) if len(clicks) > 1 else 0.0
+    return TrackFit("sky" if use_sky else "pixel", degree, interior, rms, knots, coeffs,
+                    covariance, jd0, reference)  # fmt: skip
+
+
+def _knots(t: np.ndarray, degree: int, interior: int) -> np.ndarray:
+    """Clamped knot vector with interior knots at quantiles of the click times.
+
+    Quantiles keep every knot interval populated by clicks (the Schoenberg-
+    Whitney condition), so the least-squares problem stays well posed however
+    unevenly the user clicked.
+    """
+    lo, hi = float(t.min()), float(t.max())
+    inner = np.quantile(t, np.linspace(0, 1, interior + 2)[1:-1]) if interior else np.array([])
+    return np.concatenate([[lo] * (degree + 1), inner, [hi] * (degree + 1)])
