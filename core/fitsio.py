@@ -1,0 +1,399 @@
+"""Reading FITS images and writing products safely.
+
+Every FITS file Fluxion touches goes through this module:
+
+* :func:`read_header` finds the image HDU (the primary HDU, or the first image
+  extension with 2-D data, including tile-compressed ``.fz`` extensions) and
+  returns its header without reading pixels, so that scanning a night of 500
+  large frames reads headers only.
+* :func:`read_image` reads the pixels (memory-mapped where the file allows it),
+  applies BZERO/BSCALE and returns a native byte-order array, because sep and
+  several numpy paths refuse big-endian data.
+* :func:`read_wcs` builds a celestial WCS after coercing numeric cards written
+  as strings (``CRVAL1 = '123.4'``), which astropy would otherwise read as 0.
+* :func:`atomic_write_fits` and :func:`atomic_write_text` write products through
+  a temporary file in the destination folder and :func:`os.replace`, so a crash
+  never leaves a half-written product behind. Input files are never modified.
+
+Problems are raised as :class:`FitsReadError` with a one-line, user-facing
+message; the scanner turns them into per-frame problems.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+
+__all__ = [
+    "FitsReadError",
+    "FITS_SUFFIXES",
+    "is_fits_name",
+    "read_header",
+    "read_image",
+    "read_wcs",
+    "image_hdu_count",
+    "truncation_problem",
+    "atomic_write_fits",
+    "atomic_write_text",
+]
+
+log = logging.getLogger(__name__)
+
+# Names a folder scan picks up (compared lower-case, longest first matters not:
+# we test with str.endswith on the whole lower-cased name).
+FITS_SUFFIXES = tuple(
+    base + comp
+    for base in (".fits", ".fit", ".fts", ".fz")
+    for comp in ("", ".gz", ".bz2", ".fz")
+    if not (base == ".fz" and comp == ".fz")
+)
+
+# WCS cards that must be numbers. Some writers put them in quotes; astropy's
+# WCS parser then silently uses its defaults (0 or 1), which gives a WCS that
+# looks valid and points at the wrong sky.
+_WCS_NUMERIC_PREFIXES = (
+    "CRVAL",
+    "CRPIX",
+    "CDELT",
+    "CROTA",
+    "CD1_",
+    "CD2_",
+    "PC1_",
+    "PC2_",
+    "PV1_",
+    "PV2_",
+    "A_",
+    "B_",
+    "AP_",
+    "BP_",
+    "EQUINOX",
+    "EPOCH",
+    "LONPOLE",
+    "LATPOLE",
+    "MJD-OBS",
+)
+
+
+class FitsReadError(ValueError):
+    """A file that cannot be used as an image; the message is one line for the user."""
+
+
+def is_fits_name(path: str | os.PathLike[str]) -> bool:
+    """True when the file name has a FITS suffix (case-insensitive, compressed too)."""
+    return str(path).lower().endswith(FITS_SUFFIXES)
+
+
+def _open(path: Path) -> fits.HDUList:
+    """Open lazily with memory mapping, turning low-level failures into one line."""
+    if not path.exists():
+        raise FitsReadError(f"no such file: {path}")
+    if path.is_dir():
+        raise FitsReadError(f"{path} is a folder, not a FITS file")
+    if path.stat().st_size == 0:
+        raise FitsReadError("empty file (0 bytes)")
+    try:
+        return fits.open(path, memmap=True, lazy_load_hdus=True, mode="readonly")
+    except OSError as exc:
+        # astropy raises OSError("Empty or corrupt FITS file") for non-FITS input.
+        raise FitsReadError(f"not a readable FITS file ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - corrupt files raise anything
+        raise FitsReadError(f"not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_image(hdu: fits.hdu.base._BaseHDU) -> bool:
+    """True for image HDUs (plain or tile-compressed) with at least 2 non-empty axes."""
+    if not isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
+        return False
+    h = hdu.header
+    naxis = int(h.get("NAXIS", 0) or 0)
+    if naxis < 2:
+        return False
+    return all(int(h.get(f"NAXIS{i}", 0) or 0) > 0 for i in range(1, naxis + 1))
+
+
+def _find_image_hdu(hdul: fits.HDUList) -> int:
+    """Index of the primary HDU or the first image extension holding 2-D (or more) data."""
+    i = 0
+    while True:
+        try:
+            hdu = hdul[i]
+        except IndexError:
+            break
+        if _is_image(hdu):
+            return i
+        i += 1
+    raise FitsReadError("no image data (no HDU with a 2-D image)")
+
+
+def image_hdu_count(path: str | os.PathLike[str]) -> int:
+    """Number of HDUs with image data, to warn about unassembled amplifier mosaics."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _open(Path(path)) as hdul:
+            return sum(1 for hdu in hdul if _is_image(hdu))
+
+
+def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
+    """The image HDU's header, completed by the primary header's cards.
+
+    Multi-extension cameras (LCO Sinistro, mosaics) keep the observation facts
+    (DATE-OBS, OBJECT, ...) in the primary header and the per-amplifier facts
+    (GAIN, SATURATE) in each extension; the FITS INHERIT convention says the
+    extension's own cards win.
+    """
+    header = hdul[index].header.copy()
+    if index == 0:
+        return header
+    structural = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "XTENSION"}
+    for card in hdul[0].header.cards:
+        key = card.keyword
+        if not key or key in ("COMMENT", "HISTORY") or key in structural:
+            continue
+        if key.startswith("NAXIS") or key in header:
+            continue
+        header.append(card, end=True)
+    return header
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
+    """Read the header of a file's image HDU without reading its pixels.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A FITS file, possibly ``.gz``/``.bz2`` compressed or tile-compressed.
+
+    Returns
+    -------
+    header : astropy.io.fits.Header
+        The image HDU's header; for an extension, completed by the primary
+        header's cards that the extension does not set.
+    hdu : int
+        Index of the image HDU in the file.
+
+    Raises
+    ------
+    FitsReadError
+        When the file is missing, empty, not FITS, or has no 2-D image.
+    """
+    p = Path(path)
+    # Non-standard cards (ESO-LOG, MIDAS) make astropy warn at parse time; they
+    # are harmless for us and must not become errors under strict warning filters.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _open(p) as hdul:
+            try:
+                index = _find_image_hdu(hdul)
+                return _merged_header(hdul, index), index
+            except FitsReadError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
+                raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
+
+
+def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
+    """A one-line message when the file is shorter than its header promises.
+
+    Only uncompressed files are checked: it costs one ``stat`` and no pixel read.
+    """
+    p = Path(path)
+    if p.name.lower().endswith((".gz", ".bz2", ".zip")):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _open(p) as hdul:
+            hdul[hdu]  # noqa: B018 - loads HDUs up to the image one
+            info = hdul.fileinfo(hdu)
+    if info is None:
+        return None
+    expected = int(info["datLoc"]) + int(info["datSpan"])
+    actual = p.stat().st_size
+    if actual < expected:
+        return f"truncated file: {actual} bytes, the header needs {expected}"
+    return None
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    hdu: int | None = None,
+    dtype: np.dtype | type | None = np.float32,
+) -> np.ndarray:
+    """Read a 2-D image in native byte order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file.
+    hdu : int, optional
+        HDU index; by default the one :func:`read_header` finds.
+    dtype : numpy dtype, optional
+        Output type (default float32, exact for 16-bit cameras). ``None`` keeps
+        the file's type after BZERO/BSCALE (e.g. uint16), in native byte order.
+
+    Returns
+    -------
+    numpy.ndarray
+        A 2-D array that owns its memory (the file is closed on return).
+
+    Raises
+    ------
+    FitsReadError
+        When the file cannot be read, is truncated, or the image is not 2-D.
+    """
+    p = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _open(p) as hdul:
+            index = _find_image_hdu(hdul) if hdu is None else int(hdu)
+            try:
+                data = hdul[index].data
+            except IndexError as exc:
+                raise FitsReadError(f"no HDU {index} in file") from exc
+            except (TypeError, ValueError, OSError, EOFError) as exc:
+                # A short file makes numpy complain that the buffer is too small.
+                raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
+            if data is None:
+                raise FitsReadError(f"HDU {index} has no data")
+            if data.ndim != 2:
+                raise FitsReadError(
+                    f"image has {data.ndim} dimensions {data.shape}; a 2-D frame is needed"
+                )
+            target = data.dtype.newbyteorder("=") if dtype is None else np.dtype(dtype)
+            # np.array (not asarray) copies out of the memory map so the result
+            # stays valid after the file is closed, and converts byte order.
+            return np.array(data, dtype=target, order="C", copy=True)
+
+
+def _coerce_numeric_cards(header: fits.Header) -> fits.Header:
+    """A copy of ``header`` in which string-valued WCS number cards become floats."""
+    fixed = header.copy()
+    for card in header.cards:
+        key = card.keyword
+        if not isinstance(card.value, str) or not key.startswith(_WCS_NUMERIC_PREFIXES):
+            continue
+        if key.startswith("EPOCH") and not card.value.strip():
+            continue
+        try:
+            fixed[key] = float(card.value.strip().replace("D", "E"))
+        except ValueError:
+            continue
+    return fixed
+
+
+def read_wcs(header: fits.Header) -> WCS | None:
+    """The celestial WCS of a header, or None when it has none.
+
+    String-valued numeric cards are coerced first (``CRVAL1 = '123.4'``);
+    non-celestial or broken WCS give None rather than a WCS that maps every
+    pixel to (0, 0).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        An image header.
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
+        A 2-D celestial WCS (SIP distortion kept), or None.
+    """
+    fixed = _coerce_numeric_cards(header)
+    ctypes = [str(fixed.get(f"CTYPE{i}", "")).upper() for i in (1, 2)]
+    if not any(c.startswith(("RA", "DEC", "GLON", "GLAT", "ELON", "ELAT")) for c in ctypes):
+        return None
+    try:
+        with warnings.catch_warnings():
+            # FITSFixedWarning reports fixes of old DATE-OBS forms etc.; harmless.
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            wcs = WCS(fixed, naxis=2, relax=True)
+    except Exception as exc:  # noqa: BLE001 - malformed WCS raises many types
+        log.info("WCS not usable: %s", exc)
+        return None
+    if not wcs.has_celestial:
+        return None
+    cel = wcs.celestial
+    if not np.all(np.isfinite(cel.wcs.crval)) or np.linalg.det(cel.pixel_scale_matrix) == 0:
+        return None
+    return cel
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp makes owner-only files; products are ordinary files others may read.
+    os.chmod(tmp, 0o644)
+    return fd, tmp
+
+
+def atomic_write_fits(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    header: fits.Header | None = None,
+) -> Path:
+    """Write a FITS image atomically (temporary file in the same folder, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step.
+    data : numpy.ndarray
+        The image.
+    header : astropy.io.fits.Header, optional
+        Cards to write with it.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    dest = Path(path)
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fits.PrimaryHDU(data=np.asarray(data), header=header).writeto(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write a text file atomically (temporary file in the same folder, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step.
+    text : str
+        The content.
+    encoding : str, optional
+        Text encoding, UTF-8 by default.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    dest = Path(path)
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest

@@ -1,0 +1,256 @@
+"""One frame of a sequence: its file, HDU and normalised header facts.
+
+:func:`frame_info` reads a file's header (never its pixels, except for a small
+strided sample of uncompressed floating-point images to spot an all-NaN frame)
+and returns a :class:`FrameInfo`. It never raises for bad input: a non-FITS,
+truncated, empty or 3-D file gives a FrameInfo of type ``'unknown'`` whose
+``problems`` say why in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time
+
+from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
+from .headers import HeaderFacts, normalise_header
+from .obstime import quiet_erfa
+
+__all__ = ["FrameInfo", "frame_info"]
+
+log = logging.getLogger(__name__)
+
+# Pixels read (at most) to tell whether an uncompressed float image is all NaN.
+_NAN_SAMPLE = 64
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """A frame's file and its normalised header facts (no pixels).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file.
+    hdu : int
+        Index of the image HDU (-1 when the file is unusable).
+    type : str
+        bias, dark, flat, light or unknown.
+    object, filter : str or None
+        As written in the header.
+    exptime : float or None
+        Seconds.
+    time : astropy.time.Time or None
+        Mid-exposure, UTC.
+    binning : tuple of int
+        (x, y).
+    gain, read_noise, saturation : float or None
+        e-/ADU, e-, ADU.
+    ra, dec : float or None
+        Pointing in degrees.
+    airmass : float or None
+    site : tuple of float or None
+        (longitude east-positive deg, latitude deg, height m).
+    focal_length_mm, pixel_size_um : float or None
+    shape : tuple of int or None
+        (ny, nx) of the image.
+    problems : tuple of str
+        One line each.
+    sources : Mapping[str, str]
+        Fact name to card name, ``'default'`` or ``'guessed from X'``.
+    profile : str
+        Header profile used.
+    """
+
+    path: Path
+    hdu: int = -1
+    type: str = "unknown"
+    object: str | None = None
+    filter: str | None = None
+    exptime: float | None = None
+    time: Time | None = None
+    binning: tuple[int, int] = (1, 1)
+    gain: float | None = None
+    read_noise: float | None = None
+    saturation: float | None = None
+    ra: float | None = None
+    dec: float | None = None
+    airmass: float | None = None
+    site: tuple[float, float, float] | None = None
+    focal_length_mm: float | None = None
+    pixel_size_um: float | None = None
+    shape: tuple[int, int] | None = None
+    problems: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+    profile: str = ""
+
+    @property
+    def usable(self) -> bool:
+        """True when the frame has a readable 2-D image."""
+        return self.hdu >= 0 and self.shape is not None and self.type != "unknown"
+
+    @property
+    def jd(self) -> float | None:
+        """Mid-exposure Julian date (UTC), or None."""
+        if self.time is None:
+            return None
+        with quiet_erfa():
+            return float(self.time.utc.jd)
+
+    @property
+    def time_utc(self) -> str | None:
+        """Mid-exposure time as ISO text (UTC), or None."""
+        if self.time is None:
+            return None
+        with quiet_erfa():
+            return str(self.time.utc.isot)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready summary (the ``fluxion scan --json`` row).
+
+        Keys: file, type, object, filter, exptime, time_utc (ISO, mid-exposure),
+        jd (mid), binning [bx, by], gain, ra, dec (deg), shape [ny, nx], problems.
+        """
+        return {
+            "file": str(self.path),
+            "type": self.type,
+            "object": self.object,
+            "filter": self.filter,
+            "exptime": self.exptime,
+            "time_utc": self.time_utc,
+            "jd": self.jd,
+            "binning": list(self.binning),
+            "gain": self.gain,
+            "ra": self.ra,
+            "dec": self.dec,
+            "shape": None if self.shape is None else list(self.shape),
+            "problems": list(self.problems),
+        }
+
+
+def _shape(header: fits.Header) -> tuple[tuple[int, int] | None, str | None]:
+    naxis = int(header.get("NAXIS", 0) or 0)
+    dims = [int(header.get(f"NAXIS{i}", 0) or 0) for i in range(1, naxis + 1)]
+    if naxis == 2:
+        return (dims[1], dims[0]), None
+    extra = [d for d in dims[2:] if d != 1]
+    if not extra:
+        # A degenerate cube (NAXIS3 = 1) is a 2-D frame written carelessly.
+        return (dims[1], dims[0]), None
+    return None, f"data cube of shape {tuple(reversed(dims))}; a 2-D frame is needed"
+
+
+def _all_nan(path: Path, hdu: int, header: fits.Header) -> bool:
+    """True when a strided sample of a float image is all NaN.
+
+    Only uncompressed float images are sampled: a memory map makes this cost a
+    few pages, whereas a compressed file would need decompressing whole.
+    Integer images cannot hold NaN.
+    """
+    if header.get("BITPIX") not in (-32, -64) or "ZIMAGE" in header:
+        return False
+    if path.name.lower().endswith((".gz", ".bz2", ".fz", ".zip")):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+            data = hdul[hdu].data
+            if data is None or data.ndim != 2:
+                return False
+            sy = max(1, math.ceil(data.shape[0] / _NAN_SAMPLE))
+            sx = max(1, math.ceil(data.shape[1] / _NAN_SAMPLE))
+            return bool(np.isnan(data[::sy, ::sx]).all())
+
+
+def _unusable(path: Path, reason: str) -> FrameInfo:
+    return FrameInfo(path=path, problems=(reason,))
+
+
+def _from_facts(
+    path: Path, hdu: int, facts: HeaderFacts, shape: tuple[int, int] | None, problems: list[str]
+) -> FrameInfo:
+    return FrameInfo(
+        path=path,
+        hdu=hdu,
+        type=facts.image_type if shape is not None else "unknown",
+        object=facts.object,
+        filter=facts.filter,
+        exptime=facts.exptime,
+        time=facts.time,
+        binning=facts.binning,
+        gain=facts.gain,
+        read_noise=facts.read_noise,
+        saturation=facts.saturation,
+        ra=facts.ra,
+        dec=facts.dec,
+        airmass=facts.airmass,
+        site=facts.site,
+        focal_length_mm=facts.focal_length_mm,
+        pixel_size_um=facts.pixel_size_um,
+        shape=shape,
+        problems=tuple(dict.fromkeys(problems)),
+        sources=MappingProxyType(dict(facts.sources)),
+        profile=facts.profile,
+    )
+
+
+def frame_info(path: str | Path) -> FrameInfo:
+    """Read one file's header facts without reading its pixels.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A FITS file.
+
+    Returns
+    -------
+    FrameInfo
+        Never raises for bad input: unusable files have type ``'unknown'``
+        and a one-line reason in ``problems``.
+    """
+    p = Path(path)
+    try:
+        header, hdu = read_header(p)
+    except FitsReadError as exc:
+        return _unusable(p, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a scan must survive any file
+        log.exception("unexpected failure reading %s", p)
+        return _unusable(p, f"cannot read file ({type(exc).__name__}: {exc})")
+    try:
+        facts = normalise_header(header, file_name=p.name)
+    except Exception as exc:  # noqa: BLE001 - a bug must not stop a night's scan
+        log.exception("header normalisation failed on %s", p)
+        return _unusable(p, f"cannot interpret header ({type(exc).__name__}: {exc})")
+    problems = list(facts.problems)
+    shape, cube = _shape(header)
+    if cube:
+        problems.insert(0, cube)
+    try:
+        truncated = truncation_problem(p, hdu)
+        if truncated:
+            problems.insert(0, truncated)
+            shape = None
+        elif shape is not None and _all_nan(p, hdu, header):
+            problems.insert(0, "all pixels are NaN")
+            shape = None
+        if hdu > 0:
+            n = image_hdu_count(p)
+            if n > 1:
+                problems.append(f"{n} image extensions (amplifiers?); only HDU {hdu} is used")
+    except FitsReadError as exc:
+        problems.insert(0, str(exc))
+        shape = None
+    except Exception as exc:  # noqa: BLE001
+        problems.insert(0, f"cannot read pixels ({type(exc).__name__}: {exc})")
+        shape = None
+    return _from_facts(p, hdu, facts, shape, problems)
