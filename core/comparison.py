@@ -1,0 +1,186 @@
+"""Automatic choice of comparison and check stars for differential photometry.
+
+A good comparison star is measured cleanly in every frame (present, unflagged,
+isolated), is about as bright as the target (so that its noise does not dominate
+and it stays in the detector's linear range) and of similar colour (so that
+differential extinction and the colour term cancel), and does not vary during
+the sequence. The last test is made on the sequence itself: each candidate is
+compared with the ensemble of the others, and a candidate whose differential
+light curve scatters more than its errors allow (reduced chi-square) is
+dropped, iterating because one variable star also corrupts the ensemble.
+
+The check star is the best remaining candidate; its light curve against the
+same ensemble is the control that shows the photometry is flat when it should
+be (the Photometry Pipeline's control star).
+
+For asteroids, "similar colour" means solar colour: :data:`SOLAR_COLOURS`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["ComparisonChoice", "ComparisonError", "choose_comparison_stars", "SOLAR_COLOURS"]
+
+log = logging.getLogger(__name__)
+
+#: Colours of the Sun (mag), for choosing comparison stars of asteroids.
+#: B-V and V-R from Ramírez et al. (2012, ApJ 752, 5); g-r and r-i from
+#: Willmer (2018, ApJS 236, 47), SDSS AB.
+SOLAR_COLOURS = {"B-V": 0.653, "V-R": 0.356, "g-r": 0.46, "r-i": 0.12, "BP-RP": 0.82}
+
+
+class ComparisonError(ValueError):
+    """No usable comparison star; the message says which criterion failed."""
+
+
+@dataclass(frozen=True)
+class ComparisonChoice:
+    """The chosen ensemble and check star, with why the others were refused.
+
+    Attributes
+    ----------
+    comparison : tuple of int
+        Indices (into the candidate list) of the comparison ensemble.
+    check : int or None
+        Index of the check star, or None when no candidate was left for it.
+    rejected : dict of int to str
+        Reason each refused candidate was refused.
+    chi2 : ndarray
+        Reduced chi-square of each candidate against the ensemble of the other
+        good candidates (NaN when not tested).
+    """
+
+    comparison: tuple[int, ...]
+    check: int | None
+    rejected: dict[int, str]
+    chi2: np.ndarray
+
+
+def choose_comparison_stars(
+    flux: np.ndarray,
+    flux_err: np.ndarray,
+    positions: np.ndarray,
+    *,
+    flags: np.ndarray | None = None,
+    target_flux: float | None = None,
+    colour: np.ndarray | None = None,
+    target_colour: float | None = None,
+    exclude: Sequence[int] = (),
+    n_comparison: int = 5,
+    isolation_radius: float = 10.0,
+    max_delta_mag: float = 2.5,
+    max_chi2: float = 4.0,
+    colour_weight: float = 2.0,
+) -> ComparisonChoice:
+    """Choose comparison and check stars from candidates measured in every frame.
+
+    Parameters
+    ----------
+    flux, flux_err : ndarray, shape (n_frames, n_stars)
+        Instrumental fluxes of the candidates (NaN where not measured).
+    positions : ndarray, shape (n_stars, 2)
+        Their (x, y) in the reference frame, for the isolation test.
+    flags : ndarray of int, shape (n_frames, n_stars), optional
+        Photometry flags; a candidate flagged in any frame is refused.
+    target_flux : float, optional
+        The target's typical flux; candidates are ranked by closeness in
+        magnitude to it (otherwise brighter is better).
+    colour, target_colour : optional
+        Catalogue colour of the candidates and of the target (e.g. B-V;
+        :data:`SOLAR_COLOURS` for an asteroid); candidates are also ranked by
+        colour difference (``colour_weight`` mag of rank per mag of colour).
+    exclude : sequence of int
+        Candidates never to use (the target itself, known variables).
+    n_comparison : int
+        Size of the ensemble.
+    isolation_radius : float
+        A candidate with another star closer than this (px) is refused.
+    max_delta_mag : float
+        Candidates more than this many magnitudes from the target are refused.
+    max_chi2 : float
+        Reduced chi-square above which a candidate is called variable.
+
+    Returns
+    -------
+    ComparisonChoice
+    """
+    flux = np.atleast_2d(np.asarray(flux, dtype=float))
+    flux_err = np.atleast_2d(np.asarray(flux_err, dtype=float))
+    n_frames, n_stars = flux.shape
+    positions = np.asarray(positions, dtype=float).reshape(n_stars, 2)
+    rejected: dict[int, str] = {int(i): "excluded" for i in exclude}
+    ok = np.ones(n_stars, dtype=bool)
+    ok[list(exclude)] = False
+
+    def refuse(mask: np.ndarray, reason: str) -> None:
+        for i in np.flatnonzero(ok & mask):
+            rejected[int(i)] = reason
+        ok[mask] = False
+
+    refuse(~np.all(np.isfinite(flux) & (flux > 0), axis=0), "not measured in every frame")
+    if flags is not None:
+        refuse(np.any(np.asarray(flags) != 0, axis=0), "flagged in some frame")
+    if n_stars > 1:
+        dist, _ = cKDTree(positions).query(positions, k=2)
+        refuse(dist[:, 1] < isolation_radius, f"a neighbour within {isolation_radius:g} px")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_mag = -2.5 * np.log10(np.nanmedian(np.where(flux > 0, flux, np.nan), axis=0))
+    if target_flux is not None and target_flux > 0:
+        delta = np.abs(mean_mag + 2.5 * np.log10(target_flux))
+        refuse(~(delta <= max_delta_mag), f"more than {max_delta_mag:g} mag from the target")
+        rank = delta
+    else:
+        rank = mean_mag - np.nanmin(np.where(ok, mean_mag, np.inf))  # brighter first
+    if colour is not None and target_colour is not None:
+        dc = np.abs(np.asarray(colour, dtype=float) - target_colour)
+        rank = rank + colour_weight * np.where(np.isfinite(dc), dc, 5.0)
+
+    chi2 = np.full(n_stars, np.nan)
+    # Variability test: each candidate against the ensemble of all other good
+    # candidates; drop the worst offender and repeat until all pass.
+    while ok.sum() >= 3:
+        chi2[:] = np.nan
+        good = np.flatnonzero(ok)
+        for i in good:
+            others = good[good != i]
+            chi2[i] = _reduced_chi2(
+                flux[:, i], flux_err[:, i], flux[:, others], flux_err[:, others]
+            )
+        worst = good[np.nanargmax(chi2[good])]
+        if chi2[worst] <= max_chi2:
+            break
+        rejected[int(worst)] = f"variable in the sequence (reduced chi2 {chi2[worst]:.1f})"
+        ok[worst] = False
+    good = np.flatnonzero(ok)
+    if good.size == 0:
+        reasons = sorted(set(rejected.values()))
+        raise ComparisonError("no usable comparison star: " + "; ".join(reasons))
+    ordered = good[np.argsort(rank[good], kind="stable")]
+    comparison = tuple(int(i) for i in ordered[:n_comparison])
+    check = int(ordered[n_comparison]) if ordered.size > n_comparison else None
+    if check is None and len(comparison) > 1:
+        # Too few for a separate check star: the weakest-ranked comparison
+        # becomes the check, as a control is worth more than a fifth member.
+        check = comparison[-1]
+        comparison = comparison[:-1]
+    return ComparisonChoice(comparison, check, rejected, chi2)
+
+
+def _reduced_chi2(
+    flux: np.ndarray, err: np.ndarray, others: np.ndarray, others_err: np.ndarray
+) -> float:
+    """Reduced chi-square of a star's differential light curve about its mean."""
+    ens = others.sum(axis=1)
+    ens_err = np.sqrt((others_err**2).sum(axis=1))
+    ratio = flux / ens
+    ratio_err = ratio * np.sqrt((err / flux) ** 2 + (ens_err / ens) ** 2)
+    w = 1.0 / ratio_err**2
+    mean = np.sum(w * ratio) / np.sum(w)
+    n = ratio.size
+    return float(np.sum(w * (ratio - mean) ** 2) / max(n - 1, 1))
