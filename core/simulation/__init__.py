@@ -1,0 +1,1 @@
+"""Building blocks of the sky simulator; the public entry is :mod:`fluxion.core.simulate`."""

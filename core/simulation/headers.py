@@ -1,0 +1,81 @@
+"""FITS headers in the shape capture software (MaxIm DL, N.I.N.A.) writes them."""
+
+from __future__ import annotations
+
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.time import Time
+
+__all__ = ["IMAGETYP", "frame_header"]
+
+# The IMAGETYP strings MaxIm DL and N.I.N.A. write.
+IMAGETYP = {
+    "light": "Light Frame",
+    "bias": "Bias Frame",
+    "dark": "Dark Frame",
+    "flat": "Flat Field",
+}
+
+
+def _iso_ms(t: Time) -> str:
+    t = Time(t, precision=3)
+    return t.utc.isot
+
+
+def frame_header(
+    kind: str,
+    *,
+    start: Time,
+    exptime: float,
+    readout: float,
+    filter_name: str | None,
+    camera_facts: dict,
+    object_name: str | None = None,
+    pointing: SkyCoord | None = None,
+    airmass: float | None = None,
+) -> fits.Header:
+    """The header of one raw frame.
+
+    Parameters
+    ----------
+    kind : {"light", "bias", "dark", "flat"}
+        Frame type.
+    start : Time
+        Exposure start (DATE-OBS).
+    exptime : float
+        Exposure (s).
+    readout : float
+        Seconds between the end of the exposure and the file being written (DATE).
+    filter_name : str or None
+        Filter in the beam (none for bias and dark).
+    camera_facts : dict
+        GAIN, RDNOISE, SATURATE, CCD-TEMP, site and optics cards.
+    object_name, pointing, airmass
+        Light frames only: OBJECT, the mount's RA/DEC, AIRMASS.
+    """
+    h = fits.Header()
+    h["IMAGETYP"] = (IMAGETYP[kind], "type of image")
+    h["DATE-OBS"] = (_iso_ms(start), "UTC start of exposure")
+    h["EXPTIME"] = (float(exptime), "[s] exposure time")
+    h["EXPOSURE"] = (float(exptime), "[s] exposure time")
+    if filter_name:
+        h["FILTER"] = (filter_name, "filter in the beam")
+    if kind == "light":
+        h["OBJECT"] = (object_name or "", "target")
+        h["RA"] = (round(pointing.ra.deg, 6), "[deg] mount pointing RA (J2000)")
+        h["DEC"] = (round(pointing.dec.deg, 6), "[deg] mount pointing Dec (J2000)")
+        h["OBJCTRA"] = (
+            pointing.ra.to_string(unit=u.hourangle, sep=" ", precision=2, pad=True),
+            "[hms] mount pointing RA",
+        )
+        h["OBJCTDEC"] = (
+            pointing.dec.to_string(unit=u.deg, sep=" ", precision=1, pad=True, alwayssign=True),
+            "[dms] mount pointing Dec",
+        )
+        h["AIRMASS"] = (round(float(airmass), 5), "airmass at mid-exposure")
+        h["EQUINOX"] = (2000.0, "equinox of RA/DEC")
+    for key, value in camera_facts.items():
+        h[key] = value
+    h["DATE"] = (_iso_ms(start + (exptime + readout) * u.s), "UTC when the file was written")
+    return h
