@@ -1,0 +1,434 @@
+"""Source detection with sep: sky background and noise, sources, FWHM per frame.
+
+The step follows SExtractor's recipe as sep implements it: a mesh background
+and rms map, a filtered threshold detection with deblending, then per source a
+windowed centroid (XWIN/YWIN), a Kron flux (FLUX_AUTO) and a half-light radius.
+The frame's FWHM is the median over unsaturated, isolated, well-exposed stars.
+
+Typical use::
+
+    step = Detection(DetectionParams(threshold=3.0))
+    result = step(image, mask=mask, gain=1.6, state=state)
+    result.sources        # astropy Table: x, y, flux, flux_err, fwhm, flags, ...
+    result.fwhm, result.sky, result.sky_noise
+
+Coordinates are 0-based pixels, ``x`` along columns, as numpy and sep use them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+import sep
+from astropy.table import Table
+
+from .calibration.masks import MaskBits
+from .detection_measure import SourceFlags, frame_fwhm, measure_sources
+from .params import param
+from .pipeline import StepState
+
+__all__ = [
+    "DetectionError",
+    "DetectionParams",
+    "DetectionResult",
+    "Detection",
+    "SkyBackground",
+    "SourceFlags",
+    "measure_background",
+]
+
+log = logging.getLogger(__name__)
+
+# sep's pixel stack bounds the size of the largest object it can follow; the
+# default (300 000) overflows on 4k x 4k frames with bright extended stars.
+_MIN_PIXSTACK = 3_000_000
+if sep.get_extract_pixstack() < _MIN_PIXSTACK:
+    sep.set_extract_pixstack(_MIN_PIXSTACK)
+
+# Gaussian sigma per unit FWHM.
+_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+class DetectionError(ValueError):
+    """The frame cannot be searched (no valid pixels, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """Parameters of :class:`Detection`."""
+
+    threshold: float = param(
+        3.0,
+        label="Detection threshold",
+        help="A source is a group of connected pixels this many times the sky noise "
+        "above the sky, after filtering.",
+        unit="sigma",
+        minimum=0.5,
+        maximum=1000.0,
+    )
+    min_area: int = param(
+        5,
+        label="Minimum area",
+        help="Fewest connected pixels above the threshold for a source.",
+        unit="px",
+        minimum=1,
+        maximum=10000,
+    )
+    mesh_size: int = param(
+        64,
+        label="Background mesh",
+        help="Size of the boxes in which the sky level and noise are estimated; "
+        "larger than the stars, smaller than sky gradients.",
+        unit="px",
+        minimum=8,
+        maximum=4096,
+    )
+    filter_size: int = param(
+        3,
+        label="Background filter",
+        help="Median filter over the background mesh, in meshes; removes "
+        "boxes spoiled by bright stars.",
+        unit="meshes",
+        minimum=1,
+        maximum=15,
+    )
+    noise: str = param(
+        "global",
+        label="Noise for threshold",
+        help="'global': one sky noise for the frame (SExtractor's default); "
+        "'local': the rms map, for frames with uneven noise.",
+        choices=("global", "local"),
+    )
+    detection_filter: str = param(
+        "pyramid",
+        label="Detection filter",
+        help="Kernel that smooths the image before thresholding: SExtractor's 3x3 "
+        "pyramid, a Gaussian of the given FWHM, or none.",
+        choices=("pyramid", "gaussian", "none"),
+    )
+    filter_fwhm: float = param(
+        3.0,
+        label="Filter FWHM",
+        help="FWHM of the Gaussian detection filter; about the stars' FWHM is best.",
+        unit="px",
+        minimum=0.5,
+        maximum=20.0,
+    )
+    deblend_levels: int = param(
+        32,
+        label="Deblending levels",
+        help="Number of thresholds used to split blended sources.",
+        minimum=1,
+        maximum=256,
+    )
+    deblend_contrast: float = param(
+        0.005,
+        label="Deblending contrast",
+        help="Smallest flux fraction of a branch to count as a separate source; 1 turns "
+        "deblending off.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    isolation_radius: float = param(
+        10.0,
+        label="Isolation radius",
+        help="Stars with a neighbour closer than this are flagged CROWDED and are not "
+        "used for the frame FWHM.",
+        unit="px",
+        minimum=0.0,
+        maximum=200.0,
+    )
+    kron_min_radius: float = param(
+        3.5,
+        label="Least Kron radius",
+        help="Smallest Kron aperture radius, for faint or tiny sources "
+        "(SExtractor's PHOT_AUTOPARAMS second value).",
+        unit="px",
+        minimum=0.0,
+        maximum=50.0,
+    )
+    mask_neighbours: bool = param(
+        True,
+        label="Mask neighbours",
+        help="Leave other sources' pixels out of each source's Kron aperture and "
+        "half-light radius.",
+    )
+    fwhm_min_snr: float = param(
+        20.0,
+        label="FWHM star S/N",
+        help="Least signal-to-noise of the stars used for the frame FWHM.",
+        minimum=1.0,
+        maximum=10000.0,
+    )
+
+
+@dataclass(frozen=True)
+class SkyBackground:
+    """sep's background model of a frame.
+
+    Attributes
+    ----------
+    level : float
+        Global sky level (median of the mesh), image units.
+    noise : float
+        Global sky noise (rms), image units.
+    back, rms : ndarray or None
+        The smooth background and rms maps (float32), when kept.
+    """
+
+    level: float
+    noise: float
+    back: np.ndarray | None = field(default=None, repr=False)
+    rms: np.ndarray | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """The sources of one frame and the frame's seeing and sky.
+
+    Attributes
+    ----------
+    sources : Table
+        One row per source, columns ``id, x, y, x_iso, y_iso, flux, flux_err,
+        fwhm, a, b, theta, peak, npix, snr, flags``; 0-based pixels, ``x``
+        along columns; flux in image units; ``flags`` are :class:`SourceFlags`.
+        The frame values below are repeated in ``sources.meta``.
+    fwhm : float
+        Median FWHM of unflagged isolated stars (px); NaN when there are none.
+    fwhm_spread : float
+        Robust standard deviation (MAD) of those stars' FWHM (px).
+    n_fwhm_stars : int
+        How many stars the FWHM is measured on.
+    sky, sky_noise : float
+        Global sky level and noise (image units).
+    background : SkyBackground
+        The background model; its maps are kept only when asked for.
+    """
+
+    sources: Table
+    fwhm: float
+    fwhm_spread: float
+    n_fwhm_stars: int
+    sky: float
+    sky_noise: float
+    background: SkyBackground = field(repr=False)
+
+    @property
+    def n_sources(self) -> int:
+        """Number of detected sources."""
+        return len(self.sources)
+
+
+def _native_float32(image: np.ndarray) -> np.ndarray:
+    """A C-contiguous, native byte order float32 copy, as sep requires."""
+    return np.array(image, dtype=np.float32, order="C", copy=True)
+
+
+def _split_mask(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixels to ignore and pixels to flag as saturated.
+
+    A boolean mask means "ignore". An integer mask holds :class:`MaskBits`:
+    saturated pixels stay in the detection (a saturated star is still a
+    star, and masking its core would split it into a ring) but flag their
+    source; every other bit is ignored. Non-finite pixels are always ignored.
+    """
+    bad = ~np.isfinite(image)
+    saturated = None
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != image.shape:
+            raise DetectionError(f"mask shape {mask.shape} differs from image shape {image.shape}")
+        if mask.dtype == bool:
+            bad |= mask
+        else:
+            bits = mask.astype(np.int64, copy=False)
+            saturated = (bits & MaskBits.SATURATED) != 0
+            bad |= (bits & ~np.int64(MaskBits.SATURATED)) != 0
+    return bad, saturated
+
+
+def measure_background(
+    image: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    mesh_size: int = 64,
+    filter_size: int = 3,
+    keep_maps: bool = True,
+) -> SkyBackground:
+    """sep's (SExtractor's) mesh background and rms of a frame.
+
+    Parameters
+    ----------
+    image : ndarray
+        2-D image; any dtype or byte order (a float32 copy is made).
+    mask : ndarray, optional
+        Pixels to ignore (bool) or a :class:`MaskBits` bitmask.
+    mesh_size, filter_size : int
+        Box size (px) and median filter size (meshes).
+    keep_maps : bool
+        Return the full-size background and rms maps.
+    """
+    data = _native_float32(image)
+    bad, _ = _split_mask(data, mask)
+    return _background(data, bad, mesh_size, filter_size, keep_maps)[0]
+
+
+def _background(
+    data: np.ndarray, bad: np.ndarray, mesh_size: int, filter_size: int, keep_maps: bool
+) -> tuple[SkyBackground, sep.Background]:
+    if bad.all():
+        raise DetectionError("the frame has no valid pixels (all masked or NaN)")
+    data[bad] = 0.0
+    ny, nx = data.shape
+    bw, bh = min(mesh_size, nx), min(mesh_size, ny)
+    bkg = sep.Background(data, mask=bad, bw=bw, bh=bh, fw=filter_size, fh=filter_size)
+    sky = SkyBackground(
+        level=float(bkg.globalback),
+        noise=float(bkg.globalrms),
+        back=bkg.back(dtype=np.float32) if keep_maps else None,
+        rms=bkg.rms(dtype=np.float32) if keep_maps else None,
+    )
+    return sky, bkg
+
+
+def _filter_kernel(params: DetectionParams) -> np.ndarray | None:
+    if params.detection_filter == "none":
+        return None
+    if params.detection_filter == "pyramid":
+        # SExtractor's default.conv, also sep's default kernel.
+        return np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+    sigma = params.filter_fwhm * _FWHM_TO_SIGMA
+    half = max(1, int(math.ceil(2.0 * params.filter_fwhm)))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    return np.exp(-0.5 * (xx**2 + yy**2) / sigma**2)
+
+
+class Detection:
+    """Find the sources of a frame and measure its sky and FWHM.
+
+    Parameters
+    ----------
+    params : DetectionParams, optional
+        Defaults are SExtractor's (3 sigma, 5 px, 64 px mesh, 3x3 filter).
+    """
+
+    def __init__(self, params: DetectionParams | None = None) -> None:
+        self.params = params if params is not None else DetectionParams()
+        p = self.params
+        if p.noise not in ("global", "local"):
+            raise ValueError(f"noise must be 'global' or 'local', not {p.noise!r}")
+        if p.detection_filter not in ("pyramid", "gaussian", "none"):
+            raise ValueError(f"unknown detection filter {p.detection_filter!r}")
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        gain: float | None = None,
+        saturation: float | None = None,
+        keep_background: bool = False,
+        state: StepState | None = None,
+    ) -> DetectionResult:
+        """Detect and measure the sources of one frame.
+
+        Parameters
+        ----------
+        image : ndarray
+            2-D frame, not background-subtracted (calibrated or raw).
+        mask : ndarray, optional
+            Pixels to ignore (bool), or a :class:`MaskBits` bitmask in which
+            SATURATED flags sources and the other bits are ignored.
+        gain : float, optional
+            e-/image unit; adds the sources' Poisson noise to ``flux_err``.
+        saturation : float, optional
+            Pixels at or above this level (image units) flag their source
+            SATURATED.
+        keep_background : bool
+            Keep the background and rms maps in the result.
+        state : StepState, optional
+            Progress and cancellation.
+        """
+        p = self.params
+        image = np.asarray(image)
+        if image.ndim != 2:
+            raise DetectionError(f"expected a 2-D image, got shape {image.shape}")
+        state = state if state is not None else StepState()
+        state.progress(0.0, "background")
+        data = _native_float32(image)
+        bad, saturated = _split_mask(data, mask)
+        if saturation is not None:
+            hot = np.isfinite(data) & (data >= saturation)
+            saturated = hot if saturated is None else (saturated | hot)
+        sky, bkg = _background(data, bad, p.mesh_size, p.filter_size, keep_background)
+        bkg.subfrom(data)
+        data[bad] = 0.0
+        state.progress(0.3, "extraction")
+        if p.noise == "global":
+            err: float | np.ndarray = sky.noise
+        else:
+            err = sky.rms if sky.rms is not None else bkg.rms(dtype=np.float32)
+        objects, segmap = sep.extract(
+            data,
+            p.threshold,
+            err=err,
+            mask=bad,
+            minarea=p.min_area,
+            filter_kernel=_filter_kernel(p),
+            deblend_nthresh=p.deblend_levels,
+            deblend_cont=p.deblend_contrast,
+            segmentation_map=True,
+        )
+        state.progress(0.6, f"measuring {len(objects)} sources")
+        sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p)
+        state.progress(0.9, "frame FWHM")
+        fwhm, spread, n_stars = frame_fwhm(sources, p)
+        meta = {
+            "fwhm": fwhm,
+            "fwhm_spread": spread,
+            "n_fwhm_stars": n_stars,
+            "sky": sky.level,
+            "sky_noise": sky.noise,
+            "n_sources": len(sources),
+        }
+        sources.meta.update(meta)
+        state.progress(1.0, f"{len(sources)} sources, FWHM {fwhm:.2f} px")
+        return DetectionResult(
+            sources=sources,
+            fwhm=fwhm,
+            fwhm_spread=spread,
+            n_fwhm_stars=n_stars,
+            sky=sky.level,
+            sky_noise=sky.noise,
+            background=sky,
+        )
+
+    def map(
+        self,
+        frames: list[tuple[np.ndarray, np.ndarray | None]],
+        *,
+        executor: Executor | None = None,
+        state: StepState | None = None,
+        **kwargs: object,
+    ) -> list[DetectionResult]:
+        """Run on several in-memory ``(image, mask)`` pairs, in parallel.
+
+        For frames on disk use :func:`fluxion.core.detection_batch.detect_files`,
+        which reads them lazily and keeps going past a bad frame.
+        """
+        state = state if state is not None else StepState()
+        tick = state.counter(len(frames), "detecting")
+
+        def one(item: tuple[np.ndarray, np.ndarray | None]) -> DetectionResult:
+            state.check()
+            out = self(item[0], item[1], **kwargs)  # type: ignore[arg-type]
+            tick()
+            return out
+
+        if executor is None:
+            return [one(f) for f in frames]
+        return list(executor.map(one, frames))
