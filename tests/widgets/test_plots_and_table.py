@@ -1,0 +1,110 @@
+"""The time-series plot (click picks a frame) and the frame table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from fluxion.widgets.frame_table import COLUMNS, FrameTable
+from fluxion.widgets.plots import TimeSeriesPlot
+
+
+def test_clicking_a_point_emits_its_frame_index(show, qtbot) -> None:
+    plot = show(TimeSeriesPlot("FWHM (px)"))
+    # frames given out of time order: the plot sorts by time but keeps the indices
+    plot.set_series([3.0, 1.0, 2.0], [2.9, 3.1, np.nan], frames=[7, 4, 5])
+    pts = plot.points.points()
+    assert [p.data() for p in pts] == [4, 7]  # the NaN point is not drawn
+    with qtbot.waitSignal(plot.frame_clicked) as blocker:
+        plot.points.sigClicked.emit(plot.points, [pts[1]], None)
+    assert blocker.args == [7]
+    plot.mark_frame(7)
+    xs, ys = plot.marker.getData()
+    assert (xs[0], ys[0]) == (3.0, 2.9)
+    plot.mark_frame(5)  # no value: no marker
+    assert len(plot.marker.getData()[0]) == 0
+    with pytest.raises(ValueError, match="frame indices"):
+        plot.set_series([1.0], [1.0], frames=[1, 2])
+
+
+def test_mouse_click_on_a_point(show, qtbot) -> None:
+    plot = show(TimeSeriesPlot())
+    plot.resize(400, 300)
+    plot.set_series([0.0, 1.0, 2.0], [0.0, 1.0, 0.0], frames=[10, 11, 12])
+    plot.plot.setRange(xRange=(-0.5, 2.5), yRange=(-0.5, 1.5), padding=0)
+    qtbot.wait(20)
+    vb = plot.plot.getPlotItem().vb
+    scene_pos = vb.mapViewToScene(pg_point(1.0, 1.0))
+    pos = plot.plot.mapFromScene(scene_pos)
+    with qtbot.waitSignal(plot.frame_clicked, timeout=2000) as blocker:
+        qtbot.mouseClick(plot.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args == [11]
+
+
+def pg_point(x: float, y: float):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    path: Path
+    type: str = "light"
+    object: str | None = "M 67"
+    filter: str | None = "V"
+    exptime: float | None = 60.0
+    time_utc: str | None = "2024-09-10T21:31:00.000"
+    airmass: float | None = 1.2345
+    problems: tuple[str, ...] = ()
+    sources: dict = field(default_factory=dict)
+
+
+def test_frame_table_shows_facts_guesses_and_problems(show, qtbot) -> None:
+    frames = [
+        _Frame(Path("/d/light_0001.fits"), sources={"exptime": "EXPTIME", "filter": "default"}),
+        _Frame(
+            Path("/d/light_0002.fits"),
+            problems=("no DATE-OBS: time unknown",),
+            time_utc=None,
+            sources={"image_type": "guessed from file name"},
+        ),
+    ]
+    table = show(FrameTable())
+    table.set_frames(frames)
+    m = table.frame_model
+    col = {c[0]: i for i, c in enumerate(COLUMNS)}
+    assert m.rowCount() == 2
+    assert m.data(m.index(0, col["File"])) == "light_0001.fits"
+    assert m.data(m.index(0, col["Exp (s)"])) == "60"
+    assert (
+        m.data(m.index(0, col["Airmass"])) == "1.234"
+        or m.data(m.index(0, col["Airmass"])) == "1.235"
+    )
+    assert m.data(m.index(0, col["Mid-exposure (UTC)"])) == "2024-09-10 21:31:00.00"
+    assert m.data(m.index(1, col["Mid-exposure (UTC)"])) == "-"
+    # guessed facts are italic and say so; read ones name their card
+    assert m.data(m.index(0, col["Filter"]), Qt.ItemDataRole.FontRole).italic()
+    assert m.data(m.index(0, col["Filter"]), Qt.ItemDataRole.ToolTipRole) == "guessed: default"
+    assert (
+        m.data(m.index(0, col["Exp (s)"]), Qt.ItemDataRole.ToolTipRole)
+        == "from header card EXPTIME"
+    )
+    assert m.data(m.index(0, col["Exp (s)"]), Qt.ItemDataRole.FontRole) is None
+    assert "guessed from file name" in m.data(m.index(1, col["Type"]), Qt.ItemDataRole.ToolTipRole)
+    # problems: tinted row, reasons in the last column and the tooltip
+    assert m.data(m.index(1, col["Problems"])) == "no DATE-OBS: time unknown"
+    assert m.data(m.index(1, col["Object"]), Qt.ItemDataRole.BackgroundRole) is not None
+    assert m.data(m.index(0, col["Object"]), Qt.ItemDataRole.BackgroundRole) is None
+    assert "no DATE-OBS" in m.data(m.index(1, col["Object"]), Qt.ItemDataRole.ToolTipRole)
+
+    with qtbot.waitSignal(table.frame_selected) as blocker:
+        table.selectRow(1)
+    assert blocker.args == [1]
+    with qtbot.assertNotEmitted(table.frame_selected):
+        table.select_row(0)
+    assert table.currentIndex().row() == 0

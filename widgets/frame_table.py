@@ -1,0 +1,169 @@
+"""The frame table: one row per frame with the normalised header facts from the scan.
+
+Facts that were guessed (a default, or inferred from something other than
+their own header card) are shown in italics with a tooltip saying how;
+frames with problems are tinted, with the reasons in the tooltip and the last
+column. Rows take :class:`fluxion.core.frames.FrameInfo` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+__all__ = ["COLUMNS", "FrameTableModel", "FrameTable", "is_guessed"]
+
+# (title, attribute, fact names the scan may record the origin under)
+COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("#", "", ()),
+    ("File", "path", ()),
+    ("Type", "type", ("image_type", "type")),
+    ("Object", "object", ("object",)),
+    ("Filter", "filter", ("filter",)),
+    ("Exp (s)", "exptime", ("exptime",)),
+    ("Mid-exposure (UTC)", "time_utc", ("time", "date_obs", "mid_time")),
+    ("Airmass", "airmass", ("airmass",)),
+    ("Problems", "problems", ()),
+)
+
+_PROBLEM_TINT = QColor(255, 120, 80, 70)
+
+
+def is_guessed(source: str | None) -> bool:
+    """Whether a fact's origin means it was not read from its own header card."""
+    return source is not None and (source == "default" or source.startswith("guessed"))
+
+
+def _text(value: Any, attr: str) -> str:
+    if value is None:
+        return "-"
+    if attr == "path":
+        return Path(value).name
+    if attr == "problems":
+        return "; ".join(value)
+    if attr == "time_utc":
+        return str(value).replace("T", " ")[:22]
+    if isinstance(value, float):
+        return f"{value:.3f}" if attr == "airmass" else f"{value:g}"
+    return str(value)
+
+
+class FrameTableModel(QAbstractTableModel):
+    """Qt model over a list of frames (FrameInfo)."""
+
+    def __init__(self, frames: Sequence[Any] = (), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._frames: list[Any] = list(frames)
+
+    def set_frames(self, frames: Sequence[Any]) -> None:
+        """Replace all rows."""
+        self.beginResetModel()
+        self._frames = list(frames)
+        self.endResetModel()
+
+    def frame(self, row: int) -> Any:
+        """The frame shown in ``row``."""
+        return self._frames[row]
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
+        return 0 if parent is not None and parent.isValid() else len(self._frames)
+
+    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section][0]
+        return None
+
+    def _source(self, frame: Any, facts: tuple[str, ...]) -> str | None:
+        sources = getattr(frame, "sources", {}) or {}
+        for fact in facts:
+            if fact in sources:
+                return str(sources[fact])
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        frame = self._frames[index.row()]
+        title, attr, facts = COLUMNS[index.column()]
+        problems = tuple(getattr(frame, "problems", ()) or ())
+        if role == Qt.ItemDataRole.DisplayRole:
+            if not attr:
+                return str(index.row() + 1)
+            return _text(getattr(frame, attr, None), attr)
+        source = self._source(frame, facts)
+        if role == Qt.ItemDataRole.FontRole and is_guessed(source):
+            font = QFont()
+            font.setItalic(True)
+            return font
+        if role == Qt.ItemDataRole.ForegroundRole and is_guessed(source):
+            return QBrush(QColor(150, 150, 150))
+        if role == Qt.ItemDataRole.BackgroundRole and problems:
+            return QBrush(_PROBLEM_TINT)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = []
+            if attr == "path":
+                lines.append(str(getattr(frame, "path", "")))
+            if source is not None:
+                lines.append(("guessed: " if is_guessed(source) else "from header card ") + source)
+            if problems:
+                lines.append("Problems:\n" + "\n".join(f"- {p}" for p in problems))
+            return "\n".join(lines) or None
+        return None
+
+
+class FrameTable(QTableView):
+    """The frame list; selecting a row emits :attr:`frame_selected`.
+
+    Signals
+    -------
+    frame_selected(int)
+        Row index of the frame the user selected.
+    """
+
+    frame_selected = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.frame_model = FrameTableModel(parent=self)
+        self.setModel(self.frame_model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.verticalHeader().hide()
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setAlternatingRowColors(True)
+        self.selectionModel().currentRowChanged.connect(self._on_row)
+        self._quiet = False
+
+    def set_frames(self, frames: Sequence[Any]) -> None:
+        """Show these frames."""
+        self.frame_model.set_frames(frames)
+
+    def select_row(self, row: int) -> None:
+        """Highlight ``row`` without emitting :attr:`frame_selected` (the app moved there)."""
+        if not 0 <= row < self.frame_model.rowCount():
+            return
+        self._quiet = True
+        try:
+            index = self.frame_model.index(row, 0)
+            self.selectionModel().setCurrentIndex(
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.scrollTo(index)
+        finally:
+            self._quiet = False
+
+    def _on_row(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if not self._quiet and current.isValid():
+            self.frame_selected.emit(current.row())
