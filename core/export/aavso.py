@@ -1,0 +1,151 @@
+"""AAVSO Extended File Format (version 1.2) for variable-star photometry.
+
+Six parameter lines (``#TYPE=EXTENDED``, ``#OBSCODE``, ``#SOFTWARE``,
+``#DELIM``, ``#DATE``, ``#OBSTYPE``) followed by one observation per line:
+``STARID, DATE, MAGNITUDE, MAGERR, FILTER, TRANS, MTYPE, CNAME, CMAG, KNAME,
+KMAG, AIRMASS, GROUP, CHART, NOTES``, with ``na`` for missing optional values.
+Dates are mid-exposure JD (UTC) with ``#DATE=JD``; the AAVSO accepts JD and
+HJD, not BJD. An ensemble comparison is written as ``CNAME=ENSEMBLE`` and
+``CMAG=na``, the check star's instrumental magnitude in ``KMAG``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..fitsio import atomic_write_text
+from . import ExportError
+
+__all__ = ["format_aavso", "write_aavso", "AAVSO_FILTERS", "AAVSO_FIELDS"]
+
+AAVSO_FIELDS = (
+    "STARID", "DATE", "MAGNITUDE", "MAGERR", "FILTER", "TRANS", "MTYPE", "CNAME", "CMAG",
+    "KNAME", "KMAG", "AIRMASS", "GROUP", "CHART", "NOTES",
+)  # fmt: skip
+
+# The column-name comment line as the AAVSO's own examples write it.
+_HEADER_NAMES = (
+    "NAME", "DATE", "MAG", "MERR", "FILT", "TRANS", "MTYPE", "CNAME", "CMAG", "KNAME", "KMAG",
+    "AMASS", "GROUP", "CHART", "NOTES",
+)  # fmt: skip
+
+#: Filter codes the AAVSO accepts (a selection: Johnson-Cousins, Sloan, clear).
+AAVSO_FILTERS = frozenset(
+    "U B V R I J H K TG TB TR CV CR SZ SU SG SR SI STU STV STB STY STHBW STHBN MA MB MI "
+    "ZS Y HA HAC O".split()
+)
+
+_LIMITS = {"STARID": 30, "DATE": 16, "MAGNITUDE": 8, "MAGERR": 6, "CNAME": 20, "KNAME": 20}
+
+
+def _num(value: float | None, fmt: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "na"
+    return format(float(value), fmt)
+
+
+def format_aavso(
+    star_id: str,
+    jd_utc: np.ndarray,
+    mag: np.ndarray,
+    mag_err: np.ndarray,
+    *,
+    obscode: str,
+    filter: str,
+    software: str = "Fluxion",
+    transformed: bool = False,
+    standardized: bool = True,
+    comparison_name: str = "ENSEMBLE",
+    comparison_mag: np.ndarray | None = None,
+    check_name: str = "na",
+    check_mag: np.ndarray | None = None,
+    airmass: np.ndarray | None = None,
+    chart: str = "na",
+    notes: str = "na",
+    delimiter: str = ",",
+) -> str:
+    """The text of an AAVSO Extended report (rows with a NaN magnitude are left out).
+
+    Parameters
+    ----------
+    star_id : str
+        AAVSO name or designation of the variable (at most 30 characters).
+    jd_utc, mag, mag_err : ndarray
+        Mid-exposure JD (UTC), magnitudes and errors.
+    obscode : str
+        The observer's AAVSO code.
+    filter : str
+        AAVSO filter code (``V``, ``B``, ``CV`` for clear with V zero point ...).
+    standardized : bool
+        ``MTYPE=STD`` when the magnitudes are on the standard scale (from the
+        comparison stars' catalogue magnitudes), else ``DIF``.
+    comparison_name, comparison_mag : optional
+        Comparison star (``ENSEMBLE`` for an ensemble: ``CMAG=na``).
+    check_name, check_mag : optional
+        Check star and its instrumental magnitude per row.
+    """
+    if not obscode or not obscode.strip():
+        raise ExportError("the AAVSO report needs your observer code (OBSCODE)")
+    if filter.upper() not in AAVSO_FILTERS:
+        raise ExportError(f"{filter!r} is not an AAVSO filter code (e.g. V, B, R, CV, SG)")
+    if len(delimiter) != 1 or delimiter in ".-+ " or not 32 <= ord(delimiter) <= 126:
+        raise ExportError(f"delimiter {delimiter!r} cannot be used in an AAVSO report")
+    if not standardized and (comparison_name == "ENSEMBLE" or comparison_mag is None):
+        raise ExportError("differential (DIF) magnitudes need a single comparison star and CMAG")
+    jd = np.asarray(jd_utc, dtype=float)
+    mag = np.asarray(mag, dtype=float)
+    err = np.asarray(mag_err, dtype=float)
+    n = jd.size
+    cmag = np.full(n, np.nan) if comparison_mag is None else np.asarray(comparison_mag, float)
+    kmag = np.full(n, np.nan) if check_mag is None else np.asarray(check_mag, float)
+    am = np.full(n, np.nan) if airmass is None else np.asarray(airmass, float)
+    lines = [
+        "#TYPE=EXTENDED",
+        f"#OBSCODE={obscode.strip().upper()}",
+        f"#SOFTWARE={software}",
+        f"#DELIM={delimiter}",
+        "#DATE=JD",
+        "#OBSTYPE=CCD",
+        "#" + delimiter.join(_HEADER_NAMES),
+    ]
+    for i in range(n):
+        if not (np.isfinite(jd[i]) and np.isfinite(mag[i])):
+            continue
+        fields = {
+            "STARID": star_id,
+            "DATE": f"{jd[i]:.5f}",
+            "MAGNITUDE": f"{mag[i]:.3f}",
+            "MAGERR": _num(err[i], ".3f"),
+            "FILTER": filter.upper(),
+            "TRANS": "YES" if transformed else "NO",
+            "MTYPE": "STD" if standardized else "DIF",
+            "CNAME": comparison_name,
+            "CMAG": _num(cmag[i], ".3f"),
+            "KNAME": check_name,
+            "KMAG": _num(kmag[i], ".3f"),
+            "AIRMASS": _num(am[i], ".4f"),
+            "GROUP": "na",
+            "CHART": chart,
+            "NOTES": notes,
+        }
+        for key, limit in _LIMITS.items():
+            if len(fields[key]) > limit:
+                raise ExportError(f"{key} {fields[key]!r} is longer than {limit} characters")
+        for key, value in fields.items():
+            if delimiter in value:
+                raise ExportError(f"{key} {value!r} contains the delimiter {delimiter!r}")
+        lines.append(delimiter.join(fields[k] for k in AAVSO_FIELDS))
+    if len(lines) == 7:
+        raise ExportError("the light curve has no valid point to report")
+    return "\n".join(lines) + "\n"
+
+
+def write_aavso(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a report made by :func:`format_aavso` atomically (.txt, .csv or .tsv)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".txt", ".csv", ".tsv"):
+        raise ExportError("the AAVSO accepts only .txt, .csv and .tsv files")
+    return atomic_write_text(path, text, encoding="ascii")
