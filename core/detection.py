@@ -386,11 +386,12 @@ class Detection:
         state.progress(0.6, f"measuring {len(objects)} sources")
         sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p)
         state.progress(0.9, "frame FWHM")
-        fwhm, spread, n_stars = frame_fwhm(sources, p)
+        fwhm, spread, n_stars, beta = frame_fwhm(data, bad, sources, p)
         meta = {
             "fwhm": fwhm,
             "fwhm_spread": spread,
             "n_fwhm_stars": n_stars,
+            "moffat_beta": beta,
             "sky": sky.level,
             "sky_noise": sky.noise,
             "n_sources": len(sources),

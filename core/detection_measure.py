@@ -17,6 +17,8 @@ from astropy.stats import mad_std
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
+from .detection_fwhm import fit_stacked_moffat
+
 if TYPE_CHECKING:
     from .detection import DetectionParams
 
@@ -163,13 +165,14 @@ def _table(
         "y": (y, "px", "windowed centroid, 0-based, along rows"),
         "flux": (flux, "", "Kron (FLUX_AUTO) flux, background-subtracted, image units"),
         "flux_err": (flux_err, "", "1-sigma error of flux"),
-        "fwhm": (fwhm, "px", "twice the half-light radius (the FWHM of a Gaussian star)"),
+        "fwhm": (fwhm, "px", "FWHM: half-light diameter scaled by the frame's Moffat profile"),
         "flags": (flags, "", "SourceFlags bits"),
         "a": (a, "px", "isophotal semi-major axis (rms)"),
         "b": (b, "px", "isophotal semi-minor axis (rms)"),
         "theta": (theta, "rad", "position angle of a, from +x towards +y"),
         "peak": (peak, "", "highest background-subtracted pixel"),
         "snr": (snr, "", "flux / flux_err"),
+        "r_half": (fwhm / 2.0, "px", "half-light radius (FLUX_RADIUS)"),
         "x_iso": (x_iso, "px", "isophotal barycentre"),
         "y_iso": (y_iso, "px", "isophotal barycentre"),
     }
@@ -184,22 +187,42 @@ def _table(
     return t
 
 
-def frame_fwhm(sources: Table, p: DetectionParams) -> tuple[float, float, int]:
-    """Median and robust spread (MAD) of the FWHM of clean isolated stars.
+def frame_fwhm(
+    data: np.ndarray, bad: np.ndarray, sources: Table, p: DetectionParams
+) -> tuple[float, float, int, float]:
+    """The frame's FWHM, its spread and the stars it rests on.
 
-    Returns ``(fwhm, spread, n_stars)``; NaN when no star qualifies.
+    A Moffat profile is fitted to the stacked clean isolated stars (see
+    :mod:`fluxion.core.detection_fwhm`). Every source's ``fwhm`` column, until
+    then twice its half-light radius, is rescaled by the ratio of the fitted
+    FWHM to the stars' median half-light diameter: stars then read the fitted
+    FWHM whatever the profile, and extended sources stand out above it.
+
+    Returns ``(fwhm, spread, n_stars, beta)``; NaNs when no star qualifies.
     """
     if len(sources) == 0:
-        return math.nan, math.nan, 0
-    fwhm = np.asarray(sources["fwhm"])
-    usable = (
-        (np.asarray(sources["flags"]) == 0)
-        & np.isfinite(fwhm)
-        & (np.asarray(sources["snr"]) >= p.fwhm_min_snr)
-    )
+        return math.nan, math.nan, 0, math.nan
+    diameter = np.asarray(sources["fwhm"])
+    snr = np.asarray(sources["snr"])
+    usable = (np.asarray(sources["flags"]) == 0) & np.isfinite(diameter) & (snr >= p.fwhm_min_snr)
     n = int(usable.sum())
     if n == 0:
-        return math.nan, math.nan, 0
-    values = fwhm[usable]
+        return math.nan, math.nan, 0, math.nan
+    median_diameter = float(np.median(diameter[usable]))
+    # The brightest 200 stars pin the profile; more only cost time.
+    best = np.flatnonzero(usable)[np.argsort(-snr[usable])[:200]]
+    profile = fit_stacked_moffat(
+        data,
+        np.asarray(sources["x"])[best],
+        np.asarray(sources["y"])[best],
+        np.asarray(sources["flux"])[best],
+        median_diameter,
+        bad=bad,
+    )
+    beta = math.nan
+    if profile is not None and 0.2 * median_diameter < profile.fwhm < 2.0 * median_diameter:
+        sources["fwhm"][:] = diameter * (profile.fwhm / median_diameter)
+        beta = profile.beta
+    values = np.asarray(sources["fwhm"])[usable]
     spread = float(mad_std(values)) if n > 1 else 0.0
-    return float(np.median(values)), spread, n
+    return float(np.median(values)), spread, n, beta

@@ -120,7 +120,7 @@ def test_kron_fluxes_match_truth_within_their_errors(field, result):
 
 
 def test_frame_fwhm_sky_and_noise(result):
-    assert result.fwhm == pytest.approx(FWHM, rel=0.05)
+    assert result.fwhm == pytest.approx(FWHM, rel=0.03)
     assert result.fwhm_spread < 0.15 * FWHM
     assert result.n_fwhm_stars >= 20
     assert result.sky == pytest.approx(SKY, rel=0.01)

@@ -112,7 +112,7 @@ def test_kron_fluxes_errors_and_half_light_radii_match_flux_auto(matched):
     keep[56] = False  # SExtractor 2.8.6 gave it Kron radius 0 (sep's test zeroes it too)
     assert_allclose(s["flux"][keep], ref["flux_auto"][keep], rtol=5e-4)
     assert_allclose(s["flux_err"][keep], ref["fluxerr_auto"][keep], rtol=5e-4)
-    assert_allclose(s["fwhm"][keep] / 2.0, ref["flux_radius"][keep, 1], rtol=0.04, atol=0.01)
+    assert_allclose(s["r_half"][keep], ref["flux_radius"][keep, 1], rtol=0.04, atol=0.01)
 
 
 def test_frame_values_come_from_the_background(matched, sep_data):

@@ -1,0 +1,135 @@
+"""The FWHM of a frame's stars, from a Moffat fit to their stacked profile.
+
+Twice the half-light radius equals the FWHM only for a Gaussian star; real
+seeing has Moffat wings (beta ~ 2.5-4) that make it 20-35% larger. So the
+frame's FWHM comes from a fit: the clean isolated stars' pixels, normalised by
+their fluxes and centred on their windowed centroids, form one densely sampled
+profile, to which a pixel-integrated Moffat (amplitude, alpha, beta) is fitted.
+
+The fit is written with scipy rather than photutils' PSF photometry because
+one joint fit over stacked stars costs a few milliseconds, where fitting each
+star with ``PSFPhotometry`` costs about 10 ms per star; photutils' MoffatPSF
+has no pixel integration either, which biases a 2.5 px FWHM by ~3%.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+__all__ = ["MoffatProfile", "fit_stacked_moffat"]
+
+log = logging.getLogger(__name__)
+
+# 3 x 3 sub-pixel offsets: integrates the profile over each pixel to ~1%
+# of the peak for FWHM >= 1.5 px, enough for the FWHM to 0.5%.
+_SUB = (np.arange(3) - 1.0) / 3.0
+_SUB_DX, _SUB_DY = (a.ravel() for a in np.meshgrid(_SUB, _SUB))
+
+
+@dataclass(frozen=True)
+class MoffatProfile:
+    """A Moffat profile ``amplitude * (1 + r^2 / alpha^2) ** -beta`` (flux-normalised).
+
+    Attributes
+    ----------
+    alpha : float
+        Core width (px).
+    beta : float
+        Power index of the wings.
+    n_stars : int
+        Stars in the stack.
+    """
+
+    alpha: float
+    beta: float
+    n_stars: int
+
+    @property
+    def fwhm(self) -> float:
+        """Full width at half maximum (px)."""
+        return 2.0 * self.alpha * math.sqrt(2.0 ** (1.0 / self.beta) - 1.0)
+
+
+def _integrated_moffat(dx: np.ndarray, dy: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    r2 = (dx[:, None] + _SUB_DX) ** 2 + (dy[:, None] + _SUB_DY) ** 2
+    return np.mean((1.0 + r2 / alpha**2) ** (-beta), axis=1)
+
+
+def fit_stacked_moffat(
+    data: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    fwhm_guess: float,
+    *,
+    bad: np.ndarray | None = None,
+) -> MoffatProfile | None:
+    """Fit one pixel-integrated Moffat profile to the stacked stars.
+
+    Parameters
+    ----------
+    data : ndarray
+        Background-subtracted image.
+    x, y, flux : ndarray
+        Centroids (0-based px) and fluxes of clean, isolated stars.
+    fwhm_guess : float
+        Rough FWHM (px), e.g. twice the median half-light radius; sets the
+        cutout size and the starting point.
+    bad : ndarray of bool, optional
+        Pixels to leave out.
+
+    Returns
+    -------
+    MoffatProfile or None
+        None when fewer than 3 stars are usable or the fit fails.
+    """
+    ny, nx = data.shape
+    half = int(min(max(math.ceil(2.0 * fwhm_guess), 3), 20))
+    offsets = np.arange(-half, half + 1)
+    dxs, dys, values = [], [], []
+    n_used = 0
+    for xi, yi, fi in zip(x, y, flux, strict=True):
+        cx, cy = int(round(xi)), int(round(yi))
+        if not (half <= cx < nx - half and half <= cy < ny - half) or not fi > 0:
+            continue
+        box = (slice(cy - half, cy + half + 1), slice(cx - half, cx + half + 1))
+        stamp = data[box] / fi
+        keep = np.ones(stamp.shape, bool) if bad is None else ~bad[box]
+        gx, gy = np.meshgrid(offsets + cx - xi, offsets + cy - yi)
+        # Only the core and inner wings: the outer pixels are all sky noise.
+        keep &= gx**2 + gy**2 <= half**2
+        dxs.append(gx[keep])
+        dys.append(gy[keep])
+        values.append(stamp[keep])
+        n_used += 1
+    if n_used < 3:
+        return None
+    dx, dy, v = np.concatenate(dxs), np.concatenate(dys), np.concatenate(values)
+    alpha0 = fwhm_guess / (2.0 * math.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
+    amp0 = 2.0 / (math.pi * alpha0**2)  # normalisation of beta = 3
+
+    def residuals(p: np.ndarray) -> np.ndarray:
+        amp, alpha, beta = p
+        return amp * _integrated_moffat(dx, dy, alpha, beta) - v
+
+    try:
+        fit = least_squares(
+            residuals,
+            x0=[amp0, alpha0, 3.0],
+            bounds=([0.0, 0.1, 1.01], [np.inf, 50.0, 30.0]),
+            # Robust loss: a neighbour or cosmic ray in one stamp must not drag the fit.
+            loss="soft_l1",
+            f_scale=0.1 * amp0,
+        )
+    except ValueError as exc:
+        log.info("stacked Moffat fit failed: %s", exc)
+        return None
+    if not fit.success:
+        return None
+    _, alpha, beta = fit.x
+    return MoffatProfile(alpha=float(alpha), beta=float(beta), n_stars=n_used)
