@@ -1,0 +1,279 @@
+"""The photometry step: ``Photometry(params)(image, ...) -> Table``.
+
+One configured object measures a frame by aperture, PSF or crowded-field
+photometry. The table always starts with x, y, flux, flux_err, flags (x, y
+0-based, x along columns; fluxes in electrons when the gain is known, else
+ADU) and gets ra, dec when a WCS is given. :meth:`Photometry.run` also returns
+the diagnostics a panel shows (curve of growth, PSF, model and residual).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.table import Table
+
+from fluxion.core.pipeline import StepState
+
+from .aperture import measure_apertures
+from .detect import FrameSky, find_stars, frame_sky, measure_fwhm
+from .growth import CurveOfGrowth, curve_of_growth
+from .noise import NoiseModel
+from .params import METHODS, PhotometryParams
+
+__all__ = ["Photometry", "PhotometryResult", "PhotometryError"]
+
+log = logging.getLogger(__name__)
+
+_FIRST_COLUMNS = ("x", "y", "flux", "flux_err", "flags")
+_DEFAULT_FWHM = 3.0
+
+
+class PhotometryError(ValueError):
+    """Input the step cannot measure (wrong shape, nothing finite); message for the user."""
+
+
+@dataclass(frozen=True)
+class PhotometryResult:
+    """A measured frame and what the panel shows about it."""
+
+    table: Table
+    method: str
+    fwhm: float
+    """Seeing used (px)."""
+    unit: str
+    """``'electron'`` when the gain was known, else ``'adu'``."""
+    sky: np.ndarray
+    """Sky map in the table's unit per pixel."""
+    aperture_radius: float | None = None
+    annulus: tuple[float, float] | None = None
+    curve_of_growth: CurveOfGrowth | None = None
+    psf: object | None = None
+    """The PSF used (:class:`fluxion.core.photometry.epsf.EffectivePSF`)."""
+    model: np.ndarray | None = None
+    """Model image of the fitted stars plus sky (PSF and crowded methods)."""
+    residual: np.ndarray | None = None
+    """Image minus model."""
+    extra: dict = field(default_factory=dict)
+
+
+def _check_image(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    data = np.asarray(image)
+    if data.ndim != 2:
+        raise PhotometryError(f"expected a 2-D image, got {data.ndim} dimensions")
+    if not np.issubdtype(data.dtype, np.number):
+        raise PhotometryError(f"image pixels must be numbers, got {data.dtype}")
+    if min(data.shape) < 16:
+        raise PhotometryError(f"image {data.shape} is too small to measure")
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != data.shape:
+            raise PhotometryError(f"mask shape {mask.shape} differs from image {data.shape}")
+        bad |= mask
+    if bad.all():
+        raise PhotometryError("every pixel is masked or not finite")
+    return data, bad
+
+
+class Photometry:
+    """Measure the stars of a frame.
+
+    Parameters
+    ----------
+    params : PhotometryParams, optional
+        The configuration; defaults to aperture photometry with a
+        curve-of-growth radius.
+
+    Examples
+    --------
+    >>> step = Photometry(PhotometryParams(method="psf"))       # doctest: +SKIP
+    >>> table = step(image, gain=1.4, read_noise=9.0)            # doctest: +SKIP
+    """
+
+    def __init__(self, params: PhotometryParams | None = None) -> None:
+        self.params = params or PhotometryParams()
+        if self.params.method not in METHODS:
+            raise PhotometryError(f"unknown method {self.params.method!r}; use one of {METHODS}")
+
+    def __call__(self, image: np.ndarray, positions: np.ndarray | None = None, **kw) -> Table:
+        """Measure and return the table only; see :meth:`run`."""
+        return self.run(image, positions, **kw).table
+
+    def run(
+        self,
+        image: np.ndarray,
+        positions: np.ndarray | None = None,
+        *,
+        mask: np.ndarray | None = None,
+        error: np.ndarray | None = None,
+        gain: float | None = None,
+        read_noise: float = 0.0,
+        saturation: float | None = None,
+        target: tuple[float, float] | None = None,
+        wcs: object | None = None,
+        state: StepState | None = None,
+    ) -> PhotometryResult:
+        """Measure a frame.
+
+        Parameters
+        ----------
+        image : ndarray
+            The frame in ADU (calibrated). Never modified.
+        positions : ndarray, shape (N, 2), optional
+            (x, y) of the stars to measure (forced photometry at these
+            positions for the PSF method); detected when not given.
+        mask : ndarray of bool, optional
+            True for bad pixels.
+        error : ndarray, optional
+            Per-pixel 1-sigma noise in ADU, replacing the noise model.
+        gain : float, optional
+            e-/ADU; when None fluxes stay in ADU.
+        read_noise : float
+            Read noise in electrons.
+        saturation : float, optional
+            Saturation level in ADU.
+        target : (float, float), optional
+            The target's position: its curve of growth joins the field's.
+        wcs : astropy.wcs.WCS, optional
+            Adds ra, dec columns (degrees).
+        state : StepState, optional
+            Progress and cancellation.
+        """
+        state = state or StepState()
+        p = self.params
+        data, bad = _check_image(image, mask)
+        try:
+            noise = NoiseModel(gain if gain is not None else 1.0, float(read_noise))
+        except ValueError as exc:
+            raise PhotometryError(str(exc)) from exc
+        g = noise.gain
+        img = noise.to_electrons(data)
+        img[bad] = 0.0
+        sat = saturation * g if saturation is not None else None
+        variance = None
+        if error is not None:
+            err = np.asarray(error, dtype=np.float64)
+            if err.shape != data.shape:
+                raise PhotometryError(f"error shape {err.shape} differs from image {data.shape}")
+            variance = (err * g) ** 2
+        if positions is not None:
+            positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+        state.progress(0.02, "sky")
+        sky = frame_sky(img, bad)
+        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad)
+        fwhm = p.fwhm if p.fwhm > 0 else measure_fwhm(img, sky, stars, saturation=sat)
+        if not np.isfinite(fwhm):
+            log.warning("no star to measure the FWHM on; assuming %.1f px", _DEFAULT_FWHM)
+            fwhm = _DEFAULT_FWHM
+        state.progress(0.1, f"FWHM {fwhm:.2f} px, {len(stars)} stars")
+        common = dict(
+            img=img,
+            bad=bad,
+            sky=sky,
+            stars=stars,
+            fwhm=fwhm,
+            noise=noise,
+            sat=sat,
+            variance=variance,
+            positions=positions,
+            target=target,
+            state=state.sub(0.1, 0.95),
+        )
+        if p.method == "aperture":
+            result = self._aperture(**common)
+        elif p.method == "psf":
+            from .psf_step import run_psf
+
+            result = run_psf(p, **common)
+        else:
+            from .scene.step import run_crowded
+
+            result = run_crowded(p, **common)
+        table = result.pop("table")
+        unit = "electron" if gain is not None else "adu"
+        table = _finish_table(table, wcs)
+        table.meta.update(method=p.method, fwhm=fwhm, flux_unit=unit)
+        state.progress(1.0, f"{len(table)} stars measured")
+        return PhotometryResult(
+            table=table, method=p.method, fwhm=fwhm, unit=unit, sky=sky.level, **result
+        )
+
+    # -- aperture ---------------------------------------------------------
+    def _aperture(
+        self,
+        *,
+        img,
+        bad,
+        sky: FrameSky,
+        stars,
+        fwhm,
+        noise,
+        sat,
+        variance,
+        positions,
+        target,
+        state,
+    ) -> dict:
+        p = self.params
+        annulus = (p.annulus_inner * fwhm, max(p.annulus_outer, p.annulus_inner + 1) * fwhm)
+        field = np.c_[stars["x"], stars["y"]] if len(stars) else np.zeros((0, 2))
+        if positions is None:
+            positions = field
+        radius = p.aperture_radius or p.aperture_radius_fwhm * fwhm
+        cog = None
+        if radius <= 0 or p.aperture_correction:
+            radii = np.linspace(0.5 * fwhm, 0.95 * annulus[0], 20)
+            try:
+                cog = curve_of_growth(
+                    img,
+                    field,
+                    radii,
+                    annulus,
+                    target_position=target,
+                    noise=noise,
+                    mask=bad,
+                    saturation=sat,
+                    min_fraction=p.growth_min_fraction,
+                    max_difference=p.growth_max_difference,
+                )
+            except ValueError as exc:
+                log.warning("curve of growth not measured: %s", exc)
+        state.progress(0.5, "curve of growth")
+        if radius <= 0:
+            radius = cog.optimum_radius if cog is not None else 1.5 * fwhm
+        if radius >= annulus[0]:
+            annulus = (radius + fwhm, radius + fwhm + (annulus[1] - annulus[0]))
+        table = measure_apertures(
+            img,
+            positions,
+            radius,
+            annulus,
+            noise=noise,
+            mask=bad,
+            saturation=sat,
+            neighbours=field,
+            variance=variance,
+        )
+        if p.aperture_correction and cog is not None:
+            corr = cog.aperture_correction(radius)
+            if np.isfinite(corr):
+                table["flux"] *= corr
+                table["flux_err"] *= corr
+                table.meta["aperture_correction"] = corr
+        table.meta["aperture_radius"] = radius
+        return dict(table=table, aperture_radius=radius, annulus=annulus, curve_of_growth=cog)
+
+
+def _finish_table(table: Table, wcs: object | None) -> Table:
+    """Put the agreed columns first and add ra, dec from the WCS."""
+    rest = [c for c in table.colnames if c not in _FIRST_COLUMNS]
+    table = table[list(_FIRST_COLUMNS) + rest]
+    table["flags"] = np.asarray(table["flags"], dtype=np.int32)
+    if wcs is not None and len(table):
+        ra, dec = wcs.pixel_to_world_values(np.asarray(table["x"]), np.asarray(table["y"]))
+        table["ra"] = np.asarray(ra, dtype=np.float64)
+        table["dec"] = np.asarray(dec, dtype=np.float64)
+    return table

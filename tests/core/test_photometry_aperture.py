@@ -1,0 +1,202 @@
+"""Aperture photometry and the curve-of-growth radius against simulated truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
+
+from fluxion.core.photometry import (
+    NoiseModel,
+    Photometry,
+    PhotometryError,
+    PhotometryFlag,
+    PhotometryParams,
+)
+from fluxion.core.photometry.aperture import measure_apertures
+from fluxion.core.photometry.growth import curve_of_growth, optimum_radius
+from fluxion.core.photometry.synthetic import MoffatProfile, star_field
+
+GAIN, RN = 2.0, 5.0
+
+
+def _enclosed(profile: MoffatProfile, r: np.ndarray) -> np.ndarray:
+    a2 = profile.alpha**2
+    return 1.0 - (1.0 + np.asarray(r) ** 2 / a2) ** (1.0 - profile.beta)
+
+
+def _robust_std(z: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(z - np.median(z))))
+
+
+@pytest.fixture(scope="module")
+def isolated_field():
+    return star_field(
+        (512, 512),
+        220,
+        seed=3,
+        gain=GAIN,
+        read_noise=RN,
+        min_separation=32,
+        border=30,
+        flux_range=(1000.0, 3e4),
+    )
+
+
+def _pixelised_expectation(f, pos, radius, annulus):
+    """Flux a perfect measurement gives: the pixel-integrated star summed over the
+    exact aperture overlap, minus the star's own wing light in the sky annulus."""
+    out = []
+    for x, y in pos:
+        fx, fy = x - np.floor(x), y - np.floor(y)
+        stamp = f.profile.stamp(41, fx, fy)
+        c = (20 + fx, 20 + fy)
+        ap = aperture_photometry(stamp, CircularAperture(c, radius))["aperture_sum"][0]
+        an = CircularAnnulus(c, *annulus)
+        wing = aperture_photometry(stamp, an)["aperture_sum"][0] / an.area
+        out.append(ap - wing * np.pi * radius**2)
+    return np.array(out)
+
+
+def test_fixed_aperture_flux_is_unbiased_with_honest_errors():
+    f = star_field(
+        (512, 512),
+        700,
+        seed=3,
+        gain=GAIN,
+        read_noise=RN,
+        min_separation=22,
+        border=20,
+        flux_range=(1000.0, 3e4),
+    )
+    noise = NoiseModel(GAIN, RN)
+    pos = np.c_[f.truth["x"], f.truth["y"]]
+    radius, annulus = 5.0, (10.0, 16.0)
+    t = measure_apertures(noise.to_electrons(f.image), pos, radius, annulus, noise=noise)
+    expected = f.truth["flux"] * _pixelised_expectation(f, pos, radius, annulus)
+    ok = t["flags"] == 0
+    assert ok.sum() > 200
+    z = ((t["flux"] - expected) / t["flux_err"])[ok]
+    assert abs(np.median(z)) < 0.1
+    assert 0.9 < _robust_std(z) < 1.1
+    # The sky is the simulated 100 e-/px to within its error.
+    assert abs(np.median(t["sky"]) - f.sky) < 0.5
+
+
+def test_curve_of_growth_follows_the_moffat_profile(isolated_field):
+    f = isolated_field
+    noise = NoiseModel(GAIN, RN)
+    radii = np.linspace(1.0, 14.0, 20)
+    cog = curve_of_growth(
+        noise.to_electrons(f.image),
+        np.c_[f.truth["x"], f.truth["y"]],
+        radii,
+        (16.0, 24.0),
+        noise=noise,
+    )
+    truth = _enclosed(f.profile, radii) / np.mean(_enclosed(f.profile, radii[-3:]))
+    assert cog.n_field_stars > 25
+    np.testing.assert_allclose(cog.field_fraction, truth, atol=0.02)
+    expected = radii[np.flatnonzero(truth >= 0.7)[0]]
+    assert abs(cog.optimum_radius - expected) <= np.diff(radii)[0] + 1e-9
+    assert cog.target_fraction is None
+    assert "70%" in cog.rule
+
+
+def test_trailed_target_needs_a_larger_aperture():
+    # A target trailed over 8 px: its curve of growth rises more slowly, so the
+    # rule (both curves > 70% and within 5%) must pick a larger radius.
+    f = star_field((256, 256), 60, seed=5, min_separation=30, border=20, flux_range=(5e3, 5e4))
+    img = NoiseModel().to_electrons(f.image)
+    profile = f.profile
+    tx, ty = 128.3, 60.2
+    for k in range(9):
+        stamp = profile.stamp(31, 0.0, 0.0) * 4e3
+        x0 = int(round(tx - 4 + k))
+        img[int(ty) - 15 : int(ty) + 16, x0 - 15 : x0 + 16] += stamp
+    field = np.c_[f.truth["x"], f.truth["y"]]
+    field = field[np.hypot(field[:, 0] - tx, field[:, 1] - ty) > 30]
+    radii = np.linspace(1.0, 14.0, 20)
+    alone = curve_of_growth(img, field, radii, (16.0, 24.0))
+    with_target = curve_of_growth(img, field, radii, (16.0, 24.0), target_position=(tx, ty))
+    assert with_target.target_fraction is not None
+    assert with_target.optimum_radius > alone.optimum_radius + 1.0
+    i = np.searchsorted(radii, with_target.optimum_radius)
+    assert with_target.target_fraction[i] >= 0.7
+    assert abs(with_target.target_fraction[i] - with_target.field_fraction[i]) < 0.05
+
+
+def test_optimum_radius_rule_on_given_curves():
+    radii = np.arange(1.0, 11.0)
+    field = np.array([0.2, 0.5, 0.72, 0.85, 0.93, 0.97, 0.99, 1.0, 1.0, 1.0])
+    target = np.array([0.1, 0.3, 0.55, 0.74, 0.86, 0.94, 0.98, 1.0, 1.0, 1.0])
+    assert optimum_radius(radii, field) == 3.0
+    assert optimum_radius(radii, field, target) == 6.0  # 0.94 vs 0.97 within 5%
+
+
+def test_step_gives_total_fluxes_in_electrons(isolated_field):
+    f = isolated_field
+    step = Photometry(PhotometryParams(method="aperture"))
+    res = step.run(f.image, np.c_[f.truth["x"], f.truth["y"]], gain=GAIN, read_noise=RN)
+    t = res.table
+    assert t.colnames[:5] == ["x", "y", "flux", "flux_err", "flags"]
+    assert res.unit == "electron" and res.curve_of_growth is not None
+    ok = t["flags"] == 0
+    # Aperture-corrected to the curve's plateau at 4.75 FWHM: the total flux to
+    # within the light beyond the plateau (< 1.5% for a beta = 3 Moffat) and the
+    # ~1/3 e- low median of a Poisson sky.
+    ratio = np.median(t["flux"][ok] / f.truth["flux"][ok])
+    assert 0.975 < ratio < 1.01
+    assert res.fwhm == pytest.approx(f.profile.fwhm, rel=0.2)
+    fixed = Photometry(PhotometryParams(aperture_radius_fwhm=2.0, aperture_correction=False))
+    t2 = fixed.run(f.image, np.c_[f.truth["x"], f.truth["y"]], gain=GAIN, read_noise=RN)
+    assert t2.aperture_radius == pytest.approx(2.0 * t2.fwhm)
+
+
+def test_flags_for_edge_mask_saturation_and_neighbours():
+    f = star_field((256, 256), 0, seed=1)
+    img = f.image.copy()
+    profile = MoffatProfile()
+    stars = {
+        "edge": (1.0, 100.0, 2e4),
+        "masked": (60.0, 60.0, 2e4),
+        "bright": (200.0, 200.0, 4e6),
+        "pair_a": (120.0, 180.0, 1e4),
+        "pair_b": (124.0, 180.0, 1e4),
+        "clean": (180.0, 60.0, 1e4),
+    }
+    for x, y, flux in stars.values():
+        big = np.zeros((256 + 40, 256 + 40))
+        big[int(y) : int(y) + 41, int(x) : int(x) + 41] = profile.stamp(41) * flux
+        img += big[20:-20, 20:-20]
+    saturation = 65000.0
+    img = np.minimum(img, saturation)
+    mask = np.zeros(img.shape, dtype=bool)
+    mask[:, 61] = True
+    pos = np.array([(x, y) for x, y, _ in stars.values()])
+    t = (
+        Photometry(PhotometryParams(aperture_radius=5.0))
+        .run(img, pos, mask=mask, gain=1.0, read_noise=5.0, saturation=saturation)
+        .table
+    )
+    flags = dict(zip(stars, t["flags"], strict=True))
+    assert flags["edge"] & PhotometryFlag.NEAR_EDGE
+    assert flags["masked"] & PhotometryFlag.MASKED
+    assert flags["bright"] & PhotometryFlag.SATURATED
+    assert flags["pair_a"] & PhotometryFlag.CONTAMINATED
+    assert flags["pair_b"] & PhotometryFlag.CONTAMINATED
+    assert flags["clean"] == 0
+
+
+def test_empty_frame_and_bad_input():
+    f = star_field((128, 128), 0, seed=2)
+    t = Photometry().run(f.image, gain=1.0, read_noise=5.0).table
+    assert len(t) == 0 and t.colnames[:5] == ["x", "y", "flux", "flux_err", "flags"]
+    with pytest.raises(PhotometryError, match="masked or not finite"):
+        Photometry()(np.full((64, 64), np.nan))
+    with pytest.raises(PhotometryError, match="2-D"):
+        Photometry()(np.zeros((3, 64, 64)))
+    with pytest.raises(PhotometryError, match="gain"):
+        Photometry()(f.image, gain=-1.0)
+    with pytest.raises(PhotometryError, match="unknown method"):
+        Photometry(PhotometryParams(method="magic"))
