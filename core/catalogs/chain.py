@@ -1,0 +1,183 @@
+"""Ask catalogs in order, through the cache, until one answers.
+
+Every failure (time-out, HTTP error, malformed reply, missing file, no stars)
+becomes one line in :attr:`CatalogAnswer.messages` and the chain moves on: to a
+cached answer of the same catalog, however old, then to the next catalog. Only
+when nothing answers does :meth:`CatalogChain.query` raise, with all the reasons.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from astropy.table import Table
+from astropy.time import Time
+
+from ..pipeline import StepState
+from .base import CatalogError, CatalogSource, Cone, apply_proper_motion, select_cone
+from .cache import CatalogCache
+
+__all__ = ["CatalogAnswer", "CatalogChain"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CatalogAnswer:
+    """What the chain found for a cone.
+
+    Attributes
+    ----------
+    table : Table
+        Stars in the catalog schema, moved to the cone's epoch.
+    source : str
+        Name of the catalog that answered.
+    from_cache : bool
+        True when the answer came from the disk cache.
+    age_seconds : float
+        Age of the answer (0 for a fresh fetch or a local file).
+    messages : tuple of str
+        What failed or was skipped on the way, for the user.
+    """
+
+    table: Table
+    source: str
+    from_cache: bool = False
+    age_seconds: float = 0.0
+    messages: tuple[str, ...] = field(default_factory=tuple)
+
+
+class CatalogChain:
+    """Catalog sources tried in order, with a disk cache in front of the online ones.
+
+    Parameters
+    ----------
+    sources : sequence of CatalogSource
+        Tried first to last.
+    cache : CatalogCache, optional
+        Disk cache for online sources; None disables caching.
+    offline : bool
+        Never contact a service; cached answers are used whatever their age.
+    max_age_days : float, optional
+        Online, cached answers older than this are fetched again (the stale
+        answer still serves when the fetch fails). None: cached answers never
+        expire.
+    margin : float
+        Online fetches ask for a cone this many times larger, so that the next
+        frames of a drifting sequence are served from the cache.
+    min_stars : int
+        An answer with fewer stars counts as a failure and the chain moves on.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[CatalogSource],
+        *,
+        cache: CatalogCache | None = None,
+        offline: bool = False,
+        max_age_days: float | None = None,
+        margin: float = 1.25,
+        min_stars: int = 1,
+    ) -> None:
+        if not sources:
+            raise ValueError("a catalog chain needs at least one source")
+        self.sources = list(sources)
+        self.cache = cache
+        self.offline = offline
+        self.max_age_days = max_age_days
+        self.margin = max(float(margin), 1.0)
+        self.min_stars = int(min_stars)
+
+    def query(self, cone: Cone, state: StepState | None = None) -> CatalogAnswer:
+        """Stars in ``cone`` from the first source that answers.
+
+        Raises
+        ------
+        CatalogError
+            When no source answered; the message lists every reason.
+        """
+        messages: list[str] = []
+        n = len(self.sources)
+        for k, src in enumerate(self.sources):
+            if state is not None:
+                state.progress(k / n, f"catalog: {src.name}")
+            answer = self._try(src, cone, messages)
+            if answer is not None:
+                if state is not None:
+                    state.progress(1.0, f"catalog: {len(answer.table)} stars from {src.name}")
+                return answer
+        raise CatalogError("no catalog could answer: " + "; ".join(messages))
+
+    def _finish(
+        self, table: Table, cone: Cone, src: CatalogSource, messages: list[str], **kw
+    ) -> CatalogAnswer | None:
+        if len(table) < self.min_stars:
+            messages.append(f"{src.name}: only {len(table)} stars in the field")
+            return None
+        if cone.epoch is not None:
+            table = apply_proper_motion(table, cone.epoch)
+        return CatalogAnswer(table, src.name, messages=tuple(messages), **kw)
+
+    def _try(self, src: CatalogSource, cone: Cone, messages: list[str]) -> CatalogAnswer | None:
+        use_cache = self.cache is not None and src.online
+        cached = self.cache.get(src.name, cone) if use_cache else None
+        fresh = cached is not None and (
+            self.offline
+            or self.max_age_days is None
+            or cached.age_seconds <= self.max_age_days * 86400.0
+        )
+        if cached is not None and fresh:
+            return self._finish(
+                cached.table, cone, src, messages, from_cache=True, age_seconds=cached.age_seconds
+            )
+        if src.online and self.offline:
+            messages.append(f"{src.name}: skipped (offline, nothing cached for this field)")
+            return None
+        fetch = Cone(cone.ra, cone.dec, min(cone.radius * self.margin, 90.0), cone.mag_limit)
+        t0 = time.monotonic()
+        try:
+            table = src.query(fetch if src.online else cone)
+        except CatalogError as exc:
+            messages.append(str(exc))
+            log.warning("%s", exc)
+            if cached is not None:
+                messages.append(f"{src.name}: using the cached answer ({_age(cached.age_seconds)})")
+                return self._finish(
+                    cached.table,
+                    cone,
+                    src,
+                    messages,
+                    from_cache=True,
+                    age_seconds=cached.age_seconds,
+                )
+            return None
+        log.info("%s: %d stars in %.1f s", src.name, len(table), time.monotonic() - t0)
+        if use_cache:
+            try:
+                self.cache.put(src.name, fetch, table)
+            except OSError as exc:  # a read-only cache must not stop the work
+                messages.append(f"cache not written: {exc}")
+        if src.online:
+            table = select_cone(table, cone)
+        return self._finish(table, cone, src, messages)
+
+
+def _age(seconds: float) -> str:
+    """An age the way people say it: "3 h old", "12 days old"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s old"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min old"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h old"
+    return f"{seconds / 86400:.0f} days old"
+
+
+def epoch_of(time: Time | float | None) -> float | None:
+    """Julian year of an observation time (for :class:`Cone` ``epoch``)."""
+    if time is None:
+        return None
+    return float(time.jyear) if isinstance(time, Time) else float(time)
