@@ -26,12 +26,23 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from astropy.io import fits
+from astropy.wcs import WCS
+
 from .params import param
 from .pipeline import StepState
 from .simulation.night import ASTEROID_ID, Night
 from .simulation.writer import NightTruth, write_night
 
-__all__ = ["ASTEROID_ID", "NightConfig", "Night", "NightTruth", "make_night", "simulate_night"]
+__all__ = [
+    "ASTEROID_ID",
+    "NightConfig",
+    "Night",
+    "NightTruth",
+    "make_night",
+    "read_truth_wcs",
+    "simulate_night",
+]
 
 
 @dataclass(frozen=True)
@@ -190,3 +201,17 @@ def simulate_night(
     state.progress(0.0, "building the night")
     night = make_night(config)
     return write_night(night, Path(outdir), state=state.sub(0.02, 1.0), executor=executor)
+
+
+def read_truth_wcs(path: str | Path) -> WCS:
+    """Read a header-only ``truth/light_NNNN.wcs.fits`` as a WCS with its image size.
+
+    A data-less FITS header says NAXIS = 0, which astropy reports as "more WCS
+    axes than image axes"; the image size is in IMAGEW / IMAGEH instead (the
+    astrometry.net convention), so it is put back before building the WCS.
+    """
+    header = fits.getheader(path)
+    header["NAXIS"] = 2
+    header["NAXIS1"] = header["IMAGEW"]
+    header["NAXIS2"] = header["IMAGEH"]
+    return WCS(header)

@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="frame width and height in pixels",
     )
+    p.add_argument(
+        "--write-wcs",
+        action="store_true",
+        help="write the exact WCS into the light headers (default: a pointing hint only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
         if w < 64 or h < 64:
             raise CommandError("--size must be at least 64 x 64 pixels")
         overrides["shape"] = (h, w)
-    config = NightConfig(**overrides)
+    if args.write_wcs:
+        overrides["write_wcs"] = True
+    try:
+        config = NightConfig(**overrides)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     out = args.outdir
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
@@ -50,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     def report(fraction: float, message: str) -> None:
         print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
 
-    truth = simulate_night(out, config, state=StepState(report))
+    try:
+        truth = simulate_night(out, config, state=StepState(report))
+    except OSError as exc:
+        raise CommandError(f"cannot write the night into {out}: {exc}") from exc
     print(file=sys.stderr)
     print(f"wrote {truth.summary()} to {out}")
     return 0

@@ -103,4 +103,12 @@ def rotation_magnitude_offset(
         Peak-to-peak amplitude (mag).
     """
     ph = 2.0 * np.pi * (np.asarray(t, float) - t0) / period
-    return 0.5 * amplitude * (0.9 * np.cos(2.0 * ph) + 0.1 * np.cos(ph))
+    return amplitude * _rotation_shape(ph) / _ROTATION_PTP
+
+
+def _rotation_shape(ph: np.ndarray) -> np.ndarray:
+    return 0.9 * np.cos(2.0 * ph) + 0.1 * np.cos(ph)
+
+
+# Peak-to-peak of the shape above, so that ``amplitude`` is the true peak-to-peak.
+_ROTATION_PTP = float(np.ptp(_rotation_shape(np.linspace(0.0, 2.0 * np.pi, 100001))))
