@@ -1,0 +1,53 @@
+"""Calibration: master bias, dark and flat; calibrated lights and their masks.
+
+Typical use::
+
+    bias = make_master_bias([RawFrame.from_info(f) for f in groups.bias])
+    dark = make_master_dark(dark_frames, bias)
+    flat = make_master_flat(flat_frames, bias, dark)
+    step = Calibration(CalibrationParams(), CalibrationMasters(bias, (dark,), (flat,)))
+    calibrated = step(RawFrame.from_info(light))    # .data, .mask, .header, .applied
+"""
+
+from .apply import CalibratedFrame, Calibration, CalibrationMasters, CalibrationParams
+from .combine import COMBINE_METHODS, combine
+from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
+from .masters import (
+    CalibrationError,
+    MasterFrame,
+    MasterParams,
+    make_master_bias,
+    make_master_dark,
+    make_master_flat,
+)
+from .overscan import Overscan, OverscanError, overscan_from_header, parse_section
+from .raw import RawFrame
+from .run import FrameOutcome, build_masters, calibrate_lights, write_master
+
+__all__ = [
+    "COMBINE_METHODS",
+    "CalibratedFrame",
+    "Calibration",
+    "CalibrationError",
+    "CalibrationMasters",
+    "CalibrationParams",
+    "FrameOutcome",
+    "MaskBits",
+    "MasterFrame",
+    "MasterParams",
+    "Overscan",
+    "OverscanError",
+    "RawFrame",
+    "bad_pixels_from_masters",
+    "build_masters",
+    "calibrate_lights",
+    "combine",
+    "cosmic_rays",
+    "make_master_bias",
+    "make_master_dark",
+    "make_master_flat",
+    "overscan_from_header",
+    "parse_section",
+    "saturation_mask",
+    "write_master",
+]

@@ -1,0 +1,287 @@
+"""Calibrating a light frame with the masters, and its mask.
+
+    calibrated = (raw - overscan - bias - (t_light / t_dark) * dark) / (flat / mean(flat))
+
+(AutoWISP's formula; the master flat already has mean 1). Each term is
+skipped when its master is missing, and the frame records which were applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from ..params import param
+from ..pipeline import StepState
+from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
+from .masters import CalibrationError, MasterFrame, check_compatible
+from .raw import RawFrame
+
+__all__ = ["CalibrationParams", "CalibrationMasters", "CalibratedFrame", "Calibration"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CalibrationParams:
+    """What :class:`Calibration` does to each light."""
+
+    subtract_overscan: bool = param(
+        True, label="Overscan", help="Subtract the overscan and trim (BIASSEC/TRIMSEC)."
+    )
+    subtract_bias: bool = param(True, label="Bias", help="Subtract the master bias.")
+    subtract_dark: bool = param(
+        True, label="Dark", help="Subtract the master dark scaled to the light's exposure."
+    )
+    divide_flat: bool = param(True, label="Flat", help="Divide by the master flat.")
+    find_cosmic_rays: bool = param(
+        True, label="Cosmic rays", help="Mask cosmic-ray hits (L.A.Cosmic)."
+    )
+    cosmic_sigma: float = param(
+        4.5,
+        label="Cosmic-ray threshold",
+        help="L.A.Cosmic's sigclip: Laplacian significance of a hit.",
+        unit="sigma",
+        minimum=2.0,
+        maximum=50.0,
+    )
+    cosmic_object_limit: float = param(
+        5.0,
+        label="Cosmic-ray contrast",
+        help="L.A.Cosmic's objlim: how much sharper than a star a hit must be; raise it "
+        "when star cores are flagged.",
+        minimum=1.0,
+        maximum=50.0,
+    )
+    hot_sigma: float = param(
+        8.0,
+        label="Hot pixel threshold",
+        help="Pixels whose dark exceeds the median by this many sigma are masked HOT.",
+        unit="sigma",
+        minimum=3.0,
+        maximum=100.0,
+    )
+    cold_flat: float = param(
+        0.5,
+        label="Cold pixel threshold",
+        help="Pixels responding less than this fraction of their surroundings in the "
+        "flat are masked COLD.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    saturation: float = param(
+        0.0,
+        label="Saturation",
+        help="Raw level at which a pixel is saturated; 0 takes the header's "
+        "(SATURATE), else the largest value of 16-bit data.",
+        unit="ADU",
+        minimum=0.0,
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationMasters:
+    """The masters available for a night.
+
+    Attributes
+    ----------
+    bias : MasterFrame or None
+    darks : tuple of MasterFrame
+        One per exposure time.
+    flats : tuple of MasterFrame
+        One per filter.
+    """
+
+    bias: MasterFrame | None = None
+    darks: tuple[MasterFrame, ...] = ()
+    flats: tuple[MasterFrame, ...] = ()
+
+    def dark_for(self, exptime: float | None) -> MasterFrame | None:
+        """The dark whose exposure is closest to ``exptime`` (the longest when unknown)."""
+        if not self.darks:
+            return None
+        if exptime is None:
+            return max(self.darks, key=lambda d: d.exptime or 0.0)
+        return min(self.darks, key=lambda d: abs((d.exptime or 0.0) - exptime))
+
+    def flat_for(self, filter_name: str | None) -> tuple[MasterFrame | None, str | None]:
+        """The flat of a filter, or the only flat with a warning, or None."""
+        if not self.flats:
+            return None, None
+        for f in self.flats:
+            if f.filter == filter_name:
+                return f, None
+        if len(self.flats) == 1:
+            f = self.flats[0]
+            return f, f"flat filter {f.filter!r} differs from the light's {filter_name!r}"
+        return None, f"no flat in filter {filter_name!r}; not flat-fielded"
+
+
+@dataclass(frozen=True)
+class CalibratedFrame:
+    """A calibrated light.
+
+    Attributes
+    ----------
+    name : str
+        The raw file's base name.
+    data : ndarray
+        float32, ADU (overscan, bias, dark removed; flat-fielded).
+    mask : ndarray
+        uint8 :class:`MaskBits`.
+    header : astropy.io.fits.Header
+        The raw header plus cards saying what was done.
+    applied : tuple of str
+        Steps applied, among 'overscan', 'bias', 'dark', 'flat', 'cosmic rays'.
+    warnings : tuple of str
+    """
+
+    name: str
+    data: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False)
+    header: fits.Header = field(repr=False)
+    applied: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_hdulist(self) -> fits.HDUList:
+        """Primary HDU with the image, ``MASK`` image extension with the mask."""
+        primary = fits.PrimaryHDU(self.data, header=self.header)
+        mask = fits.ImageHDU(self.mask, name="MASK")
+        mask.header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
+        return fits.HDUList([primary, mask])
+
+
+class Calibration:
+    """Calibrate light frames with a set of masters.
+
+    Parameters
+    ----------
+    params : CalibrationParams, optional
+    masters : CalibrationMasters, optional
+        Missing masters skip their step.
+    """
+
+    def __init__(
+        self, params: CalibrationParams | None = None, masters: CalibrationMasters | None = None
+    ) -> None:
+        self.params = params if params is not None else CalibrationParams()
+        self.masters = masters if masters is not None else CalibrationMasters()
+        self._bad_pixels: dict[tuple[int, int], np.ndarray] = {}
+
+    def bad_pixels(self, dark: MasterFrame | None, flat: MasterFrame | None) -> np.ndarray | None:
+        """Hot/cold mask of a dark and flat pair (computed once, then cached)."""
+        if dark is None and flat is None:
+            return None
+        key = (id(dark), id(flat))
+        if key not in self._bad_pixels:
+            p = self.params
+            self._bad_pixels[key] = bad_pixels_from_masters(
+                None if dark is None else dark.data,
+                None if flat is None else flat.data,
+                hot_sigma=p.hot_sigma,
+                cold_flat=p.cold_flat,
+            )
+        return self._bad_pixels[key]
+
+    def __call__(self, frame: RawFrame, *, state: StepState | None = None) -> CalibratedFrame:
+        """Calibrate one light.
+
+        Raises
+        ------
+        CalibrationError
+            The frame does not fit the masters (shape, binning) or has no valid pixel.
+        """
+        p, m = self.params, self.masters
+        state = state if state is not None else StepState()
+        state.progress(0.0, f"calibrating {frame.name}")
+        raw = frame.read()
+        overscan = frame.overscan() if p.subtract_overscan else None
+        applied: list[str] = []
+        warnings: list[str] = []
+        if not np.isfinite(raw).any():
+            raise CalibrationError(f"{frame.name}: no valid pixel (all NaN)")
+        saturated = saturation_mask(raw, self._saturation_level(frame, raw))
+        if overscan is not None and overscan.active:
+            data = overscan.apply(raw)
+            saturated = saturated[overscan.row_range(raw.shape[0])[0] :][: data.shape[0]]
+            if overscan.trim_section is not None:
+                saturated = saturated[:, overscan.trim_section[1]]
+            applied.append("overscan")
+        else:
+            data = raw
+        shape = data.shape
+        what = f"light {frame.name}"
+        if p.subtract_bias and m.bias is not None:
+            check_compatible(m.bias, shape, frame.binning, what)
+            data -= m.bias.data
+            applied.append("bias")
+        dark = m.dark_for(frame.exptime) if p.subtract_dark else None
+        if dark is not None:
+            check_compatible(dark, shape, frame.binning, what)
+            if frame.exptime is None:
+                warnings.append("light has no exposure time; dark not scaled")
+                ratio = 1.0
+            else:
+                ratio = frame.exptime / dark.exptime
+            data -= np.float32(ratio) * dark.data
+            applied.append("dark")
+        flat, flat_warning = m.flat_for(frame.filter) if p.divide_flat else (None, None)
+        if flat_warning:
+            warnings.append(flat_warning)
+        if flat is not None:
+            check_compatible(flat, shape, frame.binning, what)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                data /= flat.data
+            applied.append("flat")
+        state.progress(0.4, "mask")
+        mask = np.zeros(shape, np.uint8)
+        mask[saturated] |= np.uint8(MaskBits.SATURATED)
+        bad = self.bad_pixels(dark, flat)
+        if bad is not None:
+            mask |= bad
+        nan = ~np.isfinite(data)
+        mask[nan] |= np.uint8(MaskBits.NAN)
+        if p.find_cosmic_rays:
+            gain = frame.gain or 1.0
+            rn = frame.read_noise if frame.read_noise is not None else 5.0
+            hits = cosmic_rays(
+                np.where(nan, 0.0, data) * gain,
+                rn,
+                sigma_clip=p.cosmic_sigma,
+                object_limit=p.cosmic_object_limit,
+                ignore=saturated | nan,
+            )
+            mask[hits] |= np.uint8(MaskBits.COSMIC_RAY)
+            applied.append("cosmic rays")
+        for w in warnings:
+            log.warning("%s: %s", frame.name, w)
+        header = self._header(frame, applied, warnings, dark, flat, mask)
+        state.progress(1.0, f"calibrated {frame.name}")
+        return CalibratedFrame(frame.name, data, mask, header, tuple(applied), tuple(warnings))
+
+    def _saturation_level(self, frame: RawFrame, raw: np.ndarray) -> float:
+        if self.params.saturation > 0:
+            return self.params.saturation
+        if frame.saturation:
+            return float(frame.saturation)
+        # Without a header value, a 16-bit ADC clips at its largest code.
+        return 65535.0 if float(np.nanmax(raw)) <= 65535.0 else np.inf
+
+    def _header(self, frame, applied, warnings, dark, flat, mask) -> fits.Header:
+        h = fits.Header() if frame.header is None else frame.header.copy()
+        for key in ("BZERO", "BSCALE", "BLANK", "BIASSEC", "TRIMSEC", "DATASEC"):
+            h.remove(key, ignore_missing=True, remove_all=True)
+        h["BUNIT"] = ("adu", "calibrated, flat-fielded ADU")
+        h["CALSTEPS"] = (",".join(applied) or "none", "calibration steps applied")
+        if dark is not None:
+            h["DARKEXP"] = (dark.exptime, "[s] exposure of the master dark used")
+        if flat is not None:
+            h["FLATFILT"] = (str(flat.filter), "filter of the master flat used")
+        h["NMASKED"] = (int(np.count_nonzero(mask)), "pixels flagged in the MASK extension")
+        h.add_history(f"Fluxion calibration of {frame.name}: {', '.join(applied) or 'nothing'}")
+        for w in warnings:
+            h.add_history(f"warning: {w}")
+        return h

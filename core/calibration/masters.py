@@ -1,0 +1,314 @@
+"""Master bias, dark and flat frames.
+
+* Master bias: the combined (overscan-subtracted, trimmed) bias frames.
+* Master dark: the combined bias-subtracted darks, kept at their exposure
+  time ``exptime``; a light of another exposure uses it scaled by
+  ``t_light / t_dark``. Darks of mixed exposures are scaled to the group's
+  median exposure before combining.
+* Master flat: each flat is bias- and dark-subtracted and divided by its own
+  median (twilight fades between flats), then combined and normalised to a
+  mean of 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from ..params import param
+from ..pipeline import StepState
+from .combine import COMBINE_METHODS, combine, robust_stats
+from .raw import RawFrame
+
+__all__ = [
+    "CalibrationError",
+    "MasterFrame",
+    "MasterParams",
+    "make_master_bias",
+    "make_master_dark",
+    "make_master_flat",
+]
+
+log = logging.getLogger(__name__)
+
+
+class CalibrationError(ValueError):
+    """Frames that cannot be combined or calibrated together; the message says why."""
+
+
+@dataclass(frozen=True)
+class MasterParams:
+    """How calibration frames are combined."""
+
+    method: str = param(
+        "median",
+        label="Combine",
+        help="Pixel-wise median, or mean after rejecting values beyond the clipping "
+        "threshold (less noisy, needs 5+ frames).",
+        choices=COMBINE_METHODS,
+    )
+    sigma: float = param(
+        3.0,
+        label="Clipping threshold",
+        help="Values further than this many robust standard deviations from the median "
+        "are rejected by the sigma-clipped mean.",
+        unit="sigma",
+        minimum=1.0,
+        maximum=10.0,
+    )
+    memory_mb: int = param(
+        1024,
+        label="Memory",
+        help="Most memory the frame stack may use; larger stacks are combined in bands.",
+        unit="MB",
+        minimum=16,
+        maximum=65536,
+    )
+
+
+@dataclass(frozen=True)
+class MasterFrame:
+    """A master calibration frame.
+
+    Attributes
+    ----------
+    kind : str
+        'bias', 'dark' or 'flat'.
+    data : ndarray
+        float32, trimmed: bias in ADU; dark in ADU accumulated over
+        ``exptime`` (bias removed); flat normalised to mean 1.
+    n_frames : int
+    exptime : float or None
+        Exposure of a dark (s).
+    filter : str or None
+        Filter of a flat.
+    binning : (int, int)
+    stats : dict
+        mean, median, std (robust) of the data.
+    header : astropy.io.fits.Header
+        Cards saying what was done, for the product file.
+    """
+
+    kind: str
+    data: np.ndarray = field(repr=False)
+    n_frames: int
+    exptime: float | None = None
+    filter: str | None = None
+    binning: tuple[int, int] = (1, 1)
+    stats: dict[str, float] = field(default_factory=dict)
+    header: fits.Header = field(default_factory=fits.Header, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(ny, nx) of the trimmed frame."""
+        return self.data.shape  # type: ignore[return-value]
+
+    @classmethod
+    def from_fits(cls, path: str, kind: str | None = None) -> MasterFrame:
+        """Read a master written by Fluxion (its header says what it is)."""
+        with fits.open(path, memmap=False) as hdul:
+            h = hdul[0].header
+            data = np.array(hdul[0].data, dtype=np.float32)
+        kind = kind or str(h.get("FLXKIND", "")).lower()
+        if kind not in ("bias", "dark", "flat"):
+            raise CalibrationError(f"{path}: not a Fluxion master frame (FLXKIND missing)")
+        binning = (int(h.get("XBINNING", 1)), int(h.get("YBINNING", 1)))
+        return cls(
+            kind=kind,
+            data=data,
+            n_frames=int(h.get("NCOMBINE", 0)),
+            exptime=h.get("EXPTIME") if kind == "dark" else None,
+            filter=h.get("FILTER") if kind == "flat" else None,
+            binning=binning,
+            stats=robust_stats(data),
+            header=h,
+        )
+
+
+def _check_same_geometry(frames: Sequence[RawFrame], kind: str) -> tuple[int, int]:
+    if not frames:
+        raise CalibrationError(f"no {kind} frames")
+    shapes = {f.raw_shape for f in frames}
+    if len(shapes) > 1:
+        raise CalibrationError(f"{kind} frames have different shapes: {sorted(shapes)}")
+    binnings = {tuple(f.binning) for f in frames}
+    if len(binnings) > 1:
+        raise CalibrationError(f"{kind} frames have different binnings: {sorted(binnings)}")
+    overscan = frames[0].overscan()
+    return overscan.trimmed_shape(frames[0].raw_shape)
+
+
+def check_compatible(master: MasterFrame, shape: tuple[int, int], binning, what: str) -> None:
+    """Raise :class:`CalibrationError` when a master does not fit a frame."""
+    if tuple(master.binning) != tuple(binning):
+        raise CalibrationError(
+            f"{what} is binned {binning[0]}x{binning[1]} but the master {master.kind} is "
+            f"{master.binning[0]}x{master.binning[1]}"
+        )
+    if master.shape != tuple(shape):
+        raise CalibrationError(
+            f"{what} is {shape[1]}x{shape[0]} px but the master {master.kind} is "
+            f"{master.shape[1]}x{master.shape[0]} px"
+        )
+
+
+def _reader(frame: RawFrame, bias: np.ndarray | None, dark: np.ndarray | None, scale: float):
+    """Rows of a frame: overscan, minus bias, minus scaled dark, divided by scale."""
+    overscan = frame.overscan()
+    first, _ = overscan.row_range(frame.raw_shape[0])
+
+    def read(y0: int, y1: int) -> np.ndarray:
+        band = overscan.apply_band(frame.read_rows(first + y0, first + y1), first + y0)
+        if bias is not None:
+            band -= bias[y0:y1]
+        if dark is not None:
+            band -= dark[y0:y1]
+        if scale != 1.0:
+            band /= scale
+        return band
+
+    return read
+
+
+def _header(kind: str, frames: Sequence[RawFrame], params: MasterParams, notes: list[str]):
+    h = fits.Header()
+    h["FLXKIND"] = (kind.upper(), "Fluxion master calibration frame")
+    h["NCOMBINE"] = (len(frames), "number of frames combined")
+    h["COMBINE"] = (params.method, "combination")
+    if params.method != "median":
+        h["CLIPSIG"] = (params.sigma, "[sigma] clipping threshold")
+    h["XBINNING"] = frames[0].binning[0]
+    h["YBINNING"] = frames[0].binning[1]
+    for f in frames:
+        h.add_history(f"input {f.name}")
+    for n in notes:
+        h.add_history(n)
+    return h
+
+
+def _finish(kind, data, frames, params, notes, **extra) -> MasterFrame:
+    header = _header(kind, frames, params, notes)
+    if extra.get("exptime") is not None:
+        header["EXPTIME"] = (extra["exptime"], "[s] exposure of the master dark")
+    if extra.get("filter") is not None:
+        header["FILTER"] = (extra["filter"], "filter of the master flat")
+    stats = robust_stats(data)
+    for key in ("mean", "median", "std"):
+        header[f"STAT{key[:3].upper()}"] = (round(stats[key], 6), f"{key} of the master")
+    return MasterFrame(
+        kind=kind,
+        data=data,
+        n_frames=len(frames),
+        binning=tuple(frames[0].binning),
+        stats=stats,
+        header=header,
+        **extra,
+    )
+
+
+def make_master_bias(
+    frames: Sequence[RawFrame],
+    params: MasterParams | None = None,
+    *,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> MasterFrame:
+    """Combine bias frames (overscan-subtracted and trimmed when the headers say so)."""
+    params = params or MasterParams()
+    shape = _check_same_geometry(frames, "bias")
+    readers = [_reader(f, None, None, 1.0) for f in frames]
+    data = _combine(readers, shape, params, executor, state)
+    notes = ["overscan subtracted"] if frames[0].overscan().bias_section is not None else []
+    return _finish("bias", data, frames, params, notes)
+
+
+def make_master_dark(
+    frames: Sequence[RawFrame],
+    bias: MasterFrame | None,
+    params: MasterParams | None = None,
+    *,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> MasterFrame:
+    """Combine bias-subtracted darks into a dark at their (median) exposure time."""
+    params = params or MasterParams()
+    shape = _check_same_geometry(frames, "dark")
+    exptimes = [f.exptime for f in frames]
+    if any(t is None or t <= 0 for t in exptimes):
+        raise CalibrationError("a dark frame has no exposure time; cannot scale it")
+    t_ref = float(np.median(exptimes))
+    notes = []
+    bias_data = None
+    if bias is not None:
+        check_compatible(bias, shape, frames[0].binning, "the darks")
+        bias_data = bias.data
+        notes.append("bias subtracted")
+    else:
+        log.warning("master dark made without a master bias: it includes the bias level")
+        notes.append("NO bias subtracted")
+    if len(set(exptimes)) > 1:
+        notes.append(f"darks scaled to {t_ref:g} s")
+    readers = [_reader(f, bias_data, None, f.exptime / t_ref) for f in frames]
+    data = _combine(readers, shape, params, executor, state)
+    return _finish("dark", data, frames, params, notes, exptime=t_ref)
+
+
+def make_master_flat(
+    frames: Sequence[RawFrame],
+    bias: MasterFrame | None,
+    dark: MasterFrame | None,
+    params: MasterParams | None = None,
+    *,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> MasterFrame:
+    """Combine flats, each divided by its median, into a flat of mean 1."""
+    params = params or MasterParams()
+    state = state if state is not None else StepState()
+    shape = _check_same_geometry(frames, "flat")
+    filters = {f.filter for f in frames}
+    if len(filters) > 1:
+        raise CalibrationError(f"flats of different filters combined: {sorted(map(str, filters))}")
+    notes = []
+    bias_data = None
+    if bias is not None:
+        check_compatible(bias, shape, frames[0].binning, "the flats")
+        bias_data = bias.data
+        notes.append("bias subtracted")
+    readers = []
+    scale_state = state.sub(0.0, 0.3)
+    for k, f in enumerate(frames):
+        dark_data = None
+        if dark is not None and f.exptime and dark.exptime:
+            check_compatible(dark, shape, frames[0].binning, "the flats")
+            dark_data = dark.data * np.float32(f.exptime / dark.exptime)
+        level = robust_stats(_reader(f, bias_data, dark_data, 1.0)(0, shape[0]))["median"]
+        if not np.isfinite(level) or level <= 0:
+            raise CalibrationError(f"flat {f.name} has no light (median level {level:.1f} ADU)")
+        readers.append(_reader(f, bias_data, dark_data, level))
+        scale_state.progress((k + 1) / len(frames), f"flat levels {k + 1}/{len(frames)}")
+    if dark is not None:
+        notes.append("dark subtracted")
+    notes.append("each flat divided by its median")
+    data = _combine(readers, shape, params, executor, state.sub(0.3, 1.0))
+    mean = float(np.nanmean(data))
+    data /= np.float32(mean)
+    notes.append("normalised to mean 1")
+    return _finish("flat", data, frames, params, notes, filter=frames[0].filter)
+
+
+def _combine(readers, shape, params, executor, state) -> np.ndarray:
+    return combine(
+        readers,
+        shape,
+        method=params.method,
+        sigma=params.sigma,
+        memory_bytes=int(params.memory_mb) << 20,
+        executor=executor,
+        state=state,
+    )

@@ -1,0 +1,106 @@
+"""Raw frames as calibration sees them: a file or an array, with its header facts."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from astropy.io import fits
+
+from ..fitsio import read_header, read_image
+from .overscan import Overscan, overscan_from_header
+
+if TYPE_CHECKING:
+    from ..frames import FrameInfo
+
+__all__ = ["RawFrame"]
+
+
+@dataclass(frozen=True)
+class RawFrame:
+    """A raw frame: where its pixels are and the facts calibration needs.
+
+    Build with :meth:`from_info` (a scanned file) or :meth:`from_array`.
+
+    Attributes
+    ----------
+    name : str
+        File base name (or a label for arrays); products are named after it.
+    exptime : float or None
+        Seconds.
+    filter : str or None
+    binning : (int, int)
+    saturation, gain, read_noise : float or None
+        ADU, e-/ADU, e-.
+    """
+
+    name: str
+    exptime: float | None = None
+    filter: str | None = None
+    binning: tuple[int, int] = (1, 1)
+    saturation: float | None = None
+    gain: float | None = None
+    read_noise: float | None = None
+    path: Path | None = None
+    hdu: int | None = None
+    array: np.ndarray | None = field(default=None, repr=False, compare=False)
+    header: fits.Header | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_info(cls, info: FrameInfo) -> RawFrame:
+        """A scanned file (its header is read now, its pixels later)."""
+        header, hdu = read_header(info.path)
+        return cls(
+            name=Path(info.path).name,
+            exptime=info.exptime,
+            filter=info.filter,
+            binning=tuple(info.binning),
+            saturation=info.saturation,
+            gain=info.gain,
+            read_noise=info.read_noise,
+            path=Path(info.path),
+            hdu=info.hdu if info.hdu is not None and info.hdu >= 0 else hdu,
+            header=header,
+        )
+
+    @classmethod
+    def from_array(
+        cls, data: np.ndarray, header: fits.Header | None = None, name: str = "frame", **facts
+    ) -> RawFrame:
+        """An in-memory frame; ``facts`` are the other attributes."""
+        data = np.asarray(data)
+        if data.ndim != 2:
+            raise ValueError(f"a frame must be 2-D, got shape {data.shape}")
+        return cls(name=name, array=data, header=header, **facts)
+
+    @property
+    def raw_shape(self) -> tuple[int, int]:
+        """(ny, nx) before trimming."""
+        if self.array is not None:
+            return self.array.shape  # type: ignore[return-value]
+        h = self.header
+        return int(h["NAXIS2"]), int(h["NAXIS1"])
+
+    def overscan(self) -> Overscan:
+        """The frame's BIASSEC/TRIMSEC."""
+        return overscan_from_header(self.header, self.raw_shape)
+
+    def read(self) -> np.ndarray:
+        """All raw pixels (after BZERO/BSCALE), float32, native byte order."""
+        if self.array is not None:
+            return np.array(self.array, dtype=np.float32, order="C")
+        return read_image(self.path, hdu=self.hdu, dtype=np.float32)
+
+    def read_rows(self, y0: int, y1: int) -> np.ndarray:
+        """Raw rows ``y0:y1``, float32; a file reads only those bytes."""
+        if self.array is not None:
+            return np.array(self.array[y0:y1], dtype=np.float32, order="C")
+        with warnings.catch_warnings():
+            # Odd amateur headers make astropy warn; the scanner reported them.
+            warnings.simplefilter("ignore")
+            with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                band = hdul[self.hdu or 0].section[y0:y1, :]
+                return np.array(band, dtype=np.float32, order="C")
