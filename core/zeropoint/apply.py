@@ -1,0 +1,187 @@
+"""Instrumental magnitudes in, calibrated magnitudes out, for every source.
+
+A frame that could not be calibrated keeps its instrumental magnitudes in the
+``mag`` column, ``calibrated`` is False and ``meta['zeropoint_reason']`` says
+why, so downstream steps (light curves, export) always find the same columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from astropy.table import Table
+
+if TYPE_CHECKING:
+    from .fit import ZeroPointFit
+    from .step import ZeroPointResult
+
+__all__ = [
+    "calibrated_table",
+    "instrumental_magnitudes",
+    "pixel_columns",
+    "zero_point_table",
+]
+
+_X_NAMES = ("x", "xcentroid", "x_fit", "xcenter", "X_IMAGE", "x_0")
+_Y_NAMES = ("y", "ycentroid", "y_fit", "ycenter", "Y_IMAGE", "y_0")
+
+
+def _float(col: object) -> np.ndarray:
+    arr = np.ma.asarray(col)
+    return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
+
+
+def pixel_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pixel positions from the usual column names, or None."""
+    x = next((c for c in _X_NAMES if c in table.colnames), None)
+    y = next((c for c in _Y_NAMES if c in table.colnames), None)
+    if x is None or y is None:
+        return None
+    return _float(table[x]), _float(table[y])
+
+
+def instrumental_magnitudes(
+    table: Table, exptime: float | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Instrumental magnitude and error of every source.
+
+    From ``flux``/``flux_err`` (any unit; divided by ``exptime`` when given so
+    that zero points of different exposures compare), else from an existing
+    ``mag_inst`` column (or ``mag_inst_<band>``) with ``mag_inst_err`` or
+    ``mag_error``. Non-positive fluxes give NaN.
+
+    Raises
+    ------
+    ValueError
+        When the table has neither fluxes nor instrumental magnitudes.
+    """
+    if "flux" in table.colnames:
+        flux = _float(table["flux"])
+        if exptime is not None and exptime > 0:
+            flux = flux / exptime
+        err = (
+            _float(table["flux_err"])
+            if "flux_err" in table.colnames
+            else np.full(len(table), np.nan)
+        )
+        if exptime is not None and exptime > 0:
+            err = err / exptime
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
+            mag_err = 2.5 / np.log(10) * np.abs(err / flux)
+        note = "from flux" + (f" per second ({exptime:g} s)" if exptime else "")
+        return mag, np.where(np.isfinite(mag), mag_err, np.nan), note
+    mag_col = "mag_inst" if "mag_inst" in table.colnames else None
+    if mag_col is None:
+        mag_col = next((c for c in table.colnames if c.startswith("mag_inst")), None)
+    if mag_col is None:
+        raise ValueError(
+            "the photometry table has no flux column and no instrumental magnitude "
+            "(mag_inst) column"
+        )
+    err_col = next(
+        (
+            c
+            for c in (f"{mag_col}_err", "mag_inst_err", "mag_error", "mag_err")
+            if c in table.colnames
+        ),
+        None,
+    )
+    mag = _float(table[mag_col])
+    err = _float(table[err_col]) if err_col else np.full(len(table), np.nan)
+    return mag, err, f"from column {mag_col}"
+
+
+def calibrated_table(
+    sources: Table,
+    mag_inst: np.ndarray,
+    mag_inst_err: np.ndarray,
+    *,
+    fit: ZeroPointFit | None,
+    colour: np.ndarray | None = None,
+    reason: str = "",
+) -> Table:
+    """A copy of ``sources`` with ``mag``, ``mag_err``, ``mag_inst``, ``calibrated``.
+
+    Parameters
+    ----------
+    sources : Table
+        The measured sources (not modified).
+    mag_inst, mag_inst_err : ndarray
+        Instrumental magnitudes of every source.
+    fit : ZeroPointFit or None
+        The frame's calibration; None keeps instrumental magnitudes.
+    colour : ndarray, optional
+        Colour of each source used with the colour term (the catalog colour
+        of matched stars, an assumed colour for the others).
+    reason : str
+        Why the frame is not calibrated (when ``fit`` is None).
+    """
+    out = sources.copy(copy_data=True)
+    out["mag_inst"] = mag_inst
+    out["mag_inst_err"] = mag_inst_err
+    if fit is None:
+        out["mag"] = mag_inst
+        out["mag_err"] = mag_inst_err
+        out["calibrated"] = np.zeros(len(out), bool)
+        out.meta["zeropoint_reason"] = reason or "not calibrated"
+        return out
+    n = len(out)
+    colour = np.zeros(n) if colour is None else np.asarray(colour, float)
+    xy = pixel_columns(out)
+    x, y = xy if xy is not None else (np.full(n, fit.centre[0]), np.full(n, fit.centre[1]))
+    offset, offset_err = fit.offset(np.nan_to_num(colour), x, y)
+    out["mag"] = mag_inst + offset
+    # The model error at the source is added to its measurement error; the
+    # intrinsic scatter is not, because it describes the calibration stars'
+    # catalog and colour mismatch, not the source.
+    out["mag_err"] = np.hypot(mag_inst_err, offset_err)
+    out["mag_colour"] = colour
+    out["calibrated"] = np.isfinite(out["mag"])
+    out.meta["zero_point"] = fit.zero_point
+    out.meta["zero_point_err"] = fit.zero_point_err
+    out.meta["colour_term"] = fit.colour_term
+    out.meta.pop("zeropoint_reason", None)
+    return out
+
+
+def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -> Table:
+    """The per-frame table (``zeropoints.ecsv``): one row per frame, failures included."""
+    rows = []
+    for name, r in zip(files, results, strict=True):
+        rows.append(
+            (
+                str(name),
+                r.band,
+                r.zero_point,
+                r.zero_point_err,
+                r.colour_index,
+                r.colour_term,
+                r.colour_term_err,
+                r.intrinsic_scatter,
+                r.n_stars,
+                r.chi2,
+                r.calibrated,
+                r.reason,
+            )
+        )
+    names = (
+        "file",
+        "band",
+        "zero_point",
+        "zero_point_err",
+        "colour_index",
+        "colour_term",
+        "colour_term_err",
+        "intrinsic_scatter",
+        "n_stars",
+        "chi2",
+        "calibrated",
+        "reason",
+    )
+    dtype = (str, str, float, float, str, float, float, float, int, float, bool, str)
+    if not rows:
+        return Table(names=names, dtype=dtype)
+    return Table(rows=rows, names=names, dtype=dtype)

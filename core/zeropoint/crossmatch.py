@@ -1,0 +1,178 @@
+"""Match a frame's measured sources to reference-catalog stars on the sky.
+
+Matching is nearest neighbour on the sphere (astropy's ``match_to_catalog_sky``,
+a KD-tree on unit vectors), made one-to-one so that two sources never claim
+the same star. Stars unfit for calibration are then marked with the reason:
+blends (another catalog star within a few FWHM, whose light the aperture
+shares), saturated or otherwise flagged measurements, and measurements too
+faint to carry weight.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+__all__ = ["Match", "match_sources", "sky_columns"]
+
+log = logging.getLogger(__name__)
+
+# Bit of the photometry table's ``flags`` column that marks saturation
+# (fluxion.core.photometry.flags.PhotometryFlag.SATURATED); repeated here so
+# that calibration works on any table with a flags column.
+SATURATED_FLAG = 1
+
+_RA_NAMES = ("ra", "RA", "RAJ2000", "RA_ICRS", "ra_icrs", "_RAJ2000", "ALPHA_J2000")
+_DEC_NAMES = ("dec", "DEC", "Dec", "DEJ2000", "DE_ICRS", "dec_icrs", "_DEJ2000", "DELTA_J2000")
+
+
+def sky_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """RA and Dec in degrees from the first matching column names, or None."""
+    ra = next((c for c in _RA_NAMES if c in table.colnames), None)
+    dec = next((c for c in _DEC_NAMES if c in table.colnames), None)
+    if ra is None or dec is None:
+        return None
+
+    def deg(col: object) -> np.ndarray:
+        q = getattr(col, "quantity", None)
+        unit = getattr(col, "unit", None)
+        if q is not None and unit is not None and unit.physical_type == "angle":
+            return np.asarray(q.to_value(u.deg), dtype=float)
+        arr = np.ma.asarray(col)
+        return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
+
+    return deg(table[ra]), deg(table[dec])
+
+
+@dataclass(frozen=True)
+class Match:
+    """The outcome of matching one frame's sources to the catalog.
+
+    Attributes
+    ----------
+    source_index, catalog_index : ndarray of int
+        Row numbers of each matched pair in the source and catalog tables.
+    separation : ndarray
+        Distance of each pair in arcsec.
+    usable : ndarray of bool
+        Pairs fit for calibration.
+    reason : ndarray of str
+        Empty for usable pairs, else why the pair is left out (``'blend'``,
+        ``'saturated'``, ``'flagged'``, ``'faint'``, ``'no catalog magnitude'``).
+    n_catalog_in_field : int
+        Catalog stars that had a measured source to match at all.
+    """
+
+    source_index: np.ndarray
+    catalog_index: np.ndarray
+    separation: np.ndarray
+    usable: np.ndarray
+    reason: np.ndarray
+    n_catalog_in_field: int
+
+    def __len__(self) -> int:
+        return len(self.source_index)
+
+    def summary(self) -> str:
+        """One line: how many pairs and why pairs were dropped."""
+        parts = [f"{len(self)} matched", f"{int(self.usable.sum())} usable"]
+        dropped, counts = np.unique(self.reason[~self.usable], return_counts=True)
+        parts += [f"{n} {r}" for r, n in zip(dropped, counts, strict=True)]
+        return ", ".join(parts)
+
+
+def match_sources(
+    sources: Table,
+    catalog: Table,
+    *,
+    radius: float = 2.0,
+    blend_radius: float = 0.0,
+    allowed_flags: int = 0,
+    min_snr: float = 0.0,
+    snr: np.ndarray | None = None,
+) -> Match:
+    """Match measured sources to catalog stars and mark the pairs unfit to calibrate.
+
+    Parameters
+    ----------
+    sources : Table
+        Measured sources with sky positions (``ra``, ``dec`` in degrees) and
+        optionally ``flags`` and ``saturated``.
+    catalog : Table
+        Reference stars with ``ra``, ``dec`` (or VizieR's ``RAJ2000``...).
+    radius : float
+        Largest source-star distance for a match, arcsec.
+    blend_radius : float
+        Catalog stars with another catalog star closer than this (arcsec) are
+        blends; typically two FWHM. 0 keeps them.
+    allowed_flags : int
+        Bits of ``flags`` that are tolerated; any other set bit excludes the
+        source. Saturated sources are excluded whatever this says.
+    min_snr : float
+        Sources with a signal-to-noise ratio below this are too faint.
+    snr : ndarray, optional
+        Signal-to-noise ratio of each source (needed for ``min_snr``).
+
+    Returns
+    -------
+    Match
+    """
+    src_sky = sky_columns(sources)
+    cat_sky = sky_columns(catalog)
+    if src_sky is None:
+        raise ValueError("the sources have no ra, dec columns (the frame needs a WCS)")
+    if cat_sky is None:
+        raise ValueError("the catalog has no ra, dec columns")
+    src_ok = np.isfinite(src_sky[0]) & np.isfinite(src_sky[1])
+    cat_ok = np.isfinite(cat_sky[0]) & np.isfinite(cat_sky[1])
+    empty = Match(
+        *(np.zeros(0, dtype=int),) * 2, np.zeros(0), np.zeros(0, bool), np.zeros(0, "U24"), 0
+    )
+    if not src_ok.any() or not cat_ok.any():
+        return empty
+    s_idx = np.flatnonzero(src_ok)
+    c_idx = np.flatnonzero(cat_ok)
+    src = SkyCoord(src_sky[0][s_idx], src_sky[1][s_idx], unit="deg")
+    cat = SkyCoord(cat_sky[0][c_idx], cat_sky[1][c_idx], unit="deg")
+    nearest, sep2d, _ = src.match_to_catalog_sky(cat)
+    sep = sep2d.to_value(u.arcsec)
+    close = sep <= radius
+    # One-to-one: when several sources fall on one star keep the closest, the
+    # others are unrelated detections (or pieces of a shredded bright star).
+    order = np.lexsort((sep, nearest))
+    first = np.ones(len(order), bool)
+    first[1:] = nearest[order][1:] != nearest[order][:-1]
+    keep = np.zeros(len(sep), bool)
+    keep[order[first]] = True
+    pairs = np.flatnonzero(close & keep)
+    source_index = s_idx[pairs]
+    catalog_index = c_idx[nearest[pairs]]
+    separation = sep[pairs]
+    reason = np.full(len(pairs), "", dtype="U24")
+
+    if blend_radius > 0 and len(cat) > 1:
+        # Distance of each catalog star to its nearest other catalog star.
+        _, nn_sep, _ = cat.match_to_catalog_sky(cat, nthneighbor=2)
+        blended = nn_sep.to_value(u.arcsec) < blend_radius
+        reason[blended[nearest[pairs]]] = "blend"
+
+    if min_snr > 0 and snr is not None:
+        faint = ~(np.asarray(snr, float)[source_index] >= min_snr)
+        reason[faint & (reason == "")] = "faint"
+    if "flags" in sources.colnames:
+        flags = np.asarray(np.ma.filled(np.ma.asarray(sources["flags"]), 0), dtype=np.int64)
+        f = flags[source_index]
+        reason[((f & ~allowed_flags) != 0) & (reason == "")] = "flagged"
+        reason[(f & SATURATED_FLAG) != 0] = "saturated"
+    if "saturated" in sources.colnames:
+        sat = np.asarray(np.ma.filled(np.ma.asarray(sources["saturated"]), False), dtype=bool)
+        reason[sat[source_index]] = "saturated"
+    usable = reason == ""
+    return Match(
+        source_index, catalog_index, separation, usable, reason, int(len(np.unique(nearest[close])))
+    )

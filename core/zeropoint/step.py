@@ -1,0 +1,604 @@
+"""The photometric calibration step: ``ZeroPoint(params)(sources, catalog, filter=...)``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.table import Table
+
+from fluxion.core.params import param
+from fluxion.core.pipeline import StepState
+
+from .apply import calibrated_table, instrumental_magnitudes, pixel_columns
+from .bands import (
+    BandError,
+    band_for_filter,
+    band_system,
+    catalog_magnitudes,
+    catalog_name,
+    colour_index_values,
+    default_colour_index,
+    solar_colour,
+)
+from .crossmatch import match_sources, sky_columns
+from .fit import FitError, ZeroPointFit, fit_zero_point
+from .solar import select_solar
+
+__all__ = ["ZeroPoint", "ZeroPointParams", "ZeroPointResult"]
+
+log = logging.getLogger(__name__)
+
+CATALOGS = (
+    "auto",
+    "APASS",
+    "ATLAS-RefCat2",
+    "Pan-STARRS",
+    "SDSS",
+    "Gaia DR3 synthetic",
+    "Gaia DR3",
+)
+BANDS = ("auto", "U", "B", "V", "R", "I", "u", "g", "r", "i", "z", "G")
+COLOUR_INDICES = ("auto", "B-V", "V-R", "g-r", "r-i", "g-i", "BP-RP")
+
+
+@dataclass(frozen=True)
+class ZeroPointParams:
+    """Parameters of the photometric calibration."""
+
+    catalog: str = param(
+        "auto",
+        label="Catalog",
+        help="Reference catalog the stars come from; decides the photometric system of its "
+        "bands. 'auto' reads it from the catalog table.",
+        choices=CATALOGS,
+    )
+    band: str = param(
+        "auto",
+        label="Band",
+        help="Catalog band to calibrate to; 'auto' takes it from the frame's FILTER.",
+        choices=BANDS,
+    )
+    clear_band: str = param(
+        "R",
+        label="Band for clear",
+        help="Band that clear and unfiltered frames are calibrated to (use a colour term).",
+        choices=BANDS[1:],
+    )
+    colour_index: str = param(
+        "auto",
+        label="Colour index",
+        help="Catalog colour of the colour term; 'auto' is B-V for BVRI and g-r for ugriz.",
+        choices=COLOUR_INDICES,
+    )
+    fit_colour_term: bool = param(
+        True, label="Fit colour term", help="Fit the colour term k in m = m_inst + ZP + k*colour."
+    )
+    colour_term: float = param(
+        0.0,
+        label="Fixed colour term",
+        help="Colour term applied when it is not fitted (e.g. from a night's fit).",
+        minimum=-2.0,
+        maximum=2.0,
+    )
+    spatial_order: int = param(
+        0,
+        label="Spatial order",
+        help="Order of the polynomial of position across the field (0: a constant zero point).",
+        minimum=0,
+        maximum=3,
+    )
+    intrinsic_scatter: bool = param(
+        True,
+        label="Intrinsic scatter",
+        help="Fit a scatter term beyond the stated errors, so the zero-point error includes it.",
+    )
+    solar_colours: bool = param(
+        False,
+        label="Solar colours",
+        help="Calibrate only with stars of the Sun's colour (asteroids); all stars are used "
+        "when too few remain.",
+    )
+    solar_tolerance: float = param(
+        0.2,
+        label="Solar tolerance",
+        help="Largest difference from the Sun's colours.",
+        unit="mag",
+        minimum=0.02,
+        maximum=1.0,
+    )
+    rejection_sigma: float = param(
+        4.0,
+        label="Rejection threshold",
+        help="Stars off the fit by more than this are rejected one at a time, worst first.",
+        unit="sigma",
+        minimum=2.0,
+        maximum=20.0,
+    )
+    min_stars: int = param(
+        5,
+        label="Minimum stars",
+        help="A frame with fewer usable stars keeps instrumental magnitudes.",
+        minimum=2,
+        maximum=1000,
+    )
+    matching_radius: float = param(
+        2.0,
+        label="Matching radius",
+        help="Largest distance between a source and its catalog star.",
+        unit="arcsec",
+        minimum=0.1,
+        maximum=60.0,
+    )
+    blend_distance: float = param(
+        2.0,
+        label="Blend distance",
+        help="Catalog stars closer than this to another are blends and not used "
+        "(needs the frame's FWHM).",
+        unit="FWHM",
+        minimum=0.0,
+        maximum=10.0,
+    )
+    min_snr: float = param(
+        5.0,
+        label="Minimum S/N",
+        help="Sources measured with a lower signal-to-noise ratio are too faint to use.",
+        minimum=0.0,
+        maximum=1000.0,
+    )
+    faint_limit: float = param(
+        99.0,
+        label="Faint limit",
+        help="Catalog stars fainter than this are not used.",
+        unit="mag",
+        minimum=0.0,
+        maximum=99.0,
+    )
+    allowed_flags: int = param(
+        0,
+        label="Allowed flags",
+        help="Photometry flag bits that do not exclude a star (saturated stars are always "
+        "excluded).",
+        minimum=0,
+        maximum=255,
+    )
+
+
+@dataclass(frozen=True)
+class ZeroPointResult:
+    """One frame's calibration.
+
+    ``calibrated`` is False when the frame could not be calibrated; ``reason``
+    then says why, the zero point is NaN and ``sources`` carries instrumental
+    magnitudes in ``mag``. ``stars`` holds every matched catalog star with
+    ``used`` and ``reason`` (why it was left out or rejected).
+    """
+
+    calibrated: bool
+    reason: str
+    band: str
+    colour_index: str
+    zero_point: float
+    zero_point_err: float
+    colour_term: float
+    colour_term_err: float
+    spatial: dict[str, float]
+    spatial_err: dict[str, float]
+    intrinsic_scatter: float
+    n_stars: int
+    chi2: float
+    trajectory: Table
+    stars: Table
+    sources: Table
+    notes: tuple[str, ...] = ()
+    fit: ZeroPointFit | None = field(default=None, repr=False)
+
+    @property
+    def used_stars(self) -> Table:
+        """Catalog stars kept in the final fit."""
+        return self.stars[self.stars["used"]] if len(self.stars) else self.stars
+
+    @property
+    def rejected_stars(self) -> Table:
+        """Matched catalog stars left out (cuts or outlier rejection), with the reason."""
+        return self.stars[~self.stars["used"]] if len(self.stars) else self.stars
+
+
+_STAR_COLUMNS = (
+    ("source_row", int),
+    ("catalog_row", int),
+    ("ra", float),
+    ("dec", float),
+    ("x", float),
+    ("y", float),
+    ("separation", float),
+    ("mag_inst", float),
+    ("mag_inst_err", float),
+    ("mag_catalog", float),
+    ("mag_catalog_err", float),
+    ("colour", float),
+    ("residual", float),
+    ("used", bool),
+    ("reason", str),
+)
+
+
+def _empty_stars() -> Table:
+    return Table(names=[n for n, _ in _STAR_COLUMNS], dtype=[t for _, t in _STAR_COLUMNS])
+
+
+def _empty_trajectory() -> Table:
+    names = (
+        "n_stars",
+        "zero_point",
+        "zero_point_err",
+        "chi2",
+        "intrinsic_scatter",
+        "rejected",
+        "chosen",
+    )
+    return Table(names=names, dtype=(int, float, float, float, float, int, bool))
+
+
+class _Failed(Exception):
+    """Internal: the frame cannot be calibrated for the reason given."""
+
+
+class ZeroPoint:
+    """Photometric calibration of one frame against a reference catalog.
+
+    Examples
+    --------
+    >>> step = ZeroPoint(ZeroPointParams(spatial_order=1))  # doctest: +SKIP
+    >>> result = step(sources, catalog, filter="V")  # doctest: +SKIP
+    >>> result.zero_point, result.sources["mag"]  # doctest: +SKIP
+    """
+
+    def __init__(self, params: ZeroPointParams | None = None) -> None:
+        self.params = params if params is not None else ZeroPointParams()
+
+    def __call__(
+        self,
+        sources: Table,
+        catalog: Table | None,
+        *,
+        filter: str | None = None,
+        fwhm_arcsec: float | None = None,
+        image_shape: tuple[int, int] | None = None,
+        exptime: float | None = None,
+        catalog_problem: str = "",
+        state: StepState | None = None,
+    ) -> ZeroPointResult:
+        """Calibrate ``sources`` against ``catalog``.
+
+        Parameters
+        ----------
+        sources : Table
+            Photometry of one frame: ``flux``, ``flux_err`` (or ``mag_inst``),
+            ``ra``, ``dec``, optionally ``x``, ``y``, ``flags``.
+        catalog : Table or None
+            Reference stars (``ra``, ``dec`` and band columns); None when the
+            catalog could not be had, with ``catalog_problem`` saying why.
+        filter : str, optional
+            The frame's FILTER value, used when ``params.band`` is ``'auto'``.
+        fwhm_arcsec : float, optional
+            Seeing FWHM, for the blend cut; without it blends are kept.
+        image_shape : (ny, nx), optional
+            Frame size; centres the spatial polynomial on the image so that
+            zero points of different frames refer to the same point.
+        exptime : float, optional
+            Exposure time; fluxes are divided by it.
+        catalog_problem : str
+            Why ``catalog`` is None (e.g. the query's error message).
+        state : StepState, optional
+            Progress and cancellation.
+
+        Raises
+        ------
+        ValueError
+            When ``sources`` has no fluxes or instrumental magnitudes at all.
+        """
+        mag_inst, mag_inst_err, _ = instrumental_magnitudes(sources, exptime)
+        notes: list[str] = []
+        band, colour_index = "", ""
+        if state is not None:
+            state.progress(0.0, "photometric calibration")
+        try:
+            band, colour_index = self._band(filter, notes)
+            return self._calibrate(
+                sources, catalog, mag_inst, mag_inst_err, band, colour_index,
+                fwhm_arcsec, image_shape, catalog_problem, notes, state,
+            )  # fmt: skip
+        except _Failed as exc:
+            reason = str(exc)
+            log.info("frame not calibrated: %s", reason)
+            if state is not None:
+                state.progress(1.0, f"not calibrated: {reason}")
+            return self._failure(sources, mag_inst, mag_inst_err, band, colour_index, reason, notes)
+
+    # -- stages ---------------------------------------------------------------
+    def _band(self, filter_name: str | None, notes: list[str]) -> tuple[str, str]:
+        p = self.params
+        try:
+            if p.band != "auto":
+                band = p.band
+                band_system(band)
+                notes.append(f"band {band} chosen by hand")
+            else:
+                band, note = band_for_filter(filter_name, p.clear_band)
+                notes.append(note)
+            index = default_colour_index(band) if p.colour_index == "auto" else p.colour_index
+        except BandError as exc:
+            raise _Failed(str(exc)) from exc
+        return band, index
+
+    def _calibrate(
+        self,
+        sources: Table,
+        catalog: Table | None,
+        mag_inst: np.ndarray,
+        mag_inst_err: np.ndarray,
+        band: str,
+        colour_index: str,
+        fwhm_arcsec: float | None,
+        image_shape: tuple[int, int] | None,
+        catalog_problem: str,
+        notes: list[str],
+        state: StepState | None,
+    ) -> ZeroPointResult:
+        p = self.params
+        if catalog is None:
+            raise _Failed(f"no reference catalog: {catalog_problem or 'none was given'}")
+        if len(catalog) == 0:
+            raise _Failed("the reference catalog has no stars in this field")
+        if sky_columns(sources) is None:
+            raise _Failed("the sources have no sky positions (ra, dec): the frame needs a WCS")
+        if sky_columns(catalog) is None:
+            raise _Failed("the reference catalog has no ra, dec columns")
+        name = catalog_name(catalog, p.catalog)
+        try:
+            cat = catalog_magnitudes(catalog, band, name)
+        except BandError as exc:
+            raise _Failed(str(exc)) from exc
+        notes.append(cat.how)
+        use_colour = p.fit_colour_term or p.colour_term != 0.0
+        colour = np.zeros(len(catalog))
+        if use_colour:
+            try:
+                colour, _, how = colour_index_values(catalog, colour_index, name)
+                notes.append(f"colour {how}")
+            except BandError as exc:
+                if p.fit_colour_term:
+                    raise _Failed(f"colour term asked for but {exc}") from exc
+                raise _Failed(str(exc)) from exc
+
+        blend_radius = 0.0
+        if p.blend_distance > 0 and fwhm_arcsec and fwhm_arcsec > 0:
+            blend_radius = p.blend_distance * fwhm_arcsec
+        elif p.blend_distance > 0:
+            notes.append("FWHM unknown: blended catalog stars were not removed")
+        snr = np.where(mag_inst_err > 0, 1.0857 / mag_inst_err, np.nan)
+        match = match_sources(
+            sources,
+            catalog,
+            radius=p.matching_radius,
+            blend_radius=blend_radius,
+            allowed_flags=p.allowed_flags,
+            min_snr=p.min_snr,
+            snr=snr,
+        )
+        if state is not None:
+            state.progress(0.3, f"matched: {match.summary()}")
+        if len(match) == 0:
+            raise _Failed(
+                f"no measured source lies within {p.matching_radius:g} arcsec of a catalog star "
+                "(wrong WCS or catalog of another field?)"
+            )
+        stars = self._stars_table(
+            sources, catalog, match, mag_inst, mag_inst_err, cat, colour, use_colour
+        )
+        usable = stars["reason"] == ""
+        if not usable.any():
+            kinds = ", ".join(sorted(set(stars["reason"])))
+            raise _Failed(f"none of the {len(stars)} matched stars is usable ({kinds})")
+
+        if p.solar_colours:
+            usable = self._solar(catalog, name, match, usable, stars, notes)
+
+        xy = pixel_columns(sources)
+        if p.spatial_order > 0 and xy is None:
+            raise _Failed("a spatial term needs pixel positions (x, y) in the photometry table")
+        centre = scale = None
+        if image_shape is not None:
+            ny, nx = image_shape[:2]
+            centre, scale = ((nx - 1) / 2.0, (ny - 1) / 2.0), max(nx, ny) / 2.0
+        idx = np.flatnonzero(usable)
+        delta = stars["mag_catalog"][idx] - stars["mag_inst"][idx]
+        delta_err = np.hypot(
+            np.nan_to_num(stars["mag_inst_err"][idx]), np.nan_to_num(stars["mag_catalog_err"][idx])
+        )
+        # Stars without any stated error get the median of the others, rather
+        # than an infinite weight.
+        bad = ~(delta_err > 0)
+        if bad.all():
+            delta_err[:] = 0.05
+            notes.append("no magnitude errors given: 0.05 mag assumed")
+        elif bad.any():
+            delta_err[bad] = np.median(delta_err[~bad])
+        try:
+            fit = fit_zero_point(
+                np.asarray(delta),
+                delta_err,
+                colour=np.asarray(stars["colour"][idx]),
+                x=np.asarray(stars["x"][idx]),
+                y=np.asarray(stars["y"][idx]),
+                fit_colour=p.fit_colour_term,
+                colour_term=p.colour_term,
+                spatial_order=p.spatial_order,
+                centre=centre,
+                scale=scale,
+                intrinsic_scatter=p.intrinsic_scatter,
+                rejection_sigma=p.rejection_sigma,
+                min_stars=p.min_stars,
+            )
+        except FitError as exc:
+            raise _Failed(f"too few calibration stars: {exc}") from exc
+        if state is not None:
+            state.progress(0.8, f"zero point {fit.zero_point:.3f} +- {fit.zero_point_err:.3f}")
+        stars["used"][idx] = fit.used
+        stars["residual"][idx] = fit.residual
+        stars["reason"][idx[~fit.used]] = "outlier"
+        return self._success(
+            sources,
+            catalog,
+            match,
+            mag_inst,
+            mag_inst_err,
+            colour,
+            use_colour,
+            band,
+            colour_index,
+            fit,
+            stars,
+            notes,
+        )
+
+    def _stars_table(
+        self, sources, catalog, match, mag_inst, mag_inst_err, cat, colour, use_colour
+    ) -> Table:
+        p = self.params
+        s, c = match.source_index, match.catalog_index
+        ra, dec = sky_columns(catalog)
+        xy = pixel_columns(sources)
+        x, y = (xy[0][s], xy[1][s]) if xy is not None else (np.full(len(s), np.nan),) * 2
+        stars = Table()
+        stars["source_row"] = s
+        stars["catalog_row"] = c
+        stars["ra"], stars["dec"] = ra[c], dec[c]
+        stars["x"], stars["y"] = x, y
+        stars["separation"] = match.separation
+        stars["mag_inst"] = mag_inst[s]
+        stars["mag_inst_err"] = mag_inst_err[s]
+        stars["mag_catalog"] = cat.mag[c]
+        stars["mag_catalog_err"] = cat.mag_err[c]
+        stars["colour"] = colour[c]
+        stars["residual"] = np.full(len(s), np.nan)
+        stars["used"] = np.zeros(len(s), bool)
+        reason = np.array(match.reason, dtype="U32")
+        free = reason == ""
+        reason[free & ~np.isfinite(stars["mag_inst"])] = "no flux"
+        reason[(reason == "") & ~np.isfinite(stars["mag_catalog"])] = "no catalog magnitude"
+        reason[(reason == "") & (stars["mag_catalog"] > p.faint_limit)] = "faint"
+        if use_colour:
+            reason[(reason == "") & ~np.isfinite(stars["colour"])] = "no colour"
+        stars["reason"] = reason
+        return stars
+
+    def _solar(self, catalog, name, match, usable, stars, notes) -> np.ndarray:
+        p = self.params
+        colours: dict[str, np.ndarray] = {}
+        for group in (("g-r", "r-i"), ("B-V",), ("V-R",)):
+            try:
+                colours = {
+                    ix: colour_index_values(catalog, ix, name)[0][match.catalog_index]
+                    for ix in group
+                }
+                break
+            except BandError:
+                continue
+        if not colours:
+            notes.append(
+                "solar colours asked for but the catalog has no g-r, r-i or B-V: all stars used"
+            )
+            return usable
+        sel = select_solar(
+            colours, tolerance=p.solar_tolerance, min_stars=p.min_stars, candidates=usable
+        )
+        notes.append(sel.note)
+        stars["reason"][usable & ~sel.mask] = "not solar colour"
+        return sel.mask
+
+    def _success(
+        self,
+        sources,
+        catalog,
+        match,
+        mag_inst,
+        mag_inst_err,
+        colour,
+        use_colour,
+        band,
+        colour_index,
+        fit,
+        stars,
+        notes,
+    ) -> ZeroPointResult:
+        p = self.params
+        # Colour of every source for the colour term: its catalog colour when
+        # it is a matched star, else a typical colour (the Sun's in solar
+        # mode, else the median of the calibration stars) - said in the notes.
+        assumed = 0.0
+        if use_colour:
+            used_colours = stars["colour"][stars["used"]]
+            assumed = float(np.median(used_colours)) if len(used_colours) else 0.0
+            if p.solar_colours:
+                try:
+                    assumed = solar_colour(colour_index)
+                except BandError:
+                    pass
+            notes.append(
+                f"sources without a catalog colour are given {colour_index} = {assumed:.3f}"
+            )
+        src_colour = np.full(len(sources), assumed)
+        if use_colour:
+            matched_colour = colour[match.catalog_index]
+            ok = np.isfinite(matched_colour)
+            src_colour[match.source_index[ok]] = matched_colour[ok]
+        table = calibrated_table(sources, mag_inst, mag_inst_err, fit=fit, colour=src_colour)
+        table.meta["band"] = band
+        names = [f"x{px}y{py}" for px, py in fit.spatial_exponents]
+        return ZeroPointResult(
+            calibrated=True,
+            reason="",
+            band=band,
+            colour_index=colour_index if use_colour else "",
+            zero_point=fit.zero_point,
+            zero_point_err=fit.zero_point_err,
+            colour_term=fit.colour_term,
+            colour_term_err=fit.colour_term_err,
+            spatial=dict(zip(names, map(float, fit.spatial), strict=True)),
+            spatial_err=dict(zip(names, map(float, fit.spatial_err), strict=True)),
+            intrinsic_scatter=fit.intrinsic_scatter,
+            n_stars=fit.n_stars,
+            chi2=fit.chi2,
+            trajectory=fit.trajectory,
+            stars=stars,
+            sources=table,
+            notes=tuple(notes),
+            fit=fit,
+        )
+
+    def _failure(
+        self, sources, mag_inst, mag_inst_err, band, colour_index, reason, notes
+    ) -> ZeroPointResult:
+        table = calibrated_table(sources, mag_inst, mag_inst_err, fit=None, reason=reason)
+        return ZeroPointResult(
+            calibrated=False,
+            reason=reason,
+            band=band,
+            colour_index=colour_index,
+            zero_point=float("nan"),
+            zero_point_err=float("nan"),
+            colour_term=float("nan"),
+            colour_term_err=float("nan"),
+            spatial={},
+            spatial_err={},
+            intrinsic_scatter=float("nan"),
+            n_stars=0,
+            chi2=float("nan"),
+            trajectory=_empty_trajectory(),
+            stars=_empty_stars(),
+            sources=table,
+            notes=tuple(notes),
+        )
