@@ -16,7 +16,7 @@ from . import camera as _camera
 from . import field as _field
 from . import variables as _var
 from .headers import frame_header
-from .psf import add_sources
+from .psf import add_sources, psf_stamp
 
 if TYPE_CHECKING:
     from ..simulate import NightConfig
@@ -414,23 +414,63 @@ class Night:
         )
         for sx, sy, f in trail:
             add_sources(image, sx, sy, f, self._fwhm_at(i, sx, sy), c.psf, c.moffat_beta)
-        raw = self._raw_expectation(image, c.exptime)
+        return self._with_saturation(i, truth, trail), image
+
+    def _with_saturation(self, i: int, truth: Table, trail: list) -> Table:
+        """Add ``saturated``: the expected ADU of the source's own peak pixel clips.
+
+        Only the source's own light, the sky and the dark current count (not
+        neighbours' wings), so that the flag is cheap and the same whether or
+        not the frame is rendered.
+        """
+        c = self.config
         ny, nx = c.shape
-        px = np.floor(np.asarray(truth["x"]) + 0.5).astype(int)
-        py = np.floor(np.asarray(truth["y"]) + 0.5).astype(int)
+        x, y = np.asarray(truth["x"]), np.asarray(truth["y"])
+        px = np.floor(x + 0.5).astype(int)
+        py = np.floor(y + 0.5).astype(int)
         inside = (px >= 0) & (px < nx) & (py >= 0) & (py < ny)
+        own = np.zeros(len(truth))
+        for k in np.flatnonzero(inside):
+            if truth["kind"][k] == "asteroid" and trail:
+                sx, sy, f = trail[0]
+                parts = [
+                    psf_stamp(
+                        np.array([px[k] - a]),
+                        np.array([py[k] - b]),
+                        float(truth["fwhm"][k]),
+                        c.psf,
+                        c.moffat_beta,
+                    )[0, 0]
+                    for a, b in zip(sx, sy, strict=True)
+                ]
+                own[k] = f * float(np.sum(parts))
+            else:
+                frac = psf_stamp(
+                    np.array([px[k] - x[k]]),
+                    np.array([py[k] - y[k]]),
+                    float(truth["fwhm"][k]),
+                    c.psf,
+                    c.moffat_beta,
+                )[0, 0]
+                own[k] = truth["flux"][k] * frac
+        pyi, pxi = py[inside], px[inside]
+        sky = self.sky_electrons(i)[pyi, pxi]
+        raw = self.camera.flat[pyi, pxi] * (sky + own[inside])
+        raw += self.camera.dark_current[pyi, pxi] * c.exptime
+        peak = self.camera.bias_level[pyi, pxi] + raw / c.gain
         saturated = np.zeros(len(truth), bool)
-        peak = self.camera.bias_level[py[inside], px[inside]] + raw[py[inside], px[inside]] / c.gain
         saturated[inside] = peak >= min(c.saturation, _camera.ADC_MAX)
         truth["saturated"] = saturated
-        return truth, image
+        return truth
 
     def _raw_expectation(self, light_electrons: np.ndarray, exptime: float) -> np.ndarray:
         return self.camera.flat * light_electrons + self.camera.dark_current * exptime
 
     def truth(self, i: int) -> Table:
-        """Truth table of light ``i`` (see :meth:`light`)."""
-        return self._render(self._index(i))[0]
+        """Truth table of light ``i`` (see :meth:`light`), without drawing the image."""
+        i = self._index(i)
+        truth, trail = self._sources(i)
+        return self._with_saturation(i, truth, trail)
 
     def light_expected_electrons(self, i: int, raw: bool = False) -> np.ndarray:
         """Noiseless expectation of light ``i`` in electrons, for scoring.

@@ -21,6 +21,7 @@ from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.integrate import dblquad
 
+from fluxion.core.pipeline import Cancelled, StepState
 from fluxion.core.simulate import (
     ASTEROID_ID,
     NightConfig,
@@ -68,9 +69,20 @@ def test_same_seed_same_bytes_other_seed_other_pixels(tmp_path) -> None:
     assert files_a == files_b and len(files_a) == 2 * 3 + 3 + 2
     for rel in files_a:
         assert (a.outdir / rel).read_bytes() == (b.outdir / rel).read_bytes(), rel
-    other, _, _ = make_night(NightConfig(shape=(96, 128), n_frames=2, seed=1)).light(1)
     same = fits.getdata(a.lights[1])
+    # A frame drawn alone, in another order, is the frame written in parallel.
+    alone, _, _ = make_night(config).light(1)
+    assert alone.tobytes() == same.tobytes()
+    other, _, _ = make_night(NightConfig(shape=(96, 128), n_frames=2, seed=1)).light(1)
     assert np.mean(other != same) > 0.5
+
+
+def test_cancel_stops_the_writing_and_leaves_no_temporary_files(tmp_path) -> None:
+    state = StepState(lambda fraction, message: state.cancel() if fraction > 0.1 else None)
+    with pytest.raises(Cancelled):
+        simulate_night(tmp_path, NightConfig(shape=(64, 64), n_frames=20), state=state)
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert not (tmp_path / "truth" / "night.json").exists()
 
 
 # -- pixel-integrated PSF ------------------------------------------------------------------
@@ -107,14 +119,32 @@ def test_psf_is_integrated_over_pixels_and_sums_to_one(psf: str, offset) -> None
 # -- fluxes ----------------------------------------------------------------------------------
 
 
-def test_noiseless_star_light_equals_the_truth_flux() -> None:
+@pytest.mark.parametrize("psf", ["moffat", "gaussian"])
+@pytest.mark.parametrize("field_varying_psf", [False, True])
+def test_star_light_in_the_frame_equals_the_truth_flux(psf: str, field_varying_psf: bool) -> None:
     # Only the two variables and the asteroid, all far from the edges.
-    night = make_night(NightConfig(**SMALL, star_density=0.0))
+    config = NightConfig(
+        **SMALL,
+        star_density=0.0,
+        psf=psf,
+        field_varying_psf=field_varying_psf,
+        cosmic_ray_rate=0.0,
+    )
+    night = make_night(config)
     for i in (0, 3):
-        truth = night.truth(i)
+        data, _, truth = night.light(i)
         assert len(truth) == 3
         stars = night.light_expected_electrons(i) - night.sky_electrons(i)
         assert stars.sum() == pytest.approx(truth["flux"].sum(), rel=2e-4)
+        # The noisy frame, calibrated with the known camera, in units of its noise.
+        measured = calibrated_electrons(night, data) - night.sky_electrons(i)
+        raw = night.light_expected_electrons(i, raw=True)
+        variance = (raw + config.read_noise**2 + config.gain**2 / 12) / night.flat_field**2
+        assert abs(measured.sum() - truth["flux"].sum()) < 4 * np.sqrt(variance.sum())
+    truth = night.truth(0)
+    r2 = ((truth["x"] - 127.5) ** 2 + (truth["y"] - 127.5) ** 2) / (2 * 127.5**2)
+    growth = 1 + config.field_psf_variation * r2 if field_varying_psf else 1.0
+    np.testing.assert_allclose(truth["fwhm"], night.fwhm[0] * growth, rtol=1e-12)
 
 
 def test_summed_star_flux_matches_within_the_noise() -> None:
@@ -270,6 +300,8 @@ def test_saturated_stars_clip_at_saturate() -> None:
     assert data.max() == h["SATURATE"] == night.config.saturation
     sat = truth[truth["saturated"] & inside(truth, night.config.shape, 0)]
     assert len(sat) >= 1
+    assert np.array_equal(truth["saturated"], night.truth(0)["saturated"])
+    sat = sat[sat["flux"] > 3 * sat["flux"].min()]  # well above the limit, not at it
     for x, y in zip(sat["x"], sat["y"], strict=True):
         assert data[int(round(y)), int(round(x))] == h["SATURATE"]
 
