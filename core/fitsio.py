@@ -24,12 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+
+from .quiet import quiet
 
 __all__ = [
     "FitsReadError",
@@ -90,8 +91,8 @@ def is_fits_name(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(FITS_SUFFIXES)
 
 
-def _open(path: Path) -> fits.HDUList:
-    """Open lazily with memory mapping, turning low-level failures into one line."""
+def _open(path: Path, memmap: bool = True) -> fits.HDUList:
+    """Open lazily (memory-mapped by default), turning low-level failures into one line."""
     if not path.exists():
         raise FitsReadError(f"no such file: {path}")
     if path.is_dir():
@@ -99,7 +100,7 @@ def _open(path: Path) -> fits.HDUList:
     if path.stat().st_size == 0:
         raise FitsReadError("empty file (0 bytes)")
     try:
-        return fits.open(path, memmap=True, lazy_load_hdus=True, mode="readonly")
+        return fits.open(path, memmap=memmap, lazy_load_hdus=True, mode="readonly")
     except OSError as exc:
         # astropy raises OSError("Empty or corrupt FITS file") for non-FITS input.
         raise FitsReadError(f"not a readable FITS file ({exc})") from exc
@@ -121,6 +122,7 @@ def _is_image(hdu: fits.hdu.base._BaseHDU) -> bool:
 def _find_image_hdu(hdul: fits.HDUList) -> int:
     """Index of the primary HDU or the first image extension holding 2-D (or more) data."""
     i = 0
+    tables = 0
     while True:
         try:
             hdu = hdul[i]
@@ -128,16 +130,25 @@ def _find_image_hdu(hdul: fits.HDUList) -> int:
             break
         if _is_image(hdu):
             return i
+        tables += isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
         i += 1
+    if tables:
+        raise FitsReadError(f"no image: the file holds {tables} table(s) only")
     raise FitsReadError("no image data (no HDU with a 2-D image)")
 
 
 def image_hdu_count(path: str | os.PathLike[str]) -> int:
     """Number of HDUs with image data, to warn about unassembled amplifier mosaics."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with _open(Path(path)) as hdul:
-            return sum(1 for hdu in hdul if _is_image(hdu))
+    with quiet(), _open(Path(path)) as hdul:
+        return sum(1 for hdu in hdul if _is_image(hdu))
+
+
+def _is_scaled(hdu: fits.hdu.base._BaseHDU) -> bool:
+    """True for plain image HDUs whose pixels need BZERO/BSCALE/BLANK applied."""
+    if isinstance(hdu, fits.CompImageHDU):
+        return False
+    h = hdu.header
+    return any(k in h for k in ("BZERO", "BSCALE", "BLANK"))
 
 
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
@@ -186,8 +197,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
     p = Path(path)
     # Non-standard cards (ESO-LOG, MIDAS) make astropy warn at parse time; they
     # are harmless for us and must not become errors under strict warning filters.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         with _open(p) as hdul:
             try:
                 index = _find_image_hdu(hdul)
@@ -206,11 +216,9 @@ def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
     p = Path(path)
     if p.name.lower().endswith((".gz", ".bz2", ".zip")):
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with _open(p) as hdul:
-            hdul[hdu]  # noqa: B018 - loads HDUs up to the image one
-            info = hdul.fileinfo(hdu)
+    with quiet(), _open(p) as hdul:
+        hdul[hdu]  # noqa: B018 - loads HDUs up to the image one
+        info = hdul.fileinfo(hdu)
     if info is None:
         return None
     expected = int(info["datLoc"]) + int(info["datSpan"])
@@ -248,27 +256,37 @@ def read_image(
         When the file cannot be read, is truncated, or the image is not 2-D.
     """
     p = Path(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with _open(p) as hdul:
-            index = _find_image_hdu(hdul) if hdu is None else int(hdu)
-            try:
-                data = hdul[index].data
-            except IndexError as exc:
-                raise FitsReadError(f"no HDU {index} in file") from exc
-            except (TypeError, ValueError, OSError, EOFError) as exc:
-                # A short file makes numpy complain that the buffer is too small.
-                raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
-            if data is None:
-                raise FitsReadError(f"HDU {index} has no data")
-            if data.ndim != 2:
-                raise FitsReadError(
-                    f"image has {data.ndim} dimensions {data.shape}; a 2-D frame is needed"
-                )
-            target = data.dtype.newbyteorder("=") if dtype is None else np.dtype(dtype)
-            # np.array (not asarray) copies out of the memory map so the result
-            # stays valid after the file is closed, and converts byte order.
-            return np.array(data, dtype=target, order="C", copy=True)
+    with quiet(), _open(p) as hdul:
+        index = _find_image_hdu(hdul) if hdu is None else int(hdu)
+        try:
+            scaled = _is_scaled(hdul[index])
+        except IndexError as exc:
+            raise FitsReadError(f"no HDU {index} in file") from exc
+    # astropy 8 refuses to memory-map scaled integers (uint16 with BZERO, the
+    # usual camera format); those are read into memory instead.
+    with quiet():
+        hdul = _open(p, memmap=not scaled)
+    try:
+        with quiet():
+            image_hdu = hdul[index]  # parses the header: may warn about odd cards
+        # Pixels are read outside the warnings lock so that threads read in parallel.
+        try:
+            data = image_hdu.data
+        except (TypeError, ValueError, OSError, EOFError) as exc:
+            # A short file makes numpy complain that the buffer is too small.
+            raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
+        if data is None:
+            raise FitsReadError(f"HDU {index} has no data")
+        if data.ndim != 2:
+            raise FitsReadError(
+                f"image has {data.ndim} dimensions {data.shape}; a 2-D frame is needed"
+            )
+        target = data.dtype.newbyteorder("=") if dtype is None else np.dtype(dtype)
+        # np.array (not asarray) copies out of the memory map so the result
+        # stays valid after the file is closed, and converts byte order.
+        return np.array(data, dtype=target, order="C", copy=True)
+    finally:
+        hdul.close()
 
 
 def _coerce_numeric_cards(header: fits.Header) -> fits.Header:
@@ -309,10 +327,8 @@ def read_wcs(header: fits.Header) -> WCS | None:
     if not any(c.startswith(("RA", "DEC", "GLON", "GLAT", "ELON", "ELAT")) for c in ctypes):
         return None
     try:
-        with warnings.catch_warnings():
-            # FITSFixedWarning reports fixes of old DATE-OBS forms etc.; harmless.
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        # FITSFixedWarning reports fixes of old DATE-OBS forms etc.; harmless.
+        with quiet(FITSFixedWarning), quiet(fits.verify.VerifyWarning):
             wcs = WCS(fixed, naxis=2, relax=True)
     except Exception as exc:  # noqa: BLE001 - malformed WCS raises many types
         log.info("WCS not usable: %s", exc)

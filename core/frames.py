@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from astropy.time import Time
 from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
 from .headers import HeaderFacts, normalise_header
 from .obstime import quiet_erfa
+from .quiet import quiet
 
 __all__ = ["FrameInfo", "frame_info"]
 
@@ -161,15 +161,13 @@ def _all_nan(path: Path, hdu: int, header: fits.Header) -> bool:
         return False
     if path.name.lower().endswith((".gz", ".bz2", ".fz", ".zip")):
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
-            data = hdul[hdu].data
-            if data is None or data.ndim != 2:
-                return False
-            sy = max(1, math.ceil(data.shape[0] / _NAN_SAMPLE))
-            sx = max(1, math.ceil(data.shape[1] / _NAN_SAMPLE))
-            return bool(np.isnan(data[::sy, ::sx]).all())
+    with quiet(), fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+        data = hdul[hdu].data
+        if data is None or data.ndim != 2:
+            return False
+        sy = max(1, math.ceil(data.shape[0] / _NAN_SAMPLE))
+        sx = max(1, math.ceil(data.shape[1] / _NAN_SAMPLE))
+        return bool(np.isnan(data[::sy, ::sx]).all())
 
 
 def _unusable(path: Path, reason: str) -> FrameInfo:

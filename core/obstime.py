@@ -6,6 +6,9 @@ A profile lists time sources in order of preference, each one of::
     {"mjd": "MJD-OBS", "at": "start"}
     {"jd": "MIDTIMJD", "at": "mid"}
 
+``time`` cards complete a DATE-OBS without time of day, or refine one rounded
+to the second. ``"compare": false`` keeps a source out of the consistency check
+(LCO's MJD-OBS is known to differ from DATE-OBS by several seconds).
 ``at`` says whether the card gives the start, middle or end of the exposure;
 the mid-exposure time is derived with the exposure time. A date without a time
 of day (``DATE-OBS = '2000-09-27'``) is only used when no other source gives a
@@ -18,7 +21,6 @@ standard defines them.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ import astropy.units as u
 from astropy.io import fits
 from astropy.time import Time
 from erfa import ErfaWarning
+
+from .quiet import quiet
 
 __all__ = ["TimeResult", "mid_exposure_time", "quiet_erfa"]
 
@@ -54,8 +58,7 @@ def quiet_erfa() -> Iterator[None]:
     leap-second table; such times are still right to a few seconds, which is
     all a header time promises.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*dubious year", category=ErfaWarning)
+    with quiet(ErfaWarning, ".*dubious year"):
         yield
 
 
@@ -110,6 +113,12 @@ def _parse_clock(value: Any) -> str | None:
     return f"{int(h):02d}:{int(mi):02d}:{sec:06.3f}"
 
 
+def _refines(iso: str, clock: str) -> bool:
+    """True when ``clock`` is the same second as ``iso``'s time, given more precisely."""
+    whole = iso[11:19]
+    return len(iso) <= 19 and clock[:8] == whole and float(clock[6:]) != float(whole[6:])
+
+
 def _scale(header: fits.Header, convention: str) -> str:
     """Time scale: the profile's, else TIMESYS when it names one astropy knows, else UTC."""
     if convention != "auto":
@@ -143,15 +152,19 @@ def _from_source(
             return None
         text, has_clock = parsed
         source = key
-        if not has_clock:
-            for tkey in spec.get("time", ()):
-                if tkey in header:
-                    clock = _parse_clock(header[tkey])
-                    if clock is None:
-                        problems.append(f"{tkey}={header[tkey]!r} is not a time of day")
-                        continue
-                    text, has_clock, source = f"{text}T{clock}", True, f"{key}+{tkey}"
-                    break
+        for tkey in spec.get("time", ()):
+            if tkey not in header:
+                continue
+            clock = _parse_clock(header[tkey])
+            if clock is None:
+                problems.append(f"{tkey}={header[tkey]!r} is not a time of day")
+                continue
+            if not has_clock:
+                text, has_clock, source = f"{text}T{clock}", True, f"{key}+{tkey}"
+            elif _refines(text, clock):
+                # DATE-OBS rounded to the second, UTSTART with milliseconds (LCO).
+                text, source = f"{text[:10]}T{clock}", f"{key}+{tkey}"
+            break
         try:
             return Time(text, format="isot", scale=scale), source, has_clock
         except ValueError:
@@ -211,18 +224,22 @@ def _mid_exposure_time(
     problems: list[str] = []
     scale = _scale(header, scale_convention)
     found: list[tuple[Time, str, bool, str]] = []
+    uncompared: set[str] = set()
     for spec in sources:
         got = _from_source(header, spec, scale, problems)
         if got is not None:
             found.append((*got, str(spec.get("at", "start"))))
+            if spec.get("compare") is False:
+                uncompared.add(got[1])
     if not found:
         problems.append("no observation time in the header")
         return TimeResult(None, "", tuple(problems))
     precise = [f for f in found if f[2]]
     if precise:
         t, source, _, at = precise[0]
-        if len(precise) > 1:
-            t2, source2, _, at2 = precise[1]
+        others = [f for f in precise[1:] if f[1] not in uncompared]
+        if others:
+            t2, source2, _, at2 = others[0]
             # Compare like with like: both moved to the start of the exposure.
             half = (exptime_s or 0.0) / 2.0
             shift = {"start": 0.0, "mid": -half, "end": -2 * half}

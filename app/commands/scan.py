@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ NAME = "scan"
 HELP = "list the FITS frames in folders or files with their normalised header facts"
 
 _COLUMNS = (
-    ("file", 34),
+    ("file", 40),
     ("type", 6),
     ("object", 14),
     ("filter", 7),
@@ -47,6 +48,22 @@ def _cell(value: object, width: int) -> str:
     return text.ljust(width)
 
 
+def _common_folder(paths: list[Path]) -> Path | None:
+    try:
+        return Path(os.path.commonpath([p.resolve().parent for p in paths]))
+    except ValueError:  # different drives on Windows
+        return None
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    if root is None:
+        return str(path)
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.sequence import scan
 
@@ -62,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("no FITS files found")
         return 1
+    # Paths relative to the folder all files share: the table shows names, not
+    # the same long prefix on every line.
+    root = _common_folder([Path(r["file"]) for r in rows])
+    for r in rows:
+        r["file"] = _relative(Path(r["file"]), root)
     print(" ".join(name.ljust(w) for name, w in _COLUMNS))
     for r in rows:
         print(" ".join(_cell(r[name], w) for name, w in _COLUMNS))
@@ -71,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         counts[r["type"]] = counts.get(r["type"], 0) + 1
     print()
     print(f"{len(rows)} files: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+    if root is not None:
+        print(f"in {root}")
     if bad:
         print(f"{len(bad)} with problems:")
         for r in bad:
