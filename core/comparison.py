@@ -19,6 +19,7 @@ For asteroids, "similar colour" means solar colour: :data:`SOLAR_COLOURS`.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,12 +55,16 @@ class ComparisonChoice:
     chi2 : ndarray
         Reduced chi-square of each candidate against the ensemble of the other
         good candidates (NaN when not tested).
+    warnings : tuple of str
+        What the user should know, e.g. that fewer than three good candidates
+        left the variability test impossible.
     """
 
     comparison: tuple[int, ...]
     check: int | None
     rejected: dict[int, str]
     chi2: np.ndarray
+    warnings: tuple[str, ...] = ()
 
 
 def choose_comparison_stars(
@@ -77,6 +82,7 @@ def choose_comparison_stars(
     max_delta_mag: float = 2.5,
     max_chi2: float = 4.0,
     colour_weight: float = 2.0,
+    min_coverage: float = 1.0,
 ) -> ComparisonChoice:
     """Choose comparison and check stars from candidates measured in every frame.
 
@@ -105,6 +111,11 @@ def choose_comparison_stars(
         Candidates more than this many magnitudes from the target are refused.
     max_chi2 : float
         Reduced chi-square above which a candidate is called variable.
+    min_coverage : float
+        Fraction of frames a candidate must be measured in. 1 for a fixed
+        target; lower for a moving target whose field changes, so that the
+        ensemble is re-formed frame by frame from the stars present (see
+        :func:`~fluxion.core.lightcurve.differential_magnitudes`).
 
     Returns
     -------
@@ -123,13 +134,21 @@ def choose_comparison_stars(
             rejected[int(i)] = reason
         ok[mask] = False
 
-    refuse(~np.all(np.isfinite(flux) & (flux > 0), axis=0), "not measured in every frame")
+    measured = np.isfinite(flux) & (flux > 0)
     if flags is not None:
-        refuse(np.any(np.asarray(flags) != 0, axis=0), "flagged in some frame")
+        measured &= np.asarray(flags) == 0
+    if min_coverage >= 1.0:
+        refuse(~np.all(np.isfinite(flux) & (flux > 0), axis=0), "not measured in every frame")
+        if flags is not None:
+            refuse(np.any(np.asarray(flags) != 0, axis=0), "flagged in some frame")
+    else:
+        refuse(measured.mean(axis=0) < min_coverage, f"measured in < {min_coverage:.0%} of frames")
+    flux = np.where(measured, flux, np.nan)
     if n_stars > 1:
         dist, _ = cKDTree(positions).query(positions, k=2)
         refuse(dist[:, 1] < isolation_radius, f"a neighbour within {isolation_radius:g} px")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN: refused
         mean_mag = -2.5 * np.log10(np.nanmedian(np.where(flux > 0, flux, np.nan), axis=0))
     if target_flux is not None and target_flux > 0:
         delta = np.abs(mean_mag + 2.5 * np.log10(target_flux))
@@ -152,6 +171,8 @@ def choose_comparison_stars(
             chi2[i] = _reduced_chi2(
                 flux[:, i], flux_err[:, i], flux[:, others], flux_err[:, others]
             )
+        if not np.any(np.isfinite(chi2[good])):
+            break
         worst = good[np.nanargmax(chi2[good])]
         if chi2[worst] <= max_chi2:
             break
@@ -169,13 +190,27 @@ def choose_comparison_stars(
         # becomes the check, as a control is worth more than a fifth member.
         check = comparison[-1]
         comparison = comparison[:-1]
-    return ComparisonChoice(comparison, check, rejected, chi2)
+    notes = ()
+    if good.size < 3:
+        notes = (
+            f"only {good.size} usable candidate(s): they could not be tested for "
+            "variability; add stars or relax the criteria",
+        )
+    return ComparisonChoice(comparison, check, rejected, chi2, notes)
 
 
 def _reduced_chi2(
     flux: np.ndarray, err: np.ndarray, others: np.ndarray, others_err: np.ndarray
 ) -> float:
-    """Reduced chi-square of a star's differential light curve about its mean."""
+    """Reduced chi-square of a star's differential light curve about its mean.
+
+    Only frames where the star and every other member are measured count, so
+    that a changing ensemble does not mimic variability.
+    """
+    rows = np.isfinite(flux) & np.all(np.isfinite(others), axis=1)
+    if rows.sum() < 3:
+        return float("nan")
+    flux, err, others, others_err = flux[rows], err[rows], others[rows], others_err[rows]
     ens = others.sum(axis=1)
     ens_err = np.sqrt((others_err**2).sum(axis=1))
     ratio = flux / ens

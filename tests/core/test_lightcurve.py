@@ -124,3 +124,11 @@ def test_bjd_tdb_against_an_independent_roemer_delay(ra, dec):
     assert np.all(np.abs(got["airmass"][low] / secz[low] - 1) < 0.01)
     assert np.all(got["airmass"][secz > 2.5] < secz[secz > 2.5])
     assert np.all(np.isnan(got["airmass"][secz < 0]))
+
+
+def test_too_few_candidates_for_the_variability_test_is_reported():
+    flux, err, pos, flags, _, _ = _field()
+    choice = choose_comparison_stars(flux[:, [1, 2]], err[:, [1, 2]], pos[[1, 2]])
+    assert choice.warnings and "could not be tested for variability" in choice.warnings[0]
+    full = choose_comparison_stars(flux, err, pos, exclude=[0])
+    assert full.warnings == ()

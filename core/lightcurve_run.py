@@ -1,0 +1,313 @@
+"""Forced aperture photometry of a target and its comparison stars in every frame.
+
+The target is measured at its predicted position (from a track or an
+ephemeris) in every frame, also where it is faint or blended, and flagged when
+another star falls in its aperture. Comparison candidates are followed from
+frame to frame (:func:`follow_stars`) so that frames without a WCS work too.
+:func:`assemble_light_curve` turns the measurement into the light-curve table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.coordinates import EarthLocation, SkyCoord  # noqa: F401
+from astropy.table import Table
+from astropy.time import Time
+
+from .comparison import ComparisonChoice
+from .lightcurve import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
+from .params import param
+from .photometry.aperture import measure_apertures
+from .photometry.noise import NoiseModel
+from .pipeline import StepState
+from .tracking import refine_click
+
+__all__ = [
+    "LightCurveParams",
+    "Measurement",
+    "follow_stars",
+    "measure_frames",
+    "assemble_light_curve",
+]
+
+log = logging.getLogger(__name__)
+
+ImageLoader = Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LightCurveParams:
+    """Parameters of forced photometry and comparison-star choice."""
+
+    aperture_radius: float = param(
+        5.0, label="Aperture radius", unit="px", minimum=0.5, maximum=100.0,
+        help="Radius of the circular aperture; about 1-1.5 FWHM for faint targets.",
+    )  # fmt: skip
+    annulus_inner: float = param(
+        10.0, label="Sky annulus inner radius", unit="px", minimum=1.0, maximum=200.0,
+        help="Inner radius of the sky annulus; beyond the star's wings.",
+    )  # fmt: skip
+    annulus_outer: float = param(
+        16.0, label="Sky annulus outer radius", unit="px", minimum=2.0, maximum=300.0,
+        help="Outer radius of the sky annulus.",
+    )  # fmt: skip
+    n_comparison: int = param(
+        5, label="Comparison stars", minimum=1, maximum=50,
+        help="Number of stars in the comparison ensemble (one more is kept as check star).",
+    )  # fmt: skip
+    isolation_radius: float = param(
+        12.0, label="Isolation radius", unit="px", minimum=0.0, maximum=200.0,
+        help="Comparison candidates with another star closer than this are refused.",
+    )  # fmt: skip
+    max_delta_mag: float = param(
+        2.5, label="Max. brightness difference", unit="mag", minimum=0.1, maximum=10.0,
+        help="Comparison candidates further than this from the target's brightness are refused.",
+    )  # fmt: skip
+    max_chi2: float = param(
+        4.0, label="Variability threshold", unit="chi2", minimum=1.0, maximum=100.0,
+        help="Candidates whose light curve scatters more than this reduced chi-square "
+        "against the others are treated as variable and refused.",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Forced photometry of a target and of star candidates in every frame.
+
+    Arrays are indexed ``[frame]`` for the target and ``[frame, star]`` for
+    the stars; fluxes in the image's units (electrons when the loader applies
+    the gain), NaN where a star is outside the frame.
+    """
+
+    target_xy: np.ndarray
+    target_flux: np.ndarray
+    target_err: np.ndarray
+    target_flags: np.ndarray
+    star_xy: np.ndarray
+    star_flux: np.ndarray
+    star_err: np.ndarray
+    star_flags: np.ndarray
+
+
+def follow_stars(
+    load_image: ImageLoader,
+    n_frames: int,
+    reference_xy: np.ndarray,
+    *,
+    box_size: int = 11,
+    state: StepState | None = None,
+) -> np.ndarray:
+    """Positions of stars in every frame, following small pointing drifts.
+
+    Each frame starts from the previous frame's positions; the stars are
+    centroided and the median shift of those found is applied to all, so a
+    faint star or one hit by a cosmic ray keeps the field's geometry.
+
+    Parameters
+    ----------
+    load_image : callable
+        ``load_image(i)`` returns frame ``i``.
+    n_frames : int
+        Number of frames.
+    reference_xy : ndarray, shape (n_stars, 2)
+        Positions in frame 0.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, n_stars, 2)
+    """
+    ref = np.asarray(reference_xy, dtype=float).reshape(-1, 2)
+    out = np.empty((n_frames, len(ref), 2))
+    current = ref.copy()
+    for i in range(n_frames):
+        image = load_image(i)
+        ny, nx = image.shape
+        shifts = []
+        for x, y in current:
+            if not (box_size <= x < nx - box_size and box_size <= y < ny - box_size):
+                continue
+            r = refine_click(image, x, y, box_size=box_size, min_snr=10.0)
+            if r.found:
+                shifts.append((r.x - x, r.y - y))
+        if shifts:
+            current = current + np.median(np.array(shifts), axis=0)
+        out[i] = current
+        if state is not None:
+            state.progress((i + 1) / n_frames, f"following stars {i + 1}/{n_frames}")
+    return out
+
+
+def measure_frames(
+    load_image: ImageLoader,
+    target_xy: np.ndarray,
+    star_xy: np.ndarray,
+    params: LightCurveParams | None = None,
+    *,
+    noise: NoiseModel | None = None,
+    neighbours_xy: Sequence[np.ndarray] | None = None,
+    state: StepState | None = None,
+    executor: Executor | None = None,
+) -> Measurement:
+    """Forced aperture photometry of the target and the star candidates.
+
+    Parameters
+    ----------
+    load_image : callable
+        ``load_image(i)`` returns frame ``i`` in electrons.
+    target_xy : ndarray, shape (n_frames, 2)
+        The target's predicted position in each frame.
+    star_xy : ndarray, shape (n_frames, n_stars, 2)
+        Positions of the comparison candidates in each frame.
+    params : LightCurveParams, optional
+    noise : NoiseModel, optional
+        Read noise (the loader already applied the gain).
+    neighbours_xy : sequence of ndarray, optional
+        Other sources per frame; one inside the target's aperture sets the
+        target's ``CONTAMINATED`` flag (a star in the aperture).
+    state : StepState, optional
+    executor : Executor, optional
+        Frames are measured in parallel on it when given.
+
+    Returns
+    -------
+    Measurement
+    """
+    p = params or LightCurveParams()
+    target_xy = np.asarray(target_xy, dtype=float).reshape(-1, 2)
+    star_xy = np.asarray(star_xy, dtype=float)
+    n_frames = len(target_xy)
+    if star_xy.ndim != 3 or star_xy.shape[0] != n_frames:
+        raise ValueError(f"star positions {star_xy.shape} do not match {n_frames} frames")
+    annulus = (p.annulus_inner, p.annulus_outer)
+
+    def one(i: int) -> tuple[Table, Table]:
+        image = load_image(i)
+        stars = star_xy[i]
+        others = stars if neighbours_xy is None else np.vstack([stars, neighbours_xy[i]])
+        tgt = measure_apertures(
+            image, target_xy[i : i + 1], p.aperture_radius, annulus, noise=noise,
+            neighbours=others, contamination_radius=p.aperture_radius,
+        )  # fmt: skip
+        inside = np.all(np.isfinite(stars), axis=1)
+        st = measure_apertures(
+            image, np.where(inside[:, None], stars, 0.0), p.aperture_radius, annulus, noise=noise
+        )
+        for name in ("flux", "flux_err"):
+            st[name][~inside] = np.nan
+        return tgt, st
+
+    tick = state.counter(n_frames, "photometry") if state is not None else None
+    results: list[tuple[Table, Table]] = [None] * n_frames  # type: ignore[list-item]
+    if executor is None:
+        for i in range(n_frames):
+            results[i] = one(i)
+            if tick:
+                tick()
+    else:
+        futures = {i: executor.submit(one, i) for i in range(n_frames)}
+        for i, fut in futures.items():
+            results[i] = fut.result()
+            if tick:
+                tick()
+    return Measurement(
+        target_xy=target_xy,
+        target_flux=np.array([r[0]["flux"][0] for r in results], dtype=float),
+        target_err=np.array([r[0]["flux_err"][0] for r in results], dtype=float),
+        target_flags=np.array([r[0]["flags"][0] for r in results], dtype=np.int32),
+        star_xy=star_xy,
+        star_flux=np.array([np.asarray(r[1]["flux"]) for r in results], dtype=float),
+        star_err=np.array([np.asarray(r[1]["flux_err"]) for r in results], dtype=float),
+        star_flags=np.array([np.asarray(r[1]["flags"]) for r in results], dtype=np.int32),
+    )
+
+
+def assemble_light_curve(
+    m: Measurement,
+    choice: ComparisonChoice,
+    times: Time,
+    *,
+    files: Sequence[str] | None = None,
+    target: SkyCoord | None = None,
+    location: EarthLocation | None = None,
+    comparison_mag: np.ndarray | None = None,
+    comparison_mag_err: np.ndarray | None = None,
+) -> Table:
+    """The light-curve table of the target and of the check star.
+
+    Parameters
+    ----------
+    m : Measurement
+    choice : ComparisonChoice
+        Comparison ensemble and check star (indices into the star axis).
+    times : Time
+        Mid-exposure times.
+    files : sequence of str, optional
+    target : SkyCoord, optional
+        The target's position (scalar or one per frame); needed for BJD_TDB
+        and airmass, which are NaN without it.
+    location : EarthLocation, optional
+        The site (see :func:`~fluxion.core.lightcurve.light_curve_times`).
+    comparison_mag, comparison_mag_err : ndarray, optional
+        Catalogue magnitudes of all star candidates (indexed like the star
+        axis); the magnitudes are then on the catalogue's scale.
+
+    Returns
+    -------
+    Table
+        :data:`~fluxion.core.lightcurve.LIGHT_CURVE_COLUMNS`, then ``airmass``,
+        ``check_mag``, ``check_mag_err`` and ``n_comparison``. Table meta holds
+        the comparison and check star indices and the magnitude scale's error.
+    """
+    comp = list(choice.comparison)
+    # A star flagged in a frame is left out of that frame's ensemble.
+    usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
+    fc = np.where(usable, m.star_flux, np.nan)
+    cmag = None if comparison_mag is None else np.asarray(comparison_mag)[comp]
+    cerr = None if comparison_mag_err is None else np.asarray(comparison_mag_err)[comp]
+    diff = differential_magnitudes(
+        m.target_flux, m.target_err, fc[:, comp], m.star_err[:, comp],
+        comparison_mag=cmag, comparison_mag_err=cerr,
+    )  # fmt: skip
+    n = len(m.target_flux)
+    t = Time(times)
+    table = Table()
+    table["file"] = list(files) if files is not None else [""] * n
+    if target is not None:
+        tt = light_curve_times(t, target, location)
+        table["jd_utc"], table["bjd_tdb"], airmass = tt["jd_utc"], tt["bjd_tdb"], tt["airmass"]
+        ra = np.broadcast_to(target.ra.deg, (n,)).astype(float)
+        dec = np.broadcast_to(target.dec.deg, (n,)).astype(float)
+    else:
+        table["jd_utc"] = t.utc.jd
+        table["bjd_tdb"] = np.full(n, np.nan)
+        airmass = np.full(n, np.nan)
+        ra = dec = np.full(n, np.nan)
+    table["mag"] = diff.mag
+    table["mag_err"] = diff.mag_err
+    table["flux"] = m.target_flux
+    table["flux_err"] = m.target_err
+    table["x"] = m.target_xy[:, 0]
+    table["y"] = m.target_xy[:, 1]
+    table["ra"] = ra
+    table["dec"] = dec
+    table["flags"] = m.target_flags
+    table["airmass"] = airmass
+    if choice.check is not None:
+        k = choice.check
+        check = differential_magnitudes(
+            m.star_flux[:, k], m.star_err[:, k], fc[:, comp], m.star_err[:, comp],
+            comparison_mag=cmag, comparison_mag_err=cerr,
+        )  # fmt: skip
+        table["check_mag"] = check.mag
+        table["check_mag_err"] = check.mag_err
+    table["n_comparison"] = diff.n_comparison
+    table.meta["comparison_stars"] = comp
+    table.meta["check_star"] = choice.check
+    table.meta["magnitude_scale_err"] = diff.offset_err
+    table.meta["columns"] = list(LIGHT_CURVE_COLUMNS)
+    return table
