@@ -1,0 +1,112 @@
+"""``fluxion calibrate PATH... --out DIR``: masters and calibrated lights, headless."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "calibrate"
+HELP = (
+    "build master bias, dark and flat frames from the frames found in PATH and write "
+    "one calibrated FITS (with a MASK extension) per light into DIR"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    p.add_argument(
+        "--method",
+        choices=("median", "mean"),
+        default="median",
+        help="combine the calibration frames by median or sigma-clipped mean (default median)",
+    )
+    p.add_argument("--sigma", type=float, default=3.0, help="clipping threshold of --method mean")
+    p.add_argument("--no-cosmic-rays", action="store_true", help="do not search for cosmic rays")
+    p.add_argument("--memory", type=int, default=1024, help="memory budget for combining, MB")
+    p.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel frames"
+    )
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.calibration import CalibrationParams, MasterParams, RawFrame
+    from fluxion.core.calibration.run import build_masters, calibrate_lights
+    from fluxion.core.pipeline import StepState
+    from fluxion.core.sequence import group_frames, scan
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"{args.out} exists and is not a folder")
+    out = args.out.resolve()
+    state = StepState(_progress)
+    frames = scan(args.paths, state=state.sub(0.0, 0.05))
+    groups = group_frames(frames)
+    lights = [f for group in groups.lights.values() for f in group]
+    if not lights:
+        print(file=sys.stderr)
+        raise CommandError(f"no light frames among {len(frames)} files")
+    inputs = {f.path.resolve().parent for f in lights}
+    if out in inputs:
+        raise CommandError(f"{args.out} holds the raw frames; choose another output folder")
+
+    params = MasterParams(
+        method="median" if args.method == "median" else "sigma-clipped mean",
+        sigma=args.sigma,
+        memory_mb=args.memory,
+    )
+
+    def raw(group):
+        return [RawFrame.from_info(f) for f in group]
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        executor = pool if args.workers > 1 else None
+        report = build_masters(
+            raw(groups.bias),
+            {t: raw(g) for t, g in groups.darks.items()},
+            {flt: raw(g) for flt, g in groups.flats.items()},
+            params,
+            folder=out / "masters",
+            executor=executor,
+            state=state.sub(0.05, 0.3),
+        )
+        outcomes = calibrate_lights(
+            raw(lights),
+            report.masters,
+            out,
+            CalibrationParams(find_cosmic_rays=not args.no_cosmic_rays),
+            executor=executor,
+            state=state.sub(0.3, 1.0),
+        )
+    print(file=sys.stderr)
+    for path in report.files:
+        print(f"master   {path.relative_to(out)}")
+    for problem in report.problems:
+        print(f"problem  {problem}")
+    failed = 0
+    for o in outcomes:
+        if o.error:
+            failed += 1
+            print(f"FAILED   {o.name}: {o.error}")
+        else:
+            steps = ", ".join(o.applied) or "nothing applied"
+            extra = "".join(f"; warning: {w}" for w in o.warnings)
+            print(f"light    {o.name}: {steps}; {o.n_masked} px masked{extra}")
+    skipped = [f for f in groups.unknown if f.problems]
+    for f in skipped:
+        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
+    print(f"{len(outcomes) - failed} of {len(outcomes)} lights calibrated into {args.out}")
+    return 1 if failed else 0

@@ -1,0 +1,88 @@
+"""``fluxion detect PATH... --out DIR``: one source catalog (ECSV) per frame, headless."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "detect"
+HELP = (
+    "detect sources in frames (raw or calibrated) and write one ECSV per frame into DIR "
+    "with x, y, flux, flux_err, fwhm, flags and the frame's FWHM and sky"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    p.add_argument("--threshold", type=float, default=3.0, help="detection threshold, sigma")
+    p.add_argument("--min-area", type=int, default=5, help="least pixels of a source")
+    p.add_argument("--mesh", type=int, default=64, help="background mesh size, px")
+    p.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel frames"
+    )
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.detection import Detection, DetectionParams
+    from fluxion.core.detection_batch import detect_files
+    from fluxion.core.pipeline import StepState
+    from fluxion.core.sequence import scan
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"{args.out} exists and is not a folder")
+    try:
+        params = DetectionParams(
+            threshold=args.threshold, min_area=args.min_area, mesh_size=args.mesh
+        )
+        step = Detection(params)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    state = StepState(_progress)
+    frames = scan(args.paths, state=state.sub(0.0, 0.05))
+    # Folders also hold calibration frames and masters: only lights are searched,
+    # unless there are none (e.g. files without IMAGETYP), then every readable image.
+    chosen = [f for f in frames if f.type == "light"] or [f for f in frames if f.hdu >= 0]
+    picked = {f.path for f in chosen}
+    unreadable = [f for f in frames if f.path not in picked and (f.hdu < 0 or f.problems)]
+    if not chosen:
+        print(file=sys.stderr)
+        raise CommandError(f"no readable images among {len(frames)} files")
+    with ThreadPoolExecutor(args.workers) as pool:
+        outcomes = detect_files(
+            [f.path for f in chosen],
+            step,
+            args.out,
+            executor=pool if args.workers > 1 else None,
+            state=state.sub(0.05, 1.0),
+        )
+    print(file=sys.stderr)
+    print(f"{'frame':40s} {'sources':>7s} {'fwhm':>6s} {'spread':>6s} {'sky':>10s} {'noise':>8s}")
+    failed = 0
+    for o in outcomes:
+        if o.error:
+            failed += 1
+            print(f"{o.path.name:40.40s} FAILED: {o.error}")
+            continue
+        print(
+            f"{o.path.name:40.40s} {o.n_sources:7d} {o.fwhm:6.2f} {o.fwhm_spread:6.2f} "
+            f"{o.sky:10.2f} {o.sky_noise:8.2f}"
+        )
+    for f in unreadable:
+        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
+    print(f"{len(outcomes) - failed} of {len(outcomes)} frames written to {args.out}")
+    return 1 if failed else 0
