@@ -99,6 +99,11 @@ class FrameInfo:
         """True when the frame has a readable 2-D image."""
         return self.hdu >= 0 and self.shape is not None and self.type != "unknown"
 
+    def is_guess(self, fact: str) -> bool:
+        """True when ``fact`` came from a default or a guess, not from a card."""
+        src = self.sources.get(fact, "")
+        return src == "default" or src.startswith("guessed")
+
     @property
     def jd(self) -> float | None:
         """Mid-exposure Julian date (UTC), or None."""

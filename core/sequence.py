@@ -40,19 +40,21 @@ __all__ = [
 DEFAULT_CACHE_BYTES = 1 << 30
 
 
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files to scan: folders expanded (recursively) to their FITS files.
+def expand_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool = False) -> list[Path]:
+    """Files to scan: folders expanded to their FITS files.
 
     Files named explicitly are kept whatever their suffix, so that a non-FITS
     file given by the user is reported; inside folders only FITS names
     (``.fits .fit .fts .fz`` and their ``.gz``/``.bz2`` forms, any case) are
-    taken. Duplicates are dropped, order is kept.
+    taken. Sub-folders are searched only when ``recursive``: a night folder
+    often holds products (masters, solved WCS headers) in sub-folders.
+    Duplicates are dropped, order is kept.
     """
     out: dict[Path, None] = {}
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in sorted(p.rglob("*")):
+            for f in sorted(p.rglob("*") if recursive else p.iterdir()):
                 if f.is_file() and is_fits_name(f.name) and not f.name.startswith("."):
                     out.setdefault(f, None)
         else:
@@ -68,17 +70,20 @@ def scan(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     state: StepState | None = None,
     executor: Executor | None = None,
+    recursive: bool = False,
 ) -> list[FrameInfo]:
     """Read the header facts of every frame in files and folders.
 
     Parameters
     ----------
     paths : path or iterable of paths
-        FITS files and folders (searched recursively).
+        FITS files and folders.
     state : StepState, optional
         Progress and cancellation.
     executor : concurrent.futures.Executor, optional
         Reads headers in parallel; sequential when None.
+    recursive : bool, optional
+        Also scan sub-folders.
 
     Returns
     -------
@@ -88,7 +93,7 @@ def scan(
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    files = expand_paths(paths)
+    files = expand_paths(paths, recursive=recursive)
     if state is not None:
         state.progress(0.0, f"reading {len(files)} headers")
     tick = state.counter(len(files), "headers") if state is not None else None

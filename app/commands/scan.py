@@ -32,6 +32,7 @@ _COLUMNS = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
     p.add_argument("--json", action="store_true", help="write a JSON list to stdout")
+    p.add_argument("-r", "--recursive", action="store_true", help="also scan sub-folders")
 
 
 def _cell(value: object, width: int) -> str:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise CommandError("no such file or folder: " + ", ".join(missing))
-    frames = scan(args.paths)
+    frames = scan(args.paths, recursive=args.recursive)
     rows = [f.to_json_dict() for f in frames]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)

@@ -10,6 +10,8 @@ from astropy.io import fits
 from astropy.time import Time
 
 from fluxion.core.fitsio import is_fits_name
+from fluxion.core.headers import normalise_header
+from fluxion.core.quiet import quiet
 from fluxion.core.sequence import group_frames, scan
 
 ASTEROID = "asteroid2713-night1"
@@ -63,7 +65,7 @@ def test_asteroid_night_site_is_west_of_greenwich(night) -> None:
 def test_every_fits_file_in_shared_data_scans(shared_data: Path) -> None:
     """No exception anywhere; table-only files are reported, images are typed."""
     files = [p for p in shared_data.rglob("*") if p.is_file() and is_fits_name(p.name)]
-    frames = scan(shared_data)
+    frames = scan(shared_data, recursive=True)
     assert len(frames) == len(files)
     by_name = {f.path.relative_to(shared_data).as_posix(): f for f in frames}
     for f in frames:
@@ -88,3 +90,27 @@ def test_every_fits_file_in_shared_data_scans(shared_data: Path) -> None:
     gc = by_name["astropy-data/galactic_center/gc_2mass_j.fits"]
     assert gc.sources["ra"].startswith("guessed from WCS")
     assert np.hypot(gc.ra - 266.4, gc.dec + 28.93333) < 0.01
+
+
+def test_lco_and_swope_text_headers(shared_data: Path) -> None:
+    """neoexchange keeps real headers as text files; normalise them directly."""
+    folder = shared_data / "neoexchange/neoexchange/photometrics/tests"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not present")
+    with quiet():  # the text files carry a few non-standard cards
+        lco = fits.Header.fromtextfile(folder / "example_lco_proc_hdr")
+        pp = fits.Header.fromtextfile(folder / "example_pp_hdr")
+        swope = fits.Header.fromtextfile(folder / "swope_test_header")
+    f = normalise_header(lco)
+    # DATE-OBS is rounded to the second; UTSTART '22:48:14.724' refines it.
+    assert f.profile == "lco" and f.sources["time"] == "DATE-OBS+UTSTART + EXPTIME/2"
+    assert f.time.isot == "2016-06-06T22:49:04.724"
+    assert (f.image_type, f.binning, f.gain) == ("light", (2, 2), 1.0)
+    assert f.site[0] == pytest.approx(20.8100389)  # [deg East]
+    assert f.problems == ()
+    # The Photometry Pipeline's MIDTIMJD is the mid-time: it must agree with ours.
+    g = normalise_header(pp)
+    assert abs((g.time - Time(pp["MIDTIMJD"], format="jd", scale="utc")).sec) < 1e-3
+    s = normalise_header(swope)
+    assert (s.profile, s.gain, s.sources["gain"]) == ("swope", 1.04, "EGAIN")
+    assert s.ra == pytest.approx(15 * (3 + 2 / 60 + 30.1 / 3600))

@@ -88,7 +88,7 @@ def test_scan_reports_each_bad_file_and_reads_the_rest(night: Path) -> None:
     frames = scan(night)
     by_name = {f.path.name: f for f in frames}
     assert "notes.txt" not in by_name and "sources.ecsv" not in by_name
-    assert len(frames) == 18
+    assert len(frames) == 17
     reasons = {
         "broken.fits": "not a readable FITS file",
         "zero.fits": "empty file",
@@ -107,7 +107,9 @@ def test_scan_reports_each_bad_file_and_reads_the_rest(night: Path) -> None:
     assert "no observation time in the header" in no_time.problems
     good = [f for f in frames if f.path.name not in reasons and f.path.name != "no_time.fits"]
     assert all(not f.problems for f in good), [(f.path.name, f.problems) for f in good]
-    assert by_name["late.fits"].path.parent.name == "sub"
+    assert "late.fits" not in by_name  # sub-folders only when asked
+    deep = {f.path.name for f in scan(night, recursive=True)}
+    assert deep == set(by_name) | {"late.fits"}
 
 
 def test_scan_sorts_by_time_then_name(night: Path) -> None:
@@ -134,11 +136,11 @@ def test_named_non_fits_file_is_reported(tmp_path: Path) -> None:
 
 def test_group_frames(night: Path) -> None:
     g = group_frames(scan(night))
-    assert g.counts() == {"bias": 3, "dark": 2, "flat": 1, "light": 6, "unknown": 6}
+    assert g.counts() == {"bias": 3, "dark": 2, "flat": 1, "light": 5, "unknown": 6}
     assert sorted(g.darks) == [30.0, 60.0]
     assert list(g.flats) == ["V"]
     assert {k: len(v) for k, v in g.lights.items()} == {
-        ("M 67", "V"): 4,
+        ("M 67", "V"): 3,
         ("M 67", "R"): 1,
         ("NGC 188", "V"): 1,
     }
@@ -237,5 +239,27 @@ def test_prefetch(night: Path) -> None:
 
 def test_sequence_from_paths_keeps_usable_frames(night: Path) -> None:
     seq = Sequence.from_paths([night])
-    assert len(seq) == 12
+    assert len(seq) == 11
     assert all(f.usable for f in seq.frames)
+
+
+def test_simulated_night_headers(tmp_path: Path) -> None:
+    """Frames written by core.simulate scan with every fact from a card, none guessed."""
+    from fluxion.core.simulate import NightConfig, simulate_night
+
+    cfg = NightConfig(n_frames=2, shape=(64, 80), star_density=0.2, n_bias=1, n_dark=1, n_flat=1)
+    simulate_night(tmp_path, cfg)
+    truth = json.loads((tmp_path / "truth" / "night.json").read_text())
+    frames = scan(tmp_path)
+    assert group_frames(frames).counts() == {
+        "bias": 1, "dark": 1, "flat": 1, "light": 2, "unknown": 0,
+    }  # fmt: skip
+    by_name = {f.path.name: f for f in frames}
+    for row in truth["frames"]:
+        f = by_name[row["file"]]
+        assert abs(f.jd - row["jd_mid"]) * 86400 < 1e-3
+        assert f.airmass == pytest.approx(row["airmass"], abs=1e-4)
+        assert f.site == pytest.approx((cfg.site_lon, cfg.site_lat, cfg.site_elev))
+        assert (f.gain, f.exptime, f.filter) == (cfg.gain, cfg.exptime, cfg.filter)
+        assert not f.problems
+        assert not [k for k in f.sources if f.is_guess(k)]
