@@ -29,7 +29,32 @@ def _sip(shape: tuple[int, int], corner_shift: float) -> Sip:
     a[2, 0] = 0.15 * corner_shift / rc**2
     b[1, 1] = 0.1 * corner_shift / rc**2
     crpix = ((nx + 1) / 2.0, (ny + 1) / 2.0)
-    return Sip(a, b, None, None, crpix)
+    ap, bp = _inverse_sip(a, b, nx, ny)
+    return Sip(a, b, ap, bp, crpix)
+
+
+def _inverse_sip(
+    a: np.ndarray, b: np.ndarray, nx: int, ny: int, order: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares AP/BP so that tools without an iterative inverse (ds9,
+    astrometry.net's wcs-rd2xy) map sky to pixels too; astropy's
+    ``all_world2pix`` iterates on the forward terms and does not use them.
+    """
+    u, v = np.meshgrid(np.linspace(-0.6 * nx, 0.6 * nx, 41), np.linspace(-0.6 * ny, 0.6 * ny, 41))
+    u, v = u.ravel(), v.ravel()
+    fu = u + sum(a[p, q] * u**p * v**q for p in range(4) for q in range(4))
+    fv = v + sum(b[p, q] * u**p * v**q for p in range(4) for q in range(4))
+    terms = [(p, q) for p in range(order + 1) for q in range(order + 1 - p)]
+    scale = float(max(nx, ny))  # conditions the design matrix
+    design = np.column_stack([(fu / scale) ** p * (fv / scale) ** q for p, q in terms])
+    cu = np.linalg.lstsq(design, u - fu, rcond=None)[0]
+    cv = np.linalg.lstsq(design, v - fv, rcond=None)[0]
+    ap = np.zeros((order + 1, order + 1))
+    bp = np.zeros((order + 1, order + 1))
+    for (p, q), ku, kv in zip(terms, cu, cv, strict=True):
+        ap[p, q] = ku / scale ** (p + q)
+        bp[p, q] = kv / scale ** (p + q)
+    return ap, bp
 
 
 def tan_wcs(
