@@ -46,7 +46,7 @@ def _combine_band(stack: np.ndarray, method: str, sigma: float) -> np.ndarray:
             return np.nanmedian(stack, axis=0).astype(np.float32)
     if stack.shape[0] < 3:
         return np.nanmean(stack, axis=0).astype(np.float32)
-    clip = SigmaClip(sigma=sigma, maxiters=5, cenfunc="median", stdfunc="mad_std")
+    clip = SigmaClip(sigma=sigma, maxiters=5, cenfunc="median", stdfunc="std")
     clipped = clip(stack, axis=0, masked=False, copy=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
@@ -72,8 +72,8 @@ def combine(
     shape : (ny, nx)
         Shape of every prepared frame.
     method : {'median', 'sigma-clipped mean'}
-        Median, or the mean of the values within ``sigma`` robust standard
-        deviations (MAD) of the median, iterated.
+        Median, or the mean of the values within ``sigma`` standard
+        deviations of the median, iterated (astropy SigmaClip).
     sigma : float
         Clipping threshold of the sigma-clipped mean.
     memory_bytes : int

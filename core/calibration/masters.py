@@ -55,7 +55,7 @@ class MasterParams:
     sigma: float = param(
         3.0,
         label="Clipping threshold",
-        help="Values further than this many robust standard deviations from the median "
+        help="Values further than this many standard deviations from the median "
         "are rejected by the sigma-clipped mean.",
         unit="sigma",
         minimum=1.0,
