@@ -311,9 +311,15 @@ def fit_zero_point(
     floor = max(need, int(np.ceil(trajectory_floor * good.sum())))
     while True:
         idx = np.flatnonzero(used)
-        params, cov, resid, s = _fit_with_scatter(
-            a_all[idx], target[idx], err[idx], intrinsic_scatter
-        )
+        if chosen is None:
+            params, cov, resid, s = _fit_with_scatter(
+                a_all[idx], target[idx], err[idx], intrinsic_scatter
+            )
+        else:
+            # Past the chosen solution the steps only illustrate the trend;
+            # keeping its scatter saves re-estimating it at every step.
+            s = chosen["s"]
+            params, cov, resid = _solve(a_all[idx], target[idx], err[idx] ** 2 + s * s)
         dof = max(len(idx) - n_params, 1)
         chi2 = float(np.sum((resid / err[idx]) ** 2) / dof)
         z = _studentised(a_all[idx], resid, err[idx], intrinsic_scatter)
