@@ -28,10 +28,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from fluxion.core.pipeline import Cancelled, StepState
+from fluxion.widgets.qt_compat import make_bools_immortal
 
 __all__ = ["ErrorInfo", "describe_error", "Task", "WorkerPool"]
 
 log = logging.getLogger("fluxion.app.workers")
+
+make_bools_immortal()  # PySide6 6.12 drops a reference to True per emit (see qt_compat)
 
 # Progress signals at most this often: a core loop may report per row.
 _PROGRESS_INTERVAL_S = 0.05
@@ -93,8 +96,10 @@ class Task(QObject):
     error = Signal(object)
     cancelled = Signal()
     finished = Signal()
-    # internal: outcome from the worker thread, re-emitted after the staleness check
+    # internal, emitted on the worker thread and connected here at construction so
+    # nothing is lost before the caller connects; re-emitted on the GUI thread
     _outcome = Signal(str, object)
+    _raw_progress = Signal(float, str)
 
     def __init__(
         self, pool: WorkerPool, name: str, key: str | None, generation: int, quiet: bool
@@ -111,6 +116,7 @@ class Task(QObject):
         self._pool = pool
         self._last_emit = 0.0
         self._outcome.connect(self._on_outcome)
+        self._raw_progress.connect(self._on_progress)
 
     def cancel(self) -> None:
         """Ask the callable to stop at its next ``state.check()``."""
@@ -126,10 +132,19 @@ class Task(QObject):
         now = time.monotonic()
         if fraction >= 1.0 or now - self._last_emit >= _PROGRESS_INTERVAL_S:
             self._last_emit = now
-            self.progress.emit(float(fraction), str(message))
+            self._raw_progress.emit(float(fraction), str(message))
+
+    @Slot(float, str)
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if not self.done and not self.stale:
+            self.fraction, self.message = fraction, message
+            self.progress.emit(fraction, message)
 
     @Slot(str, object)
     def _on_outcome(self, kind: str, value: object) -> None:
+        if kind == "started":
+            self.started.emit()
+            return
         self.done = True
         if not self.stale:
             if kind == "result":
@@ -210,7 +225,6 @@ class WorkerPool(QObject):
         if pass_state:
             kwargs["state"] = task.state
         self._running[id(task)] = task
-        task.started.emit()
         if not quiet:
             self.task_started.emit(task)
         self._executor.submit(self._run, task, fn, args, kwargs)
@@ -219,6 +233,7 @@ class WorkerPool(QObject):
     @staticmethod
     def _run(task: Task, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         try:
+            task._outcome.emit("started", None)
             task.state.check()
             value = fn(*args, **kwargs)
         except Cancelled:

@@ -62,21 +62,23 @@ def test_cancel_sets_the_state_flag_and_reports_cancelled(pool, qtbot) -> None:
 
 
 def test_a_newer_task_with_the_same_key_drops_the_stale_result(pool, qtbot) -> None:
-    release = threading.Event()
+    running, release = threading.Event(), threading.Event()
 
     def slow(state: StepState) -> str:
+        running.set()
         release.wait(5)
         return "stale"  # ignores the cancel on purpose: its result must still be dropped
 
     results: list[str] = []
+    finished: list[bool] = []
     old = pool.submit(slow, name="load", key="frame")
     old.result.connect(results.append)
+    old.finished.connect(lambda: finished.append(True))
+    assert running.wait(5)
     new = pool.submit(lambda state: "fresh", name="load", key="frame")
     new.result.connect(results.append)
     assert old.state.cancelled and old.stale and not new.stale
     qtbot.waitUntil(lambda: results == ["fresh"], timeout=5000)
-    finished = []
-    old.finished.connect(lambda: finished.append(True))
     release.set()
     qtbot.waitUntil(lambda: finished == [True], timeout=5000)
     assert results == ["fresh"]

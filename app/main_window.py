@@ -1,0 +1,370 @@
+"""The main window: start page, viewer, frame list, header, log, blink, step panels, projects."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QPlainTextEdit,
+    QSpinBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fluxion.core.project import Project, ProjectError, is_project
+from fluxion.widgets.frame_table import FrameTable
+from fluxion.widgets.image_view import ImageView
+
+from .demo import demo_inputs, generate_demo
+from .log_panel import LogPanel
+from .panels import PANELS, StepPanel
+from .session import DisplayFrame, Session
+from .settings import Settings
+from .start_page import StartPage
+from .status import ErrorBar, TaskProgress
+from .workers import ErrorInfo, Task, WorkerPool, describe_error
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger("fluxion.app")
+
+
+class MainWindow(QMainWindow):
+    """Fluxion's window. ``settings`` defaults to the user's QSettings."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Fluxion")
+        self.settings = settings or Settings()
+        self.workers = WorkerPool(parent=self)
+        self.session = Session(self.workers, self)
+
+        self.start_page = StartPage()
+        self.image_view = ImageView()
+        self.error_bar = ErrorBar()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.image_view)
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.error_bar)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.frame_table = FrameTable()
+        self.header_view = QPlainTextEdit()
+        self.header_view.setReadOnly(True)
+        self.header_view.setStyleSheet("font-family: monospace;")
+        self.log_panel = LogPanel()
+        self.frames_dock = self._dock(
+            "Frames", self.frame_table, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.header_dock = self._dock(
+            "Header", self.header_view, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.log_dock = self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.frames_dock, self.header_dock)
+        self.frames_dock.raise_()
+        self.panels: list[StepPanel] = []
+        self.panel_docks: list[QDockWidget] = []
+        for cls in PANELS:
+            self.add_panel(cls)
+
+        self.frame_label = QLabel()
+        self.task_progress = TaskProgress(self.workers)
+        self.statusBar().addWidget(self.frame_label, 1)
+        self.statusBar().addPermanentWidget(self.task_progress)
+        self.blink_timer = QTimer(self)
+        self.blink_timer.timeout.connect(lambda: self.session.next(wrap=True))
+        self._build_blink_bar()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self.show_start_page()
+
+    # -- construction ---------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def add_panel(self, cls: type[StepPanel]) -> StepPanel:
+        """Create a step panel in the step dock area (tabbed with the others)."""
+        panel = cls(self.session, self.image_view)
+        dock = self._dock(cls.title, panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        if self.panel_docks:
+            self.tabifyDockWidget(self.panel_docks[0], dock)
+        panel.step_finished.connect(self._autosave)
+        self.panels.append(panel)
+        self.panel_docks.append(dock)
+        return panel
+
+    def _build_blink_bar(self) -> None:
+        bar = QToolBar("Blink")
+        bar.setObjectName("toolbar_blink")
+        self.addToolBar(bar)
+        self.prev_action = bar.addAction("< Previous", self.session.previous)
+        self.prev_action.setToolTip("Previous frame (A or Left)")
+        self.play_action = bar.addAction("Play", self.toggle_play)
+        self.play_action.setCheckable(True)
+        self.play_action.setToolTip("Blink through the frames (Space)")
+        self.next_action = bar.addAction("Next >", self.session.next)
+        self.next_action.setToolTip("Next frame (D or Right)")
+        self.rate_box = QSpinBox()
+        self.rate_box.setRange(1, 30)
+        self.rate_box.setValue(4)
+        self.rate_box.setSuffix(" frames/s")
+        self.rate_box.valueChanged.connect(self._set_rate)
+        bar.addWidget(self.rate_box)
+        self.fixed_stretch_box = QCheckBox("Fixed stretch")
+        self.fixed_stretch_box.setToolTip(
+            "Keep the display limits when changing frames, so changes stand out"
+        )
+        bar.addWidget(self.fixed_stretch_box)
+        for keys, slot in (
+            (("A", "Left"), self.session.previous),
+            (("D", "Right"), self.session.next),
+            (("Space",), self.toggle_play),
+        ):
+            act = QAction(self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        m.addAction("Open &folder...", QKeySequence.StandardKey.Open, self.choose_folder)
+        m.addAction("Open &project...", self.choose_project)
+        self.recent_menu = m.addMenu("Recent projects")
+        m.addAction("Classroom &demo", self.start_demo)
+        m.addSeparator()
+        m.addAction("&Save project", QKeySequence.StandardKey.Save, self.save_project)
+        m.addAction("Save project &as...", QKeySequence.StandardKey.SaveAs, self.save_project_as)
+        m.addSeparator()
+        m.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        v = self.menuBar().addMenu("&View")
+        for dock in (self.frames_dock, self.header_dock, self.log_dock, *self.panel_docks):
+            v.addAction(dock.toggleViewAction())
+
+    def _connect(self) -> None:
+        s = self.start_page
+        s.open_folder_requested.connect(self.choose_folder)
+        s.open_project_requested.connect(self.choose_project)
+        s.demo_requested.connect(self.start_demo)
+        s.recent_requested.connect(self.open_path)
+        self.workers.error.connect(self.show_error)
+        self.session.sequence_changed.connect(self._on_sequence)
+        self.session.frame_ready.connect(self._show_frame)
+        self.session.current_changed.connect(self.frame_table.select_row)
+        self.session.project_changed.connect(self._on_project)
+        self.frame_table.frame_selected.connect(self.session.go_to)
+        self.image_view.limits_method_changed.connect(self.session.set_limits_method)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+        d = self.settings.display_defaults()
+        try:
+            self.image_view.set_stretch(str(d["stretch"]))
+            self.image_view.set_colormap(str(d["colormap"]))
+            self.session.limits_method = str(d["limits"])
+            self.image_view.set_limits_method(str(d["limits"]))
+        except ValueError as exc:  # settings from another version: keep the defaults
+            log.warning("ignoring display settings: %s", exc)
+        self._refresh_recent()
+
+    # -- showing --------------------------------------------------------------
+    def show_start_page(self) -> None:
+        self.stack.setCurrentWidget(self.start_page)
+
+    def _on_sequence(self) -> None:
+        seq = self.session.sequence
+        self.frame_table.set_frames(seq.frames if seq is not None else [])
+        self.stack.setCurrentWidget(self.image_view)
+        self._update_title()
+
+    def _show_frame(self, frame: DisplayFrame) -> None:
+        fixed = self.fixed_stretch_box.isChecked() and self.image_view.data is not None
+        self.image_view.set_image(
+            frame.data,
+            limits=None if fixed else frame.limits,
+            wcs=frame.wcs,
+            histogram=frame.histogram,
+        )
+        seq = self.session.sequence
+        info = seq[frame.index] if seq is not None else None
+        name = info.path.name if info is not None else ""
+        self.frame_label.setText(f"Frame {frame.index + 1} / {len(self.session)}   {name}")
+        self.header_view.setPlainText(frame.header.tostring(sep="\n", padding=False))
+
+    def _on_project(self) -> None:
+        d = self.session.project.display
+        try:
+            if "stretch" in d:
+                self.image_view.set_stretch(str(d["stretch"]))
+            if "colormap" in d:
+                self.image_view.set_colormap(str(d["colormap"]))
+            if "contrast" in d and "bias" in d:
+                self.image_view.set_contrast_bias(float(d["contrast"]), float(d["bias"]))
+        except (TypeError, ValueError) as exc:
+            log.warning("ignoring the project's display settings: %s", exc)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        p = self.session.project
+        where = f" - {p.folder}" if p.folder is not None else " (unsaved)"
+        self.setWindowTitle(f"Fluxion - {p.name}{where}")
+
+    def show_error(self, info: ErrorInfo) -> None:
+        """The one place errors are shown (also logged by the worker pool)."""
+        self.error_bar.show_error(info)
+
+    # -- blink ----------------------------------------------------------------
+    def toggle_play(self) -> None:
+        """Start or stop blinking; blinking fixes the stretch so changes stand out."""
+        playing = not self.blink_timer.isActive()
+        if playing:
+            self.fixed_stretch_box.setChecked(True)
+            self._set_rate(self.rate_box.value())
+            self.blink_timer.start()
+        else:
+            self.blink_timer.stop()
+        self.play_action.setChecked(playing)
+        self.play_action.setText("Pause" if playing else "Play")
+
+    def _set_rate(self, fps: int) -> None:
+        self.blink_timer.setInterval(int(1000 / max(fps, 1)))
+
+    # -- opening --------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of FITS frames", self.settings.last_folder()
+        )
+        if folder:
+            self.settings.set_last_folder(folder)
+            self.open_path(folder)
+
+    def choose_project(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(
+            self, "Open a Fluxion project", self.settings.last_folder(), "Project (project.json)"
+        )
+        if file:
+            self.open_path(file)
+
+    def open_path(self, path: str | os.PathLike[str]) -> Task | None:
+        """Open a project (folder or project.json), a folder of FITS, or a FITS file."""
+        p = Path(path)
+        if not p.exists():
+            self.show_error(
+                ErrorInfo("Opening", f"{p} does not exist", "Check the path and try again.")
+            )
+            return None
+        if is_project(p):
+            return self.open_project(p)
+        return self.session.open_paths([p])
+
+    def open_project(self, path: str | os.PathLike[str]) -> Task | None:
+        """Open a saved project: its inputs, parameters, targets and results."""
+        try:
+            project = Project.load(path)
+        except ProjectError as exc:
+            self.show_error(describe_error("Opening the project", exc))
+            return None
+        missing = [p for p in project.inputs if not p.exists()]
+        present = [p for p in project.inputs if p.exists()]
+        if missing:
+            log.warning("%d input files are missing, e.g. %s", len(missing), missing[0])
+        if not present:
+            self.show_error(
+                ErrorInfo(
+                    "Opening the project",
+                    "none of its input files exist any more",
+                    "Move the data back, or open the folder of frames and save a new project.",
+                )
+            )
+            return None
+        self.settings.add_recent_project(project.folder)
+        self._refresh_recent()
+        return self.session.open_paths(present, project)
+
+    def start_demo(self, folder: str | os.PathLike[str] | None = None, config=None) -> Task:
+        """Simulate the classroom demo night in a worker, then open it."""
+        task = self.workers.submit(
+            generate_demo, folder, config, name="Simulating the classroom demo", key="demo"
+        )
+        task.result.connect(lambda out: self.session.open_paths(demo_inputs(out)))
+        return task
+
+    # -- projects -------------------------------------------------------------
+    def save_project(self) -> Path | None:
+        """Save to the project's folder (asks for one the first time)."""
+        if self.session.project.folder is None:
+            return self.save_project_as()
+        return self._save(None)
+
+    def save_project_as(self, folder: str | os.PathLike[str] | None = None) -> Path | None:
+        """Save into a chosen folder, which becomes the project's folder."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Choose the project folder", self.settings.last_folder()
+            )
+            if not folder:
+                return None
+        return self._save(folder)
+
+    def _save(self, folder: str | os.PathLike[str] | None) -> Path | None:
+        project = self.session.project
+        project.display.update(self.image_view.display_settings())
+        try:
+            file = project.save(folder)
+        except (ProjectError, OSError) as exc:
+            self.show_error(describe_error("Saving the project", exc))
+            return None
+        self.settings.add_recent_project(file.parent)
+        self._refresh_recent()
+        self._update_title()
+        log.info("project saved to %s", file)
+        return file
+
+    def _autosave(self, step: str) -> None:
+        if self.session.project.folder is not None:
+            self._save(None)
+
+    def _refresh_recent(self) -> None:
+        recent = self.settings.recent_projects()
+        self.start_page.set_recent(recent)
+        self.recent_menu.clear()
+        for f in recent:
+            self.recent_menu.addAction(f, lambda f=f: self.open_path(f))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # -- closing --------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self.blink_timer.stop()
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.set_display_defaults(self.image_view.display_settings())
+        self.settings.sync()
+        self.workers.shutdown(wait=True)
+        self.log_panel.detach()
+        super().closeEvent(event)

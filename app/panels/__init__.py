@@ -1,0 +1,14 @@
+"""Step panels. A new panel is one line in :data:`PANELS`; each opens on its own with
+``python -m fluxion.app.panels.<module>`` on the demo sequence."""
+
+from __future__ import annotations
+
+from .base import StepPanel
+from .frame_stats import FrameStatsPanel
+
+__all__ = ["PANELS", "StepPanel"]
+
+# Order is the order of the tabs in the window's step dock.
+PANELS: list[type[StepPanel]] = [
+    FrameStatsPanel,
+]

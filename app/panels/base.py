@@ -1,0 +1,248 @@
+"""The step panel lifecycle, shared by every pipeline step's panel.
+
+A panel is built from its step's parameter dataclass (the form comes from the
+metadata), runs the step's core function on the current frame or on all
+frames through the one worker pool, shows the result and a per-frame
+diagnostic plot, and redoes the current frame when it changes (if asked to).
+A concrete panel declares::
+
+    class SkyPanel(StepPanel):
+        title = "Sky"
+        step = "sky"
+        params_type = SkyParams
+        quantity = "sky (ADU)"
+
+        @staticmethod
+        def run_frame(data, frame, params, state): ...   # core call, Qt-free
+        def summary(self, result) -> float: ...          # value for the plot
+        def show_result(self, index, result) -> None: ... # text, overlays
+
+and is registered with one line in :mod:`fluxion.app.panels`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, ClassVar
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fluxion.core.pipeline import StepState
+from fluxion.widgets.image_view import ImageView
+from fluxion.widgets.param_form import ParamForm
+from fluxion.widgets.plots import TimeSeriesPlot
+
+from ..session import Session
+from ..workers import Task
+
+__all__ = ["StepPanel", "run_standalone"]
+
+log = logging.getLogger("fluxion.app.panels")
+
+
+class StepPanel(QWidget):
+    """Base class of the step panels (see the module docstring).
+
+    Signals
+    -------
+    step_finished(str)
+        "Run on all frames" finished; the window autosaves the project.
+    """
+
+    title: ClassVar[str] = "Step"
+    step: ClassVar[str] = "step"
+    params_type: ClassVar[type]
+    quantity: ClassVar[str] = ""
+
+    step_finished = Signal(str)
+
+    def __init__(
+        self, session: Session, image_view: ImageView | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.image_view = image_view
+        self.results: dict[int, Any] = {}
+        self.form = ParamForm(
+            self.params_type, session.project.step_params(self.step, self.params_type)
+        )
+        self.form.params_changed.connect(self._on_params)
+        self.run_button = QPushButton("Run on current frame")
+        self.run_all_button = QPushButton("Run on all frames")
+        self.redo_box = QCheckBox("Redo when the frame changes")
+        self.result_label = QLabel("Not run yet.")
+        self.result_label.setWordWrap(True)
+        self.plot = TimeSeriesPlot(self.quantity, "frame time (JD - first)")
+        self.run_button.clicked.connect(self.run_current)
+        self.run_all_button.clicked.connect(self.run_all)
+        self.plot.frame_clicked.connect(session.go_to)
+        session.current_changed.connect(self._on_frame_changed)
+        session.sequence_changed.connect(self._on_sequence)
+        session.project_changed.connect(self._on_project)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.run_all_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.redo_box)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.plot, 1)
+
+    # -- what a concrete panel provides --------------------------------------
+    @staticmethod
+    def run_frame(data: np.ndarray, frame: Any, params: Any, state: StepState | None) -> Any:
+        """The core work on one frame (runs in a worker; must not touch Qt)."""
+        raise NotImplementedError
+
+    def summary(self, result: Any) -> float:
+        """The number plotted for one frame's result."""
+        return float("nan")
+
+    def show_result(self, index: int, result: Any) -> None:
+        """Show one frame's result (text, overlays)."""
+        self.result_label.setText(f"frame {index + 1}: {result}")
+
+    # -- lifecycle ------------------------------------------------------------
+    def params(self) -> Any:
+        """The parameters in the form."""
+        return self.form.params()
+
+    def _on_params(self, params: Any) -> None:
+        self.session.project.set_step_params(self.step, params)
+
+    def _on_project(self) -> None:
+        self.form.set_params(self.session.project.step_params(self.step, self.params_type))
+
+    def _on_sequence(self) -> None:
+        self.results.clear()
+        self.plot.clear()
+        self.result_label.setText("Not run yet.")
+
+    def _on_frame_changed(self, index: int) -> None:
+        self.plot.mark_frame(index)
+        if index in self.results:
+            self.show_result(index, self.results[index])
+        elif self.redo_box.isChecked():
+            self.run_current()
+
+    def run_current(self) -> Task | None:
+        """Run the step on the current frame in a worker."""
+        seq, index = self.session.sequence, self.session.current
+        if seq is None or index < 0:
+            return None
+        run, params = self.run_frame, self.params()
+
+        def work(state: StepState) -> Any:
+            return run(seq.data(index), seq[index], params, state)
+
+        task = self.session.workers.submit(
+            work, name=f"{self.title} on frame {index + 1}", key=f"panel:{self.step}"
+        )
+        task.result.connect(lambda r, i=index: self._store(i, r))
+        return task
+
+    def run_all(self) -> Task | None:
+        """Run the step on every frame (in parallel on the frame executor)."""
+        seq = self.session.sequence
+        if seq is None or not len(seq):
+            return None
+        run, params = self.run_frame, self.params()
+        executor = self.session.workers.frame_executor
+
+        def work(state: StepState) -> dict[int, Any]:
+            tick = state.counter(len(seq), "frames")
+
+            def one(i: int) -> Any:
+                state.check()
+                r = run(seq.data(i), seq[i], params, None)
+                tick()
+                return r
+
+            return dict(zip(range(len(seq)), executor.map(one, range(len(seq))), strict=True))
+
+        task = self.session.workers.submit(
+            work, name=f"{self.title} on all frames", key=f"panel:{self.step}"
+        )
+        task.result.connect(self._store_all)
+        return task
+
+    def _store(self, index: int, result: Any) -> None:
+        self.results[index] = result
+        self._update_plot()
+        if index == self.session.current:
+            self.show_result(index, result)
+
+    def _store_all(self, results: dict[int, Any]) -> None:
+        self.results.update(results)
+        self._update_plot()
+        if self.session.current in results:
+            self.show_result(self.session.current, results[self.session.current])
+        values = [self.summary(results[i]) for i in sorted(results)]
+        self.session.project.record_result(
+            self.step, n_frames=len(results), median=float(np.nanmedian(values))
+        )
+        self.step_finished.emit(self.step)
+
+    def _update_plot(self) -> None:
+        seq = self.session.sequence
+        if seq is None:
+            return
+        idx = sorted(self.results)
+        jd = [seq[i].jd for i in idx]
+        if all(j is not None for j in jd) and jd:
+            x = np.asarray(jd, dtype=float) - min(jd)
+        else:
+            x = np.asarray(idx, dtype=float)
+        self.plot.set_series(x, [self.summary(self.results[i]) for i in idx], frames=idx)
+        self.plot.mark_frame(self.session.current)
+
+
+def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) -> int:
+    """Open one panel beside a viewer on the demo sequence (``python -m fluxion.app.panels.x``)."""
+    from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
+
+    from fluxion.core.simulate import NightConfig
+
+    from ..demo import demo_inputs, generate_demo
+    from ..workers import WorkerPool
+
+    logging.basicConfig(level=logging.INFO)
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    workers = WorkerPool()
+    session = Session(workers)
+    view = ImageView()
+    panel = panel_cls(session, view)
+    session.frame_ready.connect(
+        lambda f: view.set_image(f.data, limits=f.limits, wcs=f.wcs, histogram=f.histogram)
+    )
+    workers.error.connect(lambda info: log.error(info.text()))
+    window = QMainWindow()
+    split = QSplitter()
+    split.addWidget(view)
+    split.addWidget(panel)
+    window.setCentralWidget(split)
+    window.setWindowTitle(f"Fluxion - {panel_cls.title}")
+    window.resize(1300, 800)
+    window.show()
+    task = workers.submit(
+        generate_demo, None, NightConfig(n_frames=10, shape=(512, 512)), name="Simulating the demo"
+    )
+    task.result.connect(lambda folder: session.open_paths(demo_inputs(folder)))
+    try:
+        return app.exec()
+    finally:
+        workers.shutdown(wait=True)
+        window.close()
+        window.deleteLater()

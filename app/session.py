@@ -1,0 +1,268 @@
+"""The open sequence and project, the current frame, and frame loading with prefetch.
+
+A :class:`Session` is what the main window and every step panel share: the
+:class:`~fluxion.core.sequence.Sequence`, the :class:`~fluxion.core.project.Project`,
+the current frame and the :class:`~fluxion.app.workers.WorkerPool`. Frames are
+prepared for display in workers (:func:`prepare_display`: pixels, WCS, limits,
+histogram) and kept in a small cache; the neighbours of the current frame are
+prefetched so that stepping or blinking shows a ready frame at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS
+from PySide6.QtCore import QObject, Signal
+
+from fluxion.core.pipeline import StepState
+from fluxion.core.project import Project
+from fluxion.core.sequence import Sequence, scan
+from fluxion.core.stretch import Limits, compute_limits, display_histogram
+
+from .workers import ErrorInfo, Task, WorkerPool
+
+__all__ = ["DisplayFrame", "prepare_display", "Session"]
+
+log = logging.getLogger("fluxion.app.session")
+
+# Frames kept ready for display: the current one, a few behind and ahead.
+DISPLAY_CACHE = 8
+PREFETCH_AHEAD = 3
+
+
+@dataclass(frozen=True)
+class DisplayFrame:
+    """A frame ready to show: pixels, header, WCS, limits and histogram."""
+
+    index: int
+    data: np.ndarray
+    header: fits.Header
+    wcs: WCS | None
+    method: str
+    limits: Limits
+    histogram: tuple[np.ndarray, np.ndarray]
+
+
+def prepare_display(
+    sequence: Sequence, index: int, method: str = "zscale", state: StepState | None = None
+) -> DisplayFrame:
+    """Read frame ``index`` and compute what the viewer needs (runs in a worker)."""
+    data = sequence.data(index)
+    if state is not None:
+        state.progress(0.7, "display limits")
+    limits = compute_limits(data, method)
+    return DisplayFrame(
+        index=index,
+        data=data,
+        header=sequence.header(index),
+        wcs=sequence.wcs(index),
+        method=method,
+        limits=limits,
+        histogram=display_histogram(data, limits),
+    )
+
+
+def _limits_for(frame: DisplayFrame, method: str) -> DisplayFrame:
+    limits = compute_limits(frame.data, method)
+    return DisplayFrame(
+        frame.index,
+        frame.data,
+        frame.header,
+        frame.wcs,
+        method,
+        limits,
+        display_histogram(frame.data, limits),
+    )
+
+
+class Session(QObject):
+    """The shared state of the window: sequence, project, current frame.
+
+    Signals
+    -------
+    sequence_changed()
+        A new sequence was opened (the frame table and panels reset).
+    current_changed(int)
+        The current frame index changed (panels redo their work on it).
+    frame_ready(object)
+        The :class:`DisplayFrame` of the current frame is ready to show.
+    project_changed()
+        The project was opened, saved or its folder changed.
+    """
+
+    sequence_changed = Signal()
+    current_changed = Signal(int)
+    frame_ready = Signal(object)
+    project_changed = Signal()
+
+    def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.workers = workers
+        self.sequence: Sequence | None = None
+        self.project = Project()
+        self.current = -1
+        self.limits_method = "zscale"
+        self.shown: DisplayFrame | None = None
+        self._cache: OrderedDict[int, DisplayFrame] = OrderedDict()
+        self._inflight: set[int] = set()
+        self._step = 1
+
+    # -- opening --------------------------------------------------------------
+    def open_paths(
+        self, paths: Iterable[str | os.PathLike[str]], project: Project | None = None
+    ) -> Task:
+        """Scan files and folders in a worker, then open the usable frames."""
+        paths = [Path(p) for p in paths]
+        executor = self.workers.frame_executor
+
+        def work(state: StepState) -> tuple[list, list]:
+            frames = scan(paths, state=state, executor=executor)
+            return [f for f in frames if f.usable], [f for f in frames if not f.usable]
+
+        task = self.workers.submit(work, name=f"Reading headers of {paths[0].name}", key="open")
+        task.result.connect(lambda res: self._opened(res, project, paths))
+        return task
+
+    def _opened(
+        self, result: tuple[list, list], project: Project | None, paths: list[Path]
+    ) -> None:
+        usable, unusable = result
+        for f in unusable:
+            log.warning("%s cannot be used: %s", f.path.name, "; ".join(f.problems) or "no image")
+        if not usable:
+            names = ", ".join(str(p) for p in paths)
+            self.workers.error.emit(
+                ErrorInfo(
+                    "Opening",
+                    f"no usable FITS frames in {names}",
+                    "Choose a folder holding FITS images (.fits, .fit, .fts, .fz).",
+                )
+            )
+            return
+        if project is None:
+            project = Project.from_inputs([f.path for f in usable])
+        self.set_sequence(Sequence(usable, executor=self.workers.frame_executor), project)
+
+    def set_sequence(self, sequence: Sequence, project: Project | None = None) -> None:
+        """Show ``sequence`` (and make ``project`` current); goes to the saved frame."""
+        self.sequence = sequence
+        self._cache.clear()
+        self._inflight.clear()
+        self.shown = None
+        self.current = -1
+        if project is not None:
+            self.project = project
+            self.project_changed.emit()
+        self.sequence_changed.emit()
+        start = int(self.project.display.get("frame", 0)) if self.project else 0
+        if len(sequence):
+            self.go_to(min(max(start, 0), len(sequence) - 1))
+
+    def __len__(self) -> int:
+        return 0 if self.sequence is None else len(self.sequence)
+
+    # -- moving between frames ------------------------------------------------
+    def go_to(self, index: int) -> None:
+        """Make frame ``index`` current; shows it at once when prefetched."""
+        if self.sequence is None or not 0 <= index < len(self.sequence):
+            return
+        if index != self.current:
+            self._step = 1 if index >= self.current else -1
+            self.current = index
+            self.project.display["frame"] = index
+            self.current_changed.emit(index)
+        hit = self._cache.get(index)
+        if hit is not None and hit.method == self.limits_method:
+            self._cache.move_to_end(index)
+            self._show(hit)
+        else:
+            self._load(index, quiet=False)
+        self._prefetch_around(index)
+
+    def next(self, wrap: bool = False) -> None:
+        """The next frame (wrapping to the first when ``wrap``)."""
+        if len(self):
+            i = self.current + 1
+            self.go_to(0 if wrap and i >= len(self) else min(i, len(self) - 1))
+
+    def previous(self, wrap: bool = False) -> None:
+        """The previous frame (wrapping to the last when ``wrap``)."""
+        if len(self):
+            i = self.current - 1
+            self.go_to(len(self) - 1 if wrap and i < 0 else max(i, 0))
+
+    def set_limits_method(self, method: str) -> None:
+        """Recompute the current frame's display limits with ``method`` (in a worker)."""
+        self.limits_method = method
+        frame = self.shown
+        if frame is None:
+            return
+        task = self.workers.submit(
+            _limits_for, frame, method, name="Display limits", key="limits", pass_state=False
+        )
+        task.result.connect(self._on_limits)
+
+    def _on_limits(self, frame: DisplayFrame) -> None:
+        self._remember(frame)
+        if frame.index == self.current:
+            self._show(frame)
+
+    def is_prefetched(self, index: int) -> bool:
+        """Whether frame ``index`` is ready in the display cache."""
+        return index in self._cache
+
+    # -- internals ------------------------------------------------------------
+    def _load(self, index: int, quiet: bool) -> None:
+        if self.sequence is None or index in self._inflight:
+            return
+        self._inflight.add(index)
+        seq, method = self.sequence, self.limits_method
+        task = self.workers.submit(
+            prepare_display,
+            seq,
+            index,
+            method,
+            name=f"Loading frame {index + 1}",
+            quiet=quiet,
+            key=None if quiet else "frame",
+        )
+        task.result.connect(lambda frame, s=seq: self._loaded(frame, s))
+        task.finished.connect(lambda i=index: self._inflight.discard(i))
+
+    def _loaded(self, frame: DisplayFrame, sequence: Sequence) -> None:
+        if sequence is not self.sequence:
+            return  # a frame of a sequence that was closed meanwhile
+        self._remember(frame)
+        if frame.index == self.current and (self.shown is None or self.shown.index != frame.index):
+            self._show(frame)
+
+    def _remember(self, frame: DisplayFrame) -> None:
+        self._cache[frame.index] = frame
+        self._cache.move_to_end(frame.index)
+        while len(self._cache) > DISPLAY_CACHE:
+            old = next(iter(self._cache))
+            if old == self.current:
+                self._cache.move_to_end(old)
+                old = next(iter(self._cache))
+            del self._cache[old]
+
+    def _prefetch_around(self, index: int) -> None:
+        n = len(self)
+        # ahead in the direction of travel (wrapping, for blinking), one behind
+        wanted = [(index + self._step * k) % n for k in range(1, PREFETCH_AHEAD + 1)]
+        wanted.append((index - self._step) % n)
+        for j in wanted:
+            if j not in self._cache and j != index:
+                self._load(j, quiet=True)
+
+    def _show(self, frame: DisplayFrame) -> None:
+        self.shown = frame
+        self.frame_ready.emit(frame)

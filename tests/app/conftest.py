@@ -1,0 +1,47 @@
+"""Fixtures for window tests: a small simulated night, settings in a temp file, the window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+simulate = pytest.importorskip("fluxion.core.simulate")
+
+
+@pytest.fixture(scope="session")
+def demo_night(tmp_path_factory) -> Path:
+    """A 5-light 256x256 demo night with the exact WCS written into the lights."""
+    out = tmp_path_factory.mktemp("demo_night")
+    config = simulate.NightConfig(
+        n_frames=5, shape=(256, 256), write_wcs=True, n_bias=1, n_dark=1, n_flat=1
+    )
+    simulate.simulate_night(out, config)
+    return out
+
+
+@pytest.fixture
+def window(qtbot, tmp_path) -> Iterator:
+    from fluxion.app.main_window import MainWindow
+    from fluxion.app.settings import Settings
+
+    w = MainWindow(Settings(tmp_path / "settings.ini"))
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    w.deleteLater()
+    qtbot.wait(1)
+
+
+@pytest.fixture
+def open_and_wait(qtbot):
+    """``open_and_wait(window, path)``: open and wait until the first frame is shown."""
+
+    def _open(window, path) -> None:
+        with qtbot.waitSignal(window.session.frame_ready, timeout=20_000):
+            window.open_path(path)
+
+    return _open
