@@ -91,11 +91,12 @@ class PhotometryParams:
         "so that they estimate total fluxes.",
     )
     psf_model: str = param(
-        "empirical",
+        "moffat",
         label="PSF model",
-        help="empirical: ePSF from the frame's bright isolated stars (Moffat when too "
-        "few); moffat or gaussian: analytic, fitted to the bright stars.",
-        choices=("empirical", "moffat", "gaussian"),
+        help="moffat or gaussian: pixel-integrated profile fitted to the bright isolated "
+        "stars; empirical: photutils ePSF of those stars with Moffat wings (needs many "
+        "stars and is slower).",
+        choices=("moffat", "gaussian", "empirical"),
     )
     psf_size: int = param(
         25,
@@ -112,6 +113,11 @@ class PhotometryParams:
         unit="px",
         minimum=3,
         maximum=51,
+    )
+    forced: bool = param(
+        False,
+        label="Forced photometry",
+        help="With given positions, fit fluxes only and keep the positions fixed.",
     )
     group_distance: float = param(
         2.0,

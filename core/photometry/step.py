@@ -163,11 +163,15 @@ class Photometry:
             positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         state.progress(0.02, "sky")
         sky = frame_sky(img, bad)
-        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad)
+        guess = p.fwhm if p.fwhm > 0 else _DEFAULT_FWHM
+        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess)
         fwhm = p.fwhm if p.fwhm > 0 else measure_fwhm(img, sky, stars, saturation=sat)
         if not np.isfinite(fwhm):
             log.warning("no star to measure the FWHM on; assuming %.1f px", _DEFAULT_FWHM)
             fwhm = _DEFAULT_FWHM
+        if abs(fwhm - guess) > 0.2 * guess:
+            # The matched filter is best with the frame's own seeing.
+            stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=fwhm)
         state.progress(0.1, f"FWHM {fwhm:.2f} px, {len(stars)} stars")
         common = dict(
             img=img,

@@ -1,0 +1,138 @@
+"""The PSF method of the photometry step: choose the PSF stars, model the PSF, fit."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from astropy.table import Table
+
+from .detect import isolated
+from .epsf import EffectivePSF, analytic_psf, build_epsf, fit_analytic_psf
+from .flags import PhotometryFlag as F
+from .params import PhotometryParams
+
+__all__ = ["frame_psf", "psf_star_positions", "run_psf"]
+
+log = logging.getLogger(__name__)
+
+
+def psf_star_positions(
+    stars: Table,
+    shape: tuple[int, int],
+    fwhm: float,
+    sky_level: float,
+    sat: float | None,
+    *,
+    max_stars: int = 40,
+    margin: int = 12,
+) -> np.ndarray:
+    """Bright, isolated, unsaturated, unflagged stars away from the edge (x, y)."""
+    if len(stars) == 0:
+        return np.zeros((0, 2))
+    ny, nx = shape
+    x, y = np.asarray(stars["x"]), np.asarray(stars["y"])
+    ok = (np.asarray(stars["flags"]) == 0) & isolated(x, y, 4.0 * fwhm)
+    ok &= (x > margin) & (x < nx - 1 - margin) & (y > margin) & (y < ny - 1 - margin)
+    if sat is not None:
+        ok &= np.asarray(stars["peak"]) + sky_level < 0.7 * sat
+    idx = np.flatnonzero(ok)[:max_stars]  # stars are sorted brightest first
+    return np.c_[x[idx], y[idx]]
+
+
+def frame_psf(
+    p: PhotometryParams,
+    img: np.ndarray,
+    bad: np.ndarray,
+    sky_level: np.ndarray,
+    stars: Table,
+    fwhm: float,
+    sat: float | None,
+) -> EffectivePSF:
+    """The frame's PSF of the kind asked for, falling back to a Moffat of the FWHM."""
+    pos = psf_star_positions(stars, img.shape, fwhm, float(np.median(sky_level)), sat)
+    data = img - sky_level
+    fit_mask = bad if sat is None else bad | (img >= sat)
+    try:
+        if p.psf_model == "empirical":
+            if len(pos) < 10:
+                raise ValueError(f"only {len(pos)} PSF stars")
+            return build_epsf(data, pos, size=p.psf_size, mask=fit_mask)
+        kind = "gaussian" if p.psf_model == "gaussian" else "moffat"
+        if len(pos) < 3:
+            raise ValueError(f"only {len(pos)} PSF stars")
+        psf, _ = fit_analytic_psf(data, pos, fwhm, kind=kind, mask=fit_mask)
+        return psf
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        log.warning("PSF model from the stars failed (%s); using a Moffat of FWHM %.2f", exc, fwhm)
+        return analytic_psf("moffat", fwhm)
+
+
+def _core_flags(table: Table, mask: np.ndarray, radius: float, flag: int) -> None:
+    """Set ``flag`` for stars with a ``mask`` pixel within ``radius`` of their centre."""
+    if len(table) == 0 or not mask.any():
+        return
+    ys, xs = np.nonzero(mask)
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.c_[xs, ys])
+    x = np.nan_to_num(np.asarray(table["x"]), nan=-1e9)
+    y = np.nan_to_num(np.asarray(table["y"]), nan=-1e9)
+    hits = tree.query_ball_point(np.c_[x, y], radius, return_length=True)
+    table["flags"][hits > 0] |= flag
+
+
+def run_psf(
+    p: PhotometryParams,
+    *,
+    img,
+    bad,
+    sky,
+    stars,
+    fwhm,
+    noise,
+    sat,
+    variance,
+    positions,
+    target,
+    state,
+) -> dict:
+    """PSF photometry of a frame; returns the step's result fields."""
+    from .psf import fit_psf_photometry
+
+    psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat)
+    state.progress(0.2, f"PSF: {psf.kind}, FWHM {psf.fwhm:.2f} px")
+    forced = positions is not None and p.forced
+    if positions is None:
+        positions = np.c_[stars["x"], stars["y"]] if len(stars) else np.zeros((0, 2))
+    if target is not None:
+        positions = np.vstack([positions, np.asarray(target, dtype=np.float64)[None, :]])
+    saturated = np.zeros_like(bad) if sat is None else img >= sat
+    if len(positions) == 0:
+        empty = Table({c: np.zeros(0) for c in ("x", "y", "flux", "flux_err")})
+        empty["flags"] = np.zeros(0, dtype=np.int32)
+        return dict(table=empty, psf=psf)
+    fit = fit_psf_photometry(
+        img,
+        positions,
+        psf,
+        sky=sky.level,
+        noise=noise,
+        mask=bad | saturated,
+        fit_size=p.fit_size,
+        group_distance=p.group_distance * fwhm,
+        forced=forced,
+        variance=variance,
+    )
+    table = fit.table
+    _core_flags(table, saturated, fwhm, F.SATURATED)
+    _core_flags(table, bad, fwhm, F.MASKED)
+    ny, nx = img.shape
+    half = p.fit_size // 2
+    x, y = np.asarray(table["x"]), np.asarray(table["y"])
+    edge = (x < half) | (y < half) | (x > nx - 1 - half) | (y > ny - 1 - half)
+    table["flags"][edge] |= F.NEAR_EDGE
+    table["flags"][np.asarray(table["group_size"]) > 1] |= F.CONTAMINATED
+    model = fit.model + sky.level
+    state.progress(1.0, "PSF fits done")
+    return dict(table=table, psf=psf, model=model, residual=img - model)

@@ -1,0 +1,83 @@
+"""Peaks of the PSF-convolved significance image (the matched filter).
+
+The significance of a star at a pixel is the matched-filter flux estimate over
+its error, ``(D * K) / sqrt(V * K^2)`` for a PSF-like kernel ``K``. With a
+Gaussian kernel both convolutions are separable Gaussian filters, which keeps
+a 4-Mpx frame under a second; photutils' finders convolve with a full kernel
+and apply shape cuts that reject the blends a scene fitter wants to keep.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, maximum_filter
+
+__all__ = ["find_peaks", "significance"]
+
+_FWHM_TO_SIGMA = 1.0 / 2.3548200450309493
+
+
+def significance(
+    residual: np.ndarray, variance: np.ndarray | float, fwhm: float, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matched-filter significance and flux estimate of a point source at every pixel.
+
+    Parameters
+    ----------
+    residual : ndarray
+        Sky-subtracted image (e-), with already-fitted sources removed.
+    variance : ndarray or float
+        Per-pixel variance (e-^2).
+    fwhm : float
+        PSF FWHM (px) for the Gaussian kernel.
+    mask : ndarray of bool, optional
+        Bad pixels: given zero weight.
+
+    Returns
+    -------
+    sig, flux : ndarray
+        Significance (sigma) and the flux estimate of a star centred there.
+    """
+    s = max(fwhm * _FWHM_TO_SIGMA, 0.5)
+    w = 1.0 / np.broadcast_to(np.asarray(variance, dtype=np.float64), residual.shape)
+    if mask is not None:
+        w = np.where(mask, 0.0, w)
+    # Weighted matched filter: flux = sum(K w D) / sum(K^2 w), var = 1 / sum(K^2 w).
+    # gaussian_filter gives sum(K x) with K normalised; K^2 is a Gaussian of
+    # width s / sqrt(2) scaled by 1 / (4 pi s^2).
+    num = gaussian_filter(residual * w, s, mode="constant", truncate=3.0)
+    den = gaussian_filter(w, s / np.sqrt(2.0), mode="constant", truncate=3.0) / (4 * np.pi * s * s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flux = np.where(den > 0, num / den, 0.0)
+        sig = np.where(den > 0, num / np.sqrt(den), 0.0)
+    return sig, flux
+
+
+def find_peaks(
+    sig: np.ndarray, threshold: float, *, exclude: np.ndarray | None = None, border: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of ``sig`` above ``threshold``, with sub-pixel positions.
+
+    The position is the vertex of a parabola through the peak and its two
+    neighbours along each axis (exact for a Gaussian-smoothed point source
+    to a few hundredths of a pixel).
+    """
+    peak = (sig == maximum_filter(sig, size=3, mode="constant", cval=-np.inf)) & (sig > threshold)
+    if exclude is not None:
+        peak &= ~exclude
+    ny, nx = sig.shape
+    b = max(border, 1)
+    peak[:b, :] = peak[-b:, :] = False
+    peak[:, :b] = peak[:, -b:] = False
+    yi, xi = np.nonzero(peak)
+    c = sig[yi, xi]
+
+    def vertex(lo, hi):
+        den = lo - 2 * c + hi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
+        return np.clip(d, -0.5, 0.5)
+
+    dx = vertex(sig[yi, xi - 1], sig[yi, xi + 1])
+    dy = vertex(sig[yi - 1, xi], sig[yi + 1, xi])
+    return xi + dx, yi + dy
