@@ -1,0 +1,141 @@
+"""``fluxion zeropoint FILE... --catalog NAME|FILE --out DIR``: calibrate photometry tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "zeropoint"
+HELP = "calibrate photometry tables against a reference catalog (writes mag, mag_err)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", type=Path, nargs="+", help="photometry tables (ECSV or FITS)")
+    p.add_argument(
+        "--catalog",
+        required=True,
+        help="reference catalog: a table file (ECSV, FITS, VOTable) or a catalog name",
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder for the calibrated tables")
+    p.add_argument("--filter", help="the frames' filter when the tables do not say it")
+    p.add_argument(
+        "--band", default="auto", help="catalog band to calibrate to (default: from filter)"
+    )
+    p.add_argument("--colour-index", default="auto", help="colour of the colour term, e.g. B-V")
+    p.add_argument("--no-colour-term", action="store_true", help="do not fit a colour term")
+    p.add_argument("--spatial-order", type=int, default=0, help="order of the spatial polynomial")
+    p.add_argument("--solar", action="store_true", help="use only stars of solar colour")
+    p.add_argument("--radius", type=float, default=2.0, help="matching radius in arcsec")
+    p.add_argument("--catalog-name", default="auto", help="name of the catalog in the file")
+
+
+def _read_table(path: Path):
+    from astropy.table import Table
+
+    try:
+        return Table.read(path)
+    except Exception as exc:  # astropy raises many kinds for unreadable files
+        raise CommandError(f"cannot read {path}: {exc}") from exc
+
+
+def _catalog(spec: str):
+    """The catalog table, or (None, problem) when it cannot be had."""
+    path = Path(spec)
+    if path.exists():
+        return _read_table(path), ""
+    # A name would be fetched by fluxion.core.catalogs for each frame's field;
+    # headless runs take a file until that step lands in the command.
+    return None, f"catalog {spec!r} is not a file and named catalogs need a field query"
+
+
+def _frames(table, path: Path):
+    """Split a multi-frame table by its ``file`` column; else one frame."""
+    import numpy as np
+
+    if "file" in table.colnames and len(np.unique(table["file"])) > 1:
+        for name in np.unique(table["file"]):
+            label = name.decode() if isinstance(name, bytes) else str(name)
+            yield f"{path.name}:{label.strip()}", table[table["file"] == name]
+    else:
+        yield path.name, table
+
+
+def _filter_of(table, default: str | None) -> str | None:
+    for key in ("FILTER", "filter"):
+        if key in table.meta:
+            return str(table.meta[key])
+    if "filter" in table.colnames and len(table):
+        value = table["filter"][0]
+        return value.decode() if isinstance(value, bytes) else str(value)
+    return default
+
+
+def _write_atomic(table, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from astropy.table import vstack
+
+    from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
+
+    missing = [str(f) for f in args.files if not f.exists()]
+    if missing:
+        raise CommandError("no such file: " + ", ".join(missing))
+    catalog, problem = _catalog(args.catalog)
+    try:
+        params = ZeroPointParams(
+            catalog=args.catalog_name,
+            band=args.band,
+            colour_index=args.colour_index,
+            fit_colour_term=not args.no_colour_term,
+            spatial_order=args.spatial_order,
+            solar_colours=args.solar,
+            matching_radius=args.radius,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    step = ZeroPoint(params)
+    args.out.mkdir(parents=True, exist_ok=True)
+    names, results = [], []
+    for path in args.files:
+        table = _read_table(path)
+        calibrated = []
+        for name, frame in _frames(table, path):
+            try:
+                res = step(
+                    frame, catalog, filter=_filter_of(frame, args.filter), catalog_problem=problem
+                )
+            except ValueError as exc:
+                raise CommandError(f"{path}: {exc}") from exc
+            names.append(name)
+            results.append(res)
+            calibrated.append(res.sources)
+            state = (
+                f"ZP {res.zero_point:.3f} +- {res.zero_point_err:.3f}, k {res.colour_term:+.3f}, "
+                f"{res.n_stars} stars, chi2 {res.chi2:.2f}"
+                if res.calibrated
+                else f"instrumental magnitudes kept: {res.reason}"
+            )
+            print(f"{name}: {state}")
+        out = (
+            vstack(calibrated, metadata_conflicts="silent")
+            if len(calibrated) > 1
+            else calibrated[0]
+        )
+        _write_atomic(out, args.out / (path.stem + ".ecsv"))
+    _write_atomic(zero_point_table(names, results), args.out / "zeropoints.ecsv")
+    n_ok = sum(r.calibrated for r in results)
+    print(f"{n_ok} of {len(results)} frames calibrated; tables in {args.out}")
+    return 0 if n_ok == len(results) else 1
