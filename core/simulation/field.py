@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
@@ -29,18 +31,24 @@ def _sip(shape: tuple[int, int], corner_shift: float) -> Sip:
     a[2, 0] = 0.15 * corner_shift / rc**2
     b[1, 1] = 0.1 * corner_shift / rc**2
     crpix = ((nx + 1) / 2.0, (ny + 1) / 2.0)
-    ap, bp = _inverse_sip(a, b, nx, ny)
-    return Sip(a, b, ap, bp, crpix)
+    ap, bp = _inverse_sip(a.tobytes(), b.tobytes(), nx, ny)
+    return Sip(a, b, ap.copy(), bp.copy(), crpix)
 
 
+@functools.lru_cache(maxsize=8)
 def _inverse_sip(
-    a: np.ndarray, b: np.ndarray, nx: int, ny: int, order: int = 4
+    a_bytes: bytes, b_bytes: bytes, nx: int, ny: int, order: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares AP/BP so that tools without an iterative inverse (ds9,
     astrometry.net's wcs-rd2xy) map sky to pixels too; astropy's
     ``all_world2pix`` iterates on the forward terms and does not use them.
+
+    Cached (keyed by the coefficients' bytes): every frame of a night has the
+    same distortion. Callers get copies.
     """
-    u, v = np.meshgrid(np.linspace(-0.6 * nx, 0.6 * nx, 41), np.linspace(-0.6 * ny, 0.6 * ny, 41))
+    a = np.frombuffer(a_bytes).reshape(4, 4)
+    b = np.frombuffer(b_bytes).reshape(4, 4)
+    u, v = np.meshgrid(np.linspace(-0.6 * nx, 0.6 * nx, 25), np.linspace(-0.6 * ny, 0.6 * ny, 25))
     u, v = u.ravel(), v.ravel()
     fu = u + sum(a[p, q] * u**p * v**q for p in range(4) for q in range(4))
     fv = v + sum(b[p, q] * u**p * v**q for p in range(4) for q in range(4))
@@ -54,6 +62,7 @@ def _inverse_sip(
     for (p, q), ku, kv in zip(terms, cu, cv, strict=True):
         ap[p, q] = ku / scale ** (p + q)
         bp[p, q] = kv / scale ** (p + q)
+    ap.flags.writeable = bp.flags.writeable = False
     return ap, bp
 
 

@@ -15,6 +15,15 @@ from astropy.wcs import WCS
 from . import camera as _camera
 from . import field as _field
 from . import variables as _var
+from .camera_frames import (
+    _S_CAMERA,
+    _S_CATALOG,
+    _S_LIGHT,
+    _S_NIGHT,
+    READOUT_S,
+    CameraFrames,
+    _rng,
+)
 from .headers import frame_header
 from .psf import add_sources, psf_stamp
 
@@ -23,21 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ASTEROID_ID", "Night"]
 
-# Each product draws from its own random stream keyed by (seed, stream, index),
-# so any frame can be drawn alone, in any order, in any thread.
-_S_CATALOG, _S_CAMERA, _S_NIGHT, _S_LIGHT, _S_BIAS, _S_DARK, _S_FLAT = range(1, 8)
-READOUT_S = 2.5  # seconds from the end of an exposure to the file on disk (DATE)
 ASTEROID_ID = -1
 _CATALOG_MARGIN = 30.0  # px of sky around the frame that carries stars too
 _ASTEROID_BV = 0.85  # an S-type colour
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 
 
-def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
-    return np.random.default_rng([seed, stream, index])
-
-
-class Night:
+class Night(CameraFrames):
     """A simulated night: the truth, and the raw frames drawn from it.
 
     Build with :func:`fluxion.core.simulate.make_night`.
@@ -489,29 +490,6 @@ class Night:
         return self._raw_expectation(image, self.config.exptime) if raw else image
 
     # -- frames ---------------------------------------------------------------------
-    def camera_facts(self) -> dict[str, tuple]:
-        """Header cards describing the camera, optics and site."""
-        c = self.config
-        focal = 206.264806 * c.pixel_size / c.pixel_scale
-        return {
-            "XBINNING": (1, "binning along x"),
-            "YBINNING": (1, "binning along y"),
-            "XPIXSZ": (c.pixel_size, "[um] pixel width, binning included"),
-            "YPIXSZ": (c.pixel_size, "[um] pixel height, binning included"),
-            "GAIN": (c.gain, "[e-/ADU] conversion gain"),
-            "RDNOISE": (c.read_noise, "[e-] read noise"),
-            "SATURATE": (c.saturation, "[ADU] saturation level"),
-            "CCD-TEMP": (c.ccd_temp, "[C] sensor temperature"),
-            "SET-TEMP": (c.ccd_temp, "[C] sensor set point"),
-            "FOCALLEN": (round(focal, 2), "[mm] focal length"),
-            "SITELAT": (c.site_lat, "[deg] site latitude, north positive"),
-            "SITELONG": (c.site_lon, "[deg] site longitude, east positive"),
-            "SITEELEV": (c.site_elev, "[m] site elevation"),
-            "TELESCOP": ("Fluxion Sim 20cm", "telescope"),
-            "INSTRUME": ("Fluxion SimCam 1", "camera"),
-            "SWCREATE": ("fluxion.core.simulate", "software that wrote the file"),
-        }
-
     def light(self, i: int) -> tuple[np.ndarray, fits.Header, Table]:
         """Raw light ``i``: ADU (uint16), header and truth table.
 
@@ -543,78 +521,3 @@ class Night:
         if c.write_wcs:
             header.update(self._wcs[i].to_header(relax=True))
         return data, header, truth
-
-    def _cosmic_rays(self, exptime: float, rng: np.random.Generator) -> np.ndarray:
-        ny, nx = self.config.shape
-        n = rng.poisson(self.config.cosmic_ray_rate * nx * ny / 1e6 * exptime / 60.0)
-        return _camera.cosmic_ray_electrons(self.config.shape, int(n), rng)
-
-    def _calibration_start(self, kind: str, j: int) -> Time:
-        c = self.config
-        end = self.start_times[-1] + (c.exptime + 60.0) * u.s
-        if kind == "flat":  # evening twilight, before the lights
-            return self.start_times[0] - (3600.0 - j * (c.flat_exptime + 10.0)) * u.s
-        if kind == "dark":  # after the lights, shutter closed
-            return end + j * (c.exptime + READOUT_S) * u.s
-        return end + (c.n_dark * (c.exptime + READOUT_S) + j * 3.0) * u.s
-
-    def _check_calibration(self, kind: str, j: int, n: int) -> None:
-        if not 0 <= int(j) < n:
-            raise IndexError(f"{kind} frame {j} out of range 0..{n - 1}")
-
-    def bias(self, j: int) -> tuple[np.ndarray, fits.Header]:
-        """Bias frame ``j``: ADU (uint16) and header."""
-        c = self.config
-        self._check_calibration("bias", j, c.n_bias)
-        rng = _rng(c.seed, _S_BIAS, j)
-        data = _camera.read_out(np.zeros(c.shape), self.camera, rng)
-        header = frame_header(
-            "bias",
-            start=self._calibration_start("bias", j),
-            exptime=0.0,
-            readout=READOUT_S,
-            filter_name=None,
-            camera_facts=self.camera_facts(),
-        )
-        return data, header
-
-    def dark(self, j: int) -> tuple[np.ndarray, fits.Header]:
-        """Dark frame ``j`` at the lights' exposure time: ADU (uint16) and header."""
-        c = self.config
-        self._check_calibration("dark", j, c.n_dark)
-        rng = _rng(c.seed, _S_DARK, j)
-        cosmics = self._cosmic_rays(c.exptime, rng)
-        data = _camera.read_out(self.camera.dark_current * c.exptime, self.camera, rng, cosmics)
-        header = frame_header(
-            "dark",
-            start=self._calibration_start("dark", j),
-            exptime=c.exptime,
-            readout=READOUT_S,
-            filter_name=None,
-            camera_facts=self.camera_facts(),
-        )
-        return data, header
-
-    def flat_level_electrons(self, j: int) -> float:
-        """Mean illumination (e-) of twilight flat ``j``: the sky fades between flats."""
-        c = self.config
-        return c.flat_level * c.gain * (1.0 - 0.06 * j)
-
-    def flat(self, j: int) -> tuple[np.ndarray, fits.Header]:
-        """Twilight flat ``j`` in the lights' filter: ADU (uint16) and header."""
-        c = self.config
-        self._check_calibration("flat", j, c.n_flat)
-        rng = _rng(c.seed, _S_FLAT, j)
-        expected = self._raw_expectation(
-            np.full(c.shape, self.flat_level_electrons(j)), c.flat_exptime
-        )
-        data = _camera.read_out(expected, self.camera, rng)
-        header = frame_header(
-            "flat",
-            start=self._calibration_start("flat", j),
-            exptime=c.flat_exptime,
-            readout=READOUT_S,
-            filter_name=c.filter,
-            camera_facts=self.camera_facts(),
-        )
-        return data, header
