@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         truth = simulate_night(out, config, state=StepState(report))
     except OSError as exc:
         raise CommandError(f"cannot write the night into {out}: {exc}") from exc
+    except ValueError as exc:  # e.g. a night so long that the field sets
+        raise CommandError(str(exc)) from exc
     print(file=sys.stderr)
     print(f"wrote {truth.summary()} to {out}")
     return 0

@@ -43,3 +43,6 @@ def test_demo_rejects_bad_input_with_a_message(tmp_path, capsys) -> None:
     assert main(["demo", str(afile)]) == 2
     assert "not a folder" in capsys.readouterr().err
     assert afile.read_text() == "not a folder"
+    # 2000 frames of 3 minutes: the field sets long before the end.
+    assert main(["demo", str(tmp_path / "y"), "--frames", "2000", "--size", "64", "64"]) == 2
+    assert "altitude" in capsys.readouterr().err
