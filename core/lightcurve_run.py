@@ -3,7 +3,7 @@
 The target is measured at its predicted position (from a track or an
 ephemeris) in every frame, also where it is faint or blended, and flagged when
 another star falls in its aperture. Comparison candidates are followed from
-frame to frame (:func:`follow_stars`) so that frames without a WCS work too.
+frame to frame (:func:`field_offsets`) so that frames without a WCS work too.
 :func:`assemble_light_curve` turns the measurement into the light-curve table.
 """
 
@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.coordinates import EarthLocation, SkyCoord  # noqa: F401
+from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
@@ -30,7 +30,7 @@ from .tracking import refine_click
 __all__ = [
     "LightCurveParams",
     "Measurement",
-    "follow_stars",
+    "field_offsets",
     "measure_frames",
     "assemble_light_curve",
 ]
@@ -94,19 +94,21 @@ class Measurement:
     star_flags: np.ndarray
 
 
-def follow_stars(
+def field_offsets(
     load_image: ImageLoader,
     n_frames: int,
-    reference_xy: np.ndarray,
+    anchors_xy: np.ndarray,
     *,
-    box_size: int = 11,
+    box_size: int = 15,
     state: StepState | None = None,
 ) -> np.ndarray:
-    """Positions of stars in every frame, following small pointing drifts.
+    """The field's shift in every frame relative to frame 0, from anchor stars.
 
-    Each frame starts from the previous frame's positions; the stars are
-    centroided and the median shift of those found is applied to all, so a
-    faint star or one hit by a cosmic ray keeps the field's geometry.
+    For frames without a WCS. Each frame starts from the previous frame's
+    anchor positions (so a slow drift of many pixels over the night is
+    followed); the anchors are centroided and the median of their shifts is
+    the frame's shift, so a faint star, a cosmic ray or a passing asteroid
+    does not pull the field.
 
     Parameters
     ----------
@@ -114,31 +116,34 @@ def follow_stars(
         ``load_image(i)`` returns frame ``i``.
     n_frames : int
         Number of frames.
-    reference_xy : ndarray, shape (n_stars, 2)
-        Positions in frame 0.
+    anchors_xy : ndarray, shape (n, 2)
+        A few bright, isolated stars in frame 0 (5-10 are plenty).
 
     Returns
     -------
-    ndarray, shape (n_frames, n_stars, 2)
+    ndarray, shape (n_frames, 2)
+        (dx, dy) px; frame 0 is (0, 0).
     """
-    ref = np.asarray(reference_xy, dtype=float).reshape(-1, 2)
-    out = np.empty((n_frames, len(ref), 2))
-    current = ref.copy()
+    ref = np.asarray(anchors_xy, dtype=float).reshape(-1, 2)
+    out = np.zeros((n_frames, 2))
+    shift = np.zeros(2)
     for i in range(n_frames):
         image = load_image(i)
         ny, nx = image.shape
-        shifts = []
-        for x, y in current:
+        moves = []
+        for x, y in ref + shift:
             if not (box_size <= x < nx - box_size and box_size <= y < ny - box_size):
                 continue
             r = refine_click(image, x, y, box_size=box_size, min_snr=10.0)
             if r.found:
-                shifts.append((r.x - x, r.y - y))
-        if shifts:
-            current = current + np.median(np.array(shifts), axis=0)
-        out[i] = current
+                moves.append((r.x - x, r.y - y))
+        if moves:
+            shift = shift + np.median(np.array(moves), axis=0)
+        else:
+            log.warning("frame %d: no anchor star found; keeping the previous shift", i)
+        out[i] = shift
         if state is not None:
-            state.progress((i + 1) / n_frames, f"following stars {i + 1}/{n_frames}")
+            state.progress((i + 1) / n_frames, f"following the field {i + 1}/{n_frames}")
     return out
 
 
@@ -236,6 +241,7 @@ def assemble_light_curve(
     location: EarthLocation | None = None,
     comparison_mag: np.ndarray | None = None,
     comparison_mag_err: np.ndarray | None = None,
+    pointing: SkyCoord | None = None,
 ) -> Table:
     """The light-curve table of the target and of the check star.
 
@@ -255,6 +261,11 @@ def assemble_light_curve(
     comparison_mag, comparison_mag_err : ndarray, optional
         Catalogue magnitudes of all star candidates (indexed like the star
         axis); the magnitudes are then on the catalogue's scale.
+    pointing : SkyCoord, optional
+        The telescope's pointing from the headers: used for BJD_TDB and
+        airmass when the target's own coordinates are unknown (no WCS). An
+        offset of 10 arcmin changes BJD by at most 1.5 s; ``ra``/``dec``
+        stay NaN.
 
     Returns
     -------
@@ -283,10 +294,14 @@ def assemble_light_curve(
         ra = np.broadcast_to(target.ra.deg, (n,)).astype(float)
         dec = np.broadcast_to(target.dec.deg, (n,)).astype(float)
     else:
-        table["jd_utc"] = t.utc.jd
-        table["bjd_tdb"] = np.full(n, np.nan)
-        airmass = np.full(n, np.nan)
         ra = dec = np.full(n, np.nan)
+        if pointing is not None:
+            tt = light_curve_times(t, pointing, location)
+            table["jd_utc"], table["bjd_tdb"], airmass = tt["jd_utc"], tt["bjd_tdb"], tt["airmass"]
+        else:
+            table["jd_utc"] = t.utc.jd
+            table["bjd_tdb"] = np.full(n, np.nan)
+            airmass = np.full(n, np.nan)
     table["mag"] = diff.mag
     table["mag_err"] = diff.mag_err
     table["flux"] = m.target_flux

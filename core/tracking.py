@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
-from photutils.centroids import centroid_2dg, centroid_sources
+from photutils.centroids import centroid_2dg, centroid_com, centroid_sources
 from scipy.interpolate import BSpline
 
 __all__ = [
@@ -172,7 +173,17 @@ def refine_click(
     # few pixels off does not cut the source's wing.
     cx, cy = float(x), float(y)
     for _ in range(2):
-        xs, ys = centroid_sources(data - sky, cx, cy, box_size=box_size, centroid_func=centroid_2dg)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            xs, ys = centroid_sources(
+                data - sky, cx, cy, box_size=box_size, centroid_func=centroid_2dg
+            )
+        if caught:
+            # The Gaussian fit did not converge (a trail, a blend, a hot pixel):
+            # the first moment is cruder but never runs away.
+            xs, ys = centroid_sources(
+                data - sky, cx, cy, box_size=box_size, centroid_func=centroid_com
+            )
         if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
             return CentroidResult(
                 float(x), float(y), UNREFINED_SIGMA, snr, False, "centroid failed: kept as clicked"
@@ -306,6 +317,7 @@ class TrackFit:
         *,
         files: Sequence[str] | None = None,
         clicked: Sequence[int] = (),
+        offsets: np.ndarray | None = None,
     ) -> Table:
         """Predicted position of the target in every frame.
 
@@ -319,6 +331,8 @@ class TrackFit:
             File name of every frame, copied into the table.
         clicked : sequence of int
             Frames that hold a click (flagged in the ``clicked`` column).
+        offsets : ndarray, shape (n_frames, 2), optional
+            The field offsets the pixel track was fitted with.
 
         Returns
         -------
@@ -343,7 +357,8 @@ class TrackFit:
                 x[i], y[i] = w.world_to_pixel(coords[i])
                 sigma_px[i] = sig[i] / _pixel_scale_arcsec(w)
         else:
-            x, y, sigma_px = u, v, sig
+            shift = _offsets_of(offsets, range(n))
+            x, y, sigma_px = u + shift[:, 0], v + shift[:, 1], sig
             if wcs is not None and len(wcs) == n:
                 for i, w in enumerate(wcs):
                     if w is not None:
@@ -369,6 +384,8 @@ def _pixel_scale_arcsec(wcs: WCS) -> float:
 def fit_track(
     track: Track,
     wcs: Sequence[WCS | None] | None = None,
+    *,
+    offsets: np.ndarray | None = None,
 ) -> TrackFit:
     """Fit the spline of a track through its clicks.
 
@@ -379,6 +396,12 @@ def fit_track(
     wcs : sequence of WCS or None, optional
         WCS of every frame of the sequence (indexed by frame). When all frames
         have one the fit is made in sky coordinates, otherwise in pixels.
+    offsets : ndarray, shape (n_frames, 2), optional
+        For a pixel fit: the field's shift (px) in each frame relative to the
+        first, e.g. from :func:`fluxion.core.lightcurve_run.field_offsets`. The
+        spline is then fitted in the stars' frame, so that a mount's uneven
+        drift does not bend the target's track; pass the same offsets to
+        :meth:`TrackFit.predict`.
 
     Returns
     -------
@@ -403,8 +426,9 @@ def fit_track(
         u, v = du.to_value("arcsec"), dv.to_value("arcsec")
         sigma = np.array([c.sigma * _pixel_scale_arcsec(wcs[c.frame]) for c in clicks])
     else:
-        u = np.array([c.x for c in clicks])
-        v = np.array([c.y for c in clicks])
+        shift = _offsets_of(offsets, [c.frame for c in clicks])
+        u = np.array([c.x for c in clicks]) - shift[:, 0]
+        v = np.array([c.y for c in clicks]) - shift[:, 1]
         sigma = np.array([c.sigma for c in clicks])
     jd0 = float(jd[0])
     t = jd - jd0
@@ -430,6 +454,15 @@ def fit_track(
     rms = float(np.sqrt(np.mean(resid**2))) if len(clicks) > 1 else 0.0
     return TrackFit("sky" if use_sky else "pixel", degree, interior, rms, knots, coeffs,
                     covariance, jd0, reference)  # fmt: skip
+
+
+def _offsets_of(offsets: np.ndarray | None, frames: Sequence[int]) -> np.ndarray:
+    if offsets is None:
+        return np.zeros((len(frames), 2))
+    off = np.asarray(offsets, dtype=float).reshape(-1, 2)
+    if max(frames, default=0) >= len(off):
+        raise TrackError("the field offsets do not cover every frame of the track")
+    return off[list(frames)]
 
 
 def _knots(t: np.ndarray, degree: int, interior: int) -> np.ndarray:

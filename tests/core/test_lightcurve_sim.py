@@ -91,9 +91,9 @@ def _star_positions(n, wcs):
 def _light_curve(night, target_xy, target_mag, exclude_ids=(), radius=6.0):
     n, frames, truths, wcs = night
     star_xy, cat = _star_positions(n, wcs)
-    # Candidates preselected from the catalogue: the 20 closest in V to the
+    # Candidates preselected from the catalogue: the 12 closest in V to the
     # target (as the app does before measuring), which keeps the test fast.
-    near = np.argsort(np.abs(np.asarray(cat["V"]) - target_mag))[:20]
+    near = np.argsort(np.abs(np.asarray(cat["V"]) - target_mag))[:12]
     keep = np.isin(np.arange(len(cat)), near) | np.isin(cat["id"], exclude_ids)
     star_xy, cat = star_xy[:, keep], cat[keep]
     params = LightCurveParams(aperture_radius=radius, annulus_inner=12, annulus_outer=18)

@@ -1,0 +1,121 @@
+"""``fluxion lightcurve PATH... --click/--positions/--radec/--horizons``: a light curve."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from . import CommandError
+from .track import add_arguments as _track_arguments
+from .track import predicted_positions
+
+NAME = "lightcurve"
+HELP = "differential light curve of a target (file, jd_utc, bjd_tdb, mag, ..., flags)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    _track_arguments(p)
+    p.add_argument("--radec", nargs=2, type=float, metavar=("RA", "DEC"),
+                   help="a fixed target at RA DEC (deg; needs WCS)")  # fmt: skip
+    p.add_argument(
+        "--comparison", action="append", default=[], metavar="X,Y[,MAG]",
+        help="a comparison star in the first light, with its catalogue magnitude; repeat. "
+        "Without, comparison and check stars are chosen automatically",
+    )  # fmt: skip
+    p.add_argument("--aperture", type=float, default=5.0, help="aperture radius (px)")
+    p.add_argument("--annulus", type=float, nargs=2, default=(10.0, 16.0), metavar=("IN", "OUT"))
+
+
+def _comparisons(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
+    xy, mags = [], []
+    for text in args.comparison:
+        parts = text.split(",")
+        try:
+            xy.append((float(parts[0]), float(parts[1])))
+            mags.append(float(parts[2]) if len(parts) > 2 else np.nan)
+        except (ValueError, IndexError):
+            raise CommandError(f"--comparison {text!r}: expected X,Y or X,Y,MAG") from None
+    mags_arr = np.array(mags)
+    return np.array(xy).reshape(-1, 2), (mags_arr if np.all(np.isfinite(mags_arr)) else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    from fluxion.core.comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
+    from fluxion.core.export.table import write_table
+    from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
+    from fluxion.core.photometry.noise import NoiseModel
+    from fluxion.core.target_inputs import load_target_frames
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    try:
+        frames = load_target_frames(args.paths)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    n = len(frames)
+    target = None
+    if args.radec:
+        if frames.wcs is None:
+            raise CommandError("--radec needs frames with a WCS (solve them first)")
+        target = SkyCoord(args.radec[0] * u.deg, args.radec[1] * u.deg)
+        xy = np.array([w.world_to_pixel(target) for w in frames.wcs], dtype=float)
+        positions = Table({"x": xy[:, 0], "y": xy[:, 1], "ra": np.full(n, args.radec[0]),
+                           "dec": np.full(n, args.radec[1])})  # fmt: skip
+    else:
+        positions, summary = predicted_positions(args, frames)
+        print(f"track: {summary}")
+        if np.all(np.isfinite(positions["ra"])):
+            target = SkyCoord(positions["ra"] * u.deg, positions["dec"] * u.deg)
+    target_xy = np.column_stack([positions["x"], positions["y"]])
+    comp_xy, comp_mag = _comparisons(args)
+    manual = len(comp_xy) > 0
+    ref_xy = comp_xy if manual else frames.stars
+    if len(ref_xy) == 0:
+        raise CommandError("no comparison star: give --comparison X,Y")
+    if frames.wcs is not None:
+        sky = frames.wcs[0].pixel_to_world(ref_xy[:, 0], ref_xy[:, 1])
+        star_xy = np.array([np.column_stack(w.world_to_pixel(sky)) for w in frames.wcs])
+    else:
+        star_xy = ref_xy[None, :, :] + frames.offsets[:, None, :]
+    gain = frames.gain()
+    params = LightCurveParams(aperture_radius=args.aperture, annulus_inner=args.annulus[0],
+                              annulus_outer=args.annulus[1])  # fmt: skip
+    try:
+        m = measure_frames(lambda i: frames.image(i) * gain, target_xy, star_xy, params,
+                           noise=NoiseModel())  # fmt: skip
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if manual:
+        # The user's stars: all but the last form the ensemble when three or
+        # more are given, the last is the check star.
+        k = len(comp_xy)
+        ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
+        choice = ComparisonChoice(ens, k - 1 if k >= 3 else None, {}, np.full(k, np.nan))
+    else:
+        try:
+            choice = choose_comparison_stars(
+                m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
+                target_flux=float(np.nanmedian(m.target_flux)),
+            )  # fmt: skip
+        except ComparisonError as exc:
+            raise CommandError(str(exc)) from exc
+        for note in choice.warnings:
+            print(f"warning: {note}")
+    lc = assemble_light_curve(
+        m, choice, frames.times, files=frames.files, target=target, location=frames.location,
+        comparison_mag=comp_mag, pointing=frames.pointing(),
+    )  # fmt: skip
+    write_table(args.output, lc)
+    good = np.isfinite(lc["mag"])
+    print(
+        f"{n} frames, {good.sum()} with a magnitude; comparison stars "
+        f"{[tuple(np.round(ref_xy[i], 1)) for i in choice.comparison]}; "
+        f"median error {np.nanmedian(lc['mag_err']):.3f} mag; written to {args.output}"
+    )
+    return 0

@@ -1,0 +1,102 @@
+"""``fluxion track PATH... --click FRAME,X,Y ...``: a target's track, as a positions file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from . import CommandError
+
+NAME = "track"
+HELP = "fit a target's track from clicks (or an ephemeris) and write its positions file"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of the lights")
+    p.add_argument(
+        "--click", action="append", default=[], metavar="FRAME,X,Y",
+        help="the target at pixel X,Y (0-based) in light FRAME (0 = first); repeat",
+    )  # fmt: skip
+    p.add_argument("--as-clicked", action="store_true", help="do not centroid the clicks")
+    p.add_argument("--positions", type=Path, help="clicks from a positions file instead")
+    p.add_argument("--horizons", metavar="NAME", help="the track from JPL Horizons (needs WCS)")
+    p.add_argument("--obscode", help="MPC observatory code for Horizons (else the site)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="positions file (.csv/.ecsv)")
+
+
+def parse_click(text: str) -> tuple[int, float, float]:
+    try:
+        frame, x, y = text.split(",")
+        return int(frame), float(x), float(y)
+    except ValueError:
+        raise CommandError(f"--click {text!r}: expected FRAME,X,Y such as 0,441,438") from None
+
+
+def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
+    """Table of the target's predicted positions in every light, and a summary."""
+    from fluxion.core.ephemerides import EphemerisError, horizons_ephemeris
+    from fluxion.core.export import ExportError
+    from fluxion.core.export.table import read_positions, track_from_positions
+    from fluxion.core.tracking import Click, Track, TrackError, fit_track, refine_click
+
+    jd = frames.times.jd
+    if args.horizons:
+        if frames.wcs is None:
+            raise CommandError("--horizons needs frames with a WCS (solve them first)")
+        try:
+            eph = horizons_ephemeris(
+                args.horizons, frames.times, observatory_code=args.obscode, site=frames.location
+            )
+        except EphemerisError as exc:
+            raise CommandError(str(exc)) from exc
+        table = eph.predict(jd, frames.wcs)
+        table["file"] = frames.files
+        return table, f"ephemeris of {eph.name} from {eph.source}"
+    try:
+        if args.positions:
+            track = track_from_positions(read_positions(args.positions), jd, frames.files)
+        else:
+            if not args.click:
+                raise CommandError("give --click FRAME,X,Y at least once, or --positions")
+            track = Track()
+            for text in args.click:
+                i, x, y = parse_click(text)
+                if not 0 <= i < len(frames):
+                    raise CommandError(f"--click {text}: frame {i} not in 0..{len(frames) - 1}")
+                if args.as_clicked:
+                    track = track.with_click(Click(i, jd[i], x, y, sigma=1.0, refined=False))
+                    continue
+                r = refine_click(frames.image(i), x, y)
+                if not r.found:
+                    print(f"frame {i}: {r.message}")
+                track = track.with_click(Click(i, jd[i], r.x, r.y, r.sigma, refined=r.found))
+        fit = fit_track(track, frames.wcs, offsets=frames.offsets)
+        table = fit.predict(
+            jd, frames.wcs, files=frames.files, clicked=track.frames, offsets=frames.offsets
+        )
+    except (TrackError, ExportError) as exc:
+        raise CommandError(str(exc)) from exc
+    summary = (
+        f"{len(track.clicks)} clicks, degree {fit.degree} in {fit.frame_type} coordinates, "
+        f"rms {fit.rms:.3f}, largest uncertainty {np.max(table['sigma_px']):.2f} px"
+    )
+    return table, summary
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.export.table import write_table
+    from fluxion.core.target_inputs import load_target_frames
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    try:
+        frames = load_target_frames(args.paths)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    table, summary = predicted_positions(args, frames)
+    write_table(args.output, table)
+    print(f"{len(table)} frames: {summary}; written to {args.output}")
+    return 0
