@@ -41,6 +41,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The band a magnitude limit applies to when nobody says: the visual-ish bands
+# most frames are taken in come first.
+_PREFERRED_BANDS = ("V", "r", "G", "g", "R", "VT", "i", "B", "J")
+
 
 class CatalogError(Exception):
     """A catalog could not answer: time-out, HTTP error, malformed reply, missing file.
@@ -207,7 +211,10 @@ def standard_table(
     out = out[good]
     out.meta["source"] = source
     out.meta["bands"] = present
-    out.meta["mag_band"] = mag_band if mag_band in present else (present[0] if present else None)
+    if mag_band not in present:
+        preferred = [b for b in _PREFERRED_BANDS if b in present]
+        mag_band = preferred[0] if preferred else (present[0] if present else None)
+    out.meta["mag_band"] = mag_band
     return out
 
 

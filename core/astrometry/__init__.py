@@ -1,0 +1,36 @@
+"""Astrometry: plate solving from header hints against reference catalogs.
+
+The pieces, each usable alone:
+
+- :mod:`.scale`: pixel-scale guesses (user, header WCS, focal length and pixel size);
+- :mod:`.matching`: triangle-invariant matching of sources to catalog stars, verified;
+- :mod:`.wcsfit`: TAN and TAN-SIP least-squares fits with outlier rejection;
+- :mod:`.solve`: the hinted solve with its quality verdict (:class:`PlateSolver`);
+- :mod:`.sequence`: a night of frames, each solution the hint for the next;
+- :mod:`.fallbacks`: local solve-field and nova.astrometry.net.
+"""
+
+from .matching import Match, MatchError, match_sources
+from .scale import ScaleGuess, guess_scale, header_wcs, scale_from_optics
+from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
+from .wcsfit import WcsFit, WcsFitError, fit_wcs, gnomonic, inverse_gnomonic
+
+__all__ = [
+    "Match",
+    "MatchError",
+    "match_sources",
+    "ScaleGuess",
+    "guess_scale",
+    "header_wcs",
+    "scale_from_optics",
+    "PlateSolver",
+    "SolveHint",
+    "SolveParams",
+    "SolveResult",
+    "not_solved",
+    "WcsFit",
+    "WcsFitError",
+    "fit_wcs",
+    "gnomonic",
+    "inverse_gnomonic",
+]

@@ -1,0 +1,499 @@
+"""Hinted plate solving: sources + pointing hint + scale guess + catalog -> verified WCS.
+
+Typical use::
+
+    solver = PlateSolver(SolveParams(sip_order=3), catalog=chain)
+    result = solver(sources, image_shape, SolveHint(ra, dec, ScaleGuess(1.2, 0.05, "user")))
+    if result.solved:
+        header.update(result.wcs_header())
+    else:
+        print(result.reason)
+
+A solution is returned only when it verifies: enough matched stars, a match
+that cannot be a coincidence, a residual RMS below the limit and a pixel scale
+within the guess. Otherwise ``solved`` is False, ``wcs`` is None and ``reason``
+says why; the fallbacks (:mod:`fluxion.core.astrometry.fallbacks`) are tried
+next when configured, and named in ``method`` when they succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from scipy.spatial import cKDTree
+
+from ..catalogs import CatalogChain, CatalogError, CatalogSource, Cone, LocalCatalog
+from ..params import param
+from ..pipeline import StepState
+from .matching import MatchError, match_sources
+from .scale import ScaleGuess
+from .wcsfit import WcsFitError, fit_wcs, gnomonic
+
+__all__ = ["SolveParams", "SolveHint", "SolveResult", "PlateSolver", "not_solved"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SolveParams:
+    """Parameters of the astrometry step (they build the Astrometry panel's form)."""
+
+    mag_limit: float = param(
+        18.0,
+        label="Magnitude limit",
+        unit="mag",
+        minimum=5.0,
+        maximum=25.0,
+        help="Faintest catalog stars fetched; about the faintest stars the frames show.",
+    )
+    search_radius: float = param(
+        15.0,
+        label="Search radius",
+        unit="arcmin",
+        minimum=0.0,
+        maximum=600.0,
+        help="How far the true field centre may be from the pointing hint.",
+    )
+    scale_tolerance: float = param(
+        5.0,
+        label="Scale uncertainty",
+        unit="%",
+        minimum=0.5,
+        maximum=100.0,
+        help="How far the real pixel scale may be from the guess (typed scales).",
+    )
+    sip_order: int = param(
+        3,
+        label="Distortion (SIP) order",
+        minimum=0,
+        maximum=5,
+        help="0 or 1: plain TAN projection; 2-3 for most telescopes; more for wide fields.",
+    )
+    max_sources: int = param(
+        200, label="Sources used", minimum=10, maximum=5000, help="Brightest sources fitted."
+    )
+    match_tolerance: float = param(
+        2.5,
+        label="Match radius",
+        unit="px",
+        minimum=0.3,
+        maximum=20.0,
+        help="Largest distance between a source and its catalog star in the first match.",
+    )
+    min_matches: int = param(
+        8, label="Fewest matched stars", minimum=4, maximum=1000, help="Fewer: not solved."
+    )
+    max_rms: float = param(
+        0.5,
+        label="Largest accepted RMS",
+        unit="px",
+        minimum=0.01,
+        maximum=10.0,
+        help="Solutions with larger residuals are refused.",
+    )
+    use_solve_field: bool = param(
+        True,
+        label="Local astrometry.net",
+        help="When the hinted solve fails, run solve-field with the installed index files.",
+    )
+    use_nova: bool = param(
+        False,
+        label="nova.astrometry.net",
+        help="When all else fails, send the source list to nova.astrometry.net (API key).",
+    )
+    keep_header_wcs: bool = param(
+        False,
+        label="Keep header WCS",
+        help="Trust a WCS already in the frame's header instead of solving.",
+    )
+
+
+@dataclass(frozen=True)
+class SolveHint:
+    """Where the frame points and how big its pixels are, roughly.
+
+    Attributes
+    ----------
+    ra, dec : float or None
+        Pointing in degrees (header, or typed by the user).
+    scale : ScaleGuess or None
+        Pixel-scale guess.
+    search_radius : float or None
+        Degrees the centre may be off; the step's parameter when None.
+    epoch : float or None
+        Julian year of the observation (proper motions).
+    """
+
+    ra: float | None
+    dec: float | None
+    scale: ScaleGuess | None
+    search_radius: float | None = None
+    epoch: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.ra is not None and self.dec is not None and self.scale is not None
+
+    def widened(self, factor: float = 3.0) -> SolveHint:
+        """The same hint with a wider search (for a retry)."""
+        radius = (self.search_radius or 0.25) * factor
+        scale = self.scale
+        if scale is not None:
+            scale = replace(scale, tolerance=min(max(scale.tolerance * 2, 0.1), 1.0))
+        return replace(self, search_radius=min(radius, 30.0), scale=scale)
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """The outcome of solving one frame.
+
+    ``solved`` is True only for a verified solution; then ``wcs`` holds it.
+    ``method`` names what produced it ("hinted", "solve-field",
+    "nova.astrometry.net", "header"), ``verdict`` is "good", "fair" or
+    "not solved" and ``reason`` says why when not solved. ``matches`` has one
+    row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used.
+    """
+
+    solved: bool
+    method: str
+    wcs: WCS | None = None
+    n_matched: int = 0
+    rms_arcsec: float = math.nan
+    rms_px: float = math.nan
+    pixel_scale: float = math.nan
+    verdict: str = "not solved"
+    reason: str = ""
+    seconds: float = 0.0
+    matches: Table | None = None
+    catalog: str = ""
+    flipped: bool = False
+    log10_false_alarm: float = math.nan
+    messages: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def centre(self) -> tuple[float, float] | None:
+        """(ra, dec) of the image centre in degrees, when solved."""
+        if self.wcs is None or self.wcs.pixel_shape is None:
+            return None
+        nx, ny = self.wcs.pixel_shape
+        ra, dec = self.wcs.all_pix2world((nx - 1) / 2.0, (ny - 1) / 2.0, 0)
+        return float(ra), float(dec)
+
+    def wcs_header(self) -> fits.Header:
+        """The solution as FITS cards (WCS plus how it was made)."""
+        if self.wcs is None:
+            raise ValueError("not solved: no WCS to write")
+        h = self.wcs.to_header(relax=True)
+        if self.wcs.pixel_shape is not None:
+            h["IMAGEW"], h["IMAGEH"] = self.wcs.pixel_shape
+        h["FLXSOLV"] = (self.method, "Fluxion astrometry: how the WCS was found")
+        h["FLXNSTAR"] = (self.n_matched, "stars matched to the reference catalog")
+        if np.isfinite(self.rms_arcsec):
+            h["FLXRMS"] = (round(self.rms_arcsec, 4), "[arcsec] RMS of the WCS fit")
+        if self.catalog:
+            h["FLXCAT"] = (self.catalog[:60], "reference catalog")
+        h["FLXQUAL"] = (self.verdict, "quality verdict")
+        return h
+
+
+def not_solved(method: str, reason: str, t0: float | None = None, **kw) -> SolveResult:
+    """A refusal with its reason."""
+    seconds = time.monotonic() - t0 if t0 is not None else 0.0
+    return SolveResult(False, method, reason=reason, seconds=seconds, **kw)
+
+
+Fallback = Callable[[Table, tuple[int, int], SolveHint], SolveResult]
+
+
+def _brightest(sources: Table, n: int) -> Table:
+    if "flux" in sources.colnames:
+        flux = np.asarray(sources["flux"], float)
+        order = np.argsort(-np.where(np.isfinite(flux), flux, -np.inf), kind="stable")
+        sources = sources[order]
+    return sources[:n]
+
+
+def _good_sources(sources: Table) -> Table:
+    keep = np.isfinite(np.asarray(sources["x"], float)) & np.isfinite(
+        np.asarray(sources["y"], float)
+    )
+    if "flags" in sources.colnames:
+        # Saturated, truncated or blended sources centre badly: keep them out of the fit.
+        from ..detection import SourceFlags
+
+        bad = int(SourceFlags.SATURATED | SourceFlags.TRUNCATED)
+        keep &= (np.asarray(sources["flags"], int) & bad) == 0
+    return sources[keep]
+
+
+def _centroid_sigma(sources: Table) -> np.ndarray | None:
+    """Relative centroid uncertainty of each source (px): FWHM / SNR, floored.
+
+    A centroid's error scales as the PSF width over the signal-to-noise ratio;
+    the floor stands for what no SNR removes (pixel phase, catalog errors).
+    """
+    if "snr" not in sources.colnames:
+        return None
+    snr = np.asarray(sources["snr"], float)
+    fwhm = (
+        np.asarray(sources["fwhm"], float) if "fwhm" in sources.colnames else np.full(len(snr), 3.0)
+    )
+    fwhm = np.where(np.isfinite(fwhm) & (fwhm > 0), fwhm, np.nanmedian(fwhm) if len(fwhm) else 3.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sig = fwhm / snr
+    sig = np.where(np.isfinite(sig) & (sig > 0), sig, 1.0)
+    return np.hypot(sig, 0.01)
+
+
+class PlateSolver:
+    """The astrometry step: hinted solve, verification, fallbacks.
+
+    Parameters
+    ----------
+    params : SolveParams
+        Step parameters.
+    catalog : CatalogChain, CatalogSource or Table
+        Where reference stars come from (a Table is used as a local catalog).
+    fallbacks : sequence of callables
+        Tried in order when the hinted solve fails; each is called as
+        ``fallback(sources, image_shape, hint)`` and returns a SolveResult.
+    """
+
+    def __init__(
+        self,
+        params: SolveParams | None = None,
+        catalog: CatalogChain | CatalogSource | Table | None = None,
+        fallbacks: Sequence[Fallback] = (),
+    ) -> None:
+        self.params = params if params is not None else SolveParams()
+        if isinstance(catalog, Table):
+            catalog = LocalCatalog(catalog)
+        if isinstance(catalog, CatalogSource):
+            catalog = CatalogChain([catalog])
+        self.catalog = catalog
+        self.fallbacks = list(fallbacks)
+
+    # -- entry point -------------------------------------------------------------
+    def __call__(
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        *,
+        header: fits.Header | None = None,
+        state: StepState | None = None,
+    ) -> SolveResult:
+        """Solve one frame from its detected sources.
+
+        Parameters
+        ----------
+        sources : Table
+            Detected sources with x, y (0-based px) and flux.
+        image_shape : (ny, nx)
+            Frame shape.
+        hint : SolveHint
+            Pointing and scale guesses.
+        header : Header, optional
+            The frame's header (for "keep header WCS").
+        state : StepState, optional
+            Progress and cancellation.
+        """
+        t0 = time.monotonic()
+        state = state if state is not None else StepState()
+        if self.params.keep_header_wcs and header is not None:
+            from .scale import header_wcs
+
+            w = header_wcs(header)
+            if w is not None:
+                if w.pixel_shape is None:
+                    w.pixel_shape = (image_shape[1], image_shape[0])
+                return SolveResult(True, "header", w, verdict="kept", seconds=time.monotonic() - t0)
+        result = self.solve_hinted(sources, image_shape, hint, state=state.sub(0.0, 0.8))
+        if result.solved or not self.fallbacks:
+            return result
+        reasons = [f"hinted: {result.reason}"]
+        for fb in self.fallbacks:
+            state.check()
+            try:
+                fb_result = fb(sources, image_shape, hint)
+            except Exception as exc:  # a fallback's failure is a reason, not a crash
+                log.warning("fallback %s failed: %s", fb, exc)
+                reasons.append(f"{getattr(fb, 'name', 'fallback')}: {exc}")
+                continue
+            if fb_result.solved:
+                return replace(
+                    fb_result,
+                    seconds=time.monotonic() - t0,
+                    messages=(*result.messages, *reasons),
+                )
+            reasons.append(f"{fb_result.method}: {fb_result.reason}")
+        return replace(result, reason="; ".join(reasons), seconds=time.monotonic() - t0)
+
+    # -- the hinted solve ----------------------------------------------------------
+    def solve_hinted(
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        *,
+        state: StepState | None = None,
+    ) -> SolveResult:
+        """Match sources to the catalog around the hint and fit a verified WCS."""
+        p = self.params
+        t0 = time.monotonic()
+        state = state if state is not None else StepState()
+        ny, nx = image_shape
+        if not hint.usable:
+            return not_solved("hinted", "no pointing or pixel-scale hint", t0)
+        if self.catalog is None:
+            return not_solved("hinted", "no reference catalog configured", t0)
+        for col in ("x", "y"):
+            if col not in sources.colnames:
+                return not_solved("hinted", f"source table has no {col!r} column", t0)
+        good = _brightest(_good_sources(sources), p.max_sources)
+        if len(good) < max(p.min_matches, 3):
+            return not_solved(
+                "hinted",
+                f"only {len(good)} usable sources detected; at least {p.min_matches} needed",
+                t0,
+            )
+        scale = hint.scale
+        tol = (
+            max(scale.tolerance, p.scale_tolerance / 100.0)
+            if scale.source != "user"
+            else (scale.tolerance)
+        )
+        radius = hint.search_radius if hint.search_radius is not None else p.search_radius / 60
+        half_diag = 0.5 * math.hypot(nx, ny) * scale.high / 3600.0
+        cone = Cone(hint.ra, hint.dec, half_diag + radius, p.mag_limit, hint.epoch)
+        state.progress(0.05, "reference catalog")
+        try:
+            answer = self.catalog.query(cone, state=state.sub(0.05, 0.3))
+        except CatalogError as exc:
+            return not_solved("hinted", str(exc), t0)
+        cat = answer.table
+        band = cat.meta.get("mag_band")
+        state.progress(0.3, f"matching {len(good)} sources to {len(cat)} stars")
+        xi, eta = gnomonic(cat["ra"], cat["dec"], hint.ra, hint.dec)
+        # Catalog in pixels of the guessed scale; east to the left as on the sky.
+        plane = np.column_stack([-xi, eta]) * 3600.0 / scale.arcsec_per_px
+        xy = np.column_stack([np.asarray(good["x"], float), np.asarray(good["y"], float)])
+        sigma = _centroid_sigma(good)
+        try:
+            match = match_sources(
+                xy,
+                plane,
+                image_size=(nx, ny),
+                scale_tolerance=tol,
+                tolerance=p.match_tolerance,
+                min_matches=p.min_matches,
+            )
+        except MatchError as exc:
+            return not_solved(
+                "hinted", str(exc), t0, catalog=answer.source, messages=answer.messages
+            )
+        state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
+        try:
+            fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat, match, (ny, nx))
+        except WcsFitError as exc:
+            return not_solved("hinted", str(exc), t0, catalog=answer.source)
+        state.progress(0.95, "verifying")
+        matches = Table(
+            {
+                "x": xy[src_i, 0],
+                "y": xy[src_i, 1],
+                "ra": np.asarray(cat["ra"], float)[cat_i],
+                "dec": np.asarray(cat["dec"], float)[cat_i],
+                "mag": np.asarray(cat[band], float)[cat_i] if band else np.full(len(cat_i), np.nan),
+                "dx": fit.residuals[:, 0],
+                "dy": fit.residuals[:, 1],
+                "used": fit.used,
+            }
+        )
+        return self._verdict(fit, match, matches, scale, tol, answer, t0)
+
+    def _fit_and_extend(self, xy, sigma, cat, match, shape):
+        """Fit on the first matches, then re-match every source through the WCS and refit.
+
+        The first match is affine, so stars near the corners of a distorted
+        field can be missed; once a SIP fit exists they are found.
+        """
+        p = self.params
+        ra_c = np.asarray(cat["ra"], float)
+        dec_c = np.asarray(cat["dec"], float)
+        src_i, cat_i = match.source_index, match.catalog_index
+        order = min(p.sip_order, 1) if len(src_i) < 12 else p.sip_order
+        fit = fit_wcs(
+            xy[src_i],
+            ra_c[cat_i],
+            dec_c[cat_i],
+            image_shape=shape,
+            sip_order=order,
+            sigma=None if sigma is None else sigma[src_i],
+        )
+        for _ in range(2):
+            px, py = fit.wcs.all_world2pix(ra_c, dec_c, 0, quiet=True)
+            inside = np.isfinite(px) & np.isfinite(py)
+            tree = cKDTree(np.column_stack([px[inside], py[inside]]))
+            radius = max(5.0 * fit.rms_px, 1.0)
+            d, k = tree.query(xy, distance_upper_bound=radius)
+            ok = np.isfinite(d)
+            src_new = np.nonzero(ok)[0]
+            cat_new = np.nonzero(inside)[0][k[ok]]
+            _, first = np.unique(cat_new, return_index=True)
+            src_new, cat_new = src_new[first], cat_new[first]
+            if len(src_new) < len(src_i) // 2 or len(src_new) < 4:
+                break
+            src_i, cat_i = src_new, cat_new
+            fit = fit_wcs(
+                xy[src_i],
+                ra_c[cat_i],
+                dec_c[cat_i],
+                image_shape=shape,
+                sip_order=p.sip_order,
+                sigma=None if sigma is None else sigma[src_i],
+            )
+        return fit, src_i, cat_i
+
+    def _verdict(self, fit, match, matches, scale, tol, answer, t0) -> SolveResult:
+        p = self.params
+        common = dict(
+            n_matched=fit.n_used,
+            rms_arcsec=fit.rms_arcsec,
+            rms_px=fit.rms_px,
+            pixel_scale=fit.pixel_scale,
+            matches=matches,
+            catalog=answer.source,
+            flipped=match.flipped,
+            log10_false_alarm=match.log10_false_alarm,
+            messages=answer.messages,
+        )
+        ratio = fit.pixel_scale / scale.arcsec_per_px
+        if fit.n_used < p.min_matches:
+            reason = f"only {fit.n_used} stars fit (at least {p.min_matches} needed)"
+        elif fit.rms_px > p.max_rms:
+            reason = f"residual RMS {fit.rms_px:.2f} px exceeds the limit {p.max_rms:.2f} px"
+        elif abs(math.log(ratio)) > math.log1p(tol) + 0.01:
+            reason = (
+                f"fitted scale {fit.pixel_scale:.3f} arcsec/px is outside the guess "
+                f"{scale.low:.3f}-{scale.high:.3f}"
+            )
+        else:
+            good = fit.rms_px <= p.max_rms / 2 and fit.n_used >= 2 * p.min_matches
+            return SolveResult(
+                True,
+                "hinted",
+                fit.wcs,
+                verdict="good" if good else "fair",
+                seconds=time.monotonic() - t0,
+                **common,
+            )
+        return not_solved("hinted", reason, t0, **common)

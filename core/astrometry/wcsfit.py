@@ -1,0 +1,339 @@
+"""TAN and TAN-SIP WCS fits to matched stars, with outlier rejection.
+
+On the tangent plane at a fixed reference point the TAN-SIP model is linear in
+its coefficients: the standard coordinates (xi, eta) of a star are a polynomial
+of its pixel offsets (u, v) from CRPIX, whose linear part is the CD matrix and
+whose higher part is CD times the SIP distortion. So the fit is plain linear
+least squares at a fixed CRVAL; CRVAL is then moved to where the polynomial's
+constant term points and the fit repeated (two or three rounds converge to
+machine precision). Stars whose residual exceeds ``clip_sigma`` robust sigmas
+are rejected and the fit redone.
+
+``astropy.wcs.utils.fit_wcs_from_points`` solves the same problem with a
+non-linear optimiser and leaves out the inverse SIP (AP, BP) that other tools
+need to go from sky to pixels quickly; the linear formulation is exact, faster
+and gives both, hence this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.wcs import WCS, Sip
+
+__all__ = ["WcsFit", "WcsFitError", "fit_wcs", "gnomonic", "inverse_gnomonic", "sky_residuals"]
+
+log = logging.getLogger(__name__)
+
+
+class WcsFitError(Exception):
+    """The matched stars cannot constrain a WCS (too few, degenerate)."""
+
+
+def gnomonic(ra, dec, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Standard coordinates (xi, eta) in degrees of (ra, dec) about (ra0, dec0).
+
+    xi grows toward east (increasing RA), eta toward north.
+    """
+    ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    a0, d0 = math.radians(ra0), math.radians(dec0)
+    cosc = np.sin(d0) * np.sin(dec) + np.cos(d0) * np.cos(dec) * np.cos(ra - a0)
+    xi = np.cos(dec) * np.sin(ra - a0) / cosc
+    eta = (np.cos(d0) * np.sin(dec) - np.sin(d0) * np.cos(dec) * np.cos(ra - a0)) / cosc
+    return np.degrees(xi), np.degrees(eta)
+
+
+def inverse_gnomonic(xi, eta, ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) in degrees of standard coordinates (xi, eta) in degrees."""
+    x, y = np.radians(np.asarray(xi, float)), np.radians(np.asarray(eta, float))
+    a0, d0 = math.radians(ra0), math.radians(dec0)
+    rho = np.hypot(x, y)
+    c = np.arctan(rho)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dec = np.arcsin(
+            np.cos(c) * np.sin(d0) + np.where(rho > 0, y * np.sin(c) * np.cos(d0) / rho, 0.0)
+        )
+        ra = a0 + np.arctan2(
+            x * np.sin(c), rho * np.cos(d0) * np.cos(c) - y * np.sin(d0) * np.sin(c)
+        )
+    return np.degrees(ra) % 360.0, np.degrees(dec)
+
+
+def _terms(order: int, min_total: int = 0) -> list[tuple[int, int]]:
+    return [(p, t - p) for t in range(min_total, order + 1) for p in range(t, -1, -1)]
+
+
+def _design(u: np.ndarray, v: np.ndarray, terms: list[tuple[int, int]]) -> np.ndarray:
+    return np.column_stack([u**p * v**q for p, q in terms])
+
+
+@dataclass(frozen=True)
+class WcsFit:
+    """A fitted WCS and how well it fits.
+
+    Attributes
+    ----------
+    wcs : WCS
+        TAN, or TAN-SIP when ``sip_order >= 2``; with AP/BP inverse terms.
+    used : ndarray of bool
+        Stars kept after outlier rejection.
+    residuals : ndarray (N, 2)
+        Measured minus fitted position of every star, in pixels.
+    rms_px, rms_arcsec : float
+        RMS of the kept stars' residuals (radial).
+    pixel_scale : float
+        arcsec per pixel at the reference point.
+    sip_order : int
+        Polynomial order used (1 = pure TAN); lower than asked when there were
+        too few stars for the requested one.
+    """
+
+    wcs: WCS
+    used: np.ndarray
+    residuals: np.ndarray
+    rms_px: float
+    rms_arcsec: float
+    pixel_scale: float
+    sip_order: int
+
+    @property
+    def n_used(self) -> int:
+        return int(self.used.sum())
+
+
+def _max_order_for(n: int, order: int) -> int:
+    # At least twice as many stars as terms per axis, so that clipping has slack.
+    while order > 1 and n < 2 * len(_terms(order)) + 2:
+        order -= 1
+    return order
+
+
+def _solve(u, v, xi, eta, order: int, norm: float, weight: np.ndarray):
+    terms = _terms(order)
+    a = _design(u / norm, v / norm, terms) * weight[:, None]
+    cx, *_ = np.linalg.lstsq(a, xi * weight, rcond=None)
+    cy, *_ = np.linalg.lstsq(a, eta * weight, rcond=None)
+    scale = np.array([norm ** -(p + q) for p, q in terms])
+    return terms, cx * scale, cy * scale
+
+
+def _excess_scatter(r: np.ndarray, sigma: np.ndarray, n_params: int) -> float:
+    """Extra per-axis scatter f with sum(r^2 / (sigma^2 + f^2)) = 2 (N - n_params / 2).
+
+    ``r`` are radial residuals (two axes per star); 0 when the given sigmas
+    already explain them.
+    """
+    dof = max(2 * len(r) - n_params, 1)
+
+    def chi2(f: float) -> float:
+        return float(np.sum(r**2 / (sigma**2 + f**2)))
+
+    if chi2(0.0) <= dof:
+        return 0.0
+    lo, hi = 0.0, max(float(np.sqrt(np.mean(r**2))), 1e-6)
+    while chi2(hi) > dof:
+        hi *= 2.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if chi2(mid) > dof else (lo, mid)
+    return hi
+
+
+def fit_wcs(
+    xy: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+    *,
+    image_shape: tuple[int, int],
+    sip_order: int = 2,
+    clip_sigma: float = 3.0,
+    max_rounds: int = 6,
+    crval: tuple[float, float] | None = None,
+    min_sigma_px: float = 0.03,
+    sigma: np.ndarray | None = None,
+) -> WcsFit:
+    """Fit a TAN (-SIP) WCS mapping 0-based pixels ``xy`` to (ra, dec).
+
+    Parameters
+    ----------
+    xy : ndarray (N, 2)
+        0-based pixel positions (x along columns).
+    ra, dec : ndarray (N,)
+        Catalog positions in degrees.
+    image_shape : (ny, nx)
+        Image shape; CRPIX is put at the image centre.
+    sip_order : int
+        SIP polynomial order (0 or 1: pure TAN; 2-5 usual).
+    clip_sigma : float
+        Reject stars beyond this many robust sigmas; 0 keeps all.
+    max_rounds : int
+        Most rejection rounds.
+    crval : (ra, dec), optional
+        Starting reference point; the stars' mean by default.
+    min_sigma_px : float
+        Floor of the robust sigma (pixels), so that a near-perfect fit does
+        not reject stars for sub-millipixel residuals.
+    sigma : ndarray (N,), optional
+        Position uncertainty of each star (pixels, any common scale): the fit
+        is weighted by 1/sigma and outliers judged in units of it. Centroids
+        of faint stars scatter ten times more than those of bright ones, so
+        weighting matters for a distortion fit.
+
+    Raises
+    ------
+    WcsFitError
+        Fewer than 4 stars, or a degenerate geometry.
+    """
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    ra, dec = np.asarray(ra, float), np.asarray(dec, float)
+    n = len(xy)
+    if n < 4:
+        raise WcsFitError(f"{n} matched stars; a WCS needs at least 4")
+    ny, nx = image_shape
+    crpix = np.array([(nx + 1) / 2.0, (ny + 1) / 2.0])
+    u = xy[:, 0] + 1.0 - crpix[0]
+    v = xy[:, 1] + 1.0 - crpix[1]
+    norm = max(nx, ny) / 2.0
+    order = _max_order_for(n, max(int(sip_order), 1))
+    if crval is None:
+        xyz = np.column_stack(
+            [
+                np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
+                np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
+                np.sin(np.radians(dec)),
+            ]
+        ).mean(axis=0)
+        crval = (
+            math.degrees(math.atan2(xyz[1], xyz[0])) % 360.0,
+            math.degrees(math.atan2(xyz[2], math.hypot(xyz[0], xyz[1]))),
+        )
+    ra0, dec0 = crval
+    if sigma is None:
+        sig_in = None
+        sig = np.ones(n)
+    else:
+        sig_in = np.asarray(sigma, float)
+        good = np.isfinite(sig_in) & (sig_in > 0)
+        sig_in = np.where(good, sig_in, np.max(sig_in[good], initial=1.0))
+        sig = sig_in
+    weight = 1.0 / sig
+    used = np.ones(n, dtype=bool)
+    floor = -1.0
+    for _ in range(max_rounds):
+        order = _max_order_for(int(used.sum()), order)
+        for _ in range(8):  # move CRVAL until the constant term vanishes
+            xi, eta = gnomonic(ra, dec, ra0, dec0)
+            terms, cx, cy = _solve(u[used], v[used], xi[used], eta[used], order, norm, weight[used])
+            ra0, dec0 = (float(c) for c in inverse_gnomonic(cx[0], cy[0], ra0, dec0))
+            if math.hypot(cx[0], cy[0]) < 1e-11:
+                break
+        xi, eta = gnomonic(ra, dec, ra0, dec0)
+        terms, cx, cy = _solve(u[used], v[used], xi[used], eta[used], order, norm, weight[used])
+        cd = np.array([[cx[1], cx[2]], [cy[1], cy[2]]])
+        if abs(np.linalg.det(cd)) < 1e-20:
+            raise WcsFitError("matched stars are degenerate (on a line?)")
+        full = _design(u, v, terms)
+        model = np.column_stack([full @ cx, full @ cy])
+        resid_px = (np.column_stack([xi, eta]) - model) @ np.linalg.inv(cd).T
+        if clip_sigma <= 0:
+            break
+        r = np.hypot(*resid_px.T)
+        new_floor = floor
+        if sig_in is not None:
+            # The given sigmas are photon noise only; what else scatters the
+            # centroids (undersampling, blends, catalog errors) is estimated as
+            # the floor that brings chi^2 per degree of freedom to one.
+            new_floor = _excess_scatter(r[used], sig_in[used], 2 * len(terms))
+            sig = np.hypot(sig_in, new_floor)
+            weight = 1.0 / sig
+        z = r / sig
+        # For Gaussian errors of sigma per axis the median radial residual is
+        # sigma * sqrt(2 ln 2) = 1.1774 sigma: a robust scale immune to outliers.
+        scale_z = float(np.median(z[used])) / 1.1774
+        new_used = r <= clip_sigma * np.maximum(scale_z * sig, min_sigma_px)
+        settled = abs(new_floor - floor) <= 0.1 * max(new_floor, 1e-3)
+        floor = new_floor
+        if new_used.sum() < 4 or (np.array_equal(new_used, used) and settled):
+            break
+        used = new_used
+    wcs = _build_wcs(terms, cx, cy, cd, crpix, (ra0, dec0), order, (ny, nx))
+    resid = sky_residuals(wcs, xy, ra, dec)
+    rms_px = float(np.sqrt(np.mean(np.sum(resid[used] ** 2, axis=1))))
+    scale = math.sqrt(abs(np.linalg.det(cd))) * 3600.0
+    return WcsFit(wcs, used, resid, rms_px, rms_px * scale, scale, order)
+
+
+def _build_wcs(terms, cx, cy, cd, crpix, crval, order, shape) -> WCS:
+    ny, nx = shape
+    w = WCS(naxis=2)
+    w.wcs.crpix = crpix
+    w.wcs.crval = crval
+    w.wcs.cd = cd
+    w.wcs.radesys = "ICRS"
+    w.pixel_shape = (nx, ny)
+    if order < 2:
+        w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        w.wcs.set()
+        return w
+    cdi = np.linalg.inv(cd)
+    a = np.zeros((order + 1, order + 1))
+    b = np.zeros((order + 1, order + 1))
+    for k, (p, q) in enumerate(terms):
+        if p + q < 2:
+            continue
+        f, g = cdi @ np.array([cx[k], cy[k]])
+        a[p, q], b[p, q] = f, g
+    ap, bp = _inverse_sip(a, b, order, shape, crpix)
+    w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    w.sip = Sip(a, b, ap, bp, crpix)
+    w.wcs.set()
+    return w
+
+
+def _poly(c: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(u)
+    for p in range(c.shape[0]):
+        for q in range(c.shape[1] - p):
+            if c[p, q]:
+                out += c[p, q] * u**p * v**q
+    return out
+
+
+def _inverse_sip(a, b, order, shape, crpix) -> tuple[np.ndarray, np.ndarray]:
+    """AP, BP (one order higher, the usual choice) fitted on a grid over the image."""
+    ny, nx = shape
+    gu, gv = np.meshgrid(np.linspace(0, nx, 24), np.linspace(0, ny, 24))
+    u = gu.ravel() + 1.0 - crpix[0]
+    v = gv.ravel() + 1.0 - crpix[1]
+    uu = u + _poly(a, u, v)
+    vv = v + _poly(b, u, v)
+    inv_order = order + 1
+    terms = _terms(inv_order, min_total=1)
+    norm = max(nx, ny) / 2.0
+    design = _design(uu / norm, vv / norm, terms)
+    cu, *_ = np.linalg.lstsq(design, u - uu, rcond=None)
+    cv, *_ = np.linalg.lstsq(design, v - vv, rcond=None)
+    ap = np.zeros((inv_order + 1, inv_order + 1))
+    bp = np.zeros((inv_order + 1, inv_order + 1))
+    for k, (p, q) in enumerate(terms):
+        s = norm ** -(p + q)
+        ap[p, q], bp[p, q] = cu[k] * s, cv[k] * s
+    return ap, bp
+
+
+def sky_residuals(wcs: WCS, xy: np.ndarray, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Measured minus predicted positions (pixels) of stars at (ra, dec).
+
+    Computed on the tangent plane at CRVAL, in pixel units of the local CD
+    matrix, which is exact enough for residuals of a few pixels.
+    """
+    ra_f, dec_f = wcs.all_pix2world(xy[:, 0], xy[:, 1], 0)
+    ra0, dec0 = wcs.wcs.crval
+    xi_m, eta_m = gnomonic(ra_f, dec_f, ra0, dec0)
+    xi_c, eta_c = gnomonic(ra, dec, ra0, dec0)
+    cd = wcs.wcs.cd if wcs.wcs.has_cd() else wcs.pixel_scale_matrix
+    d = np.column_stack([xi_m - xi_c, eta_m - eta_c]) @ np.linalg.inv(cd).T
+    return d

@@ -1,0 +1,148 @@
+"""Triangle matching and TAN-SIP fits against exact synthetic truth (no images)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS, Sip
+
+from fluxion.core.astrometry import (
+    MatchError,
+    WcsFitError,
+    fit_wcs,
+    gnomonic,
+    inverse_gnomonic,
+    match_sources,
+)
+
+SHAPE = (512, 512)
+
+
+def _truth_wcs(rotation=30.0, scale=1.2, corner_shift=1.5) -> WCS:
+    """A TAN-SIP WCS with cubic barrel distortion moving the corners by ``corner_shift`` px."""
+    ny, nx = SHAPE
+    w = WCS(naxis=2)
+    w.wcs.crpix = [(nx + 1) / 2, (ny + 1) / 2]
+    w.wcs.crval = [310.0, 40.0]
+    s, th = scale / 3600, math.radians(rotation)
+    w.wcs.cd = [[-s * math.cos(th), s * math.sin(th)], [s * math.sin(th), s * math.cos(th)]]
+    rc = math.hypot(nx / 2, ny / 2)
+    k = corner_shift / rc**3
+    a, b = np.zeros((4, 4)), np.zeros((4, 4))
+    a[3, 0] = a[1, 2] = b[2, 1] = b[0, 3] = k
+    a[2, 0] = 0.15 * corner_shift / rc**2
+    w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    w.sip = Sip(a, b, None, None, w.wcs.crpix)
+    w.pixel_shape = (nx, ny)
+    w.wcs.set()
+    return w
+
+
+def _grid_error_px(fitted: WCS, truth: WCS, scale=1.2) -> tuple[float, float]:
+    """RMS and max sky distance between two WCS over the frame, in pixels."""
+    gx, gy = np.meshgrid(np.linspace(0, SHAPE[1] - 1, 25), np.linspace(0, SHAPE[0] - 1, 25))
+    r1, d1 = truth.all_pix2world(gx.ravel(), gy.ravel(), 0)
+    r2, d2 = fitted.all_pix2world(gx.ravel(), gy.ravel(), 0)
+    sep = SkyCoord(r1, d1, unit="deg").separation(SkyCoord(r2, d2, unit="deg")).arcsec / scale
+    return float(np.sqrt(np.mean(sep**2))), float(sep.max())
+
+
+def test_gnomonic_round_trip():
+    rng = np.random.default_rng(3)
+    ra = 359.9 + rng.uniform(-1, 1, 100)
+    dec = 88.5 + rng.uniform(-1, 1, 100)
+    xi, eta = gnomonic(ra, dec, 0.05, 88.7)
+    ra2, dec2 = inverse_gnomonic(xi, eta, 0.05, 88.7)
+    sep = SkyCoord(ra, dec, unit="deg").separation(SkyCoord(ra2, dec2, unit="deg")).arcsec
+    assert sep.max() < 1e-6
+
+
+def test_sip_fit_recovers_truth_and_rejects_outliers():
+    rng = np.random.default_rng(1)
+    truth = _truth_wcs()
+    n = 200
+    xy = rng.uniform(0, 511, (n, 2))
+    ra, dec = truth.all_pix2world(xy[:, 0], xy[:, 1], 0)
+    measured = xy + rng.normal(0, 0.05, (n, 2))
+    measured[:10] += rng.choice([-1, 1], (10, 2)) * rng.uniform(1.0, 5.0, (10, 2))  # blends
+    fit = fit_wcs(measured, ra, dec, image_shape=SHAPE, sip_order=3)
+    assert not fit.used[:10].any()  # every injected outlier rejected
+    assert fit.used[10:].mean() > 0.97  # and few good stars lost
+    assert fit.sip_order == 3
+    # Radial RMS of 0.05 px per axis is 0.0707 px.
+    assert fit.rms_px == pytest.approx(0.0707, rel=0.15)
+    assert fit.pixel_scale == pytest.approx(1.2, rel=1e-3)
+    # 190 stars at 0.05 px fix 10 terms per axis to ~0.05 * sqrt(10 / 190) = 0.011 px.
+    rms, worst = _grid_error_px(fit.wcs, truth)
+    assert rms < 0.03 and worst < 0.1
+    # The inverse SIP (AP/BP) written for other tools agrees with the iterative inverse.
+    gx, gy = np.meshgrid(np.linspace(0, 511, 12), np.linspace(0, 511, 12))
+    foc = fit.wcs.sip_pix2foc(np.column_stack([gx.ravel(), gy.ravel()]), 0)
+    back = fit.wcs.sip_foc2pix(foc, 0)
+    assert np.abs(back - np.column_stack([gx.ravel(), gy.ravel()])).max() < 0.01
+
+
+def test_tan_fit_without_distortion_and_too_few_stars():
+    truth = _truth_wcs(rotation=-120, corner_shift=0.0)
+    xy = np.array([[10.0, 10], [500, 20], [250, 260], [30, 480], [470, 490], [100, 300]])
+    ra, dec = truth.all_pix2world(xy[:, 0], xy[:, 1], 0)
+    fit = fit_wcs(xy, ra, dec, image_shape=SHAPE, sip_order=3)
+    assert fit.sip_order == 1  # six stars cannot carry a cubic
+    assert _grid_error_px(fit.wcs, truth)[1] < 1e-4
+    with pytest.raises(WcsFitError, match="at least 4"):
+        fit_wcs(xy[:3], ra[:3], dec[:3], image_shape=SHAPE)
+
+
+def _scene(rng, *, rotation, scale, flip, n_cat=150, keep=0.7, spurious=0.3, noise=0.1):
+    """Catalog stars on a plane, and the image a camera would see of part of them."""
+    plane = rng.uniform(-350, 350, (n_cat, 2))
+    th = math.radians(rotation)
+    rot = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    m = rot * scale
+    if flip:
+        m = m @ np.diag([-1.0, 1.0])
+    xy = (plane - [20.0, -35.0]) @ np.linalg.inv(m).T + [256.0, 256.0]
+    inside = np.all((xy > 0) & (xy < 511), axis=1)
+    idx = np.nonzero(inside)[0]
+    idx = idx[rng.random(len(idx)) < keep]
+    img = xy[idx] + rng.normal(0, noise, (len(idx), 2))
+    n_fake = int(spurious * len(idx) / (1 - spurious))
+    img = np.vstack([img, rng.uniform(0, 511, (n_fake, 2))])
+    truth = np.concatenate([idx, np.full(n_fake, -1)])
+    order = rng.permutation(len(img))  # brightness order unrelated to anything
+    return img[order], plane, truth[order]
+
+
+@pytest.mark.parametrize(
+    "rotation,scale,flip",
+    [(0.0, 1.0, False), (73.0, 1.05, False), (181.0, 0.95, True), (-47.0, 1.03, True)],
+)
+def test_matching_is_robust_to_rotation_flip_scale_and_spurious_stars(rotation, scale, flip):
+    rng = np.random.default_rng(int(rotation) % 97 + 7)
+    img, plane, truth = _scene(rng, rotation=rotation, scale=scale, flip=flip)
+    m = match_sources(img, plane, image_size=(512, 512), scale_tolerance=0.06)
+    assert m.flipped == flip
+    assert m.scale == pytest.approx(scale, rel=0.002)
+    right = truth[m.source_index] == m.catalog_index
+    assert right.all()  # no wrong pair
+    real = (truth >= 0).sum()
+    assert m.n_matched >= 0.95 * real  # 30 % spurious and 30 % missing stars
+    assert m.log10_false_alarm < -20
+
+
+def test_matching_refuses_unrelated_stars():
+    rng = np.random.default_rng(11)
+    plane = rng.uniform(-350, 350, (150, 2))
+    img = rng.uniform(0, 511, (60, 2))
+    with pytest.raises(MatchError):
+        match_sources(img, plane, image_size=(512, 512), scale_tolerance=0.05)
+
+
+def test_matching_refuses_three_stars():
+    rng = np.random.default_rng(12)
+    img, plane, _ = _scene(rng, rotation=10, scale=1.0, flip=False)
+    with pytest.raises(MatchError, match="at least 6 needed"):
+        match_sources(img[:3], plane, image_size=(512, 512))
