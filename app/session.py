@@ -162,7 +162,12 @@ class Session(QObject):
             self.project = project
             self.project_changed.emit()
         self.sequence_changed.emit()
-        start = int(self.project.display.get("frame", 0)) if self.project else 0
+        saved = self.project.display.get("frame")
+        if saved is None:
+            # a night opens on its first light, not on the calibration frames
+            lights = [i for i, f in enumerate(sequence.frames) if f.type == "light"]
+            saved = lights[0] if lights else 0
+        start = int(saved)
         if len(sequence):
             self.go_to(min(max(start, 0), len(sequence) - 1))
 

@@ -146,7 +146,14 @@ class FrameTable(QTableView):
 
     def set_frames(self, frames: Sequence[Any]) -> None:
         """Show these frames."""
-        self.frame_model.set_frames(frames)
+        self._quiet = True  # a model reset moves the current row; that is not the user
+        try:
+            self.frame_model.set_frames(frames)
+        finally:
+            self._quiet = False
+        # Qt makes the first row current when the table gains focus with none
+        # current, which would look like a user's choice; set one quietly now.
+        self.select_row(0)
 
     def select_row(self, row: int) -> None:
         """Highlight ``row`` without emitting :attr:`frame_selected` (the app moved there)."""

@@ -109,3 +109,10 @@ def test_missing_path_and_bad_folder_show_one_error(window, qtbot, tmp_path: Pat
         window.open_path(tmp_path)
     assert "no usable FITS frames" in window.error_bar.label.text()
     assert "Choose a folder" in window.error_bar.label.text()
+
+
+def test_a_night_opens_on_its_first_light(window, qtbot, open_and_wait, demo_night: Path) -> None:
+    open_and_wait(window, demo_night)
+    frames = window.session.sequence.frames
+    assert frames[window.session.current].type == "light"
+    assert all(f.type != "light" for f in frames[: window.session.current])
