@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from . import CommandError
+from .progress import TerminalProgress
 
 NAME = "demo"
 HELP = "write a simulated night (lights, bias, darks, flats, truth) into OUTDIR"
@@ -57,15 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
 
-    def report(fraction: float, message: str) -> None:
-        print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
-
+    progress = TerminalProgress()
     try:
-        truth = simulate_night(out, config, state=StepState(report))
+        truth = simulate_night(out, config, state=StepState(progress))
     except OSError as exc:
         raise CommandError(f"cannot write the night into {out}: {exc}") from exc
     except ValueError as exc:  # e.g. a night so long that the field sets
         raise CommandError(str(exc)) from exc
-    print(file=sys.stderr)
+    progress.done()
     print(f"wrote {truth.summary()} to {out}")
     return 0
