@@ -184,6 +184,11 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
+        else:  # first start: the image gets the room
+            self.resizeDocks([self.log_dock], [120], Qt.Orientation.Vertical)
+            self.resizeDocks(
+                [self.frames_dock, *self.panel_docks[:1]], [330, 400], Qt.Orientation.Horizontal
+            )
         d = self.settings.display_defaults()
         try:
             self.image_view.set_stretch(str(d["stretch"]))

@@ -82,7 +82,7 @@ class StepPanel(QWidget):
         self.redo_box = QCheckBox("Redo when the frame changes")
         self.result_label = QLabel("Not run yet.")
         self.result_label.setWordWrap(True)
-        self.plot = TimeSeriesPlot(self.quantity, "frame time (JD - first)")
+        self.plot = TimeSeriesPlot(self.quantity, "hours since the first frame")
         self.run_button.clicked.connect(self.run_current)
         self.run_all_button.clicked.connect(self.run_all)
         self.plot.frame_clicked.connect(session.go_to)
@@ -202,7 +202,7 @@ class StepPanel(QWidget):
         idx = sorted(self.results)
         jd = [seq[i].jd for i in idx]
         if all(j is not None for j in jd) and jd:
-            x = np.asarray(jd, dtype=float) - min(jd)
+            x = (np.asarray(jd, dtype=float) - min(jd)) * 24.0
         else:
             x = np.asarray(idx, dtype=float)
         self.plot.set_series(x, [self.summary(self.results[i]) for i in idx], frames=idx)
