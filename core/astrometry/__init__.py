@@ -10,12 +10,20 @@ The pieces, each usable alone:
 - :mod:`.fallbacks`: local solve-field and nova.astrometry.net.
 """
 
+from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
 from .matching import Match, MatchError, match_sources
 from .scale import ScaleGuess, guess_scale, header_wcs, scale_from_optics
+from .sequence import FrameToSolve, hint_from_solution, solve_sequence
 from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
 from .wcsfit import WcsFit, WcsFitError, fit_wcs, gnomonic, inverse_gnomonic
 
 __all__ = [
+    "NovaAstrometryNet",
+    "SolveField",
+    "solve_field_available",
+    "FrameToSolve",
+    "hint_from_solution",
+    "solve_sequence",
     "Match",
     "MatchError",
     "match_sources",

@@ -319,9 +319,24 @@ class PlateSolver:
         result = self.solve_hinted(sources, image_shape, hint, state=state.sub(0.0, 0.8))
         if result.solved or not self.fallbacks:
             return result
-        reasons = [f"hinted: {result.reason}"]
+        return self.run_fallbacks(sources, image_shape, hint, result, t0=t0, state=state)
+
+    def run_fallbacks(
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        failed: SolveResult,
+        *,
+        t0: float | None = None,
+        state: StepState | None = None,
+    ) -> SolveResult:
+        """Try the fallbacks in order after the hinted solve ``failed``."""
+        t0 = time.monotonic() if t0 is None else t0
+        reasons = [f"hinted: {failed.reason}"]
         for fb in self.fallbacks:
-            state.check()
+            if state is not None:
+                state.check()
             try:
                 fb_result = fb(sources, image_shape, hint)
             except Exception as exc:  # a fallback's failure is a reason, not a crash
@@ -332,10 +347,10 @@ class PlateSolver:
                 return replace(
                     fb_result,
                     seconds=time.monotonic() - t0,
-                    messages=(*result.messages, *reasons),
+                    messages=(*failed.messages, *reasons),
                 )
             reasons.append(f"{fb_result.method}: {fb_result.reason}")
-        return replace(result, reason="; ".join(reasons), seconds=time.monotonic() - t0)
+        return replace(failed, reason="; ".join(reasons), seconds=time.monotonic() - t0)
 
     # -- the hinted solve ----------------------------------------------------------
     def solve_hinted(

@@ -1,0 +1,141 @@
+"""``fluxion solve FILE... --out DIR``: plate-solve frames; write ``.wcs`` files and solve.ecsv."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import CommandError
+from .progress import TerminalProgress
+
+NAME = "solve"
+HELP = "plate-solve FITS frames from their header hints (offline first); write WCS files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", type=Path, nargs="+", help="FITS frames, in time order")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--catalog",
+        default="Gaia DR3",
+        help="reference catalog: a name (Gaia DR3, APASS DR9, Pan-STARRS DR1, SDSS DR16, "
+        "ATLAS-RefCat2, 2MASS, 'index files') or an ECSV/FITS/CSV file with ra, dec "
+        "(degrees) and a magnitude column (default: Gaia DR3)",
+    )
+    p.add_argument("--ra", type=float, help="pointing RA in degrees (overrides the headers)")
+    p.add_argument("--dec", type=float, help="pointing Dec in degrees (overrides the headers)")
+    p.add_argument("--scale", type=float, help="pixel scale in arcsec/px (overrides the headers)")
+    p.add_argument(
+        "--scale-tolerance", type=float, default=5.0, help="uncertainty of --scale in %% (5)"
+    )
+    p.add_argument("--search-radius", type=float, default=15.0, help="arcmin (15)")
+    p.add_argument("--mag-limit", type=float, default=18.0, help="faintest catalog stars (18)")
+    p.add_argument("--sip-order", type=int, default=3, help="distortion order, 0-5 (3)")
+    p.add_argument("--offline", action="store_true", help="use only local and cached catalogs")
+    p.add_argument("--cache-dir", type=Path, help="catalog cache folder")
+    p.add_argument(
+        "--no-solve-field", action="store_true", help="do not fall back to a local solve-field"
+    )
+    p.add_argument(
+        "--nova-key",
+        default=os.environ.get("ASTROMETRY_NET_API_KEY"),
+        help="nova.astrometry.net API key for the last fallback "
+        "(default: $ASTROMETRY_NET_API_KEY; none: no web fallback)",
+    )
+    p.add_argument(
+        "--keep-header-wcs", action="store_true", help="keep a WCS already in the headers"
+    )
+    p.add_argument("--workers", type=int, default=2, help="threads for source extraction (2)")
+
+
+def _catalog(args: argparse.Namespace):
+    from fluxion.core.catalogs import (
+        CatalogCache,
+        CatalogChain,
+        CatalogError,
+        IndexFileCatalog,
+        LocalCatalog,
+        catalog_by_name,
+        find_index_files,
+    )
+
+    path = Path(args.catalog)
+    if path.suffix.lower() in (".ecsv", ".fits", ".fit", ".csv", ".gz") or path.exists():
+        if not path.is_file():
+            raise CommandError(f"catalog file not found: {path}")
+        return CatalogChain([LocalCatalog(path)])
+    try:
+        source = catalog_by_name(args.catalog)
+    except CatalogError as exc:
+        raise CommandError(str(exc)) from exc
+    sources = [source]
+    if find_index_files() and not isinstance(source, IndexFileCatalog):
+        sources.append(IndexFileCatalog())  # offline last resort for bright stars
+    return CatalogChain(sources, cache=CatalogCache(args.cache_dir), offline=args.offline)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.astrometry import PlateSolver, SolveParams
+    from fluxion.core.astrometry.fallbacks import NovaAstrometryNet, SolveField
+    from fluxion.core.astrometry.files import solve_files
+    from fluxion.core.pipeline import StepState
+
+    missing = [str(p) for p in args.files if not p.is_file()]
+    if missing:
+        raise CommandError("no such file: " + ", ".join(missing))
+    if (args.ra is None) != (args.dec is None):
+        raise CommandError("give both --ra and --dec, or neither")
+    if args.scale is not None and args.scale <= 0:
+        raise CommandError("--scale must be positive (arcsec per pixel)")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"{args.out} exists and is not a folder")
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    try:
+        params = SolveParams(
+            mag_limit=args.mag_limit,
+            search_radius=args.search_radius,
+            scale_tolerance=args.scale_tolerance,
+            sip_order=args.sip_order,
+            use_solve_field=not args.no_solve_field,
+            use_nova=bool(args.nova_key),
+            keep_header_wcs=args.keep_header_wcs,
+        )
+    except (TypeError, ValueError) as exc:
+        raise CommandError(str(exc)) from exc
+    fallbacks = []
+    if params.use_solve_field:
+        fallbacks.append(SolveField())
+    if params.use_nova and not args.offline:
+        fallbacks.append(NovaAstrometryNet(args.nova_key))
+    solver = PlateSolver(params, catalog=_catalog(args), fallbacks=fallbacks)
+    progress = TerminalProgress()
+    with ThreadPoolExecutor(args.workers) as pool:
+        table = solve_files(
+            args.files,
+            solver,
+            args.out,
+            ra=args.ra,
+            dec=args.dec,
+            scale=args.scale,
+            scale_tolerance=args.scale_tolerance / 100.0,
+            state=StepState(progress),
+            executor=pool if args.workers > 1 else None,
+        )
+    progress.done()
+    print("frame".ljust(34), "method".ljust(19), "stars", 'rms(")', "    s", " verdict")
+    for row in table:
+        if row["solved"]:
+            print(
+                f"{row['file'][:34]:34s} {row['method']:19s} {row['n_matched']:5d} "
+                f"{row['rms_arcsec']:6.2f} {row['seconds']:5.1f}  {row['verdict']}"
+            )
+        else:
+            print(f"{row['file'][:34]:34s} NOT SOLVED: {row['reason']}")
+    n_ok = int(sum(table["solved"]))
+    print(f"{n_ok} of {len(table)} frames solved; results in {args.out / 'solve.ecsv'}")
+    sys.stdout.flush()
+    return 0 if n_ok == len(table) else 1

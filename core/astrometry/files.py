@@ -1,0 +1,228 @@
+"""Solve FITS files and write the solutions: one ``<frame>.wcs`` header per frame, ``solve.ecsv``.
+
+This is what ``fluxion solve`` runs. Input files are only read; the solutions
+go into the output folder (header-only FITS files named after the frames, the
+form astrometry.net's ``.wcs`` files have) and into the project's calibrated
+frames by :func:`write_solution_into`, never into the inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from ..fitsio import read_header, read_image
+from ..headers import normalise_header
+from ..pipeline import StepState
+from .scale import ScaleGuess, guess_scale
+from .sequence import FrameToSolve, solve_sequence
+from .solve import PlateSolver, SolveHint, SolveResult
+
+__all__ = [
+    "hint_for_file",
+    "solve_files",
+    "results_table",
+    "write_wcs_file",
+    "write_solution_into",
+    "strip_wcs",
+]
+
+log = logging.getLogger(__name__)
+
+_WCS_PREFIXES = (
+    "CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT", "CD1_", "CD2_", "PC1_", "PC2_", "CROTA",
+    "A_", "B_", "AP_", "BP_", "PV1_", "PV2_", "LONPOLE", "LATPOLE", "WCSAXES", "RADESYS",
+    "EQUINOX", "FLX", "IMAGEW", "IMAGEH",
+)  # fmt: skip
+
+
+def strip_wcs(header: fits.Header) -> fits.Header:
+    """A copy of ``header`` without any WCS card (an old solution must not linger)."""
+    out = header.copy()
+    for key in list(out.keys()):
+        if key.startswith(_WCS_PREFIXES) and key not in ("EQUINOX",):
+            del out[key]
+    return out
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for ext in (".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".fit.bz2", ".fits", ".fit", ".fts"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return path.stem
+
+
+def write_wcs_file(path: str | Path, result: SolveResult) -> Path:
+    """Write a solved frame's WCS as a header-only FITS file, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu = fits.PrimaryHDU(header=result.wcs_header())
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        hdu.writeto(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def write_solution_into(header: fits.Header, result: SolveResult) -> fits.Header:
+    """``header`` (of a calibrated frame the project owns) with the solution in it."""
+    out = strip_wcs(header)
+    out.update(result.wcs_header())
+    return out
+
+
+def hint_for_file(
+    header: fits.Header,
+    *,
+    ra: float | None = None,
+    dec: float | None = None,
+    scale: float | None = None,
+    scale_tolerance: float = 0.05,
+    file_name: str | None = None,
+) -> SolveHint:
+    """The hint for a frame: typed values first, then the header's facts."""
+    facts = normalise_header(header, file_name=file_name)
+    guess: ScaleGuess | None = guess_scale(
+        header,
+        user_scale=scale,
+        user_tolerance=scale_tolerance,
+        focal_length_mm=facts.focal_length_mm,
+        pixel_size_um=facts.pixel_size_um,
+        binning=1,
+    )
+    return SolveHint(
+        ra if ra is not None else facts.ra,
+        dec if dec is not None else facts.dec,
+        guess,
+        epoch=float(facts.time.jyear) if facts.time is not None else None,
+    )
+
+
+def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Table:
+    """Per-frame results: file, solved, method, n_matched, rms_arcsec, seconds, and more."""
+    rows = []
+    for p, r in zip(paths, results, strict=True):
+        centre = r.centre or (np.nan, np.nan)
+        rows.append(
+            {
+                "file": Path(p).name,
+                "solved": bool(r.solved),
+                "method": r.method,
+                "n_matched": int(r.n_matched),
+                "rms_arcsec": float(r.rms_arcsec),
+                "seconds": round(float(r.seconds), 3),
+                "verdict": r.verdict,
+                "pixel_scale": float(r.pixel_scale),
+                "ra_center": float(centre[0]),
+                "dec_center": float(centre[1]),
+                "flipped": bool(r.flipped),
+                "catalog": r.catalog,
+                "reason": r.reason,
+            }
+        )
+    names = (
+        "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
+        "pixel_scale", "ra_center", "dec_center", "flipped", "catalog", "reason",
+    )  # fmt: skip
+    if not rows:
+        kinds = ("U1", bool, "U1", int, float, float, "U1", float, float, float, bool, "U1", "U1")
+        return Table(names=names, dtype=kinds)
+    t = Table(rows=rows, names=names)
+    t["rms_arcsec"].unit = "arcsec"
+    t["seconds"].unit = "s"
+    t["pixel_scale"].unit = "arcsec / pix"
+    t["ra_center"].unit = t["dec_center"].unit = "deg"
+    return t
+
+
+def solve_files(
+    paths: Sequence[str | Path],
+    solver: PlateSolver,
+    out_dir: str | Path,
+    *,
+    ra: float | None = None,
+    dec: float | None = None,
+    scale: float | None = None,
+    scale_tolerance: float = 0.05,
+    detect=None,
+    state: StepState | None = None,
+    executor: Executor | None = None,
+) -> Table:
+    """Solve FITS files as a sequence and write ``<frame>.wcs`` files and ``solve.ecsv``.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        FITS images, in time order.
+    solver : PlateSolver
+        Configured solver.
+    out_dir : path
+        Output folder (created).
+    ra, dec, scale : float, optional
+        Typed pointing (deg) and pixel scale (arcsec/px), overriding headers.
+    scale_tolerance : float
+        Fractional uncertainty of a typed scale.
+    detect : callable, optional
+        ``detect(image) -> Table`` of sources; Fluxion's Detection step by default.
+    state, executor : optional
+        Progress/cancellation and parallel source extraction.
+    """
+    from ..detection import Detection
+
+    state = state if state is not None else StepState()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    detector = detect if detect is not None else (lambda img: Detection()(img).sources)
+    frames: list[FrameToSolve] = []
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        try:
+            header, hdu = read_header(p)
+        except Exception as exc:  # an unreadable file is one failed frame
+            frames.append(_broken(p, str(exc)))
+            continue
+        shape = (int(header.get("NAXIS2", 0)), int(header.get("NAXIS1", 0)))
+        hint = hint_for_file(
+            header, ra=ra, dec=dec, scale=scale, scale_tolerance=scale_tolerance, file_name=p.name
+        )
+        frames.append(
+            FrameToSolve(
+                p.name,
+                (lambda p=p, hdu=hdu: detector(read_image(p, hdu))),
+                shape,
+                hint,
+                header,
+            )
+        )
+    results = solve_sequence(frames, solver, state=state, executor=executor)
+    for p, r in zip(paths, results, strict=True):
+        if r.solved and r.wcs is not None:
+            write_wcs_file(out / f"{_stem(p)}.wcs", r)
+    table = results_table(paths, results)
+    fd, tmp = tempfile.mkstemp(prefix=".solve.", suffix=".ecsv", dir=out)
+    os.close(fd)
+    try:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, out / "solve.ecsv")
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return table
+
+
+def _broken(path: Path, reason: str) -> FrameToSolve:
+    def fail() -> Table:
+        raise ValueError(reason)
+
+    return FrameToSolve(path.name, fail, (0, 0), SolveHint(None, None, None))
