@@ -13,7 +13,17 @@ from types import ModuleType
 __all__ = ["CommandError", "names", "register_all"]
 
 # Order is the order shown in --help.
-_MODULES = ("demo", "scan", "calibrate", "detect", "solve", "track", "lightcurve", "zeropoint")
+_MODULES = (
+    "demo",
+    "scan",
+    "calibrate",
+    "detect",
+    "solve",
+    "track",
+    "lightcurve",
+    "stack",
+    "zeropoint",
+)
 
 
 class CommandError(Exception):
