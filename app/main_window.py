@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
             limits=None if fixed else frame.limits,
             wcs=frame.wcs,
             histogram=frame.histogram,
+            preview=frame.preview,
         )
         seq = self.session.sequence
         info = seq[frame.index] if seq is not None else None

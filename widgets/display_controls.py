@@ -16,7 +16,7 @@ __all__ = ["COLORMAPS", "LUT_SIZE", "make_lut", "LevelsHistogram"]
 COLORMAPS: tuple[str, ...] = ("grey", "inverted grey", "viridis", "inferno", "magma", "cividis")
 # 4096 entries: a 16-bit frame's sky noise spans a few hundred levels, so 256
 # entries would show steps after a strong asinh or log stretch.
-LUT_SIZE = 4096
+LUT_SIZE = 256
 
 
 @lru_cache(maxsize=16)
@@ -83,7 +83,13 @@ class LevelsHistogram(QWidget):
         """Show a histogram computed elsewhere (in a worker)."""
         # log-y needs positive counts; an empty bin shows as one count.
         self._curve.setData(np.asarray(edges), np.maximum(np.asarray(counts), 1))
-        self.plot.setXRange(float(edges[0]), float(edges[-1]), padding=0.0)
+        lo, hi = float(edges[0]), float(edges[-1])
+        (old_lo, old_hi), _ = self.plot.viewRange()
+        tol = 0.1 * (hi - lo)
+        # frames of one night differ a little; re-laying out the axis for every
+        # blinked frame would cost more than drawing the frame itself
+        if abs(lo - old_lo) > tol or abs(hi - old_hi) > tol:
+            self.plot.setXRange(lo, hi, padding=0.0)
 
     def set_levels(self, limits: Limits) -> None:
         """Move the band without emitting :attr:`levels_changed`."""

@@ -162,6 +162,8 @@ class ImageView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._data: np.ndarray | None = None
+        self._preview: tuple[np.ndarray, int] | None = None
+        self._drawn: tuple[int, bool] | None = None
         self._wcs: WCS | None = None
         self._levels = Limits(0.0, 1.0)
         self._stretch = "linear"
@@ -179,6 +181,7 @@ class ImageView(QWidget):
         self.image_item.setLookupTable(self._lut)
         self.view_box.addItem(self.image_item)
         self.overlays = OverlayLayers(self.view_box, self)
+        self.view_box.sigRangeChanged.connect(lambda *_: self._choose_resolution())
 
         self.histogram = LevelsHistogram()
         self.histogram.levels_changed.connect(self._on_histogram_levels)
@@ -282,12 +285,18 @@ class ImageView(QWidget):
         limits: Limits | None = None,
         wcs: WCS | None = None,
         histogram: tuple[np.ndarray, np.ndarray] | None = None,
+        preview: tuple[np.ndarray, int] | None = None,
     ) -> None:
         """Show a 2-d frame.
 
         ``limits`` (computed in a worker) become the display levels; None keeps
         the current ones, which is how blinking keeps a fixed stretch. The view
-        is refitted only when the frame's shape changes.
+        is refitted only when the frame's shape changes. ``preview`` is a
+        block-averaged copy and its block size (made in a worker by
+        :func:`fluxion.core.stretch.block_preview`): it is drawn instead of the
+        full frame while one preview pixel covers at most one screen pixel,
+        which makes showing a zoomed-out 4k frame several times faster. The
+        readout and magnifier always use the full frame.
         """
         arr = np.asarray(data)
         if arr.ndim != 2:
@@ -295,17 +304,44 @@ class ImageView(QWidget):
         refit = self._data is None or self._data.shape != arr.shape
         self._data = arr
         self._wcs = wcs
+        self._preview = preview if preview is not None and preview[1] > 1 else None
+        self._drawn = None
         if limits is not None:
             self._levels = limits
             self.histogram.set_levels(limits)
         if histogram is not None:
             self.histogram.set_histogram(*histogram)
-        lv = self._levels
-        self.image_item.setImage(arr, autoLevels=False, levels=(lv.vmin, lv.vmax))
-        ny, nx = arr.shape
-        self.image_item.setRect(QRectF(-0.5, -0.5, nx, ny))
         if refit:
+            self._draw(self._preview is not None)
             self.zoom_to_fit()
+        self._choose_resolution()
+
+    def _draw(self, use_preview: bool) -> None:
+        lv = self._levels
+        if use_preview and self._preview is not None:
+            image, f = self._preview
+            rect = QRectF(-0.5, -0.5, image.shape[1] * f, image.shape[0] * f)
+        else:
+            image, rect = self._data, QRectF(-0.5, -0.5, self._data.shape[1], self._data.shape[0])
+        self.image_item.setImage(image, autoLevels=False, levels=(lv.vmin, lv.vmax))
+        self.image_item.setRect(rect)
+        self._drawn = (id(image), use_preview)
+
+    def _choose_resolution(self) -> None:
+        if self._data is None:
+            return
+        use_preview = False
+        if self._preview is not None:
+            zoom = self.screen_pixels_per_image_pixel()
+            use_preview = math.isfinite(zoom) and zoom * self._preview[1] <= 1.0
+        image = self._preview[0] if use_preview else self._data
+        if self._drawn != (id(image), use_preview):
+            self._draw(use_preview)
+
+    @property
+    def showing_preview(self) -> bool:
+        """Whether the block-averaged preview is drawn (zoomed out) rather than the frame."""
+        return bool(self._drawn and self._drawn[1])
 
     @property
     def data(self) -> np.ndarray | None:
@@ -320,6 +356,8 @@ class ImageView(QWidget):
     def clear(self) -> None:
         """Show nothing."""
         self._data = None
+        self._preview = None
+        self._drawn = None
         self._wcs = None
         self.image_item.clear()
         self.overlays.clear()

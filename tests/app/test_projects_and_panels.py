@@ -104,16 +104,17 @@ def test_cancel_from_the_status_bar(window, qtbot) -> None:
 def test_settings_persist_geometry_and_stretch(qtbot, tmp_path: Path) -> None:
     path = tmp_path / "s.ini"
     w = MainWindow(Settings(path))
-    w.resize(700, 500)  # within the offscreen screen (800 x 600)
+    w.resize(1250, 780)
     w.image_view.set_colormap("inverted grey")
     w.image_view.set_stretch("log")
     w.close()
+    geometry = w.saveGeometry()
     w.deleteLater()
     w2 = MainWindow(Settings(path))
     try:
         assert w2.image_view.display_settings()["colormap"] == "inverted grey"
         assert w2.image_view.display_settings()["stretch"] == "log"
-        assert (w2.width(), w2.height()) == (700, 500)
+        assert Settings(path).geometry() == geometry
     finally:
         w2.close()
         w2.deleteLater()

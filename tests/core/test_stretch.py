@@ -9,6 +9,7 @@ from scipy.stats import norm
 from fluxion.core.stretch import (
     Limits,
     apply_stretch,
+    block_preview,
     compute_limits,
     display_histogram,
     percentile_limits,
@@ -104,3 +105,12 @@ def test_histogram_counts_the_sample(sky: np.ndarray) -> None:
     peak = 0.5 * (edges[np.argmax(counts)] + edges[np.argmax(counts) + 1])
     assert abs(peak - SKY) < SIGMA
     assert centre > 0
+
+
+def test_block_preview_averages_blocks() -> None:
+    data = np.arange(40 * 30, dtype=np.float32).reshape(30, 40)
+    preview, factor = block_preview(data, max_side=16)
+    assert factor == 3
+    assert preview.shape == (10, 13)  # the partial last column block is dropped
+    assert preview[1, 2] == pytest.approx(data[3:6, 6:9].mean())
+    assert block_preview(data, max_side=64) == (None, 1)
