@@ -7,6 +7,12 @@ import argparse
 import numpy as np
 
 from . import CommandError
+from .reports import (
+    add_light_curve_report_arguments,
+    check_report_options,
+    write_light_curve_reports,
+    write_position_reports,
+)
 from .track import add_arguments as _track_arguments
 from .track import predicted_positions
 
@@ -25,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--aperture", type=float, default=5.0, help="aperture radius (px)")
     p.add_argument("--annulus", type=float, nargs=2, default=(10.0, 16.0), metavar=("IN", "OUT"))
+    add_light_curve_report_arguments(p)
 
 
 def _comparisons(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
@@ -37,7 +44,9 @@ def _comparisons(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | Non
         except (ValueError, IndexError):
             raise CommandError(f"--comparison {text!r}: expected X,Y or X,Y,MAG") from None
     mags_arr = np.array(mags)
-    return np.array(xy).reshape(-1, 2), (mags_arr if np.all(np.isfinite(mags_arr)) else None)
+    # Catalogue magnitudes only when every given star has one (none given: none).
+    known = mags_arr.size > 0 and np.all(np.isfinite(mags_arr))
+    return np.array(xy).reshape(-1, 2), (mags_arr if known else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_report_options(args, light_curve=True)
     try:
         frames = load_target_frames(args.paths)
     except ValueError as exc:
@@ -118,4 +128,11 @@ def run(args: argparse.Namespace) -> int:
         f"{[tuple(np.round(ref_xy[i], 1)) for i in choice.comparison]}; "
         f"median error {np.nanmedian(lc['mag_err']):.3f} mag; written to {args.output}"
     )
+    calibrated = comp_mag is not None
+    reports = write_light_curve_reports(args, lc, frames, calibrated)
+    if not args.radec:
+        mags = np.asarray(lc["mag"], float) if calibrated else None
+        reports += write_position_reports(args, positions, frames, mags)
+    for line in reports:
+        print(line)
     return 0

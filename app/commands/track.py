@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import CommandError
+from .reports import add_position_report_arguments, check_report_options, write_position_reports
 
 NAME = "track"
 HELP = "fit a target's track from clicks (or an ephemeris) and write its positions file"
@@ -22,8 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-clicked", action="store_true", help="do not centroid the clicks")
     p.add_argument("--positions", type=Path, help="clicks from a positions file instead")
     p.add_argument("--horizons", metavar="NAME", help="the track from JPL Horizons (needs WCS)")
-    p.add_argument("--obscode", help="MPC observatory code for Horizons (else the site)")
+    p.add_argument(
+        "--obscode", help="MPC observatory code: for Horizons (else the site) and the reports"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="positions file (.csv/.ecsv)")
+    add_position_report_arguments(p)
 
 
 def parse_click(text: str) -> tuple[int, float, float]:
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_report_options(args, light_curve=False)
     try:
         frames = load_target_frames(args.paths)
     except ValueError as exc:
@@ -99,4 +104,6 @@ def run(args: argparse.Namespace) -> int:
     table, summary = predicted_positions(args, frames)
     write_table(args.output, table)
     print(f"{len(table)} frames: {summary}; written to {args.output}")
+    for line in write_position_reports(args, table, frames):
+        print(line)
     return 0

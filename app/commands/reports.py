@@ -1,0 +1,200 @@
+"""Report-format options of ``fluxion track`` and ``fluxion lightcurve``.
+
+``--mpc FILE`` / ``--ades FILE`` write the tracked target's measured positions
+(the clicked or imported frames, never an ephemeris) for the Minor Planet
+Center; ``--alcdef FILE`` and ``--aavso FILE`` write the light curve. Each
+format's required metadata comes from options, and a missing one is a
+one-line error that names the option, checked before any work is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from . import CommandError
+
+__all__ = [
+    "add_position_report_arguments",
+    "add_light_curve_report_arguments",
+    "check_report_options",
+    "write_position_reports",
+    "write_light_curve_reports",
+]
+
+
+_JOHNSON = ("U", "B", "V", "R", "I")
+
+
+def add_position_report_arguments(p: argparse.ArgumentParser) -> None:
+    """Options for the MPC 80-column and ADES reports (and the object's identity)."""
+    g = p.add_argument_group("reports")
+    g.add_argument("--mpc", type=Path, metavar="FILE", help="MPC 80-column astrometry report")
+    g.add_argument("--ades", type=Path, metavar="FILE", help="ADES PSV astrometry report")
+    g.add_argument("--number", type=int, help="the minor planet's number")
+    g.add_argument("--designation", default="", help="provisional designation (2018 AB12)")
+    g.add_argument("--object", default="", help="the object's name (ALCDEF, AAVSO star id)")
+    g.add_argument("--observers", default="", help="observers' names, separated by ';'")
+    g.add_argument("--catalog-used", default="Gaia3", help="astrometric catalogue (ADES astCat)")
+    g.add_argument("--band", default="", help="magnitude band (default: the frames' filter)")
+
+
+def add_light_curve_report_arguments(p: argparse.ArgumentParser) -> None:
+    """Options for the ALCDEF and AAVSO light-curve reports."""
+    g = p.add_argument_group("light-curve reports")
+    g.add_argument("--alcdef", type=Path, metavar="FILE", help="ALCDEF light curve (asteroids)")
+    g.add_argument("--aavso", type=Path, metavar="FILE", help="AAVSO extended report (.txt)")
+    g.add_argument("--contact-name", default="", help="ALCDEF contact name")
+    g.add_argument("--contact-info", default="", help="ALCDEF contact (e-mail or address)")
+    g.add_argument("--aavso-code", default="", help="your AAVSO observer code")
+    g.add_argument("--filter", default="", help="report filter code (default: the frames')")
+
+
+def _observers(args: argparse.Namespace) -> list[str]:
+    return [o.strip() for o in args.observers.split(";") if o.strip()]
+
+
+def check_report_options(args: argparse.Namespace, *, light_curve: bool) -> None:
+    """Fail early, naming the option, when a requested report lacks metadata."""
+    identity = args.number is not None or bool(args.designation.strip())
+    for flag in ("mpc", "ades"):
+        if getattr(args, flag, None) is None:
+            continue
+        if not identity:
+            raise CommandError(f"--{flag} needs the object's --number or --designation")
+        if not args.obscode:
+            raise CommandError(f"--{flag} needs your MPC observatory code: --obscode")
+        if getattr(args, "horizons", None):
+            raise CommandError(f"--{flag} reports measured positions: click the target or "
+                               "give --positions, not --horizons")  # fmt: skip
+        if getattr(args, "radec", None):
+            raise CommandError(f"--{flag} needs a measured track, not --radec")
+    if flag_set(args, "ades") and not _observers(args):
+        raise CommandError("--ades needs the observers' names: --observers 'A. Name; B. Name'")
+    if not light_curve:
+        return
+    if flag_set(args, "alcdef"):
+        if not identity:
+            raise CommandError("--alcdef needs the asteroid's --number or --designation")
+        for opt in ("contact_name", "contact_info", "observers"):
+            if not getattr(args, opt).strip():
+                raise CommandError(f"--alcdef needs --{opt.replace('_', '-')}")
+    if flag_set(args, "aavso"):
+        if not args.aavso_code.strip():
+            raise CommandError("--aavso needs your AAVSO observer code: --aavso-code")
+        if not args.object.strip():
+            raise CommandError("--aavso needs the star's AAVSO name: --object")
+        if args.aavso.suffix.lower() not in (".txt", ".csv", ".tsv"):
+            raise CommandError("--aavso: the AAVSO accepts only .txt, .csv and .tsv files")
+
+
+def flag_set(args: argparse.Namespace, name: str) -> bool:
+    return getattr(args, name, None) is not None
+
+
+def _frames_filter(frames) -> str:
+    f = frames.sequence[frames.indices[0]].filter
+    return str(f).strip() if f else ""
+
+
+def write_position_reports(
+    args: argparse.Namespace, positions, frames, mags: np.ndarray | None = None
+) -> list[str]:
+    """Write the requested MPC/ADES reports; returns one line per file written."""
+    from fluxion.core.export import ExportError
+    from fluxion.core.export.mpc import (
+        MpcObservation,
+        format_ades_psv,
+        format_mpc80,
+        write_report,
+    )
+
+    if not (flag_set(args, "mpc") or flag_set(args, "ades")):
+        return []
+    rows = np.flatnonzero(np.asarray(positions["clicked"], dtype=bool))
+    ra, dec = np.asarray(positions["ra"], float), np.asarray(positions["dec"], float)
+    rows = rows[np.isfinite(ra[rows]) & np.isfinite(dec[rows])]
+    if rows.size == 0:
+        raise CommandError("--mpc/--ades need sky positions: solve the frames (WCS) first")
+    scale = _pixel_scales(frames)
+    observations = []
+    for i in rows:
+        sigma = float(positions["sigma_px"][i]) * scale[i]
+        mag = float(mags[i]) if mags is not None and math.isfinite(mags[i]) else math.nan
+        observations.append(
+            MpcObservation(
+                float(positions["jd"][i]), float(ra[i]), float(dec[i]), mag, sigma, sigma
+            )  # fmt: skip
+        )
+    band = args.band or _frames_filter(frames)[:1] or "V"
+    ident = {"number": args.number, "designation": args.designation.strip()}
+    done = []
+    try:
+        if flag_set(args, "mpc"):
+            text = format_mpc80(observations, station=args.obscode, band=band, **ident)
+            write_report(args.mpc, text)
+            done.append(f"MPC report: {len(observations)} positions in {args.mpc}")
+        if flag_set(args, "ades"):
+            text = format_ades_psv(observations, station=args.obscode, observers=_observers(args),
+                                   ast_cat=args.catalog_used, band=band, **ident)  # fmt: skip
+            write_report(args.ades, text)
+            done.append(f"ADES report: {len(observations)} positions in {args.ades}")
+    except ExportError as exc:
+        raise CommandError(str(exc)) from exc
+    return done
+
+
+def _pixel_scales(frames) -> np.ndarray:
+    """Arcsec per pixel of every frame (for the positions' uncertainties)."""
+    from astropy.wcs.utils import proj_plane_pixel_scales
+
+    if frames.wcs is None:
+        return np.full(len(frames), np.nan)
+    return np.array([float(np.mean(proj_plane_pixel_scales(w))) * 3600.0 for w in frames.wcs])
+
+
+def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: bool) -> list[str]:
+    """Write the requested ALCDEF/AAVSO reports of a light curve."""
+    from fluxion.core.export import ExportError
+    from fluxion.core.export.aavso import format_aavso, write_aavso
+    from fluxion.core.export.alcdef import AlcdefSession, write_alcdef
+
+    done = []
+    frames_filter = _frames_filter(frames)
+    try:
+        if flag_set(args, "alcdef"):
+            site = frames.location
+            session = AlcdefSession(
+                object_number=args.number,
+                object_name=args.object or args.designation or str(args.number),
+                contact_name=args.contact_name, contact_info=args.contact_info,
+                observers=", ".join(_observers(args)),
+                filter=args.filter or frames_filter or "C",
+                magband=args.band or (frames_filter if frames_filter in _JOHNSON else "V"),
+                mpc_designation=args.designation.strip(),
+                differential=not calibrated, mpc_code=args.obscode or "",
+                longitude=None if site is None else float(site.lon.deg),
+                latitude=None if site is None else float(site.lat.deg),
+            )  # fmt: skip
+            write_alcdef(args.alcdef, [(session, lc["jd_utc"], lc["mag"], lc["mag_err"])])
+            done.append(f"ALCDEF: {int(np.isfinite(lc['mag']).sum())} points in {args.alcdef}")
+        if flag_set(args, "aavso"):
+            if not calibrated:
+                raise CommandError(
+                    "--aavso needs standard magnitudes: give the comparison stars' catalogue "
+                    "magnitudes (--comparison X,Y,MAG)"
+                )
+            check = lc["check_mag"] if "check_mag" in lc.colnames else None
+            text = format_aavso(
+                args.object, lc["jd_utc"], lc["mag"], lc["mag_err"], obscode=args.aavso_code,
+                filter=args.filter or frames_filter or "V", check_mag=check,
+                check_name="CHECK" if check is not None else "na", airmass=lc["airmass"],
+            )  # fmt: skip
+            write_aavso(args.aavso, text)
+            done.append(f"AAVSO: {text.count(chr(10)) - 7} observations in {args.aavso}")
+    except ExportError as exc:
+        raise CommandError(str(exc)) from exc
+    return done
