@@ -193,3 +193,23 @@ def test_void_calls_and_emits_cannot_exhaust_none_or_true(view: ImageView) -> No
         view.levels_changed.emit(0.0, 1.0)  # emit: returns True without a reference
     assert sys.getrefcount(None) > 1 << 59 and sys.getrefcount(True) > 1 << 59
     assert before[0] > 1 << 59
+
+
+def test_zoomed_out_big_frame_draws_the_block_preview(show) -> None:
+    from fluxion.core.stretch import block_preview
+
+    v = show(ImageView())
+    v.resize(600, 500)
+    data = np.random.default_rng(3).normal(100.0, 5.0, (2048, 3072)).astype(np.float32)
+    preview = block_preview(data, max_side=512)
+    v.set_image(data, limits=Limits(80.0, 120.0), preview=preview)
+    assert v.screen_pixels_per_image_pixel() < 1.0 / preview[1]
+    assert v.showing_preview
+    assert v.image_item.image.shape == (2048 // 6, 3072 // 6)
+    # the preview covers the frame's pixel coordinates: the readout still uses the frame
+    rect = v.image_item.mapRectToView(v.image_item.boundingRect())
+    assert (rect.left(), rect.top(), rect.width()) == (-0.5, -0.5, 3072.0)
+    assert v.readout_at(1000.0, 700.0).value == data[700, 1000]
+    v.zoom_one_to_one()
+    assert not v.showing_preview
+    assert v.image_item.image.shape == data.shape
