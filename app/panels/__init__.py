@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .astrometry import AstrometryPanel
 from .base import StepPanel
 from .frame_stats import FrameStatsPanel
 
@@ -11,4 +12,5 @@ __all__ = ["PANELS", "StepPanel"]
 # Order is the order of the tabs in the window's step dock.
 PANELS: list[type[StepPanel]] = [
     FrameStatsPanel,
+    AstrometryPanel,
 ]

@@ -37,15 +37,60 @@ from .matching import MatchError, match_sources
 from .scale import ScaleGuess
 from .wcsfit import WcsFitError, fit_wcs, gnomonic
 
-__all__ = ["SolveParams", "SolveHint", "SolveResult", "PlateSolver", "not_solved"]
+__all__ = [
+    "CATALOG_CHOICES",
+    "SolveParams",
+    "SolveHint",
+    "SolveResult",
+    "PlateSolver",
+    "not_solved",
+]
 
 log = logging.getLogger(__name__)
+
+
+# Catalog choices of the step; "Local file" uses ``catalog_file``.
+CATALOG_CHOICES = (
+    "Gaia DR3",
+    "APASS DR9",
+    "ATLAS-RefCat2",
+    "Pan-STARRS DR1",
+    "SDSS DR16",
+    "2MASS",
+    "Gaia DR3 synthetic photometry",
+    "Gaia DR3 (archive)",
+    "astrometry.net index files",
+    "Local file",
+)
 
 
 @dataclass(frozen=True)
 class SolveParams:
     """Parameters of the astrometry step (they build the Astrometry panel's form)."""
 
+    catalog: str = param(
+        "Gaia DR3",
+        label="Catalog",
+        choices=CATALOG_CHOICES,
+        help="Reference catalog; answers are cached on disk, so a field is fetched once.",
+    )
+    catalog_file: str = param(
+        "",
+        label="Catalog file",
+        help="ECSV, FITS or CSV table with ra, dec (degrees) and a magnitude column, "
+        "used when the catalog is 'Local file'.",
+    )
+    offline: bool = param(
+        False, label="Offline", help="Use only local files and cached catalog answers."
+    )
+    pixel_scale: float = param(
+        0.0,
+        label="Pixel scale",
+        unit="arcsec/px",
+        minimum=0.0,
+        maximum=3600.0,
+        help="0: from the header (WCS, plate scale, or focal length and pixel size).",
+    )
     mag_limit: float = param(
         18.0,
         label="Magnitude limit",

@@ -1,0 +1,119 @@
+"""The astrometry step as the application runs it: parameters -> catalog, fallbacks, a frame solved.
+
+The Astrometry panel and ``fluxion solve`` both build their solver here, so the
+catalog choice, the cache and the fallbacks behave the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..catalogs import (
+    CatalogCache,
+    CatalogChain,
+    IndexFileCatalog,
+    LocalCatalog,
+    catalog_by_name,
+    find_index_files,
+)
+from ..pipeline import StepState
+from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
+from .scale import ScaleGuess, scale_from_optics
+from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
+
+__all__ = ["catalog_for", "fallbacks_for", "solver_for", "hint_for_frame", "solve_frame"]
+
+log = logging.getLogger(__name__)
+
+
+def catalog_for(params: SolveParams, cache: CatalogCache | None = None) -> CatalogChain:
+    """The catalog chain of the step: the chosen catalog, then the index files if any.
+
+    Raises
+    ------
+    fluxion.core.catalogs.CatalogError
+        Unknown catalog name, or 'Local file' without an existing file.
+    """
+    from ..catalogs import CatalogError
+
+    if params.catalog == "Local file":
+        if not params.catalog_file or not Path(params.catalog_file).is_file():
+            raise CatalogError(f"catalog file not found: {params.catalog_file or '(none given)'}")
+        return CatalogChain([LocalCatalog(params.catalog_file)])
+    source = catalog_by_name(params.catalog)
+    sources = [source]
+    if not isinstance(source, IndexFileCatalog) and find_index_files():
+        sources.append(IndexFileCatalog())  # bright stars offline, as a last resort
+    return CatalogChain(
+        sources, cache=cache if cache is not None else CatalogCache(), offline=params.offline
+    )
+
+
+def fallbacks_for(params: SolveParams, nova_key: str | None = None) -> list[Any]:
+    """The fallbacks the parameters ask for and this computer can run."""
+    out: list[Any] = []
+    if params.use_solve_field and solve_field_available():
+        out.append(SolveField())
+    if params.use_nova and nova_key and not params.offline:
+        out.append(NovaAstrometryNet(nova_key))
+    return out
+
+
+def solver_for(
+    params: SolveParams, *, cache: CatalogCache | None = None, nova_key: str | None = None
+) -> PlateSolver:
+    """A configured :class:`PlateSolver` for the step's parameters."""
+    return PlateSolver(params, catalog_for(params, cache), fallbacks_for(params, nova_key))
+
+
+def hint_for_frame(frame: Any, params: SolveParams, tolerance: float = 0.05) -> SolveHint:
+    """The hint of a frame (``fluxion.core.frames.FrameInfo``-like: ra, dec, time, optics)."""
+    scale = None
+    if params.pixel_scale > 0:
+        scale = ScaleGuess(params.pixel_scale, tolerance, "user")
+    else:
+        s = scale_from_optics(
+            getattr(frame, "focal_length_mm", None), getattr(frame, "pixel_size_um", None)
+        )
+        if s:
+            scale = ScaleGuess(s, 0.10, "focal length and pixel size")
+    t = getattr(frame, "time", None)
+    return SolveHint(
+        getattr(frame, "ra", None),
+        getattr(frame, "dec", None),
+        scale,
+        epoch=float(t.jyear) if t is not None else None,
+    )
+
+
+def solve_frame(
+    data: np.ndarray,
+    frame: Any,
+    params: SolveParams,
+    state: StepState | None = None,
+    *,
+    solver: PlateSolver | None = None,
+) -> SolveResult:
+    """Detect the sources of one frame and solve it (the panel's per-frame work)."""
+    from ..catalogs import CatalogError
+    from ..detection import Detection
+
+    state = state if state is not None else StepState()
+    try:
+        solver = solver if solver is not None else solver_for(params)
+    except CatalogError as exc:
+        return not_solved("hinted", str(exc))
+    state.progress(0.0, "detecting sources")
+    sources = Detection()(np.asarray(data, dtype=np.float32)).sources
+    header = None
+    if params.keep_header_wcs and getattr(frame, "path", None) is not None:
+        from ..fitsio import read_header
+
+        header, _ = read_header(frame.path)
+    return solver(
+        sources, data.shape, hint_for_frame(frame, params), header=header, state=state.sub(0.2, 1)
+    )
