@@ -51,36 +51,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="threads for source extraction (2)")
 
 
-def _catalog(args: argparse.Namespace):
-    from fluxion.core.catalogs import (
-        CatalogCache,
-        CatalogChain,
-        CatalogError,
-        IndexFileCatalog,
-        LocalCatalog,
-        catalog_by_name,
-        find_index_files,
-    )
-
+def _catalog_fields(args: argparse.Namespace) -> dict:
+    """``catalog``/``catalog_file`` of the step parameters from ``--catalog``."""
     path = Path(args.catalog)
     if path.suffix.lower() in (".ecsv", ".fits", ".fit", ".csv", ".gz") or path.exists():
         if not path.is_file():
             raise CommandError(f"catalog file not found: {path}")
-        return CatalogChain([LocalCatalog(path)])
-    try:
-        source = catalog_by_name(args.catalog)
-    except CatalogError as exc:
-        raise CommandError(str(exc)) from exc
-    sources = [source]
-    if find_index_files() and not isinstance(source, IndexFileCatalog):
-        sources.append(IndexFileCatalog())  # offline last resort for bright stars
-    return CatalogChain(sources, cache=CatalogCache(args.cache_dir), offline=args.offline)
+        return {"catalog": "Local file", "catalog_file": str(path)}
+    return {"catalog": args.catalog}
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.astrometry import PlateSolver, SolveParams
-    from fluxion.core.astrometry.fallbacks import NovaAstrometryNet, SolveField
+    from fluxion.core.astrometry import SolveParams
     from fluxion.core.astrometry.files import solve_files
+    from fluxion.core.astrometry.step import solver_for
+    from fluxion.core.catalogs import CatalogCache, CatalogError
     from fluxion.core.pipeline import StepState
 
     missing = [str(p) for p in args.files if not p.is_file()]
@@ -96,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--workers must be at least 1")
     try:
         params = SolveParams(
+            **_catalog_fields(args),
+            offline=args.offline,
             mag_limit=args.mag_limit,
             search_radius=args.search_radius,
             scale_tolerance=args.scale_tolerance,
@@ -106,12 +93,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
-    fallbacks = []
-    if params.use_solve_field:
-        fallbacks.append(SolveField())
-    if params.use_nova and not args.offline:
-        fallbacks.append(NovaAstrometryNet(args.nova_key))
-    solver = PlateSolver(params, catalog=_catalog(args), fallbacks=fallbacks)
+    try:
+        solver = solver_for(params, cache=CatalogCache(args.cache_dir), nova_key=args.nova_key)
+    except CatalogError as exc:
+        raise CommandError(str(exc)) from exc
     progress = TerminalProgress()
     with ThreadPoolExecutor(args.workers) as pool:
         table = solve_files(
