@@ -18,7 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--catalog",
         required=True,
-        help="reference catalog: a table file (ECSV, FITS, VOTable) or a catalog name",
+        help="reference catalog: a table file (ECSV, FITS, VOTable), or catalog names "
+        "separated by commas, tried in order for each frame's field (e.g. 'APASS DR9,"
+        "ATLAS-RefCat2'); a file in the list serves as the last resort",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for the calibrated tables")
     p.add_argument("--filter", help="the frames' filter when the tables do not say it")
@@ -31,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solar", action="store_true", help="use only stars of solar colour")
     p.add_argument("--radius", type=float, default=2.0, help="matching radius in arcsec")
     p.add_argument("--catalog-name", default="auto", help="name of the catalog in the file")
+    p.add_argument("--offline", action="store_true", help="named catalogs from the cache only")
+    p.add_argument("--cache-dir", type=Path, help="catalog cache folder (default: user cache)")
+    p.add_argument("--vizier-server", help="VizieR mirror host (default: vizier.cds.unistra.fr)")
 
 
 def _read_table(path: Path):
@@ -43,13 +48,11 @@ def _read_table(path: Path):
 
 
 def _catalog(spec: str):
-    """The catalog table, or (None, problem) when it cannot be had."""
+    """The catalog table of a file, or (None, "") when ``spec`` names catalogs."""
     path = Path(spec)
     if path.exists():
         return _read_table(path), ""
-    # A name would be fetched by fluxion.core.catalogs for each frame's field;
-    # headless runs take a file until that step lands in the command.
-    return None, f"catalog {spec!r} is not a file and named catalogs need a field query"
+    return None, ""
 
 
 def _frames(table, path: Path):
@@ -85,6 +88,38 @@ def _write_atomic(table, path: Path) -> None:
         raise
 
 
+def _field_catalogs(args: argparse.Namespace):
+    from fluxion.core.catalogs import (
+        CatalogCache,
+        CatalogChain,
+        CatalogError,
+        LocalCatalog,
+        VizierCatalog,
+        catalog_by_name,
+    )
+
+    from .zeropoint_field import FieldCatalogs
+
+    sources = []
+    for name in (n.strip() for n in args.catalog.split(",")):
+        if not name:
+            continue
+        if Path(name).exists():
+            sources.append(LocalCatalog(name))
+            continue
+        try:
+            source = catalog_by_name(name)
+        except CatalogError as exc:
+            raise CommandError(str(exc)) from exc
+        if isinstance(source, VizierCatalog) and args.vizier_server:
+            source = VizierCatalog(source.spec, server=args.vizier_server)
+        sources.append(source)
+    if not sources:
+        raise CommandError("--catalog: give a catalog name or a file")
+    chain = CatalogChain(sources, cache=CatalogCache(args.cache_dir), offline=args.offline)
+    return FieldCatalogs(chain)
+
+
 def run(args: argparse.Namespace) -> int:
     from astropy.table import vstack
 
@@ -94,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise CommandError("no such file: " + ", ".join(missing))
     catalog, problem = _catalog(args.catalog)
+    field_catalogs = None if catalog is not None else _field_catalogs(args)
     try:
         params = ZeroPointParams(
             catalog=args.catalog_name,
@@ -113,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         table = _read_table(path)
         calibrated = []
         for name, frame in _frames(table, path):
+            if field_catalogs is not None:
+                frame, catalog, problem = field_catalogs.for_frame(frame)
             try:
                 res = step(
                     frame, catalog, filter=_filter_of(frame, args.filter), catalog_problem=problem
@@ -138,4 +176,6 @@ def run(args: argparse.Namespace) -> int:
     _write_atomic(zero_point_table(names, results), args.out / "zeropoints.ecsv")
     n_ok = sum(r.calibrated for r in results)
     print(f"{n_ok} of {len(results)} frames calibrated; tables in {args.out}")
+    if field_catalogs is not None:
+        print(field_catalogs.summary())
     return 0 if n_ok == len(results) else 1

@@ -94,6 +94,8 @@ def test_command_offline_catalog_keeps_instrumental(shared_data, tmp_path):
     cmd = [
         sys.executable, "-m", "fluxion.app.cli", "zeropoint", str(shared_data / PHOT),
         "--catalog", "APASS", "--out", str(tmp_path),
+        # Named catalogs are fetched: offline with an empty cache, never the internet.
+        "--offline", "--cache-dir", str(tmp_path / "cache"),
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
