@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
 
+    from .zeropoint_field import field_of
+
     missing = [str(f) for f in args.files if not f.exists()]
     if missing:
         raise CommandError("no such file: " + ", ".join(missing))
@@ -151,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         for name, frame in _frames(table, path):
             if field_catalogs is not None:
                 frame, catalog, problem = field_catalogs.for_frame(frame)
+            else:
+                frame = field_of(frame)[0]  # ra/dec from the table's WCS when it has pixels only
             try:
                 res = step(
                     frame, catalog, filter=_filter_of(frame, args.filter), catalog_problem=problem

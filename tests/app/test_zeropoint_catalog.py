@@ -133,14 +133,21 @@ def test_field_from_the_wcs_when_the_table_has_pixels_only(night, tmp_path):
     pixels_only.meta.update(dict(wcs.to_header()))
     moved = tmp_path / "pixels.ecsv"
     pixels_only.write(moved)
+    # Through the catalog chain (a field query) and with the catalog file itself.
     assert _run(moved, tmp_path / "wcs", "--catalog", f"{apass_file},{apass_file}") == 0
-    assert _run(single, tmp_path / "radec", "--catalog", f"{apass_file},{apass_file}") == 0
+    assert _run(moved, tmp_path / "wcs_file", "--catalog", str(apass_file)) == 0
+    assert _run(single, tmp_path / "radec", "--catalog", str(apass_file)) == 0
     np.testing.assert_allclose(
         _zeropoints(tmp_path / "wcs")["zero_point"],
         _zeropoints(tmp_path / "radec")["zero_point"],
         atol=0.002,
     )
     assert len(_zeropoints(tmp_path / "wcs")) == 1
+    np.testing.assert_allclose(
+        _zeropoints(tmp_path / "wcs_file")["zero_point"],
+        _zeropoints(tmp_path / "radec")["zero_point"],
+        atol=0.002,
+    )
 
 
 def test_unknown_catalog_name_is_a_clear_error(night, tmp_path, capsys):
