@@ -351,7 +351,7 @@ def _temp_beside(path: Path) -> tuple[int, str]:
 
 def atomic_write_fits(
     path: str | os.PathLike[str],
-    data: np.ndarray,
+    data: np.ndarray | None,
     header: fits.Header | None = None,
 ) -> Path:
     """Write a FITS image atomically (temporary file in the same folder, then replace).
@@ -360,8 +360,8 @@ def atomic_write_fits(
     ----------
     path : str or path-like
         Destination; an existing file is replaced in one step.
-    data : numpy.ndarray
-        The image.
+    data : numpy.ndarray or None
+        The image; None writes a header-only file.
     header : astropy.io.fits.Header, optional
         Cards to write with it.
 
@@ -374,7 +374,8 @@ def atomic_write_fits(
     fd, tmp = _temp_beside(dest)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fits.PrimaryHDU(data=np.asarray(data), header=header).writeto(fh)
+            pixels = None if data is None else np.asarray(data)  # None: header only
+            fits.PrimaryHDU(data=pixels, header=header).writeto(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)

@@ -1,0 +1,228 @@
+"""Where each step's per-frame products live in a project folder, and whether they are current.
+
+Every step that works frame by frame (calibration, detection, astrometry,
+photometry, photometric calibration) writes one product per frame into its own
+folder of the project, named after the frame (``light_0001.ecsv``). The window's
+panels and the headless ``fluxion run`` read and write the same files, so a
+project opened in the GUI shows exactly what the run left.
+
+A product is *current* when it was made from the same inputs with the same
+parameters: each step folder keeps an ``index.json`` mapping the frame to the
+fingerprint of what made it. The product is written first and the index
+after, both atomically, so a run killed between the two simply redoes that
+frame; a product whose fingerprint differs is redone, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from .fitsio import atomic_write_fits, atomic_write_text, read_wcs
+from .quiet import quiet
+
+__all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key"]
+
+# step name -> folder inside the project. The order is the order of the chain.
+STEP_FOLDERS: dict[str, str] = {
+    "calibration": "calibrated",
+    "detection": "sources",
+    "astrometry": "wcs",
+    "photometry": "photometry",
+    "zeropoint": "magnitudes",
+}
+
+_FITS_SUFFIXES = (
+    ".fits.fz",
+    ".fits.gz",
+    ".fit.gz",
+    ".fits.bz2",
+    ".fit.bz2",
+    ".fits",
+    ".fit",
+    ".fts",
+    ".fz",
+)
+
+
+def frame_key(frame: str | os.PathLike[str]) -> str:
+    """The base name products of ``frame`` are named after (``light_0001``)."""
+    name = Path(frame).name
+    lower = name.lower()
+    for suffix in _FITS_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of JSON-able parts (parameters, upstream fingerprints, file facts).
+
+    Paths are replaced by (name, size, modification time), so a changed input file
+    changes the fingerprint while a moved project does not.
+    """
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, os.PathLike):
+            p = Path(v)
+            try:
+                st = p.stat()
+                return [p.name, st.st_size, int(st.st_mtime)]
+            except OSError:
+                return [p.name, None, None]
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    text = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ProductStore:
+    """The per-frame products of a project folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        The project folder; step folders are created inside it when written.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._lock = threading.Lock()
+        self._indexes: dict[str, dict[str, str]] = {}
+
+    # -- paths ------------------------------------------------------------------
+    def step_folder(self, step: str) -> Path:
+        """The folder of ``step``'s products."""
+        try:
+            return self.folder / STEP_FOLDERS[step]
+        except KeyError:
+            raise ValueError(f"unknown step {step!r}; known: {', '.join(STEP_FOLDERS)}") from None
+
+    def path(self, step: str, frame: str | os.PathLike[str], suffix: str) -> Path:
+        """Path of ``frame``'s product of ``step`` with ``suffix`` (".ecsv", ".fits")."""
+        return self.step_folder(step) / f"{frame_key(frame)}{suffix}"
+
+    # -- index of fingerprints ---------------------------------------------------
+    def _index(self, step: str) -> dict[str, str]:
+        if step not in self._indexes:
+            p = self.step_folder(step) / "index.json"
+            try:
+                self._indexes[step] = dict(json.loads(p.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                self._indexes[step] = {}
+        return self._indexes[step]
+
+    def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
+        with self._lock:
+            index = self._index(step)
+            index[frame_key(frame)] = fp
+            atomic_write_text(
+                self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
+            )
+
+    def fingerprint_of(self, step: str, frame: str | os.PathLike[str]) -> str | None:
+        """The fingerprint ``frame``'s product of ``step`` was made with, if any."""
+        with self._lock:
+            return self._index(step).get(frame_key(frame))
+
+    def is_current(
+        self, step: str, frame: str | os.PathLike[str], fp: str, suffix: str = ".ecsv"
+    ) -> bool:
+        """Whether the product exists and was made with fingerprint ``fp``."""
+        return self.path(step, frame, suffix).exists() and self.fingerprint_of(step, frame) == fp
+
+    def frames_done(self, step: str) -> list[str]:
+        """Frame keys that have a product of ``step`` recorded in the index."""
+        with self._lock:
+            return sorted(self._index(step))
+
+    # -- tables -------------------------------------------------------------------
+    def write_table(
+        self, step: str, frame: str | os.PathLike[str], table: Table, fp: str = ""
+    ) -> Path:
+        """Write ``frame``'s table product of ``step`` as ECSV (atomically) and record it."""
+        path = self.path(step, frame, ".ecsv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        with quiet():
+            table.write(buf, format="ascii.ecsv")
+        atomic_write_text(path, buf.getvalue())
+        self._mark(step, frame, fp)
+        return path
+
+    def read_table(self, step: str, frame: str | os.PathLike[str]) -> Table | None:
+        """``frame``'s table product of ``step``, or None when there is none."""
+        path = self.path(step, frame, ".ecsv")
+        if not path.exists():
+            return None
+        with quiet():
+            return Table.read(path, format="ascii.ecsv")
+
+    # -- images -------------------------------------------------------------------
+    def write_image(
+        self,
+        step: str,
+        frame: str | os.PathLike[str],
+        data: np.ndarray,
+        header: fits.Header | None = None,
+        fp: str = "",
+    ) -> Path:
+        """Write ``frame``'s image product of ``step`` as FITS (atomically) and record it."""
+        path = self.path(step, frame, ".fits")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_fits(path, data, header)
+        self._mark(step, frame, fp)
+        return path
+
+    # -- WCS ------------------------------------------------------------------------
+    def write_wcs(
+        self, frame: str | os.PathLike[str], wcs: WCS, shape: tuple[int, int], fp: str = ""
+    ) -> Path:
+        """Write ``frame``'s astrometric solution as a header-only FITS file and record it."""
+        header = wcs.to_header(relax=True)
+        header["IMAGEH"], header["IMAGEW"] = int(shape[0]), int(shape[1])
+        path = self.path("astrometry", frame, ".wcs.fits")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_fits(path, None, header)
+        self._mark("astrometry", frame, fp)
+        return path
+
+    def read_wcs(self, frame: str | os.PathLike[str]) -> WCS | None:
+        """``frame``'s astrometric solution, or None when it was not solved."""
+        path = self.path("astrometry", frame, ".wcs.fits")
+        if not path.exists():
+            return None
+        with quiet():
+            header = fits.getheader(path)
+            if "IMAGEW" in header:
+                header["NAXIS"] = 2
+                header["NAXIS1"], header["NAXIS2"] = header["IMAGEW"], header["IMAGEH"]
+            return read_wcs(header)
+
+    def forget(self, step: str, frames: Iterable[str | os.PathLike[str]] | None = None) -> None:
+        """Drop ``frames`` (all when None) from ``step``'s index so they are redone."""
+        with self._lock:
+            index = self._index(step)
+            keys = list(index) if frames is None else [frame_key(f) for f in frames]
+            for k in keys:
+                index.pop(k, None)
+            atomic_write_text(
+                self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
+            )

@@ -1,0 +1,82 @@
+"""Per-frame products: naming, fingerprints, round trips, and what a killed run leaves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from fluxion.core.products import ProductStore, fingerprint, frame_key
+
+
+def test_frame_key_strips_fits_suffixes() -> None:
+    assert frame_key("/x/light_0001.fits") == "light_0001"
+    assert frame_key("lux-180.000secs.Light.Open.00000038.fit") == (
+        "lux-180.000secs.Light.Open.00000038"
+    )
+    assert frame_key("a.fits.fz") == "a"
+    assert frame_key("b.FIT.bz2") == "b"
+
+
+def test_fingerprint_follows_parameters_and_input_files(tmp_path: Path) -> None:
+    f = tmp_path / "light.fits"
+    f.write_bytes(b"x" * 10)
+    a = fingerprint({"threshold": 1.5}, f)
+    assert a == fingerprint({"threshold": 1.5}, f)
+    assert a != fingerprint({"threshold": 2.0}, f)
+    f.write_bytes(b"x" * 11)  # a changed input changes the fingerprint
+    assert a != fingerprint({"threshold": 1.5}, f)
+
+
+def test_table_round_trip_and_currency(tmp_path: Path) -> None:
+    store = ProductStore(tmp_path)
+    t = Table({"x": [1.0, 2.5], "y": [3.0, 4.0]}, meta={"fwhm": 2.5})
+    assert store.read_table("detection", "light_0001.fits") is None
+    path = store.write_table("detection", "light_0001.fits", t, fp="abc")
+    assert path == tmp_path / "sources" / "light_0001.ecsv"
+    back = store.read_table("detection", "/elsewhere/light_0001.fits")
+    assert list(back["x"]) == [1.0, 2.5] and back.meta["fwhm"] == 2.5
+    assert store.is_current("detection", "light_0001.fits", "abc")
+    assert not store.is_current("detection", "light_0001.fits", "other")
+    # A fresh store (a new process) reads the index from disk.
+    assert ProductStore(tmp_path).is_current("detection", "light_0001.fits", "abc")
+    assert ProductStore(tmp_path).frames_done("detection") == ["light_0001"]
+    store.forget("detection")
+    assert not ProductStore(tmp_path).is_current("detection", "light_0001.fits", "abc")
+    with pytest.raises(ValueError, match="unknown step"):
+        store.path("nonsense", "a.fits", ".ecsv")
+
+
+def test_product_without_index_entry_is_not_current(tmp_path: Path) -> None:
+    # What a run killed between writing the product and the index leaves behind.
+    store = ProductStore(tmp_path)
+    store.write_table("photometry", "f.fits", Table({"flux": [1.0]}), fp="one")
+    index = tmp_path / "photometry" / "index.json"
+    index.unlink()
+    assert not ProductStore(tmp_path).is_current("photometry", "f.fits", "one")
+    assert not [p for p in os.listdir(tmp_path / "photometry") if p.endswith(".tmp")]
+
+
+def test_image_and_wcs_round_trip(tmp_path: Path) -> None:
+    store = ProductStore(tmp_path)
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    p = store.write_image("calibration", "f.fits", data, fp="c")
+    from astropy.io import fits
+
+    assert np.array_equal(fits.getdata(p), data)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [310.0, 40.0]
+    w.wcs.crpix = [2.0, 1.5]
+    w.wcs.cdelt = [-3e-4, 3e-4]
+    store.write_wcs("f.fits", w, shape=(3, 4), fp="w")
+    back = store.read_wcs("f.fits")
+    assert back is not None
+    ra, dec = back.all_pix2world([[0.0, 0.0], [3.0, 2.0]], 0).T
+    ra0, dec0 = w.all_pix2world([[0.0, 0.0], [3.0, 2.0]], 0).T
+    assert np.allclose(ra, ra0, atol=1e-10) and np.allclose(dec, dec0, atol=1e-10)
+    assert store.read_wcs("unsolved.fits") is None
