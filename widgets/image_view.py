@@ -91,7 +91,7 @@ class _ImageViewBox(pg.ViewBox):
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             p = self.mapSceneToView(ev.scenePos())
-            self._on_click(p.x(), p.y())
+            self._on_click(p.x(), p.y(), ev.modifiers())
             return
         super().mouseClickEvent(ev)
 
@@ -144,6 +144,9 @@ class ImageView(QWidget):
         A :class:`Readout` for the cursor position, at most ``HOVER_RATE_HZ`` per second.
     clicked(float, float)
         Left click at pixel (x, y), 0-based.
+    pixel_clicked(float, float, object)
+        The same left click with the keyboard modifiers held
+        (``Qt.KeyboardModifier`` flags), e.g. Shift to keep a click as clicked.
     levels_changed(float, float)
         The display limits changed (by the histogram, :meth:`set_levels`).
     limits_method_changed(str)
@@ -155,6 +158,7 @@ class ImageView(QWidget):
 
     hover = Signal(object)
     clicked = Signal(float, float)
+    pixel_clicked = Signal(float, float, object)
     levels_changed = Signal(float, float)
     limits_method_changed = Signal(str)
     display_changed = Signal()
@@ -175,7 +179,7 @@ class ImageView(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
-        self.view_box = _ImageViewBox(self._set_contrast_bias_from_drag, self.clicked.emit)
+        self.view_box = _ImageViewBox(self._set_contrast_bias_from_drag, self._on_click)
         self.graphics.addItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setLookupTable(self._lut)
@@ -417,6 +421,10 @@ class ImageView(QWidget):
     def reset_contrast_bias(self) -> None:
         """Back to contrast 1, bias 0.5."""
         self.set_contrast_bias(1.0, 0.5)
+
+    def _on_click(self, x: float, y: float, modifiers: object) -> None:
+        self.clicked.emit(x, y)
+        self.pixel_clicked.emit(x, y, modifiers)
 
     def _set_contrast_bias_from_drag(self, contrast: float, bias: float) -> None:
         self.set_contrast_bias(contrast, bias)
