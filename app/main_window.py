@@ -173,6 +173,8 @@ class MainWindow(QMainWindow):
         self.session.current_changed.connect(self.frame_table.select_row)
         self.session.project_changed.connect(self._on_project)
         self.frame_table.frame_selected.connect(self.session.go_to)
+        self.session.frame_column_changed.connect(self.frame_table.frame_model.set_extra_column)
+        self.session.status_message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.image_view.limits_method_changed.connect(self.session.set_limits_method)
 
     def _restore_settings(self) -> None:

@@ -6,6 +6,10 @@ the current frame and the :class:`~fluxion.app.workers.WorkerPool`. Frames are
 prepared for display in workers (:func:`prepare_display`: pixels, WCS, limits,
 histogram) and kept in a small cache; the neighbours of the current frame are
 prefetched so that stepping or blinking shows a ready frame at once.
+
+Steps keep their per-frame products in the project folder
+(:meth:`Session.product_store`); the viewer shows each frame raw or, when
+chosen (:meth:`Session.set_show_calibrated`), its calibrated product.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +26,16 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
+from fluxion.core.fitsio import read_image
 from fluxion.core.pipeline import StepState
+from fluxion.core.products import ProductStore
 from fluxion.core.project import Project
 from fluxion.core.sequence import Sequence, scan
 from fluxion.core.stretch import Limits, block_preview, compute_limits, display_histogram
 
 from .workers import ErrorInfo, Task, WorkerPool
 
-__all__ = ["DisplayFrame", "prepare_display", "Session"]
+__all__ = ["DisplayFrame", "default_project_folder", "prepare_display", "Session"]
 
 log = logging.getLogger("fluxion.app.session")
 
@@ -50,13 +56,33 @@ class DisplayFrame:
     limits: Limits
     histogram: tuple[np.ndarray, np.ndarray]
     preview: tuple[np.ndarray, int] | None = None
+    calibrated: bool = False
+
+
+def calibrated_pixels(store: ProductStore, frame) -> np.ndarray | None:
+    """The calibrated product of ``frame`` when calibration recorded one, else None."""
+    path = store.path("calibration", frame.path, ".fits")
+    if store.fingerprint_of("calibration", frame.path) is None or not path.is_file():
+        return None
+    return read_image(path, dtype=np.float32)
 
 
 def prepare_display(
-    sequence: Sequence, index: int, method: str = "zscale", state: StepState | None = None
+    sequence: Sequence,
+    index: int,
+    method: str = "zscale",
+    state: StepState | None = None,
+    store: ProductStore | None = None,
 ) -> DisplayFrame:
-    """Read frame ``index`` and compute what the viewer needs (runs in a worker)."""
-    data = sequence.data(index)
+    """Read frame ``index`` and compute what the viewer needs (runs in a worker).
+
+    With a ``store``, the frame's calibrated product is shown when there is
+    one (``calibrated`` says which was shown); the raw frame otherwise.
+    """
+    data = calibrated_pixels(store, sequence[index]) if store is not None else None
+    calibrated = data is not None
+    if data is None:
+        data = sequence.data(index)
     if state is not None:
         state.progress(0.7, "display limits")
     limits = compute_limits(data, method)
@@ -69,7 +95,25 @@ def prepare_display(
         limits=limits,
         histogram=display_histogram(data, limits),
         preview=_preview(data),
+        calibrated=calibrated,
     )
+
+
+def default_project_folder(project: Project) -> Path:
+    """Where an unsaved project goes when a step first writes products.
+
+    The demo night's own folder for the demo; else ``<input folder>-fluxion``
+    beside the inputs when that is writable; else ``~/Fluxion/projects/<name>``.
+    """
+    name = project.name or "untitled"
+    if project.inputs:
+        parent = Path(project.inputs[0]).resolve().parent
+        if (parent / "truth" / "night.json").is_file():  # the simulated demo night
+            return parent
+        beside = parent.with_name(parent.name + "-fluxion")
+        if os.access(beside if beside.exists() else parent.parent, os.W_OK):
+            return beside
+    return Path.home() / "Fluxion" / "projects" / name
 
 
 def _preview(data: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -87,6 +131,7 @@ def _limits_for(frame: DisplayFrame, method: str) -> DisplayFrame:
         method,
         limits,
         display_histogram(frame.data, limits),
+        calibrated=frame.calibrated,
     )
 
 
@@ -103,12 +148,19 @@ class Session(QObject):
         The :class:`DisplayFrame` of the current frame is ready to show.
     project_changed()
         The project was opened, saved or its folder changed.
+    status_message(str)
+        Something the user should know in passing (shown in the status bar).
+    frame_column_changed(str, object, str)
+        A step's per-frame values for the frame table: title, {frame index:
+        value} (None removes the column), number format.
     """
 
     sequence_changed = Signal()
     current_changed = Signal(int)
     frame_ready = Signal(object)
     project_changed = Signal()
+    status_message = Signal(str)
+    frame_column_changed = Signal(str, object, str)
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -121,6 +173,48 @@ class Session(QObject):
         self._cache: OrderedDict[int, DisplayFrame] = OrderedDict()
         self._inflight: set[int] = set()
         self._step = 1
+        self.show_calibrated = False
+        self._display_generation = 0
+        self._store: ProductStore | None = None
+
+    # -- products -------------------------------------------------------------
+    def product_store(self) -> ProductStore:
+        """The per-frame products of the project folder (call on the GUI thread).
+
+        An unsaved project is saved first to :func:`default_project_folder`,
+        and the status bar says where.
+        """
+        project = self.project
+        if project.folder is None:
+            folder = default_project_folder(project)
+            project.save(folder)
+            self.status_message.emit(f"Project saved to {project.folder}; products go there")
+            log.info("project saved to %s for its products", project.folder)
+            self.project_changed.emit()
+        if self._store is None or self._store.folder != project.folder:
+            self._store = ProductStore(project.folder)
+        return self._store
+
+    def set_show_calibrated(self, on: bool) -> None:
+        """Show frames calibrated (when their product exists) or raw; reloads the frame."""
+        if bool(on) != self.show_calibrated:
+            self.show_calibrated = bool(on)
+            self.refresh_display()
+
+    def refresh_display(self) -> None:
+        """Forget the prepared frames and load the current one again (products changed)."""
+        self._display_generation += 1
+        self._cache.clear()
+        self._inflight.clear()
+        self.shown = None
+        if self.current >= 0:
+            self.go_to(self.current)
+
+    def set_frame_column(
+        self, title: str, values: Mapping[int, float] | None, fmt: str = "{:.2f}"
+    ) -> None:
+        """Show a step's per-frame values as a frame-table column (None removes it)."""
+        self.frame_column_changed.emit(title, None if values is None else dict(values), fmt)
 
     # -- opening --------------------------------------------------------------
     def open_paths(
@@ -237,21 +331,28 @@ class Session(QObject):
             return
         self._inflight.add(index)
         seq, method = self.sequence, self.limits_method
+        store = None
+        if self.show_calibrated and self.project.folder is not None:
+            store = self.product_store()
+        generation = self._display_generation
         task = self.workers.submit(
             prepare_display,
             seq,
             index,
             method,
+            store=store,
             name=f"Loading frame {index + 1}",
             quiet=quiet,
             key=None if quiet else "frame",
         )
-        task.result.connect(lambda frame, s=seq: self._loaded(frame, s))
+        task.result.connect(lambda frame, s=seq, g=generation: self._loaded(frame, s, g))
         task.finished.connect(lambda i=index: self._inflight.discard(i))
 
-    def _loaded(self, frame: DisplayFrame, sequence: Sequence) -> None:
+    def _loaded(self, frame: DisplayFrame, sequence: Sequence, generation: int = 0) -> None:
         if sequence is not self.sequence:
             return  # a frame of a sequence that was closed meanwhile
+        if generation != self._display_generation:
+            return  # prepared before the products or the raw/calibrated choice changed
         self._remember(frame)
         if frame.index == self.current and (self.shown is None or self.shown.index != frame.index):
             self._show(frame)

@@ -3,12 +3,14 @@
 Facts that were guessed (a default, or inferred from something other than
 their own header card) are shown in italics with a tooltip saying how;
 frames with problems are tinted, with the reasons in the tooltip and the last
-column. Rows take :class:`fluxion.core.frames.FrameInfo` objects.
+column. Rows take :class:`fluxion.core.frames.FrameInfo` objects. Steps add
+their per-frame results (FWHM, sky, sources...) as extra columns after those,
+through :meth:`FrameTableModel.set_extra_column`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +61,62 @@ class FrameTableModel(QAbstractTableModel):
     def __init__(self, frames: Sequence[Any] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._frames: list[Any] = list(frames)
+        # title -> (values by row, format); a step's results beside the header facts
+        self._extra: dict[str, tuple[dict[int, Any], str]] = {}
 
     def set_frames(self, frames: Sequence[Any]) -> None:
-        """Replace all rows."""
+        """Replace all rows (extra columns are dropped: they belonged to the old frames)."""
         self.beginResetModel()
         self._frames = list(frames)
+        self._extra.clear()
         self.endResetModel()
+
+    def set_extra_column(
+        self, title: str, values: Mapping[int, Any] | None, fmt: str = "{:.2f}"
+    ) -> None:
+        """Add or replace column ``title`` with ``values`` by row; None removes it.
+
+        ``fmt`` formats numbers (``"{:.2f}"``, ``"{:d}"``); rows without a value,
+        or with NaN, show "-".
+        """
+        # Insert, remove or update the one column rather than resetting the model,
+        # which would lose the selected row (the current frame).
+        titles = list(self._extra)
+        if values is None:
+            if title in titles:
+                col = len(COLUMNS) + titles.index(title)
+                self.beginRemoveColumns(QModelIndex(), col, col)
+                del self._extra[title]
+                self.endRemoveColumns()
+            return
+        entry = ({int(k): v for k, v in values.items()}, fmt)
+        if title in titles:
+            self._extra[title] = entry
+            col = len(COLUMNS) + titles.index(title)
+            rows = max(len(self._frames) - 1, 0)
+            self.dataChanged.emit(self.index(0, col), self.index(rows, col))
+        else:
+            col = len(COLUMNS) + len(titles)
+            self.beginInsertColumns(QModelIndex(), col, col)
+            self._extra[title] = entry
+            self.endInsertColumns()
+
+    def extra_titles(self) -> list[str]:
+        """Titles of the extra columns, in order."""
+        return list(self._extra)
+
+    def extra_text(self, row: int, title: str) -> str:
+        """What the extra column ``title`` shows in ``row``."""
+        values, fmt = self._extra[title]
+        value = values.get(row)
+        if value is None:
+            return "-"
+        try:
+            if isinstance(value, float) and value != value:  # NaN: not measured
+                return "-"
+            return fmt.format(value)
+        except (TypeError, ValueError):
+            return str(value)
 
     def frame(self, row: int) -> Any:
         """The frame shown in ``row``."""
@@ -74,10 +126,14 @@ class FrameTableModel(QAbstractTableModel):
         return 0 if parent is not None and parent.isValid() else len(self._frames)
 
     def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
-        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+        if parent is not None and parent.isValid():
+            return 0
+        return len(COLUMNS) + len(self._extra)
 
     def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            if section >= len(COLUMNS):
+                return list(self._extra)[section - len(COLUMNS)]
             return COLUMNS[section][0]
         return None
 
@@ -92,6 +148,13 @@ class FrameTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         frame = self._frames[index.row()]
+        if index.column() >= len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                title = list(self._extra)[index.column() - len(COLUMNS)]
+                return self.extra_text(index.row(), title)
+            if role == Qt.ItemDataRole.TextAlignmentRole:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
         title, attr, facts = COLUMNS[index.column()]
         problems = tuple(getattr(frame, "problems", ()) or ())
         if role == Qt.ItemDataRole.DisplayRole:

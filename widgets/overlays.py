@@ -18,10 +18,11 @@ from PySide6.QtCore import QObject, Signal
 __all__ = ["LAYER_NAMES", "OverlayLayers"]
 
 # Order is drawing order (later on top) and the order in the layers menu.
-LAYER_NAMES: tuple[str, ...] = ("sources", "apertures", "catalog", "targets", "labels")
+LAYER_NAMES: tuple[str, ...] = ("mask", "sources", "apertures", "catalog", "targets", "labels")
 
 _COLOURS = {
     "sources": (80, 220, 80),
+    "flagged": (255, 150, 0),
     "aperture": (255, 210, 0),
     "annulus": (0, 190, 255),
     "catalog": (255, 90, 255),
@@ -112,11 +113,44 @@ class OverlayLayers(QObject):
             self._counts[n] = 0
 
     # -- content --------------------------------------------------------------
-    def set_sources(self, x: Sequence[float], y: Sequence[float], radius: float = 6.0) -> None:
-        """Detected sources as circles of ``radius`` pixels."""
+    def set_sources(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        radius: float | Sequence[float] = 6.0,
+        flagged: Sequence[bool] | np.ndarray | None = None,
+    ) -> None:
+        """Detected sources as circles of ``radius`` pixels (one radius or one per source).
+
+        Sources marked in ``flagged`` (saturated, blended, truncated...) are drawn
+        in another colour, so the user sees which ones later steps distrust.
+        """
         xa, ya = _xy(x, y)
+        r = np.broadcast_to(np.asarray(radius, dtype=float), xa.shape)
+        bad = np.zeros(xa.shape, bool) if flagged is None else np.asarray(flagged, bool).ravel()
+        if bad.shape != xa.shape:
+            raise ValueError(f"{bad.size} flags for {xa.size} sources")
         self.clear("sources")
-        self._add("sources", _circles(xa, ya, radius, _pen("sources")), xa.size)
+        for sel, colour in ((~bad, "sources"), (bad, "flagged")):
+            if sel.any() or colour == "sources":
+                item = _circles(xa[sel], ya[sel], r[sel], _pen(colour))
+                self._add("sources", item, int(sel.sum()))
+
+    def set_mask(
+        self, mask: np.ndarray | None, colour: tuple[int, int, int] = (255, 40, 40)
+    ) -> None:
+        """Flagged pixels (non-zero ``mask``) as a translucent colour over the image."""
+        self.clear("mask")
+        if mask is None:
+            return
+        m = np.asarray(mask) != 0
+        if m.ndim != 2:
+            raise ValueError(f"the mask must be 2-d, got shape {m.shape}")
+        rgba = np.zeros(m.shape + (4,), np.uint8)
+        rgba[m] = (*colour, 160)
+        item = pg.ImageItem(rgba, axisOrder="row-major")
+        item.setRect(-0.5, -0.5, m.shape[1], m.shape[0])
+        self._add("mask", item, int(m.sum()))
 
     def set_apertures(
         self,
