@@ -268,6 +268,19 @@ def _shape(kind: str, params) -> MoffatProfile:
     return _GaussianProfile(float(params[0]))
 
 
+def _profile_stamps(
+    prof: MoffatProfile, size: int, dx: np.ndarray, dy: np.ndarray, subsample: int = 5
+) -> np.ndarray:
+    """Pixel-integrated stamps of unit stars at offsets (dx, dy), shape (N, size, size)."""
+    half = size // 2
+    sub = (np.arange(subsample) + 0.5) / subsample - 0.5
+    grid = (np.arange(-half, half + 1)[:, None] + sub[None, :]).ravel()
+    u = grid[None, :] - dx[:, None]
+    v = grid[None, :] - dy[:, None]
+    vals = prof.value(u[:, None, :], v[:, :, None])
+    return vals.reshape(len(dx), size, subsample, size, subsample).mean(axis=(2, 4))
+
+
 def _cutouts(image: np.ndarray, mask: np.ndarray | None, positions: np.ndarray, size: int):
     """Stamps around the nearest pixels, their offsets and validity weights."""
     half = size // 2
@@ -353,20 +366,33 @@ def fit_analytic_psf(
         shift = np.where(good[:, None], coef[:, 1:3] / np.where(good, flux, 1)[:, None], 0.0)
         off = off + np.clip(shift, -0.5, 0.5)
 
-        def resid(params, off=off):
+        # Noise weights from this iteration's model, held fixed during the
+        # shape fit: a variance that follows the trial model rewards models
+        # with heavier wings and biases beta low.
+        w_flux = w / (np.maximum(p * flux[:, None, None], 0) + sky_var)
+
+        def resid(params, off=off, w_flux=w_flux):
             prof = _shape(kind, params)
-            stamps = np.stack([prof.stamp(size, dx, dy, subsample=5) for dx, dy in off])
+            stamps = _profile_stamps(prof, size, off[:, 0], off[:, 1])
             # No local sky here: a constant trades off against the wings and
             # biases FWHM and beta low; the frame's sky is already subtracted.
-            c = _linear_fit(data, w, [stamps])
+            c = _linear_fit(data, w_flux, [stamps])
             model = c[:, 0, None, None] * stamps
-            sigma = np.sqrt(np.maximum(model, 0) + sky_var)
-            return ((data - model) * w / sigma).ravel()
+            return ((data - model) * w * np.sqrt(w_flux)).ravel()
 
         start = [fwhm, beta] if kind == "moffat" else [fwhm]
         lo = [0.5, 1.2] if kind == "moffat" else [0.5]
         hi = [50.0, 20.0] if kind == "moffat" else [50.0]
-        fit = least_squares(resid, start, bounds=(lo, hi), x_scale=[0.1, 0.3][: len(start)])
+        # A robust loss: undetected faint stars in the wings are positive
+        # outliers that would otherwise bias beta low.
+        fit = least_squares(
+            resid,
+            start,
+            bounds=(lo, hi),
+            x_scale=[0.1, 0.3][: len(start)],
+            loss="soft_l1",
+            f_scale=3.0,
+        )
         fwhm = float(fit.x[0])
         beta = float(fit.x[1]) if kind == "moffat" else float("nan")
     psf = analytic_psf(kind, fwhm, beta=beta if kind == "moffat" else 3.0)

@@ -62,6 +62,9 @@ def frame_psf(
         if len(pos) < 3:
             raise ValueError(f"only {len(pos)} PSF stars")
         psf, _ = fit_analytic_psf(data, pos, fwhm, kind=kind, mask=fit_mask)
+        # Neighbours in crowded fields can drag the fit to a bound.
+        if not 0.6 < psf.fwhm / fwhm < 1.6 or psf.fwhm <= 0.55:
+            raise ValueError(f"fitted FWHM {psf.fwhm:.2f} px disagrees with {fwhm:.2f} px")
         return psf
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.warning("PSF model from the stars failed (%s); using a Moffat of FWHM %.2f", exc, fwhm)

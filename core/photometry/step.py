@@ -53,9 +53,9 @@ class PhotometryResult:
     psf: object | None = None
     """The PSF used (:class:`fluxion.core.photometry.epsf.EffectivePSF`)."""
     model: np.ndarray | None = None
-    """Model image of the fitted stars plus sky (PSF and crowded methods)."""
+    """Model image of the fitted stars plus sky (PSF and crowded methods), in ``unit``."""
     residual: np.ndarray | None = None
-    """Image minus model."""
+    """Image minus model, in ``unit``."""
     extra: dict = field(default_factory=dict)
 
 
@@ -152,6 +152,8 @@ class Photometry:
         g = noise.gain
         img = noise.to_electrons(data)
         img[bad] = 0.0
+        if saturation is None:
+            saturation = _clipped_level(data, bad)
         sat = saturation * g if saturation is not None else None
         variance = None
         if error is not None:
@@ -163,6 +165,12 @@ class Photometry:
             positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         state.progress(0.02, "sky")
         sky = frame_sky(img, bad)
+        if gain is None:
+            noise, img, sky = _effective_noise(data, bad, sky)
+            g = noise.gain
+            sat = saturation * g if saturation is not None else None
+            if error is not None:
+                variance = (np.asarray(error, dtype=np.float64) * g) ** 2
         guess = p.fwhm if p.fwhm > 0 else _DEFAULT_FWHM
         stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess)
         fwhm = p.fwhm if p.fwhm > 0 else measure_fwhm(img, sky, stars, saturation=sat)
@@ -198,11 +206,27 @@ class Photometry:
             result = run_crowded(p, **common)
         table = result.pop("table")
         unit = "electron" if gain is not None else "adu"
+        if gain is None and g != 1.0:
+            # Back to ADU: the effective gain only shaped the noise model.
+            for name in ("flux", "flux_err", "sky", "sky_err"):
+                if name in table.colnames:
+                    table[name] = np.asarray(table[name]) / g
+            for name in ("model", "residual"):
+                if result.get(name) is not None:
+                    result[name] = result[name] / g
+            sky = FrameSky(sky.level / g, sky.rms / g, sky.global_level / g, sky.global_rms / g)
         table = _finish_table(table, wcs)
         table.meta.update(method=p.method, fwhm=fwhm, flux_unit=unit)
+        if gain is None:
+            table.meta.update(effective_gain=g, read_noise_adu=noise.read_noise / g)
         state.progress(1.0, f"{len(table)} stars measured")
+        sky_map = result.pop("sky", None)
+        if sky_map is None:
+            sky_map = sky.level
+        elif gain is None:
+            sky_map = sky_map / g
         return PhotometryResult(
-            table=table, method=p.method, fwhm=fwhm, unit=unit, sky=sky.level, **result
+            table=table, method=p.method, fwhm=fwhm, unit=unit, sky=sky_map, **result
         )
 
     # -- aperture ---------------------------------------------------------
@@ -269,6 +293,42 @@ class Photometry:
                 table.meta["aperture_correction"] = corr
         table.meta["aperture_radius"] = radius
         return dict(table=table, aperture_radius=radius, annulus=annulus, curve_of_growth=cog)
+
+
+def _clipped_level(data: np.ndarray, bad: np.ndarray) -> float | None:
+    """The frame's maximum when many pixels sit exactly on it (a clipped, saturated frame)."""
+    good = data[~bad]
+    if good.size == 0:
+        return None
+    top = float(good.max())
+    n_top = int(np.count_nonzero(good == top))
+    if n_top >= 5 and top > float(np.median(good)):
+        log.info("%d pixels at the maximum %.6g: taken as the saturation level", n_top, top)
+        return top
+    return None
+
+
+def _effective_noise(
+    data: np.ndarray, bad: np.ndarray, sky: FrameSky
+) -> tuple[NoiseModel, np.ndarray, FrameSky]:
+    """A noise model for a frame of unknown gain, from its sky level and noise.
+
+    A Poisson sky of level L (ADU) and noise s (ADU) implies a gain L / s^2;
+    the frame is scaled by it so that the e- noise model holds. A sky at or
+    below zero (sky-subtracted frames) or an implausible gain leaves the gain
+    at 1 and takes the sky noise as read noise.
+    """
+    level, rms = sky.global_level, sky.global_rms
+    g = level / rms**2 if rms > 0 and level > 0 else 0.0
+    if 0.01 < g < 1000 and level > 3 * rms:
+        noise = NoiseModel(g, 0.0)
+    else:
+        noise = NoiseModel(1.0, float(rms) if rms > 0 else 1.0)
+        g = 1.0
+    img = noise.to_electrons(data)
+    img[bad] = 0.0
+    scaled = FrameSky(sky.level * g, sky.rms * g, level * g, rms * g)
+    return noise, img, scaled
 
 
 def _finish_table(table: Table, wcs: object | None) -> Table:

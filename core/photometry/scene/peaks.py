@@ -65,19 +65,20 @@ def find_peaks(
     peak = (sig == maximum_filter(sig, size=3, mode="constant", cval=-np.inf)) & (sig > threshold)
     if exclude is not None:
         peak &= ~exclude
-    ny, nx = sig.shape
-    b = max(border, 1)
-    peak[:b, :] = peak[-b:, :] = False
-    peak[:, :b] = peak[:, -b:] = False
+    if border > 0:
+        peak[:border, :] = peak[-border:, :] = False
+        peak[:, :border] = peak[:, -border:] = False
     yi, xi = np.nonzero(peak)
     c = sig[yi, xi]
+    # Stars on the edge keep their pixel position along that axis.
+    pad = np.pad(sig, 1, mode="constant", constant_values=np.nan)
 
     def vertex(lo, hi):
         den = lo - 2 * c + hi
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(den < 0, 0.5 * (lo - hi) / den, 0.0)
-        return np.clip(d, -0.5, 0.5)
+        return np.clip(np.nan_to_num(d, nan=0.0), -0.5, 0.5)
 
-    dx = vertex(sig[yi, xi - 1], sig[yi, xi + 1])
-    dy = vertex(sig[yi - 1, xi], sig[yi + 1, xi])
+    dx = vertex(pad[yi + 1, xi], pad[yi + 1, xi + 2])
+    dy = vertex(pad[yi, xi + 1], pad[yi + 2, xi + 1])
     return xi + dx, yi + dy
