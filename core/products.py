@@ -137,6 +137,15 @@ class ProductStore:
                 self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
             )
 
+    def record(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
+        """Record ``frame``'s product of ``step``, written by the caller, as made with ``fp``.
+
+        For products the store cannot write itself (a calibrated frame with its
+        MASK extension, a solution with its quality cards); write the file
+        atomically at :meth:`path` first, then record it.
+        """
+        self._mark(step, frame, fp)
+
     def fingerprint_of(self, step: str, frame: str | os.PathLike[str]) -> str | None:
         """The fingerprint ``frame``'s product of ``step`` was made with, if any."""
         with self._lock:

@@ -1,0 +1,72 @@
+"""The chain of per-frame steps over a project's products.
+
+One function per step takes the project's :class:`~fluxion.core.products.ProductStore`,
+a frame, the step's parameters (and upstream inputs) and a state; it returns
+the stored product when it is current (same inputs, same parameters), else
+computes, stores and returns it. The window's panels and ``fluxion run`` call
+the same functions, so a project shows in the GUI exactly what the run left.
+The science lives in the step modules; this package is the glue.
+
+Typical use::
+
+    store = ProductStore(project_folder)
+    calibrate_frames(store, frames, CalibrationParams(), MasterParams(), executor=pool)
+    for frame in lights:
+        found = detect_frame(store, frame, DetectionParams())
+        solution = solve_frame(store, frame, SolveParams(), catalog=reference_stars)
+        table = photometry_frame(store, frame, PhotometryParams())
+        zp = zeropoint_frame(store, frame, ZeroPointParams(), reference_stars)
+"""
+
+from .batch import StepOutcome, executor_width, run_frames
+from .calibrate import (
+    FrameImage,
+    calibrate_frames,
+    calibration_fingerprint,
+    frame_image,
+    image_fingerprint,
+    load_masters,
+    masters_fingerprint,
+    raw_fingerprint,
+)
+from .detect import detect_frame, detect_image, detection_fingerprint, load_sources
+from .measure import (
+    load_magnitudes,
+    load_photometry,
+    load_zeropoint,
+    photometry_fingerprint,
+    photometry_frame,
+    zeropoint_fingerprint,
+    zeropoint_frame,
+)
+from .solve import catalog_digest, load_solution, solution_fingerprint, solve_frame, solved_path
+
+__all__ = [
+    "FrameImage",
+    "StepOutcome",
+    "calibrate_frames",
+    "calibration_fingerprint",
+    "catalog_digest",
+    "detect_frame",
+    "detect_image",
+    "detection_fingerprint",
+    "executor_width",
+    "frame_image",
+    "image_fingerprint",
+    "load_magnitudes",
+    "load_masters",
+    "load_photometry",
+    "load_solution",
+    "load_sources",
+    "load_zeropoint",
+    "masters_fingerprint",
+    "photometry_fingerprint",
+    "photometry_frame",
+    "raw_fingerprint",
+    "run_frames",
+    "solution_fingerprint",
+    "solve_frame",
+    "solved_path",
+    "zeropoint_fingerprint",
+    "zeropoint_frame",
+]

@@ -1,0 +1,289 @@
+"""Calibration in the project: masters once per set of calibration frames, one product per light.
+
+Masters go to ``masters/`` in the project with a ``masters.json`` holding the
+fingerprint of the frames and parameters they were made from, so they are
+rebuilt only when those change. Each calibrated light is a FITS file with its
+``MASK`` extension in the ``calibrated`` step folder, and carries the
+fingerprint of the raw file it came from (``FLXRAWFP``), so that
+:func:`frame_image` can tell a calibrated frame that is still valid from one
+whose raw file changed without knowing the parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..calibration import (
+    CalibrationMasters,
+    CalibrationParams,
+    MasterFrame,
+    MasterParams,
+    RawFrame,
+)
+from ..calibration.apply import Calibration
+from ..calibration.run import build_masters, write_hdulist_atomic
+from ..fitsio import atomic_write_text, read_header, read_image
+from ..frames import FrameInfo
+from ..params import params_to_dict
+from ..pipeline import StepState
+from ..products import ProductStore, fingerprint
+from ..quiet import quiet
+from ..sequence import group_frames
+from .batch import StepOutcome, run_frames
+
+__all__ = [
+    "FrameImage",
+    "calibrate_frames",
+    "calibration_fingerprint",
+    "frame_image",
+    "image_fingerprint",
+    "load_masters",
+    "masters_fingerprint",
+    "raw_fingerprint",
+]
+
+log = logging.getLogger(__name__)
+
+MASTERS_FOLDER = "masters"
+_MASTERS_INDEX = "masters.json"
+
+
+@dataclass(frozen=True)
+class FrameImage:
+    """A frame's pixels as the later steps should see them.
+
+    Unpacks as ``data, mask, header``. ``calibrated`` says whether this is
+    the project's calibrated frame (else the raw file, with no mask);
+    ``fingerprint`` identifies exactly these pixels for the next step's
+    fingerprint.
+    """
+
+    data: np.ndarray = field(repr=False)
+    mask: np.ndarray | None = field(repr=False)
+    header: fits.Header = field(repr=False)
+    calibrated: bool
+    fingerprint: str
+
+    def __iter__(self):
+        return iter((self.data, self.mask, self.header))
+
+
+def raw_fingerprint(frame: FrameInfo) -> str:
+    """Fingerprint of a raw input file (name, size, modification time, HDU)."""
+    return fingerprint("raw", Path(frame.path), frame.hdu)
+
+
+def masters_fingerprint(frames: Sequence[FrameInfo], master_params: MasterParams) -> str:
+    """Fingerprint of the masters made from the calibration frames among ``frames``."""
+    g = group_frames(frames)
+    return fingerprint(
+        "masters",
+        params_to_dict(master_params),
+        [Path(f.path) for f in g.bias],
+        {str(t): [Path(f.path) for f in fs] for t, fs in g.darks.items()},
+        {str(k): [Path(f.path) for f in fs] for k, fs in g.flats.items()},
+    )
+
+
+def calibration_fingerprint(
+    frame: FrameInfo, calib_params: CalibrationParams, masters_fp: str
+) -> str:
+    """Fingerprint of ``frame``'s calibrated product."""
+    return fingerprint(
+        "calibration", params_to_dict(calib_params), masters_fp, raw_fingerprint(frame)
+    )
+
+
+def _masters_folder(store: ProductStore) -> Path:
+    return store.folder / MASTERS_FOLDER
+
+
+def load_masters(store: ProductStore, masters_fp: str | None = None) -> CalibrationMasters | None:
+    """The project's masters, or None when there are none (or not made with ``masters_fp``)."""
+    folder = _masters_folder(store)
+    try:
+        index = json.loads((folder / _MASTERS_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if masters_fp is not None and index.get("fingerprint") != masters_fp:
+        return None
+    try:
+        loaded = [MasterFrame.from_fits(str(folder / name)) for name in index.get("files", [])]
+    except (OSError, ValueError) as exc:
+        log.warning("masters in %s unreadable, rebuilding: %s", folder, exc)
+        return None
+    return CalibrationMasters(
+        next((m for m in loaded if m.kind == "bias"), None),
+        tuple(m for m in loaded if m.kind == "dark"),
+        tuple(m for m in loaded if m.kind == "flat"),
+    )
+
+
+def _masters(
+    store: ProductStore,
+    frames: Sequence[FrameInfo],
+    master_params: MasterParams,
+    masters_fp: str,
+    executor: Executor | None,
+    state: StepState,
+) -> CalibrationMasters:
+    masters = load_masters(store, masters_fp)
+    if masters is not None:
+        state.progress(1.0, "masters current")
+        return masters
+    g = group_frames(frames)
+
+    def raw(group: Sequence[FrameInfo]) -> list[RawFrame]:
+        return [RawFrame.from_info(f) for f in group]
+
+    folder = _masters_folder(store)
+    report = build_masters(
+        raw(g.bias),
+        {t: raw(fs) for t, fs in g.darks.items()},
+        {k: raw(fs) for k, fs in g.flats.items()},
+        master_params,
+        folder=folder,
+        executor=executor,
+        state=state,
+    )
+    for problem in report.problems:
+        log.warning("masters: %s", problem)
+    index = {
+        "fingerprint": masters_fp,
+        "files": [p.name for p in report.files],
+        "problems": list(report.problems),
+    }
+    atomic_write_text(folder / _MASTERS_INDEX, json.dumps(index, indent=1))
+    return report.masters
+
+
+def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) -> dict:
+    """Calibrate one light and write it (runs on a worker: picklable in and out)."""
+    result = step(RawFrame.from_info(frame))
+    hdul = result.to_hdulist()
+    hdul[0].header["FLXRAWFP"] = (raw_fp, "Fluxion fingerprint of the raw file")
+    write_hdulist_atomic(out, hdul)
+    return {"applied": list(result.applied), "warnings": list(result.warnings)}
+
+
+def calibrate_frames(
+    store: ProductStore,
+    frames: Sequence[FrameInfo],
+    calib_params: CalibrationParams | None = None,
+    master_params: MasterParams | None = None,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> list[StepOutcome]:
+    """Calibrate the lights among ``frames`` into the project, skipping current products.
+
+    Parameters
+    ----------
+    store : ProductStore
+        The project's products.
+    frames : sequence of FrameInfo
+        A night's frames: the bias, darks and flats make the masters, the
+        lights are calibrated.
+    calib_params, master_params : optional
+        Step parameters (defaults when None).
+    executor : Executor, optional
+        Masters and lights in parallel.
+    state : StepState, optional
+        Progress and cancellation; a cancel keeps the lights already done.
+
+    Returns
+    -------
+    list of StepOutcome
+        One per light; ``value`` is the product path (None when failed).
+    """
+    state = state if state is not None else StepState()
+    calib_params = calib_params or CalibrationParams()
+    master_params = master_params or MasterParams()
+    lights = [f for f in frames if f.type == "light" and f.usable]
+    mfp = masters_fingerprint(frames, master_params)
+    fps = {f.path: calibration_fingerprint(f, calib_params, mfp) for f in lights}
+    outcomes: dict[Path, StepOutcome] = {}
+    todo = []
+    for f in lights:
+        if store.is_current("calibration", f.path, fps[f.path], ".fits"):
+            path = store.path("calibration", f.path, ".fits")
+            outcomes[f.path] = StepOutcome(f.path.name, "current", value=path)
+        else:
+            todo.append(f)
+    if todo:
+        masters = _masters(store, frames, master_params, mfp, executor, state.sub(0.0, 0.3))
+        step = Calibration(calib_params, masters)
+        store.step_folder("calibration").mkdir(parents=True, exist_ok=True)
+
+        def args_of(f: FrameInfo) -> tuple:
+            return step, f, store.path("calibration", f.path, ".fits"), raw_fingerprint(f)
+
+        def on_result(f: FrameInfo, result: object) -> None:
+            if isinstance(result, BaseException):
+                log.warning("%s: not calibrated: %s", f.path.name, result)
+                outcomes[f.path] = StepOutcome(f.path.name, "failed", f"calibration: {result}")
+                return
+            store.record("calibration", f.path, fps[f.path])
+            path = store.path("calibration", f.path, ".fits")
+            outcomes[f.path] = StepOutcome(f.path.name, "done", value=path)
+
+        run_frames(
+            todo,
+            _calibrate_one,
+            args_of,
+            on_result,
+            executor=executor,
+            state=state.sub(0.3, 1.0),
+            label="calibrated",
+        )
+    state.progress(1.0, f"{len(lights)} lights calibrated")
+    return [outcomes[f.path] for f in lights if f.path in outcomes]
+
+
+def image_fingerprint(store: ProductStore, frame: FrameInfo) -> tuple[str, bool]:
+    """Fingerprint of the pixels later steps use for ``frame``, and whether they are calibrated.
+
+    Reads headers only. A calibrated product is used when it is recorded in
+    the store and was made from the raw file as it is now.
+    """
+    raw_fp = raw_fingerprint(frame)
+    path = store.path("calibration", frame.path, ".fits")
+    recorded = store.fingerprint_of("calibration", frame.path)
+    if recorded is not None and path.exists():
+        try:
+            with quiet():
+                made_from = fits.getval(path, "FLXRAWFP")
+        except (OSError, KeyError):
+            made_from = None
+        if made_from == raw_fp:
+            return fingerprint("calibrated", recorded), True
+    return raw_fp, False
+
+
+def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
+    """``frame``'s calibrated image and mask when the project has a valid one, else the raw.
+
+    See :func:`image_fingerprint` for "valid".
+
+    Raises
+    ------
+    fluxion.core.fitsio.FitsReadError
+        When the file cannot be read.
+    """
+    fp, calibrated = image_fingerprint(store, frame)
+    if calibrated:
+        with quiet(), fits.open(store.path("calibration", frame.path, ".fits")) as hdul:
+            header = hdul[0].header.copy()
+            data = np.asarray(hdul[0].data, dtype=np.float32)
+            mask = np.asarray(hdul["MASK"].data, np.uint8) if "MASK" in hdul else None
+        return FrameImage(data, mask, header, True, fp)
+    header, _ = read_header(frame.path)
+    data = read_image(frame.path, hdu=frame.hdu if frame.hdu >= 0 else None, dtype=np.float32)
+    return FrameImage(data, None, header, False, fp)

@@ -1,0 +1,98 @@
+"""Detection in the project: one source table per frame in the ``sources`` step folder."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from astropy.table import Table
+
+from ..detection import Detection, DetectionParams, DetectionResult, SkyBackground
+from ..frames import FrameInfo
+from ..params import params_to_dict
+from ..pipeline import StepState
+from ..products import ProductStore, fingerprint
+from .calibrate import FrameImage, frame_image, image_fingerprint
+
+__all__ = ["detect_frame", "detect_image", "detection_fingerprint", "load_sources"]
+
+
+def detection_fingerprint(params: DetectionParams, image_fp: str) -> str:
+    """Fingerprint of a frame's sources found with ``params`` in the image ``image_fp``."""
+    return fingerprint("detection", params_to_dict(params), image_fp)
+
+
+def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -> Table:
+    """Detect the sources of a frame's image; the table's meta holds the frame's facts.
+
+    A calibrated frame's saturation is in its mask; a raw one's in its header.
+    """
+    saturation = frame.saturation if image.mask is None else None
+    result = Detection(params)(image.data, image.mask, gain=frame.gain, saturation=saturation)
+    table = result.sources
+    table.meta["frame"] = Path(frame.path).name
+    table.meta["calibrated"] = image.calibrated
+    if frame.time_utc is not None:
+        table.meta["time_utc"] = frame.time_utc
+    return table
+
+
+def _result_of(table: Table) -> DetectionResult:
+    m = table.meta
+
+    def num(key: str) -> float:
+        v = m.get(key)
+        return float(v) if v is not None else math.nan
+
+    return DetectionResult(
+        sources=table,
+        fwhm=num("fwhm"),
+        fwhm_spread=num("fwhm_spread"),
+        n_fwhm_stars=int(m.get("n_fwhm_stars", 0) or 0),
+        sky=num("sky"),
+        sky_noise=num("sky_noise"),
+        background=SkyBackground(level=num("sky"), noise=num("sky_noise")),
+    )
+
+
+def load_sources(store: ProductStore, frame: FrameInfo) -> DetectionResult | None:
+    """``frame``'s stored sources (whatever made them), or None.
+
+    The background maps are not stored; ``background`` holds the levels only.
+    """
+    table = store.read_table("detection", frame.path)
+    return None if table is None else _result_of(table)
+
+
+def detect_frame(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: DetectionParams | None = None,
+    state: StepState | None = None,
+) -> DetectionResult:
+    """``frame``'s sources: the stored table when current, else detected now and stored.
+
+    Sources are found in the calibrated frame when the project has a valid
+    one, else in the raw file.
+
+    Raises
+    ------
+    fluxion.core.detection.DetectionError, fluxion.core.fitsio.FitsReadError
+        The frame cannot be read or searched.
+    """
+    params = params or DetectionParams()
+    state = state if state is not None else StepState()
+    image_fp, _ = image_fingerprint(store, frame)
+    fp = detection_fingerprint(params, image_fp)
+    if store.is_current("detection", frame.path, fp):
+        stored = load_sources(store, frame)
+        if stored is not None:
+            state.progress(1.0, "sources current")
+            return stored
+    state.progress(0.1, f"detecting in {Path(frame.path).name}")
+    image = frame_image(store, frame)
+    fp = detection_fingerprint(params, image.fingerprint)
+    table = detect_image(image, frame, params)
+    store.write_table("detection", frame.path, table, fp)
+    state.progress(1.0, f"{len(table)} sources")
+    return _result_of(table)

@@ -1,0 +1,260 @@
+"""Photometry and photometric calibration in the project, one table per frame each.
+
+The ``photometry`` step folder holds the measured table of each frame (x, y,
+flux, flux_err, flags, and ra, dec when the frame is solved); the
+``magnitudes`` folder holds the same sources with calibrated ``mag``,
+``mag_err`` and the frame's zero point in the table's meta, with the matched
+catalog stars beside it (``.stars.ecsv``) for the panel's diagnostics.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from astropy.table import Table
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from ..fitsio import atomic_write_text
+from ..frames import FrameInfo
+from ..params import params_to_dict
+from ..photometry import Photometry, PhotometryParams
+from ..pipeline import StepState
+from ..products import ProductStore, fingerprint
+from ..quiet import quiet
+from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
+from .calibrate import frame_image, image_fingerprint
+from .solve import catalog_digest, load_solution
+
+__all__ = [
+    "load_magnitudes",
+    "load_photometry",
+    "load_zeropoint",
+    "photometry_fingerprint",
+    "photometry_frame",
+    "zeropoint_fingerprint",
+    "zeropoint_frame",
+]
+
+# Zero-point facts kept in the magnitudes table's meta (and read back by load_zeropoint).
+_ZP_META = (
+    "calibrated", "reason", "band", "colour_index", "zero_point", "zero_point_err",
+    "colour_term", "colour_term_err", "intrinsic_scatter", "n_stars", "chi2",
+)  # fmt: skip
+
+
+def _positions_digest(positions: np.ndarray | None) -> list | None:
+    if positions is None:
+        return None
+    # Millipixels: a position that moved less than that measures the same.
+    return np.round(np.asarray(positions, dtype=float).reshape(-1, 2), 3).tolist()
+
+
+def photometry_fingerprint(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: PhotometryParams,
+    positions: np.ndarray | None = None,
+) -> str:
+    """Fingerprint of a frame's photometry: pixels, solution (for ra/dec), parameters, positions."""
+    image_fp, _ = image_fingerprint(store, frame)
+    return fingerprint(
+        "photometry",
+        params_to_dict(params),
+        image_fp,
+        store.fingerprint_of("astrometry", frame.path) or "",
+        _positions_digest(positions),
+    )
+
+
+def load_photometry(store: ProductStore, frame: FrameInfo) -> Table | None:
+    """``frame``'s stored photometry table, or None."""
+    return store.read_table("photometry", frame.path)
+
+
+def photometry_frame(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: PhotometryParams | None = None,
+    positions: np.ndarray | None = None,
+    state: StepState | None = None,
+) -> Table:
+    """``frame``'s photometry: stored when current, else measured now and stored.
+
+    Parameters
+    ----------
+    store : ProductStore
+    frame : FrameInfo
+    params : PhotometryParams, optional
+    positions : ndarray, shape (N, 2), optional
+        (x, y) to measure (0-based px); the stars found in the frame when None.
+    state : StepState, optional
+
+    Raises
+    ------
+    fluxion.core.photometry.PhotometryError, fluxion.core.fitsio.FitsReadError
+        The frame cannot be read or measured.
+    """
+    params = params or PhotometryParams()
+    state = state if state is not None else StepState()
+    fp = photometry_fingerprint(store, frame, params, positions)
+    if store.is_current("photometry", frame.path, fp):
+        stored = load_photometry(store, frame)
+        if stored is not None:
+            state.progress(1.0, "photometry current")
+            return stored
+    image = frame_image(store, frame)
+    solution = load_solution(store, frame)
+    wcs = solution.wcs if solution is not None and solution.solved else None
+    mask = None if image.mask is None else image.mask != 0
+    table = (
+        Photometry(params)
+        .run(
+            image.data,
+            positions,
+            mask=mask,
+            gain=frame.gain,
+            read_noise=frame.read_noise or 0.0,
+            wcs=wcs,
+            state=state.sub(0.0, 0.95),
+        )
+        .table
+    )
+    table.meta["frame"] = frame.path.name
+    table.meta["calibrated"] = image.calibrated
+    for key, value in (
+        ("time_utc", frame.time_utc),
+        ("DATE-OBS", frame.time_utc),
+        ("jd_utc", frame.jd),
+        ("exptime", frame.exptime),
+        ("FILTER", frame.filter),
+        ("gain", frame.gain),
+    ):
+        if value is not None:
+            table.meta[key] = value
+    if wcs is not None:
+        table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
+    store.write_table("photometry", frame.path, table, fp)
+    state.progress(1.0, f"{len(table)} stars measured")
+    return table
+
+
+def zeropoint_fingerprint(
+    store: ProductStore, frame: FrameInfo, params: ZeroPointParams, catalog: Table | None
+) -> str:
+    """Fingerprint of a frame's calibrated magnitudes."""
+    return fingerprint(
+        "zeropoint",
+        params_to_dict(params),
+        store.fingerprint_of("photometry", frame.path) or "",
+        catalog_digest(catalog),
+        frame.filter,
+        frame.exptime,
+    )
+
+
+def load_magnitudes(store: ProductStore, frame: FrameInfo) -> Table | None:
+    """``frame``'s stored sources with calibrated ``mag``, ``mag_err``, or None."""
+    return store.read_table("zeropoint", frame.path)
+
+
+def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | None:
+    """``frame``'s stored photometric calibration, or None.
+
+    The fit's trajectory is not stored (an empty table); the matched stars are.
+    """
+    sources = load_magnitudes(store, frame)
+    if sources is None:
+        return None
+    m = sources.meta
+    stars_path = store.path("zeropoint", frame.path, ".stars.ecsv")
+    stars = Table()
+    if stars_path.exists():
+        with quiet():
+            stars = Table.read(stars_path, format="ascii.ecsv")
+
+    def num(key: str) -> float:
+        v = m.get(key)
+        return float(v) if v is not None else math.nan
+
+    return ZeroPointResult(
+        calibrated=bool(m.get("calibrated", False)),
+        reason=str(m.get("reason", "")),
+        band=str(m.get("band", "")),
+        colour_index=str(m.get("colour_index", "")),
+        zero_point=num("zero_point"),
+        zero_point_err=num("zero_point_err"),
+        colour_term=num("colour_term"),
+        colour_term_err=num("colour_term_err"),
+        spatial=dict(m.get("spatial", {}) or {}),
+        spatial_err=dict(m.get("spatial_err", {}) or {}),
+        intrinsic_scatter=num("intrinsic_scatter"),
+        n_stars=int(m.get("n_stars", 0) or 0),
+        chi2=num("chi2"),
+        trajectory=Table(),
+        stars=stars,
+        sources=sources,
+        notes=tuple(m.get("notes", ()) or ()),
+    )
+
+
+def zeropoint_frame(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: ZeroPointParams | None,
+    catalog: Table | None,
+    state: StepState | None = None,
+    *,
+    catalog_problem: str = "",
+) -> ZeroPointResult:
+    """``frame``'s photometric calibration: stored when current, else fitted now and stored.
+
+    Needs the frame's photometry (run :func:`photometry_frame` first) with
+    ``ra``/``dec`` (a solved frame). A frame that cannot be calibrated is
+    stored with instrumental magnitudes and ``reason``.
+
+    Raises
+    ------
+    ValueError
+        When the frame has no photometry yet, or its table has no fluxes.
+    """
+    params = params or ZeroPointParams()
+    state = state if state is not None else StepState()
+    fp = zeropoint_fingerprint(store, frame, params, catalog)
+    if store.is_current("zeropoint", frame.path, fp):
+        stored = load_zeropoint(store, frame)
+        if stored is not None:
+            state.progress(1.0, "zero point current")
+            return stored
+    sources = load_photometry(store, frame)
+    if sources is None:
+        raise ValueError(f"{frame.path.name}: no photometry yet; measure the frame first")
+    scale = sources.meta.get("pixel_scale")
+    fwhm = sources.meta.get("fwhm")
+    fwhm_arcsec = float(fwhm) * float(scale) if scale and fwhm else None
+    result = ZeroPoint(params)(
+        sources,
+        catalog,
+        filter=frame.filter,
+        fwhm_arcsec=fwhm_arcsec,
+        image_shape=frame.shape,
+        exptime=frame.exptime,
+        catalog_problem=catalog_problem,
+        state=state,
+    )
+    out = result.sources
+    for key in _ZP_META:
+        value = getattr(result, key)
+        out.meta[key] = value.item() if isinstance(value, np.generic) else value
+    out.meta["spatial"] = {k: float(v) for k, v in result.spatial.items()}
+    out.meta["spatial_err"] = {k: float(v) for k, v in result.spatial_err.items()}
+    out.meta["notes"] = list(result.notes)
+    stars_path = store.path("zeropoint", frame.path, ".stars.ecsv")
+    stars_path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    with quiet():
+        result.stars.write(buf, format="ascii.ecsv")
+    atomic_write_text(stars_path, buf.getvalue())
+    store.write_table("zeropoint", frame.path, out, fp)
+    return result

@@ -1,0 +1,210 @@
+"""Astrometry in the project: one header-only ``.wcs.fits`` per frame in the ``wcs`` step folder.
+
+A frame that could not be solved gets a product too (no WCS, the reason in
+``FLXREASN``), so that a re-run with the same inputs does not try again; the
+stars matched to the catalog go beside the solution (``.matches.ecsv``) for
+the panel's residual plots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from ..astrometry.params import SolveParams
+from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
+from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
+from ..detection import DetectionParams
+from ..fitsio import atomic_write_fits, atomic_write_text
+from ..frames import FrameInfo
+from ..params import params_to_dict
+from ..pipeline import StepState
+from ..products import ProductStore, fingerprint
+from ..quiet import quiet
+from .detect import detect_frame
+
+__all__ = [
+    "catalog_digest",
+    "load_solution",
+    "solution_fingerprint",
+    "solve_frame",
+    "solved_path",
+]
+
+_SUFFIX = ".wcs.fits"
+
+
+def catalog_digest(catalog: Any) -> str:
+    """A short identity of a reference catalog for fingerprints.
+
+    A table is identified by its positions (a changed file changes it); a
+    catalog service by its name, since its answers are cached per field.
+    """
+    if catalog is None:
+        return ""
+    if isinstance(catalog, Table):
+        h = hashlib.sha256()
+        h.update(repr(catalog.colnames).encode())
+        for name in ("ra", "dec", "RA_ICRS", "DE_ICRS"):
+            if name in catalog.colnames:
+                h.update(np.ascontiguousarray(catalog[name], dtype=np.float64).tobytes())
+        return f"table:{len(catalog)}:{h.hexdigest()[:16]}"
+    return f"{type(catalog).__name__}:{getattr(catalog, 'name', '')}"
+
+
+def solution_fingerprint(params: SolveParams, sources_fp: str | None, catalog: Any = None) -> str:
+    """Fingerprint of a frame's solution from its sources and the step's parameters.
+
+    The hint is left out on purpose: it only narrows the search, and a
+    verified solution does not depend on where the search started.
+    """
+    return fingerprint(
+        "astrometry", params_to_dict(params), sources_fp or "", catalog_digest(catalog)
+    )
+
+
+def _write(store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str) -> None:
+    path = store.path("astrometry", frame.path, _SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if result.solved and result.wcs is not None:
+        header = result.wcs_header()
+    else:
+        header = fits.Header()
+        header["FLXSOLV"] = ("none", "Fluxion astrometry: not solved")
+        header["FLXQUAL"] = ("not solved", "quality verdict")
+        header["FLXREASN"] = (result.reason[:2000], "why not solved")
+    header["FLXSECS"] = (round(float(result.seconds), 3), "[s] time to solve")
+    matches = store.path("astrometry", frame.path, ".matches.ecsv")
+    if result.matches is not None and len(result.matches):
+        buf = io.StringIO()
+        with quiet():
+            result.matches.write(buf, format="ascii.ecsv")
+        atomic_write_text(matches, buf.getvalue())
+    else:
+        matches.unlink(missing_ok=True)
+    atomic_write_fits(path, None, header)
+    store.record("astrometry", frame.path, fp)
+
+
+def load_solution(store: ProductStore, frame: FrameInfo) -> SolveResult | None:
+    """``frame``'s stored solution (solved or not), or None when it was never solved."""
+    path = store.path("astrometry", frame.path, _SUFFIX)
+    if not path.exists():
+        return None
+    with quiet():
+        header = fits.getheader(path)
+    if header.get("FLXSOLV", "none") == "none":
+        return SolveResult(
+            False,
+            "none",
+            reason=str(header.get("FLXREASN", "")),
+            seconds=float(header.get("FLXSECS", 0.0)),
+        )
+    wcs = store.read_wcs(frame.path)
+    if wcs is None:
+        return not_solved("none", "the stored solution has no readable WCS")
+    matches = None
+    mpath = store.path("astrometry", frame.path, ".matches.ecsv")
+    if mpath.exists():
+        with quiet():
+            matches = Table.read(mpath, format="ascii.ecsv")
+    scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0
+    rms = header.get("FLXRMS")
+    return SolveResult(
+        True,
+        str(header.get("FLXSOLV")),
+        wcs,
+        n_matched=int(header.get("FLXNSTAR", 0)),
+        rms_arcsec=float(rms) if rms is not None else math.nan,
+        pixel_scale=scale,
+        verdict=str(header.get("FLXQUAL", "")),
+        seconds=float(header.get("FLXSECS", 0.0)),
+        matches=matches,
+        catalog=str(header.get("FLXCAT", "")),
+    )
+
+
+def solve_frame(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: SolveParams | None = None,
+    catalog: Any = None,
+    hint: SolveHint | None = None,
+    state: StepState | None = None,
+    *,
+    detection: DetectionParams | None = None,
+    solver: PlateSolver | None = None,
+) -> SolveResult:
+    """``frame``'s astrometric solution: stored when current, else solved now and stored.
+
+    Parameters
+    ----------
+    store : ProductStore
+    frame : FrameInfo
+    params : SolveParams, optional
+    catalog : Table, CatalogChain or CatalogSource, optional
+        Reference stars; the parameters' catalog when None.
+    hint : SolveHint, optional
+        Where to look (e.g. the previous frame's solution); the frame's own
+        header hint when None.
+    state : StepState, optional
+    detection : DetectionParams, optional
+        How the frame's sources are found (through :func:`detect_frame`, so
+        the stored sources are reused).
+    solver : PlateSolver, optional
+        A solver built once for many frames (then ``catalog`` only names it
+        in the fingerprint).
+
+    Returns
+    -------
+    SolveResult
+        Never raises for a frame that cannot be solved: ``reason`` says why.
+    """
+    from ..catalogs import CatalogError
+
+    params = params or SolveParams()
+    state = state if state is not None else StepState()
+    sources = detect_frame(store, frame, detection, state=state.sub(0.0, 0.2))
+    fp = solution_fingerprint(params, store.fingerprint_of("detection", frame.path), catalog)
+    if store.is_current("astrometry", frame.path, fp, _SUFFIX):
+        stored = load_solution(store, frame)
+        if stored is not None:
+            state.progress(1.0, "solution current")
+            return stored
+    if solver is None:
+        try:
+            if catalog is None:
+                solver = solver_for(params)
+            else:
+                solver = PlateSolver(params, catalog, fallbacks_for(params))
+        except CatalogError as exc:
+            # Not stored: the catalog may be there next time.
+            return not_solved("hinted", str(exc))
+    shape = frame.shape or (0, 0)
+    own = hint_for_frame(frame, params)
+    header = None
+    if params.keep_header_wcs:
+        from ..fitsio import read_header
+
+        header, _ = read_header(frame.path)
+    result = None
+    if hint is not None:
+        result = solver.solve_hinted(sources.sources, shape, hint, state=state.sub(0.2, 0.6))
+    if result is None or not result.solved:
+        result = solver(sources.sources, shape, own, header=header, state=state.sub(0.6, 1.0))
+    _write(store, frame, result, fp)
+    state.progress(1.0, result.verdict)
+    return result
+
+
+def solved_path(store: ProductStore, frame: FrameInfo) -> Path:
+    """Where ``frame``'s solution is stored."""
+    return store.path("astrometry", frame.path, _SUFFIX)
