@@ -6,6 +6,7 @@ from __future__ import annotations
 from .astrometry import AstrometryPanel
 from .base import StepPanel
 from .frame_stats import FrameStatsPanel
+from .targets import TargetsPanel
 
 __all__ = ["PANELS", "StepPanel"]
 
@@ -13,4 +14,5 @@ __all__ = ["PANELS", "StepPanel"]
 PANELS: list[type[StepPanel]] = [
     FrameStatsPanel,
     AstrometryPanel,
+    TargetsPanel,
 ]

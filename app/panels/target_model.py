@@ -1,0 +1,253 @@
+"""Targets as the panels keep them: clicks, coordinates or a name, saved in the project.
+
+Qt-free, so the Targets and Light-curve panels share it and tests use it
+without a window. A :class:`Target` is what the user made: a moving target
+(clicked track, or a JPL Horizons name), or a fixed one (clicked, or given by
+coordinates). :func:`predict_positions` turns it into the target's position
+in every light frame through :mod:`fluxion.core.tracking`.
+
+Clicks are indexed by light frame (0 = first light in time order, as
+``fluxion track --click``) and saved with the frame's file name, so a project
+whose input list changed still finds the frame a click belongs to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+
+from fluxion.core.ephemerides import Ephemeris
+from fluxion.core.lightcurve_run import field_offsets
+from fluxion.core.pipeline import StepState
+from fluxion.core.sequence import Sequence
+from fluxion.core.target_inputs import TargetFrames, bright_isolated_stars
+from fluxion.core.tracking import Click, Track, TrackError, fit_track
+
+__all__ = ["Target", "light_frames", "predict_positions", "KINDS"]
+
+log = logging.getLogger("fluxion.app.targets")
+
+#: Kinds of target: a moving one follows its clicks (or ephemeris), a fixed one stays put.
+KINDS = ("moving", "fixed")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the project.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"moving", "fixed"}
+    track : Track
+        The clicks (light-frame indices).
+    ra, dec : float or None
+        Coordinates (deg) of a fixed target given by coordinates.
+    horizons : str
+        Name, number or designation for JPL Horizons ("" when none).
+    excluded : tuple of str
+        Files left out of the light curve.
+    report : dict
+        Report metadata (observers, codes ...) last used for this target.
+    """
+
+    name: str
+    kind: str = "moving"
+    track: Track = field(default_factory=Track)
+    ra: float | None = None
+    dec: float | None = None
+    horizons: str = ""
+    excluded: tuple[str, ...] = ()
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Target:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self, files: list[str] | None = None) -> dict[str, Any]:
+        """The JSON-able form kept in ``project.targets``."""
+        clicks = []
+        for c in self.track.clicks:
+            name = files[c.frame] if files is not None and c.frame < len(files) else ""
+            clicks.append(
+                {"frame": c.frame, "file": name, "jd": c.jd, "x": c.x, "y": c.y,
+                 "sigma": c.sigma, "refined": c.refined}
+            )  # fmt: skip
+        return {
+            "name": self.name, "kind": self.kind, "clicks": clicks, "ra": self.ra,
+            "dec": self.dec, "horizons": self.horizons, "excluded": list(self.excluded),
+            "report": dict(self.report),
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(
+        cls, doc: dict[str, Any], files: list[str] | None = None, jd: np.ndarray | None = None
+    ) -> Target:
+        """Read a ``project.targets`` entry; clicks find their frame by file name first.
+
+        Older entries store a click as ``[frame, x, y]``; they are read too.
+        Clicks whose frame is not among the lights are dropped with a warning.
+        """
+        index = {f: i for i, f in enumerate(files or [])}
+        track = Track(name=str(doc.get("name", "target")))
+        for raw in doc.get("clicks", []):
+            c = raw if isinstance(raw, dict) else dict(zip(("frame", "x", "y"), raw, strict=False))
+            frame = index.get(str(c.get("file", "")), c.get("frame"))
+            if frame is None or (files is not None and not 0 <= int(frame) < len(files)):
+                log.warning("a click of %s refers to a frame no longer open", track.name)
+                continue
+            frame = int(frame)
+            t = float(jd[frame]) if jd is not None else float(c.get("jd", frame))
+            track = track.with_click(
+                Click(frame, t, float(c["x"]), float(c["y"]), float(c.get("sigma", 0.1)),
+                      bool(c.get("refined", True)))
+            )  # fmt: skip
+        kind = str(doc.get("kind", "moving"))
+        return cls(
+            name=track.name,
+            kind=kind if kind in KINDS else "moving",
+            track=track,
+            ra=None if doc.get("ra") is None else float(doc["ra"]),
+            dec=None if doc.get("dec") is None else float(doc["dec"]),
+            horizons=str(doc.get("horizons", "") or ""),
+            excluded=tuple(str(f) for f in doc.get("excluded", [])),
+            report=dict(doc.get("report", {})),
+        )
+
+
+def light_frames(
+    sequence: Sequence, *, need_stars: bool = False, state: StepState | None = None
+) -> TargetFrames:
+    """The light frames of an open sequence, in time order, ready for tracking.
+
+    As :func:`fluxion.core.target_inputs.load_target_frames` but on the
+    sequence the window already holds (no rescan). Bright isolated stars of
+    the first light are found when ``need_stars`` (comparison candidates) or
+    when a frame lacks a WCS (they anchor the field offsets).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two light frames with a time.
+    """
+    lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
+    if len(lights) < 2:
+        raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
+    lights.sort(key=lambda k: sequence[k].jd)
+    times = Time([sequence[k].jd for k in lights], format="jd", scale="utc")
+    wcs_list = []
+    for n, k in enumerate(lights):
+        wcs_list.append(sequence.wcs(k))
+        if state is not None:
+            state.progress(0.3 * (n + 1) / len(lights), "reading the WCS")
+    wcs = wcs_list if all(w is not None for w in wcs_list) else None
+    stars = np.zeros((0, 2))
+    if need_stars or wcs is None:
+        if state is not None:
+            state.progress(0.35, "finding bright stars in the first light")
+        stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
+    site = sequence[lights[0]].site
+    location = None if site is None else EarthLocation.from_geodetic(*site)
+    frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
+    if wcs is None:
+        if len(stars) == 0:
+            raise ValueError("no star found in the first light to follow the field")
+        sub = None if state is None else state.sub(0.4, 1.0)
+        frames.offsets = field_offsets(frames.image, len(lights), stars[:10], state=sub)
+    return frames
+
+
+def predict_positions(
+    target: Target, frames: TargetFrames, ephemeris: Ephemeris | None = None
+) -> tuple[Table, str]:
+    """The target's position in every light, and a one-line summary.
+
+    Columns ``frame, file, jd, ra, dec, x, y, sigma_px, clicked`` as
+    :meth:`fluxion.core.tracking.TrackFit.predict`. A moving target follows
+    its clicks (spline in time), or its ephemeris when it has no click; a
+    fixed target stays at its coordinates or at the mean of its clicks.
+
+    Raises
+    ------
+    TrackError
+        When the target cannot be placed (no click, no WCS for coordinates).
+    """
+    jd = np.asarray(frames.times.jd, dtype=float)
+    files = frames.files
+    clicks = target.track.clicks
+    if target.kind == "moving" and clicks:
+        fit = fit_track(target.track, frames.wcs, offsets=frames.offsets)
+        table = fit.predict(
+            jd, frames.wcs, files=files, clicked=target.track.frames, offsets=frames.offsets
+        )
+        unit = '"' if fit.frame_type == "sky" else " px"
+        summary = (
+            f"{len(clicks)} click(s): degree {fit.degree} in {fit.frame_type} coordinates, "
+            f"rms {fit.rms:.2f}{unit}, largest uncertainty {np.max(table['sigma_px']):.2f} px"
+        )
+        return table, summary
+    if target.kind == "moving":
+        if ephemeris is None:
+            raise TrackError("click the target in a frame (or get its ephemeris from Horizons)")
+        if frames.wcs is None:
+            raise TrackError("an ephemeris needs frames with a WCS: solve them first")
+        table = ephemeris.predict(jd, frames.wcs)
+        table["file"] = files
+        table["sigma_px"] = np.full(len(jd), np.nan)
+        table["clicked"] = np.zeros(len(jd), bool)
+        return table, f"ephemeris of {ephemeris.name} from {ephemeris.source}"
+    return _fixed_positions(target, frames, jd, files)
+
+
+def _fixed_positions(
+    target: Target, frames: TargetFrames, jd: np.ndarray, files: list[str]
+) -> tuple[Table, str]:
+    n = len(jd)
+    clicks = target.track.clicks
+    ra = dec = None
+    sigma = np.zeros(n)
+    if target.ra is not None and target.dec is not None:
+        ra, dec, how = target.ra, target.dec, "at the given coordinates"
+    elif clicks and frames.wcs is not None:
+        sky = SkyCoord([frames.wcs[c.frame].pixel_to_world(c.x, c.y) for c in clicks])
+        ra, dec = (
+            float(np.mean(sky.ra.wrap_at(sky.ra[0] + 180 * u.deg).deg)) % 360,
+            float(np.mean(sky.dec.deg)),
+        )
+        how = f"mean of {len(clicks)} click(s)"
+    elif not clicks:
+        raise TrackError("click the target in a frame, or give its coordinates")
+    if ra is not None:
+        if frames.wcs is None:
+            raise TrackError("coordinates need frames with a WCS: solve them first")
+        target_sky = SkyCoord(ra * u.deg, dec * u.deg)
+        xy = np.array([w.world_to_pixel(target_sky) for w in frames.wcs], dtype=float)
+        ras, decs = np.full(n, ra), np.full(n, dec)
+    else:
+        # No WCS: the clicks' mean position in the stars' frame, moved with the field.
+        off = frames.offsets if frames.offsets is not None else np.zeros((n, 2))
+        rel = np.array([[c.x, c.y] - off[c.frame] for c in clicks]).mean(axis=0)
+        xy = rel[None, :] + off
+        ras = decs = np.full(n, np.nan)
+        how = f"mean of {len(clicks)} click(s), following the field"
+        if len(clicks) > 1:
+            sigma[:] = float(np.std([[c.x, c.y] - off[c.frame] for c in clicks]))
+    table = Table()
+    table["frame"] = np.arange(n)
+    table["file"] = files
+    table["jd"] = jd
+    table["ra"] = ras
+    table["dec"] = decs
+    table["x"] = xy[:, 0]
+    table["y"] = xy[:, 1]
+    table["sigma_px"] = sigma
+    table["clicked"] = np.isin(np.arange(n), list(target.track.frames))
+    return table, f"fixed target {how}"

@@ -1,0 +1,648 @@
+"""Targets: click-to-identify tracks in the viewer, fixed targets, Horizons and SkyBoT.
+
+The user makes a target (moving or fixed; by clicking, by coordinates or by
+name through JPL Horizons) and clicks it in any frames. Each click is refined
+to the centroid in a worker, or kept as clicked with Shift held (faint
+targets); a second click in a frame replaces the first, and the track is
+refitted at once (:mod:`fluxion.core.tracking`). Every frame shows the
+predicted position and the track (the view's "targets" layer), the click in
+that frame and the fit's uncertainty circle; a/d step through the frames.
+Tracks live in ``project.targets`` and travel as positions files.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.wcs.utils import proj_plane_pixel_scales
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fluxion.core.ephemerides import (
+    Ephemeris,
+    horizons_ephemeris,
+    known_objects_in_field,
+)
+from fluxion.core.export import ExportError
+from fluxion.core.export.table import read_positions, track_from_positions, write_table
+from fluxion.core.params import param
+from fluxion.core.target_inputs import TargetFrames
+from fluxion.core.tracking import UNREFINED_SIGMA, Click, Track, refine_click
+
+from ..workers import ErrorInfo, Task
+from .base import StepPanel, run_standalone
+from .target_model import Target, light_frames, predict_positions
+from .target_overlay import TargetMarks
+
+__all__ = ["TrackingParams", "TargetsPanel", "known_object_positions"]
+
+log = logging.getLogger("fluxion.app.targets")
+
+
+@dataclass(frozen=True)
+class TrackingParams:
+    """How clicks are refined and the track drawn."""
+
+    box_size: int = param(
+        11, label="Centroid box", unit="px", minimum=5, maximum=51,
+        help="Side of the box searched for the source under a click; about 2-3 FWHM.",
+    )  # fmt: skip
+    min_snr: float = param(
+        5.0, label="Minimum S/N", minimum=1.0, maximum=100.0,
+        help="A click with no source above this peak S/N is kept as clicked (empty sky).",
+    )  # fmt: skip
+    circle_sigma: float = param(
+        3.0, label="Uncertainty circle", unit="sigma", minimum=1.0, maximum=10.0,
+        help="Radius of the circle drawn around the predicted position, in the fit's sigma.",
+    )  # fmt: skip
+    observatory_code: str = param(
+        "", label="MPC observatory code",
+        help="For Horizons and SkyBoT; empty: the site from the headers (or the geocentre).",
+    )  # fmt: skip
+
+
+def known_object_positions(known: Table, jd: float) -> tuple[np.ndarray, np.ndarray]:
+    """RA, Dec (deg) of SkyBoT's objects at ``jd``, moved on with their rates.
+
+    SkyBoT gives positions at one epoch (``known.meta['jd']``) and rates in
+    arcsec/h (RA rate already times cos Dec); over one night a linear motion
+    is good to well below a marker's size.
+    """
+    hours = (jd - float(known.meta.get("jd", jd))) * 24.0
+    dec = np.asarray(known["dec"], float) + np.nan_to_num(known["dec_rate"]) * hours / 3600.0
+    cosd = np.cos(np.radians(np.asarray(known["dec"], float)))
+    ra = np.asarray(known["ra"], float) + np.nan_to_num(known["ra_rate"]) * hours / 3600.0 / cosd
+    return ra % 360.0, dec
+
+
+class TargetsPanel(StepPanel):
+    """Make targets, click them in frames, see the predicted track everywhere."""
+
+    title = "Targets"
+    step = "targets"
+    params_type = TrackingParams
+    quantity = "track uncertainty (px)"
+
+    def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
+        super().__init__(session, image_view, parent)
+        for w in (self.run_button, self.run_all_button, self.redo_box):
+            w.setVisible(False)
+        self.frames: TargetFrames | None = None
+        self.targets: list[Target] = []
+        self.predictions: dict[str, Table] = {}
+        self.ephemerides: dict[str, Ephemeris] = {}
+        self.known: Table | None = None
+        self.marks = TargetMarks(image_view) if image_view is not None else None
+        self._build()
+        if image_view is not None:
+            image_view.pixel_clicked.connect(self._on_view_click)
+
+    # -- construction ---------------------------------------------------------
+    def _build(self) -> None:
+        self.target_list = QListWidget()
+        self.target_list.setMaximumHeight(90)
+        self.target_list.currentRowChanged.connect(self._on_target_selected)
+        self.click_list = QListWidget()
+        self.click_list.setMaximumHeight(110)
+        self.click_list.itemDoubleClicked.connect(
+            lambda item: self.session.go_to(
+                self._session_index(item.data(Qt.ItemDataRole.UserRole))
+            )
+        )
+        self.mark_box = QCheckBox("Clicks in the viewer mark the target (hold Shift: as clicked)")
+        self.mark_box.setChecked(True)
+        grid = QGridLayout()
+        buttons = [
+            ("New moving", lambda: self.new_target("moving"), "A moving target: click it"),
+            ("New fixed", lambda: self.new_target("fixed"), "A fixed target: click it"),
+            ("By coordinates...", self._ask_coordinates, "A fixed target at RA, Dec"),
+            ("From Horizons...", self._ask_horizons, "A moving target's ephemeris by name"),
+            ("Remove target", self.remove_target, "Forget the selected target"),
+            ("Known objects", self.find_known_objects, "Known asteroids in the field (SkyBoT)"),
+            ("Import positions...", self._ask_import, "A track from a positions file"),
+            ("Export positions...", self._ask_export, "The predicted positions as CSV/ECSV"),
+        ]
+        for k, (text, slot, tip) in enumerate(buttons):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            grid.addWidget(b, k // 4, k % 4)
+        remove_click = QPushButton("Remove click")
+        remove_click.setToolTip("Remove the selected click and refit")
+        remove_click.clicked.connect(self._remove_selected_click)
+        clicks_row = QHBoxLayout()
+        clicks_row.addWidget(QLabel("Clicks (double-click: show the frame)"))
+        clicks_row.addStretch(1)
+        clicks_row.addWidget(remove_click)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.target_list)
+        lay.addLayout(grid)
+        lay.addWidget(self.mark_box)
+        lay.addLayout(clicks_row)
+        lay.addWidget(self.click_list)
+        self.layout().insertWidget(0, box)
+
+    # -- frames and project ---------------------------------------------------
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        self.frames = None
+        self.targets, self.predictions, self.ephemerides, self.known = [], {}, {}, None
+        self._refresh_lists()
+        self._redraw()
+        seq = self.session.sequence
+        if seq is None:
+            return
+        task = self.session.workers.submit(
+            light_frames, seq, name="Preparing the lights for tracking", key="targets:frames"
+        )
+        task.result.connect(self._frames_ready)
+
+    def _frames_ready(self, frames: TargetFrames) -> None:
+        if frames.sequence is not self.session.sequence:
+            return
+        self.frames = frames
+        self._load_targets()
+
+    def _on_project(self) -> None:
+        super()._on_project()
+        if self.frames is not None:
+            self._load_targets()
+
+    def _load_targets(self) -> None:
+        f = self.frames
+        self.targets = [
+            Target.from_dict(d, f.files, f.times.jd) for d in self.session.project.targets
+        ]
+        self.predictions.clear()
+        self._refresh_lists()
+        if self.targets:
+            self.target_list.setCurrentRow(0)
+        for t in self.targets:
+            self._refit(t)
+        self.result_label.setText(f"{len(f)} lights ready; {len(self.targets)} target(s).")
+
+    def _save_targets(self) -> None:
+        """Write the targets into the project, keeping what other panels stored in them."""
+        files = self.frames.files if self.frames is not None else None
+        old = {str(d.get("name")): d for d in self.session.project.targets}
+        docs = []
+        for t in self.targets:
+            doc = t.to_dict(files)
+            kept = old.get(t.name, {})
+            for key in ("excluded", "report"):
+                if key in kept:
+                    doc[key] = kept[key]
+            docs.append({**kept, **doc})
+        self.session.project.targets = docs
+
+    # -- targets --------------------------------------------------------------
+    @property
+    def current_target(self) -> Target | None:
+        """The selected target."""
+        row = self.target_list.currentRow()
+        return self.targets[row] if 0 <= row < len(self.targets) else None
+
+    def target(self, name: str) -> Target | None:
+        """The target called ``name``."""
+        return next((t for t in self.targets if t.name == name), None)
+
+    def new_target(
+        self, kind: str = "moving", name: str = "", *, ra: float | None = None,
+        dec: float | None = None, horizons: str = "",
+    ) -> Target:  # fmt: skip
+        """Add a target (and select it); a name already taken gets a number."""
+        base = name.strip() or f"target {len(self.targets) + 1}"
+        unique, k = base, 2
+        while self.target(unique) is not None:
+            unique, k = f"{base} ({k})", k + 1
+        t = Target(unique, kind, ra=ra, dec=dec, horizons=horizons)
+        self.targets.append(t)
+        self._save_targets()
+        self._refresh_lists()
+        self.target_list.setCurrentRow(len(self.targets) - 1)
+        if ra is not None:
+            self._refit(t)
+        return t
+
+    def remove_target(self) -> None:
+        """Forget the selected target."""
+        t = self.current_target
+        if t is None:
+            return
+        self.targets.remove(t)
+        self.predictions.pop(t.name, None)
+        self.ephemerides.pop(t.name, None)
+        self._save_targets()
+        self._refresh_lists()
+        self._redraw()
+
+    def _replace(self, target: Target) -> None:
+        for k, t in enumerate(self.targets):
+            if t.name == target.name:
+                self.targets[k] = target
+        self._save_targets()
+        self._refresh_clicks()
+
+    def _on_target_selected(self, row: int) -> None:
+        self._refresh_clicks()
+        self._update_plot()
+        self._redraw()
+
+    def _refresh_lists(self) -> None:
+        self.target_list.blockSignals(True)
+        row = self.target_list.currentRow()
+        self.target_list.clear()
+        for t in self.targets:
+            how = "fixed" if t.kind == "fixed" else "moving"
+            extra = f", Horizons {t.horizons}" if t.horizons else ""
+            self.target_list.addItem(f"{t.name} ({how}, {len(t.track.clicks)} clicks{extra})")
+        self.target_list.setCurrentRow(min(max(row, 0), len(self.targets) - 1))
+        self.target_list.blockSignals(False)
+        self._refresh_clicks()
+
+    def _refresh_clicks(self) -> None:
+        self.click_list.clear()
+        t = self.current_target
+        if t is None:
+            return
+        row = self.target_list.currentRow()
+        item = self.target_list.item(row)
+        if item is not None:
+            extra = f", Horizons {t.horizons}" if t.horizons else ""
+            item.setText(f"{t.name} ({t.kind}, {len(t.track.clicks)} clicks{extra})")
+        for c in t.track.clicks:
+            how = f"centroid +-{c.sigma:.2f} px" if c.refined else "as clicked"
+            self.click_list.addItem(f"light {c.frame + 1}: ({c.x:.2f}, {c.y:.2f}) {how}")
+            self.click_list.item(self.click_list.count() - 1).setData(
+                Qt.ItemDataRole.UserRole, c.frame
+            )
+
+    # -- clicks ---------------------------------------------------------------
+    def _light_of(self, session_index: int) -> int | None:
+        if self.frames is None:
+            return None
+        try:
+            return self.frames.indices.index(session_index)
+        except ValueError:
+            return None
+
+    def _session_index(self, light: int) -> int:
+        return self.frames.indices[light] if self.frames is not None else light
+
+    def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
+        if not self.mark_box.isChecked() or not self.isVisible():
+            return
+        keep = bool(Qt.KeyboardModifier(modifiers) & Qt.KeyboardModifier.ShiftModifier)
+        self.add_click(x, y, as_clicked=keep)
+
+    def add_click(self, x: float, y: float, *, as_clicked: bool = False) -> Task | None:
+        """Mark the selected target at (x, y) in the current frame, then refit.
+
+        The click is refined to the centroid in a worker unless ``as_clicked``;
+        without a target a new moving one is made.
+        """
+        light = self._light_of(self.session.current)
+        if self.frames is None:
+            self.result_label.setText("The lights are still being prepared; click again shortly.")
+            return None
+        if light is None:
+            self.result_label.setText("This frame is not a light frame: show a light to click.")
+            return None
+        if self.current_target is None:
+            self.new_target("moving")
+        name = self.current_target.name
+        frames, p = self.frames, self.params()
+        jd = float(frames.times.jd[light])
+
+        def work(state) -> tuple[Click, str]:
+            if as_clicked:
+                return Click(light, jd, x, y, UNREFINED_SIGMA, refined=False), "kept as clicked"
+            r = refine_click(frames.image(light), x, y, box_size=p.box_size, min_snr=p.min_snr)
+            return Click(light, jd, r.x, r.y, r.sigma, refined=r.found), r.message
+
+        task = self.session.workers.submit(work, name=f"Centroiding the click in light {light + 1}")
+        task.result.connect(lambda res, n=name: self._clicked(n, *res))
+        return task
+
+    def _clicked(self, name: str, click: Click, message: str) -> None:
+        t = self.target(name)
+        if t is None:
+            return
+        replaced = t.track.click_in(click.frame) is not None
+        t = t.replace(track=t.track.with_click(click))
+        self._replace(t)
+        what = "corrected" if replaced else "added"
+        self.result_label.setText(f"{t.name}: click {what} in light {click.frame + 1} ({message}).")
+        self._refit(t)
+
+    def remove_click(self, light: int) -> None:
+        """Remove the selected target's click in light frame ``light`` and refit."""
+        t = self.current_target
+        if t is None or t.track.click_in(light) is None:
+            return
+        t = t.replace(track=t.track.without_click(light))
+        self._replace(t)
+        self._refit(t)
+
+    def _remove_selected_click(self) -> None:
+        item = self.click_list.currentItem()
+        if item is not None:
+            self.remove_click(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    # -- fitting --------------------------------------------------------------
+    def _refit(self, target: Target) -> Task | None:
+        frames = self.frames
+        if frames is None:
+            return None
+        eph = self.ephemerides.get(target.name)
+        if target.kind == "moving" and not target.track.clicks and eph is None:
+            self.predictions.pop(target.name, None)
+            self._after_fit(target.name)
+            return None
+
+        def work(state) -> tuple[Table, str]:
+            return predict_positions(target, frames, eph)
+
+        task = self.session.workers.submit(
+            work, name=f"Fitting the track of {target.name}", key=f"targets:fit:{target.name}"
+        )
+        task.result.connect(lambda res, n=target.name: self._fitted(n, *res))
+        return task
+
+    def _fitted(self, name: str, table: Table, summary: str) -> None:
+        if self.target(name) is None:
+            return
+        self.predictions[name] = table
+        eph = self.ephemerides.get(name)
+        t = self.target(name)
+        if eph is not None and t.track.clicks and self.frames.wcs is not None:
+            d = self.horizons_difference(name)
+            summary += f"; Horizons - track: up to {np.nanmax(np.abs(d)):.2f} px"
+        self.result_label.setText(f"{name}: {summary}.")
+        self._after_fit(name)
+
+    def _after_fit(self, name: str) -> None:
+        self._update_plot()
+        self._redraw()
+
+    def horizons_difference(self, name: str) -> np.ndarray:
+        """Distance (px) from the clicked track to the Horizons ephemeris in every light."""
+        table, eph, f = self.predictions[name], self.ephemerides[name], self.frames
+        e = eph.predict(np.asarray(f.times.jd), f.wcs)
+        return np.hypot(np.asarray(e["x"]) - table["x"], np.asarray(e["y"]) - table["y"])
+
+    def _update_plot(self) -> None:
+        t = self.current_target
+        table = self.predictions.get(t.name) if t is not None else None
+        if table is None or self.frames is None:
+            self.plot.clear()
+            return
+        hours = (np.asarray(table["jd"]) - float(table["jd"][0])) * 24.0
+        frames = [self._session_index(i) for i in range(len(table))]
+        if t.name in self.ephemerides and t.track.clicks and self.frames.wcs is not None:
+            self.plot.plot.setLabel("left", "Horizons - track (px)")
+            values = self.horizons_difference(t.name)
+        else:
+            self.plot.plot.setLabel("left", self.quantity)
+            values = np.asarray(table["sigma_px"], float)
+        self.plot.set_series(hours, values, frames=frames)
+        self.plot.mark_frame(self.session.current)
+
+    # -- drawing --------------------------------------------------------------
+    def _on_frame_changed(self, index: int) -> None:
+        super()._on_frame_changed(index)
+        self._redraw()
+
+    def _path_in(self, table: Table, light: int) -> tuple[np.ndarray, np.ndarray]:
+        """The whole track in light ``light``'s pixels (sky tracks through its WCS)."""
+        f = self.frames
+        ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
+        if f.wcs is not None and np.all(np.isfinite(ra)):
+            x, y = f.wcs[light].world_to_pixel_values(ra, dec)
+            return np.asarray(x), np.asarray(y)
+        x, y = np.asarray(table["x"], float), np.asarray(table["y"], float)
+        if f.offsets is not None:
+            x = x - f.offsets[:, 0] + f.offsets[light, 0]
+            y = y - f.offsets[:, 1] + f.offsets[light, 1]
+        return x, y
+
+    def marks_in(self, light: int) -> dict[str, Any]:
+        """What is drawn in light ``light``: predicted positions, clicks, circles, known objects."""
+        names, xs, ys, tracks = [], [], [], {}
+        clicked, circles, known = [], [], []
+        current = self.current_target
+        sigma_k = self.params().circle_sigma
+        for t in self.targets:
+            table = self.predictions.get(t.name)
+            if table is None:
+                continue
+            x, y = float(table["x"][light]), float(table["y"][light])
+            names.append(t.name)
+            xs.append(x)
+            ys.append(y)
+            if t.kind == "moving":
+                tracks[t.name] = self._path_in(table, light)
+            if t is current:
+                s = float(table["sigma_px"][light])
+                circles.append((x, y, sigma_k * s))
+                c = t.track.click_in(light)
+                if c is not None:
+                    clicked.append((c.x, c.y))
+            eph = self.ephemerides.get(t.name)
+            if eph is not None and t.track.clicks and self.frames.wcs is not None:
+                e = eph.predict(np.asarray(self.frames.times.jd), self.frames.wcs)
+                label = f"{t.name} (Horizons)"
+                names.append(label)
+                xs.append(float(e["x"][light]))
+                ys.append(float(e["y"][light]))
+                tracks[label] = (np.asarray(e["x"]), np.asarray(e["y"]))
+        if self.known is not None and len(self.known) and self.frames.wcs is not None:
+            ra, dec = known_object_positions(self.known, float(self.frames.times.jd[light]))
+            kx, ky = self.frames.wcs[light].world_to_pixel_values(ra, dec)
+            known = [(float(a), float(b), str(n)) for a, b, n in zip(kx, ky, self.known["name"],
+                                                                   strict=True)]  # fmt: skip
+        return {"names": names, "x": xs, "y": ys, "tracks": tracks, "clicked": clicked,
+                "circles": circles, "known": known}  # fmt: skip
+
+    def _redraw(self) -> None:
+        view = self.image_view
+        if view is None:
+            return
+        light = self._light_of(self.session.current)
+        if light is None:
+            view.overlays.clear("targets")
+            if self.marks is not None:
+                self.marks.clear()
+            return
+        m = self.marks_in(light)
+        view.overlays.set_targets(m["names"], m["x"], m["y"], tracks=m["tracks"])
+        if self.marks is not None:
+            self.marks.set_marks(m["clicked"], m["circles"], m["known"])
+
+    # -- Horizons, SkyBoT -----------------------------------------------------
+    def _ask_horizons(self) -> None:
+        name, ok = QInputDialog.getText(self, "JPL Horizons", "Name, number or designation:")
+        if ok and name.strip():
+            self.query_horizons(name.strip())
+
+    def query_horizons(self, designation: str) -> Task | None:
+        """Get a moving target's ephemeris from JPL Horizons in a worker.
+
+        It joins the selected moving target when that has no ephemeris yet
+        (drawn beside its clicked track, the difference plotted), else it
+        becomes a new target.
+        """
+        if self.frames is None:
+            return None
+        t = self.current_target
+        if t is None or t.kind != "moving" or t.horizons:
+            t = self.new_target("moving", designation, horizons=designation)
+        else:
+            t = t.replace(horizons=designation)
+            self._replace(t)
+        frames, p = self.frames, self.params()
+        folder = self.session.project.folder
+        cache = None if folder is None else folder / "ephemerides"
+
+        def work(state) -> Ephemeris:
+            state.progress(0.1, f"asking JPL Horizons for {designation}")
+            return horizons_ephemeris(designation, frames.times, site=frames.location,
+                                      observatory_code=p.observatory_code or None,
+                                      cache_dir=cache)  # fmt: skip
+
+        task = self.session.workers.submit(work, name=f"Ephemeris of {designation}",
+                                           key=f"targets:horizons:{t.name}")  # fmt: skip
+        task.result.connect(lambda eph, n=t.name: self._ephemeris_ready(n, eph))
+        return task
+
+    def _ephemeris_ready(self, name: str, eph: Ephemeris) -> None:
+        t = self.target(name)
+        if t is None:
+            return
+        self.ephemerides[name] = eph
+        self._refit(t)
+
+    def find_known_objects(self) -> Task | None:
+        """Ask SkyBoT for the known asteroids and comets in the field (in a worker)."""
+        f = self.frames
+        if f is None:
+            return None
+        if f.wcs is None:
+            self.result_label.setText("Known objects need frames with a WCS: solve them first.")
+            return None
+        mid = len(f) // 2
+        w = f.wcs[mid]
+        ny, nx = f.sequence[f.indices[mid]].shape
+        center = w.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+        scale = float(np.mean(proj_plane_pixel_scales(w.celestial)))
+        radius = 0.5 * np.hypot(nx, ny) * scale * u.deg
+        epoch = f.times[mid]
+        code = self.params().observatory_code or "500"
+
+        def work(state) -> Table:
+            state.progress(0.1, "asking SkyBoT")
+            table = known_objects_in_field(center, radius, epoch, observatory_code=code)
+            table.meta["jd"] = float(epoch.utc.jd)
+            return table
+
+        task = self.session.workers.submit(
+            work, name="Known objects (SkyBoT)", key="targets:skybot"
+        )
+        task.result.connect(self._known_ready)
+        return task
+
+    def _known_ready(self, table: Table) -> None:
+        self.known = table
+        names = ", ".join(str(n) for n in table["name"][:8]) if len(table) else "none"
+        self.result_label.setText(f"Known objects in the field (SkyBoT): {len(table)}: {names}.")
+        self._redraw()
+
+    # -- coordinates and positions files --------------------------------------
+    def _ask_coordinates(self) -> None:
+        text, ok = QInputDialog.getText(
+            self, "Fixed target", "RA Dec (degrees, or 12:34:56.7 +12:34:56):"
+        )
+        if ok and text.strip():
+            self.add_by_coordinates(text)
+
+    def add_by_coordinates(self, text: str, name: str = "") -> Target | None:
+        """A fixed target at ``"RA Dec"`` (degrees or sexagesimal hours/degrees)."""
+        try:
+            parts = text.replace(",", " ").split()
+            unit = (u.hourangle, u.deg) if ":" in parts[0] or "h" in parts[0] else (u.deg, u.deg)
+            c = SkyCoord(parts[0], parts[1], unit=unit) if len(parts) == 2 else SkyCoord(
+                text, unit=unit)  # fmt: skip
+        except (ValueError, IndexError) as exc:
+            self.result_label.setText(f"Cannot read coordinates {text!r}: {exc}.")
+            return None
+        return self.new_target("fixed", name, ra=float(c.ra.deg), dec=float(c.dec.deg))
+
+    def _ask_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import positions", "", "Tables (*.csv *.ecsv)")
+        if path:
+            self.import_positions(path)
+
+    def import_positions(self, path: str | Path) -> Target | None:
+        """A moving target whose clicks are the rows of a positions file."""
+        if self.frames is None:
+            return None
+        f = self.frames
+        try:
+            track = track_from_positions(read_positions(path), f.times.jd, f.files,
+                                         name=Path(path).stem)  # fmt: skip
+        except ExportError as exc:
+            self._error("Importing positions", str(exc), "Choose a CSV or ECSV positions file.")
+            return None
+        t = self.new_target("moving", Path(path).stem)
+        t = t.replace(track=Track(name=t.name, clicks=track.clicks))
+        self._replace(t)
+        self._refit(t)
+        return t
+
+    def _ask_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export positions", "", "Tables (*.csv *.ecsv)")
+        if path:
+            self.export_positions(path)
+
+    def export_positions(self, path: str | Path) -> Path | None:
+        """Write the selected target's positions in every light (file, jd, ra, dec, x, y ...)."""
+        t = self.current_target
+        table = self.predictions.get(t.name) if t is not None else None
+        if table is None:
+            self._error("Exporting positions", "the target has no track yet", "Click it first.")
+            return None
+        try:
+            return write_table(path, table)
+        except (ExportError, OSError) as exc:
+            self._error(
+                "Exporting positions", str(exc), "Choose a .csv or .ecsv file you can write."
+            )
+            return None
+
+    def _error(self, task: str, message: str, hint: str) -> None:
+        self.session.workers.error.emit(ErrorInfo(task, message, hint))
+
+
+if __name__ == "__main__":
+    sys.exit(run_standalone(TargetsPanel))
