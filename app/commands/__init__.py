@@ -23,6 +23,7 @@ _MODULES = (
     "lightcurve",
     "stack",
     "zeropoint",
+    "photometry",
 )
 
 

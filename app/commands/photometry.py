@@ -1,0 +1,158 @@
+"""``fluxion photometry FILE... --method aperture|psf|crowded --out DIR``: one ECSV per frame."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import CommandError
+
+NAME = "photometry"
+HELP = (
+    "measure the stars of frames by aperture, PSF or crowded-field photometry and write "
+    "one ECSV per frame (x, y, flux, flux_err, flags, and ra, dec with a WCS)"
+)
+
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".gz", ".bz2")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from fluxion.core.photometry import METHODS
+
+    p.add_argument("paths", type=Path, nargs="+", help="FITS files or folders of them")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    p.add_argument("--method", choices=METHODS, default="aperture", help="photometry method")
+    p.add_argument(
+        "--radius", type=float, default=0.0, help="aperture radius, px (0: curve of growth)"
+    )
+    p.add_argument("--radius-fwhm", type=float, default=0.0, help="aperture radius in FWHM units")
+    p.add_argument("--fwhm", type=float, default=0.0, help="seeing FWHM, px (0: measured)")
+    p.add_argument("--threshold", type=float, default=5.0, help="detection threshold, sigma")
+    p.add_argument("--iterations", type=int, default=4, help="scene passes (crowded)")
+    p.add_argument(
+        "--psf-model",
+        choices=("moffat", "gaussian", "empirical"),
+        default="moffat",
+        help="PSF model (psf, crowded)",
+    )
+    p.add_argument("--gain", type=float, default=None, help="e-/ADU, overrides the header")
+    p.add_argument("--read-noise", type=float, default=None, help="e-, overrides the header")
+    p.add_argument("--saturation", type=float, default=None, help="ADU, overrides the header")
+    p.add_argument("--workers", type=int, default=1, help="frames measured in parallel")
+
+
+def _frames(paths: list[Path]) -> list[Path]:
+    from fluxion.core.fitsio import is_fits_name
+
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.is_file() and is_fits_name(f)))
+        else:
+            out.append(p)
+    return out
+
+
+def output_name(path: Path) -> str:
+    """``frame.fits.fz`` -> ``frame.ecsv``: the frame's base name plus .ecsv."""
+    name = path.name
+    while True:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in _FITS_SUFFIXES and stem:
+            name = stem
+        else:
+            break
+    return name + ".ecsv"
+
+
+def measure_file(
+    path: Path, out_dir: Path, args: argparse.Namespace, state=None
+) -> tuple[int, str]:
+    """Measure one frame and write its table; returns (stars, unit)."""
+    import numpy as np
+
+    from fluxion.core.fitsio import atomic_write_text, read_header, read_image, read_wcs
+    from fluxion.core.headers import normalise_header
+    from fluxion.core.photometry import Photometry, PhotometryParams
+
+    header, hdu = read_header(path)
+    image = read_image(path, hdu=hdu, dtype=np.float64)
+    facts = normalise_header(header, file_name=path.name)
+    gain = args.gain if args.gain is not None else facts.gain
+    read_noise = args.read_noise if args.read_noise is not None else (facts.read_noise or 0.0)
+    saturation = args.saturation if args.saturation is not None else facts.saturation
+    params = PhotometryParams(
+        method=args.method,
+        fwhm=args.fwhm,
+        detection_threshold=args.threshold,
+        aperture_radius=args.radius,
+        aperture_radius_fwhm=args.radius_fwhm,
+        iterations=args.iterations,
+        psf_model=args.psf_model,
+    )
+    result = Photometry(params).run(
+        image,
+        gain=gain,
+        read_noise=read_noise,
+        saturation=saturation,
+        wcs=read_wcs(header),
+        state=state,
+    )
+    table = result.table
+    table.meta.update(
+        frame=path.name, gain=gain if gain is not None else "unknown", read_noise=read_noise
+    )
+    buf = io.StringIO()
+    table.write(buf, format="ascii.ecsv")
+    atomic_write_text(out_dir / output_name(path), buf.getvalue())
+    return len(table), result.unit
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.fitsio import FitsReadError
+    from fluxion.core.photometry import PhotometryError
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"{args.out} exists and is not a folder")
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    frames = _frames(args.paths)
+    if not frames:
+        raise CommandError("no FITS files found")
+    names = [output_name(f) for f in frames]
+    if len(set(names)) != len(names):
+        raise CommandError("two frames have the same base name; their tables would collide")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> tuple[Path, int, str, str]:
+        try:
+            n, unit = measure_file(path, args.out, args)
+            return path, n, unit, ""
+        except (FitsReadError, PhotometryError, ValueError, OSError) as exc:
+            return path, 0, "", str(exc)
+
+    if args.workers > 1:
+        with ThreadPoolExecutor(args.workers) as pool:
+            outcomes = list(pool.map(one, frames))
+    else:
+        outcomes = []
+        for i, f in enumerate(frames):
+            print(f"\r{i}/{len(frames)} {f.name:50.50s}", end="", file=sys.stderr, flush=True)
+            outcomes.append(one(f))
+        print(file=sys.stderr)
+    failed = 0
+    for path, n, unit, error in outcomes:
+        if error:
+            failed += 1
+            print(f"{path.name:40.40s} FAILED: {error}")
+        else:
+            print(f"{path.name:40.40s} {n:7d} stars  flux in {unit}")
+    print(f"{len(outcomes) - failed} of {len(outcomes)} frames written to {args.out}")
+    return 1 if failed else 0
