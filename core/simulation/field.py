@@ -136,7 +136,9 @@ def star_catalog(
         The stars' true magnitudes, used to make the images.
     """
     ny, nx = shape
-    scale = float(np.mean(np.abs(reference_wcs.wcs.cd.diagonal()))) * 60.0  # arcmin/px
+    # Pixel area from the determinant: the CD diagonal alone shrinks with rotation
+    # (cos of the angle) and would empty a field turned by 90 degrees.
+    scale = float(np.sqrt(abs(np.linalg.det(reference_wcs.wcs.cd)))) * 60.0  # arcmin/px
     area = (nx + 2 * margin) * (ny + 2 * margin) * scale**2
     n = int(rng.poisson(density * area))
     x = rng.uniform(-margin, nx - 1 + margin, n)

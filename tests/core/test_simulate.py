@@ -513,3 +513,12 @@ def test_bad_configuration_is_a_clear_error(night) -> None:
         NightConfig(psf="airy")
     with pytest.raises(IndexError, match="out of range"):
         night.light(99)
+
+
+@pytest.mark.parametrize("rotation", [45.0, 90.0])
+def test_star_count_does_not_depend_on_the_field_rotation(rotation: float) -> None:
+    # The density is per unit sky area; a rotated field holds as many stars.
+    base = make_night(NightConfig(n_frames=1, shape=(256, 256), rotation=0.0))
+    turned = make_night(NightConfig(n_frames=1, shape=(256, 256), rotation=rotation))
+    n0, n1 = len(base.catalog), len(turned.catalog)
+    assert abs(n1 - n0) < 4 * np.sqrt(n0)
