@@ -11,7 +11,8 @@ Every FITS file Fluxion touches goes through this module:
   several numpy paths refuse big-endian data.
 * :func:`read_wcs` builds a celestial WCS after coercing numeric cards written
   as strings (``CRVAL1 = '123.4'``), which astropy would otherwise read as 0.
-* :func:`atomic_write_fits` and :func:`atomic_write_text` write products through
+* :func:`atomic_write_fits`, :func:`atomic_write_hdulist` (image and extensions)
+  and :func:`atomic_write_text` write products through
   a temporary file in the destination folder and :func:`os.replace`, so a crash
   never leaves a half-written product behind. Input files are never modified.
 
@@ -24,7 +25,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from astropy.io import fits
@@ -42,6 +45,7 @@ __all__ = [
     "image_hdu_count",
     "truncation_problem",
     "atomic_write_fits",
+    "atomic_write_hdulist",
     "atomic_write_text",
 ]
 
@@ -349,9 +353,28 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open_kw) -> Path:
+    """Run ``write`` on a temporary file beside ``dest``, then replace ``dest`` with it.
+
+    The one code path of every product writer: a crash or an error leaves the
+    old file (or none) in place, never a half-written one.
+    """
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
 def atomic_write_fits(
     path: str | os.PathLike[str],
-    data: np.ndarray | None,
+    data: np.ndarray,
     header: fits.Header | None = None,
 ) -> Path:
     """Write a FITS image atomically (temporary file in the same folder, then replace).
@@ -360,8 +383,8 @@ def atomic_write_fits(
     ----------
     path : str or path-like
         Destination; an existing file is replaced in one step.
-    data : numpy.ndarray or None
-        The image; None writes a header-only file.
+    data : numpy.ndarray
+        The image.
     header : astropy.io.fits.Header, optional
         Cards to write with it.
 
@@ -370,19 +393,27 @@ def atomic_write_fits(
     pathlib.Path
         The destination path.
     """
-    dest = Path(path)
-    fd, tmp = _temp_beside(dest)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pixels = None if data is None else np.asarray(data)  # None: header only
-            fits.PrimaryHDU(data=pixels, header=header).writeto(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    hdu = fits.PrimaryHDU(data=np.asarray(data), header=header)
+    return _write_atomically(Path(path), hdu.writeto, "wb")
+
+
+def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) -> Path:
+    """Write a multi-extension FITS file atomically (temporary file, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step. Missing
+        folders are created.
+    hdulist : astropy.io.fits.HDUList
+        Primary HDU and extensions (e.g. a calibrated image and its ``MASK``).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    return _write_atomically(Path(path), hdulist.writeto, "wb")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
@@ -402,15 +433,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     pathlib.Path
         The destination path.
     """
-    dest = Path(path)
-    fd, tmp = _temp_beside(dest)
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    return _write_atomically(
+        Path(path), lambda fh: fh.write(text), "w", encoding=encoding, newline=""
+    )

@@ -55,8 +55,7 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from .calibration.combine import band_height
-from .calibration.run import write_hdulist_atomic
-from .fitsio import FitsReadError, read_image
+from .fitsio import FitsReadError, atomic_write_hdulist, read_image
 from .params import param
 from .pipeline import StepState
 
@@ -160,7 +159,7 @@ class StackResult:
                 fits.ImageHDU(self.coverage, name="COVERAGE"),
             ]
         )
-        return write_hdulist_atomic(path, hdul)
+        return atomic_write_hdulist(path, hdul)
 
 
 def star_offsets_from_wcs(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .progress import TerminalProgress
 
 NAME = "calibrate"
 HELP = (
@@ -34,10 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _progress(fraction: float, message: str) -> None:
-    print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.calibration import CalibrationParams, MasterParams, RawFrame
     from fluxion.core.calibration.run import build_masters, calibrate_lights
@@ -52,12 +48,13 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"{args.out} exists and is not a folder")
     out = args.out.resolve()
-    state = StepState(_progress)
+    progress = TerminalProgress()
+    state = StepState(progress)
     frames = scan(args.paths, state=state.sub(0.0, 0.05))
     groups = group_frames(frames)
     lights = [f for group in groups.lights.values() for f in group]
     if not lights:
-        print(file=sys.stderr)
+        progress.done()
         raise CommandError(f"no light frames among {len(frames)} files")
     inputs = {f.path.resolve().parent for f in lights}
     if out in inputs:
@@ -91,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             state=state.sub(0.3, 1.0),
         )
-    print(file=sys.stderr)
+    progress.done()
     for path in report.files:
         print(f"master   {path.relative_to(out)}")
     for problem in report.problems:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .progress import TerminalProgress
 
 NAME = "detect"
 HELP = (
@@ -26,10 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel frames"
     )
-
-
-def _progress(fraction: float, message: str) -> None:
-    print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         step = Detection(params)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    state = StepState(_progress)
+    progress = TerminalProgress()
+    state = StepState(progress)
     frames = scan(args.paths, state=state.sub(0.0, 0.05))
     # Folders also hold calibration frames and masters: only lights are searched,
     # unless there are none (e.g. files without IMAGETYP), then every readable image.
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     picked = {f.path for f in chosen}
     unreadable = [f for f in frames if f.path not in picked and (f.hdu < 0 or f.problems)]
     if not chosen:
-        print(file=sys.stderr)
+        progress.done()
         raise CommandError(f"no readable images among {len(frames)} files")
     with ThreadPoolExecutor(args.workers) as pool:
         outcomes = detect_files(
@@ -70,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             executor=pool if args.workers > 1 else None,
             state=state.sub(0.05, 1.0),
         )
-    print(file=sys.stderr)
+    progress.done()
     print(f"{'frame':40s} {'sources':>7s} {'fwhm':>6s} {'spread':>6s} {'sky':>10s} {'noise':>8s}")
     failed = 0
     for o in outcomes:

@@ -12,15 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from astropy.io import fits
-
-from ..fitsio import FitsReadError, atomic_write_fits
+from ..fitsio import FitsReadError, atomic_write_fits, atomic_write_hdulist
 from ..pipeline import Cancelled, StepState
 from .apply import CalibratedFrame, Calibration, CalibrationMasters, CalibrationParams
 from .masters import (
@@ -38,7 +35,6 @@ __all__ = [
     "FrameOutcome",
     "build_masters",
     "calibrate_lights",
-    "write_hdulist_atomic",
     "write_master",
 ]
 
@@ -66,21 +62,6 @@ class MastersReport:
     masters: CalibrationMasters
     files: tuple[Path, ...] = ()
     problems: tuple[str, ...] = field(default=())
-
-
-def write_hdulist_atomic(path: str | os.PathLike[str], hdul: fits.HDUList) -> Path:
-    """Write a multi-extension FITS file through a temporary file and os.replace."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            hdul.writeto(fh)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
 
 
 def _safe(text: str) -> str:
@@ -208,7 +189,7 @@ def calibrate_lights(
         state.check()
         try:
             result: CalibratedFrame = step(frame)
-            path = write_hdulist_atomic(out / frame.name, result.to_hdulist())
+            path = atomic_write_hdulist(out / frame.name, result.to_hdulist())
             outcome = FrameOutcome(
                 frame.name,
                 path,
