@@ -38,15 +38,24 @@ class CalibrationParams:
     )
     divide_flat: bool = param(True, label="Flat", help="Divide by the master flat.")
     find_cosmic_rays: bool = param(
-        True, label="Cosmic rays", help="Mask cosmic-ray hits (L.A.Cosmic)."
+        True, label="Cosmic rays", help="Mask cosmic-ray hits (L.A.Cosmic, astroscrappy)."
     )
     cosmic_sigma: float = param(
         4.5,
         label="Cosmic-ray threshold",
-        help="L.A.Cosmic's sigclip: Laplacian significance of a hit.",
+        help="L.A.Cosmic's sigclip: Laplacian significance of a hit; lower it to catch "
+        "fainter hits, raise it when sky noise is flagged.",
         unit="sigma",
         minimum=2.0,
         maximum=50.0,
+    )
+    cosmic_neighbour_fraction: float = param(
+        0.3,
+        label="Cosmic-ray neighbours",
+        help="L.A.Cosmic's sigfrac: a neighbour of a hit is flagged at this fraction of "
+        "the threshold, so the fainter edges of a track are masked too.",
+        minimum=0.05,
+        maximum=1.0,
     )
     cosmic_object_limit: float = param(
         5.0,
@@ -55,6 +64,15 @@ class CalibrationParams:
         "when star cores are flagged.",
         minimum=1.0,
         maximum=50.0,
+    )
+    cosmic_iterations: int = param(
+        2,
+        label="Cosmic-ray passes",
+        help="L.A.Cosmic's niter: each pass cleans the hits found and searches again, "
+        "for hits next to hits. Two find as many on simulated nights as four, in half "
+        "the time.",
+        minimum=1,
+        maximum=8,
     )
     hot_sigma: float = param(
         8.0,
@@ -203,12 +221,17 @@ class Calibration:
         warnings: list[str] = []
         if not np.isfinite(raw).any():
             raise CalibrationError(f"{frame.name}: no valid pixel (all NaN)")
-        saturated = saturation_mask(raw, self._saturation_level(frame, raw))
+        level = self._saturation_level(frame, raw)
+        saturated = saturation_mask(raw, level)
+        clipped = raw >= level  # the clipped pixels themselves, before growing
         if overscan is not None and overscan.active:
             data = overscan.apply(raw)
-            saturated = saturated[overscan.row_range(raw.shape[0])[0] :][: data.shape[0]]
+            rows = overscan.row_range(raw.shape[0])[0]
+            saturated = saturated[rows:][: data.shape[0]]
+            clipped = clipped[rows:][: data.shape[0]]
             if overscan.trim_section is not None:
                 saturated = saturated[:, overscan.trim_section[1]]
+                clipped = clipped[:, overscan.trim_section[1]]
             applied.append("overscan")
         else:
             data = raw
@@ -245,14 +268,22 @@ class Calibration:
         nan = ~np.isfinite(data)
         mask[nan] |= np.uint8(MaskBits.NAN)
         if p.find_cosmic_rays:
+            state.progress(0.5, "cosmic rays")
             gain = frame.gain or 1.0
             rn = frame.read_noise if frame.read_noise is not None else 5.0
+            # Saturation in the calibrated frame's electrons: the faintest pixel that
+            # clipped in the raw frame (bias, dark and flat moved the raw level).
+            sat_e = float(np.min(data[clipped])) * gain if clipped.any() else np.inf
             hits = cosmic_rays(
-                np.where(nan, 0.0, data) * gain,
-                rn,
+                data,
+                gain=gain,
+                read_noise=rn,
+                saturation=sat_e,
                 sigma_clip=p.cosmic_sigma,
+                sigma_frac=p.cosmic_neighbour_fraction,
                 object_limit=p.cosmic_object_limit,
-                ignore=saturated | nan,
+                iterations=p.cosmic_iterations,
+                ignore=mask != 0,
             )
             mask[hits] |= np.uint8(MaskBits.COSMIC_RAY)
             applied.append("cosmic rays")
