@@ -6,6 +6,7 @@ from __future__ import annotations
 from .astrometry import AstrometryPanel
 from .base import StepPanel
 from .frame_stats import FrameStatsPanel
+from .lightcurve import LightCurvePanel
 from .targets import TargetsPanel
 
 __all__ = ["PANELS", "StepPanel"]
@@ -15,4 +16,5 @@ PANELS: list[type[StepPanel]] = [
     FrameStatsPanel,
     AstrometryPanel,
     TargetsPanel,
+    LightCurvePanel,
 ]

@@ -1,0 +1,435 @@
+"""Light curve: forced photometry of a target against comparison stars, linked to the frames.
+
+The target comes from the Targets panel (``project.targets``). Comparison and
+check stars are chosen automatically (similar brightness, isolated, present
+and unflagged in every frame, not variable in the sequence) or clicked in the
+viewer, with catalogue magnitudes for calibrated results. The curve is
+plotted against time with errors and the check star; clicking a point shows
+its frame with the apertures, frames can be excluded (kept in the project),
+and a Lomb-Scargle periodogram finds a period for the phase-folded view.
+Reports go out through the same writers as ``fluxion lightcurve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fluxion.core.chain.calibrate import frame_image
+from fluxion.core.lightcurve_run import LightCurveParams
+from fluxion.core.target_inputs import TargetFrames
+
+from ..commands import CommandError
+from ..workers import ErrorInfo, Task
+from .base import StepPanel, run_standalone
+from .lightcurve_export import REPORT_KINDS, ReportDialog, write_report
+from .lightcurve_model import LightCurveRun, fold, periodogram, run_light_curve, to_first_light
+from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
+from .target_model import Target, light_frames
+
+__all__ = ["LightCurvePanel"]
+
+log = logging.getLogger("fluxion.app.lightcurve")
+
+
+class LightCurvePanel(StepPanel):
+    """The target's light curve with its comparison and check stars."""
+
+    title = "Light curve"
+    step = "lightcurve"
+    params_type = LightCurveParams
+    quantity = "magnitude"
+
+    def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
+        super().__init__(session, image_view, parent)
+        for w in (self.run_button, self.redo_box, self.plot):
+            w.setVisible(False)
+        self.run_all_button.setText("Measure the light curve")
+        self.frames: TargetFrames | None = None
+        self.run: LightCurveRun | None = None
+        self.comparisons: list[tuple[float, float, float]] = []  # first-light x, y, mag
+        self._build()
+        if image_view is not None:
+            image_view.pixel_clicked.connect(self._on_view_click)
+
+    def _build(self) -> None:
+        self.target_box = QComboBox()
+        self.target_box.setToolTip("Targets are made in the Targets panel")
+        self.auto_box = QCheckBox("Choose comparison and check stars automatically")
+        self.auto_box.setChecked(True)
+        self.click_box = QCheckBox("Clicks in the viewer add comparison stars (last = check)")
+        self.comp_table = QTableWidget(0, 3)
+        self.comp_table.setHorizontalHeaderLabels(["x", "y", "catalogue mag"])
+        self.comp_table.setMaximumHeight(100)
+        self.comp_table.itemChanged.connect(self._on_comp_edited)
+        remove = QPushButton("Remove star")
+        remove.clicked.connect(self._remove_comparison)
+        self.exclude_button = QPushButton("Exclude / include this frame")
+        self.exclude_button.clicked.connect(self.toggle_exclusion)
+        self.curve = LightCurvePlot()
+        self.curve.frame_clicked.connect(self.session.go_to)
+        self.fold_box = QCheckBox("Fold on period")
+        self.fold_box.toggled.connect(lambda _: self._update_curve())
+        self.period_box = QDoubleSpinBox()
+        self.period_box.setRange(0.01, 1000.0)
+        self.period_box.setDecimals(4)
+        self.period_box.setValue(2.0)
+        self.period_box.setSuffix(" h")
+        self.period_box.valueChanged.connect(lambda _: self._update_curve())
+        ls_button = QPushButton("Periodogram")
+        ls_button.setToolTip("Lomb-Scargle periodogram of the included points (astropy)")
+        ls_button.clicked.connect(self.find_period)
+        self.periodogram = PeriodogramPlot()
+        self.periodogram.setVisible(False)
+        export = QToolButton()
+        export.setText("Export")
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(export)
+        for kind, (text, _) in REPORT_KINDS.items():
+            menu.addAction(text, lambda k=kind: self._ask_export(k))
+        export.setMenu(menu)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Target"))
+        top.addWidget(self.target_box, 1)
+        comp_row = QHBoxLayout()
+        comp_row.addWidget(self.click_box, 1)
+        comp_row.addWidget(remove)
+        fold_row = QHBoxLayout()
+        for w in (self.fold_box, self.period_box, ls_button, self.exclude_button, export):
+            fold_row.addWidget(w)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.auto_box)
+        lay.addLayout(comp_row)
+        lay.addWidget(self.comp_table)
+        self.layout().insertWidget(0, box)
+        self.layout().addLayout(fold_row)
+        self.layout().addWidget(self.curve, 3)
+        self.layout().addWidget(self.periodogram, 1)
+
+    # -- targets and frames ---------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        self.refresh_targets()
+
+    def refresh_targets(self) -> None:
+        """List the project's targets (made in the Targets panel)."""
+        current = self.target_box.currentText()
+        names = [str(t.get("name")) for t in self.session.project.targets]
+        self.target_box.blockSignals(True)
+        self.target_box.clear()
+        self.target_box.addItems(names)
+        if current in names:
+            self.target_box.setCurrentText(current)
+        self.target_box.blockSignals(False)
+
+    def _target_doc(self) -> dict[str, Any] | None:
+        name = self.target_box.currentText()
+        return next((t for t in self.session.project.targets if t.get("name") == name), None)
+
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        self.frames, self.run = None, None
+        self.comparisons.clear()
+        self._refresh_comp_table()
+        self.curve.clear()
+
+    def _on_project(self) -> None:
+        super()._on_project()
+        self.refresh_targets()
+
+    # -- comparison stars -----------------------------------------------------
+    def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
+        if self.click_box.isChecked() and self.isVisible():
+            self.add_comparison(x, y)
+
+    def add_comparison(self, x: float, y: float, mag: float = float("nan")) -> bool:
+        """A comparison star clicked at (x, y) in the current frame (needs the lights ready)."""
+        if self.frames is None:
+            self._prepare_frames()
+            self.result_label.setText("Preparing the lights; click the star again in a moment.")
+            return False
+        try:
+            light = self.frames.indices.index(self.session.current)
+        except ValueError:
+            self.result_label.setText("This frame is not a light frame.")
+            return False
+        fx, fy = to_first_light(self.frames, light, x, y)
+        self.comparisons.append((fx, fy, float(mag)))
+        self.auto_box.setChecked(False)
+        self._refresh_comp_table()
+        return True
+
+    def _remove_comparison(self) -> None:
+        row = self.comp_table.currentRow()
+        if 0 <= row < len(self.comparisons):
+            del self.comparisons[row]
+            self._refresh_comp_table()
+
+    def _refresh_comp_table(self) -> None:
+        self.comp_table.blockSignals(True)
+        self.comp_table.setRowCount(len(self.comparisons))
+        for r, (x, y, m) in enumerate(self.comparisons):
+            for c, v in enumerate(
+                (f"{x:.1f}", f"{y:.1f}", "" if not np.isfinite(m) else f"{m:.3f}")
+            ):
+                self.comp_table.setItem(r, c, QTableWidgetItem(v))
+        self.comp_table.blockSignals(False)
+
+    def _on_comp_edited(self, item: QTableWidgetItem) -> None:
+        r = item.row()
+        if item.column() != 2 or r >= len(self.comparisons):
+            return
+        try:
+            mag = float(item.text()) if item.text().strip() else float("nan")
+        except ValueError:
+            mag = float("nan")
+        x, y, _ = self.comparisons[r]
+        self.comparisons[r] = (x, y, mag)
+
+    # -- measuring ------------------------------------------------------------
+    def _prepare_frames(self) -> Task | None:
+        seq = self.session.sequence
+        if seq is None:
+            return None
+        task = self.session.workers.submit(
+            light_frames, seq, need_stars=True, name="Preparing the lights", key="lightcurve:frames"
+        )
+        task.result.connect(self._frames_ready)
+        return task
+
+    def _frames_ready(self, frames: TargetFrames) -> None:
+        if frames.sequence is self.session.sequence:
+            self.frames = frames
+
+    def run_current(self) -> Task | None:
+        return self.run_all()
+
+    def run_all(self) -> Task | None:
+        """Measure the selected target's light curve in a worker."""
+        self.refresh_targets()
+        doc = self._target_doc()
+        seq = self.session.sequence
+        if seq is None:
+            return None
+        if doc is None:
+            self.result_label.setText("No target yet: make one in the Targets panel first.")
+            return None
+        target = Target.from_dict(doc)
+        params, frames = self.params(), self.frames
+        comps = np.array([(x, y) for x, y, _ in self.comparisons]).reshape(-1, 2)
+        mags = np.array([m for _, _, m in self.comparisons])
+        use_clicked = not self.auto_box.isChecked() and len(comps) > 0
+        comp_mag = mags if use_clicked and np.all(np.isfinite(mags)) else None
+        store = self.session.product_store()
+        executor = self.session.workers.frame_executor
+
+        def work(state) -> tuple[TargetFrames, LightCurveRun]:
+            f = frames or light_frames(seq, need_stars=True, state=state.sub(0.0, 0.2))
+            # Clicks were saved by file: find their lights in this sequence.
+            t = Target.from_dict(doc, f.files, f.times.jd)
+            gain = f.gain()
+            lights = [seq[k] for k in f.indices]
+
+            def load(i: int) -> np.ndarray:
+                return np.asarray(frame_image(store, lights[i]).data, float) * gain
+
+            read_noise = float(lights[0].read_noise or 0.0)
+            run = run_light_curve(
+                f, t, params, load, comparison_xy=comps if use_clicked else None,
+                comparison_mag=comp_mag, read_noise=read_noise, executor=executor,
+                state=state.sub(0.2, 1.0),
+            )  # fmt: skip
+            return f, run
+
+        task = self.session.workers.submit(
+            work, name=f"Light curve of {target.name}", key="lightcurve:run"
+        )
+        task.result.connect(lambda res: self._measured(*res))
+        return task
+
+    def _measured(self, frames: TargetFrames, run: LightCurveRun) -> None:
+        self.frames, self.run = frames, run
+        lc, choice = run.table, run.choice
+        good = np.isfinite(np.asarray(lc["mag"], float))
+        text = (
+            f"{len(lc)} lights, {good.sum()} measured; {len(choice.comparison)} comparison star(s)"
+            + (", a check star" if choice.check is not None else "")
+            + f"; median error {np.nanmedian(lc['mag_err']):.3f} mag"
+            + (" (catalogue scale)." if run.calibrated else " (differential).")
+        )
+        if choice.warnings:
+            text += " " + " ".join(choice.warnings)
+        self.result_label.setText(text)
+        self.session.project.record_result(
+            self.step, n_frames=len(lc), measured=int(good.sum()),
+            median_error=float(np.nanmedian(lc["mag_err"])),
+        )  # fmt: skip
+        self._update_curve()
+        self._draw_apertures()
+        self.step_finished.emit(self.step)
+
+    # -- exclusion, plot, apertures -------------------------------------------
+    def excluded(self) -> np.ndarray:
+        """Which lights are excluded (kept in the target's project entry by file)."""
+        if self.run is None:
+            return np.zeros(0, bool)
+        doc = self._target_doc() or {}
+        gone = set(doc.get("excluded", []))
+        return np.array([str(f) in gone for f in self.run.table["file"]], bool)
+
+    def toggle_exclusion(self, light: int | None = None) -> None:
+        """Exclude the current frame from the curve (or include it again)."""
+        doc = self._target_doc()
+        if self.run is None or doc is None or self.frames is None:
+            return
+        if light is None:
+            try:
+                light = self.frames.indices.index(self.session.current)
+            except ValueError:
+                return
+        name = str(self.run.table["file"][light])
+        gone = list(doc.get("excluded", []))
+        gone.remove(name) if name in gone else gone.append(name)
+        doc["excluded"] = gone
+        self._update_curve()
+
+    def _update_curve(self) -> None:
+        run = self.run
+        if run is None or self.frames is None:
+            self.curve.clear()
+            return
+        lc = run.table
+        jd = np.asarray(lc["jd_utc"], float)
+        if self.fold_box.isChecked():
+            x, label = fold(jd, self.period_box.value()), "phase"
+        else:
+            x, label = (jd - jd[0]) * 24.0, "hours since the first light"
+        check = None
+        if "check_mag" in lc.colnames:
+            check = (np.asarray(lc["check_mag"], float), np.asarray(lc["check_mag_err"], float))
+        self.curve.set_curve(x, lc["mag"], lc["mag_err"], np.asarray(self.frames.indices),
+                             self.excluded(), check, x_label=label)  # fmt: skip
+        self.curve.mark_frame(self.session.current)
+
+    def _on_frame_changed(self, index: int) -> None:
+        self.curve.mark_frame(index)
+        self._draw_apertures()
+
+    def _draw_apertures(self) -> None:
+        view, run, f = self.image_view, self.run, self.frames
+        if view is None or run is None or f is None or not self.isVisible():
+            return
+        try:
+            light = f.indices.index(self.session.current)
+        except ValueError:
+            return
+        p = self.params()
+        lc = run.table
+        x, y = [float(lc["x"][light])], [float(lc["y"][light])]
+        labels = ["target"]
+        stars = [*run.choice.comparison] + (
+            [run.choice.check] if run.choice.check is not None else []
+        )
+        for n, k in enumerate(stars):
+            sx, sy = run.stars_xy[light, k]
+            x.append(float(sx))
+            y.append(float(sy))
+            labels.append("K" if k == run.choice.check else f"C{n + 1}")
+        view.overlays.set_apertures(x, y, p.aperture_radius, (p.annulus_inner, p.annulus_outer))
+        view.overlays.set_labels(x, y, labels)
+
+    # -- period ---------------------------------------------------------------
+    def find_period(self) -> Task | None:
+        """Lomb-Scargle periodogram of the included points, in a worker; sets the period."""
+        if self.run is None:
+            return None
+        keep = ~self.excluded()
+        lc = self.run.table
+        jd, mag, err = (np.asarray(lc[c], float)[keep] for c in ("jd_utc", "mag", "mag_err"))
+
+        def work(state):
+            return periodogram(jd, mag, err)
+
+        task = self.session.workers.submit(work, name="Periodogram", key="lightcurve:period")
+        task.result.connect(lambda res: self._period_found(*res))
+        return task
+
+    def _period_found(self, period: np.ndarray, power: np.ndarray, best: float) -> None:
+        self.periodogram.set_power(period, power, best)
+        self.periodogram.setVisible(True)
+        self.period_box.setValue(best)
+        self.result_label.setText(f"Best period {best:.4f} h (Lomb-Scargle).")
+
+    # -- reports --------------------------------------------------------------
+    def _ask_export(self, kind: str) -> None:
+        if self.run is None:
+            self.result_label.setText("Measure the light curve first.")
+            return
+        doc = self._target_doc() or {}
+        meta = dict(doc.get("report", {}))
+        if kind != "table":
+            dialog = ReportDialog(kind, meta, self)
+            try:
+                if not dialog.exec():
+                    return
+                meta = dialog.metadata()
+            finally:
+                dialog.deleteLater()
+        path, _ = QFileDialog.getSaveFileName(
+            self, REPORT_KINDS[kind][0], "", REPORT_KINDS[kind][1]
+        )
+        if path:
+            self.export(kind, path, meta)
+
+    def export(
+        self, kind: str, path: str | Path, metadata: dict[str, Any] | None = None
+    ) -> Task | None:
+        """Write a report of the measured light curve in a worker (see :data:`REPORT_KINDS`)."""
+        run, frames = self.run, self.frames
+        if run is None or frames is None:
+            return None
+        meta = dict(metadata or {})
+        doc = self._target_doc()
+        if doc is not None and kind != "table":
+            doc["report"] = meta
+        excluded = self.excluded()
+
+        def work(state) -> str:
+            try:
+                return write_report(kind, path, run, frames, meta, excluded)
+            except CommandError as exc:
+                raise ValueError(str(exc)) from exc
+
+        task = self.session.workers.submit(work, name=f"Writing {Path(path).name}", key=None)
+        task.result.connect(self.result_label.setText)
+        return task
+
+    def _error(self, task: str, message: str, hint: str) -> None:
+        self.session.workers.error.emit(ErrorInfo(task, message, hint))
+
+
+if __name__ == "__main__":
+    sys.exit(run_standalone(LightCurvePanel))

@@ -1,0 +1,168 @@
+"""The light-curve panel's work, Qt-free: measure, choose comparisons, fold, periodogram.
+
+:func:`run_light_curve` is what the panel runs in a worker: the target's
+predicted position in every light (:mod:`.target_model`), comparison
+candidates (clicked, or the first light's bright isolated stars) followed
+into every light through the WCS or the field offsets, forced aperture
+photometry (:func:`fluxion.core.lightcurve_run.measure_frames`), the
+comparison and check stars (:func:`fluxion.core.comparison.choose_comparison_stars`)
+and the light-curve table (:func:`fluxion.core.lightcurve_run.assemble_light_curve`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.timeseries import LombScargle
+
+from fluxion.core.comparison import ComparisonChoice, choose_comparison_stars
+from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.photometry.noise import NoiseModel
+from fluxion.core.pipeline import StepState
+from fluxion.core.target_inputs import TargetFrames
+
+from .target_model import Target, predict_positions
+
+__all__ = ["LightCurveRun", "run_light_curve", "periodogram", "fold"]
+
+
+@dataclass(frozen=True)
+class LightCurveRun:
+    """A measured light curve and how it was made.
+
+    Attributes
+    ----------
+    table : Table
+        One row per light (see :func:`~fluxion.core.lightcurve_run.assemble_light_curve`).
+    positions : Table
+        The target's predicted positions (for MPC/ADES reports).
+    stars_xy : ndarray, shape (n_lights, n_stars, 2)
+        Comparison candidates in every light.
+    choice : ComparisonChoice
+    calibrated : bool
+        Magnitudes on the catalogue scale (clicked stars with magnitudes).
+    """
+
+    table: Table
+    positions: Table
+    stars_xy: np.ndarray
+    choice: ComparisonChoice
+    calibrated: bool
+
+
+def _candidates_in_every_light(frames: TargetFrames, ref_xy: np.ndarray) -> np.ndarray:
+    """Stars given in the first light's pixels, followed into every light."""
+    if frames.wcs is not None:
+        sky = frames.wcs[0].pixel_to_world(ref_xy[:, 0], ref_xy[:, 1])
+        return np.array([np.column_stack(w.world_to_pixel(sky)) for w in frames.wcs])
+    return ref_xy[None, :, :] + frames.offsets[:, None, :]
+
+
+def to_first_light(frames: TargetFrames, light: int, x: float, y: float) -> tuple[float, float]:
+    """A position clicked in light ``light`` in the first light's pixels."""
+    if frames.wcs is not None:
+        sky = frames.wcs[light].pixel_to_world(x, y)
+        fx, fy = frames.wcs[0].world_to_pixel(sky)
+        return float(fx), float(fy)
+    off = frames.offsets[light] - frames.offsets[0]
+    return float(x - off[0]), float(y - off[1])
+
+
+def run_light_curve(
+    frames: TargetFrames,
+    target: Target,
+    params: LightCurveParams,
+    load_image: Callable[[int], np.ndarray],
+    *,
+    comparison_xy: np.ndarray | None = None,
+    comparison_mag: np.ndarray | None = None,
+    read_noise: float = 0.0,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> LightCurveRun:
+    """Measure the target's light curve (see the module docstring).
+
+    Parameters
+    ----------
+    load_image : callable
+        ``load_image(i)``: light ``i`` in electrons.
+    comparison_xy : ndarray (n, 2), optional
+        Clicked comparison stars in the first light's pixels; the last is the
+        check star when three or more are given. None: chosen automatically.
+    comparison_mag : ndarray (n,), optional
+        Their catalogue magnitudes (all known, or None).
+    """
+    positions, _ = predict_positions(target, frames)
+    target_xy = np.column_stack([positions["x"], positions["y"]]).astype(float)
+    manual = comparison_xy is not None and len(comparison_xy) > 0
+    if manual:
+        ref_xy = np.asarray(comparison_xy, dtype=float).reshape(-1, 2)
+    else:
+        ref_xy = np.asarray(frames.stars, dtype=float).reshape(-1, 2)
+        # The target itself (or a star it passes) is no comparison candidate.
+        far = np.hypot(*(ref_xy - target_xy[0]).T) > 2 * params.annulus_outer
+        ref_xy = ref_xy[far]
+    if len(ref_xy) == 0:
+        raise ValueError("no comparison star: click some, or use frames with more stars")
+    star_xy = _candidates_in_every_light(frames, ref_xy)
+    sub = None if state is None else state.sub(0.0, 0.9)
+    m = measure_frames(load_image, target_xy, star_xy, params,
+                       noise=NoiseModel(read_noise=read_noise), state=sub,
+                       executor=executor)  # fmt: skip
+    if manual:
+        k = len(ref_xy)
+        ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
+        choice = ComparisonChoice(ens, k - 1 if k >= 3 else None, {}, np.full(k, np.nan))
+    else:
+        choice = choose_comparison_stars(
+            m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
+            target_flux=float(np.nanmedian(m.target_flux)), n_comparison=params.n_comparison,
+            isolation_radius=params.isolation_radius, max_delta_mag=params.max_delta_mag,
+            max_chi2=params.max_chi2,
+        )  # fmt: skip
+    ra, dec = np.asarray(positions["ra"], float), np.asarray(positions["dec"], float)
+    sky = SkyCoord(ra * u.deg, dec * u.deg) if np.all(np.isfinite(ra)) else None
+    calibrated = manual and comparison_mag is not None
+    table = assemble_light_curve(
+        m, choice, frames.times, files=frames.files, target=sky, location=frames.location,
+        comparison_mag=comparison_mag if calibrated else None, pointing=frames.pointing(),
+    )  # fmt: skip
+    if state is not None:
+        state.progress(1.0, "light curve ready")
+    return LightCurveRun(table, positions, star_xy, choice, calibrated)
+
+
+def periodogram(
+    jd: np.ndarray, mag: np.ndarray, mag_err: np.ndarray, *, max_period_h: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lomb-Scargle power against period (hours) and the best period (astropy).
+
+    Periods from four times the median sampling interval to twice the time
+    span (a shorter one aliases, a longer one is not constrained).
+    """
+    ok = np.isfinite(jd) & np.isfinite(mag) & np.isfinite(mag_err) & (mag_err > 0)
+    t, y, dy = jd[ok] * 24.0, mag[ok], mag_err[ok]
+    if ok.sum() < 5:
+        raise ValueError("a periodogram needs at least five measured points")
+    span = t.max() - t.min()
+    step = np.median(np.diff(np.sort(t)))
+    p_min, p_max = 4 * step, max_period_h or 2 * span
+    if not p_max > p_min:
+        raise ValueError("the points span too short a time for a periodogram")
+    ls = LombScargle(t, y, dy)
+    frequency = np.linspace(1 / p_max, 1 / p_min, 2000)
+    power = ls.power(frequency)
+    best = 1 / frequency[int(np.argmax(power))]
+    return 1 / frequency, power, float(best)
+
+
+def fold(jd: np.ndarray, period_h: float, epoch: float | None = None) -> np.ndarray:
+    """Phase (0..1) of each time for ``period_h`` hours, from ``epoch`` (default: the first)."""
+    t0 = float(np.nanmin(jd)) if epoch is None else epoch
+    return np.mod((np.asarray(jd, float) - t0) * 24.0 / period_h, 1.0)
