@@ -1,0 +1,190 @@
+"""Accuracy and speed of Fluxion's photometry next to photutils and crowdsource.
+
+Cases (Moffat PSF, beta 3, FWHM 3.5 px; sky 100 e-/px; read noise 5 e-; fluxes
+log-uniform 100 to 1e5 e-):
+
+    A  1024 x 1024,   500 stars
+    B  1024 x 1024,  5000 stars
+    C  2048 x 2048, 20000 stars
+
+For each method it prints the wall time on one core, the completeness (true
+stars with S/N > 5 found within 1 px), the false detections (no true star
+within 1 px), and per flux bin the median and the robust scatter of
+(flux - true) / sigma_CRLB, sigma_CRLB being the Cramér-Rao bound of an
+isolated star with the true PSF.
+
+Run by hand:  .venv/bin/python tests/benchmarks/bench_photometry.py --cases A B
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: set before numpy is imported (BLAS thread pools read these once).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.spatial import cKDTree  # noqa: E402
+
+from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
+from fluxion.core.photometry.epsf import analytic_psf  # noqa: E402
+from fluxion.core.photometry.synthetic import StarField, star_field  # noqa: E402
+
+CASES = {"A": ((1024, 1024), 500), "B": ((1024, 1024), 5000), "C": ((2048, 2048), 20000)}
+SKY, READ_NOISE, FWHM, BETA = 100.0, 5.0, 3.5, 3.0
+BINS = (100, 300, 1e3, 3e3, 1e4, 3e4, 1.0001e5)
+
+Result = tuple[np.ndarray, np.ndarray, np.ndarray]  # x, y, flux (e-), 0-based, x = column
+
+
+def fluxion_method(method: str) -> Callable[[StarField], Result]:
+    def run(field: StarField) -> Result:
+        params = PhotometryParams(method=method, fwhm=0.0)
+        t = Photometry(params)(field.image, gain=field.gain, read_noise=field.read_noise)
+        return np.asarray(t["x"]), np.asarray(t["y"]), np.asarray(t["flux"])
+
+    return run
+
+
+def _photutils_setup(field: StarField):
+    from photutils.detection import DAOStarFinder
+
+    psf = analytic_psf("moffat", FWHM, beta=BETA).image_psf()  # the true PSF
+    data = field.image * field.gain - field.sky  # the true sky: only the fit is compared
+    error = np.sqrt(np.maximum(field.image * field.gain, 0) + field.read_noise**2)
+    sigma = np.sqrt(field.sky + field.read_noise**2)
+    finder = DAOStarFinder(threshold=5.0 * sigma, fwhm=FWHM)
+    return psf, data, error, finder
+
+
+def photutils_psf(field: StarField) -> Result:
+    from photutils.psf import PSFPhotometry
+
+    psf, data, error, finder = _photutils_setup(field)
+    phot = PSFPhotometry(psf, (7, 7), finder=finder, aperture_radius=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = phot(data, error=error)
+    return np.asarray(t["x_fit"]), np.asarray(t["y_fit"]), np.asarray(t["flux_fit"])
+
+
+def photutils_iterative(field: StarField) -> Result:
+    from photutils.psf import IterativePSFPhotometry
+
+    psf, data, error, finder = _photutils_setup(field)
+    phot = IterativePSFPhotometry(psf, (7, 7), finder=finder, aperture_radius=4.0, maxiters=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = phot(data, error=error)
+    return np.asarray(t["x_fit"]), np.asarray(t["y_fit"]), np.asarray(t["flux_fit"])
+
+
+def crowdsource_fit(field: StarField) -> Result:
+    import crowdsource.crowdsource_base as cs
+    import crowdsource.psf as cpsf
+
+    stamp = analytic_psf("moffat", FWHM, beta=BETA).stamp(59).astype("f4")
+    psf = cpsf.SimplePSF(stamp, normalize=-1)  # the true PSF, total-flux normalised
+    im = (field.image * field.gain).astype("f4")
+    weight = (1.0 / np.sqrt(np.maximum(im, 1.0) + field.read_noise**2)).astype("f4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stars, _, _, _ = cs.fit_im(im, psf, weight=weight, refit_psf=False, verbose=False)
+    # crowdsource's x runs along the first array axis (rows).
+    return np.asarray(stars["y"]), np.asarray(stars["x"]), np.asarray(stars["flux"])
+
+
+METHODS: dict[str, Callable[[StarField], Result]] = {
+    "fluxion-aperture": fluxion_method("aperture"),
+    "fluxion-psf": fluxion_method("psf"),
+    "fluxion-crowded": fluxion_method("crowded"),
+    "photutils-PSFPhotometry": photutils_psf,
+    "photutils-Iterative": photutils_iterative,
+    "crowdsource": crowdsource_fit,
+}
+
+
+def _available(name: str) -> bool:
+    if name != "crowdsource":
+        return True
+    try:
+        import crowdsource.crowdsource_base  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def score(field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> dict:
+    truth = field.truth
+    tx, ty, tf = (np.asarray(truth[c]) for c in ("x", "y", "flux"))
+    bound = field.bound(tf).sigma_flux
+    good = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux)
+    x, y, flux = x[good], y[good], flux[good]
+    if len(x) == 0:
+        return {"completeness": 0.0, "false": 0, "bins": []}
+    d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
+    found = d < 1.0
+    snr5 = tf / bound > 5
+    dt, _ = cKDTree(np.c_[tx, ty]).query(np.c_[x, y])
+    z = (flux[i] - tf) / bound
+    bins = []
+    for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
+        sel = found & (tf >= lo) & (tf < hi)
+        if sel.sum() < 5:
+            bins.append((lo, int(sel.sum()), np.nan, np.nan))
+            continue
+        zz = z[sel]
+        med = float(np.median(zz))
+        bins.append((lo, int(sel.sum()), med, float(1.4826 * np.median(np.abs(zz - med)))))
+    return {
+        "completeness": float(found[snr5].mean()),
+        "false": int(np.sum(dt > 1.0)),
+        "n": len(x),
+        "bins": bins,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", default=["A", "B"], choices=sorted(CASES))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    for case in args.cases:
+        shape, n = CASES[case]
+        field = star_field(
+            shape, n, sky=SKY, read_noise=READ_NOISE, gain=1.0, seed=args.seed, border=0
+        )
+        print(f"\ncase {case}: {shape[1]}x{shape[0]}, {len(field.truth)} stars")
+        head = f"{'method':24s} {'time s':>7s} {'compl':>6s} {'false':>6s} {'found':>6s}  "
+        head += "  ".join(f"{f'{lo:g}+':>13s}" for lo in BINS[:-1])
+        print(head)
+        print(f"{'':46s}" + "  ".join(f"{'bias scat(n)':>13s}" for _ in BINS[:-1]))
+        for name in args.methods:
+            if not _available(name):
+                print(f"{name:24s} not installed (pip install --no-deps crowdsourcephoto)")
+                continue
+            t0 = time.perf_counter()
+            try:
+                x, y, flux = METHODS[name](field)
+            except Exception as exc:  # noqa: BLE001 - a benchmark row, not a crash
+                print(f"{name:24s} failed: {type(exc).__name__}: {exc}")
+                continue
+            dt = time.perf_counter() - t0
+            s = score(field, x, y, flux)
+            cells = "  ".join(f"{b[2]:+5.2f} {b[3]:4.2f}({b[1]})"[:13].rjust(13) for b in s["bins"])
+            print(
+                f"{name:24s} {dt:7.1f} {s['completeness']:6.3f} {s['false']:6d} "
+                f"{s.get('n', 0):6d}  {cells}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
