@@ -24,6 +24,7 @@ _MODULES = (
     "stack",
     "zeropoint",
     "photometry",
+    "run",
 )
 
 

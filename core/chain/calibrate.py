@@ -29,8 +29,13 @@ from ..calibration import (
     RawFrame,
 )
 from ..calibration.apply import Calibration
-from ..calibration.run import build_masters, write_hdulist_atomic
+from ..calibration.run import build_masters
 from ..fitsio import atomic_write_text, read_header, read_image
+
+try:
+    from ..fitsio import atomic_write_hdulist
+except ImportError:  # before the writer moved to fitsio
+    from ..calibration.run import write_hdulist_atomic as atomic_write_hdulist
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
@@ -170,7 +175,7 @@ def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) 
     result = step(RawFrame.from_info(frame))
     hdul = result.to_hdulist()
     hdul[0].header["FLXRAWFP"] = (raw_fp, "Fluxion fingerprint of the raw file")
-    write_hdulist_atomic(out, hdul)
+    atomic_write_hdulist(out, hdul)
     return {"applied": list(result.applied), "warnings": list(result.warnings)}
 
 

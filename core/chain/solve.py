@@ -23,12 +23,13 @@ from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..detection import DetectionParams
-from ..fitsio import atomic_write_fits, atomic_write_text
+from ..fitsio import atomic_write_text
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
+from .calibrate import atomic_write_hdulist
 from .detect import detect_frame
 
 __all__ = [
@@ -90,7 +91,8 @@ def _write(store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str) 
         atomic_write_text(matches, buf.getvalue())
     else:
         matches.unlink(missing_ok=True)
-    atomic_write_fits(path, None, header)
+    # Header only, as astrometry.net's .wcs files are.
+    atomic_write_hdulist(path, fits.HDUList([fits.PrimaryHDU(header=header)]))
     store.record("astrometry", frame.path, fp)
 
 

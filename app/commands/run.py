@@ -1,0 +1,273 @@
+"""``fluxion run PATH --project DIR``: the whole chain on a night, into a project the GUI opens."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+from . import CommandError
+from .progress import TerminalProgress
+
+NAME = "run"
+HELP = (
+    "calibrate, detect, solve, measure and calibrate photometrically every light of a "
+    "night, then the target's light curve; writes a project (project.json, products, "
+    "frames.ecsv) that the GUI opens; a re-run redoes only what changed"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
+    p.add_argument("--project", type=Path, required=True, help="project folder (created)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target", metavar="NAME", help="asteroid or comet (JPL Horizons)")
+    target.add_argument(
+        "--positions", type=Path, metavar="FILE", help="the target's track (fluxion track output)"
+    )
+    target.add_argument("--ra", type=float, help="a fixed target's RA in degrees (with --dec)")
+    p.add_argument("--dec", type=float, help="a fixed target's Dec in degrees (with --ra)")
+    p.add_argument(
+        "--catalog",
+        default="Gaia DR3",
+        help="reference stars for astrometry and zero points: a catalog name (Gaia DR3, "
+        "APASS DR9, ATLAS-RefCat2, ...) or a table file with ra, dec and magnitudes",
+    )
+    p.add_argument(
+        "--executor",
+        default="threads",
+        help="where per-frame work runs: threads (default), processes, or "
+        "dask://HOST:PORT (a dask.distributed scheduler; needs the 'dask' extra)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="threads or processes"
+    )
+    p.add_argument(
+        "--aperture",
+        type=float,
+        default=0.0,
+        help="aperture radius in px (default: the best radius from the curve of growth)",
+    )
+    p.add_argument("--no-cosmic-rays", action="store_true", help="do not search for cosmic rays")
+    p.add_argument("--offline", action="store_true", help="named catalogs from the cache only")
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML summary")
+
+
+@contextlib.contextmanager
+def open_executor(spec: str, workers: int) -> Iterator[Executor | None]:
+    """The executor named by ``--executor`` (None for one thread), closed afterwards."""
+    if spec == "threads":
+        if workers == 1:
+            yield None
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            yield pool
+    elif spec == "processes":
+        with ProcessPoolExecutor(workers) as pool:
+            yield pool
+    elif spec.startswith("dask://") or spec.startswith("tcp://"):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise CommandError(
+                "--executor dask:// needs dask.distributed: pip install 'fluxion[dask]'"
+            ) from None
+        address = "tcp://" + spec.split("://", 1)[1]
+        try:
+            client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise CommandError(f"cannot reach the dask scheduler at {address}: {exc}") from exc
+        try:
+            # pure=False: every frame's work writes products, so never skip a call
+            # that looks like an earlier one.
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+    else:
+        raise CommandError(f"--executor {spec!r}: use threads, processes or dask://HOST:PORT")
+
+
+def _catalog(args: argparse.Namespace, frames):
+    """(SolveParams fields, reference table or None, note) from ``--catalog``."""
+    from astropy.table import Table
+
+    path = Path(args.catalog)
+    if path.suffix.lower() in (".ecsv", ".fits", ".fit", ".csv", ".vot", ".xml") or path.exists():
+        if not path.is_file():
+            raise CommandError(f"catalog file not found: {path}")
+        try:
+            table = Table.read(path)
+        except Exception as exc:  # astropy raises many kinds for unreadable files
+            raise CommandError(f"cannot read the catalog {path}: {exc}") from exc
+        return {"catalog": "Local file", "catalog_file": str(path.resolve())}, table, ""
+    return {"catalog": args.catalog, "offline": args.offline}, None, ""
+
+
+def _field_catalog(args, frames):
+    """Reference stars around the night's pointing through the catalog chain and its cache."""
+    from fluxion.core.catalogs import (
+        CatalogCache,
+        CatalogChain,
+        CatalogError,
+        Cone,
+        catalog_by_name,
+    )
+
+    pointed = [f for f in frames if f.type == "light" and f.ra is not None and f.dec is not None]
+    if not pointed:
+        return None, "no pointing (RA/DEC) in the headers to fetch the catalog for"
+    f = pointed[0]
+    radius = 0.5
+    if f.shape is not None and f.focal_length_mm and f.pixel_size_um:
+        scale = 206.265 * f.pixel_size_um / f.focal_length_mm / 3600.0
+        radius = 0.75 * max(f.shape) * scale + 0.1
+    try:
+        chain = CatalogChain(
+            [catalog_by_name(args.catalog)], cache=CatalogCache(), offline=args.offline
+        )
+        answer = chain.query(Cone(f.ra, f.dec, radius))
+    except CatalogError as exc:
+        return None, str(exc)
+    return answer.table, ""
+
+
+def _locator(args: argparse.Namespace):
+    from fluxion.core.chain.targets import ephemeris_target, fixed_target, track_target
+
+    if args.ra is not None or args.dec is not None:
+        if args.ra is None or args.dec is None:
+            raise CommandError("give both --ra and --dec")
+        return fixed_target(args.ra, args.dec), f"RA {args.ra:.5f} Dec {args.dec:+.5f}"
+    if args.positions is not None:
+        from fluxion.core.export import ExportError
+        from fluxion.core.export.table import read_positions
+
+        try:
+            return track_target(read_positions(args.positions)), args.positions.stem
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
+    if args.target:
+        return ephemeris_target(args.target), args.target
+    return None, ""
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(state) -> Iterator[None]:
+    """The first Ctrl-C asks the run to stop after the frames in flight; a second one kills."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):  # noqa: ARG001 (signal handler signature)
+        if state.cancelled:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        print("\nstopping after the frames in progress (Ctrl-C again to quit now)", file=sys.stderr)
+        state.cancel()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (tests): no handler, cancel through state
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fluxion.core.astrometry import SolveParams
+    from fluxion.core.calibration import CalibrationParams
+    from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
+    from fluxion.core.photometry import PhotometryParams
+    from fluxion.core.pipeline import Cancelled, StepState
+    from fluxion.core.project import Project, ProjectError, is_project
+    from fluxion.core.sequence import scan
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise CommandError("no such file or folder: " + ", ".join(missing))
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.project.exists() and not args.project.is_dir():
+        raise CommandError(f"{args.project} exists and is not a folder")
+    inputs = {p.resolve() for p in args.paths}
+    if args.project.resolve() in inputs:
+        raise CommandError("the project folder must not be the folder of the raw frames")
+    locate, target_name = _locator(args)
+    progress = TerminalProgress()
+    state = StepState(progress)
+    frames = scan(args.paths, state=state.sub(0.0, 0.02))
+    if not any(f.type == "light" and f.usable for f in frames):
+        progress.done()
+        raise CommandError(f"no usable light frame among {len(frames)} files")
+    solve_fields, catalog, problem = _catalog(args, frames)
+    if catalog is None:
+        catalog, problem = _field_catalog(args, frames)
+        if problem:
+            print(f"catalog: {problem}; magnitudes stay instrumental", file=sys.stderr)
+    try:
+        params = NightParams(
+            calibration=CalibrationParams(find_cosmic_rays=not args.no_cosmic_rays),
+            astrometry=SolveParams(**solve_fields),
+            photometry=PhotometryParams(
+                aperture_radius=args.aperture, aperture_correction=args.aperture <= 0
+            ),
+        )
+        if is_project(args.project):
+            project = Project.load(args.project)
+            project.inputs = sorted({*project.inputs, *(p.resolve() for p in args.paths)})
+        else:
+            project = Project.from_inputs(args.paths)
+            project.save(args.project)
+    except (ProjectError, ValueError, TypeError) as exc:
+        raise CommandError(str(exc)) from exc
+    try:
+        with _ctrl_c_cancels(state), open_executor(args.executor, args.workers) as executor:
+            result = run_night(
+                project, frames, params, catalog=catalog, target=locate,
+                target_name=target_name or "target", executor=executor,
+                state=state.sub(0.02, 1.0),
+            )  # fmt: skip
+    except Cancelled:
+        progress.done()
+        print("stopped: finished frames are kept; run the same command again to go on")
+        return 130
+    progress.done()
+    _print_summary(result, args.project / FRAMES_FILE)
+    if not args.no_report:
+        _summary_page(args.project, result)
+    return 0 if all(s == "ok" for s in result.frames["status"]) else 1
+
+
+def _print_summary(result, frames_file: Path) -> None:
+    for step, c in result.counts.items():
+        print(f"{step:12s} {c.get('done', 0):4d} done, {c.get('current', 0):4d} current")
+    for row in result.frames:
+        if row["status"] != "ok":
+            print(f"{row['file']}: {row['status']}")
+    for note in result.notes:
+        print(note)
+    n_ok = sum(s == "ok" for s in result.frames["status"])
+    print(f"{n_ok} of {len(result.frames)} lights fully processed; per frame: {frames_file}")
+    if result.light_curve is not None:
+        print(f"light curve: {frames_file.parent / 'lightcurve.ecsv'}")
+
+
+def _summary_page(folder: Path, result) -> None:
+    """The HTML summary, when Qt can draw offscreen (it is optional)."""
+    try:
+        from fluxion.app.report import write_report
+    except ImportError:
+        return
+    try:
+        path = write_report(folder, result.frames, result.light_curve)
+    except Exception as exc:  # the summary is a convenience: never fail the run for it
+        print(f"no HTML summary: {exc}", file=sys.stderr)
+        return
+    if path is not None:
+        print(f"summary: {path}")

@@ -1,0 +1,83 @@
+"""The target's light curve from the frames' calibrated magnitudes.
+
+Each frame's photometry measured the target at its predicted position and
+the photometric calibration put every source of the frame on the catalog's
+scale, so the light curve is the target's row of each frame's magnitudes
+table: magnitudes on the catalog's scale, already corrected for each frame's
+extinction by its own zero point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+
+from ..frames import FrameInfo
+from ..lightcurve import LIGHT_CURVE_COLUMNS, light_curve_times
+from ..products import ProductStore
+
+__all__ = ["light_curve_from_magnitudes"]
+
+# The target's row is the one measured at its predicted position (to 0.01 px).
+_SAME_POSITION_PX = 0.01
+_NO_MEASUREMENT = 1 << 30
+
+
+def _target_row(table: Table | None, xy) -> dict | None:
+    if table is None or xy is None or len(table) == 0:
+        return None
+    d = np.hypot(np.asarray(table["x"]) - xy[0], np.asarray(table["y"]) - xy[1])
+    k = int(np.argmin(d))
+    if d[k] > _SAME_POSITION_PX:
+        return None
+    row = table[k]
+    return {c: row[c] for c in table.colnames}
+
+
+def light_curve_from_magnitudes(
+    store: ProductStore, lights: Sequence[FrameInfo], target_xy: Sequence
+) -> Table:
+    """The target's light curve: one row per light, NaN where it was not measured.
+
+    Columns are :data:`~fluxion.core.lightcurve.LIGHT_CURVE_COLUMNS` plus
+    ``airmass`` and ``calibrated`` (whether the frame's zero point was found:
+    otherwise ``mag`` is instrumental). ``flags`` is set to 2**30 where the
+    frame has no measurement of the target.
+    """
+    n = len(lights)
+    cols: dict[str, list] = {c: [] for c in LIGHT_CURVE_COLUMNS}
+    calibrated = []
+    for f, xy in zip(lights, target_xy, strict=True):
+        table = store.read_table("zeropoint", f.path)
+        row = _target_row(table, xy) or {}
+        cols["file"].append(f.path.name)
+        cols["jd_utc"].append(f.jd if f.jd is not None else np.nan)
+        cols["bjd_tdb"].append(np.nan)
+        for c in ("mag", "mag_err", "flux", "flux_err", "ra", "dec"):
+            cols[c].append(float(row.get(c, np.nan)))
+        cols["x"].append(float(xy[0]) if xy is not None else np.nan)
+        cols["y"].append(float(xy[1]) if xy is not None else np.nan)
+        cols["flags"].append(int(row.get("flags", _NO_MEASUREMENT)))
+        calibrated.append(bool(table is not None and table.meta.get("calibrated", False)))
+    out = Table({c: cols[c] for c in LIGHT_CURVE_COLUMNS})
+    out["flags"] = np.asarray(out["flags"], dtype=np.int64)
+    out["airmass"] = np.full(n, np.nan)
+    out["calibrated"] = np.array(calibrated, dtype=bool)
+    ok = np.isfinite(out["ra"]) & np.isfinite(out["dec"]) & np.isfinite(out["jd_utc"])
+    if ok.any():
+        site = next((f.site for f in lights if f.site is not None), None)
+        location = None if site is None else EarthLocation.from_geodetic(*site)
+        where = SkyCoord(np.asarray(out["ra"])[ok] * u.deg, np.asarray(out["dec"])[ok] * u.deg)
+        times = light_curve_times(
+            Time(np.asarray(out["jd_utc"])[ok], format="jd", scale="utc"), where, location
+        )
+        out["bjd_tdb"][ok] = times["bjd_tdb"]
+        out["airmass"][ok] = times["airmass"]
+    for c in ("mag", "mag_err"):
+        out[c].unit = "mag"
+    return out

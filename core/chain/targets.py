@@ -1,0 +1,101 @@
+"""Where the target is in each light: a fixed sky position, a positions file, or an ephemeris.
+
+Each function returns a locator for :func:`~fluxion.core.chain.night.run_night`:
+``locate(lights, wcs) -> [(x, y) or None per light]`` given the lights'
+solutions (None where a frame has none). A locator raises ValueError, with a
+message for the user, when it cannot place the target at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+from astropy.wcs import WCS
+
+from ..frames import FrameInfo
+
+__all__ = ["ephemeris_target", "fixed_target", "track_target"]
+
+
+def _inside(frame: FrameInfo, x: float, y: float) -> bool:
+    if frame.shape is None or not (np.isfinite(x) and np.isfinite(y)):
+        return False
+    ny, nx = frame.shape
+    return 0 <= x < nx and 0 <= y < ny
+
+
+def fixed_target(ra: float, dec: float):
+    """A star (or any fixed object) at ``ra``, ``dec`` in degrees."""
+    where = SkyCoord(ra * u.deg, dec * u.deg)
+
+    def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
+        if not any(w is not None for w in wcs):
+            raise ValueError("no frame was solved, so RA/Dec cannot be placed on the images")
+        out = []
+        for f, w in zip(lights, wcs, strict=True):
+            xy = None
+            if w is not None:
+                x, y = (float(v) for v in w.world_to_pixel(where))
+                xy = (x, y) if _inside(f, x, y) else None
+            out.append(xy)
+        return out
+
+    return locate
+
+
+def track_target(positions: Table):
+    """A moving target from a positions file (``fluxion track`` output: jd, x, y, ...).
+
+    Rows are matched to the lights by file name or time, as the track command
+    writes them; the track fitted to them (in sky coordinates when every light
+    is solved) gives every light's position.
+    """
+    from ..export.table import track_from_positions
+    from ..tracking import TrackError, fit_track
+
+    def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
+        jd = np.array([f.jd for f in lights], dtype=float)
+        files = [f.path.name for f in lights]
+        all_wcs = list(wcs) if all(w is not None for w in wcs) else None
+        try:
+            track = track_from_positions(positions, jd, files)
+            fit = fit_track(track, all_wcs)
+            table = fit.predict(jd, all_wcs, files=files)
+        except TrackError as exc:
+            raise ValueError(f"positions file: {exc}") from exc
+        return [
+            (float(x), float(y)) if _inside(f, x, y) else None
+            for f, x, y in zip(lights, table["x"], table["y"], strict=True)
+        ]
+
+    return locate
+
+
+def ephemeris_target(name: str, observatory_code: str | None = None):
+    """A solar-system object by name or number, from JPL Horizons (needs the network)."""
+    from astropy.coordinates import EarthLocation
+
+    from ..ephemerides import EphemerisError, horizons_ephemeris
+
+    def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
+        if not all(w is not None for w in wcs):
+            raise ValueError("--target needs every light solved; some were not")
+        times = Time([f.time.utc.isot for f in lights], scale="utc")
+        site = next((f.site for f in lights if f.site is not None), None)
+        location = None if site is None else EarthLocation.from_geodetic(*site)
+        try:
+            eph = horizons_ephemeris(name, times, observatory_code=observatory_code, site=location)
+        except EphemerisError as exc:
+            raise ValueError(str(exc)) from exc
+        table = eph.predict(times.jd, list(wcs))
+        return [
+            (float(x), float(y)) if _inside(f, x, y) else None
+            for f, x, y in zip(lights, table["x"], table["y"], strict=True)
+        ]
+
+    return locate
