@@ -26,6 +26,7 @@ _COLOURS = {
     "aperture": (255, 210, 0),
     "annulus": (0, 190, 255),
     "catalog": (255, 90, 255),
+    "rejected": (255, 60, 60),
     "targets": (255, 60, 60),
     "track": (255, 140, 60),
     "labels": (255, 255, 180),
@@ -170,14 +171,29 @@ class OverlayLayers(QObject):
             for r in (r_in, r_out):
                 self._add("apertures", _circles(xa, ya, r, _pen("annulus", 1.0)), 0)
 
-    def set_catalog(self, x: Sequence[float], y: Sequence[float]) -> None:
-        """Catalog stars projected on the frame, as fixed-size diamonds."""
+    def set_catalog(
+        self,
+        x: Sequence[float],
+        y: Sequence[float],
+        rejected: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> None:
+        """Catalog stars projected on the frame, as fixed-size diamonds.
+
+        ``rejected`` (x, y) are catalog stars left out of a fit (blends,
+        outliers), drawn as crosses in another colour in the same layer.
+        """
         xa, ya = _xy(x, y)
         self.clear("catalog")
         item = pg.ScatterPlotItem(
             x=xa, y=ya, size=12, pxMode=True, symbol="d", pen=_pen("catalog"), brush=None
         )
         self._add("catalog", item, xa.size)
+        if rejected is not None:
+            rx, ry = _xy(*rejected)
+            cross = pg.ScatterPlotItem(
+                x=rx, y=ry, size=12, pxMode=True, symbol="x", pen=_pen("rejected"), brush=None
+            )
+            self._add("catalog", cross, rx.size)
 
     def set_targets(
         self,

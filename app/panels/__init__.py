@@ -7,7 +7,9 @@ from .astrometry import AstrometryPanel
 from .base import StepPanel
 from .frame_stats import FrameStatsPanel
 from .lightcurve import LightCurvePanel
+from .photometry import PhotometryPanel
 from .targets import TargetsPanel
+from .zeropoint import ZeroPointPanel
 
 __all__ = ["PANELS", "StepPanel"]
 
@@ -15,6 +17,8 @@ __all__ = ["PANELS", "StepPanel"]
 PANELS: list[type[StepPanel]] = [
     FrameStatsPanel,
     AstrometryPanel,
+    PhotometryPanel,
+    ZeroPointPanel,
     TargetsPanel,
     LightCurvePanel,
 ]

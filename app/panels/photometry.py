@@ -1,0 +1,304 @@
+"""Photometry: apertures with a curve-of-growth radius, PSF fits, or the crowded scene fitter.
+
+The form comes from :class:`fluxion.core.photometry.PhotometryParams` (method,
+radii, annulus, PSF model, iterations, thresholds). A measured frame shows its
+apertures and sky annuli (aperture method) or its fitted stars (PSF and
+crowded methods) on the image; the model and residual images can replace the
+frame in the viewer ("Show: image / model / residual"); the tabs below hold
+the seeing per frame over the night, the curve of growth with the chosen
+radius, the PSF with its radial profile, and the magnitude error against
+magnitude. Tables go into the project's ``photometry/`` folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.wcs.utils import proj_plane_pixel_scales
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
+
+from fluxion.core.chain import frame_image, load_solution, photometry_fingerprint
+from fluxion.core.fitsio import read_wcs
+from fluxion.core.frames import FrameInfo
+from fluxion.core.photometry import Photometry, PhotometryParams, PhotometryResult
+from fluxion.core.pipeline import StepState
+from fluxion.core.products import ProductStore
+from fluxion.core.stretch import Limits, compute_limits
+
+from .base import StepPanel, run_standalone
+from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
+
+__all__ = ["FramePhotometry", "PhotometryPanel", "describe", "measure_frame", "SHOW_CHOICES"]
+
+log = logging.getLogger("fluxion.app.panels.photometry")
+
+SHOW_CHOICES = ("image", "model", "residual")
+
+
+@dataclass(frozen=True)
+class FramePhotometry:
+    """One frame's photometry as the panel shows it.
+
+    ``images`` holds the model and residual in the frame's own units (ADU, so
+    they sit beside the frame with comparable levels) with display limits
+    computed in the worker; it is empty for the aperture method.
+    """
+
+    result: PhotometryResult
+    gain: float
+    images: dict[str, tuple[np.ndarray, Limits]] = field(default_factory=dict, repr=False)
+
+    @property
+    def table(self):
+        """The photometry table (x, y, flux, flux_err, flags, ...)."""
+        return self.result.table
+
+
+def _frame_meta(table, frame: FrameInfo, calibrated: bool, wcs) -> None:
+    """The facts :func:`fluxion.core.chain.photometry_frame` keeps in a table's meta."""
+    table.meta["frame"] = frame.path.name
+    table.meta["calibrated"] = calibrated
+    for key, value in (
+        ("time_utc", frame.time_utc),
+        ("DATE-OBS", frame.time_utc),
+        ("jd_utc", frame.jd),
+        ("exptime", frame.exptime),
+        ("FILTER", frame.filter),
+        ("gain", frame.gain),
+    ):
+        if value is not None:
+            table.meta[key] = value
+    if wcs is not None:
+        table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
+
+
+def measure_frame(
+    store: ProductStore | None,
+    frame: FrameInfo,
+    params: PhotometryParams,
+    state: StepState | None = None,
+) -> FramePhotometry:
+    """Measure one frame as :func:`fluxion.core.chain.photometry_frame` does, keeping the
+    diagnostics (curve of growth, PSF, model, residual) that the chain function drops.
+
+    Runs in a worker. The pixels are the project's calibrated frame when it
+    has a valid one (else the raw file); the WCS is the project's astrometric
+    solution, else the frame header's own. The table is written to ``store``
+    (when given) under the chain's fingerprint, so ``fluxion run`` and the
+    Calibration panel find it current.
+    """
+    state = state or StepState()
+    scratch = store if store is not None else ProductStore(frame.path.parent / ".no-project")
+    image = frame_image(scratch, frame)
+    solution = load_solution(scratch, frame) if store is not None else None
+    wcs = solution.wcs if solution is not None and solution.solved else read_wcs(image.header)
+    mask = None if image.mask is None else image.mask != 0
+    result = Photometry(params).run(
+        image.data,
+        mask=mask,
+        gain=frame.gain,
+        read_noise=frame.read_noise or 0.0,
+        wcs=wcs,
+        state=state.sub(0.0, 0.85),
+    )
+    _frame_meta(result.table, frame, image.calibrated, wcs)
+    if store is not None:
+        fp = photometry_fingerprint(store, frame, params)
+        store.write_table("photometry", frame.path, result.table, fp)
+    state.progress(0.9, "model and residual images")
+    # The core works in electrons when the gain is known; the viewer shows ADU.
+    gain = float(frame.gain) if frame.gain else 1.0
+    images: dict[str, tuple[np.ndarray, Limits]] = {}
+    for name in ("model", "residual"):
+        model = getattr(result, name)
+        if model is not None:
+            shown = (np.asarray(model) / gain).astype(np.float32)
+            images[name] = (shown, compute_limits(shown, "zscale"))
+    state.progress(1.0, f"{len(result.table)} stars measured")
+    return FramePhotometry(result=result, gain=gain, images=images)
+
+
+def product_store(session: Any) -> ProductStore | None:
+    """The project's product store (:meth:`Session.product_store`), or None (logged)."""
+    getter = getattr(session, "product_store", None)
+    try:
+        if callable(getter):
+            return getter()
+        # Sessions without product_store: a saved project's folder, else no products.
+        folder = session.project.folder
+        return ProductStore(folder) if folder is not None else None
+    except (OSError, ValueError) as exc:
+        log.warning("products are not saved: %s", exc)
+        return None
+
+
+def describe(index: int, fp: FramePhotometry) -> str:
+    """One line saying what was measured."""
+    r = fp.result
+    n = len(r.table)
+    flagged = int(np.count_nonzero(np.asarray(r.table["flags"]) != 0)) if n else 0
+    text = f"Frame {index + 1}: {r.method}, {n} stars ({flagged} flagged), FWHM {r.fwhm:.2f} px"
+    if r.aperture_radius is not None:
+        text += f", aperture {r.aperture_radius:.2f} px"
+        if r.annulus is not None:
+            text += f", sky annulus {r.annulus[0]:.1f}-{r.annulus[1]:.1f} px"
+        corr = r.table.meta.get("aperture_correction")
+        if corr is not None and math.isfinite(corr):
+            text += f", aperture correction x{corr:.3f}"
+    if r.psf is not None:
+        text += f"; PSF {r.psf.kind} FWHM {r.psf.fwhm:.2f} px"
+    return text + f"; fluxes in {r.unit}."
+
+
+class PhotometryPanel(StepPanel):
+    """Photometry of each frame with its overlays and diagnostics."""
+
+    title = "Photometry"
+    step = "photometry"
+    params_type = PhotometryParams
+    quantity = "FWHM (px)"
+
+    def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
+        super().__init__(session, image_view, parent)
+        self._products = None
+        self._replaced = False  # a model or residual is in the viewer
+        layout = self.layout()
+        # The form is tall (17 parameters): it scrolls, so that the panel does
+        # not force a minimum height on the window.
+        index = layout.indexOf(self.form)
+        layout.removeWidget(self.form)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        layout.insertWidget(index, scroll, 1)
+
+        self.show_box = QComboBox()
+        self.show_box.addItems(list(SHOW_CHOICES))
+        self.show_box.setToolTip(
+            "What the viewer shows for the current frame: the frame, the fitted model "
+            "(stars plus sky), or the frame minus the model (PSF and crowded methods)."
+        )
+        self.show_box.currentTextChanged.connect(lambda _: self._show_choice())
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show"))
+        row.addWidget(self.show_box)
+        row.addStretch(1)
+        layout.insertLayout(layout.indexOf(self.result_label), row)
+
+        self.growth_plot = CurveOfGrowthPlot()
+        self.psf_view = PsfView()
+        self.error_plot = ErrorMagnitudePlot()
+        layout.removeWidget(self.plot)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plot, "Night")
+        self.tabs.addTab(self.growth_plot, "Curve of growth")
+        self.tabs.addTab(self.psf_view, "PSF")
+        self.tabs.addTab(self.error_plot, "Errors")
+        layout.addWidget(self.tabs, 2)
+        session.frame_ready.connect(self._on_frame_ready)
+
+    # -- running ----------------------------------------------------------------
+    def _prepare(self) -> None:
+        # The form is the truth: keep it in the project before product_store()
+        # saves an unsaved project (which reloads every panel's form from it).
+        self.session.project.set_step_params(self.step, self.params())
+        self._products = product_store(self.session)
+
+    def run_current(self):
+        self._prepare()
+        return super().run_current()
+
+    def run_all(self):
+        self._prepare()
+        return super().run_all()
+
+    def run_frame(
+        self, data: np.ndarray, frame: FrameInfo, params: PhotometryParams, state: StepState | None
+    ) -> FramePhotometry:
+        """Measure a frame and keep its table in the project (runs in a worker)."""
+        return measure_frame(self._products, frame, params, state)
+
+    # -- showing ------------------------------------------------------------------
+    def summary(self, result: FramePhotometry) -> float:
+        return float(result.result.fwhm)
+
+    def show_result(self, index: int, result: FramePhotometry) -> None:
+        r = result.result
+        self.result_label.setText(describe(index, result))
+        p = self.params()
+        self.growth_plot.set_curve(r.curve_of_growth, r.aperture_radius, p.growth_min_fraction)
+        self.psf_view.set_psf(r.psf)
+        t = r.table
+        self.error_plot.set_table(t["flux"], t["flux_err"], t["flags"])
+        has_model = bool(result.images)
+        for i, name in enumerate(SHOW_CHOICES):
+            item = self.show_box.model().item(i)
+            item.setEnabled(name == "image" or has_model)
+        if not has_model and self.show_box.currentText() != "image":
+            self.show_box.setCurrentText("image")
+        self._overlays(result)
+        self._show_choice()
+
+    def _overlays(self, result: FramePhotometry) -> None:
+        view = self.image_view
+        if view is None:
+            return
+        r = result.result
+        x, y = np.asarray(r.table["x"], float), np.asarray(r.table["y"], float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        if r.aperture_radius is not None:
+            view.overlays.set_apertures(x, y, r.aperture_radius, r.annulus)
+            view.overlays.clear("sources")
+        else:
+            view.overlays.clear("apertures")
+            view.overlays.set_sources(x, y, radius=max(r.fwhm, 1.0))
+
+    def _on_frame_ready(self, _frame: object) -> None:
+        self._replaced = False  # the window has just put the new frame in the viewer
+        self._show_choice()
+
+    def shown_image(self) -> str:
+        """What the viewer shows for the current frame: image, model or residual."""
+        return self.show_box.currentText()
+
+    def _show_choice(self) -> None:
+        """Put the chosen image of the current frame in the viewer."""
+        view, shown = self.image_view, self.session.shown
+        if view is None or shown is None or shown.index != self.session.current:
+            return
+        choice = self.show_box.currentText()
+        result = self.results.get(self.session.current)
+        if choice != "image" and result is not None and choice in result.images:
+            image, limits = result.images[choice]
+            view.set_image(image, limits=limits, wcs=shown.wcs)
+            self._replaced = True
+        elif self._replaced:
+            # Only undo what this panel put in the viewer: the window keeps its
+            # own stretch (fixed while blinking) for the frames it shows.
+            self._replaced = False
+            view.set_image(
+                shown.data,
+                limits=shown.limits,
+                wcs=shown.wcs,
+                histogram=shown.histogram,
+                preview=shown.preview,
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(run_standalone(PhotometryPanel))
