@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from .astrometry import AstrometryPanel
 from .base import StepPanel
+from .calibration import CalibrationPanel
+from .detection import DetectionPanel
 from .frame_stats import FrameStatsPanel
 from .lightcurve import LightCurvePanel
 from .photometry import PhotometryPanel
@@ -16,6 +18,8 @@ __all__ = ["PANELS", "StepPanel"]
 # Order is the order of the tabs in the window's step dock.
 PANELS: list[type[StepPanel]] = [
     FrameStatsPanel,
+    CalibrationPanel,
+    DetectionPanel,
     AstrometryPanel,
     PhotometryPanel,
     ZeroPointPanel,

@@ -1,0 +1,195 @@
+"""What the Calibration panel shows, computed in workers: masters and per-light facts.
+
+Qt-free, so the panel's workers call these and the GUI thread only draws:
+
+* :func:`summarise_masters` - each master of the project with its statistics
+  (mean, median, noise), its bad pixels (hot in a bias or dark, cold in a
+  flat, found as calibration finds them) and display limits;
+* :func:`light_facts` - what calibration did to one light (steps applied,
+  warnings such as a flat of another filter, masked pixels), read back from
+  the header of its product so a reopened project shows the same facts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from fluxion.core.calibration import (
+    CalibrationMasters,
+    CalibrationParams,
+    MaskBits,
+    MasterFrame,
+    bad_pixels_from_masters,
+)
+from fluxion.core.products import ProductStore
+from fluxion.core.quiet import quiet
+from fluxion.core.stretch import Limits, compute_limits
+
+__all__ = [
+    "LightFacts",
+    "MasterSummary",
+    "light_facts",
+    "stored_light_facts",
+    "summarise_masters",
+]
+
+
+@dataclass(frozen=True)
+class MasterSummary:
+    """One master frame with the numbers a user checks before trusting it.
+
+    Attributes
+    ----------
+    label : str
+        "Bias", "Dark 120 s", "Flat V".
+    stats : dict
+        mean, median and robust noise (``std``) in ADU (a flat: relative units).
+    bad_pixels : int
+        Hot pixels of a bias or dark, cold pixels of a flat.
+    bad_kind : str
+        "hot" or "cold".
+    """
+
+    label: str
+    kind: str
+    data: np.ndarray = field(repr=False)
+    limits: Limits
+    n_frames: int
+    stats: dict[str, float]
+    bad_pixels: int
+    bad_kind: str
+
+    def describe(self) -> str:
+        """One line of statistics for the panel."""
+        s = self.stats
+        unit = "" if self.kind == "flat" else " ADU"
+        digits = 4 if self.kind == "flat" else 2
+        ny, nx = self.data.shape
+        return (
+            f"{self.label}: {self.n_frames} frames, {nx}x{ny} px; mean {s['mean']:.{digits}f}"
+            f"{unit}, median {s['median']:.{digits}f}{unit}, noise {s['std']:.{digits}f}{unit}; "
+            f"{self.bad_pixels} {self.bad_kind} pixels"
+        )
+
+
+@dataclass(frozen=True)
+class LightFacts:
+    """What calibration did to one light.
+
+    Attributes
+    ----------
+    applied : tuple of str
+        Among 'overscan', 'bias', 'dark', 'flat', 'cosmic rays'.
+    warnings : tuple of str
+        E.g. a flat whose filter differs from the light's.
+    masked_fraction : float
+        Fraction of the pixels flagged in the mask.
+    error : str
+        Why the light could not be calibrated ('' when it was).
+    """
+
+    applied: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    n_masked: int = 0
+    masked_fraction: float = math.nan
+    error: str = ""
+    path: Path | None = None
+
+    def describe(self, index: int) -> str:
+        """A sentence for the panel."""
+        if self.error:
+            return f"Frame {index + 1}: not calibrated. {self.error}"
+        steps = ", ".join(self.applied) or "nothing applied"
+        text = (
+            f"Frame {index + 1}: {steps}; {self.n_masked} px masked "
+            f"({100 * self.masked_fraction:.2f}%)."
+        )
+        if self.warnings:
+            text += " Warning: " + "; ".join(self.warnings) + "."
+        return text
+
+    def short(self) -> str:
+        """A few characters for the frame table."""
+        if self.error:
+            return "failed"
+        names = {"overscan": "O", "bias": "B", "dark": "D", "flat": "F", "cosmic rays": "CR"}
+        text = "+".join(names.get(a, a) for a in self.applied) or "none"
+        return text + (" (!)" if self.warnings else "")
+
+
+def light_facts(path: str | Path) -> LightFacts:
+    """Facts of a calibrated light, from the cards calibration wrote in its header."""
+    with quiet(), fits.open(path, memmap=False) as hdul:
+        h = hdul[0].header
+        ny, nx = int(h.get("NAXIS2", 0)), int(h.get("NAXIS1", 0))
+        history = [str(c) for c in h.get("HISTORY", [])]
+    steps = str(h.get("CALSTEPS", "none"))
+    applied = () if steps == "none" else tuple(s for s in steps.split(",") if s)
+    warnings = tuple(t[len("warning: ") :] for t in history if t.startswith("warning: "))
+    n_masked = int(h.get("NMASKED", 0))
+    fraction = n_masked / (nx * ny) if nx * ny else math.nan
+    return LightFacts(applied, warnings, n_masked, fraction, path=Path(path))
+
+
+def _label(m: MasterFrame) -> str:
+    if m.kind == "dark":
+        return f"Dark {m.exptime:g} s" if m.exptime else "Dark"
+    if m.kind == "flat":
+        return f"Flat {m.filter}" if m.filter is not None else "Flat"
+    return "Bias"
+
+
+def _bad_pixels(m: MasterFrame, params: CalibrationParams) -> tuple[int, str]:
+    if m.kind == "dark":
+        bits = bad_pixels_from_masters(m.data, None, hot_sigma=params.hot_sigma)
+        return int(np.count_nonzero(bits & MaskBits.HOT)), "hot"
+    if m.kind == "flat":
+        bits = bad_pixels_from_masters(None, m.data, cold_flat=params.cold_flat)
+        return int(np.count_nonzero(bits & MaskBits.COLD)), "cold"
+    # A bias has no dark current; a pixel far above the others is stuck high,
+    # judged like a hot pixel of a dark (the same robust threshold).
+    bits = bad_pixels_from_masters(m.data, None, hot_sigma=params.hot_sigma)
+    return int(np.count_nonzero(bits & MaskBits.HOT)), "hot"
+
+
+def summarise_masters(
+    masters: CalibrationMasters | None, params: CalibrationParams
+) -> list[MasterSummary]:
+    """Every master with its statistics, bad pixels and display limits."""
+    if masters is None:
+        return []
+    frames = [m for m in (masters.bias, *masters.darks, *masters.flats) if m is not None]
+    out = []
+    for m in frames:
+        bad, kind = _bad_pixels(m, params)
+        out.append(
+            MasterSummary(
+                label=_label(m),
+                kind=m.kind,
+                data=m.data,
+                limits=compute_limits(m.data, "zscale"),
+                n_frames=m.n_frames,
+                stats=dict(m.stats),
+                bad_pixels=bad,
+                bad_kind=kind,
+            )
+        )
+    return out
+
+
+def stored_light_facts(store: ProductStore, frames) -> dict[int, LightFacts]:
+    """Facts of every light already calibrated in the project (index in ``frames``)."""
+    out = {}
+    for i, f in enumerate(frames):
+        path = store.path("calibration", f.path, ".fits")
+        if store.fingerprint_of("calibration", f.path) is not None and path.is_file():
+            try:
+                out[i] = light_facts(path)
+            except (OSError, ValueError):
+                continue  # a damaged product is redone by the next run
+    return out

@@ -1,0 +1,269 @@
+"""Detection: sources, sky and seeing of each frame, with their diagnostics over the night.
+
+The form comes from :class:`~fluxion.core.detection.DetectionParams`. Each
+frame goes through :func:`fluxion.core.chain.detect_frame`, which searches the
+calibrated frame when the project has one (else the raw file) and keeps the
+source table in the project, so a frame already done with the same parameters
+is read back, not searched again. The sources are drawn on the image as
+circles of their FWHM (flagged ones - saturated, blended, crowded, truncated -
+in another colour); FWHM, sky and source count go to the frame table and to
+the plot over time, where a click selects the frame.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea
+
+from fluxion.core.chain import detect_frame, load_sources
+from fluxion.core.detection import DetectionError, DetectionParams, DetectionResult
+from fluxion.core.fitsio import FitsReadError
+from fluxion.core.pipeline import StepState
+
+from ..workers import Task
+from .base import StepPanel, run_standalone
+
+__all__ = ["DetectionPanel", "FrameFailure", "QUANTITIES", "detect_frames"]
+
+# plot choice -> (axis label, frame-table column, number format)
+QUANTITIES: dict[str, tuple[str, str, str]] = {
+    "FWHM": ("FWHM (px)", "FWHM (px)", "{:.2f}"),
+    "Sky": ("sky (ADU)", "Sky (ADU)", "{:.1f}"),
+    "Sources": ("sources", "Sources", "{:d}"),
+}
+
+
+@dataclass(frozen=True)
+class FrameFailure:
+    """A frame whose sources could not be found, and why."""
+
+    message: str
+
+
+def _value(result: DetectionResult | FrameFailure, quantity: str) -> float | int:
+    if isinstance(result, FrameFailure):
+        return math.nan
+    if quantity == "FWHM":
+        return float(result.fwhm)
+    if quantity == "Sky":
+        return float(result.sky)
+    return int(result.n_sources)
+
+
+def detect_frames(
+    store,
+    frames: list,
+    indices: list[int],
+    params: DetectionParams,
+    executor=None,
+    state: StepState | None = None,
+) -> dict[int, DetectionResult | FrameFailure]:
+    """Sources of ``frames[indices]`` through the project's products (runs in a worker).
+
+    Frames run in parallel on ``executor``; a frame that cannot be read or
+    searched becomes a :class:`FrameFailure` and the others go on. Cancelling
+    stops between frames.
+    """
+    state = state if state is not None else StepState()
+    tick = state.counter(len(indices), "frames searched")
+
+    def one(i: int) -> DetectionResult | FrameFailure:
+        state.check()
+        try:
+            # a single frame reports its own stages; a batch reports frames
+            sub = state if len(indices) == 1 else None
+            result: DetectionResult | FrameFailure = detect_frame(store, frames[i], params, sub)
+        except (DetectionError, FitsReadError, OSError, ValueError) as exc:
+            result = FrameFailure(f"{frames[i].path.name}: {exc}")
+        tick()
+        return result
+
+    if executor is None or len(indices) == 1:
+        return {i: one(i) for i in indices}
+    futures = {i: executor.submit(one, i) for i in indices}
+    try:
+        return {i: f.result() for i, f in futures.items()}
+    finally:
+        for f in futures.values():
+            f.cancel()  # after a cancel, frames not started are dropped
+
+
+def restore(store, frames: list, state=None) -> dict[int, DetectionResult]:
+    """Sources that earlier runs left in the project."""
+    out = {}
+    for i, f in enumerate(frames):
+        if store.fingerprint_of("detection", f.path) is None:
+            continue
+        try:
+            found = load_sources(store, f)
+        except (OSError, ValueError):
+            continue  # a damaged table is redone by the next run
+        if found is not None:
+            out[i] = found
+    return out
+
+
+def source_circles(result: DetectionResult) -> tuple[np.ndarray, ...]:
+    """x, y, radius (each source's FWHM, the frame's where unmeasured) and flagged."""
+    s = result.sources
+    x, y = np.asarray(s["x"], float), np.asarray(s["y"], float)
+    fwhm = np.asarray(s["fwhm"], float) if "fwhm" in s.colnames else np.full(x.size, np.nan)
+    fallback = result.fwhm if math.isfinite(result.fwhm) else 3.0
+    radius = np.where(np.isfinite(fwhm) & (fwhm > 0), fwhm, fallback)
+    flags = np.asarray(s["flags"], np.int64) if "flags" in s.colnames else np.zeros(x.size, int)
+    return x, y, radius, flags != 0
+
+
+class DetectionPanel(StepPanel):
+    """Sources on the image; FWHM, sky and source count per frame."""
+
+    title = "Detection"
+    step = "detection"
+    params_type = DetectionParams
+    quantity = QUANTITIES["FWHM"][0]
+
+    def __init__(self, session, image_view=None, parent=None) -> None:
+        super().__init__(session, image_view, parent)
+        self.plotted = "FWHM"
+        self.quantity_box = QComboBox()
+        self.quantity_box.addItems(list(QUANTITIES))
+        self.quantity_box.setToolTip("Quantity plotted against time")
+        self.quantity_box.currentTextChanged.connect(self.set_plotted)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run; frames already searched are kept")
+        self.cancel_button.clicked.connect(self.cancel)
+        layout = self.layout()
+        # Thirteen parameters make a tall form: it scrolls, so the plot keeps its room.
+        layout.removeWidget(self.form)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        layout.insertWidget(0, scroll, 1)
+        layout.itemAt(1).layout().addWidget(self.cancel_button)
+        chooser = QHBoxLayout()
+        chooser.addWidget(QLabel("Plot"))
+        chooser.addWidget(self.quantity_box, 1)
+        layout.insertLayout(layout.indexOf(self.plot), chooser)
+
+    # -- running ----------------------------------------------------------------
+    def run_current(self) -> Task | None:
+        """Find the sources of the current frame in a worker."""
+        index = self.session.current
+        if self.session.sequence is None or index < 0:
+            return None
+        return self._submit([index], f"{self.title} on frame {index + 1}", everything=False)
+
+    def run_all(self) -> Task | None:
+        """Find the sources of every light (in parallel on the frame executor)."""
+        seq = self.session.sequence
+        if seq is None or not len(seq):
+            return None
+        lights = [i for i, f in enumerate(seq.frames) if f.type == "light"]
+        return self._submit(lights or list(range(len(seq))), f"{self.title} on all frames", True)
+
+    def _submit(self, indices: list[int], name: str, everything: bool) -> Task:
+        params = self.params()  # before the store: saving the project reloads the form
+        task = self.session.workers.submit(
+            detect_frames,
+            self.session.product_store(),
+            list(self.session.sequence.frames),
+            indices,
+            params,
+            self.session.workers.frame_executor,
+            name=name,
+            key=f"panel:{self.step}",
+        )
+        task.result.connect(lambda results: self._on_run(results, everything))
+        return task
+
+    def cancel(self) -> None:
+        """Stop this panel's run."""
+        self.session.workers.cancel(f"panel:{self.step}")
+
+    def _on_run(self, results: dict, everything: bool) -> None:
+        # the window's record of the run needs at least one number (a median)
+        measured = [r for r in results.values() if math.isfinite(self.summary(r))]
+        if everything and measured:
+            self._store_all(results)
+        else:
+            for i, r in results.items():
+                self._store(i, r)
+        self._publish_columns()
+
+    def _publish_columns(self) -> None:
+        for name, (_, column, fmt) in QUANTITIES.items():
+            values = {
+                i: _value(r, name)
+                for i, r in self.results.items()
+                if not isinstance(r, FrameFailure)
+            }
+            self.session.set_frame_column(column, values, fmt)
+
+    # -- what a frame shows ------------------------------------------------------
+    def set_plotted(self, name: str) -> None:
+        """Plot ``name`` (a key of :data:`QUANTITIES`) against time."""
+        if name not in QUANTITIES:
+            raise ValueError(f"no quantity {name!r}; choose one of {', '.join(QUANTITIES)}")
+        self.plotted = name
+        if self.quantity_box.currentText() != name:
+            self.quantity_box.setCurrentText(name)
+        self.plot.plot.setLabel("left", QUANTITIES[name][0])
+        self._update_plot()
+
+    def summary(self, result: DetectionResult | FrameFailure) -> float:
+        return float(_value(result, self.plotted))
+
+    def show_result(self, index: int, result: DetectionResult | FrameFailure) -> None:
+        view = self.image_view
+        if isinstance(result, FrameFailure):
+            self.result_label.setText(f"Frame {index + 1}: no sources. {result.message}")
+            if view is not None:
+                view.overlays.clear("sources")
+            return
+        x, y, radius, flagged = source_circles(result)
+        where = "calibrated" if result.sources.meta.get("calibrated") else "raw"
+        self.result_label.setText(
+            f"Frame {index + 1} ({where}): {result.n_sources} sources, {int(flagged.sum())} "
+            f"flagged; FWHM {result.fwhm:.2f} ± {result.fwhm_spread:.2f} px from "
+            f"{result.n_fwhm_stars} stars; sky {result.sky:.1f} ± {result.sky_noise:.1f} ADU."
+        )
+        if view is not None:
+            view.overlays.set_sources(x, y, radius, flagged)
+
+    def _on_frame_changed(self, index: int) -> None:
+        if index not in self.results and self.image_view is not None:
+            self.image_view.overlays.clear("sources")  # not another frame's sources
+        super()._on_frame_changed(index)
+
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        seq = self.session.sequence
+        if seq is None or self.session.project.folder is None:
+            return
+        task = self.session.workers.submit(
+            restore,
+            self.session.product_store(),
+            list(seq.frames),
+            name="Reading the source tables",
+            key=f"restore:{self.step}",
+            quiet=True,
+        )
+        task.result.connect(self._on_restored)
+
+    def _on_restored(self, results: dict[int, DetectionResult]) -> None:
+        if not results:
+            return
+        self.results.update(results)
+        self._update_plot()
+        self._publish_columns()
+        if self.session.current in self.results:
+            self.show_result(self.session.current, self.results[self.session.current])
+
+
+if __name__ == "__main__":
+    sys.exit(run_standalone(DetectionPanel))
