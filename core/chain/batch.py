@@ -11,6 +11,7 @@ frames.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -18,9 +19,10 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..frames import FrameInfo
 from ..pipeline import Cancelled, StepState
 
-__all__ = ["StepOutcome", "run_frames", "executor_width"]
+__all__ = ["StepOutcome", "executor_width", "portable", "run_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,15 @@ class StepOutcome:
     def ok(self) -> bool:
         """True unless the frame failed."""
         return self.status != "failed"
+
+
+def portable(frame: FrameInfo) -> FrameInfo:
+    """``frame`` in a form the standard pickle takes (for process pools).
+
+    A FrameInfo keeps its header sources read-only (a mappingproxy), which
+    pickle refuses; workers only read them, so a plain dict is as good.
+    """
+    return dataclasses.replace(frame, sources=dict(frame.sources))
 
 
 def executor_width(executor: Executor | None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
 from ..sequence import group_frames
-from .batch import StepOutcome, run_frames
+from .batch import StepOutcome, portable, run_frames
 
 __all__ = [
     "FrameImage",
@@ -150,6 +150,10 @@ def _masters(
         return [RawFrame.from_info(f) for f in group]
 
     folder = _masters_folder(store)
+    # Combining shares band buffers between threads: it runs on a thread pool,
+    # never on processes or a cluster (the masters are made once per night).
+    if not isinstance(executor, ThreadPoolExecutor):
+        executor = None
     report = build_masters(
         raw(g.bias),
         {t: raw(fs) for t, fs in g.darks.items()},
@@ -228,7 +232,8 @@ def calibrate_frames(
         store.step_folder("calibration").mkdir(parents=True, exist_ok=True)
 
         def args_of(f: FrameInfo) -> tuple:
-            return step, f, store.path("calibration", f.path, ".fits"), raw_fingerprint(f)
+            out = store.path("calibration", f.path, ".fits")
+            return step, portable(f), out, raw_fingerprint(f)
 
         def on_result(f: FrameInfo, result: object) -> None:
             if isinstance(result, BaseException):

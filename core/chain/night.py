@@ -32,7 +32,7 @@ from ..products import ProductStore
 from ..project import Project
 from ..quiet import quiet
 from ..zeropoint import ZeroPointParams
-from .batch import run_frames
+from .batch import portable, run_frames
 from .calibrate import calibrate_frames
 from .lightcurve import light_curve_from_magnitudes
 from .solve import load_solution
@@ -210,7 +210,7 @@ def run_night(
     run_frames(
         lights,
         detect_and_solve,
-        lambda f: (str(folder), f, params.detection, params.astrometry, catalog),
+        lambda f: (str(folder), portable(f), params.detection, params.astrometry, catalog),
         on_result,
         executor=executor,
         state=state.sub(0.3, 0.65),
@@ -240,7 +240,7 @@ def run_night(
         measure_and_calibrate,
         lambda f: (
             str(folder),
-            f,
+            portable(f),
             params.photometry,
             params.zeropoint,
             catalog,

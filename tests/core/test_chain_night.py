@@ -1,0 +1,98 @@
+"""A night through the chain: stopped midway and resumed; on a dask cluster as on threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from fluxion.core.astrometry import SolveParams
+from fluxion.core.calibration import CalibrationParams
+from fluxion.core.chain.night import NightParams, run_night
+from fluxion.core.chain.targets import fixed_target
+from fluxion.core.photometry import PhotometryParams
+from fluxion.core.pipeline import Cancelled, StepState
+from fluxion.core.products import ProductStore
+from fluxion.core.project import Project
+from fluxion.core.sequence import scan
+from fluxion.core.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=4, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("chain_night_run")
+    simulate_night(out, CONFIG)
+    return out
+
+
+def _setup(night: Path, folder: Path):
+    catalog_file = night / "truth/reference_catalog.ecsv"
+    params = NightParams(
+        calibration=CalibrationParams(find_cosmic_rays=False),
+        astrometry=SolveParams(catalog="Local file", catalog_file=str(catalog_file)),
+        photometry=PhotometryParams(aperture_radius=5.0, aperture_correction=False),
+    )
+    first = Table.read(night / "truth/light_0001.ecsv")
+    star = first[first["kind"] == "eclipsing"][0]
+    project = Project.from_inputs([night])
+    project.save(folder)
+    return project, params, Table.read(catalog_file), fixed_target(star["ra"], star["dec"])
+
+
+def test_stopped_midway_then_resumed_redoes_nothing_finished(night, tmp_path):
+    project, params, catalog, target = _setup(night, tmp_path / "p")
+    frames = scan(night)
+
+    def stop_after_two(fraction: float, message: str) -> None:
+        if message.startswith("detected and solved 2/"):
+            state.cancel()
+
+    state = StepState(stop_after_two)
+    with pytest.raises(Cancelled):
+        run_night(project, frames, params, catalog=catalog, target=target, state=state)
+    store = ProductStore(tmp_path / "p")
+    assert len(store.frames_done("calibration")) == 4
+    assert len(store.frames_done("astrometry")) == 2
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "p/wcs").glob("*.wcs.fits")}
+    assert len(stamps) == 2
+    project = Project.load(tmp_path / "p")
+    resumed = run_night(project, frames, params, catalog=catalog, target=target)
+    assert resumed.counts["calibration"] == {"done": 0, "current": 4, "failed": 0}
+    assert resumed.counts["astrometry"] == {"done": 2, "current": 2, "failed": 0}
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert list(resumed.frames["status"]) == ["ok"] * 4
+    assert np.all(np.isfinite(np.asarray(resumed.light_curve["mag"])))
+    # Nothing left half-written: no temporary file anywhere in the project.
+    assert not [p for p in (tmp_path / "p").rglob("*") if p.name.startswith(".")]
+    assert set(Project.load(tmp_path / "p").results) >= {"calibration", "zeropoint", "lightcurve"}
+
+
+def test_dask_cluster_gives_the_threaded_results(night, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    project, params, catalog, target = _setup(night, tmp_path / "threads")
+    frames = scan(night)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = run_night(project, frames, params, catalog=catalog, target=target, executor=pool)
+    project, *_ = _setup(night, tmp_path / "dask")
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = run_night(
+            project,
+            frames,
+            params,
+            catalog=catalog,
+            target=target,
+            executor=client.get_executor(pure=False),
+        )
+    assert on_dask.counts == threaded.counts
+    for name in ("fwhm", "n_sources", "zero_point", "zero_point_err", "astrometric_rms_arcsec"):
+        np.testing.assert_allclose(on_dask.frames[name], threaded.frames[name], rtol=1e-9)
+    np.testing.assert_allclose(on_dask.light_curve["mag"], threaded.light_curve["mag"], rtol=1e-9)
+    assert list(on_dask.frames["status"]) == ["ok"] * 4
