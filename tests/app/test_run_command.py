@@ -120,3 +120,35 @@ def test_bad_arguments_are_one_line_errors(night, tmp_path, capsys):
     args = ["run", str(night), "--project", str(tmp_path / "p"), "--executor", "mpi"]
     assert main(args) == 2
     assert "--executor" in capsys.readouterr().err
+
+
+def test_summary_page_has_the_frames_and_the_plots(tmp_path, qapp):
+    from PySide6.QtGui import QImage
+
+    from fluxion.app.report import write_report
+
+    n = 5
+    frames = Table(
+        {
+            "file": [f"light_{k}.fits" for k in range(n)],
+            "jd_utc": 2460564.4 + 0.002 * np.arange(n),
+            "fwhm": np.full(n, 3.1),
+            "sky": np.full(n, 120.0),
+            "n_sources": np.full(n, 40),
+            "wcs_ok": [True] * n,
+            "astrometric_rms_arcsec": np.full(n, 0.2),
+            "zero_point": np.linspace(21.7, 21.8, n),
+            "zero_point_err": np.full(n, 0.01),
+            "status": ["ok"] * (n - 1) + ["not solved: too few stars"],
+        }
+    )
+    lc = Table({"jd_utc": frames["jd_utc"], "mag": np.linspace(13.5, 13.6, n),
+                "mag_err": np.full(n, 0.01)})  # fmt: skip
+    page = write_report(tmp_path, frames, lc)
+    text = page.read_text()
+    assert text.count("<tr") == n + 1 and text.count('class="bad"') == 1
+    assert "4 of 5 lights" in text and "too few stars" in text
+    for name in ("lightcurve", "seeing", "sky", "sources", "astrometry", "zeropoint"):
+        image = QImage(str(tmp_path / "report" / f"{name}.png"))
+        assert image.width() == 640 and image.height() > 100
+        assert f"{name}.png" in text
