@@ -374,7 +374,7 @@ def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open
 
 def atomic_write_fits(
     path: str | os.PathLike[str],
-    data: np.ndarray,
+    data: np.ndarray | None,
     header: fits.Header | None = None,
 ) -> Path:
     """Write a FITS image atomically (temporary file in the same folder, then replace).
@@ -383,8 +383,8 @@ def atomic_write_fits(
     ----------
     path : str or path-like
         Destination; an existing file is replaced in one step.
-    data : numpy.ndarray
-        The image.
+    data : numpy.ndarray or None
+        The image; None writes a header-only file.
     header : astropy.io.fits.Header, optional
         Cards to write with it.
 
@@ -393,7 +393,7 @@ def atomic_write_fits(
     pathlib.Path
         The destination path.
     """
-    hdu = fits.PrimaryHDU(data=np.asarray(data), header=header)
+    hdu = fits.PrimaryHDU(data=None if data is None else np.asarray(data), header=header)
     return _write_atomically(Path(path), hdu.writeto, "wb")
 
 
