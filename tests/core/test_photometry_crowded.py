@@ -130,7 +130,7 @@ def _unflagged_leftovers(res) -> int:
     """Residual peaks above 5 sigma outside the fitting stamp of every flagged star."""
     g = res.table.meta["effective_gain"]
     var = np.maximum(res.model, 0) / g + res.table.meta["read_noise_adu"] ** 2
-    sig, _ = significance(res.residual, var, res.fwhm)
+    sig, _ = significance(res.residual, var, res.psf.fwhm)
     px, py = find_peaks(sig, 5.0)
     flagged = res.table[res.table["flags"] != 0]
     left = 0

@@ -129,20 +129,26 @@ class SceneDesign:
     def n_columns(self) -> int:
         return len(self.indptr) - 1
 
-    def weighted(self, sqrt_w: np.ndarray) -> tuple[sp.csc_array, np.ndarray]:
-        """The noise-weighted matrix with unit-norm columns, and the column norms.
+    def weighted(self, sqrt_w: np.ndarray) -> tuple[sp.csc_array, np.ndarray, np.ndarray]:
+        """The noise-weighted matrix with unit-norm columns, the norms, and its pixels.
 
-        LSQR converges in far fewer iterations on a matrix whose columns have
-        equal norms (crowdsource's renormalisation).
+        Only pixels that some stamp covers are rows (LSQR's vectors shrink
+        accordingly); the third value is their flat index in the image. LSQR
+        converges in far fewer iterations on a matrix whose columns have equal
+        norms (crowdsource's renormalisation).
         """
+        npix = self.shape[0] * self.shape[1]
+        covered = np.zeros(npix, dtype=bool)
+        covered[self.rows] = True
+        pixels = np.flatnonzero(covered)
+        compact = np.cumsum(covered) - 1
         v = self.vals * sqrt_w.ravel()[self.rows]
         norm = np.sqrt(np.bincount(self.col_index, weights=v * v, minlength=self.n_columns))
         norm[norm == 0] = 1.0
         v /= norm[self.col_index]
-        mat = sp.csc_array(
-            (v, self.rows, self.indptr), shape=(self.shape[0] * self.shape[1], self.n_columns)
-        )
-        return mat, norm
+        rows = compact[self.rows]
+        mat = sp.csc_array((v, rows, self.indptr), shape=(len(pixels), self.n_columns))
+        return mat, norm, pixels
 
     def image(self, coef: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Model image ``sum(coef[col] * column)``; only ``columns`` (bool) when given."""
@@ -160,13 +166,15 @@ def build_design(
     sizes: np.ndarray,
     shape: tuple[int, int],
     *,
-    derivatives: bool,
+    derivatives: bool | np.ndarray,
 ) -> SceneDesign:
     """Assemble the design matrix of stars at (x, y) with the given stamp sizes.
 
-    Without derivatives (the final, forced pass) each PSF stamp is moved to
-    the star's exact position by the first-order Taylor term of the offset
-    left after the 1/16 px phase.
+    ``derivatives`` is one flag for all stars or one per star. Stars without
+    derivative columns (the final, forced pass; faint stars whose shift the
+    data cannot constrain, which only slow LSQR down) have their PSF stamp
+    moved to their exact position by the first-order Taylor term of the
+    offset left after the 1/16 px phase.
     """
     ny, nx = shape
     n = len(x)
@@ -175,16 +183,18 @@ def build_design(
     col_of_star = np.full((n, 3), -1, dtype=np.int64)
     rows_parts, vals_parts, counts = [], [], []
     col = 0
+    with_deriv = np.broadcast_to(np.asarray(derivatives, dtype=bool), (n,))
     for s in sorted(set(int(v) for v in sizes)):
-        idx = np.flatnonzero(sizes == s)
-        if idx.size == 0:
+        in_group = np.flatnonzero(sizes == s)
+        if in_group.size == 0:
             continue
         tab = tables[s]
-        kinds = [("p", s)]
-        if derivatives:
-            sd = min(s, DERIVATIVE_SIZE)
-            kinds += [("px", sd), ("py", sd)]
+        sd = min(s, DERIVATIVE_SIZE)
+        kinds = [("p", s), ("px", sd), ("py", sd)]
         for k, (kind, size) in enumerate(kinds):
+            idx = in_group if kind == "p" else in_group[with_deriv[in_group]]
+            if idx.size == 0:
+                continue
             half = size // 2
             d = np.arange(-half, half + 1)
             r = yi[idx, None, None] + d[None, :, None]
@@ -194,9 +204,9 @@ def build_design(
             sl = slice(off, off + size)
             if kind == "p":
                 v = tab.p[my[idx], mx[idx]]
-                if not derivatives:
-                    v = v + ddx[idx, None, None] * tab.px[my[idx], mx[idx]]
-                    v = v + ddy[idx, None, None] * tab.py[my[idx], mx[idx]]
+                taylor = ~with_deriv[idx]
+                v = v + (taylor * ddx[idx])[:, None, None] * tab.px[my[idx], mx[idx]]
+                v = v + (taylor * ddy[idx])[:, None, None] * tab.py[my[idx], mx[idx]]
             else:
                 v = getattr(tab, kind)[my[idx], mx[idx]][:, sl, sl]
             rows_parts.append(np.where(inside, r * nx + c, 0).reshape(idx.size, -1))

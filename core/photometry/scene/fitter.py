@@ -59,8 +59,10 @@ class SceneSettings:
     """Box (px) of the residual sky median from the third pass on."""
     psf_refit: bool = True
     psf_kind: str = "moffat"
-    lsqr_tolerance: float = 1e-6
-    lsqr_iterations: int = 150
+    lsqr_tolerance: float = 1e-4
+    """LSQR's atol and btol; fluxes change by < 0.01 sigma below 1e-4."""
+    lsqr_iterations: int = 30
+    """Iteration cap of the passes with derivatives (their solution only moves stars)."""
     joint_shift_snr: float = 10.0
     """Stars above this S/N move by the joint (derivative-column) solution."""
     min_snr_keep: float = 1.0
@@ -126,12 +128,13 @@ class _Solver:
         x0: np.ndarray,
         iter_lim: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        mat, norm = design.weighted(sqrt_w)
-        b = (sqrt_w * data).ravel()
-        sol = lsqr(
+        mat, norm, pixels = design.weighted(sqrt_w)
+        b = (sqrt_w * data).ravel()[pixels]
+        out = lsqr(
             mat, b, atol=self.tolerance, btol=self.tolerance, iter_lim=iter_lim, x0=x0 * norm
-        )[0]
-        return sol / norm, norm
+        )
+        log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
+        return out[0] / norm, norm
 
 
 def fit_scene(
@@ -178,6 +181,7 @@ def fit_scene(
     # largest stamp and never moved.
     x, y, f0 = _saturated_stars(img, sat)
     pinned = np.ones(len(x), bool)
+    snr_prev = np.zeros(len(x))  # saturated stars are pinned: no derivative columns
     coef3 = np.c_[f0, np.zeros((len(x), 2))]
     no_peaks = zero_w | binary_dilation(sat, iterations=2)
     sky = np.full(shape, global_sky(img, zero_w))
@@ -206,13 +210,19 @@ def fit_scene(
         sat_star = _near_pixels(x, y, sat, 1.5)
         sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
         sizes = _stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
-        design = build_design(tables, x, y, sizes, shape, derivatives=True)
+        deriv = np.concatenate([snr_prev, sig[pyi, pxi]]) > st.joint_shift_snr
+        design = build_design(tables, x, y, sizes, shape, derivatives=deriv)
         sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
         x0 = np.zeros(design.n_columns)
+        cols = design.col_of_star
         for k in range(3):
-            x0[design.col_of_star[:, k]] = coef3[:, k]
+            has = cols[:, k] >= 0
+            x0[cols[has, k]] = coef3[has, k]
         coef, norm = solver.solve(design, img - sky, sqrt_w, x0, iter_lim=st.lsqr_iterations)
-        coef3 = np.stack([coef[design.col_of_star[:, k]] for k in range(3)], axis=1)
+        coef3 = np.stack(
+            [np.where(cols[:, k] >= 0, coef[np.maximum(cols[:, k], 0)], 0.0) for k in range(3)],
+            axis=1,
+        )
         stars_model = design.image(coef)
         flux = coef3[:, 0]
         snr = flux * norm[design.col_of_star[:, 0]]
@@ -224,7 +234,7 @@ def fit_scene(
         w = np.where(zero_w, 0.0, 1.0 / var)
         resid = img - sky - stars_model
         nx_, ny_, moved = refine_positions(resid, w, tables[STAMP_SIZES[0]], x, y, flux)
-        joint = snr > st.joint_shift_snr
+        joint = deriv & (snr > st.joint_shift_snr)
         with np.errstate(divide="ignore", invalid="ignore"):
             sx = np.clip(coef3[:, 1] / flux, -1.0, 1.0)
             sy = np.clip(coef3[:, 2] / flux, -1.0, 1.0)
@@ -250,6 +260,7 @@ def fit_scene(
         keep |= pinned
         x, y, coef3, snr = nx_[keep], ny_[keep], coef3[keep], snr[keep]
         pinned = pinned[keep]
+        snr_prev = np.where(pinned, 0.0, snr)
         # PSF from the best stars, everything else subtracted.
         if st.psf_refit and it < n_pass - 1:
             psf, tables = _update_psf(
@@ -266,9 +277,11 @@ def fit_scene(
         img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
     )
     # Sources the last pass uncovered (blends that split, stars beside bright
-    # ones) are added and the forced pass repeated once.
-    px, py = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold)
-    if len(px):
+    # ones) are added and the forced pass repeated, at most three times.
+    for _ in range(3):
+        px, py = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold)
+        if not len(px):
+            break
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
         t = result.table
         _, flux_est = significance(result.residual, noise.variance(result.model), psf.fwhm, zero_w)
@@ -379,7 +392,7 @@ def _final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, sol
         stars_model = design.image(coef_guess)
         var = noise.variance(sky + np.maximum(stars_model, 0.0))
         sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
-        coef, norm = solver.solve(design, img - sky, sqrt_w, coef_guess, iter_lim=300)
+        coef, norm = solver.solve(design, img - sky, sqrt_w, coef_guess, iter_lim=400)
         stars_model = design.image(coef)
         col = design.col_of_star[:, 0]
         flux = coef[col]
@@ -388,7 +401,7 @@ def _final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, sol
         flux_err = 1.0 / norm[col]
         # Position errors from the derivative columns' Fisher information.
         dd = build_design(tables, x, y, sizes, shape, derivatives=True)
-        _, dnorm = dd.weighted(sqrt_w)
+        _, dnorm, _ = dd.weighted(sqrt_w)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_err = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
             y_err = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
