@@ -154,3 +154,23 @@ def test_real_crowded_plates_leave_no_unflagged_source(shared_data, path, crop):
     assert len(res.table) > 50
     assert np.isfinite(res.residual).all()
     assert _unflagged_leftovers(res) == 0
+
+
+def test_progress_is_monotonic_and_cancel_stops_the_fit():
+    from fluxion.core.params import param_infos
+    from fluxion.core.pipeline import Cancelled, StepState
+
+    field = star_field((128, 128), 30, seed=3)
+    seen: list[float] = []
+    state = StepState(lambda f, m: seen.append(f))
+    Photometry(PhotometryParams(method="crowded", iterations=2)).run(
+        field.image, gain=1.0, read_noise=RN, state=state
+    )
+    assert seen[-1] == 1.0 and np.all(np.diff(seen) >= 0)
+    stop = StepState(lambda f, m: stop.cancel() if f > 0.3 else None)
+    with pytest.raises(Cancelled):
+        Photometry(PhotometryParams(method="crowded")).run(field.image, state=stop)
+    # Every parameter carries what the panel needs.
+    infos = {i.name: i for i in param_infos(PhotometryParams)}
+    assert infos["method"].choices == ("aperture", "psf", "crowded")
+    assert all(i.label and i.help for i in infos.values())
