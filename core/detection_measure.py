@@ -63,7 +63,11 @@ def measure_sources(
     n = len(objects)
     x_iso = objects["x"].astype(np.float64)
     y_iso = objects["y"].astype(np.float64)
-    a, b, theta = objects["a"], objects["b"], objects["theta"]
+    a, b = objects["a"], objects["b"]
+    # sep gives theta in float32, where pi/2 rounds up past the float64 pi/2
+    # that its aperture functions accept: clip, or a source elongated exactly
+    # along y makes sum_ellipse fail the whole frame ("invalid aperture parameters").
+    theta = np.clip(objects["theta"].astype(np.float64), -math.pi / 2, math.pi / 2)
     flags = objects["flag"].astype(np.int64)
     if n == 0:
         return _table(np.zeros(0), np.zeros(0), x_iso, y_iso, *([np.zeros(0)] * 8), flags)

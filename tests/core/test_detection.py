@@ -66,7 +66,7 @@ def field():
 @pytest.fixture(scope="module")
 def result(field):
     image = field[0]
-    return Detection(DetectionParams(threshold=3.0))(image, gain=1.0)
+    return Detection()(image, gain=1.0)
 
 
 def _match(result, x, y, radius=1.5):
@@ -211,3 +211,16 @@ def test_params_carry_gui_metadata():
     assert infos["threshold"].unit == "sigma"
     assert infos["noise"].choices == ("global", "local")
     assert all(i.label and i.help for i in infos.values())
+
+
+def test_matched_filter_measures_the_fwhm_or_falls_back_on_a_starless_frame(field, result):
+    # On the star field the filter is the stars' own FWHM.
+    assert result.filter_fwhm == pytest.approx(FWHM, rel=0.05)
+    assert result.sources.meta["filter_fwhm"] == result.filter_fwhm
+    # Pure sky noise: no star to measure, the Filter FWHM is used.
+    noise = np.random.default_rng(5).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    params = DetectionParams(filter_fwhm=2.2)
+    assert Detection(params)(noise).filter_fwhm == 2.2
+    assert math.isnan(Detection(DetectionParams(detection_filter="pyramid"))(noise).filter_fwhm)
+    with pytest.raises(ValueError, match="unknown detection filter"):
+        Detection(DetectionParams(detection_filter="tophat"))
