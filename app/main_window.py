@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -29,6 +29,7 @@ from fluxion.widgets.image_view import ImageView
 from .demo import demo_inputs, generate_demo
 from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
+from .panels.calibration import CalibrationPanel
 from .session import DisplayFrame, Session
 from .settings import Settings
 from .start_page import StartPage
@@ -38,6 +39,9 @@ from .workers import ErrorInfo, Task, WorkerPool, describe_error
 __all__ = ["MainWindow"]
 
 log = logging.getLogger("fluxion.app")
+
+# The step dock opens on the first step of the chain until the user picks another.
+STARTING_STEP = CalibrationPanel.title
 
 
 class MainWindow(QMainWindow):
@@ -78,6 +82,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.frames_dock, self.header_dock)
         self.frames_dock.raise_()
         self.panels: list[StepPanel] = []
+        self.current_step = STARTING_STEP
         self.panel_docks: list[QDockWidget] = []
         for cls in PANELS:
             self.add_panel(cls)
@@ -109,6 +114,7 @@ class MainWindow(QMainWindow):
         if self.panel_docks:
             self.tabifyDockWidget(self.panel_docks[0], dock)
         panel.step_finished.connect(self._autosave)
+        dock.visibilityChanged.connect(lambda shown, t=cls.title: self._note_step(t, shown))
         self.panels.append(panel)
         self.panel_docks.append(dock)
         return panel
@@ -184,13 +190,11 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1400, 900)
         state = self.settings.window_state()
-        if state is not None:
-            self.restoreState(state)
-        else:  # first start: the image gets the room
-            self.resizeDocks([self.log_dock], [120], Qt.Orientation.Vertical)
-            self.resizeDocks(
-                [self.frames_dock, *self.panel_docks[:1]], [330, 400], Qt.Orientation.Horizontal
-            )
+        self._needs_default_layout = state is None or not self.restoreState(state)
+        if self._needs_default_layout:
+            # first start: the log waits in the View menu, so the image gets the height
+            self.log_dock.hide()
+        self.raise_step(self.settings.last_step() or STARTING_STEP)
         d = self.settings.display_defaults()
         try:
             self.image_view.set_stretch(str(d["stretch"]))
@@ -202,6 +206,29 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
 
     # -- showing --------------------------------------------------------------
+    def raise_step(self, title: str) -> None:
+        """Bring the step panel of this title to the front of the step dock."""
+        for panel, dock in zip(self.panels, self.panel_docks, strict=True):
+            if panel.title == title:
+                dock.raise_()
+                self.current_step = title
+                return
+
+    def _note_step(self, title: str, shown: bool) -> None:
+        if shown:
+            self.current_step = title
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._needs_default_layout:
+            self._needs_default_layout = False
+            # Dock sizes only hold once the window has its real width; a user's
+            # own layout (restored from the settings) wins from then on.
+            width = self.width()
+            horizontal = Qt.Orientation.Horizontal
+            self.resizeDocks([self.frames_dock], [int(0.16 * width)], horizontal)
+            self.resizeDocks(self.panel_docks[:1], [int(0.33 * width)], horizontal)
+
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)
 
@@ -371,6 +398,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         self.blink_timer.stop()
         self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.set_last_step(self.current_step)
         self.settings.set_display_defaults(self.image_view.display_settings())
         self.settings.sync()
         self.workers.shutdown(wait=True)

@@ -52,12 +52,15 @@ def _plot_png(
     import pyqtgraph as pg
     from pyqtgraph.exporters import ImageExporter
 
+    from fluxion.widgets.plots import plain_axes
+
     plot = pg.PlotWidget(background="w")
     plot.resize(*_SIZE)
     item = plot.getPlotItem()
     item.setLabel("bottom", xlabel)
     item.setLabel("left", ylabel)
     item.showGrid(x=True, y=True, alpha=0.3)
+    plain_axes(item)
     item.addLegend(offset=(-10, 10))
     colours = ("#1f5fa8", "#c0392b", "#27864a")
     for k, (name, y, err) in enumerate(series):

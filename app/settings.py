@@ -64,6 +64,13 @@ class Settings:
         self.qsettings.setValue("window/geometry", geometry)
         self.qsettings.setValue("window/state", state)
 
+    def last_step(self) -> str:
+        """Title of the step panel shown last ("" before the first run)."""
+        return str(self.qsettings.value("window/step", "") or "")
+
+    def set_last_step(self, title: str) -> None:
+        self.qsettings.setValue("window/step", title)
+
     # -- folders and recents --------------------------------------------------
     def last_folder(self) -> str:
         folder = str(self.qsettings.value("last_folder", "") or "")

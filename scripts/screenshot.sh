@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Screenshot of the main window on the classroom demo night, under Xvfb (a real X
 # display, so fonts, docks and the xcb platform are exercised as on a desktop).
-# Writes screenshots/main_window.png (git-ignored). Usage: bash scripts/screenshot.sh
+# Writes screenshots/main_window.png (git-ignored).
+# Usage: bash scripts/screenshot.sh [--panel NAME] [--out FILE]
+#   --panel NAME  bring this step panel to the front (its title, e.g. "Zero point", or its
+#                 module, e.g. zeropoint) and run it on the current frame before the grab
+#   --out FILE    where to write the PNG (default screenshots/main_window.png)
 set -euo pipefail
+PANEL=""
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --panel) PANEL="${2:?--panel needs a name}"; shift 2 ;;
+        --out) OUT="${2:?--out needs a file}"; shift 2 ;;
+        *) echo "screenshot: unknown option $1 (use --panel NAME, --out FILE)" >&2; exit 2 ;;
+    esac
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
@@ -19,11 +32,13 @@ if ! command -v xvfb-run >/dev/null 2>&1; then
 fi
 
 mkdir -p screenshots
+OUT="$(realpath -m "${OUT:-$ROOT/screenshots/main_window.png}")"
+mkdir -p "$(dirname "$OUT")"
 # The demo night is kept between runs so the second screenshot takes seconds.
 DEMO="${FLUXION_DEMO_DIR:-${TMPDIR:-/tmp}/fluxion-screenshot-demo}"
 export FLUXION_SETTINGS="$(mktemp -d)/settings.ini"  # never touch the user's settings
 env -u QT_QPA_PLATFORM -u WAYLAND_DISPLAY QT_QPA_PLATFORM=xcb \
-    xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" - "$DEMO" "$ROOT/screenshots/main_window.png" <<'PYEOF'
+    xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" - "$DEMO" "$OUT" "$PANEL" <<'PYEOF'
 import sys
 
 from PySide6.QtCore import QTimer
@@ -31,7 +46,7 @@ from PySide6.QtWidgets import QApplication
 
 from fluxion.app.main_window import MainWindow
 
-demo, out = sys.argv[1], sys.argv[2]
+demo, out, panel_name = sys.argv[1], sys.argv[2], sys.argv[3]
 app = QApplication([sys.argv[0]])
 window = MainWindow()
 window.resize(1600, 1000)
@@ -54,13 +69,40 @@ def first_frame(frame) -> None:
     # show what the readout and the overlays look like on real pixels
     ny, nx = frame.data.shape
     view.show_readout(nx * 0.4, ny * 0.6)
-    panel = window.panels[0]
-    panel.step_finished.connect(lambda _: QTimer.singleShot(800, finish))
-    panel.run_all()
+    if not panel_name:
+        panel = window.panels[0]
+        panel.step_finished.connect(lambda _: QTimer.singleShot(800, finish))
+        panel.run_all()
+        return
+    panel = find_panel(panel_name)
+    window.raise_step(panel.title)
+    task = panel.run_current()
+    if task is None:  # the panel has nothing to run on its own (e.g. no target yet)
+        QTimer.singleShot(1500, finish)
+    else:
+        task.finished.connect(lambda: QTimer.singleShot(1500, finish))
+
+
+def find_panel(name: str):
+    key = name.strip().lower()
+    for panel in window.panels:
+        module = type(panel).__module__.rsplit(".", 1)[-1]
+        if key in (panel.title.lower(), module, panel.step):
+            return panel
+    names = ", ".join(p.title for p in window.panels)
+    print(f"screenshot: no panel {name!r}; use one of {names}")
+    app.exit(2)
+    raise SystemExit(2)
+
+
+def on_error(info) -> None:
+    print("screenshot:", info.text())
+    if not panel_name:
+        app.exit(1)  # the default run must succeed; a panel's error is worth a look
 
 
 window.session.frame_ready.connect(first_frame)
-window.workers.error.connect(lambda info: (print("screenshot:", info.text()), app.exit(1)))
+window.workers.error.connect(on_error)
 window.start_demo(demo)
 QTimer.singleShot(300_000, finish)  # never hang
 code = app.exec()

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from fluxion.core.stretch import Limits, stretch_curve
 
+from .plots import plain_axes
+
 __all__ = ["COLORMAPS", "LUT_SIZE", "make_lut", "LevelsHistogram"]
 
 COLORMAPS: tuple[str, ...] = ("grey", "inverted grey", "viridis", "inferno", "magma", "cividis")
@@ -68,6 +70,8 @@ class LevelsHistogram(QWidget):
         self.plot.getPlotItem().getAxis("left").hide()
         self.plot.setMinimumHeight(90)
         self.plot.setLogMode(x=False, y=True)
+        # without a label, an SI prefix would silently show 30000 ADU as "30"
+        plain_axes(self.plot)
         self._curve = self.plot.plot([0.0, 1.0], [1.0], stepMode="center", pen=(180, 180, 180))
         self.region = pg.LinearRegionItem(values=(0.0, 1.0), brush=(80, 120, 255, 50))
         self.region.setZValue(10)

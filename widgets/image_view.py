@@ -254,7 +254,8 @@ class ImageView(QWidget):
         bar.addStretch(1)
 
         side_widget = QWidget()
-        side_widget.setFixedWidth(self.magnifier.width() + 110)
+        # the histogram only needs to show where the limits sit: the image gets the room
+        side_widget.setFixedWidth(self.magnifier.width() + 10)
         side = QVBoxLayout(side_widget)
         side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.magnifier, 0, Qt.AlignmentFlag.AlignHCenter)

@@ -13,7 +13,51 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-__all__ = ["TimeSeriesPlot"]
+__all__ = ["TimeSeriesPlot", "legend_lists_filled_series", "plain_axes"]
+
+
+def _plot_item(plot: pg.PlotWidget | pg.PlotItem) -> pg.PlotItem:
+    return plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
+
+
+def plain_axes(plot: pg.PlotWidget | pg.PlotItem, *, magnitude_y: bool = False) -> None:
+    """Show axis values as they are, with magnitudes growing downwards when ``magnitude_y``.
+
+    pyqtgraph rescales small or large ranges with an SI prefix ("magnitude
+    (x0.001)"), which no astronomer reads that way; turning it off keeps the
+    tick labels in the quantity's own unit. A magnitude axis is inverted so
+    that brighter is up, as light curves and calibration residuals are drawn.
+    """
+    item = _plot_item(plot)
+    for name in ("left", "bottom", "right", "top"):
+        item.getAxis(name).enableAutoSIPrefix(False)
+    if magnitude_y:
+        item.invertY(True)
+
+
+def legend_lists_filled_series(plot: pg.PlotWidget | pg.PlotItem) -> None:
+    """Keep the plot's legend to the named series that have points.
+
+    pyqtgraph lists every named item as it is added, so a panel without a
+    target would show a "target" entry with nothing behind it. Call this once
+    the plot's items are added; the legend follows every later ``setData``.
+    """
+    item = _plot_item(plot)
+    legend = item.legend
+    if legend is None:
+        return
+    named = [d for d in item.listDataItems() if d.name()]
+
+    def refresh(*_: object) -> None:
+        legend.clear()
+        for d in named:
+            x, _y = d.getData()
+            if x is not None and len(x):
+                legend.addItem(d, d.name())
+
+    for d in named:
+        d.sigPlotChanged.connect(refresh)
+    refresh()
 
 
 class TimeSeriesPlot(QWidget):
@@ -37,6 +81,7 @@ class TimeSeriesPlot(QWidget):
         self.plot.setLabel("left", y_label)
         self.plot.setLabel("bottom", x_label)
         self.plot.setMinimumHeight(120)
+        plain_axes(self.plot)
         self.points = pg.ScatterPlotItem(size=7, pen=None, brush=(120, 180, 255), hoverable=True)
         self.points.sigClicked.connect(self._on_click)
         self.line = pg.PlotCurveItem(pen=pg.mkPen((120, 180, 255, 120), width=1))

@@ -114,9 +114,14 @@ class LightCurvePanel(StepPanel):
         comp_row = QHBoxLayout()
         comp_row.addWidget(self.click_box, 1)
         comp_row.addWidget(remove)
+        # the frame's exclusion beside the target, the curve's tools on their own row,
+        # so that the step dock can stay a third of the window wide
+        top.addWidget(self.exclude_button)
         fold_row = QHBoxLayout()
-        for w in (self.fold_box, self.period_box, ls_button, self.exclude_button, export):
+        for w in (self.fold_box, self.period_box, ls_button):
             fold_row.addWidget(w)
+        fold_row.addStretch(1)
+        fold_row.addWidget(export)
         box = QWidget()
         lay = QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -13,6 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from fluxion.widgets.plots import legend_lists_filled_series, plain_axes
+
 __all__ = ["LightCurvePlot", "PeriodogramPlot"]
 
 TARGET_COLOUR = (120, 180, 255)
@@ -35,7 +37,7 @@ class LightCurvePlot(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.plot.invertY(True)
+        plain_axes(self.plot, magnitude_y=True)
         self.plot.setLabel("left", "magnitude")
         self.plot.setMinimumHeight(180)
         self.plot.addLegend(offset=(5, 5))
@@ -50,6 +52,7 @@ class LightCurvePlot(QWidget):
         for item in (self.errors, self.check_errors, self.check, self.excluded, self.points,
                      self.marker):  # fmt: skip
             self.plot.addItem(item)
+        legend_lists_filled_series(self.plot)
         self.points.sigClicked.connect(self._on_click)
         self.excluded.sigClicked.connect(self._on_click)
         self._x = np.empty(0)
@@ -123,6 +126,7 @@ class PeriodogramPlot(pg.PlotWidget):
         self.setLabel("bottom", "period (h)")
         self.setLabel("left", "Lomb-Scargle power")
         self.setMinimumHeight(110)
+        plain_axes(self)
         self.curve = self.plot(pen=pg.mkPen(TARGET_COLOUR))
         self.best = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 80, 80)))
         self.addItem(self.best)

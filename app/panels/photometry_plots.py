@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from fluxion.core.photometry import CurveOfGrowth
+from fluxion.widgets.plots import legend_lists_filled_series, plain_axes
 
 __all__ = ["CurveOfGrowthPlot", "ErrorMagnitudePlot", "PsfView", "psf_radial_profile"]
 
@@ -31,6 +32,7 @@ def _plot(left: str, bottom: str) -> pg.PlotWidget:
     plot.setLabel("bottom", bottom)
     plot.setMinimumHeight(140)
     plot.addLegend(offset=(-10, 10))
+    plain_axes(plot)
     return plot
 
 
@@ -56,6 +58,7 @@ class CurveOfGrowthPlot(QWidget):
         self.target_curve = self.plot.plot(
             [], [], pen=pg.mkPen(_TARGET, width=2), symbol="t", symbolSize=6, name="target"
         )
+        legend_lists_filled_series(self.plot)
         self.chosen_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(_CHOSEN, width=2))
         self.used_line = pg.InfiniteLine(
             angle=90, pen=pg.mkPen(_CHOSEN, width=1, style=pg.QtCore.Qt.PenStyle.DotLine)
@@ -143,6 +146,7 @@ class PsfView(QWidget):
         self.samples = pg.ScatterPlotItem(size=3, pen=None, brush=(*_FIELD, 120), name="PSF")
         self.profile.addItem(self.samples)
         self.moffat = self.profile.plot([], [], pen=pg.mkPen(_TARGET, width=2), name="Moffat fit")
+        legend_lists_filled_series(self.profile)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         row = QHBoxLayout()
@@ -197,6 +201,7 @@ class ErrorMagnitudePlot(QWidget):
         self.flagged = pg.ScatterPlotItem(size=5, pen=None, brush=_FLAGGED, name="flagged")
         self.plot.addItem(self.good)
         self.plot.addItem(self.flagged)
+        legend_lists_filled_series(self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from fluxion.core.zeropoint import ZeroPointResult
+from fluxion.widgets.plots import legend_lists_filled_series, plain_axes
 
 __all__ = ["ResidualMap", "ResidualPlots", "TrajectoryPlot"]
 
@@ -29,6 +30,7 @@ def _plot(left: str, bottom: str) -> pg.PlotWidget:
     plot.setLabel("left", left)
     plot.setLabel("bottom", bottom)
     plot.setMinimumHeight(120)
+    plain_axes(plot)
     return plot
 
 
@@ -72,6 +74,8 @@ class ResidualPlots(QWidget):
             )
             plot.addItem(used)
             plot.addItem(rejected)
+            legend_lists_filled_series(plot)
+            plot.invertY(True)  # residuals in magnitudes: brighter than calibrated is up
             self.items[key] = {"used": used, "rejected": rejected}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
