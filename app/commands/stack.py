@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from . import CommandError
+from .progress import TerminalProgress
 
 NAME = "stack"
 HELP = "shift-and-add the lights on the stars or on a moving target's track into one FITS"
@@ -46,10 +46,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", type=float, default=1024.0, help="memory budget (MB)")
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     p.add_argument("-o", "--output", type=Path, required=True, help="the stack (.fits)")
-
-
-def _progress(fraction: float, message: str) -> None:
-    print(f"\r{fraction:4.0%} {message:60.60s}", end="", file=sys.stderr, flush=True)
 
 
 def _offsets(args: argparse.Namespace, frames, reference: int) -> tuple[np.ndarray, str]:
@@ -98,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     paths = [frames.sequence[k].path for k in frames.indices]
     if any(p.resolve() == args.output.resolve() for p in paths):
         raise CommandError("--output would overwrite one of the lights")
+    progress = TerminalProgress()
     try:
         params = StackParams(method=args.method, clip_sigma=args.sigma,
                              interpolation_order=args.order,
@@ -110,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
                 files=frames.files, on=args.on, target=args.name, times=frames.times,
                 exptime=None if None in exptime else exptime,
                 scratch_dir=args.output.parent if args.output.parent.exists() else None,
-                state=StepState(_progress), executor=pool,
+                state=StepState(progress), executor=pool,
             )  # fmt: skip
     except (StackError, FitsReadError) as exc:
-        print(file=sys.stderr)
+        progress.done()
         raise CommandError(str(exc)) from exc
-    print(file=sys.stderr)
+    progress.done()
     result.write(args.output)
     full = int(np.count_nonzero(result.coverage == n))
     print(
