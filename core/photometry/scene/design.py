@@ -122,12 +122,18 @@ class SceneDesign:
     indptr: np.ndarray
     col_of_star: np.ndarray
     """(N, 3) column of each star's PSF, x- and y-derivative (-1 when absent)."""
-    col_index: np.ndarray
-    """Column of every stored value."""
+    blocks: list[tuple[int, int, int]]
+    """(first column, columns, values per column): runs of equal-size stamps."""
 
     @property
     def n_columns(self) -> int:
         return len(self.indptr) - 1
+
+    def _per_column(self, values: np.ndarray):
+        """(first column, 2-D view columns x values) of every block of ``values``."""
+        for c0, n, m in self.blocks:
+            start = self.indptr[c0]
+            yield c0, values[start : start + n * m].reshape(n, m)
 
     def weighted(self, sqrt_w: np.ndarray) -> tuple[sp.csc_array, np.ndarray, np.ndarray]:
         """The noise-weighted matrix with unit-norm columns, the norms, and its pixels.
@@ -143,19 +149,28 @@ class SceneDesign:
         pixels = np.flatnonzero(covered)
         compact = np.cumsum(covered) - 1
         v = self.vals * sqrt_w.ravel()[self.rows]
-        norm = np.sqrt(np.bincount(self.col_index, weights=v * v, minlength=self.n_columns))
-        norm[norm == 0] = 1.0
-        v /= norm[self.col_index]
-        rows = compact[self.rows]
-        mat = sp.csc_array((v, rows, self.indptr), shape=(len(pixels), self.n_columns))
+        norm = np.ones(self.n_columns)
+        for c0, block in self._per_column(v):
+            nb = np.sqrt(np.einsum("ij,ij->i", block, block))
+            nb[nb == 0] = 1.0
+            norm[c0 : c0 + len(nb)] = nb
+            block /= nb[:, None]
+        # int32 indices: scipy would otherwise copy them down itself.
+        rows = compact.astype(np.int32)[self.rows]
+        mat = sp.csc_array(
+            (v, rows, self.indptr.astype(np.int32)), shape=(len(pixels), self.n_columns)
+        )
         return mat, norm, pixels
 
     def image(self, coef: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Model image ``sum(coef[col] * column)``; only ``columns`` (bool) when given."""
-        c = coef[self.col_index]
-        if columns is not None:
-            c = np.where(columns[self.col_index], c, 0.0)
-        img = np.bincount(self.rows, weights=self.vals * c, minlength=self.shape[0] * self.shape[1])
+        c = coef if columns is None else np.where(columns, coef, 0.0)
+        weights = np.empty_like(self.vals)
+        for (c0, block), (_, out) in zip(
+            self._per_column(self.vals), self._per_column(weights), strict=True
+        ):
+            np.multiply(block, c[c0 : c0 + len(block), None], out=out)
+        img = np.bincount(self.rows, weights=weights, minlength=self.shape[0] * self.shape[1])
         return img.reshape(self.shape)
 
 
@@ -182,6 +197,7 @@ def build_design(
     yi, my, ddy = _phase(np.asarray(y, dtype=np.float64))
     col_of_star = np.full((n, 3), -1, dtype=np.int64)
     rows_parts, vals_parts, counts = [], [], []
+    blocks: list[tuple[int, int, int]] = []
     col = 0
     with_deriv = np.broadcast_to(np.asarray(derivatives, dtype=bool), (n,))
     for s in sorted(set(int(v) for v in sizes)):
@@ -213,6 +229,7 @@ def build_design(
             vals_parts.append(np.where(inside, v, 0.0).reshape(idx.size, -1))
             counts.append(np.full(idx.size, size * size))
             col_of_star[idx, k] = col + np.arange(idx.size)
+            blocks.append((col, idx.size, size * size))
             col += idx.size
     if rows_parts:
         rows = np.concatenate([a.ravel() for a in rows_parts]).astype(np.int64)
@@ -221,5 +238,4 @@ def build_design(
     else:
         rows, vals, cnt = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
     indptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
-    col_index = np.repeat(np.arange(len(cnt)), cnt)
-    return SceneDesign(shape, rows, vals, indptr, col_of_star, col_index)
+    return SceneDesign(shape, rows, vals, indptr, col_of_star, blocks)

@@ -33,7 +33,7 @@ from ..flags import PhotometryFlag as F
 from ..noise import NoiseModel
 from .centroids import refine_positions
 from .design import PHASES, SceneDesign, build_design, stamp_tables
-from .peaks import find_peaks, significance
+from .peaks import find_peaks, significance, significance_at
 from .psf_update import refit_psf, select_psf_stars
 from .sky import global_sky, mesh_sky
 
@@ -196,8 +196,8 @@ def fit_scene(
         px, py = find_peaks(sig, thr, exclude=no_peaks)
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
         if len(x) and len(px):
-            msig, _ = significance(stars_model, var, psf.fwhm, zero_w)
-            keep = sig[pyi, pxi] > st.model_significance_factor * msig[pyi, pxi]
+            msig = significance_at(stars_model, var, psf.fwhm, pxi, pyi, zero_w)
+            keep = sig[pyi, pxi] > st.model_significance_factor * msig
             d, _ = cKDTree(np.c_[x, y]).query(np.c_[px, py])
             keep &= d > 0.5 * psf.fwhm
             px, py, pxi, pyi = px[keep], py[keep], pxi[keep], pyi[keep]
