@@ -32,7 +32,7 @@ def select_psf_stars(
     shape: tuple[int, int],
     *,
     min_snr: float = 30.0,
-    max_stars: int = 150,
+    max_stars: int = 400,
 ) -> np.ndarray:
     """Indices of stars fit to shape the PSF: bright, dominant in their stamp, clean.
 
