@@ -76,7 +76,8 @@ def first_frame(frame) -> None:
         return
     panel = find_panel(panel_name)
     window.raise_step(panel.title)
-    task = panel.run_current()
+    # a panel whose Run button is hidden has nothing to run on a frame alone
+    task = None if panel.run_button.isHidden() else panel.run_current()
     if task is None:  # the panel has nothing to run on its own (e.g. no target yet)
         QTimer.singleShot(1500, finish)
     else:
