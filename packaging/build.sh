@@ -61,40 +61,67 @@ if [ "$smoke_only" = 0 ]; then
     say "built $DIST/fluxion in $(($(date +%s) - started)) s, $(du -sh "$DIST/fluxion" | cut -f1)"
 fi
 
-if [ ! -x "$APP" ]; then
-    echo "no built app at $APP; run bash packaging/build.sh first" >&2
+if [ ! -x "$APP" ] || [ ! -x "$VENV/bin/python" ]; then
+    echo "no built app at $APP or no build venv; run bash packaging/build.sh first" >&2
     exit 1
 fi
 
 # The smoke test: the frozen app alone (no venv on PATH or PYTHONPATH, a fresh
 # HOME so the user's settings are neither read nor written) simulates a small
-# night, scans it, and opens it in the window offscreen.
+# night, scans it, calibrates it and detects its stars, and opens it in the
+# window offscreen.
 SMOKE="$(mktemp -d "${TMPDIR:-/tmp}/fluxion-smoke.XXXXXX")"
 trap 'rm -rf "$SMOKE"' EXIT
-mkdir -p "$SMOKE/home"
+mkdir -p "$SMOKE/home/.config" "$SMOKE/home/.cache"
 run_app() {
     env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV HOME="$SMOKE/home" \
         XDG_CONFIG_HOME="$SMOKE/home/.config" XDG_CACHE_HOME="$SMOKE/home/.cache" \
         QT_QPA_PLATFORM=offscreen "$@"
 }
 
-say "smoke test 1/3: fluxion demo"
+# The build venv's Python checks the products: it has astropy and the installed fluxion.
+checker="$VENV/bin/python"
+
+say "smoke test 1/4: fluxion demo"
 run_app "$APP" demo "$SMOKE/night" --frames 2 --size 128 128
 
-say "smoke test 2/3: fluxion scan --json"
+say "smoke test 2/4: fluxion scan --json"
 run_app "$APP" scan "$SMOKE/night" --json >"$SMOKE/scan.json"
-# 2 lights + 5 bias + 5 darks + 5 flats, every one read back with its shape
-checker="$VENV/bin/python"
-[ -x "$checker" ] || checker=python3
+# 2 lights + 5 bias + 5 darks + 5 flats, each read back 128 x 128 without problems
 "$checker" - "$SMOKE/scan.json" <<'EOF'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 lights = [r for r in rows if r.get("type") == "light"]
 assert len(rows) == 17 and len(lights) == 2, f"scan found {len(rows)} frames, {len(lights)} lights"
+bad = [r["file"] for r in rows if r["shape"] != [128, 128] or r["problems"]]
+assert not bad, f"frames read wrongly: {bad}"
 print(f"scan: {len(rows)} frames, {len(lights)} lights")
 EOF
 
-say "smoke test 3/3: the window opens the demo night (offscreen), then quits"
+say "smoke test 3/4: fluxion calibrate and detect (astroscrappy, sep)"
+# The compiled science modules run frozen and give the numbers the installed
+# package gives: the same sources at the same positions.
+run_app "$APP" calibrate "$SMOKE/night" --out "$SMOKE/calibrated" >/dev/null
+run_app "$APP" detect "$SMOKE/calibrated" --out "$SMOKE/frozen" >/dev/null
+# (from $SMOKE: in the repository root the source folder fluxion/ would shadow the install)
+(cd "$SMOKE" && "$checker" -m fluxion.app.cli detect calibrated --out installed >/dev/null)
+"$checker" - "$SMOKE/frozen" "$SMOKE/installed" <<'EOF'
+import sys
+from pathlib import Path
+import numpy as np
+from astropy.table import Table
+frozen, installed = map(Path, sys.argv[1:])
+files = sorted(frozen.glob("*.ecsv"))
+assert len(files) == 2, f"detect wrote {len(files)} tables, expected 2"
+for f in files:
+    a, b = Table.read(f), Table.read(installed / f.name)
+    assert len(a) >= 5 and len(a) == len(b), f"{f.name}: {len(a)} sources frozen, {len(b)} installed"
+    shift = np.hypot(a["x"] - b["x"], a["y"] - b["y"]).max()
+    assert shift < 1e-6, f"{f.name}: positions differ by up to {shift} px"
+    print(f"detect {f.name}: {len(a)} sources, same positions as installed (max {shift:.1e} px)")
+EOF
+
+say "smoke test 4/4: the window opens the demo night (offscreen), then quits"
 # FLUXION_QUIT_AFTER_MS makes the app exit 0 that long after the night's first
 # frame is on screen, and non-zero when it never gets there.
 run_app env FLUXION_QUIT_AFTER_MS=3000 timeout 300 "$APP" --demo --demo-dir "$SMOKE/night"
