@@ -50,14 +50,13 @@ def frame_psf(
     sat: float | None,
 ) -> EffectivePSF:
     """The frame's PSF of the kind asked for, falling back to a Moffat of the FWHM."""
-    pos = psf_star_positions(stars, img.shape, fwhm, float(np.median(sky_level)), sat)
+    n_max = 150 if p.psf_model == "empirical" else 40
+    pos = psf_star_positions(
+        stars, img.shape, fwhm, float(np.median(sky_level)), sat, max_stars=n_max
+    )
     data = img - sky_level
     fit_mask = bad if sat is None else bad | (img >= sat)
     try:
-        if p.psf_model == "empirical":
-            if len(pos) < 10:
-                raise ValueError(f"only {len(pos)} PSF stars")
-            return build_epsf(data, pos, size=p.psf_size, mask=fit_mask)
         kind = "gaussian" if p.psf_model == "gaussian" else "moffat"
         if len(pos) < 3:
             raise ValueError(f"only {len(pos)} PSF stars")
@@ -65,10 +64,41 @@ def frame_psf(
         # Neighbours in crowded fields can drag the fit to a bound.
         if not 0.6 < psf.fwhm / fwhm < 1.6 or psf.fwhm <= 0.55:
             raise ValueError(f"fitted FWHM {psf.fwhm:.2f} px disagrees with {fwhm:.2f} px")
-        return psf
+        if p.psf_model != "empirical":
+            return psf
+        return _empirical_or(psf, data, pos, p.psf_size, fit_mask)
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.warning("PSF model from the stars failed (%s); using a Moffat of FWHM %.2f", exc, fwhm)
         return analytic_psf("moffat", fwhm)
+
+
+def _empirical_or(
+    moffat: EffectivePSF, data: np.ndarray, pos: np.ndarray, size: int, mask: np.ndarray
+) -> EffectivePSF:
+    """The ePSF of the stars, or the fitted Moffat when the ePSF is not credible.
+
+    EPSFBuilder needs many stars to fill its oversampled grid: with a few
+    dozen, 4x oversampling leaves holes that its smoothing turns into a
+    broadened core, so fewer stars get a 2x grid, and an ePSF whose FWHM
+    strays by more than 10% from the Moffat fit is not used.
+    """
+    if len(pos) < 10:
+        log.warning("only %d PSF stars for an empirical PSF; using the Moffat fit", len(pos))
+        return moffat
+    oversampling = 4 if len(pos) >= 60 else 2
+    try:
+        epsf = build_epsf(data, pos, size=size, mask=mask, oversampling=oversampling)
+    except ValueError as exc:
+        log.warning("empirical PSF failed (%s); using the Moffat fit", exc)
+        return moffat
+    if abs(epsf.fwhm / moffat.fwhm - 1) > 0.1:
+        log.warning(
+            "empirical PSF FWHM %.2f px strays from the Moffat fit's %.2f px; using the Moffat",
+            epsf.fwhm,
+            moffat.fwhm,
+        )
+        return moffat
+    return epsf
 
 
 def _core_flags(table: Table, mask: np.ndarray, radius: float, flag: int) -> None:

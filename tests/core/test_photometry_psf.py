@@ -123,3 +123,26 @@ def test_psf_flags_on_saturated_masked_and_edge_stars():
     assert abs(t["flux"][1] / 2e4 - 1) < 0.03
     assert t["flags"][2] & PhotometryFlag.NEAR_EDGE
     assert t["flags"][3] & PhotometryFlag.MASKED
+
+
+def test_empirical_psf_from_the_frame_stars():
+    # photutils' EPSFBuilder on the bright isolated stars, Moffat wings added.
+    field = star_field(
+        (512, 512),
+        160,
+        seed=12,
+        gain=GAIN,
+        read_noise=RN,
+        border=12,
+        min_separation=20,
+        flux_range=(3e3, 1e5),
+    )
+    res = Photometry(PhotometryParams(method="psf", psf_model="empirical")).run(
+        field.image, gain=GAIN, read_noise=RN
+    )
+    assert res.psf.kind == "empirical" and res.psf.n_stars >= 60
+    assert res.psf.fwhm == pytest.approx(3.5, rel=0.1)
+    r, value = res.psf.radial_profile()
+    assert value[np.argmin(r)] == pytest.approx(value.max(), rel=0.05)
+    # Normalised to the total flux: the stamp plus the wings hold all the light.
+    assert res.psf.stamp(63).sum() == pytest.approx(1.0, abs=0.01)
