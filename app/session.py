@@ -33,11 +33,21 @@ from fluxion.core.project import Project
 from fluxion.core.sequence import Sequence, scan
 from fluxion.core.stretch import Limits, block_preview, compute_limits, display_histogram
 
+from .demo import demo_reference_catalog
 from .workers import ErrorInfo, Task, WorkerPool
 
-__all__ = ["DisplayFrame", "default_project_folder", "prepare_display", "Session"]
+__all__ = [
+    "REFERENCE_CATALOG",
+    "DisplayFrame",
+    "default_project_folder",
+    "prepare_display",
+    "Session",
+]
 
 log = logging.getLogger("fluxion.app.session")
+
+# project.steps entry naming the project's reference catalog file.
+REFERENCE_CATALOG = "reference_catalog"
 
 # Frames kept ready for display: the current one, a few behind and ahead.
 DISPLAY_CACHE = 8
@@ -153,6 +163,8 @@ class Session(QObject):
     frame_column_changed(str, object, str)
         A step's per-frame values for the frame table: title, {frame index:
         value} (None removes the column), number format.
+    reference_catalog_changed()
+        The project's reference catalog file was set or cleared.
     """
 
     sequence_changed = Signal()
@@ -161,6 +173,7 @@ class Session(QObject):
     project_changed = Signal()
     status_message = Signal(str)
     frame_column_changed = Signal(str, object, str)
+    reference_catalog_changed = Signal()
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -194,6 +207,28 @@ class Session(QObject):
         if self._store is None or self._store.folder != project.folder:
             self._store = ProductStore(project.folder)
         return self._store
+
+    def reference_catalog(self) -> Path | None:
+        """The project's reference catalog file (it may be gone), or None when it has none.
+
+        One place for both the Astrometry panel (asked before the step's named
+        catalog) and the Zero point panel (its "catalog file"); kept in
+        ``project.json`` under ``steps["reference_catalog"]``.
+        """
+        entry = self.project.steps.get(REFERENCE_CATALOG, {})
+        name = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+        if not name:
+            return None
+        path = Path(name)
+        if not path.is_absolute() and self.project.folder is not None:
+            path = self.project.folder / path
+        return path
+
+    def set_reference_catalog(self, path: str | os.PathLike[str] | None) -> None:
+        """Make ``path`` the project's reference catalog (None: no file; services only)."""
+        file = str(Path(path).resolve()) if path else ""
+        self.project.steps[REFERENCE_CATALOG] = {"file": file}
+        self.reference_catalog_changed.emit()
 
     def set_show_calibrated(self, on: bool) -> None:
         """Show frames calibrated (when their product exists) or raw; reloads the frame."""
@@ -250,6 +285,12 @@ class Session(QObject):
             return
         if project is None:
             project = Project.from_inputs([f.path for f in usable])
+        if REFERENCE_CATALOG not in project.steps:
+            # A demo night carries the stars it was made from: it solves and
+            # calibrates offline. An explicit choice (even "none") is kept.
+            reference = demo_reference_catalog([f.path for f in usable])
+            if reference is not None:
+                project.steps[REFERENCE_CATALOG] = {"file": str(reference)}
         self.set_sequence(Sequence(usable, executor=self.workers.frame_executor), project)
 
     def set_sequence(self, sequence: Sequence, project: Project | None = None) -> None:

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
 from fluxion.core.astrometry import SolveParams, SolveResult
-from fluxion.core.astrometry.step import solve_frame
+from fluxion.core.astrometry.step import catalog_for
+from fluxion.core.catalogs import CatalogChain, CatalogError, LocalCatalog
+from fluxion.core.chain import load_solution, solve_frame
+from fluxion.core.detection import DetectionParams
+from fluxion.core.frames import FrameInfo
+from fluxion.core.pipeline import StepState
+from fluxion.core.products import ProductStore
 
 from .base import StepPanel, run_standalone
+from .photometry import product_store
 
-__all__ = ["AstrometryPanel", "describe"]
+__all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 
 
 def describe(index: int, result: SolveResult) -> str:
@@ -44,6 +52,38 @@ def describe(index: int, result: SolveResult) -> str:
     return text
 
 
+def reference_chain(params: SolveParams, reference: Path | None) -> CatalogChain | None:
+    """The step's catalog chain with the project's reference catalog asked first.
+
+    None without a reference catalog (the chain function then builds the
+    step's own chain), or when the step names its own file ("Local file").
+    A named catalog that cannot be built (unknown name) leaves the reference
+    catalog alone rather than failing the solve.
+    """
+    if reference is None or params.catalog == "Local file":
+        return None
+    local = LocalCatalog(reference)
+    try:
+        return catalog_for(params).preferring(local)
+    except CatalogError:
+        return CatalogChain([local])
+
+
+def restore(store: ProductStore, frames: list[FrameInfo], state=None) -> dict[int, SolveResult]:
+    """Solutions that earlier runs left in the project (runs in a worker)."""
+    out = {}
+    for i, f in enumerate(frames):
+        if f.type != "light" or store.fingerprint_of("astrometry", f.path) is None:
+            continue
+        try:
+            found = load_solution(store, f)
+        except (OSError, ValueError):
+            continue  # a damaged product is redone by the next run
+        if found is not None:
+            out[i] = found
+    return out
+
+
 class AstrometryPanel(StepPanel):
     """Plate solving with its verdict, matched stars on the image, RMS per frame."""
 
@@ -52,10 +92,16 @@ class AstrometryPanel(StepPanel):
     params_type = SolveParams
     quantity = "RMS (arcsec)"
 
-    run_frame = staticmethod(solve_frame)
-
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
+        self._products: ProductStore | None = None
+        self._catalog: CatalogChain | None = None
+        self._detection = DetectionParams()
+        self.reference_label = QLabel()
+        self.reference_label.setWordWrap(True)
+        self.layout().insertWidget(0, self.reference_label)
+        session.reference_catalog_changed.connect(self._show_reference)
+        self._show_reference()
         # Sixteen parameters make a tall form: it scrolls, so that the panel does
         # not force a minimum height on the whole window.
         layout = self.layout()
@@ -67,6 +113,76 @@ class AstrometryPanel(StepPanel):
         scroll.setWidget(self.form)
         layout.insertWidget(index, scroll, 1)
 
+    # -- the reference catalog ------------------------------------------------
+    def _show_reference(self) -> None:
+        ref = self.session.reference_catalog()
+        self.reference_label.setText(
+            f"Reference catalog of the project: {ref.name} (asked before the catalog below)."
+            if ref is not None
+            else ""
+        )
+        self.reference_label.setVisible(ref is not None)
+
+    def _on_project(self) -> None:
+        super()._on_project()
+        self._show_reference()
+
+    # -- running --------------------------------------------------------------
+    def _prepare(self) -> None:
+        # The form is the truth: keep it in the project before product_store()
+        # saves an unsaved project (which reloads every panel's form from it).
+        params = self.params()
+        self.session.project.set_step_params(self.step, params)
+        self._products = product_store(self.session)
+        # The Detection panel's parameters, so that its stored sources are reused.
+        self._detection = self.session.project.step_params("detection", DetectionParams)
+        self._catalog = reference_chain(params, self.session.reference_catalog())
+
+    def run_current(self):
+        self._prepare()
+        return super().run_current() if self._products is not None else None
+
+    def run_all(self):
+        self._prepare()
+        return super().run_all() if self._products is not None else None
+
+    def run_frame(
+        self, data: np.ndarray, frame: FrameInfo, params: SolveParams, state: StepState | None
+    ) -> SolveResult:
+        """Solve a frame through :func:`fluxion.core.chain.solve_frame` (runs in a worker)."""
+        return solve_frame(
+            self._products,
+            frame,
+            params,
+            catalog=self._catalog,
+            state=state,
+            detection=self._detection,
+        )
+
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        seq = self.session.sequence
+        if seq is None or self.session.project.folder is None:
+            return
+        task = self.session.workers.submit(
+            restore,
+            self.session.product_store(),
+            list(seq.frames),
+            name="Reading the astrometric solutions",
+            key=f"restore:{self.step}",
+            quiet=True,
+        )
+        task.result.connect(self._on_restored)
+
+    def _on_restored(self, results: dict[int, SolveResult]) -> None:
+        if not results:
+            return
+        self.results.update(results)
+        self._update_plot()
+        if self.session.current in self.results:
+            self.show_result(self.session.current, self.results[self.session.current])
+
+    # -- showing --------------------------------------------------------------
     def summary(self, result: SolveResult) -> float:
         return float(result.rms_arcsec) if result.solved else float("nan")
 

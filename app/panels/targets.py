@@ -348,6 +348,25 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
             self.remove_click(int(item.data(Qt.ItemDataRole.UserRole)))
 
     # -- fitting --------------------------------------------------------------
+    def run_current(self) -> Task | None:
+        """Fit the selected target's track again (the panel has no per-frame step).
+
+        The Run buttons are hidden here, but the base lifecycle (a redo on frame
+        change, a window shortcut) may still call this: it never raises.
+        """
+        return self.run_all()
+
+    def run_all(self) -> Task | None:
+        """Fit the selected target's track over every light; None when there is nothing to fit."""
+        target = self.current_target
+        if self.frames is None:
+            self.result_label.setText("The lights are still being prepared.")
+            return None
+        if target is None:
+            self.result_label.setText("No target yet: make one, then click it in a few frames.")
+            return None
+        return self._refit(target)
+
     def _refit(self, target: Target) -> Task | None:
         frames = self.frames
         if frames is None:

@@ -212,6 +212,7 @@ class ZeroPointPanel(StepPanel):
         layout.insertLayout(index, row)
         layout.insertWidget(index + 1, self.file_label)
         self.source_box.currentTextChanged.connect(lambda _: self._source_changed())
+        session.reference_catalog_changed.connect(self._update_file_label)
 
         self.airmass_plot = TimeSeriesPlot(self.quantity, "airmass")
         self.airmass_plot.frame_clicked.connect(session.go_to)
@@ -230,14 +231,24 @@ class ZeroPointPanel(StepPanel):
 
     # -- the catalog ------------------------------------------------------------
     def set_catalog_file(self, path: str | Path) -> None:
-        """Take the reference stars from ``path`` (kept in the project)."""
+        """Take the reference stars from ``path``: it becomes the project's reference catalog."""
+        self.source_box.blockSignals(True)
         self.source_box.setCurrentText(CATALOG_FILE)
-        self._set_source(CATALOG_FILE, str(path))
+        self.source_box.blockSignals(False)
+        self.session.project.steps[_PROJECT_KEY] = {"source": CATALOG_FILE}
+        self.session.set_reference_catalog(path)  # updates the label through the signal
 
     def catalog_source(self) -> tuple[str, str]:
-        """The chosen source: (name, file path); the path matters for a catalog file."""
-        entry = self.session.project.steps.get(_PROJECT_KEY, {})
-        return self.source_box.currentText(), str(entry.get("file", ""))
+        """The chosen source: (name, file path); the path matters for a catalog file.
+
+        The file is the project's reference catalog (shared with the Astrometry
+        panel); projects saved before it kept the file in this step's entry.
+        """
+        reference = self.session.reference_catalog()
+        if reference is None:
+            entry = self.session.project.steps.get(_PROJECT_KEY, {})
+            return self.source_box.currentText(), str(entry.get("file", ""))
+        return self.source_box.currentText(), str(reference)
 
     def _choose_file(self) -> None:
         _, path = self.catalog_source()
@@ -249,10 +260,9 @@ class ZeroPointPanel(StepPanel):
             self.set_catalog_file(chosen)
 
     def _source_changed(self) -> None:
-        self._set_source(self.source_box.currentText(), self.catalog_source()[1])
-
-    def _set_source(self, name: str, path: str) -> None:
-        self.session.project.steps[_PROJECT_KEY] = {"source": name, "file": path}
+        entry = dict(self.session.project.steps.get(_PROJECT_KEY, {}))
+        entry["source"] = self.source_box.currentText()
+        self.session.project.steps[_PROJECT_KEY] = entry
         self._update_file_label()
 
     def _load_source(self) -> None:

@@ -91,6 +91,32 @@ class CatalogChain:
         self.margin = max(float(margin), 1.0)
         self.min_stars = int(min_stars)
 
+    @property
+    def name(self) -> str:
+        """The sources in the order they are asked ("reference.ecsv > Gaia DR3").
+
+        Products fingerprint their catalog by name, so a chain that asks other
+        sources makes earlier solutions out of date.
+        """
+        return " > ".join(src.name for src in self.sources)
+
+    def preferring(self, source: CatalogSource) -> CatalogChain:
+        """This chain with ``source`` asked first (same cache, offline flag and limits).
+
+        A project's own reference catalog (the classroom demo's, a user's
+        extract) answers before any service; a field it does not cover, where it
+        has fewer than ``min_stars`` stars, falls through to the chain's sources.
+        """
+        rest = [s for s in self.sources if s.name != source.name]
+        return CatalogChain(
+            [source, *rest],
+            cache=self.cache,
+            offline=self.offline,
+            max_age_days=self.max_age_days,
+            margin=self.margin,
+            min_stars=self.min_stars,
+        )
+
     def query(self, cone: Cone, state: StepState | None = None) -> CatalogAnswer:
         """Stars in ``cone`` from the first source that answers.
 

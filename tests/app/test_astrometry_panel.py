@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +19,11 @@ def _panel(window) -> AstrometryPanel:
 
 
 def test_panel_solves_current_frame_and_marks_matched_stars(
-    window, qtbot, open_and_wait, demo_night: Path
+    window, qtbot, open_and_wait, demo_night: Path, tmp_path: Path
 ) -> None:
+    # The panel saves the project and its solutions beside the demo's inputs:
+    # a copy keeps the session's shared night without a project in it.
+    demo_night = Path(shutil.copytree(demo_night, tmp_path / "night"))
     open_and_wait(window, demo_night)
     panel = _panel(window)
     params = replace(
