@@ -224,6 +224,11 @@ class CalibrationPanel(StepPanel):
         group = QGroupBox("Master frames")
         QVBoxLayout(group).addWidget(self.master_view)
         layout.addWidget(group, 1)
+        # The masked-pixels plot needs room for its axis titles; the master's
+        # preview is a thumbnail ("Show in viewer" enlarges it).
+        layout.setStretchFactor(self.plot, 2)
+        self.plot.setMinimumHeight(160)
+        self.master_view.graphics.setMaximumHeight(220)
 
     # -- running ----------------------------------------------------------------
     def master_params(self) -> MasterParams:
