@@ -212,7 +212,7 @@ def build_epsf(
     oversampling: int = OVERSAMPLING,
     mask: np.ndarray | None = None,
     wing_size: int = WING_SIZE,
-    maxiters: int = 6,
+    maxiters: int = 4,
 ) -> EffectivePSF:
     """Build an empirical PSF from sky-subtracted stars with photutils' EPSFBuilder.
 

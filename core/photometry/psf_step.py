@@ -50,7 +50,7 @@ def frame_psf(
     sat: float | None,
 ) -> EffectivePSF:
     """The frame's PSF of the kind asked for, falling back to a Moffat of the FWHM."""
-    n_max = 150 if p.psf_model == "empirical" else 40
+    n_max = 80 if p.psf_model == "empirical" else 40
     pos = psf_star_positions(
         stars, img.shape, fwhm, float(np.median(sky_level)), sat, max_stars=n_max
     )
