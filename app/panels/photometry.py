@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from astropy.wcs.utils import proj_plane_pixel_scales
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -30,10 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain import frame_image, load_solution, photometry_fingerprint
-from fluxion.core.fitsio import read_wcs
+from fluxion.core.chain import measure_photometry
 from fluxion.core.frames import FrameInfo
-from fluxion.core.photometry import Photometry, PhotometryParams, PhotometryResult
+from fluxion.core.photometry import PhotometryParams, PhotometryResult
 from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 from fluxion.core.stretch import Limits, compute_limits
@@ -67,57 +65,20 @@ class FramePhotometry:
         return self.result.table
 
 
-def _frame_meta(table, frame: FrameInfo, calibrated: bool, wcs) -> None:
-    """The facts :func:`fluxion.core.chain.photometry_frame` keeps in a table's meta."""
-    table.meta["frame"] = frame.path.name
-    table.meta["calibrated"] = calibrated
-    for key, value in (
-        ("time_utc", frame.time_utc),
-        ("DATE-OBS", frame.time_utc),
-        ("jd_utc", frame.jd),
-        ("exptime", frame.exptime),
-        ("FILTER", frame.filter),
-        ("gain", frame.gain),
-    ):
-        if value is not None:
-            table.meta[key] = value
-    if wcs is not None:
-        table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
-
-
 def measure_frame(
     store: ProductStore | None,
     frame: FrameInfo,
     params: PhotometryParams,
     state: StepState | None = None,
 ) -> FramePhotometry:
-    """Measure one frame as :func:`fluxion.core.chain.photometry_frame` does, keeping the
-    diagnostics (curve of growth, PSF, model, residual) that the chain function drops.
+    """Measure one frame through :func:`fluxion.core.chain.measure_photometry` (in a worker).
 
-    Runs in a worker. The pixels are the project's calibrated frame when it
-    has a valid one (else the raw file); the WCS is the project's astrometric
-    solution, else the frame header's own. The table is written to ``store``
-    (when given) under the chain's fingerprint, so ``fluxion run`` and the
-    Calibration panel find it current.
+    The chain stores the table in ``store`` (when given) under the fingerprint
+    ``fluxion run`` uses; this adds the model and residual images in the
+    viewer's units with their display limits.
     """
     state = state or StepState()
-    scratch = store if store is not None else ProductStore(frame.path.parent / ".no-project")
-    image = frame_image(scratch, frame)
-    solution = load_solution(scratch, frame) if store is not None else None
-    wcs = solution.wcs if solution is not None and solution.solved else read_wcs(image.header)
-    mask = None if image.mask is None else image.mask != 0
-    result = Photometry(params).run(
-        image.data,
-        mask=mask,
-        gain=frame.gain,
-        read_noise=frame.read_noise or 0.0,
-        wcs=wcs,
-        state=state.sub(0.0, 0.85),
-    )
-    _frame_meta(result.table, frame, image.calibrated, wcs)
-    if store is not None:
-        fp = photometry_fingerprint(store, frame, params)
-        store.write_table("photometry", frame.path, result.table, fp)
+    result = measure_photometry(store, frame, params, state=state.sub(0.0, 0.85))
     state.progress(0.9, "model and residual images")
     # The core works in electrons when the gain is known; the viewer shows ADU.
     gain = float(frame.gain) if frame.gain else 1.0

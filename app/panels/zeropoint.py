@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain import photometry_fingerprint, zeropoint_frame
+from fluxion.core.chain import photometry_frame, zeropoint_frame
 from fluxion.core.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams
 from fluxion.core.pipeline import StepState
@@ -47,7 +47,7 @@ from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot
 
 from .base import StepPanel, run_standalone
-from .photometry import measure_frame, product_store
+from .photometry import product_store
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
 __all__ = ["CatalogSource", "FrameCalibration", "ZeroPointPanel", "calibrate_frame", "describe"]
@@ -127,27 +127,19 @@ def calibrate_frame(
 ) -> FrameCalibration:
     """Calibrate one frame through :func:`fluxion.core.chain.zeropoint_frame` (in a worker).
 
-    The frame is measured first when the project has no current photometry
-    of it (as the Photometry panel does: sky positions from the solution or
-    the header WCS).
+    The frame is measured first (:func:`fluxion.core.chain.photometry_frame`)
+    when the project has no current photometry of it.
     """
     state = state or StepState()
-    fp = photometry_fingerprint(store, frame, photometry_params)
-    if not store.is_current("photometry", frame.path, fp):
-        measure_frame(store, frame, photometry_params, state.sub(0.0, 0.6))
-    sources = store.read_table("photometry", frame.path)
+    sources = photometry_frame(store, frame, photometry_params, state=state.sub(0.0, 0.6))
     state.progress(0.6, "reference stars")
-    if sources is not None and sky_columns(sources) is not None:
+    if sky_columns(sources) is not None:
         stars, problem = catalog.for_frame(sources)
     else:
         stars, problem = None, "the frame has no sky positions: solve it (Astrometry) first"
-    sub = state.sub(0.7, 1.0)
-    result = zeropoint_frame(store, frame, params, stars, sub, catalog_problem=problem)
-    if result.calibrated and not len(result.trajectory):
-        # A stored calibration comes back without the rejection trajectory the
-        # analysis plot needs; the fit takes milliseconds, so redo it.
-        store.forget("zeropoint", [frame.path])
-        result = zeropoint_frame(store, frame, params, stars, sub, catalog_problem=problem)
+    result = zeropoint_frame(
+        store, frame, params, stars, state.sub(0.7, 1.0), catalog_problem=problem
+    )
     airmass = float(frame.airmass) if frame.airmass is not None else math.nan
     return FrameCalibration(result=result, airmass=airmass, jd=frame.jd)
 

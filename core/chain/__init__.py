@@ -34,12 +34,20 @@ from .measure import (
     load_magnitudes,
     load_photometry,
     load_zeropoint,
+    measure_photometry,
     photometry_fingerprint,
     photometry_frame,
     zeropoint_fingerprint,
     zeropoint_frame,
 )
-from .solve import catalog_digest, load_solution, solution_fingerprint, solve_frame, solved_path
+from .solve import (
+    catalog_digest,
+    frame_wcs,
+    load_solution,
+    solution_fingerprint,
+    solve_frame,
+    solved_path,
+)
 
 __all__ = [
     "FrameImage",
@@ -52,6 +60,7 @@ __all__ = [
     "detection_fingerprint",
     "executor_width",
     "frame_image",
+    "frame_wcs",
     "image_fingerprint",
     "load_magnitudes",
     "load_masters",
@@ -60,6 +69,7 @@ __all__ = [
     "load_sources",
     "load_zeropoint",
     "masters_fingerprint",
+    "measure_photometry",
     "photometry_fingerprint",
     "photometry_frame",
     "raw_fingerprint",

@@ -19,18 +19,19 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from ..fitsio import atomic_write_text
 from ..frames import FrameInfo
 from ..params import params_to_dict
-from ..photometry import Photometry, PhotometryParams
+from ..photometry import Photometry, PhotometryParams, PhotometryResult
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
 from .calibrate import frame_image, image_fingerprint
-from .solve import catalog_digest, load_solution
+from .solve import catalog_digest, frame_wcs
 
 __all__ = [
     "load_magnitudes",
     "load_photometry",
     "load_zeropoint",
+    "measure_photometry",
     "photometry_fingerprint",
     "photometry_frame",
     "zeropoint_fingerprint",
@@ -42,6 +43,28 @@ _ZP_META = (
     "calibrated", "reason", "band", "colour_index", "zero_point", "zero_point_err",
     "colour_term", "colour_term_err", "intrinsic_scatter", "n_stars", "chi2",
 )  # fmt: skip
+
+
+# Tables kept beside a frame's magnitudes for the panel's diagnostics.
+_STARS = ".stars.ecsv"  # the matched catalog stars, used or rejected
+_TRAJECTORY = ".trajectory.ecsv"  # the fit's rejection trajectory (calibration analysis)
+
+
+def _write_beside(store: ProductStore, frame: FrameInfo, suffix: str, table: Table) -> None:
+    path = store.path("zeropoint", frame.path, suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    with quiet():
+        table.write(buf, format="ascii.ecsv")
+    atomic_write_text(path, buf.getvalue())
+
+
+def _read_beside(store: ProductStore, frame: FrameInfo, suffix: str) -> Table:
+    path = store.path("zeropoint", frame.path, suffix)
+    if not path.exists():
+        return Table()
+    with quiet():
+        return Table.read(path, format="ascii.ecsv")
 
 
 def _positions_digest(positions: np.ndarray | None) -> list | None:
@@ -73,6 +96,74 @@ def load_photometry(store: ProductStore, frame: FrameInfo) -> Table | None:
     return store.read_table("photometry", frame.path)
 
 
+def measure_photometry(
+    store: ProductStore | None,
+    frame: FrameInfo,
+    params: PhotometryParams | None = None,
+    positions: np.ndarray | None = None,
+    state: StepState | None = None,
+) -> PhotometryResult:
+    """Measure ``frame`` now and store its table; the whole result with its diagnostics.
+
+    The table is what :func:`photometry_frame` returns (and stores under the
+    same fingerprint); the result also carries the curve of growth, the PSF
+    and the model and residual images that the panel shows.
+
+    Parameters
+    ----------
+    store : ProductStore or None
+        The project's products: the calibrated frame when it has a valid one,
+        the astrometric solution, and where the table goes. None measures the
+        raw file with its header WCS and stores nothing.
+    frame : FrameInfo
+    params : PhotometryParams, optional
+    positions : ndarray, shape (N, 2), optional
+        (x, y) to measure (0-based px); the stars found in the frame when None.
+    state : StepState, optional
+
+    Raises
+    ------
+    fluxion.core.photometry.PhotometryError, fluxion.core.fitsio.FitsReadError
+        The frame cannot be read or measured.
+    """
+    params = params or PhotometryParams()
+    state = state if state is not None else StepState()
+    # Without a project the raw file is read (a store on a folder that holds
+    # no products gives exactly that, and nothing is written to it below).
+    image = frame_image(store or ProductStore(frame.path.parent / ".no-project"), frame)
+    wcs = frame_wcs(store, frame, image.header)
+    mask = None if image.mask is None else image.mask != 0
+    result = Photometry(params).run(
+        image.data,
+        positions,
+        mask=mask,
+        gain=frame.gain,
+        read_noise=frame.read_noise or 0.0,
+        wcs=wcs,
+        state=state.sub(0.0, 0.95),
+    )
+    table = result.table
+    table.meta["frame"] = frame.path.name
+    table.meta["calibrated"] = image.calibrated
+    for key, value in (
+        ("time_utc", frame.time_utc),
+        ("DATE-OBS", frame.time_utc),
+        ("jd_utc", frame.jd),
+        ("exptime", frame.exptime),
+        ("FILTER", frame.filter),
+        ("gain", frame.gain),
+    ):
+        if value is not None:
+            table.meta[key] = value
+    if wcs is not None:
+        table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
+    if store is not None:
+        fp = photometry_fingerprint(store, frame, params, positions)
+        store.write_table("photometry", frame.path, table, fp)
+    state.progress(1.0, f"{len(table)} stars measured")
+    return result
+
+
 def photometry_frame(
     store: ProductStore,
     frame: FrameInfo,
@@ -81,6 +172,9 @@ def photometry_frame(
     state: StepState | None = None,
 ) -> Table:
     """``frame``'s photometry: stored when current, else measured now and stored.
+
+    Sky positions (``ra``, ``dec``) come from the project's solution, else
+    from the frame header's WCS (:func:`~fluxion.core.chain.solve.frame_wcs`).
 
     Parameters
     ----------
@@ -104,40 +198,7 @@ def photometry_frame(
         if stored is not None:
             state.progress(1.0, "photometry current")
             return stored
-    image = frame_image(store, frame)
-    solution = load_solution(store, frame)
-    wcs = solution.wcs if solution is not None and solution.solved else None
-    mask = None if image.mask is None else image.mask != 0
-    table = (
-        Photometry(params)
-        .run(
-            image.data,
-            positions,
-            mask=mask,
-            gain=frame.gain,
-            read_noise=frame.read_noise or 0.0,
-            wcs=wcs,
-            state=state.sub(0.0, 0.95),
-        )
-        .table
-    )
-    table.meta["frame"] = frame.path.name
-    table.meta["calibrated"] = image.calibrated
-    for key, value in (
-        ("time_utc", frame.time_utc),
-        ("DATE-OBS", frame.time_utc),
-        ("jd_utc", frame.jd),
-        ("exptime", frame.exptime),
-        ("FILTER", frame.filter),
-        ("gain", frame.gain),
-    ):
-        if value is not None:
-            table.meta[key] = value
-    if wcs is not None:
-        table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
-    store.write_table("photometry", frame.path, table, fp)
-    state.progress(1.0, f"{len(table)} stars measured")
-    return table
+    return measure_photometry(store, frame, params, positions, state).table
 
 
 def zeropoint_fingerprint(
@@ -162,17 +223,15 @@ def load_magnitudes(store: ProductStore, frame: FrameInfo) -> Table | None:
 def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | None:
     """``frame``'s stored photometric calibration, or None.
 
-    The fit's trajectory is not stored (an empty table); the matched stars are.
+    The matched catalog stars and the fit's rejection trajectory are read from
+    beside the magnitudes (empty tables for products made before they were kept).
     """
     sources = load_magnitudes(store, frame)
     if sources is None:
         return None
     m = sources.meta
-    stars_path = store.path("zeropoint", frame.path, ".stars.ecsv")
-    stars = Table()
-    if stars_path.exists():
-        with quiet():
-            stars = Table.read(stars_path, format="ascii.ecsv")
+    stars = _read_beside(store, frame, _STARS)
+    trajectory = _read_beside(store, frame, _TRAJECTORY)
 
     def num(key: str) -> float:
         v = m.get(key)
@@ -192,7 +251,7 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
         intrinsic_scatter=num("intrinsic_scatter"),
         n_stars=int(m.get("n_stars", 0) or 0),
         chi2=num("chi2"),
-        trajectory=Table(),
+        trajectory=trajectory,
         stars=stars,
         sources=sources,
         notes=tuple(m.get("notes", ()) or ()),
@@ -224,7 +283,9 @@ def zeropoint_frame(
     fp = zeropoint_fingerprint(store, frame, params, catalog)
     if store.is_current("zeropoint", frame.path, fp):
         stored = load_zeropoint(store, frame)
-        if stored is not None:
+        # A calibration stored before its trajectory was kept is fitted again
+        # (milliseconds), so that the calibration analysis has its curve.
+        if stored is not None and (not stored.calibrated or len(stored.trajectory)):
             state.progress(1.0, "zero point current")
             return stored
     sources = load_photometry(store, frame)
@@ -250,11 +311,7 @@ def zeropoint_frame(
     out.meta["spatial"] = {k: float(v) for k, v in result.spatial.items()}
     out.meta["spatial_err"] = {k: float(v) for k, v in result.spatial_err.items()}
     out.meta["notes"] = list(result.notes)
-    stars_path = store.path("zeropoint", frame.path, ".stars.ecsv")
-    stars_path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    with quiet():
-        result.stars.write(buf, format="ascii.ecsv")
-    atomic_write_text(stars_path, buf.getvalue())
+    _write_beside(store, frame, _STARS, result.stars)
+    _write_beside(store, frame, _TRAJECTORY, result.trajectory)
     store.write_table("zeropoint", frame.path, out, fp)
     return result

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..detection import DetectionParams
-from ..fitsio import atomic_write_text
+from ..fitsio import FitsReadError, atomic_write_text, read_header, read_wcs
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
@@ -34,6 +35,7 @@ from .detect import detect_frame
 
 __all__ = [
     "catalog_digest",
+    "frame_wcs",
     "load_solution",
     "solution_fingerprint",
     "solve_frame",
@@ -134,6 +136,44 @@ def load_solution(store: ProductStore, frame: FrameInfo) -> SolveResult | None:
     )
 
 
+def frame_wcs(
+    store: ProductStore | None, frame: FrameInfo, header: fits.Header | None = None
+) -> WCS | None:
+    """``frame``'s celestial WCS: the project's solution, else the frame header's own.
+
+    The one place where a step that needs sky positions (photometry, zero
+    point, targets) chooses its WCS, so that a frame whose camera software
+    wrote a WCS is usable before (or without) plate solving.
+
+    Parameters
+    ----------
+    store : ProductStore or None
+        The project's products; None looks at the header only.
+    frame : FrameInfo
+    header : astropy.io.fits.Header, optional
+        The frame's header when the caller has read it already (e.g. the
+        calibrated product's); the raw file's header is read otherwise.
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
+        None when the frame was neither solved nor has a WCS in its header.
+    """
+    if store is not None:
+        try:
+            solution = load_solution(store, frame)
+        except (OSError, ValueError):
+            solution = None  # a damaged product: the header may still do
+        if solution is not None and solution.solved and solution.wcs is not None:
+            return solution.wcs
+    if header is None:
+        try:
+            header, _ = read_header(frame.path)
+        except (OSError, FitsReadError):
+            return None
+    return read_wcs(header)
+
+
 def solve_frame(
     store: ProductStore,
     frame: FrameInfo,
@@ -194,8 +234,6 @@ def solve_frame(
     own = hint_for_frame(frame, params)
     header = None
     if params.keep_header_wcs:
-        from ..fitsio import read_header
-
         header, _ = read_header(frame.path)
     result = None
     if hint is not None:
