@@ -1,6 +1,6 @@
 """The light frames of a target sequence, with times, WCS and field offsets.
 
-What ``fluxion track`` and ``fluxion lightcurve`` (and the targets panel) need
+What ``fluxion track`` and ``fluxion lightcurve`` (and the Targets and Light-curve panels) need
 before tracking: the usable light frames in time order, their mid-exposure
 times, their WCS when every frame has one, and otherwise the field's drift
 from frame to frame measured on bright stars (so that tracks and comparison
@@ -20,12 +20,14 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 from astropy.wcs import WCS
 
+from .chain import frame_wcs
 from .detection import Detection
 from .lightcurve_run import field_offsets
 from .pipeline import StepState
+from .products import ProductStore
 from .sequence import Sequence
 
-__all__ = ["TargetFrames", "load_target_frames", "bright_isolated_stars"]
+__all__ = ["TargetFrames", "bright_isolated_stars", "load_target_frames", "target_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -81,34 +83,78 @@ def bright_isolated_stars(image: np.ndarray, n: int = 40, *, isolation: float = 
     return xy[ok][order][:n]
 
 
-def load_target_frames(
-    paths: Iterable[str | os.PathLike[str]], *, state: StepState | None = None
+def target_frames(
+    sequence: Sequence,
+    *,
+    store: ProductStore | None = None,
+    need_stars: bool = False,
+    state: StepState | None = None,
 ) -> TargetFrames:
-    """Scan ``paths`` and prepare the light frames for tracking.
+    """The light frames of ``sequence`` in time order, ready for tracking.
+
+    Each light's WCS is the project's astrometric solution, else its header's
+    own (:func:`fluxion.core.chain.frame_wcs`); the WCS list is kept only when
+    every light has one. Bright isolated stars of the first light are found
+    when ``need_stars`` (comparison candidates) or when a light lacks a WCS
+    (they anchor the field offsets that then replace it).
+
+    Parameters
+    ----------
+    sequence : Sequence
+        An open sequence (nothing is rescanned).
+    store : ProductStore, optional
+        The project's products, for the astrometric solutions.
+    need_stars : bool
+    state : StepState, optional
+
+    Raises
+    ------
+    ValueError
+        Fewer than two light frames with a time, or no star to follow the
+        field when a light has no WCS.
+    """
+    state = state if state is not None else StepState()
+    lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
+    if len(lights) < 2:
+        raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
+    lights.sort(key=lambda k: sequence[k].time.jd)
+    times = Time([sequence[k].time.utc.isot for k in lights], scale="utc")
+    wcs_list = []
+    for n, k in enumerate(lights):
+        state.check()
+        wcs_list.append(frame_wcs(store, sequence[k], sequence.header(k)))
+        state.progress(0.3 * (n + 1) / len(lights), "reading the WCS")
+    wcs = wcs_list if all(w is not None for w in wcs_list) else None
+    stars = np.zeros((0, 2))
+    if need_stars or wcs is None:
+        state.progress(0.35, "finding bright stars in the first light")
+        stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
+    site = sequence[lights[0]].site
+    location = None if site is None else EarthLocation.from_geodetic(*site)
+    frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
+    if wcs is None:
+        if len(stars) == 0:
+            raise ValueError("no star found in the first light to follow the field")
+        frames.offsets = field_offsets(
+            frames.image, len(lights), stars[:10], state=state.sub(0.4, 1.0)
+        )
+    state.progress(1.0, f"{len(lights)} lights ready")
+    return frames
+
+
+def load_target_frames(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    store: ProductStore | None = None,
+    state: StepState | None = None,
+) -> TargetFrames:
+    """Scan ``paths`` and prepare the light frames for tracking (see :func:`target_frames`).
+
+    The bright isolated stars of the first light are always found.
 
     Raises
     ------
     ValueError
         When there are fewer than two usable light frames or no time in them.
     """
-    seq = Sequence.from_paths(paths)
-    lights = [k for k, f in enumerate(seq.frames) if f.type == "light" and f.time is not None]
-    if len(lights) < 2:
-        raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
-    lights.sort(key=lambda k: seq[k].time.jd)
-    times = Time([seq[k].time.utc.isot for k in lights], scale="utc")
-    wcs_list = [seq.wcs(k) for k in lights]
-    wcs = wcs_list if all(w is not None for w in wcs_list) else None
-    first = np.asarray(seq.data(lights[0]), dtype=float)
-    stars = bright_isolated_stars(first)
-    offsets = None
-    if wcs is None:
-        if len(stars) == 0:
-            raise ValueError("no star found in the first light to follow the field")
-        tf = TargetFrames(seq, lights, times, None, None, stars, None)
-        offsets = field_offsets(tf.image, len(lights), stars[:10], state=state)
-    site = seq[lights[0]].site
-    location = None
-    if site is not None:
-        location = EarthLocation.from_geodetic(site[0], site[1], site[2])
-    return TargetFrames(seq, lights, times, wcs, offsets, stars, location)
+    return target_frames(Sequence.from_paths(paths), store=store, need_stars=True, state=state)

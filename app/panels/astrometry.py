@@ -25,8 +25,7 @@ from fluxion.core.frames import FrameInfo
 from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 
-from .base import StepPanel, run_standalone
-from .photometry import product_store
+from .base import StepPanel, product_store, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.pipeline import StepState
+from fluxion.core.products import ProductStore
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
 from fluxion.widgets.plots import TimeSeriesPlot
@@ -45,9 +46,37 @@ from fluxion.widgets.plots import TimeSeriesPlot
 from ..session import Session
 from ..workers import Task
 
-__all__ = ["StepPanel", "run_standalone"]
+__all__ = ["StepPanel", "product_store", "run_standalone", "saved_product_store"]
 
 log = logging.getLogger("fluxion.app.panels")
+
+
+def product_store(session: Any) -> ProductStore | None:
+    """The project's product store (:meth:`Session.product_store`), or None (logged).
+
+    Saves an unsaved project first (call on the GUI thread, before a run).
+    """
+    getter = getattr(session, "product_store", None)
+    try:
+        if callable(getter):
+            return getter()
+        # Sessions without product_store: a saved project's folder, else no products.
+        folder = session.project.folder
+        return ProductStore(folder) if folder is not None else None
+    except (OSError, ValueError) as exc:
+        log.warning("products are not saved: %s", exc)
+        return None
+
+
+def saved_product_store(session: Any) -> ProductStore | None:
+    """The products of a saved project, or None; never saves the project.
+
+    For work that only reads products (solutions, calibrated frames) and so
+    should not make a folder for a project the user has not saved.
+    """
+    if session.project.folder is None:
+        return None
+    return product_store(session)
 
 
 class StepPanel(QWidget):

@@ -36,15 +36,15 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.chain.calibrate import frame_image
 from fluxion.core.lightcurve_run import LightCurveParams
-from fluxion.core.target_inputs import TargetFrames
+from fluxion.core.target_inputs import TargetFrames, target_frames
 
 from ..commands import CommandError
 from ..workers import ErrorInfo, Task
-from .base import StepPanel, run_standalone
+from .base import StepPanel, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, ReportDialog, write_report
 from .lightcurve_model import LightCurveRun, fold, periodogram, run_light_curve, to_first_light
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
-from .target_model import Target, light_frames
+from .target_model import Target
 
 __all__ = ["LightCurvePanel"]
 
@@ -220,7 +220,12 @@ class LightCurvePanel(StepPanel):
         if seq is None:
             return None
         task = self.session.workers.submit(
-            light_frames, seq, need_stars=True, name="Preparing the lights", key="lightcurve:frames"
+            target_frames,
+            seq,
+            store=saved_product_store(self.session),
+            need_stars=True,
+            name="Preparing the lights",
+            key="lightcurve:frames",
         )
         task.result.connect(self._frames_ready)
         return task
@@ -252,7 +257,9 @@ class LightCurvePanel(StepPanel):
         executor = self.session.workers.frame_executor
 
         def work(state) -> tuple[TargetFrames, LightCurveRun]:
-            f = frames or light_frames(seq, need_stars=True, state=state.sub(0.0, 0.2))
+            f = frames or target_frames(
+                seq, store=store, need_stars=True, state=state.sub(0.0, 0.2)
+            )
             # Clicks were saved by file: find their lights in this sequence.
             t = Target.from_dict(doc, f.files, f.times.jd)
             gain = f.gain()

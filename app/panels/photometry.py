@@ -12,11 +12,9 @@ magnitude. Tables go into the project's ``photometry/`` folder.
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from PySide6.QtWidgets import (
@@ -36,12 +34,10 @@ from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 from fluxion.core.stretch import Limits, compute_limits
 
-from .base import StepPanel, run_standalone
+from .base import StepPanel, product_store, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 
 __all__ = ["FramePhotometry", "PhotometryPanel", "describe", "measure_frame", "SHOW_CHOICES"]
-
-log = logging.getLogger("fluxion.app.panels.photometry")
 
 SHOW_CHOICES = ("image", "model", "residual")
 
@@ -90,20 +86,6 @@ def measure_frame(
             images[name] = (shown, compute_limits(shown, "zscale"))
     state.progress(1.0, f"{len(result.table)} stars measured")
     return FramePhotometry(result=result, gain=gain, images=images)
-
-
-def product_store(session: Any) -> ProductStore | None:
-    """The project's product store (:meth:`Session.product_store`), or None (logged)."""
-    getter = getattr(session, "product_store", None)
-    try:
-        if callable(getter):
-            return getter()
-        # Sessions without product_store: a saved project's folder, else no products.
-        folder = session.project.folder
-        return ProductStore(folder) if folder is not None else None
-    except (OSError, ValueError) as exc:
-        log.warning("products are not saved: %s", exc)
-        return None
 
 
 def describe(index: int, fp: FramePhotometry) -> str:

@@ -20,18 +20,14 @@ from typing import Any
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from astropy.time import Time
 
 from fluxion.core.ephemerides import Ephemeris
-from fluxion.core.lightcurve_run import field_offsets
-from fluxion.core.pipeline import StepState
-from fluxion.core.sequence import Sequence
-from fluxion.core.target_inputs import TargetFrames, bright_isolated_stars
+from fluxion.core.target_inputs import TargetFrames
 from fluxion.core.tracking import Click, Track, TrackError, fit_track
 
-__all__ = ["Target", "light_frames", "predict_positions", "KINDS"]
+__all__ = ["Target", "predict_positions", "KINDS"]
 
 log = logging.getLogger("fluxion.app.targets")
 
@@ -121,48 +117,6 @@ class Target:
             excluded=tuple(str(f) for f in doc.get("excluded", [])),
             report=dict(doc.get("report", {})),
         )
-
-
-def light_frames(
-    sequence: Sequence, *, need_stars: bool = False, state: StepState | None = None
-) -> TargetFrames:
-    """The light frames of an open sequence, in time order, ready for tracking.
-
-    As :func:`fluxion.core.target_inputs.load_target_frames` but on the
-    sequence the window already holds (no rescan). Bright isolated stars of
-    the first light are found when ``need_stars`` (comparison candidates) or
-    when a frame lacks a WCS (they anchor the field offsets).
-
-    Raises
-    ------
-    ValueError
-        Fewer than two light frames with a time.
-    """
-    lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
-    if len(lights) < 2:
-        raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
-    lights.sort(key=lambda k: sequence[k].jd)
-    times = Time([sequence[k].jd for k in lights], format="jd", scale="utc")
-    wcs_list = []
-    for n, k in enumerate(lights):
-        wcs_list.append(sequence.wcs(k))
-        if state is not None:
-            state.progress(0.3 * (n + 1) / len(lights), "reading the WCS")
-    wcs = wcs_list if all(w is not None for w in wcs_list) else None
-    stars = np.zeros((0, 2))
-    if need_stars or wcs is None:
-        if state is not None:
-            state.progress(0.35, "finding bright stars in the first light")
-        stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
-    site = sequence[lights[0]].site
-    location = None if site is None else EarthLocation.from_geodetic(*site)
-    frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
-    if wcs is None:
-        if len(stars) == 0:
-            raise ValueError("no star found in the first light to follow the field")
-        sub = None if state is None else state.sub(0.4, 1.0)
-        frames.offsets = field_offsets(frames.image, len(lights), stars[:10], state=sub)
-    return frames
 
 
 def predict_positions(

@@ -35,12 +35,12 @@ from fluxion.core.ephemerides import (
     Ephemeris,
 )
 from fluxion.core.params import param
-from fluxion.core.target_inputs import TargetFrames
+from fluxion.core.target_inputs import TargetFrames, target_frames
 from fluxion.core.tracking import UNREFINED_SIGMA, Click, refine_click
 
 from ..workers import Task
-from .base import StepPanel, run_standalone
-from .target_model import Target, light_frames, predict_positions
+from .base import StepPanel, run_standalone, saved_product_store
+from .target_model import Target, predict_positions
 from .target_overlay import TargetMarks
 from .target_sources import TargetSourcesMixin, known_object_positions
 
@@ -151,7 +151,11 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         if seq is None:
             return
         task = self.session.workers.submit(
-            light_frames, seq, name="Preparing the lights for tracking", key="targets:frames"
+            target_frames,
+            seq,
+            store=saved_product_store(self.session),
+            name="Preparing the lights for tracking",
+            key="targets:frames",
         )
         task.result.connect(self._frames_ready)
 

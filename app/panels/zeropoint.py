@@ -46,8 +46,7 @@ from fluxion.core.zeropoint import ZeroPointParams, ZeroPointResult
 from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot
 
-from .base import StepPanel, run_standalone
-from .photometry import product_store
+from .base import StepPanel, product_store, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
 __all__ = ["CatalogSource", "FrameCalibration", "ZeroPointPanel", "calibrate_frame", "describe"]
