@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .options import (
+    add_out_argument,
+    add_workers_argument,
+    check_folder,
+    check_paths,
+    check_workers,
+)
 from .progress import TerminalProgress
 
 NAME = "calibrate"
@@ -19,7 +25,7 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    add_out_argument(p)
     p.add_argument(
         "--method",
         choices=("median", "mean"),
@@ -29,9 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma", type=float, default=3.0, help="clipping threshold of --method mean")
     p.add_argument("--no-cosmic-rays", action="store_true", help="do not search for cosmic rays")
     p.add_argument("--memory", type=int, default=1024, help="memory budget for combining, MB")
-    p.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel frames"
-    )
+    add_workers_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,13 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.pipeline import StepState
     from fluxion.core.sequence import group_frames, scan
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"{args.out} exists and is not a folder")
+    check_paths(args.paths)
+    check_workers(args.workers)
+    check_folder(args.out)
     out = args.out.resolve()
     progress = TerminalProgress()
     state = StepState(progress)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .options import (
+    add_out_argument,
+    add_workers_argument,
+    check_folder,
+    check_paths,
+    check_workers,
+)
 from .progress import TerminalProgress
 
 NAME = "detect"
@@ -19,13 +25,11 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    add_out_argument(p)
     p.add_argument("--threshold", type=float, default=3.0, help="detection threshold, sigma")
     p.add_argument("--min-area", type=int, default=5, help="least pixels of a source")
     p.add_argument("--mesh", type=int, default=64, help="background mesh size, px")
-    p.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="parallel frames"
-    )
+    add_workers_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,13 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.pipeline import StepState
     from fluxion.core.sequence import scan
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"{args.out} exists and is not a folder")
+    check_paths(args.paths)
+    check_workers(args.workers)
+    check_folder(args.out)
     try:
         params = DetectionParams(
             threshold=args.threshold, min_area=args.min_area, mesh_size=args.mesh

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from . import CommandError
+from .options import check_paths, target_lights
 from .reports import (
     add_light_curve_report_arguments,
     check_report_options,
@@ -58,16 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.export.table import write_table
     from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
     from fluxion.core.photometry.noise import NoiseModel
-    from fluxion.core.target_inputs import load_target_frames
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_paths(args.paths)
     check_report_options(args, light_curve=True)
-    try:
-        frames = load_target_frames(args.paths)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+    frames = target_lights(args.paths)
     n = len(frames)
     target = None
     if args.radec:

@@ -10,6 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .options import (
+    add_out_argument,
+    add_workers_argument,
+    check_folder,
+    check_paths,
+    check_workers,
+)
 
 NAME = "photometry"
 HELP = (
@@ -24,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from fluxion.core.photometry import METHODS
 
     p.add_argument("paths", type=Path, nargs="+", help="FITS files or folders of them")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+    add_out_argument(p)
     p.add_argument("--method", choices=METHODS, default="aperture", help="photometry method")
     p.add_argument(
         "--radius", type=float, default=0.0, help="aperture radius, px (0: curve of growth)"
@@ -42,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gain", type=float, default=None, help="e-/ADU, overrides the header")
     p.add_argument("--read-noise", type=float, default=None, help="e-, overrides the header")
     p.add_argument("--saturation", type=float, default=None, help="ADU, overrides the header")
-    p.add_argument("--workers", type=int, default=1, help="frames measured in parallel")
+    add_workers_argument(p, default=1, help="frames measured in parallel")
 
 
 def _frames(paths: list[Path]) -> list[Path]:
@@ -116,13 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.fitsio import FitsReadError
     from fluxion.core.photometry import PhotometryError
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"{args.out} exists and is not a folder")
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
+    check_paths(args.paths)
+    check_folder(args.out)
+    check_workers(args.workers)
     frames = _frames(args.paths)
     if not frames:
         raise CommandError("no FITS files found")

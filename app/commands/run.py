@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .options import add_workers_argument, check_folder, check_paths, check_workers
 from .progress import TerminalProgress
 
 NAME = "run"
@@ -44,9 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where per-frame work runs: threads (default), processes, or "
         "dask://HOST:PORT (a dask.distributed scheduler; needs the 'dask' extra)",
     )
-    p.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="threads or processes"
-    )
+    add_workers_argument(p, help="threads or processes")
     p.add_argument(
         "--aperture",
         type=float,
@@ -188,13 +186,9 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.project import Project, ProjectError, is_project
     from fluxion.core.sequence import scan
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
-    if args.project.exists() and not args.project.is_dir():
-        raise CommandError(f"{args.project} exists and is not a folder")
+    check_paths(args.paths)
+    check_workers(args.workers)
+    check_folder(args.project)
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
         raise CommandError("the project folder must not be the folder of the raw frames")

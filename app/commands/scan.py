@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import CommandError
+from .options import check_paths
 
 NAME = "scan"
 HELP = "list the FITS frames in folders or files with their normalised header facts"
@@ -68,9 +68,7 @@ def _relative(path: Path, root: Path | None) -> str:
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.sequence import scan
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_paths(args.paths)
     frames = scan(args.paths, recursive=args.recursive)
     rows = [f.to_json_dict() for f in frames]
     if args.json:

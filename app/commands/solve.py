@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .options import add_workers_argument, check_folder, check_workers
 from .progress import TerminalProgress
 
 NAME = "solve"
@@ -48,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keep-header-wcs", action="store_true", help="keep a WCS already in the headers"
     )
-    p.add_argument("--workers", type=int, default=2, help="threads for source extraction (2)")
+    add_workers_argument(p, default=2, help="threads for source extraction (2)")
 
 
 def _catalog_fields(args: argparse.Namespace) -> dict:
@@ -75,10 +76,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("give both --ra and --dec, or neither")
     if args.scale is not None and args.scale <= 0:
         raise CommandError("--scale must be positive (arcsec per pixel)")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"{args.out} exists and is not a folder")
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
+    check_folder(args.out)
+    check_workers(args.workers)
     try:
         params = SolveParams(
             **_catalog_fields(args),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from . import CommandError
+from .options import add_workers_argument, check_paths, target_lights
 from .progress import TerminalProgress
 
 NAME = "stack"
@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--reference", type=int, help="light (0-based) whose grid is used; default middle"
     )
     p.add_argument("--memory", type=float, default=1024.0, help="memory budget (MB)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
+    add_workers_argument(p)
     p.add_argument("-o", "--output", type=Path, required=True, help="the stack (.fits)")
 
 
@@ -75,17 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.fitsio import FitsReadError, read_header
     from fluxion.core.pipeline import StepState
     from fluxion.core.stack import StackError, StackParams, read_calibrated_light, stack_frames
-    from fluxion.core.target_inputs import load_target_frames
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_paths(args.paths)
     if args.output.suffix.lower() not in (".fits", ".fit", ".fts"):
         raise CommandError(f"--output {args.output}: give a .fits file name")
-    try:
-        frames = load_target_frames(args.paths)
-    except (ValueError, FitsReadError) as exc:
-        raise CommandError(str(exc)) from exc
+    frames = target_lights(args.paths)
     n = len(frames)
     reference = n // 2 if args.reference is None else args.reference
     if not 0 <= reference < n:

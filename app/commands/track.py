@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import CommandError
+from .options import check_paths, target_lights
 from .reports import add_position_report_arguments, check_report_options, write_position_reports
 
 NAME = "track"
@@ -91,16 +92,10 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
 
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.export.table import write_table
-    from fluxion.core.target_inputs import load_target_frames
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
+    check_paths(args.paths)
     check_report_options(args, light_curve=False)
-    try:
-        frames = load_target_frames(args.paths)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+    frames = target_lights(args.paths)
     table, summary = predicted_positions(args, frames)
     write_table(args.output, table)
     print(f"{len(table)} frames: {summary}; written to {args.output}")
