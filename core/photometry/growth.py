@@ -15,6 +15,7 @@ import numpy as np
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from .aperture import measure_apertures
+from .flags import PhotometryFlag as F
 from .noise import NoiseModel
 
 __all__ = ["CurveOfGrowth", "curve_of_growth", "optimum_radius"]
@@ -45,11 +46,46 @@ class CurveOfGrowth:
     """The radius chosen by the rule (px)."""
     rule: str
     """The rule, in words, for the plot caption."""
+    star_flux: np.ndarray | None = None
+    """Sky-subtracted flux of each clean field star at each radius, shape (N, radii)."""
+    star_variance: np.ndarray | None = None
+    """Pixel-noise variance of those fluxes (without the sky-level error), e-^2."""
+    star_area: np.ndarray | None = None
+    """Unmasked aperture area of each star at each radius (px)."""
+    star_sky_err: np.ndarray | None = None
+    """Error of each star's sky level (e-/px)."""
 
     def aperture_correction(self, radius: float) -> float:
-        """Factor from the flux in ``radius`` to the flux at the plateau."""
-        frac = float(np.interp(radius, self.radii, self.field_fraction))
-        return 1.0 / frac if frac > 0 else float("nan")
+        """Factor from the flux in ``radius`` to the flux at the largest radius."""
+        return self.aperture_correction_with_error(radius)[0]
+
+    def aperture_correction_with_error(self, radius: float) -> tuple[float, float]:
+        """Factor from the flux in ``radius`` to the largest radius, and its 1-sigma error.
+
+        The light between ``radius`` and the largest radius is regressed
+        through the origin on the flux in ``radius``, star by star, weighted
+        by the noise of both and sigma-clipped (see :func:`ring_ratio`). The
+        error is that of the fitted slope, scaled up by the scatter when the
+        stars disagree more than their noise says (e.g. a PSF that varies
+        across the field). A radius at or beyond the largest gives 1 +- 0.
+        """
+        if radius >= self.radii[-1] - 1e-9:
+            return 1.0, 0.0
+        if self.star_flux is None or len(self.star_flux) < 2:
+            frac = float(np.interp(radius, self.radii, self.field_fraction))
+            return (1.0 / frac if frac > 0 else float("nan")), float("nan")
+        flux_r, var_r, area_r = (
+            np.array([np.interp(radius, self.radii, row) for row in arr])
+            for arr in (self.star_flux, self.star_variance, self.star_area)
+        )
+        ring = self.star_flux[:, -1] - flux_r
+        var_ring = (
+            np.maximum(self.star_variance[:, -1] - var_r, 0.0)
+            + ((self.star_area[:, -1] - area_r) * self.star_sky_err) ** 2
+        )
+        var_r = var_r + (area_r * self.star_sky_err) ** 2
+        slope, err = ring_ratio(flux_r, ring, var_r, var_ring)
+        return 1.0 + slope, err
 
 
 def optimum_radius(
@@ -69,11 +105,76 @@ def optimum_radius(
     return float(radii[hits[0]] if hits.size else radii[-1])
 
 
+def ring_ratio(
+    flux: np.ndarray,
+    ring: np.ndarray,
+    var_flux: np.ndarray,
+    var_ring: np.ndarray,
+    *,
+    clip: float = 3.0,
+    iterations: int = 5,
+) -> tuple[float, float]:
+    """Slope k of ``ring = k * flux`` over stars, with its error.
+
+    Written by hand (a weighted straight line through the origin with
+    sigma clipping) because the median of per-star ratios, the usual
+    curve-of-growth estimate, weights a faint star's noisy plateau as much
+    as a bright star's and is biased by the noise of the ratio; here bright
+    stars count by their S/N, and stars with an undetected neighbour or a
+    cosmic ray in the ring are clipped.
+
+    Parameters
+    ----------
+    flux, ring : ndarray
+        Flux inside the aperture and in the ring out to the plateau radius.
+    var_flux, var_ring : ndarray
+        Their variances; the weights use the effective variance
+        ``var_ring + k^2 var_flux`` of the residual.
+
+    Returns
+    -------
+    (float, float)
+        k and its 1-sigma error, NaN when fewer than two stars are usable.
+    """
+    ok = np.isfinite(flux) & np.isfinite(ring) & (flux > 0) & (var_ring > 0)
+    k = float(np.sum(ring[ok]) / np.sum(flux[ok])) if ok.sum() else float("nan")
+    err = float("nan")
+    for _ in range(iterations):
+        if ok.sum() < 2:
+            return float("nan"), float("nan")
+        var = var_ring + k**2 * var_flux
+        w = 1.0 / var[ok]
+        sxx = np.sum(w * flux[ok] ** 2)
+        k = float(np.sum(w * flux[ok] * ring[ok]) / sxx)
+        z = (ring - k * flux) / np.sqrt(var)
+        chi2 = float(np.sum(z[ok] ** 2)) / max(int(ok.sum()) - 1, 1)
+        err = float(np.sqrt(max(chi2, 1.0) / sxx))
+        # Clip against the actual scatter: a field-varying PSF widens it for all.
+        scale = max(1.0, 1.4826 * float(np.median(np.abs(z[ok]))))
+        keep = ok & (np.abs(z) < clip * scale)
+        if np.array_equal(keep, ok):
+            break
+        ok = keep
+    return k, err
+
+
 def _fractions(table_fluxes: np.ndarray) -> np.ndarray:
     """Each row divided by its plateau (mean of the three largest radii)."""
     plateau = np.mean(table_fluxes[:, -3:], axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return table_fluxes / plateau
+
+
+def _field_fraction(radii, flux, pix_var, area, sky_err) -> np.ndarray:
+    """The field curve: 1 / aperture correction at each radius (median curve if too few)."""
+    if len(flux) < 3:
+        return np.nanmedian(_fractions(flux), axis=0)
+    cog = CurveOfGrowth(
+        radii, np.ones_like(radii), np.ones_like(radii), None, None, len(flux), radii[-1], "",
+        flux, pix_var, area, sky_err,
+    )  # fmt: skip
+    corr = np.array([cog.aperture_correction_with_error(r)[0] for r in radii])
+    return 1.0 / corr
 
 
 def curve_of_growth(
@@ -89,6 +190,7 @@ def curve_of_growth(
     min_fraction: float = 0.7,
     max_difference: float = 0.05,
     max_stars: int = 200,
+    sky_mask: np.ndarray | None = None,
 ) -> CurveOfGrowth:
     """Measure the curves of growth and choose the aperture radius.
 
@@ -111,6 +213,8 @@ def curve_of_growth(
         PP's thresholds: 70% of the plateau and 5% agreement.
     max_stars : int
         At most this many of the highest-S/N clean field stars are used.
+    sky_mask : ndarray of bool, optional
+        Pixels left out of the sky annuli (neighbours' wings).
 
     Returns
     -------
@@ -128,7 +232,14 @@ def curve_of_growth(
     # Sky, flags and the noise model once, at the largest radius (the
     # strictest for edge and contamination); then all radii in one pass.
     base = measure_apertures(
-        image, pos, radii[-1], annulus, noise=noise, mask=mask, saturation=saturation
+        image,
+        pos,
+        radii[-1],
+        annulus,
+        noise=noise,
+        mask=mask,
+        saturation=saturation,
+        sky_mask=sky_mask,
     )
     flags = np.asarray(base["flags"])
     data = np.asarray(image, dtype=np.float64)
@@ -139,29 +250,45 @@ def curve_of_growth(
     phot = aperture_photometry(clean, apertures, error=sigma, mask=bad)
     sky = np.asarray(base["sky"])
     sky_err = np.asarray(base["sky_err"])
-    fluxes, errs = [], []
-    for k, ap in enumerate(apertures):
-        area = np.atleast_1d(ap.area_overlap(clean, mask=bad))
+    # Exact overlaps only where the largest aperture meets the edge or a bad
+    # pixel; elsewhere the area is pi r^2 (photutils' area_overlap per radius
+    # was a third of the curve's time).
+    partial = (flags & (F.NEAR_EDGE | F.MASKED)) != 0
+    fluxes, pix_vars, areas = [], [], []
+    for k in range(len(apertures)):
+        area = np.full(len(pos), np.pi * radii[k] ** 2)
+        if partial.any():
+            area[partial] = np.atleast_1d(
+                CircularAperture(pos[partial], r=radii[k]).area_overlap(clean, mask=bad)
+            )
+        areas.append(area)
         fluxes.append(np.asarray(phot[f"aperture_sum_{k}"]) - sky * area)
-        errs.append(np.hypot(np.asarray(phot[f"aperture_sum_err_{k}"]), area * sky_err))
+        pix_vars.append(np.asarray(phot[f"aperture_sum_err_{k}"]) ** 2)
     flux = np.array(fluxes).T
-    err = np.array(errs).T
+    pix_var = np.array(pix_vars).T
+    area = np.array(areas).T
+    err = np.sqrt(pix_var + (area * sky_err[:, None]) ** 2)
     snr = flux / err
     target_frac = target_snr = None
     if target_position is not None:
         target_frac = _fractions(flux[-1:])[0]
         target_snr = snr[-1] / np.nanmax(snr[-1])
-        flux, snr, flags = flux[:-1], snr[:-1], flags[:-1]
+        flux, snr, flags, err = flux[:-1], snr[:-1], flags[:-1], err[:-1]
+        pix_var, area, sky_err = pix_var[:-1], area[:-1], sky_err[:-1]
+    # Stars are chosen by their best S/N along the curve, not at the largest
+    # radius: there the sky noise of a wide aperture leaves only the few
+    # brightest stars, and a correction from three stars is off by percents.
+    best_snr = np.nanmax(np.where(np.isfinite(snr), snr, -np.inf), axis=1)
     good = (flags == 0) & np.all(np.isfinite(flux), axis=1) & (flux[:, -1] > 0)
-    good &= snr[:, -1] > 20
+    good &= best_snr > 20
     idx = np.flatnonzero(good)
-    idx = idx[np.argsort(snr[idx, -1])[::-1][:max_stars]]
+    idx = idx[np.argsort(best_snr[idx])[::-1][:max_stars]]
     if idx.size == 0:
         raise ValueError(
             "no clean field star with S/N > 20 for the curve of growth; "
             "give a fixed aperture radius instead"
         )
-    field = np.nanmedian(_fractions(flux[idx]), axis=0)
+    field = _field_fraction(radii, flux[idx], pix_var[idx], area[idx], sky_err[idx])
     field_snr = np.nanmedian(snr[idx] / np.nanmax(snr[idx], axis=1, keepdims=True), axis=0)
     best = optimum_radius(
         radii, field, target_frac, min_fraction=min_fraction, max_difference=max_difference
@@ -175,4 +302,8 @@ def curve_of_growth(
         n_field_stars=int(idx.size),
         optimum_radius=best,
         rule=RULE.format(min_fraction=min_fraction, max_difference=max_difference),
+        star_flux=flux[idx],
+        star_variance=pix_var[idx],
+        star_area=area[idx],
+        star_sky_err=sky_err[idx],
     )

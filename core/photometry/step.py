@@ -17,7 +17,7 @@ from astropy.table import Table
 
 from fluxion.core.pipeline import StepState
 
-from .aperture import measure_apertures
+from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import FrameSky, find_stars, frame_sky, measure_fwhm
 from .growth import CurveOfGrowth, curve_of_growth
 from .noise import NoiseModel
@@ -251,6 +251,17 @@ class Photometry:
         if positions is None:
             positions = field
         radius = p.aperture_radius or p.aperture_radius_fwhm * fwhm
+        sky_mask = None
+        if len(stars):
+            sky_mask = neighbour_sky_mask(
+                img.shape,
+                np.asarray(stars["x"]),
+                np.asarray(stars["y"]),
+                np.asarray(stars["flux"]),
+                fwhm,
+                float(sky.global_rms),
+                max_radius=0.8 * annulus[0],
+            )
         cog = None
         if radius <= 0 or p.aperture_correction:
             radii = np.linspace(0.5 * fwhm, 0.95 * annulus[0], 20)
@@ -266,6 +277,7 @@ class Photometry:
                     saturation=sat,
                     min_fraction=p.growth_min_fraction,
                     max_difference=p.growth_max_difference,
+                    sky_mask=sky_mask,
                 )
             except ValueError as exc:
                 log.warning("curve of growth not measured: %s", exc)
@@ -284,13 +296,21 @@ class Photometry:
             saturation=sat,
             neighbours=field,
             variance=variance,
+            sky_mask=sky_mask,
         )
         if p.aperture_correction and cog is not None:
-            corr = cog.aperture_correction(radius)
+            corr, corr_err = cog.aperture_correction_with_error(radius)
             if np.isfinite(corr):
-                table["flux"] *= corr
-                table["flux_err"] *= corr
+                # The correction's own error is common to all stars of the
+                # frame; it goes into flux_err (a zero point from many stars
+                # cannot average it down) and, alone, into the meta.
+                corr_err = corr_err if np.isfinite(corr_err) else 0.0
+                flux = np.asarray(table["flux"], dtype=np.float64)
+                err = np.asarray(table["flux_err"], dtype=np.float64)
+                table["flux"] = flux * corr
+                table["flux_err"] = np.hypot(err * corr, flux * corr_err)
                 table.meta["aperture_correction"] = corr
+                table.meta["aperture_correction_err"] = corr_err
         table.meta["aperture_radius"] = radius
         return dict(table=table, aperture_radius=radius, annulus=annulus, curve_of_growth=cog)
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
+from astropy.stats import SigmaClip
+from photutils.aperture import (
+    ApertureStats,
+    CircularAnnulus,
+    CircularAperture,
+    aperture_photometry,
+)
+from scipy.spatial import cKDTree
 
 from fluxion.core.photometry import (
     NoiseModel,
@@ -13,8 +20,9 @@ from fluxion.core.photometry import (
     PhotometryFlag,
     PhotometryParams,
 )
-from fluxion.core.photometry.aperture import measure_apertures
-from fluxion.core.photometry.growth import curve_of_growth, optimum_radius
+from fluxion.core.photometry.annulus import annulus_sky
+from fluxion.core.photometry.aperture import measure_apertures, poisson_median_offset
+from fluxion.core.photometry.growth import curve_of_growth, optimum_radius, ring_ratio
 from fluxion.core.photometry.synthetic import MoffatProfile, star_field
 
 GAIN, RN = 2.0, 5.0
@@ -200,3 +208,83 @@ def test_empty_frame_and_bad_input():
         Photometry()(f.image, gain=-1.0)
     with pytest.raises(PhotometryError, match="unknown method"):
         Photometry(PhotometryParams(method="magic"))
+
+
+def _night_like_field(seed: int):
+    # A 20 cm telescope's night: bright sky, a few hundred stars of all
+    # fluxes, neighbours included (no minimum separation).
+    return star_field(
+        (512, 512),
+        150,
+        seed=seed,
+        sky=1100.0,
+        read_noise=7.0,
+        gain=1.0,
+        profile=MoffatProfile(3.2, 3.0),
+        flux_range=(300.0, 2e5),
+        border=5,
+    )
+
+
+def test_aperture_corrected_fluxes_are_total_fluxes_with_the_correction_error():
+    ratios, pulls, corrections, corr_errs = [], [], [], []
+    for seed in range(8):
+        f = _night_like_field(seed)
+        res = Photometry(PhotometryParams(method="aperture")).run(f.image, gain=1.0, read_noise=7.0)
+        t = res.table
+        tx, ty, tf = (np.asarray(f.truth[c]) for c in ("x", "y", "flux"))
+        tree = cKDTree(np.c_[tx, ty])
+        d, j = tree.query(np.c_[t["x"], t["y"]])
+        # Isolated: nothing brighter than 0.3% of the star within 30 px.
+        isolated = np.array(
+            [all(tf[k] < 3e-3 * tf[i] for k in tree.query_ball_point((tx[i], ty[i]), 30) if k != i)
+             for i in j]
+        )  # fmt: skip
+        ok = (d < 0.5) & (t["flags"] == 0) & isolated & (t["flux"] / t["flux_err"] > 30)
+        ratios.append(np.asarray(t["flux"][ok] / tf[j[ok]]))
+        pulls.append(np.asarray((t["flux"][ok] - tf[j[ok]]) / t["flux_err"][ok]))
+        corrections.append(t.meta["aperture_correction"])
+        corr_errs.append(t.meta["aperture_correction_err"])
+    ratio, pull = np.concatenate(ratios), np.concatenate(pulls)
+    assert ratio.size > 80
+    # Total fluxes to 0.5% (the light beyond the plateau radius, 0.1% for
+    # beta = 3, is the only known loss).
+    assert abs(np.median(ratio) - 1.0) < 0.005
+    assert abs(np.median(pull)) < 0.35
+    assert 0.8 < _robust_std(pull) < 1.2
+    # The correction's error says how much it scatters from frame to frame.
+    assert 0.5 < np.std(corrections) / np.mean(corr_errs) < 1.6
+    assert all(0 < e < 0.01 for e in corr_errs)
+
+
+def test_median_sky_is_corrected_for_the_poisson_skew():
+    rng = np.random.default_rng(4)
+    for level in (100.0, 1100.0):
+        x = rng.poisson(level, (1000, 2000)) + rng.normal(0.0, 7.0, (1000, 2000))
+        shift = float(np.mean(x) - np.mean(np.median(x, axis=1)))
+        assert poisson_median_offset(np.array(level), 7.0) == pytest.approx(shift, abs=0.03)
+
+
+def test_ring_ratio_weights_by_noise_and_clips_outliers():
+    rng = np.random.default_rng(5)
+    flux = 10 ** rng.uniform(3, 5, 60)
+    var_ring = 900.0**2 + 0.27 * flux
+    ring = 0.27 * flux + rng.normal(0.0, np.sqrt(var_ring))
+    ring[:3] += 2e4  # undetected neighbours in the ring
+    k, err = ring_ratio(flux, ring, flux, var_ring)
+    assert abs(k - 0.27) < 3 * err
+    assert 0 < err < 0.005
+
+
+def test_fast_annulus_sky_equals_photutils_sigma_clipped_stats():
+    f = _night_like_field(9)
+    rng = np.random.default_rng(9)
+    pos = np.c_[rng.uniform(-8, 520, 200), rng.uniform(-8, 520, 200)]
+    bad = np.zeros(f.image.shape, dtype=bool)
+    bad[:, 300] = True
+    ref = ApertureStats(
+        f.image, CircularAnnulus(pos, 12.0, 20.0), mask=bad, sigma_clip=SigmaClip(3.0, maxiters=5)
+    )
+    fast = annulus_sky(f.image, bad, pos, 12.0, 20.0)
+    np.testing.assert_allclose(fast.median, ref.median, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(fast.std, ref.std, rtol=1e-9)

@@ -1,0 +1,152 @@
+"""Sigma-clipped sky in circular annuli around many stars at once.
+
+Written by hand because photutils' ``ApertureStats`` sigma-clips each star's
+annulus in its own Python call: on a 1024^2 frame with 400 stars that was
+~1 s per call and the largest cost of aperture photometry. Here the annulus
+pixels of a block of stars are gathered into one array and each row is sorted
+once: a sigma clip keeps a contiguous run of a sorted row, so every clipping
+iteration is a count against two bounds and the median and the standard
+deviation come from the run's ends and prefix sums. The result is that of
+``SigmaClip(sigma, maxiters, cenfunc='median', stdfunc='std')`` on the pixels
+whose centres fall in the annulus (photutils' "center" method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AnnulusSky", "annulus_sky"]
+
+# Stars per block: bounds the gathered array to a few tens of MB.
+_BLOCK_PIXELS = 2_000_000
+
+
+@dataclass(frozen=True)
+class AnnulusSky:
+    """Clipped statistics of each star's annulus."""
+
+    median: np.ndarray
+    """Sigma-clipped median (NaN when no pixel is left)."""
+    std: np.ndarray
+    """Standard deviation of the kept pixels (ddof 0)."""
+    n_pixels: np.ndarray
+    """Number of kept pixels."""
+
+
+def annulus_sky(
+    data: np.ndarray,
+    bad: np.ndarray,
+    positions: np.ndarray,
+    r_in: float,
+    r_out: float,
+    *,
+    sigma: float = 3.0,
+    maxiters: int = 5,
+) -> AnnulusSky:
+    """Sigma-clipped median and scatter of the pixels in annuli around ``positions``.
+
+    Parameters
+    ----------
+    data : ndarray
+        The frame.
+    bad : ndarray of bool
+        Pixels left out (masked, not finite, neighbours).
+    positions : ndarray, shape (N, 2)
+        0-based (x, y) centres.
+    r_in, r_out : float
+        Annulus radii (px).
+    sigma : float
+        Clipping threshold in standard deviations, both sides.
+    maxiters : int
+        At most this many clipping passes.
+
+    Returns
+    -------
+    AnnulusSky
+    """
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    n = len(pos)
+    half = int(np.ceil(r_out)) + 1
+    padded = np.pad(
+        np.where(bad, np.nan, np.asarray(data, dtype=np.float64)), half, constant_values=np.nan
+    )
+    offsets = np.arange(-half, half + 1)
+    median = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    count = np.zeros(n, dtype=np.int64)
+    finite = np.all(np.isfinite(pos), axis=1)
+    box = len(offsets) ** 2
+    step = max(1, _BLOCK_PIXELS // box)
+    for start in range(0, n, step):
+        idx = np.flatnonzero(finite[start : start + step]) + start
+        if idx.size == 0:
+            continue
+        # A centre off the frame gathers the nearest box; the offsets below
+        # stay exact, so only its annulus's pixels off the frame are missing.
+        xi = np.clip(np.rint(pos[idx, 0]).astype(np.int64), 0, padded.shape[1] - 2 * half - 1)
+        yi = np.clip(np.rint(pos[idx, 1]).astype(np.int64), 0, padded.shape[0] - 2 * half - 1)
+        dx = offsets[None, None, :] + (xi - pos[idx, 0])[:, None, None]
+        dy = offsets[None, :, None] + (yi - pos[idx, 1])[:, None, None]
+        r2 = dx * dx + dy * dy
+        inside = (r2 >= r_in * r_in) & (r2 <= r_out * r_out)
+        rows = (yi + half)[:, None, None] + offsets[None, :, None]
+        cols = (xi + half)[:, None, None] + offsets[None, None, :]
+        values = np.where(inside, padded[rows, cols], np.nan).reshape(idx.size, box)
+        m, s, c = _clipped_rows(values, sigma, maxiters)
+        median[idx], std[idx], count[idx] = m, s, c
+    return AnnulusSky(median=median, std=std, n_pixels=count)
+
+
+def _clipped_rows(
+    values: np.ndarray, sigma: float, maxiters: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sigma-clipped median, std and count of each row (NaNs ignored)."""
+    v = np.sort(values, axis=1)  # NaNs go last
+    n_rows, width = v.shape
+    valid = np.sum(np.isfinite(v), axis=1)
+    # Prefix sums about a row's first median, so that the variance does not
+    # cancel catastrophically on a bright sky.
+    ref = _run_median(v, np.zeros(n_rows, np.int64), valid)
+    ref = np.where(np.isfinite(ref), ref, 0.0)
+    d = np.where(np.isfinite(v), v - ref[:, None], 0.0)
+    c1 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(d, axis=1)], axis=1)
+    c2 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(d * d, axis=1)], axis=1)
+    lo = np.zeros(n_rows, dtype=np.int64)
+    hi = valid.copy()
+    rows = np.arange(n_rows)
+    for _ in range(maxiters):
+        k = hi - lo
+        med = _run_median(v, lo, hi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (c1[rows, hi] - c1[rows, lo]) / k
+            var = np.maximum((c2[rows, hi] - c2[rows, lo]) / k - mean * mean, 0.0)
+        sd = np.sqrt(var)
+        lower = med - sigma * sd
+        upper = med + sigma * sd
+        filled = np.where(np.isfinite(v), v, np.inf)
+        new_lo = np.sum(filled < lower[:, None], axis=1)
+        new_hi = np.sum(filled <= upper[:, None], axis=1)
+        # Clipped pixels stay clipped (as astropy's SigmaClip iterates).
+        new_lo = np.where(k > 0, np.maximum(new_lo, lo), lo)
+        new_hi = np.where(k > 0, np.maximum(np.minimum(new_hi, hi), new_lo), hi)
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
+    k = hi - lo
+    med = _run_median(v, lo, hi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (c1[rows, hi] - c1[rows, lo]) / k
+        var = np.maximum((c2[rows, hi] - c2[rows, lo]) / k - mean * mean, 0.0)
+    sd = np.where(k > 0, np.sqrt(var), np.nan)
+    return med, sd, k
+
+
+def _run_median(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Median of the sorted run v[i, lo[i]:hi[i]] of each row (NaN when empty)."""
+    k = hi - lo
+    rows = np.arange(len(v))
+    a = np.clip(lo + (k - 1) // 2, 0, v.shape[1] - 1)
+    b = np.clip(lo + k // 2, 0, v.shape[1] - 1)
+    return np.where(k > 0, 0.5 * (v[rows, a] + v[rows, b]), np.nan)
