@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain import photometry_frame, zeropoint_frame
+from fluxion.core.chain import load_zeropoint, photometry_frame, zeropoint_frame
 from fluxion.core.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams
 from fluxion.core.pipeline import StepState
@@ -49,7 +49,14 @@ from fluxion.widgets.plots import TimeSeriesPlot
 from .base import StepPanel, product_store, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
-__all__ = ["CatalogSource", "FrameCalibration", "ZeroPointPanel", "calibrate_frame", "describe"]
+__all__ = [
+    "CatalogSource",
+    "FrameCalibration",
+    "ZeroPointPanel",
+    "calibrate_frame",
+    "describe",
+    "restore",
+]
 
 log = logging.getLogger("fluxion.app.panels.zeropoint")
 
@@ -141,6 +148,24 @@ def calibrate_frame(
     )
     airmass = float(frame.airmass) if frame.airmass is not None else math.nan
     return FrameCalibration(result=result, airmass=airmass, jd=frame.jd)
+
+
+def restore(
+    store: ProductStore, frames: list[FrameInfo], state: StepState | None = None
+) -> dict[int, FrameCalibration]:
+    """Zero points that earlier runs left in the project (runs in a worker)."""
+    out = {}
+    for i, f in enumerate(frames):
+        if f.type != "light" or store.fingerprint_of("zeropoint", f.path) is None:
+            continue
+        try:
+            result = load_zeropoint(store, f)
+        except (OSError, ValueError):
+            continue  # a damaged product is redone by the next run
+        if result is not None:
+            airmass = float(f.airmass) if f.airmass is not None else math.nan
+            out[i] = FrameCalibration(result=result, airmass=airmass, jd=f.jd)
+    return out
 
 
 def describe(index: int, fc: FrameCalibration) -> str:
@@ -325,6 +350,27 @@ class ZeroPointPanel(StepPanel):
     def _on_sequence(self) -> None:
         super()._on_sequence()
         self.airmass_plot.clear()
+        seq = self.session.sequence
+        if seq is None or self.session.project.folder is None:
+            return
+        # a reopened project shows the zero points its earlier runs left
+        task = self.session.workers.submit(
+            restore,
+            self.session.product_store(),
+            list(seq.frames),
+            name="Reading the zero points",
+            key=f"restore:{self.step}",
+            quiet=True,
+        )
+        task.result.connect(self._on_restored)
+
+    def _on_restored(self, results: dict[int, FrameCalibration]) -> None:
+        if not results:
+            return
+        self.results.update(results)
+        self._update_plot()
+        if self.session.current in self.results:
+            self.show_result(self.session.current, self.results[self.session.current])
 
     def show_result(self, index: int, result: FrameCalibration) -> None:
         r = result.result
