@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-__all__ = ["TimeSeriesPlot", "legend_lists_filled_series", "plain_axes"]
+__all__ = ["TimeSeriesPlot", "diagnostic_plot", "legend_lists_filled_series", "plain_axes"]
 
 
 def _plot_item(plot: pg.PlotWidget | pg.PlotItem) -> pg.PlotItem:
@@ -33,6 +33,32 @@ def plain_axes(plot: pg.PlotWidget | pg.PlotItem, *, magnitude_y: bool = False) 
         item.getAxis(name).enableAutoSIPrefix(False)
     if magnitude_y:
         item.invertY(True)
+
+
+def diagnostic_plot(
+    left: str, bottom: str, *, min_height: int = 120, legend: bool = False
+) -> pg.PlotWidget:
+    """A panel's diagnostic plot: axis titles, a light grid, plain axis values.
+
+    Parameters
+    ----------
+    left, bottom : str
+        Axis titles with their units, e.g. ``"residual (mag)"``.
+    min_height : int
+        Pixels below which the plot does not shrink (axis titles stay readable).
+    legend : bool
+        Add a legend in the top right corner (see :func:`legend_lists_filled_series`).
+    """
+    plot = pg.PlotWidget()
+    plot.setMenuEnabled(False)
+    plot.showGrid(x=True, y=True, alpha=0.3)
+    plot.setLabel("left", left)
+    plot.setLabel("bottom", bottom)
+    plot.setMinimumHeight(min_height)
+    if legend:
+        plot.addLegend(offset=(-10, 10))
+    plain_axes(plot)
+    return plot
 
 
 def legend_lists_filled_series(plot: pg.PlotWidget | pg.PlotItem) -> None:

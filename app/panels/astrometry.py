@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from fluxion.core.astrometry import SolveParams, SolveResult, not_solved
 from fluxion.core.astrometry.step import catalog_for
@@ -25,7 +25,7 @@ from fluxion.core.frames import FrameInfo
 from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 
-from .base import StepPanel, product_store, run_standalone
+from .base import StepPanel, read_stored, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 
@@ -70,17 +70,7 @@ def reference_chain(params: SolveParams, reference: Path | None) -> CatalogChain
 
 def restore(store: ProductStore, frames: list[FrameInfo], state=None) -> dict[int, SolveResult]:
     """Solutions that earlier runs left in the project (runs in a worker)."""
-    out = {}
-    for i, f in enumerate(frames):
-        if f.type != "light" or store.fingerprint_of("astrometry", f.path) is None:
-            continue
-        try:
-            found = load_solution(store, f)
-        except (OSError, ValueError):
-            continue  # a damaged product is redone by the next run
-        if found is not None:
-            out[i] = found
-    return out
+    return read_stored(store, frames, "astrometry", load_solution, lights_only=True)
 
 
 class AstrometryPanel(StepPanel):
@@ -90,6 +80,7 @@ class AstrometryPanel(StepPanel):
     step = "astrometry"
     params_type = SolveParams
     quantity = "RMS (arcsec)"
+    restore_products = staticmethod(restore)
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
@@ -101,16 +92,7 @@ class AstrometryPanel(StepPanel):
         self.layout().insertWidget(0, self.reference_label)
         session.reference_catalog_changed.connect(self._show_reference)
         self._show_reference()
-        # Sixteen parameters make a tall form: it scrolls, so that the panel does
-        # not force a minimum height on the whole window.
-        layout = self.layout()
-        index = layout.indexOf(self.form)
-        layout.removeWidget(self.form)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout.insertWidget(index, scroll, 1)
+        self.scroll_form()  # sixteen parameters
 
     # -- the reference catalog ------------------------------------------------
     def _show_reference(self) -> None:
@@ -127,23 +109,12 @@ class AstrometryPanel(StepPanel):
         self._show_reference()
 
     # -- running --------------------------------------------------------------
-    def _prepare(self) -> None:
-        # The form is the truth: keep it in the project before product_store()
-        # saves an unsaved project (which reloads every panel's form from it).
-        params = self.params()
-        self.session.project.set_step_params(self.step, params)
-        self._products = product_store(self.session)
+    def prepare_run(self) -> bool:
+        self._products = self.keep_params_and_store()
         # The Detection panel's parameters, so that its stored sources are reused.
         self._detection = self.session.project.step_params("detection", DetectionParams)
-        self._catalog = reference_chain(params, self.session.reference_catalog())
-
-    def run_current(self):
-        self._prepare()
-        return super().run_current() if self._products is not None else None
-
-    def run_all(self):
-        self._prepare()
-        return super().run_all() if self._products is not None else None
+        self._catalog = reference_chain(self.params(), self.session.reference_catalog())
+        return self._products is not None
 
     def run_frame(
         self, data: np.ndarray, frame: FrameInfo, params: SolveParams, state: StepState | None
@@ -160,29 +131,6 @@ class AstrometryPanel(StepPanel):
             state=state,
             detection=self._detection,
         )
-
-    def _on_sequence(self) -> None:
-        super()._on_sequence()
-        seq = self.session.sequence
-        if seq is None or self.session.project.folder is None:
-            return
-        task = self.session.workers.submit(
-            restore,
-            self.session.product_store(),
-            list(seq.frames),
-            name="Reading the astrometric solutions",
-            key=f"restore:{self.step}",
-            quiet=True,
-        )
-        task.result.connect(self._on_restored)
-
-    def _on_restored(self, results: dict[int, SolveResult]) -> None:
-        if not results:
-            return
-        self.results.update(results)
-        self._update_plot()
-        if self.session.current in self.results:
-            self.show_result(self.session.current, self.results[self.session.current])
 
     # -- showing --------------------------------------------------------------
     def summary(self, result: SolveResult) -> float:

@@ -17,22 +17,29 @@ A concrete panel declares::
         def summary(self, result) -> float: ...          # value for the plot
         def show_result(self, index, result) -> None: ... # text, overlays
 
-and is registered with one line in :mod:`fluxion.app.panels`.
+and is registered with one line in :mod:`fluxion.app.panels`. A panel whose
+step leaves products in the project sets ``restore_products`` (a Qt-free
+``fn(store, frames, state) -> {index: result}``) to show them again when a
+project is reopened; one that needs something before a run (the project's
+product store, a catalog) overrides :meth:`StepPanel.prepare_run`.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +53,14 @@ from fluxion.widgets.plots import TimeSeriesPlot
 from ..session import Session
 from ..workers import Task
 
-__all__ = ["StepPanel", "product_store", "run_standalone", "saved_product_store"]
+__all__ = [
+    "StepPanel",
+    "product_store",
+    "read_stored",
+    "run_standalone",
+    "saved_product_store",
+    "scrolling",
+]
 
 log = logging.getLogger("fluxion.app.panels")
 
@@ -79,6 +93,45 @@ def saved_product_store(session: Any) -> ProductStore | None:
     return product_store(session)
 
 
+def read_stored(
+    store: ProductStore,
+    frames: list[Any],
+    step: str,
+    load: Callable[[ProductStore, Any], Any],
+    *,
+    lights_only: bool = False,
+) -> dict[int, Any]:
+    """The results that earlier runs of ``step`` left in the project, by frame index.
+
+    Qt-free (runs in a worker). ``load(store, frame)`` reads one frame's
+    product (None when there is none); a damaged product is skipped, since
+    the next run redoes it.
+    """
+    out = {}
+    for i, f in enumerate(frames):
+        if lights_only and f.type != "light":
+            continue
+        if store.fingerprint_of(step, f.path) is None:
+            continue
+        try:
+            found = load(store, f)
+        except (OSError, ValueError):
+            continue
+        if found is not None:
+            out[i] = found
+    return out
+
+
+def scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area, so that a tall form does not set
+    a minimum height on the whole window."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(widget)
+    return scroll
+
+
 class StepPanel(QWidget):
     """Base class of the step panels (see the module docstring).
 
@@ -92,6 +145,9 @@ class StepPanel(QWidget):
     step: ClassVar[str] = "step"
     params_type: ClassVar[type]
     quantity: ClassVar[str] = ""
+    #: Reads what earlier runs left in the project, in a worker:
+    #: ``fn(store, frames, state) -> {index: result}``; None when nothing is kept.
+    restore_products: ClassVar[Callable[..., dict[int, Any]] | None] = None
 
     step_finished = Signal(str)
 
@@ -143,6 +199,10 @@ class StepPanel(QWidget):
         """Show one frame's result (text, overlays)."""
         self.result_label.setText(f"frame {index + 1}: {result}")
 
+    def prepare_run(self) -> bool:
+        """Get ready for a run on the GUI thread; False when the run cannot start."""
+        return True
+
     # -- lifecycle ------------------------------------------------------------
     def params(self) -> Any:
         """The parameters in the form."""
@@ -154,10 +214,56 @@ class StepPanel(QWidget):
     def _on_project(self) -> None:
         self.form.set_params(self.session.project.step_params(self.step, self.params_type))
 
+    def scroll_form(self) -> None:
+        """Put the parameter form in a scroll area (tall forms), where it was."""
+        layout = self.layout()
+        index = layout.indexOf(self.form)
+        layout.removeWidget(self.form)
+        layout.insertWidget(index, scrolling(self.form), 1)
+
+    def keep_params_and_store(self) -> Any:
+        """Keep the form in the project, then the project's product store (or None).
+
+        In that order: :func:`product_store` saves an unsaved project, which
+        reloads every panel's form from the project.
+        """
+        self.session.project.set_step_params(self.step, self.params())
+        return product_store(self.session)
+
     def _on_sequence(self) -> None:
         self.results.clear()
         self.plot.clear()
         self.result_label.setText("Not run yet.")
+        self.reload_products()
+
+    def reload_products(self) -> Task | None:
+        """Read what earlier runs of the step left in a saved project (in a worker)."""
+        read = type(self).restore_products
+        seq = self.session.sequence
+        if read is None or seq is None or self.session.project.folder is None:
+            return None
+        task = self.session.workers.submit(
+            read,
+            self.session.product_store(),
+            list(seq.frames),
+            name=f"Reading the {self.title.lower()} products",
+            key=f"restore:{self.step}",
+            quiet=True,
+        )
+        task.result.connect(self._on_restored)
+        return task
+
+    def _on_restored(self, results: dict[int, Any]) -> None:
+        if not results:
+            return
+        self.results.update(results)
+        self._update_plot()
+        if self.session.current in self.results:
+            self.show_result(self.session.current, self.results[self.session.current])
+
+    def cancel(self) -> None:
+        """Stop this panel's run; frames already done are kept."""
+        self.session.workers.cancel(f"panel:{self.step}")
 
     def _on_frame_changed(self, index: int) -> None:
         self.plot.mark_frame(index)
@@ -169,7 +275,7 @@ class StepPanel(QWidget):
     def run_current(self) -> Task | None:
         """Run the step on the current frame in a worker."""
         seq, index = self.session.sequence, self.session.current
-        if seq is None or index < 0:
+        if seq is None or index < 0 or not self.prepare_run():
             return None
         run, params = self.run_frame, self.params()
 
@@ -185,7 +291,7 @@ class StepPanel(QWidget):
     def run_all(self) -> Task | None:
         """Run the step on every frame (in parallel on the frame executor)."""
         seq = self.session.sequence
-        if seq is None or not len(seq):
+        if seq is None or not len(seq) or not self.prepare_run():
             return None
         run, params = self.run_frame, self.params()
         executor = self.session.workers.frame_executor
@@ -212,6 +318,19 @@ class StepPanel(QWidget):
         self._update_plot()
         if index == self.session.current:
             self.show_result(index, result)
+
+    def _store_run(self, results: dict[int, Any], everything: bool) -> None:
+        """Keep a batch run's results; a run on every frame is recorded in the project.
+
+        The project's record of a run needs at least one number (a median),
+        so a run where no frame gave one is kept frame by frame.
+        """
+        measured = [r for r in results.values() if np.isfinite(self.summary(r))]
+        if everything and measured:
+            self._store_all(results)
+        else:
+            for i, r in results.items():
+                self._store(i, r)
 
     def _store_all(self, results: dict[int, Any]) -> None:
         self.results.update(results)

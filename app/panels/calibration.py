@@ -23,12 +23,10 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +37,7 @@ from fluxion.core.pipeline import StepState
 from fluxion.widgets.param_form import ParamForm
 
 from ..workers import Task
-from .base import StepPanel, run_standalone
+from .base import StepPanel, run_standalone, scrolling
 from .calibration_facts import (
     LightFacts,
     MasterSummary,
@@ -209,10 +207,7 @@ class CalibrationPanel(StepPanel):
             group = QGroupBox(title)
             QVBoxLayout(group).addWidget(form)
             inner.addWidget(group)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(forms)
+        scroll = scrolling(forms)
         scroll.setMinimumHeight(180)
         layout.insertWidget(0, scroll, 2)
         buttons = layout.itemAt(1).layout()
@@ -273,19 +268,9 @@ class CalibrationPanel(StepPanel):
         task.result.connect(lambda run: self._on_run(run, everything))
         return task
 
-    def cancel(self) -> None:
-        """Stop this panel's run."""
-        self.session.workers.cancel(f"panel:{self.step}")
-
     def _on_run(self, run: CalibrationRun, everything: bool) -> None:
         self._set_masters(run.masters)
-        # the window's record of the run needs at least one number (a median)
-        measured = [f for f in run.lights.values() if np.isfinite(self.summary(f))]
-        if everything and measured:
-            self._store_all(run.lights)
-        else:
-            for i, facts in run.lights.items():
-                self._store(i, facts)
+        self._store_run(run.lights, everything)
         self._publish_column()
         if self.session.show_calibrated:
             self.session.refresh_display()  # the frame shown may now have a product

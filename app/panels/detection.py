@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
 
 from fluxion.core.chain import detect_frame, load_sources
 from fluxion.core.detection import DetectionError, DetectionParams, DetectionResult
@@ -25,7 +25,7 @@ from fluxion.core.fitsio import FitsReadError
 from fluxion.core.pipeline import StepState
 
 from ..workers import Task
-from .base import StepPanel, run_standalone
+from .base import StepPanel, read_stored, run_standalone
 
 __all__ = ["DetectionPanel", "FrameFailure", "QUANTITIES", "detect_frames"]
 
@@ -93,18 +93,8 @@ def detect_frames(
 
 
 def restore(store, frames: list, state=None) -> dict[int, DetectionResult]:
-    """Sources that earlier runs left in the project."""
-    out = {}
-    for i, f in enumerate(frames):
-        if store.fingerprint_of("detection", f.path) is None:
-            continue
-        try:
-            found = load_sources(store, f)
-        except (OSError, ValueError):
-            continue  # a damaged table is redone by the next run
-        if found is not None:
-            out[i] = found
-    return out
+    """Sources that earlier runs left in the project (runs in a worker)."""
+    return read_stored(store, frames, "detection", load_sources)
 
 
 def source_circles(result: DetectionResult) -> tuple[np.ndarray, ...]:
@@ -125,6 +115,7 @@ class DetectionPanel(StepPanel):
     step = "detection"
     params_type = DetectionParams
     quantity = QUANTITIES["FWHM"][0]
+    restore_products = staticmethod(restore)
 
     def __init__(self, session, image_view=None, parent=None) -> None:
         super().__init__(session, image_view, parent)
@@ -137,13 +128,7 @@ class DetectionPanel(StepPanel):
         self.cancel_button.setToolTip("Stop the run; frames already searched are kept")
         self.cancel_button.clicked.connect(self.cancel)
         layout = self.layout()
-        # Thirteen parameters make a tall form: it scrolls, so the plot keeps its room.
-        layout.removeWidget(self.form)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout.insertWidget(0, scroll, 1)
+        self.scroll_form()  # thirteen parameters: the plot keeps its room
         layout.itemAt(1).layout().addWidget(self.cancel_button)
         chooser = QHBoxLayout()
         chooser.addWidget(QLabel("Plot"))
@@ -181,18 +166,8 @@ class DetectionPanel(StepPanel):
         task.result.connect(lambda results: self._on_run(results, everything))
         return task
 
-    def cancel(self) -> None:
-        """Stop this panel's run."""
-        self.session.workers.cancel(f"panel:{self.step}")
-
     def _on_run(self, results: dict, everything: bool) -> None:
-        # the window's record of the run needs at least one number (a median)
-        measured = [r for r in results.values() if math.isfinite(self.summary(r))]
-        if everything and measured:
-            self._store_all(results)
-        else:
-            for i, r in results.items():
-                self._store(i, r)
+        self._store_run(results, everything)
         self._publish_columns()
 
     def _publish_columns(self) -> None:
@@ -240,29 +215,10 @@ class DetectionPanel(StepPanel):
             self.image_view.overlays.clear("sources")  # not another frame's sources
         super()._on_frame_changed(index)
 
-    def _on_sequence(self) -> None:
-        super()._on_sequence()
-        seq = self.session.sequence
-        if seq is None or self.session.project.folder is None:
-            return
-        task = self.session.workers.submit(
-            restore,
-            self.session.product_store(),
-            list(seq.frames),
-            name="Reading the source tables",
-            key=f"restore:{self.step}",
-            quiet=True,
-        )
-        task.result.connect(self._on_restored)
-
     def _on_restored(self, results: dict[int, DetectionResult]) -> None:
-        if not results:
-            return
-        self.results.update(results)
-        self._update_plot()
-        self._publish_columns()
-        if self.session.current in self.results:
-            self.show_result(self.session.current, self.results[self.session.current])
+        super()._on_restored(results)
+        if results:
+            self._publish_columns()
 
 
 if __name__ == "__main__":

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QTabWidget,
     QWidget,
 )
@@ -34,7 +32,7 @@ from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 from fluxion.core.stretch import Limits, compute_limits
 
-from .base import StepPanel, product_store, run_standalone
+from .base import StepPanel, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 
 __all__ = ["FramePhotometry", "PhotometryPanel", "describe", "measure_frame", "SHOW_CHOICES"]
@@ -118,16 +116,8 @@ class PhotometryPanel(StepPanel):
         super().__init__(session, image_view, parent)
         self._products = None
         self._replaced = False  # a model or residual is in the viewer
+        self.scroll_form()  # seventeen parameters
         layout = self.layout()
-        # The form is tall (17 parameters): it scrolls, so that the panel does
-        # not force a minimum height on the window.
-        index = layout.indexOf(self.form)
-        layout.removeWidget(self.form)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout.insertWidget(index, scroll, 1)
 
         self.show_box = QComboBox()
         self.show_box.addItems(list(SHOW_CHOICES))
@@ -155,19 +145,10 @@ class PhotometryPanel(StepPanel):
         session.frame_ready.connect(self._on_frame_ready)
 
     # -- running ----------------------------------------------------------------
-    def _prepare(self) -> None:
-        # The form is the truth: keep it in the project before product_store()
-        # saves an unsaved project (which reloads every panel's form from it).
-        self.session.project.set_step_params(self.step, self.params())
-        self._products = product_store(self.session)
-
-    def run_current(self):
-        self._prepare()
-        return super().run_current()
-
-    def run_all(self):
-        self._prepare()
-        return super().run_all()
+    def prepare_run(self) -> bool:
+        # Without a product store the frames are still measured (nothing is kept).
+        self._products = self.keep_params_and_store()
+        return True
 
     def run_frame(
         self, data: np.ndarray, frame: FrameInfo, params: PhotometryParams, state: StepState | None

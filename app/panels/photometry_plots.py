@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from fluxion.core.photometry import CurveOfGrowth
-from fluxion.widgets.plots import legend_lists_filled_series, plain_axes
+from fluxion.widgets.plots import diagnostic_plot, legend_lists_filled_series
 
 __all__ = ["CurveOfGrowthPlot", "ErrorMagnitudePlot", "PsfView", "psf_radial_profile"]
 
@@ -25,15 +25,7 @@ _FLAGGED = (255, 80, 80)
 
 
 def _plot(left: str, bottom: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget()
-    plot.setMenuEnabled(False)
-    plot.showGrid(x=True, y=True, alpha=0.3)
-    plot.setLabel("left", left)
-    plot.setLabel("bottom", bottom)
-    plot.setMinimumHeight(140)
-    plot.addLegend(offset=(-10, 10))
-    plain_axes(plot)
-    return plot
+    return diagnostic_plot(left, bottom, min_height=140, legend=True)
 
 
 class CurveOfGrowthPlot(QWidget):

@@ -15,23 +15,13 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from fluxion.core.zeropoint import ZeroPointResult
-from fluxion.widgets.plots import legend_lists_filled_series, plain_axes
+from fluxion.widgets.plots import diagnostic_plot as _plot
+from fluxion.widgets.plots import legend_lists_filled_series
 
 __all__ = ["ResidualMap", "ResidualPlots", "TrajectoryPlot"]
 
 USED = (120, 180, 255)
 REJECTED = (255, 80, 80)
-
-
-def _plot(left: str, bottom: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget()
-    plot.setMenuEnabled(False)
-    plot.showGrid(x=True, y=True, alpha=0.3)
-    plot.setLabel("left", left)
-    plot.setLabel("bottom", bottom)
-    plot.setMinimumHeight(120)
-    plain_axes(plot)
-    return plot
 
 
 def _split(result: ZeroPointResult | None) -> tuple[dict, dict]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from fluxion.widgets.plots import TimeSeriesPlot, legend_lists_filled_series, plain_axes
+from fluxion.widgets.plots import (
+    TimeSeriesPlot,
+    diagnostic_plot,
+    legend_lists_filled_series,
+    plain_axes,
+)
 
 
 def test_axes_keep_their_unit_and_magnitudes_grow_downwards(show) -> None:
@@ -49,3 +54,14 @@ def test_legend_lists_only_series_with_points(show) -> None:
     assert names() == ["field stars", "target"]
     target.setData([], [])
     assert names() == ["field stars"]
+
+
+def test_diagnostic_plot_titles_grid_height_and_legend(show) -> None:
+    plot = show(diagnostic_plot("residual (mag)", "catalog magnitude", min_height=150))
+    item = plot.getPlotItem()
+    assert item.getAxis("left").labelText == "residual (mag)"
+    assert item.getAxis("bottom").labelText == "catalog magnitude"
+    assert plot.minimumHeight() == 150
+    assert not item.getAxis("left").autoSIPrefix
+    assert item.legend is None
+    assert show(diagnostic_plot("a", "b", legend=True)).getPlotItem().legend is not None
