@@ -173,22 +173,10 @@ def photometry_frame(
 ) -> Table:
     """``frame``'s photometry: stored when current, else measured now and stored.
 
-    Sky positions (``ra``, ``dec``) come from the project's solution, else
-    from the frame header's WCS (:func:`~fluxion.core.chain.solve.frame_wcs`).
-
-    Parameters
-    ----------
-    store : ProductStore
-    frame : FrameInfo
-    params : PhotometryParams, optional
-    positions : ndarray, shape (N, 2), optional
-        (x, y) to measure (0-based px); the stars found in the frame when None.
-    state : StepState, optional
-
-    Raises
-    ------
-    fluxion.core.photometry.PhotometryError, fluxion.core.fitsio.FitsReadError
-        The frame cannot be read or measured.
+    Parameters and errors as :func:`measure_photometry` (``store`` is
+    required here). Sky positions (``ra``, ``dec``) come from the project's
+    solution, else from the frame header's WCS
+    (:func:`~fluxion.core.chain.solve.frame_wcs`).
     """
     params = params or PhotometryParams()
     state = state if state is not None else StepState()

@@ -45,3 +45,42 @@ def open_and_wait(qtbot):
             window.open_path(path)
 
     return _open
+
+
+@pytest.fixture
+def open_panel(qtbot):
+    """``open_panel(PanelClass, folder, show=False)``: a step panel beside a viewer.
+
+    The panel's session holds ``folder``'s frames (the first one shown); the
+    worker pool is shut down and the widgets are closed after the test.
+    """
+    import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
+    from fluxion.app.session import Session
+    from fluxion.app.workers import WorkerPool
+    from fluxion.core.sequence import Sequence
+    from fluxion.widgets.image_view import ImageView
+
+    pools, widgets = [], []
+
+    def _open(panel_cls, folder: Path, show: bool = False):
+        workers = WorkerPool()
+        pools.append(workers)
+        session = Session(workers)
+        view = ImageView()
+        panel = panel_cls(session, view)
+        session.frame_ready.connect(lambda f: view.set_image(f.data, limits=f.limits, wcs=f.wcs))
+        widgets.extend((panel, view))
+        if show:
+            view.show()
+            panel.show()
+        with qtbot.waitSignal(session.frame_ready, timeout=20_000):
+            session.set_sequence(Sequence.from_paths([folder]))
+        return panel
+
+    yield _open
+    for workers in pools:
+        workers.shutdown(wait=True)
+    for widget in widgets:
+        widget.close()
+        widget.deleteLater()
+    qtbot.wait(1)

@@ -12,12 +12,8 @@ from scipy.spatial import cKDTree
 
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
 from fluxion.app.panels.photometry import PhotometryPanel, describe
-from fluxion.app.session import Session
-from fluxion.app.workers import WorkerPool
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.sequence import Sequence
 from fluxion.core.simulate import NightConfig, simulate_night
-from fluxion.widgets.image_view import ImageView
 
 # A camera that needs no calibration: the raw lights are the calibrated frames
 # (plus read noise), so fluxes compare directly with the simulator's truth.
@@ -36,22 +32,8 @@ def clean_night(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def panel(qtbot, clean_night: Path):
-    workers = WorkerPool()
-    session = Session(workers)
-    view = ImageView()
-    panel = PhotometryPanel(session, view)
-    session.frame_ready.connect(lambda f: view.set_image(f.data, limits=f.limits, wcs=f.wcs))
-    view.show()
-    panel.show()
-    with qtbot.waitSignal(session.frame_ready, timeout=20_000):
-        session.set_sequence(Sequence.from_paths([clean_night]))
-    yield panel
-    workers.shutdown(wait=True)
-    for w in (panel, view):
-        w.close()
-        w.deleteLater()
-    qtbot.wait(1)
+def panel(open_panel, clean_night: Path):
+    return open_panel(PhotometryPanel, clean_night, show=True)
 
 
 def _run_current(panel, qtbot, params: PhotometryParams):

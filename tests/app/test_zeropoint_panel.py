@@ -11,13 +11,9 @@ import pytest
 
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
 from fluxion.app.panels.zeropoint import CATALOG_FILE, ZeroPointPanel, describe
-from fluxion.app.session import Session
-from fluxion.app.workers import WorkerPool
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.sequence import Sequence
 from fluxion.core.simulate import NightConfig, simulate_night
 from fluxion.core.zeropoint import ZeroPointParams
-from fluxion.widgets.image_view import ImageView
 
 # A camera that needs no calibration frames, so that the raw lights are the
 # calibrated frames and the zero point is the simulator's.
@@ -36,22 +32,11 @@ def clean_night(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def panel(qtbot, clean_night: Path):
-    workers = WorkerPool()
-    session = Session(workers)
-    view = ImageView()
-    panel = ZeroPointPanel(session, view)
-    session.frame_ready.connect(lambda f: view.set_image(f.data, limits=f.limits, wcs=f.wcs))
-    with qtbot.waitSignal(session.frame_ready, timeout=20_000):
-        session.set_sequence(Sequence.from_paths([clean_night]))
+def panel(open_panel, clean_night: Path):
+    panel = open_panel(ZeroPointPanel, clean_night)
     # PSF photometry: its fluxes are totals without an aperture correction
-    session.project.set_step_params("photometry", replace(PhotometryParams(), method="psf"))
-    yield panel
-    workers.shutdown(wait=True)
-    for w in (panel, view):
-        w.close()
-        w.deleteLater()
-    qtbot.wait(1)
+    panel.session.project.set_step_params("photometry", replace(PhotometryParams(), method="psf"))
+    return panel
 
 
 def _expected_zero_points(night: Path) -> np.ndarray:
