@@ -69,6 +69,10 @@ def _run_all(window, qtbot) -> DetectionPanel:
     window.session.project.set_step_params(panel.step, params)
     with qtbot.waitSignal(panel.step_finished, timeout=60_000):
         panel.run_all()
+    # Other work of the window (frame prefetch, the Targets panel preparing the
+    # lights, mask and restore tasks) may still be drawing on the shared image
+    # view: let it finish, so the checks read a settled window.
+    qtbot.waitUntil(lambda: not window.workers.running(include_quiet=True), timeout=30_000)
     return panel
 
 
@@ -90,6 +94,11 @@ def test_sources_overlay_and_frame_table_match_the_truth(
     ys = np.concatenate([item.getData()[1] for item in overlays.items("sources")])
     flagged = int((np.asarray(result.sources["flags"]) != 0).sum())
     assert len(overlays.items("sources")) == (2 if flagged else 1)
+    # the circles drawn are exactly the frame's sources (good ones, then flagged)
+    found = np.asarray(result.sources["flags"]) == 0
+    sx, sy = np.asarray(result.sources["x"], float), np.asarray(result.sources["y"], float)
+    np.testing.assert_array_equal(xs, np.concatenate([sx[found], sx[~found]]))
+    np.testing.assert_array_equal(ys, np.concatenate([sy[found], sy[~found]]))
 
     truth, truth_fwhm = _truth(night, seq[i].path.name)
     assert result.fwhm == pytest.approx(truth_fwhm, rel=0.05)
