@@ -214,12 +214,13 @@ class StepPanel(QWidget):
     def _on_project(self) -> None:
         self.form.set_params(self.session.project.step_params(self.step, self.params_type))
 
-    def scroll_form(self) -> None:
-        """Put the parameter form in a scroll area (tall forms), where it was."""
+    def scroll_form(self) -> int:
+        """Put the parameter form in a scroll area (tall forms) where it was; its index."""
         layout = self.layout()
         index = layout.indexOf(self.form)
         layout.removeWidget(self.form)
         layout.insertWidget(index, scrolling(self.form), 1)
+        return index
 
     def keep_params_and_store(self) -> Any:
         """Keep the form in the project, then the project's product store (or None).

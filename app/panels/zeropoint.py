@@ -28,11 +28,9 @@ from astropy.table import Table
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QTabWidget,
     QWidget,
 )
@@ -46,7 +44,7 @@ from fluxion.core.zeropoint import ZeroPointParams, ZeroPointResult
 from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot
 
-from .base import StepPanel, product_store, run_standalone
+from .base import StepPanel, read_stored, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
 __all__ = [
@@ -146,26 +144,24 @@ def calibrate_frame(
     result = zeropoint_frame(
         store, frame, params, stars, state.sub(0.7, 1.0), catalog_problem=problem
     )
-    airmass = float(frame.airmass) if frame.airmass is not None else math.nan
-    return FrameCalibration(result=result, airmass=airmass, jd=frame.jd)
+    return _with_night_facts(result, frame)
 
 
 def restore(
     store: ProductStore, frames: list[FrameInfo], state: StepState | None = None
 ) -> dict[int, FrameCalibration]:
     """Zero points that earlier runs left in the project (runs in a worker)."""
-    out = {}
-    for i, f in enumerate(frames):
-        if f.type != "light" or store.fingerprint_of("zeropoint", f.path) is None:
-            continue
-        try:
-            result = load_zeropoint(store, f)
-        except (OSError, ValueError):
-            continue  # a damaged product is redone by the next run
-        if result is not None:
-            airmass = float(f.airmass) if f.airmass is not None else math.nan
-            out[i] = FrameCalibration(result=result, airmass=airmass, jd=f.jd)
-    return out
+
+    def load(store: ProductStore, frame: FrameInfo) -> FrameCalibration | None:
+        result = load_zeropoint(store, frame)
+        return None if result is None else _with_night_facts(result, frame)
+
+    return read_stored(store, frames, "zeropoint", load, lights_only=True)
+
+
+def _with_night_facts(result: ZeroPointResult, frame: FrameInfo) -> FrameCalibration:
+    airmass = float(frame.airmass) if frame.airmass is not None else math.nan
+    return FrameCalibration(result=result, airmass=airmass, jd=frame.jd)
 
 
 def describe(index: int, fc: FrameCalibration) -> str:
@@ -195,19 +191,14 @@ class ZeroPointPanel(StepPanel):
     step = "zeropoint"
     params_type = ZeroPointParams
     quantity = "zero point (mag)"
+    restore_products = staticmethod(restore)
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
         self._products: ProductStore | None = None
         self._catalog: CatalogSource | None = None
+        index = self.scroll_form()
         layout = self.layout()
-        index = layout.indexOf(self.form)
-        layout.removeWidget(self.form)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout.insertWidget(index, scroll, 1)
 
         from fluxion.core.catalogs import CATALOG_NAMES
 
@@ -304,21 +295,11 @@ class ZeroPointPanel(StepPanel):
         self._load_source()
 
     # -- running ----------------------------------------------------------------
-    def _prepare(self) -> None:
-        # The form is the truth: keep it in the project before product_store()
-        # saves an unsaved project (which reloads every panel's form from it).
-        self.session.project.set_step_params(self.step, self.params())
-        self._products = product_store(self.session)
+    def prepare_run(self) -> bool:
+        self._products = self.keep_params_and_store()
         name, path = self.catalog_source()
         self._catalog = CatalogSource(name, path)
-
-    def run_current(self):
-        self._prepare()
-        return super().run_current() if self._products is not None else None
-
-    def run_all(self):
-        self._prepare()
-        return super().run_all() if self._products is not None else None
+        return self._products is not None
 
     def run_frame(
         self, data: np.ndarray, frame: FrameInfo, params: ZeroPointParams, state: StepState | None
@@ -350,27 +331,6 @@ class ZeroPointPanel(StepPanel):
     def _on_sequence(self) -> None:
         super()._on_sequence()
         self.airmass_plot.clear()
-        seq = self.session.sequence
-        if seq is None or self.session.project.folder is None:
-            return
-        # a reopened project shows the zero points its earlier runs left
-        task = self.session.workers.submit(
-            restore,
-            self.session.product_store(),
-            list(seq.frames),
-            name="Reading the zero points",
-            key=f"restore:{self.step}",
-            quiet=True,
-        )
-        task.result.connect(self._on_restored)
-
-    def _on_restored(self, results: dict[int, FrameCalibration]) -> None:
-        if not results:
-            return
-        self.results.update(results)
-        self._update_plot()
-        if self.session.current in self.results:
-            self.show_result(self.session.current, self.results[self.session.current])
 
     def show_result(self, index: int, result: FrameCalibration) -> None:
         r = result.result
