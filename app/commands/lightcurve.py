@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from astropy.table import Table
 
     from fluxion.core.comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
-    from fluxion.core.export.table import write_table
     from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
     from fluxion.core.photometry.noise import NoiseModel
+    from fluxion.core.reports.table import write_table
 
     check_paths(args.paths)
     check_report_options(args, light_curve=True)

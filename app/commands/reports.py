@@ -104,8 +104,8 @@ def write_position_reports(
     args: argparse.Namespace, positions, frames, mags: np.ndarray | None = None
 ) -> list[str]:
     """Write the requested MPC/ADES reports; returns one line per file written."""
-    from fluxion.core.export import ExportError
-    from fluxion.core.export.mpc import (
+    from fluxion.core.reports import ExportError
+    from fluxion.core.reports.mpc import (
         MpcObservation,
         format_ades_psv,
         format_mpc80,
@@ -158,9 +158,9 @@ def _pixel_scales(frames) -> np.ndarray:
 
 def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: bool) -> list[str]:
     """Write the requested ALCDEF/AAVSO reports of a light curve."""
-    from fluxion.core.export import ExportError
-    from fluxion.core.export.aavso import format_aavso, write_aavso
-    from fluxion.core.export.alcdef import AlcdefSession, write_alcdef
+    from fluxion.core.reports import ExportError
+    from fluxion.core.reports.aavso import format_aavso, write_aavso
+    from fluxion.core.reports.alcdef import AlcdefSession, write_alcdef
 
     done = []
     frames_filter = _frames_filter(frames)

@@ -142,8 +142,8 @@ def _locator(args: argparse.Namespace):
             raise CommandError("give both --ra and --dec")
         return fixed_target(args.ra, args.dec), f"RA {args.ra:.5f} Dec {args.dec:+.5f}"
     if args.positions is not None:
-        from fluxion.core.export import ExportError
-        from fluxion.core.export.table import read_positions
+        from fluxion.core.reports import ExportError
+        from fluxion.core.reports.table import read_positions
 
         try:
             return track_target(read_positions(args.positions)), args.positions.stem

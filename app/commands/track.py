@@ -42,8 +42,8 @@ def parse_click(text: str) -> tuple[int, float, float]:
 def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
     """Table of the target's predicted positions in every light, and a summary."""
     from fluxion.core.ephemerides import EphemerisError, horizons_ephemeris
-    from fluxion.core.export import ExportError
-    from fluxion.core.export.table import read_positions, track_from_positions
+    from fluxion.core.reports import ExportError
+    from fluxion.core.reports.table import read_positions, track_from_positions
     from fluxion.core.tracking import Click, Track, TrackError, fit_track, refine_click
 
     jd = frames.times.jd
@@ -91,7 +91,7 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.export.table import write_table
+    from fluxion.core.reports.table import write_table
 
     check_paths(args.paths)
     check_report_options(args, light_curve=False)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QWidget
 
-from fluxion.core.export.table import write_table
+from fluxion.core.reports.table import write_table
 
 from ..commands import CommandError
 from ..commands.reports import (

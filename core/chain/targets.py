@@ -55,7 +55,7 @@ def track_target(positions: Table):
     writes them; the track fitted to them (in sky coordinates when every light
     is solved) gives every light's position.
     """
-    from ..export.table import track_from_positions
+    from ..reports.table import track_from_positions
     from ..tracking import TrackError, fit_track
 
     def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:

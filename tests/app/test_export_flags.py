@@ -9,7 +9,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from fluxion.app.cli import main
-from fluxion.core.export.alcdef import check_alcdef, parse_alcdef
+from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
 from fluxion.core.simulate import ASTEROID_ID, NightConfig, simulate_night
 
 N = 6

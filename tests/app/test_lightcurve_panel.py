@@ -16,7 +16,7 @@ from fluxion.app.panels import PANELS
 from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_model import fold, periodogram
 from fluxion.app.panels.targets import TargetsPanel
-from fluxion.core.export.alcdef import check_alcdef, parse_alcdef
+from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
 from fluxion.core.simulate import NightConfig, make_night, simulate_night
 
 CONFIG = NightConfig(

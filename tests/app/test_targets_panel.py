@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 
 from fluxion.app.panels import PANELS
 from fluxion.app.panels.targets import TargetsPanel
-from fluxion.core.export.table import read_positions
+from fluxion.core.reports.table import read_positions
 from fluxion.core.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(

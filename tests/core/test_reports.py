@@ -8,9 +8,9 @@ from astropy.coordinates import Angle
 from astropy.table import Table
 from astropy.time import Time
 
-from fluxion.core.export import ExportError
-from fluxion.core.export.aavso import AAVSO_FIELDS, format_aavso, write_aavso
-from fluxion.core.export.alcdef import (
+from fluxion.core.reports import ExportError
+from fluxion.core.reports.aavso import AAVSO_FIELDS, format_aavso, write_aavso
+from fluxion.core.reports.alcdef import (
     REQUIRED_KEYS,
     AlcdefSession,
     check_alcdef,
@@ -18,14 +18,14 @@ from fluxion.core.export.alcdef import (
     parse_alcdef,
     write_alcdef,
 )
-from fluxion.core.export.mpc import (
+from fluxion.core.reports.mpc import (
     MpcObservation,
     format_ades_psv,
     format_mpc80,
     pack_number,
     pack_provisional,
 )
-from fluxion.core.export.table import read_positions, track_from_positions, write_table
+from fluxion.core.reports.table import read_positions, track_from_positions, write_table
 
 JD = 2458405.5 + np.linspace(0.1, 0.2, 6)
 MAG = np.array([14.512, 14.55, 14.601, 14.58, np.nan, 14.5])
