@@ -3,8 +3,10 @@
 The form comes from :class:`fluxion.core.astrometry.SolveParams` (catalog,
 magnitude limit, search radius, scale, SIP order, fallbacks). A solved frame
 shows its matched stars on the image (detected source circles, catalog star
-markers where the solution puts them) and what was done in plain words; the
-plot is the RMS per frame over the night, a click selecting the frame.
+markers where the solution puts them) and what was done in plain words. The
+plots: the RMS per frame over the night (a click selects the frame), and the
+current frame's residuals as vectors across the field and against catalog
+magnitude (:mod:`.astrometry_plots`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QTabWidget, QWidget
 
 from fluxion.core.astrometry import SolveParams, SolveResult, not_solved
 from fluxion.core.astrometry.step import catalog_for
@@ -25,6 +27,7 @@ from fluxion.core.frames import FrameInfo
 from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 
+from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
 from .base import StepPanel, read_stored, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
@@ -93,6 +96,15 @@ class AstrometryPanel(StepPanel):
         session.reference_catalog_changed.connect(self._show_reference)
         self._show_reference()
         self.scroll_form()  # sixteen parameters
+        self.vector_plot = ResidualVectorPlot()
+        self.magnitude_plot = ResidualMagnitudePlot()
+        layout = self.layout()
+        layout.removeWidget(self.plot)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.plot, "Night")
+        self.tabs.addTab(self.vector_plot, "Residual vectors")
+        self.tabs.addTab(self.magnitude_plot, "Residual vs magnitude")
+        layout.addWidget(self.tabs, 2)
 
     # -- the reference catalog ------------------------------------------------
     def _show_reference(self) -> None:
@@ -133,11 +145,25 @@ class AstrometryPanel(StepPanel):
         )
 
     # -- showing --------------------------------------------------------------
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        self._show_residuals(None)
+
+    def _on_frame_changed(self, index: int) -> None:
+        if index not in self.results:
+            self._show_residuals(None)  # not the previous frame's stars under this frame
+        super()._on_frame_changed(index)
+
+    def _show_residuals(self, result: SolveResult | None) -> None:
+        self.vector_plot.set_result(result)
+        self.magnitude_plot.set_result(result)
+
     def summary(self, result: SolveResult) -> float:
         return float(result.rms_arcsec) if result.solved else float("nan")
 
     def show_result(self, index: int, result: SolveResult) -> None:
         self.result_label.setText(describe(index, result))
+        self._show_residuals(result)
         view = self.image_view
         if view is None:
             return
