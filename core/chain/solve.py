@@ -3,13 +3,16 @@
 A frame that could not be solved gets a product too (no WCS, the reason in
 ``FLXREASN``), so that a re-run with the same inputs does not try again; the
 stars matched to the catalog go beside the solution (``.matches.ecsv``) for
-the panel's residual plots.
+the panel's residual plots. A solution is also written into the frame's
+calibrated product (never into the input), so that the project's calibrated
+frames open with their WCS in any FITS viewer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
+from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
@@ -30,7 +34,7 @@ from ..params import params_to_dict
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
-from .calibrate import atomic_write_hdulist
+from .calibrate import atomic_write_hdulist, image_fingerprint
 from .detect import detect_frame
 
 __all__ = [
@@ -40,9 +44,16 @@ __all__ = [
     "solution_fingerprint",
     "solve_frame",
     "solved_path",
+    "write_into_calibrated",
 ]
 
+log = logging.getLogger(__name__)
+
 _SUFFIX = ".wcs.fits"
+#: Card of a calibrated frame naming the solution (its fingerprint) written into it.
+_SOLUTION_CARD = "FLXWCSFP"
+#: Cards of a solution (``SolveResult.wcs_header`` and the refusal's) besides the WCS itself.
+_SOLUTION_FLX = ("FLXSOLV", "FLXNSTAR", "FLXRMS", "FLXCAT", "FLXQUAL", "FLXREASN", "FLXSECS")
 
 
 def catalog_digest(catalog: Any) -> str:
@@ -219,6 +230,8 @@ def solve_frame(
     if store.is_current("astrometry", frame.path, fp, _SUFFIX):
         stored = load_solution(store, frame)
         if stored is not None:
+            # A project calibrated or solved before solutions went into the calibrated frames.
+            write_into_calibrated(store, frame, stored, fp)
             state.progress(1.0, "solution current")
             return stored
     if solver is None:
@@ -241,8 +254,70 @@ def solve_frame(
     if result is None or not result.solved:
         result = solver(sources.sources, shape, own, header=header, state=state.sub(0.6, 1.0))
     _write(store, frame, result, fp)
+    write_into_calibrated(store, frame, result, fp)
     state.progress(1.0, result.verdict)
     return result
+
+
+def write_into_calibrated(
+    store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str
+) -> bool:
+    """Write ``result``'s WCS into ``frame``'s calibrated product, atomically.
+
+    Only the project's own calibrated frame is touched (when it is valid for
+    the raw file as it is now), never the input. The pixels, the mask and the
+    calibration's fingerprint card stay as they are, so the steps after
+    calibration, whose fingerprints come from the recorded calibration and
+    not from the file's time, are not redone. The card ``FLXWCSFP`` names
+    the solution written, so a current one is not written again. A frame no
+    longer solved gets back the WCS of its raw header (or none), not a
+    stale solution.
+
+    Parameters
+    ----------
+    store : ProductStore
+    frame : FrameInfo
+    result : SolveResult
+    fp : str
+        The solution's fingerprint (:func:`solution_fingerprint`).
+
+    Returns
+    -------
+    bool
+        Whether the calibrated frame was rewritten. A failure to write is
+        logged and leaves the product as it was: the solution stays in the
+        ``wcs`` folder either way.
+    """
+    path = store.path("calibration", frame.path, ".fits")
+    if not image_fingerprint(store, frame)[1]:
+        return False  # no valid calibrated product: the solution lives in the wcs folder only
+    try:
+        with quiet():
+            old = fits.getheader(path)
+        written = old.get(_SOLUTION_CARD)
+        if written == fp or (written is None and not (result.solved and result.wcs is not None)):
+            return False
+        with quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
+            hdul.readall()
+            header = hdul[0].header
+            if result.solved and result.wcs is not None:
+                new = write_solution_into(header, result)
+            else:
+                new = strip_wcs(header)
+                raw_wcs = read_wcs(read_header(frame.path)[0])
+                if raw_wcs is not None:
+                    new.update(raw_wcs.to_header(relax=True))
+            # strip_wcs drops every FLX card; the calibration's own (FLXRAWFP) must stay.
+            for key in header:
+                if key.startswith("FLX") and key not in _SOLUTION_FLX and key not in new:
+                    new[key] = (header[key], header.comments[key])
+            new[_SOLUTION_CARD] = (fp, "Fluxion fingerprint of the solution in this header")
+            hdul[0].header = new
+            atomic_write_hdulist(path, hdul)
+    except (OSError, ValueError, FitsReadError) as exc:
+        log.warning("%s: solution not written into the calibrated frame: %s", path.name, exc)
+        return False
+    return True
 
 
 def solved_path(store: ProductStore, frame: FrameInfo) -> Path:
