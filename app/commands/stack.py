@@ -43,13 +43,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reference", type=int, help="light (0-based) whose grid is used; default middle"
     )
+    p.add_argument(
+        "--photometry", action=argparse.BooleanOptionalAction, default=None,
+        help="aperture photometry of the field and the target on the stack, written beside "
+        "it as <stack>.phot.ecsv (default: on with --on target)",
+    )  # fmt: skip
     p.add_argument("--memory", type=float, default=1024.0, help="memory budget (MB)")
     add_workers_argument(p)
     p.add_argument("-o", "--output", type=Path, required=True, help="the stack (.fits)")
 
 
-def _offsets(args: argparse.Namespace, frames, reference: int) -> tuple[np.ndarray, str]:
-    """Alignment offsets of every light and a one-line summary."""
+def _offsets(
+    args: argparse.Namespace, frames, reference: int
+) -> tuple[np.ndarray, str, tuple[float, float] | None]:
+    """Alignment offsets of every light, a one-line summary and the target on the stack."""
     from fluxion.core.stack import star_offsets_from_wcs, target_offsets, translation_residual
 
     from .track import predicted_positions
@@ -58,7 +65,8 @@ def _offsets(args: argparse.Namespace, frames, reference: int) -> tuple[np.ndarr
         if not (args.click or args.positions or args.horizons):
             raise CommandError("--on target needs the track: --click, --positions or --horizons")
         table, summary = predicted_positions(args, frames)
-        return target_offsets(table["x"], table["y"], reference), f"on the target ({summary})"
+        at = (float(table["x"][reference]), float(table["y"][reference]))
+        return target_offsets(table["x"], table["y"], reference), f"on the target ({summary})", at
     if args.click or args.positions or args.horizons:
         raise CommandError("--click/--positions/--horizons need --on target")
     if frames.wcs is not None:
@@ -67,8 +75,9 @@ def _offsets(args: argparse.Namespace, frames, reference: int) -> tuple[np.ndarr
         if residual > _MAX_TRANSLATION_RESIDUAL:
             print(f"warning: the field rotates or changes scale: corners misaligned by up to "
                   f"{residual:.1f} px")  # fmt: skip
-        return offsets, f"on the stars (WCS; corners within {residual:.2f} px)"
-    return frames.offsets - frames.offsets[reference], "on the stars (field offsets, no WCS)"
+        return offsets, f"on the stars (WCS; corners within {residual:.2f} px)", None
+    offsets = frames.offsets - frames.offsets[reference]
+    return offsets, "on the stars (field offsets, no WCS)", None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     reference = n // 2 if args.reference is None else args.reference
     if not 0 <= reference < n:
         raise CommandError(f"--reference {reference}: not in 0..{n - 1}")
-    offsets, summary = _offsets(args, frames, reference)
+    offsets, summary, target_xy = _offsets(args, frames, reference)
     paths = [frames.sequence[k].path for k in frames.indices]
     if any(p.resolve() == args.output.resolve() for p in paths):
         raise CommandError("--output would overwrite one of the lights")
@@ -114,4 +123,35 @@ def run(args: argparse.Namespace) -> int:
         f"{result.header['SHIFTMAX']:.1f} px; {full} px covered by every light; "
         f"written to {args.output}"
     )
+    if args.photometry or (args.photometry is None and args.on == "target"):
+        _photometry(args, frames, result, target_xy)
     return 0
+
+
+def _photometry(args: argparse.Namespace, frames, result, target_xy) -> None:
+    """Aperture photometry on the stack, written beside it, with the stack's noise."""
+    from fluxion.core.photometry import PhotometryError
+    from fluxion.core.stack_photometry import measure_stack, write_stack_photometry
+
+    infos = [frames.sequence[k] for k in frames.indices]
+    gains = [f.gain for f in infos if f.gain]
+    gain = float(np.median(gains)) if len(gains) == len(infos) else None
+    if gain is not None and np.ptp(gains) > 0.01 * gain:
+        print(f"warning: the lights' gains differ ({min(gains):g}-{max(gains):g} e-/ADU); "
+              f"using {gain:g}")  # fmt: skip
+    noises = [f.read_noise or 0.0 for f in infos]
+    try:
+        table = measure_stack(
+            result.data, result.coverage, result.header, gain=gain,
+            read_noise=float(np.median(noises)), target=target_xy,
+        )  # fmt: skip
+    except (PhotometryError, ValueError) as exc:
+        raise CommandError(f"photometry on the stack failed: {exc}") from exc
+    path = write_stack_photometry(table, args.output)
+    unit = "e- over the stack" if gain is not None else "ADU (gain unknown)"
+    line = f"photometry: {len(table)} sources, fluxes in {unit}, written to {path}"
+    if target_xy is not None:
+        row = table[table["is_target"]][0]
+        line += (f"; target at ({target_xy[0]:.1f}, {target_xy[1]:.1f}): flux per frame "
+                 f"{row['flux_per_frame']:.1f} +- {row['flux_per_frame_err']:.1f}")  # fmt: skip
+    print(line)

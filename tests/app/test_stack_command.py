@@ -74,3 +74,27 @@ def test_bad_requests_are_one_line_errors(night, tmp_path, capsys):
     assert ".fits" in capsys.readouterr().err
     assert main(["stack", str(tmp_path / "nowhere"), "-o", str(out)]) == 2
     assert not out.exists()
+
+
+def test_target_stack_gets_its_photometry_beside_it(night, tmp_path, capsys):
+    folder, truths = night
+    ast = [t[t["id"] == ASTEROID_ID][0] for t in truths]
+    clicks = []
+    for i in (0, N - 1):
+        clicks += ["--click", f"{i},{ast[i]['x']:.2f},{ast[i]['y']:.2f}"]
+    out = tmp_path / "target.fits"
+    assert main(["stack", str(folder), "--on", "target", *clicks, "-o", str(out)]) == 0
+    assert "photometry:" in capsys.readouterr().out
+    table = Table.read(tmp_path / "target.phot.ecsv")
+    row = table[table["is_target"]][0]
+    # The stack's noise: N frames of the headers' gain (1.5 e-/ADU) as one exposure.
+    assert table.meta["n_frames"] == N and table.meta["effective_gain"] == pytest.approx(N * 1.5)
+    # The target is measured where it was in the reference light (the flux itself
+    # is checked against the truth in tests/core/test_stack.py: this 200 px field
+    # puts trailed stars in its aperture).
+    ref = ast[N // 2]
+    assert np.hypot(row["x"] - ref["x"], row["y"] - ref["y"]) < 1.0
+    # A star stack has no photometry unless asked.
+    stars = tmp_path / "stars.fits"
+    assert main(["stack", str(folder), "-o", str(stars)]) == 0
+    assert not (tmp_path / "stars.phot.ecsv").exists()
