@@ -35,7 +35,7 @@ from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
 from .calibrate import calibrate_frames
 from .lightcurve import light_curve_from_magnitudes
-from .solve import load_solution
+from .solve import frame_wcs
 from .worker import FrameReport, detect_and_solve, measure_and_calibrate
 
 __all__ = ["NightParams", "NightRun", "FRAMES_FILE", "LIGHT_CURVE_FILE", "run_night"]
@@ -224,8 +224,8 @@ def run_night(
     notes: list[str] = []
     target_xy: list = [None] * len(lights)
     if target is not None:
-        solutions = [load_solution(store, f) for f in lights]
-        wcs = [s.wcs if s is not None and s.solved else None for s in solutions]
+        # As photometry places its stars: the solution, else the header's WCS.
+        wcs = [frame_wcs(store, f) for f in lights]
         try:
             target_xy = list(target(lights, wcs))
         except ValueError as exc:
