@@ -8,6 +8,8 @@ from scipy.spatial import cKDTree
 
 from fluxion.core.photometry import Photometry, PhotometryFlag, PhotometryParams
 from fluxion.core.photometry.epsf import analytic_psf, fit_analytic_psf
+from fluxion.core.photometry.noise import NoiseModel
+from fluxion.core.photometry.psf import fit_psf_photometry
 from fluxion.core.photometry.synthetic import MoffatProfile, star_field
 
 GAIN, RN = 1.5, 5.0
@@ -146,3 +148,25 @@ def test_empirical_psf_from_the_frame_stars():
     assert value[np.argmin(r)] == pytest.approx(value.max(), rel=0.05)
     # Normalised to the total flux: the stamp plus the wings hold all the light.
     assert res.psf.stamp(63).sum() == pytest.approx(1.0, abs=0.01)
+
+
+def test_neighbours_are_subtracted_before_the_final_fits():
+    # 250 stars on 512^2 px: a third of them have a neighbour within 12 px,
+    # inside the fit box but outside the group. Fitted with the true PSF at
+    # the true positions, so that only the neighbours' light can bias them.
+    f = star_field((512, 512), 250, seed=21, gain=1.0, read_noise=5.0, flux_range=(1e3, 1e5))
+    truth = f.truth
+    pos = np.c_[truth["x"], truth["y"]]
+    psf = analytic_psf("moffat", f.profile.fwhm, beta=f.profile.beta)
+    kw = dict(sky=f.sky, noise=NoiseModel(1.0, 5.0), group_distance=7.0)
+    d, _ = cKDTree(pos).query(pos, k=2)
+    crowded = (d[:, 1] < 12) & (d[:, 1] > 7)
+    bound = f.bound(truth["flux"]).sigma_flux
+    single = fit_psf_photometry(f.image, pos, psf, neighbour_subtraction=False, **kw).table
+    both = fit_psf_photometry(f.image, pos, psf, start=single, **kw).table
+    z_single = ((single["flux"] - truth["flux"]) / bound)[crowded]
+    z_both = ((both["flux"] - truth["flux"]) / bound)[crowded]
+    assert crowded.sum() > 30
+    assert np.median(z_single) > 0.3  # the neighbours' light, unsubtracted
+    assert abs(np.median(z_both)) < 0.35
+    assert _robust_std(z_both) < 1.15
