@@ -25,17 +25,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain import measure_photometry
+from fluxion.core.chain import load_photometry, measure_photometry
 from fluxion.core.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
 from fluxion.core.pipeline import StepState
 from fluxion.core.products import ProductStore
 from fluxion.core.stretch import Limits, compute_limits
 
-from .base import StepPanel, run_standalone
+from .base import StepPanel, read_stored, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 
-__all__ = ["FramePhotometry", "PhotometryPanel", "describe", "measure_frame", "SHOW_CHOICES"]
+__all__ = [
+    "FramePhotometry",
+    "PhotometryPanel",
+    "SHOW_CHOICES",
+    "describe",
+    "measure_frame",
+    "restore",
+]
 
 SHOW_CHOICES = ("image", "model", "residual")
 
@@ -86,6 +93,38 @@ def measure_frame(
     return FramePhotometry(result=result, gain=gain, images=images)
 
 
+def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | None:
+    """A frame's stored photometry table as the panel shows it, or None.
+
+    Only the table is kept in the project: the curve of growth, the PSF and
+    the model images of the run are not, so a reopened frame shows its
+    apertures, errors and seeing (from the table's meta) without them.
+    """
+    table = load_photometry(store, frame)
+    if table is None:
+        return None
+    meta = table.meta
+    radius = meta.get("aperture_radius")
+    result = PhotometryResult(
+        table=table,
+        method=str(meta.get("method", "aperture")),
+        fwhm=float(meta.get("fwhm", math.nan)),
+        # as the step decides its unit: electrons when the frame's gain was known
+        unit="electron" if meta.get("gain") is not None else "adu",
+        sky=np.zeros((0, 0)),
+        aperture_radius=None if radius is None else float(radius),
+    )
+    gain = float(frame.gain) if frame.gain else 1.0
+    return FramePhotometry(result=result, gain=gain)
+
+
+def restore(
+    store: ProductStore, frames: list[FrameInfo], state: StepState | None = None
+) -> dict[int, FramePhotometry]:
+    """Photometry tables that earlier runs left in the project (runs in a worker)."""
+    return read_stored(store, frames, "photometry", stored_frame, lights_only=True)
+
+
 def describe(index: int, fp: FramePhotometry) -> str:
     """One line saying what was measured."""
     r = fp.result
@@ -111,6 +150,7 @@ class PhotometryPanel(StepPanel):
     step = "photometry"
     params_type = PhotometryParams
     quantity = "FWHM (px)"
+    restore_products = staticmethod(restore)
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)

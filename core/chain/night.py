@@ -262,7 +262,9 @@ def run_night(
         light_curve.meta["target"] = target_name
         _write_table(folder / LIGHT_CURVE_FILE, light_curve)
         good = int(np.isfinite(np.asarray(light_curve["mag"], float)).sum())
-        project.targets = [{"name": target_name, "light_curve": LIGHT_CURVE_FILE}]
+        # What the target is (a locator's project_entry), so the window places it too.
+        entry = dict(getattr(target, "project_entry", {}))
+        project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
     table = _frames_table(lights, reports)
     _write_table(folder / FRAMES_FILE, table)

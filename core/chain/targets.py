@@ -3,7 +3,10 @@
 Each function returns a locator for :func:`~fluxion.core.chain.night.run_night`:
 ``locate(lights, wcs) -> [(x, y) or None per light]`` given the lights'
 solutions (None where a frame has none). A locator raises ValueError, with a
-message for the user, when it cannot place the target at all.
+message for the user, when it cannot place the target at all. Its
+``project_entry`` says what the target is in the form the window's Targets
+panel keeps in ``project.targets`` (kind, ra/dec, Horizons name), so that a
+project written by ``fluxion run`` places the same target when opened.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def fixed_target(ra: float, dec: float):
             out.append(xy)
         return out
 
+    locate.project_entry = {"kind": "fixed", "ra": float(ra), "dec": float(dec)}
     return locate
 
 
@@ -73,6 +77,7 @@ def track_target(positions: Table):
             for f, x, y in zip(lights, table["x"], table["y"], strict=True)
         ]
 
+    locate.project_entry = {"kind": "moving"}
     return locate
 
 
@@ -98,4 +103,5 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
             for f, x, y in zip(lights, table["x"], table["y"], strict=True)
         ]
 
+    locate.project_entry = {"kind": "moving", "horizons": name}
     return locate
