@@ -8,9 +8,12 @@ import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
+from fluxion.core.pipeline import StepState
+
 from .detect import isolated
 from .epsf import EffectivePSF, analytic_psf, build_epsf, fit_analytic_psf
 from .flags import PhotometryFlag as F
+from .inputs import FrameInputs
 from .params import PhotometryParams
 
 __all__ = ["frame_psf", "psf_star_positions", "run_psf"]
@@ -157,22 +160,9 @@ def _core_flags(table: Table, mask: np.ndarray, radius: float, flag: int) -> Non
     table["flags"][hits > 0] |= flag
 
 
-def run_psf(
-    p: PhotometryParams,
-    *,
-    img,
-    bad,
-    sky,
-    stars,
-    fwhm,
-    noise,
-    sat,
-    variance,
-    positions,
-    target,
-    state,
-) -> dict:
+def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     """PSF photometry of a frame; returns the step's result fields."""
+    img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
     from .psf import fit_psf_photometry, render_stars
 
     psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat)

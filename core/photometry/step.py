@@ -20,6 +20,7 @@ from fluxion.core.pipeline import StepState
 from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import FrameSky, find_stars, frame_sky, measure_fwhm
 from .growth import CurveOfGrowth, curve_of_growth
+from .inputs import FrameInputs
 from .noise import NoiseModel
 from .params import METHODS, PhotometryParams
 
@@ -181,29 +182,18 @@ class Photometry:
             # The matched filter is best with the frame's own seeing.
             stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=fwhm)
         state.progress(0.1, f"FWHM {fwhm:.2f} px, {len(stars)} stars")
-        common = dict(
-            img=img,
-            bad=bad,
-            sky=sky,
-            stars=stars,
-            fwhm=fwhm,
-            noise=noise,
-            sat=sat,
-            variance=variance,
-            positions=positions,
-            target=target,
-            state=state.sub(0.1, 0.95),
-        )
+        inputs = FrameInputs(img, bad, sky, stars, fwhm, noise, sat, variance, positions, target)
+        sub = state.sub(0.1, 0.95)
         if p.method == "aperture":
-            result = self._aperture(**common)
+            result = self._aperture(inputs, sub)
         elif p.method == "psf":
             from .psf_step import run_psf
 
-            result = run_psf(p, **common)
+            result = run_psf(p, inputs, sub)
         else:
             from .scene.step import run_crowded
 
-            result = run_crowded(p, **common)
+            result = run_crowded(p, inputs, sub)
         table = result.pop("table")
         unit = "electron" if gain is not None else "adu"
         if gain is None and g != 1.0:
@@ -230,21 +220,8 @@ class Photometry:
         )
 
     # -- aperture ---------------------------------------------------------
-    def _aperture(
-        self,
-        *,
-        img,
-        bad,
-        sky: FrameSky,
-        stars,
-        fwhm,
-        noise,
-        sat,
-        variance,
-        positions,
-        target,
-        state,
-    ) -> dict:
+    def _aperture(self, inputs: FrameInputs, state: StepState) -> dict:
+        img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
         p = self.params
         annulus = (p.annulus_inner * fwhm, max(p.annulus_outer, p.annulus_inner + 1) * fwhm)
         field = np.c_[stars["x"], stars["y"]] if len(stars) else np.zeros((0, 2))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
+from fluxion.core.pipeline import StepState
+
+from ..inputs import FrameInputs
 from ..params import PhotometryParams
 from ..psf_step import frame_psf
 from .fitter import SceneSettings, fit_scene
@@ -12,27 +15,14 @@ from .fitter import SceneSettings, fit_scene
 __all__ = ["run_crowded"]
 
 
-def run_crowded(
-    p: PhotometryParams,
-    *,
-    img,
-    bad,
-    sky,
-    stars,
-    fwhm,
-    noise,
-    sat,
-    variance,
-    positions,
-    target,
-    state,
-) -> dict:
+def run_crowded(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     """Fit the whole scene; given positions and a target are matched to the fitted stars.
 
     The scene fitter finds its own stars. When positions are given, the table
     holds the fitted star nearest to each position (within one FWHM; NaN
     fluxes otherwise), so that a target can be followed in a crowded field.
     """
+    img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
     psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat)
     state.progress(0.1, f"starting PSF FWHM {psf.fwhm:.2f} px")
     saturated = None if sat is None else img >= sat
