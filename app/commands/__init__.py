@@ -12,18 +12,18 @@ from types import ModuleType
 
 __all__ = ["CommandError", "names", "register_all"]
 
-# Order is the order shown in --help.
+# Order is the order shown in --help: the steps of a night, then the whole chain.
 _MODULES = (
     "demo",
     "scan",
     "calibrate",
     "detect",
     "solve",
+    "photometry",
+    "zeropoint",
     "track",
     "lightcurve",
     "stack",
-    "zeropoint",
-    "photometry",
     "run",
 )
 
