@@ -35,6 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-radius", type=float, default=15.0, help="arcmin (15)")
     p.add_argument("--mag-limit", type=float, default=18.0, help="faintest catalog stars (18)")
     p.add_argument("--sip-order", type=int, default=3, help="distortion order, 0-5 (3)")
+    p.add_argument(
+        "--centroids",
+        choices=("auto", "detected", "prf"),
+        default="auto",
+        help="star positions for the fit: a pixel-integrated Gaussian fit (prf), the "
+        "detected ones, or auto: prf when the frame's FWHM is below 1.5 px (auto)",
+    )
     p.add_argument("--offline", action="store_true", help="use only local and cached catalogs")
     p.add_argument("--cache-dir", type=Path, help="catalog cache folder")
     p.add_argument(
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             search_radius=args.search_radius,
             scale_tolerance=args.scale_tolerance,
             sip_order=args.sip_order,
+            centroids=args.centroids,
             use_solve_field=not args.no_solve_field,
             use_nova=bool(args.nova_key),
             keep_header_wcs=args.keep_header_wcs,

@@ -22,6 +22,7 @@ from astropy.table import Table
 from ..fitsio import read_header, read_image
 from ..headers import normalise_header
 from ..pipeline import StepState
+from .centroids import centroids_for_solving
 from .scale import ScaleGuess, guess_scale
 from .sequence import FrameToSolve, solve_sequence
 from .solve import PlateSolver, SolveHint, SolveResult
@@ -111,7 +112,11 @@ def hint_for_file(
 
 
 def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Table:
-    """Per-frame results: file, solved, method, n_matched, rms_arcsec, seconds, and more."""
+    """Per-frame results: file, solved, method, n_matched, rms_arcsec, seconds, and more.
+
+    ``centroids`` says which star positions the hinted solve used ("prf":
+    pixel-integrated Gaussian fits of undersampled stars, "detected").
+    """
     rows = []
     for p, r in zip(paths, results, strict=True):
         centre = r.centre or (np.nan, np.nan)
@@ -130,14 +135,17 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
                 "flipped": bool(r.flipped),
                 "catalog": r.catalog,
                 "reason": r.reason,
+                "centroids": r.centroids,
             }
         )
     names = (
         "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
-        "pixel_scale", "ra_center", "dec_center", "flipped", "catalog", "reason",
+        "pixel_scale", "ra_center", "dec_center", "flipped", "catalog", "reason", "centroids",
     )  # fmt: skip
     if not rows:
-        kinds = ("U1", bool, "U1", int, float, float, "U1", float, float, float, bool, "U1", "U1")
+        kinds = (
+            "U1", bool, "U1", int, float, float, "U1", float, float, float, bool, "U1", "U1", "U1",
+        )  # fmt: skip
         return Table(names=names, dtype=kinds)
     t = Table(rows=rows, names=names)
     t["rms_arcsec"].unit = "arcsec"
@@ -176,6 +184,8 @@ def solve_files(
         Fractional uncertainty of a typed scale.
     detect : callable, optional
         ``detect(image) -> Table`` of sources; Fluxion's Detection step by default.
+        Their centroids are refined as ``solver.params.centroids`` says
+        (:func:`~fluxion.core.astrometry.centroids.centroids_for_solving`).
     state, executor : optional
         Progress/cancellation and parallel source extraction.
     """
@@ -185,6 +195,12 @@ def solve_files(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     detector = detect if detect is not None else (lambda img: Detection()(img).sources)
+    choice, n_max = solver.params.centroids, solver.params.max_sources
+
+    def sources_of(path: Path, hdu: int | None) -> Table:
+        image = read_image(path, hdu)
+        return centroids_for_solving(image, detector(image), choice, max_sources=n_max)
+
     frames: list[FrameToSolve] = []
     paths = [Path(p) for p in paths]
     for p in paths:
@@ -200,7 +216,7 @@ def solve_files(
         frames.append(
             FrameToSolve(
                 p.name,
-                (lambda p=p, hdu=hdu: detector(read_image(p, hdu))),
+                (lambda p=p, hdu=hdu: sources_of(p, hdu)),
                 shape,
                 hint,
                 header,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..params import param
+from .centroids import CENTROID_CHOICES
 
-__all__ = ["CATALOG_CHOICES", "SolveParams"]
+__all__ = ["CATALOG_CHOICES", "CENTROID_CHOICES", "SolveParams"]
 
 # Catalog choices of the step; "Local file" uses ``catalog_file``.
 CATALOG_CHOICES = (
@@ -83,6 +84,14 @@ class SolveParams:
     )
     max_sources: int = param(
         200, label="Sources used", minimum=10, maximum=5000, help="Brightest sources fitted."
+    )
+    centroids: str = param(
+        "auto",
+        label="Star centroids",
+        choices=CENTROID_CHOICES,
+        help="auto: a pixel-integrated Gaussian fit when the frame's FWHM is below 1.5 px "
+        "(undersampled stars, whose detected centroids lean towards pixel centres), else the "
+        "detected centroids; detected or prf: always that one.",
     )
     match_tolerance: float = param(
         2.5,

@@ -93,6 +93,8 @@ class SolveResult:
     "nova.astrometry.net", "header"), ``verdict`` is "good", "fair" or
     "not solved" and ``reason`` says why when not solved. ``matches`` has one
     row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used.
+    ``centroids`` names the star positions the hinted solve used ("prf":
+    pixel-integrated Gaussian fits, "detected"; empty when it did not run).
     """
 
     solved: bool
@@ -110,6 +112,7 @@ class SolveResult:
     flipped: bool = False
     log10_false_alarm: float = math.nan
     messages: tuple[str, ...] = field(default_factory=tuple)
+    centroids: str = ""
 
     @property
     def centre(self) -> tuple[float, float] | None:
@@ -307,6 +310,10 @@ class PlateSolver:
             if col not in sources.colnames:
                 return not_solved("hinted", f"source table has no {col!r} column", t0)
         good = _brightest(_good_sources(sources), p.max_sources)
+        # Which centroids these are (set by centroids_for_solving), told to the user.
+        how = {"centroids": str(sources.meta.get("centroids", "detected"))}
+        note = sources.meta.get("centroids_note")
+        notes = (str(note),) if note else ()
         if len(good) < max(p.min_matches, 3):
             return not_solved(
                 "hinted",
@@ -326,7 +333,8 @@ class PlateSolver:
         try:
             answer = self.catalog.query(cone, state=state.sub(0.05, 0.3))
         except CatalogError as exc:
-            return not_solved("hinted", str(exc), t0)
+            return not_solved("hinted", str(exc), t0, **how)
+        messages = (*answer.messages, *notes)
         cat = answer.table
         band = cat.meta.get("mag_band")
         state.progress(0.3, f"matching {len(good)} sources to {len(cat)} stars")
@@ -346,13 +354,13 @@ class PlateSolver:
             )
         except MatchError as exc:
             return not_solved(
-                "hinted", str(exc), t0, catalog=answer.source, messages=answer.messages
+                "hinted", str(exc), t0, catalog=answer.source, messages=messages, **how
             )
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
             fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat, match, (ny, nx))
         except WcsFitError as exc:
-            return not_solved("hinted", str(exc), t0, catalog=answer.source)
+            return not_solved("hinted", str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")
         matches = Table(
             {
@@ -366,7 +374,7 @@ class PlateSolver:
                 "used": fit.used,
             }
         )
-        return self._verdict(fit, match, matches, scale, tol, answer, t0)
+        return self._verdict(fit, match, matches, scale, tol, answer, t0, messages, how)
 
     def _fit_and_extend(self, xy, sigma, cat, match, shape):
         """Fit on the first matches, then re-match every source through the WCS and refit.
@@ -411,7 +419,7 @@ class PlateSolver:
             )
         return fit, src_i, cat_i
 
-    def _verdict(self, fit, match, matches, scale, tol, answer, t0) -> SolveResult:
+    def _verdict(self, fit, match, matches, scale, tol, answer, t0, messages, how) -> SolveResult:
         p = self.params
         common = dict(
             n_matched=fit.n_used,
@@ -422,7 +430,8 @@ class PlateSolver:
             catalog=answer.source,
             flipped=match.flipped,
             log10_false_alarm=match.log10_false_alarm,
-            messages=answer.messages,
+            messages=messages,
+            **how,
         )
         ratio = fit.pixel_scale / scale.arcsec_per_px
         if fit.n_used < p.min_matches:

@@ -21,6 +21,7 @@ from ..catalogs import (
     find_index_files,
 )
 from ..pipeline import StepState
+from .centroids import centroids_for_solving
 from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
 from .scale import ScaleGuess, scale_from_optics
 from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
@@ -108,7 +109,12 @@ def solve_frame(
     except CatalogError as exc:
         return not_solved("hinted", str(exc))
     state.progress(0.0, "detecting sources")
-    sources = Detection()(np.asarray(data, dtype=np.float32)).sources
+    image = np.asarray(data, dtype=np.float32)
+    sources = Detection()(image).sources
+    state.progress(0.15, "centroids")
+    sources = centroids_for_solving(
+        image, sources, params.centroids, max_sources=params.max_sources
+    )
     header = None
     if params.keep_header_wcs and getattr(frame, "path", None) is not None:
         from ..fitsio import read_header

@@ -23,6 +23,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
+from ..astrometry.centroids import centroid_method, centroids_for_solving, sources_fwhm
 from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
@@ -34,7 +35,7 @@ from ..params import params_to_dict
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
-from .calibrate import atomic_write_hdulist, image_fingerprint
+from .calibrate import atomic_write_hdulist, frame_image, image_fingerprint
 from .detect import detect_frame
 
 __all__ = [
@@ -243,6 +244,7 @@ def solve_frame(
         except CatalogError as exc:
             # Not stored: the catalog may be there next time.
             return not_solved("hinted", str(exc))
+    table = _solver_sources(store, frame, sources.sources, params)
     shape = frame.shape or (0, 0)
     own = hint_for_frame(frame, params)
     header = None
@@ -250,13 +252,34 @@ def solve_frame(
         header, _ = read_header(frame.path)
     result = None
     if hint is not None:
-        result = solver.solve_hinted(sources.sources, shape, hint, state=state.sub(0.2, 0.6))
+        result = solver.solve_hinted(table, shape, hint, state=state.sub(0.2, 0.6))
     if result is None or not result.solved:
-        result = solver(sources.sources, shape, own, header=header, state=state.sub(0.6, 1.0))
+        result = solver(table, shape, own, header=header, state=state.sub(0.6, 1.0))
     _write(store, frame, result, fp)
     write_into_calibrated(store, frame, result, fp)
     state.progress(1.0, result.verdict)
     return result
+
+
+def _solver_sources(
+    store: ProductStore, frame: FrameInfo, sources: Table, params: SolveParams
+) -> Table:
+    """The frame's sources with the centroids ``params.centroids`` asks for.
+
+    The image is read only when pixel-integrated centroids are wanted (an
+    undersampled frame, or "prf"): the same image detection searched.
+    """
+    if centroid_method(params.centroids, sources_fwhm(sources)) == "detected":
+        return centroids_for_solving(None, sources, params.centroids)
+    try:
+        image = frame_image(store, frame)
+    except (OSError, FitsReadError) as exc:
+        log.warning("%s: image unreadable, detected centroids kept: %s", frame.path, exc)
+        return centroids_for_solving(None, sources, params.centroids)
+    mask = None if image.mask is None else image.mask != 0
+    return centroids_for_solving(
+        image.data, sources, params.centroids, max_sources=params.max_sources, mask=mask
+    )
 
 
 def write_into_calibrated(

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
-from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from fluxion.core.astrometry import PlateSolver, ScaleGuess, SolveHint, SolveParams
-from fluxion.core.astrometry.centroids import prf_centroids
-from fluxion.core.catalogs import LocalCatalog
 from fluxion.core.detection import Detection
 from fluxion.core.simulate import NightConfig, make_night
 
@@ -135,43 +132,4 @@ def test_wrong_pointing_by_five_degrees_is_refused():
     assert not empty.solved and "only 0 stars in the field" in empty.reason
 
 
-# The recorded solution is a header-only file (NAXIS = 0), which astropy remarks on.
-@pytest.mark.filterwarnings("ignore:The WCS transformation has more axes")
-def test_real_ey_uma_thumbnail_solves_against_stellarphot_catalogs(shared_data):
-    """The 256 x 256 EY UMa thumbnail against APASS DR9 and ATLAS-RefCat2.
-
-    The thumbnail is undersampled (FWHM ~0.6 px, 9 arcsec/px). Windowed
-    centroids sit near pixel centres (fit RMS ~0.36 px, 3.3 arcsec); the
-    pixel-integrated Gaussian fit of :func:`prf_centroids` brings it to
-    ~0.12 px (1.1 arcsec). The centre of the image then agrees with the
-    recorded astrometry.net (index 5206, 50 stars, SIP 2) solution to 0.75
-    arcsec (RefCat2) and 0.60 arcsec (APASS), and our two catalogs agree with
-    each other to 0.3 arcsec: the recorded solution fits these centroids with
-    an RMS of 0.23-0.33 px, so its own centre is the less certain one and the
-    0.5 arcsec of the issue is below what this comparison can show honestly.
-    """
-    base = shared_data / "astroquery" / "astrometry_net"
-    cats = shared_data / "stellarphot" / "stellarphot" / "tests" / "data"
-    data = fits.getdata(base / "thumbnail-image.fit.gz").astype(np.float32)
-    header = fits.getheader(base / "thumbnail-image.fit.gz")
-    recorded = WCS(fits.getheader(base / "wcs-sol-from-thumbnail-image-index-5200.fit"))
-    detected = Detection()(data).sources
-    sources = prf_centroids(data, detected)
-    # OBJCTRA/OBJCTDEC of the header as the hint; 9 arcsec/px typed by the user.
-    hint = SolveHint(135.58333, 49.82194, ScaleGuess(9.0, 0.05, "user"), epoch=2018.29)
-    params = SolveParams(sip_order=1, min_matches=6, max_rms=0.6)
-    centres = []
-    for name, epoch in (("all_refcat2_ey_uma.ecsv", 2015.5), ("all_apass_ey_uma.ecsv", 2000.0)):
-        solver = PlateSolver(params, catalog=LocalCatalog(cats / name, epoch=epoch))
-        windowed = solver(detected, data.shape, hint, header=header)
-        result = solver(sources, data.shape, hint, header=header)
-        assert result.solved, result.reason
-        assert result.n_matched >= 20
-        assert result.pixel_scale == pytest.approx(9.0, rel=0.01)
-        # The fitted centroids are about three times as precise as the windowed ones.
-        assert result.rms_px < 0.16 < 0.3 < windowed.rms_px
-        ours = result.wcs.pixel_to_world(127.5, 127.5)  # CRPIX of the recorded solution
-        theirs = recorded.pixel_to_world(127.5, 127.5)
-        assert ours.separation(theirs).arcsec < 1.0
-        centres.append(ours)
-    assert centres[0].separation(centres[1]).arcsec < 0.4
+# The real EY UMa thumbnail is solved in test_astrometry_undersampled.py (through solve_files).
