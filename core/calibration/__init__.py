@@ -5,6 +5,7 @@ Typical use::
     bias = make_master_bias([RawFrame.from_info(f) for f in groups.bias])
     dark = make_master_dark(dark_frames, bias)
     flat = make_master_flat(flat_frames, bias, dark)
+    flat = make_sky_flat(twilight_lights, bias, dark)  # no flats: illumination only
     step = Calibration(CalibrationParams(), CalibrationMasters(bias, (dark,), (flat,)))
     calibrated = step(RawFrame.from_info(light))    # .data, .mask, .header, .applied
 """
@@ -23,6 +24,7 @@ from .masters import (
 from .overscan import Overscan, OverscanError, overscan_from_header, parse_section
 from .raw import RawFrame
 from .run import FrameOutcome, build_masters, calibrate_lights, write_master
+from .skyflat import SkyFlatParams, make_sky_flat
 
 __all__ = [
     "COMBINE_METHODS",
@@ -38,6 +40,7 @@ __all__ = [
     "Overscan",
     "OverscanError",
     "RawFrame",
+    "SkyFlatParams",
     "bad_pixels_from_masters",
     "build_masters",
     "calibrate_lights",
@@ -46,6 +49,7 @@ __all__ = [
     "make_master_bias",
     "make_master_dark",
     "make_master_flat",
+    "make_sky_flat",
     "overscan_from_header",
     "parse_section",
     "saturation_mask",
