@@ -13,6 +13,15 @@ within 1 px), and per flux bin the median and the robust scatter of
 (flux - true) / sigma_CRLB, sigma_CRLB being the Cramér-Rao bound of an
 isolated star with the true PSF.
 
+Crowding alone makes the isolated bound unreachable: a star blended with a
+neighbour shares its pixels. For a subset of stars (``--bound-stars``) the
+bound in the scene (the Fisher matrix of every star's flux and position,
+:func:`fluxion.core.photometry.scene.bound.crowded_flux_bound`) is computed
+too, and printed per flux bin as: the robust scatter a fitter AT the crowded
+bound would show against the isolated one ("crowded CRLB" row), and each
+method's robust scatter of (flux - true) / sigma_crowded ("/crowded" rows;
+1.0 is the best any unbiased fitter can do).
+
 Run by hand:  .venv/bin/python tests/benchmarks/bench_photometry.py --cases A B
 """
 
@@ -34,6 +43,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 
 from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
 from fluxion.core.photometry.epsf import analytic_psf  # noqa: E402
+from fluxion.core.photometry.scene.bound import crowded_flux_bound  # noqa: E402
 from fluxion.core.photometry.synthetic import StarField, star_field  # noqa: E402
 
 CASES = {"A": ((1024, 1024), 500), "B": ((1024, 1024), 5000), "C": ((2048, 2048), 20000)}
@@ -120,8 +130,35 @@ def _available(name: str) -> bool:
     return True
 
 
-def match(field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> dict:
-    """Per-star results of one frame: found, z = (flux - true) / CRLB, false detections."""
+def crowded_bounds(field: StarField, n_stars: int) -> np.ndarray:
+    """Crowded-field flux bound of every ``len/n_stars``-th true star (NaN for the others)."""
+    truth = field.truth
+    tx, ty, tf = (np.asarray(truth[c]) for c in ("x", "y", "flux"))
+    out = np.full(len(tf), np.nan)
+    if n_stars <= 0:
+        return out
+    which = np.arange(0, len(tf), max(len(tf) // n_stars, 1))
+    crowded, _ = crowded_flux_bound(
+        tx,
+        ty,
+        tf,
+        which,
+        field.profile.stamp,
+        field.sky,
+        field.read_noise,
+        shape=field.image.shape,
+    )
+    out[which] = crowded
+    return out
+
+
+def match(
+    field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray, crowded: np.ndarray
+) -> dict:
+    """Per-star results of one frame: found, z = (flux - true) / CRLB, false detections.
+
+    ``zc`` is (flux - true) over the crowded-field bound (NaN where not computed).
+    """
     truth = field.truth
     tx, ty, tf = (np.asarray(truth[c]) for c in ("x", "y", "flux"))
     bound = field.bound(tf).sigma_flux
@@ -131,6 +168,8 @@ def match(field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> d
         return {
             "found": np.zeros(len(tf), bool),
             "z": np.full(len(tf), np.nan),
+            "zc": np.full(len(tf), np.nan),
+            "ratio": crowded / bound,
             "true_flux": tf,
             "snr5": tf / bound > 5,
             "false": 0,
@@ -141,6 +180,8 @@ def match(field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> d
     return {
         "found": d < 1.0,
         "z": (flux[i] - tf) / bound,
+        "zc": (flux[i] - tf) / crowded,
+        "ratio": crowded / bound,
         "true_flux": tf,
         "snr5": tf / bound > 5,
         "false": int(np.sum(dt > 1.0)),
@@ -148,10 +189,38 @@ def match(field: StarField, x: np.ndarray, y: np.ndarray, flux: np.ndarray) -> d
     }
 
 
-def summarise(runs: list[dict]) -> dict:
-    """Completeness, false detections and per-bin median and robust scatter of z."""
+def _robust(z: np.ndarray) -> tuple[float, float]:
+    med = float(np.median(z))
+    return med, float(1.4826 * np.median(np.abs(z - med)))
+
+
+def at_crowded_bound(runs: list[dict], draws: int = 200) -> list[tuple]:
+    """Per-bin robust scatter, against the isolated bound, of a fitter AT the crowded bound.
+
+    Gaussian errors of the crowded bound's size for every star of the subset
+    (``draws`` per star: the expectation, not one noisy realisation).
+    """
+    ratio = np.concatenate([r["ratio"] for r in runs])
+    ok = np.isfinite(ratio)
+    tf = np.tile(np.concatenate([r["true_flux"] for r in runs])[ok], draws)
+    z = (ratio[ok] * np.random.default_rng(0).standard_normal((draws, int(ok.sum())))).ravel()
+    bins = []
+    for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
+        sel = (tf >= lo) & (tf < hi)
+        bins.append((lo, int(sel.sum()) // draws, *_robust(z[sel])))
+    return bins
+
+
+def summarise(runs: list[dict], key: str = "z") -> dict:
+    """Completeness, false detections and per-bin median and robust scatter of z.
+
+    ``key="zc"``: the same against the crowded bound, on the subset where it
+    was computed.
+    """
     found = np.concatenate([r["found"] for r in runs])
-    z = np.concatenate([r["z"] for r in runs])
+    z = np.concatenate([r[key] for r in runs])
+    if key == "zc":
+        found = found & np.isfinite(z)
     tf = np.concatenate([r["true_flux"] for r in runs])
     snr5 = np.concatenate([r["snr5"] for r in runs])
     bins = []
@@ -160,9 +229,7 @@ def summarise(runs: list[dict]) -> dict:
         if sel.sum() < 5:
             bins.append((lo, int(sel.sum()), np.nan, np.nan))
             continue
-        zz = z[sel]
-        med = float(np.median(zz))
-        bins.append((lo, int(sel.sum()), med, float(1.4826 * np.median(np.abs(zz - med)))))
+        bins.append((lo, int(sel.sum()), *_robust(z[sel])))
     return {
         "completeness": float(found[snr5].mean()),
         "false": sum(r["false"] for r in runs),
@@ -177,6 +244,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="frames per case (different seeds)")
+    ap.add_argument(
+        "--bound-stars", type=int, default=1000, help="stars per frame with the crowded bound"
+    )
     args = ap.parse_args()
     for case in args.cases:
         shape, n = CASES[case]
@@ -185,6 +255,7 @@ def main() -> None:
             for seed in range(args.seed, args.seed + args.repeat)
         ]
         print(f"\ncase {case}: {shape[1]}x{shape[0]}, {n} stars, {args.repeat} frame(s)")
+        bounds = [crowded_bounds(field, args.bound_stars) for field in fields]
         head = f"{'method':24s} {'time s':>7s} {'compl':>6s} {'false':>6s} {'found':>6s}  "
         head += "  ".join(f"{f'{lo:g}+':>14s}" for lo in BINS[:-1])
         print(head)
@@ -199,17 +270,29 @@ def main() -> None:
                     t0 = time.perf_counter()
                     x, y, flux = METHODS[name](field)
                     times.append(time.perf_counter() - t0)
-                    runs.append(match(field, x, y, flux))
+                    runs.append(match(field, x, y, flux, bounds[len(runs)]))
             except Exception as exc:  # noqa: BLE001 - a benchmark row, not a crash
                 print(f"{name:24s} failed: {type(exc).__name__}: {exc}")
                 continue
+            if name == args.methods[0] and args.bound_stars > 0:
+                _print_bins("crowded CRLB", at_crowded_bound(runs))
             s = summarise(runs)
-            cells = "  ".join(f"{b[2]:+5.2f} {b[3]:4.2f} ({b[1]})".rjust(14) for b in s["bins"])
+            cells = _cells(s["bins"])
             print(
                 f"{name:24s} {np.mean(times):7.1f} {s['completeness']:6.3f} {s['false']:6d} "
                 f"{s['n']:6d}  {cells}",
                 flush=True,
             )
+            if args.bound_stars > 0:
+                _print_bins("  /crowded", summarise(runs, "zc")["bins"])
+
+
+def _cells(bins: list) -> str:
+    return "  ".join(f"{b[2]:+5.2f} {b[3]:4.2f} ({b[1]})".rjust(14) for b in bins)
+
+
+def _print_bins(label: str, bins: list) -> None:
+    print(f"{label:24s} {'':22s}  {_cells(bins)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -135,13 +135,16 @@ class SceneDesign:
             start = self.indptr[c0]
             yield c0, values[start : start + n * m].reshape(n, m)
 
-    def weighted(self, sqrt_w: np.ndarray) -> tuple[sp.csc_array, np.ndarray, np.ndarray]:
+    def weighted(
+        self, sqrt_w: np.ndarray, dtype: type = np.float64
+    ) -> tuple[sp.csc_array, np.ndarray, np.ndarray]:
         """The noise-weighted matrix with unit-norm columns, the norms, and its pixels.
 
         Only pixels that some stamp covers are rows (LSQR's vectors shrink
         accordingly); the third value is their flat index in the image. LSQR
         converges in far fewer iterations on a matrix whose columns have equal
-        norms (crowdsource's renormalisation).
+        norms (crowdsource's renormalisation). ``dtype`` is the matrix's
+        (the norms stay float64).
         """
         npix = self.shape[0] * self.shape[1]
         covered = np.zeros(npix, dtype=bool)
@@ -158,9 +161,18 @@ class SceneDesign:
         # int32 indices: scipy would otherwise copy them down itself.
         rows = compact.astype(np.int32)[self.rows]
         mat = sp.csc_array(
-            (v, rows, self.indptr.astype(np.int32)), shape=(len(pixels), self.n_columns)
+            (v.astype(dtype, copy=False), rows, self.indptr.astype(np.int32)),
+            shape=(len(pixels), self.n_columns),
         )
         return mat, norm, pixels
+
+    def column_norms(self, sqrt_w: np.ndarray) -> np.ndarray:
+        """Norm of every noise-weighted column (the Fisher information of its coefficient)."""
+        v = self.vals * sqrt_w.ravel()[self.rows]
+        norm = np.zeros(self.n_columns)
+        for c0, block in self._per_column(v):
+            norm[c0 : c0 + len(block)] = np.sqrt(np.einsum("ij,ij->i", block, block))
+        return norm
 
     def image(self, coef: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """Model image ``sum(coef[col] * column)``; only ``columns`` (bool) when given."""

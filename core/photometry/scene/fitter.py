@@ -128,13 +128,21 @@ class _Solver:
         x0: np.ndarray,
         iter_lim: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        mat, norm, pixels = design.weighted(sqrt_w)
-        b = (sqrt_w * data).ravel()[pixels]
+        # Single precision: an LSQR iteration is two passes over the matrix
+        # and a few over pixel-long vectors, all bound by memory bandwidth;
+        # float32 carries 7 digits, far below the 1e-4 tolerance.
+        mat, norm, pixels = design.weighted(sqrt_w, np.float32)
+        b = (sqrt_w * data).ravel()[pixels].astype(np.float32)
         out = lsqr(
-            mat, b, atol=self.tolerance, btol=self.tolerance, iter_lim=iter_lim, x0=x0 * norm
+            mat,
+            b,
+            atol=self.tolerance,
+            btol=self.tolerance,
+            iter_lim=iter_lim,
+            x0=(x0 * norm).astype(np.float32),
         )
         log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
-        return out[0] / norm, norm
+        return out[0].astype(np.float64) / norm, norm
 
 
 def fit_scene(
@@ -279,12 +287,11 @@ def fit_scene(
     # Sources the last pass uncovered (blends that split, stars beside bright
     # ones) are added and the forced pass repeated, at most three times.
     for _ in range(3):
-        px, py = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold)
+        px, py, flux_est = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold)
         if not len(px):
             break
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
         t = result.table
-        _, flux_est = significance(result.residual, noise.variance(result.model), psf.fwhm, zero_w)
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
         x = np.concatenate([np.asarray(t["x"]), px])
         y = np.concatenate([np.asarray(t["y"]), py])
@@ -295,7 +302,7 @@ def fit_scene(
         )
     # Light left in the residual within a star's stamp marks a poor fit of
     # that star (the brightest whose stamp holds the peak).
-    px, py = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold, near_stars=True)
+    px, py, _ = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold, near_stars=True)
     t = result.table
     if len(px) and len(t):
         k = min(16, len(t))
@@ -312,16 +319,17 @@ def fit_scene(
 
 
 def _leftover_peaks(result, noise, zero_w, fwhm, threshold, near_stars=False):
-    """Residual peaks above ``threshold``: far from every star, or all of them."""
+    """Residual peaks above ``threshold`` (far from every star, or all of them) and the
+    matched-filter flux image."""
     var = noise.variance(result.model)
-    sig, _ = significance(result.residual, var, fwhm, zero_w)
+    sig, flux_est = significance(result.residual, var, fwhm, zero_w)
     px, py = find_peaks(sig, threshold, exclude=zero_w)
     t = result.table
     if near_stars or not len(t) or not len(px):
-        return px, py
+        return px, py, flux_est
     d, _ = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[px, py])
     far = d > 0.5 * fwhm
-    return px[far], py[far]
+    return px[far], py[far], flux_est
 
 
 def _saturated_stars(img: np.ndarray, sat: np.ndarray):
@@ -401,7 +409,7 @@ def _final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, sol
         flux_err = 1.0 / norm[col]
         # Position errors from the derivative columns' Fisher information.
         dd = build_design(tables, x, y, sizes, shape, derivatives=True)
-        _, dnorm, _ = dd.weighted(sqrt_w)
+        dnorm = dd.column_norms(sqrt_w)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_err = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
             y_err = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])

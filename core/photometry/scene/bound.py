@@ -1,0 +1,137 @@
+"""The Cramér-Rao bound of a star's flux in a crowded field (the scene's Fisher matrix).
+
+The isolated-star bound ignores the neighbours: a star whose light overlaps
+another's shares pixels with it, and fitting both fluxes and positions at once
+costs information that no fitter can recover. The bound of star ``i`` in the
+scene is ``sqrt((F^-1)_ii)`` with ``F = J^T V^-1 J`` over all stars' flux and
+position parameters. ``F`` is sparse (stars a few FWHM apart do not couple),
+so for each requested star it is enough to invert the Fisher matrix of the
+stars around it: the stars within ``radius`` of it and the stars within
+``radius`` of those (the second ring carries the coupling of the first ring's
+positions and fluxes to their own neighbours). The sky is taken as known, as
+for :func:`fluxion.core.photometry.noise.isolated_star_bound`, so the ratio of
+the two bounds is the cost of crowding alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["crowded_flux_bound"]
+
+StampFunction = Callable[[int, float, float], np.ndarray]
+"""``stamp(size, dx, dy)``: pixel-integrated unit-flux PSF offset by (dx, dy) from the centre."""
+
+
+def crowded_flux_bound(
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    which: np.ndarray,
+    stamp: StampFunction,
+    sky: float,
+    read_noise: float,
+    *,
+    radius: float = 12.0,
+    size: int = 25,
+    shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flux bound of the stars ``which`` in the scene of all stars, and their isolated bound.
+
+    Parameters
+    ----------
+    x, y, flux : ndarray
+        True positions (0-based px) and fluxes (e-) of every star of the frame.
+    which : ndarray of int
+        Indices of the stars whose bound is wanted.
+    stamp : callable
+        ``stamp(size, dx, dy)`` of the true PSF (e.g. ``MoffatProfile.stamp``).
+    sky, read_noise : float
+        Flat sky (e-/px) and read noise (e-).
+    radius : float
+        Stars closer than this (px) to a star are coupled to it.
+    size : int
+        Odd stamp size (px) over which each star's Fisher terms are summed.
+    shape : (int, int), optional
+        Image shape (ny, nx): pixels outside carry no information.
+
+    Returns
+    -------
+    crowded, isolated : ndarray
+        The flux bounds (e-) in the scene and alone on the same sky.
+    """
+    x, y, flux = (np.asarray(v, dtype=np.float64) for v in (x, y, flux))
+    tree = cKDTree(np.c_[x, y])
+    half = size // 2
+    h = 1e-3
+    cache: dict[tuple[float, float], np.ndarray] = {}
+
+    def psf(dx: float, dy: float) -> np.ndarray:
+        # Simulated stars sit on a sub-pixel grid: the same stamps recur.
+        key = (round(dx, 6), round(dy, 6))
+        if key not in cache:
+            cache[key] = stamp(size, dx, dy)
+        return cache[key]
+
+    crowded = np.full(len(which), np.nan)
+    isolated = np.full(len(which), np.nan)
+    for k, i in enumerate(np.asarray(which, dtype=np.int64)):
+        ring1 = tree.query_ball_point([x[i], y[i]], radius)
+        ring2 = sorted(
+            set(j for r in tree.query_ball_point(np.c_[x[ring1], y[ring1]], radius) for j in r)
+        )
+        local = np.array([i] + [j for j in ring2 if j != i])
+        # The box holding every local star's stamp.
+        x0 = int(np.floor(x[local].min())) - half
+        y0 = int(np.floor(y[local].min())) - half
+        nx_ = int(np.floor(x[local].max())) + half + 2 - x0
+        ny_ = int(np.floor(y[local].max())) + half + 2 - y0
+        cols = np.zeros((3 * len(local), ny_ * nx_))
+        expected = np.full((ny_, nx_), sky)
+        # Stars outside the local set still add Poisson variance to these pixels.
+        near = tree.query_ball_point(
+            [x0 + nx_ / 2, y0 + ny_ / 2], np.hypot(nx_, ny_) / 2 + half + 1
+        )
+        for j in near:
+            cx, cy = int(np.floor(x[j] + 0.5)), int(np.floor(y[j] + 0.5))
+            p = flux[j] * psf(x[j] - cx, y[j] - cy)
+            _add(expected, p, cy - half - y0, cx - half - x0)
+        for m, j in enumerate(local):
+            cx, cy = int(np.floor(x[j] + 0.5)), int(np.floor(y[j] + 0.5))
+            dx, dy = x[j] - cx, y[j] - cy
+            p = psf(dx, dy)
+            # d(model)/dx0 = -d(stamp)/d(pixel x): the star moving right.
+            px = flux[j] * (psf(dx + h, dy) - psf(dx - h, dy)) / (2 * h)
+            py = flux[j] * (psf(dx, dy + h) - psf(dx, dy - h)) / (2 * h)
+            for c, s in enumerate((p, px, py)):
+                img = np.zeros((ny_, nx_))
+                _add(img, s, cy - half - y0, cx - half - x0)
+                cols[3 * m + c] = img.ravel()
+        w = 1.0 / (expected.ravel() + read_noise**2)
+        if shape is not None:
+            yy, xx = np.mgrid[y0 : y0 + ny_, x0 : x0 + nx_]
+            outside = (yy < 0) | (yy >= shape[0]) | (xx < 0) | (xx >= shape[1])
+            w[outside.ravel()] = 0.0
+        fisher = (cols * w) @ cols.T
+        crowded[k] = np.sqrt(np.linalg.inv(fisher)[0, 0])
+        # The same star alone: only its own three columns, sky-only variance
+        # plus its own light.
+        own = flux[i] * cols[0]
+        w1 = 1.0 / (sky + own + read_noise**2)
+        if shape is not None:
+            w1[outside.ravel()] = 0.0
+        isolated[k] = np.sqrt(np.linalg.inv((cols[:3] * w1) @ cols[:3].T)[0, 0])
+    return crowded, isolated
+
+
+def _add(img: np.ndarray, s: np.ndarray, r0: int, c0: int) -> None:
+    """Add stamp ``s`` with its corner at (r0, c0), clipped to ``img``."""
+    ny, nx = img.shape
+    sy, sx = s.shape
+    ra, rb = max(r0, 0), min(r0 + sy, ny)
+    ca, cb = max(c0, 0), min(c0 + sx, nx)
+    if ra < rb and ca < cb:
+        img[ra:rb, ca:cb] += s[ra - r0 : rb - r0, ca - c0 : cb - c0]
