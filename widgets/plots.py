@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
 __all__ = ["TimeSeriesPlot", "diagnostic_plot", "legend_lists_filled_series", "plain_axes"]
 
@@ -59,6 +59,26 @@ def diagnostic_plot(
         plot.addLegend(offset=(-10, 10))
     plain_axes(plot)
     return plot
+
+
+def captioned(parent: QWidget, *items: QWidget | QLayout) -> QLabel:
+    """Stack ``items`` (the first one stretching) above a word-wrapped caption.
+
+    Returns the caption label, which the diagnostic plots fill with what the
+    plot shows in words.
+    """
+    caption = QLabel("")
+    caption.setWordWrap(True)
+    layout = QVBoxLayout(parent)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for i, item in enumerate(items):
+        stretch = 1 if i == 0 else 0
+        if isinstance(item, QLayout):
+            layout.addLayout(item, stretch)
+        else:
+            layout.addWidget(item, stretch)
+    layout.addWidget(caption)
+    return caption
 
 
 def legend_lists_filled_series(plot: pg.PlotWidget | pg.PlotItem) -> None:

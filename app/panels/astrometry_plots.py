@@ -16,10 +16,10 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from fluxion.core.astrometry import SolveResult
-from fluxion.widgets.plots import diagnostic_plot, legend_lists_filled_series
+from fluxion.widgets.plots import captioned, diagnostic_plot, legend_lists_filled_series
 
 __all__ = ["ResidualMagnitudePlot", "ResidualVectorPlot", "StarResiduals", "arrow_factor"]
 
@@ -121,13 +121,8 @@ class ResidualVectorPlot(QWidget):
         ):
             self.plot.addItem(item)
         legend_lists_filled_series(self.plot)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
+        self.caption = captioned(self, self.plot)
         self.factor = 1.0
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.caption)
 
     def set_result(self, result: SolveResult | None) -> None:
         """Draw one frame's residual vectors (None or an unsolved frame clears)."""
@@ -180,12 +175,7 @@ class ResidualMagnitudePlot(QWidget):
         self.plot.addItem(self.used)
         self.plot.addItem(self.rejected)
         legend_lists_filled_series(self.plot)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.caption)
+        self.caption = captioned(self, self.plot)
 
     def set_result(self, result: SolveResult | None) -> None:
         """Draw one frame's residuals against magnitude (None or unsolved clears)."""

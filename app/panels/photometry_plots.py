@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from fluxion.core.photometry import CurveOfGrowth
-from fluxion.widgets.plots import diagnostic_plot, legend_lists_filled_series
+from fluxion.widgets.plots import captioned, diagnostic_plot, legend_lists_filled_series
 
 __all__ = ["CurveOfGrowthPlot", "ErrorMagnitudePlot", "PsfView", "psf_radial_profile"]
 
@@ -61,12 +61,7 @@ class CurveOfGrowthPlot(QWidget):
         for line in (self.chosen_line, self.used_line, self.threshold_line):
             line.setVisible(False)
             self.plot.addItem(line)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.caption)
+        self.caption = captioned(self, self.plot)
         self.curve: CurveOfGrowth | None = None
         self.radius_used: float | None = None
 
@@ -139,15 +134,10 @@ class PsfView(QWidget):
         self.profile.addItem(self.samples)
         self.moffat = self.profile.plot([], [], pen=pg.mkPen(_TARGET, width=2), name="Moffat fit")
         legend_lists_filled_series(self.profile)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.image_widget, 1)
         row.addWidget(self.profile, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row, 1)
-        layout.addWidget(self.caption)
+        self.caption = captioned(self, row)
 
     def set_psf(self, psf: object | None) -> None:
         """Show ``psf`` (an :class:`~fluxion.core.photometry.epsf.EffectivePSF`); None clears."""

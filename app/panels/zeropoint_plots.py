@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from fluxion.core.zeropoint import ZeroPointResult
+from fluxion.widgets.plots import captioned, legend_lists_filled_series
 from fluxion.widgets.plots import diagnostic_plot as _plot
-from fluxion.widgets.plots import legend_lists_filled_series
 
 __all__ = ["ResidualMap", "ResidualPlots", "TrajectoryPlot"]
 
@@ -105,13 +105,7 @@ class TrajectoryPlot(QWidget):
                                               symbol="o", symbolSize=5)  # fmt: skip
         self.chosen = pg.ScatterPlotItem(size=14, pen=pg.mkPen((255, 210, 0), width=2), brush=None)
         self.zp_plot.addItem(self.chosen)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.zp_plot)
-        layout.addWidget(self.chi2_plot)
-        layout.addWidget(self.caption)
+        self.caption = captioned(self, self.zp_plot, self.chi2_plot)
 
     def set_result(self, result: ZeroPointResult | None) -> None:
         """Draw one frame's rejection trajectory (None or no trajectory clears)."""
@@ -152,11 +146,7 @@ class ResidualMap(QWidget):
         self.plot.addItem(self.used)
         self.plot.addItem(self.rejected)
         self.colormap = pg.colormap.get("CET-D1")
-        self.caption = QLabel("")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.caption)
+        self.caption = captioned(self, self.plot)
         self.scale = 0.0
 
     def set_result(self, result: ZeroPointResult | None) -> None:
