@@ -90,7 +90,7 @@ def crowded_flux_bound(
         nx_ = int(np.floor(x[local].max())) + half + 2 - x0
         ny_ = int(np.floor(y[local].max())) + half + 2 - y0
         cols = np.zeros((3 * len(local), ny_ * nx_))
-        expected = np.full((ny_, nx_), sky)
+        expected = np.full((ny_, nx_), float(sky))
         # Stars outside the local set still add Poisson variance to these pixels.
         near = tree.query_ball_point(
             [x0 + nx_ / 2, y0 + ny_ / 2], np.hypot(nx_, ny_) / 2 + half + 1
