@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -32,6 +32,10 @@ __all__ = [
     "make_master_bias",
     "make_master_dark",
     "make_master_flat",
+    "check_same_geometry",
+    "row_reader",
+    "scaled_dark",
+    "new_master",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,7 +134,8 @@ class MasterFrame:
         )
 
 
-def _check_same_geometry(frames: Sequence[RawFrame], kind: str) -> tuple[int, int]:
+def check_same_geometry(frames: Sequence[RawFrame], kind: str) -> tuple[int, int]:
+    """Trimmed (ny, nx) of frames to be combined; raise when their shapes or binnings differ."""
     if not frames:
         raise CalibrationError(f"no {kind} frames")
     shapes = {f.raw_shape for f in frames}
@@ -157,8 +162,13 @@ def check_compatible(master: MasterFrame, shape: tuple[int, int], binning, what:
         )
 
 
-def _reader(frame: RawFrame, bias: np.ndarray | None, dark: np.ndarray | None, scale: float):
-    """Rows of a frame: overscan, minus bias, minus scaled dark, divided by scale."""
+def row_reader(
+    frame: RawFrame, bias: np.ndarray | None, dark: np.ndarray | None, scale: float
+) -> Callable[[int, int], np.ndarray]:
+    """``read(y0, y1)``: trimmed rows of a frame, overscan and bias and dark removed, / scale.
+
+    Reading by bands lets :func:`combine` hold one band of every frame, not whole frames.
+    """
     overscan = frame.overscan()
     first, _ = overscan.row_range(frame.raw_shape[0])
 
@@ -191,7 +201,25 @@ def _header(kind: str, frames: Sequence[RawFrame], params: MasterParams, notes: 
     return h
 
 
-def _finish(kind, data, frames, params, notes, **extra) -> MasterFrame:
+def scaled_dark(dark: MasterFrame | None, exptime: float | None) -> np.ndarray | None:
+    """The master dark scaled to an exposure, or None when either has no exposure time."""
+    if dark is None or not exptime or not dark.exptime:
+        return None
+    return dark.data * np.float32(exptime / dark.exptime)
+
+
+def new_master(
+    kind: str,
+    data: np.ndarray,
+    frames: Sequence[RawFrame],
+    params: MasterParams,
+    notes: list[str],
+    **extra,
+) -> MasterFrame:
+    """A :class:`MasterFrame` of combined data, its header saying how it was made.
+
+    ``extra`` is ``exptime=`` for a dark or ``filter=`` for a flat.
+    """
     header = _header(kind, frames, params, notes)
     if extra.get("exptime") is not None:
         header["EXPTIME"] = (extra["exptime"], "[s] exposure of the master dark")
@@ -220,11 +248,11 @@ def make_master_bias(
 ) -> MasterFrame:
     """Combine bias frames (overscan-subtracted and trimmed when the headers say so)."""
     params = params or MasterParams()
-    shape = _check_same_geometry(frames, "bias")
-    readers = [_reader(f, None, None, 1.0) for f in frames]
+    shape = check_same_geometry(frames, "bias")
+    readers = [row_reader(f, None, None, 1.0) for f in frames]
     data = _combine(readers, shape, params, executor, state)
     notes = ["overscan subtracted"] if frames[0].overscan().bias_section is not None else []
-    return _finish("bias", data, frames, params, notes)
+    return new_master("bias", data, frames, params, notes)
 
 
 def make_master_dark(
@@ -237,7 +265,7 @@ def make_master_dark(
 ) -> MasterFrame:
     """Combine bias-subtracted darks into a dark at their (median) exposure time."""
     params = params or MasterParams()
-    shape = _check_same_geometry(frames, "dark")
+    shape = check_same_geometry(frames, "dark")
     exptimes = [f.exptime for f in frames]
     if any(t is None or t <= 0 for t in exptimes):
         raise CalibrationError("a dark frame has no exposure time; cannot scale it")
@@ -253,9 +281,9 @@ def make_master_dark(
         notes.append("NO bias subtracted")
     if len(set(exptimes)) > 1:
         notes.append(f"darks scaled to {t_ref:g} s")
-    readers = [_reader(f, bias_data, None, f.exptime / t_ref) for f in frames]
+    readers = [row_reader(f, bias_data, None, f.exptime / t_ref) for f in frames]
     data = _combine(readers, shape, params, executor, state)
-    return _finish("dark", data, frames, params, notes, exptime=t_ref)
+    return new_master("dark", data, frames, params, notes, exptime=t_ref)
 
 
 def make_master_flat(
@@ -270,7 +298,7 @@ def make_master_flat(
     """Combine flats, each divided by its median, into a flat of mean 1."""
     params = params or MasterParams()
     state = state if state is not None else StepState()
-    shape = _check_same_geometry(frames, "flat")
+    shape = check_same_geometry(frames, "flat")
     filters = {f.filter for f in frames}
     if len(filters) > 1:
         raise CalibrationError(f"flats of different filters combined: {sorted(map(str, filters))}")
@@ -280,17 +308,16 @@ def make_master_flat(
         check_compatible(bias, shape, frames[0].binning, "the flats")
         bias_data = bias.data
         notes.append("bias subtracted")
+    if dark is not None:
+        check_compatible(dark, shape, frames[0].binning, "the flats")
     readers = []
     scale_state = state.sub(0.0, 0.3)
     for k, f in enumerate(frames):
-        dark_data = None
-        if dark is not None and f.exptime and dark.exptime:
-            check_compatible(dark, shape, frames[0].binning, "the flats")
-            dark_data = dark.data * np.float32(f.exptime / dark.exptime)
-        level = robust_stats(_reader(f, bias_data, dark_data, 1.0)(0, shape[0]))["median"]
+        dark_data = scaled_dark(dark, f.exptime)
+        level = robust_stats(row_reader(f, bias_data, dark_data, 1.0)(0, shape[0]))["median"]
         if not np.isfinite(level) or level <= 0:
             raise CalibrationError(f"flat {f.name} has no light (median level {level:.1f} ADU)")
-        readers.append(_reader(f, bias_data, dark_data, level))
+        readers.append(row_reader(f, bias_data, dark_data, level))
         scale_state.progress((k + 1) / len(frames), f"flat levels {k + 1}/{len(frames)}")
     if dark is not None:
         notes.append("dark subtracted")
@@ -299,7 +326,7 @@ def make_master_flat(
     mean = float(np.nanmean(data))
     data /= np.float32(mean)
     notes.append("normalised to mean 1")
-    return _finish("flat", data, frames, params, notes, filter=frames[0].filter)
+    return new_master("flat", data, frames, params, notes, filter=frames[0].filter)
 
 
 def _combine(readers, shape, params, executor, state) -> np.ndarray:

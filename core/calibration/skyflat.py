@@ -31,10 +31,11 @@ from .masters import (
     CalibrationError,
     MasterFrame,
     MasterParams,
-    _check_same_geometry,
-    _finish,
-    _reader,
     check_compatible,
+    check_same_geometry,
+    new_master,
+    row_reader,
+    scaled_dark,
 )
 from .raw import RawFrame
 
@@ -128,7 +129,7 @@ def make_sky_flat(
     state = state if state is not None else StepState()
     if len(frames) < 3:
         raise CalibrationError(f"a sky flat needs at least 3 lights, got {len(frames)}")
-    shape = _check_same_geometry(frames, "sky flat")
+    shape = check_same_geometry(frames, "sky flat")
     filters = {f.filter for f in frames}
     if len(filters) > 1:
         raise CalibrationError(f"lights of different filters: {sorted(map(str, filters))}")
@@ -139,10 +140,8 @@ def make_sky_flat(
     meshes = []
     for k, f in enumerate(frames):
         state.check()
-        dark_data = None
-        if dark is not None and f.exptime and dark.exptime:
-            dark_data = dark.data * np.float32(f.exptime / dark.exptime)
-        image = _reader(f, None if bias is None else bias.data, dark_data, 1.0)(0, shape[0])
+        bias_data = None if bias is None else bias.data
+        image = row_reader(f, bias_data, scaled_dark(dark, f.exptime), 1.0)(0, shape[0])
         mask = _star_mask(image, p.detect_sigma, p.mask_growth)
         if mask.all():
             raise CalibrationError(f"{f.name}: no sky left once its stars are masked")
@@ -163,4 +162,4 @@ def make_sky_flat(
         f"large scales only: {box} px boxes, {p.filter_size} box median filter",
         "normalised to mean 1",
     ]
-    return _finish("flat", data, frames, MasterParams(), notes, filter=frames[0].filter)
+    return new_master("flat", data, frames, MasterParams(), notes, filter=frames[0].filter)
