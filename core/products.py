@@ -32,7 +32,21 @@ from astropy.wcs import WCS
 from .fitsio import atomic_write_fits, atomic_write_text, read_wcs
 from .quiet import quiet
 
-__all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key"]
+__all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key", "solution_wcs"]
+
+
+def solution_wcs(header: fits.Header) -> WCS | None:
+    """The WCS of a header-only solution file (``.wcs.fits``), or None when it has none.
+
+    Such a header has no image, so its size comes from astrometry.net's
+    ``IMAGEW``/``IMAGEH`` cards (a WCS with SIP needs it). ``header`` is
+    changed in place.
+    """
+    if "IMAGEW" in header:
+        header["NAXIS"] = 2
+        header["NAXIS1"], header["NAXIS2"] = header["IMAGEW"], header["IMAGEH"]
+    return read_wcs(header)
+
 
 # step name -> folder inside the project. The order is the order of the chain.
 STEP_FOLDERS: dict[str, str] = {
@@ -219,11 +233,7 @@ class ProductStore:
         if not path.exists():
             return None
         with quiet():
-            header = fits.getheader(path)
-            if "IMAGEW" in header:
-                header["NAXIS"] = 2
-                header["NAXIS1"], header["NAXIS2"] = header["IMAGEW"], header["IMAGEH"]
-            return read_wcs(header)
+            return solution_wcs(fits.getheader(path))
 
     def forget(self, step: str, frames: Iterable[str | os.PathLike[str]] | None = None) -> None:
         """Drop ``frames`` (all when None) from ``step``'s index so they are redone."""

@@ -33,7 +33,7 @@ from ..fitsio import FitsReadError, atomic_write_text, read_header, read_wcs
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
-from ..products import ProductStore, fingerprint
+from ..products import ProductStore, fingerprint, solution_wcs
 from ..quiet import quiet
 from .calibrate import atomic_write_hdulist, frame_image, image_fingerprint
 from .detect import detect_frame
@@ -124,7 +124,8 @@ def load_solution(store: ProductStore, frame: FrameInfo) -> SolveResult | None:
             reason=str(header.get("FLXREASN", "")),
             seconds=float(header.get("FLXSECS", 0.0)),
         )
-    wcs = store.read_wcs(frame.path)
+    with quiet():
+        wcs = solution_wcs(header)  # the header just read, not the file again
     if wcs is None:
         return not_solved("none", "the stored solution has no readable WCS")
     matches = None
