@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from astropy.table import Table
-from astropy.time import Time
 
 from ..pipeline import StepState
 from .base import CatalogError, CatalogSource, Cone, apply_proper_motion, select_cone
@@ -200,10 +199,3 @@ def _age(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.0f} h old"
     return f"{seconds / 86400:.0f} days old"
-
-
-def epoch_of(time: Time | float | None) -> float | None:
-    """Julian year of an observation time (for :class:`Cone` ``epoch``)."""
-    if time is None:
-        return None
-    return float(time.jyear) if isinstance(time, Time) else float(time)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 from astropy.table import Table
 
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
@@ -209,10 +208,3 @@ class LocalCatalog(CatalogSource):
 
     def __len__(self) -> int:
         return len(self.table)
-
-
-def finite_fraction(table: Table, column: str) -> float:
-    """Fraction of rows with a finite value in ``column`` (0 when absent)."""
-    if column not in table.colnames or len(table) == 0:
-        return 0.0
-    return float(np.isfinite(np.asarray(table[column], dtype=float)).mean())
