@@ -30,12 +30,7 @@ from ..calibration import (
 )
 from ..calibration.apply import Calibration
 from ..calibration.run import build_masters
-from ..fitsio import atomic_write_text, read_header, read_image
-
-try:
-    from ..fitsio import atomic_write_hdulist
-except ImportError:  # before the writer moved to fitsio
-    from ..calibration.run import write_hdulist_atomic as atomic_write_hdulist
+from ..fitsio import atomic_write_hdulist, atomic_write_text, read_header, read_image
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState

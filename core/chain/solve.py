@@ -29,13 +29,13 @@ from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..detection import DetectionParams
-from ..fitsio import FitsReadError, atomic_write_text, read_header, read_wcs
+from ..fitsio import FitsReadError, atomic_write_hdulist, atomic_write_text, read_header, read_wcs
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint, solution_wcs
 from ..quiet import quiet
-from .calibrate import atomic_write_hdulist, frame_image, image_fingerprint
+from .calibrate import frame_image, image_fingerprint
 from .detect import detect_frame
 
 __all__ = [
