@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.panel_docks[0], dock)
         panel.step_finished.connect(self._autosave)
         dock.visibilityChanged.connect(lambda shown, t=cls.title: self._note_step(t, shown))
+        panel.set_in_front(False)  # until the dock shows its tab
+        dock.visibilityChanged.connect(panel.set_in_front)
         self.panels.append(panel)
         self.panel_docks.append(dock)
         return panel

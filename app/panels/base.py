@@ -158,6 +158,9 @@ class StepPanel(QWidget):
         self.session = session
         self.image_view = image_view
         self.results: dict[int, Any] = {}
+        # A panel on its own is in front; the window says which tab is (a tabbed
+        # dock's widget stays isVisible() behind the current tab).
+        self.in_front = True
         self.form = ParamForm(
             self.params_type, session.project.step_params(self.step, self.params_type)
         )
@@ -204,6 +207,10 @@ class StepPanel(QWidget):
         return True
 
     # -- lifecycle ------------------------------------------------------------
+    def set_in_front(self, shown: bool) -> None:
+        """Whether the panel is the step tab the user sees (work that waits for it starts)."""
+        self.in_front = shown
+
     def params(self) -> Any:
         """The parameters in the form."""
         return self.form.params()

@@ -167,7 +167,7 @@ class LightCurvePanel(StepPanel):
 
     # -- comparison stars -----------------------------------------------------
     def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
-        if self.click_box.isChecked() and self.isVisible():
+        if self.click_box.isChecked() and self.in_front:
             self.add_comparison(x, y)
 
     def add_comparison(self, x: float, y: float, mag: float = float("nan")) -> bool:

@@ -58,6 +58,7 @@ class TargetSourcesMixin:
         becomes a new target.
         """
         if self.frames is None:
+            self.prepare_frames()
             return None
         t = self.current_target
         if t is None or t.kind != "moving" or t.horizons:
@@ -91,6 +92,7 @@ class TargetSourcesMixin:
         """Ask SkyBoT for the known asteroids and comets in the field (in a worker)."""
         f = self.frames
         if f is None:
+            self.prepare_frames()
             return None
         if f.wcs is None:
             self.result_label.setText("Known objects need frames with a WCS: solve them first.")
@@ -150,6 +152,7 @@ class TargetSourcesMixin:
     def import_positions(self, path: str | Path) -> Target | None:
         """A moving target whose clicks are the rows of a positions file."""
         if self.frames is None:
+            self.prepare_frames()
             return None
         f = self.frames
         try:

@@ -84,6 +84,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         for w in (self.run_button, self.run_all_button, self.redo_box):
             w.setVisible(False)
         self.frames: TargetFrames | None = None
+        self._preparing: Task | None = None
         self.targets: list[Target] = []
         self.predictions: dict[str, Table] = {}
         self.ephemerides: dict[str, Ephemeris] = {}
@@ -143,21 +144,40 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
     # -- frames and project ---------------------------------------------------
     def _on_sequence(self) -> None:
         super()._on_sequence()
-        self.frames = None
+        self.frames, self._preparing = None, None
         self.targets, self.predictions, self.ephemerides, self.known = [], {}, {}, None
         self._refresh_lists()
         self._redraw()
+        # Following the field through every light is seconds of work: it waits
+        # until the panel is shown or used, not for every sequence opened.
+        if self.in_front:
+            self.prepare_frames()
+
+    def set_in_front(self, shown: bool) -> None:
+        super().set_in_front(shown)
+        if shown:
+            self.prepare_frames()
+
+    def prepare_frames(self) -> Task | None:
+        """Prepare the lights for tracking in a worker, once per sequence.
+
+        Returns the running task, or None when the lights are ready, being
+        prepared already or there is no sequence. The project's targets are
+        loaded when they are ready.
+        """
         seq = self.session.sequence
-        if seq is None:
-            return
-        task = self.session.workers.submit(
+        busy = self._preparing is not None and not self._preparing.done
+        if seq is None or self.frames is not None or busy:
+            return None
+        self._preparing = self.session.workers.submit(
             target_frames,
             seq,
             store=saved_product_store(self.session),
             name="Preparing the lights for tracking",
             key="targets:frames",
         )
-        task.result.connect(self._frames_ready)
+        self._preparing.result.connect(self._frames_ready)
+        return self._preparing
 
     def _frames_ready(self, frames: TargetFrames) -> None:
         if frames.sequence is not self.session.sequence:
@@ -246,6 +266,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         self._refresh_clicks()
 
     def _on_target_selected(self, row: int) -> None:
+        self.prepare_frames()
         self._refresh_clicks()
         self._update_plot()
         self._redraw()
@@ -292,7 +313,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         return self.frames.indices[light] if self.frames is not None else light
 
     def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
-        if not self.mark_box.isChecked() or not self.isVisible():
+        if not self.mark_box.isChecked() or not self.in_front:
             return
         keep = bool(Qt.KeyboardModifier(modifiers) & Qt.KeyboardModifier.ShiftModifier)
         self.add_click(x, y, as_clicked=keep)
@@ -305,6 +326,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         """
         light = self._light_of(self.session.current)
         if self.frames is None:
+            self.prepare_frames()
             self.result_label.setText("The lights are still being prepared; click again shortly.")
             return None
         if light is None:
@@ -364,6 +386,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         """Fit the selected target's track over every light; None when there is nothing to fit."""
         target = self.current_target
         if self.frames is None:
+            self.prepare_frames()
             self.result_label.setText("The lights are still being prepared.")
             return None
         if target is None:

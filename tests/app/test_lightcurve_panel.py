@@ -40,6 +40,7 @@ def night(tmp_path_factory) -> tuple[Path, np.ndarray, tuple[float, float]]:
 def _panels(window, qtbot) -> tuple[TargetsPanel, LightCurvePanel]:
     targets = next(p for p in window.panels if isinstance(p, TargetsPanel))
     panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
+    assert targets.prepare_frames() is not None  # prepared when first needed, not on opening
     qtbot.waitUntil(lambda: targets.frames is not None, timeout=20_000)
     dock = window.panel_docks[window.panels.index(panel)]
     dock.show()

@@ -37,7 +37,7 @@ def _panel(window, qtbot) -> TargetsPanel:
     dock = window.panel_docks[window.panels.index(panel)]
     dock.show()
     dock.raise_()
-    qtbot.waitUntil(panel.isVisible, timeout=5_000)
+    qtbot.waitUntil(lambda: panel.in_front, timeout=5_000)
     qtbot.waitUntil(lambda: panel.frames is not None, timeout=20_000)
     return panel
 
@@ -65,6 +65,27 @@ def _error(panel, xy) -> np.ndarray:
 
 def test_targets_panel_is_registered() -> None:
     assert TargetsPanel in PANELS
+
+
+def test_lights_are_prepared_when_the_panel_is_first_shown(
+    window, qtbot, open_and_wait, night
+) -> None:
+    folder, _, _ = night
+    started = []
+    window.session.workers.task_started.connect(lambda task: started.append(task.name))
+    open_and_wait(window, folder)
+    panel = next(p for p in window.panels if isinstance(p, TargetsPanel))
+    qtbot.wait(200)
+    assert not panel.in_front and panel.frames is None
+    assert "Preparing the lights for tracking" not in started
+    _panel(window, qtbot)
+    assert started.count("Preparing the lights for tracking") == 1
+    assert len(panel.frames) == 8
+    # Shown again: the lights are ready, nothing is prepared twice.
+    window.panel_docks[0].raise_()
+    qtbot.waitUntil(lambda: not panel.in_front, timeout=5_000)
+    _panel(window, qtbot)
+    assert started.count("Preparing the lights for tracking") == 1
 
 
 def test_three_clicks_track_the_asteroid_in_every_frame(

@@ -192,6 +192,7 @@ def test_the_demo_night_runs_end_to_end_offline_and_reopens(qtbot, tmp_path: Pat
             table = load_photometry(store, other.session.sequence[i])
             assert table is not None and len(table) == len(photometry.results[i].table)
         reopened = _panel(other, "Targets")
+        _raise(other, qtbot, reopened)
         qtbot.waitUntil(lambda: reopened.frames is not None, timeout=20_000)
         assert [t.name for t in reopened.targets] == [targets.current_target.name]
         assert reopened.targets[0].track.frames == (0, 2, 3)

@@ -131,6 +131,7 @@ def test_the_window_opens_a_run_project_with_every_step_done(qtbot, tmp_path, ru
         # The run's target: a fixed star at the given coordinates, placed on every light
         # at the simulator's position (truth x, y within 0.5 px through the solutions).
         targets = _panel(window, "Targets")
+        window.raise_step("Targets")  # the lights are prepared for tracking when shown
         qtbot.waitUntil(lambda: targets.frames is not None and bool(targets.targets), timeout=WAIT)
         target = targets.targets[0]
         assert target.kind == "fixed"
