@@ -236,10 +236,6 @@ class PhotometryPanel(StepPanel):
         self._replaced = False  # the window has just put the new frame in the viewer
         self._show_choice()
 
-    def shown_image(self) -> str:
-        """What the viewer shows for the current frame: image, model or residual."""
-        return self.show_box.currentText()
-
     def _show_choice(self) -> None:
         """Put the chosen image of the current frame in the viewer."""
         view, shown = self.image_view, self.session.shown
