@@ -136,7 +136,10 @@ def test_psf_fits_model_and_residual_images(panel, qtbot, clean_night: Path) -> 
     assert view.overlays.count("sources") == len(r.table)
     assert view.overlays.count("apertures") == 0
     assert r.psf is not None
-    assert panel.psf_view.image.image is not None
+    # the PSF view shows this frame's PSF stamp, its peak where the stamp's is
+    shown, stamp = panel.psf_view.image.image, np.asarray(r.psf.data)
+    assert shown.shape == stamp.shape
+    assert np.argmax(shown) == np.argmax(stamp)
     rx, ry = panel.psf_view.moffat.getData()
     assert ry[0] == pytest.approx(0.0)  # log10 of the peak
     assert panel.growth_plot.caption.text().startswith("No curve of growth")
