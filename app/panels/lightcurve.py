@@ -350,9 +350,14 @@ class LightCurvePanel(StepPanel):
         self.curve.mark_frame(index)
         self._draw_apertures()
 
+    def set_in_front(self, shown: bool) -> None:
+        super().set_in_front(shown)
+        if shown:  # the overlays are shared: the panel in front draws its own again
+            self._draw_apertures()
+
     def _draw_apertures(self) -> None:
         view, run, f = self.image_view, self.run, self.frames
-        if view is None or run is None or f is None or not self.isVisible():
+        if view is None or run is None or f is None or not self.in_front:
             return
         try:
             light = f.indices.index(self.session.current)

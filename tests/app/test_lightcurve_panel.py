@@ -95,6 +95,17 @@ def test_eclipsing_binary_curve_matches_truth_and_links_frames(
     assert my[0] == pytest.approx(lc["mag"][5])
     # The frame shows the target's aperture and the comparison stars.
     assert window.image_view.overlays.count("apertures") == 1 + len(panel.run.choice.comparison) + 1
+    # Behind another tab it leaves the shared overlays alone; in front it draws them again.
+    n_apertures = window.image_view.overlays.count("apertures")
+    window.raise_step("Targets")
+    qtbot.waitUntil(lambda: not panel.in_front, timeout=5_000)
+    window.image_view.overlays.clear("apertures")
+    window.session.go_to(4)
+    assert window.image_view.overlays.count("apertures") == 0
+    window.raise_step(panel.title)
+    qtbot.waitUntil(lambda: panel.in_front, timeout=5_000)
+    assert window.image_view.overlays.count("apertures") == n_apertures
+    window.session.go_to(5)
 
     # Excluding the current frame: hollow on the plot, kept in the project.
     panel.toggle_exclusion()
