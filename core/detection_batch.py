@@ -12,7 +12,6 @@ import io
 import logging
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+
+from fluxion.core.quiet import quiet
 
 from .detection import Detection, DetectionError, DetectionResult
 from .fitsio import FitsReadError, atomic_write_text, read_image
@@ -57,8 +58,7 @@ def catalog_name(path: str | os.PathLike[str]) -> str:
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray | None:
     """The ``MASK`` extension of a calibrated frame, or None."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         with fits.open(path, memmap=False) as hdul:
             if "MASK" not in hdul:
                 return None

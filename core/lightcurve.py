@@ -17,7 +17,6 @@ those arrays on a sequence of frames.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +25,8 @@ from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 from astropy.utils import iers
+
+from fluxion.core.quiet import quiet
 
 __all__ = [
     "Differential",
@@ -192,8 +193,7 @@ def light_curve_times(
     # Never download IERS tables (the app may be offline): the bundled ones
     # give UT1 and polar motion far more precisely than airmass needs, and
     # UTC -> TDB does not use them at all.
-    with iers.conf.set_temp("auto_download", False), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(IERS|polar motion|UT1).*")
+    with iers.conf.set_temp("auto_download", False), quiet(Warning, ".*(IERS|polar motion|UT1)"):
         loc = location if location is not None else EarthLocation.from_geocentric(0, 0, 0, u.m)
         ltt = t.light_travel_time(target, kind="barycentric", location=loc)
         bjd = (t.tdb + ltt).jd

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import CircularGaussianPRF, PSFPhotometry
+
+from fluxion.core.quiet import quiet
 
 __all__ = [
     "CENTROID_CHOICES",
@@ -88,9 +89,8 @@ def prf_centroids(
     model.fwhm.fixed = False  # the sampling is what matters; let each star say its width
     phot = PSFPhotometry(model, fit_shape=(fit_shape, fit_shape), aperture_radius=fit_shape / 2)
     x0, y0 = np.asarray(out["x"], float), np.asarray(out["y"], float)
-    with warnings.catch_warnings():
-        # Faint stars may not converge: they are flagged and keep their detected position.
-        warnings.filterwarnings("ignore", "One or more fit", AstropyUserWarning)
+    # Faint stars may not converge: they are flagged and keep their detected position.
+    with quiet(AstropyUserWarning, "One or more fit"):
         fitted = phot(
             image - median, mask=bad if bad.any() else None, init_params=Table({"x": x0, "y": y0})
         )

@@ -9,12 +9,13 @@ make that one the vaguest, hence its wider tolerance).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
+
+from fluxion.core.quiet import quiet
 
 __all__ = [
     "ScaleGuess",
@@ -82,8 +83,7 @@ def header_wcs(header: fits.Header) -> WCS | None:
     if not any(k in header for k in ("CTYPE1", "CD1_1", "PC1_1")):
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
+        with quiet(FITSFixedWarning):
             w = WCS(header, naxis=2, relax=True)
     except Exception:  # a broken WCS is simply no WCS here
         return None

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import sep
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import fit_fwhm
 from scipy.spatial import cKDTree
+
+from fluxion.core.quiet import quiet
 
 __all__ = ["FrameSky", "find_stars", "frame_sky", "isolated", "measure_fwhm"]
 
@@ -124,7 +127,10 @@ def measure_fwhm(
     if idx.size == 0:
         return float("nan")
     data = _native(image) - sky.level
-    fit = fit_fwhm(data, xypos=np.c_[x[idx], y[idx]], fwhm=guess, fit_shape=11)
+    # A star whose fit does not converge gives an implausible width, dropped
+    # below; photutils' warning about it says nothing more.
+    with quiet(AstropyUserWarning, "One or more fit"):
+        fit = fit_fwhm(data, xypos=np.c_[x[idx], y[idx]], fwhm=guess, fit_shape=11)
     fwhm = np.asarray(fit, dtype=np.float64)
     fwhm = fwhm[np.isfinite(fwhm) & (fwhm > 0.5) & (fwhm < 50)]
     return float(np.median(fwhm)) if fwhm.size else float("nan")

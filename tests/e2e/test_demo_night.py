@@ -41,8 +41,19 @@ def _raise(window, qtbot, panel) -> None:
 def _run_all(window, qtbot, title: str):
     panel = _panel(window, title)
     _raise(window, qtbot, panel)
-    with qtbot.waitSignal(panel.step_finished, timeout=STEP_TIMEOUT):
-        assert panel.run_all() is not None
+    errors: list[str] = []
+    finished: list[str] = []
+    panel.step_finished.connect(finished.append)
+    task = panel.run_all()
+    assert task is not None
+    task.error.connect(lambda info: errors.append(info.text()))
+    task.cancelled.connect(lambda: errors.append("cancelled"))
+    done: list[bool] = []
+    task.finished.connect(lambda: done.append(True))
+    # Fail at once with the worker's message rather than after the timeout.
+    qtbot.waitUntil(lambda: bool(finished or errors or done), timeout=STEP_TIMEOUT)
+    qtbot.waitUntil(lambda: bool(finished or errors), timeout=2_000)
+    assert not errors, f"{title} failed: {errors[0]}"
     return panel
 
 

@@ -10,10 +10,10 @@ image has no stars left for clipping to remove.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy.ndimage import median_filter, zoom
+
+from fluxion.core.quiet import quiet
 
 __all__ = ["global_sky", "mesh_sky"]
 
@@ -37,8 +37,7 @@ def mesh_sky(residual: np.ndarray, mask: np.ndarray, box: int) -> np.ndarray:
     pad[:ny, :nx] = np.where(mask, np.nan, residual)
     cells = pad.reshape(my, box, mx, box).transpose(0, 2, 1, 3).reshape(my, mx, box * box)
     n_valid = np.sum(np.isfinite(cells), axis=2)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells
+    with np.errstate(all="ignore"), quiet(RuntimeWarning):  # all-NaN cells
         med = np.nanmedian(cells, axis=2)
         # The 3-sigma-clipped mean, not the median: the median of a Poisson
         # sky is low by ~1/3 count, which biases every faint flux up by
