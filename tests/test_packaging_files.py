@@ -7,9 +7,11 @@ runs packaging/build.sh (a PyInstaller build and its smoke test: minutes).
 from __future__ import annotations
 
 import configparser
+import fnmatch
 import os
 import struct
 import subprocess
+import tomllib
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
@@ -110,10 +112,20 @@ def test_spec_bundles_the_resources_and_the_compiled_modules() -> None:
     assert 'collect_submodules("fluxion"' in spec  # subcommands load by name
     for heavy in ("matplotlib", "tkinter", "torch"):
         assert f'"{heavy}"' in spec
-    # what collect_data_files("fluxion.resources") finds is what pyproject ships
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    for glob in ("*.json", "profiles/*.json", "icons/*"):
-        assert f'"{glob}"' in pyproject
+    # what collect_data_files("fluxion.resources") finds is what pyproject ships:
+    # every data file under resources/ matches a package-data glob of its folder
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        package_data = tomllib.load(fh)["tool"]["setuptools"]["package-data"]
+    unshipped = []
+    for f in (ROOT / "resources").rglob("*"):
+        if not f.is_file() or f.suffix in (".py", ".pyc") or "__pycache__" in f.parts:
+            continue
+        rel = f.relative_to(ROOT / "resources")
+        package = ".".join(["fluxion.resources", *rel.parts[:-1]])
+        globs = package_data.get(package, [])
+        if not any(fnmatch.fnmatch(f.name, g) for g in globs):
+            unshipped.append(str(rel))
+    assert not unshipped, f"resources not in pyproject's package-data: {unshipped}"
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     for folder in ("packaging/.build-venv/", "packaging/build/", "packaging/dist/"):
         assert folder in ignored
