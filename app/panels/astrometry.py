@@ -164,11 +164,12 @@ class AstrometryPanel(StepPanel):
     def show_result(self, index: int, result: SolveResult) -> None:
         self.result_label.setText(describe(index, result))
         self._show_residuals(result)
-        view = self.image_view
-        if view is None:
+
+    def draw_overlays(self, index: int) -> None:
+        result = self.results.get(index)
+        if result is None:
             return
-        view.overlays.clear("sources")
-        view.overlays.clear("catalog")
+        view = self.image_view
         m = result.matches
         if not result.solved or m is None or result.wcs is None or not len(m):
             return

@@ -15,13 +15,20 @@ A concrete panel declares::
         @staticmethod
         def run_frame(data, frame, params, state): ...   # core call, Qt-free
         def summary(self, result) -> float: ...          # value for the plot
-        def show_result(self, index, result) -> None: ... # text, overlays
+        def show_result(self, index, result) -> None: ... # text, plots
+        def draw_overlays(self, index) -> None: ...       # circles on the image
 
 and is registered with one line in :mod:`fluxion.app.panels`. A panel whose
 step leaves products in the project sets ``restore_products`` (a Qt-free
 ``fn(store, frames, state) -> {index: result}``) to show them again when a
 project is reopened; one that needs something before a run (the project's
 product store, a catalog) overrides :meth:`StepPanel.prepare_run`.
+
+The image view's overlay layers are shared by every panel, so only the panel
+in front (the tab the user sees, :meth:`StepPanel.set_in_front`) draws on
+them: :meth:`StepPanel.redraw_overlays` empties the layers and calls the
+panel's :meth:`StepPanel.draw_overlays` for the current frame, when the frame
+changes, when a result arrives and when the panel comes to the front.
 """
 
 from __future__ import annotations
@@ -199,8 +206,15 @@ class StepPanel(QWidget):
         return float("nan")
 
     def show_result(self, index: int, result: Any) -> None:
-        """Show one frame's result (text, overlays)."""
+        """Show one frame's result in the panel (text, plots; overlays: :meth:`draw_overlays`)."""
         self.result_label.setText(f"frame {index + 1}: {result}")
+
+    def draw_overlays(self, index: int) -> None:
+        """Draw the panel's overlays for frame ``index`` on the image view.
+
+        Called only while the panel is in front, with every layer emptied
+        first, and with an image view; a frame without a result draws nothing.
+        """
 
     def prepare_run(self) -> bool:
         """Get ready for a run on the GUI thread; False when the run cannot start."""
@@ -208,8 +222,24 @@ class StepPanel(QWidget):
 
     # -- lifecycle ------------------------------------------------------------
     def set_in_front(self, shown: bool) -> None:
-        """Whether the panel is the step tab the user sees (work that waits for it starts)."""
+        """Whether the panel is the step tab the user sees (work that waits for it starts).
+
+        Coming to the front, the panel's overlays replace the previous panel's.
+        """
         self.in_front = shown
+        if shown:
+            self.redraw_overlays()
+
+    def redraw_overlays(self) -> None:
+        """Replace the view's overlays by this panel's for the current frame, if in front."""
+        view = self.image_view
+        if view is None or not self.in_front:
+            return
+        # Every layer, not only the panel's own: what another panel drew for
+        # this or another frame must not stay mixed with it.
+        view.overlays.clear()
+        if self.session.current >= 0:
+            self.draw_overlays(self.session.current)
 
     def params(self) -> Any:
         """The parameters in the form."""
@@ -268,6 +298,7 @@ class StepPanel(QWidget):
         self._update_plot()
         if self.session.current in self.results:
             self.show_result(self.session.current, self.results[self.session.current])
+            self.redraw_overlays()
 
     def cancel(self) -> None:
         """Stop this panel's run; frames already done are kept."""
@@ -277,7 +308,8 @@ class StepPanel(QWidget):
         self.plot.mark_frame(index)
         if index in self.results:
             self.show_result(index, self.results[index])
-        elif self.redo_box.isChecked():
+        self.redraw_overlays()  # also empties them when the frame has no result
+        if index not in self.results and self.redo_box.isChecked():
             self.run_current()
 
     def run_current(self) -> Task | None:
@@ -326,6 +358,7 @@ class StepPanel(QWidget):
         self._update_plot()
         if index == self.session.current:
             self.show_result(index, result)
+            self.redraw_overlays()
 
     def _store_run(self, results: dict[int, Any], everything: bool) -> None:
         """Keep a batch run's results; a run on every frame is recorded in the project.
@@ -345,6 +378,7 @@ class StepPanel(QWidget):
         self._update_plot()
         if self.session.current in results:
             self.show_result(self.session.current, results[self.session.current])
+            self.redraw_overlays()
         values = [self.summary(results[i]) for i in sorted(results)]
         self.session.project.record_result(
             self.step, n_frames=len(results), median=float(np.nanmedian(values))

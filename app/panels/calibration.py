@@ -193,6 +193,7 @@ class CalibrationPanel(StepPanel):
             "Pixels flagged saturated, hot, cold, cosmic ray or NaN, in red over the image"
         )
         self.mask_box.toggled.connect(lambda _: self.update_mask())
+        # The mask follows the frame shown (raw or calibrated), once it is in the view.
         session.frame_ready.connect(lambda _: self.update_mask())
         self._arrange()
 
@@ -331,10 +332,13 @@ class CalibrationPanel(StepPanel):
         self.image_view.set_image(m.data, limits=m.limits)
         self.result_label.setText(f"Viewer: master {m.label}. {m.describe()}")
 
+    def draw_overlays(self, index: int) -> None:
+        self.update_mask()
+
     def update_mask(self) -> Task | None:
         """Show the current frame's mask over the image when asked (read in a worker)."""
         view, seq, index = self.image_view, self.session.sequence, self.session.current
-        if view is None:
+        if view is None or not self.in_front:
             return None
         if not self.mask_box.isChecked() or seq is None or index < 0:
             view.overlays.clear("mask")
@@ -355,7 +359,7 @@ class CalibrationPanel(StepPanel):
 
     def _show_mask(self, index: int, mask: np.ndarray | None) -> None:
         view = self.image_view
-        if view is None or index != self.session.current:
+        if view is None or index != self.session.current or not self.in_front:
             return
         shown = view.data
         # A raw frame with overscan is larger than its calibrated mask: no overlay then.

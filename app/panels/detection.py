@@ -194,26 +194,21 @@ class DetectionPanel(StepPanel):
         return float(_value(result, self.plotted))
 
     def show_result(self, index: int, result: DetectionResult | FrameFailure) -> None:
-        view = self.image_view
         if isinstance(result, FrameFailure):
             self.result_label.setText(f"Frame {index + 1}: no sources. {result.message}")
-            if view is not None:
-                view.overlays.clear("sources")
             return
-        x, y, radius, flagged = source_circles(result)
+        flagged = source_circles(result)[3]
         where = "calibrated" if result.sources.meta.get("calibrated") else "raw"
         self.result_label.setText(
             f"Frame {index + 1} ({where}): {result.n_sources} sources, {int(flagged.sum())} "
             f"flagged; FWHM {result.fwhm:.2f} ± {result.fwhm_spread:.2f} px from "
             f"{result.n_fwhm_stars} stars; sky {result.sky:.1f} ± {result.sky_noise:.1f} ADU."
         )
-        if view is not None:
-            view.overlays.set_sources(x, y, radius, flagged)
 
-    def _on_frame_changed(self, index: int) -> None:
-        if index not in self.results and self.image_view is not None:
-            self.image_view.overlays.clear("sources")  # not another frame's sources
-        super()._on_frame_changed(index)
+    def draw_overlays(self, index: int) -> None:
+        result = self.results.get(index)
+        if isinstance(result, DetectionResult):
+            self.image_view.overlays.set_sources(*source_circles(result))
 
     def _on_restored(self, results: dict[int, DetectionResult]) -> None:
         super()._on_restored(results)

@@ -300,7 +300,7 @@ class LightCurvePanel(StepPanel):
             median_error=float(np.nanmedian(lc["mag_err"])),
         )  # fmt: skip
         self._update_curve()
-        self._draw_apertures()
+        self.redraw_overlays()
         self.step_finished.emit(self.step)
 
     # -- exclusion, plot, apertures -------------------------------------------
@@ -348,19 +348,14 @@ class LightCurvePanel(StepPanel):
 
     def _on_frame_changed(self, index: int) -> None:
         self.curve.mark_frame(index)
-        self._draw_apertures()
+        self.redraw_overlays()
 
-    def set_in_front(self, shown: bool) -> None:
-        super().set_in_front(shown)
-        if shown:  # the overlays are shared: the panel in front draws its own again
-            self._draw_apertures()
-
-    def _draw_apertures(self) -> None:
+    def draw_overlays(self, index: int) -> None:
         view, run, f = self.image_view, self.run, self.frames
-        if view is None or run is None or f is None or not self.in_front:
+        if run is None or f is None:
             return
         try:
-            light = f.indices.index(self.session.current)
+            light = f.indices.index(index)
         except ValueError:
             return
         p = self.params()

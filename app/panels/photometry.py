@@ -214,22 +214,19 @@ class PhotometryPanel(StepPanel):
             item.setEnabled(name == "image" or has_model)
         if not has_model and self.show_box.currentText() != "image":
             self.show_box.setCurrentText("image")
-        self._overlays(result)
         self._show_choice()
 
-    def _overlays(self, result: FramePhotometry) -> None:
-        view = self.image_view
-        if view is None:
+    def draw_overlays(self, index: int) -> None:
+        result = self.results.get(index)
+        if result is None:
             return
-        r = result.result
+        view, r = self.image_view, result.result
         x, y = np.asarray(r.table["x"], float), np.asarray(r.table["y"], float)
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]
         if r.aperture_radius is not None:
             view.overlays.set_apertures(x, y, r.aperture_radius, r.annulus)
-            view.overlays.clear("sources")
         else:
-            view.overlays.clear("apertures")
             view.overlays.set_sources(x, y, radius=max(r.fwhm, 1.0))
 
     def _on_frame_ready(self, _frame: object) -> None:

@@ -157,6 +157,8 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         super().set_in_front(shown)
         if shown:
             self.prepare_frames()
+        elif self.marks is not None:
+            self.marks.clear()  # the next panel in front draws its own
 
     def prepare_frames(self) -> Task | None:
         """Prepare the lights for tracking in a worker, once per sequence.
@@ -454,8 +456,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
 
     # -- drawing --------------------------------------------------------------
     def _on_frame_changed(self, index: int) -> None:
-        super()._on_frame_changed(index)
-        self._redraw()
+        super()._on_frame_changed(index)  # redraws the overlays
 
     def _path_in(self, table: Table, light: int) -> tuple[np.ndarray, np.ndarray]:
         """The whole track in light ``light``'s pixels (sky tracks through its WCS)."""
@@ -509,12 +510,12 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
                 "circles": circles, "known": known}  # fmt: skip
 
     def _redraw(self) -> None:
+        self.redraw_overlays()
+
+    def draw_overlays(self, index: int) -> None:
         view = self.image_view
-        if view is None:
-            return
-        light = self._light_of(self.session.current)
+        light = self._light_of(index)
         if light is None:
-            view.overlays.clear("targets")
             if self.marks is not None:
                 self.marks.clear()
             return

@@ -338,13 +338,12 @@ class ZeroPointPanel(StepPanel):
         self.residual_plots.set_result(r)
         self.trajectory_plot.set_result(r)
         self.residual_map.set_result(r)
-        self._overlays(r)
 
-    def _overlays(self, r: ZeroPointResult) -> None:
-        view = self.image_view
-        if view is None:
+    def draw_overlays(self, index: int) -> None:
+        result = self.results.get(index)
+        if result is None:
             return
-        view.overlays.clear("catalog")
+        r, view = result.result, self.image_view
         if not len(r.stars) or "used" not in r.stars.colnames:
             return
         used = np.asarray(r.stars["used"], bool)

@@ -15,7 +15,10 @@ from fluxion.core.astrometry import SolveParams
 
 
 def _panel(window) -> AstrometryPanel:
-    return next(p for p in window.panels if isinstance(p, AstrometryPanel))
+    """The Astrometry panel, brought to the front: only the panel in front draws overlays."""
+    panel = next(p for p in window.panels if isinstance(p, AstrometryPanel))
+    window.raise_step(panel.title)
+    return panel
 
 
 def test_panel_solves_current_frame_and_marks_matched_stars(
