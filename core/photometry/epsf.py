@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.nddata import NDData
+from astropy.stats import mad_std
 from photutils.psf import EPSFBuilder, ImagePSF, extract_stars
 from scipy.ndimage import map_coordinates, spline_filter
 from scipy.optimize import least_squares
@@ -349,7 +350,7 @@ def fit_analytic_psf(
     const = np.ones_like(data)
     # Sky + read-noise variance from the stamps' outer ring (robust scatter).
     ring = np.concatenate([data[:, 0].ravel(), data[:, -1].ravel()])
-    sky_var = max(float((1.4826 * np.median(np.abs(ring - np.median(ring)))) ** 2), 1e-6)
+    sky_var = max(float(mad_std(ring)) ** 2, 1e-6)
     for _ in range(iterations):
         psf = analytic_psf(kind, fwhm, beta=beta, size=size + 4)
         h = 0.05
