@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..quiet import quiet
 from .solve import SolveHint, SolveResult, not_solved
 
 __all__ = ["SolveField", "NovaAstrometryNet", "solve_field_available"]
@@ -50,9 +50,9 @@ def _brightest_xy(sources: Table, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _wcs_from_header(header: fits.Header, shape: tuple[int, int]) -> WCS:
-    with warnings.catch_warnings():
-        # astrometry.net writes header-only files (NAXIS = 0) that astropy remarks on.
-        warnings.simplefilter("ignore", FITSFixedWarning)
+    # astrometry.net writes header-only files (NAXIS = 0) that astropy remarks on;
+    # quiet() because fallbacks run in worker threads (see fluxion.core.quiet).
+    with quiet(FITSFixedWarning):
         w = WCS(header, naxis=2, relax=True)
     w.pixel_shape = (shape[1], shape[0])
     return w
