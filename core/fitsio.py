@@ -40,6 +40,7 @@ __all__ = [
     "FITS_SUFFIXES",
     "is_fits_name",
     "read_header",
+    "read_frame",
     "read_image",
     "read_wcs",
     "image_hdu_count",
@@ -260,37 +261,100 @@ def read_image(
         When the file cannot be read, is truncated, or the image is not 2-D.
     """
     p = Path(path)
-    with quiet(), _open(p) as hdul:
-        index = _find_image_hdu(hdul) if hdu is None else int(hdu)
-        try:
-            scaled = _is_scaled(hdul[index])
-        except IndexError as exc:
-            raise FitsReadError(f"no HDU {index} in file") from exc
-    # astropy 8 refuses to memory-map scaled integers (uint16 with BZERO, the
-    # usual camera format); those are read into memory instead.
     with quiet():
-        hdul = _open(p, memmap=not scaled)
+        hdul = _open(p)
     try:
         with quiet():
-            image_hdu = hdul[index]  # parses the header: may warn about odd cards
-        # Pixels are read outside the warnings lock so that threads read in parallel.
-        try:
-            data = image_hdu.data
-        except (TypeError, ValueError, OSError, EOFError) as exc:
-            # A short file makes numpy complain that the buffer is too small.
-            raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
-        if data is None:
-            raise FitsReadError(f"HDU {index} has no data")
-        if data.ndim != 2:
-            raise FitsReadError(
-                f"image has {data.ndim} dimensions {data.shape}; a 2-D frame is needed"
-            )
-        target = data.dtype.newbyteorder("=") if dtype is None else np.dtype(dtype)
-        # np.array (not asarray) copies out of the memory map so the result
-        # stays valid after the file is closed, and converts byte order.
-        return np.array(data, dtype=target, order="C", copy=True)
+            index = _find_image_hdu(hdul) if hdu is None else int(hdu)
+            image_hdu = _hdu(hdul, index)  # parses the header: may warn about odd cards
+        if _is_scaled(image_hdu):
+            # astropy 8 refuses to memory-map scaled integers (uint16 with BZERO,
+            # the usual camera format); those are read into memory instead.
+            hdul.close()
+            with quiet():
+                hdul = _open(p, memmap=False)
+                image_hdu = _hdu(hdul, index)
+        return _pixels(image_hdu, index, dtype)
     finally:
         hdul.close()
+
+
+def read_frame(
+    path: str | os.PathLike[str],
+    hdu: int | None = None,
+    dtype: np.dtype | type | None = np.float32,
+) -> tuple[np.ndarray, fits.Header, int]:
+    """A frame's pixels and header, opening the file once.
+
+    What :func:`read_header` and :func:`read_image` give together, for a
+    caller that needs both (each of those opens the file on its own).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file.
+    hdu : int, optional
+        HDU index; by default the first image HDU.
+    dtype : numpy dtype, optional
+        As :func:`read_image`.
+
+    Returns
+    -------
+    data : numpy.ndarray
+        As :func:`read_image`.
+    header : astropy.io.fits.Header
+        As :func:`read_header` (an extension's completed by the primary's cards).
+    hdu : int
+        Index of the image HDU.
+
+    Raises
+    ------
+    FitsReadError
+        When the file cannot be read, is truncated, or the image is not 2-D.
+    """
+    p = Path(path)
+    with quiet():
+        # Not memory-mapped: the pixels are read whole anyway, and astropy
+        # cannot memory-map the scaled integers most cameras write.
+        hdul = _open(p, memmap=False)
+    try:
+        with quiet():
+            index = _find_image_hdu(hdul) if hdu is None else int(hdu)
+            image_hdu = _hdu(hdul, index)
+            try:
+                header = _merged_header(hdul, index)
+            except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
+                raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
+        return _pixels(image_hdu, index, dtype), header, index
+    finally:
+        hdul.close()
+
+
+def _hdu(hdul: fits.HDUList, index: int) -> fits.hdu.base._BaseHDU:
+    try:
+        return hdul[index]
+    except IndexError as exc:
+        raise FitsReadError(f"no HDU {index} in file") from exc
+
+
+def _pixels(
+    image_hdu: fits.hdu.base._BaseHDU, index: int, dtype: np.dtype | type | None
+) -> np.ndarray:
+    """The HDU's 2-D pixels as an array that owns its memory, in native byte order."""
+    # Pixels are read outside the warnings lock so that threads read in parallel.
+    try:
+        data = image_hdu.data
+    except (TypeError, ValueError, OSError, EOFError) as exc:
+        # A short file makes numpy complain that the buffer is too small.
+        raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
+    if data is None:
+        raise FitsReadError(f"HDU {index} has no data")
+    if data.ndim != 2:
+        raise FitsReadError(f"image has {data.ndim} dimensions {data.shape}; a 2-D frame is needed")
+    target = data.dtype.newbyteorder("=") if dtype is None else np.dtype(dtype)
+    # np.array (not asarray) copies out of the memory map so the result
+    # stays valid after the file is closed, and converts byte order.
+    return np.array(data, dtype=target, order="C", copy=True)
 
 
 def _coerce_numeric_cards(header: fits.Header) -> fits.Header:

@@ -10,7 +10,14 @@ Typical use::
     calibrated = step(RawFrame.from_info(light))    # .data, .mask, .header, .applied
 """
 
-from .apply import CalibratedFrame, Calibration, CalibrationMasters, CalibrationParams
+from .apply import (
+    RAW_SATURATION_CARD,
+    CalibratedFrame,
+    Calibration,
+    CalibrationMasters,
+    CalibrationParams,
+    calibrated_saturation,
+)
 from .combine import COMBINE_METHODS, combine
 from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
 from .masters import (
@@ -39,11 +46,13 @@ __all__ = [
     "MasterParams",
     "Overscan",
     "OverscanError",
+    "RAW_SATURATION_CARD",
     "RawFrame",
     "SkyFlatParams",
     "bad_pixels_from_masters",
     "build_masters",
     "calibrate_lights",
+    "calibrated_saturation",
     "combine",
     "cosmic_rays",
     "make_master_bias",

@@ -20,9 +20,23 @@ from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_ma
 from .masters import CalibrationError, MasterFrame, check_compatible
 from .raw import RawFrame
 
-__all__ = ["CalibrationParams", "CalibrationMasters", "CalibratedFrame", "Calibration"]
+__all__ = [
+    "CalibrationParams",
+    "CalibrationMasters",
+    "CalibratedFrame",
+    "Calibration",
+    "RAW_SATURATION_CARD",
+    "calibrated_saturation",
+]
 
 log = logging.getLogger(__name__)
+
+#: Card of a calibrated frame keeping the raw saturation level (ADU). Its
+#: presence also says that ``SATURATE`` is the calibrated level (frames
+#: calibrated before it was written kept the raw ``SATURATE``).
+RAW_SATURATION_CARD = "FLXSATRW"
+# Cards of the header profiles that give a raw saturation level.
+RAW_SATURATION = ("SATURATE", "SATLEVEL", "MAXLIN", "SATURATN")
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,9 @@ class CalibratedFrame:
     applied : tuple of str
         Steps applied, among 'overscan', 'bias', 'dark', 'flat', 'cosmic rays'.
     warnings : tuple of str
+    saturation : float or None
+        ADU: every pixel that saturated in the raw frame is at or above this
+        level here (also the header's ``SATURATE``); None when unknown.
     """
 
     name: str
@@ -163,6 +180,7 @@ class CalibratedFrame:
     header: fits.Header = field(repr=False)
     applied: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    saturation: float | None = None
 
     def to_hdulist(self) -> fits.HDUList:
         """Primary HDU with the image, ``MASK`` image extension with the mask."""
@@ -224,9 +242,13 @@ class Calibration:
         level = self._saturation_level(frame, raw)
         saturated = saturation_mask(raw, level)
         clipped = raw >= level  # the clipped pixels themselves, before growing
+        # What calibration subtracts from each pixel, to carry the raw saturation
+        # level through it: overscan per row, then bias and dark maps.
+        overscan_rows = bias = dark_term = None
         if overscan is not None and overscan.active:
             data = overscan.apply(raw)
             rows = overscan.row_range(raw.shape[0])[0]
+            overscan_rows = overscan.row_levels(raw[rows:][: data.shape[0]], rows)
             saturated = saturated[rows:][: data.shape[0]]
             clipped = clipped[rows:][: data.shape[0]]
             if overscan.trim_section is not None:
@@ -239,7 +261,8 @@ class Calibration:
         what = f"light {frame.name}"
         if p.subtract_bias and m.bias is not None:
             check_compatible(m.bias, shape, frame.binning, what)
-            data -= m.bias.data
+            bias = m.bias.data
+            data -= bias
             applied.append("bias")
         dark = m.dark_for(frame.exptime) if p.subtract_dark else None
         if dark is not None:
@@ -249,7 +272,8 @@ class Calibration:
                 ratio = 1.0
             else:
                 ratio = frame.exptime / dark.exptime
-            data -= np.float32(ratio) * dark.data
+            dark_term = np.float32(ratio) * dark.data
+            data -= dark_term
             applied.append("dark")
         flat, flat_warning = m.flat_for(frame.filter) if p.divide_flat else (None, None)
         if flat_warning:
@@ -289,9 +313,14 @@ class Calibration:
             applied.append("cosmic rays")
         for w in warnings:
             log.warning("%s: %s", frame.name, w)
-        header = self._header(frame, applied, warnings, dark, flat, mask)
+        saturation = calibrated_saturation(
+            level, overscan_rows, bias, dark_term, None if flat is None else flat.data, mask
+        )
+        header = self._header(frame, applied, warnings, dark, flat, mask, level, saturation)
         state.progress(1.0, f"calibrated {frame.name}")
-        return CalibratedFrame(frame.name, data, mask, header, tuple(applied), tuple(warnings))
+        return CalibratedFrame(
+            frame.name, data, mask, header, tuple(applied), tuple(warnings), saturation
+        )
 
     def _saturation_level(self, frame: RawFrame, raw: np.ndarray) -> float:
         if self.params.saturation > 0:
@@ -301,9 +330,12 @@ class Calibration:
         # Without a header value, a 16-bit ADC clips at its largest code.
         return 65535.0 if float(np.nanmax(raw)) <= 65535.0 else np.inf
 
-    def _header(self, frame, applied, warnings, dark, flat, mask) -> fits.Header:
+    def _header(
+        self, frame, applied, warnings, dark, flat, mask, raw_level, saturation
+    ) -> fits.Header:
         h = fits.Header() if frame.header is None else frame.header.copy()
-        for key in ("BZERO", "BSCALE", "BLANK", "BIASSEC", "TRIMSEC", "DATASEC"):
+        # The raw saturation cards no longer describe these pixels.
+        for key in ("BZERO", "BSCALE", "BLANK", "BIASSEC", "TRIMSEC", "DATASEC", *RAW_SATURATION):
             h.remove(key, ignore_missing=True, remove_all=True)
         h["BUNIT"] = ("adu", "calibrated, flat-fielded ADU")
         h["CALSTEPS"] = (",".join(applied) or "none", "calibration steps applied")
@@ -312,7 +344,67 @@ class Calibration:
         if flat is not None:
             h["FLATFILT"] = (str(flat.filter), "filter of the master flat used")
         h["NMASKED"] = (int(np.count_nonzero(mask)), "pixels flagged in the MASK extension")
+        if saturation is not None:
+            h["SATURATE"] = (saturation, "[adu] lowest level a saturated pixel has here")
+        if np.isfinite(raw_level):
+            h[RAW_SATURATION_CARD] = (float(raw_level), "[adu] raw saturation level")
         h.add_history(f"Fluxion calibration of {frame.name}: {', '.join(applied) or 'nothing'}")
         for w in warnings:
             h.add_history(f"warning: {w}")
         return h
+
+
+def calibrated_saturation(
+    raw_level: float,
+    overscan_rows: np.ndarray | None,
+    bias: np.ndarray | None,
+    dark_term: np.ndarray | None,
+    flat: np.ndarray | None,
+    mask: np.ndarray,
+) -> float | None:
+    """The lowest level a saturated pixel can have in the calibrated frame (ADU).
+
+    Calibration moves the raw clip level of each pixel differently: what is
+    subtracted (overscan, bias, scaled dark) and the flat it is divided by
+    vary across the frame. The raw level goes through the same float32
+    operations, in the same order, as the pixels did; rounding is monotonic,
+    so every pixel at or above the raw level ends at or above its own
+    calibrated level, and the frame's minimum is a level that flags every
+    saturated star (and, where the flat is low, stars a little below it).
+
+    Parameters
+    ----------
+    raw_level : float
+        Raw saturation (ADU); ``inf`` when unknown.
+    overscan_rows : ndarray or None
+        Overscan level of each trimmed row.
+    bias, dark_term : ndarray or None
+        The bias and scaled dark maps subtracted.
+    flat : ndarray or None
+        The normalised flat divided by.
+    mask : ndarray of uint8
+        The frame's :class:`MaskBits`; hot, cold and NaN pixels are left out
+        (they are masked whatever their value).
+
+    Returns
+    -------
+    float or None
+        None when the raw level is unknown or no pixel is usable.
+    """
+    if not np.isfinite(raw_level):
+        return None
+    level = np.full(mask.shape, np.float32(raw_level), np.float32)
+    if overscan_rows is not None:
+        level -= overscan_rows[:, None]
+    if bias is not None:
+        level -= bias
+    if dark_term is not None:
+        level -= dark_term
+    if flat is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level /= flat
+    usable = (mask & np.uint8(MaskBits.HOT | MaskBits.COLD | MaskBits.NAN)) == 0
+    usable &= np.isfinite(level)
+    if not usable.any():
+        return None
+    return float(np.min(level[usable]))

@@ -78,6 +78,30 @@ class Overscan:
         start, stop, _ = self.trim_section[0].indices(ny)
         return start, stop
 
+    def row_levels(self, band: np.ndarray, first_row: int) -> np.ndarray | None:
+        """The overscan level (ADU, float32) of each raw row of ``band``; None without BIASSEC.
+
+        A serial overscan follows the bias drift along the readout, so it is
+        taken row by row (median across the overscan columns); rows outside
+        the overscan take the median of its rows present in the band, or of
+        the whole strip.
+        """
+        if self.bias_section is None:
+            return None
+        out = np.asarray(band, dtype=np.float32)
+        rows, cols = self.bias_section
+        r0, r1 = rows.start, rows.stop
+        raw_rows = np.arange(first_row, first_row + out.shape[0])
+        inside = (raw_rows >= r0) & (raw_rows < r1)
+        level = np.empty(out.shape[0], np.float32)
+        if inside.any():
+            per_row = np.median(out[inside][:, cols], axis=1)
+            level[inside] = per_row
+            level[~inside] = np.median(per_row)
+        else:
+            level[:] = np.median(out[:, cols])
+        return level
+
     def apply_band(self, band: np.ndarray, first_row: int) -> np.ndarray:
         """Subtract the overscan from raw rows and keep the trimmed columns.
 
@@ -88,24 +112,11 @@ class Overscan:
         first_row : int
             Raw index of the band's first row.
 
-        A serial overscan follows the bias drift along the readout, so it is
-        taken row by row (median across the overscan columns); rows outside
-        the overscan take the median of its rows present in the band, or of
-        the whole strip.
+        The level subtracted is :meth:`row_levels`'.
         """
         out = np.asarray(band, dtype=np.float32)
-        if self.bias_section is not None:
-            rows, cols = self.bias_section
-            r0, r1 = rows.start, rows.stop
-            raw_rows = np.arange(first_row, first_row + out.shape[0])
-            inside = (raw_rows >= r0) & (raw_rows < r1)
-            level = np.empty(out.shape[0], np.float32)
-            if inside.any():
-                per_row = np.median(out[inside][:, cols], axis=1)
-                level[inside] = per_row
-                level[~inside] = np.median(per_row)
-            else:
-                level[:] = np.median(out[:, cols])
+        level = self.row_levels(out, first_row)
+        if level is not None:
             out = out - level[:, None]
         if self.trim_section is not None:
             out = out[:, self.trim_section[1]]

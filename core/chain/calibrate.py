@@ -22,15 +22,17 @@ import numpy as np
 from astropy.io import fits
 
 from ..calibration import (
+    RAW_SATURATION_CARD,
     CalibrationMasters,
     CalibrationParams,
+    MaskBits,
     MasterFrame,
     MasterParams,
     RawFrame,
 )
 from ..calibration.apply import Calibration
 from ..calibration.run import build_masters
-from ..fitsio import atomic_write_hdulist, atomic_write_text, read_header, read_image
+from ..fitsio import atomic_write_hdulist, atomic_write_text, read_frame
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
@@ -42,6 +44,7 @@ from .batch import StepOutcome, portable, run_frames
 __all__ = [
     "FrameImage",
     "calibrate_frames",
+    "calibrated_saturation_of",
     "calibration_fingerprint",
     "frame_image",
     "image_fingerprint",
@@ -63,7 +66,9 @@ class FrameImage:
     Unpacks as ``data, mask, header``. ``calibrated`` says whether this is
     the project's calibrated frame (else the raw file, with no mask);
     ``fingerprint`` identifies exactly these pixels for the next step's
-    fingerprint.
+    fingerprint. ``saturation`` is the level (ADU) at and above which these
+    pixels may be saturated: the calibrated frame's own (calibration moved
+    the raw level), or the raw header's; None when unknown.
     """
 
     data: np.ndarray = field(repr=False)
@@ -71,9 +76,25 @@ class FrameImage:
     header: fits.Header = field(repr=False)
     calibrated: bool
     fingerprint: str
+    saturation: float | None = None
 
     def __iter__(self):
         return iter((self.data, self.mask, self.header))
+
+    @property
+    def bad(self) -> np.ndarray | None:
+        """Pixels no measurement may use (bool), or None when there is no mask.
+
+        Every flagged pixel, except saturated ones when the saturation level
+        is known: those keep their values, so that a measurement touching
+        them reaches ``saturation`` and is flagged saturated rather than
+        merely masked.
+        """
+        if self.mask is None:
+            return None
+        if self.saturation is None:
+            return self.mask != 0
+        return (self.mask & ~np.uint8(MaskBits.SATURATED)) != 0
 
 
 def raw_fingerprint(frame: FrameInfo) -> str:
@@ -252,43 +273,103 @@ def calibrate_frames(
     return [outcomes[f.path] for f in lights if f.path in outcomes]
 
 
+def _calibrated_product(store: ProductStore, frame: FrameInfo) -> tuple[Path, str, str] | None:
+    """``(path, recorded fingerprint, raw fingerprint)`` of a calibrated product to check.
+
+    None when the store records none for ``frame`` or its file is gone (no
+    file is opened here).
+    """
+    path = store.path("calibration", frame.path, ".fits")
+    recorded = store.fingerprint_of("calibration", frame.path)
+    if recorded is None or not path.exists():
+        return None
+    return path, recorded, raw_fingerprint(frame)
+
+
 def image_fingerprint(store: ProductStore, frame: FrameInfo) -> tuple[str, bool]:
     """Fingerprint of the pixels later steps use for ``frame``, and whether they are calibrated.
 
     Reads headers only. A calibrated product is used when it is recorded in
     the store and was made from the raw file as it is now.
     """
-    raw_fp = raw_fingerprint(frame)
-    path = store.path("calibration", frame.path, ".fits")
-    recorded = store.fingerprint_of("calibration", frame.path)
-    if recorded is not None and path.exists():
+    product = _calibrated_product(store, frame)
+    if product is not None:
+        path, recorded, raw_fp = product
         try:
             with quiet():
                 made_from = fits.getval(path, "FLXRAWFP")
-        except (OSError, KeyError):
+        except (OSError, KeyError, ValueError):
             made_from = None
         if made_from == raw_fp:
             return fingerprint("calibrated", recorded), True
-    return raw_fp, False
+    return raw_fingerprint(frame), False
+
+
+def calibrated_saturation_of(header: fits.Header) -> float | None:
+    """A calibrated frame's saturation level (ADU) from its header, or None.
+
+    Only frames whose calibration wrote the raw level aside (``FLXSATRW``)
+    carry the calibrated level in ``SATURATE``; older ones kept the raw
+    level there, which does not apply to their pixels.
+    """
+    if RAW_SATURATION_CARD not in header:
+        return None
+    try:
+        level = float(header["SATURATE"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return level if np.isfinite(level) else None
+
+
+def _read_calibrated(path: Path, raw_fp: str) -> tuple[np.ndarray, np.ndarray | None, fits.Header]:
+    """Pixels, mask and header of a calibrated product made from ``raw_fp``; opens it once.
+
+    Raises
+    ------
+    ValueError
+        When the product was made from another raw file.
+    OSError
+        When it cannot be read.
+    """
+    with quiet():
+        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+    try:
+        with quiet():
+            header = hdul[0].header.copy()
+        if header.get("FLXRAWFP") != raw_fp:
+            raise ValueError("made from another raw file")
+        data = np.asarray(hdul[0].data, dtype=np.float32)
+        with quiet():
+            has_mask = "MASK" in hdul
+        mask = np.asarray(hdul["MASK"].data, np.uint8) if has_mask else None
+    finally:
+        hdul.close()
+    if data.ndim != 2 or (mask is not None and mask.shape != data.shape):
+        raise ValueError(f"damaged product: image {data.shape}, mask {np.shape(mask)}")
+    return data, mask, header
 
 
 def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
     """``frame``'s calibrated image and mask when the project has a valid one, else the raw.
 
-    See :func:`image_fingerprint` for "valid".
+    See :func:`image_fingerprint` for "valid"; each file is opened once. A
+    calibrated product that cannot be read gives the raw file, as a stale one does.
 
     Raises
     ------
     fluxion.core.fitsio.FitsReadError
-        When the file cannot be read.
+        When the raw file cannot be read.
     """
-    fp, calibrated = image_fingerprint(store, frame)
-    if calibrated:
-        with quiet(), fits.open(store.path("calibration", frame.path, ".fits")) as hdul:
-            header = hdul[0].header.copy()
-            data = np.asarray(hdul[0].data, dtype=np.float32)
-            mask = np.asarray(hdul["MASK"].data, np.uint8) if "MASK" in hdul else None
-        return FrameImage(data, mask, header, True, fp)
-    header, _ = read_header(frame.path)
-    data = read_image(frame.path, hdu=frame.hdu if frame.hdu >= 0 else None, dtype=np.float32)
-    return FrameImage(data, None, header, False, fp)
+    product = _calibrated_product(store, frame)
+    if product is not None:
+        path, recorded, raw_fp = product
+        try:
+            data, mask, header = _read_calibrated(path, raw_fp)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.debug("%s: calibrated product not used: %s", path.name, exc)
+        else:
+            fp = fingerprint("calibrated", recorded)
+            return FrameImage(data, mask, header, True, fp, calibrated_saturation_of(header))
+    hdu = frame.hdu if frame.hdu is not None and frame.hdu >= 0 else None
+    data, header, _ = read_frame(frame.path, hdu=hdu, dtype=np.float32)
+    return FrameImage(data, None, header, False, raw_fingerprint(frame), frame.saturation)

@@ -132,13 +132,15 @@ def measure_photometry(
     # no products gives exactly that, and nothing is written to it below).
     image = frame_image(store or ProductStore(frame.path.parent / ".no-project"), frame)
     wcs = frame_wcs(store, frame, image.header)
-    mask = None if image.mask is None else image.mask != 0
+    # Saturated pixels are not masked but measured against the frame's level,
+    # so that a saturated star is flagged SATURATED, not merely MASKED.
     result = Photometry(params).run(
         image.data,
         positions,
-        mask=mask,
+        mask=image.bad,
         gain=frame.gain,
         read_noise=frame.read_noise or 0.0,
+        saturation=image.saturation,
         wcs=wcs,
         state=state.sub(0.0, 0.95),
     )
