@@ -115,7 +115,8 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
     """Per-frame results: file, solved, method, n_matched, rms_arcsec, seconds, and more.
 
     ``centroids`` says which star positions the hinted solve used ("prf":
-    pixel-integrated Gaussian fits of undersampled stars, "detected").
+    pixel-integrated Gaussian fits of undersampled stars, "detected");
+    ``center_err`` is the 1-sigma uncertainty (arcsec per axis) of the centre.
     """
     rows = []
     for p, r in zip(paths, results, strict=True):
@@ -132,6 +133,7 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
                 "pixel_scale": float(r.pixel_scale),
                 "ra_center": float(centre[0]),
                 "dec_center": float(centre[1]),
+                "center_err": float(r.centre_sigma),
                 "flipped": bool(r.flipped),
                 "catalog": r.catalog,
                 "reason": r.reason,
@@ -140,11 +142,13 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
         )
     names = (
         "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
-        "pixel_scale", "ra_center", "dec_center", "flipped", "catalog", "reason", "centroids",
+        "pixel_scale", "ra_center", "dec_center", "center_err", "flipped", "catalog", "reason",
+        "centroids",
     )  # fmt: skip
     if not rows:
         kinds = (
-            "U1", bool, "U1", int, float, float, "U1", float, float, float, bool, "U1", "U1", "U1",
+            "U1", bool, "U1", int, float, float, "U1", float, float, float, float, bool, "U1",
+            "U1", "U1",
         )  # fmt: skip
         return Table(names=names, dtype=kinds)
     t = Table(rows=rows, names=names)
@@ -152,6 +156,7 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
     t["seconds"].unit = "s"
     t["pixel_scale"].unit = "arcsec / pix"
     t["ra_center"].unit = t["dec_center"].unit = "deg"
+    t["center_err"].unit = "arcsec"
     return t
 
 

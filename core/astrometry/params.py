@@ -80,7 +80,9 @@ class SolveParams:
         label="Distortion (SIP) order",
         minimum=0,
         maximum=5,
-        help="0 or 1: plain TAN projection; 2-3 for most telescopes; more for wide fields.",
+        help="Highest order tried: 0 or 1 plain TAN projection; 2-3 for most telescopes; "
+        "more for wide fields. A lower order is used when stars left out of the fit "
+        "are predicted better by it.",
     )
     max_sources: int = param(
         200, label="Sources used", minimum=10, maximum=5000, help="Brightest sources fitted."

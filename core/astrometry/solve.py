@@ -35,6 +35,7 @@ from ..pipeline import StepState
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
 from .scale import ScaleGuess
+from .sip_order import choose_sip_order
 from .wcsfit import WcsFitError, fit_wcs, gnomonic
 
 __all__ = [
@@ -95,6 +96,8 @@ class SolveResult:
     row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used.
     ``centroids`` names the star positions the hinted solve used ("prf":
     pixel-integrated Gaussian fits, "detected"; empty when it did not run).
+    ``centre_sigma`` is the 1-sigma uncertainty (arcsec, per axis) of the
+    image centre's sky position from the fit's covariance (NaN when unknown).
     """
 
     solved: bool
@@ -113,6 +116,7 @@ class SolveResult:
     log10_false_alarm: float = math.nan
     messages: tuple[str, ...] = field(default_factory=tuple)
     centroids: str = ""
+    centre_sigma: float = math.nan
 
     @property
     def centre(self) -> tuple[float, float] | None:
@@ -134,6 +138,8 @@ class SolveResult:
         h["FLXNSTAR"] = (self.n_matched, "stars matched to the reference catalog")
         if np.isfinite(self.rms_arcsec):
             h["FLXRMS"] = (round(self.rms_arcsec, 4), "[arcsec] RMS of the WCS fit")
+        if np.isfinite(self.centre_sigma):
+            h["FLXCERR"] = (round(self.centre_sigma, 4), "[arcsec] 1-sigma error of the centre")
         if self.catalog:
             h["FLXCAT"] = (self.catalog[:60], "reference catalog")
         h["FLXQUAL"] = (self.verdict, "quality verdict")
@@ -171,22 +177,42 @@ def _good_sources(sources: Table) -> Table:
 
 
 def _centroid_sigma(sources: Table) -> np.ndarray | None:
-    """Relative centroid uncertainty of each source (px): FWHM / SNR, floored.
+    """Centroid uncertainty of each source (px), per axis; None when nothing says.
 
-    A centroid's error scales as the PSF width over the signal-to-noise ratio;
-    the floor stands for what no SNR removes (pixel phase, catalog errors).
+    A pixel-integrated fit's own errors (``x_err``, ``y_err``, from the fit's
+    covariance) where it ran; elsewhere FWHM / SNR, how a centroid's error
+    scales with the PSF width and the signal-to-noise ratio (about twice
+    the error of a Gaussian fit, so such stars are not over-weighted). The
+    floor stands for what no SNR removes; what else scatters the positions
+    is estimated by the WCS fit itself.
     """
-    if "snr" not in sources.colnames:
+    n = len(sources)
+    sig = np.full(n, np.nan)
+    if "snr" in sources.colnames:
+        snr = np.asarray(sources["snr"], float)
+        fwhm = np.asarray(sources["fwhm"], float) if "fwhm" in sources.colnames else np.full(n, 3.0)
+        good = np.isfinite(fwhm) & (fwhm > 0)
+        fwhm = np.where(good, fwhm, np.median(fwhm[good]) if good.any() else 3.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sig = fwhm / snr
+    if "x_err" in sources.colnames and "y_err" in sources.colnames:
+        ex, ey = (np.asarray(sources[c], float) for c in ("x_err", "y_err"))
+        fitted = np.sqrt(0.5 * (ex**2 + ey**2))
+        sig = np.where(np.isfinite(fitted) & (fitted > 0), fitted, sig)
+    elif "snr" not in sources.colnames:
         return None
-    snr = np.asarray(sources["snr"], float)
-    fwhm = (
-        np.asarray(sources["fwhm"], float) if "fwhm" in sources.colnames else np.full(len(snr), 3.0)
-    )
-    fwhm = np.where(np.isfinite(fwhm) & (fwhm > 0), fwhm, np.nanmedian(fwhm) if len(fwhm) else 3.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sig = fwhm / snr
-    sig = np.where(np.isfinite(sig) & (sig > 0), sig, 1.0)
+    # Unknown or absurd (a fit that did not pin the star): one pixel, i.e. barely counted.
+    sig = np.where(np.isfinite(sig) & (sig > 0), np.minimum(sig, 1.0), 1.0)
     return np.hypot(sig, 0.01)
+
+
+def _catalog_sigma_px(cat: Table, arcsec_per_px: float) -> np.ndarray:
+    """Per-axis position error of each catalog star in pixels (0 where unknown)."""
+    if "ra_err" not in cat.colnames or "dec_err" not in cat.colnames:
+        return np.zeros(len(cat))
+    era, ede = (np.asarray(cat[c], float) for c in ("ra_err", "dec_err"))
+    per_axis = np.sqrt(0.5 * (era**2 + ede**2)) / arcsec_per_px
+    return np.where(np.isfinite(per_axis), per_axis, 0.0)
 
 
 class PlateSolver:
@@ -358,7 +384,9 @@ class PlateSolver:
             )
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
-            fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat, match, (ny, nx))
+            fit, src_i, cat_i = self._fit_and_extend(
+                xy, sigma, _catalog_sigma_px(cat, scale.arcsec_per_px), cat, match, (ny, nx)
+            )
         except WcsFitError as exc:
             return not_solved("hinted", str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")
@@ -376,12 +404,17 @@ class PlateSolver:
         )
         return self._verdict(fit, match, matches, scale, tol, answer, t0, messages, how)
 
-    def _fit_and_extend(self, xy, sigma, cat, match, shape):
+    def _fit_and_extend(self, xy, sigma, cat_sigma, cat, match, shape):
         """Fit on the first matches, then re-match every source through the WCS and refit.
 
         The first match is affine, so stars near the corners of a distorted
-        field can be missed; once a SIP fit exists they are found.
+        field can be missed; once a SIP fit exists they are found. Each pair
+        is weighted by its centroid and catalog errors in quadrature.
         """
+
+        def pair_sigma(src_i, cat_i):
+            return None if sigma is None else np.hypot(sigma[src_i], cat_sigma[cat_i])
+
         p = self.params
         ra_c = np.asarray(cat["ra"], float)
         dec_c = np.asarray(cat["dec"], float)
@@ -393,7 +426,7 @@ class PlateSolver:
             dec_c[cat_i],
             image_shape=shape,
             sip_order=order,
-            sigma=None if sigma is None else sigma[src_i],
+            sigma=pair_sigma(src_i, cat_i),
         )
         for _ in range(2):
             px, py = fit.wcs.all_world2pix(ra_c, dec_c, 0, quiet=True)
@@ -415,8 +448,31 @@ class PlateSolver:
                 dec_c[cat_i],
                 image_shape=shape,
                 sip_order=p.sip_order,
-                sigma=None if sigma is None else sigma[src_i],
+                sigma=pair_sigma(src_i, cat_i),
             )
+        if fit.sip_order >= 2:
+            # The setting is the highest order; the stars left out of the fit
+            # say whether the field supports it (see sip_order).
+            keep = fit.used
+            sig = pair_sigma(src_i, cat_i)
+            order, scores = choose_sip_order(
+                xy[src_i][keep],
+                ra_c[cat_i][keep],
+                dec_c[cat_i][keep],
+                image_shape=shape,
+                max_order=fit.sip_order,
+                sigma=None if sig is None else sig[keep],
+            )
+            if order < fit.sip_order:
+                log.info("SIP order %d chosen on held-out stars (chi^2 %s)", order, scores)
+                fit = fit_wcs(
+                    xy[src_i],
+                    ra_c[cat_i],
+                    dec_c[cat_i],
+                    image_shape=shape,
+                    sip_order=order,
+                    sigma=sig,
+                )
         return fit, src_i, cat_i
 
     def _verdict(self, fit, match, matches, scale, tol, answer, t0, messages, how) -> SolveResult:
@@ -426,6 +482,7 @@ class PlateSolver:
             rms_arcsec=fit.rms_arcsec,
             rms_px=fit.rms_px,
             pixel_scale=fit.pixel_scale,
+            centre_sigma=fit.centre_sigma,
             matches=matches,
             catalog=answer.source,
             flipped=match.flipped,

@@ -89,6 +89,12 @@ class WcsFit:
     sip_order : int
         Polynomial order used (1 = pure TAN); lower than asked when there were
         too few stars for the requested one.
+    centre_sigma : float
+        1-sigma uncertainty (arcsec, per axis) of the sky position of the
+        reference pixel (the image centre), from the covariance of the
+        weighted least squares, the stars' errors scaled so that chi^2 per
+        degree of freedom is at least one. Both axes share the design and
+        the weights, so they share this value.
     """
 
     wcs: WCS
@@ -98,6 +104,7 @@ class WcsFit:
     rms_arcsec: float
     pixel_scale: float
     sip_order: int
+    centre_sigma: float = math.nan
 
     @property
     def n_used(self) -> int:
@@ -118,6 +125,27 @@ def _solve(u, v, xi, eta, order: int, norm: float, weight: np.ndarray):
     cy, *_ = np.linalg.lstsq(a, eta * weight, rcond=None)
     scale = np.array([norm ** -(p + q) for p, q in terms])
     return terms, cx * scale, cy * scale
+
+
+def _centre_sigma(u, v, weight, resid_px, order, norm, deg_per_px, from_sigma) -> float:
+    """1-sigma error (arcsec per axis) of the fitted constant terms: the centre on the sky.
+
+    The constant term of the polynomial is where CRPIX lands on the tangent
+    plane, so its variance from the normal equations, (A^T W A)^-1, is the
+    centre's, in units of the stars' variance. ``from_sigma`` says the weights
+    are absolute errors (px): the variance is scaled up when the residuals
+    exceed them, never down. Otherwise the residuals set the unit variance.
+    """
+    terms = _terms(order)
+    a = _design(u / norm, v / norm, terms) * weight[:, None]
+    dof = max(2 * (len(u) - len(terms)), 1)
+    try:
+        inv00 = float(np.linalg.inv(a.T @ a)[0, 0])
+    except np.linalg.LinAlgError:
+        return math.nan
+    chi2 = float(np.sum((resid_px * weight[:, None]) ** 2)) / dof
+    unit = max(chi2, 1.0) if from_sigma else chi2
+    return math.sqrt(inv00 * unit) * deg_per_px * 3600.0
 
 
 def _excess_scatter(r: np.ndarray, sigma: np.ndarray, n_params: int) -> float:
@@ -263,7 +291,10 @@ def fit_wcs(
     resid = sky_residuals(wcs, xy, ra, dec)
     rms_px = float(np.sqrt(np.mean(np.sum(resid[used] ** 2, axis=1))))
     scale = math.sqrt(abs(np.linalg.det(cd))) * 3600.0
-    return WcsFit(wcs, used, resid, rms_px, rms_px * scale, scale, order)
+    centre = _centre_sigma(
+        u[used], v[used], weight[used], resid[used], order, norm, scale / 3600.0, sig_in is not None
+    )
+    return WcsFit(wcs, used, resid, rms_px, rms_px * scale, scale, order, centre)
 
 
 def _build_wcs(terms, cx, cy, cd, crpix, crval, order, shape) -> WCS:

@@ -10,6 +10,9 @@ astropy Table in one schema, whatever the service calls its columns:
     proper motion in mas/yr (``pm_ra`` includes cos(dec)); NaN where unknown;
 ``epoch``
     the catalog's reference epoch as a Julian year (e.g. 2016.0 for Gaia DR3);
+``ra_err``, ``dec_err``
+    position uncertainty in arcsec on the sky (``ra_err`` with cos(dec)) at the
+    catalog epoch; NaN where the catalog does not say;
 ``<band>``, ``<band>_err``
     magnitudes and their errors in named bands (``B``, ``V``, ``g``, ``r``,
     ``i``, ``z``, ``y``, ``J``, ``H``, ``K``, ``G``, ``BP``, ``RP``, ...).
@@ -26,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from astropy import units as u
 from astropy.table import Table
 from astropy.time import Time
 
@@ -150,6 +154,9 @@ def standard_table(
     epoch: float | str = 2000.0,
     mag_band: str | None = None,
     extra: Iterable[str] = (),
+    pos_err: tuple[str | None, str | None] = (None, None),
+    pos_err_unit: str = "arcsec",
+    pos_err_nobs: str | None = None,
 ) -> Table:
     """Map a service's table onto the schema of this module.
 
@@ -172,6 +179,14 @@ def standard_table(
         The band a magnitude limit applies to; the first band present if None.
     extra : iterable of str
         Further columns copied as they are (identifiers, flags).
+    pos_err : (str or None, str or None)
+        Columns of the RA (with cos(dec)) and Dec position uncertainties.
+    pos_err_unit : str
+        Their unit when the columns carry none ("arcsec", "mas", "deg").
+    pos_err_nobs : str, optional
+        Column of the number of independent observations when ``pos_err``
+        is the scatter of one observation (APASS), not the error of the
+        catalog's mean position: it is divided by the square root.
     """
     ra_v, dec_v = _column(raw, ra), _column(raw, dec)
     if ra_v is None or dec_v is None:
@@ -194,6 +209,17 @@ def standard_table(
         out["epoch"] = ep if ep is not None else np.full(n, 2000.0)
     else:
         out["epoch"] = np.full(n, float(epoch))
+    for name, col in zip(("ra_err", "dec_err"), pos_err, strict=True):
+        err = _column(raw, col)
+        if err is None:
+            out[name] = nan.copy()
+        else:
+            unit = getattr(raw[col], "unit", None) or u.Unit(pos_err_unit)
+            out[name] = err * float(u.Unit(unit).to(u.arcsec))
+            nobs = _column(raw, pos_err_nobs)
+            if nobs is not None:
+                out[name] /= np.sqrt(np.where(nobs >= 1, nobs, 1.0))
+        out[name].unit = "arcsec"
     present = []
     for band, (mag_col, err_col) in bands.items():
         mag = _column(raw, mag_col)

@@ -17,9 +17,9 @@ __all__ = ["GaiaArchiveCatalog"]
 log = logging.getLogger(__name__)
 
 _COLUMNS = (
-    "source_id, ra, dec, pmra, pmdec, ref_epoch, phot_g_mean_mag, phot_bp_mean_mag, "
-    "phot_rp_mean_mag, phot_g_mean_flux_over_error, phot_bp_mean_flux_over_error, "
-    "phot_rp_mean_flux_over_error"
+    "source_id, ra, dec, ra_error, dec_error, pmra, pmdec, ref_epoch, phot_g_mean_mag, "
+    "phot_bp_mean_mag, phot_rp_mean_mag, phot_g_mean_flux_over_error, "
+    "phot_bp_mean_flux_over_error, phot_rp_mean_flux_over_error"
 )
 
 
@@ -168,5 +168,7 @@ class GaiaArchiveCatalog(CatalogSource):
             epoch=epoch,
             mag_band="G",
             extra=("source_id",),
+            pos_err=("ra_error", "dec_error"),
+            pos_err_unit="mas",
         )
         return select_cone(out, cone)

@@ -16,13 +16,21 @@ from astropy.table import Table
 
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
 
-__all__ = ["LocalCatalog", "read_catalog_file", "normalise_table"]
+__all__ = ["LocalCatalog", "read_catalog_file", "normalise_table", "position_error_columns"]
 
 _RA = ("ra", "raj2000", "_raj2000", "ra_icrs", "ra_deg", "radeg", "alpha_j2000", "alpha")
 _DEC = ("dec", "dej2000", "_dej2000", "de_icrs", "dec_deg", "decdeg", "delta_j2000", "delta", "de")
 _PMRA = ("pm_ra", "pmra", "pmra_cosdec", "pm_ra_cosdec")
 _PMDEC = ("pm_dec", "pmde", "pmdec")
 _EPOCH_COLS = ("epoch", "ref_epoch")
+# Position errors: VizieR's e_RAJ2000 (APASS, arcsec) and e_RA_ICRS (Gaia, mas,
+# with a unit), Gaia archive's ra_error (mas), a user's ra_err (arcsec).
+# APASS's e_RAJ2000 is the scatter of one night's position: the error of the
+# catalog's mean is that over sqrt(nobs) (on EY UMa, APASS - Gaia DR2 gives
+# chi^2 per axis 1.26 so, 0.3 without the division).
+_NOBS = "nobs"
+_RA_ERR = ("e_raj2000", "e_ra_icrs", "ra_error", "e_ra", "ra_err")
+_DEC_ERR = ("e_dej2000", "e_de_icrs", "dec_error", "e_de", "e_dec", "dec_err")
 # A magnitude column: "V", "Vmag", "mag_V", "r'mag", "phot_g_mean_mag", "Gmag".
 _MAG = re.compile(
     r"^(?:(?P<a>[A-Za-z]{1,2})'?(?:mag)?|mag_?(?P<b>[A-Za-z]{1,2})'?|phot_(?P<c>[a-z]{1,2})_mean_mag)$"
@@ -39,6 +47,11 @@ def _find(colnames: list[str], aliases: tuple[str, ...]) -> str | None:
         if a in lower:
             return lower[a]
     return None
+
+
+def position_error_columns(colnames: list[str]) -> tuple[str | None, str | None]:
+    """Names of the RA and Dec position-error columns among ``colnames`` (None: absent)."""
+    return _find(colnames, _RA_ERR), _find(colnames, _DEC_ERR)
 
 
 def _magnitude_columns(table: Table, taken: set[str]) -> dict[str, tuple[str, str | None]]:
@@ -103,7 +116,8 @@ def normalise_table(
             raise CatalogError(f"{source}: column {c!r} must hold degrees as numbers")
     pm_ra, pm_dec = _find(names, _PMRA), _find(names, _PMDEC)
     epoch_col = _find(names, _EPOCH_COLS)
-    taken = {c for c in (ra, dec, pm_ra, pm_dec, epoch_col) if c}
+    ra_err, dec_err = position_error_columns(names)
+    taken = {c for c in (ra, dec, pm_ra, pm_dec, epoch_col, ra_err, dec_err) if c}
     bands = _magnitude_columns(raw, taken)
     if not bands:
         raise CatalogError(
@@ -125,6 +139,10 @@ def normalise_table(
         epoch=epoch_value,
         mag_band=mag_band,
         extra=[c for c in ("id", "name", "source_id", "auid") if c in names],
+        pos_err=(ra_err, dec_err),
+        # Without a unit only Gaia's own ra_error/dec_error are in mas.
+        pos_err_unit="mas" if ra_err and ra_err.lower() == "ra_error" else "arcsec",
+        pos_err_nobs=_NOBS if ra_err == "e_RAJ2000" and _NOBS in names else None,
     )
 
 

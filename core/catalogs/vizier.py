@@ -21,6 +21,7 @@ from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
+from .local import position_error_columns
 
 __all__ = ["VizierSpec", "VIZIER_CATALOGS", "VizierCatalog"]
 
@@ -210,6 +211,10 @@ class VizierCatalog(CatalogSource):
             epoch=2000.0,
             mag_band=spec.mag_band,
             extra=spec.extra,
+            # VizieR columns carry units (APASS e_RAJ2000 in arcsec, Gaia e_RA_ICRS in mas).
+            pos_err=position_error_columns(raw.colnames),
+            # APASS's e_RAJ2000 is one night's scatter (see catalogs.local).
+            pos_err_nobs="nobs" if spec.table.startswith("II/336") else None,
         )
         return select_cone(out, cone)
 

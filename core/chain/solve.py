@@ -35,7 +35,7 @@ from ..params import params_to_dict
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint, solution_wcs
 from ..quiet import quiet
-from .calibrate import frame_image, image_fingerprint
+from .calibrate import _calibrated_product, frame_image
 from .detect import detect_frame
 
 __all__ = [
@@ -54,7 +54,9 @@ _SUFFIX = ".wcs.fits"
 #: Card of a calibrated frame naming the solution (its fingerprint) written into it.
 _SOLUTION_CARD = "FLXWCSFP"
 #: Cards of a solution (``SolveResult.wcs_header`` and the refusal's) besides the WCS itself.
-_SOLUTION_FLX = ("FLXSOLV", "FLXNSTAR", "FLXRMS", "FLXCAT", "FLXQUAL", "FLXREASN", "FLXSECS")
+_SOLUTION_FLX = (
+    "FLXSOLV", "FLXNSTAR", "FLXRMS", "FLXCERR", "FLXCAT", "FLXQUAL", "FLXREASN", "FLXSECS",
+)  # fmt: skip
 
 
 def catalog_digest(catalog: Any) -> str:
@@ -312,32 +314,44 @@ def write_into_calibrated(
         logged and leaves the product as it was: the solution stays in the
         ``wcs`` folder either way.
     """
-    path = store.path("calibration", frame.path, ".fits")
-    if not image_fingerprint(store, frame)[1]:
-        return False  # no valid calibrated product: the solution lives in the wcs folder only
+    product = _calibrated_product(store, frame)
+    if product is None:
+        return False  # no calibrated product: the solution lives in the wcs folder only
+    path, _, raw_fp = product
+    solved = result.solved and result.wcs is not None
     try:
+        # One open: the header says whether the product is valid and what it
+        # holds; the pixels are read only when the header is rewritten.
         with quiet():
-            old = fits.getheader(path)
-        written = old.get(_SOLUTION_CARD)
-        if written == fp or (written is None and not (result.solved and result.wcs is not None)):
-            return False
-        with quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
-            hdul.readall()
-            header = hdul[0].header
-            if result.solved and result.wcs is not None:
-                new = write_solution_into(header, result)
-            else:
-                new = strip_wcs(header)
-                raw_wcs = read_wcs(read_header(frame.path)[0])
-                if raw_wcs is not None:
-                    new.update(raw_wcs.to_header(relax=True))
-            # strip_wcs drops every FLX card; the calibration's own (FLXRAWFP) must stay.
-            for key in header:
-                if key.startswith("FLX") and key not in _SOLUTION_FLX and key not in new:
-                    new[key] = (header[key], header.comments[key])
-            new[_SOLUTION_CARD] = (fp, "Fluxion fingerprint of the solution in this header")
-            hdul[0].header = new
-            atomic_write_hdulist(path, hdul)
+            hdul = fits.open(path, memmap=False, do_not_scale_image_data=True, lazy_load_hdus=True)
+        try:
+            with quiet():
+                header = hdul[0].header
+            if header.get("FLXRAWFP") != raw_fp:
+                return False  # stale: made from the raw file as it was
+            written = header.get(_SOLUTION_CARD)
+            if written == fp or (written is None and not solved):
+                return False
+            with quiet():
+                hdul.readall()
+            for hdu in hdul:
+                hdu.data  # noqa: B018 - into memory, so the file is closed before it is replaced
+        finally:
+            hdul.close()
+        if solved:
+            new = write_solution_into(header, result)
+        else:
+            new = strip_wcs(header)
+            raw_wcs = read_wcs(read_header(frame.path)[0])
+            if raw_wcs is not None:
+                new.update(raw_wcs.to_header(relax=True))
+        # strip_wcs drops every FLX card; the calibration's own (FLXRAWFP) must stay.
+        for key in header:
+            if key.startswith("FLX") and key not in _SOLUTION_FLX and key not in new:
+                new[key] = (header[key], header.comments[key])
+        new[_SOLUTION_CARD] = (fp, "Fluxion fingerprint of the WCS in this header")
+        hdul[0].header = new
+        atomic_write_hdulist(path, hdul)
     except (OSError, ValueError, FitsReadError) as exc:
         log.warning("%s: solution not written into the calibrated frame: %s", path.name, exc)
         return False
