@@ -80,6 +80,11 @@ def test_vizier_apass_replay(shared_data, trust_replay_server):
     assert np.allclose(table["dec"], want["DEJ2000"][order], atol=1e-9)
     assert np.allclose(table["V"], want["Vmag"][order], atol=1e-4)
     assert np.all(np.diff(table["V"]) >= 0)
+    # APASS's e_RAJ2000 is one night's scatter: the mean position's error is that
+    # over sqrt(nobs) (0.1-0.5 arcsec), which is what weights the WCS fit.
+    nobs = np.asarray(want["nobs"][order], float)
+    assert np.allclose(table["ra_err"], want["e_RAJ2000"][order] / np.sqrt(nobs), rtol=1e-6)
+    assert np.allclose(table["dec_err"], want["e_DEJ2000"][order] / np.sqrt(nobs), rtol=1e-6)
 
 
 def test_vizier_errors_are_clear(shared_data, trust_replay_server):
@@ -121,6 +126,10 @@ def test_gaia_archive_replay(shared_data, replay_server):
     assert table["G"][0] == pytest.approx(float(star["phot_g_mean_mag"]), abs=1e-5)
     assert table["pm_ra"][0] == pytest.approx(float(star["pmra"]), abs=1e-9)
     assert table["epoch"][0] == pytest.approx(2016.0)
+    # Gaia's position errors come in mas; the schema's are arcsec.
+    assert table["ra_err"][0] == pytest.approx(float(star["ra_error"]) / 1000, rel=1e-6)
+    assert table["dec_err"][0] == pytest.approx(float(star["dec_error"]) / 1000, rel=1e-6)
+    assert "ra_error" in adql
     snr = float(star["phot_g_mean_flux_over_error"])
     assert table["G_err"][0] == pytest.approx(2.5 / np.log(10) / snr, rel=1e-6)
 
@@ -261,3 +270,24 @@ def test_index_file_stars_agree_with_apass(shared_data):
         assert sep[k] < 1.0
         if np.isfinite(apass["V"][k]):  # APASS has no V for its saturated stars
             assert abs(star["VT"] - apass["V"][k]) < 0.3
+
+
+def test_local_catalog_position_errors_in_arcsec():
+    """Position errors are recognised by name and unit, and given in arcsec."""
+    base = {"ra": [10.0, 10.01], "dec": [5.0, 5.01], "G": [12.0, 13.0]}
+    # Gaia archive names carry mas even without a unit.
+    gaia = LocalCatalog(Table({**base, "ra_error": [20.0, 40.0], "dec_error": [10.0, 30.0]})).table
+    assert np.allclose(gaia["ra_err"], [0.02, 0.04]) and np.allclose(gaia["dec_err"], [0.01, 0.03])
+    # A unit on the column wins (VizieR's Gaia e_RA_ICRS is in mas).
+    vizier = Table({**base, "e_RA_ICRS": [500.0, 250.0], "e_DE_ICRS": [100.0, 50.0]})
+    vizier["e_RA_ICRS"].unit = vizier["e_DE_ICRS"].unit = "mas"
+    got = LocalCatalog(vizier).table
+    assert np.allclose(got["ra_err"], [0.5, 0.25]) and np.allclose(got["dec_err"], [0.1, 0.05])
+    # A user's ra_err without a unit is arcsec; APASS's per-night scatter is divided by sqrt(nobs).
+    user = LocalCatalog(Table({**base, "ra_err": [0.3, 0.2], "dec_err": [0.1, 0.4]})).table
+    assert np.allclose(user["ra_err"], [0.3, 0.2])
+    apass = Table({**base, "e_RAJ2000": [0.8, 0.6], "e_DEJ2000": [0.4, 0.3], "nobs": [4, 9]})
+    got = LocalCatalog(apass).table
+    assert np.allclose(got["ra_err"], [0.4, 0.2]) and np.allclose(got["dec_err"], [0.2, 0.1])
+    # No error columns: unknown, not zero.
+    assert np.all(np.isnan(LocalCatalog(Table(base)).table["ra_err"]))
