@@ -115,8 +115,10 @@ def choose_sip_order(
     except WcsFitError:
         return 1, {}
     r = np.hypot(*full.residuals.T)
-    floor = _excess_scatter(r, sig, 2 * len(_terms(top)))
-    sig = np.hypot(sig, floor)
+    if sigma is None:
+        # Equal errors: the full fit's per-axis RMS is their size, so scores stay chi^2.
+        sig = np.full(len(xy), max(full.rms_px / np.sqrt(2.0), 1e-6))
+    sig = np.hypot(sig, _excess_scatter(r, sig, 2 * len(_terms(top))))
     scores: dict[int, float] = {}
     for order in range(1, top + 1):
         try:
