@@ -19,7 +19,6 @@ For asteroids, "similar colour" means solar colour: :data:`SOLAR_COLOURS`.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -124,10 +123,23 @@ def choose_comparison_stars(
     flux = np.atleast_2d(np.asarray(flux, dtype=float))
     flux_err = np.atleast_2d(np.asarray(flux_err, dtype=float))
     n_frames, n_stars = flux.shape
-    positions = np.asarray(positions, dtype=float).reshape(n_stars, 2)
-    rejected: dict[int, str] = {int(i): "excluded" for i in exclude}
+    if n_stars == 0:
+        raise ComparisonError("no usable comparison star: no candidate measured")
+    if n_comparison < 1:
+        raise ValueError(f"n_comparison must be at least 1, got {n_comparison}")
+    try:
+        positions = np.asarray(positions, dtype=float).reshape(n_stars, 2)
+    except ValueError as exc:
+        raise ValueError(f"positions must be {n_stars} (x, y) pairs, one per candidate") from exc
+    if flux_err.shape != flux.shape:
+        raise ValueError(f"flux_err has shape {flux_err.shape}, flux {flux.shape}")
+    outside = [int(i) for i in exclude if not -n_stars <= int(i) < n_stars]
+    if outside:
+        raise ValueError(f"excluded star(s) {outside} are not among the {n_stars} candidates")
+    # Negative indices count from the end, as numpy's do; the reasons use the positive one.
+    rejected: dict[int, str] = {int(i) % n_stars: "excluded" for i in exclude}
     ok = np.ones(n_stars, dtype=bool)
-    ok[list(exclude)] = False
+    ok[list(rejected)] = False
 
     def refuse(mask: np.ndarray, reason: str) -> None:
         for i in np.flatnonzero(ok & mask):
@@ -147,9 +159,7 @@ def choose_comparison_stars(
     if n_stars > 1:
         dist, _ = cKDTree(positions).query(positions, k=2)
         refuse(dist[:, 1] < isolation_radius, f"a neighbour within {isolation_radius:g} px")
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN: refused
-        mean_mag = -2.5 * np.log10(np.nanmedian(np.where(flux > 0, flux, np.nan), axis=0))
+    mean_mag = -2.5 * np.log10(_typical_flux(flux))
     if target_flux is not None and target_flux > 0:
         delta = np.abs(mean_mag + 2.5 * np.log10(target_flux))
         refuse(~(delta <= max_delta_mag), f"more than {max_delta_mag:g} mag from the target")
@@ -199,15 +209,32 @@ def choose_comparison_stars(
     return ComparisonChoice(comparison, check, rejected, chi2, notes)
 
 
+def _typical_flux(flux: np.ndarray) -> np.ndarray:
+    """Median positive flux of each star (column); NaN for a star never measured.
+
+    Such stars are refused anyway; they are left out of the median rather
+    than silenced, because silencing numpy's all-NaN warning swaps the
+    process-wide warning filters, which is not safe on worker threads.
+    """
+    positive = np.where(flux > 0, flux, np.nan)
+    out = np.full(flux.shape[1], np.nan)
+    seen = np.any(np.isfinite(positive), axis=0)
+    if seen.any():
+        out[seen] = np.nanmedian(positive[:, seen], axis=0)
+    return out
+
+
 def _reduced_chi2(
     flux: np.ndarray, err: np.ndarray, others: np.ndarray, others_err: np.ndarray
 ) -> float:
     """Reduced chi-square of a star's differential light curve about its mean.
 
-    Only frames where the star and every other member are measured count, so
-    that a changing ensemble does not mimic variability.
+    Only frames where the star and every other member are measured (with an
+    error) count, so that a changing ensemble does not mimic variability.
     """
     rows = np.isfinite(flux) & np.all(np.isfinite(others), axis=1)
+    # A frame without a usable error cannot be weighted (and 1/0 would warn).
+    rows &= (err > 0) & np.isfinite(err) & np.all(np.isfinite(others_err), axis=1)
     if rows.sum() < 3:
         return float("nan")
     flux, err, others, others_err = flux[rows], err[rows], others[rows], others_err[rows]

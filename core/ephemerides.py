@@ -21,7 +21,6 @@ import hashlib
 import io
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from astropy.wcs import WCS
 from scipy.interpolate import CubicSpline
 
 from .fitsio import atomic_write_text
+from .quiet import quiet
 
 __all__ = [
     "Ephemeris",
@@ -211,10 +211,7 @@ def horizons_ephemeris(
     cache = _cache_path(Path(cache_dir), "horizons", key) if cache_dir else None
     try:
         query = Horizons(id=str(target).strip(), location=location, epochs=epochs, id_type=id_type)
-        with warnings.catch_warnings():
-            # Horizons' own notes about the table end up as astropy warnings.
-            warnings.simplefilter("ignore")
-            raw = query.ephemerides(cache=False, extra_precision=True)
+        raw = _query_then_parse(query, query.ephemerides_async(cache=False, extra_precision=True))
     except (requests.exceptions.RequestException, ValueError, KeyError, IndexError) as exc:
         err = _service_error("JPL Horizons", exc)
         if cache is not None and cache.is_file():
@@ -232,6 +229,20 @@ def horizons_ephemeris(
         table.write(buf, format="ascii.ecsv")
         atomic_write_text(cache, buf.getvalue())
     return Ephemeris(name, table, "JPL Horizons")
+
+
+def _query_then_parse(service, response) -> Table:
+    """An astroquery service's table from the answer of its ``*_async`` query.
+
+    astroquery's plain query is the ``_async`` request, then
+    ``raise_for_status`` and the service's ``_parse_result``; done in two
+    steps here so that only the parsing, whose notes about the table arrive as
+    warnings (SkyBoT's "no objects found" too), runs under :func:`quiet`, and
+    the network wait does not hold up quiet()'s lock for the other threads.
+    """
+    response.raise_for_status()
+    with quiet():
+        return service._parse_result(response)
 
 
 def _column(raw: Table, name: str, unit: str | None = None) -> np.ndarray:
@@ -302,12 +313,12 @@ def known_objects_in_field(
 
     radius = min(radius.to(u.deg), 10 * u.deg)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "no objects found" arrives as a warning
-            raw = Skybot.cone_search(
-                center, radius, Time(epoch), location=observatory_code,
-                position_error=min(max_position_error, 120 * u.arcsec), cache=False,
-            )  # fmt: skip
+        skybot = Skybot()
+        response = skybot.cone_search_async(
+            center, radius, Time(epoch), location=observatory_code,
+            position_error=min(max_position_error, 120 * u.arcsec), cache=False,
+        )  # fmt: skip
+        raw = _query_then_parse(skybot, response)
     except (requests.exceptions.RequestException, ValueError, KeyError, OSError) as exc:
         raise EphemerisError(
             f"{_service_error('SkyBoT', exc)}. Known asteroids cannot be marked now."

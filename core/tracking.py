@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,8 +36,10 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
-from photutils.centroids import centroid_2dg, centroid_com, centroid_sources
+from photutils.centroids import centroid_com, centroid_sources
 from scipy.interpolate import BSpline
+
+from .gaussian_centroid import gaussian_centroid
 
 __all__ = [
     "Click",
@@ -141,7 +142,7 @@ def refine_click(
     Returns
     -------
     CentroidResult
-        The centroid (2-D Gaussian fit, photutils ``centroid_2dg``) or, on empty
+        The centroid (2-D Gaussian fit, as photutils ``centroid_2dg``) or, on empty
         sky or at the image edge, the clicked position with ``found=False``.
     """
     data = np.asarray(image, dtype=float)
@@ -173,12 +174,10 @@ def refine_click(
     # few pixels off does not cut the source's wing.
     cx, cy = float(x), float(y)
     for _ in range(2):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            xs, ys = centroid_sources(
-                data - sky, cx, cy, box_size=box_size, centroid_func=centroid_2dg
-            )
-        if caught:
+        xs, ys = centroid_sources(
+            data - sky, cx, cy, box_size=box_size, centroid_func=gaussian_centroid
+        )
+        if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
             # The Gaussian fit did not converge (a trail, a blend, a hot pixel):
             # the first moment is cruder but never runs away.
             xs, ys = centroid_sources(

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
 import numpy as np
 from astropy.stats import SigmaClip
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..pipeline import StepState
+from ..quiet import quiet
 
 __all__ = ["COMBINE_METHODS", "RowReader", "combine", "band_height"]
 
@@ -40,17 +41,43 @@ def band_height(n_frames: int, shape: tuple[int, int], memory_bytes: int) -> int
 
 def _combine_band(stack: np.ndarray, method: str, sigma: float) -> np.ndarray:
     if method == "median":
-        with warnings.catch_warnings():
-            # All-NaN columns (a pixel NaN in every frame) stay NaN: not an error.
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            return np.nanmedian(stack, axis=0).astype(np.float32)
+        return _nan_median(stack)
     if stack.shape[0] < 3:
-        return np.nanmean(stack, axis=0).astype(np.float32)
+        return _nan_mean(stack)
     clip = SigmaClip(sigma=sigma, maxiters=5, cenfunc="median", stdfunc="std")
-    clipped = clip(stack, axis=0, masked=False, copy=False)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-        return np.nanmean(clipped, axis=0).astype(np.float32)
+    if not np.isnan(stack).any():
+        return _nan_mean(clip(stack, axis=0, masked=False, copy=False))
+    # astropy says that it leaves NaN out, by a warning; quiet() serialises the
+    # bands that have NaN (rare: a dead pixel in every frame, a bad input).
+    with quiet(AstropyUserWarning, "Input data contains invalid values"):
+        clipped = clip(stack, axis=0, masked=False, copy=False)
+    return _nan_mean(clipped)
+
+
+# Pixels NaN in every frame (or clipped in every frame) stay NaN: not an error.
+# numpy's nan-functions warn about them, and silencing a warning swaps the
+# process-wide filters, which is not safe on the threads that combine bands;
+# these compute the same numbers without warning.
+
+
+def _nan_median(stack: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(stack, axis=0)`` as float32, NaN where every frame is NaN."""
+    empty = np.isnan(stack).all(axis=0)
+    if empty.any():
+        stack = stack.copy()
+        stack[:, empty] = 0.0
+    out = np.nanmedian(stack, axis=0).astype(np.float32)
+    out[empty] = np.nan
+    return out
+
+
+def _nan_mean(stack: np.ndarray) -> np.ndarray:
+    """``np.nanmean(stack, axis=0)`` as float32, NaN where every frame is NaN."""
+    count = np.count_nonzero(~np.isnan(stack), axis=0)
+    total = np.nansum(stack, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / count
+    return out.astype(np.float32)
 
 
 def combine(

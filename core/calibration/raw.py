@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..fitsio import read_header, read_image
+from ..quiet import quiet
 from .overscan import Overscan, overscan_from_header
 
 if TYPE_CHECKING:
@@ -98,9 +98,13 @@ class RawFrame:
         """Raw rows ``y0:y1``, float32; a file reads only those bytes."""
         if self.array is not None:
             return np.array(self.array[y0:y1], dtype=np.float32, order="C")
-        with warnings.catch_warnings():
-            # Odd amateur headers make astropy warn; the scanner reported them.
-            warnings.simplefilter("ignore")
-            with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-                band = hdul[self.hdu or 0].section[y0:y1, :]
-                return np.array(band, dtype=np.float32, order="C")
+        # Odd amateur headers make astropy warn; the scanner reported them. The
+        # rows themselves are read outside quiet()'s lock, so threads read in parallel.
+        with quiet():
+            hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
+        try:
+            with quiet():
+                hdu = hdul[self.hdu or 0]
+            return np.array(hdu.section[y0:y1, :], dtype=np.float32, order="C")
+        finally:
+            hdul.close()
