@@ -216,7 +216,7 @@ def horizons_ephemeris(
         err = _service_error("JPL Horizons", exc)
         if cache is not None and cache.is_file():
             log.warning("%s; using the cached ephemeris %s", err, cache.name)
-            table = Table.read(cache, format="ascii.ecsv")
+            table = _read_cache(cache, err)
             return Ephemeris(str(table.meta.get("name", target)), table, "cache")
         raise EphemerisError(
             f"{err}. Track the target by clicking it instead, or try again when online."
@@ -225,10 +225,34 @@ def horizons_ephemeris(
     name = str(raw["targetname"][0]) if "targetname" in raw.colnames else str(target)
     table.meta["name"] = name
     if cache is not None:
-        buf = io.StringIO()
-        table.write(buf, format="ascii.ecsv")
-        atomic_write_text(cache, buf.getvalue())
+        _write_cache(cache, table)
     return Ephemeris(name, table, "JPL Horizons")
+
+
+def _write_cache(cache: Path, table: Table) -> None:
+    """Keep an answer for offline use; a cache that cannot be written loses only that."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        with quiet():
+            table.write(buf, format="ascii.ecsv")
+        atomic_write_text(cache, buf.getvalue())
+    except OSError as exc:
+        log.warning("ephemeris not cached in %s: %s", cache.parent, exc)
+
+
+def _read_cache(cache: Path, err: EphemerisError) -> Table:
+    """A cached answer, or an error that says both what failed and that the cache is damaged."""
+    try:
+        with quiet():
+            table = Table.read(cache, format="ascii.ecsv")
+        for name in ("jd", "ra", "dec"):
+            if name not in table.colnames:
+                raise ValueError(f"no {name} column")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        msg = f"{err}, and the cached ephemeris {cache.name} is unreadable ({exc})"
+        raise EphemerisError(msg) from exc
+    return table
 
 
 def _query_then_parse(service, response) -> Table:

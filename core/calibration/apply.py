@@ -270,6 +270,9 @@ class Calibration:
             if frame.exptime is None:
                 warnings.append("light has no exposure time; dark not scaled")
                 ratio = 1.0
+            elif not dark.exptime or dark.exptime <= 0:
+                warnings.append("master dark has no exposure time; dark not scaled")
+                ratio = 1.0
             else:
                 ratio = frame.exptime / dark.exptime
             dark_term = np.float32(ratio) * dark.data

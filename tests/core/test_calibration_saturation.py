@@ -101,3 +101,18 @@ def test_unknown_saturation_writes_no_level():
     assert out.saturation is None
     assert "SATURATE" not in out.header and "FLXSATRW" not in out.header
     assert not np.any(out.mask & MaskBits.SATURATED)
+
+
+def test_dark_without_exposure_time_is_used_unscaled_with_a_warning():
+    frame, raw, masters, _ = _frame_and_masters()
+    dark = masters.darks[0]
+    undated = CalibrationMasters(
+        masters.bias, (MasterFrame("dark", dark.data, 9, exptime=None),), masters.flats
+    )
+    params = CalibrationParams(find_cosmic_rays=False)
+    out = Calibration(params, undated)(frame)
+    assert "master dark has no exposure time; dark not scaled" in out.warnings
+    # Unscaled: twice the dark of the scaled calibration (60 s light, 120 s dark), over the flat.
+    scaled = Calibration(params, masters)(frame)
+    diff = (scaled.data - out.data) * masters.flats[0].data
+    np.testing.assert_allclose(diff, 0.5 * dark.data, rtol=1e-4, atol=0.05)
