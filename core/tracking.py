@@ -157,9 +157,16 @@ def refine_click(
     wide = 3 * box_size
     sl = (slice(max(iy - wide, 0), iy + wide + 1), slice(max(ix - wide, 0), ix + wide + 1))
     finite = np.isfinite(data[sl])
+    box = data[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1]
+    if np.count_nonzero(finite) < box_size or not np.isfinite(box).any():
+        # Outside the data (the blank border of an aligned frame, a masked area).
+        return CentroidResult(
+            float(x), float(y), UNREFINED_SIGMA, 0.0, False,
+            "no valid pixel around the click: position kept as clicked",
+        )  # fmt: skip
     _, sky, noise = sigma_clipped_stats(data[sl][finite], sigma=3.0, maxiters=5)
-    box = data[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1] - sky
-    peak = float(np.nanmax(box)) if box.size else 0.0
+    box = box - sky
+    peak = float(np.max(box[np.isfinite(box)]))
     snr = peak / noise if noise > 0 else 0.0
     if not np.isfinite(snr) or snr < min_snr:
         return CentroidResult(
@@ -410,7 +417,12 @@ def fit_track(
     if not clicks:
         raise TrackError("the track has no clicks yet: click the target in a frame")
     degree, interior = spline_layout(len(clicks))
-    jd = np.array([c.jd for c in clicks])
+    jd = np.array([c.jd for c in clicks], dtype=float)
+    timeless = [c.frame for c, t in zip(clicks, jd, strict=True) if not np.isfinite(t)]
+    if timeless:
+        raise TrackError(f"frame(s) {timeless} have no observation time: a track needs one")
+    if not all(np.isfinite(c.x) and np.isfinite(c.y) for c in clicks):
+        raise TrackError("a click has no position: click the target again")
     if len(set(np.round(jd, 9))) != len(jd) and degree > 0:
         raise TrackError("two clicks at the same time: remove one of them")
     use_sky = wcs is not None and len(wcs) > 0 and all(w is not None for w in wcs)

@@ -160,3 +160,16 @@ def test_sky_track_follows_target_across_pointing_drift():
     assert fit_track(track, wcs_missing).frame_type == "pixel"
     with pytest.raises(TrackError, match="WCS"):
         fit.predict(jd, wcs_missing)
+
+
+def test_click_in_a_blank_region_and_clicks_without_time_are_clear():
+    # Outside the data of an aligned frame (NaN): kept as clicked, not a numpy warning.
+    image = _gaussian_frame(30, 30)
+    image[:, :20] = np.nan
+    r = refine_click(image, 5.0, 30.0)
+    assert not r.found and (r.x, r.y) == (5.0, 30.0) and "no valid pixel" in r.message
+    track = Track()
+    for frame, jd in enumerate((2460000.50, float("nan"), 2460000.60)):
+        track = track.with_click(Click(frame, jd, 10.0 + frame, 20.0))
+    with pytest.raises(TrackError, match=r"frame\(s\) \[1\] have no observation time"):
+        fit_track(track)
