@@ -90,6 +90,12 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
     def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
         if not all(w is not None for w in wcs):
             raise ValueError("--target needs every light solved; some were not")
+        timeless = [f.path.name for f in lights if f.time is None]
+        if timeless:
+            raise ValueError(
+                f"an ephemeris needs the observation time of every light; "
+                f"{', '.join(timeless[:3])}{' ...' if len(timeless) > 3 else ''} have none"
+            )
         times = Time([f.time.utc.isot for f in lights], scale="utc")
         site = next((f.site for f in lights if f.site is not None), None)
         location = None if site is None else EarthLocation.from_geodetic(*site)
