@@ -93,7 +93,8 @@ class SolveResult:
     ``method`` names what produced it ("hinted", "solve-field",
     "nova.astrometry.net", "header"), ``verdict`` is "good", "fair" or
     "not solved" and ``reason`` says why when not solved. ``matches`` has one
-    row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used.
+    row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used,
+    sigma (the pair's position error in px, NaN when unknown).
     ``centroids`` names the star positions the hinted solve used ("prf":
     pixel-integrated Gaussian fits, "detected"; empty when it did not run).
     ``centre_sigma`` is the 1-sigma uncertainty (arcsec, per axis) of the
@@ -384,9 +385,8 @@ class PlateSolver:
             )
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
-            fit, src_i, cat_i = self._fit_and_extend(
-                xy, sigma, _catalog_sigma_px(cat, scale.arcsec_per_px), cat, match, (ny, nx)
-            )
+            cat_sigma = _catalog_sigma_px(cat, scale.arcsec_per_px)
+            fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat_sigma, cat, match, (ny, nx))
         except WcsFitError as exc:
             return not_solved("hinted", str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")
@@ -400,6 +400,13 @@ class PlateSolver:
                 "dx": fit.residuals[:, 0],
                 "dy": fit.residuals[:, 1],
                 "used": fit.used,
+                # Per-axis position error (px) the pair was weighted by: centroid
+                # and catalog in quadrature, before the fit's unexplained scatter.
+                "sigma": (
+                    np.hypot(sigma[src_i], cat_sigma[cat_i])
+                    if sigma is not None
+                    else np.full(len(src_i), np.nan)
+                ),
             }
         )
         return self._verdict(fit, match, matches, scale, tol, answer, t0, messages, how)

@@ -7,6 +7,12 @@ simulator's catalog (``build-astrometry-index``), since the simulated sky is not
 the real one. Prints time per frame, solve rate and WCS error against the truth.
 
 Run by hand: ``.venv/bin/python tests/benchmarks/bench_astrometry.py [N_FRAMES] [SIZE]``
+
+``bench_astrometry.py ey-uma [DATA]`` solves the real 256 x 256 EY UMa
+thumbnail (undersampled, 9 arcsec/px) against APASS and ATLAS-RefCat2 and
+prints the centre's distance from astrometry.net's recorded solution beside
+its uncertainty: the fit's covariance and a bootstrap over the matched stars.
+DATA is the shared data folder (``../shared/data`` by default).
 """
 
 from __future__ import annotations
@@ -110,6 +116,76 @@ def _row(result, seconds, night, i, scale):
     return (True, seconds, result.n_matched, err)
 
 
+def ey_uma(data: Path, n_boot: int = 200) -> None:
+    """The EY UMa thumbnail's centre against astrometry.net's, with its uncertainty."""
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    from fluxion.core.astrometry import fit_wcs
+    from fluxion.core.astrometry.centroids import centroids_for_solving
+    from fluxion.core.astrometry.files import hint_for_file
+    from fluxion.core.catalogs import LocalCatalog
+    from fluxion.core.fitsio import read_image
+
+    base = data / "astroquery" / "astrometry_net"
+    cats = data / "stellarphot" / "stellarphot" / "tests" / "data"
+    image_path = base / "thumbnail-image.fit.gz"
+    with warnings.catch_warnings():  # a header-only file (NAXIS = 0); one thread here
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        recorded = WCS(fits.getheader(base / "wcs-sol-from-thumbnail-image-index-5200.fit"))
+    theirs = recorded.pixel_to_world(127.5, 127.5)
+    image = read_image(image_path)
+    hint = hint_for_file(fits.getheader(image_path), ra=135.58333, dec=49.82194, scale=9.0)
+    detected = Detection()(image).sources
+    print("EY UMa thumbnail: centre minus astrometry.net's (index 5206, SIP 2), arcsec")
+    print(f"{'catalog':8s} {'centroids':9s} {'stars':>5s} {'rms px':>6s} {'SIP':>3s} "
+          f"{'offset':>6s} {'cov 1s/axis':>11s} {'boot 1s RA, Dec':>16s}")  # fmt: skip
+    for label, name, epoch in (
+        ("RefCat2", "all_refcat2_ey_uma.ecsv", 2015.5),
+        ("APASS", "all_apass_ey_uma.ecsv", 2000.0),
+    ):
+        for choice in ("detected", "auto"):
+            params = SolveParams(sip_order=3, min_matches=6, max_rms=0.6, centroids=choice)
+            sources = centroids_for_solving(image, detected, choice, max_sources=params.max_sources)
+            solver = PlateSolver(params, catalog=LocalCatalog(cats / name, epoch=epoch))
+            r = solver(sources, image.shape, hint)
+            if not r.solved:
+                print(f"{label:8s} {choice:9s} not solved: {r.reason}")
+                continue
+            offset = r.wcs.pixel_to_world(127.5, 127.5).separation(theirs).arcsec
+            m = r.matches[r.matches["used"]]
+            xy = np.column_stack([m["x"], m["y"]])
+            ra, dec = np.asarray(m["ra"], float), np.asarray(m["dec"], float)
+            order = 1 if r.wcs.sip is None else r.wcs.sip.a_order
+            rng = np.random.default_rng(1)
+            boot = []
+            sig = np.asarray(m["sigma"], float)
+            sig = None if not np.isfinite(sig).all() else sig
+            for _ in range(n_boot):  # the same weighted fit on resampled stars
+                k = rng.integers(0, len(xy), len(xy))
+                w = fit_wcs(
+                    xy[k],
+                    ra[k],
+                    dec[k],
+                    image_shape=image.shape,
+                    sip_order=order,
+                    sigma=None if sig is None else sig[k],
+                ).wcs
+                c = w.pixel_to_world(127.5, 127.5)
+                boot.append((c.ra.deg * np.cos(c.dec.rad) * 3600, c.dec.deg * 3600))
+            sd = np.std(np.asarray(boot), axis=0)
+            print(
+                f"{label:8s} {choice:9s} {r.n_matched:5d} {r.rms_px:6.3f} {order:3d} "
+                f"{offset:6.3f} {r.centre_sigma:11.3f} {sd[0]:7.3f}, {sd[1]:.3f}"
+            )
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    main(*args)
+    if sys.argv[1:2] == ["ey-uma"]:
+        root = Path(__file__).resolve().parents[3] / "shared" / "data"
+        ey_uma(Path(sys.argv[2]) if len(sys.argv) > 2 else root)
+    else:
+        args = [int(a) for a in sys.argv[1:3]]
+        main(*args)
