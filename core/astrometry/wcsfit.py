@@ -7,7 +7,9 @@ whose higher part is CD times the SIP distortion. So the fit is plain linear
 least squares at a fixed CRVAL; CRVAL is then moved to where the polynomial's
 constant term points and the fit repeated (two or three rounds converge to
 machine precision). Stars whose residual exceeds ``clip_sigma`` robust sigmas
-are rejected and the fit redone.
+are rejected and the fit redone. Given each star's position error the fit is
+weighted by it, the scatter the errors leave unexplained is added to them in
+quadrature, and the normal equations give the centre's uncertainty.
 
 ``astropy.wcs.utils.fit_wcs_from_points`` solves the same problem with a
 non-linear optimiser and leaves out the inverse SIP (AP, BP) that other tools
