@@ -331,17 +331,20 @@ def _read_calibrated(path: Path, raw_fp: str) -> tuple[np.ndarray, np.ndarray | 
     OSError
         When it cannot be read.
     """
+    # Memory-mapped (the product is plain float32: several times faster than
+    # reading it in); the arrays are copied out so that no map outlives the
+    # file, which would stop it being replaced on Windows.
     with quiet():
-        hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+        hdul = fits.open(path, memmap=True, lazy_load_hdus=True)
     try:
         with quiet():
             header = hdul[0].header.copy()
         if header.get("FLXRAWFP") != raw_fp:
             raise ValueError("made from another raw file")
-        data = np.asarray(hdul[0].data, dtype=np.float32)
+        data = np.array(hdul[0].data, dtype=np.float32, order="C")
         with quiet():
             has_mask = "MASK" in hdul
-        mask = np.asarray(hdul["MASK"].data, np.uint8) if has_mask else None
+        mask = np.array(hdul["MASK"].data, dtype=np.uint8) if has_mask else None
     finally:
         hdul.close()
     if data.ndim != 2 or (mask is not None and mask.shape != data.shape):

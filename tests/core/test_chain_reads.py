@@ -48,15 +48,22 @@ def _light(night: Path):
     return next(f for f in scan(night) if f.type == "light")
 
 
-def test_read_frame_is_read_header_and_read_image_in_one_open(night, opens):
+def test_read_frame_is_read_header_and_read_image_together(night, tmp_path, opens):
     light = _light(night)
     opens.clear()
     data, header, hdu = read_frame(light.path)
-    assert opens[light.path.resolve()] == 1
+    assert opens[light.path.resolve()] == 2  # scaled integers: see below
     np.testing.assert_array_equal(data, read_image(light.path))
     assert data.dtype == np.float32 and hdu == 0
     assert header == read_header(light.path)[0]
     assert header["BZERO"] == 32768  # the camera's uint16, scaled by astropy
+    # Floating-point data (a calibrated frame, a master): one open, memory-mapped.
+    path = tmp_path / "float.fits"
+    fits.PrimaryHDU(data).writeto(path)
+    opens.clear()
+    again, _, _ = read_frame(path)
+    assert opens == {path.resolve(): 1}
+    np.testing.assert_array_equal(again, data)
 
 
 def test_frame_image_opens_each_file_once(night, tmp_path, opens):
@@ -64,7 +71,9 @@ def test_frame_image_opens_each_file_once(night, tmp_path, opens):
     light = _light(night)
     opens.clear()
     raw = chain.frame_image(store, light)
-    assert not raw.calibrated and opens == {light.path.resolve(): 1}
+    # The camera's uint16 (BZERO): header and all in one open, then the pixels
+    # in a second as astropy cannot memory-map scaled integers (was three opens).
+    assert not raw.calibrated and opens == {light.path.resolve(): 2}
     chain.calibrate_frames(store, scan(night))
     product = store.path("calibration", light.path, ".fits")
     opens.clear()
