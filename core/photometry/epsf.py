@@ -100,18 +100,21 @@ class EffectivePSF:
         return r.ravel(), self.data.ravel()
 
 
-_SPLINE_CACHE: dict[int, np.ndarray] = {}
+_SPLINE_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _spline_coefficients(data: np.ndarray) -> np.ndarray:
+    # Keyed by the array's id, holding the array itself: an id alone is
+    # reused by a new PSF once the old one is freed, which handed a new
+    # PSF the old one's stamps.
     key = id(data)
     hit = _SPLINE_CACHE.get(key)
-    if hit is None or hit.shape != data.shape:
+    if hit is None or hit[0] is not data:
         if len(_SPLINE_CACHE) > 8:
             _SPLINE_CACHE.clear()
-        hit = spline_filter(data, order=3)
+        hit = (data, spline_filter(data, order=3))
         _SPLINE_CACHE[key] = hit
-    return hit
+    return hit[1]
 
 
 def _pixel_integrated(value, size: int, oversampling: int, subsample: int = 5) -> np.ndarray:

@@ -11,13 +11,14 @@ neighbours outside a group in its fit boxes.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import PSFPhotometry, SourceGrouper
+
+from fluxion.core.quiet import quiet
 
 from .epsf import EffectivePSF
 from .flags import PhotometryFlag as F
@@ -112,11 +113,40 @@ def _colours(x: np.ndarray, y: np.ndarray, group: np.ndarray, distance: float) -
     return colour[gidx]
 
 
+_NOT_CONVERGED = "One or more fit"
+
+
+def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
+    """Silence photutils' "fit(s) may not have converged" warning of ``phot`` only.
+
+    The warning is issued while photutils assembles the result table, after
+    all the fitting; it says what the flags column already holds
+    (``POOR_FIT``). Wrapping just that step in :func:`fluxion.core.quiet.quiet`
+    keeps frames in worker threads from swapping the process-wide warning
+    filters under one another, without serialising the fits themselves.
+    Returns False when this photutils has no such step (then the whole call
+    is wrapped, see :func:`_run`).
+    """
+    assembler = getattr(phot, "_results_assembler", None)
+    assemble = getattr(assembler, "assemble_results_table", None)
+    if assemble is None:
+        return False
+    if getattr(assemble, "quiet", False):
+        return True
+
+    def assemble_quietly(*args, **kwargs):
+        with quiet(AstropyUserWarning, _NOT_CONVERGED):
+            return assemble(*args, **kwargs)
+
+    assemble_quietly.quiet = True
+    assembler.assemble_results_table = assemble_quietly
+    return True
+
+
 def _run(phot: PSFPhotometry, data, error, mask, init: Table) -> Table:
-    with warnings.catch_warnings():
-        # photutils warns for every group it finds large and for fits that
-        # hit the iteration limit; both are reported through the flags.
-        warnings.filterwarnings("ignore", category=AstropyUserWarning)
+    if _quiet_convergence_warning(phot):
+        return phot(data, error=error, mask=mask, init_params=init)
+    with quiet(AstropyUserWarning, _NOT_CONVERGED):  # correct, but serialises the fits
         return phot(data, error=error, mask=mask, init_params=init)
 
 
@@ -195,7 +225,10 @@ def fit_psf_photometry(
             grouper=grouper,
             aperture_radius=max(1.5 * psf.fwhm, 2.0),
             xy_bounds=None if forced else 2.0,
-            group_warning_threshold=50,
+            # Never warn about large groups: a group's size is in the
+            # table (group_size, the CONTAMINATED flag), and a warning
+            # would need the process-wide filters swapped to silence.
+            group_warning_threshold=2**31,
         )
 
     if start is None:

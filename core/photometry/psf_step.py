@@ -16,9 +16,12 @@ from .flags import PhotometryFlag as F
 from .inputs import FrameInputs
 from .params import PhotometryParams
 
-__all__ = ["frame_psf", "psf_star_positions", "run_psf"]
+__all__ = ["frame_psf", "missed_companions", "psf_star_positions", "run_psf"]
 
 log = logging.getLogger(__name__)
+
+_COMPANION_PASSES = 2
+"""Residual searches for companions after the first pass (the second finds few)."""
 
 
 def psf_star_positions(
@@ -146,6 +149,50 @@ def _empirical_or(
     return epsf
 
 
+def missed_companions(
+    residual: np.ndarray,
+    stars_model: np.ndarray,
+    variance: np.ndarray,
+    fwhm: float,
+    known: np.ndarray,
+    *,
+    threshold: float = 5.0,
+    near_threshold: float = 4.0,
+    model_factor: float = 0.1,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stars the fit left in its residual: (x, y) of significant new peaks.
+
+    The peak finder merges a companion 2-5 px from a brighter star into one
+    detection, and the fit then gives the bright star the companion's light
+    too: on 500 stars in 1024^2, stars above 3000 e- with an undetected
+    neighbour of > 1000 e- within 5 px were 20 sigma too bright, which
+    widened the bright bins' robust scatter to 1.1x the Cramér-Rao bound.
+
+    A peak of the residual's matched-filter significance counts when it
+    passes ``threshold``, or ``near_threshold`` where the model itself is
+    significant (a companion hides where a star is); and it must exceed
+    ``model_factor`` times the model's own significance there, so that the
+    residual of a bright star's imperfect PSF is not taken for a star (the
+    scene fitter's test, after crowdsource). Peaks within half a FWHM of a
+    known star are the known star's residual.
+    """
+    from .scene.peaks import find_peaks, significance, significance_at
+
+    sig, _ = significance(residual, variance, fwhm, mask)
+    px, py = find_peaks(sig, min(threshold, near_threshold), exclude=mask, border=1)
+    if len(px) == 0:
+        return np.zeros((0, 2))
+    pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
+    s_here = sig[pyi, pxi]
+    msig = significance_at(stars_model, variance, fwhm, pxi, pyi, mask)
+    keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
+    if len(known):
+        d, _ = cKDTree(np.asarray(known, dtype=np.float64)).query(np.c_[px, py])
+        keep &= d > 0.5 * fwhm
+    return np.c_[px[keep], py[keep]]
+
+
 def _core_flags(table: Table, mask: np.ndarray, radius: float, flag: int) -> None:
     """Set ``flag`` for stars with a ``mask`` pixel within ``radius`` of their centre."""
     if len(table) == 0 or not mask.any():
@@ -168,6 +215,9 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat)
     state.progress(0.2, f"PSF: {psf.kind}, FWHM {psf.fwhm:.2f} px")
     forced = positions is not None and p.forced
+    # The caller's stars are the rows of the table; companions found in the
+    # residual are fitted with them but not reported.
+    n_rows = None if positions is None else len(positions) + (target is not None)
     if positions is None:
         positions = np.c_[stars["x"], stars["y"]] if len(stars) else np.zeros((0, 2))
     if target is not None:
@@ -188,6 +238,26 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     )
     first = fit_psf_photometry(img, positions, psf, neighbour_subtraction=False, **fit_kw)
     state.check()
+    if not forced:
+        # Companions the peak finder merged with a brighter star, found in
+        # the first pass's residual, are fitted as stars of their own.
+        for _ in range(_COMPANION_PASSES):
+            extra = missed_companions(
+                img - sky.level - first.model,
+                first.model,
+                noise.variance(sky.level + np.maximum(first.model, 0))
+                if variance is None
+                else variance,
+                fwhm,
+                positions,
+                threshold=p.detection_threshold,
+                mask=bad | saturated,
+            )
+            if len(extra) == 0:
+                break
+            positions = np.vstack([positions, extra])
+            first = fit_psf_photometry(img, positions, psf, neighbour_subtraction=False, **fit_kw)
+            state.check()
     # The PSF again, from the PSF stars with all their neighbours' first-pass
     # models subtracted; then the neighbour-subtracted fits with it.
     t = first.table
@@ -208,7 +278,7 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
         )
         state.progress(0.6, f"PSF refit without neighbours: FWHM {psf.fwhm:.2f} px")
     fit = fit_psf_photometry(img, positions, psf, start=t, **fit_kw)
-    table = fit.table
+    table = fit.table if n_rows is None else fit.table[:n_rows]
     _core_flags(table, saturated, fwhm, F.SATURATED)
     _core_flags(table, bad, fwhm, F.MASKED)
     ny, nx = img.shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.stats import mad_std
+from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from fluxion.core.photometry import Photometry, PhotometryFlag, PhotometryParams
@@ -167,3 +168,57 @@ def test_neighbours_are_subtracted_before_the_final_fits():
     assert np.median(z_single) > 0.3  # the neighbours' light, unsubtracted
     assert abs(np.median(z_both)) < 0.35
     assert mad_std(z_both) < 1.15
+
+
+def test_companion_merged_by_the_finder_is_fitted_from_the_residual():
+    # A bright star with a companion an eighth as bright 3.4 px away: the
+    # matched filter finds one peak, and the bright star's fit took the
+    # companion's light (+9 sigma). The residual search adds the companion.
+    # Fluxes in units of the pair's crowded-field bound (fitting both stars
+    # and positions shares their pixels).
+    from fluxion.core.photometry.detect import find_stars, frame_sky
+    from fluxion.core.photometry.scene.bound import crowded_flux_bound
+
+    rng = np.random.default_rng(5)
+    prof = MoffatProfile(3.5, 3.0)
+    # The pair, and isolated stars to model the PSF on.
+    gx, gy = np.meshgrid(np.arange(20.0, 240.0, 40.0), np.arange(20.0, 240.0, 40.0))
+    far = np.hypot(gx - 140, gy - 140) > 30
+    tx = np.r_[140.25, 143.5, gx[far] + rng.uniform(-0.5, 0.5, far.sum())]
+    ty = np.r_[140.0, 141.25, gy[far] + rng.uniform(-0.5, 0.5, far.sum())]
+    tf = np.r_[4e4, 5e3, 10 ** rng.uniform(3.5, 4.5, far.sum())]
+    expected = np.full((256, 256), 100.0)
+    for x, y, flux in zip(tx, ty, tf, strict=True):
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
+    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    sky = frame_sky(image)
+    stars = find_stars(image, sky, fwhm=3.5)
+    assert np.hypot(stars["x"] - tx[1], stars["y"] - ty[1]).min() > 1.0  # merged
+    t = Photometry(PhotometryParams(method="psf", fwhm=3.5)).run(image, read_noise=RN).table
+    found, i = _match(t, {"x": tx, "y": ty})
+    assert found.all()
+    bound, _ = crowded_flux_bound(tx, ty, tf, np.arange(2), prof.stamp, 100.0, RN)
+    z = (np.asarray(t["flux"])[i[:2]] - tf[:2]) / bound
+    assert np.all(np.abs(z) < 3.0), z
+
+
+def test_convergence_warning_is_silenced_without_the_global_filters():
+    # A fitter limited to 2 iterations cannot converge: photutils warns, the
+    # warning is silenced in its result-table step only (a test running with
+    # warnings as errors fails otherwise), and the flags say POOR_FIT.
+    import warnings
+
+    from photutils.psf import PSFPhotometry
+
+    from fluxion.core.photometry.psf import _run
+
+    f = star_field((64, 64), 3, seed=2, border=12, flux_range=(1e4, 2e4))
+    phot = PSFPhotometry(
+        analytic_psf("moffat", 3.5).image_psf(), 11, aperture_radius=5.0, fitter_maxiters=2
+    )
+    init = Table({"x": np.asarray(f.truth["x"]) + 0.7, "y": np.asarray(f.truth["y"]) - 0.6})
+    filters = list(warnings.filters)
+    res = _run(phot, f.image - f.sky, np.full(f.image.shape, 11.0), None, init)
+    assert warnings.filters == filters
+    assert np.any(np.asarray(res["flags"]) & 8)
