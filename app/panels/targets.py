@@ -86,6 +86,9 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         self.frames: TargetFrames | None = None
         self._preparing: Task | None = None
         self.targets: list[Target] = []
+        # Targets made before the lights are ready, when the project's own are
+        # not read yet (see _save_targets).
+        self._made_early: set[str] = set()
         self.predictions: dict[str, Table] = {}
         self.ephemerides: dict[str, Ephemeris] = {}
         self.known: Table | None = None
@@ -146,6 +149,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         super()._on_sequence()
         self.frames, self._preparing = None, None
         self.targets, self.predictions, self.ephemerides, self.known = [], {}, {}, None
+        self._made_early = set()
         self._refresh_lists()
         self._redraw()
         # Following the field through every light is seconds of work: it waits
@@ -197,6 +201,7 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         self.targets = [
             Target.from_dict(d, f.files, f.times.jd) for d in self.session.project.targets
         ]
+        self._made_early = set()
         self.predictions.clear()
         self._refresh_lists()
         if self.targets:
@@ -206,10 +211,18 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         self.result_label.setText(f"{len(f)} lights ready; {len(self.targets)} target(s).")
 
     def _save_targets(self) -> None:
-        """Write the targets into the project, keeping what other panels stored in them."""
+        """Write the targets into the project, keeping what other panels stored in them.
+
+        Until the lights are ready the project's targets are not read into the
+        panel: those saved entries are kept as they are, before the targets
+        made meanwhile (a saved name is never reused, so they cannot clash).
+        """
         files = self.frames.files if self.frames is not None else None
-        old = {str(d.get("name")): d for d in self.session.project.targets}
+        saved = self.session.project.targets
+        old = {str(d.get("name")): d for d in saved}
         docs = []
+        if self.frames is None:
+            docs = [d for d in saved if str(d.get("name")) not in self._made_early]
         for t in self.targets:
             doc = t.to_dict(files)
             kept = old.get(t.name, {})
@@ -235,12 +248,18 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
         dec: float | None = None, horizons: str = "",
     ) -> Target:  # fmt: skip
         """Add a target (and select it); a name already taken gets a number."""
-        base = name.strip() or f"target {len(self.targets) + 1}"
+        # The project's names too: before the lights are ready its targets are not read yet.
+        taken = {t.name for t in self.targets} | {
+            str(d.get("name")) for d in self.session.project.targets
+        }
+        base = name.strip() or f"target {len(taken) + 1}"
         unique, k = base, 2
-        while self.target(unique) is not None:
+        while unique in taken:
             unique, k = f"{base} ({k})", k + 1
         t = Target(unique, kind, ra=ra, dec=dec, horizons=horizons)
         self.targets.append(t)
+        if self.frames is None:
+            self._made_early.add(unique)
         self._save_targets()
         self._refresh_lists()
         self.target_list.setCurrentRow(len(self.targets) - 1)
