@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -182,7 +183,9 @@ class PhotometryPanel(StepPanel):
         self.tabs.addTab(self.psf_view, "PSF")
         self.tabs.addTab(self.error_plot, "Errors")
         layout.addWidget(self.tabs, 2)
-        session.frame_ready.connect(self._on_frame_ready)
+        # Queued: the window shows a new frame in its own frame_ready slot, and a
+        # model or residual must replace it afterwards, not before.
+        session.frame_ready.connect(self._on_frame_ready, Qt.ConnectionType.QueuedConnection)
 
     # -- running ----------------------------------------------------------------
     def prepare_run(self) -> bool:
@@ -229,15 +232,25 @@ class PhotometryPanel(StepPanel):
         else:
             view.overlays.set_sources(x, y, radius=max(r.fwhm, 1.0))
 
+    def set_in_front(self, shown: bool) -> None:
+        """In front, the chosen image replaces the frame; behind, the frame is put back."""
+        super().set_in_front(shown)
+        if shown:
+            self._show_choice()
+        elif self._replaced:
+            self._put_back_frame()
+
     def _on_frame_ready(self, _frame: object) -> None:
         self._replaced = False  # the window has just put the new frame in the viewer
         self._show_choice()
 
     def _show_choice(self) -> None:
-        """Put the chosen image of the current frame in the viewer."""
+        """Put the chosen image of the current frame in the viewer (only while in front)."""
         view, shown = self.image_view, self.session.shown
         if view is None or shown is None or shown.index != self.session.current:
             return
+        if not self.in_front:
+            return  # the viewer shows what the panel in front chose
         choice = self.show_box.currentText()
         result = self.results.get(self.session.current)
         if choice != "image" and result is not None and choice in result.images:
@@ -245,16 +258,25 @@ class PhotometryPanel(StepPanel):
             view.set_image(image, limits=limits, wcs=shown.wcs)
             self._replaced = True
         elif self._replaced:
-            # Only undo what this panel put in the viewer: the window keeps its
-            # own stretch (fixed while blinking) for the frames it shows.
-            self._replaced = False
-            view.set_image(
-                shown.data,
-                limits=shown.limits,
-                wcs=shown.wcs,
-                histogram=shown.histogram,
-                preview=shown.preview,
-            )
+            self._put_back_frame()
+
+    def _put_back_frame(self) -> None:
+        """Show the current frame again in place of this panel's model or residual.
+
+        Only what this panel put in the viewer is undone: the window keeps its
+        own stretch (fixed while blinking) for the frames it shows.
+        """
+        self._replaced = False
+        view, shown = self.image_view, self.session.shown
+        if view is None or shown is None:
+            return
+        view.set_image(
+            shown.data,
+            limits=shown.limits,
+            wcs=shown.wcs,
+            histogram=shown.histogram,
+            preview=shown.preview,
+        )
 
 
 if __name__ == "__main__":
