@@ -30,6 +30,8 @@ from photutils.psf import CircularGaussianPRF, GaussianPRF, PSFPhotometry
 
 from fluxion.core.quiet import quiet
 
+from .noise import gain_from_sky, noise_map, sky_rms
+
 __all__ = [
     "CENTROID_CHOICES",
     "PRF_FWHM_LIMIT",
@@ -89,8 +91,12 @@ class FramePRF:
         return GaussianPRF(x_fwhm=self.x_fwhm, y_fwhm=self.y_fwhm, theta=self.theta)
 
 
-def _fit_stars(image, bad, x0, y0, model, fit_shape: int, error=None) -> Table:
-    phot = PSFPhotometry(model, fit_shape=(fit_shape, fit_shape), aperture_radius=fit_shape / 2)
+def _photometry(model, fit_shape: int) -> PSFPhotometry:
+    return PSFPhotometry(model, fit_shape=(fit_shape, fit_shape), aperture_radius=fit_shape / 2)
+
+
+def _fit_stars(image, bad, x0, y0, model, fit_shape: int, error=None, phot=None) -> Table:
+    phot = _photometry(model, fit_shape) if phot is None else phot
     # Faint stars may not converge: they are flagged and keep their detected position.
     with quiet(AstropyUserWarning, "One or more fit"):
         return phot(
@@ -171,6 +177,8 @@ def prf_centroids(
     mask: np.ndarray | None = None,
     n_shape: int = 15,
     error: np.ndarray | None = None,
+    background_rms: float | np.ndarray | None = None,
+    gain: float | None = None,
 ) -> Table:
     """``sources`` with x, y refined by a fit of the frame's pixel-integrated PSF.
 
@@ -193,22 +201,29 @@ def prf_centroids(
         (:func:`frame_prf`); with fewer than three converging, each star
         is fitted with a circular PRF of its own width instead.
     error : ndarray, optional
-        1-sigma noise of each pixel (sky and the stars' photon noise). Without
-        it the fit is unweighted and its position errors come from the
-        residuals over the whole box, mostly sky: they rank stars rightly but
-        understate the errors of bright stars, whose own photon noise
-        dominates their few pixels (three to five times at 20000 e-). The WCS
-        fit adds the scatter its stars' errors leave unexplained, which
-        covers that.
+        1-sigma noise of each pixel, when the caller knows it. Otherwise the
+        map is made here (:func:`~fluxion.core.astrometry.noise.noise_map`):
+        a first fit weighted by the sky noise gives the stars' model, whose
+        photon noise is added for the second, final fit.
+    background_rms : float or ndarray, optional
+        Sky noise (image units); ``sources.meta["sky_noise"]`` (detection's)
+        or the frame's robust scatter by default.
+    gain : float, optional
+        e- per image unit (header GAIN, instrument profile). Without it the
+        gain is estimated from the sky, level over variance
+        (:func:`~fluxion.core.astrometry.noise.gain_from_sky`; the level is
+        ``sources.meta["sky"]`` or the frame's median).
 
     Returns
     -------
     Table
         A copy of ``sources``: x, y replaced where the fit converged to
         within one pixel of the start (positive flux), ``x_err``/``y_err``
-        (px, from the fit's covariance; NaN where the detected position was
-        kept), ``fwhm`` the PRF's FWHM there. ``meta["prf"]`` holds the
-        :class:`FramePRF` used (None for per-star circular fits).
+        (px, from the weighted fit's covariance with absolute pixel errors;
+        NaN where the detected position was kept), ``fwhm`` the PRF's FWHM
+        there. ``meta["prf"]`` holds the :class:`FramePRF` used (None for
+        per-star circular fits); ``meta["sky_rms"]``, ``meta["gain"]`` and
+        ``meta["gain_from_sky"]`` the noise map's terms (when made here).
     """
     out = sources.copy()
     out.meta = dict(sources.meta)
@@ -229,12 +244,17 @@ def prf_centroids(
         log.info("PRF shape not measurable; each star fitted with its own circular width")
         model = CircularGaussianPRF(fwhm=fwhm)
         model.fwhm.fixed = False
+    if error is None:
+        error, x0, y0 = _noise_from_first_fit(
+            image, bad, x0, y0, model, fit_shape, out.meta, background_rms, gain, median
+        )
     fitted = _fit_stars(image, bad, x0, y0, model, fit_shape, error)
     x, y = np.asarray(fitted["x_fit"], float), np.asarray(fitted["y_fit"], float)
     converged = (np.asarray(fitted["flags"], int) & _BAD_FIT) == 0
-    ok = converged & np.isfinite(x) & np.isfinite(y) & (np.hypot(x - x0, y - y0) < 1.0)
-    out["x"] = np.where(ok, x, x0)
-    out["y"] = np.where(ok, y, y0)
+    start_x, start_y = np.asarray(out["x"], float), np.asarray(out["y"], float)
+    ok = converged & np.isfinite(x) & np.isfinite(y) & (np.hypot(x - start_x, y - start_y) < 1.0)
+    out["x"] = np.where(ok, x, start_x)
+    out["y"] = np.where(ok, y, start_y)
     out["x_err"] = np.where(ok, np.asarray(fitted["x_err"], float), np.nan)
     out["y_err"] = np.where(ok, np.asarray(fitted["y_err"], float), np.nan)
     if "fwhm" in out.colnames:
@@ -242,6 +262,35 @@ def prf_centroids(
         out["fwhm"] = np.where(ok, width, out["fwhm"])
     out.meta["prf"] = shape if shape.n_stars else None
     return out
+
+
+def _noise_from_first_fit(
+    image, bad, x0, y0, model, fit_shape, meta, background_rms, gain, sky_level
+):
+    """The noise map from a first fit weighted by the sky alone, and its positions.
+
+    Returns the map and the start positions for the final fit (the first
+    fit's where it converged near the start, the given ones elsewhere);
+    records the map's terms in ``meta``.
+    """
+    rms = background_rms if background_rms is not None else sky_rms(image, bad, meta)
+    rms_map = np.broadcast_to(np.asarray(rms, float), image.shape)
+    if not np.all(np.isfinite(rms_map) & (rms_map > 0)):
+        raise ValueError("the sky noise must be positive and finite")
+    phot = _photometry(model, fit_shape)
+    first = _fit_stars(image, bad, x0, y0, model, fit_shape, np.array(rms_map), phot=phot)
+    stars = phot.make_model_image(image.shape)
+    measured = gain is None or not math.isfinite(gain) or gain <= 0
+    if measured:
+        # The sky level before it was subtracted: detection's, else the frame's median.
+        level = meta.get("sky", sky_level)
+        gain = gain_from_sky(level, float(np.median(rms_map)))
+    meta["sky_rms"] = float(np.median(rms_map))
+    meta["gain"] = gain if gain is not None else math.nan
+    meta["gain_from_sky"] = bool(measured and gain is not None)
+    x1, y1 = np.asarray(first["x_fit"], float), np.asarray(first["y_fit"], float)
+    near = np.isfinite(x1) & np.isfinite(y1) & (np.hypot(x1 - x0, y1 - y0) < 1.0)
+    return noise_map(stars, rms_map, gain), np.where(near, x1, x0), np.where(near, y1, y0)
 
 
 def _shape_stars(sources: Table, n: int) -> np.ndarray:
@@ -302,6 +351,7 @@ def centroids_for_solving(
     *,
     max_sources: int | None = None,
     mask: np.ndarray | None = None,
+    gain: float | None = None,
 ) -> Table:
     """The sources with the centroids the plate solver should use.
 
@@ -320,6 +370,12 @@ def centroids_for_solving(
         what costs time.
     mask : ndarray of bool, optional
         Bad pixels of ``data``.
+    gain : float, optional
+        e- per image unit of ``data``, for the stars' photon noise in the
+        fit's noise map; ``sources.meta["gain"]`` when not given, estimated
+        from the sky when neither is known (:func:`prf_centroids`). The sky
+        noise and level are detection's (``sources.meta["sky_noise"]``,
+        ``["sky"]``).
 
     Returns
     -------
@@ -342,7 +398,9 @@ def centroids_for_solving(
     rows = _brightest_usable(sources, max_sources)
     start = fwhm if math.isfinite(fwhm) and fwhm > 0 else 1.0
     try:
-        refined = prf_centroids(data, sources[rows], fwhm=start, mask=mask)
+        refined = prf_centroids(
+            data, sources[rows], fwhm=start, mask=mask, gain=_known_gain(gain, sources.meta)
+        )
     except Exception as exc:  # a failed fit must not cost the frame its solution
         log.warning("pixel-integrated centroids failed, detected ones kept: %s", exc)
         out.meta["centroids"] = "detected"
@@ -372,11 +430,28 @@ def centroids_for_solving(
         if shape is not None
         else "per-star circular PRF"
     )
+    g = refined.meta.get("gain", math.nan)
+    if g is not None and math.isfinite(g):
+        kind += f"; noise map with gain {g:.3g} e-/unit" + (
+            " estimated from the sky" if refined.meta.get("gain_from_sky") else ""
+        )
     out.meta["centroids"] = "prf"
     out.meta["centroids_note"] = (
         f"pixel-integrated Gaussian centroids for {n_fit} of {len(rows)} stars ({kind}; {why})"
     )
     return out
+
+
+def _known_gain(gain: float | None, meta: dict) -> float | None:
+    """The given gain, else the source table's, when positive and finite."""
+    for value in (gain, meta.get("gain")):
+        try:
+            g = float(value) if value is not None else math.nan
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(g) and g > 0:
+            return g
+    return None
 
 
 def _brightest_usable(sources: Table, n: int | None) -> np.ndarray:

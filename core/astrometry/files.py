@@ -190,7 +190,8 @@ def solve_files(
     detect : callable, optional
         ``detect(image) -> Table`` of sources; Fluxion's Detection step by default.
         Their centroids are refined as ``solver.params.centroids`` says
-        (:func:`~fluxion.core.astrometry.centroids.centroids_for_solving`).
+        (:func:`~fluxion.core.astrometry.centroids.centroids_for_solving`),
+        the fit's noise map using the header's gain when it states one.
     state, executor : optional
         Progress/cancellation and parallel source extraction.
     """
@@ -202,9 +203,9 @@ def solve_files(
     detector = detect if detect is not None else (lambda img: Detection()(img).sources)
     choice, n_max = solver.params.centroids, solver.params.max_sources
 
-    def sources_of(path: Path, hdu: int | None) -> Table:
+    def sources_of(path: Path, hdu: int | None, gain: float | None) -> Table:
         image = read_image(path, hdu)
-        return centroids_for_solving(image, detector(image), choice, max_sources=n_max)
+        return centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
 
     frames: list[FrameToSolve] = []
     paths = [Path(p) for p in paths]
@@ -218,10 +219,11 @@ def solve_files(
         hint = hint_for_file(
             header, ra=ra, dec=dec, scale=scale, scale_tolerance=scale_tolerance, file_name=p.name
         )
+        gain = _header_gain(header, p)
         frames.append(
             FrameToSolve(
                 p.name,
-                (lambda p=p, hdu=hdu: sources_of(p, hdu)),
+                (lambda p=p, hdu=hdu, gain=gain: sources_of(p, hdu, gain)),
                 shape,
                 hint,
                 header,
@@ -240,6 +242,14 @@ def solve_files(
     finally:
         Path(tmp).unlink(missing_ok=True)
     return table
+
+
+def _header_gain(header: fits.Header, path: Path) -> float | None:
+    """The frame's gain (e-/ADU) from its header or instrument profile, when stated."""
+    try:
+        return normalise_header(header, file_name=path.name).gain
+    except Exception:  # a header the profiles cannot read leaves the gain to be measured
+        return None
 
 
 def _broken(path: Path, reason: str) -> FrameToSolve:
