@@ -42,7 +42,14 @@ from ..commands import CommandError
 from ..workers import ErrorInfo, Task
 from .base import StepPanel, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, ReportDialog, write_report
-from .lightcurve_model import LightCurveRun, fold, periodogram, run_light_curve, to_first_light
+from .lightcurve_model import (
+    LightCurveRun,
+    fold,
+    periodogram,
+    run_light_curve,
+    stored_light_curves,
+    to_first_light,
+)
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .target_model import Target
 
@@ -66,6 +73,10 @@ class LightCurvePanel(StepPanel):
         self.run_all_button.setText("Measure the light curve")
         self.frames: TargetFrames | None = None
         self.run: LightCurveRun | None = None
+        # The frame (session index) of each row of the curve shown; -1: not open.
+        self.rows = np.empty(0, int)
+        # Curves the project keeps (``fluxion run``), by target name, with their rows.
+        self.stored: dict[str, tuple[LightCurveRun, np.ndarray]] = {}
         self.comparisons: list[tuple[float, float, float]] = []  # first-light x, y, mag
         self._build()
         if image_view is not None:
@@ -74,6 +85,7 @@ class LightCurvePanel(StepPanel):
     def _build(self) -> None:
         self.target_box = QComboBox()
         self.target_box.setToolTip("Targets are made in the Targets panel")
+        self.target_box.currentTextChanged.connect(self._on_target_chosen)
         self.auto_box = QCheckBox("Choose comparison and check stars automatically")
         self.auto_box.setChecked(True)
         self.click_box = QCheckBox("Clicks in the viewer add comparison stars (last = check)")
@@ -155,11 +167,58 @@ class LightCurvePanel(StepPanel):
         return next((t for t in self.session.project.targets if t.get("name") == name), None)
 
     def _on_sequence(self) -> None:
-        super()._on_sequence()
-        self.frames, self.run = None, None
+        self.frames, self.run, self.rows, self.stored = None, None, np.empty(0, int), {}
         self.comparisons.clear()
         self._refresh_comp_table()
         self.curve.clear()
+        super()._on_sequence()  # reads the curves the project keeps
+
+    def reload_products(self) -> Task | None:
+        """Read the light curves the project keeps (``fluxion run``) in a worker.
+
+        They are drawn as they are, not measured again; "Measure" makes a new one.
+        """
+        seq, folder = self.session.sequence, self.session.project.folder
+        docs = [dict(d) for d in self.session.project.targets if d.get("light_curve")]
+        if seq is None or folder is None or not docs:
+            return None
+        task = self.session.workers.submit(
+            stored_light_curves, folder, docs, [f.path.name for f in seq.frames],
+            name="Reading the light curve", key="restore:lightcurve", quiet=True,
+        )  # fmt: skip
+        task.result.connect(lambda found, s=seq: self._on_stored(found, s))
+        return task
+
+    def _on_stored(self, found: dict[str, tuple[LightCurveRun, np.ndarray]], seq) -> None:
+        if seq is not self.session.sequence or not found:
+            return
+        self.stored = found
+        self.refresh_targets()
+        if self.target_box.currentText() not in found:
+            self.target_box.setCurrentText(next(iter(found)))  # shows it
+        else:
+            self._on_target_chosen(self.target_box.currentText())
+
+    def _on_target_chosen(self, name: str) -> None:
+        """Show the chosen target's stored curve, unless a measured one is shown."""
+        if self.run is not None and not self.run.stored:
+            return
+        kept = self.stored.get(name)
+        if kept is None:
+            self.run, self.rows = None, np.empty(0, int)
+            self._update_curve()
+            self.redraw_overlays()
+            return
+        self.run, self.rows = kept
+        lc = self.run.table
+        good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
+        scale = "catalogue scale" if self.run.calibrated else "instrumental where uncalibrated"
+        self.result_label.setText(
+            f"{name}: {len(lc)} lights, {good} measured, as the project keeps it "
+            f'({scale}); "Measure the light curve" measures it again here.'
+        )
+        self._update_curve()
+        self.redraw_overlays()
 
     def _on_project(self) -> None:
         super()._on_project()
@@ -283,7 +342,7 @@ class LightCurvePanel(StepPanel):
         return task
 
     def _measured(self, frames: TargetFrames, run: LightCurveRun) -> None:
-        self.frames, self.run = frames, run
+        self.frames, self.run, self.rows = frames, run, np.asarray(frames.indices, int)
         lc, choice = run.table, run.choice
         good = np.isfinite(np.asarray(lc["mag"], float))
         text = (
@@ -315,12 +374,11 @@ class LightCurvePanel(StepPanel):
     def toggle_exclusion(self, light: int | None = None) -> None:
         """Exclude the current frame from the curve (or include it again)."""
         doc = self._target_doc()
-        if self.run is None or doc is None or self.frames is None:
+        if self.run is None or doc is None:
             return
         if light is None:
-            try:
-                light = self.frames.indices.index(self.session.current)
-            except ValueError:
+            light = self._row_of(self.session.current)
+            if light is None:
                 return
         name = str(self.run.table["file"][light])
         gone = list(doc.get("excluded", []))
@@ -328,9 +386,14 @@ class LightCurvePanel(StepPanel):
         doc["excluded"] = gone
         self._update_curve()
 
+    def _row_of(self, index: int) -> int | None:
+        """The row of the curve shown measured in frame ``index`` (None: none)."""
+        hits = np.flatnonzero(self.rows == index)
+        return int(hits[0]) if len(hits) and self.run is not None else None
+
     def _update_curve(self) -> None:
         run = self.run
-        if run is None or self.frames is None:
+        if run is None or len(self.rows) != len(run.table):
             self.curve.clear()
             return
         lc = run.table
@@ -342,8 +405,8 @@ class LightCurvePanel(StepPanel):
         check = None
         if "check_mag" in lc.colnames:
             check = (np.asarray(lc["check_mag"], float), np.asarray(lc["check_mag_err"], float))
-        self.curve.set_curve(x, lc["mag"], lc["mag_err"], np.asarray(self.frames.indices),
-                             self.excluded(), check, x_label=label)  # fmt: skip
+        self.curve.set_curve(x, lc["mag"], lc["mag_err"], self.rows, self.excluded(), check,
+                             x_label=label)  # fmt: skip
         self.curve.mark_frame(self.session.current)
 
     def _on_frame_changed(self, index: int) -> None:
@@ -351,16 +414,14 @@ class LightCurvePanel(StepPanel):
         self.redraw_overlays()
 
     def draw_overlays(self, index: int) -> None:
-        view, run, f = self.image_view, self.run, self.frames
-        if run is None or f is None:
-            return
-        try:
-            light = f.indices.index(index)
-        except ValueError:
+        view, run, light = self.image_view, self.run, self._row_of(index)
+        if run is None or light is None:
             return
         p = self.params()
         lc = run.table
         x, y = [float(lc["x"][light])], [float(lc["y"][light])]
+        if not np.isfinite(x[0] + y[0]):
+            return  # a stored curve's frame where the target could not be placed
         labels = ["target"]
         stars = [*run.choice.comparison] + (
             [run.choice.check] if run.choice.check is not None else []
@@ -421,7 +482,12 @@ class LightCurvePanel(StepPanel):
     ) -> Task | None:
         """Write a report of the measured light curve in a worker (see :data:`REPORT_KINDS`)."""
         run, frames = self.run, self.frames
-        if run is None or frames is None:
+        if run is None:
+            return None
+        if frames is None and kind != "table":
+            # A curve read from the project: the reports need the lights' site and times.
+            self._prepare_frames()
+            self.result_label.setText("Preparing the lights; export again in a moment.")
             return None
         meta = dict(metadata or {})
         doc = self._target_doc()

@@ -11,9 +11,11 @@ and the light-curve table (:func:`fluxion.core.lightcurve_run.assemble_light_cur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from astropy import units as u
@@ -29,7 +31,19 @@ from fluxion.core.target_inputs import TargetFrames
 
 from .target_model import Target, predict_positions
 
-__all__ = ["LightCurveRun", "run_light_curve", "periodogram", "fold"]
+__all__ = [
+    "LightCurveRun",
+    "run_light_curve",
+    "periodogram",
+    "fold",
+    "stored_run",
+    "stored_light_curves",
+]
+
+log = logging.getLogger("fluxion.app.lightcurve")
+
+#: Columns a stored light curve needs to be drawn (``fluxion run`` writes more).
+STORED_COLUMNS = ("file", "jd_utc", "mag", "mag_err", "x", "y")
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,9 @@ class LightCurveRun:
     choice : ComparisonChoice
     calibrated : bool
         Magnitudes on the catalogue scale (clicked stars with magnitudes).
+    stored : bool
+        Read from the project (``fluxion run``'s light curve), not measured
+        here: no comparison stars to draw.
     """
 
     table: Table
@@ -54,6 +71,7 @@ class LightCurveRun:
     stars_xy: np.ndarray
     choice: ComparisonChoice
     calibrated: bool
+    stored: bool = False
 
 
 def _candidates_in_every_light(frames: TargetFrames, ref_xy: np.ndarray) -> np.ndarray:
@@ -166,3 +184,59 @@ def fold(jd: np.ndarray, period_h: float, epoch: float | None = None) -> np.ndar
     """Phase (0..1) of each time for ``period_h`` hours, from ``epoch`` (default: the first)."""
     t0 = float(np.nanmin(jd)) if epoch is None else epoch
     return np.mod((np.asarray(jd, float) - t0) * 24.0 / period_h, 1.0)
+
+
+def stored_run(table: Table) -> LightCurveRun:
+    """A light curve read from the project as the panel shows a measured one.
+
+    ``fluxion run`` measures the target in each frame's calibrated magnitudes
+    table, not against chosen comparison stars, so the run has none; its
+    positions are the table's own (nothing clicked).
+    """
+    n = len(table)
+    positions = Table()
+    positions["frame"] = np.arange(n)
+    positions["file"] = [str(f) for f in table["file"]]
+    positions["jd"] = np.asarray(table["jd_utc"], float)
+    for c in ("ra", "dec", "x", "y"):
+        positions[c] = np.asarray(table[c], float) if c in table.colnames else np.full(n, np.nan)
+    positions["sigma_px"] = np.full(n, np.nan)
+    positions["clicked"] = np.zeros(n, bool)
+    calibrated = "calibrated" in table.colnames and bool(np.all(table["calibrated"]))
+    choice = ComparisonChoice((), None, {}, np.empty(0))
+    return LightCurveRun(table, positions, np.zeros((n, 0, 2)), choice, calibrated, stored=True)
+
+
+def stored_light_curves(
+    folder: str | Path,
+    targets: Sequence[dict],
+    frame_files: Sequence[str],
+    state: StepState | None = None,
+) -> dict[str, tuple[LightCurveRun, np.ndarray]]:
+    """The light curves a project keeps for its targets (runs in a worker).
+
+    ``fluxion run`` writes the target's curve into the project folder and
+    names the file in the target's ``light_curve`` entry. Each curve comes
+    with the index in ``frame_files`` (the open frames' file names) of each
+    of its rows, -1 for a frame that is not open. A missing or damaged file
+    is skipped with a warning: measuring again makes a new curve.
+    """
+    index = {name: i for i, name in enumerate(frame_files)}
+    out = {}
+    for doc in targets:
+        name, file = str(doc.get("name", "")), doc.get("light_curve")
+        if not file:
+            continue
+        path = Path(folder) / str(file)
+        try:
+            table = Table.read(path, format="ascii.ecsv")
+        except (OSError, ValueError) as exc:
+            log.warning("the light curve of %s cannot be read from %s: %s", name, path, exc)
+            continue
+        missing = [c for c in STORED_COLUMNS if c not in table.colnames]
+        if missing:
+            log.warning("%s has no %s column: not a light curve", path.name, ", ".join(missing))
+            continue
+        rows = np.array([index.get(str(f), -1) for f in table["file"]], dtype=int)
+        out[name] = (stored_run(table), rows)
+    return out
