@@ -7,18 +7,20 @@ with the centre of the first FITS pixel at (0, 0); pixel (x, y) covers
 thread except pyqtgraph's render: display limits and the histogram arrive with
 the frame (computed in a worker), and stretch, colour map, contrast and bias
 are baked into a 4096-entry lookup table.
+
+The display (levels, stretch, colours: :mod:`.image_view_display`) and the
+cursor readout and magnifier (:mod:`.image_view_readout`) are parts of the
+view in their own modules; this one holds the frame, its zoom and the layout.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from astropy.coordinates import Angle
 from astropy.wcs import WCS
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,109 +35,15 @@ from PySide6.QtWidgets import (
 from fluxion.core.stretch import LIMIT_METHODS, STRETCHES, Limits
 
 from .display_controls import COLORMAPS, LevelsHistogram, make_lut
+from .image_view_display import DisplayMixin, ImageViewBox
+from .image_view_readout import HOVER_RATE_HZ, Magnifier, Readout, ReadoutMixin
 from .overlays import LAYER_NAMES, OverlayLayers
 
+# Readout and Magnifier live in image_view_readout; imported from here as before.
 __all__ = ["Readout", "ImageView", "Magnifier"]
 
-# Hover readout at most this often; the magnifier and RA/Dec follow it.
-HOVER_RATE_HZ = 30
 
-
-@dataclass(frozen=True)
-class Readout:
-    """What is under the cursor: position (0-based px), pixel value, sky position (deg)."""
-
-    x: float
-    y: float
-    value: float | None
-    ra: float | None = None
-    dec: float | None = None
-
-    def text(self) -> str:
-        """One line for the status readout."""
-        parts = [f"x {self.x:8.1f}", f"y {self.y:8.1f}"]
-        parts.append("value " + ("-" if self.value is None else f"{self.value:.6g}"))
-        if self.ra is not None and self.dec is not None:
-            ra = Angle(self.ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2)
-            dec = Angle(self.dec, unit="deg").to_string(
-                unit="deg", sep=":", precision=1, alwayssign=True
-            )
-            parts.append(f"RA {ra}  Dec {dec}")
-        return "   ".join(parts)
-
-
-class _ImageViewBox(pg.ViewBox):
-    """A view box where right-drag sets contrast and bias as in DS9.
-
-    Horizontal position sets the bias, vertical the contrast (centre = 1,
-    top = 10x, bottom = 0.1x). pyqtgraph's default right-drag zoom is replaced;
-    the wheel still zooms.
-    """
-
-    def __init__(self, on_contrast_bias, on_click) -> None:
-        super().__init__(lockAspect=True, invertY=False, enableMenu=False)
-        self._on_contrast_bias = on_contrast_bias
-        self._on_click = on_click
-
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802 (Qt override)
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            rect = self.boundingRect()
-            fx = min(max(ev.pos().x() / max(rect.width(), 1.0), 0.0), 1.0)
-            fy = min(max(ev.pos().y() / max(rect.height(), 1.0), 0.0), 1.0)
-            self._on_contrast_bias(10.0 ** (2.0 * (0.5 - fy)), fx)
-            return
-        super().mouseDragEvent(ev, axis)
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt override)
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            p = self.mapSceneToView(ev.scenePos())
-            self._on_click(p.x(), p.y(), ev.modifiers())
-            return
-        super().mouseClickEvent(ev)
-
-
-class Magnifier(pg.GraphicsLayoutWidget):
-    """A zoomed inset of the pixels around the cursor, with the main view's colours."""
-
-    HALF = 10  # pixels each side of the cursor
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFixedSize(150, 150)
-        self.ci.setContentsMargins(0, 0, 0, 0)
-        self.view = self.addViewBox(lockAspect=True, invertY=False, enableMenu=False)
-        self.view.setMouseEnabled(False, False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.view.addItem(self.image)
-        pen = pg.mkPen((255, 60, 60), width=1)
-        pen.setCosmetic(True)
-        self._box = pg.QtWidgets.QGraphicsRectItem(-0.5, -0.5, 1.0, 1.0)
-        self._box.setPen(pen)
-        self.view.addItem(self._box)
-        self.centre: tuple[int, int] | None = None
-
-    def show_around(
-        self, data: np.ndarray, col: int, row: int, levels: Limits, lut: np.ndarray
-    ) -> None:
-        """Show the pixels within :attr:`HALF` of (col, row); the crop is tiny, so cheap."""
-        h = self.HALF
-        ny, nx = data.shape
-        r0, r1 = max(row - h, 0), min(row + h + 1, ny)
-        c0, c1 = max(col - h, 0), min(col + h + 1, nx)
-        if r0 >= r1 or c0 >= c1:
-            return
-        self.image.setImage(
-            data[r0:r1, c0:c1], levels=(levels.vmin, levels.vmax), lut=lut, autoLevels=False
-        )
-        self.image.setRect(QRectF(c0 - 0.5, r0 - 0.5, c1 - c0, r1 - r0))
-        self._box.setRect(QRectF(col - 0.5, row - 0.5, 1.0, 1.0))
-        self.view.setRange(QRectF(col - h - 0.5, row - h - 0.5, 2 * h + 1, 2 * h + 1), padding=0.0)
-        self.centre = (col, row)
-
-
-class ImageView(QWidget):
+class ImageView(DisplayMixin, ReadoutMixin, QWidget):
     """Frame viewer with stretch controls, histogram, magnifier, readout and overlays.
 
     Signals
@@ -179,7 +87,7 @@ class ImageView(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
-        self.view_box = _ImageViewBox(self._set_contrast_bias_from_drag, self._on_click)
+        self.view_box = ImageViewBox(self._set_contrast_bias_from_drag, self._on_click)
         self.graphics.addItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setLookupTable(self._lut)
@@ -367,96 +275,10 @@ class ImageView(QWidget):
         self.image_item.clear()
         self.overlays.clear()
 
-    # -- levels and colours ---------------------------------------------------
-    def levels(self) -> Limits:
-        """The current display limits."""
-        return self._levels
-
-    def set_levels(self, vmin: float, vmax: float) -> None:
-        """Set the display limits (data values shown as black and white)."""
-        lim = Limits(float(vmin), float(vmax))
-        if vmax <= vmin:
-            raise ValueError(f"display limits need vmin < vmax, got {vmin}, {vmax}")
-        self._levels = lim
-        self.image_item.setLevels((lim.vmin, lim.vmax))
-        self.histogram.set_levels(lim)
-        self.levels_changed.emit(lim.vmin, lim.vmax)
-
-    def _on_histogram_levels(self, vmin: float, vmax: float) -> None:
-        self._levels = Limits(vmin, vmax)
-        self.image_item.setLevels((vmin, vmax))
-        self.levels_changed.emit(vmin, vmax)
-
-    def set_stretch(self, kind: str) -> None:
-        """Linear, sqrt, log or asinh (a lookup table change only)."""
-        if kind not in STRETCHES:
-            raise ValueError(f"unknown stretch {kind!r}; use one of {', '.join(STRETCHES)}")
-        self._stretch = kind
-        self._sync_combo(self.stretch_box, kind)
-        self._update_lut()
-
-    def set_colormap(self, name: str) -> None:
-        """One of :data:`COLORMAPS`."""
-        if name not in COLORMAPS:
-            raise ValueError(f"unknown colour map {name!r}; use one of {', '.join(COLORMAPS)}")
-        self._colormap = name
-        self._sync_combo(self.colormap_box, name)
-        self._update_lut()
-
-    def set_limits_method(self, method: str) -> None:
-        """Select a limits method in the box (emits :attr:`limits_method_changed`)."""
-        if method not in LIMIT_METHODS:
-            raise ValueError(f"unknown limits {method!r}; use one of {', '.join(LIMIT_METHODS)}")
-        self.limits_box.setCurrentText(method)
-
-    def limits_method(self) -> str:
-        """The selected limits method."""
-        return self.limits_box.currentText()
-
-    def set_contrast_bias(self, contrast: float, bias: float) -> None:
-        """DS9-style contrast (1 = none) and bias (0.5 = none) of the colour bar."""
-        self._contrast = float(contrast)
-        self._bias = float(bias)
-        self._update_lut()
-
-    def reset_contrast_bias(self) -> None:
-        """Back to contrast 1, bias 0.5."""
-        self.set_contrast_bias(1.0, 0.5)
-
+    # -- clicks ---------------------------------------------------------------
     def _on_click(self, x: float, y: float, modifiers: object) -> None:
         self.clicked.emit(x, y)
         self.pixel_clicked.emit(x, y, modifiers)
-
-    def _set_contrast_bias_from_drag(self, contrast: float, bias: float) -> None:
-        self.set_contrast_bias(contrast, bias)
-
-    def display_settings(self) -> dict[str, object]:
-        """Stretch, colour map, limits method, contrast and bias, for settings or a project."""
-        return {
-            "stretch": self._stretch,
-            "colormap": self._colormap,
-            "limits": self.limits_method(),
-            "contrast": self._contrast,
-            "bias": self._bias,
-        }
-
-    def lut(self) -> np.ndarray:
-        """The current (4096, 3) lookup table."""
-        return self._lut
-
-    @staticmethod
-    def _sync_combo(box: QComboBox, text: str) -> None:
-        if box.currentText() != text:
-            box.blockSignals(True)
-            box.setCurrentText(text)
-            box.blockSignals(False)
-
-    def _update_lut(self) -> None:
-        self._lut = make_lut(
-            self._colormap, self._stretch, contrast=self._contrast, bias=self._bias
-        )
-        self.image_item.setLookupTable(self._lut)
-        self.display_changed.emit()
 
     # -- zoom -----------------------------------------------------------------
     def zoom_to_fit(self) -> None:
@@ -482,41 +304,3 @@ class ImageView(QWidget):
         """The current zoom: screen pixels per image pixel."""
         px = self.view_box.viewPixelSize()[0]
         return 1.0 / px if px > 0 else math.nan
-
-    # -- readout --------------------------------------------------------------
-    def readout_at(self, x: float, y: float) -> Readout:
-        """Position, pixel value and RA/Dec (when the frame has a WCS) at pixel (x, y)."""
-        value = None
-        ra = dec = None
-        if self._data is not None:
-            col, row = int(math.floor(x + 0.5)), int(math.floor(y + 0.5))
-            ny, nx = self._data.shape
-            if 0 <= col < nx and 0 <= row < ny:
-                value = float(self._data[row, col])
-        if self._wcs is not None and self._wcs.has_celestial:
-            sky = self._wcs.celestial.pixel_to_world_values(x, y)
-            ra, dec = float(sky[0]) % 360.0, float(sky[1])
-        return Readout(float(x), float(y), value, ra, dec)
-
-    def _on_mouse_moved(self, args: tuple) -> None:
-        pos: QPointF = args[0]
-        if self._data is None or not self.view_box.sceneBoundingRect().contains(pos):
-            return
-        p = self.view_box.mapSceneToView(pos)
-        self.show_readout(p.x(), p.y())
-
-    def show_readout(self, x: float, y: float) -> Readout:
-        """Update the readout and magnifier for pixel (x, y) and emit :attr:`hover`."""
-        r = self.readout_at(x, y)
-        self.last_readout = r
-        self.readout_label.setText(r.text())
-        if self._data is not None and r.value is not None:
-            self.magnifier.show_around(
-                self._data,
-                int(math.floor(x + 0.5)),
-                int(math.floor(y + 0.5)),
-                self._levels,
-                self._lut,
-            )
-        self.hover.emit(r)
-        return r
