@@ -8,6 +8,10 @@ refitted at once (:mod:`fluxion.core.tracking`). Every frame shows the
 predicted position and the track (the view's "targets" layer), the click in
 that frame and the fit's uncertainty circle; a/d step through the frames.
 Tracks live in ``project.targets`` and travel as positions files.
+
+This module holds the panel and its list of targets; the clicks and fits
+(:mod:`.targets_tracking`), what is drawn (:mod:`.targets_drawing`) and the
+other sources of targets (:mod:`.target_sources`) are its mixins.
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 from astropy.table import Table
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -31,18 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.ephemerides import (
-    Ephemeris,
-)
+from fluxion.core.ephemerides import Ephemeris
 from fluxion.core.params import param
 from fluxion.core.target_inputs import TargetFrames, target_frames
-from fluxion.core.tracking import UNREFINED_SIGMA, Click, refine_click
 
 from ..workers import Task
 from .base import StepPanel, run_standalone, saved_product_store
-from .target_model import Target, predict_positions
+from .target_model import Target
 from .target_overlay import TargetMarks
-from .target_sources import TargetSourcesMixin, known_object_positions
+from .target_sources import TargetSourcesMixin
+from .targets_drawing import TargetDrawingMixin
+from .targets_tracking import TargetTrackingMixin
 
 __all__ = ["TrackingParams", "TargetsPanel"]
 
@@ -71,7 +72,7 @@ class TrackingParams:
     )  # fmt: skip
 
 
-class TargetsPanel(TargetSourcesMixin, StepPanel):
+class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, StepPanel):
     """Make targets, click them in frames, see the predicted track everywhere."""
 
     title = "Targets"
@@ -320,228 +321,6 @@ class TargetsPanel(TargetSourcesMixin, StepPanel):
             self.click_list.item(self.click_list.count() - 1).setData(
                 Qt.ItemDataRole.UserRole, c.frame
             )
-
-    # -- clicks ---------------------------------------------------------------
-    def _light_of(self, session_index: int) -> int | None:
-        if self.frames is None:
-            return None
-        try:
-            return self.frames.indices.index(session_index)
-        except ValueError:
-            return None
-
-    def _session_index(self, light: int) -> int:
-        return self.frames.indices[light] if self.frames is not None else light
-
-    def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
-        if not self.mark_box.isChecked() or not self.in_front:
-            return
-        keep = bool(Qt.KeyboardModifier(modifiers) & Qt.KeyboardModifier.ShiftModifier)
-        self.add_click(x, y, as_clicked=keep)
-
-    def add_click(self, x: float, y: float, *, as_clicked: bool = False) -> Task | None:
-        """Mark the selected target at (x, y) in the current frame, then refit.
-
-        The click is refined to the centroid in a worker unless ``as_clicked``;
-        without a target a new moving one is made.
-        """
-        light = self._light_of(self.session.current)
-        if self.frames is None:
-            self.prepare_frames()
-            self.result_label.setText("The lights are still being prepared; click again shortly.")
-            return None
-        if light is None:
-            self.result_label.setText("This frame is not a light frame: show a light to click.")
-            return None
-        if self.current_target is None:
-            self.new_target("moving")
-        name = self.current_target.name
-        frames, p = self.frames, self.params()
-        jd = float(frames.times.jd[light])
-
-        def work(state) -> tuple[Click, str]:
-            if as_clicked:
-                return Click(light, jd, x, y, UNREFINED_SIGMA, refined=False), "kept as clicked"
-            r = refine_click(frames.image(light), x, y, box_size=p.box_size, min_snr=p.min_snr)
-            return Click(light, jd, r.x, r.y, r.sigma, refined=r.found), r.message
-
-        task = self.session.workers.submit(work, name=f"Centroiding the click in light {light + 1}")
-        task.result.connect(lambda res, n=name: self._clicked(n, *res))
-        return task
-
-    def _clicked(self, name: str, click: Click, message: str) -> None:
-        t = self.target(name)
-        if t is None:
-            return
-        replaced = t.track.click_in(click.frame) is not None
-        t = t.replace(track=t.track.with_click(click))
-        self._replace(t)
-        what = "corrected" if replaced else "added"
-        self.result_label.setText(f"{t.name}: click {what} in light {click.frame + 1} ({message}).")
-        self._refit(t)
-
-    def remove_click(self, light: int) -> None:
-        """Remove the selected target's click in light frame ``light`` and refit."""
-        t = self.current_target
-        if t is None or t.track.click_in(light) is None:
-            return
-        t = t.replace(track=t.track.without_click(light))
-        self._replace(t)
-        self._refit(t)
-
-    def _remove_selected_click(self) -> None:
-        item = self.click_list.currentItem()
-        if item is not None:
-            self.remove_click(int(item.data(Qt.ItemDataRole.UserRole)))
-
-    # -- fitting --------------------------------------------------------------
-    def run_current(self) -> Task | None:
-        """Fit the selected target's track again (the panel has no per-frame step).
-
-        The Run buttons are hidden here, but the base lifecycle (a redo on frame
-        change, a window shortcut) may still call this: it never raises.
-        """
-        return self.run_all()
-
-    def run_all(self) -> Task | None:
-        """Fit the selected target's track over every light; None when there is nothing to fit."""
-        target = self.current_target
-        if self.frames is None:
-            self.prepare_frames()
-            self.result_label.setText("The lights are still being prepared.")
-            return None
-        if target is None:
-            self.result_label.setText("No target yet: make one, then click it in a few frames.")
-            return None
-        return self._refit(target)
-
-    def _refit(self, target: Target) -> Task | None:
-        frames = self.frames
-        if frames is None:
-            return None
-        eph = self.ephemerides.get(target.name)
-        if target.kind == "moving" and not target.track.clicks and eph is None:
-            self.predictions.pop(target.name, None)
-            self._after_fit(target.name)
-            return None
-
-        def work(state) -> tuple[Table, str]:
-            return predict_positions(target, frames, eph)
-
-        task = self.session.workers.submit(
-            work, name=f"Fitting the track of {target.name}", key=f"targets:fit:{target.name}"
-        )
-        task.result.connect(lambda res, n=target.name: self._fitted(n, *res))
-        return task
-
-    def _fitted(self, name: str, table: Table, summary: str) -> None:
-        if self.target(name) is None:
-            return
-        self.predictions[name] = table
-        eph = self.ephemerides.get(name)
-        t = self.target(name)
-        if eph is not None and t.track.clicks and self.frames.wcs is not None:
-            d = self.horizons_difference(name)
-            summary += f"; Horizons - track: up to {np.nanmax(np.abs(d)):.2f} px"
-        self.result_label.setText(f"{name}: {summary}.")
-        self._after_fit(name)
-
-    def _after_fit(self, name: str) -> None:
-        self._update_plot()
-        self._redraw()
-
-    def horizons_difference(self, name: str) -> np.ndarray:
-        """Distance (px) from the clicked track to the Horizons ephemeris in every light."""
-        table, eph, f = self.predictions[name], self.ephemerides[name], self.frames
-        e = eph.predict(np.asarray(f.times.jd), f.wcs)
-        return np.hypot(np.asarray(e["x"]) - table["x"], np.asarray(e["y"]) - table["y"])
-
-    def _update_plot(self) -> None:
-        t = self.current_target
-        table = self.predictions.get(t.name) if t is not None else None
-        if table is None or self.frames is None:
-            self.plot.clear()
-            return
-        hours = (np.asarray(table["jd"]) - float(table["jd"][0])) * 24.0
-        frames = [self._session_index(i) for i in range(len(table))]
-        if t.name in self.ephemerides and t.track.clicks and self.frames.wcs is not None:
-            self.plot.plot.setLabel("left", "Horizons - track (px)")
-            values = self.horizons_difference(t.name)
-        else:
-            self.plot.plot.setLabel("left", self.quantity)
-            values = np.asarray(table["sigma_px"], float)
-        self.plot.set_series(hours, values, frames=frames)
-        self.plot.mark_frame(self.session.current)
-
-    # -- drawing --------------------------------------------------------------
-    def _on_frame_changed(self, index: int) -> None:
-        super()._on_frame_changed(index)  # redraws the overlays
-
-    def _path_in(self, table: Table, light: int) -> tuple[np.ndarray, np.ndarray]:
-        """The whole track in light ``light``'s pixels (sky tracks through its WCS)."""
-        f = self.frames
-        ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
-        if f.wcs is not None and np.all(np.isfinite(ra)):
-            x, y = f.wcs[light].world_to_pixel_values(ra, dec)
-            return np.asarray(x), np.asarray(y)
-        x, y = np.asarray(table["x"], float), np.asarray(table["y"], float)
-        if f.offsets is not None:
-            x = x - f.offsets[:, 0] + f.offsets[light, 0]
-            y = y - f.offsets[:, 1] + f.offsets[light, 1]
-        return x, y
-
-    def marks_in(self, light: int) -> dict[str, Any]:
-        """What is drawn in light ``light``: predicted positions, clicks, circles, known objects."""
-        names, xs, ys, tracks = [], [], [], {}
-        clicked, circles, known = [], [], []
-        current = self.current_target
-        sigma_k = self.params().circle_sigma
-        for t in self.targets:
-            table = self.predictions.get(t.name)
-            if table is None:
-                continue
-            x, y = float(table["x"][light]), float(table["y"][light])
-            names.append(t.name)
-            xs.append(x)
-            ys.append(y)
-            if t.kind == "moving":
-                tracks[t.name] = self._path_in(table, light)
-            if t is current:
-                s = float(table["sigma_px"][light])
-                circles.append((x, y, sigma_k * s))
-                c = t.track.click_in(light)
-                if c is not None:
-                    clicked.append((c.x, c.y))
-            eph = self.ephemerides.get(t.name)
-            if eph is not None and t.track.clicks and self.frames.wcs is not None:
-                e = eph.predict(np.asarray(self.frames.times.jd), self.frames.wcs)
-                label = f"{t.name} (Horizons)"
-                names.append(label)
-                xs.append(float(e["x"][light]))
-                ys.append(float(e["y"][light]))
-                tracks[label] = (np.asarray(e["x"]), np.asarray(e["y"]))
-        if self.known is not None and len(self.known) and self.frames.wcs is not None:
-            ra, dec = known_object_positions(self.known, float(self.frames.times.jd[light]))
-            kx, ky = self.frames.wcs[light].world_to_pixel_values(ra, dec)
-            known = [(float(a), float(b), str(n)) for a, b, n in zip(kx, ky, self.known["name"],
-                                                                   strict=True)]  # fmt: skip
-        return {"names": names, "x": xs, "y": ys, "tracks": tracks, "clicked": clicked,
-                "circles": circles, "known": known}  # fmt: skip
-
-    def _redraw(self) -> None:
-        self.redraw_overlays()
-
-    def draw_overlays(self, index: int) -> None:
-        view = self.image_view
-        light = self._light_of(index)
-        if light is None:
-            if self.marks is not None:
-                self.marks.clear()
-            return
-        m = self.marks_in(light)
-        view.overlays.set_targets(m["names"], m["x"], m["y"], tracks=m["tracks"])
-        if self.marks is not None:
-            self.marks.set_marks(m["clicked"], m["circles"], m["known"])
 
 
 if __name__ == "__main__":
