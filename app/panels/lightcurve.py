@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -38,10 +36,9 @@ from fluxion.core.chain.calibrate import frame_image
 from fluxion.core.lightcurve_run import LightCurveParams
 from fluxion.core.target_inputs import TargetFrames, target_frames
 
-from ..commands import CommandError
 from ..workers import ErrorInfo, Task
 from .base import StepPanel, run_standalone, saved_product_store
-from .lightcurve_export import REPORT_KINDS, ReportDialog, write_report
+from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
     fold,
@@ -58,7 +55,7 @@ __all__ = ["LightCurvePanel"]
 log = logging.getLogger("fluxion.app.lightcurve")
 
 
-class LightCurvePanel(StepPanel):
+class LightCurvePanel(LightCurveReportsMixin, StepPanel):
     """The target's light curve with its comparison and check stars."""
 
     title = "Light curve"
@@ -455,55 +452,6 @@ class LightCurvePanel(StepPanel):
         self.periodogram.setVisible(True)
         self.period_box.setValue(best)
         self.result_label.setText(f"Best period {best:.4f} h (Lomb-Scargle).")
-
-    # -- reports --------------------------------------------------------------
-    def _ask_export(self, kind: str) -> None:
-        if self.run is None:
-            self.result_label.setText("Measure the light curve first.")
-            return
-        doc = self._target_doc() or {}
-        meta = dict(doc.get("report", {}))
-        if kind != "table":
-            dialog = ReportDialog(kind, meta, self)
-            try:
-                if not dialog.exec():
-                    return
-                meta = dialog.metadata()
-            finally:
-                dialog.deleteLater()
-        path, _ = QFileDialog.getSaveFileName(
-            self, REPORT_KINDS[kind][0], "", REPORT_KINDS[kind][1]
-        )
-        if path:
-            self.export(kind, path, meta)
-
-    def export(
-        self, kind: str, path: str | Path, metadata: dict[str, Any] | None = None
-    ) -> Task | None:
-        """Write a report of the measured light curve in a worker (see :data:`REPORT_KINDS`)."""
-        run, frames = self.run, self.frames
-        if run is None:
-            return None
-        if frames is None and kind != "table":
-            # A curve read from the project: the reports need the lights' site and times.
-            self._prepare_frames()
-            self.result_label.setText("Preparing the lights; export again in a moment.")
-            return None
-        meta = dict(metadata or {})
-        doc = self._target_doc()
-        if doc is not None and kind != "table":
-            doc["report"] = meta
-        excluded = self.excluded()
-
-        def work(state) -> str:
-            try:
-                return write_report(kind, path, run, frames, meta, excluded)
-            except CommandError as exc:
-                raise ValueError(str(exc)) from exc
-
-        task = self.session.workers.submit(work, name=f"Writing {Path(path).name}", key=None)
-        task.result.connect(self.result_label.setText)
-        return task
 
     def _error(self, task: str, message: str, hint: str) -> None:
         self.session.workers.error.emit(ErrorInfo(task, message, hint))

@@ -2,7 +2,9 @@
 
 The writers are those of ``fluxion lightcurve`` (:mod:`fluxion.app.commands.reports`),
 so a report made in the window and on the command line are the same file;
-the dialog fills the options the command line takes as flags.
+the dialog fills the options the command line takes as flags. The panel's
+Export menu (:class:`LightCurveReportsMixin`) asks for the metadata and the
+file, and writes in a worker.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLineEdit,
+    QWidget,
+)
 
 from fluxion.core.reports.table import write_table
 
@@ -23,9 +32,16 @@ from ..commands.reports import (
     write_light_curve_reports,
     write_position_reports,
 )
+from ..workers import Task
 from .lightcurve_model import LightCurveRun
 
-__all__ = ["REPORT_KINDS", "METADATA_FIELDS", "ReportDialog", "write_report"]
+__all__ = [
+    "REPORT_KINDS",
+    "METADATA_FIELDS",
+    "LightCurveReportsMixin",
+    "ReportDialog",
+    "write_report",
+]
 
 #: What the Export menu offers: kind -> (menu text, file filter).
 REPORT_KINDS = {
@@ -126,3 +142,59 @@ def write_report(
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc}") from exc
     return "; ".join(lines)
+
+
+class LightCurveReportsMixin:
+    """The Light-curve panel's Export menu: metadata dialog, file, writer in a worker.
+
+    Uses the panel's ``run``, ``frames``, ``excluded()`` and ``_target_doc()``
+    (where the metadata last used is kept, in the target's project entry).
+    """
+
+    def _ask_export(self, kind: str) -> None:
+        if self.run is None:
+            self.result_label.setText("Measure the light curve first.")
+            return
+        doc = self._target_doc() or {}
+        meta = dict(doc.get("report", {}))
+        if kind != "table":
+            dialog = ReportDialog(kind, meta, self)
+            try:
+                if not dialog.exec():
+                    return
+                meta = dialog.metadata()
+            finally:
+                dialog.deleteLater()
+        path, _ = QFileDialog.getSaveFileName(
+            self, REPORT_KINDS[kind][0], "", REPORT_KINDS[kind][1]
+        )
+        if path:
+            self.export(kind, path, meta)
+
+    def export(
+        self, kind: str, path: str | Path, metadata: dict[str, Any] | None = None
+    ) -> Task | None:
+        """Write a report of the measured light curve in a worker (see :data:`REPORT_KINDS`)."""
+        run, frames = self.run, self.frames
+        if run is None:
+            return None
+        if frames is None and kind != "table":
+            # A curve read from the project: the reports need the lights' site and times.
+            self._prepare_frames()
+            self.result_label.setText("Preparing the lights; export again in a moment.")
+            return None
+        meta = dict(metadata or {})
+        doc = self._target_doc()
+        if doc is not None and kind != "table":
+            doc["report"] = meta
+        excluded = self.excluded()
+
+        def work(state) -> str:
+            try:
+                return write_report(kind, path, run, frames, meta, excluded)
+            except CommandError as exc:
+                raise ValueError(str(exc)) from exc
+
+        task = self.session.workers.submit(work, name=f"Writing {Path(path).name}", key=None)
+        task.result.connect(self.result_label.setText)
+        return task
