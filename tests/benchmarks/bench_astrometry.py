@@ -34,6 +34,7 @@ from fluxion.core.astrometry import (
     SolveHint,
     SolveParams,
 )
+from fluxion.core.catalogs import Cone
 from fluxion.core.detection import Detection
 from fluxion.core.simulate import NightConfig, make_night
 
@@ -116,14 +117,21 @@ def _row(result, seconds, night, i, scale):
     return (True, seconds, result.n_matched, err)
 
 
-def ey_uma(data: Path, n_boot: int = 200) -> None:
-    """The EY UMa thumbnail's centre against astrometry.net's, with its uncertainty."""
+def ey_uma(data: Path, n_boot: int = 200, n_draws: int = 40) -> None:
+    """The EY UMa thumbnail's centre against astrometry.net's, with its uncertainty.
+
+    Per axis (RA cos Dec, Dec) on the sky: the offset; the fit's covariance
+    with that axis's own chi^2 (the solver pools both axes); a bootstrap over
+    the matched stars; and ``n_draws`` noise draws: the frame's fitted stars
+    rendered with the noise map's noise (and each catalog star moved by its
+    stated error), centroided and fitted again, which is what the reported
+    errors claim the centre's scatter to be.
+    """
     import warnings
 
     from astropy.io import fits
     from astropy.wcs import WCS, FITSFixedWarning
 
-    from fluxion.core.astrometry import fit_wcs
     from fluxion.core.astrometry.centroids import centroids_for_solving
     from fluxion.core.astrometry.files import hint_for_file
     from fluxion.core.catalogs import LocalCatalog
@@ -136,12 +144,16 @@ def ey_uma(data: Path, n_boot: int = 200) -> None:
         warnings.simplefilter("ignore", FITSFixedWarning)
         recorded = WCS(fits.getheader(base / "wcs-sol-from-thumbnail-image-index-5200.fit"))
     theirs = recorded.pixel_to_world(127.5, 127.5)
-    image = read_image(image_path)
+    image = read_image(image_path).astype(float)
     hint = hint_for_file(fits.getheader(image_path), ra=135.58333, dec=49.82194, scale=9.0)
     detected = Detection()(image).sources
-    print("EY UMa thumbnail: centre minus astrometry.net's (index 5206, SIP 2), arcsec")
+    draws = _noise_draws(image, detected, n_draws)
+    print("EY UMa thumbnail: centre minus astrometry.net's (index 5206, SIP 2), arcsec;")
+    print("1-sigma per axis (RA cos Dec, Dec): fit covariance pooled (as solved) and per")
+    print(f"axis, bootstrap over stars ({n_boot}), noise draws on the frame's model ({n_draws})")
     print(f"{'catalog':8s} {'centroids':9s} {'stars':>5s} {'rms px':>6s} {'SIP':>3s} "
-          f"{'offset':>6s} {'cov 1s/axis':>11s} {'boot 1s RA, Dec':>16s}")  # fmt: skip
+          f"{'offset (RA, Dec)':>22s} {'cov':>5s} {'cov/axis':>11s} {'boot':>11s} "
+          f"{'draws':>11s}")  # fmt: skip
     for label, name, epoch in (
         ("RefCat2", "all_refcat2_ey_uma.ecsv", 2015.5),
         ("APASS", "all_apass_ey_uma.ecsv", 2000.0),
@@ -149,37 +161,141 @@ def ey_uma(data: Path, n_boot: int = 200) -> None:
         for choice in ("detected", "auto"):
             params = SolveParams(sip_order=3, min_matches=6, max_rms=0.6, centroids=choice)
             sources = centroids_for_solving(image, detected, choice, max_sources=params.max_sources)
-            solver = PlateSolver(params, catalog=LocalCatalog(cats / name, epoch=epoch))
-            r = solver(sources, image.shape, hint)
+            catalog = LocalCatalog(cats / name, epoch=epoch)
+            r = PlateSolver(params, catalog=catalog)(sources, image.shape, hint)
             if not r.solved:
                 print(f"{label:8s} {choice:9s} not solved: {r.reason}")
                 continue
-            offset = r.wcs.pixel_to_world(127.5, 127.5).separation(theirs).arcsec
+            c = r.wcs.pixel_to_world(127.5, 127.5)
+            off = _sky_offset(c, theirs)
             m = r.matches[r.matches["used"]]
-            xy = np.column_stack([m["x"], m["y"]])
-            ra, dec = np.asarray(m["ra"], float), np.asarray(m["dec"], float)
             order = 1 if r.wcs.sip is None else r.wcs.sip.a_order
-            rng = np.random.default_rng(1)
-            boot = []
-            sig = np.asarray(m["sigma"], float)
-            sig = None if not np.isfinite(sig).all() else sig
-            for _ in range(n_boot):  # the same weighted fit on resampled stars
-                k = rng.integers(0, len(xy), len(xy))
-                w = fit_wcs(
-                    xy[k],
-                    ra[k],
-                    dec[k],
-                    image_shape=image.shape,
-                    sip_order=order,
-                    sigma=None if sig is None else sig[k],
-                ).wcs
-                c = w.pixel_to_world(127.5, 127.5)
-                boot.append((c.ra.deg * np.cos(c.dec.rad) * 3600, c.dec.deg * 3600))
-            sd = np.std(np.asarray(boot), axis=0)
+            per_axis = _covariance_per_axis(r.wcs, m, image.shape)
+            boot = _bootstrap(m, image.shape, order, n_boot)
+            mc = (np.nan, np.nan)
+            if choice == "auto":
+                cat = catalog.query(Cone(hint.ra, hint.dec, 0.5, None, epoch))
+                mc = _draw_scatter(m, sources, draws, cat, image.shape, order)
             print(
                 f"{label:8s} {choice:9s} {r.n_matched:5d} {r.rms_px:6.3f} {order:3d} "
-                f"{offset:6.3f} {r.centre_sigma:11.3f} {sd[0]:7.3f}, {sd[1]:.3f}"
+                f"{c.separation(theirs).arcsec:6.3f} ({off[0]:+6.3f}, {off[1]:+6.3f}) "
+                f"{r.centre_sigma:5.3f} {per_axis[0]:5.3f},{per_axis[1]:5.3f} "
+                f"{boot[0]:5.3f},{boot[1]:5.3f} {mc[0]:5.3f},{mc[1]:5.3f}"
             )
+
+
+def _sky_offset(c, ref) -> tuple[float, float]:
+    """(RA cos Dec, Dec) of ``c`` minus ``ref`` in arcsec."""
+    return (
+        float((c.ra.deg - ref.ra.deg) * np.cos(ref.dec.rad) * 3600),
+        float((c.dec.deg - ref.dec.deg) * 3600),
+    )
+
+
+def _refit_centre(xy, ra, dec, sigma, shape, order) -> tuple[float, float]:
+    from fluxion.core.astrometry import fit_wcs
+
+    w = fit_wcs(xy, ra, dec, image_shape=shape, sip_order=order, sigma=sigma).wcs
+    c = w.pixel_to_world(127.5, 127.5)
+    return c.ra.deg, c.dec.deg
+
+
+def _axis_scatter(centres) -> np.ndarray:
+    """Standard deviation (arcsec) of (ra, dec) centres along RA cos Dec and Dec.
+
+    One cos Dec for all: RA x cos(each centre's own Dec) would turn a 0.2
+    arcsec scatter in Dec into 0.36 arcsec of false scatter in RA at RA 135
+    deg, Dec 50 deg (d(RA cos Dec) = -RA sin Dec dDec), as an earlier
+    version of this bootstrap did.
+    """
+    c = np.asarray(centres)
+    cos = np.cos(np.radians(np.mean(c[:, 1])))
+    return np.std(np.column_stack([c[:, 0] * cos, c[:, 1]]) * 3600.0, axis=0)
+
+
+def _bootstrap(m, shape, order, n) -> np.ndarray:
+    """Scatter per axis of the centre refitted on stars drawn with replacement."""
+    xy = np.column_stack([m["x"], m["y"]])
+    ra, dec, sig = (np.asarray(m[c], float) for c in ("ra", "dec", "sigma"))
+    rng = np.random.default_rng(1)
+    out = []
+    for _ in range(n):
+        k = rng.integers(0, len(xy), len(xy))
+        out.append(_refit_centre(xy[k], ra[k], dec[k], sig[k], shape, order))
+    return _axis_scatter(out)
+
+
+def _covariance_per_axis(wcs, m, shape) -> np.ndarray:
+    """The centre's covariance error per sky axis, each scaled by its own chi^2.
+
+    Residuals are turned to the sky with the CD matrix; the weights are the
+    pairs' errors with the scatter they leave unexplained (as the solver's
+    fit adds it) in quadrature.
+    """
+    from fluxion.core.astrometry.wcsfit import _excess_scatter
+
+    ny, nx = shape
+    u = (np.asarray(m["x"], float) - (nx - 1) / 2) / (nx / 2)
+    v = (np.asarray(m["y"], float) - (ny - 1) / 2) / (ny / 2)
+    sig = np.asarray(m["sigma"], float)
+    resid_px = np.column_stack([m["dx"], m["dy"]])
+    n_terms = 3 if wcs.sip is None else (wcs.sip.a_order + 1) * (wcs.sip.a_order + 2) // 2
+    floor = _excess_scatter(np.hypot(*resid_px.T), sig, 2 * n_terms)
+    w = 1.0 / np.hypot(sig, floor)
+    cd = wcs.wcs.cd * 3600.0
+    sky = resid_px @ cd.T  # (xi, eta) arcsec: xi is RA cos Dec, sign aside
+    a = np.column_stack([np.ones_like(u), u, v]) * w[:, None]
+    inv00 = float(np.linalg.inv(a.T @ a)[0, 0])
+    scale = float(np.sqrt(abs(np.linalg.det(cd))))
+    dof = max(len(u) - n_terms, 1)
+    chi2 = np.sum((sky * w[:, None]) ** 2, axis=0) / dof / scale**2
+    return np.sqrt(inv00 * np.maximum(chi2, 1.0)) * scale
+
+
+def _noise_draws(image, detected, n):
+    """Frames made of the thumbnail's fitted stars and the noise map's noise, centroided."""
+    from photutils.psf import PSFPhotometry
+
+    from fluxion.core.astrometry.centroids import centroids_for_solving, prf_centroids
+    from fluxion.core.astrometry.noise import noise_map
+
+    ref = centroids_for_solving(image, detected, "prf", max_sources=100)
+    fitted = np.isfinite(np.asarray(ref["x_err"], float))
+    prf = prf_centroids(image, detected[fitted], fwhm=float(detected.meta["fwhm"]))
+    sky = float(np.median(image))
+    phot = PSFPhotometry(prf.meta["prf"].model(), fit_shape=(5, 5), aperture_radius=2.5)
+    phot(image - sky, init_params=Table({"x": prf["x"], "y": prf["y"]}))
+    model = phot.make_model_image(image.shape)
+    sigma = noise_map(model, prf.meta["sky_rms"], prf.meta["gain"])
+    rng = np.random.default_rng(5)
+    out = []
+    for _ in range(n):
+        frame = sky + model + rng.normal(0.0, sigma)
+        out.append(centroids_for_solving(frame, detected, "prf", max_sources=100))
+    return ref, out
+
+
+def _draw_scatter(m, sources, draws, cat, shape, order) -> np.ndarray:
+    """Scatter per axis of the centre over the noise draws (catalog errors drawn too)."""
+    from scipy.spatial import cKDTree
+
+    ref, frames = draws
+    xy = np.column_stack([m["x"], m["y"]])
+    d, rows = cKDTree(np.column_stack([ref["x"], ref["y"]])).query(xy)
+    keep = d < 1e-6  # the same stars, centroided the same way
+    ra, dec, sig = (np.asarray(m[c], float)[keep] for c in ("ra", "dec", "sigma"))
+    _, k = cKDTree(np.column_stack([cat["ra"], cat["dec"]])).query(np.column_stack([ra, dec]))
+    cos = np.cos(np.radians(dec))
+    era = np.nan_to_num(np.asarray(cat["ra_err"], float)[k]) if "ra_err" in cat.colnames else 0
+    ede = np.nan_to_num(np.asarray(cat["dec_err"], float)[k]) if "dec_err" in cat.colnames else 0
+    rng = np.random.default_rng(9)
+    out = []
+    for f in frames:
+        fxy = np.column_stack([f["x"], f["y"]])[rows[keep]]
+        ra_i = ra + rng.normal(0.0, 1.0, len(ra)) * era / 3600 / cos
+        dec_i = dec + rng.normal(0.0, 1.0, len(ra)) * ede / 3600
+        out.append(_refit_centre(fxy, ra_i, dec_i, sig, shape, order))
+    return _axis_scatter(out)
 
 
 if __name__ == "__main__":
