@@ -11,8 +11,11 @@ The gain (e- per image unit) is the header's or the instrument profile's when
 known. Otherwise it is estimated from the sky, whose level in electrons is
 its variance: gain = level / rms^2. That assumes the bias is removed (it is
 in calibrated frames; a bias left in overestimates the gain, i.e.
-underestimates the photon noise, never the other way round) and that the
-read noise is small against the sky's photon noise.
+underestimates the photon noise) and that the sky's photon noise dominates
+its rms: read noise and the noise of the calibration frames make the
+estimate low and the bright stars' errors too large (a simulated night at
+1.5 e-/ADU, 7 e- read noise and a dark sky gives 0.43; its WCS is as good
+as with the true gain, 0.025-0.027 px over the field either way).
 
 Measuring the gain from the fit's own residuals was tried and left out: on
 real undersampled frames (the EY UMa thumbnail) the residuals of the stars'

@@ -25,6 +25,7 @@ from fluxion.core.astrometry.centroids import (
     prf_centroids,
 )
 from fluxion.core.astrometry.files import solve_files
+from fluxion.core.astrometry.noise import gain_from_sky, noise_map
 from fluxion.core.catalogs import LocalCatalog
 from fluxion.core.products import ProductStore
 from fluxion.core.quiet import quiet
@@ -103,6 +104,15 @@ def test_frame_prf_recovers_an_elongated_psf_and_honest_errors():
     cx = np.asarray(circular["x"], float) - x
     cy = np.asarray(circular["y"], float) - y
     assert np.sqrt(np.mean(dx**2 + dy**2)) < 0.35 * np.sqrt(np.mean(cx[ok] ** 2 + cy[ok] ** 2))
+
+
+def test_noise_map_terms():
+    model = np.array([[-5.0, 0.0], [40.0, 4000.0]])
+    # Negative model (a fit's ringing) adds no photon noise; 4000 ADU at 2 e-/ADU adds 2000 ADU^2.
+    assert noise_map(model, 3.0, 2.0) == pytest.approx(np.sqrt([[9, 9], [29, 2009]]))
+    assert noise_map(model, 3.0, None) == pytest.approx(np.full((2, 2), 3.0))
+    assert gain_from_sky(300.0, np.sqrt(150.0)) == pytest.approx(2.0)
+    assert gain_from_sky(0.0, 3.0) is None and gain_from_sky(300.0, float("nan")) is None
 
 
 def test_noise_map_makes_bright_stars_centroid_errors_honest():
