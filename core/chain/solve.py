@@ -280,8 +280,16 @@ def _solver_sources(
         log.warning("%s: image unreadable, detected centroids kept: %s", frame.path, exc)
         return centroids_for_solving(None, sources, params.centroids)
     mask = None if image.mask is None else image.mask != 0
+    # The frame's gain sizes the stars' own photon noise in the centroid
+    # errors; without it the errors come from a sky-based gain estimate, which
+    # read and calibration noise bias low on a dark sky.
     return centroids_for_solving(
-        image.data, sources, params.centroids, max_sources=params.max_sources, mask=mask
+        image.data,
+        sources,
+        params.centroids,
+        max_sources=params.max_sources,
+        mask=mask,
+        gain=frame.gain,
     )
 
 
