@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter, zoom
 
-from fluxion.core.quiet import quiet
-
 __all__ = ["global_sky", "mesh_sky"]
 
 
@@ -36,15 +34,25 @@ def mesh_sky(residual: np.ndarray, mask: np.ndarray, box: int) -> np.ndarray:
     pad = np.full((my * box, mx * box), np.nan)
     pad[:ny, :nx] = np.where(mask, np.nan, residual)
     cells = pad.reshape(my, box, mx, box).transpose(0, 2, 1, 3).reshape(my, mx, box * box)
+    # One sort per cell gives the median and the 16th/84th percentiles (NaN
+    # sort last): three nanmedian/nanmean passes took 0.7 s per 4-Mpx frame.
+    cells = np.sort(cells, axis=2)
     n_valid = np.sum(np.isfinite(cells), axis=2)
-    with np.errstate(all="ignore"), quiet(RuntimeWarning):  # all-NaN cells
-        med = np.nanmedian(cells, axis=2)
+    k = np.maximum(n_valid - 1, 0)
+
+    def order_stat(q: float, rounding=np.floor) -> np.ndarray:
+        idx = rounding(q * k).astype(np.intp)[..., None]
+        return np.take_along_axis(cells, idx, axis=2)[..., 0]
+
+    with np.errstate(all="ignore"):
+        med = 0.5 * (order_stat(0.5) + order_stat(0.5, np.ceil))
         # The 3-sigma-clipped mean, not the median: the median of a Poisson
         # sky is low by ~1/3 count, which biases every faint flux up by
-        # about 0.1 sigma. The clip removes residuals of stars.
-        sig = 1.4826 * np.nanmedian(np.abs(cells - med[..., None]), axis=2)
+        # about 0.1 sigma. The clip (sigma from the 16-84% range) removes
+        # residuals of stars.
+        sig = 0.5 * (order_stat(0.8413) - order_stat(0.1587))
         keep = np.abs(cells - med[..., None]) <= 3.0 * sig[..., None]
-        med = np.nanmean(np.where(keep, cells, np.nan), axis=2)
+        med = np.sum(np.where(keep, cells, 0.0), axis=2) / np.sum(keep, axis=2)
     med[n_valid < box * box // 4] = np.nan
     fill = np.nanmedian(med) if np.isfinite(med).any() else 0.0
     med = np.where(np.isfinite(med), med, fill)
