@@ -35,7 +35,7 @@ def test_crowded_field_completeness_flux_and_positions(crowded):
     snr5 = truth["flux"] / bound.sigma_flux > 5
     assert found[snr5].mean() >= 0.95
     false = len(t) - len(np.unique(i[found]))
-    assert false <= 0.05 * len(t)
+    assert false <= 0.03 * len(t)
     bright = found & (truth["flux"] > 1000)
     z = (t["flux"][i[bright]] - truth["flux"][bright]) / bound.sigma_flux[bright]
     assert abs(np.median(z)) < 0.1
@@ -47,7 +47,9 @@ def test_crowded_field_completeness_flux_and_positions(crowded):
     assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
     dx = (t["x"][i[bright]] - truth["x"][bright]) / bound.sigma_x[bright]
     assert mad_std(dx) < 1.6
-    assert res.psf.fwhm == pytest.approx(3.5, abs=0.1)
+    # The refitted PSF, blended PSF stars left out: FWHM to 0.6%, beta to 2%.
+    assert res.psf.fwhm == pytest.approx(3.5, abs=0.02)
+    assert res.psf.moffat_beta == pytest.approx(3.0, abs=0.06)
 
 
 def test_crowded_residual_is_noise():
