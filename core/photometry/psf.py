@@ -11,12 +11,13 @@ neighbours outside a group in its fit boxes.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.psf import PSFPhotometry, SourceGrouper
+from photutils.psf import ImagePSF, PSFPhotometry, SourceGrouper
 
 from fluxion.core.quiet import quiet
 
@@ -114,6 +115,29 @@ def _colours(x: np.ndarray, y: np.ndarray, group: np.ndarray, distance: float) -
 
 
 _NOT_CONVERGED = "One or more fit"
+
+
+_SERIAL = itertools.count()
+
+
+def _model_of(psf: EffectivePSF, forced: bool) -> ImagePSF:
+    """The photutils model of ``psf``, of a class made for this fit alone.
+
+    photutils 3.0 builds a model class per group size and caches it under
+    the PSF model's class name, baking in a copy of the first PSF model it
+    saw: later groups of that size were fitted with that first PSF (another
+    frame's, or the first pass's) and its fixed parameters (a forced pair
+    after a free fit crashed: "cannot reshape array of size 6 into shape
+    (2,1)"), for as long as the garbage collector kept the class, so that
+    results changed from run to run. A class of a unique name per fit keys
+    the cache to this PSF.
+    """
+    cls = type(f"FramePSF{next(_SERIAL)}", (ImagePSF,), {"__module__": __name__})
+    model = cls(psf.data, oversampling=psf.oversampling)
+    if forced:
+        model.x_0.fixed = True
+        model.y_0.fixed = True
+    return model
 
 
 def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
@@ -215,10 +239,7 @@ def fit_psf_photometry(
     sky_arr = np.broadcast_to(np.asarray(sky, dtype=np.float64), data.shape)
 
     def photometry(grouper: SourceGrouper | None) -> PSFPhotometry:
-        model_psf = psf.image_psf()
-        if forced:
-            model_psf.x_0.fixed = True
-            model_psf.y_0.fixed = True
+        model_psf = _model_of(psf, forced)
         return PSFPhotometry(
             model_psf,
             fit_size,
@@ -237,7 +258,7 @@ def fit_psf_photometry(
         init = Table({"x": pos[:, 0], "y": pos[:, 1]})
         var = variance if variance is not None else noise.variance(sky_arr + np.maximum(data, 0))
         res = _run(phot, data, np.sqrt(var), mask, init)
-        table = _table(res)
+        table = _table(res, init if forced else None)
         if not neighbour_subtraction:
             model = phot.make_model_image(data.shape, psf_shape=(psf.size, psf.size))
             return PSFFit(table=table, model=model)
@@ -283,7 +304,7 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
             }
         )
         res = _run(phot, data - model + own, error, mask, init)
-        part = _table(res)
+        part = _table(res, init if phot.psf_model.x_0.fixed else None)
         part["row"] = sel
         parts.append(part)
     table = vstack(parts)
@@ -292,8 +313,13 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
     return table
 
 
-def _table(res: Table) -> Table:
-    """Our columns and flags from a photutils result table."""
+def _table(res: Table, held: Table | None = None) -> Table:
+    """Our columns and flags from a photutils result table.
+
+    ``held``: the starting table of a forced fit, whose positions are the
+    result's. photutils 3.0 reports a fixed position as 0 for the stars of
+    a group (x_fit = y_fit = 0), which put forced pairs in the frame's corner.
+    """
     pflags = np.asarray(res["flags"], dtype=np.int64)
     flags = np.zeros(len(res), dtype=np.int32)
     flags[(pflags & _PARTIAL) != 0] |= F.MASKED
@@ -303,6 +329,9 @@ def _table(res: Table) -> Table:
     table = Table()
     table["x"] = np.asarray(res["x_fit"], dtype=np.float64)
     table["y"] = np.asarray(res["y_fit"], dtype=np.float64)
+    if held is not None:
+        table["x"] = np.asarray(held["x"], dtype=np.float64)
+        table["y"] = np.asarray(held["y"], dtype=np.float64)
     table["flux"] = np.asarray(res["flux_fit"], dtype=np.float64)
     table["flux_err"] = np.asarray(res["flux_err"], dtype=np.float64)
     table["flags"] = flags

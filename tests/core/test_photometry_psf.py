@@ -222,3 +222,53 @@ def test_convergence_warning_is_silenced_without_the_global_filters():
     res = _run(phot, f.image - f.sky, np.full(f.image.shape, 11.0), None, init)
     assert warnings.filters == filters
     assert np.any(np.asarray(res["flags"]) & 8)
+
+
+def test_forced_fit_of_a_pair_after_a_free_fit_keeps_the_positions():
+    # photutils caches a group's model class by star count and PSF class: the
+    # forced fit of a pair must not reuse the free fit's model.
+    f = star_field((96, 96), 0, seed=1)
+    prof, rng = MoffatProfile(), np.random.default_rng(9)
+    expected = np.full((96, 96), f.sky)
+    tx, ty, tf = np.array([40.25, 45.5]), np.array([48.0, 49.75]), np.array([2e4, 1e4])
+    for x, y, flux in zip(tx, ty, tf, strict=True):
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
+    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    psf = analytic_psf("moffat", 3.5)
+    kw = dict(sky=f.sky, noise=NoiseModel(1.0, RN), group_distance=8.0)
+    start = np.c_[tx + 0.3, ty - 0.2]
+    free = fit_psf_photometry(image, start, psf, **kw).table
+    forced = fit_psf_photometry(image, start, psf, forced=True, **kw).table
+    assert np.all(np.asarray(free["group_size"]) == 2)
+    assert np.hypot(free["x"] - tx, free["y"] - ty).max() < 0.1
+    np.testing.assert_allclose(np.c_[forced["x"], forced["y"]], start)
+
+
+def test_groups_are_fitted_with_this_fits_psf_not_an_earlier_one():
+    # photutils caches a group model class holding the first PSF it saw, for
+    # as long as the garbage collector leaves it (off here, so that the test
+    # does not depend on when it runs); a pair fitted after a fit with
+    # another PSF must get its own PSF.
+    import gc
+
+    f = star_field((96, 96), 0, seed=1)
+    prof, rng = MoffatProfile(), np.random.default_rng(4)
+    expected = np.full((96, 96), f.sky)
+    tx, ty, tf = np.array([40.25, 45.5]), np.array([48.0, 49.75]), np.array([2e4, 1e4])
+    for x, y, flux in zip(tx, ty, tf, strict=True):
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
+    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    kw = dict(sky=f.sky, noise=NoiseModel(1.0, RN), group_distance=8.0)
+    start = np.c_[tx, ty]
+    wide = analytic_psf("moffat", 5.0)
+    gc.disable()
+    try:
+        fit_psf_photometry(image, start, wide, neighbour_subtraction=False, **kw)
+        t = fit_psf_photometry(image, start, analytic_psf("moffat", 3.5), **kw).table
+    finally:
+        gc.enable()
+    bound = f.bound(tf).sigma_flux
+    assert np.all(np.asarray(t["group_size"]) == 2)
+    assert np.all(np.abs((np.asarray(t["flux"]) - tf) / bound) < 4.0)
