@@ -260,7 +260,17 @@ def fit_psf_photometry(
         res = _run(phot, data, np.sqrt(var), mask, init)
         table = _table(res, init if forced else None)
         if not neighbour_subtraction:
-            model = phot.make_model_image(data.shape, psf_shape=(psf.size, psf.size))
+            # Drawn from our table: photutils' own model image puts forced
+            # grouped stars at (0, 0) (see _table).
+            sky_sigma = float(np.sqrt(np.median(noise.variance(sky_arr))))
+            model = render_stars(
+                data.shape,
+                psf,
+                np.asarray(table["x"]),
+                np.asarray(table["y"]),
+                np.asarray(table["flux"]),
+                sky_sigma=sky_sigma,
+            )
             return PSFFit(table=table, model=model)
     else:
         table = start

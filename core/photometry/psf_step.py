@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 
 from fluxion.core.pipeline import StepState
 
-from .detect import isolated
+from .detect import isolated, residual_sky
 from .epsf import EffectivePSF, analytic_psf, build_epsf, fit_analytic_psf
 from .flags import PhotometryFlag as F
 from .inputs import FrameInputs
@@ -19,6 +19,9 @@ from .params import PhotometryParams
 __all__ = ["frame_psf", "missed_companions", "psf_star_positions", "run_psf"]
 
 log = logging.getLogger(__name__)
+
+_SKY_MESH = 64
+"""Mesh (px) of the sky re-estimated from the residual: the frame sky's own."""
 
 _COMPANION_PASSES = 2
 """Residual searches for companions after the first pass (the second finds few)."""
@@ -261,23 +264,31 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
             positions = np.vstack([positions, extra])
             first = fit_psf_photometry(img, positions, psf, neighbour_subtraction=False, **fit_kw)
             state.check()
+    # The sky again, from the frame less the first pass's stars (see
+    # residual_sky); the frame's own sky only started the fits.
+    try:
+        sky_level = residual_sky(img - first.model, bad | saturated, box=_SKY_MESH)
+    except ValueError as exc:  # too few sky pixels left in every mesh
+        log.warning("sky from the residual failed (%s); keeping the frame's sky", exc)
+        sky_level = sky.level
+    fit_kw["sky"] = sky_level
     # The PSF again, from the PSF stars with all their neighbours' first-pass
     # models subtracted; then the neighbour-subtracted fits with it.
     t = first.table
     psf_pos = psf_star_positions(
-        stars, img.shape, fwhm, float(np.median(sky.level)), sat, max_stars=_n_psf_stars(p)
+        stars, img.shape, fwhm, float(np.median(sky_level)), sat, max_stars=_n_psf_stars(p)
     )
     if len(psf_pos) >= 3:
         fx, fy, ff = (np.nan_to_num(np.asarray(t[c], dtype=np.float64)) for c in ("x", "y", "flux"))
         psf_pos = _clean_psf_stars(psf_pos, t)
         d, _ = cKDTree(psf_pos).query(np.c_[fx, fy])
         others = d > 1.0
-        sky_sigma = float(np.sqrt(np.median(noise.variance(sky.level))))
+        sky_sigma = float(np.sqrt(np.median(noise.variance(sky_level))))
         neighbours = render_stars(
             img.shape, psf, fx[others], fy[others], ff[others], sky_sigma=sky_sigma
         )
         psf = frame_psf(
-            p, img, bad, sky.level, stars, fwhm, sat, neighbours=neighbours, positions=psf_pos
+            p, img, bad, sky_level, stars, fwhm, sat, neighbours=neighbours, positions=psf_pos
         )
         state.progress(0.6, f"PSF refit without neighbours: FWHM {psf.fwhm:.2f} px")
     fit = fit_psf_photometry(img, positions, psf, start=t, **fit_kw)
@@ -290,6 +301,6 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     edge = (x < half) | (y < half) | (x > nx - 1 - half) | (y > ny - 1 - half)
     table["flags"][edge] |= F.NEAR_EDGE
     table["flags"][np.asarray(table["group_size"]) > 1] |= F.CONTAMINATED
-    model = fit.model + sky.level
+    model = fit.model + sky_level
     state.progress(1.0, "PSF fits done")
     return dict(table=table, psf=psf, model=model, residual=img - model)
