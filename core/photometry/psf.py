@@ -12,6 +12,7 @@ neighbours outside a group in its fit boxes.
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,15 +153,18 @@ def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
     is wrapped, see :func:`_run`).
     """
     assembler = getattr(phot, "_results_assembler", None)
-    assemble = getattr(assembler, "assemble_results_table", None)
+    assemble = getattr(type(assembler), "assemble_results_table", None)
     if assemble is None:
         return False
-    if getattr(assemble, "quiet", False):
+    if getattr(assembler.assemble_results_table, "quiet", False):
         return True
+    # A weak reference: the assembler holding a closure that holds the
+    # assembler would keep every fit's models alive until the cycle collector.
+    owner = weakref.ref(assembler)
 
     def assemble_quietly(*args, **kwargs):
         with quiet(AstropyUserWarning, _NOT_CONVERGED):
-            return assemble(*args, **kwargs)
+            return assemble(owner(), *args, **kwargs)
 
     assemble_quietly.quiet = True
     assembler.assemble_results_table = assemble_quietly
