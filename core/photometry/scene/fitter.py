@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from astropy.table import Table
@@ -86,7 +86,7 @@ class SceneSettings:
     min_snr_keep: float = 1.0
     """Stars below this S/N after a pass are dropped (noise peaks)."""
     min_snr_final: float = 4.5
-    """Stars below this S/N in the forced pass are dropped, and the forced pass repeated.
+    """Stars below this S/N in the last forced pass are left out of the table (not the model).
 
     A 5-sigma peak of the matched filter whose fitted flux is below 4.5
     sigma is mostly a noise peak or a star fitted 1-2 px from where it is
@@ -358,19 +358,23 @@ def fit_scene(
         result = _final_pass(
             img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
         )
+    # A last forced pass with every star re-centred on the residual.
+    t = result.table
+    if len(t):
+        x, y = _refined_positions(result, tables, noise, zero_w)
+        coef3 = np.c_[np.nan_to_num(np.asarray(t["flux"])), np.zeros((len(t), 2))]
+        result = _final_pass(
+            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
+        )
+    # Weak detections leave the table but not the model: their light is
+    # still fitted (neighbours and residual unchanged), they are only not
+    # reported as stars.
     t = result.table
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(t["flux"]) / np.asarray(t["flux_err"])
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     if weak.any():
-        state.progress(n_pass / (n_pass + 1), f"forced pass: {weak.sum()} weak detections dropped")
-        keep = ~weak
-        x, y = _refined_positions(result, tables, noise, zero_w)
-        x, y = x[keep], y[keep]
-        coef3 = np.c_[np.nan_to_num(np.asarray(t["flux"])[keep]), np.zeros((keep.sum(), 2))]
-        result = _final_pass(
-            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
-        )
+        result = replace(result, table=t[~weak])
     _position_errors(result, tables, noise, zero_w)
     # Light left in the residual within a star's stamp marks a poor fit of
     # that star (the brightest whose stamp holds the peak).
