@@ -20,10 +20,8 @@ import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
-from astropy.table import Table
 from scipy.ndimage import binary_dilation, center_of_mass, label
 from scipy.ndimage import sum as ndi_sum
-from scipy.sparse.linalg import lsqr
 from scipy.spatial import cKDTree
 
 from fluxion.core.pipeline import StepState
@@ -32,7 +30,19 @@ from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
 from ..noise import NoiseModel
 from .centroids import refine_positions
-from .design import PHASES, SceneDesign, build_design, stamp_tables
+from .design import PHASES, build_design, stamp_tables
+from .forced import (
+    STAMP_SIZES,
+    SceneResult,
+    Solver,
+    core_sums,
+    final_pass,
+    leftover_peaks,
+    near_pixels,
+    position_errors,
+    refined_positions,
+    stamp_sizes,
+)
 from .peaks import find_peaks, significance, significance_at
 from .psf_update import refit_psf, select_psf_stars
 from .sky import global_sky, mesh_sky
@@ -41,7 +51,6 @@ __all__ = ["SceneResult", "SceneSettings", "fit_scene"]
 
 log = logging.getLogger(__name__)
 
-STAMP_SIZES = (11, 19, 31, 63)
 SKY_MASK_SIGMA = 0.3
 """The mesh sky ignores pixels where the stars' model exceeds this many sky sigmas.
 
@@ -113,82 +122,6 @@ class SceneSettings:
     """
 
 
-@dataclass(frozen=True)
-class SceneResult:
-    """The fitted scene."""
-
-    table: Table
-    """x, y, flux, flux_err, flags, x_err, y_err, rchi2, own_fraction, sky."""
-    model: np.ndarray
-    """Sky + all stars (e-)."""
-    residual: np.ndarray
-    sky: np.ndarray
-    psf: EffectivePSF
-    passes: int
-
-
-def _stamp_sizes(tables, flux: np.ndarray, sigma_sky: float, saturated: np.ndarray) -> np.ndarray:
-    """Smallest stamp whose edge holds the star's light below a third of the sky noise."""
-    sizes = np.full(flux.shape, STAMP_SIZES[-1])
-    for s in reversed(STAMP_SIZES):
-        centre = tables[s].p[tables[s].p.shape[0] // 2, tables[s].p.shape[1] // 2]
-        edge = max(centre[0].max(), centre[-1].max(), centre[:, 0].max(), centre[:, -1].max())
-        sizes[np.abs(flux) * edge < sigma_sky / 3.0] = s
-    sizes[saturated] = STAMP_SIZES[-1]
-    return sizes
-
-
-def _near_pixels(x, y, pixels: np.ndarray, radius: float) -> np.ndarray:
-    """True for stars with a True pixel of ``pixels`` within ``radius``."""
-    if not pixels.any() or len(x) == 0:
-        return np.zeros(len(x), dtype=bool)
-    ys, xs = np.nonzero(pixels)
-    tree = cKDTree(np.c_[xs, ys])
-    return tree.query_ball_point(np.c_[x, y], radius, return_length=True) > 0
-
-
-def _core_sums(images, x, y, half: int = 2):
-    """Sum of each image over the (2*half+1)^2 pixels around each star."""
-    ny, nx = images[0].shape
-    xi = np.clip(np.round(x).astype(int), 0, nx - 1)
-    yi = np.clip(np.round(y).astype(int), 0, ny - 1)
-    d = np.arange(-half, half + 1)
-    r = np.clip(yi[:, None, None] + d[None, :, None], 0, ny - 1)
-    c = np.clip(xi[:, None, None] + d[None, None, :], 0, nx - 1)
-    return [img[r, c].sum(axis=(1, 2)) for img in images]
-
-
-class _Solver:
-    """LSQR on the weighted design, warm-started from the previous pass."""
-
-    def __init__(self, tolerance: float) -> None:
-        self.tolerance = tolerance
-
-    def solve(
-        self,
-        design: SceneDesign,
-        data: np.ndarray,
-        sqrt_w: np.ndarray,
-        x0: np.ndarray,
-        iter_lim: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # Single precision: an LSQR iteration is two passes over the matrix
-        # and a few over pixel-long vectors, all bound by memory bandwidth;
-        # float32 carries 7 digits, far below the 1e-4 tolerance.
-        mat, norm, pixels = design.weighted(sqrt_w, np.float32)
-        b = (sqrt_w * data).ravel()[pixels].astype(np.float32)
-        out = lsqr(
-            mat,
-            b,
-            atol=self.tolerance,
-            btol=self.tolerance,
-            iter_lim=iter_lim,
-            x0=(x0 * norm).astype(np.float32),
-        )
-        log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
-        return out[0].astype(np.float64) / norm, norm
-
-
 def fit_scene(
     image: np.ndarray,
     *,
@@ -226,7 +159,7 @@ def fit_scene(
     sat = np.zeros(shape, bool) if saturated is None else np.asarray(saturated, bool)
     zero_w = bad | sat
     img = np.where(bad, 0.0, img)
-    solver = _Solver(st.lsqr_tolerance)
+    solver = Solver(st.lsqr_tolerance)
     tables = stamp_tables(psf, STAMP_SIZES)
     # Saturated stars have no peak to find (their core has no weight): each
     # saturated region is a star at its centre, fitted on its wings with the
@@ -259,9 +192,9 @@ def fit_scene(
         coef3 = np.vstack([coef3, np.c_[flux_est[pyi, pxi], np.zeros((len(px), 2))]])
         if len(x) == 0:
             continue
-        sat_star = _near_pixels(x, y, sat, 1.5)
+        sat_star = near_pixels(x, y, sat, 1.5)
         sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
-        sizes = _stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
+        sizes = stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
         deriv = np.concatenate([snr_prev, sig[pyi, pxi]]) > st.joint_shift_snr
         design = build_design(tables, x, y, sizes, shape, derivatives=deriv)
         sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
@@ -330,13 +263,11 @@ def fit_scene(
         else:
             sky = np.full(shape, global_sky(sky_resid, zero_w))
     state.progress(n_pass / (n_pass + 1), f"forced pass: {len(x)} stars")
-    result = _final_pass(
-        img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
-    )
+    result = final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass)
     # Sources the last pass uncovered (blends that split, stars beside bright
     # ones) are added and the forced pass repeated, at most three times.
     for _ in range(3):
-        px, py, flux_est = _leftover_peaks(
+        px, py, flux_est = leftover_peaks(
             result,
             noise,
             zero_w,
@@ -350,20 +281,20 @@ def fit_scene(
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
         t = result.table
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        tx, ty = _refined_positions(result, tables, noise, zero_w)
+        tx, ty = refined_positions(result, tables, noise, zero_w)
         x = np.concatenate([tx, px])
         y = np.concatenate([ty, py])
         f0 = np.concatenate([np.nan_to_num(np.asarray(t["flux"])), flux_est[pyi, pxi]])
         coef3 = np.c_[f0, np.zeros((len(f0), 2))]
-        result = _final_pass(
+        result = final_pass(
             img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
         )
     # A last forced pass with every star re-centred on the residual.
     t = result.table
     if len(t):
-        x, y = _refined_positions(result, tables, noise, zero_w)
+        x, y = refined_positions(result, tables, noise, zero_w)
         coef3 = np.c_[np.nan_to_num(np.asarray(t["flux"])), np.zeros((len(t), 2))]
-        result = _final_pass(
+        result = final_pass(
             img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
         )
     # Weak detections leave the table but not the model: their light is
@@ -375,10 +306,10 @@ def fit_scene(
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     if weak.any():
         result = replace(result, table=t[~weak])
-    _position_errors(result, tables, noise, zero_w)
+    position_errors(result, tables, noise, zero_w)
     # Light left in the residual within a star's stamp marks a poor fit of
     # that star (the brightest whose stamp holds the peak).
-    px, py, _ = _leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold, near_stars=True)
+    px, py, _ = leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold, near_stars=True)
     t = result.table
     if len(px) and len(t):
         k = min(16, len(t))
@@ -392,64 +323,6 @@ def fit_scene(
         best = idx[np.arange(len(px)), np.argmax(flux, axis=1)]
         t["flags"][best[inside.any(axis=1)]] |= F.POOR_FIT
     return result
-
-
-def _leftover_peaks(
-    result,
-    noise,
-    zero_w,
-    fwhm,
-    threshold,
-    near_stars=False,
-    model_factor=0.0,
-    near_threshold=None,
-):
-    """Residual peaks above ``threshold`` (far from every star, or all of them) and the
-    matched-filter flux image.
-
-    With ``model_factor``, a peak must also exceed that fraction of the
-    model's own significance there (crowdsource's test: the residual of a
-    bright star's imperfect model is not a new star). ``near_threshold``
-    (lower) applies where the model itself is significant: companions of
-    known stars, on a small part of the frame, so that it adds few noise
-    peaks (a 1-Mpx matched-filter image has ~20 pure-noise peaks above
-    4 sigma, ~1 above 4.5).
-    """
-    var = noise.variance(result.model)
-    sig, flux_est = significance(result.residual, var, fwhm, zero_w)
-    low = threshold if near_threshold is None else min(near_threshold, threshold)
-    px, py = find_peaks(sig, low, exclude=zero_w)
-    t = result.table
-    if near_stars or not len(t) or not len(px):
-        return px, py, flux_est
-    d, _ = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[px, py])
-    far = d > 0.5 * fwhm
-    px, py = px[far], py[far]
-    if model_factor > 0 and len(px):
-        pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        stars = result.model - result.sky
-        msig = significance_at(stars, var, fwhm, pxi, pyi, zero_w)
-        s_here = sig[pyi, pxi]
-        keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
-        px, py = px[keep], py[keep]
-    return px, py, flux_est
-
-
-def _refined_positions(result: SceneResult, tables, noise: NoiseModel, zero_w):
-    """Positions of the forced pass's stars re-centred on its residual (saturated ones kept).
-
-    Stars found after the main passes (in the residual of a forced pass)
-    otherwise keep the position of their matched-filter peak, which a
-    bright neighbour's wing pulls. Case C: completeness 0.952 -> 0.954,
-    false detections 406 -> 372.
-    """
-    t = result.table
-    x, y = np.asarray(t["x"], dtype=np.float64), np.asarray(t["y"], dtype=np.float64)
-    w = np.where(zero_w, 0.0, 1.0 / noise.variance(result.model))
-    flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
-    nx_, ny_, _ = refine_positions(result.residual, w, tables[STAMP_SIZES[0]], x, y, flux)
-    pinned = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
-    return np.where(pinned, x, nx_), np.where(pinned, y, ny_)
 
 
 def _saturated_stars(img: np.ndarray, sat: np.ndarray):
@@ -479,10 +352,10 @@ def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, star
     """Refit the PSF on chosen stars with all others subtracted; new PSF and tables."""
     if len(x) < 5:
         return psf, tables
-    (all_core,) = _core_sums([stars_model], x, y)
+    (all_core,) = core_sums([stars_model], x, y)
     own_core = coef3[:, 0] * psf.stamp(5).sum()
     own_fraction = np.clip(own_core / np.maximum(all_core, 1e-9), 0, 1)
-    bad_near = _near_pixels(x, y, zero_w, 8.0)
+    bad_near = near_pixels(x, y, zero_w, 8.0)
     chosen = select_psf_stars(x, y, snr, own_fraction, bad_near, img.shape)
     if len(chosen) < 5:
         return psf, tables
@@ -499,96 +372,3 @@ def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, star
         "PSF refitted on %d stars: FWHM %.4f beta %.4f", len(chosen), new.fwhm, new.moffat_beta
     )
     return new, stamp_tables(new, STAMP_SIZES)
-
-
-def _position_errors(result: SceneResult, tables, noise: NoiseModel, zero_w) -> None:
-    """Fill x_err, y_err from the Fisher information of the derivative columns.
-
-    Once, on the last forced pass: building the derivative columns costs as
-    much as the forced pass's own matrix.
-    """
-    t = result.table
-    if not len(t):
-        return
-    x, y, flux = (np.asarray(t[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(noise.variance(result.model)))
-    dd = build_design(tables, x, y, np.asarray(t["stamp"]), result.model.shape, derivatives=True)
-    dnorm = dd.column_norms(sqrt_w)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t["x_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
-        t["y_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
-
-
-def _final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass):
-    """Forced photometry at the final positions, without derivative columns."""
-    shape = img.shape
-    stars_model = np.zeros(shape)
-    n = len(x)
-    flux = np.zeros(n)
-    flux_err = np.full(n, np.nan)
-    x_err = np.full(n, np.nan)
-    y_err = np.full(n, np.nan)
-    stamp = np.zeros(n, dtype=np.int32)
-    if n:
-        sat_star = _near_pixels(x, y, sat, 1.5)
-        sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
-        sizes = _stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
-        stamp = sizes.astype(np.int32)
-        design = build_design(tables, x, y, sizes, shape, derivatives=False)
-        coef_guess = np.zeros(design.n_columns)
-        coef_guess[design.col_of_star[:, 0]] = coef3[:, 0]
-        stars_model = design.image(coef_guess)
-        var = noise.variance(sky + np.maximum(stars_model, 0.0))
-        sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
-        coef, norm = solver.solve(design, img - sky, sqrt_w, coef_guess, iter_lim=400)
-        stars_model = design.image(coef)
-        col = design.col_of_star[:, 0]
-        flux = coef[col]
-        # Isolated-star errors from each star's own column (crowdsource's
-        # dflux); covariance with blended neighbours is not included.
-        flux_err = 1.0 / norm[col]
-    model = sky + stars_model
-    residual = img - model
-    var = noise.variance(model)
-    chi = np.where(zero_w, 0.0, residual / np.sqrt(var))
-    flags = np.zeros(n, dtype=np.int32)
-    rchi2 = np.full(n, np.nan)
-    own_fraction = np.full(n, np.nan)
-    local_sky = np.full(n, np.nan)
-    if n:
-        chi2_core, npix, model_core = _core_sums(
-            [chi * chi, (~zero_w).astype(np.float64), stars_model], x, y
-        )
-        rchi2 = chi2_core / np.maximum(npix, 1)
-        own_fraction = np.clip(flux * psf.stamp(5).sum() / np.maximum(model_core, 1e-9), 0, 1)
-        ny, nx = shape
-        xi = np.clip(np.round(x).astype(int), 0, nx - 1)
-        yi = np.clip(np.round(y).astype(int), 0, ny - 1)
-        local_sky = sky[yi, xi]
-        half_fwhm = max(psf.fwhm, 1.5)
-        flags[_near_pixels(x, y, sat, half_fwhm)] |= F.SATURATED
-        flags[_near_pixels(x, y, bad, half_fwhm)] |= F.MASKED
-        edge = (
-            (x < half_fwhm) | (y < half_fwhm) | (x > nx - 1 - half_fwhm) | (y > ny - 1 - half_fwhm)
-        )
-        flags[edge] |= F.NEAR_EDGE
-        flags[own_fraction < 0.5] |= F.CONTAMINATED
-        flags[rchi2 > 5.0] |= F.POOR_FIT
-        flags[~np.isfinite(flux)] |= F.FIT_FAILED
-        flags[np.isfinite(flux) & (flux <= 0)] |= F.NEGATIVE_FLUX
-    table = Table(
-        {
-            "x": x,
-            "y": y,
-            "flux": flux,
-            "flux_err": flux_err,
-            "flags": flags,
-            "x_err": x_err,
-            "y_err": y_err,
-            "rchi2": rchi2,
-            "own_fraction": own_fraction,
-            "sky": local_sky,
-            "stamp": stamp,
-        }
-    )
-    return SceneResult(table, model, residual, sky, psf, n_pass)
