@@ -35,6 +35,7 @@ from .forced import (
     STAMP_SIZES,
     SceneResult,
     Solver,
+    core_fraction,
     core_sums,
     final_pass,
     leftover_peaks,
@@ -353,7 +354,7 @@ def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, star
     if len(x) < 5:
         return psf, tables
     (all_core,) = core_sums([stars_model], x, y)
-    own_core = coef3[:, 0] * psf.stamp(5).sum()
+    own_core = coef3[:, 0] * core_fraction(tables)
     own_fraction = np.clip(own_core / np.maximum(all_core, 1e-9), 0, 1)
     bad_near = near_pixels(x, y, zero_w, 8.0)
     chosen = select_psf_stars(x, y, snr, own_fraction, bad_near, img.shape)

@@ -27,6 +27,7 @@ __all__ = [
     "STAMP_SIZES",
     "SceneResult",
     "Solver",
+    "core_fraction",
     "core_sums",
     "final_pass",
     "leftover_peaks",
@@ -64,6 +65,18 @@ def stamp_sizes(tables, flux: np.ndarray, sigma_sky: float, saturated: np.ndarra
         sizes[np.abs(flux) * edge < sigma_sky / 3.0] = s
     sizes[saturated] = STAMP_SIZES[-1]
     return sizes
+
+
+def core_fraction(tables) -> float:
+    """Fraction of a star's light in the central 5 x 5 pixels, from the stamp tables.
+
+    Not ``EffectivePSF.stamp``: its spline coefficients are cached by the
+    id() of the PSF's array, which a new PSF could reuse once an old one is
+    freed (the scene makes a new PSF on every refit); the tables are exact.
+    """
+    tab = tables[STAMP_SIZES[0]]
+    c, m = tab.size // 2, tab.p.shape[0] // 2
+    return float(tab.p[m, m, c - 2 : c + 3, c - 2 : c + 3].sum())
 
 
 def near_pixels(x, y, pixels: np.ndarray, radius: float) -> np.ndarray:
@@ -234,7 +247,7 @@ def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solv
             [chi * chi, (~zero_w).astype(np.float64), stars_model], x, y
         )
         rchi2 = chi2_core / np.maximum(npix, 1)
-        own_fraction = np.clip(flux * psf.stamp(5).sum() / np.maximum(model_core, 1e-9), 0, 1)
+        own_fraction = np.clip(flux * core_fraction(tables) / np.maximum(model_core, 1e-9), 0, 1)
         ny, nx = shape
         xi = np.clip(np.round(x).astype(int), 0, nx - 1)
         yi = np.clip(np.round(y).astype(int), 0, ny - 1)
