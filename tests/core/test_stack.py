@@ -313,24 +313,38 @@ def test_photometry_on_the_target_stack_gives_the_mean_truth_flux(night, stacks,
 
 def test_photometry_on_the_star_stack_has_unit_pulls(night, stacks):
     n, frames, expected, truths, wcs = night
-    result = stacks["stars"]
-    table = measure_stack(
-        result.data, result.coverage, result.header, gain=1.0, read_noise=n.config.read_noise
-    )
+    kw = dict(gain=1.0, read_noise=n.config.read_noise)
+    result, noiseless = stacks["stars"], stacks["stars_truth"]
+    table = measure_stack(result.data, result.coverage, result.header, **kw)
+    # The same measurement of the noiseless stack separates the method's own
+    # systematic from the noise that flux_err must describe: a Moffat
+    # (beta 3) star keeps ~0.2 % of its light beyond the curve of growth's
+    # largest radius (4.75 FWHM) and puts ~0.1 % into the sky annulus, which
+    # the brightest star's error (0.13 %) would show as a -4 sigma pull.
+    # A zero point absorbs that common fraction.
+    clean = measure_stack(noiseless.data, noiseless.coverage, noiseless.header, **kw)
     truth = truths[REF]
     keep = _isolated_stars(truth)
-    xy = np.column_stack([table["x"], table["y"]])
-    pulls = []
+    pulls, systematic = [], []
     for sid in keep:
         t = truth[truth["id"] == sid][0]
         # Stars are fixed on the sky: their mean flux over the night (extinction varies).
         mean = np.mean([tt[tt["id"] == sid][0]["flux"] for tt in truths])
-        d = np.hypot(xy[:, 0] - t["x"], xy[:, 1] - t["y"])
-        k = int(np.argmin(d))
-        if d[k] < 1.0:
-            row = table[k]
-            pulls.append((row["flux_per_frame"] - mean) / row["flux_per_frame_err"])
-    pulls = np.array(pulls)
+        rows = []
+        for tab in (table, clean):
+            d = np.hypot(np.asarray(tab["x"]) - t["x"], np.asarray(tab["y"]) - t["y"])
+            k = int(np.argmin(d))
+            rows.append(tab[k] if d[k] < 1.0 else None)
+        if rows[0] is None or rows[1] is None:
+            continue
+        pulls.append(
+            (rows[0]["flux_per_frame"] - rows[1]["flux_per_frame"]) / rows[0]["flux_per_frame_err"]
+        )
+        systematic.append(rows[1]["flux_per_frame"] / mean - 1)
+    pulls, systematic = np.array(pulls), np.array(systematic)
     assert len(pulls) >= 8
+    # Measured: pulls -0.9..+1.4; systematic -0.96 %..+0.2 %, median -0.4 %.
     assert np.all(np.abs(pulls) < 4), pulls
     assert 0.5 < np.std(pulls) < 1.6, pulls
+    assert np.all(np.abs(systematic) < 0.015), systematic
+    assert -0.008 < np.median(systematic) < 0.002, systematic
