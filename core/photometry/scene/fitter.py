@@ -1,7 +1,7 @@
 """The crowdsource main loop: find, fit all at once, centroid, re-PSF, re-sky, repeat.
 
-1. Sky: one median of (image - model) for the first two passes, then a
-   median on a mesh.
+1. Sky: one median of (image - model) for the first two passes, then
+   clipped means on a mesh, smoothed where the sky is flat (:mod:`.sky`).
 2. Peaks: maxima of the matched-filter significance of the residual; the
    first pass only takes bright ones (the sky is still biased by stars), and
    a peak must not be explained by the model's own residual light
@@ -84,7 +84,7 @@ class SceneSettings:
     """
     iterations: int = 4
     sky_mesh: int = 20
-    """Box (px) of the residual sky median from the third pass on."""
+    """Box (px) of the residual sky's cells from the third pass on (the finest scale it follows)."""
     psf_refit: bool = True
     psf_kind: str = "moffat"
     lsqr_tolerance: float = 1e-4
