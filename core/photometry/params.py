@@ -137,7 +137,7 @@ class PhotometryParams:
     sky_mesh: int = param(
         20,
         label="Sky mesh",
-        help="Box of the residual-sky median after the second pass (crowded method).",
+        help="Residual-sky cell after the second pass, smoothed where flat (crowded method).",
         unit="px",
         minimum=4,
         maximum=512,
