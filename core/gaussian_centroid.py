@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from astropy.modeling.fitting import TRFLSQFitter
 from astropy.modeling.models import Gaussian2D
-from astropy.utils.exceptions import AstropyUserWarning
-
-from .quiet import quiet
+from scipy.optimize import least_squares
 
 __all__ = ["gaussian_centroid"]
 
@@ -15,11 +12,14 @@ __all__ = ["gaussian_centroid"]
 def gaussian_centroid(data: np.ndarray, mask: np.ndarray | None = None, **_) -> np.ndarray:
     """(x, y) of a 2-D Gaussian fitted to a cutout, NaN when the fit does not converge.
 
-    photutils' ``centroid_2dg`` makes the same fit but says that it did not
-    converge only by a warning, and catching warnings swaps the process-wide
-    filters, which is not safe on worker threads; so the fit is made here and
-    its convergence read from the fitter. A usable ``centroid_func`` for
-    photutils' ``centroid_sources``.
+    photutils' ``centroid_2dg`` (and astropy's fitter under it) says that the
+    fit did not converge only by a warning, and silencing a warning swaps the
+    process-wide filters, which is not safe on worker threads: other
+    libraries swap them too (astropy's sigma clipping does, unguarded), so a
+    lock of our own cannot keep the filter in place. The same model is
+    therefore fitted with scipy's ``least_squares`` directly, which reports
+    convergence in its result and warns about nothing. A usable
+    ``centroid_func`` for photutils' ``centroid_sources``.
 
     Parameters
     ----------
@@ -55,10 +55,24 @@ def gaussian_centroid(data: np.ndarray, mask: np.ndarray | None = None, **_) -> 
     )
     round_ = np.hypot(mu20 - mu02, 2 * mu11) < 1e-6 * (mu20 + mu02)
     theta = 0.0 if round_ else 0.5 * np.arctan2(2 * mu11, mu20 - mu02)
-    model = Gaussian2D(w.max(), mx, my, major, minor, theta)
-    fitter = TRFLSQFitter()
-    with quiet(AstropyUserWarning, "The fit may be unsuccessful"):
-        fit = fitter(model, x[good], y[good], data[good])
-    if not fitter.fit_info.success:
+    xg, yg, zg = x[good].astype(float), y[good].astype(float), data[good]
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return Gaussian2D.evaluate(xg, yg, *p) - zg
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        return np.transpose(Gaussian2D.fit_deriv(xg, yg, *p))
+
+    start = np.array([w.max(), mx, my, major, minor, theta])
+    # As astropy's TRFLSQFitter under centroid_2dg: widths kept positive (the
+    # model's bounds), 100 evaluations, xtol 1e-7.
+    lower = np.array([-np.inf, -np.inf, -np.inf, 1e-3, 1e-3, -np.inf])
+    fit = least_squares(
+        residual, start, jac=jacobian, bounds=(lower, np.inf), max_nfev=100, xtol=1e-7
+    )
+    cx, cy = fit.x[1], fit.x[2]
+    ny, nx = data.shape
+    # A centre outside the cutout is a fit that ran away (along a trail).
+    if not fit.success or not (-0.5 <= cx <= nx - 0.5 and -0.5 <= cy <= ny - 0.5):
         return nan
-    return np.array([fit.x_mean.value, fit.y_mean.value])
+    return np.array([cx, cy])
