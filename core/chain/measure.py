@@ -2,6 +2,10 @@
 
 The ``photometry`` step folder holds the measured table of each frame (x, y,
 flux, flux_err, flags, and ra, dec when the frame is solved); the
+photometry folder also keeps, beside each table, what the panel's
+diagnostics need (``.diagnostics.fits``: the curve of growth and the PSF),
+named with its SHA-256 in the table's meta so that only the file written
+with that table is ever read back; the
 ``magnitudes`` folder holds the same sources with calibrated ``mag``,
 ``mag_err`` and the frame's zero point in the table's meta, with the matched
 catalog stars beside it (``.stars.ecsv``) for the panel's diagnostics.
@@ -9,17 +13,23 @@ catalog stars beside it (``.stars.ecsv``) for the panel's diagnostics.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from ..fitsio import atomic_write_text
+from ..fitsio import atomic_write_hdulist, atomic_write_text
 from ..frames import FrameInfo
 from ..params import params_to_dict
-from ..photometry import Photometry, PhotometryParams, PhotometryResult
+from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
+from ..photometry.epsf import EffectivePSF
+from ..photometry.growth import curve_from_tables, curve_to_tables
 from ..pipeline import StepState
 from ..products import ProductStore, fingerprint
 from ..quiet import quiet
@@ -28,8 +38,10 @@ from .calibrate import frame_image, image_fingerprint
 from .solve import catalog_digest, frame_wcs
 
 __all__ = [
+    "PhotometryDiagnostics",
     "load_magnitudes",
     "load_photometry",
+    "load_photometry_diagnostics",
     "load_zeropoint",
     "measure_photometry",
     "photometry_fingerprint",
@@ -65,6 +77,138 @@ def _read_beside(store: ProductStore, frame: FrameInfo, suffix: str) -> Table:
         return Table()
     with quiet():
         return Table.read(path, format="ascii.ecsv")
+
+
+log = logging.getLogger(__name__)
+
+# What the photometry panel draws about a frame, kept beside its table.
+_DIAGNOSTICS = ".diagnostics.fits"
+
+
+@dataclass(frozen=True)
+class PhotometryDiagnostics:
+    """What a stored frame's photometry keeps for the panel besides its table.
+
+    The model and residual images are not kept: the scene fitter's model
+    holds its sky mesh and refitted PSF, so it cannot be rebuilt from the
+    table and this PSF, and a full-frame image per frame would double a
+    project's size.
+    """
+
+    curve_of_growth: CurveOfGrowth | None = None
+    psf: EffectivePSF | None = None
+    annulus: tuple[float, float] | None = None
+    """Sky annulus radii (px) of the aperture method."""
+
+
+def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
+    """The curve of growth, PSF and annulus as FITS (binary, so float64 comes back exact)."""
+    psf = result.psf if isinstance(result.psf, EffectivePSF) else None
+    if result.curve_of_growth is None and psf is None and result.annulus is None:
+        return None
+    primary = fits.PrimaryHDU()
+    if result.annulus is not None:
+        primary.header["ANN_IN"] = (float(result.annulus[0]), "sky annulus inner radius (px)")
+        primary.header["ANN_OUT"] = (float(result.annulus[1]), "sky annulus outer radius (px)")
+    hdus = fits.HDUList([primary])
+    if result.curve_of_growth is not None:
+        curves, stars = curve_to_tables(result.curve_of_growth)
+        meta = curves.meta.copy()
+        curves.meta.clear()
+        hdu = fits.table_to_hdu(curves)
+        hdu.name = "GROWTH"
+        hdu.header["OPT_RAD"] = (meta["optimum_radius"], "radius chosen by the rule (px)")
+        hdu.header["N_STARS"] = (meta["n_field_stars"], "field stars of the median curve")
+        hdu.header["RULE"] = meta["rule"]
+        hdus.append(hdu)
+        if len(stars):
+            hdu = fits.table_to_hdu(stars)
+            hdu.name = "GROWTH_STARS"
+            hdus.append(hdu)
+    if psf is not None:
+        # Lossless (unquantised) tiles: a third smaller than the plain 0.5 MB stamp.
+        hdu = fits.CompImageHDU(
+            np.asarray(psf.data, dtype=np.float64),
+            name="PSF",
+            compression_type="GZIP_1",
+            quantize_level=0.0,
+        )
+        hdu.header["KIND"] = psf.kind
+        hdu.header["OVERSAMP"] = int(psf.oversampling)
+        hdu.header["FWHM"] = (float(psf.fwhm), "FWHM of the fitted Moffat (px)")
+        hdu.header["N_STARS"] = (int(psf.n_stars), "stars the PSF was built from")
+        if math.isfinite(psf.moffat_beta):  # FITS cards cannot hold NaN
+            hdu.header["BETA"] = (float(psf.moffat_beta), "power of the Moffat wings")
+        hdus.append(hdu)
+    return hdus
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_photometry_diagnostics(
+    store: ProductStore, frame: FrameInfo, table: Table | None = None
+) -> PhotometryDiagnostics | None:
+    """The curve of growth, PSF and annulus stored with ``frame``'s photometry, or None.
+
+    None when the table was stored before diagnostics were kept, or has
+    none (a fixed-radius run without curve), or when the file beside it is
+    not the one written with it (a run stopped between the two files).
+
+    Parameters
+    ----------
+    table : Table, optional
+        The frame's table when already read (:func:`load_photometry`).
+    """
+    table = table if table is not None else load_photometry(store, frame)
+    ref = (table.meta.get("diagnostics") if table is not None else None) or {}
+    path = store.path("photometry", frame.path, _DIAGNOSTICS)
+    if not isinstance(ref, dict) or not path.exists():
+        return None
+    if ref.get("sha256") != _sha256(path):
+        log.warning("%s: diagnostics not from the stored table; ignored", path.name)
+        return None
+    with fits.open(path) as hdul:
+        head = hdul[0].header
+        annulus = (float(head["ANN_IN"]), float(head["ANN_OUT"])) if "ANN_IN" in head else None
+        curve = psf = None
+        if "GROWTH" in hdul:
+            h = hdul["GROWTH"].header
+            curves = Table.read(hdul["GROWTH"])
+            curves.meta = {
+                "optimum_radius": h["OPT_RAD"], "n_field_stars": h["N_STARS"], "rule": h["RULE"]
+            }  # fmt: skip
+            stars = Table.read(hdul["GROWTH_STARS"]) if "GROWTH_STARS" in hdul else None
+            curve = curve_from_tables(curves, stars)
+        if "PSF" in hdul:
+            h = hdul["PSF"].header
+            psf = EffectivePSF(
+                data=np.array(hdul["PSF"].data, dtype=np.float64),
+                oversampling=int(h["OVERSAMP"]),
+                fwhm=float(h["FWHM"]),
+                kind=str(h["KIND"]),
+                n_stars=int(h.get("N_STARS", 0)),
+                moffat_beta=float(h.get("BETA", math.nan)),
+            )
+    return PhotometryDiagnostics(curve_of_growth=curve, psf=psf, annulus=annulus)
+
+
+def _store_photometry(
+    store: ProductStore, frame: FrameInfo, result: PhotometryResult, fp: str
+) -> None:
+    """Write the diagnostics, then the table naming them by digest, then the index."""
+    path = store.path("photometry", frame.path, _DIAGNOSTICS)
+    table = result.table
+    table.meta.pop("diagnostics", None)
+    hdus = _diagnostics_hdus(result)
+    if hdus is not None:
+        atomic_write_hdulist(path, hdus)
+        table.meta["diagnostics"] = {"file": path.name, "sha256": _sha256(path)}
+    store.write_table("photometry", frame.path, table, fp)
+    if hdus is None:
+        # An earlier run's file would not be read (no digest names it); do not keep it.
+        path.unlink(missing_ok=True)
 
 
 def _positions_digest(positions: np.ndarray | None) -> list | None:
@@ -107,7 +251,9 @@ def measure_photometry(
 
     The table is what :func:`photometry_frame` returns (and stores under the
     same fingerprint); the result also carries the curve of growth, the PSF
-    and the model and residual images that the panel shows.
+    and the model and residual images that the panel shows. The curve, the
+    PSF and the annulus are stored beside the table
+    (:func:`load_photometry_diagnostics`); the images are not.
 
     Parameters
     ----------
@@ -161,7 +307,7 @@ def measure_photometry(
         table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
     if store is not None:
         fp = photometry_fingerprint(store, frame, params, positions)
-        store.write_table("photometry", frame.path, table, fp)
+        _store_photometry(store, frame, result, fp)
     state.progress(1.0, f"{len(table)} stars measured")
     return result
 

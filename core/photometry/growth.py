@@ -12,13 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from .aperture import measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
 
-__all__ = ["CurveOfGrowth", "curve_of_growth", "optimum_radius"]
+__all__ = [
+    "CurveOfGrowth",
+    "curve_from_tables",
+    "curve_of_growth",
+    "curve_to_tables",
+    "optimum_radius",
+]
 
 RULE = (
     "smallest radius at which the field (and target) curves pass {min_fraction:.0%} "
@@ -306,4 +313,71 @@ def curve_of_growth(
         star_variance=pix_var[idx],
         star_area=area[idx],
         star_sky_err=sky_err[idx],
+    )
+
+
+# -- keeping a curve in a project ------------------------------------------------
+
+_CURVE_COLUMNS = ("field_fraction", "field_snr_fraction", "target_fraction", "target_snr_fraction")
+_STAR_COLUMNS = ("star_flux", "star_variance", "star_area", "star_sky_err")
+
+
+def curve_to_tables(curve: CurveOfGrowth) -> tuple[Table, Table]:
+    """The curve as two plain tables that FITS or ECSV keep exactly (float64).
+
+    Returns
+    -------
+    curves : Table
+        One row per radius: ``radius`` and the fractions (the target's only
+        when there is a target); ``optimum_radius``, ``n_field_stars`` and
+        ``rule`` in its meta.
+    stars : Table
+        One row per field star: its flux, variance and area at every radius
+        and its sky error, from which :meth:`CurveOfGrowth.aperture_correction`
+        is computed; empty when the curve has none.
+    """
+    curves = Table({"radius": np.asarray(curve.radii, dtype=np.float64)})
+    for name in _CURVE_COLUMNS:
+        value = getattr(curve, name)
+        if value is not None:
+            curves[name] = np.asarray(value, dtype=np.float64)
+    curves.meta.update(
+        optimum_radius=float(curve.optimum_radius),
+        n_field_stars=int(curve.n_field_stars),
+        rule=str(curve.rule),
+    )
+    stars = Table()
+    if curve.star_flux is not None:
+        for name in _STAR_COLUMNS:
+            stars[name] = np.asarray(getattr(curve, name), dtype=np.float64)
+    return curves, stars
+
+
+def curve_from_tables(curves: Table, stars: Table | None = None) -> CurveOfGrowth:
+    """The curve that :func:`curve_to_tables` made ``curves`` and ``stars`` from.
+
+    Raises
+    ------
+    ValueError
+        When ``curves`` lacks the radii, the field curve or the chosen radius.
+    """
+    missing = {"radius", "field_fraction", "field_snr_fraction"} - set(curves.colnames)
+    if missing or "optimum_radius" not in curves.meta:
+        raise ValueError(f"not a curve of growth (missing {sorted(missing) or 'optimum_radius'})")
+
+    def column(table: Table | None, name: str) -> np.ndarray | None:
+        if table is None or name not in table.colnames:
+            return None
+        return np.asarray(table[name], dtype=np.float64)
+
+    return CurveOfGrowth(
+        radii=column(curves, "radius"),
+        field_fraction=column(curves, "field_fraction"),
+        field_snr_fraction=column(curves, "field_snr_fraction"),
+        target_fraction=column(curves, "target_fraction"),
+        target_snr_fraction=column(curves, "target_snr_fraction"),
+        n_field_stars=int(curves.meta.get("n_field_stars", 0)),
+        optimum_radius=float(curves.meta["optimum_radius"]),
+        rule=str(curves.meta.get("rule", "")),
+        **{name: column(stars, name) for name in _STAR_COLUMNS},
     )
