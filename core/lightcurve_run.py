@@ -9,10 +9,13 @@ frame to frame (:func:`field_offsets`) so that frames without a WCS work too.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
@@ -20,11 +23,13 @@ from astropy.table import Table
 from astropy.time import Time
 
 from .comparison import ComparisonChoice
+from .fitsio import atomic_write_text
 from .lightcurve import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
 from .params import param
 from .photometry.aperture import measure_apertures
 from .photometry.noise import NoiseModel
 from .pipeline import StepState
+from .quiet import quiet
 from .tracking import refine_click
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "field_offsets",
     "measure_frames",
     "assemble_light_curve",
+    "write_light_curve",
 ]
 
 log = logging.getLogger(__name__)
@@ -326,3 +332,21 @@ def assemble_light_curve(
     table.meta["magnitude_scale_err"] = diff.offset_err
     table.meta["columns"] = list(LIGHT_CURVE_COLUMNS)
     return table
+
+
+def write_light_curve(table: Table, path: str | os.PathLike[str]) -> Path:
+    """Write a light curve as ECSV, atomically, as ``fluxion run`` keeps it in a project.
+
+    The whole file is written to a temporary file beside ``path`` and then
+    replaces it, so an earlier curve stays intact when writing fails.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be written.
+    """
+    buf = io.StringIO()
+    # ECSV says which meta it cannot represent exactly; the columns are exact.
+    with quiet():
+        table.write(buf, format="ascii.ecsv")
+    return atomic_write_text(path, buf.getvalue())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.chain.calibrate import frame_image
-from fluxion.core.lightcurve_run import LightCurveParams
+from fluxion.core.lightcurve_run import LightCurveParams, write_light_curve
 from fluxion.core.target_inputs import TargetFrames, target_frames
 
 from ..workers import ErrorInfo, Task
@@ -42,9 +43,11 @@ from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
     fold,
+    light_curve_file,
     periodogram,
     run_light_curve,
     stored_light_curves,
+    table_to_keep,
     to_first_light,
 )
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
@@ -210,6 +213,8 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         lc = self.run.table
         good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
         scale = "catalogue scale" if self.run.calibrated else "instrumental where uncalibrated"
+        if not self.run.calibrated and "n_comparison" in lc.colnames:
+            scale = "differential"  # measured in the window against comparison stars
         self.result_label.setText(
             f"{name}: {len(lc)} lights, {good} measured, as the project keeps it "
             f'({scale}); "Measure the light curve" measures it again here.'
@@ -311,8 +316,10 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         comp_mag = mags if use_clicked and np.all(np.isfinite(mags)) else None
         store = self.session.product_store()
         executor = self.session.workers.frame_executor
+        # product_store() saved an unsaved project: the curve goes into its folder.
+        keep = store.folder / light_curve_file(self.session.project.targets, doc)
 
-        def work(state) -> tuple[TargetFrames, LightCurveRun]:
+        def work(state) -> tuple[TargetFrames, LightCurveRun, Path | None, str]:
             f = frames or target_frames(
                 seq, store=store, need_stars=True, state=state.sub(0.0, 0.2)
             )
@@ -330,15 +337,25 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
                 comparison_mag=comp_mag, read_noise=read_noise, executor=executor,
                 state=state.sub(0.2, 1.0),
             )  # fmt: skip
-            return f, run
+            try:
+                return f, run, write_light_curve(table_to_keep(run, target.name), keep), ""
+            except Exception as exc:  # noqa: BLE001 (whatever stops the write, keep the curve)
+                return f, run, None, f"{type(exc).__name__}: {exc}"
 
         task = self.session.workers.submit(
             work, name=f"Light curve of {target.name}", key="lightcurve:run"
         )
-        task.result.connect(lambda res: self._measured(*res))
+        task.result.connect(lambda res, d=doc: self._measured(*res, doc=d))
         return task
 
-    def _measured(self, frames: TargetFrames, run: LightCurveRun) -> None:
+    def _measured(
+        self,
+        frames: TargetFrames,
+        run: LightCurveRun,
+        kept: Path | None = None,
+        problem: str = "",
+        doc: dict[str, Any] | None = None,
+    ) -> None:
         self.frames, self.run, self.rows = frames, run, np.asarray(frames.indices, int)
         lc, choice = run.table, run.choice
         good = np.isfinite(np.asarray(lc["mag"], float))
@@ -350,14 +367,34 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
+        text += self._keep(doc, kept, problem)
         self.result_label.setText(text)
         self.session.project.record_result(
-            self.step, n_frames=len(lc), measured=int(good.sum()),
-            median_error=float(np.nanmedian(lc["mag_err"])),
+            self.step, [kept] if kept is not None else [], n_frames=len(lc),
+            measured=int(good.sum()), median_error=float(np.nanmedian(lc["mag_err"])),
         )  # fmt: skip
         self._update_curve()
         self.redraw_overlays()
         self.step_finished.emit(self.step)
+
+    def _keep(self, doc: dict[str, Any] | None, kept: Path | None, problem: str) -> str:
+        """Name the written curve in the target's entry (the window autosaves the
+        project when the step finishes; exclusions stay); what to tell the user."""
+        project = self.session.project
+        if kept is None:
+            log.error(
+                "the light curve of %s was not written into the project (%s); it is still "
+                "shown here: export it, or measure again once the folder can be written",
+                (doc or {}).get("name", "the target"), problem,
+            )  # fmt: skip
+            self.session.status_message.emit("The light curve could not be saved; see the log")
+            return " Not saved in the project: " + problem
+        if project.folder != kept.parent or not any(t is doc for t in project.targets):
+            return ""  # another project is open now, or the target was deleted
+        doc["light_curve"] = kept.name
+        self.stored.pop(str(doc.get("name")), None)  # the old run's curve is replaced
+        log.info("light curve of %s kept in %s", doc.get("name"), kept)
+        return f" Kept in the project ({kept.name})."
 
     # -- exclusion, plot, apertures -------------------------------------------
     def excluded(self) -> np.ndarray:

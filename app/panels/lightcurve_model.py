@@ -12,6 +12,7 @@ and the light-curve table (:func:`fluxion.core.lightcurve_run.assemble_light_cur
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.timeseries import LombScargle
 
+from fluxion.core.chain.night import LIGHT_CURVE_FILE
 from fluxion.core.comparison import ComparisonChoice, choose_comparison_stars
 from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
 from fluxion.core.photometry.noise import NoiseModel
@@ -38,6 +40,8 @@ __all__ = [
     "fold",
     "stored_run",
     "stored_light_curves",
+    "light_curve_file",
+    "table_to_keep",
 ]
 
 log = logging.getLogger("fluxion.app.lightcurve")
@@ -240,3 +244,39 @@ def stored_light_curves(
         rows = np.array([index.get(str(f), -1) for f in table["file"]], dtype=int)
         out[name] = (stored_run(table), rows)
     return out
+
+
+def light_curve_file(targets: Sequence[dict], doc: dict) -> str:
+    """The file (in the project folder) that keeps the light curve of target ``doc``.
+
+    ``fluxion run`` keeps its one target's curve in ``lightcurve.ecsv``; a
+    project's only target keeps that name, and with several targets each has
+    its own ``lightcurve_<name>.ecsv``. A target keeps the file it already
+    has unless another target names the same one, so measuring again
+    replaces its own curve and never another target's.
+    """
+    others = {str(t.get("light_curve")) for t in targets if t is not doc and t.get("light_curve")}
+    own = doc.get("light_curve")
+    if own and str(own) not in others:
+        return str(own)
+    if len(targets) <= 1 and LIGHT_CURVE_FILE not in others:
+        return LIGHT_CURVE_FILE
+    # Letters, digits, '.', '-' and '_' only, so the name is a file name everywhere.
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(doc.get("name", ""))).strip("._") or "target"
+    name, n = f"lightcurve_{slug}.ecsv", 2
+    while name in others:
+        name, n = f"lightcurve_{slug}_{n}.ecsv", n + 1
+    return name
+
+
+def table_to_keep(run: LightCurveRun, target_name: str) -> Table:
+    """The measured curve as the project keeps it: every light, excluded ones too.
+
+    Exclusions live in the target's project entry, by file, so the table keeps
+    all rows; ``calibrated`` (as ``fluxion run`` writes it) says whether the
+    magnitudes are on the catalogue scale, so the curve reads back the same.
+    """
+    table = run.table.copy(copy_data=True)
+    table["calibrated"] = np.full(len(table), run.calibrated, dtype=bool)
+    table.meta["target"] = target_name
+    return table
