@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.chain import load_photometry, measure_photometry
+from fluxion.core.chain.measure import load_photometry_diagnostics
 from fluxion.core.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
 from fluxion.core.pipeline import StepState
@@ -95,17 +96,20 @@ def measure_frame(
 
 
 def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | None:
-    """A frame's stored photometry table as the panel shows it, or None.
+    """A frame's stored photometry as the panel shows it, or None.
 
-    Only the table is kept in the project: the curve of growth, the PSF and
-    the model images of the run are not, so a reopened frame shows its
-    apertures, errors and seeing (from the table's meta) without them.
+    The table comes with the curve of growth, the PSF and the sky annulus
+    kept beside it (:func:`~fluxion.core.chain.measure.load_photometry_diagnostics`);
+    a product from before they were kept shows its table alone. The model
+    and residual images are not kept, so a reopened frame offers only the
+    image in the viewer.
     """
     table = load_photometry(store, frame)
     if table is None:
         return None
     meta = table.meta
     radius = meta.get("aperture_radius")
+    kept = load_photometry_diagnostics(store, frame, table)
     result = PhotometryResult(
         table=table,
         method=str(meta.get("method", "aperture")),
@@ -114,6 +118,9 @@ def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | Non
         unit="electron" if meta.get("gain") is not None else "adu",
         sky=np.zeros((0, 0)),
         aperture_radius=None if radius is None else float(radius),
+        annulus=kept.annulus if kept is not None else None,
+        curve_of_growth=kept.curve_of_growth if kept is not None else None,
+        psf=kept.psf if kept is not None else None,
     )
     gain = float(frame.gain) if frame.gain else 1.0
     return FramePhotometry(result=result, gain=gain)
