@@ -8,7 +8,6 @@ go on.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -24,7 +23,7 @@ from astropy.table import Table
 from fluxion.core.quiet import quiet
 
 from .detection import Detection, DetectionError, DetectionResult
-from .fitsio import FitsReadError, atomic_write_text, read_image
+from .fitsio import FitsReadError, atomic_write_ecsv, read_image
 from .frames import frame_info
 from .pipeline import StepState
 
@@ -111,9 +110,7 @@ def detect_files(
             result, table = detect_file(p, step)
             written = None
             if out is not None:
-                buffer = io.StringIO()
-                table.write(buffer, format="ascii.ecsv")
-                written = atomic_write_text(out / catalog_name(p), buffer.getvalue())
+                written = atomic_write_ecsv(out / catalog_name(p), table)
             outcome = DetectionOutcome(
                 p,
                 written,

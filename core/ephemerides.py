@@ -18,7 +18,6 @@ ephemeris then says so in its ``source``.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from scipy.interpolate import CubicSpline
 
-from .fitsio import atomic_write_text
+from .fitsio import atomic_write_ecsv
 from .quiet import quiet
 
 __all__ = [
@@ -233,10 +232,7 @@ def _write_cache(cache: Path, table: Table) -> None:
     """Keep an answer for offline use; a cache that cannot be written loses only that."""
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        with quiet():
-            table.write(buf, format="ascii.ecsv")
-        atomic_write_text(cache, buf.getvalue())
+        atomic_write_ecsv(cache, table)
     except OSError as exc:
         log.warning("ephemeris not cached in %s: %s", cache.parent, exc)
 

@@ -27,13 +27,16 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .quiet import quiet
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 __all__ = [
     "FitsReadError",
@@ -48,6 +51,7 @@ __all__ = [
     "atomic_write_fits",
     "atomic_write_hdulist",
     "atomic_write_text",
+    "atomic_write_ecsv",
 ]
 
 log = logging.getLogger(__name__)
@@ -492,3 +496,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     return _write_atomically(
         Path(path), lambda fh: fh.write(text), "w", encoding=encoding, newline=""
     )
+
+
+def atomic_write_ecsv(path: str | os.PathLike[str], table: Table) -> Path:
+    """Write ``table`` as ECSV atomically (see :func:`atomic_write_text`).
+
+    The whole text is made first, so a table that cannot be written leaves
+    an earlier file intact. ECSV's remarks about meta it cannot represent
+    exactly are silenced: the columns, which carry the results, are exact.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    import io
+
+    buf = io.StringIO()
+    with quiet():
+        table.write(buf, format="ascii.ecsv")
+    return atomic_write_text(path, buf.getvalue())

@@ -9,7 +9,6 @@ frame to frame (:func:`field_offsets`) so that frames without a WCS work too.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -23,13 +22,12 @@ from astropy.table import Table
 from astropy.time import Time
 
 from .comparison import ComparisonChoice
-from .fitsio import atomic_write_text
+from .fitsio import atomic_write_ecsv
 from .lightcurve import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
 from .params import param
 from .photometry.aperture import measure_apertures
 from .photometry.noise import NoiseModel
 from .pipeline import StepState
-from .quiet import quiet
 from .tracking import refine_click
 
 __all__ = [
@@ -345,8 +343,4 @@ def write_light_curve(table: Table, path: str | os.PathLike[str]) -> Path:
     OSError
         The folder cannot be written.
     """
-    buf = io.StringIO()
-    # ECSV says which meta it cannot represent exactly; the columns are exact.
-    with quiet():
-        table.write(buf, format="ascii.ecsv")
-    return atomic_write_text(path, buf.getvalue())
+    return atomic_write_ecsv(path, table)

@@ -16,7 +16,6 @@ frame; a product whose fingerprint differs is redone, never trusted.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import threading
@@ -29,7 +28,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .fitsio import atomic_write_fits, atomic_write_text, read_wcs
+from .fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
 from .quiet import quiet
 
 __all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key", "solution_wcs"]
@@ -183,10 +182,7 @@ class ProductStore:
         """Write ``frame``'s table product of ``step`` as ECSV (atomically) and record it."""
         path = self.path(step, frame, ".ecsv")
         path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        with quiet():
-            table.write(buf, format="ascii.ecsv")
-        atomic_write_text(path, buf.getvalue())
+        atomic_write_ecsv(path, table)
         self._mark(step, frame, fp)
         return path
 

@@ -36,7 +36,6 @@ The table is written beside the stack as ``<stack>.phot.ecsv``.
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import os
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .fitsio import atomic_write_text
+from .fitsio import atomic_write_ecsv
 from .photometry import Photometry, PhotometryParams
 from .pipeline import StepState
 
@@ -232,11 +231,7 @@ def stack_photometry_path(stack: str | os.PathLike[str]) -> Path:
 
 def write_stack_photometry(table: Table, stack: str | os.PathLike[str]) -> Path:
     """Write ``table`` beside the stack as ECSV, atomically."""
-    buf = io.StringIO()
-    table.write(buf, format="ascii.ecsv")
-    path = stack_photometry_path(stack)
-    atomic_write_text(path, buf.getvalue())
-    return path
+    return atomic_write_ecsv(stack_photometry_path(stack), table)
 
 
 def _target_fwhm(image: np.ndarray, bad: np.ndarray, target: tuple[float, float]) -> float:

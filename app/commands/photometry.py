@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +81,12 @@ def measure_file(
     """Measure one frame and write its table; returns (stars, unit)."""
     import numpy as np
 
-    from fluxion.core.fitsio import atomic_write_text, read_header, read_image, read_wcs
+    from fluxion.core.fitsio import (
+        atomic_write_ecsv,
+        read_header,
+        read_image,
+        read_wcs,
+    )
     from fluxion.core.headers import normalise_header
     from fluxion.core.photometry import Photometry, PhotometryParams
 
@@ -113,9 +117,7 @@ def measure_file(
     table.meta.update(
         frame=path.name, gain=gain if gain is not None else "unknown", read_noise=read_noise
     )
-    buf = io.StringIO()
-    table.write(buf, format="ascii.ecsv")
-    atomic_write_text(out_dir / output_name(path), buf.getvalue())
+    atomic_write_ecsv(out_dir / output_name(path), table)
     return len(table), result.unit
 
 

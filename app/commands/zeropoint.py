@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from . import CommandError
@@ -77,17 +75,6 @@ def _filter_of(table, default: str | None) -> str | None:
     return default
 
 
-def _write_atomic(table, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _field_catalogs(args: argparse.Namespace):
     from fluxion.core.catalogs import (
         CatalogCache,
@@ -123,6 +110,7 @@ def _field_catalogs(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from astropy.table import vstack
 
+    from fluxion.core.fitsio import atomic_write_ecsv
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
 
     from .zeropoint_field import field_of
@@ -176,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
             if len(calibrated) > 1
             else calibrated[0]
         )
-        _write_atomic(out, args.out / (path.stem + ".ecsv"))
-    _write_atomic(zero_point_table(names, results), args.out / "zeropoints.ecsv")
+        atomic_write_ecsv(args.out / (path.stem + ".ecsv"), out)
+    atomic_write_ecsv(args.out / "zeropoints.ecsv", zero_point_table(names, results))
     n_ok = sum(r.calibrated for r in results)
     print(f"{n_ok} of {len(results)} frames calibrated; tables in {args.out}")
     if field_catalogs is not None:

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..fitsio import read_header, read_image
+from ..fitsio import atomic_write_ecsv, read_header, read_image
 from ..headers import normalise_header
 from ..pipeline import StepState
 from .centroids import centroids_for_solving
@@ -234,13 +234,7 @@ def solve_files(
         if r.solved and r.wcs is not None:
             write_wcs_file(out / f"{_stem(p)}.wcs", r)
     table = results_table(paths, results)
-    fd, tmp = tempfile.mkstemp(prefix=".solve.", suffix=".ecsv", dir=out)
-    os.close(fd)
-    try:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp, out / "solve.ecsv")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_ecsv(out / "solve.ecsv", table)
     return table
 
 

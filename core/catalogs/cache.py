@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from astropy.table import Table
 
+from ..fitsio import atomic_write_ecsv
 from .base import Cone, select_cone
 
 __all__ = ["CatalogCache", "CachedAnswer", "default_cache_dir"]
@@ -118,15 +118,7 @@ class CatalogCache:
         radius = max(int(cone.radius * 1e5) / 1e5 - 2e-5, 1e-5)
         name = f"{cone.ra:.5f}_{cone.dec:+.5f}_r{radius:.5f}_m{mag}.ecsv"
         path = folder / name
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ecsv", dir=folder)
-        os.close(fd)
-        try:
-            table.write(tmp, format="ascii.ecsv", overwrite=True)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write_ecsv(path, table)
 
     def clear(self, source: str | None = None) -> int:
         """Remove cached answers (of one catalog, or all); returns how many."""

@@ -14,7 +14,6 @@ catalog stars beside it (``.stars.ecsv``) for the panel's diagnostics.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from ..fitsio import atomic_write_hdulist, atomic_write_text
+from ..fitsio import atomic_write_ecsv, atomic_write_hdulist
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
@@ -65,10 +64,7 @@ _TRAJECTORY = ".trajectory.ecsv"  # the fit's rejection trajectory (calibration 
 def _write_beside(store: ProductStore, frame: FrameInfo, suffix: str, table: Table) -> None:
     path = store.path("zeropoint", frame.path, suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    with quiet():
-        table.write(buf, format="ascii.ecsv")
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_ecsv(path, table)
 
 
 def _read_beside(store: ProductStore, frame: FrameInfo, suffix: str) -> Table:

@@ -24,13 +24,12 @@ from astropy.table import Table
 from ..astrometry.params import SolveParams
 from ..calibration import CalibrationParams, MasterParams
 from ..detection import DetectionParams
-from ..fitsio import atomic_write_text
+from ..fitsio import atomic_write_ecsv
 from ..frames import FrameInfo
 from ..photometry import PhotometryParams
 from ..pipeline import StepState
 from ..products import ProductStore
 from ..project import Project
-from ..quiet import quiet
 from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
 from .calibrate import calibrate_frames
@@ -118,15 +117,6 @@ def _frames_table(lights: Sequence[FrameInfo], reports: dict[str, FrameReport]) 
     t["astrometric_rms_arcsec"].unit = "arcsec"
     t["zero_point"].unit = t["zero_point_err"].unit = "mag"
     return t
-
-
-def _write_table(path: Path, table: Table) -> None:
-    import io
-
-    buf = io.StringIO()
-    with quiet():
-        table.write(buf, format="ascii.ecsv")
-    atomic_write_text(path, buf.getvalue())
 
 
 def run_night(
@@ -260,14 +250,14 @@ def run_night(
     if target is not None:
         light_curve = light_curve_from_magnitudes(store, lights, target_xy)
         light_curve.meta["target"] = target_name
-        _write_table(folder / LIGHT_CURVE_FILE, light_curve)
+        atomic_write_ecsv(folder / LIGHT_CURVE_FILE, light_curve)
         good = int(np.isfinite(np.asarray(light_curve["mag"], float)).sum())
         # What the target is (a locator's project_entry), so the window places it too.
         entry = dict(getattr(target, "project_entry", {}))
         project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
     table = _frames_table(lights, reports)
-    _write_table(folder / FRAMES_FILE, table)
+    atomic_write_ecsv(folder / FRAMES_FILE, table)
     project.record_result("run", [folder / FRAMES_FILE], frames=len(lights))
     project.save()
     state.progress(1.0, f"{len(lights)} lights")

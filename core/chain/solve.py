@@ -11,7 +11,6 @@ frames open with their WCS in any FITS viewer.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 from pathlib import Path
@@ -29,7 +28,13 @@ from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..detection import DetectionParams
-from ..fitsio import FitsReadError, atomic_write_hdulist, atomic_write_text, read_header, read_wcs
+from ..fitsio import (
+    FitsReadError,
+    atomic_write_ecsv,
+    atomic_write_hdulist,
+    read_header,
+    read_wcs,
+)
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..pipeline import StepState
@@ -101,10 +106,7 @@ def _write(store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str) 
     header["FLXSECS"] = (round(float(result.seconds), 3), "[s] time to solve")
     matches = store.path("astrometry", frame.path, ".matches.ecsv")
     if result.matches is not None and len(result.matches):
-        buf = io.StringIO()
-        with quiet():
-            result.matches.write(buf, format="ascii.ecsv")
-        atomic_write_text(matches, buf.getvalue())
+        atomic_write_ecsv(matches, result.matches)
     else:
         matches.unlink(missing_ok=True)
     # Header only, as astrometry.net's .wcs files are.
