@@ -26,8 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain import load_photometry, measure_photometry
-from fluxion.core.chain.measure import load_photometry_diagnostics
+from fluxion.core.chain import (
+    load_photometry,
+    load_photometry_diagnostics,
+    measure_photometry,
+)
 from fluxion.core.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
 from fluxion.core.pipeline import StepState

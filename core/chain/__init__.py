@@ -31,8 +31,10 @@ from .calibrate import (
 )
 from .detect import detect_frame, detect_image, detection_fingerprint, load_sources
 from .measure import (
+    PhotometryDiagnostics,
     load_magnitudes,
     load_photometry,
+    load_photometry_diagnostics,
     load_zeropoint,
     measure_photometry,
     photometry_fingerprint,
@@ -50,6 +52,7 @@ from .solve import (
 )
 
 __all__ = [
+    "PhotometryDiagnostics",
     "FrameImage",
     "StepOutcome",
     "calibrate_frames",
@@ -65,6 +68,7 @@ __all__ = [
     "load_magnitudes",
     "load_masters",
     "load_photometry",
+    "load_photometry_diagnostics",
     "load_solution",
     "load_sources",
     "load_zeropoint",

@@ -196,8 +196,8 @@ def test_the_demo_night_runs_end_to_end_offline_and_reopens(qtbot, tmp_path: Pat
                 assert again.summary(again.results[i]) == pytest.approx(
                     first.summary(first.results[i]), rel=1e-3, nan_ok=True
                 ), (title, i)
-        # The photometry tables are the products the panel wrote (its diagnostics,
-        # curve of growth and model images, are not kept).
+        # The photometry tables are the products the panel wrote (with the curve
+        # of growth and PSF beside them; the model images are not kept).
         store = other.session.product_store()
         for i in lights:
             table = load_photometry(store, other.session.sequence[i])
