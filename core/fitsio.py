@@ -11,8 +11,8 @@ Every FITS file Fluxion touches goes through this module:
   several numpy paths refuse big-endian data.
 * :func:`read_wcs` builds a celestial WCS after coercing numeric cards written
   as strings (``CRVAL1 = '123.4'``), which astropy would otherwise read as 0.
-* :func:`atomic_write_fits`, :func:`atomic_write_hdulist` (image and extensions)
-  and :func:`atomic_write_text` write products through
+* :func:`atomic_write_fits`, :func:`atomic_write_hdulist` (image and extensions),
+  :func:`atomic_write_text` and :func:`atomic_write_bytes` write products through
   a temporary file in the destination folder and :func:`os.replace`, so a crash
   never leaves a half-written product behind. Input files are never modified.
 
@@ -52,6 +52,7 @@ __all__ = [
     "atomic_write_hdulist",
     "atomic_write_text",
     "atomic_write_ecsv",
+    "atomic_write_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -474,6 +475,20 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
         The destination path.
     """
     return _write_atomically(Path(path), hdulist.writeto, "wb")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write bytes atomically (temporary file in the same folder, then replace).
+
+    For a product whose bytes the caller also needs (e.g. to record their
+    digest) without reading the file back.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    return _write_atomically(Path(path), lambda fh: fh.write(data), "wb")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:

@@ -14,6 +14,7 @@ catalog stars beside it (``.stars.ecsv``) for the panel's diagnostics.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from ..fitsio import atomic_write_ecsv, atomic_write_hdulist
+from ..fitsio import atomic_write_bytes, atomic_write_ecsv
 from ..frames import FrameInfo
 from ..params import params_to_dict
 from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
@@ -139,10 +140,6 @@ def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
     return hdus
 
 
-def _sha256(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load_photometry_diagnostics(
     store: ProductStore, frame: FrameInfo, table: Table | None = None
 ) -> PhotometryDiagnostics | None:
@@ -162,10 +159,11 @@ def load_photometry_diagnostics(
     path = store.path("photometry", frame.path, _DIAGNOSTICS)
     if not isinstance(ref, dict) or not path.exists():
         return None
-    if ref.get("sha256") != _sha256(path):
+    blob = path.read_bytes()  # read once: digested, then parsed
+    if ref.get("sha256") != hashlib.sha256(blob).hexdigest():
         log.warning("%s: diagnostics not from the stored table; ignored", path.name)
         return None
-    with fits.open(path) as hdul:
+    with fits.open(io.BytesIO(blob)) as hdul:
         head = hdul[0].header
         annulus = (float(head["ANN_IN"]), float(head["ANN_OUT"])) if "ANN_IN" in head else None
         curve = psf = None
@@ -199,8 +197,12 @@ def _store_photometry(
     table.meta.pop("diagnostics", None)
     hdus = _diagnostics_hdus(result)
     if hdus is not None:
-        atomic_write_hdulist(path, hdus)
-        table.meta["diagnostics"] = {"file": path.name, "sha256": _sha256(path)}
+        # Made in memory once: the digest is of the bytes written, not of a re-read file.
+        buf = io.BytesIO()
+        hdus.writeto(buf)
+        blob = buf.getvalue()
+        atomic_write_bytes(path, blob)
+        table.meta["diagnostics"] = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest()}
     store.write_table("photometry", frame.path, table, fp)
     if hdus is None:
         # An earlier run's file would not be read (no digest names it); do not keep it.
