@@ -39,8 +39,7 @@ from .image_view_display import DisplayMixin, ImageViewBox
 from .image_view_readout import HOVER_RATE_HZ, Magnifier, Readout, ReadoutMixin
 from .overlays import LAYER_NAMES, OverlayLayers
 
-# Readout and Magnifier live in image_view_readout; imported from here as before.
-__all__ = ["Readout", "ImageView", "Magnifier"]
+__all__ = ["ImageView"]
 
 
 class ImageView(DisplayMixin, ReadoutMixin, QWidget):
