@@ -86,7 +86,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
-        self.view_box = ImageViewBox(self._set_contrast_bias_from_drag, self._on_click)
+        self.view_box = ImageViewBox(self.set_contrast_bias, self._on_click)
         self.graphics.addItem(self.view_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setLookupTable(self._lut)

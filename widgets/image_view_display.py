@@ -115,9 +115,6 @@ class DisplayMixin:
         """Back to contrast 1, bias 0.5."""
         self.set_contrast_bias(1.0, 0.5)
 
-    def _set_contrast_bias_from_drag(self, contrast: float, bias: float) -> None:
-        self.set_contrast_bias(contrast, bias)
-
     def display_settings(self) -> dict[str, object]:
         """Stretch, colour map, limits method, contrast and bias, for settings or a project."""
         return {
