@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..fitsio import atomic_write_ecsv, read_header, read_image
-from ..headers import normalise_header
+from ..headers import HeaderFacts, normalise_header
 from ..pipeline import StepState
 from .centroids import centroids_for_solving
 from .scale import ScaleGuess, guess_scale
@@ -92,9 +92,14 @@ def hint_for_file(
     scale: float | None = None,
     scale_tolerance: float = 0.05,
     file_name: str | None = None,
+    facts: HeaderFacts | None = None,
 ) -> SolveHint:
-    """The hint for a frame: typed values first, then the header's facts."""
-    facts = normalise_header(header, file_name=file_name)
+    """The hint for a frame: typed values first, then the header's facts.
+
+    ``facts`` are the header's, when the caller has them already.
+    """
+    if facts is None:
+        facts = normalise_header(header, file_name=file_name)
     guess: ScaleGuess | None = guess_scale(
         header,
         user_scale=scale,
@@ -216,10 +221,11 @@ def solve_files(
             frames.append(_broken(p, str(exc)))
             continue
         shape = (int(header.get("NAXIS2", 0)), int(header.get("NAXIS1", 0)))
+        facts = normalise_header(header, file_name=p.name)
         hint = hint_for_file(
-            header, ra=ra, dec=dec, scale=scale, scale_tolerance=scale_tolerance, file_name=p.name
+            header, ra=ra, dec=dec, scale=scale, scale_tolerance=scale_tolerance, facts=facts
         )
-        gain = _header_gain(header, p)
+        gain = facts.gain  # header card or instrument profile
         frames.append(
             FrameToSolve(
                 p.name,
@@ -236,14 +242,6 @@ def solve_files(
     table = results_table(paths, results)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table
-
-
-def _header_gain(header: fits.Header, path: Path) -> float | None:
-    """The frame's gain (e-/ADU) from its header or instrument profile, when stated."""
-    try:
-        return normalise_header(header, file_name=path.name).gain
-    except Exception:  # a header the profiles cannot read leaves the gain to be measured
-        return None
 
 
 def _broken(path: Path, reason: str) -> FrameToSolve:
