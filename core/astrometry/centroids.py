@@ -372,10 +372,9 @@ def centroids_for_solving(
         Bad pixels of ``data``.
     gain : float, optional
         e- per image unit of ``data``, for the stars' photon noise in the
-        fit's noise map; ``sources.meta["gain"]`` when not given, estimated
-        from the sky when neither is known (:func:`prf_centroids`). The sky
-        noise and level are detection's (``sources.meta["sky_noise"]``,
-        ``["sky"]``).
+        fit's noise map; estimated from the sky when unknown
+        (:func:`prf_centroids`). The sky noise and level are detection's
+        (``sources.meta["sky_noise"]``, ``["sky"]``).
 
     Returns
     -------
@@ -398,9 +397,7 @@ def centroids_for_solving(
     rows = _brightest_usable(sources, max_sources)
     start = fwhm if math.isfinite(fwhm) and fwhm > 0 else 1.0
     try:
-        refined = prf_centroids(
-            data, sources[rows], fwhm=start, mask=mask, gain=_known_gain(gain, sources.meta)
-        )
+        refined = prf_centroids(data, sources[rows], fwhm=start, mask=mask, gain=gain)
     except Exception as exc:  # a failed fit must not cost the frame its solution
         log.warning("pixel-integrated centroids failed, detected ones kept: %s", exc)
         out.meta["centroids"] = "detected"
@@ -440,18 +437,6 @@ def centroids_for_solving(
         f"pixel-integrated Gaussian centroids for {n_fit} of {len(rows)} stars ({kind}; {why})"
     )
     return out
-
-
-def _known_gain(gain: float | None, meta: dict) -> float | None:
-    """The given gain, else the source table's, when positive and finite."""
-    for value in (gain, meta.get("gain")):
-        try:
-            g = float(value) if value is not None else math.nan
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(g) and g > 0:
-            return g
-    return None
 
 
 def _brightest_usable(sources: Table, n: int | None) -> np.ndarray:
