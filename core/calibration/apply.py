@@ -242,18 +242,16 @@ class Calibration:
         level = self._saturation_level(frame, raw)
         saturated = saturation_mask(raw, level)
         clipped = raw >= level  # the clipped pixels themselves, before growing
-        # What calibration subtracts from each pixel, to carry the raw saturation
-        # level through it: overscan per row, then bias and dark maps.
-        overscan_rows = bias = dark_term = None
+        # The terms calibration removes (overscan per row, bias and scaled dark
+        # maps, flat), gathered first and then applied by _remove_instrument,
+        # to the pixels here and to the raw saturation level below.
+        overscan_rows = bias = dark_term = flat_data = None
         if overscan is not None and overscan.active:
-            data = overscan.apply(raw)
-            rows = overscan.row_range(raw.shape[0])[0]
-            overscan_rows = overscan.row_levels(raw[rows:][: data.shape[0]], rows)
-            saturated = saturated[rows:][: data.shape[0]]
-            clipped = clipped[rows:][: data.shape[0]]
-            if overscan.trim_section is not None:
-                saturated = saturated[:, overscan.trim_section[1]]
-                clipped = clipped[:, overscan.trim_section[1]]
+            r0, r1 = overscan.row_range(raw.shape[0])
+            overscan_rows = overscan.row_levels(raw[r0:r1], r0)
+            data = np.array(overscan.trim(raw), dtype=np.float32, order="C")
+            saturated = overscan.trim(saturated)
+            clipped = overscan.trim(clipped)
             applied.append("overscan")
         else:
             data = raw
@@ -262,7 +260,6 @@ class Calibration:
         if p.subtract_bias and m.bias is not None:
             check_compatible(m.bias, shape, frame.binning, what)
             bias = m.bias.data
-            data -= bias
             applied.append("bias")
         dark = m.dark_for(frame.exptime) if p.subtract_dark else None
         if dark is not None:
@@ -276,16 +273,15 @@ class Calibration:
             else:
                 ratio = frame.exptime / dark.exptime
             dark_term = np.float32(ratio) * dark.data
-            data -= dark_term
             applied.append("dark")
         flat, flat_warning = m.flat_for(frame.filter) if p.divide_flat else (None, None)
         if flat_warning:
             warnings.append(flat_warning)
         if flat is not None:
             check_compatible(flat, shape, frame.binning, what)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                data /= flat.data
+            flat_data = flat.data
             applied.append("flat")
+        _remove_instrument(data, overscan_rows, bias, dark_term, flat_data)
         state.progress(0.4, "mask")
         mask = np.zeros(shape, np.uint8)
         mask[saturated] |= np.uint8(MaskBits.SATURATED)
@@ -316,9 +312,7 @@ class Calibration:
             applied.append("cosmic rays")
         for w in warnings:
             log.warning("%s: %s", frame.name, w)
-        saturation = calibrated_saturation(
-            level, overscan_rows, bias, dark_term, None if flat is None else flat.data, mask
-        )
+        saturation = calibrated_saturation(level, overscan_rows, bias, dark_term, flat_data, mask)
         header = self._header(frame, applied, warnings, dark, flat, mask, level, saturation)
         state.progress(1.0, f"calibrated {frame.name}")
         return CalibratedFrame(
@@ -355,6 +349,30 @@ class Calibration:
         for w in warnings:
             h.add_history(f"warning: {w}")
         return h
+
+
+def _remove_instrument(
+    values: np.ndarray,
+    overscan_rows: np.ndarray | None,
+    bias: np.ndarray | None,
+    dark_term: np.ndarray | None,
+    flat: np.ndarray | None,
+) -> np.ndarray:
+    """Subtract overscan (per row), bias and scaled dark, then divide by the flat; in place.
+
+    The one arithmetic of the pixels and of their saturation level
+    (:func:`calibrated_saturation`), so that both round alike in float32.
+    """
+    if overscan_rows is not None:
+        values -= overscan_rows[:, None]
+    if bias is not None:
+        values -= bias
+    if dark_term is not None:
+        values -= dark_term
+    if flat is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values /= flat
+    return values
 
 
 def calibrated_saturation(
@@ -397,15 +415,7 @@ def calibrated_saturation(
     if not np.isfinite(raw_level):
         return None
     level = np.full(mask.shape, np.float32(raw_level), np.float32)
-    if overscan_rows is not None:
-        level -= overscan_rows[:, None]
-    if bias is not None:
-        level -= bias
-    if dark_term is not None:
-        level -= dark_term
-    if flat is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            level /= flat
+    _remove_instrument(level, overscan_rows, bias, dark_term, flat)
     usable = (mask & np.uint8(MaskBits.HOT | MaskBits.COLD | MaskBits.NAN)) == 0
     usable &= np.isfinite(level)
     if not usable.any():

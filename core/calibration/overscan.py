@@ -78,6 +78,12 @@ class Overscan:
         start, stop, _ = self.trim_section[0].indices(ny)
         return start, stop
 
+    def trim(self, raw: np.ndarray) -> np.ndarray:
+        """The part of a whole raw frame (or of a map of it) that trimming keeps, as a view."""
+        r0, r1 = self.row_range(raw.shape[0])
+        cols = slice(None) if self.trim_section is None else self.trim_section[1]
+        return raw[r0:r1, cols]
+
     def row_levels(self, band: np.ndarray, first_row: int) -> np.ndarray | None:
         """The overscan level (ADU, float32) of each raw row of ``band``; None without BIASSEC.
 
