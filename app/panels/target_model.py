@@ -127,7 +127,10 @@ def predict_positions(
     Columns ``frame, file, jd, ra, dec, x, y, sigma_px, clicked`` as
     :meth:`fluxion.core.tracking.TrackFit.predict`. A moving target follows
     its clicks (spline in time), or its ephemeris when it has no click; a
-    fixed target stays at its coordinates or at the mean of its clicks.
+    fixed target stays at its coordinates or at the mean of its clicks. A
+    clicked moving target with an ephemeris also gets the ephemeris' pixels
+    in ``ephem_x, ephem_y`` (computed here, in the worker, once: the panel
+    draws and compares them on every frame change).
 
     Raises
     ------
@@ -142,6 +145,9 @@ def predict_positions(
         table = fit.predict(
             jd, frames.wcs, files=files, clicked=target.track.frames, offsets=frames.offsets
         )
+        if ephemeris is not None and frames.wcs is not None:
+            e = ephemeris.predict(jd, frames.wcs)
+            table["ephem_x"], table["ephem_y"] = np.asarray(e["x"]), np.asarray(e["y"])
         unit = '"' if fit.frame_type == "sky" else " px"
         summary = (
             f"{len(clicks)} click(s): degree {fit.degree} in {fit.frame_type} coordinates, "

@@ -24,9 +24,8 @@ class TargetDrawingMixin:
 
     def horizons_difference(self, name: str) -> np.ndarray:
         """Distance (px) from the clicked track to the Horizons ephemeris in every light."""
-        table, eph, f = self.predictions[name], self.ephemerides[name], self.frames
-        e = eph.predict(np.asarray(f.times.jd), f.wcs)
-        return np.hypot(np.asarray(e["x"]) - table["x"], np.asarray(e["y"]) - table["y"])
+        table = self.predictions[name]
+        return np.hypot(table["ephem_x"] - table["x"], table["ephem_y"] - table["y"])
 
     def _update_plot(self) -> None:
         t = self.current_target
@@ -36,7 +35,7 @@ class TargetDrawingMixin:
             return
         hours = (np.asarray(table["jd"]) - float(table["jd"][0])) * 24.0
         frames = [self._session_index(i) for i in range(len(table))]
-        if t.name in self.ephemerides and t.track.clicks and self.frames.wcs is not None:
+        if "ephem_x" in table.colnames:
             self.plot.plot.setLabel("left", "Horizons - track (px)")
             values = self.horizons_difference(t.name)
         else:
@@ -80,14 +79,13 @@ class TargetDrawingMixin:
                 c = t.track.click_in(light)
                 if c is not None:
                     clicked.append((c.x, c.y))
-            eph = self.ephemerides.get(t.name)
-            if eph is not None and t.track.clicks and self.frames.wcs is not None:
-                e = eph.predict(np.asarray(self.frames.times.jd), self.frames.wcs)
+            if "ephem_x" in table.colnames:
+                ex, ey = np.asarray(table["ephem_x"]), np.asarray(table["ephem_y"])
                 label = f"{t.name} (Horizons)"
                 names.append(label)
-                xs.append(float(e["x"][light]))
-                ys.append(float(e["y"][light]))
-                tracks[label] = (np.asarray(e["x"]), np.asarray(e["y"]))
+                xs.append(float(ex[light]))
+                ys.append(float(ey[light]))
+                tracks[label] = (ex, ey)
         if self.known is not None and len(self.known) and self.frames.wcs is not None:
             ra, dec = known_object_positions(self.known, float(self.frames.times.jd[light]))
             kx, ky = self.frames.wcs[light].world_to_pixel_values(ra, dec)

@@ -144,9 +144,7 @@ class TargetTrackingMixin:
         if self.target(name) is None:
             return
         self.predictions[name] = table
-        eph = self.ephemerides.get(name)
-        t = self.target(name)
-        if eph is not None and t.track.clicks and self.frames.wcs is not None:
+        if "ephem_x" in table.colnames:
             d = self.horizons_difference(name)
             summary += f"; Horizons - track: up to {np.nanmax(np.abs(d)):.2f} px"
         self.result_label.setText(f"{name}: {summary}.")

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from fluxion.app.panels import PANELS
 from fluxion.app.panels.targets import TargetsPanel
+from fluxion.core.ephemerides import Ephemeris
 from fluxion.core.reports.table import read_positions
 from fluxion.core.simulate import NightConfig, simulate_night
 
@@ -118,6 +119,27 @@ def test_three_clicks_track_the_asteroid_in_every_frame(
     assert [c["file"] for c in saved["clicks"]] == [
         "light_0001.fits", "light_0005.fits", "light_0008.fits"
     ]  # fmt: skip
+
+    # An ephemeris through the asteroid's true positions (as Horizons would
+    # give): computed with the track in the worker, drawn and compared in
+    # every light without another prediction.
+    f = panel.frames
+    sky = [f.wcs[i].pixel_to_world_values(*truth[i]) for i in range(len(f))]
+    eph = Ephemeris(
+        "asteroid",
+        Table({"jd": f.times.jd, "ra": [r for r, _ in sky], "dec": [d for _, d in sky]}),
+        "truth",
+    )
+    old = panel.predictions[target.name]
+    panel._ephemeris_ready(target.name, eph)
+    qtbot.waitUntil(lambda: panel.predictions[target.name] is not old, timeout=20_000)
+    marks = panel.marks_in(5)
+    k = marks["names"].index(f"{target.name} (Horizons)")
+    assert np.hypot(marks["x"][k] - truth[5, 0], marks["y"][k] - truth[5, 1]) < 0.01
+    diff = panel.horizons_difference(target.name)
+    assert diff.shape == (8,) and diff.max() < 0.5, diff
+    assert np.allclose(diff, err, atol=0.01)  # the track's own error against the truth
+    assert "Horizons - track: up to" in panel.result_label.text()
 
     # A click far off in frame 4, kept as clicked (Shift): it replaces the
     # centroid there and the refit follows it.
