@@ -224,6 +224,17 @@ def photometry_fingerprint(
 ) -> str:
     """Fingerprint of a frame's photometry: pixels, solution (for ra/dec), parameters, positions."""
     image_fp, _ = image_fingerprint(store, frame)
+    return _photometry_fingerprint(store, frame, params, positions, image_fp)
+
+
+def _photometry_fingerprint(
+    store: ProductStore,
+    frame: FrameInfo,
+    params: PhotometryParams,
+    positions: np.ndarray | None,
+    image_fp: str,
+) -> str:
+    """:func:`photometry_fingerprint` of pixels whose fingerprint is known (no header read)."""
     return fingerprint(
         "photometry",
         params_to_dict(params),
@@ -304,7 +315,8 @@ def measure_photometry(
     if wcs is not None:
         table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
     if store is not None:
-        fp = photometry_fingerprint(store, frame, params, positions)
+        # The image read above carries its fingerprint: no second open of its header.
+        fp = _photometry_fingerprint(store, frame, params, positions, image.fingerprint)
         _store_photometry(store, frame, result, fp)
     state.progress(1.0, f"{len(table)} stars measured")
     return result
