@@ -1,4 +1,4 @@
-"""The astrometry step as the application runs it: parameters -> catalog, fallbacks, a frame solved.
+"""The astrometry step as the application runs it: parameters -> catalog, fallbacks, hint.
 
 The Astrometry panel and ``fluxion solve`` both build their solver here, so the
 catalog choice, the cache and the fallbacks behave the same in both.
@@ -10,8 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..catalogs import (
     CatalogCache,
     CatalogChain,
@@ -20,13 +18,11 @@ from ..catalogs import (
     catalog_by_name,
     find_index_files,
 )
-from ..pipeline import StepState
-from .centroids import centroids_for_solving
 from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
 from .scale import ScaleGuess, scale_from_optics
-from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
+from .solve import PlateSolver, SolveHint, SolveParams
 
-__all__ = ["catalog_for", "fallbacks_for", "solver_for", "hint_for_frame", "solve_frame"]
+__all__ = ["catalog_for", "fallbacks_for", "solver_for", "hint_for_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -88,38 +84,4 @@ def hint_for_frame(frame: Any, params: SolveParams, tolerance: float = 0.05) -> 
         getattr(frame, "dec", None),
         scale,
         epoch=float(t.jyear) if t is not None else None,
-    )
-
-
-def solve_frame(
-    data: np.ndarray,
-    frame: Any,
-    params: SolveParams,
-    state: StepState | None = None,
-    *,
-    solver: PlateSolver | None = None,
-) -> SolveResult:
-    """Detect the sources of one frame and solve it (the panel's per-frame work)."""
-    from ..catalogs import CatalogError
-    from ..detection import Detection
-
-    state = state if state is not None else StepState()
-    try:
-        solver = solver if solver is not None else solver_for(params)
-    except CatalogError as exc:
-        return not_solved("hinted", str(exc))
-    state.progress(0.0, "detecting sources")
-    image = np.asarray(data, dtype=np.float32)
-    sources = Detection()(image).sources
-    state.progress(0.15, "centroids")
-    sources = centroids_for_solving(
-        image, sources, params.centroids, max_sources=params.max_sources
-    )
-    header = None
-    if params.keep_header_wcs and getattr(frame, "path", None) is not None:
-        from ..fitsio import read_header
-
-        header, _ = read_header(frame.path)
-    return solver(
-        sources, data.shape, hint_for_frame(frame, params), header=header, state=state.sub(0.2, 1)
     )
