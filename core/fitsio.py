@@ -316,8 +316,8 @@ def read_frame(
             except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
         if _is_scaled(image_hdu):
-            # As in read_image: scaled integers cannot be memory-mapped; the
-            # header is kept from the first open.
+            # astropy refuses to memory-map scaled integers (its sections too):
+            # they are read in by a second open; the header is kept from the first.
             hdul.close()
             with quiet():
                 hdul = _open(p, memmap=False)
