@@ -44,7 +44,6 @@ from .batch import StepOutcome, portable, run_frames
 __all__ = [
     "FrameImage",
     "calibrate_frames",
-    "calibrated_saturation_of",
     "calibration_fingerprint",
     "frame_image",
     "image_fingerprint",
@@ -305,7 +304,7 @@ def image_fingerprint(store: ProductStore, frame: FrameInfo) -> tuple[str, bool]
     return raw_fingerprint(frame), False
 
 
-def calibrated_saturation_of(header: fits.Header) -> float | None:
+def _calibrated_saturation(header: fits.Header) -> float | None:
     """A calibrated frame's saturation level (ADU) from its header, or None.
 
     Only frames whose calibration wrote the raw level aside (``FLXSATRW``)
@@ -372,7 +371,7 @@ def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
             log.debug("%s: calibrated product not used: %s", path.name, exc)
         else:
             fp = fingerprint("calibrated", recorded)
-            return FrameImage(data, mask, header, True, fp, calibrated_saturation_of(header))
+            return FrameImage(data, mask, header, True, fp, _calibrated_saturation(header))
     hdu = frame.hdu if frame.hdu is not None and frame.hdu >= 0 else None
     data, header, _ = read_frame(frame.path, hdu=hdu, dtype=np.float32)
     return FrameImage(data, None, header, False, raw_fingerprint(frame), frame.saturation)
