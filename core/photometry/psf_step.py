@@ -190,7 +190,7 @@ def missed_companions(
     ``model_factor`` times the model's own significance there, so that the
     residual of a bright star's imperfect PSF is not taken for a star (the
     scene fitter's test, after crowdsource). Peaks within half a FWHM of a
-    known star are the known star's residual.
+    known star are the known star's residual (:func:`.scene.peaks.new_peaks`).
 
     The residual's significance is taken against its own scatter on the sky
     (:func:`.detect.noise_scale`), as the finder's: a raw frame's bias
@@ -199,24 +199,27 @@ def missed_companions(
     than a star (hot pixels, cosmic rays; see :func:`.detect.find_stars`)
     are no companions either: 4 of the 7 left on that frame were hot pixels.
     """
-    from .scene.peaks import find_peaks, significance, significance_at
+    from .scene.peaks import new_peaks, significance
 
     sig, flux = significance(residual, variance, fwhm, mask)
     offset, scale = noise_scale(sig, mask)
     sig = (sig - np.float32(offset)) / np.float32(scale)
-    px, py = find_peaks(sig, min(threshold, near_threshold), exclude=mask, border=1)
-    if len(px) == 0:
-        return np.zeros((0, 2))
+    px, py = new_peaks(
+        sig,
+        stars_model,
+        variance,
+        fwhm,
+        known,
+        threshold,
+        near_threshold=near_threshold,
+        model_factor=model_factor,
+        mask=mask,
+        border=1,
+    )
     pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-    s_here = sig[pyi, pxi]
-    msig = significance_at(stars_model, variance, fwhm, pxi, pyi, mask)
-    keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
     with np.errstate(divide="ignore", invalid="ignore"):
         sharp = residual[pyi, pxi] / flux[pyi, pxi] / single_pixel_ratio(fwhm)
-    keep &= ~(sharp > sharpness_limit)
-    if len(known):
-        d, _ = cKDTree(np.asarray(known, dtype=np.float64)).query(np.c_[px, py])
-        keep &= d > 0.5 * fwhm
+    keep = ~(sharp > sharpness_limit)
     return np.c_[px[keep], py[keep]]
 
 

@@ -44,7 +44,7 @@ from .forced import (
     refined_positions,
     stamp_sizes,
 )
-from .peaks import find_peaks, significance, significance_at
+from .peaks import new_peaks, significance
 from .psf_update import refit_psf, select_psf_stars
 from .sky import global_sky, mesh_sky
 
@@ -179,14 +179,18 @@ def fit_scene(
         resid = img - sky - stars_model
         sig, flux_est = significance(resid, var, psf.fwhm, zero_w)
         thr = st.threshold * (st.first_pass_factor if it == 0 else 1.0)
-        px, py = find_peaks(sig, thr, exclude=no_peaks)
+        px, py = new_peaks(
+            sig,
+            stars_model,
+            var,
+            psf.fwhm,
+            np.c_[x, y],
+            thr,
+            model_factor=st.model_significance_factor,
+            mask=zero_w,
+            exclude=no_peaks,
+        )
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        if len(x) and len(px):
-            msig = significance_at(stars_model, var, psf.fwhm, pxi, pyi, zero_w)
-            keep = sig[pyi, pxi] > st.model_significance_factor * msig
-            d, _ = cKDTree(np.c_[x, y]).query(np.c_[px, py])
-            keep &= d > 0.5 * psf.fwhm
-            px, py, pxi, pyi = px[keep], py[keep], pxi[keep], pyi[keep]
         x = np.concatenate([x, px])
         y = np.concatenate([y, py])
         pinned = np.concatenate([pinned, np.zeros(len(px), bool)])
@@ -275,7 +279,7 @@ def fit_scene(
             psf.fwhm,
             st.threshold,
             model_factor=st.leftover_model_factor,
-            near_threshold=min(st.leftover_threshold, st.threshold),
+            near_threshold=st.leftover_threshold,
         )
         if not len(px):
             break

@@ -21,7 +21,7 @@ from ..flags import PhotometryFlag as F
 from ..noise import NoiseModel
 from .centroids import refine_positions
 from .design import SceneDesign, build_design
-from .peaks import find_peaks, significance, significance_at
+from .peaks import find_peaks, new_peaks, significance
 
 __all__ = [
     "STAMP_SIZES",
@@ -131,43 +131,39 @@ class Solver:
 
 
 def leftover_peaks(
-    result,
-    noise,
-    zero_w,
-    fwhm,
-    threshold,
-    near_stars=False,
-    model_factor=0.0,
-    near_threshold=None,
+    result: SceneResult,
+    noise: NoiseModel,
+    zero_w: np.ndarray,
+    fwhm: float,
+    threshold: float,
+    near_stars: bool = False,
+    model_factor: float = 0.0,
+    near_threshold: float | None = None,
 ):
-    """Residual peaks above ``threshold`` (far from every star, or all of them) and the
-    matched-filter flux image.
+    """Residual peaks above ``threshold`` and the matched-filter flux image.
 
-    With ``model_factor``, a peak must also exceed that fraction of the
-    model's own significance there (crowdsource's test: the residual of a
-    bright star's imperfect model is not a new star). ``near_threshold``
-    (lower) applies where the model itself is significant: companions of
-    known stars, on a small part of the frame, so that it adds few noise
-    peaks (a 1-Mpx matched-filter image has ~20 pure-noise peaks above
-    4 sigma, ~1 above 4.5).
+    With ``near_stars``, all of them; otherwise only new stars by
+    :func:`.peaks.new_peaks` (far from every star, above ``model_factor``
+    times the model's own significance, ``near_threshold`` where the model
+    is significant: a 1-Mpx matched-filter image has ~20 pure-noise peaks
+    above 4 sigma, ~1 above 4.5).
     """
     var = noise.variance(result.model)
     sig, flux_est = significance(result.residual, var, fwhm, zero_w)
-    low = threshold if near_threshold is None else min(near_threshold, threshold)
-    px, py = find_peaks(sig, low, exclude=zero_w)
+    if near_stars:
+        return (*find_peaks(sig, threshold, exclude=zero_w), flux_est)
     t = result.table
-    if near_stars or not len(t) or not len(px):
-        return px, py, flux_est
-    d, _ = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[px, py])
-    far = d > 0.5 * fwhm
-    px, py = px[far], py[far]
-    if model_factor > 0 and len(px):
-        pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        stars = result.model - result.sky
-        msig = significance_at(stars, var, fwhm, pxi, pyi, zero_w)
-        s_here = sig[pyi, pxi]
-        keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
-        px, py = px[keep], py[keep]
+    px, py = new_peaks(
+        sig,
+        result.model - result.sky,
+        var,
+        fwhm,
+        np.c_[t["x"], t["y"]],
+        threshold,
+        near_threshold=near_threshold,
+        model_factor=model_factor,
+        mask=zero_w,
+    )
     return px, py, flux_est
 
 

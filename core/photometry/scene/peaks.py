@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from scipy.spatial import cKDTree
 
-__all__ = ["find_peaks", "significance", "significance_at"]
+__all__ = ["find_peaks", "new_peaks", "significance", "significance_at"]
 
 _FWHM_TO_SIGMA = 1.0 / 2.3548200450309493
 
@@ -127,3 +128,45 @@ def find_peaks(
     dx = vertex(pad[yi + 1, xi], pad[yi + 1, xi + 2])
     dy = vertex(pad[yi, xi + 1], pad[yi + 2, xi + 1])
     return xi + dx, yi + dy
+
+
+def new_peaks(
+    sig: np.ndarray,
+    stars_model: np.ndarray,
+    variance: np.ndarray,
+    fwhm: float,
+    known: np.ndarray,
+    threshold: float,
+    *,
+    near_threshold: float | None = None,
+    model_factor: float = 0.0,
+    mask: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+    border: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of a residual's significance ``sig`` that are new stars (crowdsource's test).
+
+    A peak counts when it passes ``threshold``, or ``near_threshold``
+    (lower) where the model of the known stars is itself significant (a
+    companion hides where a star is; on a small part of the frame, so that
+    few noise peaks are added); it must exceed ``model_factor`` times the
+    model's own significance there, so that the residual of a bright
+    star's imperfect PSF is not taken for a star; and it must lie more
+    than half a FWHM from every ``known`` (x, y) star, whose residual it
+    is otherwise.
+
+    ``mask`` has no weight in the model's significance; ``exclude``
+    (default ``mask``) and ``border`` hold no peaks.
+    """
+    low = threshold if near_threshold is None else min(near_threshold, threshold)
+    px, py = find_peaks(sig, low, exclude=mask if exclude is None else exclude, border=border)
+    if not len(px):
+        return px, py
+    pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
+    s_here = sig[pyi, pxi]
+    msig = significance_at(stars_model, variance, fwhm, pxi, pyi, mask)
+    keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
+    if len(known):
+        d, _ = cKDTree(np.asarray(known, dtype=np.float64)).query(np.c_[px, py])
+        keep &= d > 0.5 * fwhm
+    return px[keep], py[keep]
