@@ -268,7 +268,16 @@ def fit_scene(
         else:
             sky = np.full(shape, global_sky(sky_resid, zero_w))
     state.progress(n_pass / (n_pass + 1), f"forced pass: {len(x)} stars")
-    result = final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass)
+
+    def forced(x, y, flux0):
+        return final_pass(
+            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, flux0, solver, n_pass
+        )
+
+    def fluxes(t):
+        return np.nan_to_num(np.asarray(t["flux"]))
+
+    result = forced(x, y, coef3[:, 0])
     # Sources the last pass uncovered (blends that split, stars beside bright
     # ones) are added and the forced pass repeated, at most three times.
     for _ in range(3):
@@ -284,24 +293,17 @@ def fit_scene(
         if not len(px):
             break
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
-        t = result.table
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
         tx, ty = refined_positions(result, tables, noise, zero_w)
-        x = np.concatenate([tx, px])
-        y = np.concatenate([ty, py])
-        f0 = np.concatenate([np.nan_to_num(np.asarray(t["flux"])), flux_est[pyi, pxi]])
-        coef3 = np.c_[f0, np.zeros((len(f0), 2))]
-        result = final_pass(
-            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
+        result = forced(
+            np.concatenate([tx, px]),
+            np.concatenate([ty, py]),
+            np.concatenate([fluxes(result.table), flux_est[pyi, pxi]]),
         )
     # A last forced pass with every star re-centred on the residual.
-    t = result.table
-    if len(t):
+    if len(result.table):
         x, y = refined_positions(result, tables, noise, zero_w)
-        coef3 = np.c_[np.nan_to_num(np.asarray(t["flux"])), np.zeros((len(t), 2))]
-        result = final_pass(
-            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass
-        )
+        result = forced(x, y, fluxes(result.table))
     # Weak detections leave the table but not the model: their light is
     # still fitted (neighbours and residual unchanged), they are only not
     # reported as stars.

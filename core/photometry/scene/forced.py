@@ -202,8 +202,11 @@ def position_errors(result: SceneResult, tables, noise: NoiseModel, zero_w) -> N
         t["y_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
 
 
-def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solver, n_pass):
-    """Forced photometry at the final positions, without derivative columns."""
+def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, flux0, solver, n_pass):
+    """Forced photometry at the final positions, without derivative columns.
+
+    ``flux0``: the fluxes the solution starts from (and the stamps are sized by).
+    """
     shape = img.shape
     stars_model = np.zeros(shape)
     n = len(x)
@@ -215,11 +218,11 @@ def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, coef3, solv
     if n:
         sat_star = near_pixels(x, y, sat, 1.5)
         sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
-        sizes = stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
+        sizes = stamp_sizes(tables, flux0, sigma_sky, sat_star)
         stamp = sizes.astype(np.int32)
         design = build_design(tables, x, y, sizes, shape, derivatives=False)
         coef_guess = np.zeros(design.n_columns)
-        coef_guess[design.col_of_star[:, 0]] = coef3[:, 0]
+        coef_guess[design.col_of_star[:, 0]] = flux0
         stars_model = design.image(coef_guess)
         var = noise.variance(sky + np.maximum(stars_model, 0.0))
         sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
