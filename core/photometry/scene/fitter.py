@@ -262,7 +262,7 @@ def fit_scene(
         # Sky from the residual: one median early, then a mesh.
         sky_resid = img - stars_model
         if it + 1 >= 2:
-            sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
+            # sigma_sky is this pass's, from the sky not yet replaced.
             sky_mask = zero_w | (stars_model > SKY_MASK_SIGMA * sigma_sky)
             sky = mesh_sky(sky_resid, sky_mask, st.sky_mesh)
         else:
