@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from astropy.stats import mad_std
 
 from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf
 from .design import _phase as phase
@@ -137,7 +138,7 @@ def refit_psf(
         if variance is not None and len(pos) >= 20:
             score = blend_scores(isolated_image, variance, x, y, psf, mask)
             med = np.median(score)
-            keep = score < med + BLEND_CUT * 1.4826 * np.median(np.abs(score - med))
+            keep = score < med + BLEND_CUT * mad_std(score)
             log.debug("PSF stars: %d of %d kept (blends dropped)", keep.sum(), len(keep))
             pos = pos[keep]
         if kind == "empirical" and len(pos) >= 10:
