@@ -35,17 +35,20 @@ if command -v dpkg-query >/dev/null 2>&1; then
     ensure_debs "${QT_DEBS[@]}" "$@"
 fi
 
-# (Re)install when the venv is missing or pyproject.toml changed since the last install.
+# (Re)install when the venv is missing or pyproject.toml or the pins changed since
+# the last install. requirements/constraints.txt pins every package to the versions
+# the tests last passed with (bash scripts/update-constraints.sh renews it).
 STAMP="$VENV/.fluxion-installed"
-WANT="$(sha256sum "$FLUXION_ROOT/pyproject.toml" | cut -d' ' -f1)"
+PINS="$FLUXION_ROOT/requirements/constraints.txt"
+WANT="$(cat "$FLUXION_ROOT/pyproject.toml" "$PINS" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ]; then
     echo "fluxion: creating virtual environment in $VENV" >&2
     "$PY" -m venv "$VENV"
 fi
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "fluxion: installing Fluxion and its dependencies into $VENV" >&2
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$FLUXION_ROOT[test]"
+    "$VENV/bin/python" -m pip install -q -c "$PINS" --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -c "$PINS" -e "$FLUXION_ROOT[test]"
     echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
