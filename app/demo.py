@@ -6,8 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from fluxion.core.pipeline import StepState
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.runtime.pipeline import StepState
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 __all__ = ["generate_demo", "demo_inputs", "demo_reference_catalog"]
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.project import Project, ProjectError, is_project
+from fluxion.core.project.document import Project, ProjectError, is_project
 from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.fitsio import atomic_write_text
+from fluxion.core.io.fitsio import atomic_write_text
 
 __all__ = ["REPORT_FOLDER", "qt_available", "write_report"]
 

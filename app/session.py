@@ -1,7 +1,7 @@
 """The open sequence and project, the current frame, and frame loading with prefetch.
 
 A :class:`Session` is what the main window and every step panel share: the
-:class:`~fluxion.core.sequence.Sequence`, the :class:`~fluxion.core.project.Project`,
+:class:`~fluxion.core.io.sequence.Sequence`, the :class:`~fluxion.core.project.document.Project`,
 the current frame and the :class:`~fluxion.app.workers.WorkerPool`. Frames are
 prepared for display in workers (:func:`prepare_display`: pixels, WCS, limits,
 histogram) and kept in a small cache; the neighbours of the current frame are
@@ -26,12 +26,12 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
-from fluxion.core.fitsio import read_image
-from fluxion.core.pipeline import StepState
-from fluxion.core.products import ProductStore
-from fluxion.core.project import Project
-from fluxion.core.sequence import Sequence, scan
-from fluxion.core.stretch import Limits, block_preview, compute_limits, display_histogram
+from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
+from fluxion.core.io.fitsio import read_image
+from fluxion.core.io.sequence import Sequence, scan
+from fluxion.core.project.document import Project
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
 
 from .demo import demo_reference_catalog
 from .workers import ErrorInfo, Task, WorkerPool

@@ -27,7 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from fluxion.core.pipeline import Cancelled, StepState
+from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.qt_compat import make_singletons_immortal
 
 __all__ = ["ErrorInfo", "describe_error", "Task", "WorkerPool"]

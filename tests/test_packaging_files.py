@@ -132,7 +132,7 @@ def test_spec_bundles_the_resources_and_the_compiled_modules() -> None:
 
 
 def _tiny_night(folder: Path) -> Path:
-    from fluxion.core.simulate import NightConfig, simulate_night
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
     config = NightConfig(n_frames=2, shape=(128, 128), n_bias=1, n_dark=1, n_flat=1)
     simulate_night(folder, config)

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from fluxion.core.stretch import Limits, stretch_curve
+from fluxion.core.display.stretch import Limits, stretch_curve
 
 from .plots import plain_axes
 

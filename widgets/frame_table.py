@@ -3,7 +3,7 @@
 Facts that were guessed (a default, or inferred from something other than
 their own header card) are shown in italics with a tooltip saying how;
 frames with problems are tinted, with the reasons in the tooltip and the last
-column. Rows take :class:`fluxion.core.frames.FrameInfo` objects. Steps add
+column. Rows take :class:`fluxion.core.io.frames.FrameInfo` objects. Steps add
 their per-frame results (FWHM, sky, sources...) as extra columns after those,
 through :meth:`FrameTableModel.set_extra_column`.
 """

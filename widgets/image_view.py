@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.stretch import LIMIT_METHODS, STRETCHES, Limits
+from fluxion.core.display.stretch import LIMIT_METHODS, STRETCHES, Limits
 
 from .display_controls import COLORMAPS, LevelsHistogram, make_lut
 from .image_view_display import DisplayMixin, ImageViewBox
@@ -205,7 +205,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         the current ones, which is how blinking keeps a fixed stretch. The view
         is refitted only when the frame's shape changes. ``preview`` is a
         block-averaged copy and its block size (made in a worker by
-        :func:`fluxion.core.stretch.block_preview`): it is drawn instead of the
+        :func:`fluxion.core.display.stretch.block_preview`): it is drawn instead of the
         full frame while one preview pixel covers at most one screen pixel,
         which makes showing a zoomed-out 4k frame several times faster. The
         readout and magnifier always use the full frame.

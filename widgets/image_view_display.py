@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 
-from fluxion.core.stretch import LIMIT_METHODS, STRETCHES, Limits
+from fluxion.core.display.stretch import LIMIT_METHODS, STRETCHES, Limits
 
 from .display_controls import COLORMAPS, make_lut
 

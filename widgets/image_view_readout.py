@@ -17,7 +17,7 @@ from astropy.coordinates import Angle
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QWidget
 
-from fluxion.core.stretch import Limits
+from fluxion.core.display.stretch import Limits
 
 __all__ = ["HOVER_RATE_HZ", "Readout", "Magnifier", "ReadoutMixin"]
 

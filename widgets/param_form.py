@@ -1,4 +1,4 @@
-"""A form built from a step's parameter dataclass (``fluxion.core.params`` metadata).
+"""A form built from a step's parameter dataclass (``fluxion.core.runtime.params`` metadata).
 
 Floats and ints get spin boxes with their range and unit, choices a combo box,
 booleans a check box, tuples a row of editors, strings a line edit; the help
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.params import ParamInfo, param_infos
+from fluxion.core.runtime.params import ParamInfo, param_infos
 
 __all__ = ["ParamForm"]
 
@@ -167,7 +167,7 @@ class ParamForm(QWidget):
     Parameters
     ----------
     params_type : type
-        A dataclass whose fields were declared with :func:`fluxion.core.params.param`.
+        A dataclass whose fields were declared with :func:`fluxion.core.runtime.params.param`.
     values : instance of params_type, optional
         Initial values (default: the dataclass defaults).
 

@@ -41,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.calibration import CalibrationParams, MasterParams, RawFrame
     from fluxion.core.calibration.run import build_masters, calibrate_lights
-    from fluxion.core.pipeline import StepState
-    from fluxion.core.sequence import group_frames, scan
+    from fluxion.core.io.sequence import group_frames, scan
+    from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
     check_workers(args.workers)

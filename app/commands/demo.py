@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.pipeline import StepState
-    from fluxion.core.simulate import NightConfig, simulate_night
+    from fluxion.core.runtime.pipeline import StepState
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
     overrides = {}
     if args.seed is not None:

@@ -33,10 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.detection import Detection, DetectionParams
-    from fluxion.core.detection_batch import detect_files
-    from fluxion.core.pipeline import StepState
-    from fluxion.core.sequence import scan
+    from fluxion.core.detection.batch import detect_files
+    from fluxion.core.detection.extract import Detection, DetectionParams
+    from fluxion.core.io.sequence import scan
+    from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
     check_workers(args.workers)

@@ -55,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from astropy.coordinates import SkyCoord
     from astropy.table import Table
 
-    from fluxion.core.comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
-    from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
+    from fluxion.core.lightcurve.comparison import (
+        ComparisonChoice,
+        ComparisonError,
+        choose_comparison_stars,
+    )
+    from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
     from fluxion.core.photometry.noise import NoiseModel
     from fluxion.core.reports.table import write_table
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from . import CommandError
 
 if TYPE_CHECKING:
-    from fluxion.core.target_inputs import TargetFrames
+    from fluxion.core.targets.inputs import TargetFrames
 
 __all__ = [
     "DEFAULT_WORKERS",
@@ -71,7 +71,7 @@ def target_lights(paths: list[Path]) -> TargetFrames:
     Each light keeps the WCS of its header; when one has none, the field is
     followed on bright stars instead.
     """
-    from fluxion.core.target_inputs import load_target_frames
+    from fluxion.core.targets.inputs import load_target_frames
 
     try:
         return load_target_frames(paths)

@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _frames(paths: list[Path]) -> list[Path]:
-    from fluxion.core.fitsio import is_fits_name
+    from fluxion.core.io.fitsio import is_fits_name
 
     out: list[Path] = []
     for p in paths:
@@ -81,13 +81,13 @@ def measure_file(
     """Measure one frame and write its table; returns (stars, unit)."""
     import numpy as np
 
-    from fluxion.core.fitsio import (
+    from fluxion.core.io.fitsio import (
         atomic_write_ecsv,
         read_header,
         read_image,
         read_wcs,
     )
-    from fluxion.core.headers import normalise_header
+    from fluxion.core.io.headers import normalise_header
     from fluxion.core.photometry import Photometry, PhotometryParams
 
     header, hdu = read_header(path)
@@ -122,7 +122,7 @@ def measure_file(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.fitsio import FitsReadError
+    from fluxion.core.io.fitsio import FitsReadError
     from fluxion.core.photometry import PhotometryError
 
     check_paths(args.paths)

@@ -50,5 +50,5 @@ class TerminalProgress:
 
     @property
     def callback(self) -> Callable[[float, str], None]:
-        """The callable to pass to :class:`~fluxion.core.pipeline.StepState`."""
+        """The callable to pass to :class:`~fluxion.core.runtime.pipeline.StepState`."""
         return self

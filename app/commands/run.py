@@ -181,10 +181,10 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.astrometry import SolveParams
     from fluxion.core.calibration import CalibrationParams
     from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
+    from fluxion.core.io.sequence import scan
     from fluxion.core.photometry import PhotometryParams
-    from fluxion.core.pipeline import Cancelled, StepState
-    from fluxion.core.project import Project, ProjectError, is_project
-    from fluxion.core.sequence import scan
+    from fluxion.core.project.document import Project, ProjectError, is_project
+    from fluxion.core.runtime.pipeline import Cancelled, StepState
 
     check_paths(args.paths)
     check_workers(args.workers)

@@ -66,7 +66,7 @@ def _relative(path: Path, root: Path | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.sequence import scan
+    from fluxion.core.io.sequence import scan
 
     check_paths(args.paths)
     frames = scan(args.paths, recursive=args.recursive)

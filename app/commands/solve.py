@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.astrometry.files import solve_files
     from fluxion.core.astrometry.step import solver_for
     from fluxion.core.catalogs import CatalogCache, CatalogError
-    from fluxion.core.pipeline import StepState
+    from fluxion.core.runtime.pipeline import StepState
 
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:

@@ -20,7 +20,7 @@ _MAX_TRANSLATION_RESIDUAL = 0.5
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from fluxion.core.stack import STACK_METHODS
+    from fluxion.core.stacking.stack import STACK_METHODS
 
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of calibrated lights")
     p.add_argument("--on", choices=("stars", "target"), default="stars",
@@ -57,7 +57,11 @@ def _offsets(
     args: argparse.Namespace, frames, reference: int
 ) -> tuple[np.ndarray, str, tuple[float, float] | None]:
     """Alignment offsets of every light, a one-line summary and the target on the stack."""
-    from fluxion.core.stack import star_offsets_from_wcs, target_offsets, translation_residual
+    from fluxion.core.stacking.stack import (
+        star_offsets_from_wcs,
+        target_offsets,
+        translation_residual,
+    )
 
     from .track import predicted_positions
 
@@ -81,9 +85,14 @@ def _offsets(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.fitsio import FitsReadError, read_header
-    from fluxion.core.pipeline import StepState
-    from fluxion.core.stack import StackError, StackParams, read_calibrated_light, stack_frames
+    from fluxion.core.io.fitsio import FitsReadError, read_header
+    from fluxion.core.runtime.pipeline import StepState
+    from fluxion.core.stacking.stack import (
+        StackError,
+        StackParams,
+        read_calibrated_light,
+        stack_frames,
+    )
 
     check_paths(args.paths)
     if args.output.suffix.lower() not in (".fits", ".fit", ".fts"):
@@ -131,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 def _photometry(args: argparse.Namespace, frames, result, target_xy) -> None:
     """Aperture photometry on the stack, written beside it, with the stack's noise."""
     from fluxion.core.photometry import PhotometryError
-    from fluxion.core.stack_photometry import measure_stack, write_stack_photometry
+    from fluxion.core.stacking.photometry import measure_stack, write_stack_photometry
 
     infos = [frames.sequence[k] for k in frames.indices]
     gains = [f.gain for f in infos if f.gain]

@@ -41,10 +41,10 @@ def parse_click(text: str) -> tuple[int, float, float]:
 
 def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
     """Table of the target's predicted positions in every light, and a summary."""
-    from fluxion.core.ephemerides import EphemerisError, horizons_ephemeris
     from fluxion.core.reports import ExportError
     from fluxion.core.reports.table import read_positions, track_from_positions
-    from fluxion.core.tracking import Click, Track, TrackError, fit_track, refine_click
+    from fluxion.core.targets.ephemerides import EphemerisError, horizons_ephemeris
+    from fluxion.core.targets.tracking import Click, Track, TrackError, fit_track, refine_click
 
     jd = frames.times.jd
     if args.horizons:

@@ -110,7 +110,7 @@ def _field_catalogs(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from astropy.table import vstack
 
-    from fluxion.core.fitsio import atomic_write_ecsv
+    from fluxion.core.io.fitsio import atomic_write_ecsv
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
 
     from .zeropoint_field import field_of

@@ -31,7 +31,7 @@ _PIXEL_COLUMNS = (("x", "y"), ("xcenter", "ycenter"), ("x_fit", "y_fit"), ("X_IM
 
 def _meta_wcs(meta: dict):
     """A celestial WCS from header cards kept in a table's metadata, or None."""
-    from fluxion.core.fitsio import read_wcs
+    from fluxion.core.io.fitsio import read_wcs
 
     cards = meta.get("wcs", meta)
     if isinstance(cards, str):

@@ -22,10 +22,10 @@ from fluxion.core.astrometry import SolveParams, SolveResult, not_solved
 from fluxion.core.astrometry.step import catalog_for
 from fluxion.core.catalogs import CatalogChain, CatalogError, LocalCatalog
 from fluxion.core.chain import load_solution, solve_frame
-from fluxion.core.detection import DetectionParams
-from fluxion.core.frames import FrameInfo
-from fluxion.core.pipeline import StepState
-from fluxion.core.products import ProductStore
+from fluxion.core.detection.extract import DetectionParams
+from fluxion.core.io.frames import FrameInfo
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
 
 from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
 from .base import StepPanel, read_stored, run_standalone

@@ -51,8 +51,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.pipeline import StepState
-from fluxion.core.products import ProductStore
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
 from fluxion.widgets.plots import TimeSeriesPlot
@@ -403,7 +403,7 @@ def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) ->
     """Open one panel beside a viewer on the demo sequence (``python -m fluxion.app.panels.x``)."""
     from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
 
-    from fluxion.core.simulate import NightConfig
+    from fluxion.core.simulation.simulate import NightConfig
 
     from ..demo import demo_inputs, generate_demo
     from ..workers import WorkerPool

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.calibration import CalibrationParams, MasterParams
 from fluxion.core.chain import calibrate_frames, frame_image, load_masters
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 from fluxion.widgets.param_form import ParamForm
 
 from ..workers import Task

@@ -26,9 +26,9 @@ from fluxion.core.calibration import (
     MasterFrame,
     bad_pixels_from_masters,
 )
-from fluxion.core.products import ProductStore
-from fluxion.core.quiet import quiet
-from fluxion.core.stretch import Limits, compute_limits
+from fluxion.core.display.stretch import Limits, compute_limits
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.quiet import quiet
 
 __all__ = [
     "LightFacts",

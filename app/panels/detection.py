@@ -1,6 +1,6 @@
 """Detection: sources, sky and seeing of each frame, with their diagnostics over the night.
 
-The form comes from :class:`~fluxion.core.detection.DetectionParams`. Each
+The form comes from :class:`~fluxion.core.detection.extract.DetectionParams`. Each
 frame goes through :func:`fluxion.core.chain.detect_frame`, which searches the
 calibrated frame when the project has one (else the raw file) and keeps the
 source table in the project, so a frame already done with the same parameters
@@ -20,9 +20,9 @@ import numpy as np
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
 
 from fluxion.core.chain import detect_frame, load_sources
-from fluxion.core.detection import DetectionError, DetectionParams, DetectionResult
-from fluxion.core.fitsio import FitsReadError
-from fluxion.core.pipeline import StepState
+from fluxion.core.detection.extract import DetectionError, DetectionParams, DetectionResult
+from fluxion.core.io.fitsio import FitsReadError
+from fluxion.core.runtime.pipeline import StepState
 
 from ..workers import Task
 from .base import StepPanel, read_stored, run_standalone

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 
-from fluxion.core.params import param
-from fluxion.core.pipeline import StepState
-from fluxion.core.stretch import subsample
+from fluxion.core.display.stretch import subsample
+from fluxion.core.runtime.params import param
+from fluxion.core.runtime.pipeline import StepState
 
 from .base import StepPanel, run_standalone
 

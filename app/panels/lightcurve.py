@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.chain.calibrate import frame_image
-from fluxion.core.lightcurve_run import LightCurveParams, write_light_curve
-from fluxion.core.target_inputs import TargetFrames, target_frames
+from fluxion.core.lightcurve.run import LightCurveParams, write_light_curve
+from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import ErrorInfo, Task
 from .base import StepPanel, run_standalone, saved_product_store

@@ -4,9 +4,9 @@
 predicted position in every light (:mod:`.target_model`), comparison
 candidates (clicked, or the first light's bright isolated stars) followed
 into every light through the WCS or the field offsets, forced aperture
-photometry (:func:`fluxion.core.lightcurve_run.measure_frames`), the
-comparison and check stars (:func:`fluxion.core.comparison.choose_comparison_stars`)
-and the light-curve table (:func:`fluxion.core.lightcurve_run.assemble_light_curve`).
+photometry (:func:`fluxion.core.lightcurve.run.measure_frames`), the
+comparison and check stars (:func:`fluxion.core.lightcurve.comparison.choose_comparison_stars`)
+and the light-curve table (:func:`fluxion.core.lightcurve.run.assemble_light_curve`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from astropy.table import Table
 from astropy.timeseries import LombScargle
 
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
-from fluxion.core.comparison import ComparisonChoice, choose_comparison_stars
-from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.lightcurve.comparison import ComparisonChoice, choose_comparison_stars
+from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
 from fluxion.core.photometry.noise import NoiseModel
-from fluxion.core.pipeline import StepState
-from fluxion.core.target_inputs import TargetFrames
+from fluxion.core.runtime.pipeline import StepState
+from fluxion.core.targets.inputs import TargetFrames
 
 from .target_model import Target, predict_positions
 
@@ -57,7 +57,7 @@ class LightCurveRun:
     Attributes
     ----------
     table : Table
-        One row per light (see :func:`~fluxion.core.lightcurve_run.assemble_light_curve`).
+        One row per light (see :func:`~fluxion.core.lightcurve.run.assemble_light_curve`).
     positions : Table
         The target's predicted positions (for MPC/ADES reports).
     stars_xy : ndarray, shape (n_lights, n_stars, 2)

@@ -31,11 +31,11 @@ from fluxion.core.chain import (
     load_photometry_diagnostics,
     measure_photometry,
 )
-from fluxion.core.frames import FrameInfo
+from fluxion.core.display.stretch import Limits, compute_limits
+from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
-from fluxion.core.pipeline import StepState
-from fluxion.core.products import ProductStore
-from fluxion.core.stretch import Limits, compute_limits
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
 
 from .base import StepPanel, read_stored, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView

@@ -4,7 +4,7 @@ Qt-free, so the Targets and Light-curve panels share it and tests use it
 without a window. A :class:`Target` is what the user made: a moving target
 (clicked track, or a JPL Horizons name), or a fixed one (clicked, or given by
 coordinates). :func:`predict_positions` turns it into the target's position
-in every light frame through :mod:`fluxion.core.tracking`.
+in every light frame through :mod:`fluxion.core.targets.tracking`.
 
 Clicks are indexed by light frame (0 = first light in time order, as
 ``fluxion track --click``) and saved with the frame's file name, so a project
@@ -23,9 +23,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from fluxion.core.ephemerides import Ephemeris
-from fluxion.core.target_inputs import TargetFrames
-from fluxion.core.tracking import Click, Track, TrackError, fit_track
+from fluxion.core.targets.ephemerides import Ephemeris
+from fluxion.core.targets.inputs import TargetFrames
+from fluxion.core.targets.tracking import Click, Track, TrackError, fit_track
 
 __all__ = ["Target", "predict_positions", "KINDS"]
 
@@ -125,7 +125,7 @@ def predict_positions(
     """The target's position in every light, and a one-line summary.
 
     Columns ``frame, file, jd, ra, dec, x, y, sigma_px, clicked`` as
-    :meth:`fluxion.core.tracking.TrackFit.predict`. A moving target follows
+    :meth:`fluxion.core.targets.tracking.TrackFit.predict`. A moving target follows
     its clicks (spline in time), or its ephemeris when it has no click; a
     fixed target stays at its coordinates or at the mean of its clicks. A
     clicked moving target with an ephemeris also gets the ephemeris' pixels

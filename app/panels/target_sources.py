@@ -16,10 +16,10 @@ from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-from fluxion.core.ephemerides import Ephemeris, horizons_ephemeris, known_objects_in_field
 from fluxion.core.reports import ExportError
 from fluxion.core.reports.table import read_positions, track_from_positions, write_table
-from fluxion.core.tracking import Track
+from fluxion.core.targets.ephemerides import Ephemeris, horizons_ephemeris, known_objects_in_field
+from fluxion.core.targets.tracking import Track
 
 from ..workers import ErrorInfo, Task
 from .target_model import Target

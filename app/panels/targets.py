@@ -4,7 +4,7 @@ The user makes a target (moving or fixed; by clicking, by coordinates or by
 name through JPL Horizons) and clicks it in any frames. Each click is refined
 to the centroid in a worker, or kept as clicked with Shift held (faint
 targets); a second click in a frame replaces the first, and the track is
-refitted at once (:mod:`fluxion.core.tracking`). Every frame shows the
+refitted at once (:mod:`fluxion.core.targets.tracking`). Every frame shows the
 predicted position and the track (the view's "targets" layer), the click in
 that frame and the fit's uncertainty circle; a/d step through the frames.
 Tracks live in ``project.targets`` and travel as positions files.
@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.ephemerides import Ephemeris
-from fluxion.core.params import param
-from fluxion.core.target_inputs import TargetFrames, target_frames
+from fluxion.core.runtime.params import param
+from fluxion.core.targets.ephemerides import Ephemeris
+from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import Task
 from .base import StepPanel, run_standalone, saved_product_store

@@ -2,7 +2,7 @@
 
 A mixin of :class:`~fluxion.app.panels.targets.TargetsPanel`. A click in the
 viewer marks the selected target in the current light: it is refined to the
-centroid in a worker (:func:`fluxion.core.tracking.refine_click`), or kept as
+centroid in a worker (:func:`fluxion.core.targets.tracking.refine_click`), or kept as
 clicked with Shift held (faint targets); a second click in a light replaces
 the first. Each change refits the target's track in a worker
 (:func:`~fluxion.app.panels.target_model.predict_positions`).
@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 from PySide6.QtCore import Qt
 
-from fluxion.core.tracking import UNREFINED_SIGMA, Click, refine_click
+from fluxion.core.targets.tracking import UNREFINED_SIGMA, Click, refine_click
 
 from ..workers import Task
 from .target_model import Target, predict_positions

@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.chain import load_zeropoint, photometry_frame, zeropoint_frame
-from fluxion.core.frames import FrameInfo
+from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.pipeline import StepState
-from fluxion.core.products import ProductStore
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.zeropoint import ZeroPointParams, ZeroPointResult
 from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot

@@ -28,7 +28,7 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import CircularGaussianPRF, GaussianPRF, PSFPhotometry
 
-from fluxion.core.quiet import quiet
+from fluxion.core.runtime.quiet import quiet
 
 from .noise import gain_from_sky, noise_map, sky_rms
 
@@ -445,7 +445,7 @@ def _brightest_usable(sources: Table, n: int | None) -> np.ndarray:
         np.asarray(sources["y"], float)
     )
     if "flags" in sources.colnames:
-        from ..detection import SourceFlags
+        from ..detection.extract import SourceFlags
 
         bad = int(SourceFlags.SATURATED | SourceFlags.TRUNCATED)
         keep &= (np.asarray(sources["flags"], int) & bad) == 0

@@ -26,7 +26,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, FITSFixedWarning
 
-from ..quiet import quiet
+from ..runtime.quiet import quiet
 from .solve import SolveHint, SolveResult, not_solved
 
 __all__ = ["SolveField", "NovaAstrometryNet", "solve_field_available"]
@@ -51,7 +51,7 @@ def _brightest_xy(sources: Table, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _wcs_from_header(header: fits.Header, shape: tuple[int, int]) -> WCS:
     # astrometry.net writes header-only files (NAXIS = 0) that astropy remarks on;
-    # quiet() because fallbacks run in worker threads (see fluxion.core.quiet).
+    # quiet() because fallbacks run in worker threads (see fluxion.core.runtime.quiet).
     with quiet(FITSFixedWarning):
         w = WCS(header, naxis=2, relax=True)
     w.pixel_shape = (shape[1], shape[0])

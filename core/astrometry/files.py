@@ -19,9 +19,9 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..fitsio import atomic_write_ecsv, read_header, read_image
-from ..headers import HeaderFacts, normalise_header
-from ..pipeline import StepState
+from ..io.fitsio import atomic_write_ecsv, read_header, read_image
+from ..io.headers import HeaderFacts, normalise_header
+from ..runtime.pipeline import StepState
 from .centroids import centroids_for_solving
 from .scale import ScaleGuess, guess_scale
 from .sequence import FrameToSolve, solve_sequence
@@ -200,7 +200,7 @@ def solve_files(
     state, executor : optional
         Progress/cancellation and parallel source extraction.
     """
-    from ..detection import Detection
+    from ..detection.extract import Detection
 
     state = state if state is not None else StepState()
     out = Path(out_dir)

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import binom
 
-from ..pipeline import StepState
+from ..runtime.pipeline import StepState
 
 __all__ = ["MatchError", "Match", "match_sources", "triangle_invariants"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..params import param
+from ..runtime.params import param
 from .centroids import CENTROID_CHOICES
 
 __all__ = ["CATALOG_CHOICES", "CENTROID_CHOICES", "SolveParams"]

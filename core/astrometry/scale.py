@@ -15,7 +15,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from fluxion.core.quiet import quiet
+from fluxion.core.runtime.quiet import quiet
 
 __all__ = [
     "ScaleGuess",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from astropy.io import fits
 from astropy.table import Table
 
-from ..pipeline import StepState
+from ..runtime.pipeline import StepState
 from .scale import ScaleGuess
 from .solve import PlateSolver, SolveHint, SolveResult, not_solved
 

@@ -31,7 +31,7 @@ from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
 from ..catalogs import CatalogChain, CatalogError, CatalogSource, Cone, LocalCatalog
-from ..pipeline import StepState
+from ..runtime.pipeline import StepState
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
 from .scale import ScaleGuess
@@ -170,7 +170,7 @@ def _good_sources(sources: Table) -> Table:
     )
     if "flags" in sources.colnames:
         # Saturated, truncated or blended sources centre badly: keep them out of the fit.
-        from ..detection import SourceFlags
+        from ..detection.extract import SourceFlags
 
         bad = int(SourceFlags.SATURATED | SourceFlags.TRUNCATED)
         keep &= (np.asarray(sources["flags"], int) & bad) == 0

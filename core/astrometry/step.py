@@ -68,7 +68,7 @@ def solver_for(
 
 
 def hint_for_frame(frame: Any, params: SolveParams, tolerance: float = 0.05) -> SolveHint:
-    """The hint of a frame (``fluxion.core.frames.FrameInfo``-like: ra, dec, time, optics)."""
+    """The hint of a frame (``fluxion.core.io.frames.FrameInfo``-like: ra, dec, time, optics)."""
     scale = None
     if params.pixel_scale > 0:
         scale = ScaleGuess(params.pixel_scale, tolerance, "user")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
-from ..params import param
-from ..pipeline import StepState
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
 from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
 from .masters import CalibrationError, MasterFrame, check_compatible
 from .raw import RawFrame

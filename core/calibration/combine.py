@@ -18,8 +18,8 @@ import numpy as np
 from astropy.stats import SigmaClip
 from astropy.utils.exceptions import AstropyUserWarning
 
-from ..pipeline import StepState
-from ..quiet import quiet
+from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 
 __all__ = ["COMBINE_METHODS", "RowReader", "combine", "band_height"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
-from ..params import param
-from ..pipeline import StepState
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
 from .combine import COMBINE_METHODS, combine, robust_stats
 from .raw import RawFrame
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
-from ..fitsio import read_header, read_image
-from ..quiet import quiet
+from ..io.fitsio import read_header, read_image
+from ..runtime.quiet import quiet
 from .overscan import Overscan, overscan_from_header
 
 if TYPE_CHECKING:
-    from ..frames import FrameInfo
+    from ..io.frames import FrameInfo
 
 __all__ = ["RawFrame"]
 

@@ -17,8 +17,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..fitsio import FitsReadError, atomic_write_fits, atomic_write_hdulist
-from ..pipeline import Cancelled, StepState
+from ..io.fitsio import FitsReadError, atomic_write_fits, atomic_write_hdulist
+from ..runtime.pipeline import Cancelled, StepState
 from .apply import CalibratedFrame, Calibration, CalibrationMasters, CalibrationParams
 from .masters import (
     CalibrationError,
@@ -171,7 +171,7 @@ def calibrate_lights(
 
     Lights run in parallel on ``executor``; a light that fails is reported in
     its :class:`FrameOutcome` and the others go on. Cancelling stops between
-    frames (raises :class:`~fluxion.core.pipeline.Cancelled`).
+    frames (raises :class:`~fluxion.core.runtime.pipeline.Cancelled`).
     """
     state = state if state is not None else StepState()
     out = Path(outdir)

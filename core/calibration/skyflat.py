@@ -25,8 +25,8 @@ from photutils.background import Background2D, MedianBackground
 from scipy import ndimage
 from scipy.interpolate import RectBivariateSpline
 
-from ..params import param
-from ..pipeline import StepState
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
 from .masters import (
     CalibrationError,
     MasterFrame,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from astropy.table import Table
 
-from ..fitsio import atomic_write_ecsv
+from ..io.fitsio import atomic_write_ecsv
 from .base import Cone, select_cone
 
 __all__ = ["CatalogCache", "CachedAnswer", "default_cache_dir"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from astropy.table import Table
 
-from ..pipeline import StepState
+from ..runtime.pipeline import StepState
 from .base import CatalogError, CatalogSource, Cone, apply_proper_motion, select_cone
 from .cache import CatalogCache
 

@@ -1,6 +1,6 @@
 """The chain of per-frame steps over a project's products.
 
-One function per step takes the project's :class:`~fluxion.core.products.ProductStore`,
+One function per step takes the project's :class:`~fluxion.core.project.products.ProductStore`,
 a frame, the step's parameters (and upstream inputs) and a state; it returns
 the stored product when it is current (same inputs, same parameters), else
 computes, stores and returns it. The window's panels and ``fluxion run`` call

@@ -19,8 +19,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..frames import FrameInfo
-from ..pipeline import Cancelled, StepState
+from ..io.frames import FrameInfo
+from ..runtime.pipeline import Cancelled, StepState
 
 __all__ = ["StepOutcome", "executor_width", "portable", "run_frames"]
 

@@ -32,13 +32,13 @@ from ..calibration import (
 )
 from ..calibration.apply import Calibration
 from ..calibration.run import build_masters
-from ..fitsio import atomic_write_hdulist, atomic_write_text, read_frame
-from ..frames import FrameInfo
-from ..params import params_to_dict
-from ..pipeline import StepState
-from ..products import ProductStore, fingerprint
-from ..quiet import quiet
-from ..sequence import group_frames
+from ..io.fitsio import atomic_write_hdulist, atomic_write_text, read_frame
+from ..io.frames import FrameInfo
+from ..io.sequence import group_frames
+from ..project.products import ProductStore, fingerprint
+from ..runtime.params import params_to_dict
+from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 from .batch import StepOutcome, portable, run_frames
 
 __all__ = [
@@ -359,7 +359,7 @@ def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
 
     Raises
     ------
-    fluxion.core.fitsio.FitsReadError
+    fluxion.core.io.fitsio.FitsReadError
         When the raw file cannot be read.
     """
     product = _calibrated_product(store, frame)

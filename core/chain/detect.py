@@ -7,11 +7,11 @@ from pathlib import Path
 
 from astropy.table import Table
 
-from ..detection import Detection, DetectionParams, DetectionResult, SkyBackground
-from ..frames import FrameInfo
-from ..params import params_to_dict
-from ..pipeline import StepState
-from ..products import ProductStore, fingerprint
+from ..detection.extract import Detection, DetectionParams, DetectionResult, SkyBackground
+from ..io.frames import FrameInfo
+from ..project.products import ProductStore, fingerprint
+from ..runtime.params import params_to_dict
+from ..runtime.pipeline import StepState
 from .calibrate import FrameImage, frame_image, image_fingerprint
 
 __all__ = ["detect_frame", "detect_image", "detection_fingerprint", "load_sources"]
@@ -77,7 +77,7 @@ def detect_frame(
 
     Raises
     ------
-    fluxion.core.detection.DetectionError, fluxion.core.fitsio.FitsReadError
+    fluxion.core.detection.extract.DetectionError, fluxion.core.io.fitsio.FitsReadError
         The frame cannot be read or searched.
     """
     params = params or DetectionParams()

@@ -17,9 +17,9 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
-from ..frames import FrameInfo
-from ..lightcurve import LIGHT_CURVE_COLUMNS, light_curve_times
-from ..products import ProductStore
+from ..io.frames import FrameInfo
+from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
+from ..project.products import ProductStore
 
 __all__ = ["light_curve_from_magnitudes"]
 
@@ -44,7 +44,7 @@ def light_curve_from_magnitudes(
 ) -> Table:
     """The target's light curve: one row per light, NaN where it was not measured.
 
-    Columns are :data:`~fluxion.core.lightcurve.LIGHT_CURVE_COLUMNS` plus
+    Columns are :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS` plus
     ``airmass`` and ``calibrated`` (whether the frame's zero point was found:
     otherwise ``mag`` is instrumental). ``flags`` is set to 2**30 where the
     frame has no measurement of the target.

@@ -24,15 +24,15 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from ..fitsio import atomic_write_bytes, atomic_write_ecsv
-from ..frames import FrameInfo
-from ..params import params_to_dict
+from ..io.fitsio import atomic_write_bytes, atomic_write_ecsv
+from ..io.frames import FrameInfo
 from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
 from ..photometry.epsf import EffectivePSF
 from ..photometry.growth import curve_from_tables, curve_to_tables
-from ..pipeline import StepState
-from ..products import ProductStore, fingerprint
-from ..quiet import quiet
+from ..project.products import ProductStore, fingerprint
+from ..runtime.params import params_to_dict
+from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
 from .calibrate import frame_image, image_fingerprint
 from .solve import catalog_digest, frame_wcs
@@ -278,7 +278,7 @@ def measure_photometry(
 
     Raises
     ------
-    fluxion.core.photometry.PhotometryError, fluxion.core.fitsio.FitsReadError
+    fluxion.core.photometry.PhotometryError, fluxion.core.io.fitsio.FitsReadError
         The frame cannot be read or measured.
     """
     params = params or PhotometryParams()

@@ -23,13 +23,13 @@ from astropy.table import Table
 
 from ..astrometry.params import SolveParams
 from ..calibration import CalibrationParams, MasterParams
-from ..detection import DetectionParams
-from ..fitsio import atomic_write_ecsv
-from ..frames import FrameInfo
+from ..detection.extract import DetectionParams
+from ..io.fitsio import atomic_write_ecsv
+from ..io.frames import FrameInfo
 from ..photometry import PhotometryParams
-from ..pipeline import StepState
-from ..products import ProductStore
-from ..project import Project
+from ..project.document import Project
+from ..project.products import ProductStore
+from ..runtime.pipeline import StepState
 from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
 from .calibrate import calibrate_frames
@@ -151,7 +151,7 @@ def run_night(
         Per-frame work in parallel (threads, processes, a dask client's executor).
     state : StepState, optional
         Progress and cancellation; a cancel raises
-        :class:`~fluxion.core.pipeline.Cancelled` after recording what finished.
+        :class:`~fluxion.core.runtime.pipeline.Cancelled` after recording what finished.
     """
     state = state if state is not None else StepState()
     if project.folder is None:

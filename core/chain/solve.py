@@ -27,19 +27,19 @@ from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
-from ..detection import DetectionParams
-from ..fitsio import (
+from ..detection.extract import DetectionParams
+from ..io.fitsio import (
     FitsReadError,
     atomic_write_ecsv,
     atomic_write_hdulist,
     read_header,
     read_wcs,
 )
-from ..frames import FrameInfo
-from ..params import params_to_dict
-from ..pipeline import StepState
-from ..products import ProductStore, fingerprint, solution_wcs
-from ..quiet import quiet
+from ..io.frames import FrameInfo
+from ..project.products import ProductStore, fingerprint, solution_wcs
+from ..runtime.params import params_to_dict
+from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 from .calibrate import _calibrated_product, frame_image
 from .detect import detect_frame
 

@@ -20,7 +20,7 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 
-from ..frames import FrameInfo
+from ..io.frames import FrameInfo
 
 __all__ = ["ephemeris_target", "fixed_target", "track_target"]
 
@@ -60,7 +60,7 @@ def track_target(positions: Table):
     is solved) gives every light's position.
     """
     from ..reports.table import track_from_positions
-    from ..tracking import TrackError, fit_track
+    from ..targets.tracking import TrackError, fit_track
 
     def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
         jd = np.array([f.jd for f in lights], dtype=float)
@@ -85,7 +85,7 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
     """A solar-system object by name or number, from JPL Horizons (needs the network)."""
     from astropy.coordinates import EarthLocation
 
-    from ..ephemerides import EphemerisError, horizons_ephemeris
+    from ..targets.ephemerides import EphemerisError, horizons_ephemeris
 
     def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
         if not all(w is not None for w in wcs):

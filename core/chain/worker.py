@@ -20,10 +20,10 @@ import numpy as np
 from astropy.table import Table
 
 from ..astrometry.params import SolveParams
-from ..detection import DetectionParams
-from ..frames import FrameInfo
+from ..detection.extract import DetectionParams
+from ..io.frames import FrameInfo
 from ..photometry import PhotometryParams
-from ..products import ProductStore
+from ..project.products import ProductStore
 from ..zeropoint import ZeroPointParams
 from .detect import detect_frame
 from .measure import photometry_frame, zeropoint_frame
@@ -42,7 +42,7 @@ class FrameStore(ProductStore):
         self.noted: list[tuple[str, str, str]] = []
 
     def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
-        from ..products import frame_key
+        from ..project.products import frame_key
 
         with self._lock:
             self._index(step)[frame_key(frame)] = fp

@@ -3,7 +3,7 @@
 sep's SExtractor-style sky, a matched-filter peak finder and the detection
 step's stacked Moffat fit for the FWHM: enough for photometry to run on a
 frame without a source list.
-``fluxion.core.detection`` is the full detection step with its own panel.
+``fluxion.core.detection.extract`` is the full detection step with its own panel.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import fit_fwhm
 from scipy.spatial import cKDTree
 
-from fluxion.core.detection_fwhm import fit_stacked_moffat
-from fluxion.core.quiet import quiet
+from fluxion.core.detection.fwhm import fit_stacked_moffat
+from fluxion.core.runtime.quiet import quiet
 
 __all__ = [
     "SHARPNESS_LIMIT",
@@ -235,7 +235,7 @@ def measure_fwhm(
     """FWHM (px) of bright, isolated, unsaturated stars; NaN when no star is usable.
 
     A pixel-integrated Moffat is fitted to the stars' stacked profile
-    (:func:`fluxion.core.detection_fwhm.fit_stacked_moffat`, the detection
+    (:func:`fluxion.core.detection.fwhm.fit_stacked_moffat`, the detection
     step's fit), started from the median of photutils' per-star Gaussian
     fits. The Gaussian alone reads a beta = 3 Moffat's FWHM ~13% high (3.97
     px for 3.5): its width follows the wings, and everything scaled by the

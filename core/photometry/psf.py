@@ -20,7 +20,7 @@ from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import ImagePSF, PSFPhotometry, SourceGrouper
 
-from fluxion.core.quiet import quiet
+from fluxion.core.runtime.quiet import quiet
 
 from .epsf import EffectivePSF
 from .flags import PhotometryFlag as F
@@ -146,7 +146,7 @@ def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
 
     The warning is issued while photutils assembles the result table, after
     all the fitting; it says what the flags column already holds
-    (``POOR_FIT``). Wrapping just that step in :func:`fluxion.core.quiet.quiet`
+    (``POOR_FIT``). Wrapping just that step in :func:`fluxion.core.runtime.quiet.quiet`
     keeps frames in worker threads from swapping the process-wide warning
     filters under one another, without serialising the fits themselves.
     Returns False when this photutils has no such step (then the whole call

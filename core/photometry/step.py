@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import FrameSky, find_stars, frame_sky, measure_fwhm

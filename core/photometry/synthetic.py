@@ -1,6 +1,6 @@
 """Star fields with a known pixel-integrated Moffat PSF, for tests and benchmarks.
 
-The general night simulator lives in ``fluxion.core.simulate``; this module
+The general night simulator lives in ``fluxion.core.simulation.simulate``; this module
 makes the plain crowded fields the photometry benchmark asks for (one PSF, flat
 sky, Poisson + read noise) and gives the exact PSF that went in, which the
 Cramér-Rao bound needs.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fitsio import atomic_write_text
+from ..io.fitsio import atomic_write_text
 from . import ExportError
 
 __all__ = ["format_aavso", "write_aavso", "AAVSO_FILTERS", "AAVSO_FIELDS"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from ..fitsio import atomic_write_text
+from ..io.fitsio import atomic_write_text
 from . import ExportError
 
 __all__ = ["AlcdefSession", "write_alcdef", "format_alcdef", "parse_alcdef", "check_alcdef"]

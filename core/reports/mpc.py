@@ -37,7 +37,7 @@ import numpy as np
 from astropy.coordinates import Angle
 from astropy.time import Time
 
-from ..fitsio import atomic_write_text
+from ..io.fitsio import atomic_write_text
 from . import ExportError
 
 __all__ = [

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ..fitsio import atomic_write_text
-from ..tracking import Click, Track
+from ..io.fitsio import atomic_write_text
+from ..targets.tracking import Click, Track
 from . import ExportError
 
 __all__ = ["write_table", "read_positions", "track_from_positions", "POSITION_COLUMNS"]

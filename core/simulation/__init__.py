@@ -1,1 +1,2 @@
-"""Building blocks of the sky simulator; the public entry is :mod:`fluxion.core.simulate`."""
+"""Building blocks of the sky simulator; the public entry is
+:mod:`fluxion.core.simulation.simulate`."""

@@ -13,7 +13,7 @@ from . import camera as _camera
 from .headers import frame_header
 
 if TYPE_CHECKING:
-    from ..simulate import NightConfig
+    from .simulate import NightConfig
 
 __all__ = ["CameraFrames", "READOUT_S"]
 
@@ -58,7 +58,7 @@ class CameraFrames:
             "SITEELEV": (c.site_elev, "[m] site elevation"),
             "TELESCOP": ("Fluxion Sim 20cm", "telescope"),
             "INSTRUME": ("Fluxion SimCam 1", "camera"),
-            "SWCREATE": ("fluxion.core.simulate", "software that wrote the file"),
+            "SWCREATE": ("fluxion.core.simulation.simulate", "software that wrote the file"),
         }
 
     def _cosmic_rays(self, exptime: float, rng: np.random.Generator) -> np.ndarray:

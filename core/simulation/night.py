@@ -28,7 +28,7 @@ from .headers import frame_header
 from .psf import add_sources, psf_stamp
 
 if TYPE_CHECKING:
-    from ..simulate import NightConfig
+    from .simulate import NightConfig
 
 __all__ = ["ASTEROID_ID", "Night"]
 
@@ -41,7 +41,7 @@ _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 class Night(CameraFrames):
     """A simulated night: the truth, and the raw frames drawn from it.
 
-    Build with :func:`fluxion.core.simulate.make_night`.
+    Build with :func:`fluxion.core.simulation.simulate.make_night`.
 
     Attributes
     ----------

@@ -15,8 +15,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..params import params_to_dict
-from ..pipeline import StepState
+from ..runtime.params import params_to_dict
+from ..runtime.pipeline import StepState
 
 if TYPE_CHECKING:
     from .night import Night
@@ -26,7 +26,7 @@ __all__ = ["NightTruth", "write_night"]
 
 @dataclass(frozen=True)
 class NightTruth:
-    """What :func:`fluxion.core.simulate.simulate_night` wrote.
+    """What :func:`fluxion.core.simulation.simulate.simulate_night` wrote.
 
     Attributes
     ----------
@@ -135,7 +135,7 @@ def write_night(
 ) -> NightTruth:
     """Write every frame and truth product of ``night`` into ``outdir``.
 
-    See :func:`fluxion.core.simulate.simulate_night` for the layout.
+    See :func:`fluxion.core.simulation.simulate.simulate_night` for the layout.
     """
     c = night.config
     state = state or StepState()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 from .apply import calibrated_table, instrumental_magnitudes, pixel_columns
 from .bands import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-simulate = pytest.importorskip("fluxion.core.simulate")
+simulate = pytest.importorskip("fluxion.core.simulation.simulate")
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +57,7 @@ def open_panel(qtbot):
     import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
     from fluxion.app.session import Session
     from fluxion.app.workers import WorkerPool
-    from fluxion.core.sequence import Sequence
+    from fluxion.core.io.sequence import Sequence
     from fluxion.widgets.image_view import ImageView
 
     pools, widgets = [], []

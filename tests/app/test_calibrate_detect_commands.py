@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from fluxion.app.cli import main
 from fluxion.core.calibration import MaskBits
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(
     seed=21,

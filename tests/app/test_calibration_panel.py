@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from fluxion.app.panels.calibration import CalibrationPanel
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(256, 256), n_bias=3, n_dark=3, n_flat=3, seed=11)
 

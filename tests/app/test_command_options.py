@@ -9,7 +9,7 @@ import pytest
 from fluxion.app.cli import main
 from fluxion.app.commands import CommandError
 from fluxion.app.commands.options import check_folder, check_paths, check_workers, target_lights
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 
 def test_every_missing_input_is_named(tmp_path):

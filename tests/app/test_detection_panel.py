@@ -16,10 +16,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from fluxion.app.panels.detection import QUANTITIES, DetectionPanel, FrameFailure
 from fluxion.core.calibration import CalibrationParams, MasterParams
 from fluxion.core.chain import calibrate_frames
-from fluxion.core.detection import DetectionParams
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.detection.extract import DetectionParams
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(
     n_frames=4, shape=(256, 256), n_bias=3, n_dark=3, n_flat=3, star_density=3.0, seed=7

@@ -10,7 +10,7 @@ from astropy.table import Table
 
 from fluxion.app.cli import main
 from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
-from fluxion.core.simulate import ASTEROID_ID, NightConfig, simulate_night
+from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, simulate_night
 
 N = 6
 META = ["--observers", "A. Observer; B. Helper", "--contact-name", "A. Observer",

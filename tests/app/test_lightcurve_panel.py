@@ -17,7 +17,7 @@ from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_model import fold, periodogram
 from fluxion.app.panels.targets import TargetsPanel
 from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
-from fluxion.core.simulate import NightConfig, make_night, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, make_night, simulate_night
 
 CONFIG = NightConfig(
     n_frames=8, shape=(384, 384), write_wcs=True, n_bias=0, n_dark=0, n_flat=0, seed=8

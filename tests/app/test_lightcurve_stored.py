@@ -15,8 +15,8 @@ from astropy.table import Table
 
 from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
-from fluxion.core.lightcurve import LIGHT_CURVE_COLUMNS
-from fluxion.core.project import Project
+from fluxion.core.lightcurve.differential import LIGHT_CURVE_COLUMNS
+from fluxion.core.project.document import Project
 
 
 def _run_project(night: Path, folder: Path) -> tuple[Path, Table]:

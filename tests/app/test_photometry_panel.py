@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
 from fluxion.app.panels.photometry import PhotometryPanel, describe
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 # A camera that needs no calibration: the raw lights are the calibrated frames
 # (plus read noise), so fluxes compare directly with the simulator's truth.

@@ -12,7 +12,7 @@ import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt obj
 from fluxion.app.panels.photometry import PhotometryPanel
 from fluxion.core.chain import measure_photometry
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 # A camera that needs no calibration, as in test_photometry_panel (fast PSF fits).
 CLEAN_CAMERA = dict(

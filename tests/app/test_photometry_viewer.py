@@ -15,7 +15,7 @@ import pytest
 from fluxion.app.panels.detection import DetectionPanel
 from fluxion.app.panels.photometry import PhotometryPanel
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 # A camera that needs no calibration, as in test_photometry_panel: PSF fits of
 # raw frames with bias and hot pixels take far longer than a test may.

@@ -16,7 +16,7 @@ from fluxion.app.main_window import MainWindow
 from fluxion.app.panels import PANELS
 from fluxion.app.panels.frame_stats import FrameStatsPanel, FrameStatsParams
 from fluxion.app.settings import Settings
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 
 def _stats_panel(window) -> FrameStatsPanel:

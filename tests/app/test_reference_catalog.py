@@ -75,7 +75,7 @@ def test_a_demo_night_opens_with_its_reference_catalog(
 
 
 def test_an_explicit_no_reference_catalog_is_kept(window, qtbot, demo_night: Path) -> None:
-    from fluxion.core.project import Project
+    from fluxion.core.project.document import Project
 
     inputs = sorted(demo_night.glob("*.fits"))
     project = Project.from_inputs(inputs)

@@ -11,8 +11,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from fluxion.app.cli import main
-from fluxion.core.project import Project
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.project.document import Project
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 STEPS = ("calibration", "detection", "astrometry", "photometry", "zeropoint", "lightcurve")

@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from fluxion.app.cli import main
-from fluxion.core.simulate import ASTEROID_ID, NightConfig, simulate_night
+from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, simulate_night
 
 N = 6
 

@@ -14,9 +14,9 @@ from PySide6.QtCore import Qt
 
 from fluxion.app.panels import PANELS
 from fluxion.app.panels.targets import TargetsPanel
-from fluxion.core.ephemerides import Ephemeris
 from fluxion.core.reports.table import read_positions
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+from fluxion.core.targets.ephemerides import Ephemeris
 
 CONFIG = NightConfig(
     n_frames=8, shape=(384, 384), write_wcs=True, n_bias=0, n_dark=0, n_flat=0, seed=8

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fluxion.app.panels.targets import TargetsPanel
-from fluxion.core.project import Project
+from fluxion.core.project.document import Project
 
 SAVED = {
     "name": "asteroid",

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from fluxion.app.workers import WorkerPool, describe_error
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 
 @pytest.fixture

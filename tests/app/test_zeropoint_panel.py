@@ -12,7 +12,7 @@ import pytest
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
 from fluxion.app.panels.zeropoint import CATALOG_FILE, ZeroPointPanel, describe
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 from fluxion.core.zeropoint import ZeroPointParams
 
 # A camera that needs no calibration frames, so that the raw lights are the

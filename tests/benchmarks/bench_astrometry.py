@@ -35,8 +35,8 @@ from fluxion.core.astrometry import (
     SolveParams,
 )
 from fluxion.core.catalogs import Cone
-from fluxion.core.detection import Detection
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.detection.extract import Detection
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 
 def build_index(catalog: Table, folder: Path, presets=(0, 1, 2, 3)) -> Path:
@@ -135,7 +135,7 @@ def ey_uma(data: Path, n_boot: int = 200, n_draws: int = 40) -> None:
     from fluxion.core.astrometry.centroids import centroids_for_solving
     from fluxion.core.astrometry.files import hint_for_file
     from fluxion.core.catalogs import LocalCatalog
-    from fluxion.core.fitsio import read_image
+    from fluxion.core.io.fitsio import read_image
 
     base = data / "astroquery" / "astrometry_net"
     cats = data / "stellarphot" / "stellarphot" / "tests" / "data"

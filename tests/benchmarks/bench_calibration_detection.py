@@ -23,7 +23,7 @@ from fluxion.core.calibration import (
     MasterFrame,
     RawFrame,
 )
-from fluxion.core.detection import Detection
+from fluxion.core.detection.extract import Detection
 
 GAIN = 1.5  # e-/ADU
 READ_NOISE = 7.0  # e-

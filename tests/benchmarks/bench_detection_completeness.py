@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
 from test_detection_night import calibrated_light, detect, score  # noqa: E402
 
-from fluxion.core.detection import DetectionParams, SourceFlags  # noqa: E402
-from fluxion.core.simulate import NightConfig, make_night  # noqa: E402
+from fluxion.core.detection.extract import DetectionParams, SourceFlags  # noqa: E402
+from fluxion.core.simulation.simulate import NightConfig, make_night  # noqa: E402
 
 BINS = [(5, 7), (7, 10), (10, 13), (13, 16), (16, 25), (25, 50), (50, math.inf)]
 

@@ -42,8 +42,8 @@ def _run(night: Path, project: Path, workers: int, n_frames: int | None) -> dict
     from fluxion.core.astrometry import SolveParams
     from fluxion.core.chain.night import NightParams, run_night
     from fluxion.core.chain.targets import fixed_target
-    from fluxion.core.project import Project
-    from fluxion.core.sequence import scan
+    from fluxion.core.io.sequence import scan
+    from fluxion.core.project.document import Project
 
     frames = scan(night)
     if n_frames is not None:
@@ -100,9 +100,9 @@ def _cheap(night: Path, project: Path, workers: int, n_frames: int | None) -> di
     from concurrent.futures import ThreadPoolExecutor
 
     from fluxion.core.chain.batch import run_frames
-    from fluxion.core.detection import DetectionParams
+    from fluxion.core.detection.extract import DetectionParams
+    from fluxion.core.io.sequence import scan
     from fluxion.core.photometry import PhotometryParams
-    from fluxion.core.sequence import scan
 
     lights = [f for f in scan(night) if f.type == "light"][:n_frames]
     project.mkdir(parents=True)
@@ -154,7 +154,7 @@ def _child(
 
 
 def main() -> None:
-    from fluxion.core.simulate import NightConfig, simulate_night
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60)
@@ -194,7 +194,7 @@ def main() -> None:
 
 def _memory_scan(counts: list[int], size: int, folder: Path | None) -> None:
     """Peak RSS and speed against the number of frames, one night simulated once."""
-    from fluxion.core.simulate import NightConfig, simulate_night
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
     with tempfile.TemporaryDirectory(prefix="fluxion-bench-", dir=folder) as tmp:
         night = Path(tmp) / "night"

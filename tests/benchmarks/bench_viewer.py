@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from fluxion.app.main_window import MainWindow  # noqa: E402
 from fluxion.app.session import prepare_display  # noqa: E402
 from fluxion.app.settings import Settings  # noqa: E402
-from fluxion.core.sequence import Sequence, scan  # noqa: E402
+from fluxion.core.io.sequence import Sequence, scan  # noqa: E402
 
 SIZE = 4096
 

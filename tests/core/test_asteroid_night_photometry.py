@@ -40,8 +40,8 @@ from fluxion.core.calibration import (
     make_master_dark,
     make_sky_flat,
 )
-from fluxion.core.detection import Detection
-from fluxion.core.sequence import group_frames, scan
+from fluxion.core.detection.extract import Detection
+from fluxion.core.io.sequence import group_frames, scan
 
 AUTHOR_XY = np.array([[230.0, 856.0], [257.0, 747.0], [611.0, 272.0]])  # C1, C2, C3
 CATALOGUE = np.array([12.2, 13.01, 13.92])

@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 SCALE = 1.2
 SHAPE = (384, 384)
@@ -25,7 +25,7 @@ def _field_error_px(fitted: WCS, truth: WCS) -> float:
 @pytest.mark.filterwarnings("ignore:The WCS transformation has more axes")
 def test_solve_command_writes_wcs_files_and_table(tmp_path, capsys):
     from fluxion.app.cli import main
-    from fluxion.core.simulate import simulate_night
+    from fluxion.core.simulation.simulate import simulate_night
 
     raw = tmp_path / "night"
     config = NightConfig(shape=SHAPE, n_frames=2, star_density=3.0, n_bias=0, n_dark=0, n_flat=0)

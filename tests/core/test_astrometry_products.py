@@ -13,10 +13,10 @@ from astropy.wcs import WCS
 
 from fluxion.core import chain
 from fluxion.core.astrometry import SolveParams
-from fluxion.core.products import ProductStore
-from fluxion.core.quiet import quiet
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.quiet import quiet
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=2, shape=(256, 256), n_bias=1, n_dark=1, n_flat=1, write_wcs=False)
 

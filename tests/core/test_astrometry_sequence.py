@@ -24,8 +24,8 @@ from fluxion.core.astrometry import (
     SolveParams,
     solve_sequence,
 )
-from fluxion.core.detection import Detection
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.detection.extract import Detection
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 # The replay server's fixtures, used by name below.
 replay_server = replay.replay_server
@@ -81,7 +81,7 @@ def test_sequence_chains_hints_and_survives_a_bad_frame(night):
 
 
 def _state(ticks):
-    from fluxion.core.pipeline import StepState
+    from fluxion.core.runtime.pipeline import StepState
 
     return StepState(lambda f, m: ticks.append(f))
 

@@ -9,8 +9,8 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from fluxion.core.astrometry import PlateSolver, ScaleGuess, SolveHint, SolveParams
-from fluxion.core.detection import Detection
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.detection.extract import Detection
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 SCALE = 1.2  # arcsec/px of the simulated camera
 PARAMS = SolveParams(mag_limit=20.0, search_radius=15.0, sip_order=3)

@@ -27,10 +27,10 @@ from fluxion.core.astrometry.centroids import (
 from fluxion.core.astrometry.files import solve_files
 from fluxion.core.astrometry.noise import gain_from_sky, noise_map
 from fluxion.core.catalogs import LocalCatalog
-from fluxion.core.products import ProductStore
-from fluxion.core.quiet import quiet
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.quiet import quiet
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 SCALE = 3.0  # arcsec/px: a 0.9 px FWHM is 2.7 arcsec seeing
 CONFIG = NightConfig(

@@ -22,9 +22,9 @@ from fluxion.core.calibration import (
     make_master_dark,
     make_master_flat,
 )
-from fluxion.core.fitsio import atomic_write_hdulist
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.io.fitsio import atomic_write_hdulist
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 CONFIG = NightConfig(
     seed=11, n_frames=2, shape=(256, 256), n_bias=9, n_dark=7, n_flat=7, cosmic_ray_rate=600.0

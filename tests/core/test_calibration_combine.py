@@ -20,7 +20,7 @@ from fluxion.core.calibration import (
     parse_section,
 )
 from fluxion.core.calibration.combine import band_height
-from fluxion.core.sequence import group_frames, scan
+from fluxion.core.io.sequence import group_frames, scan
 
 
 def _readers(stack):

@@ -14,7 +14,7 @@ from fluxion.core.calibration import (
     MasterFrame,
     RawFrame,
 )
-from fluxion.core.headers import normalise_header
+from fluxion.core.io.headers import normalise_header
 
 NY, NX, OVER = 96, 120, 10
 SATURATE = 40000.0

@@ -11,11 +11,11 @@ from astropy.table import Table
 
 from fluxion.core import chain
 from fluxion.core.astrometry import SolveParams
-from fluxion.core.detection import DetectionParams
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, read_truth_wcs, simulate_night
+from fluxion.core.detection.extract import DetectionParams
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
 from fluxion.core.zeropoint import ZeroPointParams
 
 CONFIG = NightConfig(n_frames=3, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)

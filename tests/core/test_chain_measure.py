@@ -13,10 +13,10 @@ from astropy.table import Table
 
 from fluxion.core import chain
 from fluxion.core.astrometry import SolveParams
+from fluxion.core.io.sequence import scan
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, read_truth_wcs, simulate_night
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
 from fluxion.core.zeropoint import ZeroPointParams
 
 # Lights only, with the exact WCS in their headers (as some camera software writes one).

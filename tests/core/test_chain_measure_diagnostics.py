@@ -11,10 +11,10 @@ from astropy.table import Table
 
 from fluxion.core import chain
 from fluxion.core.chain.measure import load_photometry_diagnostics
+from fluxion.core.io.sequence import scan
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 # A camera that needs no calibration, so that a PSF fit takes a second or two.
 CONFIG = NightConfig(

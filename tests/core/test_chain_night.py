@@ -13,12 +13,12 @@ from fluxion.core.astrometry import SolveParams
 from fluxion.core.calibration import CalibrationParams
 from fluxion.core.chain.night import NightParams, run_night
 from fluxion.core.chain.targets import fixed_target
+from fluxion.core.io.sequence import scan
 from fluxion.core.photometry import PhotometryParams
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.products import ProductStore
-from fluxion.core.project import Project
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.project.document import Project
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2)
 

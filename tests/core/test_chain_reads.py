@@ -14,10 +14,10 @@ from astropy.io.fits import HDUList
 from fluxion.core import chain
 from fluxion.core.astrometry.solve import SolveResult
 from fluxion.core.chain.solve import write_into_calibrated
-from fluxion.core.fitsio import read_frame, read_header, read_image
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, read_truth_wcs, simulate_night
+from fluxion.core.io.fitsio import read_frame, read_header, read_image
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
 
 CONFIG = NightConfig(n_frames=1, shape=(200, 200), n_bias=0, n_dark=0, n_flat=0, seed=9)
 

@@ -12,11 +12,11 @@ from scipy.spatial import cKDTree
 
 from fluxion.core import chain
 from fluxion.core.calibration import MaskBits
-from fluxion.core.fitsio import read_image
+from fluxion.core.io.fitsio import read_image
+from fluxion.core.io.sequence import scan
 from fluxion.core.photometry import PhotometryFlag
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import scan
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 # A low raw saturation (bias 1000 ADU) and a dense field: about ten saturated stars.
 CONFIG = NightConfig(

@@ -10,7 +10,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from fluxion.core.chain.targets import ephemeris_target, fixed_target
-from fluxion.core.frames import FrameInfo
+from fluxion.core.io.frames import FrameInfo
 
 
 def _wcs(crval=(310.0, 40.0), scale=1.2 / 3600) -> WCS:

@@ -12,15 +12,15 @@ from astropy.stats import mad_std
 from scipy.spatial import cKDTree
 
 from fluxion.core.calibration.masks import MaskBits
-from fluxion.core.detection import (
+from fluxion.core.detection.extract import (
     Detection,
     DetectionError,
     DetectionParams,
     SourceFlags,
     measure_background,
 )
-from fluxion.core.params import param_infos
-from fluxion.core.pipeline import Cancelled, StepState
+from fluxion.core.runtime.params import param_infos
+from fluxion.core.runtime.pipeline import Cancelled, StepState
 
 FWHM = 3.2
 SKY = 400.0  # e-

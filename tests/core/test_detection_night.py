@@ -23,10 +23,10 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from fluxion.core.calibration.masks import MaskBits, cosmic_rays, saturation_mask
-from fluxion.core.detection import Detection, DetectionParams, DetectionResult, SourceFlags
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.detection.extract import Detection, DetectionParams, DetectionResult, SourceFlags
 from fluxion.core.simulation.night import Night
 from fluxion.core.simulation.psf import psf_stamp
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 MATCH_RADIUS = 1.5  # px, truth to detection
 REAL_SNR = 3.0  # a detection within MATCH_RADIUS of a truth source this bright is real

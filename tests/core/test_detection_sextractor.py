@@ -13,7 +13,12 @@ import pytest
 from astropy.io import fits
 from numpy.testing import assert_allclose
 
-from fluxion.core.detection import Detection, DetectionParams, SourceFlags, measure_background
+from fluxion.core.detection.extract import (
+    Detection,
+    DetectionParams,
+    SourceFlags,
+    measure_background,
+)
 
 # The ESO headers carry non-standard "ESO-LOG" cards that astropy warns about.
 pytestmark = pytest.mark.filterwarnings(

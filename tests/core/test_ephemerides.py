@@ -13,7 +13,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from replay_server import replay_server, trust_replay_server  # noqa: F401
 
-from fluxion.core.ephemerides import (
+from fluxion.core.targets.ephemerides import (
     EphemerisError,
     horizons_ephemeris,
     horizons_location,

@@ -13,8 +13,8 @@ from astropy.table import Table
 from astropy.time import Time
 from astroquery.jplhorizons import HorizonsClass
 
-from fluxion.core import ephemerides
-from fluxion.core.ephemerides import EphemerisError, horizons_ephemeris
+from fluxion.core.targets import ephemerides
+from fluxion.core.targets.ephemerides import EphemerisError, horizons_ephemeris
 
 TIMES = Time(["2024-09-10T23:00:00", "2024-09-11T01:00:00"], scale="utc")
 

@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from fluxion.core.fitsio import (
+from fluxion.core.io.fitsio import (
     FitsReadError,
     atomic_write_fits,
     atomic_write_text,

@@ -12,9 +12,9 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 
-from fluxion.core.headers import normalise_header, pixel_scale_arcsec
-from fluxion.core.obstime import quiet_erfa
-from fluxion.core.profiles import ProfileError, load_profiles, match_profile, profile_by_name
+from fluxion.core.io.headers import normalise_header, pixel_scale_arcsec
+from fluxion.core.io.obstime import quiet_erfa
+from fluxion.core.io.profiles import ProfileError, load_profiles, match_profile, profile_by_name
 
 START = Time("2024-03-05T21:10:00.250", scale="utc")
 EXPTIME = 120.0

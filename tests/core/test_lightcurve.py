@@ -10,8 +10,8 @@ from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 
-from fluxion.core.comparison import ComparisonError, choose_comparison_stars
-from fluxion.core.lightcurve import (
+from fluxion.core.lightcurve.comparison import ComparisonError, choose_comparison_stars
+from fluxion.core.lightcurve.differential import (
     calibrated_magnitudes,
     differential_magnitudes,
     light_curve_times,

@@ -9,16 +9,16 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from fluxion.core.comparison import choose_comparison_stars
-from fluxion.core.lightcurve_run import (
+from fluxion.core.lightcurve.comparison import choose_comparison_stars
+from fluxion.core.lightcurve.run import (
     LightCurveParams,
     assemble_light_curve,
     measure_frames,
 )
 from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
-from fluxion.core.simulate import ASTEROID_ID, NightConfig, make_night
-from fluxion.core.tracking import Click, Track, fit_track, refine_click
+from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, make_night
+from fluxion.core.targets.tracking import Click, Track, fit_track, refine_click
 
 N_FRAMES = 30
 SHAPE = (400, 400)

@@ -156,8 +156,8 @@ def test_real_crowded_plates_leave_no_unflagged_source(shared_data, path, crop):
 
 
 def test_progress_is_monotonic_and_cancel_stops_the_fit():
-    from fluxion.core.params import param_infos
-    from fluxion.core.pipeline import Cancelled, StepState
+    from fluxion.core.runtime.params import param_infos
+    from fluxion.core.runtime.pipeline import Cancelled, StepState
 
     field = star_field((128, 128), 30, seed=3)
     seen: list[float] = []

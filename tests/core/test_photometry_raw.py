@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 from fluxion.core.photometry import Photometry, PhotometryParams
 from fluxion.core.photometry.detect import find_stars, frame_sky
 from fluxion.core.photometry.synthetic import MoffatProfile
-from fluxion.core.simulate import NightConfig, make_night
+from fluxion.core.simulation.simulate import NightConfig, make_night
 
 
 @pytest.fixture(scope="module")

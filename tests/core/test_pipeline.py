@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from fluxion.core.params import param, param_infos, params_from_dict, params_to_dict
-from fluxion.core.pipeline import Cancelled, StepState
+from fluxion.core.runtime.params import param, param_infos, params_from_dict, params_to_dict
+from fluxion.core.runtime.pipeline import Cancelled, StepState
 
 
 def test_sub_ranges_map_onto_the_parent_range() -> None:

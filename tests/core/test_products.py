@@ -10,7 +10,7 @@ import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from fluxion.core.products import ProductStore, fingerprint, frame_key
+from fluxion.core.project.products import ProductStore, fingerprint, frame_key
 
 
 def test_frame_key_strips_fits_suffixes() -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fluxion.core import project as project_mod
-from fluxion.core.params import param
-from fluxion.core.project import SCHEMA_VERSION, Project, ProjectError, is_project, migrate
+from fluxion.core.project import document as project_mod
+from fluxion.core.project.document import SCHEMA_VERSION, Project, ProjectError, is_project, migrate
+from fluxion.core.runtime.params import param
 
 DATA = Path(__file__).parent / "data"
 

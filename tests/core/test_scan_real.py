@@ -9,10 +9,10 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 
-from fluxion.core.fitsio import is_fits_name
-from fluxion.core.headers import normalise_header
-from fluxion.core.quiet import quiet
-from fluxion.core.sequence import group_frames, scan
+from fluxion.core.io.fitsio import is_fits_name
+from fluxion.core.io.headers import normalise_header
+from fluxion.core.io.sequence import group_frames, scan
+from fluxion.core.runtime.quiet import quiet
 
 ASTEROID = "asteroid2713-night1"
 

@@ -12,8 +12,8 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.sequence import Sequence, expand_paths, group_frames, scan
+from fluxion.core.io.sequence import Sequence, expand_paths, group_frames, scan
+from fluxion.core.runtime.pipeline import Cancelled, StepState
 
 T0 = Time("2024-03-05T21:00:00", scale="utc")
 SHAPE = (48, 64)
@@ -245,7 +245,7 @@ def test_sequence_from_paths_keeps_usable_frames(night: Path) -> None:
 
 def test_simulated_night_headers(tmp_path: Path) -> None:
     """Frames written by core.simulate scan with every fact from a card, none guessed."""
-    from fluxion.core.simulate import NightConfig, simulate_night
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
     cfg = NightConfig(n_frames=2, shape=(64, 80), star_density=0.2, n_bias=1, n_dark=1, n_flat=1)
     simulate_night(tmp_path, cfg)

@@ -21,15 +21,15 @@ from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.integrate import dblquad
 
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.simulate import (
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.psf import moffat_alpha, psf_stamp
+from fluxion.core.simulation.simulate import (
     ASTEROID_ID,
     NightConfig,
     make_night,
     read_truth_wcs,
     simulate_night,
 )
-from fluxion.core.simulation.psf import moffat_alpha, psf_stamp
 from fluxion.core.simulation.variables import (
     eclipsing_relative_flux,
     rotation_magnitude_offset,

@@ -11,10 +11,15 @@ from astropy.stats import mad_std
 from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 
-from fluxion.core.fitsio import read_wcs
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.simulate import ASTEROID_ID, NightConfig, make_night
-from fluxion.core.stack import (
+from fluxion.core.io.fitsio import read_wcs
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, make_night
+from fluxion.core.stacking.photometry import (
+    measure_stack,
+    stack_photometry_path,
+    write_stack_photometry,
+)
+from fluxion.core.stacking.stack import (
     StackError,
     StackParams,
     read_calibrated_light,
@@ -23,12 +28,7 @@ from fluxion.core.stack import (
     target_offsets,
     translation_residual,
 )
-from fluxion.core.stack_photometry import (
-    measure_stack,
-    stack_photometry_path,
-    write_stack_photometry,
-)
-from fluxion.core.tracking import Click, Track, fit_track, refine_click
+from fluxion.core.targets.tracking import Click, Track, fit_track, refine_click
 
 N = 12
 SHAPE = (300, 300)

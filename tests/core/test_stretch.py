@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from fluxion.core.stretch import (
+from fluxion.core.display.stretch import (
     Limits,
     apply_stretch,
     block_preview,

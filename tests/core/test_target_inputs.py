@@ -10,11 +10,11 @@ import pytest
 
 from fluxion.core import chain
 from fluxion.core.astrometry import SolveParams
-from fluxion.core.pipeline import Cancelled, StepState
-from fluxion.core.products import ProductStore
-from fluxion.core.sequence import Sequence
-from fluxion.core.simulate import NightConfig, read_truth_wcs, simulate_night
-from fluxion.core.target_inputs import load_target_frames, target_frames
+from fluxion.core.io.sequence import Sequence
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
+from fluxion.core.targets.inputs import load_target_frames, target_frames
 
 CONFIG = NightConfig(n_frames=2, shape=(320, 320), n_bias=0, n_dark=0, n_flat=0, drift=3.0)
 

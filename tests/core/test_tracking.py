@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from fluxion.core.tracking import (
+from fluxion.core.targets.tracking import (
     Click,
     Track,
     TrackError,

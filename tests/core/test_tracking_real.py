@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fluxion.core.comparison import ComparisonChoice
-from fluxion.core.lightcurve_run import LightCurveParams, assemble_light_curve, measure_frames
-from fluxion.core.target_inputs import load_target_frames
-from fluxion.core.tracking import Click, Track, fit_track, refine_click
+from fluxion.core.lightcurve.comparison import ComparisonChoice
+from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.targets.inputs import load_target_frames
+from fluxion.core.targets.tracking import Click, Track, fit_track, refine_click
 
 C1, C3 = (230.0, 856.0), (611.0, 272.0)  # author's comparison stars, 12.2 and 13.92 mag
 

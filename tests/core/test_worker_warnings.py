@@ -2,7 +2,7 @@
 
 ``warnings.catch_warnings`` replaces the filter list for the whole process; two
 threads doing it at once restore each other's filters in the wrong order. The
-engine goes through :func:`fluxion.core.quiet.quiet` (one lock) or avoids the
+engine goes through :func:`fluxion.core.runtime.quiet.quiet` (one lock) or avoids the
 warning altogether; these tests run the per-frame code on threads and check
 both that and the numbers.
 """
@@ -19,9 +19,9 @@ from astropy.io import fits
 from photutils.centroids import centroid_2dg
 
 from fluxion.core.calibration import RawFrame, combine
-from fluxion.core.comparison import ComparisonError, choose_comparison_stars
-from fluxion.core.gaussian_centroid import gaussian_centroid
-from fluxion.core.tracking import refine_click
+from fluxion.core.detection.centroid import gaussian_centroid
+from fluxion.core.lightcurve.comparison import ComparisonError, choose_comparison_stars
+from fluxion.core.targets.tracking import refine_click
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def unguarded(monkeypatch) -> list[str]:
     class Watching(original):
         def __enter__(self):
             caller = sys._getframe(1).f_globals.get("__name__", "")
-            if caller.startswith("fluxion.") and caller != "fluxion.core.quiet":
+            if caller.startswith("fluxion.") and caller != "fluxion.core.runtime.quiet":
                 seen.append(caller)
             return super().__enter__()
 
@@ -90,7 +90,10 @@ def test_gaussian_centroid_is_photutils_fit_and_says_when_it_fails(unguarded):
     for seed in range(10):
         x0, y0 = 5 + rng.uniform(-1, 1), 5 + rng.uniform(-1, 1)
         cut = _star(x0, y0, seed=seed)
-        np.testing.assert_allclose(gaussian_centroid(cut), centroid_2dg(cut), atol=1e-4)
+        # Both minimise the same chi2 with different optimisers: they must agree far
+        # below the centroid's noise (~0.1 px for flux 1500 over noise 10 per pixel),
+        # not to the last bits of either optimiser's stopping point.
+        np.testing.assert_allclose(gaussian_centroid(cut), centroid_2dg(cut), atol=0.01)
     # A trail: photutils only warns that its fit did not converge; here it is NaN.
     trail = np.zeros((11, 11))
     trail[5, :], trail[4, :] = 500.0, 200.0
@@ -104,7 +107,10 @@ def test_gaussian_centroid_is_photutils_fit_and_says_when_it_fails(unguarded):
     with pytest.raises(ValueError, match="outside of provided bounds"):
         centroid_2dg(hot)
     x, y = gaussian_centroid(hot)
-    assert abs(y - 5) < 1e-3 and 5 < x < 6
+    # The fit is degenerate (two pixels, no background): the science asks only for
+    # a centre on their row, between them and nearer the brighter one; how close
+    # to y = 5 the optimiser stops depends on the CPU's floating-point path.
+    assert abs(y - 5) < 0.05 and 5 < x < 5.5
     assert unguarded == []
 
 
@@ -145,9 +151,11 @@ def test_worker_modules_leave_the_warning_filters_to_quiet():
     # The network clients too (their replies are parsed on worker threads).
     import inspect
 
-    from fluxion.core import comparison, ephemerides, gaussian_centroid, tracking
     from fluxion.core.calibration import combine as combine_module
     from fluxion.core.calibration import raw
+    from fluxion.core.detection import centroid as gaussian_centroid
+    from fluxion.core.lightcurve import comparison
+    from fluxion.core.targets import ephemerides, tracking
 
     for module in (comparison, ephemerides, gaussian_centroid, tracking, combine_module, raw):
         source = inspect.getsource(module)

@@ -7,8 +7,8 @@ import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from fluxion.core.params import param_infos
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.params import param_infos
+from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
 
 SHAPE = (512, 512)

@@ -20,8 +20,8 @@ from PySide6.QtCore import Qt
 
 from fluxion.app.main_window import MainWindow
 from fluxion.app.settings import Settings
-from fluxion.core import simulate
 from fluxion.core.chain import load_photometry
+from fluxion.core.simulation import simulate
 
 CONFIG = simulate.NightConfig(n_frames=4, shape=(384, 384))
 STEP_TIMEOUT = 60_000

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-simulate = pytest.importorskip("fluxion.core.simulate")
+simulate = pytest.importorskip("fluxion.core.simulation.simulate")
 
 
 def test_demo_is_generated_in_a_worker_and_opened(qtbot, tmp_path: Path) -> None:

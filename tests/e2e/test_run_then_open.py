@@ -22,7 +22,7 @@ from fluxion.app.cli import main
 from fluxion.app.main_window import MainWindow
 from fluxion.app.settings import Settings
 from fluxion.core.chain import load_photometry
-from fluxion.core.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 WAIT = 30_000

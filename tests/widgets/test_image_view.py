@@ -7,7 +7,7 @@ import pytest
 from astropy.wcs import WCS
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from fluxion.core.stretch import Limits
+from fluxion.core.display.stretch import Limits
 from fluxion.widgets.display_controls import LUT_SIZE, make_lut
 from fluxion.widgets.image_view import ImageView
 
@@ -196,7 +196,7 @@ def test_void_calls_and_emits_cannot_exhaust_none_or_true(view: ImageView) -> No
 
 
 def test_zoomed_out_big_frame_draws_the_block_preview(show) -> None:
-    from fluxion.core.stretch import block_preview
+    from fluxion.core.display.stretch import block_preview
 
     v = show(ImageView())
     v.resize(600, 500)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-from fluxion.core.params import param
+from fluxion.core.runtime.params import param
 from fluxion.widgets.param_form import ParamForm
 
 

@@ -24,7 +24,7 @@ from scipy.ndimage import binary_dilation, center_of_mass, label
 from scipy.ndimage import sum as ndi_sum
 from scipy.spatial import cKDTree
 
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.pipeline import StepState
+from fluxion.core.runtime.pipeline import StepState
 
 from ..inputs import FrameInputs
 from ..params import PhotometryParams

@@ -114,7 +114,7 @@ def choose_comparison_stars(
         Fraction of frames a candidate must be measured in. 1 for a fixed
         target; lower for a moving target whose field changes, so that the
         ensemble is re-formed frame by frame from the stars present (see
-        :func:`~fluxion.core.lightcurve.differential_magnitudes`).
+        :func:`~fluxion.core.lightcurve.differential.differential_magnitudes`).
 
     Returns
     -------

@@ -11,7 +11,7 @@
   barycentric light-travel time for the target's coordinates and the site)
   and the airmass.
 
-All functions work on plain arrays; :mod:`fluxion.core.lightcurve_run` measures
+All functions work on plain arrays; :mod:`fluxion.core.lightcurve.run` measures
 those arrays on a sequence of frames.
 """
 
@@ -26,7 +26,7 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.utils import iers
 
-from fluxion.core.quiet import quiet
+from fluxion.core.runtime.quiet import quiet
 
 __all__ = [
     "Differential",

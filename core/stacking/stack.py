@@ -7,9 +7,9 @@ pixel, either
 * on the stars (the sky frame): stars add up, a moving target is smeared;
   the shifts come from the frames' WCS (:func:`star_offsets_from_wcs`) or from
   the field offsets measured on stars
-  (:func:`fluxion.core.lightcurve_run.field_offsets`), or
+  (:func:`fluxion.core.lightcurve.run.field_offsets`), or
 * on the target (its moving frame): the shifts follow the target's predicted
-  positions (a :class:`fluxion.core.tracking.TrackFit` or an ephemeris,
+  positions (a :class:`fluxion.core.targets.tracking.TrackFit` or an ephemeris,
   :func:`target_offsets`), so a faint asteroid adds up and stars are trailed.
 
 Why a translation per frame and ``scipy.ndimage.shift``: frames of one night on
@@ -54,10 +54,10 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from scipy import ndimage
 
-from .calibration.combine import band_height
-from .fitsio import FitsReadError, atomic_write_hdulist, read_image
-from .params import param
-from .pipeline import StepState
+from ..calibration.combine import band_height
+from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
 
 __all__ = [
     "STACK_METHODS",
@@ -215,7 +215,7 @@ def target_offsets(x: Sequence[float], y: Sequence[float], reference: int) -> np
     ----------
     x, y : sequence of float
         The target's position (px) in every frame, e.g. the ``x`` and ``y``
-        columns of :meth:`fluxion.core.tracking.TrackFit.predict`.
+        columns of :meth:`fluxion.core.targets.tracking.TrackFit.predict`.
     reference : int
         Frame whose pixel grid the stack uses.
 

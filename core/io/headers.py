@@ -1,7 +1,7 @@
 """Normalised header facts: one dataclass whatever software wrote the FITS file.
 
 :func:`normalise_header` picks the instrument profile matching the header
-(:mod:`fluxion.core.profiles`), reads each fact from the profile's cards in
+(:mod:`fluxion.core.io.profiles`), reads each fact from the profile's cards in
 order, applies the profile's conventions (longitude sign, RA hours or degrees,
 exposure units), and records for every fact where it came from: the card name,
 ``'default'``, or ``'guessed from X'``, so the GUI can show which facts are

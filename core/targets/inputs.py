@@ -20,12 +20,12 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 from astropy.wcs import WCS
 
-from .chain import frame_wcs
-from .detection import Detection
-from .lightcurve_run import field_offsets
-from .pipeline import StepState
-from .products import ProductStore
-from .sequence import Sequence
+from ..chain import frame_wcs
+from ..detection.extract import Detection
+from ..io.sequence import Sequence
+from ..lightcurve.run import field_offsets
+from ..project.products import ProductStore
+from ..runtime.pipeline import StepState
 
 __all__ = ["TargetFrames", "bright_isolated_stars", "load_target_frames", "target_frames"]
 

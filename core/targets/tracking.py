@@ -39,7 +39,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from photutils.centroids import centroid_com, centroid_sources
 from scipy.interpolate import BSpline
 
-from .gaussian_centroid import gaussian_centroid
+from ..detection.centroid import gaussian_centroid
 
 __all__ = [
     "Click",
@@ -404,7 +404,7 @@ def fit_track(
         have one the fit is made in sky coordinates, otherwise in pixels.
     offsets : ndarray, shape (n_frames, 2), optional
         For a pixel fit: the field's shift (px) in each frame relative to the
-        first, e.g. from :func:`fluxion.core.lightcurve_run.field_offsets`. The
+        first, e.g. from :func:`fluxion.core.lightcurve.run.field_offsets`. The
         spline is then fitted in the stars' frame, so that a mount's uneven
         drift does not bend the target's track; pass the same offsets to
         :meth:`TrackFit.predict`.

@@ -1,6 +1,6 @@
 """Aperture photometry on a stack, with the noise of a stack rather than of one frame.
 
-A stack (:func:`fluxion.core.stack.stack_frames`) is the *mean* of the
+A stack (:func:`fluxion.core.stacking.stack.stack_frames`) is the *mean* of the
 aligned frames, in the frames' units. Its photon statistics are not a single
 frame's: a pixel covered by ``c`` frames of gain ``g`` (e-/ADU) and read noise
 ``r`` (e-) holding a mean signal ``S`` ADU has the variance
@@ -47,9 +47,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .fitsio import atomic_write_ecsv
-from .photometry import Photometry, PhotometryParams
-from .pipeline import StepState
+from ..io.fitsio import atomic_write_ecsv
+from ..photometry import Photometry, PhotometryParams
+from ..runtime.pipeline import StepState
 
 __all__ = [
     "StackNoise",
@@ -102,7 +102,7 @@ def stack_noise(
     Parameters
     ----------
     data, coverage : ndarray
-        The stack and its coverage (:class:`fluxion.core.stack.StackResult`).
+        The stack and its coverage (:class:`fluxion.core.stacking.stack.StackResult`).
     header : astropy.io.fits.Header
         The stack's header (NCOMBINE, STACKMTD, BACKSUB).
     gain : float
@@ -146,7 +146,7 @@ def measure_stack(
     Parameters
     ----------
     data, coverage, header
-        The stack (:class:`fluxion.core.stack.StackResult`, or as read back).
+        The stack (:class:`fluxion.core.stacking.stack.StackResult`, or as read back).
     gain : float or None
         One frame's gain (e-/ADU). None when unknown: fluxes stay in the
         stack's ADU and the noise is estimated from the sky's scatter.

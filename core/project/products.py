@@ -28,8 +28,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
-from .quiet import quiet
+from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
+from ..runtime.quiet import quiet
 
 __all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key", "solution_wcs"]
 

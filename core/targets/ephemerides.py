@@ -33,8 +33,8 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from scipy.interpolate import CubicSpline
 
-from .fitsio import atomic_write_ecsv
-from .quiet import quiet
+from ..io.fitsio import atomic_write_ecsv
+from ..runtime.quiet import quiet
 
 __all__ = [
     "Ephemeris",

@@ -33,7 +33,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from .quiet import quiet
+from ..runtime.quiet import quiet
 
 if TYPE_CHECKING:
     from astropy.table import Table

@@ -34,10 +34,10 @@ import numpy as np
 import sep
 from astropy.table import Table
 
-from .calibration.masks import MaskBits
-from .detection_measure import SourceFlags, frame_fwhm, measure_sources
-from .params import param
-from .pipeline import StepState
+from ..calibration.masks import MaskBits
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
+from .measure import SourceFlags, frame_fwhm, measure_sources
 
 __all__ = [
     "DetectionError",
@@ -497,7 +497,7 @@ class Detection:
     ) -> list[DetectionResult]:
         """Run on several in-memory ``(image, mask)`` pairs, in parallel.
 
-        For frames on disk use :func:`fluxion.core.detection_batch.detect_files`,
+        For frames on disk use :func:`fluxion.core.detection.batch.detect_files`,
         which reads them lazily and keeps going past a bad frame.
         """
         state = state if state is not None else StepState()

@@ -20,12 +20,12 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from fluxion.core.quiet import quiet
+from fluxion.core.runtime.quiet import quiet
 
-from .detection import Detection, DetectionError, DetectionResult
-from .fitsio import FitsReadError, atomic_write_ecsv, read_image
-from .frames import frame_info
-from .pipeline import StepState
+from ..io.fitsio import FitsReadError, atomic_write_ecsv, read_image
+from ..io.frames import frame_info
+from ..runtime.pipeline import StepState
+from .extract import Detection, DetectionError, DetectionResult
 
 __all__ = ["DetectionOutcome", "catalog_name", "detect_file", "detect_files", "read_mask"]
 

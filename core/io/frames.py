@@ -21,10 +21,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
+from ..runtime.quiet import quiet
 from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
 from .headers import HeaderFacts, normalise_header
 from .obstime import quiet_erfa
-from .quiet import quiet
 
 __all__ = ["FrameInfo", "frame_info"]
 

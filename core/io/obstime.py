@@ -31,7 +31,7 @@ from astropy.io import fits
 from astropy.time import Time
 from erfa import ErfaWarning
 
-from .quiet import quiet
+from ..runtime.quiet import quiet
 
 __all__ = ["TimeResult", "mid_exposure_time", "quiet_erfa"]
 

@@ -1,4 +1,4 @@
-"""Per-source measurements behind :class:`fluxion.core.detection.Detection`.
+"""Per-source measurements behind :class:`fluxion.core.detection.extract.Detection`.
 
 From sep's extraction of a background-subtracted frame: Kron flux (FLUX_AUTO),
 half-light radius and FWHM, windowed centroid (XWIN/YWIN), flags; and the
@@ -17,10 +17,10 @@ from astropy.stats import mad_std
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from .detection_fwhm import fit_stacked_moffat
+from .fwhm import fit_stacked_moffat
 
 if TYPE_CHECKING:
-    from .detection import DetectionParams
+    from .extract import DetectionParams
 
 __all__ = ["SourceFlags", "measure_sources", "frame_fwhm"]
 
@@ -197,7 +197,7 @@ def frame_fwhm(
     """The frame's FWHM, its spread and the stars it rests on.
 
     A Moffat profile is fitted to the stacked clean isolated stars (see
-    :mod:`fluxion.core.detection_fwhm`). Every source's ``fwhm`` column, until
+    :mod:`fluxion.core.detection.fwhm`). Every source's ``fwhm`` column, until
     then twice its half-light radius, is rescaled by the ratio of the fitted
     FWHM to the stars' median half-light diameter: stars then read the fitted
     FWHM whatever the profile, and extended sources stand out above it.

@@ -21,14 +21,14 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
+from ..io.fitsio import atomic_write_ecsv
+from ..photometry.aperture import measure_apertures
+from ..photometry.noise import NoiseModel
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
+from ..targets.tracking import refine_click
 from .comparison import ComparisonChoice
-from .fitsio import atomic_write_ecsv
-from .lightcurve import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
-from .params import param
-from .photometry.aperture import measure_apertures
-from .photometry.noise import NoiseModel
-from .pipeline import StepState
-from .tracking import refine_click
+from .differential import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
 
 __all__ = [
     "LightCurveParams",
@@ -261,7 +261,7 @@ def assemble_light_curve(
         The target's position (scalar or one per frame); needed for BJD_TDB
         and airmass, which are NaN without it.
     location : EarthLocation, optional
-        The site (see :func:`~fluxion.core.lightcurve.light_curve_times`).
+        The site (see :func:`~fluxion.core.lightcurve.differential.light_curve_times`).
     comparison_mag, comparison_mag_err : ndarray, optional
         Catalogue magnitudes of all star candidates (indexed like the star
         axis); the magnitudes are then on the catalogue's scale.
@@ -274,7 +274,7 @@ def assemble_light_curve(
     Returns
     -------
     Table
-        :data:`~fluxion.core.lightcurve.LIGHT_CURVE_COLUMNS`, then ``airmass``,
+        :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS`, then ``airmass``,
         ``check_mag``, ``check_mag_err`` and ``n_comparison``. Table meta holds
         the comparison and check star indices and the magnitude scale's error.
     """

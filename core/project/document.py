@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fitsio import atomic_write_text
-from .params import params_from_dict, params_to_dict
+from ..io.fitsio import atomic_write_text
+from ..runtime.params import params_from_dict, params_to_dict
 
 __all__ = [
     "SCHEMA_VERSION",

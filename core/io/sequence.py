@@ -24,9 +24,9 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from ..runtime.pipeline import StepState
 from .fitsio import is_fits_name, read_header, read_image, read_wcs
 from .frames import FrameInfo, frame_info
-from .pipeline import StepState
 
 __all__ = [
     "FrameInfo",
@@ -241,7 +241,7 @@ class Sequence:
 
         Raises
         ------
-        fluxion.core.fitsio.FitsReadError
+        fluxion.core.io.fitsio.FitsReadError
             When the file cannot be read.
         """
         with self._lock:

@@ -29,10 +29,10 @@ from pathlib import Path
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from .params import param
-from .pipeline import StepState
-from .simulation.night import ASTEROID_ID, Night
-from .simulation.writer import NightTruth, write_night
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
+from .night import ASTEROID_ID, Night
+from .writer import NightTruth, write_night
 
 __all__ = [
     "ASTEROID_ID",

@@ -1,0 +1,1 @@
+"""Finding sources and measuring them: extraction, shapes, FWHM, centroids, batches of frames."""

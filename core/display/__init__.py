@@ -1,0 +1,1 @@
+"""Display helpers that need no GUI: image stretches and limits."""

@@ -1,0 +1,1 @@
+"""Light curves: differential photometry, comparison stars, a target measured over a night."""

@@ -1,0 +1,1 @@
+"""The project folder: project.json and the product store."""

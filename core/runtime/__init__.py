@@ -1,0 +1,1 @@
+"""What every step runs on: progress and cancellation, parameter metadata, warning control."""

@@ -1,0 +1,1 @@
+"""Shift-and-add stacks on the stars or on a moving target, and photometry on them."""

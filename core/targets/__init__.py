@@ -1,0 +1,1 @@
+"""Targets: clicked tracks, ephemerides and how a target is given."""
