@@ -1,4 +1,4 @@
-"""``fluxion demo OUTDIR``: write the simulated classroom night."""
+"""``fluxion demo OUTDIR`` (or ``--out DIR``): write the simulated classroom night."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ HELP = "write a simulated night (lights, bias, darks, flats, truth) into OUTDIR"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("outdir", type=Path, help="folder to write (created if needed)")
+    p.add_argument(
+        "outdir", type=Path, nargs="?", help="folder to write (created if needed); or --out DIR"
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="the same as OUTDIR")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the demo's)")
     p.add_argument("--frames", type=int, default=None, help="number of light frames")
     p.add_argument(
@@ -53,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
         config = NightConfig(**overrides)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    out = args.outdir
+    if (args.outdir is None) == (args.out is None):
+        raise CommandError("give the folder to write: OUTDIR or --out DIR (one of them)")
+    out = args.out if args.out is not None else args.outdir
     if out.exists() and not out.is_dir():
         raise CommandError(f"{out} exists and is not a folder")
 

@@ -7,22 +7,33 @@ import argparse
 import numpy as np
 
 from . import CommandError
-from .options import check_paths, target_lights
+from .options import (
+    TABLE_SUFFIXES,
+    add_output_arguments,
+    check_paths,
+    output_file,
+    target_lights,
+)
 from .reports import (
     add_light_curve_report_arguments,
+    add_position_report_arguments,
     check_report_options,
     write_light_curve_reports,
     write_position_reports,
 )
-from .track import add_arguments as _track_arguments
-from .track import predicted_positions
+from .track import add_track_arguments, predicted_positions
 
 NAME = "lightcurve"
 HELP = "differential light curve of a target (file, jd_utc, bjd_tdb, mag, ..., flags)"
 
+#: The light curve's name in the ``--out`` folder.
+OUTPUT_NAME = "lightcurve.ecsv"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    _track_arguments(p)
+    add_track_arguments(p)
+    add_output_arguments(p, what="light curve", default_name=OUTPUT_NAME, suffixes=TABLE_SUFFIXES)
+    add_position_report_arguments(p)
     p.add_argument("--radec", nargs=2, type=float, metavar=("RA", "DEC"),
                    help="a fixed target at RA DEC (deg; needs WCS)")  # fmt: skip
     p.add_argument(
@@ -66,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     check_report_options(args, light_curve=True)
+    output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
     frames = target_lights(args.paths)
     n = len(frames)
     target = None
@@ -120,12 +132,12 @@ def run(args: argparse.Namespace) -> int:
         m, choice, frames.times, files=frames.files, target=target, location=frames.location,
         comparison_mag=comp_mag, pointing=frames.pointing(),
     )  # fmt: skip
-    write_table(args.output, lc)
+    write_table(output, lc)
     good = np.isfinite(lc["mag"])
     print(
         f"{n} frames, {good.sum()} with a magnitude; comparison stars "
         f"{[tuple(np.round(ref_xy[i], 1)) for i in choice.comparison]}; "
-        f"median error {np.nanmedian(lc['mag_err']):.3f} mag; written to {args.output}"
+        f"median error {np.nanmedian(lc['mag_err']):.3f} mag; written to {output}"
     )
     calibrated = comp_mag is not None
     reports = write_light_curve_reports(args, lc, frames, calibrated)

@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "IMAGE_SUFFIXES",
+    "TABLE_SUFFIXES",
     "add_out_argument",
+    "add_output_arguments",
     "add_workers_argument",
     "check_folder",
     "check_paths",
     "check_workers",
+    "output_file",
     "target_lights",
 ]
 
@@ -35,6 +39,65 @@ DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 def add_out_argument(p: argparse.ArgumentParser) -> None:
     """``--out DIR``, the folder a command writes its products into."""
     p.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
+
+
+#: Suffixes of the tables the commands write (astropy's formats; see core.reports.table).
+TABLE_SUFFIXES = (".ecsv", ".csv", ".txt")
+#: Suffixes of the images the commands write.
+IMAGE_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+def add_output_arguments(
+    p: argparse.ArgumentParser, *, what: str, default_name: str, suffixes: tuple[str, ...]
+) -> None:
+    """``--out DIR`` or ``-o/--output FILE|DIR`` for a command that writes one main file.
+
+    ``--out DIR`` is the folder every command writes into (the file is
+    ``DIR/default_name``); ``-o`` also takes the file itself. See :func:`output_file`.
+    """
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help=f"output folder (created if needed); the {what} is written as DIR/{default_name}",
+    )
+    g.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE|DIR",
+        help=f"the {what} file ({', '.join(suffixes)}); a path with another or no suffix, "
+        "or an existing folder, is a folder as with --out",
+    )
+
+
+def output_file(args: argparse.Namespace, default_name: str, suffixes: tuple[str, ...]) -> Path:
+    """The file named by ``--out DIR`` or ``-o FILE|DIR`` (see :func:`add_output_arguments`).
+
+    A path ending in one of ``suffixes`` is the file; an existing folder, or a
+    path whose suffix is none of the table or image suffixes the commands
+    write, is a folder and the file is ``default_name`` in it. A table or image
+    suffix of the wrong kind (``-o stack.csv`` for an image) is a
+    :class:`CommandError`, as is an existing file where a folder is meant.
+    Nothing is created here.
+    """
+    if getattr(args, "out", None) is not None:
+        check_folder(args.out)
+        return args.out / default_name
+    path: Path = args.output
+    if path.is_dir():
+        return path / default_name
+    suffix = path.suffix.lower()
+    if suffix in suffixes:
+        return path
+    if suffix in TABLE_SUFFIXES + IMAGE_SUFFIXES:
+        raise CommandError(
+            f"-o {path}: this file is written as {' or '.join(suffixes)}; "
+            f"give such a name, or a folder (then {default_name} in it)"
+        )
+    check_folder(path)
+    return path / default_name
 
 
 def add_workers_argument(

@@ -24,7 +24,15 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
-    p.add_argument("--project", type=Path, required=True, help="project folder (created)")
+    p.add_argument(
+        "--project",
+        "--out",
+        dest="project",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="project folder (created); --out DIR is the same",
+    )
     target = p.add_mutually_exclusive_group()
     target.add_argument("--target", metavar="NAME", help="asteroid or comet (JPL Horizons)")
     target.add_argument(

@@ -1,4 +1,4 @@
-"""``fluxion stack PATH... [--on stars|target] -o stack.fits``: shift-and-add stacks."""
+"""``fluxion stack PATH... [--on stars|target] --out DIR``: shift-and-add stacks."""
 
 from __future__ import annotations
 
@@ -9,11 +9,21 @@ from pathlib import Path
 import numpy as np
 
 from . import CommandError
-from .options import add_workers_argument, check_paths, target_lights
+from .options import (
+    IMAGE_SUFFIXES,
+    add_output_arguments,
+    add_workers_argument,
+    check_paths,
+    output_file,
+    target_lights,
+)
 from .progress import TerminalProgress
 
 NAME = "stack"
 HELP = "shift-and-add the lights on the stars or on a moving target's track into one FITS"
+
+#: The stack's name in the ``--out`` folder.
+OUTPUT_NAME = "stack.fits"
 
 #: Corner misalignment (px) above which a translation no longer aligns the field.
 _MAX_TRANSLATION_RESIDUAL = 0.5
@@ -50,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--memory", type=float, default=1024.0, help="memory budget (MB)")
     add_workers_argument(p)
-    p.add_argument("-o", "--output", type=Path, required=True, help="the stack (.fits)")
+    add_output_arguments(p, what="stack", default_name=OUTPUT_NAME, suffixes=IMAGE_SUFFIXES)
 
 
 def _offsets(
@@ -95,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_paths(args.paths)
-    if args.output.suffix.lower() not in (".fits", ".fit", ".fts"):
-        raise CommandError(f"--output {args.output}: give a .fits file name")
+    output = output_file(args, OUTPUT_NAME, IMAGE_SUFFIXES)
     frames = target_lights(args.paths)
     n = len(frames)
     reference = n // 2 if args.reference is None else args.reference
@@ -104,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--reference {reference}: not in 0..{n - 1}")
     offsets, summary, target_xy = _offsets(args, frames, reference)
     paths = [frames.sequence[k].path for k in frames.indices]
-    if any(p.resolve() == args.output.resolve() for p in paths):
-        raise CommandError("--output would overwrite one of the lights")
+    if any(p.resolve() == output.resolve() for p in paths):
+        raise CommandError(f"{output} would overwrite one of the lights")
     progress = TerminalProgress()
     try:
         params = StackParams(method=args.method, clip_sigma=args.sigma,
@@ -118,26 +127,27 @@ def run(args: argparse.Namespace) -> int:
                 reference=reference, header=read_header(paths[reference])[0],
                 files=frames.files, on=args.on, target=args.name, times=frames.times,
                 exptime=None if None in exptime else exptime,
-                scratch_dir=args.output.parent if args.output.parent.exists() else None,
+                scratch_dir=output.parent if output.parent.exists() else None,
                 state=StepState(progress), executor=pool,
             )  # fmt: skip
     except (StackError, FitsReadError) as exc:
         progress.done()
         raise CommandError(str(exc)) from exc
     progress.done()
-    result.write(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result.write(output)
     full = int(np.count_nonzero(result.coverage == n))
     print(
         f"{n} lights stacked {summary}, {args.method}; largest shift "
         f"{result.header['SHIFTMAX']:.1f} px; {full} px covered by every light; "
-        f"written to {args.output}"
+        f"written to {output}"
     )
     if args.photometry or (args.photometry is None and args.on == "target"):
-        _photometry(args, frames, result, target_xy)
+        _photometry(output, frames, result, target_xy)
     return 0
 
 
-def _photometry(args: argparse.Namespace, frames, result, target_xy) -> None:
+def _photometry(output: Path, frames, result, target_xy) -> None:
     """Aperture photometry on the stack, written beside it, with the stack's noise."""
     from fluxion.core.photometry import PhotometryError
     from fluxion.core.stacking.photometry import measure_stack, write_stack_photometry
@@ -156,7 +166,7 @@ def _photometry(args: argparse.Namespace, frames, result, target_xy) -> None:
         )  # fmt: skip
     except (PhotometryError, ValueError) as exc:
         raise CommandError(f"photometry on the stack failed: {exc}") from exc
-    path = write_stack_photometry(table, args.output)
+    path = write_stack_photometry(table, output)
     unit = "e- over the stack" if gain is not None else "ADU (gain unknown)"
     line = f"photometry: {len(table)} sources, fluxes in {unit}, written to {path}"
     if target_xy is not None:

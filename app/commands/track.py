@@ -8,14 +8,32 @@ from pathlib import Path
 import numpy as np
 
 from . import CommandError
-from .options import check_paths, target_lights
+from .options import (
+    TABLE_SUFFIXES,
+    add_output_arguments,
+    check_paths,
+    output_file,
+    target_lights,
+)
 from .reports import add_position_report_arguments, check_report_options, write_position_reports
 
 NAME = "track"
 HELP = "fit a target's track from clicks (or an ephemeris) and write its positions file"
 
+#: The positions file's name in the ``--out`` folder.
+OUTPUT_NAME = "positions.ecsv"
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_track_arguments(p)
+    add_output_arguments(
+        p, what="positions table", default_name=OUTPUT_NAME, suffixes=TABLE_SUFFIXES
+    )
+    add_position_report_arguments(p)
+
+
+def add_track_arguments(p: argparse.ArgumentParser) -> None:
+    """The lights and how the target is found in them (shared with ``lightcurve``)."""
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of the lights")
     p.add_argument(
         "--click", action="append", default=[], metavar="FRAME,X,Y",
@@ -27,8 +45,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--obscode", help="MPC observatory code: for Horizons (else the site) and the reports"
     )
-    p.add_argument("-o", "--output", type=Path, required=True, help="positions file (.csv/.ecsv)")
-    add_position_report_arguments(p)
 
 
 def parse_click(text: str) -> tuple[int, float, float]:
@@ -95,10 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     check_report_options(args, light_curve=False)
+    output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
     frames = target_lights(args.paths)
     table, summary = predicted_positions(args, frames)
-    write_table(args.output, table)
-    print(f"{len(table)} frames: {summary}; written to {args.output}")
+    write_table(output, table)
+    print(f"{len(table)} frames: {summary}; written to {output}")
     for line in write_position_reports(args, table, frames):
         print(line)
     return 0

@@ -31,7 +31,9 @@ _FORMATS = {".csv": "ascii.csv", ".ecsv": "ascii.ecsv", ".txt": "ascii.fixed_wid
 def _format_of(path: Path) -> str:
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ExportError(f"unknown table format {path.suffix!r}: use .csv, .ecsv or .txt")
+        # Name the file: a bare suffix ('' for a folder-like name) says nothing.
+        what = f"suffix {path.suffix!r}" if path.suffix else "no suffix"
+        raise ExportError(f"{path}: a table file needs .csv, .ecsv or .txt ({what})")
     return fmt
 
 
