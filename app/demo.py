@@ -9,7 +9,7 @@ from pathlib import Path
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
-__all__ = ["generate_demo", "demo_inputs", "demo_reference_catalog"]
+__all__ = ["generate_demo", "demo_inputs"]
 
 
 def generate_demo(
@@ -32,16 +32,3 @@ def generate_demo(
 def demo_inputs(folder: str | os.PathLike[str]) -> list[Path]:
     """The frames a user would open: the FITS files at the top of the folder, not the truth."""
     return sorted(p for p in Path(folder).glob("*.fits") if p.is_file())
-
-
-def demo_reference_catalog(inputs: list[Path]) -> Path | None:
-    """The reference catalog a simulated night carries (``truth/reference_catalog.ecsv``).
-
-    None unless the inputs lie in a demo night's folder: with it, the demo
-    solves and calibrates offline against the stars it was made from.
-    """
-    if not inputs:
-        return None
-    truth = Path(inputs[0]).resolve().parent / "truth"
-    catalog = truth / "reference_catalog.ecsv"
-    return catalog if (truth / "night.json").is_file() and catalog.is_file() else None

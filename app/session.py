@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
+from fluxion.core.catalogs.night import night_catalog
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
 from fluxion.core.io.fitsio import read_image
 from fluxion.core.io.sequence import Sequence, scan
@@ -33,7 +34,6 @@ from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
-from .demo import demo_reference_catalog
 from .workers import ErrorInfo, Task, WorkerPool
 
 __all__ = [
@@ -288,7 +288,7 @@ class Session(QObject):
         if REFERENCE_CATALOG not in project.steps:
             # A demo night carries the stars it was made from: it solves and
             # calibrates offline. An explicit choice (even "none") is kept.
-            reference = demo_reference_catalog([f.path for f in usable])
+            reference = night_catalog(paths)
             if reference is not None:
                 project.steps[REFERENCE_CATALOG] = {"file": str(reference)}
         self.set_sequence(Sequence(usable, executor=self.workers.frame_executor), project)

@@ -15,6 +15,8 @@ from .options import add_workers_argument, check_folder, check_paths, check_work
 from .progress import TerminalProgress
 
 NAME = "run"
+#: The catalog asked when neither ``--catalog`` nor the night names one.
+DEFAULT_CATALOG = "Gaia DR3"
 HELP = (
     "calibrate, detect, solve, measure and calibrate photometrically every light of a "
     "night, then the target's light curve; writes a project (project.json, products, "
@@ -42,9 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dec", type=float, help="a fixed target's Dec in degrees (with --ra)")
     p.add_argument(
         "--catalog",
-        default="Gaia DR3",
+        default=None,
         help="reference stars for astrometry and zero points: a catalog name (Gaia DR3, "
-        "APASS DR9, ATLAS-RefCat2, ...) or a table file with ra, dec and magnitudes",
+        "APASS DR9, ATLAS-RefCat2, ...) or a table file with ra, dec and magnitudes "
+        "(default: the night's own catalog when it carries one, as a night written by "
+        "'fluxion demo' does, else Gaia DR3)",
     )
     p.add_argument(
         "--executor",
@@ -96,6 +100,24 @@ def open_executor(spec: str, workers: int) -> Iterator[Executor | None]:
             client.close()
     else:
         raise CommandError(f"--executor {spec!r}: use threads, processes or dask://HOST:PORT")
+
+
+def chosen_catalog(args: argparse.Namespace) -> str:
+    """``--catalog``, or when not given the night's own catalog file, else Gaia DR3.
+
+    A night that carries its reference stars (the simulator's
+    ``truth/reference_catalog.ecsv``) uses them, as the window does, so a demo
+    night runs with no network.
+    """
+    from fluxion.core.catalogs.night import night_catalog
+
+    if args.catalog is not None:
+        return args.catalog
+    own = night_catalog(args.paths)
+    if own is None:
+        return DEFAULT_CATALOG
+    print(f"catalog: the night's own reference stars, {own}")
+    return str(own)
 
 
 def _catalog(args: argparse.Namespace, frames):
@@ -207,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
     if not any(f.type == "light" and f.usable for f in frames):
         progress.done()
         raise CommandError(f"no usable light frame among {len(frames)} files")
+    args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:
         catalog, problem = _field_catalog(args, frames)

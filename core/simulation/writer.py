@@ -21,7 +21,13 @@ from ..runtime.pipeline import StepState
 if TYPE_CHECKING:
     from .night import Night
 
-__all__ = ["NightTruth", "write_night"]
+__all__ = ["CATALOG_FILE", "NIGHT_FILE", "TRUTH_FOLDER", "NightTruth", "write_night"]
+
+#: The folder of a written night that holds its truth, and the files in it that
+#: say "this is a simulated night" and "these are the stars it was made from".
+TRUTH_FOLDER = "truth"
+NIGHT_FILE = "night.json"
+CATALOG_FILE = "reference_catalog.ecsv"
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,10 @@ def write_night(
     c = night.config
     state = state or StepState()
     try:
-        (outdir / "truth").mkdir(parents=True, exist_ok=True)
+        (outdir / TRUTH_FOLDER).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OSError(f"cannot create the output folder {outdir}: {exc.strerror}") from exc
-    truth_dir = outdir / "truth"
+    truth_dir = outdir / TRUTH_FOLDER
 
     lights = tuple(outdir / f"light_{i + 1:04d}.fits" for i in range(c.n_frames))
     tables = tuple(truth_dir / f"light_{i + 1:04d}.ecsv" for i in range(c.n_frames))
@@ -187,8 +193,8 @@ def write_night(
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    _write_table(truth_dir / "reference_catalog.ecsv", night.catalog)
-    _write_json(truth_dir / "night.json", _night_record(night))
+    _write_table(truth_dir / CATALOG_FILE, night.catalog)
+    _write_json(truth_dir / NIGHT_FILE, _night_record(night))
     tick()
     return NightTruth(
         outdir=outdir,
@@ -198,8 +204,8 @@ def write_night(
         flats=flats,
         truth_tables=tables,
         wcs_files=wcs_files,
-        catalog=truth_dir / "reference_catalog.ecsv",
-        night_json=truth_dir / "night.json",
+        catalog=truth_dir / CATALOG_FILE,
+        night_json=truth_dir / NIGHT_FILE,
         n_stars=len(night.catalog),
         shape=c.shape,
         filter=c.filter,
