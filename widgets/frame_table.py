@@ -29,6 +29,7 @@ COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Filter", "filter", ("filter",)),
     ("Exp (s)", "exptime", ("exptime",)),
     ("Mid-exposure (UTC)", "time_utc", ("time", "date_obs", "mid_time")),
+    ("Time from", "time_origin", ("time",)),
     ("Airmass", "airmass", ("airmass",)),
     ("Problems", "problems", ()),
 )

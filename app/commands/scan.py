@@ -21,6 +21,8 @@ _COLUMNS = (
     ("exptime", 8),
     ("time_utc", 23),
     ("jd", 15),
+    ("time_source", 24),
+    ("time_prec", 9),
     ("binning", 7),
     ("gain", 6),
     ("ra", 10),
@@ -66,6 +68,7 @@ def _relative(path: Path, root: Path | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fluxion.core.io.obstime import format_precision
     from fluxion.core.io.sequence import scan
 
     check_paths(args.paths)
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     root = _common_folder([Path(r["file"]) for r in rows])
     for r in rows:
         r["file"] = _relative(Path(r["file"]), root)
+        # The card the time came from and the precision it is written to.
+        r["time_prec"] = format_precision(r["time_precision_s"]) if r["time_utc"] else None
     print(" ".join(name.ljust(w) for name, w in _COLUMNS))
     for r in rows:
         print(" ".join(_cell(r[name], w) for name, w in _COLUMNS))

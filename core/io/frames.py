@@ -24,7 +24,7 @@ from astropy.time import Time
 from ..runtime.quiet import quiet
 from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
 from .headers import HeaderFacts, normalise_header
-from .obstime import quiet_erfa
+from .obstime import format_precision, quiet_erfa
 
 __all__ = ["FrameInfo", "frame_info"]
 
@@ -52,6 +52,8 @@ class FrameInfo:
         Seconds.
     time : astropy.time.Time or None
         Mid-exposure, UTC.
+    time_precision : float or None
+        Seconds: precision of the card the time came from (``sources['time']``).
     binning : tuple of int
         (x, y).
     gain, read_noise, saturation : float or None
@@ -79,6 +81,7 @@ class FrameInfo:
     filter: str | None = None
     exptime: float | None = None
     time: Time | None = None
+    time_precision: float | None = None
     binning: tuple[int, int] = (1, 1)
     gain: float | None = None
     read_noise: float | None = None
@@ -113,6 +116,13 @@ class FrameInfo:
             return float(self.time.utc.jd)
 
     @property
+    def time_origin(self) -> str | None:
+        """The cards the time came from and their precision ("DATE-OBS + EXPTIME/2, 1 ms")."""
+        if self.time is None:
+            return None
+        return f"{self.sources.get('time', '?')}, {format_precision(self.time_precision)}"
+
+    @property
     def time_utc(self) -> str | None:
         """Mid-exposure time as ISO text (UTC), or None."""
         if self.time is None:
@@ -124,7 +134,8 @@ class FrameInfo:
         """Plain JSON-ready summary (the ``fluxion scan --json`` row).
 
         Keys: file, type, object, filter, exptime, time_utc (ISO, mid-exposure),
-        jd (mid), binning [bx, by], gain, ra, dec (deg), shape [ny, nx], problems.
+        jd (mid), time_source (the cards it came from), time_precision_s,
+        binning [bx, by], gain, gain_source, ra, dec (deg), shape [ny, nx], problems.
         """
         return {
             "file": str(self.path),
@@ -134,8 +145,11 @@ class FrameInfo:
             "exptime": self.exptime,
             "time_utc": self.time_utc,
             "jd": self.jd,
+            "time_source": self.sources.get("time"),
+            "time_precision_s": self.time_precision,
             "binning": list(self.binning),
             "gain": self.gain,
+            "gain_source": self.sources.get("gain"),
             "ra": self.ra,
             "dec": self.dec,
             "shape": None if self.shape is None else list(self.shape),
@@ -190,6 +204,7 @@ def _from_facts(
         filter=facts.filter,
         exptime=facts.exptime,
         time=facts.time,
+        time_precision=facts.time_precision,
         binning=facts.binning,
         gain=facts.gain,
         read_noise=facts.read_noise,

@@ -55,6 +55,9 @@ class HeaderFacts:
         Name of the profile used.
     time : astropy.time.Time or None
         Mid-exposure time, UTC.
+    time_precision : float or None
+        Seconds: one unit of the last digit of the card the time came from
+        (``sources['time']`` names it).
     exptime : float or None
         Exposure time in seconds.
     filter, object : str or None
@@ -81,6 +84,7 @@ class HeaderFacts:
 
     profile: str
     time: Time | None = None
+    time_precision: float | None = None
     exptime: float | None = None
     filter: str | None = None
     object: str | None = None
@@ -400,6 +404,7 @@ def normalise_header(
     facts = HeaderFacts(
         profile=prof.name,
         time=t.time,
+        time_precision=t.precision_s,
         exptime=exptime,
         filter=r.first_text("filter"),
         object=r.first_text("object"),

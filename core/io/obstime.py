@@ -6,21 +6,32 @@ A profile lists time sources in order of preference, each one of::
     {"mjd": "MJD-OBS", "at": "start"}
     {"jd": "MIDTIMJD", "at": "mid"}
 
-``time`` cards complete a DATE-OBS without time of day, or refine one rounded
-to the second. ``"compare": false`` keeps a source out of the consistency check
-(LCO's MJD-OBS is known to differ from DATE-OBS by several seconds).
-``at`` says whether the card gives the start, middle or end of the exposure;
-the mid-exposure time is derived with the exposure time. A date without a time
-of day (``DATE-OBS = '2000-09-27'``) is only used when no other source gives a
-full time, and is then reported as a problem.
+Every card present is read (:mod:`fluxion.core.io.timecards`) with the
+precision it is written to, and the cards are checked against each other: two
+agree when they differ by no more than the sum of their precisions. The time
+comes from the largest group of cards that agree (the profile's order breaks
+ties) and, within it, from the most precise card; every card outside that group
+is reported with the size of the disagreement. A card that only looks precise
+because it was computed from a coarser one (an MJD-OBS with 9 decimals equal to
+a DATE-OBS rounded to the second) is given the coarser card's precision. A card
+that cannot be read is always reported, with the card used instead: a coarse
+card never stands in silently for a finer one.
+
+``time`` cards complete a DATE-OBS without time of day, or refine one.
+``"compare": false`` keeps a source out of the choice and the check unless
+nothing else gives a time (LCO's MJD-OBS is known to differ from DATE-OBS by
+several seconds). ``at`` says whether the card gives the start, middle or end
+of the exposure; the mid-exposure time is derived with the exposure time. A date
+without a time of day is only used when no other source gives a full time, and
+is then reported as a problem.
 
 Old-style FITS dates ``dd/mm/yy`` (before 1999) are read as 19yy, as the FITS
-standard defines them.
+standard defines them. ISO times with a UTC offset (``-0700``, ``+05:30``,
+``Z``) are converted to UTC.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,22 +43,12 @@ from astropy.time import Time
 from erfa import ErfaWarning
 
 from ..runtime.quiet import quiet
+from .timecards import CardFailure, TimeCard, cards_of_source, format_precision
 
-__all__ = ["TimeResult", "mid_exposure_time", "quiet_erfa"]
+__all__ = ["TimeResult", "mid_exposure_time", "quiet_erfa", "format_precision"]
 
-_OLD_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2})\s*$")
-_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$")
-_ISO_DATETIME = re.compile(
-    r"^\s*(\d{4}-\d{1,2}-\d{1,2})[T ](\d{1,2}:\d{1,2}(:\d{1,2}(\.\d*)?)?)\s*Z?$"
-)
-_CLOCK = re.compile(r"^\s*(\d{1,2})[: ](\d{1,2})(?:[: ](\d{1,2}(?:\.\d*)?))?\s*$")
-
-# Cards whose value is a Julian date larger than this are JD, smaller are MJD:
-# MIDTIMJD and JD are written both ways in the wild.
-_JD_MJD_SPLIT = 2_400_000.0
-
-# Two sources that disagree by more than this are reported.
-_AGREEMENT_S = 2.0
+# Arithmetic slack (s) when comparing two cards: Time differences of doubles.
+_SLACK_S = 1e-5
 
 
 @contextmanager
@@ -74,49 +75,17 @@ class TimeResult:
         Cards used, e.g. ``"DATE-OBS + EXPTIME/2"``.
     problems : tuple of str
         One-line problems found on the way.
+    precision_s : float or None
+        Precision of the card the time came from (one unit of its last digit).
+    agreeing : tuple of str
+        The other cards that agree with it within their precisions.
     """
 
     time: Time | None
     source: str
     problems: tuple[str, ...]
-
-
-def _parse_date(value: str) -> tuple[str, bool] | None:
-    """ISO date(-time) text and whether it holds a time of day, or None."""
-    text = str(value).strip()
-    m = _OLD_DATE.match(text)
-    if m:
-        day, month, year = (int(g) for g in m.groups())
-        return f"{1900 + year:04d}-{month:02d}-{day:02d}", False
-    m = _ISO_DATE.match(text)
-    if m:
-        y, mo, d = (int(g) for g in m.groups())
-        return f"{y:04d}-{mo:02d}-{d:02d}", False
-    m = _ISO_DATETIME.match(text)
-    if m:
-        date, clock = m.group(1), m.group(2)
-        if clock.count(":") == 1:
-            clock += ":00"
-        return f"{date}T{clock}", True
-    return None
-
-
-def _parse_clock(value: Any) -> str | None:
-    """'hh:mm:ss.sss' from a clock card ('12:07:00.00', '02 03 10'), or None."""
-    m = _CLOCK.match(str(value))
-    if not m:
-        return None
-    h, mi, s = m.group(1), m.group(2), m.group(3) or "0"
-    sec = float(s)
-    if int(h) > 23 or int(mi) > 59 or sec >= 61:
-        return None
-    return f"{int(h):02d}:{int(mi):02d}:{sec:06.3f}"
-
-
-def _refines(iso: str, clock: str) -> bool:
-    """True when ``clock`` is the same second as ``iso``'s time, given more precisely."""
-    whole = iso[11:19]
-    return len(iso) <= 19 and clock[:8] == whole and float(clock[6:]) != float(whole[6:])
+    precision_s: float | None = None
+    agreeing: tuple[str, ...] = ()
 
 
 def _scale(header: fits.Header, convention: str) -> str:
@@ -127,61 +96,45 @@ def _scale(header: fits.Header, convention: str) -> str:
     return sys if sys in ("utc", "tai", "tt", "tdb") else "utc"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value).strip().replace("D", "E"))
-    except ValueError:
-        return None
+def _start_of_exposure(card: TimeCard, exptime_s: float | None) -> Time:
+    """The card moved to the start of the exposure, to compare like with like."""
+    half = (exptime_s or 0.0) / 2.0
+    return card.time - {"start": 0.0, "mid": half, "end": 2 * half}[card.at] * u.s
 
 
-def _from_source(
-    header: fits.Header, spec: Mapping[str, Any], scale: str, problems: list[str]
-) -> tuple[Time, str, bool] | None:
-    """(time as written, source text, has a time of day) for one source spec."""
-    if "date" in spec:
-        key = spec["date"]
-        if key not in header or not str(header[key]).strip():
-            return None
-        parsed = _parse_date(header[key])
-        if parsed is None:
-            problems.append(f"{key}={header[key]!r} is not a date")
-            return None
-        text, has_clock = parsed
-        source = key
-        for tkey in spec.get("time", ()):
-            if tkey not in header:
+def _effective_precisions(cards: list[TimeCard], starts: list[Time]) -> list[float]:
+    """Each card's precision, no finer than a coarser card it merely restates.
+
+    A card equal to a coarser card to within its own last digit was almost
+    certainly computed from it (MaxIm DL's JD from a DATE-OBS rounded to the
+    second): its extra digits say nothing.
+    """
+    out = [c.precision_s for c in cards]
+    for i, c in enumerate(cards):
+        for j, d in enumerate(cards):
+            if d.precision_s <= c.precision_s or not (d.has_clock and d.compare):
                 continue
-            clock = _parse_clock(header[tkey])
-            if clock is None:
-                problems.append(f"{tkey}={header[tkey]!r} is not a time of day")
-                continue
-            if not has_clock:
-                text, has_clock, source = f"{text}T{clock}", True, f"{key}+{tkey}"
-            elif _refines(text, clock):
-                # DATE-OBS rounded to the second, UTSTART with milliseconds (LCO).
-                text, source = f"{text[:10]}T{clock}", f"{key}+{tkey}"
-            break
-        try:
-            return Time(text, format="isot", scale=scale), source, has_clock
-        except ValueError:
-            problems.append(f"{key}={header[key]!r} is not a valid date")
-            return None
-    for kind in ("mjd", "jd"):
-        if kind in spec:
-            key = spec[kind]
-            if key not in header:
-                return None
-            value = _number(header[key])
-            if value is None or value <= 0:
-                problems.append(f"{key}={header[key]!r} is not a Julian date")
-                return None
-            fmt = "jd" if value > _JD_MJD_SPLIT else "mjd"
-            return Time(value, format=fmt, scale=scale), key, True
-    return None
+            diff = abs(float((starts[i] - starts[j]).to_value(u.s)))
+            if diff <= c.precision_s + _SLACK_S:
+                out[i] = max(out[i], d.precision_s)
+    return out
+
+
+def _differ(a: Time, b: Time) -> float:
+    return abs(float((a - b).to_value(u.s)))
+
+
+def _date_only_agrees(date_card: TimeCard, start: Time) -> bool:
+    """Whether a date without time of day is the UTC date of ``start``."""
+    offset = float((start - date_card.time).to_value(u.s))
+    return -_SLACK_S <= offset < 86400.0 + _SLACK_S
+
+
+def _fmt_seconds(seconds: float) -> str:
+    text = f"{seconds:.1f} s" if seconds >= 0.1 else f"{seconds * 1e3:.2f} ms"
+    if seconds >= 3600:
+        text += f" ({seconds / 3600:.2f} h)"
+    return text
 
 
 def mid_exposure_time(
@@ -214,6 +167,29 @@ def mid_exposure_time(
         return _mid_exposure_time(header, sources, exptime_s, exptime_source, scale_convention)
 
 
+def _choose(
+    cards: list[TimeCard], exptime_s: float | None
+) -> tuple[int, list[int], list[float], list[Time]]:
+    """Index of the card to use, indices of those that agree with it, precisions, starts."""
+    starts = [_start_of_exposure(c, exptime_s) for c in cards]
+    prec = _effective_precisions(cards, starts)
+    n = len(cards)
+
+    def agree(i: int, j: int) -> bool:
+        return _differ(starts[i], starts[j]) <= prec[i] + prec[j] + _SLACK_S
+
+    candidates = [i for i in range(n) if cards[i].has_clock and cards[i].compare]
+    if not candidates:
+        candidates = [i for i in range(n) if cards[i].has_clock]
+    groups = {i: [j for j in candidates if agree(i, j)] for i in candidates}
+    # The largest group of agreeing cards; among equals, the profile's preferred card's.
+    anchor = max(candidates, key=lambda i: (len(groups[i]), -cards[i].order, -i))
+    group = groups[anchor]
+    best = min(group, key=lambda i: (prec[i], cards[i].order, i))
+    agreeing = [j for j in groups[best] if j != best]
+    return best, agreeing, prec, starts
+
+
 def _mid_exposure_time(
     header: fits.Header,
     sources: Sequence[Mapping[str, Any]],
@@ -223,37 +199,51 @@ def _mid_exposure_time(
 ) -> TimeResult:
     problems: list[str] = []
     scale = _scale(header, scale_convention)
-    found: list[tuple[Time, str, bool, str]] = []
-    uncompared: set[str] = set()
-    for spec in sources:
-        got = _from_source(header, spec, scale, problems)
-        if got is not None:
-            found.append((*got, str(spec.get("at", "start"))))
-            if spec.get("compare") is False:
-                uncompared.add(got[1])
-    if not found:
+    cards: list[TimeCard] = []
+    failures: list[CardFailure] = []
+    for order, spec in enumerate(sources):
+        for got in cards_of_source(header, spec, scale, order):
+            (failures if isinstance(got, CardFailure) else cards).append(got)
+    if not cards:
+        problems.extend(f.text() for f in failures)
         problems.append("no observation time in the header")
         return TimeResult(None, "", tuple(problems))
-    precise = [f for f in found if f[2]]
-    if precise:
-        t, source, _, at = precise[0]
-        others = [f for f in precise[1:] if f[1] not in uncompared]
-        if others:
-            t2, source2, _, at2 = others[0]
-            # Compare like with like: both moved to the start of the exposure.
-            half = (exptime_s or 0.0) / 2.0
-            shift = {"start": 0.0, "mid": -half, "end": -2 * half}
-            diff = abs(((t + shift[at] * u.s) - (t2 + shift[at2] * u.s)).to_value(u.s))
-            if diff > _AGREEMENT_S:
-                problems.append(f"{source} and {source2} disagree by {diff:.1f} s; using {source}")
+    if any(c.has_clock for c in cards):
+        best, agreeing, prec, starts = _choose(cards, exptime_s)
+        card, precision = cards[best], prec[best]
+        for i, other in enumerate(cards):
+            if i == best or i in agreeing or not other.compare:
+                continue
+            if not other.has_clock:
+                if not _date_only_agrees(other, starts[best]):
+                    problems.append(
+                        f"{other.source} is not the date of {card.source}; using {card.source}"
+                    )
+                continue
+            if not cards[best].compare:
+                continue
+            diff = _differ(starts[i], starts[best])
+            problems.append(
+                f"{other.source} and {card.source} disagree by {_fmt_seconds(diff)}"
+                f" (written to {format_precision(prec[i])} and {format_precision(precision)});"
+                f" using {card.source}"
+            )
     else:
-        t, source, _, at = found[0]
-        problems.append(f"{source} gives a date without time of day")
+        card, precision, agreeing = cards[0], cards[0].precision_s, []
+        problems.append(f"{card.source} gives a date without time of day")
+    for f in failures:
+        problems.append(
+            f"{f.text()}; time from {card.source} (written to {format_precision(precision)})"
+        )
+    t, at, source = card.time, card.at, card.source
+    if card.note:
+        source = f"{source} ({card.note})"
     if at != "mid":
         if exptime_s is None:
-            problems.append(f"exposure time unknown: {source} is the {at} of the exposure")
+            problems.append(f"exposure time unknown: {card.source} is the {at} of the exposure")
         else:
             sign = 1.0 if at == "start" else -1.0
             t = t + sign * exptime_s / 2.0 * u.s
             source = f"{source} {'+' if sign > 0 else '-'} {exptime_source or 'exptime'}/2"
-    return TimeResult(t.utc, source, tuple(problems))
+    names = tuple(dict.fromkeys(cards[j].source for j in agreeing))
+    return TimeResult(t.utc, source, tuple(problems), precision, names)

@@ -150,10 +150,11 @@ def test_to_json_dict(night: Path) -> None:
     f = next(f for f in scan(night) if f.path.name == "a_light.FIT")
     d = json.loads(json.dumps(f.to_json_dict()))
     assert set(d) == {
-        "file", "type", "object", "filter", "exptime", "time_utc", "jd",
-        "binning", "gain", "ra", "dec", "shape", "problems",
+        "file", "type", "object", "filter", "exptime", "time_utc", "jd", "time_source",
+        "time_precision_s", "binning", "gain", "gain_source", "ra", "dec", "shape", "problems",
     }  # fmt: skip
     assert d["time_utc"] == "2024-03-05T21:10:30.000"
+    assert (d["time_source"], d["time_precision_s"]) == ("DATE-OBS + EXPTIME/2", 1e-3)
     assert d["jd"] == pytest.approx(T0.jd + 10.5 / 1440, abs=1e-9)
     assert (d["binning"], d["shape"], d["gain"], d["type"]) == ([1, 1], [48, 64], 1.5, "light")
 
