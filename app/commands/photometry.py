@@ -20,7 +20,8 @@ from .options import (
 NAME = "photometry"
 HELP = (
     "measure the stars of frames by aperture, PSF or crowded-field photometry and write "
-    "one ECSV per frame (x, y, flux, flux_err, flags, and ra, dec with a WCS)"
+    "one ECSV per frame (x, y, flux, flux_err, flags, and ra, dec with a WCS; the "
+    "frame's file, FILTER, mid-exposure time, airmass and exposure in its meta)"
 )
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".gz", ".bz2")
@@ -87,6 +88,7 @@ def measure_file(
         read_image,
         read_wcs,
     )
+    from fluxion.core.io.frames import frame_table_meta
     from fluxion.core.io.headers import normalise_header
     from fluxion.core.photometry import Photometry, PhotometryParams
 
@@ -114,9 +116,10 @@ def measure_file(
         state=state,
     )
     table = result.table
-    table.meta.update(
-        frame=path.name, gain=gain if gain is not None else "unknown", read_noise=read_noise
-    )
+    # The frame's filter, time, airmass and exposure go with its measurements,
+    # so that the zero point step needs only the table.
+    table.meta.update(frame_table_meta(path, facts))
+    table.meta.update(gain=gain if gain is not None else "unknown", read_noise=read_noise)
     atomic_write_ecsv(out_dir / output_name(path), table)
     return len(table), result.unit
 

@@ -25,6 +25,8 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from fluxion.core.catalogs.base import MAGNITUDE_COLUMNS
+
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
     p.add_argument(
         "--project",
@@ -46,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--catalog",
         default=None,
         help="reference stars for astrometry and zero points: a catalog name (Gaia DR3, "
-        "APASS DR9, ATLAS-RefCat2, ...) or a table file with ra, dec and magnitudes "
+        f"APASS DR9, ATLAS-RefCat2, ...) or a table file with ra, dec and {MAGNITUDE_COLUMNS} "
         "(default: the night's own catalog when it carries one, as a night written by "
         "'fluxion demo' does, else Gaia DR3)",
     )

@@ -19,12 +19,14 @@ HELP = "plate-solve FITS frames from their header hints (offline first); write W
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", type=Path, nargs="+", help="FITS frames, in time order")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    from fluxion.core.catalogs.base import MAGNITUDE_COLUMNS
+
     p.add_argument(
         "--catalog",
         default="Gaia DR3",
         help="reference catalog: a name (Gaia DR3, APASS DR9, Pan-STARRS DR1, SDSS DR16, "
         "ATLAS-RefCat2, 2MASS, 'index files') or an ECSV/FITS/CSV file with ra, dec "
-        "(degrees) and a magnitude column (default: Gaia DR3)",
+        f"(degrees) and {MAGNITUDE_COLUMNS} (default: Gaia DR3)",
     )
     p.add_argument("--ra", type=float, help="pointing RA in degrees (overrides the headers)")
     p.add_argument("--dec", type=float, help="pointing Dec in degrees (overrides the headers)")

@@ -12,16 +12,23 @@ HELP = "calibrate photometry tables against a reference catalog (writes mag, mag
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from fluxion.core.catalogs.base import MAGNITUDE_COLUMNS
+
     p.add_argument("files", type=Path, nargs="+", help="photometry tables (ECSV or FITS)")
     p.add_argument(
         "--catalog",
         required=True,
-        help="reference catalog: a table file (ECSV, FITS, VOTable), or catalog names "
-        "separated by commas, tried in order for each frame's field (e.g. 'APASS DR9,"
-        "ATLAS-RefCat2'); a file in the list serves as the last resort",
+        help="reference catalog: a table file (ECSV, FITS, VOTable) with ra, dec in degrees "
+        f"and {MAGNITUDE_COLUMNS}; or catalog names separated by commas, tried in order "
+        "for each frame's field (e.g. 'APASS DR9,ATLAS-RefCat2'); a file in the list "
+        "serves as the last resort",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for the calibrated tables")
-    p.add_argument("--filter", help="the frames' filter when the tables do not say it")
+    p.add_argument(
+        "--filter",
+        help="the frames' filter (default: the FILTER each photometry table carries, as "
+        "'fluxion photometry' writes it)",
+    )
     p.add_argument(
         "--band", default="auto", help="catalog band to calibrate to (default: from filter)"
     )
@@ -46,11 +53,23 @@ def _read_table(path: Path):
 
 
 def _catalog(spec: str):
-    """The catalog table of a file, or (None, "") when ``spec`` names catalogs."""
+    """The catalog table of a file, or (None, "") when ``spec`` names catalogs.
+
+    The file is checked as every catalog file is (positions in degrees and a
+    magnitude column, one message for what is missing), then used as it is:
+    the zero point step reads its bands by their catalog's own names.
+    """
+    from fluxion.core.catalogs import CatalogError, normalise_table
+
     path = Path(spec)
-    if path.exists():
-        return _read_table(path), ""
-    return None, ""
+    if not path.exists():
+        return None, ""
+    table = _read_table(path)
+    try:
+        normalise_table(table, source=path.name)
+    except CatalogError as exc:
+        raise CommandError(str(exc)) from exc
+    return table, ""
 
 
 def _frames(table, path: Path):
@@ -65,14 +84,17 @@ def _frames(table, path: Path):
         yield path.name, table
 
 
-def _filter_of(table, default: str | None) -> str | None:
+def _filter_of(table, given: str | None) -> str | None:
+    """``--filter`` when given, else the filter the table carries (meta or column)."""
+    if given:
+        return given
     for key in ("FILTER", "filter"):
         if key in table.meta:
             return str(table.meta[key])
     if "filter" in table.colnames and len(table):
         value = table["filter"][0]
         return value.decode() if isinstance(value, bytes) else str(value)
-    return default
+    return None
 
 
 def _field_catalogs(args: argparse.Namespace):
@@ -153,8 +175,8 @@ def run(args: argparse.Namespace) -> int:
             results.append(res)
             calibrated.append(res.sources)
             state = (
-                f"ZP {res.zero_point:.3f} +- {res.zero_point_err:.3f}, k {res.colour_term:+.3f}, "
-                f"{res.n_stars} stars, chi2 {res.chi2:.2f}"
+                f"{res.band}: ZP {res.zero_point:.3f} +- {res.zero_point_err:.3f}, "
+                f"k {res.colour_term:+.3f}, {res.n_stars} stars, chi2 {res.chi2:.2f}"
                 if res.calibrated
                 else f"instrumental magnitudes kept: {res.reason}"
             )

@@ -41,9 +41,21 @@ __all__ = [
     "apply_proper_motion",
     "select_cone",
     "angular_separation_deg",
+    "MAGNITUDE_COLUMNS",
+    "UNNAMED_BAND",
 ]
 
 log = logging.getLogger(__name__)
+
+#: The band of a catalog's magnitude column that names none (a file with
+#: ``ra, dec, mag``): its magnitudes are taken to be in the frames' band.
+UNNAMED_BAND = "mag"
+#: What a catalog file's magnitude columns may be called, said the same way in
+#: the commands' help and in the error for a file without one.
+MAGNITUDE_COLUMNS = (
+    "a magnitude column: 'mag' (in the frames' band), or one per band named "
+    "<band>mag or <band> (Vmag, V, r'mag, mag_V, phot_g_mean_mag)"
+)
 
 # The band a magnitude limit applies to when nobody says: the visual-ish bands
 # most frames are taken in come first.

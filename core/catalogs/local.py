@@ -14,7 +14,15 @@ from pathlib import Path
 
 from astropy.table import Table
 
-from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
+from .base import (
+    MAGNITUDE_COLUMNS,
+    UNNAMED_BAND,
+    CatalogError,
+    CatalogSource,
+    Cone,
+    select_cone,
+    standard_table,
+)
 
 __all__ = ["LocalCatalog", "read_catalog_file", "normalise_table", "position_error_columns"]
 
@@ -65,16 +73,19 @@ def _magnitude_columns(table: Table, taken: set[str]) -> dict[str, tuple[str, st
         if col.lower().endswith(("_err", "_error", "err")):
             continue
         m = _MAG.match(col)
-        if not m:
+        if col.lower() == UNNAMED_BAND:
+            band = UNNAMED_BAND  # a bare "mag": one band, not named
+        elif not m:
             continue
-        band = m.group("a") or m.group("b") or m.group("c")
+        else:
+            band = m.group("a") or m.group("b") or m.group("c")
         if band.lower() in _NOT_BANDS or band in bands:
             continue
-        if band == col.rstrip("'") and band not in _KNOWN_BANDS:
+        if band == col.rstrip("'") and band not in _KNOWN_BANDS | {UNNAMED_BAND}:
             continue
         if table[col].dtype.kind not in "fiu":
             continue
-        if band.lower() in ("bp", "rp", "g") and m.group("c"):
+        if m and band.lower() in ("bp", "rp", "g") and m.group("c"):
             band = band.upper()
         err = None
         for cand in (
@@ -121,8 +132,8 @@ def normalise_table(
     bands = _magnitude_columns(raw, taken)
     if not bands:
         raise CatalogError(
-            f"{source}: no magnitude column found (name one V, Vmag, mag_V, r'mag, ...; "
-            f"columns are {', '.join(names[:15])})"
+            f"{source}: no magnitude column found; a catalog file needs ra, dec in degrees "
+            f"and {MAGNITUDE_COLUMNS} (columns are {', '.join(names[:15])})"
         )
     if epoch_col:
         epoch_value: float | str = epoch_col

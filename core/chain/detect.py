@@ -8,7 +8,7 @@ from pathlib import Path
 from astropy.table import Table
 
 from ..detection.extract import Detection, DetectionParams, DetectionResult, SkyBackground
-from ..io.frames import FrameInfo
+from ..io.frames import FrameInfo, frame_table_meta
 from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
@@ -30,10 +30,8 @@ def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -
     saturation = frame.saturation if image.mask is None else None
     result = Detection(params)(image.data, image.mask, gain=frame.gain, saturation=saturation)
     table = result.sources
-    table.meta["frame"] = Path(frame.path).name
+    table.meta.update(frame_table_meta(frame.path, frame))
     table.meta["calibrated"] = image.calibrated
-    if frame.time_utc is not None:
-        table.meta["time_utc"] = frame.time_utc
     return table
 
 

@@ -25,7 +25,7 @@ from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..io.fitsio import atomic_write_bytes, atomic_write_ecsv
-from ..io.frames import FrameInfo
+from ..io.frames import FrameInfo, frame_table_meta
 from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
 from ..photometry.epsf import EffectivePSF
 from ..photometry.growth import curve_from_tables, curve_to_tables
@@ -300,18 +300,8 @@ def measure_photometry(
         state=state.sub(0.0, 0.95),
     )
     table = result.table
-    table.meta["frame"] = frame.path.name
+    table.meta.update(frame_table_meta(frame.path, frame))
     table.meta["calibrated"] = image.calibrated
-    for key, value in (
-        ("time_utc", frame.time_utc),
-        ("DATE-OBS", frame.time_utc),
-        ("jd_utc", frame.jd),
-        ("exptime", frame.exptime),
-        ("FILTER", frame.filter),
-        ("gain", frame.gain),
-    ):
-        if value is not None:
-            table.meta[key] = value
     if wcs is not None:
         table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
     if store is not None:

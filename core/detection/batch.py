@@ -23,7 +23,7 @@ from astropy.table import Table
 from fluxion.core.runtime.quiet import quiet
 
 from ..io.fitsio import FitsReadError, atomic_write_ecsv, read_image
-from ..io.frames import frame_info
+from ..io.frames import frame_info, frame_table_meta
 from ..runtime.pipeline import StepState
 from .extract import Detection, DetectionError, DetectionResult
 
@@ -82,9 +82,7 @@ def detect_file(
     saturation = info.saturation if mask is None else None
     result = step(image, mask=mask, gain=info.gain, saturation=saturation, state=state)
     table = result.sources
-    table.meta["frame"] = Path(path).name
-    if info.time is not None:
-        table.meta["time_utc"] = info.time.isot
+    table.meta.update(frame_table_meta(path, info))
     return result, table
 
 

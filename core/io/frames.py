@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_prob
 from .headers import HeaderFacts, normalise_header
 from .obstime import format_precision, quiet_erfa
 
-__all__ = ["FrameInfo", "frame_info"]
+__all__ = ["FrameInfo", "frame_info", "frame_table_meta"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,46 @@ class FrameInfo:
             "shape": None if self.shape is None else list(self.shape),
             "problems": list(self.problems),
         }
+
+
+def frame_table_meta(
+    path: str | os.PathLike[str], facts: FrameInfo | HeaderFacts
+) -> dict[str, Any]:
+    """The frame's facts a product table (sources, photometry) carries in its meta.
+
+    So that a later step run on the table alone (``fluxion zeropoint`` on a
+    photometry table) knows the filter, the time and the rest without the
+    frame: ``frame`` (base name), ``file`` (absolute path), ``FILTER``,
+    ``OBJECT``, ``exptime`` (s), ``time_utc`` and ``jd_utc`` (mid-exposure,
+    UTC, ISO and JD), ``airmass`` and ``gain`` (e-/ADU) as the header gives
+    them. Facts the header does not give are left out, never guessed here.
+
+    Parameters
+    ----------
+    path : path-like
+        The frame's file.
+    facts : FrameInfo or HeaderFacts
+        Its normalised header facts.
+    """
+    p = Path(path)
+    meta: dict[str, Any] = {"frame": p.name, "file": os.path.abspath(p)}
+    time = None
+    if facts.time is not None:
+        with quiet_erfa():
+            utc = facts.time.utc
+            time = (str(utc.isot), float(utc.jd))
+    for key, value in (
+        ("FILTER", facts.filter),
+        ("OBJECT", facts.object),
+        ("exptime", facts.exptime),
+        ("time_utc", None if time is None else time[0]),
+        ("jd_utc", None if time is None else time[1]),
+        ("airmass", facts.airmass),
+        ("gain", facts.gain),
+    ):
+        if value is not None:
+            meta[key] = value
+    return meta
 
 
 def _shape(header: fits.Header) -> tuple[tuple[int, int] | None, str | None]:

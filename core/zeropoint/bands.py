@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from ..catalogs.base import UNNAMED_BAND
+
 __all__ = [
     "BandError",
     "CatalogMagnitudes",
@@ -179,7 +181,9 @@ class CatalogMagnitudes:
     how: str
 
 
-def catalog_magnitudes(table: Table, band: str, catalog: str = "auto") -> CatalogMagnitudes:
+def catalog_magnitudes(
+    table: Table, band: str, catalog: str = "auto", *, unnamed: bool = False
+) -> CatalogMagnitudes:
     """Magnitudes of every catalog star in ``band``, transformed if need be.
 
     Parameters
@@ -190,6 +194,11 @@ def catalog_magnitudes(table: Table, band: str, catalog: str = "auto") -> Catalo
         Target band (``'V'``, ``'R'``, ``'r'`` ...).
     catalog : str
         Catalog name or ``'auto'`` (see :func:`catalog_name`).
+    unnamed : bool
+        Take a magnitude column that names no band (``mag``) as ``band`` when
+        the catalog has neither ``band`` nor a transformation to it: right for
+        the band a frame is calibrated in, never for a colour (``B`` and ``V``
+        would both be that one column).
 
     Returns
     -------
@@ -223,6 +232,14 @@ def catalog_magnitudes(table: Table, band: str, catalog: str = "auto") -> Catalo
         mag, err = _apply_relation(rel, raw)
         how = f"{band} from {name} {'/'.join(sorted(needed))} by {trans['name']}"
         return CatalogMagnitudes(band, mag, err, how)
+    # A catalog whose magnitude column names no band ("ra, dec, mag") is in
+    # the band the user made it for: the frames'. Named bands come first.
+    plain = _raw_band(table, UNNAMED_BAND) if unnamed else None
+    if plain is not None:
+        if not np.isfinite(plain[1]).any() and f"e_{UNNAMED_BAND}" in table.colnames:
+            plain = (plain[0], _as_float(table[f"e_{UNNAMED_BAND}"]))
+        how = f"{band} taken from the catalog's '{UNNAMED_BAND}' column (it names no band)"
+        return CatalogMagnitudes(band, plain[0], plain[1], how)
     raise BandError(
         f"catalog {name} has no {band} magnitudes and no transformation to {band} "
         f"from its bands ({', '.join(sorted(systems))})"

@@ -224,20 +224,27 @@ class ZeroPoint:
             raise _Failed("the reference catalog has no ra, dec columns")
         name = catalog_name(catalog, p.catalog)
         try:
-            cat = catalog_magnitudes(catalog, band, name)
+            cat = catalog_magnitudes(catalog, band, name, unnamed=True)
         except BandError as exc:
             raise _Failed(str(exc)) from exc
         notes.append(cat.how)
-        use_colour = p.fit_colour_term or p.colour_term != 0.0
+        fit_colour = p.fit_colour_term
+        use_colour = fit_colour or p.colour_term != 0.0
         colour = np.zeros(len(catalog))
         if use_colour:
             try:
                 colour, _, how = colour_index_values(catalog, colour_index, name)
                 notes.append(f"colour {how}")
             except BandError as exc:
-                if p.fit_colour_term:
+                if fit_colour and p.colour_index == "auto" and p.colour_term == 0.0:
+                    # The default colour term where the catalog has no colours (a
+                    # one-band file such as "ra, dec, mag"): calibrate without one.
+                    notes.append(f"no colour term: {exc}")
+                    fit_colour = use_colour = False
+                elif fit_colour:
                     raise _Failed(f"colour term asked for but {exc}") from exc
-                raise _Failed(str(exc)) from exc
+                else:
+                    raise _Failed(str(exc)) from exc
 
         blend_radius = 0.0
         if p.blend_distance > 0 and fwhm_arcsec and fwhm_arcsec > 0:
@@ -299,7 +306,7 @@ class ZeroPoint:
                 colour=np.asarray(stars["colour"][idx]),
                 x=np.asarray(stars["x"][idx]),
                 y=np.asarray(stars["y"][idx]),
-                fit_colour=p.fit_colour_term,
+                fit_colour=fit_colour,
                 colour_term=p.colour_term,
                 spatial_order=p.spatial_order,
                 centre=centre,

@@ -8,6 +8,7 @@ refused it still solves and calibrates every light.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from astropy.table import Table
 from fluxion.app.cli import main
 from fluxion.core.catalogs.night import night_catalog
 from fluxion.core.project.document import Project
+from fluxion.core.project.products import ProductStore
 from fluxion.core.simulation.simulate import NightConfig
 
 N = 3
@@ -80,3 +82,11 @@ def test_run_on_a_demo_night_is_offline(tmp_path, capsys, no_network):
     catalog_file = Path(opened.steps["astrometry"]["catalog_file"])
     assert catalog_file == (night / "truth" / "reference_catalog.ecsv").resolve()
     assert f"{N} of {N} lights fully processed" in out
+    # The chain's photometry products carry the frame's facts, as the command's do.
+    store = ProductStore(project)
+    for k in range(1, N + 1):
+        meta = Table.read(store.path("photometry", f"light_{k:04d}.fits", ".ecsv")).meta
+        assert meta["file"] == os.path.abspath(night / f"light_{k:04d}.fits")
+        assert meta["FILTER"] == "V" and meta["exptime"] == config.exptime
+        assert meta["airmass"] == pytest.approx(airmass[k - 1], abs=1e-5)
+        assert np.isfinite(meta["jd_utc"]) and meta["time_utc"].startswith("20")
