@@ -153,9 +153,8 @@ def _field_catalog(args, frames):
         return None, "no pointing (RA/DEC) in the headers to fetch the catalog for"
     f = pointed[0]
     radius = 0.5
-    if f.shape is not None and f.focal_length_mm and f.pixel_size_um:
-        scale = 206.265 * f.pixel_size_um / f.focal_length_mm / 3600.0
-        radius = 0.75 * max(f.shape) * scale + 0.1
+    if f.shape is not None and f.pixel_scale is not None:
+        radius = 0.75 * max(f.shape) * f.pixel_scale.arcsec_per_px / 3600.0 + 0.1
     try:
         chain = CatalogChain(
             [catalog_by_name(args.catalog)], cache=CatalogCache(), offline=args.offline

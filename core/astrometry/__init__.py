@@ -12,7 +12,7 @@ The pieces, each usable alone:
 
 from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
 from .matching import Match, MatchError, match_sources
-from .scale import ScaleGuess, guess_scale, header_wcs, scale_from_optics
+from .scale import ScaleGuess, from_hint, guess_scale, header_wcs
 from .sequence import FrameToSolve, hint_from_solution, solve_sequence
 from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
 from .wcsfit import WcsFit, WcsFitError, fit_wcs, gnomonic, inverse_gnomonic
@@ -30,7 +30,7 @@ __all__ = [
     "ScaleGuess",
     "guess_scale",
     "header_wcs",
-    "scale_from_optics",
+    "from_hint",
     "PlateSolver",
     "SolveHint",
     "SolveParams",

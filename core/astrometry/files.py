@@ -101,12 +101,7 @@ def hint_for_file(
     if facts is None:
         facts = normalise_header(header, file_name=file_name)
     guess: ScaleGuess | None = guess_scale(
-        header,
-        user_scale=scale,
-        user_tolerance=scale_tolerance,
-        focal_length_mm=facts.focal_length_mm,
-        pixel_size_um=facts.pixel_size_um,
-        binning=1,
+        user_scale=scale, user_tolerance=scale_tolerance, hint=facts.pixel_scale
     )
     return SolveHint(
         ra if ra is not None else facts.ra,

@@ -1,9 +1,9 @@
-"""Pixel-scale and pointing guesses for a hinted solve, and where each came from.
+"""Pixel-scale guesses for a hinted solve, and where each came from.
 
-The scale comes, in order of trust, from the user, from a WCS already in the
-header, from a plate-scale card (PIXSCALE, SECPIX, SCALE), or from the focal
-length and pixel size (``206.265 * pixel_um / focal_mm``; reducers and binning
-make that one the vaguest, hence its wider tolerance).
+The scale comes from the user when given, else from the header's own hint
+(:func:`fluxion.core.io.pixscale.pixel_scale_hint`: a WCS already in the
+header, a plate-scale card times the binning when it counts unbinned pixels,
+or the focal length and pixel size), with that hint's tolerance.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from fluxion.core.io.headers import normalise_header
+from fluxion.core.io.pixscale import ScaleHint
 from fluxion.core.runtime.quiet import quiet
 
 __all__ = [
     "ScaleGuess",
-    "scale_from_optics",
-    "scale_from_wcs_header",
+    "from_hint",
     "guess_scale",
     "header_wcs",
 ]
-
-_ARCSEC_PER_RADIAN = 206264.80624709636
 
 
 @dataclass(frozen=True)
@@ -69,15 +68,6 @@ class ScaleGuess:
         return self.arcsec_per_px * (1.0 + self.tolerance)
 
 
-def scale_from_optics(
-    focal_length_mm: float | None, pixel_size_um: float | None, binning: int = 1
-) -> float | None:
-    """arcsec/px from focal length (mm) and pixel size (um, before binning)."""
-    if not focal_length_mm or not pixel_size_um or focal_length_mm <= 0 or pixel_size_um <= 0:
-        return None
-    return _ARCSEC_PER_RADIAN * pixel_size_um * max(int(binning), 1) * 1e-3 / focal_length_mm
-
-
 def header_wcs(header: fits.Header) -> WCS | None:
     """The celestial WCS of a header, or None when there is none usable."""
     if not any(k in header for k in ("CTYPE1", "CD1_1", "PC1_1")):
@@ -92,65 +82,35 @@ def header_wcs(header: fits.Header) -> WCS | None:
     return w.celestial
 
 
-def scale_from_wcs_header(header: fits.Header) -> float | None:
-    """arcsec/px of a WCS in the header, or None."""
-    w = header_wcs(header)
-    if w is None:
-        return None
-    m = w.pixel_scale_matrix
-    det = abs(float(np.linalg.det(m)))
-    return math.sqrt(det) * 3600.0 if det > 0 else None
-
-
-def _card(header: fits.Header, *names: str) -> float | None:
-    for n in names:
-        v = header.get(n)
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        if np.isfinite(f) and f > 0:
-            return f
-    return None
-
-
 def guess_scale(
     header: fits.Header | None = None,
     *,
     user_scale: float | None = None,
     user_tolerance: float = 0.05,
-    focal_length_mm: float | None = None,
-    pixel_size_um: float | None = None,
-    binning: int = 1,
+    hint: ScaleHint | None = None,
 ) -> ScaleGuess | None:
     """The best pixel-scale guess available, or None.
 
     Parameters
     ----------
     header : Header, optional
-        Frame header (WCS, PIXSCALE/SECPIX, FOCALLEN, XPIXSZ, XBINNING).
+        Frame header, read for its scale hint when ``hint`` is not given.
     user_scale : float, optional
         Scale typed by the user (arcsec/px); wins over everything.
     user_tolerance : float
         Its fractional uncertainty.
-    focal_length_mm, pixel_size_um, binning : optional
-        Instrument facts (from the instrument profile or normalised header).
+    hint : ScaleHint, optional
+        The header's hint already read (``HeaderFacts.pixel_scale``).
     """
     if user_scale:
         return ScaleGuess(float(user_scale), user_tolerance, "user")
-    if header is not None:
-        s = scale_from_wcs_header(header)
-        if s:
-            return ScaleGuess(s, 0.02, "header WCS")
-        s = _card(header, "PIXSCALE", "SECPIX", "SCALE", "PIXSCAL1")
-        if s:
-            return ScaleGuess(s, 0.05, "header plate scale")
-        focal_length_mm = focal_length_mm or _card(header, "FOCALLEN", "FOCAL")
-        if pixel_size_um is None:
-            pixel_size_um = _card(header, "XPIXSZ", "PIXSIZE1", "PIXSIZE")
-            # MaxIm DL and most capture programs write XPIXSZ after binning.
-            binning = 1
-    s = scale_from_optics(focal_length_mm, pixel_size_um, binning)
-    if s:
-        return ScaleGuess(s, 0.10, "focal length and pixel size")
-    return None
+    if hint is None and header is not None:
+        hint = normalise_header(header).pixel_scale
+    return from_hint(hint)
+
+
+def from_hint(hint: ScaleHint | None) -> ScaleGuess | None:
+    """The solver's guess from a header hint (None stays None)."""
+    if hint is None:
+        return None
+    return ScaleGuess(hint.arcsec_per_px, hint.tolerance, hint.source)

@@ -19,7 +19,7 @@ from ..catalogs import (
     find_index_files,
 )
 from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
-from .scale import ScaleGuess, scale_from_optics
+from .scale import ScaleGuess, from_hint
 from .solve import PlateSolver, SolveHint, SolveParams
 
 __all__ = ["catalog_for", "fallbacks_for", "solver_for", "hint_for_frame"]
@@ -68,16 +68,15 @@ def solver_for(
 
 
 def hint_for_frame(frame: Any, params: SolveParams, tolerance: float = 0.05) -> SolveHint:
-    """The hint of a frame (``fluxion.core.io.frames.FrameInfo``-like: ra, dec, time, optics)."""
-    scale = None
+    """The hint of a frame (``fluxion.core.io.frames.FrameInfo``-like: ra, dec, time, scale).
+
+    The scale is the user's when given, else the header's hint (``pixel_scale``:
+    WCS, plate-scale card times the binning, or the optics).
+    """
     if params.pixel_scale > 0:
         scale = ScaleGuess(params.pixel_scale, tolerance, "user")
     else:
-        s = scale_from_optics(
-            getattr(frame, "focal_length_mm", None), getattr(frame, "pixel_size_um", None)
-        )
-        if s:
-            scale = ScaleGuess(s, 0.10, "focal length and pixel size")
+        scale = from_hint(getattr(frame, "pixel_scale", None))
     t = getattr(frame, "time", None)
     return SolveHint(
         getattr(frame, "ra", None),

@@ -26,6 +26,7 @@ from ..runtime.quiet import quiet
 from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
 from .headers import HeaderFacts, normalise_header
 from .obstime import format_precision, quiet_erfa
+from .pixscale import ScaleHint
 
 __all__ = ["FrameInfo", "frame_info", "frame_table_meta"]
 
@@ -65,6 +66,8 @@ class FrameInfo:
     site : tuple of float or None
         (longitude east-positive deg, latitude deg, height m).
     focal_length_mm, pixel_size_um : float or None
+    pixel_scale : ScaleHint or None
+        arcsec per stored pixel from the header, with its tolerance and source.
     shape : tuple of int or None
         (ny, nx) of the image.
     problems : tuple of str
@@ -93,6 +96,7 @@ class FrameInfo:
     site: tuple[float, float, float] | None = None
     focal_length_mm: float | None = None
     pixel_size_um: float | None = None
+    pixel_scale: ScaleHint | None = None
     shape: tuple[int, int] | None = None
     problems: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -136,7 +140,8 @@ class FrameInfo:
 
         Keys: file, type, object, filter, exptime, time_utc (ISO, mid-exposure),
         jd (mid), time_source (the cards it came from), time_precision_s,
-        binning [bx, by], gain, gain_source, ra, dec (deg), shape [ny, nx], problems.
+        binning [bx, by], gain, gain_source, ra, dec (deg), pixel_scale (arcsec/px),
+        pixel_scale_source, shape [ny, nx], problems.
         """
         return {
             "file": str(self.path),
@@ -153,6 +158,8 @@ class FrameInfo:
             "gain_source": self.sources.get("gain"),
             "ra": self.ra,
             "dec": self.dec,
+            "pixel_scale": None if self.pixel_scale is None else self.pixel_scale.arcsec_per_px,
+            "pixel_scale_source": None if self.pixel_scale is None else self.pixel_scale.source,
             "shape": None if self.shape is None else list(self.shape),
             "problems": list(self.problems),
         }
@@ -256,6 +263,7 @@ def _from_facts(
         site=facts.site,
         focal_length_mm=facts.focal_length_mm,
         pixel_size_um=facts.pixel_size_um,
+        pixel_scale=facts.pixel_scale,
         shape=shape,
         problems=tuple(dict.fromkeys(problems)),
         sources=MappingProxyType(dict(facts.sources)),

@@ -27,14 +27,12 @@ from astropy.time import Time
 
 from .fitsio import read_wcs
 from .obstime import mid_exposure_time
+from .pixscale import ARCSEC_PER_RADIAN, ScaleHint, pixel_scale_hint
 from .profiles import Profile, match_profile
 
 __all__ = ["HeaderFacts", "normalise_header", "pixel_scale_arcsec", "IMAGE_TYPES"]
 
 IMAGE_TYPES = ("bias", "dark", "flat", "light", "unknown")
-
-# Radians to arcseconds, for the pixel-scale guess from focal length and pixel size.
-_ARCSEC_PER_RADIAN = 206264.80624709636
 
 _SEXAGESIMAL = re.compile(r"\d[\s:hdm°]+\d")
 _FILE_TYPE_WORDS = (
@@ -76,6 +74,10 @@ class HeaderFacts:
         (longitude east-positive deg, latitude deg, height m).
     airmass, focal_length_mm, pixel_size_um : float or None
         As written (pixel size after binning where the writer says so).
+    pixel_scale : ScaleHint or None
+        arcsec per stored pixel from the WCS, a plate-scale card (times the
+        binning when it counts unbinned pixels) or the optics; its ``source``
+        is also ``sources['pixel_scale']``.
     sources : Mapping[str, str]
         Fact name to its origin: card name, ``'default'`` or ``'guessed from X'``.
     problems : tuple of str
@@ -99,6 +101,7 @@ class HeaderFacts:
     airmass: float | None = None
     focal_length_mm: float | None = None
     pixel_size_um: float | None = None
+    pixel_scale: ScaleHint | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
@@ -112,7 +115,7 @@ def pixel_scale_arcsec(focal_length_mm: float | None, pixel_size_um: float | Non
     """Pixel scale in arcsec/px from focal length and pixel size, or None."""
     if not focal_length_mm or not pixel_size_um or focal_length_mm <= 0 or pixel_size_um <= 0:
         return None
-    return _ARCSEC_PER_RADIAN * pixel_size_um * 1e-3 / focal_length_mm
+    return ARCSEC_PER_RADIAN * pixel_size_um * 1e-3 / focal_length_mm
 
 
 class _Reader:
@@ -401,6 +404,15 @@ def normalise_header(
         r.sources["time"] = t.source
     r.problems.extend(t.problems)
     ra, dec = r.pointing()
+    binning = r.binning()
+    scale = pixel_scale_hint(
+        header,
+        binning[0],
+        plate_scale_convention=prof.convention("plate_scale"),
+        pixel_size_convention=prof.convention("pixel_size"),
+    )
+    if scale is not None:
+        r.sources["pixel_scale"] = scale.source
     facts = HeaderFacts(
         profile=prof.name,
         time=t.time,
@@ -412,13 +424,14 @@ def normalise_header(
         gain=r.first_number("gain", positive=True),
         read_noise=r.first_number("read_noise", positive=True),
         saturation=r.saturation(),
-        binning=r.binning(),
+        binning=binning,
         ra=ra,
         dec=dec,
         site=r.site(),
         airmass=r.first_number("airmass", positive=True),
         focal_length_mm=r.first_number("focal_length_mm", positive=True),
         pixel_size_um=r.first_number("pixel_size_um", positive=True),
+        pixel_scale=scale,
         sources=MappingProxyType(dict(r.sources)),
         problems=tuple(dict.fromkeys(r.problems)),
     )

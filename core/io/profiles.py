@@ -50,6 +50,10 @@ _CONVENTIONS: dict[str, tuple[str, ...]] = {
     "ra_numeric_unit": ("deg", "hour", "auto"),
     "exptime_unit": ("s", "min", "ms"),
     "time_scale": ("utc", "tai", "tt", "auto"),
+    # What PIXSCALE/SECPIX-like cards and XPIXSZ-like cards count when their
+    # comments do not say (see fluxion.core.io.pixscale).
+    "plate_scale": ("binned", "unbinned", "auto"),
+    "pixel_size": ("binned", "unbinned", "auto"),
 }
 
 

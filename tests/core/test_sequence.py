@@ -151,7 +151,8 @@ def test_to_json_dict(night: Path) -> None:
     d = json.loads(json.dumps(f.to_json_dict()))
     assert set(d) == {
         "file", "type", "object", "filter", "exptime", "time_utc", "jd", "time_source",
-        "time_precision_s", "binning", "gain", "gain_source", "ra", "dec", "shape", "problems",
+        "time_precision_s", "binning", "gain", "gain_source", "ra", "dec", "pixel_scale",
+        "pixel_scale_source", "shape", "problems",
     }  # fmt: skip
     assert d["time_utc"] == "2024-03-05T21:10:30.000"
     assert (d["time_source"], d["time_precision_s"]) == ("DATE-OBS + EXPTIME/2", 1e-3)
