@@ -99,9 +99,12 @@ class Route:
     prefix: bool = True
     delay: float = 0.0
     times_served: int = 0
+    contains: bytes | None = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body: bytes = b"") -> bool:
         if self.method is not None and self.method != method:
+            return False
+        if self.contains is not None and self.contains not in body:
             return False
         return path.startswith(self.path) if self.prefix else path == self.path
 
@@ -183,7 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
             )
         )
-        route = replay.find(self.command, parts.path)
+        # The query string counts as body for a route that looks for a text:
+        # TAP services take the same query by GET or POST.
+        route = replay.find(self.command, parts.path, body + parts.query.encode())
         if route is None:
             status, payload, ctype, extra = 404, b"no recorded response", "text/plain", {}
         else:
@@ -276,11 +281,15 @@ class ReplayServer:
         method: str | None = None,
         prefix: bool = True,
         delay: float = 0.0,
+        contains: str | bytes | None = None,
     ) -> Route:
         """Serve ``body`` (bytes, text, or a recorded file's path) for ``path``.
 
         Later routes win over earlier ones for the same request, so a test can
-        override a general route with a specific one.
+        override a general route with a specific one. With ``contains`` the
+        route only answers requests whose body or query string holds that text
+        (URL-encoded as the client sends it), for services that take every
+        query at one address.
         """
         if isinstance(body, Path):
             data = body.read_bytes()
@@ -288,15 +297,20 @@ class ReplayServer:
             data = body.encode("utf-8")
         else:
             data = bytes(body)
-        route = Route(path, data, status, content_type, dict(headers or {}), method, prefix, delay)
+        if isinstance(contains, str):
+            contains = contains.encode("utf-8")
+        route = Route(
+            path, data, status, content_type, dict(headers or {}), method, prefix, delay,
+            contains=contains,
+        )  # fmt: skip
         with self._lock:
             self.routes.append(route)
         return route
 
-    def find(self, method: str, path: str) -> Route | None:
+    def find(self, method: str, path: str, body: bytes = b"") -> Route | None:
         with self._lock:
             for route in reversed(self.routes):
-                if route.matches(method, path):
+                if route.matches(method, path, body):
                     return route
         return None
 

@@ -1,0 +1,314 @@
+"""The whole transit fit of one light curve: detrending choice, noise, sampling.
+
+1. Every small set of systematics regressors is fitted jointly with the
+   transit (least squares); the set with the lowest BIC is kept.
+2. Points more than ``clip_sigma`` robust deviations off that fit are set
+   aside (a cosmic ray, a satellite) and the fit is redone.
+3. The per-point errors are scaled so the residuals' reduced chi-square is 1
+   (the photometric errors rarely know every noise source), then multiplied
+   by the red-noise factor beta (:mod:`.noise`).
+4. The posterior is sampled with emcee on those errors; the reported values
+   are medians with 16-84 % intervals. With ``mcmc_steps = 0`` the least-
+   squares covariance (on the same inflated errors) is reported instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
+from .data import TransitData
+from .ephemeris import Ephemeris
+from .fit import PARAMETERS, LeastSquares, TransitProblem, least_squares_fit
+from .limb_darkening import LimbDarkening, limb_darkening
+from .model import TransitCurve, durations
+from .noise import RedNoise, red_noise_beta
+from .sampling import Posterior, sample_posterior
+from .setup import make_setup
+from .systematics import bic, candidate_sets, design_matrix, regressors_from_columns
+
+__all__ = ["TransitParams", "TransitResult", "fit_transit"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TransitParams:
+    """How a transit is fitted."""
+
+    filter: str = param(
+        "", label="Filter",
+        help="Filter of the frames (V, R, Rc, SR, r' ...) for the limb-darkening table; "
+        "empty: the light curve's own, else a wide prior between V and R.",
+    )  # fmt: skip
+    limb_darkening: str = param(
+        "prior", label="Limb darkening", choices=("prior", "free", "fixed"),
+        help="Tabulated coefficients (Claret & Bloemen 2011) as a Gaussian prior, free, or fixed.",
+    )  # fmt: skip
+    geometry: str = param(
+        "prior", label="a/Rs and inclination", choices=("prior", "free", "fixed"),
+        help="The archive's a/Rs and inclination as priors, only as starting points, or fixed.",
+    )  # fmt: skip
+    max_regressors: int = param(
+        3, label="Detrending terms (max.)", minimum=0, maximum=5,
+        help="Most regressors (airmass, FWHM, sky, x, y, time, time^2, comparison counts) "
+        "tried together; the set is chosen by the BIC.",
+    )  # fmt: skip
+    clip_sigma: float = param(
+        5.0, label="Outlier clip", unit="sigma", minimum=3.0, maximum=100.0,
+        help="Points this many robust deviations off the first fit are left out.",
+    )  # fmt: skip
+    mcmc_steps: int = param(
+        5000, label="MCMC steps", minimum=0, maximum=100000,
+        help="emcee steps per walker (0: least-squares errors only).",
+    )  # fmt: skip
+    mcmc_burn: int = param(
+        1500, label="MCMC burn-in", minimum=0, maximum=50000,
+        help="Steps dropped at the start of the chain.",
+    )  # fmt: skip
+    beta_min_minutes: float = param(
+        10.0, label="Red-noise bins from", unit="min", minimum=1.0, maximum=120.0,
+        help="Shortest bin of the time-averaging test of correlated noise.",
+    )  # fmt: skip
+    beta_max_minutes: float = param(
+        30.0, label="Red-noise bins to", unit="min", minimum=2.0, maximum=240.0,
+        help="Longest bin of the time-averaging test.",
+    )  # fmt: skip
+    seed: int = param(1, label="Random seed", minimum=0, maximum=2**31 - 1)
+
+
+@dataclass(frozen=True)
+class TransitResult:
+    """Everything a transit fit found, in plain values.
+
+    ``values``/``errors`` hold each parameter's best value and 1-sigma error
+    (symmetric: the mean of the 16-84 % half-widths; ``errors_low``/``_high``
+    keep both). ``model`` holds per-point arrays: ``t``, ``flux``, ``flux_err``
+    (inflated), ``model``, ``transit``, ``baseline``, ``detrended``,
+    ``residual``, ``used`` (False for clipped points).
+    """
+
+    values: dict[str, float]
+    errors: dict[str, float]
+    errors_low: dict[str, float]
+    errors_high: dict[str, float]
+    free: tuple[str, ...]
+    priors: dict[str, tuple[float, float]]
+    detrending: tuple[str, ...]
+    coefficients: dict[str, float]
+    bic: float
+    bic_table: list[dict]
+    noise_scale: float
+    beta: float
+    red_noise: RedNoise
+    residual_rms: float
+    n_points: int
+    n_clipped: int
+    limb_darkening: LimbDarkening
+    ephemeris: Ephemeris
+    timing: dict[str, float]
+    method: str
+    sampler: dict[str, float | bool]
+    model: dict[str, np.ndarray] = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+
+def _robust_sigma(x: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _select(
+    data: TransitData, regs: dict, setup, params: TransitParams, state: StepState | None
+) -> tuple[tuple, LeastSquares, TransitProblem, list[dict]]:
+    """Fit every candidate regressor set; the lowest BIC wins."""
+    sets = candidate_sets(tuple(regs), params.max_regressors)
+    table, best = [], None
+    for k, names in enumerate(sets):
+        problem = TransitProblem(
+            data.t, data.flux, data.flux_err, design_matrix(regs, names, len(data)), setup
+        )
+        fit = least_squares_fit(problem)
+        n_par = len(setup.free) + 1 + len(names)
+        score = bic(fit.weighted_rss, len(data), n_par)
+        table.append({"regressors": list(names), "bic": score, "chi2": fit.chi2})
+        if best is None or score < best[0]:
+            best = (score, names, fit, problem)
+        if state is not None:
+            state.progress((k + 1) / len(sets), f"detrending {k + 1}/{len(sets)}")
+    assert best is not None
+    table.sort(key=lambda r: r["bic"])
+    return best[1], best[2], best[3], table
+
+
+def fit_transit(
+    data: TransitData,
+    eph: Ephemeris,
+    params: TransitParams | None = None,
+    *,
+    stellar: dict[str, float] | None = None,
+    state: StepState | None = None,
+) -> TransitResult:
+    """Fit a transit with systematics, red noise and posterior sampling.
+
+    Parameters
+    ----------
+    data : TransitData
+    eph : Ephemeris
+        Period (fixed) and the predicted mid-time; geometry and the star's
+        parameters when known.
+    params : TransitParams, optional
+    stellar : dict, optional
+        ``teff``, ``logg``, ``feh`` overriding the ephemeris' star.
+    state : StepState, optional
+        Progress (detrending 0-0.3, sampling 0.3-1) and Cancel.
+
+    Returns
+    -------
+    TransitResult
+    """
+    p = params or TransitParams()
+    star = {"teff": eph.teff, "logg": eph.logg, "feh": eph.feh, **(stellar or {})}
+    filt = p.filter or data.filter
+    ld = limb_darkening(filt, star["teff"], star["logg"], star["feh"])
+    setup = make_setup(data, eph, ld, geometry=p.geometry, limb_darkening=p.limb_darkening)
+    notes = []
+    for why, n in data.dropped.items():
+        notes.append(f"{n} point(s) left out: {why}")
+    regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])
+    sub = state.sub(0.0, 0.3) if state is not None else None
+    names, fit, problem, table = _select(data, regs, setup, p, sub)
+
+    # Outliers off the chosen fit, then the same model again without them.
+    resid = (data.flux - fit.model) / data.flux_err
+    keep = np.abs(resid - np.median(resid)) <= p.clip_sigma * max(_robust_sigma(resid), 1e-12)
+    n_clipped = int((~keep).sum())
+    used = data.subset(keep) if n_clipped else data
+    regs_used = {k: v[keep] for k, v in regs.items()}
+    if n_clipped:
+        problem = TransitProblem(
+            used.t, used.flux, used.flux_err, design_matrix(regs_used, names, len(used)), setup
+        )
+        fit = least_squares_fit(problem, theta0=fit.theta)
+        notes.append(f"{n_clipped} outlier(s) beyond {p.clip_sigma:g} sigma left out")
+
+    # Errors: white-noise scale to reduced chi-square 1, then red noise.
+    n_par = len(setup.free) + 1 + len(names)
+    dof = max(len(used) - n_par, 1)
+    scale = math.sqrt(fit.chi2 / dof)
+    red = red_noise_beta(
+        used.t, used.flux - fit.model, bin_minutes=(p.beta_min_minutes, p.beta_max_minutes)
+    )
+    sigma = used.flux_err * scale * red.beta
+    fit = least_squares_fit(problem, sigma=sigma, theta0=fit.theta)
+
+    posterior: Posterior | None = None
+    if p.mcmc_steps > 0:
+        burn = min(p.mcmc_burn, p.mcmc_steps // 2)
+        posterior = sample_posterior(
+            problem, fit.theta, fit.errors(), sigma=sigma, n_steps=p.mcmc_steps, burn=burn,
+            seed=p.seed, state=state.sub(0.3, 1.0) if state is not None else None,
+        )  # fmt: skip
+    values, err_lo, err_hi = _summaries(problem, fit, posterior)
+    shape = problem.shape(np.array([values[k] - (problem.t_ref if k == "tmid" else 0.0)
+                                    for k in setup.free]))  # fmt: skip
+    derived = _derived(problem, posterior, shape)
+    for k, (v, lo, hi) in derived.items():
+        values[k], err_lo[k], err_hi[k] = v, lo, hi
+    errors = {k: 0.5 * (err_lo[k] + err_hi[k]) for k in values}
+    model = _model_arrays(data, regs, names, problem, shape, keep, sigma)
+    resid_rel = model["residual"][keep]
+    timing = eph.o_minus_c(values["tmid"], errors["tmid"])
+    if posterior is not None and not posterior.converged:
+        notes.append(
+            "the chain is shorter than 50 autocorrelation times: raise the MCMC steps "
+            "for final numbers"
+        )
+    coef_names = ["constant", *names]
+    coefficients = {n: float(c) for n, c in zip(coef_names, fit.coefficients, strict=True)}
+    return TransitResult(
+        values=values, errors=errors, errors_low=err_lo, errors_high=err_hi,
+        free=tuple(setup.free), priors=dict(setup.priors), detrending=tuple(names),
+        coefficients=coefficients, bic=float(table[0]["bic"]), bic_table=table,
+        noise_scale=scale, beta=red.beta, red_noise=red,
+        residual_rms=float(np.std(resid_rel)), n_points=len(used), n_clipped=n_clipped,
+        limb_darkening=ld, ephemeris=eph, timing=timing,
+        method="emcee" if posterior is not None else "least squares",
+        sampler=_sampler_facts(posterior), model=model, notes=tuple(notes),
+    )  # fmt: skip
+
+
+def _summaries(problem: TransitProblem, fit: LeastSquares, posterior: Posterior | None):
+    """Best values and lower/upper errors of every parameter (fixed ones: error 0)."""
+    best = problem.values(fit.theta)
+    values = dict(best)
+    lo = {k: 0.0 for k in PARAMETERS}
+    hi = {k: 0.0 for k in PARAMETERS}
+    errs = fit.errors()
+    for i, k in enumerate(problem.setup.free):
+        if posterior is not None:
+            values[k], lo[k], hi[k] = posterior.summary(k)
+        else:
+            lo[k] = hi[k] = float(errs[i])
+    return values, lo, hi
+
+
+def _derived(problem: TransitProblem, posterior: Posterior | None, shape) -> dict:
+    """Inclination, depth and duration, from the samples when there are any."""
+    total, _ = durations(shape)
+    out = {"inc_deg": shape.inc_deg, "depth": shape.depth, "duration_h": total * 24.0}
+    if posterior is None:
+        return {k: (v, float("nan"), float("nan")) for k, v in out.items()}
+    rows = posterior.samples
+    pick = rows[np.linspace(0, len(rows) - 1, min(len(rows), 2000)).astype(int)]
+    incs, depths, durs = [], [], []
+    for row in pick:
+        theta = row.copy()
+        if "tmid" in problem.setup.free:
+            theta[problem.setup.free.index("tmid")] -= problem.t_ref
+        s = problem.shape(theta)
+        incs.append(s.inc_deg)
+        depths.append(s.depth)
+        durs.append(durations(s)[0] * 24.0)
+    res = {}
+    for k, arr in (("inc_deg", incs), ("depth", depths), ("duration_h", durs)):
+        a = np.asarray(arr, dtype=float)
+        a = a[np.isfinite(a)]
+        q = np.percentile(a, [15.865, 50.0, 84.135]) if a.size else [np.nan] * 3
+        res[k] = (float(q[1]), float(q[1] - q[0]), float(q[2] - q[1]))
+    return res
+
+
+def _model_arrays(data, regs, names, problem, shape, keep, sigma_used) -> dict[str, np.ndarray]:
+    """Per-point model, baseline and residuals over all points (clipped ones included)."""
+    transit = TransitCurve(data.t, data.exposure_s).flux(shape)
+    design = design_matrix(regs, names, len(data))
+    used_theta = np.array([shape.__dict__[k] - (problem.t_ref if k == "tmid" else 0.0)
+                           for k in problem.setup.free])  # fmt: skip
+    coef, *_ = problem.solve_baseline(used_theta, sigma_used)
+    baseline = design @ coef
+    model = transit * baseline
+    detrended = data.flux / baseline
+    sigma = np.full(len(data), np.nan)
+    sigma[keep] = sigma_used
+    return {
+        "t": data.t, "flux": data.flux, "flux_err": sigma, "model": model, "transit": transit,
+        "baseline": baseline, "detrended": detrended, "detrended_err": sigma / baseline,
+        "residual": detrended - transit, "used": keep,
+    }  # fmt: skip
+
+
+def _sampler_facts(posterior: Posterior | None) -> dict[str, float | bool]:
+    if posterior is None:
+        return {}
+    return {
+        "steps_after_burn_in": posterior.n_steps,
+        "samples": int(posterior.samples.shape[0]),
+        "acceptance": posterior.acceptance,
+        "max_autocorrelation_steps": float(np.nanmax(posterior.autocorrelation)),
+        "converged": posterior.converged,
+    }

@@ -1,0 +1,119 @@
+"""From a light curve and an ephemeris to a :class:`~.fit.FitSetup`: starts and priors.
+
+* The mid-time starts at the ephemeris' prediction for the night.
+* Rp/Rs starts from the archive's value, or from the depth seen in the data.
+* a/Rs and the impact parameter start from the archive; without it, from a
+  Sun-like star's density and b = 0.3. With ``geometry="prior"`` the
+  archive's a/Rs and inclination become Gaussian priors (a single ground-based
+  transit constrains them poorly, and Rp/Rs correlates with both); with
+  ``"free"`` they are only starting points; with ``"fixed"`` they are held.
+* Limb darkening from the tables (:mod:`.limb_darkening`) as a prior, held
+  fixed, or free.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .data import TransitData
+from .ephemeris import Ephemeris
+from .fit import FitSetup
+from .limb_darkening import LimbDarkening
+from .model import impact_parameter
+
+__all__ = ["make_setup", "a_rs_from_density"]
+
+# Relative prior width on a/Rs when the archive gives the value but no error.
+_A_RS_REL = 0.10
+# Prior width on b when the archive's inclination has no error.
+_B_SIGMA = 0.15
+
+
+def a_rs_from_density(period_days: float, density_solar: float = 1.0) -> float:
+    """a/Rs of a circular orbit around a star of the given mean density (Sun = 1).
+
+    Kepler's third law, (a/Rs)^3 = G rho P^2 / (3 pi); 4.2 P^(2/3) for the Sun.
+    """
+    g, rho_sun = 6.674e-11, 1408.0
+    p = period_days * 86400.0
+    return float((g * density_solar * rho_sun * p**2 / (3.0 * math.pi)) ** (1.0 / 3.0))
+
+
+def _depth_guess(data: TransitData, tmid: float, half_width: float) -> float:
+    inside = np.abs(data.t - tmid) < 0.5 * half_width
+    outside = np.abs(data.t - tmid) > half_width
+    if inside.sum() < 3 or outside.sum() < 3:
+        return 0.01
+    return float(np.clip(np.median(data.flux[outside]) - np.median(data.flux[inside]), 1e-4, 0.25))
+
+
+def make_setup(
+    data: TransitData,
+    eph: Ephemeris,
+    ld: LimbDarkening,
+    *,
+    geometry: str = "prior",
+    limb_darkening: str = "prior",
+    tmid_start: float | None = None,
+) -> FitSetup:
+    """The fit's free parameters, starting values, priors and limits.
+
+    Parameters
+    ----------
+    data : TransitData
+    eph : Ephemeris
+    ld : LimbDarkening
+    geometry : {"prior", "free", "fixed"}
+        How the archive's a/Rs and inclination are used (see the module).
+    limb_darkening : {"prior", "free", "fixed"}
+    tmid_start : float, optional
+        Start of the mid-time instead of the ephemeris' prediction.
+    """
+    if geometry not in ("prior", "free", "fixed"):
+        raise ValueError(f"geometry must be prior, free or fixed, not {geometry!r}")
+    if limb_darkening not in ("prior", "free", "fixed"):
+        raise ValueError(f"limb_darkening must be prior, free or fixed, not {limb_darkening!r}")
+    mid = 0.5 * (data.t[0] + data.t[-1])
+    tc = eph.predict(mid).tc if tmid_start is None else float(tmid_start)
+    a_rs = eph.a_rs if eph.a_rs else a_rs_from_density(eph.period)
+    b = 0.3
+    if eph.inc_deg is not None and eph.a_rs:
+        b = min(max(impact_parameter(a_rs, eph.inc_deg), 0.0), 0.95)
+    total_h = eph.duration_h if eph.duration_h else eph.period / math.pi / a_rs * 24.0
+    rp = eph.rp_rs if eph.rp_rs else math.sqrt(_depth_guess(data, tc, total_h / 48.0))
+    start = {"tmid": tc, "rp_rs": rp, "a_rs": a_rs, "b": b, "u1": ld.u1, "u2": ld.u2}
+    free = ["tmid", "rp_rs"]
+    priors: dict[str, tuple[float, float]] = {}
+    has_geometry = eph.a_rs is not None
+    if geometry == "fixed" and not has_geometry:
+        raise ValueError("geometry 'fixed' needs a/Rs and the inclination from an archive")
+    if geometry != "fixed":
+        free += ["a_rs", "b"]
+        if geometry == "prior" and has_geometry:
+            priors["a_rs"] = (a_rs, eph.a_rs_err or _A_RS_REL * a_rs)
+            if eph.inc_deg is not None:
+                b_err = _B_SIGMA
+                if eph.inc_err:
+                    b_err = max(a_rs * math.radians(eph.inc_err) * math.sin(
+                        math.radians(eph.inc_deg)), 0.05)  # fmt: skip
+                priors["b"] = (b, b_err)
+    if limb_darkening != "fixed":
+        free += ["u1", "u2"]
+        if limb_darkening == "prior":
+            priors["u1"] = (ld.u1, ld.u1_err)
+            priors["u2"] = (ld.u2, ld.u2_err)
+    # The mid-time may move by up to half a transit from where it starts, and
+    # stays inside the observed span.
+    half = max(total_h / 24.0 / 2.0, 1.0 / 24.0)
+    window = (max(tc - half, data.t[0]), min(tc + half, data.t[-1]))
+    if window[0] >= window[1]:
+        raise ValueError(
+            f"the predicted transit (BJD_TDB {tc:.4f}) is not in the light curve "
+            f"({data.t[0]:.4f} to {data.t[-1]:.4f}): check the ephemeris or the times"
+        )
+    return FitSetup(
+        period=eph.period, start=start, free=tuple(free), priors=priors,
+        tmid_window=window, exposure_s=data.exposure_s,
+    )  # fmt: skip
