@@ -23,6 +23,7 @@ _MODULES = (
     "zeropoint",
     "track",
     "lightcurve",
+    "transit",
     "stack",
     "run",
 )

@@ -216,7 +216,7 @@ def fit_transit(
     values, err_lo, err_hi = _summaries(problem, fit, posterior)
     shape = problem.shape(np.array([values[k] - (problem.t_ref if k == "tmid" else 0.0)
                                     for k in setup.free]))  # fmt: skip
-    derived = _derived(problem, posterior, shape)
+    derived = _derived(problem, posterior, shape, fit)
     for k, (v, lo, hi) in derived.items():
         values[k], err_lo[k], err_hi[k] = v, lo, hi
     errors = {k: 0.5 * (err_lo[k] + err_hi[k]) for k in values}
@@ -257,12 +257,33 @@ def _summaries(problem: TransitProblem, fit: LeastSquares, posterior: Posterior 
     return values, lo, hi
 
 
-def _derived(problem: TransitProblem, posterior: Posterior | None, shape) -> dict:
-    """Inclination, depth and duration, from the samples when there are any."""
-    total, _ = durations(shape)
-    out = {"inc_deg": shape.inc_deg, "depth": shape.depth, "duration_h": total * 24.0}
+def _derived_values(shape) -> np.ndarray:
+    return np.array([shape.inc_deg, shape.depth, durations(shape)[0] * 24.0])
+
+
+def _derived(problem: TransitProblem, posterior: Posterior | None, shape, fit) -> dict:
+    """Inclination, depth and duration, from the samples when there are any.
+
+    Without samples their errors come from the least-squares covariance through
+    the derivatives (central differences of one tenth of each error).
+    """
+    names = ("inc_deg", "depth", "duration_h")
+    best = _derived_values(shape)
     if posterior is None:
-        return {k: (v, float("nan"), float("nan")) for k, v in out.items()}
+        cov = fit.covariance
+        steps = 0.1 * fit.errors()
+        grad = np.zeros((3, len(fit.theta)))
+        for i, h in enumerate(steps):
+            if not (np.isfinite(h) and h > 0):
+                continue
+            up, down = fit.theta.copy(), fit.theta.copy()
+            up[i] += h
+            down[i] -= h
+            grad[:, i] = (
+                _derived_values(problem.shape(up)) - _derived_values(problem.shape(down))
+            ) / (2 * h)
+        err = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
+        return {k: (float(v), float(e), float(e)) for k, v, e in zip(names, best, err, strict=True)}
     rows = posterior.samples
     pick = rows[np.linspace(0, len(rows) - 1, min(len(rows), 2000)).astype(int)]
     incs, depths, durs = [], [], []
