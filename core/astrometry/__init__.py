@@ -6,6 +6,7 @@ The pieces, each usable alone:
 - :mod:`.matching`: triangle-invariant matching of sources to catalog stars, verified;
 - :mod:`.wcsfit`: TAN and TAN-SIP least-squares fits with outlier rejection;
 - :mod:`.solve`: the hinted solve with its quality verdict (:class:`PlateSolver`);
+- :mod:`.search`: every pixel scale and a wider pointing when the hint is wrong;
 - :mod:`.sequence`: a night of frames, each solution the hint for the next;
 - :mod:`.fallbacks`: local solve-field and nova.astrometry.net.
 """

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain, combinations
 
 import numpy as np
@@ -41,6 +42,8 @@ __all__ = ["MatchError", "Match", "match_sources", "triangle_invariants"]
 log = logging.getLogger(__name__)
 
 _MAX_CANDIDATES = 60000
+# Candidate transforms scored star by star, the most voted for first.
+_SCORED = 300
 
 
 class MatchError(Exception):
@@ -86,6 +89,15 @@ class Match:
         return int(len(self.source_index))
 
 
+@lru_cache(maxsize=8)
+def _triples(n: int) -> np.ndarray:
+    """All index triples i < j < k < n, (T, 3) (kept: a search builds them per field)."""
+    tri = np.fromiter(chain.from_iterable(combinations(range(n), 3)), dtype=np.int32)
+    tri = tri.reshape(-1, 3)
+    tri.flags.writeable = False
+    return tri
+
+
 def triangle_invariants(
     points: np.ndarray, max_side: float = np.inf, min_side: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,8 +114,7 @@ def triangle_invariants(
     n = len(points)
     if n < 3:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=int)
-    tri = np.fromiter(chain.from_iterable(combinations(range(n), 3)), dtype=np.int32)
-    tri = tri.reshape(-1, 3)
+    tri = _triples(n)
     p = points[tri]  # (T, 3, 2)
     # side k is opposite vertex k
     sides = np.stack(
@@ -134,6 +145,40 @@ def _similarities(z: np.ndarray, w: np.ndarray, flip: np.ndarray) -> tuple[np.nd
     a = (wc * np.conj(zc)).sum(axis=1) / np.maximum((np.abs(zc) ** 2).sum(axis=1), 1e-300)
     b = w.mean(axis=1) - a * zz.mean(axis=1)
     return a, b
+
+
+def _most_voted(
+    a: np.ndarray, b: np.ndarray, flip: np.ndarray, width: float, height: float, n: int
+) -> np.ndarray:
+    """Indices of the ``n`` candidates whose transform the most triangle pairs agree on.
+
+    Every pair of triangles that really corresponds gives nearly the same
+    transform, so the true one collects about C(k, 3) votes from k common
+    stars while chance look-alikes scatter. Transforms are binned by parity,
+    log scale (0.03), rotation (3 degrees) and where the image centre lands
+    (3 % of the diagonal; the centre, not the origin, so that a small rotation
+    error does not move it far); each candidate gets its bin's votes. Scoring
+    every candidate on every source was 90 % of the time of a match.
+    """
+    if len(a) <= n:
+        return np.arange(len(a))
+    zc = complex(width / 2.0, height / 2.0)
+    centre = a * np.where(flip, np.conj(zc), zc) + b
+    step = 0.03 * math.hypot(width, height) * np.abs(a)
+    fields = (
+        flip.astype(np.int64),
+        np.round(np.log(np.abs(a)) / 0.03),
+        np.round(np.degrees(np.angle(a)) / 3.0),
+        np.round(centre.real / step),
+        np.round(centre.imag / step),
+    )
+    # One integer per bin (12 bits a field) sorts far faster than rows of five.
+    key = np.zeros(len(a), np.int64)
+    for f in fields:
+        key = (key << 12) + (np.clip(np.asarray(f, np.int64), -2047, 2047) + 2048)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    votes = counts[inverse]
+    return np.argsort(-votes, kind="stable")[:n]
 
 
 def _apply_similarity(a: complex, b: complex, flip: bool, xy: np.ndarray) -> np.ndarray:
@@ -252,17 +297,16 @@ def match_sources(
     # Scale the size axis so that one tolerance box becomes a unit sphere.
     weights = np.array([1.0 / shape_tolerance, 1.0 / shape_tolerance, 1.0 / log_tol])
     tree = cKDTree(inv_c * weights)
-    pairs = tree.query_ball_point(inv_i * weights, r=1.0)
-    ii = np.repeat(np.arange(len(pairs)), [len(p) for p in pairs])
-    cc = np.fromiter((c for p in pairs for c in p), dtype=int, count=len(ii))
+    # All pairs within the unit sphere as arrays (no Python lists of neighbours).
+    pairs = cKDTree(inv_i * weights).sparse_distance_matrix(tree, 1.0, output_type="ndarray")
+    ii, cc = pairs["i"].astype(np.intp), pairs["j"].astype(np.intp)
     if state is not None:
         state.progress(0.3, f"{len(ii)} candidate triangle pairs")
     if len(ii) == 0:
         raise MatchError("no triangle of sources resembles one of catalog stars")
     if len(ii) > _MAX_CANDIDATES:
         # Dense fields: score the closest look-alikes only (bounded time and memory).
-        dist = np.linalg.norm((inv_i[ii] - inv_c[cc]) * weights, axis=1)
-        keep = np.argpartition(dist, _MAX_CANDIDATES)[:_MAX_CANDIDATES]
+        keep = np.argpartition(pairs["v"], _MAX_CANDIDATES)[:_MAX_CANDIDATES]
         ii, cc = ii[keep], cc[keep]
 
     pi = img[ver_i[ii]]  # (K, 3, 2)
@@ -277,15 +321,21 @@ def match_sources(
     if len(a) == 0:
         raise MatchError("no triangle match agrees with the pixel-scale guess")
 
-    # Score every candidate: how many bright sources land on a catalog star.
+    # Score the likeliest candidates: how many bright sources land on a catalog star.
     full_tree = cKDTree(plane)
+    n_tried = len(a)
+    keep = _most_voted(a, b, flip, width, height, _SCORED)
+    a, b, flip, sc = a[keep], b[keep], flip[keep], scale[ok][keep]
     zs = img[:, 0] + 1j * img[:, 1]
     pred = a[:, None] * np.where(flip[:, None], np.conj(zs)[None, :], zs[None, :]) + b[:, None]
-    d, _ = full_tree.query(np.column_stack([pred.real.ravel(), pred.imag.ravel()]))
-    hits = (d.reshape(pred.shape) <= tolerance * scale[ok][:, None]).sum(axis=1)
+    radius = tolerance * max(float(sc.max()), 1.0)
+    d, _ = full_tree.query(
+        np.column_stack([pred.real.ravel(), pred.imag.ravel()]), distance_upper_bound=radius
+    )
+    hits = (d.reshape(pred.shape) <= tolerance * sc[:, None]).sum(axis=1)
     best = int(np.argmax(hits))
     if state is not None:
-        state.progress(0.6, f"best of {len(a)} transforms matches {hits[best]} stars")
+        state.progress(0.6, f"best of {n_tried} transforms matches {hits[best]} stars")
 
     # Refine on all sources: nearest neighbours, then an affine least-squares fit.
     src_i, cat_i = _mutual_nearest(
@@ -304,7 +354,7 @@ def match_sources(
     rms = float(np.sqrt(np.mean(np.sum(resid**2, axis=1)))) if n_match else np.inf
 
     lfa = _log10_false_alarm(xy, plane, affine, n_match, 0.75 * tolerance, width, height)
-    lfa += math.log10(max(len(a), 1))  # look-elsewhere: every transform tried was a chance
+    lfa += math.log10(max(n_tried, 1))  # look-elsewhere: every transform tried was a chance
     det = float(np.linalg.det(affine[:, :2]))
     match = Match(
         source_index=src_i,
@@ -315,7 +365,7 @@ def match_sources(
         flipped=bool(flip[best]),
         rms=rms,
         log10_false_alarm=float(lfa),
-        n_tried=int(len(a)),
+        n_tried=int(n_tried),
     )
     log.info(
         "match: %d stars, rms %.2f, log10 false alarm %.1f, flipped %s",

@@ -114,6 +114,30 @@ class SolveParams:
         maximum=10.0,
         help="Solutions with larger residuals are refused.",
     )
+    search: bool = param(
+        True,
+        label="Search when the hint fails",
+        help="Try every pixel scale from 0.1 to 30 arcsec/px (headers with a focal reducer, "
+        "binning or a resampled frame are wrong) and a pointing up to the widest search "
+        "radius from the header's.",
+    )
+    search_radius_max: float = param(
+        5.0,
+        label="Widest search",
+        unit="deg",
+        minimum=0.0,
+        maximum=90.0,
+        help="How far from the header's pointing the search goes (a local catalog file "
+        "answers only where it has stars).",
+    )
+    time_limit: float = param(
+        60.0,
+        label="Search time limit",
+        unit="s",
+        minimum=1.0,
+        maximum=3600.0,
+        help="Longest search per frame, and the limit of a blind solve-field run.",
+    )
     use_solve_field: bool = param(
         True,
         label="Local astrometry.net",

@@ -109,6 +109,7 @@ def solve_sequence(
         futures = [executor.submit(_sources, f) for f in frames]
     results: list[SolveResult] = []
     previous: SolveResult | None = None
+    learned: ScaleGuess | None = None
     for k, frame in enumerate(frames):
         state.progress(k / max(n, 1), f"solving {frame.name} ({k + 1}/{n})")
         try:
@@ -118,9 +119,12 @@ def solve_sequence(
             results.append(not_solved("none", f"{frame.name}: cannot detect sources: {exc}"))
             continue
         sub = state.sub(k / max(n, 1), (k + 1) / max(n, 1))
-        result = _solve_one(solver, frame, sources, previous, retry_factor, sub)
+        result = _solve_one(solver, frame, sources, previous, learned, retry_factor, sub)
         if result.solved:
             previous = result
+            if _scale_disagrees(frame.hint.scale, result.pixel_scale):
+                # The header's scale is wrong: the night's next frames use this one.
+                learned = ScaleGuess(result.pixel_scale, 0.02, f"found on {frame.name}")
         else:
             log.warning("%s: not solved: %s", frame.name, result.reason)
         results.append(result)
@@ -128,7 +132,24 @@ def solve_sequence(
     return results
 
 
-def _solve_one(solver, frame, sources, previous, retry_factor, state) -> SolveResult:
+def _scale_disagrees(guess: ScaleGuess | None, found: float) -> bool:
+    """True when a solution's scale lies outside the frame's own guess (or it had none)."""
+    if guess is None:
+        return True
+    if guess.source == "user":
+        return False  # typed: the user's word stands
+    return abs(math.log(found / guess.arcsec_per_px)) > math.log1p(guess.tolerance)
+
+
+def _solve_one(solver, frame, sources, previous, learned, retry_factor, state) -> SolveResult:
+    result = _attempts(solver, frame, sources, previous, learned, retry_factor, state)
+    if frame.hint.scale is not None:
+        # The factor reported is against the frame's own header, whatever hint solved it.
+        result = replace(result, hint_scale=frame.hint.scale.arcsec_per_px)
+    return result
+
+
+def _attempts(solver, frame, sources, previous, learned, retry_factor, state) -> SolveResult:
     if solver.params.keep_header_wcs and frame.header is not None:
         return solver(sources, frame.shape, frame.hint, header=frame.header, state=state)
     attempts: list[tuple[str, SolveHint]] = []
@@ -136,9 +157,12 @@ def _solve_one(solver, frame, sources, previous, retry_factor, state) -> SolveRe
         tight = hint_from_solution(previous, frame.hint)
         if tight is not None:
             attempts.append(("previous frame", tight))
-    if frame.hint.usable:
-        attempts.append(("own hint", frame.hint))
-        attempts.append(("wider search", frame.hint.widened(retry_factor)))
+    own = frame.hint
+    if learned is not None and _scale_disagrees(own.scale, learned.arcsec_per_px):
+        own = replace(own, scale=learned)
+    if own.usable:
+        attempts.append(("own hint", own))
+        attempts.append(("wider search", own.widened(retry_factor)))
     elif previous is not None and attempts:
         attempts.append(("wider search", attempts[0][1].widened(retry_factor)))
     if not attempts:
@@ -157,6 +181,10 @@ def _solve_one(solver, frame, sources, previous, retry_factor, state) -> SolveRe
             return result
         reasons.append(f"{label}: {result.reason}")
     failed = replace(result, reason="; ".join(reasons))
+    if own.ra is not None:
+        failed = solver.search(sources, frame.shape, own, failed, state=state)
+        if failed.solved:
+            return failed
     if solver.fallbacks:
         return solver.run_fallbacks(sources, frame.shape, attempts[-1][1], failed, state=state)
     return failed

@@ -30,7 +30,14 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy.spatial import cKDTree
 
-from ..catalogs import CatalogChain, CatalogError, CatalogSource, Cone, LocalCatalog
+from ..catalogs import (
+    CatalogAnswer,
+    CatalogChain,
+    CatalogError,
+    CatalogSource,
+    Cone,
+    LocalCatalog,
+)
 from ..runtime.pipeline import StepState
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
@@ -44,6 +51,8 @@ __all__ = [
     "SolveHint",
     "SolveResult",
     "PlateSolver",
+    "PreparedSources",
+    "frame_coverage",
     "not_solved",
 ]
 
@@ -99,6 +108,10 @@ class SolveResult:
     pixel-integrated Gaussian fits, "detected"; empty when it did not run).
     ``centre_sigma`` is the 1-sigma uncertainty (arcsec, per axis) of the
     image centre's sky position from the fit's covariance (NaN when unknown).
+    ``search`` says what the solve had to search beyond its hint ("" when
+    the hint was right; "scale", "pointing", "scale and pointing", "blind")
+    and ``hint_scale`` is the hint's pixel scale (arcsec/px, NaN when there
+    was none), so that :attr:`scale_factor` says how wrong it was.
     """
 
     solved: bool
@@ -118,6 +131,15 @@ class SolveResult:
     messages: tuple[str, ...] = field(default_factory=tuple)
     centroids: str = ""
     centre_sigma: float = math.nan
+    search: str = ""
+    hint_scale: float = math.nan
+
+    @property
+    def scale_factor(self) -> float:
+        """Fitted over hinted pixel scale (1 when the hint was right; NaN when unknown)."""
+        if not (self.solved and math.isfinite(self.hint_scale) and self.hint_scale > 0):
+            return math.nan
+        return self.pixel_scale / self.hint_scale
 
     @property
     def centre(self) -> tuple[float, float] | None:
@@ -151,6 +173,47 @@ def not_solved(method: str, reason: str, t0: float | None = None, **kw) -> Solve
     """A refusal with its reason."""
     seconds = time.monotonic() - t0 if t0 is not None else 0.0
     return SolveResult(False, method, reason=reason, seconds=seconds, **kw)
+
+
+# Fraction of a frame's 4 x 4 cells holding matched stars: below the first a
+# distortion polynomial is not fitted, below the second the solution is refused.
+_SIP_COVERAGE = 0.7
+_MIN_COVERAGE = 0.2
+
+
+def frame_coverage(xy: np.ndarray, shape: tuple[int, int], cells: int = 4) -> float:
+    """Fraction of the frame's ``cells`` x ``cells`` grid that holds at least one of ``xy``."""
+    ny, nx = shape
+    if len(xy) == 0 or nx <= 0 or ny <= 0:
+        return 0.0
+    i = np.clip((np.asarray(xy[:, 0]) / nx * cells).astype(int), 0, cells - 1)
+    j = np.clip((np.asarray(xy[:, 1]) / ny * cells).astype(int), 0, cells - 1)
+    return len(set(zip(i.tolist(), j.tolist(), strict=True))) / cells**2
+
+
+@dataclass(frozen=True)
+class PreparedSources:
+    """Sources ready for matching (see :meth:`PlateSolver.prepare`).
+
+    Attributes
+    ----------
+    table : Table
+        The usable sources, brightest first.
+    xy : ndarray (N, 2)
+        Their positions (0-based px).
+    sigma : ndarray or None
+        Their per-axis centroid errors (px).
+    how : dict
+        ``{"centroids": ...}`` for the result.
+    notes : tuple of str
+        Messages about the centroids, for the user.
+    """
+
+    table: Table
+    xy: np.ndarray
+    sigma: np.ndarray | None
+    how: dict
+    notes: tuple[str, ...]
 
 
 Fallback = Callable[[Table, tuple[int, int], SolveHint], SolveResult]
@@ -279,10 +342,39 @@ class PlateSolver:
                 if w.pixel_shape is None:
                     w.pixel_shape = (image_shape[1], image_shape[0])
                 return SolveResult(True, "header", w, verdict="kept", seconds=time.monotonic() - t0)
-        result = self.solve_hinted(sources, image_shape, hint, state=state.sub(0.0, 0.8))
+        result = self.solve_hinted(sources, image_shape, hint, state=state.sub(0.0, 0.3))
+        if not result.solved:
+            result = self.search(sources, image_shape, hint, result, state=state.sub(0.3, 0.8))
         if result.solved or not self.fallbacks:
             return result
         return self.run_fallbacks(sources, image_shape, hint, result, t0=t0, state=state)
+
+    def search(
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        failed: SolveResult,
+        *,
+        state: StepState | None = None,
+    ) -> SolveResult:
+        """After the hinted solve ``failed``: every scale and a wider pointing
+        (:func:`~fluxion.core.astrometry.search.search_field`), when the
+        parameters allow it and there is a pointing to search around."""
+        from .search import SearchLimits, search_field
+
+        p = self.params
+        if not p.search or hint.ra is None or hint.dec is None or self.catalog is None:
+            return failed
+        limits = SearchLimits(max_radius=p.search_radius_max, time_limit=p.time_limit)
+        found = search_field(self, sources, image_shape, hint, limits=limits, state=state)
+        if found.solved:
+            return replace(found, messages=(*found.messages, f"hinted: {failed.reason}"))
+        return replace(
+            failed,
+            reason=f"{failed.reason}; search: {found.reason}",
+            seconds=failed.seconds + found.seconds,
+        )
 
     def run_fallbacks(
         self,
@@ -316,6 +408,37 @@ class PlateSolver:
         return replace(failed, reason="; ".join(reasons), seconds=time.monotonic() - t0)
 
     # -- the hinted solve ----------------------------------------------------------
+    def prepare(self, sources: Table) -> PreparedSources:
+        """The sources the matcher uses: clean, brightest first, with their errors.
+
+        Raises
+        ------
+        ValueError
+            The table has no x or y column, or too few usable sources; the
+            message says which.
+        """
+        p = self.params
+        for col in ("x", "y"):
+            if col not in sources.colnames:
+                raise ValueError(f"source table has no {col!r} column")
+        good = _brightest(_good_sources(sources), p.max_sources)
+        # Which centroids these are (set by centroids_for_solving), told to the user.
+        how = {"centroids": str(sources.meta.get("centroids", "detected"))}
+        note = sources.meta.get("centroids_note")
+        notes = (str(note),) if note else ()
+        if len(good) < max(p.min_matches, 3):
+            raise ValueError(
+                f"only {len(good)} usable sources detected; at least {p.min_matches} needed"
+            )
+        xy = np.column_stack([np.asarray(good["x"], float), np.asarray(good["y"], float)])
+        return PreparedSources(good, xy, _centroid_sigma(good), how, notes)
+
+    def hint_tolerance(self, scale: ScaleGuess) -> float:
+        """The fractional scale tolerance searched around ``scale``."""
+        if scale.source == "user":
+            return scale.tolerance
+        return max(scale.tolerance, self.params.scale_tolerance / 100.0)
+
     def solve_hinted(
         self,
         sources: Table,
@@ -333,43 +456,88 @@ class PlateSolver:
             return not_solved("hinted", "no pointing or pixel-scale hint", t0)
         if self.catalog is None:
             return not_solved("hinted", "no reference catalog configured", t0)
-        for col in ("x", "y"):
-            if col not in sources.colnames:
-                return not_solved("hinted", f"source table has no {col!r} column", t0)
-        good = _brightest(_good_sources(sources), p.max_sources)
-        # Which centroids these are (set by centroids_for_solving), told to the user.
-        how = {"centroids": str(sources.meta.get("centroids", "detected"))}
-        note = sources.meta.get("centroids_note")
-        notes = (str(note),) if note else ()
-        if len(good) < max(p.min_matches, 3):
-            return not_solved(
-                "hinted",
-                f"only {len(good)} usable sources detected; at least {p.min_matches} needed",
-                t0,
-            )
+        try:
+            prepared = self.prepare(sources)
+        except ValueError as exc:
+            return not_solved("hinted", str(exc), t0)
         scale = hint.scale
-        tol = (
-            max(scale.tolerance, p.scale_tolerance / 100.0)
-            if scale.source != "user"
-            else (scale.tolerance)
-        )
+        tol = self.hint_tolerance(scale)
         radius = hint.search_radius if hint.search_radius is not None else p.search_radius / 60
         half_diag = 0.5 * math.hypot(nx, ny) * scale.high / 3600.0
+        if half_diag + radius > 90.0:
+            return not_solved(
+                "hinted",
+                f"the hint's pixel scale {scale.arcsec_per_px:.4g} arcsec/px ({scale.source}) "
+                f"makes the frame {2 * half_diag:.0f} deg across",
+                t0,
+                **prepared.how,
+            )
         cone = Cone(hint.ra, hint.dec, half_diag + radius, p.mag_limit, hint.epoch)
         state.progress(0.05, "reference catalog")
         try:
             answer = self.catalog.query(cone, state=state.sub(0.05, 0.3))
         except CatalogError as exc:
-            return not_solved("hinted", str(exc), t0, **how)
-        messages = (*answer.messages, *notes)
-        cat = answer.table
-        band = cat.meta.get("mag_band")
-        state.progress(0.3, f"matching {len(good)} sources to {len(cat)} stars")
-        xi, eta = gnomonic(cat["ra"], cat["dec"], hint.ra, hint.dec)
+            return not_solved("hinted", str(exc), t0, **prepared.how)
+        state.progress(0.3, f"matching {len(prepared.xy)} sources to {len(answer.table)} stars")
+        result = self.solve_with(
+            prepared, image_shape, answer, (hint.ra, hint.dec), scale, tol, t0=t0, state=state
+        )
+        return replace(result, hint_scale=scale.arcsec_per_px)
+
+    def solve_with(
+        self,
+        prepared: PreparedSources,
+        image_shape: tuple[int, int],
+        answer: CatalogAnswer,
+        centre: tuple[float, float],
+        scale: ScaleGuess,
+        tol: float,
+        *,
+        t0: float | None = None,
+        stars: Table | None = None,
+        max_log10_false_alarm: float = -6.0,
+        method: str = "hinted",
+        state: StepState | None = None,
+        n_triangle_stars: tuple[int, int | None] = (30, None),
+    ) -> SolveResult:
+        """Match ``prepared`` sources to catalog stars around ``centre`` and fit a verified WCS.
+
+        Parameters
+        ----------
+        prepared : PreparedSources
+            From :meth:`prepare`.
+        image_shape : (ny, nx)
+        answer : CatalogAnswer
+            The catalog's answer (its name and messages are reported).
+        centre : (ra, dec)
+            Tangent point of the catalog's projection (degrees).
+        scale : ScaleGuess
+            The pixel scale searched (``tol`` around it).
+        tol : float
+            Fractional scale tolerance.
+        stars : Table, optional
+            The catalog stars to match (a part of ``answer.table``, brightest
+            first); all of the answer by default.
+        max_log10_false_alarm : float
+            The false-alarm bar; a search that tries many fields lowers it by
+            the number of fields tried.
+        method : str
+            Named in the result.
+        n_triangle_stars : (int, int or None)
+            Brightest sources and catalog stars the matcher builds triangles
+            from (None: scaled with the catalog's area).
+        """
+        t0 = time.monotonic() if t0 is None else t0
+        state = state if state is not None else StepState()
+        p = self.params
+        ny, nx = image_shape
+        how, xy, sigma = prepared.how, prepared.xy, prepared.sigma
+        messages = (*answer.messages, *prepared.notes)
+        cat = answer.table if stars is None else stars
+        band = answer.table.meta.get("mag_band")
+        xi, eta = gnomonic(cat["ra"], cat["dec"], centre[0], centre[1])
         # Catalog in pixels of the guessed scale; east to the left as on the sky.
         plane = np.column_stack([-xi, eta]) * 3600.0 / scale.arcsec_per_px
-        xy = np.column_stack([np.asarray(good["x"], float), np.asarray(good["y"], float)])
-        sigma = _centroid_sigma(good)
         try:
             match = match_sources(
                 xy,
@@ -378,17 +546,18 @@ class PlateSolver:
                 scale_tolerance=tol,
                 tolerance=p.match_tolerance,
                 min_matches=p.min_matches,
+                max_log10_false_alarm=max_log10_false_alarm,
+                n_sources=n_triangle_stars[0],
+                n_catalog=n_triangle_stars[1],
             )
         except MatchError as exc:
-            return not_solved(
-                "hinted", str(exc), t0, catalog=answer.source, messages=messages, **how
-            )
+            return not_solved(method, str(exc), t0, catalog=answer.source, messages=messages, **how)
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
             cat_sigma = _catalog_sigma_px(cat, scale.arcsec_per_px)
             fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat_sigma, cat, match, (ny, nx))
         except WcsFitError as exc:
-            return not_solved("hinted", str(exc), t0, catalog=answer.source, **how)
+            return not_solved(method, str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")
         matches = Table(
             {
@@ -409,7 +578,9 @@ class PlateSolver:
                 ),
             }
         )
-        return self._verdict(fit, match, matches, scale, tol, answer, t0, messages, how)
+        return self._verdict(
+            fit, match, matches, scale, tol, answer, t0, messages, how, method=method
+        )
 
     def _fit_and_extend(self, xy, sigma, cat_sigma, cat, match, shape):
         """Fit on the first matches, then re-match every source through the WCS and refit.
@@ -457,6 +628,18 @@ class PlateSolver:
                 sip_order=p.sip_order,
                 sigma=pair_sigma(src_i, cat_i),
             )
+        if fit.sip_order >= 2 and frame_coverage(xy[src_i][fit.used], shape) < _SIP_COVERAGE:
+            # A distortion polynomial fitted on part of the frame runs wild
+            # over the rest (1-7 px on simulated frames whose catalog covered a
+            # third of them): stars that do not cover the frame get a plain TAN.
+            fit = fit_wcs(
+                xy[src_i],
+                ra_c[cat_i],
+                dec_c[cat_i],
+                image_shape=shape,
+                sip_order=1,
+                sigma=pair_sigma(src_i, cat_i),
+            )
         if fit.sip_order >= 2:
             # The setting is the highest order; the stars left out of the fit
             # say whether the field supports it (see sip_order).
@@ -482,7 +665,9 @@ class PlateSolver:
                 )
         return fit, src_i, cat_i
 
-    def _verdict(self, fit, match, matches, scale, tol, answer, t0, messages, how) -> SolveResult:
+    def _verdict(
+        self, fit, match, matches, scale, tol, answer, t0, messages, how, *, method="hinted"
+    ) -> SolveResult:
         p = self.params
         common = dict(
             n_matched=fit.n_used,
@@ -498,8 +683,16 @@ class PlateSolver:
             **how,
         )
         ratio = fit.pixel_scale / scale.arcsec_per_px
+        ny, nx = (int(v) for v in fit.wcs.pixel_shape[::-1])
+        used = np.column_stack([matches["x"], matches["y"]])[np.asarray(matches["used"], bool)]
+        coverage = frame_coverage(used, (ny, nx))
         if fit.n_used < p.min_matches:
             reason = f"only {fit.n_used} stars fit (at least {p.min_matches} needed)"
+        elif coverage < _MIN_COVERAGE:
+            reason = (
+                f"the {fit.n_used} matched stars cover only {coverage:.0%} of the frame "
+                "(a catalog that covers part of the field?); not trusted"
+            )
         elif fit.rms_px > p.max_rms:
             reason = f"residual RMS {fit.rms_px:.2f} px exceeds the limit {p.max_rms:.2f} px"
         elif abs(math.log(ratio)) > math.log1p(tol) + 0.01:
@@ -511,10 +704,10 @@ class PlateSolver:
             good = fit.rms_px <= p.max_rms / 2 and fit.n_used >= 2 * p.min_matches
             return SolveResult(
                 True,
-                "hinted",
+                method,
                 fit.wcs,
                 verdict="good" if good else "fair",
                 seconds=time.monotonic() - t0,
                 **common,
             )
-        return not_solved("hinted", reason, t0, **common)
+        return not_solved(method, reason, t0, **common)

@@ -8,7 +8,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import Table, vstack
 from astropy.time import Time
 from astropy.wcs import WCS
 
@@ -229,6 +229,31 @@ class Night(CameraFrames):
         self.asteroid_t0 = t_first - rng.uniform(0, c.asteroid_period / 24.0)
         self._asteroid_mid_jd = t_first + 0.5 * span
         self._asteroid_mid = self.reference_wcs.pixel_to_world(0.45 * (nx - 1), 0.55 * (ny - 1))
+
+    def surrounding_catalog(self, radius: float, seed: int = 0) -> Table:
+        """The night's catalog plus the sky around it out to ``radius`` degrees.
+
+        Stars beyond the frame's catalog have the same density, luminosity
+        function and catalog errors (:func:`~.field.star_catalog`), so a
+        search far from the pointing meets a sky as crowded as a real
+        catalog's, where a wrong field can look right by chance.
+        """
+        c = self.config
+        n = int(np.ceil(2 * radius * 3600.0 / c.pixel_scale))
+        rng = np.random.default_rng([seed, 0x5CA1E])
+        centre = self.reference_wcs.pixel_to_world((c.shape[1] - 1) / 2, (c.shape[0] - 1) / 2)
+        wide = _field.tan_wcs((n, n), centre, c.pixel_scale, c.rotation)
+        sky, _, _ = _field.star_catalog(
+            wide, (n, n), 0.0, c.star_density, c.mag_bright, c.mag_faint, c.lf_slope, rng
+        )
+        x, y = self.reference_wcs.wcs_world2pix(sky["ra"], sky["dec"], 0)
+        ny, nx = c.shape
+        m = _CATALOG_MARGIN
+        inside = (x >= -m) & (x <= nx - 1 + m) & (y >= -m) & (y <= ny - 1 + m)
+        far = centre.separation(SkyCoord(sky["ra"], sky["dec"], unit="deg")).deg <= radius
+        sky = sky[~inside & far]
+        sky["id"] = np.arange(len(sky), dtype=np.int64) + int(self.catalog["id"].max()) + 1
+        return vstack([self.catalog, sky[self.catalog.colnames]], metadata_conflicts="silent")
 
     # -- geometry ---------------------------------------------------------------
     def wcs(self, i: int) -> WCS:

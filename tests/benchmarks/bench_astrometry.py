@@ -13,6 +13,14 @@ thumbnail (undersampled, 9 arcsec/px) against APASS and ATLAS-RefCat2 and
 prints the centre's distance from astrometry.net's recorded solution beside
 its uncertainty: the fit's covariance and a bootstrap over the matched stars.
 DATA is the shared data folder (``../shared/data`` by default).
+
+``bench_astrometry.py faults [N_SEEDS]`` sweeps the header faults the search
+must survive (focal reducer x0.63, binning left out x2, a thumbnail's x1/16,
+a unit error x1000, no optics, a pointing 30 arcmin off) over N_SEEDS
+simulated frames with random rotations and both parities, against the sky
+1 degree around each frame; then noise frames, wrong fields and three-star
+fields, which must not be solved. Prints the fraction solved within 0.05 px
+and every wrong solution (> 0.5 px from the truth) it would have written.
 """
 
 from __future__ import annotations
@@ -298,8 +306,130 @@ def _draw_scatter(m, sources, draws, cat, shape, order) -> np.ndarray:
     return _axis_scatter(out)
 
 
+FAULTS = {
+    "reducer x0.63": (0.63, 0.10, "focal length and pixel size", 0.0),
+    "binning x2": (0.5, 0.10, "focal length and pixel size", 0.0),
+    "thumbnail x1/16": (1 / 16, 0.02, "header WCS", 0.0),
+    "unit x1000": (1000.0, 0.05, "header plate scale", 0.0),
+    "no FOCALLEN/XPIXSZ": (None, 0.0, "", 0.0),
+    "pointing 30' off": (1.0, 0.10, "focal length and pixel size", 30.0),
+}
+
+
+def faults(n_seeds: int = 20) -> None:
+    """Header faults over many seeds, rotations and parities (see the module)."""
+    import astropy.units as u
+
+    from fluxion.core.astrometry import PlateSolver, SolveParams
+
+    counts = {k: [0, 0, 0, 0.0] for k in (*FAULTS, "refusals")}  # good, imprecise, wrong, s
+    errors: list[float] = []
+    params = SolveParams(mag_limit=20.0, sip_order=3, time_limit=60.0)
+    for seed in range(n_seeds):
+        rng = np.random.default_rng(1000 + seed)
+        config = NightConfig(
+            shape=(448, 448), n_frames=1, star_density=3.0, rotation=float(rng.uniform(0, 360)),
+            pointing_error=60.0, asteroid=False, seed=1000 + seed,
+        )  # fmt: skip
+        night = make_night(config)
+        sky = night.surrounding_catalog(1.0, seed=seed)
+        data, _, _ = night.light(0)
+        mirrored = bool(seed % 2)
+        if mirrored:
+            data = data[:, ::-1]
+        sources = Detection()(data.astype(np.float32)).sources
+        solver = PlateSolver(params, catalog=sky)
+        truth = night.wcs(0)
+        if mirrored:
+            truth = _mirrored_wcs(truth, data.shape[1])
+        c = night.pointing(0)
+        for name, (factor, tol, origin, off) in FAULTS.items():
+            scale = ScaleGuess(config.pixel_scale * factor, tol, origin) if factor else None
+            at = c.directional_offset_by(rng.uniform(0, 360) * u.deg, off * u.arcmin) if off else c
+            t0 = time.perf_counter()
+            r = solver(sources, data.shape, SolveHint(at.ra.deg, at.dec.deg, scale))
+            row = counts[name]
+            row[3] += time.perf_counter() - t0
+            if not r.solved:
+                print(f"  seed {seed} {name}: not solved: {r.reason[:160]}")
+                continue
+            err = field_error_px(r.wcs, truth, data.shape, config.pixel_scale)
+            errors.append(err)
+            k = 0 if err <= 0.05 else 1 if err <= 0.5 else 2
+            row[k] += 1
+            if k:
+                print(f"  seed {seed} {name}: solved {err:.3f} px from the truth ({r.n_matched})")
+        # What must not solve: noise, a wrong field (stars of the right density,
+        # elsewhere), three stars; every third seed (a refusal searches to the
+        # time limit).
+        if seed % 3:
+            continue
+        row = counts["refusals"]
+        for what, src, cat in _refusal_cases(night, data.shape, sky, rng):
+            t0 = time.perf_counter()
+            r = PlateSolver(params, catalog=cat)(
+                src, data.shape, SolveHint(c.ra.deg, c.dec.deg, ScaleGuess(0.6, 0.1, "header"))
+            )
+            row[3] += time.perf_counter() - t0
+            row[2 if r.solved else 0] += 1
+            if r.solved:
+                print(f"  seed {seed} {what}: WRONGLY solved")
+    print(f"{n_seeds} seeds, 448 x 448 px at 1.2 arcsec/px, SIP, random rotation, "
+          "mirrored on odd seeds; sky 1 deg around")  # fmt: skip
+    print(f"{'case':20s} {'<=0.05 px':>9s} {'<=0.5 px':>8s} {'wrong':>6s} {'not':>4s} "
+          f"{'s/frame':>7s}")  # fmt: skip
+    for name, (good, fair, wrong, secs) in counts.items():
+        n = 3 * len(range(0, n_seeds, 3)) if name == "refusals" else n_seeds
+        missed = n - good - fair - wrong
+        label = "refused" if name == "refusals" else "<=0.05 px"
+        print(f"{name:20s} {good:5d}/{n:<3d} {fair:8d} {wrong:6d} {missed:4d} {secs / n:7.2f}"
+              + (f"  ({label})" if name == "refusals" else ""))  # fmt: skip
+    solved = sum(v[0] for k, v in counts.items() if k != "refusals")
+    total = n_seeds * len(FAULTS)
+    print(f"faults solved within 0.05 px: {solved}/{total} = {100 * solved / total:.1f} %; "
+          f"median error {np.median(errors):.4f} px; wrong solutions: "
+          f"{sum(v[2] for v in counts.values())}")  # fmt: skip
+
+
+def _mirrored_wcs(w, nx):
+    """The WCS of the frame flipped left-right (x -> nx - 1 - x), exactly (SIP included)."""
+
+    class _Flipped:
+        def pixel_to_world(self, x, y):
+            return w.pixel_to_world(nx - 1 - np.asarray(x), y)
+
+    return _Flipped()
+
+
+def _refusal_cases(night, shape, sky, rng):
+    from fluxion.core.simulation.field import star_catalog
+
+    noise = rng.normal(1000.0, 10.0, shape).astype(np.float32)
+    yield "noise", Detection()(noise).sources, sky
+    data, _, _ = night.light(0)
+    sources = Detection()(data.astype(np.float32)).sources
+    # Elsewhere in the sky: the same statistics around a field 20 deg away.
+    from fluxion.core.simulation.field import tan_wcs
+
+    c = night.pointing(0)
+    n = int(2 * 1.0 * 3600 / night.config.pixel_scale)
+    wide = tan_wcs((n, n), c, night.config.pixel_scale, 0.0)
+    cfg = night.config
+    other, _, _ = star_catalog(
+        wide, (n, n), 0.0, cfg.star_density, cfg.mag_bright, cfg.mag_faint, cfg.lf_slope, rng
+    )
+    yield "wrong field", sources, other
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    few = rng.normal(1000.0, 10.0, shape)
+    for x0, y0 in rng.uniform(40, shape[0] - 40, (3, 2)):
+        few += 5000.0 * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * 1.5**2))
+    yield "three stars", Detection()(few.astype(np.float32)).sources, sky
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["ey-uma"]:
+    if sys.argv[1:2] == ["faults"]:
+        faults(*(int(a) for a in sys.argv[2:3]))
+    elif sys.argv[1:2] == ["ey-uma"]:
         root = Path(__file__).resolve().parents[3] / "shared" / "data"
         ey_uma(Path(sys.argv[2]) if len(sys.argv) > 2 else root)
     else:

@@ -112,10 +112,12 @@ def test_solve_field_fallback_solves_what_the_hint_cannot(night, tmp_path):
     if shutil.which("solve-field") is None:
         pytest.skip("astrometry.net (solve-field) not installed")
     cfg = _index_for(night.catalog, tmp_path)
-    # A scale guess 30 % off: the hinted solve must refuse, solve-field (blind) solves.
+    # A scale guess 30 % off: the hinted solve must refuse, solve-field (blind) solves
+    # (the scale search, which would solve it first, is off here).
     frame = _frame(night, 0, scale=SCALE * 1.3)
     blind = SolveField(config=cfg, timeout=30, use_hint=False)
-    solver = PlateSolver(SolveParams(mag_limit=20.0), catalog=night.catalog, fallbacks=[blind])
+    params = SolveParams(mag_limit=20.0, search=False)
+    solver = PlateSolver(params, catalog=night.catalog, fallbacks=[blind])
     result = solver(frame.sources, SHAPE, frame.hint)
     assert result.solved and result.method == "solve-field"
     assert any(m.startswith("hinted:") for m in result.messages)
@@ -128,7 +130,8 @@ def test_solve_field_fallback_solves_what_the_hint_cannot(night, tmp_path):
 def test_solve_field_missing_is_a_reason_not_a_crash(night):
     frame = _frame(night, 0, scale=SCALE * 1.3)
     absent = SolveField(executable="solve-field-that-does-not-exist")
-    solver = PlateSolver(SolveParams(mag_limit=20.0), catalog=night.catalog, fallbacks=[absent])
+    params = SolveParams(mag_limit=20.0, search=False)
+    solver = PlateSolver(params, catalog=night.catalog, fallbacks=[absent])
     result = solver(frame.sources, SHAPE, frame.hint)
     assert not result.solved and result.wcs is None
     assert "hinted:" in result.reason and "solve-field is not installed" in result.reason
