@@ -116,7 +116,9 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
 
     ``centroids`` says which star positions the hinted solve used ("prf":
     pixel-integrated Gaussian fits of undersampled stars, "detected");
-    ``center_err`` is the 1-sigma uncertainty (arcsec per axis) of the centre.
+    ``center_err`` is the 1-sigma uncertainty (arcsec per axis) of the centre;
+    ``search`` what the solve had to search beyond the header's hint ("scale",
+    "pointing") and ``scale_factor`` the solved over the header's pixel scale.
     """
     rows = []
     for p, r in zip(paths, results, strict=True):
@@ -138,17 +140,19 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
                 "catalog": r.catalog,
                 "reason": r.reason,
                 "centroids": r.centroids,
+                "search": r.search,
+                "scale_factor": float(r.scale_factor),
             }
         )
     names = (
         "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
         "pixel_scale", "ra_center", "dec_center", "center_err", "flipped", "catalog", "reason",
-        "centroids",
+        "centroids", "search", "scale_factor",
     )  # fmt: skip
     if not rows:
         kinds = (
             "U1", bool, "U1", int, float, float, "U1", float, float, float, float, bool, "U1",
-            "U1", "U1",
+            "U1", "U1", "U1", float,
         )  # fmt: skip
         return Table(names=names, dtype=kinds)
     t = Table(rows=rows, names=names)

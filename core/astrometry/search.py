@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 # twice the frame's size holds about a quarter of its 70 brightest stars in
 # the frame, enough common triangles, at a quarter of the hinted solve's cost.
 _TRIANGLE_STARS = (25, 70)
+# Most fields one band searches at one radius.
+_MAX_FIELDS = 20000
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ def search_field(
     start = hint.search_radius if hint.search_radius is not None else p.search_radius / 60.0
     radii = search_radii(max(start, 1e-3), max(limits.max_radius, start))
     catalog = _Catalog(solver, hint.epoch)
-    tried: dict[int, set[tuple[float, float]]] = {}
+    covered: dict[int, float] = {}  # per band: fields out to this radius were tried
     n_fields = trials
     for k_r, radius in enumerate(radii):
         for k_b, band in enumerate(bands):
@@ -245,7 +247,7 @@ def search_field(
             )
             result, n_fields = _search_band(
                 solver, prepared, image_shape, hint, band, radius, catalog,
-                tried.setdefault(k_b, set()), n_fields, t0=t0, limits=limits,
+                covered, k_b, n_fields, t0=t0, limits=limits,
             )  # fmt: skip
             if result is not None:
                 result = _refine(solver, sources, image_shape, hint, result, state)
@@ -261,7 +263,8 @@ def _search_band(
     band: ScaleGuess,
     radius: float,
     catalog: _Catalog,
-    tried: set[tuple[float, float]],
+    covered: dict[int, float],
+    key: int,
     n_fields: int,
     *,
     t0: float,
@@ -269,12 +272,15 @@ def _search_band(
 ) -> tuple[SolveResult | None, int]:
     """Every untried field of one scale band within ``radius``; the first verified solution."""
     p = solver.params
-    ny, nx = shape
     half = _half_diag_deg(shape, band.high)
     # Fields of twice the frame's half-diagonal, a frame's half-diagonal apart
     # (times sqrt 3 on the hex grid): the true frame lies whole inside one.
     field_r = 2.0 * half
     spacing = half * math.sqrt(3.0)
+    if math.pi * (radius + spacing) ** 2 / (0.866 * spacing**2) > _MAX_FIELDS:
+        # Fields far smaller than the radius: hopeless within any time limit.
+        log.info("search: %.3g arcsec/px skipped within %.2g deg", band.arcsec_per_px, radius)
+        return None, n_fields
     # The outermost fields' centres lie a grid cell beyond the radius.
     cone_r = min(radius + spacing / math.sqrt(3.0) + field_r, 90.0)
     mag = mag_limit_for_cone(cone_r, p.mag_limit, limits.cone_stars)
@@ -284,20 +290,18 @@ def _search_band(
     table = answer.table
     xi, eta = gnomonic(table["ra"], table["dec"], hint.ra, hint.dec)
     tree = cKDTree(np.column_stack([xi, eta]))
-    # Catalog stars a frame holds, from the local density: below the fewest
-    # matches the field cannot be solved at this scale.
-    frame_area = nx * ny * (band.arcsec_per_px / 3600.0) ** 2
-    for cx, cy in hex_tiles(radius, spacing):
-        key = (round(cx / spacing, 3), round(cy / spacing, 3))
-        if key in tried:
-            continue
-        tried.add(key)
+    tiles = hex_tiles(radius, spacing)
+    dist = np.hypot(tiles[:, 0], tiles[:, 1])
+    fresh = dist > covered.get(key, -1.0)
+    covered[key] = float(dist.max())
+    tiles = tiles[fresh]
+    # A field needs as many catalog stars as the fewest matches; a local
+    # catalog's empty surroundings cost nothing.
+    count = tree.query_ball_point(tiles, field_r, return_length=True)
+    for cx, cy in tiles[count >= p.min_matches]:
         if time.monotonic() - t0 > limits.time_limit:
             return None, n_fields
-        rows = tree.query_ball_point((cx, cy), field_r)
-        if len(rows) * frame_area / (math.pi * field_r**2) < p.min_matches:
-            continue
-        rows = np.sort(np.asarray(rows, int))  # the answer's order: brightest first
+        rows = np.sort(np.asarray(tree.query_ball_point((cx, cy), field_r), int))
         ra0, dec0 = inverse_gnomonic(cx, cy, hint.ra, hint.dec)
         n_fields += 1
         result = solver.solve_with(
