@@ -99,11 +99,7 @@ def run(args: argparse.Namespace) -> int:
     ref_xy = comp_xy if manual else frames.stars
     if len(ref_xy) == 0:
         raise CommandError("no comparison star: give --comparison X,Y")
-    if frames.wcs is not None:
-        sky = frames.wcs[0].pixel_to_world(ref_xy[:, 0], ref_xy[:, 1])
-        star_xy = np.array([np.column_stack(w.world_to_pixel(sky)) for w in frames.wcs])
-    else:
-        star_xy = ref_xy[None, :, :] + frames.offsets[:, None, :]
+    star_xy = frames.in_every_light(ref_xy)
     gain = frames.gain()
     params = LightCurveParams(aperture_radius=args.aperture, annulus_inner=args.annulus[0],
                               annulus_outer=args.annulus[1])  # fmt: skip

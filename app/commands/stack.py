@@ -65,8 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _offsets(
     args: argparse.Namespace, frames, reference: int
-) -> tuple[np.ndarray, str, tuple[float, float] | None]:
-    """Alignment offsets of every light, a one-line summary and the target on the stack."""
+) -> tuple[object, str, tuple[float, float] | None]:
+    """Alignment of every light (offsets or transforms), a summary and the target on the stack."""
     from fluxion.core.stacking.stack import (
         star_offsets_from_wcs,
         target_offsets,
@@ -90,8 +90,13 @@ def _offsets(
             print(f"warning: the field rotates or changes scale: corners misaligned by up to "
                   f"{residual:.1f} px")  # fmt: skip
         return offsets, f"on the stars (WCS; corners within {residual:.2f} px)", None
-    offsets = frames.offsets - frames.offsets[reference]
-    return offsets, "on the stars (field offsets, no WCS)", None
+    from fluxion.core.stacking.stack import StackError, registration_transforms
+
+    try:
+        transforms = registration_transforms(frames.registration, reference)
+    except StackError as exc:
+        raise CommandError(str(exc)) from exc
+    return transforms, f"on the stars (registration, no WCS: {frames.registration.summary()})", None
 
 
 def run(args: argparse.Namespace) -> int:

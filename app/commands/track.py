@@ -93,9 +93,10 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
                 if not r.found:
                     print(f"frame {i}: {r.message}")
                 track = track.with_click(Click(i, jd[i], r.x, r.y, r.sigma, refined=r.found))
-        fit = fit_track(track, frames.wcs, offsets=frames.offsets)
+        reg = frames.registration
+        fit = fit_track(track, frames.wcs, registration=reg)
         table = fit.predict(
-            jd, frames.wcs, files=frames.files, clicked=track.frames, offsets=frames.offsets
+            jd, frames.wcs, files=frames.files, clicked=track.frames, registration=reg
         )
     except (TrackError, ExportError) as exc:
         raise CommandError(str(exc)) from exc

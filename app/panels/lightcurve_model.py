@@ -3,7 +3,7 @@
 :func:`run_light_curve` is what the panel runs in a worker: the target's
 predicted position in every light (:mod:`.target_model`), comparison
 candidates (clicked, or the first light's bright isolated stars) followed
-into every light through the WCS or the field offsets, forced aperture
+into every light through the WCS or the registration, forced aperture
 photometry (:func:`fluxion.core.lightcurve.run.measure_frames`), the
 comparison and check stars (:func:`fluxion.core.lightcurve.comparison.choose_comparison_stars`)
 and the light-curve table (:func:`fluxion.core.lightcurve.run.assemble_light_curve`).
@@ -80,20 +80,13 @@ class LightCurveRun:
 
 def _candidates_in_every_light(frames: TargetFrames, ref_xy: np.ndarray) -> np.ndarray:
     """Stars given in the first light's pixels, followed into every light."""
-    if frames.wcs is not None:
-        sky = frames.wcs[0].pixel_to_world(ref_xy[:, 0], ref_xy[:, 1])
-        return np.array([np.column_stack(w.world_to_pixel(sky)) for w in frames.wcs])
-    return ref_xy[None, :, :] + frames.offsets[:, None, :]
+    return frames.in_every_light(ref_xy)
 
 
 def to_first_light(frames: TargetFrames, light: int, x: float, y: float) -> tuple[float, float]:
     """A position clicked in light ``light`` in the first light's pixels."""
-    if frames.wcs is not None:
-        sky = frames.wcs[light].pixel_to_world(x, y)
-        fx, fy = frames.wcs[0].world_to_pixel(sky)
-        return float(fx), float(fy)
-    off = frames.offsets[light] - frames.offsets[0]
-    return float(x - off[0]), float(y - off[1])
+    fx, fy = frames.to_first_light(light, [x, y])[0]
+    return float(fx), float(fy)
 
 
 def run_light_curve(

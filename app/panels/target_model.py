@@ -141,9 +141,10 @@ def predict_positions(
     files = frames.files
     clicks = target.track.clicks
     if target.kind == "moving" and clicks:
-        fit = fit_track(target.track, frames.wcs, offsets=frames.offsets)
+        reg = frames.registration
+        fit = fit_track(target.track, frames.wcs, registration=reg)
         table = fit.predict(
-            jd, frames.wcs, files=files, clicked=target.track.frames, offsets=frames.offsets
+            jd, frames.wcs, files=files, clicked=target.track.frames, registration=reg
         )
         if ephemeris is not None and frames.wcs is not None:
             e = ephemeris.predict(jd, frames.wcs)
@@ -193,13 +194,14 @@ def _fixed_positions(
         ras, decs = np.full(n, ra), np.full(n, dec)
     else:
         # No WCS: the clicks' mean position in the stars' frame, moved with the field.
-        off = frames.offsets if frames.offsets is not None else np.zeros((n, 2))
-        rel = np.array([[c.x, c.y] - off[c.frame] for c in clicks]).mean(axis=0)
-        xy = rel[None, :] + off
+        first = np.array([frames.to_first_light(c.frame, [c.x, c.y])[0] for c in clicks])
+        if not np.all(np.isfinite(first)):
+            raise TrackError("a click is in a light that could not be registered to the others")
+        xy = frames.in_every_light(first.mean(axis=0))[:, 0, :]
         ras = decs = np.full(n, np.nan)
         how = f"mean of {len(clicks)} click(s), following the field"
         if len(clicks) > 1:
-            sigma[:] = float(np.std([[c.x, c.y] - off[c.frame] for c in clicks]))
+            sigma[:] = float(np.std(first))
     table = Table()
     table["frame"] = np.arange(n)
     table["file"] = files

@@ -52,9 +52,11 @@ class TargetDrawingMixin:
             x, y = f.wcs[light].world_to_pixel_values(ra, dec)
             return np.asarray(x), np.asarray(y)
         x, y = np.asarray(table["x"], float), np.asarray(table["y"], float)
-        if f.offsets is not None:
-            x = x - f.offsets[:, 0] + f.offsets[light, 0]
-            y = y - f.offsets[:, 1] + f.offsets[light, 1]
+        if f.registration is not None:
+            # Each frame's position, carried into this light's pixels.
+            reg = f.registration
+            xy = np.array([reg.between(i, light, [[x[i], y[i]]])[0] for i in range(len(x))])
+            x, y = xy[:, 0], xy[:, 1]
         return x, y
 
     def marks_in(self, light: int) -> dict[str, Any]:

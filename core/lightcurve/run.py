@@ -2,8 +2,11 @@
 
 The target is measured at its predicted position (from a track or an
 ephemeris) in every frame, also where it is faint or blended, and flagged when
-another star falls in its aperture. Comparison candidates are followed from
-frame to frame (:func:`field_offsets`) so that frames without a WCS work too.
+another star falls in its aperture. Comparison candidates are placed in each
+frame through its WCS or its registration
+(:meth:`fluxion.core.targets.inputs.TargetFrames.in_every_light`), so frames
+without a WCS work too; where a frame could not be registered the positions
+are NaN and so are the fluxes.
 :func:`assemble_light_curve` turns the measurement into the light-curve table.
 """
 
@@ -23,17 +26,16 @@ from astropy.time import Time
 
 from ..io.fitsio import atomic_write_ecsv
 from ..photometry.aperture import measure_apertures
+from ..photometry.flags import PhotometryFlag
 from ..photometry.noise import NoiseModel
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from ..targets.tracking import refine_click
 from .comparison import ComparisonChoice
 from .differential import LIGHT_CURVE_COLUMNS, differential_magnitudes, light_curve_times
 
 __all__ = [
     "LightCurveParams",
     "Measurement",
-    "field_offsets",
     "measure_frames",
     "assemble_light_curve",
     "write_light_curve",
@@ -98,59 +100,6 @@ class Measurement:
     star_flags: np.ndarray
 
 
-def field_offsets(
-    load_image: ImageLoader,
-    n_frames: int,
-    anchors_xy: np.ndarray,
-    *,
-    box_size: int = 15,
-    state: StepState | None = None,
-) -> np.ndarray:
-    """The field's shift in every frame relative to frame 0, from anchor stars.
-
-    For frames without a WCS. Each frame starts from the previous frame's
-    anchor positions (so a slow drift of many pixels over the night is
-    followed); the anchors are centroided and the median of their shifts is
-    the frame's shift, so a faint star, a cosmic ray or a passing asteroid
-    does not pull the field.
-
-    Parameters
-    ----------
-    load_image : callable
-        ``load_image(i)`` returns frame ``i``.
-    n_frames : int
-        Number of frames.
-    anchors_xy : ndarray, shape (n, 2)
-        A few bright, isolated stars in frame 0 (5-10 are plenty).
-
-    Returns
-    -------
-    ndarray, shape (n_frames, 2)
-        (dx, dy) px; frame 0 is (0, 0).
-    """
-    ref = np.asarray(anchors_xy, dtype=float).reshape(-1, 2)
-    out = np.zeros((n_frames, 2))
-    shift = np.zeros(2)
-    for i in range(n_frames):
-        image = load_image(i)
-        ny, nx = image.shape
-        moves = []
-        for x, y in ref + shift:
-            if not (box_size <= x < nx - box_size and box_size <= y < ny - box_size):
-                continue
-            r = refine_click(image, x, y, box_size=box_size, min_snr=10.0)
-            if r.found:
-                moves.append((r.x - x, r.y - y))
-        if moves:
-            shift = shift + np.median(np.array(moves), axis=0)
-        else:
-            log.warning("frame %d: no anchor star found; keeping the previous shift", i)
-        out[i] = shift
-        if state is not None:
-            state.progress((i + 1) / n_frames, f"following the field {i + 1}/{n_frames}")
-    return out
-
-
 def measure_frames(
     load_image: ImageLoader,
     target_xy: np.ndarray,
@@ -197,12 +146,21 @@ def measure_frames(
     def one(i: int) -> tuple[Table, Table]:
         image = load_image(i)
         stars = star_xy[i]
-        others = stars if neighbours_xy is None else np.vstack([stars, neighbours_xy[i]])
+        known = np.all(np.isfinite(stars), axis=1)
+        others = stars[known]
+        if neighbours_xy is not None:
+            others = np.vstack([others, np.asarray(neighbours_xy[i], dtype=float).reshape(-1, 2)])
+        here = target_xy[i : i + 1]
+        placed = bool(np.all(np.isfinite(here)))
         tgt = measure_apertures(
-            image, target_xy[i : i + 1], p.aperture_radius, annulus, noise=noise,
-            neighbours=others, contamination_radius=p.aperture_radius,
+            image, here if placed else np.zeros((1, 2)), p.aperture_radius, annulus,
+            noise=noise, neighbours=others, contamination_radius=p.aperture_radius,
         )  # fmt: skip
-        inside = np.all(np.isfinite(stars), axis=1)
+        if not placed:
+            # An unregistered frame: the target's place there is unknown.
+            tgt["flux"][0] = tgt["flux_err"][0] = np.nan
+            tgt["flags"][0] |= PhotometryFlag.FIT_FAILED
+        inside = known
         st = measure_apertures(
             image, np.where(inside[:, None], stars, 0.0), p.aperture_radius, annulus, noise=noise
         )

@@ -150,7 +150,13 @@ class Night(CameraFrames):
         return np.maximum(fwhm * np.exp(c.fwhm_variation * e), 0.8)
 
     def _frame_wcs(self, rng: np.random.Generator) -> list[WCS]:
-        """One WCS per light: the pointing drifts (tracking) and jitters (guiding)."""
+        """One WCS per light: the pointing drifts (tracking) and jitters (guiding).
+
+        With ``field_rotation`` the field also turns steadily about the frame
+        centre (an alt-azimuth mount): the position angle of light ``i`` is
+        ``rotation + field_rotation * (i / (n - 1) - 1/2)``, so the mid-night
+        frame has the nominal one.
+        """
         c = self.config
         angle = rng.uniform(0, 2 * np.pi)
         steps = np.arange(c.n_frames) - (c.n_frames - 1) / 2.0
@@ -161,11 +167,14 @@ class Night(CameraFrames):
         ra, dec = ref.wcs_pix2world((nx - 1) / 2.0 + dx, (ny - 1) / 2.0 + dy, 0)
         corner = c.sip_corner_shift if c.sip else 0.0
         self.reference_wcs = ref
+        self.position_angles = c.rotation + c.field_rotation * steps / max(c.n_frames - 1, 1)
+        # How far the frames reach beyond the reference frame: the drift plus
+        # the corners' swing under rotation; the catalog must cover it.
+        swing = np.hypot(nx, ny) / 2.0 * np.deg2rad(abs(c.field_rotation) / 2.0)
+        self._reach = float(np.max(np.hypot(dx, dy), initial=0.0) + swing)
         return [
-            _field.tan_wcs(
-                c.shape, SkyCoord(r * u.deg, d * u.deg), c.pixel_scale, c.rotation, corner
-            )
-            for r, d in zip(ra, dec, strict=True)
+            _field.tan_wcs(c.shape, SkyCoord(r * u.deg, d * u.deg), c.pixel_scale, pa, corner)
+            for r, d, pa in zip(ra, dec, self.position_angles, strict=True)
         ]
 
     def _make_stars(self, rng: np.random.Generator) -> None:
@@ -181,6 +190,14 @@ class Night(CameraFrames):
             c.lf_slope,
             rng,
         )
+        # How far beyond the reference frame the catalog reaches (px).
+        self._catalog_margin = _CATALOG_MARGIN
+        if self._reach > _CATALOG_MARGIN / 2:
+            # A field that drifts or turns far shows sky beyond the margin: the
+            # catalog grows by a ring drawn from a stream of its own, so the
+            # stars of a steady night stay the same stars.
+            cat, v, b = self._wider_catalog(cat, v, b)
+            self._catalog_margin = _CATALOG_MARGIN + self._reach
         # The two variables sit at fixed places inside the frame, away from the
         # edges, and no catalog star lies on top of them.
         specials = [
@@ -248,12 +265,29 @@ class Night(CameraFrames):
         )
         x, y = self.reference_wcs.wcs_world2pix(sky["ra"], sky["dec"], 0)
         ny, nx = c.shape
-        m = _CATALOG_MARGIN
+        m = self._catalog_margin
         inside = (x >= -m) & (x <= nx - 1 + m) & (y >= -m) & (y <= ny - 1 + m)
         far = centre.separation(SkyCoord(sky["ra"], sky["dec"], unit="deg")).deg <= radius
         sky = sky[~inside & far]
         sky["id"] = np.arange(len(sky), dtype=np.int64) + int(self.catalog["id"].max()) + 1
         return vstack([self.catalog, sky[self.catalog.colnames]], metadata_conflicts="silent")
+
+    def _wider_catalog(
+        self, cat: Table, v: np.ndarray, b: np.ndarray
+    ) -> tuple[Table, np.ndarray, np.ndarray]:
+        """``cat`` plus stars out to ``_reach`` + the margin beyond the reference frame."""
+        c = self.config
+        ny, nx = c.shape
+        margin = _CATALOG_MARGIN + self._reach
+        ring, rv, rb = _field.star_catalog(
+            self.reference_wcs, c.shape, margin, c.star_density, c.mag_bright,
+            c.mag_faint, c.lf_slope, _rng(c.seed, _S_CATALOG, 1),
+        )  # fmt: skip
+        x, y = self.reference_wcs.wcs_world2pix(ring["ra"], ring["dec"], 0)
+        m = _CATALOG_MARGIN
+        outside = (x < -m) | (x > nx - 1 + m) | (y < -m) | (y > ny - 1 + m)
+        cat = vstack([cat, ring[outside]])
+        return cat, np.concatenate([v, rv[outside]]), np.concatenate([b, rb[outside]])
 
     # -- geometry ---------------------------------------------------------------
     def wcs(self, i: int) -> WCS:

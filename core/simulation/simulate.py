@@ -75,6 +75,11 @@ class NightConfig:
     )
     drift: float = param(0.3, label="Tracking drift", unit="px/frame", minimum=0.0)
     jitter: float = param(0.4, label="Pointing jitter", unit="px", minimum=0.0)
+    field_rotation: float = param(
+        0.0, label="Field rotation over the night", unit="deg",
+        help="The field turns about the frame centre by this much from the first light "
+        "to the last, steadily, as on an alt-azimuth mount without a derotator.",
+    )  # fmt: skip
     star_density: float = param(1.0, label="Star density", unit="1/arcmin^2", minimum=0.0)
     mag_bright: float = param(9.0, label="Brightest star", unit="mag")
     mag_faint: float = param(19.5, label="Faintest star", unit="mag")

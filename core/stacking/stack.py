@@ -1,27 +1,31 @@
 """Shift-and-add stacking on the stars or on a moving target's track.
 
 The Photometry Pipeline's ``pp_combine``, without SWarp: calibrated frames of
-one night are aligned by a sub-pixel translation each and combined pixel by
-pixel, either
+one night are aligned onto the reference frame's pixel grid and combined
+pixel by pixel, either
 
 * on the stars (the sky frame): stars add up, a moving target is smeared;
-  the shifts come from the frames' WCS (:func:`star_offsets_from_wcs`) or from
-  the field offsets measured on stars
-  (:func:`fluxion.core.lightcurve.run.field_offsets`), or
+  the alignment comes from the frames' WCS (:func:`star_offsets_from_wcs`) or
+  from the frames' registration on their stars
+  (:func:`fluxion.core.registration.register_frames`: a shift, rotation and
+  scale per frame, :func:`registration_transforms`), or
 * on the target (its moving frame): the shifts follow the target's predicted
   positions (a :class:`fluxion.core.targets.tracking.TrackFit` or an ephemeris,
   :func:`target_offsets`), so a faint asteroid adds up and stars are trailed.
 
-Why a translation per frame and ``scipy.ndimage.shift``: frames of one night on
-one mount differ by drift and jitter, i.e. by a translation; field rotation
-and distortion change over a night by far less than a pixel, and
-:func:`translation_residual` measures it so the header says so. A cubic
-spline shift reproduces a constant exactly, so a source's total flux is kept
-(flux-conserving, as the average stack must be for photometry) while the PSF
-stays sharp; bilinear interpolation would widen the PSF and smooth the noise,
-and a Fourier shift wraps the image around its edges and rings at masked
-pixels. A full reprojection (``reproject``) is not a dependency and buys
-nothing for translations.
+Why a translation or an affine map per frame and ``scipy.ndimage``: frames
+of one night on an equatorial mount differ by drift and jitter, i.e. by a
+translation (``ndimage.shift``); an alt-azimuth mount also turns the field,
+and then each frame is resampled through its registration's affine transform
+(``ndimage.affine_transform``, the same spline). Distortion changes over a
+night by far less than a pixel; :func:`translation_residual` measures what a
+shift leaves so the header says so. A cubic spline reproduces a constant
+exactly, so a source's total flux is kept (flux-conserving, as the average
+stack must be for photometry; an affine map's area change is multiplied
+back) while the PSF stays sharp; bilinear interpolation would widen the PSF
+and smooth the noise, and a Fourier shift wraps the image around its edges
+and rings at masked pixels. A full reprojection (``reproject``) is not a
+dependency and buys nothing for affine maps.
 
 Masked pixels (the calibrated light's ``MASK`` extension: saturated, hot,
 cold, cosmic rays) are filled with the frame's sky level before the shift, so
@@ -56,6 +60,7 @@ from scipy import ndimage
 
 from ..calibration.combine import band_height
 from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
+from ..registration import FrameTransform, Registration
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 
@@ -70,6 +75,7 @@ __all__ = [
     "target_offsets",
     "translation_residual",
     "read_calibrated_light",
+    "registration_transforms",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,13 +149,17 @@ class StackResult:
     header : astropy.io.fits.Header
         What was stacked: method, frames, shifts, exposure, reference WCS.
     offsets : ndarray, shape (n_frames, 2)
-        (dx, dy) px: where the reference frame's pixel lies in each frame.
+        (dx, dy) px: where the reference frame's pixel lies in each frame
+        (its centre's, when frames were aligned by transforms).
+    transforms : list of FrameTransform or None
+        The affine alignment of each frame, when frames were aligned by transforms.
     """
 
     data: np.ndarray = field(repr=False)
     coverage: np.ndarray = field(repr=False)
     header: fits.Header = field(repr=False)
     offsets: np.ndarray = field(repr=False)
+    transforms: list[FrameTransform] | None = field(default=None, repr=False)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the stack (primary HDU) and its ``COVERAGE`` extension atomically."""
@@ -206,6 +216,30 @@ def translation_residual(wcs: Sequence[WCS], reference: int, offsets: np.ndarray
         x, y = w.world_to_pixel(sky)
         worst = max(worst, float(np.max(np.hypot(x - cx - dx, y - cy - dy))))
     return worst
+
+
+def registration_transforms(registration: Registration, reference: int) -> list[FrameTransform]:
+    """Transforms that align every frame on the stars, from their registration.
+
+    Parameters
+    ----------
+    registration : Registration
+        Each frame's transform from the registration's reference frame.
+    reference : int
+        Frame whose pixel grid the stack uses (need not be the registration's).
+
+    Raises
+    ------
+    StackError
+        A frame (or the reference) could not be registered; the message names
+        them so they can be left out.
+    """
+    failed = registration.failed
+    if failed:
+        names = ", ".join(f"{i} ({registration.frames[i].status})" for i in failed[:5])
+        raise StackError(f"frames not registered on the stars, leave them out: {names}")
+    back = registration.frames[reference].transform.inverse()  # type: ignore[union-attr]
+    return [back.then(f.transform) for f in registration.frames]  # type: ignore[arg-type]
 
 
 def target_offsets(x: Sequence[float], y: Sequence[float], reference: int) -> np.ndarray:
@@ -272,10 +306,10 @@ def _sky_level(image: np.ndarray, bad: np.ndarray) -> float:
 def _align(
     image: np.ndarray,
     mask: np.ndarray | None,
-    offset: np.ndarray,
+    alignment: FrameTransform,
     params: StackParams,
 ) -> np.ndarray:
-    """Frame shifted onto the reference grid; NaN where masked or uncovered."""
+    """Frame resampled onto the reference grid; NaN where masked or uncovered."""
     data = np.array(image, dtype=np.float32, copy=True)
     bad = ~np.isfinite(data)
     if mask is not None:
@@ -287,11 +321,22 @@ def _align(
     else:
         fill = _sky_level(data, bad)
     data[bad] = fill
-    shift = (-float(offset[1]), -float(offset[0]))
-    out = ndimage.shift(data, shift, order=params.interpolation_order, mode="nearest")
-    # Bilinear weight of the good pixels: below 1 where a bad or outside pixel
-    # enters the interpolation, which then must not count.
-    good = ndimage.shift((~bad).astype(np.float32), shift, order=1, mode="constant", cval=0.0)
+    good_in = (~bad).astype(np.float32)
+    order = params.interpolation_order
+    if np.array_equal(alignment.matrix, np.eye(2)):
+        shift = (-float(alignment.offset[1]), -float(alignment.offset[0]))
+        out = ndimage.shift(data, shift, order=order, mode="nearest")
+        # Bilinear weight of the good pixels: below 1 where a bad or outside
+        # pixel enters the interpolation, which then must not count.
+        good = ndimage.shift(good_in, shift, order=1, mode="constant", cval=0.0)
+    else:
+        # ndimage works in (row, column): swap x and y of the transform.
+        m = alignment.matrix[::-1, ::-1]
+        b = alignment.offset[::-1]
+        out = ndimage.affine_transform(data, m, b, order=order, mode="nearest")
+        # Each output pixel covers |det| frame pixels: keep the flux per pixel.
+        out *= np.float32(abs(np.linalg.det(alignment.matrix)))
+        good = ndimage.affine_transform(good_in, m, b, order=1, mode="constant", cval=0.0)
     out[good < 0.999] = np.nan
     return out
 
@@ -299,7 +344,7 @@ def _align(
 def _align_all(
     load: FrameLoader,
     cube: np.ndarray,
-    offsets: np.ndarray,
+    alignment: list[FrameTransform],
     params: StackParams,
     state: StepState,
     executor: Executor | None,
@@ -316,7 +361,7 @@ def _align_all(
                 f"frame {i} has shape {np.shape(image)}, the reference {(ny, nx)}: "
                 "frames of one size only"
             )
-        cube[i] = _align(image, mask, offsets[i], params)
+        cube[i] = _align(image, mask, alignment[i], params)
         tick()
 
     if executor is None:
@@ -385,7 +430,7 @@ def _combine(
 
 def stack_frames(
     load: FrameLoader,
-    offsets: np.ndarray,
+    offsets: np.ndarray | Sequence[FrameTransform],
     params: StackParams | None = None,
     *,
     reference: int | None = None,
@@ -405,9 +450,11 @@ def stack_frames(
     ----------
     load : FrameLoader
         ``load(i)`` gives frame ``i`` (calibrated) and its mask or None.
-    offsets : ndarray, shape (n_frames, 2)
+    offsets : ndarray, shape (n_frames, 2), or sequence of FrameTransform
         (dx, dy) px: where the reference frame's pixel lies in frame ``i``
-        (:func:`star_offsets_from_wcs`, field offsets, :func:`target_offsets`).
+        (:func:`star_offsets_from_wcs`, :func:`target_offsets`); or each
+        frame's transform from the reference frame's pixels
+        (:func:`registration_transforms`) for a field that rotates.
     params : StackParams, optional
         Method, clipping, interpolation, background, memory budget.
     reference : int, optional
@@ -439,6 +486,10 @@ def stack_frames(
     """
     params = params or StackParams()
     state = state if state is not None else StepState()
+    transforms = None
+    if len(offsets) and all(isinstance(t, FrameTransform) for t in offsets):
+        transforms = list(offsets)  # type: ignore[arg-type]
+        offsets = np.zeros((len(transforms), 2))
     offsets = np.asarray(offsets, dtype=float).reshape(-1, 2)
     n = len(offsets)
     if n == 0:
@@ -455,6 +506,12 @@ def stack_frames(
     if len(shape) != 2:
         raise StackError(f"frame {reference} is not a 2-D image")
     ny, nx = shape
+    if transforms is None:
+        alignment = [FrameTransform.shift(dx, dy) for dx, dy in offsets]
+    else:
+        alignment = transforms
+        centre = ((nx - 1) / 2.0, (ny - 1) / 2.0)
+        offsets = np.array([t.shift_at(*centre) for t in transforms])
     big = np.abs(offsets).max(axis=0)
     if big[0] >= nx or big[1] >= ny:
         raise StackError(
@@ -472,14 +529,18 @@ def stack_frames(
             cube = np.lib.format.open_memmap(
                 Path(scratch) / "aligned.npy", mode="w+", dtype=np.float32, shape=(n, ny, nx)
             )
-        _align_all(load, cube, offsets, params, state.sub(0.0, 0.7), executor)
+        _align_all(load, cube, alignment, params, state.sub(0.0, 0.7), executor)
         coverage, data = _combine(cube, params, budget, state.sub(0.7, 1.0), executor)
         del cube  # a memory map must be closed before its folder goes
     out_header = _stack_header(
         header, params, offsets, reference, files, on, target, times, exptime
     )
+    if transforms is not None:
+        turn = max(abs(t.rotation) for t in transforms)
+        out_header["ROTMAX"] = (turn, "[deg] largest rotation undone (affine alignment)")
+        out_header["HISTORY"] = "frames aligned by affine transforms from their registration"
     state.progress(1.0, f"stacked {n} frames")
-    return StackResult(data, coverage, out_header, offsets)
+    return StackResult(data, coverage, out_header, offsets, transforms)
 
 
 def _stack_header(

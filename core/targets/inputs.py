@@ -1,10 +1,13 @@
-"""The light frames of a target sequence, with times, WCS and field offsets.
+"""The light frames of a target sequence, with times, WCS or registration.
 
 What ``fluxion track`` and ``fluxion lightcurve`` (and the Targets and Light-curve panels) need
 before tracking: the usable light frames in time order, their mid-exposure
-times, their WCS when every frame has one, and otherwise the field's drift
-from frame to frame measured on bright stars (so that tracks and comparison
-stars follow the field without a WCS).
+times, their WCS when every frame has one, and otherwise each frame's
+transform to the first light found from its stars
+(:func:`fluxion.core.registration.register_frames`), so that tracks and
+comparison stars follow a field that drifts, rotates or changes scale
+without a WCS. :meth:`TargetFrames.to_light` and
+:meth:`TargetFrames.to_first_light` place positions either way.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from astropy.wcs import WCS
 from ..chain import frame_wcs
 from ..detection.extract import Detection
 from ..io.sequence import Sequence
-from ..lightcurve.run import field_offsets
 from ..project.products import ProductStore
+from ..registration import Registration, cfa_pattern, register_frames
 from ..runtime.pipeline import StepState
 
 __all__ = ["TargetFrames", "bright_isolated_stars", "load_target_frames", "target_frames"]
@@ -40,7 +43,7 @@ class TargetFrames:
     indices: list[int]  # positions of the lights in ``sequence``
     times: Time
     wcs: list[WCS] | None
-    offsets: np.ndarray | None
+    registration: Registration | None  # without a WCS: transforms from the first light
     stars: np.ndarray  # bright isolated stars of the first light (x, y), brightest first
     location: EarthLocation | None
 
@@ -65,6 +68,35 @@ class TargetFrames:
     def gain(self) -> float:
         g = self.sequence[self.indices[0]].gain
         return float(g) if g else 1.0
+
+    def to_light(self, light: int, xy_first: np.ndarray) -> np.ndarray:
+        """Positions (N, 2) in the first light's pixels -> light ``light``'s.
+
+        Through the WCS when every light has one, else the registration; NaN
+        where the light could not be registered.
+        """
+        p = np.asarray(xy_first, dtype=float).reshape(-1, 2)
+        if self.wcs is not None:
+            sky = self.wcs[0].pixel_to_world(p[:, 0], p[:, 1])
+            return np.column_stack(self.wcs[light].world_to_pixel(sky)).reshape(-1, 2)
+        if self.registration is None:
+            return p.copy()
+        return self.registration.to_frame(light, p)
+
+    def to_first_light(self, light: int, xy: np.ndarray) -> np.ndarray:
+        """Positions (N, 2) in light ``light``'s pixels -> the first light's."""
+        p = np.asarray(xy, dtype=float).reshape(-1, 2)
+        if self.wcs is not None:
+            sky = self.wcs[light].pixel_to_world(p[:, 0], p[:, 1])
+            return np.column_stack(self.wcs[0].world_to_pixel(sky)).reshape(-1, 2)
+        if self.registration is None:
+            return p.copy()
+        return self.registration.to_reference(light, p)
+
+    def in_every_light(self, xy_first: np.ndarray) -> np.ndarray:
+        """Positions (N, 2) in the first light's pixels, in every light: (n_lights, N, 2)."""
+        p = np.asarray(xy_first, dtype=float).reshape(-1, 2)
+        return np.array([self.to_light(i, p) for i in range(len(self))]).reshape(-1, len(p), 2)
 
 
 def bright_isolated_stars(image: np.ndarray, n: int = 40, *, isolation: float = 15.0) -> np.ndarray:
@@ -95,8 +127,9 @@ def target_frames(
     Each light's WCS is the project's astrometric solution, else its header's
     own (:func:`fluxion.core.chain.frame_wcs`); the WCS list is kept only when
     every light has one. Bright isolated stars of the first light are found
-    when ``need_stars`` (comparison candidates) or when a light lacks a WCS
-    (they anchor the field offsets that then replace it).
+    when ``need_stars`` (comparison candidates). When a light lacks a WCS the
+    lights are registered to the first one from their stars instead; lights
+    that cannot be registered are named in the log and get NaN positions.
 
     Parameters
     ----------
@@ -110,8 +143,8 @@ def target_frames(
     Raises
     ------
     ValueError
-        Fewer than two light frames with a time, or no star to follow the
-        field when a light has no WCS.
+        Fewer than two light frames with a time, or too few stars in the
+        first light to register the others to it when a light has no WCS.
     """
     state = state if state is not None else StepState()
     lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
@@ -126,18 +159,25 @@ def target_frames(
         state.progress(0.3 * (n + 1) / len(lights), "reading the WCS")
     wcs = wcs_list if all(w is not None for w in wcs_list) else None
     stars = np.zeros((0, 2))
-    if need_stars or wcs is None:
+    if need_stars:
         state.progress(0.35, "finding bright stars in the first light")
         stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
     site = sequence[lights[0]].site
     location = None if site is None else EarthLocation.from_geodetic(*site)
     frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
     if wcs is None:
-        if len(stars) == 0:
-            raise ValueError("no star found in the first light to follow the field")
-        frames.offsets = field_offsets(
-            frames.image, len(lights), stars[:10], state=state.sub(0.4, 1.0)
-        )
+        cfa = cfa_pattern(sequence.header(lights[0]))
+        reg = register_frames(frames.image, len(lights), cfa=cfa, state=state.sub(0.4, 1.0))
+        if not reg.frames[reg.reference].ok:
+            raise ValueError(
+                f"{frames.files[0]}: cannot register the lights to it: "
+                f"{reg.frames[reg.reference].status}"
+            )
+        for i in reg.failed:
+            log.warning("%s not registered: %s", frames.files[i], reg.frames[i].status)
+        frames.registration = reg
+        state.progress(1.0, f"{len(lights)} lights: {reg.summary()}")
+        return frames
     state.progress(1.0, f"{len(lights)} lights ready")
     return frames
 

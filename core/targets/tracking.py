@@ -40,6 +40,7 @@ from photutils.centroids import centroid_com, centroid_sources
 from scipy.interpolate import BSpline
 
 from ..detection.centroid import gaussian_centroid
+from ..registration import Registration
 
 __all__ = [
     "Click",
@@ -323,7 +324,7 @@ class TrackFit:
         *,
         files: Sequence[str] | None = None,
         clicked: Sequence[int] = (),
-        offsets: np.ndarray | None = None,
+        registration: Registration | None = None,
     ) -> Table:
         """Predicted position of the target in every frame.
 
@@ -337,8 +338,9 @@ class TrackFit:
             File name of every frame, copied into the table.
         clicked : sequence of int
             Frames that hold a click (flagged in the ``clicked`` column).
-        offsets : ndarray, shape (n_frames, 2), optional
-            The field offsets the pixel track was fitted with.
+        registration : Registration, optional
+            The frames' registration the pixel track was fitted with; the
+            position is NaN in a frame that could not be registered.
 
         Returns
         -------
@@ -363,11 +365,11 @@ class TrackFit:
                 x[i], y[i] = w.world_to_pixel(coords[i])
                 sigma_px[i] = sig[i] / _pixel_scale_arcsec(w)
         else:
-            shift = _offsets_of(offsets, range(n))
-            x, y, sigma_px = u + shift[:, 0], v + shift[:, 1], sig
+            xy = _from_reference(registration, range(n), np.column_stack([u, v]))
+            x, y, sigma_px = xy[:, 0], xy[:, 1], sig
             if wcs is not None and len(wcs) == n:
                 for i, w in enumerate(wcs):
-                    if w is not None:
+                    if w is not None and np.isfinite(x[i]):
                         c = w.pixel_to_world(x[i], y[i])
                         ra[i], dec[i] = c.ra.deg, c.dec.deg
         table = Table()
@@ -391,7 +393,7 @@ def fit_track(
     track: Track,
     wcs: Sequence[WCS | None] | None = None,
     *,
-    offsets: np.ndarray | None = None,
+    registration: Registration | None = None,
 ) -> TrackFit:
     """Fit the spline of a track through its clicks.
 
@@ -402,11 +404,12 @@ def fit_track(
     wcs : sequence of WCS or None, optional
         WCS of every frame of the sequence (indexed by frame). When all frames
         have one the fit is made in sky coordinates, otherwise in pixels.
-    offsets : ndarray, shape (n_frames, 2), optional
-        For a pixel fit: the field's shift (px) in each frame relative to the
-        first, e.g. from :func:`fluxion.core.lightcurve.run.field_offsets`. The
-        spline is then fitted in the stars' frame, so that a mount's uneven
-        drift does not bend the target's track; pass the same offsets to
+    registration : Registration, optional
+        For a pixel fit: each frame's transform to the reference frame
+        (:func:`fluxion.core.registration.register_frames`). The spline is
+        then fitted in the reference frame's pixels, i.e. in the stars'
+        frame, so that a mount's uneven drift or the field's rotation does
+        not bend the target's track; pass the same registration to
         :meth:`TrackFit.predict`.
 
     Returns
@@ -437,9 +440,9 @@ def fit_track(
         u, v = du.to_value("arcsec"), dv.to_value("arcsec")
         sigma = np.array([c.sigma * _pixel_scale_arcsec(wcs[c.frame]) for c in clicks])
     else:
-        shift = _offsets_of(offsets, [c.frame for c in clicks])
-        u = np.array([c.x for c in clicks]) - shift[:, 0]
-        v = np.array([c.y for c in clicks]) - shift[:, 1]
+        xy = np.array([(c.x, c.y) for c in clicks], dtype=float)
+        ref = _to_reference(registration, [c.frame for c in clicks], xy)
+        u, v = ref[:, 0], ref[:, 1]
         sigma = np.array([c.sigma for c in clicks])
     jd0 = float(jd[0])
     t = jd - jd0
@@ -467,13 +470,35 @@ def fit_track(
                     covariance, jd0, reference)  # fmt: skip
 
 
-def _offsets_of(offsets: np.ndarray | None, frames: Sequence[int]) -> np.ndarray:
-    if offsets is None:
-        return np.zeros((len(frames), 2))
-    off = np.asarray(offsets, dtype=float).reshape(-1, 2)
-    if max(frames, default=0) >= len(off):
-        raise TrackError("the field offsets do not cover every frame of the track")
-    return off[list(frames)]
+def _check_covers(registration: Registration, frames: Sequence[int]) -> None:
+    if max(frames, default=0) >= len(registration):
+        raise TrackError("the registration does not cover every frame of the track")
+
+
+def _to_reference(
+    registration: Registration | None, frames: Sequence[int], xy: np.ndarray
+) -> np.ndarray:
+    """Clicked positions in their frames -> the reference frame's pixels."""
+    if registration is None:
+        return xy
+    _check_covers(registration, frames)
+    unregistered = [f for f in frames if not registration.frames[f].ok]
+    if unregistered:
+        raise TrackError(
+            f"frame(s) {unregistered} could not be registered to the others "
+            f"({registration.frames[unregistered[0]].status}): click the target in other frames"
+        )
+    return np.array([registration.to_reference(f, p) for f, p in zip(frames, xy, strict=True)])
+
+
+def _from_reference(
+    registration: Registration | None, frames: Sequence[int], xy: np.ndarray
+) -> np.ndarray:
+    """Positions in the reference frame's pixels -> each frame's (NaN if unregistered)."""
+    if registration is None:
+        return xy
+    _check_covers(registration, frames)
+    return np.array([registration.to_frame(f, p) for f, p in zip(frames, xy, strict=True)])
 
 
 def _knots(t: np.ndarray, degree: int, interior: int) -> np.ndarray:

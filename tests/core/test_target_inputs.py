@@ -32,13 +32,24 @@ def _wcs_error_arcsec(wcs, truth) -> float:
     return float(np.median(a.separation(truth.pixel_to_world(gx.ravel(), gy.ravel())).arcsec))
 
 
-def test_unsolved_lights_follow_the_field_by_offsets(night):
+def test_unsolved_lights_follow_the_field_by_registration(night):
     frames = load_target_frames([night])
     assert len(frames) == CONFIG.n_frames and frames.wcs is None
     assert len(frames.stars) > 5
-    # The simulated drift is 3 px per frame: the second light's offset says so (px).
-    shift = np.hypot(*(frames.offsets[1] - frames.offsets[0]))
-    assert shift == pytest.approx(3.0, abs=1.0)
+    reg = frames.registration
+    assert reg is not None and reg.failed == [] and reg.frames[1].n_matched >= 6
+    # The simulated drift is 3 px per frame: the second light is placed where
+    # the truth WCS puts the first light's pixels, to a small fraction of a pixel.
+    stems = [frames.sequence[k].path.stem for k in frames.indices]
+    w0, w1 = (read_truth_wcs(night / "truth" / f"{s}.wcs.fits") for s in stems)
+    grid = np.stack(np.meshgrid(np.linspace(20, 300, 5), np.linspace(20, 300, 5)), -1)
+    grid = grid.reshape(-1, 2)
+    true = np.column_stack(w1.world_to_pixel(w0.pixel_to_world(grid[:, 0], grid[:, 1])))
+    assert np.hypot(*(true - grid).T).mean() == pytest.approx(3.0, abs=1.0)
+    err = np.hypot(*(frames.to_light(1, grid) - true).T)
+    assert np.max(err) < 0.1, err
+    back = frames.to_first_light(1, frames.to_light(1, grid))
+    assert np.allclose(back, grid, atol=1e-9)
 
 
 def test_solutions_in_the_project_give_every_light_its_wcs(night, tmp_path):
@@ -51,7 +62,7 @@ def test_solutions_in_the_project_give_every_light_its_wcs(night, tmp_path):
         if f.type == "light":
             assert chain.solve_frame(store, f, params).solved
     frames = target_frames(seq, store=store)
-    assert frames.wcs is not None and frames.offsets is None
+    assert frames.wcs is not None and frames.registration is None
     assert len(frames.stars) == 0  # not asked for, and not needed with a WCS
     for k, w in zip(frames.indices, frames.wcs, strict=True):
         truth = read_truth_wcs(night / "truth" / f"{seq[k].path.stem}.wcs.fits")

@@ -19,7 +19,7 @@ def frames(shared_data):
 
 
 def test_two_clicks_track_the_real_asteroid_in_every_frame(frames):
-    assert len(frames) == 25 and frames.wcs is None and frames.offsets is not None
+    assert len(frames) == 25 and frames.wcs is None and frames.registration is not None
     first = refine_click(frames.image(0), 441, 438)
     assert first.found and np.hypot(first.x - 441, first.y - 438) < 1.0
     # In the last light (dawn, S/N ~2) the asteroid cannot be centroided: the
@@ -29,8 +29,9 @@ def test_two_clicks_track_the_real_asteroid_in_every_frame(frames):
     jd = frames.times.jd
     track = Track().with_click(Click(0, jd[0], first.x, first.y, first.sigma))
     track = track.with_click(Click(24, jd[24], last.x, last.y, last.sigma, refined=False))
-    fit = fit_track(track, offsets=frames.offsets)
-    pred = fit.predict(jd, offsets=frames.offsets)
+    reg = frames.registration
+    fit = fit_track(track, registration=reg)
+    pred = fit.predict(jd, registration=reg)
     # Where the asteroid is bright enough (frames 1-19), its centroid lies
     # within 1 px of the prediction: the track lands on it.
     misses = []
@@ -40,8 +41,8 @@ def test_two_clicks_track_the_real_asteroid_in_every_frame(frames):
             misses.append(np.hypot(r.x - pred["x"][i], r.y - pred["y"][i]))
     assert len(misses) >= 16  # a few frames are too faint to centroid
     assert np.max(misses) < 1.0, np.round(misses, 2)
-    # Without the field offsets (mount drift of 23 px, uneven) a straight line
-    # misses by several pixels: the offsets are what makes a pixel track work.
+    # Without the registration (mount drift of 23 px, uneven) a straight line
+    # misses by several pixels: the registration is what makes a pixel track work.
     plain = fit_track(track).predict(jd)
     assert np.max(np.hypot(plain["x"] - pred["x"], plain["y"] - pred["y"])) > 3.0
 
@@ -51,9 +52,10 @@ def test_differential_light_curve_against_the_authors_comparison_stars(frames):
     first = refine_click(frames.image(0), 441, 438)
     track = Track().with_click(Click(0, jd[0], first.x, first.y, first.sigma))
     track = track.with_click(Click(24, jd[24], 435.7, 416.0, 1.0, refined=False))
-    pred = fit_track(track, offsets=frames.offsets).predict(jd, offsets=frames.offsets)
+    reg = frames.registration
+    pred = fit_track(track, registration=reg).predict(jd, registration=reg)
     ref = np.array([C1, C3])
-    star_xy = ref[None] + frames.offsets[:, None, :]
+    star_xy = frames.in_every_light(ref)
     gain = frames.gain()
     m = measure_frames(
         lambda i: frames.image(i) * gain, np.column_stack([pred["x"], pred["y"]]), star_xy,
