@@ -15,7 +15,7 @@ import numpy as np
 from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 
-from .aperture import measure_apertures
+from .aperture import aperture_variance, measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
 
@@ -252,11 +252,12 @@ def curve_of_growth(
     data = np.asarray(image, dtype=np.float64)
     bad = ~np.isfinite(data) if mask is None else (~np.isfinite(data) | mask)
     clean = np.where(bad, 0.0, data)
-    sigma = np.sqrt(np.where(bad, 0.0, (noise or NoiseModel()).variance(clean)))
     apertures = [CircularAperture(pos, r=r) for r in radii]
-    phot = aperture_photometry(clean, apertures, error=sigma, mask=bad)
+    phot = aperture_photometry(clean, apertures, mask=bad)
     sky = np.asarray(base["sky"])
     sky_err = np.asarray(base["sky_err"])
+    # The background's noise as measured in each star's annulus, as measure_apertures' error.
+    background_var = np.asarray(base["sky_rms"]) ** 2
     # Exact overlaps only where the largest aperture meets the edge or a bad
     # pixel; elsewhere the area is pi r^2 (photutils' area_overlap per radius
     # was a third of the curve's time).
@@ -270,7 +271,7 @@ def curve_of_growth(
             )
         areas.append(area)
         fluxes.append(np.asarray(phot[f"aperture_sum_{k}"]) - sky * area)
-        pix_vars.append(np.asarray(phot[f"aperture_sum_err_{k}"]) ** 2)
+        pix_vars.append(aperture_variance(fluxes[-1], area, background_var))
     flux = np.array(fluxes).T
     pix_var = np.array(pix_vars).T
     area = np.array(areas).T
