@@ -24,6 +24,7 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
+from ..detection.fwhm import fit_stacked_moffat
 from ..io.fitsio import atomic_write_ecsv
 from ..photometry.aperture import measure_apertures
 from ..photometry.flags import PhotometryFlag
@@ -87,7 +88,9 @@ class Measurement:
 
     Arrays are indexed ``[frame]`` for the target and ``[frame, star]`` for
     the stars; fluxes in the image's units (electrons when the loader applies
-    the gain), NaN where a star is outside the frame.
+    the gain), NaN where a star is outside the frame. ``target_sky`` is the sky
+    under the target (per pixel) and ``fwhm`` the frame's seeing (px, a Moffat
+    fit to the measured stars stacked), for a transit fit's detrending.
     """
 
     target_xy: np.ndarray
@@ -98,6 +101,8 @@ class Measurement:
     star_flux: np.ndarray
     star_err: np.ndarray
     star_flags: np.ndarray
+    target_sky: np.ndarray | None = None
+    fwhm: np.ndarray | None = None
 
 
 def measure_frames(
@@ -143,7 +148,7 @@ def measure_frames(
         raise ValueError(f"star positions {star_xy.shape} do not match {n_frames} frames")
     annulus = (p.annulus_inner, p.annulus_outer)
 
-    def one(i: int) -> tuple[Table, Table]:
+    def one(i: int) -> tuple[Table, Table, float]:
         image = load_image(i)
         stars = star_xy[i]
         known = np.all(np.isfinite(stars), axis=1)
@@ -166,10 +171,10 @@ def measure_frames(
         )
         for name in ("flux", "flux_err"):
             st[name][~inside] = np.nan
-        return tgt, st
+        return tgt, st, _frame_fwhm(image, stars, st, p.aperture_radius)
 
     tick = state.counter(n_frames, "photometry") if state is not None else None
-    results: list[tuple[Table, Table]] = [None] * n_frames  # type: ignore[list-item]
+    results: list[tuple[Table, Table, float]] = [None] * n_frames  # type: ignore[list-item]
     if executor is None:
         for i in range(n_frames):
             results[i] = one(i)
@@ -190,7 +195,24 @@ def measure_frames(
         star_flux=np.array([np.asarray(r[1]["flux"]) for r in results], dtype=float),
         star_err=np.array([np.asarray(r[1]["flux_err"]) for r in results], dtype=float),
         star_flags=np.array([np.asarray(r[1]["flags"]) for r in results], dtype=np.int32),
+        target_sky=np.array([r[0]["sky"][0] for r in results], dtype=float),
+        fwhm=np.array([r[2] for r in results], dtype=float),
     )
+
+
+def _frame_fwhm(image: np.ndarray, stars: np.ndarray, phot: Table, radius: float) -> float:
+    """The frame's FWHM (px) from the measured stars, NaN when too few are usable."""
+    ok = np.all(np.isfinite(stars), axis=1) & (np.asarray(phot["flux"], float) > 0)
+    ok &= np.asarray(phot["flags"]) == 0
+    if ok.sum() < 3:
+        return float("nan")
+    xy = stars[ok]
+    # The stacked fit wants the sky removed; each star's annulus sky is local enough.
+    fit = fit_stacked_moffat(
+        image - float(np.median(np.asarray(phot["sky"], float)[ok])), xy[:, 0], xy[:, 1],
+        np.asarray(phot["flux"], float)[ok], fwhm_guess=max(radius, 1.5),
+    )  # fmt: skip
+    return float(fit.fwhm) if fit is not None else float("nan")
 
 
 def assemble_light_curve(
@@ -233,8 +255,10 @@ def assemble_light_curve(
     -------
     Table
         :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS`, then ``airmass``,
-        ``check_mag``, ``check_mag_err`` and ``n_comparison``. Table meta holds
-        the comparison and check star indices and the magnitude scale's error.
+        ``check_mag``, ``check_mag_err``, ``n_comparison``, ``comp_flux`` (the
+        ensemble's summed flux), ``fwhm`` (px) and ``sky`` (per pixel, under the
+        target). Table meta holds the comparison and check star indices and the
+        magnitude scale's error.
     """
     comp = list(choice.comparison)
     # A star flagged in a frame is left out of that frame's ensemble.
@@ -283,6 +307,12 @@ def assemble_light_curve(
         table["check_mag"] = check.mag
         table["check_mag_err"] = check.mag_err
     table["n_comparison"] = diff.n_comparison
+    # Per-frame facts a transit fit detrends against (airmass, x, y are above).
+    table["comp_flux"] = diff.ensemble_flux
+    if m.fwhm is not None:
+        table["fwhm"] = m.fwhm
+    if m.target_sky is not None:
+        table["sky"] = m.target_sky
     table.meta["comparison_stars"] = comp
     table.meta["check_star"] = choice.check
     table.meta["magnitude_scale_err"] = diff.offset_err

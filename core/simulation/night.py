@@ -352,6 +352,8 @@ class Night(CameraFrames):
                 c.transit_duration / 1440.0,
                 c.transit_ingress / 1440.0,
                 c.transit_depth,
+                limb_darkening=(c.transit_u1, c.transit_u2),
+                period=c.transit_period,
             ),
             "asteroid": 10
             ** (

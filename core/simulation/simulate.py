@@ -131,6 +131,13 @@ class NightConfig:
     transit_depth: float = param(0.01, label="Transit depth", help="Flux fraction.")
     transit_duration: float = param(55.0, label="Transit duration", unit="min")
     transit_ingress: float = param(8.0, label="Transit ingress", unit="min")
+    transit_u1: float = param(
+        0.465, label="Transit host limb darkening u1",
+        help="Quadratic limb darkening of the host (V band, Sun-like: Claret & Bloemen 2011); "
+        "the transit is batman's with these contacts and depth, not a trapezoid.",
+    )  # fmt: skip
+    transit_u2: float = param(0.256, label="Transit host limb darkening u2")
+    transit_period: float = param(3.0, label="Transit period", unit="d", minimum=0.2)
 
     def __post_init__(self) -> None:
         # JSON and the command line give lists; the frozen field stays a tuple.

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["transit_relative_flux", "eclipsing_relative_flux", "rotation_magnitude_offset"]
+__all__ = [
+    "transit_relative_flux",
+    "transit_geometry",
+    "eclipsing_relative_flux",
+    "rotation_magnitude_offset",
+]
 
 
 def transit_relative_flux(
-    t: np.ndarray, t_mid: float, duration: float, ingress: float, depth: float
+    t: np.ndarray,
+    t_mid: float,
+    duration: float,
+    ingress: float,
+    depth: float,
+    limb_darkening: tuple[float, float] | None = None,
+    period: float = 3.0,
 ) -> np.ndarray:
-    """Trapezoidal planetary transit.
+    """Planetary transit: trapezoidal, or limb-darkened like a real one.
 
     Parameters
     ----------
     t : array_like
-        Times (any unit, same as the other times).
+        Times (days, or any unit when ``limb_darkening`` is None).
     t_mid : float
         Mid-transit time.
     duration : float
@@ -29,13 +40,57 @@ def transit_relative_flux(
     ingress : float
         First to second contact (equal to third to fourth).
     depth : float
-        Fractional flux loss at the flat bottom (0.01 for a 1% transit).
+        Fractional flux loss at mid-transit (0.01 for a 1% transit).
+    limb_darkening : (u1, u2), optional
+        Quadratic limb darkening of the star. None: a trapezoid (flat
+        bottom, straight ingress). Given: batman's transit of the planet
+        whose radius ratio, impact parameter and a/Rs give exactly these
+        contacts and this central depth for a circular orbit of ``period``
+        days (:func:`transit_geometry`), as real transits look: a rounded
+        bottom and curved ingress.
+    period : float
+        Orbital period (days) of the limb-darkened transit's orbit.
     """
+    if limb_darkening is not None:
+        from ..transit.model import TransitCurve, TransitShape
+
+        k, a_rs, b = transit_geometry(duration, ingress, depth, limb_darkening, period)
+        shape = TransitShape(t_mid, k, a_rs, b, *limb_darkening, period)
+        return TransitCurve(np.atleast_1d(np.asarray(t, float))).flux(shape).reshape(np.shape(t))
     dt = np.abs(np.asarray(t, float) - t_mid)
     half = duration / 2.0
     # 1 in the flat bottom, 0 outside, linear in between.
     shape = np.clip((half - dt) / max(ingress, 1e-12), 0.0, 1.0)
     return 1.0 - depth * shape
+
+
+def transit_geometry(
+    duration: float,
+    ingress: float,
+    depth: float,
+    limb_darkening: tuple[float, float],
+    period: float = 3.0,
+) -> tuple[float, float, float]:
+    """Radius ratio, a/Rs and impact parameter of a transit's contacts and depth.
+
+    Seager & Mallen-Ornelas (2003, eqs. 3 and 7) give b and a/Rs from the
+    total and flat durations for a radius ratio k; k follows from the central
+    depth k^2 I(mu)/<I> of the quadratic law at that b, so the two are iterated.
+    All times in days.
+    """
+    u1, u2 = limb_darkening
+    mean_intensity = 1.0 - u1 / 3.0 - u2 / 6.0
+    s14 = np.sin(np.pi * duration / period) ** 2
+    s23 = np.sin(np.pi * max(duration - 2.0 * ingress, 0.0) / period) ** 2
+    k, b2 = float(np.sqrt(depth)), 0.0
+    for _ in range(50):
+        ratio = s23 / s14
+        b2 = max(((1 - k) ** 2 - ratio * (1 + k) ** 2) / (1 - ratio), 0.0)
+        mu = np.sqrt(max(1.0 - b2, 0.0))
+        centre = (1.0 - u1 * (1 - mu) - u2 * (1 - mu) ** 2) / mean_intensity
+        k = float(np.sqrt(depth / centre))
+    a_rs = float(np.sqrt(((1 + k) ** 2 - b2 * (1 - s14)) / s14))
+    return k, a_rs, float(np.sqrt(b2))
 
 
 def _eclipse_profile(phase: np.ndarray, half_width: float) -> np.ndarray:

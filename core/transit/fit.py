@@ -189,7 +189,8 @@ class TransitProblem:
         _, _, model, logdet = self.solve_baseline(theta, s)
         chi2 = float(np.sum(((self.flux - model) / s) ** 2))
         prior = float(np.sum(self.prior_residuals(theta) ** 2))
-        return -0.5 * (chi2 + prior + logdet)
+        value = -0.5 * (chi2 + prior + logdet)
+        return value if np.isfinite(value) else -np.inf
 
 
 def _physical_ld(u1: float, u2: float) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .data import TransitData
 from .ephemeris import Ephemeris
 from .fit import PARAMETERS, LeastSquares, TransitProblem, least_squares_fit
 from .limb_darkening import LimbDarkening, limb_darkening
-from .model import TransitCurve, durations
+from .model import TransitCurve, TransitShape, durations
 from .noise import RedNoise, red_noise_beta
 from .sampling import Posterior, sample_posterior
 from .setup import make_setup
@@ -122,11 +122,57 @@ def _robust_sigma(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
+#: Out-of-transit points needed per baseline coefficient (the constant included).
+OOT_POINTS_PER_TERM = 5
+
+
+def _max_regressors(data: TransitData, setup, requested: int) -> int:
+    """Detrending terms the out-of-transit points can carry.
+
+    The baseline is pinned down by the points outside the transit; inside it,
+    a trend trades off against the depth. Each baseline coefficient (the
+    constant included) needs :data:`OOT_POINTS_PER_TERM` of them, so a short
+    baseline is not detrended with many terms that would eat the transit.
+    """
+    start = {k: setup.start[k] for k in ("tmid", "rp_rs", "a_rs", "b", "u1", "u2")}
+    total, _ = durations(TransitShape(**start, period=setup.period))
+    if not np.isfinite(total):
+        return requested
+    n_oot = int(np.sum(np.abs(data.t - start["tmid"]) > 0.5 * total))
+    return int(max(0, min(requested, n_oot // OOT_POINTS_PER_TERM - 1)))
+
+
+def _start_from_data(data: TransitData, regs: dict, setup):
+    """Starting geometry from the light curve when no archive gives it.
+
+    A Sun-like star's a/Rs can be far off (a giant host, a grazing orbit), and
+    a fit started with the wrong duration may stop in a wrong minimum; so
+    transits of 0.5 to 8 h are fitted with a straight-line baseline, and the
+    best one is the start.
+    """
+    names = ("time",) if "time" in regs else ()
+    design = design_matrix(regs, names, len(data))
+    best = None
+    for hours in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.5, 6.0, 8.0):
+        a_rs = setup.period / np.pi / (hours / 24.0) * np.sqrt((1 + setup.start["rp_rs"]) ** 2
+                                                                 - 0.09)  # fmt: skip
+        start = {**setup.start, "a_rs": float(np.clip(a_rs, 1.5, 190.0)), "b": 0.3}
+        trial = replace(setup, start=start)
+        fit = least_squares_fit(TransitProblem(data.t, data.flux, data.flux_err, design, trial))
+        if best is None or fit.chi2 < best[0]:
+            best = (fit.chi2, trial, TransitProblem(data.t, data.flux, data.flux_err, design,
+                                                    trial).values(fit.theta))  # fmt: skip
+    assert best is not None
+    found = best[2]
+    start = {**setup.start, **{k: found[k] for k in ("tmid", "rp_rs", "a_rs", "b")}}
+    return replace(setup, start=start)
+
+
 def _select(
-    data: TransitData, regs: dict, setup, params: TransitParams, state: StepState | None
+    data: TransitData, regs: dict, setup, max_terms: int, state: StepState | None
 ) -> tuple[tuple, LeastSquares, TransitProblem, list[dict]]:
     """Fit every candidate regressor set; the lowest BIC wins."""
-    sets = candidate_sets(tuple(regs), params.max_regressors)
+    sets = candidate_sets(tuple(regs), max_terms)
     table, best = [], None
     for k, names in enumerate(sets):
         problem = TransitProblem(
@@ -180,8 +226,16 @@ def fit_transit(
     for why, n in data.dropped.items():
         notes.append(f"{n} point(s) left out: {why}")
     regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])
+    if eph.a_rs is None:
+        setup = _start_from_data(data, regs, setup)
+    max_terms = _max_regressors(data, setup, p.max_regressors)
+    if max_terms < p.max_regressors:
+        notes.append(
+            f"at most {max_terms} detrending term(s): the baseline is measured out of "
+            "transit, and there are too few points there for more"
+        )
     sub = state.sub(0.0, 0.3) if state is not None else None
-    names, fit, problem, table = _select(data, regs, setup, p, sub)
+    names, fit, problem, table = _select(data, regs, setup, max_terms, sub)
 
     # Outliers off the chosen fit, then the same model again without them.
     resid = (data.flux - fit.model) / data.flux_err

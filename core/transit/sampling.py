@@ -100,14 +100,20 @@ def sample_posterior(
     nw = n_walkers or max(16, 4 * ndim)
     rng = np.random.default_rng(seed)
     lo, hi = problem.bounds()
+    # Half an error around the optimum, but never more than 2% of a parameter's
+    # range: at b = 0 the least-squares error of b is unbounded.
     spread = np.where(np.isfinite(scale0) & (scale0 > 0), scale0, 1e-4) * 0.5
-    start = theta0 + spread * rng.standard_normal((nw, ndim))
-    start = np.clip(start, lo + 1e-9, hi - 1e-9)
+    spread = np.minimum(spread, 0.02 * (hi - lo))
+    start = np.clip(theta0 + spread * rng.standard_normal((nw, ndim)), lo + 1e-9, hi - 1e-9)
     for i in range(nw):  # every walker must start where the posterior is finite
-        tries = 0
-        while not np.isfinite(problem.log_probability(start[i], sigma)) and tries < 100:
-            start[i] = theta0 + 0.1 * spread * rng.standard_normal(ndim)
-            tries += 1
+        shrink = 1.0
+        while not np.isfinite(problem.log_probability(start[i], sigma)):
+            shrink *= 0.5
+            if shrink < 1e-6:
+                start[i] = theta0
+                break
+            start[i] = np.clip(theta0 + shrink * spread * rng.standard_normal(ndim),
+                               lo + 1e-9, hi - 1e-9)  # fmt: skip
     sampler = emcee.EnsembleSampler(nw, ndim, problem.log_probability, args=(sigma,))
     # emcee draws its moves from a legacy RandomState; seeding it makes runs repeatable.
     rstate = np.random.RandomState(seed).get_state()  # noqa: NPY002

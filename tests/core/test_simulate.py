@@ -382,6 +382,14 @@ def test_variable_models() -> None:
     t = np.array([-1.0, -0.5 + 0.04, 0.0, 0.5 - 0.1, 0.5 - 0.02])
     flux = transit_relative_flux(t, t_mid=0.0, duration=1.0, ingress=0.08, depth=0.01)
     np.testing.assert_allclose(flux, [1.0, 0.995, 0.99, 0.99, 0.9975])
+    # Limb-darkened like a real transit: the same contacts and central depth, a
+    # rounded bottom (shallower away from the centre) and curved ingress.
+    ld = transit_relative_flux(
+        np.array([-0.5005, -0.4995, 0.0, 0.3]), 0.0, 1.0, 0.08, 0.01, (0.465, 0.256), 10.0
+    )
+    assert ld[0] == 1.0 and ld[1] < 1.0
+    assert ld[2] == pytest.approx(0.99, abs=1e-4)
+    assert 0.99 < ld[3] < 0.995
     eb = eclipsing_relative_flux(np.array([0.0, 0.5, 0.25]), 0.0, 1.0, 0.5, 0.1, 0.1, 0.0)
     np.testing.assert_allclose(eb, [0.5, 0.9, 1.0])
     # Double-peaked: two maxima per rotation, peak-to-peak amplitude as given.
@@ -406,6 +414,8 @@ def test_variable_truth_follows_the_models() -> None:
                 c.transit_duration / 1440,
                 c.transit_ingress / 1440,
                 c.transit_depth,
+                (c.transit_u1, c.transit_u2),
+                c.transit_period,
             ),
         ),
         (
@@ -426,9 +436,11 @@ def test_variable_truth_follows_the_models() -> None:
         # The comparison star removes extinction; what is left is the model.
         np.testing.assert_allclose(ratio / ratio.max() * model.max(), model, rtol=1e-9)
     transit = transit_relative_flux(
-        jd, night.transit_mid, c.transit_duration / 1440, c.transit_ingress / 1440, c.transit_depth
-    )
-    assert transit.min() == pytest.approx(0.99) and transit.max() == 1.0  # seen in the night
+        jd, night.transit_mid, c.transit_duration / 1440, c.transit_ingress / 1440,
+        c.transit_depth, (c.transit_u1, c.transit_u2), c.transit_period,
+    )  # fmt: skip
+    # Seen in the night: at mid-transit (sampled within 1.5 min) the full depth.
+    assert transit.min() == pytest.approx(0.99, abs=5e-4) and transit.max() == 1.0
 
 
 def test_transit_is_measurable_in_the_noisy_frames() -> None:
