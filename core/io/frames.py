@@ -60,6 +60,8 @@ class FrameInfo:
         (x, y).
     gain, read_noise, saturation : float or None
         e-/ADU, e-, ADU.
+    gain_setting : float or None
+        The camera's gain setting when the header writes one (ZWO GAIN = 80).
     ra, dec : float or None
         Pointing in degrees.
     airmass : float or None
@@ -88,6 +90,7 @@ class FrameInfo:
     time_precision: float | None = None
     binning: tuple[int, int] = (1, 1)
     gain: float | None = None
+    gain_setting: float | None = None
     read_noise: float | None = None
     saturation: float | None = None
     ra: float | None = None
@@ -255,6 +258,7 @@ def _from_facts(
         time_precision=facts.time_precision,
         binning=facts.binning,
         gain=facts.gain,
+        gain_setting=facts.gain_setting,
         read_noise=facts.read_noise,
         saturation=facts.saturation,
         ra=facts.ra,

@@ -25,6 +25,7 @@ from astropy.coordinates import Angle, EarthLocation
 from astropy.io import fits
 from astropy.time import Time
 
+from .cameras import match_camera, read_gain
 from .fitsio import read_wcs
 from .obstime import mid_exposure_time
 from .pixscale import ARCSEC_PER_RADIAN, ScaleHint, pixel_scale_hint
@@ -63,7 +64,11 @@ class HeaderFacts:
     image_type : str
         One of bias, dark, flat, light, unknown.
     gain, read_noise : float or None
-        e-/ADU and e-.
+        e-/ADU of the file's values and e-. A GAIN card that is a camera's gain
+        setting (ZWO, QHY...) or not plausible as e-/ADU is never taken as the
+        gain: ``sources['gain']`` says where the gain came from or why there is none.
+    gain_setting : float or None
+        The camera's gain setting when the header writes one (ZWO GAIN = 80).
     saturation : float or None
         ADU level where pixels stop being linear or clip.
     binning : tuple of int
@@ -92,6 +97,7 @@ class HeaderFacts:
     object: str | None = None
     image_type: str = "unknown"
     gain: float | None = None
+    gain_setting: float | None = None
     read_noise: float | None = None
     saturation: float | None = None
     binning: tuple[int, int] = (1, 1)
@@ -405,6 +411,10 @@ def normalise_header(
     r.problems.extend(t.problems)
     ra, dec = r.pointing()
     binning = r.binning()
+    gain = read_gain(header, r.cards("gain"), match_camera(header))
+    if gain.source is not None:
+        r.sources["gain"] = gain.source
+    r.problems.extend(gain.problems)
     scale = pixel_scale_hint(
         header,
         binning[0],
@@ -421,7 +431,8 @@ def normalise_header(
         filter=r.first_text("filter"),
         object=r.first_text("object"),
         image_type=image_type,
-        gain=r.first_number("gain", positive=True),
+        gain=gain.gain,
+        gain_setting=gain.setting,
         read_noise=r.first_number("read_noise", positive=True),
         saturation=r.saturation(),
         binning=binning,

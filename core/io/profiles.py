@@ -172,6 +172,8 @@ def load_profiles(extra: Iterable[str | Path] = ()) -> tuple[Profile, ...]:
     raws: dict[str, dict[str, Any]] = {}
     for f in [*_builtin_files(), *(Path(p) for p in extra)]:
         raw = _read_json(f)
+        if raw.get("kind") == "camera":
+            continue  # camera profiles: fluxion.core.io.cameras
         _check(raw, str(f))
         raws[raw["name"]] = raw
     if GENERIC not in raws:

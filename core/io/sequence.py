@@ -2,7 +2,9 @@
 
 * :func:`scan` expands folders into FITS files, reads every header once (in
   parallel when an executor is given) and returns :class:`FrameInfo` objects
-  sorted by mid-exposure time, then name. Bad files never stop a scan.
+  sorted by mid-exposure time, then name. Bad files never stop a scan. Where
+  no header gives a usable gain (a ZWO GAIN setting, an implausible card), the
+  gain is measured from a few of the frames (:mod:`fluxion.core.io.gainfit`).
 * :func:`group_frames` sorts frames into calibration and science groups.
 * :class:`Sequence` holds frames and reads pixels on demand, keeping recently
   used images in a cache bounded in bytes, so a night of 500 frames of
@@ -27,6 +29,7 @@ from astropy.wcs import WCS
 from ..runtime.pipeline import StepState
 from .fitsio import is_fits_name, read_header, read_image, read_wcs
 from .frames import FrameInfo, frame_info
+from .gainfit import complete_gains
 
 __all__ = [
     "FrameInfo",
@@ -71,6 +74,7 @@ def scan(
     state: StepState | None = None,
     executor: Executor | None = None,
     recursive: bool = False,
+    measure_gain: bool = True,
 ) -> list[FrameInfo]:
     """Read the header facts of every frame in files and folders.
 
@@ -84,6 +88,9 @@ def scan(
         Reads headers in parallel; sequential when None.
     recursive : bool, optional
         Also scan sub-folders.
+    measure_gain : bool, optional
+        Measure the gain from the frames' pixels for frames whose headers give
+        none (:func:`fluxion.core.io.gainfit.complete_gains`; a few frames read).
 
     Returns
     -------
@@ -114,6 +121,8 @@ def scan(
             for fut in futures:
                 fut.cancel()
     frames.sort(key=_sort_key)
+    if measure_gain:
+        frames = complete_gains(frames, state)
     return frames
 
 

@@ -42,12 +42,24 @@ class CameraFrames:
         """Header cards describing the camera, optics and site."""
         c = self.config
         focal = 206.264806 * c.pixel_size / c.pixel_scale
-        return {
-            "XBINNING": (1, "binning along x"),
-            "YBINNING": (1, "binning along y"),
+        b = c.binning
+        facts: dict[str, tuple] = {
+            "XBINNING": (b, "binning along x"),
+            "YBINNING": (b, "binning along y"),
+        }
+        if b > 1:
+            # Observatory pipelines' convention: the scale of the unbinned detector.
+            facts["CCDSUM"] = (f"{b} {b}", "on-chip binning x y")
+            facts["PIXSCAL"] = (c.pixel_scale / b, "[arcsec/px] unbinned detector pixel scale")
+        if c.gain_card == "ZWO setting":
+            # ZWO capture programs: GAIN is the setting, no EGAIN anywhere.
+            gain = {"GAIN": (int(c.gain_setting), "Gain Value")}
+        else:
+            gain = {"GAIN": (c.gain, "[e-/ADU] conversion gain")}
+        return facts | {
             "XPIXSZ": (c.pixel_size, "[um] pixel width, binning included"),
             "YPIXSZ": (c.pixel_size, "[um] pixel height, binning included"),
-            "GAIN": (c.gain, "[e-/ADU] conversion gain"),
+            **gain,
             "RDNOISE": (c.read_noise, "[e-] read noise"),
             "SATURATE": (c.saturation, "[ADU] saturation level"),
             "CCD-TEMP": (c.ccd_temp, "[C] sensor temperature"),
@@ -57,9 +69,17 @@ class CameraFrames:
             "SITELONG": (c.site_lon, "[deg] site longitude, east positive"),
             "SITEELEV": (c.site_elev, "[m] site elevation"),
             "TELESCOP": ("Fluxion Sim 20cm", "telescope"),
-            "INSTRUME": ("Fluxion SimCam 1", "camera"),
+            "INSTRUME": (
+                "ZWO ASI462MM" if c.gain_card == "ZWO setting" else "Fluxion SimCam 1",
+                "camera",
+            ),
             "SWCREATE": ("fluxion.core.simulation.simulate", "software that wrote the file"),
         }
+
+    def time_cards(self) -> dict[str, float | int]:
+        """How frame_header writes the time: DATE-OBS offset and MJD-OBS decimals."""
+        c = self.config
+        return {"utc_offset_h": c.date_obs_utc_offset, "mjd_decimals": c.mjd_obs_decimals}
 
     def _cosmic_rays(self, exptime: float, rng: np.random.Generator) -> np.ndarray:
         ny, nx = self.config.shape
@@ -92,6 +112,7 @@ class CameraFrames:
             readout=READOUT_S,
             filter_name=None,
             camera_facts=self.camera_facts(),
+            **self.time_cards(),
         )
         return data, header
 
@@ -109,6 +130,7 @@ class CameraFrames:
             readout=READOUT_S,
             filter_name=None,
             camera_facts=self.camera_facts(),
+            **self.time_cards(),
         )
         return data, header
 
@@ -133,5 +155,6 @@ class CameraFrames:
             readout=READOUT_S,
             filter_name=c.filter,
             camera_facts=self.camera_facts(),
+            **self.time_cards(),
         )
         return data, header

@@ -23,6 +23,15 @@ def _iso_ms(t: Time) -> str:
     return t.utc.isot
 
 
+def _local_iso_ms(t: Time, offset_h: float) -> str:
+    """ISO time to the millisecond in local time with its UTC offset ('...-0700')."""
+    if offset_h == 0:
+        return _iso_ms(t)
+    local = _iso_ms(t + offset_h * u.hour)
+    minutes = round(abs(offset_h) * 60)
+    return f"{local}{'-' if offset_h < 0 else '+'}{minutes // 60:02d}{minutes % 60:02d}"
+
+
 def frame_header(
     kind: str,
     *,
@@ -34,6 +43,8 @@ def frame_header(
     object_name: str | None = None,
     pointing: SkyCoord | None = None,
     airmass: float | None = None,
+    utc_offset_h: float = 0.0,
+    mjd_decimals: int = -1,
 ) -> fits.Header:
     """The header of one raw frame.
 
@@ -53,10 +64,19 @@ def frame_header(
         GAIN, RDNOISE, SATURATE, CCD-TEMP, site and optics cards.
     object_name, pointing, airmass
         Light frames only: OBJECT, the mount's RA/DEC, AIRMASS.
+    utc_offset_h : float
+        DATE-OBS in local time with this UTC offset (hours); 0 writes UTC.
+    mjd_decimals : int
+        Also write MJD-OBS of the start rounded to this many decimals (-1: none).
     """
     h = fits.Header()
     h["IMAGETYP"] = (IMAGETYP[kind], "type of image")
-    h["DATE-OBS"] = (_iso_ms(start), "UTC start of exposure")
+    if utc_offset_h:
+        h["DATE-OBS"] = (_local_iso_ms(start, utc_offset_h), "local start of exposure")
+    else:
+        h["DATE-OBS"] = (_iso_ms(start), "UTC start of exposure")
+    if mjd_decimals >= 0:
+        h["MJD-OBS"] = (round(float(start.utc.mjd), mjd_decimals), "MJD of exposure start")
     h["EXPTIME"] = (float(exptime), "[s] exposure time")
     h["EXPOSURE"] = (float(exptime), "[s] exposure time")
     if filter_name:

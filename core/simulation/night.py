@@ -578,6 +578,7 @@ class Night(CameraFrames):
             object_name=c.object_name,
             pointing=self.pointing(i),
             airmass=float(self.airmass[i]),
+            **self.time_cards(),
         )
         if c.write_wcs:
             header.update(self._wcs[i].to_header(relax=True))

@@ -138,6 +138,38 @@ class NightConfig:
     )  # fmt: skip
     transit_u2: float = param(0.256, label="Transit host limb darkening u2")
     transit_period: float = param(3.0, label="Transit period", unit="d", minimum=0.2)
+    # Header traps real capture programs write; the defaults write none.
+    date_obs_utc_offset: float = param(
+        0.0,
+        label="DATE-OBS UTC offset",
+        unit="h",
+        minimum=-14.0,
+        maximum=14.0,
+        help="Write DATE-OBS as local time with this offset ('...-0700' for -7); 0 writes UTC.",
+    )
+    mjd_obs_decimals: int = param(
+        -1,
+        label="MJD-OBS decimals",
+        minimum=-1,
+        maximum=12,
+        help="Also write MJD-OBS (exposure start) rounded to this many decimals; -1 writes none.",
+    )
+    gain_card: str = param(
+        "e-/ADU",
+        label="GAIN card",
+        choices=("e-/ADU", "ZWO setting"),
+        help="'ZWO setting': GAIN is the camera's gain setting and INSTRUME a ZWO camera, "
+        "with no EGAIN, as ZWO capture programs write; the true gain is in night.json.",
+    )
+    gain_setting: int = param(80, label="ZWO gain setting", minimum=0, maximum=600)
+    binning: int = param(
+        1,
+        label="Binning in the header",
+        minimum=1,
+        maximum=8,
+        help="On-chip binning written as CCDSUM/XBINNING, with PIXSCAL of the unbinned detector "
+        "(pixel scale / binning); pixel scale and pixel size describe the binned pixels.",
+    )
 
     def __post_init__(self) -> None:
         # JSON and the command line give lists; the frozen field stays a tuple.
@@ -159,6 +191,8 @@ class NightConfig:
             raise ValueError("saturation must be in 1..65535 ADU")
         if self.mag_faint <= self.mag_bright:
             raise ValueError("mag_faint must be fainter (larger) than mag_bright")
+        if self.gain_card not in ("e-/ADU", "ZWO setting"):
+            raise ValueError(f"gain_card must be 'e-/ADU' or 'ZWO setting', got {self.gain_card!r}")
 
 
 def make_night(config: NightConfig = NightConfig()) -> Night:  # noqa: B008 (frozen)
