@@ -154,9 +154,11 @@ def image_hdu_count(path: str | os.PathLike[str]) -> int:
 
 
 def _is_scaled(hdu: fits.hdu.base._BaseHDU) -> bool:
-    """True for plain image HDUs whose pixels need BZERO/BSCALE/BLANK applied."""
-    if isinstance(hdu, fits.CompImageHDU):
-        return False
+    """True for image HDUs whose pixels need BZERO/BSCALE/BLANK applied.
+
+    Tile-compressed images count too: astropy 8 refuses to decompress scaled
+    integers (e.g. Rice-compressed unsigned 16-bit frames) from a memory map.
+    """
     h = hdu.header
     return any(k in h for k in ("BZERO", "BSCALE", "BLANK"))
 
