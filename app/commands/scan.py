@@ -21,7 +21,7 @@ _COLUMNS = (
     ("exptime", 8),
     ("time_utc", 23),
     ("jd", 15),
-    ("time_source", 24),
+    ("time_source", 40),
     ("time_prec", 9),
     ("binning", 7),
     ("gain", 6),
@@ -99,6 +99,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(rows)} files: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
     if root is not None:
         print(f"in {root}")
+    # Where each gain came from: a card, a camera profile, or the frames themselves.
+    gains: dict[str, int] = {}
+    for r in rows:
+        if r["gain_source"]:
+            gains[r["gain_source"]] = gains.get(r["gain_source"], 0) + 1
+    for source, n in gains.items():
+        print(f"gain of {n} file{'s' if n > 1 else ''}: {source}")
     if bad:
         print(f"{len(bad)} with problems:")
         for r in bad:

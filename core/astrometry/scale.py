@@ -8,7 +8,6 @@ or the focal length and pixel size), with that hint's tolerance.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +27,8 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ScaleGuess:
-    """A pixel scale with its uncertainty and origin.
+class ScaleGuess(ScaleHint):
+    """A pixel scale the solver searches around: a checked :class:`ScaleHint`.
 
     Attributes
     ----------
@@ -41,31 +40,11 @@ class ScaleGuess:
         Where it came from, for the user ("user", "header WCS", "FOCALLEN x XPIXSZ").
     """
 
-    arcsec_per_px: float
-    tolerance: float
-    source: str
-
     def __post_init__(self) -> None:
         if not (np.isfinite(self.arcsec_per_px) and self.arcsec_per_px > 0):
             raise ValueError(f"pixel scale must be positive, got {self.arcsec_per_px}")
         if not 0 <= self.tolerance < 10:
             raise ValueError(f"scale tolerance must be a fraction in [0, 10), got {self.tolerance}")
-
-    @classmethod
-    def from_range(cls, low: float, high: float, source: str = "user range") -> ScaleGuess:
-        """The guess covering ``low..high`` arcsec/px (geometric middle)."""
-        if not 0 < low <= high:
-            raise ValueError(f"scale range must satisfy 0 < low <= high, got {low}, {high}")
-        mid = math.sqrt(low * high)
-        return cls(mid, high / mid - 1.0, source)
-
-    @property
-    def low(self) -> float:
-        return self.arcsec_per_px / (1.0 + self.tolerance)
-
-    @property
-    def high(self) -> float:
-        return self.arcsec_per_px * (1.0 + self.tolerance)
 
 
 def header_wcs(header: fits.Header) -> WCS | None:

@@ -19,7 +19,6 @@ frames (:mod:`fluxion.core.io.gainfit`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from importlib import resources
 from typing import Any
 
 from astropy.io import fits
+
+from .fitsio import card_float
 
 __all__ = [
     "CameraModel",
@@ -167,16 +168,6 @@ class GainReading:
     problems: tuple[str, ...] = ()
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        f = float(str(value).strip().replace("D", "E")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def read_gain(
     header: fits.Header, gain_cards: Sequence[str], camera: CameraProfile | None
 ) -> GainReading:
@@ -196,7 +187,7 @@ def read_gain(
     problems: list[str] = []
     setting: tuple[str, float] | None = None
     for key in settings:
-        value = _number(header[key]) if key in header else None
+        value = card_float(header[key]) if key in header else None
         if value is not None:
             setting = (key, value)
             break
@@ -207,7 +198,7 @@ def read_gain(
             continue
         if key in settings and key not in EXPLICIT_GAIN_CARDS:
             continue
-        value = _number(header[key])
+        value = card_float(header[key])
         if value is None:
             problems.append(f"{key}={header[key]!r} is not a number")
             continue

@@ -23,11 +23,12 @@ message; the scanner turns them into per-frame problems.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
@@ -46,6 +47,7 @@ __all__ = [
     "read_frame",
     "read_image",
     "read_wcs",
+    "card_float",
     "image_hdu_count",
     "truncation_problem",
     "atomic_write_fits",
@@ -354,6 +356,20 @@ def _pixels(
     # np.array (not asarray) copies out of the memory map so the result
     # stays valid after the file is closed, and converts byte order.
     return np.array(data, dtype=target, order="C", copy=True)
+
+
+def card_float(value: Any) -> float | None:
+    """A card value as a finite float (``53.9``, ``'53.9'``, ``'1.2D3'``), else None.
+
+    Booleans are not numbers here: ``T`` is not 1.
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        f = float(value.strip().replace("D", "E")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _coerce_numeric_cards(header: fits.Header) -> fits.Header:

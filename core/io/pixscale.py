@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 from astropy.io import fits
 
-from .fitsio import read_wcs
+from .fitsio import card_float, read_wcs
 
 __all__ = ["ScaleHint", "pixel_scale_hint", "ARCSEC_PER_RADIAN"]
 
@@ -74,6 +75,14 @@ class ScaleHint:
     tolerance: float
     source: str
 
+    @classmethod
+    def from_range(cls, low: float, high: float, source: str = "user range") -> Self:
+        """The hint covering ``low..high`` arcsec/px (geometric middle)."""
+        if not 0 < low <= high:
+            raise ValueError(f"scale range must satisfy 0 < low <= high, got {low}, {high}")
+        mid = math.sqrt(low * high)
+        return cls(mid, high / mid - 1.0, source)
+
     @property
     def low(self) -> float:
         return self.arcsec_per_px / (1.0 + self.tolerance)
@@ -84,16 +93,8 @@ class ScaleHint:
 
 
 def _positive(header: fits.Header, key: str) -> float | None:
-    if key not in header:
-        return None
-    v = header[key]
-    if isinstance(v, bool):
-        return None
-    try:
-        f = float(str(v).strip().replace("D", "E")) if isinstance(v, str) else float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) and f > 0 else None
+    f = card_float(header[key]) if key in header else None
+    return f if f is not None and f > 0 else None
 
 
 def _card_pair(header: fits.Header, keys: tuple[str, ...]) -> tuple[float, str, str] | None:
@@ -195,10 +196,9 @@ def pixel_scale_hint(
                     break
         if unbinned is None:
             low, high = value, value * binning
-            mid = math.sqrt(low * high)
-            return ScaleHint(
-                mid,
-                high / mid - 1.0,
+            return ScaleHint.from_range(
+                low,
+                high,
                 f"{names} {value:g}, binned or unbinned not said: {low:g}-{high:g} with binning "
                 f"{binning}",
             )

@@ -24,6 +24,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
+from .fitsio import card_float
+
 __all__ = ["TimeCard", "CardFailure", "cards_of_source", "format_precision"]
 
 _DAY_S = 86400.0
@@ -152,17 +154,6 @@ def _parse_clock(value: Any) -> tuple[str, float] | None:
     return f"{int(h):02d}:{int(mi):02d}:{sec:09.6f}", precision
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value).strip().replace("D", "E"))
-    except ValueError:
-        return None
-
-
 def _written_decimals(header: fits.Header, key: str) -> int | None:
     """Decimals of a number as the card writes it (the exponent counted), or None.
 
@@ -183,8 +174,8 @@ def _written_decimals(header: fits.Header, key: str) -> int | None:
 def _julian_card(
     header: fits.Header, key: str, scale: str, spec: Mapping[str, Any], order: int
 ) -> TimeCard | CardFailure:
-    value = _number(header[key])
-    if value is None or not math.isfinite(value) or value <= 0:
+    value = card_float(header[key])
+    if value is None or value <= 0:
         return CardFailure(key, header[key], "is not a Julian date")
     fmt = "jd" if value > _JD_MJD_SPLIT else "mjd"
     decimals = _written_decimals(header, key)

@@ -60,3 +60,24 @@ def test_scan_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_scan_empty_folder(tmp_path: Path, capsys) -> None:
     assert main(["scan", str(tmp_path)]) == 1
     assert "no FITS files found" in capsys.readouterr().out
+
+
+def test_scan_says_where_time_and_gain_come_from(tmp_path: Path, capsys) -> None:
+    h = fits.Header({"IMAGETYP": "Light Frame", "EXPTIME": 60.0, "GAIN": 80})
+    h["DATE-OBS"] = "2017-12-19T18:33:43.317-0700"
+    h["MJD-OBS"] = 58107.065
+    h["CREATOR"] = "ZWO Seestar S50"
+    fits.PrimaryHDU(np.zeros((16, 20), np.uint16), h).writeto(tmp_path / "zwo.fits")
+    assert main(["scan", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["time_utc"] == "2017-12-20T01:34:13.317"
+    assert row["time_source"] == "DATE-OBS (UTC-0700 removed) + EXPTIME/2"
+    assert row["time_precision_s"] == pytest.approx(1e-3)
+    assert row["gain"] is None and "gain setting" in row["gain_source"]
+    assert main(["scan", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[5:9] == ["time_utc", "jd", "time_source", "time_prec"]
+    assert "DATE-OBS (UTC-0700 removed) + EXPTIME/2  1 ms " in out[1]
+    assert any(line.startswith("gain of 1 file: unknown: GAIN=80 is the") for line in out)
+    # One frame cannot measure its own gain: the problem line says so.
+    assert any("measuring it from the frames failed" in line for line in out)
