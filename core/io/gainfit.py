@@ -39,6 +39,7 @@ from astropy.stats import mad_std
 from scipy.ndimage import binary_dilation
 
 from ..runtime.pipeline import StepState
+from .cameras import GENERIC_PLAUSIBLE
 from .fitsio import FitsReadError, read_image
 from .frames import FrameInfo
 
@@ -250,6 +251,18 @@ def gain_from_pairs(
     return GainEstimate(g, err, read_noise, method, len(x))
 
 
+def _distinct(a: FrameInfo, b: FrameInfo) -> bool:
+    """Two separate exposures: their mid-times at least half an exposure apart.
+
+    Products of one exposure (a background map beside its image) share its time
+    and would give a meaningless difference.
+    """
+    if a.time is None or b.time is None:
+        return True
+    gap = abs(float((a.time - b.time).sec))
+    return gap > 0.5 * (a.exptime or 0.0) and gap > 0.0
+
+
 def _pairs_of(frames: Sequence[FrameInfo], key) -> list[tuple[FrameInfo, FrameInfo]]:
     """Consecutive frames agreeing on ``key`` (filter, exposure), disjoint, most first."""
     groups: dict[object, list[FrameInfo]] = {}
@@ -257,7 +270,13 @@ def _pairs_of(frames: Sequence[FrameInfo], key) -> list[tuple[FrameInfo, FrameIn
         groups.setdefault(key(f), []).append(f)
     out = []
     for members in sorted(groups.values(), key=len, reverse=True):
-        out += [(members[i], members[i + 1]) for i in range(0, len(members) - 1, 2)]
+        i = 0
+        while i + 1 < len(members):
+            if _distinct(members[i], members[i + 1]):
+                out.append((members[i], members[i + 1]))
+                i += 2
+            else:
+                i += 1
     return out[:_MAX_PAIRS]
 
 
@@ -282,7 +301,7 @@ def _measure(group: Sequence[FrameInfo]) -> GainEstimate:
     else:
         chosen, what = _pairs_of(lights, setting), "light"
     if not chosen:
-        raise GainFitError("no two frames of the same exposure and filter")
+        raise GainFitError("no two separate exposures with the same exposure time and filter")
     pairs = [(_read(a), _read(b)) for a, b in chosen]
     n = len(pairs)
     method = f"{n} {what} pair{'s' if n > 1 else ''}"
@@ -315,6 +334,9 @@ def complete_gains(frames: Sequence[FrameInfo], state: StepState | None = None) 
         try:
             estimate: GainEstimate | None = _measure(group)
             note = estimate.source
+            low, high = GENERIC_PLAUSIBLE
+            if not low <= estimate.gain <= high:
+                estimate, note = None, f"{note}, not plausible as e-/ADU ({low:g}-{high:g})"
         except (GainFitError, FitsReadError) as exc:
             estimate, note = None, str(exc)
         for f in group:

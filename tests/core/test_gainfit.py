@@ -114,5 +114,10 @@ def test_frames_that_cannot_give_a_gain_say_why(tmp_path: Path) -> None:
     assert frame.gain is None
     assert frame.problems == (
         "no gain (unknown: GAIN=80 is the camera's gain setting (zwo-asi)); measuring it "
-        "from the frames failed: no two frames of the same exposure and filter",
+        "from the frames failed: no two separate exposures with the same exposure time and filter",
     )
+    # Products of one exposure (an image and its background map) are not a pair.
+    fits.PrimaryHDU(flat2.astype(np.uint16), h).writeto(tmp_path / "only_background.fits")
+    frames = scan(tmp_path)
+    assert all(f.gain is None for f in frames)
+    assert all("no two separate exposures" in f.problems[0] for f in frames)
