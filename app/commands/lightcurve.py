@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         m, choice, frames.times, files=frames.files, target=target, location=frames.location,
         comparison_mag=comp_mag, pointing=frames.pointing(),
     )  # fmt: skip
-    write_table(output, lc)
+    write_table(output, frames.with_registration(lc))
     good = np.isfinite(lc["mag"])
     print(
         f"{n} frames, {good.sum()} with a magnitude; comparison stars "

@@ -131,12 +131,16 @@ def target_lights(paths: list[Path]) -> TargetFrames:
 
     Check the paths first (:func:`check_paths`).
 
-    Each light keeps the WCS of its header; when one has none, the field is
-    followed on bright stars instead.
+    Each light keeps the WCS of its header; when one has none, the lights
+    are registered on their stars instead (the summary is printed, naming
+    the lights that could not be registered).
     """
     from fluxion.core.targets.inputs import load_target_frames
 
     try:
-        return load_target_frames(paths)
+        frames = load_target_frames(paths)
     except ValueError as exc:  # FitsReadError included
         raise CommandError(str(exc)) from exc
+    if frames.registration is not None:
+        print(f"registration: {frames.registration.summary()}")
+    return frames

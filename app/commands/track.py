@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
     frames = target_lights(args.paths)
     table, summary = predicted_positions(args, frames)
-    write_table(output, table)
+    write_table(output, frames.with_registration(table))
     print(f"{len(table)} frames: {summary}; written to {output}")
     for line in write_position_reports(args, table, frames):
         print(line)

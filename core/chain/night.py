@@ -6,7 +6,8 @@ photometric calibration of each frame; the target's light curve. Per-frame
 stages run on the executor; each finished frame is recorded at once, so a run
 stopped midway keeps every finished frame and a re-run redoes only what is
 missing or stale. ``frames.ecsv`` says, frame by frame, what came out and why
-a frame failed; one bad frame never stops the night.
+a frame failed, and how each light was registered on its stars (shift,
+rotation, scale, matched stars, residual); one bad frame never stops the night.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
 from .calibrate import calibrate_frames
 from .lightcurve import light_curve_from_magnitudes
+from .register import add_registration, place_through_registration, register_lights
 from .solve import frame_wcs
 from .worker import FrameReport, detect_and_solve, measure_and_calibrate
 
@@ -210,8 +212,13 @@ def run_night(
     n_solved = sum(bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights)
     finish("astrometry", [store.step_folder("astrometry")], solved=n_solved)
 
-    # -- the target ------------------------------------------------------------------
+    # -- registration on the detected stars ----------------------------------------------
+    registration, order = register_lights(store, lights, state.sub(0.65, 0.66))
     notes: list[str] = []
+    if registration is not None:
+        notes.append(f"registration: {registration.summary()}")
+
+    # -- the target ------------------------------------------------------------------
     target_xy: list = [None] * len(lights)
     if target is not None:
         # As photometry places its stars: the solution, else the header's WCS.
@@ -222,6 +229,10 @@ def run_night(
             notes.append(f"no light curve: {exc}")
             log.warning("target: %s", exc)
             target = None
+        if target is not None and getattr(target, "project_entry", {}).get("kind") == "fixed":
+            # A star stays where the stars are: unsolved lights get it by registration.
+            unsolved = [w is None for w in wcs]
+            target_xy = place_through_registration(target_xy, unsolved, registration, order)
 
     # -- photometry and photometric calibration -------------------------------------
     index = {f.path.name: k for k, f in enumerate(lights)}
@@ -256,7 +267,7 @@ def run_night(
         entry = dict(getattr(target, "project_entry", {}))
         project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
-    table = _frames_table(lights, reports)
+    table = add_registration(_frames_table(lights, reports), registration, order)
     atomic_write_ecsv(folder / FRAMES_FILE, table)
     project.record_result("run", [folder / FRAMES_FILE], frames=len(lights))
     project.save()

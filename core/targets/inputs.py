@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 
@@ -92,6 +93,20 @@ class TargetFrames:
         if self.registration is None:
             return p.copy()
         return self.registration.to_reference(light, p)
+
+    def with_registration(self, table: Table) -> Table:
+        """``table`` (one row per light) with each light's registration columns.
+
+        ``reg_dx, reg_dy, reg_rotation, reg_scale, reg_flipped,
+        reg_n_matched, reg_rms, reg_sigma, reg_status``
+        (:meth:`fluxion.core.registration.Registration.table`); unchanged when
+        the lights were placed by their WCS instead.
+        """
+        if self.registration is not None and len(table) == len(self):
+            reg = self.registration.table()
+            for c in reg.colnames:
+                table[c] = reg[c]
+        return table
 
     def in_every_light(self, xy_first: np.ndarray) -> np.ndarray:
         """Positions (N, 2) in the first light's pixels, in every light: (n_lights, N, 2)."""

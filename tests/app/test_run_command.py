@@ -12,7 +12,7 @@ from astropy.table import Table
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 STEPS = ("calibration", "detection", "astrometry", "photometry", "zeropoint", "lightcurve")
@@ -55,6 +55,16 @@ def test_run_gives_the_eclipsing_binary_and_a_rerun_does_nothing(night, tmp_path
     truth = _truth_mags(night, int(star["id"]))
     frames = Table.read(project / "frames.ecsv")
     assert list(frames["status"]) == ["ok"] * CONFIG.n_frames
+    # Each light's registration on its detected stars, to the first light:
+    # the shift of the frame centre is the truth WCS's, to the centroid noise.
+    assert list(frames["reg_status"]) == ["ok"] * CONFIG.n_frames
+    assert np.all(frames["reg_n_matched"] >= 10) and np.all(frames["reg_rms"] < 0.2)
+    w0 = read_truth_wcs(night / "truth/light_0001.wcs.fits")
+    centre = w0.pixel_to_world(159.5, 159.5)
+    for k in range(CONFIG.n_frames):
+        wk = read_truth_wcs(night / f"truth/light_{k + 1:04d}.wcs.fits")
+        dx, dy = np.asarray(wk.world_to_pixel(centre), float) - 159.5
+        assert np.hypot(frames["reg_dx"][k] - dx, frames["reg_dy"][k] - dy) < 0.05
     # Calibrated magnitudes: the star's photon noise and the frame's zero-point error.
     sigma = np.hypot(np.asarray(lc["mag_err"]), np.asarray(frames["zero_point_err"]))
     pulls = (np.asarray(lc["mag"]) - truth) / sigma

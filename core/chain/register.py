@@ -1,0 +1,122 @@
+"""A night's lights registered on the stars their detection step found.
+
+``fluxion run`` detects every light before solving it; the same sources
+register the lights to the first one in time
+(:func:`fluxion.core.registration.register_sources`), so nothing is detected
+twice. The registration goes into ``frames.ecsv`` (each light's shift,
+rotation, scale, matched stars and residual) and places a fixed target in the
+lights that were not solved, from a solved light through the two transforms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from astropy.table import Table
+
+from ..io.frames import FrameInfo
+from ..project.products import ProductStore
+from ..registration import (
+    REGISTRATION_COLUMNS,
+    Registration,
+    RegistrationSources,
+    register_sources,
+    sources_from_table,
+)
+from ..runtime.pipeline import StepState
+
+__all__ = ["add_registration", "place_through_registration", "register_lights"]
+
+log = logging.getLogger(__name__)
+
+
+def register_lights(
+    store: ProductStore, lights: Sequence[FrameInfo], state: StepState | None = None
+) -> tuple[Registration | None, list[int]]:
+    """Register ``lights`` from their stored detections.
+
+    Returns
+    -------
+    registration : Registration or None
+        Over the lights in time order (None with fewer than two lights or no
+        frame size); frames without detections are named as not registered.
+    order : list of int
+        ``order[k]`` is the index in ``lights`` of the registration's frame ``k``.
+    """
+    if len(lights) < 2:
+        return None, []
+    order = sorted(range(len(lights)), key=lambda k: (lights[k].jd or np.inf, lights[k].path.name))
+    shape = lights[order[0]].shape
+    if shape is None:
+        return None, order
+    found: list[RegistrationSources] = []
+    for k in order:
+        f = lights[k]
+        table = store.read_table("detection", f.path) if f.shape == shape else None
+        found.append(sources_from_table(table))
+    reg = register_sources(found, tuple(shape), state=state)
+    for n, k in enumerate(order):
+        if lights[k].shape != shape:
+            reg.frames[n] = type(reg.frames[n])(
+                None, status=f"frame size {lights[k].shape} differs from the first light's {shape}"
+            )
+    log.info("registration: %s", reg.summary())
+    return reg, order
+
+
+def registration_columns(
+    reg: Registration | None, order: Sequence[int], n_lights: int
+) -> dict[str, np.ndarray]:
+    """The registration's columns for a table of ``n_lights`` rows in the lights' order."""
+    table = reg.table() if reg is not None else None
+    out: dict[str, np.ndarray] = {}
+    for c in REGISTRATION_COLUMNS:
+        if table is None:
+            empty = {"reg_flipped": False, "reg_n_matched": 0, "reg_status": "not registered"}
+            out[c] = np.array([empty.get(c, np.nan)] * n_lights)
+            continue
+        col = np.empty(n_lights, dtype=table[c].dtype if c != "reg_status" else object)
+        for n, k in enumerate(order):
+            col[k] = table[c][n]
+        out[c] = col.astype(str) if c == "reg_status" else col
+    return out
+
+
+def add_registration(table: Table, reg: Registration | None, order: Sequence[int]) -> Table:
+    """``table`` (one row per light) with the registration's columns."""
+    for name, values in registration_columns(reg, order, len(table)).items():
+        table[name] = values
+        if name in ("reg_dx", "reg_dy", "reg_rms", "reg_sigma"):
+            table[name].unit = "pix"
+        elif name == "reg_rotation":
+            table[name].unit = "deg"
+    return table
+
+
+def place_through_registration(
+    xy: list, unsolved: Sequence[bool], reg: Registration | None, order: Sequence[int]
+) -> list:
+    """Place a fixed target in the unsolved lights from the nearest (in time) solved one.
+
+    ``xy[k]`` is (x, y) or None per light; an unsolved light (no WCS) gets
+    the position carried from the nearest light that has one through both
+    lights' registration, when it lands inside the frame.
+    """
+    if reg is None or reg.shape is None:
+        return xy
+    ny, nx = reg.shape
+    out = list(xy)
+    rank = {k: n for n, k in enumerate(order)}
+    known = [k for k in range(len(xy)) if xy[k] is not None and reg.frames[rank[k]].ok]
+    if not known:
+        return out
+    for k in range(len(xy)):
+        if not unsolved[k] or xy[k] is not None or not reg.frames[rank[k]].ok:
+            continue
+        j = min(known, key=lambda m: abs(rank[m] - rank[k]))
+        x, y = reg.between(rank[j], rank[k], [list(xy[j])])[0]
+        if 0 <= x < nx and 0 <= y < ny:
+            out[k] = (float(x), float(y))
+    return out
