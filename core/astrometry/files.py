@@ -19,6 +19,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..io.cfa import bin_cfa, cfa_pattern, unbinned_xy
 from ..io.fitsio import atomic_write_ecsv, read_header, read_image
 from ..io.headers import HeaderFacts, normalise_header
 from ..runtime.pipeline import StepState
@@ -207,9 +208,13 @@ def solve_files(
     detector = detect if detect is not None else (lambda img: Detection()(img).sources)
     choice, n_max = solver.params.centroids, solver.params.max_sources
 
-    def sources_of(path: Path, hdu: int | None, gain: float | None) -> Table:
+    def sources_of(path: Path, hdu: int | None, gain: float | None, cfa: str | None) -> Table:
         image = read_image(path, hdu)
-        return centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
+        if cfa:
+            # Colour-filter-array frame: stars measured on its green pixels (see io.cfa).
+            image = bin_cfa(image, cfa)
+        table = centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
+        return _unbinned_sources(table, 2) if cfa else table
 
     frames: list[FrameToSolve] = []
     paths = [Path(p) for p in paths]
@@ -225,10 +230,11 @@ def solve_files(
             header, ra=ra, dec=dec, scale=scale, scale_tolerance=scale_tolerance, facts=facts
         )
         gain = facts.gain  # header card or instrument profile
+        cfa = cfa_pattern(header)
         frames.append(
             FrameToSolve(
                 p.name,
-                (lambda p=p, hdu=hdu, gain=gain: sources_of(p, hdu, gain)),
+                (lambda p=p, hdu=hdu, gain=gain, c=cfa: sources_of(p, hdu, gain, c)),
                 shape,
                 hint,
                 header,
@@ -241,6 +247,22 @@ def solve_files(
     table = results_table(paths, results)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table
+
+
+def _unbinned_sources(table: Table, factor: int) -> Table:
+    """Sources measured on a ``factor``-binned image, in the unbinned frame's pixels."""
+    out = table.copy()
+    out.meta = dict(table.meta)
+    out["x"], out["y"] = unbinned_xy(out["x"], out["y"], factor)
+    for name in ("fwhm", "x_err", "y_err", "a", "b"):
+        if name in out.colnames:
+            out[name] = np.asarray(out[name], float) * factor
+    if "fwhm" in out.meta:
+        out.meta["fwhm"] = float(out.meta["fwhm"]) * factor
+    note = "stars measured on the green pixels of the colour-filter array"
+    prior = out.meta.get("centroids_note")
+    out.meta["centroids_note"] = f"{prior}; {note}" if prior else note
+    return out
 
 
 def _broken(path: Path, reason: str) -> FrameToSolve:

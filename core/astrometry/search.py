@@ -236,23 +236,44 @@ def search_field(
     catalog = _Catalog(solver, hint.epoch)
     covered: dict[int, float] = {}  # per band: fields out to this radius were tried
     n_fields = trials
-    for k_r, radius in enumerate(radii):
-        for k_b, band in enumerate(bands):
-            if time.monotonic() - t0 > limits.time_limit:
-                return _give_up(t0, limits, radii, n_fields - trials, catalog, "time limit")
-            state.check()
-            state.progress(
-                (k_r + k_b / len(bands)) / len(radii),
-                f"searching {band.arcsec_per_px:.3g} arcsec/px within {radius:.2g} deg",
-            )
-            result, n_fields = _search_band(
-                solver, prepared, image_shape, hint, band, radius, catalog,
-                covered, k_b, n_fields, t0=t0, limits=limits,
-            )  # fmt: skip
-            if result is not None:
-                result = _refine(solver, sources, image_shape, hint, result, state)
-                return _describe(result, hint, hint_scale, start, t0)
+    plan = _plan(bands, radii, image_shape, hinted=hint.scale is not None)
+    for k, (k_b, radius) in enumerate(plan):
+        band = bands[k_b]
+        if time.monotonic() - t0 > limits.time_limit:
+            return _give_up(t0, limits, radii, n_fields - trials, catalog, "time limit")
+        state.check()
+        state.progress(
+            k / len(plan), f"searching {band.arcsec_per_px:.3g} arcsec/px within {radius:.2g} deg"
+        )
+        result, n_fields = _search_band(
+            solver, prepared, image_shape, hint, band, radius, catalog,
+            covered, k_b, n_fields, t0=t0, limits=limits,
+        )  # fmt: skip
+        if result is not None:
+            result = _refine(solver, sources, image_shape, hint, result, state)
+            return _describe(result, hint, hint_scale, start, t0)
     return _give_up(t0, limits, radii, n_fields - trials, catalog, "")
+
+
+def _plan(
+    bands: list[ScaleGuess], radii: list[float], shape: tuple[int, int], *, hinted: bool
+) -> list[tuple[int, float]]:
+    """(band index, radius) pairs, cheapest first.
+
+    The cost of a pair is the number of fields it holds; the hint's own band
+    (the first when ``hinted``) counts a third as much as the others, since
+    a header's scale is more often right than its pointing. Every band's
+    radii stay in increasing order (each searches the ring beyond the last).
+    """
+    pairs = []
+    for k_b, band in enumerate(bands):
+        spacing = _half_diag_deg(shape, band.high) * math.sqrt(3.0)
+        weight = 1.0 if hinted and k_b == 0 else 3.0
+        for radius in radii:
+            n = 1.0 + 2.0 * math.pi / math.sqrt(3.0) * (radius / spacing) ** 2
+            pairs.append((weight * n, k_b, radius))
+    pairs.sort(key=lambda p: (p[0], p[2], p[1]))
+    return [(k_b, radius) for _, k_b, radius in pairs]
 
 
 def _search_band(

@@ -49,3 +49,26 @@ def test_ey_uma_thumbnail_from_its_own_wrong_header(shared_data, tmp_path, name,
     ours = WCS(fits.getheader(tmp_path / "thumbnail-image.wcs"))
     theirs = recorded.pixel_to_world(127.5, 127.5)  # CRPIX of the recorded solution
     assert ours.pixel_to_world(127.5, 127.5).separation(theirs).arcsec < limit
+
+
+def test_seestar_colour_frames_with_the_tycho2_index_files(shared_data, tmp_path):
+    """ZWO Seestar S50 frames (GRBG colour-filter array, 2.39 arcsec/px, 43' x 77').
+
+    Stars are measured on 2x2 sums of the colour-filter array and put back
+    in the frame's pixels. The Debian Tycho-2 index files hold only 4 stars
+    inside this frame (M94, Galactic latitude 76 deg; 24 within 1 deg),
+    which no verification can trust: the frames come back not solved, with
+    the reason, as they do from solve-field on the same index files.
+    """
+    from fluxion.core.catalogs import CatalogChain, IndexFileCatalog, find_index_files
+
+    if not find_index_files():
+        pytest.skip("astrometry.net index files not installed (Debian astrometry-data-tycho2)")
+    frames = sorted((shared_data / "seestar-osc").glob("*.fit"))[:1]
+    params = SolveParams(sip_order=1, time_limit=10.0, search_radius_max=1.0)
+    solver = PlateSolver(params, catalog=CatalogChain([IndexFileCatalog()]))
+    row = solve_files(frames, solver, tmp_path)[0]
+    assert not row["solved"]
+    assert "stars match the catalog" in row["reason"]
+    assert "search: no verified match" in row["reason"]
+    assert not list(tmp_path.glob("*.wcs"))
