@@ -89,8 +89,8 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
                 if args.as_clicked:
                     track = track.with_click(Click(i, jd[i], x, y, sigma=1.0, refined=False))
                     continue
-                r = refine_click(frames.image(i), x, y)
-                if not r.found:
+                r = refine_click(frames.image(i), x, y, gain=frames.gain())
+                if not r.found or r.blended:
                     print(f"frame {i}: {r.message}")
                 track = track.with_click(Click(i, jd[i], r.x, r.y, r.sigma, refined=r.found))
         reg = frames.registration
@@ -101,8 +101,8 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
     except (TrackError, ExportError) as exc:
         raise CommandError(str(exc)) from exc
     summary = (
-        f"{len(track.clicks)} clicks, degree {fit.degree} in {fit.frame_type} coordinates, "
-        f"rms {fit.rms:.3f}, largest uncertainty {np.max(table['sigma_px']):.2f} px"
+        f"{fit.describe(len(track.clicks))}; "
+        f"largest uncertainty {np.max(table['sigma_px']):.2f} px"
     )
     return table, summary
 

@@ -149,10 +149,8 @@ def predict_positions(
         if ephemeris is not None and frames.wcs is not None:
             e = ephemeris.predict(jd, frames.wcs)
             table["ephem_x"], table["ephem_y"] = np.asarray(e["x"]), np.asarray(e["y"])
-        unit = '"' if fit.frame_type == "sky" else " px"
         summary = (
-            f"{len(clicks)} click(s): degree {fit.degree} in {fit.frame_type} coordinates, "
-            f"rms {fit.rms:.2f}{unit}, largest uncertainty {np.max(table['sigma_px']):.2f} px"
+            f"{fit.describe(len(clicks))}; largest uncertainty {np.max(table['sigma_px']):.2f} px"
         )
         return table, summary
     if target.kind == "moving":
@@ -172,44 +170,29 @@ def _fixed_positions(
     target: Target, frames: TargetFrames, jd: np.ndarray, files: list[str]
 ) -> tuple[Table, str]:
     n = len(jd)
-    clicks = target.track.clicks
-    ra = dec = None
-    sigma = np.zeros(n)
-    if target.ra is not None and target.dec is not None:
-        ra, dec, how = target.ra, target.dec, "at the given coordinates"
-    elif clicks and frames.wcs is not None:
-        sky = SkyCoord([frames.wcs[c.frame].pixel_to_world(c.x, c.y) for c in clicks])
-        ra, dec = (
-            float(np.mean(sky.ra.wrap_at(sky.ra[0] + 180 * u.deg).deg)) % 360,
-            float(np.mean(sky.dec.deg)),
-        )
-        how = f"mean of {len(clicks)} click(s)"
-    elif not clicks:
-        raise TrackError("click the target in a frame, or give its coordinates")
-    if ra is not None:
-        if frames.wcs is None:
-            raise TrackError("coordinates need frames with a WCS: solve them first")
-        target_sky = SkyCoord(ra * u.deg, dec * u.deg)
-        xy = np.array([w.world_to_pixel(target_sky) for w in frames.wcs], dtype=float)
-        ras, decs = np.full(n, ra), np.full(n, dec)
-    else:
-        # No WCS: the clicks' mean position in the stars' frame, moved with the field.
-        first = np.array([frames.to_first_light(c.frame, [c.x, c.y])[0] for c in clicks])
-        if not np.all(np.isfinite(first)):
-            raise TrackError("a click is in a light that could not be registered to the others")
-        xy = frames.in_every_light(first.mean(axis=0))[:, 0, :]
-        ras = decs = np.full(n, np.nan)
-        how = f"mean of {len(clicks)} click(s), following the field"
-        if len(clicks) > 1:
-            sigma[:] = float(np.std(first))
+    if target.ra is None or target.dec is None:
+        if not target.track.clicks:
+            raise TrackError("click the target in a frame, or give its coordinates")
+        # The clicks' weighted mean, with its error (a track of degree 0).
+        reg = frames.registration
+        fit = fit_track(target.track, frames.wcs, registration=reg, fixed=True)
+        table = fit.predict(jd, frames.wcs, files=files, clicked=target.track.frames,
+                            registration=reg)  # fmt: skip
+        where = "" if fit.frame_type == "sky" else ", following the field"
+        return table, f"fixed target at the mean of {len(target.track.clicks)} click(s){where}"
+    if frames.wcs is None:
+        raise TrackError("coordinates need frames with a WCS: solve them first")
+    target_sky = SkyCoord(target.ra * u.deg, target.dec * u.deg)
+    xy = np.array([w.world_to_pixel(target_sky) for w in frames.wcs], dtype=float)
     table = Table()
     table["frame"] = np.arange(n)
     table["file"] = files
     table["jd"] = jd
-    table["ra"] = ras
-    table["dec"] = decs
+    table["ra"] = np.full(n, target.ra)
+    table["dec"] = np.full(n, target.dec)
     table["x"] = xy[:, 0]
     table["y"] = xy[:, 1]
-    table["sigma_px"] = sigma
+    # Given coordinates carry no error of the user's clicking.
+    table["sigma_px"] = np.zeros(n)
     table["clicked"] = np.isin(np.arange(n), list(target.track.frames))
-    return table, f"fixed target {how}"
+    return table, "fixed target at the given coordinates"

@@ -68,7 +68,10 @@ class TargetTrackingMixin:
         def work(state) -> tuple[Click, str]:
             if as_clicked:
                 return Click(light, jd, x, y, UNREFINED_SIGMA, refined=False), "kept as clicked"
-            r = refine_click(frames.image(light), x, y, box_size=p.box_size, min_snr=p.min_snr)
+            r = refine_click(
+                frames.image(light), x, y, box_size=p.box_size, min_snr=p.min_snr,
+                gain=frames.gain(),
+            )  # fmt: skip
             return Click(light, jd, r.x, r.y, r.sigma, refined=r.found), r.message
 
         task = self.session.workers.submit(work, name=f"Centroiding the click in light {light + 1}")

@@ -289,6 +289,24 @@ class Night(CameraFrames):
         cat = vstack([cat, ring[outside]])
         return cat, np.concatenate([v, rv[outside]]), np.concatenate([b, rb[outside]])
 
+    def catalog_realisation(self, rng: np.random.Generator) -> Table:
+        """The reference catalog again with new catalog errors (same stars, same ``*_err``).
+
+        A real catalog's errors are one draw, shared by every frame calibrated
+        against it; tests that pool frames as independent draws of a zero
+        point give each frame its own draw.
+        """
+        cat = self.catalog.copy()
+        for band, true in (("V", self._true_v), ("B", self._true_b)):
+            err = np.asarray(cat[f"{band}_err"], dtype=float)
+            cat[band] = true + err * rng.standard_normal(len(cat))
+            cat[band].unit = u.mag
+        return cat
+
+    def true_magnitudes(self) -> Table:
+        """The catalog stars' true (error-free) id, V and B."""
+        return Table({"id": np.asarray(self.catalog["id"]), "V": self._true_v, "B": self._true_b})
+
     # -- geometry ---------------------------------------------------------------
     def wcs(self, i: int) -> WCS:
         """The exact WCS of light ``i`` (TAN, with SIP when enabled); a copy."""

@@ -32,17 +32,24 @@ from dataclasses import dataclass
 import numpy as np
 from astropy import units
 from astropy.coordinates import SkyCoord
-from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
-from photutils.centroids import centroid_com, centroid_sources
+from scipy import stats
 from scipy.interpolate import BSpline
 
-from ..detection.centroid import gaussian_centroid
 from ..registration import Registration
+from .clicks import (
+    CENTROID_SIGMA_FLOOR,
+    UNREFINED_SIGMA,
+    CentroidResult,
+    TrackError,
+    refine_click,
+)
 
 __all__ = [
+    "CENTROID_SIGMA_FLOOR",
+    "UNREFINED_SIGMA",
     "Click",
     "CentroidResult",
     "Track",
@@ -54,43 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Position uncertainty (px) given to a click kept as clicked (no centroid).
-UNREFINED_SIGMA = 1.0
-#: Floor on a centroid's uncertainty (px): below this, PSF and pixel-phase
-#: systematics dominate whatever the signal-to-noise says.
-CENTROID_SIGMA_FLOOR = 0.02
-
-
-class TrackError(ValueError):
-    """A track cannot be built or fitted; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class CentroidResult:
-    """Outcome of refining one click.
-
-    Attributes
-    ----------
-    x, y : float
-        Refined position (px, 0-based), or the clicked one when ``found`` is False.
-    sigma : float
-        1-sigma position uncertainty per axis (px).
-    snr : float
-        Peak signal-to-noise of the brightest pixel near the click.
-    found : bool
-        False when no source stands above the noise near the click (empty sky):
-        the click is then kept as clicked.
-    message : str
-        What happened, for the user.
-    """
-
-    x: float
-    y: float
-    sigma: float
-    snr: float
-    found: bool
-    message: str
 
 
 @dataclass(frozen=True)
@@ -117,110 +87,6 @@ class Click:
     y: float
     sigma: float = 0.1
     refined: bool = True
-
-
-def refine_click(
-    image: np.ndarray,
-    x: float,
-    y: float,
-    *,
-    box_size: int = 11,
-    min_snr: float = 5.0,
-) -> CentroidResult:
-    """Refine a click to the centroid of the source under it.
-
-    Parameters
-    ----------
-    image : 2-D array
-        The frame (background included; a local background is removed here).
-    x, y : float
-        Clicked position (px, 0-based).
-    box_size : int
-        Side of the box (px, odd) searched for the source; about 2-3 FWHM.
-    min_snr : float
-        Peak signal-to-noise below which the click is considered empty sky.
-
-    Returns
-    -------
-    CentroidResult
-        The centroid (2-D Gaussian fit, as photutils ``centroid_2dg``) or, on empty
-        sky or at the image edge, the clicked position with ``found=False``.
-    """
-    data = np.asarray(image, dtype=float)
-    ny, nx = data.shape
-    box_size = int(box_size) | 1  # photutils wants an odd box
-    half = box_size // 2
-    if not (0 <= x < nx and 0 <= y < ny):
-        raise TrackError(f"click at ({x:.1f}, {y:.1f}) is outside the {nx}x{ny} image")
-    ix, iy = int(round(x)), int(round(y))
-    # Local background and noise from a wider box, so that a crowded or
-    # vignetted field does not bias the peak test.
-    wide = 3 * box_size
-    sl = (slice(max(iy - wide, 0), iy + wide + 1), slice(max(ix - wide, 0), ix + wide + 1))
-    finite = np.isfinite(data[sl])
-    box = data[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1]
-    if np.count_nonzero(finite) < box_size or not np.isfinite(box).any():
-        # Outside the data (the blank border of an aligned frame, a masked area).
-        return CentroidResult(
-            float(x), float(y), UNREFINED_SIGMA, 0.0, False,
-            "no valid pixel around the click: position kept as clicked",
-        )  # fmt: skip
-    _, sky, noise = sigma_clipped_stats(data[sl][finite], sigma=3.0, maxiters=5)
-    box = box - sky
-    peak = float(np.max(box[np.isfinite(box)]))
-    snr = peak / noise if noise > 0 else 0.0
-    if not np.isfinite(snr) or snr < min_snr:
-        return CentroidResult(
-            float(x),
-            float(y),
-            UNREFINED_SIGMA,
-            float(snr) if np.isfinite(snr) else 0.0,
-            False,
-            f"no source above {min_snr:g} sigma within {half} px: position kept as clicked",
-        )
-    # Two passes: the second box is centred on the first centroid, so a click a
-    # few pixels off does not cut the source's wing.
-    cx, cy = float(x), float(y)
-    for _ in range(2):
-        xs, ys = centroid_sources(
-            data - sky, cx, cy, box_size=box_size, centroid_func=gaussian_centroid
-        )
-        if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
-            # The Gaussian fit did not converge (a trail, a blend, a hot pixel):
-            # the first moment is cruder but never runs away.
-            xs, ys = centroid_sources(
-                data - sky, cx, cy, box_size=box_size, centroid_func=centroid_com
-            )
-        if not (np.isfinite(xs[0]) and np.isfinite(ys[0])):
-            return CentroidResult(
-                float(x), float(y), UNREFINED_SIGMA, snr, False, "centroid failed: kept as clicked"
-            )
-        cx, cy = float(xs[0]), float(ys[0])
-    if np.hypot(cx - x, cy - y) > box_size:
-        return CentroidResult(
-            float(x), float(y), UNREFINED_SIGMA, snr, False, "centroid ran away: kept as clicked"
-        )
-    sigma = _centroid_sigma(box, noise)
-    return CentroidResult(cx, cy, sigma, snr, True, f"centroid at S/N {snr:.0f}")
-
-
-def _centroid_sigma(box: np.ndarray, noise: float) -> float:
-    """Approximate centroid uncertainty: PSF sigma over the integrated S/N.
-
-    The Cramer-Rao bound of a Gaussian centroid in background-limited noise is
-    ``sigma_psf / SNR`` with SNR over the optimal area ``4 pi sigma_psf^2``;
-    the PSF width comes from the second moments of the positive pixels.
-    """
-    w = np.clip(np.nan_to_num(box), 0, None)
-    total = w.sum()
-    if total <= 0:
-        return UNREFINED_SIGMA
-    yy, xx = np.indices(w.shape)
-    mx, my = (w * xx).sum() / total, (w * yy).sum() / total
-    var = ((w * ((xx - mx) ** 2 + (yy - my) ** 2)).sum() / total) / 2.0
-    sigma_psf = float(np.sqrt(max(var, 0.25)))
-    snr = total / (noise * np.sqrt(4 * np.pi) * sigma_psf)
-    return max(sigma_psf / max(snr, 1e-3), CENTROID_SIGMA_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -257,20 +123,30 @@ class Track:
 def spline_layout(n_clicks: int) -> tuple[int, int]:
     """Degree and number of interior knots of the track for ``n_clicks`` clicks.
 
-    One click gives a constant (a fixed target), two a line. From three on the
-    degree rises to 2 and then 3, with about one interior knot for every
-    five extra clicks, so that the fit keeps spare degrees of freedom to smooth over
-    click errors instead of threading through every click. The knots are capped
-    because a real track over one session is smooth: about ten pieces follow
-    any plausible curvature, more only follow the noise.
+    One click gives a constant (a fixed target), two a line through both.
+    From three on the track never has as many terms as clicks, so that
+    residuals exist to check it: three clicks give a line, four a parabola,
+    five and more a cubic with about one interior knot for every five
+    further clicks, so that the fit smooths over click errors instead of
+    threading through every click. The knots are capped because a real track
+    over one session is smooth: about ten pieces follow any plausible
+    curvature, more only follow the noise.
     """
     if n_clicks < 1:
         raise TrackError("a track needs at least one click")
     if n_clicks <= 2:
         return n_clicks - 1, 0
-    degree = 2 if n_clicks <= 4 else 3
+    degree = min(n_clicks - 2, 3)
     interior = min(10, max(0, (n_clicks - degree - 2) // 5))
     return degree, interior
+
+
+#: A track's covariance is scaled by its reduced chi-square only when the
+#: clicks scatter more than their errors allow at this significance: scaled
+#: always, a fit with one or two spare clicks would make its errors larger
+#: on average than the clicks' own (a reduced chi-square of two degrees of
+#: freedom exceeds 1 in 37 % of honest fits).
+TRACK_CHI2_P = 0.01
 
 
 @dataclass(frozen=True)
@@ -284,7 +160,15 @@ class TrackFit:
     degree, n_interior_knots : int
         The spline's shape (see :func:`spline_layout`).
     rms : float
-        RMS of the click residuals (arcsec for "sky", px for "pixel").
+        RMS of the click residuals (arcsec for "sky", px for "pixel"); NaN
+        when the track has as many terms as clicks (no residual to take).
+    dof : int
+        Spare clicks times two (both coordinates): the residuals' degrees of freedom.
+    chi2 : float
+        The residuals' chi-square for the clicks' errors (NaN without ``dof``).
+    scale : float
+        Factor applied to the covariance: the reduced chi-square when the clicks
+        scatter more than their errors allow (see :data:`TRACK_CHI2_P`), else 1.
     """
 
     frame_type: str
@@ -296,6 +180,26 @@ class TrackFit:
     covariance: np.ndarray  # (n_basis, n_basis), per coordinate, in (unit)^2
     jd0: float
     reference: SkyCoord | None = None
+    dof: int = 0
+    chi2: float = float("nan")
+    scale: float = 1.0
+
+    def describe(self, n_clicks: int) -> str:
+        """One line for the user: the track's shape and how well the clicks fit it."""
+        unit = '"' if self.frame_type == "sky" else " px"
+        shape = {0: "fixed", 1: "a line"}.get(self.degree, f"degree {self.degree}")
+        text = f"{n_clicks} click(s): {shape} in {self.frame_type} coordinates, "
+        if self.dof == 0:
+            if n_clicks < 2:
+                return text + "rms undefined (one click)"
+            return text + "rms undefined (as many terms as clicks): click another frame to check it"
+        text += f"rms {self.rms:.3f}{unit}"
+        if self.scale > 1.0:
+            text += (
+                f"; the clicks scatter {np.sqrt(self.scale):.1f}x more than their errors "
+                "(a blend, a mis-click, or a curved path): uncertainties scaled up"
+            )
+        return text
 
     def _basis(self, jd: np.ndarray) -> np.ndarray:
         t = np.atleast_1d(np.asarray(jd, dtype=float)) - self.jd0
@@ -394,6 +298,7 @@ def fit_track(
     wcs: Sequence[WCS | None] | None = None,
     *,
     registration: Registration | None = None,
+    fixed: bool = False,
 ) -> TrackFit:
     """Fit the spline of a track through its clicks.
 
@@ -411,6 +316,9 @@ def fit_track(
         frame, so that a mount's uneven drift or the field's rotation does
         not bend the target's track; pass the same registration to
         :meth:`TrackFit.predict`.
+    fixed : bool
+        A fixed target: the clicks' weighted mean position (degree 0),
+        whatever their number.
 
     Returns
     -------
@@ -419,7 +327,7 @@ def fit_track(
     clicks = track.clicks
     if not clicks:
         raise TrackError("the track has no clicks yet: click the target in a frame")
-    degree, interior = spline_layout(len(clicks))
+    degree, interior = (0, 0) if fixed else spline_layout(len(clicks))
     jd = np.array([c.jd for c in clicks], dtype=float)
     timeless = [c.frame for c, t in zip(clicks, jd, strict=True) if not np.isfinite(t)]
     if timeless:
@@ -460,14 +368,18 @@ def fit_track(
     coeffs = covariance @ (basis.T @ (np.column_stack([u, v]) * weights[:, None]))
     resid = np.column_stack([u, v]) - basis @ coeffs
     dof = 2 * (len(clicks) - basis.shape[1])
+    chi2 = rms = float("nan")
+    scale = 1.0
     if dof > 0:
-        # Scale the covariance by the reduced chi-square when the clicks scatter
-        # more than their stated errors (a mis-click, a blended centroid).
         chi2 = float(np.sum(resid**2 * weights[:, None]))
-        covariance = covariance * max(1.0, chi2 / dof)
-    rms = float(np.sqrt(np.mean(resid**2))) if len(clicks) > 1 else 0.0
+        rms = float(np.sqrt(np.sum(resid**2) / (2 * len(clicks))))
+        # Clicks that scatter beyond their errors (a blend, a mis-click, a path
+        # the spline cannot follow) widen the track's errors by the reduced
+        # chi-square; within their errors the clicks' own errors stand.
+        if chi2 > stats.chi2.isf(TRACK_CHI2_P, dof):
+            scale = chi2 / dof
     return TrackFit("sky" if use_sky else "pixel", degree, interior, rms, knots, coeffs,
-                    covariance, jd0, reference)  # fmt: skip
+                    covariance * scale, jd0, reference, dof, chi2, scale)  # fmt: skip
 
 
 def _check_covers(registration: Registration, frames: Sequence[int]) -> None:

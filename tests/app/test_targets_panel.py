@@ -142,18 +142,26 @@ def test_three_clicks_track_the_asteroid_in_every_frame(
     assert "Horizons - track: up to" in panel.result_label.text()
 
     # A click far off in frame 4, kept as clicked (Shift): it replaces the
-    # centroid there and the refit follows it.
+    # centroid there. Three clicks make a line (never as many terms as
+    # clicks), which the two centroids hold and the 1 px click cannot bend;
+    # its 6 px residual shows, and the uncertainties are scaled up for it.
+    sigma_before = np.asarray(panel.predictions[target.name]["sigma_px"])
     _click(window, qtbot, panel, 4, truth[4, 0] + 6.0, truth[4, 1], shift=True)
     c4 = panel.current_target.track.click_in(4)
     assert not c4.refined and c4.x == pytest.approx(truth[4, 0] + 6.0)
     assert len(panel.current_target.track.clicks) == 3
-    assert _error(panel, truth)[4] > 2.0
+    assert "3 click(s): a line" in panel.result_label.text()
+    assert "scatter" in panel.result_label.text()
+    sigma_after = np.asarray(panel.predictions[target.name]["sigma_px"])
+    assert np.all(sigma_after > 3 * sigma_before)
+    assert np.all(_error(panel, truth) < 4 * np.sqrt(2) * sigma_after)
     # Removing that click: the track is a line through frames 0 and 7 again on the asteroid.
     old = panel.predictions[target.name]
     panel.remove_click(4)
     qtbot.waitUntil(lambda: panel.predictions[target.name] is not old, timeout=20_000)
     assert panel.current_target.track.frames == (0, 7)
-    assert "2 click(s): degree 1" in panel.result_label.text()
+    assert "2 click(s): a line" in panel.result_label.text()
+    assert "rms undefined" in panel.result_label.text()
     assert _error(panel, truth).max() < 0.5
 
     # Positions file out and back in: the same clicks.

@@ -60,11 +60,15 @@ def test_click_outside_image_is_a_clear_error():
         refine_click(np.zeros((20, 20)), 25.0, 3.0)
 
 
-def test_spline_layout_grows_with_clicks():
+def test_spline_layout_grows_with_clicks_and_never_has_as_many_terms():
     assert spline_layout(1) == (0, 0)
-    assert spline_layout(2) == (1, 0)
-    assert spline_layout(3) == (2, 0)
+    assert spline_layout(2) == (1, 0)  # a line through two clicks: nothing left to check it
+    assert spline_layout(3) == (1, 0)
+    assert spline_layout(4) == (2, 0)
     assert spline_layout(5) == (3, 0)
+    for n in range(3, 200):
+        degree, interior = spline_layout(n)
+        assert degree + 1 + interior <= n - 1, n  # residuals exist
     degree, interior = spline_layout(30)
     assert degree == 3 and 30 - (degree + 1 + interior) >= 10  # spare freedom to smooth
 
@@ -85,23 +89,52 @@ def _curved_path(jd):
     return 100 + 400 * t + 300 * t**2, 80 + 250 * t - 150 * t**2
 
 
-def test_three_clicks_predict_curved_path_in_pixels():
+def _clicks(jd, x, y, frames, sigma, seed):
+    rng = np.random.default_rng(seed)
+    track = Track()
+    for i in frames:
+        track = track.with_click(
+            Click(i, jd[i], x[i] + rng.normal(0, sigma), y[i] + rng.normal(0, sigma), sigma=sigma)
+        )
+    return track
+
+
+def test_four_clicks_predict_curved_path_in_pixels():
     jd = 2460000.5 + np.linspace(0, 0.25, 30)
     x, y = _curved_path(jd)
-    rng = np.random.default_rng(1)
-    track = Track()
-    for i in (0, 14, 29):
-        track = track.with_click(
-            Click(i, jd[i], x[i] + rng.normal(0, 0.05), y[i] + rng.normal(0, 0.05), sigma=0.05)
-        )
+    track = _clicks(jd, x, y, (0, 10, 20, 29), 0.05, seed=1)
     fit = fit_track(track)
-    assert fit.frame_type == "pixel" and fit.degree == 2
+    assert fit.frame_type == "pixel" and fit.degree == 2 and fit.dof == 2
     pred = fit.predict(jd, clicked=track.frames)
     err = np.hypot(pred["x"] - x, pred["y"] - y)
     assert err.max() < 0.3
-    assert pred["clicked"].sum() == 3
+    assert pred["clicked"].sum() == 4
     # The stated uncertainty is honest: errors within 4 sigma (radial, 2 axes).
     assert np.all(err < 4 * np.sqrt(2) * pred["sigma_px"] + 1e-3)
+    assert "rms" in fit.describe(4) and "undefined" not in fit.describe(4)
+
+
+def test_three_clicks_are_a_line_that_says_when_the_path_curves():
+    # Three clicks never make a parabola through all three (rms 0, nothing
+    # checked): a line, whose residuals show this path's curvature, and
+    # uncertainties scaled up by them so that they still cover the path.
+    jd = 2460000.5 + np.linspace(0, 0.25, 30)
+    x, y = _curved_path(jd)
+    fit = fit_track(_clicks(jd, x, y, (0, 14, 29), 0.05, seed=1))
+    assert fit.degree == 1 and fit.dof == 2 and fit.rms > 1.0 and fit.scale > 100
+    assert "scatter" in fit.describe(3)
+    pred = fit.predict(jd)
+    err = np.hypot(pred["x"] - x, pred["y"] - y)
+    assert err.max() > 2.0  # a line cannot follow this curve...
+    assert np.all(err < 4 * np.sqrt(2) * pred["sigma_px"])  # ...and says so
+    # On a straight path the same three clicks agree within their errors:
+    # the line keeps the clicks' own errors (no scaling by a chance chi-square).
+    xs, ys = 100 + 400 * (jd - jd[0]), 80 + 250 * (jd - jd[0])
+    line = fit_track(_clicks(jd, xs, ys, (0, 14, 29), 0.05, seed=3))
+    assert line.scale == 1.0 and line.rms < 0.2
+    # Two clicks: a line with nothing to check it; the rms is undefined, not 0.
+    two = fit_track(_clicks(jd, xs, ys, (0, 29), 0.05, seed=3))
+    assert two.dof == 0 and np.isnan(two.rms) and "rms undefined" in two.describe(2)
 
 
 def test_two_clicks_give_a_line_and_many_clicks_smooth_the_noise():
