@@ -1,0 +1,89 @@
+"""The real TrES-1 b transit of 2012-06-17 (tres1-oscaar): frames to mid-time and depth.
+
+The 70 lights carry no pointing, so they are registered from their stars;
+the master dark of the 10 darks is subtracted; the target (the first circle of
+the original author's DS9 region file, OSCAAR's convention) and the other
+circles as comparison candidates are measured at every candidate aperture
+and the best photometry is fitted. The published ephemeris (SOURCE.txt: Yeung
+et al. 2022) predicts Tc = 2456095.6740 +- 0.0005 BJD_TDB; the depth is about
+2 % (Rp/Rs 0.138, Winn et al. 2007).
+
+The headers give no site or target position: BJD_TDB and airmass use TrES-1's
+catalogue position (SOURCE.txt) and the University of Maryland Observatory
+(College Park), where the frames were taken: the header's SWOWNER is the
+observatory's Elizabeth Warner, whose 152 mm refractor and SBIG ST-10 the
+OSCAAR documentation names, and OSCAAR's own ``umo.par`` gives the site.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+
+from fluxion.core.calibration.masters import make_master_dark
+from fluxion.core.calibration.raw import RawFrame
+from fluxion.core.io.sequence import Sequence
+from fluxion.core.targets.inputs import target_frames
+from fluxion.core.transit.data import transit_data_from_table
+from fluxion.core.transit.ephemeris import Ephemeris
+from fluxion.core.transit.frames import frames_light_curve, read_region_positions
+from fluxion.core.transit.run import TransitParams, fit_transit
+
+PUBLISHED_TC, PUBLISHED_TC_ERR = 2456095.6740, 0.0005
+TRES1 = SkyCoord("19h04m09.85s", "+36d37m57.4s")
+# University of Maryland Observatory (OSCAAR's extras/eph/observatories/umo.par).
+UMD = EarthLocation.from_geodetic(
+    -(76 + 56 / 60 + 13.92 / 3600) * u.deg, (38 + 58 / 60 + 50.16 / 3600) * u.deg, 20 * u.m
+)
+#: The ephemeris of SOURCE.txt and the geometry of Winn, Holman & Roussanova (2007).
+EPHEMERIS = Ephemeris(
+    period=3.0300689, t0=2455489.66026, period_err=7e-7, t0_err=0.00044, name="TrES-1 b",
+    a_rs=10.52, a_rs_err=0.18, inc_deg=88.4, inc_err=0.5, rp_rs=0.1381, duration_h=2.5,
+    teff=5226, logg=4.59, feh=0.06,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tres1_light_curve(shared_data):
+    folder = shared_data / "tres1-oscaar"
+    if not folder.is_dir():
+        pytest.skip("tres1-oscaar not in the shared data")
+    sequence = Sequence.from_paths([folder])
+    darks = [RawFrame.from_info(f) for f in sequence.frames if f.type == "dark"]
+    assert len(darks) == 10
+    dark = make_master_dark(darks, None).data
+    frames = target_frames(sequence)
+    assert frames.wcs is None and frames.registration is not None
+    assert not frames.registration.failed
+    regions = read_region_positions((folder / "stars2.reg").read_text())
+    choice = frames_light_curve(
+        frames, regions[0], EPHEMERIS, candidates_xy=regions[1:], dark=dark, target=TRES1,
+        location=UMD,
+    )  # fmt: skip
+    return choice
+
+
+def test_photometry_choice_is_explained(tres1_light_curve):
+    choice = tres1_light_curve
+    lc = choice.light_curve
+    assert len(lc) == 70 and np.all(np.isfinite(lc["bjd_tdb"]))
+    assert {"fwhm", "sky", "comp_flux", "airmass", "x", "y"} <= set(lc.colnames)
+    assert len(choice.apertures) >= 4 and choice.radius in choice.apertures["radius"]
+    best = np.nanmin(choice.apertures["scatter"])
+    assert choice.apertures["scatter"][choice.apertures["radius"] == choice.radius][0] == best
+    assert choice.explanation[0].startswith("aperture") and len(choice.comparison) >= 3
+    # The field drifts ~200 px over the night: the airmass falls from 1.6 to 1.0.
+    assert lc["airmass"][0] > 1.5 and lc["airmass"][-1] < 1.1
+
+
+def test_mid_time_within_two_sigma_of_the_published_ephemeris(tres1_light_curve):
+    data = transit_data_from_table(tres1_light_curve.light_curve, "TrES-1")
+    result = fit_transit(data, EPHEMERIS, TransitParams(mcmc_steps=2500, mcmc_burn=800))
+    sigma = np.hypot(result.errors["tmid"], PUBLISHED_TC_ERR)
+    assert abs(result.values["tmid"] - PUBLISHED_TC) < 2 * sigma
+    assert result.errors["tmid"] < 0.004  # under 6 minutes
+    assert 0.015 < result.values["depth"] < 0.025
+    assert result.values["rp_rs"] == pytest.approx(0.138, abs=3 * result.errors["rp_rs"])
+    assert result.residual_rms < 0.008 and result.method == "emcee"
