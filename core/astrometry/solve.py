@@ -39,6 +39,7 @@ from ..catalogs import (
     LocalCatalog,
 )
 from ..runtime.pipeline import StepState
+from .inputs import star_like
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
 from .scale import ScaleGuess
@@ -237,6 +238,8 @@ def _good_sources(sources: Table) -> Table:
 
         bad = int(SourceFlags.SATURATED | SourceFlags.TRUNCATED)
         keep &= (np.asarray(sources["flags"], int) & bad) == 0
+    # Cosmic rays, hot pixels, bleeds and tracks must not crowd the brightest stars.
+    keep &= star_like(sources)
     return sources[keep]
 
 

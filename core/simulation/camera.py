@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["Camera", "make_camera", "cosmic_ray_electrons", "read_out"]
+__all__ = ["Camera", "make_camera", "cosmic_ray_electrons", "read_out", "bleed_columns"]
 
 ADC_MAX = 65535  # 16-bit converter
 
@@ -38,6 +38,9 @@ class Camera:
         ADU at which the output clips (SATURATE).
     hot_pixels : ndarray
         Boolean mask of the hot pixels.
+    full_well : float
+        Electrons a pixel holds; the excess bleeds along its column
+        (:func:`bleed_columns`). Infinite: no bleeding.
     """
 
     bias_level: np.ndarray
@@ -47,6 +50,7 @@ class Camera:
     read_noise: float
     saturation: float
     hot_pixels: np.ndarray
+    full_well: float = np.inf
 
 
 def _flat_field(
@@ -89,6 +93,7 @@ def make_camera(
     n_dust: int,
     prnu: float,
     rng: np.random.Generator,
+    full_well: float = np.inf,
 ) -> Camera:
     """Draw the fixed maps of a camera for one night."""
     ny, nx = shape
@@ -113,6 +118,7 @@ def make_camera(
         read_noise=float(read_noise),
         saturation=float(saturation),
         hot_pixels=hot,
+        full_well=float(full_well),
     )
 
 
@@ -165,9 +171,41 @@ def read_out(
         ADU, clipped at ``camera.saturation`` and the 16-bit limit.
     """
     electrons = rng.poisson(np.clip(expected_electrons, 0.0, None)).astype(np.float64)
+    if np.isfinite(camera.full_well):
+        electrons = bleed_columns(electrons, camera.full_well)
     electrons += camera.read_noise * rng.standard_normal(expected_electrons.shape)
     if extra_electrons is not None:
         electrons += extra_electrons
     adu = camera.bias_level + electrons / camera.gain
     top = min(camera.saturation, ADC_MAX)
     return np.clip(np.rint(adu), 0, top).astype(np.uint16)
+
+
+def bleed_columns(electrons: np.ndarray, full_well: float) -> np.ndarray:
+    """Charge above ``full_well`` spilled along the column, as a CCD's does.
+
+    Each run of over-full pixels keeps ``full_well`` per pixel; its excess
+    fills the pixels above and below it, half each way, up to ``full_well``,
+    so a bright star grows a vertical streak whose length is its excess over
+    the well (charge that runs off the frame is lost). Charge is conserved
+    on the frame otherwise.
+    """
+    out = np.array(electrons, dtype=np.float64, copy=True)
+    for col in np.nonzero((out > full_well).any(axis=0))[0]:
+        c = out[:, col]
+        over = c > full_well
+        # Runs of over-full pixels: starts and ends of the True segments.
+        edges = np.diff(np.concatenate([[0], over.astype(np.int8), [0]]))
+        for start, stop in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+            excess = float(np.sum(c[start:stop] - full_well))
+            c[start:stop] = full_well
+            for step, share in ((-1, 0.5 * excess), (1, 0.5 * excess)):
+                k = start - 1 if step < 0 else stop
+                while share > 0 and 0 <= k < len(c):
+                    room = max(full_well - c[k], 0.0)
+                    take = min(room, share)
+                    c[k] += take
+                    share -= take
+                    k += step
+        out[:, col] = c
+    return out

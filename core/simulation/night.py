@@ -100,6 +100,7 @@ class Night(CameraFrames):
             n_dust=c.n_dust,
             prnu=c.prnu,
             rng=_rng(c.seed, _S_CAMERA),
+            full_well=c.full_well if c.full_well > 0 else np.inf,
         )
 
     # -- camera truth ---------------------------------------------------------

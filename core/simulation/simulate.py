@@ -103,6 +103,13 @@ class NightConfig:
     dark_current: float = param(0.02, label="Dark current", unit="e-/s", minimum=0.0)
     hot_pixel_fraction: float = param(2e-4, label="Hot pixels", minimum=0.0, maximum=0.1)
     saturation: float = param(60000.0, label="Saturation", unit="ADU", maximum=65535.0)
+    full_well: float = param(
+        0.0,
+        label="Full well",
+        unit="e-",
+        minimum=0.0,
+        help="Charge a pixel holds before it bleeds along its column; 0: no bleeding.",
+    )
     ccd_temp: float = param(-10.0, label="Sensor temperature", unit="C")
     vignetting: float = param(0.15, label="Vignetting", help="Light lost in the corners.")
     n_dust: int = param(3, label="Dust donuts", minimum=0)
