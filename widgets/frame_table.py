@@ -31,6 +31,7 @@ COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Mid-exposure (UTC)", "time_utc", ("time", "date_obs", "mid_time")),
     ("Time from", "time_origin", ("time",)),
     ("Airmass", "airmass", ("airmass",)),
+    ("Bayer", "cfa", ("cfa",)),
     ("Problems", "problems", ()),
 )
 
@@ -176,7 +177,13 @@ class FrameTableModel(QAbstractTableModel):
             if attr == "path":
                 lines.append(str(getattr(frame, "path", "")))
             if source is not None:
-                lines.append(("guessed: " if is_guessed(source) else "from header card ") + source)
+                if attr == "cfa":
+                    # The pattern of the stored pixels and what it was read from.
+                    lines.append(f"colour-filter pattern: {source}")
+                else:
+                    lines.append(
+                        ("guessed: " if is_guessed(source) else "from header card ") + source
+                    )
             if problems:
                 lines.append("Problems:\n" + "\n".join(f"- {p}" for p in problems))
             return "\n".join(lines) or None

@@ -22,12 +22,14 @@ __all__ = [
     "DEFAULT_WORKERS",
     "IMAGE_SUFFIXES",
     "TABLE_SUFFIXES",
+    "add_bayer_argument",
     "add_out_argument",
     "add_output_arguments",
     "add_workers_argument",
     "check_folder",
     "check_paths",
     "check_workers",
+    "chosen_cfa",
     "output_file",
     "target_lights",
 ]
@@ -98,6 +100,27 @@ def output_file(args: argparse.Namespace, default_name: str, suffixes: tuple[str
         )
     check_folder(path)
     return path / default_name
+
+
+def add_bayer_argument(p: argparse.ArgumentParser) -> None:
+    """``--bayer auto|none|RGGB|BGGR|GRBG|GBRG``: the colour-filter pattern of the frames."""
+    p.add_argument(
+        "--bayer",
+        default="auto",
+        type=str.upper,
+        choices=("AUTO", "NONE", "RGGB", "BGGR", "GRBG", "GBRG"),
+        metavar="PATTERN",
+        help="Bayer pattern of one-shot-colour frames as stored (row 0 first): auto reads "
+        "BAYERPAT/COLORTYP, XBAYROFF/YBAYROFF, ROWORDER and the camera profiles; none "
+        "measures them as monochrome; RGGB, BGGR, GRBG or GBRG overrides (default: auto)",
+    )
+
+
+def chosen_cfa(frames: list, args: argparse.Namespace) -> list:
+    """``frames`` with ``--bayer`` applied (see :func:`fluxion.core.io.frames.choose_cfa`)."""
+    from fluxion.core.io.frames import choose_cfa
+
+    return choose_cfa(frames, getattr(args, "bayer", "auto") or "auto")
 
 
 def add_workers_argument(

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .options import check_paths
+from .options import add_bayer_argument, check_paths, chosen_cfa
 
 NAME = "scan"
 HELP = "list the FITS frames in folders or files with their normalised header facts"
@@ -25,6 +25,7 @@ _COLUMNS = (
     ("time_prec", 9),
     ("binning", 7),
     ("gain", 6),
+    ("bayer", 5),
     ("ra", 10),
     ("dec", 10),
     ("shape", 11),
@@ -35,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
     p.add_argument("--json", action="store_true", help="write a JSON list to stdout")
     p.add_argument("-r", "--recursive", action="store_true", help="also scan sub-folders")
+    add_bayer_argument(p)
 
 
 def _cell(value: object, width: int) -> str:
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.sequence import scan
 
     check_paths(args.paths)
-    frames = scan(args.paths, recursive=args.recursive)
+    frames = chosen_cfa(scan(args.paths, recursive=args.recursive), args)
     rows = [f.to_json_dict() for f in frames]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         r["file"] = _relative(Path(r["file"]), root)
         # The card the time came from and the precision it is written to.
         r["time_prec"] = format_precision(r["time_precision_s"]) if r["time_utc"] else None
+        r["bayer"] = r["bayer_pattern"]
     print(" ".join(name.ljust(w) for name, w in _COLUMNS))
     for r in rows:
         print(" ".join(_cell(r[name], w) for name, w in _COLUMNS))
@@ -106,6 +109,14 @@ def run(args: argparse.Namespace) -> int:
             gains[r["gain_source"]] = gains.get(r["gain_source"], 0) + 1
     for source, n in gains.items():
         print(f"gain of {n} file{'s' if n > 1 else ''}: {source}")
+    # Colour frames: the pattern of their stored pixels and what it was read from.
+    patterns: dict[str, int] = {}
+    for r in rows:
+        if r["bayer_pattern"]:
+            key = f"{r['bayer_pattern']} from {r['bayer_pattern_source']}"
+            patterns[key] = patterns.get(key, 0) + 1
+    for source, n in patterns.items():
+        print(f"Bayer pattern of {n} file{'s' if n > 1 else ''}: {source}")
     if bad:
         print(f"{len(bad)} with problems:")
         for r in bad:

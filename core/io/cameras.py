@@ -55,6 +55,7 @@ class CameraModel:
     adc_bits: int
     e_per_adu_gain0: float | None
     source: str
+    bayer_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class CameraProfile:
         text = " ".join(self._values(header, "INSTRUME|CREATOR|CAMERA|CCDNAME|TELESCOP"))
         return next((m for m in self.models if re.search(m.match, text, re.IGNORECASE)), None)
 
+    def bayer_pattern(self, header: fits.Header) -> str | None:
+        """The colour-filter pattern of the header's model when the profile knows it."""
+        model = self.model(header)
+        return None if model is None else model.bayer_pattern
+
     def e_per_adu(self, model: CameraModel, setting: float) -> float | None:
         """e-/ADU of the file at a gain setting, or None without a published conversion."""
         if model.e_per_adu_gain0 is None:
@@ -104,6 +110,7 @@ def _camera(raw: Mapping[str, Any], origin: str) -> CameraProfile:
                 int(m.get("adc_bits", 16)),
                 None if m.get("e_per_adu_gain0") is None else float(m["e_per_adu_gain0"]),
                 str(m.get("source", "")),
+                m.get("bayer_pattern"),
             )
             for m in raw.get("models", ())
         )

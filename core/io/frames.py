@@ -28,7 +28,7 @@ from .headers import HeaderFacts, normalise_header
 from .obstime import format_precision, quiet_erfa
 from .pixscale import ScaleHint
 
-__all__ = ["FrameInfo", "frame_info", "frame_table_meta"]
+__all__ = ["CFA_CHOICES", "FrameInfo", "choose_cfa", "frame_info", "frame_table_meta", "with_cfa"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class FrameInfo:
         arcsec per stored pixel from the header, with its tolerance and source.
     shape : tuple of int or None
         (ny, nx) of the image.
+    cfa : str or None
+        Bayer pattern of the stored pixels of a one-shot-colour frame
+        ('RGGB', 'GRBG', ...; ``sources['cfa']`` says from what), None for a
+        monochrome one. :func:`with_cfa` sets it by hand.
     problems : tuple of str
         One line each.
     sources : Mapping[str, str]
@@ -101,6 +105,7 @@ class FrameInfo:
     pixel_size_um: float | None = None
     pixel_scale: ScaleHint | None = None
     shape: tuple[int, int] | None = None
+    cfa: str | None = None
     problems: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     profile: str = ""
@@ -144,7 +149,8 @@ class FrameInfo:
         Keys: file, type, object, filter, exptime, time_utc (ISO, mid-exposure),
         jd (mid), time_source (the cards it came from), time_precision_s,
         binning [bx, by], gain, gain_source, ra, dec (deg), pixel_scale (arcsec/px),
-        pixel_scale_source, shape [ny, nx], problems.
+        pixel_scale_source, shape [ny, nx], bayer_pattern (of the stored pixels, null
+        for monochrome), bayer_pattern_source, problems.
         """
         return {
             "file": str(self.path),
@@ -164,6 +170,8 @@ class FrameInfo:
             "pixel_scale": None if self.pixel_scale is None else self.pixel_scale.arcsec_per_px,
             "pixel_scale_source": None if self.pixel_scale is None else self.pixel_scale.source,
             "shape": None if self.shape is None else list(self.shape),
+            "bayer_pattern": self.cfa,
+            "bayer_pattern_source": self.sources.get("cfa"),
             "problems": list(self.problems),
         }
 
@@ -178,7 +186,8 @@ def frame_table_meta(
     frame: ``frame`` (base name), ``file`` (absolute path), ``FILTER``,
     ``OBJECT``, ``exptime`` (s), ``time_utc`` and ``jd_utc`` (mid-exposure,
     UTC, ISO and JD), ``airmass`` and ``gain`` (e-/ADU) as the header gives
-    them. Facts the header does not give are left out, never guessed here.
+    them, and ``bayer_pattern`` for a colour frame. Facts the header does not
+    give are left out, never guessed here.
 
     Parameters
     ----------
@@ -202,10 +211,49 @@ def frame_table_meta(
         ("jd_utc", None if time is None else time[1]),
         ("airmass", facts.airmass),
         ("gain", facts.gain),
+        ("bayer_pattern", facts.cfa),
     ):
         if value is not None:
             meta[key] = value
     return meta
+
+
+def with_cfa(frame: FrameInfo, pattern: str | None) -> FrameInfo:
+    """``frame`` with its Bayer pattern set by the user ('RGGB'..., or None for monochrome).
+
+    The header's own reading stays in ``sources['cfa']``'s text, so that the
+    frame table shows what was overridden.
+    """
+    from dataclasses import replace
+
+    from .cfa import normalise_pattern
+
+    value = normalise_pattern(pattern) if pattern is not None else None
+    if pattern is not None and value is None:
+        raise ValueError(f"{pattern!r} is not a Bayer pattern (RGGB, BGGR, GRBG or GBRG)")
+    if value == frame.cfa:
+        return frame
+    was = frame.sources.get("cfa")
+    said = "set by the user" + (f" (the frame said {frame.cfa} from {was})" if was else "")
+    return replace(frame, cfa=value, sources=MappingProxyType({**frame.sources, "cfa": said}))
+
+
+#: What a user may say about the frames' Bayer pattern: keep the header's, none, or one.
+CFA_CHOICES = ("auto", "none", "RGGB", "BGGR", "GRBG", "GBRG")
+
+
+def choose_cfa(frames: list[FrameInfo], choice: str = "auto") -> list[FrameInfo]:
+    """The frames with the pattern the user chose: ``'auto'`` (the headers'), ``'none'``, or one.
+
+    ``'none'`` measures colour frames as monochrome ones; a pattern applies to
+    every usable frame (the user's camera).
+    """
+    key = (choice or "auto").strip()
+    if key.lower() == "auto":
+        return list(frames)
+    if key.lower() == "none":
+        return [with_cfa(f, None) for f in frames]
+    return [with_cfa(f, key) if f.usable else f for f in frames]
 
 
 def _shape(header: fits.Header) -> tuple[tuple[int, int] | None, str | None]:
@@ -269,6 +317,7 @@ def _from_facts(
         pixel_size_um=facts.pixel_size_um,
         pixel_scale=facts.pixel_scale,
         shape=shape,
+        cfa=facts.cfa,
         problems=tuple(dict.fromkeys(problems)),
         sources=MappingProxyType(dict(facts.sources)),
         profile=facts.profile,

@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from .cameras import match_camera, read_gain
+from .cfa import read_cfa
 from .fitsio import read_wcs
 from .obstime import mid_exposure_time
 from .pixscale import ARCSEC_PER_RADIAN, ScaleHint, pixel_scale_hint
@@ -83,6 +84,9 @@ class HeaderFacts:
         arcsec per stored pixel from the WCS, a plate-scale card (times the
         binning when it counts unbinned pixels) or the optics; its ``source``
         is also ``sources['pixel_scale']``.
+    cfa : str or None
+        Bayer pattern of the stored pixels of a one-shot-colour frame
+        (:func:`fluxion.core.io.cfa.read_cfa`; ``sources['cfa']`` says from what).
     sources : Mapping[str, str]
         Fact name to its origin: card name, ``'default'`` or ``'guessed from X'``.
     problems : tuple of str
@@ -108,6 +112,7 @@ class HeaderFacts:
     focal_length_mm: float | None = None
     pixel_size_um: float | None = None
     pixel_scale: ScaleHint | None = None
+    cfa: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
@@ -411,10 +416,19 @@ def normalise_header(
     r.problems.extend(t.problems)
     ra, dec = r.pointing()
     binning = r.binning()
-    gain = read_gain(header, r.cards("gain"), match_camera(header))
+    camera = match_camera(header)
+    gain = read_gain(header, r.cards("gain"), camera)
     if gain.source is not None:
         r.sources["gain"] = gain.source
     r.problems.extend(gain.problems)
+    cfa = read_cfa(
+        header,
+        camera_pattern=None if camera is None else camera.bayer_pattern(header),
+        camera_name=None if camera is None else camera.name,
+    )
+    if cfa.source is not None:
+        r.sources["cfa"] = cfa.source
+    r.problems.extend(cfa.problems)
     scale = pixel_scale_hint(
         header,
         binning[0],
@@ -443,6 +457,7 @@ def normalise_header(
         focal_length_mm=r.first_number("focal_length_mm", positive=True),
         pixel_size_um=r.first_number("pixel_size_um", positive=True),
         pixel_scale=scale,
+        cfa=cfa.pattern,
         sources=MappingProxyType(dict(r.sources)),
         problems=tuple(dict.fromkeys(r.problems)),
     )

@@ -22,9 +22,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 
 from ..detection.extract import Detection, DetectionError, DetectionParams, SourceFlags
+from ..io.cfa import cfa_pattern
 
 __all__ = ["RegistrationSources", "cfa_pattern", "registration_sources", "sources_from_table"]
 
@@ -70,17 +70,6 @@ class RegistrationSources:
     @classmethod
     def empty(cls) -> RegistrationSources:
         return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
-
-
-def cfa_pattern(header: fits.Header | None) -> str | None:
-    """The Bayer pattern of a one-shot-colour frame (``BAYERPAT``), or None."""
-    if header is None:
-        return None
-    value = header.get("BAYERPAT", header.get("COLORTYP"))
-    if not isinstance(value, str):
-        return None
-    value = value.strip().upper()
-    return value if len(value) == 4 and set(value) <= {"R", "G", "B"} else None
 
 
 def sources_from_table(table, fwhm: float | None = None, max_sources: int = 400):

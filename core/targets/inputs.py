@@ -28,7 +28,7 @@ from ..chain import frame_wcs
 from ..detection.extract import Detection
 from ..io.sequence import Sequence
 from ..project.products import ProductStore
-from ..registration import Registration, cfa_pattern, register_frames
+from ..registration import Registration, register_frames
 from ..runtime.pipeline import StepState
 
 __all__ = ["TargetFrames", "bright_isolated_stars", "load_target_frames", "target_frames"]
@@ -181,7 +181,8 @@ def target_frames(
     location = None if site is None else EarthLocation.from_geodetic(*site)
     frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
     if wcs is None:
-        cfa = cfa_pattern(sequence.header(lights[0]))
+        # The frame's pattern: its cards, its camera's profile, or the user's choice.
+        cfa = getattr(sequence[lights[0]], "cfa", None)
         reg = register_frames(frames.image, len(lights), cfa=cfa, state=state.sub(0.4, 1.0))
         if not reg.frames[reg.reference].ok:
             raise ValueError(

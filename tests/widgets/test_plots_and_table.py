@@ -60,13 +60,18 @@ class _Frame:
     exptime: float | None = 60.0
     time_utc: str | None = "2024-09-10T21:31:00.000"
     airmass: float | None = 1.2345
+    cfa: str | None = None
     problems: tuple[str, ...] = ()
     sources: dict = field(default_factory=dict)
 
 
 def test_frame_table_shows_facts_guesses_and_problems(show, qtbot) -> None:
     frames = [
-        _Frame(Path("/d/light_0001.fits"), sources={"exptime": "EXPTIME", "filter": "default"}),
+        _Frame(
+            Path("/d/light_0001.fits"),
+            cfa="GRBG",
+            sources={"exptime": "EXPTIME", "filter": "default", "cfa": "BAYERPAT 'GRBG'"},
+        ),
         _Frame(
             Path("/d/light_0002.fits"),
             problems=("no DATE-OBS: time unknown",),
@@ -87,6 +92,10 @@ def test_frame_table_shows_facts_guesses_and_problems(show, qtbot) -> None:
     )
     assert m.data(m.index(0, col["Mid-exposure (UTC)"])) == "2024-09-10 21:31:00.00"
     assert m.data(m.index(1, col["Mid-exposure (UTC)"])) == "-"
+    # a colour frame's Bayer pattern, and where it was read
+    assert m.data(m.index(0, col["Bayer"])) == "GRBG" and m.data(m.index(1, col["Bayer"])) == "-"
+    tip = m.data(m.index(0, col["Bayer"]), Qt.ItemDataRole.ToolTipRole)
+    assert tip == "colour-filter pattern: BAYERPAT 'GRBG'"
     # guessed facts are italic and say so; read ones name their card
     assert m.data(m.index(0, col["Filter"]), Qt.ItemDataRole.FontRole).italic()
     assert m.data(m.index(0, col["Filter"]), Qt.ItemDataRole.ToolTipRole) == "guessed: default"
