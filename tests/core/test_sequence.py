@@ -152,7 +152,7 @@ def test_to_json_dict(night: Path) -> None:
     assert set(d) == {
         "file", "type", "object", "filter", "exptime", "time_utc", "jd", "time_source",
         "time_precision_s", "binning", "gain", "gain_source", "ra", "dec", "pixel_scale",
-        "pixel_scale_source", "shape", "problems",
+        "pixel_scale_source", "shape", "bayer_pattern", "bayer_pattern_source", "problems",
     }  # fmt: skip
     assert d["time_utc"] == "2024-03-05T21:10:30.000"
     assert (d["time_source"], d["time_precision_s"]) == ("DATE-OBS + EXPTIME/2", 1e-3)
