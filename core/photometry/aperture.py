@@ -62,9 +62,18 @@ def clipped_std_factor(sigma: float = 3.0, maxiters: int = 5) -> float:
 
 
 def aperture_variance(
-    flux: np.ndarray, area: np.ndarray, background_variance: np.ndarray
+    flux: np.ndarray, area: np.ndarray, radius: float, background_variance: np.ndarray
 ) -> np.ndarray:
     """Variance (e-^2) of aperture sums: the source's Poisson noise plus the background's.
+
+    An exact circular aperture weighs each pixel by its overlap ``w``, so
+    its sum of independent pixels has the variance ``sum(w^2) var``, not
+    ``sum(w) var``: the pixels the edge cuts count less than their area.
+    Across the edge ``w(1 - w)`` averages 1/6 per unit of perimeter, so
+    ``sum(w^2) = area - 2 pi r / 6``, i.e. ``area (1 - 1/(3 r))``
+    (photutils' exact overlaps, averaged over pixel phases: 1 - 0.066 at
+    r = 5 px, 1 - 0.017 at 20 px); using the area overstated the error of a
+    sky-limited star by 3 % at 5 px.
 
     Parameters
     ----------
@@ -73,11 +82,14 @@ def aperture_variance(
         Poisson noise.
     area : ndarray
         Aperture area (px).
+    radius : float
+        Aperture radius (px).
     background_variance : ndarray
         Per-pixel variance of the background (e-^2), as measured in the sky
         annulus (sky photons, read noise, dark current together).
     """
-    return np.maximum(np.nan_to_num(flux), 0.0) + area * background_variance
+    edge = np.clip(1.0 - 1.0 / (3.0 * radius), 0.5, 1.0)
+    return np.maximum(np.nan_to_num(flux), 0.0) + area * edge * background_variance
 
 
 def poisson_median_offset(sky: np.ndarray, read_noise: float) -> np.ndarray:
@@ -155,6 +167,23 @@ def _as_positions(positions: np.ndarray) -> np.ndarray:
     return pos
 
 
+def _bounding_box(
+    pos: np.ndarray, reach: float, shape: tuple[int, int]
+) -> tuple[slice, slice] | None:
+    """The part of the frame within ``reach`` px of the positions, or None when most of it."""
+    finite = pos[np.all(np.isfinite(pos), axis=1)]
+    if len(finite) == 0:
+        return None
+    ny, nx = shape
+    x0 = max(int(np.floor(finite[:, 0].min() - reach)), 0)
+    x1 = min(int(np.ceil(finite[:, 0].max() + reach)) + 1, nx)
+    y0 = max(int(np.floor(finite[:, 1].min() - reach)), 0)
+    y1 = min(int(np.ceil(finite[:, 1].max() + reach)) + 1, ny)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) > 0.5 * nx * ny:
+        return None
+    return slice(y0, y1), slice(x0, x1)
+
+
 def measure_apertures(
     image: np.ndarray,
     positions: np.ndarray,
@@ -216,16 +245,27 @@ def measure_apertures(
         raise ValueError(
             f"need 0 < radius < annulus inner < annulus outer, got {radius}, {annulus}"
         )
-    bad = ~np.isfinite(data)
-    if mask is not None:
-        if mask.shape != data.shape:
-            raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")
-        bad |= mask.astype(bool)
-    clean = np.where(bad, 0.0, data)
-    n = len(pos)
+    if mask is not None and mask.shape != data.shape:
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}")
     table = Table()
     table["x"] = pos[:, 0]
     table["y"] = pos[:, 1]
+    # Only the pixels around the positions are read: a light curve measures
+    # a few stars of a large frame, whose whole-frame copies cost more than
+    # the photometry. The box holds every aperture and annulus whole, so an
+    # aperture meets its edge only where it meets the frame's.
+    box = _bounding_box(pos, annulus[1] + 2.0, data.shape)
+    if box is not None:
+        data = data[box]
+        mask, variance, sky_mask = (
+            None if a is None else np.asarray(a)[box] for a in (mask, variance, sky_mask)
+        )
+        pos = pos - (box[1].start, box[0].start)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= mask.astype(bool)
+    clean = np.where(bad, 0.0, data)
+    n = len(pos)
     flags = np.zeros(n, dtype=np.int32)
     if n == 0:
         for name in ("flux", "flux_err", "sky", "sky_err", "sky_rms", "area"):
@@ -254,7 +294,7 @@ def measure_apertures(
     sky_rms = sky_std / clipped_std_factor(3.0, 5)
     sky_err = sky_rms * np.sqrt(_MEDIAN_VARIANCE_FACTOR / np.maximum(n_sky, 1))
     if variance is None:
-        sum_var = aperture_variance(flux, area, sky_rms**2)
+        sum_var = aperture_variance(flux, area, radius, sky_rms**2)
     else:
         sum_var = np.asarray(phot["aperture_sum_err"], dtype=np.float64) ** 2
     flux_err = np.sqrt(sum_var + (area * sky_err) ** 2)

@@ -271,7 +271,7 @@ def curve_of_growth(
             )
         areas.append(area)
         fluxes.append(np.asarray(phot[f"aperture_sum_{k}"]) - sky * area)
-        pix_vars.append(aperture_variance(fluxes[-1], area, background_var))
+        pix_vars.append(aperture_variance(fluxes[-1], area, radii[k], background_var))
     flux = np.array(fluxes).T
     pix_var = np.array(pix_vars).T
     area = np.array(areas).T
