@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from fluxion.core.lightcurve.differential import differential_magnitudes
@@ -33,6 +34,7 @@ from fluxion.core.simulation.camera import read_out
 from fluxion.core.simulation.psf import add_sources
 from fluxion.core.simulation.simulate import NightConfig, make_night
 from fluxion.core.targets.tracking import Click, Track, fit_track, refine_click
+from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams
 
 SHAPE = (512, 512)
 N_FRAMES = 24
@@ -366,3 +368,67 @@ def test_asteroid_light_curve_mag_errors(night, lights):
         c, n = _light_curve_chi2(flux[:, 0], err[:, 0], m, -2.5 * np.log10(rel))
         chi2, dof = chi2 + c, dof + n
     assert WINDOW[0] < chi2 / dof < WINDOW[1], chi2 / dof
+
+
+# -- zero points -------------------------------------------------------------------
+
+N_ZP_DRAWS = 300  # one zero point per draw: chi2/N scatters by 0.08
+
+
+def test_zero_point_errors(night, frame0):
+    """A frame's zero point against the one the same fit finds without noise.
+
+    Each draw is a new exposure of light 0 and a new draw of the reference
+    catalog's errors (a real catalog's errors are one draw shared by all the
+    frames calibrated against it; here each frame needs its own so that the
+    zero points are independent). The reference zero point is the same fit
+    on the noiseless frame's fluxes against the true magnitudes, so what the
+    pulls measure is the error the fit reports for the noise and the catalog,
+    not the aperture's own systematics (its sky, the light beyond it), which
+    the aperture test above holds.
+    """
+    truth, raw_expected, _ = frame0
+    keep = _isolated(truth, margin=30.0, radius=16.0)
+    keep &= np.asarray(truth["flux"]) > 3000.0  # the stars a zero point uses
+    xy = np.column_stack([truth["x"][keep], truth["y"][keep]])
+    r, annulus = 6.0, (10.0, 16.0)
+    step = ZeroPoint(ZeroPointParams())
+
+    def sources(image):
+        t = measure_apertures(image, xy, r, annulus, noise=NoiseModel())
+        return Table(
+            {"x": xy[:, 0], "y": xy[:, 1], "ra": truth["ra"][keep], "dec": truth["dec"][keep],
+             "flux": t["flux"], "flux_err": t["flux_err"], "flags": t["flags"]}
+        )  # fmt: skip
+
+    def zero_point(table, catalog):
+        return step(table, catalog, filter="V", image_shape=SHAPE, exptime=EXPTIME)
+
+    dark = night.dark_current * EXPTIME
+    true_catalog = night.catalog.copy()
+    for band in ("V", "B"):
+        true_catalog[band] = night.true_magnitudes()[band]
+    noiseless = sources((raw_expected - dark) / night.flat_field)
+    rng = np.random.default_rng(5)
+    boxes = [(slice(int(y) - 17, int(y) + 18), slice(int(x) - 17, int(x) + 18)) for x, y in xy]
+    pulls, used, zp0 = [], [], None
+    for _ in range(N_ZP_DRAWS):
+        electrons = raw_expected.copy()
+        for box in boxes:  # photometry reads only the boxes: only they get noise
+            e = raw_expected[box]
+            electrons[box] = rng.poisson(e) + night.read_noise * rng.standard_normal(e.shape)
+        table = sources((electrons - dark) / night.flat_field)
+        if zp0 is None:
+            # The reference: noiseless fluxes weighted by a draw's errors (the
+            # noiseless fluxes agree with each other to ~1 %, so other draws'
+            # weights move it by far less than its error).
+            reference = noiseless.copy()
+            reference["flux_err"] = table["flux_err"]
+            zp0 = zero_point(reference, true_catalog)
+            assert zp0.calibrated
+        zp = zero_point(table, night.catalog_realisation(rng))
+        assert zp.calibrated
+        pulls.append((zp.zero_point - zp0.zero_point) / zp.zero_point_err)
+        used.append(zp.n_stars)
+    assert np.median(used) >= 15
+    assert WINDOW[0] < _chi2([pulls]) < WINDOW[1], _chi2([pulls])
