@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.panel_docks: list[QDockWidget] = []
         for cls in PANELS:
             self.add_panel(cls)
+        self._link_panels()
 
         self.frame_label = QLabel()
         self.task_progress = TaskProgress(self.workers)
@@ -107,6 +108,22 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def _link_panels(self) -> None:
+        """The Transit panel fits the Light curve panel's current curve."""
+        from .panels.lightcurve import LightCurvePanel
+        from .panels.transit import TransitPanel
+
+        curve = next((p for p in self.panels if isinstance(p, LightCurvePanel)), None)
+        transit = next((p for p in self.panels if isinstance(p, TransitPanel)), None)
+        if curve is None or transit is None:
+            return
+
+        def source():
+            run = curve.run
+            return None if run is None else (run.table, curve.rows)
+
+        transit.set_source(source)
 
     def add_panel(self, cls: type[StepPanel]) -> StepPanel:
         """Create a step panel in the step dock area (tabbed with the others)."""

@@ -128,6 +128,11 @@ def run(args: argparse.Namespace) -> int:
         m, choice, frames.times, files=frames.files, target=target, location=frames.location,
         comparison_mag=comp_mag, pointing=frames.pointing(),
     )  # fmt: skip
+    first = frames.sequence[frames.indices[0]]
+    if first.exptime:
+        lc.meta["exposure_s"] = float(first.exptime)  # for a transit fit's model and reports
+    if first.filter:
+        lc.meta["filter"] = str(first.filter)
     write_table(output, frames.with_registration(lc))
     good = np.isfinite(lc["mag"])
     print(

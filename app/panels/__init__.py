@@ -11,6 +11,7 @@ from .frame_stats import FrameStatsPanel
 from .lightcurve import LightCurvePanel
 from .photometry import PhotometryPanel
 from .targets import TargetsPanel
+from .transit import TransitPanel
 from .zeropoint import ZeroPointPanel
 
 __all__ = ["PANELS", "StepPanel"]
@@ -25,4 +26,5 @@ PANELS: list[type[StepPanel]] = [
     ZeroPointPanel,
     TargetsPanel,
     LightCurvePanel,
+    TransitPanel,
 ]

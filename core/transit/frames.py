@@ -102,5 +102,11 @@ def frames_light_curve(
         electrons, frames.times, target_path, star_xy, eph, fwhm=fwhm, star_positions=cands,
         target=target, location=location, files=frames.files, noise=NoiseModel(), state=state,
     )  # fmt: skip
-    choice.light_curve.meta["target_xy_first_light"] = [float(xy0[0]), float(xy0[1])]
+    meta = choice.light_curve.meta
+    meta["target_xy_first_light"] = [float(xy0[0]), float(xy0[1])]
+    info = frames.sequence[frames.indices[0]]
+    if info.exptime:
+        meta["exposure_s"] = float(info.exptime)
+    if info.filter:
+        meta["filter"] = str(info.filter)
     return choice
