@@ -66,12 +66,15 @@ def hint_from_solution(
     if not result.solved or centre is None or not math.isfinite(result.pixel_scale):
         return None
     tol = 0.02 if own.scale is None else min(own.scale.tolerance, 0.02)
+    sip = getattr(result.wcs, "sip", None)
     return SolveHint(
         centre[0],
         centre[1],
         ScaleGuess(result.pixel_scale, tol, "previous frame"),
         search_radius=search_radius,
         epoch=own.epoch,
+        # The same optics: the distortion order chosen once serves the night.
+        sip_order=sip.a_order if sip is not None else 1,
     )
 
 

@@ -74,6 +74,9 @@ class SolveHint:
         Degrees the centre may be off; the step's parameter when None.
     epoch : float or None
         Julian year of the observation (proper motions).
+    sip_order : int or None
+        The distortion order to fit without choosing it again (the previous
+        frame's, in a sequence); None chooses it on held-out stars.
     """
 
     ra: float | None
@@ -81,6 +84,7 @@ class SolveHint:
     scale: ScaleGuess | None
     search_radius: float | None = None
     epoch: float | None = None
+    sip_order: int | None = None
 
     @property
     def usable(self) -> bool:
@@ -483,8 +487,9 @@ class PlateSolver:
             return not_solved("hinted", str(exc), t0, **prepared.how)
         state.progress(0.3, f"matching {len(prepared.xy)} sources to {len(answer.table)} stars")
         result = self.solve_with(
-            prepared, image_shape, answer, (hint.ra, hint.dec), scale, tol, t0=t0, state=state
-        )
+            prepared, image_shape, answer, (hint.ra, hint.dec), scale, tol, t0=t0, state=state,
+            sip_order=hint.sip_order,
+        )  # fmt: skip
         return replace(result, hint_scale=scale.arcsec_per_px)
 
     def solve_with(
@@ -502,6 +507,7 @@ class PlateSolver:
         method: str = "hinted",
         state: StepState | None = None,
         n_triangle_stars: tuple[int, int | None] = (30, None),
+        sip_order: int | None = None,
     ) -> SolveResult:
         """Match ``prepared`` sources to catalog stars around ``centre`` and fit a verified WCS.
 
@@ -529,6 +535,8 @@ class PlateSolver:
         n_triangle_stars : (int, int or None)
             Brightest sources and catalog stars the matcher builds triangles
             from (None: scaled with the catalog's area).
+        sip_order : int, optional
+            Distortion order to fit as it is (see :class:`SolveHint`).
         """
         t0 = time.monotonic() if t0 is None else t0
         state = state if state is not None else StepState()
@@ -558,7 +566,9 @@ class PlateSolver:
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
             cat_sigma = _catalog_sigma_px(cat, scale.arcsec_per_px)
-            fit, src_i, cat_i = self._fit_and_extend(xy, sigma, cat_sigma, cat, match, (ny, nx))
+            fit, src_i, cat_i = self._fit_and_extend(
+                xy, sigma, cat_sigma, cat, match, (ny, nx), sip_order
+            )
         except WcsFitError as exc:
             return not_solved(method, str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")
@@ -585,22 +595,25 @@ class PlateSolver:
             fit, match, matches, scale, tol, answer, t0, messages, how, method=method
         )
 
-    def _fit_and_extend(self, xy, sigma, cat_sigma, cat, match, shape):
+    def _fit_and_extend(self, xy, sigma, cat_sigma, cat, match, shape, sip_order=None):
         """Fit on the first matches, then re-match every source through the WCS and refit.
 
         The first match is affine, so stars near the corners of a distorted
         field can be missed; once a SIP fit exists they are found. Each pair
-        is weighted by its centroid and catalog errors in quadrature.
+        is weighted by its centroid and catalog errors in quadrature. A given
+        ``sip_order`` (the previous frame's) is fitted as it is; otherwise the
+        order is chosen on held-out stars.
         """
 
         def pair_sigma(src_i, cat_i):
             return None if sigma is None else np.hypot(sigma[src_i], cat_sigma[cat_i])
 
         p = self.params
+        top = p.sip_order if sip_order is None else min(p.sip_order, max(int(sip_order), 1))
         ra_c = np.asarray(cat["ra"], float)
         dec_c = np.asarray(cat["dec"], float)
         src_i, cat_i = match.source_index, match.catalog_index
-        order = min(p.sip_order, 1) if len(src_i) < 12 else p.sip_order
+        order = min(top, 1) if len(src_i) < 12 else top
         fit = fit_wcs(
             xy[src_i],
             ra_c[cat_i],
@@ -628,7 +641,7 @@ class PlateSolver:
                 ra_c[cat_i],
                 dec_c[cat_i],
                 image_shape=shape,
-                sip_order=p.sip_order,
+                sip_order=top,
                 sigma=pair_sigma(src_i, cat_i),
             )
         if fit.sip_order >= 2 and frame_coverage(xy[src_i][fit.used], shape) < _SIP_COVERAGE:
@@ -643,7 +656,7 @@ class PlateSolver:
                 sip_order=1,
                 sigma=pair_sigma(src_i, cat_i),
             )
-        if fit.sip_order >= 2:
+        if fit.sip_order >= 2 and sip_order is None:
             # The setting is the highest order; the stars left out of the fit
             # say whether the field supports it (see sip_order).
             keep = fit.used
