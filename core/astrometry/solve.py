@@ -406,13 +406,53 @@ class PlateSolver:
                 reasons.append(f"{getattr(fb, 'name', 'fallback')}: {exc}")
                 continue
             if fb_result.solved:
+                fb_result = self._verified(sources, image_shape, hint, fb_result, state)
                 return replace(
                     fb_result,
                     seconds=time.monotonic() - t0,
-                    messages=(*failed.messages, *reasons),
+                    messages=(*failed.messages, *reasons, *fb_result.messages),
                 )
             reasons.append(f"{fb_result.method}: {fb_result.reason}")
         return replace(failed, reason="; ".join(reasons), seconds=time.monotonic() - t0)
+
+    def _verified(
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        found: SolveResult,
+        state: StepState | None,
+    ) -> SolveResult:
+        """A fallback's solution solved again against the catalog, as a tight hint.
+
+        A blind solver's WCS (solve-field fits a quadratic SIP to its own
+        index stars) is replaced by the hinted fit to the chosen catalog when
+        that verifies; otherwise it is kept, and the message says why.
+        """
+        centre = found.centre
+        if self.catalog is None or centre is None or not math.isfinite(found.pixel_scale):
+            return found
+        ny, nx = image_shape
+        tight = SolveHint(
+            centre[0],
+            centre[1],
+            ScaleGuess(found.pixel_scale, 0.02, found.method),
+            search_radius=0.05 * 0.5 * math.hypot(nx, ny) * found.pixel_scale / 3600.0,
+            epoch=hint.epoch,
+        )
+        ours = self.solve_hinted(sources, image_shape, tight, state=state)
+        if not ours.solved:
+            note = f"{found.method}'s solution not verified against the catalog: {ours.reason}"
+            return replace(found, messages=(*found.messages, note))
+        note = f"{found.method}'s solution verified and refitted against {ours.catalog}"
+        hint_scale = hint.scale.arcsec_per_px if hint.scale is not None else math.nan
+        return replace(
+            ours,
+            method=found.method,
+            search="blind" if hint.ra is None else found.search,
+            hint_scale=hint_scale,
+            messages=(*ours.messages, note),
+        )
 
     # -- the hinted solve ----------------------------------------------------------
     def prepare(self, sources: Table) -> PreparedSources:

@@ -54,7 +54,8 @@ def fallbacks_for(params: SolveParams, nova_key: str | None = None) -> list[Any]
     """The fallbacks the parameters ask for and this computer can run."""
     out: list[Any] = []
     if params.use_solve_field and solve_field_available():
-        out.append(SolveField())
+        # Blind when the frame has no pointing: the user's time limit bounds it.
+        out.append(SolveField(timeout=params.time_limit))
     if params.use_nova and nova_key and not params.offline:
         out.append(NovaAstrometryNet(nova_key))
     return out

@@ -127,6 +127,25 @@ def test_solve_field_fallback_solves_what_the_hint_cannot(night, tmp_path):
     assert _field_error_px(result.wcs, night.wcs(0)) < 0.5
 
 
+def test_frame_without_pointing_solved_blind_within_the_time_limit(night, tmp_path):
+    """No RA/DEC, no scale: solve-field blind (the step's time limit), then our own fit."""
+    if shutil.which("solve-field") is None:
+        pytest.skip("astrometry.net (solve-field) not installed")
+    cfg = _index_for(night.catalog, tmp_path)
+    frame = _frame(night, 0)
+    params = SolveParams(mag_limit=20.0, time_limit=30.0)
+    solver = PlateSolver(
+        params, catalog=night.catalog, fallbacks=[SolveField(config=cfg, timeout=params.time_limit)]
+    )
+    result = solver(frame.sources, SHAPE, SolveHint(None, None, None))
+    assert result.solved and result.method == "solve-field" and result.search == "blind"
+    assert any("no pointing" in m for m in result.messages)
+    assert any("verified and refitted" in m for m in result.messages)
+    # Refitted against the catalog with the chosen SIP order: as good as a hinted solve
+    # (solve-field's own quadratic SIP: 0.2 px).
+    assert _field_error_px(result.wcs, night.wcs(0)) < 0.05
+
+
 def test_solve_field_missing_is_a_reason_not_a_crash(night):
     frame = _frame(night, 0, scale=SCALE * 1.3)
     absent = SolveField(executable="solve-field-that-does-not-exist")
