@@ -1,0 +1,495 @@
+"""Magnitude fitting: every frame's magnitudes brought onto a reference, AutoWISP's way.
+
+The differences between a frame's instrumental magnitudes and the
+reference's (extinction and transparency, an aperture losing more or less
+light with the seeing, extinction that depends on colour, vignetting that a
+flat did not remove) are smooth across the frame and across stars. Each
+frame is fitted to the reference with a smooth function of the star's
+position (a polynomial in x, y), its brightness (the reference magnitude: a
+sky level a little off, a non-linear response) and its colour (second-order
+extinction), by weighted least squares with clipping, and the fit is
+subtracted from every star of the frame, measured or not in the fit.
+
+The reference is first one good frame (the one with most stars measured, of
+those the deepest); then the master: each star's weighted mean over the
+fitted frames, and the frames are fitted again to it. Stars that vary more
+than their peers of the same brightness (running median of the rms in
+magnitude order) are left out of the fits, so a variable star does not
+bend the frames' corrections. AutoWISP iterates the same way (Penev et al.,
+HATNet's magnitude fitting); the weighted least squares here are numpy's,
+as the fit is a small linear problem per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from ..runtime.params import param
+from ..runtime.pipeline import StepState
+from .data import FieldData
+from .flags import FieldFlag
+from .noise import MAG_PER_LN
+from .stats import column_median, flux_rms
+
+__all__ = ["MagfitParams", "MagfitResult", "magnitude_fit", "design_matrix", "peer_ratio"]
+
+log = logging.getLogger(__name__)
+
+# Magnitudes enter the fit centred and scaled, so the coefficients are comparable.
+_MAG_SCALE = 5.0
+# Stars whose rms is compared with theirs (on each side, in magnitude order).
+_PEERS = 15
+
+
+@dataclass(frozen=True)
+class MagfitParams:
+    """How each frame is fitted to the reference."""
+
+    spatial_order: int = param(
+        2, label="Position polynomial order", minimum=0, maximum=4,
+        help="Order of the polynomial in x, y that the frame's correction may have "
+        "(0: one zero point; 2: vignetting and a tilt of the transparency).",
+    )  # fmt: skip
+    magnitude_order: int = param(
+        1, label="Brightness order", minimum=0, maximum=3,
+        help="Order of the polynomial in the star's magnitude (a sky level a little off "
+        "shows as a correction that grows toward faint stars).",
+    )  # fmt: skip
+    colour_term: bool = param(
+        True, label="Colour term",
+        help="Fit a term in the star's catalogue colour (second-order extinction changes "
+        "with airmass through the night).",
+    )  # fmt: skip
+    iterations: int = param(
+        3, label="Master iterations", minimum=0, maximum=10,
+        help="Times the reference is rebuilt as the mean of the fitted frames.",
+    )  # fmt: skip
+    clip: float = param(
+        4.0, label="Clipping", unit="sigma", minimum=2.0, maximum=20.0,
+        help="Stars further than this from a frame's fit are left out of it.",
+    )  # fmt: skip
+    variability_limit: float = param(
+        1.5, label="Variability limit", minimum=1.05, maximum=10.0,
+        help="A star whose rms is this many times that of its peers of the same "
+        "brightness is left out of the fits.",
+    )  # fmt: skip
+    max_error: float = param(
+        0.05, label="Largest error", unit="mag", minimum=0.001, maximum=1.0,
+        help="Stars whose typical error exceeds this are not used in the fits: the "
+        "magnitude of a noisy flux is biased by its noise, which changes from frame to frame.",
+    )  # fmt: skip
+    min_coverage: float = param(
+        0.8, label="Fewest frames", minimum=0.1, maximum=1.0,
+        help="A star must be measured in this fraction of the frames to take part in the fits.",
+    )  # fmt: skip
+
+
+@dataclass
+class MagfitResult:
+    """Magnitudes after fitting, the reference and what each fit did.
+
+    Attributes
+    ----------
+    mag, mag_err : ndarray (n_frames, n_stars)
+        Fitted magnitudes (on the catalogue's scale when catalogue magnitudes
+        were given, else the reference frame's instrumental scale) and their
+        error: the point's own and the frame fit's prediction error there.
+    reference, reference_err : ndarray (n_stars,)
+        The master reference magnitudes (same scale) and their errors.
+    used : ndarray of bool (n_stars,)
+        Stars used in the last fits.
+    excluded : dict of int to str
+        Why a star with enough points was left out (star index -> reason).
+    frame_rms : ndarray (n_frames,)
+        Weighted rms (mag) of each frame's fit residuals.
+    frame_n : ndarray of int (n_frames,)
+        Stars in each frame's last fit.
+    frame_terms : ndarray of int (n_frames,)
+        Terms each frame's fit could carry (fewer when few stars).
+    reference_frame : int
+        The frame that served as the first reference.
+    offset : float
+        Instrumental -> catalogue offset added (0 without catalogue magnitudes).
+    flags : ndarray of int (n_frames, n_stars)
+        The data's flags with ``MAGFIT_OUTLIER`` where a fitted star was clipped.
+    """
+
+    mag: np.ndarray
+    mag_err: np.ndarray
+    reference: np.ndarray
+    reference_err: np.ndarray
+    used: np.ndarray
+    frame_rms: np.ndarray
+    frame_n: np.ndarray
+    frame_terms: np.ndarray
+    reference_frame: int
+    offset: float
+    flags: np.ndarray
+    excluded: dict[int, str] = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    """The model chosen: ``spatial_order``, ``magnitude_order``, ``colour``."""
+    bic: dict = field(default_factory=dict)
+    """Bayesian information criterion of each model tried ("s,m,c" -> BIC)."""
+
+
+def design_matrix(
+    x: np.ndarray,
+    y: np.ndarray,
+    mag: np.ndarray,
+    colour: np.ndarray | None,
+    spatial_order: int,
+    magnitude_order: int,
+    centre: tuple[float, float, float],
+    scale: tuple[float, float],
+) -> np.ndarray:
+    """Columns of a frame's correction: 1, x^i y^j (i + j <= order), m^k, colour.
+
+    ``centre`` = (x0, y0, m0) and ``scale`` = (half width in px, mag scale)
+    normalise the variables to about -1..1.
+    """
+    u = (np.asarray(x, float) - centre[0]) / scale[0]
+    v = (np.asarray(y, float) - centre[1]) / scale[0]
+    w = (np.asarray(mag, float) - centre[2]) / scale[1]
+    cols = [np.ones_like(u)]
+    for order in range(1, spatial_order + 1):
+        for j in range(order + 1):
+            cols.append(u ** (order - j) * v**j)
+    for k in range(1, magnitude_order + 1):
+        cols.append(w**k)
+    if colour is not None:
+        cols.append(np.asarray(colour, float))
+    return np.column_stack(cols)
+
+
+def _terms(model: tuple[int, int, bool]) -> int:
+    s, m, colour = model
+    return (s + 1) * (s + 2) // 2 + m + int(colour)
+
+
+def _models(p: MagfitParams, colour: bool) -> list[tuple[int, int, bool]]:
+    """The nested models a frame's correction may take, simplest first."""
+    return [
+        (s, m, c)
+        for s in range(p.spatial_order + 1)
+        for m in range(p.magnitude_order + 1)
+        for c in ((False, True) if colour else (False,))
+    ]
+
+
+def _carried(model: tuple[int, int, bool], n: int) -> tuple[int, int, bool]:
+    """``model``, reduced until a fit of ``n`` stars has at least 5 stars per term."""
+    s, m, c = model
+    while 5 * _terms((s, m, c)) > n and (s, m, c) != (0, 0, False):
+        if s > 0:
+            s -= 1
+        elif m > 0:
+            m -= 1
+        else:
+            c = False
+    return s, m, c
+
+
+def _clipped_fit(
+    a: np.ndarray, d: np.ndarray, w: np.ndarray, clip: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Weighted least squares, clipping residuals beyond ``clip`` sigma.
+
+    Returns the coefficients, their covariance (scaled by the reduced
+    chi-square when it exceeds 1), the mask of points kept, each kept
+    point's leverage (the hat matrix's diagonal, 0 for points left out), the
+    weighted rms and the chi-square of the kept points.
+    """
+    keep = np.ones(len(d), bool)
+    k = a.shape[1]
+    chi2 = 0.0
+    for _ in range(10):
+        aw = a[keep] * w[keep, None]
+        # The normal equations: k is at most ~20, far from ill-conditioned
+        # with positions and magnitudes scaled to about -1..1.
+        inverse = np.linalg.pinv(aw.T @ a[keep])
+        coef = inverse @ (aw.T @ d[keep])
+        resid = d - a @ coef
+        chi2 = float(np.sum(w[keep] * resid[keep] ** 2))
+        scale = max(chi2 / max(int(keep.sum()) - k, 1), 1.0)
+        # Clip against the scatter the fit shows when the errors understate it.
+        new = np.abs(resid) < clip * np.sqrt(scale / w)
+        if np.array_equal(new, keep) or new.sum() <= k:
+            break
+        keep = new
+    inverse = np.linalg.pinv((a[keep] * w[keep, None]).T @ a[keep])
+    leverage = np.zeros(len(d))
+    leverage[keep] = w[keep] * np.einsum("ij,jk,ik->i", a[keep], inverse, a[keep])
+    rms = float(np.sqrt(np.sum(w[keep] * resid[keep] ** 2) / np.sum(w[keep])))
+    scale = max(chi2 / max(int(keep.sum()) - k, 1), 1.0)
+    return coef, inverse * scale, keep, leverage, rms, chi2
+
+
+def peer_ratio(mag: np.ndarray, rms: np.ndarray, peers: int = _PEERS) -> np.ndarray:
+    """Each star's rms over the median rms of its peers of similar brightness.
+
+    Peers are the ``peers`` stars on each side in magnitude order (the
+    running median); NaN where the star has no rms.
+    """
+    out = np.full(len(mag), np.nan)
+    ok = np.isfinite(mag) & np.isfinite(rms) & (rms > 0)
+    if ok.sum() < 3:
+        return out
+    order = np.flatnonzero(ok)[np.argsort(mag[ok])]
+    size = min(2 * peers + 1, len(order) - (1 - len(order) % 2))
+    typical = median_filter(np.log(rms[order]), size=max(size, 1), mode="nearest")
+    out[order] = rms[order] / np.exp(typical)
+    return out
+
+
+def _weighted_mean(
+    m: np.ndarray, var: np.ndarray, ok: np.ndarray, clip: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-star weighted mean over frames (clipped), its error and the rms about it."""
+    keep = ok.copy()
+    mm = np.where(ok, m, 0.0)
+    for _ in range(3):
+        w = np.where(keep, 1.0 / var, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.sum(w * mm, axis=0) / np.sum(w, axis=0)
+        resid = np.where(ok, m - mean, np.inf)
+        # The scatter from the median squared residual (the median of chi2 with
+        # one degree of freedom is 0.455), so outliers do not set it.
+        sq = np.sort(resid**2, axis=0)
+        n = ok.sum(axis=0)
+        median_sq = sq[np.maximum(n // 2, 0), np.arange(m.shape[1])]
+        scatter = np.sqrt(np.where(n > 0, median_sq, np.inf) / 0.455)
+        limit = np.maximum(clip * scatter, clip * np.sqrt(var))
+        keep = ok & (np.abs(resid) < limit)
+    w = np.where(keep, 1.0 / var, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.sum(w * mm, axis=0) / np.sum(w, axis=0)
+        err = 1.0 / np.sqrt(np.sum(w, axis=0))
+    return mean, err, flux_rms(m, ok)
+
+
+@dataclass
+class _Pass:
+    """One pass of frame fits against a reference."""
+
+    fitted: np.ndarray
+    model_var: np.ndarray
+    outlier: np.ndarray
+    frame_rms: np.ndarray
+    frame_n: np.ndarray
+    frame_terms: np.ndarray
+    chi2: float
+    n_points: int
+
+
+class _Frames:
+    """The night's frames fitted to a reference with one model."""
+
+    def __init__(self, data: FieldData, p: MagfitParams, point_var: np.ndarray,
+                 colour: np.ndarray | None, centre_xy, half: float) -> None:  # fmt: skip
+        self.data, self.p, self.point_var, self.colour = data, p, point_var, colour
+        self.centre_xy, self.half = centre_xy, half
+        self.mag, _ = data.instrumental_mag()
+        self.good = data.good
+
+    def fit(
+        self,
+        model: tuple[int, int, bool],
+        reference: np.ndarray,
+        reference_var: np.ndarray,
+        use: np.ndarray,
+        state: StepState,
+    ) -> _Pass:
+        mag, good, n_f, n_s = self.mag, self.good, *self.mag.shape
+        known = np.isfinite(reference)
+        m0 = float(np.median(reference[use & known])) if (use & known).any() else 0.0
+        centre = (self.centre_xy[0], self.centre_xy[1], m0)
+        out = _Pass(
+            np.full_like(mag, np.nan), np.zeros_like(mag), np.zeros(mag.shape, bool),
+            np.full(n_f, np.nan), np.zeros(n_f, int), np.zeros(n_f, int), 0.0, 0,
+        )  # fmt: skip
+        ref_filled = np.where(known, reference, m0)
+        for i in range(n_f):
+            state.check()
+            ok = good[i] & use & known
+            if ok.sum() < 3:
+                continue
+            s_ord, m_ord, col = _carried(model, int(ok.sum()))
+            a_all = design_matrix(
+                self.data.x[i], self.data.y[i], ref_filled, self.colour if col else None,
+                s_ord, m_ord, centre, (self.half, _MAG_SCALE),
+            )  # fmt: skip
+            d = mag[i, ok] - reference[ok]
+            w = 1.0 / (self.point_var[i, ok] + reference_var[ok])
+            coef, cov, keep, leverage, rms, chi2 = _clipped_fit(a_all[ok], d, w, self.p.clip)
+            corr = a_all @ coef
+            pred_var = np.einsum("ij,jk,ik->i", a_all, cov, a_all)
+            # A star in the fit pulls the fit toward itself by its leverage h:
+            # its correction is the one the other stars give (leave-one-out,
+            # r / (1 - h)), so that the fit neither hides its noise nor damps
+            # its variation (a transit of a star bright enough to weigh).
+            h = np.zeros(n_s)
+            h[ok] = np.minimum(leverage, 0.9)
+            resid = mag[i] - reference - corr
+            corr = corr - np.where(h > 0, resid * h / (1.0 - h), 0.0)
+            out.fitted[i] = mag[i] - corr
+            out.model_var[i] = pred_var / (1.0 - h)
+            out.frame_rms[i], out.frame_n[i] = rms, int(keep.sum())
+            out.frame_terms[i] = a_all.shape[1]
+            out.outlier[i, np.flatnonzero(ok)[~keep]] = True
+            out.chi2 += chi2
+            out.n_points += int(keep.sum())
+        return out
+
+
+def _select_model(
+    frames: _Frames,
+    models: list[tuple[int, int, bool]],
+    reference: np.ndarray,
+    reference_var: np.ndarray,
+    use: np.ndarray,
+    state: StepState,
+) -> tuple[tuple[int, int, bool], dict]:
+    """The model with the smallest Bayesian information criterion over the night.
+
+    Each term costs ln(N) per frame; the chi-square is divided by the
+    reduced chi-square of the largest model so that errors that understate
+    the scatter do not let every term in.
+    """
+    passes = {m: frames.fit(m, reference, reference_var, use, state) for m in models}
+    largest = passes[models[-1]]
+    n_f = int(np.sum(largest.frame_n > 0))
+    dof = max(largest.n_points - _terms(models[-1]) * n_f, 1)
+    scale = max(largest.chi2 / dof, 1.0)
+    per_frame = largest.n_points / max(n_f, 1)
+    bic = {
+        m: passes[m].chi2 / scale + _terms(m) * n_f * np.log(max(per_frame, 2.0)) for m in models
+    }
+    best = min(models, key=lambda m: bic[m])
+    return best, {f"{m[0]},{m[1]},{int(m[2])}": round(float(v), 1) for m, v in bic.items()}
+
+
+def magnitude_fit(
+    data: FieldData,
+    params: MagfitParams | None = None,
+    *,
+    scintillation: np.ndarray | None = None,
+    shape: tuple[int, int] | None = None,
+    state: StepState | None = None,
+) -> MagfitResult:
+    """Fit every frame's magnitudes to the reference, iterating the master reference.
+
+    Parameters
+    ----------
+    data : FieldData
+        The night; catalogue ``colour`` is used for the colour term and
+        ``catalog_mag`` to put the result on the catalogue's scale.
+    params : MagfitParams, optional
+        The largest model; the terms the night's data support are chosen by
+        the Bayesian information criterion against the first master.
+    scintillation : ndarray (n_frames,), optional
+        Relative rms from scintillation per frame; it weights the fits and is
+        part of each point's noise.
+    shape : (ny, nx), optional
+        Frame size, to normalise positions (else the positions' span).
+    state : StepState, optional
+
+    Raises
+    ------
+    ValueError
+        When no frame has enough stars measured to serve as the reference.
+    """
+    p = params or MagfitParams()
+    state = state if state is not None else StepState()
+    mag, err = data.instrumental_mag()
+    good = data.good
+    n_f, n_s = mag.shape
+    scint = np.zeros(n_f) if scintillation is None else np.asarray(scintillation, float)
+    point_var = err**2 + (MAG_PER_LN * scint[:, None]) ** 2
+    colour = data.star_column("colour")
+    has_colour = p.colour_term and np.isfinite(colour).sum() >= 10
+    colour_filled = (
+        np.where(np.isfinite(colour), colour, np.nanmedian(colour)) if has_colour else None
+    )
+    if shape is not None:
+        ny, nx = shape
+        centre_xy, half = ((nx - 1) / 2.0, (ny - 1) / 2.0), max(nx, ny) / 2.0
+    else:
+        xs, ys = data.x[np.isfinite(data.x)], data.y[np.isfinite(data.y)]
+        if xs.size == 0:
+            raise ValueError("no star was placed in any frame")
+        centre_xy = (0.5 * (xs.min() + xs.max()), 0.5 * (ys.min() + ys.max()))
+        half = max(np.ptp(xs), np.ptp(ys), 1.0) / 2.0
+
+    count = good.sum(axis=1)
+    if count.max(initial=0) < 3:
+        raise ValueError("no frame has three stars measured: nothing to fit")
+    candidates = np.flatnonzero(count >= 0.9 * count.max())
+    depth = [np.median(err[i, good[i]]) for i in candidates]
+    ref_frame = int(candidates[int(np.argmin(depth))])
+    reference = np.where(good[ref_frame], mag[ref_frame], np.nan)
+    reference_var = np.where(good[ref_frame], point_var[ref_frame], np.nan)
+    coverage = good.mean(axis=0)
+    typical_err = column_median(np.where(good, err, np.nan))
+    enough = (coverage >= p.min_coverage) & (typical_err <= p.max_error)
+    use = enough & np.isfinite(reference)
+    frames = _Frames(data, p, point_var, colour_filled, centre_xy, half)
+    models = _models(p, has_colour)
+    model = models[-1]
+    bic: dict = {}
+    excluded: dict[int, str] = {}
+    total = p.iterations + 2
+    for it in range(total):
+        sub = state.sub(it / total, (it + 1) / total)
+        if it == 1:
+            model, bic = _select_model(frames, models, reference, reference_var, use, sub)
+        fit = frames.fit(model, reference, reference_var, use, sub)
+        # The master: each star's mean over the fitted frames.
+        ok = good & np.isfinite(fit.fitted)
+        reference, mean_err, rms = _weighted_mean(fit.fitted, point_var + fit.model_var, ok, 5.0)
+        reference_var = mean_err**2
+        if it == total - 1:
+            break
+        ratio = peer_ratio(reference, rms)
+        varies = np.isfinite(ratio) & (ratio > p.variability_limit)
+        use = enough & np.isfinite(reference) & ~varies
+        excluded = {
+            int(j): f"rms {ratio[j]:.2f}x its peers'" for j in np.flatnonzero(varies & enough)
+        }
+        state.progress((it + 1) / total, f"master reference {it + 1}: {int(use.sum())} stars")
+    for j in np.flatnonzero(~enough):
+        why = (
+            f"measured in {coverage[j]:.0%} of the frames"
+            if coverage[j] < p.min_coverage
+            else f"typical error {typical_err[j]:.3f} mag"
+        )
+        excluded.setdefault(int(j), why)
+    cat = data.star_column("catalog_mag")
+    both = use & np.isfinite(cat) & np.isfinite(reference)
+    offset = float(np.median(cat[both] - reference[both])) if both.sum() >= 3 else 0.0
+    flags = data.flags.copy()
+    flags[fit.outlier] |= int(FieldFlag.MAGFIT_OUTLIER)
+    log.info(
+        "magnitude fit: reference frame %d, model %s, %d of %d stars used, median frame rms "
+        "%.4f mag", ref_frame, model, int(use.sum()), n_s, float(np.nanmedian(fit.frame_rms)),
+    )  # fmt: skip
+    state.progress(1.0, f"{int(use.sum())} stars fitted")
+    return MagfitResult(
+        mag=fit.fitted + offset,
+        mag_err=np.sqrt(point_var + fit.model_var),
+        reference=reference + offset,
+        reference_err=np.sqrt(reference_var),
+        used=use,
+        frame_rms=fit.frame_rms,
+        frame_n=fit.frame_n,
+        frame_terms=fit.frame_terms,
+        reference_frame=ref_frame,
+        offset=offset,
+        flags=flags,
+        excluded=excluded,
+        model={"spatial_order": model[0], "magnitude_order": model[1], "colour": model[2]},
+        bic=bic,
+    )

@@ -1,0 +1,107 @@
+"""The noise a star's light curve should show: photon, sky, read noise and scintillation.
+
+The CCD equation (Merline & Howell 1995) gives the variance of an aperture
+flux F (electrons) over ``area`` pixels with a sky of ``sky`` e-/px, read
+noise ``read_noise`` e- and a sky level estimated from ``n_sky`` pixels::
+
+    var = F + area * (sky + read_noise**2) * (1 + area / n_sky)
+
+(dark current is part of the measured sky). Scintillation is Young's (1967)
+approximation with Osborn et al.'s (2015, MNRAS 452, 1707) empirical factor
+C_Y = 1.5 for a median site, as :func:`scintillation` writes it. The relative
+errors add in quadrature; magnitudes carry 2.5 / ln 10 = 1.0857 times the relative error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["MAG_PER_LN", "NoiseCurve", "scintillation"]
+
+#: d(mag) = MAG_PER_LN * d(flux) / flux.
+MAG_PER_LN = 2.5 / np.log(10.0)
+
+# Scale height of the atmosphere's turbulence (m), Young (1967).
+_TURBULENCE_SCALE_HEIGHT = 8000.0
+
+
+def scintillation(
+    diameter_m: float | None,
+    airmass: np.ndarray | float,
+    exptime_s: float,
+    altitude_m: float = 0.0,
+    c_y: float = 1.5,
+) -> np.ndarray:
+    """Relative flux rms from scintillation (0 when the aperture is unknown).
+
+    Osborn et al. (2015), eq. 7 (Young's approximation with their factor):
+    ``sigma^2 = 1e-5 C_Y^2 D^(-4/3) t^(-1) X^3 exp(-2 h / H)`` with D in m,
+    t in s, h the site's altitude in m and H = 8000 m.
+
+    Parameters
+    ----------
+    diameter_m : float or None
+        The telescope's aperture; None or 0 gives 0 (not known).
+    airmass : array_like
+    exptime_s : float
+        Exposure time.
+    altitude_m : float
+        Site altitude.
+    c_y : float
+        Site factor: 1.5 is the median of Osborn et al.'s sites (1.27-1.67).
+    """
+    x = np.asarray(airmass, dtype=float)
+    if not diameter_m or diameter_m <= 0 or not exptime_s or exptime_s <= 0:
+        return np.zeros_like(x)
+    var = (
+        1e-5 * c_y**2 * diameter_m ** (-4.0 / 3.0) / exptime_s * x**3
+        * np.exp(-2.0 * altitude_m / _TURBULENCE_SCALE_HEIGHT)
+    )  # fmt: skip
+    return np.sqrt(var)
+
+
+@dataclass(frozen=True)
+class NoiseCurve:
+    """The expected rms (mag) of a star against its magnitude, for the rms plot.
+
+    Attributes
+    ----------
+    zero_point : float
+        Magnitude of 1 electron per exposure on the light curves' scale
+        (``mag = zero_point - 2.5 log10(F)``).
+    area : float
+        Aperture area (px).
+    sky : float
+        Sky per pixel (e-), the night's median.
+    read_noise : float
+        e- per pixel.
+    n_sky : float
+        Pixels the sky level was estimated from (0: its error is ignored).
+    scintillation : float
+        Relative rms from scintillation at the night's median airmass.
+    """
+
+    zero_point: float
+    area: float
+    sky: float
+    read_noise: float
+    n_sky: float = 0.0
+    scintillation: float = 0.0
+
+    def parts(self, mag: np.ndarray | float) -> dict[str, np.ndarray]:
+        """Each part's relative rms at ``mag``: photon, sky, read, scintillation."""
+        flux = 10 ** (-0.4 * (np.asarray(mag, dtype=float) - self.zero_point))
+        extra = 1.0 + (self.area / self.n_sky if self.n_sky > 0 else 0.0)
+        return {
+            "photon": 1.0 / np.sqrt(flux),
+            "sky": np.sqrt(self.area * self.sky * extra) / flux,
+            "read": np.sqrt(self.area * extra) * self.read_noise / flux,
+            "scintillation": np.full(np.shape(flux), self.scintillation),
+        }
+
+    def rms(self, mag: np.ndarray | float) -> np.ndarray:
+        """Expected rms (mag) of a non-variable star of magnitude ``mag``."""
+        parts = self.parts(mag)
+        return MAG_PER_LN * np.sqrt(sum(p**2 for p in parts.values()))
