@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from . import CommandError
 from .options import (
     add_out_argument,
+    add_paths_arguments,
     add_workers_argument,
     check_folder,
     check_paths,
+    check_unique_names,
     check_workers,
+    recurse,
 )
 from .progress import TerminalProgress
 
@@ -24,7 +26,7 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
+    add_paths_arguments(p)
     add_out_argument(p)
     p.add_argument(
         "--method",
@@ -40,7 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.calibration import CalibrationParams, MasterParams, RawFrame
+    from fluxion.core.calibration.pairing import missing_summary
     from fluxion.core.calibration.run import build_masters, calibrate_lights
+    from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.io.sequence import group_frames, scan
     from fluxion.core.runtime.pipeline import StepState
 
@@ -50,15 +54,18 @@ def run(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     progress = TerminalProgress()
     state = StepState(progress)
-    frames = scan(args.paths, state=state.sub(0.0, 0.05))
+    frames = scan(args.paths, state=state.sub(0.0, 0.05), recursive=recurse(args))
     groups = group_frames(frames)
     lights = [f for group in groups.lights.values() for f in group]
     if not lights:
         progress.done()
         raise CommandError(f"no light frames among {len(frames)} files")
+    check_unique_names(lights)
     inputs = {f.path.resolve().parent for f in lights}
     if out in inputs:
         raise CommandError(f"{args.out} holds the raw frames; choose another output folder")
+    # Made (and marked as Fluxion's) before the masters go into it.
+    prepare_output_folder(out)
 
     params = MasterParams(
         method="median" if args.method == "median" else "sigma-clipped mean",
@@ -105,5 +112,14 @@ def run(args: argparse.Namespace) -> int:
     skipped = [f for f in groups.unknown if f.problems]
     for f in skipped:
         print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
-    print(f"{len(outcomes) - failed} of {len(outcomes)} lights calibrated into {args.out}")
+    # Which lights went without a master, and why (none of that kind, or none
+    # of their binning, size, exposure or filter).
+    for line in missing_summary((o.name, o.missing) for o in outcomes if not o.error):
+        print(f"missing  {line}")
+    counts = groups.counts()
+    print(
+        f"found {counts['light']} lights, {counts['bias']} bias, {counts['dark']} darks, "
+        f"{counts['flat']} flats; {len(outcomes) - failed} of {len(outcomes)} lights "
+        f"calibrated into {args.out}"
+    )
     return 1 if failed else 0

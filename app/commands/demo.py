@@ -28,6 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="frame width and height in pixels",
     )
     p.add_argument(
+        "--layout",
+        choices=("flat", "nina", "observatory"),
+        default=None,
+        help="how the frames are filed: flat (one folder, the default), nina (a date "
+        "folder with LIGHT/ DARK/ FLAT/ BIAS/ and N.I.N.A.'s file names) or observatory "
+        "(zero/ dark/ flat/ and a folder per target, numbered files typed by folder only)",
+    )
+    p.add_argument(
         "--write-wcs",
         action="store_true",
         help="write the exact WCS into the light headers (default: a pointing hint only)",
@@ -52,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["shape"] = (h, w)
     if args.write_wcs:
         overrides["write_wcs"] = True
+    if args.layout is not None:
+        overrides["layout"] = args.layout
     try:
         config = NightConfig(**overrides)
     except ValueError as exc:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from . import CommandError
 from .options import (
     add_out_argument,
+    add_paths_arguments,
     add_workers_argument,
     check_folder,
     check_paths,
+    check_unique_names,
     check_workers,
+    measurable_frames,
+    recurse,
 )
 from .progress import TerminalProgress
 
@@ -24,7 +27,7 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
+    add_paths_arguments(p, help="folders or FITS files")
     add_out_argument(p)
     p.add_argument("--threshold", type=float, default=3.0, help="detection threshold, sigma")
     p.add_argument("--min-area", type=int, default=5, help="least pixels of a source")
@@ -50,12 +53,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     progress = TerminalProgress()
     state = StepState(progress)
-    frames = scan(args.paths, state=state.sub(0.0, 0.05))
-    # Folders also hold calibration frames and masters: only lights are searched,
-    # unless there are none (e.g. files without IMAGETYP), then every readable image.
-    chosen = [f for f in frames if f.type == "light"] or [f for f in frames if f.hdu >= 0]
-    picked = {f.path for f in chosen}
-    unreadable = [f for f in frames if f.path not in picked and (f.hdu < 0 or f.problems)]
+    frames = scan(args.paths, state=state.sub(0.0, 0.05), recursive=recurse(args))
+    chosen, unreadable = measurable_frames(frames)
+    check_unique_names(chosen)
     if not chosen:
         progress.done()
         raise CommandError(f"no readable images among {len(frames)} files")

@@ -12,6 +12,8 @@ from .options import (
     add_output_arguments,
     check_paths,
     output_file,
+    prepare_output,
+    recurse,
     target_lights,
 )
 from .reports import (
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     check_report_options(args, light_curve=True)
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
-    frames = target_lights(args.paths)
+    frames = target_lights(args.paths, recurse(args))
     n = len(frames)
     target = None
     if args.radec:
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         lc.meta["exposure_s"] = float(first.exptime)  # for a transit fit's model and reports
     if first.filter:
         lc.meta["filter"] = str(first.filter)
+    prepare_output(args, output)
     write_table(output, frames.with_registration(lc))
     good = np.isfinite(lc["mag"])
     print(

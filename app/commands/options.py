@@ -25,17 +25,45 @@ __all__ = [
     "add_bayer_argument",
     "add_out_argument",
     "add_output_arguments",
+    "add_paths_arguments",
     "add_workers_argument",
     "check_folder",
     "check_paths",
+    "check_unique_names",
     "check_workers",
     "chosen_cfa",
+    "measurable_frames",
     "output_file",
+    "prepare_output",
+    "recurse",
     "target_lights",
 ]
 
 #: Frames processed in parallel unless told otherwise (a desktop's cores, at most four).
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def add_paths_arguments(
+    p: argparse.ArgumentParser, help: str = "folders or FITS files of one night"
+) -> None:
+    """``PATH...``, read with their sub-folders unless ``--no-recurse`` says not to descend.
+
+    ``-r/--recursive`` is kept for scripts written when sub-folders were read
+    only on request; it changes nothing.
+    """
+    p.add_argument("paths", type=Path, nargs="+", help=help + " (sub-folders included)")
+    p.add_argument(
+        "--no-recurse",
+        action="store_true",
+        help="read only the folders named, not their sub-folders (sub-folders that are "
+        "hidden, Fluxion projects or Fluxion's output folders are never read)",
+    )
+    p.add_argument("-r", "--recursive", action="store_true", help="read sub-folders (the default)")
+
+
+def recurse(args: argparse.Namespace) -> bool:
+    """Whether the command descends into sub-folders (see :func:`add_paths_arguments`)."""
+    return not getattr(args, "no_recurse", False)
 
 
 def add_out_argument(p: argparse.ArgumentParser) -> None:
@@ -123,6 +151,21 @@ def chosen_cfa(frames: list, args: argparse.Namespace) -> list:
     return choose_cfa(frames, getattr(args, "bayer", "auto") or "auto")
 
 
+def prepare_output(args: argparse.Namespace, path: Path) -> None:
+    """Create the folder of the file :func:`output_file` named.
+
+    A folder the command chose the file name in (``--out DIR``, ``-o DIR``)
+    is marked as Fluxion's output folder; the folder of a file the user
+    named (``-o lc.ecsv``) is the user's and is only created.
+    """
+    from fluxion.core.io.folders import prepare_output_folder
+
+    if getattr(args, "out", None) is not None or path != args.output:
+        prepare_output_folder(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def add_workers_argument(
     p: argparse.ArgumentParser, default: int = DEFAULT_WORKERS, help: str = "parallel frames"
 ) -> None:
@@ -137,6 +180,22 @@ def check_paths(paths: Iterable[Path]) -> None:
         raise CommandError("no such file or folder: " + ", ".join(missing))
 
 
+def check_unique_names(frames: Iterable) -> None:
+    """Raise :class:`CommandError` when two frames to be written share a file name.
+
+    Their products would have the same name; the message says where they are
+    and what to do.
+    """
+    from fluxion.core.io.sequence import same_names
+
+    clashes = same_names(frames)
+    if clashes:
+        raise CommandError(
+            "frames in different folders have the same name, and so would their "
+            f"products: {'; '.join(clashes)}. Open one of the folders at a time"
+        )
+
+
 def check_workers(workers: int, option: str = "--workers") -> None:
     """Raise :class:`CommandError` unless at least one worker is asked for."""
     if workers < 1:
@@ -149,7 +208,20 @@ def check_folder(path: Path) -> None:
         raise CommandError(f"{path} exists and is not a folder")
 
 
-def target_lights(paths: list[Path]) -> TargetFrames:
+def measurable_frames(frames: list) -> tuple[list, list]:
+    """The frames a per-frame command measures, and the unreadable ones it skips.
+
+    A night's folders also hold calibration frames and masters: only the
+    lights are measured, unless there are none (files without IMAGETYP, a
+    folder of calibrated frames), then every readable image.
+    """
+    chosen = [f for f in frames if f.type == "light"] or [f for f in frames if f.hdu >= 0]
+    picked = {f.path for f in chosen}
+    skipped = [f for f in frames if f.path not in picked and (f.hdu < 0 or f.problems)]
+    return chosen, skipped
+
+
+def target_lights(paths: list[Path], recursive: bool = True) -> TargetFrames:
     """The light frames in ``paths`` ready for tracking, or :class:`CommandError` saying why.
 
     Check the paths first (:func:`check_paths`).
@@ -161,7 +233,7 @@ def target_lights(paths: list[Path]) -> TargetFrames:
     from fluxion.core.targets.inputs import load_target_frames
 
     try:
-        frames = load_target_frames(paths)
+        frames = load_target_frames(paths, recursive=recursive)
     except ValueError as exc:  # FitsReadError included
         raise CommandError(str(exc)) from exc
     if frames.registration is not None:

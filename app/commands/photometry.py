@@ -11,10 +11,13 @@ from pathlib import Path
 from . import CommandError
 from .options import (
     add_out_argument,
+    add_paths_arguments,
     add_workers_argument,
     check_folder,
     check_paths,
     check_workers,
+    measurable_frames,
+    recurse,
 )
 
 NAME = "photometry"
@@ -30,7 +33,7 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".gz", ".bz2")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from fluxion.core.photometry import METHODS
 
-    p.add_argument("paths", type=Path, nargs="+", help="FITS files or folders of them")
+    add_paths_arguments(p, help="FITS files, or folders of them (their lights)")
     add_out_argument(p)
     p.add_argument("--method", choices=METHODS, default="aperture", help="photometry method")
     p.add_argument(
@@ -52,16 +55,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workers_argument(p, default=1, help="frames measured in parallel")
 
 
-def _frames(paths: list[Path]) -> list[Path]:
-    from fluxion.core.io.fitsio import is_fits_name
+def _frames(paths: list[Path], recursive: bool) -> tuple[list[Path], list]:
+    """Files named, and the lights found in folders; and the unreadable ones skipped there."""
+    from fluxion.core.io.sequence import scan
 
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.is_file() and is_fits_name(f)))
-        else:
-            out.append(p)
-    return out
+    files = [p for p in paths if not p.is_dir()]
+    folders = [p for p in paths if p.is_dir()]
+    if not folders:
+        return files, []
+    chosen, skipped = measurable_frames(scan(folders, recursive=recursive))
+    return files + [f.path for f in chosen], skipped
 
 
 def output_name(path: Path) -> str:
@@ -126,18 +129,21 @@ def measure_file(
 
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.fitsio import FitsReadError
+    from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.photometry import PhotometryError
 
     check_paths(args.paths)
     check_folder(args.out)
     check_workers(args.workers)
-    frames = _frames(args.paths)
+    frames, skipped = _frames(args.paths, recurse(args))
+    for f in skipped:
+        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
     if not frames:
         raise CommandError("no FITS files found")
     names = [output_name(f) for f in frames]
     if len(set(names)) != len(names):
         raise CommandError("two frames have the same base name; their tables would collide")
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(args.out)
 
     def one(path: Path) -> tuple[Path, int, str, str]:
         try:

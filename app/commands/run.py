@@ -11,7 +11,15 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
-from .options import add_workers_argument, check_folder, check_paths, check_workers
+from .options import (
+    add_paths_arguments,
+    add_workers_argument,
+    check_folder,
+    check_paths,
+    check_unique_names,
+    check_workers,
+    recurse,
+)
 from .progress import TerminalProgress
 
 NAME = "run"
@@ -27,7 +35,7 @@ HELP = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from fluxion.core.catalogs.base import MAGNITUDE_COLUMNS
 
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of one night")
+    add_paths_arguments(p)
     p.add_argument(
         "--project",
         "--out",
@@ -226,10 +234,11 @@ def run(args: argparse.Namespace) -> int:
     locate, target_name = _locator(args)
     progress = TerminalProgress()
     state = StepState(progress)
-    frames = scan(args.paths, state=state.sub(0.0, 0.02))
+    frames = scan(args.paths, state=state.sub(0.0, 0.02), recursive=recurse(args))
     if not any(f.type == "light" and f.usable for f in frames):
         progress.done()
         raise CommandError(f"no usable light frame among {len(frames)} files")
+    check_unique_names([f for f in frames if f.type == "light" and f.usable])
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:

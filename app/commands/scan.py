@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .options import add_bayer_argument, check_paths, chosen_cfa
+from .options import add_bayer_argument, add_paths_arguments, check_paths, chosen_cfa, recurse
 
 NAME = "scan"
 HELP = "list the FITS frames in folders or files with their normalised header facts"
@@ -33,9 +33,8 @@ _COLUMNS = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files")
+    add_paths_arguments(p, help="folders or FITS files")
     p.add_argument("--json", action="store_true", help="write a JSON list to stdout")
-    p.add_argument("-r", "--recursive", action="store_true", help="also scan sub-folders")
     add_bayer_argument(p)
 
 
@@ -70,11 +69,14 @@ def _relative(path: Path, root: Path | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fluxion.core.io.folders import walk_inputs
     from fluxion.core.io.obstime import format_precision
     from fluxion.core.io.sequence import scan
 
     check_paths(args.paths)
-    frames = chosen_cfa(scan(args.paths, recursive=args.recursive), args)
+    frames = chosen_cfa(scan(args.paths, recursive=recurse(args)), args)
+    # Sub-folders left out (hidden, projects, Fluxion's outputs), said once at the end.
+    skipped = walk_inputs(args.paths, recursive=recurse(args)).skipped
     rows = [f.to_json_dict() for f in frames]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
@@ -121,4 +123,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(bad)} with problems:")
         for r in bad:
             print(f"  {r['file']}: {'; '.join(r['problems'])}")
+    for folder, reason in skipped:
+        print(f"not read: {folder}{os.sep} ({reason})")
     return 0

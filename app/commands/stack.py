@@ -12,9 +12,12 @@ from . import CommandError
 from .options import (
     IMAGE_SUFFIXES,
     add_output_arguments,
+    add_paths_arguments,
     add_workers_argument,
     check_paths,
     output_file,
+    prepare_output,
+    recurse,
     target_lights,
 )
 from .progress import TerminalProgress
@@ -32,7 +35,7 @@ _MAX_TRANSLATION_RESIDUAL = 0.5
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from fluxion.core.stacking.stack import STACK_METHODS
 
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of calibrated lights")
+    add_paths_arguments(p, help="folders or FITS files of calibrated lights")
     p.add_argument("--on", choices=("stars", "target"), default="stars",
                    help="align on the stars (default) or on the target's track")  # fmt: skip
     p.add_argument(
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     output = output_file(args, OUTPUT_NAME, IMAGE_SUFFIXES)
-    frames = target_lights(args.paths)
+    frames = target_lights(args.paths, recurse(args))
     n = len(frames)
     reference = n // 2 if args.reference is None else args.reference
     if not 0 <= reference < n:
@@ -139,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         raise CommandError(str(exc)) from exc
     progress.done()
-    output.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(args, output)
     result.write(output)
     full = int(np.count_nonzero(result.coverage == n))
     print(

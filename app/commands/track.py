@@ -11,8 +11,11 @@ from . import CommandError
 from .options import (
     TABLE_SUFFIXES,
     add_output_arguments,
+    add_paths_arguments,
     check_paths,
     output_file,
+    prepare_output,
+    recurse,
     target_lights,
 )
 from .reports import add_position_report_arguments, check_report_options, write_position_reports
@@ -34,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_track_arguments(p: argparse.ArgumentParser) -> None:
     """The lights and how the target is found in them (shared with ``lightcurve``)."""
-    p.add_argument("paths", type=Path, nargs="+", help="folders or FITS files of the lights")
+    add_paths_arguments(p, help="folders or FITS files of the lights")
     p.add_argument(
         "--click", action="append", default=[], metavar="FRAME,X,Y",
         help="the target at pixel X,Y (0-based) in light FRAME (0 = first); repeat",
@@ -101,8 +104,7 @@ def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
     except (TrackError, ExportError) as exc:
         raise CommandError(str(exc)) from exc
     summary = (
-        f"{fit.describe(len(track.clicks))}; "
-        f"largest uncertainty {np.max(table['sigma_px']):.2f} px"
+        f"{fit.describe(len(track.clicks))}; largest uncertainty {np.max(table['sigma_px']):.2f} px"
     )
     return table, summary
 
@@ -113,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     check_report_options(args, light_curve=False)
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
-    frames = target_lights(args.paths)
+    frames = target_lights(args.paths, recurse(args))
     table, summary = predicted_positions(args, frames)
+    prepare_output(args, output)
     write_table(output, frames.with_registration(table))
     print(f"{len(table)} frames: {summary}; written to {output}")
     for line in write_position_reports(args, table, frames):

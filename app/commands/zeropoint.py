@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from astropy.table import vstack
 
     from fluxion.core.io.fitsio import atomic_write_ecsv
+    from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
 
     from .zeropoint_field import field_of
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
     step = ZeroPoint(params)
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(args.out)
     names, results = [], []
     for path in args.files:
         table = _read_table(path)

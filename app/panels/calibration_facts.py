@@ -26,6 +26,8 @@ from fluxion.core.calibration import (
     MasterFrame,
     bad_pixels_from_masters,
 )
+from fluxion.core.calibration.apply import missing_from_header
+from fluxion.core.calibration.pairing import unmatched
 from fluxion.core.display.stretch import Limits, compute_limits
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.quiet import quiet
@@ -131,17 +133,21 @@ def light_facts(path: str | Path) -> LightFacts:
     steps = str(h.get("CALSTEPS", "none"))
     applied = () if steps == "none" else tuple(s for s in steps.split(",") if s)
     warnings = tuple(t[len("warning: ") :] for t in history if t.startswith("warning: "))
+    # Masters the night has but none of which fits this light (binning, size, filter).
+    warnings += tuple(unmatched(missing_from_header(h)))
     n_masked = int(h.get("NMASKED", 0))
     fraction = n_masked / (nx * ny) if nx * ny else math.nan
     return LightFacts(applied, warnings, n_masked, fraction, path=Path(path))
 
 
 def _label(m: MasterFrame) -> str:
+    # Binned masters say so: a night may hold a 1x1 and a 2x2 set.
+    binned = "" if tuple(m.binning) == (1, 1) else f" ({m.binning[0]}x{m.binning[1]})"
     if m.kind == "dark":
-        return f"Dark {m.exptime:g} s" if m.exptime else "Dark"
+        return (f"Dark {m.exptime:g} s" if m.exptime else "Dark") + binned
     if m.kind == "flat":
-        return f"Flat {m.filter}" if m.filter is not None else "Flat"
-    return "Bias"
+        return (f"Flat {m.filter}" if m.filter is not None else "Flat") + binned
+    return "Bias" + binned
 
 
 def _bad_pixels(m: MasterFrame, params: CalibrationParams) -> tuple[int, str]:
@@ -163,7 +169,7 @@ def summarise_masters(
     """Every master with its statistics, bad pixels and display limits."""
     if masters is None:
         return []
-    frames = [m for m in (masters.bias, *masters.darks, *masters.flats) if m is not None]
+    frames = list(masters.all())
     out = []
     for m in frames:
         bad, kind = _bad_pixels(m, params)

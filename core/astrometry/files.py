@@ -21,6 +21,7 @@ from astropy.table import Table
 
 from ..io.cfa import bin_cfa, cfa_pattern, unbinned_xy
 from ..io.fitsio import atomic_write_ecsv, read_header, read_image
+from ..io.folders import prepare_output_folder
 from ..io.headers import HeaderFacts, normalise_header
 from ..runtime.pipeline import StepState
 from .centroids import centroids_for_solving
@@ -203,8 +204,7 @@ def solve_files(
     from ..detection.extract import Detection
 
     state = state if state is not None else StepState()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_folder(out_dir)
     detector = detect if detect is not None else (lambda img: Detection()(img).sources)
     choice, n_max = solver.params.centroids, solver.params.max_sources
 

@@ -8,6 +8,7 @@ skipped when its master is missing, and the frame records which were applied.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
 from .masters import CalibrationError, MasterFrame, check_compatible
+from .pairing import CalibrationMasters
 from .raw import RawFrame
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "CalibrationMasters",
     "CalibratedFrame",
     "Calibration",
+    "MISSING_CARD",
+    "missing_from_header",
     "RAW_SATURATION_CARD",
     "calibrated_saturation",
 ]
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 #: presence also says that ``SATURATE`` is the calibrated level (frames
 #: calibrated before it was written kept the raw ``SATURATE``).
 RAW_SATURATION_CARD = "FLXSATRW"
+#: Card of a calibrated frame listing, as JSON, the steps no master allowed and why.
+MISSING_CARD = "FLXMISS"
 # Cards of the header profiles that give a raw saturation level.
 RAW_SATURATION = ("SATURATE", "SATLEVEL", "MAXLIN", "SATURATN")
 
@@ -115,44 +121,6 @@ class CalibrationParams:
 
 
 @dataclass(frozen=True)
-class CalibrationMasters:
-    """The masters available for a night.
-
-    Attributes
-    ----------
-    bias : MasterFrame or None
-    darks : tuple of MasterFrame
-        One per exposure time.
-    flats : tuple of MasterFrame
-        One per filter.
-    """
-
-    bias: MasterFrame | None = None
-    darks: tuple[MasterFrame, ...] = ()
-    flats: tuple[MasterFrame, ...] = ()
-
-    def dark_for(self, exptime: float | None) -> MasterFrame | None:
-        """The dark whose exposure is closest to ``exptime`` (the longest when unknown)."""
-        if not self.darks:
-            return None
-        if exptime is None:
-            return max(self.darks, key=lambda d: d.exptime or 0.0)
-        return min(self.darks, key=lambda d: abs((d.exptime or 0.0) - exptime))
-
-    def flat_for(self, filter_name: str | None) -> tuple[MasterFrame | None, str | None]:
-        """The flat of a filter, or the only flat with a warning, or None."""
-        if not self.flats:
-            return None, None
-        for f in self.flats:
-            if f.filter == filter_name:
-                return f, None
-        if len(self.flats) == 1:
-            f = self.flats[0]
-            return f, f"flat filter {f.filter!r} differs from the light's {filter_name!r}"
-        return None, f"no flat in filter {filter_name!r}; not flat-fielded"
-
-
-@dataclass(frozen=True)
 class CalibratedFrame:
     """A calibrated light.
 
@@ -172,6 +140,9 @@ class CalibratedFrame:
     saturation : float or None
         ADU: every pixel that saturated in the raw frame is at or above this
         level here (also the header's ``SATURATE``); None when unknown.
+    missing : dict of str to str
+        Steps the parameters asked for but no master allowed ('bias', 'dark',
+        'flat'), each with the reason (see :meth:`CalibrationMasters.select`).
     """
 
     name: str
@@ -181,6 +152,7 @@ class CalibratedFrame:
     applied: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     saturation: float | None = None
+    missing: dict[str, str] = field(default_factory=dict)
 
     def to_hdulist(self) -> fits.HDUList:
         """Primary HDU with the image, ``MASK`` image extension with the mask."""
@@ -257,11 +229,16 @@ class Calibration:
             data = raw
         shape = data.shape
         what = f"light {frame.name}"
-        if p.subtract_bias and m.bias is not None:
-            check_compatible(m.bias, shape, frame.binning, what)
-            bias = m.bias.data
+        # The masters of this frame's binning, shape, exposure and filter; a
+        # step asked for without one is said, with the reason, in ``missing``.
+        choice = m.select(frame.binning, shape, frame.exptime, frame.filter)
+        asked = {"bias": p.subtract_bias, "dark": p.subtract_dark, "flat": p.divide_flat}
+        missing = {k: why for k, why in choice.missing.items() if asked[k]}
+        if p.subtract_bias and choice.bias is not None:
+            check_compatible(choice.bias, shape, frame.binning, what)
+            bias = choice.bias.data
             applied.append("bias")
-        dark = m.dark_for(frame.exptime) if p.subtract_dark else None
+        dark = choice.dark if p.subtract_dark else None
         if dark is not None:
             check_compatible(dark, shape, frame.binning, what)
             if frame.exptime is None:
@@ -274,10 +251,9 @@ class Calibration:
                 ratio = frame.exptime / dark.exptime
             dark_term = np.float32(ratio) * dark.data
             applied.append("dark")
-        flat, flat_warning = m.flat_for(frame.filter) if p.divide_flat else (None, None)
-        if flat_warning:
-            warnings.append(flat_warning)
+        flat = choice.flat if p.divide_flat else None
         if flat is not None:
+            warnings.extend(choice.warnings)
             check_compatible(flat, shape, frame.binning, what)
             flat_data = flat.data
             applied.append("flat")
@@ -314,9 +290,15 @@ class Calibration:
             log.warning("%s: %s", frame.name, w)
         saturation = calibrated_saturation(level, overscan_rows, bias, dark_term, flat_data, mask)
         header = self._header(frame, applied, warnings, dark, flat, mask, level, saturation)
+        for step, why in missing.items():
+            header.add_history(f"no {step}: {why}")
+        if missing:
+            # Whole, for a program to read back (HISTORY wraps at 72 characters);
+            # no comment, which a value of 50-68 characters would not leave room for.
+            header[MISSING_CARD] = json.dumps(missing)
         state.progress(1.0, f"calibrated {frame.name}")
         return CalibratedFrame(
-            frame.name, data, mask, header, tuple(applied), tuple(warnings), saturation
+            frame.name, data, mask, header, tuple(applied), tuple(warnings), saturation, missing
         )
 
     def _saturation_level(self, frame: RawFrame, raw: np.ndarray) -> float:
@@ -349,6 +331,15 @@ class Calibration:
         for w in warnings:
             h.add_history(f"warning: {w}")
         return h
+
+
+def missing_from_header(header: fits.Header) -> dict[str, str]:
+    """The steps a calibrated frame went without and why (its ``FLXMISS`` card; {} if none)."""
+    try:
+        missing = json.loads(str(header[MISSING_CARD]))
+    except (KeyError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in missing.items()} if isinstance(missing, dict) else {}
 
 
 def _remove_instrument(

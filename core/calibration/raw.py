@@ -84,6 +84,11 @@ class RawFrame:
         h = self.header
         return int(h["NAXIS2"]), int(h["NAXIS1"])
 
+    @property
+    def geometry(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(binning, trimmed shape)``: what a master must share with this frame."""
+        return tuple(self.binning), self.overscan().trimmed_shape(self.raw_shape)
+
     def overscan(self) -> Overscan:
         """The frame's BIASSEC/TRIMSEC."""
         return overscan_from_header(self.header, self.raw_shape)

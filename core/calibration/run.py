@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.fitsio import FitsReadError, atomic_write_fits, atomic_write_hdulist
+from ..io.folders import prepare_output_folder
 from ..runtime.pipeline import Cancelled, StepState
-from .apply import CalibratedFrame, Calibration, CalibrationMasters, CalibrationParams
+from .apply import CalibratedFrame, Calibration, CalibrationParams
 from .masters import (
     CalibrationError,
     MasterFrame,
@@ -29,6 +30,7 @@ from .masters import (
     make_master_flat,
 )
 from .overscan import OverscanError
+from .pairing import CalibrationMasters, describe_geometry
 from .raw import RawFrame
 
 __all__ = [
@@ -45,7 +47,11 @@ _FRAME_ERRORS = (CalibrationError, FitsReadError, OverscanError, OSError, ValueE
 
 @dataclass(frozen=True)
 class FrameOutcome:
-    """What happened to one light: its product, or why there is none."""
+    """What happened to one light: its product, or why there is none.
+
+    ``missing`` maps a calibration step no master allowed ('bias', 'dark',
+    'flat') to the reason.
+    """
 
     name: str
     output: Path | None = None
@@ -53,6 +59,7 @@ class FrameOutcome:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     n_masked: int = 0
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,19 +75,48 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "none"
 
 
-def master_file_name(master: MasterFrame) -> str:
-    """``master_bias.fits``, ``master_dark_180s.fits``, ``master_flat_V.fits``."""
+def master_file_name(master: MasterFrame, geometry: bool = False) -> str:
+    """``master_bias.fits``, ``master_dark_180s.fits``, ``master_flat_V.fits``.
+
+    With ``geometry`` (a night with calibration frames of several binnings or
+    shapes) the name ends in the binning and size: ``master_bias_2x2_512x512.fits``.
+    """
     if master.kind == "dark":
-        return f"master_dark_{master.exptime:g}s.fits"
-    if master.kind == "flat":
-        return f"master_flat_{_safe(str(master.filter))}.fits"
-    return "master_bias.fits"
+        stem = f"master_dark_{master.exptime:g}s"
+    elif master.kind == "flat":
+        stem = f"master_flat_{_safe(str(master.filter))}"
+    else:
+        stem = "master_bias"
+    if geometry:
+        (bx, by), (ny, nx) = master.binning, master.shape
+        stem += f"_{bx}x{by}_{nx}x{ny}"
+    return stem + ".fits"
 
 
-def write_master(master: MasterFrame, folder: str | os.PathLike[str]) -> Path:
-    """Write a master into ``folder`` under :func:`master_file_name`."""
+def write_master(
+    master: MasterFrame, folder: str | os.PathLike[str], geometry: bool = False
+) -> Path:
+    """Write a master into ``folder`` under :func:`master_file_name`.
+
+    The folder is not marked as an output folder: it lies in one (a
+    ``--out`` folder, a project), and a master's header says what it is.
+    """
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return atomic_write_fits(Path(folder) / master_file_name(master), master.data, master.header)
+    name = master_file_name(master, geometry)
+    return atomic_write_fits(Path(folder) / name, master.data, master.header)
+
+
+def _by_geometry(frames: Sequence[RawFrame]) -> dict[tuple, list[RawFrame]]:
+    """Frames grouped by binning and trimmed shape (a master is made per group)."""
+    groups: dict[tuple, list[RawFrame]] = {}
+    for f in frames:
+        try:
+            key = f.geometry
+        except OverscanError:
+            # Grouped by the raw size: combining the group reports the bad card.
+            key = (tuple(f.binning), f.raw_shape)
+        groups.setdefault(key, []).append(f)
+    return groups
 
 
 def build_masters(
@@ -95,6 +131,9 @@ def build_masters(
 ) -> MastersReport:
     """Build (and write, when ``folder`` is given) every master a night allows.
 
+    Each group is split by geometry (binning and trimmed shape) first: a
+    night with 1x1 and 2x2 darks gets a master of each, and each light later
+    takes the masters of its own geometry (:meth:`CalibrationMasters.select`).
     A group that cannot be combined is reported in ``problems`` and skipped;
     the lights are then calibrated without that master.
     """
@@ -102,8 +141,17 @@ def build_masters(
     params = params or MasterParams()
     problems: list[str] = []
     files: list[Path] = []
-    n_groups = (1 if bias else 0) + len(darks) + len(flats)
+    bias_groups = list(_by_geometry(bias).items())
+    dark_groups = [(t, kg) for t, fs in darks.items() for kg in _by_geometry(fs).items()]
+    flat_groups = [(k, kg) for k, fs in flats.items() for kg in _by_geometry(fs).items()]
+    keys = {key for key, _ in bias_groups}
+    keys |= {key for _, (key, _) in (*dark_groups, *flat_groups)}
+    several = len(keys) > 1
+    n_groups = len(bias_groups) + len(dark_groups) + len(flat_groups)
     done = 0
+
+    def where(key: tuple) -> str:
+        return f" ({describe_geometry(*key)})" if several else ""
 
     def sub() -> StepState:
         return state.sub(done / max(n_groups, 1), (done + 1) / max(n_groups, 1))
@@ -116,35 +164,37 @@ def build_masters(
             log.warning("%s: %s", what, exc)
             return None
         if folder is not None:
-            files.append(write_master(master, folder))
+            files.append(write_master(master, folder, geometry=several))
         return master
 
-    master_bias = None
-    if bias:
-        master_bias = attempt(
-            "master bias",
-            lambda: make_master_bias(bias, params, executor=executor, state=sub()),
+    biases = []
+    for key, frames in bias_groups:
+        b = attempt(
+            "master bias" + where(key),
+            lambda f=frames: make_master_bias(f, params, executor=executor, state=sub()),
         )
         done += 1
+        if b is not None:
+            biases.append(b)
+    masters = CalibrationMasters(biases=tuple(biases))
     master_darks = []
-    for t, frames in darks.items():
+    for t, (key, frames) in dark_groups:
+        b = masters.select(*key, None, None).bias
         d = attempt(
-            f"master dark {t} s",
-            lambda f=frames: make_master_dark(
-                f, master_bias, params, executor=executor, state=sub()
-            ),
+            f"master dark {t} s" + where(key),
+            lambda f=frames, b=b: make_master_dark(f, b, params, executor=executor, state=sub()),
         )
         done += 1
         if d is not None:
             master_darks.append(d)
-    masters = CalibrationMasters(master_bias, tuple(master_darks))
+    masters = CalibrationMasters(biases=tuple(biases), darks=tuple(master_darks))
     master_flats = []
-    for filt, frames in flats.items():
-        dark = masters.dark_for(frames[0].exptime if frames else None)
+    for filt, (key, frames) in flat_groups:
+        pick = masters.select(*key, frames[0].exptime, None)
         fl = attempt(
-            f"master flat {filt}",
-            lambda f=frames, dk=dark: make_master_flat(
-                f, master_bias, dk, params, executor=executor, state=sub()
+            f"master flat {filt}" + where(key),
+            lambda f=frames, b=pick.bias, dk=pick.dark: make_master_flat(
+                f, b, dk, params, executor=executor, state=sub()
             ),
         )
         done += 1
@@ -152,7 +202,9 @@ def build_masters(
             master_flats.append(fl)
     state.progress(1.0, "masters done")
     return MastersReport(
-        CalibrationMasters(master_bias, tuple(master_darks), tuple(master_flats)),
+        CalibrationMasters(
+            biases=tuple(biases), darks=tuple(master_darks), flats=tuple(master_flats)
+        ),
         tuple(files),
         tuple(problems),
     )
@@ -181,7 +233,7 @@ def calibrate_lights(
                 f"{out} holds the raw frames; choose another output folder "
                 "(raw files are never overwritten)"
             )
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_folder(out)
     step = Calibration(params, masters)
     tick = state.counter(len(lights), "calibrated")
 
@@ -196,6 +248,7 @@ def calibrate_lights(
                 result.applied,
                 result.warnings,
                 n_masked=int(result.header.get("NMASKED", 0)),
+                missing=dict(result.missing),
             )
         except _FRAME_ERRORS as exc:
             log.warning("%s: %s", frame.name, exc)

@@ -41,7 +41,8 @@ class StepOutcome:
         ``'done'`` (computed now), ``'current'`` (the stored product was
         still valid) or ``'failed'``.
     error : str
-        Why it failed, in one line ('' otherwise).
+        Why it failed, or what a finished step could not do for the frame, in
+        one line ('' otherwise).
     value : object
         The step's result for the frame (None when failed).
     """

@@ -30,7 +30,8 @@ from ..calibration import (
     MasterParams,
     RawFrame,
 )
-from ..calibration.apply import Calibration
+from ..calibration.apply import Calibration, missing_from_header
+from ..calibration.pairing import missing_summary, unmatched
 from ..calibration.run import build_masters
 from ..io.fitsio import atomic_write_hdulist, atomic_write_text, read_frame
 from ..io.frames import FrameInfo
@@ -141,9 +142,9 @@ def load_masters(store: ProductStore, masters_fp: str | None = None) -> Calibrat
         log.warning("masters in %s unreadable, rebuilding: %s", folder, exc)
         return None
     return CalibrationMasters(
-        next((m for m in loaded if m.kind == "bias"), None),
-        tuple(m for m in loaded if m.kind == "dark"),
-        tuple(m for m in loaded if m.kind == "flat"),
+        biases=tuple(m for m in loaded if m.kind == "bias"),
+        darks=tuple(m for m in loaded if m.kind == "dark"),
+        flats=tuple(m for m in loaded if m.kind == "flat"),
     )
 
 
@@ -195,7 +196,11 @@ def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) 
     hdul = result.to_hdulist()
     hdul[0].header["FLXRAWFP"] = (raw_fp, "Fluxion fingerprint of the raw file")
     atomic_write_hdulist(out, hdul)
-    return {"applied": list(result.applied), "warnings": list(result.warnings)}
+    return {
+        "applied": list(result.applied),
+        "warnings": list(result.warnings),
+        "missing": dict(result.missing),
+    }
 
 
 def calibrate_frames(
@@ -238,9 +243,11 @@ def calibrate_frames(
     for f in lights:
         if store.is_current("calibration", f.path, fps[f.path], ".fits"):
             path = store.path("calibration", f.path, ".fits")
-            outcomes[f.path] = StepOutcome(f.path.name, "current", value=path)
+            problem = _unmatched(_stored_missing(path))
+            outcomes[f.path] = StepOutcome(f.path.name, "current", problem, value=path)
         else:
             todo.append(f)
+    missing: list[tuple[str, dict]] = []
     if todo:
         masters = _masters(store, frames, master_params, mfp, executor, state.sub(0.0, 0.3))
         step = Calibration(calib_params, masters)
@@ -257,7 +264,9 @@ def calibrate_frames(
                 return
             store.record("calibration", f.path, fps[f.path])
             path = store.path("calibration", f.path, ".fits")
-            outcomes[f.path] = StepOutcome(f.path.name, "done", value=path)
+            gaps = result.get("missing", {})
+            outcomes[f.path] = StepOutcome(f.path.name, "done", _unmatched(gaps), value=path)
+            missing.append((f.path.name, gaps))
 
         run_frames(
             todo,
@@ -268,8 +277,25 @@ def calibrate_frames(
             state=state.sub(0.3, 1.0),
             label="calibrated",
         )
+    for line in missing_summary(missing):
+        log.warning("calibration: %s", line)
     state.progress(1.0, f"{len(lights)} lights calibrated")
     return [outcomes[f.path] for f in lights if f.path in outcomes]
+
+
+def _unmatched(missing: dict[str, str]) -> str:
+    """The frame's own calibration problem, for its status ('' when none)."""
+    gaps = unmatched(missing)
+    return f"calibration: {'; '.join(gaps)}" if gaps else ""
+
+
+def _stored_missing(path: Path) -> dict[str, str]:
+    """The steps a stored calibrated frame went without, and why."""
+    try:
+        with quiet():
+            return missing_from_header(fits.getheader(path))
+    except (OSError, ValueError):
+        return {}
 
 
 def _calibrated_product(store: ProductStore, frame: FrameInfo) -> tuple[Path, str, str] | None:

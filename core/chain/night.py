@@ -180,7 +180,7 @@ def run_night(
         store, frames, params.calibration, params.masters, executor, state.sub(0.0, 0.3)
     ):
         count("calibration", o.status)
-        if not o.ok:
+        if o.error:  # failed, or calibrated without a master the night has
             reports[o.frame].errors.append(o.error)
     finish("calibration", [store.step_folder("calibration")])
 

@@ -23,6 +23,7 @@ from astropy.table import Table
 from fluxion.core.runtime.quiet import quiet
 
 from ..io.fitsio import FitsReadError, atomic_write_ecsv, read_image
+from ..io.folders import prepare_output_folder
 from ..io.frames import frame_info, frame_table_meta
 from ..runtime.pipeline import StepState
 from .extract import Detection, DetectionError, DetectionResult
@@ -98,7 +99,7 @@ def detect_files(
     state = state if state is not None else StepState()
     out = Path(outdir) if outdir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_output_folder(out)
     tick = state.counter(len(paths), "detected")
 
     def one(path: str | os.PathLike[str]) -> DetectionOutcome:

@@ -82,6 +82,9 @@ class FrameInfo:
         Fact name to card name, ``'default'`` or ``'guessed from X'``.
     profile : str
         Header profile used.
+    product : str
+        ``'master'`` or ``'calibrated'`` when the file is a product Fluxion
+        wrote (its header says so), else ``''``.
     """
 
     path: Path
@@ -109,6 +112,7 @@ class FrameInfo:
     problems: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
     profile: str = ""
+    product: str = ""
 
     @property
     def usable(self) -> bool:
@@ -292,8 +296,22 @@ def _unusable(path: Path, reason: str) -> FrameInfo:
     return FrameInfo(path=path, problems=(reason,))
 
 
+# Cards Fluxion writes into its own products: a master's kind, the steps a
+# calibrated light went through.
+_PRODUCT_CARDS = (("FLXKIND", "master"), ("CALSTEPS", "calibrated"))
+
+
+def _product(header: fits.Header) -> str:
+    return next((kind for card, kind in _PRODUCT_CARDS if card in header), "")
+
+
 def _from_facts(
-    path: Path, hdu: int, facts: HeaderFacts, shape: tuple[int, int] | None, problems: list[str]
+    path: Path,
+    hdu: int,
+    facts: HeaderFacts,
+    shape: tuple[int, int] | None,
+    problems: list[str],
+    product: str = "",
 ) -> FrameInfo:
     return FrameInfo(
         path=path,
@@ -321,16 +339,22 @@ def _from_facts(
         problems=tuple(dict.fromkeys(problems)),
         sources=MappingProxyType(dict(facts.sources)),
         profile=facts.profile,
+        product=product,
     )
 
 
-def frame_info(path: str | Path) -> FrameInfo:
+def frame_info(path: str | Path, folder_name: str | None = None) -> FrameInfo:
     """Read one file's header facts without reading its pixels.
 
     Parameters
     ----------
     path : str or pathlib.Path
         A FITS file.
+    folder_name : str, optional
+        The name of the sub-folder the file was found in (``DARK``, ``zero``),
+        which says the frame type when neither a header card nor the file
+        name does. Not given for files in the folder the user opened: its
+        name is the night's, not a frame type.
 
     Returns
     -------
@@ -347,7 +371,7 @@ def frame_info(path: str | Path) -> FrameInfo:
         log.exception("unexpected failure reading %s", p)
         return _unusable(p, f"cannot read file ({type(exc).__name__}: {exc})")
     try:
-        facts = normalise_header(header, file_name=p.name)
+        facts = normalise_header(header, file_name=p.name, folder_name=folder_name)
     except Exception as exc:  # noqa: BLE001 - a bug must not stop a night's scan
         log.exception("header normalisation failed on %s", p)
         return _unusable(p, f"cannot interpret header ({type(exc).__name__}: {exc})")
@@ -373,4 +397,4 @@ def frame_info(path: str | Path) -> FrameInfo:
     except Exception as exc:  # noqa: BLE001
         problems.insert(0, f"cannot read pixels ({type(exc).__name__}: {exc})")
         shape = None
-    return _from_facts(p, hdu, facts, shape, problems)
+    return _from_facts(p, hdu, facts, shape, problems, _product(header))

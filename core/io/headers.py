@@ -37,11 +37,13 @@ __all__ = ["HeaderFacts", "normalise_header", "pixel_scale_arcsec", "IMAGE_TYPES
 IMAGE_TYPES = ("bias", "dark", "flat", "light", "unknown")
 
 _SEXAGESIMAL = re.compile(r"\d[\s:hdm°]+\d")
+# Words naming a frame type in a file or folder name (singular or plural:
+# capture programs write LIGHT/ or Lights/, observatories zero/ and flats/).
 _FILE_TYPE_WORDS = (
-    (re.compile(r"(^|[^a-z])(bias|zero)([^a-z]|$)"), "bias"),
-    (re.compile(r"(^|[^a-z])dark([^a-z]|$)"), "dark"),
-    (re.compile(r"(^|[^a-z])(flat|skyflat|domeflat)([^a-z]|$)"), "flat"),
-    (re.compile(r"(^|[^a-z])(light|object|sci)([^a-z]|$)"), "light"),
+    (re.compile(r"(^|[^a-z])(bias|biases|zeros?)([^a-z]|$)"), "bias"),
+    (re.compile(r"(^|[^a-z])darks?([^a-z]|$)"), "dark"),
+    (re.compile(r"(^|[^a-z])(flats?|skyflats?|domeflats?)([^a-z]|$)"), "flat"),
+    (re.compile(r"(^|[^a-z])(lights?|objects?|sci|science)([^a-z]|$)"), "light"),
 )
 
 
@@ -203,7 +205,9 @@ class _Reader:
             self.sources["exptime"] += f" ({self.p.convention('exptime_unit')})"
         return t * scale
 
-    def image_type(self, exptime: float | None, file_name: str | None) -> str:
+    def image_type(
+        self, exptime: float | None, file_name: str | None, folder_name: str | None = None
+    ) -> str:
         value = self.first_text("image_type")
         if value is not None:
             low = value.lower()
@@ -214,11 +218,13 @@ class _Reader:
                 f"{self.sources['image_type']}={value!r} is not a known image type"
             )
             return "unknown"
-        if file_name:
-            low = file_name.lower()
+        # The file's own name first, then its folder's (a night sorted into
+        # zero/, dark/, flat/ by a program that writes no image-type card).
+        for name, where in ((file_name, "file name"), (folder_name, "folder name")):
+            low = (name or "").lower()
             for pattern, kind in _FILE_TYPE_WORDS:
-                if pattern.search(low):
-                    self.sources["image_type"] = "guessed from file name"
+                if low and pattern.search(low):
+                    self.sources["image_type"] = f"guessed from {where}"
                     return kind
         if exptime == 0:
             self.sources["image_type"] = "guessed from exposure time 0"
@@ -381,6 +387,7 @@ def normalise_header(
     profile: Profile | None = None,
     *,
     file_name: str | None = None,
+    folder_name: str | None = None,
     profiles: Sequence[Profile] | None = None,
 ) -> HeaderFacts:
     """Read the normalised facts of a header.
@@ -391,8 +398,9 @@ def normalise_header(
         An image header.
     profile : Profile, optional
         Force a profile; by default the best match among ``profiles``.
-    file_name : str, optional
-        Used only to guess the image type when no card gives it.
+    file_name, folder_name : str, optional
+        The file's name and its folder's, used only to guess the image type
+        when no card gives it (the file's name first).
     profiles : sequence of Profile, optional
         Candidate profiles; the built-in ones by default.
 
@@ -403,7 +411,7 @@ def normalise_header(
     prof = profile if profile is not None else match_profile(header, profiles)
     r = _Reader(header, prof)
     exptime = r.exptime()
-    image_type = r.image_type(exptime, file_name)
+    image_type = r.image_type(exptime, file_name, folder_name)
     t = mid_exposure_time(
         header,
         r.cards("time"),

@@ -1,10 +1,12 @@
 """Scanning folders into frames, grouping them, and a lazy image sequence.
 
-* :func:`scan` expands folders into FITS files, reads every header once (in
-  parallel when an executor is given) and returns :class:`FrameInfo` objects
-  sorted by mid-exposure time, then name. Bad files never stop a scan. Where
-  no header gives a usable gain (a ZWO GAIN setting, an implausible card), the
-  gain is measured from a few of the frames (:mod:`fluxion.core.io.gainfit`).
+* :func:`scan` expands folders into FITS files, their sub-folders included
+  (:mod:`fluxion.core.io.folders` says which are left out), reads every
+  header once (in parallel when an executor is given) and returns
+  :class:`FrameInfo` objects sorted by mid-exposure time, then name. Bad
+  files never stop a scan. Where no header gives a usable gain (a ZWO GAIN
+  setting, an implausible card), the gain is measured from a few of the
+  frames (:mod:`fluxion.core.io.gainfit`).
 * :func:`group_frames` sorts frames into calibration and science groups.
 * :class:`Sequence` holds frames and reads pixels on demand, keeping recently
   used images in a cache bounded in bytes, so a night of 500 frames of
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -27,7 +30,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from ..runtime.pipeline import StepState
-from .fitsio import is_fits_name, read_header, read_image, read_wcs
+from .fitsio import read_header, read_image, read_wcs
+from .folders import expand_paths, walk_inputs
 from .frames import FrameInfo, frame_info
 from .gainfit import complete_gains
 
@@ -37,32 +41,13 @@ __all__ = [
     "Sequence",
     "expand_paths",
     "group_frames",
+    "same_names",
     "scan",
 ]
 
 DEFAULT_CACHE_BYTES = 1 << 30
 
-
-def expand_paths(paths: Iterable[str | os.PathLike[str]], recursive: bool = False) -> list[Path]:
-    """Files to scan: folders expanded to their FITS files.
-
-    Files named explicitly are kept whatever their suffix, so that a non-FITS
-    file given by the user is reported; inside folders only FITS names
-    (``.fits .fit .fts .fz`` and their ``.gz``/``.bz2`` forms, any case) are
-    taken. Sub-folders are searched only when ``recursive``: a night folder
-    often holds products (masters, solved WCS headers) in sub-folders.
-    Duplicates are dropped, order is kept.
-    """
-    out: dict[Path, None] = {}
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for f in sorted(p.rglob("*") if recursive else p.iterdir()):
-                if f.is_file() and is_fits_name(f.name) and not f.name.startswith("."):
-                    out.setdefault(f, None)
-        else:
-            out.setdefault(p, None)
-    return list(out)
+log = logging.getLogger(__name__)
 
 
 def _sort_key(f: FrameInfo) -> tuple[int, float, str]:
@@ -73,7 +58,7 @@ def scan(
     paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     state: StepState | None = None,
     executor: Executor | None = None,
-    recursive: bool = False,
+    recursive: bool = True,
     measure_gain: bool = True,
 ) -> list[FrameInfo]:
     """Read the header facts of every frame in files and folders.
@@ -87,7 +72,8 @@ def scan(
     executor : concurrent.futures.Executor, optional
         Reads headers in parallel; sequential when None.
     recursive : bool, optional
-        Also scan sub-folders.
+        Also scan sub-folders (the default), except hidden ones, Fluxion
+        projects and Fluxion's product folders.
     measure_gain : bool, optional
         Measure the gain from the frames' pixels for frames whose headers give
         none (:func:`fluxion.core.io.gainfit.complete_gains`; a few frames read).
@@ -97,21 +83,32 @@ def scan(
     list of FrameInfo
         Sorted by mid-exposure time, then file name; frames without a time last.
         Unreadable files are included with type ``'unknown'`` and a problem.
+        Files found in sub-folders whose headers say Fluxion wrote them (a
+        master, a calibrated light) are left out: they are products, not frames.
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    files = expand_paths(paths, recursive=recursive)
+    walk = walk_inputs(paths, recursive=recursive)
+    files = walk.files
+    for folder, reason in walk.skipped:
+        log.info("%s not scanned: %s", folder, reason)
+
+    def hint(f: Path) -> str | None:
+        # A sub-folder's name may say the frame type (DARK/, zero/); the
+        # opened folder's name is the night's.
+        return f.parent.name if f in walk.below else None
+
     if state is not None:
         state.progress(0.0, f"reading {len(files)} headers")
     tick = state.counter(len(files), "headers") if state is not None else None
     frames: list[FrameInfo] = []
     if executor is None:
         for f in files:
-            frames.append(frame_info(f))
+            frames.append(frame_info(f, hint(f)))
             if tick is not None:
                 tick()
     else:
-        futures: list[Future[FrameInfo]] = [executor.submit(frame_info, f) for f in files]
+        futures: list[Future[FrameInfo]] = [executor.submit(frame_info, f, hint(f)) for f in files]
         try:
             for fut in futures:
                 frames.append(fut.result())
@@ -120,10 +117,31 @@ def scan(
         finally:
             for fut in futures:
                 fut.cancel()
+    products = [f for f in frames if f.product and f.path in walk.below]
+    if products:
+        log.info("%d Fluxion products in sub-folders not scanned as frames", len(products))
+        frames = [f for f in frames if not (f.product and f.path in walk.below)]
     frames.sort(key=_sort_key)
     if measure_gain:
         frames = complete_gains(frames, state)
     return frames
+
+
+def same_names(frames: Iterable[FrameInfo]) -> list[str]:
+    """Frames whose file names are the same in different folders, one line per name.
+
+    Products are named after a frame's file name; two lights called
+    ``n0001.fits`` (``M67/`` and ``NGC188/``) would overwrite each other's.
+    Empty when every name is unique.
+    """
+    by_name: dict[str, list[Path]] = {}
+    for f in frames:
+        by_name.setdefault(f.path.name, []).append(f.path)
+    return [
+        f"{name} is in {len(paths)} folders ({', '.join(str(p.parent) for p in paths)})"
+        for name, paths in by_name.items()
+        if len({p.resolve() for p in paths}) > 1
+    ]
 
 
 @dataclass
@@ -224,9 +242,12 @@ class Sequence:
         state: StepState | None = None,
         executor: Executor | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        recursive: bool = True,
     ) -> Sequence:
-        """Scan ``paths`` and keep the usable frames."""
-        frames = [f for f in scan(paths, state=state, executor=executor) if f.usable]
+        """Scan ``paths`` (sub-folders unless ``recursive`` is False); keep the usable frames."""
+        frames = [
+            f for f in scan(paths, state=state, executor=executor, recursive=recursive) if f.usable
+        ]
         return cls(frames, cache_bytes=cache_bytes, executor=executor)
 
     def __len__(self) -> int:

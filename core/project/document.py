@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.fitsio import atomic_write_text
+from ..io.folders import PROJECT_FILE
 from ..runtime.params import params_from_dict, params_to_dict
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-PROJECT_FILE = "project.json"
 
 # version -> function turning a document of that version into version + 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}

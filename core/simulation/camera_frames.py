@@ -86,7 +86,8 @@ class CameraFrames:
         n = rng.poisson(self.config.cosmic_ray_rate * nx * ny / 1e6 * exptime / 60.0)
         return _camera.cosmic_ray_electrons(self.config.shape, int(n), rng)
 
-    def _calibration_start(self, kind: str, j: int) -> Time:
+    def calibration_start(self, kind: str, j: int) -> Time:
+        """Start of calibration frame ``j`` of ``kind``: flats at dusk, darks and bias after."""
         c = self.config
         end = self.start_times[-1] + (c.exptime + 60.0) * u.s
         if kind == "flat":  # evening twilight, before the lights
@@ -107,7 +108,7 @@ class CameraFrames:
         data = _camera.read_out(np.zeros(c.shape), self.camera, rng)
         header = frame_header(
             "bias",
-            start=self._calibration_start("bias", j),
+            start=self.calibration_start("bias", j),
             exptime=0.0,
             readout=READOUT_S,
             filter_name=None,
@@ -125,7 +126,7 @@ class CameraFrames:
         data = _camera.read_out(self.camera.dark_current * c.exptime, self.camera, rng, cosmics)
         header = frame_header(
             "dark",
-            start=self._calibration_start("dark", j),
+            start=self.calibration_start("dark", j),
             exptime=c.exptime,
             readout=READOUT_S,
             filter_name=None,
@@ -150,7 +151,7 @@ class CameraFrames:
         data = _camera.read_out(expected, self.camera, rng)
         header = frame_header(
             "flat",
-            start=self._calibration_start("flat", j),
+            start=self.calibration_start("flat", j),
             exptime=c.flat_exptime,
             readout=READOUT_S,
             filter_name=c.filter,

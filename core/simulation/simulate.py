@@ -32,7 +32,7 @@ from astropy.wcs import WCS
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .night import ASTEROID_ID, Night
-from .writer import NightTruth, write_night
+from .writer import LAYOUTS, NightTruth, write_night
 
 __all__ = [
     "ASTEROID_ID",
@@ -117,6 +117,14 @@ class NightConfig:
     flat_level: float = param(25000.0, label="Flat level", unit="ADU")
     flat_exptime: float = param(3.0, label="Flat exposure", unit="s")
     cosmic_ray_rate: float = param(6.0, label="Cosmic rays", unit="1/(Mpx min)", minimum=0.0)
+    layout: str = param(
+        "flat",
+        label="Folder layout",
+        choices=LAYOUTS,
+        help="How the frames are filed: flat (one folder), nina (a date folder with LIGHT/, "
+        "DARK/, FLAT/, BIAS/ and NINA's file names), observatory (zero/, dark/, flat/ and a "
+        "folder per target, numbered files and no IMAGETYP card: typed by folder only).",
+    )
     n_bias: int = param(5, label="Bias frames", minimum=0)
     n_dark: int = param(5, label="Dark frames", minimum=0)
     n_flat: int = param(5, label="Flat frames", minimum=0)
@@ -192,6 +200,8 @@ class NightConfig:
             raise ValueError("interval (cadence) must be at least the exposure time")
         if self.psf not in ("moffat", "gaussian"):
             raise ValueError(f"psf must be 'moffat' or 'gaussian', got {self.psf!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.filter not in ("V", "B"):
             raise ValueError(f"filter must be 'V' or 'B', got {self.filter!r}")
         if not 0 < self.saturation <= 65535:
@@ -227,11 +237,13 @@ def simulate_night(
     """Simulate a night and write it as a capture program would.
 
     Writes ``light_0001.fits`` ..., ``bias_0001.fits`` ..., ``dark_0001.fits`` ...,
-    ``flat_<filter>_0001.fits`` ... (16-bit, BZERO=32768) into ``outdir`` and,
-    in ``outdir/truth``, ``reference_catalog.ecsv``, one ``light_0001.ecsv``
-    truth table and one header-only ``light_0001.wcs.fits`` per light, and
-    ``night.json`` (config, camera facts, per-frame time, airmass, FWHM and
-    asteroid position). Every file is written atomically.
+    ``flat_<filter>_0001.fits`` ... (16-bit, BZERO=32768) into ``outdir`` (or in
+    the sub-folders of ``config.layout``, see
+    :func:`fluxion.core.simulation.writer.frame_paths`) and, in ``outdir/truth``,
+    ``reference_catalog.ecsv``, one ``light_0001.ecsv`` truth table and one
+    header-only ``light_0001.wcs.fits`` per light, and ``night.json`` (config,
+    camera facts, per-frame time, airmass, FWHM and asteroid position). Every
+    file is written atomically.
 
     Parameters
     ----------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -11,17 +12,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import astropy.units as u
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..io.folders import mark_output_folder
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 
 if TYPE_CHECKING:
     from .night import Night
 
-__all__ = ["CATALOG_FILE", "NIGHT_FILE", "TRUTH_FOLDER", "NightTruth", "write_night"]
+__all__ = [
+    "CATALOG_FILE",
+    "LAYOUTS",
+    "NIGHT_FILE",
+    "TRUTH_FOLDER",
+    "NightTruth",
+    "frame_paths",
+    "write_night",
+]
+
+#: How a night's frames are filed (see :func:`frame_paths`).
+LAYOUTS = ("flat", "nina", "observatory")
+# The folder names of the sub-folder layouts, per frame type.
+_NINA_FOLDERS = {"light": "LIGHT", "bias": "BIAS", "dark": "DARK", "flat": "FLAT"}
+_OBSERVATORY_FOLDERS = {"bias": "zero", "dark": "dark", "flat": "flat"}
 
 #: The folder of a written night that holds its truth, and the files in it that
 #: say "this is a simulated night" and "these are the stars it was made from".
@@ -98,12 +115,70 @@ def _write_json(path: Path, obj: dict) -> None:
     _atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8"))
 
 
-def _night_record(night: Night) -> dict:
+def _start(night: Night, kind: str, j: int):
+    return night.start_times[j] if kind == "light" else night.calibration_start(kind, j)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "target"
+
+
+def frame_paths(night: Night, outdir: Path) -> dict[str, tuple[Path, ...]]:
+    """Where each raw frame of ``night`` is written, by kind, in the config's layout.
+
+    * ``flat``: ``light_0001.fits``, ``bias_0001.fits``, ``dark_0001.fits``,
+      ``flat_V_0001.fits`` in ``outdir``;
+    * ``nina``: N.I.N.A.'s default pattern, ``<night date>/<TYPE>/<date>_<time>_
+      <filter>_<sensor temperature>_<exposure>s_<number>.fits`` with the date of
+      the evening (``$$DATEMINUS12$$``) and TYPE one of LIGHT, DARK, FLAT, BIAS;
+    * ``observatory``: ``zero/``, ``dark/``, ``flat/`` and one folder per
+      target, files numbered ``n0001.fits``... in the order they were taken.
+
+    Returns
+    -------
+    dict
+        ``light``, ``bias``, ``dark``, ``flat`` to the paths of frames 0, 1, ...
+    """
+    c = night.config
+    counts = {"light": c.n_frames, "bias": c.n_bias, "dark": c.n_dark, "flat": c.n_flat}
+    if c.layout == "flat":
+        stems = {"light": "light", "bias": "bias", "dark": "dark", "flat": f"flat_{c.filter}"}
+        return {
+            kind: tuple(outdir / f"{stems[kind]}_{j + 1:04d}.fits" for j in range(n))
+            for kind, n in counts.items()
+        }
+    if c.layout == "nina":
+        evening = (night.start_times[0] - 12 * u.hour).utc.datetime.strftime("%Y-%m-%d")
+        exptimes = {"light": c.exptime, "bias": 0.0, "dark": c.exptime, "flat": c.flat_exptime}
+        out = {}
+        for kind, n in counts.items():
+            filt = c.filter if kind in ("light", "flat") else "NoFilter"
+            folder = outdir / evening / _NINA_FOLDERS[kind]
+            names = []
+            for j in range(n):
+                when = _start(night, kind, j).utc.datetime.strftime("%Y-%m-%d_%H-%M-%S")
+                names.append(
+                    folder / f"{when}_{filt}_{c.ccd_temp:.2f}_{exptimes[kind]:.2f}s_{j:04d}.fits"
+                )
+            out[kind] = tuple(names)
+        return out
+    # observatory: one running number in the order the frames were taken
+    taken = sorted(
+        ((_start(night, kind, j).jd, kind, j) for kind, n in counts.items() for j in range(n))
+    )
+    folders = {**_OBSERVATORY_FOLDERS, "light": _safe(c.object_name)}
+    paths: dict[str, list[Path]] = {kind: [None] * n for kind, n in counts.items()}
+    for k, (_, kind, j) in enumerate(taken, start=1):
+        paths[kind][j] = outdir / folders[kind] / f"n{k:04d}.fits"
+    return {kind: tuple(p) for kind, p in paths.items()}
+
+
+def _night_record(night: Night, lights: tuple[Path, ...], outdir: Path) -> dict:
     c = night.config
     frames = []
     for i in range(c.n_frames):
         rec = {
-            "file": f"light_{i + 1:04d}.fits",
+            "file": lights[i].relative_to(outdir).as_posix(),
             "date_obs": night.start_times[i].isot,
             "jd_mid": float(night.times[i].jd),
             "airmass": float(night.airmass[i]),
@@ -150,18 +225,26 @@ def write_night(
     except OSError as exc:
         raise OSError(f"cannot create the output folder {outdir}: {exc.strerror}") from exc
     truth_dir = outdir / TRUTH_FOLDER
+    # The truth is the simulator's product, not frames: a scan of the night skips it.
+    mark_output_folder(truth_dir)
 
-    lights = tuple(outdir / f"light_{i + 1:04d}.fits" for i in range(c.n_frames))
+    paths = frame_paths(night, outdir)
+    lights, biases, darks, flats = (paths[k] for k in ("light", "bias", "dark", "flat"))
+    for folder in {p.parent for group in paths.values() for p in group}:
+        folder.mkdir(parents=True, exist_ok=True)
     tables = tuple(truth_dir / f"light_{i + 1:04d}.ecsv" for i in range(c.n_frames))
     wcs_files = tuple(truth_dir / f"light_{i + 1:04d}.wcs.fits" for i in range(c.n_frames))
-    biases = tuple(outdir / f"bias_{j + 1:04d}.fits" for j in range(c.n_bias))
-    darks = tuple(outdir / f"dark_{j + 1:04d}.fits" for j in range(c.n_dark))
-    flats = tuple(outdir / f"flat_{c.filter}_{j + 1:04d}.fits" for j in range(c.n_flat))
+
+    def raw_header(header: fits.Header) -> fits.Header:
+        if c.layout == "observatory":
+            # Typed by the folder it is filed in, as such programs leave it.
+            header.remove("IMAGETYP", ignore_missing=True)
+        return header
 
     def do_light(i: int) -> None:
         state.check()
         data, header, truth = night.light(i)
-        _write_fits(lights[i], data, header)
+        _write_fits(lights[i], data, raw_header(header))
         _write_table(tables[i], truth)
         wcs_header = night.wcs(i).to_header(relax=True)
         wcs_header["IMAGEW"] = (c.shape[1], "image width (px)")
@@ -171,8 +254,7 @@ def write_night(
     def do_calibration(kind: str, j: int) -> None:
         state.check()
         data, header = getattr(night, kind)(j)
-        path = {"bias": biases, "dark": darks, "flat": flats}[kind][j]
-        _write_fits(path, data, header)
+        _write_fits(paths[kind][j], data, raw_header(header))
 
     jobs: list[Callable[[], None]] = [lambda i=i: do_light(i) for i in range(c.n_frames)]
     for kind, n in (("bias", c.n_bias), ("dark", c.n_dark), ("flat", c.n_flat)):
@@ -194,7 +276,7 @@ def write_night(
             pool.shutdown(wait=True, cancel_futures=True)
 
     _write_table(truth_dir / CATALOG_FILE, night.catalog)
-    _write_json(truth_dir / NIGHT_FILE, _night_record(night))
+    _write_json(truth_dir / NIGHT_FILE, _night_record(night, lights, outdir))
     tick()
     return NightTruth(
         outdir=outdir,

@@ -203,8 +203,11 @@ def load_target_frames(
     *,
     store: ProductStore | None = None,
     state: StepState | None = None,
+    recursive: bool = True,
 ) -> TargetFrames:
     """Scan ``paths`` and prepare the light frames for tracking (see :func:`target_frames`).
+
+    Sub-folders are read too unless ``recursive`` is False.
 
     The bright isolated stars of the first light are always found.
 
@@ -213,4 +216,5 @@ def load_target_frames(
     ValueError
         When there are fewer than two usable light frames or no time in them.
     """
-    return target_frames(Sequence.from_paths(paths), store=store, need_stars=True, state=state)
+    sequence = Sequence.from_paths(paths, recursive=recursive)
+    return target_frames(sequence, store=store, need_stars=True, state=state)

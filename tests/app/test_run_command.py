@@ -120,6 +120,14 @@ def test_a_bad_frame_is_reported_and_the_others_go_on(night, tmp_path, capsys):
     assert "master" in status["light_0002.fits"] and "px" in status["light_0002.fits"]
     assert [status[f"light_{k:04d}.fits"] for k in (1, 3, 4)] == ["ok"] * 3
     assert "light_0002.fits" in capsys.readouterr().out
+    # Calibrated without the masters, which do not fit it: a re-run, finding its
+    # product current, says the same.
+    assert status["light_0002.fits"].startswith(
+        "calibration: no bias: no master bias for 1x1 binning, 200x200 px"
+    )
+    assert main(args) == 1
+    again = Table.read(project / "frames.ecsv")
+    assert list(again["status"]) == list(frames["status"])
 
 
 def test_bad_arguments_are_one_line_errors(night, tmp_path, capsys):

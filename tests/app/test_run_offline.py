@@ -9,7 +9,6 @@ refused it still solves and calibrates every light.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +22,6 @@ from fluxion.core.project.products import ProductStore
 from fluxion.core.simulation.simulate import NightConfig
 
 N = 3
-
-
-@pytest.fixture
-def no_network(monkeypatch) -> list:
-    """Every attempt to open a connection fails, and is recorded."""
-    attempts: list = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:] if args else kwargs)
-        raise OSError("network forbidden in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return attempts
 
 
 def test_the_night_catalog_is_found_from_the_top_a_sub_folder_or_a_file(tmp_path):

@@ -85,7 +85,7 @@ def night(tmp_path: Path) -> Path:
 
 
 def test_scan_reports_each_bad_file_and_reads_the_rest(night: Path) -> None:
-    frames = scan(night)
+    frames = scan(night, recursive=False)
     by_name = {f.path.name: f for f in frames}
     assert "notes.txt" not in by_name and "sources.ecsv" not in by_name
     assert len(frames) == 17
@@ -107,8 +107,8 @@ def test_scan_reports_each_bad_file_and_reads_the_rest(night: Path) -> None:
     assert "no observation time in the header" in no_time.problems
     good = [f for f in frames if f.path.name not in reasons and f.path.name != "no_time.fits"]
     assert all(not f.problems for f in good), [(f.path.name, f.problems) for f in good]
-    assert "late.fits" not in by_name  # sub-folders only when asked
-    deep = {f.path.name for f in scan(night, recursive=True)}
+    assert "late.fits" not in by_name  # sub-folders unless told not to descend
+    deep = {f.path.name for f in scan(night)}
     assert deep == set(by_name) | {"late.fits"}
 
 
@@ -135,7 +135,7 @@ def test_named_non_fits_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_group_frames(night: Path) -> None:
-    g = group_frames(scan(night))
+    g = group_frames(scan(night, recursive=False))
     assert g.counts() == {"bias": 3, "dark": 2, "flat": 1, "light": 5, "unknown": 6}
     assert sorted(g.darks) == [30.0, 60.0]
     assert list(g.flats) == ["V"]
@@ -241,7 +241,8 @@ def test_prefetch(night: Path) -> None:
 
 def test_sequence_from_paths_keeps_usable_frames(night: Path) -> None:
     seq = Sequence.from_paths([night])
-    assert len(seq) == 11
+    assert len(seq) == 12  # sub/late.fits included
+    assert len(Sequence.from_paths([night], recursive=False)) == 11
     assert all(f.usable for f in seq.frames)
 
 
