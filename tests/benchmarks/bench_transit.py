@@ -1,0 +1,238 @@
+"""Transit timing on the real TrES-1 frames: Fluxion next to EXOTIC, in one run.
+
+Both reduce the same 70 lights and 10 darks of ``shared/data/tres1-oscaar``
+(TrES-1 b, 2012-06-17) with the same ephemeris (SOURCE.txt: Yeung et al. 2022),
+geometry priors (Winn et al. 2007), star and site (University of Maryland
+Observatory, OSCAAR's ``umo.par``), target and comparison candidates (the
+original author's ``stars2.reg``), and print the mid-time, its error, Rp/Rs,
+the depth and the residual scatter beside the published mid-time.
+
+EXOTIC (PyPI ``exotic``) runs in its own virtual environment outside the
+repository (``--exotic PATH`` or ``$EXOTIC``: its ``exotic`` command), offline:
+
+* barycorrpy, which EXOTIC imports first, downloads the IERS-B table at import
+  time; the script puts the copy that ships in astropy's ``astropy-iers-data``
+  package into EXOTIC's astropy download cache, so the import works offline;
+* EXOTIC computes limb darkening with LDTk, which downloads PHOENIX spectra;
+  offline the only way is to type the coefficients, so its prompts are
+  answered from standard input with Claret & Bloemen (2011)'s nonlinear
+  V-band law for Teff 5250 K, log g 4.5, [M/H] 0 (ATLAS, least squares),
+  and the FWHM of the V band (500-600 nm);
+* EXOTIC reads ``.fits`` files, not Rice-compressed ``.fit.fz``: the frames
+  are decompressed into a work folder (the integers are unchanged);
+* the headers give no image scale: 2.3 arcsec/px (13.6 um pixels of the
+  binned ST-10 on a ~1.2 m focal length) is given; it only sets EXOTIC's
+  plate-solving hints, which are off.
+
+When EXOTIC stops anyway, the script prints where (the last lines of its
+output) and compares Fluxion with the published figures alone.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_transit.py [--exotic PATH] [--work DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "real"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+PUBLISHED = (2456095.6740, 0.0005)
+# Claret & Bloemen (2011) nonlinear law, V, ATLAS, L, xi 2 km/s, 5250 K, 4.5, 0.0.
+NONLINEAR_V = (0.5694, -0.3654, 1.1829, -0.5475)
+
+
+def run_fluxion(data: Path) -> dict:
+    """The real-data test's pipeline, timed."""
+    from conftest import shared_data_dir  # noqa: F401 - the same data lookup as the tests
+    from test_real_transit import EPHEMERIS, TRES1, UMD
+
+    from fluxion.core.calibration.masters import make_master_dark
+    from fluxion.core.calibration.raw import RawFrame
+    from fluxion.core.io.sequence import Sequence
+    from fluxion.core.targets.inputs import target_frames
+    from fluxion.core.transit.data import transit_data_from_table
+    from fluxion.core.transit.frames import frames_light_curve, read_region_positions
+    from fluxion.core.transit.run import TransitParams, fit_transit
+
+    t0 = time.perf_counter()
+    folder = data / "tres1-oscaar"
+    sequence = Sequence.from_paths([folder])
+    dark = make_master_dark([RawFrame.from_info(f) for f in sequence.frames if f.type == "dark"],
+                            None).data  # fmt: skip
+    frames = target_frames(sequence)
+    regions = read_region_positions((folder / "stars2.reg").read_text())
+    choice = frames_light_curve(frames, regions[0], EPHEMERIS, candidates_xy=regions[1:],
+                                dark=dark, target=TRES1, location=UMD)  # fmt: skip
+    result = fit_transit(transit_data_from_table(choice.light_curve, "TrES-1"), EPHEMERIS,
+                         TransitParams(mcmc_steps=5000, mcmc_burn=1500))  # fmt: skip
+    v, e = result.values, result.errors
+    return {
+        "tmid": v["tmid"], "tmid_err": e["tmid"], "rp_rs": v["rp_rs"], "rp_rs_err": e["rp_rs"],
+        "depth_pct": 100 * v["depth"], "scatter_pct": 100 * result.residual_rms,
+        "beta": result.beta, "detrending": ", ".join(result.detrending),
+        "aperture": f"{choice.radius:.1f} px, {len(choice.comparison)} comparison stars",
+        "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def _prepare_exotic(exotic: Path, data: Path, work: Path) -> Path:
+    python = exotic.parent / "python"
+    lights, darks, out = work / "lights", work / "darks", work / "out"
+    for d in (lights, darks, out):
+        d.mkdir(parents=True, exist_ok=True)
+    script = f"""
+import glob, os
+from astropy.io import fits
+from astropy.utils import iers
+from astropy.utils.data import import_file_to_cache, is_url_in_cache
+for p in sorted(glob.glob({str(data / "tres1-oscaar" / "tres1-*.fit.fz")!r})):
+    name = os.path.basename(p).replace('.fit.fz', '.fits')
+    dest = {str(darks)!r} if name.endswith('d.fits') else {str(lights)!r}
+    if os.path.exists(os.path.join(dest, name)):
+        continue
+    with fits.open(p) as h:
+        fits.PrimaryHDU(h[1].data, header=h[1].header).writeto(os.path.join(dest, name))
+if not is_url_in_cache(iers.IERS_B_URL):
+    import_file_to_cache(iers.IERS_B_URL, iers.IERS_B_FILE, remove_original=False)
+"""
+    subprocess.run([str(python), "-c", script], check=True, capture_output=True)
+    from test_real_transit import EPHEMERIS as E
+
+    inits = {
+        "user_info": {
+            "Directory with FITS files": str(lights), "Directory to Save Plots": str(out),
+            "Directory of Flats": None, "Directory of Darks": str(darks),
+            "Directory of Biases": None, "AAVSO Observer Code (blank if none)": "",
+            "Secondary Observer Codes (blank if none)": "", "Observation date": "17-June-2012",
+            "Obs. Latitude": "+38.98060", "Obs. Longitude": "-76.93720",
+            "Obs. Elevation (meters)": 20, "Camera Type (CCD or DSLR)": "CCD",
+            "Pixel Binning": "2x2", "Filter Name (aavso.org/filters)": "Filter 2",
+            "Observing Notes": "OSCAAR sample", "Plate Solution? (y/n)": "n",
+            "Add Comparison Stars from AAVSO? (y/n)": "n",
+            # stars2.reg (1-based): the target, then ten comparison candidates
+            # (the saturated star at 643.6, 454 left out).
+            "Target Star X & Y Pixel": "[571, 346]",
+            "Comparison Star(s) X & Y Pixel": "[[397, 407], [874, 351], [682, 381], [856, 466], "
+            "[347, 555], [417, 333], [741, 661], [635, 441], [576, 365], [811, 414]]",
+            "Demosaic Format": None, "Demosaic Output": None,
+        },
+        "planetary_parameters": {
+            "Target Star RA": "19:04:09.85", "Target Star Dec": "+36:37:57.4",
+            "Planet Name": "TrES-1 b", "Host Star Name": "TrES-1",
+            "Orbital Period (days)": E.period, "Orbital Period Uncertainty": E.period_err,
+            "Published Mid-Transit Time (BJD-UTC)": E.t0, "Mid-Transit Time Uncertainty": E.t0_err,
+            "Ratio of Planet to Stellar Radius (Rp/Rs)": E.rp_rs,
+            "Ratio of Planet to Stellar Radius (Rp/Rs) Uncertainty": 0.0014,
+            "Ratio of Distance to Stellar Radius (a/Rs)": E.a_rs,
+            "Ratio of Distance to Stellar Radius (a/Rs) Uncertainty": E.a_rs_err,
+            "Orbital Inclination (deg)": E.inc_deg,
+            "Orbital Inclination (deg) Uncertainty": E.inc_err,
+            "Orbital Eccentricity (0 if null)": 0.0, "Argument of Periastron (deg)": 0.0,
+            "Star Effective Temperature (K)": E.teff,
+            "Star Effective Temperature (+) Uncertainty": 50.0,
+            "Star Effective Temperature (-) Uncertainty": -50.0,
+            "Star Metallicity ([FE/H])": E.feh, "Star Metallicity (+) Uncertainty": 0.05,
+            "Star Metallicity (-) Uncertainty": -0.05, "Star Surface Gravity (log(g))": E.logg,
+            "Star Surface Gravity (+) Uncertainty": 0.03,
+            "Star Surface Gravity (-) Uncertainty": -0.03, "Star Distance (pc)": 159.7,
+            "Star Proper Motion RA (mas/yr)": -9.3, "Star Proper Motion DEC (mas/yr)": -34.1,
+        },
+        "optional_info": {
+            "Pre-reduced File:": "", "Pre-reduced File Time Format (BJD_TDB, JD_UTC, MJD_UTC)":
+            "BJD_TDB", "Pre-reduced File Units of Flux (flux, magnitude, millimagnitude)": "flux",
+            "Filter Minimum Wavelength (nm)": None, "Filter Maximum Wavelength (nm)": None,
+            "Image Scale (Ex: 5.21 arcsecs/pixel)": "2.3", "Exposure Time (s)": 60.0,
+        },
+    }  # fmt: skip
+    path = work / "inits.json"
+    path.write_text(json.dumps(inits, indent=1))
+    return path
+
+
+def _number(text: str) -> tuple[float, float]:
+    m = re.match(r"\s*([-\d.eE+]+)\s*\+/-\s*([-\d.eE+]+)", text)
+    return (float(m.group(1)), float(m.group(2))) if m else (float("nan"), float("nan"))
+
+
+def run_exotic(exotic: Path, data: Path, work: Path, timeout: float) -> dict | str:
+    """EXOTIC's result, or where it stopped."""
+    if not exotic.is_file():
+        return f"EXOTIC not found at {exotic} (pip install exotic in its own venv; --exotic PATH)"
+    inits = _prepare_exotic(exotic, data, work)
+    answers = ["n"] + [x for c in NONLINEAR_V for x in (str(c), "0.05")] + ["500", "600"]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [str(exotic), "--reduce", str(inits), "--override"], input="\n".join(answers) + "\n",
+            capture_output=True, text=True, timeout=timeout, cwd=work,
+        )  # fmt: skip
+        output = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        return f"EXOTIC did not finish in {timeout:.0f} s (last output: {str(exc.stdout)[-300:]})"
+    (work / "exotic.log").write_text(output)
+    found = sorted((work / "out").rglob("FinalParams_*.json"))
+    if not found:
+        tail = " | ".join(line.strip() for line in output.strip().splitlines()[-4:])
+        return f"EXOTIC stopped (exit {proc.returncode}): {tail}"
+    params = json.loads(found[-1].read_text())["FINAL PLANETARY PARAMETERS"]
+    tmid, tmid_err = _number(params["Mid-Transit Time (Tmid)"])
+    rp, rp_err = _number(params["Ratio of Planet to Stellar Radius (Rp/R*)"])
+    depth, _ = _number(params["Transit depth (Rp/Rs)^2"])
+    scatter = float(params["Scatter in the residuals of the lightcurve fit is"].split()[0])
+    return {
+        "tmid": tmid, "tmid_err": tmid_err, "rp_rs": rp, "rp_rs_err": rp_err,
+        "depth_pct": depth, "scatter_pct": scatter, "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def main() -> int:
+    from conftest import shared_data_dir
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--exotic", type=Path, default=Path(os.environ.get(
+        "EXOTIC", str(ROOT.parent / "exotic-venv" / "bin" / "exotic"))))  # fmt: skip
+    p.add_argument("--work", type=Path, default=Path("/tmp/fluxion-bench-transit"))
+    p.add_argument("--timeout", type=float, default=3600.0)
+    args = p.parse_args()
+    data = shared_data_dir()
+    if data is None or not (data / "tres1-oscaar").is_dir():
+        print("the TrES-1 frames (shared/data/tres1-oscaar) are not here")
+        return 1
+    fl = run_fluxion(data)
+    ex = run_exotic(args.exotic, data, args.work, args.timeout)
+    tc, tc_err = PUBLISHED
+    print(f"\nTrES-1 b, 2012-06-17; published Tc = {tc} +/- {tc_err} BJD_TDB (Yeung et al. 2022)")
+    rows = [("Fluxion", fl)] + ([("EXOTIC", ex)] if isinstance(ex, dict) else [])
+    print(f"{'':8} {'Tc (BJD_TDB)':>15} {'err (min)':>9} {'O-C (sig)':>9} {'Rp/Rs':>14} "
+          f"{'depth %':>8} {'rms %':>6} {'time s':>7}")  # fmt: skip
+    for name, r in rows:
+        sig = (r["tmid"] - tc) / np.hypot(r["tmid_err"], tc_err)
+        print(f"{name:8} {r['tmid']:15.5f} {r['tmid_err'] * 1440:9.2f} {sig:9.2f} "
+              f"{r['rp_rs']:7.4f}+-{r['rp_rs_err']:.4f} {r['depth_pct']:8.2f} "
+              f"{r['scatter_pct']:6.3f} {r['seconds']:7.0f}")  # fmt: skip
+    print(
+        f"Fluxion: {fl['aperture']}; detrending {fl['detrending'] or 'none'}; beta {fl['beta']:.2f}"
+    )
+    if isinstance(ex, dict):
+        print(
+            f"ratios Fluxion/EXOTIC: Tc error {fl['tmid_err'] / ex['tmid_err']:.2f}, "
+            f"residual scatter {fl['scatter_pct'] / ex['scatter_pct']:.2f}"
+        )
+    else:
+        print(ex)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
