@@ -36,6 +36,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(zero/ dark/ flat/ and a folder per target, numbered files typed by folder only)",
     )
     p.add_argument(
+        "--colour",
+        "--color",
+        nargs="?",
+        const="RGGB",
+        default=None,
+        type=str.upper,
+        choices=("RGGB", "BGGR", "GRBG", "GBRG"),
+        metavar="PATTERN",
+        help="a one-shot-colour camera: the lights and flats are Bayer mosaics of this "
+        "pattern (default RGGB); the catalog gains Cousins R",
+    )
+    p.add_argument(
         "--write-wcs",
         action="store_true",
         help="write the exact WCS into the light headers (default: a pointing hint only)",
@@ -62,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["write_wcs"] = True
     if args.layout is not None:
         overrides["layout"] = args.layout
+    if args.colour is not None:
+        overrides["bayer_pattern"] = args.colour
     try:
         config = NightConfig(**overrides)
     except ValueError as exc:

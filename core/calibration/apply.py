@@ -8,6 +8,7 @@ skipped when its master is missing, and the frame records which were applied.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -15,9 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from ..io.cfa import set_cfa_cards
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
+from .masks import (
+    MaskBits,
+    bad_pixels_from_masters,
+    cosmic_rays,
+    cosmic_rays_by_channel,
+    saturation_mask,
+)
 from .masters import CalibrationError, MasterFrame, check_compatible
 from .pairing import CalibrationMasters
 from .raw import RawFrame
@@ -273,7 +281,13 @@ class Calibration:
             # Saturation in the calibrated frame's electrons: the faintest pixel that
             # clipped in the raw frame (bias, dark and flat moved the raw level).
             sat_e = float(np.min(data[clipped])) * gain if clipped.any() else np.inf
-            hits = cosmic_rays(
+            pattern = frame.trimmed_cfa()
+            search = (
+                cosmic_rays
+                if pattern is None
+                else functools.partial(cosmic_rays_by_channel, pattern=pattern)
+            )
+            hits = search(
                 data,
                 gain=gain,
                 read_noise=rn,
@@ -317,6 +331,9 @@ class Calibration:
         for key in ("BZERO", "BSCALE", "BLANK", "BIASSEC", "TRIMSEC", "DATASEC", *RAW_SATURATION):
             h.remove(key, ignore_missing=True, remove_all=True)
         h["BUNIT"] = ("adu", "calibrated, flat-fielded ADU")
+        # The pattern of these pixels (trimmed, or set by the user), said so that
+        # any reader of the header finds it whatever the raw file's cards were.
+        set_cfa_cards(h, frame.trimmed_cfa(), mask.shape[0])
         h["CALSTEPS"] = (",".join(applied) or "none", "calibration steps applied")
         if dark is not None:
             h["DARKEXP"] = (dark.exptime, "[s] exposure of the master dark used")

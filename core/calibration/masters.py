@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from ..io.cfa import channel_offsets
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .combine import COMBINE_METHODS, combine, robust_stats
@@ -163,11 +164,16 @@ def check_compatible(master: MasterFrame, shape: tuple[int, int], binning, what:
 
 
 def row_reader(
-    frame: RawFrame, bias: np.ndarray | None, dark: np.ndarray | None, scale: float
+    frame: RawFrame,
+    bias: np.ndarray | None,
+    dark: np.ndarray | None,
+    scale: float | np.ndarray,
 ) -> Callable[[int, int], np.ndarray]:
     """``read(y0, y1)``: trimmed rows of a frame, overscan and bias and dark removed, / scale.
 
     Reading by bands lets :func:`combine` hold one band of every frame, not whole frames.
+    ``scale`` is one number, or a 2 x 2 tile of numbers repeated over the frame
+    (a colour-filter array's channel levels: tile[row % 2, column % 2]).
     """
     overscan = frame.overscan()
     first, _ = overscan.row_range(frame.raw_shape[0])
@@ -178,7 +184,11 @@ def row_reader(
             band -= bias[y0:y1]
         if dark is not None:
             band -= dark[y0:y1]
-        if scale != 1.0:
+        if np.ndim(scale) == 2:
+            rows = np.arange(y0, y1) % 2
+            cols = np.arange(band.shape[1]) % 2
+            band /= np.asarray(scale, np.float32)[np.ix_(rows, cols)]
+        elif scale != 1.0:
             band /= scale
         return band
 
@@ -295,7 +305,15 @@ def make_master_flat(
     executor: Executor | None = None,
     state: StepState | None = None,
 ) -> MasterFrame:
-    """Combine flats, each divided by its median, into a flat of mean 1."""
+    """Combine flats, each divided by its median, into a flat of mean 1.
+
+    A colour-filter-array flat is divided by the median of each colour
+    channel (R, G, B) and normalised to mean 1 in each channel, never across
+    them: the flat's light (twilight, a panel) has a colour of its own that
+    changes from flat to flat, and a single normalisation would imprint it on
+    the lights' channel ratios. Each channel of a calibrated light keeps the
+    camera's own response to its light.
+    """
     params = params or MasterParams()
     state = state if state is not None else StepState()
     shape = check_same_geometry(frames, "flat")
@@ -310,23 +328,61 @@ def make_master_flat(
         notes.append("bias subtracted")
     if dark is not None:
         check_compatible(dark, shape, frames[0].binning, "the flats")
+    patterns = {f.trimmed_cfa() for f in frames}
+    if len(patterns) > 1:
+        raise CalibrationError(
+            f"flats of different Bayer patterns combined: {sorted(map(str, patterns))}"
+        )
+    pattern = patterns.pop()
     readers = []
     scale_state = state.sub(0.0, 0.3)
     for k, f in enumerate(frames):
         dark_data = scaled_dark(dark, f.exptime)
-        level = robust_stats(row_reader(f, bias_data, dark_data, 1.0)(0, shape[0]))["median"]
-        if not np.isfinite(level) or level <= 0:
-            raise CalibrationError(f"flat {f.name} has no light (median level {level:.1f} ADU)")
+        pixels = row_reader(f, bias_data, dark_data, 1.0)(0, shape[0])
+        level = channel_levels(pixels, pattern)
+        if not np.all(np.isfinite(level)) or np.any(level <= 0):
+            raise CalibrationError(
+                f"flat {f.name} has no light (median level {np.min(level):.1f} ADU)"
+            )
         readers.append(row_reader(f, bias_data, dark_data, level))
         scale_state.progress((k + 1) / len(frames), f"flat levels {k + 1}/{len(frames)}")
     if dark is not None:
         notes.append("dark subtracted")
-    notes.append("each flat divided by its median")
+    per = " of each colour channel (R, G, B)" if pattern else ""
+    notes.append(f"each flat divided by its median{per}")
     data = _combine(readers, shape, params, executor, state.sub(0.3, 1.0))
-    mean = float(np.nanmean(data))
-    data /= np.float32(mean)
-    notes.append("normalised to mean 1")
+    if pattern is None:
+        data /= np.float32(np.nanmean(data))
+    else:
+        tile = channel_levels(data, pattern, np.nanmean)
+        data /= tile[np.ix_(np.arange(shape[0]) % 2, np.arange(shape[1]) % 2)]
+    notes.append(f"normalised to mean 1{' in each colour channel' if pattern else ''}")
     return new_master("flat", data, frames, params, notes, filter=frames[0].filter)
+
+
+def channel_levels(
+    pixels: np.ndarray, pattern: str | None, statistic: Callable | None = None
+) -> float | np.ndarray:
+    """A flat's level: one median, or for a colour-filter array a 2 x 2 tile of channel levels.
+
+    The tile holds at [row % 2, column % 2] the level of that pixel's channel;
+    the two greens share one (they see through the same filter, and a flat
+    corrects the difference of their responses as it does any pixel's).
+    ``statistic`` defaults to the robust median; ``np.nanmean`` gives means.
+    """
+    if pattern is None:
+        if statistic is None:
+            return float(robust_stats(pixels)["median"])
+        return float(statistic(pixels))
+    tile = np.empty((2, 2), np.float32)
+    for channel in ("R", "G", "B"):
+        grids = ("G1", "G2") if channel == "G" else (channel,)
+        offsets = [channel_offsets(pattern)[g] for g in grids]
+        values = np.concatenate([pixels[dy::2, dx::2].ravel() for dy, dx in offsets])
+        level = robust_stats(values)["median"] if statistic is None else statistic(values)
+        for dy, dx in offsets:
+            tile[dy, dx] = level
+    return tile
 
 
 def _combine(readers, shape, params, executor, state) -> np.ndarray:

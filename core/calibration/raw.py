@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
+from ..io.cfa import shift_pattern
 from ..io.fitsio import read_header, read_image
 from ..runtime.quiet import quiet
 from .overscan import Overscan, overscan_from_header
@@ -35,6 +36,9 @@ class RawFrame:
     binning : (int, int)
     saturation, gain, read_noise : float or None
         ADU, e-/ADU, e-.
+    cfa : str or None
+        Bayer pattern of the stored pixels of a colour frame (see
+        :attr:`trimmed_cfa` for the pixels calibration keeps).
     """
 
     name: str
@@ -44,6 +48,7 @@ class RawFrame:
     saturation: float | None = None
     gain: float | None = None
     read_noise: float | None = None
+    cfa: str | None = None
     path: Path | None = None
     hdu: int | None = None
     array: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -61,6 +66,7 @@ class RawFrame:
             saturation=info.saturation,
             gain=info.gain,
             read_noise=info.read_noise,
+            cfa=info.cfa,
             path=Path(info.path),
             hdu=info.hdu if info.hdu is not None and info.hdu >= 0 else hdu,
             header=header,
@@ -92,6 +98,17 @@ class RawFrame:
     def overscan(self) -> Overscan:
         """The frame's BIASSEC/TRIMSEC."""
         return overscan_from_header(self.header, self.raw_shape)
+
+    def trimmed_cfa(self) -> str | None:
+        """The Bayer pattern of the pixels kept after trimming (TRIMSEC may start on an odd one)."""
+        if self.cfa is None:
+            return None
+        section = self.overscan().trim_section
+        if section is None:
+            return self.cfa
+        rows, cols = section
+        ny, nx = self.raw_shape
+        return shift_pattern(self.cfa, cols.indices(nx)[0], rows.indices(ny)[0])
 
     def read(self) -> np.ndarray:
         """All raw pixels (after BZERO/BSCALE), float32, native byte order."""

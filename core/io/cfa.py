@@ -57,6 +57,7 @@ __all__ = [
     "channel_view",
     "normalise_pattern",
     "read_cfa",
+    "set_cfa_cards",
     "shift_pattern",
     "unbinned_xy",
 ]
@@ -220,6 +221,26 @@ def read_cfa(
     elif order and order != "TOP-DOWN":
         problems.append(f"ROWORDER={header['ROWORDER']!r} is neither TOP-DOWN nor BOTTOM-UP")
     return CfaReading(pattern, source, tuple(problems))
+
+
+def set_cfa_cards(header: fits.Header, pattern: str | None, ny: int) -> None:
+    """Write ``pattern``, the pattern of an array of ``ny`` rows, into ``header`` (in place).
+
+    The offset cards go (the pattern already starts where the array does)
+    and BAYERPAT is written so that :func:`read_cfa` gives ``pattern`` back
+    under the header's ROWORDER. ``None`` removes the pattern cards: the
+    array is measured as monochrome.
+    """
+    for key in ("BAYERPAT", "CFATYPE", *(k for pair in _OFFSET_CARDS for k in pair)):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    if normalise_pattern(header.get("COLORTYP")) is not None:
+        header.remove("COLORTYP", remove_all=True)
+    if pattern is None:
+        return
+    written = pattern
+    if str(header.get("ROWORDER", "")).strip().upper() == "BOTTOM-UP":
+        written = shift_pattern(pattern, 0, ny - 1)
+    header["BAYERPAT"] = (written, "Bayer pattern (rows as ROWORDER says)")
 
 
 def cfa_pattern(header: fits.Header | None) -> str | None:

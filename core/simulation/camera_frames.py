@@ -13,6 +13,7 @@ from . import camera as _camera
 from .headers import frame_header
 
 if TYPE_CHECKING:
+    from .colour import ColourCamera
     from .simulate import NightConfig
 
 __all__ = ["CameraFrames", "READOUT_S"]
@@ -37,6 +38,7 @@ class CameraFrames:
     config: NightConfig
     camera: _camera.Camera
     start_times: Time
+    colour: ColourCamera | None
 
     def camera_facts(self) -> dict[str, tuple]:
         """Header cards describing the camera, optics and site."""
@@ -56,6 +58,8 @@ class CameraFrames:
             gain = {"GAIN": (int(c.gain_setting), "Gain Value")}
         else:
             gain = {"GAIN": (c.gain, "[e-/ADU] conversion gain")}
+        if self.colour is not None:
+            facts["BAYERPAT"] = (self.colour.pattern, "Bayer pattern of the stored rows")
         return facts | {
             "XPIXSZ": (c.pixel_size, "[um] pixel width, binning included"),
             "YPIXSZ": (c.pixel_size, "[um] pixel height, binning included"),
@@ -70,11 +74,18 @@ class CameraFrames:
             "SITEELEV": (c.site_elev, "[m] site elevation"),
             "TELESCOP": ("Fluxion Sim 20cm", "telescope"),
             "INSTRUME": (
-                "ZWO ASI462MM" if c.gain_card == "ZWO setting" else "Fluxion SimCam 1",
+                ("ZWO ASI462MC" if self.colour else "ZWO ASI462MM")
+                if c.gain_card == "ZWO setting"
+                else ("Fluxion SimCam 1C" if self.colour else "Fluxion SimCam 1"),
                 "camera",
             ),
             "SWCREATE": ("fluxion.core.simulation.simulate", "software that wrote the file"),
         }
+
+    @property
+    def filter_card(self) -> str | None:
+        """FILTER of lights and flats: none behind a colour-filter array (its channels are)."""
+        return None if self.colour is not None else self.config.filter
 
     def time_cards(self) -> dict[str, float | int]:
         """How frame_header writes the time: DATE-OBS offset and MJD-OBS decimals."""
@@ -145,16 +156,18 @@ class CameraFrames:
         c = self.config
         self._check_calibration("flat", j, c.n_flat)
         rng = _rng(c.seed, _S_FLAT, j)
-        expected = self._raw_expectation(
-            np.full(c.shape, self.flat_level_electrons(j)), c.flat_exptime
-        )
+        light = np.full(c.shape, self.flat_level_electrons(j))
+        if self.colour is not None:
+            # Twilight reaches each channel through its own filter, redder as it fades.
+            light *= self.colour.flat_illumination(c.shape, j)
+        expected = self._raw_expectation(light, c.flat_exptime)
         data = _camera.read_out(expected, self.camera, rng)
         header = frame_header(
             "flat",
             start=self.calibration_start("flat", j),
             exptime=c.flat_exptime,
             readout=READOUT_S,
-            filter_name=c.filter,
+            filter_name=self.filter_card,
             camera_facts=self.camera_facts(),
             **self.time_cards(),
         )

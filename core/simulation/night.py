@@ -8,7 +8,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.io import fits
-from astropy.table import Table, vstack
+from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 
@@ -24,8 +24,10 @@ from .camera_frames import (
     CameraFrames,
     _rng,
 )
+from .colour import FRACTION, ColourCamera
 from .headers import frame_header
 from .psf import add_sources, psf_stamp
+from .stars import NightStars
 
 if TYPE_CHECKING:
     from .simulate import NightConfig
@@ -33,12 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["ASTEROID_ID", "Night"]
 
 ASTEROID_ID = -1
-_CATALOG_MARGIN = 30.0  # px of sky around the frame that carries stars too
 _ASTEROID_BV = 0.85  # an S-type colour
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 
 
-class Night(CameraFrames):
+class Night(CameraFrames, NightStars):
     """A simulated night: the truth, and the raw frames drawn from it.
 
     Build with :func:`fluxion.core.simulation.simulate.make_night`.
@@ -86,6 +87,15 @@ class Night(CameraFrames):
         self._pointing_offset = (c.pointing_error * np.sin(pa), c.pointing_error * np.cos(pa))
         self._sky_gradient_angle = rng.uniform(0, 2 * np.pi)
 
+        self.colour = (
+            None
+            if c.bayer_pattern == "none"
+            else ColourCamera(
+                c.bayer_pattern,
+                dict(zip("RGB", c.channel_zero_points, strict=True)),
+                dict(zip("RGB", c.channel_colour_terms, strict=True)),
+            )
+        )
         self._make_stars(_rng(c.seed, _S_CATALOG))
         self.camera = _camera.make_camera(
             c.shape,
@@ -178,136 +188,6 @@ class Night(CameraFrames):
             for r, d, pa in zip(ra, dec, self.position_angles, strict=True)
         ]
 
-    def _make_stars(self, rng: np.random.Generator) -> None:
-        c = self.config
-        ny, nx = c.shape
-        cat, v, b = _field.star_catalog(
-            self.reference_wcs,
-            c.shape,
-            _CATALOG_MARGIN,
-            c.star_density,
-            c.mag_bright,
-            c.mag_faint,
-            c.lf_slope,
-            rng,
-        )
-        # How far beyond the reference frame the catalog reaches (px).
-        self._catalog_margin = _CATALOG_MARGIN
-        if self._reach > _CATALOG_MARGIN / 2:
-            # A field that drifts or turns far shows sky beyond the margin: the
-            # catalog grows by a ring drawn from a stream of its own, so the
-            # stars of a steady night stay the same stars.
-            cat, v, b = self._wider_catalog(cat, v, b)
-            self._catalog_margin = _CATALOG_MARGIN + self._reach
-        # The two variables sit at fixed places inside the frame, away from the
-        # edges, and no catalog star lies on top of them.
-        specials = [
-            ("eclipsing", 0.32, 0.62, c.eclipsing_mag),
-            ("transit", 0.68, 0.38, c.transit_mag),
-        ]
-        sx = np.array([f * (nx - 1) for _, f, _, _ in specials])
-        sy = np.array([f * (ny - 1) for _, _, f, _ in specials])
-        x, y = self.reference_wcs.wcs_world2pix(cat["ra"], cat["dec"], 0)
-        clear = np.all(np.hypot(x[:, None] - sx, y[:, None] - sy) > 12.0, axis=1)
-        cat, v, b = cat[clear], v[clear], b[clear]
-        kinds = ["star"] * len(cat)
-        ra, dec = self.reference_wcs.wcs_pix2world(sx, sy, 0)
-        for k, (kind, _, _, mag) in enumerate(specials):
-            bv = 0.6
-            v_err = float(_field.catalog_errors(mag, c.mag_faint))
-            b_err = float(_field.catalog_errors(mag + bv, c.mag_faint + 0.5))
-            cat.add_row(
-                (
-                    0,
-                    ra[k],
-                    dec[k],
-                    mag + bv + b_err * rng.standard_normal(),
-                    b_err,
-                    mag + v_err * rng.standard_normal(),
-                    v_err,
-                )
-            )
-            v = np.append(v, mag)
-            b = np.append(b, mag + bv)
-            kinds.append(kind)
-        cat["id"] = np.arange(1, len(cat) + 1, dtype=np.int64)
-        self.catalog = cat
-        self._true_v = v
-        self._true_b = b
-        self._kind = np.array(kinds)
-        self.eclipsing_id = int(cat["id"][-2])
-        self.transit_id = int(cat["id"][-1])
-
-        # Where the variable events fall: inside the night so that they show.
-        jd = self.times.jd
-        t_first, t_last = jd[0], jd[-1]
-        span = max(t_last - t_first, c.exptime / 86400.0)
-        self.transit_mid = t_first + 0.45 * span
-        self.eclipse_min = t_first + 0.65 * span
-        self.asteroid_t0 = t_first - rng.uniform(0, c.asteroid_period / 24.0)
-        self._asteroid_mid_jd = t_first + 0.5 * span
-        self._asteroid_mid = self.reference_wcs.pixel_to_world(0.45 * (nx - 1), 0.55 * (ny - 1))
-
-    def surrounding_catalog(self, radius: float, seed: int = 0) -> Table:
-        """The night's catalog plus the sky around it out to ``radius`` degrees.
-
-        Stars beyond the frame's catalog have the same density, luminosity
-        function and catalog errors (:func:`~.field.star_catalog`), so a
-        search far from the pointing meets a sky as crowded as a real
-        catalog's, where a wrong field can look right by chance.
-        """
-        c = self.config
-        n = int(np.ceil(2 * radius * 3600.0 / c.pixel_scale))
-        rng = np.random.default_rng([seed, 0x5CA1E])
-        centre = self.reference_wcs.pixel_to_world((c.shape[1] - 1) / 2, (c.shape[0] - 1) / 2)
-        wide = _field.tan_wcs((n, n), centre, c.pixel_scale, c.rotation)
-        sky, _, _ = _field.star_catalog(
-            wide, (n, n), 0.0, c.star_density, c.mag_bright, c.mag_faint, c.lf_slope, rng
-        )
-        x, y = self.reference_wcs.wcs_world2pix(sky["ra"], sky["dec"], 0)
-        ny, nx = c.shape
-        m = self._catalog_margin
-        inside = (x >= -m) & (x <= nx - 1 + m) & (y >= -m) & (y <= ny - 1 + m)
-        far = centre.separation(SkyCoord(sky["ra"], sky["dec"], unit="deg")).deg <= radius
-        sky = sky[~inside & far]
-        sky["id"] = np.arange(len(sky), dtype=np.int64) + int(self.catalog["id"].max()) + 1
-        return vstack([self.catalog, sky[self.catalog.colnames]], metadata_conflicts="silent")
-
-    def _wider_catalog(
-        self, cat: Table, v: np.ndarray, b: np.ndarray
-    ) -> tuple[Table, np.ndarray, np.ndarray]:
-        """``cat`` plus stars out to ``_reach`` + the margin beyond the reference frame."""
-        c = self.config
-        ny, nx = c.shape
-        margin = _CATALOG_MARGIN + self._reach
-        ring, rv, rb = _field.star_catalog(
-            self.reference_wcs, c.shape, margin, c.star_density, c.mag_bright,
-            c.mag_faint, c.lf_slope, _rng(c.seed, _S_CATALOG, 1),
-        )  # fmt: skip
-        x, y = self.reference_wcs.wcs_world2pix(ring["ra"], ring["dec"], 0)
-        m = _CATALOG_MARGIN
-        outside = (x < -m) | (x > nx - 1 + m) | (y < -m) | (y > ny - 1 + m)
-        cat = vstack([cat, ring[outside]])
-        return cat, np.concatenate([v, rv[outside]]), np.concatenate([b, rb[outside]])
-
-    def catalog_realisation(self, rng: np.random.Generator) -> Table:
-        """The reference catalog again with new catalog errors (same stars, same ``*_err``).
-
-        A real catalog's errors are one draw, shared by every frame calibrated
-        against it; tests that pool frames as independent draws of a zero
-        point give each frame its own draw.
-        """
-        cat = self.catalog.copy()
-        for band, true in (("V", self._true_v), ("B", self._true_b)):
-            err = np.asarray(cat[f"{band}_err"], dtype=float)
-            cat[band] = true + err * rng.standard_normal(len(cat))
-            cat[band].unit = u.mag
-        return cat
-
-    def true_magnitudes(self) -> Table:
-        """The catalog stars' true (error-free) id, V and B."""
-        return Table({"id": np.asarray(self.catalog["id"]), "V": self._true_v, "B": self._true_b})
-
     # -- geometry ---------------------------------------------------------------
     def wcs(self, i: int) -> WCS:
         """The exact WCS of light ``i`` (TAN, with SIP when enabled); a copy."""
@@ -341,7 +221,15 @@ class Night(CameraFrames):
         return int(i)
 
     # -- photometric model ---------------------------------------------------
+    def _channel_rates(self, v: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+        """e-/s the pixels of each colour channel collect from stars of true V and B."""
+        assert self.colour is not None
+        full = self.colour.full_rates(v, b)
+        return {k: FRACTION[k] * r for k, r in full.items()}
+
     def _electron_rate(self, v: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.colour is not None:
+            return sum(self._channel_rates(v, b).values())
         mag = v if self.config.filter == "V" else b
         return 10 ** (-0.4 * (np.asarray(mag) - self.config.zero_point))
 
@@ -405,6 +293,12 @@ class Night(CameraFrames):
         xs = (np.arange(nx) - (nx - 1) / 2.0) / max(nx, ny)
         ys = (np.arange(ny) - (ny - 1) / 2.0) / max(nx, ny)
         ramp = c.sky_gradient * (np.cos(a) * xs[None, :] + np.sin(a) * ys[:, None])
+        if self.colour is not None:
+            # Each pixel sees the sky through its channel's filter.
+            per_px = {
+                k: r * c.pixel_scale**2 for k, r in self.colour.sky_rates(c.sky_brightness).items()
+            }
+            level = level / rate * self.colour.mosaic(per_px, c.shape)
         return level * (1.0 + ramp)
 
     # -- truth and rendering ---------------------------------------------------
@@ -432,6 +326,9 @@ class Night(CameraFrames):
             "flux": flux,
             "mag_V": self._true_v - 2.5 * np.log10(factor),
         }
+        if self.colour is not None:
+            for k, r in self._channel_rates(self._true_v, self._true_b).items():
+                rows[f"flux_{k}"] = r * scale * factor
         trail: list[tuple[np.ndarray, np.ndarray, float]] = []
         if c.asteroid:
             mag_v = c.asteroid_mag - 2.5 * np.log10(rel["asteroid"])
@@ -455,6 +352,14 @@ class Night(CameraFrames):
                 ("dec", pos.dec.deg),
                 ("flux", f),
                 ("mag_V", mag_v),
+                *(
+                    (f"flux_{k}", float(r * scale))
+                    for k, r in (
+                        {}
+                        if self.colour is None
+                        else self._channel_rates(mag_v, mag_v + _ASTEROID_BV)
+                    ).items()
+                ),
             ):
                 rows[key] = np.append(rows[key], value)
         truth = Table(rows)
@@ -467,6 +372,7 @@ class Night(CameraFrames):
             ("flux", u.electron),
             ("mag_V", u.mag),
             ("fwhm", u.pix),
+            *((f"flux_{k}", u.electron) for k in ("R", "G", "B") if self.colour is not None),
         ):
             truth[col].unit = unit
         truth.meta = {
@@ -474,28 +380,46 @@ class Night(CameraFrames):
             "jd_mid": float(jd),
             "airmass": float(self.airmass[i]),
             "fwhm": float(self.fwhm[i]),
-            "filter": c.filter,
+            "filter": self.filter_card,
+            **({} if self.colour is None else {"bayer_pattern": self.colour.pattern}),
         }
         return truth, trail
 
     def _render(self, i: int) -> tuple[Table, np.ndarray]:
         """Truth table and the noiseless calibrated image (e-) of light ``i``."""
-        c = self.config
         truth, trail = self._sources(i)
         image = self.sky_electrons(i)
+        if self.colour is None:
+            self._add_light(i, image, truth, trail, np.asarray(truth["flux"]))
+        else:
+            # Each channel's pixels see the stars through its own filter.
+            channels = {}
+            for k in ("R", "G", "B"):
+                channels[k] = np.zeros(self.config.shape)
+                full = np.asarray(truth[f"flux_{k}"]) / FRACTION[k]
+                self._add_light(i, channels[k], truth, trail, full)
+            image += self.colour.mosaic(channels, self.config.shape)
+        return self._with_saturation(i, truth, trail), image
+
+    def _add_light(
+        self, i: int, image: np.ndarray, truth: Table, trail: list, flux: np.ndarray
+    ) -> None:
+        """Add the sources of ``truth`` with fluxes ``flux`` (e-) to ``image``."""
+        c = self.config
         stars = truth["kind"] != "asteroid"
         add_sources(
             image,
             truth["x"][stars],
             truth["y"][stars],
-            truth["flux"][stars],
+            flux[stars],
             truth["fwhm"][stars],
             c.psf,
             c.moffat_beta,
         )
         for sx, sy, f in trail:
-            add_sources(image, sx, sy, f, self._fwhm_at(i, sx, sy), c.psf, c.moffat_beta)
-        return self._with_saturation(i, truth, trail), image
+            # The trail's share of this image's flux for the asteroid.
+            ratio = float(flux[~stars][0] / truth["flux"][~stars][0])
+            add_sources(image, sx, sy, f * ratio, self._fwhm_at(i, sx, sy), c.psf, c.moffat_beta)
 
     def _with_saturation(self, i: int, truth: Table, trail: list) -> Table:
         """Add ``saturated``: the expected ADU of the source's own peak pixel clips.
@@ -511,6 +435,15 @@ class Night(CameraFrames):
         py = np.floor(y + 0.5).astype(int)
         inside = (px >= 0) & (px < nx) & (py >= 0) & (py < ny)
         own = np.zeros(len(truth))
+        # The peak pixel's share of the star's light: its own channel's on a colour night.
+        peak_scale = np.ones(len(truth))
+        if self.colour is not None:
+            for k, mask in self.colour.masks(c.shape).items():
+                on = np.zeros(len(truth), bool)
+                on[inside] = mask[py[inside], px[inside]]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.asarray(truth[f"flux_{k}"]) / FRACTION[k] / np.asarray(truth["flux"])
+                peak_scale[on] = ratio[on]
         for k in np.flatnonzero(inside):
             if truth["kind"][k] == "asteroid" and trail:
                 sx, sy, f = trail[0]
@@ -524,7 +457,7 @@ class Night(CameraFrames):
                     )[0, 0]
                     for a, b in zip(sx, sy, strict=True)
                 ]
-                own[k] = f * float(np.sum(parts))
+                own[k] = f * float(np.sum(parts)) * peak_scale[k]
             else:
                 frac = psf_stamp(
                     np.array([px[k] - x[k]]),
@@ -533,7 +466,7 @@ class Night(CameraFrames):
                     c.psf,
                     c.moffat_beta,
                 )[0, 0]
-                own[k] = truth["flux"][k] * frac
+                own[k] = truth["flux"][k] * frac * peak_scale[k]
         pyi, pxi = py[inside], px[inside]
         sky = self.sky_electrons(i)[pyi, pxi]
         raw = self.camera.flat[pyi, pxi] * (sky + own[inside])
@@ -592,7 +525,7 @@ class Night(CameraFrames):
             start=self.start_times[i],
             exptime=c.exptime,
             readout=READOUT_S,
-            filter_name=c.filter,
+            filter_name=self.filter_card,
             camera_facts=self.camera_facts(),
             object_name=c.object_name,
             pointing=self.pointing(i),

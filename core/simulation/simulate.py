@@ -177,6 +177,25 @@ class NightConfig:
         "with no EGAIN, as ZWO capture programs write; the true gain is in night.json.",
     )
     gain_setting: int = param(80, label="ZWO gain setting", minimum=0, maximum=600)
+    bayer_pattern: str = param(
+        "none",
+        label="Colour filter array",
+        choices=("none", "RGGB", "BGGR", "GRBG", "GBRG"),
+        help="A one-shot-colour camera with this Bayer pattern (written as BAYERPAT); the "
+        "stars' and the sky's colours reach each channel through its own zero point and "
+        "colour term; none: a monochrome camera behind the filter.",
+    )
+    channel_zero_points: tuple[float, float, float] = param(
+        (21.2, 22.0, 21.3),
+        label="Channel zero points (R, G, B)",
+        unit="mag",
+        help="Magnitude giving 1 e-/s over a sensor covered by the channel's filter.",
+    )
+    channel_colour_terms: tuple[float, float, float] = param(
+        (0.08, -0.1, 0.15),
+        label="Channel colour terms (R, G, B)",
+        help="k in m_R = R + k (B-V), m_G = V + k (B-V), m_B = B + k (B-V).",
+    )
     binning: int = param(
         1,
         label="Binning in the header",
@@ -189,6 +208,15 @@ class NightConfig:
     def __post_init__(self) -> None:
         # JSON and the command line give lists; the frozen field stays a tuple.
         object.__setattr__(self, "shape", tuple(int(v) for v in self.shape))
+        for name in ("channel_zero_points", "channel_colour_terms"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 3:
+                raise ValueError(f"{name} must give R, G and B, got {value}")
+            object.__setattr__(self, name, value)
+        if self.bayer_pattern not in ("none", "RGGB", "BGGR", "GRBG", "GBRG"):
+            raise ValueError(
+                f"bayer_pattern must be none or a 2x2 pattern, got {self.bayer_pattern!r}"
+            )
         if len(self.shape) != 2:
             raise ValueError(f"shape must be (ny, nx), got {self.shape}")
         ny, nx = self.shape

@@ -79,6 +79,7 @@ class NightTruth:
     n_stars: int
     shape: tuple[int, int]
     filter: str
+    """The lights' filter, or ``'colour RGGB'`` for a one-shot-colour camera."""
 
     def summary(self) -> str:
         """One line: what was written."""
@@ -141,8 +142,11 @@ def frame_paths(night: Night, outdir: Path) -> dict[str, tuple[Path, ...]]:
     """
     c = night.config
     counts = {"light": c.n_frames, "bias": c.n_bias, "dark": c.n_dark, "flat": c.n_flat}
+    # A colour camera's flats have no filter in front: its channels are the filters.
+    filt = night.filter_card or "NoFilter"
     if c.layout == "flat":
-        stems = {"light": "light", "bias": "bias", "dark": "dark", "flat": f"flat_{c.filter}"}
+        flat = "flat" if night.filter_card is None else f"flat_{night.filter_card}"
+        stems = {"light": "light", "bias": "bias", "dark": "dark", "flat": flat}
         return {
             kind: tuple(outdir / f"{stems[kind]}_{j + 1:04d}.fits" for j in range(n))
             for kind, n in counts.items()
@@ -152,13 +156,12 @@ def frame_paths(night: Night, outdir: Path) -> dict[str, tuple[Path, ...]]:
         exptimes = {"light": c.exptime, "bias": 0.0, "dark": c.exptime, "flat": c.flat_exptime}
         out = {}
         for kind, n in counts.items():
-            filt = c.filter if kind in ("light", "flat") else "NoFilter"
             folder = outdir / evening / _NINA_FOLDERS[kind]
             names = []
             for j in range(n):
                 when = _start(night, kind, j).utc.datetime.strftime("%Y-%m-%d_%H-%M-%S")
                 names.append(
-                    folder / f"{when}_{filt}_{c.ccd_temp:.2f}_{exptimes[kind]:.2f}s_{j:04d}.fits"
+                    folder / f"{when}_{filt if kind in ('light', 'flat') else 'NoFilter'}_{c.ccd_temp:.2f}_{exptimes[kind]:.2f}s_{j:04d}.fits"
                 )
             out[kind] = tuple(names)
         return out
@@ -290,5 +293,5 @@ def write_night(
         night_json=truth_dir / NIGHT_FILE,
         n_stars=len(night.catalog),
         shape=c.shape,
-        filter=c.filter,
+        filter=night.filter_card or f"colour {c.bayer_pattern}",
     )
