@@ -160,8 +160,9 @@ def frame_paths(night: Night, outdir: Path) -> dict[str, tuple[Path, ...]]:
             names = []
             for j in range(n):
                 when = _start(night, kind, j).utc.datetime.strftime("%Y-%m-%d_%H-%M-%S")
+                f = filt if kind in ("light", "flat") else "NoFilter"
                 names.append(
-                    folder / f"{when}_{filt if kind in ('light', 'flat') else 'NoFilter'}_{c.ccd_temp:.2f}_{exptimes[kind]:.2f}s_{j:04d}.fits"
+                    folder / f"{when}_{f}_{c.ccd_temp:.2f}_{exptimes[kind]:.2f}s_{j:04d}.fits"
                 )
             out[kind] = tuple(names)
         return out
