@@ -27,6 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from fluxion.core.runtime.network import OFFLINE_HELP, ServiceError, network_failure
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.qt_compat import make_singletons_immortal
 
@@ -58,7 +59,18 @@ def describe_error(task: str, exc: BaseException) -> ErrorInfo:
     """Turn an exception from core into a message with a next step for the user."""
     details = "".join(traceback.format_exception(exc))
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, FileNotFoundError):
+    failure = exc.failure if isinstance(exc, ServiceError) else network_failure(exc)
+    if failure is not None and failure.unreachable:
+        # The network first: whatever failed after it did so for want of it.
+        if not isinstance(exc, ServiceError):
+            message = f"a service {failure.text}: {message}"
+        hint = f"Check the network connection, or try again later. {OFFLINE_HELP}"
+    elif isinstance(exc, ServiceError):
+        hint = (
+            "The catalog or service gave no usable answer: check its name or file, "
+            "choose another one, or try again later."
+        )
+    elif isinstance(exc, FileNotFoundError):
         hint = "Check that the file or folder still exists, then try again."
     elif isinstance(exc, PermissionError):
         hint = "Choose a folder you can write to, or fix its permissions."

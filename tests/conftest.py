@@ -31,3 +31,31 @@ def shared_data() -> Path:
     if d is None:
         pytest.skip("real test data not found: set FLUXION_TEST_DATA or place ../shared/data")
     return d
+
+
+@pytest.fixture(autouse=True)
+def _services_reachable_again():
+    """Each test starts with no service remembered as unreachable by an earlier one."""
+    from fluxion.core.runtime.network import forget_unreachable
+
+    forget_unreachable()
+    yield
+    forget_unreachable()
+
+
+@pytest.fixture
+def no_network(monkeypatch) -> list:
+    """Every attempt to open a connection fails, and is recorded."""
+    import socket
+
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise OSError("network forbidden in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts

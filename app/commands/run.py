@@ -155,6 +155,7 @@ def _field_catalog(args, frames):
         Cone,
         catalog_by_name,
     )
+    from fluxion.core.runtime.network import OFFLINE_HELP
 
     pointed = [f for f in frames if f.type == "light" and f.ra is not None and f.dec is not None]
     if not pointed:
@@ -169,6 +170,9 @@ def _field_catalog(args, frames):
         )
         answer = chain.query(Cone(f.ra, f.dec, radius))
     except CatalogError as exc:
+        if exc.unreachable:
+            # The network first, then what still works without it.
+            return None, f"{exc}. {OFFLINE_HELP}"
         return None, str(exc)
     return answer.table, ""
 

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.astrometry import SolveParams
     from fluxion.core.astrometry.files import solve_files
     from fluxion.core.astrometry.step import solver_for
+    from fluxion.core.astrometry.summary import solve_summary
     from fluxion.core.catalogs import CatalogCache, CatalogError
     from fluxion.core.runtime.pipeline import StepState
 
@@ -130,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"{row['file'][:34]:34s} NOT SOLVED: {row['reason']}")
     n_ok = int(sum(table["solved"]))
-    print(f"{n_ok} of {len(table)} frames solved; results in {args.out / 'solve.ecsv'}")
+    lines = solve_summary(list(table["solved"]), [str(p) for p in table["service_problem"]])
+    lines[0] += f"; results in {args.out / 'solve.ecsv'}"
+    for line in lines:
+        print(line)
     sys.stdout.flush()
     return 0 if n_ok == len(table) else 1

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QTabWidget, QWidget
 
 from fluxion.core.astrometry import SolveParams, SolveResult, not_solved
 from fluxion.core.astrometry.step import catalog_for
+from fluxion.core.astrometry.summary import solve_summary
 from fluxion.core.catalogs import CatalogChain, CatalogError, LocalCatalog
 from fluxion.core.chain import load_solution, solve_frame
 from fluxion.core.detection.extract import DetectionParams
@@ -160,6 +161,13 @@ class AstrometryPanel(StepPanel):
 
     def summary(self, result: SolveResult) -> float:
         return float(result.rms_arcsec) if result.solved else float("nan")
+
+    def run_summary(self, results: dict[int, SolveResult]) -> str:
+        """N of M lights solved, and first a service that could not be reached."""
+        seq = self.session.sequence
+        lights = [r for i, r in results.items() if seq is None or seq[i].type == "light"]
+        solved = [r.solved for r in lights]
+        return "\n".join(solve_summary(solved, [r.service_problem for r in lights], noun="lights"))
 
     def show_result(self, index: int, result: SolveResult) -> None:
         self.result_label.setText(describe(index, result))

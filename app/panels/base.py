@@ -373,16 +373,27 @@ class StepPanel(QWidget):
             for i, r in results.items():
                 self._store(i, r)
 
+    def run_summary(self, results: dict[int, Any]) -> str:
+        """A few lines about a run on all frames, shown above the current frame's text."""
+        return ""
+
     def _store_all(self, results: dict[int, Any]) -> None:
         self.results.update(results)
         self._update_plot()
         if self.session.current in results:
             self.show_result(self.session.current, results[self.session.current])
             self.redraw_overlays()
+        summary = self.run_summary(results)
+        if summary:
+            self.result_label.setText(f"{summary}\n\n{self.result_label.text()}".strip())
         values = [self.summary(results[i]) for i in sorted(results)]
-        self.session.project.record_result(
-            self.step, n_frames=len(results), median=float(np.nanmedian(values))
-        )
+        measured = [v for v in values if np.isfinite(v)]
+        # The project's record of a run needs a number: a run where no frame
+        # gave one (nothing solved offline) is kept frame by frame only.
+        if measured:
+            self.session.project.record_result(
+                self.step, n_frames=len(results), median=float(np.median(measured))
+            )
         self.step_finished.emit(self.step)
 
     def _update_plot(self) -> None:

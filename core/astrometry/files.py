@@ -120,7 +120,8 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
     pixel-integrated Gaussian fits of undersampled stars, "detected");
     ``center_err`` is the 1-sigma uncertainty (arcsec per axis) of the centre;
     ``search`` what the solve had to search beyond the header's hint ("scale",
-    "pointing") and ``scale_factor`` the solved over the header's pixel scale.
+    "pointing") and ``scale_factor`` the solved over the header's pixel scale;
+    ``service_problem`` the outside service that could not be reached ("" when none).
     """
     rows = []
     for p, r in zip(paths, results, strict=True):
@@ -144,17 +145,18 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
                 "centroids": r.centroids,
                 "search": r.search,
                 "scale_factor": float(r.scale_factor),
+                "service_problem": r.service_problem,
             }
         )
     names = (
         "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
         "pixel_scale", "ra_center", "dec_center", "center_err", "flipped", "catalog", "reason",
-        "centroids", "search", "scale_factor",
+        "centroids", "search", "scale_factor", "service_problem",
     )  # fmt: skip
     if not rows:
         kinds = (
             "U1", bool, "U1", int, float, float, "U1", float, float, float, float, bool, "U1",
-            "U1", "U1", "U1", float,
+            "U1", "U1", "U1", float, "U1",
         )  # fmt: skip
         return Table(names=names, dtype=kinds)
     t = Table(rows=rows, names=names)

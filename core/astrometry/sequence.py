@@ -21,7 +21,7 @@ from astropy.table import Table
 
 from ..runtime.pipeline import StepState
 from .scale import ScaleGuess
-from .solve import PlateSolver, SolveHint, SolveResult, not_solved
+from .solve import PlateSolver, SolveHint, SolveResult, cause_first, not_solved
 
 __all__ = ["FrameToSolve", "solve_sequence", "hint_from_solution"]
 
@@ -145,7 +145,7 @@ def _scale_disagrees(guess: ScaleGuess | None, found: float) -> bool:
 
 
 def _solve_one(solver, frame, sources, previous, learned, retry_factor, state) -> SolveResult:
-    result = _attempts(solver, frame, sources, previous, learned, retry_factor, state)
+    result = cause_first(_attempts(solver, frame, sources, previous, learned, retry_factor, state))
     if frame.hint.scale is not None:
         # The factor reported is against the frame's own header, whatever hint solved it.
         result = replace(result, hint_scale=frame.hint.scale.arcsec_per_px)
@@ -170,7 +170,7 @@ def _attempts(solver, frame, sources, previous, learned, retry_factor, state) ->
         attempts.append(("wider search", attempts[0][1].widened(retry_factor)))
     if not attempts:
         attempts.append(("no hint", frame.hint))
-    reasons = []
+    reasons, problem = [], ""
     for label, hint in attempts:
         state.check()
         try:
@@ -183,7 +183,8 @@ def _attempts(solver, frame, sources, previous, learned, retry_factor, state) ->
                 result = replace(result, messages=(*result.messages, *reasons))
             return result
         reasons.append(f"{label}: {result.reason}")
-    failed = replace(result, reason="; ".join(reasons))
+        problem = problem or result.service_problem
+    failed = replace(result, reason="; ".join(reasons), service_problem=problem)
     if own.ra is not None:
         failed = solver.search(sources, frame.shape, own, failed, state=state)
         if failed.solved:

@@ -38,6 +38,7 @@ from ..catalogs import (
     Cone,
     LocalCatalog,
 )
+from ..runtime.network import network_failure
 from ..runtime.pipeline import StepState
 from .inputs import star_like
 from .matching import MatchError, match_sources
@@ -53,6 +54,7 @@ __all__ = [
     "SolveResult",
     "PlateSolver",
     "PreparedSources",
+    "cause_first",
     "frame_coverage",
     "not_solved",
 ]
@@ -117,6 +119,9 @@ class SolveResult:
     the hint was right; "scale", "pointing", "scale and pointing", "blind")
     and ``hint_scale`` is the hint's pixel scale (arcsec/px, NaN when there
     was none), so that :attr:`scale_factor` says how wrong it was.
+    ``service_problem`` says which outside service could not be reached on
+    the way (the chosen catalog, a web solver), "" when none: a frame not
+    solved for want of its catalog says so first (:func:`cause_first`).
     """
 
     solved: bool
@@ -138,6 +143,7 @@ class SolveResult:
     centre_sigma: float = math.nan
     search: str = ""
     hint_scale: float = math.nan
+    service_problem: str = ""
 
     @property
     def scale_factor(self) -> float:
@@ -178,6 +184,29 @@ def not_solved(method: str, reason: str, t0: float | None = None, **kw) -> Solve
     """A refusal with its reason."""
     seconds = time.monotonic() - t0 if t0 is not None else 0.0
     return SolveResult(False, method, reason=reason, seconds=seconds, **kw)
+
+
+def cause_first(result: SolveResult) -> SolveResult:
+    """A failed solve whose service could not be reached, with that cause said first.
+
+    Without its catalog a solve fails further on, and that later failure
+    ("only 3 stars match the catalog") is not why. Solved results and
+    failures without a service problem are returned unchanged.
+    """
+    problem = result.service_problem
+    if result.solved or not problem or result.reason.startswith(problem):
+        return result
+    return replace(result, reason=f"{problem}. Then: {result.reason}")
+
+
+def _answer_problem(answer: CatalogAnswer) -> str:
+    """What the chosen catalog's absence did to this answer ("" when it answered itself)."""
+    if not answer.unreachable:
+        return ""
+    return (
+        f"the chosen catalog did not answer ({answer.unreachable[0]}); "
+        f"only {answer.source} did, with {len(answer.table)} stars"
+    )
 
 
 # Fraction of a frame's 4 x 4 cells holding matched stars: below the first a
@@ -353,8 +382,10 @@ class PlateSolver:
         if not result.solved:
             result = self.search(sources, image_shape, hint, result, state=state.sub(0.3, 0.8))
         if result.solved or not self.fallbacks:
-            return result
-        return self.run_fallbacks(sources, image_shape, hint, result, t0=t0, state=state)
+            return cause_first(result)
+        return cause_first(
+            self.run_fallbacks(sources, image_shape, hint, result, t0=t0, state=state)
+        )
 
     def search(
         self,
@@ -403,7 +434,11 @@ class PlateSolver:
                 fb_result = fb(sources, image_shape, hint)
             except Exception as exc:  # a fallback's failure is a reason, not a crash
                 log.warning("fallback %s failed: %s", fb, exc)
-                reasons.append(f"{getattr(fb, 'name', 'fallback')}: {exc}")
+                name = getattr(fb, "name", "fallback")
+                reasons.append(f"{name}: {exc}")
+                lost = network_failure(exc)
+                if lost is not None and lost.unreachable and not failed.service_problem:
+                    failed = replace(failed, service_problem=f"{name} {lost.text}")
                 continue
             if fb_result.solved:
                 fb_result = self._verified(sources, image_shape, hint, fb_result, state)
@@ -524,13 +559,16 @@ class PlateSolver:
         try:
             answer = self.catalog.query(cone, state=state.sub(0.05, 0.3))
         except CatalogError as exc:
-            return not_solved("hinted", str(exc), t0, **prepared.how)
+            problem = str(exc) if exc.unreachable else ""
+            return not_solved("hinted", str(exc), t0, service_problem=problem, **prepared.how)
         state.progress(0.3, f"matching {len(prepared.xy)} sources to {len(answer.table)} stars")
         result = self.solve_with(
             prepared, image_shape, answer, (hint.ra, hint.dec), scale, tol, t0=t0, state=state,
             sip_order=hint.sip_order,
         )  # fmt: skip
-        return replace(result, hint_scale=scale.arcsec_per_px)
+        return replace(
+            result, hint_scale=scale.arcsec_per_px, service_problem=_answer_problem(answer)
+        )
 
     def solve_with(
         self,

@@ -33,6 +33,8 @@ from astropy import units as u
 from astropy.table import Table
 from astropy.time import Time
 
+from ..runtime.network import ServiceError
+
 __all__ = [
     "CatalogError",
     "Cone",
@@ -62,10 +64,11 @@ MAGNITUDE_COLUMNS = (
 _PREFERRED_BANDS = ("V", "r", "G", "g", "R", "VT", "i", "B", "J")
 
 
-class CatalogError(Exception):
+class CatalogError(ServiceError):
     """A catalog could not answer: time-out, HTTP error, malformed reply, missing file.
 
-    The message is meant for the user as it is (what failed and why).
+    The message is meant for the user as it is (what failed and why);
+    ``failure`` holds the network cause when there is one.
     """
 
 

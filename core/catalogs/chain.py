@@ -4,6 +4,12 @@ Every failure (time-out, HTTP error, malformed reply, missing file, no stars)
 becomes one line in :attr:`CatalogAnswer.messages` and the chain moves on: to a
 cached answer of the same catalog, however old, then to the next catalog. Only
 when nothing answers does :meth:`CatalogChain.query` raise, with all the reasons.
+
+A source that could not be reached (offline, refused, no answer in time) is
+named in :attr:`CatalogAnswer.unreachable`, so that whoever uses the answer of
+a later source can say why it had to, and it is not asked again for
+:data:`~fluxion.core.runtime.network.RETRY_AFTER_S` seconds: a night of frames
+does not wait for a hanging service once per frame.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from astropy.table import Table
 
+from ..runtime.network import NetworkFailure, mark_unreachable, unreachable_since
 from ..runtime.pipeline import StepState
 from .base import CatalogError, CatalogSource, Cone, apply_proper_motion, select_cone
 from .cache import CatalogCache
@@ -40,6 +47,9 @@ class CatalogAnswer:
         Age of the answer (0 for a fresh fetch or a local file).
     messages : tuple of str
         What failed or was skipped on the way, for the user.
+    unreachable : tuple of str
+        The sources asked before this one that could not be reached (or were
+        skipped offline with nothing cached), each with its cause.
     """
 
     table: Table
@@ -47,6 +57,7 @@ class CatalogAnswer:
     from_cache: bool = False
     age_seconds: float = 0.0
     messages: tuple[str, ...] = field(default_factory=tuple)
+    unreachable: tuple[str, ...] = field(default_factory=tuple)
 
 
 class CatalogChain:
@@ -125,15 +136,25 @@ class CatalogChain:
             When no source answered; the message lists every reason.
         """
         messages: list[str] = []
+        unreachable: list[str] = []
+        failure = None
         n = len(self.sources)
         for k, src in enumerate(self.sources):
             if state is not None:
                 state.progress(k / n, f"catalog: {src.name}")
-            answer = self._try(src, cone, messages)
+            answer, down = self._try(src, cone, messages)
+            if down is not None:
+                unreachable.append(down[0])
+                failure = failure or down[1]
             if answer is not None:
                 if state is not None:
                     state.progress(1.0, f"catalog: {len(answer.table)} stars from {src.name}")
-                return answer
+                return replace(answer, unreachable=tuple(unreachable))
+        if unreachable:
+            # The network first: it is why nothing answered, whatever else failed.
+            others = [m for m in messages if m not in unreachable]
+            text = "; ".join(unreachable + others)
+            raise CatalogError(f"no catalog could answer: {text}", failure=failure)
         raise CatalogError("no catalog could answer: " + "; ".join(messages))
 
     def _finish(
@@ -146,7 +167,10 @@ class CatalogChain:
             table = apply_proper_motion(table, cone.epoch)
         return CatalogAnswer(table, src.name, messages=tuple(messages), **kw)
 
-    def _try(self, src: CatalogSource, cone: Cone, messages: list[str]) -> CatalogAnswer | None:
+    def _try(
+        self, src: CatalogSource, cone: Cone, messages: list[str]
+    ) -> tuple[CatalogAnswer | None, tuple[str, NetworkFailure | None] | None]:
+        """The source's answer (or None), and (cause, failure) when it could not be reached."""
         use_cache = self.cache is not None and src.online
         cached = self.cache.get(src.name, cone) if use_cache else None
         fresh = cached is not None and (
@@ -155,12 +179,21 @@ class CatalogChain:
             or cached.age_seconds <= self.max_age_days * 86400.0
         )
         if cached is not None and fresh:
-            return self._finish(
+            answer = self._finish(
                 cached.table, cone, src, messages, from_cache=True, age_seconds=cached.age_seconds
             )
+            return answer, None
+        down: tuple[str, NetworkFailure | None] | None = None
         if src.online and self.offline:
-            messages.append(f"{src.name}: skipped (offline, nothing cached for this field)")
-            return None
+            text = f"{src.name}: not asked (working offline, nothing cached for this field)"
+            messages.append(text)
+            return None, (text, NetworkFailure("offline", "not asked (working offline)"))
+        recent = unreachable_since(_service_key(src)) if src.online else None
+        if recent is not None:
+            text = f"{recent[1]} ({recent[0]:.0f} s ago; not asked again yet)"
+            messages.append(text)
+            down = (text, NetworkFailure("offline", recent[1]))
+            return self._from_cache(cached, cone, src, messages), down
         fetch = Cone(cone.ra, cone.dec, min(cone.radius * self.margin, 90.0), cone.mag_limit)
         t0 = time.monotonic()
         try:
@@ -168,17 +201,10 @@ class CatalogChain:
         except CatalogError as exc:
             messages.append(str(exc))
             log.warning("%s", exc)
-            if cached is not None:
-                messages.append(f"{src.name}: using the cached answer ({_age(cached.age_seconds)})")
-                return self._finish(
-                    cached.table,
-                    cone,
-                    src,
-                    messages,
-                    from_cache=True,
-                    age_seconds=cached.age_seconds,
-                )
-            return None
+            if exc.unreachable:
+                mark_unreachable(_service_key(src), str(exc))
+                down = (str(exc), exc.failure)
+            return self._from_cache(cached, cone, src, messages), down
         log.info("%s: %d stars in %.1f s", src.name, len(table), time.monotonic() - t0)
         if use_cache:
             try:
@@ -187,7 +213,24 @@ class CatalogChain:
                 messages.append(f"cache not written: {exc}")
         if src.online:
             table = select_cone(table, cone)
-        return self._finish(table, cone, src, messages)
+        return self._finish(table, cone, src, messages), None
+
+    def _from_cache(
+        self, cached, cone: Cone, src: CatalogSource, messages: list[str]
+    ) -> CatalogAnswer | None:
+        """A stale cached answer of ``src`` when it has one (it could not answer afresh)."""
+        if cached is None:
+            return None
+        messages.append(f"{src.name}: using the cached answer ({_age(cached.age_seconds)})")
+        return self._finish(
+            cached.table, cone, src, messages, from_cache=True, age_seconds=cached.age_seconds
+        )
+
+
+def _service_key(src: CatalogSource) -> str:
+    """What is remembered as unreachable: the catalog at its server (a mirror is another)."""
+    server = getattr(src, "server", None) or getattr(src, "tap_server", None) or ""
+    return f"{src.name}@{server}"
 
 
 def _age(seconds: float) -> str:

@@ -10,6 +10,7 @@ from astropy.table import Table
 from astroquery.utils.tap.conn.tapconn import ConnectionHandler, TapConn
 from astroquery.utils.tap.core import TapPlus
 
+from ..runtime.network import NetworkFailure, network_failure
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
 
 __all__ = ["GaiaArchiveCatalog"]
@@ -137,10 +138,17 @@ class GaiaArchiveCatalog(CatalogSource):
             job = self._client(handler).launch_job(self.adql(cone), output_format="votable")
             raw = job.get_results()
         except Exception as exc:  # socket, HTTP and VOTable errors alike
+            failure = network_failure(exc)
+            if failure is None and isinstance(exc, OSError):
+                # The connection handler's own socket failed: the network's doing.
+                failure = NetworkFailure("offline", f"could not be reached ({exc}; offline?)")
             msg = str(exc).strip().splitlines()
-            raise CatalogError(
-                f"{self.name}: query failed: {type(exc).__name__}: {msg[0] if msg else ''}"
-            ) from exc
+            why = (
+                f"the archive {failure.text}"
+                if failure
+                else f"query failed: {type(exc).__name__}: {msg[0] if msg else ''}"
+            )
+            raise CatalogError(f"{self.name}: {why}", service=self.name, failure=failure) from exc
         finally:
             handler.close()
         if raw is None:

@@ -20,6 +20,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
+from ..runtime.network import network_failure
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
 from .local import position_error_columns
 
@@ -195,7 +196,9 @@ class VizierCatalog(CatalogSource):
             )
             response.raise_for_status()
         except Exception as exc:  # requests and astroquery errors alike
-            raise CatalogError(f"{self.name}: VizieR query failed: {_describe(exc)}") from exc
+            failure = network_failure(exc)
+            why = f"VizieR {failure.text}" if failure else f"VizieR query failed: {_describe(exc)}"
+            raise CatalogError(f"{self.name}: {why}", service=self.name, failure=failure) from exc
         raw = _read_votable(response.content, spec.table, self.name)
         if raw is None:
             log.info("%s: VizieR returned no rows for %s", self.name, cone)
@@ -257,14 +260,6 @@ def _read_votable(content: bytes, name: str, source: str) -> Table | None:
 
 
 def _describe(exc: Exception) -> str:
-    """One line naming the failure the way a user can act on it."""
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        return "the server did not answer in time (time-out)"
-    if isinstance(exc, requests.ConnectionError):
-        return "cannot reach the server (offline?)"
-    if isinstance(exc, requests.HTTPError):
-        return f"HTTP error {exc}"
+    """One line naming a failure that is not the network's."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else 'malformed reply'}"

@@ -23,6 +23,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..astrometry.params import SolveParams
+from ..astrometry.summary import solve_summary
 from ..calibration import CalibrationParams, MasterParams
 from ..detection.extract import DetectionParams
 from ..io.fitsio import atomic_write_ecsv
@@ -209,12 +210,16 @@ def run_night(
         label="detected and solved",
     )
     finish("detection", [store.step_folder("detection")])
-    n_solved = sum(bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights)
-    finish("astrometry", [store.step_folder("astrometry")], solved=n_solved)
+    solved = [bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights]
+    finish("astrometry", [store.step_folder("astrometry")], solved=sum(solved))
+    problems = [str(reports[f.path.name].facts.get("service_problem", "")) for f in lights]
+    notes: list[str] = [
+        f"astrometry: {line}" if k == 0 else line
+        for k, line in enumerate(solve_summary(solved, problems, noun="lights"))
+    ]
 
     # -- registration on the detected stars ----------------------------------------------
     registration, order = register_lights(store, lights, state.sub(0.65, 0.66))
-    notes: list[str] = []
     if registration is not None:
         notes.append(f"registration: {registration.summary()}")
 

@@ -84,7 +84,11 @@ def detect_and_solve(
         n = len(store.noted)
         result = solve_frame(store, frame, solve, catalog=catalog, detection=detection)
         report.status["astrometry"] = _status(store, n)
-        report.facts.update(wcs_ok=bool(result.solved), astrometric_rms_arcsec=result.rms_arcsec)
+        report.facts.update(
+            wcs_ok=bool(result.solved),
+            astrometric_rms_arcsec=result.rms_arcsec,
+            service_problem=result.service_problem,
+        )
         if not result.solved:
             report.errors.append(f"not solved: {result.reason}")
     except Exception as exc:  # one bad frame never stops the night: its status says why

@@ -34,6 +34,7 @@ from astropy.wcs import WCS
 from scipy.interpolate import CubicSpline
 
 from ..io.fitsio import atomic_write_ecsv
+from ..runtime.network import ServiceError, network_failure
 from ..runtime.quiet import quiet
 
 __all__ = [
@@ -51,8 +52,12 @@ log = logging.getLogger(__name__)
 DEFAULT_STEP_MIN = 10
 
 
-class EphemerisError(RuntimeError):
-    """An ephemeris service could not answer; the message says what to do."""
+class EphemerisError(ServiceError, RuntimeError):
+    """An ephemeris service could not answer; the message says what to do.
+
+    ``failure`` holds the network cause when there is one (offline, refused,
+    no answer in time).
+    """
 
 
 @dataclass(frozen=True)
@@ -145,16 +150,15 @@ def _cache_path(cache_dir: Path, service: str, key: str) -> Path:
     return cache_dir / f"{service}-{digest}.ecsv"
 
 
-def _service_error(service: str, exc: Exception) -> EphemerisError:
-    if isinstance(exc, requests.exceptions.Timeout):
-        why = "did not answer in time"
-    elif isinstance(exc, requests.exceptions.ConnectionError):
-        why = "could not be reached (offline, or the service is down)"
-    elif isinstance(exc, requests.exceptions.HTTPError):
-        why = f"answered with an error ({exc})"
+def _service_error(service: str, exc: Exception, advice: str = "") -> EphemerisError:
+    """The service's failure in words (the network's cause when it is one), then ``advice``."""
+    failure = network_failure(exc)
+    if failure is not None:
+        why = failure.text
     else:
         why = f"answered: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
-    return EphemerisError(f"{service} {why}")
+    text = f"{service} {why}" + (f". {advice}" if advice else "")
+    return EphemerisError(text, service=service, failure=failure)
 
 
 def horizons_ephemeris(
@@ -211,15 +215,14 @@ def horizons_ephemeris(
     try:
         query = Horizons(id=str(target).strip(), location=location, epochs=epochs, id_type=id_type)
         raw = _query_then_parse(query, query.ephemerides_async(cache=False, extra_precision=True))
-    except (requests.exceptions.RequestException, ValueError, KeyError, IndexError) as exc:
+    except (requests.exceptions.RequestException, ValueError, KeyError, IndexError, OSError) as exc:
         err = _service_error("JPL Horizons", exc)
         if cache is not None and cache.is_file():
             log.warning("%s; using the cached ephemeris %s", err, cache.name)
             table = _read_cache(cache, err)
             return Ephemeris(str(table.meta.get("name", target)), table, "cache")
-        raise EphemerisError(
-            f"{err}. Track the target by clicking it instead, or try again when online."
-        ) from exc
+        advice = "Track the target by clicking it instead, or try again when online."
+        raise _service_error("JPL Horizons", exc, advice) from exc
     table = _from_horizons(raw)
     name = str(raw["targetname"][0]) if "targetname" in raw.colnames else str(target)
     table.meta["name"] = name
@@ -340,9 +343,7 @@ def known_objects_in_field(
         )  # fmt: skip
         raw = _query_then_parse(skybot, response)
     except (requests.exceptions.RequestException, ValueError, KeyError, OSError) as exc:
-        raise EphemerisError(
-            f"{_service_error('SkyBoT', exc)}. Known asteroids cannot be marked now."
-        ) from exc
+        raise _service_error("SkyBoT", exc, "Known asteroids cannot be marked now.") from exc
     out = Table()
     n = len(raw)
     out["number"] = np.asarray(np.ma.filled(raw["Number"], 0), dtype=int) if n else np.zeros(0, int)

@@ -92,7 +92,9 @@ def test_vizier_errors_are_clear(shared_data, trust_replay_server):
     server = trust_replay_server
     cone = Cone(*EY_UMA, radius=0.2)
     server.add("/viz-bin/votable", b"internal error", status=500, content_type="text/plain")
-    with pytest.raises(CatalogError, match="APASS DR9: VizieR query failed"):
+    with pytest.raises(
+        CatalogError, match=r"APASS DR9: VizieR answered with an error \(HTTP 500\)"
+    ):
         _vizier(server).query(cone)
     # A real VizieR reply reporting that its database was down.
     server.add("/viz-bin/votable", recorded / "no_server_error.xml", content_type=VOTABLE)
@@ -159,7 +161,7 @@ def test_cache_serves_a_field_once_fetched(shared_data, trust_replay_server, tmp
     server.clear()
     offline = CatalogChain([_vizier(server)], cache=cache, offline=True)
     assert len(offline.query(inner).table) == len(second.table)
-    with pytest.raises(CatalogError, match="skipped \\(offline"):
+    with pytest.raises(CatalogError, match=r"not asked \(working offline"):
         offline.query(Cone(200.0, -30.0, 0.1))
     assert server.requests == []
 
@@ -177,13 +179,13 @@ def test_chain_falls_back_to_stale_cache_then_next_source(
     # Expired cache and a failing service: the stale answer serves, and says so.
     stale = CatalogChain([_vizier(server)], cache=cache, max_age_days=-1).query(cone)
     assert stale.from_cache
-    assert any("VizieR query failed" in m for m in stale.messages)
+    assert any("VizieR answered with an error (HTTP 502)" in m for m in stale.messages)
     # No cache for this field: the next source (a local file) answers.
     local = LocalCatalog(shared_data / STELLARPHOT / "all_refcat2_ey_uma.ecsv", epoch=2015.5)
     far = Cone(EY_UMA[0] + 0.05, EY_UMA[1] - 0.1, radius=0.05)
     answer = CatalogChain([_vizier(server), local], cache=cache).query(far)
     assert answer.source == "all_refcat2_ey_uma.ecsv" and len(answer.table) > 5
-    assert "APASS DR9: VizieR query failed" in answer.messages[0]
+    assert "APASS DR9: VizieR answered with an error (HTTP 502)" in answer.messages[0]
 
 
 def test_proper_motion_moves_stars_to_the_frame_epoch():
