@@ -165,20 +165,20 @@ def _table(
     t = Table()
     t["id"] = np.arange(1, n + 1, dtype=np.int64)
     cols = {
-        "x": (x, "px", "windowed centroid, 0-based, along columns"),
-        "y": (y, "px", "windowed centroid, 0-based, along rows"),
+        "x": (x, "pix", "windowed centroid, 0-based, along columns"),
+        "y": (y, "pix", "windowed centroid, 0-based, along rows"),
         "flux": (flux, "", "Kron (FLUX_AUTO) flux, background-subtracted, image units"),
         "flux_err": (flux_err, "", "1-sigma error of flux"),
-        "fwhm": (fwhm, "px", "FWHM: half-light diameter scaled by the frame's Moffat profile"),
+        "fwhm": (fwhm, "pix", "FWHM: half-light diameter scaled by the frame's Moffat profile"),
         "flags": (flags, "", "SourceFlags bits"),
-        "a": (a, "px", "isophotal semi-major axis (rms)"),
-        "b": (b, "px", "isophotal semi-minor axis (rms)"),
+        "a": (a, "pix", "isophotal semi-major axis (rms)"),
+        "b": (b, "pix", "isophotal semi-minor axis (rms)"),
         "theta": (theta, "rad", "position angle of a, from +x towards +y"),
         "peak": (peak, "", "highest background-subtracted pixel"),
         "snr": (snr, "", "flux / flux_err"),
-        "r_half": (fwhm / 2.0, "px", "half-light radius (FLUX_RADIUS)"),
-        "x_iso": (x_iso, "px", "isophotal barycentre"),
-        "y_iso": (y_iso, "px", "isophotal barycentre"),
+        "r_half": (fwhm / 2.0, "pix", "half-light radius (FLUX_RADIUS)"),
+        "x_iso": (x_iso, "pix", "isophotal barycentre"),
+        "y_iso": (y_iso, "pix", "isophotal barycentre"),
     }
     for name, (values, unit, doc) in cols.items():
         dtype = np.int64 if name == "flags" else np.float64
