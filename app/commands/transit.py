@@ -65,10 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
-    if args.cache is not None:
-        return args.cache
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fluxion" / "exoplanet-archive"
+    from fluxion.core.transit.archive import default_cache_dir
+
+    return args.cache if args.cache is not None else default_cache_dir()
 
 
 def _ephemeris(args: argparse.Namespace):

@@ -12,7 +12,6 @@ frame. Export writes what ``fluxion transit`` writes into a folder.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,11 +56,6 @@ def fit_light_curve(table: Table, eph: Ephemeris, params: TransitParams, state) 
     data = transit_data_from_table(table, "the light curve")
     result = fit_transit(data, eph, params, state=state)
     return data, result, plot_tables(data, result)
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fluxion" / "exoplanet-archive"
 
 
 class TransitPanel(StepPanel):
@@ -151,14 +145,14 @@ class TransitPanel(StepPanel):
 
     def look_up(self) -> Task | None:
         """Ask the NASA Exoplanet Archive for the planet (in a worker, cached)."""
-        from fluxion.core.transit.archive import archive_ephemeris
+        from fluxion.core.transit.archive import archive_ephemeris, default_cache_dir
 
         name = self.planet.text().strip()
         if not name:
             self.result_label.setText("Type the planet's name first (e.g. TrES-1 b).")
             return None
         task = self.session.workers.submit(
-            archive_ephemeris, name, cache_dir=_cache_dir(), name=f"Looking up {name}",
+            archive_ephemeris, name, cache_dir=default_cache_dir(), name=f"Looking up {name}",
             key="transit:lookup", pass_state=False,
         )  # fmt: skip
         task.result.connect(self._looked_up)

@@ -29,7 +29,7 @@ from ..io.fitsio import atomic_write_text
 from ..runtime.quiet import quiet
 from .ephemeris import Ephemeris, EphemerisError
 
-__all__ = ["ARCHIVE_COLUMNS", "archive_ephemeris", "ephemeris_from_row"]
+__all__ = ["ARCHIVE_COLUMNS", "archive_ephemeris", "default_cache_dir", "ephemeris_from_row"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,12 @@ def ephemeris_from_row(row: dict, source: str = SERVICE) -> Ephemeris:
         teff=_value(row, "st_teff"), logg=_value(row, "st_logg"), feh=_value(row, "st_met"),
         ra=_value(row, "ra"), dec=_value(row, "dec"), v_mag=_value(row, "sy_vmag"),
     )  # fmt: skip
+
+
+def default_cache_dir() -> Path:
+    """The user's cache of archive answers ($XDG_CACHE_HOME or ~/.cache, then fluxion/)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fluxion" / "exoplanet-archive"
 
 
 def _cache_file(cache_dir: Path, name: str) -> Path:
