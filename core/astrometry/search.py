@@ -217,12 +217,9 @@ def search_field(
     p = solver.params
     if hint.ra is None or hint.dec is None:
         return not_solved("search", "no pointing to search around", t0)
-    if solver.catalog is None:
-        return not_solved("search", "no reference catalog configured", t0)
-    try:
-        prepared = solver.prepare(sources)
-    except ValueError as exc:
-        return not_solved("search", str(exc), t0)
+    prepared = solver.prepare_or_refuse(sources, "search", t0)
+    if isinstance(prepared, SolveResult):
+        return prepared
     hint_scale = hint.scale.arcsec_per_px if hint.scale is not None else math.nan
     around = (
         hint_scale if hint.scale is not None else math.sqrt(limits.scale_low * limits.scale_high)

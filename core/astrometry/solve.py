@@ -515,6 +515,17 @@ class PlateSolver:
         xy = np.column_stack([np.asarray(good["x"], float), np.asarray(good["y"], float)])
         return PreparedSources(good, xy, _centroid_sigma(good), how, notes)
 
+    def prepare_or_refuse(
+        self, sources: Table, method: str, t0: float
+    ) -> PreparedSources | SolveResult:
+        """:meth:`prepare`'s sources, or the refusal (no catalog, too few sources)."""
+        if self.catalog is None:
+            return not_solved(method, "no reference catalog configured", t0)
+        try:
+            return self.prepare(sources)
+        except ValueError as exc:
+            return not_solved(method, str(exc), t0)
+
     def hint_tolerance(self, scale: ScaleGuess) -> float:
         """The fractional scale tolerance searched around ``scale``."""
         if scale.source == "user":
@@ -536,12 +547,9 @@ class PlateSolver:
         ny, nx = image_shape
         if not hint.usable:
             return not_solved("hinted", "no pointing or pixel-scale hint", t0)
-        if self.catalog is None:
-            return not_solved("hinted", "no reference catalog configured", t0)
-        try:
-            prepared = self.prepare(sources)
-        except ValueError as exc:
-            return not_solved("hinted", str(exc), t0)
+        prepared = self.prepare_or_refuse(sources, "hinted", t0)
+        if isinstance(prepared, SolveResult):
+            return prepared
         scale = hint.scale
         tol = self.hint_tolerance(scale)
         radius = hint.search_radius if hint.search_radius is not None else p.search_radius / 60
