@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 
-import astroscrappy
 import numpy as np
 from scipy import ndimage
 
 from ..io.cfa import CHANNELS, channel_offsets, channel_view
+from .cosmics import detect_cosmics_near, whole_frame_cosmics
 
 __all__ = [
     "MaskBits",
@@ -113,6 +113,7 @@ def cosmic_rays(
     object_limit: float = 5.0,
     iterations: int = 2,
     ignore: np.ndarray | None = None,
+    whole_frame: bool = False,
 ) -> np.ndarray:
     """Cosmic-ray pixels by L.A.Cosmic (van Dokkum 2001, PASP 113, 1420), via astroscrappy.
 
@@ -140,6 +141,8 @@ def cosmic_rays(
     ignore : ndarray of bool, optional
         Pixels never flagged and left out of the statistics (saturated, hot,
         cold, NaN); astroscrappy also ignores their immediate neighbours.
+    whole_frame : bool
+        Search the whole frame (the reference the cut-outs are checked against).
 
     Returns
     -------
@@ -153,9 +156,10 @@ def cosmic_rays(
     # NaN would spread through the median filters; a masked pixel only needs a
     # value that is not an edge, so it takes the frame's median.
     filled = np.where(bad, np.float32(np.median(image[~bad])), image)
-    hits, _ = astroscrappy.detect_cosmics(
+    search = whole_frame_cosmics if whole_frame else detect_cosmics_near
+    hits = search(
         np.pad(filled, _EDGE_PAD, mode="reflect"),
-        inmask=np.pad(bad, _EDGE_PAD, mode="reflect"),
+        np.pad(bad, _EDGE_PAD, mode="reflect"),
         gain=float(gain),
         readnoise=float(read_noise),
         satlevel=float(saturation),

@@ -1,0 +1,223 @@
+"""L.A.Cosmic where a cosmic ray can be: astroscrappy on cut-outs around the sharp pixels.
+
+astroscrappy's L.A.Cosmic filters the whole frame with several median
+filters per iteration (0.8 s of CPU a 1024^2 frame and iteration), about
+thirty times the cost of finding and measuring the frame's stars. Yet every
+decision it takes is local: a pixel is a cosmic ray's core only when its
+Laplacian of the 2x subsampled image (L+) stands ``sigclip`` times above the
+local noise *and* ``objlim`` times above the fine structure; hits then grow
+into neighbours and a second iteration looks again next to cleaned pixels.
+
+So the frame is first screened cheaply for pixels that could pass both tests
+(:func:`core_candidates`: L+ and the noise over the whole frame with numpy,
+the fine structure only at the few pixels left), and astroscrappy itself runs
+on cut-outs around them, with enough frame around each cut-out that its
+filters see what they would see on the whole frame. On simulated frames the
+mask is the whole-frame mask pixel for pixel, at a tenth of the cost.
+"""
+
+from __future__ import annotations
+
+import astroscrappy
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage
+
+from ..runtime.threads import single_thread
+
+__all__ = ["core_candidates", "detect_cosmics_near", "whole_frame_cosmics"]
+
+# The screen keeps pixels this much below each threshold: its noise and fine
+# structure are 2-D medians, astroscrappy's are separable ones, which differ a little.
+_SLACK = 0.9
+# More cut-out area than this fraction of the frame: one run on the whole frame is cheaper.
+_MAX_AREA = 0.5
+
+
+def laplacian_plus(image: np.ndarray) -> np.ndarray:
+    """L.A.Cosmic's L+: the Laplacian of the 2x subsampled image, negatives clipped, rebinned.
+
+    On the subsampled grid each sub-pixel's Laplacian is ``2 p`` minus one
+    vertical and one horizontal neighbour in the original grid (its other two
+    neighbours are copies of itself), so the rebinned L+ is the mean of the
+    four clipped combinations; no subsampled image is made.
+    """
+    p = np.pad(np.asarray(image, dtype=np.float32), 1, mode="edge")
+    centre = 2.0 * p[1:-1, 1:-1]
+    out = np.zeros(centre.shape, np.float32)
+    for vertical in (p[:-2, 1:-1], p[2:, 1:-1]):
+        for horizontal in (p[1:-1, :-2], p[1:-1, 2:]):
+            out += np.maximum(centre - vertical - horizontal, 0.0)
+    return out * np.float32(0.25)
+
+
+def _window_medians(image: np.ndarray, y: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
+    """The median of each ``size`` x ``size`` window centred on (y, x)."""
+    r = size // 2
+    padded = np.pad(image, r, mode="reflect")
+    windows = sliding_window_view(padded, (size, size))[y, x]
+    return np.median(windows.reshape(len(y), -1), axis=1)
+
+
+def _fine_structure(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """L.A.Cosmic's fine structure at (y, x): the 5-px median minus a 9-px median of it."""
+    r = 2 + 4  # the 5-px median at every pixel of the 9-px window around (y, x)
+    padded = np.pad(image, r, mode="reflect")
+    around = sliding_window_view(padded, (2 * r + 1, 2 * r + 1))[y, x]
+    m5 = np.median(sliding_window_view(around, (5, 5), axis=(1, 2)), axis=(-2, -1))
+    return m5[:, 4, 4] - np.median(m5.reshape(len(y), -1), axis=1)
+
+
+def core_candidates(
+    electrons: np.ndarray,
+    bad: np.ndarray,
+    read_noise: float,
+    sigma_clip: float,
+    object_limit: float,
+) -> np.ndarray:
+    """Pixels that may be a cosmic ray's core by L.A.Cosmic's two tests (bool image).
+
+    A loose screen, meant to keep every core astroscrappy finds: its L+
+    over twice the local noise (a 7-px median of the variance) exceeds
+    ``_SLACK * sigma_clip`` without the median of the significance being
+    subtracted, and L+ over twice the fine structure exceeds ``_SLACK *
+    object_limit`` (astroscrappy divides both by the same noise).
+
+    Parameters
+    ----------
+    electrons : ndarray
+        The image in electrons, sky included.
+    bad : ndarray of bool
+        Pixels never flagged.
+    read_noise : float
+        e- rms.
+    sigma_clip, object_limit : float
+        L.A.Cosmic's sigclip and objlim.
+    """
+    lplus = laplacian_plus(electrons)
+    variance = np.maximum(electrons, 0.0) + np.float32(read_noise) ** 2
+    # A loose noise first (the frame's low variance), so that the medians are
+    # only taken where the Laplacian stands out at all.
+    floor = float(np.percentile(variance[::4, ::4], 1.0)) if variance.size else 1.0
+    y, x = np.nonzero((lplus > 2.0 * _SLACK * sigma_clip * np.sqrt(max(floor, 1e-5))) & ~bad)
+    if y.size:
+        noise = np.sqrt(np.maximum(_window_medians(variance, y, x, 7), 1e-5))
+        sharp = lplus[y, x] > 2.0 * _SLACK * sigma_clip * noise
+        y, x = y[sharp], x[sharp]
+    if y.size:
+        fine = _fine_structure(electrons, y, x)
+        with np.errstate(divide="ignore"):
+            sharp = (fine <= 0) | (lplus[y, x] > 2.0 * _SLACK * object_limit * fine)
+        y, x = y[sharp], x[sharp]
+    cores = np.zeros(electrons.shape, bool)
+    cores[y, x] = True
+    return cores
+
+
+def _reach(iterations: int) -> tuple[int, int]:
+    """How far hits reach from a first-pass core, and how much frame astroscrappy must see.
+
+    A pass grows a core's hits by two pixels, and the next pass may find new
+    cores next to the pixels it cleaned; the widest chain of its filters (a
+    9-px median of a 5-px median) reaches 6 px, once per pass.
+    """
+    n = max(int(iterations), 1)
+    return 4 * n - 2, 6 * n + 1
+
+
+def _shelves(sizes: list[tuple[int, int]], width: int) -> tuple[list[tuple[int, int]], int, int]:
+    """Corners of boxes of ``sizes`` (h, w) packed in rows of at most ``width``; mosaic h, w."""
+    width = max([width] + [w for _, w in sizes])
+    order = sorted(range(len(sizes)), key=lambda k: -sizes[k][0])
+    corners: list[tuple[int, int]] = [(0, 0)] * len(sizes)
+    y = x = shelf = 0
+    for k in order:
+        h, w = sizes[k]
+        if x + w > width:
+            y, x, shelf = y + shelf, 0, 0
+        corners[k] = (y, x)
+        x += w
+        shelf = max(shelf, h)
+    return corners, y + shelf, width
+
+
+def whole_frame_cosmics(image: np.ndarray, inmask: np.ndarray, **kw) -> np.ndarray:
+    """:func:`astroscrappy.detect_cosmics`'s mask of the whole frame (its arguments), one thread."""
+    with single_thread():
+        found, _ = astroscrappy.detect_cosmics(
+            np.asarray(image, np.float32), inmask=np.asarray(inmask, bool), **kw
+        )
+    return np.asarray(found, bool)
+
+
+def _groups(cores: np.ndarray, grow: int) -> np.ndarray:
+    """Labels of the pixels within ``grow`` px (a square) of the cores, one per touching group.
+
+    The squares are drawn from the cores' coordinates rather than by dilating
+    the whole frame ``grow`` times (several times the cost of the screen).
+    """
+    near = np.zeros(cores.shape, bool)
+    ny, nx = cores.shape
+    for y, x in zip(*np.nonzero(cores), strict=True):
+        near[max(y - grow, 0) : y + grow + 1, max(x - grow, 0) : x + grow + 1] = True
+    labels, _ = ndimage.label(near, np.ones((3, 3), bool))
+    return labels
+
+
+def detect_cosmics_near(
+    image: np.ndarray,
+    inmask: np.ndarray,
+    *,
+    gain: float,
+    readnoise: float,
+    satlevel: float,
+    sigclip: float,
+    sigfrac: float,
+    objlim: float,
+    niter: int,
+) -> np.ndarray:
+    """astroscrappy's cosmic-ray mask of ``image``, searched only around possible cores.
+
+    The cut-outs around :func:`core_candidates`, each with the frame
+    astroscrappy's filters reach around it, are packed side by side into one
+    mosaic searched in one call (a call has a fixed cost that thousands of
+    small cut-outs would pay again and again); the rest of the mosaic is
+    masked. Each cut-out's hits are kept where they can be the whole frame's.
+    Arguments as :func:`astroscrappy.detect_cosmics` (``image`` in ADU,
+    ``inmask`` True where a pixel is never flagged); returns its mask.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    inmask = np.asarray(inmask, dtype=bool)
+    kw = dict(
+        gain=gain, readnoise=readnoise, satlevel=satlevel, sigclip=sigclip, sigfrac=sigfrac,
+        objlim=objlim, niter=niter,
+    )  # fmt: skip
+    cores = core_candidates(image * np.float32(gain), inmask, readnoise, sigclip, objlim)
+    hits = np.zeros(image.shape, bool)
+    if not cores.any():
+        return hits
+    grow, context = _reach(niter)
+    labels = _groups(cores, grow)
+    boxes = ndimage.find_objects(labels)
+    ny, nx = image.shape
+    cut = [
+        (slice(max(ys.start - context, 0), min(ys.stop + context, ny)),
+         slice(max(xs.start - context, 0), min(xs.stop + context, nx)))
+        for ys, xs in boxes
+    ]  # fmt: skip
+    sizes = [(ys.stop - ys.start, xs.stop - xs.start) for ys, xs in cut]
+    if sum(h * w for h, w in sizes) > _MAX_AREA * image.size:
+        return whole_frame_cosmics(image, inmask, **kw)
+    corners, my, mx = _shelves(sizes, nx)
+    mosaic = np.full((my, mx), np.float32(np.median(image[::4, ::4])), np.float32)
+    masked = np.ones((my, mx), bool)
+    for (cy, cx), (y0, x0), (h, w) in zip(cut, corners, sizes, strict=True):
+        mosaic[y0 : y0 + h, x0 : x0 + w] = image[cy, cx]
+        masked[y0 : y0 + h, x0 : x0 + w] = inmask[cy, cx]
+    found = whole_frame_cosmics(mosaic, masked, **kw)
+    for k, ((ys, xs), (cy, cx), (y0, x0)) in enumerate(zip(boxes, cut, corners, strict=True), 1):
+        y0 += ys.start - cy.start
+        x0 += xs.start - cx.start
+        inner = found[y0 : y0 + ys.stop - ys.start, x0 : x0 + xs.stop - xs.start]
+        hits[ys, xs] |= inner & (labels[ys, xs] == k)
+    return hits
