@@ -10,25 +10,36 @@ CPU time than one thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = ["single_thread"]
 
+log = logging.getLogger(__name__)
+
 _CONTROLLER = None
 _LOCK = threading.Lock()
 
 
 def _controller():
-    """One ThreadpoolController for the process (finding the libraries costs milliseconds)."""
+    """One ThreadpoolController for the process (finding the libraries costs milliseconds).
+
+    None without threadpoolctl (an environment made before it was a
+    dependency): the pools then keep their own sizes, which costs speed only.
+    """
     global _CONTROLLER
     with _LOCK:
         if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
-            _CONTROLLER = ThreadpoolController()
-        return _CONTROLLER
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                log.warning("threadpoolctl is not installed: native thread pools not limited")
+                _CONTROLLER = False
+            else:
+                _CONTROLLER = ThreadpoolController()
+        return _CONTROLLER or None
 
 
 @contextmanager
@@ -39,5 +50,9 @@ def single_thread(api: str = "openmp") -> Iterator[None]:
     threads limiting themselves do not disturb each other. The libraries are
     looked up once; one loaded after that (imported later) is not limited.
     """
-    with _controller().limit(limits=1, user_api=api):
+    controller = _controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api=api):
         yield
