@@ -8,17 +8,21 @@ chain (``fluxion field``, the window's Field panel, a script) can call them.
 """
 
 from .data import FIELD_COLUMNS, FieldData, field_from_frames, field_from_table
+from .detrend import DetrendParams, DetrendResult, detrend
 from .flags import FieldFlag
 from .magfit import MagfitParams, MagfitResult, magnitude_fit
 from .noise import NoiseCurve, scintillation
 
 __all__ = [
     "FIELD_COLUMNS",
+    "DetrendParams",
+    "DetrendResult",
     "FieldData",
     "FieldFlag",
     "MagfitParams",
     "MagfitResult",
     "NoiseCurve",
+    "detrend",
     "field_from_frames",
     "field_from_table",
     "magnitude_fit",

@@ -82,6 +82,12 @@ class MagfitParams:
         help="Stars whose typical error exceeds this are not used in the fits: the "
         "magnitude of a noisy flux is biased by its noise, which changes from frame to frame.",
     )  # fmt: skip
+    smooth: bool = param(
+        True, label="Smooth over the night",
+        help="Terms beyond each frame's zero point follow the seeing, airmass and time "
+        "over the night when their frame-by-frame values allow it, so that a frame's "
+        "correction rests on the whole night's stars.",
+    )  # fmt: skip
     min_coverage: float = param(
         0.8, label="Fewest frames", minimum=0.1, maximum=1.0,
         help="A star must be measured in this fraction of the frames to take part in the fits.",
@@ -225,7 +231,7 @@ def _clipped_fit(
     leverage[keep] = w[keep] * np.einsum("ij,jk,ik->i", a[keep], inverse, a[keep])
     rms = float(np.sqrt(np.sum(w[keep] * resid[keep] ** 2) / np.sum(w[keep])))
     scale = max(chi2 / max(int(keep.sum()) - k, 1), 1.0)
-    return coef, inverse * scale, keep, leverage, rms, chi2
+    return coef, inverse * scale, keep, leverage, rms, chi2, inverse, resid
 
 
 def peer_ratio(mag: np.ndarray, rms: np.ndarray, peers: int = _PEERS) -> np.ndarray:
@@ -294,6 +300,7 @@ class _Frames:
         self.centre_xy, self.half = centre_xy, half
         self.mag, _ = data.instrumental_mag()
         self.good = data.good
+        self.basis = _night_basis(data) if p.smooth else None
 
     def fit(
         self,
@@ -302,31 +309,69 @@ class _Frames:
         reference_var: np.ndarray,
         use: np.ndarray,
         state: StepState,
+        smooth: bool = False,
     ) -> _Pass:
+        """Fit every frame; with ``smooth``, the terms beyond the zero point follow the night.
+
+        A term whose frame-by-frame values the night's basis (seeing,
+        airmass, time) describes within their errors is replaced by that
+        smooth description, and each frame's zero point (and the terms that
+        do not follow the night) is fitted again with it held: a frame's
+        correction then rests on the whole night's stars, not on its own few
+        bright ones.
+        """
         mag, good, n_f, n_s = self.mag, self.good, *self.mag.shape
         known = np.isfinite(reference)
         m0 = float(np.median(reference[use & known])) if (use & known).any() else 0.0
         centre = (self.centre_xy[0], self.centre_xy[1], m0)
-        out = _Pass(
-            np.full_like(mag, np.nan), np.zeros_like(mag), np.zeros(mag.shape, bool),
-            np.full(n_f, np.nan), np.zeros(n_f, int), np.zeros(n_f, int), 0.0, 0,
-        )  # fmt: skip
         ref_filled = np.where(known, reference, m0)
+
+        def design(i: int, carried: tuple[int, int, bool]) -> np.ndarray:
+            s_ord, m_ord, col = carried
+            return design_matrix(
+                self.data.x[i], self.data.y[i], ref_filled, self.colour if col else None,
+                s_ord, m_ord, centre, (self.half, _MAG_SCALE),
+            )  # fmt: skip
+
+        frames: list[tuple | None] = [None] * n_f
         for i in range(n_f):
             state.check()
             ok = good[i] & use & known
             if ok.sum() < 3:
                 continue
-            s_ord, m_ord, col = _carried(model, int(ok.sum()))
-            a_all = design_matrix(
-                self.data.x[i], self.data.y[i], ref_filled, self.colour if col else None,
-                s_ord, m_ord, centre, (self.half, _MAG_SCALE),
-            )  # fmt: skip
-            d = mag[i, ok] - reference[ok]
+            carried = _carried(model, int(ok.sum()))
+            a = design(i, carried)
             w = 1.0 / (self.point_var[i, ok] + reference_var[ok])
-            coef, cov, keep, leverage, rms, chi2 = _clipped_fit(a_all[ok], d, w, self.p.clip)
-            corr = a_all @ coef
-            pred_var = np.einsum("ij,jk,ik->i", a_all, cov, a_all)
+            fitted = _clipped_fit(a[ok], mag[i, ok] - reference[ok], w, self.p.clip)
+            frames[i] = (ok, carried, w, fitted)
+        held = None
+        if smooth and self.basis is not None and _terms(model) > 1:
+            held = _smooth_terms(frames, model, self.basis)
+        if held is not None:
+            own = self._own_influence(frames, model, held, design, n_s)
+        out = _Pass(
+            np.full_like(mag, np.nan), np.zeros_like(mag), np.zeros(mag.shape, bool),
+            np.full(n_f, np.nan), np.zeros(n_f, int), np.zeros(n_f, int), 0.0, 0,
+        )  # fmt: skip
+        for i, frame in enumerate(frames):
+            if frame is None:
+                continue
+            ok, carried, w, (coef, cov, keep, leverage, rms, chi2, *_) = frame
+            a = design(i, carried)
+            fixed = np.zeros(n_s)
+            fixed_var = np.zeros(n_s)
+            if held is not None and carried == model:
+                values, variances, free, _ = held
+                hold = ~free
+                # Each star's held correction without its own pull on the
+                # night's smooth terms (leave-one-out, as for the zero point).
+                fixed = a[:, hold] @ values[i, hold] - np.sum(a[:, hold] * own[i], axis=1)
+                fixed_var = a[:, hold] ** 2 @ variances[i, hold]
+                a = a[:, free]
+                d = mag[i, ok] - reference[ok] - fixed[ok]
+                coef, cov, keep, leverage, rms, chi2, *_ = _clipped_fit(a[ok], d, w, self.p.clip)
+            corr = a @ coef + fixed
+            pred_var = np.einsum("ij,jk,ik->i", a, cov, a) + fixed_var
             # A star in the fit pulls the fit toward itself by its leverage h:
             # its correction is the one the other stars give (leave-one-out,
             # r / (1 - h)), so that the fit neither hides its noise nor damps
@@ -338,11 +383,90 @@ class _Frames:
             out.fitted[i] = mag[i] - corr
             out.model_var[i] = pred_var / (1.0 - h)
             out.frame_rms[i], out.frame_n[i] = rms, int(keep.sum())
-            out.frame_terms[i] = a_all.shape[1]
+            out.frame_terms[i] = a.shape[1]
             out.outlier[i, np.flatnonzero(ok)[~keep]] = True
             out.chi2 += chi2
             out.n_points += int(keep.sum())
         return out
+
+    @staticmethod
+    def _own_influence(frames: list, model, held, design, n_s: int) -> np.ndarray:
+        """Each star's pull on its own smoothed terms: (n_frames, n_stars, n_held).
+
+        Removing star j from frame i' changes that frame's coefficients by
+        C a_j w_j r_j / (1 - h_j) (C the fit's inverse normal matrix); the
+        smoothing is linear in the coefficients, so the pull on the held
+        terms at every frame is the smoothing operator applied to those
+        changes.
+        """
+        values, _, free, operators = held
+        hold = np.flatnonzero(~free)
+        n_f = len(frames)
+        out = np.zeros((n_f, n_s, len(hold)))
+        if not len(hold):
+            return out
+        full = [i for i, f in enumerate(frames) if f is not None and f[1] == model]
+        change = np.zeros((len(hold), len(full), n_s))
+        for col, i in enumerate(full):
+            ok, _, w, fitted = frames[i]
+            keep, leverage, inverse, resid = fitted[2], fitted[3], fitted[6], fitted[7]
+            stars = np.flatnonzero(ok)[keep]
+            a = design(i, model)[stars]
+            h = np.minimum(leverage[keep], 0.9)
+            pull = (a * (w[keep] * resid[keep] / (1.0 - h))[:, None]) @ inverse.T
+            change[:, col, stars] = pull[:, hold].T
+        for n, t in enumerate(hold):
+            out[:, :, n] = operators[t] @ change[n]
+        return out
+
+
+def _night_basis(data: FieldData) -> np.ndarray | None:
+    """Per-frame functions the correction's shape may follow: 1, seeing, airmass, time."""
+    cols = [np.ones(data.n_frames)]
+    for v in (data.frame_column("fwhm"), data.frame_column("airmass"), data.jd):
+        if np.all(np.isfinite(v)) and np.ptp(v) > 0:
+            cols.append((v - v.mean()) / np.ptp(v))
+    basis = np.column_stack(cols)
+    return basis if data.n_frames >= 4 * basis.shape[1] else None
+
+
+def _smooth_terms(
+    frames: list, model: tuple[int, int, bool], basis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict] | None:
+    """Each term's values over the night fitted on ``basis``.
+
+    Returns the smoothed values and variances (n_frames, n_terms), which
+    terms stay free per frame (the zero point always, and a term whose
+    frame-to-frame values scatter about the smooth description by more
+    than twice their errors: reduced chi-square above 4) and, per held
+    term, the linear operator (n_frames, n_fitted_frames) the smoothing is.
+    """
+    k = _terms(model)
+    full = [i for i, f in enumerate(frames) if f is not None and f[1] == model]
+    if len(full) < 4 * basis.shape[1]:
+        return None
+    coef = np.array([frames[i][3][0] for i in full])
+    var = np.array([np.diag(frames[i][3][1]) for i in full])
+    b = basis[full]
+    values = np.zeros((len(basis), k))
+    variances = np.zeros((len(basis), k))
+    free = np.zeros(k, bool)
+    free[0] = True
+    operators: dict[int, np.ndarray] = {}
+    for t in range(1, k):
+        w = 1.0 / np.maximum(var[:, t], 1e-30)
+        inverse = np.linalg.pinv((b * w[:, None]).T @ b)
+        # values = operator @ (the term's values in the frames fitted in full)
+        operator = basis @ inverse @ (b * w[:, None]).T
+        smooth = operator @ coef[:, t]
+        chi2 = float(np.sum(w * (coef[:, t] - smooth[full]) ** 2)) / max(len(full) - b.shape[1], 1)
+        if chi2 > 4.0:
+            free[t] = True
+            continue
+        values[:, t] = smooth
+        variances[:, t] = np.einsum("ij,jk,ik->i", basis, inverse, basis) * max(chi2, 1.0)
+        operators[t] = operator
+    return values, variances, free, operators
 
 
 def _select_model(
@@ -378,6 +502,7 @@ def magnitude_fit(
     *,
     scintillation: np.ndarray | None = None,
     shape: tuple[int, int] | None = None,
+    fit_stars: np.ndarray | None = None,
     state: StepState | None = None,
 ) -> MagfitResult:
     """Fit every frame's magnitudes to the reference, iterating the master reference.
@@ -395,6 +520,10 @@ def magnitude_fit(
         part of each point's noise.
     shape : (ny, nx), optional
         Frame size, to normalise positions (else the positions' span).
+    fit_stars : ndarray of bool (n_stars,), optional
+        Stars that may take part in the fits (default: all); known variables
+        and targets are left out here. They are also the peers a star's
+        scatter is compared with.
     state : StepState, optional
 
     Raises
@@ -435,6 +564,8 @@ def magnitude_fit(
     coverage = good.mean(axis=0)
     typical_err = column_median(np.where(good, err, np.nan))
     enough = (coverage >= p.min_coverage) & (typical_err <= p.max_error)
+    allowed = np.ones(n_s, bool) if fit_stars is None else np.asarray(fit_stars, bool)
+    enough &= allowed
     use = enough & np.isfinite(reference)
     frames = _Frames(data, p, point_var, colour_filled, centre_xy, half)
     models = _models(p, has_colour)
@@ -446,14 +577,15 @@ def magnitude_fit(
         sub = state.sub(it / total, (it + 1) / total)
         if it == 1:
             model, bic = _select_model(frames, models, reference, reference_var, use, sub)
-        fit = frames.fit(model, reference, reference_var, use, sub)
+        fit = frames.fit(model, reference, reference_var, use, sub, smooth=it >= 1)
         # The master: each star's mean over the fitted frames.
         ok = good & np.isfinite(fit.fitted)
         reference, mean_err, rms = _weighted_mean(fit.fitted, point_var + fit.model_var, ok, 5.0)
         reference_var = mean_err**2
         if it == total - 1:
             break
-        ratio = peer_ratio(reference, rms)
+        ratio = np.full(n_s, np.nan)
+        ratio[allowed] = peer_ratio(reference[allowed], rms[allowed])
         varies = np.isfinite(ratio) & (ratio > p.variability_limit)
         use = enough & np.isfinite(reference) & ~varies
         excluded = {
@@ -461,11 +593,12 @@ def magnitude_fit(
         }
         state.progress((it + 1) / total, f"master reference {it + 1}: {int(use.sum())} stars")
     for j in np.flatnonzero(~enough):
-        why = (
-            f"measured in {coverage[j]:.0%} of the frames"
-            if coverage[j] < p.min_coverage
-            else f"typical error {typical_err[j]:.3f} mag"
-        )
+        if not allowed[j]:
+            why = "left out by request"
+        elif coverage[j] < p.min_coverage:
+            why = f"measured in {coverage[j]:.0%} of the frames"
+        else:
+            why = f"typical error {typical_err[j]:.3f} mag"
         excluded.setdefault(int(j), why)
     cat = data.star_column("catalog_mag")
     both = use & np.isfinite(cat) & np.isfinite(reference)

@@ -18,7 +18,10 @@ must remove:
   (a neighbour's light leaking into the aperture, an aperture correction that
   differs across the field), relative change per unit of relative FWHM;
 * ``subpixel``: intra-pixel sensitivity, a cosine in each axis of the star's
-  sub-pixel position.
+  sub-pixel position;
+* ``shared_trends``: a few smooth trends in time that every star shows in
+  its own mixture (what TFA's template stars are for: trends the field
+  shares that depend on properties no frame fit knows).
 
 The stars, the variables, the times, the airmass and the seeing are the
 :class:`~fluxion.core.simulation.night.Night`'s own, so a test can
@@ -56,6 +59,10 @@ class Systematics:
     """Rms over stars of the relative flux change per relative change of FWHM."""
     subpixel: float = 0.0
     """Amplitude of the intra-pixel sensitivity (relative)."""
+    shared_trends: float = 0.0
+    """Rms (mag) of each star's mixture of the night's shared trends."""
+    n_trends: int = 3
+    """Number of shared trends."""
 
 
 @dataclass
@@ -186,6 +193,17 @@ def simulate_field_photometry(
     if s.subpixel > 0:
         phase = 0.5 * (np.cos(2 * np.pi * x) + np.cos(2 * np.pi * y))
         sys_mag += -2.5 * np.log10(1.0 + s.subpixel * phase)
+    if s.shared_trends > 0:
+        t = np.linspace(0.0, 1.0, n_f)
+        # Smooth random curves: a few low-frequency sinusoids each, unit rms.
+        trends = []
+        for _ in range(s.n_trends):
+            k = rng.uniform(0.5, 3.0, 3)
+            phase = rng.uniform(0, 2 * np.pi, 3)
+            curve = np.sum(np.sin(2 * np.pi * k[:, None] * t + phase[:, None]), axis=0)
+            trends.append((curve - curve.mean()) / curve.std())
+        mix = rng.standard_normal((s.n_trends, len(ids))) / np.sqrt(s.n_trends)
+        sys_mag += s.shared_trends * np.array(trends).T @ mix
     measured_mean = expected * 10 ** (-0.4 * sys_mag)
 
     var = measured_mean + area * (sky + read**2) * (1.0 + area / n_sky)
