@@ -1,31 +1,41 @@
-"""Benchmark of ``fluxion run``'s chain: frames per second on 1 and 2 workers, peak memory.
+"""Benchmark of ``fluxion run``'s chain against the floor: frames/s on 1 and 2 workers, memory.
 
-Simulates a night, runs the whole chain (calibration to light curve) on it
-with 1 and 2 thread workers into fresh projects, and measures each run's
-peak resident memory in a child process for two night lengths: memory must
-not grow with the number of frames (frames stay on disk, a few in flight).
+Simulates a night and, in the same run and each in its own interpreter:
 
-    .venv/bin/python tests/benchmarks/bench_run.py --frames 60 --size 2048
-    .venv/bin/python tests/benchmarks/bench_run.py --frames 16 --size 1024   # quick
+- the *floor*: every raw light read, its sep background subtracted, its
+  sources extracted and fixed apertures summed (sep, one core) -- what any
+  photometry of the night must at least do;
+- the whole chain (calibration with masters and cosmic rays, detection,
+  astrometry, registration, photometry, zero points, light curve) on 1 and
+  2 thread workers (and 2 processes with ``--processes``), into fresh
+  projects;
+- the chain again on a quarter of the night, so that peak memory can be
+  compared with the number of frames (flat when frames stay on disk);
+- where the time goes: the one-worker chain under cProfile (CPU time), by step.
 
-The ``--memory-scan`` mode asks the same question at scale with cheap steps:
+Times are wall clock and CPU; the machine's load average is printed with
+them, as a shared machine's wall clock says little on its own.
+
+    .venv/bin/python tests/benchmarks/bench_run.py --frames 16 --size 1024
+    .venv/bin/python tests/benchmarks/bench_run.py --frames 6 --size 4096
+
+The ``--memory-scan`` mode asks the memory question at scale with cheap steps:
 one night of the largest length (default 120 frames of 2048^2, no calibration
 frames, no cosmic rays) is simulated once into a scratch folder, and
 detection plus aperture photometry (the chain's ``detect_frame`` and
 ``photometry_frame``, products written into a fresh project) run on its first
-20, 60 and 120 lights with 1 and 2 workers, each in its own interpreter. The
-table gives peak RSS against the number of frames: flat when frames stay on
-disk. The scratch folder is deleted afterwards.
+20, 60 and 120 lights with 1 and 2 workers, each in its own interpreter.
 
     .venv/bin/python tests/benchmarks/bench_run.py --memory-scan 20 60 120 --size 2048
 
-Prints a table; run by hand, not by pytest.
+Prints tables; run by hand, not by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,9 +43,62 @@ import tempfile
 import time
 from pathlib import Path
 
+# (label, file suffix, function name): the chain's steps, as cProfile names them.
+# Rows are cumulative and may nest (the cosmic rays are part of calibration).
+STEPS = (
+    ("masters", "core/chain/calibrate.py", "_masters"),
+    ("calibration (lights)", "core/chain/calibrate.py", "_calibrate_one"),
+    ("  cosmic rays", "core/calibration/masks.py", "cosmic_rays"),
+    ("detection", "core/detection/extract.py", "__call__"),
+    ("astrometry (solver)", "core/astrometry/solve.py", "__call__"),
+    ("astrometry (hinted)", "core/astrometry/solve.py", "solve_hinted"),
+    ("registration", "core/chain/register.py", "register_lights"),
+    ("photometry", "core/photometry/step.py", "run"),
+    ("  FWHM", "core/photometry/detect.py", "measure_fwhm"),
+    ("  star finding", "core/photometry/detect.py", "find_stars"),
+    ("  curve of growth", "core/photometry/growth.py", "curve_of_growth"),
+    ("  apertures", "core/photometry/aperture.py", "measure_apertures"),
+    ("zero point", "core/zeropoint/step.py", "__call__"),
+    ("light curve", "core/chain/lightcurve.py", "light_curve_from_magnitudes"),
+    ("FITS opened", "astropy/io/fits/hdu/hdulist.py", "fromfile"),
+    ("FITS written", "core/io/fitsio.py", "atomic_write_hdulist"),
+    ("tables read", "astropy/io/ascii/ui.py", "read"),
+    ("tables written", "astropy/io/ascii/ui.py", "write"),
+    ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
+)
 
-def _run(night: Path, project: Path, workers: int, n_frames: int | None) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
+
+def _usage() -> tuple[float, float]:
+    """Peak resident memory (MB) and CPU seconds of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_maxrss / 1024, r.ru_utime + r.ru_stime
+
+
+def _floor(night: Path) -> dict:
+    """Read, sep background, extraction and fixed apertures of every raw light, one core."""
+    import numpy as np
+    import sep
+    from astropy.io import fits
+
+    lights = sorted(night.glob("light_*.fits"))
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_sources = 0
+    for path in lights:
+        data = fits.getdata(path).astype(np.float32)
+        bkg = sep.Background(data)
+        data -= bkg.back()
+        objects = sep.extract(data, 1.5, err=bkg.globalrms, minarea=5)
+        sep.sum_circle(data, objects["x"], objects["y"], 5.0, err=bkg.globalrms)
+        n_sources += len(objects)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"frames": len(lights), "seconds": seconds, "cpu": cpu,
+            "sources": n_sources / max(len(lights), 1)}  # fmt: skip
+
+
+def _run(
+    night: Path, project: Path, workers: int, n_frames: int | None, kind: str = "threads"
+) -> dict:
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     from astropy.table import Table
 
@@ -58,8 +121,11 @@ def _run(night: Path, project: Path, workers: int, n_frames: int | None) -> dict
     folder = project
     project = Project.from_inputs([night])
     project.save(folder)
+    _, cpu0 = _usage()
     t0 = time.perf_counter()
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    pool = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(workers) if kind == "processes" else ThreadPoolExecutor(workers)
     try:
         result = run_night(
             project, frames, params, catalog=Table.read(catalog_file),
@@ -69,15 +135,144 @@ def _run(night: Path, project: Path, workers: int, n_frames: int | None) -> dict
         if pool is not None:
             pool.shutdown()
     seconds = time.perf_counter() - t0
+    peak, cpu = _usage()
+    if kind == "processes":
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu += child.ru_utime + child.ru_stime
     n = len(result.frames)
     return {
         "frames": n,
         "workers": workers,
+        "kind": kind,
         "seconds": seconds,
-        "frames_per_s": n / seconds,
+        "cpu": cpu - cpu0,
         "ok": int(sum(s == "ok" for s in result.frames["status"])),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak,
     }
+
+
+def _profiled(
+    night: Path, project: Path, workers: int, n_frames: int | None, dump: str = ""
+) -> dict:
+    """The one-worker chain under cProfile (CPU time): seconds per step; stats to ``dump``."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    run = _run(night, project, 1, n_frames)
+    profile.disable()
+    if dump:
+        profile.dump_stats(dump)
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    where: dict[str, float] = {}
+    for label, suffix, name in STEPS:
+        total = 0.0
+        for (filename, _, function), (_, _, _, cumulative, _) in stats.items():
+            if function == name and filename.replace(os.sep, "/").endswith(suffix):
+                total += cumulative
+        where[label] = total
+    return {"run": run, "where": where}
+
+
+def _child(what: str, *args) -> dict:
+    """``what(*args)`` in a fresh interpreter, so that its peak memory and CPU time are its own.
+
+    Paths go as strings and come back as Paths (the first two arguments).
+    """
+    here = str(Path(__file__).parent)
+    code = (
+        f"import json, sys; sys.path.insert(0, {here!r}); import bench_run; "
+        "bench_run._entry(sys.argv[1], json.loads(sys.argv[2]))"
+    )
+    argv = json.dumps([str(a) if isinstance(a, Path) else a for a in args])
+    out = subprocess.run([sys.executable, "-c", code, what, argv], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _entry(what: str, args: list) -> None:
+    """The child's side of :func:`_child`: prints the result as one line of JSON."""
+    paths = [Path(a) for a in args[:2] if isinstance(a, str) and a]
+    result = globals()[what](*paths, *args[len(paths) :])
+    print(json.dumps(result))
+
+
+def main() -> None:
+    from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
+    ap.add_argument("--processes", action="store_true", help="also 2 process workers")
+    ap.add_argument("--no-profile", action="store_true", help="skip where the time goes")
+    ap.add_argument("--profile-out", default="", help="write the profile's stats here")
+    ap.add_argument(
+        "--memory-scan", type=int, nargs="+", metavar="N",
+        help="peak memory of detection + aperture photometry on N frames (e.g. 20 60 120)",
+    )  # fmt: skip
+    args = ap.parse_args()
+    if args.memory_scan:
+        _memory_scan(sorted(args.memory_scan), args.size, args.folder)
+        return
+    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+        night = Path(tmp) / "night"
+        t0 = time.perf_counter()
+        config = NightConfig(n_frames=args.frames, shape=(args.size, args.size), n_bias=5,
+                             n_dark=5, n_flat=5)  # fmt: skip
+        simulate_night(night, config)
+        print(f"simulated {args.frames} frames of {args.size}^2 in "
+              f"{time.perf_counter() - t0:.0f} s; load average {_load()}")  # fmt: skip
+        floor = _child("_floor", night)
+        runs = [_child("_run", night, Path(tmp) / f"p{w}", w, None) for w in (1, 2)]
+        if args.processes:
+            runs.append(_child("_run", night, Path(tmp) / "pp2", 2, None, "processes"))
+        short = max(2, args.frames // 4)
+        runs.append(_child("_run", night, Path(tmp) / "short", 1, short))
+        print(f"load average after the runs {_load()}")
+        _print_speed(floor, runs)
+        if not args.no_profile:
+            prof = _child("_profiled", night, Path(tmp) / "prof", 1, None, args.profile_out)
+            _print_where(prof)
+
+
+def _load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def _print_speed(floor: dict, runs: list[dict]) -> None:
+    nf = floor["frames"]
+    f_wall, f_cpu = nf / floor["seconds"], nf / floor["cpu"]
+    print(f"\nfloor (read, sep background, extraction, r=5 px apertures; "
+          f"{floor['sources']:.0f} sources a frame): {f_wall:.2f} frames/s wall, "
+          f"{f_cpu:.2f} frames per CPU second")  # fmt: skip
+    print(f"{'frames':>6} {'workers':>9} {'seconds':>8} {'frames/s':>9} {'x floor':>8} "
+          f"{'CPU s/frame':>11} {'x floor':>8} {'ok':>4} {'peak MB':>8}")  # fmt: skip
+    one = next(r for r in runs if r["workers"] == 1)
+    for r in runs:
+        fps = r["frames"] / r["seconds"]
+        cpu = r["cpu"] / r["frames"]
+        who = f"{r['workers']} {r['kind'][:4]}"
+        print(
+            f"{r['frames']:6d} {who:>9} {r['seconds']:8.1f} {fps:9.3f} {f_wall / fps:8.1f} "
+            f"{cpu:11.3f} {cpu * f_cpu:8.1f} {r['ok']:4d} {r['peak_rss_mb']:8.0f}"
+        )
+    two = [r for r in runs if r["workers"] == 2]
+    for r in two:
+        speedup = (r["frames"] / r["seconds"]) / (one["frames"] / one["seconds"])
+        print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x")
+
+
+def _print_where(prof: dict) -> None:
+    run, where = prof["run"], prof["where"]
+    n = run["frames"]
+    print(f"\nwhere the time goes (one worker under cProfile, CPU {run['cpu'] / n:.3f} s a frame; "
+          "rows nest and overlap)")  # fmt: skip
+    for label, seconds in where.items():
+        if seconds > 0:
+            print(f"  {label:<24} {seconds / n:8.3f} s/frame {100 * seconds / run['cpu']:5.1f} %")
 
 
 def _detect_and_measure(folder: str, frame, detection, photometry) -> int:
@@ -139,59 +334,6 @@ def _cheap(night: Path, project: Path, workers: int, n_frames: int | None) -> di
     }
 
 
-def _child(
-    night: Path, project: Path, workers: int, n_frames: int | None, what: str = "_run"
-) -> dict:
-    """One run in a fresh interpreter, so that its peak memory is its own."""
-    here, args = str(Path(__file__).parent), (str(night), str(project), workers, n_frames)
-    code = (
-        f"import json, sys; sys.path.insert(0, {here!r}); from bench_run import {what}; "
-        "from pathlib import Path; "
-        f"print(json.dumps({what}(Path({args[0]!r}), Path({args[1]!r}), {args[2]}, {args[3]!r})))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def main() -> None:
-    from fluxion.core.simulation.simulate import NightConfig, simulate_night
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=60)
-    ap.add_argument("--size", type=int, default=2048)
-    ap.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
-    ap.add_argument(
-        "--memory-scan", type=int, nargs="+", metavar="N",
-        help="peak memory of detection + aperture photometry on N frames (e.g. 20 60 120)",
-    )  # fmt: skip
-    args = ap.parse_args()
-    if args.memory_scan:
-        _memory_scan(sorted(args.memory_scan), args.size, args.folder)
-        return
-    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
-        night = Path(tmp) / "night"
-        t0 = time.perf_counter()
-        config = NightConfig(n_frames=args.frames, shape=(args.size, args.size), n_bias=5,
-                             n_dark=5, n_flat=5)  # fmt: skip
-        simulate_night(night, config)
-        print(
-            f"simulated {args.frames} frames of {args.size}^2 in {time.perf_counter() - t0:.0f} s"
-        )
-        rows = []
-        for workers in (1, 2):
-            rows.append(_child(night, Path(tmp) / f"p{workers}", workers, None))
-        half = max(2, args.frames // 4)
-        rows.append(_child(night, Path(tmp) / "short", 2, half))
-        print(
-            f"{'frames':>6} {'workers':>7} {'seconds':>8} {'frames/s':>9} {'ok':>4} {'peak MB':>8}"
-        )
-        for r in rows:
-            print(
-                f"{r['frames']:6d} {r['workers']:7d} {r['seconds']:8.1f} {r['frames_per_s']:9.3f} "
-                f"{r['ok']:4d} {r['peak_rss_mb']:8.0f}"
-            )
-
-
 def _memory_scan(counts: list[int], size: int, folder: Path | None) -> None:
     """Peak RSS and speed against the number of frames, one night simulated once."""
     from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -209,7 +351,7 @@ def _memory_scan(counts: list[int], size: int, folder: Path | None) -> None:
               f"{'base MB':>8} {'peak MB':>8}")  # fmt: skip
         for n in counts:
             for workers in (1, 2):
-                r = _child(night, Path(tmp) / f"p{n}-{workers}", workers, n, "_cheap")
+                r = _child("_cheap", night, Path(tmp) / f"p{n}-{workers}", workers, n)
                 print(
                     f"{r['frames']:6d} {r['workers']:7d} {r['seconds']:8.1f} "
                     f"{r['frames_per_s']:9.3f} {r['stars_per_frame']:6.0f} "
