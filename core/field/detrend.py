@@ -80,6 +80,11 @@ class DetrendParams:
         4.0, label="Clipping", unit="sigma", minimum=2.0, maximum=20.0,
         help="Points further than this from a star's fit are left out of it.",
     )  # fmt: skip
+    max_error: float = param(
+        0.1, label="Largest error", unit="mag", minimum=0.001, maximum=1.0,
+        help="Stars whose typical error exceeds this are left as they are: the magnitudes "
+        "of so noisy a flux are far from normally distributed, and a fit to them adds noise.",
+    )  # fmt: skip
 
 
 @dataclass
@@ -419,7 +424,8 @@ def detrend(
             templates = np.zeros(0, int)
     sx, sy = column_median(data.x), column_median(data.y)
     tx, ty = sx[templates], sy[templates]
-    for j in range(n_s):
+    typical_err = column_median(np.where(ok, mag_err, np.nan))
+    for j in np.flatnonzero(typical_err <= p.max_error):
         if j % 50 == 0:
             state.check()
             state.progress(j / n_s, "EPD and TFA")
