@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
-from photutils.aperture import CircularAperture, aperture_photometry
 
 from .aperture import aperture_variance, measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
+from .sums import circle_areas, circle_sums
 
 __all__ = [
     "CurveOfGrowth",
@@ -252,8 +252,6 @@ def curve_of_growth(
     data = np.asarray(image, dtype=np.float64)
     bad = ~np.isfinite(data) if mask is None else (~np.isfinite(data) | mask)
     clean = np.where(bad, 0.0, data)
-    apertures = [CircularAperture(pos, r=r) for r in radii]
-    phot = aperture_photometry(clean, apertures, mask=bad)
     sky = np.asarray(base["sky"])
     sky_err = np.asarray(base["sky_err"])
     # The background's noise as measured in each star's annulus, as measure_apertures' error.
@@ -263,14 +261,12 @@ def curve_of_growth(
     # was a third of the curve's time).
     partial = (flags & (F.NEAR_EDGE | F.MASKED)) != 0
     fluxes, pix_vars, areas = [], [], []
-    for k in range(len(apertures)):
+    for k in range(len(radii)):
         area = np.full(len(pos), np.pi * radii[k] ** 2)
         if partial.any():
-            area[partial] = np.atleast_1d(
-                CircularAperture(pos[partial], r=radii[k]).area_overlap(clean, mask=bad)
-            )
+            area[partial] = circle_areas(~bad, pos[partial], radii[k])
         areas.append(area)
-        fluxes.append(np.asarray(phot[f"aperture_sum_{k}"]) - sky * area)
+        fluxes.append(circle_sums(clean, pos, radii[k]) - sky * area)
         pix_vars.append(aperture_variance(fluxes[-1], area, radii[k], background_var))
     flux = np.array(fluxes).T
     pix_var = np.array(pix_vars).T

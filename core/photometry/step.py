@@ -115,6 +115,7 @@ class Photometry:
         saturation: float | None = None,
         target: tuple[float, float] | None = None,
         wcs: object | None = None,
+        fwhm: float | None = None,
         state: StepState | None = None,
     ) -> PhotometryResult:
         """Measure a frame.
@@ -140,6 +141,10 @@ class Photometry:
             The target's position: its curve of growth joins the field's.
         wcs : astropy.wcs.WCS, optional
             Adds ra, dec columns (degrees).
+        fwhm : float, optional
+            The frame's seeing (px) when already measured (detection's
+            stacked Moffat fit): not measured again. The parameters' own FWHM,
+            when set, comes first.
         state : StepState, optional
             Progress and cancellation.
         """
@@ -172,9 +177,10 @@ class Photometry:
             sat = saturation * g if saturation is not None else None
             if error is not None:
                 variance = (np.asarray(error, dtype=np.float64) * g) ** 2
-        guess = p.fwhm if p.fwhm > 0 else _DEFAULT_FWHM
+        known = p.fwhm if p.fwhm > 0 else fwhm if fwhm is not None and fwhm > 0 else None
+        guess = known if known is not None else _DEFAULT_FWHM
         stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess)
-        fwhm = p.fwhm if p.fwhm > 0 else measure_fwhm(img, sky, stars, saturation=sat)
+        fwhm = known if known is not None else measure_fwhm(img, sky, stars, saturation=sat)
         if not np.isfinite(fwhm):
             log.warning("no star to measure the FWHM on; assuming %.1f px", _DEFAULT_FWHM)
             fwhm = _DEFAULT_FWHM

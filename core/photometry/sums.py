@@ -1,0 +1,92 @@
+"""Circular-aperture sums, areas and peaks of many stars at once, in C.
+
+photutils' ``aperture_photometry`` and ``area_overlap`` build a mask object
+per star and radius in Python: for the curve of growth's 20 radii over a few
+hundred stars that was most of a frame's photometry time. sep's
+``sum_circle`` with ``subpix=0`` computes the same exact pixel-circle
+overlaps in one C loop per radius (equal to photutils' ``method='exact'``
+to 1e-8 of the sum), with the same pixel convention (0-based, integer
+coordinates at pixel centres).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sep
+
+__all__ = ["circle_areas", "circle_peaks", "circle_sums"]
+
+
+def _xy(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    return np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(pos[:, 1])
+
+
+def circle_sums(image: np.ndarray, positions: np.ndarray, radius: float) -> np.ndarray:
+    """Exact-overlap sums of ``image`` in circles of ``radius`` (photutils' 'exact').
+
+    ``image`` holds zeros where pixels are bad (they add nothing, as
+    photutils' mask makes them); parts of a circle off the frame add nothing,
+    and a circle wholly off it gives NaN.
+    """
+    x, y = _xy(positions)
+    if x.size == 0:
+        return np.zeros(0)
+    data = np.ascontiguousarray(image, dtype=np.float64)
+    far = np.float64(-1e6)  # sep is given finite positions; NaN ones come back NaN below
+    total, _, _ = sep.sum_circle(
+        data, np.where(np.isfinite(x), x, far), np.where(np.isfinite(y), y, far),
+        float(radius), subpix=0,
+    )  # fmt: skip
+    total = np.asarray(total, dtype=np.float64)
+    # photutils gives NaN for an aperture whose bounding box (its pixel
+    # corners rounded outwards) misses the frame; sep gives 0.
+    ny, nx = data.shape
+    with np.errstate(invalid="ignore"):
+        off = (
+            (np.ceil(x + radius + 0.5) <= 0)
+            | (np.floor(x - radius + 0.5) >= nx)
+            | (np.ceil(y + radius + 0.5) <= 0)
+            | (np.floor(y - radius + 0.5) >= ny)
+            | ~np.isfinite(x)
+            | ~np.isfinite(y)
+        )
+    total[off] = np.nan
+    return total
+
+
+def circle_areas(valid: np.ndarray, positions: np.ndarray, radius: float) -> np.ndarray:
+    """Area (px) of each circle over the ``valid`` pixels (photutils' ``area_overlap``)."""
+    return circle_sums(np.asarray(valid, dtype=np.float64), positions, radius)
+
+
+def circle_peaks(
+    image: np.ndarray, bad: np.ndarray, positions: np.ndarray, radius: float
+) -> np.ndarray:
+    """Largest good pixel whose centre lies within ``radius`` of each position.
+
+    What photutils' ``ApertureStats(...).max`` gives (its statistics use
+    the pixels whose centres are inside, 'center'); NaN when there is none.
+    """
+    x, y = _xy(positions)
+    peaks = np.full(x.size, np.nan)
+    if x.size == 0:
+        return peaks
+    ny, nx = image.shape
+    reach = int(np.ceil(radius)) + 1
+    offsets = np.arange(-reach, reach + 1)
+    finite = np.isfinite(x) & np.isfinite(y)
+    xi = np.round(np.where(finite, x, -1e9)).astype(np.int64)
+    yi = np.round(np.where(finite, y, -1e9)).astype(np.int64)
+    cols = xi[:, None] + offsets[None, :]
+    rows = yi[:, None] + offsets[None, :]
+    dx2 = (x[:, None, None] - cols[:, None, :]) ** 2
+    dy2 = (y[:, None, None] - rows[:, :, None]) ** 2
+    inside = dx2 + dy2 < radius * radius
+    inside &= ((rows >= 0) & (rows < ny))[:, :, None] & ((cols >= 0) & (cols < nx))[:, None, :]
+    r = np.clip(rows, 0, ny - 1)[:, :, None]
+    c = np.clip(cols, 0, nx - 1)[:, None, :]
+    inside &= ~np.asarray(bad, bool)[r, c]
+    values = np.where(inside, np.asarray(image, dtype=np.float64)[r, c], -np.inf)
+    best = values.reshape(x.size, -1).max(axis=1)
+    return np.where(np.isfinite(best), best, np.nan)

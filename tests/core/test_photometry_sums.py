@@ -1,0 +1,42 @@
+"""Aperture sums, areas and peaks in C: photutils' exact apertures' numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from photutils.aperture import ApertureStats, CircularAperture, aperture_photometry
+
+from fluxion.core.photometry.sums import circle_areas, circle_peaks, circle_sums
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(7)
+    image = rng.normal(100.0, 10.0, (180, 260))
+    bad = rng.random(image.shape) < 0.03
+    # Positions inside, on and off the frame's edges, at every sub-pixel phase.
+    pos = np.column_stack([rng.uniform(-5, 265, 400), rng.uniform(-5, 185, 400)])
+    return np.where(bad, 0.0, image), bad, pos
+
+
+@pytest.mark.parametrize("radius", [0.7, 2.5, 6.3, 11.0])
+def test_sums_areas_and_peaks_are_photutils(frame, radius):
+    clean, bad, pos = frame
+    aperture = CircularAperture(pos, r=radius)
+    expected = np.asarray(aperture_photometry(clean, aperture, mask=bad)["aperture_sum"])
+    np.testing.assert_allclose(circle_sums(clean, pos, radius), expected, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(
+        circle_areas(~bad, pos, radius), aperture.area_overlap(clean, mask=bad), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        circle_areas(np.ones(clean.shape), pos, radius), aperture.area_overlap(clean), atol=1e-9
+    )
+    peaks = np.asarray(ApertureStats(clean, aperture, mask=bad).max, dtype=float)
+    np.testing.assert_array_equal(circle_peaks(clean, bad, pos, radius), peaks)
+
+
+def test_no_positions_give_empty_answers(frame):
+    clean, bad, _ = frame
+    none = np.zeros((0, 2))
+    assert circle_sums(clean, none, 3.0).shape == (0,)
+    assert circle_peaks(clean, bad, none, 3.0).shape == (0,)
