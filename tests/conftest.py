@@ -41,21 +41,3 @@ def _services_reachable_again():
     forget_unreachable()
     yield
     forget_unreachable()
-
-
-@pytest.fixture
-def no_network(monkeypatch) -> list:
-    """Every attempt to open a connection fails, and is recorded."""
-    import socket
-
-    attempts: list = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:] if args else kwargs)
-        raise OSError("network forbidden in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return attempts

@@ -29,7 +29,9 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from fluxion.core.lightcurve.differential import differential_magnitudes
 from fluxion.core.lightcurve.run import LightCurveParams, measure_frames
 from fluxion.core.photometry.aperture import measure_apertures
+from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.noise import NoiseModel
+from fluxion.core.photometry.psf import fit_psf_photometry
 from fluxion.core.simulation.camera import read_out
 from fluxion.core.simulation.psf import add_sources
 from fluxion.core.simulation.simulate import NightConfig, make_night
@@ -432,3 +434,40 @@ def test_zero_point_errors(night, frame0):
         used.append(zp.n_stars)
     assert np.median(used) >= 15
     assert WINDOW[0] < _chi2([pulls]) < WINDOW[1], _chi2([pulls])
+
+
+# -- PSF photometry ------------------------------------------------------------------
+
+N_PSF_DRAWS = 8  # x ~80 stars: ~600 flux pulls and ~1200 position pulls
+
+
+def test_psf_flux_and_position_errors(night, frame0):
+    """PSF fits' flux and position errors, with the simulator's own PSF and sky.
+
+    The frame's PSF (a Moffat of power 3 and the frame's FWHM, pixel-
+    integrated as the simulator draws it) and its noiseless sky are given, so
+    that the pulls measure the errors the fit reports for the noise, not how
+    well an empirical PSF or a sky mesh is made (the PSF step's own tests).
+    """
+    truth, raw_expected, _ = frame0
+    keep = _isolated(truth, margin=15.0, radius=15.0) & (np.asarray(truth["flux"]) > 800.0)
+    xy = np.column_stack([truth["x"][keep], truth["y"][keep]])
+    flux = np.asarray(truth["flux"][keep])
+    psf = analytic_psf("moffat", float(night.fwhm[0]), beta=night.config.moffat_beta)
+    sky = night.sky_electrons(0)
+    noise = NoiseModel(read_noise=night.read_noise)
+    pulls = {"flux": [], "x": [], "y": []}
+    for k in range(N_PSF_DRAWS):
+        _, cal = _draw(night, raw_expected, seed=600 + k)
+        start = xy + np.random.default_rng(k).normal(0.0, 0.3, xy.shape)  # detected positions
+        t = fit_psf_photometry(
+            cal, start, psf, sky=sky, noise=noise, fit_size=11, neighbour_subtraction=False
+        ).table
+        good = np.asarray(t["flags"]) == 0
+        pulls["flux"].append(((np.asarray(t["flux"]) - flux) / np.asarray(t["flux_err"]))[good])
+        for axis, col in ((0, "x"), (1, "y")):
+            err = np.asarray(t[f"{col}_err"])
+            pulls[col].append(((np.asarray(t[col]) - xy[:, axis]) / err)[good])
+    assert len(np.concatenate(pulls["flux"])) >= 550
+    for name, p in pulls.items():
+        assert WINDOW[0] < _chi2(p) < WINDOW[1], (name, _chi2(p))
