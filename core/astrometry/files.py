@@ -19,12 +19,13 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..io.cfa import bin_cfa, cfa_pattern, unbinned_xy
+from ..io.cfa import cfa_pattern
 from ..io.fitsio import atomic_write_ecsv, read_header, read_image
 from ..io.folders import prepare_output_folder
 from ..io.headers import HeaderFacts, normalise_header
 from ..runtime.pipeline import StepState
 from .centroids import centroids_for_solving
+from .cfa_sources import green_sources
 from .scale import ScaleGuess, guess_scale
 from .sequence import FrameToSolve, solve_sequence
 from .solve import PlateSolver, SolveHint, SolveResult
@@ -213,10 +214,11 @@ def solve_files(
     def sources_of(path: Path, hdu: int | None, gain: float | None, cfa: str | None) -> Table:
         image = read_image(path, hdu)
         if cfa:
-            # Colour-filter-array frame: stars measured on its green pixels (see io.cfa).
-            image = bin_cfa(image, cfa)
-        table = centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
-        return _unbinned_sources(table, 2) if cfa else table
+            # Colour-filter-array frame: stars measured on its green pixels.
+            return green_sources(
+                image, cfa, lambda img, _mask: detector(img), choice, max_sources=n_max, gain=gain
+            )
+        return centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
 
     frames: list[FrameToSolve] = []
     paths = [Path(p) for p in paths]
@@ -249,22 +251,6 @@ def solve_files(
     table = results_table(paths, results)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table
-
-
-def _unbinned_sources(table: Table, factor: int) -> Table:
-    """Sources measured on a ``factor``-binned image, in the unbinned frame's pixels."""
-    out = table.copy()
-    out.meta = dict(table.meta)
-    out["x"], out["y"] = unbinned_xy(out["x"], out["y"], factor)
-    for name in ("fwhm", "x_err", "y_err", "a", "b"):
-        if name in out.colnames:
-            out[name] = np.asarray(out[name], float) * factor
-    if "fwhm" in out.meta:
-        out.meta["fwhm"] = float(out.meta["fwhm"]) * factor
-    note = "stars measured on the green pixels of the colour-filter array"
-    prior = out.meta.get("centroids_note")
-    out.meta["centroids_note"] = f"{prior}; {note}" if prior else note
-    return out
 
 
 def _broken(path: Path, reason: str) -> FrameToSolve:

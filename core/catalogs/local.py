@@ -45,8 +45,9 @@ _MAG = re.compile(
 )
 _NOT_BANDS = {"ra", "de", "id", "pm", "e", "n"}
 # A bare name ("V", "r") counts as a magnitude only for these photometric bands,
-# so that columns such as "AG" (extinction) are not taken for one.
-_KNOWN_BANDS = set("UBVRIugrizyJHKG") | {"BP", "RP", "Ks", "Rc", "Ic"}
+# so that columns such as "AG" (extinction) are not taken for one. Tycho's BT
+# and VT are the bands of the astrometry.net Tycho-2 index files.
+_KNOWN_BANDS = set("UBVRIugrizyJHKG") | {"BP", "RP", "Ks", "Rc", "Ic", "BT", "VT"}
 
 
 def _find(colnames: list[str], aliases: tuple[str, ...]) -> str | None:

@@ -23,11 +23,13 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..astrometry.centroids import centroid_method, centroids_for_solving, sources_fwhm
+from ..astrometry.cfa_sources import green_sources
 from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
-from ..detection.extract import DetectionParams
+from ..detection.extract import Detection, DetectionParams
+from ..io.cfa import cfa_pattern
 from ..io.fitsio import (
     FitsReadError,
     atomic_write_ecsv,
@@ -232,7 +234,10 @@ def solve_frame(
     params = params or SolveParams()
     state = state if state is not None else StepState()
     sources = detect_frame(store, frame, detection, state=state.sub(0.0, 0.2))
-    fp = solution_fingerprint(params, store.fingerprint_of("detection", frame.path), catalog)
+    sources_fp = store.fingerprint_of("detection", frame.path) or ""
+    if frame.cfa is not None:
+        sources_fp += f";green pixels of {frame.cfa}"  # the solver measures its own stars
+    fp = solution_fingerprint(params, sources_fp, catalog)
     if store.is_current("astrometry", frame.path, fp, _SUFFIX):
         stored = load_solution(store, frame)
         if stored is not None:
@@ -249,7 +254,7 @@ def solve_frame(
         except CatalogError as exc:
             # Not stored: the catalog may be there next time.
             return not_solved("hinted", str(exc))
-    table = _solver_sources(store, frame, sources.sources, params)
+    table = _solver_sources(store, frame, sources.sources, params, detection)
     shape = frame.shape or (0, 0)
     own = hint_for_frame(frame, params)
     header = None
@@ -270,13 +275,25 @@ def solve_frame(
 
 
 def _solver_sources(
-    store: ProductStore, frame: FrameInfo, sources: Table, params: SolveParams
+    store: ProductStore,
+    frame: FrameInfo,
+    sources: Table,
+    params: SolveParams,
+    detection: DetectionParams | None = None,
 ) -> Table:
     """The frame's sources with the centroids ``params.centroids`` asks for.
 
     The image is read only when pixel-integrated centroids are wanted (an
-    undersampled frame, or "prf"): the same image detection searched.
+    undersampled frame, or "prf"): the same image detection searched. A
+    colour-filter-array frame is searched again on its green pixels
+    (:func:`~fluxion.core.astrometry.cfa_sources.green_sources`): the
+    mosaic's own detections are few and their centroids lean towards the
+    pixels of the star's colour.
     """
+    if frame.cfa is not None:
+        green = _green_sources(store, frame, params, detection)
+        if green is not None:
+            return green
     if centroid_method(params.centroids, sources_fwhm(sources)) == "detected":
         return centroids_for_solving(None, sources, params.centroids)
     try:
@@ -294,6 +311,35 @@ def _solver_sources(
         params.centroids,
         max_sources=params.max_sources,
         mask=mask,
+        gain=frame.gain,
+    )
+
+
+def _green_sources(
+    store: ProductStore, frame: FrameInfo, params: SolveParams, detection: DetectionParams | None
+) -> Table | None:
+    """A mosaic frame's sources measured on its green pixels; None when it is not a mosaic."""
+    try:
+        image = frame_image(store, frame)
+    except (OSError, FitsReadError) as exc:
+        log.warning("%s: image unreadable, detected sources kept: %s", frame.path, exc)
+        return None
+    # The calibrated product says the pattern of its own (maybe trimmed) pixels.
+    pattern = cfa_pattern(image.header) if image.calibrated else frame.cfa
+    if pattern is None or image.data.ndim != 2:
+        return None
+    detector = Detection(detection)
+
+    def detect(binned, mask):
+        return detector(binned, mask, gain=frame.gain).sources
+
+    return green_sources(
+        image.data,
+        pattern,
+        detect,
+        params.centroids,
+        max_sources=params.max_sources,
+        mask=image.mask,
         gain=frame.gain,
     )
 

@@ -14,6 +14,11 @@ prints the centre's distance from astrometry.net's recorded solution beside
 its uncertainty: the fit's covariance and a bootstrap over the matched stars.
 DATA is the shared data folder (``../shared/data`` by default).
 
+``bench_astrometry.py seestar [DATA]`` solves the ZWO Seestar frames of M94
+offline (Tycho-2 index files) and with solve-field on the same stars and
+hint: stars, times and their ratio, the two WCS's difference in arcsec and
+where M94's catalog position lands against the nucleus in the image.
+
 ``bench_astrometry.py faults [N_SEEDS]`` sweeps the header faults the search
 must survive (focal reducer x0.63, binning left out x2, a thumbnail's x1/16,
 a unit error x1000, no optics, a pointing 30 arcmin off) over N_SEEDS
@@ -441,8 +446,128 @@ def _refusal_cases(night, shape, sky, rng):
     yield "three stars", Detection()(few.astype(np.float32)).sources, sky
 
 
+# NGC 4736's nucleus (SIMBAD), in the Seestar frames.
+M94 = (192.721088, 41.120458)
+
+
+def seestar(data: Path) -> None:
+    """The Seestar S50 frames of M94 offline: Fluxion and solve-field, same stars, same hint.
+
+    Both get the stars measured on the frames' green pixels and the header's
+    hint (pointing 15' off, scale from FOCALLEN and XPIXSZ); both use the
+    installed Tycho-2 index files (Fluxion reads their stars as a catalog).
+    Prints per frame the stars each matched, the times and their ratio, the
+    two WCS's difference (arcsec: at the centre, at M94, RMS over the frame),
+    and where M94's catalog position lands against the nucleus seen in the
+    image (px).
+    """
+    from astropy.io import fits
+
+    from fluxion.core.astrometry.cfa_sources import green_sources
+    from fluxion.core.astrometry.files import hint_for_file
+    from fluxion.core.catalogs import CatalogChain, IndexFileCatalog
+    from fluxion.core.io.cfa import cfa_pattern
+    from fluxion.core.io.fitsio import read_image
+
+    paths = sorted((data / "seestar-osc").glob("*.fit"))
+    params = SolveParams(use_solve_field=False)
+    catalog = CatalogChain([IndexFileCatalog()])
+    catalog.query(Cone(*M94, 0.1))  # the index files read once, before timing
+    solver = PlateSolver(params, catalog=catalog)
+    sf = SolveField(timeout=60)
+    print(f"{len(paths)} Seestar S50 frames of M94 (1080 x 1920, GRBG), Tycho-2 index files "
+          "08-19, header hint; load " + _load())  # fmt: skip
+    print(f"{'frame':8s} {'ours':>4s} {'s':>6s} {'sf':>4s} {'s':>6s} {'ratio':>6s} "
+          f"{'d centre':>8s} {'d M94':>6s} {'d rms':>6s} {'nucleus px':>10s}")  # fmt: skip
+    ratios, diffs = [], []
+    for path in paths:
+        header = fits.getheader(path)
+        image = read_image(path).astype(np.float32)
+        pattern = cfa_pattern(header)
+        sources = green_sources(
+            image, pattern, lambda img, _m: Detection()(img).sources, max_sources=200
+        )
+        hint = hint_for_file(header)
+        t0 = time.perf_counter()
+        ours = solver(sources, image.shape, hint)
+        t_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = sf(sources, image.shape, hint)
+        t_sf = time.perf_counter() - t0
+        name = path.stem[-6:]
+        if not (ours.solved and theirs.solved):
+            print(f"{name:8s} ours: {ours.reason or 'solved'}; solve-field: "
+                  f"{theirs.reason or 'solved'}")  # fmt: skip
+            continue
+        d = _wcs_difference(ours.wcs, theirs.wcs, image.shape)
+        nucleus = _nucleus_offset(image, pattern, ours.wcs)
+        ratios.append(t_sf / t_ours)
+        diffs.append(d)
+        print(f"{name:8s} {ours.n_matched:4d} {t_ours:6.2f} {theirs.n_matched:4d} "
+              f"{t_sf:6.2f} {t_sf / t_ours:5.1f}x {d[0]:8.2f} {d[1]:6.2f} {d[2]:6.2f} "
+              f"{nucleus:10.2f}")  # fmt: skip
+    if ratios:
+        d = np.array(diffs)
+        print(f"solved by both: {len(ratios)}/{len(paths)}; solve-field / Fluxion time: median "
+              f"{np.median(ratios):.1f}x; WCS difference (arcsec) median at the centre "
+              f"{np.median(d[:, 0]):.2f}, at M94 {np.median(d[:, 1]):.2f}, RMS over the frame "
+              f"{np.median(d[:, 2]):.2f}")  # fmt: skip
+
+
+def _load() -> str:
+    import os
+
+    return "{:.1f} {:.1f} {:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count())
+
+
+def _wcs_difference(a, b, shape) -> tuple[float, float, float]:
+    """Distance (arcsec) between two WCS's: at the frame's centre, at M94, RMS over the frame."""
+    from astropy.coordinates import SkyCoord
+
+    ny, nx = shape
+    centre = a.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    at_centre = centre.separation(b.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)).arcsec
+    m94 = SkyCoord(*M94, unit="deg")
+    x, y = a.world_to_pixel(m94)
+    at_m94 = a.pixel_to_world(x, y).separation(b.pixel_to_world(x, y)).arcsec
+    gx, gy = np.meshgrid(np.linspace(0, nx - 1, 12), np.linspace(0, ny - 1, 20))
+    sep = a.pixel_to_world(gx.ravel(), gy.ravel()).separation(
+        b.pixel_to_world(gx.ravel(), gy.ravel())
+    )
+    return float(at_centre), float(at_m94), float(np.sqrt(np.mean(sep.arcsec**2)))
+
+
+def _nucleus_offset(image, pattern, wcs) -> float:
+    """Pixels between M94's catalog position through ``wcs`` and the nucleus in the image."""
+    from astropy.coordinates import SkyCoord
+
+    from fluxion.core.io.cfa import bin_cfa
+
+    x, y = wcs.world_to_pixel(SkyCoord(*M94, unit="deg"))
+    fx, fy = nucleus_xy(bin_cfa(image, pattern), float(x), float(y))
+    return float(np.hypot(fx - x, fy - y))
+
+
+def nucleus_xy(green: np.ndarray, x: float, y: float, box: int = 31) -> tuple[float, float]:
+    """The brightest peak in a ``box``-pixel box of the green grid about frame position (x, y).
+
+    ``green`` is the sum of each 2 x 2 block's greens; a quadratic fitted to
+    the 5 x 5 pixels about the brightest one places the peak (photutils); the
+    result is in the frame's pixels.
+    """
+    from photutils.centroids import centroid_quadratic, centroid_sources
+
+    gx, gy = centroid_sources(
+        green, (x - 0.5) / 2, (y - 0.5) / 2, box_size=box, centroid_func=centroid_quadratic
+    )
+    return 2 * float(gx[0]) + 0.5, 2 * float(gy[0]) + 0.5
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["faults"]:
+    if sys.argv[1:2] == ["seestar"]:
+        root = Path(__file__).resolve().parents[3] / "shared" / "data"
+        seestar(Path(sys.argv[2]) if len(sys.argv) > 2 else root)
+    elif sys.argv[1:2] == ["faults"]:
         faults(*(int(a) for a in sys.argv[2:3]))
     elif sys.argv[1:2] == ["ey-uma"]:
         root = Path(__file__).resolve().parents[3] / "shared" / "data"

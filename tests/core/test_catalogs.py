@@ -262,6 +262,9 @@ def test_index_file_stars_agree_with_apass(shared_data):
     tycho = IndexFileCatalog(files).query(Cone(*EY_UMA, radius=0.3))
     apass = LocalCatalog(shared_data / STELLARPHOT / "all_apass_ey_uma.ecsv").table
     assert len(tycho) >= 3 and tycho.meta["bands"] == ["VT"]
+    # The answer serves as a table catalog as it is (fluxion run hands it to every frame).
+    again = LocalCatalog(tycho).table
+    assert again.meta["bands"] == ["VT"] and np.array_equal(again["VT"], tycho["VT"])
     # Each Tycho-2 star inside APASS's field has an APASS star within 1 arcsec,
     # and the two V magnitudes agree to the Tycho-2 VT precision.
     inside = angular_separation_deg(*EY_UMA, tycho["ra"], tycho["dec"]) < 0.12
