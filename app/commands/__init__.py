@@ -24,6 +24,7 @@ _MODULES = (
     "track",
     "lightcurve",
     "transit",
+    "field",
     "stack",
     "run",
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from .flags import FieldFlag
+from .flags import BAD_BITS, FieldFlag
 from .noise import MAG_PER_LN
 from .stats import column_median
 
@@ -112,10 +112,10 @@ class FieldData:
 
     @property
     def good(self) -> np.ndarray:
-        """Points measured cleanly: unflagged, finite, positive flux."""
+        """Points measured cleanly: no bad flag (:data:`BAD_BITS`), finite, positive flux."""
         with np.errstate(invalid="ignore"):
             return (
-                (self.flags == 0)
+                ((self.flags & BAD_BITS) == 0)
                 & np.isfinite(self.flux)
                 & np.isfinite(self.flux_err)
                 & (self.flux > 0)
@@ -162,6 +162,7 @@ class FieldData:
         mag, err = self.instrumental_mag()
         mag = columns.pop("mag", mag)
         err = columns.pop("mag_err", err)
+        flags = columns.pop("flags", self.flags)
         bjd = self.bjd_tdb if self.bjd_tdb is not None else np.full((n_f, n_s), np.nan)
         out = Table()
         out["star_id"] = self.star_id[star]
@@ -173,7 +174,7 @@ class FieldData:
         out["flux_err"] = flat(self.flux_err)
         out["mag"] = flat(mag)
         out["mag_err"] = flat(err)
-        out["flags"] = flat(self.flags).astype(np.int64)
+        out["flags"] = flat(flags).astype(np.int64)
         out["x"] = flat(self.x)
         out["y"] = flat(self.y)
         out["fwhm"] = self.frame_column("fwhm")[frame]

@@ -364,6 +364,7 @@ def detrend(
     signal: np.ndarray | None = None,
     protect: np.ndarray | None = None,
     shape: tuple[int, int] | None = None,
+    template_stars: np.ndarray | None = None,
     state: StepState | None = None,
 ) -> DetrendResult:
     """EPD and TFA of every star's light curve, fitted together star by star.
@@ -392,6 +393,8 @@ def detrend(
         Points not used to fit the trends (a known event), still corrected.
     shape : (ny, nx), optional
         Frame size, to spread the templates over it.
+    template_stars : ndarray of bool (n_stars,), optional
+        Stars that may be TFA templates (default: all; known variables are not).
     state : StepState, optional
     """
     p = params or DetrendParams()
@@ -414,7 +417,8 @@ def detrend(
     templates = np.zeros(0, int)
     trends = SharedTrends(np.zeros((n_f, 0)), np.zeros((n_f, 0)), np.zeros((0, 0)))
     if p.tfa:
-        templates = choose_templates(data, mag, ok, p.n_templates, shape)
+        allowed = ok if template_stars is None else ok & np.asarray(template_stars, bool)[None, :]
+        templates = choose_templates(data, mag, allowed, p.n_templates, shape)
         if len(templates) >= 2:
             trends = shared_trends(mag[:, templates], mag_err[:, templates], ok[:, templates])
             if trends.k == 0:

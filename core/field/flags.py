@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["FieldFlag", "PHOTOMETRY_BITS"]
+__all__ = ["BAD_BITS", "FieldFlag", "PHOTOMETRY_BITS"]
 
 #: The bits that belong to :class:`~fluxion.core.photometry.flags.PhotometryFlag`.
 PHOTOMETRY_BITS = 0xFF
@@ -27,3 +27,13 @@ class FieldFlag(enum.IntFlag):
     """A source not in the star list (an asteroid, a satellite) is in the aperture."""
     MAGFIT_OUTLIER = 1 << 11
     """Magnitude fitting found the point far from the frame's fit (clipped)."""
+
+
+#: Bits that make a point unusable. A neighbour near the aperture
+#: (``CONTAMINATED``) or a poor PSF fit do not: a constant neighbour adds a
+#: constant, and what changes with the seeing is what EPD takes out.
+BAD_BITS = (
+    int(FieldFlag.OUTSIDE) | int(FieldFlag.NOT_PLACED) | int(FieldFlag.TRANSIENT)
+    | int(FieldFlag.MAGFIT_OUTLIER)
+    | 1 | 2 | 4 | 16 | 64 | 128  # saturated, masked, near edge, fit failed, negative, no sky
+)  # fmt: skip

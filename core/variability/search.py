@@ -61,6 +61,11 @@ class VariabilityParams:
         1e-3, label="Period false alarm", minimum=1e-9, maximum=0.5,
         help="A candidate's periodogram peak must be less likely than this from noise.",
     )  # fmt: skip
+    blend_limit: float = param(
+        0.05, label="Blend limit", minimum=0.0, maximum=10.0,
+        help="A star with more than this fraction of its light from neighbours is judged "
+        "on its detrended light curve only.",
+    )  # fmt: skip
     min_cycles: float = param(
         1.5, label="Fewest cycles", minimum=0.5, maximum=10.0,
         help="A period is given only when the night covers this many cycles of it.",
@@ -96,6 +101,25 @@ def _relative_flux(
     return rel, rel_err
 
 
+def _isolated_outliers(rel: np.ndarray, err: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Points far off (5 sigma) whose neighbours in time are not (under 3 sigma).
+
+    A cosmic ray or a satellite in one frame is not a variable star; a
+    variation of the star lasts longer than one exposure.
+    """
+    out = np.zeros(ok.shape, bool)
+    mean = weighted_mean(rel, err, ok)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.abs(np.where(ok, (rel - mean) / err, 0.0))
+    for j in np.flatnonzero((z > 5.0).any(axis=0)):
+        rows = np.flatnonzero(ok[:, j])
+        zz = z[rows, j]
+        before = np.concatenate([[0.0], zz[:-1]])
+        after = np.concatenate([zz[1:], [0.0]])
+        out[rows[(zz > 5.0) & (before < 3.0) & (after < 3.0)], j] = True
+    return out
+
+
 def _significance(
     mag: np.ndarray,
     err: np.ndarray,
@@ -105,10 +129,11 @@ def _significance(
     searched: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reduced chi-square, -log10 false-alarm probability and Stetson's J of each star."""
-    n = ok.sum(axis=0)
     # The indices are taken on relative flux: the magnitude of a faint star's
     # noisy flux has a long tail (toward zero flux) that noise alone fills.
     rel, rel_err = _relative_flux(mag, err, ok)
+    ok = ok & ~_isolated_outliers(rel, rel_err, ok)
+    n = ok.sum(axis=0)
     dof = np.maximum(n - 1 - terms, 1)
     chi2 = reduced_chi2(rel, rel_err, ok) * np.maximum(n - 1, 1) / dof
     scale = _peer_scale(mean, chi2, searched)
@@ -131,6 +156,7 @@ def variability_table(
     ok: np.ndarray | None = None,
     detrended: np.ndarray | None = None,
     fitted_terms: np.ndarray | None = None,
+    contamination: np.ndarray | None = None,
     known: Sequence[str] | None = None,
     times: np.ndarray | None = None,
     state: StepState | None = None,
@@ -155,6 +181,11 @@ def variability_table(
     fitted_terms : ndarray of int (n_stars,), optional
         Terms the detrending fitted to each star (their degrees of freedom are
         taken from its chi-square and rms).
+    contamination : ndarray (n_stars,), optional
+        Neighbours' light in each star's aperture over its own
+        (:func:`~fluxion.core.field.blends.contamination`); a star above
+        ``blend_limit`` is judged on its detrended light curve alone, which
+        takes out what its neighbour's light does with the seeing.
     known : sequence of str, optional
         Per star, the name of a known variable there ('' for none).
     times : ndarray (n_frames, n_stars) or (n_frames,), optional
@@ -191,11 +222,13 @@ def variability_table(
         rms = flux_rms(detrended, ok, ddof=1 + terms)
         chi2_d, index_d, j_d = _significance(detrended, mag_err, ok, terms, mean, searched)
         better = np.nan_to_num(index_d, nan=-np.inf) > np.nan_to_num(index, nan=-np.inf)
+        if contamination is not None:
+            better |= np.asarray(contamination, float) > p.blend_limit
         chi2 = np.where(better, chi2_d, chi2)
         j_index = np.where(better, j_d, j_index)
         source[better] = "detrended"
         final = np.where(better[None, :], detrended, mag)
-        index = np.maximum(index, np.nan_to_num(index_d, nan=-np.inf)) - np.log10(2.0)
+        index = np.where(better, index_d, index) - np.log10(2.0)
         index = np.where(searched, index, np.nan)
     n_searched = max(int(searched.sum()), 1)
     threshold = -np.log10(p.false_alarm / n_searched)
@@ -235,6 +268,9 @@ def variability_table(
     out["n_points"] = n
     out["rms_fitted"] = rms_fitted
     out["searched_in"] = source
+    out["contamination"] = (
+        np.asarray(contamination, float) if contamination is not None else np.zeros(n_s)
+    )
     out["period_false_alarm"] = period_fap
     out["amplitude"] = amplitude
     for c in ("mean_mag", "rms", "expected_rms", "amplitude", "rms_fitted"):

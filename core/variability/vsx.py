@@ -22,7 +22,7 @@ from ..catalogs.base import CatalogError, Cone, angular_separation_deg
 from ..catalogs.cache import CatalogCache
 from ..catalogs.vizier import _describe, _read_votable
 
-__all__ = ["VSX_TABLE", "vsx_variables", "mark_known"]
+__all__ = ["VSX_TABLE", "field_cone", "mark_known", "vsx_variables"]
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +150,17 @@ def mark_known(
             kind = str(vsx["type"][k]).strip()
             names[j] = f"{vsx['name'][k]} ({kind})" if kind else str(vsx["name"][k])
     return names, index
+
+
+def field_cone(
+    ra: np.ndarray, dec: np.ndarray, margin_deg: float = 0.01
+) -> tuple[float, float, float]:
+    """Centre and radius (deg) of a cone holding every star at (``ra``, ``dec``)."""
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    if not ok.any():
+        raise ValueError("no star has a sky position: solve the frames first")
+    r0 = float(np.degrees(np.arctan2(np.mean(np.sin(np.radians(ra[ok]))),
+                                     np.mean(np.cos(np.radians(ra[ok])))))) % 360.0  # fmt: skip
+    d0 = float(np.median(dec[ok]))
+    radius = float(np.max(angular_separation_deg(r0, d0, ra[ok], dec[ok]))) + margin_deg
+    return r0, d0, radius

@@ -1,0 +1,170 @@
+"""A night's field from its photometry to its light curves and variability table.
+
+:func:`analyse_field` is the whole analysis on a
+:class:`~fluxion.core.field.data.FieldData` (pure: tables and arrays in, tables
+out): magnitude fitting (known variables left out of the fits), EPD and TFA,
+the expected noise, the variability search. :func:`write_field` writes
+``field_lightcurves.ecsv`` and ``variability.ecsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..io.fitsio import atomic_write_ecsv
+from ..runtime.pipeline import StepState
+from ..variability.search import VariabilityParams, variability_table
+from .blends import contamination
+from .data import FieldData
+from .detrend import DetrendParams, DetrendResult, detrend
+from .magfit import MagfitParams, MagfitResult, magnitude_fit
+from .noise import NoiseCurve, scintillation
+
+__all__ = [
+    "LIGHTCURVES_FILE",
+    "VARIABILITY_FILE",
+    "FieldParams",
+    "FieldResult",
+    "analyse_field",
+    "noise_curve",
+    "write_field",
+]
+
+log = logging.getLogger(__name__)
+
+LIGHTCURVES_FILE = "field_lightcurves.ecsv"
+VARIABILITY_FILE = "variability.ecsv"
+
+
+@dataclass(frozen=True)
+class FieldParams:
+    """Every step of a field's analysis; ``diameter_m`` gives scintillation."""
+
+    magfit: MagfitParams = field(default_factory=MagfitParams)
+    detrend: DetrendParams = field(default_factory=DetrendParams)
+    variability: VariabilityParams = field(default_factory=VariabilityParams)
+    diameter_m: float = 0.0
+    """Telescope aperture (m) for scintillation; 0: unknown, left out of the noise."""
+
+
+@dataclass
+class FieldResult:
+    """What the analysis of a field gives."""
+
+    data: FieldData
+    magfit: MagfitResult
+    detrended: DetrendResult | None
+    variability: Table
+    noise: NoiseCurve
+    scintillation: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def light_curves(self) -> Table:
+        """The long-format table: ``mag`` fitted, ``mag_detrended``, corrections apart."""
+        inst, inst_err = self.data.instrumental_mag()
+        cols = {
+            "mag": self.magfit.mag, "mag_err": self.magfit.mag_err, "flags": self.magfit.flags,
+            "mag_instrumental": inst,
+        }  # fmt: skip
+        det = self.detrended
+        cols["mag_detrended"] = det.mag if det is not None else self.magfit.mag
+        if det is not None:
+            cols["epd"] = det.epd
+            cols["tfa"] = det.tfa
+        table = self.data.to_table(cols)
+        table.meta["magfit_model"] = dict(self.magfit.model)
+        table.meta["magfit_offset"] = float(self.magfit.offset)
+        table.meta["detrending"] = (
+            "none" if det is None else
+            f"EPD ({', '.join(det.epd_names) or 'off'}), TFA ({det.n_trends} trends from "
+            f"{len(det.templates)} templates); mag_detrended = mag - epd - tfa"
+        )  # fmt: skip
+        table.meta["noise_curve"] = self.noise.__dict__ | {}
+        return table
+
+
+def noise_curve(data: FieldData, magfit: MagfitResult, scint: np.ndarray) -> NoiseCurve:
+    """The expected rms against magnitude for the night's median conditions."""
+    good = data.good
+    sky = float(np.median(data.sky[good])) if good.any() else 0.0
+    meta = data.meta
+    radius = float(meta.get("aperture_radius", 0.0) or 0.0)
+    area = float(meta.get("aperture_area", math.pi * radius**2) or 0.0)
+    return NoiseCurve(
+        zero_point=float(magfit.offset), area=area, sky=max(sky, 0.0),
+        read_noise=float(meta.get("read_noise", 0.0) or 0.0),
+        n_sky=float(meta.get("sky_pixels", 0.0) or 0.0),
+        scintillation=float(np.median(scint)) if len(scint) else 0.0,
+    )  # fmt: skip
+
+
+def analyse_field(
+    data: FieldData,
+    params: FieldParams | None = None,
+    *,
+    known: Sequence[str] | None = None,
+    state: StepState | None = None,
+) -> FieldResult:
+    """Magnitude fitting, EPD/TFA and the variability search of a night's field.
+
+    Parameters
+    ----------
+    data : FieldData
+    params : FieldParams, optional
+    known : sequence of str, optional
+        Per star, a known variable's name ('' for none): left out of the fits
+        and the TFA templates, and named in the variability table.
+    state : StepState, optional
+    """
+    p = params or FieldParams()
+    state = state if state is not None else StepState()
+    notes: list[str] = []
+    exptime = data.frame_column("exptime")
+    t_exp = float(np.nanmedian(exptime)) if np.isfinite(exptime).any() else 0.0
+    airmass = data.frame_column("airmass")
+    airmass = np.where(np.isfinite(airmass), airmass, 1.0)
+    altitude = float(data.meta.get("altitude_m", 0.0) or 0.0)
+    scint = scintillation(p.diameter_m, airmass, t_exp, altitude)
+    if not p.diameter_m:
+        notes.append("scintillation left out of the noise: the telescope's aperture is not given")
+    names = list(known) if known is not None else [""] * data.n_stars
+    quiet = np.array([not n for n in names], bool)
+    shape = tuple(data.meta["shape"]) if data.meta.get("shape") else None
+    fit = magnitude_fit(data, p.magfit, scintillation=scint, shape=shape, fit_stars=quiet,
+                        state=state.sub(0.0, 0.4))  # fmt: skip
+    det = None
+    if p.detrend.epd or p.detrend.tfa:
+        det = detrend(data, fit.mag, fit.mag_err, p.detrend, shape=shape, template_stars=quiet,
+                      state=state.sub(0.4, 0.85))  # fmt: skip
+        notes += det.notes
+    table = variability_table(
+        data, fit.mag, fit.mag_err, p.variability,
+        detrended=det.mag if det is not None else None,
+        fitted_terms=det.terms if det is not None else None,
+        contamination=contamination(data), known=names, times=data.bjd_tdb,
+        state=state.sub(0.85, 1.0),
+    )  # fmt: skip
+    curve = noise_curve(data, fit, scint)
+    table.meta["noise_curve"] = dict(curve.__dict__)
+    table.meta["magfit_model"] = dict(fit.model)
+    table.meta["notes"] = list(notes)
+    state.progress(1.0, f"{int(np.sum(table['candidate']))} candidates")
+    return FieldResult(data, fit, det, table, curve, scint, notes)
+
+
+def write_field(result: FieldResult, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``field_lightcurves.ecsv`` and ``variability.ecsv`` into ``out`` (atomically)."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "lightcurves": atomic_write_ecsv(folder / LIGHTCURVES_FILE, result.light_curves()),
+        "variability": atomic_write_ecsv(folder / VARIABILITY_FILE, result.variability),
+    }
