@@ -33,6 +33,7 @@ from ..calibration import (
 from ..calibration.apply import Calibration, missing_from_header
 from ..calibration.pairing import missing_summary, unmatched
 from ..calibration.run import build_masters
+from ..io.cfa import read_cfa
 from ..io.fitsio import atomic_write_hdulist, atomic_write_text, read_frame
 from ..io.frames import FrameInfo
 from ..io.sequence import group_frames
@@ -77,6 +78,9 @@ class FrameImage:
     calibrated: bool
     fingerprint: str
     saturation: float | None = None
+    cfa: str | None = None
+    """Bayer pattern of these pixels for a colour frame (the calibrated header's, or the
+    frame's), None for monochrome."""
 
     def __iter__(self):
         return iter((self.data, self.mask, self.header))
@@ -98,8 +102,11 @@ class FrameImage:
 
 
 def raw_fingerprint(frame: FrameInfo) -> str:
-    """Fingerprint of a raw input file (name, size, modification time, HDU)."""
-    return fingerprint("raw", Path(frame.path), frame.hdu)
+    """Fingerprint of a raw input file (name, size, modification time, HDU, colour pattern)."""
+    if frame.cfa is None:
+        return fingerprint("raw", Path(frame.path), frame.hdu)
+    # The pattern decides how the pixels are calibrated and measured.
+    return fingerprint("raw", Path(frame.path), frame.hdu, frame.cfa)
 
 
 def masters_fingerprint(frames: Sequence[FrameInfo], master_params: MasterParams) -> str:
@@ -397,7 +404,10 @@ def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
             log.debug("%s: calibrated product not used: %s", path.name, exc)
         else:
             fp = fingerprint("calibrated", recorded)
-            return FrameImage(data, mask, header, True, fp, _calibrated_saturation(header))
+            cfa = read_cfa(header, data.shape).pattern
+            return FrameImage(data, mask, header, True, fp, _calibrated_saturation(header), cfa)
     hdu = frame.hdu if frame.hdu is not None and frame.hdu >= 0 else None
     data, header, _ = read_frame(frame.path, hdu=hdu, dtype=np.float32)
-    return FrameImage(data, None, header, False, raw_fingerprint(frame), frame.saturation)
+    return FrameImage(
+        data, None, header, False, raw_fingerprint(frame), frame.saturation, frame.cfa
+    )

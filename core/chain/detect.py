@@ -7,6 +7,7 @@ from pathlib import Path
 
 from astropy.table import Table
 
+from ..detection.colour import detect_on_greens
 from ..detection.extract import Detection, DetectionParams, DetectionResult, SkyBackground
 from ..io.frames import FrameInfo, frame_table_meta
 from ..project.products import ProductStore, fingerprint
@@ -28,7 +29,14 @@ def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -
     A calibrated frame's saturation is in its mask; a raw one's in its header.
     """
     saturation = frame.saturation if image.mask is None else None
-    result = Detection(params)(image.data, image.mask, gain=frame.gain, saturation=saturation)
+    if image.cfa is not None:
+        # A colour frame: its sources are found on its green pixels.
+        result = detect_on_greens(
+            Detection(params), image.data, image.cfa, image.mask,
+            gain=frame.gain, saturation=saturation,
+        )  # fmt: skip
+    else:
+        result = Detection(params)(image.data, image.mask, gain=frame.gain, saturation=saturation)
     table = result.sources
     table.meta.update(frame_table_meta(frame.path, frame))
     table.meta["calibrated"] = image.calibrated

@@ -297,6 +297,7 @@ def measure_photometry(
         read_noise=frame.read_noise or 0.0,
         saturation=image.saturation,
         wcs=wcs,
+        cfa=image.cfa,
         state=state.sub(0.0, 0.95),
     )
     table = result.table

@@ -7,10 +7,11 @@ The step is :class:`Photometry` configured by :class:`PhotometryParams`.
 from .flags import PhotometryFlag, describe_flags
 from .growth import CurveOfGrowth
 from .noise import NoiseModel
-from .params import METHODS, PhotometryParams
+from .params import CHANNEL_SETS, METHODS, PhotometryParams
 from .step import Photometry, PhotometryError, PhotometryResult
 
 __all__ = [
+    "CHANNEL_SETS",
     "METHODS",
     "CurveOfGrowth",
     "NoiseModel",

@@ -195,7 +195,9 @@ def find_stars(
     xi, yi = np.round(x).astype(int), np.round(y).astype(int)
     with np.errstate(divide="ignore", invalid="ignore"):
         sharp = data[yi, xi] / flux[yi, xi] / single_pixel_ratio(fwhm)
-    keep = np.flatnonzero(~(sharp > sharpness_limit))
+    # A peak on a masked pixel is the filter's edge effect at a mask's border
+    # (a bad column, a mosaic's blank area), never a star.
+    keep = np.flatnonzero(~(sharp > sharpness_limit) & ~bad[yi, xi])
     order = keep[np.argsort(flux[yi[keep], xi[keep]])[::-1]]
     xi, yi = xi[order], yi[order]
     table = Table(

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from fluxion.core.runtime.params import param
 
-__all__ = ["METHODS", "PhotometryParams"]
+__all__ = ["CHANNEL_SETS", "METHODS", "PhotometryParams"]
 
 METHODS = ("aperture", "psf", "crowded")
+#: What a colour-filter-array frame is measured in (see ``photometry.channels``).
+CHANNEL_SETS = ("RGB", "RGB+L", "L", "G", "RGGB", "mono")
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,15 @@ class PhotometryParams:
         help="aperture: circular apertures with a local sky; psf: PSF fits of each star "
         "(grouped when close); crowded: fit the whole scene at once (crowdsource).",
         choices=METHODS,
+    )
+    channels: str = param(
+        "RGB",
+        label="Colour channels",
+        help="Colour (Bayer) frames: each channel measured on its own pixels. RGB: red, "
+        "green (both greens) and blue rows; RGB+L: and the luminance, all pixels, for "
+        "faint targets; L or G alone; RGGB: the two greens apart; mono: the mosaic as a "
+        "monochrome frame. Monochrome frames ignore it.",
+        choices=CHANNEL_SETS,
     )
     fwhm: float = param(
         0.0,

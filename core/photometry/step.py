@@ -116,6 +116,7 @@ class Photometry:
         target: tuple[float, float] | None = None,
         wcs: object | None = None,
         fwhm: float | None = None,
+        cfa: str | None = None,
         state: StepState | None = None,
     ) -> PhotometryResult:
         """Measure a frame.
@@ -145,11 +146,24 @@ class Photometry:
             The frame's seeing (px) when already measured (detection's
             stacked Moffat fit): not measured again. The parameters' own FWHM,
             when set, comes first.
+        cfa : str, optional
+            Bayer pattern of a colour frame's pixels: each colour channel is
+            measured on its own pixels (``params.channels``; see
+            :mod:`.channels`) and the table gets a ``channel`` column.
         state : StepState, optional
             Progress and cancellation.
         """
         state = state or StepState()
         p = self.params
+        if cfa is not None and p.channels != "mono":
+            from .channels import measure_channels
+
+            _check_image(image, mask)
+            return measure_channels(
+                self, image, cfa, positions, mask=mask, error=error, gain=gain,
+                read_noise=read_noise, saturation=saturation, target=target, wcs=wcs,
+                fwhm=fwhm, state=state,
+            )  # fmt: skip
         data, bad = _check_image(image, mask)
         try:
             noise = NoiseModel(gain if gain is not None else 1.0, float(read_noise))
