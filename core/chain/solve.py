@@ -29,7 +29,6 @@ from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..detection.extract import Detection, DetectionParams
-from ..io.cfa import cfa_pattern
 from ..io.fitsio import (
     FitsReadError,
     atomic_write_ecsv,
@@ -325,7 +324,7 @@ def _green_sources(
         log.warning("%s: image unreadable, detected sources kept: %s", frame.path, exc)
         return None
     # The calibrated product says the pattern of its own (maybe trimmed) pixels.
-    pattern = cfa_pattern(image.header) if image.calibrated else frame.cfa
+    pattern = image.cfa
     if pattern is None or image.data.ndim != 2:
         return None
     detector = Detection(detection)

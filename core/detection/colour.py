@@ -11,45 +11,13 @@ star) and whose pixel-to-pixel steps pass for structure.
 from __future__ import annotations
 
 import numpy as np
-from astropy.table import Table
 
+from ..astrometry.cfa_sources import bin_cfa_mask, unbinned_sources
 from ..calibration.masks import MaskBits
-from ..io.cfa import bin_cfa, channel_offsets, unbinned_xy
+from ..io.cfa import bin_cfa, unbinned_xy
 from .extract import Detection, DetectionResult
 
-__all__ = ["detect_on_greens", "green_mask", "unbinned_sources"]
-
-# Sizes a source table counts in pixels (they double back in the frame).
-_SIZE_COLUMNS = ("fwhm", "x_err", "y_err", "a", "b", "flux_radius", "kron_radius")
-_POSITION_PAIRS = (("x", "y"), ("x_iso", "y_iso"))
-
-
-def green_mask(mask: np.ndarray, pattern: str) -> np.ndarray:
-    """A :class:`MaskBits` mask of the green blocks: the bits of either green pixel."""
-    offsets = channel_offsets(pattern)
-    ny, nx = (s - s % 2 for s in mask.shape)
-    m = np.asarray(mask[:ny, :nx], dtype=np.uint8)
-    (y1, x1), (y2, x2) = offsets["G1"], offsets["G2"]
-    return m[y1::2, x1::2] | m[y2::2, x2::2]
-
-
-def unbinned_sources(table: Table, factor: int = 2, note: str | None = None) -> Table:
-    """Sources measured on a ``factor``-binned image, in the unbinned frame's pixels."""
-    out = table.copy()
-    out.meta = dict(table.meta)
-    for cx, cy in _POSITION_PAIRS:
-        if cx in out.colnames and cy in out.colnames:
-            out[cx], out[cy] = unbinned_xy(out[cx], out[cy], factor)
-    for name in _SIZE_COLUMNS:
-        if name in out.colnames:
-            out[name] = np.asarray(out[name], float) * factor
-    for key in ("fwhm", "fwhm_spread", "filter_fwhm"):
-        if key in out.meta and out.meta[key] is not None:
-            out.meta[key] = float(out.meta[key]) * factor
-    if note:
-        prior = out.meta.get("centroids_note")
-        out.meta["centroids_note"] = f"{prior}; {note}" if prior else note
-    return out
+__all__ = ["detect_on_greens"]
 
 
 def detect_on_greens(
@@ -71,13 +39,21 @@ def detect_on_greens(
     if mask is None and saturation is not None:
         mask = np.where(data >= saturation, np.uint8(MaskBits.SATURATED), np.uint8(0))
     greens = bin_cfa(data, pattern)
-    binned_mask = None if mask is None else green_mask(mask, pattern)
+    binned_mask = None if mask is None else bin_cfa_mask(mask, pattern)
     # Two pixels' sum: its noise in electrons is still Poisson, the gain unchanged.
     found = detection(greens, binned_mask, gain=gain)
-    sources = unbinned_sources(found.sources, 2, "sources found on the green pixels")
+    sources = unbinned_sources(found.sources, 2)
+    if "x_iso" in sources.colnames:
+        sources["x_iso"], sources["y_iso"] = unbinned_xy(sources["x_iso"], sources["y_iso"])
     # The sky of one pixel: a block's two greens hold twice its level.
     sky, noise = found.sky / 2.0, found.sky_noise / np.sqrt(2.0)
-    sources.meta.update(bayer_pattern=pattern, sky=sky, sky_noise=noise)
+    sources.meta.update(
+        bayer_pattern=pattern,
+        sky=sky,
+        sky_noise=noise,
+        fwhm_spread=2.0 * found.fwhm_spread,
+        filter_fwhm=2.0 * found.filter_fwhm,
+    )
     return DetectionResult(
         sources=sources,
         fwhm=2.0 * found.fwhm,
