@@ -156,42 +156,111 @@ def _pixel_scales(frames) -> np.ndarray:
     return np.array([float(np.mean(proj_plane_pixel_scales(w))) * 3600.0 for w in frames.wcs])
 
 
+def _records(lc) -> tuple[list[dict], dict | None]:
+    """The comparison and check stars the light curve names (its ``comparison_records``)."""
+    records = [dict(r) for r in (lc.meta.get("comparison_records") or [])]
+    comps = [r for r in records if str(r.get("role", "")).startswith("C")]
+    check = next((r for r in records if r.get("role") == "K"), None)
+    return comps, check
+
+
+def _finite(value: object) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _alcdef_comparison(comps: list[dict]) -> list[tuple[str, float, float, float]]:
+    """ALCDEF's COMPNAME/COMPRA/COMPDEC/COMPMAG entries (the standard allows ten)."""
+    out = []
+    for r in comps:
+        if all(_finite(r.get(k)) for k in ("ra", "dec", "mag")):
+            out.append((str(r["name"]), float(r["ra"]), float(r["dec"]), float(r["mag"])))
+    return out[:10]
+
+
+def _aavso_fields(lc, comps: list[dict], check: dict | None) -> dict:
+    """CNAME, CMAG, KNAME, KMAG and NOTES of the AAVSO report for this curve's stars.
+
+    One comparison star: its name and instrumental magnitude per row. An
+    ensemble: ``ENSEMBLE``, ``CMAG=na`` and VPhot's CREFMAG/CMAGINS/VMAGINS
+    keys in NOTES (the Transform Applier needs them). The check star's name
+    and its magnitude measured against the comparison stars.
+    """
+    from fluxion.core.reports.aavso import ensemble_notes
+
+    n = len(lc)
+    fields: dict = {}
+    kflux = np.asarray(lc["check_flux"], float) if "check_flux" in lc.colnames else None
+    if check is not None and "check_mag" in lc.colnames:
+        fields["check_name"] = str(check["name"])[:20]
+        fields["check_mag"] = lc["check_mag"]
+    elif "check_mag" in lc.colnames:
+        fields["check_name"], fields["check_mag"] = "CHECK", lc["check_mag"]
+    names = " ".join(f"{r['name']}={float(r['mag']):.3f}" for r in comps if _finite(r.get("mag")))
+    if len(comps) == 1:
+        fields["comparison_name"] = str(comps[0]["name"])[:20]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fields["comparison_mag"] = -2.5 * np.log10(np.asarray(lc["comp_flux"], float))
+    if "flux" in lc.colnames and "comp_flux" in lc.colnames:
+        kref = check.get("mag") if check is not None and _finite(check.get("mag")) else None
+        kerr = check.get("mag_err") if check is not None and _finite(check.get("mag_err")) else None
+        fields["row_notes"] = ensemble_notes(
+            lc["mag"], lc["flux"], lc["comp_flux"], check_flux=kflux, check_ref_mag=kref,
+            check_ref_err=kerr, extra=f"ENSEMBLE {names}" if len(comps) > 1 and names else "",
+        )  # fmt: skip
+    elif n and len(comps) > 1 and names:
+        fields["notes"] = f"ENSEMBLE {names}"
+    return fields
+
+
 def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: bool) -> list[str]:
-    """Write the requested ALCDEF/AAVSO reports of a light curve."""
+    """Write the requested ALCDEF/AAVSO reports of a light curve.
+
+    The comparison and check stars the curve names (``lc.meta``'s
+    ``comparison_records``: name, position, catalogue magnitude) go into the
+    reports as each format asks; ``lc.meta['band']`` is the magnitudes' band
+    when the frames' filter does not say it.
+    """
     from fluxion.core.reports import ExportError
     from fluxion.core.reports.aavso import format_aavso, write_aavso
     from fluxion.core.reports.alcdef import AlcdefSession, write_alcdef
 
     done = []
     frames_filter = _frames_filter(frames)
+    band = str(lc.meta.get("band", "") or "") if calibrated else ""
+    comps, check = _records(lc)
     try:
         if flag_set(args, "alcdef"):
             site = frames.location
+            magband = args.band or band or (frames_filter if frames_filter in _JOHNSON else "V")
             session = AlcdefSession(
                 object_number=args.number,
                 object_name=args.object or args.designation or str(args.number),
                 contact_name=args.contact_name, contact_info=args.contact_info,
                 observers=", ".join(_observers(args)),
                 filter=args.filter or frames_filter or "C",
-                magband=args.band or (frames_filter if frames_filter in _JOHNSON else "V"),
+                magband=magband,
                 mpc_designation=args.designation.strip(),
                 differential=not calibrated, mpc_code=args.obscode or "",
                 longitude=None if site is None else float(site.lon.deg),
                 latitude=None if site is None else float(site.lat.deg),
+                comparison=_alcdef_comparison(comps) if calibrated else (),
             )  # fmt: skip
             write_alcdef(args.alcdef, [(session, lc["jd_utc"], lc["mag"], lc["mag_err"])])
             done.append(f"ALCDEF: {int(np.isfinite(lc['mag']).sum())} points in {args.alcdef}")
         if flag_set(args, "aavso"):
             if not calibrated:
                 raise CommandError(
-                    "--aavso needs standard magnitudes: give the comparison stars' catalogue "
+                    "--aavso needs standard magnitudes: run the zero point (the light curve then "
+                    "uses catalogue comparison stars) or give the comparison stars' catalogue "
                     "magnitudes (--comparison X,Y,MAG)"
                 )
-            check = lc["check_mag"] if "check_mag" in lc.colnames else None
             text = format_aavso(
                 args.object, lc["jd_utc"], lc["mag"], lc["mag_err"], obscode=args.aavso_code,
-                filter=args.filter or frames_filter or "V", check_mag=check,
-                check_name="CHECK" if check is not None else "na", airmass=lc["airmass"],
+                filter=args.filter or frames_filter or band or "V", airmass=lc["airmass"],
+                **_aavso_fields(lc, comps, check),
             )  # fmt: skip
             write_aavso(args.aavso, text)
             done.append(f"AAVSO: {text.count(chr(10)) - 7} observations in {args.aavso}")

@@ -42,6 +42,7 @@ from .base import StepPanel, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
+    calibration_stars,
     fold,
     light_curve_file,
     periodogram,
@@ -56,6 +57,22 @@ from .target_model import Target
 __all__ = ["LightCurvePanel"]
 
 log = logging.getLogger("fluxion.app.lightcurve")
+
+
+def _scale(run: LightCurveRun) -> str:
+    """What the magnitudes are: which catalogue stars calibrate them, or differential."""
+    if not run.calibrated:
+        return "differential: no zero point or catalogue magnitudes of the comparison stars"
+    meta = run.table.meta
+    band = str(meta.get("band", "") or "")
+    n = len(run.choice.comparison)
+    where = str(meta.get("comparison_source", "") or "")
+    where = (
+        "clicked stars" if where == "clicked" else f"catalogue stars of {where}" if where else ""
+    )
+    return f"calibrated{' ' + band if band else ''} magnitudes: ensemble of {n} " + (
+        where or "stars of known magnitude"
+    )
 
 
 class LightCurvePanel(LightCurveReportsMixin, StepPanel):
@@ -313,7 +330,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         comps = np.array([(x, y) for x, y, _ in self.comparisons]).reshape(-1, 2)
         mags = np.array([m for _, _, m in self.comparisons])
         use_clicked = not self.auto_box.isChecked() and len(comps) > 0
-        comp_mag = mags if use_clicked and np.all(np.isfinite(mags)) else None
+        comp_mag = mags if use_clicked else None
         store = self.session.product_store()
         executor = self.session.workers.frame_executor
         # product_store() saved an unsaved project: the curve goes into its folder.
@@ -332,10 +349,12 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
                 return np.asarray(frame_image(store, lights[i]).data, float) * gain
 
             read_noise = float(lights[0].read_noise or 0.0)
+            # The zero point's catalogue stars make the curve calibrated by default.
+            catalogue = calibration_stars(store, f, params.isolation_radius)
             run = run_light_curve(
                 f, t, params, load, comparison_xy=comps if use_clicked else None,
-                comparison_mag=comp_mag, read_noise=read_noise, executor=executor,
-                state=state.sub(0.2, 1.0),
+                comparison_mag=comp_mag, catalogue=catalogue, read_noise=read_noise,
+                executor=executor, state=state.sub(0.2, 1.0),
             )  # fmt: skip
             try:
                 return f, run, write_light_curve(table_to_keep(run, target.name), keep), ""
@@ -363,7 +382,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             f"{len(lc)} lights, {good.sum()} measured; {len(choice.comparison)} comparison star(s)"
             + (", a check star" if choice.check is not None else "")
             + f"; median error {np.nanmedian(lc['mag_err']):.3f} mag"
-            + (" (catalogue scale)." if run.calibrated else " (differential).")
+            + (" (" + _scale(run) + ").")
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)

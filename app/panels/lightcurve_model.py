@@ -15,7 +15,8 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,19 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.timeseries import LombScargle
 
+from fluxion.core.chain import load_zeropoint
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
-from fluxion.core.lightcurve.comparison import ComparisonChoice, choose_comparison_stars
+from fluxion.core.lightcurve.catalogue import (
+    CatalogueComparison,
+    catalogue_comparison,
+    comparison_records,
+    star_name,
+)
+from fluxion.core.lightcurve.comparison import (
+    ComparisonChoice,
+    ComparisonError,
+    choose_comparison_stars,
+)
 from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.runtime.pipeline import StepState
@@ -36,6 +48,7 @@ from .target_model import Target, predict_positions
 __all__ = [
     "LightCurveRun",
     "run_light_curve",
+    "calibration_stars",
     "periodogram",
     "fold",
     "stored_run",
@@ -89,6 +102,70 @@ def to_first_light(frames: TargetFrames, light: int, x: float, y: float) -> tupl
     return float(fx), float(fy)
 
 
+def calibration_stars(
+    store, frames: TargetFrames, isolation_radius: float = 0.0
+) -> CatalogueComparison | None:
+    """The catalogue stars of the first light the zero-point step calibrated.
+
+    Read from the project's zero-point products (``store``), in the first
+    light's pixels; None when no light was calibrated (or nothing is stored).
+    Runs in a worker (reads files).
+    """
+    if store is None:
+        return None
+    for i, k in enumerate(frames.indices):
+        frame = frames.sequence[k]
+        try:
+            zp = load_zeropoint(store, frame)
+        except (OSError, ValueError) as exc:
+            log.warning("the zero point of %s cannot be read: %s", frame.path.name, exc)
+            continue
+        if zp is None or not zp.calibrated or len(zp.stars) == 0:
+            continue
+        cat = catalogue_comparison(
+            zp.stars, zp.sources, band=zp.band, isolation_radius=isolation_radius,
+            source=frame.path.name,
+        )  # fmt: skip
+        if len(cat) == 0:
+            continue
+        xy = cat.xy if i == 0 else frames.to_first_light(i, cat.xy)
+        return replace(cat, xy=np.asarray(xy, float).reshape(-1, 2))
+    return None
+
+
+def _match_clicks(
+    xy: np.ndarray, mag: np.ndarray | None, catalogue: CatalogueComparison | None,
+    frames: TargetFrames, radius: float,
+) -> CatalogueComparison:  # fmt: skip
+    """Clicked comparison stars with names, positions and magnitudes.
+
+    A typed magnitude wins; a star without one takes the catalogue's when a
+    calibration star lies within ``radius`` px of the click.
+    """
+    n = len(xy)
+    mags = np.full(n, np.nan) if mag is None else np.asarray(mag, float).copy()
+    errs = np.full(n, np.nan)
+    names = [""] * n
+    if frames.wcs is not None:
+        sky = frames.wcs[0].pixel_to_world(xy[:, 0], xy[:, 1])
+        ra, dec = np.atleast_1d(sky.ra.deg).astype(float), np.atleast_1d(sky.dec.deg).astype(float)
+    else:
+        ra = dec = np.full(n, np.nan)
+    if catalogue is not None and len(catalogue):
+        for j in range(n):
+            d = np.hypot(*(catalogue.xy - xy[j]).T)
+            k = int(np.argmin(d))
+            if d[k] > radius:
+                continue
+            names[j] = catalogue.names[k]
+            ra[j], dec[j] = catalogue.ra[k], catalogue.dec[k]
+            if not np.isfinite(mags[j]):
+                mags[j], errs[j] = catalogue.mag[k], catalogue.mag_err[k]
+    names = [nm or star_name(r, d) for nm, r, d in zip(names, ra, dec, strict=True)]
+    band = catalogue.band if catalogue is not None else ""
+    return CatalogueComparison(xy, mags, errs, ra, dec, names, band, "clicked")
+
+
 def run_light_curve(
     frames: TargetFrames,
     target: Target,
@@ -97,6 +174,7 @@ def run_light_curve(
     *,
     comparison_xy: np.ndarray | None = None,
     comparison_mag: np.ndarray | None = None,
+    catalogue: CatalogueComparison | None = None,
     read_noise: float = 0.0,
     executor: Executor | None = None,
     state: StepState | None = None,
@@ -111,18 +189,36 @@ def run_light_curve(
         Clicked comparison stars in the first light's pixels; the last is the
         check star when three or more are given. None: chosen automatically.
     comparison_mag : ndarray (n,), optional
-        Their catalogue magnitudes (all known, or None).
+        Their catalogue magnitudes (NaN where not typed).
+    catalogue : CatalogueComparison, optional
+        Stars of known catalogue magnitude in the first light's pixels
+        (:func:`calibration_stars`). With two or more, the automatic choice
+        takes its comparison and check stars among them and the curve is on
+        the catalogue's scale; clicked stars without a typed magnitude take
+        theirs.
     """
     positions, _ = predict_positions(target, frames)
     target_xy = np.column_stack([positions["x"], positions["y"]]).astype(float)
     manual = comparison_xy is not None and len(comparison_xy) > 0
+    known: CatalogueComparison | None = None  # the candidates' names and magnitudes
     if manual:
         ref_xy = np.asarray(comparison_xy, dtype=float).reshape(-1, 2)
+        known = _match_clicks(ref_xy, comparison_mag, catalogue, frames,
+                              radius=max(params.aperture_radius, 3.0))  # fmt: skip
     else:
-        ref_xy = np.asarray(frames.stars, dtype=float).reshape(-1, 2)
+        bright = np.asarray(frames.stars, dtype=float).reshape(-1, 2)
+        if catalogue is not None and len(catalogue):
+            # Catalogue stars first, then the bright stars that are not among them.
+            d = np.hypot(*(bright[:, None, :] - catalogue.xy[None, :, :]).transpose(2, 0, 1))
+            extra = bright[d.min(axis=1) > 3.0] if len(catalogue.xy) else bright
+            known = _extend(catalogue, extra, frames)
+        else:
+            known = None
+        ref_xy = known.xy if known is not None else bright
         # The target itself (or a star it passes) is no comparison candidate.
         far = np.hypot(*(ref_xy - target_xy[0]).T) > 2 * params.annulus_outer
         ref_xy = ref_xy[far]
+        known = _subset(known, far) if known is not None else None
     if len(ref_xy) == 0:
         raise ValueError("no comparison star: click some, or use frames with more stars")
     star_xy = _candidates_in_every_light(frames, ref_xy)
@@ -135,22 +231,66 @@ def run_light_curve(
         ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
         choice = ComparisonChoice(ens, k - 1 if k >= 3 else None, {}, np.full(k, np.nan))
     else:
-        choice = choose_comparison_stars(
-            m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
+        choose = partial(
+            choose_comparison_stars, m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
             target_flux=float(np.nanmedian(m.target_flux)), n_comparison=params.n_comparison,
             isolation_radius=params.isolation_radius, max_delta_mag=params.max_delta_mag,
             max_chi2=params.max_chi2,
         )  # fmt: skip
+        choice = None
+        unknown = np.flatnonzero(~np.isfinite(known.mag)) if known is not None else []
+        if known is not None and len(unknown) < len(known) - 1:
+            # Stars of known magnitude only: the curve is then on the catalogue's scale.
+            try:
+                choice = choose(exclude=[int(i) for i in unknown])
+            except ComparisonError as exc:
+                log.warning("no comparison ensemble among the catalogue stars (%s): "
+                            "the curve is differential", exc)  # fmt: skip
+            if choice is not None and len(choice.comparison) < 2:
+                choice = None  # one catalogue star is a worse ensemble than five field stars
+        if choice is None:
+            choice = choose()
     ra, dec = np.asarray(positions["ra"], float), np.asarray(positions["dec"], float)
     sky = SkyCoord(ra * u.deg, dec * u.deg) if np.all(np.isfinite(ra)) else None
-    calibrated = manual and comparison_mag is not None
+    used = list(choice.comparison)
+    calibrated = known is not None and bool(np.all(np.isfinite(known.mag[used])))
     table = assemble_light_curve(
         m, choice, frames.times, files=frames.files, target=sky, location=frames.location,
-        comparison_mag=comparison_mag if calibrated else None, pointing=frames.pointing(),
+        comparison_mag=known.mag if calibrated else None,
+        comparison_mag_err=np.nan_to_num(known.mag_err) if calibrated else None,
+        pointing=frames.pointing(),
     )  # fmt: skip
+    if known is not None:
+        table.meta["comparison_records"] = comparison_records(known, used, choice.check)
+        table.meta["band"] = known.band
+        table.meta["comparison_source"] = known.source
     if state is not None:
         state.progress(1.0, "light curve ready")
     return LightCurveRun(table, positions, star_xy, choice, calibrated)
+
+
+def _extend(cat: CatalogueComparison, xy: np.ndarray, frames: TargetFrames) -> CatalogueComparison:
+    """``cat`` followed by stars at ``xy`` (first-light pixels) of unknown magnitude."""
+    n = len(xy)
+    if frames.wcs is not None and n:
+        sky = frames.wcs[0].pixel_to_world(xy[:, 0], xy[:, 1])
+        ra, dec = np.atleast_1d(sky.ra.deg).astype(float), np.atleast_1d(sky.dec.deg).astype(float)
+    else:
+        ra = dec = np.full(n, np.nan)
+    return replace(
+        cat, xy=np.vstack([cat.xy, xy]).reshape(-1, 2), mag=np.r_[cat.mag, np.full(n, np.nan)],
+        mag_err=np.r_[cat.mag_err, np.full(n, np.nan)], ra=np.r_[cat.ra, ra],
+        dec=np.r_[cat.dec, dec],
+        names=[*cat.names, *(star_name(r, d) for r, d in zip(ra, dec, strict=True))],
+    )  # fmt: skip
+
+
+def _subset(cat: CatalogueComparison, keep: np.ndarray) -> CatalogueComparison:
+    rows = np.flatnonzero(keep)
+    return replace(
+        cat, xy=cat.xy[rows], mag=cat.mag[rows], mag_err=cat.mag_err[rows], ra=cat.ra[rows],
+        dec=cat.dec[rows], names=[cat.names[k] for k in rows],
+    )  # fmt: skip
 
 
 def periodogram(

@@ -255,7 +255,7 @@ def assemble_light_curve(
     -------
     Table
         :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS`, then ``airmass``,
-        ``check_mag``, ``check_mag_err``, ``n_comparison``, ``comp_flux`` (the
+        ``check_mag``, ``check_mag_err``, ``check_flux``, ``n_comparison``, ``comp_flux`` (the
         ensemble's summed flux), ``fwhm`` (px) and ``sky`` (per pixel, under the
         target). Table meta holds the comparison and check star indices and the
         magnitude scale's error.
@@ -306,6 +306,8 @@ def assemble_light_curve(
         )  # fmt: skip
         table["check_mag"] = check.mag
         table["check_mag_err"] = check.mag_err
+        # The check star's own flux: its instrumental magnitude in the AAVSO report.
+        table["check_flux"] = m.star_flux[:, k]
     table["n_comparison"] = diff.n_comparison
     # Per-frame facts a transit fit detrends against (airmass, x, y are above).
     table["comp_flux"] = diff.ensemble_flux

@@ -12,6 +12,7 @@ HJD, not BJD. An ensemble comparison is written as ``CNAME=ENSEMBLE`` and
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..io.fitsio import atomic_write_text
 from . import ExportError
 
-__all__ = ["format_aavso", "write_aavso", "AAVSO_FILTERS", "AAVSO_FIELDS"]
+__all__ = ["format_aavso", "write_aavso", "ensemble_notes", "AAVSO_FILTERS", "AAVSO_FIELDS"]
 
 AAVSO_FIELDS = (
     "STARID", "DATE", "MAGNITUDE", "MAGERR", "FILTER", "TRANS", "MTYPE", "CNAME", "CMAG",
@@ -65,6 +66,7 @@ def format_aavso(
     airmass: np.ndarray | None = None,
     chart: str = "na",
     notes: str = "na",
+    row_notes: Sequence[str] | None = None,
     delimiter: str = ",",
 ) -> str:
     """The text of an AAVSO Extended report (rows with a NaN magnitude are left out).
@@ -85,7 +87,11 @@ def format_aavso(
     comparison_name, comparison_mag : optional
         Comparison star (``ENSEMBLE`` for an ensemble: ``CMAG=na``).
     check_name, check_mag : optional
-        Check star and its instrumental magnitude per row.
+        Check star and its magnitude per row (for an ensemble, its standard
+        magnitude from the ensemble, as VPhot writes it).
+    notes, row_notes : optional
+        NOTES of every row, or one per row (e.g. VPhot's ensemble keys
+        ``|CREFMAG=..|CMAGINS=..|VMAGINS=..``, :func:`ensemble_notes`).
     """
     if not obscode or not obscode.strip():
         raise ExportError("the AAVSO report needs your observer code (OBSCODE)")
@@ -129,7 +135,7 @@ def format_aavso(
             "AIRMASS": _num(am[i], ".4f"),
             "GROUP": "na",
             "CHART": chart,
-            "NOTES": notes,
+            "NOTES": notes if row_notes is None else (row_notes[i] or "na"),
         }
         for key, limit in _LIMITS.items():
             if len(fields[key]) > limit:
@@ -141,6 +147,43 @@ def format_aavso(
     if len(lines) == 7:
         raise ExportError("the light curve has no valid point to report")
     return "\n".join(lines) + "\n"
+
+
+def ensemble_notes(
+    mag: np.ndarray,
+    target_flux: np.ndarray,
+    comparison_flux: np.ndarray,
+    *,
+    check_flux: np.ndarray | None = None,
+    check_ref_mag: float | None = None,
+    check_ref_err: float | None = None,
+    extra: str = "",
+) -> list[str]:
+    """VPhot's ensemble keys for each row's NOTES, so that the AAVSO's Transform
+    Applier can transform an ensemble observation.
+
+    ``VMAGINS`` is the target's instrumental magnitude, ``CMAGINS`` the
+    ensemble's (its summed flux) and ``CREFMAG`` the ensemble's reference
+    magnitude, so that ``MAG = VMAGINS - CMAGINS + CREFMAG`` as the AAVSO
+    requires; ``KMAGINS``/``KREFMAG``/``KREFERR`` describe the check star.
+    Instrumental magnitudes are -2.5 log10 of the fluxes as measured.
+    """
+    mag = np.asarray(mag, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vins = -2.5 * np.log10(np.asarray(target_flux, float))
+        cins = -2.5 * np.log10(np.asarray(comparison_flux, float))
+        kins = None if check_flux is None else -2.5 * np.log10(np.asarray(check_flux, float))
+    cref = mag - vins + cins
+    out = []
+    for i in range(mag.size):
+        keys = [("CREFMAG", cref[i]), ("CMAGINS", cins[i]), ("VMAGINS", vins[i])]
+        if kins is not None:
+            keys += [("KMAGINS", kins[i])]
+        if check_ref_mag is not None:
+            keys += [("KREFMAG", check_ref_mag), ("KREFERR", check_ref_err)]
+        text = "".join(f"|{k}={_num(v, '.3f')}" for k, v in keys if v is not None)
+        out.append((extra + text) if np.isfinite(cref[i]) else (extra or "na"))
+    return out
 
 
 def write_aavso(path: str | os.PathLike[str], text: str) -> Path:

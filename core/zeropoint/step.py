@@ -74,6 +74,7 @@ class ZeroPointResult:
 _STAR_COLUMNS = (
     ("source_row", int),
     ("catalog_row", int),
+    ("catalog_id", str),
     ("ra", float),
     ("dec", float),
     ("x", float),
@@ -88,6 +89,20 @@ _STAR_COLUMNS = (
     ("used", bool),
     ("reason", str),
 )
+
+
+#: Identifier columns of reference catalogs, preferred first (AAVSO's AUID names a
+#: comparison star in a variable-star report; the others name it in the catalog).
+_ID_COLUMNS = ("auid", "AUID", "name", "source_id", "Source", "objID", "recno", "id", "ID")
+
+
+def _catalog_ids(catalog: Table, rows: np.ndarray) -> np.ndarray:
+    """The catalog's identifier of each matched row ('' when the catalog has none)."""
+    col = next((c for c in _ID_COLUMNS if c in catalog.colnames), None)
+    if col is None:
+        return np.full(len(rows), "", dtype="U1")
+    values = np.ma.asarray(catalog[col])[rows]
+    return np.array(["" if v is np.ma.masked else str(v).strip() for v in values], dtype=str)
 
 
 def _empty_stars() -> Table:
@@ -348,6 +363,7 @@ class ZeroPoint:
         stars = Table()
         stars["source_row"] = s
         stars["catalog_row"] = c
+        stars["catalog_id"] = _catalog_ids(catalog, c)
         stars["ra"], stars["dec"] = ra[c], dec[c]
         stars["x"], stars["y"] = x, y
         stars["separation"] = match.separation
