@@ -4,7 +4,11 @@ One file holds one or more sessions (one night, one filter, one comparison
 set); each is a ``STARTMETADATA`` ... ``ENDMETADATA`` block of ``KEY=value``
 lines followed by ``DATA=JD|mag|err`` lines and ``ENDDATA``. Times are
 mid-exposure JD(UTC) without light-time correction (``LTCAPP=NONE``), as the
-MPC's ALCDEF database expects unless the metadata says otherwise. Lines are at
+MPC's ALCDEF database expects unless the metadata says otherwise: a session
+whose times were corrected for light time says so with ``LTCAPP=AVERAGE``,
+``LTCTYPE=LIGHTTIME`` and the correction in ``LTCDAYS``, and one whose
+magnitudes were reduced to unit distances with ``REDUCEDMAGS=AVERAGE`` and
+``UCORMAG`` (-5 log10(r delta)), with the phase angle in ``PHASE``. Lines are at
 most 255 characters; values must not contain the delimiter.
 
 :func:`parse_alcdef` reads the format back (also files written by others) and
@@ -65,6 +69,12 @@ class AlcdefSession:
     allow_sharing: bool = True
     comment: str = ""
     comparison: Sequence[tuple[str, float, float, float]] = field(default_factory=tuple)
+    light_time_days: float | None = None
+    """Light-time correction added to the times (days, negative), when applied."""
+    unit_distance_mag: float | None = None
+    """Correction added to the magnitudes (-5 log10(r delta)), when they are reduced."""
+    phase_angle: float | None = None
+    """Phase angle (deg) of the session."""
 
 
 def _bool(value: bool) -> str:
@@ -117,16 +127,22 @@ def format_alcdef(
     ]
     if session.facility:
         meta.append(("FACILITY", session.facility))
+    ltc = session.light_time_days
+    ucor = session.unit_distance_mag
+    meta += [("FILTER", session.filter), ("LTCAPP", "NONE" if ltc is None else "AVERAGE")]
+    if ltc is not None:
+        meta.append(("LTCDAYS", f"{ltc:+.6f}"))
     meta += [
-        ("FILTER", session.filter),
-        ("LTCAPP", "NONE"),
-        ("LTCTYPE", "NONE"),
+        ("LTCTYPE", "NONE" if ltc is None else "LIGHTTIME"),
         ("MAGBAND", session.magband),
         ("OBSERVERS", session.observers),
-        ("REDUCEDMAGS", "NONE"),
-        ("SESSIONDATE", date),
-        ("SESSIONTIME", clock[:8]),
     ]
+    if session.phase_angle is not None:
+        meta.append(("PHASE", f"{session.phase_angle:+.2f}"))
+    meta.append(("REDUCEDMAGS", "NONE" if ucor is None else "AVERAGE"))
+    meta += [("SESSIONDATE", date), ("SESSIONTIME", clock[:8])]
+    if ucor is not None:
+        meta.append(("UCORMAG", f"{ucor:+.3f}"))
     for k, (name, ra, dec, cmag) in enumerate(session.comparison, start=1):
         meta += [
             (f"COMPNAME{k}", name),
@@ -226,6 +242,10 @@ def check_alcdef(text: str) -> list[str]:
             problems.append(f"session {k}: no DATA lines")
         elif data.shape[1] < 2 or not np.all(data[:, 0] > 2_400_000):
             problems.append(f"session {k}: DATA times are not Julian dates")
+        if meta.get("LTCAPP", "NONE").upper() == "AVERAGE" and "LTCDAYS" not in meta:
+            problems.append(f"session {k}: LTCAPP=AVERAGE without LTCDAYS")
+        if meta.get("REDUCEDMAGS", "NONE").upper() == "AVERAGE" and "UCORMAG" not in meta:
+            problems.append(f"session {k}: REDUCEDMAGS=AVERAGE without UCORMAG")
         for key in ("DIFFERMAGS", "ALLOWSHARING", "REVISEDATA"):
             if meta.get(key, "FALSE").upper() not in ("TRUE", "FALSE"):
                 problems.append(f"session {k}: {key} must be TRUE or FALSE")

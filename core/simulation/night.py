@@ -37,6 +37,7 @@ __all__ = ["ASTEROID_ID", "Night"]
 ASTEROID_ID = -1
 _ASTEROID_BV = 0.85  # an S-type colour
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
+_LIGHT_DAY_PER_AU = 499.004783836 / 86400.0  # light time of one au (days)
 
 
 class Night(CameraFrames, NightStars):
@@ -266,7 +267,10 @@ class Night(CameraFrames, NightStars):
             ** (
                 -0.4
                 * _var.rotation_magnitude_offset(
-                    jd, self.asteroid_t0, c.asteroid_period / 24.0, c.asteroid_amplitude
+                    jd - c.asteroid_delta * _LIGHT_DAY_PER_AU,
+                    self.asteroid_t0,
+                    c.asteroid_period / 24.0,
+                    c.asteroid_amplitude,
                 )
             ),
         }

@@ -137,6 +137,16 @@ class NightConfig:
     )
     asteroid_period: float = param(2.7, label="Asteroid rotation period", unit="h", minimum=0.01)
     asteroid_amplitude: float = param(0.3, label="Asteroid light-curve amplitude", unit="mag")
+    asteroid_epoch: float = param(
+        0.0, label="Asteroid rotation epoch", unit="JD",
+        help="JD (light-time corrected) of zero rotational phase, so that nights of one "
+        "asteroid share its rotation; 0 draws a phase for the night.",
+    )  # fmt: skip
+    asteroid_delta: float = param(
+        0.0, label="Asteroid distance", unit="au", minimum=0.0,
+        help="Distance from the observer: the rotation is seen delta / c late (light time); "
+        "0 leaves light time out.",
+    )  # fmt: skip
     eclipsing_mag: float = param(12.8, label="Eclipsing binary V", unit="mag")
     eclipsing_period: float = param(0.61, label="Eclipsing binary period", unit="d")
     eclipsing_depth: float = param(0.5, label="Primary eclipse depth", help="Flux fraction.")

@@ -107,6 +107,8 @@ class NightStars:
         self.transit_mid = t_first + 0.45 * span
         self.eclipse_min = t_first + 0.65 * span
         self.asteroid_t0 = t_first - rng.uniform(0, c.asteroid_period / 24.0)
+        if c.asteroid_epoch > 0:  # the draw above is made anyway: the other draws stay
+            self.asteroid_t0 = float(c.asteroid_epoch)
         self._asteroid_mid_jd = t_first + 0.5 * span
         self._asteroid_mid = self.reference_wcs.pixel_to_world(0.45 * (nx - 1), 0.55 * (ny - 1))
 
