@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fluxion.core.simulation.lessons import DIFFICULTIES, KINDS
+
 from . import CommandError
 from .progress import TerminalProgress
 
@@ -17,7 +19,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "outdir", type=Path, nargs="?", help="folder to write (created if needed); or --out DIR"
     )
     p.add_argument("--out", type=Path, metavar="DIR", help="the same as OUTDIR")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the demo's)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed: each student's own night, as hard as the others' (default: the demo's)",
+    )
+    p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="mixed",
+        help="what the night is for: asteroid (track, rotation), transit (mid-time, depth), "
+        "variable (an eclipsing binary's eclipses and period)"
+        + (", supernova (galaxies, one with a supernova)" if "supernova" in KINDS else "")
+        + " or mixed (all of them: the classroom demo, the default)",
+    )
+    p.add_argument(
+        "--difficulty",
+        choices=DIFFICULTIES,
+        default="normal",
+        help="easy (sharp seeing, sparse field, bright target), normal (the default) or hard "
+        "(poor changing seeing, passing clouds, a crowded field, a faint target, dawn at the "
+        "end, no flat frames)",
+    )
     p.add_argument("--frames", type=int, default=None, help="number of light frames")
     p.add_argument(
         "--size",
@@ -56,11 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.runtime.pipeline import StepState
-    from fluxion.core.simulation.simulate import NightConfig, simulate_night
+    from fluxion.core.simulation.lessons import lesson_config, simulate_lesson
 
     overrides = {}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
     if args.frames is not None:
         if args.frames < 1:
             raise CommandError("--frames must be at least 1")
@@ -77,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.colour is not None:
         overrides["bayer_pattern"] = args.colour
     try:
-        config = NightConfig(**overrides)
+        lesson_config(args.kind, args.difficulty, args.seed, **overrides)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     if (args.outdir is None) == (args.out is None):
@@ -88,11 +110,15 @@ def run(args: argparse.Namespace) -> int:
 
     progress = TerminalProgress()
     try:
-        truth = simulate_night(out, config, state=StepState(progress))
+        truth = simulate_lesson(
+            out, args.kind, args.difficulty, args.seed, state=StepState(progress), **overrides
+        )
     except OSError as exc:
         raise CommandError(f"cannot write the night into {out}: {exc}") from exc
     except ValueError as exc:  # e.g. a night so long that the field sets
         raise CommandError(str(exc)) from exc
     progress.done()
     print(f"wrote {truth.summary()} to {out}")
+    if (args.kind, args.difficulty) != ("mixed", "normal"):
+        print(f"a {args.difficulty} {args.kind} night; its truth is in {out / 'truth'}")
     return 0

@@ -38,6 +38,7 @@ ASTEROID_ID = -1
 _ASTEROID_BV = 0.85  # an S-type colour
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 _LIGHT_DAY_PER_AU = 499.004783836 / 86400.0  # light time of one au (days)
+_S_CLOUDS = 21  # the clouds' own random stream: a clear night draws nothing from it
 
 
 class Night(CameraFrames, NightStars):
@@ -83,6 +84,7 @@ class Night(CameraFrames, NightStars):
 
         rng = _rng(c.seed, _S_NIGHT)
         self.fwhm = self._seeing(rng)
+        self.cloud_loss = self._clouds()
         self._wcs = self._frame_wcs(rng)
         pa = rng.uniform(0, 2 * np.pi)
         self._pointing_offset = (c.pointing_error * np.sin(pa), c.pointing_error * np.cos(pa))
@@ -161,6 +163,36 @@ class Night(CameraFrames, NightStars):
         fwhm = c.fwhm * (self.airmass / x_ref) ** _SEEING_AIRMASS_POWER
         return np.maximum(fwhm * np.exp(c.fwhm_variation * e), 0.8)
 
+    def _clouds(self) -> np.ndarray:
+        """Magnitudes lost to clouds in each light (zeros on a clear night).
+
+        Thin clouds drift through: a smooth random walk (correlated over ~3
+        frames) of which only the positive part dims, so that some frames are
+        clear and some lose up to a few times ``config.clouds``.
+        """
+        c = self.config
+        if c.clouds <= 0:
+            return np.zeros(c.n_frames)
+        rng = _rng(c.seed, _S_CLOUDS)
+        rho = 0.7
+        e = np.empty(c.n_frames)
+        e[0] = rng.standard_normal()
+        for i in range(1, c.n_frames):
+            e[i] = rho * e[i - 1] + np.sqrt(1 - rho**2) * rng.standard_normal()
+        return c.clouds * np.maximum(e, 0.0)
+
+    def sky_factor(self, i: int) -> float:
+        """How much brighter than the dark sky light ``i``'s sky is (dawn; 1 without)."""
+        c = self.config
+        if c.twilight <= 0:
+            return 1.0
+        # Twilight brightens the sky roughly exponentially in time (about a
+        # magnitude every ten minutes near nautical dawn): in magnitudes,
+        # ``twilight * exp((t - t_last) / tau)`` with tau a third of the duration.
+        tau = c.twilight_duration / 3.0 / 1440.0
+        dt = float(self.times[self._index(i)].jd - self.times[-1].jd)
+        return float(10 ** (0.4 * c.twilight * np.exp(dt / tau)))
+
     def _frame_wcs(self, rng: np.random.Generator) -> list[WCS]:
         """One WCS per light: the pointing drifts (tracking) and jitters (guiding).
 
@@ -235,7 +267,7 @@ class Night(CameraFrames, NightStars):
         return 10 ** (-0.4 * (np.asarray(mag) - self.config.zero_point))
 
     def _transmission(self, i: int) -> float:
-        return 10 ** (-0.4 * self.config.extinction * self.airmass[i])
+        return 10 ** (-0.4 * (self.config.extinction * self.airmass[i] + self.cloud_loss[i]))
 
     def variable_relative_flux(self, jd: float | np.ndarray) -> dict[str, np.ndarray]:
         """Flux of each variable relative to its catalog brightness at ``jd``.
@@ -292,7 +324,7 @@ class Night(CameraFrames, NightStars):
         ny, nx = c.shape
         rate = 10 ** (-0.4 * (c.sky_brightness - c.zero_point)) * c.pixel_scale**2
         # The sky brightens toward the horizon, ~30% from zenith to airmass 2.
-        level = rate * c.exptime * (1.0 + 0.3 * (self.airmass[i] - 1.0))
+        level = rate * c.exptime * (1.0 + 0.3 * (self.airmass[i] - 1.0)) * self.sky_factor(i)
         a = self._sky_gradient_angle
         xs = (np.arange(nx) - (nx - 1) / 2.0) / max(nx, ny)
         ys = (np.arange(ny) - (ny - 1) / 2.0) / max(nx, ny)
@@ -384,6 +416,8 @@ class Night(CameraFrames, NightStars):
             "jd_mid": float(jd),
             "airmass": float(self.airmass[i]),
             "fwhm": float(self.fwhm[i]),
+            "cloud_loss": float(self.cloud_loss[i]),
+            "sky_factor": self.sky_factor(i),
             "filter": self.filter_card,
             **({} if self.colour is None else {"bayer_pattern": self.colour.pattern}),
         }

@@ -90,6 +90,20 @@ class NightConfig:
     extinction: float = param(0.2, label="Extinction", unit="mag/airmass", minimum=0.0)
     sky_brightness: float = param(20.0, label="Sky brightness", unit="mag/arcsec^2")
     sky_gradient: float = param(0.05, label="Sky gradient", help="Fractional change across.")
+    clouds: float = param(
+        0.0, label="Passing clouds", unit="mag", minimum=0.0,
+        help="Typical light lost to thin clouds drifting through (grey, the same for every "
+        "star of a frame, changing from frame to frame); 0: a clear night.",
+    )  # fmt: skip
+    twilight: float = param(
+        0.0, label="Dawn at the end", unit="mag", minimum=0.0,
+        help="How much brighter the sky is at the last light than in the dark: dawn "
+        "brightens it e-fold every twilight_duration / 3 before the end; 0: no dawn.",
+    )  # fmt: skip
+    twilight_duration: float = param(
+        30.0, label="Dawn duration", unit="min", minimum=1.0,
+        help="Time before the last light over which dawn brightens the sky.",
+    )  # fmt: skip
     psf: str = param("moffat", label="PSF", choices=("moffat", "gaussian"))
     moffat_beta: float = param(3.0, label="Moffat beta", minimum=1.5, maximum=20.0)
     fwhm: float = param(3.0, label="FWHM", unit="px", minimum=0.8)
@@ -163,6 +177,14 @@ class NightConfig:
     )  # fmt: skip
     transit_u2: float = param(0.256, label="Transit host limb darkening u2")
     transit_period: float = param(3.0, label="Transit period", unit="d", minimum=0.2)
+    transit_phase: float = param(
+        0.45, label="Transit mid-time", minimum=0.0, maximum=1.0,
+        help="When the transit's middle falls, as a fraction of the night (first to last light).",
+    )  # fmt: skip
+    eclipse_phase: float = param(
+        0.65, label="Primary eclipse time", minimum=0.0, maximum=1.0,
+        help="When the primary eclipse's minimum falls, as a fraction of the night.",
+    )  # fmt: skip
     # Header traps real capture programs write; the defaults write none.
     date_obs_utc_offset: float = param(
         0.0,

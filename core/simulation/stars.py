@@ -104,8 +104,8 @@ class NightStars:
         jd = self.times.jd
         t_first, t_last = jd[0], jd[-1]
         span = max(t_last - t_first, c.exptime / 86400.0)
-        self.transit_mid = t_first + 0.45 * span
-        self.eclipse_min = t_first + 0.65 * span
+        self.transit_mid = t_first + c.transit_phase * span
+        self.eclipse_min = t_first + c.eclipse_phase * span
         self.asteroid_t0 = t_first - rng.uniform(0, c.asteroid_period / 24.0)
         if c.asteroid_epoch > 0:  # the draw above is made anyway: the other draws stay
             self.asteroid_t0 = float(c.asteroid_epoch)

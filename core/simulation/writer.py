@@ -187,6 +187,8 @@ def _night_record(night: Night, lights: tuple[Path, ...], outdir: Path) -> dict:
             "jd_mid": float(night.times[i].jd),
             "airmass": float(night.airmass[i]),
             "fwhm": float(night.fwhm[i]),
+            "cloud_loss": float(night.cloud_loss[i]),
+            "sky_factor": night.sky_factor(i),
         }
         if c.asteroid:
             pos = night.asteroid_position(night.times[i].jd)
