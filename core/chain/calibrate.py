@@ -30,7 +30,7 @@ from ..calibration import (
     MasterParams,
     RawFrame,
 )
-from ..calibration.apply import Calibration, missing_from_header
+from ..calibration.apply import CalibratedFrame, Calibration, missing_from_header
 from ..calibration.pairing import missing_summary, unmatched
 from ..calibration.run import build_masters
 from ..io.cfa import read_cfa
@@ -46,12 +46,17 @@ from .batch import StepOutcome, portable, run_frames
 __all__ = [
     "FrameImage",
     "calibrate_frames",
+    "calibrate_light",
+    "calibrated_image",
     "calibration_fingerprint",
     "frame_image",
     "image_fingerprint",
     "load_masters",
     "masters_fingerprint",
+    "prepare_masters",
     "raw_fingerprint",
+    "stored_problem",
+    "write_calibrated",
 ]
 
 log = logging.getLogger(__name__)
@@ -155,6 +160,20 @@ def load_masters(store: ProductStore, masters_fp: str | None = None) -> Calibrat
     )
 
 
+def prepare_masters(
+    store: ProductStore,
+    frames: Sequence[FrameInfo],
+    master_params: MasterParams,
+    masters_fp: str,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> CalibrationMasters:
+    """The night's masters: the project's when made from the same frames and parameters,
+    else combined now (on ``executor`` when it is a thread pool) and kept in the project."""
+    state = state if state is not None else StepState()
+    return _masters(store, frames, master_params, masters_fp, executor, state)
+
+
 def _masters(
     store: ProductStore,
     frames: Sequence[FrameInfo],
@@ -197,12 +216,61 @@ def _masters(
     return report.masters
 
 
+def _raw_light(frame: FrameInfo) -> RawFrame:
+    """``frame`` as calibration takes it, its pixels and header read in one open."""
+    hdu = frame.hdu if frame.hdu is not None and frame.hdu >= 0 else None
+    data, header, index = read_frame(frame.path, hdu=hdu, dtype=np.float32)
+    return RawFrame(
+        name=Path(frame.path).name,
+        exptime=frame.exptime,
+        filter=frame.filter,
+        binning=tuple(frame.binning),
+        saturation=frame.saturation,
+        gain=frame.gain,
+        read_noise=frame.read_noise,
+        cfa=frame.cfa,
+        path=Path(frame.path),
+        hdu=index,
+        array=data,
+        header=header,
+    )
+
+
+def calibrate_light(step: Calibration, frame: FrameInfo) -> CalibratedFrame:
+    """Calibrate one light in memory (its raw file read once); nothing written."""
+    result = step(_raw_light(frame))
+    result.header["FLXRAWFP"] = (raw_fingerprint(frame), "Fluxion fingerprint of the raw file")
+    return result
+
+
+def calibrated_image(result: CalibratedFrame, calib_fp: str) -> FrameImage:
+    """The image later steps see of a light calibrated in memory: as its product reads back."""
+    return FrameImage(
+        result.data,
+        result.mask,
+        result.header,
+        True,
+        fingerprint("calibrated", calib_fp),
+        _calibrated_saturation(result.header),
+        read_cfa(result.header, result.data.shape).pattern,
+    )
+
+
+def write_calibrated(
+    store: ProductStore, frame: FrameInfo, result: CalibratedFrame, calib_fp: str
+) -> Path:
+    """Write a light calibrated in memory as its product and record it as current."""
+    out = store.path("calibration", frame.path, ".fits")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_hdulist(out, result.to_hdulist())
+    store.record("calibration", frame.path, calib_fp)
+    return out
+
+
 def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) -> dict:
     """Calibrate one light and write it (runs on a worker: picklable in and out)."""
-    result = step(RawFrame.from_info(frame))
-    hdul = result.to_hdulist()
-    hdul[0].header["FLXRAWFP"] = (raw_fp, "Fluxion fingerprint of the raw file")
-    atomic_write_hdulist(out, hdul)
+    result = calibrate_light(step, frame)
+    atomic_write_hdulist(out, result.to_hdulist())
     return {
         "applied": list(result.applied),
         "warnings": list(result.warnings),
@@ -288,6 +356,21 @@ def calibrate_frames(
         log.warning("calibration: %s", line)
     state.progress(1.0, f"{len(lights)} lights calibrated")
     return [outcomes[f.path] for f in lights if f.path in outcomes]
+
+
+def stored_problem(store: ProductStore, frame: FrameInfo, header: fits.Header | None = None) -> str:
+    """What a current calibrated product went without, for the frame's status ('' if nothing).
+
+    ``header`` is the product's when the caller has read it (no second open).
+    """
+    if header is not None:
+        return _unmatched(missing_from_header(header))
+    return _unmatched(_stored_missing(store.path("calibration", frame.path, ".fits")))
+
+
+def unmatched_problem(missing: dict[str, str]) -> str:
+    """The frame's own calibration problem from what it went without ('' when none)."""
+    return _unmatched(missing)
 
 
 def _unmatched(missing: dict[str, str]) -> str:

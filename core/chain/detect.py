@@ -14,6 +14,7 @@ from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from .calibrate import FrameImage, frame_image, image_fingerprint
+from .record import FrameRecord
 
 __all__ = ["detect_frame", "detect_image", "detection_fingerprint", "load_sources"]
 
@@ -40,6 +41,8 @@ def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -
     table = result.sources
     table.meta.update(frame_table_meta(frame.path, frame))
     table.meta["calibrated"] = image.calibrated
+    # Which pixels: photometry takes this FWHM only when it measures the same ones.
+    table.meta["image_fingerprint"] = image.fingerprint
     return table
 
 
@@ -75,11 +78,20 @@ def detect_frame(
     frame: FrameInfo,
     params: DetectionParams | None = None,
     state: StepState | None = None,
+    *,
+    record: FrameRecord | None = None,
 ) -> DetectionResult:
     """``frame``'s sources: the stored table when current, else detected now and stored.
 
     Sources are found in the calibrated frame when the project has a valid
     one, else in the raw file.
+
+    Parameters
+    ----------
+    record : FrameRecord, optional
+        The frame as the chain has it so far: its pixels' fingerprint and,
+        when read, the pixels themselves are taken from it (no file opened
+        for them); the sources go into it.
 
     Raises
     ------
@@ -88,17 +100,27 @@ def detect_frame(
     """
     params = params or DetectionParams()
     state = state if state is not None else StepState()
-    image_fp, _ = image_fingerprint(store, frame)
+    if record is not None and record.image_fingerprint is not None:
+        image_fp = record.image_fingerprint
+    else:
+        image_fp, _ = image_fingerprint(store, frame)
     fp = detection_fingerprint(params, image_fp)
     if store.is_current("detection", frame.path, fp):
         stored = load_sources(store, frame)
         if stored is not None:
             state.progress(1.0, "sources current")
+            if record is not None:
+                record.sources = stored
+                record.fingerprints["detection"] = fp
             return stored
     state.progress(0.1, f"detecting in {Path(frame.path).name}")
-    image = frame_image(store, frame)
+    image = record.image(store) if record is not None else frame_image(store, frame)
     fp = detection_fingerprint(params, image.fingerprint)
     table = detect_image(image, frame, params)
     store.write_table("detection", frame.path, table, fp)
     state.progress(1.0, f"{len(table)} sources")
-    return _result_of(table)
+    result = _result_of(table)
+    if record is not None:
+        record.sources = result
+        record.fingerprints["detection"] = fp
+    return result

@@ -9,7 +9,7 @@ extinction by its own zero point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from astropy import units as u
@@ -21,11 +21,16 @@ from ..io.frames import FrameInfo
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
 from ..project.products import ProductStore
 
-__all__ = ["light_curve_from_magnitudes"]
+__all__ = ["light_curve_from_magnitudes", "target_row"]
 
 # The target's row is the one measured at its predicted position (to 0.01 px).
 _SAME_POSITION_PX = 0.01
 _NO_MEASUREMENT = 1 << 30
+
+
+def target_row(table: Table | None, xy) -> dict | None:
+    """The row of ``table`` measured at ``xy`` (the target's), as a dict; None when none."""
+    return _target_row(table, xy)
 
 
 def _target_row(table: Table | None, xy) -> dict | None:
@@ -40,7 +45,10 @@ def _target_row(table: Table | None, xy) -> dict | None:
 
 
 def light_curve_from_magnitudes(
-    store: ProductStore, lights: Sequence[FrameInfo], target_xy: Sequence
+    store: ProductStore,
+    lights: Sequence[FrameInfo],
+    target_xy: Sequence,
+    rows: Mapping[str, tuple[dict | None, bool]] | None = None,
 ) -> Table:
     """The target's light curve: one row per light, NaN where it was not measured.
 
@@ -48,13 +56,22 @@ def light_curve_from_magnitudes(
     ``airmass`` and ``calibrated`` (whether the frame's zero point was found:
     otherwise ``mag`` is instrumental). ``flags`` is set to 2**30 where the
     frame has no measurement of the target.
+
+    ``rows`` gives, by file name, the target's row and whether the frame was
+    calibrated when the caller has them (the chain's pass over the frames):
+    those frames' magnitudes are not read again.
     """
     n = len(lights)
     cols: dict[str, list] = {c: [] for c in LIGHT_CURVE_COLUMNS}
     calibrated = []
     for f, xy in zip(lights, target_xy, strict=True):
-        table = store.read_table("zeropoint", f.path)
-        row = _target_row(table, xy) or {}
+        if rows is not None and f.path.name in rows:
+            found, frame_calibrated = rows[f.path.name]
+            row = found or {}
+        else:
+            table = store.read_table("zeropoint", f.path)
+            row = _target_row(table, xy) or {}
+            frame_calibrated = bool(table is not None and table.meta.get("calibrated", False))
         cols["file"].append(f.path.name)
         cols["jd_utc"].append(f.jd if f.jd is not None else np.nan)
         cols["bjd_tdb"].append(np.nan)
@@ -63,7 +80,7 @@ def light_curve_from_magnitudes(
         cols["x"].append(float(xy[0]) if xy is not None else np.nan)
         cols["y"].append(float(xy[1]) if xy is not None else np.nan)
         cols["flags"].append(int(row.get("flags", _NO_MEASUREMENT)))
-        calibrated.append(bool(table is not None and table.meta.get("calibrated", False)))
+        calibrated.append(frame_calibrated)
     out = Table({c: cols[c] for c in LIGHT_CURVE_COLUMNS})
     out["flags"] = np.asarray(out["flags"], dtype=np.int64)
     out["airmass"] = np.full(n, np.nan)

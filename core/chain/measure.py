@@ -35,6 +35,7 @@ from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
 from .calibrate import frame_image, image_fingerprint
+from .record import FrameRecord
 from .solve import catalog_digest, frame_wcs
 
 __all__ = [
@@ -222,9 +223,11 @@ def photometry_fingerprint(
     params: PhotometryParams,
     positions: np.ndarray | None = None,
 ) -> str:
-    """Fingerprint of a frame's photometry: pixels, solution (for ra/dec), parameters, positions."""
+    """Fingerprint of a frame's photometry: pixels, solution (for ra/dec), parameters,
+    positions and the FWHM detection measured on the same pixels."""
     image_fp, _ = image_fingerprint(store, frame)
-    return _photometry_fingerprint(store, frame, params, positions, image_fp)
+    fwhm = detected_fwhm(store, frame, image_fp)
+    return _photometry_fingerprint(store, frame, params, positions, image_fp, fwhm)
 
 
 def _photometry_fingerprint(
@@ -233,15 +236,52 @@ def _photometry_fingerprint(
     params: PhotometryParams,
     positions: np.ndarray | None,
     image_fp: str,
+    fwhm: float | None,
+    solution_fp: str | None = None,
 ) -> str:
     """:func:`photometry_fingerprint` of pixels whose fingerprint is known (no header read)."""
+    if solution_fp is None:
+        solution_fp = store.fingerprint_of("astrometry", frame.path) or ""
     return fingerprint(
         "photometry",
         params_to_dict(params),
         image_fp,
-        store.fingerprint_of("astrometry", frame.path) or "",
+        solution_fp,
         _positions_digest(positions),
+        # Micropixels: the FWHM scales the apertures and annuli.
+        None if fwhm is None else round(float(fwhm), 6),
     )
+
+
+def detected_fwhm(store: ProductStore | None, frame: FrameInfo, image_fp: str) -> float | None:
+    """The FWHM detection measured on the pixels ``image_fp``, or None.
+
+    None without a project, without stored sources, or when the stored ones
+    were found in other pixels (or by a version that did not say in which).
+    """
+    if store is None:
+        return None
+    table = store.read_table("detection", frame.path)
+    if table is None or table.meta.get("image_fingerprint") != image_fp:
+        return None
+    return _usable_fwhm(table.meta.get("fwhm"))
+
+
+def _usable_fwhm(value: object) -> float | None:
+    try:
+        fwhm = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return fwhm if math.isfinite(fwhm) and fwhm > 0 else None
+
+
+def _fwhm_of(
+    store: ProductStore | None, frame: FrameInfo, record: FrameRecord | None, image_fp: str
+) -> float | None:
+    """The frame's FWHM as detection measured it: from the record, else the stored sources."""
+    if record is not None and record.sources is not None:
+        return _usable_fwhm(record.sources.fwhm)
+    return detected_fwhm(store, frame, image_fp)
 
 
 def load_photometry(store: ProductStore, frame: FrameInfo) -> Table | None:
@@ -255,6 +295,8 @@ def measure_photometry(
     params: PhotometryParams | None = None,
     positions: np.ndarray | None = None,
     state: StepState | None = None,
+    *,
+    record: FrameRecord | None = None,
 ) -> PhotometryResult:
     """Measure ``frame`` now and store its table; the whole result with its diagnostics.
 
@@ -275,6 +317,13 @@ def measure_photometry(
     positions : ndarray, shape (N, 2), optional
         (x, y) to measure (0-based px); the stars found in the frame when None.
     state : StepState, optional
+    record : FrameRecord, optional
+        The frame as the chain has it: pixels, solution and the FWHM
+        detection measured are taken from it (nothing read or measured
+        again); the table goes into it.
+
+    The FWHM is detection's (measured once per frame) when the frame's
+    sources were found in the same pixels; otherwise photometry measures it.
 
     Raises
     ------
@@ -285,8 +334,15 @@ def measure_photometry(
     state = state if state is not None else StepState()
     # Without a project the raw file is read (a store on a folder that holds
     # no products gives exactly that, and nothing is written to it below).
-    image = frame_image(store or ProductStore(frame.path.parent / ".no-project"), frame)
-    wcs = frame_wcs(store, frame, image.header)
+    if record is not None:
+        image = record.image(store or ProductStore(frame.path.parent / ".no-project"))
+    else:
+        image = frame_image(store or ProductStore(frame.path.parent / ".no-project"), frame)
+    if record is not None and record.solution is not None:
+        wcs = record.wcs if record.wcs is not None else frame_wcs(None, frame, image.header)
+    else:
+        wcs = frame_wcs(store, frame, image.header)
+    fwhm = _fwhm_of(store, frame, record, image.fingerprint)
     # Saturated pixels are not masked but measured against the frame's level,
     # so that a saturated star is flagged SATURATED, not merely MASKED.
     result = Photometry(params).run(
@@ -298,6 +354,7 @@ def measure_photometry(
         saturation=image.saturation,
         wcs=wcs,
         cfa=image.cfa,
+        fwhm=fwhm,
         state=state.sub(0.0, 0.95),
     )
     table = result.table
@@ -307,10 +364,23 @@ def measure_photometry(
         table.meta["pixel_scale"] = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
     if store is not None:
         # The image read above carries its fingerprint: no second open of its header.
-        fp = _photometry_fingerprint(store, frame, params, positions, image.fingerprint)
+        fp = _photometry_fingerprint(
+            store, frame, params, positions, image.fingerprint, fwhm, _solution_fp(record)
+        )
         _store_photometry(store, frame, result, fp)
+        if record is not None:
+            record.fingerprints["photometry"] = fp
+    if record is not None:
+        record.photometry = table
     state.progress(1.0, f"{len(table)} stars measured")
     return result
+
+
+def _solution_fp(record: FrameRecord | None) -> str | None:
+    """The solution's fingerprint as the record knows it (None: ask the store)."""
+    if record is None or record.solution is None:
+        return None
+    return record.fingerprints.get("astrometry", "")
 
 
 def photometry_frame(
@@ -319,6 +389,8 @@ def photometry_frame(
     params: PhotometryParams | None = None,
     positions: np.ndarray | None = None,
     state: StepState | None = None,
+    *,
+    record: FrameRecord | None = None,
 ) -> Table:
     """``frame``'s photometry: stored when current, else measured now and stored.
 
@@ -329,23 +401,39 @@ def photometry_frame(
     """
     params = params or PhotometryParams()
     state = state if state is not None else StepState()
-    fp = photometry_fingerprint(store, frame, params, positions)
+    if record is not None and record.image_fingerprint is not None:
+        image_fp = record.image_fingerprint
+    else:
+        image_fp, _ = image_fingerprint(store, frame)
+    fwhm = _fwhm_of(store, frame, record, image_fp)
+    fp = _photometry_fingerprint(
+        store, frame, params, positions, image_fp, fwhm, _solution_fp(record)
+    )
     if store.is_current("photometry", frame.path, fp):
         stored = load_photometry(store, frame)
         if stored is not None:
             state.progress(1.0, "photometry current")
+            if record is not None:
+                record.photometry = stored
+                record.fingerprints["photometry"] = fp
             return stored
-    return measure_photometry(store, frame, params, positions, state).table
+    return measure_photometry(store, frame, params, positions, state, record=record).table
 
 
 def zeropoint_fingerprint(
-    store: ProductStore, frame: FrameInfo, params: ZeroPointParams, catalog: Table | None
+    store: ProductStore,
+    frame: FrameInfo,
+    params: ZeroPointParams,
+    catalog: Table | None,
+    photometry_fp: str | None = None,
 ) -> str:
-    """Fingerprint of a frame's calibrated magnitudes."""
+    """Fingerprint of a frame's calibrated magnitudes (``photometry_fp``: the store's when None)."""
+    if photometry_fp is None:
+        photometry_fp = store.fingerprint_of("photometry", frame.path) or ""
     return fingerprint(
         "zeropoint",
         params_to_dict(params),
-        store.fingerprint_of("photometry", frame.path) or "",
+        photometry_fp,
         catalog_digest(catalog),
         frame.filter,
         frame.exptime,
@@ -403,12 +491,14 @@ def zeropoint_frame(
     state: StepState | None = None,
     *,
     catalog_problem: str = "",
+    record: FrameRecord | None = None,
 ) -> ZeroPointResult:
     """``frame``'s photometric calibration: stored when current, else fitted now and stored.
 
     Needs the frame's photometry (run :func:`photometry_frame` first) with
     ``ra``/``dec`` (a solved frame). A frame that cannot be calibrated is
-    stored with instrumental magnitudes and ``reason``.
+    stored with instrumental magnitudes and ``reason``. With a ``record``
+    the photometry is the record's (not read again) and the result goes into it.
 
     Raises
     ------
@@ -417,15 +507,21 @@ def zeropoint_frame(
     """
     params = params or ZeroPointParams()
     state = state if state is not None else StepState()
-    fp = zeropoint_fingerprint(store, frame, params, catalog)
+    photometry_fp = None
+    if record is not None and record.photometry is not None:
+        photometry_fp = record.fingerprints.get("photometry")
+    fp = zeropoint_fingerprint(store, frame, params, catalog, photometry_fp)
     if store.is_current("zeropoint", frame.path, fp):
         stored = load_zeropoint(store, frame)
         # A calibration stored before its trajectory was kept is fitted again
         # (milliseconds), so that the calibration analysis has its curve.
         if stored is not None and (not stored.calibrated or len(stored.trajectory)):
             state.progress(1.0, "zero point current")
-            return stored
-    sources = load_photometry(store, frame)
+            return _keep_zeropoint(record, stored, fp)
+    if record is not None and record.photometry is not None:
+        sources = record.photometry
+    else:
+        sources = load_photometry(store, frame)
     if sources is None:
         raise ValueError(f"{frame.path.name}: no photometry yet; measure the frame first")
     scale = sources.meta.get("pixel_scale")
@@ -451,4 +547,13 @@ def zeropoint_frame(
     _write_beside(store, frame, _STARS, result.stars)
     _write_beside(store, frame, _TRAJECTORY, result.trajectory)
     store.write_table("zeropoint", frame.path, out, fp)
+    return _keep_zeropoint(record, result, fp)
+
+
+def _keep_zeropoint(
+    record: FrameRecord | None, result: ZeroPointResult, fp: str
+) -> ZeroPointResult:
+    if record is not None:
+        record.zeropoint = result
+        record.fingerprints["zeropoint"] = fp
     return result

@@ -1,13 +1,17 @@
 """A whole night through the chain, as ``fluxion run`` does it, into a project the GUI opens.
 
-Stages: calibration of the lights (masters first); detection and astrometry
-of each frame; the target's position in each frame; photometry and
-photometric calibration of each frame; the target's light curve. Per-frame
-stages run on the executor; each finished frame is recorded at once, so a run
-stopped midway keeps every finished frame and a re-run redoes only what is
-missing or stale. ``frames.ecsv`` says, frame by frame, what came out and why
-a frame failed, and how each light was registered on its stars (shift,
-rotation, scale, matched stars, residual); one bad frame never stops the night.
+Stages: the masters (from the night's calibration frames); then each light,
+on the executor, through every per-frame step in one pass
+(:func:`~fluxion.core.chain.worker.process_frame`: its raw file read once,
+calibrated, detected, solved, measured with the target where its solution
+puts it, and calibrated photometrically); the registration of the lights on
+their stars; the target where only the whole night places it (measured
+again in those lights only); the target's light curve. Each finished frame
+is recorded at once, so a run stopped midway keeps every finished frame and
+a re-run redoes only what is missing or stale. ``frames.ecsv`` says, frame
+by frame, what came out and why a frame failed, and how each light was
+registered on its stars (shift, rotation, scale, matched stars, residual);
+one bad frame never stops the night.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +30,8 @@ from astropy.table import Table
 from ..astrometry.params import SolveParams
 from ..astrometry.summary import solve_summary
 from ..calibration import CalibrationParams, MasterParams
+from ..calibration.apply import Calibration
+from ..calibration.pairing import missing_summary
 from ..detection.extract import DetectionParams
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
@@ -32,13 +39,14 @@ from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
 from ..runtime.pipeline import StepState
+from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
-from .calibrate import calibrate_frames
+from .calibrate import calibration_fingerprint, masters_fingerprint, prepare_masters
 from .lightcurve import light_curve_from_magnitudes
 from .register import add_registration, place_through_registration, register_lights
 from .solve import frame_wcs
-from .worker import FrameReport, detect_and_solve, measure_and_calibrate
+from .worker import FrameJob, FrameReport, measure_target, process_frame, seed_calibration
 
 __all__ = ["NightParams", "NightRun", "FRAMES_FILE", "LIGHT_CURVE_FILE", "run_night"]
 
@@ -122,6 +130,36 @@ def _frames_table(lights: Sequence[FrameInfo], reports: dict[str, FrameReport]) 
     return t
 
 
+def _target_sky(target: TargetLocator | None, lights: Sequence[FrameInfo]) -> list:
+    """The target's RA, Dec in each light before any is solved, when the locator knows it.
+
+    A star's position, or an ephemeris's at each light's time: each light's
+    own solution then places it, and its pixels are measured once. Other
+    locators (a track fitted to every light) give None here.
+    """
+    sky = getattr(target, "sky_positions", None)
+    if sky is None:
+        return [None] * len(lights)
+    try:
+        return list(sky(lights))
+    except ValueError as exc:
+        log.info("target: placed after the night's solutions (%s)", exc)
+        return [None] * len(lights)
+
+
+def _same_place(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    """Whether two target positions measure the same (to a millipixel, as fingerprints do)."""
+    if a is None or b is None:
+        return a is b
+    return abs(a[0] - b[0]) < 1e-3 and abs(a[1] - b[1]) < 1e-3
+
+
+def _uncount(counts: dict[str, dict[str, int]], step: str, status: str | None) -> None:
+    """Take back a step's count for a frame whose step runs again."""
+    if status is not None and counts.get(step, {}).get(status, 0) > 0:
+        counts[step][status] -= 1
+
+
 def run_night(
     project: Project,
     frames: Sequence[FrameInfo],
@@ -176,14 +214,25 @@ def run_night(
         project.record_result(step, files, **summary, **counts.get(step, {}))
         project.save()
 
-    # -- calibration -------------------------------------------------------------
-    for o in calibrate_frames(
-        store, frames, params.calibration, params.masters, executor, state.sub(0.0, 0.3)
-    ):
-        count("calibration", o.status)
-        if o.error:  # failed, or calibrated without a master the night has
-            reports[o.frame].errors.append(o.error)
-    finish("calibration", [store.step_folder("calibration")])
+    # -- masters: the whole night's, before any light ----------------------------------
+    mfp = masters_fingerprint(frames, params.masters)
+    job = FrameJob(
+        str(folder), params.calibration, mfp, params.detection, params.astrometry,
+        params.photometry, params.zeropoint, catalog,
+    )  # fmt: skip
+    stale = [
+        f for f in lights
+        if not store.is_current(
+            "calibration", f.path, calibration_fingerprint(f, params.calibration, mfp), ".fits"
+        )
+    ]  # fmt: skip
+    if stale:
+        masters = prepare_masters(store, frames, params.masters, mfp, executor, state.sub(0, 0.1))
+        seed_calibration(job, Calibration(params.calibration, masters))
+
+    # -- every light through every per-frame step, read once ----------------------------
+    sky = _target_sky(target, lights)
+    index = {f.path.name: k for k, f in enumerate(lights)}
 
     def take(report: FrameReport) -> None:
         for step, frame, fp in report.noted:
@@ -191,6 +240,9 @@ def run_night(
         mine = reports[report.frame]
         mine.facts.update(report.facts)
         mine.errors.extend(report.errors)
+        for attr in ("target_xy", "target_row", "sources", "wcs"):
+            setattr(mine, attr, getattr(report, attr))
+        mine.missing.update(report.missing)
         for step, status in report.status.items():
             count(step, status)
 
@@ -199,16 +251,15 @@ def run_night(
             result = FrameReport(f.path.name, errors=[f"{type(result).__name__}: {result}"])
         take(result)  # type: ignore[arg-type]
 
-    # -- detection and astrometry ----------------------------------------------------
-    run_frames(
-        lights,
-        detect_and_solve,
-        lambda f: (str(folder), portable(f), params.detection, params.astrometry, catalog),
-        on_result,
-        executor=executor,
-        state=state.sub(0.3, 0.65),
-        label="detected and solved",
-    )
+    with single_thread("blas") if executor is not None else nullcontext():
+        run_frames(
+            lights, process_frame,
+            lambda f: (job, portable(f), sky[index[f.path.name]]),
+            on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
+        )  # fmt: skip
+    for line in missing_summary((name, r.missing) for name, r in reports.items() if r.missing):
+        log.warning("calibration: %s", line)
+    finish("calibration", [store.step_folder("calibration")])
     finish("detection", [store.step_folder("detection")])
     solved = [bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights]
     finish("astrometry", [store.step_folder("astrometry")], solved=sum(solved))
@@ -219,7 +270,8 @@ def run_night(
     ]
 
     # -- registration on the detected stars ----------------------------------------------
-    registration, order = register_lights(store, lights, state.sub(0.65, 0.66))
+    found = [reports[f.path.name].sources for f in lights]
+    registration, order = register_lights(store, lights, state.sub(0.9, 0.91), found=found)
     if registration is not None:
         notes.append(f"registration: {registration.summary()}")
 
@@ -227,7 +279,11 @@ def run_night(
     target_xy: list = [None] * len(lights)
     if target is not None:
         # As photometry places its stars: the solution, else the header's WCS.
-        wcs = [frame_wcs(store, f) for f in lights]
+        wcs = [
+            reports[f.path.name].wcs if reports[f.path.name].wcs is not None
+            else frame_wcs(store, f)
+            for f in lights
+        ]  # fmt: skip
         try:
             target_xy = list(target(lights, wcs))
         except ValueError as exc:
@@ -238,25 +294,22 @@ def run_night(
             # A star stays where the stars are: unsolved lights get it by registration.
             unsolved = [w is None for w in wcs]
             target_xy = place_through_registration(target_xy, unsolved, registration, order)
-
-    # -- photometry and photometric calibration -------------------------------------
-    index = {f.path.name: k for k, f in enumerate(lights)}
-    run_frames(
-        lights,
-        measure_and_calibrate,
-        lambda f: (
-            str(folder),
-            portable(f),
-            params.photometry,
-            params.zeropoint,
-            catalog,
-            target_xy[index[f.path.name]],
-        ),
-        on_result,
-        executor=executor,
-        state=state.sub(0.65, 0.95),
-        label="measured",
-    )
+        # Lights where the whole night placed the target elsewhere than their own
+        # solution did (a track, the registration) are measured again there.
+        again = [
+            f for f, xy in zip(lights, target_xy, strict=True)
+            if xy is not None and not _same_place(xy, reports[f.path.name].target_xy)
+        ]  # fmt: skip
+        if again:
+            for f in again:
+                for step in ("photometry", "zeropoint"):
+                    _uncount(counts, step, reports[f.path.name].status.get(step))
+            run_frames(
+                again, measure_target,
+                lambda f: (job, portable(f), target_xy[index[f.path.name]]),
+                on_result, executor=executor, state=state.sub(0.91, 0.95),
+                label="target measured",
+            )  # fmt: skip
     finish("photometry", [store.step_folder("photometry")])
     n_cal = sum(np.isfinite(reports[f.path.name].facts.get("zero_point", np.nan)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
@@ -264,7 +317,12 @@ def run_night(
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None
     if target is not None:
-        light_curve = light_curve_from_magnitudes(store, lights, target_xy)
+        rows = {
+            name: (r.target_row, bool(r.facts.get("calibrated", False)))
+            for name, r in reports.items()
+            if r.target_xy is not None
+        }
+        light_curve = light_curve_from_magnitudes(store, lights, target_xy, rows)
         light_curve.meta["target"] = target_name
         atomic_write_ecsv(folder / LIGHT_CURVE_FILE, light_curve)
         good = int(np.isfinite(np.asarray(light_curve["mag"], float)).sum())

@@ -33,9 +33,14 @@ log = logging.getLogger(__name__)
 
 
 def register_lights(
-    store: ProductStore, lights: Sequence[FrameInfo], state: StepState | None = None
+    store: ProductStore,
+    lights: Sequence[FrameInfo],
+    state: StepState | None = None,
+    *,
+    found: Sequence[Table | None] | None = None,
 ) -> tuple[Registration | None, list[int]]:
-    """Register ``lights`` from their stored detections.
+    """Register ``lights`` from their detections: ``found`` (one source table
+    or None per light) when the caller has them, else the stored ones.
 
     Returns
     -------
@@ -51,12 +56,17 @@ def register_lights(
     shape = lights[order[0]].shape
     if shape is None:
         return None, order
-    found: list[RegistrationSources] = []
+    stars: list[RegistrationSources] = []
     for k in order:
         f = lights[k]
-        table = store.read_table("detection", f.path) if f.shape == shape else None
-        found.append(sources_from_table(table))
-    reg = register_sources(found, tuple(shape), state=state)
+        if f.shape != shape:
+            table = None
+        elif found is not None and found[k] is not None:
+            table = found[k]
+        else:
+            table = store.read_table("detection", f.path)
+        stars.append(sources_from_table(table))
+    reg = register_sources(stars, tuple(shape), state=state)
     for n, k in enumerate(order):
         if lights[k].shape != shape:
             reg.frames[n] = type(reg.frames[n])(

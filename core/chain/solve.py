@@ -10,6 +10,7 @@ frames open with their WCS in any FITS viewer.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -43,6 +44,7 @@ from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
 from .calibrate import _calibrated_product, frame_image
 from .detect import detect_frame
+from .record import FrameRecord
 
 __all__ = [
     "catalog_digest",
@@ -202,6 +204,7 @@ def solve_frame(
     *,
     detection: DetectionParams | None = None,
     solver: PlateSolver | None = None,
+    record: FrameRecord | None = None,
 ) -> SolveResult:
     """``frame``'s astrometric solution: stored when current, else solved now and stored.
 
@@ -222,6 +225,9 @@ def solve_frame(
     solver : PlateSolver, optional
         A solver built once for many frames (then ``catalog`` only names it
         in the fingerprint).
+    record : FrameRecord, optional
+        The frame as the chain has it: its sources (not detected or read
+        again) and pixels; the solution goes into it.
 
     Returns
     -------
@@ -232,8 +238,13 @@ def solve_frame(
 
     params = params or SolveParams()
     state = state if state is not None else StepState()
-    sources = detect_frame(store, frame, detection, state=state.sub(0.0, 0.2))
-    sources_fp = store.fingerprint_of("detection", frame.path) or ""
+    if record is not None and record.sources is not None:
+        # Detected (or found current) earlier in the chain: not detected or read again.
+        sources = record.sources
+        sources_fp = record.fingerprints.get("detection") or ""
+    else:
+        sources = detect_frame(store, frame, detection, state=state.sub(0.0, 0.2), record=record)
+        sources_fp = store.fingerprint_of("detection", frame.path) or ""
     if frame.cfa is not None:
         sources_fp += f";green pixels of {frame.cfa}"  # the solver measures its own stars
     fp = solution_fingerprint(params, sources_fp, catalog)
@@ -241,9 +252,9 @@ def solve_frame(
         stored = load_solution(store, frame)
         if stored is not None:
             # A project calibrated or solved before solutions went into the calibrated frames.
-            write_into_calibrated(store, frame, stored, fp)
+            write_into_calibrated(store, frame, stored, fp, record=record)
             state.progress(1.0, "solution current")
-            return stored
+            return _keep(record, stored, fp)
     if solver is None:
         try:
             if catalog is None:
@@ -252,8 +263,8 @@ def solve_frame(
                 solver = PlateSolver(params, catalog, fallbacks_for(params))
         except CatalogError as exc:
             # Not stored: the catalog may be there next time.
-            return not_solved("hinted", str(exc))
-    table = _solver_sources(store, frame, sources.sources, params, detection)
+            return _keep(record, not_solved("hinted", str(exc)), None)
+    table = _solver_sources(store, frame, sources.sources, params, detection, record)
     shape = frame.shape or (0, 0)
     own = hint_for_frame(frame, params)
     header = None
@@ -264,12 +275,22 @@ def solve_frame(
         result = solver.solve_hinted(table, shape, hint, state=state.sub(0.2, 0.6))
     if result is None or not result.solved:
         result = solver(table, shape, own, header=header, state=state.sub(0.6, 1.0))
-    if result.solved or not result.service_problem:
+    stored = result.solved or not result.service_problem
+    if stored:
         _write(store, frame, result, fp)
-        write_into_calibrated(store, frame, result, fp)
+        write_into_calibrated(store, frame, result, fp, record=record)
     # else not stored: a frame not solved for want of an unreachable service is
     # solved again on the next run, when the service may answer.
     state.progress(1.0, result.verdict)
+    return _keep(record, result, fp if stored else None)
+
+
+def _keep(record: FrameRecord | None, result: SolveResult, fp: str | None) -> SolveResult:
+    """``result``, kept in the record with the fingerprint of its product (None: not stored)."""
+    if record is not None:
+        record.solution = result
+        if fp is not None:
+            record.fingerprints["astrometry"] = fp
     return result
 
 
@@ -279,6 +300,7 @@ def _solver_sources(
     sources: Table,
     params: SolveParams,
     detection: DetectionParams | None = None,
+    record: FrameRecord | None = None,
 ) -> Table:
     """The frame's sources with the centroids ``params.centroids`` asks for.
 
@@ -290,13 +312,13 @@ def _solver_sources(
     pixels of the star's colour.
     """
     if frame.cfa is not None:
-        green = _green_sources(store, frame, params, detection)
+        green = _green_sources(store, frame, params, detection, record)
         if green is not None:
             return green
     if centroid_method(params.centroids, sources_fwhm(sources)) == "detected":
         return centroids_for_solving(None, sources, params.centroids)
     try:
-        image = frame_image(store, frame)
+        image = record.image(store) if record is not None else frame_image(store, frame)
     except (OSError, FitsReadError) as exc:
         log.warning("%s: image unreadable, detected centroids kept: %s", frame.path, exc)
         return centroids_for_solving(None, sources, params.centroids)
@@ -315,11 +337,15 @@ def _solver_sources(
 
 
 def _green_sources(
-    store: ProductStore, frame: FrameInfo, params: SolveParams, detection: DetectionParams | None
+    store: ProductStore,
+    frame: FrameInfo,
+    params: SolveParams,
+    detection: DetectionParams | None,
+    record: FrameRecord | None = None,
 ) -> Table | None:
     """A mosaic frame's sources measured on its green pixels; None when it is not a mosaic."""
     try:
-        image = frame_image(store, frame)
+        image = record.image(store) if record is not None else frame_image(store, frame)
     except (OSError, FitsReadError) as exc:
         log.warning("%s: image unreadable, detected sources kept: %s", frame.path, exc)
         return None
@@ -343,8 +369,40 @@ def _green_sources(
     )
 
 
+def _solution_header(
+    header: fits.Header, frame: FrameInfo, result: SolveResult, fp: str
+) -> fits.Header | None:
+    """A calibrated product's header with ``result`` in it; None when it holds it already.
+
+    A frame no longer solved gets back the WCS of its raw header (or none),
+    not a stale solution. The calibration's own FLX cards stay.
+    """
+    solved = result.solved and result.wcs is not None
+    written = header.get(_SOLUTION_CARD)
+    if written == fp or (written is None and not solved):
+        return None
+    if solved:
+        new = write_solution_into(header, result)
+    else:
+        new = strip_wcs(header)
+        raw_wcs = read_wcs(read_header(frame.path)[0])
+        if raw_wcs is not None:
+            new.update(raw_wcs.to_header(relax=True))
+    # strip_wcs drops every FLX card; the calibration's own (FLXRAWFP) must stay.
+    for key in header:
+        if key.startswith("FLX") and key not in _SOLUTION_FLX and key not in new:
+            new[key] = (header[key], header.comments[key])
+    new[_SOLUTION_CARD] = (fp, "Fluxion fingerprint of the WCS in this header")
+    return new
+
+
 def write_into_calibrated(
-    store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str
+    store: ProductStore,
+    frame: FrameInfo,
+    result: SolveResult,
+    fp: str,
+    *,
+    record: FrameRecord | None = None,
 ) -> bool:
     """Write ``result``'s WCS into ``frame``'s calibrated product, atomically.
 
@@ -364,20 +422,34 @@ def write_into_calibrated(
     result : SolveResult
     fp : str
         The solution's fingerprint (:func:`solution_fingerprint`).
+    record : FrameRecord, optional
+        The frame as the chain has it: a light calibrated in this pass and
+        not yet written gets the solution in its header (so that it is
+        written once, later); a product whose pixels the record holds is
+        rewritten from them, without opening it again.
 
     Returns
     -------
     bool
-        Whether the calibrated frame was rewritten. A failure to write is
-        logged and leaves the product as it was: the solution stays in the
-        ``wcs`` folder either way.
+        Whether the calibrated frame was (or, calibrated in this pass, will
+        be written) with the solution. A failure to write is logged and
+        leaves the product as it was: the solution stays in the ``wcs``
+        folder either way.
     """
+    if record is not None and record.calibrated is not None:
+        new = _solution_header(record.calibrated.header, frame, result, fp)
+        if new is not None:
+            record.calibrated = dataclasses.replace(record.calibrated, header=new)
+            if record.has_image:
+                record.set_image(dataclasses.replace(record.image(store), header=new))
+        return new is not None
     product = _calibrated_product(store, frame)
     if product is None:
         return False  # no calibrated product: the solution lives in the wcs folder only
     path, _, raw_fp = product
-    solved = result.solved and result.wcs is not None
     try:
+        if record is not None and record.has_image and record.image(store).calibrated:
+            return _rewrite_from_memory(store, frame, record, result, fp, path, raw_fp)
         # One open: the header says whether the product is valid and what it
         # holds; the pixels are read only when the header is rewritten.
         with quiet():
@@ -387,8 +459,8 @@ def write_into_calibrated(
                 header = hdul[0].header
             if header.get("FLXRAWFP") != raw_fp:
                 return False  # stale: made from the raw file as it was
-            written = header.get(_SOLUTION_CARD)
-            if written == fp or (written is None and not solved):
+            new = _solution_header(header, frame, result, fp)
+            if new is None:
                 return False
             with quiet():
                 hdul.readall()
@@ -396,23 +468,36 @@ def write_into_calibrated(
                 hdu.data  # noqa: B018 - into memory, so the file is closed before it is replaced
         finally:
             hdul.close()
-        if solved:
-            new = write_solution_into(header, result)
-        else:
-            new = strip_wcs(header)
-            raw_wcs = read_wcs(read_header(frame.path)[0])
-            if raw_wcs is not None:
-                new.update(raw_wcs.to_header(relax=True))
-        # strip_wcs drops every FLX card; the calibration's own (FLXRAWFP) must stay.
-        for key in header:
-            if key.startswith("FLX") and key not in _SOLUTION_FLX and key not in new:
-                new[key] = (header[key], header.comments[key])
-        new[_SOLUTION_CARD] = (fp, "Fluxion fingerprint of the WCS in this header")
         hdul[0].header = new
         atomic_write_hdulist(path, hdul)
     except (OSError, ValueError, FitsReadError) as exc:
         log.warning("%s: solution not written into the calibrated frame: %s", path.name, exc)
         return False
+    return True
+
+
+def _rewrite_from_memory(
+    store: ProductStore,
+    frame: FrameInfo,
+    record: FrameRecord,
+    result: SolveResult,
+    fp: str,
+    path: Path,
+    raw_fp: str,
+) -> bool:
+    """:func:`write_into_calibrated` of a product whose pixels the record holds."""
+    image = record.image(store)
+    if image.header.get("FLXRAWFP") != raw_fp:
+        return False  # stale: made from the raw file as it was
+    new = _solution_header(image.header, frame, result, fp)
+    if new is None:
+        return False
+    hdul = fits.HDUList([fits.PrimaryHDU(image.data, header=new)])
+    if image.mask is not None:
+        hdul.append(fits.ImageHDU(image.mask, name="MASK"))
+        hdul[-1].header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
+    atomic_write_hdulist(path, hdul)
+    record.set_image(dataclasses.replace(image, header=new))
     return True
 
 

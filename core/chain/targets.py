@@ -3,7 +3,10 @@
 Each function returns a locator for :func:`~fluxion.core.chain.night.run_night`:
 ``locate(lights, wcs) -> [(x, y) or None per light]`` given the lights'
 solutions (None where a frame has none). A locator raises ValueError, with a
-message for the user, when it cannot place the target at all. Its
+message for the user, when it cannot place the target at all. A locator that
+knows the target's sky position at each light's time before any light is
+solved has ``sky_positions(lights) -> [(ra, dec) or None per light]``: the
+run then measures the target in the same pass as the rest of the light. Its
 ``project_entry`` says what the target is in the form the window's Targets
 panel keeps in ``project.targets`` (kind, ra/dec, Horizons name), so that a
 project written by ``fluxion run`` places the same target when opened.
@@ -48,7 +51,11 @@ def fixed_target(ra: float, dec: float):
             out.append(xy)
         return out
 
+    def sky_positions(lights: Sequence[FrameInfo]) -> list:
+        return [(float(ra), float(dec))] * len(lights)
+
     locate.project_entry = {"kind": "fixed", "ra": float(ra), "dec": float(dec)}
+    locate.sky_positions = sky_positions
     return locate
 
 
@@ -82,27 +89,51 @@ def track_target(positions: Table):
 
 
 def ephemeris_target(name: str, observatory_code: str | None = None):
-    """A solar-system object by name or number, from JPL Horizons (needs the network)."""
+    """A solar-system object by name or number, from JPL Horizons (needs the network).
+
+    The ephemeris is asked for once per set of lights: its sky positions
+    place the target in each light as it is solved, and the night's
+    locator reuses them.
+    """
     from astropy.coordinates import EarthLocation
 
     from ..targets.ephemerides import EphemerisError, horizons_ephemeris
 
-    def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
-        if not all(w is not None for w in wcs):
-            raise ValueError("--target needs every light solved; some were not")
+    asked: dict[tuple, object] = {}
+
+    def ephemeris(lights: Sequence[FrameInfo]):
         timeless = [f.path.name for f in lights if f.time is None]
         if timeless:
             raise ValueError(
                 f"an ephemeris needs the observation time of every light; "
                 f"{', '.join(timeless[:3])}{' ...' if len(timeless) > 3 else ''} have none"
             )
-        times = Time([f.time.utc.isot for f in lights], scale="utc")
-        site = next((f.site for f in lights if f.site is not None), None)
-        location = None if site is None else EarthLocation.from_geodetic(*site)
-        try:
-            eph = horizons_ephemeris(name, times, observatory_code=observatory_code, site=location)
-        except EphemerisError as exc:
-            raise ValueError(str(exc)) from exc
+        key = tuple(f.path.name for f in lights)
+        if key not in asked:
+            times = Time([f.time.utc.isot for f in lights], scale="utc")
+            site = next((f.site for f in lights if f.site is not None), None)
+            location = None if site is None else EarthLocation.from_geodetic(*site)
+            try:
+                asked.clear()
+                asked[key] = (
+                    horizons_ephemeris(
+                        name, times, observatory_code=observatory_code, site=location
+                    ),
+                    times,
+                )
+            except EphemerisError as exc:
+                raise ValueError(str(exc)) from exc
+        return asked[key]
+
+    def sky_positions(lights: Sequence[FrameInfo]) -> list:
+        eph, times = ephemeris(lights)
+        coords = eph.sky(times.jd)
+        return [(float(c.ra.deg), float(c.dec.deg)) for c in coords]
+
+    def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
+        if not all(w is not None for w in wcs):
+            raise ValueError("--target needs every light solved; some were not")
+        eph, times = ephemeris(lights)
         table = eph.predict(times.jd, list(wcs))
         return [
             (float(x), float(y)) if _inside(f, x, y) else None
@@ -110,4 +141,5 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
         ]
 
     locate.project_entry = {"kind": "moving", "horizons": name}
+    locate.sky_positions = sky_positions
     return locate

@@ -1,5 +1,13 @@
 """The chain of one frame, run on a worker thread, process or dask worker.
 
+One call takes a light through every per-frame step: its raw file is read
+once and calibrated in memory, its sources are found in those pixels, it is
+solved from those sources, its calibrated product is written once with the
+solution in its header, its stars are measured in the same pixels and its
+zero point fitted to that table (a :class:`~fluxion.core.chain.record.FrameRecord`
+carries each step's result to the next). Steps whose stored product is
+current are not redone, and the pixels are only read when a step needs them.
+
 A worker cannot share the project's :class:`ProductStore` (its index lives in
 the calling process and holds a lock), so it works on a :class:`FrameStore`:
 the same folder, read the same way, but the products it writes are only
@@ -10,28 +18,57 @@ process only, so two workers cannot lose each other's entries.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from astropy.table import Table
+from astropy.wcs import WCS
 
 from ..astrometry.params import SolveParams
+from ..calibration import CalibrationParams
+from ..calibration.apply import Calibration
 from ..detection.extract import DetectionParams
+from ..io.fitsio import read_wcs
 from ..io.frames import FrameInfo
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
+from ..runtime.params import params_to_dict
 from ..zeropoint import ZeroPointParams
+from .calibrate import (
+    calibrate_light,
+    calibrated_image,
+    calibration_fingerprint,
+    load_masters,
+    stored_problem,
+    unmatched_problem,
+    write_calibrated,
+)
 from .detect import detect_frame
+from .lightcurve import target_row
 from .measure import photometry_frame, zeropoint_frame
-from .solve import load_solution, solve_frame
+from .record import FrameRecord
+from .solve import solve_frame
 
-__all__ = ["FrameStore", "FrameReport", "detect_and_solve", "measure_and_calibrate"]
+__all__ = [
+    "FrameJob",
+    "FrameReport",
+    "FrameStore",
+    "measure_target",
+    "process_frame",
+    "seed_calibration",
+]
 
 log = logging.getLogger(__name__)
+
+# The target's own source is dropped from the field within this distance (px):
+# it is measured where it is predicted, not twice.
+_TARGET_SOURCE_PX = 2.0
 
 
 class FrameStore(ProductStore):
@@ -49,40 +86,208 @@ class FrameStore(ProductStore):
         self.noted.append((step, str(frame), fp))
 
 
+@dataclass(frozen=True)
+class FrameJob:
+    """What every light of a night goes through: the same for all, picklable.
+
+    ``masters_fp`` names the masters (made before the frames run) that the
+    lights are calibrated with; a worker process loads them from the project
+    once, a thread takes them from its process's cache (:func:`seed_calibration`).
+    """
+
+    folder: str
+    calibration: CalibrationParams
+    masters_fp: str
+    detection: DetectionParams
+    astrometry: SolveParams
+    photometry: PhotometryParams
+    zeropoint: ZeroPointParams
+    catalog: Table | None = None
+
+
 @dataclass
 class FrameReport:
-    """What the chain did to one frame: per-step status, the frame's facts, products noted."""
+    """What the chain did to one frame: per-step status, the frame's facts, products noted.
+
+    ``target_xy`` is where the target was measured (None: not measured),
+    ``target_row`` its calibrated row (mag, mag_err, flux, ...), ``sources``
+    the detected stars for the night's registration (x, y, flux, flags, snr
+    and the FWHM), ``missing`` what calibration went without, ``wcs`` the
+    frame's celestial WCS as photometry placed its stars with (the solution,
+    else the header's; None when neither).
+    """
 
     frame: str
     status: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     noted: list[tuple[str, str, str]] = field(default_factory=list)
+    target_xy: tuple[float, float] | None = None
+    target_row: dict[str, Any] | None = None
+    sources: Table | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    wcs: WCS | None = None
+
+
+# Calibration steps (with their masters) by night: a process loads a night's
+# masters once, not once per frame. One night at a time is kept.
+_STEPS: dict[str, Calibration] = {}
+_STEPS_LOCK = threading.Lock()
+
+
+def _step_key(job: FrameJob) -> str:
+    params = json.dumps(params_to_dict(job.calibration), sort_keys=True, default=str)
+    return f"{os.path.abspath(job.folder)}|{job.masters_fp}|{params}"
+
+
+def seed_calibration(job: FrameJob, step: Calibration) -> None:
+    """Give this process's workers the night's calibration step (masters already in memory)."""
+    with _STEPS_LOCK:
+        _STEPS.clear()
+        _STEPS[_step_key(job)] = step
+
+
+def _calibration_step(job: FrameJob, store: ProductStore) -> Calibration:
+    key = _step_key(job)
+    with _STEPS_LOCK:
+        step = _STEPS.get(key)
+        if step is None:
+            masters = load_masters(store, job.masters_fp)
+            if masters is None:
+                raise ValueError("the night's masters are missing from the project")
+            step = Calibration(job.calibration, masters)
+            _STEPS.clear()
+            _STEPS[key] = step
+        return step
 
 
 def _status(store: FrameStore, before: int) -> str:
     return "done" if len(store.noted) > before else "current"
 
 
-def detect_and_solve(
-    folder: str,
-    frame: FrameInfo,
-    detection: DetectionParams,
-    solve: SolveParams,
-    catalog: Table | None,
+def _calibrate(store: FrameStore, job: FrameJob, record: FrameRecord, report: FrameReport) -> None:
+    """Calibration of the record's light: the current product's fingerprint, or done in memory."""
+    frame = record.frame
+    fp = calibration_fingerprint(frame, job.calibration, job.masters_fp)
+    if store.is_current("calibration", frame.path, fp, ".fits"):
+        from ..project.products import fingerprint
+
+        record.image_fingerprint = fingerprint("calibrated", fp)
+        record.fingerprints["calibration"] = fp
+        report.status["calibration"] = "current"
+        return
+    result = calibrate_light(_calibration_step(job, store), frame)
+    record.calibrated = result
+    record.set_image(calibrated_image(result, fp))
+    record.fingerprints["calibration"] = fp
+    report.status["calibration"] = "done"
+    report.missing = dict(result.missing)
+    problem = unmatched_problem(result.missing)
+    if problem:
+        report.errors.append(problem)
+
+
+def _write_calibrated(store: FrameStore, record: FrameRecord, report: FrameReport) -> None:
+    """Write the light calibrated in this pass (once, the solution in its header)."""
+    if record.calibrated is None:
+        return
+    try:
+        write_calibrated(store, record.frame, record.calibrated, record.fingerprints["calibration"])
+    except OSError as exc:
+        report.status["calibration"] = "failed"
+        report.errors.append(f"calibration: not written: {exc}")
+    record.calibrated = None
+
+
+def _positions(record: FrameRecord, target_xy: tuple[float, float] | None) -> np.ndarray | None:
+    """The frame's sources plus the target where predicted; None measures photometry's own."""
+    if target_xy is None or record.sources is None:
+        return None
+    table = record.sources.sources
+    stars = np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
+    d = np.hypot(stars[:, 0] - target_xy[0], stars[:, 1] - target_xy[1])
+    return np.vstack([stars[d > _TARGET_SOURCE_PX], np.asarray(target_xy, float)[None, :]])
+
+
+def _place(record: FrameRecord, sky: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The target's pixel position from its sky position and the frame's solution."""
+    wcs = record.wcs
+    shape = record.frame.shape
+    if sky is None or wcs is None or shape is None:
+        return None
+    x, y = (float(v) for v in wcs.celestial.world_to_pixel_values(sky[0], sky[1]))
+    ny, nx = shape
+    return (x, y) if np.isfinite(x) and np.isfinite(y) and 0 <= x < nx and 0 <= y < ny else None
+
+
+def _measure(
+    store: FrameStore,
+    job: FrameJob,
+    record: FrameRecord,
+    report: FrameReport,
+    target_xy: tuple[float, float] | None,
+) -> None:
+    """Photometry (the frame's sources plus the target) and zero point of the record's frame."""
+    frame = record.frame
+    n = len(store.noted)
+    photometry_frame(store, frame, job.photometry, _positions(record, target_xy), record=record)
+    report.status["photometry"] = _status(store, n)
+    report.target_xy = target_xy
+    solution = record.solution
+    if solution is None or not solution.solved:
+        report.errors.append("not calibrated: the frame has no astrometric solution")
+        return
+    n = len(store.noted)
+    zp = zeropoint_frame(store, frame, job.zeropoint, job.catalog, record=record)
+    report.status["zeropoint"] = _status(store, n)
+    report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
+    if not zp.calibrated:
+        report.errors.append(f"not calibrated: {zp.reason}")
+    if target_xy is not None:
+        report.target_row = target_row(zp.sources, target_xy)
+    report.facts["calibrated"] = bool(zp.calibrated)
+
+
+def process_frame(
+    job: FrameJob, frame: FrameInfo, target_sky: tuple[float, float] | None = None
 ) -> FrameReport:
-    """Detection and astrometry of one frame (its own header hint)."""
-    store = FrameStore(folder)
+    """Every per-frame step of one light, its pixels read at most once.
+
+    Parameters
+    ----------
+    job : FrameJob
+    frame : FrameInfo
+    target_sky : (float, float), optional
+        The target's RA, Dec (deg) at this light's time: measured where the
+        frame's solution puts it, when solved.
+
+    Returns
+    -------
+    FrameReport
+        Never raises for a bad frame: the steps that failed say why in ``errors``.
+    """
+    store = FrameStore(job.folder)
     report = FrameReport(frame.path.name)
+    record = FrameRecord(frame)
+    try:
+        _calibrate(store, job, record, report)
+    except Exception as exc:  # the later steps still run on the raw file
+        log.warning("%s: not calibrated: %s", frame.path.name, exc)
+        report.status["calibration"] = "failed"
+        report.errors.append(f"calibration: {exc}")
     try:
         n = len(store.noted)
-        found = detect_frame(store, frame, detection)
+        found = detect_frame(store, frame, job.detection, record=record)
         report.status["detection"] = _status(store, n)
         report.facts.update(
             fwhm=found.fwhm, sky=found.sky, sky_noise=found.sky_noise, n_sources=found.n_sources
         )
+        report.sources = found.sources
         n = len(store.noted)
-        result = solve_frame(store, frame, solve, catalog=catalog, detection=detection)
+        result = solve_frame(
+            store, frame, job.astrometry, catalog=job.catalog, detection=job.detection,
+            record=record,
+        )  # fmt: skip
         report.status["astrometry"] = _status(store, n)
         report.facts.update(
             wcs_ok=bool(result.solved),
@@ -94,47 +299,59 @@ def detect_and_solve(
     except Exception as exc:  # one bad frame never stops the night: its status says why
         log.warning("%s: %s", frame.path.name, exc)
         report.errors.append(f"{type(exc).__name__}: {exc}")
-    report.noted = store.noted
+    _write_calibrated(store, record, report)
+    if report.status.get("calibration") == "current":
+        # The stored product's own account of what it went without; its header
+        # is read with the pixels when a step needed them, else on its own.
+        header = record.image(store).header if record.has_image else None
+        problem = stored_problem(store, frame, header)
+        if problem:
+            report.errors.insert(0, problem)  # first, as when it was calibrated
+    report.wcs = record.wcs
+    if report.wcs is None and record.has_image:
+        report.wcs = read_wcs(record.image(store).header)
+    if record.sources is not None:
+        try:
+            _measure(store, job, record, report, _place(record, target_sky))
+        except Exception as exc:  # one bad frame never stops the night: its status says why
+            log.warning("%s: %s", frame.path.name, exc)
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+    _finish(report, store)
     return report
 
 
-def measure_and_calibrate(
-    folder: str,
+def measure_target(
+    job: FrameJob,
     frame: FrameInfo,
-    photometry: PhotometryParams,
-    zeropoint: ZeroPointParams,
-    catalog: Table | None,
-    target_xy: tuple[float, float] | None,
+    target_xy: tuple[float, float],
 ) -> FrameReport:
-    """Photometry (the frame's sources plus the target) and zero point of one frame."""
-    store = FrameStore(folder)
+    """Photometry and zero point of a light again, with the target at ``target_xy``.
+
+    For the lights whose target position only the whole night gives (a track
+    fitted to every light, a star placed through the registration in a light
+    that was not solved): their pixels are read a second time.
+    """
+    from .detect import load_sources
+    from .solve import load_solution
+
+    store = FrameStore(job.folder)
     report = FrameReport(frame.path.name)
+    record = FrameRecord(frame)
     try:
-        positions = None
-        sources = store.read_table("detection", frame.path)
-        if target_xy is not None and sources is not None:
-            stars = np.column_stack([np.asarray(sources["x"]), np.asarray(sources["y"])])
-            # The target is measured where it is predicted, and the source found on
-            # it is dropped so that it is not measured twice.
-            d = np.hypot(stars[:, 0] - target_xy[0], stars[:, 1] - target_xy[1])
-            positions = np.vstack([stars[d > 2.0], np.asarray(target_xy, float)[None, :]])
-        n = len(store.noted)
-        photometry_frame(store, frame, photometry, positions)
-        report.status["photometry"] = _status(store, n)
-        n = len(store.noted)
-        solution = load_solution(store, frame)
-        if solution is None or not solution.solved:
-            report.errors.append("not calibrated: the frame has no astrometric solution")
-        else:
-            zp = zeropoint_frame(store, frame, zeropoint, catalog)
-            report.status["zeropoint"] = _status(store, n)
-            report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
-            if not zp.calibrated:
-                report.errors.append(f"not calibrated: {zp.reason}")
+        record.sources = load_sources(store, frame)
+        record.fingerprints["detection"] = store.fingerprint_of("detection", frame.path) or ""
+        record.solution = load_solution(store, frame)
+        if record.solution is not None:
+            record.fingerprints["astrometry"] = store.fingerprint_of("astrometry", frame.path) or ""
+        _measure(store, job, record, report, target_xy)
     except Exception as exc:  # one bad frame never stops the night: its status says why
         log.warning("%s: %s", frame.path.name, exc)
         report.errors.append(f"{type(exc).__name__}: {exc}")
+    _finish(report, store)
+    return report
+
+
+def _finish(report: FrameReport, store: FrameStore) -> None:
     report.facts.setdefault("zero_point", math.nan)
     report.facts.setdefault("zero_point_err", math.nan)
     report.noted = store.noted
-    return report

@@ -151,6 +151,84 @@ def _run(
     }
 
 
+def _accuracy(night: Path, project: Path) -> dict:
+    """How a run's products compare with the simulator's truth, over all lights.
+
+    Stars are matched to the truth within 1 px (clean, unsaturated, with no
+    other true star within 8 px). ``flux_pull`` is (flux - true flux) /
+    flux_err; ``mag_pull`` the same for calibrated magnitudes after the
+    night's median offset; widths are 1.4826 MAD. The light curve's
+    residual is the target's magnitude against its true one, less the median.
+    """
+    import numpy as np
+    from astropy.io import fits
+    from astropy.table import Table
+    from scipy.spatial import cKDTree
+
+    from fluxion.core.project.products import solution_wcs
+
+    def width(v):
+        v = np.asarray(v, float)
+        v = v[np.isfinite(v)]
+        return float(1.4826 * np.median(np.abs(v - np.median(v)))) if v.size else float("nan")
+
+    flux_pull, mag_off, mag_err, wcs_err, n_src, n_true = [], [], [], [], [], []
+    for truth_file in sorted((night / "truth").glob("light_*.ecsv")):
+        stem = truth_file.stem
+        truth = Table.read(truth_file)
+        truth = truth[truth["kind"] == "star"]
+        sources = project / "sources" / f"{stem}.ecsv"
+        mags = project / "magnitudes" / f"{stem}.ecsv"
+        if not (sources.exists() and mags.exists()):
+            continue
+        n_src.append(len(Table.read(sources)))
+        t = Table.read(mags)
+        txy = np.c_[truth["x"], truth["y"]]
+        d, k = cKDTree(txy).query(np.c_[t["x"], t["y"]], k=1)
+        crowd, _ = cKDTree(txy).query(txy, k=2)
+        lonely = crowd[:, 1] > 8
+        ok = (d < 1) & (np.asarray(t["flags"]) == 0)
+        ok &= lonely[k] & ~np.asarray(truth["saturated"])[k]
+        n_true.append(int(ok.sum()))
+        flux_pull += list((np.asarray(t["flux"]) - np.asarray(truth["flux"])[k])[ok]
+                          / np.asarray(t["flux_err"])[ok])  # fmt: skip
+        if "mag" in t.colnames:
+            mag_off += list((np.asarray(t["mag"]) - np.asarray(truth["mag_V"])[k])[ok])
+            mag_err += list(np.asarray(t["mag_err"])[ok])
+        solution = project / "wcs" / f"{stem}.wcs.fits"
+        if solution.exists():
+            wcs = solution_wcs(fits.getheader(solution))
+            if wcs is not None:
+                ra, dec = wcs.all_pix2world(truth["x"], truth["y"], 0)
+                cos = np.cos(np.radians(np.asarray(truth["dec"])))
+                sep = np.hypot((ra - truth["ra"]) * cos, dec - truth["dec"]) * 3600
+                wcs_err.append(float(np.median(sep)))
+    off = np.asarray(mag_off)
+    pulls = (off - np.median(off)) / np.asarray(mag_err) if off.size else off
+    out = {
+        "sources": float(np.mean(n_src)) if n_src else float("nan"),
+        "matched": float(np.mean(n_true)) if n_true else float("nan"),
+        "flux_pull_median": float(np.median(flux_pull)) if flux_pull else float("nan"),
+        "flux_pull_width": width(flux_pull),
+        "mag_offset": float(np.median(off)) if off.size else float("nan"),
+        "mag_pull_width": width(pulls),
+        "wcs_error_arcsec": float(np.median(wcs_err)) if wcs_err else float("nan"),
+    }
+    lc = project / "lightcurve.ecsv"
+    if lc.exists():
+        curve = Table.read(lc)
+        true_mag = []
+        for row in curve:
+            truth = Table.read(night / "truth" / row["file"].replace(".fits", ".ecsv"))
+            star = truth[truth["kind"] == "eclipsing"][0]
+            true_mag.append(float(star["mag_V"]))
+        res = np.asarray(curve["mag"], float) - np.asarray(true_mag)
+        res -= np.nanmedian(res)
+        out["lc_rms_mmag"] = 1000 * float(np.sqrt(np.nanmean(res**2)))
+        out["lc_chi2"] = float(np.nanmean((res / np.asarray(curve["mag_err"], float)) ** 2))
+    return out
+
+
 def _profiled(
     night: Path, project: Path, workers: int, n_frames: int | None, dump: str = ""
 ) -> dict:

@@ -49,21 +49,24 @@ def test_stopped_midway_then_resumed_redoes_nothing_finished(night, tmp_path):
     frames = scan(night)
 
     def stop_after_two(fraction: float, message: str) -> None:
-        if message.startswith("detected and solved 2/"):
+        if message.startswith("processed 2/"):
             state.cancel()
 
     state = StepState(stop_after_two)
     with pytest.raises(Cancelled):
         run_night(project, frames, params, catalog=catalog, target=target, state=state)
+    # Each light goes through every step in one pass: the two finished are whole.
     store = ProductStore(tmp_path / "p")
-    assert len(store.frames_done("calibration")) == 4
-    assert len(store.frames_done("astrometry")) == 2
-    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "p/wcs").glob("*.wcs.fits")}
-    assert len(stamps) == 2
+    for step in ("calibration", "detection", "astrometry", "photometry", "zeropoint"):
+        assert len(store.frames_done(step)) == 2, step
+    products = (tmp_path / "p/wcs").glob("*.wcs.fits"), (tmp_path / "p/calibrated").glob("*.fits")
+    stamps = {p: p.stat().st_mtime_ns for found in products for p in found}
+    assert len(stamps) == 2 + 2  # two solutions, two calibrated lights
     project = Project.load(tmp_path / "p")
     resumed = run_night(project, frames, params, catalog=catalog, target=target)
-    assert resumed.counts["calibration"] == {"done": 0, "current": 4, "failed": 0}
+    assert resumed.counts["calibration"] == {"done": 2, "current": 2, "failed": 0}
     assert resumed.counts["astrometry"] == {"done": 2, "current": 2, "failed": 0}
+    assert resumed.counts["zeropoint"] == {"done": 2, "current": 2, "failed": 0}
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert list(resumed.frames["status"]) == ["ok"] * 4
     assert np.all(np.isfinite(np.asarray(resumed.light_curve["mag"])))
