@@ -54,7 +54,8 @@ def _cell(value: object, width: int) -> str:
 
 def _common_folder(paths: list[Path]) -> Path | None:
     try:
-        return Path(os.path.commonpath([p.resolve().parent for p in paths]))
+        # realpath, not resolve(): a symbolic link loop among the files must not raise.
+        return Path(os.path.commonpath([os.path.realpath(p.parent) for p in paths]))
     except ValueError:  # different drives on Windows
         return None
 
@@ -63,7 +64,7 @@ def _relative(path: Path, root: Path | None) -> str:
     if root is None:
         return str(path)
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return (Path(os.path.realpath(path.parent)) / path.name).relative_to(root).as_posix()
     except ValueError:
         return str(path)
 

@@ -22,10 +22,14 @@ message; the scanner turns them into per-frame problems.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
+import stat
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -35,12 +39,14 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from ..runtime.quiet import quiet
+from .cards import clean_header, repair_in_place, writable_header
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
 __all__ = [
     "FitsReadError",
+    "file_problem",
     "FITS_SUFFIXES",
     "is_fits_name",
     "read_header",
@@ -94,6 +100,9 @@ _WCS_NUMERIC_PREFIXES = (
 )
 
 
+_BLOCK = 2880
+
+
 class FitsReadError(ValueError):
     """A file that cannot be used as an image; the message is one line for the user."""
 
@@ -103,21 +112,141 @@ def is_fits_name(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(FITS_SUFFIXES)
 
 
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be opened as a file, in one line, or None when it can.
+
+    Checked before opening: a FIFO would block the open forever, /dev/zero
+    would be read without end, and a symbolic link loop or a broken link must
+    not be called a missing file.
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop (the link points back to itself)"
+        if p.is_symlink():
+            return f"a broken symbolic link (to {os.readlink(p)}, which does not exist)"
+        if exc.errno == errno.ENOENT:
+            return f"no such file: {p}"
+        if exc.errno == errno.ENAMETOOLONG:
+            return "the file name is too long for this system"
+        return f"cannot read the file ({exc.strerror or exc})"
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        return f"{p} is a folder, not a FITS file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe), not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a file"
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    if st.st_size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(p, os.R_OK):
+        return "permission denied: the file cannot be read"
+    return None
+
+
 def _open(path: Path, memmap: bool = True) -> fits.HDUList:
     """Open lazily (memory-mapped by default), turning low-level failures into one line."""
-    if not path.exists():
-        raise FitsReadError(f"no such file: {path}")
-    if path.is_dir():
-        raise FitsReadError(f"{path} is a folder, not a FITS file")
-    if path.stat().st_size == 0:
-        raise FitsReadError("empty file (0 bytes)")
+    problem = file_problem(path)
+    if problem is not None:
+        raise FitsReadError(problem)
     try:
         return fits.open(path, memmap=memmap, lazy_load_hdus=True, mode="readonly")
-    except OSError as exc:
-        # astropy raises OSError("Empty or corrupt FITS file") for non-FITS input.
-        raise FitsReadError(f"not a readable FITS file ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - corrupt files raise anything
-        raise FitsReadError(f"not a readable FITS file ({type(exc).__name__}: {exc})") from exc
+        message = _diagnose(path, exc)
+        # astropy leaves the file it opened referenced from the traceback's frames;
+        # freeing them closes it now, not at a later garbage collection (which
+        # warns about an unclosed file in whatever code runs then).
+        with quiet(ResourceWarning):
+            traceback.clear_frames(exc.__traceback__)
+    raise FitsReadError(message)
+
+
+# Pixel types the FITS standard allows.
+_BITPIX = (8, 16, 32, 64, -32, -64)
+# astropy's advice to programmers, not to users.
+_ASTROPY_HINT = re.compile(r"\s*If this is really a FITS file.*$", re.S)
+
+
+def _raw_cards(head: bytes) -> dict[str, str] | None:
+    """Keyword -> value text of the first header in ``head``, or None without an END card."""
+    cards: dict[str, str] = {}
+    for i in range(0, len(head) - 79, 80):
+        c = head[i : i + 80].decode("latin-1")
+        key = c[:8].strip()
+        if key == "END" and not c[8:].strip():
+            return cards
+        if c[8:10] == "= ":
+            cards.setdefault(key, c[10:].split("/", 1)[0].strip())
+    return None
+
+
+def _structure_problem(cards: dict[str, str]) -> str | None:
+    """What is wrong with BITPIX and NAXISn of a header's raw cards, or None."""
+    bitpix = cards.get("BITPIX")
+    if bitpix is None:
+        return "the header has no BITPIX card"
+    try:
+        if int(bitpix) not in _BITPIX:
+            raise ValueError
+    except ValueError:
+        return f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
+    text = cards.get("NAXIS")
+    try:
+        naxis = int(text or "")
+        if not 0 <= naxis <= 999:
+            raise ValueError
+    except ValueError:
+        return f"NAXIS = {text} is not a number of axes" if text else "the header has no NAXIS"
+    for i in range(1, naxis + 1):
+        value = cards.get(f"NAXIS{i}")
+        if value is None:
+            return f"NAXIS = {naxis} but the header has no NAXIS{i}"
+        try:
+            if int(value) < 0:
+                raise ValueError
+        except ValueError:
+            return f"NAXIS{i} = {value} is not a size in pixels"
+    return None
+
+
+def _diagnose(path: Path, exc: BaseException) -> str:
+    """The user's reason why astropy could not open ``path``."""
+    name = path.name.lower()
+    if name.endswith((".gz", ".bz2")):
+        import bz2
+        import gzip
+
+        opener = gzip.open if name.endswith(".gz") else bz2.open
+        try:
+            with opener(path, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+        except EOFError:
+            return "the compressed file is cut short (truncated download or copy?)"
+        except (OSError, ValueError) as err:
+            return f"the compressed file is damaged ({err})"
+    else:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(_BLOCK * 36)
+        except OSError as err:
+            return f"cannot read the file ({err.strerror or err})"
+        if not head.startswith(b"SIMPLE  ="):
+            return "not a FITS file (it does not begin with SIMPLE = T)"
+        cards = _raw_cards(head)
+        if cards is None:
+            return "the header has no END card (the file is cut short or not FITS)"
+        problem = _structure_problem(cards)
+        if problem is not None:
+            return problem
+    text = _ASTROPY_HINT.sub("", str(exc)).strip() or type(exc).__name__
+    return f"not a readable FITS file ({text})"
 
 
 def _is_image(hdu: fits.hdu.base._BaseHDU) -> bool:
@@ -141,6 +270,11 @@ def _find_image_hdu(hdul: fits.HDUList) -> int:
         except IndexError:
             break
         if _is_image(hdu):
+            bitpix = hdu.header.get("BITPIX")
+            if isinstance(bitpix, bool) or bitpix not in _BITPIX:
+                raise FitsReadError(
+                    f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
+                )
             return i
         tables += isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
         i += 1
@@ -175,7 +309,7 @@ def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
     """
     header = hdul[index].header.copy()
     if index == 0:
-        return header
+        return clean_header(header)
     structural = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "XTENSION"}
     for card in hdul[0].header.cards:
         key = card.keyword
@@ -184,7 +318,7 @@ def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
         if key.startswith("NAXIS") or key in header:
             continue
         header.append(card, end=True)
-    return header
+    return clean_header(header)
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
@@ -222,24 +356,56 @@ def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
 
 
+def _short_file(p: Path, hdul: fits.HDUList, index: int) -> str | None:
+    """The truncation message when an uncompressed file is shorter than its header says."""
+    if p.name.lower().endswith((".gz", ".bz2", ".zip")):
+        return None
+    hdu = hdul[index]
+    # hdul.fileinfo would format the whole header again, which raises on a card
+    # astropy cannot parse; the data's offset and size are all that is needed.
+    offset = getattr(hdu, "_data_offset", None)
+    if offset is None or isinstance(hdu, fits.CompImageHDU):
+        return None
+    expected = int(offset) + int(hdu.size)
+    actual = p.stat().st_size
+    if actual < expected:
+        return f"truncated file: {actual} bytes, the header needs {expected}"
+    return None
+
+
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def _too_large(header: fits.Header) -> str | None:
+    """A message when the image the header claims could not be held in memory.
+
+    A compressed file's header may claim any size; it is compared with the
+    computer's memory (in float64, as photometry reads it) before a byte is
+    allocated.
+    """
+    dims = [int(header.get(f"NAXIS{i}", 0) or 0) for i in (1, 2)]
+    claimed = dims[0] * dims[1] * 8
+    if claimed > _physical_memory() // 2:
+        gib = claimed / (1 << 30)
+        return (
+            f"the header claims a {dims[0]} x {dims[1]} image ({gib:.1f} GiB as numbers), "
+            "more than this computer can hold"
+        )
+    return None
+
+
 def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
     """A one-line message when the file is shorter than its header promises.
 
     Only uncompressed files are checked: it costs one ``stat`` and no pixel read.
     """
     p = Path(path)
-    if p.name.lower().endswith((".gz", ".bz2", ".zip")):
-        return None
     with quiet(), _open(p) as hdul:
-        hdul[hdu]  # noqa: B018 - loads HDUs up to the image one
-        info = hdul.fileinfo(hdu)
-    if info is None:
-        return None
-    expected = int(info["datLoc"]) + int(info["datSpan"])
-    actual = p.stat().st_size
-    if actual < expected:
-        return f"truncated file: {actual} bytes, the header needs {expected}"
-    return None
+        return _short_file(p, hdul, hdu)
 
 
 def read_image(
@@ -319,6 +485,10 @@ def read_frame(
                 header = _merged_header(hdul, index)
             except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
+            # The sizes the header claims are checked before any pixel is allocated.
+            problem = _too_large(image_hdu.header) or _short_file(p, hdul, index)
+            if problem is not None:
+                raise FitsReadError(problem)
         if _is_scaled(image_hdu):
             # astropy refuses to memory-map scaled integers (its sections too):
             # they are read in by a second open; the header is kept from the first.
@@ -348,6 +518,12 @@ def _pixels(
     except (TypeError, ValueError, OSError, EOFError) as exc:
         # A short file makes numpy complain that the buffer is too small.
         raise FitsReadError(f"cannot read pixels, file truncated? ({exc})") from exc
+    except MemoryError as exc:
+        raise FitsReadError("not enough memory to read the image") from exc
+    except Exception as exc:  # noqa: BLE001 - cfitsio's decompression errors have their own type
+        if isinstance(image_hdu, fits.CompImageHDU):
+            raise FitsReadError(f"the compressed image is damaged ({exc})") from exc
+        raise FitsReadError(f"cannot read pixels ({type(exc).__name__}: {exc})") from exc
     if data is None:
         raise FitsReadError(f"HDU {index} has no data")
     if data.ndim != 2:
@@ -426,7 +602,12 @@ def read_wcs(header: fits.Header) -> WCS | None:
 
 def _temp_beside(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The temporary name adds about 14 characters: a product named near the
+    # file system's 255-byte limit gets a shortened prefix, not ENAMETOOLONG.
+    prefix = "." + path.name
+    while len(os.fsencode(prefix)) > 200:
+        prefix = prefix[: len(prefix) - 8]
+    fd, tmp = tempfile.mkstemp(prefix=prefix + ".", suffix=".tmp", dir=path.parent)
     # mkstemp makes owner-only files; products are ordinary files others may read.
     os.chmod(tmp, 0o644)
     return fd, tmp
@@ -472,7 +653,9 @@ def atomic_write_fits(
     pathlib.Path
         The destination path.
     """
-    hdu = fits.PrimaryHDU(data=None if data is None else np.asarray(data), header=header)
+    hdu = fits.PrimaryHDU(
+        data=None if data is None else np.asarray(data), header=writable_header(header)
+    )
     return _write_atomically(Path(path), hdu.writeto, "wb")
 
 
@@ -492,6 +675,9 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
     pathlib.Path
         The destination path.
     """
+    # A header copied from a raw frame may carry cards astropy refuses to write.
+    for hdu in hdulist:
+        repair_in_place(hdu.header)
     return _write_atomically(Path(path), hdulist.writeto, "wb")
 
 

@@ -107,10 +107,13 @@ class FolderWalk:
 
 
 def _fits_files(folder: Path, names: Iterable[str]) -> list[Path]:
+    # Anything with a FITS name but a folder is taken: a FIFO, a device, a
+    # broken link or a link loop is then reported by name with its cause
+    # (fitsio.file_problem), not silently left out of the night.
     return [
         folder / n
         for n in sorted(names)
-        if is_fits_name(n) and not n.startswith(".") and (folder / n).is_file()
+        if is_fits_name(n) and not n.startswith(".") and not (folder / n).is_dir()
     ]
 
 

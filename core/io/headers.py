@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from .cameras import match_camera, read_gain
+from .cards import clean_header
 from .cfa import read_cfa
 from .fitsio import read_wcs
 from .obstime import mid_exposure_time
@@ -35,6 +36,10 @@ from .profiles import Profile, match_profile
 __all__ = ["HeaderFacts", "normalise_header", "pixel_scale_arcsec", "IMAGE_TYPES"]
 
 IMAGE_TYPES = ("bias", "dark", "flat", "light", "unknown")
+
+# Seconds: no exposure lasts longer than a few days (a night's drift scan, a
+# long dark); a longer card is a writer's mistake.
+_LONGEST_EXPOSURE_S = 1e6
 
 _SEXAGESIMAL = re.compile(r"\d[\s:hdm°]+\d")
 # Words naming a frame type in a file or folder name (singular or plural:
@@ -198,6 +203,14 @@ class _Reader:
             return None
         if t < 0:
             self.problems.append(f"{self.sources['exptime']}={t} is negative; ignored")
+            del self.sources["exptime"]
+            return None
+        unit = {"s": 1.0, "min": 60.0, "ms": 1e-3}[self.p.convention("exptime_unit") or "s"]
+        if t * unit > _LONGEST_EXPOSURE_S:
+            # 1e30 s would put mid-exposure beyond any calendar (ERFA refuses it).
+            self.problems.append(
+                f"{self.sources['exptime']}={t:g} is not a plausible exposure time; ignored"
+            )
             del self.sources["exptime"]
             return None
         scale = {"s": 1.0, "min": 60.0, "ms": 1e-3}[self.p.convention("exptime_unit") or "s"]
@@ -408,8 +421,12 @@ def normalise_header(
     -------
     HeaderFacts
     """
+    # Cards astropy cannot parse would raise wherever a fact is read; they are
+    # repaired once here (headers read through fitsio already are) and said.
+    header = clean_header(header)
     prof = profile if profile is not None else match_profile(header, profiles)
     r = _Reader(header, prof)
+    r.problems.extend(header.repairs)
     exptime = r.exptime()
     image_type = r.image_type(exptime, file_name, folder_name)
     t = mid_exposure_time(

@@ -38,7 +38,7 @@ def test_scan_json(folder: Path, capsys) -> None:
     assert (a["type"], a["exptime"], a["gain"], a["shape"]) == ("light", 180.0, 2.07, [16, 20])
     assert a["ra"] == pytest.approx(63.0510917, abs=1e-6)
     assert a["dec"] == pytest.approx(22.8838222, abs=1e-6)
-    assert rows[2]["type"] == "unknown" and "not a readable FITS" in rows[2]["problems"][0]
+    assert rows[2]["type"] == "unknown" and "not a FITS file" in rows[2]["problems"][0]
 
 
 def test_scan_table_and_problem_lines(folder: Path, capsys) -> None:
@@ -48,7 +48,7 @@ def test_scan_table_and_problem_lines(folder: Path, capsys) -> None:
     assert out[1].startswith("a.fits") and "2018-10-13T02:04:40.984" in out[1]
     assert "3 files: 2 light, 1 unknown" in out
     problem_lines = [line for line in out if line.startswith("  ")]
-    assert len(problem_lines) == 1 and problem_lines[0].startswith("  bad.fits: not a readable")
+    assert len(problem_lines) == 1 and problem_lines[0].startswith("  bad.fits: not a FITS file")
 
 
 def test_scan_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:

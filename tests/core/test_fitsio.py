@@ -141,7 +141,7 @@ def test_read_wcs_none_without_celestial_axes() -> None:
     "name, content, message",
     [
         ("empty.fits", b"", "empty file"),
-        ("notes.fits", b"these are observing notes, not an image\n" * 100, "not a readable FITS"),
+        ("notes.fits", b"these are observing notes, not an image\n" * 100, "not a FITS file"),
     ],
 )
 def test_unreadable_files_raise_one_line(tmp_path: Path, name, content, message) -> None:
