@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
         self.prev_action.setToolTip("Previous frame (A or Left)")
         self.play_action = bar.addAction("Play", self.toggle_play)
         self.play_action.setCheckable(True)
-        self.play_action.setToolTip("Blink through the frames (Space)")
+        self.play_action.setToolTip("Blink through the light frames (Space)")
         self.next_action = bar.addAction("Next >", self.session.next)
         self.next_action.setToolTip("Next frame (D or Right)")
         self.rate_box = QSpinBox()
@@ -186,6 +186,14 @@ class MainWindow(QMainWindow):
         v = self.menuBar().addMenu("&View")
         for dock in (self.frames_dock, self.header_dock, self.log_dock, *self.panel_docks):
             v.addAction(dock.toggleViewAction())
+        v.addSeparator()
+        self.step_all_action = v.addAction("Step through bias, dark and flat frames too")
+        self.step_all_action.setCheckable(True)
+        self.step_all_action.setToolTip(
+            "Previous, Next and Play go through the light frames only unless this is on; "
+            "any frame can always be picked in the frame list"
+        )
+        self.step_all_action.toggled.connect(self._set_step_all)
 
     def _connect(self) -> None:
         s = self.start_page
@@ -312,6 +320,9 @@ class MainWindow(QMainWindow):
             self.blink_timer.stop()
         self.play_action.setChecked(playing)
         self.play_action.setText("Pause" if playing else "Play")
+
+    def _set_step_all(self, on: bool) -> None:
+        self.session.step_all_frames = bool(on)
 
     def _set_rate(self, fps: int) -> None:
         self.blink_timer.setInterval(int(1000 / max(fps, 1)))

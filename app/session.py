@@ -187,6 +187,8 @@ class Session(QObject):
         self._inflight: set[int] = set()
         self._step = 1
         self.show_calibrated = False
+        # Previous/Next/Play step through the lights only unless asked for every frame.
+        self.step_all_frames = False
         self._display_generation = 0
         self._store: ProductStore | None = None
 
@@ -334,17 +336,55 @@ class Session(QObject):
             self._load(index, quiet=False)
         self._prefetch_around(index)
 
+    def light_indices(self) -> list[int]:
+        """Indices of the light frames (all frames when the night has no light)."""
+        if self.sequence is None:
+            return []
+        lights = [i for i, f in enumerate(self.sequence.frames) if f.type == "light"]
+        return lights or list(range(len(self.sequence)))
+
+    def stepped_indices(self) -> list[int]:
+        """The frames Previous, Next and Play go through: the lights, unless
+        :attr:`step_all_frames` (bias, dark and flat frames too)."""
+        if self.sequence is None:
+            return []
+        if self.step_all_frames:
+            return list(range(len(self.sequence)))
+        return self.light_indices()
+
+    def time_origin(self) -> float | None:
+        """The JD every panel counts "hours since the first light" from (None: no times)."""
+        if self.sequence is None:
+            return None
+        jd = [self.sequence[i].jd for i in self.light_indices()]
+        jd = [j for j in jd if j is not None]
+        return min(jd) if jd else None
+
     def next(self, wrap: bool = False) -> None:
-        """The next frame (wrapping to the first when ``wrap``)."""
-        if len(self):
-            i = self.current + 1
-            self.go_to(0 if wrap and i >= len(self) else min(i, len(self) - 1))
+        """The next frame to step to (wrapping to the first when ``wrap``)."""
+        order = self.stepped_indices()
+        if not order:
+            return
+        later = [i for i in order if i > self.current]
+        if later:
+            self.go_to(later[0])
+        elif wrap:
+            self.go_to(order[0])
+        elif self.current not in order:
+            self.go_to(order[-1])
 
     def previous(self, wrap: bool = False) -> None:
-        """The previous frame (wrapping to the last when ``wrap``)."""
-        if len(self):
-            i = self.current - 1
-            self.go_to(len(self) - 1 if wrap and i < 0 else max(i, 0))
+        """The previous frame to step to (wrapping to the last when ``wrap``)."""
+        order = self.stepped_indices()
+        if not order:
+            return
+        earlier = [i for i in order if i < self.current]
+        if earlier:
+            self.go_to(earlier[-1])
+        elif wrap:
+            self.go_to(order[-1])
+        elif self.current not in order:
+            self.go_to(order[0])
 
     def set_limits_method(self, method: str) -> None:
         """Recompute the current frame's display limits with ``method`` (in a worker)."""
@@ -409,10 +449,17 @@ class Session(QObject):
             del self._cache[old]
 
     def _prefetch_around(self, index: int) -> None:
-        n = len(self)
-        # ahead in the direction of travel (wrapping, for blinking), one behind
-        wanted = [(index + self._step * k) % n for k in range(1, PREFETCH_AHEAD + 1)]
-        wanted.append((index - self._step) % n)
+        order = self.stepped_indices()
+        n = len(order)
+        if not n:
+            return
+        # ahead in the direction of travel (wrapping, for blinking), one behind,
+        # among the frames stepping goes through
+        here = int(np.searchsorted(order, index))
+        if not (here < n and order[here] == index) and self._step > 0:
+            here -= 1  # a frame stepping skips: the next one ahead is order[here + 1]
+        wanted = [order[(here + self._step * k) % n] for k in range(1, PREFETCH_AHEAD + 1)]
+        wanted.append(order[(here - self._step) % n])
         for j in wanted:
             if j not in self._cache and j != index:
                 self._load(j, quiet=True)

@@ -177,7 +177,7 @@ class StepPanel(QWidget):
         self.redo_box = QCheckBox("Redo when the frame changes")
         self.result_label = QLabel("Not run yet.")
         self.result_label.setWordWrap(True)
-        self.plot = TimeSeriesPlot(self.quantity, "hours since the first frame")
+        self.plot = TimeSeriesPlot(self.quantity, "hours since the first light")
         self.run_button.clicked.connect(self.run_current)
         self.run_all_button.clicked.connect(self.run_all)
         self.plot.frame_clicked.connect(session.go_to)
@@ -329,15 +329,20 @@ class StepPanel(QWidget):
         return task
 
     def run_all(self) -> Task | None:
-        """Run the step on every frame (in parallel on the frame executor)."""
+        """Run the step on every light (in parallel on the frame executor).
+
+        Bias, dark and flat frames are left out: the per-frame steps measure
+        the sky, and their numbers would only spoil the night's plots.
+        """
         seq = self.session.sequence
         if seq is None or not len(seq) or not self.prepare_run():
             return None
         run, params = self.run_frame, self.params()
         executor = self.session.workers.frame_executor
+        lights = self.session.light_indices()
 
         def work(state: StepState) -> dict[int, Any]:
-            tick = state.counter(len(seq), "frames")
+            tick = state.counter(len(lights), "lights")
 
             def one(i: int) -> Any:
                 state.check()
@@ -345,10 +350,10 @@ class StepPanel(QWidget):
                 tick()
                 return r
 
-            return dict(zip(range(len(seq)), executor.map(one, range(len(seq))), strict=True))
+            return dict(zip(lights, executor.map(one, lights), strict=True))
 
         task = self.session.workers.submit(
-            work, name=f"{self.title} on all frames", key=f"panel:{self.step}"
+            work, name=f"{self.title} on all lights", key=f"panel:{self.step}"
         )
         task.result.connect(self._store_all)
         return task
@@ -400,10 +405,13 @@ class StepPanel(QWidget):
         seq = self.session.sequence
         if seq is None:
             return
-        idx = sorted(self.results)
+        # The night's plots show the lights (a result of a calibration frame,
+        # run on it by hand, stays in the panel's text only).
+        idx = [i for i in sorted(self.results) if seq[i].type == "light"] or sorted(self.results)
         jd = [seq[i].jd for i in idx]
+        origin = self.session.time_origin()
         if all(j is not None for j in jd) and jd:
-            x = (np.asarray(jd, dtype=float) - min(jd)) * 24.0
+            x = (np.asarray(jd, dtype=float) - (origin if origin is not None else min(jd))) * 24.0
         else:
             x = np.asarray(idx, dtype=float)
         self.plot.set_series(x, [self.summary(self.results[i]) for i in idx], frames=idx)

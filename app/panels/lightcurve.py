@@ -454,7 +454,9 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         if self.fold_box.isChecked():
             x, label = fold(jd, self.period_box.value()), "phase"
         else:
-            x, label = (jd - jd[0]) * 24.0, "hours since the first light"
+            origin = self.session.time_origin()  # the same zero as the other panels' plots
+            x = (jd - (origin if origin is not None else jd[0])) * 24.0
+            label = "hours since the first light"
         check = None
         if "check_mag" in lc.colnames:
             check = (np.asarray(lc["check_mag"], float), np.asarray(lc["check_mag_err"], float))
