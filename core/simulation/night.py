@@ -28,6 +28,7 @@ from .colour import FRACTION, ColourCamera
 from .headers import frame_header
 from .psf import add_sources, psf_stamp
 from .stars import NightStars
+from .transients import NightTransients
 
 if TYPE_CHECKING:
     from .simulate import NightConfig
@@ -36,12 +37,14 @@ __all__ = ["ASTEROID_ID", "Night"]
 
 ASTEROID_ID = -1
 _ASTEROID_BV = 0.85  # an S-type colour
+_NEW_SOURCE_BV = 0.1  # a nova's or young supernova's blue colour
+_GALAXY_BV = 0.8
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 _LIGHT_DAY_PER_AU = 499.004783836 / 86400.0  # light time of one au (days)
 _S_CLOUDS = 21  # the clouds' own random stream: a clear night draws nothing from it
 
 
-class Night(CameraFrames, NightStars):
+class Night(CameraFrames, NightStars, NightTransients):
     """A simulated night: the truth, and the raw frames drawn from it.
 
     Build with :func:`fluxion.core.simulation.simulate.make_night`.
@@ -100,6 +103,7 @@ class Night(CameraFrames, NightStars):
             )
         )
         self._make_stars(_rng(c.seed, _S_CATALOG))
+        self._make_transients()
         self.camera = _camera.make_camera(
             c.shape,
             gain=c.gain,
@@ -272,8 +276,8 @@ class Night(CameraFrames, NightStars):
     def variable_relative_flux(self, jd: float | np.ndarray) -> dict[str, np.ndarray]:
         """Flux of each variable relative to its catalog brightness at ``jd``.
 
-        Returns ``{"eclipsing": ..., "transit": ..., "asteroid": ...}``; the
-        asteroid's is relative to ``config.asteroid_mag``.
+        Returns ``{"eclipsing": ..., "transit": ..., "asteroid": ...,
+        "outburst": ...}``; the asteroid's is relative to ``config.asteroid_mag``.
         """
         c = self.config
         jd = np.asarray(jd, float)
@@ -305,6 +309,7 @@ class Night(CameraFrames, NightStars):
                     c.asteroid_amplitude,
                 )
             ),
+            "outburst": self.outburst_factor(jd),
         }
 
     def _fwhm_at(self, i: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -347,6 +352,7 @@ class Night(CameraFrames, NightStars):
         factor = np.ones(len(self.catalog))
         factor[self._kind == "eclipsing"] = rel["eclipsing"]
         factor[self._kind == "transit"] = rel["transit"]
+        factor[self._kind == "outburst"] = rel["outburst"]
         ra = np.asarray(self.catalog["ra"], float)
         dec = np.asarray(self.catalog["dec"], float)
         x, y = w.all_world2pix(ra, dec, 0, tolerance=1e-9, maxiter=100)
@@ -365,6 +371,20 @@ class Night(CameraFrames, NightStars):
         if self.colour is not None:
             for k, r in self._channel_rates(self._true_v, self._true_b).items():
                 rows[f"flux_{k}"] = r * scale * factor
+        for source_id, kind, sky, mag_v in self.new_point_sources(jd):
+            # The nova and the supernova: point sources the catalogue does not list.
+            sx, sy = w.all_world2pix(sky.ra.deg, sky.dec.deg, 0, tolerance=1e-9, maxiter=100)
+            bv = _NEW_SOURCE_BV
+            values = {
+                "id": source_id, "kind": kind, "x": sx, "y": sy, "ra": sky.ra.deg,
+                "dec": sky.dec.deg, "mag_V": mag_v,
+                "flux": float(self._electron_rate(np.array(mag_v), np.array(mag_v + bv)) * scale),
+            }  # fmt: skip
+            if self.colour is not None:
+                for k, r in self._channel_rates(np.array(mag_v), np.array(mag_v + bv)).items():
+                    values[f"flux_{k}"] = float(r * scale)
+            for key, value in values.items():
+                rows[key] = np.append(rows[key], value)
         trail: list[tuple[np.ndarray, np.ndarray, float]] = []
         if c.asteroid:
             mag_v = c.asteroid_mag - 2.5 * np.log10(rel["asteroid"])
@@ -427,8 +447,11 @@ class Night(CameraFrames, NightStars):
         """Truth table and the noiseless calibrated image (e-) of light ``i``."""
         truth, trail = self._sources(i)
         image = self.sky_electrons(i)
+        w = self._wcs[i]
+        scale = self.config.exptime * self._transmission(i)
         if self.colour is None:
             self._add_light(i, image, truth, trail, np.asarray(truth["flux"]))
+            self.add_galaxies(i, image, w, scale, lambda v: self._electron_rate(v, v + _GALAXY_BV))
         else:
             # Each channel's pixels see the stars through its own filter.
             channels = {}
@@ -436,6 +459,10 @@ class Night(CameraFrames, NightStars):
                 channels[k] = np.zeros(self.config.shape)
                 full = np.asarray(truth[f"flux_{k}"]) / FRACTION[k]
                 self._add_light(i, channels[k], truth, trail, full)
+                self.add_galaxies(
+                    i, channels[k], w, scale,
+                    lambda v, k=k: self.colour.full_rates(v, v + _GALAXY_BV)[k],
+                )  # fmt: skip
             image += self.colour.mosaic(channels, self.config.shape)
         return self._with_saturation(i, truth, trail), image
 

@@ -161,6 +161,30 @@ class NightConfig:
         help="Distance from the observer: the rotation is seen delta / c late (light time); "
         "0 leaves light time out.",
     )  # fmt: skip
+    nova: bool = param(
+        True, label="Nova", help="A new star, not in the catalogue, brightening over the night."
+    )
+    nova_mag_start: float = param(17.0, label="Nova V at the first light", unit="mag")
+    nova_mag_end: float = param(14.5, label="Nova V at the last light", unit="mag")
+    outburst: bool = param(
+        True, label="Outbursting star",
+        help="A catalogued star (a dwarf nova) that brightens during the night.",
+    )  # fmt: skip
+    outburst_mag: float = param(16.0, label="Outbursting star V in quiescence", unit="mag")
+    outburst_amplitude: float = param(3.0, label="Outburst amplitude", unit="mag")
+    outburst_start: float = param(
+        0.4, label="Outburst start", help="Fraction of the night.", minimum=0.0, maximum=1.0
+    )
+    outburst_rise: float = param(10.0, label="Outburst rise", unit="min", minimum=0.0)
+    n_galaxies: int = param(
+        0, label="Galaxies", minimum=0, help="Exponential discs, not in the star catalogue."
+    )
+    galaxy_mag_bright: float = param(13.5, label="Brightest galaxy V", unit="mag")
+    galaxy_mag_faint: float = param(16.5, label="Faintest galaxy V", unit="mag")
+    supernova: bool = param(
+        False, label="Supernova", help="A supernova in the brightest galaxy, off its nucleus."
+    )
+    supernova_mag: float = param(16.0, label="Supernova V", unit="mag")
     eclipsing_mag: float = param(12.8, label="Eclipsing binary V", unit="mag")
     eclipsing_period: float = param(0.61, label="Eclipsing binary period", unit="d")
     eclipsing_depth: float = param(0.5, label="Primary eclipse depth", help="Flux fraction.")

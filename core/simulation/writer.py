@@ -209,9 +209,34 @@ def _night_record(night: Night, lights: tuple[Path, ...], outdir: Path) -> dict:
             "transit_id": night.transit_id,
             "transit_mid_jd": night.transit_mid,
             "asteroid_rotation_t0_jd": night.asteroid_t0,
+            **_transient_events(night),
         },
         "frames": frames,
     }
+
+
+def _transient_events(night: Night) -> dict:
+    """The nova's place and the outburst's star and time, for night.json."""
+    c = night.config
+    out: dict = {}
+    if night.outburst_id is not None:
+        out["outburst_id"] = night.outburst_id
+        out["outburst_start_jd"] = night.outburst_start_jd
+        out["outburst_amplitude"] = c.outburst_amplitude
+    if night.nova_sky is not None:
+        out["nova"] = {
+            "ra": float(night.nova_sky.ra.deg),
+            "dec": float(night.nova_sky.dec.deg),
+            "mag_start": c.nova_mag_start,
+            "mag_end": c.nova_mag_end,
+        }
+    if night.supernova_sky is not None:
+        out["supernova"] = {
+            "ra": float(night.supernova_sky.ra.deg),
+            "dec": float(night.supernova_sky.dec.deg),
+            "mag": c.supernova_mag,
+        }
+    return out
 
 
 def write_night(

@@ -240,12 +240,14 @@ def _write_cache(cache: Path, table: Table) -> None:
         log.warning("ephemeris not cached in %s: %s", cache.parent, exc)
 
 
-def _read_cache(cache: Path, err: EphemerisError) -> Table:
+def _read_cache(
+    cache: Path, err: EphemerisError, columns: tuple[str, ...] = ("jd", "ra", "dec")
+) -> Table:
     """A cached answer, or an error that says both what failed and that the cache is damaged."""
     try:
         with quiet():
             table = Table.read(cache, format="ascii.ecsv")
-        for name in ("jd", "ra", "dec"):
+        for name in columns:
             if name not in table.colnames:
                 raise ValueError(f"no {name} column")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -305,6 +307,7 @@ def known_objects_in_field(
     *,
     observatory_code: str = "500",
     max_position_error: u.Quantity = 120 * u.arcsec,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Table:
     """Known solar-system objects in a field at ``epoch``, from SkyBoT.
 
@@ -318,6 +321,9 @@ def known_objects_in_field(
         Usually the middle of the sequence.
     observatory_code : str
         MPC code of the site ("500" for the geocentre).
+    cache_dir : path, optional
+        Folder to keep answers in (one per field, radius, epoch and site) and
+        to fall back to when SkyBoT cannot be reached.
 
     Returns
     -------
@@ -325,7 +331,8 @@ def known_objects_in_field(
         Columns ``number`` (0 when unnumbered), ``name``, ``ra``, ``dec`` (deg),
         ``v_mag``, ``position_error`` (arcsec), ``center_distance`` (arcsec),
         ``ra_rate``, ``dec_rate`` (arcsec/h), ``kind``; empty when nothing is
-        there (not an error).
+        there (not an error). ``meta['epoch_jd']`` is the epoch (UTC) of the
+        positions and ``meta['source']`` says "SkyBoT" or "cache".
 
     Raises
     ------
@@ -335,14 +342,26 @@ def known_objects_in_field(
     from astroquery.imcce import Skybot
 
     radius = min(radius.to(u.deg), 10 * u.deg)
+    epoch = Time(epoch).utc
+    key = (
+        f"{center.icrs.ra.deg:.5f}|{center.icrs.dec.deg:.5f}|{radius.value:.5f}|"
+        f"{epoch.jd:.6f}|{observatory_code}"
+    )
+    cache = _cache_path(Path(cache_dir), "skybot", key) if cache_dir else None
     try:
         skybot = Skybot()
         response = skybot.cone_search_async(
-            center, radius, Time(epoch), location=observatory_code,
+            center, radius, epoch, location=observatory_code,
             position_error=min(max_position_error, 120 * u.arcsec), cache=False,
         )  # fmt: skip
         raw = _query_then_parse(skybot, response)
     except (requests.exceptions.RequestException, ValueError, KeyError, OSError) as exc:
+        err = _service_error("SkyBoT", exc)
+        if cache is not None and cache.is_file():
+            log.warning("%s; using the cached answer %s", err, cache.name)
+            table = _read_cache(cache, err, ("name", "ra", "dec", "ra_rate", "dec_rate"))
+            table.meta["source"] = "cache"
+            return table
         raise _service_error("SkyBoT", exc, "Known asteroids cannot be marked now.") from exc
     out = Table()
     n = len(raw)
@@ -355,4 +374,8 @@ def known_objects_in_field(
     ):  # fmt: skip
         out[name] = _column(raw, col, unit) if n else np.zeros(0)
     out["kind"] = [str(v) for v in raw["Type"]] if n else np.zeros(0, dtype=str)
+    out.meta["epoch_jd"] = float(epoch.jd)
+    if cache is not None:
+        _write_cache(cache, out)
+    out.meta["source"] = "SkyBoT"
     return out

@@ -24,7 +24,8 @@ def test_demo_writes_the_night_and_its_truth(tmp_path, capsys) -> None:
     assert data.shape == (128, 160) and data.dtype == np.uint16
     truth = Table.read(out / "truth" / "light_0003.ecsv")
     assert {"id", "kind", "x", "y", "ra", "dec", "flux", "mag_V"} <= set(truth.colnames)
-    assert set(truth["kind"]) == {"star", "eclipsing", "transit", "asteroid"}
+    kinds = {"star", "eclipsing", "transit", "asteroid", "nova", "outburst"}
+    assert set(truth["kind"]) == kinds
     assert (out / "truth" / "light_0003.wcs.fits").is_file()
     assert (out / "truth" / "reference_catalog.ecsv").is_file()
     night = json.loads((out / "truth" / "night.json").read_text())

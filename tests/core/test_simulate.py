@@ -124,7 +124,8 @@ def test_psf_is_integrated_over_pixels_and_sums_to_one(psf: str, offset) -> None
 @pytest.mark.parametrize("psf", ["moffat", "gaussian"])
 @pytest.mark.parametrize("field_varying_psf", [False, True])
 def test_star_light_in_the_frame_equals_the_truth_flux(psf: str, field_varying_psf: bool) -> None:
-    # Only the two variables and the asteroid, all far from the edges.
+    # Only the variables (eclipsing, transit, the dwarf nova), the nova and the
+    # asteroid, all far from the edges.
     config = NightConfig(
         **SMALL,
         star_density=0.0,
@@ -135,7 +136,7 @@ def test_star_light_in_the_frame_equals_the_truth_flux(psf: str, field_varying_p
     night = make_night(config)
     for i in (0, 3):
         data, _, truth = night.light(i)
-        assert len(truth) == 3
+        assert len(truth) == 5
         stars = night.light_expected_electrons(i) - night.sky_electrons(i)
         assert stars.sum() == pytest.approx(truth["flux"].sum(), rel=2e-4)
         # The noisy frame, calibrated with the known camera, in units of its noise.

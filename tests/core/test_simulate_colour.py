@@ -13,9 +13,11 @@ from fluxion.core.io.frames import frame_info
 from fluxion.core.simulation.colour import cousins_r
 from fluxion.core.simulation.simulate import NightConfig, make_night
 
+# A sparse field of isolated stars (no nova or dwarf nova beside them).
 CONFIG = NightConfig(
-    seed=5, n_frames=1, shape=(256, 256), bayer_pattern="BGGR", star_density=0.4, mag_faint=17
-)
+    seed=5, n_frames=1, shape=(256, 256), bayer_pattern="BGGR", star_density=0.4, mag_faint=17,
+    nova=False, outburst=False,
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
