@@ -140,7 +140,9 @@ def simulate_field_photometry(
     n_f = night.n_frames
     truths = [night._sources(i)[0] for i in range(n_f)]
     first = truths[0]
-    keep = np.asarray(first["kind"]) != "asteroid"
+    # Catalogued stars only: the asteroid, the nova and the supernova are not in
+    # the field's star list.
+    keep = np.isin(np.asarray(first["id"]), np.asarray(night.catalog["id"]))
     ids = np.asarray(first["id"])[keep]
     kind = np.asarray(first["kind"]).astype(str)[keep]
     ny, nx = c.shape
@@ -257,7 +259,7 @@ def _relative_flux(night: Night, kind: np.ndarray) -> np.ndarray:
     """Each variable's relative flux in every light (1 for constant stars)."""
     rel = np.ones((night.n_frames, len(kind)))
     curves = night.variable_relative_flux(night.times.jd)
-    for name in ("eclipsing", "transit"):
+    for name in ("eclipsing", "transit", "outburst"):
         k = kind == name
         if k.any():
             rel[:, k] = curves[name][:, None]

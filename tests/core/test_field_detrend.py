@@ -22,8 +22,8 @@ from fluxion.core.simulation.field_photometry import Systematics, simulate_field
 from fluxion.core.simulation.simulate import NightConfig, make_night
 
 CONFIG = NightConfig(
-    n_frames=100, asteroid=False, seed=5, drift=0.15, star_density=3.0, mag_bright=10.0,
-    field_varying_psf=True,
+    n_frames=100, asteroid=False, nova=False, outburst=False, seed=5, drift=0.15,
+    star_density=3.0, mag_bright=10.0, field_varying_psf=True,
 )  # fmt: skip
 SYSTEMATICS = Systematics(
     colour_extinction=-0.04, flat_error=0.01, flat_scale=40.0, fwhm_term=0.05, subpixel=0.005

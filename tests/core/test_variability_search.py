@@ -1,6 +1,7 @@
 """The variability search against the simulator's truth (table-level nights).
 
-The demo night's eclipsing binary and transiting star must come out on top
+The demo night's outbursting dwarf nova, eclipsing binary and transiting star
+must come out on top
 without being told where they are; nights with no variable measure the
 false-alarm rate; a pulsating star injected gets its period.
 """
@@ -49,15 +50,16 @@ def test_the_demo_variables_are_the_top_candidates(demo, systematics):
     table = _search(demo, sim)
     assert tuple(table.colnames[: len(VARIABILITY_COLUMNS)]) == VARIABILITY_COLUMNS
     kinds = _kinds(sim, table)
-    assert kinds[0] == "eclipsing"
+    # The 3 mag outburst and the 50 % eclipse lead.
+    assert set(kinds[:2]) == {"outburst", "eclipsing"}
     if systematics == Systematics():
-        # The demo night as drawn: the two variables, and nothing else.
-        assert kinds[1] == "transit"
-        assert np.all(table["candidate"][:2]) and int(np.sum(table["candidate"])) == 2
+        # The demo night as drawn: the three variables, and nothing else.
+        assert kinds[2] == "transit"
+        assert np.all(table["candidate"][:3]) and int(np.sum(table["candidate"])) == 3
     else:
         # Systematics that thirty frames cannot all take out leave the 1 %
-        # transit near the noise's top: among the first three.
-        assert "transit" in kinds[:3]
+        # transit near the noise's top: among the first four.
+        assert "transit" in kinds[:4]
     # The eclipse (50 % deep) is far above the threshold; rms against noise.
     ecl = table[np.array(_kinds(sim, table)) == "eclipsing"][0]
     assert ecl["rms"] > 20 * ecl["expected_rms"]
@@ -67,7 +69,10 @@ def test_false_alarms_on_nights_without_variables():
     """Six nights of constant stars: about 0.01 false candidates per night expected."""
     found, searched = 0, 0
     for seed in range(6):
-        night = make_night(NightConfig(asteroid=False, seed=100 + seed, shape=(512, 512)))
+        config = NightConfig(
+            asteroid=False, nova=False, outburst=False, seed=100 + seed, shape=(512, 512)
+        )
+        night = make_night(config)
         sim = simulate_field_photometry(night, systematics=SYSTEMATICS, seed=seed, variables=False)
         table = _search(night, sim)
         found += int(np.sum(table["candidate"]))
@@ -92,7 +97,7 @@ def test_a_pulsating_star_gets_its_period(demo):
     table = _search(night, sim)
     row = table[table["star_id"] == d.star_id[j]][0]
     assert row["candidate"] and table["star_id"][0] in (d.star_id[j],) + tuple(
-        d.star_id[np.isin(sim.kind, ("eclipsing", "transit"))]
+        d.star_id[np.isin(sim.kind, ("eclipsing", "transit", "outburst"))]
     )
     assert abs(row["period_h"] / 1.3 - 1.0) < 0.02
     assert abs(row["amplitude"] - 2 * 1.0857 * 0.03) < 0.01
