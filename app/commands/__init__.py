@@ -28,6 +28,7 @@ _MODULES = (
     "period",
     "stack",
     "run",
+    "check",
 )
 
 

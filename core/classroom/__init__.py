@@ -1,0 +1,1 @@
+"""Classroom: a student's project checked against the simulated night's truth."""

@@ -1,0 +1,160 @@
+"""Checks of the numbers a student reports: period, mid-time, depth, which star varies.
+
+The error "the data allow" for each comes from the night itself: the noise
+per light (the target's S/N), the cadence and the length of the night, with
+the textbook error formulas named at each one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .answers import ANSWERS, Answer
+from .findings import Finding, verdict
+from .truth import NightTruth
+
+__all__ = ["check_answers"]
+
+_MAG = 2.5 / math.log(10.0)
+
+
+def _sigma_flux(truth: NightTruth, kind: str) -> float:
+    """Relative flux error per light of the source of ``kind``."""
+    snr = (truth.target(kind) or {}).get("snr_median")
+    return 1.0 / snr if snr else float("nan")
+
+
+def _cadence_d(truth: NightTruth) -> float:
+    return truth.config.interval / 86400.0
+
+
+def _timing_error(sigma: float, depth: float, tau_d: float, cadence_d: float) -> float:
+    """Mid-time error of a dip (Carter et al. 2008, eq. 24): sigma / depth * sqrt(tau dt / 2)."""
+    return sigma / max(depth, 1e-6) * math.sqrt(max(tau_d, cadence_d) * cadence_d / 2.0)
+
+
+def _expected(truth: NightTruth, name: str) -> tuple[float, float] | None:
+    """(true value, error the data allow) of answer ``name``, None when the night lacks it."""
+    c = truth.config
+    n = c.n_frames
+    if name.startswith("asteroid"):
+        t = truth.target("asteroid")
+        if t is None:
+            return None
+        sigma = _sigma_flux(truth, "asteroid")
+        if name == "asteroid_amplitude_mag":
+            # Peak to peak of a fitted sinusoid: 2 sqrt(2/N) sigma.
+            return t["amplitude_mag"], 2.0 * math.sqrt(2.0 / n) * sigma * _MAG
+        # Frequency error of a sinusoid (Montgomery & O'Donoghue 1999):
+        # sigma_f = sqrt(6/N) sigma / (pi A T), A the semi-amplitude in flux.
+        span_h = n * c.interval / 3600.0
+        a = t["amplitude_mag"] / 2.0 / _MAG
+        sigma_f = math.sqrt(6.0 / n) * sigma / (math.pi * a * span_h)
+        return t["period_h"], t["period_h"] ** 2 * sigma_f
+    if name.startswith("transit"):
+        t = truth.target("transit")
+        if t is None:
+            return None
+        sigma = _sigma_flux(truth, "transit")
+        n_in = max(t["duration_min"] * 60.0 / c.interval, 1.0)
+        if name == "transit_depth":
+            n_out = max(n - n_in, 1.0)
+            return t["depth"], sigma * math.sqrt(1.0 / n_in + 1.0 / n_out)
+        tau = c.transit_ingress / 1440.0
+        return t["mid_jd"], _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
+    if name in ("eclipse_min_jd", "eclipsing_period_d"):
+        t = truth.target("eclipsing")
+        if t is None:
+            return None
+        sigma = _sigma_flux(truth, "eclipsing")
+        tau = t["duration_min"] / 2.0 / 1440.0
+        err_t = _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
+        if name == "eclipse_min_jd":
+            return t["min_jd"], err_t
+        # From one night: twice the time from the secondary to the primary,
+        # whose timing is worse by the depth ratio.
+        err_sec = _timing_error(sigma, t["secondary_depth"], tau, _cadence_d(truth))
+        return t["period_d"], 2.0 * math.hypot(err_t, err_sec)
+    return None
+
+
+def _variable_identity(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
+    if "variable_ra" not in answers or "variable_dec" not in answers:
+        return []
+    ra, dec = answers["variable_ra"].value, answers["variable_dec"].value
+    sources = truth.variable_sources()
+    wanted = "eclipsing" if truth.lesson.get("target") != "transit" else "transit"
+    seps = {
+        k: 3600.0 * math.hypot((ra - r) * math.cos(math.radians(dec)), dec - d)
+        for k, (r, d) in sources.items()
+    }
+    scale = truth.config.pixel_scale
+    expected = scale  # a star's position is known to a pixel by clicking it
+    sep = seps[wanted]
+    v = verdict(sep, expected, None)
+    text = [f"The variable star of this night is at RA {sources[wanted][0]:.5f}, "
+            f"Dec {sources[wanted][1]:.5f}."]  # fmt: skip
+    if v != "good":
+        other = min((k for k in seps if k != wanted), key=seps.get, default=None)
+        if other is not None and seps[other] < 3 * scale:
+            text.append(
+                f"Your star is the {other.replace('eclipsing', 'eclipsing binary')} "
+                "star: it varies too, but it is not the one the lesson asks for."
+            )
+        else:
+            text.append(
+                f"Your position is {sep:.0f} arcsec away from it: that star is constant. "
+                "Compare each candidate's light curve with its neighbours' of the same brightness."
+            )
+    return [Finding("variable_identity", "Which star varies (distance from it)", "arcsec",
+                    sep, 0.0, None, expected, v, text)]  # fmt: skip
+
+
+def check_answers(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
+    """Every reported number the night can check, against the truth."""
+    out = []
+    for name, answer in answers.items():
+        spec = ANSWERS.get(name)
+        facts = _expected(truth, name)
+        if spec is None or facts is None:
+            continue
+        true, expected = facts
+        dev = answer.value - true
+        v = verdict(dev, expected, answer.error)
+        text = [
+            f"The truth is {true:.6g} {spec.unit}; this night's data allow about "
+            f"+/- {expected:.2g} {spec.unit}."
+        ]
+        if answer.error is not None and answer.error > 0:
+            z = dev / answer.error
+            text.append(f"You are {abs(z):.1f} of your own errors off.")
+            if abs(z) > 3 and v != "good":
+                text.append("Your error bar is too small for how far off you are.")
+            elif answer.error > 5 * expected:
+                text.append(
+                    "Your error bar is much larger than the data need: a model fitted to all "
+                    "the points (not read by eye) gives a tighter answer."
+                )
+        if v == "off" and name == "eclipsing_period_d":
+            ratio = answer.value / true
+            if abs(ratio - 2.0) < 0.1 or abs(ratio - 0.5) < 0.05:
+                text.append(
+                    "Off by a factor of two: the secondary eclipse was taken for the primary "
+                    "(or the other way round). The primary is the deeper one; the period runs "
+                    "from one primary to the next, twice primary-to-secondary."
+                )
+        if v == "off" and name == "asteroid_period_h" and abs(answer.value / true - 0.5) < 0.05:
+            text.append(
+                "Half the period: an asteroid shows two maxima and two minima per rotation."
+            )
+        if v == "off" and name == "transit_mid_jd" and abs(dev) * 24 * 60 > 1:
+            text.append(
+                f"Off by {dev * 1440:+.0f} min: check the times are mid-exposure and UTC, and "
+                "that the model fits ingress and egress, not the lowest point."
+            )
+        out.append(
+            Finding(name, spec.label, spec.unit, answer.value, true, answer.error, expected,
+                    v, text)
+        )  # fmt: skip
+    out += _variable_identity(truth, answers)
+    return out
