@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
-__all__ = ["LAYER_NAMES", "OverlayLayers"]
+__all__ = ["LAYER_NAMES", "OverlayLayers", "pass_clicks"]
 
 # Order is drawing order (later on top) and the order in the layers menu.
 LAYER_NAMES: tuple[str, ...] = ("mask", "sources", "apertures", "catalog", "targets", "labels")
@@ -38,6 +38,27 @@ def _pen(name: str, width: float = 1.5) -> object:
     pen = pg.mkPen(_COLOURS[name], width=width)
     pen.setCosmetic(True)
     return pen
+
+
+def _decline(event: object) -> None:
+    event.ignore()
+
+
+def pass_clicks(item: object) -> None:
+    """Let mouse clicks and hovers go through ``item`` (and its children) to the image.
+
+    A pyqtgraph scatter item takes a click on one of its markers (``sigClicked``),
+    so a click on a drawn mark (a predicted position, an aperture) would never
+    reach the view box and the panel waiting for it. Overlays are for looking.
+    """
+    item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+    item.setAcceptHoverEvents(False)
+    if hasattr(item, "mouseClickEvent"):
+        # pyqtgraph's scene hands clicks to every item under the cursor that has
+        # this method, whatever it accepts: this one declines, so the view box gets it.
+        item.mouseClickEvent = _decline
+    for child in item.childItems():
+        pass_clicks(child)
 
 
 def _xy(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple:
@@ -77,6 +98,7 @@ class OverlayLayers(QObject):
         for z, name in enumerate(LAYER_NAMES):
             group = pg.ItemGroup()
             group.setZValue(10 + z)
+            pass_clicks(group)
             view_box.addItem(group, ignoreBounds=True)
             self._groups[name] = group
             self._counts[name] = 0
@@ -202,13 +224,14 @@ class OverlayLayers(QObject):
         y: Sequence[float],
         tracks: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     ) -> None:
-        """Targets (crosshair markers with their names) and optional tracks as lines."""
+        """Targets (open circles with their names) and optional tracks as lines."""
         xa, ya = _xy(x, y)
         if len(names) != xa.size:
             raise ValueError(f"{len(names)} names for {xa.size} targets")
         self.clear("targets")
+        # An open circle: the object at the predicted place stays visible inside it.
         marker = pg.ScatterPlotItem(
-            x=xa, y=ya, size=18, pxMode=True, symbol="+", pen=_pen("targets", 2.0), brush=None
+            x=xa, y=ya, size=22, pxMode=True, symbol="o", pen=_pen("targets", 1.5), brush=None
         )
         self._add("targets", marker, xa.size)
         for name, xi, yi in zip(names, xa, ya, strict=True):
@@ -240,5 +263,6 @@ class OverlayLayers(QObject):
             ) from None
 
     def _add(self, name: str, item: object, n: int) -> None:
+        pass_clicks(item)
         item.setParentItem(self._groups[name])
         self._counts[name] += n

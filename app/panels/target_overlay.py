@@ -15,6 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from fluxion.widgets.image_view import ImageView
+from fluxion.widgets.overlays import pass_clicks
 
 __all__ = ["TargetMarks", "CLICK_COLOUR", "CIRCLE_COLOUR", "KNOWN_COLOUR"]
 
@@ -35,6 +36,7 @@ class TargetMarks:
     def __init__(self, view: ImageView) -> None:
         self.group = pg.ItemGroup()
         self.group.setZValue(30)  # above the view's own overlay layers
+        pass_clicks(self.group)
         view.view_box.addItem(self.group, ignoreBounds=True)
         view.overlays.visibility_changed.connect(self._on_visibility)
         self.counts = {"clicks": 0, "circles": 0, "known": 0}
@@ -53,6 +55,7 @@ class TargetMarks:
         self.counts = dict.fromkeys(self.counts, 0)
 
     def _add(self, item: object) -> None:
+        pass_clicks(item)  # a click on a mark is a click on the image
         item.setParentItem(self.group)
 
     def set_marks(
