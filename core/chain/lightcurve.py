@@ -28,14 +28,23 @@ _SAME_POSITION_PX = 0.01
 _NO_MEASUREMENT = 1 << 30
 
 
-def target_row(table: Table | None, xy) -> dict | None:
-    """The row of ``table`` measured at ``xy`` (the target's), as a dict; None when none."""
-    return _target_row(table, xy)
+def target_row(table: Table | None, xy, channel: str | None = None) -> dict | None:
+    """The row of ``table`` measured at ``xy`` (the target's), as a dict; None when none.
+
+    A colour frame's table has a row per channel at each position: ``channel``
+    chooses one, by default the frame's primary (green) channel.
+    """
+    return _target_row(table, xy, channel)
 
 
-def _target_row(table: Table | None, xy) -> dict | None:
+def _target_row(table: Table | None, xy, channel: str | None = None) -> dict | None:
     if table is None or xy is None or len(table) == 0:
         return None
+    if "channel" in table.colnames:
+        channel = channel or str(table.meta.get("primary_channel", "G"))
+        table = table[np.asarray(table["channel"]) == channel]
+        if len(table) == 0:
+            return None
     d = np.hypot(np.asarray(table["x"]) - xy[0], np.asarray(table["y"]) - xy[1])
     k = int(np.argmin(d))
     if d[k] > _SAME_POSITION_PX:
@@ -44,11 +53,24 @@ def _target_row(table: Table | None, xy) -> dict | None:
     return {c: row[c] for c in table.colnames}
 
 
+def _channels(store: ProductStore, lights: Sequence[FrameInfo]) -> list[str]:
+    """The colour channels the lights' magnitudes have (none for monochrome frames)."""
+    for f in lights:
+        table = store.read_table("zeropoint", f.path)
+        if table is not None:
+            # One table tells: a night's lights are all colour or all monochrome.
+            if "channel" not in table.colnames:
+                return []
+            return list(dict.fromkeys(str(c) for c in table["channel"]))
+    return []
+
+
 def light_curve_from_magnitudes(
     store: ProductStore,
     lights: Sequence[FrameInfo],
     target_xy: Sequence,
     rows: Mapping[str, tuple[dict | None, bool]] | None = None,
+    channel: str | None = None,
 ) -> Table:
     """The target's light curve: one row per light, NaN where it was not measured.
 
@@ -60,18 +82,42 @@ def light_curve_from_magnitudes(
     ``rows`` gives, by file name, the target's row and whether the frame was
     calibrated when the caller has them (the chain's pass over the frames):
     those frames' magnitudes are not read again.
+
+    Colour frames: ``mag`` and the other columns are those of ``channel``
+    (default the green, G); every channel's magnitude is there too as
+    ``mag_<channel>``, ``mag_err_<channel>``; the meta says the channel and
+    its AAVSO filter code (``filter``: TG, TB, TR).
+
+    Raises
+    ------
+    ValueError
+        When ``channel`` is not among the colour frames' channels.
     """
+    channels = _channels(store, lights)
+    if channel is not None and channels and channel not in channels:
+        raise ValueError(
+            f"channel {channel!r} was not measured; the frames have {', '.join(channels)}"
+        )
+    if channels and channel is None:
+        channel = "G" if "G" in channels else channels[0]
+    if not channels:
+        channel = None
     n = len(lights)
     cols: dict[str, list] = {c: [] for c in LIGHT_CURVE_COLUMNS}
+    per_channel: dict[str, list] = {f"{c}_{k}": [] for k in channels for c in ("mag", "mag_err")}
     calibrated = []
     for f, xy in zip(lights, target_xy, strict=True):
-        if rows is not None and f.path.name in rows:
+        if not channels and rows is not None and f.path.name in rows:
             found, frame_calibrated = rows[f.path.name]
             row = found or {}
         else:
             table = store.read_table("zeropoint", f.path)
-            row = _target_row(table, xy) or {}
+            row = _target_row(table, xy, channel) or {}
             frame_calibrated = bool(table is not None and table.meta.get("calibrated", False))
+            for k in channels:
+                other = _target_row(table, xy, k) or {}
+                for c in ("mag", "mag_err"):
+                    per_channel[f"{c}_{k}"].append(float(other.get(c, np.nan)))
         cols["file"].append(f.path.name)
         cols["jd_utc"].append(f.jd if f.jd is not None else np.nan)
         cols["bjd_tdb"].append(np.nan)
@@ -85,6 +131,14 @@ def light_curve_from_magnitudes(
     out["flags"] = np.asarray(out["flags"], dtype=np.int64)
     out["airmass"] = np.full(n, np.nan)
     out["calibrated"] = np.array(calibrated, dtype=bool)
+    for name, values in per_channel.items():
+        out[name] = np.asarray(values, dtype=float)
+        out[name].unit = "mag"
+    if channel is not None:
+        from ..zeropoint.channels import aavso_channel_code
+
+        out.meta["channel"] = channel
+        out.meta["filter"] = aavso_channel_code(channel)
     ok = np.isfinite(out["ra"]) & np.isfinite(out["dec"]) & np.isfinite(out["jd_utc"])
     if ok.any():
         site = next((f.site for f in lights if f.site is not None), None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import Table, vstack
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..io.fitsio import atomic_write_bytes, atomic_write_ecsv
@@ -34,6 +34,7 @@ from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
+from ..zeropoint.channels import aavso_channel_code, calibrate_channels
 from .calibrate import frame_image, image_fingerprint
 from .record import FrameRecord
 from .solve import catalog_digest, frame_wcs
@@ -457,6 +458,11 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
     m = sources.meta
     stars = _read_beside(store, frame, _STARS)
     trajectory = _read_beside(store, frame, _TRAJECTORY)
+    primary = m.get("primary_channel")
+    if primary:
+        # A colour frame: the primary channel's calibration (see _calibrate_channels).
+        stars = _channel_rows(stars, primary)
+        trajectory = _channel_rows(trajectory, primary)
 
     def num(key: str) -> float:
         v = m.get(key)
@@ -481,6 +487,12 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
         sources=sources,
         notes=tuple(m.get("notes", ()) or ()),
     )
+
+
+def _channel_rows(table: Table, channel: str) -> Table:
+    if "channel" not in table.colnames:
+        return table
+    return table[np.asarray(table["channel"]) == channel]
 
 
 def zeropoint_frame(
@@ -527,23 +539,18 @@ def zeropoint_frame(
     scale = sources.meta.get("pixel_scale")
     fwhm = sources.meta.get("fwhm")
     fwhm_arcsec = float(fwhm) * float(scale) if scale and fwhm else None
-    result = ZeroPoint(params)(
-        sources,
-        catalog,
-        filter=frame.filter,
+    kw = dict(
         fwhm_arcsec=fwhm_arcsec,
         image_shape=frame.shape,
         exptime=frame.exptime,
         catalog_problem=catalog_problem,
         state=state,
     )
+    if "channel" in sources.colnames:
+        return _calibrate_channels(store, frame, params, sources, catalog, fp, kw)
+    result = ZeroPoint(params)(sources, catalog, filter=frame.filter, **kw)
     out = result.sources
-    for key in _ZP_META:
-        value = getattr(result, key)
-        out.meta[key] = value.item() if isinstance(value, np.generic) else value
-    out.meta["spatial"] = {k: float(v) for k, v in result.spatial.items()}
-    out.meta["spatial_err"] = {k: float(v) for k, v in result.spatial_err.items()}
-    out.meta["notes"] = list(result.notes)
+    _zeropoint_meta(out.meta, result)
     _write_beside(store, frame, _STARS, result.stars)
     _write_beside(store, frame, _TRAJECTORY, result.trajectory)
     store.write_table("zeropoint", frame.path, out, fp)
@@ -557,3 +564,43 @@ def _keep_zeropoint(
         record.zeropoint = result
         record.fingerprints["zeropoint"] = fp
     return result
+
+
+def _zeropoint_meta(meta: dict, result: ZeroPointResult) -> None:
+    """A calibration's facts into a magnitudes table's meta (read back by load_zeropoint)."""
+    for key in _ZP_META:
+        value = getattr(result, key)
+        meta[key] = value.item() if isinstance(value, np.generic) else value
+    meta["spatial"] = {k: float(v) for k, v in result.spatial.items()}
+    meta["spatial_err"] = {k: float(v) for k, v in result.spatial_err.items()}
+    meta["notes"] = list(result.notes)
+
+
+def _calibrate_channels(store, frame, params, sources, catalog, fp, kw) -> ZeroPointResult:
+    """A colour frame: each channel calibrated on its own; the primary channel's result back.
+
+    The magnitudes table holds every channel's rows; its meta has the
+    primary (green) channel's calibration at the top, as a monochrome
+    frame's, and every channel's under ``channels``. The matched stars and
+    trajectories beside it carry a ``channel`` column.
+    """
+    cal = calibrate_channels(ZeroPoint(params), sources, catalog, **kw)
+    out = cal.sources
+    primary = cal.results[cal.primary]
+    _zeropoint_meta(out.meta, primary)
+    out.meta["channels"] = {}
+    stars, trajectories = [], []
+    for name, result in cal.results.items():
+        facts: dict = {}
+        _zeropoint_meta(facts, result)
+        facts["aavso_filter"] = aavso_channel_code(name, params.clear_band)
+        out.meta["channels"][name] = facts
+        for table, into in ((result.stars, stars), (result.trajectory, trajectories)):
+            t = table.copy()
+            t["channel"] = np.full(len(t), name, dtype="U2")
+            into.append(t)
+    out.meta["primary_channel"] = cal.primary
+    _write_beside(store, frame, _STARS, vstack(stars, metadata_conflicts="silent"))
+    _write_beside(store, frame, _TRAJECTORY, vstack(trajectories, metadata_conflicts="silent"))
+    store.write_table("zeropoint", frame.path, out, fp)
+    return primary

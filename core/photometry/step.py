@@ -117,6 +117,7 @@ class Photometry:
         wcs: object | None = None,
         fwhm: float | None = None,
         cfa: str | None = None,
+        sharpness_limit: float | None = None,
         state: StepState | None = None,
     ) -> PhotometryResult:
         """Measure a frame.
@@ -150,6 +151,10 @@ class Photometry:
             Bayer pattern of a colour frame's pixels: each colour channel is
             measured on its own pixels (``params.channels``; see
             :mod:`.channels`) and the table gets a ``channel`` column.
+        sharpness_limit : float, optional
+            The star finder's sharpness test (:func:`~.detect.find_stars`);
+            a colour channel's grid, sampled every second pixel, makes its
+            stars sharper than a pixel-integrated star of their FWHM.
         state : StepState, optional
             Progress and cancellation.
         """
@@ -193,14 +198,17 @@ class Photometry:
                 variance = (np.asarray(error, dtype=np.float64) * g) ** 2
         known = p.fwhm if p.fwhm > 0 else fwhm if fwhm is not None and fwhm > 0 else None
         guess = known if known is not None else _DEFAULT_FWHM
-        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess)
+        sharp = {} if sharpness_limit is None else {"sharpness_limit": sharpness_limit}
+        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess, **sharp)
         fwhm = known if known is not None else measure_fwhm(img, sky, stars, saturation=sat)
         if not np.isfinite(fwhm):
             log.warning("no star to measure the FWHM on; assuming %.1f px", _DEFAULT_FWHM)
             fwhm = _DEFAULT_FWHM
         if abs(fwhm - guess) > 0.2 * guess:
             # The matched filter is best with the frame's own seeing.
-            stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=fwhm)
+            stars = find_stars(
+                img, sky, threshold=p.detection_threshold, mask=bad, fwhm=fwhm, **sharp
+            )
         state.progress(0.1, f"FWHM {fwhm:.2f} px, {len(stars)} stars")
         inputs = FrameInputs(img, bad, sky, stars, fwhm, noise, sat, variance, positions, target)
         sub = state.sub(0.1, 0.95)
