@@ -68,7 +68,7 @@ def _reject_movers(
     for g in np.unique(group[accepted]):
         rows = np.flatnonzero(accepted & (group == g))
         t = jd[rows]
-        if len(np.unique(t)) < 3 or not np.all(np.isfinite(t)):
+        if len(np.unique(t)) < 2 or not np.all(np.isfinite(t)):
             continue
         # Offsets (arcsec) in the tangent plane at the group's mean position.
         d0 = np.radians(np.mean(dec[rows]))
