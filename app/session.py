@@ -165,6 +165,8 @@ class Session(QObject):
         value} (None removes the column), number format.
     reference_catalog_changed()
         The project's reference catalog file was set or cleared.
+    targets_changed()
+        ``project.targets`` changed (a target made, removed, clicked, renamed).
     """
 
     sequence_changed = Signal()
@@ -174,6 +176,7 @@ class Session(QObject):
     status_message = Signal(str)
     frame_column_changed = Signal(str, object, str)
     reference_catalog_changed = Signal()
+    targets_changed = Signal()
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -98,6 +98,10 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         self._build()
         if image_view is not None:
             image_view.pixel_clicked.connect(self._on_view_click)
+        # A target made in the Targets panel is listed here at once.
+        targets_changed = getattr(session, "targets_changed", None)
+        if targets_changed is not None:
+            targets_changed.connect(self.refresh_targets)
 
     def _build(self) -> None:
         self.target_box = QComboBox()
@@ -168,16 +172,25 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         super().showEvent(event)
         self.refresh_targets()
 
+    def set_in_front(self, shown: bool) -> None:
+        super().set_in_front(shown)
+        if shown:
+            self.refresh_targets()
+
     def refresh_targets(self) -> None:
         """List the project's targets (made in the Targets panel)."""
         current = self.target_box.currentText()
         names = [str(t.get("name")) for t in self.session.project.targets]
+        if names == [self.target_box.itemText(i) for i in range(self.target_box.count())]:
+            return
         self.target_box.blockSignals(True)
         self.target_box.clear()
         self.target_box.addItems(names)
         if current in names:
             self.target_box.setCurrentText(current)
         self.target_box.blockSignals(False)
+        if self.target_box.currentText() != current:
+            self._on_target_chosen(self.target_box.currentText())
 
     def _target_doc(self) -> dict[str, Any] | None:
         name = self.target_box.currentText()
@@ -454,8 +467,12 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         if self.fold_box.isChecked():
             x, label = fold(jd, self.period_box.value()), "phase"
         else:
-            origin = self.session.time_origin()  # the same zero as the other panels' plots
-            x = (jd - (origin if origin is not None else jd[0])) * 24.0
+            # The same zero as the other panels' plots, unless the curve's times are
+            # not the open night's (a table from elsewhere): then its own first point.
+            origin = self.session.time_origin()
+            if origin is None or not abs(np.nanmin(jd) - origin) < 1.0:
+                origin = float(np.nanmin(jd))
+            x = (jd - origin) * 24.0
             label = "hours since the first light"
         check = None
         if "check_mag" in lc.colnames:

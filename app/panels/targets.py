@@ -232,6 +232,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
                     doc[key] = kept[key]
             docs.append({**kept, **doc})
         self.session.project.targets = docs
+        self.session.targets_changed.emit()  # the Light curve panel lists them
 
     # -- targets --------------------------------------------------------------
     @property
