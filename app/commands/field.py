@@ -43,31 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workers_argument(p)
 
 
-def _known(args, data) -> tuple[list[str] | None, str]:
-    if not args.vsx:
-        return None, ""
-    from fluxion.core.catalogs import CatalogError
-    from fluxion.core.variability.vsx import field_cone, mark_known, vsx_variables
-
-    try:
-        ra, dec, radius = field_cone(data.star_column("ra"), data.star_column("dec"))
-        vsx = vsx_variables(ra, dec, radius, offline=args.offline)
-    except (CatalogError, ValueError) as exc:
-        return None, f"known variables not marked: {exc}"
-    names, _ = mark_known(data.star_column("ra"), data.star_column("dec"), vsx)
-    return names, f"VSX: {len(vsx)} variables in the field, {sum(bool(n) for n in names)} measured"
-
-
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
     from fluxion.core.catalogs import CatalogError, read_catalog_file
-    from fluxion.core.chain.field import field_photometry, project_catalog, project_lights
-    from fluxion.core.field.detrend import DetrendParams
-    from fluxion.core.field.forced import ForcedParams
-    from fluxion.core.field.run import FieldParams, analyse_field, write_field
+    from fluxion.core.chain.field_project import project_field
+    from fluxion.core.field.run import FieldStepParams, write_field
     from fluxion.core.project.document import Project, ProjectError, is_project
     from fluxion.core.runtime.pipeline import StepState
 
@@ -79,34 +62,25 @@ def run(args: argparse.Namespace) -> int:
         project = Project.load(args.project)
     except (ProjectError, OSError, ValueError) as exc:
         raise CommandError(f"{args.project}: {exc}") from exc
+    catalog = None
     if args.catalog is not None:
         try:
-            catalog, how = read_catalog_file(args.catalog), f"catalogue {args.catalog.name}"
+            catalog = read_catalog_file(args.catalog), f"catalogue {args.catalog.name}"
         except CatalogError as exc:
             raise CommandError(str(exc)) from exc
-    else:
-        catalog, how = project_catalog(project)
-    print(f"stars: {how}")
+    params = FieldStepParams(aperture_fwhm=args.aperture, epd=not args.no_epd,
+                             tfa=not args.no_tfa, diameter_m=args.diameter,
+                             vsx=args.vsx)  # fmt: skip
     progress = TerminalProgress()
-    state = StepState(progress)
-    lights = project_lights(project, state=state.sub(0.0, 0.05))
-    if len(lights) < 2:
-        raise CommandError(f"{args.project}: fewer than two usable lights in its inputs")
     try:
         with ThreadPoolExecutor(args.workers) as pool:
-            data = field_photometry(
-                project.folder, lights, ForcedParams(aperture_fwhm=args.aperture),
-                catalog=catalog, executor=pool if args.workers > 1 else None,
-                state=state.sub(0.05, 0.8),
+            field = project_field(
+                project, params, catalog=catalog, offline=args.offline,
+                executor=pool if args.workers > 1 else None, state=StepState(progress),
             )  # fmt: skip
     except ValueError as exc:
         raise CommandError(f"{args.project}: {exc}") from exc
-    known, note = _known(args, data)
-    params = FieldParams(
-        detrend=DetrendParams(epd=not args.no_epd, tfa=not args.no_tfa),
-        diameter_m=args.diameter,
-    )  # fmt: skip
-    result = analyse_field(data, params, known=known, state=state.sub(0.8, 1.0))
+    result, data = field.result, field.result.data
     try:
         paths = write_field(result, args.out)
     except OSError as exc:
@@ -127,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             f"{np.nanmedian(det.rms_after):.4f} mag; TFA {det.n_trends} trend(s) from "
             f"{len(det.templates)} templates"
         )
-    for line in ([note] if note else []) + result.notes:
+    for line in field.notes:
         print(f"note: {line}")
     n_cand = int(np.sum(table["candidate"]))
     print(f"{n_cand} candidate(s) of {table.meta['searched']} stars searched:")

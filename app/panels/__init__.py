@@ -7,6 +7,7 @@ from .astrometry import AstrometryPanel
 from .base import StepPanel
 from .calibration import CalibrationPanel
 from .detection import DetectionPanel
+from .field import FieldPanel
 from .frame_stats import FrameStatsPanel
 from .lightcurve import LightCurvePanel
 from .photometry import PhotometryPanel
@@ -27,4 +28,5 @@ PANELS: list[type[StepPanel]] = [
     TargetsPanel,
     LightCurvePanel,
     TransitPanel,
+    FieldPanel,
 ]

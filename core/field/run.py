@@ -20,11 +20,13 @@ import numpy as np
 from astropy.table import Table
 
 from ..io.fitsio import atomic_write_ecsv
+from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from ..variability.search import VariabilityParams, variability_table
 from .blends import contamination
 from .data import FieldData
 from .detrend import DetrendParams, DetrendResult, detrend
+from .forced import ForcedParams
 from .magfit import MagfitParams, MagfitResult, magnitude_fit
 from .noise import NoiseCurve, scintillation
 
@@ -33,6 +35,7 @@ __all__ = [
     "VARIABILITY_FILE",
     "FieldParams",
     "FieldResult",
+    "FieldStepParams",
     "analyse_field",
     "noise_curve",
     "write_field",
@@ -53,6 +56,51 @@ class FieldParams:
     variability: VariabilityParams = field(default_factory=VariabilityParams)
     diameter_m: float = 0.0
     """Telescope aperture (m) for scintillation; 0: unknown, left out of the noise."""
+
+
+@dataclass(frozen=True)
+class FieldStepParams:
+    """The field's analysis as one flat set of choices (the window's Field panel).
+
+    The nested :class:`FieldParams` and :class:`ForcedParams` keep every
+    detail; these are the ones a user changes, kept in the project.
+    """
+
+    aperture_fwhm: float = param(
+        1.5, label="Aperture radius", unit="FWHM", minimum=0.5, maximum=10.0,
+        help="Radius of the apertures in units of the night's median FWHM.",
+    )  # fmt: skip
+    epd: bool = param(True, label="EPD", help="Decorrelate each star against its x, y, "
+                      "sub-pixel phase, the seeing, the sky and the airmass.")  # fmt: skip
+    tfa: bool = param(True, label="TFA", help="Filter the trends the field's stars share.")
+    n_templates: int = param(
+        200, label="TFA templates", minimum=2, maximum=2000,
+        help="Template stars chosen across the field.",
+    )  # fmt: skip
+    false_alarm: float = param(
+        0.01, label="False alarms per night", minimum=1e-6, maximum=1.0,
+        help="Chance that a night of constant stars gives a candidate.",
+    )  # fmt: skip
+    diameter_m: float = param(
+        0.0, label="Telescope aperture", unit="m", minimum=0.0, maximum=20.0,
+        help="For the scintillation in the expected noise (0: left out).",
+    )  # fmt: skip
+    vsx: bool = param(
+        False, label="Mark VSX variables",
+        help="Known variables from VSX (VizieR, cached): left out of the fits and named.",
+    )  # fmt: skip
+
+    def forced(self) -> ForcedParams:
+        """The photometry's parameters."""
+        return ForcedParams(aperture_fwhm=self.aperture_fwhm)
+
+    def field(self) -> FieldParams:
+        """The analysis' parameters."""
+        return FieldParams(
+            detrend=DetrendParams(epd=self.epd, tfa=self.tfa, n_templates=self.n_templates),
+            variability=VariabilityParams(false_alarm=self.false_alarm),
+            diameter_m=self.diameter_m,
+        )  # fmt: skip
 
 
 @dataclass

@@ -1,0 +1,331 @@
+"""Field: every star of the night measured in every light, its variables found.
+
+The project's products (calibrated lights, detections, solutions) are what
+the run needs: every star measured in every light, magnitude fitting, EPD and
+TFA, the variability search (:func:`fluxion.core.chain.field_project.project_field`,
+what ``fluxion field`` does), in a worker with progress and Cancel. The rms
+of every star against its magnitude is drawn with the expected noise, before
+and after detrending; clicking a star (or a row of the candidates list) shows
+its light curve, periodogram and folded curve and marks it on the image;
+clicking a point of the light curve shows that light. Export writes
+``field_lightcurves.ecsv`` and ``variability.ecsv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QWidget,
+)
+
+from fluxion.core.chain.field_project import ProjectField
+from fluxion.core.field.run import FieldStepParams
+from fluxion.core.field.star import StarCurve
+
+from ..workers import ErrorInfo, Task
+from . import field_plots as fp
+from .base import StepPanel
+
+__all__ = ["FieldPanel"]
+
+log = logging.getLogger("fluxion.app.field")
+
+_COLUMNS = ("star", "x", "y", "mag", "rms", "noise", "index", "P (h)", "known")
+
+
+def _measure(project, params: FieldStepParams, executor, state) -> ProjectField:
+    """The field of the project (Qt-free; runs in a worker)."""
+    from fluxion.core.chain.field_project import project_field
+
+    return project_field(project, params, executor=executor, state=state)
+
+
+class FieldPanel(StepPanel):
+    """Light curves of every star, the rms-magnitude plot and the candidates."""
+
+    title = "Field"
+    step = "field"
+    params_type = FieldStepParams
+    quantity = "rms (mag)"
+
+    def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
+        super().__init__(session, image_view, parent)
+        for w in (self.run_button, self.redo_box, self.plot):
+            w.setVisible(False)
+        self.run_all_button.setText("Measure every star")
+        self.field: ProjectField | None = None
+        self.star: StarCurve | None = None
+        self.task: Task | None = None
+        self._build()
+
+    def _build(self) -> None:
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_run)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._ask_export)
+        self.rms_plot = pg.PlotWidget()
+        self.rms_plot.setMenuEnabled(False)
+        self.rms_plot.setMinimumHeight(220)
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setHorizontalHeaderLabels(_COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._on_row)
+        self.star_plots = pg.GraphicsLayoutWidget()
+        self.star_plots.setMinimumHeight(300)
+        self.curve_item = self.star_plots.addPlot()
+        self.star_plots.nextRow()
+        self.gram_item = self.star_plots.addPlot()
+        self.star_plots.nextRow()
+        self.fold_item = self.star_plots.addPlot()
+        self.star_plots.ci.layout.setRowStretchFactor(0, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.rms_plot, "rms vs magnitude")
+        self.tabs.addTab(self.table, "Candidates")
+        self.tabs.addTab(self.star_plots, "Star")
+        layout = self.layout()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.export_button)
+        layout.insertLayout(layout.indexOf(self.result_label), buttons)
+        layout.addWidget(self.tabs, 4)
+        self.scroll_form()
+
+    # -- the run ----------------------------------------------------------------
+    def run_current(self) -> Task | None:
+        return self.run_all()
+
+    def run_all(self) -> Task | None:
+        """Measure and analyse every star of the project's night in a worker."""
+        if self.session.sequence is None:
+            self.result_label.setText("Open a night first.")
+            return None
+        if self.session.project.folder is None:
+            self.result_label.setText(
+                "Run calibration, detection and astrometry on all frames first: the field "
+                "is measured from the project's products."
+            )
+            return None
+        self.keep_params_and_store()
+        self.task = self.session.workers.submit(
+            _measure, self.session.project, self.params(), self.session.workers.frame_executor,
+            name="Measuring every star", key=f"panel:{self.step}",
+        )  # fmt: skip
+        self.cancel_button.setEnabled(True)
+        self.result_label.setText("Measuring every star in every light...")
+        self.task.result.connect(self._measured)
+        self.task.error.connect(lambda info: self._failed(info, "The field was not measured"))
+        self.task.cancelled.connect(lambda: self.result_label.setText("Cancelled."))
+        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
+        return self.task
+
+    def cancel_run(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _failed(self, info: ErrorInfo, what: str) -> None:
+        self.result_label.setText(f"{what}: {info.text()}")
+
+    def _measured(self, field: ProjectField) -> None:
+        self.field = field
+        self.star = None
+        result = field.result
+        data, fit, table = result.data, result.magfit, result.variability
+        lines = [
+            f"{data.n_stars} stars in {data.n_frames} lights (aperture "
+            f"{data.meta['aperture_radius']:.1f} px); magnitude fit: median frame rms "
+            f"{np.nanmedian(fit.frame_rms):.4f} mag"
+        ]
+        det = result.detrended
+        if det is not None:
+            lines.append(
+                f"EPD/TFA: median star rms {np.nanmedian(det.rms_before):.4f} -> "
+                f"{np.nanmedian(det.rms_after):.4f} mag ({det.n_trends} trends from "
+                f"{len(det.templates)} templates)"
+            )
+        n_cand = int(np.sum(table["candidate"]))
+        lines.append(f"{n_cand} candidate(s) of {table.meta['searched']} stars searched")
+        lines += field.notes
+        self.result_label.setText("\n".join(lines))
+        self._fill_table()
+        self._draw_rms()
+        self.export_button.setEnabled(True)
+        self.session.project.record_result(
+            self.step, n_frames=data.n_frames, median=float(np.nanmedian(table["rms"]))
+        )
+        self.step_finished.emit(self.step)
+        if n_cand:
+            self.select_star(int(table["star_id"][0]))
+        self.redraw_overlays()
+
+    def _fill_table(self) -> None:
+        table = self.field.result.variability
+        rows = table[np.asarray(table["candidate"], bool)]
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            period = row["period_h"]
+            values = (
+                str(row["star_id"]), f"{row['x']:.0f}", f"{row['y']:.0f}",
+                f"{row['mean_mag']:.2f}", f"{row['rms']:.4f}", f"{row['expected_rms']:.4f}",
+                f"{row['index']:.1f}", f"{period:.3f}" if np.isfinite(period) else "",
+                str(row["known_variable"]),
+            )  # fmt: skip
+            for c, v in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(v))
+        self.table.blockSignals(False)
+
+    def _draw_rms(self) -> None:
+        result = self.field.result
+        selected = self.star.star_id if self.star is not None else None
+        scatter = fp.draw_rms(self.rms_plot.getPlotItem(), result.variability, result.noise,
+                              selected)  # fmt: skip
+        scatter.sigClicked.connect(self._on_star_point)
+
+    # -- one star ---------------------------------------------------------------
+    def select_star(self, star_id: int) -> Task | None:
+        """Show star ``star_id``'s light curve, periodogram and folded curve."""
+        if self.field is None:
+            return None
+        from fluxion.core.field.star import star_curve
+
+        task = self.session.workers.submit(
+            star_curve, self.field.result, int(star_id), name=f"Star {star_id}",
+            key="field:star", pass_state=False, quiet=True,
+        )  # fmt: skip
+        task.result.connect(self._star_ready)
+        task.error.connect(lambda info: self._failed(info, f"Star {star_id}"))
+        return task
+
+    def _star_ready(self, star: StarCurve) -> None:
+        self.star = star
+        points = fp.draw_star(self.curve_item, self.gram_item, self.fold_item, star)
+        points.sigClicked.connect(self._on_curve_point)
+        self.curve_item.setTitle(f"star {star.star_id}")
+        best = star.periodogram.best_period
+        self.fold_item.setTitle(
+            f"folded at {24 * best:.3f} h (false alarm {star.periodogram.false_alarm:.1e})"
+            if np.isfinite(best) else "no period"
+        )  # fmt: skip
+        self._draw_rms()
+        self.redraw_overlays()
+
+    def _on_star_point(self, _item, points, *_: Any) -> None:
+        if len(points):
+            self.select_star(int(points[0].data()))
+            self.tabs.setCurrentWidget(self.star_plots)
+
+    def _on_row(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            self.select_star(int(self.table.item(rows[0].row(), 0).text()))
+
+    def frame_index(self, file: str) -> int | None:
+        """The sequence's index of the light named ``file`` (None when not open)."""
+        seq = self.session.sequence
+        if seq is None:
+            return None
+        return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
+
+    def _on_curve_point(self, _item, points, *_: Any) -> None:
+        if not len(points) or self.field is None:
+            return
+        row = int(points[0].data())
+        index = self.frame_index(str(self.field.result.data.frames["file"][row]))
+        if index is not None:
+            self.session.go_to(index)
+
+    def draw_overlays(self, index: int) -> None:
+        """The candidates (known variables apart) and the chosen star in this light."""
+        if self.field is None or self.image_view is None or self.session.sequence is None:
+            return
+        data, table = self.field.result.data, self.field.result.variability
+        name = self.session.sequence[index].path.name
+        rows = np.flatnonzero(np.asarray(data.frames["file"]) == name)
+        if not len(rows):
+            return
+        k = int(rows[0])
+        column = {int(s): j for j, s in enumerate(data.star_id)}
+        cand = table[np.asarray(table["candidate"], bool)]
+        cols = np.array([column[int(s)] for s in cand["star_id"]], int)
+        known = np.array([bool(str(v)) for v in cand["known_variable"]], bool)
+        overlays = self.image_view.overlays
+        if len(cols):
+            radius = float(data.meta["aperture_radius"])
+            overlays.set_sources(data.x[k, cols], data.y[k, cols], radius=radius, flagged=known)
+        if self.star is not None:
+            j = self.star.index
+            if np.isfinite(data.x[k, j]) and np.isfinite(data.y[k, j]):
+                overlays.set_targets([f"star {self.star.star_id}"], [data.x[k, j]],
+                                     [data.y[k, j]])  # fmt: skip
+
+    # -- export -----------------------------------------------------------------
+    def _ask_export(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the field's tables into a folder")
+        if folder:
+            self.export(Path(folder))
+
+    def export(self, folder: Path) -> Task | None:
+        """Write ``field_lightcurves.ecsv`` and ``variability.ecsv`` into ``folder``."""
+        if self.field is None:
+            return None
+        from fluxion.core.field.run import write_field
+
+        task = self.session.workers.submit(write_field, self.field.result, folder,
+                                           name="Writing the field's tables",
+                                           pass_state=False)  # fmt: skip
+        task.result.connect(lambda paths: self.result_label.setText(
+            self.result_label.text() + "\nExported " + ", ".join(p.name for p in paths.values())
+            + f" to {folder}"))  # fmt: skip
+        task.error.connect(lambda info: self._failed(info, "The export failed"))
+        return task
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual use
+    """Open the panel on a project folder given on the command line."""
+    from PySide6.QtWidgets import QApplication
+
+    from fluxion.core.io.sequence import Sequence
+    from fluxion.core.project.document import Project
+
+    from ..session import Session
+    from ..workers import WorkerPool
+
+    args = list(argv or sys.argv)[1:]
+    if not args:
+        print("usage: python -m fluxion.app.panels.field PROJECT_FOLDER")
+        return 2
+    app = QApplication.instance() or QApplication(sys.argv)
+    workers = WorkerPool()
+    session = Session(workers)
+    project = Project.load(Path(args[0]))
+    session.set_sequence(Sequence.from_paths([Path(p) for p in project.inputs]), project)
+    panel = FieldPanel(session)
+    panel.resize(800, 900)
+    panel.show()
+    try:
+        return app.exec()
+    finally:
+        workers.shutdown(wait=True)
+        panel.close()
+        panel.deleteLater()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

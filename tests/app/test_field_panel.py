@@ -1,0 +1,176 @@
+"""Field panel: every star of a project's night measured in a worker (progress, Cancel),
+the rms-magnitude plot with the expected noise, the candidates linked to their
+light curves and to the frames, the image marks, the export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from fluxion.app.cli import main
+from fluxion.core.catalogs.base import angular_separation_deg
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(
+    n_frames=16, shape=(400, 400), n_bias=3, n_dark=3, n_flat=3, asteroid=True,
+    eclipsing_duration=30.0, star_density=2.0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, Path]:
+    night = tmp_path_factory.mktemp("field_panel_night")
+    simulate_night(night, CONFIG)
+    folder = tmp_path_factory.mktemp("field_panel_project") / "project"
+    args = ["run", str(night), "--project", str(folder), "--workers", "2",
+            "--no-cosmic-rays", "--no-report"]  # fmt: skip
+    assert main(args) == 0
+    return night, folder
+
+
+@pytest.fixture
+def panel(qtbot, project):
+    import fluxion.widgets  # noqa: F401  (PySide6 workaround before any Qt object)
+    from fluxion.app.panels.field import FieldPanel
+    from fluxion.app.session import Session
+    from fluxion.app.workers import WorkerPool
+    from fluxion.core.io.sequence import Sequence
+    from fluxion.core.project.document import Project
+    from fluxion.widgets.image_view import ImageView
+
+    night, folder = project
+    workers = WorkerPool()
+    session = Session(workers)
+    view = ImageView()
+    panel = FieldPanel(session, view)
+    with qtbot.waitSignal(session.frame_ready, timeout=30_000):
+        session.set_sequence(Sequence.from_paths([night]), Project.load(folder))
+    yield panel
+    workers.shutdown(wait=True)
+    for w in (panel, view):
+        w.close()
+        w.deleteLater()
+    qtbot.wait(1)
+
+
+def test_field_panel_is_registered() -> None:
+    from fluxion.app.panels import PANELS
+    from fluxion.app.panels.field import FieldPanel
+
+    assert FieldPanel in PANELS
+
+
+def test_panel_measures_the_field_and_links_stars_and_frames(panel, project, qtbot, tmp_path):
+    night, _ = project
+    task = panel.run_all()
+    assert task is not None and panel.cancel_button.isEnabled()
+    progress = []
+    task.progress.connect(lambda f, _m: progress.append(f))
+    qtbot.waitUntil(lambda: panel.field is not None, timeout=600_000)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled(), timeout=10_000)
+    assert progress and max(progress) > 0.5
+    result = panel.field.result
+    table = result.variability
+    data = result.data
+    assert data.n_frames == CONFIG.n_frames and data.n_stars > 40
+
+    # The rms plot: one point per searched star, the expected noise drawn under them.
+    items = panel.rms_plot.getPlotItem().items
+    scatter = next(i for i in items if getattr(i, "name", lambda: "")() == "after EPD/TFA")
+    searched = np.isfinite(np.asarray(table["rms"], float)) & (np.asarray(table["rms"]) > 0)
+    assert len(scatter.points()) == int(searched.sum())
+    noise = next(i for i in items if getattr(i, "name", lambda: "")() == "expected noise")
+    x, y = noise.getData()
+    assert np.allclose(10**y, result.noise.rms(x))
+    # Quiet bright stars lie near the noise curve after detrending (the panel
+    # shows what the analysis measured: rms over expected, median of the bright half).
+    quiet = searched & ~np.asarray(table["candidate"], bool)
+    bright = quiet & (np.asarray(table["mean_mag"]) < np.nanmedian(table["mean_mag"][quiet]))
+    ratio = np.median(np.asarray(table["rms"])[bright] / np.asarray(table["expected_rms"])[bright])
+    assert 0.7 < ratio < 1.3, ratio
+    text = panel.result_label.text()
+    assert "EPD/TFA: median star rms" in text and "candidate" in text
+
+    # The candidates list: the eclipsing binary and the dwarf nova in outburst
+    # among the first three, found unprompted; the first shown (light curve,
+    # periodogram) without a click.
+    n_cand = int(np.sum(table["candidate"]))
+    assert n_cand >= 2 and panel.table.rowCount() == n_cand
+    listed = [int(panel.table.item(r, 0).text()) for r in range(n_cand)]
+    assert listed == [int(s) for s in table["star_id"][:n_cand]]
+    truth = Table.read(night / "truth/light_0001.ecsv")
+    for kind in ("eclipsing", "outburst"):
+        star = truth[truth["kind"] == kind][0]
+        sep = angular_separation_deg(table["ra"], table["dec"], star["ra"], star["dec"]) * 3600
+        rank = int(np.argmin(sep))
+        assert sep[rank] < 2.0 and rank < 3 and table["candidate"][rank], (kind, rank)
+    qtbot.waitUntil(lambda: panel.star is not None, timeout=30_000)
+    assert panel.star.star_id == int(table["star_id"][0])
+    assert len(panel.star.mag) >= CONFIG.n_frames - 2
+    # A top candidate's variation is in its curve: far above its noise.
+    assert np.ptp(panel.star.mag_detrended) > 10 * np.median(panel.star.mag_err)
+
+    # Clicking a star of the rms plot shows that star.
+    point = next(p for p in scatter.points() if int(p.data()) != panel.star.star_id)
+    panel._on_star_point(scatter, [point])
+    qtbot.waitUntil(lambda: panel.star.star_id == int(point.data()), timeout=30_000)
+    assert panel.tabs.currentWidget() is panel.star_plots
+    # A row of the candidates list too.
+    panel.table.selectRow(0)
+    qtbot.waitUntil(lambda: panel.star.star_id == int(table["star_id"][0]), timeout=30_000)
+
+    # Clicking a point of the light curve shows its light.
+    curve = next(i for i in panel.curve_item.items
+                 if getattr(i, "name", lambda: "")() == "detrended")  # fmt: skip
+    pick = curve.points()[3]
+    with qtbot.waitSignal(panel.session.current_changed, timeout=10_000):
+        panel._on_curve_point(curve, [pick])
+    seq = panel.session.sequence
+    file = str(data.frames["file"][int(pick.data())])
+    assert seq[panel.session.current].path.name == file
+    # Marked on that light: the candidates and the chosen star where it was measured.
+    overlays = panel.image_view.overlays
+    assert overlays.count("sources") == n_cand and overlays.count("targets") == 1
+    k = int(pick.data())
+    marker = overlays.items("targets")[0]
+    mx, my = marker.getData()
+    j = panel.star.index
+    assert mx[0] == pytest.approx(data.x[k, j]) and my[0] == pytest.approx(data.y[k, j])
+
+    # Export: the two tables fluxion field writes.
+    out = tmp_path / "field"
+    assert panel.export(out) is not None
+    qtbot.waitUntil(lambda: "Exported" in panel.result_label.text(), timeout=60_000)
+    lc = Table.read(out / "field_lightcurves.ecsv")
+    assert len(lc) == data.n_stars * data.n_frames
+    assert len(Table.read(out / "variability.ecsv")) == data.n_stars
+
+    # A second run cancelled keeps the finished one.
+    kept = panel.field
+    task = panel.run_all()
+    cancelled = []
+    task.cancelled.connect(lambda: cancelled.append(True))
+    panel.cancel_run()
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=120_000)
+    assert panel.result_label.text() == "Cancelled." and panel.field is kept
+
+
+def test_panel_without_a_project_says_what_to_do(qtbot):
+    import fluxion.widgets  # noqa: F401
+    from fluxion.app.panels.field import FieldPanel
+    from fluxion.app.session import Session
+    from fluxion.app.workers import WorkerPool
+
+    workers = WorkerPool()
+    panel = FieldPanel(Session(workers))
+    try:
+        assert panel.run_all() is None
+        assert "Open a night first" in panel.result_label.text()
+        assert panel.select_star(1) is None and panel.export(Path("unused")) is None
+    finally:
+        workers.shutdown(wait=True)
+        panel.close()
+        panel.deleteLater()
