@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from fluxion.core.runtime.pipeline import StepState
+from fluxion.core.simulation.lessons import simulate_lesson
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 __all__ = ["generate_demo", "demo_inputs"]
@@ -25,7 +26,11 @@ def generate_demo(
     folder = Path(outdir) if outdir is not None else Path(tempfile.mkdtemp(prefix="fluxion-demo-"))
     if (folder / "truth" / "night.json").is_file() and config is None:
         return folder
-    simulate_night(folder, config or NightConfig(), state=state)
+    if config is None:
+        # The demo is the mixed lesson night: its truth says what the Lesson panel teaches.
+        simulate_lesson(folder, "mixed", "normal", state=state)
+    else:
+        simulate_night(folder, config, state=state)
     return folder
 
 

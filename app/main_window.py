@@ -28,6 +28,7 @@ from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
 from .demo import demo_inputs, generate_demo
+from .lesson_panel import LessonPanel
 from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
 from .panels.calibration import CalibrationPanel
@@ -81,6 +82,11 @@ class MainWindow(QMainWindow):
         )
         self.log_dock = self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.frames_dock, self.header_dock)
+        self.lesson_panel = LessonPanel(self.session)
+        self.lesson_dock = self._dock(
+            "Lesson", self.lesson_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.tabifyDockWidget(self.frames_dock, self.lesson_dock)
         self.frames_dock.raise_()
         self.panels: list[StepPanel] = []
         self.current_step = STARTING_STEP
@@ -184,7 +190,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
         v = self.menuBar().addMenu("&View")
-        for dock in (self.frames_dock, self.header_dock, self.log_dock, *self.panel_docks):
+        docks = (self.frames_dock, self.header_dock, self.lesson_dock, self.log_dock)
+        for dock in (*docks, *self.panel_docks):
             v.addAction(dock.toggleViewAction())
         v.addSeparator()
         self.step_all_action = v.addAction("Step through bias, dark and flat frames too")
@@ -210,6 +217,7 @@ class MainWindow(QMainWindow):
         self.session.frame_column_changed.connect(self.frame_table.frame_model.set_extra_column)
         self.session.status_message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.image_view.limits_method_changed.connect(self.session.set_limits_method)
+        self.lesson_panel.open_panel.connect(self.raise_step)
 
     def _restore_settings(self) -> None:
         geometry = self.settings.geometry()

@@ -2,7 +2,7 @@
 
 The answers live in ``classroom.json`` in the project folder (the project
 file keeps the data's steps; the answers are the student's reading of them):
-``{"answers": {"transit_mid_jd": {"value": 2460564.486, "error": 0.0008}, ...}}``.
+``{"answers": {"transit_mid_bjd": {"value": 2460564.489, "error": 0.0008}, ...}}``.
 The Lesson panel writes them; ``fluxion check`` reads them.
 """
 
@@ -48,9 +48,9 @@ ANSWERS: dict[str, AnswerSpec] = {
             "Peak to peak, brightest to faintest, of the rotation.",
         ),
         AnswerSpec(
-            "transit_mid_jd",
+            "transit_mid_bjd",
             "Transit mid-time",
-            "JD (UTC)",
+            "BJD_TDB",
             "The middle of the transit: halfway between first and last contact.",
         ),
         AnswerSpec(
@@ -60,9 +60,9 @@ ANSWERS: dict[str, AnswerSpec] = {
             "The fraction of the star's light the planet hides (0.01 is 1 %).",
         ),
         AnswerSpec(
-            "eclipse_min_jd",
+            "eclipse_min_bjd",
             "Primary eclipse minimum",
-            "JD (UTC)",
+            "BJD_TDB",
             "The time of the deeper eclipse's minimum light.",
         ),
         AnswerSpec(

@@ -61,16 +61,17 @@ def _expected(truth: NightTruth, name: str) -> tuple[float, float] | None:
             n_out = max(n - n_in, 1.0)
             return t["depth"], sigma * math.sqrt(1.0 / n_in + 1.0 / n_out)
         tau = c.transit_ingress / 1440.0
-        return t["mid_jd"], _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
-    if name in ("eclipse_min_jd", "eclipsing_period_d"):
+        mid = truth.bjd_tdb(t["mid_jd"], "transit")
+        return mid, _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
+    if name in ("eclipse_min_bjd", "eclipsing_period_d"):
         t = truth.target("eclipsing")
         if t is None:
             return None
         sigma = _sigma_flux(truth, "eclipsing")
         tau = t["duration_min"] / 2.0 / 1440.0
         err_t = _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
-        if name == "eclipse_min_jd":
-            return t["min_jd"], err_t
+        if name == "eclipse_min_bjd":
+            return truth.bjd_tdb(t["min_jd"], "eclipsing"), err_t
         # From one night: twice the time from the secondary to the primary,
         # whose timing is worse by the depth ratio.
         err_sec = _timing_error(sigma, t["secondary_depth"], tau, _cadence_d(truth))
@@ -147,11 +148,20 @@ def check_answers(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding
             text.append(
                 "Half the period: an asteroid shows two maxima and two minima per rotation."
             )
-        if v == "off" and name == "transit_mid_jd" and abs(dev) * 24 * 60 > 1:
-            text.append(
-                f"Off by {dev * 1440:+.0f} min: check the times are mid-exposure and UTC, and "
-                "that the model fits ingress and egress, not the lowest point."
-            )
+        if v == "off" and name in ("transit_mid_bjd", "eclipse_min_bjd"):
+            kind = "transit" if name.startswith("transit") else "eclipsing"
+            # The same instant as JD (UTC): BJD - UTC hardly changes over a night.
+            utc = 2.0 * true - truth.bjd_tdb(true, kind)
+            if abs(answer.value - utc) < 3 * expected:
+                text.append(
+                    f"That is the time as JD (UTC); the answer is in BJD_TDB, the time at the "
+                    f"Sun's barycentre ({(true - utc) * 1440:+.1f} min here)."
+                )
+            elif abs(dev) * 1440 > 1:
+                text.append(
+                    f"Off by {dev * 1440:+.0f} min: check the times are mid-exposure, and that "
+                    "the model follows ingress and egress, not the single lowest point."
+                )
         out.append(
             Finding(name, spec.label, spec.unit, answer.value, true, answer.error, expected,
                     v, text)

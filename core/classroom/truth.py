@@ -105,6 +105,21 @@ class NightTruth:
             out[kind] = (float(row["ra"]), float(row["dec"]))
         return out
 
+    def bjd_tdb(self, jd_utc: float, kind: str) -> float:
+        """``jd_utc`` as BJD_TDB for the star of ``kind``, as light curves time it."""
+        from astropy.coordinates import SkyCoord
+        from astropy.time import Time
+
+        from ..lightcurve.differential import light_curve_times
+
+        ra, dec = self.variable_sources()[kind]
+        t = light_curve_times(
+            Time([jd_utc], format="jd", scale="utc"),
+            SkyCoord(ra, dec, unit="deg"),
+            self.night.location,
+        )
+        return float(t["bjd_tdb"][0])
+
     def zero_point(self, i: int) -> float:
         """The true zero point of light ``i`` (V of 1 e-/s at the telescope)."""
         c = self.config

@@ -137,7 +137,7 @@ def test_no_flat_and_a_cosmic_ray_are_found(tmp_path, night):
 
 def test_answers_right_and_wrong(tmp_path, night):
     rng = np.random.default_rng(6)
-    names = ("transit_mid_jd", "transit_depth", "eclipse_min_jd", "eclipsing_period_d",
+    names = ("transit_mid_bjd", "transit_depth", "eclipse_min_bjd", "eclipsing_period_d",
              "asteroid_amplitude_mag")  # fmt: skip
     right = {}
     for name in names:
@@ -149,23 +149,29 @@ def test_answers_right_and_wrong(tmp_path, night):
     for name in (*names, "variable_identity"):
         assert f[name].verdict == "good", f[name].line()
 
-    true_mid, err_mid = _expected(night, "transit_mid_jd")
+    true_mid, err_mid = _expected(night, "transit_mid_bjd")
     true_p, err_p = _expected(night, "eclipsing_period_d")
     star = night.night.catalog[0]
     wrong = {
-        "transit_mid_jd": Answer(true_mid + 10 / 1440, 2 / 1440),
+        "transit_mid_bjd": Answer(true_mid + 10 / 1440, 2 / 1440),
         "eclipsing_period_d": Answer(true_p / 2, err_p),
         "variable_ra": Answer(float(star["ra"])),
         "variable_dec": Answer(float(star["dec"])),
     }
     f = _by_name(check_project(_project(tmp_path / "b", night, answers=wrong)))
-    assert f["transit_mid_jd"].verdict == "off"
-    assert "+10 min" in " ".join(f["transit_mid_jd"].explanation)
-    assert "too small" in " ".join(f["transit_mid_jd"].explanation)
+    assert f["transit_mid_bjd"].verdict == "off"
+    assert "+10 min" in " ".join(f["transit_mid_bjd"].explanation)
+    assert "too small" in " ".join(f["transit_mid_bjd"].explanation)
     assert f["eclipsing_period_d"].verdict == "off"
     assert "factor of two" in " ".join(f["eclipsing_period_d"].explanation)
     assert f["variable_identity"].verdict == "off"
     assert "constant" in " ".join(f["variable_identity"].explanation)
+    # The time as JD (UTC), not BJD_TDB: said.
+    mid_utc = night.target("transit")["mid_jd"]
+    f = _by_name(check_project(_project(tmp_path / "d", night, answers={
+        "transit_mid_bjd": Answer(mid_utc, err_mid)})))  # fmt: skip
+    assert f["transit_mid_bjd"].verdict == "off"
+    assert "JD (UTC)" in " ".join(f["transit_mid_bjd"].explanation)
     # An honest but loose answer is fair, not off.
     loose = {"transit_depth": Answer(_expected(night, "transit_depth")[0] * 1.5, 0.01)}
     f = _by_name(check_project(_project(tmp_path / "c", night, answers=loose)))
