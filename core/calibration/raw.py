@@ -11,6 +11,7 @@ from astropy.io import fits
 
 from ..io.cfa import shift_pattern
 from ..io.fitsio import read_header, read_image
+from ..io.rawfile import is_raw_name
 from ..runtime.quiet import quiet
 from .overscan import Overscan, overscan_from_header
 
@@ -120,6 +121,9 @@ class RawFrame:
         """Raw rows ``y0:y1``, float32; a file reads only those bytes."""
         if self.array is not None:
             return np.array(self.array[y0:y1], dtype=np.float32, order="C")
+        if is_raw_name(self.path):
+            # LibRaw decodes a whole raw file at once: there are no rows to seek to.
+            return read_image(self.path, dtype=np.float32)[y0:y1]
         # Odd amateur headers make astropy warn; the scanner reported them. The
         # rows themselves are read outside quiet()'s lock, so threads read in parallel.
         with quiet():

@@ -48,6 +48,7 @@ __all__ = [
     "FitsReadError",
     "file_problem",
     "FITS_SUFFIXES",
+    "is_frame_name",
     "is_fits_name",
     "read_header",
     "read_frame",
@@ -112,6 +113,13 @@ def is_fits_name(path: str | os.PathLike[str]) -> bool:
     return str(path).lower().endswith(FITS_SUFFIXES)
 
 
+def is_frame_name(path: str | os.PathLike[str]) -> bool:
+    """True for the files a folder scan takes: FITS names and camera raw files (CR2, NEF...)."""
+    from .rawfile import is_raw_name
+
+    return is_fits_name(path) or is_raw_name(path)
+
+
 def file_problem(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be opened as a file, in one line, or None when it can.
 
@@ -148,6 +156,13 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
     if not os.access(p, os.R_OK):
         return "permission denied: the file cannot be read"
     return None
+
+
+def _is_raw(path: Path) -> bool:
+    """A camera raw file, read through LibRaw (:mod:`.rawfile`) rather than astropy."""
+    from .rawfile import is_raw_name
+
+    return is_raw_name(path)
 
 
 def _open(path: Path, memmap: bool = True) -> fits.HDUList:
@@ -343,6 +358,10 @@ def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
         When the file is missing, empty, not FITS, or has no 2-D image.
     """
     p = Path(path)
+    if _is_raw(p):
+        from .rawfile import read_raw_header
+
+        return read_raw_header(p), 0
     # Non-standard cards (ESO-LOG, MIDAS) make astropy warn at parse time; they
     # are harmless for us and must not become errors under strict warning filters.
     with quiet():
@@ -404,6 +423,8 @@ def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
     Only uncompressed files are checked: it costs one ``stat`` and no pixel read.
     """
     p = Path(path)
+    if _is_raw(p):
+        return None  # LibRaw says what is wrong with a raw file when it reads it
     with quiet(), _open(p) as hdul:
         return _short_file(p, hdul, hdu)
 
@@ -475,6 +496,12 @@ def read_frame(
         When the file cannot be read, is truncated, or the image is not 2-D.
     """
     p = Path(path)
+    if _is_raw(p):
+        from .rawfile import read_raw
+
+        data, header = read_raw(p)
+        target = data.dtype if dtype is None else np.dtype(dtype)
+        return data.astype(target, copy=False), header, 0
     with quiet():
         hdul = _open(p)
     try:

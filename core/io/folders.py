@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fitsio import atomic_write_text, is_fits_name
+from .fitsio import atomic_write_text, is_frame_name
 
 __all__ = [
     "OUTPUT_MARKER",
@@ -113,7 +113,7 @@ def _fits_files(folder: Path, names: Iterable[str]) -> list[Path]:
     return [
         folder / n
         for n in sorted(names)
-        if is_fits_name(n) and not n.startswith(".") and not (folder / n).is_dir()
+        if is_frame_name(n) and not n.startswith(".") and not (folder / n).is_dir()
     ]
 
 
