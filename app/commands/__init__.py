@@ -25,6 +25,7 @@ _MODULES = (
     "lightcurve",
     "transit",
     "field",
+    "transients",
     "period",
     "stack",
     "run",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -360,6 +360,7 @@ def difference_search(
     known: Table | None = None,
     location: EarthLocation | None = None,
     keep: bool = False,
+    visit: Callable[[TransientFrame, FrameDifference, Table], None] | None = None,
     executor: Executor | None = None,
     state: StepState | None = None,
 ) -> tuple[Table, dict[int, FrameDifference]]:
@@ -367,7 +368,9 @@ def difference_search(
 
     Returns the candidates and, with ``keep``, each frame's difference by its
     index (for the viewer and for forced photometry); frames that could not
-    be subtracted are logged and left out.
+    be subtracted are logged and left out. ``visit(frame, difference,
+    candidates)`` is called with each subtracted frame (forced photometry,
+    cut-outs) so that a long night need not keep every difference.
     """
     state = state if state is not None else StepState()
     tick = state.counter(len(frames), "subtracted")
@@ -382,6 +385,8 @@ def difference_search(
             tick()
             return None
         table = difference_candidates(frame, diff, params)
+        if visit is not None:
+            visit(frame, diff, table)
         if keep:
             kept[frame.index] = diff
         tick()
