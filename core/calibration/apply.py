@@ -35,6 +35,7 @@ __all__ = [
     "CalibrationMasters",
     "CalibratedFrame",
     "Calibration",
+    "calibrated_hdulist",
     "MISSING_CARD",
     "missing_from_header",
     "RAW_SATURATION_CARD",
@@ -165,10 +166,19 @@ class CalibratedFrame:
 
     def to_hdulist(self) -> fits.HDUList:
         """Primary HDU with the image, ``MASK`` image extension with the mask."""
-        primary = fits.PrimaryHDU(self.data, header=self.header)
-        mask = fits.ImageHDU(self.mask, name="MASK")
-        mask.header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
-        return fits.HDUList([primary, mask])
+        return calibrated_hdulist(self.data, self.mask, self.header)
+
+
+def calibrated_hdulist(
+    data: np.ndarray, mask: np.ndarray | None, header: fits.Header
+) -> fits.HDUList:
+    """A calibrated light as its product holds it: the image, then its ``MASK`` (when any)."""
+    hdul = fits.HDUList([fits.PrimaryHDU(data, header=header)])
+    if mask is not None:
+        ext = fits.ImageHDU(mask, name="MASK")
+        ext.header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
+        hdul.append(ext)
+    return hdul
 
 
 class Calibration:

@@ -232,6 +232,9 @@ def run_night(
 
     # -- every light through every per-frame step, read once ----------------------------
     sky = _target_sky(target, lights)
+    # Whether each light can be measured as soon as it is solved: no target, or
+    # one whose sky position is known before the night's solutions.
+    ready = target is None or any(s is not None for s in sky)
     index = {f.path.name: k for k, f in enumerate(lights)}
 
     def take(report: FrameReport) -> None:
@@ -240,8 +243,11 @@ def run_night(
         mine = reports[report.frame]
         mine.facts.update(report.facts)
         mine.errors.extend(report.errors)
-        for attr in ("target_xy", "target_row", "sources", "wcs"):
-            setattr(mine, attr, getattr(report, attr))
+        mine.target_xy, mine.target_row = report.target_xy, report.target_row
+        mine.deferred = report.deferred
+        for attr in ("sources", "wcs"):  # the second pass has neither
+            if getattr(report, attr) is not None:
+                setattr(mine, attr, getattr(report, attr))
         mine.missing.update(report.missing)
         for step, status in report.status.items():
             count(step, status)
@@ -254,7 +260,7 @@ def run_night(
     with single_thread("blas") if executor is not None else nullcontext():
         run_frames(
             lights, process_frame,
-            lambda f: (job, portable(f), sky[index[f.path.name]]),
+            lambda f: (job, portable(f), sky[index[f.path.name]], target is None or ready),
             on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
         )  # fmt: skip
     for line in missing_summary((name, r.missing) for name, r in reports.items() if r.missing):
@@ -294,22 +300,23 @@ def run_night(
             # A star stays where the stars are: unsolved lights get it by registration.
             unsolved = [w is None for w in wcs]
             target_xy = place_through_registration(target_xy, unsolved, registration, order)
-        # Lights where the whole night placed the target elsewhere than their own
-        # solution did (a track, the registration) are measured again there.
-        again = [
-            f for f, xy in zip(lights, target_xy, strict=True)
-            if xy is not None and not _same_place(xy, reports[f.path.name].target_xy)
-        ]  # fmt: skip
-        if again:
-            for f in again:
-                for step in ("photometry", "zeropoint"):
-                    _uncount(counts, step, reports[f.path.name].status.get(step))
-            run_frames(
-                again, measure_target,
-                lambda f: (job, portable(f), target_xy[index[f.path.name]]),
-                on_result, executor=executor, state=state.sub(0.91, 0.95),
-                label="target measured",
-            )  # fmt: skip
+    # Lights left for the night to place the target (a track, the registration), and
+    # lights where the night placed it elsewhere than their own solution did.
+    again = [
+        f for f, xy in zip(lights, target_xy, strict=True)
+        if reports[f.path.name].deferred
+        or (xy is not None and not _same_place(xy, reports[f.path.name].target_xy))
+    ]  # fmt: skip
+    if again:
+        for f in again:
+            for step in ("photometry", "zeropoint"):
+                _uncount(counts, step, reports[f.path.name].status.get(step))
+        run_frames(
+            again, measure_target,
+            lambda f: (job, portable(f), target_xy[index[f.path.name]]),
+            on_result, executor=executor, state=state.sub(0.91, 0.95),
+            label="target measured",
+        )  # fmt: skip
     finish("photometry", [store.step_folder("photometry")])
     n_cal = sum(np.isfinite(reports[f.path.name].facts.get("zero_point", np.nan)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
@@ -317,10 +324,11 @@ def run_night(
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None
     if target is not None:
+        # Rows measured where the curve places the target; others read as stored.
         rows = {
-            name: (r.target_row, bool(r.facts.get("calibrated", False)))
-            for name, r in reports.items()
-            if r.target_xy is not None
+            f.path.name: (r.target_row, bool(r.facts.get("calibrated", False)))
+            for f, xy in zip(lights, target_xy, strict=True)
+            if (r := reports[f.path.name]).target_xy is not None and _same_place(xy, r.target_xy)
         }
         light_curve = light_curve_from_magnitudes(store, lights, target_xy, rows)
         light_curve.meta["target"] = target_name

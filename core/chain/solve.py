@@ -29,6 +29,7 @@ from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
+from ..calibration.apply import calibrated_hdulist
 from ..detection.extract import Detection, DetectionParams
 from ..io.fitsio import (
     FitsReadError,
@@ -492,12 +493,13 @@ def _rewrite_from_memory(
     new = _solution_header(image.header, frame, result, fp)
     if new is None:
         return False
-    hdul = fits.HDUList([fits.PrimaryHDU(image.data, header=new)])
-    if image.mask is not None:
-        hdul.append(fits.ImageHDU(image.mask, name="MASK"))
-        hdul[-1].header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
-    atomic_write_hdulist(path, hdul)
-    record.set_image(dataclasses.replace(image, header=new))
+    # In memory first: the pixels may be a memory map of the file being replaced
+    # (which Windows refuses to replace while it is mapped).
+    data = np.array(image.data)
+    mask = None if image.mask is None else np.array(image.mask)
+    image = dataclasses.replace(image, data=data, mask=mask, header=new)
+    record.set_image(image)
+    atomic_write_hdulist(path, calibrated_hdulist(data, mask, new))
     return True
 
 

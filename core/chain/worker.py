@@ -114,7 +114,8 @@ class FrameReport:
     the detected stars for the night's registration (x, y, flux, flags, snr
     and the FWHM), ``missing`` what calibration went without, ``wcs`` the
     frame's celestial WCS as photometry placed its stars with (the solution,
-    else the header's; None when neither).
+    else the header's; None when neither), ``deferred`` whether photometry
+    waits for the night to place the target.
     """
 
     frame: str
@@ -127,6 +128,7 @@ class FrameReport:
     sources: Table | None = None
     missing: dict[str, str] = field(default_factory=dict)
     wcs: WCS | None = None
+    deferred: bool = False
 
 
 # Calibration steps (with their masters) by night: a process loads a night's
@@ -249,7 +251,10 @@ def _measure(
 
 
 def process_frame(
-    job: FrameJob, frame: FrameInfo, target_sky: tuple[float, float] | None = None
+    job: FrameJob,
+    frame: FrameInfo,
+    target_sky: tuple[float, float] | None = None,
+    measure: bool = True,
 ) -> FrameReport:
     """Every per-frame step of one light, its pixels read at most once.
 
@@ -259,7 +264,12 @@ def process_frame(
     frame : FrameInfo
     target_sky : (float, float), optional
         The target's RA, Dec (deg) at this light's time: measured where the
-        frame's solution puts it, when solved.
+        frame's solution puts it. A light that is not solved is not measured
+        here (``deferred``): only the whole night places the target in it.
+    measure : bool
+        False when the target's place in this light is known only from the
+        whole night (a track fitted to every light): photometry and zero
+        point are left to :func:`measure_target` (``deferred``).
 
     Returns
     -------
@@ -310,9 +320,15 @@ def process_frame(
     report.wcs = record.wcs
     if report.wcs is None and record.has_image:
         report.wcs = read_wcs(record.image(store).header)
-    if record.sources is not None:
+    target_xy = _place(record, target_sky)
+    if record.sources is not None and (
+        not measure or (target_sky is not None and target_xy is None)
+    ):
+        # Measured once, where the night places the target, not twice.
+        report.deferred = True
+    elif record.sources is not None:
         try:
-            _measure(store, job, record, report, _place(record, target_sky))
+            _measure(store, job, record, report, target_xy)
         except Exception as exc:  # one bad frame never stops the night: its status says why
             log.warning("%s: %s", frame.path.name, exc)
             report.errors.append(f"{type(exc).__name__}: {exc}")
@@ -323,9 +339,9 @@ def process_frame(
 def measure_target(
     job: FrameJob,
     frame: FrameInfo,
-    target_xy: tuple[float, float],
+    target_xy: tuple[float, float] | None,
 ) -> FrameReport:
-    """Photometry and zero point of a light again, with the target at ``target_xy``.
+    """Photometry and zero point of a light with the target at ``target_xy`` (None: not placed).
 
     For the lights whose target position only the whole night gives (a track
     fitted to every light, a star placed through the registration in a light

@@ -47,7 +47,7 @@ from pathlib import Path
 # Rows are cumulative and may nest (the cosmic rays are part of calibration).
 STEPS = (
     ("masters", "core/chain/calibrate.py", "_masters"),
-    ("calibration (lights)", "core/chain/calibrate.py", "_calibrate_one"),
+    ("calibration (lights)", "core/chain/calibrate.py", "calibrate_light"),
     ("  cosmic rays", "core/calibration/masks.py", "cosmic_rays"),
     ("detection", "core/detection/extract.py", "__call__"),
     ("astrometry (solver)", "core/astrometry/solve.py", "__call__"),
@@ -148,6 +148,7 @@ def _run(
         "cpu": cpu - cpu0,
         "ok": int(sum(s == "ok" for s in result.frames["status"])),
         "peak_rss_mb": peak,
+        "accuracy": _accuracy(night, folder),
     }
 
 
@@ -337,6 +338,11 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
             f"{r['frames']:6d} {who:>9} {r['seconds']:8.1f} {fps:9.3f} {f_wall / fps:8.1f} "
             f"{cpu:11.3f} {cpu * f_cpu:8.1f} {r['ok']:4d} {r['peak_rss_mb']:8.0f}"
         )
+    print("\nproducts against the simulator's truth (flux and magnitude pulls: width 1 is honest)")
+    for r in runs:
+        acc = r.get("accuracy", {})
+        print(f"  {r['frames']:3d} frames, {r['workers']} {r['kind'][:4]}: "
+              + ", ".join(f"{k} {v:.3g}" for k, v in acc.items()))  # fmt: skip
     two = [r for r in runs if r["workers"] == 2]
     for r in two:
         speedup = (r["frames"] / r["seconds"]) / (one["frames"] / one["seconds"])
