@@ -30,9 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=KINDS,
         default="mixed",
         help="what the night is for: asteroid (track, rotation), transit (mid-time, depth), "
-        "variable (an eclipsing binary's eclipses and period)"
-        + (", supernova (galaxies, one with a supernova)" if "supernova" in KINDS else "")
-        + " or mixed (all of them: the classroom demo, the default)",
+        "variable (an eclipsing binary's eclipses and period), supernova (galaxies, one "
+        "with a supernova) or mixed (the classroom demo, the default)",
     )
     p.add_argument(
         "--difficulty",

@@ -83,6 +83,24 @@ ANSWERS: dict[str, AnswerSpec] = {
             "deg",
             "Which star is the variable: its declination.",
         ),
+        AnswerSpec(
+            "supernova_ra",
+            "Supernova RA",
+            "deg",
+            "Where the new star is: its right ascension.",
+        ),
+        AnswerSpec(
+            "supernova_dec",
+            "Supernova Dec",
+            "deg",
+            "Where the new star is: its declination.",
+        ),
+        AnswerSpec(
+            "supernova_mag",
+            "Supernova V",
+            "mag",
+            "How bright the supernova is, on the catalogue's scale, without its galaxy's light.",
+        ),
     )  # fmt: skip
 }
 

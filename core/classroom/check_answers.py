@@ -111,6 +111,62 @@ def _variable_identity(truth: NightTruth, answers: dict[str, Answer]) -> list[Fi
                     sep, 0.0, None, expected, v, text)]  # fmt: skip
 
 
+def _arcsec(ra: float, dec: float, ra0: float, dec0: float) -> float:
+    return 3600.0 * math.hypot((ra - ra0) * math.cos(math.radians(dec0)), dec - dec0)
+
+
+def _supernova(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
+    t = truth.target("supernova")
+    if t is None or "ra" not in t:
+        return []
+    out = []
+    scale = truth.config.pixel_scale
+    if "supernova_ra" in answers and "supernova_dec" in answers:
+        sep = _arcsec(answers["supernova_ra"].value, answers["supernova_dec"].value,
+                      t["ra"], t["dec"])  # fmt: skip
+        # The noise-limited centroid (FWHM / S/N, 0.1 px floor): the supernova sits
+        # a few arcsec from its galaxy's nucleus, so a pixel's slack would not tell them apart.
+        fwhm = truth.lesson["conditions"]["seeing_fwhm_px"]
+        expected = math.hypot(fwhm / t["snr_median"], 0.1) * scale
+        v = verdict(sep, expected, None)
+        text = [f"The supernova is at RA {t['ra']:.5f}, Dec {t['dec']:.5f}; its centroid "
+                f"places it to about {expected:.2f} arcsec."]  # fmt: skip
+        if v != "good":
+            to_host = _arcsec(answers["supernova_ra"].value, answers["supernova_dec"].value,
+                              t["host_ra"], t["host_dec"])  # fmt: skip
+            text.append(
+                "That is the galaxy's nucleus: the supernova sits off it, in the disc. Compare "
+                "with an image taken before (difference imaging) to see what is new."
+                if to_host < 3 * scale
+                else "Nothing new is there: compare the field with the catalogue or a template "
+                "image; a new star is one the catalogue does not list."
+            )
+        out.append(Finding("supernova_position", "Where the supernova is (distance from it)",
+                           "arcsec", sep, 0.0, None, expected, v, text))  # fmt: skip
+    if "supernova_mag" in answers:
+        a = answers["supernova_mag"]
+        n = truth.config.n_frames
+        # The mean of the night's lights, on a catalogue zero point good to ~0.01 mag.
+        expected = math.hypot(_MAG / t["snr_median"] / math.sqrt(n), 0.01)
+        dev = a.value - t["mag_V"]
+        v = verdict(dev, expected, a.error)
+        text = [f"The supernova's V is {t['mag_V']:.2f}; the night allows about "
+                f"+/- {expected:.2f} mag."]  # fmt: skip
+        if v == "off" and dev < 0:
+            text.append(
+                "Too bright: the galaxy's light under the supernova is in your aperture. "
+                "Subtract a template image of the galaxy (or fit the galaxy) before measuring."
+            )
+        elif v == "off":
+            text.append(
+                "Too faint: an aperture too small for the seeing, or a sky annulus on the "
+                "galaxy (its light taken as sky) removes some of the supernova's."
+            )
+        out.append(Finding("supernova_mag", "Supernova V", "mag", a.value, t["mag_V"], a.error,
+                           expected, v, text))  # fmt: skip
+    return out
+
+
 def check_answers(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
     """Every reported number the night can check, against the truth."""
     out = []
@@ -167,4 +223,5 @@ def check_answers(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding
                     v, text)
         )  # fmt: skip
     out += _variable_identity(truth, answers)
+    out += _supernova(truth, answers)
     return out

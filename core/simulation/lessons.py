@@ -8,8 +8,7 @@ should measure:
 * ``transit``: a planet's transit with baseline on both sides (mid-time, depth);
 * ``variable``: a short-period eclipsing binary over six hours, both eclipses
   in the night (eclipse times, period);
-* ``supernova``: galaxies, one with a supernova (where, how bright), when the
-  simulator has them.
+* ``supernova``: galaxies, one with a supernova (where, how bright).
 
 The difficulty sets the conditions: ``easy`` (sharp seeing, a sparse field, a
 bright target), ``normal`` (the demo's conditions) and ``hard`` (poor and
@@ -51,10 +50,7 @@ __all__ = [
 
 LESSON_FILE = "lesson.json"
 DIFFICULTIES = ("easy", "normal", "hard")
-_FIELDS = {f.name for f in dataclasses.fields(NightConfig)}
-# A supernova needs galaxies; older simulators have neither.
-_HAS_SUPERNOVA = {"supernova", "n_galaxies", "supernova_mag"} <= _FIELDS
-KINDS = ("mixed", "asteroid", "transit", "variable") + (("supernova",) if _HAS_SUPERNOVA else ())
+KINDS = ("mixed", "asteroid", "transit", "variable", "supernova")
 
 # The random stream of a lesson's target facts, apart from the night's own.
 _S_LESSON = 41
@@ -137,8 +133,8 @@ def _kind_facts(kind: str, rng: np.random.Generator) -> dict[str, Any]:
             "asteroid": False,
             "n_galaxies": 6,
             "supernova": True,
-            **({"nova": False} if "nova" in _FIELDS else {}),
-            **({"outburst": False} if "outburst" in _FIELDS else {}),
+            "nova": False,
+            "outburst": False,
             "supernova_mag": float(rng.uniform(15.5, 16.5)),
         }
     return {}
@@ -268,10 +264,18 @@ def _target_record(night: Night, kind: str) -> dict[str, Any]:
                 duration_min=c.eclipsing_duration,
             )
         return rec
-    # A supernova: where it is and how bright.
-    sky = getattr(night, "supernova_sky", None)
+    # A supernova: where it is, how bright, and its host galaxy.
+    sky = night.supernova_sky
     if sky is not None:
-        rec.update(ra=float(sky.ra.deg), dec=float(sky.dec.deg), mag_V=c.supernova_mag)
+        g = night.galaxies[int(np.argmin(night.galaxies["mag_V"]))]
+        rec.update(
+            ra=float(sky.ra.deg),
+            dec=float(sky.dec.deg),
+            mag_V=c.supernova_mag,
+            host_ra=float(g["ra"]),
+            host_dec=float(g["dec"]),
+            host_mag_V=float(g["mag_V"]),
+        )
     return rec
 
 

@@ -212,3 +212,22 @@ def test_check_command_json_and_messages(tmp_path, night, capsys):
     (folder / "classroom.json").write_text("{not json")
     with pytest.raises(ValueError, match="classroom.json"):
         read_answers(folder)
+
+
+def test_supernova_position_and_brightness(tmp_path):
+    folder = tmp_path / "night"
+    simulate_lesson(folder, "supernova", "normal", seed=2, n_frames=3, **SMALL)
+    truth = load_truth(folder)
+    sn = truth.target("supernova")
+    right = {"supernova_ra": Answer(sn["ra"]), "supernova_dec": Answer(sn["dec"]),
+             "supernova_mag": Answer(sn["mag_V"] + 0.01, 0.02)}  # fmt: skip
+    f = _by_name(check_project(_project(tmp_path / "a", truth, answers=right)))
+    assert f["supernova_position"].verdict == "good" and f["supernova_mag"].verdict == "good"
+    # The galaxy's nucleus, and the galaxy's light in the aperture.
+    wrong = {"supernova_ra": Answer(sn["host_ra"]), "supernova_dec": Answer(sn["host_dec"]),
+             "supernova_mag": Answer(sn["mag_V"] - 0.6, 0.02)}  # fmt: skip
+    f = _by_name(check_project(_project(tmp_path / "b", truth, answers=wrong)))
+    assert f["supernova_position"].verdict == "off"
+    assert "nucleus" in " ".join(f["supernova_position"].explanation)
+    assert f["supernova_mag"].verdict == "off"
+    assert "galaxy's light" in " ".join(f["supernova_mag"].explanation)
