@@ -7,7 +7,14 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -31,6 +38,7 @@ from .demo import demo_inputs, generate_demo
 from .lesson_panel import LessonPanel
 from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
+from .panels.base import scrolling
 from .panels.calibration import CalibrationPanel
 from .session import DisplayFrame, Session
 from .settings import Settings
@@ -102,6 +110,7 @@ class MainWindow(QMainWindow):
         self.blink_timer = QTimer(self)
         self.blink_timer.timeout.connect(lambda: self.session.next(wrap=True))
         self._build_blink_bar()
+        self._build_steps_bar()
         self._build_menus()
         self._connect()
         self._restore_settings()
@@ -134,7 +143,9 @@ class MainWindow(QMainWindow):
     def add_panel(self, cls: type[StepPanel]) -> StepPanel:
         """Create a step panel in the step dock area (tabbed with the others)."""
         panel = cls(self.session, self.image_view)
-        dock = self._dock(cls.title, panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        # In a scroll area: a tall panel scrolls on a 768-pixel screen instead of
+        # making the whole window taller than the screen.
+        dock = self._dock(cls.title, scrolling(panel), Qt.DockWidgetArea.RightDockWidgetArea)
         if self.panel_docks:
             self.tabifyDockWidget(self.panel_docks[0], dock)
         panel.step_finished.connect(self._autosave)
@@ -177,6 +188,36 @@ class MainWindow(QMainWindow):
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(slot)
             self.addAction(act)
+
+    def _build_steps_bar(self) -> None:
+        """Every step by name across the top, the one shown pressed, a tick on the done.
+
+        The step dock's own tabs cannot show nine names in a third of the window.
+        """
+        bar = QToolBar("Steps")
+        bar.setObjectName("toolbar_steps")
+        self.addToolBar(bar)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.step_actions: dict[str, QAction] = {}
+        for n, panel in enumerate(self.panels, start=1):
+            act = bar.addAction(panel.title, lambda t=panel.title: self.raise_step(t))
+            act.setCheckable(True)
+            act.setToolTip(f"Step {n}: {panel.title}")
+            group.addAction(act)
+            self.step_actions[panel.title] = act
+            panel.step_finished.connect(lambda _s: self._mark_done_steps())
+        self._mark_done_steps()
+
+    def _mark_done_steps(self) -> None:
+        """A tick before each step the project has a result of."""
+        done = set(self.session.project.results)
+        for panel in self.panels:
+            act = self.step_actions.get(panel.title)
+            if act is not None:
+                finished = panel.step in done
+                act.setText(("\u2713 " if finished else "") + panel.title)
+                act.setToolTip(f"{panel.title}: " + ("done" if finished else "not run yet"))
 
     def _build_menus(self) -> None:
         m = self.menuBar().addMenu("&File")
@@ -221,10 +262,9 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         geometry = self.settings.geometry()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
+        if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1400, 900)
+        self._fit_screen()
         state = self.settings.window_state()
         self._needs_default_layout = state is None or not self.restoreState(state)
         if self._needs_default_layout:
@@ -241,18 +281,39 @@ class MainWindow(QMainWindow):
             log.warning("ignoring display settings: %s", exc)
         self._refresh_recent()
 
+    def _fit_screen(self) -> None:
+        """Keep the window on its screen: a 1366x768 laptop shows the status bar and the
+        step tabs (a size saved on a larger monitor, or the default, would hide them)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        w, h = min(self.width(), room.width()), min(self.height(), room.height())
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+        if not room.contains(self.frameGeometry().topLeft()):
+            self.move(room.topLeft())
+
     # -- showing --------------------------------------------------------------
     def raise_step(self, title: str) -> None:
         """Bring the step panel of this title to the front of the step dock."""
         for panel, dock in zip(self.panels, self.panel_docks, strict=True):
             if panel.title == title:
+                if dock.isHidden():
+                    dock.show()  # closed with its x: the Steps bar brings it back
                 dock.raise_()
                 self.current_step = title
+                act = getattr(self, "step_actions", {}).get(title)
+                if act is not None:
+                    act.setChecked(True)
                 return
 
     def _note_step(self, title: str, shown: bool) -> None:
         if shown:
             self.current_step = title
+            act = getattr(self, "step_actions", {}).get(title)
+            if act is not None:
+                act.setChecked(True)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
@@ -306,6 +367,7 @@ class MainWindow(QMainWindow):
         except (TypeError, ValueError) as exc:
             log.warning("ignoring the project's display settings: %s", exc)
         self._update_title()
+        self._mark_done_steps()
 
     def _update_title(self) -> None:
         p = self.session.project

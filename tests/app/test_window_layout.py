@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolBar
+
 from fluxion.app.settings import Settings
 
 
@@ -50,3 +53,43 @@ def test_first_start_layout_then_the_users_step_is_kept(qtbot, tmp_path) -> None
         w.close()
         w.deleteLater()
         qtbot.wait(1)
+
+
+def test_the_first_window_fits_its_screen(qtbot, tmp_path) -> None:
+    """A laptop's 1366x768 screen shows the whole window: tall step panels scroll
+    inside their dock instead of making the window taller than the screen."""
+    from fluxion.app.main_window import MainWindow
+
+    w = MainWindow(Settings(tmp_path / "settings.ini"))
+    try:
+        least = w.minimumSizeHint()
+        assert least.width() <= 1366 and least.height() <= 740, least
+        room = w.screen().availableGeometry()
+        assert w.width() <= max(room.width(), least.width())
+        assert w.height() <= max(room.height(), least.height())
+        w.show()
+        qtbot.waitExposed(w)
+        assert room.contains(w.frameGeometry().topLeft())
+    finally:
+        w.close()
+        w.deleteLater()
+        qtbot.wait(1)
+
+
+def test_every_step_is_one_click_away_and_done_steps_are_ticked(window, qtbot) -> None:
+    """Nine step names do not fit the dock's tabs: the Steps bar names them all."""
+    titles = [p.title for p in window.panels]
+    assert list(window.step_actions) == titles
+    bar = window.findChild(QToolBar, "toolbar_steps")
+    assert bar.isVisible()
+    for title in ("Light curve", "Targets", "Photometry"):
+        button = bar.widgetForAction(window.step_actions[title])
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda t=title: _front_step(window) == t, timeout=5_000)
+        assert window.step_actions[title].isChecked()
+    photometry = window.panels[titles.index("Photometry")]
+    assert not window.step_actions["Photometry"].text().startswith("\u2713")
+    window.session.project.record_result(photometry.step, n_frames=3, median=1.0)
+    photometry.step_finished.emit(photometry.step)
+    assert window.step_actions["Photometry"].text() == "\u2713 Photometry"
+    assert window.step_actions["Targets"].text() == "Targets"
