@@ -73,6 +73,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="aperture radius in px (default: the best radius from the curve of growth)",
     )
+    p.add_argument(
+        "--channel",
+        choices=("R", "G", "B", "L"),
+        default=None,
+        help="colour (Bayer) frames: the channel the light curve follows (default G; R, G and "
+        "B are measured and calibrated to Cousins R, V and B, the curve carries all three; L: "
+        "every pixel, for faint targets)",
+    )
+    p.add_argument(
+        "--aavso",
+        type=Path,
+        metavar="FILE",
+        help="the target's light curve as an AAVSO extended report (.txt; calibrated frames, "
+        "filter TG, TB or TR for a colour camera's channel)",
+    )
+    p.add_argument("--aavso-code", default="", help="your AAVSO observer code (with --aavso)")
+    p.add_argument("--object", default="", help="the star's AAVSO name (with --aavso)")
     p.add_argument("--no-cosmic-rays", action="store_true", help="do not search for cosmic rays")
     p.add_argument("--offline", action="store_true", help="named catalogs from the cache only")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML summary")
@@ -231,6 +248,13 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     check_workers(args.workers)
+    if args.aavso is not None:
+        if args.ra is None and args.target is None and args.positions is None:
+            raise CommandError("--aavso needs a target: --ra/--dec, --target or --positions")
+        if not args.aavso_code.strip():
+            raise CommandError("--aavso needs your AAVSO observer code: --aavso-code")
+        if not args.object.strip():
+            raise CommandError("--aavso needs the star's AAVSO name: --object")
     check_folder(args.project)
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
@@ -254,7 +278,9 @@ def run(args: argparse.Namespace) -> int:
             calibration=CalibrationParams(find_cosmic_rays=not args.no_cosmic_rays),
             astrometry=SolveParams(**solve_fields),
             photometry=PhotometryParams(
-                aperture_radius=args.aperture, aperture_correction=args.aperture <= 0
+                aperture_radius=args.aperture,
+                aperture_correction=args.aperture <= 0,
+                channels="RGB+L" if args.channel == "L" else "RGB",
             ),
         )
         if is_project(args.project):
@@ -270,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
             result = run_night(
                 project, frames, params, catalog=catalog, target=locate,
                 target_name=target_name or "target", executor=executor,
-                state=state.sub(0.02, 1.0),
+                state=state.sub(0.02, 1.0), channel=args.channel,
             )  # fmt: skip
     except Cancelled:
         progress.done()
@@ -278,9 +304,25 @@ def run(args: argparse.Namespace) -> int:
         return 130
     progress.done()
     _print_summary(result, args.project / FRAMES_FILE)
+    if args.aavso is not None:
+        _write_aavso(args, result.light_curve)
     if not args.no_report:
         _summary_page(args.project, result)
     return 0 if all(s == "ok" for s in result.frames["status"]) else 1
+
+
+def _write_aavso(args: argparse.Namespace, light_curve) -> None:
+    from fluxion.core.reports import ExportError
+    from fluxion.core.reports.aavso import format_aavso_light_curve, write_aavso
+
+    if light_curve is None:
+        raise CommandError("--aavso: the run made no light curve (see the notes above)")
+    try:
+        text = format_aavso_light_curve(light_curve, args.object.strip(), obscode=args.aavso_code)
+        write_aavso(args.aavso, text)
+    except ExportError as exc:
+        raise CommandError(f"--aavso: {exc}") from exc
+    print(f"AAVSO: {text.count(chr(10)) - 7} observations in {args.aavso}")
 
 
 def _print_summary(result, frames_file: Path) -> None:

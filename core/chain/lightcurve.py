@@ -139,6 +139,8 @@ def light_curve_from_magnitudes(
 
         out.meta["channel"] = channel
         out.meta["filter"] = aavso_channel_code(channel)
+    else:
+        out.meta["filter"] = next((str(f.filter) for f in lights if f.filter), "")
     ok = np.isfinite(out["ra"]) & np.isfinite(out["dec"]) & np.isfinite(out["jd_utc"])
     if ok.any():
         site = next((f.site for f in lights if f.site is not None), None)

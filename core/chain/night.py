@@ -170,6 +170,7 @@ def run_night(
     target_name: str = "target",
     executor: Executor | None = None,
     state: StepState | None = None,
+    channel: str | None = None,
 ) -> NightRun:
     """Run the chain on a night's frames into ``project`` (saved as it goes).
 
@@ -193,6 +194,8 @@ def run_night(
     state : StepState, optional
         Progress and cancellation; a cancel raises
         :class:`~fluxion.core.runtime.pipeline.Cancelled` after recording what finished.
+    channel : str, optional
+        Colour frames: the channel the light curve follows (default green).
     """
     state = state if state is not None else StepState()
     if project.folder is None:
@@ -330,7 +333,12 @@ def run_night(
             for f, xy in zip(lights, target_xy, strict=True)
             if (r := reports[f.path.name]).target_xy is not None and _same_place(xy, r.target_xy)
         }
-        light_curve = light_curve_from_magnitudes(store, lights, target_xy, rows)
+        try:
+            light_curve = light_curve_from_magnitudes(store, lights, target_xy, rows, channel)
+        except ValueError as exc:  # a channel the frames were not measured in
+            notes.append(f"no light curve: {exc}")
+            target = None
+    if target is not None and light_curve is not None:
         light_curve.meta["target"] = target_name
         atomic_write_ecsv(folder / LIGHT_CURVE_FILE, light_curve)
         good = int(np.isfinite(np.asarray(light_curve["mag"], float)).sum())

@@ -20,7 +20,14 @@ import numpy as np
 from ..io.fitsio import atomic_write_text
 from . import ExportError
 
-__all__ = ["format_aavso", "write_aavso", "ensemble_notes", "AAVSO_FILTERS", "AAVSO_FIELDS"]
+__all__ = [
+    "format_aavso",
+    "format_aavso_light_curve",
+    "write_aavso",
+    "ensemble_notes",
+    "AAVSO_FILTERS",
+    "AAVSO_FIELDS",
+]
 
 AAVSO_FIELDS = (
     "STARID", "DATE", "MAGNITUDE", "MAGERR", "FILTER", "TRANS", "MTYPE", "CNAME", "CMAG",
@@ -147,6 +154,49 @@ def format_aavso(
     if len(lines) == 7:
         raise ExportError("the light curve has no valid point to report")
     return "\n".join(lines) + "\n"
+
+
+def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter: str = "") -> str:
+    """The AAVSO report of a project's light curve (``fluxion run``): its calibrated frames.
+
+    Parameters
+    ----------
+    light_curve : Table
+        :func:`fluxion.core.chain.lightcurve.light_curve_from_magnitudes`'
+        table: ``jd_utc``, ``mag``, ``mag_err``, ``calibrated``, ``airmass``;
+        a colour night's has the channel and its code (``TG``, ``TB``, ``TR``)
+        in its meta.
+    star_id, obscode : str
+        As for :func:`format_aavso`.
+    filter : str
+        The filter code; by default the light curve's (its channel's code).
+
+    Raises
+    ------
+    ExportError
+        No filter code, or no frame with a zero point (instrumental
+        magnitudes are never reported as standard ones).
+    """
+    from .aavso_exoplanet import aavso_filter_code
+
+    meta = light_curve.meta
+    named = (filter or str(meta.get("filter", "") or "")).strip()
+    code = aavso_filter_code(named)
+    if not code:
+        raise ExportError(
+            f"the frames' filter {named or 'none'!r} has no AAVSO filter code "
+            "(V, B, R, CV, TG, ...)"
+        )
+    calibrated = np.asarray(light_curve["calibrated"], dtype=bool)
+    if not calibrated.any():
+        raise ExportError("no frame has a zero point: the magnitudes are instrumental")
+    mag = np.where(calibrated, np.asarray(light_curve["mag"], dtype=float), np.nan)
+    channel = meta.get("channel")
+    notes = f"colour camera {channel} channel" if channel else "na"
+    return format_aavso(
+        star_id, light_curve["jd_utc"], mag, light_curve["mag_err"], obscode=obscode,
+        filter=code, airmass=light_curve["airmass"], notes=notes,
+    )  # fmt: skip
 
 
 def ensemble_notes(
