@@ -134,7 +134,7 @@ class AstrometryPanel(StepPanel):
     ) -> SolveResult:
         """Solve a frame through :func:`fluxion.core.chain.solve_frame` (runs in a worker)."""
         if frame.type != "light":
-            # Bias, darks and flats show no stars: "Run on all frames" passes them by.
+            # Bias, darks and flats show no stars: "Run on all lights" passes them by.
             return not_solved("none", f"{frame.path.name} is a {frame.type} frame, not a light")
         return solve_frame(
             self._products,

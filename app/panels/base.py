@@ -145,7 +145,7 @@ class StepPanel(QWidget):
     Signals
     -------
     step_finished(str)
-        "Run on all frames" finished; the window autosaves the project.
+        "Run on all lights" finished; the window autosaves the project.
     """
 
     title: ClassVar[str] = "Step"
@@ -173,7 +173,7 @@ class StepPanel(QWidget):
         )
         self.form.params_changed.connect(self._on_params)
         self.run_button = QPushButton("Run on current frame")
-        self.run_all_button = QPushButton("Run on all frames")
+        self.run_all_button = QPushButton("Run on all lights")
         self.redo_box = QCheckBox("Redo when the frame changes")
         self.result_label = QLabel("Not run yet.")
         self.result_label.setWordWrap(True)

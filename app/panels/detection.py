@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
 
 from fluxion.core.chain import detect_frame, load_sources
 from fluxion.core.detection.extract import DetectionError, DetectionParams, DetectionResult
+from fluxion.core.detection.measure import SourceFlags
 from fluxion.core.io.fitsio import FitsReadError
 from fluxion.core.runtime.pipeline import StepState
 
@@ -108,6 +109,30 @@ def source_circles(result: DetectionResult) -> tuple[np.ndarray, ...]:
     return x, y, radius, flags != 0
 
 
+#: What each flag means to an observer, in the order they are told.
+FLAG_WORDS = (
+    (SourceFlags.CROWDED, "a neighbour within the isolation radius"),
+    (SourceFlags.MERGED, "deblended from a blend"),
+    (SourceFlags.SATURATED, "saturated"),
+    (SourceFlags.APERTURE_MASKED, "masked pixels (hot, cold, cosmic ray) in the aperture"),
+    (SourceFlags.TRUNCATED | SourceFlags.APERTURE_TRUNCATED, "at the image edge"),
+    (SourceFlags.CENTROID_ISOPHOTAL, "centroid from the isophote"),
+    (SourceFlags.NONPOSITIVE_FLUX | SourceFlags.SINGULAR, "no usable flux or shape"),
+)
+
+
+def flag_summary(flags: np.ndarray) -> str:
+    """How many sources carry each kind of flag ('' when none is flagged).
+
+    A source can carry several, so the counts may add up to more than the
+    flagged sources.
+    """
+    f = np.asarray(flags, np.int64)
+    parts = [f"{int(np.count_nonzero(f & int(bits)))} {words}" for bits, words in FLAG_WORDS
+             if np.any(f & int(bits))]  # fmt: skip
+    return "; ".join(parts)
+
+
 class DetectionPanel(StepPanel):
     """Sources on the image; FWHM, sky and source count per frame."""
 
@@ -149,7 +174,7 @@ class DetectionPanel(StepPanel):
         if seq is None or not len(seq):
             return None
         lights = [i for i, f in enumerate(seq.frames) if f.type == "light"]
-        return self._submit(lights or list(range(len(seq))), f"{self.title} on all frames", True)
+        return self._submit(lights or list(range(len(seq))), f"{self.title} on all lights", True)
 
     def _submit(self, indices: list[int], name: str, everything: bool) -> Task:
         params = self.params()  # before the store: saving the project reloads the form
@@ -199,10 +224,14 @@ class DetectionPanel(StepPanel):
             return
         flagged = source_circles(result)[3]
         where = "calibrated" if result.sources.meta.get("calibrated") else "raw"
+        s = result.sources
+        kinds = flag_summary(np.asarray(s["flags"])) if "flags" in s.colnames else ""
         self.result_label.setText(
             f"Frame {index + 1} ({where}): {result.n_sources} sources, {int(flagged.sum())} "
             f"flagged; FWHM {result.fwhm:.2f} ± {result.fwhm_spread:.2f} px from "
             f"{result.n_fwhm_stars} stars; sky {result.sky:.1f} ± {result.sky_noise:.1f} ADU."
+            "\nGreen circles: clean sources; orange: flagged, which later steps distrust"
+            + (f" ({kinds})." if kinds else ".")
         )
 
     def draw_overlays(self, index: int) -> None:

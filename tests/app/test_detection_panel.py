@@ -17,6 +17,7 @@ from fluxion.app.panels.detection import QUANTITIES, DetectionPanel, FrameFailur
 from fluxion.core.calibration import CalibrationParams, MasterParams
 from fluxion.core.chain import calibrate_frames
 from fluxion.core.detection.extract import DetectionParams
+from fluxion.core.detection.measure import SourceFlags
 from fluxion.core.io.sequence import scan
 from fluxion.core.project.products import ProductStore
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -99,6 +100,13 @@ def test_sources_overlay_and_frame_table_match_the_truth(
     sx, sy = np.asarray(result.sources["x"], float), np.asarray(result.sources["y"], float)
     np.testing.assert_array_equal(xs, np.concatenate([sx[found], sx[~found]]))
     np.testing.assert_array_equal(ys, np.concatenate([sy[found], sy[~found]]))
+    # The colours and each kind of flag are said in words, with their counts.
+    text = panel.result_label.text()
+    assert "Green circles: clean sources; orange: flagged" in text
+    flags = np.asarray(result.sources["flags"], np.int64)
+    crowded = int(np.count_nonzero(flags & int(SourceFlags.CROWDED)))
+    if crowded:
+        assert f"{crowded} a neighbour within the isolation radius" in text
 
     truth, truth_fwhm = _truth(night, seq[i].path.name)
     assert result.fwhm == pytest.approx(truth_fwhm, rel=0.05)

@@ -27,7 +27,14 @@ from fluxion.core.simulation.simulate import NightConfig, simulate_night
 CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 WAIT = 30_000
 # Names of the tasks that compute a step (a panel's run), as the panels submit them.
-COMPUTING = ("on all frames", "of all lights", "on frame", "of frame", "Light curve of")
+COMPUTING = (
+    "on all frames",
+    "on all lights",
+    "of all lights",
+    "on frame",
+    "of frame",
+    "Light curve of",
+)
 
 
 @pytest.fixture(scope="module")
