@@ -320,11 +320,9 @@ class LessonPanel(QWidget):
         rows = []
         for f in report.findings:
             colour = _COLOURS.get(f.verdict, "black")
-            own = "" if f.error is None else f" \u00b1 {f.error:.3g}"
             rows.append(
                 f"<p><b style='color:{colour}'>{f.verdict.upper()}</b> "
-                f"<b>{html.escape(f.label)}</b>: {f.measured:.6g}{own} {html.escape(f.unit)} "
-                f"(true {f.true:.6g}; the data allow \u00b1 {f.expected_error:.2g})<br>"
+                f"<b>{html.escape(f.label)}</b>: {html.escape(f.numbers())}<br>"
                 f"{html.escape(' '.join(f.explanation))}</p>"
             )
         rows += [f"<p><i>{html.escape(n)}</i></p>" for n in report.notes]

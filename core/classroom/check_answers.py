@@ -1,8 +1,7 @@
 """Checks of the numbers a student reports: period, mid-time, depth, which star varies.
 
-The error "the data allow" for each comes from the night itself: the noise
-per light (the target's S/N), the cadence and the length of the night, with
-the textbook error formulas named at each one.
+The error "the data allow" for each comes from the night itself: the
+Fisher-matrix bound of a fit to the night's lights (:mod:`.expected`).
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from __future__ import annotations
 import math
 
 from .answers import ANSWERS, Answer
-from .findings import Finding, verdict
+from .expected import expected_errors
+from .findings import Finding, fmt, verdict
 from .truth import NightTruth
 
 __all__ = ["check_answers"]
@@ -18,65 +18,32 @@ __all__ = ["check_answers"]
 _MAG = 2.5 / math.log(10.0)
 
 
-def _sigma_flux(truth: NightTruth, kind: str) -> float:
-    """Relative flux error per light of the source of ``kind``."""
-    snr = (truth.target(kind) or {}).get("snr_median")
-    return 1.0 / snr if snr else float("nan")
-
-
-def _cadence_d(truth: NightTruth) -> float:
-    return truth.config.interval / 86400.0
-
-
-def _timing_error(sigma: float, depth: float, tau_d: float, cadence_d: float) -> float:
-    """Mid-time error of a dip (Carter et al. 2008, eq. 24): sigma / depth * sqrt(tau dt / 2)."""
-    return sigma / max(depth, 1e-6) * math.sqrt(max(tau_d, cadence_d) * cadence_d / 2.0)
+_TRUE_VALUES = {
+    "asteroid_period_h": ("asteroid", "period_h"),
+    "asteroid_amplitude_mag": ("asteroid", "amplitude_mag"),
+    "transit_mid_bjd": ("transit", "mid_jd"),
+    "transit_depth": ("transit", "depth"),
+    "eclipse_min_bjd": ("eclipsing", "min_jd"),
+    "eclipsing_period_d": ("eclipsing", "period_d"),
+}
 
 
 def _expected(truth: NightTruth, name: str) -> tuple[float, float] | None:
     """(true value, error the data allow) of answer ``name``, None when the night lacks it."""
-    c = truth.config
-    n = c.n_frames
-    if name.startswith("asteroid"):
-        t = truth.target("asteroid")
-        if t is None:
-            return None
-        sigma = _sigma_flux(truth, "asteroid")
-        if name == "asteroid_amplitude_mag":
-            # Peak to peak of a fitted sinusoid: 2 sqrt(2/N) sigma.
-            return t["amplitude_mag"], 2.0 * math.sqrt(2.0 / n) * sigma * _MAG
-        # Frequency error of a sinusoid (Montgomery & O'Donoghue 1999):
-        # sigma_f = sqrt(6/N) sigma / (pi A T), A the semi-amplitude in flux.
-        span_h = n * c.interval / 3600.0
-        a = t["amplitude_mag"] / 2.0 / _MAG
-        sigma_f = math.sqrt(6.0 / n) * sigma / (math.pi * a * span_h)
-        return t["period_h"], t["period_h"] ** 2 * sigma_f
-    if name.startswith("transit"):
-        t = truth.target("transit")
-        if t is None:
-            return None
-        sigma = _sigma_flux(truth, "transit")
-        n_in = max(t["duration_min"] * 60.0 / c.interval, 1.0)
-        if name == "transit_depth":
-            n_out = max(n - n_in, 1.0)
-            return t["depth"], sigma * math.sqrt(1.0 / n_in + 1.0 / n_out)
-        tau = c.transit_ingress / 1440.0
-        mid = truth.bjd_tdb(t["mid_jd"], "transit")
-        return mid, _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
-    if name in ("eclipse_min_bjd", "eclipsing_period_d"):
-        t = truth.target("eclipsing")
-        if t is None:
-            return None
-        sigma = _sigma_flux(truth, "eclipsing")
-        tau = t["duration_min"] / 2.0 / 1440.0
-        err_t = _timing_error(sigma, t["depth"], tau, _cadence_d(truth))
-        if name == "eclipse_min_bjd":
-            return truth.bjd_tdb(t["min_jd"], "eclipsing"), err_t
-        # From one night: twice the time from the secondary to the primary,
-        # whose timing is worse by the depth ratio.
-        err_sec = _timing_error(sigma, t["secondary_depth"], tau, _cadence_d(truth))
-        return t["period_d"], 2.0 * math.hypot(err_t, err_sec)
-    return None
+    if name not in _TRUE_VALUES:
+        return None
+    kind, key = _TRUE_VALUES[name]
+    t = truth.target(kind)
+    if t is None:
+        return None
+    errors = expected_errors(truth, kind)
+    if name not in errors:
+        return None
+    true = float(t[key])
+    if name.endswith("_bjd"):
+        # Light curves time their points in BJD_TDB, so the answers are in it too.
+        true = truth.bjd_tdb(true, kind)
+    return true, errors[name]
 
 
 def _variable_identity(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
@@ -179,7 +146,7 @@ def check_answers(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding
         dev = answer.value - true
         v = verdict(dev, expected, answer.error)
         text = [
-            f"The truth is {true:.6g} {spec.unit}; this night's data allow about "
+            f"The truth is {fmt(true)} {spec.unit}; this night's data allow about "
             f"+/- {expected:.2g} {spec.unit}."
         ]
         if answer.error is not None and answer.error > 0:

@@ -6,10 +6,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GOOD_SIGMA", "Finding", "verdict"]
+__all__ = ["GOOD_SIGMA", "Finding", "fmt", "verdict"]
 
 #: A result within this many expected errors of the truth is as good as the data allow.
 GOOD_SIGMA = 3.0
+
+
+def fmt(value: float) -> str:
+    """A number as people read it: Julian dates to 0.00001 d, others to 5 digits."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.5f}" if abs(value) >= 1e5 else f"{value:.5g}"
 
 
 def verdict(deviation: float, expected_error: float, error: float | None) -> str:
@@ -88,9 +95,12 @@ class Finding:
 
     def line(self) -> str:
         """One line for a terminal: the numbers and the verdict."""
-        own = "" if self.error is None else f" +/- {self.error:.3g}"
+        return f"{self.verdict.upper():5s} {self.label}: {self.numbers()}"
+
+    def numbers(self) -> str:
+        """The measured value, its error, the truth, the deviation and the allowed error."""
+        own = "" if self.error is None else f" +/- {self.error:.2g}"
         return (
-            f"{self.verdict.upper():5s} {self.label}: {self.measured:.6g}{own} {self.unit} "
-            f"(true {self.true:.6g}; off by {self.deviation:+.3g}, the data allow "
-            f"+/- {self.expected_error:.2g})"
+            f"{fmt(self.measured)}{own} {self.unit} (true {fmt(self.true)}; off by "
+            f"{self.deviation:+.2g}, the data allow +/- {self.expected_error:.2g})"
         )

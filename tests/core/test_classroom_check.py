@@ -137,8 +137,8 @@ def test_no_flat_and_a_cosmic_ray_are_found(tmp_path, night):
 
 def test_answers_right_and_wrong(tmp_path, night):
     rng = np.random.default_rng(6)
-    names = ("transit_mid_bjd", "transit_depth", "eclipse_min_bjd", "eclipsing_period_d",
-             "asteroid_amplitude_mag")  # fmt: skip
+    names = ("transit_mid_bjd", "transit_depth", "eclipse_min_bjd", "asteroid_amplitude_mag",
+             "asteroid_period_h")  # fmt: skip
     right = {}
     for name in names:
         true, err = _expected(night, name)
@@ -149,12 +149,12 @@ def test_answers_right_and_wrong(tmp_path, night):
     for name in (*names, "variable_identity"):
         assert f[name].verdict == "good", f[name].line()
 
+    # One eclipse in a 90-minute night does not give the binary's period.
+    assert _expected(night, "eclipsing_period_d") is None
     true_mid, err_mid = _expected(night, "transit_mid_bjd")
-    true_p, err_p = _expected(night, "eclipsing_period_d")
     star = night.night.catalog[0]
     wrong = {
         "transit_mid_bjd": Answer(true_mid + 10 / 1440, 2 / 1440),
-        "eclipsing_period_d": Answer(true_p / 2, err_p),
         "variable_ra": Answer(float(star["ra"])),
         "variable_dec": Answer(float(star["dec"])),
     }
@@ -162,8 +162,6 @@ def test_answers_right_and_wrong(tmp_path, night):
     assert f["transit_mid_bjd"].verdict == "off"
     assert "+10 min" in " ".join(f["transit_mid_bjd"].explanation)
     assert "too small" in " ".join(f["transit_mid_bjd"].explanation)
-    assert f["eclipsing_period_d"].verdict == "off"
-    assert "factor of two" in " ".join(f["eclipsing_period_d"].explanation)
     assert f["variable_identity"].verdict == "off"
     assert "constant" in " ".join(f["variable_identity"].explanation)
     # The time as JD (UTC), not BJD_TDB: said.
@@ -231,3 +229,22 @@ def test_supernova_position_and_brightness(tmp_path):
     assert "nucleus" in " ".join(f["supernova_position"].explanation)
     assert f["supernova_mag"].verdict == "off"
     assert "galaxy's light" in " ".join(f["supernova_mag"].explanation)
+
+
+def test_the_binary_period_from_one_long_night(tmp_path):
+    folder = tmp_path / "night"
+    simulate_lesson(folder, "variable", "normal", seed=5, **SMALL)
+    truth = load_truth(folder)
+    true_p, err_p = _expected(truth, "eclipsing_period_d")
+    true_t, err_t = _expected(truth, "eclipse_min_bjd")
+    # Both eclipses in the night: the period to a fraction of a percent.
+    assert err_p < 0.01 * true_p and err_t < 2 / 1440
+    right = {"eclipsing_period_d": Answer(true_p + err_p, 2 * err_p),
+             "eclipse_min_bjd": Answer(true_t - err_t, 2 * err_t)}  # fmt: skip
+    f = _by_name(check_project(_project(tmp_path / "a", truth, answers=right)))
+    assert f["eclipsing_period_d"].verdict == "good" and f["eclipse_min_bjd"].verdict == "good"
+    # Primary to secondary taken for the whole period.
+    half = {"eclipsing_period_d": Answer(true_p / 2, err_p)}
+    f = _by_name(check_project(_project(tmp_path / "b", truth, answers=half)))
+    assert f["eclipsing_period_d"].verdict == "off"
+    assert "factor of two" in " ".join(f["eclipsing_period_d"].explanation)
