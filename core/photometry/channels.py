@@ -117,13 +117,22 @@ def star_positions(
         bad |= bin_cfa(np.asarray(mask, bool).astype(np.float32), pattern) > 0
     sky = frame_sky(greens, bad, box=_SKY_BOX // 2)
     guess = fwhm / 2.0 if fwhm > 0 else 2.0
-    stars = find_stars(greens, sky, threshold=threshold, mask=bad, fwhm=guess)
+    stars = find_stars(
+        greens, sky, threshold=threshold, mask=bad, fwhm=guess, sharpness_limit=_GRID_SHARPNESS
+    )
     if fwhm <= 0:
         # As the photometry step does: the matched filter of the frame's own
         # seeing, whose sharpness test also keeps undersampled stars.
         measured = measure_fwhm(greens, sky, stars)
         if np.isfinite(measured) and abs(measured - guess) > 0.2 * guess:
-            stars = find_stars(greens, sky, threshold=threshold, mask=bad, fwhm=measured)
+            stars = find_stars(
+                greens,
+                sky,
+                threshold=threshold,
+                mask=bad,
+                fwhm=measured,
+                sharpness_limit=_GRID_SHARPNESS,
+            )
     x, y = unbinned_xy(np.asarray(stars["x"]), np.asarray(stars["y"]))
     return np.column_stack([x, y])
 
