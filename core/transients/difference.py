@@ -241,7 +241,9 @@ def _prepare(
         raise DifferenceError(f"{frame.file}: no star measured on the template")
     new0 = np.where(bad, 0.0, frame.image - sky_n.back)
     flux_ref = _flux_ratio(new0, ref, bad, frame, det.sources)
-    size = int(min(max(6 * max(fwhm, fwhm_ref), 15), 51)) | 1
+    # As wide as the PSF model (8 FWHM): a narrower stamp, normalised, would
+    # leave the wings out and bias bright fluxes low by a few per mille.
+    size = int(min(max(8 * max(fwhm, fwhm_ref), 15), 63)) | 1
     var_ref = np.full(shape, sky_r.noise**2)
     if template.gain:
         var_ref = var_ref + np.maximum(ref, 0.0) / template.gain

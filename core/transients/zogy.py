@@ -121,6 +121,10 @@ class ZogyResult:
         ``F_D``.
     flux_score : float
         ``F_S = F_D^2 sum(P_D^2)``: ``S / F_S`` is a flux in the new image's units.
+    photometric_variance : ndarray or None
+        The variance of ``S`` from the images' noise alone (no registration
+        term): a flux measured at a source's own centre, where ``S`` peaks, does
+        not move with a small misalignment, so its error leaves that term out.
     """
 
     difference: np.ndarray = field(repr=False)
@@ -130,6 +134,7 @@ class ZogyResult:
     psf_difference: np.ndarray = field(repr=False)
     flux_difference: float
     flux_score: float
+    photometric_variance: np.ndarray | None = field(default=None, repr=False)
 
     def flux(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """PSF flux (new image's units) and its error at sub-pixel positions.
@@ -142,7 +147,10 @@ class ZogyResult:
             [np.atleast_1d(np.asarray(y, float)), np.atleast_1d(np.asarray(x, float))]
         )
         s = map_coordinates(self.s, coords, order=3, mode="nearest")
-        v = map_coordinates(self.s_variance, coords, order=1, mode="nearest")
+        var = self.photometric_variance if self.photometric_variance is not None else (
+            self.s_variance
+        )  # fmt: skip
+        v = map_coordinates(var, coords, order=1, mode="nearest")
         return s / self.flux_score, np.sqrt(np.maximum(v, 0.0)) / self.flux_score
 
 
@@ -195,6 +203,7 @@ def zogy_subtract(z: ZogyInputs) -> ZogyResult:
     v_sn = fft.irfft2(fft.rfft2(var_n) * fft.rfft2(kn**2), s=shape)
     v_sr = fft.irfft2(fft.rfft2(var_r) * fft.rfft2(kr**2), s=shape)
     variance = v_sn + v_sr
+    photometric = np.maximum(variance, 1e-30)
     sx, sy = z.registration_sigma
     if sx > 0 or sy > 0:
         s_n = fft.irfft2(kn_hat * n_hat, s=shape)
@@ -213,4 +222,5 @@ def zogy_subtract(z: ZogyInputs) -> ZogyResult:
         psf_difference=_centre_stamp(pd_grid, size),
         flux_difference=f_d,
         flux_score=f_s,
+        photometric_variance=photometric,
     )
