@@ -1,7 +1,8 @@
 """``fluxion period LIGHTCURVE... --out DIR``: an asteroid's rotation period over several nights.
 
-Each light curve (``fluxion run``'s or ``fluxion lightcurve``'s ECSV, one
-night or project each) is a session. With ``--target`` the geometry of each
+Each light curve (``fluxion run``'s or ``fluxion lightcurve``'s ECSV, or a
+project folder made by ``fluxion run`` with its target's ``lightcurve.ecsv``)
+is a session. With ``--target`` the geometry of each
 session comes from JPL Horizons (cached; offline the cache serves): times
 corrected for light time and magnitudes reduced to unit distances. A Fourier
 series with one zero point per session is fitted over the period range; the
@@ -27,12 +28,19 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("lightcurves", type=Path, nargs="+", help="light-curve tables, one per session")
+    p.add_argument("lightcurves", type=Path, nargs="+",
+                   help="light-curve tables or project folders, one per session")  # fmt: skip
     add_out_argument(p)
     p.add_argument("--min", type=float, default=1.0, help="shortest period searched (h)")
     p.add_argument("--max", type=float, default=24.0, help="longest period searched (h)")
     p.add_argument("--orders", type=int, nargs="+", default=[2, 3, 4, 5, 6],
                    help="Fourier orders tried (BIC chooses)")  # fmt: skip
+    p.add_argument(
+        "--tie", action="store_true",
+        help="one zero point for every session (magnitudes calibrated on one scale); with "
+        "--target the magnitudes are first reduced to the sessions' mean phase angle (H-G)",
+    )  # fmt: skip
+    p.add_argument("--g", type=float, default=0.15, help="H-G slope parameter for --tie")
     geo = p.add_argument_group("geometry (JPL Horizons)")
     geo.add_argument("--target", help="the asteroid (number, name or designation)")
     geo.add_argument("--obscode", default="", help="MPC observatory code (else the geocentre)")
@@ -76,6 +84,21 @@ def _alcdef(args):
     )  # fmt: skip
 
 
+def _light_curve_file(path: Path) -> tuple[Path, str]:
+    """The light-curve file given, or a project's own (``lightcurve.ecsv``), and its name."""
+    if path.is_dir():
+        file = path / "lightcurve.ecsv"
+        if not file.is_file():
+            raise CommandError(
+                f"{path}: no lightcurve.ecsv in the folder (make the target's light curve with "
+                "'fluxion run NIGHT --project FOLDER --target NAME' or --positions first)"
+            )
+        return file, path.name
+    if not path.is_file():
+        raise CommandError(f"no such light curve: {path}")
+    return path, path.stem
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from astropy.table import Table
@@ -88,12 +111,11 @@ def run(args: argparse.Namespace) -> int:
     check_folder(args.out)
     meta = _alcdef(args)
     sessions = []
-    for path in args.lightcurves:
-        if not path.is_file():
-            raise CommandError(f"no such light curve: {path}")
+    for given in args.lightcurves:
+        path, name = _light_curve_file(given)
         try:
             table = Table.read(path)
-            session = session_from_table(table, path.stem, filter=args.filter)
+            session = session_from_table(table, name, filter=args.filter)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{path}: {exc}") from exc
         if args.target:
@@ -105,8 +127,12 @@ def run(args: argparse.Namespace) -> int:
             except (EphemerisError, ValueError) as exc:
                 raise CommandError(f"{path.name}: no geometry: {exc}") from exc
         sessions.append(session)
+    reference = None
+    if args.tie and all(s.phase is not None for s in sessions):
+        reference = float(np.mean(np.concatenate([np.asarray(s.phase, float) for s in sessions])))
     try:
-        result = period_search(sessions, args.min, args.max, orders=args.orders)
+        result = period_search(sessions, args.min, args.max, orders=args.orders,
+                               tie_zero_points=args.tie, phase_reference=reference, g=args.g)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     paths = write_period_outputs(args.out, result, sessions, meta)

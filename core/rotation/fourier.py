@@ -21,12 +21,13 @@ order K is chosen by the Bayesian information criterion.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..runtime.pipeline import StepState
+from .phase import DEFAULT_G
 from .sessions import Session, join_sessions
 
 __all__ = ["FourierFit", "PeriodResult", "fourier_fit", "period_search"]
@@ -142,6 +143,11 @@ class PeriodResult:
     reduced_chi2 : float
         At the best period.
     notes : list of str
+    tied : bool
+        One zero point shared by every session.
+    phase_reference : float or None
+        Phase angle (deg) the magnitudes were reduced to (slope ``g``), if any.
+    g : float
     """
 
     period: float
@@ -153,6 +159,9 @@ class PeriodResult:
     order: int
     reduced_chi2: float
     notes: list[str] = field(default_factory=list)
+    tied: bool = False
+    phase_reference: float | None = None
+    g: float = DEFAULT_G
 
 
 def _maxima(fit: FourierFit) -> int:
@@ -208,6 +217,9 @@ def period_search(
     orders: Sequence[int] = (2, 3, 4, 5, 6),
     n_aliases: int = 5,
     bimodal_amplitude: float = 0.2,
+    tie_zero_points: bool = False,
+    phase_reference: float | None = None,
+    g: float = DEFAULT_G,
     state: StepState | None = None,
 ) -> PeriodResult:
     """The rotation period of the joined sessions.
@@ -228,6 +240,14 @@ def period_search(
         maxima per rotation, and a single-peaked curve of that amplitude is
         implausible (Harris et al. 2014, Icarus 235, 55); the single-peaked
         period stays among the aliases. 0 never doubles.
+    tie_zero_points : bool
+        One zero point for every session (magnitudes calibrated on one
+        scale, MPO Canopus' locked zero points): the nights' mean levels then
+        constrain the fit too. Reduce them to one phase angle with it.
+    phase_reference : float, optional
+        Phase angle (deg) every magnitude is reduced to with the H-G phase
+        function of slope ``g`` (the sessions need their geometry).
+    g : float
     state : StepState, optional
 
     Raises
@@ -238,8 +258,10 @@ def period_search(
     state = state if state is not None else StepState()
     if not 0 < min_period_h < max_period_h:
         raise ValueError(f"period range {min_period_h}-{max_period_h} h is empty")
-    t, m, e, session = join_sessions(sessions)
+    t, m, e, session = join_sessions(sessions, phase_reference=phase_reference, g=g)
     n_s = len(sessions)
+    if tie_zero_points:
+        session, n_s = np.zeros_like(session), 1
     if len(t) < n_s + 2 * min(orders) + 3:
         raise ValueError(f"{len(t)} points cannot carry {n_s} zero points and the harmonics")
     w = 1.0 / e**2
@@ -272,6 +294,10 @@ def period_search(
         fit = fourier_fit(t, m, e, session, 1.0 / f_best, order, t0)
     red = fit.chi2 / max(fit.dof, 1)
     scale = max(red, 1.0)
+    if tie_zero_points:
+        notes.append("one zero point for every session")
+    if phase_reference is not None:
+        notes.append(f"magnitudes reduced to phase angle {phase_reference:.2f} deg (H-G, G = {g})")
     # Error where the scaled chi-square rises by 1: a parabola through the minimum.
     h = 1.0 / (20.0 * order * max(span, 1e-3))
     c_m = _chi2_at(t, m, w, session, n_s, f_best - h, order, t0)
@@ -306,8 +332,10 @@ def period_search(
     if red > 2.0:
         notes.append(f"reduced chi-square {red:.1f}: the errors understate the scatter")
     state.progress(1.0, f"P = {period_h:.5f} +/- {period_err_h:.5f} h")
+    if tie_zero_points:  # one zero point, listed for every session
+        fit = replace(fit, zero_points=np.full(len(sessions), fit.zero_points[0]))
     return PeriodResult(period_h, period_err_h, fit, 24.0 / freqs[::-1], chi2[::-1], aliases,
-                        order, red, notes)  # fmt: skip
+                        order, red, notes, tie_zero_points, phase_reference, g)  # fmt: skip
 
 
 def _aliases(freqs, chi2, f_best, chi2_best, scale, n, sessions) -> list[dict]:

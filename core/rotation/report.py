@@ -37,6 +37,9 @@ def period_summary(result: PeriodResult, sessions: Sequence[Session]) -> dict:
         "fourier_order": result.order,
         "reduced_chi2": result.reduced_chi2,
         "t0_jd": fit.t0,
+        "zero_points_tied": result.tied,
+        "phase_reference_deg": result.phase_reference,
+        "phase_slope_g": result.g if result.phase_reference is not None else None,
         "aliases": [
             {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in a.items()}
             for a in result.aliases
@@ -59,7 +62,7 @@ def period_summary(result: PeriodResult, sessions: Sequence[Session]) -> dict:
 
 def phased_table(result: PeriodResult, sessions: Sequence[Session]) -> Table:
     """Every point: session, corrected time, rotational phase, reduced magnitude, model."""
-    t, m, e, k = join_sessions(sessions)
+    t, m, e, k = join_sessions(sessions, phase_reference=result.phase_reference, g=result.g)
     fit = result.fit
     out = Table()
     out["session"] = np.array([sessions[i].name for i in k], dtype=str)

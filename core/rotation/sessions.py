@@ -12,7 +12,10 @@ comparable, as in MPO Canopus and the ALCDEF standard:
   have at 1 au from both.
 
 What remains between nights (the phase angle's effect, a comparison set on
-another scale) is taken by one zero point per session in the period fit.
+another scale) is taken by one zero point per session in the period fit;
+sessions calibrated on one scale can instead share one zero point, their
+magnitudes reduced to a common phase angle with the H-G phase function
+(:mod:`.phase`), as MPO Canopus does.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from astropy.table import Table
+
+from .phase import DEFAULT_G, phase_correction
 
 __all__ = [
     "LIGHT_TIME_DAYS_PER_AU",
@@ -168,9 +173,35 @@ def session_geometry(session: Session, ephemeris) -> Session:
 
 def join_sessions(
     sessions: Sequence[Session],
+    *,
+    phase_reference: float | None = None,
+    g: float = DEFAULT_G,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """All sessions' corrected times, magnitudes, errors and session index, time-ordered."""
+    """All sessions' corrected times, magnitudes, errors and session index, time-ordered.
+
+    Parameters
+    ----------
+    phase_reference : float, optional
+        Phase angle (deg) the magnitudes are reduced to with the H-G phase
+        function of slope ``g``, as MPO Canopus does for sessions that share
+        one zero point; None leaves the phase angle's effect to the zero points.
+
+    Raises
+    ------
+    ValueError
+        With ``phase_reference``, when a session has no phase angle.
+    """
     parts = [s.corrected() for s in sessions]
+    if phase_reference is not None:
+        reduced = []
+        for s, (t, m, e) in zip(sessions, parts, strict=True):
+            if s.phase is None:
+                raise ValueError(f"session {s.name}: no phase angle to reduce (no geometry)")
+            t_all = np.asarray(s.jd, float) - s.light_time
+            phase = np.interp(t, t_all, np.asarray(s.phase, float)) if len(t_all) > 1 else (
+                np.full(len(t), float(np.asarray(s.phase)[0])))  # fmt: skip
+            reduced.append((t, m + phase_correction(phase, phase_reference, g), e))
+        parts = reduced
     t = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     m = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
     e = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)

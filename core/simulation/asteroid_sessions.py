@@ -20,20 +20,12 @@ from astropy.table import Table
 from astropy.time import Time
 
 from ..field.noise import MAG_PER_LN
+from ..rotation.phase import hg_phase_magnitude
+from ..rotation.sessions import LIGHT_TIME_DAYS_PER_AU
 from . import variables as _var
 from .simulate import NightConfig
 
-__all__ = ["hg_phase_magnitude", "rotation_session"]
-
-_LIGHT_DAY_PER_AU = 499.004783836 / 86400.0
-
-
-def hg_phase_magnitude(phase_deg: np.ndarray | float, g: float = 0.15) -> np.ndarray:
-    """The H-G phase function's magnitude term, -2.5 log10((1 - G) Phi1 + G Phi2)."""
-    tan = np.tan(np.radians(np.asarray(phase_deg, float)) / 2.0)
-    phi1 = np.exp(-3.33 * tan**0.63)
-    phi2 = np.exp(-1.87 * tan**1.22)
-    return -2.5 * np.log10((1.0 - g) * phi1 + g * phi2)
+__all__ = ["rotation_session"]
 
 
 def rotation_session(
@@ -78,7 +70,7 @@ def rotation_session(
     rng = np.random.default_rng([seed, c.seed, 0xA57])
     start = Time(c.start, scale="utc")
     jd = (start + (np.arange(c.n_frames) * c.interval + 0.5 * c.exptime) * u.s).jd
-    emitted = jd - delta * _LIGHT_DAY_PER_AU
+    emitted = jd - delta * LIGHT_TIME_DAYS_PER_AU
     rotation = _var.rotation_magnitude_offset(emitted, epoch_jd, period_h / 24.0, amplitude)
     mean = h_mag + 5.0 * np.log10(r * delta) + float(hg_phase_magnitude(phase_deg, g))
     true = mean + rotation

@@ -12,6 +12,7 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 
+from ..rotation.sessions import LIGHT_TIME_DAYS_PER_AU
 from . import camera as _camera
 from . import field as _field
 from . import variables as _var
@@ -40,7 +41,6 @@ _ASTEROID_BV = 0.85  # an S-type colour
 _NEW_SOURCE_BV = 0.1  # a nova's or young supernova's blue colour
 _GALAXY_BV = 0.8
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
-_LIGHT_DAY_PER_AU = 499.004783836 / 86400.0  # light time of one au (days)
 _S_CLOUDS = 21  # the clouds' own random stream: a clear night draws nothing from it
 
 
@@ -303,7 +303,7 @@ class Night(CameraFrames, NightStars, NightTransients):
             ** (
                 -0.4
                 * _var.rotation_magnitude_offset(
-                    jd - c.asteroid_delta * _LIGHT_DAY_PER_AU,
+                    jd - c.asteroid_delta * LIGHT_TIME_DAYS_PER_AU,
                     self.asteroid_t0,
                     c.asteroid_period / 24.0,
                     c.asteroid_amplitude,

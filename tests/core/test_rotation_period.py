@@ -16,9 +16,10 @@ from replay_server import replay_server, trust_replay_server  # noqa: F401
 
 from fluxion.core.reports.alcdef import AlcdefSession, check_alcdef, parse_alcdef
 from fluxion.core.rotation import period_search, session_from_table, session_geometry
+from fluxion.core.rotation.phase import hg_phase_magnitude, phase_correction
 from fluxion.core.rotation.report import rotation_alcdef, write_period_outputs
 from fluxion.core.rotation.sessions import LIGHT_TIME_DAYS_PER_AU, Session
-from fluxion.core.simulation.asteroid_sessions import hg_phase_magnitude, rotation_session
+from fluxion.core.simulation.asteroid_sessions import rotation_session
 from fluxion.core.simulation.simulate import NightConfig, make_night
 
 PERIOD_H = 2.7
@@ -56,6 +57,30 @@ def test_two_nights_give_the_period_and_the_right_alias():
     # phase function's change between 12 and 13.5 degrees only.
     dz = result.fit.zero_points[1] - result.fit.zero_points[0]
     assert abs(dz - (hg_phase_magnitude(13.5) - hg_phase_magnitude(12.0))) < 0.01
+
+
+def test_tied_zero_points_with_the_phase_angle_reduced():
+    """Calibrated sessions share one zero point once reduced to one phase angle (H-G):
+    the fit is as good as with free zero points; without the reduction the
+    nights' 0.06 mag phase difference spoils it."""
+    sessions = _sessions()
+    free = period_search(sessions, 2.0, 4.0, orders=(2,))
+    reference = 12.75
+    tied = period_search(sessions, 2.0, 4.0, orders=(2,), tie_zero_points=True,
+                         phase_reference=reference)  # fmt: skip
+    assert abs(tied.period - PERIOD_H) < 4 * tied.period_err
+    assert tied.reduced_chi2 < 1.3 and tied.tied
+    assert np.allclose(tied.fit.zero_points, tied.fit.zero_points[0])
+    # The shared zero point is the mean reduced magnitude at the reference
+    # phase: H + the phase term (the sessions are reduced to unit distances).
+    assert tied.fit.zero_points[0] == pytest.approx(12.5 + hg_phase_magnitude(reference), abs=0.01)
+    unreduced = period_search(sessions, 2.0, 4.0, orders=(2,), tie_zero_points=True)
+    assert unreduced.reduced_chi2 > tied.reduced_chi2 + 2
+    assert free.reduced_chi2 < 1.3
+    assert phase_correction(12.0, 12.0) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="no phase angle"):
+        period_search([Session("x", s.jd, s.mag, s.mag_err) for s in sessions], 2.0, 4.0,
+                      phase_reference=10.0)  # fmt: skip
 
 
 def test_period_errors_are_honest_over_draws():
@@ -158,5 +183,10 @@ def test_period_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "P = 2.70" in printed and "no geometry" in printed
     assert (out / "period.json").is_file() and (out / "phased.ecsv").is_file()
+    # Tied zero points without geometry: no phase reduction, said so.
+    assert main(["period", *map(str, paths), "--out", str(out), "--min", "2", "--max", "4",
+                 "--tie"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "one zero point for every session" in printed and "reduced to phase" not in printed
     assert main(["period", str(paths[0]), "--out", str(out), "--contact-name", "A"]) == 2
     assert "--number or --designation" in capsys.readouterr().err
