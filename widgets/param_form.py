@@ -49,6 +49,8 @@ def _float_box(value: float, info: ParamInfo) -> QDoubleSpinBox:
         1e12 if info.maximum is None else float(info.maximum),
     )
     box.setSingleStep(abs(float(value)) * 0.1 if value else 0.1)
+    if info.zero and info.minimum == 0:
+        box.setSpecialValueText(info.zero)  # 0 is a choice ("auto"), not "0.00 px"
     box.setValue(float(value))
     return box
 
@@ -59,6 +61,8 @@ def _int_box(value: int, info: ParamInfo) -> QSpinBox:
         -_INT_LIMIT if info.minimum is None else int(info.minimum),
         _INT_LIMIT if info.maximum is None else int(info.maximum),
     )
+    if info.zero and info.minimum == 0:
+        box.setSpecialValueText(info.zero)
     box.setValue(int(value))
     return box
 

@@ -110,6 +110,8 @@ class MasterView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.masters: list[MasterSummary] = []
+        # How many bias, dark and flat frames the night has (what the masters are made of).
+        self.raw_counts: dict[str, int] = {}
         self.choice = QComboBox()
         self.choice.setToolTip("Master frame to inspect")
         self.show_button = QPushButton("Show in viewer")
@@ -144,6 +146,16 @@ class MasterView(QWidget):
         self.choice.blockSignals(False)
         self._show()
 
+    def no_masters_text(self) -> str:
+        """What to say before there is a master: what the night has to make them from."""
+        have = [f"{n} {kind}" for kind, n in self.raw_counts.items() if n]
+        if not have:
+            return "No masters: the night has no bias, dark or flat frames."
+        return (
+            f"No masters yet: {', '.join(have)} frame(s) to combine. "
+            '"Run on all lights" makes the masters first.'
+        )
+
     def current(self) -> MasterSummary | None:
         """The master shown."""
         i = self.choice.currentIndex()
@@ -153,7 +165,7 @@ class MasterView(QWidget):
         m = self.current()
         if m is None:
             self.image.clear()
-            self.stats_label.setText("No masters yet: the night has no bias, dark or flat.")
+            self.stats_label.setText(self.no_masters_text())
             return
         self.image.setImage(m.data, autoLevels=False, levels=(m.limits.vmin, m.limits.vmax))
         self.view_box.autoRange(padding=0)
@@ -296,6 +308,11 @@ class CalibrationPanel(StepPanel):
 
     def _on_sequence(self) -> None:
         super()._on_sequence()
+        seq = self.session.sequence
+        frames = seq.frames if seq is not None else []
+        self.master_view.raw_counts = {
+            kind: sum(1 for f in frames if f.type == kind) for kind in ("bias", "dark", "flat")
+        }
         self._set_masters([])
         if self.image_view is not None:
             self.image_view.overlays.clear("mask")

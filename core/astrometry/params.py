@@ -50,6 +50,7 @@ class SolveParams:
         minimum=0.0,
         maximum=3600.0,
         help="0: from the header (WCS, plate scale, or focal length and pixel size).",
+        zero="from the header",
     )
     mag_limit: float = param(
         18.0,

@@ -127,6 +127,7 @@ class CalibrationParams:
         "(SATURATE), else the largest value of 16-bit data.",
         unit="ADU",
         minimum=0.0,
+        zero="from the header",
     )
 
 

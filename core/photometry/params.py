@@ -40,6 +40,7 @@ class PhotometryParams:
         unit="px",
         minimum=0.0,
         maximum=50.0,
+        zero="measured",
     )
     detection_threshold: float = param(
         5.0,
@@ -56,6 +57,7 @@ class PhotometryParams:
         unit="px",
         minimum=0.0,
         maximum=200.0,
+        zero="auto",
     )
     aperture_radius_fwhm: float = param(
         0.0,
@@ -64,6 +66,7 @@ class PhotometryParams:
         unit="FWHM",
         minimum=0.0,
         maximum=20.0,
+        zero="not used",
     )
     annulus_inner: float = param(
         5.0,

@@ -27,6 +27,7 @@ class ParamInfo:
     choices: tuple[Any, ...] | None
     default: Any
     type: Any
+    zero: str = ""
 
 
 def param(
@@ -38,6 +39,7 @@ def param(
     minimum: float | None = None,
     maximum: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    zero: str = "",
 ) -> Any:
     """Declare a dataclass field with GUI metadata.
 
@@ -55,6 +57,9 @@ def param(
         Allowed numeric range.
     choices : tuple, optional
         Allowed values for a choice parameter.
+    zero : str, optional
+        What 0 means when it is not a number but a choice ("auto", "from the
+        header"): the form shows these words instead of "0.00".
     """
     meta = {
         "label": label,
@@ -63,6 +68,7 @@ def param(
         "minimum": minimum,
         "maximum": maximum,
         "choices": tuple(choices) if choices is not None else None,
+        "zero": zero,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -84,6 +90,7 @@ def param_infos(params_type: type) -> list[ParamInfo]:
                 choices=m.get("choices"),
                 default=f.default,
                 type=hints[f.name],
+                zero=m.get("zero", ""),
             )
         )
     return infos

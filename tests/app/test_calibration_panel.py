@@ -46,6 +46,11 @@ def test_run_all_builds_masters_and_calibrates_every_light(
     window, qtbot, open_and_wait, night: Path
 ) -> None:
     open_and_wait(window, night)
+    # Before the run the panel says what the night has to make masters from.
+    assert _panel(window).master_view.stats_label.text() == (
+        'No masters yet: 3 bias, 3 dark, 3 flat frame(s) to combine. "Run on all lights" '
+        "makes the masters first."
+    )
     messages: list[str] = []
     window.session.status_message.connect(messages.append)
     panel = _run_all(window, qtbot)

@@ -79,3 +79,31 @@ def test_set_params_shows_values_without_emitting(form: ParamForm, qtbot) -> Non
 def test_refuses_a_non_dataclass() -> None:
     with pytest.raises(TypeError, match="not a parameter dataclass"):
         ParamForm(int)
+
+
+def test_a_zero_that_means_auto_reads_as_words(qtbot) -> None:
+    from fluxion.core.astrometry.params import SolveParams
+    from fluxion.core.photometry import PhotometryParams
+
+    @dataclass(frozen=True)
+    class P:
+        radius: float = param(0.0, label="Radius", unit="px", minimum=0.0, zero="auto")
+        count: int = param(0, label="Count", minimum=0, zero="all")
+
+    form = ParamForm(P)
+    qtbot.addWidget(form)
+    radius = form.editor("radius")
+    assert radius.text() == "auto" and form.editor("count").text() == "all"
+    radius.setValue(2.5)
+    assert radius.text() == "2.50 px" and form.params().radius == 2.5
+    radius.setValue(0.0)
+    assert radius.text() == "auto" and form.params().radius == 0.0
+    # The step forms that take 0 for "find it yourself" say so.
+    for params, name, words in (
+        (SolveParams, "pixel_scale", "from the header"),
+        (PhotometryParams, "aperture_radius", "auto"),
+        (PhotometryParams, "fwhm", "measured"),
+    ):
+        step = ParamForm(params)
+        qtbot.addWidget(step)
+        assert step.editor(name).text() == words
