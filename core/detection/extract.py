@@ -37,6 +37,7 @@ from astropy.table import Table
 from ..calibration.masks import MaskBits
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
+from .fwhm import MoffatProfile
 from .measure import SourceFlags, frame_fwhm, measure_sources
 
 __all__ = [
@@ -431,13 +432,13 @@ class Detection:
             err: float | np.ndarray = sky.noise
         else:
             err = sky.rms if sky.rms is not None else bkg.rms(dtype=np.float32)
-        kernel, filter_fwhm = self._kernel(data, bad, err, state)
+        kernel, filter_fwhm, first = self._kernel(data, bad, err, state)
         state.progress(0.4, "extraction")
         objects, segmap = _extract(data, bad, err, p.threshold, p.min_area, kernel, p)
         state.progress(0.6, f"measuring {len(objects)} sources")
         sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p)
         state.progress(0.9, "frame FWHM")
-        fwhm, spread, n_stars, beta = frame_fwhm(data, bad, sources, p)
+        fwhm, spread, n_stars, beta, _ = frame_fwhm(data, bad, sources, p, start=first)
         meta = {
             "fwhm": fwhm,
             "fwhm_spread": spread,
@@ -463,21 +464,23 @@ class Detection:
 
     def _kernel(
         self, data: np.ndarray, bad: np.ndarray, err: float | np.ndarray, state: StepState
-    ) -> tuple[np.ndarray | None, float]:
-        """The detection kernel and, for a Gaussian one, its FWHM (px)."""
+    ) -> tuple[np.ndarray | None, float, MoffatProfile | None]:
+        """The detection kernel, for a Gaussian one its FWHM (px), and the first
+        pass's stacked profile when it measured one (the final fit starts there)."""
         p = self.params
         if p.detection_filter == "none":
-            return None, math.nan
+            return None, math.nan, None
         if p.detection_filter == "pyramid":
-            return _pyramid_kernel(), math.nan
+            return _pyramid_kernel(), math.nan, None
         if p.detection_filter == "gaussian":
-            return gaussian_kernel(p.filter_fwhm), p.filter_fwhm
+            return gaussian_kernel(p.filter_fwhm), p.filter_fwhm, None
         state.progress(0.3, "first pass for the FWHM")
         objects, segmap = _extract(
             data, bad, err, max(p.threshold, _FIRST_PASS_THRESHOLD), 5, _pyramid_kernel(), p
         )
         first = measure_sources(data, bad, err, None, objects, segmap, None, p)
-        fwhm = frame_fwhm(data, bad, first, p)[0]
+        measured = frame_fwhm(data, bad, first, p)
+        fwhm = measured.fwhm
         if not math.isfinite(fwhm):
             log.info("no star for the matched filter's FWHM; using %.2f px", p.filter_fwhm)
             fwhm = p.filter_fwhm
@@ -485,7 +488,7 @@ class Detection:
         # give a wild value, and a huge kernel only costs time.
         fwhm = float(np.clip(fwhm, 0.5, 20.0))
         state.check()
-        return gaussian_kernel(fwhm), fwhm
+        return gaussian_kernel(fwhm), fwhm, measured.profile
 
     def map(
         self,
