@@ -72,64 +72,15 @@ def _ensure_project(args: argparse.Namespace) -> None:
         raise CommandError(f"'fluxion run' on {args.paths[0]} failed; no transient search")
 
 
-def _template(args, frames):
-    from fluxion.core.catalogs.cache import default_cache_dir
-    from fluxion.core.transients.template import TemplateError, reference_template, survey_template
-
-    try:
-        if args.template is not None:
-            return reference_template(args.template)
-        if args.survey is not None:
-            middle = frames[len(frames) // 2]
-            return survey_template(
-                middle.wcs, middle.image.shape, hips=args.survey,
-                cache_dir=default_cache_dir() / "hips2fits",
-            )  # fmt: skip
-    except TemplateError as exc:
-        raise CommandError(str(exc)) from exc
-    return None
-
-
-def _known(frames):
-    import numpy as np
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-    from astropy.time import Time
-
-    from fluxion.core.catalogs.cache import default_cache_dir
-    from fluxion.core.targets.ephemerides import EphemerisError, known_objects_in_field
-
-    f = frames[len(frames) // 2]
-    ny, nx = f.image.shape
-    centre = f.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
-    corner = f.wcs.pixel_to_world(0, 0)
-    radius = centre.separation(corner) * 1.05
-    jd = np.nanmedian([fr.jd_utc for fr in frames])
-    try:
-        known = known_objects_in_field(
-            SkyCoord(centre), radius.to(u.deg), Time(jd, format="jd", scale="utc"),
-            cache_dir=default_cache_dir() / "skybot",
-        )  # fmt: skip
-    except EphemerisError as exc:
-        print(f"note: known asteroids not rejected: {exc}")
-        return None
-    print(f"SkyBoT: {len(known)} known object(s) in the field ({known.meta.get('source', '')})")
-    return known
-
-
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
-    from astropy.coordinates import EarthLocation
 
-    from fluxion.core.chain.field import catalog_columns, project_catalog, project_lights
-    from fluxion.core.chain.transients import project_transient_frames
+    from fluxion.core.chain.transients import TransientStepParams, project_transients
     from fluxion.core.project.document import Project, ProjectError
     from fluxion.core.runtime.pipeline import StepState
-    from fluxion.core.transients.difference import DifferenceParams
-    from fluxion.core.transients.night import NightSearchParams, search_night, write_transients
-    from fluxion.core.transients.template import TemplateError
+    from fluxion.core.transients.night import write_transients
 
     check_paths(args.paths)
     check_workers(args.workers)
@@ -149,46 +100,31 @@ def run(args: argparse.Namespace) -> int:
         project = Project.load(args.project)
     except (ProjectError, OSError, ValueError) as exc:
         raise CommandError(f"{args.project}: {exc}") from exc
-    progress = TerminalProgress()
-    state = StepState(progress)
-    lights = project_lights(project, state=state.sub(0.0, 0.02))
-    frames, notes = project_transient_frames(project.folder, lights, state=state.sub(0.02, 0.1))
-    if not frames:
-        progress.done()
-        raise CommandError(f"{args.project}: no light with detections and a solution")
-    site = next((f.site for f in lights if f.site is not None), None)
-    location = None if site is None else EarthLocation.from_geodetic(*site)
-    catalog = None
-    if not args.no_catalogue:
-        table, how = project_catalog(project)
-        if table is not None:
-            mag, _, _ = catalog_columns(table, lights[0].filter)
-            catalog = (np.asarray(table["ra"], float), np.asarray(table["dec"], float), mag)
-        print(f"catalogue: {how}")
-    template = None if args.no_difference else _template(args, frames)
-    known = _known(frames) if args.skybot else None
-    params = NightSearchParams(
+    kind = "file" if args.template is not None else "survey" if args.survey else "night"
+    params = TransientStepParams(
+        template=kind, template_file=str(args.template or ""), survey=args.survey or "",
+        n_template=max(args.template_frames, 0), threshold=args.threshold,
         difference=not args.no_difference, catalogue=not args.no_catalogue,
-        n_template=max(args.template_frames, 0), limit_sigma=args.sigma,
+        limit_sigma=args.sigma, skybot=args.skybot,
+        target=f"{args.ra} {args.dec}" if args.ra is not None else "",
     )  # fmt: skip
-    target = (args.ra, args.dec) if args.ra is not None else None
+    progress = TerminalProgress()
     try:
         with ThreadPoolExecutor(args.workers) as pool:
-            result = search_night(
-                frames, template=template, catalog=catalog, target=target, known=known,
-                location=location, params=params,
-                difference=DifferenceParams(threshold=args.threshold),
-                executor=pool if args.workers > 1 else None, state=state.sub(0.1, 1.0),
+            found = project_transients(
+                project, params, executor=pool if args.workers > 1 else None,
+                state=StepState(progress),
             )  # fmt: skip
-    except (TemplateError, ValueError) as exc:
+    except ValueError as exc:
         progress.done()
         raise CommandError(f"{args.project}: {exc}") from exc
+    result = found.result
     try:
         paths = write_transients(result, out)
     except OSError as exc:
         raise CommandError(f"cannot write into {out}: {exc}") from exc
     progress.done()
-    for line in notes + result.notes:
+    for line in found.notes:
         print(f"note: {line}")
     if result.template is not None:
         print(f"template: {result.template.source}")
@@ -198,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     keys = [(str(m), int(g)) for m, g in zip(accepted["mode"], accepted["group"], strict=True)]
     groups = list(dict.fromkeys(keys))
     print(
-        f"{len(frames)} lights searched; {len(accepted)} accepted detections of "
+        f"{len(found.frames)} lights searched; {len(accepted)} accepted detections of "
         f"{len(groups)} object(s), {len(cand) - len(accepted)} rejected"
     )
     for mode, g in groups[: max(args.top, 0)]:

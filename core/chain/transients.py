@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,24 @@ from ..calibration.masks import MaskBits
 from ..io.fitsio import FitsReadError
 from ..io.frames import FrameInfo
 from ..project.products import ProductStore
+from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from ..transients.frames import TransientFrame
+from ..transients.night import NightSearchParams, NightSearchResult
+from ..transients.template import DEFAULT_SURVEY, Template
 from .calibrate import frame_image
 from .solve import frame_wcs
 
-__all__ = ["project_transient_frames", "table_zero_point"]
+__all__ = [
+    "ProjectTransients",
+    "TransientStepParams",
+    "known_asteroids",
+    "make_template",
+    "parse_target",
+    "project_transient_frames",
+    "project_transients",
+    "table_zero_point",
+]
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +148,177 @@ def project_transient_frames(
     for line in notes:
         log.warning("%s", line)
     return frames, notes
+
+
+@dataclass(frozen=True)
+class TransientStepParams:
+    """The transient search of a project's night (the window's form, ``fluxion transients``)."""
+
+    template: str = param(
+        "night", label="Template", choices=("night", "survey", "file"),
+        help="night: the night's sharpest frames stacked; survey: a HiPS cutout from CDS "
+        "hips2fits (cached); file: a reference image with a WCS.",
+    )  # fmt: skip
+    template_file: str = param("", label="Reference image", help="FITS file with a WCS.")
+    survey: str = param(DEFAULT_SURVEY, label="Survey (HiPS)", help="e.g. CDS/P/PanSTARRS/DR1/r")
+    n_template: int = param(
+        0, label="Template frames", minimum=0, maximum=100,
+        help="The night's sharpest frames stacked; 0: a third of the night (3 to 15).",
+    )  # fmt: skip
+    threshold: float = param(
+        5.0, label="Detection threshold", unit="sigma", minimum=2.0, maximum=1000.0,
+        help="Peaks of the difference's point-source significance above this are candidates.",
+    )  # fmt: skip
+    difference: bool = param(True, label="Difference imaging")
+    catalogue: bool = param(True, label="Catalogue comparison")
+    limit_sigma: float = param(
+        5.0, label="Limit", unit="sigma", minimum=1.0, maximum=20.0,
+        help="Forced photometry: detected above this S/N, limiting magnitude at it.",
+    )  # fmt: skip
+    target: str = param(
+        "", label="Target (RA Dec, deg)",
+        help="Forced photometry on every difference at this position, e.g. '310.036 39.977'.",
+    )  # fmt: skip
+    skybot: bool = param(False, label="Reject known asteroids (SkyBoT)")
+
+
+@dataclass
+class ProjectTransients:
+    """A project's transient search: the result and the lights it was made on."""
+
+    result: NightSearchResult
+    frames: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_target(text: str) -> tuple[float, float] | None:
+    """``'RA Dec'`` in degrees (spaces or a comma) as a pair; None when empty.
+
+    Raises
+    ------
+    ValueError
+        When the text is not two numbers of a sky position.
+    """
+    parts = text.replace(",", " ").split()
+    if not parts:
+        return None
+    try:
+        ra, dec = (float(v) for v in parts)
+    except ValueError:
+        raise ValueError(
+            f"target {text!r}: give RA and Dec in degrees, e.g. '310.036 39.977'"
+        ) from None
+    if not (0.0 <= ra < 360.0 and -90.0 <= dec <= 90.0):
+        raise ValueError(f"target {text!r}: not a sky position in degrees")
+    return ra, dec
+
+
+def make_template(
+    kind: str,
+    frames: Sequence[TransientFrame],
+    *,
+    path: str | Path | None = None,
+    survey: str = DEFAULT_SURVEY,
+) -> Template | None:
+    """The template asked for: None for the night's own (made by the search).
+
+    ``survey`` cutouts are asked on the middle light's WCS and cached in the
+    catalogue cache's ``hips2fits`` folder.
+
+    Raises
+    ------
+    fluxion.core.transients.template.TemplateError
+        When the file or the survey cannot give one.
+    """
+    from ..catalogs.cache import default_cache_dir
+    from ..transients.template import TemplateError, reference_template, survey_template
+
+    if kind == "file":
+        if not path:
+            raise TemplateError("no reference image chosen for the template")
+        return reference_template(path)
+    if kind == "survey":
+        middle = frames[len(frames) // 2]
+        return survey_template(
+            middle.wcs, middle.image.shape, hips=survey or DEFAULT_SURVEY,
+            cache_dir=default_cache_dir() / "hips2fits",
+        )  # fmt: skip
+    return None
+
+
+def known_asteroids(frames: Sequence[TransientFrame]) -> tuple[Table | None, str]:
+    """Known Solar System objects in the night's field (SkyBoT, cached), and what was found."""
+    from astropy import units as u
+    from astropy.time import Time
+
+    from ..catalogs.cache import default_cache_dir
+    from ..targets.ephemerides import EphemerisError, known_objects_in_field
+
+    f = frames[len(frames) // 2]
+    ny, nx = f.image.shape
+    centre = f.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    radius = centre.separation(f.wcs.pixel_to_world(0, 0)) * 1.05
+    jd = float(np.nanmedian([fr.jd_utc for fr in frames]))
+    try:
+        known = known_objects_in_field(
+            centre, radius.to(u.deg), Time(jd, format="jd", scale="utc"),
+            cache_dir=default_cache_dir() / "skybot",
+        )  # fmt: skip
+    except EphemerisError as exc:
+        return None, f"known asteroids not rejected: {exc}"
+    return known, f"SkyBoT: {len(known)} known object(s) in the field"
+
+
+def project_transients(
+    project,
+    params: TransientStepParams | None = None,
+    *,
+    executor: Executor | None = None,
+    state: StepState | None = None,
+) -> ProjectTransients:
+    """The transient search on a project's night (what ``fluxion transients`` and the panel run).
+
+    Raises
+    ------
+    ValueError
+        No usable light, a bad target, or no template (a TemplateError).
+    """
+    from astropy.coordinates import EarthLocation
+
+    from ..transients.difference import DifferenceParams
+    from ..transients.night import search_night
+    from .field import catalog_columns, project_catalog, project_lights
+
+    p = params or TransientStepParams()
+    state = state if state is not None else StepState()
+    target = parse_target(p.target)
+    lights = project_lights(project, state=state.sub(0.0, 0.02))
+    frames, notes = project_transient_frames(project.folder, lights, state=state.sub(0.02, 0.1))
+    if not frames:
+        raise ValueError("no light with detections and a solution: run the night first")
+    site = next((f.site for f in lights if f.site is not None), None)
+    location = None if site is None else EarthLocation.from_geodetic(*site)
+    catalog = None
+    if p.catalogue:
+        table, how = project_catalog(project)
+        if table is not None:
+            mag, _, _ = catalog_columns(table, lights[0].filter)
+            catalog = (np.asarray(table["ra"], float), np.asarray(table["dec"], float), mag)
+        notes.append(f"catalogue: {how}")
+    template = make_template(p.template, frames, path=p.template_file, survey=p.survey) if (
+        p.difference
+    ) else None  # fmt: skip
+    known = None
+    if p.skybot:
+        known, how = known_asteroids(frames)
+        notes.append(how)
+    search = NightSearchParams(
+        difference=p.difference, catalogue=p.catalogue, n_template=p.n_template,
+        limit_sigma=p.limit_sigma,
+    )  # fmt: skip
+    result = search_night(
+        frames, template=template, catalog=catalog, target=target, known=known,
+        location=location, params=search, difference=DifferenceParams(threshold=p.threshold),
+        executor=executor, state=state.sub(0.1, 1.0),
+    )  # fmt: skip
+    return ProjectTransients(result, [f.file for f in frames], notes + result.notes)
