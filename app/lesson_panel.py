@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.classroom.answers import ANSWERS, Answer, read_answers, write_answers
 from fluxion.core.classroom.check import CheckReport, check_project
+from fluxion.core.classroom.findings import fmt
 from fluxion.core.classroom.lessons import (
     Lesson,
     available_lessons,
@@ -107,8 +108,8 @@ class LessonPanel(QWidget):
         row.addWidget(self.check_button)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.result = QTextBrowser()
-        self.result.setPlaceholderText("The check of your project against the night's truth.")
+        # The check's findings, shown under the last step's text.
+        self.result_html = ""
 
         top = QWidget()
         t = QVBoxLayout(top)
@@ -116,7 +117,7 @@ class LessonPanel(QWidget):
         t.addWidget(self.choice)
         t.addWidget(self.night_label)
         t.addWidget(self.steps, 1)
-        t.addWidget(self.text, 2)
+        t.addWidget(self.text, 3)
         t.addLayout(buttons)
         bottom = QWidget()
         b = QVBoxLayout(bottom)
@@ -124,10 +125,12 @@ class LessonPanel(QWidget):
         b.addWidget(self.answer_box)
         b.addLayout(row)
         b.addWidget(self.status)
-        b.addWidget(self.result, 1)
+        b.addStretch(1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
@@ -206,8 +209,8 @@ class LessonPanel(QWidget):
     def _fill_answers(self) -> None:
         for name, (value, error) in self.answer_fields.items():
             a = self.answers.get(name)
-            value.setText("" if a is None else repr(a.value))
-            error.setText("" if a is None or a.error is None else repr(a.error))
+            value.setText("" if a is None else fmt(a.value))
+            error.setText("" if a is None or a.error is None else f"{a.error:.2g}")
 
     # -- steps ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -240,6 +243,8 @@ class LessonPanel(QWidget):
         if step.answers:
             labels = ", ".join(ANSWERS[a].label for a in step.answers)
             parts.append(f"<p><b>Your answer:</b> {html.escape(labels)} (below).</p>")
+        if row == len(self.lesson.steps) - 1 and self.result_html:
+            parts.append(f"<hr><h3>Check of your answer</h3>{self.result_html}")
         self.text.setHtml("".join(parts))
         self.go_button.setEnabled(bool(step.panel))
         self.go_button.setText(f"Open {step.panel}" if step.panel else "Open the step's panel")
@@ -326,5 +331,10 @@ class LessonPanel(QWidget):
                 f"{html.escape(' '.join(f.explanation))}</p>"
             )
         rows += [f"<p><i>{html.escape(n)}</i></p>" for n in report.notes]
-        self.result.setHtml("".join(rows))
+        self.result_html = "".join(rows)
+        last = len(self.lesson.steps) - 1 if self.lesson is not None else -1
+        if self.steps.currentRow() == last:
+            self._show_step(last)
+        else:
+            self.steps.setCurrentRow(last)
         self.refresh()

@@ -94,7 +94,7 @@ def test_follow_the_transit_lesson_and_check(window, qtbot, tmp_path, transit_ni
     verdicts = {f.name: f.verdict for f in panel.report.findings}
     assert verdicts["transit_mid_bjd"] == "good" and verdicts["transit_depth"] == "good"
     assert verdicts["transit_lightcurve_chi2"] == "good"
-    assert "GOOD" in panel.result.toPlainText()
+    assert "GOOD" in panel.text.toPlainText()
     assert set(read_answers(folder)) == {"transit_mid_bjd", "transit_depth"}
     assert all(panel.done_marks())
     qtbot.waitUntil(lambda: panel.steps.item(last).text().startswith("\u2713"))
@@ -109,7 +109,7 @@ def test_follow_the_transit_lesson_and_check(window, qtbot, tmp_path, transit_ni
     qtbot.waitUntil(lambda: panel.report is not None)
     mid = next(f for f in panel.report.findings if f.name == "transit_mid_bjd")
     assert mid.verdict == "off" and "+15 min" in " ".join(mid.explanation)
-    assert "OFF" in panel.result.toPlainText()
+    assert "OFF" in panel.text.toPlainText()
 
     # Not a number: said, nothing saved.
     _type(qtbot, value, "soon")
