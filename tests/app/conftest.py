@@ -22,6 +22,28 @@ def demo_night(tmp_path_factory) -> Path:
     return out
 
 
+#: The night of the field tests: small, the variables and the asteroid in it.
+FIELD_NIGHT = dict(
+    n_frames=16, shape=(400, 400), n_bias=3, n_dark=3, n_flat=3, asteroid=True,
+    eclipsing_duration=30.0, star_density=2.0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def field_project(tmp_path_factory) -> tuple[Path, Path, object]:
+    """A simulated night, the project ``fluxion run`` made of it, and its NightConfig."""
+    from fluxion.app.cli import main
+
+    config = simulate.NightConfig(**FIELD_NIGHT)
+    night = tmp_path_factory.mktemp("field_night")
+    simulate.simulate_night(night, config)
+    folder = tmp_path_factory.mktemp("field_project") / "project"
+    args = ["run", str(night), "--project", str(folder), "--workers", "2",
+            "--no-cosmic-rays", "--no-report"]  # fmt: skip
+    assert main(args) == 0
+    return night, folder, config
+
+
 @pytest.fixture
 def window(qtbot, tmp_path) -> Iterator:
     from fluxion.app.main_window import MainWindow

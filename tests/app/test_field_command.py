@@ -9,37 +9,17 @@ named.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 from astropy.table import Table
 
 from fluxion.app.cli import main
 from fluxion.core.catalogs.base import angular_separation_deg
 from fluxion.core.field.data import FIELD_COLUMNS
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
 from fluxion.core.variability.search import VARIABILITY_COLUMNS
 
-CONFIG = NightConfig(
-    n_frames=16, shape=(400, 400), n_bias=3, n_dark=3, n_flat=3, asteroid=True,
-    eclipsing_duration=30.0, star_density=2.0,
-)  # fmt: skip
 
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, Path]:
-    night = tmp_path_factory.mktemp("field_night")
-    simulate_night(night, CONFIG)
-    folder = tmp_path_factory.mktemp("field_project") / "project"
-    args = ["run", str(night), "--project", str(folder), "--workers", "2",
-            "--no-cosmic-rays", "--no-report"]  # fmt: skip
-    assert main(args) == 0
-    return night, folder
-
-
-def test_field_command_writes_every_star_in_every_light(project, tmp_path, capsys):
-    night, folder = project
+def test_field_command_writes_every_star_in_every_light(field_project, tmp_path, capsys):
+    night, folder, config = field_project
     out = tmp_path / "field"
     assert main(["field", str(folder), "--out", str(out), "--workers", "2"]) == 0
     printed = capsys.readouterr().out
@@ -49,13 +29,13 @@ def test_field_command_writes_every_star_in_every_light(project, tmp_path, capsy
     assert set(FIELD_COLUMNS) | {"mag_detrended"} <= set(lc.colnames)
     assert tuple(var.colnames[: len(VARIABILITY_COLUMNS)]) == VARIABILITY_COLUMNS
     n_stars = len(np.unique(lc["star_id"]))
-    assert len(lc) == n_stars * CONFIG.n_frames and len(var) == n_stars
+    assert len(lc) == n_stars * config.n_frames and len(var) == n_stars
     # Stars from the catalogue that were not detected are measured too.
     detected = np.asarray(lc.meta["stars"]["detected"], bool)
     assert (~detected).sum() > 10 and detected.sum() > 30
 
     # Fluxes against the truth: every light's truth table, matched by position.
-    truth = [Table.read(night / f"truth/light_{k + 1:04d}.ecsv") for k in range(CONFIG.n_frames)]
+    truth = [Table.read(night / f"truth/light_{k + 1:04d}.ecsv") for k in range(config.n_frames)]
     pulls, placed = [], 0
     for k, t in enumerate(truth):
         rows = lc[lc["frame"] == k]
@@ -74,7 +54,7 @@ def test_field_command_writes_every_star_in_every_light(project, tmp_path, capsy
         scale = np.median(ratio[bright])
         pulls.extend(((ratio - scale) / err)[bright])
     # Every star placed within 0.7 px of its true place in most lights.
-    assert placed > 0.9 * n_stars * CONFIG.n_frames
+    assert placed > 0.9 * n_stars * config.n_frames
     width = np.std(np.clip(pulls, -10, 10))
     assert 0.7 < width < 1.4, width
 

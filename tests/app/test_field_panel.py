@@ -10,29 +10,11 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from fluxion.app.cli import main
 from fluxion.core.catalogs.base import angular_separation_deg
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
-
-CONFIG = NightConfig(
-    n_frames=16, shape=(400, 400), n_bias=3, n_dark=3, n_flat=3, asteroid=True,
-    eclipsing_duration=30.0, star_density=2.0,
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, Path]:
-    night = tmp_path_factory.mktemp("field_panel_night")
-    simulate_night(night, CONFIG)
-    folder = tmp_path_factory.mktemp("field_panel_project") / "project"
-    args = ["run", str(night), "--project", str(folder), "--workers", "2",
-            "--no-cosmic-rays", "--no-report"]  # fmt: skip
-    assert main(args) == 0
-    return night, folder
 
 
 @pytest.fixture
-def panel(qtbot, project):
+def panel(qtbot, field_project):
     import fluxion.widgets  # noqa: F401  (PySide6 workaround before any Qt object)
     from fluxion.app.panels.field import FieldPanel
     from fluxion.app.session import Session
@@ -41,7 +23,7 @@ def panel(qtbot, project):
     from fluxion.core.project.document import Project
     from fluxion.widgets.image_view import ImageView
 
-    night, folder = project
+    night, folder, _ = field_project
     workers = WorkerPool()
     session = Session(workers)
     view = ImageView()
@@ -63,8 +45,9 @@ def test_field_panel_is_registered() -> None:
     assert FieldPanel in PANELS
 
 
-def test_panel_measures_the_field_and_links_stars_and_frames(panel, project, qtbot, tmp_path):
-    night, _ = project
+def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_project, qtbot,
+                                                             tmp_path):  # fmt: skip
+    night, _, config = field_project
     task = panel.run_all()
     assert task is not None and panel.cancel_button.isEnabled()
     progress = []
@@ -75,7 +58,7 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, project, qtb
     result = panel.field.result
     table = result.variability
     data = result.data
-    assert data.n_frames == CONFIG.n_frames and data.n_stars > 40
+    assert data.n_frames == config.n_frames and data.n_stars > 40
 
     # The rms plot: one point per searched star, the expected noise drawn under them.
     items = panel.rms_plot.getPlotItem().items
@@ -109,7 +92,7 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, project, qtb
         assert sep[rank] < 2.0 and rank < 3 and table["candidate"][rank], (kind, rank)
     qtbot.waitUntil(lambda: panel.star is not None, timeout=30_000)
     assert panel.star.star_id == int(table["star_id"][0])
-    assert len(panel.star.mag) >= CONFIG.n_frames - 2
+    assert len(panel.star.mag) >= config.n_frames - 2
     # A top candidate's variation is in its curve: far above its noise.
     assert np.ptp(panel.star.mag_detrended) > 10 * np.median(panel.star.mag_err)
 
