@@ -348,6 +348,7 @@ class MainWindow(QMainWindow):
             wcs=frame.wcs,
             histogram=frame.histogram,
             preview=frame.preview,
+            colour=frame.colour,
         )
         seq = self.session.sequence
         info = seq[frame.index] if seq is not None else None

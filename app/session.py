@@ -27,6 +27,7 @@ from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
 from fluxion.core.catalogs.night import night_catalog
+from fluxion.core.display.debayer import colour_picture
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
 from fluxion.core.io.fitsio import read_image
 from fluxion.core.io.sequence import Sequence, scan
@@ -67,6 +68,8 @@ class DisplayFrame:
     histogram: tuple[np.ndarray, np.ndarray]
     preview: tuple[np.ndarray, int] | None = None
     calibrated: bool = False
+    colour: tuple[np.ndarray, int] | None = None
+    """A colour frame's RGB picture (display only) and its block size."""
 
 
 def calibrated_pixels(store: ProductStore, frame) -> np.ndarray | None:
@@ -106,7 +109,17 @@ def prepare_display(
         histogram=display_histogram(data, limits),
         preview=_preview(data),
         calibrated=calibrated,
+        colour=_colour(sequence[index], data),
     )
+
+
+def _colour(frame, data: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """The RGB picture of a colour (Bayer) frame, None for a monochrome one."""
+    pattern = getattr(frame, "cfa", None)
+    # A calibrated product trimmed to another size may start on another colour.
+    if not pattern or (frame.shape is not None and tuple(frame.shape) != data.shape):
+        return None
+    return colour_picture(data, pattern)
 
 
 def default_project_folder(project: Project) -> Path:
@@ -142,6 +155,7 @@ def _limits_for(frame: DisplayFrame, method: str) -> DisplayFrame:
         limits,
         display_histogram(frame.data, limits),
         calibrated=frame.calibrated,
+        colour=frame.colour,
     )
 
 

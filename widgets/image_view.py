@@ -74,6 +74,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         super().__init__(parent)
         self._data: np.ndarray | None = None
         self._preview: tuple[np.ndarray, int] | None = None
+        self._colour: tuple[np.ndarray, int] | None = None
         self._drawn: tuple[int, bool] | None = None
         self._wcs: WCS | None = None
         self._levels = Limits(0.0, 1.0)
@@ -111,6 +112,16 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         self.layers_button.setText("Overlays")
         self.layers_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.layers_button.setMenu(self._layers_menu())
+        self.colour_button = QToolButton()
+        self.colour_button.setText("Colour")
+        self.colour_button.setCheckable(True)
+        self.colour_button.setChecked(True)
+        self.colour_button.setToolTip(
+            "A colour (Bayer) frame in colour, interpolated for display only; off: its "
+            "pixels as stored, each with its own colour's level"
+        )
+        self.colour_button.toggled.connect(lambda _: self._redraw())
+        self.colour_button.setVisible(False)
 
         self._build_layout()
         self._install_zoom_actions()
@@ -158,6 +169,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             b.clicked.connect(slot)
             bar.addWidget(b)
         bar.addWidget(self.layers_button)
+        bar.addWidget(self.colour_button)
         bar.addStretch(1)
 
         side_widget = QWidget()
@@ -198,6 +210,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         wcs: WCS | None = None,
         histogram: tuple[np.ndarray, np.ndarray] | None = None,
         preview: tuple[np.ndarray, int] | None = None,
+        colour: tuple[np.ndarray, int] | None = None,
     ) -> None:
         """Show a 2-d frame.
 
@@ -209,6 +222,11 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         full frame while one preview pixel covers at most one screen pixel,
         which makes showing a zoomed-out 4k frame several times faster. The
         readout and magnifier always use the full frame.
+
+        ``colour`` is a colour (Bayer) frame's RGB picture and its block size
+        (:func:`fluxion.core.display.debayer.colour_picture`, in a worker),
+        drawn at the frame's levels while the Colour button is down; the
+        stretch and colour map apply to monochrome pictures only.
         """
         arr = np.asarray(data)
         if arr.ndim != 2:
@@ -217,6 +235,8 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         self._data = arr
         self._wcs = wcs
         self._preview = preview if preview is not None and preview[1] > 1 else None
+        self._colour = colour
+        self.colour_button.setVisible(colour is not None)
         self._drawn = None
         if limits is not None:
             self._levels = limits
@@ -228,8 +248,25 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             self.zoom_to_fit()
         self._choose_resolution()
 
+    @property
+    def showing_colour(self) -> bool:
+        """Whether a colour frame's RGB picture is drawn rather than its mosaic."""
+        return self._colour is not None and self.colour_button.isChecked()
+
+    def _redraw(self) -> None:
+        if self._data is not None:
+            self._drawn = None
+            self._choose_resolution()
+
     def _draw(self, use_preview: bool) -> None:
         lv = self._levels
+        if self.showing_colour:
+            image, f = self._colour
+            rect = QRectF(-0.5, -0.5, image.shape[1] * f, image.shape[0] * f)
+            self.image_item.setImage(image, autoLevels=False, levels=(lv.vmin, lv.vmax))
+            self.image_item.setRect(rect)
+            self._drawn = (id(image), False)
+            return
         if use_preview and self._preview is not None:
             image, f = self._preview
             rect = QRectF(-0.5, -0.5, image.shape[1] * f, image.shape[0] * f)
@@ -243,6 +280,10 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         if self._data is None:
             return
         use_preview = False
+        if self.showing_colour:
+            if self._drawn != (id(self._colour[0]), False):
+                self._draw(False)
+            return
         if self._preview is not None:
             zoom = self.screen_pixels_per_image_pixel()
             use_preview = math.isfinite(zoom) and zoom * self._preview[1] <= 1.0
@@ -269,6 +310,8 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         """Show nothing."""
         self._data = None
         self._preview = None
+        self._colour = None
+        self.colour_button.setVisible(False)
         self._drawn = None
         self._wcs = None
         self.image_item.clear()

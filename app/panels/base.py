@@ -434,7 +434,9 @@ def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) ->
     view = ImageView()
     panel = panel_cls(session, view)
     session.frame_ready.connect(
-        lambda f: view.set_image(f.data, limits=f.limits, wcs=f.wcs, histogram=f.histogram)
+        lambda f: view.set_image(
+            f.data, limits=f.limits, wcs=f.wcs, histogram=f.histogram, colour=f.colour
+        )
     )
     workers.error.connect(lambda info: log.error(info.text()))
     window = QMainWindow()
