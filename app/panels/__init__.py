@@ -12,6 +12,7 @@ from .frame_stats import FrameStatsPanel
 from .lightcurve import LightCurvePanel
 from .photometry import PhotometryPanel
 from .targets import TargetsPanel
+from .transients import TransientsPanel
 from .transit import TransitPanel
 from .zeropoint import ZeroPointPanel
 
@@ -29,4 +30,5 @@ PANELS: list[type[StepPanel]] = [
     LightCurvePanel,
     TransitPanel,
     FieldPanel,
+    TransientsPanel,
 ]
