@@ -7,6 +7,7 @@ never import Qt, so they work on machines without a display.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -56,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .gui_entry import run_gui  # Qt is imported only on this path
 
         return run_gui(argv)
+    # A file name that is not valid UTF-8 reaches print() as surrogates; it is
+    # shown escaped rather than ending the command with UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

@@ -150,7 +150,7 @@ def _header_variants(cards: list[bytes], data: bytes) -> list[tuple[str, bytes, 
     add("focallen-zero", _set(cards, "FOCALLEN", "0.0"), True)
     add("site-nonsense", _set(cards, "SITELAT", "'north'"), True)
     add("bzero-text", _set(cards, "BZERO", "'x'"), False)
-    add("bscale-zero", _set(cards, "BSCALE", "0"), True)
+    add("bscale-zero", _set(cards, "BSCALE", "0"), False)
     # Missing END card, header cut short.
     v.append(("no-end-card", b"".join(cards).ljust(BLOCK * 2, b" ") + data, False))
     return v

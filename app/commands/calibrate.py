@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.calibration.run import build_masters, calibrate_lights
     from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.io.sequence import group_frames, scan
+    from fluxion.core.runtime.failures import shown_name
     from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
@@ -104,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
     for o in outcomes:
         if o.error:
             failed += 1
-            print(f"FAILED   {o.name}: {o.error}")
+            print(f"FAILED   {shown_name(o.name)}: {o.error}")
         else:
             steps = ", ".join(o.applied) or "nothing applied"
             extra = "".join(f"; warning: {w}" for w in o.warnings)
-            print(f"light    {o.name}: {steps}; {o.n_masked} px masked{extra}")
+            print(f"light    {shown_name(o.name)}: {steps}; {o.n_masked} px masked{extra}")
     skipped = [f for f in groups.unknown if f.problems]
     for f in skipped:
-        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
+        print(f"skipped  {shown_name(f.path)}: {'; '.join(f.problems)}")
     # Which lights went without a master, and why (none of that kind, or none
     # of their binning, size, exposure or filter).
     for line in missing_summary((o.name, o.missing) for o in outcomes if not o.error):

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.detection.batch import detect_files
     from fluxion.core.detection.extract import Detection, DetectionParams
     from fluxion.core.io.sequence import scan
+    from fluxion.core.runtime.failures import shown_name
     from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
@@ -73,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
     for o in outcomes:
         if o.error:
             failed += 1
-            print(f"{o.path.name:40.40s} FAILED: {o.error}")
+            print(f"{shown_name(o.path):40.40s} FAILED: {o.error}")
             continue
         print(
-            f"{o.path.name:40.40s} {o.n_sources:7d} {o.fwhm:6.2f} {o.fwhm_spread:6.2f} "
+            f"{shown_name(o.path):40.40s} {o.n_sources:7d} {o.fwhm:6.2f} {o.fwhm_spread:6.2f} "
             f"{o.sky:10.2f} {o.sky_noise:8.2f}"
         )
     for f in unreadable:
-        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
+        print(f"skipped  {shown_name(f.path)}: {'; '.join(f.problems)}")
     print(f"{len(outcomes) - failed} of {len(outcomes)} frames written to {args.out}")
     return 1 if failed else 0

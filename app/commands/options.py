@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,11 +174,20 @@ def add_workers_argument(
     p.add_argument("--workers", type=int, default=default, help=help)
 
 
-def check_paths(paths: Iterable[Path]) -> None:
-    """Raise :class:`CommandError` naming every input that does not exist."""
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise CommandError("no such file or folder: " + ", ".join(missing))
+def check_paths(paths: list[Path]) -> None:
+    """Drop the inputs that do not exist from ``paths``, naming each on stderr.
+
+    One mistyped path does not refuse the others; :class:`CommandError` when
+    none of them exists.
+    """
+    from fluxion.core.runtime.failures import shown_name
+
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if len(missing) == len(paths):
+        raise CommandError("no such file or folder: " + ", ".join(map(str, missing)))
+    for p in missing:
+        print(f"skipped  {shown_name(p)}: no such file or folder", file=sys.stderr)
+        paths.remove(p)
 
 
 def check_unique_names(frames: Iterable) -> None:

@@ -69,6 +69,8 @@ def _frames(paths: list[Path], recursive: bool) -> tuple[list[Path], list]:
 
 def output_name(path: Path) -> str:
     """``frame.fits.fz`` -> ``frame.ecsv``: the frame's base name plus .ecsv."""
+    from fluxion.core.io.folders import product_stem
+
     name = path.name
     while True:
         stem, suffix = os.path.splitext(name)
@@ -76,11 +78,24 @@ def output_name(path: Path) -> str:
             name = stem
         else:
             break
-    return name + ".ecsv"
+    return product_stem(name) + ".ecsv"
+
+
+def output_names(frames: list[Path]) -> dict[Path, str]:
+    """Each frame's table name: its base name, or its whole name where base names clash.
+
+    ``x.fits`` and ``x.fts`` measured together get ``x.fits.ecsv`` and
+    ``x.fts.ecsv``: each keeps its own table instead of one overwriting the other.
+    """
+    base = {f: output_name(f) for f in frames}
+    counts: dict[str, int] = {}
+    for name in base.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {f: (name if counts[name] == 1 else f.name + ".ecsv") for f, name in base.items()}
 
 
 def measure_file(
-    path: Path, out_dir: Path, args: argparse.Namespace, state=None
+    path: Path, out_dir: Path, args: argparse.Namespace, state=None, name: str | None = None
 ) -> tuple[int, str]:
     """Measure one frame and write its table; returns (stars, unit)."""
     import numpy as np
@@ -123,34 +138,36 @@ def measure_file(
     # so that the zero point step needs only the table.
     table.meta.update(frame_table_meta(path, facts))
     table.meta.update(gain=gain if gain is not None else "unknown", read_noise=read_noise)
-    atomic_write_ecsv(out_dir / output_name(path), table)
+    atomic_write_ecsv(out_dir / (name or output_name(path)), table)
     return len(table), result.unit
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.io.fitsio import FitsReadError
     from fluxion.core.io.folders import prepare_output_folder
-    from fluxion.core.photometry import PhotometryError
+    from fluxion.core.runtime.failures import per_file, shown_name
 
     check_paths(args.paths)
     check_folder(args.out)
     check_workers(args.workers)
     frames, skipped = _frames(args.paths, recurse(args))
     for f in skipped:
-        print(f"skipped  {f.path.name}: {'; '.join(f.problems)}")
+        print(f"skipped  {shown_name(f.path)}: {'; '.join(f.problems)}")
     if not frames:
         raise CommandError("no FITS files found")
-    names = [output_name(f) for f in frames]
-    if len(set(names)) != len(names):
-        raise CommandError("two frames have the same base name; their tables would collide")
+    names = output_names(frames)
+    if len(set(names.values())) != len(frames):
+        raise CommandError(
+            "frames in different folders have the same name, and so would their tables; "
+            "measure one folder at a time"
+        )
     prepare_output_folder(args.out)
 
     def one(path: Path) -> tuple[Path, int, str, str]:
-        try:
-            n, unit = measure_file(path, args.out, args)
-            return path, n, unit, ""
-        except (FitsReadError, PhotometryError, ValueError, OSError) as exc:
-            return path, 0, "", str(exc)
+        done = per_file(path, lambda: measure_file(path, args.out, args, name=names[path]))
+        if not done.ok:
+            return path, 0, "", done.failure.cause
+        n, unit = done.value
+        return path, n, unit, ""
 
     if args.workers > 1:
         with ThreadPoolExecutor(args.workers) as pool:
@@ -158,15 +175,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         outcomes = []
         for i, f in enumerate(frames):
-            print(f"\r{i}/{len(frames)} {f.name:50.50s}", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r{i}/{len(frames)} {shown_name(f):50.50s}", end="", file=sys.stderr, flush=True
+            )
             outcomes.append(one(f))
         print(file=sys.stderr)
     failed = 0
     for path, n, unit, error in outcomes:
         if error:
             failed += 1
-            print(f"{path.name:40.40s} FAILED: {error}")
+            print(f"{shown_name(path):40.40s} FAILED: {error}")
         else:
-            print(f"{path.name:40.40s} {n:7d} stars  flux in {unit}")
+            print(f"{shown_name(path):40.40s} {n:7d} stars  flux in {unit}")
     print(f"{len(outcomes) - failed} of {len(outcomes)} frames written to {args.out}")
     return 1 if failed else 0

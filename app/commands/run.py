@@ -266,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if not any(f.type == "light" and f.usable for f in frames):
         progress.done()
         raise CommandError(f"no usable light frame among {len(frames)} files")
+    _print_unusable(frames)
     check_unique_names([f for f in frames if f.type == "light" and f.usable])
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
@@ -325,12 +326,23 @@ def _write_aavso(args: argparse.Namespace, light_curve) -> None:
     print(f"AAVSO: {text.count(chr(10)) - 7} observations in {args.aavso}")
 
 
+def _print_unusable(frames) -> None:
+    """Each file the night cannot use, with why; the run goes on with the others."""
+    from fluxion.core.runtime.failures import shown_text
+
+    for f in frames:
+        if not f.usable:
+            print(f"skipped  {shown_text(f.path)}: {'; '.join(f.problems) or 'not an image'}")
+
+
 def _print_summary(result, frames_file: Path) -> None:
+    from fluxion.core.runtime.failures import shown_name
+
     for step, c in result.counts.items():
         print(f"{step:12s} {c.get('done', 0):4d} done, {c.get('current', 0):4d} current")
     for row in result.frames:
         if row["status"] != "ok":
-            print(f"{row['file']}: {row['status']}")
+            print(f"{shown_name(row['file'])}: {row['status']}")
     for note in result.notes:
         print(note)
     n_ok = sum(s == "ok" for s in result.frames["status"])

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.folders import walk_inputs
     from fluxion.core.io.obstime import format_precision
     from fluxion.core.io.sequence import scan
+    from fluxion.core.runtime.failures import shown_text
 
     check_paths(args.paths)
     frames = chosen_cfa(scan(args.paths, recursive=recurse(args)), args)
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     # the same long prefix on every line.
     root = _common_folder([Path(r["file"]) for r in rows])
     for r in rows:
-        r["file"] = _relative(Path(r["file"]), root)
+        r["file"] = shown_text(_relative(Path(r["file"]), root))
         # The card the time came from and the precision it is written to.
         r["time_prec"] = format_precision(r["time_precision_s"]) if r["time_utc"] else None
         r["bayer"] = r["bayer_pattern"]

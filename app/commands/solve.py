@@ -77,11 +77,16 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.astrometry.step import solver_for
     from fluxion.core.astrometry.summary import solve_summary
     from fluxion.core.catalogs import CatalogCache, CatalogError
+    from fluxion.core.runtime.failures import shown_name
     from fluxion.core.runtime.pipeline import StepState
 
-    missing = [str(p) for p in args.files if not p.is_file()]
-    if missing:
-        raise CommandError("no such file: " + ", ".join(missing))
+    missing = [p for p in args.files if not p.is_file()]
+    if len(missing) == len(args.files):
+        raise CommandError("no such file: " + ", ".join(map(str, missing)))
+    for p in missing:  # one wrong path does not refuse the others
+        why = "a folder (name its files)" if p.is_dir() else "no such file"
+        print(f"skipped  {shown_name(p)}: {why}", file=sys.stderr)
+    args.files = [p for p in args.files if p not in missing]
     if (args.ra is None) != (args.dec is None):
         raise CommandError("give both --ra and --dec, or neither")
     if args.scale is not None and args.scale <= 0:
@@ -125,11 +130,11 @@ def run(args: argparse.Namespace) -> int:
     for row in table:
         if row["solved"]:
             print(
-                f"{row['file'][:34]:34s} {row['method']:19s} {row['n_matched']:5d} "
+                f"{shown_name(row['file'])[:34]:34s} {row['method']:19s} {row['n_matched']:5d} "
                 f"{row['rms_arcsec']:6.2f} {row['seconds']:5.1f}  {row['verdict']}"
             )
         else:
-            print(f"{row['file'][:34]:34s} NOT SOLVED: {row['reason']}")
+            print(f"{shown_name(row['file'])[:34]:34s} NOT SOLVED: {row['reason']}")
     n_ok = int(sum(table["solved"]))
     lines = solve_summary(list(table["solved"]), [str(p) for p in table["service_problem"]])
     lines[0] += f"; results in {args.out / 'solve.ecsv'}"

@@ -8,6 +8,7 @@ frames by :func:`write_solution_into`, never into the inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -23,6 +24,7 @@ from ..io.cfa import cfa_pattern
 from ..io.fitsio import atomic_write_ecsv, read_header, read_image
 from ..io.folders import prepare_output_folder
 from ..io.headers import HeaderFacts, normalise_header
+from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
 from .centroids import centroids_for_solving
 from .cfa_sources import green_sources
@@ -222,12 +224,9 @@ def solve_files(
 
     frames: list[FrameToSolve] = []
     paths = [Path(p) for p in paths]
-    for p in paths:
-        try:
-            header, hdu = read_header(p)
-        except Exception as exc:  # an unreadable file is one failed frame
-            frames.append(_broken(p, str(exc)))
-            continue
+
+    def prepare(p: Path) -> FrameToSolve:
+        header, hdu = read_header(p)
         shape = (int(header.get("NAXIS2", 0)), int(header.get("NAXIS1", 0)))
         facts = normalise_header(header, file_name=p.name)
         hint = hint_for_file(
@@ -235,19 +234,26 @@ def solve_files(
         )
         gain = facts.gain  # header card or instrument profile
         cfa = cfa_pattern(header)
-        frames.append(
-            FrameToSolve(
-                p.name,
-                (lambda p=p, hdu=hdu, gain=gain, c=cfa: sources_of(p, hdu, gain, c)),
-                shape,
-                hint,
-                header,
-            )
+        return FrameToSolve(
+            p.name,
+            (lambda p=p, hdu=hdu, gain=gain, c=cfa: sources_of(p, hdu, gain, c)),
+            shape,
+            hint,
+            header,
         )
+
+    for p in paths:
+        # An unreadable file or header is one failed frame, not the end of the sequence.
+        done = per_file(p, lambda p=p: prepare(p))
+        frames.append(done.value or _broken(p, done.failure.cause))
     results = solve_sequence(frames, solver, state=state, executor=executor)
-    for p, r in zip(paths, results, strict=True):
+    results = list(results)
+    for i, (p, r) in enumerate(zip(paths, results, strict=True)):
         if r.solved and r.wcs is not None:
-            write_wcs_file(out / f"{_stem(p)}.wcs", r)
+            written = per_file(p, lambda p=p, r=r: write_wcs_file(out / f"{_stem(p)}.wcs", r))
+            if not written.ok:
+                why = f"solved, but the solution was not written: {written.failure.cause}"
+                results[i] = dataclasses.replace(r, reason=why)
     table = results_table(paths, results)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from ..io.cards import fits_text
 from ..io.cfa import set_cfa_cards
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -356,7 +357,9 @@ class Calibration:
             h["SATURATE"] = (saturation, "[adu] lowest level a saturated pixel has here")
         if np.isfinite(raw_level):
             h[RAW_SATURATION_CARD] = (float(raw_level), "[adu] raw saturation level")
-        h.add_history(f"Fluxion calibration of {frame.name}: {', '.join(applied) or 'nothing'}")
+        h.add_history(
+            f"Fluxion calibration of {fits_text(frame.name)}: {', '.join(applied) or 'nothing'}"
+        )
         for w in warnings:
             h.add_history(f"warning: {w}")
         return h

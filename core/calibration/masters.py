@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from ..io.cards import fits_text
 from ..io.cfa import channel_offsets
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -205,7 +206,7 @@ def _header(kind: str, frames: Sequence[RawFrame], params: MasterParams, notes: 
     h["XBINNING"] = frames[0].binning[0]
     h["YBINNING"] = frames[0].binning[1]
     for f in frames:
-        h.add_history(f"input {f.name}")
+        h.add_history(f"input {fits_text(f.name)}")
     for n in notes:
         h.add_history(n)
     return h

@@ -17,8 +17,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io.fitsio import FitsReadError, atomic_write_fits, atomic_write_hdulist
+from ..io.fitsio import atomic_write_fits, atomic_write_hdulist
 from ..io.folders import prepare_output_folder
+from ..runtime.failures import failure_message, per_file
 from ..runtime.pipeline import Cancelled, StepState
 from .apply import CalibratedFrame, Calibration, CalibrationParams
 from .masters import (
@@ -41,8 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_FRAME_ERRORS = (CalibrationError, FitsReadError, OverscanError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -159,9 +158,12 @@ def build_masters(
     def attempt(what: str, build):
         try:
             master = build()
-        except (CalibrationError, FitsReadError, OverscanError, OSError) as exc:
-            problems.append(f"{what}: {exc}")
-            log.warning("%s: %s", what, exc)
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one master's failure is said, the rest go on
+            cause = failure_message(exc)
+            problems.append(f"{what}: {cause}")
+            log.warning("%s: %s", what, cause)
             return None
         if folder is not None:
             files.append(write_master(master, folder, geometry=several))
@@ -239,10 +241,11 @@ def calibrate_lights(
 
     def one(frame: RawFrame) -> FrameOutcome:
         state.check()
-        try:
+
+        def work() -> FrameOutcome:
             result: CalibratedFrame = step(frame)
             path = atomic_write_hdulist(out / frame.name, result.to_hdulist())
-            outcome = FrameOutcome(
+            return FrameOutcome(
                 frame.name,
                 path,
                 result.applied,
@@ -250,9 +253,9 @@ def calibrate_lights(
                 n_masked=int(result.header.get("NMASKED", 0)),
                 missing=dict(result.missing),
             )
-        except _FRAME_ERRORS as exc:
-            log.warning("%s: %s", frame.name, exc)
-            outcome = FrameOutcome(frame.name, error=str(exc))
+
+        done = per_file(frame.path or frame.name, work)
+        outcome = done.value or FrameOutcome(frame.name, error=done.failure.cause)
         tick()
         return outcome
 

@@ -38,6 +38,7 @@ from ..io.fitsio import read_wcs
 from ..io.frames import FrameInfo
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
+from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
 from ..zeropoint import ZeroPointParams
 from .calibrate import (
@@ -284,7 +285,7 @@ def process_frame(
     except Exception as exc:  # the later steps still run on the raw file
         log.warning("%s: not calibrated: %s", frame.path.name, exc)
         report.status["calibration"] = "failed"
-        report.errors.append(f"calibration: {exc}")
+        report.errors.append(f"calibration: {failure_message(exc)}")
     try:
         n = len(store.noted)
         found = detect_frame(store, frame, job.detection, record=record)
@@ -308,7 +309,7 @@ def process_frame(
             report.errors.append(f"not solved: {result.reason}")
     except Exception as exc:  # one bad frame never stops the night: its status says why
         log.warning("%s: %s", frame.path.name, exc)
-        report.errors.append(f"{type(exc).__name__}: {exc}")
+        report.errors.append(failure_message(exc))
     _write_calibrated(store, record, report)
     if report.status.get("calibration") == "current":
         # The stored product's own account of what it went without; its header
@@ -331,7 +332,7 @@ def process_frame(
             _measure(store, job, record, report, target_xy)
         except Exception as exc:  # one bad frame never stops the night: its status says why
             log.warning("%s: %s", frame.path.name, exc)
-            report.errors.append(f"{type(exc).__name__}: {exc}")
+            report.errors.append(failure_message(exc))
     _finish(report, store)
     return report
 
@@ -362,7 +363,7 @@ def measure_target(
         _measure(store, job, record, report, target_xy)
     except Exception as exc:  # one bad frame never stops the night: its status says why
         log.warning("%s: %s", frame.path.name, exc)
-        report.errors.append(f"{type(exc).__name__}: {exc}")
+        report.errors.append(failure_message(exc))
     _finish(report, store)
     return report
 

@@ -22,11 +22,12 @@ from astropy.table import Table
 
 from fluxion.core.runtime.quiet import quiet
 
-from ..io.fitsio import FitsReadError, atomic_write_ecsv, read_image
-from ..io.folders import prepare_output_folder
+from ..io.fitsio import atomic_write_ecsv, read_image
+from ..io.folders import prepare_output_folder, product_stem
 from ..io.frames import frame_info, frame_table_meta
+from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
-from .extract import Detection, DetectionError, DetectionResult
+from .extract import Detection, DetectionResult
 
 __all__ = ["DetectionOutcome", "catalog_name", "detect_file", "detect_files", "read_mask"]
 
@@ -52,8 +53,8 @@ def catalog_name(path: str | os.PathLike[str]) -> str:
     name = Path(path).name
     for ext in (".fits.fz", ".fit.fz", ".fits.gz", ".fit.gz", ".fits", ".fit", ".fts"):
         if name.lower().endswith(ext):
-            return name[: -len(ext)] + ".ecsv"
-    return Path(name).stem + ".ecsv"
+            return product_stem(name[: -len(ext)]) + ".ecsv"
+    return product_stem(Path(name).stem) + ".ecsv"
 
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray | None:
@@ -105,12 +106,13 @@ def detect_files(
     def one(path: str | os.PathLike[str]) -> DetectionOutcome:
         state.check()
         p = Path(path)
-        try:
+
+        def work() -> DetectionOutcome:
             result, table = detect_file(p, step)
             written = None
             if out is not None:
                 written = atomic_write_ecsv(out / catalog_name(p), table)
-            outcome = DetectionOutcome(
+            return DetectionOutcome(
                 p,
                 written,
                 result.n_sources,
@@ -119,9 +121,9 @@ def detect_files(
                 result.sky,
                 result.sky_noise,
             )
-        except (DetectionError, FitsReadError, OSError, ValueError) as exc:
-            log.warning("%s: %s", p.name, exc)
-            outcome = DetectionOutcome(p, error=str(exc))
+
+        done = per_file(p, work)
+        outcome = done.value or DetectionOutcome(p, error=done.failure.cause)
         tick()
         return outcome
 

@@ -24,7 +24,7 @@ import warnings
 
 from astropy.io import fits
 
-__all__ = ["CleanHeader", "clean_header", "repair_in_place", "writable_header"]
+__all__ = ["CleanHeader", "clean_header", "fits_text", "repair_in_place", "writable_header"]
 
 # The printable ASCII a FITS card may hold.
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -150,6 +150,24 @@ def repair_in_place(header: fits.Header) -> list[str]:
         if card is not None:
             header.insert(i, card)
     return [note for _, _, note in fixes]
+
+
+def fits_text(text: str) -> str:
+    """``text`` as a FITS card may hold it: characters outside printable ASCII escaped.
+
+    For file names written into product headers (a name may hold accents, a
+    newline or bytes that are not UTF-8).
+    """
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte of the file name
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}")
+    return "".join(out)
 
 
 def writable_header(header: fits.Header | None) -> fits.Header | None:

@@ -285,17 +285,28 @@ def _find_image_hdu(hdul: fits.HDUList) -> int:
         except IndexError:
             break
         if _is_image(hdu):
-            bitpix = hdu.header.get("BITPIX")
-            if isinstance(bitpix, bool) or bitpix not in _BITPIX:
-                raise FitsReadError(
-                    f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
-                )
+            _check_scaling(hdu.header)
             return i
         tables += isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
         i += 1
     if tables:
         raise FitsReadError(f"no image: the file holds {tables} table(s) only")
     raise FitsReadError("no image data (no HDU with a 2-D image)")
+
+
+def _check_scaling(h: fits.Header) -> None:
+    """Raise when BITPIX, BZERO or BSCALE cannot give pixel values."""
+    bitpix = h.get("BITPIX")
+    if isinstance(bitpix, bool) or bitpix not in _BITPIX:
+        raise FitsReadError(
+            f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
+        )
+    for key in ("BZERO", "BSCALE"):
+        value = h.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise FitsReadError(f"{key} = {value!r} is not a number")
+    if h.get("BSCALE") == 0:
+        raise FitsReadError("BSCALE = 0 would make every pixel the same value")
 
 
 def image_hdu_count(path: str | os.PathLike[str]) -> int:
@@ -739,8 +750,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     pathlib.Path
         The destination path.
     """
+    # A file name that is not valid UTF-8 (its bytes kept as surrogates) is
+    # written escaped, so that the table stays readable text.
     return _write_atomically(
-        Path(path), lambda fh: fh.write(text), "w", encoding=encoding, newline=""
+        Path(path),
+        lambda fh: fh.write(text),
+        "w",
+        encoding=encoding,
+        newline="",
+        errors="backslashreplace",
     )
 
 

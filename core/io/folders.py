@@ -35,6 +35,7 @@ __all__ = [
     "expand_paths",
     "mark_output_folder",
     "prepare_output_folder",
+    "product_stem",
     "skip_reason",
     "walk_inputs",
 ]
@@ -47,6 +48,29 @@ _MARKER_TEXT = (
     "This folder holds products written by Fluxion. Opening a folder above it "
     "does not read them as raw frames; delete this file to change that.\n"
 )
+
+
+# Bytes of a product's base name: file systems allow 255 per name, and a
+# product adds its own suffix (".diagnostics.fits") and the temporary name more.
+_LONGEST_STEM = 160
+
+
+def product_stem(stem: str) -> str:
+    """A frame's base name as its products are named: shortened, uniquely, when too long.
+
+    A 250-character frame name would make its products' names pass the file
+    system's limit; it keeps its first characters and gains a digest of the
+    whole name, so two long names that start alike still differ.
+    """
+    if len(os.fsencode(stem)) <= _LONGEST_STEM:
+        return stem
+    import hashlib
+
+    digest = hashlib.sha256(os.fsencode(stem)).hexdigest()[:12]
+    head = stem
+    while len(os.fsencode(head)) > _LONGEST_STEM - 13:
+        head = head[:-1]
+    return f"{head}-{digest}"
 
 
 def skip_reason(folder: Path) -> str | None:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import errno
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +25,9 @@ from typing import Any
 
 from ..io.fitsio import atomic_write_text
 from ..io.folders import PROJECT_FILE
+from ..runtime.failures import failure_message
 from ..runtime.params import params_from_dict, params_to_dict
+from .schema import check_document, inside
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -44,6 +48,12 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 class ProjectError(ValueError):
     """A project file that cannot be used; the message says why and what to do."""
+
+
+log = logging.getLogger(__name__)
+
+# Why a save fails in a folder the user may only read.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def _now() -> str:
@@ -68,6 +78,21 @@ def migrate(doc: dict[str, Any]) -> dict[str, Any]:
         version += 1
         doc["schema_version"] = version
     return doc
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether a stored parameter value may stand for a field whose default is ``default``."""
+    if default is dataclasses.MISSING or default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, tuple | list):
+        return isinstance(value, list | tuple)
+    return True
 
 
 def is_project(path: str | os.PathLike[str]) -> bool:
@@ -106,6 +131,9 @@ class Project:
     display: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=_now)
     modified: str = ""
+    # The document as last read or written (without its time), to save only changes.
+    _saved: str = field(default="", repr=False, compare=False)
+    _saved_state: str = field(default="", repr=False, compare=False)
 
     # -- construction ---------------------------------------------------------
     @classmethod
@@ -127,9 +155,18 @@ class Project:
             doc = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProjectError(f"cannot read {file}: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+            raise ProjectError(f"{file} is not a usable project file: {exc}") from exc
         if not isinstance(doc, dict):
             raise ProjectError(f"{file} is not a Fluxion project (no JSON object)")
-        return cls._from_doc(migrate(doc), file.parent.resolve())
+        try:
+            check_document(doc)
+        except ValueError as exc:
+            raise ProjectError(f"{file} is damaged: {exc}") from exc
+        project = cls._from_doc(migrate(doc), file.parent.resolve())
+        project._saved = project._content()
+        project._saved_state = project._content(bookkeeping=False)
+        return project
 
     @classmethod
     def _from_doc(cls, doc: dict[str, Any], folder: Path) -> Project:
@@ -187,13 +224,36 @@ class Project:
         if target.exists() and not target.is_dir():
             raise ProjectError(f"{target} is a file; choose a folder for the project")
         file = target / PROJECT_FILE
+        if file.is_dir():
+            raise ProjectError(f"{file} is a folder; a project file cannot be written there")
         if file.resolve() in {p.resolve() for p in self.inputs}:
             raise ProjectError(f"{file} is one of the inputs; input files are never written")
+        if target == self.folder and file.is_file() and self._content() == self._saved:
+            # Nothing changed: a finished project re-runs from a read-only folder.
+            return file
         target.mkdir(parents=True, exist_ok=True)
         self.folder = target
         self.modified = _now()
-        atomic_write_text(file, json.dumps(self.to_doc(), indent=1, default=str) + "\n")
+        try:
+            atomic_write_text(file, json.dumps(self.to_doc(), indent=1, default=str) + "\n")
+        except OSError as exc:
+            why = failure_message(exc)
+            if exc.errno in _READ_ONLY and self._content(bookkeeping=False) == self._saved_state:
+                # Only the run's own account changed (when each step finished, how
+                # many frames it redid): a finished project in a read-only folder.
+                log.warning("%s not updated: %s", file, why)
+                return file
+            raise ProjectError(f"cannot save the project in {target}: {why}") from exc
+        self._saved = self._content()
+        self._saved_state = self._content(bookkeeping=False)
         return file
+
+    def _content(self, bookkeeping: bool = True) -> str:
+        doc = self.to_doc()
+        doc.pop("modified", None)
+        if not bookkeeping:
+            doc["results"] = {k: v["files"] for k, v in doc["results"].items()}
+        return json.dumps(doc, sort_keys=True, default=str)
 
     def _relative(self, p: Path) -> str:
         if self.folder is not None:
@@ -210,8 +270,24 @@ class Project:
         self.steps[step] = values
 
     def step_params(self, step: str, params_type: type) -> Any:
-        """The stored parameters of ``step`` as ``params_type`` (defaults when none)."""
-        return params_from_dict(params_type, self.steps.get(step, {}))
+        """The stored parameters of ``step`` as ``params_type`` (defaults when none).
+
+        Raises
+        ------
+        ProjectError
+            When a stored value is not of its parameter's type (text for a number).
+        """
+        values = self.steps.get(step, {})
+        for f in dataclasses.fields(params_type):
+            if f.name in values and not _same_kind(values[f.name], f.default):
+                raise ProjectError(
+                    f"steps.{step}.{f.name} = {values[f.name]!r} in the project file is not "
+                    f"a {type(f.default).__name__}"
+                )
+        try:
+            return params_from_dict(params_type, values)
+        except (TypeError, ValueError) as exc:
+            raise ProjectError(f"the project's {step} parameters are not usable: {exc}") from exc
 
     def record_result(
         self, step: str, files: Iterable[str | os.PathLike[str]] = (), **summary: Any
@@ -220,6 +296,10 @@ class Project:
         result = StepResult(
             files=[self._relative(Path(f)) for f in files], finished=_now(), summary=summary
         )
+        old = self.results.get(step)
+        if old is not None and (old.files, old.summary) == (result.files, result.summary):
+            # The same result again keeps its time, so an unchanged re-run changes nothing.
+            result.finished = old.finished
         self.results[step] = result
         return result
 
@@ -227,4 +307,7 @@ class Project:
         """Absolute path of a product inside the project folder."""
         if self.folder is None:
             raise ProjectError("the project has no folder yet; save it first")
-        return self.folder / relative
+        try:
+            return inside(self.folder, relative)
+        except ValueError as exc:
+            raise ProjectError(str(exc)) from exc

@@ -29,6 +29,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
+from ..io.folders import product_stem
 from ..runtime.quiet import quiet
 
 __all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key", "solution_wcs"]
@@ -56,27 +57,27 @@ STEP_FOLDERS: dict[str, str] = {
     "zeropoint": "magnitudes",
 }
 
-_FITS_SUFFIXES = (
-    ".fits.fz",
-    ".fits.gz",
-    ".fit.gz",
-    ".fits.bz2",
-    ".fit.bz2",
-    ".fits",
-    ".fit",
-    ".fts",
-    ".fz",
-)
+# The suffixes a frame's key drops. Only one family: were ``.fit`` or ``.fts``
+# dropped too, ``x.fits`` and ``x.fts`` of one night would share their products,
+# each overwriting the other's on every run.
+_FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fits.bz2", ".fits")
 
 
 def frame_key(frame: str | os.PathLike[str]) -> str:
-    """The base name products of ``frame`` are named after (``light_0001``)."""
+    """The name ``frame``'s products are named after, one per file name.
+
+    ``light_0001.fits`` (also ``.fits.fz``, ``.fits.gz``) gives ``light_0001``;
+    any other name is kept whole (``n0038.fit`` gives ``n0038.fit``), so that
+    no two frames of a folder share a key. A name too long for the file
+    system's limit once a product's suffix is added is shortened with a digest
+    (:func:`fluxion.core.io.folders.product_stem`).
+    """
     name = Path(frame).name
     lower = name.lower()
     for suffix in _FITS_SUFFIXES:
-        if lower.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return product_stem(name[: -len(suffix)])
+    return product_stem(name)
 
 
 def fingerprint(*parts: Any) -> str:

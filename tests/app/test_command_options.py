@@ -12,11 +12,16 @@ from fluxion.app.commands.options import check_folder, check_paths, check_worker
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 
-def test_every_missing_input_is_named(tmp_path):
+def test_every_missing_input_is_named_and_the_others_kept(tmp_path, capsys):
     here = tmp_path / "a.fits"
     here.write_bytes(b"")
+    paths = [here, tmp_path / "b.fits", tmp_path / "c"]
+    check_paths(paths)  # one mistyped path does not refuse the others
+    assert paths == [here]
+    err = capsys.readouterr().err
+    assert "b.fits: no such file or folder" in err and "c: no such file or folder" in err
     with pytest.raises(CommandError, match=r"no such file or folder: .*b\.fits, .*c$"):
-        check_paths([here, tmp_path / "b.fits", tmp_path / "c"])
+        check_paths([tmp_path / "b.fits", tmp_path / "c"])
     check_paths([here, tmp_path])  # all there: no error
 
 

@@ -13,13 +13,21 @@ from astropy.wcs import WCS
 from fluxion.core.project.products import ProductStore, fingerprint, frame_key
 
 
-def test_frame_key_strips_fits_suffixes() -> None:
+def test_frame_key_is_unique_per_file_name() -> None:
     assert frame_key("/x/light_0001.fits") == "light_0001"
-    assert frame_key("lux-180.000secs.Light.Open.00000038.fit") == (
-        "lux-180.000secs.Light.Open.00000038"
-    )
     assert frame_key("a.fits.fz") == "a"
-    assert frame_key("b.FIT.bz2") == "b"
+    assert frame_key("a.FITS") == "a"
+    # Other suffixes are kept: x.fits and x.fts of one night must not share products.
+    names = ["x.fits", "x.fts", "x.fit", "x.fit.gz", "x.fz", "lux.00000038.fit"]
+    keys = [frame_key(n) for n in names]
+    assert len(set(keys)) == len(keys)
+    assert frame_key("lux-180.000secs.Light.Open.00000038.fit") == (
+        "lux-180.000secs.Light.Open.00000038.fit"
+    )
+    # A name near the file system's limit gets a short key, still unique.
+    long_a, long_b = "n" * 240 + "a.fits", "n" * 240 + "b.fits"
+    assert len(frame_key(long_a).encode()) <= 160
+    assert frame_key(long_a) != frame_key(long_b)
 
 
 def test_fingerprint_follows_parameters_and_input_files(tmp_path: Path) -> None:
