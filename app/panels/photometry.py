@@ -42,6 +42,7 @@ from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 
 __all__ = [
     "FramePhotometry",
+    "channel_rows",
     "PhotometryPanel",
     "SHOW_CHOICES",
     "describe",
@@ -136,12 +137,26 @@ def restore(
     return read_stored(store, frames, "photometry", stored_frame, lights_only=True)
 
 
-def describe(index: int, fp: FramePhotometry) -> str:
-    """One line saying what was measured."""
+def channel_rows(table, channel: str | None):
+    """The rows of one colour channel of a colour frame's table (all rows otherwise)."""
+    if channel is None or "channel" not in table.colnames:
+        return table
+    return table[np.asarray(table["channel"]) == channel]
+
+
+def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str:
+    """One line saying what was measured (a colour frame's: in ``channel``, of its channels)."""
     r = fp.result
-    n = len(r.table)
-    flagged = int(np.count_nonzero(np.asarray(r.table["flags"]) != 0)) if n else 0
+    table = channel_rows(r.table, channel)
+    n = len(table)
+    flagged = int(np.count_nonzero(np.asarray(table["flags"]) != 0)) if n else 0
     text = f"Frame {index + 1}: {r.method}, {n} stars ({flagged} flagged), FWHM {r.fwhm:.2f} px"
+    channels = r.table.meta.get("channels")
+    if channels and "channel" in r.table.colnames:
+        pattern = r.table.meta.get("bayer_pattern", "")
+        text += f", colour {pattern}: channels {', '.join(channels)}"
+        if channel is not None:
+            text += f" (shown: {channel})"
     if r.aperture_radius is not None:
         text += f", aperture {r.aperture_radius:.2f} px"
         if r.annulus is not None:
@@ -177,10 +192,20 @@ class PhotometryPanel(StepPanel):
             "(stars plus sky), or the frame minus the model (PSF and crowded methods)."
         )
         self.show_box.currentTextChanged.connect(lambda _: self._show_choice())
+        self.channel_box = QComboBox()
+        self.channel_box.setToolTip(
+            "Colour frames: the channel whose stars the summary and the error plot show "
+            "(the form's 'Colour channels' says which are measured)"
+        )
+        self.channel_box.currentTextChanged.connect(lambda _: self._show_channel())
+        self.channel_label = QLabel("Channel")
         row = QHBoxLayout()
         row.addWidget(QLabel("Show"))
         row.addWidget(self.show_box)
+        row.addWidget(self.channel_label)
+        row.addWidget(self.channel_box)
         row.addStretch(1)
+        self._set_channels([])
         layout.insertLayout(layout.indexOf(self.result_label), row)
 
         self.growth_plot = CurveOfGrowthPlot()
@@ -213,13 +238,39 @@ class PhotometryPanel(StepPanel):
     def summary(self, result: FramePhotometry) -> float:
         return float(result.result.fwhm)
 
+    def _set_channels(self, channels: list[str]) -> None:
+        """Offer a colour frame's channels (green first chosen); hidden for monochrome frames."""
+        current = self.channel_box.currentText()
+        if [self.channel_box.itemText(i) for i in range(self.channel_box.count())] != channels:
+            self.channel_box.blockSignals(True)
+            self.channel_box.clear()
+            self.channel_box.addItems(channels)
+            keep = current if current in channels else "G" if "G" in channels else None
+            if keep is not None:
+                self.channel_box.setCurrentText(keep)
+            self.channel_box.blockSignals(False)
+        for w in (self.channel_box, self.channel_label):
+            w.setVisible(bool(channels))
+
+    def shown_channel(self) -> str | None:
+        """The colour channel the panel shows, None for a monochrome frame."""
+        return self.channel_box.currentText() or None if self.channel_box.count() else None
+
+    def _show_channel(self) -> None:
+        result = self.results.get(self.session.current)
+        if result is not None:
+            self.show_result(self.session.current, result)
+
     def show_result(self, index: int, result: FramePhotometry) -> None:
         r = result.result
-        self.result_label.setText(describe(index, result))
+        colour = "channel" in r.table.colnames
+        self._set_channels(list(r.table.meta.get("channels", [])) if colour else [])
+        channel = self.shown_channel()
+        self.result_label.setText(describe(index, result, channel))
         p = self.params()
         self.growth_plot.set_curve(r.curve_of_growth, r.aperture_radius, p.growth_min_fraction)
         self.psf_view.set_psf(r.psf)
-        t = r.table
+        t = channel_rows(r.table, channel)
         self.error_plot.set_table(t["flux"], t["flux_err"], t["flags"])
         has_model = bool(result.images)
         for i, name in enumerate(SHOW_CHOICES):
@@ -234,7 +285,9 @@ class PhotometryPanel(StepPanel):
         if result is None:
             return
         view, r = self.image_view, result.result
-        x, y = np.asarray(r.table["x"], float), np.asarray(r.table["y"], float)
+        # A colour frame's channels measure the same stars: one mark each.
+        table = channel_rows(r.table, self.shown_channel())
+        x, y = np.asarray(table["x"], float), np.asarray(table["y"], float)
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]
         if r.aperture_radius is not None:
@@ -286,6 +339,7 @@ class PhotometryPanel(StepPanel):
             wcs=shown.wcs,
             histogram=shown.histogram,
             preview=shown.preview,
+            colour=shown.colour,
         )
 
 
