@@ -27,6 +27,7 @@ from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
 from fluxion.core.catalogs.night import night_catalog
+from fluxion.core.chain.solve import frame_wcs
 from fluxion.core.display.debayer import colour_picture
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
 from fluxion.core.io.fitsio import read_image
@@ -86,11 +87,14 @@ def prepare_display(
     method: str = "zscale",
     state: StepState | None = None,
     store: ProductStore | None = None,
+    solutions: ProductStore | None = None,
 ) -> DisplayFrame:
     """Read frame ``index`` and compute what the viewer needs (runs in a worker).
 
     With a ``store``, the frame's calibrated product is shown when there is
-    one (``calibrated`` says which was shown); the raw frame otherwise.
+    one (``calibrated`` says which was shown); the raw frame otherwise. With
+    ``solutions`` (the project's products), the WCS is the frame's plate
+    solution when it has one, so the readout gives RA and Dec once solved.
     """
     data = calibrated_pixels(store, sequence[index]) if store is not None else None
     calibrated = data is not None
@@ -99,11 +103,18 @@ def prepare_display(
     if state is not None:
         state.progress(0.7, "display limits")
     limits = compute_limits(data, method)
+    header = sequence.header(index)
+    wcs = None
+    if solutions is not None:
+        try:
+            wcs = frame_wcs(solutions, sequence[index], header)
+        except (OSError, ValueError) as exc:  # a damaged solution: the header's WCS
+            log.warning("%s: the plate solution cannot be read: %s", sequence[index].path.name, exc)
     return DisplayFrame(
         index=index,
         data=data,
-        header=sequence.header(index),
-        wcs=sequence.wcs(index),
+        header=header,
+        wcs=wcs if wcs is not None else sequence.wcs(index),
         method=method,
         limits=limits,
         histogram=display_histogram(data, limits),
@@ -429,9 +440,10 @@ class Session(QObject):
             return
         self._inflight.add(index)
         seq, method = self.sequence, self.limits_method
-        store = None
-        if self.show_calibrated and self.project.folder is not None:
-            store = self.product_store()
+        store = solutions = None
+        if self.project.folder is not None:
+            solutions = self.product_store()
+            store = solutions if self.show_calibrated else None
         generation = self._display_generation
         task = self.workers.submit(
             prepare_display,
@@ -439,6 +451,7 @@ class Session(QObject):
             index,
             method,
             store=store,
+            solutions=solutions,
             name=f"Loading frame {index + 1}",
             quiet=quiet,
             key=None if quiet else "frame",

@@ -247,6 +247,9 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             self._draw(self._preview is not None)
             self.zoom_to_fit()
         self._choose_resolution()
+        if self.last_readout is not None:
+            # The cursor has not moved but the frame changed: its value and sky position.
+            self.show_readout(self.last_readout.x, self.last_readout.y)
 
     @property
     def showing_colour(self) -> bool:
