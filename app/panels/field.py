@@ -7,8 +7,9 @@ what ``fluxion field`` does), in a worker with progress and Cancel. The rms
 of every star against its magnitude is drawn with the expected noise, before
 and after detrending; clicking a star (or a row of the candidates list) shows
 its light curve, periodogram and folded curve and marks it on the image;
-clicking a point of the light curve shows that light. Export writes
-``field_lightcurves.ecsv`` and ``variability.ecsv``.
+clicking a point of the light curve shows that light. The two tables
+``fluxion field`` writes are kept in the project's ``field/`` folder and shown
+again when the project is reopened; Export writes them elsewhere.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.chain.field_project import ProjectField
+from fluxion.core.chain.field_project import FIELD_FOLDER, FieldTables
 from fluxion.core.field.run import FieldStepParams
-from fluxion.core.field.star import StarCurve
+from fluxion.core.field.star import StarCurve, frame_positions
 
 from ..workers import ErrorInfo, Task
 from . import field_plots as fp
@@ -46,11 +47,12 @@ log = logging.getLogger("fluxion.app.field")
 _COLUMNS = ("star", "x", "y", "mag", "rms", "noise", "index", "P (h)", "known")
 
 
-def _measure(project, params: FieldStepParams, executor, state) -> ProjectField:
-    """The field of the project (Qt-free; runs in a worker)."""
-    from fluxion.core.chain.field_project import project_field
+def _measure(project, params: FieldStepParams, executor, state) -> FieldTables:
+    """The field of the project, kept in its ``field/`` folder (Qt-free; runs in a worker)."""
+    from fluxion.core.chain.field_project import keep_field, project_field
 
-    return project_field(project, params, executor=executor, state=state)
+    field = project_field(project, params, executor=executor, state=state)
+    return keep_field(field.result, project.folder / FIELD_FOLDER, field.notes)
 
 
 class FieldPanel(StepPanel):
@@ -66,7 +68,7 @@ class FieldPanel(StepPanel):
         for w in (self.run_button, self.redo_box, self.plot):
             w.setVisible(False)
         self.run_all_button.setText("Measure every star")
-        self.field: ProjectField | None = None
+        self.field: FieldTables | None = None
         self.star: StarCurve | None = None
         self.task: Task | None = None
         self._build()
@@ -142,40 +144,49 @@ class FieldPanel(StepPanel):
     def _failed(self, info: ErrorInfo, what: str) -> None:
         self.result_label.setText(f"{what}: {info.text()}")
 
-    def _measured(self, field: ProjectField) -> None:
+    def _measured(self, field: FieldTables) -> None:
+        self._show(field)
+        lc = field.lightcurves
+        self.session.project.record_result(
+            self.step, n_frames=len(np.unique(np.asarray(lc["frame"]))),
+            median=float(np.nanmedian(np.asarray(field.variability["rms"], float))),
+        )  # fmt: skip
+        self.step_finished.emit(self.step)
+
+    def _show(self, field: FieldTables) -> None:
+        """Show an analysed field (a run's, or one kept in the project)."""
         self.field = field
         self.star = None
-        result = field.result
-        data, fit, table = result.data, result.magfit, result.variability
-        lines = [
-            f"{data.n_stars} stars in {data.n_frames} lights (aperture "
-            f"{data.meta['aperture_radius']:.1f} px); magnitude fit: median frame rms "
-            f"{np.nanmedian(fit.frame_rms):.4f} mag"
-        ]
-        det = result.detrended
-        if det is not None:
-            lines.append(
-                f"EPD/TFA: median star rms {np.nanmedian(det.rms_before):.4f} -> "
-                f"{np.nanmedian(det.rms_after):.4f} mag ({det.n_trends} trends from "
-                f"{len(det.templates)} templates)"
-            )
-        n_cand = int(np.sum(table["candidate"]))
-        lines.append(f"{n_cand} candidate(s) of {table.meta['searched']} stars searched")
-        lines += field.notes
+        lines = field.summary()
+        if field.folder is not None:
+            lines.append(f"kept in {field.folder}")
         self.result_label.setText("\n".join(lines))
         self._fill_table()
         self._draw_rms()
         self.export_button.setEnabled(True)
-        self.session.project.record_result(
-            self.step, n_frames=data.n_frames, median=float(np.nanmedian(table["rms"]))
-        )
-        self.step_finished.emit(self.step)
-        if n_cand:
+        table = field.variability
+        if np.any(table["candidate"]):
             self.select_star(int(table["star_id"][0]))
         self.redraw_overlays()
 
+    def reload_products(self) -> Task | None:
+        """Show the field an earlier run kept in the project (read in a worker)."""
+        self.field, self.star = None, None
+        folder = self.session.project.folder
+        if folder is None or not (folder / FIELD_FOLDER).is_dir():
+            return None
+        from fluxion.core.chain.field_project import kept_field
+
+        task = self.session.workers.submit(
+            kept_field, folder / FIELD_FOLDER, name="Reading the field's tables",
+            key="restore:field", pass_state=False, quiet=True,
+        )  # fmt: skip
+        task.result.connect(lambda kept: self._show(kept) if kept is not None else None)
+        task.error.connect(lambda info: self._failed(info, "The kept field was not read"))
+        return task
+
     def _fill_table(self) -> None:
-        table = self.field.result.variability
+        table = self.field.variability
         rows = table[np.asarray(table["candidate"], bool)]
         self.table.blockSignals(True)
         self.table.setRowCount(len(rows))
@@ -192,10 +203,9 @@ class FieldPanel(StepPanel):
         self.table.blockSignals(False)
 
     def _draw_rms(self) -> None:
-        result = self.field.result
         selected = self.star.star_id if self.star is not None else None
-        scatter = fp.draw_rms(self.rms_plot.getPlotItem(), result.variability, result.noise,
-                              selected)  # fmt: skip
+        scatter = fp.draw_rms(self.rms_plot.getPlotItem(), self.field.variability,
+                              self.field.noise, selected)  # fmt: skip
         scatter.sigClicked.connect(self._on_star_point)
 
     # -- one star ---------------------------------------------------------------
@@ -206,7 +216,7 @@ class FieldPanel(StepPanel):
         from fluxion.core.field.star import star_curve
 
         task = self.session.workers.submit(
-            star_curve, self.field.result, int(star_id), name=f"Star {star_id}",
+            star_curve, self.field.lightcurves, int(star_id), name=f"Star {star_id}",
             key="field:star", pass_state=False, quiet=True,
         )  # fmt: skip
         task.result.connect(self._star_ready)
@@ -244,10 +254,9 @@ class FieldPanel(StepPanel):
         return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
 
     def _on_curve_point(self, _item, points, *_: Any) -> None:
-        if not len(points) or self.field is None:
+        if not len(points) or self.star is None:
             return
-        row = int(points[0].data())
-        index = self.frame_index(str(self.field.result.data.frames["file"][row]))
+        index = self.frame_index(self.star.files[int(points[0].data())])
         if index is not None:
             self.session.go_to(index)
 
@@ -255,25 +264,20 @@ class FieldPanel(StepPanel):
         """The candidates (known variables apart) and the chosen star in this light."""
         if self.field is None or self.image_view is None or self.session.sequence is None:
             return
-        data, table = self.field.result.data, self.field.result.variability
+        lc, table = self.field.lightcurves, self.field.variability
         name = self.session.sequence[index].path.name
-        rows = np.flatnonzero(np.asarray(data.frames["file"]) == name)
-        if not len(rows):
-            return
-        k = int(rows[0])
-        column = {int(s): j for j, s in enumerate(data.star_id)}
         cand = table[np.asarray(table["candidate"], bool)]
-        cols = np.array([column[int(s)] for s in cand["star_id"]], int)
-        known = np.array([bool(str(v)) for v in cand["known_variable"]], bool)
+        known = {int(s) for s, v in zip(cand["star_id"], cand["known_variable"], strict=True)
+                 if str(v)}  # fmt: skip
+        ids, x, y = frame_positions(lc, name, np.asarray(cand["star_id"], int))
         overlays = self.image_view.overlays
-        if len(cols):
-            radius = float(data.meta["aperture_radius"])
-            overlays.set_sources(data.x[k, cols], data.y[k, cols], radius=radius, flagged=known)
+        if len(ids):
+            radius = float(lc.meta.get("aperture_radius", 0.0) or 0.0) or 6.0
+            overlays.set_sources(x, y, radius=radius, flagged=[int(i) in known for i in ids])
         if self.star is not None:
-            j = self.star.index
-            if np.isfinite(data.x[k, j]) and np.isfinite(data.y[k, j]):
-                overlays.set_targets([f"star {self.star.star_id}"], [data.x[k, j]],
-                                     [data.y[k, j]])  # fmt: skip
+            ids, x, y = frame_positions(lc, name, np.array([self.star.star_id]))
+            if len(ids):
+                overlays.set_targets([f"star {self.star.star_id}"], x, y)
 
     # -- export -----------------------------------------------------------------
     def _ask_export(self) -> None:
@@ -285,9 +289,10 @@ class FieldPanel(StepPanel):
         """Write ``field_lightcurves.ecsv`` and ``variability.ecsv`` into ``folder``."""
         if self.field is None:
             return None
-        from fluxion.core.field.run import write_field
+        from fluxion.core.field.run import write_field_tables
 
-        task = self.session.workers.submit(write_field, self.field.result, folder,
+        task = self.session.workers.submit(write_field_tables, self.field.lightcurves,
+                                           self.field.variability, folder,
                                            name="Writing the field's tables",
                                            pass_state=False)  # fmt: skip
         task.result.connect(lambda paths: self.result_label.setText(

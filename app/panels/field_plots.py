@@ -3,7 +3,7 @@ light curve (before and after detrending), periodogram and folded curve.
 
 Each point of the rms plot is a star (its star id in the point's data), so a
 click on it selects the star; each point of a light curve is a light (its row
-in the field's frames table in the point's data), so a click shows the frame.
+in the star's curve in the point's data), so a click shows the frame.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def draw_star(
 ) -> pg.ScatterPlotItem:
     """One star: light curve (hours from its first point), periodogram, folded curve.
 
-    Returns the clickable scatter of the detrended curve (frame rows as data).
+    Returns the clickable scatter of the detrended curve (each point's place in
+    ``star``'s arrays as its data).
     """
     _prepare(curve_item, "magnitude", "hours from the first light", magnitude_y=True)
     if curve_item.legend is None:
@@ -113,7 +114,8 @@ def draw_star(
     before = pg.ScatterPlotItem(hours, star.mag - shift, size=5, pen=None, brush=(*BEFORE, 200),
                                 name="before detrending")  # fmt: skip
     curve_item.addItem(before)
-    points = pg.ScatterPlotItem(hours, star.mag_detrended, data=star.frames, size=7, pen=None,
+    points = pg.ScatterPlotItem(hours, star.mag_detrended, data=np.arange(len(hours)), size=7,
+                                pen=None,
                                 brush=(*AFTER, 220), hoverable=True, name="detrended")  # fmt: skip
     curve_item.addItem(points)
     curve_item.addItem(pg.ErrorBarItem(x=hours, y=star.mag_detrended, height=2 * star.mag_err,

@@ -6,22 +6,49 @@ usable lights and reference stars, every star measured in every light
 marked from VSX when asked (cached; offline the cache serves, and without it
 the analysis goes on unmarked, saying so), then magnitude fitting, EPD/TFA and
 the variability search (:func:`~fluxion.core.field.run.analyse_field`).
+
+The window keeps what a run gives in the project (``field/``: the two tables
+``fluxion field`` writes, :func:`keep_field`) and shows it again when the
+project is reopened (:func:`kept_field`): finished work is not lost with the
+window.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 from astropy.table import Table
 
 from ..field.data import FieldData
-from ..field.run import FieldResult, FieldStepParams, analyse_field
+from ..field.noise import NoiseCurve
+from ..field.run import (
+    LIGHTCURVES_FILE,
+    VARIABILITY_FILE,
+    FieldResult,
+    FieldStepParams,
+    analyse_field,
+    write_field_tables,
+)
 from ..io.frames import FrameInfo
 from ..runtime.pipeline import StepState
 from .field import field_photometry, project_catalog, project_lights
 
-__all__ = ["ProjectField", "known_variables", "project_field"]
+__all__ = [
+    "FIELD_FOLDER",
+    "FieldTables",
+    "ProjectField",
+    "keep_field",
+    "kept_field",
+    "known_variables",
+    "project_field",
+]
+
+#: The project's sub-folder where the window keeps the field's tables.
+FIELD_FOLDER = "field"
 
 
 @dataclass
@@ -96,3 +123,80 @@ def project_field(
         notes.append(note)
     result = analyse_field(data, p.field(), known=known, state=state.sub(0.8, 1.0))
     return ProjectField(result, lights, notes + list(result.notes))
+
+
+@dataclass
+class FieldTables:
+    """An analysed field as its two tables (what is written, kept and shown).
+
+    Attributes
+    ----------
+    lightcurves : Table
+        One row per star and light (``field_lightcurves.ecsv``).
+    variability : Table
+        One row per star, most variable first (``variability.ecsv``).
+    notes : list of str
+        What was taken and what was left out.
+    folder : Path or None
+        Where the tables are kept.
+    """
+
+    lightcurves: Table
+    variability: Table
+    notes: list[str] = field(default_factory=list)
+    folder: Path | None = None
+
+    @property
+    def noise(self) -> NoiseCurve:
+        """The expected-noise curve the analysis used."""
+        return NoiseCurve(**dict(self.variability.meta.get("noise_curve", {})))
+
+    def summary(self) -> list[str]:
+        """A few lines: stars, lights, the scatter before and after detrending, candidates."""
+        var = self.variability
+        n_frames = len(np.unique(np.asarray(self.lightcurves["frame"])))
+        rms = np.asarray(var["rms"], float)
+        lines = [f"{len(var)} stars in {n_frames} lights"]
+        if "rms_fitted" in var.colnames:
+            before = np.asarray(var["rms_fitted"], float)
+            lines.append(f"median star rms after magnitude fitting {np.nanmedian(before):.4f} "
+                         f"mag, after EPD/TFA {np.nanmedian(rms):.4f} mag")  # fmt: skip
+        searched = var.meta.get("searched", len(var))
+        lines.append(f"{int(np.sum(var['candidate']))} candidate(s) of {searched} stars searched")
+        return lines + list(self.notes)
+
+
+def keep_field(
+    result: FieldResult, folder: str | os.PathLike[str], notes: list[str] | None = None
+) -> FieldTables:
+    """Write the field's two tables into ``folder`` (atomically) and return them."""
+    lc, var = result.light_curves(), result.variability
+    var.meta["field_notes"] = list(notes or [])
+    write_field_tables(lc, var, folder)
+    return FieldTables(lc, var, list(notes or []), Path(folder))
+
+
+def kept_field(folder: str | os.PathLike[str]) -> FieldTables | None:
+    """The tables kept in ``folder`` by :func:`keep_field` (or ``fluxion field``), or None.
+
+    Raises
+    ------
+    ValueError
+        When the tables are there but cannot be read (the message names the file).
+    """
+    folder = Path(folder)
+    lc_path, var_path = folder / LIGHTCURVES_FILE, folder / VARIABILITY_FILE
+    if not (lc_path.is_file() and var_path.is_file()):
+        return None
+    tables = []
+    for path in (lc_path, var_path):
+        try:
+            tables.append(Table.read(path, format="ascii.ecsv"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot be read: {exc}") from exc
+    lc, var = tables
+    missing = [c for c in ("star_id", "frame", "file", "mag", "mag_err", "flags")
+               if c not in lc.colnames]  # fmt: skip
+    if missing or "candidate" not in var.colnames:
+        raise ValueError(f"{folder}: the field's tables lack {', '.join(missing) or 'candidate'}")
+    return FieldTables(lc, var, [str(n) for n in var.meta.get("field_notes", [])], folder)

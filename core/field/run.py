@@ -39,6 +39,7 @@ __all__ = [
     "analyse_field",
     "noise_curve",
     "write_field",
+    "write_field_tables",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,9 +211,16 @@ def analyse_field(
 
 def write_field(result: FieldResult, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``field_lightcurves.ecsv`` and ``variability.ecsv`` into ``out`` (atomically)."""
+    return write_field_tables(result.light_curves(), result.variability, out)
+
+
+def write_field_tables(
+    lightcurves: Table, variability: Table, out: str | os.PathLike[str]
+) -> dict[str, Path]:
+    """Write the two tables of a field into ``out`` (atomically)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     return {
-        "lightcurves": atomic_write_ecsv(folder / LIGHTCURVES_FILE, result.light_curves()),
-        "variability": atomic_write_ecsv(folder / VARIABILITY_FILE, result.variability),
+        "lightcurves": atomic_write_ecsv(folder / LIGHTCURVES_FILE, lightcurves),
+        "variability": atomic_write_ecsv(folder / VARIABILITY_FILE, variability),
     }

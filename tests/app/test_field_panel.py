@@ -14,7 +14,8 @@ from fluxion.core.catalogs.base import angular_separation_deg
 
 
 @pytest.fixture
-def panel(qtbot, field_project):
+def open_field_panel(qtbot, field_project):
+    """``open_field_panel()``: a Field panel beside a viewer on the project's night."""
     import fluxion.widgets  # noqa: F401  (PySide6 workaround before any Qt object)
     from fluxion.app.panels.field import FieldPanel
     from fluxion.app.session import Session
@@ -24,15 +25,23 @@ def panel(qtbot, field_project):
     from fluxion.widgets.image_view import ImageView
 
     night, folder, _ = field_project
-    workers = WorkerPool()
-    session = Session(workers)
-    view = ImageView()
-    panel = FieldPanel(session, view)
-    with qtbot.waitSignal(session.frame_ready, timeout=30_000):
-        session.set_sequence(Sequence.from_paths([night]), Project.load(folder))
-    yield panel
-    workers.shutdown(wait=True)
-    for w in (panel, view):
+    pools, widgets = [], []
+
+    def _open():
+        workers = WorkerPool()
+        session = Session(workers)
+        view = ImageView()
+        panel = FieldPanel(session, view)
+        pools.append(workers)
+        widgets.extend((panel, view))
+        with qtbot.waitSignal(session.frame_ready, timeout=30_000):
+            session.set_sequence(Sequence.from_paths([night]), Project.load(folder))
+        return panel
+
+    yield _open
+    for workers in pools:
+        workers.shutdown(wait=True)
+    for w in widgets:
         w.close()
         w.deleteLater()
     qtbot.wait(1)
@@ -45,9 +54,10 @@ def test_field_panel_is_registered() -> None:
     assert FieldPanel in PANELS
 
 
-def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_project, qtbot,
-                                                             tmp_path):  # fmt: skip
+def test_panel_measures_the_field_and_links_stars_and_frames(open_field_panel, field_project,
+                                                             qtbot, tmp_path):  # fmt: skip
     night, _, config = field_project
+    panel = open_field_panel()
     task = panel.run_all()
     assert task is not None and panel.cancel_button.isEnabled()
     progress = []
@@ -55,10 +65,10 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_projec
     qtbot.waitUntil(lambda: panel.field is not None, timeout=600_000)
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled(), timeout=10_000)
     assert progress and max(progress) > 0.5
-    result = panel.field.result
-    table = result.variability
-    data = result.data
-    assert data.n_frames == config.n_frames and data.n_stars > 40
+    table, lc = panel.field.variability, panel.field.lightcurves
+    n_stars = len(table)
+    assert len(np.unique(lc["frame"])) == config.n_frames and n_stars > 40
+    assert len(lc) == n_stars * config.n_frames
 
     # The rms plot: one point per searched star, the expected noise drawn under them.
     items = panel.rms_plot.getPlotItem().items
@@ -67,7 +77,7 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_projec
     assert len(scatter.points()) == int(searched.sum())
     noise = next(i for i in items if getattr(i, "name", lambda: "")() == "expected noise")
     x, y = noise.getData()
-    assert np.allclose(10**y, result.noise.rms(x))
+    assert np.allclose(10**y, panel.field.noise.rms(x))
     # Quiet bright stars lie near the noise curve after detrending (the panel
     # shows what the analysis measured: rms over expected, median of the bright half).
     quiet = searched & ~np.asarray(table["candidate"], bool)
@@ -75,7 +85,9 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_projec
     ratio = np.median(np.asarray(table["rms"])[bright] / np.asarray(table["expected_rms"])[bright])
     assert 0.7 < ratio < 1.3, ratio
     text = panel.result_label.text()
-    assert "EPD/TFA: median star rms" in text and "candidate" in text
+    assert "after EPD/TFA" in text and "candidate" in text and "kept in" in text
+    before = np.nanmedian(np.asarray(table["rms_fitted"], float))
+    assert np.nanmedian(np.asarray(table["rms"], float)) <= before
 
     # The candidates list: the eclipsing binary and the dwarf nova in outburst
     # among the first three, found unprompted; the first shown (light curve,
@@ -112,24 +124,21 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_projec
     with qtbot.waitSignal(panel.session.current_changed, timeout=10_000):
         panel._on_curve_point(curve, [pick])
     seq = panel.session.sequence
-    file = str(data.frames["file"][int(pick.data())])
-    assert seq[panel.session.current].path.name == file
+    i = int(pick.data())
+    assert seq[panel.session.current].path.name == panel.star.files[i]
     # Marked on that light: the candidates and the chosen star where it was measured.
     overlays = panel.image_view.overlays
     assert overlays.count("sources") == n_cand and overlays.count("targets") == 1
-    k = int(pick.data())
     marker = overlays.items("targets")[0]
     mx, my = marker.getData()
-    j = panel.star.index
-    assert mx[0] == pytest.approx(data.x[k, j]) and my[0] == pytest.approx(data.y[k, j])
+    assert mx[0] == pytest.approx(panel.star.x[i]) and my[0] == pytest.approx(panel.star.y[i])
 
     # Export: the two tables fluxion field writes.
     out = tmp_path / "field"
     assert panel.export(out) is not None
     qtbot.waitUntil(lambda: "Exported" in panel.result_label.text(), timeout=60_000)
-    lc = Table.read(out / "field_lightcurves.ecsv")
-    assert len(lc) == data.n_stars * data.n_frames
-    assert len(Table.read(out / "variability.ecsv")) == data.n_stars
+    assert len(Table.read(out / "field_lightcurves.ecsv")) == len(lc)
+    assert len(Table.read(out / "variability.ecsv")) == n_stars
 
     # A second run cancelled keeps the finished one.
     kept = panel.field
@@ -139,6 +148,14 @@ def test_panel_measures_the_field_and_links_stars_and_frames(panel, field_projec
     panel.cancel_run()
     qtbot.waitUntil(lambda: bool(cancelled), timeout=120_000)
     assert panel.result_label.text() == "Cancelled." and panel.field is kept
+
+    # The run is kept in the project: a panel opened on it later shows it again.
+    again = open_field_panel()
+    qtbot.waitUntil(lambda: again.field is not None, timeout=60_000)
+    assert list(again.field.variability["star_id"]) == list(table["star_id"])
+    assert again.table.rowCount() == n_cand and "candidate" in again.result_label.text()
+    qtbot.waitUntil(lambda: again.star is not None, timeout=30_000)
+    assert again.star.star_id == int(table["star_id"][0])
 
 
 def test_panel_without_a_project_says_what_to_do(qtbot):
