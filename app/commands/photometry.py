@@ -32,6 +32,7 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".gz", ".bz2")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from fluxion.core.photometry import METHODS
+    from fluxion.core.photometry.params import CHANNEL_SETS
 
     add_paths_arguments(p, help="FITS files, or folders of them (their lights)")
     add_out_argument(p)
@@ -48,6 +49,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("moffat", "gaussian", "empirical"),
         default="moffat",
         help="PSF model (psf, crowded)",
+    )
+    p.add_argument(
+        "--channels",
+        default="RGB",
+        choices=CHANNEL_SETS,
+        help="colour (Bayer) frames: the channels measured on their own pixels, one row per "
+        "star and channel with a 'channel' column (RGB; RGB+L adds all pixels; L; G; RGGB: "
+        "the greens apart; mono: the mosaic as one image)",
     )
     p.add_argument("--gain", type=float, default=None, help="e-/ADU, overrides the header")
     p.add_argument("--read-noise", type=float, default=None, help="e-, overrides the header")
@@ -70,11 +79,12 @@ def _frames(paths: list[Path], recursive: bool) -> tuple[list[Path], list]:
 def output_name(path: Path) -> str:
     """``frame.fits.fz`` -> ``frame.ecsv``: the frame's base name plus .ecsv."""
     from fluxion.core.io.folders import product_stem
+    from fluxion.core.io.rawfile import RAW_SUFFIXES
 
     name = path.name
     while True:
         stem, suffix = os.path.splitext(name)
-        if suffix.lower() in _FITS_SUFFIXES and stem:
+        if suffix.lower() in (*_FITS_SUFFIXES, *RAW_SUFFIXES) and stem:
             name = stem
         else:
             break
@@ -106,7 +116,7 @@ def measure_file(
         read_image,
         read_wcs,
     )
-    from fluxion.core.io.frames import frame_table_meta
+    from fluxion.core.io.frames import frame_info, frame_table_meta
     from fluxion.core.io.headers import normalise_header
     from fluxion.core.photometry import Photometry, PhotometryParams
 
@@ -124,13 +134,17 @@ def measure_file(
         aperture_radius_fwhm=args.radius_fwhm,
         iterations=args.iterations,
         psf_model=args.psf_model,
+        channels=getattr(args, "channels", "RGB"),
     )
+    # The pattern as the scan reads it (header cards, camera profile, raw file).
+    cfa = frame_info(path).cfa
     result = Photometry(params).run(
         image,
         gain=gain,
         read_noise=read_noise,
         saturation=saturation,
         wcs=read_wcs(header),
+        cfa=cfa,
         state=state,
     )
     table = result.table

@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.fitsio import atomic_write_ecsv
     from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
+    from fluxion.core.zeropoint.channels import calibrate_channels
 
     from .zeropoint_field import field_of
 
@@ -167,21 +168,30 @@ def run(args: argparse.Namespace) -> int:
             else:
                 frame = field_of(frame)[0]  # ra/dec from the table's WCS when it has pixels only
             try:
-                res = step(
-                    frame, catalog, filter=_filter_of(frame, args.filter), catalog_problem=problem
-                )
+                if "channel" in frame.colnames:
+                    # A colour frame: each channel calibrated to its own band.
+                    cal = calibrate_channels(step, frame, catalog, catalog_problem=problem)
+                    done = [(f"{name} [{c}]", r) for c, r in cal.results.items()]
+                    calibrated.append(cal.sources)
+                else:
+                    res = step(
+                        frame, catalog, filter=_filter_of(frame, args.filter),
+                        catalog_problem=problem,
+                    )  # fmt: skip
+                    done = [(name, res)]
+                    calibrated.append(res.sources)
             except ValueError as exc:
                 raise CommandError(f"{path}: {exc}") from exc
-            names.append(name)
-            results.append(res)
-            calibrated.append(res.sources)
-            state = (
-                f"{res.band}: ZP {res.zero_point:.3f} +- {res.zero_point_err:.3f}, "
-                f"k {res.colour_term:+.3f}, {res.n_stars} stars, chi2 {res.chi2:.2f}"
-                if res.calibrated
-                else f"instrumental magnitudes kept: {res.reason}"
-            )
-            print(f"{name}: {state}")
+            for label, res in done:
+                names.append(label)
+                results.append(res)
+                state = (
+                    f"{res.band}: ZP {res.zero_point:.3f} +- {res.zero_point_err:.3f}, "
+                    f"k {res.colour_term:+.3f}, {res.n_stars} stars, chi2 {res.chi2:.2f}"
+                    if res.calibrated
+                    else f"instrumental magnitudes kept: {res.reason}"
+                )
+                print(f"{label}: {state}")
         out = (
             vstack(calibrated, metadata_conflicts="silent")
             if len(calibrated) > 1
