@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.chain.field_project import FIELD_FOLDER, FieldTables
 from fluxion.core.field.run import FieldStepParams
-from fluxion.core.field.star import StarCurve, frame_positions
+from fluxion.core.field.star import StarCurve
 
 from ..workers import ErrorInfo, Task
 from . import field_plots as fp
@@ -269,13 +269,13 @@ class FieldPanel(StepPanel):
         cand = table[np.asarray(table["candidate"], bool)]
         known = {int(s) for s, v in zip(cand["star_id"], cand["known_variable"], strict=True)
                  if str(v)}  # fmt: skip
-        ids, x, y = frame_positions(lc, name, np.asarray(cand["star_id"], int))
+        ids, x, y = self.field.positions(name, np.asarray(cand["star_id"], int))
         overlays = self.image_view.overlays
         if len(ids):
             radius = float(lc.meta.get("aperture_radius", 0.0) or 0.0) or 6.0
             overlays.set_sources(x, y, radius=radius, flagged=[int(i) in known for i in ids])
         if self.star is not None:
-            ids, x, y = frame_positions(lc, name, np.array([self.star.star_id]))
+            ids, x, y = self.field.positions(name, np.array([self.star.star_id]))
             if len(ids):
                 overlays.set_targets([f"star {self.star.star_id}"], x, y)
 

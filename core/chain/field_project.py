@@ -33,6 +33,7 @@ from ..field.run import (
     analyse_field,
     write_field_tables,
 )
+from ..field.star import frame_positions
 from ..io.frames import FrameInfo
 from ..runtime.pipeline import StepState
 from .field import field_photometry, project_catalog, project_lights
@@ -145,6 +146,24 @@ class FieldTables:
     variability: Table
     notes: list[str] = field(default_factory=list)
     folder: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Each light's rows, found once (made where the tables are made, in a
+        # worker): the marks on a shown light then need no search of the table.
+        files = np.asarray(self.lightcurves["file"]).astype(str)
+        names, inverse = np.unique(files, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+        self._rows = {str(n): order[bounds[k]:bounds[k + 1]] for k, n in enumerate(names)}
+
+    def positions(
+        self, file: str, star_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where stars ``star_ids`` were measured in the light ``file``: ids, x, y."""
+        rows = self._rows.get(str(file))
+        if rows is None:
+            return np.zeros(0, int), np.zeros(0), np.zeros(0)
+        return frame_positions(self.lightcurves[rows], file, star_ids)
 
     @property
     def noise(self) -> NoiseCurve:
