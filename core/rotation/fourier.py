@@ -270,6 +270,12 @@ def period_search(
     f_lo, f_hi = 24.0 / max_period_h, 24.0 / min_period_h
     best: tuple[float, int, np.ndarray, np.ndarray, float] | None = None
     notes: list[str] = []
+    bare = [s.name for s in sessions if not s.has_geometry]
+    if bare and len(bare) < len(sessions):
+        # Light time differs between nights by minutes: corrected and
+        # uncorrected times mixed shift the rotation's phase between sessions.
+        notes.append("no geometry (no light-time correction) for " + ", ".join(bare)
+                     + ": their times are not on the others' scale")  # fmt: skip
     usable = [k for k in orders if len(t) > n_s + 2 * k + 2]
     for n, order in enumerate(usable):
         step = 1.0 / (10.0 * order * max(span, 1e-3))

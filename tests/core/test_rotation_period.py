@@ -78,6 +78,9 @@ def test_tied_zero_points_with_the_phase_angle_reduced():
     assert unreduced.reduced_chi2 > tied.reduced_chi2 + 2
     assert free.reduced_chi2 < 1.3
     assert phase_correction(12.0, 12.0) == pytest.approx(0.0)
+    mixed = [sessions[0], Session("bare", sessions[1].jd, sessions[1].mag, sessions[1].mag_err)]
+    assert any("no light-time correction) for bare" in n
+               for n in period_search(mixed, 2.0, 4.0, orders=(2,)).notes)  # fmt: skip
     with pytest.raises(ValueError, match="no phase angle"):
         period_search([Session("x", s.jd, s.mag, s.mag_err) for s in sessions], 2.0, 4.0,
                       phase_reference=10.0)  # fmt: skip
