@@ -25,6 +25,7 @@ from fluxion.core.runtime.quiet import quiet
 from ..io.fitsio import atomic_write_ecsv, read_image
 from ..io.folders import prepare_output_folder, product_stem
 from ..io.frames import frame_info, frame_table_meta
+from ..io.rawfile import is_raw_name
 from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
 from .extract import Detection, DetectionResult
@@ -58,7 +59,9 @@ def catalog_name(path: str | os.PathLike[str]) -> str:
 
 
 def read_mask(path: str | os.PathLike[str]) -> np.ndarray | None:
-    """The ``MASK`` extension of a calibrated frame, or None."""
+    """The ``MASK`` extension of a calibrated frame, or None (a camera raw file has none)."""
+    if is_raw_name(path):
+        return None
     with quiet():
         with fits.open(path, memmap=False) as hdul:
             if "MASK" not in hdul:

@@ -60,6 +60,7 @@ from scipy import ndimage
 
 from ..calibration.combine import band_height
 from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
+from ..io.rawfile import is_raw_name
 from ..registration import FrameTransform, Registration
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -279,6 +280,8 @@ def read_calibrated_light(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.
         When the file cannot be read.
     """
     image = read_image(path)
+    if is_raw_name(path):
+        return image, None  # a camera raw file has no mask
     try:
         with fits.open(path, memmap=False) as hdul:
             if "MASK" not in hdul:

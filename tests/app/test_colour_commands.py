@@ -59,3 +59,6 @@ def test_photometry_of_a_camera_raw_file(night, tmp_path):
     assert main(["photometry", str(raw), "--out", str(out)]) == 0
     table = Table.read(out / "IMG_0001.ecsv")
     assert table.meta["bayer_pattern"] == "GRBG" and len(table) > 30
+    found = tmp_path / "detect"
+    assert main(["detect", str(raw), "--out", str(found)]) == 0
+    assert len(Table.read(found / "IMG_0001.ecsv")) > 10
