@@ -50,6 +50,9 @@ __all__ = ["MainWindow"]
 
 log = logging.getLogger("fluxion.app")
 
+# The narrowest a step dock may be made (its panel scrolls sideways below its own width).
+STEP_DOCK_MIN_WIDTH = 320
+
 # The step dock opens on the first step of the chain until the user picks another.
 STARTING_STEP = CalibrationPanel.title
 
@@ -91,8 +94,9 @@ class MainWindow(QMainWindow):
         self.log_dock = self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.frames_dock, self.header_dock)
         self.lesson_panel = LessonPanel(self.session)
+        # Scrolling, so that its width does not take the image's room beside the frames.
         self.lesson_dock = self._dock(
-            "Lesson", self.lesson_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+            "Lesson", scrolling(self.lesson_panel), Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.tabifyDockWidget(self.frames_dock, self.lesson_dock)
         self.frames_dock.raise_()
@@ -145,7 +149,11 @@ class MainWindow(QMainWindow):
         panel = cls(self.session, self.image_view)
         # In a scroll area: a tall panel scrolls on a 768-pixel screen instead of
         # making the whole window taller than the screen.
-        dock = self._dock(cls.title, scrolling(panel), Qt.DockWidgetArea.RightDockWidgetArea)
+        scroll = scrolling(panel)
+        # Not narrower than a form needs (a saved layout, a drag), within what a
+        # 1366-pixel screen leaves beside the frame list and the image.
+        scroll.setMinimumWidth(min(panel.minimumSizeHint().width(), STEP_DOCK_MIN_WIDTH))
+        dock = self._dock(cls.title, scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         if self.panel_docks:
             self.tabifyDockWidget(self.panel_docks[0], dock)
         panel.step_finished.connect(self._autosave)
