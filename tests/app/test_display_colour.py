@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from fluxion.core.io.cfa import channel_mask
-
-
-def _mosaic() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    out = 1000.0 + 10.0 * rng.standard_normal((60, 80))
-    out[channel_mask(out.shape, "RGGB", "B")] -= 400.0
-    return out.astype(np.float32)
-
 
 def test_the_window_prepares_a_colour_picture_for_colour_frames_only(tmp_path):
     from astropy.io import fits
@@ -20,7 +11,9 @@ def test_the_window_prepares_a_colour_picture_for_colour_frames_only(tmp_path):
     from fluxion.app.session import prepare_display
     from fluxion.core.io.sequence import Sequence, scan
 
-    mosaic = _mosaic()
+    # A flat sky, its blue pixels darker: the stored mosaic of a colour camera.
+    mosaic = np.full((60, 80), 1000.0, dtype=np.float32)
+    mosaic[1::2, 1::2] = 600.0
     colour = fits.Header({"BAYERPAT": "RGGB", "IMAGETYP": "Light Frame", "EXPTIME": 1.0})
     fits.writeto(tmp_path / "colour.fits", mosaic, colour)
     fits.writeto(tmp_path / "mono.fits", mosaic, fits.Header({"IMAGETYP": "Light Frame"}))
@@ -28,4 +21,6 @@ def test_the_window_prepares_a_colour_picture_for_colour_frames_only(tmp_path):
     shown = {seq[i].path.name: prepare_display(seq, i) for i in range(len(seq))}
     picture, block = shown["colour.fits"].colour
     assert block == 1 and picture.shape == (60, 80, 3)
+    # The sky is grey in the picture: blue brought to the green's level.
+    assert np.allclose(np.asarray(picture, float), 1000.0)
     assert shown["mono.fits"].colour is None
