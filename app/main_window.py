@@ -60,12 +60,15 @@ STARTING_STEP = CalibrationPanel.title
 class MainWindow(QMainWindow):
     """Fluxion's window. ``settings`` defaults to the user's QSettings."""
 
+    _error_key: str | None = None  # the key of the task whose error is shown
+
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Fluxion")
         self.settings = settings or Settings()
         self.workers = WorkerPool(parent=self)
         self.session = Session(self.workers, self)
+        self.session.settings = self.settings
 
         self.start_page = StartPage()
         self.image_view = ImageView()
@@ -258,6 +261,7 @@ class MainWindow(QMainWindow):
         s.demo_requested.connect(self.start_demo)
         s.recent_requested.connect(self.open_path)
         self.workers.error.connect(self.show_error)
+        self.workers.task_started.connect(self._watch_task)
         self.session.sequence_changed.connect(self._on_sequence)
         self.session.frame_ready.connect(self._show_frame)
         self.session.current_changed.connect(self.frame_table.select_row)
@@ -382,6 +386,20 @@ class MainWindow(QMainWindow):
         p = self.session.project
         where = f" - {p.folder}" if p.folder is not None else " (unsaved)"
         self.setWindowTitle(f"Fluxion - {p.name}{where}")
+
+    def _watch_task(self, task: Task) -> None:
+        """A task that succeeds where the error shown failed takes the error bar away."""
+        if not task.quiet:
+            task.result.connect(lambda _r, t=task: self._succeeded(t))
+            task.error.connect(lambda _i, t=task: setattr(self, "_error_key", t.key))
+
+    def _succeeded(self, task: Task) -> None:
+        info = self.error_bar.info
+        if info is None or not self.error_bar.isVisible():
+            return
+        same_key = task.key is not None and task.key == self._error_key
+        if same_key or task.name == info.task:
+            self.error_bar.hide()
 
     def show_error(self, info: ErrorInfo) -> None:
         """The one place errors are shown (also logged by the worker pool)."""

@@ -217,6 +217,8 @@ class Session(QObject):
         self.show_calibrated = False
         # Previous/Next/Play step through the lights only unless asked for every frame.
         self.step_all_frames = False
+        # The user's settings (the window's), for what outlives a project; None alone.
+        self.settings = None
         self._display_generation = 0
         self._store: ProductStore | None = None
 

@@ -23,6 +23,10 @@ DISPLAY_DEFAULTS: dict[str, object] = {
 }
 
 
+#: Report fields that belong to the observer, not to a night: kept between projects.
+OBSERVER_KEYS = ("observers", "contact_name", "contact_info", "obscode", "aavso_code")
+
+
 class Settings:
     """Typed access to Fluxion's QSettings.
 
@@ -89,6 +93,17 @@ class Settings:
         folder = str(Path(folder).resolve())
         items = [p for p in self.recent_projects() if p != folder]
         self.qsettings.setValue("recent_projects", [folder, *items][:MAX_RECENT])
+
+    # -- the observer, for reports --------------------------------------------
+    def observer(self) -> dict[str, str]:
+        """Who observes and where (report fields that do not change between projects)."""
+        return {k: str(self.qsettings.value(f"observer/{k}", "") or "") for k in OBSERVER_KEYS}
+
+    def set_observer(self, values: dict[str, object]) -> None:
+        """Remember the observer's fields among ``values`` (empty ones too: cleared)."""
+        for k in OBSERVER_KEYS:
+            if k in values:
+                self.qsettings.setValue(f"observer/{k}", str(values[k] or ""))
 
     # -- display --------------------------------------------------------------
     def display_defaults(self) -> dict[str, object]:

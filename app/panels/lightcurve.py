@@ -137,9 +137,12 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         export.setText("Export")
         export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(export)
+        menu.setToolTipsVisible(True)  # a greyed-out report says what it needs
         for kind, (text, _) in REPORT_KINDS.items():
-            menu.addAction(text, lambda k=kind: self._ask_export(k))
+            menu.addAction(text, lambda k=kind: self._ask_export(k)).setData(kind)
+        menu.aboutToShow.connect(lambda m=menu: self._update_export_menu(m))
         export.setMenu(menu)
+        self.export_menu = menu
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Target"))

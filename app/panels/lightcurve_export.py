@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QWidget,
 )
@@ -68,19 +69,90 @@ METADATA_FIELDS = {
 }
 
 
+#: The fields each report asks for, in the dialog's order.
+KIND_FIELDS = {
+    "alcdef": ("object", "number", "designation", "observers", "contact_name", "contact_info",
+               "obscode", "filter", "band"),
+    "aavso": ("object", "aavso_code", "filter"),
+    "mpc": ("number", "designation", "obscode", "band"),
+    "ades": ("number", "designation", "obscode", "observers", "catalog_used", "band"),
+}  # fmt: skip
+
+#: The fields each report cannot do without ("number" stands for number or designation).
+REQUIRED = {
+    "alcdef": ("number", "designation", "observers", "contact_name", "contact_info"),
+    "aavso": ("object", "aavso_code"),
+    "mpc": ("number", "designation", "obscode"),
+    "ades": ("number", "designation", "obscode", "observers"),
+}
+
+#: File name endings the report is written with by default.
+SUFFIX = {"table": ".csv", "alcdef": ".txt", "aavso": ".txt", "mpc": ".txt", "ades": ".psv"}
+
+
+def report_problem(kind: str, metadata: dict[str, Any], path: Path | None = None) -> str:
+    """What keeps ``kind`` from being written with ``metadata`` ('' when nothing).
+
+    The same checks as ``fluxion lightcurve`` makes before any work, said with
+    the dialog's field names instead of the command's options.
+    """
+    if kind == "table":
+        return ""
+    path = path or Path(f"report{SUFFIX[kind]}")
+    try:
+        check_report_options(
+            _namespace(kind, path, metadata), light_curve=kind in ("alcdef", "aavso")
+        )
+    except CommandError as exc:
+        return _field_words(str(exc))
+    return ""
+
+
+def _field_words(text: str) -> str:
+    """A command's message with its --options named as the dialog's fields."""
+    labels = {k.replace("_", "-"): v.split(" (")[0] for k, v in METADATA_FIELDS.items()}
+    reports = {"alcdef": "the ALCDEF report", "aavso": "the AAVSO report",
+               "mpc": "the MPC report", "ades": "the ADES report"}  # fmt: skip
+    text = text.replace("--mpc/--ades need", "the MPC and ADES reports need")
+    text = re.sub(r"--(alcdef|aavso|mpc|ades)(?![a-z-])", lambda m: reports[m.group(1)], text)
+    return re.sub(
+        r"--([a-z][a-z-]*)", lambda m: f"'{labels.get(m.group(1), m.group(1).replace('-', ' '))}'",
+        text,
+    )  # fmt: skip
+
+
 class ReportDialog(QDialog):
-    """A small form for the report's metadata, prefilled with what was used last."""
+    """The report's metadata, prefilled with what was used last; required fields marked.
+
+    OK is refused (the dialog says which field is missing) until the report can
+    be written.
+    """
 
     def __init__(self, kind: str, metadata: dict[str, Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.kind = kind
         self.setWindowTitle(REPORT_KINDS[kind][0].rstrip("."))
         form = QFormLayout(self)
         self.edits: dict[str, QLineEdit] = {}
-        for key, label in METADATA_FIELDS.items():
+        required = REQUIRED.get(kind, ())
+        for key in KIND_FIELDS.get(kind, tuple(METADATA_FIELDS)):
+            label = METADATA_FIELDS[key]
             value = metadata.get(key, "Gaia3" if key == "catalog_used" else "")
             edit = QLineEdit("" if value is None else str(value))
             self.edits[key] = edit
+            if key in required:
+                label += " *"
+                edit.setPlaceholderText(
+                    "this or the designation" if key == "number"
+                    else "this or the number" if key == "designation" else "required"
+                )  # fmt: skip
             form.addRow(label, edit)
+        note = QLabel("* required")
+        self.problem_label = QLabel("")
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #c03030;")
+        form.addRow(note)
+        form.addRow(self.problem_label)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -91,6 +163,13 @@ class ReportDialog(QDialog):
     def metadata(self) -> dict[str, str]:
         """The fields as typed."""
         return {k: e.text().strip() for k, e in self.edits.items()}
+
+    def accept(self) -> None:  # noqa: D102 (Qt override)
+        problem = report_problem(self.kind, self.metadata())
+        if problem:
+            self.problem_label.setText(problem[:1].upper() + problem[1:] + ".")
+            return
+        super().accept()
 
 
 def _namespace(kind: str, path: Path, metadata: dict[str, Any]) -> argparse.Namespace:
@@ -137,8 +216,7 @@ def write_report(
             lines = write_position_reports(args, positions, frames, mags)
     except CommandError as exc:
         # The command's messages name its flags; in the window they are fields.
-        text = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", " "), str(exc))
-        raise CommandError(text) from exc
+        raise CommandError(_field_words(str(exc))) from exc
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc}") from exc
     return "; ".join(lines)
@@ -151,22 +229,70 @@ class LightCurveReportsMixin:
     (where the metadata last used is kept, in the target's project entry).
     """
 
+    def export_problem(self, kind: str) -> str:
+        """Why ``kind`` cannot be exported from the curve shown ('' when it can)."""
+        run = self.run
+        if run is None:
+            return "Measure the light curve first."
+        if kind in ("mpc", "ades"):
+            pos = run.positions
+            ra = np.asarray(pos["ra"], float) if "ra" in pos.colnames else np.empty(0)
+            clicked = np.asarray(pos["clicked"], bool) if "clicked" in pos.colnames else ra > 0
+            if not np.any(np.isfinite(ra) & clicked):
+                return (
+                    "MPC and ADES reports need measured sky positions: solve the frames "
+                    "(Astrometry) and click the target in the Targets panel."
+                )
+        if kind == "aavso" and not run.calibrated:
+            return (
+                "AAVSO reports need standard magnitudes: run the Zero point step, then "
+                "measure the light curve again (or type the comparison stars' magnitudes)."
+            )
+        return ""
+
+    def _update_export_menu(self, menu) -> None:
+        """Offer only what can be written; the others say why in their tooltip."""
+        for action in menu.actions():
+            kind = action.data()
+            problem = self.export_problem(kind) if kind else ""
+            action.setEnabled(not problem)
+            action.setToolTip(problem)
+
+    def _suggested_path(self, kind: str) -> str:
+        """``<target>_<kind><suffix>`` in the project folder (else the last folder)."""
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.target_box.currentText()).strip("._")
+        folder = self.session.project.folder
+        settings = getattr(self.session, "settings", None)
+        if folder is None and settings is not None:
+            folder = Path(settings.last_folder() or ".")
+        file = f"{name or 'lightcurve'}_{kind}{SUFFIX[kind]}"
+        return str(Path(folder) / file) if folder is not None else file
+
     def _ask_export(self, kind: str) -> None:
-        if self.run is None:
-            self.result_label.setText("Measure the light curve first.")
+        problem = self.export_problem(kind)
+        if problem:
+            self.result_label.setText(problem)
             return
         doc = self._target_doc() or {}
         meta = dict(doc.get("report", {}))
+        settings = getattr(self.session, "settings", None)
+        if settings is not None:
+            # The observer's own fields from earlier projects, where this one has none.
+            for k, v in settings.observer().items():
+                if v and not meta.get(k):
+                    meta[k] = v
         if kind != "table":
             dialog = ReportDialog(kind, meta, self)
             try:
                 if not dialog.exec():
                     return
-                meta = dialog.metadata()
+                meta = {**meta, **dialog.metadata()}
             finally:
                 dialog.deleteLater()
+            if settings is not None:
+                settings.set_observer(meta)
         path, _ = QFileDialog.getSaveFileName(
-            self, REPORT_KINDS[kind][0], "", REPORT_KINDS[kind][1]
+            self, REPORT_KINDS[kind][0], self._suggested_path(kind), REPORT_KINDS[kind][1]
         )
         if path:
             self.export(kind, path, meta)

@@ -137,7 +137,7 @@ def test_eclipsing_binary_curve_matches_truth_and_links_frames(
     # A report lacking its metadata: a clear error naming the field, no file.
     with qtbot.waitSignal(window.workers.error, timeout=10_000) as blocker:
         task = panel.export("aavso", tmp_path / "eb_aavso.txt", {"object": "EB"})
-    assert "aavso code" in blocker.args[0].message
+    assert "the AAVSO report needs your AAVSO observer code" in blocker.args[0].message
     assert not (tmp_path / "eb_aavso.txt").exists()
     del task
 

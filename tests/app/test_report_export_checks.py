@@ -1,0 +1,102 @@
+"""Reports are checked before the file dialog: required fields marked and refused
+empty, MPC/ADES and AAVSO offered only when the curve can give them, the observer
+remembered between projects, a file name suggested; a later success clears the error bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from fluxion.app.panels import lightcurve_export
+from fluxion.app.panels.lightcurve import LightCurvePanel
+from fluxion.app.panels.lightcurve_export import ReportDialog, report_problem
+from fluxion.app.panels.lightcurve_model import stored_run
+from fluxion.app.settings import Settings
+from fluxion.app.workers import ErrorInfo
+
+
+def _curve(n: int = 4, calibrated: bool = False) -> Table:
+    t = Table()
+    t["file"] = [f"light_{k:04d}.fits" for k in range(1, n + 1)]
+    t["jd_utc"] = 2460000.5 + np.arange(n) / 48
+    t["mag"] = np.full(n, 12.0)
+    t["mag_err"] = np.full(n, 0.01)
+    t["x"] = t["y"] = np.full(n, 50.0)
+    t["ra"] = t["dec"] = np.full(n, np.nan)  # never solved
+    t["calibrated"] = np.full(n, calibrated)
+    return t
+
+
+def test_required_fields_are_marked_and_refused_empty(qtbot) -> None:
+    assert "AAVSO observer code" in report_problem("aavso", {"object": "SS Cyg"})
+    assert report_problem("aavso", {"object": "SS Cyg", "aavso_code": "XYZ"}) == ""
+    dialog = ReportDialog("alcdef", {}, None)
+    qtbot.addWidget(dialog)
+    form = dialog.layout()
+    labels = [form.labelForField(e).text() for e in dialog.edits.values()]
+    assert "Contact name (ALCDEF) *" in labels and "Filter code (empty: the frames') " not in labels
+    assert "AAVSO observer code" not in " ".join(labels)  # only this report's fields
+    dialog.accept()
+    assert dialog.result() == 0 and "number" in dialog.problem_label.text().lower()
+    filled = {"number": "2713", "observers": "A. Observer", "contact_name": "A. Observer",
+              "contact_info": "a@example.org"}  # fmt: skip
+    for key, value in filled.items():
+        dialog.edits[key].setText(value)
+    dialog.accept()
+    assert dialog.result() == 1
+
+
+def test_menu_offers_what_the_curve_can_give_and_remembers_the_observer(
+    open_panel, demo_night: Path, tmp_path: Path, monkeypatch, qtbot
+) -> None:
+    panel = open_panel(LightCurvePanel, demo_night)
+    settings = Settings(tmp_path / "settings.ini")
+    panel.session.settings = settings
+    panel.session.project.targets = [{"name": "2713 Luxembourg", "kind": "moving"}]
+    panel.refresh_targets()
+    panel.run, panel.rows = stored_run(_curve()), np.arange(4)
+    panel._update_export_menu(panel.export_menu)
+    state = {a.data(): (a.isEnabled(), a.toolTip()) for a in panel.export_menu.actions()}
+    assert state["table"][0] and state["alcdef"][0]
+    assert not state["mpc"][0] and "solve the frames" in state["mpc"][1]
+    assert not state["ades"][0]
+    assert not state["aavso"][0] and "Zero point" in state["aavso"][1]
+
+    # Typed once, the observer's fields come back in another project's dialog.
+    settings.set_observer({"observers": "A. Observer", "contact_info": "a@example.org"})
+    seen = {}
+
+    def fake_exec(dialog) -> int:
+        seen["meta"] = dialog.metadata()
+        return 1
+
+    def fake_save(parent, title, suggested, filters):
+        seen["path"] = suggested
+        return "", ""
+
+    monkeypatch.setattr(ReportDialog, "exec", fake_exec)
+    monkeypatch.setattr(lightcurve_export.QFileDialog, "getSaveFileName", fake_save)
+    panel._ask_export("alcdef")
+    assert seen["meta"]["observers"] == "A. Observer"
+    assert seen["meta"]["contact_info"] == "a@example.org"
+    assert Path(seen["path"]).name == "2713_Luxembourg_alcdef.txt"
+
+
+def test_a_later_success_clears_the_error_bar(window, qtbot) -> None:
+    def fail(state) -> None:
+        raise ValueError("no such star")
+
+    task = window.workers.submit(fail, name="Writing eb.txt", key="export")
+    qtbot.waitUntil(lambda: window.error_bar.isVisible(), timeout=5_000)
+    assert window.error_bar.info == ErrorInfo(
+        "Writing eb.txt", "no such star", window.error_bar.info.hint, window.error_bar.info.details
+    )
+    other = window.workers.submit(lambda state: 1, name="Loading frame 3", key="frame")
+    qtbot.waitUntil(lambda: other.done, timeout=5_000)
+    qtbot.wait(20)
+    assert window.error_bar.isVisible()  # something else succeeding says nothing
+    again = window.workers.submit(lambda state: 2, name="Writing eb.txt", key="export")
+    qtbot.waitUntil(lambda: not window.error_bar.isVisible(), timeout=5_000)
+    assert again.done and task.done
