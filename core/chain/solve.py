@@ -426,8 +426,9 @@ def write_into_calibrated(
     record : FrameRecord, optional
         The frame as the chain has it: a light calibrated in this pass and
         not yet written gets the solution in its header (so that it is
-        written once, later); a product whose pixels the record holds is
-        rewritten from them, without opening it again.
+        written once, later); a product is read into the record (header,
+        mask and memory-mapped pixels, one open the later steps share) and
+        rewritten from it.
 
     Returns
     -------
@@ -449,7 +450,8 @@ def write_into_calibrated(
         return False  # no calibrated product: the solution lives in the wcs folder only
     path, _, raw_fp = product
     try:
-        if record is not None and record.has_image and record.image(store).calibrated:
+        if record is not None:
+            # The product as the record holds it, read once for every step of the frame.
             return _rewrite_from_memory(store, frame, record, result, fp, path, raw_fp)
         # One open: the header says whether the product is valid and what it
         # holds; the pixels are read only when the header is rewritten.
@@ -486,9 +488,13 @@ def _rewrite_from_memory(
     path: Path,
     raw_fp: str,
 ) -> bool:
-    """:func:`write_into_calibrated` of a product whose pixels the record holds."""
+    """:func:`write_into_calibrated` of the product through the record's image.
+
+    The image is read here when no step read it yet (one open, its pixels
+    memory-mapped): the steps after take it from the record.
+    """
     image = record.image(store)
-    if image.header.get("FLXRAWFP") != raw_fp:
+    if not image.calibrated or image.header.get("FLXRAWFP") != raw_fp:
         return False  # stale: made from the raw file as it was
     new = _solution_header(image.header, frame, result, fp)
     if new is None:

@@ -311,13 +311,6 @@ def process_frame(
         log.warning("%s: %s", frame.path.name, exc)
         report.errors.append(failure_message(exc))
     _write_calibrated(store, record, report)
-    if report.status.get("calibration") == "current":
-        # The stored product's own account of what it went without; its header
-        # is read with the pixels when a step needed them, else on its own.
-        header = record.image(store).header if record.has_image else None
-        problem = stored_problem(store, frame, header)
-        if problem:
-            report.errors.insert(0, problem)  # first, as when it was calibrated
     report.wcs = record.wcs
     if report.wcs is None and record.has_image:
         report.wcs = read_wcs(record.image(store).header)
@@ -333,6 +326,13 @@ def process_frame(
         except Exception as exc:  # one bad frame never stops the night: its status says why
             log.warning("%s: %s", frame.path.name, exc)
             report.errors.append(failure_message(exc))
+    if report.status.get("calibration") == "current":
+        # The stored product's own account of what it went without: from the
+        # header read with the pixels when a step needed them, else on its own.
+        header = record.image(store).header if record.has_image else None
+        problem = stored_problem(store, frame, header)
+        if problem:
+            report.errors.insert(0, problem)  # first, as when it was calibrated
     _finish(report, store)
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from fluxion.core.astrometry import SolveParams
 from fluxion.core.chain.night import NightParams, run_night
 from fluxion.core.chain.targets import fixed_target
 from fluxion.core.io.sequence import scan
-from fluxion.core.photometry import Photometry
+from fluxion.core.photometry import Photometry, PhotometryParams
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -145,3 +146,41 @@ def test_a_target_placed_by_the_whole_night_is_measured_once_there(night, tmp_pa
         assert np.sum(d < 0.01) == 1, f.path.name  # measured there, once
     curve = run.light_curve
     assert np.allclose(curve["x"], where[0]) and np.all(np.isfinite(curve["mag"]))
+
+
+def test_a_rerun_redoes_what_changed_reading_each_light_once(night, tmp_path, opens):
+    frames = scan(night)
+    lights = [f for f in frames if f.type == "light"]
+    catalog = Table.read(night / "truth/reference_catalog.ecsv")
+    project = Project.from_inputs([night])
+    project.save(tmp_path / "p")
+    first = run_night(project, frames, _params(night), catalog=catalog)
+    store = ProductStore(tmp_path / "p")
+    before = {f.path.name: store.read_table("photometry", f.path) for f in lights}
+    # The same night again: nothing redone, each calibrated light opened once
+    # (header and mask, its pixels mapped), the raw lights not at all.
+    opens.clear()
+    again = run_night(Project.load(tmp_path / "p"), frames, _params(night), catalog=catalog)
+    for step in ("calibration", "detection", "astrometry", "photometry", "zeropoint"):
+        assert again.counts[step]["current"] == len(lights), step
+    for f in lights:
+        assert opens[f.path.resolve()] == 0, f.path.name
+        assert opens[store.path("calibration", f.path, ".fits").resolve()] == 1, f.path.name
+    assert list(again.frames["status"]) == list(first.frames["status"])
+    # A fixed aperture: photometry and zero points redone from the same pixels,
+    # read once; calibration, detection and astrometry stay.
+    params = dataclasses.replace(
+        _params(night), photometry=PhotometryParams(aperture_radius=4.0, aperture_correction=False)
+    )
+    opens.clear()
+    changed = run_night(Project.load(tmp_path / "p"), frames, params, catalog=catalog)
+    for step in ("calibration", "detection", "astrometry"):
+        assert changed.counts[step]["current"] == len(lights), step
+    for step in ("photometry", "zeropoint"):
+        assert changed.counts[step]["done"] == len(lights), step
+    for f in lights:
+        assert opens[f.path.resolve()] == 0, f.path.name
+        assert opens[store.path("calibration", f.path, ".fits").resolve()] == 1, f.path.name
+        table = store.read_table("photometry", f.path)
+        assert table.meta["aperture_radius"] == 4.0
+        assert len(table) == len(before[f.path.name])  # the same stars, measured again
