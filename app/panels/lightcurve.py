@@ -45,6 +45,7 @@ from .lightcurve_model import (
     calibration_stars,
     fold,
     light_curve_file,
+    period_verdict,
     periodogram,
     run_light_curve,
     stored_light_curves,
@@ -519,17 +520,22 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         jd, mag, err = (np.asarray(lc[c], float)[keep] for c in ("jd_utc", "mag", "mag_err"))
 
         def work(state):
-            return periodogram(jd, mag, err)
+            period, power, best = periodogram(jd, mag, err)
+            return period, power, best, *period_verdict(jd, mag, err, best)
 
         task = self.session.workers.submit(work, name="Periodogram", key="lightcurve:period")
         task.result.connect(lambda res: self._period_found(*res))
         return task
 
-    def _period_found(self, period: np.ndarray, power: np.ndarray, best: float) -> None:
+    def _period_found(
+        self, period: np.ndarray, power: np.ndarray, best: float, found: bool = True,
+        verdict: str = "",
+    ) -> None:  # fmt: skip
         self.periodogram.set_power(period, power, best)
         self.periodogram.setVisible(True)
-        self.period_box.setValue(best)
-        self.result_label.setText(f"Best period {best:.4f} h (Lomb-Scargle).")
+        if found:
+            self.period_box.setValue(best)  # folding on a period the data do not give misleads
+        self.result_label.setText(verdict or f"Best period {best:.4f} h (Lomb-Scargle).")
 
     def _error(self, task: str, message: str, hint: str) -> None:
         self.session.workers.error.emit(ErrorInfo(task, message, hint))

@@ -23,7 +23,6 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
-from astropy.timeseries import LombScargle
 
 from fluxion.core.chain import load_zeropoint
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
@@ -42,6 +41,7 @@ from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, 
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.targets.inputs import TargetFrames
+from fluxion.core.variability.periods import periodogram as lomb_scargle
 
 from .target_model import Target, predict_positions
 
@@ -50,6 +50,7 @@ __all__ = [
     "run_light_curve",
     "calibration_stars",
     "periodogram",
+    "period_verdict",
     "fold",
     "stored_run",
     "stored_light_curves",
@@ -296,25 +297,54 @@ def _subset(cat: CatalogueComparison, keep: np.ndarray) -> CatalogueComparison:
 def periodogram(
     jd: np.ndarray, mag: np.ndarray, mag_err: np.ndarray, *, max_period_h: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Lomb-Scargle power against period (hours) and the best period (astropy).
+    """Lomb-Scargle power against period (hours) and the best period (hours).
 
-    Periods from four times the median sampling interval to twice the time
-    span (a shorter one aliases, a longer one is not constrained).
+    :func:`fluxion.core.variability.periods.periodogram` (astropy), periods
+    from twice the median sampling interval to the time span: a longer one is
+    not something the night shows. :func:`period_verdict` says whether the
+    best period is constrained at all.
     """
     ok = np.isfinite(jd) & np.isfinite(mag) & np.isfinite(mag_err) & (mag_err > 0)
-    t, y, dy = jd[ok] * 24.0, mag[ok], mag_err[ok]
     if ok.sum() < 5:
         raise ValueError("a periodogram needs at least five measured points")
-    span = t.max() - t.min()
-    step = np.median(np.diff(np.sort(t)))
-    p_min, p_max = 4 * step, max_period_h or 2 * span
-    if not p_max > p_min:
+    jd, mag, mag_err = jd[ok], mag[ok], mag_err[ok]
+    pg = lomb_scargle(jd, mag, mag_err,
+                      max_period=None if max_period_h is None else max_period_h / 24.0)  # fmt: skip
+    if not len(pg.period):
         raise ValueError("the points span too short a time for a periodogram")
-    ls = LombScargle(t, y, dy)
-    frequency = np.linspace(1 / p_max, 1 / p_min, 2000)
-    power = ls.power(frequency)
-    best = 1 / frequency[int(np.argmax(power))]
-    return 1 / frequency, power, float(best)
+    return pg.period * 24.0, pg.power, float(pg.best_period * 24.0)
+
+
+def period_verdict(
+    jd: np.ndarray, mag: np.ndarray, mag_err: np.ndarray, best_h: float, *,
+    min_cycles: float = 1.5, max_false_alarm: float = 0.01,
+) -> tuple[bool, str]:  # fmt: skip
+    """Whether the data constrain the best period, and a sentence for the user.
+
+    A period is only claimed when the points cover ``min_cycles`` of it and
+    its peak is unlikely from noise alone (Baluev's false-alarm probability
+    below ``max_false_alarm``); one eclipse in 1.45 h of data gives a highest
+    peak but no period.
+    """
+    ok = np.isfinite(jd) & np.isfinite(mag) & np.isfinite(mag_err) & (mag_err > 0)
+    span_h = float(np.ptp(jd[ok])) * 24.0 if ok.sum() > 1 else 0.0
+    cycles = span_h / best_h if best_h > 0 else 0.0
+    fap = lomb_scargle(jd[ok], mag[ok], mag_err[ok]).false_alarm if ok.sum() >= 5 else 1.0
+    if cycles < min_cycles:
+        return False, (
+            f"No period can be given: the highest peak ({best_h:.4f} h) is {cycles:.1f} cycles "
+            f"of the {span_h:.2f} h observed; a period needs at least {min_cycles:g} cycles. "
+            "Observe longer (or add nights) to measure it."
+        )
+    if fap > max_false_alarm:
+        return False, (
+            f"No significant period: the highest peak ({best_h:.4f} h) has a false-alarm "
+            f"probability of {fap:.2g}; noise alone gives peaks this high."
+        )
+    return True, (
+        f"Best period {best_h:.4f} h (Lomb-Scargle; {cycles:.1f} cycles observed, "
+        f"false-alarm probability {fap:.1g})."
+    )
 
 
 def fold(jd: np.ndarray, period_h: float, epoch: float | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from astropy.wcs import WCS
 
 from fluxion.app.panels import PANELS
 from fluxion.app.panels.lightcurve import LightCurvePanel
-from fluxion.app.panels.lightcurve_model import fold, periodogram
+from fluxion.app.panels.lightcurve_model import fold, period_verdict, periodogram
 from fluxion.app.panels.targets import TargetsPanel
 from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
 from fluxion.core.simulation.simulate import NightConfig, make_night, simulate_night
@@ -154,3 +154,22 @@ def test_periodogram_finds_a_sine_period_and_folds() -> None:
     assert phase.min() >= 0 and phase.max() < 1
     with pytest.raises(ValueError, match="at least five"):
         periodogram(jd[:3], mag[:3], err[:3])
+
+
+def test_one_eclipse_in_a_short_night_gives_no_period() -> None:
+    """1.45 h of data with one eclipse: a highest peak, but no period to claim."""
+    rng = np.random.default_rng(3)
+    jd = 2460000.5 + np.linspace(0, 1.45 / 24, 60)
+    err = np.full(jd.size, 0.005)
+    hours = (jd - jd[0]) * 24
+    mag = 0.3 * np.exp(-0.5 * ((hours - 0.9) / 0.15) ** 2) + rng.normal(0, 0.005, jd.size)
+    _, _, best = periodogram(jd, mag, err)
+    found, text = period_verdict(jd, mag, err, best)
+    assert not found and "No period can be given" in text and "1.45 h observed" in text
+    # Four cycles of a 2.7 h sine in 0.4 d: the period is claimed.
+    jd = 2460000.5 + np.sort(rng.uniform(0, 0.4, 120))
+    mag = 0.15 * np.sin(2 * np.pi * (jd - jd[0]) * 24 / 2.7) + rng.normal(0, 0.01, jd.size)
+    err = np.full(jd.size, 0.01)
+    _, _, best = periodogram(jd, mag, err)
+    found, text = period_verdict(jd, mag, err, best)
+    assert found and best == pytest.approx(2.7, rel=0.03) and text.startswith("Best period")
