@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from astropy.io import fits
 
 from ..io.cards import fits_text
 from ..io.cfa import channel_offsets
+from ..runtime.failures import per_file
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .combine import COMBINE_METHODS, combine, robust_stats
@@ -98,6 +100,8 @@ class MasterFrame:
         mean, median, std (robust) of the data.
     header : astropy.io.fits.Header
         Cards saying what was done, for the product file.
+    rejected : tuple of str
+        The frames left out and why; the master is made from the others.
     """
 
     kind: str
@@ -108,6 +112,8 @@ class MasterFrame:
     binning: tuple[int, int] = (1, 1)
     stats: dict[str, float] = field(default_factory=dict)
     header: fits.Header = field(default_factory=fits.Header, repr=False)
+    rejected: tuple[str, ...] = ()
+    """Frames left out of the combination, one line each ("bias_0006.fits: ...")."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -134,6 +140,56 @@ class MasterFrame:
             stats=robust_stats(data),
             header=h,
         )
+
+
+def _compressed(f: RawFrame) -> bool:
+    return f.path is not None and str(f.path).lower().endswith((".fz", ".gz", ".bz2"))
+
+
+def screen_frames(
+    frames: Sequence[RawFrame],
+    kind: str,
+    check: Callable[[RawFrame], str | None] | None = None,
+) -> tuple[list[RawFrame], list[str]]:
+    """The frames fit to combine, and one line for each left out.
+
+    A frame whose pixels cannot be read (a damaged compressed file), whose
+    shape or binning is not the group's (the most common one), or that
+    ``check`` refuses (a flat with no light) is left out, so that one bad
+    frame costs itself, not the master. :class:`CalibrationError` when none
+    is left.
+    """
+    kept: list[RawFrame] = []
+    rejected: list[str] = []
+    readable = []
+    for f in frames:
+        # One row opens the file and decodes its header; a compressed file is
+        # decoded whole (a damaged one may fail at any tile).
+        rows = f.raw_shape[0] if _compressed(f) else 1
+        done = per_file(f.path or f.name, lambda f=f, n=rows: f.read_rows(0, n))
+        if done.ok:
+            readable.append(f)
+        else:
+            rejected.append(f"{f.name}: {done.failure.cause}")
+    if readable:
+        geometry = Counter((f.raw_shape, tuple(f.binning)) for f in readable).most_common(1)[0][0]
+        for f in readable:
+            if (f.raw_shape, tuple(f.binning)) != geometry:
+                rejected.append(
+                    f"{f.name}: {f.raw_shape[1]}x{f.raw_shape[0]} px binned "
+                    f"{f.binning[0]}x{f.binning[1]}, unlike the other {kind} frames"
+                )
+                continue
+            why = check(f) if check is not None else None
+            if why:
+                rejected.append(f"{f.name}: {why}")
+            else:
+                kept.append(f)
+    if not kept:
+        raise CalibrationError(f"no usable {kind} frame ({'; '.join(rejected)})")
+    for line in rejected:
+        log.warning("%s frame left out: %s", kind, line)
+    return kept, rejected
 
 
 def check_same_geometry(frames: Sequence[RawFrame], kind: str) -> tuple[int, int]:
@@ -208,7 +264,7 @@ def _header(kind: str, frames: Sequence[RawFrame], params: MasterParams, notes: 
     for f in frames:
         h.add_history(f"input {fits_text(f.name)}")
     for n in notes:
-        h.add_history(n)
+        h.add_history(fits_text(n))
     return h
 
 
@@ -229,9 +285,11 @@ def new_master(
 ) -> MasterFrame:
     """A :class:`MasterFrame` of combined data, its header saying how it was made.
 
-    ``extra`` is ``exptime=`` for a dark or ``filter=`` for a flat.
+    ``extra`` is ``exptime=`` for a dark or ``filter=`` for a flat, and
+    ``rejected=`` the frames left out (written into the header too).
     """
-    header = _header(kind, frames, params, notes)
+    rejected = tuple(extra.pop("rejected", ()))
+    header = _header(kind, frames, params, [*notes, *(f"left out {r}" for r in rejected)])
     if extra.get("exptime") is not None:
         header["EXPTIME"] = (extra["exptime"], "[s] exposure of the master dark")
     if extra.get("filter") is not None:
@@ -246,6 +304,7 @@ def new_master(
         binning=tuple(frames[0].binning),
         stats=stats,
         header=header,
+        rejected=rejected,
         **extra,
     )
 
@@ -259,11 +318,12 @@ def make_master_bias(
 ) -> MasterFrame:
     """Combine bias frames (overscan-subtracted and trimmed when the headers say so)."""
     params = params or MasterParams()
+    frames, rejected = screen_frames(frames, "bias")
     shape = check_same_geometry(frames, "bias")
     readers = [row_reader(f, None, None, 1.0) for f in frames]
     data = _combine(readers, shape, params, executor, state)
     notes = ["overscan subtracted"] if frames[0].overscan().bias_section is not None else []
-    return new_master("bias", data, frames, params, notes)
+    return new_master("bias", data, frames, params, notes, rejected=rejected)
 
 
 def make_master_dark(
@@ -276,10 +336,14 @@ def make_master_dark(
 ) -> MasterFrame:
     """Combine bias-subtracted darks into a dark at their (median) exposure time."""
     params = params or MasterParams()
+
+    def timed(f: RawFrame) -> str | None:
+        ok = f.exptime is not None and f.exptime > 0
+        return None if ok else "no exposure time; a dark cannot be scaled without one"
+
+    frames, rejected = screen_frames(frames, "dark", timed)
     shape = check_same_geometry(frames, "dark")
     exptimes = [f.exptime for f in frames]
-    if any(t is None or t <= 0 for t in exptimes):
-        raise CalibrationError("a dark frame has no exposure time; cannot scale it")
     t_ref = float(np.median(exptimes))
     notes = []
     bias_data = None
@@ -294,7 +358,7 @@ def make_master_dark(
         notes.append(f"darks scaled to {t_ref:g} s")
     readers = [row_reader(f, bias_data, None, f.exptime / t_ref) for f in frames]
     data = _combine(readers, shape, params, executor, state)
-    return new_master("dark", data, frames, params, notes, exptime=t_ref)
+    return new_master("dark", data, frames, params, notes, exptime=t_ref, rejected=rejected)
 
 
 def make_master_flat(
@@ -317,6 +381,7 @@ def make_master_flat(
     """
     params = params or MasterParams()
     state = state if state is not None else StepState()
+    frames, rejected = screen_frames(frames, "flat")
     shape = check_same_geometry(frames, "flat")
     filters = {f.filter for f in frames}
     if len(filters) > 1:
@@ -336,17 +401,24 @@ def make_master_flat(
         )
     pattern = patterns.pop()
     readers = []
+    used = []
     scale_state = state.sub(0.0, 0.3)
     for k, f in enumerate(frames):
         dark_data = scaled_dark(dark, f.exptime)
         pixels = row_reader(f, bias_data, dark_data, 1.0)(0, shape[0])
         level = channel_levels(pixels, pattern)
         if not np.all(np.isfinite(level)) or np.any(level <= 0):
-            raise CalibrationError(
-                f"flat {f.name} has no light (median level {np.min(level):.1f} ADU)"
-            )
+            # One flat without light (a closed shutter, a dark by mistake) is
+            # left out; the others still make the master.
+            rejected.append(f"{f.name}: no light (median level {np.nanmin(level):.1f} ADU)")
+            log.warning("flat frame left out: %s", rejected[-1])
+            continue
+        used.append(f)
         readers.append(row_reader(f, bias_data, dark_data, level))
         scale_state.progress((k + 1) / len(frames), f"flat levels {k + 1}/{len(frames)}")
+    if not used:
+        raise CalibrationError(f"no flat with light ({'; '.join(rejected)})")
+    frames = used
     if dark is not None:
         notes.append("dark subtracted")
     per = " of each colour channel (R, G, B)" if pattern else ""
@@ -358,7 +430,9 @@ def make_master_flat(
         tile = channel_levels(data, pattern, np.nanmean)
         data /= tile[np.ix_(np.arange(shape[0]) % 2, np.arange(shape[1]) % 2)]
     notes.append(f"normalised to mean 1{' in each colour channel' if pattern else ''}")
-    return new_master("flat", data, frames, params, notes, filter=frames[0].filter)
+    return new_master(
+        "flat", data, frames, params, notes, filter=frames[0].filter, rejected=rejected
+    )
 
 
 def channel_levels(

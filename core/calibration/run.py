@@ -165,6 +165,8 @@ def build_masters(
             problems.append(f"{what}: {cause}")
             log.warning("%s: %s", what, cause)
             return None
+        # Frames left out of the master are said with the master's problems.
+        problems.extend(f"{what}: left out {line}" for line in master.rejected)
         if folder is not None:
             files.append(write_master(master, folder, geometry=several))
         return master

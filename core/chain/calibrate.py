@@ -160,6 +160,16 @@ def load_masters(store: ProductStore, masters_fp: str | None = None) -> Calibrat
     )
 
 
+def masters_problems(store: ProductStore) -> list[str]:
+    """What went wrong making the project's masters (frames left out, masters not made)."""
+    try:
+        index = json.loads((_masters_folder(store) / _MASTERS_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    problems = index.get("problems", []) if isinstance(index, dict) else []
+    return [str(p) for p in problems] if isinstance(problems, list) else []
+
+
 def prepare_masters(
     store: ProductStore,
     frames: Sequence[FrameInfo],

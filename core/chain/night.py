@@ -42,7 +42,12 @@ from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
 from .batch import portable, run_frames
-from .calibrate import calibration_fingerprint, masters_fingerprint, prepare_masters
+from .calibrate import (
+    calibration_fingerprint,
+    masters_fingerprint,
+    masters_problems,
+    prepare_masters,
+)
 from .lightcurve import light_curve_from_magnitudes
 from .register import add_registration, place_through_registration, register_lights
 from .solve import frame_wcs
@@ -266,14 +271,18 @@ def run_night(
             lambda f: (job, portable(f), sky[index[f.path.name]], target is None or ready),
             on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
         )  # fmt: skip
+    # Said in the run's summary, not only logged: a master made without a bad
+    # frame, or lights calibrated without one, changes the photometry.
+    calibration_notes = [f"masters: {p}" for p in masters_problems(store)]
     for line in missing_summary((name, r.missing) for name, r in reports.items() if r.missing):
         log.warning("calibration: %s", line)
+        calibration_notes.append(f"calibration: {line}")
     finish("calibration", [store.step_folder("calibration")])
     finish("detection", [store.step_folder("detection")])
     solved = [bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights]
     finish("astrometry", [store.step_folder("astrometry")], solved=sum(solved))
     problems = [str(reports[f.path.name].facts.get("service_problem", "")) for f in lights]
-    notes: list[str] = [
+    notes: list[str] = calibration_notes + [
         f"astrometry: {line}" if k == 0 else line
         for k, line in enumerate(solve_summary(solved, problems, noun="lights"))
     ]

@@ -77,6 +77,8 @@ def failure_message(exc: BaseException) -> str:
         text = f"text that is not valid in this encoding ({exc.reason})"
     elif type(exc).__name__ == "VerifyError":
         text = f"a header card that cannot be parsed ({str(exc).strip().splitlines()[0]})"
+    elif type(exc).__name__ == "CfitsioException":
+        text = f"the compressed image is damaged ({exc})"
     elif type(exc).__name__ == "ErfaError":
         text = f"a time outside the calendar ERFA accepts ({exc})"
     else:

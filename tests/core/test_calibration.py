@@ -22,6 +22,7 @@ from fluxion.core.calibration import (
     make_master_dark,
     make_master_flat,
 )
+from fluxion.core.calibration.masters import check_same_geometry
 from fluxion.core.io.fitsio import atomic_write_hdulist
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.core.simulation.simulate import NightConfig, make_night
@@ -222,9 +223,12 @@ def test_flat_of_another_filter_is_not_used_and_the_light_says_why(night, master
     # Filter names are compared without case or padding; an unknown filter takes
     # the only flat, with a warning.
     header["FILTER"] = " v "
-    assert "flat" in Calibration(CalibrationParams(find_cosmic_rays=False), masters)(
-        raw(night, data, header)
-    ).applied
+    assert (
+        "flat"
+        in Calibration(CalibrationParams(find_cosmic_rays=False), masters)(
+            raw(night, data, header)
+        ).applied
+    )
     del header["FILTER"]
     out = Calibration(CalibrationParams(find_cosmic_rays=False), masters)(raw(night, data, header))
     assert "flat" in out.applied and any("not known" in w for w in out.warnings)
@@ -246,11 +250,14 @@ def test_frames_that_fit_no_master_are_calibrated_without_and_say_why(night, mas
         step(RawFrame.from_array(np.full(data.shape, np.nan), header, name="nan"))
 
 
-def test_masters_refuse_mixed_shapes(night):
-    a = raw(night, *night.bias(0))
+def test_masters_leave_out_a_frame_of_another_shape(night):
+    a, a2 = raw(night, *night.bias(0)), raw(night, *night.bias(1))
     b = RawFrame.from_array(np.zeros((10, 10)), name="small")
+    master = make_master_bias([a, b, a2])
+    assert master.n_frames == 2 and master.shape == a.raw_shape
+    assert len(master.rejected) == 1 and master.rejected[0].startswith("small: 10x10 px")
     with pytest.raises(CalibrationError, match="different shapes"):
-        make_master_bias([a, b])
+        check_same_geometry([a, b], "bias")
 
 
 def test_cancel_stops_a_master(night):
