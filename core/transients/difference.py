@@ -123,6 +123,9 @@ class FrameDifference:
         The template's flux of a source of unit flux in the frame.
     fwhm_new, fwhm_ref : float
         The two images' FWHM (px).
+    pixel_variance : ndarray or None
+        Each pixel's variance of ``D`` (1 where the sky dominates), for the
+        shape test on galaxies and bright sources.
     """
 
     result: ZogyResult = field(repr=False)
@@ -131,6 +134,7 @@ class FrameDifference:
     flux_ref: float
     fwhm_new: float
     fwhm_ref: float
+    pixel_variance: np.ndarray | None = field(default=None, repr=False)
 
 
 def _psf_stamp(sources: Table, size: int) -> np.ndarray:
@@ -216,8 +220,23 @@ def subtract_frame(
     result = zogy_subtract(z)
     return FrameDifference(
         result, prep["ref"] / prep["flux_ref"], prep["bad_grown"], prep["flux_ref"],
-        fwhm, prep["fwhm_ref"],
+        fwhm, prep["fwhm_ref"], _pixel_variance(z),
     )  # fmt: skip
+
+
+def _pixel_variance(z: ZogyInputs) -> np.ndarray:
+    """Each pixel's variance of ``D`` in units of its background variance (about).
+
+    ``D`` is white with unit variance where the sky dominates; on a galaxy or
+    a bright source both images' photons add to it. With PSFs of similar
+    width ``D`` is close to ``(N - R / F_r)`` over the background noise, so the
+    ratio of the pixels' full variance to the background's is its variance.
+    """
+    fr = float(z.flux_ref)
+    sky = z.sigma_new**2 + (z.sigma_ref / fr) ** 2
+    var_n = z.var_new if z.var_new is not None else z.sigma_new**2
+    var_r = z.var_ref if z.var_ref is not None else z.sigma_ref**2
+    return np.asarray(np.maximum((var_n + var_r / fr**2) / sky, 1.0), dtype=np.float32)
 
 
 def _prepare(
@@ -261,15 +280,25 @@ def _prepare(
     }  # fmt: skip
 
 
-def _peaks(score: np.ndarray, bad: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Highest pixel of each connected region of ``score`` above ``threshold``."""
+def _peaks(
+    score: np.ndarray, s: np.ndarray, bad: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each connected region of ``score`` above ``threshold``: the pixel where ``S`` peaks
+    in it, and the region's highest score.
+
+    The score divides ``S`` by its noise, which a bright source's own photons
+    raise at its centre: the score's maximum slides off a bright source, the
+    matched filter's does not.
+    """
     above = (score > threshold) & ~bad
     labels, n = ndimage.label(above)
     if n == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    idx = ndimage.maximum_position(score, labels, np.arange(1, n + 1))
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
+    index = np.arange(1, n + 1)
+    idx = ndimage.maximum_position(s, labels, index)
     yx = np.array(idx, dtype=int).reshape(-1, 2)
-    return yx[:, 1], yx[:, 0]
+    best = np.asarray(ndimage.maximum(score, labels, index), float)
+    return yx[:, 1], yx[:, 0], best
 
 
 def _refine(s: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +335,9 @@ def _shape_distance(diff: FrameDifference, x: float, y: float, flux: float, p: D
     model = shifted[h - r : h + r + 1, h - r : h + r + 1] * res.flux_difference * flux
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     inside = np.hypot(xx, yy) <= r
-    var = 1.0 + (p.psf_error * model) ** 2
+    pix = diff.pixel_variance
+    local = pix[iy - r : iy + r + 1, ix - r : ix + r + 1] if pix is not None else 1.0
+    var = local + (p.psf_error * model) ** 2
     stat = float(np.sum(((cut - model) ** 2 / var)[inside]))
     dof = int(inside.sum()) - 1
     return stat / dof, float(chi2.sf(stat, dof))
@@ -318,7 +349,7 @@ def difference_candidates(
     """The candidates of one frame's difference (frame columns filled)."""
     p = params or DifferenceParams()
     res = diff.result
-    x0, y0 = _peaks(res.score, np.zeros(res.score.shape, bool), p.threshold)
+    x0, y0, best = _peaks(res.score, res.s, np.zeros(res.score.shape, bool), p.threshold)
     x, y = _refine(res.s, x0, y0)
     out = empty_candidates(len(x))
     if len(x) == 0:
@@ -333,7 +364,7 @@ def difference_candidates(
     ra, dec = frame.wcs.all_pix2world(x, y, 0)
     out["ra"], out["dec"], out["x"], out["y"] = ra, dec, x, y
     out["flux"], out["flux_err"], out["mag"], out["mag_err"] = flux, err, mag, mag_err
-    out["score"] = res.score[y0, x0]
+    out["score"] = best
     reason = np.full(len(x), "", dtype="U160")
     shape_p = np.ones(len(x))
     chi = np.full(len(x), np.nan)
