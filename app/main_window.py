@@ -365,7 +365,17 @@ class MainWindow(QMainWindow):
         seq = self.session.sequence
         info = seq[frame.index] if seq is not None else None
         name = info.path.name if info is not None else ""
-        self.frame_label.setText(f"Frame {frame.index + 1} / {len(self.session)}   {name}")
+        lights = self.session.light_indices()
+        # The frame table's row number, and the light number the Targets and Light
+        # curve panels use, so "light 5" can be found in the list.
+        which = (
+            f" (light {lights.index(frame.index) + 1} of {len(lights)})"
+            if info is not None and info.type == "light" and frame.index in lights
+            else f" ({info.type})"
+            if info is not None
+            else ""
+        )
+        self.frame_label.setText(f"Frame {frame.index + 1} / {len(self.session)}{which}   {name}")
         self.header_view.setPlainText(frame.header.tostring(sep="\n", padding=False))
 
     def _on_project(self) -> None:

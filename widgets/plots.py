@@ -158,6 +158,10 @@ class TimeSeriesPlot(QWidget):
         if fr.shape != xa.shape:
             raise ValueError(f"{fr.size} frame indices for {xa.size} points")
         order = np.argsort(xa, kind="stable")
+        if not np.isfinite(self._y).any():
+            # A first series (a new night or project): fit it, whatever range a
+            # zoom on the previous one left.
+            self.plot.enableAutoRange()
         self._x, self._y, self._frames = xa[order], ya[order], fr[order]
         ok = np.isfinite(self._x) & np.isfinite(self._y)
         self.points.setData(x=self._x[ok], y=self._y[ok], data=self._frames[ok])

@@ -51,6 +51,10 @@ def test_stepping_and_blinking_go_through_the_lights(
     session.go_to(0)
     session.next()
     assert session.current == lights[0]
+    # The status bar gives the frame-table row and the light number the panels use.
+    with qtbot.waitSignal(session.frame_ready, timeout=10_000):
+        session.go_to(lights[1])
+    assert window.frame_label.text().startswith(f"Frame {lights[1] + 1} / 8 (light 2 of 5)")
 
 
 def test_a_step_on_all_frames_runs_on_the_lights_and_plots_them(

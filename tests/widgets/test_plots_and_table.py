@@ -31,6 +31,17 @@ def test_clicking_a_point_emits_its_frame_index(show, qtbot) -> None:
         plot.set_series([1.0], [1.0], frames=[1, 2])
 
 
+def test_a_new_series_is_fitted_whatever_the_last_zoom(show, qtbot) -> None:
+    plot = show(TimeSeriesPlot("FWHM (px)"))
+    plot.set_series([0.0, 1.0, 2.0], [3.0, 3.2, 3.1])
+    plot.plot.getViewBox().setRange(xRange=(10.0, 11.0), yRange=(50.0, 60.0))  # a user's zoom
+    plot.clear()  # another night
+    plot.set_series([0.0, 5.0], [1.0, 9.0])
+    qtbot.wait(50)
+    (x0, x1), (y0, y1) = plot.plot.getViewBox().viewRange()
+    assert x0 <= 0.0 and x1 >= 5.0 and y0 <= 1.0 and y1 >= 9.0
+
+
 def test_mouse_click_on_a_point(show, qtbot) -> None:
     plot = show(TimeSeriesPlot())
     plot.resize(400, 300)
