@@ -29,9 +29,28 @@ HELP = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_paths_arguments(p, help="folders or FITS files")
     add_out_argument(p)
-    p.add_argument("--threshold", type=float, default=3.0, help="detection threshold, sigma")
-    p.add_argument("--min-area", type=int, default=5, help="least pixels of a source")
-    p.add_argument("--mesh", type=int, default=64, help="background mesh size, px")
+    from fluxion.core.detection.extract import DetectionParams
+
+    # The defaults are the step's own, as the window and `fluxion run` use them.
+    d = DetectionParams()
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=d.snr_threshold,
+        help=f"detection threshold, S/N of the filtered image (default {d.snr_threshold:g})",
+    )
+    p.add_argument(
+        "--min-area",
+        type=int,
+        default=d.min_area,
+        help=f"least pixels of a source (default {d.min_area})",
+    )
+    p.add_argument(
+        "--mesh",
+        type=int,
+        default=d.mesh_size,
+        help=f"background mesh size, px (default {d.mesh_size})",
+    )
     add_workers_argument(p)
 
 
@@ -47,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     check_folder(args.out)
     try:
         params = DetectionParams(
-            threshold=args.threshold, min_area=args.min_area, mesh_size=args.mesh
+            snr_threshold=args.threshold, min_area=args.min_area, mesh_size=args.mesh
         )
         step = Detection(params)
     except ValueError as exc:

@@ -6,16 +6,22 @@ windowed centroid (XWIN/YWIN), a Kron flux (FLUX_AUTO) and a half-light radius.
 The frame's FWHM is the median over unsaturated, isolated, well-exposed stars.
 
 By default the detection filter is matched to the frame: a quick first pass
-(SExtractor's 3x3 pyramid, 5 sigma) measures the stars' FWHM, and the real
-pass smooths with a Gaussian of that FWHM, the filter that maximises a point
-source's S/N (it then equals the S/N of a PSF fit at the star's position).
-This is what SExtractor users do by hand with a second run; the fixed 3x3
-pyramid, narrower than a 2.5-3.5 px star, loses about a quarter of the stars
-of S/N 13-16 at 3 sigma.
+(SExtractor's 3x3 pyramid) measures the stars' FWHM, and the real pass smooths
+with a Gaussian of that FWHM, the filter that maximises a point source's S/N
+(the filtered peak's S/N then equals that of a PSF fit at the star's position).
+This is what SExtractor users do by hand with a second run.
+
+The threshold is a signal-to-noise ratio of the *filtered* image: the filtered
+sky noise is the pixel noise times ``sqrt(sum k^2) / sum k`` for a kernel ``k``
+(white noise, as SExtractor assumes). A threshold per unfiltered pixel (as
+SExtractor's DETECT_THRESH) would mean a different depth and false-alarm rate
+for every kernel width: with a Gaussian matched to a 3.3 px star, 1.5 pixel
+sigma is 7.4 sigma of the filtered image, with one matched to a 1.8 px star
+4 sigma. SExtractor's defaults (1.5 sigma through its 3x3 pyramid) are 4.0 here.
 
 Typical use::
 
-    step = Detection(DetectionParams(threshold=3.0))
+    step = Detection(DetectionParams(snr_threshold=6.0))
     result = step(image, mask=mask, gain=1.6, state=state)
     result.sources        # astropy Table: x, y, flux, flux_err, fwhm, flags, ...
     result.fwhm, result.sky, result.sky_noise
@@ -65,15 +71,19 @@ _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 #: Kernels of the detection filter; "matched" is a Gaussian of the frame's own FWHM.
 DETECTION_FILTERS = ("matched", "gaussian", "pyramid", "none")
 
-# Defaults chosen on the default simulated night (see
-# tests/benchmarks/bench_detection_completeness.py for the table).
-THRESHOLD_DEFAULT = 1.5
+# Defaults chosen on simulated nights of FWHM 2, 3 and 5 px and on real frames
+# against SExtractor (tests/benchmarks/bench_detection_completeness.py and
+# bench_detection_sextractor.py print the tables): at S/N 4.5 of the filtered
+# image about 80% of the stars of S/N 5-7 are found at any FWHM, with under 1%
+# false detections at FWHM 2-3 px (the rest at 5 px are mostly unresolved pairs).
+THRESHOLD_DEFAULT = 4.5
 MIN_AREA_DEFAULT = 3
 
 # The quick first pass of the matched filter only needs the stars bright
-# enough for the FWHM (S/N >= fwhm_min_snr, 20 by default); at 5 sigma through
-# the pyramid it finds them without the cost of measuring every faint source.
-_FIRST_PASS_THRESHOLD = 5.0
+# enough for the FWHM (S/N >= fwhm_min_snr, 20 by default); at 13.3 filtered
+# sigma (5 pixel sigma through the pyramid, whose noise factor is 0.375) it
+# finds them without the cost of measuring every faint source.
+_FIRST_PASS_THRESHOLD = 5.0 / 0.375
 
 
 class DetectionError(ValueError):
@@ -84,16 +94,17 @@ class DetectionError(ValueError):
 class DetectionParams:
     """Parameters of :class:`Detection`."""
 
-    threshold: float = param(
+    snr_threshold: float = param(
         THRESHOLD_DEFAULT,
         label="Detection threshold",
-        help="A source is a group of connected pixels this many times the sky noise "
-        "(per unfiltered pixel, as SExtractor's DETECT_THRESH) above the sky, after "
-        "filtering. With the matched filter a threshold t reaches point sources of "
-        "PSF-fit S/N about 1.5 x FWHM(px) x t, e.g. S/N 7 for 1.5 at 3 px.",
-        unit="sigma",
-        minimum=0.5,
-        maximum=1000.0,
+        help="A source is a group of connected pixels of the filtered image this many "
+        "times the filtered image's sky noise above the sky. With the matched filter "
+        "this is about the least PSF-fit S/N of a point source that is found, whatever "
+        "the seeing. SExtractor's default (DETECT_THRESH 1.5 through its 3x3 filter) "
+        "is 4.",
+        unit="S/N",
+        minimum=1.0,
+        maximum=10000.0,
     )
     min_area: int = param(
         MIN_AREA_DEFAULT,
@@ -154,8 +165,12 @@ class DetectionParams:
         minimum=1,
         maximum=256,
     )
+    # Below SExtractor's 0.005: at S/N 4.5 of the filtered image a bright star's
+    # isophote reaches stars 13 px away, and a 150 times fainter one (0.7% of
+    # the blend) was merged into it; 0.001 splits it off and adds no false
+    # detections on the simulated nights.
     deblend_contrast: float = param(
-        0.005,
+        0.001,
         label="Deblending contrast",
         help="Smallest flux fraction of a branch to count as a separate source; 1 turns "
         "deblending off.",
@@ -341,6 +356,19 @@ def gaussian_kernel(fwhm: float) -> np.ndarray:
     return np.exp(-0.5 * (xx**2 + yy**2) / sigma**2)
 
 
+def noise_factor(kernel: np.ndarray | None) -> float:
+    """Noise of the filtered image per unit pixel noise: ``sqrt(sum k^2) / sum k``.
+
+    sep normalises the kernel to unit sum, so white noise of rms 1 comes out
+    with this rms (0.375 for SExtractor's 3x3 pyramid, ``1 / (sqrt(4 pi) sigma)``
+    for a wide Gaussian of width sigma).
+    """
+    if kernel is None:
+        return 1.0
+    k = np.asarray(kernel, dtype=np.float64)
+    return float(math.sqrt(np.sum(k**2)) / np.sum(k))
+
+
 def _extract(
     data: np.ndarray,
     bad: np.ndarray,
@@ -350,16 +378,18 @@ def _extract(
     kernel: np.ndarray | None,
     p: DetectionParams,
 ) -> tuple[np.ndarray, np.ndarray]:
+    # sep compares the filtered image with threshold x err, err being the
+    # pixel noise (a number or the rms map): scaling by the kernel's noise
+    # factor makes the threshold a S/N of the filtered image.
     return sep.extract(
         data,
-        threshold,
+        threshold * noise_factor(kernel),
         err=err,
         mask=bad,
         minarea=min_area,
         filter_kernel=kernel,
-        # 'conv' keeps the threshold in units of the unfiltered pixel noise with
-        # an rms map too: sep's 'matched' treatment of a noise array thresholds
-        # the filtered S/N instead, so 'local' noise would mean another scale.
+        # 'conv' with the scaled threshold means the same with a number and with
+        # an rms map; sep's 'matched' treatment applies only to a noise array.
         filter_type="conv",
         deblend_nthresh=p.deblend_levels,
         deblend_cont=p.deblend_contrast,
@@ -373,8 +403,8 @@ class Detection:
     Parameters
     ----------
     params : DetectionParams, optional
-        Defaults: a Gaussian filter matched to the frame's FWHM, 1.5 sigma,
-        3 px, SExtractor's 64 px mesh.
+        Defaults: a Gaussian filter matched to the frame's FWHM, S/N 4.5 in the
+        filtered image, 3 px, SExtractor's 64 px mesh.
     """
 
     def __init__(self, params: DetectionParams | None = None) -> None:
@@ -434,7 +464,7 @@ class Detection:
             err = sky.rms if sky.rms is not None else bkg.rms(dtype=np.float32)
         kernel, filter_fwhm, first = self._kernel(data, bad, err, state)
         state.progress(0.4, "extraction")
-        objects, segmap = _extract(data, bad, err, p.threshold, p.min_area, kernel, p)
+        objects, segmap = _extract(data, bad, err, p.snr_threshold, p.min_area, kernel, p)
         state.progress(0.6, f"measuring {len(objects)} sources")
         sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p)
         state.progress(0.9, "frame FWHM")
@@ -476,7 +506,7 @@ class Detection:
             return gaussian_kernel(p.filter_fwhm), p.filter_fwhm, None
         state.progress(0.3, "first pass for the FWHM")
         objects, segmap = _extract(
-            data, bad, err, max(p.threshold, _FIRST_PASS_THRESHOLD), 5, _pyramid_kernel(), p
+            data, bad, err, max(p.snr_threshold, _FIRST_PASS_THRESHOLD), 5, _pyramid_kernel(), p
         )
         first = measure_sources(data, bad, err, None, objects, segmap, None, p)
         measured = frame_fwhm(data, bad, first, p)

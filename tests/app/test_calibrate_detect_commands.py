@@ -10,8 +10,9 @@ from astropy.io import fits
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from fluxion.app.cli import main
+from fluxion.app.cli import build_parser, main
 from fluxion.core.calibration import MaskBits
+from fluxion.core.detection.extract import DetectionParams
 from fluxion.core.io.folders import OUTPUT_MARKER
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
@@ -82,6 +83,14 @@ def test_detect_writes_an_ecsv_per_frame_that_matches_the_truth(calibrated, nigh
     # 0-based pixel coordinates, x along columns: bright stars land within 0.1 px RMS.
     assert np.sqrt(np.mean(dist**2)) < 0.1
     assert table.meta["fwhm"] == pytest.approx(float(np.median(truth["fwhm"])), rel=0.05)
+
+
+def test_detect_defaults_are_the_detection_steps_own(tmp_path):
+    # The command once carried its own threshold and area (3 sigma, 5 px) and
+    # found half the sources the window and `fluxion run` find.
+    args = build_parser().parse_args(["detect", str(tmp_path), "--out", str(tmp_path / "o")])
+    d = DetectionParams()
+    assert (args.threshold, args.min_area, args.mesh) == (d.snr_threshold, d.min_area, d.mesh_size)
 
 
 def test_bad_frames_are_reported_and_the_others_processed(night_dir, tmp_path, capsys):

@@ -63,9 +63,8 @@ def _snr(truth: Table, sky_adu: float) -> np.ndarray:
 
 def _run_all(window, qtbot) -> DetectionPanel:
     panel = _panel(window)
-    # SExtractor's usual 1.5 sigma: the default 3 sigma on the pyramid-filtered
-    # image stops near S/N 15 for these 2.6 px stars on a 20 mag/arcsec^2 sky
-    params = replace(DetectionParams(), threshold=1.5)
+    # A threshold other than the default, so that the form's values are the ones run.
+    params = replace(DetectionParams(), snr_threshold=4.5)
     panel.form.set_params(params)
     window.session.project.set_step_params(panel.step, params)
     with qtbot.waitSignal(panel.step_finished, timeout=60_000):

@@ -89,7 +89,7 @@ def test_new_parameters_redo_the_step_and_what_follows(night, tmp_path):
     chain.detect_frame(store, f)
     chain.solve_frame(store, f, _solve_params(night))
     before = store.fingerprint_of("astrometry", f.path)
-    strict = DetectionParams(threshold=10.0)
+    strict = DetectionParams(snr_threshold=25.0)
     fewer = chain.detect_frame(store, f, strict)
     assert fewer.n_sources < chain.detect_frame(store, f).n_sources
     chain.solve_frame(store, f, _solve_params(night), detection=strict)

@@ -208,7 +208,7 @@ def test_parallel_map_and_cancel(field):
 
 def test_params_carry_gui_metadata():
     infos = {i.name: i for i in param_infos(DetectionParams)}
-    assert infos["threshold"].unit == "sigma"
+    assert infos["snr_threshold"].unit == "S/N"
     assert infos["noise"].choices == ("global", "local")
     assert all(i.label and i.help for i in infos.values())
 

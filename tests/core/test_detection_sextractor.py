@@ -2,7 +2,8 @@
 
 Reproduces the comparisons of sep's own test.py (``test_vs_sextractor``) with
 its tolerances, on Fluxion's Detection step configured as SExtractor was
-(default.sex: 1.5 sigma on the global rms, 5 px, 3x3 pyramid filter,
+(default.sex: 1.5 sigma on the global rms, i.e. S/N 4 of the image filtered by
+its 3x3 pyramid, whose noise is 0.375 of the pixel noise; 5 px,
 64 px mesh, 3x3 mesh filter, no deblending, PHOT_AUTOPARAMS 2.5, 0.0).
 """
 
@@ -48,7 +49,7 @@ CAT_DTYPE = [
 ]
 
 SEXTRACTOR_PARAMS = DetectionParams(
-    threshold=1.5,
+    snr_threshold=1.5 / 0.375,
     min_area=5,
     mesh_size=64,
     filter_size=3,

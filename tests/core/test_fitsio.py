@@ -80,6 +80,20 @@ def test_tile_compressed_fz_is_read_from_its_extension(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_image(path), values)
 
 
+def test_tile_compressed_uint16_with_bzero_is_read(tmp_path: Path) -> None:
+    # What fpack makes of a 16-bit camera's frame: BZERO 32768 inside the
+    # compressed HDU, which astropy will not decompress from a memory map.
+    values = RNG.integers(0, 65535, (48, 70)).astype(np.uint16)
+    path = _write(
+        tmp_path / "light.fit.fz",
+        [fits.PrimaryHDU(), fits.CompImageHDU(values, compression_type="RICE_1")],
+    )
+    with fits.open(path) as hdul:
+        assert hdul[1].header["BZERO"] == 32768
+    for dtype in (None, np.float32):
+        np.testing.assert_array_equal(read_image(path, dtype=dtype), values)
+
+
 @pytest.mark.parametrize("suffix, opener", [(".fits.gz", gzip.open), (".fit.bz2", bz2.open)])
 def test_gzip_and_bzip2_files(tmp_path: Path, suffix: str, opener) -> None:
     values = RNG.integers(0, 65535, (40, 30)).astype(np.uint16)
