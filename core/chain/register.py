@@ -31,6 +31,9 @@ __all__ = ["add_registration", "place_through_registration", "register_lights"]
 
 log = logging.getLogger(__name__)
 
+#: Least S/N of a detected star the lights are registered on.
+REGISTRATION_MIN_SNR = 10.0
+
 
 def register_lights(
     store: ProductStore,
@@ -65,7 +68,7 @@ def register_lights(
             table = found[k]
         else:
             table = store.read_table("detection", f.path)
-        stars.append(sources_from_table(table))
+        stars.append(sources_from_table(table, min_snr=REGISTRATION_MIN_SNR))
     reg = register_sources(stars, tuple(shape), state=state)
     for n, k in enumerate(order):
         if lights[k].shape != shape:

@@ -13,11 +13,14 @@ This is what SExtractor users do by hand with a second run.
 
 The threshold is a signal-to-noise ratio of the *filtered* image: the filtered
 sky noise is the pixel noise times ``sqrt(sum k^2) / sum k`` for a kernel ``k``
-(white noise, as SExtractor assumes). A threshold per unfiltered pixel (as
-SExtractor's DETECT_THRESH) would mean a different depth and false-alarm rate
-for every kernel width: with a Gaussian matched to a 3.3 px star, 1.5 pixel
-sigma is 7.4 sigma of the filtered image, with one matched to a 1.8 px star
-4 sigma. SExtractor's defaults (1.5 sigma through its 3x3 pyramid) are 4.0 here.
+(white noise, as SExtractor assumes). A threshold per unfiltered pixel alone
+(SExtractor's DETECT_THRESH) means a different depth for every kernel width:
+with a Gaussian matched to a 3.3 px star, 1.5 pixel sigma is 7.4 sigma of the
+filtered image, with one matched to a 1.8 px star 4 sigma (SExtractor's
+defaults, 1.5 sigma through its 3x3 pyramid, are S/N 4 of the filtered image).
+A pixel is taken when it passes the lower of the two, S/N 4.5 or 1.5 pixel
+sigma: the S/N sets the depth of frames with wide stars, the pixel threshold
+keeps that of sharp and undersampled ones.
 
 Typical use::
 
@@ -78,6 +81,10 @@ DETECTION_FILTERS = ("matched", "gaussian", "pyramid", "none")
 # false detections at FWHM 2-3 px (the rest at 5 px are mostly unresolved pairs).
 THRESHOLD_DEFAULT = 4.5
 MIN_AREA_DEFAULT = 3
+# SExtractor's DETECT_THRESH: with a narrow filter (stars under 2 px, where
+# S/N 4.5 of the filtered image would ask more of a pixel than 1.5 sigma) the
+# depth stays what it always was.
+PIXEL_THRESHOLD_DEFAULT = 1.5
 
 # The quick first pass of the matched filter only needs the stars bright
 # enough for the FWHM (S/N >= fwhm_min_snr, 20 by default); at 13.3 filtered
@@ -104,6 +111,17 @@ class DetectionParams:
         "is 4.",
         unit="S/N",
         minimum=1.0,
+        maximum=10000.0,
+    )
+    pixel_threshold: float = param(
+        PIXEL_THRESHOLD_DEFAULT,
+        label="Pixel threshold",
+        help="Times the unfiltered pixel noise, as SExtractor's DETECT_THRESH. A pixel of "
+        "the filtered image is in a source when it passes the lower of the two "
+        "thresholds: with a narrow filter (stars under 2 px) this one sets the depth, "
+        "with a wide one the S/N does.",
+        unit="sigma",
+        minimum=0.5,
         maximum=10000.0,
     )
     min_area: int = param(
@@ -373,17 +391,18 @@ def _extract(
     data: np.ndarray,
     bad: np.ndarray,
     err: float | np.ndarray,
-    threshold: float,
+    snr_threshold: float,
+    pixel_threshold: float,
     min_area: int,
     kernel: np.ndarray | None,
     p: DetectionParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     # sep compares the filtered image with threshold x err, err being the
-    # pixel noise (a number or the rms map): scaling by the kernel's noise
-    # factor makes the threshold a S/N of the filtered image.
+    # pixel noise (a number or the rms map): the kernel's noise factor turns
+    # the filtered image's S/N into that unit.
     return sep.extract(
         data,
-        threshold * noise_factor(kernel),
+        min(snr_threshold * noise_factor(kernel), pixel_threshold),
         err=err,
         mask=bad,
         minarea=min_area,
@@ -464,9 +483,13 @@ class Detection:
             err = sky.rms if sky.rms is not None else bkg.rms(dtype=np.float32)
         kernel, filter_fwhm, first = self._kernel(data, bad, err, state)
         state.progress(0.4, "extraction")
-        objects, segmap = _extract(data, bad, err, p.snr_threshold, p.min_area, kernel, p)
+        objects, segmap = _extract(
+            data, bad, err, p.snr_threshold, p.pixel_threshold, p.min_area, kernel, p
+        )
         state.progress(0.6, f"measuring {len(objects)} sources")
-        sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p)
+        # The matched filter's FWHM is the stars' own: it bounds the centroid window.
+        psf = filter_fwhm if p.detection_filter == "matched" else None
+        sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p, psf)
         state.progress(0.9, "frame FWHM")
         fwhm, spread, n_stars, beta, _ = frame_fwhm(data, bad, sources, p, start=first)
         meta = {
@@ -505,8 +528,12 @@ class Detection:
         if p.detection_filter == "gaussian":
             return gaussian_kernel(p.filter_fwhm), p.filter_fwhm, None
         state.progress(0.3, "first pass for the FWHM")
+        # As the real pass's threshold would be through the pyramid, and never
+        # below the FWHM stars' need.
+        pyramid = _pyramid_kernel()
+        wanted = min(p.snr_threshold, p.pixel_threshold / noise_factor(pyramid))
         objects, segmap = _extract(
-            data, bad, err, max(p.snr_threshold, _FIRST_PASS_THRESHOLD), 5, _pyramid_kernel(), p
+            data, bad, err, max(wanted, _FIRST_PASS_THRESHOLD), math.inf, 5, pyramid, p
         )
         first = measure_sources(data, bad, err, None, objects, segmap, None, p)
         measured = frame_fwhm(data, bad, first, p)

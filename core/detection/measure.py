@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceFlags", "measure_sources", "frame_fwhm"]
 
+# Below this S/N a source's half-light radius is too noisy to size its centroid window.
+_FAINT_SNR = 10.0
+
 
 class SourceFlags(enum.IntFlag):
     """Per-source flag bits: sep's own bits, then Fluxion's.
@@ -54,11 +57,13 @@ def measure_sources(
     segmap: np.ndarray,
     saturated: np.ndarray | None,
     p: DetectionParams,
+    psf_fwhm: float | None = None,
 ) -> Table:
     """Kron flux, half-light FWHM, windowed centroid and flags of each object.
 
     ``data`` is background-subtracted with bad pixels zeroed, ``objects``
-    and ``segmap`` are :func:`sep.extract`'s output on it.
+    and ``segmap`` are :func:`sep.extract`'s output on it. ``psf_fwhm``, the
+    stars' FWHM when it is known, bounds the centroid window.
     """
     n = len(objects)
     x_iso = objects["x"].astype(np.float64)
@@ -106,6 +111,18 @@ def measure_sources(
     # for faint stars, whose isophote is cut by the threshold.
     # SExtractor's window: sigma = 2 * FLUX_RADIUS / 2.35 (its rounding of 2.3548).
     sig = np.where(np.isfinite(half_light), 2.0 * half_light / 2.35, 1.0)
+    if psf_fwhm is not None and math.isfinite(psf_fwhm):
+        # A faint source's half-light radius is noisy and, over the wide
+        # isophote of a low threshold, biased large: a window wider than the
+        # PSF only adds noise and neighbours to its centroid. Faint sources
+        # that are not clearly extended use the stars' own window (astrometric
+        # residuals of a simulated field 0.26 -> 0.21 px); the others keep
+        # SExtractor's, which the SExtractor comparisons rest on.
+        psf_sig = psf_fwhm / 2.35
+        with np.errstate(divide="ignore", invalid="ignore"):
+            faint = np.where(flux_err > 0, flux / flux_err, 0.0) < _FAINT_SNR
+        narrow = faint & (sig < 2.0 * psf_sig)
+        sig = np.where(narrow, np.minimum(sig, psf_sig), sig)
     xw, yw, wflag = sep.winpos(data, x_iso, y_iso, sig, mask=bad)
     # sep's window cannot leave neighbours out: one that moved more than a
     # pixel from the barycentre was pulled by a brighter neighbour.

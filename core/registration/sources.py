@@ -19,6 +19,7 @@ one to within the colour of the star, which is the same in every frame.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +73,15 @@ class RegistrationSources:
         return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0))
 
 
-def sources_from_table(table, fwhm: float | None = None, max_sources: int = 400):
-    """:class:`RegistrationSources` from a detection table (x, y, flux, flags[, snr])."""
+def sources_from_table(
+    table, fwhm: float | None = None, max_sources: int = 400, min_snr: float = 0.0
+):
+    """:class:`RegistrationSources` from a detection table (x, y, flux, flags[, snr]).
+
+    Sources below ``min_snr`` are left out: a detection list made for
+    completeness reaches S/N 5, whose centroids (FWHM / S/N, a pixel) would
+    only add noise to the transforms.
+    """
     if table is None or len(table) == 0:
         return RegistrationSources.empty()
     flags = np.asarray(table["flags"], dtype=np.int64) if "flags" in table.colnames else None
@@ -90,7 +98,7 @@ def sources_from_table(table, fwhm: float | None = None, max_sources: int = 400)
         snr = flux / np.asarray(table["flux_err"], dtype=float)
     else:
         snr = np.full(len(table), 100.0)
-    ok &= np.isfinite(snr) & (snr > 0)
+    ok &= np.isfinite(snr) & (snr > max(min_snr, 0.0))
     order = np.argsort(-flux[ok])[:max_sources]
     width = fwhm if np.isfinite(fwhm) and fwhm > 0 else 3.0
     # A centroid's error per axis is about the PSF's sigma over the S/N.
@@ -122,7 +130,8 @@ def registration_sources(
         Bayer pattern (e.g. ``"GRBG"``) of a one-shot-colour frame: detect on
         2x2 super-pixels.
     threshold : float
-        Detection threshold (sigma).
+        Detection threshold, times the unfiltered pixel noise (the Detection
+        step's ``pixel_threshold`` alone).
     max_sources : int
         The brightest this many are kept.
     """
@@ -131,7 +140,8 @@ def registration_sources(
     if binned:
         data = _bin2(data)
     try:
-        found = Detection(DetectionParams(threshold=threshold))(data)
+        params = DetectionParams(snr_threshold=math.inf, pixel_threshold=threshold)
+        found = Detection(params)(data)
     except DetectionError as exc:
         log.warning("registration: no detection: %s", exc)
         return RegistrationSources.empty()

@@ -41,15 +41,29 @@ def settings() -> list[tuple[str, DetectionParams]]:
     base = DetectionParams()
     out = [
         (
-            "SExtractor default: pyramid 4 / 3",
-            replace(base, detection_filter="pyramid", snr_threshold=4.0, min_area=3),
+            "SExtractor default: pyramid, 1.5 px sigma / 3",
+            replace(
+                base,
+                detection_filter="pyramid",
+                snr_threshold=math.inf,
+                pixel_threshold=1.5,
+                min_area=3,
+            ),
         )
     ]
+    # The sweep is of the filtered S/N alone (the pixel threshold off), so each
+    # row shows that threshold's depth; the default row has both.
     for filt in ("pyramid", "matched"):
         for threshold in (3.5, 4.0, 4.5, 5.0, 6.0, 8.0):
             for area in (3, 5):
                 name = f"{filt} {threshold:.1f} / {area}"
-                p = replace(base, detection_filter=filt, snr_threshold=threshold, min_area=area)
+                p = replace(
+                    base,
+                    detection_filter=filt,
+                    snr_threshold=threshold,
+                    pixel_threshold=math.inf,
+                    min_area=area,
+                )
                 out.append((name, p))
     name = f"DEFAULT ({base.detection_filter} {base.snr_threshold:g} / {base.min_area})"
     out.append((name, base))

@@ -110,9 +110,10 @@ def test_the_positions_land_on_isolated_stars(night):
     found = Detection()(night["images"][0]).sources
     sx, sy, sf = (np.asarray(found[k]) for k in ("x", "y", "flux"))
     # C1 and C3: nothing within 30 px brighter than 3 % of the star, no blend
-    # in the aperture or the annulus. C2 has a 5 % neighbour at 13 px, outside
-    # its 5 px aperture: far too faint to move it by 0.27 mag.
-    for (x, y), limit in zip(first, (0.03, 0.06, 0.03), strict=True):
+    # in the aperture or the annulus. C2 has a neighbour at 13 px, outside its
+    # 5 px aperture, 3.5 % of it in equal apertures (its Kron flux, which takes
+    # in some of C2's wings, reads 5-7 %): far too faint to move it by 0.27 mag.
+    for (x, y), limit in zip(first, (0.03, 0.08, 0.03), strict=True):
         d = np.hypot(sx - x, sy - y)
         near = (d > 3) & (d < 30)
         assert not np.any(sf[near] > limit * sf[np.argmin(d)]), (x, y)

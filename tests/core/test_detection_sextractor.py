@@ -2,12 +2,13 @@
 
 Reproduces the comparisons of sep's own test.py (``test_vs_sextractor``) with
 its tolerances, on Fluxion's Detection step configured as SExtractor was
-(default.sex: 1.5 sigma on the global rms, i.e. S/N 4 of the image filtered by
-its 3x3 pyramid, whose noise is 0.375 of the pixel noise; 5 px,
+(default.sex: 1.5 sigma on the global rms, 3x3 pyramid filter, 5 px,
 64 px mesh, 3x3 mesh filter, no deblending, PHOT_AUTOPARAMS 2.5, 0.0).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -49,7 +50,8 @@ CAT_DTYPE = [
 ]
 
 SEXTRACTOR_PARAMS = DetectionParams(
-    snr_threshold=1.5 / 0.375,
+    snr_threshold=math.inf,
+    pixel_threshold=1.5,
     min_area=5,
     mesh_size=64,
     filter_size=3,
