@@ -25,7 +25,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from ..chain import frame_wcs
-from ..detection.extract import Detection
+from ..detection.extract import Detection, SourceFlags
 from ..io.sequence import Sequence
 from ..project.products import ProductStore
 from ..registration import Registration, register_frames
@@ -114,19 +114,40 @@ class TargetFrames:
         return np.array([self.to_light(i, p) for i in range(len(self))]).reshape(-1, len(p), 2)
 
 
+#: Neighbours fainter than this fraction of a star do not make it crowded.
+_NEIGHBOUR_FRACTION = 0.01
+_SPOILED = (
+    SourceFlags.SATURATED
+    | SourceFlags.TRUNCATED
+    | SourceFlags.APERTURE_TRUNCATED
+    | SourceFlags.APERTURE_ALL_MASKED
+    | SourceFlags.NONPOSITIVE_FLUX
+    | SourceFlags.SINGULAR
+)
+
+
 def bright_isolated_stars(image: np.ndarray, n: int = 40, *, isolation: float = 15.0) -> np.ndarray:
     """Up to ``n`` bright, unflagged, isolated stars (x, y), brightest first."""
     found = Detection()(np.asarray(image, dtype=np.float32)).sources
     if len(found) == 0:
         return np.zeros((0, 2))
     xy = np.column_stack([np.asarray(found["x"]), np.asarray(found["y"])])
-    ok = np.asarray(found["flags"]) == 0
+    # Flags that spoil a star's light; being deblended from, or near, fainter
+    # sources (MERGED, CROWDED, an isophotal centroid) does not, and the
+    # isolation test below judges neighbours by their brightness.
+    ok = (np.asarray(found["flags"]) & _SPOILED) == 0
     ny, nx = image.shape
     ok &= (xy[:, 0] > 25) & (xy[:, 0] < nx - 25) & (xy[:, 1] > 25) & (xy[:, 1] < ny - 25)
+    flux = np.asarray(found["flux"], dtype=float)
     d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     np.fill_diagonal(d, np.inf)
+    # A neighbour matters when it can move the star's photometry: one under
+    # 1 % of its flux cannot by more than 0.01 mag even inside its aperture,
+    # and a deep detection list finds such faint ones near most bright stars.
+    faint = flux[None, :] < _NEIGHBOUR_FRACTION * flux[:, None]
+    d[faint] = np.inf
     ok &= d.min(axis=1) > isolation
-    order = np.argsort(-np.asarray(found["flux"])[ok])
+    order = np.argsort(-flux[ok])
     return xy[ok][order][:n]
 
 
