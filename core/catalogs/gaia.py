@@ -10,7 +10,7 @@ from astropy.table import Table
 from astroquery.utils.tap.conn.tapconn import ConnectionHandler, TapConn
 from astroquery.utils.tap.core import TapPlus
 
-from ..runtime.network import NetworkFailure, network_failure
+from ..runtime.network import SERVICE_TIMEOUT_S, NetworkFailure, network_failure
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
 
 __all__ = ["GaiaArchiveCatalog"]
@@ -85,7 +85,7 @@ class GaiaArchiveCatalog(CatalogSource):
         self,
         tap_server: str = "https://gea.esac.esa.int/",
         *,
-        timeout: float = 30.0,
+        timeout: float = SERVICE_TIMEOUT_S,
         row_limit: int = 20000,
     ) -> None:
         self.tap_server = tap_server

@@ -20,7 +20,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
-from ..runtime.network import network_failure
+from ..runtime.network import SERVICE_TIMEOUT_S, network_failure
 from .base import CatalogError, CatalogSource, Cone, select_cone, standard_table
 from .local import position_error_columns
 
@@ -157,7 +157,7 @@ class VizierCatalog(CatalogSource):
         spec: VizierSpec | str,
         *,
         server: str = "vizier.cds.unistra.fr",
-        timeout: float = 30.0,
+        timeout: float = SERVICE_TIMEOUT_S,
         row_limit: int = 20000,
     ) -> None:
         if isinstance(spec, str):

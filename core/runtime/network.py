@@ -27,6 +27,7 @@ from dataclasses import dataclass
 __all__ = [
     "OFFLINE_HELP",
     "RETRY_AFTER_S",
+    "SERVICE_TIMEOUT_S",
     "NetworkFailure",
     "ServiceError",
     "forget_unreachable",
@@ -45,6 +46,12 @@ OFFLINE_HELP = (
 
 #: Seconds a service found unreachable is left alone before it is asked again.
 RETRY_AFTER_S = 120.0
+
+#: Seconds a catalog service may stay silent before it is given up. A cone
+#: query answers in a few seconds; a server that accepts connections and never
+#: answers must not hold a night for long (the first failure also stops the
+#: run asking it again, see :func:`mark_unreachable`).
+SERVICE_TIMEOUT_S = 10.0
 
 _UNREACHABLE_ERRNOS = {
     errno.ECONNREFUSED,

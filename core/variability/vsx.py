@@ -21,6 +21,7 @@ from astropy.table import Table
 from ..catalogs.base import CatalogError, Cone, angular_separation_deg
 from ..catalogs.cache import CatalogCache
 from ..catalogs.vizier import _describe, _read_votable
+from ..runtime.network import SERVICE_TIMEOUT_S
 
 __all__ = ["VSX_TABLE", "field_cone", "mark_known", "vsx_variables"]
 
@@ -68,7 +69,7 @@ def vsx_variables(
     cache_dir: str | os.PathLike[str] | None = None,
     offline: bool = False,
     server: str = "vizier.cds.unistra.fr",
-    timeout: float = 30.0,
+    timeout: float = SERVICE_TIMEOUT_S,
 ) -> Table:
     """The VSX variables within ``radius`` degrees of (``ra``, ``dec``).
 
