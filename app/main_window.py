@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QPlainTextEdit,
     QSpinBox,
     QStackedWidget,
@@ -35,6 +36,7 @@ from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
 from .demo import demo_inputs, generate_demo
+from .help import HelpDialog, help_html, shortcut_rows
 from .lesson_panel import LessonPanel
 from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
@@ -189,12 +191,12 @@ class MainWindow(QMainWindow):
             "Keep the display limits when changing frames, so changes stand out"
         )
         bar.addWidget(self.fixed_stretch_box)
-        for keys, slot in (
-            (("A", "Left"), self.session.previous),
-            (("D", "Right"), self.session.next),
-            (("Space",), self.toggle_play),
+        for keys, slot, what in (
+            (("A", "Left"), self.session.previous, "Previous light"),
+            (("D", "Right"), self.session.next, "Next light"),
+            (("Space",), self.toggle_play, "Play or pause the blink"),
         ):
-            act = QAction(self)
+            act = QAction(what, self)
             act.setShortcuts([QKeySequence(k) for k in keys])
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             act.triggered.connect(slot)
@@ -240,7 +242,14 @@ class MainWindow(QMainWindow):
         m.addAction("&Save project", QKeySequence.StandardKey.Save, self.save_project)
         m.addAction("Save project &as...", QKeySequence.StandardKey.SaveAs, self.save_project_as)
         m.addSeparator()
-        m.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        quit_action = m.addAction("&Quit", self.close)
+        # The platform's Quit keys and Ctrl+Q always: some platform themes (a bare X
+        # server, offscreen) define no Quit key at all.
+        quit_keys = [*QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)]
+        if QKeySequence("Ctrl+Q") not in quit_keys:
+            quit_keys.append(QKeySequence("Ctrl+Q"))
+        quit_action.setShortcuts(quit_keys)
+        quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         v = self.menuBar().addMenu("&View")
         docks = (self.frames_dock, self.header_dock, self.lesson_dock, self.log_dock)
         for dock in (*docks, *self.panel_docks):
@@ -253,6 +262,19 @@ class MainWindow(QMainWindow):
             "any frame can always be picked in the frame list"
         )
         self.step_all_action.toggled.connect(self._set_step_all)
+        h = self.menuBar().addMenu("&Help")
+        h.addAction("Shortcuts and &steps", QKeySequence.StandardKey.HelpContents, self.show_help)
+
+    def show_help(self) -> HelpDialog:
+        """Help > Shortcuts and steps (non-modal; deleted when closed)."""
+        actions = [*self.actions(), *self.image_view.actions()]
+        for menu in self.menuBar().findChildren(QMenu):
+            actions.extend(menu.actions())
+        steps = [(p.title, (type(p).__doc__ or "").strip().splitlines()[0]) for p in self.panels]
+        dialog = HelpDialog(help_html(shortcut_rows(actions), steps), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _connect(self) -> None:
         s = self.start_page

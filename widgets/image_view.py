@@ -189,13 +189,13 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         outer.addWidget(self.readout_label)
 
     def _install_zoom_actions(self) -> None:
-        for keys, slot in (
-            (("+", "="), lambda: self.zoom(2.0)),
-            (("-",), lambda: self.zoom(0.5)),
-            (("F",), self.zoom_to_fit),
-            (("1",), self.zoom_one_to_one),
+        for keys, slot, what in (
+            (("+", "="), lambda: self.zoom(2.0), "Zoom in (image in focus)"),
+            (("-",), lambda: self.zoom(0.5), "Zoom out (image in focus)"),
+            (("F",), self.zoom_to_fit, "Fit the frame (image in focus)"),
+            (("1",), self.zoom_one_to_one, "One image pixel per screen pixel (image in focus)"),
         ):
-            act = QAction(self)
+            act = QAction(what, self)
             act.setShortcuts([QKeySequence(k) for k in keys])
             act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             act.triggered.connect(slot)
