@@ -24,13 +24,21 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
+from ..detection.extract import Detection, DetectionParams
 from ..runtime.pipeline import StepState
+from .catalog_mode import CatalogModeParams, catalogue_candidates
 from .difference import DifferenceParams, difference_candidates, subtract_frame
 from .forced import magnitudes_and_limits
 from .frames import TransientFrame, frame_psf
 from .template import Template
 
-__all__ = ["InjectionResult", "inject_sources", "difference_completeness", "limit_at"]
+__all__ = [
+    "InjectionResult",
+    "catalogue_completeness",
+    "difference_completeness",
+    "inject_sources",
+    "limit_at",
+]
 
 
 @dataclass(frozen=True)
@@ -149,20 +157,8 @@ def difference_completeness(
         image = inject_sources(frame.image, x, y, flux, frame, rng)
         diff = subtract_frame(frame, template, p, image=image, prepared=prepared)
         cand = difference_candidates(frame, diff, p)
-        acc = cand[cand["accepted"]]
-        cx, cy = np.asarray(acc["x"], float), np.asarray(acc["y"], float)
-        found = np.zeros(len(x), bool)
-        if len(acc):
-            d = np.hypot(x[:, None] - cx[None, :], y[:, None] - cy[None, :])
-            found = d.min(axis=1) < fwhm
-            # Accepted candidates at no injected place and not there before.
-            stray = d.min(axis=0) >= fwhm
-            if len(old) and stray.any():
-                d_old = np.hypot(cx[stray, None] - np.asarray(old["x"])[None, :],
-                                 cy[stray, None] - np.asarray(old["y"])[None, :])  # fmt: skip
-                false += int(np.sum(d_old.min(axis=1) >= fwhm))
-            else:
-                false += int(stray.sum())
+        found, stray = _found_and_stray(x, y, cand[cand["accepted"]], old, fwhm)
+        false += stray
         f_meas, f_err = diff.result.flux(x, y)
         # The limit's noise at each place: the background's alone (no source).
         _, s0 = base.result.flux(x, y)
@@ -171,14 +167,102 @@ def difference_completeness(
             rows.append((x[k], y[k], mag, flux[k], f_meas[k], f_err[k], limit[k], found[k],
                          detected[k]))  # fmt: skip
         tick()
+    sources_limit = [r[6] for r in rows]
+    limit_mag = float(np.nanmedian(sources_limit)) if rows else math.nan
+    return _result(rows, mags, limit_mag, false)
+
+
+def _found_and_stray(
+    x: np.ndarray, y: np.ndarray, accepted: Table, before: Table, radius: float
+) -> tuple[np.ndarray, int]:
+    """Which injected places have an accepted candidate, and how many accepted ones are new
+    and at none of them."""
+    found = np.zeros(len(x), bool)
+    if len(accepted) == 0:
+        return found, 0
+    cx, cy = np.asarray(accepted["x"], float), np.asarray(accepted["y"], float)
+    stray = np.ones(len(cx), bool)
+    if len(x):
+        d = np.hypot(x[:, None] - cx[None, :], y[:, None] - cy[None, :])
+        found = d.min(axis=1) < radius
+        stray = d.min(axis=0) >= radius
+    if len(before) and stray.any():
+        d_old = np.hypot(cx[stray, None] - np.asarray(before["x"])[None, :],
+                         cy[stray, None] - np.asarray(before["y"])[None, :])  # fmt: skip
+        return found, int(np.sum(d_old.min(axis=1) >= radius))
+    return found, int(stray.sum())
+
+
+def catalogue_completeness(
+    frame: TransientFrame,
+    catalog_ra: np.ndarray,
+    catalog_dec: np.ndarray,
+    catalog_mag: np.ndarray,
+    mags: Sequence[float],
+    *,
+    params: CatalogModeParams | None = None,
+    detection: DetectionParams | None = None,
+    spacing_fwhm: float = 10.0,
+    seed: int = 0,
+    state: StepState | None = None,
+) -> InjectionResult:
+    """Inject point sources at each (calibrated) magnitude and run the catalogue comparison.
+
+    The frame's zero point is the comparison's own (from its catalogue
+    matches) unless the frame carries one; each injection image is detected
+    again (``detection``, default parameters) and compared with the
+    catalogue. ``limit_mag`` of the result is the catalogue's completeness
+    limit, below which the comparison cannot tell a new source.
+    """
+    state = state if state is not None else StepState()
+    rng = np.random.default_rng(seed)
+    step = Detection(detection or DetectionParams())
+    fwhm = frame.fwhm
+
+    def compare(image: np.ndarray) -> Table:
+        det = step(np.asarray(image, np.float32), mask=frame.mask, gain=frame.gain)
+        zp = frame.zero_point if math.isfinite(frame.zero_point) else None
+        return catalogue_candidates(
+            det.sources, frame.wcs, catalog_ra, catalog_dec, catalog_mag, fwhm=fwhm,
+            zero_point=zp, params=params, mask=frame.mask,
+        )  # fmt: skip
+
+    before = compare(frame.image)
+    zp = float(before.meta.get("zero_point", math.nan))
+    if not math.isfinite(zp):
+        raise ValueError(f"{frame.file}: no zero point against the catalogue")
+    limit = float(before.meta.get("catalog_limit", math.nan))
+    old = before[before["accepted"]]
+    bad = frame.bad.copy()
+    bad[: int(3 * fwhm), :] = bad[-int(3 * fwhm) :, :] = True
+    bad[:, : int(3 * fwhm)] = bad[:, -int(3 * fwhm) :] = True
+    rows, false = [], 0
+    tick = state.counter(len(mags), "injected")
+    for mag in mags:
+        state.check()
+        x, y = _grid(bad, spacing_fwhm * fwhm, rng)
+        flux = np.full(len(x), 10 ** (-0.4 * (mag - zp)))
+        cand = compare(inject_sources(frame.image, x, y, flux, frame, rng))
+        found, stray = _found_and_stray(x, y, cand[cand["accepted"]], old, fwhm)
+        false += stray
+        nan = np.full(len(x), np.nan)
+        rows.extend(zip(x, y, np.full(len(x), mag), flux, nan, nan, nan, found,
+                        np.zeros(len(x), bool), strict=True))  # fmt: skip
+        tick()
+    return _result(rows, mags, limit, false)
+
+
+def _result(rows: list, mags: Sequence[float], limit_mag: float, false: int) -> InjectionResult:
     names = ("x", "y", "mag", "flux", "flux_meas", "flux_err", "limit_mag", "found",
              "forced_detected")  # fmt: skip
-    sources = Table(rows=rows, names=names)
+    sources = Table(rows=rows, names=names) if rows else Table(names=names)
     curve = Table()
     curve["mag"] = np.asarray(mags, float)
     curve["n"] = [int(np.sum(sources["mag"] == m)) for m in mags]
-    curve["completeness"] = [float(np.mean(sources["found"][sources["mag"] == m])) for m in mags]
-    limit_mag = float(np.nanmedian(sources["limit_mag"])) if len(sources) else math.nan
+    curve["completeness"] = [
+        float(np.mean(sources["found"][sources["mag"] == m])) if n else math.nan
+        for m, n in zip(mags, curve["n"], strict=True)
+    ]
     return InjectionResult(sources, curve, limit_mag, false / max(len(mags), 1))
 
 
