@@ -26,7 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS, Sip
 
-__all__ = ["WcsFit", "WcsFitError", "fit_wcs", "gnomonic", "inverse_gnomonic", "sky_residuals"]
+__all__ = [
+    "WcsFit",
+    "WcsFitError",
+    "fit_wcs",
+    "gnomonic",
+    "inverse_gnomonic",
+    "mean_direction",
+    "sky_residuals",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,18 @@ def inverse_gnomonic(xi, eta, ra0: float, dec0: float) -> tuple[np.ndarray, np.n
             x * np.sin(c), rho * np.cos(d0) * np.cos(c) - y * np.sin(d0) * np.sin(c)
         )
     return np.degrees(ra) % 360.0, np.degrees(dec)
+
+
+def mean_direction(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
+    """(ra, dec) in degrees of the mean of the stars' unit vectors."""
+    ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    xyz = np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)]).mean(
+        axis=0
+    )
+    return (
+        math.degrees(math.atan2(xyz[1], xyz[0])) % 360.0,
+        math.degrees(math.atan2(xyz[2], math.hypot(xyz[0], xyz[1]))),
+    )
 
 
 def _terms(order: int, min_total: int = 0) -> list[tuple[int, int]]:
@@ -228,19 +248,7 @@ def fit_wcs(
     v = xy[:, 1] + 1.0 - crpix[1]
     norm = max(nx, ny) / 2.0
     order = _max_order_for(n, max(int(sip_order), 1))
-    if crval is None:
-        xyz = np.column_stack(
-            [
-                np.cos(np.radians(dec)) * np.cos(np.radians(ra)),
-                np.cos(np.radians(dec)) * np.sin(np.radians(ra)),
-                np.sin(np.radians(dec)),
-            ]
-        ).mean(axis=0)
-        crval = (
-            math.degrees(math.atan2(xyz[1], xyz[0])) % 360.0,
-            math.degrees(math.atan2(xyz[2], math.hypot(xyz[0], xyz[1]))),
-        )
-    ra0, dec0 = crval
+    ra0, dec0 = crval if crval is not None else mean_direction(ra, dec)
     if sigma is None:
         sig_in = None
         sig = np.ones(n)
