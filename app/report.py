@@ -8,6 +8,7 @@ atomically; the page links nothing outside that folder.
 
 from __future__ import annotations
 
+import errno
 import html
 import os
 import sys
@@ -83,6 +84,13 @@ def _plot_png(
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
         exporter.export(str(tmp))
+        # Qt reports no error when the disk is full: it leaves an empty or cut
+        # file, which must not replace a good figure or be linked from the page.
+        with open(tmp, "rb") as fh:
+            if fh.read(8) != b"\x89PNG\r\n\x1a\n" or os.fstat(fh.fileno()).st_size < 64:
+                raise OSError(
+                    errno.ENOSPC, "the figure could not be written (disk full?)", str(path)
+                )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

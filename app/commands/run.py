@@ -244,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.sequence import scan
     from fluxion.core.photometry import PhotometryParams
     from fluxion.core.project.document import Project, ProjectError, is_project
+    from fluxion.core.runtime.failures import failure_message
     from fluxion.core.runtime.pipeline import Cancelled, StepState
 
     check_paths(args.paths)
@@ -303,6 +304,14 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         print("stopped: finished frames are kept; run the same command again to go on")
         return 130
+    except (ProjectError, OSError) as exc:
+        # The project folder itself failed (a full disk, a read-only folder):
+        # finished frames are kept, as after a cancel.
+        progress.done()
+        why = str(exc) if isinstance(exc, ProjectError) else failure_message(exc)
+        raise CommandError(
+            f"cannot write into the project {args.project}: {why}; finished frames are kept"
+        ) from exc
     progress.done()
     _print_summary(result, args.project / FRAMES_FILE)
     if args.aavso is not None:
@@ -360,7 +369,9 @@ def _summary_page(folder: Path, result) -> None:
     try:
         path = write_report(folder, result.frames, result.light_curve)
     except Exception as exc:  # the summary is a convenience: never fail the run for it
-        print(f"no HTML summary: {exc}", file=sys.stderr)
+        from fluxion.core.runtime.failures import failure_message
+
+        print(f"no HTML summary: {failure_message(exc)}", file=sys.stderr)
         return
     if path is not None:
         print(f"summary: {path}")

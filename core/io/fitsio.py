@@ -664,10 +664,27 @@ def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_cause(exc)
+        if cause is not None and cause is not exc:
+            # astropy's clean-up after a failed write raises its own error
+            # ("'list' object has no attribute '_file'"), hiding a full disk.
+            raise cause from exc
         raise
     return dest
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The OSError (a full disk, a lost drive) among ``exc`` and what it was raised during."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def atomic_write_fits(
