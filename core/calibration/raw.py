@@ -10,7 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..io.cfa import shift_pattern
-from ..io.fitsio import read_header, read_image
+from ..io.fitsio import read_frame, read_header, read_image
 from ..io.rawfile import is_raw_name
 from ..runtime.quiet import quiet
 from .overscan import Overscan, overscan_from_header
@@ -56,9 +56,15 @@ class RawFrame:
     header: fits.Header | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_info(cls, info: FrameInfo) -> RawFrame:
-        """A scanned file (its header is read now, its pixels later)."""
-        header, hdu = read_header(info.path)
+    def from_info(cls, info: FrameInfo, *, with_pixels: bool = False) -> RawFrame:
+        """A scanned file: its header read now, its pixels later or, ``with_pixels``,
+        now in the same open (float32)."""
+        array = None
+        if with_pixels:
+            own = info.hdu if info.hdu is not None and info.hdu >= 0 else None
+            array, header, hdu = read_frame(info.path, hdu=own, dtype=np.float32)
+        else:
+            header, hdu = read_header(info.path)
         return cls(
             name=Path(info.path).name,
             exptime=info.exptime,
@@ -70,6 +76,7 @@ class RawFrame:
             cfa=info.cfa,
             path=Path(info.path),
             hdu=info.hdu if info.hdu is not None and info.hdu >= 0 else hdu,
+            array=array,
             header=header,
         )
 

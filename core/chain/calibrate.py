@@ -226,29 +226,9 @@ def _masters(
     return report.masters
 
 
-def _raw_light(frame: FrameInfo) -> RawFrame:
-    """``frame`` as calibration takes it, its pixels and header read in one open."""
-    hdu = frame.hdu if frame.hdu is not None and frame.hdu >= 0 else None
-    data, header, index = read_frame(frame.path, hdu=hdu, dtype=np.float32)
-    return RawFrame(
-        name=Path(frame.path).name,
-        exptime=frame.exptime,
-        filter=frame.filter,
-        binning=tuple(frame.binning),
-        saturation=frame.saturation,
-        gain=frame.gain,
-        read_noise=frame.read_noise,
-        cfa=frame.cfa,
-        path=Path(frame.path),
-        hdu=index,
-        array=data,
-        header=header,
-    )
-
-
 def calibrate_light(step: Calibration, frame: FrameInfo) -> CalibratedFrame:
     """Calibrate one light in memory (its raw file read once); nothing written."""
-    result = step(_raw_light(frame))
+    result = step(RawFrame.from_info(frame, with_pixels=True))  # one open
     result.header["FLXRAWFP"] = (raw_fingerprint(frame), "Fluxion fingerprint of the raw file")
     return result
 
