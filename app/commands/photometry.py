@@ -58,6 +58,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "star and channel with a 'channel' column (RGB; RGB+L adds all pixels; L; G; RGGB: "
         "the greens apart; mono: the mosaic as one image)",
     )
+    p.add_argument(
+        "--psf-variation",
+        choices=("auto", "constant"),
+        default="auto",
+        help="PSF across the frame (psf, crowded): auto varies it where held-out stars need it",
+    )
+    p.add_argument(
+        "--psf-file",
+        type=Path,
+        default=None,
+        help="GriddedPSFModel FITS file (STPSF/WebbPSF or one Fluxion wrote) used as the PSF",
+    )
+    p.add_argument(
+        "--psf-grid",
+        action="store_true",
+        help="also write each frame's PSF as a GriddedPSFModel FITS file, FRAME.psf.fits "
+        "(psf, crowded)",
+    )
     p.add_argument("--gain", type=float, default=None, help="e-/ADU, overrides the header")
     p.add_argument("--read-noise", type=float, default=None, help="e-, overrides the header")
     p.add_argument("--saturation", type=float, default=None, help="ADU, overrides the header")
@@ -135,6 +153,8 @@ def measure_file(
         iterations=args.iterations,
         psf_model=args.psf_model,
         channels=getattr(args, "channels", "RGB"),
+        psf_variation=getattr(args, "psf_variation", "auto"),
+        psf_file=str(args.psf_file) if getattr(args, "psf_file", None) else "",
     )
     # The pattern as the scan reads it (header cards, camera profile, raw file).
     cfa = frame_info(path).cfa
@@ -153,7 +173,19 @@ def measure_file(
     table.meta.update(frame_table_meta(path, facts))
     table.meta.update(gain=gain if gain is not None else "unknown", read_noise=read_noise)
     atomic_write_ecsv(out_dir / (name or output_name(path)), table)
+    if getattr(args, "psf_grid", False) and result.psf is not None:
+        from fluxion.core.photometry.gridpsf.io import write_psf_grid
+
+        grid_meta = {"FILTER": table.meta["FILTER"]} if table.meta.get("FILTER") else {}
+        write_psf_grid(
+            out_dir / psf_grid_name(name or output_name(path)), result.psf, meta=grid_meta
+        )
     return len(table), result.unit
+
+
+def psf_grid_name(table_name: str) -> str:
+    """``frame.ecsv`` -> ``frame.psf.fits``: where ``--psf-grid`` writes the frame's PSF."""
+    return table_name[: -len(".ecsv")] + ".psf.fits"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     check_folder(args.out)
+    if getattr(args, "psf_file", None) is not None and not args.psf_file.is_file():
+        raise CommandError(f"{args.psf_file}: no such PSF grid file")
     check_workers(args.workers)
     frames, skipped = _frames(args.paths, recurse(args))
     for f in skipped:

@@ -34,11 +34,14 @@ from fluxion.core.chain import (
 from fluxion.core.display.stretch import Limits, compute_limits
 from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
+from fluxion.core.photometry.gridpsf import PSFField
+from fluxion.core.photometry.gridpsf.maps import PSFMaps, psf_maps
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
 from .base import StepPanel, read_stored, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
+from .photometry_psfgrid import PsfGridView
 
 __all__ = [
     "FramePhotometry",
@@ -65,6 +68,8 @@ class FramePhotometry:
     result: PhotometryResult
     gain: float
     images: dict[str, tuple[np.ndarray, Limits]] = field(default_factory=dict, repr=False)
+    psf_maps: PSFMaps | None = field(default=None, repr=False)
+    """The PSF across the frame (grid, differences, FWHM and ellipticity maps)."""
 
     @property
     def table(self):
@@ -95,8 +100,31 @@ def measure_frame(
         if model is not None:
             shown = (np.asarray(model) / gain).astype(np.float32)
             images[name] = (shown, compute_limits(shown, "zscale"))
+    maps = _maps(result.psf, frame, result.sky)
     state.progress(1.0, f"{len(result.table)} stars measured")
-    return FramePhotometry(result=result, gain=gain, images=images)
+    return FramePhotometry(result=result, gain=gain, images=images, psf_maps=maps)
+
+
+def _maps(psf: object | None, frame: FrameInfo, sky: np.ndarray | None = None) -> PSFMaps | None:
+    """The PSF's grid and shape maps over the frame (a profile fit per map point: worker only)."""
+    if psf is None:
+        return None
+    shape = getattr(psf, "shape", None)
+    if shape is None and sky is not None and np.ndim(sky) == 2 and np.size(sky) > 1:
+        shape = np.shape(sky)
+    if shape is None:
+        shape = getattr(frame, "shape", None)
+    if shape is None or len(shape) != 2 or min(shape) <= 0:
+        return None
+    return psf_maps(psf, tuple(int(v) for v in shape))
+
+
+def _centre_psf(psf: object | None) -> object | None:
+    """The PSF at the frame's centre (the profile plot shows one PSF)."""
+    if isinstance(psf, PSFField):
+        ny, nx = psf.shape or (2 * psf.ys[-1] + 1, 2 * psf.xs[-1] + 1)
+        return psf.at((nx - 1) / 2.0, (ny - 1) / 2.0)
+    return psf
 
 
 def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | None:
@@ -127,7 +155,7 @@ def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | Non
         psf=kept.psf if kept is not None else None,
     )
     gain = float(frame.gain) if frame.gain else 1.0
-    return FramePhotometry(result=result, gain=gain)
+    return FramePhotometry(result=result, gain=gain, psf_maps=_maps(result.psf, frame))
 
 
 def restore(
@@ -164,7 +192,10 @@ def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str
         corr = r.table.meta.get("aperture_correction")
         if corr is not None and math.isfinite(corr):
             text += f", aperture correction x{corr:.3f}"
-    if r.psf is not None:
+    if isinstance(r.psf, PSFField) and r.psf.varies:
+        how = r.psf.meta.get("chosen", r.psf.kind)
+        text += f"; PSF varies across the frame ({how}), FWHM {r.psf.fwhm:.2f} px at the centre"
+    elif r.psf is not None:
         text += f"; PSF {r.psf.kind} FWHM {r.psf.fwhm:.2f} px"
     return text + f"; fluxes in {r.unit}."
 
@@ -210,12 +241,14 @@ class PhotometryPanel(StepPanel):
 
         self.growth_plot = CurveOfGrowthPlot()
         self.psf_view = PsfView()
+        self.psf_grid = PsfGridView()
         self.error_plot = ErrorMagnitudePlot()
         layout.removeWidget(self.plot)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.plot, "Night")
         self.tabs.addTab(self.growth_plot, "Curve of growth")
         self.tabs.addTab(self.psf_view, "PSF")
+        self.tabs.addTab(self.psf_grid, "PSF across field")
         self.tabs.addTab(self.error_plot, "Errors")
         layout.addWidget(self.tabs, 2)
         # Queued: the window shows a new frame in its own frame_ready slot, and a
@@ -269,7 +302,11 @@ class PhotometryPanel(StepPanel):
         self.result_label.setText(describe(index, result, channel))
         p = self.params()
         self.growth_plot.set_curve(r.curve_of_growth, r.aperture_radius, p.growth_min_fraction)
-        self.psf_view.set_psf(r.psf)
+        self.psf_view.set_psf(_centre_psf(r.psf))
+        self.psf_grid.set_maps(
+            result.psf_maps,
+            "" if result.images or r.psf is None else "The residual image shows after a new run.",
+        )
         t = channel_rows(r.table, channel)
         self.error_plot.set_table(t["flux"], t["flux_err"], t["flags"])
         has_model = bool(result.images)

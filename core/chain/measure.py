@@ -28,6 +28,8 @@ from ..io.fitsio import atomic_write_bytes, atomic_write_ecsv
 from ..io.frames import FrameInfo, frame_table_meta
 from ..photometry import CurveOfGrowth, Photometry, PhotometryParams, PhotometryResult
 from ..photometry.epsf import EffectivePSF
+from ..photometry.gridpsf import PSFField
+from ..photometry.gridpsf.io import field_from_hdu, grid_hdu
 from ..photometry.growth import curve_from_tables, curve_to_tables
 from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
@@ -95,7 +97,8 @@ class PhotometryDiagnostics:
     """
 
     curve_of_growth: CurveOfGrowth | None = None
-    psf: EffectivePSF | None = None
+    psf: EffectivePSF | PSFField | None = None
+    """The PSF; one that varies across the frame comes back as its grid of PSFs."""
     annulus: tuple[float, float] | None = None
     """Sky annulus radii (px) of the aperture method."""
 
@@ -103,6 +106,13 @@ class PhotometryDiagnostics:
 def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
     """The curve of growth, PSF and annulus as FITS (binary, so float64 comes back exact)."""
     psf = result.psf if isinstance(result.psf, EffectivePSF) else None
+    field = result.psf if isinstance(result.psf, PSFField) else None
+    if field is not None and not field.varies:
+        psf, field = field.at(float(field.xs[0]), float(field.ys[0])), None
+    if field is not None:
+        # The PSF at the centre for the profile plot, the grid for the field's view.
+        ny, nx = field.shape or (2 * field.ys[-1] + 1, 2 * field.xs[-1] + 1)
+        psf = field.at((nx - 1) / 2.0, (ny - 1) / 2.0)
     if result.curve_of_growth is None and psf is None and result.annulus is None:
         return None
     primary = fits.PrimaryHDU()
@@ -139,6 +149,9 @@ def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
         if math.isfinite(psf.moffat_beta):  # FITS cards cannot hold NaN
             hdu.header["BETA"] = (float(psf.moffat_beta), "power of the Moffat wings")
         hdus.append(hdu)
+    if field is not None:
+        # In the layout of a GriddedPSFModel file (photutils, STPSF).
+        hdus.append(grid_hdu(field))
     return hdus
 
 
@@ -187,6 +200,8 @@ def load_photometry_diagnostics(
                 n_stars=int(h.get("N_STARS", 0)),
                 moffat_beta=float(h.get("BETA", math.nan)),
             )
+        if "PSFGRID" in hdul:
+            psf = field_from_hdu(hdul["PSFGRID"])
     return PhotometryDiagnostics(curve_of_growth=curve, psf=psf, annulus=annulus)
 
 
@@ -251,6 +266,7 @@ def _photometry_fingerprint(
         _positions_digest(positions),
         # Micropixels: the FWHM scales the apertures and annuli.
         None if fwhm is None else round(float(fwhm), 6),
+        *_psf_file_digest(params),
     )
 
 
@@ -283,6 +299,19 @@ def _fwhm_of(
     if record is not None and record.sources is not None:
         return _usable_fwhm(record.sources.fwhm)
     return detected_fwhm(store, frame, image_fp)
+
+
+def _psf_file_digest(params: PhotometryParams) -> tuple[str, ...]:
+    """The PSF grid file's content digest (none without a file): a new grid, a new measurement."""
+    if not params.psf_file:
+        return ()
+    from pathlib import Path
+
+    path = Path(params.psf_file).expanduser()
+    try:
+        return (hashlib.sha256(path.read_bytes()).hexdigest(),)
+    except OSError:
+        return ("missing",)
 
 
 def load_photometry(store: ProductStore, frame: FrameInfo) -> Table | None:

@@ -47,7 +47,6 @@ from astropy.table import Table
 from ..calibration.masks import MaskBits
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from .fwhm import MoffatProfile
 from .measure import SourceFlags, frame_fwhm, measure_sources
 
 __all__ = [
@@ -517,7 +516,7 @@ class Detection:
             err: float | np.ndarray = sky.noise
         else:
             err = sky.rms if sky.rms is not None else bkg.rms(dtype=np.float32)
-        kernel, filter_fwhm, first = self._kernel(data, bad, err, state)
+        kernel, filter_fwhm = self._kernel(data, bad, err, state)
         state.progress(0.4, "extraction")
         objects, segmap = _extract(
             data, bad, err, p.snr_threshold, p.pixel_threshold, p.min_area, kernel, p
@@ -527,7 +526,7 @@ class Detection:
         psf = filter_fwhm if p.detection_filter == "matched" else None
         sources = measure_sources(data, bad, err, gain, objects, segmap, saturated, p, psf)
         state.progress(0.9, "frame FWHM")
-        fwhm, spread, n_stars, beta, _ = frame_fwhm(data, bad, sources, p, start=first)
+        fwhm, spread, n_stars, beta = frame_fwhm(data, bad, sources, p)
         meta = {
             "fwhm": fwhm,
             "fwhm_spread": spread,
@@ -553,16 +552,15 @@ class Detection:
 
     def _kernel(
         self, data: np.ndarray, bad: np.ndarray, err: float | np.ndarray, state: StepState
-    ) -> tuple[np.ndarray | None, float, MoffatProfile | None]:
-        """The detection kernel, for a Gaussian one its FWHM (px), and the first
-        pass's stacked profile when it measured one (the final fit starts there)."""
+    ) -> tuple[np.ndarray | None, float]:
+        """The detection kernel and, for a Gaussian one, its FWHM (px)."""
         p = self.params
         if p.detection_filter == "none":
-            return None, math.nan, None
+            return None, math.nan
         if p.detection_filter == "pyramid":
-            return _pyramid_kernel(), math.nan, None
+            return _pyramid_kernel(), math.nan
         if p.detection_filter == "gaussian":
-            return gaussian_kernel(p.filter_fwhm), p.filter_fwhm, None
+            return gaussian_kernel(p.filter_fwhm), p.filter_fwhm
         state.progress(0.3, "first pass for the FWHM")
         # As the real pass's threshold would be through the pyramid, and never
         # below the FWHM stars' need.
@@ -572,8 +570,7 @@ class Detection:
             data, bad, err, max(wanted, _FIRST_PASS_THRESHOLD), math.inf, 5, pyramid, p
         )
         first = measure_sources(data, bad, err, None, objects, segmap, None, p)
-        measured = frame_fwhm(data, bad, first, p)
-        fwhm = measured.fwhm
+        fwhm = frame_fwhm(data, bad, first, p)[0]
         if not math.isfinite(fwhm):
             log.info("no star for the matched filter's FWHM; using %.2f px", p.filter_fwhm)
             fwhm = p.filter_fwhm
@@ -581,7 +578,7 @@ class Detection:
         # give a wild value, and a huge kernel only costs time.
         fwhm = float(np.clip(fwhm, 0.5, 20.0))
         state.check()
-        return gaussian_kernel(fwhm), fwhm, measured.profile
+        return gaussian_kernel(fwhm), fwhm
 
     def map(
         self,

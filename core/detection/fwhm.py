@@ -43,14 +43,11 @@ class MoffatProfile:
         Power index of the wings.
     n_stars : int
         Stars in the stack.
-    amplitude : float
-        Peak of the flux-normalised profile (NaN when not fitted).
     """
 
     alpha: float
     beta: float
     n_stars: int
-    amplitude: float = math.nan
 
     @property
     def fwhm(self) -> float:
@@ -58,43 +55,9 @@ class MoffatProfile:
         return 2.0 * self.alpha * math.sqrt(2.0 ** (1.0 / self.beta) - 1.0)
 
 
-class _StackedMoffat:
-    """Residuals of ``amp * integrated Moffat - v`` and their exact Jacobian.
-
-    The sub-pixel radii are computed once, and the model's terms are kept
-    between the residuals and the Jacobian at the same parameters (the
-    solver asks for both): the fit then costs about a third of finite
-    differences', which evaluate the model three more times per step.
-    """
-
-    def __init__(self, dx: np.ndarray, dy: np.ndarray, v: np.ndarray) -> None:
-        self.r2 = (dx[:, None] + _SUB_DX) ** 2 + (dy[:, None] + _SUB_DY) ** 2
-        self.v = v
-        self._at: tuple[float, float] | None = None
-
-    def _terms(self, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._at != (alpha, beta):
-            q = self.r2 / alpha**2
-            log_u = np.log1p(q)
-            power = np.exp(-beta * log_u)  # (1 + r^2/alpha^2) ** -beta
-            self._cache = (power, log_u, q / (1.0 + q))
-            self._at = (alpha, beta)
-        return self._cache
-
-    def residuals(self, p: np.ndarray) -> np.ndarray:
-        amp, alpha, beta = p
-        power, _, _ = self._terms(float(alpha), float(beta))
-        return amp * power.mean(axis=1) - self.v
-
-    def jacobian(self, p: np.ndarray) -> np.ndarray:
-        amp, alpha, beta = p
-        power, log_u, frac = self._terms(float(alpha), float(beta))
-        jac = np.empty((len(self.v), 3))
-        jac[:, 0] = power.mean(axis=1)
-        # d/d alpha of u**-beta = beta * u**-beta * (2 r^2 / alpha^3) / u
-        jac[:, 1] = amp * (2.0 * beta / alpha) * (power * frac).mean(axis=1)
-        jac[:, 2] = -amp * (power * log_u).mean(axis=1)
-        return jac
+def _integrated_moffat(dx: np.ndarray, dy: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    r2 = (dx[:, None] + _SUB_DX) ** 2 + (dy[:, None] + _SUB_DY) ** 2
+    return np.mean((1.0 + r2 / alpha**2) ** (-beta), axis=1)
 
 
 def fit_stacked_moffat(
@@ -105,7 +68,6 @@ def fit_stacked_moffat(
     fwhm_guess: float,
     *,
     bad: np.ndarray | None = None,
-    start: MoffatProfile | None = None,
 ) -> MoffatProfile | None:
     """Fit one pixel-integrated Moffat profile to the stacked stars.
 
@@ -120,10 +82,6 @@ def fit_stacked_moffat(
         cutout size and the starting point.
     bad : ndarray of bool, optional
         Pixels to leave out.
-    start : MoffatProfile, optional
-        A profile fitted to much the same stars (detection's first pass):
-        the fit starts from it and converges in a third of the steps, to the
-        same minimum.
 
     Returns
     -------
@@ -154,16 +112,15 @@ def fit_stacked_moffat(
     dx, dy, v = np.concatenate(dxs), np.concatenate(dys), np.concatenate(values)
     alpha0 = fwhm_guess / (2.0 * math.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
     amp0 = 2.0 / (math.pi * alpha0**2)  # normalisation of beta = 3
-    x0 = [amp0, alpha0, 3.0]
-    if start is not None and math.isfinite(start.amplitude) and start.amplitude > 0:
-        x0 = [start.amplitude, start.alpha, start.beta]
 
-    model = _StackedMoffat(dx, dy, v)
+    def residuals(p: np.ndarray) -> np.ndarray:
+        amp, alpha, beta = p
+        return amp * _integrated_moffat(dx, dy, alpha, beta) - v
+
     try:
         fit = least_squares(
-            model.residuals,
-            x0=x0,
-            jac=model.jacobian,
+            residuals,
+            x0=[amp0, alpha0, 3.0],
             bounds=([0.0, 0.1, 1.01], [np.inf, 50.0, 30.0]),
             # Robust loss: a neighbour or cosmic ray in one stamp must not drag the fit.
             loss="soft_l1",
@@ -174,5 +131,5 @@ def fit_stacked_moffat(
         return None
     if not fit.success:
         return None
-    amp, alpha, beta = fit.x
-    return MoffatProfile(float(alpha), float(beta), n_used, float(amp))
+    _, alpha, beta = fit.x
+    return MoffatProfile(alpha=float(alpha), beta=float(beta), n_stars=n_used)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sep
@@ -17,7 +17,7 @@ from astropy.stats import mad_std
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from .fwhm import MoffatProfile, fit_stacked_moffat
+from .fwhm import fit_stacked_moffat
 
 if TYPE_CHECKING:
     from .extract import DetectionParams
@@ -281,23 +281,9 @@ def _sharper_than_stars(diameter: np.ndarray, usable: np.ndarray) -> np.ndarray:
     return usable & (diameter < 0.5 * width)
 
 
-class FrameFwhm(NamedTuple):
-    """A frame's FWHM (px), its spread, the stars it rests on, the Moffat beta and profile."""
-
-    fwhm: float
-    spread: float
-    n_stars: int
-    beta: float
-    profile: MoffatProfile | None = None
-
-
 def frame_fwhm(
-    data: np.ndarray,
-    bad: np.ndarray,
-    sources: Table,
-    p: DetectionParams,
-    start: MoffatProfile | None = None,
-) -> FrameFwhm:
+    data: np.ndarray, bad: np.ndarray, sources: Table, p: DetectionParams
+) -> tuple[float, float, int, float]:
     """The frame's FWHM, its spread and the stars it rests on.
 
     A Moffat profile is fitted to the stacked clean isolated stars (see
@@ -306,18 +292,17 @@ def frame_fwhm(
     FWHM to the stars' median half-light diameter: stars then read the fitted
     FWHM whatever the profile, and extended sources stand out above it.
 
-    ``start`` is a profile fitted to much the same stars (detection's first
-    pass), where the fit starts. NaNs when no star qualifies.
+    Returns ``(fwhm, spread, n_stars, beta)``; NaNs when no star qualifies.
     """
     if len(sources) == 0:
-        return FrameFwhm(math.nan, math.nan, 0, math.nan)
+        return math.nan, math.nan, 0, math.nan
     diameter = np.asarray(sources["fwhm"])
     snr = np.asarray(sources["snr"])
     usable = (np.asarray(sources["flags"]) == 0) & np.isfinite(diameter) & (snr >= p.fwhm_min_snr)
     usable &= ~_sharper_than_stars(diameter, usable)
     n = int(usable.sum())
     if n == 0:
-        return FrameFwhm(math.nan, math.nan, 0, math.nan)
+        return math.nan, math.nan, 0, math.nan
     median_diameter = float(np.median(diameter[usable]))
     # The brightest 60 stars pin the profile (thousands of pixels); more only cost time.
     best = np.flatnonzero(usable)[np.argsort(-snr[usable])[:60]]
@@ -328,7 +313,6 @@ def frame_fwhm(
         np.asarray(sources["flux"])[best],
         median_diameter,
         bad=bad,
-        start=start,
     )
     beta = math.nan
     if profile is not None and 0.2 * median_diameter < profile.fwhm < 2.0 * median_diameter:
@@ -336,4 +320,4 @@ def frame_fwhm(
         beta = profile.beta
     values = np.asarray(sources["fwhm"])[usable]
     spread = float(mad_std(values)) if n > 1 else 0.0
-    return FrameFwhm(float(np.median(values)), spread, n, beta, profile)
+    return float(np.median(values)), spread, n, beta

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from fluxion.core.runtime.params import param
 
-__all__ = ["CHANNEL_SETS", "METHODS", "PhotometryParams"]
+__all__ = ["CHANNEL_SETS", "METHODS", "PSF_VARIATIONS", "PhotometryParams"]
 
 METHODS = ("aperture", "psf", "crowded")
+PSF_VARIATIONS = ("auto", "constant")
 #: What a colour-filter-array frame is measured in (see ``photometry.channels``).
 CHANNEL_SETS = ("RGB", "RGB+L", "L", "G", "RGGB", "mono")
 
@@ -111,6 +112,20 @@ class PhotometryParams:
         "stars; empirical: photutils ePSF of those stars with Moffat wings (needs many "
         "stars and is slower).",
         choices=("moffat", "gaussian", "empirical"),
+    )
+    psf_variation: str = param(
+        "auto",
+        label="PSF across the field",
+        help="auto: a PSF that changes across the frame (profile shape as polynomials in x, y, "
+        "or for the empirical PSF an ePSF per cell) when it fits held-out stars better than "
+        "one PSF; constant: one PSF for the whole frame.",
+        choices=PSF_VARIATIONS,
+    )
+    psf_file: str = param(
+        "",
+        label="PSF grid file",
+        help="A GriddedPSFModel FITS file (STPSF/WebbPSF, or a grid Fluxion wrote) used instead "
+        "of a PSF built from the frame's stars; empty builds it (PSF and crowded methods).",
     )
     psf_size: int = param(
         25,

@@ -24,6 +24,8 @@ from fluxion.core.runtime.quiet import quiet
 
 from .epsf import EffectivePSF
 from .flags import PhotometryFlag as F
+from .gridpsf.field import PSFField
+from .gridpsf.model import FieldPSFModel
 from .noise import NoiseModel
 
 __all__ = ["PSFFit", "fit_psf_photometry", "render_stars"]
@@ -43,9 +45,26 @@ class PSFFit:
     """Model image of the fitted stars (no sky)."""
 
 
+def star_stamps(
+    psf: EffectivePSF | PSFField,
+    size: int,
+    dx: np.ndarray,
+    dy: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> np.ndarray:
+    """Unit stamps (N, size, size) at sub-pixel offsets (dx, dy) of stars at (x, y).
+
+    A field-varying PSF gives each star the PSF where it is.
+    """
+    if isinstance(psf, PSFField):
+        return psf.stamps(size, dx, dy, x, y)
+    return psf.stamps(size, dx, dy)
+
+
 def render_stars(
     shape: tuple[int, int],
-    psf: EffectivePSF,
+    psf: EffectivePSF | PSFField,
     x: np.ndarray,
     y: np.ndarray,
     flux: np.ndarray,
@@ -64,7 +83,9 @@ def render_stars(
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & (flux != 0)
     if not ok.any():
         return image
-    alpha = psf.fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
+    # A varying PSF's widest stars set the reach of all (a few stamps larger than needed).
+    fwhm = psf.fwhm_max if isinstance(psf, PSFField) else psf.fwhm
+    alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
     peak = 2.0 * np.abs(flux) / (np.pi * alpha**2)
     with np.errstate(divide="ignore", invalid="ignore"):
         reach = alpha * np.sqrt(np.maximum((peak / (0.05 * sky_sigma)) ** (1 / 3) - 1, 0))
@@ -78,7 +99,8 @@ def render_stars(
             continue
         half = int(size) // 2
         xi, yi = np.rint(x[idx]).astype(int), np.rint(y[idx]).astype(int)
-        stamps = psf.stamps(int(size), x[idx] - xi, y[idx] - yi) * flux[idx, None, None]
+        stamps = star_stamps(psf, int(size), x[idx] - xi, y[idx] - yi, x[idx], y[idx])
+        stamps = stamps * flux[idx, None, None]
         # A margin of a whole stamp: stars just off the frame still shine in.
         padded = np.zeros((ny + 2 * size, nx + 2 * size))
         for j in range(idx.size):
@@ -121,7 +143,9 @@ _NOT_CONVERGED = "One or more fit"
 _SERIAL = itertools.count()
 
 
-def _model_of(psf: EffectivePSF, forced: bool) -> ImagePSF:
+def _model_of(
+    psf: EffectivePSF | PSFField, forced: bool, fit_size: int = 0
+) -> ImagePSF | FieldPSFModel:
     """The photutils model of ``psf``, of a class made for this fit alone.
 
     photutils 3.0 builds a model class per group size and caches it under
@@ -133,8 +157,13 @@ def _model_of(psf: EffectivePSF, forced: bool) -> ImagePSF:
     results changed from run to run. A class of a unique name per fit keys
     the cache to this PSF.
     """
-    cls = type(f"FramePSF{next(_SERIAL)}", (ImagePSF,), {"__module__": __name__})
-    model = cls(psf.data, oversampling=psf.oversampling)
+    base = FieldPSFModel if isinstance(psf, PSFField) else ImagePSF
+    cls = type(f"FramePSF{next(_SERIAL)}", (base,), {"__module__": __name__})
+    if isinstance(psf, PSFField):
+        # Evaluated within the (square) fit box only.
+        model = cls(psf, radius=0.5 * fit_size if fit_size else None)
+    else:
+        model = cls(psf.data, oversampling=psf.oversampling)
     if forced:
         model.x_0.fixed = True
         model.y_0.fixed = True
@@ -181,7 +210,7 @@ def _run(phot: PSFPhotometry, data, error, mask, init: Table) -> Table:
 def fit_psf_photometry(
     image: np.ndarray,
     positions: np.ndarray,
-    psf: EffectivePSF,
+    psf: EffectivePSF | PSFField,
     *,
     sky: np.ndarray | float,
     noise: NoiseModel,
@@ -211,8 +240,8 @@ def fit_psf_photometry(
         Frame in electrons, sky not subtracted.
     positions : ndarray, shape (N, 2)
         Starting (x, y); kept fixed when ``forced``.
-    psf : EffectivePSF
-        The PSF.
+    psf : EffectivePSF or PSFField
+        The PSF, the same everywhere or varying across the frame.
     sky : ndarray or float
         Sky in electrons per pixel, subtracted before the fit.
     noise : NoiseModel
@@ -243,7 +272,7 @@ def fit_psf_photometry(
     sky_arr = np.broadcast_to(np.asarray(sky, dtype=np.float64), data.shape)
 
     def photometry(grouper: SourceGrouper | None) -> PSFPhotometry:
-        model_psf = _model_of(psf, forced)
+        model_psf = _model_of(psf, forced, fit_size)
         return PSFPhotometry(
             model_psf,
             fit_size,

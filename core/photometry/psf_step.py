@@ -13,10 +13,18 @@ from fluxion.core.runtime.pipeline import StepState
 from .detect import SHARPNESS_LIMIT, isolated, noise_scale, residual_sky, single_pixel_ratio
 from .epsf import EffectivePSF, analytic_psf, build_epsf, fit_analytic_psf
 from .flags import PhotometryFlag as F
+from .gridpsf import PSFField, choose_psf, refit_field
 from .inputs import FrameInputs
 from .params import PhotometryParams
 
-__all__ = ["frame_psf", "missed_companions", "psf_star_positions", "run_psf"]
+__all__ = [
+    "field_psf",
+    "frame_psf",
+    "missed_companions",
+    "psf_file",
+    "psf_star_positions",
+    "run_psf",
+]
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +114,19 @@ def frame_psf(
         return analytic_psf("moffat", fwhm)
 
 
-def _clean_psf_stars(psf_pos: np.ndarray, first: Table) -> np.ndarray:
+def _clean_psf_stars(psf_pos: np.ndarray, first: Table, *, local: bool = False) -> np.ndarray:
     """PSF stars whose first-pass fit is as good as most (photutils qfit).
 
     A star with an unresolved companion a few px away passes every
     isolation test on the detections, yet its residual is 3-5x the others'
     (qfit 0.2 for 0.05); a few such blends pulled beta low. Stars beyond
     median + 3 robust sigma of qfit are dropped.
+
+    With ``local`` (the stars of a PSF that may vary across the frame), each
+    star's qfit is taken relative to the median of its ``LOCAL_STARS``
+    nearest PSF stars first: the first pass's one PSF fits the corners'
+    stars worse, and an absolute cut dropped exactly the stars that show how
+    the PSF changes.
     """
     fx = np.nan_to_num(np.asarray(first["x"], dtype=np.float64), nan=-1e9)
     fy = np.nan_to_num(np.asarray(first["y"], dtype=np.float64), nan=-1e9)
@@ -121,10 +135,22 @@ def _clean_psf_stars(psf_pos: np.ndarray, first: Table) -> np.ndarray:
     finite = np.isfinite(q)
     if finite.sum() < 3:
         return psf_pos
-    med = float(np.median(q[finite]))
-    spread = 1.4826 * float(np.median(np.abs(q[finite] - med)))
-    keep = q <= med + 3.0 * spread
+    ratio = q
+    if local:
+        k = min(LOCAL_STARS, int(finite.sum()))
+        _, near = cKDTree(psf_pos[finite]).query(psf_pos, k=k)
+        around = np.median(q[finite][np.atleast_2d(near.T).T], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(around > 0, q / around, q)
+    ok = np.isfinite(ratio)
+    med = float(np.median(ratio[ok]))
+    spread = 1.4826 * float(np.median(np.abs(ratio[ok] - med)))
+    keep = ratio <= med + 3.0 * spread
     return psf_pos[keep] if keep.sum() >= 3 else psf_pos
+
+
+LOCAL_STARS = 15
+"""PSF stars a star's fit quality is compared with (its neighbours in the frame)."""
 
 
 def _n_psf_stars(p: PhotometryParams) -> int:
@@ -132,6 +158,64 @@ def _n_psf_stars(p: PhotometryParams) -> int:
     # rather than 0.014 from frame to frame (500 stars in 1024^2, neighbours
     # subtracted), and a beta error of 0.02 moves a 1e5 e- star by 0.4 sigma.
     return 80 if p.psf_model == "empirical" else 100
+
+
+FIELD_PSF_STARS = 240
+"""PSF stars looked for when the PSF may vary: spread over the frame, not only the brightest 100.
+
+A degree-2 field (19 parameters) asks for 57 stars per half in the
+held-out test; a 3 x 3 grid of cell ePSFs for 25 per cell.
+"""
+
+
+def psf_file(path: str) -> PSFField:
+    """The PSF grid in ``path`` (a GriddedPSFModel FITS file), read once per path and date.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read as a PSF grid (the message names it).
+    """
+    from pathlib import Path
+
+    from .gridpsf.io import read_psf_grid
+
+    p = Path(path).expanduser()
+    key = (str(p.resolve()), p.stat().st_mtime_ns if p.exists() else 0)
+    hit = _PSF_FILES.get(key)
+    if hit is None:
+        hit = read_psf_grid(p)
+        _PSF_FILES.clear()
+        _PSF_FILES[key] = hit
+    return hit
+
+
+_PSF_FILES: dict[tuple[str, int], PSFField] = {}
+
+
+def field_psf(
+    p: PhotometryParams,
+    data: np.ndarray,
+    positions: np.ndarray,
+    constant: EffectivePSF,
+    mask: np.ndarray,
+) -> EffectivePSF | PSFField:
+    """The constant PSF, or a field-varying one when held-out stars say the frame needs it.
+
+    ``data`` is the sky-subtracted frame with every star but the PSF stars
+    subtracted; ``positions`` the PSF stars.
+    """
+    if p.psf_variation != "auto" or len(positions) < 3:
+        return constant
+    kind = "gaussian" if p.psf_model == "gaussian" else "moffat"
+    try:
+        choice = choose_psf(
+            data, positions, constant, kind=kind, mask=mask, cells=p.psf_model == "empirical"
+        )
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        log.warning("field-varying PSF not fitted (%s); one PSF for the frame", exc)
+        return constant
+    return choice.psf
 
 
 def _empirical_or(
@@ -161,6 +245,70 @@ def _empirical_or(
         )
         return moffat
     return epsf
+
+
+def _frame_sky(img: np.ndarray, first, mask: np.ndarray, sky) -> np.ndarray:
+    """The sky from the frame less the first pass's stars (see :func:`.detect.residual_sky`)."""
+    try:
+        return residual_sky(img - first.model, mask, box=_SKY_MESH)
+    except ValueError as exc:  # too few sky pixels left in every mesh
+        log.warning("sky from the residual failed (%s); keeping the frame's sky", exc)
+        return sky.level
+
+
+def _refit_psf(
+    p: PhotometryParams,
+    inputs: FrameInputs,
+    psf: EffectivePSF | PSFField,
+    first: Table,
+    sky_level: np.ndarray,
+    *,
+    choose: bool = True,
+) -> EffectivePSF | PSFField:
+    """The PSF from the PSF stars with every other star's first-pass model subtracted.
+
+    With ``choose``, a constant PSF may become one that varies across the
+    frame (:func:`field_psf`, from up to ``FIELD_PSF_STARS`` stars spread
+    over the frame); a varying one is refitted as the same model. Without
+    either, the constant PSF comes from the brightest ``_n_psf_stars``
+    exactly as when the PSF is never allowed to vary.
+    """
+    from .psf import render_stars
+
+    img, bad, _, stars, fwhm, noise, sat, _, _, _ = inputs
+    n_psf = _n_psf_stars(p)
+    field = choose or (isinstance(psf, PSFField) and psf.varies)
+    psf_pos = psf_star_positions(
+        stars,
+        img.shape,
+        fwhm,
+        float(np.median(sky_level)),
+        sat,
+        max_stars=FIELD_PSF_STARS if field else n_psf,
+    )
+    if len(psf_pos) < 3:
+        return psf
+    fx, fy, ff = (np.nan_to_num(np.asarray(first[c], dtype=np.float64)) for c in ("x", "y", "flux"))
+    psf_pos = _clean_psf_stars(psf_pos, first, local=field)
+    d, _ = cKDTree(psf_pos).query(np.c_[fx, fy])
+    others = d > 1.0
+    sky_sigma = float(np.sqrt(np.median(noise.variance(sky_level))))
+    neighbours = render_stars(
+        img.shape, psf, fx[others], fy[others], ff[others], sky_sigma=sky_sigma
+    )
+    fit_mask = bad if sat is None else bad | (img >= sat)
+    data = img - sky_level - neighbours
+    if isinstance(psf, PSFField) and psf.varies:
+        try:
+            return refit_field(data, psf_pos, psf, fit_mask)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.warning("field-varying PSF not refitted (%s)", exc)
+            return psf
+    # The constant PSF from the brightest; the field's variation from all.
+    const = frame_psf(
+        p, img, bad, sky_level, stars, fwhm, sat, neighbours=neighbours, positions=psf_pos[:n_psf]
+    )
+    return field_psf(p, data, psf_pos, const, fit_mask) if choose else const
 
 
 def missed_companions(
@@ -240,12 +388,13 @@ def _core_flags(table: Table, mask: np.ndarray, radius: float, flag: int) -> Non
 def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     """PSF photometry of a frame; returns the step's result fields."""
     img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
-    from .psf import fit_psf_photometry, render_stars
+    from .psf import fit_psf_photometry
 
+    fixed = psf_file(p.psf_file) if p.psf_file else None
     # The first pass only models the neighbours for the PSF refit below:
     # the fitted Moffat serves, and the ePSF (photutils' EPSFBuilder, ~10 s
     # for 80 stars) is built once, from the neighbour-subtracted stars.
-    psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat, empirical=False)
+    psf = fixed or frame_psf(p, img, bad, sky.level, stars, fwhm, sat, empirical=False)
     state.progress(0.2, f"PSF: {psf.kind}, FWHM {psf.fwhm:.2f} px")
     forced = positions is not None and p.forced
     # The caller's stars are the rows of the table; companions found in the
@@ -271,6 +420,19 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
     )
     first = fit_psf_photometry(img, positions, psf, neighbour_subtraction=False, **fit_kw)
     state.check()
+    if fixed is None and p.psf_variation == "auto":
+        # Whether the PSF changes across the frame is settled before the
+        # companions are looked for: one PSF's residual in a frame whose PSF
+        # varies is full of "companions" (the corners' elongated stars), which
+        # then took up to 30% of the stars' light.
+        varying = _refit_psf(
+            p, inputs, psf, first.table, _frame_sky(img, first, bad | saturated, sky)
+        )
+        if isinstance(varying, PSFField) and varying.varies:
+            psf = varying
+            state.progress(0.35, f"PSF varies across the frame: {psf.meta.get('chosen', psf.kind)}")
+            first = fit_psf_photometry(img, positions, psf, neighbour_subtraction=False, **fit_kw)
+            state.check()
     if not forced:
         # Companions the peak finder merged with a brighter star, found in
         # the first pass's residual, are fitted as stars of their own.
@@ -293,30 +455,13 @@ def run_psf(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> dict:
             state.check()
     # The sky again, from the frame less the first pass's stars (see
     # residual_sky); the frame's own sky only started the fits.
-    try:
-        sky_level = residual_sky(img - first.model, bad | saturated, box=_SKY_MESH)
-    except ValueError as exc:  # too few sky pixels left in every mesh
-        log.warning("sky from the residual failed (%s); keeping the frame's sky", exc)
-        sky_level = sky.level
+    sky_level = _frame_sky(img, first, bad | saturated, sky)
     fit_kw["sky"] = sky_level
     # The PSF again, from the PSF stars with all their neighbours' first-pass
     # models subtracted; then the neighbour-subtracted fits with it.
     t = first.table
-    psf_pos = psf_star_positions(
-        stars, img.shape, fwhm, float(np.median(sky_level)), sat, max_stars=_n_psf_stars(p)
-    )
-    if len(psf_pos) >= 3:
-        fx, fy, ff = (np.nan_to_num(np.asarray(t[c], dtype=np.float64)) for c in ("x", "y", "flux"))
-        psf_pos = _clean_psf_stars(psf_pos, t)
-        d, _ = cKDTree(psf_pos).query(np.c_[fx, fy])
-        others = d > 1.0
-        sky_sigma = float(np.sqrt(np.median(noise.variance(sky_level))))
-        neighbours = render_stars(
-            img.shape, psf, fx[others], fy[others], ff[others], sky_sigma=sky_sigma
-        )
-        psf = frame_psf(
-            p, img, bad, sky_level, stars, fwhm, sat, neighbours=neighbours, positions=psf_pos
-        )
+    if fixed is None:
+        psf = _refit_psf(p, inputs, psf, t, sky_level, choose=False)
         state.progress(0.6, f"PSF refit without neighbours: FWHM {psf.fwhm:.2f} px")
     fit = fit_psf_photometry(img, positions, psf, start=t, **fit_kw)
     table = fit.table if n_rows is None else fit.table[:n_rows]

@@ -22,7 +22,7 @@ from .detect import FrameSky, find_stars, frame_sky, measure_fwhm
 from .growth import CurveOfGrowth, curve_of_growth
 from .inputs import FrameInputs
 from .noise import NoiseModel
-from .params import METHODS, PhotometryParams
+from .params import METHODS, PSF_VARIATIONS, PhotometryParams
 
 __all__ = ["Photometry", "PhotometryResult", "PhotometryError"]
 
@@ -98,6 +98,10 @@ class Photometry:
         self.params = params or PhotometryParams()
         if self.params.method not in METHODS:
             raise PhotometryError(f"unknown method {self.params.method!r}; use one of {METHODS}")
+        if self.params.psf_variation not in PSF_VARIATIONS:
+            raise PhotometryError(
+                f"unknown PSF variation {self.params.psf_variation!r}; use one of {PSF_VARIATIONS}"
+            )
 
     def __call__(self, image: np.ndarray, positions: np.ndarray | None = None, **kw) -> Table:
         """Measure and return the table only; see :meth:`run`."""

@@ -1,9 +1,9 @@
 """Star fields with a known pixel-integrated Moffat PSF, for tests and benchmarks.
 
 The general night simulator lives in ``fluxion.core.simulation.simulate``; this module
-makes the plain crowded fields the photometry benchmark asks for (one PSF, flat
-sky, Poisson + read noise) and gives the exact PSF that went in, which the
-Cramér-Rao bound needs.
+makes the plain crowded fields the photometry benchmark asks for (one PSF or
+one that changes across the field, flat sky, Poisson + read noise) and gives
+the exact PSF that went in, which the Cramér-Rao bound needs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from functools import lru_cache
 import numpy as np
 from astropy.table import Table
 
+from ..simulation.psf import FieldPSF, psf_stamp
 from .noise import StarBound, isolated_star_bound
 
-__all__ = ["MoffatProfile", "StarField", "star_field"]
+__all__ = ["MoffatProfile", "StarField", "field_shape_of", "star_field"]
 
 _PHASES = 16  # stars are placed on a 1/16 px grid so that a table of stamps is exact
 
@@ -76,15 +77,54 @@ class StarField:
     """Gain in e-/ADU."""
     saturation: float | None
     """Saturation level in ADU, or None."""
+    field_psf: FieldPSF | None = None
+    """The PSF across the field when it varies (``profile`` is then unused)."""
 
     def bound(self, flux: np.ndarray) -> StarBound:
-        """Cramér-Rao bound of an isolated star of the given flux(es) with the true PSF."""
+        """Cramér-Rao bound of an isolated star of the given flux(es) with the true PSF.
+
+        For a field-varying PSF, use :meth:`star_bounds` (the bound depends on
+        where the star is).
+        """
         size = 41
         p = self.profile.stamp(size)
         h = 1e-3
         px = (self.profile.stamp(size, h, 0) - self.profile.stamp(size, -h, 0)) / (2 * h)
         py = (self.profile.stamp(size, 0, h) - self.profile.stamp(size, 0, -h)) / (2 * h)
         return isolated_star_bound(p, px, py, flux, self.sky, self.read_noise)
+
+    def stamp_at(
+        self, size: int, x: float, y: float, cx: int | None = None, cy: int | None = None
+    ) -> np.ndarray:
+        """True pixel-integrated unit star at (x, y) on a stamp centred on pixel (cx, cy).
+
+        The centre defaults to the star's nearest pixel.
+        """
+        cx = np.floor(x + 0.5) if cx is None else cx
+        cy = np.floor(y + 0.5) if cy is None else cy
+        if self.field_psf is not None:
+            return self.field_psf.stamp(size, x, y, cx, cy)
+        return self.profile.stamp(size, x - cx, y - cy)
+
+    def star_bounds(self) -> np.ndarray:
+        """Isolated-star flux bound (e-) of every true star with the PSF where it is."""
+        tx, ty, tf = (np.asarray(self.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
+        if self.field_psf is None:
+            return self.bound(tf).sigma_flux
+        out = np.empty(len(tf))
+        size, h = 41, 1e-3
+        for k in range(len(tf)):
+            cx, cy = np.floor(tx[k] + 0.5), np.floor(ty[k] + 0.5)
+
+            def at(xs: float, ys: float, cx=cx, cy=cy) -> np.ndarray:
+                return self.stamp_at(size, xs, ys, cx, cy)
+
+            p = at(tx[k], ty[k])
+            px = (at(tx[k] + h, ty[k]) - at(tx[k] - h, ty[k])) / (2 * h)
+            py = (at(tx[k], ty[k] + h) - at(tx[k], ty[k] - h)) / (2 * h)
+            b = isolated_star_bound(p, px, py, tf[k], self.sky, self.read_noise)
+            out[k] = b.sigma_flux[0]
+        return out
 
 
 def star_field(
@@ -101,6 +141,7 @@ def star_field(
     min_separation: float = 0.0,
     stamp_size: int = 61,
     seed: int = 0,
+    field_psf: FieldPSF | None = None,
 ) -> StarField:
     """Simulate a field of stars with log-uniform fluxes on a flat sky.
 
@@ -128,6 +169,9 @@ def star_field(
         the truth table is the total flux).
     seed : int
         Random seed.
+    field_psf : FieldPSF, optional
+        A PSF that changes across the field (``profile`` is then unused);
+        each star is drawn with the PSF where it is.
     """
     profile = profile or MoffatProfile()
     rng = np.random.default_rng(seed)
@@ -146,7 +190,6 @@ def star_field(
     y = np.round(y * _PHASES) / _PHASES
     lo, hi = np.log10(flux_range[0]), np.log10(flux_range[1])
     flux = 10 ** rng.uniform(lo, hi, x.size)
-    table = _stamp_table(profile, stamp_size)
     half = stamp_size // 2
     pad = half + 1
     expected = np.zeros((ny + 2 * pad, nx + 2 * pad))
@@ -154,9 +197,16 @@ def star_field(
     yi = np.floor(y).astype(int)
     mx = np.round((x - xi) * _PHASES).astype(int) % _PHASES
     my = np.round((y - yi) * _PHASES).astype(int) % _PHASES
+    if field_psf is None:
+        table = _stamp_table(profile, stamp_size)
     for k in range(x.size):
         r0, c0 = yi[k] + pad - half, xi[k] + pad - half
-        expected[r0 : r0 + stamp_size, c0 : c0 + stamp_size] += flux[k] * table[my[k], mx[k]]
+        if field_psf is None:
+            stamp = table[my[k], mx[k]]
+        else:
+            # Centred on pixel (xi, yi) = floor(x, y), as the phase table's stamps.
+            stamp = _field_stamp(field_psf, stamp_size, x[k], y[k], xi[k], yi[k])
+        expected[r0 : r0 + stamp_size, c0 : c0 + stamp_size] += flux[k] * stamp
     expected = expected[pad:-pad, pad:-pad] + sky
     electrons = rng.poisson(expected).astype(np.float64)
     electrons += rng.normal(0.0, read_noise, shape)
@@ -164,4 +214,44 @@ def star_field(
     if saturation is not None:
         image = np.minimum(image, saturation)
     truth = Table({"x": x, "y": y, "flux": flux})
-    return StarField(image, truth, profile, sky, read_noise, gain, saturation)
+    return StarField(image, truth, profile, sky, read_noise, gain, saturation, field_psf)
+
+
+def _field_stamp(field_psf: FieldPSF, size: int, x: float, y: float, xi: int, yi: int):
+    """The star at (x, y) on a ``size`` stamp centred on pixel (xi, yi) (xi = floor(x))."""
+    half = size // 2
+    grid = np.arange(-half, half + 1, dtype=np.float64)
+    fwhm, ell, theta = field_psf.at(x, y)
+    return psf_stamp(
+        grid + xi - x,
+        grid + yi - y,
+        float(fwhm),
+        field_psf.psf,
+        field_psf.beta,
+        ellipticity=float(ell),
+        theta=float(theta),
+    )
+
+
+def field_shape_of(field_psf: FieldPSF):
+    """The simulator's radial :class:`FieldPSF` as the estimator's exact degree-2 field shape.
+
+    FWHM and ellipticity grow as ``t = r^2 / r_corner^2``, a quadratic in x,
+    y; the ellipticity components ``e cos 2 phi`` and ``e sin 2 phi`` (major
+    axis along the radius) are ``(dx^2 - dy^2)`` and ``2 dx dy`` over
+    ``r_corner^2``, quadratics too. The true PSF of a benchmark, for the
+    methods given the truth (photutils rows, the oracle's checks).
+    """
+    from .gridpsf.fit import FieldShape
+
+    ny, nx = field_psf.shape
+    cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
+    r2 = cx**2 + cy**2
+    a, b = cx**2 / r2, cy**2 / r2
+    df = field_psf.fwhm_corner - field_psf.fwhm_centre
+    ek = field_psf.ellipticity_corner * (1.0 if field_psf.radial else -1.0)
+    # Monomials: 1, u, v, u^2, uv, v^2 with u = dx / cx, v = dy / cy.
+    fwhm = np.array([field_psf.fwhm_centre, 0, 0, df * a, 0, df * b])
+    e1 = np.array([0, 0, 0, ek * a, 0, -ek * b])
+    e2 = np.array([0, 0, 0, 0, ek * 2 * cx * cy / r2, 0])
+    return FieldShape(field_psf.psf, 2, (cx, cy), (cx, cy), fwhm, e1, e2, field_psf.beta)

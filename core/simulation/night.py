@@ -27,7 +27,7 @@ from .camera_frames import (
 )
 from .colour import FRACTION, ColourCamera
 from .headers import frame_header
-from .psf import add_sources, psf_stamp
+from .psf import FieldPSF, add_sources, psf_stamp
 from .stars import NightStars
 from .transients import NightTransients
 
@@ -312,15 +312,27 @@ class Night(CameraFrames, NightStars, NightTransients):
             "outburst": self.outburst_factor(jd),
         }
 
-    def _fwhm_at(self, i: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _field_psf(self, i: int) -> FieldPSF | None:
+        """Light ``i``'s PSF across the field, or None when it is the same everywhere."""
         c = self.config
-        fwhm = np.full(np.shape(x), self.fwhm[i])
-        if c.field_varying_psf:
-            ny, nx = c.shape
-            cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
-            r2 = ((x - cx) ** 2 + (y - cy) ** 2) / (cx**2 + cy**2)
-            fwhm = fwhm * (1.0 + c.field_psf_variation * r2)
-        return fwhm
+        if not c.field_varying_psf:
+            return None
+        return FieldPSF(
+            c.shape,
+            fwhm_centre=float(self.fwhm[i]),
+            fwhm_corner=float(self.fwhm[i]) * (1.0 + c.field_psf_variation),
+            ellipticity_corner=c.field_psf_ellipticity,
+            beta=c.moffat_beta,
+            psf=c.psf,
+        )
+
+    def _shape_at(self, i: int, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FWHM (px), ellipticity (1 - b/a) and major-axis angle (rad) of light ``i`` at (x, y)."""
+        field = self._field_psf(i)
+        if field is None:
+            zero = np.zeros(np.shape(x))
+            return np.full(np.shape(x), self.fwhm[i]), zero, zero
+        return field.at(x, y)
 
     def sky_electrons(self, i: int) -> np.ndarray:
         """Noiseless sky (e-) of light ``i`` before the flat field: level and gradient."""
@@ -419,7 +431,10 @@ class Night(CameraFrames, NightStars, NightTransients):
             ):
                 rows[key] = np.append(rows[key], value)
         truth = Table(rows)
-        truth["fwhm"] = self._fwhm_at(i, truth["x"], truth["y"])
+        fwhm, ell, theta = self._shape_at(i, truth["x"], truth["y"])
+        truth["fwhm"] = fwhm
+        truth["ellipticity"] = ell
+        truth["theta"] = np.rad2deg(theta)
         for col, unit in (
             ("x", u.pix),
             ("y", u.pix),
@@ -428,6 +443,7 @@ class Night(CameraFrames, NightStars, NightTransients):
             ("flux", u.electron),
             ("mag_V", u.mag),
             ("fwhm", u.pix),
+            ("theta", u.deg),
             *((f"flux_{k}", u.electron) for k in ("R", "G", "B") if self.colour is not None),
         ):
             truth[col].unit = unit
@@ -480,11 +496,14 @@ class Night(CameraFrames, NightStars, NightTransients):
             truth["fwhm"][stars],
             c.psf,
             c.moffat_beta,
+            truth["ellipticity"][stars],
+            np.deg2rad(truth["theta"][stars]),
         )
         for sx, sy, f in trail:
             # The trail's share of this image's flux for the asteroid.
             ratio = float(flux[~stars][0] / truth["flux"][~stars][0])
-            add_sources(image, sx, sy, f * ratio, self._fwhm_at(i, sx, sy), c.psf, c.moffat_beta)
+            fwhm, ell, theta = self._shape_at(i, sx, sy)
+            add_sources(image, sx, sy, f * ratio, fwhm, c.psf, c.moffat_beta, ell, theta)
 
     def _with_saturation(self, i: int, truth: Table, trail: list) -> Table:
         """Add ``saturated``: the expected ADU of the source's own peak pixel clips.
@@ -519,6 +538,8 @@ class Night(CameraFrames, NightStars, NightTransients):
                         float(truth["fwhm"][k]),
                         c.psf,
                         c.moffat_beta,
+                        ellipticity=float(truth["ellipticity"][k]),
+                        theta=float(np.deg2rad(truth["theta"][k])),
                     )[0, 0]
                     for a, b in zip(sx, sy, strict=True)
                 ]
@@ -530,6 +551,8 @@ class Night(CameraFrames, NightStars, NightTransients):
                     float(truth["fwhm"][k]),
                     c.psf,
                     c.moffat_beta,
+                    ellipticity=float(truth["ellipticity"][k]),
+                    theta=float(np.deg2rad(truth["theta"][k])),
                 )[0, 0]
                 own[k] = truth["flux"][k] * frac * peak_scale[k]
         pyi, pxi = py[inside], px[inside]

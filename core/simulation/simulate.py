@@ -108,8 +108,16 @@ class NightConfig:
     moffat_beta: float = param(3.0, label="Moffat beta", minimum=1.5, maximum=20.0)
     fwhm: float = param(3.0, label="FWHM", unit="px", minimum=0.8)
     fwhm_variation: float = param(0.08, label="Seeing variation", help="Frame-to-frame rms.")
-    field_varying_psf: bool = param(False, label="PSF varies across field")
+    field_varying_psf: bool = param(
+        False, label="PSF varies across field",
+        help="Wider and elongated towards the corners, both growing as the square of the "
+        "distance from the centre (field curvature and astigmatism).",
+    )  # fmt: skip
     field_psf_variation: float = param(0.25, label="FWHM increase at corners", minimum=0.0)
+    field_psf_ellipticity: float = param(
+        0.3, label="Ellipticity at corners", minimum=0.0, maximum=0.9,
+        help="1 - b/a of the stars in the corners (0 on the axis), major axis along the radius.",
+    )  # fmt: skip
     gain: float = param(1.5, label="Gain", unit="e-/ADU", minimum=0.01)
     read_noise: float = param(7.0, label="Read noise", unit="e-", minimum=0.0)
     bias_level: float = param(1000.0, label="Bias level", unit="ADU", minimum=0.0)

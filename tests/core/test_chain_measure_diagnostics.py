@@ -105,3 +105,28 @@ def test_a_product_from_before_diagnostics_still_loads(frame, tmp_path: Path) ->
     assert len(table) == len(result.table)
     np.testing.assert_array_equal(table["flux"], result.table["flux"])
     assert load_photometry_diagnostics(store, frame) is None
+
+
+def test_psf_grid_comes_back_as_its_grid(frame, tmp_path: Path) -> None:
+    """A PSF that varies across the frame is kept as its grid (GriddedPSFModel layout)."""
+    from fluxion.core.photometry.gridpsf import PSFField
+    from fluxion.core.photometry.gridpsf.io import write_psf_grid
+    from fluxion.core.photometry.synthetic import field_shape_of
+    from fluxion.core.simulation.psf import FieldPSF
+
+    grid = tmp_path / "grid.fits"
+    shape = (256, 256)
+    write_psf_grid(grid, field_shape_of(FieldPSF(shape, 3.0, 3.6)).to_field(shape, nodes=5))
+    store = ProductStore(tmp_path / "project")
+    params = replace(PhotometryParams(), method="psf", psf_file=str(grid))
+    result = chain.measure_photometry(store, frame, params)
+    assert isinstance(result.psf, PSFField) and result.psf.varies
+    kept = load_photometry_diagnostics(store, frame)
+    assert isinstance(kept.psf, PSFField)
+    np.testing.assert_array_equal(kept.psf.xs, result.psf.xs)
+    for x, y in [(0.0, 0.0), (255.0, 128.0), (100.0, 30.0)]:
+        np.testing.assert_allclose(kept.psf.image_at(x, y), result.psf.image_at(x, y), atol=1e-12)
+    # A new grid in the same file is a new measurement (its content is in the fingerprint).
+    before = chain.photometry_fingerprint(store, frame, params)
+    write_psf_grid(grid, field_shape_of(FieldPSF(shape, 3.0, 4.0)).to_field(shape, nodes=5))
+    assert chain.photometry_fingerprint(store, frame, params) != before

@@ -75,3 +75,29 @@ def test_photometry_command_bad_input(tmp_path, capsys):
     assert "FAILED" in capsys.readouterr().out
     assert not (out / "broken.ecsv").exists()
     assert main(["photometry", str(tmp_path / "nope.fits"), "--out", str(out)]) == 2
+
+
+def test_psf_grid_written_and_read_back(tmp_path, capsys):
+    """``--psf-grid`` writes the frame's PSF as a GriddedPSFModel file; ``--psf-file`` uses it."""
+    from photutils.psf import GriddedPSFModel
+
+    frame = tmp_path / "night_001.fits"
+    field = _write_frame(frame)
+    out = tmp_path / "phot"
+    argv = ["photometry", str(frame), "--method", "psf", "--out", str(out)]
+    assert main([*argv, "--psf-grid"]) == 0
+    grid = out / "night_001.psf.fits"
+    model = GriddedPSFModel.read(grid)
+    assert model.data.shape[0] >= 1 and tuple(model.oversampling) == (4, 4)
+    # The grid measures the frame again, as the frame's own PSF did.
+    again = tmp_path / "again"
+    argv = ["photometry", str(frame), "--method", "psf", "--out", str(again)]
+    assert main([*argv, "--psf-file", str(grid)]) == 0
+    t = Table.read(again / "night_001.ecsv")
+    truth = field.truth
+    d, i = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[truth["x"], truth["y"]])
+    assert np.mean(d < 0.5) > 0.95
+    assert np.median(t["flux"][i] / truth["flux"]) == pytest.approx(1.0, abs=0.02)
+    missing = tmp_path / "none.fits"
+    assert main([*argv, "--psf-file", str(missing)]) == 2
+    assert "none.fits" in capsys.readouterr().err

@@ -25,6 +25,9 @@ __all__ = ["crowded_flux_bound"]
 StampFunction = Callable[[int, float, float], np.ndarray]
 """``stamp(size, dx, dy)``: pixel-integrated unit-flux PSF offset by (dx, dy) from the centre."""
 
+StampAtFunction = Callable[[int, float, float, int, int], np.ndarray]
+"""``stamp_at(size, x, y, cx, cy)``: unit star at (x, y) on a stamp centred on pixel (cx, cy)."""
+
 
 def crowded_flux_bound(
     x: np.ndarray,
@@ -38,6 +41,7 @@ def crowded_flux_bound(
     radius: float = 12.0,
     size: int = 25,
     shape: tuple[int, int] | None = None,
+    stamp_at: StampAtFunction | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flux bound of the stars ``which`` in the scene of all stars, and their isolated bound.
 
@@ -57,6 +61,9 @@ def crowded_flux_bound(
         Odd stamp size (px) over which each star's Fisher terms are summed.
     shape : (int, int), optional
         Image shape (ny, nx): pixels outside carry no information.
+    stamp_at : callable, optional
+        ``stamp_at(size, x, y, cx, cy)`` of a PSF that changes across the field; used
+        instead of ``stamp`` (each star then gets the PSF where it is).
 
     Returns
     -------
@@ -68,6 +75,7 @@ def crowded_flux_bound(
     half = size // 2
     h = 1e-3
     cache: dict[tuple[float, float], np.ndarray] = {}
+    per_star: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def psf(dx: float, dy: float) -> np.ndarray:
         # Simulated stars sit on a sub-pixel grid: the same stamps recur.
@@ -75,6 +83,27 @@ def crowded_flux_bound(
         if key not in cache:
             cache[key] = stamp(size, dx, dy)
         return cache[key]
+
+    def columns(j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit stamp of star j and its derivatives in x0, y0 (per unit flux)."""
+        if j not in per_star:
+            cx, cy = int(np.floor(x[j] + 0.5)), int(np.floor(y[j] + 0.5))
+            if stamp_at is None:
+                dx, dy = x[j] - cx, y[j] - cy
+                p = psf(dx, dy)
+                # d(model)/dx0 = -d(stamp)/d(pixel x): the star moving right.
+                px = (psf(dx + h, dy) - psf(dx - h, dy)) / (2 * h)
+                py = (psf(dx, dy + h) - psf(dx, dy - h)) / (2 * h)
+            else:
+
+                def at(xs: float, ys: float, cx=cx, cy=cy) -> np.ndarray:
+                    return stamp_at(size, xs, ys, cx, cy)
+
+                p = at(x[j], y[j])
+                px = (at(x[j] + h, y[j]) - at(x[j] - h, y[j])) / (2 * h)
+                py = (at(x[j], y[j] + h) - at(x[j], y[j] - h)) / (2 * h)
+            per_star[j] = (p, px, py)
+        return per_star[j]
 
     crowded = np.full(len(which), np.nan)
     isolated = np.full(len(which), np.nan)
@@ -97,16 +126,11 @@ def crowded_flux_bound(
         )
         for j in near:
             cx, cy = int(np.floor(x[j] + 0.5)), int(np.floor(y[j] + 0.5))
-            p = flux[j] * psf(x[j] - cx, y[j] - cy)
-            _add(expected, p, cy - half - y0, cx - half - x0)
+            _add(expected, flux[j] * columns(j)[0], cy - half - y0, cx - half - x0)
         for m, j in enumerate(local):
             cx, cy = int(np.floor(x[j] + 0.5)), int(np.floor(y[j] + 0.5))
-            dx, dy = x[j] - cx, y[j] - cy
-            p = psf(dx, dy)
-            # d(model)/dx0 = -d(stamp)/d(pixel x): the star moving right.
-            px = flux[j] * (psf(dx + h, dy) - psf(dx - h, dy)) / (2 * h)
-            py = flux[j] * (psf(dx, dy + h) - psf(dx, dy - h)) / (2 * h)
-            for c, s in enumerate((p, px, py)):
+            p, px, py = columns(j)
+            for c, s in enumerate((p, flux[j] * px, flux[j] * py)):
                 img = np.zeros((ny_, nx_))
                 _add(img, s, cy - half - y0, cx - half - x0)
                 cols[3 * m + c] = img.ravel()

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .design import StampTable, _phase
+from .design import Tables, _phase, gather
 
 __all__ = ["refine_positions"]
 
 CORE = 9  # px: shifts are measured in the inner 9 x 9 pixels
+TABLE_SIZE = 11  # px: the smallest stamp tables (forced.STAMP_SIZES[0])
 
 
 def refine_positions(
     residual: np.ndarray,
     weight: np.ndarray,
-    table: StampTable,
+    tables: Tables,
     x: np.ndarray,
     y: np.ndarray,
     flux: np.ndarray,
@@ -37,8 +38,8 @@ def refine_positions(
         Image minus sky minus the model of all stars.
     weight : ndarray
         Inverse variance per pixel (0 for bad pixels).
-    table : StampTable
-        Stamps of at least ``CORE`` px.
+    tables : dict of StampTable or FieldTables
+        Stamp tables with an 11 px size (:data:`.forced.STAMP_SIZES`).
     x, y, flux : ndarray
         Current positions and fluxes.
     min_snr : float
@@ -48,13 +49,15 @@ def refine_positions(
     """
     ny, nx = residual.shape
     half = CORE // 2
-    off = (table.size - CORE) // 2
+    size = TABLE_SIZE
+    off = (size - CORE) // 2
     sl = slice(off, off + CORE)
     xi, mx, ddx = _phase(x)
     yi, my, ddy = _phase(y)
-    p = table.p[my, mx][:, sl, sl]
-    px = table.px[my, mx][:, sl, sl]
-    py = table.py[my, mx][:, sl, sl]
+    w_field = tables.weights(x, y) if hasattr(tables, "weights") else None
+    p, px, py = (
+        gather(tables, size, k, my, mx, x, y, w_field)[:, sl, sl] for k in ("p", "px", "py")
+    )
     # The model of the star at its current position (Taylor-shifted by the
     # residual offset from the phase centre).
     own = flux[:, None, None] * (p + ddx[:, None, None] * px + ddy[:, None, None] * py)

@@ -16,8 +16,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..epsf import EffectivePSF
+from ..gridpsf.field import PSFField, compress
 
-__all__ = ["PHASES", "SceneDesign", "StampTable", "build_design", "stamp_tables"]
+__all__ = [
+    "PHASES",
+    "FieldTables",
+    "SceneDesign",
+    "StampTable",
+    "build_design",
+    "gather",
+    "psf_tables",
+    "stamp_tables",
+]
 
 PHASES = 16
 DERIVATIVE_SIZE = 15  # px: the shift of a star is measured in its core
@@ -103,6 +113,121 @@ def stamp_tables(psf: EffectivePSF, sizes: tuple[int, ...]) -> dict[int, StampTa
             np.ascontiguousarray(px[:, :, sl, sl], dtype=np.float32),
             np.ascontiguousarray(py[:, :, sl, sl], dtype=np.float32),
         )
+    return out
+
+
+VARYING_SIZE = 31
+"""Largest stamp (px) of the varying part of a field PSF's tables.
+
+Beyond 15 px of the star the PSF's change across the frame is a few 1e-7
+of its flux per pixel, far below the sky noise: the largest stamps take
+their wings from the mean PSF alone, which keeps each further basis image's
+tables to a quarter of the memory.
+"""
+
+
+@dataclass(frozen=True)
+class FieldTables:
+    """Stamp tables of a field-varying PSF: one set per basis image, weighted per star.
+
+    ``parts[0]`` holds the mean PSF (every size); the other parts hold the
+    PSF's variation up to :data:`VARYING_SIZE` px. ``centre`` are the tables
+    of the widest PSF of the field, for what needs one PSF (stamp sizes,
+    the core fraction).
+    """
+
+    field: PSFField
+    parts: list[dict[int, StampTable]]
+    centre: dict[int, StampTable]
+
+    def __getitem__(self, size: int) -> StampTable:
+        return self.centre[size]
+
+    def weights(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(N, J) weight of each part for stars at (x, y)."""
+        return self.field.coefficients(x, y)
+
+
+Tables = dict[int, StampTable] | FieldTables
+
+
+def psf_tables(psf: EffectivePSF | PSFField, sizes: tuple[int, ...]) -> Tables:
+    """Stamp tables of ``psf``: plain tables for one PSF, :class:`FieldTables` for a varying one."""
+    if not isinstance(psf, PSFField) or not psf.varies:
+        if isinstance(psf, PSFField):
+            psf = psf.at(float(psf.xs[0]), float(psf.ys[0]))
+        return stamp_tables(psf, sizes)
+    field = psf
+    if psf.kind == "grid":
+        # A grid read from a file has its node PSFs as basis; the same PSFs
+        # rotated into a basis whose first image is their mean.
+        _, _, cube = psf.node_grid()
+        basis, weights = compress(cube, tolerance=0.0, max_basis=len(cube))
+        gy, gx = len(psf.ys), len(psf.xs)
+        field = PSFField(
+            basis,
+            weights.T.reshape(len(basis), gy, gx),
+            psf.xs,
+            psf.ys,
+            psf.oversampling,
+            psf.order,
+            psf.kind,
+            psf.fwhm,
+            psf.n_stars,
+            psf.moffat_beta,
+            psf.shape,
+            psf.meta,
+        )
+    small = tuple(s for s in sizes if s <= VARYING_SIZE) or (min(sizes),)
+    parts = [stamp_tables(field.basis_psf(0), sizes)]
+    for k in range(1, field.n_basis):
+        part = stamp_tables(field.basis_psf(k), small)
+        for s in sizes:
+            if s not in part:
+                part[s] = _padded(part[max(small)], s)
+        parts.append(part)
+    # The widest node PSF (largest second moment) stands for the field where
+    # one PSF must: stamp sizes are then large enough everywhere.
+    xs, ys, cube = psf.node_grid()
+    n = cube.shape[1]
+    r2 = np.sum((np.indices((n, n)) - (n - 1) / 2) ** 2, axis=0)
+    widest = int(np.argmax(np.sum(cube * r2, axis=(1, 2))))
+    gx, gy = np.meshgrid(xs, ys)
+    centre = stamp_tables(psf.at(float(gx.ravel()[widest]), float(gy.ravel()[widest])), sizes)
+    return FieldTables(field, parts, centre)
+
+
+def _padded(tab: StampTable, size: int) -> StampTable:
+    """``tab`` zero-padded to ``size`` px."""
+    o = (size - tab.size) // 2
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, 0), (o, o), (o, o)))
+
+    return StampTable(size, pad(tab.p), pad(tab.px), pad(tab.py))
+
+
+def gather(
+    tables: Tables,
+    size: int,
+    kind: str,
+    my: np.ndarray,
+    mx: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stamps (N, size, size) of kind 'p', 'px' or 'py' at phases (my, mx) of stars at (x, y).
+
+    ``weights`` (the field's (N, J) weights at the stars) saves recomputing them.
+    """
+    if not isinstance(tables, FieldTables):
+        return getattr(tables[size], kind)[my, mx]
+    w = tables.weights(x, y) if weights is None else weights
+    w = w.astype(np.float32)
+    out = w[:, 0, None, None] * getattr(tables.parts[0][size], kind)[my, mx]
+    for k in range(1, len(tables.parts)):
+        out += w[:, k, None, None] * getattr(tables.parts[k][size], kind)[my, mx]
     return out
 
 
@@ -193,7 +318,7 @@ class SceneDesign:
 
 
 def build_design(
-    tables: dict[int, StampTable],
+    tables: Tables,
     x: np.ndarray,
     y: np.ndarray,
     sizes: np.ndarray,
@@ -221,11 +346,18 @@ def build_design(
     blocks: list[tuple[int, int, int]] = []
     col = 0
     with_deriv = np.broadcast_to(np.asarray(derivatives, dtype=bool), (n,))
+    xf = np.asarray(x, dtype=np.float64)
+    yf = np.asarray(y, dtype=np.float64)
+    star_w = tables.weights(xf, yf) if isinstance(tables, FieldTables) else None
     for s in sorted(set(int(v) for v in sizes)):
         in_group = np.flatnonzero(sizes == s)
         if in_group.size == 0:
             continue
-        tab = tables[s]
+
+        def stamps(kind: str, idx: np.ndarray, s: int = s) -> np.ndarray:
+            w = None if star_w is None else star_w[idx]
+            return gather(tables, s, kind, my[idx], mx[idx], xf[idx], yf[idx], w)
+
         sd = min(s, DERIVATIVE_SIZE)
         kinds = [("p", s), ("px", sd), ("py", sd)]
         for k, (kind, size) in enumerate(kinds):
@@ -240,12 +372,13 @@ def build_design(
             off = (s - size) // 2
             sl = slice(off, off + size)
             if kind == "p":
-                v = tab.p[my[idx], mx[idx]]
+                v = stamps("p", idx)
                 taylor = ~with_deriv[idx]
-                v = v + (taylor * ddx[idx])[:, None, None] * tab.px[my[idx], mx[idx]]
-                v = v + (taylor * ddy[idx])[:, None, None] * tab.py[my[idx], mx[idx]]
+                if taylor.any():
+                    v = v + (taylor * ddx[idx])[:, None, None] * stamps("px", idx)
+                    v = v + (taylor * ddy[idx])[:, None, None] * stamps("py", idx)
             else:
-                v = getattr(tab, kind)[my[idx], mx[idx]][:, sl, sl]
+                v = stamps(kind, idx)[:, sl, sl]
             rows_parts.append(np.where(inside, r * nx + c, 0).reshape(idx.size, -1))
             vals_parts.append(np.where(inside, v, 0.0).reshape(idx.size, -1))
             counts.append(np.full(idx.size, size * size))

@@ -28,9 +28,10 @@ from fluxion.core.runtime.pipeline import StepState
 
 from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
+from ..gridpsf import PSFField
 from ..noise import NoiseModel
 from .centroids import refine_positions
-from .design import PHASES, build_design, stamp_tables
+from .design import PHASES, build_design, psf_tables
 from .forced import (
     STAMP_SIZES,
     SceneResult,
@@ -87,6 +88,8 @@ class SceneSettings:
     """Box (px) of the residual sky's cells from the third pass on (the finest scale it follows)."""
     psf_refit: bool = True
     psf_kind: str = "moffat"
+    psf_variation: str = "auto"
+    """'auto': at the first PSF refit, a field-varying PSF when held-out stars need one."""
     lsqr_tolerance: float = 1e-4
     """LSQR's atol and btol; fluxes change by < 0.01 sigma below 1e-4."""
     lsqr_iterations: int = 30
@@ -127,7 +130,7 @@ def fit_scene(
     image: np.ndarray,
     *,
     noise: NoiseModel,
-    psf: EffectivePSF,
+    psf: EffectivePSF | PSFField,
     mask: np.ndarray | None = None,
     saturated: np.ndarray | None = None,
     settings: SceneSettings | None = None,
@@ -161,7 +164,7 @@ def fit_scene(
     zero_w = bad | sat
     img = np.where(bad, 0.0, img)
     solver = Solver(st.lsqr_tolerance)
-    tables = stamp_tables(psf, STAMP_SIZES)
+    tables = psf_tables(psf, STAMP_SIZES)
     # Saturated stars have no peak to find (their core has no weight): each
     # saturated region is a star at its centre, fitted on its wings with the
     # largest stamp and never moved.
@@ -223,7 +226,7 @@ def fit_scene(
         # subtracted is used where that step is not reliable (faint stars).
         w = np.where(zero_w, 0.0, 1.0 / var)
         resid = img - sky - stars_model
-        nx_, ny_, moved = refine_positions(resid, w, tables[STAMP_SIZES[0]], x, y, flux)
+        nx_, ny_, moved = refine_positions(resid, w, tables, x, y, flux)
         joint = deriv & (snr > st.joint_shift_snr)
         with np.errstate(divide="ignore", invalid="ignore"):
             sx = np.clip(coef3[:, 1] / flux, -1.0, 1.0)
@@ -256,9 +259,11 @@ def fit_scene(
             # This pass's model in the variance (the PSF stars' own Poisson
             # noise) for the test that drops blended PSF stars.
             var_now = noise.variance(sky + np.maximum(stars_model, 0.0))
+            choose = it == 0 and st.psf_variation == "auto"
             psf, tables = _update_psf(
-                img, sky, var_now, zero_w, x, y, coef3, snr, psf, tables, st.psf_kind, stars_model
-            )
+                img, sky, var_now, zero_w, x, y, coef3, snr, psf, tables, st.psf_kind, stars_model,
+                choose,
+            )  # fmt: skip
         # Sky from the residual: one median early, then a mesh.
         sky_resid = img - stars_model
         if it + 1 >= 2:
@@ -355,12 +360,12 @@ def _unique(x, y, flux, radius):
     return keep
 
 
-def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, stars_model):
+def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, stars_model, choose):
     """Refit the PSF on chosen stars with all others subtracted; new PSF and tables."""
     if len(x) < 5:
         return psf, tables
     (all_core,) = core_sums([stars_model], x, y)
-    own_core = coef3[:, 0] * core_fraction(tables)
+    own_core = coef3[:, 0] * core_fraction(tables, x, y)
     own_fraction = np.clip(own_core / np.maximum(all_core, 1e-9), 0, 1)
     bad_near = near_pixels(x, y, zero_w, 8.0)
     chosen = select_psf_stars(x, y, snr, own_fraction, bad_near, img.shape)
@@ -372,10 +377,12 @@ def _update_psf(img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, star
         tables, x[chosen], y[chosen], np.full(len(chosen), 31), img.shape, derivatives=False
     )
     isolated = img - sky - stars_model + mine.image(coef3[chosen, 0])
-    new = refit_psf(isolated, x[chosen], y[chosen], psf, kind=kind, mask=zero_w, variance=var)
+    new = refit_psf(
+        isolated, x[chosen], y[chosen], psf, kind=kind, mask=zero_w, variance=var, choose=choose
+    )
     if new is psf:
         return psf, tables
     log.debug(
         "PSF refitted on %d stars: FWHM %.4f beta %.4f", len(chosen), new.fwhm, new.moffat_beta
     )
-    return new, stamp_tables(new, STAMP_SIZES)
+    return new, psf_tables(new, STAMP_SIZES)

@@ -16,8 +16,9 @@ import numpy as np
 from astropy.stats import mad_std
 
 from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf
+from ..gridpsf import PSFField, choose_psf, refit_field
 from .design import _phase as phase
-from .design import stamp_tables
+from .design import gather, psf_tables
 
 __all__ = ["blend_scores", "select_psf_stars", "refit_psf"]
 
@@ -66,7 +67,7 @@ def blend_scores(
     variance: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    psf: EffectivePSF,
+    psf: EffectivePSF | PSFField,
     mask: np.ndarray,
 ) -> np.ndarray:
     """Reduced chi^2 of each star against ``psf`` (flux and shift free) in its stamp.
@@ -78,13 +79,15 @@ def blend_scores(
     size = SCORE_SIZE
     half = size // 2
     ny, nx = isolated_image.shape
-    tab = stamp_tables(psf, (size,))[size]
-    xi, mx, ddx = phase(np.asarray(x, dtype=np.float64))
-    yi, my, ddy = phase(np.asarray(y, dtype=np.float64))
+    tables = psf_tables(psf, (size,))
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    xi, mx, ddx = phase(x)
+    yi, my, ddy = phase(y)
     d = np.arange(-half, half + 1)
     r = np.clip(yi[:, None, None] + d[None, :, None], 0, ny - 1)
     c = np.clip(xi[:, None, None] + d[None, None, :], 0, nx - 1)
-    p, px, py = (getattr(tab, k)[my, mx] for k in ("p", "px", "py"))
+    p, px, py = (gather(tables, size, k, my, mx, x, y) for k in ("p", "px", "py"))
     p = p + ddx[:, None, None] * px + ddy[:, None, None] * py
     a = np.stack([p, px, py], axis=-1).reshape(len(x), size * size, 3)
     data = isolated_image[r, c].reshape(len(x), -1)
@@ -117,13 +120,19 @@ def refit_psf(
     isolated_image: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
-    psf: EffectivePSF,
+    psf: EffectivePSF | PSFField,
     *,
     kind: str,
     mask: np.ndarray,
     variance: np.ndarray | None = None,
-) -> EffectivePSF:
+    choose: bool = False,
+) -> EffectivePSF | PSFField:
     """A new PSF from stars on an image where all other stars are subtracted.
+
+    A field-varying PSF is refitted as the same model (the polynomial
+    degree, the cells); with ``choose`` a constant one may become varying
+    when held-out stars ask for it (:func:`fluxion.core.photometry.gridpsf.choose_psf`).
+    A grid read from a file is kept.
 
     With ``variance``, the stars whose fit to the current PSF is an outlier
     (blends) are dropped first, as crowdsource's median stack of stamps
@@ -141,14 +150,24 @@ def refit_psf(
             keep = score < med + BLEND_CUT * mad_std(score)
             log.debug("PSF stars: %d of %d kept (blends dropped)", keep.sum(), len(keep))
             pos = pos[keep]
+        if isinstance(psf, PSFField):
+            return refit_field(isolated_image, pos, psf, mask)
         if kind == "empirical" and len(pos) >= 10:
-            return build_epsf(isolated_image, pos, size=25, mask=mask, maxiters=3)
+            new = build_epsf(isolated_image, pos, size=25, mask=mask, maxiters=3)
+        else:
+            k = "gaussian" if kind == "gaussian" else "moffat"
+            new, _ = fit_analytic_psf(
+                isolated_image, pos, psf.fwhm, kind=k, mask=mask, iterations=2
+            )
+            # A fit that ran to a bound or jumped is a failed fit, not a new PSF.
+            if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
+                raise ValueError(f"refitted FWHM {new.fwhm:.2f} px is implausible")
+        if not choose:
+            return new
         k = "gaussian" if kind == "gaussian" else "moffat"
-        new, _ = fit_analytic_psf(isolated_image, pos, psf.fwhm, kind=k, mask=mask, iterations=2)
-        # A fit that ran to a bound or jumped is a failed fit, not a new PSF.
-        if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
-            raise ValueError(f"refitted FWHM {new.fwhm:.2f} px is implausible")
-        return new
+        return choose_psf(
+            isolated_image, pos, new, kind=k, mask=mask, cells=kind == "empirical"
+        ).psf
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.info("PSF not refitted: %s", exc)
         return psf

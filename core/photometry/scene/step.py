@@ -9,7 +9,7 @@ from fluxion.core.runtime.pipeline import StepState
 
 from ..inputs import FrameInputs
 from ..params import PhotometryParams
-from ..psf_step import frame_psf
+from ..psf_step import frame_psf, psf_file
 from .fitter import SceneSettings, fit_scene
 
 __all__ = ["run_crowded"]
@@ -23,7 +23,9 @@ def run_crowded(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> d
     fluxes otherwise), so that a target can be followed in a crowded field.
     """
     img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
-    psf = frame_psf(p, img, bad, sky.level, stars, fwhm, sat)
+    psf = (
+        psf_file(p.psf_file) if p.psf_file else frame_psf(p, img, bad, sky.level, stars, fwhm, sat)
+    )
     state.progress(0.1, f"starting PSF FWHM {psf.fwhm:.2f} px")
     saturated = None if sat is None else img >= sat
     kind = p.psf_model if p.psf_model in ("moffat", "gaussian", "empirical") else "moffat"
@@ -31,8 +33,9 @@ def run_crowded(p: PhotometryParams, inputs: FrameInputs, state: StepState) -> d
         threshold=p.detection_threshold,
         iterations=p.iterations,
         sky_mesh=p.sky_mesh,
-        psf_refit=p.psf_refit,
+        psf_refit=p.psf_refit and not p.psf_file,
         psf_kind=kind,
+        psf_variation=p.psf_variation,
     )
     scene = fit_scene(
         img,

@@ -1,0 +1,297 @@
+"""Which PSF a frame gets (constant, polynomial field, grid of cell ePSFs), by held-out residuals.
+
+The PSF stars are split in two halves; every candidate model is made from one
+half and scored on the other (and the other way round) by the chi^2 of each
+held-out star's fit (flux and sub-pixel shift free, the model's shape
+fixed). A richer model is taken only when its held-out chi^2 is lower than
+the simpler one's by more than ``SIGNIFICANCE`` standard errors of the
+paired per-star difference: more freedom that only fits the noise of the
+stars it was made from scores worse on the others, not better.
+
+The candidates, simplest first:
+
+- the frame's constant PSF (the circular profile or ePSF already fitted);
+- the analytic profile with its FWHM and ellipticity polynomials in x, y of
+  degree 0 (a constant elongation, e.g. a drifting mount) to 3, a degree
+  allowed when there are at least ``STARS_PER_PARAMETER`` stars per
+  parameter (:mod:`.fit`);
+- for the empirical PSF, one photutils ePSF per cell, the number of cells
+  set by the number of stars (:mod:`.cells`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..epsf import EffectivePSF, _linear_fit, fit_analytic_psf
+from .cells import MIN_STARS_PER_CELL, build_cells, cell_grid
+from .field import PSFField
+from .fit import FieldShape, StarStamps, fit_field_shape, n_terms, star_cutouts
+from .moffat import star_stamps
+
+__all__ = ["PSFChoice", "choose_psf", "heldout_chi2", "refit_field"]
+
+log = logging.getLogger(__name__)
+
+SIGNIFICANCE = 2.0
+STARS_PER_PARAMETER = 3.0
+MIN_STARS = 20
+FIT_SIZE = 15
+"""Stamp (px) of the held-out fits: the core, where the PSF's shape sets the fluxes."""
+
+StampFunction = Callable[[StarStamps], np.ndarray]
+"""Unit stamps (N, S, S) of the model at the stars' positions and offsets."""
+
+
+@dataclass
+class PSFChoice:
+    """The chosen PSF and how the candidates scored."""
+
+    psf: EffectivePSF | PSFField
+    chosen: str
+    scores: dict[str, float] = field(default_factory=dict)
+    """Mean held-out chi^2 per pixel of each candidate tried."""
+    n_stars: int = 0
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in self.scores.items())
+        return f"{self.chosen} from {self.n_stars} stars (held-out chi2/px: {parts})"
+
+
+def heldout_chi2(stars: StarStamps, stamps: StampFunction, steps: int = 2) -> np.ndarray:
+    """Chi^2 per pixel of each star fitted (flux, shift) with the model's fixed shape.
+
+    The shift is found by ``steps`` linearised fits (a first one from
+    detected positions can be off by half a pixel).
+    """
+    h = 0.02
+    moved = StarStamps(stars.data, stars.valid, stars.offset.copy(), stars.centre, stars.sky_var)
+    for step in range(steps):
+        p = stamps(moved)
+        cols = [p]
+        for axis in (0, 1):
+            moved.offset[:, axis] += h
+            plus = stamps(moved)
+            moved.offset[:, axis] -= 2 * h
+            minus = stamps(moved)
+            moved.offset[:, axis] += h
+            cols.append((plus - minus) / (2 * h))
+        coef = _linear_fit(stars.data, stars.valid, cols)
+        if step < steps - 1:
+            flux = np.where(coef[:, 0] > 0, coef[:, 0], np.inf)
+            moved.offset += np.clip(coef[:, 1:3] / flux[:, None], -0.5, 0.5)
+    model = np.einsum("nk,nkij->nij", coef, np.stack(cols, axis=1))
+    var = np.maximum(coef[:, 0, None, None] * cols[0], 0) + stars.sky_var
+    chi2 = np.sum(stars.valid * (stars.data - model) ** 2 / var, axis=(1, 2))
+    dof = np.maximum(np.sum(stars.valid, axis=(1, 2)) - 3, 1)
+    return chi2 / dof
+
+
+def _shape_stamps(shape: FieldShape) -> StampFunction:
+    def stamps(stars: StarStamps) -> np.ndarray:
+        pos = stars.positions
+        fwhm, e1, e2 = shape.at(pos[:, 0], pos[:, 1])
+        beta = shape.beta if shape.kind == "moffat" else 3.0
+        return star_stamps(
+            stars.size, stars.offset[:, 0], stars.offset[:, 1], fwhm, e1, e2, beta, kind=shape.kind
+        )
+
+    return stamps
+
+
+def _psf_stamps(psf: EffectivePSF | PSFField) -> StampFunction:
+    def stamps(stars: StarStamps) -> np.ndarray:
+        if isinstance(psf, PSFField):
+            pos = stars.positions
+            return psf.stamps(
+                stars.size, stars.offset[:, 0], stars.offset[:, 1], pos[:, 0], pos[:, 1]
+            )
+        return psf.stamps(stars.size, stars.offset[:, 0], stars.offset[:, 1])
+
+    return stamps
+
+
+def _better(simple: np.ndarray, rich: np.ndarray) -> bool:
+    """True when ``rich`` scores lower than ``simple`` by more than SIGNIFICANCE standard errors."""
+    d = simple - rich
+    se = np.std(d, ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.inf
+    return bool(np.mean(d) > SIGNIFICANCE * se)
+
+
+def choose_psf(
+    data: np.ndarray,
+    positions: np.ndarray,
+    constant: EffectivePSF,
+    *,
+    kind: str = "moffat",
+    mask: np.ndarray | None = None,
+    cells: bool = False,
+    max_degree: int = 3,
+    seed: int = 0,
+) -> PSFChoice:
+    """The frame's PSF: ``constant`` unless a field-varying model fits held-out stars better.
+
+    Parameters
+    ----------
+    data : ndarray
+        Sky-subtracted frame with the PSF stars' neighbours subtracted.
+    positions : ndarray, shape (N, 2)
+        Clean PSF stars (bright, isolated, unsaturated), spread over the frame.
+    constant : EffectivePSF
+        The frame's constant PSF (fitted on the same stars).
+    kind : {"moffat", "gaussian"}
+        The analytic profile of the field models.
+    cells : bool
+        Also try a grid of cell ePSFs (slow: one EPSFBuilder per cell).
+    max_degree : int
+        Highest polynomial degree tried.
+    """
+    shape = data.shape
+    stars = star_cutouts(data, positions, FIT_SIZE, mask)
+    n = len(stars.data)
+    choice = PSFChoice(constant, "constant", n_stars=n)
+    n_params = {d: 3 * n_terms(d) + 1 for d in range(max_degree + 1)}
+    degrees = [d for d in range(max_degree + 1) if n / 2 >= STARS_PER_PARAMETER * n_params[d]]
+    if n < MIN_STARS or not degrees:
+        log.info("%d PSF stars: the PSF is taken as constant", n)
+        return choice
+    rng = np.random.default_rng(seed)
+    half = rng.permutation(n) < n // 2
+    a, b = np.flatnonzero(half), np.flatnonzero(~half)
+    folds = [(a, b), (b, a)]
+    fwhm = constant.fwhm
+    profile = "gaussian" if kind == "gaussian" else "moffat"
+
+    def score_constant() -> np.ndarray:
+        out = []
+        for train, test in folds:
+            try:
+                psf = _constant_like(constant, data, stars.positions[train], mask, profile)
+            except (ValueError, np.linalg.LinAlgError):
+                psf = constant
+            out.append(heldout_chi2(stars.subset(test), _psf_stamps(psf)))
+        return np.concatenate(out)
+
+    full_fits: dict[int, FieldShape] = {}
+
+    def full_fit(d: int) -> FieldShape:
+        if d not in full_fits:
+            lower = [full_fits[k] for k in sorted(full_fits) if k < d]
+            start = lower[-1] if lower else None
+            full_fits[d], _ = fit_field_shape(
+                stars, shape, fwhm, degree=d, kind=profile, start=start
+            )
+        return full_fits[d]
+
+    def score_degree(d: int) -> np.ndarray:
+        start = full_fit(d)
+        out = []
+        for train, test in folds:
+            fit, _ = fit_field_shape(
+                stars.subset(train), shape, fwhm, degree=d, kind=profile, start=start, iterations=1
+            )
+            out.append(heldout_chi2(stars.subset(test), _shape_stamps(fit)))
+        return np.concatenate(out)
+
+    scores = {"constant": score_constant()}
+    # The physically expected degree first (field curvature and astigmatism
+    # grow as r^2): if it does not beat a constant PSF, nothing will.
+    probe = 2 if 2 in degrees else max(degrees)
+    scores[f"degree {probe}"] = score_degree(probe)
+    best = "constant"
+    if _better(scores["constant"], scores[f"degree {probe}"]):
+        best = f"degree {probe}"
+        for d in degrees:
+            if f"degree {d}" not in scores:
+                scores[f"degree {d}"] = score_degree(d)
+        best = _simplest_best(scores, [f"degree {d}" for d in degrees])
+    elif 0 in degrees and probe != 0:
+        # A constant elongation (drift, tilt) is not a field variation.
+        scores["degree 0"] = score_degree(0)
+        if _better(scores["constant"], scores["degree 0"]):
+            best = "degree 0"
+    if cells:
+        grid = cell_grid(n // 2, shape)
+        if grid != (1, 1) and n // 2 >= MIN_STARS_PER_CELL * 2:
+            out = []
+            for train, test in folds:
+                field_psf = build_cells(data, stars.positions[train], grid, mask=mask)
+                out.append(heldout_chi2(stars.subset(test), _psf_stamps(field_psf)))
+            scores["cells"] = np.concatenate(out)
+            if _better(scores[best], scores["cells"]):
+                best = "cells"
+    choice.scores = {k: float(np.mean(v)) for k, v in scores.items()}
+    if best == "constant":
+        choice.chosen = "constant"
+    elif best == "cells":
+        choice.psf = build_cells(data, stars.positions, cell_grid(n, shape), mask=mask)
+        choice.chosen = f"cells {choice.psf.coeffs.shape[2]}x{choice.psf.coeffs.shape[1]}"
+    else:
+        d = int(best.split()[1])
+        fit = full_fit(d)
+        field_psf = fit.to_field(shape, n_stars=n)
+        field_psf.meta.update(degree=d, shape=fit)
+        choice.chosen = best
+        # Degree 0 is one (elongated) PSF for the whole frame; it stays a
+        # field so that later refits keep its ellipticity.
+        choice.psf = field_psf
+    if isinstance(choice.psf, PSFField):
+        choice.psf.meta.update(chosen=choice.chosen, scores=choice.scores, n_stars=n)
+    log.info("PSF: %s", choice.summary())
+    return choice
+
+
+def _simplest_best(scores: dict[str, np.ndarray], names: list[str]) -> str:
+    """The simplest of ``names`` that no richer one beats significantly."""
+    best = names[0]
+    for name in names[1:]:
+        if _better(scores[best], scores[name]):
+            best = name
+    return best
+
+
+def _constant_like(
+    constant: EffectivePSF, data: np.ndarray, positions: np.ndarray, mask, profile: str
+) -> EffectivePSF:
+    """The constant PSF refitted on a subset of the stars (its held-out score sees no test star)."""
+    if constant.kind in ("moffat", "gaussian"):
+        psf, _ = fit_analytic_psf(data, positions, constant.fwhm, kind=profile, mask=mask)
+        return psf
+    from ..epsf import build_epsf
+
+    return build_epsf(data, positions, mask=mask, oversampling=constant.oversampling)
+
+
+def refit_field(
+    isolated_image: np.ndarray, pos: np.ndarray, psf: PSFField, mask: np.ndarray
+) -> PSFField:
+    """The same field model refitted on the stars (a file's grid is kept as it is).
+
+    The polynomial degree or the cells stay as :func:`choose_psf` chose them;
+    only their values follow the stars (a later pass's better neighbours).
+    """
+    shape = psf.meta.get("shape")
+    if shape is not None:
+        stars = star_cutouts(isolated_image, pos, 15, mask)
+        new, _ = fit_field_shape(
+            stars,
+            isolated_image.shape,
+            psf.fwhm,
+            degree=shape.degree,
+            kind=shape.kind,
+            start=shape,
+            iterations=2,
+        )
+        field = new.to_field(isolated_image.shape, n_stars=len(stars.data))
+        field.meta.update({k: v for k, v in psf.meta.items() if k != "shape"}, shape=new)
+        return field
+    if psf.kind == "cells":
+        grid = (len(psf.xs), len(psf.ys))
+        field = build_cells(isolated_image, pos, grid, mask=mask)
+        field.meta.update(psf.meta)
+        return field
+    return psf
