@@ -110,7 +110,11 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         self.target_box.currentTextChanged.connect(self._on_target_chosen)
         self.auto_box = QCheckBox("Choose comparison and check stars automatically")
         self.auto_box.setChecked(True)
-        self.click_box = QCheckBox("Clicks in the viewer add comparison stars (last = check)")
+        self.click_box = QCheckBox("Clicks add comparison stars (last: check)")
+        self.click_box.setToolTip(
+            "Each click in the viewer adds a comparison star; with three or more, the last "
+            "is the check star"
+        )
         self.comp_table = QTableWidget(0, 3)
         self.comp_table.setHorizontalHeaderLabels(["x", "y", "catalogue mag"])
         self.comp_table.setMaximumHeight(100)
@@ -151,14 +155,19 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         comp_row = QHBoxLayout()
         comp_row.addWidget(self.click_box, 1)
         comp_row.addWidget(remove)
-        # the frame's exclusion beside the target, the curve's tools on their own row,
-        # so that the step dock can stay a third of the window wide
-        top.addWidget(self.exclude_button)
-        fold_row = QHBoxLayout()
+        # The curve's tools on two short rows under the form, so that the step dock
+        # can stay a third of a 1366-pixel window wide with Export in sight.
+        fold_row = QVBoxLayout()
+        period_row = QHBoxLayout()
         for w in (self.fold_box, self.period_box, ls_button):
-            fold_row.addWidget(w)
-        fold_row.addStretch(1)
-        fold_row.addWidget(export)
+            period_row.addWidget(w)
+        period_row.addStretch(1)
+        frame_row = QHBoxLayout()
+        frame_row.addWidget(self.exclude_button)
+        frame_row.addStretch(1)
+        frame_row.addWidget(export)
+        fold_row.addLayout(frame_row)
+        fold_row.addLayout(period_row)
         box = QWidget()
         lay = QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)

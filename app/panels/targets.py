@@ -127,7 +127,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
-            grid.addWidget(b, k // 4, k % 4)
+            grid.addWidget(b, k // 3, k % 3)  # three a row: the dock is a third of the window
         remove_click = QPushButton("Remove click")
         remove_click.setToolTip("Remove the selected click and refit")
         remove_click.clicked.connect(self._remove_selected_click)
