@@ -198,6 +198,7 @@ def curve_of_growth(
     max_difference: float = 0.05,
     max_stars: int = 200,
     sky_mask: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
 ) -> CurveOfGrowth:
     """Measure the curves of growth and choose the aperture radius.
 
@@ -222,6 +223,12 @@ def curve_of_growth(
         At most this many of the highest-S/N clean field stars are used.
     sky_mask : ndarray of bool, optional
         Pixels left out of the sky annuli (neighbours' wings).
+    neighbours : ndarray, shape (M, 2), optional
+        Other stars (e.g. the positions being measured): a field star with
+        one inside its largest aperture or annulus is not clean. The field
+        candidates alone miss the neighbours detection did not find, whose
+        light then lifts a star's plateau (on a colour channel's grid, with a
+        quarter of the light, corrections came out 5-8% high in a dense field).
 
     Returns
     -------
@@ -247,6 +254,7 @@ def curve_of_growth(
         mask=mask,
         saturation=saturation,
         sky_mask=sky_mask,
+        neighbours=neighbours,
     )
     flags = np.asarray(base["flags"])
     data = np.asarray(image, dtype=np.float64)

@@ -287,6 +287,7 @@ class Photometry:
                     min_fraction=p.growth_min_fraction,
                     max_difference=p.growth_max_difference,
                     sky_mask=sky_mask,
+                    neighbours=positions,
                 )
             except ValueError as exc:
                 log.warning("curve of growth not measured: %s", exc)

@@ -138,3 +138,34 @@ def test_monochrome_measurement_of_a_colour_frame_is_a_choice(night):
     assert "channel" not in table.colnames and len(table) == 20
     with pytest.raises(ValueError, match="channels"):
         channel_list("RGBW")
+
+
+def test_aperture_correction_of_a_dense_bright_field():
+    """The curve of growth takes no star with a neighbour among the measured positions.
+
+    A dense field of bright stars (11-16.5 mag, 4 per arcmin^2): detection
+    on a channel's grid, with a quarter of the light, misses neighbours the
+    positions list has, and stars beside them lifted the curve's plateau:
+    isolated stars' fluxes came out 4.8-5.8% high on the noiseless light.
+    """
+    config = NightConfig(
+        seed=7, n_frames=1, shape=(384, 384), bayer_pattern="GRBG", star_density=4.0,
+        mag_bright=11.0, mag_faint=16.5, asteroid=False, fwhm=3.8,
+    )  # fmt: skip
+    night = make_night(config)
+    truth = night.truth(0)
+    x, y = np.asarray(truth["x"]), np.asarray(truth["y"])
+    keep = (x > 20) & (x < 363) & (y > 20) & (y < 363) & ~np.asarray(truth["saturated"])
+    stars = truth[keep & (np.asarray(truth["kind"]) == "star")]
+    sx, sy = np.asarray(stars["x"]), np.asarray(stars["y"])
+    d = np.hypot(sx[:, None] - x[None, :], sy[:, None] - y[None, :])
+    lone = np.where(d > 0, d, np.inf).min(axis=1) > 25
+    result = Photometry(PhotometryParams(channels="RGB")).run(
+        night.light_expected_electrons(0), np.c_[sx, sy], gain=1.0, cfa="GRBG"
+    )
+    for c in ("R", "G", "B"):
+        rows = result.table[result.table["channel"] == c]
+        ok = lone & (np.asarray(rows["flags"]) == 0)
+        assert ok.sum() >= 5
+        ratio = np.median(np.asarray(rows["flux"])[ok] / np.asarray(stars[f"flux_{c}"])[ok])
+        assert ratio == pytest.approx(1.0, abs=0.015), c
