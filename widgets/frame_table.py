@@ -21,6 +21,9 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 __all__ = ["COLUMNS", "FrameTableModel", "FrameTable", "is_guessed"]
 
 # (title, attribute, fact names the scan may record the origin under)
+#: The File column's first width (px): beside the row number in the frame dock.
+FILE_COLUMN_WIDTH = 160
+
 COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("#", "", ()),
     ("File", "path", ()),
@@ -209,8 +212,17 @@ class FrameTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().hide()
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # The file name takes the room left and is cut in the middle: a night's names
+        # differ at their end ("lux-180.000secs.Light.Open.00000015.fit"), so cutting
+        # the end made every row look alike. The tooltip has the whole path.
+        file_column = next(k for k, c in enumerate(COLUMNS) if c[1] == "path")
+        header.setSectionResizeMode(file_column, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(file_column, FILE_COLUMN_WIDTH)
+        header.setStretchLastSection(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setWordWrap(False)
         self.setAlternatingRowColors(True)
         self.selectionModel().currentRowChanged.connect(self._on_row)
         self._quiet = False

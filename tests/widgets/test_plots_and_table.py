@@ -128,3 +128,26 @@ def test_frame_table_shows_facts_guesses_and_problems(show, qtbot) -> None:
     with qtbot.assertNotEmitted(table.frame_selected):
         table.select_row(0)
     assert table.currentIndex().row() == 0
+
+
+def test_long_file_names_are_cut_in_the_middle(show, qtbot) -> None:
+    """A night's names differ at their end: the table keeps both ends in sight."""
+
+    @dataclass
+    class F:
+        path: Path
+        type: str = "light"
+
+    names = [f"lux-180.000secs.Light.Open.{k:08d}.fit" for k in (15, 16)]
+    table = show(FrameTable())
+    table.resize(260, 200)
+    table.set_frames([F(Path("/night") / n) for n in names])
+    qtbot.wait(20)
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    file_col = [c[0] for c in COLUMNS].index("File")
+    width = table.columnWidth(file_col)
+    assert width < table.fontMetrics().horizontalAdvance(names[0])  # too narrow for all of it
+    shown = table.fontMetrics().elidedText(names[0], Qt.TextElideMode.ElideMiddle, width - 8)
+    assert shown.endswith("015.fit") and shown.startswith("lux")
+    tip = table.model().data(table.model().index(0, file_col), Qt.ItemDataRole.ToolTipRole)
+    assert tip == f"/night/{names[0]}"
