@@ -37,7 +37,7 @@ from ..io.cfa import read_cfa
 from ..io.fitsio import atomic_write_hdulist, atomic_write_text, read_frame
 from ..io.frames import FrameInfo
 from ..io.sequence import group_frames
-from ..project.products import ProductStore, fingerprint
+from ..project.products import ProductStore, fingerprint, product_intact
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
@@ -386,7 +386,8 @@ def _calibrated_product(store: ProductStore, frame: FrameInfo) -> tuple[Path, st
     """
     path = store.path("calibration", frame.path, ".fits")
     recorded = store.fingerprint_of("calibration", frame.path)
-    if recorded is None or not path.exists():
+    # A damaged product is not used (nor raw pixels in its place): it is redone.
+    if recorded is None or not product_intact(path):
         return None
     return path, recorded, raw_fingerprint(frame)
 

@@ -32,7 +32,15 @@ from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text,
 from ..io.folders import product_stem
 from ..runtime.quiet import quiet
 
-__all__ = ["STEP_FOLDERS", "ProductStore", "fingerprint", "frame_key", "solution_wcs"]
+__all__ = [
+    "STEP_FOLDERS",
+    "ProductStore",
+    "content_digest",
+    "fingerprint",
+    "frame_key",
+    "product_intact",
+    "solution_wcs",
+]
 
 
 def solution_wcs(header: fits.Header) -> WCS | None:
@@ -80,11 +88,56 @@ def frame_key(frame: str | os.PathLike[str]) -> str:
     return product_stem(name)
 
 
+# Bytes read to fingerprint a file's content: all of a small file; of a large
+# one its start (the header), its end and evenly spaced blocks between.
+_WHOLE = 1 << 20
+_EDGE = 1 << 16
+_BLOCK = 1 << 12
+_SAMPLES = 32
+_digests: dict[tuple, str] = {}
+_digests_lock = threading.Lock()
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """A digest of a file's content (a sample of it when large), cached while the file is unchanged.
+
+    Name, size and modification time do not tell a replaced file: ``cp -p``,
+    ``rsync -t`` and unzip keep the time, and frames of one camera have one
+    size. The header (the first block) differs between any two frames; the
+    samples catch pixels changed in place. The cache is keyed by the inode and
+    the change time too, which no copy can preserve, so a file is read again
+    only when it may have changed.
+    """
+    p = Path(path)
+    st = p.stat()
+    key = (os.fspath(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _digests_lock:
+        hit = _digests.get(key)
+    if hit is not None:
+        return hit
+    h = hashlib.blake2b(digest_size=12)
+    with open(p, "rb") as fh:
+        if st.st_size <= _WHOLE:
+            h.update(fh.read())
+        else:
+            h.update(fh.read(_EDGE))
+            for k in range(1, _SAMPLES):
+                fh.seek(st.st_size * k // _SAMPLES)
+                h.update(fh.read(_BLOCK))
+            fh.seek(st.st_size - _EDGE)
+            h.update(fh.read(_EDGE))
+    digest = h.hexdigest()
+    with _digests_lock:
+        _digests[key] = digest
+    return digest
+
+
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of JSON-able parts (parameters, upstream fingerprints, file facts).
 
-    Paths are replaced by (name, size, modification time), so a changed input file
-    changes the fingerprint while a moved project does not.
+    Paths are replaced by (name, size, content digest), so a changed input file
+    changes the fingerprint (also one replaced by a copy of the same size and
+    time), while a moved project does not.
     """
 
     def norm(v: Any) -> Any:
@@ -92,9 +145,12 @@ def fingerprint(*parts: Any) -> str:
             p = Path(v)
             try:
                 st = p.stat()
-                return [p.name, st.st_size, int(st.st_mtime)]
             except OSError:
                 return [p.name, None, None]
+            try:
+                return [p.name, st.st_size, content_digest(p)]
+            except OSError:  # a folder, an unreadable file: its facts only
+                return [p.name, st.st_size, int(st.st_mtime)]
         if isinstance(v, dict):
             return {str(k): norm(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         if isinstance(v, list | tuple):
@@ -105,6 +161,29 @@ def fingerprint(*parts: Any) -> str:
 
     text = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def product_intact(path: str | os.PathLike[str]) -> bool:
+    """Whether a product file looks whole, from a few bytes (no parsing).
+
+    A FITS product is whole 2880-byte blocks beginning with ``SIMPLE``; an
+    ECSV table begins with its marker and ends with a line end; JSON and text
+    products are not empty. Products are written atomically, so a failing
+    check means damage from outside (a disk error, an edit, a truncating copy).
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(9)
+            if p.name.lower().endswith((".fits", ".fit")):
+                return head == b"SIMPLE  =" and size % 2880 == 0
+            if p.name.lower().endswith(".ecsv"):
+                fh.seek(-1, os.SEEK_END)
+                return head.startswith(b"# %ECSV") and fh.read(1) == b"\n"
+            return size > 0
+    except OSError:
+        return False
 
 
 class ProductStore:
@@ -168,8 +247,14 @@ class ProductStore:
     def is_current(
         self, step: str, frame: str | os.PathLike[str], fp: str, suffix: str = ".ecsv"
     ) -> bool:
-        """Whether the product exists and was made with fingerprint ``fp``."""
-        return self.path(step, frame, suffix).exists() and self.fingerprint_of(step, frame) == fp
+        """Whether the product is whole and was made with fingerprint ``fp``.
+
+        A product damaged since it was written (cut short, overwritten) is not
+        current: the step makes it again instead of failing on it every run.
+        """
+        if self.fingerprint_of(step, frame) != fp:
+            return False
+        return product_intact(self.path(step, frame, suffix))
 
     def frames_done(self, step: str) -> list[str]:
         """Frame keys that have a product of ``step`` recorded in the index."""
