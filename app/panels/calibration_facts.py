@@ -101,6 +101,8 @@ class LightFacts:
     masked_fraction: float = math.nan
     error: str = ""
     path: Path | None = None
+    #: Masked pixels of each kind (a pixel may be of several).
+    masked_kinds: tuple[tuple[str, int], ...] = ()
 
     def describe(self, index: int) -> str:
         """A sentence for the panel."""
@@ -111,6 +113,12 @@ class LightFacts:
             f"Frame {index + 1}: {steps}; {self.n_masked} px masked "
             f"({100 * self.masked_fraction:.2f}%)."
         )
+        if self.masked_kinds:
+            kinds = ", ".join(f"{n} {MASK_WORDS.get(k, k)}" for k, n in self.masked_kinds if n)
+            text += (
+                f" Masked: {kinds}. Masked pixels are left out of detection and photometry; "
+                "a star touching one is flagged."
+            )
         if self.warnings:
             text += " Warning: " + "; ".join(self.warnings) + "."
         return text
@@ -137,7 +145,30 @@ def light_facts(path: str | Path) -> LightFacts:
     warnings += tuple(unmatched(missing_from_header(h)))
     n_masked = int(h.get("NMASKED", 0))
     fraction = n_masked / (nx * ny) if nx * ny else math.nan
-    return LightFacts(applied, warnings, n_masked, fraction, path=Path(path))
+    return LightFacts(applied, warnings, n_masked, fraction, path=Path(path),
+                      masked_kinds=_mask_kinds(path) if n_masked else ())  # fmt: skip
+
+
+#: What each mask bit means, as the panel says it.
+MASK_WORDS = {
+    "HOT": "hot (far above the master dark's median)",
+    "COLD": "cold (far below the flat's level)",
+    "SATURATED": "saturated or next to a saturated pixel",
+    "COSMIC_RAY": "cosmic-ray hits",
+    "NAN": "without a value",
+}
+
+
+def _mask_kinds(path: str | Path) -> tuple[tuple[str, int], ...]:
+    """How many pixels of the product's MASK carry each bit (empty without a mask)."""
+    try:
+        with quiet(), fits.open(path, memmap=False) as hdul:
+            if "MASK" not in hdul:
+                return ()
+            mask = np.asarray(hdul["MASK"].data)
+    except (OSError, ValueError):
+        return ()
+    return tuple((b.name, int(np.count_nonzero(mask & int(b)))) for b in MaskBits)
 
 
 def _label(m: MasterFrame) -> str:
