@@ -62,6 +62,10 @@ def test_run_all_builds_masters_and_calibrates_every_light(
         assert facts.applied == ("bias", "dark", "flat", "cosmic rays")
         assert facts.warnings == ()
         assert 0 < facts.masked_fraction < 0.01
+        # Each kind counted from the product's mask, and said in words.
+        kinds = dict(facts.masked_kinds)
+        assert max(kinds.values()) <= facts.n_masked <= sum(kinds.values())
+        assert "Masked: " in facts.describe(0) and "left out of detection" in facts.describe(0)
     masters = {m.label: m for m in panel.masters}
     assert set(masters) == {"Bias", f"Dark {CONFIG.exptime:g} s", f"Flat {CONFIG.filter}"}
     bias = masters["Bias"]
