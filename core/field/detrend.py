@@ -365,6 +365,7 @@ def detrend(
     protect: np.ndarray | None = None,
     shape: tuple[int, int] | None = None,
     template_stars: np.ndarray | None = None,
+    only: np.ndarray | None = None,
     state: StepState | None = None,
 ) -> DetrendResult:
     """EPD and TFA of every star's light curve, fitted together star by star.
@@ -395,6 +396,8 @@ def detrend(
         Frame size, to spread the templates over it.
     template_stars : ndarray of bool (n_stars,), optional
         Stars that may be TFA templates (default: all; known variables are not).
+    only : ndarray of bool (n_stars,), optional
+        Stars to detrend (default: all); the others are left with no correction.
     state : StepState, optional
     """
     p = params or DetrendParams()
@@ -429,7 +432,10 @@ def detrend(
     sx, sy = column_median(data.x), column_median(data.y)
     tx, ty = sx[templates], sy[templates]
     typical_err = column_median(np.where(ok, mag_err, np.nan))
-    for j in np.flatnonzero(typical_err <= p.max_error):
+    which = typical_err <= p.max_error
+    if only is not None:
+        which &= np.asarray(only, bool)
+    for j in np.flatnonzero(which):
         if j % 50 == 0:
             state.check()
             state.progress(j / n_s, "EPD and TFA")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+from scipy.ndimage import median_filter
 
 from ..io.fitsio import atomic_write_ecsv
 from ..runtime.params import param
@@ -25,7 +26,7 @@ from ..runtime.pipeline import StepState
 from ..variability.search import VariabilityParams, variability_table
 from .blends import contamination
 from .data import FieldData
-from .detrend import DetrendParams, DetrendResult, detrend
+from .detrend import DetrendParams, DetrendResult, detrend, good_points
 from .forced import ForcedParams
 from .magfit import MagfitParams, MagfitResult, magnitude_fit
 from .noise import NoiseCurve, scintillation
@@ -199,14 +200,76 @@ def analyse_field(
         detrended=det.mag if det is not None else None,
         fitted_terms=det.terms if det is not None else None,
         contamination=contamination(data), known=names, times=data.bjd_tdb,
-        state=state.sub(0.85, 1.0),
+        state=state.sub(0.85, 0.9),
     )  # fmt: skip
+    if det is not None:
+        kept = _keep_candidates(data, fit, det, table, p.detrend, shape, quiet, state)
+        if kept:
+            notes.append(
+                f"{kept} candidate(s) detrended again with their own smoothed light curve "
+                "fitted beside the trends (TFA's signal reconstruction), so that EPD and TFA "
+                "do not take their variation"
+            )
     curve = noise_curve(data, fit, scint)
     table.meta["noise_curve"] = dict(curve.__dict__)
     table.meta["magfit_model"] = dict(fit.model)
     table.meta["notes"] = list(notes)
     state.progress(1.0, f"{int(np.sum(table['candidate']))} candidates")
     return FieldResult(data, fit, det, table, curve, scint, notes)
+
+
+def _smoothed(mag: np.ndarray, ok: np.ndarray, size: int = 5) -> np.ndarray:
+    """A light curve's slow variation: running median of its good points, centred on 0.
+
+    Interpolated over the points left out, so that it can be a column of a fit.
+    """
+    rows = np.flatnonzero(ok)
+    if len(rows) < size:
+        return np.zeros(len(mag))
+    run = median_filter(mag[rows], size=size, mode="nearest")
+    out = np.interp(np.arange(len(mag)), rows, run)
+    return out - np.median(out[rows])
+
+
+def _keep_candidates(
+    data: FieldData,
+    fit: MagfitResult,
+    det: DetrendResult,
+    table: Table,
+    params: DetrendParams,
+    shape: tuple[int, int] | None,
+    quiet: np.ndarray,
+    state: StepState,
+) -> int:
+    """Detrend the candidates again, in place, with their own variation as a known signal.
+
+    EPD's terms follow the night (the field's drift, the airmass, the
+    seeing), smooth functions of time, and so can take part or all of any
+    slow variation of a star (a transit, an eclipse) as a systematic. A
+    candidate (found on its magnitude-fitted or its detrended curve) is
+    fitted again with its own smoothed magnitude-fitted curve as a known
+    signal beside the trends (Kovács et al. 2005's signal reconstruction):
+    the trends take only what the signal does not explain, so its variation
+    keeps its depth, and a slow systematic stays with it. Returns how many.
+    """
+    found = np.asarray(table["candidate"], bool)
+    if not found.any():
+        return 0
+    column = {int(s): j for j, s in enumerate(data.star_id)}
+    cols = np.array([column[int(s)] for s in np.asarray(table["star_id"])[found]], int)
+    ok = good_points(data, fit.mag, fit.mag_err)
+    signal = np.zeros_like(fit.mag)
+    for j in cols:
+        signal[:, j] = _smoothed(fit.mag[:, j], ok[:, j])
+    only = np.zeros(data.n_stars, bool)
+    only[cols] = True
+    again = detrend(data, fit.mag, fit.mag_err, params, signal=signal, shape=shape,
+                    template_stars=quiet & ~only, only=only, state=state.sub(0.9, 1.0))  # fmt: skip
+    for name in ("mag", "epd", "tfa"):
+        getattr(det, name)[:, cols] = getattr(again, name)[:, cols]
+    for name in ("terms", "rms_epd", "rms_after"):
+        getattr(det, name)[cols] = getattr(again, name)[cols]
+    return len(cols)
 
 
 def write_field(result: FieldResult, out: str | os.PathLike[str]) -> dict[str, Path]:
