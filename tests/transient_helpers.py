@@ -161,3 +161,17 @@ def hips2fits_answer(night, wcs, shape, seed: int = 0) -> bytes:
     buf = io.BytesIO()
     fits.PrimaryHDU(image.astype(np.float32), header).writeto(buf)
     return buf.getvalue()
+
+
+def truth_kinds(rows, truths, radius: float = 2.0) -> list[str]:
+    """The simulator's kind of the source under each candidate row ('false' when none).
+
+    ``truths`` are the lights' truth tables, indexed by the rows' ``frame``.
+    """
+    kinds = []
+    for row in rows:
+        t = truths[int(row["frame"])]
+        d = np.hypot(t["x"] - row["x"], t["y"] - row["y"])
+        k = int(np.argmin(d))
+        kinds.append(str(t["kind"][k]) if d[k] < radius else "false")
+    return kinds

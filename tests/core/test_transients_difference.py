@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.stats import mad_std
 from replay_server import replay_server, trust_replay_server  # noqa: F401
-from transient_helpers import HIPS2FITS_PATH, hips2fits_answer, simulated_frames
+from transient_helpers import HIPS2FITS_PATH, hips2fits_answer, simulated_frames, truth_kinds
 
 from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig
 from fluxion.core.simulation.transients import NOVA_ID
@@ -54,12 +54,7 @@ def test_nova_and_outburst_found_in_the_differences(night, searched):
     template, found, _ = searched
     assert "sharpest" in template.source
     accepted = found[found["accepted"]]
-    kinds = []
-    for row in accepted:
-        t = truths[int(row["frame"])]
-        d = np.hypot(t["x"] - row["x"], t["y"] - row["y"])
-        k = int(np.argmin(d))
-        kinds.append(str(t["kind"][k]) if d[k] < 2.0 else "false")
+    kinds = truth_kinds(accepted, truths)
     # Only what changed: the nova, the dwarf nova and the eclipsing binary.
     assert set(kinds) <= {"nova", "outburst", "eclipsing"}, kinds
     assert kinds.count("nova") >= 3 and kinds.count("outburst") >= 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from transient_helpers import simulated_frames
+from transient_helpers import simulated_frames, truth_kinds
 
 from fluxion.core.simulation.simulate import NightConfig
 from fluxion.core.simulation.transients import SUPERNOVA_ID
@@ -34,12 +34,7 @@ def searched():
 def test_supernova_found_on_its_galaxy(searched):
     night, frames, truths, found, _ = searched
     accepted = found[found["accepted"]]
-    kinds = []
-    for row in accepted:
-        t = truths[int(row["frame"])]
-        d = np.hypot(t["x"] - row["x"], t["y"] - row["y"])
-        k = int(np.argmin(d))
-        kinds.append(str(t["kind"][k]) if d[k] < 2.0 else "false")
+    kinds = truth_kinds(accepted, truths)
     assert kinds and set(kinds) == {"supernova"}, kinds
     assert len(kinds) >= BASE["n_frames"] - 2
     # It sits on the brightest galaxy, within its effective radius.
