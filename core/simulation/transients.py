@@ -173,15 +173,30 @@ class NightTransients:
         return new_id
 
     def _clear_spot(self, x: np.ndarray, y: np.ndarray, skip: int = 0):
-        """The ``skip``-th spot of the fixed list with no catalogued star close by."""
+        """The ``skip``-th spot with no catalogued star close by.
+
+        The fixed list's clear spots first; in a field too crowded for them,
+        the places of a grid farthest from any catalogued star (each at least
+        ``_CLEAR_PX`` from the spots taken before it), so that the new source
+        is not blended with a star.
+        """
         ny, nx = self.config.shape
-        clear = [
-            (fx * (nx - 1), fy * (ny - 1))
-            for fx, fy in _SPOTS
-            if len(x) == 0 or np.min(np.hypot(x - fx * (nx - 1), y - fy * (ny - 1))) > _CLEAR_PX
-        ]
+        scale = np.array([nx - 1, ny - 1], float)
+        fixed = [np.array(f) * scale for f in _SPOTS]
+
+        def room(p: np.ndarray) -> float:
+            return float(np.min(np.hypot(x - p[0], y - p[1]))) if len(x) else np.inf
+
+        clear = [p for p in fixed if room(p) > _CLEAR_PX]
         if len(clear) <= skip:
-            clear = [(fx * (nx - 1), fy * (ny - 1)) for fx, fy in _SPOTS]
+            grid = np.arange(0.15, 0.851, 0.025)
+            places = [np.array([fx, fy]) * scale for fx in grid for fy in grid]
+            places.sort(key=room, reverse=True)
+            for p in places:
+                if len(clear) > skip:
+                    break
+                if all(np.hypot(*(p - q)) > _CLEAR_PX for q in clear):
+                    clear.append(p)
         return self.reference_wcs.pixel_to_world(*clear[skip])
 
     def _galaxies(self) -> Table:

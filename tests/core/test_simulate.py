@@ -537,3 +537,18 @@ def test_star_count_does_not_depend_on_the_field_rotation(rotation: float) -> No
     turned = make_night(NightConfig(n_frames=1, shape=(256, 256), rotation=rotation))
     n0, n1 = len(base.catalog), len(turned.catalog)
     assert abs(n1 - n0) < 4 * np.sqrt(n0)
+
+
+@pytest.mark.parametrize("density", [1.0, 6.0])
+def test_new_sources_are_placed_clear_of_stars(density: float) -> None:
+    """The nova and the dwarf nova sit apart from the field's stars, even in a crowded
+    field, so that what is found of them is theirs alone."""
+    night = make_night(NightConfig(**SMALL, star_density=density))
+    truth, _ = night._sources(0)
+    truth = truth[truth["kind"] != "asteroid"]  # it passes by; stars stay
+    x, y = np.asarray(truth["x"], float), np.asarray(truth["y"], float)
+    for kind in ("nova", "outburst"):
+        k = int(np.flatnonzero(truth["kind"] == kind)[0])
+        d = np.hypot(x - x[k], y - y[k])
+        d[k] = np.inf
+        assert d.min() > 12.0, (kind, d.min())
