@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     check_report_options(args, light_curve=True)
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
-    frames = target_lights(args.paths, recurse(args))
+    frames = target_lights(args.paths, recurse(args), drop_unregistered=True)
     n = len(frames)
     target = None
     if args.radec:

@@ -231,7 +231,9 @@ def measurable_frames(frames: list) -> tuple[list, list]:
     return chosen, skipped
 
 
-def target_lights(paths: list[Path], recursive: bool = True) -> TargetFrames:
+def target_lights(
+    paths: list[Path], recursive: bool = True, drop_unregistered: bool = False
+) -> TargetFrames:
     """The light frames in ``paths`` ready for tracking, or :class:`CommandError` saying why.
 
     Check the paths first (:func:`check_paths`).
@@ -246,6 +248,23 @@ def target_lights(paths: list[Path], recursive: bool = True) -> TargetFrames:
         frames = load_target_frames(paths, recursive=recursive)
     except ValueError as exc:  # FitsReadError included
         raise CommandError(str(exc)) from exc
+    for failure in frames.skipped:
+        print(f"skipped  {failure}")
     if frames.registration is not None:
         print(f"registration: {frames.registration.summary()}")
+    if drop_unregistered and frames.registration is not None and frames.registration.failed:
+        # A light that cannot be registered is left out, said; the others go on
+        # (a stack or a light curve needs every light it uses placed on the stars).
+        from fluxion.core.runtime.failures import shown_name
+
+        failed = frames.registration.failed
+        for i in failed:
+            why = frames.registration.frames[i].status
+            print(f"skipped  {shown_name(frames.files[i])}: not registered on the stars ({why})")
+        try:
+            frames = frames.without(failed)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if len(frames) < 2:
+            raise CommandError("fewer than two lights registered on the stars")
     return frames

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args.paths)
     output = output_file(args, OUTPUT_NAME, IMAGE_SUFFIXES)
-    frames = target_lights(args.paths, recurse(args))
+    frames = target_lights(args.paths, recurse(args), drop_unregistered=args.on == "stars")
     n = len(frames)
     reference = n // 2 if args.reference is None else args.reference
     if not 0 <= reference < n:

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from .cards import fits_text
+
 __all__ = ["RAW_SUFFIXES", "is_raw_name", "read_raw", "read_raw_header"]
 
 #: File name endings of camera raw formats (compared lower-case).
@@ -113,7 +115,7 @@ def _header(raw, path: Path) -> fits.Header:
     if other.focal_length:
         h["FOCALLEN"] = (float(other.focal_length), "[mm] focal length (EXIF)")
     h["IMAGETYP"] = "Light Frame"
-    h["RAWFILE"] = (path.name, "camera raw file read through LibRaw")
+    h["RAWFILE"] = (fits_text(path.name), "camera raw file read through LibRaw")
     h["ROWORDER"] = ("TOP-DOWN", "row 0 is the sensor's top row")
     set_cfa_cards(h, _pattern(raw), ny)
     return h

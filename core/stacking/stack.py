@@ -59,6 +59,7 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from ..calibration.combine import band_height
+from ..io.cards import fits_text
 from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
 from ..io.rawfile import is_raw_name
 from ..registration import FrameTransform, Registration
@@ -588,7 +589,7 @@ def _stack_header(
         h["DATE-AVG"] = (mid.utc.isot, "mean mid-exposure time (UTC)")
     for k, name in enumerate(list(files)[:999]):
         h[f"IMCMB{k + 1:03d}"] = (
-            str(name)[:68],
+            fits_text(str(name))[:68],
             f"shift {offsets[k][0]:+.2f} {offsets[k][1]:+.2f}",
         )
     h["HISTORY"] = f"Fluxion stack of {n} frames on the {on} ({params.method})"

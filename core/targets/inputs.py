@@ -12,10 +12,11 @@ without a WCS. :meth:`TargetFrames.to_light` and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy import units as u
@@ -29,6 +30,7 @@ from ..detection.extract import Detection, SourceFlags
 from ..io.sequence import Sequence
 from ..project.products import ProductStore
 from ..registration import Registration, register_frames
+from ..runtime.failures import FileFailure, per_file
 from ..runtime.pipeline import StepState
 
 __all__ = ["TargetFrames", "bright_isolated_stars", "load_target_frames", "target_frames"]
@@ -47,6 +49,7 @@ class TargetFrames:
     registration: Registration | None  # without a WCS: transforms from the first light
     stars: np.ndarray  # bright isolated stars of the first light (x, y), brightest first
     location: EarthLocation | None
+    skipped: list[FileFailure] = field(default_factory=list)  # lights whose pixels failed
 
     def pointing(self) -> SkyCoord | None:
         """The mount's pointing in the first light (OBJCTRA/OBJCTDEC or RA/DEC)."""
@@ -57,6 +60,28 @@ class TargetFrames:
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def without(self, drop: Iterable[int]) -> TargetFrames:
+        """These lights without the lights numbered in ``drop`` (e.g. the unregistered ones).
+
+        The registration's reference light must not be among them.
+        """
+        gone = set(drop)
+        keep = [i for i in range(len(self)) if i not in gone]
+        reg = self.registration
+        if reg is not None:
+            if reg.reference in gone:
+                raise ValueError("the registration's reference light cannot be left out")
+            reg = dataclasses.replace(
+                reg, frames=[reg.frames[i] for i in keep], reference=keep.index(reg.reference)
+            )
+        return dataclasses.replace(
+            self,
+            indices=[self.indices[i] for i in keep],
+            times=self.times[keep],
+            wcs=None if self.wcs is None else [self.wcs[i] for i in keep],
+            registration=reg,
+        )
 
     def image(self, i: int) -> np.ndarray:
         """Light ``i`` as float (ADU as stored)."""
@@ -151,6 +176,28 @@ def bright_isolated_stars(image: np.ndarray, n: int = 40, *, isolation: float = 
     return xy[ok][order][:n]
 
 
+def _readable(sequence: Sequence, lights: list[int]) -> tuple[list[int], list[FileFailure]]:
+    """The lights whose pixels can be read, and the failures of the others.
+
+    A compressed file's damage shows only when it is decompressed (its header
+    reads well at the scan); it is tried here, once, so that a damaged light
+    is left out with its cause instead of stopping the tracking, the light
+    curve or the stack half-way. Uncompressed files were checked by the scan.
+    """
+    kept, skipped = [], []
+    for k in lights:
+        path = sequence[k].path
+        if not path.name.lower().endswith((".fz", ".gz", ".bz2")):
+            kept.append(k)
+            continue
+        done = per_file(path, lambda k=k: sequence.data(k))
+        if done.ok:
+            kept.append(k)
+        else:
+            skipped.append(done.failure)
+    return kept, skipped
+
+
 def target_frames(
     sequence: Sequence,
     *,
@@ -184,6 +231,7 @@ def target_frames(
     """
     state = state if state is not None else StepState()
     lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
+    lights, skipped = _readable(sequence, lights)
     if len(lights) < 2:
         raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
     lights.sort(key=lambda k: sequence[k].time.jd)
@@ -200,7 +248,7 @@ def target_frames(
         stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
     site = sequence[lights[0]].site
     location = None if site is None else EarthLocation.from_geodetic(*site)
-    frames = TargetFrames(sequence, lights, times, wcs, None, stars, location)
+    frames = TargetFrames(sequence, lights, times, wcs, None, stars, location, skipped)
     if wcs is None:
         # The frame's pattern: its cards, its camera's profile, or the user's choice.
         cfa = getattr(sequence[lights[0]], "cfa", None)

@@ -158,3 +158,18 @@ def test_run_processes_every_good_frame_and_reruns_nothing(run_night, tmp_path, 
     # Nothing changed, so the project file is not written again.
     assert (project / "project.json").read_bytes() == saved
     assert (project / "project.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("command", ["track", "lightcurve", "stack"])
+def test_sequence_commands_leave_bad_lights_out(command, run_night, tmp_path, capsys) -> None:
+    night, bad, before = run_night
+    argv = [command, night, "--out", tmp_path / "out"]
+    if command != "stack":
+        argv += ["--click", "0,128,128", "--click", "1,128,128"]
+    code, text = _run(argv, capsys)
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text
+    # The damaged compressed light is read only here (its header is fine).
+    assert "bad_corrupt.fits.fz: the compressed image is damaged" in text
+    assert any((tmp_path / "out").iterdir())
+    assert _digests(night) == before
