@@ -41,10 +41,13 @@ from ..workers import ErrorInfo, Task
 from .base import StepPanel, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
+    NOISY_FACTOR,
+    NOISY_FLOOR,
     LightCurveRun,
     calibration_stars,
     fold,
     light_curve_file,
+    noisy_points,
     period_verdict,
     periodogram,
     run_light_curve,
@@ -412,6 +415,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
+        text += self.noisy_note()
         text += self._keep(doc, kept, problem)
         self.result_label.setText(text)
         self.session.project.record_result(
@@ -443,12 +447,34 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
 
     # -- exclusion, plot, apertures -------------------------------------------
     def excluded(self) -> np.ndarray:
-        """Which lights are excluded (kept in the target's project entry by file)."""
+        """Which lights are excluded (kept in the target's project entry by file).
+
+        The user's exclusions, and the noisy points (:func:`noisy_points`)
+        unless the user brought them back (the entry's ``included``).
+        """
         if self.run is None:
             return np.zeros(0, bool)
         doc = self._target_doc() or {}
-        gone = set(doc.get("excluded", []))
-        return np.array([str(f) in gone for f in self.run.table["file"]], bool)
+        gone, kept = set(doc.get("excluded", [])), set(doc.get("included", []))
+        noisy = noisy_points(self.run.table["mag_err"])
+        files = [str(f) for f in self.run.table["file"]]
+        return np.array([f in gone or (bad and f not in kept)
+                         for f, bad in zip(files, noisy, strict=True)], bool)  # fmt: skip
+
+    def noisy_note(self) -> str:
+        """A sentence on the noisy points left out ('' when none)."""
+        if self.run is None:
+            return ""
+        noisy = noisy_points(self.run.table["mag_err"])
+        measured = np.isfinite(np.asarray(self.run.table["mag"], float))
+        n = int((noisy & measured).sum())
+        if not n:
+            return ""
+        return (
+            f" {n} noisy light(s) left out of the curve and the reports (error above "
+            f"{NOISY_FACTOR:g}x the median and {NOISY_FLOOR:g} mag); "
+            '"Exclude / include this frame" brings one back.'
+        )
 
     def toggle_exclusion(self, light: int | None = None) -> None:
         """Exclude the current frame from the curve (or include it again)."""
@@ -460,9 +486,17 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             if light is None:
                 return
         name = str(self.run.table["file"][light])
-        gone = list(doc.get("excluded", []))
-        gone.remove(name) if name in gone else gone.append(name)
-        doc["excluded"] = gone
+        gone, kept = list(doc.get("excluded", [])), list(doc.get("included", []))
+        noisy = bool(noisy_points(self.run.table["mag_err"])[light])
+        if name in gone:
+            gone.remove(name)
+        elif noisy and name not in kept:
+            kept.append(name)  # a noisy point the user wants back
+        elif name in kept:
+            kept.remove(name)
+        else:
+            gone.append(name)
+        doc["excluded"], doc["included"] = gone, kept
         self._update_curve()
 
     def _row_of(self, index: int) -> int | None:

@@ -52,6 +52,7 @@ __all__ = [
     "periodogram",
     "period_verdict",
     "fold",
+    "noisy_points",
     "stored_run",
     "stored_light_curves",
     "light_curve_file",
@@ -345,6 +346,28 @@ def period_verdict(
         f"Best period {best_h:.4f} h (Lomb-Scargle; {cycles:.1f} cycles observed, "
         f"false-alarm probability {fap:.1g})."
     )
+
+
+#: A point is noisy when its error exceeds this many times the curve's median error...
+NOISY_FACTOR = 3.0
+#: ...and this many magnitudes (a curve of 0.005 mag points keeps its 0.02 mag ones).
+NOISY_FLOOR = 0.05
+
+
+def noisy_points(mag_err: np.ndarray) -> np.ndarray:
+    """Points whose error is far above the curve's own (twilight, cloud, a blend).
+
+    Such points carry almost no weight in a fit but dominate a plot and, in a
+    report, tell the reader about the sky rather than the target; they are
+    left out by default (the user can bring each back). Also the points
+    without a measurement.
+    """
+    err = np.asarray(mag_err, float)
+    good = np.isfinite(err) & (err > 0)
+    if not good.any():
+        return ~good
+    limit = max(NOISY_FACTOR * float(np.median(err[good])), NOISY_FLOOR)
+    return ~good | (err > limit)
 
 
 def fold(jd: np.ndarray, period_h: float, epoch: float | None = None) -> np.ndarray:

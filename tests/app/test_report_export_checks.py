@@ -100,3 +100,30 @@ def test_a_later_success_clears_the_error_bar(window, qtbot) -> None:
     again = window.workers.submit(lambda state: 2, name="Writing eb.txt", key="export")
     qtbot.waitUntil(lambda: not window.error_bar.isVisible(), timeout=5_000)
     assert again.done and task.done
+
+
+def test_noisy_points_are_left_out_by_default_and_can_come_back(
+    open_panel, demo_night: Path, tmp_path: Path, qtbot
+) -> None:
+    """Twilight points with 0.5-0.8 mag errors stay out of the curve and the reports."""
+    panel = open_panel(LightCurvePanel, demo_night)
+    panel.session.project.targets = [{"name": "2713", "kind": "moving"}]
+    panel.refresh_targets()
+    curve = _curve(8, calibrated=True)
+    curve["mag_err"][6:] = [0.5, 0.8]  # dawn
+    curve["mag_err"][2] = 0.03  # a little worse than the others: kept
+    panel.run, panel.rows = stored_run(curve), np.arange(8)
+    assert panel.excluded().tolist() == [False] * 6 + [True, True]
+    assert "2 noisy light(s) left out" in panel.noisy_note()
+    task = panel.export("table", tmp_path / "lc.csv")
+    qtbot.waitUntil(lambda: task.done, timeout=10_000)
+    assert len(Table.read(tmp_path / "lc.csv", format="ascii.csv")) == 6
+    # The user brings one back, then excludes it again; an ordinary point toggles as before.
+    panel.toggle_exclusion(6)
+    assert not panel.excluded()[6]
+    panel.toggle_exclusion(6)
+    assert panel.excluded()[6]
+    panel.toggle_exclusion(1)
+    assert panel.excluded()[1]
+    panel.toggle_exclusion(1)
+    assert not panel.excluded()[1]
