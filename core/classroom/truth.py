@@ -32,9 +32,14 @@ class TruthError(ValueError):
 
 def find_truth_folder(paths: list[Path]) -> Path | None:
     """The simulated night's folder above (or at) any of ``paths``, or None."""
+    seen: set[Path] = set()
     for p in paths:
         p = Path(p)
+        # A night's lights share their folders: each folder is looked at once.
         for folder in [p, *p.parents] if p.is_dir() else list(p.parents):
+            if folder in seen:
+                break
+            seen.add(folder)
             if (folder / TRUTH_FOLDER / NIGHT_FILE).is_file():
                 return folder
     return None
