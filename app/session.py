@@ -263,7 +263,12 @@ class Session(QObject):
         self.reference_catalog_changed.emit()
 
     def set_show_calibrated(self, on: bool) -> None:
-        """Show frames calibrated (when their product exists) or raw; reloads the frame."""
+        """Show frames calibrated (when their product exists) or raw; reloads the frame.
+
+        The choice is the project's (``display['show_calibrated']``), so a reopened
+        project shows its frames as they were left.
+        """
+        self.project.display["show_calibrated"] = bool(on)
         if bool(on) != self.show_calibrated:
             self.show_calibrated = bool(on)
             self.refresh_display()
@@ -334,6 +339,8 @@ class Session(QObject):
         self.current = -1
         if project is not None:
             self.project = project
+            # Before the first frame loads: it is shown as the project left it.
+            self.show_calibrated = bool(project.display.get("show_calibrated", False))
             self.project_changed.emit()
         self.sequence_changed.emit()
         saved = self.project.display.get("frame")

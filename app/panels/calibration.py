@@ -306,6 +306,13 @@ class CalibrationPanel(StepPanel):
     def show_result(self, index: int, result: LightFacts) -> None:
         self.result_label.setText(result.describe(index))
 
+    def _on_project(self) -> None:
+        super()._on_project()
+        # The project's raw/calibrated choice (a reopened project shows it again).
+        self.calibrated_box.blockSignals(True)
+        self.calibrated_box.setChecked(self.session.show_calibrated)
+        self.calibrated_box.blockSignals(False)
+
     def _on_sequence(self) -> None:
         super()._on_sequence()
         seq = self.session.sequence

@@ -166,3 +166,30 @@ def test_reopened_project_shows_the_earlier_run(window, qtbot, open_and_wait, ni
     qtbot.waitUntil(lambda: len(first.results) == len(facts), timeout=20_000)
     assert first.results == facts
     assert len(first.masters) == 3
+
+
+def test_show_calibrated_frames_is_kept_with_the_project(
+    window, qtbot, open_and_wait, night, tmp_path
+) -> None:
+    from fluxion.app.main_window import MainWindow
+    from fluxion.app.settings import Settings
+
+    open_and_wait(window, night)
+    panel = _run_all(window, qtbot)
+    with qtbot.waitSignal(window.session.frame_ready, timeout=20_000) as shown:
+        panel.calibrated_box.setChecked(True)
+    assert shown.args[0].calibrated
+    window.save_project()
+    folder = window.session.project.folder
+
+    other = MainWindow(Settings(tmp_path / "other.ini"))
+    try:
+        with qtbot.waitSignal(other.session.frame_ready, timeout=20_000) as shown:
+            other.open_path(folder)
+        assert shown.args[0].calibrated  # the first frame shown is already the calibrated one
+        again = _panel(other)
+        assert again.calibrated_box.isChecked() and other.session.show_calibrated
+    finally:
+        other.close()
+        other.deleteLater()
+        qtbot.wait(1)
