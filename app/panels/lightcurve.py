@@ -263,7 +263,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             scale = "differential"  # measured in the window against comparison stars
         self.result_label.setText(
             f"{name}: {len(lc)} lights, {good} measured, as the project keeps it "
-            f'({scale}); "Measure the light curve" measures it again here.'
+            f'({scale}); "Measure the light curve" measures it again here.' + self.noisy_note()
         )
         self._update_curve()
         self.redraw_overlays()
