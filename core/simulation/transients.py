@@ -250,7 +250,7 @@ class NightTransients:
         x, y = wcs.all_world2pix(self.galaxies["ra"], self.galaxies["dec"], 0)
         for g, gx, gy in zip(self.galaxies, x, y, strict=True):
             flux = float(rate(g["mag_V"])) * scale
-            fwhm = float(self._fwhm_at(i, np.array([gx]), np.array([gy]))[0])
+            fwhm = float(self._shape_at(i, np.array([gx]), np.array([gy]))[0][0])
             drawn = render_galaxy(
                 c.shape, gx, gy, flux, g["r_eff"], g["axis_ratio"], g["pa"], fwhm,
                 c.psf, c.moffat_beta,

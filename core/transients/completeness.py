@@ -143,8 +143,9 @@ def difference_completeness(
     rng = np.random.default_rng(seed)
     prepared: dict = {}
     base = subtract_frame(frame, template, p, prepared=prepared)
-    before = difference_candidates(frame, base, p)
-    old = before[before["accepted"]]
+    # Stray: accepted now, at no injected place and at no candidate (accepted
+    # or not) of the difference as it was.
+    old = difference_candidates(frame, base, p)
     zp = frame.zero_point if math.isfinite(frame.zero_point) else 0.0
     fwhm = frame.fwhm
     rows = []
@@ -175,8 +176,8 @@ def difference_completeness(
 def _found_and_stray(
     x: np.ndarray, y: np.ndarray, accepted: Table, before: Table, radius: float
 ) -> tuple[np.ndarray, int]:
-    """Which injected places have an accepted candidate, and how many accepted ones are new
-    and at none of them."""
+    """Which injected places have an accepted candidate, and how many accepted ones are at
+    none of them nor at any of ``before`` (places found without injections)."""
     found = np.zeros(len(x), bool)
     if len(accepted) == 0:
         return found, 0
@@ -219,20 +220,25 @@ def catalogue_completeness(
     step = Detection(detection or DetectionParams())
     fwhm = frame.fwhm
 
-    def compare(image: np.ndarray) -> Table:
+    def compare(image: np.ndarray, zp: float | None) -> Table:
+        # The frame's zero point, not one fitted again to an image full of
+        # bright uncatalogued sources.
         det = step(np.asarray(image, np.float32), mask=frame.mask, gain=frame.gain)
-        zp = frame.zero_point if math.isfinite(frame.zero_point) else None
+        if zp is None and math.isfinite(frame.zero_point):
+            zp = frame.zero_point
         return catalogue_candidates(
             det.sources, frame.wcs, catalog_ra, catalog_dec, catalog_mag, fwhm=fwhm,
             zero_point=zp, params=params, mask=frame.mask,
         )  # fmt: skip
 
-    before = compare(frame.image)
+    before = compare(frame.image, None)
     zp = float(before.meta.get("zero_point", math.nan))
     if not math.isfinite(zp):
         raise ValueError(f"{frame.file}: no zero point against the catalogue")
     limit = float(before.meta.get("catalog_limit", math.nan))
-    old = before[before["accepted"]]
+    # Stray: accepted now, at no injected place and at no source of the frame
+    # as it was (a faint star detected once the mesh sky moved is not false).
+    old = frame.sources
     bad = frame.bad.copy()
     bad[: int(3 * fwhm), :] = bad[-int(3 * fwhm) :, :] = True
     bad[:, : int(3 * fwhm)] = bad[:, -int(3 * fwhm) :] = True
@@ -242,7 +248,7 @@ def catalogue_completeness(
         state.check()
         x, y = _grid(bad, spacing_fwhm * fwhm, rng)
         flux = np.full(len(x), 10 ** (-0.4 * (mag - zp)))
-        cand = compare(inject_sources(frame.image, x, y, flux, frame, rng))
+        cand = compare(inject_sources(frame.image, x, y, flux, frame, rng), zp)
         found, stray = _found_and_stray(x, y, cand[cand["accepted"]], old, fwhm)
         false += stray
         nan = np.full(len(x), np.nan)

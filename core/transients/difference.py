@@ -254,7 +254,7 @@ def _prepare(
     ref_filled = np.where(bad, np.nanmedian(ref_img), ref_img).astype(np.float32)
     sky_r = measure_background(ref_filled, bad)
     ref = np.where(bad, 0.0, ref_filled - sky_r.back)
-    det = Detection(DetectionParams(threshold=3.0))(ref.astype(np.float32), mask=bad)
+    det = Detection(DetectionParams())(ref.astype(np.float32), mask=bad)
     fwhm_ref = float(det.sources.meta.get("fwhm", math.nan))
     if not math.isfinite(fwhm_ref):
         raise DifferenceError(f"{frame.file}: no star measured on the template")
