@@ -21,7 +21,7 @@ from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, simulate_
 
 N = 4
 # Commands that print instead of writing files.
-_PRINT_ONLY = {"scan", "check"}
+_PRINT_ONLY = {"scan"}
 
 
 @pytest.fixture(scope="module")

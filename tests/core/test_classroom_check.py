@@ -248,3 +248,26 @@ def test_the_binary_period_from_one_long_night(tmp_path):
     f = _by_name(check_project(_project(tmp_path / "b", truth, answers=half)))
     assert f["eclipsing_period_d"].verdict == "off"
     assert "factor of two" in " ".join(f["eclipsing_period_d"].explanation)
+
+
+def test_a_class_summary_from_a_folder_of_projects(tmp_path, night, capsys):
+    ra, dec = night.variable_sources()["eclipsing"]
+    star = night.night.catalog[0]
+    klass = tmp_path / "class"
+    _project(klass / "ada", night, answers={"variable_ra": Answer(ra),
+                                            "variable_dec": Answer(dec)})  # fmt: skip
+    wrong = {"variable_ra": Answer(float(star["ra"])), "variable_dec": Answer(float(star["dec"]))}
+    _project(klass / "bob", night, answers=wrong)
+    for name in ("ada", "bob"):  # one folder per student
+        (klass / name / "project").rename(klass / f"{name}-project")
+        (klass / name).rmdir()
+    (klass / "notes").mkdir()  # not a project: ignored
+    out = tmp_path / "sheet"
+    assert main(["check", str(klass), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ada-project: 1 good, 0 fair, 0 off" in printed
+    assert "bob-project: 0 good, 0 fair, 1 off" in printed
+    table = Table.read(out / "class_summary.ecsv")
+    assert list(table["student"]) == ["ada-project", "bob-project"]
+    assert list(table["verdict"]) == ["good", "off"] and table["sigma"][1] > 3
+    assert (out / "class_summary.csv").read_text().startswith("student,seed,difficulty")
