@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.coordinates import EarthLocation
+from astropy.stats import mad_std
 from astropy.table import Table
 from scipy import ndimage
+from scipy.signal import fftconvolve
 from scipy.stats import chi2
 
 from ..detection.extract import Detection, DetectionParams, measure_background
@@ -239,6 +241,32 @@ def _pixel_variance(z: ZogyInputs) -> np.ndarray:
     return np.asarray(np.maximum((var_n + var_r / fr**2) / sky, 1.0), dtype=np.float32)
 
 
+def _correlated_noise(ref: np.ndarray, bad: np.ndarray, sources: Table, psf: np.ndarray) -> float:
+    """How much more noise the template has at the PSF's scale than its pixels' rms says.
+
+    A stack of resampled frames (and a survey's plate) has correlated noise:
+    its pixel rms understates the noise of a PSF-weighted sum, which is what
+    a flux on the difference is. The template's empty sky filtered with its
+    PSF, against the white-noise expectation, gives the factor (at least 1).
+    """
+    k = psf / psf.sum()
+    filtered = fftconvolve(ref, k, mode="same")
+    keep = ~ndimage.binary_dilation(bad, iterations=k.shape[0] // 2 + 1)
+    if len(sources):
+        # Away from the template's sources (a few FWHM around each).
+        near = np.zeros(ref.shape, bool)
+        xi = np.clip(np.rint(np.asarray(sources["x"], float)).astype(int), 0, ref.shape[1] - 1)
+        yi = np.clip(np.rint(np.asarray(sources["y"], float)).astype(int), 0, ref.shape[0] - 1)
+        near[yi, xi] = True
+        near = ndimage.binary_dilation(near, iterations=k.shape[0] // 2)
+        keep &= ~near
+    if keep.sum() < 1000:
+        return 1.0
+    measured = float(mad_std(filtered[keep]))
+    white = float(mad_std(ref[keep])) * math.sqrt(float(np.sum(k**2)))
+    return max(measured / white, 1.0) if white > 0 else 1.0
+
+
 def _prepare(
     frame: TransientFrame, template: Template, p: DifferenceParams, template_on: np.ndarray | None
 ) -> dict:
@@ -263,7 +291,9 @@ def _prepare(
     # As wide as the PSF model (8 FWHM): a narrower stamp, normalised, would
     # leave the wings out and bias bright fluxes low by a few per mille.
     size = int(min(max(8 * max(fwhm, fwhm_ref), 15), 63)) | 1
-    var_ref = np.full(shape, sky_r.noise**2)
+    psf_ref = _psf_stamp(det.sources, size)
+    sigma_ref = sky_r.noise * _correlated_noise(ref, bad, det.sources, psf_ref)
+    var_ref = np.full(shape, sigma_ref**2)
     if template.gain:
         var_ref = var_ref + np.maximum(ref, 0.0) / template.gain
     # The difference means nothing within a margin of bad pixels, missing
@@ -274,8 +304,8 @@ def _prepare(
     grown[:, :margin] = grown[:, -margin:] = True
     return {
         "bad": bad, "bad_grown": grown, "sky_new": sky_n.back, "sigma_new": sky_n.noise,
-        "ref": ref, "sigma_ref": sky_r.noise, "var_ref": var_ref, "flux_ref": flux_ref,
-        "psf_new": _psf_stamp(frame.sources, size), "psf_ref": _psf_stamp(det.sources, size),
+        "ref": ref, "sigma_ref": sigma_ref, "var_ref": var_ref, "flux_ref": flux_ref,
+        "psf_new": _psf_stamp(frame.sources, size), "psf_ref": psf_ref,
         "fwhm_ref": fwhm_ref,
     }  # fmt: skip
 

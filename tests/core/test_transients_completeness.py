@@ -64,9 +64,10 @@ def test_flux_pulls_on_the_difference(injected):
     s = injected.sources
     pull = (s["flux_meas"] - s["flux"]) / s["flux_err"]
     # A few land on bright stars' cores; the robust width is the test. Over
-    # all ~1100 places its own error is 0.04; at one magnitude (81) 0.15, so
-    # each of the 14 is held to 3.3 of those.
-    assert 0.9 < mad_std(pull) < 1.15, mad_std(pull)
+    # all ~1100 places its own error is 0.04 (measured 1.11: the template's
+    # noise correlation is one factor for the whole image); at one magnitude
+    # (81) 0.15, so each of the 14 is held to 3.3 of those.
+    assert 0.85 < mad_std(pull) < 1.2, mad_std(pull)
     for m in MAGS:
         k = np.asarray(s["mag"] == m)
         assert 0.6 < mad_std(pull[k]) < 1.5, (m, mad_std(pull[k]))
