@@ -44,7 +44,9 @@ from .lightcurve_model import (
     NOISY_FACTOR,
     NOISY_FLOOR,
     LightCurveRun,
+    blended_points,
     calibration_stars,
+    field_sources,
     fold,
     light_curve_file,
     noisy_points,
@@ -383,7 +385,8 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             run = run_light_curve(
                 f, t, params, load, comparison_xy=comps if use_clicked else None,
                 comparison_mag=comp_mag, catalogue=catalogue, read_noise=read_noise,
-                executor=executor, state=state.sub(0.2, 1.0),
+                field_xy=field_sources(store, lights[0]), executor=executor,
+                state=state.sub(0.2, 1.0),
             )  # fmt: skip
             try:
                 return f, run, write_light_curve(table_to_keep(run, target.name), keep), ""
@@ -456,7 +459,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             return np.zeros(0, bool)
         doc = self._target_doc() or {}
         gone, kept = set(doc.get("excluded", [])), set(doc.get("included", []))
-        noisy = noisy_points(self.run.table["mag_err"])
+        noisy = self._doubtful()
         files = [str(f) for f in self.run.table["file"]]
         return np.array([f in gone or (bad and f not in kept)
                          for f, bad in zip(files, noisy, strict=True)], bool)  # fmt: skip
@@ -465,16 +468,30 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         """A sentence on the noisy points left out ('' when none)."""
         if self.run is None:
             return ""
-        noisy = noisy_points(self.run.table["mag_err"])
-        measured = np.isfinite(np.asarray(self.run.table["mag"], float))
-        n = int((noisy & measured).sum())
-        if not n:
+        lc = self.run.table
+        measured = np.isfinite(np.asarray(lc["mag"], float))
+        n = int((noisy_points(lc["mag_err"]) & measured).sum())
+        blended = int((self._doubtful() & measured).sum()) - n
+        if not n and not blended:
             return ""
+        parts = []
+        if n:
+            parts.append(f"{n} noisy light(s) (error above {NOISY_FACTOR:g}x the median and "
+                         f"{NOISY_FLOOR:g} mag)")  # fmt: skip
+        if blended:
+            parts.append(f"{blended} light(s) where a star is in the target's aperture")
         return (
-            f" {n} noisy light(s) left out of the curve and the reports (error above "
-            f"{NOISY_FACTOR:g}x the median and {NOISY_FLOOR:g} mag); "
+            f" Left out of the curve and the reports: {'; '.join(parts)}. "
             '"Exclude / include this frame" brings one back.'
         )
+
+    def _doubtful(self) -> np.ndarray:
+        """Noisy or blended points, left out unless the user brings them back."""
+        lc = self.run.table
+        bad = noisy_points(lc["mag_err"])
+        if "flags" in lc.colnames:
+            bad |= blended_points(lc["flags"])
+        return bad
 
     def toggle_exclusion(self, light: int | None = None) -> None:
         """Exclude the current frame from the curve (or include it again)."""
@@ -487,7 +504,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
                 return
         name = str(self.run.table["file"][light])
         gone, kept = list(doc.get("excluded", [])), list(doc.get("included", []))
-        noisy = bool(noisy_points(self.run.table["mag_err"])[light])
+        noisy = bool(self._doubtful()[light])
         if name in gone:
             gone.remove(name)
         elif noisy and name not in kept:

@@ -24,7 +24,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from fluxion.core.chain import load_zeropoint
+from fluxion.core.chain import load_sources, load_zeropoint
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
 from fluxion.core.lightcurve.catalogue import (
     CatalogueComparison,
@@ -38,6 +38,7 @@ from fluxion.core.lightcurve.comparison import (
     choose_comparison_stars,
 )
 from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.targets.inputs import TargetFrames
@@ -49,10 +50,12 @@ __all__ = [
     "LightCurveRun",
     "run_light_curve",
     "calibration_stars",
+    "field_sources",
     "periodogram",
     "period_verdict",
     "fold",
     "noisy_points",
+    "blended_points",
     "stored_run",
     "stored_light_curves",
     "light_curve_file",
@@ -135,6 +138,21 @@ def calibration_stars(
     return None
 
 
+def field_sources(store, frame) -> np.ndarray | None:
+    """The detected sources of ``frame`` (x, y), or None when it has none stored."""
+    if store is None:
+        return None
+    try:
+        found = load_sources(store, frame)
+    except (OSError, ValueError) as exc:
+        log.warning("the sources of %s cannot be read: %s", frame.path.name, exc)
+        return None
+    if found is None or not len(found.sources):
+        return None
+    src = found.sources
+    return np.column_stack([np.asarray(src["x"], float), np.asarray(src["y"], float)])
+
+
 def _match_clicks(
     xy: np.ndarray, mag: np.ndarray | None, catalogue: CatalogueComparison | None,
     frames: TargetFrames, radius: float,
@@ -177,6 +195,7 @@ def run_light_curve(
     comparison_xy: np.ndarray | None = None,
     comparison_mag: np.ndarray | None = None,
     catalogue: CatalogueComparison | None = None,
+    field_xy: np.ndarray | None = None,
     read_noise: float = 0.0,
     executor: Executor | None = None,
     state: StepState | None = None,
@@ -198,6 +217,10 @@ def run_light_curve(
         takes its comparison and check stars among them and the curve is on
         the catalogue's scale; clicked stars without a typed magnitude take
         theirs.
+    field_xy : ndarray (n, 2), optional
+        The field's sources in the first light's pixels (its detections): a
+        moving target that passes one of them in a light is flagged
+        ``CONTAMINATED`` there (the star's light is in its aperture).
     """
     positions, _ = predict_positions(target, frames)
     target_xy = np.column_stack([positions["x"], positions["y"]]).astype(float)
@@ -224,10 +247,19 @@ def run_light_curve(
     if len(ref_xy) == 0:
         raise ValueError("no comparison star: click some, or use frames with more stars")
     star_xy = _candidates_in_every_light(frames, ref_xy)
+    neighbours = None
+    # Only a moving target meets stars: a fixed one's neighbour is there in every light
+    # and cancels in its differential curve.
+    moves = np.nanmax(np.hypot(*(target_xy - target_xy[0]).T)) > params.aperture_radius
+    if field_xy is not None and len(field_xy) and np.all(np.isfinite(target_xy[0])) and moves:
+        fixed = np.asarray(field_xy, float).reshape(-1, 2)
+        # Not the target itself where it was in the first light.
+        fixed = fixed[np.hypot(*(fixed - target_xy[0]).T) > params.aperture_radius]
+        neighbours = list(frames.in_every_light(fixed))
     sub = None if state is None else state.sub(0.0, 0.9)
     m = measure_frames(load_image, target_xy, star_xy, params,
                        noise=NoiseModel(read_noise=read_noise), state=sub,
-                       executor=executor)  # fmt: skip
+                       executor=executor, neighbours_xy=neighbours)  # fmt: skip
     if manual:
         k = len(ref_xy)
         ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
@@ -352,6 +384,11 @@ def period_verdict(
 NOISY_FACTOR = 3.0
 #: ...and this many magnitudes (a curve of 0.005 mag points keeps its 0.02 mag ones).
 NOISY_FLOOR = 0.05
+
+
+def blended_points(flags: np.ndarray) -> np.ndarray:
+    """Points where another source is in the target's aperture (``CONTAMINATED``)."""
+    return (np.asarray(flags, np.int64) & int(PhotometryFlag.CONTAMINATED)) != 0
 
 
 def noisy_points(mag_err: np.ndarray) -> np.ndarray:

@@ -114,7 +114,7 @@ def test_noisy_points_are_left_out_by_default_and_can_come_back(
     curve["mag_err"][2] = 0.03  # a little worse than the others: kept
     panel.run, panel.rows = stored_run(curve), np.arange(8)
     assert panel.excluded().tolist() == [False] * 6 + [True, True]
-    assert "2 noisy light(s) left out" in panel.noisy_note()
+    assert "Left out of the curve and the reports: 2 noisy light(s)" in panel.noisy_note()
     task = panel.export("table", tmp_path / "lc.csv")
     qtbot.waitUntil(lambda: task.done, timeout=10_000)
     assert len(Table.read(tmp_path / "lc.csv", format="ascii.csv")) == 6
@@ -127,3 +127,19 @@ def test_noisy_points_are_left_out_by_default_and_can_come_back(
     assert panel.excluded()[1]
     panel.toggle_exclusion(1)
     assert not panel.excluded()[1]
+
+
+def test_lights_where_a_star_is_in_the_aperture_are_left_out(open_panel, demo_night: Path) -> None:
+    from fluxion.core.photometry.flags import PhotometryFlag
+
+    panel = open_panel(LightCurvePanel, demo_night)
+    panel.session.project.targets = [{"name": "2713", "kind": "moving"}]
+    panel.refresh_targets()
+    curve = _curve(6, calibrated=True)
+    curve["flags"] = np.zeros(6, np.int32)
+    curve["flags"][4] = int(PhotometryFlag.CONTAMINATED)
+    panel.run, panel.rows = stored_run(curve), np.arange(6)
+    assert np.flatnonzero(panel.excluded()).tolist() == [4]
+    assert "1 light(s) where a star is in the target's aperture" in panel.noisy_note()
+    panel.toggle_exclusion(4)  # the user looked and keeps it
+    assert not panel.excluded().any()
