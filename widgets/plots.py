@@ -56,7 +56,7 @@ def diagnostic_plot(
     plot.setLabel("bottom", bottom)
     plot.setMinimumHeight(min_height)
     if legend:
-        plot.addLegend(offset=(-10, 10))
+        plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(0, 0, 0, 170))
     plain_axes(plot)
     return plot
 

@@ -40,7 +40,8 @@ class LightCurvePlot(QWidget):
         plain_axes(self.plot, magnitude_y=True)
         self.plot.setLabel("left", "magnitude")
         self.plot.setMinimumHeight(180)
-        self.plot.addLegend(offset=(5, 5))
+        # A dark backing, so the legend stays readable where it covers points.
+        self.plot.addLegend(offset=(5, 5), brush=pg.mkBrush(0, 0, 0, 170))
         self.errors = pg.ErrorBarItem(pen=pg.mkPen(TARGET_COLOUR + (140,)))
         self.points = pg.ScatterPlotItem(size=7, pen=None, brush=TARGET_COLOUR, name="target",
                                          hoverable=True)  # fmt: skip

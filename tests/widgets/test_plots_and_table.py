@@ -151,3 +151,12 @@ def test_long_file_names_are_cut_in_the_middle(show, qtbot) -> None:
     assert shown.endswith("015.fit") and shown.startswith("lux")
     tip = table.model().data(table.model().index(0, file_col), Qt.ItemDataRole.ToolTipRole)
     assert tip == f"/night/{names[0]}"
+
+
+def test_legends_have_a_backing_so_they_stay_readable_over_points(show) -> None:
+    from fluxion.app.panels.lightcurve_plots import LightCurvePlot
+    from fluxion.widgets.plots import diagnostic_plot
+
+    for legend in (diagnostic_plot("y", "x", legend=True).getPlotItem().legend,
+                   show(LightCurvePlot()).plot.getPlotItem().legend):  # fmt: skip
+        assert legend.opts["brush"].color().alpha() >= 150
