@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 from astropy.table import Table
 
-from ..simulation.psf import FieldPSF, psf_stamp
+from ..simulation.psf import FieldPSF
 from .noise import StarBound, isolated_star_bound
 
 __all__ = ["MoffatProfile", "StarField", "field_shape_of", "star_field"]
@@ -205,7 +205,7 @@ def star_field(
             stamp = table[my[k], mx[k]]
         else:
             # Centred on pixel (xi, yi) = floor(x, y), as the phase table's stamps.
-            stamp = _field_stamp(field_psf, stamp_size, x[k], y[k], xi[k], yi[k])
+            stamp = field_psf.stamp(stamp_size, x[k], y[k], xi[k], yi[k])
         expected[r0 : r0 + stamp_size, c0 : c0 + stamp_size] += flux[k] * stamp
     expected = expected[pad:-pad, pad:-pad] + sky
     electrons = rng.poisson(expected).astype(np.float64)
@@ -215,22 +215,6 @@ def star_field(
         image = np.minimum(image, saturation)
     truth = Table({"x": x, "y": y, "flux": flux})
     return StarField(image, truth, profile, sky, read_noise, gain, saturation, field_psf)
-
-
-def _field_stamp(field_psf: FieldPSF, size: int, x: float, y: float, xi: int, yi: int):
-    """The star at (x, y) on a ``size`` stamp centred on pixel (xi, yi) (xi = floor(x))."""
-    half = size // 2
-    grid = np.arange(-half, half + 1, dtype=np.float64)
-    fwhm, ell, theta = field_psf.at(x, y)
-    return psf_stamp(
-        grid + xi - x,
-        grid + yi - y,
-        float(fwhm),
-        field_psf.psf,
-        field_psf.beta,
-        ellipticity=float(ell),
-        theta=float(theta),
-    )
 
 
 def field_shape_of(field_psf: FieldPSF):
