@@ -46,7 +46,9 @@ def test_reopened_project_draws_the_stored_curve_of_growth_and_psf(
     assert not session.workers.running()  # read back, not measured: no task left
     assert session.current == 0
 
-    # Frame 1: the stored field curve, the chosen radius and the sky annulus.
+    # Frame 1: the stored field curve, the chosen radius and the sky annulus
+    # (drawn when the frame's stored result reaches the panel, after results fill).
+    qtbot.waitUntil(lambda: panel.growth_plot.field_curve.getData()[0] is not None, timeout=20_000)
     x, y = panel.growth_plot.field_curve.getData()
     np.testing.assert_array_equal(x, cog.radii)
     np.testing.assert_array_equal(y, cog.field_fraction)
