@@ -3,6 +3,7 @@ bias, dark and flat frames stay in the frame list and can be stepped through on 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,11 @@ def test_stepping_and_blinking_go_through_the_lights(
 
 
 def test_a_step_on_all_frames_runs_on_the_lights_and_plots_them(
-    window, qtbot, open_and_wait, demo_night: Path
+    window, qtbot, open_and_wait, demo_night: Path, tmp_path: Path
 ) -> None:
-    open_and_wait(window, demo_night)
+    # A copy: the run keeps its project and products in the night's folder, and the
+    # session's demo night must stay without them for the other tests.
+    open_and_wait(window, Path(shutil.copytree(demo_night, tmp_path / "night")))
     panel = next(p for p in window.panels if isinstance(p, PhotometryPanel))
     lights = _lights(window)
     with qtbot.waitSignal(panel.step_finished, timeout=120_000):
