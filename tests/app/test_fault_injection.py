@@ -44,18 +44,22 @@ def _digests(folder: Path) -> dict[bytes, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory):
-    night = tmp_path_factory.mktemp("mixed")
+def _night_with_corpus(night: Path, size: int) -> list:
+    """A good night of ``size`` px lights and calibration frames, the corpus in ``bad/``."""
     simulate.simulate_night(
         night,
         simulate.NightConfig(
-            n_frames=len(GOOD), shape=(96, 96), write_wcs=True, n_bias=3, n_dark=3, n_flat=3
+            n_frames=len(GOOD), shape=(size, size), write_wcs=True, n_bias=3, n_dark=3, n_flat=3
         ),
     )
-    bad = write_corpus(night / "bad", night / "light_0001.fits", seed=7, cores=not FULL)
-    before = _digests(night)
-    yield night, bad, before
+    return write_corpus(night / "bad", night / "light_0001.fits", seed=7, cores=not FULL)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    night = tmp_path_factory.mktemp("mixed")
+    bad = _night_with_corpus(night, 96)
+    yield night, bad, _digests(night)
     restore_permissions(night / "bad")
 
 
@@ -124,13 +128,7 @@ RUN_USABLE = ("non-utf8-name", "newline-name", "long-name", "exptime-12.0.0", "s
 @pytest.fixture(scope="module")
 def run_night(tmp_path_factory):
     night = tmp_path_factory.mktemp("run_night")
-    simulate.simulate_night(
-        night,
-        simulate.NightConfig(
-            n_frames=len(GOOD), shape=(256, 256), write_wcs=True, n_bias=3, n_dark=3, n_flat=3
-        ),
-    )
-    bad = write_corpus(night / "bad", night / "light_0001.fits", seed=7, cores=not FULL)
+    bad = _night_with_corpus(night, 256)
     for b in bad:
         if b.usable and b.kind not in RUN_USABLE:
             os.unlink(os.fsencode(b.path))
