@@ -65,6 +65,7 @@ from ..io.rawfile import is_raw_name
 from ..registration import FrameTransform, Registration
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 
 __all__ = [
     "STACK_METHODS",
@@ -284,7 +285,8 @@ def read_calibrated_light(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.
     if is_raw_name(path):
         return image, None  # a camera raw file has no mask
     try:
-        with fits.open(path, memmap=False) as hdul:
+        # A raw light's odd header cards make astropy warn; the scan said them.
+        with quiet(), fits.open(path, memmap=False) as hdul:
             if "MASK" not in hdul:
                 return image, None
             mask = np.asarray(hdul["MASK"].data)
