@@ -27,7 +27,7 @@ from .camera_frames import (
 )
 from .colour import FRACTION, ColourCamera
 from .headers import frame_header
-from .psf import FieldPSF, add_sources, psf_stamp
+from .psf import FieldPSF, add_sources, pixel_fractions
 from .stars import NightStars
 from .transients import NightTransients
 
@@ -528,33 +528,29 @@ class Night(CameraFrames, NightStars, NightTransients):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = np.asarray(truth[f"flux_{k}"]) / FRACTION[k] / np.asarray(truth["flux"])
                 peak_scale[on] = ratio[on]
-        for k in np.flatnonzero(inside):
-            if truth["kind"][k] == "asteroid" and trail:
-                sx, sy, f = trail[0]
-                parts = [
-                    psf_stamp(
-                        np.array([px[k] - a]),
-                        np.array([py[k] - b]),
-                        float(truth["fwhm"][k]),
-                        c.psf,
-                        c.moffat_beta,
-                        ellipticity=float(truth["ellipticity"][k]),
-                        theta=float(np.deg2rad(truth["theta"][k])),
-                    )[0, 0]
-                    for a, b in zip(sx, sy, strict=True)
-                ]
-                own[k] = f * float(np.sum(parts)) * peak_scale[k]
-            else:
-                frac = psf_stamp(
-                    np.array([px[k] - x[k]]),
-                    np.array([py[k] - y[k]]),
-                    float(truth["fwhm"][k]),
-                    c.psf,
-                    c.moffat_beta,
-                    ellipticity=float(truth["ellipticity"][k]),
-                    theta=float(np.deg2rad(truth["theta"][k])),
-                )[0, 0]
-                own[k] = truth["flux"][k] * frac * peak_scale[k]
+        fwhm = np.asarray(truth["fwhm"], float)
+        ell = np.asarray(truth["ellipticity"], float)
+        theta = np.deg2rad(np.asarray(truth["theta"], float))
+        trailed = (np.asarray(truth["kind"]) == "asteroid") & inside & bool(trail)
+        point = inside & ~trailed
+        # All point sources' peak pixels in one call: a crowded field has thousands.
+        frac = pixel_fractions(
+            px[point] - x[point],
+            py[point] - y[point],
+            fwhm[point],
+            c.psf,
+            c.moffat_beta,
+            ellipticity=ell[point],
+            theta=theta[point],
+        )
+        own[point] = np.asarray(truth["flux"], float)[point] * frac * peak_scale[point]
+        for k in np.flatnonzero(trailed):
+            sx, sy, f = trail[0]
+            parts = pixel_fractions(
+                px[k] - np.asarray(sx), py[k] - np.asarray(sy), fwhm[k], c.psf, c.moffat_beta,
+                ellipticity=ell[k], theta=theta[k],
+            )  # fmt: skip
+            own[k] = f * float(np.sum(parts)) * peak_scale[k]
         pyi, pxi = py[inside], px[inside]
         sky = self.sky_electrons(i)[pyi, pxi]
         raw = self.camera.flat[pyi, pxi] * (sky + own[inside])

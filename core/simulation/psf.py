@@ -20,15 +20,17 @@ the peak pixel by several percent and biases every PSF fit scored against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from photutils.psf import CircularGaussianPRF, MoffatPSF
+from photutils.psf import CircularGaussianPRF
 
 __all__ = [
     "FieldPSF",
     "add_sources",
     "elliptical_profile",
     "moffat_alpha",
+    "pixel_fractions",
     "psf_radius",
     "psf_stamp",
 ]
@@ -38,9 +40,39 @@ _GAUSS_FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 # below the sky noise, small enough to keep one star's cost bounded.
 _MAX_RADIUS = 128
 # photutils' ``evaluate`` is an instance method that reads no instance state,
-# so one shared instance of each serves every thread.
-_MOFFAT = MoffatPSF()
+# so one shared instance serves every thread.
 _GAUSSIAN = CircularGaussianPRF()
+
+
+@lru_cache(maxsize=8)
+def _pixel_rule(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes (offsets from the pixel centre) and weights over one pixel.
+
+    Cached: numpy solves an eigenproblem for them on every call, which cost
+    more than the stamp of a faint star.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+    sub = nodes / 2.0  # the pixel spans -0.5..0.5 around its centre
+    w = weights / 2.0  # weights sum to 1 over the pixel
+    sub.setflags(write=False)
+    w.setflags(write=False)
+    return sub, w
+
+
+def _integrate(fine: np.ndarray, w: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    """Sum the ``(ny * order, nx * order)`` node values of each pixel with weights ``w``."""
+    order = len(w)
+    # Two matrix products: several times faster than einsum over the 4-D view.
+    rows = fine.reshape(ny, order, nx, order) @ w  # (ny, order, nx)
+    return np.matmul(w, rows)  # (ny, nx)
+
+
+def _moffat_falloff(z: np.ndarray, beta: float) -> np.ndarray:
+    """``(1 + z) ** -beta``: by products for a whole-number beta (pow is the stamp's cost)."""
+    if beta == 3.0:
+        u = 1.0 / (1.0 + z)
+        return u * u * u
+    return (1.0 + z) ** -beta
 
 
 def moffat_alpha(fwhm: float, beta: float) -> float:
@@ -147,7 +179,7 @@ def elliptical_profile(
     a_maj = moffat_alpha(fwhm / q, beta)
     a_min = moffat_alpha(fwhm * q, beta)
     z = (a / a_maj) ** 2 + (b / a_min) ** 2
-    return (beta - 1.0) / (np.pi * a_maj * a_min) * (1.0 + z) ** -beta
+    return (beta - 1.0) / (np.pi * a_maj * a_min) * _moffat_falloff(z, beta)
 
 
 def psf_radius(flux: float, fwhm: float, psf: str, beta: float) -> int:
@@ -167,7 +199,13 @@ def psf_radius(flux: float, fwhm: float, psf: str, beta: float) -> int:
 
 
 def _moffat_block(dx: np.ndarray, dy: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    return _MOFFAT.evaluate(dx[None, :], dy[:, None], 1.0, 0.0, 0.0, np.float64(alpha), beta)
+    """Unit circular Moffat on the grid of columns ``dx`` and rows ``dy``.
+
+    photutils' ``MoffatPSF.evaluate`` formula, written out so that beta = 3
+    avoids ``pow`` (the bulk of a crowded night's rendering time).
+    """
+    r2 = dx[None, :] ** 2 + dy[:, None] ** 2
+    return (beta - 1.0) / (np.pi * alpha**2) * _moffat_falloff(r2 / alpha**2, beta)
 
 
 def psf_stamp(
@@ -217,13 +255,10 @@ def psf_stamp(
     ix = np.flatnonzero(np.abs(dx) <= r_core)
     iy = np.flatnonzero(np.abs(dy) <= r_core)
     if ix.size and iy.size:
-        nodes, weights = np.polynomial.legendre.leggauss(order)
-        sub = nodes / 2.0  # the pixel spans -0.5..0.5 around its centre
-        w = weights / 2.0  # weights sum to 1 over the pixel
+        sub, w = _pixel_rule(order)
         sx = (dx[ix][:, None] + sub[None, :]).ravel()
         sy = (dy[iy][:, None] + sub[None, :]).ravel()
-        fine = _moffat_block(sx, sy, alpha, beta).reshape(iy.size, order, ix.size, order)
-        fine = np.einsum("aibj,i,j->ab", fine, w, w)
+        fine = _integrate(_moffat_block(sx, sy, alpha, beta), w, iy.size, ix.size)
         stamp[iy[0] : iy[-1] + 1, ix[0] : ix[-1] + 1] = fine
     return stamp
 
@@ -235,15 +270,50 @@ def _elliptical_stamp(dx, dy, fwhm, psf, beta, order, ellipticity, theta) -> np.
     ix = np.flatnonzero(np.abs(dx) <= r_core)
     iy = np.flatnonzero(np.abs(dy) <= r_core)
     if ix.size and iy.size:
-        nodes, weights = np.polynomial.legendre.leggauss(order)
-        sub = nodes / 2.0
-        w = weights / 2.0
+        sub, w = _pixel_rule(order)
         sx = (dx[ix][:, None] + sub[None, :]).ravel()
         sy = (dy[iy][:, None] + sub[None, :]).ravel()
         fine = elliptical_profile(sx[None, :], sy[:, None], fwhm, psf, beta, ellipticity, theta)
-        fine = np.einsum("aibj,i,j->ab", fine.reshape(iy.size, order, ix.size, order), w, w)
-        stamp[iy[0] : iy[-1] + 1, ix[0] : ix[-1] + 1] = fine
+        stamp[iy[0] : iy[-1] + 1, ix[0] : ix[-1] + 1] = _integrate(fine, w, iy.size, ix.size)
     return stamp
+
+
+def pixel_fractions(
+    dx: np.ndarray,
+    dy: np.ndarray,
+    fwhm: np.ndarray,
+    psf: str = "moffat",
+    beta: float = 3.0,
+    order: int = 5,
+    *,
+    ellipticity: np.ndarray | float = 0.0,
+    theta: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Fraction of each star's light in one pixel near its centre, for many stars at once.
+
+    The pixel of star ``k`` is centred ``(dx[k], dy[k])`` from the star, within
+    its core (``|dx|, |dy| <= 4 FWHM``), as :func:`psf_stamp` integrates it:
+    exactly (erf) for a circular Gaussian, by the Gauss-Legendre rule
+    otherwise. One call instead of a 1 x 1 stamp per star.
+    """
+    dx, dy, fwhm, ell, theta = np.broadcast_arrays(
+        *(np.asarray(a, float) for a in (dx, dy, fwhm, ellipticity, theta))
+    )
+    out = np.empty(dx.shape)
+    round_ = ell <= 0
+    if psf == "gaussian" and np.any(round_):
+        out[round_] = _GAUSSIAN.evaluate(dx[round_], dy[round_], 1.0, 0.0, 0.0, fwhm[round_])
+        todo = ~round_
+    else:
+        todo = np.ones(dx.shape, bool)
+    if np.any(todo):
+        sub, w = _pixel_rule(order)
+        k = (slice(None), None, None)
+        u = dx[todo][k] + sub[None, None, :]  # (n, y node, x node)
+        v = dy[todo][k] + sub[None, :, None]
+        fine = elliptical_profile(u, v, fwhm[todo][k], psf, beta, ell[todo][k], theta[todo][k])
+        out[todo] = fine @ w @ w
+    return out
 
 
 def add_sources(
