@@ -144,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     progress.done()
     prepare_output(args, output)
     result.write(output)
+    for line in result.left_out:
+        print(f"left out  {line}")
+    n -= len(result.left_out)
     full = int(np.count_nonzero(result.coverage == n))
     print(
         f"{n} lights stacked {summary}, {args.method}; largest shift "

@@ -63,6 +63,7 @@ from ..io.cards import fits_text
 from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
 from ..io.rawfile import is_raw_name
 from ..registration import FrameTransform, Registration
+from ..runtime.failures import per_file, shown_name
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
@@ -156,6 +157,9 @@ class StackResult:
         (its centre's, when frames were aligned by transforms).
     transforms : list of FrameTransform or None
         The affine alignment of each frame, when frames were aligned by transforms.
+    left_out : tuple of str
+        Frames that could not be read when they were aligned ("name: cause"),
+        left out of the stack (their slots count in no pixel's coverage).
     """
 
     data: np.ndarray = field(repr=False)
@@ -163,6 +167,8 @@ class StackResult:
     header: fits.Header = field(repr=False)
     offsets: np.ndarray = field(repr=False)
     transforms: list[FrameTransform] | None = field(default=None, repr=False)
+    #: Frames that could not be read when aligned (name: cause), left out of the stack.
+    left_out: tuple[str, ...] = ()
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the stack (primary HDU) and its ``COVERAGE`` extension atomically."""
@@ -354,14 +360,27 @@ def _align_all(
     params: StackParams,
     state: StepState,
     executor: Executor | None,
-) -> None:
-    """Align every frame into its slot of ``cube``."""
+    names: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """Align every frame into its slot of ``cube``.
+
+    A frame that cannot be read now (damaged since it was registered, or
+    unreadable past its header) is left out, its slot all NaN, rather than
+    ending the stack: one bad light never stops a night. Returns those
+    frames as "name: cause".
+    """
     n, ny, nx = cube.shape
     tick = state.counter(n, "aligning")
 
-    def one(i: int) -> None:
+    def one(i: int) -> str | None:
         state.check()
-        image, mask = load(i)
+        name = names[i] if i < len(names) else f"frame {i}"
+        outcome = per_file(name, lambda: load(i))
+        if outcome.failure is not None:
+            cube[i] = np.nan
+            tick()
+            return f"{shown_name(name)}: {outcome.failure.cause}"
+        image, mask = outcome.value
         if np.shape(image) != (ny, nx):
             raise StackError(
                 f"frame {i} has shape {np.shape(image)}, the reference {(ny, nx)}: "
@@ -369,13 +388,16 @@ def _align_all(
             )
         cube[i] = _align(image, mask, alignment[i], params)
         tick()
+        return None
 
     if executor is None:
-        for i in range(n):
-            one(i)
+        results = [one(i) for i in range(n)]
     else:
-        for future in [executor.submit(one, i) for i in range(n)]:
-            future.result()
+        results = [f.result() for f in [executor.submit(one, i) for i in range(n)]]
+    left_out = tuple(r for r in results if r is not None)
+    if len(left_out) == n:
+        raise StackError("no frame could be read: " + "; ".join(left_out[:3]))
+    return left_out
 
 
 def _combine_band(band: np.ndarray, params: StackParams) -> np.ndarray:
@@ -507,7 +529,13 @@ def stack_frames(
     reference = n // 2 if reference is None else int(reference)
     if not 0 <= reference < n:
         raise StackError(f"reference frame {reference} not in 0..{n - 1}")
-    first, _ = load(reference)
+    ref_name = files[reference] if reference < len(files) else f"frame {reference}"
+    read = per_file(ref_name, lambda: load(reference))
+    if read.failure is not None:
+        raise StackError(
+            f"the reference frame cannot be read: {shown_name(ref_name)}: {read.failure.cause}"
+        )
+    first, _ = read.value
     shape = tuple(int(v) for v in np.shape(first))
     if len(shape) != 2:
         raise StackError(f"frame {reference} is not a 2-D image")
@@ -535,7 +563,9 @@ def stack_frames(
             cube = np.lib.format.open_memmap(
                 Path(scratch) / "aligned.npy", mode="w+", dtype=np.float32, shape=(n, ny, nx)
             )
-        _align_all(load, cube, alignment, params, state.sub(0.0, 0.7), executor)
+        left_out = _align_all(
+            load, cube, alignment, params, state.sub(0.0, 0.7), executor, names=files
+        )
         coverage, data = _combine(cube, params, budget, state.sub(0.7, 1.0), executor)
         del cube  # a memory map must be closed before its folder goes
     out_header = _stack_header(
@@ -545,8 +575,10 @@ def stack_frames(
         turn = max(abs(t.rotation) for t in transforms)
         out_header["ROTMAX"] = (turn, "[deg] largest rotation undone (affine alignment)")
         out_header["HISTORY"] = "frames aligned by affine transforms from their registration"
-    state.progress(1.0, f"stacked {n} frames")
-    return StackResult(data, coverage, out_header, offsets, transforms)
+    if left_out:
+        out_header["NLEFTOUT"] = (len(left_out), "frames unreadable when aligned, left out")
+    state.progress(1.0, f"stacked {n - len(left_out)} frames")
+    return StackResult(data, coverage, out_header, offsets, transforms, left_out)
 
 
 def _stack_header(

@@ -351,3 +351,31 @@ def test_photometry_on_the_star_stack_has_unit_pulls(night, stacks):
     assert 0.5 < np.std(pulls) < 1.6, pulls
     assert np.all(np.abs(systematic) < 0.015), systematic
     assert -0.008 < np.median(systematic) < 0.002, systematic
+
+
+def test_a_frame_unreadable_when_aligned_is_left_out_not_the_stack(night, stacks):
+    n, frames, *_ = night
+    files = [f"light_{i:02d}.fits" for i in range(N)]
+
+    def load(i):
+        if i == 1:  # registered earlier, truncated since
+            raise OSError("File may have been truncated: actual file length (140618) is smaller")
+        return frames[i], None
+
+    offsets = stacks["on_stars"]
+    result = stack_frames(load, offsets, files=files, reference=0)
+    assert len(result.left_out) == 1 and result.left_out[0].startswith("light_01.fits: ")
+    assert "truncated" in result.left_out[0]
+    assert result.header["NLEFTOUT"] == 1
+    # The stack is the one the other frames make, each pixel covered once less.
+    others = [k for k in range(N) if k != 1]
+    alone = stack_frames(
+        lambda i: (frames[others[i]], None), offsets[others], files=[files[k] for k in others],
+        reference=0,
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.coverage, alone.coverage)
+    np.testing.assert_allclose(result.data, alone.data, rtol=1e-6, equal_nan=True)
+    with pytest.raises(StackError, match="reference frame cannot be read: light_00.fits: gone"):
+        stack_frames(
+            lambda i: (_ for _ in ()).throw(OSError("gone")), offsets, files=files, reference=0
+        )
