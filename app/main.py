@@ -37,6 +37,13 @@ def main(argv: list[str]) -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    # Python's collector runs on whichever thread allocates when a threshold is
+    # passed, a worker's included; Qt objects destroyed there can crash the
+    # GUI. pyqtgraph's GarbageCollector turns automatic collection off and
+    # collects on a GUI-thread timer instead.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)  # noqa: F841 - its timer lives with it
     app.setApplicationName("Fluxion")
     app.setOrganizationName("Fluxion")
     _set_window_icon(app)

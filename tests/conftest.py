@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -41,3 +42,17 @@ def _services_reachable_again():
     forget_unreachable()
     yield
     forget_unreachable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_main_thread():
+    """Garbage from a test is collected here, on the main thread, when it ends.
+
+    Closed windows and widgets can sit in reference cycles; left to the
+    automatic collector they may be destroyed on whichever thread happens to
+    trigger it, a worker of a later test included, and Qt objects must be
+    destroyed on the thread that owns them (a crash in a later test's event
+    loop otherwise).
+    """
+    yield
+    gc.collect()

@@ -131,8 +131,15 @@ def run(args: argparse.Namespace) -> int:
     if args.tie and all(s.phase is not None for s in sessions):
         reference = float(np.mean(np.concatenate([np.asarray(s.phase, float) for s in sessions])))
     try:
-        result = period_search(sessions, args.min, args.max, orders=args.orders,
-                               tie_zero_points=args.tie, phase_reference=reference, g=args.g)
+        result = period_search(
+            sessions,
+            args.min,
+            args.max,
+            orders=args.orders,
+            tie_zero_points=args.tie,
+            phase_reference=reference,
+            g=args.g,
+        )
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     paths = write_period_outputs(args.out, result, sessions, meta)

@@ -24,8 +24,6 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -36,9 +34,9 @@ from fluxion.core.chain.field_project import FIELD_FOLDER, FieldTables
 from fluxion.core.field.run import FieldStepParams
 from fluxion.core.field.star import StarCurve
 
-from ..workers import ErrorInfo, Task
+from ..workers import Task
 from . import field_plots as fp
-from .base import StepPanel
+from .project_run import ProjectRunPanel
 
 __all__ = ["FieldPanel"]
 
@@ -55,31 +53,26 @@ def _measure(project, params: FieldStepParams, executor, state) -> FieldTables:
     return keep_field(field.result, project.folder / FIELD_FOLDER, field.notes)
 
 
-class FieldPanel(StepPanel):
+class FieldPanel(ProjectRunPanel):
     """Light curves of every star, the rms-magnitude plot and the candidates."""
 
     title = "Field"
     step = "field"
     params_type = FieldStepParams
+    run_text = "Measure every star"
+    needs_products = (
+        "Run calibration, detection and astrometry on all frames first: the field "
+        "is measured from the project's products."
+    )
     quantity = "rms (mag)"
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
-        for w in (self.run_button, self.redo_box, self.plot):
-            w.setVisible(False)
-        self.run_all_button.setText("Measure every star")
         self.field: FieldTables | None = None
         self.star: StarCurve | None = None
-        self.task: Task | None = None
         self._build()
 
     def _build(self) -> None:
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_run)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self._ask_export)
         self.rms_plot = pg.PlotWidget()
         self.rms_plot.setMenuEnabled(False)
         self.rms_plot.setMinimumHeight(220)
@@ -101,48 +94,16 @@ class FieldPanel(StepPanel):
         self.tabs.addTab(self.rms_plot, "rms vs magnitude")
         self.tabs.addTab(self.table, "Candidates")
         self.tabs.addTab(self.star_plots, "Star")
-        layout = self.layout()
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.export_button)
-        layout.insertLayout(layout.indexOf(self.result_label), buttons)
-        layout.addWidget(self.tabs, 4)
-        self.scroll_form()
+        self._add_tabs(self.tabs)
 
     # -- the run ----------------------------------------------------------------
-    def run_current(self) -> Task | None:
-        return self.run_all()
-
     def run_all(self) -> Task | None:
         """Measure and analyse every star of the project's night in a worker."""
-        if self.session.sequence is None:
-            self.result_label.setText("Open a night first.")
-            return None
-        if self.session.project.folder is None:
-            self.result_label.setText(
-                "Run calibration, detection and astrometry on all frames first: the field "
-                "is measured from the project's products."
-            )
-            return None
-        self.keep_params_and_store()
-        self.task = self.session.workers.submit(
-            _measure, self.session.project, self.params(), self.session.workers.frame_executor,
-            name="Measuring every star", key=f"panel:{self.step}",
+        return self._submit(
+            _measure, name="Measuring every star",
+            running="Measuring every star in every light...",
+            failure="The field was not measured", done=self._measured,
         )  # fmt: skip
-        self.cancel_button.setEnabled(True)
-        self.result_label.setText("Measuring every star in every light...")
-        self.task.result.connect(self._measured)
-        self.task.error.connect(lambda info: self._failed(info, "The field was not measured"))
-        self.task.cancelled.connect(lambda: self.result_label.setText("Cancelled."))
-        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
-        return self.task
-
-    def cancel_run(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    def _failed(self, info: ErrorInfo, what: str) -> None:
-        self.result_label.setText(f"{what}: {info.text()}")
 
     def _measured(self, field: FieldTables) -> None:
         self._show(field)

@@ -26,9 +26,7 @@ from astropy.table import Table
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -37,8 +35,8 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.chain.transients import ProjectTransients, TransientStepParams
 
-from ..workers import ErrorInfo, Task
-from .base import StepPanel
+from ..workers import Task
+from .project_run import ProjectRunPanel
 
 __all__ = ["TransientsPanel", "candidate_objects"]
 
@@ -83,32 +81,27 @@ def candidate_objects(candidates: Table) -> list[dict]:
     return out
 
 
-class TransientsPanel(StepPanel):
+class TransientsPanel(ProjectRunPanel):
     """The transient search, its candidates with cut-outs, and forced photometry."""
 
     title = "Transients"
     step = "transients"
     params_type = TransientStepParams
+    run_text = "Search the night"
+    needs_products = (
+        "Run calibration, detection and astrometry on all lights first: the search "
+        "works on the project's products."
+    )
     quantity = "limit (mag)"
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
-        for w in (self.run_button, self.redo_box, self.plot):
-            w.setVisible(False)
-        self.run_all_button.setText("Search the night")
         self.found: ProjectTransients | None = None
         self.objects: list[dict] = []
         self.chosen: dict | None = None
-        self.task: Task | None = None
         self._build()
 
     def _build(self) -> None:
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_run)
-        self.export_button = QPushButton("Export...")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self._ask_export)
         self.table = QTableWidget(0, len(_COLUMNS))
         self.table.setHorizontalHeaderLabels(_COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -139,48 +132,16 @@ class TransientsPanel(StepPanel):
         self.tabs = QTabWidget()
         self.tabs.addTab(candidates, "Candidates")
         self.tabs.addTab(self.forced_plot, "Forced photometry")
-        layout = self.layout()
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.export_button)
-        layout.insertLayout(layout.indexOf(self.result_label), buttons)
-        layout.addWidget(self.tabs, 4)
-        self.scroll_form()
+        self._add_tabs(self.tabs)
 
     # -- the run ----------------------------------------------------------------
-    def run_current(self) -> Task | None:
-        return self.run_all()
-
     def run_all(self) -> Task | None:
         """Search the project's night for transients in a worker."""
-        if self.session.sequence is None:
-            self.result_label.setText("Open a night first.")
-            return None
-        if self.session.project.folder is None:
-            self.result_label.setText(
-                "Run calibration, detection and astrometry on all lights first: the search "
-                "works on the project's products."
-            )
-            return None
-        self.keep_params_and_store()
-        self.task = self.session.workers.submit(
-            _search, self.session.project, self.params(), self.session.workers.frame_executor,
-            name="Searching for transients", key=f"panel:{self.step}",
+        return self._submit(
+            _search, name="Searching for transients",
+            running="Subtracting the template from every light...",
+            failure="The search failed", done=self._searched,
         )  # fmt: skip
-        self.cancel_button.setEnabled(True)
-        self.result_label.setText("Subtracting the template from every light...")
-        self.task.result.connect(self._searched)
-        self.task.error.connect(lambda info: self._failed(info, "The search failed"))
-        self.task.cancelled.connect(lambda: self.result_label.setText("Cancelled."))
-        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
-        return self.task
-
-    def cancel_run(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    def _failed(self, info: ErrorInfo, what: str) -> None:
-        self.result_label.setText(f"{what}: {info.text()}")
 
     def _searched(self, found: ProjectTransients) -> None:
         self.found = found

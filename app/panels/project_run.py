@@ -1,0 +1,103 @@
+"""A step panel whose one run covers the project's whole night, in a worker.
+
+The Field and Transients panels both measure every light of a project from its
+products (calibrated lights, detections, solutions): one button starts the run
+in a worker, Cancel stops it, Export writes what it found, and the results sit
+in tabs under the form. This base holds that shared machinery once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTabWidget, QWidget
+
+from ..workers import ErrorInfo, Task
+from .base import StepPanel
+
+__all__ = ["ProjectRunPanel"]
+
+
+class ProjectRunPanel(StepPanel):
+    """Run over the project's night in a worker, with Cancel, Export and result tabs.
+
+    Subclasses set :attr:`run_text` and :attr:`needs_products`, build their
+    result widgets, call :meth:`_add_tabs` and start their run with
+    :meth:`_submit`; they provide ``_ask_export``.
+    """
+
+    #: The run button's text.
+    run_text = "Run"
+    #: Said when the night has no project products to work from.
+    needs_products = "Run calibration, detection and astrometry on all lights first."
+
+    def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
+        super().__init__(session, image_view, parent)
+        for w in (self.run_button, self.redo_box, self.plot):
+            w.setVisible(False)
+        self.run_all_button.setText(self.run_text)
+        self.task: Task | None = None
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_run)
+        self.export_button = QPushButton("Export...")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._ask_export)
+
+    def _ask_export(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _add_tabs(self, tabs: QTabWidget) -> None:
+        """Cancel and Export above the result text, the result tabs below it."""
+        self.tabs = tabs
+        layout = self.layout()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.export_button)
+        layout.insertLayout(layout.indexOf(self.result_label), buttons)
+        layout.addWidget(tabs, 4)
+        self.scroll_form()
+
+    def run_current(self) -> Task | None:
+        return self.run_all()
+
+    def _submit(
+        self,
+        work: Callable[..., Any],
+        *,
+        name: str,
+        running: str,
+        failure: str,
+        done: Callable[[Any], None],
+    ) -> Task | None:
+        """Start ``work(project, params, executor, state)`` in a worker.
+
+        ``running`` is said while it runs, ``failure`` before the cause when
+        it fails, and ``done`` receives its result on the GUI thread.
+        """
+        if self.session.sequence is None:
+            self.result_label.setText("Open a night first.")
+            return None
+        if self.session.project.folder is None:
+            self.result_label.setText(self.needs_products)
+            return None
+        self.keep_params_and_store()
+        self.task = self.session.workers.submit(
+            work, self.session.project, self.params(), self.session.workers.frame_executor,
+            name=name, key=f"panel:{self.step}",
+        )  # fmt: skip
+        self.cancel_button.setEnabled(True)
+        self.result_label.setText(running)
+        self.task.result.connect(done)
+        self.task.error.connect(lambda info: self._failed(info, failure))
+        self.task.cancelled.connect(lambda: self.result_label.setText("Cancelled."))
+        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
+        return self.task
+
+    def cancel_run(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _failed(self, info: ErrorInfo, what: str) -> None:
+        self.result_label.setText(f"{what}: {info.text()}")
