@@ -36,7 +36,7 @@ from fluxion.core.field.star import StarCurve
 
 from ..workers import Task
 from . import field_plots as fp
-from .project_run import ProjectRunPanel
+from .project_run import ProjectRunPanel, show_on_project
 
 __all__ = ["FieldPanel"]
 
@@ -252,45 +252,14 @@ class FieldPanel(ProjectRunPanel):
             return None
         from fluxion.core.field.run import write_field_tables
 
-        task = self.session.workers.submit(write_field_tables, self.field.lightcurves,
-                                           self.field.variability, folder,
-                                           name="Writing the field's tables",
-                                           pass_state=False)  # fmt: skip
-        task.result.connect(lambda paths: self.result_label.setText(
-            self.result_label.text() + "\nExported " + ", ".join(p.name for p in paths.values())
-            + f" to {folder}"))  # fmt: skip
-        task.error.connect(lambda info: self._failed(info, "The export failed"))
-        return task
+        return self._export_task(write_field_tables, self.field.lightcurves,
+                                 self.field.variability, folder,
+                                 name="Writing the field's tables")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual use
     """Open the panel on a project folder given on the command line."""
-    from PySide6.QtWidgets import QApplication
-
-    from fluxion.core.io.sequence import Sequence
-    from fluxion.core.project.document import Project
-
-    from ..session import Session
-    from ..workers import WorkerPool
-
-    args = list(argv or sys.argv)[1:]
-    if not args:
-        print("usage: python -m fluxion.app.panels.field PROJECT_FOLDER")
-        return 2
-    app = QApplication.instance() or QApplication(sys.argv)
-    workers = WorkerPool()
-    session = Session(workers)
-    project = Project.load(Path(args[0]))
-    session.set_sequence(Sequence.from_paths([Path(p) for p in project.inputs]), project)
-    panel = FieldPanel(session)
-    panel.resize(800, 900)
-    panel.show()
-    try:
-        return app.exec()
-    finally:
-        workers.shutdown(wait=True)
-        panel.close()
-        panel.deleteLater()
+    return show_on_project(FieldPanel, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,9 @@ in tabs under the form. This base holds that shared machinery once.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTabWidget, QWidget
@@ -16,7 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTabWidget, QWidget
 from ..workers import ErrorInfo, Task
 from .base import StepPanel
 
-__all__ = ["ProjectRunPanel"]
+__all__ = ["ProjectRunPanel", "show_on_project"]
 
 
 class ProjectRunPanel(StepPanel):
@@ -101,3 +103,43 @@ class ProjectRunPanel(StepPanel):
 
     def _failed(self, info: ErrorInfo, what: str) -> None:
         self.result_label.setText(f"{what}: {info.text()}")
+
+    def _export_task(self, write: Callable[..., dict], *args: Any, name: str) -> Task:
+        """Run ``write(*args)`` (which returns the written paths) in a worker and say where."""
+        folder = args[-1]
+        task = self.session.workers.submit(write, *args, name=name, pass_state=False)
+        task.result.connect(lambda paths: self.result_label.setText(
+            self.result_label.text() + "\nExported " + ", ".join(p.name for p in paths.values())
+            + f" to {folder}"))  # fmt: skip
+        task.error.connect(lambda info: self._failed(info, "The export failed"))
+        return task
+
+
+def show_on_project(panel_type: type[ProjectRunPanel], argv: list[str] | None) -> int:
+    """Open one panel alone on a project folder given on the command line (manual use)."""
+    from PySide6.QtWidgets import QApplication
+
+    from fluxion.core.io.sequence import Sequence
+    from fluxion.core.project.document import Project
+
+    from ..session import Session
+    from ..workers import WorkerPool
+
+    args = list(argv or sys.argv)[1:]
+    if not args:
+        print(f"usage: python -m {panel_type.__module__} PROJECT_FOLDER")
+        return 2
+    app = QApplication.instance() or QApplication(sys.argv)
+    workers = WorkerPool()
+    session = Session(workers)
+    project = Project.load(Path(args[0]))
+    session.set_sequence(Sequence.from_paths([Path(p) for p in project.inputs]), project)
+    panel = panel_type(session)
+    panel.resize(800, 900)
+    panel.show()
+    try:
+        return app.exec()
+    finally:
+        workers.shutdown(wait=True)
+        panel.close()
+        panel.deleteLater()
