@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     good = np.isfinite(lc["mag"])
     print(
         f"{n} frames, {good.sum()} with a magnitude; comparison stars "
-        f"{[tuple(np.round(ref_xy[i], 1)) for i in choice.comparison]}; "
+        f"{', '.join(f'({ref_xy[i][0]:.1f}, {ref_xy[i][1]:.1f})' for i in choice.comparison)}; "
         f"median error {np.nanmedian(lc['mag_err']):.3f} mag; written to {output}"
     )
     calibrated = comp_mag is not None

@@ -57,6 +57,8 @@ def test_the_light_curve_of_a_drifting_rotating_night_follows_the_truth(
     assert main(["lightcurve", str(calibrated), "--click", click, "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"{N} of {N} frames registered" in printed
+    # Comparison stars are printed as plain pixel positions, not numpy reprs.
+    assert "comparison stars (" in printed and "np.float" not in printed
     lc = Table.read(out)
     assert list(lc["reg_status"]) == ["ok"] * N
     assert np.ptp(np.hypot(lc["reg_dx"], lc["reg_dy"])) > 200
