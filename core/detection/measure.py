@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from .fwhm import fit_stacked_moffat
 
 if TYPE_CHECKING:
-    from .extract import DetectionParams
+    from .params import DetectionParams
 
 __all__ = ["SourceFlags", "measure_sources", "frame_fwhm"]
 
