@@ -27,7 +27,9 @@ from .camera_frames import (
 )
 from .colour import FRACTION, ColourCamera
 from .headers import frame_header
-from .psf import FieldPSF, add_sources, pixel_fractions
+from .psf import FieldPSF
+from .saturation import NightSaturation
+from .sources import ASTEROID_ID, NightSources
 from .stars import NightStars
 from .transients import NightTransients
 
@@ -36,15 +38,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ASTEROID_ID", "Night"]
 
-ASTEROID_ID = -1
-_ASTEROID_BV = 0.85  # an S-type colour
-_NEW_SOURCE_BV = 0.1  # a nova's or young supernova's blue colour
-_GALAXY_BV = 0.8
 _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 _S_CLOUDS = 21  # the clouds' own random stream: a clear night draws nothing from it
 
 
-class Night(CameraFrames, NightStars, NightTransients):
+class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSaturation):
     """A simulated night: the truth, and the raw frames drawn from it.
 
     Build with :func:`fluxion.core.simulation.simulate.make_night`.
@@ -354,213 +352,7 @@ class Night(CameraFrames, NightStars, NightTransients):
             level = level / rate * self.colour.mosaic(per_px, c.shape)
         return level * (1.0 + ramp)
 
-    # -- truth and rendering ---------------------------------------------------
-    def _sources(self, i: int) -> tuple[Table, list[tuple[np.ndarray, np.ndarray, float]]]:
-        """Truth table of light ``i`` (without ``saturated``) and the asteroid trail."""
-        c = self.config
-        w = self._wcs[i]
-        jd = self.times[i].jd
-        rel = self.variable_relative_flux(jd)
-        factor = np.ones(len(self.catalog))
-        factor[self._kind == "eclipsing"] = rel["eclipsing"]
-        factor[self._kind == "transit"] = rel["transit"]
-        factor[self._kind == "outburst"] = rel["outburst"]
-        ra = np.asarray(self.catalog["ra"], float)
-        dec = np.asarray(self.catalog["dec"], float)
-        x, y = w.all_world2pix(ra, dec, 0, tolerance=1e-9, maxiter=100)
-        scale = c.exptime * self._transmission(i)
-        flux = self._electron_rate(self._true_v, self._true_b) * scale * factor
-        rows = {
-            "id": np.asarray(self.catalog["id"]),
-            "kind": self._kind.astype("U9"),
-            "x": x,
-            "y": y,
-            "ra": ra,
-            "dec": dec,
-            "flux": flux,
-            "mag_V": self._true_v - 2.5 * np.log10(factor),
-        }
-        if self.colour is not None:
-            for k, r in self._channel_rates(self._true_v, self._true_b).items():
-                rows[f"flux_{k}"] = r * scale * factor
-        for source_id, kind, sky, mag_v in self.new_point_sources(jd):
-            # The nova and the supernova: point sources the catalogue does not list.
-            sx, sy = w.all_world2pix(sky.ra.deg, sky.dec.deg, 0, tolerance=1e-9, maxiter=100)
-            bv = _NEW_SOURCE_BV
-            values = {
-                "id": source_id, "kind": kind, "x": sx, "y": sy, "ra": sky.ra.deg,
-                "dec": sky.dec.deg, "mag_V": mag_v,
-                "flux": float(self._electron_rate(np.array(mag_v), np.array(mag_v + bv)) * scale),
-            }  # fmt: skip
-            if self.colour is not None:
-                for k, r in self._channel_rates(np.array(mag_v), np.array(mag_v + bv)).items():
-                    values[f"flux_{k}"] = float(r * scale)
-            for key, value in values.items():
-                rows[key] = np.append(rows[key], value)
-        trail: list[tuple[np.ndarray, np.ndarray, float]] = []
-        if c.asteroid:
-            mag_v = c.asteroid_mag - 2.5 * np.log10(rel["asteroid"])
-            f = float(self._electron_rate(mag_v, mag_v + _ASTEROID_BV) * scale)
-            pos = self.asteroid_position(jd)
-            ax, ay = w.all_world2pix(pos.ra.deg, pos.dec.deg, 0, tolerance=1e-9, maxiter=100)
-            # The asteroid moves during the exposure: render it as a trail of
-            # sub-exposures no more than 0.2 px apart.
-            rate_px = c.asteroid_rate / 60.0 / c.pixel_scale
-            n_sub = int(max(3, np.ceil(rate_px * c.exptime / 0.2)))
-            t_sub = self.start_times[i].jd + (np.arange(n_sub) + 0.5) / n_sub * c.exptime / 86400
-            sub = self.asteroid_position(t_sub)
-            sx, sy = w.all_world2pix(sub.ra.deg, sub.dec.deg, 0, tolerance=1e-9, maxiter=100)
-            trail.append((sx, sy, f / n_sub))
-            for key, value in (
-                ("id", ASTEROID_ID),
-                ("kind", "asteroid"),
-                ("x", ax),
-                ("y", ay),
-                ("ra", pos.ra.deg),
-                ("dec", pos.dec.deg),
-                ("flux", f),
-                ("mag_V", mag_v),
-                *(
-                    (f"flux_{k}", float(r * scale))
-                    for k, r in (
-                        {}
-                        if self.colour is None
-                        else self._channel_rates(mag_v, mag_v + _ASTEROID_BV)
-                    ).items()
-                ),
-            ):
-                rows[key] = np.append(rows[key], value)
-        truth = Table(rows)
-        fwhm, ell, theta = self._shape_at(i, truth["x"], truth["y"])
-        truth["fwhm"] = fwhm
-        truth["ellipticity"] = ell
-        truth["theta"] = np.rad2deg(theta)
-        for col, unit in (
-            ("x", u.pix),
-            ("y", u.pix),
-            ("ra", u.deg),
-            ("dec", u.deg),
-            ("flux", u.electron),
-            ("mag_V", u.mag),
-            ("fwhm", u.pix),
-            ("theta", u.deg),
-            *((f"flux_{k}", u.electron) for k in ("R", "G", "B") if self.colour is not None),
-        ):
-            truth[col].unit = unit
-        truth.meta = {
-            "frame": i,
-            "jd_mid": float(jd),
-            "airmass": float(self.airmass[i]),
-            "fwhm": float(self.fwhm[i]),
-            "cloud_loss": float(self.cloud_loss[i]),
-            "sky_factor": self.sky_factor(i),
-            "filter": self.filter_card,
-            **({} if self.colour is None else {"bayer_pattern": self.colour.pattern}),
-        }
-        return truth, trail
-
-    def _render(self, i: int) -> tuple[Table, np.ndarray]:
-        """Truth table and the noiseless calibrated image (e-) of light ``i``."""
-        truth, trail = self._sources(i)
-        image = self.sky_electrons(i)
-        w = self._wcs[i]
-        scale = self.config.exptime * self._transmission(i)
-        if self.colour is None:
-            self._add_light(i, image, truth, trail, np.asarray(truth["flux"]))
-            self.add_galaxies(i, image, w, scale, lambda v: self._electron_rate(v, v + _GALAXY_BV))
-        else:
-            # Each channel's pixels see the stars through its own filter.
-            channels = {}
-            for k in ("R", "G", "B"):
-                channels[k] = np.zeros(self.config.shape)
-                full = np.asarray(truth[f"flux_{k}"]) / FRACTION[k]
-                self._add_light(i, channels[k], truth, trail, full)
-                self.add_galaxies(
-                    i, channels[k], w, scale,
-                    lambda v, k=k: self.colour.full_rates(v, v + _GALAXY_BV)[k],
-                )  # fmt: skip
-            image += self.colour.mosaic(channels, self.config.shape)
-        return self._with_saturation(i, truth, trail), image
-
-    def _add_light(
-        self, i: int, image: np.ndarray, truth: Table, trail: list, flux: np.ndarray
-    ) -> None:
-        """Add the sources of ``truth`` with fluxes ``flux`` (e-) to ``image``."""
-        c = self.config
-        stars = truth["kind"] != "asteroid"
-        add_sources(
-            image,
-            truth["x"][stars],
-            truth["y"][stars],
-            flux[stars],
-            truth["fwhm"][stars],
-            c.psf,
-            c.moffat_beta,
-            truth["ellipticity"][stars],
-            np.deg2rad(truth["theta"][stars]),
-        )
-        for sx, sy, f in trail:
-            # The trail's share of this image's flux for the asteroid.
-            ratio = float(flux[~stars][0] / truth["flux"][~stars][0])
-            fwhm, ell, theta = self._shape_at(i, sx, sy)
-            add_sources(image, sx, sy, f * ratio, fwhm, c.psf, c.moffat_beta, ell, theta)
-
-    def _with_saturation(self, i: int, truth: Table, trail: list) -> Table:
-        """Add ``saturated``: the expected ADU of the source's own peak pixel clips.
-
-        Only the source's own light, the sky and the dark current count (not
-        neighbours' wings), so that the flag is cheap and the same whether or
-        not the frame is rendered.
-        """
-        c = self.config
-        ny, nx = c.shape
-        x, y = np.asarray(truth["x"]), np.asarray(truth["y"])
-        px = np.floor(x + 0.5).astype(int)
-        py = np.floor(y + 0.5).astype(int)
-        inside = (px >= 0) & (px < nx) & (py >= 0) & (py < ny)
-        own = np.zeros(len(truth))
-        # The peak pixel's share of the star's light: its own channel's on a colour night.
-        peak_scale = np.ones(len(truth))
-        if self.colour is not None:
-            for k, mask in self.colour.masks(c.shape).items():
-                on = np.zeros(len(truth), bool)
-                on[inside] = mask[py[inside], px[inside]]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.asarray(truth[f"flux_{k}"]) / FRACTION[k] / np.asarray(truth["flux"])
-                peak_scale[on] = ratio[on]
-        fwhm = np.asarray(truth["fwhm"], float)
-        ell = np.asarray(truth["ellipticity"], float)
-        theta = np.deg2rad(np.asarray(truth["theta"], float))
-        trailed = (np.asarray(truth["kind"]) == "asteroid") & inside & bool(trail)
-        point = inside & ~trailed
-        # All point sources' peak pixels in one call: a crowded field has thousands.
-        frac = pixel_fractions(
-            px[point] - x[point],
-            py[point] - y[point],
-            fwhm[point],
-            c.psf,
-            c.moffat_beta,
-            ellipticity=ell[point],
-            theta=theta[point],
-        )
-        own[point] = np.asarray(truth["flux"], float)[point] * frac * peak_scale[point]
-        for k in np.flatnonzero(trailed):
-            sx, sy, f = trail[0]
-            parts = pixel_fractions(
-                px[k] - np.asarray(sx), py[k] - np.asarray(sy), fwhm[k], c.psf, c.moffat_beta,
-                ellipticity=ell[k], theta=theta[k],
-            )  # fmt: skip
-            own[k] = f * float(np.sum(parts)) * peak_scale[k]
-        pyi, pxi = py[inside], px[inside]
-        sky = self.sky_electrons(i)[pyi, pxi]
-        raw = self.camera.flat[pyi, pxi] * (sky + own[inside])
-        raw += self.camera.dark_current[pyi, pxi] * c.exptime
-        peak = self.camera.bias_level[pyi, pxi] + raw / c.gain
-        saturated = np.zeros(len(truth), bool)
-        saturated[inside] = peak >= min(c.saturation, _camera.ADC_MAX)
-        truth["saturated"] = saturated
-        return truth
-
+    # -- truth ------------------------------------------------------------------
     def _raw_expectation(self, light_electrons: np.ndarray, exptime: float) -> np.ndarray:
         return self.camera.flat * light_electrons + self.camera.dark_current * exptime
 
