@@ -41,23 +41,19 @@ from ..workers import ErrorInfo, Task
 from .base import StepPanel, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
-    NOISY_FACTOR,
-    NOISY_FLOOR,
     LightCurveRun,
-    blended_points,
     calibration_stars,
     field_sources,
     fold,
     light_curve_file,
-    noisy_points,
-    period_verdict,
-    periodogram,
     run_light_curve,
     stored_light_curves,
     table_to_keep,
     to_first_light,
 )
+from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
+from .lightcurve_points import LightCurvePointsMixin
 from .target_model import Target
 
 __all__ = ["LightCurvePanel"]
@@ -81,7 +77,9 @@ def _scale(run: LightCurveRun) -> str:
     )
 
 
-class LightCurvePanel(LightCurveReportsMixin, StepPanel):
+class LightCurvePanel(
+    LightCurvePointsMixin, LightCurvePeriodMixin, LightCurveReportsMixin, StepPanel
+):
     """The target's light curve with its comparison and check stars."""
 
     title = "Light curve"
@@ -448,79 +446,7 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
         log.info("light curve of %s kept in %s", doc.get("name"), kept)
         return f" Kept in the project ({kept.name})."
 
-    # -- exclusion, plot, apertures -------------------------------------------
-    def excluded(self) -> np.ndarray:
-        """Which lights are excluded (kept in the target's project entry by file).
-
-        The user's exclusions, and the noisy points (:func:`noisy_points`)
-        unless the user brought them back (the entry's ``included``).
-        """
-        if self.run is None:
-            return np.zeros(0, bool)
-        doc = self._target_doc() or {}
-        gone, kept = set(doc.get("excluded", [])), set(doc.get("included", []))
-        noisy = self._doubtful()
-        files = [str(f) for f in self.run.table["file"]]
-        return np.array([f in gone or (bad and f not in kept)
-                         for f, bad in zip(files, noisy, strict=True)], bool)  # fmt: skip
-
-    def noisy_note(self) -> str:
-        """A sentence on the noisy points left out ('' when none)."""
-        if self.run is None:
-            return ""
-        lc = self.run.table
-        measured = np.isfinite(np.asarray(lc["mag"], float))
-        n = int((noisy_points(lc["mag_err"]) & measured).sum())
-        blended = int((self._doubtful() & measured).sum()) - n
-        if not n and not blended:
-            return ""
-        parts = []
-        if n:
-            parts.append(f"{n} noisy light(s) (error above {NOISY_FACTOR:g}x the median and "
-                         f"{NOISY_FLOOR:g} mag)")  # fmt: skip
-        if blended:
-            parts.append(f"{blended} light(s) where a star is in the target's aperture")
-        return (
-            f" Left out of the curve and the reports: {'; '.join(parts)}. "
-            '"Exclude / include this frame" brings one back.'
-        )
-
-    def _doubtful(self) -> np.ndarray:
-        """Noisy or blended points, left out unless the user brings them back."""
-        lc = self.run.table
-        bad = noisy_points(lc["mag_err"])
-        if "flags" in lc.colnames:
-            bad |= blended_points(lc["flags"])
-        return bad
-
-    def toggle_exclusion(self, light: int | None = None) -> None:
-        """Exclude the current frame from the curve (or include it again)."""
-        doc = self._target_doc()
-        if self.run is None or doc is None:
-            return
-        if light is None:
-            light = self._row_of(self.session.current)
-            if light is None:
-                return
-        name = str(self.run.table["file"][light])
-        gone, kept = list(doc.get("excluded", [])), list(doc.get("included", []))
-        noisy = bool(self._doubtful()[light])
-        if name in gone:
-            gone.remove(name)
-        elif noisy and name not in kept:
-            kept.append(name)  # a noisy point the user wants back
-        elif name in kept:
-            kept.remove(name)
-        else:
-            gone.append(name)
-        doc["excluded"], doc["included"] = gone, kept
-        self._update_curve()
-
-    def _row_of(self, index: int) -> int | None:
-        """The row of the curve shown measured in frame ``index`` (None: none)."""
-        hits = np.flatnonzero(self.rows == index)
-        return int(hits[0]) if len(hits) and self.run is not None else None
-
+    # -- plot, apertures ------------------------------------------------------
     def _update_curve(self) -> None:
         run = self.run
         if run is None or len(self.rows) != len(run.table):
@@ -569,33 +495,6 @@ class LightCurvePanel(LightCurveReportsMixin, StepPanel):
             labels.append("K" if k == run.choice.check else f"C{n + 1}")
         view.overlays.set_apertures(x, y, p.aperture_radius, (p.annulus_inner, p.annulus_outer))
         view.overlays.set_labels(x, y, labels)
-
-    # -- period ---------------------------------------------------------------
-    def find_period(self) -> Task | None:
-        """Lomb-Scargle periodogram of the included points, in a worker; sets the period."""
-        if self.run is None:
-            return None
-        keep = ~self.excluded()
-        lc = self.run.table
-        jd, mag, err = (np.asarray(lc[c], float)[keep] for c in ("jd_utc", "mag", "mag_err"))
-
-        def work(state):
-            period, power, best = periodogram(jd, mag, err)
-            return period, power, best, *period_verdict(jd, mag, err, best)
-
-        task = self.session.workers.submit(work, name="Periodogram", key="lightcurve:period")
-        task.result.connect(lambda res: self._period_found(*res))
-        return task
-
-    def _period_found(
-        self, period: np.ndarray, power: np.ndarray, best: float, found: bool = True,
-        verdict: str = "",
-    ) -> None:  # fmt: skip
-        self.periodogram.set_power(period, power, best)
-        self.periodogram.setVisible(True)
-        if found:
-            self.period_box.setValue(best)  # folding on a period the data do not give misleads
-        self.result_label.setText(verdict or f"Best period {best:.4f} h (Lomb-Scargle).")
 
     def _error(self, task: str, message: str, hint: str) -> None:
         self.session.workers.error.emit(ErrorInfo(task, message, hint))
