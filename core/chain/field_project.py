@@ -154,7 +154,7 @@ class FieldTables:
         names, inverse = np.unique(files, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
-        self._rows = {str(n): order[bounds[k]:bounds[k + 1]] for k, n in enumerate(names)}
+        self._rows = {str(n): order[bounds[k] : bounds[k + 1]] for k, n in enumerate(names)}
 
     def positions(
         self, file: str, star_ids: np.ndarray

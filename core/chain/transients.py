@@ -138,10 +138,17 @@ def project_transient_frames(
         zp, zp_err = table_zero_point(store.read_table("zeropoint", f.path))
         frames.append(
             TransientFrame(
-                image=data, mask=mask, wcs=wcs.celestial, sources=det, file=name,
-                index=len(frames), jd_utc=float(f.jd) if f.jd is not None else math.nan,
-                gain=float(f.gain) if f.gain else None, zero_point=zp,
-                zero_point_err=zp_err if math.isfinite(zp_err) else 0.0, saturated=saturated,
+                image=data,
+                mask=mask,
+                wcs=wcs.celestial,
+                sources=det,
+                file=name,
+                index=len(frames),
+                jd_utc=float(f.jd) if f.jd is not None else math.nan,
+                gain=float(f.gain) if f.gain else None,
+                zero_point=zp,
+                zero_point_err=zp_err if math.isfinite(zp_err) else 0.0,
+                saturated=saturated,
             )  # fmt: skip
         )
         tick()
