@@ -97,47 +97,51 @@ _TARGET_KINDS = {
 }
 
 
+# Each kind's night layout (fixed) and the target's own numbers, each drawn
+# uniformly from its range with the night's seed (in this order).
+_LAYOUT: dict[str, dict[str, Any]] = {
+    # Three hours at six-minute cadence: more than one rotation of a fast rotator.
+    "asteroid": {"interval": 360.0},
+    # Two hours: the transit and baseline before and after it.
+    "transit": {"asteroid": False, "interval": 240.0},
+    # Six hours from early evening: a W UMa-like binary's primary and secondary.
+    "variable": {"asteroid": False, "interval": 720.0, "start": "2024-09-10T20:00:00"},
+    "supernova": {
+        "asteroid": False,
+        "n_galaxies": 6,
+        "supernova": True,
+        "nova": False,
+        "outburst": False,
+    },
+}
+_DRAWN: dict[str, dict[str, tuple[float, float]]] = {
+    "asteroid": {
+        "asteroid_rate": (0.8, 1.5),
+        "asteroid_pa": (0.0, 360.0),
+        "asteroid_period": (1.6, 2.6),
+        "asteroid_amplitude": (0.2, 0.4),
+    },
+    "transit": {
+        "transit_phase": (0.42, 0.58),
+        "transit_depth": (0.008, 0.015),
+        "transit_duration": (45.0, 60.0),
+    },
+    "variable": {
+        "eclipsing_period": (0.2, 0.3),
+        "eclipse_phase": (0.62, 0.75),
+        "eclipsing_depth": (0.4, 0.6),
+        "eclipsing_secondary": (0.1, 0.25),
+    },
+    "supernova": {"supernova_mag": (15.5, 16.5)},
+}
+
+
 def _kind_facts(kind: str, rng: np.random.Generator) -> dict[str, Any]:
     """The night layout and the target's own numbers for ``kind``, drawn from ``rng``."""
-    if kind == "asteroid":
-        # Three hours at six-minute cadence: more than one rotation of a fast rotator.
-        return {
-            "interval": 360.0,
-            "asteroid_rate": float(rng.uniform(0.8, 1.5)),
-            "asteroid_pa": float(rng.uniform(0.0, 360.0)),
-            "asteroid_period": float(rng.uniform(1.6, 2.6)),
-            "asteroid_amplitude": float(rng.uniform(0.2, 0.4)),
-        }
-    if kind == "transit":
-        # Two hours: the transit and baseline before and after it.
-        return {
-            "asteroid": False,
-            "interval": 240.0,
-            "transit_phase": float(rng.uniform(0.42, 0.58)),
-            "transit_depth": float(rng.uniform(0.008, 0.015)),
-            "transit_duration": float(rng.uniform(45.0, 60.0)),
-        }
-    if kind == "variable":
-        # Six hours from early evening: a W UMa-like binary's primary and secondary.
-        return {
-            "asteroid": False,
-            "interval": 720.0,
-            "start": "2024-09-10T20:00:00",
-            "eclipsing_period": float(rng.uniform(0.2, 0.3)),
-            "eclipse_phase": float(rng.uniform(0.62, 0.75)),
-            "eclipsing_depth": float(rng.uniform(0.4, 0.6)),
-            "eclipsing_secondary": float(rng.uniform(0.1, 0.25)),
-        }
-    if kind == "supernova":
-        return {
-            "asteroid": False,
-            "n_galaxies": 6,
-            "supernova": True,
-            "nova": False,
-            "outburst": False,
-            "supernova_mag": float(rng.uniform(15.5, 16.5)),
-        }
-    return {}
+    facts = dict(_LAYOUT.get(kind, {}))
+    for name, (low, high) in _DRAWN.get(kind, {}).items():
+        facts[name] = float(rng.uniform(low, high))
+    return facts
 
 
 def lesson_config(
@@ -223,6 +227,31 @@ def _median(values: np.ndarray) -> float | None:
     return float(np.median(finite)) if len(finite) else None
 
 
+# The facts of each kind of target that are the configuration's: record key -> field.
+_CONFIG_FACTS: dict[str, dict[str, str]] = {
+    "asteroid": {
+        "mag_V": "asteroid_mag",
+        "rate_arcsec_per_min": "asteroid_rate",
+        "pa_deg": "asteroid_pa",
+        "period_h": "asteroid_period",
+        "amplitude_mag": "asteroid_amplitude",
+    },
+    "transit": {
+        "mag_V": "transit_mag",
+        "depth": "transit_depth",
+        "duration_min": "transit_duration",
+        "period_d": "transit_period",
+    },
+    "eclipsing": {
+        "mag_V": "eclipsing_mag",
+        "period_d": "eclipsing_period",
+        "depth": "eclipsing_depth",
+        "secondary_depth": "eclipsing_secondary",
+        "duration_min": "eclipsing_duration",
+    },
+}
+
+
 def _target_record(night: Night, kind: str) -> dict[str, Any]:
     c = night.config
     snr = target_snr(night, kind)
@@ -232,37 +261,17 @@ def _target_record(night: Night, kind: str) -> dict[str, Any]:
         "snr": [None if not np.isfinite(v) else float(v) for v in snr],
     }
     if kind == "asteroid":
-        rec.update(
-            id=ASTEROID_ID,
-            mag_V=c.asteroid_mag,
-            rate_arcsec_per_min=c.asteroid_rate,
-            pa_deg=c.asteroid_pa,
-            period_h=c.asteroid_period,
-            amplitude_mag=c.asteroid_amplitude,
-            rotation_t0_jd=night.asteroid_t0,
-        )
-        return rec
-    if kind in ("transit", "eclipsing"):
+        rec.update(id=ASTEROID_ID, rotation_t0_jd=night.asteroid_t0)
+    elif kind in ("transit", "eclipsing"):
         star_id = night.transit_id if kind == "transit" else night.eclipsing_id
         row = night.catalog[np.asarray(night.catalog["id"]) == star_id][0]
         rec.update(id=star_id, ra=float(row["ra"]), dec=float(row["dec"]))
         if kind == "transit":
-            rec.update(
-                mag_V=c.transit_mag,
-                mid_jd=night.transit_mid,
-                depth=c.transit_depth,
-                duration_min=c.transit_duration,
-                period_d=c.transit_period,
-            )
+            rec["mid_jd"] = night.transit_mid
         else:
-            rec.update(
-                mag_V=c.eclipsing_mag,
-                min_jd=night.eclipse_min,
-                period_d=c.eclipsing_period,
-                depth=c.eclipsing_depth,
-                secondary_depth=c.eclipsing_secondary,
-                duration_min=c.eclipsing_duration,
-            )
+            rec["min_jd"] = night.eclipse_min
+    if kind in _CONFIG_FACTS:
+        rec.update({key: getattr(c, name) for key, name in _CONFIG_FACTS[kind].items()})
         return rec
     # A supernova: where it is, how bright, and its host galaxy.
     sky = night.supernova_sky

@@ -42,6 +42,15 @@ _SEEING_AIRMASS_POWER = 0.6  # seeing FWHM grows as airmass^0.6 (Kolmogorov)
 _S_CLOUDS = 21  # the clouds' own random stream: a clear night draws nothing from it
 
 
+def _ar1_walk(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
+    """A unit-variance AR(1) series of ``n`` steps with lag-one correlation ``rho``."""
+    e = np.empty(n)
+    e[0] = rng.standard_normal()
+    for i in range(1, n):
+        e[i] = rho * e[i - 1] + np.sqrt(1 - rho**2) * rng.standard_normal()
+    return e
+
+
 class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSaturation):
     """A simulated night: the truth, and the raw frames drawn from it.
 
@@ -156,11 +165,7 @@ class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSatura
     def _seeing(self, rng: np.random.Generator) -> np.ndarray:
         c = self.config
         # Seeing wanders: an AR(1) walk in log FWHM, correlated over ~5 frames.
-        rho = 0.8
-        e = np.empty(c.n_frames)
-        e[0] = rng.standard_normal()
-        for i in range(1, c.n_frames):
-            e[i] = rho * e[i - 1] + np.sqrt(1 - rho**2) * rng.standard_normal()
+        e = _ar1_walk(rng, c.n_frames, 0.8)
         x_ref = float(np.min(self.airmass))
         fwhm = c.fwhm * (self.airmass / x_ref) ** _SEEING_AIRMASS_POWER
         return np.maximum(fwhm * np.exp(c.fwhm_variation * e), 0.8)
@@ -175,12 +180,7 @@ class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSatura
         c = self.config
         if c.clouds <= 0:
             return np.zeros(c.n_frames)
-        rng = _rng(c.seed, _S_CLOUDS)
-        rho = 0.7
-        e = np.empty(c.n_frames)
-        e[0] = rng.standard_normal()
-        for i in range(1, c.n_frames):
-            e[i] = rho * e[i - 1] + np.sqrt(1 - rho**2) * rng.standard_normal()
+        e = _ar1_walk(_rng(c.seed, _S_CLOUDS), c.n_frames, 0.7)
         return c.clouds * np.maximum(e, 0.0)
 
     def sky_factor(self, i: int) -> float:
