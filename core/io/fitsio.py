@@ -11,38 +11,46 @@ Every FITS file Fluxion touches goes through this module:
   several numpy paths refuse big-endian data.
 * :func:`read_wcs` builds a celestial WCS after coercing numeric cards written
   as strings (``CRVAL1 = '123.4'``), which astropy would otherwise read as 0.
-* :func:`atomic_write_fits`, :func:`atomic_write_hdulist` (image and extensions),
-  :func:`atomic_write_text` and :func:`atomic_write_bytes` write products through
-  a temporary file in the destination folder and :func:`os.replace`, so a crash
-  never leaves a half-written product behind. Input files are never modified.
+* The atomic product writers (:func:`atomic_write_fits`,
+  :func:`atomic_write_hdulist`, :func:`atomic_write_text`, ...) live in
+  :mod:`.atomic` and are re-exported here. Input files are never modified.
 
 Problems are raised as :class:`FitsReadError` with a one-line, user-facing
-message; the scanner turns them into per-frame problems.
+message, which the checks of :mod:`.fitscheck` (file type, damaged or
+truncated files, impossible sizes) word; the scanner turns them into
+per-frame problems.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
-import re
-import stat
-import tempfile
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from ..runtime.quiet import quiet
-from .cards import clean_header, repair_in_place, writable_header
-
-if TYPE_CHECKING:
-    from astropy.table import Table
+from .atomic import (
+    atomic_write_bytes,
+    atomic_write_ecsv,
+    atomic_write_fits,
+    atomic_write_hdulist,
+    atomic_write_text,
+)
+from .cards import clean_header
+from .fitscheck import (
+    file_problem,
+    open_problem,
+    physical_memory,
+    scaling_problem,
+    short_file_problem,
+    size_problem,
+)
 
 __all__ = [
     "FitsReadError",
@@ -101,7 +109,9 @@ _WCS_NUMERIC_PREFIXES = (
 )
 
 
-_BLOCK = 2880
+# Called through this module's name when a frame is read, so that the size check
+# can be tried with a small memory (tests/core/test_malformed_inputs.py).
+_physical_memory = physical_memory
 
 
 class FitsReadError(ValueError):
@@ -120,44 +130,6 @@ def is_frame_name(path: str | os.PathLike[str]) -> bool:
     return is_fits_name(path) or is_raw_name(path)
 
 
-def file_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why ``path`` cannot be opened as a file, in one line, or None when it can.
-
-    Checked before opening: a FIFO would block the open forever, /dev/zero
-    would be read without end, and a symbolic link loop or a broken link must
-    not be called a missing file.
-    """
-    p = Path(path)
-    try:
-        st = os.stat(p)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return "a symbolic link loop (the link points back to itself)"
-        if p.is_symlink():
-            return f"a broken symbolic link (to {os.readlink(p)}, which does not exist)"
-        if exc.errno == errno.ENOENT:
-            return f"no such file: {p}"
-        if exc.errno == errno.ENAMETOOLONG:
-            return "the file name is too long for this system"
-        return f"cannot read the file ({exc.strerror or exc})"
-    mode = st.st_mode
-    if stat.S_ISDIR(mode):
-        return f"{p} is a folder, not a FITS file"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe), not a file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device, not a file"
-    if stat.S_ISSOCK(mode):
-        return "a socket, not a file"
-    if not stat.S_ISREG(mode):
-        return "not a regular file"
-    if st.st_size == 0:
-        return "empty file (0 bytes)"
-    if not os.access(p, os.R_OK):
-        return "permission denied: the file cannot be read"
-    return None
-
-
 def _is_raw(path: Path) -> bool:
     """A camera raw file, read through LibRaw (:mod:`.rawfile`) rather than astropy."""
     from .rawfile import is_raw_name
@@ -173,95 +145,13 @@ def _open(path: Path, memmap: bool = True) -> fits.HDUList:
     try:
         return fits.open(path, memmap=memmap, lazy_load_hdus=True, mode="readonly")
     except Exception as exc:  # noqa: BLE001 - corrupt files raise anything
-        message = _diagnose(path, exc)
+        message = open_problem(path, exc)
         # astropy leaves the file it opened referenced from the traceback's frames;
         # freeing them closes it now, not at a later garbage collection (which
         # warns about an unclosed file in whatever code runs then).
         with quiet(ResourceWarning):
             traceback.clear_frames(exc.__traceback__)
     raise FitsReadError(message)
-
-
-# Pixel types the FITS standard allows.
-_BITPIX = (8, 16, 32, 64, -32, -64)
-# astropy's advice to programmers, not to users.
-_ASTROPY_HINT = re.compile(r"\s*If this is really a FITS file.*$", re.S)
-
-
-def _raw_cards(head: bytes) -> dict[str, str] | None:
-    """Keyword -> value text of the first header in ``head``, or None without an END card."""
-    cards: dict[str, str] = {}
-    for i in range(0, len(head) - 79, 80):
-        c = head[i : i + 80].decode("latin-1")
-        key = c[:8].strip()
-        if key == "END" and not c[8:].strip():
-            return cards
-        if c[8:10] == "= ":
-            cards.setdefault(key, c[10:].split("/", 1)[0].strip())
-    return None
-
-
-def _structure_problem(cards: dict[str, str]) -> str | None:
-    """What is wrong with BITPIX and NAXISn of a header's raw cards, or None."""
-    bitpix = cards.get("BITPIX")
-    if bitpix is None:
-        return "the header has no BITPIX card"
-    try:
-        if int(bitpix) not in _BITPIX:
-            raise ValueError
-    except ValueError:
-        return f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
-    text = cards.get("NAXIS")
-    try:
-        naxis = int(text or "")
-        if not 0 <= naxis <= 999:
-            raise ValueError
-    except ValueError:
-        return f"NAXIS = {text} is not a number of axes" if text else "the header has no NAXIS"
-    for i in range(1, naxis + 1):
-        value = cards.get(f"NAXIS{i}")
-        if value is None:
-            return f"NAXIS = {naxis} but the header has no NAXIS{i}"
-        try:
-            if int(value) < 0:
-                raise ValueError
-        except ValueError:
-            return f"NAXIS{i} = {value} is not a size in pixels"
-    return None
-
-
-def _diagnose(path: Path, exc: BaseException) -> str:
-    """The user's reason why astropy could not open ``path``."""
-    name = path.name.lower()
-    if name.endswith((".gz", ".bz2")):
-        import bz2
-        import gzip
-
-        opener = gzip.open if name.endswith(".gz") else bz2.open
-        try:
-            with opener(path, "rb") as fh:
-                while fh.read(1 << 20):
-                    pass
-        except EOFError:
-            return "the compressed file is cut short (truncated download or copy?)"
-        except (OSError, ValueError) as err:
-            return f"the compressed file is damaged ({err})"
-    else:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(_BLOCK * 36)
-        except OSError as err:
-            return f"cannot read the file ({err.strerror or err})"
-        if not head.startswith(b"SIMPLE  ="):
-            return "not a FITS file (it does not begin with SIMPLE = T)"
-        cards = _raw_cards(head)
-        if cards is None:
-            return "the header has no END card (the file is cut short or not FITS)"
-        problem = _structure_problem(cards)
-        if problem is not None:
-            return problem
-    text = _ASTROPY_HINT.sub("", str(exc)).strip() or type(exc).__name__
-    return f"not a readable FITS file ({text})"
 
 
 def _is_image(hdu: fits.hdu.base._BaseHDU) -> bool:
@@ -285,28 +175,15 @@ def _find_image_hdu(hdul: fits.HDUList) -> int:
         except IndexError:
             break
         if _is_image(hdu):
-            _check_scaling(hdu.header)
+            problem = scaling_problem(hdu.header)
+            if problem is not None:
+                raise FitsReadError(problem)
             return i
         tables += isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
         i += 1
     if tables:
         raise FitsReadError(f"no image: the file holds {tables} table(s) only")
     raise FitsReadError("no image data (no HDU with a 2-D image)")
-
-
-def _check_scaling(h: fits.Header) -> None:
-    """Raise when BITPIX, BZERO or BSCALE cannot give pixel values."""
-    bitpix = h.get("BITPIX")
-    if isinstance(bitpix, bool) or bitpix not in _BITPIX:
-        raise FitsReadError(
-            f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
-        )
-    for key in ("BZERO", "BSCALE"):
-        value = h.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise FitsReadError(f"{key} = {value!r} is not a number")
-    if h.get("BSCALE") == 0:
-        raise FitsReadError("BSCALE = 0 would make every pixel the same value")
 
 
 def image_hdu_count(path: str | os.PathLike[str]) -> int:
@@ -386,48 +263,6 @@ def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
 
 
-def _short_file(p: Path, hdul: fits.HDUList, index: int) -> str | None:
-    """The truncation message when an uncompressed file is shorter than its header says."""
-    if p.name.lower().endswith((".gz", ".bz2", ".zip")):
-        return None
-    hdu = hdul[index]
-    # hdul.fileinfo would format the whole header again, which raises on a card
-    # astropy cannot parse; the data's offset and size are all that is needed.
-    offset = getattr(hdu, "_data_offset", None)
-    if offset is None or isinstance(hdu, fits.CompImageHDU):
-        return None
-    expected = int(offset) + int(hdu.size)
-    actual = p.stat().st_size
-    if actual < expected:
-        return f"truncated file: {actual} bytes, the header needs {expected}"
-    return None
-
-
-def _physical_memory() -> int:
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 16 << 30
-
-
-def _too_large(header: fits.Header) -> str | None:
-    """A message when the image the header claims could not be held in memory.
-
-    A compressed file's header may claim any size; it is compared with the
-    computer's memory (in float64, as photometry reads it) before a byte is
-    allocated.
-    """
-    dims = [int(header.get(f"NAXIS{i}", 0) or 0) for i in (1, 2)]
-    claimed = dims[0] * dims[1] * 8
-    if claimed > _physical_memory() // 2:
-        gib = claimed / (1 << 30)
-        return (
-            f"the header claims a {dims[0]} x {dims[1]} image ({gib:.1f} GiB as numbers), "
-            "more than this computer can hold"
-        )
-    return None
-
-
 def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
     """A one-line message when the file is shorter than its header promises.
 
@@ -437,7 +272,7 @@ def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:
     if _is_raw(p):
         return None  # LibRaw says what is wrong with a raw file when it reads it
     with quiet(), _open(p) as hdul:
-        return _short_file(p, hdul, hdu)
+        return short_file_problem(p, hdul, hdu)
 
 
 def read_image(
@@ -524,7 +359,9 @@ def read_frame(
             except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
             # The sizes the header claims are checked before any pixel is allocated.
-            problem = _too_large(image_hdu.header) or _short_file(p, hdul, index)
+            problem = size_problem(image_hdu.header, _physical_memory()) or short_file_problem(
+                p, hdul, index
+            )
             if problem is not None:
                 raise FitsReadError(problem)
         if _is_scaled(image_hdu):
@@ -636,164 +473,3 @@ def read_wcs(header: fits.Header) -> WCS | None:
     if not np.all(np.isfinite(cel.wcs.crval)) or np.linalg.det(cel.pixel_scale_matrix) == 0:
         return None
     return cel
-
-
-def _temp_beside(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name adds about 14 characters: a product named near the
-    # file system's 255-byte limit gets a shortened prefix, not ENAMETOOLONG.
-    prefix = "." + path.name
-    while len(os.fsencode(prefix)) > 200:
-        prefix = prefix[: len(prefix) - 8]
-    fd, tmp = tempfile.mkstemp(prefix=prefix + ".", suffix=".tmp", dir=path.parent)
-    # mkstemp makes owner-only files; products are ordinary files others may read.
-    os.chmod(tmp, 0o644)
-    return fd, tmp
-
-
-def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open_kw) -> Path:
-    """Run ``write`` on a temporary file beside ``dest``, then replace ``dest`` with it.
-
-    The one code path of every product writer: a crash or an error leaves the
-    old file (or none) in place, never a half-written one.
-    """
-    fd, tmp = _temp_beside(dest)
-    try:
-        with os.fdopen(fd, mode, **open_kw) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        cause = _os_cause(exc)
-        if cause is not None and cause is not exc:
-            # astropy's clean-up after a failed write raises its own error
-            # ("'list' object has no attribute '_file'"), hiding a full disk.
-            raise cause from exc
-        raise
-    return dest
-
-
-def _os_cause(exc: BaseException) -> OSError | None:
-    """The OSError (a full disk, a lost drive) among ``exc`` and what it was raised during."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError):
-            return e
-        e = e.__cause__ or e.__context__
-    return None
-
-
-def atomic_write_fits(
-    path: str | os.PathLike[str],
-    data: np.ndarray | None,
-    header: fits.Header | None = None,
-) -> Path:
-    """Write a FITS image atomically (temporary file in the same folder, then replace).
-
-    Parameters
-    ----------
-    path : str or path-like
-        Destination; an existing file is replaced in one step.
-    data : numpy.ndarray or None
-        The image; None writes a header-only file.
-    header : astropy.io.fits.Header, optional
-        Cards to write with it.
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    hdu = fits.PrimaryHDU(
-        data=None if data is None else np.asarray(data), header=writable_header(header)
-    )
-    return _write_atomically(Path(path), hdu.writeto, "wb")
-
-
-def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) -> Path:
-    """Write a multi-extension FITS file atomically (temporary file, then replace).
-
-    Parameters
-    ----------
-    path : str or path-like
-        Destination; an existing file is replaced in one step. Missing
-        folders are created.
-    hdulist : astropy.io.fits.HDUList
-        Primary HDU and extensions (e.g. a calibrated image and its ``MASK``).
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    # A header copied from a raw frame may carry cards astropy refuses to write.
-    for hdu in hdulist:
-        repair_in_place(hdu.header)
-    return _write_atomically(Path(path), hdulist.writeto, "wb")
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write bytes atomically (temporary file in the same folder, then replace).
-
-    For a product whose bytes the caller also needs (e.g. to record their
-    digest) without reading the file back.
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    return _write_atomically(Path(path), lambda fh: fh.write(data), "wb")
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write a text file atomically (temporary file in the same folder, then replace).
-
-    Parameters
-    ----------
-    path : str or path-like
-        Destination; an existing file is replaced in one step.
-    text : str
-        The content.
-    encoding : str, optional
-        Text encoding, UTF-8 by default.
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    # A file name that is not valid UTF-8 (its bytes kept as surrogates) is
-    # written escaped, so that the table stays readable text.
-    return _write_atomically(
-        Path(path),
-        lambda fh: fh.write(text),
-        "w",
-        encoding=encoding,
-        newline="",
-        errors="backslashreplace",
-    )
-
-
-def atomic_write_ecsv(path: str | os.PathLike[str], table: Table) -> Path:
-    """Write ``table`` as ECSV atomically (see :func:`atomic_write_text`).
-
-    The whole text is made first, so a table that cannot be written leaves
-    an earlier file intact. ECSV's remarks about meta it cannot represent
-    exactly are silenced: the columns, which carry the results, are exact.
-
-    Returns
-    -------
-    pathlib.Path
-        The destination path.
-    """
-    import io
-
-    buf = io.StringIO()
-    with quiet():
-        table.write(buf, format="ascii.ecsv")
-    return atomic_write_text(path, buf.getvalue())

@@ -1,0 +1,202 @@
+"""Writing products atomically.
+
+Every product Fluxion writes (FITS images and extensions, tables, text,
+bytes) goes through a temporary file in the destination folder and
+:func:`os.replace`, so a crash, a full disk or a failed write never leaves a
+half-written product behind: the old file (or none) stays in place.
+
+* :func:`atomic_write_fits` writes one image with its header.
+* :func:`atomic_write_hdulist` writes a multi-extension FITS file.
+* :func:`atomic_write_text`, :func:`atomic_write_ecsv` and
+  :func:`atomic_write_bytes` write text, ECSV tables and raw bytes.
+
+The functions are re-exported by :mod:`.fitsio`, where callers have always
+found them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+from astropy.io import fits
+
+from ..runtime.quiet import quiet
+from .cards import repair_in_place, writable_header
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+__all__ = [
+    "atomic_write_fits",
+    "atomic_write_hdulist",
+    "atomic_write_text",
+    "atomic_write_ecsv",
+    "atomic_write_bytes",
+]
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file (descriptor, name) in the folder of ``path``, made if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary name adds about 14 characters: a product named near the
+    # file system's 255-byte limit gets a shortened prefix, not ENAMETOOLONG.
+    prefix = "." + path.name
+    while len(os.fsencode(prefix)) > 200:
+        prefix = prefix[: len(prefix) - 8]
+    fd, tmp = tempfile.mkstemp(prefix=prefix + ".", suffix=".tmp", dir=path.parent)
+    # mkstemp makes owner-only files; products are ordinary files others may read.
+    os.chmod(tmp, 0o644)
+    return fd, tmp
+
+
+def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open_kw) -> Path:
+    """Run ``write`` on a temporary file beside ``dest``, then replace ``dest`` with it.
+
+    The one code path of every product writer: a crash or an error leaves the
+    old file (or none) in place, never a half-written one.
+    """
+    fd, tmp = _temp_beside(dest)
+    try:
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        cause = _os_cause(exc)
+        if cause is not None and cause is not exc:
+            # astropy's clean-up after a failed write raises its own error
+            # ("'list' object has no attribute '_file'"), hiding a full disk.
+            raise cause from exc
+        raise
+    return dest
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The OSError (a full disk, a lost drive) among ``exc`` and what it was raised during."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def atomic_write_fits(
+    path: str | os.PathLike[str],
+    data: np.ndarray | None,
+    header: fits.Header | None = None,
+) -> Path:
+    """Write a FITS image atomically (temporary file in the same folder, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step.
+    data : numpy.ndarray or None
+        The image; None writes a header-only file.
+    header : astropy.io.fits.Header, optional
+        Cards to write with it.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    hdu = fits.PrimaryHDU(
+        data=None if data is None else np.asarray(data), header=writable_header(header)
+    )
+    return _write_atomically(Path(path), hdu.writeto, "wb")
+
+
+def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) -> Path:
+    """Write a multi-extension FITS file atomically (temporary file, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step. Missing
+        folders are created.
+    hdulist : astropy.io.fits.HDUList
+        Primary HDU and extensions (e.g. a calibrated image and its ``MASK``).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    # A header copied from a raw frame may carry cards astropy refuses to write.
+    for hdu in hdulist:
+        repair_in_place(hdu.header)
+    return _write_atomically(Path(path), hdulist.writeto, "wb")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write bytes atomically (temporary file in the same folder, then replace).
+
+    For a product whose bytes the caller also needs (e.g. to record their
+    digest) without reading the file back.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    return _write_atomically(Path(path), lambda fh: fh.write(data), "wb")
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write a text file atomically (temporary file in the same folder, then replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination; an existing file is replaced in one step.
+    text : str
+        The content.
+    encoding : str, optional
+        Text encoding, UTF-8 by default.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    # A file name that is not valid UTF-8 (its bytes kept as surrogates) is
+    # written escaped, so that the table stays readable text.
+    return _write_atomically(
+        Path(path),
+        lambda fh: fh.write(text),
+        "w",
+        encoding=encoding,
+        newline="",
+        errors="backslashreplace",
+    )
+
+
+def atomic_write_ecsv(path: str | os.PathLike[str], table: Table) -> Path:
+    """Write ``table`` as ECSV atomically (see :func:`atomic_write_text`).
+
+    The whole text is made first, so a table that cannot be written leaves
+    an earlier file intact. ECSV's remarks about meta it cannot represent
+    exactly are silenced: the columns, which carry the results, are exact.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    import io
+
+    buf = io.StringIO()
+    with quiet():
+        table.write(buf, format="ascii.ecsv")
+    return atomic_write_text(path, buf.getvalue())
