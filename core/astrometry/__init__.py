@@ -5,7 +5,9 @@ The pieces, each usable alone:
 - :mod:`.scale`: pixel-scale guesses (user, header WCS, focal length and pixel size);
 - :mod:`.matching`: triangle-invariant matching of sources to catalog stars, verified;
 - :mod:`.wcsfit`: TAN and TAN-SIP least-squares fits with outlier rejection;
-- :mod:`.solve`: the hinted solve with its quality verdict (:class:`PlateSolver`);
+- :mod:`.solve`: the hinted solve (:class:`PlateSolver`), with :mod:`.result`,
+  :mod:`.sources`, :mod:`.extend` and :mod:`.verdict` (hint and result, the
+  sources matched, the extended WCS fit, the quality verdict);
 - :mod:`.search`: every pixel scale and a wider pointing when the hint is wrong;
 - :mod:`.sequence`: a night of frames, each solution the hint for the next;
 - :mod:`.fallbacks`: local solve-field and nova.astrometry.net.

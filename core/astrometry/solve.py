@@ -14,6 +14,11 @@ that cannot be a coincidence, a residual RMS below the limit and a pixel scale
 within the guess. Otherwise ``solved`` is False, ``wcs`` is None and ``reason``
 says why; the fallbacks (:mod:`fluxion.core.astrometry.fallbacks`) are tried
 next when configured, and named in ``method`` when they succeed.
+
+The pieces live apart: :mod:`.result` (hint and result), :mod:`.sources`
+(the sources matched, with their errors), :mod:`.extend` (the WCS fit
+extended to every reachable star) and :mod:`.verdict` (solution or refusal);
+their public names are importable from here as before.
 """
 
 from __future__ import annotations
@@ -22,13 +27,11 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from astropy.wcs import WCS
-from scipy.spatial import cKDTree
 
 from ..catalogs import (
     CatalogAnswer,
@@ -40,12 +43,14 @@ from ..catalogs import (
 )
 from ..runtime.network import network_failure
 from ..runtime.pipeline import StepState
-from .inputs import star_like
+from .extend import fit_and_extend, frame_coverage
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
+from .result import SolveHint, SolveResult, cause_first, not_solved
 from .scale import ScaleGuess
-from .sip_order import choose_sip_order
-from .wcsfit import WcsFitError, fit_wcs, gnomonic
+from .sources import PreparedSources, catalog_sigma_px, prepare_sources
+from .verdict import verdict
+from .wcsfit import WcsFitError, gnomonic
 
 __all__ = [
     "CATALOG_CHOICES",
@@ -62,143 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SolveHint:
-    """Where the frame points and how big its pixels are, roughly.
-
-    Attributes
-    ----------
-    ra, dec : float or None
-        Pointing in degrees (header, or typed by the user).
-    scale : ScaleGuess or None
-        Pixel-scale guess.
-    search_radius : float or None
-        Degrees the centre may be off; the step's parameter when None.
-    epoch : float or None
-        Julian year of the observation (proper motions).
-    sip_order : int or None
-        The distortion order to fit without choosing it again (the previous
-        frame's, in a sequence); None chooses it on held-out stars.
-    """
-
-    ra: float | None
-    dec: float | None
-    scale: ScaleGuess | None
-    search_radius: float | None = None
-    epoch: float | None = None
-    sip_order: int | None = None
-
-    @property
-    def usable(self) -> bool:
-        return self.ra is not None and self.dec is not None and self.scale is not None
-
-    def widened(self, factor: float = 3.0) -> SolveHint:
-        """The same hint with a wider search (for a retry)."""
-        radius = (self.search_radius or 0.25) * factor
-        scale = self.scale
-        if scale is not None:
-            scale = replace(scale, tolerance=min(max(scale.tolerance * 2, 0.1), 1.0))
-        return replace(self, search_radius=min(radius, 30.0), scale=scale)
-
-
-@dataclass(frozen=True)
-class SolveResult:
-    """The outcome of solving one frame.
-
-    ``solved`` is True only for a verified solution; then ``wcs`` holds it.
-    ``method`` names what produced it ("hinted", "solve-field",
-    "nova.astrometry.net", "header"), ``verdict`` is "good", "fair" or
-    "not solved" and ``reason`` says why when not solved. ``matches`` has one
-    row per matched star: x, y, ra, dec, mag, dx, dy (residual px), used,
-    sigma (the pair's position error in px, NaN when unknown).
-    ``centroids`` names the star positions the hinted solve used ("prf":
-    pixel-integrated Gaussian fits, "detected"; empty when it did not run).
-    ``centre_sigma`` is the 1-sigma uncertainty (arcsec, per axis) of the
-    image centre's sky position from the fit's covariance (NaN when unknown).
-    ``search`` says what the solve had to search beyond its hint ("" when
-    the hint was right; "scale", "pointing", "scale and pointing", "blind")
-    and ``hint_scale`` is the hint's pixel scale (arcsec/px, NaN when there
-    was none), so that :attr:`scale_factor` says how wrong it was.
-    ``service_problem`` says which outside service could not be reached on
-    the way (the chosen catalog, a web solver), "" when none: a frame not
-    solved for want of its catalog says so first (:func:`cause_first`).
-    """
-
-    solved: bool
-    method: str
-    wcs: WCS | None = None
-    n_matched: int = 0
-    rms_arcsec: float = math.nan
-    rms_px: float = math.nan
-    pixel_scale: float = math.nan
-    verdict: str = "not solved"
-    reason: str = ""
-    seconds: float = 0.0
-    matches: Table | None = None
-    catalog: str = ""
-    flipped: bool = False
-    log10_false_alarm: float = math.nan
-    messages: tuple[str, ...] = field(default_factory=tuple)
-    centroids: str = ""
-    centre_sigma: float = math.nan
-    search: str = ""
-    hint_scale: float = math.nan
-    service_problem: str = ""
-
-    @property
-    def scale_factor(self) -> float:
-        """Fitted over hinted pixel scale (1 when the hint was right; NaN when unknown)."""
-        if not (self.solved and math.isfinite(self.hint_scale) and self.hint_scale > 0):
-            return math.nan
-        return self.pixel_scale / self.hint_scale
-
-    @property
-    def centre(self) -> tuple[float, float] | None:
-        """(ra, dec) of the image centre in degrees, when solved."""
-        if self.wcs is None or self.wcs.pixel_shape is None:
-            return None
-        nx, ny = self.wcs.pixel_shape
-        ra, dec = self.wcs.all_pix2world((nx - 1) / 2.0, (ny - 1) / 2.0, 0)
-        return float(ra), float(dec)
-
-    def wcs_header(self) -> fits.Header:
-        """The solution as FITS cards (WCS plus how it was made)."""
-        if self.wcs is None:
-            raise ValueError("not solved: no WCS to write")
-        h = self.wcs.to_header(relax=True)
-        if self.wcs.pixel_shape is not None:
-            h["IMAGEW"], h["IMAGEH"] = self.wcs.pixel_shape
-        h["FLXSOLV"] = (self.method, "Fluxion astrometry: how the WCS was found")
-        h["FLXNSTAR"] = (self.n_matched, "stars matched to the reference catalog")
-        if np.isfinite(self.rms_arcsec):
-            h["FLXRMS"] = (round(self.rms_arcsec, 4), "[arcsec] RMS of the WCS fit")
-        if np.isfinite(self.centre_sigma):
-            h["FLXCERR"] = (round(self.centre_sigma, 4), "[arcsec] 1-sigma error of the centre")
-        if self.catalog:
-            h["FLXCAT"] = (self.catalog[:60], "reference catalog")
-        h["FLXQUAL"] = (self.verdict, "quality verdict")
-        return h
-
-
-def not_solved(method: str, reason: str, t0: float | None = None, **kw) -> SolveResult:
-    """A refusal with its reason."""
-    seconds = time.monotonic() - t0 if t0 is not None else 0.0
-    return SolveResult(False, method, reason=reason, seconds=seconds, **kw)
-
-
-def cause_first(result: SolveResult) -> SolveResult:
-    """A failed solve whose service could not be reached, with that cause said first.
-
-    Without its catalog a solve fails further on, and that later failure
-    ("only 3 stars match the catalog") is not why. Solved results and
-    failures without a service problem are returned unchanged.
-    """
-    problem = result.service_problem
-    if result.solved or not problem or result.reason.startswith(problem):
-        return result
-    return replace(result, reason=f"{problem}. Then: {result.reason}")
-
-
 def _answer_problem(answer: CatalogAnswer) -> str:
     """What the chosen catalog's absence did to this answer ("" when it answered itself)."""
     if not answer.unreachable:
@@ -209,110 +77,7 @@ def _answer_problem(answer: CatalogAnswer) -> str:
     )
 
 
-# Fraction of a frame's 4 x 4 cells holding matched stars: below the first a
-# distortion polynomial is not fitted, below the second the solution is refused.
-_SIP_COVERAGE = 0.7
-_MIN_COVERAGE = 0.2
-
-
-def frame_coverage(xy: np.ndarray, shape: tuple[int, int], cells: int = 4) -> float:
-    """Fraction of the frame's ``cells`` x ``cells`` grid that holds at least one of ``xy``."""
-    ny, nx = shape
-    if len(xy) == 0 or nx <= 0 or ny <= 0:
-        return 0.0
-    i = np.clip((np.asarray(xy[:, 0]) / nx * cells).astype(int), 0, cells - 1)
-    j = np.clip((np.asarray(xy[:, 1]) / ny * cells).astype(int), 0, cells - 1)
-    return len(set(zip(i.tolist(), j.tolist(), strict=True))) / cells**2
-
-
-@dataclass(frozen=True)
-class PreparedSources:
-    """Sources ready for matching (see :meth:`PlateSolver.prepare`).
-
-    Attributes
-    ----------
-    table : Table
-        The usable sources, brightest first.
-    xy : ndarray (N, 2)
-        Their positions (0-based px).
-    sigma : ndarray or None
-        Their per-axis centroid errors (px).
-    how : dict
-        ``{"centroids": ...}`` for the result.
-    notes : tuple of str
-        Messages about the centroids, for the user.
-    """
-
-    table: Table
-    xy: np.ndarray
-    sigma: np.ndarray | None
-    how: dict
-    notes: tuple[str, ...]
-
-
 Fallback = Callable[[Table, tuple[int, int], SolveHint], SolveResult]
-
-
-def _brightest(sources: Table, n: int) -> Table:
-    if "flux" in sources.colnames:
-        flux = np.asarray(sources["flux"], float)
-        order = np.argsort(-np.where(np.isfinite(flux), flux, -np.inf), kind="stable")
-        sources = sources[order]
-    return sources[:n]
-
-
-def _good_sources(sources: Table) -> Table:
-    keep = np.isfinite(np.asarray(sources["x"], float)) & np.isfinite(
-        np.asarray(sources["y"], float)
-    )
-    if "flags" in sources.colnames:
-        # Saturated, truncated or blended sources centre badly: keep them out of the fit.
-        from ..detection.extract import SourceFlags
-
-        bad = int(SourceFlags.SATURATED | SourceFlags.TRUNCATED)
-        keep &= (np.asarray(sources["flags"], int) & bad) == 0
-    # Cosmic rays, hot pixels, bleeds and tracks must not crowd the brightest stars.
-    keep &= star_like(sources)
-    return sources[keep]
-
-
-def _centroid_sigma(sources: Table) -> np.ndarray | None:
-    """Centroid uncertainty of each source (px), per axis; None when nothing says.
-
-    A pixel-integrated fit's own errors (``x_err``, ``y_err``, from the fit's
-    covariance) where it ran; elsewhere FWHM / SNR, how a centroid's error
-    scales with the PSF width and the signal-to-noise ratio (about twice
-    the error of a Gaussian fit, so such stars are not over-weighted). The
-    floor stands for what no SNR removes; what else scatters the positions
-    is estimated by the WCS fit itself.
-    """
-    n = len(sources)
-    sig = np.full(n, np.nan)
-    if "snr" in sources.colnames:
-        snr = np.asarray(sources["snr"], float)
-        fwhm = np.asarray(sources["fwhm"], float) if "fwhm" in sources.colnames else np.full(n, 3.0)
-        good = np.isfinite(fwhm) & (fwhm > 0)
-        fwhm = np.where(good, fwhm, np.median(fwhm[good]) if good.any() else 3.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sig = fwhm / snr
-    if "x_err" in sources.colnames and "y_err" in sources.colnames:
-        ex, ey = (np.asarray(sources[c], float) for c in ("x_err", "y_err"))
-        fitted = np.sqrt(0.5 * (ex**2 + ey**2))
-        sig = np.where(np.isfinite(fitted) & (fitted > 0), fitted, sig)
-    elif "snr" not in sources.colnames:
-        return None
-    # Unknown or absurd (a fit that did not pin the star): one pixel, i.e. barely counted.
-    sig = np.where(np.isfinite(sig) & (sig > 0), np.minimum(sig, 1.0), 1.0)
-    return np.hypot(sig, 0.01)
-
-
-def _catalog_sigma_px(cat: Table, arcsec_per_px: float) -> np.ndarray:
-    """Per-axis position error of each catalog star in pixels (0 where unknown)."""
-    if "ra_err" not in cat.colnames or "dec_err" not in cat.colnames:
-        return np.zeros(len(cat))
-    era, ede = (np.asarray(cat[c], float) for c in ("ra_err", "dec_err"))
-    per_axis = np.sqrt(0.5 * (era**2 + ede**2)) / arcsec_per_px
-    return np.where(np.isfinite(per_axis), per_axis, 0.0)
 
 
 class PlateSolver:
@@ -500,20 +265,7 @@ class PlateSolver:
             message says which.
         """
         p = self.params
-        for col in ("x", "y"):
-            if col not in sources.colnames:
-                raise ValueError(f"source table has no {col!r} column")
-        good = _brightest(_good_sources(sources), p.max_sources)
-        # Which centroids these are (set by centroids_for_solving), told to the user.
-        how = {"centroids": str(sources.meta.get("centroids", "detected"))}
-        note = sources.meta.get("centroids_note")
-        notes = (str(note),) if note else ()
-        if len(good) < max(p.min_matches, 3):
-            raise ValueError(
-                f"only {len(good)} usable sources detected; at least {p.min_matches} needed"
-            )
-        xy = np.column_stack([np.asarray(good["x"], float), np.asarray(good["y"], float)])
-        return PreparedSources(good, xy, _centroid_sigma(good), how, notes)
+        return prepare_sources(sources, p.max_sources, p.min_matches)
 
     def prepare_or_refuse(
         self, sources: Table, method: str, t0: float
@@ -651,9 +403,9 @@ class PlateSolver:
             return not_solved(method, str(exc), t0, catalog=answer.source, messages=messages, **how)
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
-            cat_sigma = _catalog_sigma_px(cat, scale.arcsec_per_px)
-            fit, src_i, cat_i = self._fit_and_extend(
-                xy, sigma, cat_sigma, cat, match, (ny, nx), sip_order
+            cat_sigma = catalog_sigma_px(cat, scale.arcsec_per_px)
+            fit, src_i, cat_i = fit_and_extend(
+                xy, sigma, cat_sigma, cat, match, (ny, nx), p.sip_order, sip_order
             )
         except WcsFitError as exc:
             return not_solved(method, str(exc), t0, catalog=answer.source, **how)
@@ -677,139 +429,4 @@ class PlateSolver:
                 ),
             }
         )
-        return self._verdict(
-            fit, match, matches, scale, tol, answer, t0, messages, how, method=method
-        )
-
-    def _fit_and_extend(self, xy, sigma, cat_sigma, cat, match, shape, sip_order=None):
-        """Fit on the first matches, then re-match every source through the WCS and refit.
-
-        The first match is affine, so stars near the corners of a distorted
-        field can be missed; once a SIP fit exists they are found. Each pair
-        is weighted by its centroid and catalog errors in quadrature. A given
-        ``sip_order`` (the previous frame's) is fitted as it is; otherwise the
-        order is chosen on held-out stars.
-        """
-
-        def pair_sigma(src_i, cat_i):
-            return None if sigma is None else np.hypot(sigma[src_i], cat_sigma[cat_i])
-
-        p = self.params
-        top = p.sip_order if sip_order is None else min(p.sip_order, max(int(sip_order), 1))
-        ra_c = np.asarray(cat["ra"], float)
-        dec_c = np.asarray(cat["dec"], float)
-        src_i, cat_i = match.source_index, match.catalog_index
-        order = min(top, 1) if len(src_i) < 12 else top
-        fit = fit_wcs(
-            xy[src_i],
-            ra_c[cat_i],
-            dec_c[cat_i],
-            image_shape=shape,
-            sip_order=order,
-            sigma=pair_sigma(src_i, cat_i),
-        )
-        for _ in range(2):
-            px, py = fit.wcs.all_world2pix(ra_c, dec_c, 0, quiet=True)
-            inside = np.isfinite(px) & np.isfinite(py)
-            tree = cKDTree(np.column_stack([px[inside], py[inside]]))
-            radius = max(5.0 * fit.rms_px, 1.0)
-            d, k = tree.query(xy, distance_upper_bound=radius)
-            ok = np.isfinite(d)
-            src_new = np.nonzero(ok)[0]
-            cat_new = np.nonzero(inside)[0][k[ok]]
-            _, first = np.unique(cat_new, return_index=True)
-            src_new, cat_new = src_new[first], cat_new[first]
-            if len(src_new) < len(src_i) // 2 or len(src_new) < 4:
-                break
-            src_i, cat_i = src_new, cat_new
-            fit = fit_wcs(
-                xy[src_i],
-                ra_c[cat_i],
-                dec_c[cat_i],
-                image_shape=shape,
-                sip_order=top,
-                sigma=pair_sigma(src_i, cat_i),
-            )
-        if fit.sip_order >= 2 and frame_coverage(xy[src_i][fit.used], shape) < _SIP_COVERAGE:
-            # A distortion polynomial fitted on part of the frame runs wild
-            # over the rest (1-7 px on simulated frames whose catalog covered a
-            # third of them): stars that do not cover the frame get a plain TAN.
-            fit = fit_wcs(
-                xy[src_i],
-                ra_c[cat_i],
-                dec_c[cat_i],
-                image_shape=shape,
-                sip_order=1,
-                sigma=pair_sigma(src_i, cat_i),
-            )
-        if fit.sip_order >= 2 and sip_order is None:
-            # The setting is the highest order; the stars left out of the fit
-            # say whether the field supports it (see sip_order).
-            keep = fit.used
-            sig = pair_sigma(src_i, cat_i)
-            order, scores = choose_sip_order(
-                xy[src_i][keep],
-                ra_c[cat_i][keep],
-                dec_c[cat_i][keep],
-                image_shape=shape,
-                max_order=fit.sip_order,
-                sigma=None if sig is None else sig[keep],
-            )
-            if order < fit.sip_order:
-                log.info("SIP order %d chosen on held-out stars (chi^2 %s)", order, scores)
-                fit = fit_wcs(
-                    xy[src_i],
-                    ra_c[cat_i],
-                    dec_c[cat_i],
-                    image_shape=shape,
-                    sip_order=order,
-                    sigma=sig,
-                )
-        return fit, src_i, cat_i
-
-    def _verdict(
-        self, fit, match, matches, scale, tol, answer, t0, messages, how, *, method="hinted"
-    ) -> SolveResult:
-        p = self.params
-        common = dict(
-            n_matched=fit.n_used,
-            rms_arcsec=fit.rms_arcsec,
-            rms_px=fit.rms_px,
-            pixel_scale=fit.pixel_scale,
-            centre_sigma=fit.centre_sigma,
-            matches=matches,
-            catalog=answer.source,
-            flipped=match.flipped,
-            log10_false_alarm=match.log10_false_alarm,
-            messages=messages,
-            **how,
-        )
-        ratio = fit.pixel_scale / scale.arcsec_per_px
-        ny, nx = (int(v) for v in fit.wcs.pixel_shape[::-1])
-        used = np.column_stack([matches["x"], matches["y"]])[np.asarray(matches["used"], bool)]
-        coverage = frame_coverage(used, (ny, nx))
-        if fit.n_used < p.min_matches:
-            reason = f"only {fit.n_used} stars fit (at least {p.min_matches} needed)"
-        elif coverage < _MIN_COVERAGE:
-            reason = (
-                f"the {fit.n_used} matched stars cover only {coverage:.0%} of the frame "
-                "(a catalog that covers part of the field?); not trusted"
-            )
-        elif fit.rms_px > p.max_rms:
-            reason = f"residual RMS {fit.rms_px:.2f} px exceeds the limit {p.max_rms:.2f} px"
-        elif abs(math.log(ratio)) > math.log1p(tol) + 0.01:
-            reason = (
-                f"fitted scale {fit.pixel_scale:.3f} arcsec/px is outside the guess "
-                f"{scale.low:.3f}-{scale.high:.3f}"
-            )
-        else:
-            good = fit.rms_px <= p.max_rms / 2 and fit.n_used >= 2 * p.min_matches
-            return SolveResult(
-                True,
-                method,
-                fit.wcs,
-                verdict="good" if good else "fair",
-                seconds=time.monotonic() - t0,
-                **common,
-            )
-        return not_solved(method, reason, t0, **common)
+        return verdict(p, fit, match, matches, scale, tol, answer, t0, messages, how, method=method)
