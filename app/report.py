@@ -19,7 +19,7 @@ from astropy.table import Table
 
 from fluxion.core.io.fitsio import atomic_write_text
 
-__all__ = ["REPORT_FOLDER", "qt_available", "write_report"]
+__all__ = ["REPORT_FOLDER", "export_png", "qt_available", "write_report"]
 
 REPORT_FOLDER = "report"
 _SIZE = (640, 300)
@@ -51,7 +51,6 @@ def _plot_png(
     invert_y: bool = False,
 ) -> Path:
     import pyqtgraph as pg
-    from pyqtgraph.exporters import ImageExporter
 
     from fluxion.widgets.plots import plain_axes
 
@@ -79,8 +78,23 @@ def _plot_png(
         )  # fmt: skip
     if invert_y:
         item.invertY(True)  # magnitudes: brighter up
+    try:
+        export_png(item, path, _SIZE[0])
+    finally:
+        plot.close()
+        plot.deleteLater()
+    return path
+
+
+def export_png(item, path: Path, width: int) -> Path:
+    """Write a pyqtgraph item (a PlotItem, or a scene) as a PNG ``width`` px wide, atomically.
+
+    Raises OSError when the file could not be written whole.
+    """
+    from pyqtgraph.exporters import ImageExporter
+
     exporter = ImageExporter(item)
-    exporter.parameters()["width"] = _SIZE[0]
+    exporter.parameters()["width"] = width
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
         exporter.export(str(tmp))
@@ -94,8 +108,6 @@ def _plot_png(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        plot.close()
-        plot.deleteLater()
     return path
 
 

@@ -39,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="DIR",
         help=f"also write the class summary, one row per student and quantity, as "
-        f"{SUMMARY_FILE} and .csv in DIR (the teacher's sheet)",
+        f"{SUMMARY_FILE} and .csv in DIR, and the teacher's sheet: class_sheet.html with "
+        "every student's verdicts and a plot per quantity of the errors against the "
+        "errors the data allow",
     )
 
 
@@ -95,4 +97,14 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CommandError(f"cannot write the class summary into {args.out}: {exc}") from exc
         print(f"class summary: {args.out / SUMMARY_FILE}")
+        from fluxion.app.class_sheet import write_class_sheet
+
+        try:
+            page = write_class_sheet(args.out, table, problems)
+        except OSError as exc:
+            raise CommandError(f"cannot write the class sheet into {args.out}: {exc}") from exc
+        if page is None:
+            print("class sheet: not drawn (Qt cannot run here); the table is written")
+        else:
+            print(f"class sheet: {page}")
     return 0

@@ -37,8 +37,8 @@ def class_summary(reports: list[CheckReport]) -> Table:
 
     Columns: ``student`` (the project folder's name), ``seed``, ``difficulty``,
     ``quantity``, ``measured``, ``true``, ``error`` (the student's own, NaN when
-    none), ``expected_error``, ``sigma`` (the deviation in expected errors) and
-    ``verdict``.
+    none), ``expected_error``, ``sigma`` (the deviation in expected errors),
+    ``verdict``, and the quantity's ``label`` and ``unit`` for people.
     """
     rows = []
     for r in reports:
@@ -48,11 +48,11 @@ def class_summary(reports: list[CheckReport]) -> Table:
                 r.project.name, int(r.lesson.get("seed") or -1),
                 str(r.lesson.get("difficulty", "")), f.name, f.measured, f.true, err,
                 f.expected_error, abs(f.deviation) / f.expected_error if f.expected_error else
-                math.inf, f.verdict,
+                math.inf, f.verdict, f.label, f.unit,
             ))  # fmt: skip
     names = ("student", "seed", "difficulty", "quantity", "measured", "true", "error",
-             "expected_error", "sigma", "verdict")  # fmt: skip
-    dtypes = ("U64", "i8", "U8", "U40", "f8", "f8", "f8", "f8", "f8", "U4")
+             "expected_error", "sigma", "verdict", "label", "unit")  # fmt: skip
+    dtypes = ("U64", "i8", "U8", "U40", "f8", "f8", "f8", "f8", "f8", "U4", "U80", "U16")
     if not rows:
         return Table(names=names, dtype=dtypes)
     return Table(rows=rows, names=names, dtype=dtypes)
