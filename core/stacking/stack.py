@@ -13,26 +13,9 @@ pixel by pixel, either
   positions (a :class:`fluxion.core.targets.tracking.TrackFit` or an ephemeris,
   :func:`target_offsets`), so a faint asteroid adds up and stars are trailed.
 
-Why a translation or an affine map per frame and ``scipy.ndimage``: frames
-of one night on an equatorial mount differ by drift and jitter, i.e. by a
-translation (``ndimage.shift``); an alt-azimuth mount also turns the field,
-and then each frame is resampled through its registration's affine transform
-(``ndimage.affine_transform``, the same spline). Distortion changes over a
-night by far less than a pixel; :func:`translation_residual` measures what a
-shift leaves so the header says so. A cubic spline reproduces a constant
-exactly, so a source's total flux is kept (flux-conserving, as the average
-stack must be for photometry; an affine map's area change is multiplied
-back) while the PSF stays sharp; bilinear interpolation would widen the PSF
-and smooth the noise, and a Fourier shift wraps the image around its edges
-and rings at masked pixels. A full reprojection (``reproject``) is not a
-dependency and buys nothing for affine maps.
-
-Masked pixels (the calibrated light's ``MASK`` extension: saturated, hot,
-cold, cosmic rays) are filled with the frame's sky level before the shift, so
-the spline does not spread them, and every output pixel they touch is left
-out of that frame's contribution. Pixels shifted in from outside a frame are
-left out likewise; the ``COVERAGE`` extension says how many frames made each
-output pixel.
+How frames are aligned (and why by a shift or an affine map and a cubic
+spline) is :mod:`.align`; the parameters and the result are :mod:`.results`.
+Both are re-exported here.
 
 Memory is bounded: aligned frames go one by one to a scratch cube that is an
 in-memory array when it fits the budget and a memory-mapped temporary file
@@ -45,28 +28,29 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sep
 from astropy.io import fits
-from astropy.stats import SigmaClip, sigma_clipped_stats
+from astropy.stats import SigmaClip
 from astropy.time import Time
-from astropy.wcs import WCS
-from scipy import ndimage
 
 from ..calibration.combine import band_height
 from ..io.cards import fits_text
-from ..io.fitsio import FitsReadError, atomic_write_hdulist, read_image
-from ..io.rawfile import is_raw_name
-from ..registration import FrameTransform, Registration
+from ..registration import FrameTransform
 from ..runtime.failures import per_file, shown_name
-from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from ..runtime.quiet import quiet
+from .align import (
+    align_all,
+    read_calibrated_light,
+    registration_transforms,
+    star_offsets_from_wcs,
+    target_offsets,
+    translation_residual,
+)
+from .results import STACK_METHODS, FrameLoader, StackError, StackParams, StackResult
 
 __all__ = [
     "STACK_METHODS",
@@ -83,321 +67,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: How aligned frames are combined pixel by pixel.
-STACK_METHODS = ("average", "median", "clipped")
-
-#: ``load(i)`` returns frame ``i`` and its mask (non-zero = bad), or None for no mask.
-FrameLoader = Callable[[int], tuple[np.ndarray, np.ndarray | None]]
-
-
-class StackError(ValueError):
-    """Frames that cannot be stacked; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class StackParams:
-    """Parameters of a stack."""
-
-    method: str = param(
-        "clipped",
-        label="Combination",
-        choices=STACK_METHODS,
-        help="Average keeps every photon; clipped (sigma-clipped mean) also drops cosmic "
-        "rays and, on a target stack, most of the trailed stars; the median is cleanest "
-        "but does not conserve flux for photometry.",
-    )
-    clip_sigma: float = param(
-        3.0, label="Clipping threshold", unit="sigma", minimum=1.0, maximum=10.0
-    )
-    interpolation_order: int = param(
-        3,
-        label="Interpolation",
-        choices=(1, 3),
-        help="Spline order of the sub-pixel shift: 3 (cubic) keeps the PSF sharp, "
-        "1 (bilinear) rings less around very bright stars.",
-    )
-    subtract_background: bool = param(
-        False,
-        label="Subtract background",
-        help="Remove each frame's sky (sep background mesh) before combining, as "
-        "pp_combine -backsub does; useful when the sky changes through the night.",
-    )
-    memory_mb: float = param(
-        1024.0,
-        label="Memory budget",
-        unit="MB",
-        minimum=16.0,
-        help="Above this the aligned frames go to a temporary file on disk.",
-    )
-
-    def __post_init__(self) -> None:
-        if self.method not in STACK_METHODS:
-            raise StackError(f"unknown stack method {self.method!r}; use one of {STACK_METHODS}")
-        if self.interpolation_order not in (1, 3):
-            raise StackError("interpolation_order must be 1 or 3")
-
-
-@dataclass(frozen=True)
-class StackResult:
-    """A stacked image.
-
-    Attributes
-    ----------
-    data : ndarray
-        The combined image (float32) on the reference frame's pixel grid, in
-        the frames' units per frame (the mean, not the sum, of the frames);
-        NaN where no frame covers a pixel.
-    coverage : ndarray
-        Number of frames that contributed to each pixel (int16).
-    header : astropy.io.fits.Header
-        What was stacked: method, frames, shifts, exposure, reference WCS.
-    offsets : ndarray, shape (n_frames, 2)
-        (dx, dy) px: where the reference frame's pixel lies in each frame
-        (its centre's, when frames were aligned by transforms).
-    transforms : list of FrameTransform or None
-        The affine alignment of each frame, when frames were aligned by transforms.
-    left_out : tuple of str
-        Frames that could not be read when they were aligned ("name: cause"),
-        left out of the stack (their slots count in no pixel's coverage).
-    """
-
-    data: np.ndarray = field(repr=False)
-    coverage: np.ndarray = field(repr=False)
-    header: fits.Header = field(repr=False)
-    offsets: np.ndarray = field(repr=False)
-    transforms: list[FrameTransform] | None = field(default=None, repr=False)
-    #: Frames that could not be read when aligned (name: cause), left out of the stack.
-    left_out: tuple[str, ...] = ()
-
-    def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the stack (primary HDU) and its ``COVERAGE`` extension atomically."""
-        hdul = fits.HDUList(
-            [
-                fits.PrimaryHDU(self.data, header=self.header),
-                fits.ImageHDU(self.coverage, name="COVERAGE"),
-            ]
-        )
-        return atomic_write_hdulist(path, hdul)
-
-
-def star_offsets_from_wcs(
-    wcs: Sequence[WCS], reference: int, at: tuple[float, float] | None = None
-) -> np.ndarray:
-    """Offsets that align every frame on the stars, from their WCS.
-
-    Parameters
-    ----------
-    wcs : sequence of WCS
-        One per frame.
-    reference : int
-        Frame whose pixel grid the stack uses.
-    at : (x, y), optional
-        Reference pixel where the translation is exact (default the centre).
-
-    Returns
-    -------
-    ndarray, shape (n_frames, 2)
-        (dx, dy) px: where the sky at ``at`` in the reference frame lies in each frame.
-    """
-    ref = wcs[reference]
-    if at is None:
-        ny, nx = _wcs_shape(ref)
-        at = ((nx - 1) / 2.0, (ny - 1) / 2.0)
-    sky = ref.pixel_to_world(at[0], at[1])
-    xy = np.array([np.asarray(w.world_to_pixel(sky), dtype=float) for w in wcs])
-    return xy - np.asarray(at, dtype=float)
-
-
-def translation_residual(wcs: Sequence[WCS], reference: int, offsets: np.ndarray) -> float:
-    """Largest misalignment (px) at the frame corners that a translation leaves.
-
-    Field rotation, a changed scale or a meridian flip cannot be undone by a
-    shift; this says by how much the shift-and-add smears the corners.
-    """
-    ref = wcs[reference]
-    ny, nx = _wcs_shape(ref)
-    cx = np.array([0.0, nx - 1.0, 0.0, nx - 1.0])
-    cy = np.array([0.0, 0.0, ny - 1.0, ny - 1.0])
-    sky = ref.pixel_to_world(cx, cy)
-    worst = 0.0
-    for w, (dx, dy) in zip(wcs, np.asarray(offsets), strict=True):
-        x, y = w.world_to_pixel(sky)
-        worst = max(worst, float(np.max(np.hypot(x - cx - dx, y - cy - dy))))
-    return worst
-
-
-def registration_transforms(registration: Registration, reference: int) -> list[FrameTransform]:
-    """Transforms that align every frame on the stars, from their registration.
-
-    Parameters
-    ----------
-    registration : Registration
-        Each frame's transform from the registration's reference frame.
-    reference : int
-        Frame whose pixel grid the stack uses (need not be the registration's).
-
-    Raises
-    ------
-    StackError
-        A frame (or the reference) could not be registered; the message names
-        them so they can be left out.
-    """
-    failed = registration.failed
-    if failed:
-        names = ", ".join(f"{i} ({registration.frames[i].status})" for i in failed[:5])
-        raise StackError(f"frames not registered on the stars, leave them out: {names}")
-    back = registration.frames[reference].transform.inverse()  # type: ignore[union-attr]
-    return [back.then(f.transform) for f in registration.frames]  # type: ignore[arg-type]
-
-
-def target_offsets(x: Sequence[float], y: Sequence[float], reference: int) -> np.ndarray:
-    """Offsets that align every frame on a moving target.
-
-    Parameters
-    ----------
-    x, y : sequence of float
-        The target's position (px) in every frame, e.g. the ``x`` and ``y``
-        columns of :meth:`fluxion.core.targets.tracking.TrackFit.predict`.
-    reference : int
-        Frame whose pixel grid the stack uses.
-
-    Returns
-    -------
-    ndarray, shape (n_frames, 2)
-    """
-    xy = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-    if not np.all(np.isfinite(xy)):
-        raise StackError("the target's position is unknown in some frames")
-    return xy - xy[reference]
-
-
-def _wcs_shape(w: WCS) -> tuple[int, int]:
-    if w.pixel_shape is None:
-        raise StackError("the WCS does not give the image size")
-    nx, ny = w.pixel_shape
-    return int(ny), int(nx)
-
-
-def read_calibrated_light(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """A light's image and, when it has one, its ``MASK`` extension (non-zero = bad).
-
-    Raises
-    ------
-    FitsReadError
-        When the file cannot be read.
-    """
-    image = read_image(path)
-    if is_raw_name(path):
-        return image, None  # a camera raw file has no mask
-    try:
-        # A raw light's odd header cards make astropy warn; the scan said them.
-        with quiet(), fits.open(path, memmap=False) as hdul:
-            if "MASK" not in hdul:
-                return image, None
-            mask = np.asarray(hdul["MASK"].data)
-    except (OSError, KeyError) as exc:
-        raise FitsReadError(f"cannot read the MASK extension of {path}: {exc}") from exc
-    if mask.shape != image.shape:
-        log.warning("%s: MASK has shape %s, the image %s; mask ignored", path, mask.shape,
-                    image.shape)  # fmt: skip
-        return image, None
-    return image, mask != 0
-
-
-def _sky_level(image: np.ndarray, bad: np.ndarray) -> float:
-    """Sigma-clipped sky level (a subsample: the fill value need not be exact)."""
-    step = max(1, int(np.sqrt(image.size / 250_000)))
-    sample = image[::step, ::step][~bad[::step, ::step]]
-    if sample.size == 0:
-        return 0.0
-    _, median, _ = sigma_clipped_stats(sample, sigma=3.0, maxiters=5)
-    return float(median)
-
-
-def _align(
-    image: np.ndarray,
-    mask: np.ndarray | None,
-    alignment: FrameTransform,
-    params: StackParams,
-) -> np.ndarray:
-    """Frame resampled onto the reference grid; NaN where masked or uncovered."""
-    data = np.array(image, dtype=np.float32, copy=True)
-    bad = ~np.isfinite(data)
-    if mask is not None:
-        bad |= np.asarray(mask, dtype=bool)
-    if params.subtract_background:
-        bkg = sep.Background(np.where(bad, 0.0, data).astype(np.float32), mask=bad)
-        data -= bkg.back()
-        fill = 0.0
-    else:
-        fill = _sky_level(data, bad)
-    data[bad] = fill
-    good_in = (~bad).astype(np.float32)
-    order = params.interpolation_order
-    if np.array_equal(alignment.matrix, np.eye(2)):
-        shift = (-float(alignment.offset[1]), -float(alignment.offset[0]))
-        out = ndimage.shift(data, shift, order=order, mode="nearest")
-        # Bilinear weight of the good pixels: below 1 where a bad or outside
-        # pixel enters the interpolation, which then must not count.
-        good = ndimage.shift(good_in, shift, order=1, mode="constant", cval=0.0)
-    else:
-        # ndimage works in (row, column): swap x and y of the transform.
-        m = alignment.matrix[::-1, ::-1]
-        b = alignment.offset[::-1]
-        out = ndimage.affine_transform(data, m, b, order=order, mode="nearest")
-        # Each output pixel covers |det| frame pixels: keep the flux per pixel.
-        out *= np.float32(abs(np.linalg.det(alignment.matrix)))
-        good = ndimage.affine_transform(good_in, m, b, order=1, mode="constant", cval=0.0)
-    out[good < 0.999] = np.nan
-    return out
-
-
-def _align_all(
-    load: FrameLoader,
-    cube: np.ndarray,
-    alignment: list[FrameTransform],
-    params: StackParams,
-    state: StepState,
-    executor: Executor | None,
-    names: Sequence[str] = (),
-) -> tuple[str, ...]:
-    """Align every frame into its slot of ``cube``.
-
-    A frame that cannot be read now (damaged since it was registered, or
-    unreadable past its header) is left out, its slot all NaN, rather than
-    ending the stack: one bad light never stops a night. Returns those
-    frames as "name: cause".
-    """
-    n, ny, nx = cube.shape
-    tick = state.counter(n, "aligning")
-
-    def one(i: int) -> str | None:
-        state.check()
-        name = names[i] if i < len(names) else f"frame {i}"
-        outcome = per_file(name, lambda: load(i))
-        if outcome.failure is not None:
-            cube[i] = np.nan
-            tick()
-            return f"{shown_name(name)}: {outcome.failure.cause}"
-        image, mask = outcome.value
-        if np.shape(image) != (ny, nx):
-            raise StackError(
-                f"frame {i} has shape {np.shape(image)}, the reference {(ny, nx)}: "
-                "frames of one size only"
-            )
-        cube[i] = _align(image, mask, alignment[i], params)
-        tick()
-        return None
-
-    if executor is None:
-        results = [one(i) for i in range(n)]
-    else:
-        results = [f.result() for f in [executor.submit(one, i) for i in range(n)]]
-    left_out = tuple(r for r in results if r is not None)
-    if len(left_out) == n:
-        raise StackError("no frame could be read: " + "; ".join(left_out[:3]))
-    return left_out
 
 
 def _combine_band(band: np.ndarray, params: StackParams) -> np.ndarray:
@@ -563,7 +232,7 @@ def stack_frames(
             cube = np.lib.format.open_memmap(
                 Path(scratch) / "aligned.npy", mode="w+", dtype=np.float32, shape=(n, ny, nx)
             )
-        left_out = _align_all(
+        left_out = align_all(
             load, cube, alignment, params, state.sub(0.0, 0.7), executor, names=files
         )
         coverage, data = _combine(cube, params, budget, state.sub(0.7, 1.0), executor)
