@@ -55,6 +55,8 @@ class MasterSummary:
         Hot pixels of a bias or dark, cold pixels of a flat.
     bad_kind : str
         "hot" or "cold".
+    bad_note : str
+        What the count means, when a light masks fewer (a dark's warm pixels).
     """
 
     label: str
@@ -65,6 +67,7 @@ class MasterSummary:
     stats: dict[str, float]
     bad_pixels: int
     bad_kind: str
+    bad_note: str = ""
 
     def describe(self) -> str:
         """One line of statistics for the panel."""
@@ -75,7 +78,7 @@ class MasterSummary:
         return (
             f"{self.label}: {self.n_frames} frames, {nx}x{ny} px; mean {s['mean']:.{digits}f}"
             f"{unit}, median {s['median']:.{digits}f}{unit}, noise {s['std']:.{digits}f}{unit}; "
-            f"{self.bad_pixels} {self.bad_kind} pixels"
+            f"{self.bad_pixels} {self.bad_kind} pixels{self.bad_note}"
         )
 
 
@@ -151,7 +154,7 @@ def light_facts(path: str | Path) -> LightFacts:
 
 #: What each mask bit means, as the panel says it.
 MASK_WORDS = {
-    "HOT": "hot (far above the master dark's median)",
+    "HOT": "hot (dark current above the light's noise: see Hot pixel sky threshold)",
     "COLD": "cold (far below the flat's level)",
     "SATURATED": "saturated or next to a saturated pixel",
     "COSMIC_RAY": "cosmic-ray hits",
@@ -204,6 +207,10 @@ def summarise_masters(
     out = []
     for m in frames:
         bad, kind = _bad_pixels(m, params)
+        note = ""
+        if m.kind == "dark" and params.hot_sky > 0:
+            note = (f" ({params.hot_sigma:g} sigma of the dark; a light masks only those above "
+                    f"{params.hot_sky:g}x its noise)")  # fmt: skip
         out.append(
             MasterSummary(
                 label=_label(m),
@@ -214,6 +221,7 @@ def summarise_masters(
                 stats=dict(m.stats),
                 bad_pixels=bad,
                 bad_kind=kind,
+                bad_note=note,
             )
         )
     return out
