@@ -8,7 +8,8 @@ frame is fitted to the reference with a smooth function of the star's
 position (a polynomial in x, y), its brightness (the reference magnitude: a
 sky level a little off, a non-linear response) and its colour (second-order
 extinction), by weighted least squares with clipping, and the fit is
-subtracted from every star of the frame, measured or not in the fit.
+subtracted from every star of the frame, measured or not in the fit. Which
+terms the night's data support is :mod:`.magterms`.
 
 The reference is first one good frame (the one with most stars measured, of
 those the deepest); then the master: each star's weighted mean over the
@@ -32,6 +33,15 @@ from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .data import FieldData
 from .flags import FieldFlag
+from .magterms import (
+    carried_model,
+    design_matrix,
+    model_terms,
+    nested_models,
+    night_basis,
+    select_model,
+    smooth_terms,
+)
 from .noise import MAG_PER_LN
 from .stats import column_median, flux_rms
 
@@ -142,72 +152,16 @@ class MagfitResult:
     """Bayesian information criterion of each model tried ("s,m,c" -> BIC)."""
 
 
-def design_matrix(
-    x: np.ndarray,
-    y: np.ndarray,
-    mag: np.ndarray,
-    colour: np.ndarray | None,
-    spatial_order: int,
-    magnitude_order: int,
-    centre: tuple[float, float, float],
-    scale: tuple[float, float],
-) -> np.ndarray:
-    """Columns of a frame's correction: 1, x^i y^j (i + j <= order), m^k, colour.
-
-    ``centre`` = (x0, y0, m0) and ``scale`` = (half width in px, mag scale)
-    normalise the variables to about -1..1.
-    """
-    u = (np.asarray(x, float) - centre[0]) / scale[0]
-    v = (np.asarray(y, float) - centre[1]) / scale[0]
-    w = (np.asarray(mag, float) - centre[2]) / scale[1]
-    cols = [np.ones_like(u)]
-    for order in range(1, spatial_order + 1):
-        for j in range(order + 1):
-            cols.append(u ** (order - j) * v**j)
-    for k in range(1, magnitude_order + 1):
-        cols.append(w**k)
-    if colour is not None:
-        cols.append(np.asarray(colour, float))
-    return np.column_stack(cols)
-
-
-def _terms(model: tuple[int, int, bool]) -> int:
-    s, m, colour = model
-    return (s + 1) * (s + 2) // 2 + m + int(colour)
-
-
-def _models(p: MagfitParams, colour: bool) -> list[tuple[int, int, bool]]:
-    """The nested models a frame's correction may take, simplest first."""
-    return [
-        (s, m, c)
-        for s in range(p.spatial_order + 1)
-        for m in range(p.magnitude_order + 1)
-        for c in ((False, True) if colour else (False,))
-    ]
-
-
-def _carried(model: tuple[int, int, bool], n: int) -> tuple[int, int, bool]:
-    """``model``, reduced until a fit of ``n`` stars has at least 5 stars per term."""
-    s, m, c = model
-    while 5 * _terms((s, m, c)) > n and (s, m, c) != (0, 0, False):
-        if s > 0:
-            s -= 1
-        elif m > 0:
-            m -= 1
-        else:
-            c = False
-    return s, m, c
-
-
 def _clipped_fit(
     a: np.ndarray, d: np.ndarray, w: np.ndarray, clip: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:
     """Weighted least squares, clipping residuals beyond ``clip`` sigma.
 
     Returns the coefficients, their covariance (scaled by the reduced
     chi-square when it exceeds 1), the mask of points kept, each kept
     point's leverage (the hat matrix's diagonal, 0 for points left out), the
-    weighted rms and the chi-square of the kept points.
+    weighted rms, the chi-square of the kept points, the unscaled inverse
+    normal matrix and every point's residual.
     """
     keep = np.ones(len(d), bool)
     k = a.shape[1]
@@ -300,7 +254,7 @@ class _Frames:
         self.centre_xy, self.half = centre_xy, half
         self.mag, _ = data.instrumental_mag()
         self.good = data.good
-        self.basis = _night_basis(data) if p.smooth else None
+        self.basis = night_basis(data) if p.smooth else None
 
     def fit(
         self,
@@ -339,14 +293,14 @@ class _Frames:
             ok = good[i] & use & known
             if ok.sum() < 3:
                 continue
-            carried = _carried(model, int(ok.sum()))
+            carried = carried_model(model, int(ok.sum()))
             a = design(i, carried)
             w = 1.0 / (self.point_var[i, ok] + reference_var[ok])
             fitted = _clipped_fit(a[ok], mag[i, ok] - reference[ok], w, self.p.clip)
             frames[i] = (ok, carried, w, fitted)
         held = None
-        if smooth and self.basis is not None and _terms(model) > 1:
-            held = _smooth_terms(frames, model, self.basis)
+        if smooth and self.basis is not None and model_terms(model) > 1:
+            held = smooth_terms(frames, model, self.basis)
         if held is not None:
             own = self._own_influence(frames, model, held, design, n_s)
         out = _Pass(
@@ -418,82 +372,6 @@ class _Frames:
         for n, t in enumerate(hold):
             out[:, :, n] = operators[t] @ change[n]
         return out
-
-
-def _night_basis(data: FieldData) -> np.ndarray | None:
-    """Per-frame functions the correction's shape may follow: 1, seeing, airmass, time."""
-    cols = [np.ones(data.n_frames)]
-    for v in (data.frame_column("fwhm"), data.frame_column("airmass"), data.jd):
-        if np.all(np.isfinite(v)) and np.ptp(v) > 0:
-            cols.append((v - v.mean()) / np.ptp(v))
-    basis = np.column_stack(cols)
-    return basis if data.n_frames >= 4 * basis.shape[1] else None
-
-
-def _smooth_terms(
-    frames: list, model: tuple[int, int, bool], basis: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict] | None:
-    """Each term's values over the night fitted on ``basis``.
-
-    Returns the smoothed values and variances (n_frames, n_terms), which
-    terms stay free per frame (the zero point always, and a term whose
-    frame-to-frame values scatter about the smooth description by more
-    than twice their errors: reduced chi-square above 4) and, per held
-    term, the linear operator (n_frames, n_fitted_frames) the smoothing is.
-    """
-    k = _terms(model)
-    full = [i for i, f in enumerate(frames) if f is not None and f[1] == model]
-    if len(full) < 4 * basis.shape[1]:
-        return None
-    coef = np.array([frames[i][3][0] for i in full])
-    var = np.array([np.diag(frames[i][3][1]) for i in full])
-    b = basis[full]
-    values = np.zeros((len(basis), k))
-    variances = np.zeros((len(basis), k))
-    free = np.zeros(k, bool)
-    free[0] = True
-    operators: dict[int, np.ndarray] = {}
-    for t in range(1, k):
-        w = 1.0 / np.maximum(var[:, t], 1e-30)
-        inverse = np.linalg.pinv((b * w[:, None]).T @ b)
-        # values = operator @ (the term's values in the frames fitted in full)
-        operator = basis @ inverse @ (b * w[:, None]).T
-        smooth = operator @ coef[:, t]
-        chi2 = float(np.sum(w * (coef[:, t] - smooth[full]) ** 2)) / max(len(full) - b.shape[1], 1)
-        if chi2 > 4.0:
-            free[t] = True
-            continue
-        values[:, t] = smooth
-        variances[:, t] = np.einsum("ij,jk,ik->i", basis, inverse, basis) * max(chi2, 1.0)
-        operators[t] = operator
-    return values, variances, free, operators
-
-
-def _select_model(
-    frames: _Frames,
-    models: list[tuple[int, int, bool]],
-    reference: np.ndarray,
-    reference_var: np.ndarray,
-    use: np.ndarray,
-    state: StepState,
-) -> tuple[tuple[int, int, bool], dict]:
-    """The model with the smallest Bayesian information criterion over the night.
-
-    Each term costs ln(N) per frame; the chi-square is divided by the
-    reduced chi-square of the largest model so that errors that understate
-    the scatter do not let every term in.
-    """
-    passes = {m: frames.fit(m, reference, reference_var, use, state) for m in models}
-    largest = passes[models[-1]]
-    n_f = int(np.sum(largest.frame_n > 0))
-    dof = max(largest.n_points - _terms(models[-1]) * n_f, 1)
-    scale = max(largest.chi2 / dof, 1.0)
-    per_frame = largest.n_points / max(n_f, 1)
-    bic = {
-        m: passes[m].chi2 / scale + _terms(m) * n_f * np.log(max(per_frame, 2.0)) for m in models
-    }
-    best = min(models, key=lambda m: bic[m])
-    return best, {f"{m[0]},{m[1]},{int(m[2])}": round(float(v), 1) for m, v in bic.items()}
 
 
 def magnitude_fit(
@@ -568,7 +446,7 @@ def magnitude_fit(
     enough &= allowed
     use = enough & np.isfinite(reference)
     frames = _Frames(data, p, point_var, colour_filled, centre_xy, half)
-    models = _models(p, has_colour)
+    models = nested_models(p, has_colour)
     model = models[-1]
     bic: dict = {}
     excluded: dict[int, str] = {}
@@ -576,7 +454,7 @@ def magnitude_fit(
     for it in range(total):
         sub = state.sub(it / total, (it + 1) / total)
         if it == 1:
-            model, bic = _select_model(frames, models, reference, reference_var, use, sub)
+            model, bic = select_model(frames, models, reference, reference_var, use, sub)
         fit = frames.fit(model, reference, reference_var, use, sub, smooth=it >= 1)
         # The master: each star's mean over the fitted frames.
         ok = good & np.isfinite(fit.fitted)
