@@ -32,8 +32,7 @@ import numpy as np
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .data import FieldData
-from .magfit import peer_ratio
-from .stats import column_median, flux_rms
+from .stats import column_median, flux_rms, peer_ratio
 
 __all__ = [
     "DetrendParams",

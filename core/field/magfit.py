@@ -27,7 +27,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -43,7 +42,7 @@ from .magterms import (
     smooth_terms,
 )
 from .noise import MAG_PER_LN
-from .stats import column_median, flux_rms
+from .stats import column_median, flux_rms, peer_ratio
 
 __all__ = ["MagfitParams", "MagfitResult", "magnitude_fit", "design_matrix", "peer_ratio"]
 
@@ -51,8 +50,6 @@ log = logging.getLogger(__name__)
 
 # Magnitudes enter the fit centred and scaled, so the coefficients are comparable.
 _MAG_SCALE = 5.0
-# Stars whose rms is compared with theirs (on each side, in magnitude order).
-_PEERS = 15
 
 
 @dataclass(frozen=True)
@@ -186,23 +183,6 @@ def _clipped_fit(
     rms = float(np.sqrt(np.sum(w[keep] * resid[keep] ** 2) / np.sum(w[keep])))
     scale = max(chi2 / max(int(keep.sum()) - k, 1), 1.0)
     return coef, inverse * scale, keep, leverage, rms, chi2, inverse, resid
-
-
-def peer_ratio(mag: np.ndarray, rms: np.ndarray, peers: int = _PEERS) -> np.ndarray:
-    """Each star's rms over the median rms of its peers of similar brightness.
-
-    Peers are the ``peers`` stars on each side in magnitude order (the
-    running median); NaN where the star has no rms.
-    """
-    out = np.full(len(mag), np.nan)
-    ok = np.isfinite(mag) & np.isfinite(rms) & (rms > 0)
-    if ok.sum() < 3:
-        return out
-    order = np.flatnonzero(ok)[np.argsort(mag[ok])]
-    size = min(2 * peers + 1, len(order) - (1 - len(order) % 2))
-    typical = median_filter(np.log(rms[order]), size=max(size, 1), mode="nearest")
-    out[order] = rms[order] / np.exp(typical)
-    return out
 
 
 def _weighted_mean(

@@ -10,10 +10,14 @@ where magnitudes, a logarithm of a noisy flux, scatter more than the flux.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from .noise import MAG_PER_LN
 
-__all__ = ["column_median", "flux_rms", "expected_rms"]
+__all__ = ["PEERS", "column_median", "flux_rms", "expected_rms", "peer_median", "peer_ratio"]
+
+#: Stars on each side, in magnitude order, that a star's scatter is compared with.
+PEERS = 15
 
 
 def column_median(a: np.ndarray) -> np.ndarray:
@@ -55,3 +59,53 @@ def expected_rms(mag_err: np.ndarray, ok: np.ndarray) -> np.ndarray:
         n = np.sum(np.isfinite(e), axis=0)
         out = np.sqrt(np.nansum(e**2, axis=0) / np.maximum(n, 1))
     return np.where(n >= 3, out, np.nan)
+
+
+def peer_median(
+    mag: np.ndarray, value: np.ndarray, ok: np.ndarray, peers: int = PEERS
+) -> np.ndarray:
+    """The running median of ``value`` over each star's peers in brightness.
+
+    A star's peers are the ``peers`` stars on each side of it in magnitude
+    order among the ``ok`` ones (fewer at the ends, where the window is held
+    at the nearest star): what stars of its brightness typically show, so
+    that noise the errors leave out, which grows toward faint stars, is not
+    taken for the star's own.
+
+    Parameters
+    ----------
+    mag : ndarray (n_stars,)
+        Each star's magnitude.
+    value : ndarray (n_stars,)
+        The quantity compared (an rms, a reduced chi-square).
+    ok : ndarray of bool (n_stars,)
+        Stars that take part (finite ``mag`` and ``value``).
+    peers : int, optional
+        Stars on each side.
+
+    Returns
+    -------
+    ndarray (n_stars,)
+        The peers' median at every ``ok`` star, NaN elsewhere.
+    """
+    out = np.full(len(mag), np.nan)
+    order = np.flatnonzero(ok)
+    if len(order) == 0:
+        return out
+    order = order[np.argsort(mag[order])]
+    # An odd window: the median is one of the values, not a mean of two.
+    size = min(2 * peers + 1, len(order) - (1 - len(order) % 2))
+    out[order] = median_filter(np.asarray(value, float)[order], size=max(size, 1), mode="nearest")
+    return out
+
+
+def peer_ratio(mag: np.ndarray, rms: np.ndarray, peers: int = PEERS) -> np.ndarray:
+    """Each star's rms over the median rms of its peers of similar brightness.
+
+    Peers are the ``peers`` stars on each side in magnitude order (the
+    running median, :func:`peer_median`); NaN where the star has no rms.
+    """
+    ok = np.isfinite(mag) & np.isfinite(rms) & (rms > 0)
+    if ok.sum() < 3:
+        return np.full(len(mag), np.nan)
+    return rms / peer_median(mag, rms, ok, peers)

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
-from scipy.ndimage import median_filter
 from scipy.stats import chi2 as chi2_dist
 
 from ..field.data import FieldData
 from ..field.noise import MAG_PER_LN
-from ..field.stats import column_median, expected_rms, flux_rms
+from ..field.stats import column_median, expected_rms, flux_rms, peer_median
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .indices import reduced_chi2, stetson_j, weighted_mean
@@ -41,7 +40,6 @@ VARIABILITY_COLUMNS = (
     "known_variable", "candidate",
 )  # fmt: skip
 
-_PEERS = 15
 _LN10 = np.log(10.0)
 
 
@@ -75,13 +73,10 @@ class VariabilityParams:
 def _peer_scale(mean: np.ndarray, chi2: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """The running median reduced chi-square of each star's peers in magnitude (>= 1)."""
     out = np.ones(len(mean))
-    idx = np.flatnonzero(ok & np.isfinite(mean) & np.isfinite(chi2))
-    if len(idx) < 5:
+    ok = ok & np.isfinite(mean) & np.isfinite(chi2)
+    if ok.sum() < 5:
         return out
-    order = idx[np.argsort(mean[idx])]
-    size = min(2 * _PEERS + 1, len(order) - (1 - len(order) % 2))
-    typical = median_filter(chi2[order], size=max(size, 1), mode="nearest")
-    out[order] = np.maximum(typical, 1.0)
+    out[ok] = np.maximum(peer_median(mean, chi2, ok)[ok], 1.0)
     return out
 
 
