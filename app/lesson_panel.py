@@ -90,11 +90,21 @@ class LessonPanel(QWidget):
         self.text.setOpenExternalLinks(False)
         self.go_button = QPushButton("Open the step's panel")
         self.go_button.clicked.connect(self._go)
+        self.previous_button = QPushButton("Previous step")
+        self.previous_button.clicked.connect(self.previous_step)
         self.next_button = QPushButton("Next step")
-        self.next_button.clicked.connect(self._next)
+        self.next_button.clicked.connect(self.next_step)
         buttons = QHBoxLayout()
         buttons.addWidget(self.go_button)
+        buttons.addWidget(self.previous_button)
         buttons.addWidget(self.next_button)
+        # The keys that drive the lesson in presentation mode, shown while they do.
+        self.key_hints = QLabel("")
+        self.key_hints.setObjectName("lesson_key_hints")
+        self.key_hints.setWordWrap(True)
+        self.key_hints.setTextFormat(Qt.TextFormat.RichText)
+        self.key_hints.hide()
+        self._keys: dict[str, str] = {}
 
         self.answer_box = QGroupBox("Your answers")
         self.answer_form = QFormLayout(self.answer_box)
@@ -114,6 +124,7 @@ class LessonPanel(QWidget):
         top = QWidget()
         t = QVBoxLayout(top)
         t.setContentsMargins(0, 0, 0, 0)
+        t.addWidget(self.key_hints)
         t.addWidget(self.choice)
         t.addWidget(self.night_label)
         t.addWidget(self.steps, 1)
@@ -249,9 +260,40 @@ class LessonPanel(QWidget):
         self.go_button.setEnabled(bool(step.panel))
         self.go_button.setText(f"Open {step.panel}" if step.panel else "Open the step's panel")
         self.next_button.setEnabled(row + 1 < len(self.lesson.steps))
+        self.previous_button.setEnabled(row > 0)
 
-    def _next(self) -> None:
-        self.steps.setCurrentRow(self.steps.currentRow() + 1)
+    def next_step(self) -> None:
+        """Show the next step (stays on the last)."""
+        if self.lesson is not None:
+            self.steps.setCurrentRow(min(self.steps.currentRow() + 1, len(self.lesson.steps) - 1))
+
+    def previous_step(self) -> None:
+        """Show the previous step (stays on the first)."""
+        if self.lesson is not None:
+            self.steps.setCurrentRow(max(self.steps.currentRow() - 1, 0))
+
+    def step_panel(self) -> str:
+        """The title of the step panel the current step uses ('' when it uses none)."""
+        row = self.steps.currentRow()
+        if self.lesson is None or not 0 <= row < len(self.lesson.steps):
+            return ""
+        return self.lesson.steps[row].panel or ""
+
+    def set_key_hints(self, hints: str, keys: dict[str, str] | None = None) -> None:
+        """Show the keys that drive the lesson (rich text), or hide them with ``''``.
+
+        ``keys`` names the key of each button (``{"next": "N", ...}``), shown on it.
+        """
+        self._keys = dict(keys or {})
+        self.key_hints.setText(hints)
+        self.key_hints.setVisible(bool(hints))
+        for name, button, text in (
+            ("next", self.next_button, "Next step"),
+            ("previous", self.previous_button, "Previous step"),
+            ("check", self.check_button, "Check my answer"),
+        ):
+            key = self._keys.get(name)
+            button.setText(f"{text} ({key})" if key else text)
 
     def _go(self) -> None:
         row = self.steps.currentRow()

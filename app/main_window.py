@@ -42,6 +42,7 @@ from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
 from .panels.base import scrolling
 from .panels.calibration import CalibrationPanel
+from .presentation import PresentationMode
 from .session import DisplayFrame, Session
 from .settings import Settings
 from .start_page import StartPage
@@ -123,6 +124,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._restore_settings()
+        self.presentation = PresentationMode(self, self.view_menu)
+        self.presentation.set_on(self.settings.presentation())
         self.show_start_page()
 
     # -- construction ---------------------------------------------------------
@@ -250,7 +253,7 @@ class MainWindow(QMainWindow):
             quit_keys.append(QKeySequence("Ctrl+Q"))
         quit_action.setShortcuts(quit_keys)
         quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        v = self.menuBar().addMenu("&View")
+        v = self.view_menu = self.menuBar().addMenu("&View")
         docks = (self.frames_dock, self.header_dock, self.lesson_dock, self.log_dock)
         for dock in (*docks, *self.panel_docks):
             v.addAction(dock.toggleViewAction())

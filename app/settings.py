@@ -115,5 +115,14 @@ class Settings:
             if k in values:
                 self.qsettings.setValue(f"display/{k}", values[k])
 
+    # -- presentation -----------------------------------------------------------
+    def presentation(self) -> bool:
+        """Whether the window starts in presentation (projector) mode."""
+        value = self.qsettings.value("window/presentation", False)
+        return value is True or str(value).lower() in ("true", "1")
+
+    def set_presentation(self, on: bool) -> None:
+        self.qsettings.setValue("window/presentation", bool(on))
+
     def sync(self) -> None:
         self.qsettings.sync()
