@@ -40,6 +40,7 @@ from ..photometry import PhotometryParams
 from ..project.products import ProductStore
 from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
+from ..runtime.threads import single_thread_worker_process
 from ..zeropoint import ZeroPointParams
 from .calibrate import (
     calibrate_light,
@@ -277,6 +278,7 @@ def process_frame(
     FrameReport
         Never raises for a bad frame: the steps that failed say why in ``errors``.
     """
+    single_thread_worker_process()
     store = FrameStore(job.folder)
     report = FrameReport(frame.path.name)
     record = FrameRecord(frame)
@@ -351,6 +353,7 @@ def measure_target(
     from .detect import load_sources
     from .solve import load_solution
 
+    single_thread_worker_process()
     store = FrameStore(job.folder)
     report = FrameReport(frame.path.name)
     record = FrameRecord(frame)

@@ -11,16 +11,18 @@ CPU time than one thread.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["single_thread"]
+__all__ = ["single_thread", "single_thread_worker_process"]
 
 log = logging.getLogger(__name__)
 
 _CONTROLLER = None
 _LOCK = threading.Lock()
+_WORKER_LIMITED = False
 
 
 def _controller():
@@ -56,3 +58,22 @@ def single_thread(api: str = "openmp") -> Iterator[None]:
         return
     with controller.limit(limits=1, user_api=api):
         yield
+
+
+def single_thread_worker_process() -> None:
+    """In a process pool's worker: every native pool on one thread, for the process's life.
+
+    A worker process runs frames only, and its siblings already use the
+    other cores: an OpenBLAS pool of one thread per core in each of them spun
+    on the cores the others needed (least squares on a few thousand rows
+    cost three to four times the CPU time). Nothing is changed in the main
+    process, whose callers limit their own blocks (:func:`single_thread`).
+    """
+    global _WORKER_LIMITED
+    if _WORKER_LIMITED or multiprocessing.parent_process() is None:
+        return
+    controller = _controller()
+    if controller is not None:
+        # Not restored: the limit is meant to last as long as the worker.
+        controller.limit(limits=1)
+    _WORKER_LIMITED = True
