@@ -387,7 +387,7 @@ NOISY_FLOOR = 0.05
 
 
 def blended_points(flags: np.ndarray) -> np.ndarray:
-    """Points where another source is in the target's aperture (``CONTAMINATED``)."""
+    """Points where another star's light biases the target (``CONTAMINATED``)."""
     return (np.asarray(flags, np.int64) & int(PhotometryFlag.CONTAMINATED)) != 0
 
 

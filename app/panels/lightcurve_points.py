@@ -52,7 +52,10 @@ class LightCurvePointsMixin:
             parts.append(f"{n} noisy light(s) (error above {NOISY_FACTOR:g}x the median and "
                          f"{NOISY_FLOOR:g} mag)")  # fmt: skip
         if blended:
-            parts.append(f"{blended} light(s) where a star is in the target's aperture")
+            parts.append(
+                f"{blended} light(s) where a star's light in the target's aperture or "
+                "annulus is above half its error (subtracted, but model-dependent)"
+            )
         return (
             f" Left out of the curve and the reports: {'; '.join(parts)}. "
             '"Exclude / include this frame" brings one back.'

@@ -27,6 +27,11 @@ from astropy.time import Time
 from ..detection.fwhm import fit_stacked_moffat
 from ..io.fitsio import atomic_write_ecsv
 from ..photometry.aperture import measure_apertures
+from ..photometry.contamination import (
+    CONTAMINATION_FRACTION,
+    CONTAMINATION_MODEL_ERROR,
+    neighbour_contamination,
+)
 from ..photometry.flags import PhotometryFlag
 from ..photometry.noise import NoiseModel
 from ..runtime.params import param
@@ -103,6 +108,7 @@ class Measurement:
     star_flags: np.ndarray
     target_sky: np.ndarray | None = None
     fwhm: np.ndarray | None = None
+    contamination: np.ndarray | None = None
 
 
 def measure_frames(
@@ -130,8 +136,12 @@ def measure_frames(
     noise : NoiseModel, optional
         Read noise (the loader already applied the gain).
     neighbours_xy : sequence of ndarray, optional
-        Other sources per frame; one inside the target's aperture sets the
-        target's ``CONTAMINATED`` flag (a star in the aperture).
+        Other sources per frame. Their light in the target's aperture and
+        annulus (:func:`neighbour_contamination`, from their flux measured in
+        the frame) is the ``contamination`` subtracted from the target's flux
+        (its error grows by ``CONTAMINATION_MODEL_ERROR`` of it); the target
+        is flagged ``CONTAMINATED`` when it exceeds ``CONTAMINATION_FRACTION``
+        of the flux's error, or when one of them is inside the aperture.
     state : StepState, optional
     executor : Executor, optional
         Frames are measured in parallel on it when given.
@@ -148,33 +158,46 @@ def measure_frames(
         raise ValueError(f"star positions {star_xy.shape} do not match {n_frames} frames")
     annulus = (p.annulus_inner, p.annulus_outer)
 
-    def one(i: int) -> tuple[Table, Table, float]:
+    def one(i: int) -> tuple[Table, Table, float, float]:
         image = load_image(i)
         stars = star_xy[i]
         known = np.all(np.isfinite(stars), axis=1)
         others = stars[known]
+        near = np.zeros((0, 2))
         if neighbours_xy is not None:
-            others = np.vstack([others, np.asarray(neighbours_xy[i], dtype=float).reshape(-1, 2)])
+            near = np.asarray(neighbours_xy[i], dtype=float).reshape(-1, 2)
+            near = near[np.all(np.isfinite(near), axis=1)]
+            others = np.vstack([others, near])
         here = target_xy[i : i + 1]
         placed = bool(np.all(np.isfinite(here)))
         tgt = measure_apertures(
             image, here if placed else np.zeros((1, 2)), p.aperture_radius, annulus,
             noise=noise, neighbours=others, contamination_radius=p.aperture_radius,
         )  # fmt: skip
-        if not placed:
-            # An unregistered frame: the target's place there is unknown.
-            tgt["flux"][0] = tgt["flux_err"][0] = np.nan
-            tgt["flags"][0] |= PhotometryFlag.FIT_FAILED
         inside = known
         st = measure_apertures(
             image, np.where(inside[:, None], stars, 0.0), p.aperture_radius, annulus, noise=noise
         )
         for name in ("flux", "flux_err"):
             st[name][~inside] = np.nan
-        return tgt, st, _frame_fwhm(image, stars, st, p.aperture_radius)
+        fwhm = _frame_fwhm(image, stars, st, p.aperture_radius)
+        spill = 0.0
+        if placed and len(near):
+            spill = _contamination(image, here, near, fwhm, tgt, p, noise)
+            err = float(tgt["flux_err"][0])
+            if abs(spill) > CONTAMINATION_FRACTION * err:
+                tgt["flags"][0] |= PhotometryFlag.CONTAMINATED
+            # Subtracted, with the profile model's error (its wings, the neighbour's flux).
+            tgt["flux"][0] -= spill
+            tgt["flux_err"][0] = np.hypot(err, CONTAMINATION_MODEL_ERROR * spill)
+        if not placed:
+            # An unregistered frame: the target's place there is unknown.
+            tgt["flux"][0] = tgt["flux_err"][0] = np.nan
+            tgt["flags"][0] |= PhotometryFlag.FIT_FAILED
+        return tgt, st, fwhm, spill
 
     tick = state.counter(n_frames, "photometry") if state is not None else None
-    results: list[tuple[Table, Table, float]] = [None] * n_frames  # type: ignore[list-item]
+    results: list[tuple[Table, Table, float, float]] = [None] * n_frames  # type: ignore[list-item]
     if executor is None:
         for i in range(n_frames):
             results[i] = one(i)
@@ -197,7 +220,28 @@ def measure_frames(
         star_flags=np.array([np.asarray(r[1]["flags"]) for r in results], dtype=np.int32),
         target_sky=np.array([r[0]["sky"][0] for r in results], dtype=float),
         fwhm=np.array([r[2] for r in results], dtype=float),
+        contamination=np.array([r[3] for r in results], dtype=float),
     )
+
+
+def _contamination(
+    image: np.ndarray, here: np.ndarray, near: np.ndarray, fwhm: float, tgt: Table,
+    p: LightCurveParams, noise: NoiseModel | None,
+) -> float:  # fmt: skip
+    """The neighbours' bias on the target's flux (e-; see :func:`neighbour_contamination`)."""
+    annulus = (p.annulus_inner, p.annulus_outer)
+    reach = p.annulus_outer + 6.0 * (fwhm if np.isfinite(fwhm) else p.aperture_radius)
+    close = near[np.hypot(*(near - here[0]).T) < reach]
+    if not len(close) or not np.isfinite(fwhm):
+        return 0.0
+    # Their fluxes in this frame, in the target's aperture size.
+    theirs = measure_apertures(image, close, p.aperture_radius, annulus, noise=noise)
+    return float(
+        neighbour_contamination(
+            here, p.aperture_radius, annulus, close, np.asarray(theirs["flux"], float), fwhm,
+            np.asarray(tgt["sky_rms"], float),
+        )[0]
+    )  # fmt: skip
 
 
 def _frame_fwhm(image: np.ndarray, stars: np.ndarray, phot: Table, radius: float) -> float:
@@ -315,6 +359,9 @@ def assemble_light_curve(
         table["fwhm"] = m.fwhm
     if m.target_sky is not None:
         table["sky"] = m.target_sky
+    if m.contamination is not None:
+        # The neighbours' light in the aperture and annulus (e-), subtracted from flux.
+        table["contamination"] = m.contamination
     table.meta["comparison_stars"] = comp
     table.meta["check_star"] = choice.check
     table.meta["magnitude_scale_err"] = diff.offset_err

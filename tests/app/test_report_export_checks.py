@@ -140,6 +140,7 @@ def test_lights_where_a_star_is_in_the_aperture_are_left_out(open_panel, demo_ni
     curve["flags"][4] = int(PhotometryFlag.CONTAMINATED)
     panel.run, panel.rows = stored_run(curve), np.arange(6)
     assert np.flatnonzero(panel.excluded()).tolist() == [4]
-    assert "1 light(s) where a star is in the target's aperture" in panel.noisy_note()
+    note = panel.noisy_note()
+    assert "1 light(s) where a star's light in the target's aperture or annulus" in note
     panel.toggle_exclusion(4)  # the user looked and keeps it
     assert not panel.excluded().any()
