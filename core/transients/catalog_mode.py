@@ -34,6 +34,7 @@ from ..detection.measure import SourceFlags
 from ..runtime.params import param
 from .blends import merge_blends, nearest_within
 from .candidates import Reason, empty_candidates
+from .forced import MAG_PER_LN
 from .shapes import fit_shape_model, outlier_threshold, shape_features
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "MAG_PER_LN",
 ]
 
-MAG_PER_LN = 2.5 / math.log(10.0)  # 1.0857: d(mag) per d(flux)/flux
 
 _EDGE = SourceFlags.TRUNCATED | SourceFlags.APERTURE_TRUNCATED
 # sep's APERTURE_MASKED also marks apertures that merely leave a neighbour's

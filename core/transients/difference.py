@@ -36,7 +36,7 @@ from ..detection.extract import Detection, DetectionParams, measure_background
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .candidates import Reason, empty_candidates, stack_candidates
-from .forced import ForcedParams, forced_photometry, magnitudes_and_limits
+from .forced import MAG_PER_LN, ForcedParams, forced_photometry, magnitudes_and_limits
 from .frames import TransientFrame, frame_psf
 from .search import SequenceParams, _pixel_scale, finish_candidates, frame_columns
 from .template import Template, template_on_frame
@@ -53,8 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-MAG_PER_LN = 2.5 / math.log(10.0)
 
 
 class DifferenceError(ValueError):

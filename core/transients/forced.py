@@ -36,6 +36,7 @@ __all__ = [
     "FORCED_COLUMNS",
 ]
 
+#: d(mag) = MAG_PER_LN * d(flux) / flux (1.0857); the transients modules share this one.
 MAG_PER_LN = 2.5 / math.log(10.0)
 
 #: Columns of :func:`forced_photometry`'s table.
