@@ -21,14 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QTabWidget, QWidget
 
 from fluxion.core.chain.field_project import FIELD_FOLDER, FieldTables
 from fluxion.core.field.run import FieldStepParams
@@ -65,6 +58,7 @@ class FieldPanel(ProjectRunPanel):
         "is measured from the project's products."
     )
     quantity = "rms (mag)"
+    export_title = "Export the field's tables into a folder"
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
@@ -76,12 +70,7 @@ class FieldPanel(ProjectRunPanel):
         self.rms_plot = pg.PlotWidget()
         self.rms_plot.setMenuEnabled(False)
         self.rms_plot.setMinimumHeight(220)
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels(_COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.itemSelectionChanged.connect(self._on_row)
+        self._list_table(_COLUMNS)
         self.star_plots = pg.GraphicsLayoutWidget()
         self.star_plots.setMinimumHeight(300)
         self.curve_item = self.star_plots.addPlot()
@@ -148,20 +137,16 @@ class FieldPanel(ProjectRunPanel):
 
     def _fill_table(self) -> None:
         table = self.field.variability
-        rows = table[np.asarray(table["candidate"], bool)]
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            period = row["period_h"]
-            values = (
+        self._fill_list([
+            (
                 str(row["star_id"]), f"{row['x']:.0f}", f"{row['y']:.0f}",
                 f"{row['mean_mag']:.2f}", f"{row['rms']:.4f}", f"{row['expected_rms']:.4f}",
-                f"{row['index']:.1f}", f"{period:.3f}" if np.isfinite(period) else "",
+                f"{row['index']:.1f}",
+                f"{row['period_h']:.3f}" if np.isfinite(row["period_h"]) else "",
                 str(row["known_variable"]),
-            )  # fmt: skip
-            for c, v in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(v))
-        self.table.blockSignals(False)
+            )
+            for row in table[np.asarray(table["candidate"], bool)]
+        ])  # fmt: skip
 
     def _draw_rms(self) -> None:
         selected = self.star.star_id if self.star is not None else None
@@ -203,16 +188,9 @@ class FieldPanel(ProjectRunPanel):
             self.tabs.setCurrentWidget(self.star_plots)
 
     def _on_row(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        if rows:
-            self.select_star(int(self.table.item(rows[0].row(), 0).text()))
-
-    def frame_index(self, file: str) -> int | None:
-        """The sequence's index of the light named ``file`` (None when not open)."""
-        seq = self.session.sequence
-        if seq is None:
-            return None
-        return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
+        row = self._selected_row()
+        if row is not None:
+            self.select_star(int(self.table.item(row, 0).text()))
 
     def _on_curve_point(self, _item, points, *_: Any) -> None:
         if not len(points) or self.star is None:
@@ -241,11 +219,6 @@ class FieldPanel(ProjectRunPanel):
                 overlays.set_targets([f"star {self.star.star_id}"], x, y)
 
     # -- export -----------------------------------------------------------------
-    def _ask_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the field's tables into a folder")
-        if folder:
-            self.export(Path(folder))
-
     def export(self, folder: Path) -> Task | None:
         """Write ``field_lightcurves.ecsv`` and ``variability.ecsv`` into ``folder``."""
         if self.field is None:

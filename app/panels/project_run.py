@@ -9,11 +9,20 @@ in tabs under the form. This base holds that shared machinery once.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QWidget,
+)
 
 from ..workers import ErrorInfo, Task
 from .base import StepPanel
@@ -24,15 +33,18 @@ __all__ = ["ProjectRunPanel", "show_on_project"]
 class ProjectRunPanel(StepPanel):
     """Run over the project's night in a worker, with Cancel, Export and result tabs.
 
-    Subclasses set :attr:`run_text` and :attr:`needs_products`, build their
-    result widgets, call :meth:`_add_tabs` and start their run with
-    :meth:`_submit`; they provide ``_ask_export``.
+    Subclasses set :attr:`run_text`, :attr:`needs_products` and
+    :attr:`export_title`, build their result widgets (the list of what was
+    found with :meth:`_list_table`), call :meth:`_add_tabs` and start their
+    run with :meth:`_submit`; they provide ``export(folder)`` and ``_on_row``.
     """
 
     #: The run button's text.
     run_text = "Run"
     #: Said when the night has no project products to work from.
     needs_products = "Run calibration, detection and astrometry on all lights first."
+    #: Title of the folder dialog of Export.
+    export_title = "Export into a folder"
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
@@ -47,8 +59,47 @@ class ProjectRunPanel(StepPanel):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._ask_export)
 
-    def _ask_export(self) -> None:  # pragma: no cover - every subclass has its own
+    def _ask_export(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self.export_title)
+        if folder:
+            self.export(Path(folder))
+
+    def export(self, folder: Path) -> Task | None:  # pragma: no cover - every subclass has its own
         raise NotImplementedError
+
+    def _on_row(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _list_table(self, columns: Sequence[str]) -> QTableWidget:
+        """The read-only list of what the run found, one row selected at a time (``_on_row``)."""
+        self.table = QTableWidget(0, len(columns))
+        self.table.setHorizontalHeaderLabels(list(columns))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._on_row)
+        return self.table
+
+    def _fill_list(self, rows: Sequence[Sequence[str]]) -> None:
+        """Put ``rows`` (the cells' texts) in the list, without selecting anything."""
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(rows))
+        for r, values in enumerate(rows):
+            for c, v in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(v))
+        self.table.blockSignals(False)
+
+    def _selected_row(self) -> int | None:
+        """The list's selected row, or None."""
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
+
+    def frame_index(self, file: str) -> int | None:
+        """The sequence's index of the light named ``file`` (None when not open)."""
+        seq = self.session.sequence
+        if seq is None:
+            return None
+        return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
 
     def _add_tabs(self, tabs: QTabWidget) -> None:
         """Cancel and Export above the result text, the result tabs below it."""

@@ -24,11 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from astropy.table import Table
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
     QLabel,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QWidget,
 )
@@ -93,6 +89,7 @@ class TransientsPanel(ProjectRunPanel):
         "works on the project's products."
     )
     quantity = "limit (mag)"
+    export_title = "Export the candidates into a folder"
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
@@ -102,12 +99,7 @@ class TransientsPanel(ProjectRunPanel):
         self._build()
 
     def _build(self) -> None:
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels(_COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.itemSelectionChanged.connect(self._on_row)
+        self._list_table(_COLUMNS)
         self.cutout_view = pg.GraphicsLayoutWidget()
         self.cutout_view.setMinimumHeight(160)
         self.cutout_items: list[pg.ImageItem] = []
@@ -173,18 +165,15 @@ class TransientsPanel(ProjectRunPanel):
 
     def _fill_table(self) -> None:
         cand = self.found.result.candidates
-        self.table.blockSignals(True)
-        self.table.setRowCount(len(self.objects))
-        for r, o in enumerate(self.objects):
+        rows = []
+        for o in self.objects:
             best = cand[o["best"]]
             mags = np.asarray(cand["mag"][o["rows"]], float)
             mag = (f"{np.nanmin(mags):.2f}-{np.nanmax(mags):.2f}"
                    if np.isfinite(mags).any() else "")  # fmt: skip
-            values = (o["mode"], str(len(o["rows"])), f"{best['ra']:.5f}",
-                      f"{best['dec']:+.5f}", mag, f"{best['score']:.1f}", o["reason"])  # fmt: skip
-            for c, v in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(v))
-        self.table.blockSignals(False)
+            rows.append((o["mode"], str(len(o["rows"])), f"{best['ra']:.5f}", f"{best['dec']:+.5f}",
+                         mag, f"{best['score']:.1f}", o["reason"]))  # fmt: skip
+        self._fill_list(rows)
 
     def _draw_forced(self) -> None:
         plot = self.forced_plot.getPlotItem()
@@ -217,17 +206,10 @@ class TransientsPanel(ProjectRunPanel):
                       f"Dec {forced.meta.get('dec', np.nan):+.5f} on the differences")  # fmt: skip
 
     # -- one candidate ----------------------------------------------------------
-    def frame_index(self, file: str) -> int | None:
-        """The sequence's index of the light named ``file`` (None when not open)."""
-        seq = self.session.sequence
-        if seq is None:
-            return None
-        return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
-
     def _on_row(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        if rows:
-            self.choose(rows[0].row())
+        row = self._selected_row()
+        if row is not None:
+            self.choose(row)
 
     def choose(self, row: int) -> None:
         """Show object ``row`` of the list: its cut-outs and the light where it was strongest."""
@@ -285,11 +267,6 @@ class TransientsPanel(ProjectRunPanel):
                 overlays.set_targets(["candidate"], [float(cand["x"][k])], [float(cand["y"][k])])
 
     # -- export -----------------------------------------------------------------
-    def _ask_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the candidates into a folder")
-        if folder:
-            self.export(Path(folder))
-
     def export(self, folder: Path) -> Task | None:
         """Write ``candidates.ecsv`` (and ``forced.ecsv``) into ``folder``."""
         if self.found is None:
