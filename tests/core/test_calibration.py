@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from astropy.io import fits
+from calibration_helpers import night_masters, raw_frame
 
 from fluxion.core.calibration import (
     Calibration,
@@ -16,11 +17,8 @@ from fluxion.core.calibration import (
     CalibrationMasters,
     CalibrationParams,
     MaskBits,
-    MasterParams,
     RawFrame,
     make_master_bias,
-    make_master_dark,
-    make_master_flat,
 )
 from fluxion.core.calibration.masters import check_same_geometry
 from fluxion.core.io.fitsio import atomic_write_hdulist
@@ -37,26 +35,9 @@ def night():
     return make_night(CONFIG)
 
 
-def raw(night, data, header, name="frame"):
-    return RawFrame.from_array(
-        data,
-        header,
-        name=name,
-        exptime=header.get("EXPTIME"),
-        filter=header.get("FILTER"),
-        gain=night.gain,
-        read_noise=night.read_noise,
-        saturation=CONFIG.saturation,
-    )
-
-
 @pytest.fixture(scope="module")
 def masters(night):
-    bias = make_master_bias([raw(night, *night.bias(j)) for j in range(CONFIG.n_bias)])
-    dark = make_master_dark([raw(night, *night.dark(j)) for j in range(CONFIG.n_dark)], bias)
-    flats = [raw(night, *night.flat(j)) for j in range(CONFIG.n_flat)]
-    flat = make_master_flat(flats, bias, dark, MasterParams(method="sigma-clipped mean"))
-    return CalibrationMasters(bias, (dark,), (flat,))
+    return night_masters(night)
 
 
 def test_master_bias_is_the_bias_level_within_its_noise(night, masters):
@@ -95,7 +76,7 @@ def test_master_flat_matches_the_response_and_has_mean_one(night, masters):
 def calibrated(night, masters):
     data, header, _ = night.light(0)
     step = Calibration(CalibrationParams(), masters)
-    return step(raw(night, data, header, "light_0001.fits"))
+    return step(raw_frame(night, data, header, "light_0001.fits"))
 
 
 def test_calibrated_light_matches_the_noiseless_truth_to_the_expected_noise(night, calibrated):
@@ -120,7 +101,7 @@ def test_flat_removes_vignetting(night, calibrated):
     assert np.max(np.abs(block_ratio(calibrated.data) - 1)) < 0.005
     # Without the flat, vignetting shows: the same test fails by far.
     step = Calibration(CalibrationParams(divide_flat=False, find_cosmic_rays=False))
-    unflat = step(raw(night, *night.light(0)[:2])).data
+    unflat = step(raw_frame(night, *night.light(0)[:2])).data
     unflat -= unflat.mean() - calibrated.data.mean()
     assert np.max(np.abs(block_ratio(unflat) - 1)) > 0.03
 
@@ -160,7 +141,7 @@ def test_no_star_core_is_taken_for_a_cosmic_ray(night, calibrated):
 
 def test_cosmic_rays_are_the_same_on_threads(night, masters):
     step = Calibration(CalibrationParams(), masters)
-    frames = [raw(night, *night.light(i)[:2], name=f"light_{i}") for i in range(2)]
+    frames = [raw_frame(night, *night.light(i)[:2], name=f"light_{i}") for i in range(2)]
     serial = [step(f).mask for f in frames]
     with ThreadPoolExecutor(2) as pool:
         for _ in range(2):
@@ -198,7 +179,7 @@ def test_hot_pixels_are_masked(night, calibrated):
 
 def test_missing_masters_skip_their_steps_and_say_so(night, masters):
     data, header, _ = night.light(1)
-    frame = raw(night, data, header)
+    frame = raw_frame(night, data, header)
     only_bias = Calibration(
         CalibrationParams(find_cosmic_rays=False), CalibrationMasters(masters.bias)
     )
@@ -214,7 +195,7 @@ def test_flat_of_another_filter_is_not_used_and_the_light_says_why(night, master
     data, header, _ = night.light(1)
     header = header.copy()
     header["FILTER"] = "B"
-    frame = raw(night, data, header)
+    frame = raw_frame(night, data, header)
     out = Calibration(CalibrationParams(find_cosmic_rays=False), masters)(frame)
     assert out.applied == ("bias", "dark")
     assert out.missing == {"flat": "no master flat in filter 'B' for 1x1 binning, 256x256 px "
@@ -226,18 +207,20 @@ def test_flat_of_another_filter_is_not_used_and_the_light_says_why(night, master
     assert (
         "flat"
         in Calibration(CalibrationParams(find_cosmic_rays=False), masters)(
-            raw(night, data, header)
+            raw_frame(night, data, header)
         ).applied
     )
     del header["FILTER"]
-    out = Calibration(CalibrationParams(find_cosmic_rays=False), masters)(raw(night, data, header))
+    out = Calibration(CalibrationParams(find_cosmic_rays=False), masters)(
+        raw_frame(night, data, header)
+    )
     assert "flat" in out.applied and any("not known" in w for w in out.warnings)
 
 
 def test_frames_that_fit_no_master_are_calibrated_without_and_say_why(night, masters):
     step = Calibration(CalibrationParams(find_cosmic_rays=False), masters)
     data, header, _ = night.light(1)
-    cut = step(raw(night, data[:, :128], header))
+    cut = step(raw_frame(night, data[:, :128], header))
     assert cut.applied == ()
     assert cut.missing["bias"] == (
         "no master bias for 1x1 binning, 128x256 px (only for 1x1 binning, 256x256 px)"
@@ -251,7 +234,7 @@ def test_frames_that_fit_no_master_are_calibrated_without_and_say_why(night, mas
 
 
 def test_masters_leave_out_a_frame_of_another_shape(night):
-    a, a2 = raw(night, *night.bias(0)), raw(night, *night.bias(1))
+    a, a2 = raw_frame(night, *night.bias(0)), raw_frame(night, *night.bias(1))
     b = RawFrame.from_array(np.zeros((10, 10)), name="small")
     master = make_master_bias([a, b, a2])
     assert master.n_frames == 2 and master.shape == a.raw_shape
@@ -264,4 +247,4 @@ def test_cancel_stops_a_master(night):
     state = StepState(cancel_event=threading.Event())
     state.cancel()
     with pytest.raises(Cancelled):
-        make_master_bias([raw(night, *night.bias(j)) for j in range(3)], state=state)
+        make_master_bias([raw_frame(night, *night.bias(j)) for j in range(3)], state=state)

@@ -5,17 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
+from calibration_helpers import night_masters, raw_frame
 
 from fluxion.core.calibration import (
     Calibration,
-    CalibrationMasters,
     CalibrationParams,
     MaskBits,
-    MasterParams,
     RawFrame,
-    make_master_bias,
-    make_master_dark,
-    make_master_flat,
 )
 from fluxion.core.io.cfa import channel_mask, read_cfa
 from fluxion.core.simulation.simulate import NightConfig, make_night
@@ -37,33 +33,17 @@ def night():
     return make_night(CONFIG)
 
 
-def raw(night, data, header, name="frame"):
-    return RawFrame.from_array(
-        data,
-        header,
-        name=name,
-        exptime=header.get("EXPTIME"),
-        filter=header.get("FILTER"),
-        gain=night.gain,
-        read_noise=night.read_noise,
-        saturation=CONFIG.saturation,
-        cfa=read_cfa(header).pattern,
-    )
-
-
 @pytest.fixture(scope="module")
 def masters(night):
-    bias = make_master_bias([raw(night, *night.bias(j)) for j in range(CONFIG.n_bias)])
-    dark = make_master_dark([raw(night, *night.dark(j)) for j in range(CONFIG.n_dark)], bias)
-    flats = [raw(night, *night.flat(j)) for j in range(CONFIG.n_flat)]
-    flat = make_master_flat(flats, bias, dark, MasterParams(method="sigma-clipped mean"))
-    return CalibrationMasters(bias, (dark,), (flat,))
+    return night_masters(night)
 
 
 @pytest.fixture(scope="module")
 def calibrated(night, masters):
     data, header, _ = night.light(0)
-    return Calibration(CalibrationParams(), masters)(raw(night, data, header, "light_0001.fits"))
+    return Calibration(CalibrationParams(), masters)(
+        raw_frame(night, data, header, "light_0001.fits")
+    )
 
 
 def test_raw_flats_differ_by_channel_and_change_colour(night):

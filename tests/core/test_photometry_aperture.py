@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.stats import SigmaClip, mad_std
+from photometry_helpers import add_stars
 from photutils.aperture import (
     ApertureStats,
     CircularAnnulus,
@@ -114,10 +115,8 @@ def test_trailed_target_needs_a_larger_aperture():
     img = NoiseModel().to_electrons(f.image)
     profile = f.profile
     tx, ty = 128.3, 60.2
-    for k in range(9):
-        stamp = profile.stamp(31, 0.0, 0.0) * 4e3
-        x0 = int(round(tx - 4 + k))
-        img[int(ty) - 15 : int(ty) + 16, x0 - 15 : x0 + 16] += stamp
+    trail = [int(round(tx - 4 + k)) for k in range(9)]
+    add_stars(img, profile, trail, np.full(9, int(ty)), np.full(9, 4e3))
     field = np.c_[f.truth["x"], f.truth["y"]]
     field = field[np.hypot(field[:, 0] - tx, field[:, 1] - ty) > 30]
     radii = np.linspace(1.0, 14.0, 20)
@@ -169,10 +168,7 @@ def test_flags_for_edge_mask_saturation_and_neighbours():
         "pair_b": (124.0, 180.0, 1e4),
         "clean": (180.0, 60.0, 1e4),
     }
-    for x, y, flux in stars.values():
-        big = np.zeros((256 + 40, 256 + 40))
-        big[int(y) : int(y) + 41, int(x) : int(x) + 41] = profile.stamp(41) * flux
-        img += big[20:-20, 20:-20]
+    add_stars(img, profile, *np.array(list(stars.values())).T, size=41)
     saturation = 65000.0
     img = np.minimum(img, saturation)
     mask = np.zeros(img.shape, dtype=bool)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.stats import mad_std
 from astropy.table import Table
+from photometry_helpers import add_stars
 from scipy.spatial import cKDTree
 
 from fluxion.core.photometry import Photometry, PhotometryFlag, PhotometryParams
@@ -21,6 +22,17 @@ def _match(table, truth, radius=1.0):
     tree = cKDTree(np.c_[table["x"], table["y"]])
     d, i = tree.query(np.c_[truth["x"], truth["y"]])
     return d < radius, i
+
+
+def _pair(seed: int):
+    """A pair of stars 5.6 px apart on an empty sky: the field, their truth and the image."""
+    f = star_field((96, 96), 0, seed=1)
+    rng = np.random.default_rng(seed)
+    expected = np.full((96, 96), f.sky)
+    tx, ty, tf = np.array([40.25, 45.5]), np.array([48.0, 49.75]), np.array([2e4, 1e4])
+    add_stars(expected, MoffatProfile(), tx, ty, tf)
+    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    return f, tx, ty, tf, image
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +200,7 @@ def test_companion_merged_by_the_finder_is_fitted_from_the_residual():
     ty = np.r_[140.0, 141.25, gy[far] + rng.uniform(-0.5, 0.5, far.sum())]
     tf = np.r_[4e4, 5e3, 10 ** rng.uniform(3.5, 4.5, far.sum())]
     expected = np.full((256, 256), 100.0)
-    for x, y, flux in zip(tx, ty, tf, strict=True):
-        xi, yi = int(np.floor(x)), int(np.floor(y))
-        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
+    add_stars(expected, prof, tx, ty, tf)
     image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
     sky = frame_sky(image)
     stars = find_stars(image, sky, fwhm=3.5)
@@ -227,14 +237,7 @@ def test_convergence_warning_is_silenced_without_the_global_filters():
 def test_forced_fit_of_a_pair_after_a_free_fit_keeps_the_positions():
     # photutils caches a group's model class by star count and PSF class: the
     # forced fit of a pair must not reuse the free fit's model.
-    f = star_field((96, 96), 0, seed=1)
-    prof, rng = MoffatProfile(), np.random.default_rng(9)
-    expected = np.full((96, 96), f.sky)
-    tx, ty, tf = np.array([40.25, 45.5]), np.array([48.0, 49.75]), np.array([2e4, 1e4])
-    for x, y, flux in zip(tx, ty, tf, strict=True):
-        xi, yi = int(np.floor(x)), int(np.floor(y))
-        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
-    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    f, tx, ty, tf, image = _pair(9)
     psf = analytic_psf("moffat", 3.5)
     kw = dict(sky=f.sky, noise=NoiseModel(1.0, RN), group_distance=8.0)
     start = np.c_[tx + 0.3, ty - 0.2]
@@ -252,14 +255,7 @@ def test_groups_are_fitted_with_this_fits_psf_not_an_earlier_one():
     # another PSF must get its own PSF.
     import gc
 
-    f = star_field((96, 96), 0, seed=1)
-    prof, rng = MoffatProfile(), np.random.default_rng(4)
-    expected = np.full((96, 96), f.sky)
-    tx, ty, tf = np.array([40.25, 45.5]), np.array([48.0, 49.75]), np.array([2e4, 1e4])
-    for x, y, flux in zip(tx, ty, tf, strict=True):
-        xi, yi = int(np.floor(x)), int(np.floor(y))
-        expected[yi - 15 : yi + 16, xi - 15 : xi + 16] += flux * prof.stamp(31, x - xi, y - yi)
-    image = rng.poisson(expected) + rng.normal(0.0, RN, expected.shape)
+    f, tx, ty, tf, image = _pair(4)
     kw = dict(sky=f.sky, noise=NoiseModel(1.0, RN), group_distance=8.0)
     start = np.c_[tx, ty]
     wide = analytic_psf("moffat", 5.0)
