@@ -79,8 +79,15 @@ def file_problem(path: str | os.PathLike[str]) -> str | None:
 
 # Pixel types the FITS standard allows.
 _BITPIX = (8, 16, 32, 64, -32, -64)
+
+
 # astropy's advice to programmers, not to users.
 _ASTROPY_HINT = re.compile(r"\s*If this is really a FITS file.*$", re.S)
+
+
+def _bitpix_problem(bitpix: object) -> str:
+    """The message for a BITPIX (raw card text or parsed value) that is no pixel type."""
+    return f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
 
 
 def _raw_cards(head: bytes) -> dict[str, str] | None:
@@ -105,7 +112,7 @@ def _structure_problem(cards: dict[str, str]) -> str | None:
         if int(bitpix) not in _BITPIX:
             raise ValueError
     except ValueError:
-        return f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
+        return _bitpix_problem(bitpix)
     text = cards.get("NAXIS")
     try:
         naxis = int(text or "")
@@ -163,7 +170,7 @@ def scaling_problem(h: fits.Header) -> str | None:
     """Why BITPIX, BZERO or BSCALE of a parsed header cannot give pixel values, or None."""
     bitpix = h.get("BITPIX")
     if isinstance(bitpix, bool) or bitpix not in _BITPIX:
-        return f"BITPIX = {bitpix} is not a FITS pixel type (8, 16, 32, 64, -32 or -64)"
+        return _bitpix_problem(bitpix)
     for key in ("BZERO", "BSCALE"):
         value = h.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
