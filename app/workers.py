@@ -124,6 +124,8 @@ class Task(QObject):
         self.fraction = 0.0
         self.message = ""
         self.done = False
+        #: What a cancelled callable finished before it stopped (:class:`Cancelled`).
+        self.partial: object = None
         self.state = StepState(self._report)
         self._pool = pool
         self._last_emit = 0.0
@@ -248,7 +250,8 @@ class WorkerPool(QObject):
             task._outcome.emit("started", None)
             task.state.check()
             value = fn(*args, **kwargs)
-        except Cancelled:
+        except Cancelled as exc:
+            task.partial = exc.partial  # read on the GUI thread once ``cancelled`` arrives
             task._outcome.emit("cancelled", None)
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the user
             task._outcome.emit("error", describe_error(task.name, exc))

@@ -52,7 +52,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.project.products import ProductStore
-from fluxion.core.runtime.pipeline import StepState
+from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
 from fluxion.widgets.plots import TimeSeriesPlot
@@ -343,19 +343,28 @@ class StepPanel(QWidget):
 
         def work(state: StepState) -> dict[int, Any]:
             tick = state.counter(len(lights), "lights")
+            done: dict[int, Any] = {}
 
             def one(i: int) -> Any:
                 state.check()
-                r = run(seq.data(i), seq[i], params, None)
+                # Cancel reaches the frame's own work (a running solve-field is killed).
+                r = run(seq.data(i), seq[i], params, state.silent())
+                done[i] = r
                 tick()
                 return r
 
-            return dict(zip(lights, executor.map(one, lights), strict=True))
+            try:
+                return dict(zip(lights, executor.map(one, lights), strict=True))
+            except Cancelled as exc:
+                exc.partial = {i: done[i] for i in lights if i in done}
+                raise
 
         task = self.session.workers.submit(
             work, name=f"{self.title} on all lights", key=f"panel:{self.step}"
         )
         task.result.connect(self._store_all)
+        # The lights finished before Cancel are shown (their products are kept).
+        task.cancelled.connect(lambda t=task: self._store_run(t.partial or {}, everything=False))
         return task
 
     def _store(self, index: int, result: Any) -> None:

@@ -6,7 +6,9 @@ Both take the detected sources rather than the image: no pixels leave the
 computer, and solve-field skips its own source extraction.
 
 Each fallback is a callable ``fallback(sources, image_shape, hint)`` returning a
-:class:`~fluxion.core.astrometry.solve.SolveResult` whose ``method`` names it.
+:class:`~fluxion.core.astrometry.solve.SolveResult` whose ``method`` names it;
+one whose ``cancellable`` is True also takes ``state=`` and stops when it is
+cancelled (solve-field's process group is killed, not waited for).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,6 +29,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, FITSFixedWarning
 
+from ..runtime.pipeline import Cancelled, StepState
 from ..runtime.quiet import quiet
 from .solve import SolveHint, SolveResult, not_solved
 
@@ -81,6 +85,9 @@ class SolveField:
     """
 
     name = "solve-field"
+    cancellable = True
+    #: Seconds solve-field gets beyond its --cpulimit to stop by itself before it is killed.
+    grace = 15.0
 
     def __init__(
         self,
@@ -141,9 +148,20 @@ class SolveField:
         return cmd + list(self.extra_args)
 
     def __call__(
-        self, sources: Table, image_shape: tuple[int, int], hint: SolveHint
+        self,
+        sources: Table,
+        image_shape: tuple[int, int],
+        hint: SolveHint,
+        *,
+        state: StepState | None = None,
     ) -> SolveResult:
-        """Solve with solve-field; a refusal with the reason when it cannot."""
+        """Solve with solve-field; a refusal with the reason when it cannot.
+
+        Raises
+        ------
+        Cancelled
+            ``state`` was cancelled: solve-field and its children were killed.
+        """
         t0 = time.monotonic()
         if shutil.which(self.executable) is None:
             return not_solved(
@@ -160,21 +178,15 @@ class SolveField:
             cmd = self.command(xylist, tmpdir, image_shape, hint)
             log.info("running %s", " ".join(cmd))
             try:
-                proc = subprocess.run(
-                    cmd,
-                    capture_output=True,
-                    text=True,
-                    timeout=self.timeout + 15,
-                    env={**os.environ, "TMPDIR": str(tmpdir)},
-                )
+                code, output = _run(cmd, tmpdir, self.timeout + self.grace, state)
             except subprocess.TimeoutExpired:
                 return not_solved(self.name, f"no solution within {self.timeout:.0f} s", t0)
             except OSError as exc:
                 return not_solved(self.name, f"cannot run solve-field: {exc}", t0)
             wcs_path = tmpdir / "field.wcs"
             if not wcs_path.exists():
-                tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:]
-                why = f" ({tail[0]})" if tail and proc.returncode else ""
+                tail = output.strip().splitlines()[-1:]
+                why = f" ({tail[0]})" if tail and code else ""
                 return not_solved(self.name, f"solve-field found no solution{why}", t0)
             wcs = _wcs_from_header(fits.getheader(wcs_path), image_shape)
             n_match, rms_px = _corr_stats(tmpdir / "field.corr")
@@ -191,6 +203,54 @@ class SolveField:
             seconds=time.monotonic() - t0,
             catalog="astrometry.net index files",
         )
+
+
+def _run(cmd: list[str], tmpdir: Path, timeout: float, state: StepState | None) -> tuple[int, str]:
+    """Run ``cmd`` in its own process group; its return code and output.
+
+    solve-field is a shell of processes (astrometry-engine, its children):
+    on a cancel or a timeout the whole group is killed, so Cancel does not
+    wait for the search to finish.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired, Cancelled
+    """
+    log_path = tmpdir / "solve-field.log"
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            env={**os.environ, "TMPDIR": str(tmpdir)},
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if state is not None and state.cancelled:
+                        raise Cancelled("cancelled by the user") from None
+                    if time.monotonic() > deadline:
+                        raise
+        except BaseException:
+            _kill_group(proc)
+            raise
+    return code, log_path.read_text(errors="replace")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Stop a process and its children: TERM, then KILL after a second."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=1.0)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _corr_stats(path: Path) -> tuple[int, float]:

@@ -42,7 +42,7 @@ from ..catalogs import (
     LocalCatalog,
 )
 from ..runtime.network import network_failure
-from ..runtime.pipeline import StepState
+from ..runtime.pipeline import Cancelled, StepState
 from .extend import fit_and_extend, frame_coverage
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
@@ -196,7 +196,12 @@ class PlateSolver:
             if state is not None:
                 state.check()
             try:
-                fb_result = fb(sources, image_shape, hint)
+                if getattr(fb, "cancellable", False):
+                    fb_result = fb(sources, image_shape, hint, state=state)
+                else:
+                    fb_result = fb(sources, image_shape, hint)
+            except Cancelled:
+                raise
             except Exception as exc:  # a fallback's failure is a reason, not a crash
                 log.warning("fallback %s failed: %s", fb, exc)
                 name = getattr(fb, "name", "fallback")

@@ -22,7 +22,15 @@ ProgressCallback = Callable[[float, str], None]
 
 
 class Cancelled(Exception):
-    """Raised by :meth:`StepState.check` when the user asked to stop."""
+    """Raised by :meth:`StepState.check` when the user asked to stop.
+
+    ``partial`` carries what was finished before the stop (e.g. the frames
+    of a batch already done), for the caller to keep; None when nothing.
+    """
+
+    def __init__(self, message: str = "cancelled by the user", partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class StepState:
@@ -96,6 +104,11 @@ class StepState:
             _start=self._start + start * span,
             _stop=self._start + stop * span,
         )
+
+    def silent(self) -> StepState:
+        """A state that shares this one's cancellation and reports no progress
+        (for work running in parallel, whose fractions would interleave)."""
+        return StepState(None, self._cancel)
 
     def counter(self, total: int, message: str = "") -> Callable[[], None]:
         """Return a thread-safe ``tick()`` that advances progress by ``1/total``.
