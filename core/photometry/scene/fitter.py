@@ -260,10 +260,23 @@ def fit_scene(
             # noise) for the test that drops blended PSF stars.
             var_now = noise.variance(sky + np.maximum(stars_model, 0.0))
             choose = it == 0 and st.psf_variation == "auto"
+            old_psf = psf
             psf, tables = _update_psf(
                 img, sky, var_now, zero_w, x, y, coef3, snr, psf, tables, st.psf_kind, stars_model,
                 choose,
             )  # fmt: skip
+            if psf is not old_psf and len(x):
+                # The next pass looks for new stars in the residual and the sky
+                # follows it: both from the stars drawn with the new PSF. The
+                # old model's misfit (a frame-wide PSF on the corners'
+                # elongated stars) was otherwise taken for faint companions in
+                # the wings of bright stars, which ate ~1% of their light and
+                # narrowed the corners' PSF at the next refit.
+                sizes = stamp_sizes(tables, coef3[:, 0], sigma_sky, near_pixels(x, y, sat, 1.5))
+                redraw = build_design(tables, x, y, sizes, shape, derivatives=False)
+                flux_cols = np.zeros(redraw.n_columns)
+                flux_cols[redraw.col_of_star[:, 0]] = coef3[:, 0]
+                stars_model = redraw.image(flux_cols)
         # Sky from the residual: one median early, then a mesh.
         sky_resid = img - stars_model
         if it + 1 >= 2:
