@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "REFERENCE_CATALOG",
     "DisplayFrame",
     "default_project_folder",
+    "user_projects_folder",
     "prepare_display",
     "Session",
 ]
@@ -133,21 +135,34 @@ def _colour(frame, data: np.ndarray) -> tuple[np.ndarray, int] | None:
     return colour_picture(data, pattern)
 
 
+def user_projects_folder() -> Path:
+    """Where unsaved projects keep their products: ``$FLUXION_PROJECTS``, else
+    ``~/Fluxion/projects``."""
+    env = os.environ.get("FLUXION_PROJECTS", "").strip()
+    return Path(env).expanduser() if env else Path.home() / "Fluxion" / "projects"
+
+
 def default_project_folder(project: Project) -> Path:
     """Where an unsaved project goes when a step first writes products.
 
-    The demo night's own folder for the demo; else ``<input folder>-fluxion``
-    beside the inputs when that is writable; else ``~/Fluxion/projects/<name>``.
+    The demo night's own folder for the demo (Fluxion wrote it) when it can
+    be written; else a new folder under :func:`user_projects_folder` named
+    after the night. Never beside or inside the user's data: an observer's
+    night folder may be read-only, shared, or a card, and products appearing
+    next to it unasked were a surprise. The window says where they go.
     """
-    name = project.name or "untitled"
+    name = project.name if project.name not in ("", "untitled") else ""
     if project.inputs:
         parent = Path(project.inputs[0]).resolve().parent
-        if (parent / "truth" / "night.json").is_file():  # the simulated demo night
-            return parent
-        beside = parent.with_name(parent.name + "-fluxion")
-        if os.access(beside if beside.exists() else parent.parent, os.W_OK):
-            return beside
-    return Path.home() / "Fluxion" / "projects" / name
+        if (parent / "truth" / "night.json").is_file() and os.access(parent, os.W_OK):
+            return parent  # the simulated demo night
+        name = name or parent.name
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "untitled"
+    base = user_projects_folder() / safe
+    folder, k = base, 2
+    while (folder / "project.json").exists():  # another project's: never mixed
+        folder, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return folder
 
 
 def _preview(data: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -233,7 +248,10 @@ class Session(QObject):
         if project.folder is None:
             folder = default_project_folder(project)
             project.save(folder)
-            self.status_message.emit(f"Project saved to {project.folder}; products go there")
+            self.status_message.emit(
+                f"Unsaved project: its products go to {project.folder} (your frames are "
+                "not written; File > Save project as... chooses another folder)"
+            )
             log.info("project saved to %s for its products", project.folder)
             self.project_changed.emit()
         if self._store is None or self._store.folder != project.folder:

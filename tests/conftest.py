@@ -25,6 +25,18 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _unsaved_projects_folder(tmp_path_factory):
+    """Unsaved projects' products go to a temporary folder, not the user's home."""
+    old = os.environ.get("FLUXION_PROJECTS")
+    os.environ["FLUXION_PROJECTS"] = str(tmp_path_factory.mktemp("fluxion_projects"))
+    yield
+    if old is None:
+        os.environ.pop("FLUXION_PROJECTS", None)
+    else:
+        os.environ["FLUXION_PROJECTS"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ../shared/data; skips the test when the folder is absent."""
