@@ -111,10 +111,7 @@ def test_psf_flags_on_saturated_masked_and_edge_stars():
     img = f.image.copy()
     prof = MoffatProfile()
     stars = [(100.0, 100.0, 5e6), (50.0, 150.0, 2e4), (2.0, 60.0, 2e4), (150.0, 40.0, 2e4)]
-    for x, y, flux in stars:
-        big = np.zeros((240, 240))
-        big[int(y) : int(y) + 41, int(x) : int(x) + 41] = prof.stamp(41) * flux
-        img += big[20:-20, 20:-20]
+    add_stars(img, prof, *np.array(stars).T, size=41)
     img = np.minimum(img, 60000.0)
     mask = np.zeros(img.shape, dtype=bool)
     mask[:, 150] = True
