@@ -27,11 +27,13 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabBar,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from fluxion.core.project.document import Project, ProjectError, is_project
+from fluxion.widgets.flow_layout import WrappingStrip
 from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
@@ -210,18 +212,29 @@ class MainWindow(QMainWindow):
 
         The step dock's own tabs cannot show nine names in a third of the window.
         """
+        # On a row of its own, and wrapping rather than hiding steps behind an
+        # arrow when the names do not fit (twice the scale on a laptop screen).
+        self.addToolBarBreak()
         bar = QToolBar("Steps")
         bar.setObjectName("toolbar_steps")
         self.addToolBar(bar)
+        strip = WrappingStrip()
+        bar.addWidget(strip)
         group = QActionGroup(self)
         group.setExclusive(True)
         self.step_actions: dict[str, QAction] = {}
+        self.step_buttons: dict[str, QToolButton] = {}
         for n, panel in enumerate(self.panels, start=1):
-            act = bar.addAction(panel.title, lambda t=panel.title: self.raise_step(t))
+            act = QAction(panel.title, self)
+            act.triggered.connect(lambda _c=False, t=panel.title: self.raise_step(t))
             act.setCheckable(True)
             act.setToolTip(f"Step {n}: {panel.title}")
             group.addAction(act)
+            button = QToolButton()
+            button.setDefaultAction(act)
+            strip.add(button)
             self.step_actions[panel.title] = act
+            self.step_buttons[panel.title] = button
             panel.step_finished.connect(lambda _s: self._mark_done_steps())
         self._mark_done_steps()
 

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from fluxion.core.display.stretch import LIMIT_METHODS, STRETCHES, Limits
 
 from .display_controls import COLORMAPS, LevelsHistogram, make_lut
+from .flow_layout import WrappingStrip
 from .image_view_display import DisplayMixin, ImageViewBox
 from .image_view_readout import HOVER_RATE_HZ, Magnifier, Readout, ReadoutMixin
 from .overlays import LAYER_NAMES, OverlayLayers
@@ -150,14 +151,20 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         return menu
 
     def _build_layout(self) -> None:
-        bar = QHBoxLayout()
+        # The controls wrap onto a second row when the window is narrow (twice the
+        # scale on a laptop), so that they never set the window's least width.
+        bar = WrappingStrip()
         for label, box in (
             ("Limits", self.limits_box),
             ("Stretch", self.stretch_box),
             ("Colours", self.colormap_box),
         ):
-            bar.addWidget(QLabel(label))
-            bar.addWidget(box)
+            pair = QWidget()
+            row = QHBoxLayout(pair)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(QLabel(label))
+            row.addWidget(box)
+            bar.add(pair)
         for text, slot, tip in (
             ("Fit", self.zoom_to_fit, "Show the whole frame (F)"),
             ("1:1", self.zoom_one_to_one, "One image pixel per screen pixel (1)"),
@@ -167,10 +174,9 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             b.setText(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
-            bar.addWidget(b)
-        bar.addWidget(self.layers_button)
-        bar.addWidget(self.colour_button)
-        bar.addStretch(1)
+            bar.add(b)
+        bar.add(self.layers_button)
+        bar.add(self.colour_button)
 
         side_widget = QWidget()
         # the histogram only needs to show where the limits sit: the image gets the room
@@ -184,7 +190,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         main.addWidget(side_widget)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(2, 2, 2, 2)
-        outer.addLayout(bar)
+        outer.addWidget(bar)
         outer.addLayout(main, 1)
         outer.addWidget(self.readout_label)
 

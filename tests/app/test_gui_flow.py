@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtWidgets import QToolBar
 
 from fluxion.app.main_window import MainWindow
 from fluxion.app.settings import Settings
@@ -37,8 +36,7 @@ def night(tmp_path_factory) -> Path:
 
 def _press_step(window, qtbot, title: str):
     """Click the step's name in the Steps bar; its panel comes to the front."""
-    bar = window.findChild(QToolBar, "toolbar_steps")
-    qtbot.mouseClick(bar.widgetForAction(window.step_actions[title]), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.step_buttons[title], Qt.MouseButton.LeftButton)
     panel = next(p for p in window.panels if p.title == title)
     qtbot.waitUntil(lambda: panel.in_front, timeout=5_000)
     return panel

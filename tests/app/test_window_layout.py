@@ -83,7 +83,7 @@ def test_every_step_is_one_click_away_and_done_steps_are_ticked(window, qtbot) -
     bar = window.findChild(QToolBar, "toolbar_steps")
     assert bar.isVisible()
     for title in ("Light curve", "Targets", "Photometry"):
-        button = bar.widgetForAction(window.step_actions[title])
+        button = window.step_buttons[title]
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda t=title: _front_step(window) == t, timeout=5_000)
         assert window.step_actions[title].isChecked()
@@ -93,3 +93,25 @@ def test_every_step_is_one_click_away_and_done_steps_are_ticked(window, qtbot) -
     photometry.step_finished.emit(photometry.step)
     assert window.step_actions["Photometry"].text() == "\u2713 Photometry"
     assert window.step_actions["Targets"].text() == "Targets"
+
+
+def test_the_steps_bar_wraps_when_the_names_do_not_fit(window, qtbot) -> None:
+    """At twice the scale (QT_SCALE_FACTOR=2) a 1366-pixel-wide screen is 683 logical
+    pixels wide: the window's least width fits about that (the image view's controls wrap
+    too), and every step's button stays in sight, on a second row, none behind an arrow."""
+    assert window.minimumSizeHint().width() <= 720
+    window.resize(720, 720)
+    qtbot.waitUntil(lambda: window.width() <= 720, timeout=5_000)
+    qtbot.wait(50)
+    bar = window.findChild(QToolBar, "toolbar_steps")
+    inside = bar.rect()
+    rows = set()
+    for title, button in window.step_buttons.items():
+        assert button.isVisible(), title
+        top_left = button.mapTo(bar, button.rect().topLeft())
+        bottom_right = button.mapTo(bar, button.rect().bottomRight())
+        assert inside.contains(top_left) and inside.contains(bottom_right), title
+        rows.add(top_left.y())
+    assert len(rows) >= 2  # it wrapped
+    qtbot.mouseClick(window.step_buttons["Light curve"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _front_step(window) == "Light curve", timeout=5_000)
