@@ -288,6 +288,7 @@ class Photometry:
                     max_difference=p.growth_max_difference,
                     sky_mask=sky_mask,
                     neighbours=positions,
+                    field_snr=_white_noise_snr(stars),
                 )
             except ValueError as exc:
                 log.warning("curve of growth not measured: %s", exc)
@@ -323,6 +324,20 @@ class Photometry:
                 table.meta["aperture_correction_err"] = corr_err
         table.meta["aperture_radius"] = radius
         return dict(table=table, aperture_radius=radius, annulus=annulus, curve_of_growth=cog)
+
+
+def _white_noise_snr(stars: Table) -> np.ndarray | None:
+    """The found stars' matched-filter S/N against white noise of the sky map's variance.
+
+    :func:`find_stars` divides the significance by the sky's own scatter
+    when correlated structure widens it (``noise_scale`` >= 1); undone here,
+    so that the S/N is never below the star's true one.
+    """
+    if "significance" not in stars.colnames:
+        return None
+    scale = float(stars.meta.get("noise_scale", 1.0))
+    offset = float(stars.meta.get("significance_offset", 0.0))
+    return np.asarray(stars["significance"], dtype=np.float64) * scale + offset
 
 
 def _clipped_level(data: np.ndarray, bad: np.ndarray) -> float | None:
