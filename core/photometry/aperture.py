@@ -258,7 +258,10 @@ def measure_apertures(
         mask, variance, sky_mask = (
             None if a is None else np.asarray(a)[box] for a in (mask, variance, sky_mask)
         )
-        pos = pos - (box[1].start, box[0].start)
+        origin = (box[1].start, box[0].start)
+        pos = pos - origin
+        # The neighbours too: compared with the positions in the box's pixels.
+        neighbours = None if neighbours is None else _as_positions(neighbours) - origin
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= mask.astype(bool)
