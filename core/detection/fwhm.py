@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 # of the peak for FWHM >= 1.5 px, enough for the FWHM to 0.5%.
 _SUB = (np.arange(3) - 1.0) / 3.0
 _SUB_DX, _SUB_DY = (a.ravel() for a in np.meshgrid(_SUB, _SUB))
+# The mean over a pixel's sub-pixel samples as a product with this vector: a
+# matrix-vector product is several times faster than numpy's mean along a
+# 9-long axis, and the fit evaluates it a few dozen times.
+_SUB_MEAN = np.full(_SUB_DX.size, 1.0 / _SUB_DX.size)
 
 
 @dataclass(frozen=True)
@@ -81,16 +85,16 @@ class _StackedMoffat:
     def residuals(self, p: np.ndarray) -> np.ndarray:
         amp, alpha, beta = p
         _, w = self._terms(alpha, beta)
-        return amp * np.mean(w, axis=1) - self.values
+        return amp * (w @ _SUB_MEAN) - self.values
 
     def jacobian(self, p: np.ndarray) -> np.ndarray:
         amp, alpha, beta = p
         q, w = self._terms(alpha, beta)
         jac = np.empty((len(self.values), 3))
-        jac[:, 0] = np.mean(w, axis=1)
+        jac[:, 0] = w @ _SUB_MEAN
         # d/dalpha of q^-beta = 2 beta r^2 / alpha^3 q^(-beta-1)
-        jac[:, 1] = (2.0 * amp * beta / alpha**3) * np.mean(w * self.r2 / q, axis=1)
-        jac[:, 2] = -amp * np.mean(w * np.log(q), axis=1)
+        jac[:, 1] = (2.0 * amp * beta / alpha**3) * ((w * self.r2 / q) @ _SUB_MEAN)
+        jac[:, 2] = -amp * ((w * np.log(q)) @ _SUB_MEAN)
         return jac
 
 
