@@ -62,7 +62,12 @@ def _combine_band(stack: np.ndarray, method: str, sigma: float) -> np.ndarray:
 
 def _nan_median(stack: np.ndarray) -> np.ndarray:
     """``np.nanmedian(stack, axis=0)`` as float32, NaN where every frame is NaN."""
-    empty = np.isnan(stack).all(axis=0)
+    nan = np.isnan(stack)
+    if not nan.any():
+        # The same numbers: numpy's nanmedian along a short axis goes through
+        # masked arrays, two to three times the cost of a plain median.
+        return np.median(stack, axis=0).astype(np.float32)
+    empty = nan.all(axis=0)
     if empty.any():
         stack = stack.copy()
         stack[:, empty] = 0.0
