@@ -302,7 +302,21 @@ def measure_apertures(
 
     # Flags: masked pixels, edge, saturation, neighbours.
     full_area = np.pi * radius**2
-    in_image = circle_areas(np.ones(clean.shape), pos, radius)
+    # The area inside the frame: measured only where the aperture's pixel
+    # box meets the edge (a frame of ones and a pass over every star cost
+    # more than the rest of the flags).
+    ny, nx = clean.shape
+    with np.errstate(invalid="ignore"):
+        inner = (
+            (pos[:, 0] - radius - 1 >= 0)
+            & (pos[:, 0] + radius + 1 <= nx - 1)
+            & (pos[:, 1] - radius - 1 >= 0)
+            & (pos[:, 1] + radius + 1 <= ny - 1)
+        )
+    in_image = np.full(n, full_area)
+    if not inner.all():
+        edge = ~inner
+        in_image[edge] = circle_areas(np.ones(clean.shape), pos[edge], radius)
     flags[in_image < full_area * 0.999] |= F.NEAR_EDGE
     flags[(in_image - area) > 1e-6] |= F.MASKED
     if saturation is not None:
