@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fluxion.core.project.copy import copy_products
 from fluxion.core.project.document import Project, ProjectError, is_project
 from fluxion.widgets.flow_layout import WrappingStrip
 from fluxion.widgets.frame_table import FrameTable
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
         self.header_view = QPlainTextEdit()
         self.header_view.setReadOnly(True)
         self.header_view.setStyleSheet("font-family: monospace;")
+        # A FITS card is 80 columns: wrapped in a narrow dock it reads as a column of
+        # fragments; unwrapped, the keyword and value stay on one line (scroll sideways).
+        self.header_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.log_panel = LogPanel()
         self.frames_dock = self._dock(
             "Frames", self.frame_table, Qt.DockWidgetArea.LeftDockWidgetArea
@@ -552,11 +556,23 @@ class MainWindow(QMainWindow):
     def _save(self, folder: str | os.PathLike[str] | None) -> Path | None:
         project = self.session.project
         project.display.update(self.image_view.display_settings())
+        old = project.folder
         try:
             file = project.save(folder)
         except (ProjectError, OSError) as exc:
             self.show_error(describe_error("Saving the project", exc))
             return None
+        if old is not None and old.resolve() != file.parent.resolve():
+            # "Save as": the products go along, or the new project starts empty.
+            task = self.workers.submit(
+                copy_products, project, old, file.parent,
+                name=f"Copying the products to {file.parent.name}", key="save-as",
+            )  # fmt: skip
+            task.result.connect(
+                lambda done, f=file.parent: self.session.status_message.emit(
+                    f"{len(done)} product folder(s) and file(s) copied to {f}"
+                )
+            )
         self.settings.add_recent_project(file.parent)
         self._refresh_recent()
         self._update_title()

@@ -139,6 +139,25 @@ def scrolling(widget: QWidget) -> QScrollArea:
     return scroll
 
 
+class _FormScroll(QScrollArea):
+    """A scrolling parameter form that asks for at most ``FORM_HEIGHT`` px.
+
+    A step panel scrolls inside its dock; a form scroll area that asks for its
+    whole form's height pushed the result text and plots below the dock's edge
+    (the Zero point panel's 18 parameters filled a 768-pixel screen). Asking for
+    less keeps the results in sight; the form scrolls, and grows when there is room.
+    """
+
+    FORM_HEIGHT = 260
+
+    def sizeHint(self):  # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        widget = self.widget()
+        height = widget.sizeHint().height() if widget is not None else hint.height()
+        hint.setHeight(min(height + 2, self.FORM_HEIGHT))
+        return hint
+
+
 class StepPanel(QWidget):
     """Base class of the step panels (see the module docstring).
 
@@ -256,7 +275,11 @@ class StepPanel(QWidget):
         layout = self.layout()
         index = layout.indexOf(self.form)
         layout.removeWidget(self.form)
-        layout.insertWidget(index, scrolling(self.form), 1)
+        scroll = _FormScroll()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.form)
+        layout.insertWidget(index, scroll, 1)
         return index
 
     def keep_params_and_store(self) -> Any:
