@@ -51,8 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Frames run in parallel on the engine's executor; OpenMP libraries (the
     # cosmic-ray finder) would otherwise start one thread per core inside each
     # worker and oversubscribe the machine (measured 1.5-2.8x slower on 2 cores).
+    # OpenBLAS's pool (numpy's and scipy's linear algebra) the same: its idle
+    # threads spin on the cores the other frames need (the stacked-profile
+    # fits took three to four times the CPU time with it on two cores).
     # Set before any of them loads; a user's own setting wins.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if _split_gui_args(argv):
         from .gui_entry import run_gui  # Qt is imported only on this path
 
