@@ -85,6 +85,9 @@ class LessonPanel(QWidget):
         self.night_label = QLabel("Open a night made by 'fluxion demo' or the classroom demo.")
         self.night_label.setWordWrap(True)
         self.steps = QListWidget()
+        # Long titles end in "..." (the whole title is the item's tooltip), no sideways scrolling.
+        self.steps.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.currentRowChanged.connect(self._show_step)
         self.text = QTextBrowser()
         self.text.setOpenExternalLinks(False)
@@ -94,20 +97,17 @@ class LessonPanel(QWidget):
         self.previous_button.clicked.connect(self.previous_step)
         self.next_button = QPushButton("Next step")
         self.next_button.clicked.connect(self.next_step)
-        buttons = QHBoxLayout()
+        # Two rows, so that the dock stays narrow with large text (presentation mode).
+        buttons = QVBoxLayout()
         buttons.addWidget(self.go_button)
-        buttons.addWidget(self.previous_button)
-        buttons.addWidget(self.next_button)
-        # The keys that drive the lesson in presentation mode, shown while they do.
-        self.key_hints = QLabel("")
-        self.key_hints.setObjectName("lesson_key_hints")
-        self.key_hints.setWordWrap(True)
-        self.key_hints.setTextFormat(Qt.TextFormat.RichText)
-        self.key_hints.hide()
-        self._keys: dict[str, str] = {}
+        step_row = QHBoxLayout()
+        step_row.addWidget(self.previous_button)
+        step_row.addWidget(self.next_button)
+        buttons.addLayout(step_row)
 
         self.answer_box = QGroupBox("Your answers")
         self.answer_form = QFormLayout(self.answer_box)
+        self.answer_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.answer_fields: dict[str, tuple[QLineEdit, QLineEdit]] = {}
         self.save_button = QPushButton("Save answers")
         self.save_button.clicked.connect(self.save_answers)
@@ -124,7 +124,6 @@ class LessonPanel(QWidget):
         top = QWidget()
         t = QVBoxLayout(top)
         t.setContentsMargins(0, 0, 0, 0)
-        t.addWidget(self.key_hints)
         t.addWidget(self.choice)
         t.addWidget(self.night_label)
         t.addWidget(self.steps, 1)
@@ -194,7 +193,9 @@ class LessonPanel(QWidget):
         self.lesson = self.lessons[index]
         self.steps.clear()
         for step in self.lesson.steps:
-            self.steps.addItem(QListWidgetItem(f"{_TODO}  {step.title}"))
+            item = QListWidgetItem(f"{_TODO}  {step.title}")
+            item.setToolTip(step.title)
+            self.steps.addItem(item)
         self._build_answers()
         self.refresh()
         self.steps.setCurrentRow(0)
@@ -255,7 +256,7 @@ class LessonPanel(QWidget):
             labels = ", ".join(ANSWERS[a].label for a in step.answers)
             parts.append(f"<p><b>Your answer:</b> {html.escape(labels)} (below).</p>")
         if row == len(self.lesson.steps) - 1 and self.result_html:
-            parts.append(f"<hr><h3>Check of your answer</h3>{self.result_html}")
+            parts.append(f"<hr><a name='check'></a><h3>Check of your answer</h3>{self.result_html}")
         self.text.setHtml("".join(parts))
         self.go_button.setEnabled(bool(step.panel))
         self.go_button.setText(f"Open {step.panel}" if step.panel else "Open the step's panel")
@@ -279,20 +280,15 @@ class LessonPanel(QWidget):
             return ""
         return self.lesson.steps[row].panel or ""
 
-    def set_key_hints(self, hints: str, keys: dict[str, str] | None = None) -> None:
-        """Show the keys that drive the lesson (rich text), or hide them with ``''``.
-
-        ``keys`` names the key of each button (``{"next": "N", ...}``), shown on it.
-        """
-        self._keys = dict(keys or {})
-        self.key_hints.setText(hints)
-        self.key_hints.setVisible(bool(hints))
+    def set_keys(self, keys: dict[str, str] | None) -> None:
+        """Show on the buttons the keys that drive them (``{"next": "N", ...}``; None: none)."""
+        keys = keys or {}
         for name, button, text in (
             ("next", self.next_button, "Next step"),
             ("previous", self.previous_button, "Previous step"),
             ("check", self.check_button, "Check my answer"),
         ):
-            key = self._keys.get(name)
+            key = keys.get(name)
             button.setText(f"{text} ({key})" if key else text)
 
     def _go(self) -> None:
@@ -379,4 +375,5 @@ class LessonPanel(QWidget):
             self._show_step(last)
         else:
             self.steps.setCurrentRow(last)
+        self.text.scrollToAnchor("check")  # the result, not the step's text above it
         self.refresh()

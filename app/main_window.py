@@ -371,11 +371,7 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
-        # eight step tabs do not fit a third of the window: whole names with scroll
-        # arrows read better than "Cali...", "Det...", "Astr..."
-        for bar in self.findChildren(QTabBar):
-            bar.setElideMode(Qt.TextElideMode.ElideNone)
-            bar.setUsesScrollButtons(True)
+        self.unelide_tabs()
         if self._needs_default_layout:
             self._needs_default_layout = False
             # Dock sizes only hold once the window has its real width; a user's
@@ -384,6 +380,14 @@ class MainWindow(QMainWindow):
             horizontal = Qt.Orientation.Horizontal
             self.resizeDocks([self.frames_dock], [int(0.16 * width)], horizontal)
             self.resizeDocks(self.panel_docks[:1], [int(0.33 * width)], horizontal)
+
+    def unelide_tabs(self) -> None:
+        """Whole names with scroll arrows on the dock tabs (Qt makes new tab bars when the
+        layout changes): eight step tabs do not fit a third of the window, and whole names
+        read better than "Cali...", "Det...", "Astr..."."""
+        for bar in self.findChildren(QTabBar):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
 
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)

@@ -17,15 +17,26 @@ import html
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
-from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QToolBar, QWidget
 
 from fluxion.widgets.projector import Enlargement, GraphicsEnlarger
 
-__all__ = ["FONT_SCALE", "LESSON_KEYS", "TOGGLE_KEYS", "PresentationMode", "projector_palette"]
+__all__ = [
+    "FONT_SCALE",
+    "LESSON_KEYS",
+    "SMALL_SCREEN_FONT_SCALE",
+    "TOGGLE_KEYS",
+    "PresentationMode",
+    "font_scale_for",
+    "projector_palette",
+]
 
 TOGGLE_KEYS = ("F5", "Ctrl+Shift+P")
-#: Text is this many times its normal size.
+#: Text is this many times its normal size; on a screen under 900 px high (an older
+#: projector's 1366x768 or 1280x800) a little less, so that the lesson still fits.
 FONT_SCALE = 1.6
+SMALL_SCREEN_FONT_SCALE = 1.4
+_SMALL_SCREEN_PX = 900
 #: (keys, what it does, the button it stands for) of the lesson in presentation mode.
 LESSON_KEYS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("N", "PgDown"), "next step", "next"),
@@ -34,7 +45,9 @@ LESSON_KEYS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("C",), "check my answer", "check"),
 )
 # The window's own keys a lesson uses, listed with the lesson's.
-_BLINK_HINTS = (("\u2190 \u2192", "blink frame by frame"), ("Space", "play / pause"))
+_BLINK_HINTS = (("\u2190 \u2192", "blink"), ("Space", "play / pause"))
+_LESSON_SHARE = 0.32  # of the window's width, for the Lesson dock
+_STEP_SHARE = 0.3  # at least, for the step panel's dock
 _VIEWS_MS = 1000  # how often views opened since (a dialog, a new plot) are looked for
 
 
@@ -66,6 +79,11 @@ def projector_palette() -> QPalette:
     return pal
 
 
+def font_scale_for(screen_height: int) -> float:
+    """How much larger text is drawn on a screen ``screen_height`` px high."""
+    return FONT_SCALE if screen_height >= _SMALL_SCREEN_PX else SMALL_SCREEN_FONT_SCALE
+
+
 def _key_text(key: str) -> str:
     return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
 
@@ -93,6 +111,7 @@ class PresentationMode(QObject):
         super().__init__(window)
         self.window = window
         self.on = False
+        self.font_scale = FONT_SCALE
         self.action = QAction("Presentation mode (projector)", window)
         self.action.setCheckable(True)
         self.action.setShortcuts([QKeySequence(k) for k in TOGGLE_KEYS])
@@ -113,12 +132,25 @@ class PresentationMode(QObject):
             act.triggered.connect(getattr(self, f"_{name}"))
             window.addAction(act)
             self.lesson_actions[name] = act
+        # The keys, in one line along the bottom of the window: readable from the back.
+        self.hints = QLabel(self.hint_text())
+        self.hints.setTextFormat(Qt.TextFormat.RichText)
+        self.hints_bar = QToolBar("Presentation keys", window)
+        self.hints_bar.setObjectName("toolbar_presentation_keys")
+        self.hints_bar.setMovable(False)
+        self.hints_bar.addWidget(self.hints)
+        window.addToolBar(Qt.ToolBarArea.BottomToolBarArea, self.hints_bar)
+        self.hints_bar.hide()
         self.enlarger = GraphicsEnlarger(Enlargement(), self)
         self._views_timer = QTimer(self)
         self._views_timer.setInterval(_VIEWS_MS)
         self._views_timer.timeout.connect(lambda: self.enlarger.watch(self._views()))
         self._font: QFont | None = None
         self._palette: QPalette | None = None
+        self._layout = None  # the window's docks as they were, put back on leaving
+        # Widgets whose font is their own (a style sheet's family, a set font):
+        # they do not follow the application's, so they are enlarged one by one.
+        self._own_fonts: list[tuple[QWidget, str, QFont]] = []
         window.installEventFilter(self)
 
     # -- on and off --------------------------------------------------------------
@@ -143,17 +175,50 @@ class PresentationMode(QObject):
         app = QApplication.instance()
         self._font, self._palette = QFont(app.font()), QPalette(app.palette())
         normal = self._font.pointSizeF() if self._font.pointSizeF() > 0 else 9.0
+        screen = self.window.screen() or QApplication.primaryScreen()
+        self.font_scale = font_scale_for(screen.size().height() if screen else 1080)
         big = QFont(self._font)
-        big.setPointSizeF(round(normal * FONT_SCALE, 1))
+        big.setPointSizeF(round(normal * self.font_scale, 1))
         app.setFont(big)
         app.setPalette(projector_palette())
         self.enlarger.enlargement = Enlargement(
-            normal_pt=normal, font_pt=big.pointSizeF(), font=FONT_SCALE
+            normal_pt=normal, font_pt=big.pointSizeF(), font=self.font_scale
         )
         self.enlarger.start(self._views())
         self._views_timer.start()
+        self._enlarge_own_fonts(big.pointSizeF())
+        self.window.image_view.set_compact(True)
+        self._layout = self.window.saveState()
         self.window.lesson_dock.show()
         self.window.lesson_dock.raise_()
+        # Once the window has its real width (at start, after it is shown).
+        QTimer.singleShot(0, self._widen_lesson)
+
+    def _widen_lesson(self) -> None:
+        """The lesson is what the room reads: give its dock a third of the window."""
+        if self.on:
+            width = int(_LESSON_SHARE * self.window.width())
+            docks, widths = [self.window.lesson_dock], [width]
+            step_dock = next((d for d in self.window.panel_docks if d.isVisible()), None)
+            if step_dock is not None and step_dock.width() < _STEP_SHARE * self.window.width():
+                # The panel's form with large text, where a wide screen has the room.
+                docks.append(step_dock)
+                widths.append(int(_STEP_SHARE * self.window.width()))
+            self.window.resizeDocks(docks, widths, Qt.Orientation.Horizontal)
+            self.window.unelide_tabs()
+
+    def _enlarge_own_fonts(self, point_size: float) -> None:
+        self._own_fonts = []
+        for widget in self.window.findChildren(QWidget):
+            sheet = widget.styleSheet()
+            if "font-family" in sheet and "font-size" not in sheet:
+                self._own_fonts.append((widget, sheet, QFont(widget.font())))
+                widget.setStyleSheet(f"{sheet} font-size: {point_size:g}pt;")
+            elif widget.testAttribute(Qt.WidgetAttribute.WA_SetFont) and not sheet:
+                self._own_fonts.append((widget, sheet, QFont(widget.font())))
+                font = QFont(widget.font())
+                font.setPointSizeF(point_size)
+                widget.setFont(font)
 
     def _leave(self) -> None:
         self._views_timer.stop()
@@ -163,6 +228,27 @@ class PresentationMode(QObject):
             app.setFont(self._font)
         if self._palette is not None:
             app.setPalette(self._palette)
+        self.window.image_view.set_compact(False)
+        self._settle()
+        # Again once the normal font has reached every widget (it is delivered as
+        # events): a style sheet's font and the docks' sizes follow their parents'.
+        QTimer.singleShot(0, self._settle)
+
+    def _settle(self) -> None:
+        """Give back the widgets' own fonts and the window's layout (when the mode is off)."""
+        if self.on:
+            return
+        for widget, sheet, font in self._own_fonts:
+            try:
+                if sheet:
+                    widget.setStyleSheet(sheet)
+                else:
+                    widget.setFont(font)
+            except RuntimeError:  # the widget has been deleted since
+                continue
+        if self._layout is not None:
+            self.window.restoreState(self._layout)
+            self.window.unelide_tabs()
 
     def _views(self) -> list[pg.GraphicsView]:
         return self.window.findChildren(pg.GraphicsView)
@@ -174,13 +260,13 @@ class PresentationMode(QObject):
             for keys, what, _name in LESSON_KEYS
         ]
         parts += [f"<b>{html.escape(k)}</b> {html.escape(w)}" for k, w in _BLINK_HINTS]
-        parts.append(f"<b>{html.escape(TOGGLE_KEYS[0])}</b> leave presentation mode")
+        parts.append(f"<b>{html.escape(TOGGLE_KEYS[0])}</b> leave")
         return " &nbsp;\u00b7&nbsp; ".join(parts)
 
     def _show_hints(self, on: bool) -> None:
+        self.hints_bar.setVisible(on)
         keys = {name: _key_text(keys[0]) for keys, _w, name in LESSON_KEYS}
-        self.window.lesson_panel.set_key_hints(self.hint_text() if on else "",
-                                               keys if on else None)  # fmt: skip
+        self.window.lesson_panel.set_keys(keys if on else None)
 
     # -- the lesson's keys ------------------------------------------------------------
     def _next(self) -> None:

@@ -154,6 +154,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         # The controls wrap onto a second row when the window is narrow (twice the
         # scale on a laptop), so that they never set the window's least width.
         bar = WrappingStrip()
+        self._bar_labels: list[QLabel] = []
         for label, box in (
             ("Limits", self.limits_box),
             ("Stretch", self.stretch_box),
@@ -162,7 +163,8 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             pair = QWidget()
             row = QHBoxLayout(pair)
             row.setContentsMargins(0, 0, 0, 0)
-            row.addWidget(QLabel(label))
+            self._bar_labels.append(QLabel(label))
+            row.addWidget(self._bar_labels[-1])
             row.addWidget(box)
             bar.add(pair)
         for text, slot, tip in (
@@ -175,10 +177,12 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             b.setToolTip(tip)
             b.clicked.connect(slot)
             bar.add(b)
+            if slot == self.reset_contrast_bias:
+                self._reset_button = b
         bar.add(self.layers_button)
         bar.add(self.colour_button)
 
-        side_widget = QWidget()
+        side_widget = self._side = QWidget()
         # the histogram only needs to show where the limits sit: the image gets the room
         side_widget.setFixedWidth(self.magnifier.width() + 10)
         side = QVBoxLayout(side_widget)
@@ -193,6 +197,14 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         outer.addWidget(bar)
         outer.addLayout(main, 1)
         outer.addWidget(self.readout_label)
+
+    def set_compact(self, compact: bool) -> None:
+        """Leave out the magnifier, the histogram, the controls' titles and Reset colours (a
+        small screen, a projector's large text): the image keeps the room. The controls keep
+        their tooltips."""
+        self._side.setVisible(not compact)
+        for widget in (*self._bar_labels, self._reset_button):
+            widget.setVisible(not compact)
 
     def _install_zoom_actions(self) -> None:
         for keys, slot, what in (

@@ -43,7 +43,7 @@ class Enlargement:
         The application's normal point size (what ``font_pt`` replaces).
     """
 
-    line: float = 2.5
+    line: float = 2.0
     min_line: float = 3.0
     marker: float = 1.5
     font_pt: float = 14.0

@@ -7,8 +7,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from fluxion.app.presentation import FONT_SCALE
+from fluxion.app.presentation import font_scale_for
 from fluxion.app.settings import Settings
+from fluxion.widgets.projector import Enlargement
 
 
 def _activate(window, qtbot) -> None:
@@ -54,7 +55,7 @@ def test_presentation_mode_enlarges_text_lines_and_markers(
     normal_palette = QPalette(app.palette())
     _draw_overlays(window)
     before = _styles(window)
-    assert not window.presentation.on and not window.lesson_panel.key_hints.isVisible()
+    assert not window.presentation.on and not window.presentation.hints_bar.isVisible()
 
     # The View menu's action carries the keys; F5 turns the mode on.
     assert window.presentation.action in window.view_menu.actions()
@@ -62,29 +63,37 @@ def test_presentation_mode_enlarges_text_lines_and_markers(
     _activate(window, qtbot)
     qtbot.keyClick(window, Qt.Key.Key_F5)
     assert window.presentation.on and window.presentation.action.isChecked()
-    big_pt = round(normal_pt * FONT_SCALE, 1)
+    # 1.6x, or 1.4x on a screen under 900 px high.
+    assert window.presentation.font_scale == font_scale_for(window.screen().size().height())
+    big_pt = round(normal_pt * window.presentation.font_scale, 1)
     assert app.font().pointSizeF() == pytest.approx(big_pt)
     # Every widget follows the application's font (delivered as an event).
     qtbot.waitUntil(lambda: window.lesson_panel.text.font().pointSizeF() == pytest.approx(big_pt))
     assert window.frame_table.font().pointSizeF() == pytest.approx(big_pt)
     qtbot.waitUntil(lambda: _styles(window)["aperture_pen"] > before["aperture_pen"])
     on = _styles(window)
-    # Lines 2.5x and at least 3 px; screen-sized markers 1.5x; text 1.6x.
+    # Lines thicker (and at least 3 px), screen-sized markers and text larger.
+    e = Enlargement()
     for pen in ("aperture_pen", "target_pen", "track_pen", "plot_line_pen"):
-        assert on[pen] == pytest.approx(max(2.5 * max(before[pen], 1.0), 3.0)), pen
-    assert on["target_marker_px"] == pytest.approx(1.5 * before["target_marker_px"])
+        assert on[pen] == pytest.approx(max(e.line * max(before[pen], 1.0), e.min_line)), pen
+        assert on[pen] >= 2 * before[pen]
+    assert on["target_marker_px"] == pytest.approx(e.marker * before["target_marker_px"])
     assert on["label_pt"] == pytest.approx(big_pt)
     assert on["axis_tick_pt"] == pytest.approx(big_pt)
     assert on["axis_title_pt"] == pytest.approx(big_pt)
     assert on["axis_pen"] >= 2.0
+    assert font_scale_for(768) < font_scale_for(1080)
+    # The image keeps the room: no magnifier and histogram beside it.
+    assert not window.image_view.magnifier.isVisible()
     # High contrast: black on white.
     pal = app.palette()
     assert pal.color(QPalette.ColorRole.Text).name() == "#000000"
     assert pal.color(QPalette.ColorRole.Base).name() == "#ffffff"
-    # The lesson comes forward with its keys shown.
+    # The lesson comes forward, its keys shown along the window and on its buttons.
     panel = window.lesson_panel
-    qtbot.waitUntil(panel.key_hints.isVisible)
-    hints = panel.key_hints.text()
+    qtbot.waitUntil(window.presentation.hints_bar.isVisible)
+    assert window.lesson_dock.isVisible()
+    hints = window.presentation.hints.text()
     for words in ("next step", "previous step", "run this step", "check my answer", "blink"):
         assert words in hints
     assert panel.next_button.text() == "Next step (N)"
@@ -107,8 +116,12 @@ def test_presentation_mode_enlarges_text_lines_and_markers(
     assert app.palette().color(QPalette.ColorRole.Base) == normal_palette.color(
         QPalette.ColorRole.Base
     )
+    # (The window's layout is put back, and the panel in front redraws its own overlays.)
+    _draw_overlays(window)
     assert _styles(window) == before
-    assert not panel.key_hints.isVisible() and panel.next_button.text() == "Next step"
+    assert not window.presentation.hints_bar.isVisible()
+    assert window.image_view.magnifier.isVisible()
+    assert panel.next_button.text() == "Next step"
     assert not Settings(tmp_path / "settings.ini").presentation()
 
 
@@ -167,5 +180,5 @@ def test_keys_drive_the_lesson(window, qtbot, open_and_wait, demo_night, tmp_pat
     app = QApplication.instance()
     big = app.font().pointSizeF()
     window.close()
-    assert app.font().pointSizeF() == pytest.approx(big / FONT_SCALE, abs=0.1)
+    assert app.font().pointSizeF() == pytest.approx(big / window.presentation.font_scale, abs=0.1)
     assert Settings(tmp_path / "settings.ini").presentation()
