@@ -164,6 +164,10 @@ def _uncount(counts: dict[str, dict[str, int]], step: str, status: str | None) -
         counts[step][status] -= 1
 
 
+# OpenBLAS's pool of one thread per core only spins against the frames'
+# workers and the night's other steps (small least-squares problems cost
+# three to four times the CPU time with it on two cores).
+@single_thread("blas")
 def run_night(
     project: Project,
     frames: Sequence[FrameInfo],
@@ -201,29 +205,6 @@ def run_night(
     channel : str, optional
         Colour frames: the channel the light curve follows (default green).
     """
-    # OpenBLAS's pool of one thread per core only spins against the frames'
-    # workers and the night's other steps (small least-squares problems cost
-    # three to four times the CPU time with it on two cores).
-    with single_thread("blas"):
-        return _run_night(
-            project, frames, params, catalog=catalog, target=target, target_name=target_name,
-            executor=executor, state=state, channel=channel,
-        )  # fmt: skip
-
-
-def _run_night(
-    project: Project,
-    frames: Sequence[FrameInfo],
-    params: NightParams,
-    *,
-    catalog: Table | None = None,
-    target: TargetLocator | None = None,
-    target_name: str = "target",
-    executor: Executor | None = None,
-    state: StepState | None = None,
-    channel: str | None = None,
-) -> NightRun:
-    """:func:`run_night` with the native thread pools already limited."""
     state = state if state is not None else StepState()
     if project.folder is None:
         raise ValueError("the project needs a folder before a run")
