@@ -71,9 +71,28 @@ def extract_objects(
     ``pixel_threshold`` (times the pixel noise ``err``). An object larger than
     sep's pixel stack grows the stack for this extraction only.
     """
-    args = (data, bad, err, snr_threshold, pixel_threshold, min_area, kernel, p)
+
+    def extract() -> tuple[np.ndarray, np.ndarray]:
+        # sep compares the filtered image with threshold x err, err being the
+        # pixel noise (a number or the rms map): the kernel's noise factor turns
+        # the filtered image's S/N into that unit.
+        return sep.extract(
+            data,
+            min(snr_threshold * noise_factor(kernel), pixel_threshold),
+            err=err,
+            mask=bad,
+            minarea=min_area,
+            filter_kernel=kernel,
+            # 'conv' with the scaled threshold means the same with a number and
+            # with an rms map; sep's 'matched' treatment applies only to a noise array.
+            filter_type="conv",
+            deblend_nthresh=p.deblend_levels,
+            deblend_cont=p.deblend_contrast,
+            segmentation_map=True,
+        )
+
     try:
-        return _sep_extract(*args)
+        return extract()
     except Exception as exc:
         if "pixel buffer full" not in str(exc):
             raise
@@ -87,38 +106,9 @@ def extract_objects(
                 size = min(10 * size, max(data.size, default + 1))
                 sep.set_extract_pixstack(size)
                 try:
-                    return _sep_extract(*args)
+                    return extract()
                 except Exception as exc:
                     if "pixel buffer full" not in str(exc) or size >= data.size:
                         raise
         finally:
             sep.set_extract_pixstack(default)
-
-
-def _sep_extract(
-    data: np.ndarray,
-    bad: np.ndarray,
-    err: float | np.ndarray,
-    snr_threshold: float,
-    pixel_threshold: float,
-    min_area: int,
-    kernel: np.ndarray | None,
-    p: DetectionParams,
-) -> tuple[np.ndarray, np.ndarray]:
-    # sep compares the filtered image with threshold x err, err being the
-    # pixel noise (a number or the rms map): the kernel's noise factor turns
-    # the filtered image's S/N into that unit.
-    return sep.extract(
-        data,
-        min(snr_threshold * noise_factor(kernel), pixel_threshold),
-        err=err,
-        mask=bad,
-        minarea=min_area,
-        filter_kernel=kernel,
-        # 'conv' with the scaled threshold means the same with a number and with
-        # an rms map; sep's 'matched' treatment applies only to a noise array.
-        filter_type="conv",
-        deblend_nthresh=p.deblend_levels,
-        deblend_cont=p.deblend_contrast,
-        segmentation_map=True,
-    )
