@@ -129,16 +129,6 @@ def read_stored(
     return out
 
 
-def scrolling(widget: QWidget) -> QScrollArea:
-    """``widget`` in a frameless scroll area, so that a tall form does not set
-    a minimum height on the whole window."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(widget)
-    return scroll
-
-
 class _FormScroll(QScrollArea):
     """A scrolling parameter form that asks for at most ``FORM_HEIGHT`` px.
 
@@ -156,6 +146,17 @@ class _FormScroll(QScrollArea):
         height = widget.sizeHint().height() if widget is not None else hint.height()
         hint.setHeight(min(height + 2, self.FORM_HEIGHT))
         return hint
+
+
+def scrolling(widget: QWidget, form: bool = False) -> QScrollArea:
+    """``widget`` in a frameless scroll area, so that a tall form does not set
+    a minimum height on the whole window; ``form``: one that asks for at most
+    ``_FormScroll.FORM_HEIGHT`` px (a step's parameters, above its results)."""
+    scroll = _FormScroll() if form else QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(widget)
+    return scroll
 
 
 class StepPanel(QWidget):
@@ -270,16 +271,21 @@ class StepPanel(QWidget):
     def _on_project(self) -> None:
         self.form.set_params(self.session.project.step_params(self.step, self.params_type))
 
-    def scroll_form(self) -> int:
-        """Put the parameter form in a scroll area (tall forms) where it was; its index."""
+    def scroll_form(self, height: int | None = None) -> int:
+        """Put the parameter form in a scroll area (tall forms) where it was; its index.
+
+        ``height``: the most it asks for (default ``_FormScroll.FORM_HEIGHT``).
+        """
         layout = self.layout()
         index = layout.indexOf(self.form)
         layout.removeWidget(self.form)
-        scroll = _FormScroll()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self.form)
-        layout.insertWidget(index, scroll, 1)
+        scroll = scrolling(self.form, form=True)
+        if height is not None:
+            scroll.FORM_HEIGHT = height
+        # It keeps its height (and the buttons their place) whatever the plots below
+        # do; the room a tall dock has to spare goes to the plots.
+        scroll.setMinimumHeight(min(self.form.sizeHint().height() + 2, 150, scroll.FORM_HEIGHT))
+        layout.insertWidget(index, scroll, 0)
         return index
 
     def keep_params_and_store(self) -> Any:

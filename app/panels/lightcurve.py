@@ -179,6 +179,13 @@ class LightCurvePanel(
         lay.addLayout(comp_row)
         lay.addWidget(self.comp_table)
         self.layout().insertWidget(0, box)
+        # The curve is what the step is for: the form scrolls in four rows and the
+        # (empty) table of clicked stars shows only when clicks add stars, so that
+        # the curve is in sight on a 768-pixel screen.
+        self.scroll_form(height=130)
+        self.comp_table.setVisible(False)
+        self.click_box.toggled.connect(lambda _on: self._show_comp_table())
+        self.curve.setMinimumHeight(180)
         self.layout().addLayout(fold_row)
         self.layout().addWidget(self.curve, 3)
         self.layout().addWidget(self.periodogram, 1)
@@ -300,7 +307,11 @@ class LightCurvePanel(
             del self.comparisons[row]
             self._refresh_comp_table()
 
+    def _show_comp_table(self) -> None:
+        self.comp_table.setVisible(self.click_box.isChecked() or bool(self.comparisons))
+
     def _refresh_comp_table(self) -> None:
+        self._show_comp_table()
         self.comp_table.blockSignals(True)
         self.comp_table.setRowCount(len(self.comparisons))
         for r, (x, y, m) in enumerate(self.comparisons):
