@@ -32,6 +32,7 @@ from fluxion.core.chain.solve import frame_wcs
 from fluxion.core.display.debayer import colour_picture
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
 from fluxion.core.io.fitsio import read_image
+from fluxion.core.io.names import FrameNames
 from fluxion.core.io.sequence import Sequence, scan
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
@@ -236,6 +237,7 @@ class Session(QObject):
         self.settings = None
         self._display_generation = 0
         self._store: ProductStore | None = None
+        self._names: tuple[Sequence | None, FrameNames] = (None, FrameNames())
 
     # -- products -------------------------------------------------------------
     def product_store(self) -> ProductStore:
@@ -256,7 +258,21 @@ class Session(QObject):
             self.project_changed.emit()
         if self._store is None or self._store.folder != project.folder:
             self._store = ProductStore(project.folder)
+        self._store.names = self.frame_names()
         return self._store
+
+    def frame_names(self) -> FrameNames:
+        """The open frames' unique names, which their products take (:mod:`fluxion.core.io.names`).
+
+        Named over every open frame, as ``fluxion run`` names a night's, so
+        the window and the run find each other's products.
+        """
+        seq = self.sequence
+        if seq is None:
+            return FrameNames()
+        if self._names[0] is not seq:
+            self._names = (seq, FrameNames.of_night(seq.frames))
+        return self._names[1]
 
     def reference_catalog(self) -> Path | None:
         """The project's reference catalog file (it may be gone), or None when it has none.

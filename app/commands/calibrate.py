@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from . import CommandError
 from .options import (
@@ -12,7 +13,6 @@ from .options import (
     add_workers_argument,
     check_folder,
     check_paths,
-    check_unique_names,
     check_workers,
     recurse,
 )
@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.calibration.pairing import missing_summary
     from fluxion.core.calibration.run import build_masters, calibrate_lights
     from fluxion.core.io.folders import prepare_output_folder
+    from fluxion.core.io.names import FrameNames
     from fluxion.core.io.sequence import group_frames, scan
-    from fluxion.core.runtime.failures import shown_name
+    from fluxion.core.runtime.failures import shown_name, shown_text
     from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
@@ -61,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     if not lights:
         progress.done()
         raise CommandError(f"no light frames among {len(frames)} files")
-    check_unique_names(lights)
     inputs = {f.path.resolve().parent for f in lights}
     if out in inputs:
         raise CommandError(f"{args.out} holds the raw frames; choose another output folder")
@@ -74,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
         memory_mb=args.memory,
     )
 
+    # Lights whose names clash go into sub-folders named as their own.
+    names = FrameNames.of_night(frames)
+
     def raw(group):
-        return [RawFrame.from_info(f) for f in group]
+        return [replace(RawFrame.from_info(f), name=names.file(f.path)) for f in group]
 
     with ThreadPoolExecutor(args.workers) as pool:
         executor = pool if args.workers > 1 else None
@@ -105,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
     for o in outcomes:
         if o.error:
             failed += 1
-            print(f"FAILED   {shown_name(o.name)}: {o.error}")
+            print(f"FAILED   {shown_text(o.name)}: {o.error}")
         else:
             steps = ", ".join(o.applied) or "nothing applied"
             extra = "".join(f"; warning: {w}" for w in o.warnings)
-            print(f"light    {shown_name(o.name)}: {steps}; {o.n_masked} px masked{extra}")
+            print(f"light    {shown_text(o.name)}: {steps}; {o.n_masked} px masked{extra}")
     skipped = [f for f in groups.unknown if f.problems]
     for f in skipped:
         print(f"skipped  {shown_name(f.path)}: {'; '.join(f.problems)}")

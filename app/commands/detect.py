@@ -12,7 +12,6 @@ from .options import (
     add_workers_argument,
     check_folder,
     check_paths,
-    check_unique_names,
     check_workers,
     measurable_frames,
     recurse,
@@ -57,8 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.detection.batch import detect_files
     from fluxion.core.detection.extract import Detection, DetectionParams
+    from fluxion.core.io.names import FrameNames
     from fluxion.core.io.sequence import scan
-    from fluxion.core.runtime.failures import shown_name
+    from fluxion.core.runtime.failures import shown_name, shown_text
     from fluxion.core.runtime.pipeline import StepState
 
     check_paths(args.paths)
@@ -75,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
     state = StepState(progress)
     frames = scan(args.paths, state=state.sub(0.0, 0.05), recursive=recurse(args))
     chosen, unreadable = measurable_frames(frames)
-    check_unique_names(chosen)
     if not chosen:
         progress.done()
         raise CommandError(f"no readable images among {len(frames)} files")
+    names = FrameNames.of(f.path for f in chosen)
     with ThreadPoolExecutor(args.workers) as pool:
         outcomes = detect_files(
             [f.path for f in chosen],
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             executor=pool if args.workers > 1 else None,
             state=state.sub(0.05, 1.0),
+            names=names,
         )
     progress.done()
     print(f"{'frame':40s} {'sources':>7s} {'fwhm':>6s} {'spread':>6s} {'sky':>10s} {'noise':>8s}")
@@ -93,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
     for o in outcomes:
         if o.error:
             failed += 1
-            print(f"{shown_name(o.path):40.40s} FAILED: {o.error}")
+            print(f"{shown_text(names.file(o.path)):40.40s} FAILED: {o.error}")
             continue
         print(
-            f"{shown_name(o.path):40.40s} {o.n_sources:7d} {o.fwhm:6.2f} {o.fwhm_spread:6.2f} "
-            f"{o.sky:10.2f} {o.sky_noise:8.2f}"
+            f"{shown_text(names.file(o.path)):40.40s} {o.n_sources:7d} {o.fwhm:6.2f} "
+            f"{o.fwhm_spread:6.2f} {o.sky:10.2f} {o.sky_noise:8.2f}"
         )
     for f in unreadable:
         print(f"skipped  {shown_name(f.path)}: {'; '.join(f.problems)}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,6 @@ __all__ = [
     "add_workers_argument",
     "check_folder",
     "check_paths",
-    "check_unique_names",
     "check_workers",
     "chosen_cfa",
     "measurable_frames",
@@ -188,22 +186,6 @@ def check_paths(paths: list[Path]) -> None:
     for p in missing:
         print(f"skipped  {shown_name(p)}: no such file or folder", file=sys.stderr)
         paths.remove(p)
-
-
-def check_unique_names(frames: Iterable) -> None:
-    """Raise :class:`CommandError` when two frames to be written share a file name.
-
-    Their products would have the same name; the message says where they are
-    and what to do.
-    """
-    from fluxion.core.io.sequence import same_names
-
-    clashes = same_names(frames)
-    if clashes:
-        raise CommandError(
-            "frames in different folders have the same name, and so would their "
-            f"products: {'; '.join(clashes)}. Open one of the folders at a time"
-        )
 
 
 def check_workers(workers: int, option: str = "--workers") -> None:

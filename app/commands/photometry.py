@@ -114,12 +114,25 @@ def output_names(frames: list[Path]) -> dict[Path, str]:
 
     ``x.fits`` and ``x.fts`` measured together get ``x.fits.ecsv`` and
     ``x.fts.ecsv``: each keeps its own table instead of one overwriting the other.
+    Frames whose file names clash in different folders (``M67/n0001.fits``,
+    ``NGC188/n0001.fits``) have theirs in sub-folders named as their own
+    (:class:`fluxion.core.io.names.FrameNames`): ``M67/n0001.ecsv``.
     """
-    base = {f: output_name(f) for f in frames}
+    from fluxion.core.io.names import FrameNames
+
+    names = FrameNames.of(frames)
+
+    def beside(f: Path, name: str) -> str:
+        folder = names.folder(f)
+        return f"{folder}/{name}" if folder else name
+
+    base = {f: beside(f, output_name(f)) for f in frames}
     counts: dict[str, int] = {}
     for name in base.values():
         counts[name] = counts.get(name, 0) + 1
-    return {f: (name if counts[name] == 1 else f.name + ".ecsv") for f, name in base.items()}
+    return {
+        f: (name if counts[name] == 1 else beside(f, f.name + ".ecsv")) for f, name in base.items()
+    }
 
 
 def measure_file(
@@ -190,7 +203,8 @@ def psf_grid_name(table_name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.io.folders import prepare_output_folder
-    from fluxion.core.runtime.failures import per_file, shown_name
+    from fluxion.core.io.names import FrameNames
+    from fluxion.core.runtime.failures import per_file, shown_name, shown_text
 
     check_paths(args.paths)
     check_folder(args.out)
@@ -203,11 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if not frames:
         raise CommandError("no FITS files found")
     names = output_names(frames)
-    if len(set(names.values())) != len(frames):
-        raise CommandError(
-            "frames in different folders have the same name, and so would their tables; "
-            "measure one folder at a time"
-        )
+    shown = FrameNames.of(frames)  # frames of the same name are told apart by their folders
     prepare_output_folder(args.out)
 
     def one(path: Path) -> tuple[Path, int, str, str]:
@@ -232,8 +242,8 @@ def run(args: argparse.Namespace) -> int:
     for path, n, unit, error in outcomes:
         if error:
             failed += 1
-            print(f"{shown_name(path):40.40s} FAILED: {error}")
+            print(f"{shown_text(shown.file(path)):40.40s} FAILED: {error}")
         else:
-            print(f"{shown_name(path):40.40s} {n:7d} stars  flux in {unit}")
+            print(f"{shown_text(shown.file(path)):40.40s} {n:7d} stars  flux in {unit}")
     print(f"{len(outcomes) - failed} of {len(outcomes)} frames written to {args.out}")
     return 1 if failed else 0

@@ -16,7 +16,6 @@ from .options import (
     add_workers_argument,
     check_folder,
     check_paths,
-    check_unique_names,
     check_workers,
     recurse,
 )
@@ -268,7 +267,6 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         raise CommandError(f"no usable light frame among {len(frames)} files")
     _print_unusable(frames)
-    check_unique_names([f for f in frames if f.type == "light" and f.usable])
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:
@@ -345,13 +343,13 @@ def _print_unusable(frames) -> None:
 
 
 def _print_summary(result, frames_file: Path) -> None:
-    from fluxion.core.runtime.failures import shown_name
+    from fluxion.core.runtime.failures import shown_text
 
     for step, c in result.counts.items():
         print(f"{step:12s} {c.get('done', 0):4d} done, {c.get('current', 0):4d} current")
     for row in result.frames:
         if row["status"] != "ok":
-            print(f"{shown_name(row['file'])}: {row['status']}")
+            print(f"{shown_text(row['file'])}: {row['status']}")
     for note in result.notes:
         print(note)
     n_ok = sum(s == "ok" for s in result.frames["status"])

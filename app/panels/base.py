@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fluxion.core.io.names import FrameNames
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.image_view import ImageView
@@ -62,6 +63,7 @@ from ..workers import Task
 
 __all__ = [
     "StepPanel",
+    "frame_names",
     "product_store",
     "read_stored",
     "run_standalone",
@@ -83,10 +85,21 @@ def product_store(session: Any) -> ProductStore | None:
             return getter()
         # Sessions without product_store: a saved project's folder, else no products.
         folder = session.project.folder
-        return ProductStore(folder) if folder is not None else None
+        if folder is None:
+            return None
+        return ProductStore(folder, frame_names(session))
     except (OSError, ValueError) as exc:
         log.warning("products are not saved: %s", exc)
         return None
+
+
+def frame_names(session: Any) -> FrameNames:
+    """The open frames' unique names (:meth:`Session.frame_names`), which products take."""
+    getter = getattr(session, "frame_names", None)
+    if callable(getter):
+        return getter()
+    seq = getattr(session, "sequence", None)
+    return FrameNames.of_night(seq.frames) if seq is not None else FrameNames()
 
 
 def saved_product_store(session: Any) -> ProductStore | None:

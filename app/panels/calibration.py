@@ -74,7 +74,7 @@ def calibrate(
     lights are calibrated.
     """
     state = state if state is not None else StepState()
-    chosen = {frames[i].path.name: i for i in indices if frames[i].type == "light"}
+    chosen = {store.names.file(frames[i].path): i for i in indices if frames[i].type == "light"}
     inputs = [f for f in frames if f.type != "light"] + [frames[i] for i in chosen.values()]
     outcomes = calibrate_frames(
         store, inputs, params, master_params, executor=executor, state=state.sub(0.0, 0.9)

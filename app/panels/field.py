@@ -29,6 +29,7 @@ from fluxion.core.field.star import StarCurve
 
 from ..workers import Task
 from . import field_plots as fp
+from .base import frame_names
 from .project_run import ProjectRunPanel, show_on_project
 
 __all__ = ["FieldPanel"]
@@ -204,7 +205,7 @@ class FieldPanel(ProjectRunPanel):
         if self.field is None or self.image_view is None or self.session.sequence is None:
             return
         lc, table = self.field.lightcurves, self.field.variability
-        name = self.session.sequence[index].path.name
+        name = frame_names(self.session).file(self.session.sequence[index].path)
         cand = table[np.asarray(table["candidate"], bool)]
         known = {int(s) for s, v in zip(cand["star_id"], cand["known_variable"], strict=True)
                  if str(v)}  # fmt: skip

@@ -38,7 +38,7 @@ from fluxion.core.lightcurve.run import LightCurveParams, write_light_curve
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import ErrorInfo, Task
-from .base import StepPanel, run_standalone, saved_product_store
+from .base import StepPanel, frame_names, run_standalone, saved_product_store
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
@@ -236,7 +236,8 @@ class LightCurvePanel(
         if seq is None or folder is None or not docs:
             return None
         task = self.session.workers.submit(
-            stored_light_curves, folder, docs, [f.path.name for f in seq.frames],
+            stored_light_curves, folder, docs,
+            [frame_names(self.session).file(f.path) for f in seq.frames],
             name="Reading the light curve", key="restore:lightcurve", quiet=True,
         )  # fmt: skip
         task.result.connect(lambda found, s=seq: self._on_stored(found, s))

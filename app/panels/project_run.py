@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..workers import ErrorInfo, Task
-from .base import StepPanel
+from .base import StepPanel, frame_names
 
 __all__ = ["ProjectRunPanel", "show_on_project"]
 
@@ -95,11 +95,12 @@ class ProjectRunPanel(StepPanel):
         return rows[0].row() if rows else None
 
     def frame_index(self, file: str) -> int | None:
-        """The sequence's index of the light named ``file`` (None when not open)."""
+        """The sequence's index of the light of unique name ``file`` (None when not open)."""
         seq = self.session.sequence
         if seq is None:
             return None
-        return next((i for i, f in enumerate(seq.frames) if f.path.name == file), None)
+        names = frame_names(self.session)
+        return next((i for i, f in enumerate(seq.frames) if names.file(f.path) == file), None)
 
     def _add_tabs(self, tabs: QTabWidget) -> None:
         """Cancel and Export above the result text, the result tabs below it."""

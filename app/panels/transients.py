@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from fluxion.core.chain.transients import ProjectTransients, TransientStepParams
 
 from ..workers import Task
+from .base import frame_names
 from .project_run import ProjectRunPanel, show_on_project
 
 __all__ = ["TransientsPanel", "candidate_objects"]
@@ -254,7 +255,7 @@ class TransientsPanel(ProjectRunPanel):
         cand = self.found.result.candidates
         if len(cand) == 0:
             return
-        name = self.session.sequence[index].path.name
+        name = frame_names(self.session).file(self.session.sequence[index].path)
         here = (np.asarray(cand["file"]) == name) & np.asarray(cand["accepted"], bool)
         overlays = self.image_view.overlays
         if here.any():

@@ -309,7 +309,7 @@ def calibrate_frames(
         if store.is_current("calibration", f.path, fps[f.path], ".fits"):
             path = store.path("calibration", f.path, ".fits")
             problem = _unmatched(_stored_missing(path))
-            outcomes[f.path] = StepOutcome(f.path.name, "current", problem, value=path)
+            outcomes[f.path] = StepOutcome(store.names.file(f.path), "current", problem, value=path)
         else:
             todo.append(f)
     missing: list[tuple[str, dict]] = []
@@ -325,13 +325,17 @@ def calibrate_frames(
         def on_result(f: FrameInfo, result: object) -> None:
             if isinstance(result, BaseException):
                 log.warning("%s: not calibrated: %s", f.path.name, result)
-                outcomes[f.path] = StepOutcome(f.path.name, "failed", f"calibration: {result}")
+                outcomes[f.path] = StepOutcome(
+                    store.names.file(f.path), "failed", f"calibration: {result}"
+                )
                 return
             store.record("calibration", f.path, fps[f.path])
             path = store.path("calibration", f.path, ".fits")
             gaps = result.get("missing", {})
-            outcomes[f.path] = StepOutcome(f.path.name, "done", _unmatched(gaps), value=path)
-            missing.append((f.path.name, gaps))
+            outcomes[f.path] = StepOutcome(
+                store.names.file(f.path), "done", _unmatched(gaps), value=path
+            )
+            missing.append((store.names.file(f.path), gaps))
 
         run_frames(
             todo,

@@ -29,6 +29,7 @@ from astropy.time import Time
 from ..field.data import FieldData, field_from_frames
 from ..field.forced import ForcedParams, confirmed, measure_field_frame, star_list
 from ..io.frames import FrameInfo
+from ..io.names import FrameNames
 from ..lightcurve.differential import light_curve_times
 from ..project.products import ProductStore
 from ..runtime.pipeline import StepState
@@ -128,7 +129,7 @@ def field_photometry(
     """
     p = params or ForcedParams()
     state = state if state is not None else StepState()
-    store = ProductStore(folder)
+    store = ProductStore(folder, FrameNames.of_night(lights))
     lights = [f for f in lights if f.type == "light" and f.usable]
     if len(lights) < 2:
         raise ValueError(f"need at least two lights; the project has {len(lights)}")
@@ -142,7 +143,7 @@ def field_photometry(
         raise ValueError(f"{ref.path.name}: no detections stored; run the detection first")
     wcs = [frame_wcs(store, f) for f in lights]
     place = _placer(wcs, registration, order)
-    index = {f.path.name: k for k, f in enumerate(lights)}
+    index = {f.path: k for k, f in enumerate(lights)}
 
     # Detections seen again in the other lights are stars (a moving object is not).
     xy0 = np.column_stack([np.asarray(sources["x"], float), np.asarray(sources["y"], float)])
@@ -173,7 +174,7 @@ def field_photometry(
     tables: list[Table | None] = [None] * len(lights)
 
     def measure(f: FrameInfo):
-        k = index[f.path.name]
+        k = index[f.path]
         xy = place(k, xy_ref, ra, dec)
         if xy is None:
             return None
@@ -191,7 +192,7 @@ def field_photometry(
         )  # fmt: skip
 
     def done(f: FrameInfo, result) -> None:
-        k = index[f.path.name]
+        k = index[f.path]
         if isinstance(result, BaseException):
             log.warning("%s not measured: %s", f.path.name, result)
             return
@@ -200,7 +201,7 @@ def field_photometry(
     run_frames(lights, measure, lambda f: (f,), done, executor=executor,
                state=state.sub(0.05, 0.95), label="measured")  # fmt: skip
     frames = Table()
-    frames["file"] = [lights[k].path.name for k in order]
+    frames["file"] = [store.names.file(lights[k].path) for k in order]
     frames["jd_utc"] = [lights[k].jd if lights[k].jd is not None else np.nan for k in order]
     frames["fwhm"] = fwhm[order]
     frames["exptime"] = [float(lights[k].exptime or np.nan) for k in order]
@@ -214,7 +215,7 @@ def field_photometry(
         "sky_pixels": math.pi * (annulus[1] ** 2 - annulus[0] ** 2),
         "gain": float(ref.gain or 1.0), "read_noise": float(ref.read_noise or 0.0),
         "filter": ref.filter or "", "shape": list(ref.shape), "catalog": how,
-        "reference_frame": ref.path.name,
+        "reference_frame": store.names.file(ref.path),
     }  # fmt: skip
     if site is not None:
         meta["altitude_m"] = float(site[2])

@@ -107,8 +107,9 @@ def light_curve_from_magnitudes(
     per_channel: dict[str, list] = {f"{c}_{k}": [] for k in channels for c in ("mag", "mag_err")}
     calibrated = []
     for f, xy in zip(lights, target_xy, strict=True):
-        if not channels and rows is not None and f.path.name in rows:
-            found, frame_calibrated = rows[f.path.name]
+        name = store.names.file(f.path)
+        if not channels and rows is not None and name in rows:
+            found, frame_calibrated = rows[name]
             row = found or {}
         else:
             table = store.read_table("zeropoint", f.path)
@@ -118,7 +119,7 @@ def light_curve_from_magnitudes(
                 other = _target_row(table, xy, k) or {}
                 for c in ("mag", "mag_err"):
                     per_channel[f"{c}_{k}"].append(float(other.get(c, np.nan)))
-        cols["file"].append(f.path.name)
+        cols["file"].append(name)
         cols["jd_utc"].append(f.jd if f.jd is not None else np.nan)
         cols["bjd_tdb"].append(np.nan)
         for c in ("mag", "mag_err", "flux", "flux_err", "ra", "dec"):

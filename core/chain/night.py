@@ -34,6 +34,7 @@ from ..calibration.pairing import missing_summary
 from ..detection.extract import DetectionParams
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
+from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
@@ -107,14 +108,13 @@ class NightRun:
         return sum(c.get("done", 0) for c in self.counts.values())
 
 
-def _frames_table(lights: Sequence[FrameInfo], reports: dict[str, FrameReport]) -> Table:
+def _frames_table(lights: Sequence[FrameInfo], reports: Sequence[FrameReport]) -> Table:
     rows = []
-    for f in lights:
-        r = reports[f.path.name]
+    for f, r in zip(lights, reports, strict=True):
         facts = r.facts
         rows.append(
             (
-                f.path.name,
+                r.frame,
                 f.jd if f.jd is not None else math.nan,
                 float(facts.get("fwhm", math.nan)),
                 float(facts.get("sky", math.nan)),
@@ -209,12 +209,18 @@ def run_night(
     if project.folder is None:
         raise ValueError("the project needs a folder before a run")
     folder = project.folder
-    store = ProductStore(folder)
+    # Named over every frame of the night, as the window names the project's.
+    names = FrameNames.of_night(frames)
+    store = ProductStore(folder, names)
     for step, p in params.by_step().items():
         project.set_step_params(step, p)
     project.save()
     lights = [f for f in frames if f.type == "light" and f.usable]
-    reports = {f.path.name: FrameReport(f.path.name) for f in lights}
+    reports = {names.file(f.path): FrameReport(names.file(f.path)) for f in lights}
+
+    def report_of(f: FrameInfo) -> FrameReport:
+        return reports[names.file(f.path)]
+
     counts: dict[str, dict[str, int]] = {}
 
     def count(step: str, status: str) -> None:
@@ -229,7 +235,7 @@ def run_night(
     mfp = masters_fingerprint(frames, params.masters)
     job = FrameJob(
         str(folder), params.calibration, mfp, params.detection, params.astrometry,
-        params.photometry, params.zeropoint, catalog,
+        params.photometry, params.zeropoint, catalog, names,
     )  # fmt: skip
     stale = [
         f for f in lights
@@ -246,7 +252,7 @@ def run_night(
     # Whether each light can be measured as soon as it is solved: no target, or
     # one whose sky position is known before the night's solutions.
     ready = target is None or any(s is not None for s in sky)
-    index = {f.path.name: k for k, f in enumerate(lights)}
+    index = {names.file(f.path): k for k, f in enumerate(lights)}
 
     def take(report: FrameReport) -> None:
         for step, frame, fp in report.noted:
@@ -265,12 +271,12 @@ def run_night(
 
     def on_result(f: FrameInfo, result: object) -> None:
         if isinstance(result, BaseException):
-            result = FrameReport(f.path.name, errors=[f"{type(result).__name__}: {result}"])
+            result = FrameReport(names.file(f.path), errors=[f"{type(result).__name__}: {result}"])
         take(result)  # type: ignore[arg-type]
 
     run_frames(
         lights, process_frame,
-        lambda f: (job, portable(f), sky[index[f.path.name]], target is None or ready),
+        lambda f: (job, portable(f), sky[index[names.file(f.path)]], target is None or ready),
         on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
     )  # fmt: skip
     # Said in the run's summary, not only logged: a master made without a bad
@@ -281,16 +287,16 @@ def run_night(
         calibration_notes.append(f"calibration: {line}")
     finish("calibration", [store.step_folder("calibration")])
     finish("detection", [store.step_folder("detection")])
-    solved = [bool(reports[f.path.name].facts.get("wcs_ok")) for f in lights]
+    solved = [bool(report_of(f).facts.get("wcs_ok")) for f in lights]
     finish("astrometry", [store.step_folder("astrometry")], solved=sum(solved))
-    problems = [str(reports[f.path.name].facts.get("service_problem", "")) for f in lights]
+    problems = [str(report_of(f).facts.get("service_problem", "")) for f in lights]
     notes: list[str] = calibration_notes + [
         f"astrometry: {line}" if k == 0 else line
         for k, line in enumerate(solve_summary(solved, problems, noun="lights"))
     ]
 
     # -- registration on the detected stars ----------------------------------------------
-    found = [reports[f.path.name].sources for f in lights]
+    found = [report_of(f).sources for f in lights]
     registration, order = register_lights(store, lights, state.sub(0.9, 0.91), found=found)
     if registration is not None:
         notes.append(f"registration: {registration.summary()}")
@@ -300,7 +306,7 @@ def run_night(
     if target is not None:
         # As photometry places its stars: the solution, else the header's WCS.
         wcs = [
-            reports[f.path.name].wcs if reports[f.path.name].wcs is not None
+            report_of(f).wcs if report_of(f).wcs is not None
             else frame_wcs(store, f)
             for f in lights
         ]  # fmt: skip
@@ -318,21 +324,21 @@ def run_night(
     # lights where the night placed it elsewhere than their own solution did.
     again = [
         f for f, xy in zip(lights, target_xy, strict=True)
-        if reports[f.path.name].deferred
-        or (xy is not None and not _same_place(xy, reports[f.path.name].target_xy))
+        if report_of(f).deferred
+        or (xy is not None and not _same_place(xy, report_of(f).target_xy))
     ]  # fmt: skip
     if again:
         for f in again:
             for step in ("photometry", "zeropoint"):
-                _uncount(counts, step, reports[f.path.name].status.get(step))
+                _uncount(counts, step, report_of(f).status.get(step))
         run_frames(
             again, measure_target,
-            lambda f: (job, portable(f), target_xy[index[f.path.name]]),
+            lambda f: (job, portable(f), target_xy[index[names.file(f.path)]]),
             on_result, executor=executor, state=state.sub(0.91, 0.95),
             label="target measured",
         )  # fmt: skip
     finish("photometry", [store.step_folder("photometry")])
-    n_cal = sum(np.isfinite(reports[f.path.name].facts.get("zero_point", np.nan)) for f in lights)
+    n_cal = sum(np.isfinite(report_of(f).facts.get("zero_point", np.nan)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
 
     # -- light curve and the per-frame table -------------------------------------------
@@ -340,9 +346,9 @@ def run_night(
     if target is not None:
         # Rows measured where the curve places the target; others read as stored.
         rows = {
-            f.path.name: (r.target_row, bool(r.facts.get("calibrated", False)))
+            names.file(f.path): (r.target_row, bool(r.facts.get("calibrated", False)))
             for f, xy in zip(lights, target_xy, strict=True)
-            if (r := reports[f.path.name]).target_xy is not None and _same_place(xy, r.target_xy)
+            if (r := report_of(f)).target_xy is not None and _same_place(xy, r.target_xy)
         }
         try:
             light_curve = light_curve_from_magnitudes(store, lights, target_xy, rows, channel)
@@ -357,7 +363,9 @@ def run_night(
         entry = dict(getattr(target, "project_entry", {}))
         project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
-    table = add_registration(_frames_table(lights, reports), registration, order)
+    table = add_registration(
+        _frames_table(lights, [report_of(f) for f in lights]), registration, order
+    )
     atomic_write_ecsv(folder / FRAMES_FILE, table)
     project.record_result("run", [folder / FRAMES_FILE], frames=len(lights))
     project.save()

@@ -108,7 +108,7 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
                 f"an ephemeris needs the observation time of every light; "
                 f"{', '.join(timeless[:3])}{' ...' if len(timeless) > 3 else ''} have none"
             )
-        key = tuple(f.path.name for f in lights)
+        key = tuple(str(f.path) for f in lights)
         if key not in asked:
             times = Time([f.time.utc.isot for f in lights], scale="utc")
             site = next((f.site for f in lights if f.site is not None), None)

@@ -22,6 +22,7 @@ from astropy.table import Table
 from ..calibration.masks import MaskBits
 from ..io.fitsio import FitsReadError
 from ..io.frames import FrameInfo
+from ..io.names import FrameNames
 from ..project.products import ProductStore
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -97,7 +98,7 @@ def project_transient_frames(
         One line per light left out, saying why.
     """
     state = state if state is not None else StepState()
-    store = ProductStore(folder)
+    store = ProductStore(folder, FrameNames.of_night(lights))
     lights = sorted(
         (f for f in lights if f.type == "light" and f.usable),
         key=lambda f: f.jd if f.jd is not None else math.inf,
@@ -107,7 +108,7 @@ def project_transient_frames(
     tick = state.counter(len(lights), "read")
     for f in lights:
         state.check()
-        name = f.path.name
+        name = store.names.file(f.path)
         det = store.read_table("detection", f.path)
         if det is None or len(det) == 0:
             notes.append(f"{name}: no detections stored; run the detection first")

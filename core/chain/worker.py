@@ -36,6 +36,7 @@ from ..calibration.apply import Calibration
 from ..detection.extract import DetectionParams
 from ..io.fitsio import read_wcs
 from ..io.frames import FrameInfo
+from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
 from ..runtime.failures import failure_message
@@ -76,15 +77,13 @@ _TARGET_SOURCE_PX = 2.0
 class FrameStore(ProductStore):
     """A store that notes the products it writes instead of recording them in the index."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: str | os.PathLike[str], names: FrameNames | None = None) -> None:
+        super().__init__(folder, names)
         self.noted: list[tuple[str, str, str]] = []
 
     def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
-        from ..project.products import frame_key
-
         with self._lock:
-            self._index(step)[frame_key(frame)] = fp
+            self._index(step)[self.key(frame)] = fp
         self.noted.append((step, str(frame), fp))
 
 
@@ -95,6 +94,7 @@ class FrameJob:
     ``masters_fp`` names the masters (made before the frames run) that the
     lights are calibrated with; a worker process loads them from the project
     once, a thread takes them from its process's cache (:func:`seed_calibration`).
+    ``names`` names the night's products (frames whose file names clash).
     """
 
     folder: str
@@ -105,11 +105,14 @@ class FrameJob:
     photometry: PhotometryParams
     zeropoint: ZeroPointParams
     catalog: Table | None = None
+    names: FrameNames = field(default_factory=FrameNames)
 
 
 @dataclass
 class FrameReport:
     """What the chain did to one frame: per-step status, the frame's facts, products noted.
+
+    ``frame`` is the frame's unique name in the night (:meth:`FrameNames.file`).
 
     ``target_xy`` is where the target was measured (None: not measured),
     ``target_row`` its calibrated row (mag, mag_err, flux, ...), ``sources``
@@ -279,8 +282,8 @@ def process_frame(
         Never raises for a bad frame: the steps that failed say why in ``errors``.
     """
     single_thread_worker_process()
-    store = FrameStore(job.folder)
-    report = FrameReport(frame.path.name)
+    store = FrameStore(job.folder, job.names)
+    report = FrameReport(job.names.file(frame.path))
     record = FrameRecord(frame)
     try:
         _calibrate(store, job, record, report)
@@ -354,8 +357,8 @@ def measure_target(
     from .solve import load_solution
 
     single_thread_worker_process()
-    store = FrameStore(job.folder)
-    report = FrameReport(frame.path.name)
+    store = FrameStore(job.folder, job.names)
+    report = FrameReport(job.names.file(frame.path))
     record = FrameRecord(frame)
     try:
         record.sources = load_sources(store, frame)

@@ -25,6 +25,7 @@ from fluxion.core.runtime.quiet import quiet
 from ..io.fitsio import atomic_write_ecsv, read_image
 from ..io.folders import prepare_output_folder, product_stem
 from ..io.frames import frame_info, frame_table_meta
+from ..io.names import FrameNames
 from ..io.rawfile import is_raw_name
 from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
@@ -98,8 +99,14 @@ def detect_files(
     *,
     executor: Executor | None = None,
     state: StepState | None = None,
+    names: FrameNames | None = None,
 ) -> list[DetectionOutcome]:
-    """Detect sources in every file; write ``outdir/<base name>.ecsv`` when given."""
+    """Detect sources in every file; write ``outdir/<base name>.ecsv`` when given.
+
+    Files whose names clash (``names``, by default :meth:`FrameNames.of` the
+    ``paths``) have their catalogues in sub-folders named as their own folders.
+    """
+    names = names if names is not None else FrameNames.of(paths)
     state = state if state is not None else StepState()
     out = Path(outdir) if outdir is not None else None
     if out is not None:
@@ -114,7 +121,7 @@ def detect_files(
             result, table = detect_file(p, step)
             written = None
             if out is not None:
-                written = atomic_write_ecsv(out / catalog_name(p), table)
+                written = atomic_write_ecsv(out / names.folder(p) / catalog_name(p), table)
             return DetectionOutcome(
                 p,
                 written,

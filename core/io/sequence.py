@@ -41,7 +41,6 @@ __all__ = [
     "Sequence",
     "expand_paths",
     "group_frames",
-    "same_names",
     "scan",
 ]
 
@@ -125,23 +124,6 @@ def scan(
     if measure_gain:
         frames = complete_gains(frames, state)
     return frames
-
-
-def same_names(frames: Iterable[FrameInfo]) -> list[str]:
-    """Frames whose file names are the same in different folders, one line per name.
-
-    Products are named after a frame's file name; two lights called
-    ``n0001.fits`` (``M67/`` and ``NGC188/``) would overwrite each other's.
-    Empty when every name is unique.
-    """
-    by_name: dict[str, list[Path]] = {}
-    for f in frames:
-        by_name.setdefault(f.path.name, []).append(f.path)
-    return [
-        f"{name} is in {len(paths)} folders ({', '.join(str(p.parent) for p in paths)})"
-        for name, paths in by_name.items()
-        if len({p.resolve() for p in paths}) > 1
-    ]
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Every step that works frame by frame (calibration, detection, astrometry,
 photometry, photometric calibration) writes one product per frame into its own
-folder of the project, named after the frame (``light_0001.ecsv``). The window's
+folder of the project, named after the frame (``light_0001.ecsv``; frames whose
+file names clash have theirs in sub-folders named as their own folders,
+:mod:`fluxion.core.io.names`). The window's
 panels and the headless ``fluxion run`` read and write the same files, so a
 project opened in the GUI shows exactly what the run left.
 
@@ -29,7 +31,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
-from ..io.folders import product_stem
+from ..io.names import FrameNames, frame_key
 from ..runtime.quiet import quiet
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ProductStore",
     "content_digest",
     "fingerprint",
+    "FrameNames",
     "frame_key",
     "product_intact",
     "solution_wcs",
@@ -64,29 +67,6 @@ STEP_FOLDERS: dict[str, str] = {
     "photometry": "photometry",
     "zeropoint": "magnitudes",
 }
-
-# The suffixes a frame's key drops. Only one family: were ``.fit`` or ``.fts``
-# dropped too, ``x.fits`` and ``x.fts`` of one night would share their products,
-# each overwriting the other's on every run.
-_FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fits.bz2", ".fits")
-
-
-def frame_key(frame: str | os.PathLike[str]) -> str:
-    """The name ``frame``'s products are named after, one per file name.
-
-    ``light_0001.fits`` (also ``.fits.fz``, ``.fits.gz``) gives ``light_0001``;
-    any other name is kept whole (``n0038.fit`` gives ``n0038.fit``), so that
-    no two frames of a folder share a key. A name too long for the file
-    system's limit once a product's suffix is added is shortened with a digest
-    (:func:`fluxion.core.io.folders.product_stem`).
-    """
-    name = Path(frame).name
-    lower = name.lower()
-    for suffix in _FITS_SUFFIXES:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return product_stem(name[: -len(suffix)])
-    return product_stem(name)
-
 
 # Bytes read to fingerprint a file's content: all of a small file; of a large
 # one its start (the header), its end and evenly spaced blocks between.
@@ -193,10 +173,16 @@ class ProductStore:
     ----------
     folder : path-like
         The project folder; step folders are created inside it when written.
+    names : FrameNames, optional
+        The names of the night's frames (:meth:`FrameNames.of` every frame):
+        frames whose file names clash have their products in sub-folders named
+        as their own folders. Without it, every product is named after its
+        frame's file name.
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], names: FrameNames | None = None) -> None:
         self.folder = Path(folder)
+        self.names = names if names is not None else FrameNames()
         self._lock = threading.Lock()
         self._indexes: dict[str, dict[str, str]] = {}
 
@@ -210,7 +196,11 @@ class ProductStore:
 
     def path(self, step: str, frame: str | os.PathLike[str], suffix: str) -> Path:
         """Path of ``frame``'s product of ``step`` with ``suffix`` (".ecsv", ".fits")."""
-        return self.step_folder(step) / f"{frame_key(frame)}{suffix}"
+        return self.step_folder(step) / f"{self.key(frame)}{suffix}"
+
+    def key(self, frame: str | os.PathLike[str]) -> str:
+        """The base of ``frame``'s product names, as the index knows it (:meth:`FrameNames.key`)."""
+        return self.names.key(frame)
 
     # -- index of fingerprints ---------------------------------------------------
     def _index(self, step: str) -> dict[str, str]:
@@ -225,7 +215,7 @@ class ProductStore:
     def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
         with self._lock:
             index = self._index(step)
-            index[frame_key(frame)] = fp
+            index[self.key(frame)] = fp
             atomic_write_text(
                 self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
             )
@@ -242,7 +232,7 @@ class ProductStore:
     def fingerprint_of(self, step: str, frame: str | os.PathLike[str]) -> str | None:
         """The fingerprint ``frame``'s product of ``step`` was made with, if any."""
         with self._lock:
-            return self._index(step).get(frame_key(frame))
+            return self._index(step).get(self.key(frame))
 
     def is_current(
         self, step: str, frame: str | os.PathLike[str], fp: str, suffix: str = ".ecsv"
@@ -321,7 +311,7 @@ class ProductStore:
         """Drop ``frames`` (all when None) from ``step``'s index so they are redone."""
         with self._lock:
             index = self._index(step)
-            keys = list(index) if frames is None else [frame_key(f) for f in frames]
+            keys = list(index) if frames is None else [self.key(f) for f in frames]
             for k in keys:
                 index.pop(k, None)
             atomic_write_text(

@@ -71,9 +71,16 @@ def test_the_real_night_is_a_session_the_fit_takes(session):
     assert any(n.startswith("ambiguous") for n in result.notes)
     text = rotation_alcdef(
         [session],
-        AlcdefSession(object_number=2713, object_name="Luxembourg", contact_name="Test",
-                      contact_info="[test@example.org]", observers="C. Minsky",
-                      mpc_code="500", filter="C", magband="V"),  # fmt: skip
+        AlcdefSession(
+            object_number=2713,
+            object_name="Luxembourg",
+            contact_name="Test",
+            contact_info="[test@example.org]",
+            observers="C. Minsky",
+            mpc_code="500",
+            filter="C",
+            magband="V",
+        ),  # fmt: skip
     )
     assert check_alcdef(text) == []
     assert "REDUCEDMAGS=NONE" in text and "LTCAPP=NONE" in text

@@ -61,8 +61,9 @@ def tres1_field(shared_data):
     annulus = (4.0 * found.fwhm, 6.0 * found.fwhm)
     places = frames.in_every_light(xy)
     tables = [
-        measure_field_frame((frames.image(i) - dark) * gain, ids, places[i], radius, annulus,
-                            read_noise=read_noise)  # fmt: skip
+        measure_field_frame(
+            (frames.image(i) - dark) * gain, ids, places[i], radius, annulus, read_noise=read_noise
+        )  # fmt: skip
         for i in range(len(frames))
     ]
     airmass = TRES1.transform_to(AltAz(obstime=frames.times, location=UMD)).secz.value

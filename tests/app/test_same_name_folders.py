@@ -1,0 +1,179 @@
+"""Two nights filed with the same file names, opened together: every light keeps its own products.
+
+Capture programs write every night with the same names (N.I.N.A.'s date
+folder, LIGHT/, numbered files). Two simulated nights of different seeds
+(different stars, different pointing) are written the same way into two
+folders of one parent; every command and the window open the parent. Each
+light's products are present, distinct, and made from that light: their
+stars are the stars of its own night's truth, not the other night's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from scipy.spatial import cKDTree
+
+from fluxion.app.cli import main
+
+N = 2
+SEEDS = {"n1": 11, "n2": 12}
+STEPS = ("calibration", "detection", "astrometry", "photometry", "zeropoint")
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory) -> Path:
+    parent = tmp_path_factory.mktemp("same_names") / "nights"
+    for sub, seed in SEEDS.items():
+        assert main(["demo", str(parent / sub), "--layout", "nina", "--frames", str(N),
+                     "--size", "256", "256", "--seed", str(seed), "--write-wcs"]) == 0  # fmt: skip
+    return parent
+
+
+def _lights(parent: Path) -> dict[Path, Table]:
+    """Each light of both nights -> the truth of its stars (x, y)."""
+    out = {}
+    for sub in SEEDS:
+        record = json.loads((parent / sub / "truth" / "night.json").read_text())
+        for k, r in enumerate(record["frames"], start=1):
+            out[parent / sub / r["file"]] = Table.read(
+                parent / sub / "truth" / f"light_{k:04d}.ecsv"
+            )
+    return out
+
+
+def _relative(parent: Path, light: Path) -> str:
+    return light.relative_to(parent).as_posix()
+
+
+def _found(table: Table, truth: Table) -> float:
+    """Fraction of the table's stars within 1.5 px of a star of ``truth``."""
+    xy = np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
+    d, _ = cKDTree(np.column_stack([truth["x"], truth["y"]])).query(xy)
+    return float(np.mean(d < 1.5))
+
+
+def _other(parent: Path, light: Path) -> Path:
+    """The light of the same name in the other night."""
+    sub = light.relative_to(parent).parts[0]
+    return parent / next(s for s in SEEDS if s != sub) / light.relative_to(parent / sub)
+
+
+def _own_stars(table: Table, light: Path, lights: dict[Path, Table], parent: Path) -> None:
+    """The table was measured on ``light``: its stars are that night's, not the namesake's."""
+    assert table.meta["file"] == os.path.abspath(light)
+    assert len(table) > 10
+    assert _found(table, lights[light]) > 0.8
+    assert _found(table, lights[_other(parent, light)]) < 0.3
+
+
+def test_the_nights_have_the_same_file_names(nights) -> None:
+    lights = _lights(nights)
+    assert len(lights) == 2 * N
+    assert len({p.name for p in lights}) == N  # every name twice
+
+
+def test_calibrate_files_each_light_in_its_own_sub_folder(nights, tmp_path, capsys) -> None:
+    out = tmp_path / "cal"
+    assert main(["calibrate", str(nights), "--out", str(out), "--no-cosmic-rays"]) == 0
+    text = capsys.readouterr().out
+    assert f"{2 * N} of {2 * N} lights calibrated" in text
+    for light in _lights(nights):
+        name = _relative(nights, light)
+        assert f"light    {name}:" in text
+        with fits.open(out / name) as hdul:
+            data = hdul[0].data.astype(float)
+            assert any(f"calibration of {name}:" in h for h in hdul[0].header["HISTORY"])
+        own, other = (fits.getdata(p).astype(float) for p in (light, _other(nights, light)))
+        # the pixels are this light's, calibrated: its stars, not the namesake's
+        assert np.corrcoef(data.ravel(), own.ravel())[0, 1] > 0.9
+        assert np.corrcoef(data.ravel(), other.ravel())[0, 1] < 0.5
+    assert not list(out.glob("*.fits"))  # nothing under the bare names
+
+
+def test_detect_and_photometry_write_one_table_per_light(nights, tmp_path) -> None:
+    lights = _lights(nights)
+    assert main(["detect", str(nights), "--out", str(tmp_path / "det"), "--workers", "2"]) == 0
+    assert main(["photometry", str(nights), "--out", str(tmp_path / "phot")]) == 0
+    for folder in ("det", "phot"):
+        tables = sorted((tmp_path / folder).rglob("*.ecsv"))
+        assert len(tables) == 2 * N
+        for light in lights:
+            key = _relative(nights, light).removesuffix(".fits")
+            _own_stars(Table.read(tmp_path / folder / f"{key}.ecsv"), light, lights, nights)
+
+
+def _done(text: str, step: str) -> int:
+    line = next(s for s in text.splitlines() if s.startswith(step))
+    return int(line.split()[1])
+
+
+@pytest.fixture(scope="module")
+def project(nights, tmp_path_factory) -> tuple[Path, str]:
+    project = tmp_path_factory.mktemp("same_names_project") / "project"
+    rc = main(["run", str(nights), "--project", str(project), "--workers", "2",
+               "--no-cosmic-rays", "--no-report"])  # fmt: skip
+    assert rc == 0
+    return project, ""
+
+
+def test_run_keeps_every_light_apart_and_a_rerun_redoes_nothing(
+    nights, project, capsys, no_network
+) -> None:
+    folder, _ = project
+    lights = _lights(nights)
+    frames = Table.read(folder / "frames.ecsv")
+    assert sorted(frames["file"]) == sorted(_relative(nights, p) for p in lights)
+    for light in lights:
+        key = _relative(nights, light).removesuffix(".fits")
+        for step, suffix in (("sources", ".ecsv"), ("photometry", ".ecsv"),
+                             ("magnitudes", ".ecsv"), ("calibrated", ".fits"),
+                             ("wcs", ".wcs.fits")):  # fmt: skip
+            assert (folder / step / f"{key}{suffix}").is_file(), (step, key)
+        _own_stars(Table.read(folder / "sources" / f"{key}.ecsv"), light, lights, nights)
+        _own_stars(Table.read(folder / "photometry" / f"{key}.ecsv"), light, lights, nights)
+        index = json.loads((folder / "sources" / "index.json").read_text())
+        assert key in index
+    assert not list((folder / "sources").glob("*.ecsv"))  # nothing under the bare names
+    rc = main(["run", str(nights), "--project", str(folder), "--workers", "2",
+               "--no-cosmic-rays", "--no-report"])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert f"{2 * N} of {2 * N} lights fully processed" in text
+    assert [_done(text, step) for step in STEPS] == [0] * len(STEPS), text
+
+
+def test_the_window_finds_the_run_s_products_and_redoes_nothing(
+    window, qtbot, nights, project
+) -> None:
+    from fluxion.app.panels.detection import DetectionPanel
+
+    folder, _ = project
+    lights = _lights(nights)
+    with qtbot.waitSignal(window.session.frame_ready, timeout=30_000):
+        window.open_project(folder / "project.json")
+    seq = window.session.sequence
+    open_lights = [f for f in seq.frames if f.type == "light"]
+    assert sorted(f.path for f in open_lights) == sorted(lights)
+    store = window.session.product_store()
+    paths = {store.path("detection", f.path, ".ecsv") for f in open_lights}
+    assert len(paths) == 2 * N and all(p.is_file() for p in paths)
+    for f in open_lights:
+        _own_stars(store.read_table("detection", f.path), f.path, lights, nights)
+    stamps = {p: p.stat().st_mtime_ns for p in (folder / "sources").rglob("*.ecsv")}
+    panel = next(p for p in window.panels if isinstance(p, DetectionPanel))
+    with qtbot.waitSignal(panel.step_finished, timeout=60_000):
+        panel.run_all()
+    qtbot.waitUntil(lambda: not window.workers.running(include_quiet=True), timeout=30_000)
+    indices = [i for i, f in enumerate(seq.frames) if f.type == "light"]
+    assert sorted(panel.results) == indices
+    for i in indices:
+        n = len(store.read_table("detection", seq.frames[i].path))
+        assert panel.results[i].n_sources == n  # each light shows its own stars
+    assert {p: p.stat().st_mtime_ns for p in (folder / "sources").rglob("*.ecsv")} == stamps
