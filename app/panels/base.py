@@ -34,8 +34,10 @@ changes, when a result arrives and when the panel comes to the front.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -69,9 +71,22 @@ __all__ = [
     "run_standalone",
     "saved_product_store",
     "scrolling",
+    "suggested_file",
 ]
 
 log = logging.getLogger("fluxion.app.panels")
+
+
+def suggested_file(session: Any, name: str, ending: str) -> str:
+    """``<name><ending>`` in the project folder (else the last folder used), for a
+    save dialog to start from; ``name`` made safe for a file name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    folder = session.project.folder
+    settings = getattr(session, "settings", None)
+    if folder is None and settings is not None:
+        folder = Path(settings.last_folder() or ".")
+    file = f"{safe or 'export'}{ending}"
+    return str(Path(folder) / file) if folder is not None else file
 
 
 def product_store(session: Any) -> ProductStore | None:

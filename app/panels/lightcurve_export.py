@@ -34,6 +34,7 @@ from ..commands.reports import (
     write_position_reports,
 )
 from ..workers import Task
+from .base import suggested_file
 from .lightcurve_model import LightCurveRun
 
 __all__ = [
@@ -260,13 +261,8 @@ class LightCurveReportsMixin:
 
     def _suggested_path(self, kind: str) -> str:
         """``<target>_<kind><suffix>`` in the project folder (else the last folder)."""
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", self.target_box.currentText()).strip("._")
-        folder = self.session.project.folder
-        settings = getattr(self.session, "settings", None)
-        if folder is None and settings is not None:
-            folder = Path(settings.last_folder() or ".")
-        file = f"{name or 'lightcurve'}_{kind}{SUFFIX[kind]}"
-        return str(Path(folder) / file) if folder is not None else file
+        name = self.target_box.currentText().strip() or "lightcurve"
+        return suggested_file(self.session, f"{name}_{kind}", SUFFIX[kind])
 
     def _ask_export(self, kind: str) -> None:
         problem = self.export_problem(kind)

@@ -22,6 +22,7 @@ from fluxion.core.targets.ephemerides import Ephemeris, horizons_ephemeris, know
 from fluxion.core.targets.tracking import Track
 
 from ..workers import ErrorInfo, Task
+from .base import suggested_file
 from .target_model import Target
 
 __all__ = ["TargetSourcesMixin", "known_object_positions"]
@@ -168,7 +169,11 @@ class TargetSourcesMixin:
         return t
 
     def _ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export positions", "", "Tables (*.csv *.ecsv)")
+        t = self.current_target
+        start = suggested_file(self.session, f"{t.name if t else 'target'}_positions", ".ecsv")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export positions", start, "Tables (*.csv *.ecsv)"
+        )
         if path:
             self.export_positions(path)
 
