@@ -37,7 +37,8 @@ __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 def describe(index: int, result: SolveResult) -> str:
     """One paragraph saying what was done, for the panel and the log."""
     if not result.solved:
-        return f"Frame {index + 1}: not solved. {result.reason}"
+        reason = result.reason[:1].upper() + result.reason[1:]
+        return f"Frame {index + 1}: not solved. {reason}"
     text = (
         f"Frame {index + 1}: solved by {result.method} ({result.verdict}), {result.n_matched} stars"
     )

@@ -64,7 +64,7 @@ def test_describe_a_refusal() -> None:
     from fluxion.core.astrometry import not_solved
 
     text = describe(2, not_solved("hinted", "only 3 usable sources detected"))
-    assert text == "Frame 3: not solved. only 3 usable sources detected"
+    assert text == "Frame 3: not solved. Only 3 usable sources detected"
 
 
 def test_residual_plots_draw_the_solution_residuals_and_rms_points_select_frames(
