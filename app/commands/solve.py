@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.astrometry.step import solver_for
     from fluxion.core.astrometry.summary import solve_summary
     from fluxion.core.catalogs import CatalogCache, CatalogError
-    from fluxion.core.runtime.failures import shown_name
+    from fluxion.core.runtime.failures import shown_name, shown_text
     from fluxion.core.runtime.pipeline import StepState
 
     missing = [p for p in args.files if not p.is_file()]
@@ -130,11 +130,11 @@ def run(args: argparse.Namespace) -> int:
     for row in table:
         if row["solved"]:
             print(
-                f"{shown_name(row['file'])[:34]:34s} {row['method']:19s} {row['n_matched']:5d} "
+                f"{shown_text(row['file'])[:34]:34s} {row['method']:19s} {row['n_matched']:5d} "
                 f"{row['rms_arcsec']:6.2f} {row['seconds']:5.1f}  {row['verdict']}"
             )
         else:
-            print(f"{shown_name(row['file'])[:34]:34s} NOT SOLVED: {row['reason']}")
+            print(f"{shown_text(row['file'])[:34]:34s} NOT SOLVED: {row['reason']}")
     n_ok = int(sum(table["solved"]))
     lines = solve_summary(list(table["solved"]), [str(p) for p in table["service_problem"]])
     lines[0] += f"; results in {args.out / 'solve.ecsv'}"

@@ -72,16 +72,16 @@ def _catalog(spec: str):
     return table, ""
 
 
-def _frames(table, path: Path):
-    """Split a multi-frame table by its ``file`` column; else one frame."""
+def _frames(table, path: Path, shown: str):
+    """Split a multi-frame table by its ``file`` column; else one frame (``shown``: its name)."""
     import numpy as np
 
     if "file" in table.colnames and len(np.unique(table["file"])) > 1:
         for name in np.unique(table["file"]):
             label = name.decode() if isinstance(name, bytes) else str(name)
-            yield f"{path.name}:{label.strip()}", table[table["file"] == name]
+            yield f"{shown}:{label.strip()}", table[table["file"] == name]
     else:
-        yield path.name, table
+        yield shown, table
 
 
 def _filter_of(table, given: str | None) -> str | None:
@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fluxion.core.io.fitsio import atomic_write_ecsv
     from fluxion.core.io.folders import prepare_output_folder
+    from fluxion.core.io.names import FrameNames
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
     from fluxion.core.zeropoint.channels import calibrate_channels
 
@@ -159,10 +160,12 @@ def run(args: argparse.Namespace) -> int:
     step = ZeroPoint(params)
     prepare_output_folder(args.out)
     names, results = [], []
+    # Tables of the same name in different folders keep theirs apart (in sub-folders).
+    unique = FrameNames.of(args.files)
     for path in args.files:
         table = _read_table(path)
         calibrated = []
-        for name, frame in _frames(table, path):
+        for name, frame in _frames(table, path, unique.file(path)):
             if field_catalogs is not None:
                 frame, catalog, problem = field_catalogs.for_frame(frame)
             else:
@@ -197,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
             if len(calibrated) > 1
             else calibrated[0]
         )
-        atomic_write_ecsv(args.out / (path.stem + ".ecsv"), out)
+        atomic_write_ecsv(args.out / unique.folder(path) / (path.stem + ".ecsv"), out)
     atomic_write_ecsv(args.out / "zeropoints.ecsv", zero_point_table(names, results))
     n_ok = sum(r.calibrated for r in results)
     print(f"{n_ok} of {len(results)} frames calibrated; tables in {args.out}")

@@ -24,6 +24,7 @@ from ..io.cfa import cfa_pattern
 from ..io.fitsio import atomic_write_ecsv, read_header, read_image
 from ..io.folders import prepare_output_folder
 from ..io.headers import HeaderFacts, normalise_header
+from ..io.names import FrameNames
 from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
 from .centroids import centroids_for_solving
@@ -116,8 +117,13 @@ def hint_for_file(
     )
 
 
-def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Table:
+def results_table(
+    paths: Sequence[Path], results: Sequence[SolveResult], names: FrameNames | None = None
+) -> Table:
     """Per-frame results: file, solved, method, n_matched, rms_arcsec, seconds, and more.
+
+    ``file`` is the frame's unique name (``names``, by default of ``paths``:
+    its file name, or its folders too where two frames share a name).
 
     ``centroids`` says which star positions the hinted solve used ("prf":
     pixel-integrated Gaussian fits of undersampled stars, "detected");
@@ -126,12 +132,13 @@ def results_table(paths: Sequence[Path], results: Sequence[SolveResult]) -> Tabl
     "pointing") and ``scale_factor`` the solved over the header's pixel scale;
     ``service_problem`` the outside service that could not be reached ("" when none).
     """
+    names = names if names is not None else FrameNames.of(paths)
     rows = []
     for p, r in zip(paths, results, strict=True):
         centre = r.centre or (np.nan, np.nan)
         rows.append(
             {
-                "file": Path(p).name,
+                "file": names.file(p),
                 "solved": bool(r.solved),
                 "method": r.method,
                 "n_matched": int(r.n_matched),
@@ -248,13 +255,16 @@ def solve_files(
         frames.append(done.value or _broken(p, done.failure.cause))
     results = solve_sequence(frames, solver, state=state, executor=executor)
     results = list(results)
+    # Frames of the same name in different folders: their solutions in sub-folders.
+    names = FrameNames.of(paths)
     for i, (p, r) in enumerate(zip(paths, results, strict=True)):
         if r.solved and r.wcs is not None:
-            written = per_file(p, lambda p=p, r=r: write_wcs_file(out / f"{_stem(p)}.wcs", r))
+            where = out / names.folder(p) / f"{_stem(p)}.wcs"
+            written = per_file(p, lambda r=r, where=where: write_wcs_file(where, r))
             if not written.ok:
                 why = f"solved, but the solution was not written: {written.failure.cause}"
                 results[i] = dataclasses.replace(r, reason=why)
-    table = results_table(paths, results)
+    table = results_table(paths, results, names)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table
 

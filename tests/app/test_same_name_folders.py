@@ -127,6 +127,41 @@ def test_detect_and_photometry_write_one_table_per_light(nights, tmp_path) -> No
         for light in lights:
             key = _relative(nights, light).removesuffix(".fits")
             _own_stars(Table.read(tmp_path / folder / f"{key}.ecsv"), light, lights, nights)
+    # the zero point of tables of the same name, each into its own sub-folder
+    tables = sorted((tmp_path / "phot").rglob("*.ecsv"))
+    catalog = _both_catalogs(nights, tmp_path)
+    assert main(["zeropoint", *map(str, tables), "--catalog", str(catalog), "--offline",
+                 "--out", str(tmp_path / "zp")]) == 0  # fmt: skip
+    points = Table.read(tmp_path / "zp" / "zeropoints.ecsv")
+    assert len(points) == 2 * N and len(set(points[points.colnames[0]])) == 2 * N
+    for table in tables:
+        name = table.relative_to(tmp_path / "phot")
+        calibrated = Table.read(tmp_path / "zp" / name)
+        light = nights / name.with_suffix(".fits")
+        _own_stars(calibrated, light, lights, nights)
+        assert np.isfinite(np.asarray(calibrated["mag"], float)).sum() > 5
+
+
+def test_solve_writes_one_solution_per_light(nights, tmp_path, capsys) -> None:
+    lights = sorted(_lights(nights))
+    catalog = _both_catalogs(nights, tmp_path)
+    assert main(["solve", *map(str, lights), "--out", str(tmp_path / "wcs"), "--offline",
+                 "--catalog", str(catalog), "--keep-header-wcs"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert all(text.count(f"{s}/2024-09-10/LIGHT/") == N for s in SEEDS)  # told apart
+    results = Table.read(tmp_path / "wcs" / "solve.ecsv")
+    assert sorted(results["file"]) == sorted(_relative(nights, p) for p in lights)
+    for light in lights:
+        name = _relative(nights, light)
+        solution = fits.getheader(tmp_path / "wcs" / name.replace(".fits", ".wcs"))
+        own, other = fits.getheader(light), fits.getheader(_other(nights, light))
+        # each solution is its own light's (the nights' pointings differ by arcseconds)
+        assert solution["CRVAL1"] == pytest.approx(own["CRVAL1"], abs=1e-9)
+        assert solution["CRVAL2"] == pytest.approx(own["CRVAL2"], abs=1e-9)
+        assert (
+            abs(solution["CRVAL2"] - other["CRVAL2"]) + abs(solution["CRVAL1"] - other["CRVAL1"])
+            > 1e-4
+        )
 
 
 def _done(text: str, step: str) -> int:
@@ -134,13 +169,18 @@ def _done(text: str, step: str) -> int:
     return int(line.split()[1])
 
 
-def _run(nights: Path, project: Path) -> int:
-    # Both nights' stars in one catalogue: the parent folder carries none of its own.
-    catalog = project.parent / "both_nights.ecsv"
+def _both_catalogs(nights: Path, folder: Path) -> Path:
+    """Both nights' stars in one catalogue: the parent folder carries none of its own."""
+    catalog = folder / "both_nights.ecsv"
     if not catalog.exists():
         both = vstack([Table.read(nights / s / "truth" / "reference_catalog.ecsv") for s in SEEDS])
         both["id"] = np.arange(1, len(both) + 1)
         both.write(catalog)
+    return catalog
+
+
+def _run(nights: Path, project: Path) -> int:
+    catalog = _both_catalogs(nights, project.parent)
     return main(["run", str(nights), "--project", str(project), "--workers", "2", "--offline",
                  "--catalog", str(catalog), "--no-cosmic-rays", "--no-report"])  # fmt: skip
 
