@@ -388,6 +388,16 @@ class MainWindow(QMainWindow):
         for bar in self.findChildren(QTabBar):
             bar.setElideMode(Qt.TextElideMode.ElideNone)
             bar.setUsesScrollButtons(True)
+        QTimer.singleShot(0, self._hide_stale_tab_bars)
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide a dock tab bar Qt left behind when more docks were tabified: it showed
+        "Frame statistics | Calibration" in the middle of the start page."""
+        bars = [b for b in self.findChildren(QTabBar) if b.parent() is self and b.isVisible()]
+        names = [{b.tabText(i) for i in range(b.count())} for b in bars]
+        for bar, mine in zip(bars, names, strict=True):
+            if any(mine < other for other in names):
+                bar.hide()
 
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)

@@ -115,3 +115,14 @@ def test_the_steps_bar_wraps_when_the_names_do_not_fit(window, qtbot) -> None:
     assert len(rows) >= 2  # it wrapped
     qtbot.mouseClick(window.step_buttons["Light curve"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _front_step(window) == "Light curve", timeout=5_000)
+
+
+def test_no_stale_dock_tab_bar_shows_on_the_start_page(window, qtbot) -> None:
+    """Qt left the first two step docks' tab bar in the middle of the start page."""
+    from PySide6.QtWidgets import QTabBar
+
+    qtbot.waitExposed(window)
+    qtbot.wait(100)
+    bars = [b for b in window.findChildren(QTabBar) if b.parent() is window and b.isVisible()]
+    names = [{b.tabText(i) for i in range(b.count())} for b in bars]
+    assert not any(a < b for a in names for b in names), names
