@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,15 +90,21 @@ def track_from_positions(
 ) -> Track:
     """A track whose clicks are the rows of a positions file.
 
-    Rows are matched to frames by file name when both have names, else by time
+    Rows are matched to frames by file name when both have names (the whole
+    name, with its folders where frames of the same name are in different
+    folders; else the file name when only one frame has it), else by time
     (within ``tolerance_s``); rows that match no frame are dropped. Rows with
     a ``clicked`` column keep only the clicked ones, so that a track exported
     with its predictions re-imports as the same clicks.
     """
     jd = np.asarray(jd, dtype=float)
-    by_name = {}
+    by_name: dict[str, int] = {}
+    by_base: dict[str, int] = {}
     if files is not None:
-        by_name = {Path(f).name: i for i, f in enumerate(files)}
+        by_name = {str(f): i for i, f in enumerate(files)}
+        bases = [Path(f).name for f in files]
+        once = {b for b, n in Counter(bases).items() if n == 1}
+        by_base = {b: i for i, b in enumerate(bases) if b in once}
     rows = table
     if "clicked" in table.colnames:
         # CSV gives the booleans back as text.
@@ -110,8 +117,10 @@ def track_from_positions(
     for row in rows:
         frame = None
         fname = str(row["file"]) if "file" in rows.colnames else ""
-        if fname and Path(fname).name in by_name:
-            frame = by_name[Path(fname).name]
+        if fname and fname in by_name:
+            frame = by_name[fname]
+        elif fname and Path(fname).name in by_base:
+            frame = by_base[Path(fname).name]
         else:
             k = int(np.argmin(np.abs(jd - float(row["jd"]))))
             if abs(jd[k] - float(row["jd"])) * 86400.0 <= tolerance_s:

@@ -27,6 +27,7 @@ from astropy.wcs import WCS
 
 from ..chain import frame_wcs
 from ..detection.extract import Detection, SourceFlags
+from ..io.names import FrameNames
 from ..io.sequence import Sequence
 from ..project.products import ProductStore
 from ..registration import Registration, register_frames
@@ -89,7 +90,9 @@ class TargetFrames:
 
     @property
     def files(self) -> list[str]:
-        return [self.sequence[k].path.name for k in self.indices]
+        """The lights' unique names: file names, with their folders where two are alike."""
+        names = FrameNames.of_night(self.sequence.frames)
+        return [names.file(self.sequence[k].path) for k in self.indices]
 
     def gain(self) -> float:
         g = self.sequence[self.indices[0]].gain

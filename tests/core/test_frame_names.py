@@ -84,3 +84,24 @@ def test_the_store_files_clashing_frames_in_sub_folders_and_indexes_them_apart(t
     assert reopened.frames_done("detection") == ["M67/n1", "NGC188/n1"]
     # without the night's names a product is looked for under the file name alone
     assert ProductStore(tmp_path / "project").read_table("detection", a) is None
+
+
+def test_a_positions_file_finds_lights_of_the_same_name_by_their_folders() -> None:
+    from fluxion.core.reports.table import track_from_positions
+
+    files = ["n1/x.fits", "n2/x.fits", "y.fits"]
+    jd = np.array([2460000.0, 2460000.1, 2460000.2])
+    rows = Table(
+        {
+            "file": ["n2/x.fits", "/data/y.fits", "x.fits"],
+            # times that would pick other lights: the names decide where they can
+            "jd": [jd[0], jd[0], jd[0]],
+            "x": [10.0, 20.0, 30.0],
+            "y": [1.0, 2.0, 3.0],
+        }
+    )
+    track = track_from_positions(rows, jd, files)
+    by_frame = {c.frame: c.x for c in track.clicks}
+    # the whole name picks n2's light; a file name only one light has picks it; a
+    # name two lights share falls back on the time
+    assert by_frame == {1: 10.0, 2: 20.0, 0: 30.0}
