@@ -56,7 +56,10 @@ class ErrorInfo:
 
 
 def describe_error(task: str, exc: BaseException) -> ErrorInfo:
-    """Turn an exception from core into a message with a next step for the user."""
+    """Turn an exception from core into a message with a next step for the user.
+
+    An exception that knows the next step carries it as ``hint`` (a str).
+    """
     details = "".join(traceback.format_exception(exc))
     message = str(exc) or type(exc).__name__
     failure = exc.failure if isinstance(exc, ServiceError) else network_failure(exc)
@@ -82,6 +85,9 @@ def describe_error(task: str, exc: BaseException) -> ErrorInfo:
         hint = "Check the input and this step's parameters, then run it again."
     else:
         hint = "This looks like a bug in Fluxion; the log panel has the details to report."
+    own = getattr(exc, "hint", None)
+    if isinstance(own, str) and own and not (failure is not None and failure.unreachable):
+        hint = own
     return ErrorInfo(task=task, message=message, hint=hint, details=details)
 
 

@@ -315,7 +315,12 @@ class LightCurveReportsMixin:
             try:
                 return write_report(kind, path, run, frames, meta, excluded)
             except CommandError as exc:
-                raise ValueError(str(exc)) from exc
+                problem = ValueError(_field_words(str(exc)))
+                problem.hint = (  # type: ignore[attr-defined]
+                    f"Choose Export > {REPORT_KINDS[kind][0]} again and fill in what the "
+                    "message names; the dialog keeps what you typed."
+                )
+                raise problem from exc
 
         task = self.session.workers.submit(work, name=f"Writing {Path(path).name}", key=None)
         task.result.connect(self.result_label.setText)
