@@ -420,7 +420,7 @@ class MainWindow(QMainWindow):
         )
         seq = self.session.sequence
         info = seq[frame.index] if seq is not None else None
-        name = info.path.name if info is not None else ""
+        name = self.session.frame_names().file(info.path) if info is not None else ""
         lights = self.session.light_indices()
         # The frame table's row number, and the light number the Targets and Light
         # curve panels use, so "light 5" can be found in the list.

@@ -18,6 +18,8 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
+from fluxion.core.io.names import FrameNames
+
 __all__ = ["COLUMNS", "FrameTableModel", "FrameTable", "is_guessed"]
 
 # (title, attribute, fact names the scan may record the origin under)
@@ -60,12 +62,19 @@ def _text(value: Any, attr: str) -> str:
     return str(value)
 
 
+def _names_of(frames: Sequence[Any]) -> FrameNames:
+    # Frames of the same name in different folders are shown with their folders,
+    # as their products are named.
+    return FrameNames.of(f.path for f in frames if getattr(f, "path", None) is not None)
+
+
 class FrameTableModel(QAbstractTableModel):
     """Qt model over a list of frames (FrameInfo)."""
 
     def __init__(self, frames: Sequence[Any] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._frames: list[Any] = list(frames)
+        self._names = _names_of(self._frames)
         # title -> (values by row, format); a step's results beside the header facts
         self._extra: dict[str, tuple[dict[int, Any], str]] = {}
 
@@ -73,6 +82,7 @@ class FrameTableModel(QAbstractTableModel):
         """Replace all rows (extra columns are dropped: they belonged to the old frames)."""
         self.beginResetModel()
         self._frames = list(frames)
+        self._names = _names_of(self._frames)
         self._extra.clear()
         self.endResetModel()
 
@@ -165,6 +175,8 @@ class FrameTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if not attr:
                 return str(index.row() + 1)
+            if attr == "path" and getattr(frame, "path", None) is not None:
+                return self._names.file(frame.path)
             return _text(getattr(frame, attr, None), attr)
         source = self._source(frame, facts)
         if role == Qt.ItemDataRole.FontRole and is_guessed(source):

@@ -226,6 +226,7 @@ def test_the_window_finds_the_run_s_products_and_redoes_nothing(
     window, qtbot, nights, project
 ) -> None:
     from fluxion.app.panels.detection import DetectionPanel
+    from fluxion.widgets.frame_table import COLUMNS
 
     folder = project
     lights = _lights(nights)
@@ -234,6 +235,11 @@ def test_the_window_finds_the_run_s_products_and_redoes_nothing(
     seq = window.session.sequence
     open_lights = [f for f in seq.frames if f.type == "light"]
     assert sorted(f.path for f in open_lights) == sorted(lights)
+    # the frame list tells the lights of the same name apart by their folders
+    model = window.frame_table.frame_model
+    col = next(k for k, c in enumerate(COLUMNS) if c[1] == "path")
+    shown = [model.data(model.index(i, col)) for i, f in enumerate(seq.frames) if f.type == "light"]
+    assert sorted(shown) == sorted(_relative(nights, p) for p in lights)
     store = window.session.product_store()
     paths = {store.path("detection", f.path, ".ecsv") for f in open_lights}
     assert len(paths) == 2 * N and all(p.is_file() for p in paths)
