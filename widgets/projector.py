@@ -178,35 +178,30 @@ class _Line(_Style):
 
 
 class _Text(_Style):
-    def key(self, item):
-        return (_font_key(item.textItem.font()),)
+    """Text drawn by a QGraphicsTextItem inside the item: a TextItem's, a plot title's."""
 
-    def save(self, item, e):
-        return _unsized(item.textItem.font(), e)
+    def _font(self, item) -> QFont:
+        inner = item.textItem if isinstance(item, pg.TextItem) else item.item
+        return inner.font()
 
-    def enlarge(self, item, e):
-        item.setFont(_sized(item.textItem.font(), e))
-
-    def restore(self, item, saved):
-        item.setFont(saved)
-
-
-class _Label(_Style):
-    """A plot's title (LabelItem)."""
+    def _set(self, item, font: QFont) -> None:
+        if isinstance(item, pg.TextItem):
+            item.setFont(font)
+        else:  # a LabelItem: its size follows its text's
+            item.item.setFont(font)
+            item.updateMin()
 
     def key(self, item):
-        return (_font_key(item.item.font()),)
+        return (_font_key(self._font(item)),)
 
     def save(self, item, e):
-        return _unsized(item.item.font(), e)
+        return _unsized(self._font(item), e)
 
     def enlarge(self, item, e):
-        item.item.setFont(_sized(item.item.font(), e))
-        item.updateMin()
+        self._set(item, _sized(self._font(item), e))
 
     def restore(self, item, saved):
-        item.item.setFont(saved)
-        item.updateMin()
+        self._set(item, saved)
 
 
 class _Axis(_Style):
@@ -256,7 +251,7 @@ _STYLES: tuple[tuple[type, _Style], ...] = (
     (pg.ErrorBarItem, _ErrorBars()),
     (pg.InfiniteLine, _Line()),
     (pg.TextItem, _Text()),
-    (pg.LabelItem, _Label()),
+    (pg.LabelItem, _Text()),
     (pg.AxisItem, _Axis()),
 )
 
