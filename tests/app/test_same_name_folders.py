@@ -256,3 +256,34 @@ def test_the_window_finds_the_run_s_products_and_redoes_nothing(
         n = len(store.read_table("detection", seq.frames[i].path))
         assert panel.results[i].n_sources == n  # each light shows its own stars
     assert {p: p.stat().st_mtime_ns for p in (folder / "sources").rglob("*.ecsv")} == stamps
+
+
+def test_the_window_opening_the_parent_folder_keeps_every_light_apart(
+    window, qtbot, open_and_wait, nights, tmp_path
+) -> None:
+    from fluxion.app.panels.detection import DetectionPanel
+
+    lights = _lights(nights)
+    open_and_wait(window, nights)
+    folder = tmp_path / "project"
+    window.save_project_as(folder)
+    panel = next(p for p in window.panels if isinstance(p, DetectionPanel))
+
+    def run_all() -> None:
+        with qtbot.waitSignal(panel.step_finished, timeout=120_000):
+            panel.run_all()
+        qtbot.waitUntil(lambda: not window.workers.running(include_quiet=True), timeout=30_000)
+
+    run_all()
+    seq = window.session.sequence
+    for i, f in enumerate(seq.frames):
+        if f.type != "light":
+            continue
+        key = _relative(nights, f.path).removesuffix(".fits")
+        table = Table.read(folder / "sources" / f"{key}.ecsv")
+        _own_stars(table, f.path, lights, nights)
+        assert panel.results[i].n_sources == len(table)
+    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*.*") if p.is_file()}
+    assert sum(p.suffix == ".ecsv" for p in stamps) >= 2 * N
+    run_all()  # again: every product is current, nothing is written
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.*") if p.is_file()} == stamps
