@@ -86,7 +86,13 @@ def run_fluxion(data: Path) -> dict:
     }  # fmt: skip
 
 
-def _prepare_exotic(exotic: Path, data: Path, work: Path) -> Path:
+# Ten of stars2.reg's comparison candidates (1-based; the saturated star at 643.6, 454
+# is among those left out), numbered as EXOTIC numbers them.
+EXOTIC_CANDIDATES = [[397, 407], [874, 351], [682, 381], [856, 466], [347, 555], [417, 333],
+                     [741, 661], [635, 441], [576, 365], [811, 414]]  # fmt: skip
+
+
+def _prepare_exotic(exotic: Path, data: Path, work: Path, comparisons: list) -> Path:
     python = exotic.parent / "python"
     lights, darks, out = work / "lights", work / "darks", work / "out"
     for d in (lights, darks, out):
@@ -120,11 +126,8 @@ if not is_url_in_cache(iers.IERS_B_URL):
             "Pixel Binning": "2x2", "Filter Name (aavso.org/filters)": "Filter 2",
             "Observing Notes": "OSCAAR sample", "Plate Solution? (y/n)": "n",
             "Add Comparison Stars from AAVSO? (y/n)": "n",
-            # stars2.reg (1-based): the target, then ten comparison candidates
-            # (the saturated star at 643.6, 454 left out).
             "Target Star X & Y Pixel": "[571, 346]",
-            "Comparison Star(s) X & Y Pixel": "[[397, 407], [874, 351], [682, 381], [856, 466], "
-            "[347, 555], [417, 333], [741, 661], [635, 441], [576, 365], [811, 414]]",
+            "Comparison Star(s) X & Y Pixel": json.dumps(comparisons),
             "Demosaic Format": None, "Demosaic Output": None,
         },
         "planetary_parameters": {
@@ -165,26 +168,64 @@ def _number(text: str) -> tuple[float, float]:
     return (float(m.group(1)), float(m.group(2))) if m else (float("nan"), float("nan"))
 
 
-def run_exotic(exotic: Path, data: Path, work: Path, timeout: float) -> dict | str:
-    """EXOTIC's result, or where it stopped."""
+def start_exotic(
+    exotic: Path, data: Path, work: Path, comparisons: list
+) -> tuple[subprocess.Popen, float] | str:
+    """Start EXOTIC in the background (it runs while Fluxion does), or say why not.
+
+    It runs as ``python -u -m exotic.exotic``: unbuffered, so its printed
+    progress reaches ``WORK/exotic_stdout.log`` as it happens (through a pipe
+    the last few hundred bytes sat in the buffer and a stopped run looked
+    further back than it was), and as a script, so EXOTIC's own debug log with
+    a time stamp per line (every light curve fit of its comparison star and
+    aperture search) is written to ``WORK/exotic.log``.
+    """
     if not exotic.is_file():
         return f"EXOTIC not found at {exotic} (pip install exotic in its own venv; --exotic PATH)"
-    inits = _prepare_exotic(exotic, data, work)
+    inits = _prepare_exotic(exotic, data, work, comparisons)
     answers = ["n"] + [x for c in NONLINEAR_V for x in (str(c), "0.05")] + ["500", "600"]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [str(exotic), "--reduce", str(inits), "--override"], input="\n".join(answers) + "\n",
-            capture_output=True, text=True, timeout=timeout, cwd=work,
+    for old in ("exotic.log", "exotic_stdout.log"):
+        (work / old).unlink(missing_ok=True)
+    for old in (work / "out").rglob("FinalParams_*.json"):
+        old.unlink()
+    stdin = work / "exotic_answers.txt"
+    stdin.write_text("\n".join(answers) + "\n")
+    with stdin.open() as answers_in, (work / "exotic_stdout.log").open("w") as out:
+        proc = subprocess.Popen(
+            [str(exotic.parent / "python"), "-u", "-m", "exotic.exotic", "--reduce", str(inits),
+             "--override"], stdin=answers_in, stdout=out, stderr=subprocess.STDOUT, cwd=work,
         )  # fmt: skip
-        output = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        return f"EXOTIC did not finish in {timeout:.0f} s (last output: {str(exc.stdout)[-300:]})"
-    (work / "exotic.log").write_text(output)
+    return proc, time.perf_counter()
+
+
+def _where_exotic_is(work: Path) -> str:
+    """The last lines EXOTIC printed and how far its search had gone."""
+    printed = (work / "exotic_stdout.log").read_text(errors="replace").strip().splitlines()
+    tail = " | ".join(line.strip() for line in printed[-4:] if line.strip())
+    debug = work / "exotic.log"
+    lines = debug.read_text(errors="replace").splitlines() if debug.is_file() else []
+    # Its own lines start with a time stamp (a library's root handler repeats some without).
+    stamped = [line for line in lines if re.match(r"\d{4}-\d\d-\d\dT", line)]
+    fits = sum("Residual Standard Deviation" in line for line in stamped)
+    last = stamped[-1][:23] if stamped else "-"
+    return f"last printed: {tail}; light curve fits logged: {fits}; last log line at {last}"
+
+
+def finish_exotic(started: tuple[subprocess.Popen, float] | str, work: Path,
+                  timeout: float) -> dict | str:  # fmt: skip
+    """EXOTIC's result, or where it stopped."""
+    if isinstance(started, str):
+        return started
+    proc, t0 = started
+    try:
+        proc.wait(timeout=max(1.0, timeout - (time.perf_counter() - t0)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return f"EXOTIC did not finish in {timeout:.0f} s ({_where_exotic_is(work)})"
     found = sorted((work / "out").rglob("FinalParams_*.json"))
     if not found:
-        tail = " | ".join(line.strip() for line in output.strip().splitlines()[-4:])
-        return f"EXOTIC stopped (exit {proc.returncode}): {tail}"
+        return f"EXOTIC stopped (exit {proc.returncode}): {_where_exotic_is(work)}"
     params = json.loads(found[-1].read_text())["FINAL PLANETARY PARAMETERS"]
     tmid, tmid_err = _number(params["Mid-Transit Time (Tmid)"])
     rp, rp_err = _number(params["Ratio of Planet to Stellar Radius (Rp/R*)"])
@@ -204,13 +245,26 @@ def main() -> int:
         "EXOTIC", str(ROOT.parent / "exotic-venv" / "bin" / "exotic"))))  # fmt: skip
     p.add_argument("--work", type=Path, default=Path("/tmp/fluxion-bench-transit"))
     p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument(
+        "--exotic-comparisons", default="",
+        help="EXOTIC's comparison candidates by number (1-10, comma-separated; default all "
+        "ten). Its search fits every candidate at 20 apertures x 19 annuli (plus once "
+        "without a comparison): 4180 light-curve fits for ten, 1140 for two.",
+    )  # fmt: skip
     args = p.parse_args()
     data = shared_data_dir()
     if data is None or not (data / "tres1-oscaar").is_dir():
         print("the TrES-1 frames (shared/data/tres1-oscaar) are not here")
         return 1
+    picked = [int(k) for k in args.exotic_comparisons.split(",") if k.strip()]
+    comparisons = [EXOTIC_CANDIDATES[k - 1] for k in picked] or EXOTIC_CANDIDATES
+    started = start_exotic(args.exotic, data, args.work, comparisons)
     fl = run_fluxion(data)
-    ex = run_exotic(args.exotic, data, args.work, args.timeout)
+    # Fluxion's numbers are kept while EXOTIC runs on (a stopped run keeps them).
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "fluxion.json").write_text(json.dumps(fl, indent=1))
+    print(f"Fluxion done: {json.dumps(fl)}", flush=True)
+    ex = finish_exotic(started, args.work, args.timeout)
     tc, tc_err = PUBLISHED
     print(f"\nTrES-1 b, 2012-06-17; published Tc = {tc} +/- {tc_err} BJD_TDB (Yeung et al. 2022)")
     rows = [("Fluxion", fl)] + ([("EXOTIC", ex)] if isinstance(ex, dict) else [])
@@ -224,6 +278,7 @@ def main() -> int:
     print(
         f"Fluxion: {fl['aperture']}; detrending {fl['detrending'] or 'none'}; beta {fl['beta']:.2f}"
     )
+    print(f"EXOTIC's comparison candidates: {comparisons}")
     if isinstance(ex, dict):
         print(
             f"ratios Fluxion/EXOTIC: Tc error {fl['tmid_err'] / ex['tmid_err']:.2f}, "
