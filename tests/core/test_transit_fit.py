@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from fluxion.core.simulation.simulate import NightConfig
 from fluxion.core.simulation.transit_lightcurve import TransitNight, simulate_transit_light_curve
-from fluxion.core.transit.data import TransitDataError, transit_data_from_table
+from fluxion.core.simulation.variables import transit_geometry, transit_relative_flux
+from fluxion.core.transit.data import TransitData, TransitDataError, transit_data_from_table
 from fluxion.core.transit.ephemeris import Ephemeris
 from fluxion.core.transit.limb_darkening import limb_darkening
-from fluxion.core.transit.model import TransitShape
+from fluxion.core.transit.model import TransitShape, inclination
 from fluxion.core.transit.run import TransitParams, fit_transit
 
 PERIOD = 3.0300689
@@ -67,6 +69,58 @@ def test_mid_time_and_radius_ratio_unbiased_with_honest_errors_over_many_draws()
     assert np.all((sd > 0.8) & (sd < 1.2)), sd
     # The airmass trend was put in, and the BIC finds it nearly always.
     assert sum(c == ("airmass",) for c in chosen) >= 90
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def test_the_demo_nights_transit_depth_and_mid_time_unbiased_over_many_draws():
+    """The demo night's transit as ``fluxion demo`` draws it, fitted without archive geometry.
+
+    30 lights 3 min apart, the 55-min transit at 0.45 of the night (four lights
+    before first contact, seven after the last), the simulator's own transit
+    (its contacts and its 1 % central depth, limb darkening included), the
+    white noise of the demo host's differential curve (1.3 ppt per light).
+    The fit is ``fluxion transit``'s with a/Rs and b free, started at the true
+    geometry (the command scans durations for its start, nine more fits per
+    draw). With so little baseline the a/Rs - b - Rp/Rs degeneracy is strong
+    (Rp/Rs wanders with b), but the depth and the mid-time stay unbiased and
+    the depth's error honest. The least-squares covariance is singular in a
+    few draws (b at 0), so the width is a robust one (0.85 here; the plain
+    standard deviation 1.09). The least-squares mid-time error is about a
+    quarter small in this layout (robust pull width 1.31 over these draws);
+    the command reports the sampler's.
+    """
+    c = NightConfig()
+    cadence = c.interval / 86400.0
+    t = 2460564.459 + cadence * np.arange(c.n_frames)
+    tmid = t[0] + c.transit_phase * (t[-1] - t[0])
+    ld = (c.transit_u1, c.transit_u2)
+    total, ingress = c.transit_duration / 1440.0, c.transit_ingress / 1440.0
+    true = transit_relative_flux(t, tmid, total, ingress, c.transit_depth, ld, c.transit_period)
+    _, a_rs, b = transit_geometry(total, ingress, c.transit_depth, ld, c.transit_period)
+    eph = Ephemeris(
+        period=c.transit_period, t0=tmid + 6 / 1440, duration_h=c.transit_duration / 60,
+        a_rs=a_rs, inc_deg=inclination(a_rs, b),
+    )  # fmt: skip
+    params = TransitParams(filter="V", mcmc_steps=0, geometry="free")
+    rng = np.random.default_rng(2713)
+    noise = 0.0013
+    rows = []
+    for _ in range(200):
+        flux = true * (1.0 + noise * rng.standard_normal(t.size))
+        data = TransitData(t=t, flux=flux, flux_err=np.full(t.size, noise),
+                           exposure_s=c.exptime, filter="V")  # fmt: skip
+        r = fit_transit(data, eph, params)
+        rows.append((r.values["depth"], (r.values["depth"] - c.transit_depth) / r.errors["depth"],
+                     (r.values["tmid"] - tmid) / r.errors["tmid"]))  # fmt: skip
+    depth, depth_pull, tmid_pull = np.asarray(rows).T
+    # Unbiased: the mean depth within 3 standard errors of the truth (0.012 % for
+    # 200 draws of a 0.055 % scatter), the median pulls near 0.
+    assert abs(depth.mean() - c.transit_depth) < 3 * depth.std(ddof=1) / np.sqrt(depth.size)
+    assert abs(np.median(depth_pull)) < 0.25 and abs(np.median(tmid_pull)) < 0.25
+    assert 0.8 < _robust_sd(depth_pull) < 1.2, _robust_sd(depth_pull)
 
 
 def test_sampler_agrees_with_least_squares_where_the_posterior_is_gaussian():
