@@ -2,18 +2,24 @@
 # Screenshot of the main window on the classroom demo night, under Xvfb (a real X
 # display, so fonts, docks and the xcb platform are exercised as on a desktop).
 # Writes screenshots/main_window.png (git-ignored).
-# Usage: bash scripts/screenshot.sh [--panel NAME] [--out FILE]
+# Usage: bash scripts/screenshot.sh [--panel NAME] [--out FILE] [--size WxH] [--presentation]
 #   --panel NAME  bring this step panel to the front (its title, e.g. "Zero point", or its
 #                 module, e.g. zeropoint) and run it on the current frame before the grab
 #   --out FILE    where to write the PNG (default screenshots/main_window.png)
+#   --size WxH    the screen and window size (default 1600x1000), e.g. 1366x768
+#   --presentation  in presentation mode (View > Presentation mode: large text, thick lines)
 set -euo pipefail
 PANEL=""
 OUT=""
+SIZE="1600x1000"
+PRESENTATION=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --panel) PANEL="${2:?--panel needs a name}"; shift 2 ;;
         --out) OUT="${2:?--out needs a file}"; shift 2 ;;
-        *) echo "screenshot: unknown option $1 (use --panel NAME, --out FILE)" >&2; exit 2 ;;
+        --size) SIZE="${2:?--size needs WxH}"; shift 2 ;;
+        --presentation) PRESENTATION=1; shift ;;
+        *) echo "screenshot: unknown option $1 (use --panel NAME, --out FILE, --size WxH, --presentation)" >&2; exit 2 ;;
     esac
 done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +44,7 @@ mkdir -p "$(dirname "$OUT")"
 DEMO="${FLUXION_DEMO_DIR:-${TMPDIR:-/tmp}/fluxion-screenshot-demo}"
 export FLUXION_SETTINGS="$(mktemp -d)/settings.ini"  # never touch the user's settings
 env -u QT_QPA_PLATFORM -u WAYLAND_DISPLAY QT_QPA_PLATFORM=xcb \
-    xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" - "$DEMO" "$OUT" "$PANEL" <<'PYEOF'
+    xvfb-run -a -s "-screen 0 ${SIZE}x24" "$PY" - "$DEMO" "$OUT" "$PANEL" "$SIZE" "$PRESENTATION" <<'PYEOF'
 import sys
 
 from PySide6.QtCore import QTimer
@@ -47,10 +53,14 @@ from PySide6.QtWidgets import QApplication
 from fluxion.app.main_window import MainWindow
 
 demo, out, panel_name = sys.argv[1], sys.argv[2], sys.argv[3]
+width, height = (int(v) for v in sys.argv[4].split("x"))
+presentation = bool(sys.argv[5])
 app = QApplication([sys.argv[0]])
 window = MainWindow()
-window.resize(1600, 1000)
+window.resize(width, height)
 window.show()
+if presentation:
+    window.presentation.set_on(True, remember=False)
 state = {"done": False}
 
 
