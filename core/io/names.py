@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .folders import product_stem
+from .rawfile import RAW_SUFFIXES
 
 __all__ = ["FrameNames", "frame_key", "frame_names", "name_key"]
 
@@ -51,6 +52,26 @@ def frame_key(frame: str | os.PathLike[str]) -> str:
         if lower.endswith(suffix) and len(name) > len(suffix):
             return product_stem(name[: -len(suffix)])
     return product_stem(name)
+
+
+# Every suffix some product name drops (a command's table of ``x.fit`` is
+# ``x.ecsv``, as is that of ``x.fits``): frames alike without them clash.
+_ANY_SUFFIXES = frozenset((".fits", ".fit", ".fts", ".fz", ".gz", ".bz2", *RAW_SUFFIXES))
+
+
+def _bare(path: str) -> str:
+    """A frame's file name without its image suffixes, case folded (``X.fit.gz`` -> ``x``).
+
+    Case folded because macOS and Windows file systems take ``X.ecsv`` and
+    ``x.ecsv`` for one file.
+    """
+    name = os.path.basename(path)
+    while True:
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() in _ANY_SUFFIXES and stem:
+            name = stem
+        else:
+            return name.casefold()
 
 
 def name_key(name: str) -> str:
@@ -83,8 +104,9 @@ def _below(paths: list[str]) -> list[str]:
 def frame_names(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """The unique names of the frames whose names clash, by absolute path.
 
-    Two frames clash when their products would share a name (the same
-    :func:`frame_key`: ``x.fits`` in two folders, or ``x.fits`` and ``x.fits.fz``).
+    Two frames clash when a product of theirs could share a name: their file
+    names are alike but for the image suffixes and the case (``x.fits`` in two
+    folders, ``x.fits`` and ``x.fit``, ``X.fits`` and ``x.fits``).
     Each such frame is named by its path below the deepest folder holding the
     frames of that name. The key of a clashing frame is its folders and its
     :func:`frame_key`; were two still alike (``x.fits`` and ``x.fits.fz`` in one
@@ -103,7 +125,7 @@ def frame_names(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """
     groups: dict[str, list[str]] = {}
     for p in dict.fromkeys(_where(p) for p in paths):
-        groups.setdefault(frame_key(p), []).append(p)
+        groups.setdefault(_bare(p), []).append(p)
     names: dict[str, str] = {}
     for members in groups.values():
         if len(members) > 1:

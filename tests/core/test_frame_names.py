@@ -65,6 +65,23 @@ def test_names_whose_products_would_clash_in_one_folder_keep_their_whole_names(t
     assert len(set(keys)) == 3
 
 
+def test_names_alike_but_for_suffix_or_case_clash(tmp_path) -> None:
+    # a detection catalogue of x.fit and of x.fits is x.ecsv; X.ecsv and x.ecsv are one
+    # file on macOS and Windows
+    fit, fits_, upper = (
+        tmp_path / "a" / "x.fit",
+        tmp_path / "b" / "x.fits",
+        tmp_path / "c" / "X.FITS",
+    )
+    names = FrameNames.of([fit, fits_, upper])
+    assert [names.folder(p) for p in (fit, fits_, upper)] == ["a", "b", "c"]
+    assert [names.key(p) for p in (fit, fits_, upper)] == ["a/x.fit", "b/x", "c/X"]
+    # in one folder, as before: distinct keys, no folders
+    one = FrameNames.of([tmp_path / "x.fit", tmp_path / "x.fits"])
+    assert [one.key(tmp_path / n) for n in ("x.fit", "x.fits")] == ["x.fit", "x"]
+    assert one.folder(tmp_path / "x.fit") == ""
+
+
 def test_names_travel_to_worker_processes() -> None:
     names = FrameNames.of(["/n/a/x.fits", "/n/b/x.fits"])
     again = pickle.loads(pickle.dumps(names))
