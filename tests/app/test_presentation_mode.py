@@ -158,6 +158,13 @@ def test_keys_drive_the_lesson(window, qtbot, open_and_wait, demo_night, tmp_pat
     assert window.current_step == title
     qtbot.waitUntil(lambda: len(step_panel.results) == len(window.session.light_indices()))
 
+    # A step done by hand (clicking the asteroid): R brings its panel and says so.
+    by_hand = next(k for k, st in enumerate(panel.lesson.steps) if st.panel == "Targets")
+    panel.steps.setCurrentRow(by_hand)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.current_step == "Targets"
+    assert "by hand" in window.statusBar().currentMessage()
+
     # Blink frame by frame and play, as the hints say.
     start = window.session.current
     with qtbot.waitSignal(window.session.frame_ready, timeout=10_000):
