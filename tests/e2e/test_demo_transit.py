@@ -54,16 +54,23 @@ def demo_fit(tmp_path_factory):
                f"{eph.t0:.6f}", "--filter", "V", "--mcmc-steps", "2500", "--burn", "800",
                "--no-png", "--name", "Demo b"])  # fmt: skip
     assert rc == 0
-    return json.loads((out / "transit.json").read_text()), tc, choice
+    return json.loads((out / "transit.json").read_text()), tc, choice, truth["config"]
 
 
 def test_demo_transit_mid_time_and_depth_recovered(demo_fit):
-    fit, tc, choice = demo_fit
+    fit, tc, choice, night = demo_fit
     assert abs(fit["tmid_bjd_tdb"] - tc) < 3 * fit["tmid_err"]
-    assert fit["tmid_err"] < 2.0 / 1440  # better than 2 minutes on a 1 % transit
-    # The demo's transit is 1 % deep; 30 frames leave little baseline out of it.
-    assert fit["depth"] == pytest.approx(0.01, abs=max(3 * fit["depth_err"], 0.002))
-    assert fit["duration_h"] == pytest.approx(55 / 60, abs=0.1)
+    # Carter et al. (2008): 0.45 min for this depth, ingress, cadence and the
+    # host's 1.3 ppt per light; the sampler's error with a/Rs and b free is near it.
+    assert fit["tmid_err"] < 1.0 / 1440
+    # The simulator's depth is the flux lost at mid-transit, limb darkening
+    # included, as the fit's is. Within three of the fit's own error, which
+    # is honest for this layout (4 lights before the transit, 7 after) over
+    # many draws: tests/core/test_transit_fit.py.
+    assert fit["depth_err"] < 0.001
+    assert abs(fit["depth"] - night["transit_depth"]) < 3 * fit["depth_err"]
+    duration_h = night["transit_duration"] / 60.0
+    assert abs(fit["duration_h"] - duration_h) < 3 * fit["duration_err_h"]
     assert fit["aavso_report_problems"] == ["#OBSCODE= is empty"]
     assert choice.explanation[0].startswith("aperture")
     assert np.isfinite(choice.apertures["scatter"]).sum() >= 4
