@@ -106,6 +106,21 @@ def test_observatory_folders_type_the_frames(tmp_path, capsys):
     assert text.count(": bias, dark, flat;") == 2
 
 
+def test_lights_of_the_same_name_in_two_target_folders_keep_their_own_products(tmp_path, capsys):
+    night = tmp_path / "night"
+    assert main(["demo", str(night), "--layout", "observatory", "--frames", "1",
+                 "--size", "96", "96"]) == 0  # fmt: skip
+    first = next((night / "Cygnus_field").glob("*.fits"))
+    (night / "M67").mkdir()
+    (night / "M67" / first.name).write_bytes(first.read_bytes())
+    assert main(["calibrate", str(night), "--out", str(tmp_path / "cal")]) == 0
+    text = capsys.readouterr().out
+    for folder in ("Cygnus_field", "M67"):
+        assert f"light    {folder}/{first.name}: bias, dark, flat" in text
+        assert (tmp_path / "cal" / folder / first.name).is_file()
+    assert not (tmp_path / "cal" / first.name).exists()
+
+
 def test_the_window_opens_a_sub_folder_night_with_its_catalog(window, open_and_wait, nina):
     open_and_wait(window, nina)
     frames = window.session.sequence.frames
