@@ -25,9 +25,22 @@ repository (``--exotic PATH`` or ``$EXOTIC``: its ``exotic`` command), offline:
   plate-solving hints, which are off.
 
 When EXOTIC stops anyway, the script prints where (the last lines of its
-output) and compares Fluxion with the published figures alone.
+output, the light-curve fits its log holds) and compares Fluxion with the
+published figures alone.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_transit.py [--exotic PATH] [--work DIR]``
+EXOTIC's own reduction is slow here: after aligning the frames it searches
+20 apertures x 19 annuli (hard-coded, ``exotic.py``; the inits file cannot
+fix them, only the comparison list) and at each pair fits the light curve
+once without a comparison star and once per comparison. The fit without a
+comparison star (raw counts, unscaled least squares) takes 10-27 s on a
+loaded 2-core machine against 0.1-1 s for the others, so the search needs
+380 of those, about two hours, whatever the comparison list.
+``--exotic-prereduced`` has EXOTIC fit Fluxion's light curve instead (its
+pre-reduced mode, the same nested sampling and priors): the fits compared
+on the same photometry.
+
+Run: ``.venv/bin/python tests/benchmarks/bench_transit.py [--exotic PATH] [--work DIR]
+[--timeout S] [--exotic-comparisons 2,7] [--exotic-prereduced]``
 """
 
 from __future__ import annotations
@@ -52,8 +65,12 @@ PUBLISHED = (2456095.6740, 0.0005)
 NONLINEAR_V = (0.5694, -0.3654, 1.1829, -0.5475)
 
 
-def run_fluxion(data: Path) -> dict:
-    """The real-data test's pipeline, timed."""
+def run_fluxion(data: Path, work: Path) -> dict:
+    """The real-data test's pipeline, timed; its light curve kept for EXOTIC.
+
+    ``WORK/fluxion_lightcurve.csv`` is the relative flux as EXOTIC reads a
+    pre-reduced light curve (BJD_TDB, flux, error, airmass per line).
+    """
     from conftest import shared_data_dir  # noqa: F401 - the same data lookup as the tests
     from test_real_transit import EPHEMERIS, TRES1, UMD
 
@@ -74,8 +91,13 @@ def run_fluxion(data: Path) -> dict:
     regions = read_region_positions((folder / "stars2.reg").read_text())
     choice = frames_light_curve(frames, regions[0], EPHEMERIS, candidates_xy=regions[1:],
                                 dark=dark, target=TRES1, location=UMD)  # fmt: skip
-    result = fit_transit(transit_data_from_table(choice.light_curve, "TrES-1"), EPHEMERIS,
-                         TransitParams(mcmc_steps=5000, mcmc_burn=1500))  # fmt: skip
+    lc = transit_data_from_table(choice.light_curve, "TrES-1")
+    result = fit_transit(lc, EPHEMERIS, TransitParams(mcmc_steps=5000, mcmc_burn=1500))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = zip(lc.t, lc.flux, lc.flux_err, lc.columns["airmass"], strict=True)
+    (work / "fluxion_lightcurve.csv").write_text(
+        "".join(f"{t:.7f},{f:.7f},{e:.7f},{a:.5f}\n" for t, f, e, a in rows)
+    )
     v, e = result.values, result.errors
     return {
         "tmid": v["tmid"], "tmid_err": e["tmid"], "rp_rs": v["rp_rs"], "rp_rs_err": e["rp_rs"],
@@ -92,7 +114,9 @@ EXOTIC_CANDIDATES = [[397, 407], [874, 351], [682, 381], [856, 466], [347, 555],
                      [741, 661], [635, 441], [576, 365], [811, 414]]  # fmt: skip
 
 
-def _prepare_exotic(exotic: Path, data: Path, work: Path, comparisons: list) -> Path:
+def _prepare_exotic(
+    exotic: Path, data: Path, work: Path, comparisons: list, prereduced: Path | None = None
+) -> Path:
     python = exotic.parent / "python"
     lights, darks, out = work / "lights", work / "darks", work / "out"
     for d in (lights, darks, out):
@@ -152,7 +176,10 @@ if not is_url_in_cache(iers.IERS_B_URL):
             "Star Proper Motion RA (mas/yr)": -9.3, "Star Proper Motion DEC (mas/yr)": -34.1,
         },
         "optional_info": {
-            "Pre-reduced File:": "", "Pre-reduced File Time Format (BJD_TDB, JD_UTC, MJD_UTC)":
+            "Pre-reduced File:": str(prereduced or ""),
+            "Comparison Star used in Photometry (leave blank if none)": {
+                "ra": "", "dec": "", "x": "", "y": ""},
+            "Pre-reduced File Time Format (BJD_TDB, JD_UTC, MJD_UTC)":
             "BJD_TDB", "Pre-reduced File Units of Flux (flux, magnitude, millimagnitude)": "flux",
             "Filter Minimum Wavelength (nm)": None, "Filter Maximum Wavelength (nm)": None,
             "Image Scale (Ex: 5.21 arcsecs/pixel)": "2.3", "Exposure Time (s)": 60.0,
@@ -169,7 +196,7 @@ def _number(text: str) -> tuple[float, float]:
 
 
 def start_exotic(
-    exotic: Path, data: Path, work: Path, comparisons: list
+    exotic: Path, data: Path, work: Path, comparisons: list, prereduced: Path | None = None
 ) -> tuple[subprocess.Popen, float] | str:
     """Start EXOTIC in the background (it runs while Fluxion does), or say why not.
 
@@ -182,7 +209,7 @@ def start_exotic(
     """
     if not exotic.is_file():
         return f"EXOTIC not found at {exotic} (pip install exotic in its own venv; --exotic PATH)"
-    inits = _prepare_exotic(exotic, data, work, comparisons)
+    inits = _prepare_exotic(exotic, data, work, comparisons, prereduced)
     answers = ["n"] + [x for c in NONLINEAR_V for x in (str(c), "0.05")] + ["500", "600"]
     for old in ("exotic.log", "exotic_stdout.log"):
         (work / old).unlink(missing_ok=True)
@@ -192,8 +219,9 @@ def start_exotic(
     stdin.write_text("\n".join(answers) + "\n")
     with stdin.open() as answers_in, (work / "exotic_stdout.log").open("w") as out:
         proc = subprocess.Popen(
-            [str(exotic.parent / "python"), "-u", "-m", "exotic.exotic", "--reduce", str(inits),
-             "--override"], stdin=answers_in, stdout=out, stderr=subprocess.STDOUT, cwd=work,
+            [str(exotic.parent / "python"), "-u", "-m", "exotic.exotic",
+             "--prereduced" if prereduced else "--reduce", str(inits), "--override"],
+            stdin=answers_in, stdout=out, stderr=subprocess.STDOUT, cwd=work,
         )  # fmt: skip
     return proc, time.perf_counter()
 
@@ -246,6 +274,11 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/fluxion-bench-transit"))
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument(
+        "--exotic-prereduced", action="store_true",
+        help="EXOTIC fits Fluxion's light curve (its pre-reduced mode: the same photometry, "
+        "EXOTIC's nested-sampling fit) instead of reducing the frames itself.",
+    )  # fmt: skip
+    p.add_argument(
         "--exotic-comparisons", default="",
         help="EXOTIC's comparison candidates by number (1-10, comma-separated; default all "
         "ten). Its search fits every candidate at 20 apertures x 19 annuli (plus once "
@@ -258,8 +291,13 @@ def main() -> int:
         return 1
     picked = [int(k) for k in args.exotic_comparisons.split(",") if k.strip()]
     comparisons = [EXOTIC_CANDIDATES[k - 1] for k in picked] or EXOTIC_CANDIDATES
-    started = start_exotic(args.exotic, data, args.work, comparisons)
-    fl = run_fluxion(data)
+    if args.exotic_prereduced:
+        fl = run_fluxion(data, args.work)
+        started = start_exotic(args.exotic, data, args.work, comparisons,
+                               args.work / "fluxion_lightcurve.csv")  # fmt: skip
+    else:
+        started = start_exotic(args.exotic, data, args.work, comparisons)
+        fl = run_fluxion(data, args.work)
     # Fluxion's numbers are kept while EXOTIC runs on (a stopped run keeps them).
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "fluxion.json").write_text(json.dumps(fl, indent=1))
@@ -278,7 +316,10 @@ def main() -> int:
     print(
         f"Fluxion: {fl['aperture']}; detrending {fl['detrending'] or 'none'}; beta {fl['beta']:.2f}"
     )
-    print(f"EXOTIC's comparison candidates: {comparisons}")
+    if args.exotic_prereduced:
+        print("EXOTIC fitted Fluxion's light curve (pre-reduced mode): the same photometry")
+    else:
+        print(f"EXOTIC's comparison candidates: {comparisons}")
     if isinstance(ex, dict):
         print(
             f"ratios Fluxion/EXOTIC: Tc error {fl['tmid_err'] / ex['tmid_err']:.2f}, "
