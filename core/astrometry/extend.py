@@ -45,6 +45,8 @@ def fit_and_extend(
     shape: tuple[int, int],
     max_order: int,
     sip_order: int | None = None,
+    *,
+    reference: np.ndarray | None = None,
 ) -> tuple[WcsFit, np.ndarray, np.ndarray]:
     """Fit on the first matches, then re-match every source through the WCS and refit.
 
@@ -72,6 +74,9 @@ def fit_and_extend(
         Highest SIP order to fit.
     sip_order : int, optional
         Order to fit as it is.
+    reference : ndarray of bool, optional
+        The catalog stars fit to be reference stars (not moved by a blend);
+        all by default. The others are left out while at least 8 pairs remain.
 
     Returns
     -------
@@ -83,53 +88,49 @@ def fit_and_extend(
     def pair_sigma(src_i, cat_i):
         return None if sigma is None else np.hypot(sigma[src_i], cat_sigma[cat_i])
 
-    top = max_order if sip_order is None else min(max_order, max(int(sip_order), 1))
     ra_c = np.asarray(cat["ra"], float)
     dec_c = np.asarray(cat["dec"], float)
-    src_i, cat_i = match.source_index, match.catalog_index
-    order = min(top, 1) if len(src_i) < 12 else top
-    fit = fit_wcs(
-        xy[src_i],
-        ra_c[cat_i],
-        dec_c[cat_i],
-        image_shape=shape,
-        sip_order=order,
-        sigma=pair_sigma(src_i, cat_i),
-    )
-    for _ in range(2):
+
+    def refit(src_i, cat_i, order):
+        sig = pair_sigma(src_i, cat_i)
+        return fit_wcs(
+            xy[src_i], ra_c[cat_i], dec_c[cat_i], image_shape=shape, sip_order=order, sigma=sig
+        )
+
+    def rematch(fit, src_i):
+        """Every source within reach of a catalog star through ``fit``; None when too few."""
         px, py = fit.wcs.all_world2pix(ra_c, dec_c, 0, quiet=True)
-        inside = np.isfinite(px) & np.isfinite(py)
+        inside = np.isfinite(px) & np.isfinite(py) & usable
         tree = cKDTree(np.column_stack([px[inside], py[inside]]))
-        radius = max(5.0 * fit.rms_px, 1.0)
-        d, k = tree.query(xy, distance_upper_bound=radius)
+        d, k = tree.query(xy, distance_upper_bound=max(5.0 * fit.rms_px, 1.0))
         ok = np.isfinite(d)
         src_new = np.nonzero(ok)[0]
         cat_new = np.nonzero(inside)[0][k[ok]]
         _, first = np.unique(cat_new, return_index=True)
         src_new, cat_new = src_new[first], cat_new[first]
         if len(src_new) < len(src_i) // 2 or len(src_new) < 4:
+            return None
+        return src_new, cat_new
+
+    top = max_order if sip_order is None else min(max_order, max(int(sip_order), 1))
+    src_i, cat_i = match.source_index, match.catalog_index
+    usable = np.ones(len(cat), bool) if reference is None else np.asarray(reference, bool)
+    if np.count_nonzero(usable[cat_i]) >= 8:
+        src_i, cat_i = src_i[usable[cat_i]], cat_i[usable[cat_i]]
+    else:
+        usable = np.ones(len(cat), bool)
+    fit = refit(src_i, cat_i, min(top, 1) if len(src_i) < 12 else top)
+    for _ in range(2):
+        pairs = rematch(fit, src_i)
+        if pairs is None:
             break
-        src_i, cat_i = src_new, cat_new
-        fit = fit_wcs(
-            xy[src_i],
-            ra_c[cat_i],
-            dec_c[cat_i],
-            image_shape=shape,
-            sip_order=top,
-            sigma=pair_sigma(src_i, cat_i),
-        )
+        src_i, cat_i = pairs
+        fit = refit(src_i, cat_i, top)
     if fit.sip_order >= 2 and frame_coverage(xy[src_i][fit.used], shape) < SIP_COVERAGE:
         # A distortion polynomial fitted on part of the frame runs wild
         # over the rest (1-7 px on simulated frames whose catalog covered a
         # third of them): stars that do not cover the frame get a plain TAN.
-        fit = fit_wcs(
-            xy[src_i],
-            ra_c[cat_i],
-            dec_c[cat_i],
-            image_shape=shape,
-            sip_order=1,
-            sigma=pair_sigma(src_i, cat_i),
-        )
+        fit = refit(src_i, cat_i, 1)
     if fit.sip_order >= 2 and sip_order is None:
         # The setting is the highest order; the stars left out of the fit
         # say whether the field supports it (see sip_order).
@@ -145,12 +146,15 @@ def fit_and_extend(
         )
         if order < fit.sip_order:
             log.info("SIP order %d chosen on held-out stars (chi^2 %s)", order, scores)
-            fit = fit_wcs(
-                xy[src_i],
-                ra_c[cat_i],
-                dec_c[cat_i],
-                image_shape=shape,
-                sip_order=order,
-                sigma=sig,
-            )
+            fit = refit(src_i, cat_i, order)
+    # The pairs were gathered through fits of other orders (or pulled by a
+    # star the final fit rejects): a good star missed then is matched again
+    # through the final fit, so no early fit loses it for good.
+    pairs = rematch(fit, src_i)
+    if pairs is not None and not (
+        np.array_equal(pairs[0], src_i) and np.array_equal(pairs[1], cat_i)
+    ):
+        final = refit(*pairs, fit.sip_order)
+        if final.n_used >= fit.n_used:
+            fit, (src_i, cat_i) = final, pairs
     return fit, src_i, cat_i

@@ -48,7 +48,7 @@ from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
 from .result import SolveHint, SolveResult, cause_first, not_solved
 from .scale import ScaleGuess
-from .sources import PreparedSources, catalog_sigma_px, prepare_sources
+from .sources import PreparedSources, blend_shift_px, catalog_sigma_px, prepare_sources
 from .verdict import verdict
 from .wcsfit import WcsFitError, gnomonic
 
@@ -408,10 +408,19 @@ class PlateSolver:
             return not_solved(method, str(exc), t0, catalog=answer.source, messages=messages, **how)
         state.progress(0.6, f"{match.n_matched} stars matched; fitting the WCS")
         try:
-            cat_sigma = catalog_sigma_px(cat, scale.arcsec_per_px)
-            fit, src_i, cat_i = fit_and_extend(
-                xy, sigma, cat_sigma, cat, match, (ny, nx), p.sip_order, sip_order
+            # A catalog neighbour moves a star's centroid by what blend_shift_px
+            # says: an error of the pair, and a star moved by more than half the
+            # RMS limit is no reference star (left out, as a cosmic ray is).
+            blend = (
+                blend_shift_px(plane, np.asarray(cat[band], float), prepared.fwhm)
+                if band
+                else np.zeros(len(cat))
             )
+            cat_sigma = np.hypot(catalog_sigma_px(cat, scale.arcsec_per_px), blend)
+            fit, src_i, cat_i = fit_and_extend(
+                xy, sigma, cat_sigma, cat, match, (ny, nx), p.sip_order, sip_order,
+                reference=blend <= p.max_rms / 2,
+            )  # fmt: skip
         except WcsFitError as exc:
             return not_solved(method, str(exc), t0, catalog=answer.source, **how)
         state.progress(0.95, "verifying")

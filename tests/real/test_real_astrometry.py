@@ -36,8 +36,8 @@ from fluxion.core.catalogs import LocalCatalog
 def test_ey_uma_thumbnail_from_its_own_wrong_header(shared_data, tmp_path, name, epoch, limit):
     """Nothing typed: the header's scale is 16x wrong, its pointing 2.7' off.
 
-    Measured: 9.004 arcsec/px found (factor 16.0), 29 (RefCat2) and 27
-    (APASS) stars, centre 0.35 and 0.44 arcsec from astrometry.net's
+    Measured: 9.004 arcsec/px found (factor 16.0), 30 (RefCat2) and 27
+    (APASS) stars, centre 0.35 and 0.43 arcsec from astrometry.net's
     (index 5206, whose own error is not recorded; the fit's 1-sigma is
     0.17-0.19 arcsec per axis), as when the scale is typed.
     """
