@@ -287,3 +287,24 @@ def test_the_window_opening_the_parent_folder_keeps_every_light_apart(
     assert sum(p.suffix == ".ecsv" for p in stamps) >= 2 * N
     run_all()  # again: every product is current, nothing is written
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.*") if p.is_file()} == stamps
+
+
+def test_a_light_curve_over_both_nights_has_one_row_per_light(nights, tmp_path) -> None:
+    lights = _lights(nights)
+    # a star of the night that solves (n2); n1's lights share its lights' names
+    first = next(p for p in sorted(lights) if p.relative_to(nights).parts[0] == "n2")
+    truth = lights[first]
+    stars = truth[(truth["kind"] == "star") & ~truth["saturated"]]
+    stars = stars[(stars["x"] > 20) & (stars["x"] < 236) & (stars["y"] > 20) & (stars["y"] < 236)]
+    star = stars[np.argmax(stars["flux"])]
+    catalog = _both_catalogs(nights, tmp_path)
+    project = tmp_path / "project"
+    main(["run", str(nights), "--project", str(project), "--workers", "2", "--offline",
+          "--catalog", str(catalog), "--no-cosmic-rays", "--no-report",
+          "--ra", f"{star['ra']:.7f}", "--dec", f"{star['dec']:.7f}"])  # fmt: skip
+    curve = Table.read(project / "lightcurve.ecsv")
+    assert sorted(curve["file"]) == sorted(_relative(nights, p) for p in lights)
+    mine = curve[[str(f).startswith("n2/") for f in curve["file"]]]
+    assert len(mine) == N
+    for row in mine:  # the star measured in its own night's lights, not in their namesakes
+        assert 0.6 * star["flux"] < float(row["flux"]) < 1.2 * star["flux"], row
