@@ -19,6 +19,8 @@ from astropy.time import Time
 
 from ..io.frames import FrameInfo
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
+from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contamination
+from ..photometry.flags import PhotometryFlag
 from ..project.products import ProductStore
 
 __all__ = ["light_curve_from_magnitudes", "target_row"]
@@ -154,4 +156,42 @@ def light_curve_from_magnitudes(
         out["airmass"][ok] = times["airmass"]
     for c in ("mag", "mag_err"):
         out[c].unit = "mag"
+    if not channels:
+        _flag_passing_stars(store, lights, out)
     return out
+
+
+def _flag_passing_stars(store: ProductStore, lights: Sequence[FrameInfo], out: Table) -> None:
+    """Flag CONTAMINATED the lights where a moving target passes a star whose light in
+    its aperture exceeds half the error (:func:`neighbour_contamination`).
+
+    The photometry step's sky leaves the neighbours' wings out, so only the
+    aperture's share counts. A fixed target's neighbour is there in every
+    light: it is not flagged (the comparison with the catalogue is the zero
+    point's business), so only a target that moves on the sky is looked at.
+    """
+    ra, dec = np.asarray(out["ra"], float), np.asarray(out["dec"], float)
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    if ok.sum() < 2:
+        return
+    sky = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg)
+    moved = float(sky[0].separation(sky).arcsec.max())
+    for k, f in enumerate(lights):
+        if not np.isfinite(out["flux_err"][k]):
+            continue
+        table = store.read_table("zeropoint", f.path)
+        if table is None or len(table) < 2:
+            continue
+        meta = table.meta
+        radius, fwhm = float(meta.get("aperture_radius", 0)), float(meta.get("fwhm", np.nan))
+        scale = float(meta.get("pixel_scale", np.nan))
+        if not (radius > 0 and moved > radius * scale):
+            continue  # not moving (or the scale is unknown)
+        corr = float(meta.get("aperture_correction", 1.0) or 1.0)
+        here = np.array([[out["x"][k], out["y"][k]]], float)
+        xy = np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
+        spill = neighbour_contamination(
+            here, radius, None, xy, np.asarray(table["flux"], float) / corr, fwhm, 0.0
+        )[0]
+        if spill * corr > CONTAMINATION_FRACTION * float(out["flux_err"][k]):
+            out["flags"][k] |= int(PhotometryFlag.CONTAMINATED)

@@ -64,7 +64,7 @@ def _median_shift(light: np.ndarray, sigma: float) -> float:
 def neighbour_contamination(
     positions: np.ndarray,
     radius: float,
-    annulus: tuple[float, float],
+    annulus: tuple[float, float] | None,
     neighbours: np.ndarray,
     neighbour_flux: np.ndarray,
     fwhm: float,
@@ -78,8 +78,10 @@ def neighbour_contamination(
     ----------
     positions : ndarray (n, 2)
         Measured sources (x, y px).
-    radius, annulus : float, (float, float)
-        Aperture radius and sky annulus radii (px) of the measurement.
+    radius, annulus : float, (float, float) or None
+        Aperture radius and sky annulus radii (px) of the measurement; None:
+        the aperture alone (a sky that left the neighbours' wings out, as the
+        photometry step's does).
     neighbours : ndarray (m, 2)
         Other stars (x, y px); one within 0.5 px of a position is that source itself.
     neighbour_flux : ndarray (m,)
@@ -109,8 +111,9 @@ def neighbour_contamination(
     total = flux / (1.0 - (1.0 + radius**2 / alpha**2) ** (1.0 - beta))
     norm = (beta - 1.0) / (np.pi * alpha**2)
     rms = np.broadcast_to(np.asarray(sky_rms, float), (len(pos),))
-    reach = annulus[1] + _REACH_FWHM * fwhm
-    half = int(np.ceil(annulus[1])) + 1
+    outer = annulus[1] if annulus is not None else radius
+    reach = outer + _REACH_FWHM * fwhm
+    half = int(np.ceil(outer)) + 1
     for i, (x, y) in enumerate(pos):
         d = np.hypot(nb[:, 0] - x, nb[:, 1] - y)
         near = (d > 0.5) & (d < reach) & (total > 0)
@@ -125,6 +128,9 @@ def neighbour_contamination(
             model += f * norm * (1.0 + r2) ** -beta
         local = np.array([[x - x0, y - y0]])
         in_aperture = float(circle_sums(model, local, radius)[0])
+        if annulus is None:
+            out[i] = in_aperture
+            continue
         r = np.hypot(xx - x, yy - y)
         ring = (r >= annulus[0]) & (r <= annulus[1])
         shift = _median_shift(model[ring], float(rms[i]))

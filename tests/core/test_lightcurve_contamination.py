@@ -93,3 +93,40 @@ def test_no_neighbour_no_bias():
     far = neighbour_contamination(pos, 5.0, (10.0, 16.0), np.array([[120.0, 50.0]]), [1e6],
                                   3.0, 20.0)  # fmt: skip
     assert far[0] == 0
+
+
+def test_fluxion_run_s_curve_flags_the_lights_where_the_target_passes_the_star():
+    """The chain's curve (``fluxion run``) is read from each light's photometry, whose sky
+    leaves the neighbours' wings out: the star's light in the aperture alone is judged,
+    against the truth of the star's rendered light in the aperture."""
+    from astropy.table import Table
+
+    from fluxion.core.chain.lightcurve import _flag_passing_stars
+    from fluxion.core.photometry.sums import circle_sums
+
+    radius, n = 5.0, len(TRACK)
+    star = np.zeros(SHAPE)
+    add_sources(star, STAR[:1], STAR[1:], np.array([STAR_FLUX]), FWHM)
+    truth = circle_sums(star, TRACK, radius)  # the star's light in each aperture
+    star_ap = float(circle_sums(star, STAR[None, :], radius)[0])
+    err = np.full(n, np.sqrt(TARGET_FLUX + np.pi * radius**2 * (SKY + READ_NOISE**2)))
+    tables = []
+    for x, y in TRACK:
+        t = Table({"x": [x, STAR[0]], "y": [y, STAR[1]], "flux": [TARGET_FLUX, star_ap]})
+        t.meta.update(aperture_radius=radius, fwhm=FWHM, pixel_scale=1.2)
+        tables.append(t)
+    store = type("Store", (), {"read_table": lambda self, step, path: tables[int(path)]})()
+    lights = [type("Light", (), {"path": str(k)})() for k in range(n)]
+    ra, dec = 310 + TRACK[:, 0] * 1.2 / 3600, 40 + TRACK[:, 1] * 1.2 / 3600  # 1.2"/px
+    out = Table({"x": TRACK[:, 0], "y": TRACK[:, 1], "ra": ra, "dec": dec, "flux_err": err,
+                 "flags": np.zeros(n, np.int64)})  # fmt: skip
+    _flag_passing_stars(store, lights, out)
+    flagged = (np.asarray(out["flags"]) & PhotometryFlag.CONTAMINATED) != 0
+    bias = truth / err
+    assert bias.max() > 10
+    assert flagged[bias > 0.7].all() and not flagged[bias < 0.35].any(), np.round(bias, 2)
+    # A target that does not move is never flagged: its neighbour is in every light.
+    out["flags"] = 0
+    out["ra"], out["dec"] = 310.0, 40.0
+    _flag_passing_stars(store, lights, out)
+    assert not np.any(out["flags"])
