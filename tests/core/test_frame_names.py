@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.table import Table
 
 from fluxion.core.io.names import FrameNames, frame_names
@@ -52,34 +53,23 @@ def test_the_name_is_below_the_deepest_folder_holding_the_clashing_frames(tmp_pa
         os.chdir(cwd)
 
 
-def test_names_whose_products_would_clash_in_one_folder_keep_their_whole_names(tmp_path) -> None:
-    # x.fits and x.fits.fz both make x.ecsv; with a namesake elsewhere they clash
-    x, xfz, other = (
-        tmp_path / "a" / "x.fits",
-        tmp_path / "a" / "x.fits.fz",
-        tmp_path / "b" / "x.fits",
-    )
-    names = FrameNames.of([x, xfz, other])
-    keys = [names.key(p) for p in (x, xfz, other)]
-    assert keys == ["a/x.fits", "a/x.fits.fz", "b/x"]
-    assert len(set(keys)) == 3
-
-
-def test_names_alike_but_for_suffix_or_case_clash(tmp_path) -> None:
-    # a detection catalogue of x.fit and of x.fits is x.ecsv; X.ecsv and x.ecsv are one
-    # file on macOS and Windows
-    fit, fits_, upper = (
-        tmp_path / "a" / "x.fit",
-        tmp_path / "b" / "x.fits",
-        tmp_path / "c" / "X.FITS",
-    )
-    names = FrameNames.of([fit, fits_, upper])
-    assert [names.folder(p) for p in (fit, fits_, upper)] == ["a", "b", "c"]
-    assert [names.key(p) for p in (fit, fits_, upper)] == ["a/x.fit", "b/x", "c/X"]
-    # in one folder, as before: distinct keys, no folders
-    one = FrameNames.of([tmp_path / "x.fit", tmp_path / "x.fits"])
-    assert [one.key(tmp_path / n) for n in ("x.fit", "x.fits")] == ["x.fit", "x"]
-    assert one.folder(tmp_path / "x.fit") == ""
+@pytest.mark.parametrize(
+    ("files", "keys"),
+    [
+        # x.fits and x.fits.fz both make x.ecsv: beside a namesake they keep whole names
+        (["a/x.fits", "a/x.fits.fz", "b/x.fits"], ["a/x.fits", "a/x.fits.fz", "b/x"]),
+        # a detection catalogue of x.fit and of x.fits is x.ecsv; X.ecsv and x.ecsv
+        # are one file on macOS and Windows
+        (["a/x.fit", "b/x.fits", "c/X.FITS"], ["a/x.fit", "b/x", "c/X"]),
+        # alike in one folder, as before: distinct keys, no folders
+        (["x.fit", "x.fits"], ["x.fit", "x"]),
+    ],
+)
+def test_names_alike_but_for_suffix_or_case_get_distinct_keys(tmp_path, files, keys) -> None:
+    paths = [tmp_path / f for f in files]
+    names = FrameNames.of(paths)
+    assert [names.key(p) for p in paths] == keys
+    assert [names.folder(p) for p in paths] == [str(Path(f).parent).strip(".") for f in files]
 
 
 def test_names_travel_to_worker_processes() -> None:
