@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -237,7 +238,9 @@ class Session(QObject):
         self.settings = None
         self._display_generation = 0
         self._store: ProductStore | None = None
-        self._names: tuple[Sequence | None, FrameNames] = (None, FrameNames())
+        # The names of the open sequence's frames, with a weak reference to it: a
+        # night closed is not kept alive (with its pixel cache) by its names.
+        self._names: tuple[weakref.ref | None, FrameNames] = (None, FrameNames())
 
     # -- products -------------------------------------------------------------
     def product_store(self) -> ProductStore:
@@ -270,8 +273,9 @@ class Session(QObject):
         seq = self.sequence
         if seq is None:
             return FrameNames()
-        if self._names[0] is not seq:
-            self._names = (seq, FrameNames.of_night(seq.frames))
+        held = self._names[0]
+        if held is None or held() is not seq:
+            self._names = (weakref.ref(seq), FrameNames.of_night(seq.frames))
         return self._names[1]
 
     def reference_catalog(self) -> Path | None:
