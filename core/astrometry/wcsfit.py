@@ -149,19 +149,21 @@ def _solve(u, v, xi, eta, order: int, norm: float, weight: np.ndarray):
     return terms, cx * scale, cy * scale
 
 
-def _leverage(u, v, order: int, norm: float, weight: np.ndarray) -> np.ndarray:
+def _leverage(design: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Each star's leverage (diagonal of the weighted fit's hat matrix), below 0.99.
 
-    The fraction of a star's own displacement the fit follows: its residual
-    from the fit without it is the fit's residual / (1 - leverage), with a
-    spread 1 / sqrt(1 - leverage) times the stars' own.
+    ``design`` holds the fit's terms at each star, its columns scaled to
+    order one. The fraction of a star's own displacement the fit follows:
+    its residual from the fit without it is the fit's residual /
+    (1 - leverage), with a spread 1 / sqrt(1 - leverage) times the stars' own.
     """
-    a = _design(u / norm, v / norm, _terms(order)) * weight[:, None]
+    a = design * weight[:, None]
     try:
-        q, _ = np.linalg.qr(a)
+        # The normal matrix is small (terms x terms); cheaper than a QR per round.
+        h = np.einsum("ij,ij->i", a @ np.linalg.inv(a.T @ a), a)
     except np.linalg.LinAlgError:
-        return np.zeros(len(u))
-    return np.minimum(np.sum(q**2, axis=1), 0.99)
+        return np.zeros(len(a))
+    return np.clip(h, 0.0, 0.99)
 
 
 def _centre_sigma(u, v, weight, resid_px, order, norm, deg_per_px, from_sigma) -> float:
@@ -315,7 +317,8 @@ def fit_wcs(
         # the studentized residual r / sqrt(1 - h), it is clipped, and the
         # good stars it pushed away stay in.
         r_out = r.copy()
-        r_out[used] /= np.sqrt(1.0 - _leverage(u[used], v[used], order, norm, weight[used]))
+        unit = np.array([norm ** -(p + q) for p, q in terms])
+        r_out[used] /= np.sqrt(1.0 - _leverage(full[used] * unit, weight[used]))
         z = r_out / sig
         # For Gaussian errors of sigma per axis the median radial residual is
         # sigma * sqrt(2 ln 2) = 1.1774 sigma: a robust scale immune to outliers.
