@@ -43,7 +43,7 @@ from .help import HelpDialog, help_html, shortcut_rows
 from .lesson_panel import LessonPanel
 from .log_panel import LogPanel
 from .panels import PANELS, StepPanel
-from .panels.base import scrolling
+from .panels.base import fitted, scrolling
 from .panels.calibration import CalibrationPanel
 from .presentation import PresentationMode
 from .session import DisplayFrame, Session
@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         panel = cls(self.session, self.image_view)
         # In a scroll area: a tall panel scrolls on a 768-pixel screen instead of
         # making the whole window taller than the screen.
-        scroll = scrolling(panel)
+        scroll = scrolling(fitted(panel))
         # Not narrower than a form needs (a saved layout, a drag), within what a
         # 1366-pixel screen leaves beside the frame list and the image.
         scroll.setMinimumWidth(min(panel.minimumSizeHint().width(), STEP_DOCK_MIN_WIDTH))

@@ -70,6 +70,7 @@ __all__ = [
     "read_stored",
     "run_standalone",
     "saved_product_store",
+    "fitted",
     "scrolling",
     "suggested_file",
 ]
@@ -174,6 +175,29 @@ class _FormScroll(QScrollArea):
         height = widget.sizeHint().height() if widget is not None else hint.height()
         hint.setHeight(min(height + 2, self.FORM_HEIGHT))
         return hint
+
+
+class _NoHeightForWidth(QVBoxLayout):
+    """A layout that does not pass its items' height-for-width on (see :func:`fitted`)."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override)
+        return False
+
+
+def fitted(widget: QWidget) -> QWidget:
+    """``widget`` in a box a scroll area fits to its viewport.
+
+    A scroll area gives a widget whose layout has height-for-width items (word-wrapped
+    result text) the whole height those items would like, not the viewport's: the
+    Zero point panel was laid out 1421 px tall in a 586-px dock, its plots below the
+    edge. In this box the panel gets the viewport's height (its minimum when larger)
+    and its own layout shares it out.
+    """
+    box = QWidget()
+    layout = _NoHeightForWidth(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(widget)
+    return box
 
 
 def scrolling(widget: QWidget, form: bool = False) -> QScrollArea:

@@ -126,3 +126,17 @@ def test_no_stale_dock_tab_bar_shows_on_the_start_page(window, qtbot) -> None:
     bars = [b for b in window.findChildren(QTabBar) if b.parent() is window and b.isVisible()]
     names = [{b.tabText(i) for i in range(b.count())} for b in bars]
     assert not any(a < b for a in names for b in names), names
+
+
+def test_a_step_panel_is_laid_out_in_its_dock_not_at_its_natural_height(window, qtbot) -> None:
+    """Word-wrapped result text made the scroll area lay the Zero point panel out 1421 px
+    tall in a 586-px dock, its plots out of sight; it now takes the dock's height."""
+    window.resize(1366, 738)
+    qtbot.waitExposed(window)
+    window.raise_step("Zero point")
+    qtbot.wait(200)
+    panel = next(p for p in window.panels if p.title == "Zero point")
+    dock = window.panel_docks[window.panels.index(panel)]
+    viewport = dock.widget().viewport().height()
+    assert panel.height() <= max(viewport, panel.minimumSizeHint().height()) + 1
+    assert panel.height() < 800
