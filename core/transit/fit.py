@@ -240,6 +240,9 @@ def least_squares_fit(
     problem: TransitProblem,
     sigma: np.ndarray | None = None,
     theta0: np.ndarray | None = None,
+    *,
+    tol: float = 1e-10,
+    max_nfev: int | None = None,
 ) -> LeastSquares:
     """Fit theta by least squares (scipy's trust-region reflective method).
 
@@ -250,6 +253,10 @@ def least_squares_fit(
         Errors to use instead of the problem's own (e.g. inflated by beta).
     theta0 : ndarray, optional
         Starting point.
+    tol : float
+        scipy's xtol, ftol and gtol.
+    max_nfev : int, optional
+        Most model evaluations (default 400 per free parameter and one).
     """
     s = problem.sigma if sigma is None else sigma
     lo, hi = problem.bounds()
@@ -258,7 +265,7 @@ def least_squares_fit(
     x0 = problem.theta0() if theta0 is None else np.clip(theta0, lo + pad, hi - pad)
     res = least_squares(
         problem.residuals, x0, args=(s,), bounds=(lo, hi), x_scale=scale, method="trf",
-        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400 * (len(x0) + 1),
+        xtol=tol, ftol=tol, gtol=tol, max_nfev=max_nfev or 400 * (len(x0) + 1),
     )  # fmt: skip
     jac = res.jac
     try:

@@ -148,7 +148,9 @@ def _start_from_data(data: TransitData, regs: dict, setup):
     A Sun-like star's a/Rs can be far off (a giant host, a grazing orbit), and
     a fit started with the wrong duration may stop in a wrong minimum; so
     transits of 0.5 to 8 h are fitted with a straight-line baseline, and the
-    best one is the start.
+    best one is the start. These trials only rank durations, so they stop
+    early (the full-precision fit follows from the best one); to the last
+    digit they took nearly all of a fit's time.
     """
     names = ("time",) if "time" in regs else ()
     design = design_matrix(regs, names, len(data))
@@ -158,7 +160,8 @@ def _start_from_data(data: TransitData, regs: dict, setup):
                                                                  - 0.09)  # fmt: skip
         start = {**setup.start, "a_rs": float(np.clip(a_rs, 1.5, 190.0)), "b": 0.3}
         trial = replace(setup, start=start)
-        fit = least_squares_fit(TransitProblem(data.t, data.flux, data.flux_err, design, trial))
+        fit = least_squares_fit(TransitProblem(data.t, data.flux, data.flux_err, design, trial),
+                                tol=1e-6, max_nfev=40 * (len(trial.free) + 1))  # fmt: skip
         if best is None or fit.chi2 < best[0]:
             best = (fit.chi2, trial, TransitProblem(data.t, data.flux, data.flux_err, design,
                                                     trial).values(fit.theta))  # fmt: skip
