@@ -90,7 +90,8 @@ def test_the_demo_nights_transit_depth_and_mid_time_unbiased_over_many_draws():
     few draws (b at 0), so the width is a robust one (0.85 here; the plain
     standard deviation 1.09). The least-squares mid-time error is about a
     quarter small in this layout (robust pull width 1.31 over these draws);
-    the command reports the sampler's.
+    the command reports the sampler's, which is honest here (emcee, 40 draws:
+    mid-time pull width 1.07, depth 1.09; the duration's is not, width 1.4).
     """
     c = NightConfig()
     cadence = c.interval / 86400.0
