@@ -25,6 +25,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 
 from fluxion.core.runtime.network import OFFLINE_HELP, ServiceError, network_failure
@@ -122,7 +123,11 @@ class Task(QObject):
     def __init__(
         self, pool: WorkerPool, name: str, key: str | None, generation: int, quiet: bool
     ) -> None:
-        super().__init__(pool)
+        # No Qt parent: a window closed while the task runs deletes its pool and
+        # every child of it, and the worker thread would then signal through a
+        # freed object (a segfault). The pool's table and the worker hold the
+        # task; it is deleted once its outcome has been delivered.
+        super().__init__()
         self.name = name
         self.key = key
         self.generation = generation
@@ -162,6 +167,10 @@ class Task(QObject):
 
     @Slot(str, object)
     def _on_outcome(self, kind: str, value: object) -> None:
+        if not shiboken6.isValid(self._pool):
+            # The window and its pool are gone; nobody is left to tell.
+            self.deleteLater()
+            return
         if kind == "started":
             self.started.emit()
             return

@@ -109,3 +109,30 @@ def test_errors_reach_one_place_with_a_next_step(pool, qtbot) -> None:
 )
 def test_describe_error_hints(exc: BaseException, words: str) -> None:
     assert words in describe_error("step", exc).hint
+
+
+def test_a_task_outliving_its_closed_window_finishes_without_a_crash(qtbot) -> None:
+    """A window closed while a task runs deletes its pool; the worker signals on."""
+    import shiboken6
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QApplication
+
+    window = QObject()  # stands for the main window that owns the pool
+    pool = WorkerPool(max_tasks=1, parent=window)
+    release, finished = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        return "done"
+
+    task = pool.submit(slow, name="slow")
+    pool._executor.submit(finished.set)  # runs once ``slow`` has returned
+    shiboken6.delete(window)  # the pool goes with it, the task keeps running
+    assert not shiboken6.isValid(pool)
+    # The task is not a Qt child of the pool, so it was not freed with it.
+    assert shiboken6.isValid(task)
+    release.set()
+    assert finished.wait(5)
+    # Its outcome is delivered to nobody, and the task cleans itself up.
+    qtbot.waitUntil(lambda: not shiboken6.isValid(task), timeout=5000)
+    QApplication.processEvents()
