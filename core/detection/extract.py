@@ -50,6 +50,7 @@ from .background import (
     sep_background,
     split_mask,
 )
+from .edges import level_edges
 from .measure import SourceFlags, frame_fwhm, measure_sources
 from .params import (
     DETECTION_FILTERS,
@@ -189,6 +190,8 @@ class Detection:
         sky, bkg = sep_background(data, bad, p.mesh_size, p.filter_size, keep_background)
         bkg.subfrom(data)
         data[bad] = 0.0
+        # Edge rows and columns the mesh cannot follow would be a row of detections.
+        edges = level_edges(data, bad, sky.noise, max(1, min(p.mesh_size, *data.shape) // 2))
         if p.noise == "global":
             err: float | np.ndarray = sky.noise
         else:
@@ -213,6 +216,7 @@ class Detection:
             "sky": sky.level,
             "sky_noise": sky.noise,
             "n_sources": len(sources),
+            "edge_bands": edges.describe(),
         }
         sources.meta.update(meta)
         state.progress(1.0, f"{len(sources)} sources, FWHM {fwhm:.2f} px")
