@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QTabWidget,
@@ -238,6 +239,7 @@ class PhotometryPanel(StepPanel):
         row.addStretch(1)
         self._set_channels([])
         layout.insertLayout(layout.indexOf(self.result_label), row)
+        self._offer_colour_channels()
 
         self.growth_plot = CurveOfGrowthPlot()
         self.psf_view = PsfView()
@@ -254,6 +256,23 @@ class PhotometryPanel(StepPanel):
         # Queued: the window shows a new frame in its own frame_ready slot, and a
         # model or residual must replace it afterwards, not before.
         session.frame_ready.connect(self._on_frame_ready, Qt.ConnectionType.QueuedConnection)
+
+    def _on_sequence(self) -> None:
+        super()._on_sequence()
+        self._offer_colour_channels()
+
+    def _offer_colour_channels(self) -> None:
+        """The form's 'Colour channels' only for a night with colour (Bayer) frames.
+
+        A monochrome frame ignores the choice: offered there it only asks a
+        question that has no effect. A frame is colour when its header gives
+        a Bayer pattern (BAYERPAT and the like, or the user's choice).
+        """
+        seq = self.session.sequence
+        colour = seq is not None and any(f.cfa for f in seq.frames)
+        form = self.form.layout()
+        if isinstance(form, QFormLayout):
+            form.setRowVisible(self.form.editor("channels"), colour)
 
     # -- running ----------------------------------------------------------------
     def prepare_run(self) -> bool:

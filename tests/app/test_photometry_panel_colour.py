@@ -45,3 +45,33 @@ def test_a_colour_frame_is_measured_by_channel_and_shown_by_channel(
     assert "shown: B" in panel.result_label.text()
     # One aperture per star, whatever the number of channels.
     assert panel.image_view.overlays.count("apertures") == n
+
+
+@pytest.fixture(scope="module")
+def mono_night(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("photometry_mono_night") / "night"
+    config = NightConfig(n_frames=1, shape=(128, 128), n_bias=0, n_dark=0, n_flat=0, asteroid=False)
+    simulate_night(out, config)
+    return out
+
+
+def channels_offered(panel) -> bool:
+    return panel.form.layout().isRowVisible(panel.form.editor("channels"))
+
+
+def test_colour_channels_are_offered_only_for_a_night_with_a_bayer_pattern(
+    open_panel, colour_night, mono_night, qtbot
+):
+    from fluxion.core.io.sequence import Sequence
+
+    panel = open_panel(PhotometryPanel, mono_night, show=True)
+    assert panel.session.sequence[0].cfa is None
+    assert not channels_offered(panel)
+    assert not panel.form.editor("channels").isVisible()
+    assert panel.form.editor("method").isVisible()
+    # The same panel, given a colour night (BAYERPAT in its frames), offers them.
+    with qtbot.waitSignal(panel.session.frame_ready, timeout=20_000):
+        panel.session.set_sequence(Sequence.from_paths([colour_night]))
+    assert panel.session.sequence[0].cfa == "BGGR"
+    assert channels_offered(panel)
+    assert panel.form.editor("channels").isVisible()
