@@ -145,11 +145,11 @@ def test_raw_asteroid_night_light_against_sextractor(sextractor, shared_data):
     # of this 3.3 px seeing stopped at 7.4 filtered sigma and found 85%.
     assert c.completeness >= 0.95, f"found {c.found[wanted].sum()} of {wanted.sum()}"
     # Judged on the night's stack (tests/benchmarks/bench_detection_sextractor.py),
-    # most of Fluxion's extras are artefacts: the detector's first rows sit 2-3
-    # sigma above the sky (flagged, their apertures cross the edge), cosmic rays,
-    # hot pixels; a quarter are real faint stars. Hot pixels that SExtractor
-    # finds too count as matched.
-    assert c.purity >= 0.85
+    # most of Fluxion's extras are artefacts: cosmic rays, hot pixels; a quarter
+    # are real faint stars. Hot pixels that SExtractor finds too count as
+    # matched. The detector's edge band (tests/real/test_real_edge_band.py) gave
+    # 60 more (purity 0.887) until it was levelled (0.933).
+    assert c.purity >= 0.9
     unflagged = np.asarray(s["flags"]) == 0
     assert 1.0 - c.extra[unflagged].mean() >= 0.9
     assert result.fwhm == pytest.approx(3.3, abs=0.3)
