@@ -12,14 +12,15 @@ twilight light's.
 
 This module measures, line by line within half a mesh of each edge, the
 median of the background-subtracted pixels (stars clipped). A line whose
-median departs from zero by more than five times its own error is part of
-the band and is levelled (its median subtracted), so real stars there are
-still found and the sky is flat. Only a band is: when the offsets reach
-further than a quarter of a mesh, the edge has a broad gradient (a
-vignetted or resampled frame), which is the mesh's to follow. A line with
-no noise at all (an overscan, a dead or clipped line: its scatter below a
-fifth of the sky noise) holds no sky and is masked instead. Frames without
-such a band are left untouched: the test is per line, at 5 sigma.
+median departs from zero by more than five times its own error (or the
+scatter of the inner lines' medians, where faint stars widen it) is part of
+the band, which must start at the edge, and is levelled (its median
+subtracted), so real stars there are still found and the sky is flat. Only a
+band is: when the offsets reach further than a quarter of a mesh, the edge
+has a broad gradient (a vignetted or resampled frame), which is the mesh's to
+follow. A line with no noise at all (an overscan, a dead or clipped line: its
+scatter below a fifth of the sky noise) holds no sky and is masked instead.
+Frames without such a band are left untouched.
 
 SExtractor has no equivalent (its background is the same mesh); its users
 trim such edges by hand.
@@ -145,7 +146,18 @@ def level_edges(residual: np.ndarray, bad: np.ndarray, noise: float, depth: int)
         valid = ~(bad[lines] if axis == 0 else bad[:, lines].T)
         med, err, n, scatter, n_valid = _line_stats(strip, valid, noise)
         is_dead = (n_valid >= MIN_PIXELS) & (scatter < DEAD_SCATTER * noise)
-        band = (n >= MIN_PIXELS) & ~is_dead & (np.abs(med) > BAND_SIGMA * err)
+        usable = (n >= MIN_PIXELS) & ~is_dead
+        # Faint stars' wings move line medians more than the pixel noise does:
+        # the lines beyond the band (the inner half) say by how much, from
+        # neighbour differences, which a smooth gradient there does not widen.
+        inner = med[d // 2 :][usable[d // 2 :]]
+        if inner.size >= 5:
+            step = np.diff(inner)
+            spread = 1.4826 * float(np.median(np.abs(step - np.median(step)))) / np.sqrt(2.0)
+            err = np.maximum(err, spread)
+        band = usable & (np.abs(med) > BAND_SIGMA * err)
+        if band.any() and np.flatnonzero(band)[0] > 1:
+            band[:] = False  # a band starts at the edge; a lone line further in is a star's
         if is_dead.any():
             dead[side] = int(is_dead.sum())
             for line in lines[is_dead]:
