@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .step import ZeroPointResult
 
 __all__ = [
+    "aperture_correction_mag_err",
     "calibrated_table",
     "instrumental_magnitudes",
     "pixel_columns",
@@ -42,6 +43,28 @@ def pixel_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
     return _float(table[x]), _float(table[y])
 
 
+def aperture_correction_mag_err(table: Table) -> float:
+    """The frame's aperture-correction error in magnitudes (0 when none was applied).
+
+    The photometry step multiplies every aperture flux of a frame by one
+    curve-of-growth correction and adds its error to each ``flux_err``
+    (``meta['aperture_correction']``, ``meta['aperture_correction_err']``).
+    A colour camera's table (``meta['channels']``) gives 0: its channels were
+    corrected one by one.
+    """
+    if "channels" in table.meta:
+        # A colour camera's channels each had their own correction; the meta
+        # holds one grid's only, which says nothing of the other rows' errors.
+        return 0.0
+    corr = table.meta.get("aperture_correction")
+    corr_err = table.meta.get("aperture_correction_err")
+    try:
+        value = 2.5 / np.log(10) * float(corr_err) / float(corr)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+    return value if np.isfinite(value) and value > 0 else 0.0
+
+
 def instrumental_magnitudes(
     table: Table, exptime: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -51,6 +74,15 @@ def instrumental_magnitudes(
     that zero points of different exposures compare), else from an existing
     ``mag_inst`` column (or ``mag_inst_<band>``) with ``mag_inst_err`` or
     ``mag_error``. Non-positive fluxes give NaN.
+
+    The error is each source's own: the frame's aperture-correction error
+    (:func:`aperture_correction_mag_err`), which the photometry step folds
+    into ``flux_err``, is taken out again. It is one factor shared by every
+    source of the frame, so it cancels between a source and the calibration
+    stars (the zero point absorbs it) and between a target and its comparison
+    stars; counted per source it made a bright star's calibrated light curve
+    errors up to 2x its scatter and it was averaged down in the zero-point fit
+    as though each star had its own. It belongs to the zero point's error.
 
     Raises
     ------
@@ -71,6 +103,10 @@ def instrumental_magnitudes(
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
             mag_err = 2.5 / np.log(10) * np.abs(err / flux)
+            # flux_err = hypot(own, flux * corr_err / corr): the shared term out again.
+            common = aperture_correction_mag_err(table)
+            own = mag_err**2 - common**2
+            mag_err = np.where(own > 0, np.sqrt(np.abs(own)), mag_err)
         note = "from flux" + (f" per second ({exptime:g} s)" if exptime else "")
         return mag, np.where(np.isfinite(mag), mag_err, np.nan), note
     mag_col = "mag_inst" if "mag_inst" in table.colnames else None

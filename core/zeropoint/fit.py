@@ -75,6 +75,9 @@ class ZeroPointFit:
         row rejected before the next step, -1 for the last) and ``chosen``.
     covariance : ndarray
         Covariance of the free parameters (ZP, [k], spatial...).
+    leverage : ndarray or None
+        Each input star's weight in the model at its own place (0 for
+        rejected stars): the fraction of its own noise the fit takes up.
     """
 
     zero_point: float
@@ -94,6 +97,7 @@ class ZeroPointFit:
     residual: np.ndarray
     trajectory: Table
     covariance: np.ndarray = field(repr=False)
+    leverage: np.ndarray | None = field(default=None, repr=False)
 
     def design(self, colour: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Rows of the design matrix of the free parameters for given stars."""
@@ -341,6 +345,15 @@ def fit_zero_point(
             break
         used[idx[worst]] = False
     assert chosen is not None
+    used = chosen["used"]
+    w = 1.0 / (err[used] ** 2 + chosen["s"] ** 2)
+    c = np.linalg.pinv((a_all[used] * w[:, None]).T @ a_all[used])
+    # Each kept star's weight in the model at its own place (the hat
+    # matrix's diagonal): a calibrated source that is itself a calibration
+    # star shares that much of its own noise with the zero point.
+    leverage = np.zeros(n)
+    leverage[used] = np.einsum("ij,jk,ik->i", a_all[used], c, a_all[used]) * w
+    chosen["leverage"] = leverage
     return _result(
         chosen,
         rows,
@@ -402,4 +415,5 @@ def _result(
         residual=residual,
         trajectory=traj,
         covariance=cov,
+        leverage=chosen["leverage"],
     )

@@ -10,7 +10,12 @@ from astropy.table import Table
 
 from fluxion.core.runtime.pipeline import StepState
 
-from .apply import calibrated_table, instrumental_magnitudes, pixel_columns
+from .apply import (
+    aperture_correction_mag_err,
+    calibrated_table,
+    instrumental_magnitudes,
+    pixel_columns,
+)
 from .bands import (
     BandError,
     band_for_filter,
@@ -449,6 +454,12 @@ class ZeroPoint:
             ok = np.isfinite(matched_colour)
             src_colour[match.source_index[ok]] = matched_colour[ok]
         table = calibrated_table(sources, mag_inst, mag_inst_err, fit=fit, colour=src_colour)
+        _shared_noise(table, stars, fit, mag_inst_err)
+        # The zero point of aperture-corrected fluxes carries the frame's
+        # correction error (the fit saw each star's own error only); a
+        # source's calibrated magnitude does not: the correction cancels in it.
+        zp_err = float(np.hypot(fit.zero_point_err, aperture_correction_mag_err(sources)))
+        table.meta["zero_point_err"] = zp_err
         table.meta["band"] = band
         names = [f"x{px}y{py}" for px, py in fit.spatial_exponents]
         return ZeroPointResult(
@@ -457,7 +468,7 @@ class ZeroPoint:
             band=band,
             colour_index=colour_index if use_colour else "",
             zero_point=fit.zero_point,
-            zero_point_err=fit.zero_point_err,
+            zero_point_err=zp_err,
             colour_term=fit.colour_term,
             colour_term_err=fit.colour_term_err,
             spatial=dict(zip(names, map(float, fit.spatial), strict=True)),
@@ -495,3 +506,27 @@ class ZeroPoint:
             sources=table,
             notes=tuple(notes),
         )
+
+
+def _shared_noise(table: Table, stars: Table, fit: ZeroPointFit, mag_inst_err: np.ndarray) -> None:
+    """A calibration star's magnitude error less the noise it shares with the zero point.
+
+    ``mag = m_inst + ZP`` and the fit's ZP holds ``-h`` times the star's own
+    noise (h: its leverage), so the noise enters as ``(1 - h)``: the variance
+    is ``sigma^2 + sigma_ZP^2 - 2 h sigma^2``, not the sum. A bright star
+    that weighs in its frame's zero point had its light curve errors
+    overstated by that much (``sigma_ZP`` already holds ``h^2 sigma^2``).
+    """
+    if fit.leverage is None or not len(stars):
+        return
+    # The kept stars, in the fit's order (its input was the usable stars).
+    idx = np.flatnonzero(np.asarray(stars["used"], bool))
+    lev = np.asarray(fit.leverage, float)[np.asarray(fit.used, bool)]
+    if len(lev) != len(idx):
+        return
+    rows = np.asarray(stars["source_row"], int)[idx]
+    err = np.array(table["mag_err"], dtype=float)
+    own = np.nan_to_num(np.asarray(mag_inst_err, float)[rows])
+    var = err[rows] ** 2 - 2.0 * lev * own**2
+    err[rows] = np.sqrt(np.clip(var, ((1.0 - lev) * own) ** 2, None))
+    table["mag_err"] = err
