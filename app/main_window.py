@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
@@ -18,7 +16,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -32,13 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fluxion.core.project.copy import copy_products
-from fluxion.core.project.document import Project, ProjectError, is_project
 from fluxion.widgets.flow_layout import WrappingStrip
 from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
-from .demo import demo_inputs, generate_demo
 from .help import HelpDialog, help_html, shortcut_rows
 from .lesson_panel import LessonPanel
 from .log_panel import LogPanel
@@ -46,11 +40,12 @@ from .panels import PANELS, StepPanel
 from .panels.base import fitted, scrolling
 from .panels.calibration import CalibrationPanel
 from .presentation import PresentationMode
+from .project_actions import ProjectActions
 from .session import DisplayFrame, Session
 from .settings import Settings
 from .start_page import StartPage
 from .status import ErrorBar, TaskProgress
-from .workers import ErrorInfo, Task, WorkerPool, describe_error
+from .workers import ErrorInfo, Task, WorkerPool
 
 __all__ = ["MainWindow"]
 
@@ -63,7 +58,7 @@ STEP_DOCK_MIN_WIDTH = 320
 STARTING_STEP = CalibrationPanel.title
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ProjectActions, QMainWindow):
     """Fluxion's window. ``settings`` defaults to the user's QSettings."""
 
     _error_key: str | None = None  # the key of the task whose error is shown
@@ -489,121 +484,6 @@ class MainWindow(QMainWindow):
 
     def _set_rate(self, fps: int) -> None:
         self.blink_timer.setInterval(int(1000 / max(fps, 1)))
-
-    # -- opening --------------------------------------------------------------
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Open a folder of FITS frames", self.settings.last_folder()
-        )
-        if folder:
-            self.settings.set_last_folder(folder)
-            self.open_path(folder)
-
-    def choose_project(self) -> None:
-        file, _ = QFileDialog.getOpenFileName(
-            self, "Open a Fluxion project", self.settings.last_folder(), "Project (project.json)"
-        )
-        if file:
-            self.open_path(file)
-
-    def open_path(self, path: str | os.PathLike[str]) -> Task | None:
-        """Open a project (folder or project.json), a folder of FITS, or a FITS file."""
-        p = Path(path)
-        if not p.exists():
-            self.show_error(
-                ErrorInfo("Opening", f"{p} does not exist", "Check the path and try again.")
-            )
-            return None
-        if is_project(p):
-            return self.open_project(p)
-        return self.session.open_paths([p])
-
-    def open_project(self, path: str | os.PathLike[str]) -> Task | None:
-        """Open a saved project: its inputs, parameters, targets and results."""
-        try:
-            project = Project.load(path)
-        except ProjectError as exc:
-            self.show_error(describe_error("Opening the project", exc))
-            return None
-        missing = [p for p in project.inputs if not p.exists()]
-        present = [p for p in project.inputs if p.exists()]
-        if missing:
-            log.warning("%d input files are missing, e.g. %s", len(missing), missing[0])
-        if not present:
-            self.show_error(
-                ErrorInfo(
-                    "Opening the project",
-                    "none of its input files exist any more",
-                    "Move the data back, or open the folder of frames and save a new project.",
-                )
-            )
-            return None
-        self.settings.add_recent_project(project.folder)
-        self._refresh_recent()
-        return self.session.open_paths(present, project)
-
-    def start_demo(self, folder: str | os.PathLike[str] | None = None, config=None) -> Task:
-        """Simulate the classroom demo night in a worker, then open it."""
-        task = self.workers.submit(
-            generate_demo, folder, config, name="Simulating the classroom demo", key="demo"
-        )
-        task.result.connect(lambda out: self.session.open_paths(demo_inputs(out)))
-        return task
-
-    # -- projects -------------------------------------------------------------
-    def save_project(self) -> Path | None:
-        """Save to the project's folder (asks for one the first time)."""
-        if self.session.project.folder is None:
-            return self.save_project_as()
-        return self._save(None)
-
-    def save_project_as(self, folder: str | os.PathLike[str] | None = None) -> Path | None:
-        """Save into a chosen folder, which becomes the project's folder."""
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(
-                self, "Choose the project folder", self.settings.last_folder()
-            )
-            if not folder:
-                return None
-        return self._save(folder)
-
-    def _save(self, folder: str | os.PathLike[str] | None) -> Path | None:
-        project = self.session.project
-        project.display.update(self.image_view.display_settings())
-        old = project.folder
-        try:
-            file = project.save(folder)
-        except (ProjectError, OSError) as exc:
-            self.show_error(describe_error("Saving the project", exc))
-            return None
-        if old is not None and old.resolve() != file.parent.resolve():
-            # "Save as": the products go along, or the new project starts empty.
-            task = self.workers.submit(
-                copy_products, project, old, file.parent,
-                name=f"Copying the products to {file.parent.name}", key="save-as",
-            )  # fmt: skip
-            task.result.connect(
-                lambda done, f=file.parent: self.session.status_message.emit(
-                    f"{len(done)} product folder(s) and file(s) copied to {f}"
-                )
-            )
-        self.settings.add_recent_project(file.parent)
-        self._refresh_recent()
-        self._update_title()
-        log.info("project saved to %s", file)
-        return file
-
-    def _autosave(self, step: str) -> None:
-        if self.session.project.folder is not None:
-            self._save(None)
-
-    def _refresh_recent(self) -> None:
-        recent = self.settings.recent_projects()
-        self.start_page.set_recent(recent)
-        self.recent_menu.clear()
-        for f in recent:
-            self.recent_menu.addAction(f, lambda f=f: self.open_path(f))
-        self.recent_menu.setEnabled(bool(recent))
 
     # -- closing --------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
