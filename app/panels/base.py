@@ -535,15 +535,23 @@ def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) ->
     split.addWidget(panel)
     window.setCentralWidget(split)
     window.setWindowTitle(f"Fluxion - {panel_cls.title}")
-    window.resize(1300, 800)
-    window.show()
     task = workers.submit(
         generate_demo, None, NightConfig(n_frames=10, shape=(512, 512)), name="Simulating the demo"
     )
     task.result.connect(lambda folder: session.open_paths(demo_inputs(folder)))
+    return exec_shown(app, window, workers, (1300, 800))
+
+
+def exec_shown(app: Any, widget: QWidget, workers: Any, size: tuple[int, int]) -> int:
+    """Show ``widget`` at ``size``, run the event loop, then stop the workers and free it.
+
+    The tail of every stand-alone panel launcher (manual use).
+    """
+    widget.resize(*size)
+    widget.show()
     try:
         return app.exec()
     finally:
         workers.shutdown(wait=True)
-        window.close()
-        window.deleteLater()
+        widget.close()
+        widget.deleteLater()

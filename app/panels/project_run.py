@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..workers import ErrorInfo, Task
-from .base import StepPanel, frame_names
+from .base import StepPanel, exec_shown, frame_names
 
 __all__ = ["ProjectRunPanel", "show_on_project"]
 
@@ -186,12 +186,4 @@ def show_on_project(panel_type: type[ProjectRunPanel], argv: list[str] | None) -
     session = Session(workers)
     project = Project.load(Path(args[0]))
     session.set_sequence(Sequence.from_paths([Path(p) for p in project.inputs]), project)
-    panel = panel_type(session)
-    panel.resize(800, 900)
-    panel.show()
-    try:
-        return app.exec()
-    finally:
-        workers.shutdown(wait=True)
-        panel.close()
-        panel.deleteLater()
+    return exec_shown(app, panel_type(session), workers, (800, 900))

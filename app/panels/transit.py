@@ -37,7 +37,7 @@ from fluxion.core.transit.run import TransitParams
 
 from ..workers import ErrorInfo, Task
 from . import transit_plots as tp
-from .base import StepPanel
+from .base import StepPanel, exec_shown
 
 __all__ = ["TransitPanel", "LightCurveSource", "fit_light_curve"]
 
@@ -296,14 +296,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual use
     panel.set_source(lambda: (table, np.arange(len(table))))
     panel.period.setValue(3.0300689)
     panel.t0.setValue(2455489.66026)
-    panel.resize(700, 900)
-    panel.show()
-    try:
-        return app.exec()
-    finally:
-        workers.shutdown(wait=True)
-        panel.close()
-        panel.deleteLater()
+    return exec_shown(app, panel, workers, (700, 900))
 
 
 if __name__ == "__main__":  # pragma: no cover
