@@ -137,8 +137,12 @@ def _is_raw(path: Path) -> bool:
     return is_raw_name(path)
 
 
-def _open(path: Path, memmap: bool = True) -> fits.HDUList:
-    """Open lazily (memory-mapped by default), turning low-level failures into one line."""
+def _open(path: Path, memmap: bool | None = True) -> fits.HDUList:
+    """Open lazily (memory-mapped by default), turning low-level failures into one line.
+
+    ``memmap=None`` maps the file but lets astropy read scaled integers
+    (BZERO/BSCALE/BLANK) out of the map, which ``True`` refuses.
+    """
     problem = file_problem(path)
     if problem is not None:
         raise FitsReadError(problem)
@@ -190,16 +194,6 @@ def image_hdu_count(path: str | os.PathLike[str]) -> int:
     """Number of HDUs with image data, to warn about unassembled amplifier mosaics."""
     with quiet(), _open(Path(path)) as hdul:
         return sum(1 for hdu in hdul if _is_image(hdu))
-
-
-def _is_scaled(hdu: fits.hdu.base._BaseHDU) -> bool:
-    """True for image HDUs whose pixels need BZERO/BSCALE/BLANK applied.
-
-    Tile-compressed images count too: astropy 8 refuses to decompress scaled
-    integers (e.g. Rice-compressed unsigned 16-bit frames) from a memory map.
-    """
-    h = hdu.header
-    return any(k in h for k in ("BZERO", "BSCALE", "BLANK"))
 
 
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
@@ -310,13 +304,13 @@ def read_frame(
     hdu: int | None = None,
     dtype: np.dtype | type | None = np.float32,
 ) -> tuple[np.ndarray, fits.Header, int]:
-    """A frame's pixels and header, opening the file once (twice for scaled integers).
+    """A frame's pixels and header, opening the file once.
 
     What :func:`read_header` and :func:`read_image` give together, for a
-    caller that needs both (each of those opens the file on its own). Plain
-    floating-point data is read through a memory map (several times faster
-    than reading it in); scaled integers (uint16 with BZERO), which astropy
-    cannot map, are read in by a second open, as :func:`read_image` does.
+    caller that needs both (each of those opens the file on its own). The
+    pixels are read through a memory map (several times faster than reading
+    plain floating-point data in); scaled integers (uint16 with BZERO) are
+    scaled by astropy out of the same map, as fast as reading them in.
 
     Parameters
     ----------
@@ -349,7 +343,9 @@ def read_frame(
         target = data.dtype if dtype is None else np.dtype(dtype)
         return data.astype(target, copy=False), header, 0
     with quiet():
-        hdul = _open(p)
+        # One open for header and pixels: memmap=None, not True, so that astropy
+        # scales integers out of the map instead of asking for a second open.
+        hdul = _open(p, memmap=None)
     try:
         with quiet():
             index = _find_image_hdu(hdul) if hdu is None else int(hdu)
@@ -364,13 +360,6 @@ def read_frame(
             )
             if problem is not None:
                 raise FitsReadError(problem)
-        if _is_scaled(image_hdu):
-            # astropy refuses to memory-map scaled integers (its sections too):
-            # they are read in by a second open; the header is kept from the first.
-            hdul.close()
-            with quiet():
-                hdul = _open(p, memmap=False)
-                image_hdu = _hdu(hdul, index)
         return _pixels(image_hdu, index, dtype), header, index
     finally:
         hdul.close()

@@ -52,7 +52,7 @@ def test_read_frame_is_read_header_and_read_image_together(night, tmp_path, open
     light = _light(night)
     opens.clear()
     data, header, hdu = read_frame(light.path)
-    assert opens[light.path.resolve()] == 2  # scaled integers: see below
+    assert opens == {light.path.resolve(): 1}  # scaled integers too, scaled out of the map
     np.testing.assert_array_equal(data, read_image(light.path))
     assert data.dtype == np.float32 and hdu == 0
     assert header == read_header(light.path)[0]
@@ -71,9 +71,8 @@ def test_frame_image_opens_each_file_once(night, tmp_path, opens):
     light = _light(night)
     opens.clear()
     raw = chain.frame_image(store, light)
-    # The camera's uint16 (BZERO): header and all in one open, then the pixels
-    # in a second as astropy cannot memory-map scaled integers (was three opens).
-    assert not raw.calibrated and opens == {light.path.resolve(): 2}
+    # The camera's uint16 (BZERO): header and pixels in one open (was three, then two).
+    assert not raw.calibrated and opens == {light.path.resolve(): 1}
     chain.calibrate_frames(store, scan(night))
     product = store.path("calibration", light.path, ".fits")
     opens.clear()

@@ -1,0 +1,159 @@
+"""One run of the chain opens each of a frame's files at most once.
+
+Every way the engine has of opening a FITS file ends in astropy's
+``HDUList.fromfile`` (``fits.open``, ``getheader``, ``getval``, ``getdata``),
+and Fluxion's own readers in :mod:`fluxion.core.io.fitsio` open through it;
+both are counted, by file, over a night run as ``fluxion run`` runs it (masters,
+every light through every step, registration, the target, the light curve).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+from astropy.io.fits import HDUList
+from astropy.table import Table
+
+from fluxion.core.astrometry import SolveParams
+from fluxion.core.chain.night import NightParams, run_night
+from fluxion.core.chain.targets import fixed_target
+from fluxion.core.io import fitsio
+from fluxion.core.io.sequence import scan
+from fluxion.core.project.document import Project
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=3, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2, seed=21)
+# Fluxion's readers that take a path and open it.
+READERS = ("read_frame", "read_header", "read_image", "truncation_problem", "image_hdu_count")
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("opens_night")
+    simulate_night(out, CONFIG)
+    return out
+
+
+class Opens:
+    """Counts, by resolved path, astropy's opens and Fluxion's reader calls."""
+
+    def __init__(self) -> None:
+        self.astropy: Counter = Counter()
+        self.readers: Counter = Counter()
+        self.on = False  # counting only during the run
+
+    def clear(self) -> None:
+        self.astropy.clear()
+        self.readers.clear()
+
+
+@pytest.fixture
+def opens(monkeypatch) -> Opens:
+    counts = Opens()
+    original = HDUList.fromfile.__func__
+
+    def counting(cls, fileobj, *args, **kwargs):
+        if counts.on and isinstance(fileobj, str | os.PathLike):  # not a writer's file object
+            counts.astropy[Path(fileobj).resolve()] += 1
+        return original(cls, fileobj, *args, **kwargs)
+
+    monkeypatch.setattr(HDUList, "fromfile", classmethod(counting))
+    # fits.open itself (the name modules call), in case it is ever not fromfile.
+    fits_open = fits.open
+
+    def open_counting(name, *args, **kwargs):
+        return fits_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(fits, "open", open_counting)
+
+    def wrap(function):
+        def reading(path, *args, **kwargs):
+            if counts.on:
+                counts.readers[Path(path).resolve()] += 1
+            return function(path, *args, **kwargs)
+
+        return reading
+
+    # Every Fluxion module that bound a reader by name (``from ..io.fitsio import read_frame``).
+    for name in READERS:
+        function = getattr(fitsio, name)
+        wrapped = wrap(function)
+        for module in list(sys.modules.values()):
+            if getattr(module, "__name__", "").startswith("fluxion.") and (
+                getattr(module, name, None) is function
+            ):
+                monkeypatch.setattr(module, name, wrapped)
+    return counts
+
+
+def _run(night: Path, folder: Path, opens: Opens, executor=None):
+    frames = scan(night)
+    first = Table.read(night / "truth/light_0001.ecsv")
+    star = first[first["kind"] == "eclipsing"][0]
+    catalog_file = night / "truth/reference_catalog.ecsv"
+    params = NightParams(
+        astrometry=SolveParams(catalog="Local file", catalog_file=str(catalog_file))
+    )
+    catalog = Table.read(catalog_file)
+    project = Project.load(folder) if (folder / "project.json").exists() else None
+    if project is None:
+        project = Project.from_inputs([night])
+        project.save(folder)
+    opens.clear()
+    opens.on = True
+    try:
+        run = run_night(
+            project, frames, params, catalog=catalog,
+            target=fixed_target(star["ra"], star["dec"]), executor=executor,
+        )  # fmt: skip
+    finally:
+        opens.on = False
+    return frames, run
+
+
+def _files_of_lights(night: Path, folder: Path, frames) -> list[Path]:
+    store = ProductStore(folder)
+    lights = [f for f in frames if f.type == "light"]
+    return [f.path.resolve() for f in lights] + [
+        store.path("calibration", f.path, ".fits").resolve() for f in lights
+    ]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_opens_each_file_of_a_light_at_most_once(night, tmp_path, opens, workers):
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        frames, run = _run(night, tmp_path / "p", opens, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    assert list(run.frames["status"]) == ["ok"] * CONFIG.n_frames
+    assert run.light_curve is not None and len(run.light_curve) == CONFIG.n_frames
+    files = _files_of_lights(night, tmp_path / "p", frames)
+    for path in files:
+        assert opens.astropy[path] <= 1, (path.name, opens.astropy[path])
+        assert opens.readers[path] <= 1, (path.name, opens.readers[path])
+    # Counted at all: the raw lights are read (once each), their products written, not read.
+    lights = files[: CONFIG.n_frames]
+    assert all(opens.astropy[p] == 1 for p in lights)
+    assert all(opens.readers[p] == 1 for p in lights)
+
+
+def test_a_rerun_opens_each_calibrated_light_once_and_no_raw_light(night, tmp_path, opens):
+    folder = tmp_path / "p"
+    frames, first = _run(night, folder, opens)
+    frames, again = _run(night, folder, opens)
+    for step in ("calibration", "detection", "astrometry", "photometry", "zeropoint"):
+        assert again.counts[step]["current"] == CONFIG.n_frames, step
+    files = _files_of_lights(night, folder, frames)
+    raw, products = files[: CONFIG.n_frames], files[CONFIG.n_frames :]
+    assert all(opens.astropy[p] == 0 for p in raw), [opens.astropy[p] for p in raw]
+    assert all(opens.astropy[p] == 1 for p in products), [opens.astropy[p] for p in products]
+    assert list(again.frames["status"]) == list(first.frames["status"])
