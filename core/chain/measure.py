@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
@@ -59,10 +60,10 @@ def photometry_fingerprint(
     positions: np.ndarray | None = None,
 ) -> str:
     """Fingerprint of a frame's photometry: pixels, solution (for ra/dec), parameters,
-    positions and the FWHM detection measured on the same pixels."""
+    positions, and the sources and FWHM detection found in the same pixels."""
     image_fp, _ = image_fingerprint(store, frame)
-    fwhm = detected_fwhm(store, frame, image_fp)
-    return _photometry_fingerprint(store, frame, params, positions, image_fp, fwhm)
+    found = _detected(store, frame, None, image_fp)
+    return _photometry_fingerprint(store, frame, params, positions, image_fp, found)
 
 
 def _photometry_fingerprint(
@@ -71,12 +72,15 @@ def _photometry_fingerprint(
     params: PhotometryParams,
     positions: np.ndarray | None,
     image_fp: str,
-    fwhm: float | None,
+    found: Detected,
     solution_fp: str | None = None,
 ) -> str:
     """:func:`photometry_fingerprint` of pixels whose fingerprint is known (no header read)."""
     if solution_fp is None:
         solution_fp = store.fingerprint_of("astrometry", frame.path) or ""
+    fwhm = found.fwhm
+    # The sources' own fingerprint: other sources, another curve of growth.
+    sources = () if _sources_for(params, found) is None else (found.fingerprint,)
     return fingerprint(
         "photometry",
         params_to_dict(params),
@@ -86,7 +90,27 @@ def _photometry_fingerprint(
         # Micropixels: the FWHM scales the apertures and annuli.
         None if fwhm is None else round(float(fwhm), 6),
         *_psf_file_digest(params),
+        *sources,
     )
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What detection found in the pixels photometry measures: sources, FWHM, fingerprint."""
+
+    sources: Table | None = None
+    fwhm: float | None = None
+    fingerprint: str = ""
+
+
+def _sources_for(params: PhotometryParams, found: Detected) -> Table | None:
+    """The sources the aperture method takes from detection (the others find their own).
+
+    The PSF and crowded-field methods select PSF stars by their own finder's
+    columns and search the residual for more; only the aperture method takes
+    detection's sources for its curve of growth and neighbours.
+    """
+    return found.sources if params.method == "aperture" else None
 
 
 def detected_fwhm(store: ProductStore | None, frame: FrameInfo, image_fp: str) -> float | None:
@@ -95,12 +119,7 @@ def detected_fwhm(store: ProductStore | None, frame: FrameInfo, image_fp: str) -
     None without a project, without stored sources, or when the stored ones
     were found in other pixels (or by a version that did not say in which).
     """
-    if store is None:
-        return None
-    table = store.read_table("detection", frame.path)
-    if table is None or table.meta.get("image_fingerprint") != image_fp:
-        return None
-    return _usable_fwhm(table.meta.get("fwhm"))
+    return _detected(store, frame, None, image_fp).fwhm
 
 
 def _usable_fwhm(value: object) -> float | None:
@@ -111,13 +130,28 @@ def _usable_fwhm(value: object) -> float | None:
     return fwhm if math.isfinite(fwhm) and fwhm > 0 else None
 
 
-def _fwhm_of(
+def _detected(
     store: ProductStore | None, frame: FrameInfo, record: FrameRecord | None, image_fp: str
-) -> float | None:
-    """The frame's FWHM as detection measured it: from the record, else the stored sources."""
+) -> Detected:
+    """What detection found in the pixels ``image_fp``: from the record, else the stored sources.
+
+    Empty without a project, without stored sources, or when the stored ones
+    were found in other pixels (or by a version that did not say in which).
+    The stored table is read once, for both its sources and its FWHM.
+    """
     if record is not None and record.sources is not None:
-        return _usable_fwhm(record.sources.fwhm)
-    return detected_fwhm(store, frame, image_fp)
+        return Detected(
+            record.sources.sources,
+            _usable_fwhm(record.sources.fwhm),
+            record.fingerprints.get("detection", ""),
+        )
+    if store is None:
+        return Detected()
+    table = store.read_table("detection", frame.path)
+    if table is None or table.meta.get("image_fingerprint") != image_fp:
+        return Detected()
+    fp = store.fingerprint_of("detection", frame.path) or ""
+    return Detected(table, _usable_fwhm(table.meta.get("fwhm")), fp)
 
 
 def _psf_file_digest(params: PhotometryParams) -> tuple[str, ...]:
@@ -168,6 +202,9 @@ def measure_photometry(
 
     The FWHM is detection's (measured once per frame) when the frame's
     sources were found in the same pixels; otherwise photometry measures it.
+    So are the aperture method's stars (the curve of growth's field stars
+    and the neighbours kept out of the sky): detection's sources, not a
+    second search of the frame.
 
     Raises
     ------
@@ -186,7 +223,9 @@ def measure_photometry(
         wcs = record.wcs if record.wcs is not None else frame_wcs(None, frame, image.header)
     else:
         wcs = frame_wcs(store, frame, image.header)
-    fwhm = _fwhm_of(store, frame, record, image.fingerprint)
+    found = _detected(store, frame, record, image.fingerprint)
+    # A colour frame's sources are on its green pixels' grid: the channels find their own.
+    sources = _sources_for(params, found) if image.cfa is None else None
     # Saturated pixels are not masked but measured against the frame's level,
     # so that a saturated star is flagged SATURATED, not merely MASKED.
     result = Photometry(params).run(
@@ -198,7 +237,8 @@ def measure_photometry(
         saturation=image.saturation,
         wcs=wcs,
         cfa=image.cfa,
-        fwhm=fwhm,
+        fwhm=found.fwhm,
+        sources=sources,
         state=state.sub(0.0, 0.95),
     )
     table = result.table
@@ -209,7 +249,7 @@ def measure_photometry(
     if store is not None:
         # The image read above carries its fingerprint: no second open of its header.
         fp = _photometry_fingerprint(
-            store, frame, params, positions, image.fingerprint, fwhm, _solution_fp(record)
+            store, frame, params, positions, image.fingerprint, found, _solution_fp(record)
         )
         store_photometry(store, frame, result, fp)
         if record is not None:
@@ -249,9 +289,9 @@ def photometry_frame(
         image_fp = record.image_fingerprint
     else:
         image_fp, _ = image_fingerprint(store, frame)
-    fwhm = _fwhm_of(store, frame, record, image_fp)
+    found = _detected(store, frame, record, image_fp)
     fp = _photometry_fingerprint(
-        store, frame, params, positions, image_fp, fwhm, _solution_fp(record)
+        store, frame, params, positions, image_fp, found, _solution_fp(record)
     )
     if store.is_current("photometry", frame.path, fp):
         stored = load_photometry(store, frame)

@@ -18,7 +18,14 @@ from astropy.table import Table
 from fluxion.core.runtime.pipeline import StepState
 
 from .aperture import measure_apertures, neighbour_sky_mask
-from .detect import FrameSky, find_stars, frame_sky, measure_fwhm
+from .detect import (
+    FrameSky,
+    add_significance,
+    detected_stars,
+    find_stars,
+    frame_sky,
+    measure_fwhm,
+)
 from .growth import CurveOfGrowth, curve_of_growth
 from .inputs import FrameInputs
 from .noise import NoiseModel
@@ -122,6 +129,7 @@ class Photometry:
         fwhm: float | None = None,
         cfa: str | None = None,
         sharpness_limit: float | None = None,
+        sources: Table | None = None,
         state: StepState | None = None,
     ) -> PhotometryResult:
         """Measure a frame.
@@ -159,6 +167,12 @@ class Photometry:
             The star finder's sharpness test (:func:`~.detect.find_stars`);
             a colour channel's grid, sampled every second pixel, makes its
             stars sharper than a pixel-integrated star of their FWHM.
+        sources : Table, optional
+            The frame's sources as detection found them in these pixels
+            (x, y, flux and peak in the image's units, flags): the aperture
+            method's stars (curve of growth, neighbours) are these instead of
+            a second search of the frame (:func:`~.detect.detected_stars`).
+            The PSF and crowded methods and colour channels find their own.
         state : StepState, optional
             Progress and cancellation.
         """
@@ -203,12 +217,20 @@ class Photometry:
         known = p.fwhm if p.fwhm > 0 else fwhm if fwhm is not None and fwhm > 0 else None
         guess = known if known is not None else _DEFAULT_FWHM
         sharp = {} if sharpness_limit is None else {"sharpness_limit": sharpness_limit}
-        stars = find_stars(img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess, **sharp)
+        found = sources if p.method == "aperture" else None
+        if found is not None:
+            stars = detected_stars(found, g)
+        else:
+            stars = find_stars(
+                img, sky, threshold=p.detection_threshold, mask=bad, fwhm=guess, **sharp
+            )
         fwhm = known if known is not None else measure_fwhm(img, sky, stars, saturation=sat)
         if not np.isfinite(fwhm):
             log.warning("no star to measure the FWHM on; assuming %.1f px", _DEFAULT_FWHM)
             fwhm = _DEFAULT_FWHM
-        if abs(fwhm - guess) > 0.2 * guess:
+        if found is not None:
+            add_significance(stars, img, sky, bad, fwhm)
+        elif abs(fwhm - guess) > 0.2 * guess:
             # The matched filter is best with the frame's own seeing.
             stars = find_stars(
                 img, sky, threshold=p.detection_threshold, mask=bad, fwhm=fwhm, **sharp
