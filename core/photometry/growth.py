@@ -315,21 +315,27 @@ def curve_of_growth(
     sky_err = np.asarray(base["sky_err"])
     # The background's noise as measured in each star's annulus, as measure_apertures' error.
     background_var = np.asarray(base["sky_rms"]) ** 2
+    # Only a clean star can be a field star of the curve (and the target has
+    # its own): the others' curves are left NaN, never summed (on a simulated
+    # night a third to a half of the candidates are flagged).
+    use = flags == 0
+    if target_position is not None:
+        use[-1] = True
     # Exact overlaps only where the largest aperture meets the edge or a bad
     # pixel; elsewhere the area is pi r^2 (photutils' area_overlap per radius
     # was a third of the curve's time).
-    partial = (flags & (F.NEAR_EDGE | F.MASKED)) != 0
-    fluxes, pix_vars, areas = [], [], []
+    at = pos[use]
+    partial = (flags[use] & (F.NEAR_EDGE | F.MASKED)) != 0
+    flux = np.full((len(pos), len(radii)), np.nan)
+    pix_var = np.full_like(flux, np.nan)
+    area = np.full_like(flux, np.nan)
     for k in range(len(radii)):
-        area = np.full(len(pos), np.pi * radii[k] ** 2)
+        a = np.full(len(at), np.pi * radii[k] ** 2)
         if partial.any():
-            area[partial] = circle_areas(~bad, pos[partial], radii[k])
-        areas.append(area)
-        fluxes.append(circle_sums(clean, pos, radii[k]) - sky * area)
-        pix_vars.append(aperture_variance(fluxes[-1], area, radii[k], background_var))
-    flux = np.array(fluxes).T
-    pix_var = np.array(pix_vars).T
-    area = np.array(areas).T
+            a[partial] = circle_areas(~bad, at[partial], radii[k])
+        area[use, k] = a
+        flux[use, k] = circle_sums(clean, at, radii[k]) - sky[use] * a
+        pix_var[use, k] = aperture_variance(flux[use, k], a, radii[k], background_var[use])
     err = np.sqrt(pix_var + (area * sky_err[:, None]) ** 2)
     snr = flux / err
     target_frac = target_snr = None
