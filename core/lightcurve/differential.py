@@ -20,10 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy import units as u
-from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+from astropy import constants as const
+from astropy.coordinates import (
+    AltAz,
+    EarthLocation,
+    SkyCoord,
+    UnitSphericalRepresentation,
+    get_body_barycentric,
+)
 from astropy.table import Table
-from astropy.time import Time
+from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 
 from fluxion.core.runtime.quiet import quiet
@@ -190,24 +196,41 @@ def light_curve_times(
         Columns ``jd_utc``, ``bjd_tdb`` (days) and ``airmass``.
     """
     t = Time(times)
-    # Never download IERS tables (the app may be offline): the bundled ones
-    # give UT1 and polar motion far more precisely than airmass needs, and
-    # UTC -> TDB does not use them at all.
-    with iers.conf.set_temp("auto_download", False), quiet(Warning, ".*(IERS|polar motion|UT1)"):
-        loc = location if location is not None else EarthLocation.from_geocentric(0, 0, 0, u.m)
-        ltt = t.light_travel_time(target, kind="barycentric", location=loc)
-        bjd = (t.tdb + ltt).jd
-        if location is not None:
+    if location is None:
+        bjd = (t.tdb + _geocentre_light_time(t, target)).jd
+        airmass = np.full(len(t), np.nan)
+    else:
+        # Never download IERS tables (the app may be offline): the bundled ones
+        # give UT1 and polar motion far more precisely than airmass needs, and
+        # UTC -> TDB does not use them at all.
+        with iers.conf.set_temp("auto_download", False), quiet(Warning, _IERS_WARNINGS):
+            ltt = t.light_travel_time(target, kind="barycentric", location=location)
+            bjd = (t.tdb + ltt).jd
             altaz = target.transform_to(AltAz(obstime=t, location=location))
             alt = np.asarray(altaz.alt.deg, dtype=float) * np.ones(len(t))
             airmass = _airmass(alt)
-        else:
-            airmass = np.full(len(t), np.nan)
     table = Table()
     table["jd_utc"] = t.utc.jd
     table["bjd_tdb"] = np.asarray(bjd, dtype=float) * np.ones(len(t))
     table["airmass"] = airmass
     return table
+
+
+_IERS_WARNINGS = ".*(IERS|polar motion|UT1)"
+
+
+def _geocentre_light_time(t: Time, target: SkyCoord) -> TimeDelta:
+    """Light time from the geocentre to the barycentre along ``target``'s direction.
+
+    What ``Time.light_travel_time`` gives for a location at the geocentre
+    (the same to 1e-12 s), without the Earth-rotation transform it makes of
+    that location: the rotation of a point at the Earth's centre is the point
+    itself, yet it reads the IERS tables (polar motion), 1-3 s of parsing the
+    first time in a process, for nothing.
+    """
+    earth = get_body_barycentric("earth", t.tdb)  # the built-in (ERFA) ephemeris
+    direction = target.icrs.represent_as(UnitSphericalRepresentation).to_cartesian()
+    return TimeDelta(earth.dot(direction) / const.c, scale="tdb")
 
 
 def _airmass(alt_deg: np.ndarray) -> np.ndarray:

@@ -132,3 +132,18 @@ def test_too_few_candidates_for_the_variability_test_is_reported():
     assert choice.warnings and "could not be tested for variability" in choice.warnings[0]
     full = choose_comparison_stars(flux, err, pos, exclude=[0])
     assert full.warnings == ()
+
+
+def test_bjd_tdb_for_the_geocentre_is_astropys_without_the_earth_rotation():
+    # A fixed target and one moving across the sky, over a year's Earth orbit.
+    times = Time("2024-01-05T00:00:00", scale="utc") + np.linspace(0, 365, 7) * u.day
+    moving = SkyCoord(np.linspace(0, 350, 7) * u.deg, np.linspace(-80, 80, 7) * u.deg)
+    geocentre = EarthLocation.from_geocentric(0, 0, 0, u.m)
+    for target in (SkyCoord(83.8 * u.deg, -5.4 * u.deg), moving):
+        got = light_curve_times(times, target)
+        ltt = times.light_travel_time(target, kind="barycentric", location=geocentre)
+        expected = (times.tdb + ltt).jd
+        # The Roemer delay reaches 499 s over the year: equal to far below a microsecond.
+        assert np.ptp(ltt.to_value(u.s)) > 100
+        assert np.max(np.abs(got["bjd_tdb"] - expected)) * 86400 < 1e-6
+        assert np.all(np.isnan(got["airmass"]))
