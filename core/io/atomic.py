@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
-from ..runtime.quiet import quiet
 from .cards import repair_in_place, writable_header
 
 if TYPE_CHECKING:
@@ -194,9 +193,6 @@ def atomic_write_ecsv(path: str | os.PathLike[str], table: Table) -> Path:
     pathlib.Path
         The destination path.
     """
-    import io
+    from .ecsv import ecsv_text
 
-    buf = io.StringIO()
-    with quiet():
-        table.write(buf, format="ascii.ecsv")
-    return atomic_write_text(path, buf.getvalue())
+    return atomic_write_text(path, ecsv_text(table))
