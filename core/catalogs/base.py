@@ -153,7 +153,7 @@ def _column(table: Table, name: str | None) -> np.ndarray | None:
     if name is None or name not in table.colnames:
         return None
     col = table[name]
-    data = np.ma.filled(np.ma.asarray(col, dtype=float), np.nan)
+    data: np.ndarray = np.ma.filled(np.ma.asarray(col, dtype=float), np.nan)
     return np.asarray(data, dtype=float)
 
 

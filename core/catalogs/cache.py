@@ -65,7 +65,7 @@ class CatalogCache:
         Folder of the cache; :func:`default_cache_dir` when None.
     """
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
 
     def _entries(self, source: str) -> list[tuple[Cone, Path]]:

@@ -171,8 +171,8 @@ class CatalogChain:
         self, src: CatalogSource, cone: Cone, messages: list[str]
     ) -> tuple[CatalogAnswer | None, tuple[str, NetworkFailure | None] | None]:
         """The source's answer (or None), and (cause, failure) when it could not be reached."""
-        use_cache = self.cache is not None and src.online
-        cached = self.cache.get(src.name, cone) if use_cache else None
+        cache = self.cache if src.online else None
+        cached = cache.get(src.name, cone) if cache is not None else None
         fresh = cached is not None and (
             self.offline
             or self.max_age_days is None
@@ -206,9 +206,9 @@ class CatalogChain:
                 down = (str(exc), exc.failure)
             return self._from_cache(cached, cone, src, messages), down
         log.info("%s: %d stars in %.1f s", src.name, len(table), time.monotonic() - t0)
-        if use_cache:
+        if cache is not None:
             try:
-                self.cache.put(src.name, fetch, table)
+                cache.put(src.name, fetch, table)
             except OSError as exc:  # a read-only cache must not stop the work
                 messages.append(f"cache not written: {exc}")
         if src.online:

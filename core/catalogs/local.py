@@ -225,6 +225,8 @@ class LocalCatalog(CatalogSource):
     def table(self) -> Table:
         """The whole catalog in the schema (read on first use)."""
         if self._table is None:
+            if self.path is None:
+                raise RuntimeError(f"{self.name}: neither a table nor a file to read it from")
             t = read_catalog_file(self.path, mag_band=self.mag_band, epoch=self.epoch)
             t.meta["source"] = self.name
             self._table = t

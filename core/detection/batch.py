@@ -20,8 +20,6 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from fluxion.core.runtime.quiet import quiet
-
 from ..io.fitsio import atomic_write_ecsv, read_image
 from ..io.folders import prepare_output_folder, product_stem
 from ..io.frames import frame_info, frame_table_meta
@@ -29,6 +27,7 @@ from ..io.names import FrameNames
 from ..io.rawfile import is_raw_name
 from ..runtime.failures import per_file
 from ..runtime.pipeline import StepState
+from ..runtime.quiet import quiet
 from .extract import Detection, DetectionResult
 
 __all__ = ["DetectionOutcome", "catalog_name", "detect_file", "detect_files", "read_mask"]
@@ -133,7 +132,7 @@ def detect_files(
             )
 
         done = per_file(p, work)
-        outcome = done.value or DetectionOutcome(p, error=done.failure.cause)
+        outcome = done.value or DetectionOutcome(p, error=done.cause)
         tick()
         return outcome
 

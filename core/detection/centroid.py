@@ -45,7 +45,10 @@ class GaussianFit:
         a Gaussian and the star's real profile, which is symmetric and moves
         the centre not at all.
         """
-        y, x = np.indices(self.good.shape)
+        # The shape unpacked: numpy's stubs type indices() of an unknown-length
+        # shape as a 0-d grid.
+        ny, nx = self.good.shape
+        y, x = np.indices((ny, nx))
         jac = np.transpose(Gaussian2D.fit_deriv(x[self.good], y[self.good], *self.params))
         var = np.broadcast_to(np.asarray(variance, dtype=float), self.good.shape)[self.good]
         try:
@@ -84,7 +87,8 @@ def fit_gaussian(data: np.ndarray, mask: np.ndarray | None = None) -> GaussianFi
     total = w.sum()
     if not total > 0:
         return None
-    y, x = np.indices(data.shape)
+    ny, nx = data.shape
+    y, x = np.indices((ny, nx))
     mx, my = (w * x).sum() / total, (w * y).sum() / total
     dx, dy = x - mx, y - my
     mu20, mu02, mu11 = ((w * a * b).sum() / total for a, b in ((dx, dx), (dy, dy), (dx, dy)))

@@ -75,7 +75,8 @@ def measure_sources(
     theta = np.clip(objects["theta"].astype(np.float64), -math.pi / 2, math.pi / 2)
     flags = objects["flag"].astype(np.int64)
     if n == 0:
-        return _table(np.zeros(0), np.zeros(0), x_iso, y_iso, *([np.zeros(0)] * 8), flags)
+        e = np.zeros(0)
+        return _table(e, e, x_iso, y_iso, e, e, e, e, e, e, e, e, flags)
 
     # FLUX_AUTO as SExtractor defines it: 2.5 Kron radii (in units of the
     # isophotal ellipse), never smaller than PHOT_AUTOPARAMS' least radius.
@@ -137,7 +138,9 @@ def measure_sources(
         # settles on the source itself; it is kept when it lands on the
         # source's own pixels.
         for i in np.flatnonzero(~good_win & (wflag == 0)):
-            again = _window_without_neighbours(data, bad, segmap, i, x_iso[i], y_iso[i], sig[i])
+            again = _window_without_neighbours(
+                data, bad, segmap, int(i), x_iso[i], y_iso[i], sig[i]
+            )
             if again is not None:
                 xw[i], yw[i] = again
                 good_win[i] = True

@@ -11,13 +11,14 @@ what ``astropy``/DS9 users expect.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from astropy.nddata import block_reduce
 from astropy.visualization import (
     AsinhStretch,
     AsymmetricPercentileInterval,
+    BaseStretch,
     LinearStretch,
     LogStretch,
     SqrtStretch,
@@ -125,11 +126,13 @@ def percentile_limits(
     return _widen(float(lo), float(hi))
 
 
-def compute_limits(data: np.ndarray, method: str = "zscale", **kwargs: float) -> Limits:
+def compute_limits(data: np.ndarray, method: str = "zscale", **kwargs: Any) -> Limits:
     """Limits by name: ``"zscale"``, ``"minmax"`` or a central percentile like ``"99.5%"``.
 
     A central percentile ``p%`` keeps ``p`` percent of the pixels, cutting
-    ``(100 - p) / 2`` percent at each end, as DS9 and astropy do.
+    ``(100 - p) / 2`` percent at each end, as DS9 and astropy do. ``kwargs``
+    go to :func:`zscale_limits` or :func:`percentile_limits` (``max_pixels``,
+    and ``contrast`` for zscale).
     """
     if method == "zscale":
         return zscale_limits(data, **kwargs)
@@ -146,7 +149,7 @@ def compute_limits(data: np.ndarray, method: str = "zscale", **kwargs: float) ->
     raise ValueError(f"unknown limits method {method!r}; use one of {', '.join(LIMIT_METHODS)}")
 
 
-def _stretch_object(kind: str) -> object:
+def _stretch_object(kind: str) -> BaseStretch:
     if kind == "linear":
         return LinearStretch()
     if kind == "sqrt":

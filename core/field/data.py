@@ -312,8 +312,7 @@ def field_from_frames(
         missing = [c for c in ("star_id", *_PER_POINT) if c not in table.colnames]
         if missing:
             raise ValueError(f"frame {i}: photometry table lacks {', '.join(missing)}")
-        cols = [index.get(int(s), -1) for s in np.asarray(table["star_id"])]
-        cols = np.asarray(cols, dtype=int)
+        cols = np.asarray([index.get(int(s), -1) for s in np.asarray(table["star_id"])], int)
         known = cols >= 0
         for c in arrays:
             arrays[c][i, cols[known]] = np.asarray(table[c], dtype=float)[known]

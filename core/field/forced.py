@@ -150,7 +150,7 @@ def star_list(
     ra = dec = np.full(len(xy), np.nan)
     if wcs is not None and len(xy):
         ra, dec = (np.asarray(v, float) for v in wcs.pixel_to_world_values(xy[:, 0], xy[:, 1]))
-    if wcs is not None and n_cat:
+    if wcs is not None and catalog is not None and n_cat:
         mags = np.full(n_cat, np.nan) if catalog_mag is None else np.asarray(catalog_mag, float)
         cols = np.full(n_cat, np.nan) if colour is None else np.asarray(colour, float)
         sky = (np.asarray(catalog["ra"], float), np.asarray(catalog["dec"], float))

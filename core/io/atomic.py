@@ -53,7 +53,7 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _write_atomically(dest: Path, write: Callable[[IO], None], mode: str, **open_kw) -> Path:
+def _write_atomically(dest: Path, write: Callable[[IO], object], mode: str, **open_kw) -> Path:
     """Run ``write`` on a temporary file beside ``dest``, then replace ``dest`` with it.
 
     The one code path of every product writer: a crash or an error leaves the

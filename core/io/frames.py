@@ -347,7 +347,7 @@ def _from_facts(
     )
 
 
-def frame_info(path: str | Path, folder_name: str | None = None) -> FrameInfo:
+def frame_info(path: str | os.PathLike[str], folder_name: str | None = None) -> FrameInfo:
     """Read one file's header facts without reading its pixels.
 
     Parameters

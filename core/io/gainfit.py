@@ -332,10 +332,11 @@ def complete_gains(frames: Sequence[FrameInfo], state: StepState | None = None) 
             state.check()
             state.progress(0.0, f"measuring the gain from {len(group)} frames")
         try:
-            estimate: GainEstimate | None = _measure(group)
-            note = estimate.source
+            measured = _measure(group)
+            estimate: GainEstimate | None = measured
+            note = measured.source
             low, high = GENERIC_PLAUSIBLE
-            if not low <= estimate.gain <= high:
+            if not low <= measured.gain <= high:
                 estimate, note = None, f"{note}, not plausible as e-/ADU ({low:g}-{high:g})"
         except (GainFitError, FitsReadError) as exc:
             estimate, note = None, str(exc)

@@ -235,8 +235,8 @@ class _Reader:
         # zero/, dark/, flat/ by a program that writes no image-type card).
         for name, where in ((file_name, "file name"), (folder_name, "folder name")):
             low = (name or "").lower()
-            for pattern, kind in _FILE_TYPE_WORDS:
-                if low and pattern.search(low):
+            for words, kind in _FILE_TYPE_WORDS:
+                if low and words.search(low):
                     self.sources["image_type"] = f"guessed from {where}"
                     return kind
         if exptime == 0:

@@ -203,7 +203,10 @@ def _mid_exposure_time(
     failures: list[CardFailure] = []
     for order, spec in enumerate(sources):
         for got in cards_of_source(header, spec, scale, order):
-            (failures if isinstance(got, CardFailure) else cards).append(got)
+            if isinstance(got, CardFailure):
+                failures.append(got)
+            else:
+                cards.append(got)
     if not cards:
         problems.extend(f.text() for f in failures)
         problems.append("no observation time in the header")

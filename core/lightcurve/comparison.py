@@ -200,7 +200,7 @@ def choose_comparison_stars(
         # becomes the check, as a control is worth more than a fifth member.
         check = comparison[-1]
         comparison = comparison[:-1]
-    notes = ()
+    notes: tuple[str, ...] = ()
     if good.size < 3:
         notes = (
             f"only {good.size} usable candidate(s): they could not be tested for "

@@ -32,7 +32,7 @@ from astropy.table import Table
 from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 
-from fluxion.core.runtime.quiet import quiet
+from ..runtime.quiet import quiet
 
 __all__ = [
     "Differential",

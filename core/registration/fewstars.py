@@ -56,9 +56,9 @@ def shift_from_neighbour(
     inside = (pred[:, 0] > 0) & (pred[:, 0] < nx) & (pred[:, 1] > 0) & (pred[:, 1] < ny)
     # A frame that shows few stars shows the brightest: pair with those only,
     # which also makes a chance coincidence rarer.
-    inside = np.flatnonzero(inside)
-    inside = inside[np.argsort(-stars.flux[inside])[: max(10, 3 * len(s))]]
-    pred = pred[inside]
+    idx = np.flatnonzero(inside)
+    idx = idx[np.argsort(-stars.flux[idx])[: max(10, 3 * len(s))]]
+    pred = pred[idx]
     if len(pred) == 0:
         return None
     reach = 10.0 * p.match_radius
@@ -69,13 +69,13 @@ def shift_from_neighbour(
     agree = cKDTree(votes).query_ball_point(votes, p.match_radius, return_length=True)
     shift = votes[int(np.argmax(agree))]
     moved = start.then(FrameTransform.shift(*shift))
-    src, cat = pair_stars(moved.apply(stars.xy[inside]), s.xy, p.match_radius)
+    src, cat = pair_stars(moved.apply(stars.xy[idx]), s.xy, p.match_radius)
     # Random detections near one listed star: Poisson with this mean per shift.
     expected = len(pred) * len(s) / float(nx * ny) * math.pi * p.match_radius**2
     false_alarm = float(poisson.sf(len(src) - 1, expected)) * len(votes)
     if len(src) < MIN_SHIFT_STARS or false_alarm > MAX_SHIFT_FALSE_ALARM:
         return None
-    cat = inside[cat]
+    cat = idx[cat]
     w = 1.0 / (s.sigma[src] ** 2 + stars.sigma[cat] ** 2)
     d = s.xy[src] - start.apply(stars.xy[cat])
     t = start.then(FrameTransform.shift(*(d * w[:, None]).sum(axis=0) / w.sum()))

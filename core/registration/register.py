@@ -131,7 +131,7 @@ def register_sources(
     if len(ref) < p.min_matches:
         reason = f"the reference frame has {len(ref)} stars (at least {p.min_matches} needed)"
         failed = [FrameRegistration(None, status=reason) for _ in range(n)]
-        return Registration(failed, reference, tuple(shape))
+        return Registration(failed, reference, (shape[0], shape[1]))
     stars = StarList(ref, reference)
     out[reference] = FrameRegistration(
         FrameTransform.identity(), len(ref), 0.0, 0.0, "reference", "ok"
@@ -139,12 +139,20 @@ def register_sources(
     last = {1: reference, -1: reference}
     for k, (i, side) in enumerate(_walk(n, reference)):
         state.check()
-        out[i] = _register_one(i, sources, last[side], reference, out, stars, shape, p)
-        if out[i].ok:
+        out[i] = one = _register_one(i, sources, last[side], reference, out, stars, shape, p)
+        if one.ok:
             last[side] = i
         state.progress((k + 2) / n, f"registered {k + 2}/{n}")
     polish(out, sources, stars, reference, p)  # type: ignore[arg-type]
     return Registration(list(out), reference, tuple(shape), stars.xy)  # type: ignore[arg-type]
+
+
+def _transform(done: list[FrameRegistration | None], j: int) -> FrameTransform | None:
+    """Frame ``j``'s transform; the walk registers a frame before its neighbours use it."""
+    reg = done[j]
+    if reg is None:
+        raise RuntimeError(f"frame {j} is used as a neighbour before it was registered")
+    return reg.transform
 
 
 def _register_one(
@@ -160,7 +168,7 @@ def _register_one(
     s = sources[i]
     if len(s) < p.min_matches:
         # Too few for asterisms (thin cloud, dawn): a shift from the neighbour.
-        found = shift_from_neighbour(s, done[neighbour].transform, stars, shape, p, neighbour)
+        found = shift_from_neighbour(s, _transform(done, neighbour), stars, shape, p, neighbour)
         if found is not None:
             return found
         return FrameRegistration(
@@ -182,7 +190,7 @@ def _register_one(
         stars.update(i, t, s, src, cat, p.match_radius, sigma**2)
         via = "reference" if j == reference else f"neighbour {j}"
         return FrameRegistration(t, len(src), rms, sigma, via, "ok")
-    found = shift_from_neighbour(s, done[neighbour].transform, stars, shape, p, neighbour)
+    found = shift_from_neighbour(s, _transform(done, neighbour), stars, shape, p, neighbour)
     if found is not None:
         return found
     reason = "; ".join(reasons)

@@ -256,8 +256,9 @@ def _check_rows(rows: Sequence[list[str]], width: int, date_type: str) -> list[s
         if width and len(row) != width:
             problems.append(f"measurement {n}: {len(row)} fields, the header has {width}")
             continue
-        values = [_float(c) for c in row]
-        if any(v is None for v in values):
+        parsed = [_float(c) for c in row]
+        values = [v for v in parsed if v is not None]
+        if len(values) < len(parsed):
             problems.append(f"measurement {n}: a field is not a number")
             continue
         date, _, err = values[:3]

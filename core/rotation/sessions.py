@@ -126,19 +126,21 @@ def session_from_table(table: Table, name: str = "", *, filter: str = "") -> Ses
     if time is None or "mag" not in cols or "mag_err" not in cols:
         raise ValueError(f"{name or 'the light curve'}: needs jd_utc (or jd), mag and mag_err")
     jd = np.asarray(table[time], float)
-    mag = np.asarray(np.ma.filled(np.ma.asarray(table["mag"], float), np.nan))
-    err = np.asarray(np.ma.filled(np.ma.asarray(table["mag_err"], float), np.nan))
+    mag: np.ndarray = np.asarray(np.ma.filled(np.ma.asarray(table["mag"], float), np.nan))
+    err: np.ndarray = np.asarray(np.ma.filled(np.ma.asarray(table["mag_err"], float), np.nan))
     ok = np.isfinite(jd) & np.isfinite(mag) & np.isfinite(err) & (err > 0)
     if "flags" in cols:
         ok &= (np.asarray(table["flags"], np.int64) & (1 << 30)) == 0
     if ok.sum() < 3:
         raise ValueError(f"{name or 'the light curve'}: fewer than three measured points")
-    geometry = {
-        c: np.asarray(table[c], float)[ok] if c in cols else None for c in ("r", "delta", "phase")
-    }
+
+    def geometry(c: str) -> np.ndarray | None:
+        return np.asarray(table[c], float)[ok] if c in cols else None
+
     return Session(
         name=name or str(table.meta.get("target", "session")), jd=jd[ok], mag=mag[ok],
-        mag_err=err[ok], filter=filter or str(table.meta.get("filter", "")), **geometry,
+        mag_err=err[ok], r=geometry("r"), delta=geometry("delta"), phase=geometry("phase"),
+        filter=filter or str(table.meta.get("filter", "")),
     )  # fmt: skip
 
 
@@ -161,14 +163,20 @@ def session_geometry(session: Session, ephemeris) -> Session:
     jd = np.asarray(session.jd, float)
     if len(t) == 0 or jd.min() < t.min() - 1.0 / 24 or jd.max() > t.max() + 1.0 / 24:
         raise ValueError(f"session {session.name}: the ephemeris does not cover its times")
-    values = {}
+    values: dict[str, np.ndarray] = {}
     for c in ("r", "delta", "phase"):
         v = np.asarray(table[c], float)
         if not np.all(np.isfinite(v)):
             raise ValueError(f"session {session.name}: the ephemeris has no {c}")
         values[c] = np.interp(jd, t, v) if len(t) > 1 else np.full(len(jd), v[0])
     note = f"geometry from {ephemeris.source} ({ephemeris.name})"
-    return replace(session, notes=(*session.notes, note), **values)
+    return replace(
+        session,
+        r=values["r"],
+        delta=values["delta"],
+        phase=values["phase"],
+        notes=(*session.notes, note),
+    )
 
 
 def join_sessions(

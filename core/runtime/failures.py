@@ -74,7 +74,8 @@ def failure_message(exc: BaseException) -> str:
     elif isinstance(exc, MemoryError):
         text = "not enough memory"
     elif isinstance(exc, UnicodeError):
-        text = f"text that is not valid in this encoding ({exc.reason})"
+        # Only the codec errors carry a reason; a bare UnicodeError has its message.
+        text = f"text that is not valid in this encoding ({getattr(exc, 'reason', exc)})"
     elif type(exc).__name__ == "VerifyError":
         text = f"a header card that cannot be parsed ({str(exc).strip().splitlines()[0]})"
     elif type(exc).__name__ == "CfitsioException":
@@ -114,6 +115,21 @@ class Outcome(Generic[T]):
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    def get(self) -> T:
+        """The value of a successful outcome; a ValueError with the cause otherwise."""
+        if self.failure is not None:
+            raise ValueError(str(self.failure))
+        if self.value is None:
+            raise ValueError(f"{shown_name(self.path)}: the work gave no value")
+        return self.value
+
+    @property
+    def cause(self) -> str:
+        """The failure's one-line cause; only a failed outcome has one."""
+        if self.failure is None:
+            raise ValueError(f"{self.path}: the work succeeded, there is no cause of failure")
+        return self.failure.cause
 
 
 def per_file(path: str | os.PathLike[str], work: Callable[[], T]) -> Outcome[T]:

@@ -22,6 +22,7 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -86,9 +87,9 @@ class NetworkFailure:
         return self.kind in ("offline", "timeout")
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     """``exc`` and the exceptions it was raised from (libraries wrap socket errors)."""
-    seen = set()
+    seen: set[int] = set()
     while exc is not None and id(exc) not in seen and len(seen) < 8:
         seen.add(id(exc))
         yield exc
@@ -104,7 +105,7 @@ def network_failure(exc: BaseException) -> NetworkFailure | None:
     try:
         import requests
     except ImportError:  # pragma: no cover - requests comes with astroquery
-        requests = None
+        requests = None  # type: ignore[assignment]  # the optional module's stand-in
     for e in _chain(exc):
         if requests is not None and isinstance(e, requests.Timeout):
             return NetworkFailure("timeout", "did not answer in time (time-out)")

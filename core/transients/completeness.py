@@ -242,7 +242,8 @@ def catalogue_completeness(
     bad = frame.bad.copy()
     bad[: int(3 * fwhm), :] = bad[-int(3 * fwhm) :, :] = True
     bad[:, : int(3 * fwhm)] = bad[:, -int(3 * fwhm) :] = True
-    rows, false = [], 0
+    rows: list[tuple] = []
+    false = 0
     tick = state.counter(len(mags), "injected")
     for mag in mags:
         state.check()

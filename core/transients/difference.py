@@ -279,6 +279,8 @@ def _prepare(
     sky_n = measure_background(frame.image, bad)
     ref_filled = np.where(bad, np.nanmedian(ref_img), ref_img).astype(np.float32)
     sky_r = measure_background(ref_filled, bad)
+    if sky_n.back is None or sky_r.back is None:  # measure_background keeps them by default
+        raise RuntimeError("the sky was measured without its background map")
     ref = np.where(bad, 0.0, ref_filled - sky_r.back)
     det = Detection(DetectionParams())(ref.astype(np.float32), mask=bad)
     fwhm_ref = float(det.sources.meta.get("fwhm", math.nan))
