@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
 
 import astropy.units as u
 import numpy as np
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from .simulate import NightConfig
 
 __all__ = ["CameraFrames", "READOUT_S"]
+
+
+class TimeCards(TypedDict):
+    """How :func:`~.headers.frame_header` writes the time (its keyword arguments)."""
+
+    utc_offset_h: float
+    mjd_decimals: int
+
 
 # Each product draws from its own random stream keyed by (seed, stream, index),
 # so any frame can be drawn alone, in any order, in any thread.
@@ -39,6 +48,7 @@ class CameraFrames:
     camera: _camera.Camera
     start_times: Time
     colour: ColourCamera | None
+    _raw_expectation: Callable[[np.ndarray, float], np.ndarray]
 
     def camera_facts(self) -> dict[str, tuple]:
         """Header cards describing the camera, optics and site."""
@@ -55,7 +65,7 @@ class CameraFrames:
             facts["PIXSCAL"] = (c.pixel_scale / b, "[arcsec/px] unbinned detector pixel scale")
         if c.gain_card == "ZWO setting":
             # ZWO capture programs: GAIN is the setting, no EGAIN anywhere.
-            gain = {"GAIN": (int(c.gain_setting), "Gain Value")}
+            gain: dict[str, tuple[float, str]] = {"GAIN": (int(c.gain_setting), "Gain Value")}
         else:
             gain = {"GAIN": (c.gain, "[e-/ADU] conversion gain")}
         if self.colour is not None:
@@ -87,7 +97,7 @@ class CameraFrames:
         """FILTER of lights and flats: none behind a colour-filter array (its channels are)."""
         return None if self.colour is not None else self.config.filter
 
-    def time_cards(self) -> dict[str, float | int]:
+    def time_cards(self) -> TimeCards:
         """How frame_header writes the time: DATE-OBS offset and MJD-OBS decimals."""
         c = self.config
         return {"utc_offset_h": c.date_obs_utc_offset, "mjd_decimals": c.mjd_obs_decimals}

@@ -30,6 +30,7 @@ magnitude for dwarfs of B-V 0-1.5), which defines the simulated stars' R.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +99,9 @@ class ColourCamera:
         """True on each channel's pixels (``G``: both greens)."""
         return {c: channel_mask(shape, self.pattern, c) for c in CHANNELS}
 
-    def mosaic(self, images: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    def mosaic(
+        self, images: Mapping[str, np.ndarray | float], shape: tuple[int, int]
+    ) -> np.ndarray:
         """Each pixel from the image (or the number) of its own channel."""
         out = np.empty(shape, dtype=np.float64)
         for c, mask in self.masks(shape).items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import struct
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _pack_values(kind: int, values) -> bytes:
     return out
 
 
-def _ifd(entries: list[tuple[int, int, object]], offset: int) -> tuple[bytes, bytes]:
+def _ifd(entries: Sequence[tuple[int, int, object]], offset: int) -> tuple[bytes, bytes]:
     """An IFD at ``offset`` (its tags sorted) and the out-of-line values that follow it."""
     entries = sorted(entries, key=lambda e: e[0])
     head = struct.pack("<H", len(entries))

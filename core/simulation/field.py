@@ -6,6 +6,7 @@ import functools
 
 import astropy.units as u
 import numpy as np
+import numpy.typing as npt
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord
 from astropy.table import Table
 from astropy.time import Time
@@ -48,8 +49,8 @@ def _inverse_sip(
     """
     a = np.frombuffer(a_bytes).reshape(4, 4)
     b = np.frombuffer(b_bytes).reshape(4, 4)
-    u, v = np.meshgrid(np.linspace(-0.6 * nx, 0.6 * nx, 25), np.linspace(-0.6 * ny, 0.6 * ny, 25))
-    u, v = u.ravel(), v.ravel()
+    gu, gv = np.meshgrid(np.linspace(-0.6 * nx, 0.6 * nx, 25), np.linspace(-0.6 * ny, 0.6 * ny, 25))
+    u, v = gu.ravel(), gv.ravel()
     fu = u + sum(a[p, q] * u**p * v**q for p in range(4) for q in range(4))
     fv = v + sum(b[p, q] * u**p * v**q for p in range(4) for q in range(4))
     terms = [(p, q) for p in range(order + 1) for q in range(order + 1 - p)]
@@ -106,7 +107,7 @@ def tan_wcs(
     return w
 
 
-def catalog_errors(mag: np.ndarray, mag_faint: float) -> np.ndarray:
+def catalog_errors(mag: npt.ArrayLike, mag_faint: float) -> np.ndarray:
     """Catalog magnitude errors: a floor plus photon noise rising toward the limit."""
     return 0.005 + 0.05 * 10 ** (0.4 * (np.asarray(mag) - mag_faint))
 

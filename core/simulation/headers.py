@@ -82,6 +82,8 @@ def frame_header(
     if filter_name:
         h["FILTER"] = (filter_name, "filter in the beam")
     if kind == "light":
+        if pointing is None or airmass is None:
+            raise ValueError("a light frame's header needs the pointing and the airmass")
         h["OBJECT"] = (object_name or "", "target")
         h["RA"] = (round(pointing.ra.deg, 6), "[deg] mount pointing RA (J2000)")
         h["DEC"] = (round(pointing.dec.deg, 6), "[deg] mount pointing Dec (J2000)")

@@ -276,7 +276,10 @@ def _target_record(night: Night, kind: str) -> dict[str, Any]:
     # A supernova: where it is, how bright, and its host galaxy.
     sky = night.supernova_sky
     if sky is not None:
-        g = night.galaxies[int(np.argmin(night.galaxies["mag_V"]))]
+        galaxies = night.galaxies
+        if galaxies is None:
+            raise ValueError("the supernova night has no galaxies")
+        g = galaxies[int(np.argmin(galaxies["mag_V"]))]
         rec.update(
             ra=float(sky.ra.deg),
             dec=float(sky.dec.deg),

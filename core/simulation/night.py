@@ -264,7 +264,7 @@ class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSatura
 
     def _electron_rate(self, v: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.colour is not None:
-            return sum(self._channel_rates(v, b).values())
+            return np.asarray(sum(self._channel_rates(v, b).values()))
         mag = v if self.config.filter == "V" else b
         return 10 ** (-0.4 * (np.asarray(mag) - self.config.zero_point))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import overload
 
 import numpy as np
 from photutils.psf import CircularGaussianPRF
@@ -75,7 +76,11 @@ def _moffat_falloff(z: np.ndarray, beta: float) -> np.ndarray:
     return (1.0 + z) ** -beta
 
 
-def moffat_alpha(fwhm: float, beta: float) -> float:
+@overload
+def moffat_alpha(fwhm: float, beta: float) -> float: ...
+@overload
+def moffat_alpha(fwhm: np.ndarray, beta: float) -> np.ndarray: ...
+def moffat_alpha(fwhm: float | np.ndarray, beta: float) -> float | np.ndarray:
     """Moffat core width ``alpha`` (px) for a FWHM (px) and power index ``beta``."""
     return fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
@@ -160,13 +165,16 @@ class FieldPSF:
 def elliptical_profile(
     u: np.ndarray,
     v: np.ndarray,
-    fwhm: float,
+    fwhm: float | np.ndarray,
     psf: str,
     beta: float,
-    ellipticity: float,
-    theta: float,
+    ellipticity: float | np.ndarray,
+    theta: float | np.ndarray,
 ) -> np.ndarray:
-    """Surface brightness (per px^2) of a unit elliptical star at offsets ``u`` (x), ``v`` (y)."""
+    """Surface brightness (per px^2) of a unit elliptical star at offsets ``u`` (x), ``v`` (y).
+
+    ``fwhm``, ``ellipticity`` and ``theta`` are numbers or arrays that broadcast with ``u``.
+    """
     q = np.sqrt(1.0 - ellipticity)
     c, s = np.cos(theta), np.sin(theta)
     a = u * c + v * s  # along the major axis

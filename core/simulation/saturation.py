@@ -68,13 +68,13 @@ class NightSaturation:
             theta=theta[point],
         )
         own[point] = np.asarray(truth["flux"], float)[point] * frac * peak_scale[point]
-        for k in np.flatnonzero(trailed):
+        for j in np.flatnonzero(trailed):
             sx, sy, f = trail[0]
             parts = pixel_fractions(
-                px[k] - np.asarray(sx), py[k] - np.asarray(sy), fwhm[k], c.psf, c.moffat_beta,
-                ellipticity=ell[k], theta=theta[k],
+                px[j] - np.asarray(sx), py[j] - np.asarray(sy), fwhm[j], c.psf, c.moffat_beta,
+                ellipticity=ell[j], theta=theta[j],
             )  # fmt: skip
-            own[k] = f * float(np.sum(parts)) * peak_scale[k]
+            own[j] = f * float(np.sum(parts)) * peak_scale[j]
         pyi, pxi = py[inside], px[inside]
         sky = self.sky_electrons(i)[pyi, pxi]
         raw = self.camera.flat[pyi, pxi] * (sky + own[inside])

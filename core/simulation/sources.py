@@ -20,6 +20,7 @@ from .psf import add_sources
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from astropy.time import Time
     from astropy.wcs import WCS
 
     from .psf import FieldPSF
@@ -39,12 +40,16 @@ class NightSources:
     config: NightConfig
     catalog: Table
     colour: ColourCamera | None
-    times: object
-    start_times: object
+    times: Time
+    start_times: Time
     airmass: np.ndarray
     fwhm: np.ndarray
     cloud_loss: np.ndarray
-    filter_card: str | None
+    if TYPE_CHECKING:  # CameraFrames' property
+
+        @property
+        def filter_card(self) -> str | None: ...
+
     _wcs: list[WCS]
     _kind: np.ndarray
     _true_v: np.ndarray

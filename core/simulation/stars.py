@@ -14,6 +14,7 @@ from .camera_frames import _S_CATALOG, _rng
 from .colour import ColourCamera, cousins_r
 
 if TYPE_CHECKING:
+    from astropy.time import Time
     from astropy.wcs import WCS
 
     from .simulate import NightConfig
@@ -29,7 +30,7 @@ class NightStars:
     config: NightConfig
     reference_wcs: WCS
     colour: ColourCamera | None
-    times: object
+    times: Time
     _reach: float
 
     def _make_stars(self, rng: np.random.Generator) -> None:

@@ -29,7 +29,10 @@ from .camera_frames import _rng
 from .psf import psf_stamp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from astropy.table import Table
+    from astropy.time import Time
     from astropy.wcs import WCS
 
     from .simulate import NightConfig
@@ -116,9 +119,11 @@ class NightTransients:
     config: NightConfig
     catalog: Table
     reference_wcs: WCS
-    times: object
+    times: Time
     _kind: np.ndarray
     _true_v: np.ndarray
+    _true_b: np.ndarray
+    _shape_at: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
     def _make_transients(self) -> None:
         c = self.config

@@ -60,8 +60,8 @@ def transit_relative_flux(
     dt = np.abs(np.asarray(t, float) - t_mid)
     half = duration / 2.0
     # 1 in the flat bottom, 0 outside, linear in between.
-    shape = np.clip((half - dt) / max(ingress, 1e-12), 0.0, 1.0)
-    return 1.0 - depth * shape
+    ramp = np.clip((half - dt) / max(ingress, 1e-12), 0.0, 1.0)
+    return 1.0 - depth * ramp
 
 
 def transit_geometry(

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,7 +91,7 @@ class NightTruth:
         )
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -171,10 +172,10 @@ def frame_paths(night: Night, outdir: Path) -> dict[str, tuple[Path, ...]]:
         ((_start(night, kind, j).jd, kind, j) for kind, n in counts.items() for j in range(n))
     )
     folders = {**_OBSERVATORY_FOLDERS, "light": _safe(c.object_name)}
-    paths: dict[str, list[Path]] = {kind: [None] * n for kind, n in counts.items()}
+    paths: dict[str, dict[int, Path]] = {kind: {} for kind in counts}
     for k, (_, kind, j) in enumerate(taken, start=1):
         paths[kind][j] = outdir / folders[kind] / f"n{k:04d}.fits"
-    return {kind: tuple(p) for kind, p in paths.items()}
+    return {kind: tuple(paths[kind][j] for j in range(n)) for kind, n in counts.items()}
 
 
 def _night_record(night: Night, lights: tuple[Path, ...], outdir: Path) -> dict:
@@ -287,9 +288,9 @@ def write_night(
         data, header = getattr(night, kind)(j)
         _write_fits(paths[kind][j], data, raw_header(header))
 
-    jobs: list[Callable[[], None]] = [lambda i=i: do_light(i) for i in range(c.n_frames)]
+    jobs: list[Callable[[], None]] = [partial(do_light, i) for i in range(c.n_frames)]
     for kind, n in (("bias", c.n_bias), ("dark", c.n_dark), ("flat", c.n_flat)):
-        jobs += [lambda kind=kind, j=j: do_calibration(kind, j) for j in range(n)]
+        jobs += [partial(do_calibration, kind, j) for j in range(n)]
     tick = state.counter(len(jobs) + 1, "frames")
 
     def run(job: Callable[[], None]) -> None:
@@ -297,7 +298,7 @@ def write_night(
         tick()
 
     own = executor is None
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if own else executor
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2) if executor is None else executor
     try:
         futures = [pool.submit(run, job) for job in jobs]
         for f in futures:
