@@ -26,7 +26,7 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 from scipy.stats import truncnorm
 
-from .annulus import annulus_sky
+from .annulus import SkyMemo, annulus_sky
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
 from .sums import circle_areas, circle_peaks, circle_sums
@@ -195,6 +195,7 @@ def measure_apertures(
     contamination_radius: float | None = None,
     variance: np.ndarray | None = None,
     sky_mask: np.ndarray | None = None,
+    sky_memo: SkyMemo | None = None,
 ) -> Table:
     """Fluxes in circular apertures with a local sky from an annulus.
 
@@ -228,6 +229,9 @@ def measure_apertures(
     sky_mask : ndarray of bool, optional
         Pixels left out of the sky annuli only, e.g. the neighbours'
         wings (:func:`neighbour_sky_mask`).
+    sky_memo : SkyMemo, optional
+        Annulus skies already measured on this image with this mask and sky
+        mask (e.g. by the curve of growth): taken, not measured again.
 
     Returns
     -------
@@ -248,6 +252,7 @@ def measure_apertures(
     table = Table()
     table["x"] = pos[:, 0]
     table["y"] = pos[:, 1]
+    table_xy = pos  # the frame's positions, whatever box is cut out below
     # Only the pixels around the positions are read: a light curve measures
     # a few stars of a large frame, whose whole-frame copies cost more than
     # the photometry. The box holds every aperture and annulus whole, so an
@@ -276,7 +281,12 @@ def measure_apertures(
 
     aper = CircularAperture(pos, r=radius)
     sky_bad = bad if sky_mask is None else (bad | np.asarray(sky_mask, dtype=bool))
-    sky_stats = annulus_sky(clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5)
+    if sky_memo is None:
+        sky_stats = annulus_sky(clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5)
+    else:
+        sky_stats = sky_memo.sky(
+            clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5, at=table_xy
+        )
     sky = sky_stats.median
     sky_std = sky_stats.std
     n_sky = sky_stats.n_pixels.astype(np.float64)

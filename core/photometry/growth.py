@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
+from .annulus import SkyMemo
 from .aperture import aperture_variance, measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
@@ -236,6 +237,7 @@ def curve_of_growth(
     sky_mask: np.ndarray | None = None,
     neighbours: np.ndarray | None = None,
     field_snr: np.ndarray | None = None,
+    sky_memo: SkyMemo | None = None,
 ) -> CurveOfGrowth:
     """Measure the curves of growth and choose the aperture radius.
 
@@ -274,6 +276,9 @@ def curve_of_growth(
         40% of a frame's candidates were under 10 and every chosen star over
         20; the curve came out the same bit for bit), and they stay
         neighbours of the others.
+    sky_memo : SkyMemo, optional
+        Shares the stars' annulus skies with the frame's own apertures
+        (:func:`measure_apertures`).
 
     Returns
     -------
@@ -306,6 +311,7 @@ def curve_of_growth(
         saturation=saturation,
         sky_mask=sky_mask,
         neighbours=neighbours,
+        sky_memo=sky_memo,
     )
     flags = np.asarray(base["flags"])
     data = np.asarray(image, dtype=np.float64)

@@ -17,6 +17,7 @@ from astropy.table import Table
 
 from fluxion.core.runtime.pipeline import StepState
 
+from .annulus import SkyMemo
 from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import (
     FrameSky,
@@ -294,6 +295,8 @@ class Photometry:
                 max_radius=0.8 * annulus[0],
             )
         cog = None
+        # The curve's stars are mostly the measured ones: their skies once.
+        memo = SkyMemo()
         if radius <= 0 or p.aperture_correction:
             radii = np.linspace(0.5 * fwhm, 0.95 * annulus[0], 20)
             try:
@@ -311,6 +314,7 @@ class Photometry:
                     sky_mask=sky_mask,
                     neighbours=positions,
                     field_snr=_white_noise_snr(stars),
+                    sky_memo=memo,
                 )
             except ValueError as exc:
                 log.warning("curve of growth not measured: %s", exc)
@@ -330,6 +334,7 @@ class Photometry:
             neighbours=field,
             variance=variance,
             sky_mask=sky_mask,
+            sky_memo=memo,
         )
         if p.aperture_correction and cog is not None:
             corr, corr_err = cog.aperture_correction_with_error(radius)
