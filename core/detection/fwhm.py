@@ -47,11 +47,14 @@ class MoffatProfile:
         Power index of the wings.
     n_stars : int
         Stars in the stack.
+    amplitude : float
+        Peak of the flux-normalised profile (NaN when not known).
     """
 
     alpha: float
     beta: float
     n_stars: int
+    amplitude: float = math.nan
 
     @property
     def fwhm(self) -> float:
@@ -73,12 +76,15 @@ class _StackedMoffat:
         self.r2 = (dx[:, None] + _SUB_DX) ** 2 + (dy[:, None] + _SUB_DY) ** 2
         self.values = values
         self._key: tuple[float, float] | None = None
-        self._q = self._w = np.zeros(0)
+        self._q = self._log_q = self._w = np.zeros(0)
 
     def _terms(self, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
         if self._key != (alpha, beta):
             self._q = 1.0 + self.r2 / alpha**2
-            self._w = self._q ** (-beta)
+            # q^-beta as exp(-beta log q): the Jacobian's derivative in beta
+            # needs log q at the same parameters, so it is taken once.
+            self._log_q = np.log(self._q)
+            self._w = np.exp(-beta * self._log_q)
             self._key = (alpha, beta)
         return self._q, self._w
 
@@ -94,7 +100,7 @@ class _StackedMoffat:
         jac[:, 0] = w @ _SUB_MEAN
         # d/dalpha of q^-beta = 2 beta r^2 / alpha^3 q^(-beta-1)
         jac[:, 1] = (2.0 * amp * beta / alpha**3) * ((w * self.r2 / q) @ _SUB_MEAN)
-        jac[:, 2] = -amp * ((w * np.log(q)) @ _SUB_MEAN)
+        jac[:, 2] = -amp * ((w * self._log_q) @ _SUB_MEAN)
         return jac
 
 
@@ -106,6 +112,7 @@ def fit_stacked_moffat(
     fwhm_guess: float,
     *,
     bad: np.ndarray | None = None,
+    start: MoffatProfile | None = None,
 ) -> MoffatProfile | None:
     """Fit one pixel-integrated Moffat profile to the stacked stars.
 
@@ -120,6 +127,10 @@ def fit_stacked_moffat(
         cutout size and the starting point.
     bad : ndarray of bool, optional
         Pixels to leave out.
+    start : MoffatProfile, optional
+        Where the fit starts (a fit of the same frame's stars): the same
+        minimum, found in fewer steps. ``fwhm_guess`` still sets the cutouts
+        and the robust loss's scale, so the fit is the same fit.
 
     Returns
     -------
@@ -151,11 +162,16 @@ def fit_stacked_moffat(
     alpha0 = fwhm_guess / (2.0 * math.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
     amp0 = 2.0 / (math.pi * alpha0**2)  # normalisation of beta = 3
 
+    x0 = [amp0, alpha0, 3.0]
+    if start is not None and math.isfinite(start.amplitude) and start.amplitude > 0:
+        # Inside the bounds, where least_squares must start.
+        x0 = [start.amplitude, float(np.clip(start.alpha, 0.11, 49.9)),
+              float(np.clip(start.beta, 1.02, 29.9))]  # fmt: skip
     model = _StackedMoffat(dx, dy, v)
     try:
         fit = least_squares(
             model.residuals,
-            x0=[amp0, alpha0, 3.0],
+            x0=x0,
             jac=model.jacobian,
             bounds=([0.0, 0.1, 1.01], [np.inf, 50.0, 30.0]),
             # Robust loss: a neighbour or cosmic ray in one stamp must not drag the fit.
@@ -167,5 +183,5 @@ def fit_stacked_moffat(
         return None
     if not fit.success:
         return None
-    _, alpha, beta = fit.x
-    return MoffatProfile(alpha=float(alpha), beta=float(beta), n_stars=n_used)
+    amp, alpha, beta = fit.x
+    return MoffatProfile(alpha=float(alpha), beta=float(beta), n_stars=n_used, amplitude=float(amp))

@@ -34,9 +34,16 @@ def pyramid_kernel() -> np.ndarray:
 
 
 def gaussian_kernel(fwhm: float) -> np.ndarray:
-    """A Gaussian detection kernel of the given FWHM (px), out to 2 FWHM."""
+    """A Gaussian detection kernel of the given FWHM (px), out to 1.5 FWHM.
+
+    sep convolves directly, at a cost in proportion to the kernel's area (a
+    15 x 15 kernel for a 3.3 px star was two thirds of the extraction). At
+    1.5 FWHM (3.5 sigma) the weights left out are below 0.2 % of the peak and
+    hold under 1e-5 of the kernel's sum of squares, so the filtered S/N (and
+    the noise factor) are the untruncated kernel's.
+    """
     sigma = fwhm * _FWHM_TO_SIGMA
-    half = max(1, int(math.ceil(2.0 * fwhm)))
+    half = max(1, int(math.ceil(1.5 * fwhm)))
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
     return np.exp(-0.5 * (xx**2 + yy**2) / sigma**2)
 
