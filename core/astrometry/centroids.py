@@ -28,8 +28,7 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import CircularGaussianPRF, GaussianPRF, PSFPhotometry
 
-from fluxion.core.runtime.quiet import quiet
-
+from ..runtime.quiet import quiet
 from .inputs import stars_fwhm
 from .noise import gain_from_sky, noise_map, sky_rms
 

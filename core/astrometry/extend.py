@@ -85,19 +85,19 @@ def fit_and_extend(
         The pairs fitted (indices into ``xy`` and ``cat``).
     """
 
-    def pair_sigma(src_i, cat_i):
+    def pair_sigma(src_i: np.ndarray, cat_i: np.ndarray) -> np.ndarray | None:
         return None if sigma is None else np.hypot(sigma[src_i], cat_sigma[cat_i])
 
     ra_c = np.asarray(cat["ra"], float)
     dec_c = np.asarray(cat["dec"], float)
 
-    def refit(src_i, cat_i, order):
+    def refit(src_i: np.ndarray, cat_i: np.ndarray, order: int) -> WcsFit:
         sig = pair_sigma(src_i, cat_i)
         return fit_wcs(
             xy[src_i], ra_c[cat_i], dec_c[cat_i], image_shape=shape, sip_order=order, sigma=sig
         )
 
-    def rematch(fit, src_i):
+    def rematch(fit: WcsFit, src_i: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Every source within reach of a catalog star through ``fit``; None when too few."""
         px, py = fit.wcs.all_world2pix(ra_c, dec_c, 0, quiet=True)
         inside = np.isfinite(px) & np.isfinite(py) & usable

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,7 @@ def results_table(
                 "service_problem": r.service_problem,
             }
         )
-    names = (
+    columns = (
         "file", "solved", "method", "n_matched", "rms_arcsec", "seconds", "verdict",
         "pixel_scale", "ra_center", "dec_center", "center_err", "flipped", "catalog", "reason",
         "centroids", "search", "scale_factor", "service_problem",
@@ -168,8 +169,8 @@ def results_table(
             "U1", bool, "U1", int, float, float, "U1", float, float, float, float, bool, "U1",
             "U1", "U1", "U1", float, "U1",
         )  # fmt: skip
-        return Table(names=names, dtype=kinds)
-    t = Table(rows=rows, names=names)
+        return Table(names=columns, dtype=kinds)
+    t = Table(rows=rows, names=columns)
     t["rms_arcsec"].unit = "arcsec"
     t["seconds"].unit = "s"
     t["pixel_scale"].unit = "arcsec / pix"
@@ -230,7 +231,7 @@ def solve_files(
         return centroids_for_solving(image, detector(image), choice, max_sources=n_max, gain=gain)
 
     frames: list[FrameToSolve] = []
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
 
     def prepare(p: Path) -> FrameToSolve:
         header, hdu = read_header(p)
@@ -243,28 +244,28 @@ def solve_files(
         cfa = cfa_pattern(header)
         return FrameToSolve(
             p.name,
-            (lambda p=p, hdu=hdu, gain=gain, c=cfa: sources_of(p, hdu, gain, c)),
+            partial(sources_of, p, hdu, gain, cfa),
             shape,
             hint,
             header,
         )
 
-    for p in paths:
+    for p in files:
         # An unreadable file or header is one failed frame, not the end of the sequence.
-        done = per_file(p, lambda p=p: prepare(p))
-        frames.append(done.value or _broken(p, done.failure.cause))
+        done = per_file(p, partial(prepare, p))
+        frames.append(done.value or _broken(p, done.cause))
     results = solve_sequence(frames, solver, state=state, executor=executor)
     results = list(results)
     # Frames of the same name in different folders: their solutions in sub-folders.
-    names = FrameNames.of(paths)
-    for i, (p, r) in enumerate(zip(paths, results, strict=True)):
+    names = FrameNames.of(files)
+    for i, (p, r) in enumerate(zip(files, results, strict=True)):
         if r.solved and r.wcs is not None:
             where = out / names.folder(p) / f"{_stem(p)}.wcs"
-            written = per_file(p, lambda r=r, where=where: write_wcs_file(where, r))
+            written = per_file(p, partial(write_wcs_file, where, r))
             if not written.ok:
-                why = f"solved, but the solution was not written: {written.failure.cause}"
+                why = f"solved, but the solution was not written: {written.cause}"
                 results[i] = dataclasses.replace(r, reason=why)
-    table = results_table(paths, results, names)
+    table = results_table(files, results, names)
     atomic_write_ecsv(out / "solve.ecsv", table)
     return table
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain, combinations
 
 import numpy as np
@@ -288,7 +288,8 @@ def match_sources(
         # pointing a few field radii off; 100 cost twice the time for nothing.
         n_catalog = int(np.clip(1.5 * ns * ratio, ns, 75))
     nc = min(len(plane), n_catalog)
-    settings = dict(
+    match = partial(
+        _match,
         image_size=image_size,
         scale_tolerance=scale_tolerance,
         tolerance=tolerance,
@@ -305,11 +306,11 @@ def match_sources(
         # a verified match ends here; otherwise the full set is searched and
         # the transforms tried here count in its false-alarm chance.
         try:
-            return _match(xy, plane, min(ns, quick[0]), min(nc, quick[1]), 0, **settings)
+            return match(xy, plane, min(ns, quick[0]), min(nc, quick[1]), 0)
         except _Failed as exc:
             tried = exc.n_tried
     try:
-        return _match(xy, plane, ns, nc, tried, **settings)
+        return match(xy, plane, ns, nc, tried)
     except _Failed as exc:
         raise MatchError(str(exc)) from None
 

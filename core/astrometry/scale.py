@@ -14,9 +14,9 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
-from fluxion.core.io.headers import normalise_header
-from fluxion.core.io.pixscale import ScaleHint
-from fluxion.core.runtime.quiet import quiet
+from ..io.headers import normalise_header
+from ..io.pixscale import ScaleHint
+from ..runtime.quiet import quiet
 
 __all__ = [
     "ScaleGuess",

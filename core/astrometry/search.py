@@ -172,6 +172,8 @@ class _Catalog:
                 table = select_cone(answer.table, cone)
                 table.meta.update(answer.table.meta)
                 return replace(answer, table=table)
+        if self.solver.catalog is None:  # prepare_or_refuse refuses without one
+            raise RuntimeError("no reference catalog configured")
         try:
             answer = self.solver.catalog.query(cone, state=state)
         except CatalogError as exc:
@@ -301,6 +303,9 @@ def _search_band(
 ) -> tuple[SolveResult | None, int]:
     """Every untried field of one scale band within ``radius``; the first verified solution."""
     p = solver.params
+    ra, dec = hint.ra, hint.dec
+    if ra is None or dec is None:  # search_field refuses a hint without a pointing
+        raise ValueError("no pointing to search around")
     half = _half_diag_deg(shape, band.high)
     # Fields of twice the frame's half-diagonal, a frame's half-diagonal apart
     # (times sqrt 3 on the hex grid): the true frame lies whole inside one.
@@ -313,11 +318,11 @@ def _search_band(
     # The outermost fields' centres lie a grid cell beyond the radius.
     cone_r = min(radius + spacing / math.sqrt(3.0) + field_r, 90.0)
     mag = mag_limit_for_cone(cone_r, p.mag_limit, limits.cone_stars)
-    answer = catalog.query(Cone(hint.ra, hint.dec, cone_r, mag, hint.epoch), StepState())
+    answer = catalog.query(Cone(ra, dec, cone_r, mag, hint.epoch), StepState())
     if answer is None or len(answer.table) < p.min_matches:
         return None, n_fields
     table = answer.table
-    xi, eta = gnomonic(table["ra"], table["dec"], hint.ra, hint.dec)
+    xi, eta = gnomonic(table["ra"], table["dec"], ra, dec)
     tree = cKDTree(np.column_stack([xi, eta]))
     tiles = hex_tiles(radius, spacing)
     dist = np.hypot(tiles[:, 0], tiles[:, 1])
@@ -331,7 +336,7 @@ def _search_band(
         if time.monotonic() - t0 > limits.time_limit:
             return None, n_fields
         rows = np.sort(np.asarray(tree.query_ball_point((cx, cy), field_r), int))
-        ra0, dec0 = inverse_gnomonic(cx, cy, hint.ra, hint.dec)
+        ra0, dec0 = inverse_gnomonic(cx, cy, ra, dec)
         n_fields += 1
         result = solver.solve_with(
             prepared,

@@ -170,7 +170,8 @@ def _attempts(solver, frame, sources, previous, learned, retry_factor, state) ->
         attempts.append(("wider search", attempts[0][1].widened(retry_factor)))
     if not attempts:
         attempts.append(("no hint", frame.hint))
-    reasons, problem = [], ""
+    reasons: list[str] = []
+    problem = ""
     for label, hint in attempts:
         state.check()
         try:

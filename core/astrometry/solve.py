@@ -77,7 +77,9 @@ def _answer_problem(answer: CatalogAnswer) -> str:
     )
 
 
-Fallback = Callable[[Table, tuple[int, int], SolveHint], SolveResult]
+# Called as ``fb(sources, image_shape, hint)``, and with ``state=`` too when the
+# fallback has a true ``cancellable`` attribute (which a Callable cannot say).
+Fallback = Callable[..., SolveResult]
 
 
 class PlateSolver:
@@ -302,12 +304,14 @@ class PlateSolver:
         t0 = time.monotonic()
         state = state if state is not None else StepState()
         ny, nx = image_shape
-        if not hint.usable:
+        ra, dec, scale = hint.ra, hint.dec, hint.scale
+        if ra is None or dec is None or scale is None:  # the hint is not usable
             return not_solved("hinted", "no pointing or pixel-scale hint", t0)
         prepared = self.prepare_or_refuse(sources, "hinted", t0)
         if isinstance(prepared, SolveResult):
             return prepared
-        scale = hint.scale
+        if self.catalog is None:  # prepare_or_refuse refuses without one
+            raise RuntimeError("no reference catalog configured")
         tol = self.hint_tolerance(scale)
         radius = hint.search_radius if hint.search_radius is not None else p.search_radius / 60
         half_diag = 0.5 * math.hypot(nx, ny) * scale.high / 3600.0
@@ -319,7 +323,7 @@ class PlateSolver:
                 t0,
                 **prepared.how,
             )
-        cone = Cone(hint.ra, hint.dec, half_diag + radius, p.mag_limit, hint.epoch)
+        cone = Cone(ra, dec, half_diag + radius, p.mag_limit, hint.epoch)
         state.progress(0.05, "reference catalog")
         try:
             answer = self.catalog.query(cone, state=state.sub(0.05, 0.3))
@@ -328,7 +332,7 @@ class PlateSolver:
             return not_solved("hinted", str(exc), t0, service_problem=problem, **prepared.how)
         state.progress(0.3, f"matching {len(prepared.xy)} sources to {len(answer.table)} stars")
         result = self.solve_with(
-            prepared, image_shape, answer, (hint.ra, hint.dec), scale, tol, t0=t0, state=state,
+            prepared, image_shape, answer, (ra, dec), scale, tol, t0=t0, state=state,
             sip_order=hint.sip_order,
         )  # fmt: skip
         return replace(

@@ -74,6 +74,7 @@ def hint_for_frame(frame: Any, params: SolveParams, tolerance: float = 0.05) -> 
     The scale is the user's when given, else the header's hint (``pixel_scale``:
     WCS, plate-scale card times the binning, or the optics).
     """
+    scale: ScaleGuess | None
     if params.pixel_scale > 0:
         scale = ScaleGuess(params.pixel_scale, tolerance, "user")
     else:

@@ -63,7 +63,7 @@ def _variable_identity(truth: NightTruth, answers: dict[str, Answer]) -> list[Fi
     text = [f"The variable star of this night is at RA {sources[wanted][0]:.5f}, "
             f"Dec {sources[wanted][1]:.5f}."]  # fmt: skip
     if v != "good":
-        other = min((k for k in seps if k != wanted), key=seps.get, default=None)
+        other = min((k for k in seps if k != wanted), key=lambda k: seps[k], default=None)
         if other is not None and seps[other] < 3 * scale:
             text.append(
                 f"Your star is the {other.replace('eclipsing', 'eclipsing binary')} "

@@ -56,7 +56,9 @@ def check_track(truth: NightTruth, target: dict[str, Any]) -> list[Finding]:
             else dict(zip(("frame", "x", "y"), click, strict=False))
         )
         i = truth.light_index(c.get("file", "")) if c.get("file") else c.get("frame")
-        xy = None if i is None else truth.asteroid_xy(int(i))
+        if i is None:
+            continue
+        xy = truth.asteroid_xy(int(i))
         if xy is None:
             continue
         d = float(np.hypot(float(c["x"]) - xy[0], float(c["y"]) - xy[1]))

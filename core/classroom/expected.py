@@ -70,7 +70,7 @@ def expected_errors(truth: NightTruth, kind: str) -> dict[str, float]:
         return flux * (1.0 + p[-2] + p[-1] * x)
 
     if kind == "transit":
-        t = truth.target("transit")
+        t = truth.require_target("transit")
         ld = (c.transit_u1, c.transit_u2)
 
         def model(p):
@@ -82,7 +82,7 @@ def expected_errors(truth: NightTruth, kind: str) -> dict[str, float]:
         err = fisher_errors(model, np.array(p0), np.array(steps), sigma)
         return {"transit_mid_bjd": float(err[0]), "transit_depth": float(err[1])}
     if kind == "eclipsing":
-        t = truth.target("eclipsing")
+        t = truth.require_target("eclipsing")
         period, half = t["period_d"], t["duration_min"] / 2880.0
         # The period shows in one night only when a primary and a secondary are
         # both in it; otherwise it and the secondary's depth stay fixed.
@@ -106,7 +106,7 @@ def expected_errors(truth: NightTruth, kind: str) -> dict[str, float]:
             out["eclipsing_period_d"] = float(err[3])
         return out
     if kind == "asteroid":
-        t = truth.target("asteroid")
+        t = truth.require_target("asteroid")
 
         def model(p):
             mag = _var.rotation_magnitude_offset(jd, p[0], p[1], p[2])

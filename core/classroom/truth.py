@@ -86,6 +86,13 @@ class NightTruth:
         """The lesson's facts about the source of ``kind``, if the night has it."""
         return next((t for t in self.lesson.get("targets", []) if t["kind"] == kind), None)
 
+    def require_target(self, kind: str) -> dict[str, Any]:
+        """:meth:`target`, for a night that must have the source of ``kind``."""
+        t = self.target(kind)
+        if t is None:
+            raise ValueError(f"{self.folder}: the lesson has no {kind}")
+        return t
+
     def asteroid_xy(self, i: int) -> tuple[float, float] | None:
         """The asteroid's true pixel position in light ``i`` (mid-exposure)."""
         rec = self.record["frames"][i].get("asteroid")

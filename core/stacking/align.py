@@ -263,7 +263,7 @@ def align_all(
             cube[i] = np.nan
             tick()
             return f"{shown_name(name)}: {outcome.failure.cause}"
-        image, mask = outcome.value
+        image, mask = outcome.get()
         if np.shape(image) != (ny, nx):
             raise StackError(
                 f"frame {i} has shape {np.shape(image)}, the reference {(ny, nx)}: "

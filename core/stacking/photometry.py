@@ -39,6 +39,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -183,15 +184,17 @@ def measure_stack(
         )
     wcs = _celestial_wcs(header)
     phot = Photometry(params)
+    # Without a gain, Photometry's own noise model (its defaults: no error map, no gain).
+    error: np.ndarray | None = None
+    eff_gain: float | None = None
+    eff_rn = 0.0
     if gain is None:
         n = int(header.get("NCOMBINE", 1))
-        result = phot.run(image, mask=bad, wcs=wcs, target=target, state=state.sub(0, 0.5))
-        eff_gain, eff_rn, kw = None, 0.0, {}
     else:
         noise = stack_noise(data, coverage, header, gain, read_noise)
-        n, eff_gain, eff_rn = noise.n_frames, noise.gain, noise.read_noise
-        kw = dict(error=noise.error, gain=eff_gain, read_noise=eff_rn)
-        result = phot.run(image, mask=bad, wcs=wcs, target=target, state=state.sub(0, 0.5), **kw)
+        n, eff_gain, eff_rn, error = noise.n_frames, noise.gain, noise.read_noise, noise.error
+    measure = partial(phot.run, error=error, gain=eff_gain, read_noise=eff_rn)
+    result = measure(image, mask=bad, wcs=wcs, target=target, state=state.sub(0, 0.5))
     positions = np.column_stack([result.table["x"], result.table["y"]])
     is_target = np.zeros(len(positions), bool)
     if target is not None:
@@ -199,8 +202,8 @@ def measure_stack(
         d = np.hypot(positions[:, 0] - target[0], positions[:, 1] - target[1])
         positions = np.vstack([positions[d > 2.0], np.asarray(target, float)[None, :]])
         is_target = np.r_[np.zeros(len(positions) - 1, bool), True]
-        result = phot.run(
-            image, positions, mask=bad, wcs=wcs, target=target, state=state.sub(0.5, 1.0), **kw
+        result = measure(
+            image, positions, mask=bad, wcs=wcs, target=target, state=state.sub(0.5, 1.0)
         )
     table = result.table
     table["is_target"] = is_target

@@ -185,7 +185,7 @@ def stack_frames(
     state = state if state is not None else StepState()
     transforms = None
     if len(offsets) and all(isinstance(t, FrameTransform) for t in offsets):
-        transforms = list(offsets)  # type: ignore[arg-type]
+        transforms = list(offsets)
         offsets = np.zeros((len(transforms), 2))
     offsets = np.asarray(offsets, dtype=float).reshape(-1, 2)
     n = len(offsets)
@@ -204,7 +204,7 @@ def stack_frames(
         raise StackError(
             f"the reference frame cannot be read: {shown_name(ref_name)}: {read.failure.cause}"
         )
-    first, _ = read.value
+    first, _ = read.get()
     shape = tuple(int(v) for v in np.shape(first))
     if len(shape) != 2:
         raise StackError(f"frame {reference} is not a 2-D image")

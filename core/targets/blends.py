@@ -144,7 +144,10 @@ def find_blend(
     if np.count_nonzero(good) < 20:
         return None
     data = np.where(good, cut, 0.0)
-    yy, xx = np.indices(cut.shape)
+    # The shape unpacked: numpy's stubs type indices() of an unknown-length
+    # shape as a 0-d grid.
+    ny, nx = cut.shape
+    yy, xx = np.indices((ny, nx))
     # One weighting for both hypotheses: the noise of the pixels as observed.
     var = sky_var + np.maximum(ndimage.uniform_filter(data, 3), 0.0) / gain
     if model is not None and _bump(data - model, var, good, min(shape[:2]), start) is None:

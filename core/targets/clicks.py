@@ -126,8 +126,8 @@ def refine_click(
     ix, iy = int(round(x)), int(round(y))
     # Local background and noise from a wider box, so that a crowded or
     # vignetted field does not bias the peak test.
-    wide = 3 * box_size
-    sl = (slice(max(iy - wide, 0), iy + wide + 1), slice(max(ix - wide, 0), ix + wide + 1))
+    outer = 3 * box_size
+    sl = (slice(max(iy - outer, 0), iy + outer + 1), slice(max(ix - outer, 0), ix + outer + 1))
     finite = np.isfinite(data[sl])
     box = data[max(iy - half, 0) : iy + half + 1, max(ix - half, 0) : ix + half + 1]
     if np.count_nonzero(finite) < box_size or not np.isfinite(box).any():
@@ -192,7 +192,8 @@ def refine_click(
     wide, origin = cutout(data - sky, 0.5 * (x + cx), 0.5 * (y + cy), box_size + 2 * reach)
     start = (cx - origin[0], cy - origin[1])
     if fit is not None:
-        yy, xx = np.indices(wide.shape)
+        wy, wx = wide.shape
+        yy, xx = np.indices((wy, wx))
         params = fit.params.copy()
         params[1:3] = start
         model = Gaussian2D.evaluate(xx, yy, *params)

@@ -279,7 +279,7 @@ def _column(raw: Table, name: str, unit: str | None = None) -> np.ndarray:
     col_unit = getattr(col, "unit", None)
     if unit and col_unit is not None and str(col_unit) not in ("", "---"):
         scale = u.Unit(col_unit).to(unit)
-    values = np.ma.asarray(getattr(col, "value", col), dtype=float)
+    values: np.ma.MaskedArray = np.ma.asarray(getattr(col, "value", col), dtype=float)
     return np.asarray(np.ma.filled(values, np.nan), dtype=float) * scale
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from astropy import units as u
@@ -187,14 +188,15 @@ def _readable(sequence: Sequence, lights: list[int]) -> tuple[list[int], list[Fi
     is left out with its cause instead of stopping the tracking, the light
     curve or the stack half-way. Uncompressed files were checked by the scan.
     """
-    kept, skipped = [], []
+    kept: list[int] = []
+    skipped: list[FileFailure] = []
     for k in lights:
         path = sequence[k].path
         if not path.name.lower().endswith((".fz", ".gz", ".bz2")):
             kept.append(k)
             continue
-        done = per_file(path, lambda k=k: sequence.data(k))
-        if done.ok:
+        done = per_file(path, partial(sequence.data, k))
+        if done.failure is None:
             kept.append(k)
         else:
             skipped.append(done.failure)
@@ -233,12 +235,14 @@ def target_frames(
         first light to register the others to it when a light has no WCS.
     """
     state = state if state is not None else StepState()
-    lights = [k for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None]
-    lights, skipped = _readable(sequence, lights)
+    light_times = {
+        k: f.time for k, f in enumerate(sequence.frames) if f.type == "light" and f.time is not None
+    }
+    lights, skipped = _readable(sequence, list(light_times))
     if len(lights) < 2:
         raise ValueError(f"need at least two light frames with a time; found {len(lights)}")
-    lights.sort(key=lambda k: sequence[k].time.jd)
-    times = Time([sequence[k].time.utc.isot for k in lights], scale="utc")
+    lights.sort(key=lambda k: light_times[k].jd)
+    times = Time([light_times[k].utc.isot for k in lights], scale="utc")
     wcs_list = []
     for n, k in enumerate(lights):
         state.check()

@@ -201,7 +201,7 @@ class TrackFit:
             )
         return text
 
-    def _basis(self, jd: np.ndarray) -> np.ndarray:
+    def _basis(self, jd: float | np.ndarray) -> np.ndarray:
         t = np.atleast_1d(np.asarray(jd, dtype=float)) - self.jd0
         if self.degree == 0:
             return np.ones((t.size, 1))
@@ -258,14 +258,17 @@ class TrackFit:
         ra = np.full(n, np.nan)
         dec = np.full(n, np.nan)
         if self.frame_type == "sky":
-            if wcs is None or len(wcs) != n or any(w is None for w in wcs):
+            known = [w for w in wcs if w is not None] if wcs is not None else []
+            if wcs is None or len(wcs) != n or len(known) != n:
                 raise TrackError("a sky track needs the WCS of every frame to give pixels")
+            if self.reference is None:
+                raise TrackError("a sky track has no reference position")
             coords = self.reference.spherical_offsets_by(u * units.arcsec, v * units.arcsec)
             ra, dec = coords.ra.deg, coords.dec.deg
             x = np.empty(n)
             y = np.empty(n)
             sigma_px = np.empty(n)
-            for i, w in enumerate(wcs):
+            for i, w in enumerate(known):
                 x[i], y[i] = w.world_to_pixel(coords[i])
                 sigma_px[i] = sig[i] / _pixel_scale_arcsec(w)
         else:
@@ -336,17 +339,19 @@ def fit_track(
         raise TrackError("a click has no position: click the target again")
     if len(set(np.round(jd, 9))) != len(jd) and degree > 0:
         raise TrackError("two clicks at the same time: remove one of them")
-    use_sky = wcs is not None and len(wcs) > 0 and all(w is not None for w in wcs)
+    # Every frame's WCS, or none (a pixel track).
+    sky_wcs = [w for w in wcs if w is not None] if wcs is not None else []
+    use_sky = wcs is not None and len(wcs) > 0 and len(sky_wcs) == len(wcs)
     reference = None
     if use_sky:
-        if max(c.frame for c in clicks) >= len(wcs):
+        if max(c.frame for c in clicks) >= len(sky_wcs):
             raise TrackError("a click refers to a frame outside the sequence")
-        coords = [wcs[c.frame].pixel_to_world(c.x, c.y) for c in clicks]
+        coords = [sky_wcs[c.frame].pixel_to_world(c.x, c.y) for c in clicks]
         reference = SkyCoord(coords[0].ra, coords[0].dec, frame="icrs")
         sky = SkyCoord([c.ra for c in coords], [c.dec for c in coords], frame="icrs")
         du, dv = reference.spherical_offsets_to(sky)
         u, v = du.to_value("arcsec"), dv.to_value("arcsec")
-        sigma = np.array([c.sigma * _pixel_scale_arcsec(wcs[c.frame]) for c in clicks])
+        sigma = np.array([c.sigma * _pixel_scale_arcsec(sky_wcs[c.frame]) for c in clicks])
     else:
         xy = np.array([(c.x, c.y) for c in clicks], dtype=float)
         ref = _to_reference(registration, [c.frame for c in clicks], xy)

@@ -90,7 +90,9 @@ def _column(table: Table, name: str) -> np.ndarray | None:
     if name not in table.colnames:
         return None
     col = table[name]
-    values = np.ma.filled(np.ma.asarray(getattr(col, "value", col), dtype=float), np.nan)
+    values: np.ndarray = np.ma.filled(
+        np.ma.asarray(getattr(col, "value", col), dtype=float), np.nan
+    )
     return np.asarray(values, dtype=float)
 
 
@@ -116,12 +118,9 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
         )
     mag, mag_err = _column(table, "mag"), _column(table, "mag_err")
     flux, flux_err = _column(table, "flux"), _column(table, "flux_err")
-    fluxion_curve = (
-        mag is not None
-        and mag_err is not None
-        and ("comparison_stars" in table.meta or "n_comparison" in table.colnames)
-    )
-    if fluxion_curve or (flux is None and mag is not None and mag_err is not None):
+    # Fluxion's own light curves: the differential magnitudes, even with a flux column.
+    fluxion_curve = "comparison_stars" in table.meta or "n_comparison" in table.colnames
+    if mag is not None and mag_err is not None and (fluxion_curve or flux is None):
         ref = float(np.nanmedian(mag))
         rel = 10 ** (-0.4 * (mag - ref))
         err = rel * mag_err / _MAG_PER_LN

@@ -139,7 +139,7 @@ class TransitProblem:
     def shape(self, theta: np.ndarray) -> TransitShape:
         """The transit of a parameter vector (fixed parameters from the setup)."""
         v = self.values(theta)
-        return TransitShape(*(v[k] for k in PARAMETERS), period=self.setup.period)
+        return TransitShape(**{k: v[k] for k in PARAMETERS}, period=self.setup.period)
 
     # -- model -----------------------------------------------------------------
     def solve_baseline(

@@ -97,6 +97,8 @@ def frames_light_curve(
     probe = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), 7)).astype(int))
     m = measure_frames(lambda k: electrons(int(probe[k])), target_path[probe], star_xy[probe],
                        LightCurveParams(5.0, 15.0, 25.0), noise=NoiseModel())  # fmt: skip
+    if m.fwhm is None:  # measure_frames measures every frame's FWHM
+        raise RuntimeError("the probe frames' FWHM was not measured")
     fwhm = float(np.nanmedian(m.fwhm)) if np.any(np.isfinite(m.fwhm)) else 3.0
     choice = transit_photometry(
         electrons, frames.times, target_path, star_xy, eph, fwhm=fwhm, star_positions=cands,

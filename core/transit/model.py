@@ -113,7 +113,11 @@ class TransitCurve:
         n = 1
         if exposure_s is not None and exposure_s > _SUPERSAMPLE_S:
             n = int(math.ceil(exposure_s / _SUPERSAMPLE_S))
-        kwargs = {"supersample_factor": n, "exp_time": exposure_s / 86400.0} if n > 1 else {}
+        kwargs = (
+            {"supersample_factor": n, "exp_time": exposure_s / 86400.0}
+            if exposure_s is not None and n > 1
+            else {}
+        )
         self._model = batman.TransitModel(p, self.t, **kwargs)
 
     def flux(self, shape: TransitShape) -> np.ndarray:

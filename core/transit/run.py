@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,8 @@ def _select(
 ) -> tuple[tuple, LeastSquares, TransitProblem, list[dict]]:
     """Fit every candidate regressor set; the lowest BIC wins."""
     sets = candidate_sets(tuple(regs), max_terms)
-    table, best = [], None
+    table: list[dict[str, Any]] = []
+    best = None
     for k, names in enumerate(sets):
         problem = TransitProblem(
             data.t, data.flux, data.flux_err, design_matrix(regs, names, len(data)), setup
