@@ -19,6 +19,7 @@ from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf
 from ..gridpsf import PSFField, choose_psf, refit_field
 from .design import _phase as phase
 from .design import gather, psf_tables
+from .variation import P_VALUE, shape_variation_p
 
 __all__ = ["blend_scores", "select_psf_stars", "refit_psf"]
 
@@ -165,6 +166,15 @@ def refit_psf(
         if not choose:
             return new
         k = "gaussian" if kind == "gaussian" else "moffat"
+        if kind != "empirical":
+            # The held-out choice costs a third of the scene fit; a frame
+            # whose stars' shapes do not vary keeps its constant PSF.
+            p_value = shape_variation_p(
+                isolated_image, pos, new.fwhm, new.moffat_beta, kind=k, mask=mask
+            )
+            log.debug("PSF shape variation across the frame: p = %.3g", p_value)
+            if p_value >= P_VALUE:
+                return new
         return choose_psf(
             isolated_image, pos, new, kind=k, mask=mask, cells=kind == "empirical"
         ).psf
