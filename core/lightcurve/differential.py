@@ -17,10 +17,12 @@ those arrays on a sequence of frames.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from astropy import constants as const
+from astropy import units as u
 from astropy.coordinates import (
     AltAz,
     EarthLocation,
@@ -28,11 +30,9 @@ from astropy.coordinates import (
     UnitSphericalRepresentation,
     get_body_barycentric,
 )
-from astropy.table import Table
+from astropy.table import QTable, Table
 from astropy.time import Time, TimeDelta
 from astropy.utils import iers
-
-from ..runtime.quiet import quiet
 
 __all__ = [
     "Differential",
@@ -200,10 +200,7 @@ def light_curve_times(
         bjd = (t.tdb + _geocentre_light_time(t, target)).jd
         airmass = np.full(len(t), np.nan)
     else:
-        # Never download IERS tables (the app may be offline): the bundled ones
-        # give UT1 and polar motion far more precisely than airmass needs, and
-        # UTC -> TDB does not use them at all.
-        with iers.conf.set_temp("auto_download", False), quiet(Warning, _IERS_WARNINGS):
+        with _LOCK, iers.earth_orientation_table.set(_no_earth_orientation()):
             ltt = t.light_travel_time(target, kind="barycentric", location=location)
             bjd = (t.tdb + ltt).jd
             altaz = target.transform_to(AltAz(obstime=t, location=location))
@@ -216,7 +213,37 @@ def light_curve_times(
     return table
 
 
-_IERS_WARNINGS = ".*(IERS|polar motion|UT1)"
+# Our own blocks take turns with the Earth-orientation table they set (astropy's
+# is one for the process).
+_LOCK = threading.Lock()
+_NO_EOP: list[iers.IERS] = []
+
+
+def _no_earth_orientation() -> iers.IERS:
+    """An Earth-orientation table of zeros: UT1 = UTC, no polar motion, at all times.
+
+    What the site's terms need of the Earth's orientation is far coarser than
+    the IERS tables give: |UT1 - UTC| < 0.9 s turns the Earth by at most 13",
+    which moves the site by 0.4 km (1.4 microseconds of light time in BJD)
+    and the target's altitude by 13" (5e-4 in airmass at airmass 3); polar
+    motion (< 1") less still. Reading the tables costs 1-3 s the first time in
+    a process (and may want a download); this table costs nothing.
+    """
+    if not _NO_EOP:
+        zeros = [0.0, 0.0]
+        _NO_EOP.append(
+            iers.IERS(
+                QTable(
+                    {
+                        "MJD": [0.0, 1e6] * u.d,
+                        "UT1_UTC": zeros * u.s,
+                        "PM_x": zeros * u.arcsec,
+                        "PM_y": zeros * u.arcsec,
+                    }
+                )
+            )
+        )
+    return _NO_EOP[0]
 
 
 def _geocentre_light_time(t: Time, target: SkyCoord) -> TimeDelta:

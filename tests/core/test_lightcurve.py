@@ -12,6 +12,7 @@ from astropy.time import Time
 
 from fluxion.core.lightcurve.comparison import ComparisonError, choose_comparison_stars
 from fluxion.core.lightcurve.differential import (
+    _airmass,
     calibrated_magnitudes,
     differential_magnitudes,
     light_curve_times,
@@ -147,3 +148,23 @@ def test_bjd_tdb_for_the_geocentre_is_astropys_without_the_earth_rotation():
         assert np.ptp(ltt.to_value(u.s)) > 100
         assert np.max(np.abs(got["bjd_tdb"] - expected)) * 86400 < 1e-6
         assert np.all(np.isnan(got["airmass"]))
+
+
+def test_bjd_tdb_and_airmass_at_a_site_without_the_iers_tables_lose_nothing():
+    from astropy.coordinates import AltAz
+    from astropy.utils import iers
+
+    times = Time("2024-01-05T00:00:00", scale="utc") + np.linspace(0, 365, 9) * u.day
+    target = SkyCoord(83.8 * u.deg, -5.4 * u.deg)
+    site = EarthLocation.from_geodetic(8.0 * u.deg, 47.0 * u.deg, 500 * u.m)
+    got = light_curve_times(times, target, site)
+    # With the bundled IERS tables (UT1 - UTC, polar motion): the site's light
+    # time moves by at most 1.4 microseconds, the altitude by 13 arcsec.
+    with iers.conf.set_temp("auto_download", False):
+        ltt = times.light_travel_time(target, kind="barycentric", location=site)
+        alt = target.transform_to(AltAz(obstime=times, location=site)).alt.deg
+    assert np.max(np.abs(got["bjd_tdb"] - (times.tdb + ltt).jd)) * 86400 < 2e-6
+    # Young's airmass of the IERS altitude: 5e-4 at airmass 3 is 0.1 mmag of extinction.
+    up = alt > 15
+    assert up.sum() >= 3 and np.isnan(got["airmass"][alt < 0]).all()
+    assert np.max(np.abs(got["airmass"][up] - _airmass(alt[up]))) < 1e-3
