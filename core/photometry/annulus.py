@@ -155,12 +155,11 @@ class SkyMemo:
                     float(fresh.std[j]),
                     int(fresh.n_pixels[j]),
                 )
-        rows = [self._rows.get(key, (np.nan, np.nan, 0)) for key in keys]
-        median, std, count = (np.array(c) for c in zip(*rows, strict=True)) if rows else ((),) * 3
+        rows = [self._rows[key] for key in keys]
         return AnnulusSky(
-            median=np.asarray(median, dtype=np.float64),
-            std=np.asarray(std, dtype=np.float64),
-            n_pixels=np.asarray(count, dtype=np.int64),
+            median=np.array([r[0] for r in rows], dtype=np.float64),
+            std=np.array([r[1] for r in rows], dtype=np.float64),
+            n_pixels=np.array([r[2] for r in rows], dtype=np.int64),
         )
 
 
