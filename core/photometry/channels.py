@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -44,6 +45,9 @@ from ..runtime.pipeline import StepState
 from .detect import find_stars, frame_sky, measure_fwhm
 from .flags import PhotometryFlag as F
 from .params import CHANNEL_SETS
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 __all__ = ["channel_list", "measure_channels", "star_positions"]
 
@@ -149,7 +153,7 @@ def measure_channels(
     read_noise: float = 0.0,
     saturation: float | None = None,
     target: tuple[float, float] | None = None,
-    wcs: object | None = None,
+    wcs: WCS | None = None,
     fwhm: float | None = None,
     state: StepState | None = None,
 ):

@@ -17,8 +17,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import fit_fwhm
 from scipy.spatial import cKDTree
 
-from fluxion.core.detection.fwhm import fit_stacked_moffat
-from fluxion.core.runtime.quiet import quiet
+from ..detection.fwhm import fit_stacked_moffat
+from ..runtime.quiet import quiet
 
 __all__ = [
     "SHARPNESS_LIMIT",

@@ -33,7 +33,8 @@ class PhotometryFlag(enum.IntFlag):
 def describe_flags(value: int) -> list[str]:
     """Names of the flags set in ``value``, lower case, e.g. ``['saturated', 'near_edge']``."""
     value = int(value)
-    return [f.name.lower() for f in PhotometryFlag if value & f.value]
+    # Every member has a name (only pseudo-members made from combined bits lack one).
+    return [f.name.lower() for f in PhotometryFlag if value & f.value and f.name]
 
 
 def empty_flags(n: int) -> np.ndarray:

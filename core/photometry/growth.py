@@ -86,6 +86,8 @@ class CurveOfGrowth:
         if self.star_flux is None or len(self.star_flux) < 2:
             frac = float(np.interp(radius, self.radii, self.field_fraction))
             return (1.0 / frac if frac > 0 else float("nan")), float("nan")
+        if self.star_variance is None or self.star_area is None:
+            raise ValueError("a curve of growth with star fluxes needs their variances and areas")
         flux_r, var_r, area_r = (
             interp_rows(radius, self.radii, arr)
             for arr in (self.star_flux, self.star_variance, self.star_area)
@@ -438,10 +440,13 @@ def curve_from_tables(curves: Table, stars: Table | None = None) -> CurveOfGrowt
             return None
         return np.asarray(table[name], dtype=np.float64)
 
+    def required(name: str) -> np.ndarray:
+        return np.asarray(curves[name], dtype=np.float64)
+
     return CurveOfGrowth(
-        radii=column(curves, "radius"),
-        field_fraction=column(curves, "field_fraction"),
-        field_snr_fraction=column(curves, "field_snr_fraction"),
+        radii=required("radius"),
+        field_fraction=required("field_fraction"),
+        field_snr_fraction=required("field_snr_fraction"),
         target_fraction=column(curves, "target_fraction"),
         target_snr_fraction=column(curves, "target_snr_fraction"),
         n_field_stars=int(curves.meta.get("n_field_stars", 0)),

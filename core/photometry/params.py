@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fluxion.core.runtime.params import param
+from ..runtime.params import param
 
 __all__ = ["CHANNEL_SETS", "METHODS", "PSF_VARIATIONS", "PhotometryParams"]
 

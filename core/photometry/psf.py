@@ -20,8 +20,7 @@ from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import ImagePSF, PSFPhotometry, SourceGrouper
 
-from fluxion.core.runtime.quiet import quiet
-
+from ..runtime.quiet import quiet
 from .epsf import EffectivePSF
 from .flags import PhotometryFlag as F
 from .gridpsf.field import PSFField
@@ -183,7 +182,7 @@ def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
     """
     assembler = getattr(phot, "_results_assembler", None)
     assemble = getattr(type(assembler), "assemble_results_table", None)
-    if assemble is None:
+    if assembler is None or assemble is None:
         return False
     if getattr(assembler.assemble_results_table, "quiet", False):
         return True
@@ -195,7 +194,8 @@ def _quiet_convergence_warning(phot: PSFPhotometry) -> bool:
         with quiet(AstropyUserWarning, _NOT_CONVERGED):
             return assemble(owner(), *args, **kwargs)
 
-    assemble_quietly.quiet = True
+    # A marker on the function, read back by the getattr above.
+    assemble_quietly.quiet = True  # type: ignore[attr-defined]
     assembler.assemble_results_table = assemble_quietly
     return True
 

@@ -8,8 +8,7 @@ import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from fluxion.core.runtime.pipeline import StepState
-
+from ..runtime.pipeline import StepState
 from .detect import SHARPNESS_LIMIT, isolated, noise_scale, residual_sky, single_pixel_ratio
 from .epsf import EffectivePSF, analytic_psf, build_epsf, fit_analytic_psf
 from .flags import PhotometryFlag as F

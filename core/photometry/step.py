@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.runtime.pipeline import StepState
-
+from ..runtime.pipeline import StepState
 from .annulus import SkyMemo
 from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import (
@@ -31,6 +31,9 @@ from .growth import CurveOfGrowth, curve_of_growth
 from .inputs import FrameInputs
 from .noise import NoiseModel
 from .params import METHODS, PSF_VARIATIONS, PhotometryParams
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 __all__ = ["Photometry", "PhotometryResult", "PhotometryError"]
 
@@ -126,7 +129,7 @@ class Photometry:
         read_noise: float = 0.0,
         saturation: float | None = None,
         target: tuple[float, float] | None = None,
-        wcs: object | None = None,
+        wcs: WCS | None = None,
         fwhm: float | None = None,
         cfa: str | None = None,
         sharpness_limit: float | None = None,
@@ -403,7 +406,7 @@ def _effective_noise(
     return noise, img, scaled
 
 
-def _finish_table(table: Table, wcs: object | None) -> Table:
+def _finish_table(table: Table, wcs: WCS | None) -> Table:
     """Put the agreed columns first and add ra, dec from the WCS."""
     rest = [c for c in table.colnames if c not in _FIRST_COLUMNS]
     table = table[list(_FIRST_COLUMNS) + rest]

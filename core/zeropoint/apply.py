@@ -30,7 +30,7 @@ _Y_NAMES = ("y", "ycentroid", "y_fit", "ycenter", "Y_IMAGE", "y_0")
 
 
 def _float(col: object) -> np.ndarray:
-    arr = np.ma.asarray(col)
+    arr: np.ma.MaskedArray = np.ma.asarray(col)
     return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
 
 

@@ -227,9 +227,10 @@ def catalog_magnitudes(
         if not all(systems.get(b) == trans["from_system"] for b in needed):
             continue
         raw = {b: _raw_band(table, b) for b in needed}
-        if any(v is None for v in raw.values()):
+        found = {b: v for b, v in raw.items() if v is not None}
+        if len(found) < len(raw):
             continue
-        mag, err = _apply_relation(rel, raw)
+        mag, err = _apply_relation(rel, found)
         how = f"{band} from {name} {'/'.join(sorted(needed))} by {trans['name']}"
         return CatalogMagnitudes(band, mag, err, how)
     # A catalog whose magnitude column names no band ("ra, dec, mag") is in
@@ -247,7 +248,7 @@ def catalog_magnitudes(
 
 
 def _apply_relation(
-    rel: dict[str, Any], raw: dict[str, tuple[np.ndarray, np.ndarray] | None]
+    rel: dict[str, Any], raw: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray]:
     c1, c2 = rel["colour"]
     x = raw[c1][0] - raw[c2][0]

@@ -43,7 +43,7 @@ def sky_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
         unit = getattr(col, "unit", None)
         if q is not None and unit is not None and unit.physical_type == "angle":
             return np.asarray(q.to_value(u.deg), dtype=float)
-        arr = np.ma.asarray(col)
+        arr: np.ma.MaskedArray = np.ma.asarray(col)
         return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
 
     return deg(table[ra]), deg(table[dec])

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.runtime.pipeline import StepState
-
+from ..runtime.pipeline import StepState
 from .apply import (
     aperture_correction_mag_err,
     calibrated_table,
@@ -379,9 +378,15 @@ class ZeroPoint:
     ) -> Table:
         p = self.params
         s, c = match.source_index, match.catalog_index
-        ra, dec = sky_columns(catalog)
+        sky = sky_columns(catalog)
+        if sky is None:  # run() refuses such a catalog before matching
+            raise ValueError("the catalog has no RA/Dec columns")
+        ra, dec = sky
         xy = pixel_columns(sources)
-        x, y = (xy[0][s], xy[1][s]) if xy is not None else (np.full(len(s), np.nan),) * 2
+        if xy is not None:
+            x, y = xy[0][s], xy[1][s]
+        else:
+            x = y = np.full(len(s), np.nan)
         stars = Table()
         stars["source_row"] = s
         stars["catalog_row"] = c

@@ -134,11 +134,11 @@ def field_from_hdu(hdu: fits.ImageHDU | fits.PrimaryHDU) -> PSFField:
     h = hdu.header
     data = np.asarray(hdu.data, dtype=np.float64)
     data = data[None] if data.ndim == 2 else data
-    xy = []
+    centres = []
     for i in range(len(data)):
         a, b = str(h[f"DET_YX{i}"]).strip("()").split(",")
-        xy.append((float(a), float(b)))
-    xy = np.asarray(xy)
+        centres.append((float(a), float(b)))
+    xy = np.asarray(centres)
     xs, ys = np.unique(xy[:, 0]), np.unique(xy[:, 1])
     order = np.lexsort((xy[:, 0], xy[:, 1]))
     n = len(data)

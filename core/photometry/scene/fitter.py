@@ -24,8 +24,7 @@ from scipy.ndimage import binary_dilation, center_of_mass, label
 from scipy.ndimage import sum as ndi_sum
 from scipy.spatial import cKDTree
 
-from fluxion.core.runtime.pipeline import StepState
-
+from ...runtime.pipeline import StepState
 from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField

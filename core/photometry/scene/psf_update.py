@@ -57,7 +57,7 @@ def select_psf_stars(
     for i in cand:
         if chosen and np.hypot(*(pts[chosen] - pts[i]).T).min() < STAMP:
             continue
-        chosen.append(i)
+        chosen.append(int(i))
         if len(chosen) >= max_stars:
             break
     return np.array(chosen, dtype=np.int64)

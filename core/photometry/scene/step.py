@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from fluxion.core.runtime.pipeline import StepState
-
+from ...runtime.pipeline import StepState
 from ..inputs import FrameInputs
 from ..params import PhotometryParams
 from ..psf_step import frame_psf, psf_file
