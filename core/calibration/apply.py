@@ -221,13 +221,14 @@ class Calibration:
     ) -> np.ndarray | None:
         """Hot/cold mask of a dark and flat pair; ``hot_floor`` as for
         :func:`bad_pixels_from_masters` (the cold pixels are computed once, then cached)."""
-        if dark is None and flat is None:
+        ref = dark if dark is not None else flat
+        if ref is None:
             return None
         p = self.params
         key = id(flat)
         if flat is not None and key not in self._bad_pixels:
             self._bad_pixels[key] = bad_pixels_from_masters(None, flat.data, cold_flat=p.cold_flat)
-        mask = np.zeros(dark.data.shape if dark is not None else flat.data.shape, np.uint8)
+        mask = np.zeros(ref.data.shape, np.uint8)
         if flat is not None:
             mask |= self._bad_pixels[key]
         if dark is not None:

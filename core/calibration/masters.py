@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from astropy.io import fits
@@ -27,7 +28,7 @@ from ..runtime.failures import per_file
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .combine import COMBINE_METHODS, combine, robust_stats
-from .raw import RawFrame
+from .raw import RawFrame, as_pair
 
 __all__ = [
     "CalibrationError",
@@ -118,7 +119,8 @@ class MasterFrame:
     @property
     def shape(self) -> tuple[int, int]:
         """(ny, nx) of the trimmed frame."""
-        return self.data.shape  # type: ignore[return-value]
+        ny, nx = self.data.shape
+        return ny, nx
 
     @classmethod
     def from_fits(cls, path: str, kind: str | None = None) -> MasterFrame:
@@ -166,11 +168,11 @@ def screen_frames(
         # One row opens the file and decodes its header; a compressed file is
         # decoded whole (a damaged one may fail at any tile).
         rows = f.raw_shape[0] if _compressed(f) else 1
-        done = per_file(f.path or f.name, lambda f=f, n=rows: f.read_rows(0, n))
+        done = per_file(f.path or f.name, partial(f.read_rows, 0, rows))
         if done.ok:
             readable.append(f)
         else:
-            rejected.append(f"{f.name}: {done.failure.cause}")
+            rejected.append(f"{f.name}: {done.cause}")
     if readable:
         geometry = Counter((f.raw_shape, tuple(f.binning)) for f in readable).most_common(1)[0][0]
         for f in readable:
@@ -301,7 +303,7 @@ def new_master(
         kind=kind,
         data=data,
         n_frames=len(frames),
-        binning=tuple(frames[0].binning),
+        binning=as_pair(frames[0].binning),
         stats=stats,
         header=header,
         rejected=rejected,
@@ -343,7 +345,9 @@ def make_master_dark(
 
     frames, rejected = screen_frames(frames, "dark", timed)
     shape = check_same_geometry(frames, "dark")
-    exptimes = [f.exptime for f in frames]
+    exptimes = [f.exptime for f in frames if f.exptime is not None]
+    if len(exptimes) < len(frames):  # screen_frames left those out
+        raise CalibrationError("a dark without an exposure time")
     t_ref = float(np.median(exptimes))
     notes = []
     bias_data = None
@@ -356,7 +360,9 @@ def make_master_dark(
         notes.append("NO bias subtracted")
     if len(set(exptimes)) > 1:
         notes.append(f"darks scaled to {t_ref:g} s")
-    readers = [row_reader(f, bias_data, None, f.exptime / t_ref) for f in frames]
+    readers = [
+        row_reader(f, bias_data, None, t / t_ref) for f, t in zip(frames, exptimes, strict=True)
+    ]
     data = _combine(readers, shape, params, executor, state)
     return new_master("dark", data, frames, params, notes, exptime=t_ref, rejected=rejected)
 
@@ -427,7 +433,7 @@ def make_master_flat(
     if pattern is None:
         data /= np.float32(np.nanmean(data))
     else:
-        tile = channel_levels(data, pattern, np.nanmean)
+        tile = np.asarray(channel_levels(data, pattern, np.nanmean))  # a 2 x 2 tile
         data /= tile[np.ix_(np.arange(shape[0]) % 2, np.arange(shape[1]) % 2)]
     notes.append(f"normalised to mean 1{' in each colour channel' if pattern else ''}")
     return new_master(

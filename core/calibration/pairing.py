@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .masters import MasterFrame
+from .raw import as_pair
 
 __all__ = [
     "NONE_IN_NIGHT",
@@ -62,7 +63,7 @@ def _label(m: MasterFrame) -> str:
         what = f"{m.exptime:g} s, "
     elif m.kind == "flat":
         what = f"{m.filter}, "
-    return what + describe_geometry(tuple(m.binning), m.shape)
+    return what + describe_geometry(as_pair(m.binning), m.shape)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class CalibrationMasters:
             The frame's exposure (s); None takes the longest dark.
         filter_name : str or None
         """
-        geometry = (tuple(binning), tuple(shape))
+        geometry = (as_pair(binning), as_pair(shape))
         missing: dict[str, str] = {}
         warnings: list[str] = []
         where = describe_geometry(*geometry)

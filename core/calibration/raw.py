@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from ..io.frames import FrameInfo
 
 __all__ = ["RawFrame"]
+
+
+def as_pair(values: Sequence[int]) -> tuple[int, int]:
+    """A binning ``(bx, by)`` or a shape as a tuple (a frame's facts may hold a list)."""
+    a, b = values
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class RawFrame:
             name=Path(info.path).name,
             exptime=info.exptime,
             filter=info.filter,
-            binning=tuple(info.binning),
+            binning=as_pair(info.binning),
             saturation=info.saturation,
             gain=info.gain,
             read_noise=info.read_noise,
@@ -94,14 +101,17 @@ class RawFrame:
     def raw_shape(self) -> tuple[int, int]:
         """(ny, nx) before trimming."""
         if self.array is not None:
-            return self.array.shape  # type: ignore[return-value]
+            ny, nx = self.array.shape
+            return ny, nx
         h = self.header
+        if h is None:
+            raise ValueError(f"{self.name}: a frame with neither pixels nor a header")
         return int(h["NAXIS2"]), int(h["NAXIS1"])
 
     @property
     def geometry(self) -> tuple[tuple[int, int], tuple[int, int]]:
         """``(binning, trimmed shape)``: what a master must share with this frame."""
-        return tuple(self.binning), self.overscan().trimmed_shape(self.raw_shape)
+        return as_pair(self.binning), self.overscan().trimmed_shape(self.raw_shape)
 
     def overscan(self) -> Overscan:
         """The frame's BIASSEC/TRIMSEC."""
@@ -118,23 +128,30 @@ class RawFrame:
         ny, nx = self.raw_shape
         return shift_pattern(self.cfa, cols.indices(nx)[0], rows.indices(ny)[0])
 
+    @property
+    def file(self) -> Path:
+        """The frame's file (an in-memory frame has none)."""
+        if self.path is None:
+            raise ValueError(f"{self.name}: an in-memory frame has no file")
+        return self.path
+
     def read(self) -> np.ndarray:
         """All raw pixels (after BZERO/BSCALE), float32, native byte order."""
         if self.array is not None:
             return np.array(self.array, dtype=np.float32, order="C")
-        return read_image(self.path, hdu=self.hdu, dtype=np.float32)
+        return read_image(self.file, hdu=self.hdu, dtype=np.float32)
 
     def read_rows(self, y0: int, y1: int) -> np.ndarray:
         """Raw rows ``y0:y1``, float32; a file reads only those bytes."""
         if self.array is not None:
             return np.array(self.array[y0:y1], dtype=np.float32, order="C")
-        if is_raw_name(self.path):
+        if is_raw_name(self.file):
             # LibRaw decodes a whole raw file at once: there are no rows to seek to.
-            return read_image(self.path, dtype=np.float32)[y0:y1]
+            return read_image(self.file, dtype=np.float32)[y0:y1]
         # Odd amateur headers make astropy warn; the scanner reported them. The
         # rows themselves are read outside quiet()'s lock, so threads read in parallel.
         with quiet():
-            hdul = fits.open(self.path, memmap=False, lazy_load_hdus=True)
+            hdul = fits.open(self.file, memmap=False, lazy_load_hdus=True)
         try:
             with quiet():
                 hdu = hdul[self.hdu or 0]

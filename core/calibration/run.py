@@ -32,7 +32,7 @@ from .masters import (
 )
 from .overscan import OverscanError
 from .pairing import CalibrationMasters, describe_geometry
-from .raw import RawFrame
+from .raw import RawFrame, as_pair
 
 __all__ = [
     "FrameOutcome",
@@ -105,15 +105,19 @@ def write_master(
     return atomic_write_fits(Path(folder) / name, master.data, master.header)
 
 
-def _by_geometry(frames: Sequence[RawFrame]) -> dict[tuple, list[RawFrame]]:
+# (binning, trimmed shape): what a master must share with the frames it calibrates.
+Geometry = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _by_geometry(frames: Sequence[RawFrame]) -> dict[Geometry, list[RawFrame]]:
     """Frames grouped by binning and trimmed shape (a master is made per group)."""
-    groups: dict[tuple, list[RawFrame]] = {}
+    groups: dict[Geometry, list[RawFrame]] = {}
     for f in frames:
         try:
             key = f.geometry
         except OverscanError:
             # Grouped by the raw size: combining the group reports the bad card.
-            key = (tuple(f.binning), f.raw_shape)
+            key = (as_pair(f.binning), f.raw_shape)
         groups.setdefault(key, []).append(f)
     return groups
 
@@ -257,7 +261,7 @@ def calibrate_lights(
             )
 
         done = per_file(frame.path or frame.name, work)
-        outcome = done.value or FrameOutcome(frame.name, error=done.failure.cause)
+        outcome = done.value or FrameOutcome(frame.name, error=done.cause)
         tick()
         return outcome
 
