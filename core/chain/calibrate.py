@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
@@ -322,7 +323,7 @@ def calibrate_frames(
             out = store.path("calibration", f.path, ".fits")
             return step, portable(f), out, raw_fingerprint(f)
 
-        def on_result(f: FrameInfo, result: object) -> None:
+        def on_result(f: FrameInfo, result: dict[str, Any] | BaseException) -> None:
             if isinstance(result, BaseException):
                 log.warning("%s: not calibrated: %s", f.path.name, result)
                 outcomes[f.path] = StepOutcome(
@@ -458,7 +459,8 @@ def _read_calibrated(path: Path, raw_fp: str) -> tuple[np.ndarray, np.ndarray | 
     finally:
         hdul.close()
     if data.ndim != 2 or (mask is not None and mask.shape != data.shape):
-        raise ValueError(f"damaged product: image {data.shape}, mask {np.shape(mask)}")
+        mask_shape = np.shape(mask) if mask is not None else ()
+        raise ValueError(f"damaged product: image {data.shape}, mask {mask_shape}")
     return data, mask, header
 
 

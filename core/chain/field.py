@@ -141,6 +141,9 @@ def field_photometry(
     sources = store.read_table("detection", ref.path)
     if sources is None or len(sources) == 0:
         raise ValueError(f"{ref.path.name}: no detections stored; run the detection first")
+    if ref.shape is None:  # a frame with detections was read
+        raise ValueError(f"{ref.path.name}: the frame size is unknown")
+    ref_shape = (ref.shape[0], ref.shape[1])
     wcs = [frame_wcs(store, f) for f in lights]
     place = _placer(wcs, registration, order)
     index = {f.path: k for k, f in enumerate(lights)}
@@ -162,7 +165,7 @@ def field_photometry(
     n_other = sum(s is not None for s in seen_xy)
     cat_mag, colour, how = catalog_columns(catalog, ref.filter)
     stars = star_list(
-        sources, tuple(ref.shape), seen=seen, n_frames=max(n_other, 1), wcs=wcs[first],
+        sources, ref_shape, seen=seen, n_frames=max(n_other, 1), wcs=wcs[first],
         catalog=catalog, catalog_mag=cat_mag, colour=colour, params=p,
     )  # fmt: skip
     log.info("field: %d stars (%d detected), catalogue: %s", len(stars),
@@ -214,7 +217,7 @@ def field_photometry(
         "aperture_area": math.pi * radius**2,
         "sky_pixels": math.pi * (annulus[1] ** 2 - annulus[0] ** 2),
         "gain": float(ref.gain or 1.0), "read_noise": float(ref.read_noise or 0.0),
-        "filter": ref.filter or "", "shape": list(ref.shape), "catalog": how,
+        "filter": ref.filter or "", "shape": list(ref_shape), "catalog": how,
         "reference_frame": store.names.file(ref.path),
     }  # fmt: skip
     if site is not None:

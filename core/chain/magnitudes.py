@@ -10,6 +10,7 @@ rows carry a ``channel`` column.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -174,7 +175,8 @@ def zeropoint_frame(
     scale = sources.meta.get("pixel_scale")
     fwhm = sources.meta.get("fwhm")
     fwhm_arcsec = float(fwhm) * float(scale) if scale and fwhm else None
-    kw = dict(
+    # The keyword arguments of ZeroPoint's call, also handed to the channels'.
+    kw: dict[str, Any] = dict(
         fwhm_arcsec=fwhm_arcsec,
         image_shape=frame.shape,
         exptime=frame.exptime,
@@ -224,7 +226,8 @@ def _calibrate_channels(store, frame, params, sources, catalog, fp, kw) -> ZeroP
     primary = cal.results[cal.primary]
     _zeropoint_meta(out.meta, primary)
     out.meta["channels"] = {}
-    stars, trajectories = [], []
+    stars: list[Table] = []
+    trajectories: list[Table] = []
     for name, result in cal.results.items():
         facts: dict = {}
         _zeropoint_meta(facts, result)

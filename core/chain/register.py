@@ -69,7 +69,7 @@ def register_lights(
         else:
             table = store.read_table("detection", f.path)
         stars.append(sources_from_table(table, min_snr=REGISTRATION_MIN_SNR))
-    reg = register_sources(stars, tuple(shape), state=state)
+    reg = register_sources(stars, (shape[0], shape[1]), state=state)
     for n, k in enumerate(order):
         if lights[k].shape != shape:
             reg.frames[n] = type(reg.frames[n])(
@@ -129,7 +129,7 @@ def place_through_registration(
         if not unsolved[k] or xy[k] is not None or not reg.frames[rank[k]].ok:
             continue
         j = min(known, key=lambda m: abs(rank[m] - rank[k]))
-        x, y = reg.between(rank[j], rank[k], [list(xy[j])])[0]
+        x, y = reg.between(rank[j], rank[k], np.asarray([xy[j]], dtype=float))[0]
         if 0 <= x < nx and 0 <= y < ny:
             out[k] = (float(x), float(y))
     return out

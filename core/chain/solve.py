@@ -276,14 +276,14 @@ def solve_frame(
         result = solver.solve_hinted(table, shape, hint, state=state.sub(0.2, 0.6))
     if result is None or not result.solved:
         result = solver(table, shape, own, header=header, state=state.sub(0.6, 1.0))
-    stored = result.solved or not result.service_problem
-    if stored:
+    keep = result.solved or not result.service_problem
+    if keep:
         _write(store, frame, result, fp)
         write_into_calibrated(store, frame, result, fp, record=record)
     # else not stored: a frame not solved for want of an unreachable service is
     # solved again on the next run, when the service may answer.
     state.progress(1.0, result.verdict)
-    return _keep(record, result, fp if stored else None)
+    return _keep(record, result, fp if keep else None)
 
 
 def _keep(record: FrameRecord | None, result: SolveResult, fp: str | None) -> SolveResult:

@@ -135,7 +135,8 @@ def load_photometry_diagnostics(
     with fits.open(io.BytesIO(blob)) as hdul:
         head = hdul[0].header
         annulus = (float(head["ANN_IN"]), float(head["ANN_OUT"])) if "ANN_IN" in head else None
-        curve = psf = None
+        curve = None
+        psf: EffectivePSF | PSFField | None = None
         if "GROWTH" in hdul:
             h = hdul["GROWTH"].header
             curves = Table.read(hdul["GROWTH"])

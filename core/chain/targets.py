@@ -14,7 +14,9 @@ project written by ``fluxion run`` places the same target when opened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy import units as u
@@ -25,7 +27,19 @@ from astropy.wcs import WCS
 
 from ..io.frames import FrameInfo
 
-__all__ = ["ephemeris_target", "fixed_target", "track_target"]
+__all__ = ["Locator", "ephemeris_target", "fixed_target", "track_target"]
+
+
+@dataclass(frozen=True)
+class Locator:
+    """A target's locator: ``locator(lights, wcs)``, and what it knows (module docstring)."""
+
+    locate: Callable[[Sequence[FrameInfo], Sequence[WCS | None]], list]
+    project_entry: dict[str, Any]
+    sky_positions: Callable[[Sequence[FrameInfo]], list] | None = None
+
+    def __call__(self, lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
+        return self.locate(lights, wcs)
 
 
 def _inside(frame: FrameInfo, x: float, y: float) -> bool:
@@ -35,7 +49,7 @@ def _inside(frame: FrameInfo, x: float, y: float) -> bool:
     return 0 <= x < nx and 0 <= y < ny
 
 
-def fixed_target(ra: float, dec: float):
+def fixed_target(ra: float, dec: float) -> Locator:
     """A star (or any fixed object) at ``ra``, ``dec`` in degrees."""
     where = SkyCoord(ra * u.deg, dec * u.deg)
 
@@ -54,12 +68,11 @@ def fixed_target(ra: float, dec: float):
     def sky_positions(lights: Sequence[FrameInfo]) -> list:
         return [(float(ra), float(dec))] * len(lights)
 
-    locate.project_entry = {"kind": "fixed", "ra": float(ra), "dec": float(dec)}
-    locate.sky_positions = sky_positions
-    return locate
+    entry = {"kind": "fixed", "ra": float(ra), "dec": float(dec)}
+    return Locator(locate, entry, sky_positions)
 
 
-def track_target(positions: Table):
+def track_target(positions: Table) -> Locator:
     """A moving target from a positions file (``fluxion track`` output: jd, x, y, ...).
 
     Rows are matched to the lights by file name or time, as the track command
@@ -84,11 +97,10 @@ def track_target(positions: Table):
             for f, x, y in zip(lights, table["x"], table["y"], strict=True)
         ]
 
-    locate.project_entry = {"kind": "moving"}
-    return locate
+    return Locator(locate, {"kind": "moving"})
 
 
-def ephemeris_target(name: str, observatory_code: str | None = None):
+def ephemeris_target(name: str, observatory_code: str | None = None) -> Locator:
     """A solar-system object by name or number, from JPL Horizons (needs the network).
 
     The ephemeris is asked for once per set of lights: its sky positions
@@ -102,6 +114,7 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
     asked: dict[tuple, object] = {}
 
     def ephemeris(lights: Sequence[FrameInfo]):
+        times_of = [f.time for f in lights if f.time is not None]
         timeless = [f.path.name for f in lights if f.time is None]
         if timeless:
             raise ValueError(
@@ -110,7 +123,7 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
             )
         key = tuple(str(f.path) for f in lights)
         if key not in asked:
-            times = Time([f.time.utc.isot for f in lights], scale="utc")
+            times = Time([t.utc.isot for t in times_of], scale="utc")
             site = next((f.site for f in lights if f.site is not None), None)
             location = None if site is None else EarthLocation.from_geodetic(*site)
             try:
@@ -140,6 +153,4 @@ def ephemeris_target(name: str, observatory_code: str | None = None):
             for f, x, y in zip(lights, table["x"], table["y"], strict=True)
         ]
 
-    locate.project_entry = {"kind": "moving", "horizons": name}
-    locate.sky_positions = sky_positions
-    return locate
+    return Locator(locate, {"kind": "moving", "horizons": name}, sky_positions)
