@@ -27,7 +27,7 @@ __all__ = ["ecsv_text"]
 _PLAIN_KINDS = ("b", "i", "u")
 
 
-def _plain(col: object) -> bool:
+def _plain(col: Column) -> bool:
     if type(col) is not Column or col.ndim != 1 or col.info.format is not None:
         return False
     dtype = col.dtype
