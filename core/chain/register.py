@@ -27,7 +27,12 @@ from ..registration import (
 )
 from ..runtime.pipeline import StepState
 
-__all__ = ["add_registration", "place_through_registration", "register_lights"]
+__all__ = [
+    "add_registration",
+    "place_through_registration",
+    "register_lights",
+    "registration_stars",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +40,27 @@ log = logging.getLogger(__name__)
 REGISTRATION_MIN_SNR = 10.0
 
 
+def registration_stars(table: Table | None) -> RegistrationSources:
+    """The stars of a detection table the lights are registered on (brightest, S/N >= 10).
+
+    A few hundred positions, fluxes and errors: what a worker hands back for
+    the night's registration instead of the whole table (thousands of rows of
+    16 columns on a large frame), so that the night's memory does not grow
+    with its frames' detections.
+    """
+    return sources_from_table(table, min_snr=REGISTRATION_MIN_SNR)
+
+
 def register_lights(
     store: ProductStore,
     lights: Sequence[FrameInfo],
     state: StepState | None = None,
     *,
-    found: Sequence[Table | None] | None = None,
+    found: Sequence[Table | RegistrationSources | None] | None = None,
 ) -> tuple[Registration | None, list[int]]:
-    """Register ``lights`` from their detections: ``found`` (one source table
-    or None per light) when the caller has them, else the stored ones.
+    """Register ``lights`` from their detections: ``found`` (one source table,
+    its :func:`registration_stars`, or None per light) when the caller has
+    them, else the stored ones.
 
     Returns
     -------
@@ -62,13 +79,14 @@ def register_lights(
     stars: list[RegistrationSources] = []
     for k in order:
         f = lights[k]
+        given = found[k] if found is not None else None
         if f.shape != shape:
-            table = None
-        elif found is not None and found[k] is not None:
-            table = found[k]
+            stars.append(registration_stars(None))
+        elif isinstance(given, RegistrationSources):
+            stars.append(given)
         else:
-            table = store.read_table("detection", f.path)
-        stars.append(sources_from_table(table, min_snr=REGISTRATION_MIN_SNR))
+            table = given if given is not None else store.read_table("detection", f.path)
+            stars.append(registration_stars(table))
     reg = register_sources(stars, (shape[0], shape[1]), state=state)
     for n, k in enumerate(order):
         if lights[k].shape != shape:

@@ -39,6 +39,7 @@ from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
+from ..registration import RegistrationSources
 from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
 from ..runtime.threads import single_thread_worker_process
@@ -56,6 +57,7 @@ from .detect import detect_frame
 from .lightcurve import target_row
 from .measure import photometry_frame, zeropoint_frame
 from .record import FrameRecord
+from .register import registration_stars
 from .solve import solve_frame
 
 __all__ = [
@@ -116,8 +118,8 @@ class FrameReport:
 
     ``target_xy`` is where the target was measured (None: not measured),
     ``target_row`` its calibrated row (mag, mag_err, flux, ...), ``sources``
-    the detected stars for the night's registration (x, y, flux, flags, snr
-    and the FWHM), ``missing`` what calibration went without, ``wcs`` the
+    the detected stars the night registers the lights on (the brightest few
+    hundred, not the whole table), ``missing`` what calibration went without, ``wcs`` the
     frame's celestial WCS as photometry placed its stars with (the solution,
     else the header's; None when neither), ``deferred`` whether photometry
     waits for the night to place the target.
@@ -130,7 +132,7 @@ class FrameReport:
     noted: list[tuple[str, str, str]] = field(default_factory=list)
     target_xy: tuple[float, float] | None = None
     target_row: dict[str, Any] | None = None
-    sources: Table | None = None
+    sources: RegistrationSources | None = None
     missing: dict[str, str] = field(default_factory=dict)
     wcs: WCS | None = None
     deferred: bool = False
@@ -298,7 +300,7 @@ def process_frame(
         report.facts.update(
             fwhm=found.fwhm, sky=found.sky, sky_noise=found.sky_noise, n_sources=found.n_sources
         )
-        report.sources = found.sources
+        report.sources = registration_stars(found.sources)
         n = len(store.noted)
         result = solve_frame(
             store, frame, job.astrometry, catalog=job.catalog, detection=job.detection,
