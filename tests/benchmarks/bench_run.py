@@ -452,10 +452,17 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
         acc = r.get("accuracy", {})
         print(f"  {r['frames']:3d} frames, {r['workers']} {r['kind'][:4]}: "
               + ", ".join(f"{k} {v:.3g}" for k, v in acc.items()))  # fmt: skip
+    print("\nchain / floor (the floor on one core; wall: frames/s, CPU: CPU seconds a frame)")
+    for r in runs:
+        if r["frames"] == one["frames"]:
+            fps, cpu = r["frames"] / r["seconds"], r["cpu"] / r["frames"]
+            who = f"{r['workers']} {r['kind']}"
+            print(f"  {who:<11}: wall {f_wall / fps:6.1f}x, CPU {cpu * f_cpu:6.1f}x")
     two = [r for r in runs if r["workers"] == 2]
     for r in two:
         speedup = (r["frames"] / r["seconds"]) / (one["frames"] / one["seconds"])
-        print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x")
+        cpu_ratio = (r["cpu"] / r["frames"]) / (one["cpu"] / one["frames"])
+        print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x (CPU a frame: {cpu_ratio:.2f}x one's)")
 
 
 def _print_where(prof: dict) -> None:
