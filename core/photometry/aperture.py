@@ -148,12 +148,14 @@ def neighbour_sky_mask(
         reach = alpha * np.sqrt(np.maximum((peak_sb / level) ** (1.0 / 3.0) - 1.0, 0.0))
     radius = np.clip(np.nan_to_num(reach), 1.5 * fwhm, max(max_radius, 1.5 * fwhm))
     ny, nx = shape
+    # Plain aranges, not np.ogrid: its index machinery was most of the loop's time.
+    cols, rows = np.arange(nx, dtype=np.int64), np.arange(ny, dtype=np.int64)
     for xc, yc, rc in zip(np.asarray(x, float), np.asarray(y, float), radius, strict=True):
         x0, x1 = max(int(xc - rc), 0), min(int(xc + rc) + 2, nx)
         y0, y1 = max(int(yc - rc), 0), min(int(yc + rc) + 2, ny)
         if x0 >= x1 or y0 >= y1:
             continue
-        yy, xx = np.ogrid[y0:y1, x0:x1]
+        yy, xx = rows[y0:y1, None], cols[None, x0:x1]
         mask[y0:y1, x0:x1] |= (xx - xc) ** 2 + (yy - yc) ** 2 <= rc * rc
     return mask
 

@@ -1,4 +1,4 @@
-"""Annulus skies shared between the curve of growth and the apertures: the same numbers."""
+"""The aperture method's sky: annuli shared by the curve and the apertures, neighbour disks."""
 
 from __future__ import annotations
 
@@ -44,3 +44,26 @@ def test_apertures_with_a_memo_are_the_apertures_without():
         alone = measure_apertures(image, at, 4.0, (8.0, 14.0), mask=bad)
         for name in alone.colnames:
             np.testing.assert_array_equal(with_memo[name], alone[name])
+
+
+def test_neighbour_disks_reach_where_the_wings_fall_to_a_fifth_of_the_sky_noise():
+    from fluxion.core.photometry.aperture import neighbour_sky_mask
+
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-5, 205, 40), rng.uniform(-5, 155, 40)
+    flux = 10 ** rng.uniform(2, 7, 40)
+    fwhm, rms, top = 3.0, 30.0, 12.0
+    mask = neighbour_sky_mask((150, 200), x, y, flux, fwhm, rms, max_radius=top)
+    # The rule, pixel by pixel over the whole frame: a beta = 3 Moffat's surface
+    # brightness 2 F / (pi alpha^2) (1 + r^2 / alpha^2)^-3 down to 0.2 rms,
+    # the disk at least 1.5 FWHM and at most the largest radius.
+    alpha = fwhm / (2 * np.sqrt(2 ** (1 / 3) - 1))
+    reach = alpha * np.sqrt(
+        np.maximum((2 * flux / (np.pi * alpha**2) / (0.2 * rms)) ** (1 / 3) - 1, 0)
+    )
+    radius = np.clip(reach, 1.5 * fwhm, top)
+    yy, xx = np.mgrid[0:150, 0:200]
+    expected = np.zeros((150, 200), bool)
+    for xc, yc, rc in zip(x, y, radius, strict=True):
+        expected |= (xx - xc) ** 2 + (yy - yc) ** 2 <= rc * rc
+    np.testing.assert_array_equal(mask, expected)
