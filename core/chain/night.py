@@ -16,10 +16,12 @@ one bad frame never stops the night.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from ..project.products import ProductStore
 from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
-from .batch import portable, run_frames
+from .batch import executor_width, portable, run_frames
 from .calibrate import (
     calibration_fingerprint,
     masters_fingerprint,
@@ -158,6 +160,25 @@ def _same_place(a: tuple[float, float] | None, b: tuple[float, float] | None) ->
     return abs(a[0] - b[0]) < 1e-3 and abs(a[1] - b[1]) < 1e-3
 
 
+@contextlib.contextmanager
+def _threads_like(executor: Executor | None) -> Iterator[Executor | None]:
+    """A thread pool as wide as ``executor`` (itself when it is one) for the masters.
+
+    Combining the masters shares band buffers between its workers, so it runs
+    on threads only; with process workers it would otherwise run on one core
+    while the others wait for the lights (numpy's medians release the GIL).
+    """
+    if executor is None or isinstance(executor, ThreadPoolExecutor):
+        yield executor
+        return
+    width = min(executor_width(executor), os.cpu_count() or 1)
+    if width < 2:
+        yield None
+        return
+    with ThreadPoolExecutor(width) as pool:
+        yield pool
+
+
 def _uncount(counts: dict[str, dict[str, int]], step: str, status: str | None) -> None:
     """Take back a step's count for a frame whose step runs again."""
     if status is not None and counts.get(step, {}).get(status, 0) > 0:
@@ -244,7 +265,8 @@ def run_night(
         )
     ]  # fmt: skip
     if stale:
-        masters = prepare_masters(store, frames, params.masters, mfp, executor, state.sub(0, 0.1))
+        with _threads_like(executor) as pool:
+            masters = prepare_masters(store, frames, params.masters, mfp, pool, state.sub(0, 0.1))
         seed_calibration(job, Calibration(params.calibration, masters))
 
     # -- every light through every per-frame step, read once ----------------------------

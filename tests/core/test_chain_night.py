@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +99,36 @@ def test_dask_cluster_gives_the_threaded_results(night, tmp_path):
         np.testing.assert_allclose(on_dask.frames[name], threaded.frames[name], rtol=1e-9)
     np.testing.assert_allclose(on_dask.light_curve["mag"], threaded.light_curve["mag"], rtol=1e-9)
     assert list(on_dask.frames["status"]) == ["ok"] * 4
+
+
+def test_process_workers_give_the_threaded_results_masters_made_on_threads(
+    night, tmp_path, monkeypatch
+):
+    import fluxion.core.chain.night as night_module
+
+    pools = []
+    prepare = night_module.prepare_masters
+
+    def recording(store, frames, params, fp, executor, state):
+        pools.append(executor)
+        return prepare(store, frames, params, fp, executor, state)
+
+    monkeypatch.setattr(night_module, "prepare_masters", recording)
+    project, params, catalog, target = _setup(night, tmp_path / "threads")
+    frames = scan(night)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = run_night(project, frames, params, catalog=catalog, target=target, executor=pool)
+    project, *_ = _setup(night, tmp_path / "processes")
+    with ProcessPoolExecutor(2) as pool:
+        on_processes = run_night(
+            project, frames, params, catalog=catalog, target=target, executor=pool
+        )
+    # The masters are combined on two threads beside the process pool, not on one.
+    assert [type(p) for p in pools] == [ThreadPoolExecutor, ThreadPoolExecutor]
+    assert pools[1]._max_workers == 2
+    assert on_processes.counts == threaded.counts
+    for name in ("fwhm", "n_sources", "zero_point", "zero_point_err", "astrometric_rms_arcsec"):
+        np.testing.assert_allclose(on_processes.frames[name], threaded.frames[name], rtol=1e-9)
+    curve = np.asarray(on_processes.light_curve["mag"])
+    np.testing.assert_allclose(curve, threaded.light_curve["mag"], rtol=1e-9)
+    assert list(on_processes.frames["status"]) == ["ok"] * 4
