@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from fluxion.core.photometry import CurveOfGrowth
+from fluxion.core.photometry.noise import MAG_PER_LN
 from fluxion.widgets.plots import captioned, diagnostic_plot, legend_lists_filled_series
 
 __all__ = ["CurveOfGrowthPlot", "ErrorMagnitudePlot", "PsfView", "psf_radial_profile"]
@@ -195,7 +196,7 @@ class ErrorMagnitudePlot(QWidget):
         ok = np.isfinite(flux) & np.isfinite(err) & (flux > 0) & (err > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = -2.5 * np.log10(np.where(ok, flux, 1.0))
-            mag_err = 2.5 / np.log(10.0) * err / np.where(ok, flux, 1.0)
+            mag_err = MAG_PER_LN * err / np.where(ok, flux, 1.0)
         clean = ok & (np.asarray(flags) == 0)
         bad = ok & ~clean
         self.good.setData(mag[clean], np.log10(mag_err[clean]))

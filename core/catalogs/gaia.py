@@ -59,9 +59,12 @@ def _mag_error(flux_over_error):
     """Gaia gives flux/error; the magnitude error is 2.5/ln(10) times its inverse."""
     import numpy as np
 
+    # Here, not at the top: importing the photometry package would slow every catalog import.
+    from ..photometry.noise import MAG_PER_LN
+
     snr = np.asarray(flux_over_error, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 1.0857362047581294 / snr
+        return MAG_PER_LN / snr
 
 
 class GaiaArchiveCatalog(CatalogSource):

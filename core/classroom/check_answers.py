@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 
+from ..photometry.noise import MAG_PER_LN
 from .answers import ANSWERS, Answer
 from .expected import expected_errors
 from .findings import Finding, fmt, verdict
 from .truth import NightTruth
 
 __all__ = ["check_answers"]
-
-_MAG = 2.5 / math.log(10.0)
 
 
 _TRUE_VALUES = {
@@ -114,7 +113,7 @@ def _supernova(truth: NightTruth, answers: dict[str, Answer]) -> list[Finding]:
         a = answers["supernova_mag"]
         n = truth.config.n_frames
         # The mean of the night's lights, on a catalogue zero point good to ~0.01 mag.
-        expected = math.hypot(_MAG / t["snr_median"] / math.sqrt(n), 0.01)
+        expected = math.hypot(MAG_PER_LN / t["snr_median"] / math.sqrt(n), 0.01)
         dev = a.value - t["mag_V"]
         v = verdict(dev, expected, a.error)
         text = [f"The supernova's V is {t['mag_V']:.2f}; the night allows about "

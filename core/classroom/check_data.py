@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from ..photometry.noise import MAG_PER_LN
 from .findings import Finding, verdict
 from .truth import NightTruth
 
 __all__ = ["check_light_curve", "check_track", "check_zero_points"]
 
-_MAG = 2.5 / math.log(10.0)  # 1.0857 mag per unit relative flux
 _WRONG_CLICK_FWHM = 3.0  # a click further than this many FWHM is not on the asteroid
 _OUTLIER_SIGMA = 5.0
 _CAUSE_SIGMA = 5.0  # a cause is named when its template is fitted this significantly
@@ -34,7 +34,7 @@ def _point_sigma(truth: NightTruth, kind: str) -> float:
     """The magnitude error per light the night allows for the source of ``kind``."""
     t = truth.target(kind)
     snr = (t or {}).get("snr_median")
-    return _MAG / snr if snr else float("nan")
+    return MAG_PER_LN / snr if snr else float("nan")
 
 
 def _centroid_error(truth: NightTruth, kind: str) -> float:
@@ -157,7 +157,7 @@ def _causes(
         if inside.sum() > 3:
             xi = np.clip(np.round(x[inside]).astype(int), 0, nx - 1)
             yi = np.clip(np.round(y[inside]).astype(int), 0, ny - 1)
-            template = -_MAG * np.log(flat[yi, xi])
+            template = -MAG_PER_LN * np.log(flat[yi, xi])
             b, sb = _fit_template(r[inside], err[inside], template)
             if 0.5 < b < 1.5 and b > _CAUSE_SIGMA * sb:
                 out.append(

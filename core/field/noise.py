@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MAG_PER_LN", "NoiseCurve", "scintillation"]
+from ..photometry.noise import MAG_PER_LN
 
-#: d(mag) = MAG_PER_LN * d(flux) / flux.
-MAG_PER_LN = 2.5 / np.log(10.0)
+__all__ = ["MAG_PER_LN", "NoiseCurve", "scintillation"]
 
 # Scale height of the atmosphere's turbulence (m), Young (1967).
 _TURBULENCE_SCALE_HEIGHT = 8000.0

@@ -34,6 +34,8 @@ from astropy.table import QTable, Table
 from astropy.time import Time, TimeDelta
 from astropy.utils import iers
 
+from ..photometry.noise import MAG_PER_LN
+
 __all__ = [
     "Differential",
     "differential_magnitudes",
@@ -47,8 +49,6 @@ LIGHT_CURVE_COLUMNS = (
     "file", "jd_utc", "bjd_tdb", "mag", "mag_err", "flux", "flux_err",
     "x", "y", "ra", "dec", "flags",
 )  # fmt: skip
-
-_MAG_PER_LN = 2.5 / np.log(10.0)  # 1.0857: d(mag) = 1.0857 d(flux)/flux
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def differential_magnitudes(
         good = (ft > 0) & (ens > 0) & (ens_ref > 0)
         mag = np.where(good, -2.5 * np.log10(ft / ens * ens_ref), np.nan)
         mag_err = np.where(
-            good, _MAG_PER_LN * np.sqrt((et / ft) ** 2 + (ens_err / ens) ** 2), np.nan
+            good, MAG_PER_LN * np.sqrt((et / ft) ** 2 + (ens_err / ens) ** 2), np.nan
         )
     return Differential(mag, mag_err, ens, ens_err, n_comp, offset_err)
 
@@ -168,7 +168,7 @@ def calibrated_magnitudes(
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = np.where(f > 0, np.asarray(zero_point) - 2.5 * np.log10(f), np.nan)
         err = np.where(
-            f > 0, np.hypot(_MAG_PER_LN * e / f, np.asarray(zero_point_err, dtype=float)), np.nan
+            f > 0, np.hypot(MAG_PER_LN * e / f, np.asarray(zero_point_err, dtype=float)), np.nan
         )
     return mag, err
 

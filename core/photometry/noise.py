@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseModel", "StarBound", "isolated_star_bound"]
+__all__ = ["MAG_PER_LN", "NoiseModel", "StarBound", "isolated_star_bound"]
+
+#: Magnitudes per unit relative flux, 2.5 / ln 10 = 1.0857: d(mag) = MAG_PER_LN * d(flux) / flux.
+MAG_PER_LN = 2.5 / np.log(10.0)
 
 
 @dataclass(frozen=True)

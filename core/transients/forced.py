@@ -27,6 +27,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 
 from ..photometry.epsf import EffectivePSF
+from ..photometry.noise import MAG_PER_LN
 from ..runtime.params import param
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "FORCED_COLUMNS",
 ]
 
-#: d(mag) = MAG_PER_LN * d(flux) / flux (1.0857); the transients modules share this one.
-MAG_PER_LN = 2.5 / math.log(10.0)
 
 #: Columns of :func:`forced_photometry`'s table.
 FORCED_COLUMNS = (

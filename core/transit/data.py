@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
+from ..photometry.noise import MAG_PER_LN
 from ..runtime.quiet import quiet
 
 __all__ = ["TransitData", "TransitDataError", "transit_data_from_table", "read_transit_data"]
 
-_MAG_PER_LN = 2.5 / np.log(10.0)
 _REGRESSOR_COLUMNS = ("airmass", "fwhm", "sky", "x", "y", "comp_flux")
 
 
@@ -123,7 +123,7 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
     if mag is not None and mag_err is not None and (fluxion_curve or flux is None):
         ref = float(np.nanmedian(mag))
         rel = 10 ** (-0.4 * (mag - ref))
-        err = rel * mag_err / _MAG_PER_LN
+        err = rel * mag_err / MAG_PER_LN
         source = "mag (differential magnitude against the comparison ensemble)"
     elif flux is not None:
         if flux_err is None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.table import Table
 
+from ..photometry.noise import MAG_PER_LN
+
 if TYPE_CHECKING:
     from .fit import ZeroPointFit
     from .step import ZeroPointResult
@@ -59,7 +61,7 @@ def aperture_correction_mag_err(table: Table) -> float:
     corr = table.meta.get("aperture_correction")
     corr_err = table.meta.get("aperture_correction_err")
     try:
-        value = 2.5 / np.log(10) * float(corr_err) / float(corr)
+        value = MAG_PER_LN * float(corr_err) / float(corr)
     except (TypeError, ValueError, ZeroDivisionError):
         return 0.0
     return value if np.isfinite(value) and value > 0 else 0.0
@@ -102,7 +104,7 @@ def instrumental_magnitudes(
             err = err / exptime
         with np.errstate(divide="ignore", invalid="ignore"):
             mag = np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0)), np.nan)
-            mag_err = 2.5 / np.log(10) * np.abs(err / flux)
+            mag_err = MAG_PER_LN * np.abs(err / flux)
             # flux_err = hypot(own, flux * corr_err / corr): the shared term out again.
             common = aperture_correction_mag_err(table)
             own = mag_err**2 - common**2

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
+from ..photometry.noise import MAG_PER_LN
 from ..runtime.pipeline import StepState
 from .apply import (
     aperture_correction_mag_err,
@@ -282,7 +283,7 @@ class ZeroPoint:
             blend_radius = p.blend_distance * fwhm_arcsec
         elif p.blend_distance > 0:
             notes.append("FWHM unknown: blended catalog stars were not removed")
-        snr = np.where(mag_inst_err > 0, 1.0857 / mag_inst_err, np.nan)
+        snr = np.where(mag_inst_err > 0, MAG_PER_LN / mag_inst_err, np.nan)
         match = match_sources(
             sources,
             catalog,
