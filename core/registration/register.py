@@ -143,8 +143,11 @@ def register_sources(
         if one.ok:
             last[side] = i
         state.progress((k + 2) / n, f"registered {k + 2}/{n}")
-    polish(out, sources, stars, reference, p)  # type: ignore[arg-type]
-    return Registration(list(out), reference, tuple(shape), stars.xy)  # type: ignore[arg-type]
+    frames = [r for r in out if r is not None]
+    if len(frames) < n:  # the walk visits every frame
+        raise RuntimeError("a frame was left out of the registration")
+    polish(frames, sources, stars, reference, p)
+    return Registration(frames, reference, (shape[0], shape[1]), stars.xy)
 
 
 def _transform(done: list[FrameRegistration | None], j: int) -> FrameTransform | None:
@@ -182,7 +185,10 @@ def _register_one(
         except MatchError as exc:
             reasons.append(f"frame {j}: {exc}")
             continue
-        start = done[j].transform.then(to_j.inverse())  # type: ignore[union-attr]
+        base = _transform(done, j)
+        if base is None:  # the reference, and a neighbour only once registered
+            raise RuntimeError(f"frame {j} has no transform to start from")
+        start = base.then(to_j.inverse())
         t, src, cat, rms, sigma = refine(start, s, stars, shape, p)
         if len(src) < p.min_matches:
             reasons.append(f"frame {j}: only {len(src)} stars fit")
@@ -234,6 +240,7 @@ def register_frames(
     def one(i: int) -> RegistrationSources:
         state.check()
         image = load_image(i)
+        # Kept as it is: a frame that is not 2-D is then named as differing from the reference.
         shapes[i] = tuple(int(v) for v in np.shape(image))  # type: ignore[assignment]
         s = registration_sources(image, cfa=cfa, threshold=p.threshold)
         if len(s) < 2 * p.min_matches and p.threshold > RETRY_THRESHOLD:

@@ -192,8 +192,10 @@ def polish(
     fitted = [i for i in stars.pairs if i != reference and out[i].ok]
     gauge = 0.0
     for _ in range(iterations):
-        transforms = {i: out[i].transform for i in stars.pairs}
-        stars.average(transforms, sources)  # type: ignore[arg-type]
+        transforms = {i: t for i in stars.pairs if (t := out[i].transform) is not None}
+        if len(transforms) < len(stars.pairs):  # only registered frames add stars
+            raise RuntimeError("a frame whose stars were paired has no transform")
+        stars.average(transforms, sources)
         for i in fitted:
             src, cat = stars.pairs[i]
             s = sources[i]
