@@ -26,6 +26,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 __all__ = ["quiet"]
 
@@ -54,6 +55,14 @@ class _InThisThread:
         return f"<quiet() blocks of this thread: {self.category.__name__}>"
 
 
+def _filter_list() -> list[Any]:
+    """The warnings module's filter list, changed in place here on purpose.
+
+    typeshed declares ``warnings.filters`` a Sequence; it is the module's own list.
+    """
+    return cast("list[Any]", warnings.filters)
+
+
 def _filters_changed() -> None:
     # What filterwarnings does after a change: forget the cached decisions.
     mutated = getattr(warnings, "_filters_mutated", None)
@@ -68,7 +77,7 @@ def _enter(category: type[Warning]) -> None:
         entry = _FILTERS.get(category)
         if entry is None:
             entry = _FILTERS[category] = ("ignore", _InThisThread(category), category, None, 0)
-        filters = warnings.filters
+        filters = _filter_list()
         for item in filters:
             if item is entry:
                 return
@@ -86,8 +95,9 @@ def _leave(category: type[Warning]) -> None:
         _USERS[category] -= 1
         if _USERS[category] == 0:
             entry = _FILTERS[category]
-            if entry in warnings.filters:
-                warnings.filters.remove(entry)
+            filters = _filter_list()
+            if entry in filters:
+                filters.remove(entry)
                 _filters_changed()
 
 
