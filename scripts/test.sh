@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run Fluxion's test suite (lint, then pytest offscreen with warnings as errors).
+# Run Fluxion's test suite (lint, type check of the engine, then pytest offscreen
+# with warnings as errors).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/core -x`.
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
@@ -8,6 +9,7 @@ source "$HERE/bootstrap.sh" $(grep -v '^#' "$HERE/test-system-packages.txt")
 cd "$FLUXION_ROOT"
 export QT_QPA_PLATFORM=offscreen
 ruff check core widgets app resources fluxion tests packaging scripts
+mypy  # the files and settings are pyproject.toml's [tool.mypy]
 set +e
 python -m pytest "$@"
 rc=$?
