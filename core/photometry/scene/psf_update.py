@@ -127,13 +127,15 @@ def refit_psf(
     mask: np.ndarray,
     variance: np.ndarray | None = None,
     choose: bool = False,
+    iterations: int = 2,
 ) -> EffectivePSF | PSFField:
     """A new PSF from stars on an image where all other stars are subtracted.
 
     A field-varying PSF is refitted as the same model (the polynomial
     degree, the cells); with ``choose`` a constant one may become varying
     when held-out stars ask for it (:func:`fluxion.core.photometry.gridpsf.choose_psf`).
-    A grid read from a file is kept.
+    A grid read from a file is kept. ``iterations`` are the analytic
+    profile fit's (re-centre the stars, refit the shape).
 
     With ``variance``, the stars whose fit to the current PSF is an outlier
     (blends) are dropped first, as crowdsource's median stack of stamps
@@ -158,7 +160,7 @@ def refit_psf(
         else:
             k = "gaussian" if kind == "gaussian" else "moffat"
             new, _ = fit_analytic_psf(
-                isolated_image, pos, psf.fwhm, kind=k, mask=mask, iterations=2
+                isolated_image, pos, psf.fwhm, kind=k, mask=mask, iterations=iterations
             )
             # A fit that ran to a bound or jumped is a failed fit, not a new PSF.
             if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
