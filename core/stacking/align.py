@@ -130,8 +130,12 @@ def registration_transforms(registration: Registration, reference: int) -> list[
     if failed:
         names = ", ".join(f"{i} ({registration.frames[i].status})" for i in failed[:5])
         raise StackError(f"frames not registered on the stars, leave them out: {names}")
-    back = registration.frames[reference].transform.inverse()  # type: ignore[union-attr]
-    return [back.then(f.transform) for f in registration.frames]  # type: ignore[arg-type]
+    # No frame failed, so every one has its transform.
+    transforms = [f.transform for f in registration.frames if f.transform is not None]
+    if len(transforms) < len(registration.frames):
+        raise StackError("a registered frame has no transform")
+    back = transforms[reference].inverse()
+    return [back.then(t) for t in transforms]
 
 
 def target_offsets(x: Sequence[float], y: Sequence[float], reference: int) -> np.ndarray:
