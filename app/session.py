@@ -29,12 +29,13 @@ from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
 from fluxion.core.catalogs.night import night_catalog
-from fluxion.core.chain.solve import frame_wcs
+from fluxion.core.chain.solve import load_solution
 from fluxion.core.display.debayer import colour_picture
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
 from fluxion.core.io.fitsio import read_image
 from fluxion.core.io.names import FrameNames
 from fluxion.core.io.sequence import Sequence, scan
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
@@ -92,13 +93,15 @@ def prepare_display(
     state: StepState | None = None,
     store: ProductStore | None = None,
     solutions: ProductStore | None = None,
+    cache: ProductCache | None = None,
 ) -> DisplayFrame:
     """Read frame ``index`` and compute what the viewer needs (runs in a worker).
 
     With a ``store``, the frame's calibrated product is shown when there is
     one (``calibrated`` says which was shown); the raw frame otherwise. With
     ``solutions`` (the project's products), the WCS is the frame's plate
-    solution when it has one, so the readout gives RA and Dec once solved.
+    solution when it has one, so the readout gives RA and Dec once solved;
+    the solution is read through ``cache`` (the panels read the same one).
     """
     data = calibrated_pixels(store, sequence[index]) if store is not None else None
     calibrated = data is not None
@@ -108,12 +111,7 @@ def prepare_display(
         state.progress(0.7, "display limits")
     limits = compute_limits(data, method)
     header = sequence.header(index)
-    wcs = None
-    if solutions is not None:
-        try:
-            wcs = frame_wcs(solutions, sequence[index], header)
-        except (OSError, ValueError) as exc:  # a damaged solution: the header's WCS
-            log.warning("%s: the plate solution cannot be read: %s", sequence[index].path.name, exc)
+    wcs = solved_wcs(solutions, sequence[index], cache) if solutions is not None else None
     return DisplayFrame(
         index=index,
         data=data,
@@ -126,6 +124,25 @@ def prepare_display(
         calibrated=calibrated,
         colour=_colour(sequence[index], data),
     )
+
+
+def solved_wcs(store: ProductStore, frame, cache: ProductCache | None = None) -> WCS | None:
+    """``frame``'s plate solution's WCS, or None (not solved, or a damaged solution).
+
+    Read through ``cache`` when given, so the viewer, the Astrometry panel and
+    the target tools read a frame's solution once.
+    """
+    try:
+        if cache is None:
+            solution = load_solution(store, frame)
+        else:
+            solution = cache.get(store, "astrometry", frame, load_solution)
+    except (OSError, ValueError) as exc:  # a damaged solution: the header's WCS
+        log.warning("%s: the plate solution cannot be read: %s", frame.path.name, exc)
+        return None
+    if solution is None or not solution.solved:
+        return None
+    return solution.wcs
 
 
 def _colour(frame, data: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -238,6 +255,9 @@ class Session(QObject):
         self.settings = None
         self._display_generation = 0
         self._store: ProductStore | None = None
+        # Products read by the viewer and the panels, kept while current (Qt-free,
+        # handed to workers): each is read once until a run changes it.
+        self.product_cache = ProductCache()
         # The names of the open sequence's frames, with a weak reference to it: a
         # night closed is not kept alive (with its pixel cache) by its names.
         self._names: tuple[weakref.ref | None, FrameNames] = (None, FrameNames())
@@ -371,6 +391,7 @@ class Session(QObject):
     def set_sequence(self, sequence: Sequence, project: Project | None = None) -> None:
         """Show ``sequence`` (and make ``project`` current); goes to the saved frame."""
         self.sequence = sequence
+        self.product_cache.clear()
         self._cache.clear()
         self._inflight.clear()
         self.shown = None
@@ -499,6 +520,7 @@ class Session(QObject):
             method,
             store=store,
             solutions=solutions,
+            cache=self.product_cache,
             name=f"Loading frame {index + 1}",
             quiet=quiet,
             key=None if quiet else "frame",

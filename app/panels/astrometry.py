@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,12 @@ from fluxion.core.catalogs import CatalogChain, CatalogError, LocalCatalog
 from fluxion.core.chain import load_solution, solve_frame
 from fluxion.core.detection.extract import DetectionParams
 from fluxion.core.io.frames import FrameInfo
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
 from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
-from .base import StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 
@@ -73,9 +75,20 @@ def reference_chain(params: SolveParams, reference: Path | None) -> CatalogChain
         return CatalogChain([local])
 
 
-def restore(store: ProductStore, frames: list[FrameInfo], state=None) -> dict[int, SolveResult]:
+def restore(
+    store: ProductStore, frames: list[FrameInfo], cache: ProductCache | None = None, state=None
+) -> dict[int, SolveResult]:
     """Solutions that earlier runs left in the project (runs in a worker)."""
-    return read_stored(store, frames, "astrometry", load_solution, lights_only=True)
+    return read_stored(store, frames, "astrometry", load_solution, lights_only=True, cache=cache)
+
+
+@dataclass(frozen=True)
+class SolveContext:
+    """What a solve needs from the window, taken when the run starts."""
+
+    products: ProductStore | None
+    catalog: CatalogChain | None
+    detection: DetectionParams
 
 
 class AstrometryPanel(StepPanel):
@@ -90,8 +103,6 @@ class AstrometryPanel(StepPanel):
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
         self._products: ProductStore | None = None
-        self._catalog: CatalogChain | None = None
-        self._detection = DetectionParams()
         self.reference_label = QLabel()
         self.reference_label.setWordWrap(True)
         self.layout().insertWidget(0, self.reference_label)
@@ -125,25 +136,30 @@ class AstrometryPanel(StepPanel):
     # -- running --------------------------------------------------------------
     def prepare_run(self) -> bool:
         self._products = self.keep_params_and_store()
-        # The Detection panel's parameters, so that its stored sources are reused.
-        self._detection = self.session.project.step_params("detection", DetectionParams)
-        self._catalog = reference_chain(self.params(), self.session.reference_catalog())
         return self._products is not None
 
-    def run_frame(
-        self, data: np.ndarray, frame: FrameInfo, params: SolveParams, state: StepState | None
-    ) -> SolveResult:
+    def run_context(self) -> SolveContext:
+        # The Detection panel's parameters, so that its stored sources are reused.
+        return SolveContext(
+            self._products,
+            reference_chain(self.params(), self.session.reference_catalog()),
+            self.session.project.step_params("detection", DetectionParams),
+        )
+
+    @staticmethod
+    def run(inputs: FrameInputs, params: SolveParams, state: StepState | None) -> SolveResult:
         """Solve a frame through :func:`fluxion.core.chain.solve_frame` (runs in a worker)."""
+        frame, context = inputs.frame, inputs.context
         if frame.type != "light":
             # Bias, darks and flats show no stars: "Run on all lights" passes them by.
             return not_solved("none", f"{frame.path.name} is a {frame.type} frame, not a light")
         return solve_frame(
-            self._products,
+            context.products,
             frame,
             params,
-            catalog=self._catalog,
+            catalog=context.catalog,
             state=state,
-            detection=self._detection,
+            detection=context.detection,
         )
 
     def _store(self, index: int, result: SolveResult) -> None:

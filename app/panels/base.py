@@ -13,16 +13,24 @@ A concrete panel declares::
         quantity = "sky (ADU)"
 
         @staticmethod
-        def run_frame(data, frame, params, state): ...   # core call, Qt-free
+        def run(inputs, params, state): ...              # core call, Qt-free
         def summary(self, result) -> float: ...          # value for the plot
         def show_result(self, index, result) -> None: ... # text, plots
         def draw_overlays(self, index) -> None: ...       # circles on the image
 
-and is registered with one line in :mod:`fluxion.app.panels`. A panel whose
-step leaves products in the project sets ``restore_products`` (a Qt-free
-``fn(store, frames, state) -> {index: result}``) to show them again when a
-project is reopened; one that needs something before a run (the project's
-product store, a catalog) overrides :meth:`StepPanel.prepare_run`.
+and is registered with one line in :mod:`fluxion.app.panels`.
+
+``run`` is a pure function of its inputs: :class:`FrameInputs` (the frame's
+pixels, its facts and the panel's :meth:`StepPanel.run_context`), the
+parameters and the step state. Everything it needs from the window (the
+project's product store, a catalog, another step's parameters) is taken on
+the GUI thread by ``run_context`` before the run starts, as a Qt-free value;
+a worker never reads the panel, so a second click cannot change a run that is
+under way. A panel whose step leaves products in the project sets
+``restore_products`` (a Qt-free ``fn(store, frames, cache=..., state=...) ->
+{index: result}``) to show them again when a project is reopened; products
+are read through the session's :class:`~fluxion.core.project.cache.ProductCache`,
+so what another panel or the viewer read already is not read again.
 
 The image view's overlay layers are shared by every panel, so only the panel
 in front (the tab the user sees, :meth:`StepPanel.set_in_front`) draws on
@@ -37,6 +45,8 @@ import logging
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,21 +63,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fluxion.core.io.frames import FrameInfo
 from fluxion.core.io.names import FrameNames
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
 from fluxion.widgets.plots import TimeSeriesPlot
 
-from ..session import Session
+from ..session import Session, solved_wcs
 from ..workers import Task
 
 __all__ = [
+    "FrameInputs",
     "StepPanel",
     "frame_names",
     "product_store",
     "read_stored",
+    "cached_solutions",
     "run_standalone",
     "saved_product_store",
     "fitted",
@@ -129,6 +143,15 @@ def saved_product_store(session: Any) -> ProductStore | None:
     return product_store(session)
 
 
+def cached_solutions(session: Any, store: ProductStore | None) -> Callable[[Any], Any] | None:
+    """``fn(frame) -> WCS or None``: the frames' plate solutions read through the
+    session's product cache (Qt-free, for a worker), or None without a store."""
+    cache = getattr(session, "product_cache", None)
+    if store is None or cache is None:
+        return None
+    return partial(solved_wcs, store, cache=cache)
+
+
 def read_stored(
     store: ProductStore,
     frames: list[Any],
@@ -136,12 +159,13 @@ def read_stored(
     load: Callable[[ProductStore, Any], Any],
     *,
     lights_only: bool = False,
+    cache: ProductCache | None = None,
 ) -> dict[int, Any]:
     """The results that earlier runs of ``step`` left in the project, by frame index.
 
     Qt-free (runs in a worker). ``load(store, frame)`` reads one frame's
-    product (None when there is none); a damaged product is skipped, since
-    the next run redoes it.
+    product (None when there is none), through ``cache`` when given; a damaged
+    product is skipped, since the next run redoes it.
     """
     out = {}
     for i, f in enumerate(frames):
@@ -150,12 +174,32 @@ def read_stored(
         if store.fingerprint_of(step, f.path) is None:
             continue
         try:
-            found = load(store, f)
+            found = load(store, f) if cache is None else cache.get(store, step, f, load)
         except (OSError, ValueError):
             continue
         if found is not None:
             out[i] = found
     return out
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """What a step's pure ``run`` gets besides its parameters and state.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The frame's pixels (read-only; read in the worker from the sequence's cache).
+    frame : FrameInfo
+        The frame's facts (path, type, time, exposure...).
+    context : object
+        The panel's :meth:`StepPanel.run_context`, taken on the GUI thread
+        when the run started (Qt-free: product store, catalog, parameters).
+    """
+
+    data: np.ndarray
+    frame: FrameInfo
+    context: Any = None
 
 
 class _FormScroll(QScrollArea):
@@ -269,9 +313,17 @@ class StepPanel(QWidget):
 
     # -- what a concrete panel provides --------------------------------------
     @staticmethod
-    def run_frame(data: np.ndarray, frame: Any, params: Any, state: StepState | None) -> Any:
-        """The core work on one frame (runs in a worker; must not touch Qt)."""
+    def run(inputs: FrameInputs, params: Any, state: StepState | None) -> Any:
+        """The core work on one frame: a pure function (runs in a worker; never sees the panel)."""
         raise NotImplementedError
+
+    def run_context(self) -> Any:
+        """What :meth:`run` needs from the window, as a Qt-free snapshot (GUI thread).
+
+        Called after :meth:`prepare_run` agreed; handed to every frame of the
+        run as ``inputs.context``.
+        """
+        return None
 
     def summary(self, result: Any) -> float:
         """The number plotted for one frame's result."""
@@ -365,6 +417,7 @@ class StepPanel(QWidget):
             read,
             self.session.product_store(),
             list(seq.frames),
+            cache=self.session.product_cache,
             name=f"Reading the {self.title.lower()} products",
             key=f"restore:{self.step}",
             quiet=True,
@@ -398,10 +451,12 @@ class StepPanel(QWidget):
         seq, index = self.session.sequence, self.session.current
         if seq is None or index < 0 or not self.prepare_run():
             return None
-        run, params = self.run_frame, self.params()
+        # The class's function, not a method bound to the panel: the worker
+        # gets the snapshot below and nothing of the widget.
+        run, params, context = type(self).run, self.params(), self.run_context()
 
         def work(state: StepState) -> Any:
-            return run(seq.data(index), seq[index], params, state)
+            return run(FrameInputs(seq.data(index), seq[index], context), params, state)
 
         task = self.session.workers.submit(
             work, name=f"{self.title} on frame {index + 1}", key=f"panel:{self.step}"
@@ -418,7 +473,7 @@ class StepPanel(QWidget):
         seq = self.session.sequence
         if seq is None or not len(seq) or not self.prepare_run():
             return None
-        run, params = self.run_frame, self.params()
+        run, params, context = type(self).run, self.params(), self.run_context()
         executor = self.session.workers.frame_executor
         lights = self.session.light_indices()
 
@@ -429,7 +484,7 @@ class StepPanel(QWidget):
             def one(i: int) -> Any:
                 state.check()
                 # Cancel reaches the frame's own work (a running solve-field is killed).
-                r = run(seq.data(i), seq[i], params, state.silent())
+                r = run(FrameInputs(seq.data(i), seq[i], context), params, state.silent())
                 done[i] = r
                 tick()
                 return r

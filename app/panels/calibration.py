@@ -93,10 +93,12 @@ def calibrate(
     return CalibrationRun(lights, masters)
 
 
-def restore(store, frames: list, params: CalibrationParams, state=None) -> CalibrationRun:
+def restore(
+    store, frames: list, params: CalibrationParams, cache=None, state=None
+) -> CalibrationRun:
     """What earlier runs left in the project (a reopened project shows it again)."""
     return CalibrationRun(
-        stored_light_facts(store, frames), summarise_masters(load_masters(store), params)
+        stored_light_facts(store, frames, cache), summarise_masters(load_masters(store), params)
     )
 
 
@@ -332,6 +334,7 @@ class CalibrationPanel(StepPanel):
             self.session.product_store(),
             list(seq.frames),
             self.params(),
+            cache=self.session.product_cache,
             name="Reading the calibration products",
             key=f"restore:{self.step}",
             quiet=True,

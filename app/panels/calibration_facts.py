@@ -29,6 +29,7 @@ from fluxion.core.calibration import (
 from fluxion.core.calibration.apply import missing_from_header
 from fluxion.core.calibration.pairing import unmatched
 from fluxion.core.display.stretch import Limits, compute_limits
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.quiet import quiet
 
@@ -136,20 +137,24 @@ class LightFacts:
 
 
 def light_facts(path: str | Path) -> LightFacts:
-    """Facts of a calibrated light, from the cards calibration wrote in its header."""
+    """Facts of a calibrated light, from the cards calibration wrote in its header.
+
+    The file is opened once, for the header and (when pixels are masked) the mask.
+    """
     with quiet(), fits.open(path, memmap=False) as hdul:
         h = hdul[0].header
-        ny, nx = int(h.get("NAXIS2", 0)), int(h.get("NAXIS1", 0))
-        history = [str(c) for c in h.get("HISTORY", [])]
+        n_masked = int(h.get("NMASKED", 0))
+        kinds = _mask_kinds(hdul) if n_masked else ()
+    ny, nx = int(h.get("NAXIS2", 0)), int(h.get("NAXIS1", 0))
+    history = [str(c) for c in h.get("HISTORY", [])]
     steps = str(h.get("CALSTEPS", "none"))
     applied = () if steps == "none" else tuple(s for s in steps.split(",") if s)
     warnings = tuple(t[len("warning: ") :] for t in history if t.startswith("warning: "))
     # Masters the night has but none of which fits this light (binning, size, filter).
     warnings += tuple(unmatched(missing_from_header(h)))
-    n_masked = int(h.get("NMASKED", 0))
     fraction = n_masked / (nx * ny) if nx * ny else math.nan
     return LightFacts(applied, warnings, n_masked, fraction, path=Path(path),
-                      masked_kinds=_mask_kinds(path) if n_masked else ())  # fmt: skip
+                      masked_kinds=kinds)  # fmt: skip
 
 
 #: What each mask bit means, as the panel says it.
@@ -162,13 +167,12 @@ MASK_WORDS = {
 }
 
 
-def _mask_kinds(path: str | Path) -> tuple[tuple[str, int], ...]:
+def _mask_kinds(hdul: fits.HDUList) -> tuple[tuple[str, int], ...]:
     """How many pixels of the product's MASK carry each bit (empty without a mask)."""
     try:
-        with quiet(), fits.open(path, memmap=False) as hdul:
-            if "MASK" not in hdul:
-                return ()
-            mask = np.asarray(hdul["MASK"].data)
+        if "MASK" not in hdul:
+            return ()
+        mask = np.asarray(hdul["MASK"].data)
     except (OSError, ValueError):
         return ()
     return tuple((b.name, int(np.count_nonzero(mask & int(b)))) for b in MaskBits)
@@ -227,14 +231,24 @@ def summarise_masters(
     return out
 
 
-def stored_light_facts(store: ProductStore, frames) -> dict[int, LightFacts]:
-    """Facts of every light already calibrated in the project (index in ``frames``)."""
+def stored_light_facts(
+    store: ProductStore, frames, cache: ProductCache | None = None
+) -> dict[int, LightFacts]:
+    """Facts of every light already calibrated in the project (index in ``frames``),
+    read through ``cache`` when given."""
     out = {}
     for i, f in enumerate(frames):
         path = store.path("calibration", f.path, ".fits")
         if store.fingerprint_of("calibration", f.path) is not None and path.is_file():
             try:
-                out[i] = light_facts(path)
+                if cache is None:
+                    out[i] = light_facts(path)
+                else:
+                    out[i] = cache.get(store, "calibration", f, _stored_facts, "light facts")
             except (OSError, ValueError):
                 continue  # a damaged product is redone by the next run
     return out
+
+
+def _stored_facts(store: ProductStore, frame) -> LightFacts:
+    return light_facts(store.path("calibration", frame.path, ".fits"))

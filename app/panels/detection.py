@@ -93,9 +93,9 @@ def detect_frames(
             f.cancel()  # after a cancel, frames not started are dropped
 
 
-def restore(store, frames: list, state=None) -> dict[int, DetectionResult]:
+def restore(store, frames: list, cache=None, state=None) -> dict[int, DetectionResult]:
     """Sources that earlier runs left in the project (runs in a worker)."""
-    return read_stored(store, frames, "detection", load_sources)
+    return read_stored(store, frames, "detection", load_sources, cache=cache)
 
 
 def source_circles(result: DetectionResult) -> tuple[np.ndarray, ...]:

@@ -17,7 +17,7 @@ from fluxion.core.display.stretch import subsample
 from fluxion.core.runtime.params import param
 from fluxion.core.runtime.pipeline import StepState
 
-from .base import StepPanel, run_standalone
+from .base import FrameInputs, StepPanel, run_standalone
 
 __all__ = ["FrameStatsParams", "FrameStats", "frame_stats", "FrameStatsPanel"]
 
@@ -72,7 +72,10 @@ class FrameStatsPanel(StepPanel):
     params_type = FrameStatsParams
     quantity = "sky (ADU)"
 
-    run_frame = staticmethod(frame_stats)
+    @staticmethod
+    def run(inputs: FrameInputs, params: FrameStatsParams, state: StepState | None) -> FrameStats:
+        """Sky and noise of one frame (runs in a worker)."""
+        return frame_stats(inputs.data, inputs.frame, params, state)
 
     def summary(self, result: FrameStats) -> float:
         return result.sky

@@ -37,10 +37,11 @@ from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
 from fluxion.core.photometry.gridpsf import PSFField
 from fluxion.core.photometry.gridpsf.maps import PSFMaps, psf_maps
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
-from .base import StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 from .photometry_psfgrid import PsfGridView
 
@@ -160,10 +161,13 @@ def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | Non
 
 
 def restore(
-    store: ProductStore, frames: list[FrameInfo], state: StepState | None = None
+    store: ProductStore,
+    frames: list[FrameInfo],
+    cache: ProductCache | None = None,
+    state: StepState | None = None,
 ) -> dict[int, FramePhotometry]:
     """Photometry tables that earlier runs left in the project (runs in a worker)."""
-    return read_stored(store, frames, "photometry", stored_frame, lights_only=True)
+    return read_stored(store, frames, "photometry", stored_frame, lights_only=True, cache=cache)
 
 
 def channel_rows(table, channel: str | None):
@@ -280,11 +284,16 @@ class PhotometryPanel(StepPanel):
         self._products = self.keep_params_and_store()
         return True
 
-    def run_frame(
-        self, data: np.ndarray, frame: FrameInfo, params: PhotometryParams, state: StepState | None
+    def run_context(self) -> ProductStore | None:
+        """The product store the run keeps its tables in (None: nothing is kept)."""
+        return self._products
+
+    @staticmethod
+    def run(
+        inputs: FrameInputs, params: PhotometryParams, state: StepState | None
     ) -> FramePhotometry:
         """Measure a frame and keep its table in the project (runs in a worker)."""
-        return measure_frame(self._products, frame, params, state)
+        return measure_frame(inputs.context, inputs.frame, params, state)
 
     # -- showing ------------------------------------------------------------------
     def summary(self, result: FramePhotometry) -> float:

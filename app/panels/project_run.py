@@ -8,6 +8,7 @@ in tabs under the form. This base holds that shared machinery once.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -137,8 +138,11 @@ class ProjectRunPanel(StepPanel):
             self.result_label.setText(self.needs_products)
             return None
         self.keep_params_and_store()
+        # A copy: the window goes on changing its project (targets, frame,
+        # parameters) while the run reads this one.
+        project = copy.deepcopy(self.session.project)
         self.task = self.session.workers.submit(
-            work, self.session.project, self.params(), self.session.workers.frame_executor,
+            work, project, self.params(), self.session.workers.frame_executor,
             name=name, key=f"panel:{self.step}",
         )  # fmt: skip
         self.cancel_button.setEnabled(True)

@@ -38,7 +38,7 @@ from fluxion.core.targets.ephemerides import Ephemeris
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import Task
-from .base import StepPanel, run_standalone, saved_product_store
+from .base import StepPanel, cached_solutions, run_standalone, saved_product_store
 from .target_model import Target
 from .target_overlay import TargetMarks
 from .target_sources import TargetSourcesMixin
@@ -176,10 +176,12 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         busy = self._preparing is not None and not self._preparing.done
         if seq is None or self.frames is not None or busy:
             return None
+        store = saved_product_store(self.session)
         self._preparing = self.session.workers.submit(
             target_frames,
             seq,
-            store=saved_product_store(self.session),
+            store=store,
+            solved_wcs=cached_solutions(self.session, store),
             name="Preparing the lights for tracking",
             key="targets:frames",
         )

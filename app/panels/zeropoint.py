@@ -38,13 +38,14 @@ from PySide6.QtWidgets import (
 from fluxion.core.chain import load_zeropoint, photometry_frame, zeropoint_frame
 from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.zeropoint import ZeroPointParams, ZeroPointResult
 from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot
 
-from .base import StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
 __all__ = [
@@ -148,7 +149,10 @@ def calibrate_frame(
 
 
 def restore(
-    store: ProductStore, frames: list[FrameInfo], state: StepState | None = None
+    store: ProductStore,
+    frames: list[FrameInfo],
+    cache: ProductCache | None = None,
+    state: StepState | None = None,
 ) -> dict[int, FrameCalibration]:
     """Zero points that earlier runs left in the project (runs in a worker)."""
 
@@ -156,7 +160,7 @@ def restore(
         result = load_zeropoint(store, frame)
         return None if result is None else _with_night_facts(result, frame)
 
-    return read_stored(store, frames, "zeropoint", load, lights_only=True)
+    return read_stored(store, frames, "zeropoint", load, lights_only=True, cache=cache)
 
 
 def _with_night_facts(result: ZeroPointResult, frame: FrameInfo) -> FrameCalibration:
@@ -184,6 +188,15 @@ def describe(index: int, fc: FrameCalibration) -> str:
     return text + "."
 
 
+@dataclass(frozen=True)
+class ZeroPointContext:
+    """What a frame's calibration needs from the window, taken when the run starts."""
+
+    products: ProductStore | None
+    catalog: CatalogSource
+    photometry: PhotometryParams
+
+
 class ZeroPointPanel(StepPanel):
     """Zero points of the frames with their diagnostics."""
 
@@ -196,7 +209,6 @@ class ZeroPointPanel(StepPanel):
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
         self._products: ProductStore | None = None
-        self._catalog: CatalogSource | None = None
         index = self.scroll_form()
         layout = self.layout()
 
@@ -297,18 +309,23 @@ class ZeroPointPanel(StepPanel):
     # -- running ----------------------------------------------------------------
     def prepare_run(self) -> bool:
         self._products = self.keep_params_and_store()
-        name, path = self.catalog_source()
-        self._catalog = CatalogSource(name, path)
         return self._products is not None
 
-    def run_frame(
-        self, data: np.ndarray, frame: FrameInfo, params: ZeroPointParams, state: StepState | None
+    def run_context(self) -> ZeroPointContext:
+        name, path = self.catalog_source()
+        return ZeroPointContext(
+            self._products,
+            CatalogSource(name, path),
+            self.session.project.step_params("photometry", PhotometryParams),
+        )
+
+    @staticmethod
+    def run(
+        inputs: FrameInputs, params: ZeroPointParams, state: StepState | None
     ) -> FrameCalibration:
         """Calibrate a frame (runs in a worker)."""
-        photometry_params = self.session.project.step_params("photometry", PhotometryParams)
-        return calibrate_frame(
-            self._products, frame, params, photometry_params, self._catalog, state
-        )
+        c = inputs.context
+        return calibrate_frame(c.products, inputs.frame, params, c.photometry, c.catalog, state)
 
     # -- showing ------------------------------------------------------------------
     def summary(self, result: FrameCalibration) -> float:

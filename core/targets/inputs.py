@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -28,6 +28,7 @@ from astropy.wcs import WCS
 
 from ..chain import frame_wcs
 from ..detection.extract import Detection, SourceFlags
+from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..io.sequence import Sequence
 from ..project.products import ProductStore
@@ -209,6 +210,7 @@ def target_frames(
     store: ProductStore | None = None,
     need_stars: bool = False,
     state: StepState | None = None,
+    solved_wcs: Callable[[FrameInfo], WCS | None] | None = None,
 ) -> TargetFrames:
     """The light frames of ``sequence`` in time order, ready for tracking.
 
@@ -227,6 +229,10 @@ def target_frames(
         The project's products, for the astrometric solutions.
     need_stars : bool
     state : StepState, optional
+    solved_wcs : callable, optional
+        ``solved_wcs(frame)``: the frame's plate solution's WCS or None, for a
+        caller that keeps the solutions it read (the window); replaces
+        reading them from ``store``. The header's WCS is used where it gives None.
 
     Raises
     ------
@@ -246,7 +252,11 @@ def target_frames(
     wcs_list = []
     for n, k in enumerate(lights):
         state.check()
-        wcs_list.append(frame_wcs(store, sequence[k], sequence.header(k)))
+        solved = solved_wcs(sequence[k]) if solved_wcs is not None else None
+        if solved is None:
+            store_k = store if solved_wcs is None else None
+            solved = frame_wcs(store_k, sequence[k], sequence.header(k))
+        wcs_list.append(solved)
         state.progress(0.3 * (n + 1) / len(lights), "reading the WCS")
     wcs = wcs_list if all(w is not None for w in wcs_list) else None
     stars = np.zeros((0, 2))

@@ -22,7 +22,8 @@ def test_cancel_reaches_each_light_and_keeps_the_finished_ones(
     waited: list[float] = []
     returned: list[str] = []
 
-    def run_frame(data, frame, params, state):
+    def run(inputs, params, state):
+        frame = inputs.frame
         if frame.path.name in quick:
             returned.append(frame.path.name)
             return not_solved("test", f"{frame.path.name} done before the cancel")
@@ -35,7 +36,7 @@ def test_cancel_reaches_each_light_and_keeps_the_finished_ones(
         return not_solved("test", "not reached")
 
     monkeypatch.setattr(panel, "prepare_run", lambda: True)
-    monkeypatch.setattr(panel, "run_frame", run_frame)
+    monkeypatch.setattr(type(panel), "run", staticmethod(run))
     task = panel.run_all()
     assert task is not None
     qtbot.waitUntil(lambda: len(returned) == 2, timeout=20_000)
