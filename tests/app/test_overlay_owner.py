@@ -18,26 +18,30 @@ from fluxion.app.panels.photometry import PhotometryPanel
 
 def _settle(window, qtbot) -> None:
     """Wait until no work (prefetch, restores, other panels) may still draw."""
-    qtbot.waitUntil(lambda: not window.workers.running(include_quiet=True), timeout=30_000)
+    # Generous: a deadline only fails a busy machine; the wait ends when the work does.
+    qtbot.waitUntil(lambda: not window.workers.running(include_quiet=True), timeout=180_000)
 
 
 def _bring(window, qtbot, panel) -> None:
     window.raise_step(panel.title)
     others = [p for p in window.panels if p is not panel]
-    qtbot.waitUntil(lambda: panel.in_front and not any(p.in_front for p in others))
+    qtbot.waitUntil(lambda: panel.in_front and not any(p.in_front for p in others), timeout=60_000)
     _settle(window, qtbot)
 
 
 def _run(window, qtbot, panel) -> None:
     i = window.session.current
-    panel.run_current()
-    qtbot.waitUntil(lambda: i in panel.results, timeout=30_000)
+    task = panel.run_current()
+    assert task is not None
+    with qtbot.waitSignal(task.finished, timeout=180_000):
+        pass  # the task's own end, whatever the load
+    assert i in panel.results
     _settle(window, qtbot)
 
 
 def _go(window, qtbot, index: int) -> None:
     window.session.go_to(index)
-    qtbot.waitUntil(lambda: window.session.current == index)
+    qtbot.waitUntil(lambda: window.session.current == index, timeout=60_000)
     _settle(window, qtbot)
 
 

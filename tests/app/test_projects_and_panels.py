@@ -36,8 +36,10 @@ def test_run_current_and_all_then_autosave_and_reopen(
     panel = _stats_panel(window)
     panel.form.editor("sigma").setValue(2.5)
     task = panel.run_current()
-    qtbot.waitUntil(lambda: window.session.current in panel.results, timeout=10_000)
     assert task is not None
+    with qtbot.waitSignal(task.finished, timeout=120_000):
+        pass  # the task's own end: a deadline on the result failed on a busy machine
+    assert window.session.current in panel.results
     i = window.session.current
     raw = fits.getdata(window.session.sequence[i].path).astype(np.float32)
     _, median, std = sigma_clipped_stats(raw, sigma=2.5, maxiters=5)
@@ -47,7 +49,7 @@ def test_run_current_and_all_then_autosave_and_reopen(
 
     project_dir = tmp_path / "project"
     assert window.save_project_as(project_dir) == project_dir / "project.json"
-    with qtbot.waitSignal(panel.step_finished, timeout=20_000):
+    with qtbot.waitSignal(panel.step_finished, timeout=120_000):
         panel.run_all()
     # the lights only: bias, dark and flat frames have no sky to measure
     n_lights = len(window.session.light_indices())
@@ -60,7 +62,7 @@ def test_run_current_and_all_then_autosave_and_reopen(
     assert doc["steps"]["frame_stats"]["sigma"] == 2.5
     # clicking a point of the diagnostics plot goes to that frame
     target = (i + 2) % len(window.session)
-    with qtbot.waitSignal(window.session.frame_ready, timeout=10_000):
+    with qtbot.waitSignal(window.session.frame_ready, timeout=60_000):
         panel.plot.frame_clicked.emit(target)
     assert window.session.current == target
     window.image_view.set_stretch("sqrt")
@@ -71,7 +73,7 @@ def test_run_current_and_all_then_autosave_and_reopen(
     other = MainWindow(Settings(tmp_path / "settings.ini"))
     try:
         assert str(project_dir.resolve()) in other.settings.recent_projects()
-        with qtbot.waitSignal(other.session.frame_ready, timeout=20_000):
+        with qtbot.waitSignal(other.session.frame_ready, timeout=60_000):
             other.open_path(project_dir)
         assert other.session.current == target
         assert _stats_panel(other).params() == FrameStatsParams(sigma=2.5)
@@ -93,13 +95,13 @@ def test_cancel_from_the_status_bar(window, qtbot) -> None:
             threading.Event().wait(0.001)
 
     task = window.workers.submit(long_step, name="Long step")
-    assert started.wait(5)
-    qtbot.waitUntil(lambda: window.task_progress.bar.value() > 0, timeout=5000)
+    assert started.wait(60)
+    qtbot.waitUntil(lambda: window.task_progress.bar.value() > 0, timeout=60_000)
     assert window.task_progress.isVisible()
     assert window.task_progress.label.text().startswith("Long step")
-    with qtbot.waitSignal(task.cancelled, timeout=5000):
+    with qtbot.waitSignal(task.cancelled, timeout=60_000):
         window.task_progress.cancel_button.click()
-    qtbot.waitUntil(lambda: not window.task_progress.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not window.task_progress.isVisible(), timeout=60_000)
     assert not window.error_bar.isVisible()  # a cancel is not an error
 
 

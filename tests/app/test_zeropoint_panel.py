@@ -50,13 +50,24 @@ def _expected_zero_points(night: Path) -> np.ndarray:
     return CONFIG.zero_point - CONFIG.extinction * airmass
 
 
+def _finish(qtbot, task) -> None:
+    """Wait for the task's own end (not a deadline on its result: a busy machine
+    took longer than the 30 s once allowed) and fail with the worker's message."""
+    assert task is not None
+    errors: list = []
+    task.error.connect(errors.append)
+    with qtbot.waitSignal(task.finished, timeout=300_000):
+        pass
+    assert not errors, errors[0].text()
+
+
 def test_zero_points_of_the_night_recovered_within_their_errors(
     panel, qtbot, clean_night: Path
 ) -> None:
     panel.set_catalog_file(clean_night / "truth" / "reference_catalog.ecsv")
     assert panel.catalog_source()[0] == CATALOG_FILE
-    with qtbot.waitSignal(panel.step_finished, timeout=60_000):
-        panel.run_all()
+    with qtbot.waitSignal(panel.step_finished, timeout=300_000):
+        panel.run_all()  # a generous bound: the work ends it, whatever the machine's load
     assert sorted(panel.results) == [0, 1, 2]
     expected = _expected_zero_points(clean_night)
     for i, fc in panel.results.items():
@@ -88,8 +99,8 @@ def test_current_frame_diagnostics_and_overlays(panel, qtbot, clean_night: Path)
     # a tight rejection threshold so that some stars are rejected as outliers
     panel.form.set_params(replace(ZeroPointParams(), rejection_sigma=2.0))
     i = panel.session.current
-    panel.run_current()
-    qtbot.waitUntil(lambda: i in panel.results, timeout=30_000)
+    _finish(qtbot, panel.run_current())
+    assert i in panel.results
     fc = panel.results[i]
     r = fc.result
     assert r.calibrated, r.reason
@@ -123,8 +134,8 @@ def test_current_frame_diagnostics_and_overlays(panel, qtbot, clean_night: Path)
 def test_a_frame_without_a_catalog_keeps_instrumental_magnitudes(panel, qtbot) -> None:
     panel.set_catalog_file(Path("/nonexistent/catalog.ecsv"))
     i = panel.session.current
-    panel.run_current()
-    qtbot.waitUntil(lambda: i in panel.results, timeout=30_000)
+    _finish(qtbot, panel.run_current())
+    assert i in panel.results
     r = panel.results[i].result
     assert not r.calibrated
     assert "cannot read the catalog file" in r.reason
