@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             choice = choose_comparison_stars(
                 m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
                 target_flux=float(np.nanmedian(m.target_flux)),
+                aperture_radius=params.aperture_radius, annulus_outer=params.annulus_outer,
             )  # fmt: skip
         except ComparisonError as exc:
             raise CommandError(str(exc)) from exc

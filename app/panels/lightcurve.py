@@ -38,12 +38,18 @@ from fluxion.core.lightcurve.run import LightCurveParams, write_light_curve
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import ErrorInfo, Task
-from .base import StepPanel, frame_names, run_standalone, saved_product_store
+from .base import (
+    StepPanel,
+    cached_solutions,
+    frame_names,
+    run_standalone,
+    saved_product_store,
+)
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
     calibration_stars,
-    field_sources,
+    field_stars,
     fold,
     light_curve_file,
     run_light_curve,
@@ -338,10 +344,12 @@ class LightCurvePanel(
         seq = self.session.sequence
         if seq is None:
             return None
+        store = saved_product_store(self.session)
         task = self.session.workers.submit(
             target_frames,
             seq,
-            store=saved_product_store(self.session),
+            store=store,
+            solved_wcs=cached_solutions(self.session, store),
             need_stars=True,
             name="Preparing the lights",
             key="lightcurve:frames",
@@ -373,13 +381,15 @@ class LightCurvePanel(
         use_clicked = not self.auto_box.isChecked() and len(comps) > 0
         comp_mag = mags if use_clicked else None
         store = self.session.product_store()
+        solutions = cached_solutions(self.session, store)
+        cache = self.session.product_cache
         executor = self.session.workers.frame_executor
         # product_store() saved an unsaved project: the curve goes into its folder.
         keep = store.folder / light_curve_file(self.session.project.targets, doc)
 
         def work(state) -> tuple[TargetFrames, LightCurveRun, Path | None, str]:
             f = frames or target_frames(
-                seq, store=store, need_stars=True, state=state.sub(0.0, 0.2)
+                seq, store=store, need_stars=True, state=state.sub(0.0, 0.2), solved_wcs=solutions
             )
             # Clicks were saved by file: find their lights in this sequence.
             t = Target.from_dict(doc, f.files, f.times.jd)
@@ -390,12 +400,14 @@ class LightCurvePanel(
                 return np.asarray(frame_image(store, lights[i]).data, float) * gain
 
             read_noise = float(lights[0].read_noise or 0.0)
+            field = field_stars(store, lights[0], cache)
             # The zero point's catalogue stars make the curve calibrated by default.
             catalogue = calibration_stars(store, f, params.isolation_radius)
             run = run_light_curve(
                 f, t, params, load, comparison_xy=comps if use_clicked else None,
                 comparison_mag=comp_mag, catalogue=catalogue, read_noise=read_noise,
-                field_xy=field_sources(store, lights[0]), executor=executor,
+                field_xy=None if field is None else field[0],
+                field_flux=None if field is None else field[1], executor=executor,
                 state=state.sub(0.2, 1.0),
             )  # fmt: skip
             try:

@@ -40,6 +40,7 @@ from fluxion.core.lightcurve.comparison import (
 from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
 from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
+from fluxion.core.project.cache import ProductCache
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.targets.inputs import TargetFrames
 from fluxion.core.variability.periods import periodogram as lomb_scargle
@@ -51,6 +52,7 @@ __all__ = [
     "run_light_curve",
     "calibration_stars",
     "field_sources",
+    "field_stars",
     "periodogram",
     "period_verdict",
     "fold",
@@ -138,19 +140,35 @@ def calibration_stars(
     return None
 
 
-def field_sources(store, frame) -> np.ndarray | None:
+def field_sources(store, frame, cache: ProductCache | None = None) -> np.ndarray | None:
     """The detected sources of ``frame`` (x, y), or None when it has none stored."""
+    stars = field_stars(store, frame, cache)
+    return None if stars is None else stars[0]
+
+
+def field_stars(
+    store, frame, cache: ProductCache | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The detected sources of ``frame``: (x, y) and their fluxes, or None without any.
+
+    Read through ``cache`` when given (the Detection panel read them already).
+    """
     if store is None:
         return None
     try:
-        found = load_sources(store, frame)
+        if cache is None:
+            found = load_sources(store, frame)
+        else:
+            found = cache.get(store, "detection", frame, load_sources)
     except (OSError, ValueError) as exc:
         log.warning("the sources of %s cannot be read: %s", frame.path.name, exc)
         return None
     if found is None or not len(found.sources):
         return None
     src = found.sources
-    return np.column_stack([np.asarray(src["x"], float), np.asarray(src["y"], float)])
+    xy = np.column_stack([np.asarray(src["x"], float), np.asarray(src["y"], float)])
+    flux = np.asarray(src["flux"], float) if "flux" in src.colnames else np.full(len(xy), np.nan)
+    return xy, flux
 
 
 def _match_clicks(
@@ -196,6 +214,7 @@ def run_light_curve(
     comparison_mag: np.ndarray | None = None,
     catalogue: CatalogueComparison | None = None,
     field_xy: np.ndarray | None = None,
+    field_flux: np.ndarray | None = None,
     read_noise: float = 0.0,
     executor: Executor | None = None,
     state: StepState | None = None,
@@ -221,6 +240,9 @@ def run_light_curve(
         The field's sources in the first light's pixels (its detections): a
         moving target that passes one of them in a light is flagged
         ``CONTAMINATED`` there (the star's light is in its aperture).
+    field_flux : ndarray (n,), optional
+        Their fluxes: an automatic comparison star is refused when a brighter
+        star's aperture reaches into its aperture or sky annulus.
     """
     positions, _ = predict_positions(target, frames)
     target_xy = np.column_stack([positions["x"], positions["y"]]).astype(float)
@@ -269,7 +291,8 @@ def run_light_curve(
             choose_comparison_stars, m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
             target_flux=float(np.nanmedian(m.target_flux)), n_comparison=params.n_comparison,
             isolation_radius=params.isolation_radius, max_delta_mag=params.max_delta_mag,
-            max_chi2=params.max_chi2,
+            max_chi2=params.max_chi2, aperture_radius=params.aperture_radius,
+            annulus_outer=params.annulus_outer, field_xy=field_xy, field_flux=field_flux,
         )  # fmt: skip
         choice = None
         unknown = np.flatnonzero(~np.isfinite(known.mag)) if known is not None else []

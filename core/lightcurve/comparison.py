@@ -82,6 +82,10 @@ def choose_comparison_stars(
     max_chi2: float = 4.0,
     colour_weight: float = 2.0,
     min_coverage: float = 1.0,
+    aperture_radius: float | None = None,
+    annulus_outer: float | None = None,
+    field_xy: np.ndarray | None = None,
+    field_flux: np.ndarray | None = None,
 ) -> ComparisonChoice:
     """Choose comparison and check stars from candidates measured in every frame.
 
@@ -115,6 +119,18 @@ def choose_comparison_stars(
         target; lower for a moving target whose field changes, so that the
         ensemble is re-formed frame by frame from the stars present (see
         :func:`~fluxion.core.lightcurve.differential.differential_magnitudes`).
+    aperture_radius, annulus_outer : float, optional
+        The photometry's aperture and outer sky radius (px). When both are
+        given, a candidate is refused when a brighter star is closer than
+        their sum: that star's aperture reaches into the candidate's aperture
+        or sky annulus, and its light into the candidate's measurement.
+        Brighter among the candidates by their measured flux, and among the
+        field's stars by ``field_flux``.
+    field_xy, field_flux : ndarray, optional
+        Every star found in the reference frame, (x, y) and flux on one scale
+        (its detections), so that a brighter star that is no candidate (too
+        bright, saturated, flagged) counts too. A candidate is matched to its
+        own detection within ``aperture_radius``.
 
     Returns
     -------
@@ -159,7 +175,14 @@ def choose_comparison_stars(
     if n_stars > 1:
         dist, _ = cKDTree(positions).query(positions, k=2)
         refuse(dist[:, 1] < isolation_radius, f"a neighbour within {isolation_radius:g} px")
-    mean_mag = -2.5 * np.log10(_typical_flux(flux))
+    typical = _typical_flux(flux)
+    if n_stars > 1 or field_xy is not None:
+        if aperture_radius is not None and annulus_outer is not None:
+            reach = float(aperture_radius) + float(annulus_outer)
+            crowded = _brighter_within(positions, typical, reach, aperture_radius,
+                                       field_xy, field_flux)  # fmt: skip
+            refuse(crowded, f"a brighter star within {reach:g} px (aperture + sky annulus)")
+    mean_mag = -2.5 * np.log10(typical)
     if target_flux is not None and target_flux > 0:
         delta = np.abs(mean_mag + 2.5 * np.log10(target_flux))
         refuse(~(delta <= max_delta_mag), f"more than {max_delta_mag:g} mag from the target")
@@ -207,6 +230,44 @@ def choose_comparison_stars(
             "variability; add stars or relax the criteria",
         )
     return ComparisonChoice(comparison, check, rejected, chi2, notes)
+
+
+def _brighter_within(
+    xy: np.ndarray,
+    flux: np.ndarray,
+    reach: float,
+    own_radius: float,
+    field_xy: np.ndarray | None,
+    field_flux: np.ndarray | None,
+) -> np.ndarray:
+    """Which candidates have a brighter star closer than ``reach`` px.
+
+    Among the candidates their own fluxes are compared; among the field's
+    stars, the field's fluxes (another scale), each candidate's own being its
+    detection within ``own_radius`` (a candidate without one is judged by the
+    candidates only).
+    """
+    n = len(xy)
+    out = np.zeros(n, dtype=bool)
+    if n > 1:
+        d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(d, np.inf)
+        brighter = flux[None, :] > flux[:, None]  # NaN compares False: not brighter
+        out |= np.any((d < reach) & brighter, axis=1)
+    if field_xy is None or field_flux is None or not len(field_xy):
+        return out
+    fxy = np.asarray(field_xy, dtype=float).reshape(-1, 2)
+    fflux = np.asarray(field_flux, dtype=float).reshape(-1)
+    if len(fflux) != len(fxy):
+        raise ValueError(f"field_flux has {len(fflux)} values for {len(fxy)} field stars")
+    tree = cKDTree(fxy)
+    own_d, own = tree.query(xy)
+    for i, near in enumerate(tree.query_ball_point(xy, reach)):
+        if own_d[i] > own_radius:
+            continue  # not detected itself: no flux on the field's scale
+        mine = fflux[own[i]]
+        out[i] |= any(j != own[i] and fflux[j] > mine for j in near)
+    return out
 
 
 def _typical_flux(flux: np.ndarray) -> np.ndarray:
