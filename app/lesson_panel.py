@@ -44,7 +44,9 @@ from fluxion.core.classroom.lessons import (
 from fluxion.core.classroom.truth import find_truth_folder
 from fluxion.core.simulation.lessons import LESSON_FILE
 from fluxion.core.simulation.writer import TRUTH_FOLDER
+from fluxion.widgets.flow_layout import WrappingStrip
 
+from .class_sheet_action import ClassSheetMaker
 from .session import Session
 from .workers import ErrorInfo, Task
 
@@ -82,6 +84,11 @@ class LessonPanel(QWidget):
         for lesson in self.lessons:
             self.choice.addItem(lesson.title, lesson.name)
         self.choice.currentIndexChanged.connect(self._choose)
+        # A long lesson title is cut, not a reason for the dock to scroll sideways.
+        self.choice.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.choice.setMinimumContentsLength(12)
         self.night_label = QLabel("Open a night made by 'fluxion demo' or the classroom demo.")
         self.night_label.setWordWrap(True)
         self.steps = QListWidget()
@@ -97,25 +104,38 @@ class LessonPanel(QWidget):
         self.previous_button.clicked.connect(self.previous_step)
         self.next_button = QPushButton("Next step")
         self.next_button.clicked.connect(self.next_step)
-        # Two rows, so that the dock stays narrow with large text (presentation mode).
+        # Rows that wrap, so that the dock stays narrow (a 1366-pixel screen gives it
+        # about 220 px) and with large text (presentation mode).
         buttons = QVBoxLayout()
         buttons.addWidget(self.go_button)
-        step_row = QHBoxLayout()
-        step_row.addWidget(self.previous_button)
-        step_row.addWidget(self.next_button)
-        buttons.addLayout(step_row)
+        step_row = WrappingStrip()
+        step_row.add(self.previous_button)
+        step_row.add(self.next_button)
+        buttons.addWidget(step_row)
 
         self.answer_box = QGroupBox("Your answers")
         self.answer_form = QFormLayout(self.answer_box)
-        self.answer_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        # Each answer's name above its fields: beside it, the fields of a narrow dock
+        # were a few characters wide and the numbers scrolled out of sight.
+        self.answer_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         self.answer_fields: dict[str, tuple[QLineEdit, QLineEdit]] = {}
         self.save_button = QPushButton("Save answers")
         self.save_button.clicked.connect(self.save_answers)
         self.check_button = QPushButton("Check my answer")
         self.check_button.clicked.connect(self.run_check)
-        row = QHBoxLayout()
-        row.addWidget(self.save_button)
-        row.addWidget(self.check_button)
+        # The teacher's sheet of a whole class (as 'fluxion check FOLDER --out').
+        self.class_sheet = ClassSheetMaker(session.workers, self)
+        self.class_sheet.message.connect(lambda text: self.status.setText(text))
+        self.sheet_button = QPushButton("Class sheet...")
+        self.sheet_button.setToolTip(
+            "For the teacher: check every student's project in a folder against its night "
+            "and open the class sheet (verdicts and a plot per quantity)"
+        )
+        self.sheet_button.clicked.connect(lambda: self.class_sheet.choose_and_make(self))
+        row = WrappingStrip()
+        row.add(self.save_button)
+        row.add(self.check_button)
+        row.add(self.sheet_button)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         # The check's findings, shown under the last step's text.
@@ -133,7 +153,7 @@ class LessonPanel(QWidget):
         b = QVBoxLayout(bottom)
         b.setContentsMargins(0, 0, 0, 0)
         b.addWidget(self.answer_box)
-        b.addLayout(row)
+        b.addWidget(row)
         b.addWidget(self.status)
         b.addStretch(1)
         split = QSplitter(Qt.Orientation.Vertical)

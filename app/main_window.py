@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.widgets.flow_layout import WrappingStrip
+from fluxion.widgets.folded_tabs import fold_tab_bar, is_folded
 from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
@@ -53,6 +54,8 @@ log = logging.getLogger("fluxion.app")
 
 # The narrowest a step dock may be made (its panel scrolls sideways below its own width).
 STEP_DOCK_MIN_WIDTH = 320
+#: The left docks' width while the Lesson is in front (a quarter of the window at most).
+LESSON_DOCK_WIDTH = 340
 
 # The step dock opens on the first step of the chain until the user picks another.
 STARTING_STEP = CalibrationPanel.title
@@ -107,6 +110,9 @@ class MainWindow(ProjectActions, QMainWindow):
         )
         self.tabifyDockWidget(self.frames_dock, self.lesson_dock)
         self.frames_dock.raise_()
+        # The lesson's text and answer fields want more room than the frame list.
+        self._frames_width: int | None = None
+        self.lesson_dock.visibilityChanged.connect(self._fit_lesson_dock)
         self.panels: list[StepPanel] = []
         self.current_step = STARTING_STEP
         self.panel_docks: list[QDockWidget] = []
@@ -169,6 +175,9 @@ class MainWindow(ProjectActions, QMainWindow):
         dock.visibilityChanged.connect(lambda shown, t=cls.title: self._note_step(t, shown))
         panel.set_in_front(False)  # until the dock shows its tab
         dock.visibilityChanged.connect(panel.set_in_front)
+        # Qt makes a new tab bar when docks are moved or tabified again.
+        dock.dockLocationChanged.connect(lambda _a: self.unelide_tabs())
+        dock.topLevelChanged.connect(lambda _f: self.unelide_tabs())
         self.panels.append(panel)
         self.panel_docks.append(dock)
         return panel
@@ -253,6 +262,9 @@ class MainWindow(ProjectActions, QMainWindow):
         m.addAction("Open &project...", self.choose_project)
         self.recent_menu = m.addMenu("Recent projects")
         m.addAction("Classroom &demo", self.start_demo)
+        self.class_sheet_action = m.addAction(
+            "&Class sheet of a folder of projects...", self._class_sheet
+        )
         m.addSeparator()
         m.addAction("&Save project", QKeySequence.StandardKey.Save, self.save_project)
         m.addAction("Save project &as...", QKeySequence.StandardKey.SaveAs, self.save_project_as)
@@ -279,6 +291,12 @@ class MainWindow(ProjectActions, QMainWindow):
         self.step_all_action.toggled.connect(self._set_step_all)
         h = self.menuBar().addMenu("&Help")
         h.addAction("Shortcuts and &steps", QKeySequence.StandardKey.HelpContents, self.show_help)
+
+    def _class_sheet(self) -> None:
+        """File > Class sheet: the Lesson dock shows the progress and where the sheet is."""
+        self.lesson_dock.show()
+        self.lesson_dock.raise_()
+        self.lesson_panel.class_sheet.choose_and_make(self)
 
     def show_help(self) -> HelpDialog:
         """Help > Shortcuts and steps (non-modal; deleted when closed)."""
@@ -343,6 +361,38 @@ class MainWindow(ProjectActions, QMainWindow):
         if not room.contains(self.frameGeometry().topLeft()):
             self.move(room.topLeft())
 
+    def _fit_lesson_dock(self, shown: bool) -> None:
+        """Widen the left docks while the Lesson is in front, narrow them after.
+
+        The frame list is a sixth of the window; the lesson's answer fields were a
+        few characters wide in it at 1366x768 (a quarter of the window, at most
+        LESSON_DOCK_WIDTH px, is given to them).
+        """
+        if self.lesson_dock.isFloating() or self.presentation_on():
+            return
+        horizontal = Qt.Orientation.Horizontal
+        if shown:
+            wanted = min(LESSON_DOCK_WIDTH, self.width() // 4)
+            if self.lesson_dock.width() < wanted:
+                self._frames_width = self.lesson_dock.width()
+                self.resizeDocks([self.lesson_dock], [wanted], horizontal)
+        elif self._frames_width is not None and not self.lesson_dock.isHidden():
+            width, self._frames_width = self._frames_width, None
+            # Once the dock now in front is shown (a hidden dock is not resized).
+            QTimer.singleShot(0, lambda: self._narrow_left(width))
+
+    def _narrow_left(self, width: int) -> None:
+        front = [d for d in (self.frames_dock, self.header_dock) if d.isVisible()]
+        if front and not self.lesson_dock.visibleRegion().isEmpty():
+            return  # the Lesson came back to the front meanwhile
+        if front:
+            self.resizeDocks(front[:1], [width], Qt.Orientation.Horizontal)
+
+    def presentation_on(self) -> bool:
+        """Whether presentation mode is on (it sizes the Lesson dock itself)."""
+        presentation = getattr(self, "presentation", None)
+        return presentation is not None and presentation.on
+
     # -- showing --------------------------------------------------------------
     def raise_step(self, title: str) -> None:
         """Bring the step panel of this title to the front of the step dock."""
@@ -381,18 +431,23 @@ class MainWindow(ProjectActions, QMainWindow):
         layout changes): eight step tabs do not fit a third of the window, and whole names
         read better than "Cali...", "Det...", "Astr..."."""
         for bar in self.findChildren(QTabBar):
-            bar.setElideMode(Qt.TextElideMode.ElideNone)
-            bar.setUsesScrollButtons(True)
+            if not is_folded(bar):
+                bar.setElideMode(Qt.TextElideMode.ElideNone)
+                bar.setUsesScrollButtons(True)
         QTimer.singleShot(0, self._hide_stale_tab_bars)
 
     def _hide_stale_tab_bars(self) -> None:
         """Hide a dock tab bar Qt left behind when more docks were tabified: it showed
-        "Frame statistics | Calibration" in the middle of the start page."""
+        "Frame statistics | Calibration" in the middle of the start page; and the step
+        docks' own tab strip, which repeated the Steps bar and was cut off at 1366 px."""
         bars = [b for b in self.findChildren(QTabBar) if b.parent() is self and b.isVisible()]
         names = [{b.tabText(i) for i in range(b.count())} for b in bars]
+        steps = {p.title for p in self.panels}
         for bar, mine in zip(bars, names, strict=True):
             if any(mine < other for other in names):
                 bar.hide()
+            elif mine and mine <= steps:
+                fold_tab_bar(bar)  # the Steps bar chooses the step
 
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)

@@ -49,6 +49,7 @@ _BLINK_HINTS = (("\u2190 \u2192", "blink"), ("Space", "play / pause"))
 _LESSON_SHARE = 0.32  # of the window's width, for the Lesson dock
 _STEP_SHARE = 0.3  # at least, for the step panel's dock
 _VIEWS_MS = 1000  # how often views opened since (a dialog, a new plot) are looked for
+_FILL_MS = 300  # after asking to be maximised, when to check that the window filled the screen
 
 
 def projector_palette() -> QPalette:
@@ -148,6 +149,8 @@ class PresentationMode(QObject):
         self._font: QFont | None = None
         self._palette: QPalette | None = None
         self._layout = None  # the window's docks as they were, put back on leaving
+        self._was_maximised = False
+        self._geometry = None  # the window's size and place before, put back on leaving
         # Widgets whose font is their own (a style sheet's family, a set font):
         # they do not follow the application's, so they are enlarged one by one.
         self._own_fonts: list[tuple[QWidget, str, QFont]] = []
@@ -172,6 +175,9 @@ class PresentationMode(QObject):
             self.window.settings.set_presentation(on)
 
     def _enter(self) -> None:
+        # As the user left it, before the larger fonts grow the window's minimum size.
+        self._was_maximised = bool(self.window.windowState() & Qt.WindowState.WindowMaximized)
+        self._geometry = self.window.saveGeometry()
         app = QApplication.instance()
         self._font, self._palette = QFont(app.font()), QPalette(app.palette())
         normal = self._font.pointSizeF() if self._font.pointSizeF() > 0 else 9.0
@@ -189,10 +195,39 @@ class PresentationMode(QObject):
         self._enlarge_own_fonts(big.pointSizeF())
         self.window.image_view.set_compact(True)
         self._layout = self.window.saveState()
+        self._maximise()
         self.window.lesson_dock.show()
         self.window.lesson_dock.raise_()
         # Once the window has its real width (at start, after it is shown).
         QTimer.singleShot(0, self._widen_lesson)
+
+    def _maximise(self) -> None:
+        """The whole screen for the room (the window as it was is put back on leaving)."""
+        window = self.window
+        state = window.windowState()
+        if not self._was_maximised:
+            # Applied when the window shows, if it is not shown yet (mode remembered).
+            window.setWindowState(state | Qt.WindowState.WindowMaximized)
+            if window.isVisible():
+                QTimer.singleShot(_FILL_MS, self._fill_screen)
+
+    def _fill_screen(self) -> None:
+        """Where no window manager maximises (a bare X server, a kiosk), size it by hand."""
+        screen = self.window.screen()
+        if not self.on or screen is None:
+            return
+        room = screen.availableGeometry()
+        frame = self.window.frameGeometry()
+        if frame.width() < room.width() - 2 or frame.height() < room.height() - 2:
+            self.window.setGeometry(room)
+
+    def _restore_size(self) -> None:
+        window = self.window
+        if self._was_maximised:
+            return
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMaximized)
+        if self._geometry is not None:
+            window.restoreGeometry(self._geometry)
 
     def _widen_lesson(self) -> None:
         """The lesson is what the room reads: give its dock a third of the window."""
@@ -249,6 +284,8 @@ class PresentationMode(QObject):
         if self._layout is not None:
             self.window.restoreState(self._layout)
             self.window.unelide_tabs()
+        # After the fonts: with the large ones the window could not be as small as it was.
+        self._restore_size()
 
     def _views(self) -> list[pg.GraphicsView]:
         return self.window.findChildren(pg.GraphicsView)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -30,6 +32,14 @@ class TaskProgress(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running task at its next checkpoint")
         self.cancel_button.clicked.connect(self.cancel)
+        # A click does not take the keyboard focus (Tab still reaches the button):
+        # the button hides when the task ends, and Qt then gave the focus to the
+        # next widget in the chain, the blink bar's frames/s box.
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self._focus_before: QWidget | None = None
+        app = QApplication.instance()
+        if app is not None:
+            app.focusChanged.connect(self._on_focus)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.label)
@@ -61,7 +71,25 @@ class TaskProgress(QWidget):
             self._follow(running[-1])
         else:
             self.task = None
-            self.setVisible(False)
+            self._hide()
+
+    def _on_focus(self, old: QWidget | None, new: QWidget | None) -> None:
+        if new is not None and shiboken6.isValid(self) and self.isAncestorOf(new):
+            if old is not None and not self.isAncestorOf(old):
+                self._focus_before = old
+
+    def _hide(self) -> None:
+        """Hide; the keyboard focus, if here (Tab, then Space on Cancel), goes back
+        to where it was rather than to whatever widget comes next."""
+        focus = QApplication.focusWidget()
+        had_focus = focus is not None and self.isAncestorOf(focus)
+        self.setVisible(False)
+        if had_focus:
+            before = self._focus_before
+            if before is not None and shiboken6.isValid(before) and before.isVisible():
+                before.setFocus(Qt.FocusReason.OtherFocusReason)
+            else:
+                self.window().setFocus(Qt.FocusReason.OtherFocusReason)
 
     def cancel(self) -> None:
         """Cancel the task shown."""

@@ -45,6 +45,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def write_class_summary(out: Path, table) -> Path:
+    """Write the class summary as ``class_summary.ecsv`` and ``.csv`` into ``out`` (made,
+    and marked as an output folder so that it is never read as a night); the .ecsv's path.
+
+    Qt-free (the window runs it in a worker). Raises OSError when it cannot be written.
+    """
+    from fluxion.core.io.fitsio import atomic_write_ecsv, atomic_write_text
+    from fluxion.core.io.folders import mark_output_folder
+
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output_folder(out)
+    atomic_write_ecsv(out / SUMMARY_FILE, table)
+    text = io.StringIO()
+    table.write(text, format="ascii.csv")
+    atomic_write_text(out / Path(SUMMARY_FILE).with_suffix(".csv").name, text.getvalue())
+    return out / SUMMARY_FILE
+
+
+def check_class_into(folder: Path, out: Path, state=None) -> tuple[object, list[str]]:
+    """Check every student's project under ``folder`` and write the class summary into
+    ``out``: (the summary table, the projects that could not be checked with why).
+
+    Qt-free; the sheet's plots are drawn after, on the GUI thread
+    (:func:`fluxion.app.class_sheet.write_class_sheet`). Raises ValueError when no
+    project could be checked.
+    """
+    from fluxion.core.classroom.sheet import check_class, class_summary
+
+    reports, problems = check_class([folder])
+    if not reports:
+        raise ValueError(
+            f"no project in {folder} could be checked"
+            + (": " + "; ".join(problems) if problems else "")
+        )
+    table = class_summary(reports)
+    write_class_summary(out, table)
+    return table, problems
+
+
 def run(args: argparse.Namespace) -> int:
     from fluxion.core.classroom.check import check_project
     from fluxion.core.classroom.sheet import (
@@ -82,18 +121,8 @@ def run(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"not checked: {line}")
     if args.out is not None:
-        from fluxion.core.io.fitsio import atomic_write_ecsv, atomic_write_text
-        from fluxion.core.io.folders import mark_output_folder
-
         try:
-            args.out.mkdir(parents=True, exist_ok=True)
-            mark_output_folder(args.out)
-            atomic_write_ecsv(args.out / SUMMARY_FILE, table)
-            text = io.StringIO()
-            table.write(text, format="ascii.csv")
-            atomic_write_text(
-                args.out / Path(SUMMARY_FILE).with_suffix(".csv").name, text.getvalue()
-            )
+            write_class_summary(args.out, table)
         except OSError as exc:
             raise CommandError(f"cannot write the class summary into {args.out}: {exc}") from exc
         print(f"class summary: {args.out / SUMMARY_FILE}")

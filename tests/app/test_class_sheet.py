@@ -111,3 +111,34 @@ def test_the_class_sheet_lists_verdicts_and_plots_each_students_point(klass, tmp
             c = QColor(colour)
             found = np.any(np.all(arr[..., :3] == (c.blue(), c.green(), c.red()), axis=-1))
             assert found == (verdict in students.values()), (quantity, verdict)
+
+
+def test_the_window_makes_the_class_sheet_of_a_folder(klass, window, qtbot, monkeypatch):
+    """Lesson panel > Class sheet...: the same sheet as 'fluxion check FOLDER --out'."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    from fluxion.app.class_sheet import SHEET_FILE
+    from fluxion.app.class_sheet_action import SHEET_FOLDER
+
+    folder, expected = klass
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    panel = window.lesson_panel
+    panel.class_sheet.open_page = False
+    window.lesson_dock.show()
+    window.lesson_dock.raise_()
+    qtbot.waitUntil(panel.sheet_button.isVisible, timeout=5_000)
+    with qtbot.waitSignal(panel.class_sheet.done, timeout=180_000) as done:
+        qtbot.mouseClick(panel.sheet_button, Qt.MouseButton.LeftButton)
+    page = done.args[0]
+    assert page == folder / SHEET_FOLDER / SHEET_FILE and page.is_file()
+    text = page.read_text()
+    for student in expected:
+        assert f"<tr><th>{student}</th>" in text
+    assert str(page) in panel.status.text()
+    # The sheet's folder is an output folder: checking the class again does not read it.
+    from fluxion.core.classroom.sheet import class_projects
+
+    assert sorted(p.name for p in class_projects([folder])) == sorted(expected)
+    # The File menu has it too.
+    assert window.class_sheet_action.text().startswith("&Class sheet")
