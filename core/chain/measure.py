@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -122,9 +123,10 @@ def detected_fwhm(store: ProductStore | None, frame: FrameInfo, image_fp: str) -
     return _detected(store, frame, None, image_fp).fwhm
 
 
-def _usable_fwhm(value: object) -> float | None:
+def _usable_fwhm(value: Any) -> float | None:
+    """A positive finite FWHM from whatever a table's meta holds, else None."""
     try:
-        fwhm = float(value)  # type: ignore[arg-type]
+        fwhm = float(value)
     except (TypeError, ValueError):
         return None
     return fwhm if math.isfinite(fwhm) and fwhm > 0 else None

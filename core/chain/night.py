@@ -291,10 +291,10 @@ def run_night(
         for step, status in report.status.items():
             count(step, status)
 
-    def on_result(f: FrameInfo, result: object) -> None:
+    def on_result(f: FrameInfo, result: FrameReport | BaseException) -> None:
         if isinstance(result, BaseException):
             result = FrameReport(names.file(f.path), errors=[f"{type(result).__name__}: {result}"])
-        take(result)  # type: ignore[arg-type]
+        take(result)
 
     run_frames(
         lights, process_frame,

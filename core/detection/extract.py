@@ -38,6 +38,7 @@ import logging
 import math
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -272,7 +273,7 @@ class Detection:
         *,
         executor: Executor | None = None,
         state: StepState | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> list[DetectionResult]:
         """Run on several in-memory ``(image, mask)`` pairs, in parallel.
 
@@ -284,7 +285,7 @@ class Detection:
 
         def one(item: tuple[np.ndarray, np.ndarray | None]) -> DetectionResult:
             state.check()
-            out = self(item[0], item[1], **kwargs)  # type: ignore[arg-type]
+            out = self(item[0], item[1], **kwargs)
             tick()
             return out
 

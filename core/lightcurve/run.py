@@ -197,16 +197,16 @@ def measure_frames(
         return tgt, st, fwhm, spill
 
     tick = state.counter(n_frames, "photometry") if state is not None else None
-    results: list[tuple[Table, Table, float, float]] = [None] * n_frames  # type: ignore[list-item]
+    results: list[tuple[Table, Table, float, float]] = []
     if executor is None:
         for i in range(n_frames):
-            results[i] = one(i)
+            results.append(one(i))
             if tick:
                 tick()
     else:
-        futures = {i: executor.submit(one, i) for i in range(n_frames)}
-        for i, fut in futures.items():
-            results[i] = fut.result()
+        futures = [executor.submit(one, i) for i in range(n_frames)]
+        for fut in futures:
+            results.append(fut.result())
             if tick:
                 tick()
     return Measurement(
