@@ -284,6 +284,7 @@ def run_night(
         mine.errors.extend(report.errors)
         mine.target_xy, mine.target_row = report.target_xy, report.target_row
         mine.deferred = report.deferred
+        mine.image_fp = report.image_fp or mine.image_fp
         for attr in ("sources", "wcs"):  # the second pass has neither
             if getattr(report, attr) is not None:
                 setattr(mine, attr, getattr(report, attr))
@@ -355,7 +356,9 @@ def run_night(
                 _uncount(counts, step, report_of(f).status.get(step))
         run_frames(
             again, measure_target,
-            lambda f: (job, portable(f), target_xy[index[names.file(f.path)]]),
+            lambda f: (
+                job, portable(f), target_xy[index[names.file(f.path)]], report_of(f).image_fp
+            ),
             on_result, executor=executor, state=state.sub(0.91, 0.95),
             label="target measured",
         )  # fmt: skip

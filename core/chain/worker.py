@@ -122,7 +122,9 @@ class FrameReport:
     hundred, not the whole table), ``missing`` what calibration went without, ``wcs`` the
     frame's celestial WCS as photometry placed its stars with (the solution,
     else the header's; None when neither), ``deferred`` whether photometry
-    waits for the night to place the target.
+    waits for the night to place the target, ``image_fp`` the fingerprint of
+    the pixels the steps used (for :func:`measure_target`, which then does not
+    open the product to learn it).
     """
 
     frame: str
@@ -136,6 +138,7 @@ class FrameReport:
     missing: dict[str, str] = field(default_factory=dict)
     wcs: WCS | None = None
     deferred: bool = False
+    image_fp: str | None = None
 
 
 # Calibration steps (with their masters) by night: a process loads a night's
@@ -318,6 +321,7 @@ def process_frame(
         log.warning("%s: %s", frame.path.name, exc)
         report.errors.append(failure_message(exc))
     _write_calibrated(store, record, report)
+    report.image_fp = record.image_fingerprint
     report.wcs = record.wcs
     if report.wcs is None and record.has_image:
         report.wcs = read_wcs(record.image(store).header)
@@ -348,12 +352,17 @@ def measure_target(
     job: FrameJob,
     frame: FrameInfo,
     target_xy: tuple[float, float] | None,
+    image_fp: str | None = None,
 ) -> FrameReport:
     """Photometry and zero point of a light with the target at ``target_xy`` (None: not placed).
 
     For the lights whose target position only the whole night gives (a track
     fitted to every light, a star placed through the registration in a light
-    that was not solved): their pixels are read a second time.
+    that was not solved): their calibrated product is read (once), its
+    sources and solution as :func:`process_frame` stored them. ``image_fp``
+    is the fingerprint of its pixels as :func:`process_frame` reported it
+    (``FrameReport.image_fp``): photometry that is still current then opens
+    nothing, and photometry redone opens the product once, for its pixels.
     """
     from .detect import load_sources
     from .solve import load_solution
@@ -361,7 +370,7 @@ def measure_target(
     single_thread_worker_process()
     store = FrameStore(job.folder, job.names)
     report = FrameReport(job.names.file(frame.path))
-    record = FrameRecord(frame)
+    record = FrameRecord(frame, image_fingerprint=image_fp)
     try:
         record.sources = load_sources(store, frame)
         record.fingerprints["detection"] = store.fingerprint_of("detection", frame.path) or ""

@@ -15,6 +15,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.io.fits import HDUList
@@ -22,7 +23,7 @@ from astropy.table import Table
 
 from fluxion.core.astrometry import SolveParams
 from fluxion.core.chain.night import NightParams, run_night
-from fluxion.core.chain.targets import fixed_target
+from fluxion.core.chain.targets import Locator, fixed_target
 from fluxion.core.io import fitsio
 from fluxion.core.io.sequence import scan
 from fluxion.core.project.document import Project
@@ -93,10 +94,11 @@ def opens(monkeypatch) -> Opens:
     return counts
 
 
-def _run(night: Path, folder: Path, opens: Opens, executor=None):
+def _run(night: Path, folder: Path, opens: Opens, executor=None, target=None):
     frames = scan(night)
     first = Table.read(night / "truth/light_0001.ecsv")
     star = first[first["kind"] == "eclipsing"][0]
+    target = target if target is not None else fixed_target(star["ra"], star["dec"])
     catalog_file = night / "truth/reference_catalog.ecsv"
     params = NightParams(
         astrometry=SolveParams(catalog="Local file", catalog_file=str(catalog_file))
@@ -110,8 +112,7 @@ def _run(night: Path, folder: Path, opens: Opens, executor=None):
     opens.on = True
     try:
         run = run_night(
-            project, frames, params, catalog=catalog,
-            target=fixed_target(star["ra"], star["dec"]), executor=executor,
+            project, frames, params, catalog=catalog, target=target, executor=executor,
         )  # fmt: skip
     finally:
         opens.on = False
@@ -157,3 +158,19 @@ def test_a_rerun_opens_each_calibrated_light_once_and_no_raw_light(night, tmp_pa
     assert all(opens.astropy[p] == 0 for p in raw), [opens.astropy[p] for p in raw]
     assert all(opens.astropy[p] == 1 for p in products), [opens.astropy[p] for p in products]
     assert list(again.frames["status"]) == list(first.frames["status"])
+
+
+def test_a_target_only_the_night_places_reads_each_product_once(night, tmp_path, opens):
+    # A locator without sky positions (a fitted track): the lights are measured
+    # after the night's solutions, from their calibrated products, read once.
+    first = Table.read(night / "truth/light_0001.ecsv")
+    star = first[first["kind"] == "eclipsing"][0]
+    where = (float(star["x"]), float(star["y"]))
+    track = Locator(lambda lights, wcs: [where] * len(lights), {"kind": "moving"})
+    frames, run = _run(night, tmp_path / "p", opens, target=track)
+    assert list(run.frames["status"]) == ["ok"] * CONFIG.n_frames
+    assert np.all(np.isfinite(np.asarray(run.light_curve["mag"], float)))
+    files = _files_of_lights(night, tmp_path / "p", frames)
+    raw, products = files[: CONFIG.n_frames], files[CONFIG.n_frames :]
+    assert [opens.astropy[p] for p in raw] == [1] * CONFIG.n_frames
+    assert [opens.astropy[p] for p in products] == [1] * CONFIG.n_frames
