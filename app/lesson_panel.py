@@ -229,6 +229,10 @@ class LessonPanel(QWidget):
             value, error = QLineEdit(), QLineEdit()
             value.setPlaceholderText(spec.unit)
             error.setPlaceholderText("error")
+            for field in (value, error):
+                # Never squeezed below a line of text when the status below grows
+                # (the splitter then takes the room from the lesson's text above).
+                field.setMinimumHeight(field.sizeHint().height())
             value.setToolTip(spec.help)
             row = QHBoxLayout()
             row.addWidget(value, 3)

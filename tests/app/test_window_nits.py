@@ -111,6 +111,13 @@ def test_answer_fields_are_wide_enough_at_1366x768(window, qtbot) -> None:
     assert window.lesson_dock.width() >= min(340, window.width() // 4) - 2
     for button in (panel.save_button, panel.check_button, panel.sheet_button):
         assert button.mapTo(viewport, button.rect().topRight()).x() <= viewport.width()
+    # A longer message below (where the class sheet went) squeezes no field.
+    panel.status.setText("Class sheet: " + "/a/long/folder" * 8 + "/class_sheet.html.")
+    panel.status.setWordWrap(True)
+    qtbot.wait(50)
+    for value, error in panel.answer_fields.values():
+        assert value.height() >= value.sizeHint().height()
+        assert error.height() >= error.sizeHint().height()
     # Back to the frame list: it is as narrow as it was.
     wide = window.lesson_dock.width()
     window.frames_dock.raise_()
