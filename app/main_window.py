@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.widgets.flow_layout import WrappingStrip
-from fluxion.widgets.folded_tabs import fold_tab_bar, is_folded
+from fluxion.widgets.folded_tabs import fold_tab_bar, is_folded, unfold_tab_bar
 from fluxion.widgets.frame_table import FrameTable
 from fluxion.widgets.image_view import ImageView
 
@@ -141,6 +141,9 @@ class MainWindow(ProjectActions, QMainWindow):
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        # Qt makes new tab bars (or reuses old ones) when docks are moved or tabified.
+        dock.dockLocationChanged.connect(lambda _a: self.unelide_tabs())
+        dock.topLevelChanged.connect(lambda _f: self.unelide_tabs())
         return dock
 
     def _link_panels(self) -> None:
@@ -175,9 +178,6 @@ class MainWindow(ProjectActions, QMainWindow):
         dock.visibilityChanged.connect(lambda shown, t=cls.title: self._note_step(t, shown))
         panel.set_in_front(False)  # until the dock shows its tab
         dock.visibilityChanged.connect(panel.set_in_front)
-        # Qt makes a new tab bar when docks are moved or tabified again.
-        dock.dockLocationChanged.connect(lambda _a: self.unelide_tabs())
-        dock.topLevelChanged.connect(lambda _f: self.unelide_tabs())
         self.panels.append(panel)
         self.panel_docks.append(dock)
         return panel
@@ -448,6 +448,8 @@ class MainWindow(ProjectActions, QMainWindow):
                 bar.hide()
             elif mine and mine <= steps:
                 fold_tab_bar(bar)  # the Steps bar chooses the step
+            elif is_folded(bar):
+                unfold_tab_bar(bar)  # reused by Qt for other docks
 
     def show_start_page(self) -> None:
         self.stack.setCurrentWidget(self.start_page)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QTabBar
 
-__all__ = ["fold_tab_bar", "is_folded"]
+__all__ = ["fold_tab_bar", "is_folded", "unfold_tab_bar"]
 
 _MARK = "fluxion_folded"
+_NO_LIMIT = 16777215  # Qt's QWIDGETSIZE_MAX
 # The bar's height comes from its tabs' (the dock layout asks the bar's size hint).
 _FOLDED = (
     "QTabBar::tab { height: 0px; min-height: 0px; max-height: 0px; padding: 0px;"
@@ -37,3 +38,14 @@ def fold_tab_bar(bar: QTabBar) -> None:
 def is_folded(bar: QTabBar) -> bool:
     """Whether :func:`fold_tab_bar` folded ``bar``."""
     return bar.property(_MARK) is True
+
+
+def unfold_tab_bar(bar: QTabBar) -> None:
+    """Give a folded bar its height back (Qt reuses a main window's tab bars for
+    other docks, which may need theirs)."""
+    if bar.property(_MARK) is not True:
+        return
+    bar.setProperty(_MARK, False)
+    bar.setStyleSheet("")
+    bar.setMaximumHeight(_NO_LIMIT)
+    bar.updateGeometry()
