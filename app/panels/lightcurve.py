@@ -402,7 +402,7 @@ class LightCurvePanel(
             read_noise = float(lights[0].read_noise or 0.0)
             field = field_stars(store, lights[0], cache)
             # The zero point's catalogue stars make the curve calibrated by default.
-            catalogue = calibration_stars(store, f, params.isolation_radius)
+            catalogue = calibration_stars(store, f, params.isolation_radius, cache)
             run = run_light_curve(
                 f, t, params, load, comparison_xy=comps if use_clicked else None,
                 comparison_mag=comp_mag, catalogue=catalogue, read_noise=read_noise,

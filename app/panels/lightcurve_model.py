@@ -110,20 +110,24 @@ def to_first_light(frames: TargetFrames, light: int, x: float, y: float) -> tupl
 
 
 def calibration_stars(
-    store, frames: TargetFrames, isolation_radius: float = 0.0
+    store, frames: TargetFrames, isolation_radius: float = 0.0, cache: ProductCache | None = None
 ) -> CatalogueComparison | None:
     """The catalogue stars of the first light the zero-point step calibrated.
 
-    Read from the project's zero-point products (``store``), in the first
-    light's pixels; None when no light was calibrated (or nothing is stored).
-    Runs in a worker (reads files).
+    Read from the project's zero-point products (``store``; through ``cache``
+    when given: the Zero point panel read them already), in the first light's
+    pixels; None when no light was calibrated (or nothing is stored). Runs in a
+    worker (reads files).
     """
     if store is None:
         return None
     for i, k in enumerate(frames.indices):
         frame = frames.sequence[k]
         try:
-            zp = load_zeropoint(store, frame)
+            if cache is None:
+                zp = load_zeropoint(store, frame)
+            else:
+                zp = cache.get(store, "zeropoint", frame, load_zeropoint)
         except (OSError, ValueError) as exc:
             log.warning("the zero point of %s cannot be read: %s", frame.path.name, exc)
             continue

@@ -157,10 +157,14 @@ def restore(
     """Zero points that earlier runs left in the project (runs in a worker)."""
 
     def load(store: ProductStore, frame: FrameInfo) -> FrameCalibration | None:
-        result = load_zeropoint(store, frame)
+        # The product itself through the cache (the Light curve panel reads it too).
+        if cache is None:
+            result = load_zeropoint(store, frame)
+        else:
+            result = cache.get(store, "zeropoint", frame, load_zeropoint)
         return None if result is None else _with_night_facts(result, frame)
 
-    return read_stored(store, frames, "zeropoint", load, lights_only=True, cache=cache)
+    return read_stored(store, frames, "zeropoint", load, lights_only=True)
 
 
 def _with_night_facts(result: ZeroPointResult, frame: FrameInfo) -> FrameCalibration:

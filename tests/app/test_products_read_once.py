@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QObject
 
+from fluxion.app.panels.lightcurve_model import calibration_stars, field_stars
 from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 
@@ -78,6 +79,14 @@ def test_opening_a_project_reads_each_product_once(window, qtbot, field_project)
         _idle(qtbot, window)
         _visit_everything(qtbot, window)
         _visit_everything(qtbot, window)  # coming back reads nothing again
+        # What a light curve reads besides the pixels (the first light's detections
+        # and zero-point stars) the Detection and Zero point panels read already.
+        targets = next(p for p in window.panels if p.title == "Targets")
+        qtbot.waitUntil(lambda: targets.frames is not None, timeout=120_000)
+        store, cache = window.session.product_store(), window.session.product_cache
+        first = window.session.sequence[targets.frames.indices[0]]
+        assert field_stars(store, first, cache) is not None
+        assert calibration_stars(store, targets.frames, 12.0, cache) is not None
     finally:
         _WATCH[0] = None
     products = {p: n for p, n in _READS.items() if not p.endswith(("index.json", "project.json"))}
