@@ -87,11 +87,38 @@ def _design(t: np.ndarray, session: np.ndarray, n_sessions: int, freq: float, or
     return np.column_stack(cols)
 
 
-def _chi2_at(t, m, w, session, n_s, freq, order, t0) -> float:
-    a = _design(t, session, n_s, freq, order, t0)
-    aw = a * w[:, None]
-    coef = np.linalg.lstsq(aw.T @ a, aw.T @ m, rcond=None)[0]
-    return float(np.sum(w * (m - a @ coef) ** 2))
+#: Floor (mag) of a session's zero-point prior width: a session whose calibration
+#: error is not known is held to the shared zero point.
+_ZP_SIGMA_FLOOR = 1e-4
+
+
+def _solve(
+    a: np.ndarray, m: np.ndarray, w: np.ndarray, zp_sigma: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """Weighted least squares of the design; coefficients and chi-square.
+
+    With ``zp_sigma`` (one per session, the first columns) the sessions' zero
+    points are tied to one shared zero point within those widths: a Gaussian
+    prior, added as one pseudo-row per session, on Z_s - Z (Z an extra
+    column). The chi-square then includes the prior's terms.
+    """
+    if zp_sigma is None:
+        aw = a * w[:, None]
+        coef = np.linalg.lstsq(aw.T @ a, aw.T @ m, rcond=None)[0]
+        return coef, float(np.sum(w * (m - a @ coef) ** 2))
+    n_s = len(zp_sigma)
+    full = np.column_stack([a, np.zeros(len(a))])
+    prior = np.zeros((n_s, full.shape[1]))
+    prior[np.arange(n_s), np.arange(n_s)] = 1.0 / zp_sigma
+    prior[:, -1] = -1.0 / zp_sigma
+    fw = full * w[:, None]
+    coef = np.linalg.lstsq(fw.T @ full + prior.T @ prior, fw.T @ m, rcond=None)[0]
+    chi2 = float(np.sum(w * (m - full @ coef) ** 2) + np.sum((prior @ coef) ** 2))
+    return coef[:-1], chi2
+
+
+def _chi2_at(t, m, w, session, n_s, freq, order, t0, zp_sigma=None) -> float:
+    return _solve(_design(t, session, n_s, freq, order, t0), m, w, zp_sigma)[1]
 
 
 def fourier_fit(
@@ -102,19 +129,26 @@ def fourier_fit(
     period: float,
     order: int = 4,
     t0: float | None = None,
+    zero_point_sigma: np.ndarray | None = None,
 ) -> FourierFit:
-    """Fit the Fourier series with session zero points at ``period`` (days)."""
+    """Fit the Fourier series with session zero points at ``period`` (days).
+
+    ``zero_point_sigma`` (mag, one per session) ties the sessions' zero points
+    to a shared one within those widths (their calibration errors); None
+    leaves each session's free.
+    """
     t, mag, err = (np.asarray(v, float) for v in (t, mag, err))
     session = np.asarray(session, int)
     n_s = int(session.max()) + 1 if len(session) else 0
     t0 = float(np.min(t)) if t0 is None else float(t0)
+    if zero_point_sigma is not None:
+        n_s = len(zero_point_sigma)
     a = _design(t, session, n_s, 1.0 / period, order, t0)
     w = 1.0 / err**2
-    aw = a * w[:, None]
-    coef = np.linalg.lstsq(aw.T @ a, aw.T @ mag, rcond=None)[0]
-    chi2 = float(np.sum(w * (mag - a @ coef) ** 2))
-    fit = FourierFit(period, order, t0, coef[:n_s], coef[n_s:], chi2,
-                     len(t) - a.shape[1], 0.0)  # fmt: skip
+    coef, chi2 = _solve(a, mag, w, zero_point_sigma)
+    # Tied zero points: one shared level, the prior's rows balance the others.
+    dof = len(t) - a.shape[1] - (1 - n_s if zero_point_sigma is not None else 0)
+    fit = FourierFit(period, order, t0, coef[:n_s], coef[n_s:], chi2, dof, 0.0)
     curve = fit.curve(np.linspace(0, 1, 721))
     return FourierFit(period, order, t0, coef[:n_s], coef[n_s:], chi2, fit.dof,
                       float(np.ptp(curve)))  # fmt: skip
@@ -186,16 +220,16 @@ def _minima(chi2: np.ndarray) -> np.ndarray:
     return np.flatnonzero(inner) + 1
 
 
-def _scan(t, m, w, session, n_s, freqs, order, t0, state) -> np.ndarray:
+def _scan(t, m, w, session, n_s, freqs, order, t0, state, zp_sigma=None) -> np.ndarray:
     out = np.empty(len(freqs))
     for i, f in enumerate(freqs):
         if i % 200 == 0:
             state.check()
-        out[i] = _chi2_at(t, m, w, session, n_s, f, order, t0)
+        out[i] = _chi2_at(t, m, w, session, n_s, f, order, t0, zp_sigma)
     return out
 
 
-def _refine(t, m, w, session, n_s, f, step, order, t0) -> tuple[float, float]:
+def _refine(t, m, w, session, n_s, f, step, order, t0, zp_sigma=None) -> tuple[float, float]:
     """The minimum within one grid step of ``f``, to far below the period's error.
 
     A grid alone would quantise the period at a fraction of the step, which
@@ -203,7 +237,7 @@ def _refine(t, m, w, session, n_s, f, step, order, t0) -> tuple[float, float]:
     (scipy) on the bracket of the grid minimum is not limited so.
     """
     res = minimize_scalar(
-        lambda x: _chi2_at(t, m, w, session, n_s, x, order, t0),
+        lambda x: _chi2_at(t, m, w, session, n_s, x, order, t0, zp_sigma),
         bounds=(f - step, f + step), method="bounded", options={"xatol": 1e-6 * step},
     )  # fmt: skip
     return float(res.x), float(res.fun)
@@ -243,7 +277,10 @@ def period_search(
     tie_zero_points : bool
         One zero point for every session (magnitudes calibrated on one
         scale, MPO Canopus' locked zero points): the nights' mean levels then
-        constrain the fit too. Reduce them to one phase angle with it.
+        constrain the fit too. Reduce them to one phase angle with it. A
+        session whose ``zero_point_err`` is known (its catalogue offset's
+        error) keeps its own zero point, tied to the shared one within that
+        error, so a night calibrated a little off does not bend the period.
     phase_reference : float, optional
         Phase angle (deg) every magnitude is reduced to with the H-G phase
         function of slope ``g`` (the sessions need their geometry).
@@ -260,10 +297,15 @@ def period_search(
         raise ValueError(f"period range {min_period_h}-{max_period_h} h is empty")
     t, m, e, session = join_sessions(sessions, phase_reference=phase_reference, g=g)
     n_s = len(sessions)
-    if tie_zero_points:
+    zp: np.ndarray | None = None  # zero-point prior widths when tied within errors
+    zp_errs = np.array([s.zero_point_err for s in sessions], dtype=float)
+    if tie_zero_points and np.any(zp_errs > 0):
+        zp = np.maximum(zp_errs, _ZP_SIGMA_FLOOR)
+    elif tie_zero_points:
         session, n_s = np.zeros_like(session), 1
-    if len(t) < n_s + 2 * min(orders) + 3:
-        raise ValueError(f"{len(t)} points cannot carry {n_s} zero points and the harmonics")
+    n_zp = 1 if tie_zero_points else n_s  # zero points the data pay for
+    if len(t) < n_zp + 2 * min(orders) + 3:
+        raise ValueError(f"{len(t)} points cannot carry {n_zp} zero points and the harmonics")
     w = 1.0 / e**2
     t0 = float(np.min(t))
     span = float(np.ptp(t))
@@ -276,38 +318,43 @@ def period_search(
         # uncorrected times mixed shift the rotation's phase between sessions.
         notes.append("no geometry (no light-time correction) for " + ", ".join(bare)
                      + ": their times are not on the others' scale")  # fmt: skip
-    usable = [k for k in orders if len(t) > n_s + 2 * k + 2]
+    usable = [k for k in orders if len(t) > n_zp + 2 * k + 2]
     for n, order in enumerate(usable):
         step = 1.0 / (10.0 * order * max(span, 1e-3))
         freqs = np.arange(f_lo, f_hi + step, step)
         sub = state.sub(n / len(usable), (n + 1) / len(usable))
-        chi2 = _scan(t, m, w, session, n_s, freqs, order, t0, sub)
+        chi2 = _scan(t, m, w, session, n_s, freqs, order, t0, sub, zp)
         k = int(np.argmin(chi2))
-        f_best, c_best = _refine(t, m, w, session, n_s, freqs[k], step, order, t0)
-        bic = c_best + (n_s + 2 * order) * np.log(len(t))
+        f_best, c_best = _refine(t, m, w, session, n_s, freqs[k], step, order, t0, zp)
+        bic = c_best + (n_zp + 2 * order) * np.log(len(t))
         if best is None or bic < best[4]:
             best = (f_best, order, freqs, chi2, bic)
     if best is None:
         raise ValueError("too few points for any harmonic order")
     f_best, order, freqs, chi2, _ = best
-    fit = fourier_fit(t, m, e, session, 1.0 / f_best, order, t0)
+    fit = fourier_fit(t, m, e, session, 1.0 / f_best, order, t0, zp)
     doubled = None
     if bimodal_amplitude > 0 and fit.amplitude >= bimodal_amplitude and _maxima(fit) == 1:
         doubled = (24.0 / f_best, fit.amplitude)
         f_best, order = f_best / 2.0, min(2 * order, max(orders) * 2)
         step = 1.0 / (10.0 * order * max(span, 1e-3))
-        f_best, _ = _refine(t, m, w, session, n_s, f_best, step, order, t0)
-        fit = fourier_fit(t, m, e, session, 1.0 / f_best, order, t0)
+        f_best, _ = _refine(t, m, w, session, n_s, f_best, step, order, t0, zp)
+        fit = fourier_fit(t, m, e, session, 1.0 / f_best, order, t0, zp)
     red = fit.chi2 / max(fit.dof, 1)
     scale = max(red, 1.0)
-    if tie_zero_points:
+    if zp is not None:
+        notes.append(
+            "one zero point for every session, each session's within its "
+            f"calibration error ({', '.join(f'{z:.3f}' for z in zp_errs)} mag)"
+        )
+    elif tie_zero_points:
         notes.append("one zero point for every session")
     if phase_reference is not None:
         notes.append(f"magnitudes reduced to phase angle {phase_reference:.2f} deg (H-G, G = {g})")
     # Error where the scaled chi-square rises by 1: a parabola through the minimum.
     h = 1.0 / (20.0 * order * max(span, 1e-3))
-    c_m = _chi2_at(t, m, w, session, n_s, f_best - h, order, t0)
-    c_p = _chi2_at(t, m, w, session, n_s, f_best + h, order, t0)
+    c_m = _chi2_at(t, m, w, session, n_s, f_best - h, order, t0, zp)
+    c_p = _chi2_at(t, m, w, session, n_s, f_best + h, order, t0, zp)
     curvature = (c_m + c_p - 2 * fit.chi2) / h**2
     sigma_f = np.sqrt(2.0 * scale / curvature) if curvature > 0 else np.inf
     period_h = 24.0 / f_best
@@ -317,11 +364,11 @@ def period_search(
         f_x = f_best / extra
         if f_lo <= f_x <= f_hi:
             continue  # already in the scan, listed above if a minimum
-        c_x = _chi2_at(t, m, w, session, n_s, f_x, order, t0)
+        c_x = _chi2_at(t, m, w, session, n_s, f_x, order, t0, zp)
         aliases.append({"period": 24.0 / f_x, "delta_chi2": (c_x - fit.chi2) / scale,
                         "kind": kind})  # fmt: skip
     if doubled is not None:
-        c_half = _chi2_at(t, m, w, session, n_s, 2.0 * f_best, max(order // 2, 1), t0)
+        c_half = _chi2_at(t, m, w, session, n_s, 2.0 * f_best, max(order // 2, 1), t0, zp)
         aliases.insert(0, {"period": doubled[0], "delta_chi2": (c_half - fit.chi2) / scale,
                            "kind": "half (single-peaked)"})  # fmt: skip
         notes.append(
@@ -338,7 +385,7 @@ def period_search(
     if red > 2.0:
         notes.append(f"reduced chi-square {red:.1f}: the errors understate the scatter")
     state.progress(1.0, f"P = {period_h:.5f} +/- {period_err_h:.5f} h")
-    if tie_zero_points:  # one zero point, listed for every session
+    if tie_zero_points and zp is None:  # one zero point, listed for every session
         fit = replace(fit, zero_points=np.full(len(sessions), fit.zero_points[0]))
     return PeriodResult(period_h, period_err_h, fit, 24.0 / freqs[::-1], chi2[::-1], aliases,
                         order, red, notes, tie_zero_points, phase_reference, g)  # fmt: skip

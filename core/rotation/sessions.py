@@ -62,6 +62,9 @@ class Session:
         The filter.
     notes : tuple of str
         Where the geometry came from.
+    zero_point_err : float
+        Error (mag) of the session's calibration offset, common to all its
+        points (a catalogue zero point's); 0 when not known.
     """
 
     name: str
@@ -73,6 +76,7 @@ class Session:
     phase: np.ndarray | None = None
     filter: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    zero_point_err: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.jd))
@@ -114,7 +118,7 @@ def session_from_table(table: Table, name: str = "", *, filter: str = "") -> Ses
     Takes ``jd_utc`` (or ``jd``), ``mag`` and ``mag_err``; points without
     a finite magnitude or with ``flags`` set to 2**30 (not measured) are
     left out. ``r``, ``delta`` and ``phase`` columns, when present, are the
-    geometry.
+    geometry; ``meta['magnitude_scale_err']`` the calibration offset's error.
 
     Raises
     ------
@@ -141,7 +145,17 @@ def session_from_table(table: Table, name: str = "", *, filter: str = "") -> Ses
         name=name or str(table.meta.get("target", "session")), jd=jd[ok], mag=mag[ok],
         mag_err=err[ok], r=geometry("r"), delta=geometry("delta"), phase=geometry("phase"),
         filter=filter or str(table.meta.get("filter", "")),
+        zero_point_err=_scale_err(table.meta.get("magnitude_scale_err")),
     )  # fmt: skip
+
+
+def _scale_err(value) -> float:
+    """The light curve's calibration offset error (mag), 0 when absent or not a number."""
+    try:
+        err = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return err if np.isfinite(err) and err > 0 else 0.0
 
 
 def session_geometry(session: Session, ephemeris) -> Session:
