@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from astropy.table import Table, vstack
 
+from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
 from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
-from ..runtime.quiet import quiet
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
 from ..zeropoint.channels import aavso_channel_code, calibrate_channels
 from .record import FrameRecord
@@ -51,8 +51,7 @@ def _read_beside(store: ProductStore, frame: FrameInfo, suffix: str) -> Table:
     path = store.path("zeropoint", frame.path, suffix)
     if not path.exists():
         return Table()
-    with quiet():
-        return Table.read(path, format="ascii.ecsv")
+    return read_ecsv(path)
 
 
 def zeropoint_fingerprint(

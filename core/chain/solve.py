@@ -31,6 +31,7 @@ from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..calibration.apply import calibrated_hdulist
 from ..detection.extract import Detection, DetectionParams
+from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import (
     FitsReadError,
     atomic_write_ecsv,
@@ -139,8 +140,7 @@ def load_solution(store: ProductStore, frame: FrameInfo) -> SolveResult | None:
     matches = None
     mpath = store.path("astrometry", frame.path, ".matches.ecsv")
     if mpath.exists():
-        with quiet():
-            matches = Table.read(mpath, format="ascii.ecsv")
+        matches = read_ecsv(mpath)
     scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600.0
     rms = header.get("FLXRMS")
     return SolveResult(

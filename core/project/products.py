@@ -30,6 +30,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
 from ..io.names import FrameNames, frame_key
 from ..runtime.quiet import quiet
@@ -267,8 +268,7 @@ class ProductStore:
         path = self.path(step, frame, ".ecsv")
         if not path.exists():
             return None
-        with quiet():
-            return Table.read(path, format="ascii.ecsv")
+        return read_ecsv(path)
 
     # -- images -------------------------------------------------------------------
     def write_image(
