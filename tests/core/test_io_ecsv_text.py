@@ -81,3 +81,34 @@ def test_atomic_writer_writes_the_text(tmp_path):
     table = _numbers(50)
     path = atomic_write_ecsv(tmp_path / "t.ecsv", table)
     assert path.read_text() == _astropy(table)
+
+
+def test_kept_column_headers_follow_each_tables_columns_and_meta():
+    # The columns' part of the header is kept between tables: a table with the
+    # same names but other units, types or descriptions, or another meta, must
+    # still get its own header.
+    first = _numbers(20)
+    assert ecsv_text(first) == _astropy(first)
+    variants = [_numbers(20) for _ in range(5)]
+    variants[0].meta = {"frame": "light_0002.fits", "fwhm": 2.5, "omap": {"z": 1, "a": [1.5]}}
+    variants[1]["x"].unit = u.electron / u.s
+    variants[2]["x"].description = "another flux"
+    variants[3]["i32"] = variants[3]["i32"].astype(np.int64)
+    variants[4].meta = {}
+    for table in variants:
+        assert ecsv_text(table) == _astropy(table)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t["x"].meta.update({"band": "V"}),  # column meta: astropy's header
+        lambda t: t.rename_column("x", "x y"),  # a name astropy quotes
+        lambda t: t.rename_column("x", "#x"),  # a name looking like a comment
+        lambda t: t.meta.update({"shared": t.meta["nested"]}),  # YAML anchors in the meta
+    ],
+)
+def test_headers_astropy_writes_differently_are_astropys(edit):
+    table = _numbers(20)
+    edit(table)
+    assert ecsv_text(table) == _astropy(table)
