@@ -58,6 +58,32 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def _laplacian_at(padded: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """:func:`laplacian_plus` at (y, x) only, to the bit; ``padded`` is the image padded
+    by one pixel as it pads it (edge values)."""
+    centre = 2.0 * padded[y + 1, x + 1]
+    out = np.zeros(centre.shape, np.float32)
+    for vertical in (padded[y, x + 1], padded[y + 2, x + 1]):
+        less_v = centre - vertical
+        for horizontal in (padded[y + 1, x], padded[y + 1, x + 2]):
+            out += np.maximum(less_v - horizontal, 0.0)
+    out *= np.float32(0.25)
+    return out
+
+
+def _laplacian_bound(padded: np.ndarray) -> np.ndarray:
+    """An upper bound of :func:`laplacian_plus` at every pixel, at a third of its cost.
+
+    Each of L+'s four clipped terms is at most ``2 p`` less the smaller
+    vertical and the smaller horizontal neighbour (float rounding is
+    monotonic), so their mean is too, within the rounding of the sum.
+    """
+    bound = 2.0 * padded[1:-1, 1:-1]
+    bound -= np.minimum(padded[:-2, 1:-1], padded[2:, 1:-1])
+    bound -= np.minimum(padded[1:-1, :-2], padded[1:-1, 2:])
+    return bound
+
+
 def _separable_medians(
     image: np.ndarray, y: np.ndarray, x: np.ndarray, size: int, reach: int
 ) -> np.ndarray:
@@ -111,24 +137,28 @@ def core_candidates(
         L.A.Cosmic's sigclip and objlim.
     """
     electrons = np.asarray(electrons, dtype=np.float32)
-    lplus = laplacian_plus(electrons)
+    padded = np.pad(electrons, 1, mode="edge")
     clip, limit = _SLACK * sigma_clip, _SLACK * object_limit
     # astroscrappy's variance: the image in electrons (not clipped) plus the read noise.
     variance = electrons + np.float32(np.float32(read_noise) * np.float32(read_noise))
     # A loose noise first (the frame's low variance), so that the medians are
     # only taken where the Laplacian stands out at all.
     floor = float(np.percentile(variance[::4, ::4], 1.0)) if variance.size else 1.0
-    y, x = np.nonzero((lplus > 2.0 * clip * np.sqrt(max(floor, 1e-5))) & ~bad)
+    first = 2.0 * clip * np.sqrt(max(floor, 1e-5))
 
     def keep(which: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
         return [v[which] for v in values]
 
+    # L+ itself only where its bound passes (a hundredth of the frame).
+    y, x = np.nonzero((_laplacian_bound(padded) > 0.999 * first) & ~bad)
+    lplus = _laplacian_at(padded, y, x)
+    y, x, lplus = keep(lplus > first, y, x, lplus)
     noise = np.zeros(0, np.float32)
     if y.size:
         noise = np.sqrt(np.maximum(_separable_medians(variance, y, x, 7, 0)[:, 0, 0], 1e-5))
         # L+ over twice the noise before its median is subtracted: never below
         # the significance astroscrappy tests (the median of a clipped L+ is >= 0).
-        sig = lplus[y, x] / (2.0 * noise)
+        sig = lplus / (2.0 * noise)
         y, x, noise, sig = keep(sig > clip, y, x, noise, sig)
     if y.size:
         m5 = _separable_medians(electrons, y, x, 5, 4)
@@ -137,7 +167,13 @@ def core_candidates(
     if y.size:
         # The significance less its 7-px median, from the noise around each pixel.
         around = _separable_medians(variance, y, x, 7, 3)
-        near = sliding_window_view(np.pad(lplus, 3, mode="edge"), (7, 7))[y, x]
+        # L+ of the 7 x 7 pixels around each, those beyond the frame's edge as at the edge.
+        ny, nx = electrons.shape
+        steps = np.arange(-3, 4)
+        gy = np.clip(y[:, None, None] + steps[None, :, None], 0, ny - 1)
+        gx = np.clip(x[:, None, None] + steps[None, None, :], 0, nx - 1)
+        gy, gx = np.broadcast_arrays(gy, gx)
+        near = _laplacian_at(padded, gy, gx)
         grid = near / (2.0 * np.sqrt(np.maximum(around, 1e-5)))
         sp = sig - _centre_median(grid)
         y, x = keep((sp > clip) & (sp / fine > limit), y, x)
