@@ -9,8 +9,9 @@ local noise *and* ``objlim`` times above the fine structure; hits then grow
 into neighbours and a second iteration looks again next to cleaned pixels.
 
 So the frame is first screened cheaply for pixels that could pass both tests
-(:func:`core_candidates`: L+ over the whole frame with numpy, astroscrappy's
-own separable medians only at the few pixels left), and astroscrappy itself runs
+(:func:`core_candidates`: a bound of L+ over the whole frame with numpy, L+
+and astroscrappy's own separable medians only at the few pixels left;
+:func:`laplacian_plus` is L+ of a whole frame), and astroscrappy itself runs
 on cut-outs around them, with enough frame around each cut-out that its
 filters see what they would see on the whole frame. On simulated frames the
 mask is the whole-frame mask pixel for pixel, at a tenth of the cost.

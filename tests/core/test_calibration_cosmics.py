@@ -104,3 +104,19 @@ def test_screen_leaves_star_cores_out(lights):
     # is one next to a masked pixel (astroscrappy grows its mask by one pixel).
     # The 2-D medians screened before let star cores through (0.90 flagged here).
     assert (cores & whole).sum() >= 0.97 * cores.sum()
+
+
+def test_screen_laplacian_at_points_is_the_frames_and_its_bound_holds(lights):
+    from fluxion.core.calibration.cosmics import _laplacian_at, _laplacian_bound
+
+    image = lights[0][0] * np.float32(lights[0][3].gain)
+    whole = laplacian_plus(image)
+    padded = np.pad(image, 1, mode="edge")
+    y, x = np.nonzero(np.ones(image.shape, bool))
+    np.testing.assert_array_equal(_laplacian_at(padded, y, x).reshape(image.shape), whole)
+    # The bound passes any positive threshold L+ passes (0.999: the rounding of
+    # L+'s sum of four terms); where L+ is 0 it may be negative.
+    bound = _laplacian_bound(padded)
+    positive = whole > 0
+    assert positive.sum() > 0.3 * whole.size
+    assert np.all(bound[positive] >= 0.999 * whole[positive])
