@@ -3,13 +3,14 @@
 astropy's ECSV writer formats every value through ``str`` of a numpy scalar
 and a per-item Python function: about two thirds of the 11 ms it took to
 write a frame's photometry table (500 rows, 9 columns), and a chain writes
-several tables a frame. The rows of plain numeric columns are formatted
-here, to the same text (Python's shortest round-trip ``repr`` of a float64 is
-numpy's ``str``). Their header is astropy's YAML, made by astropy's own
-function in two parts: the columns' part, the same for every table of a kind,
-is made once and kept; the table's meta is dumped for each table (about a
-third of what writing an empty table through astropy costs). Any other table
-(masked, multidimensional, string, float32, object or formatted columns,
+several tables a frame. The rows of plain columns are formatted here, to the
+same text (Python's shortest round-trip ``repr`` of a float64 is numpy's
+``str``; text cells bare or in quotes as astropy's writer puts them). Their
+header is astropy's YAML, made by astropy's own function in two parts: the
+columns' part, the same for every table of a kind, is made once and kept; the
+table's meta is dumped for each table (about a third of what writing an empty
+table through astropy costs). Any other table (masked, multidimensional,
+float32, object or formatted columns, text with quotes, tabs or line ends,
 mixins, columns with meta or names needing quotes) is written by astropy whole.
 """
 
@@ -34,11 +35,38 @@ __all__ = ["ecsv_text"]
 _PLAIN_KINDS = ("b", "i", "u")
 
 
+# Text cells astropy's writer leaves bare, and those it only wraps in quotes
+# (blanks inside). Others (quotes, tabs, line ends, blanks at either end, which
+# astropy strips) are left to astropy.
+_BARE_CELL = re.compile(r"[^\s\"]+")
+_SPACED_CELL = re.compile(r"[^\s\"][^\t\n\r\f\v\"]*[^\s\"]")
+
+
 def _plain(col: Column) -> bool:
     if type(col) is not Column or col.ndim != 1 or col.info.format is not None:
         return False
     dtype = col.dtype
-    return dtype.kind in _PLAIN_KINDS or dtype == np.float64
+    return dtype.kind in _PLAIN_KINDS or dtype == np.float64 or dtype.kind == "U"
+
+
+def _cells(col: Column) -> list[str] | None:
+    """The texts of ``col``'s cells as astropy writes them, or None when astropy must."""
+    values = np.asarray(col).tolist()
+    if col.dtype.kind == "f":
+        return [repr(v) for v in values]
+    if col.dtype.kind != "U":
+        return list(map(str, values))
+    out = []
+    for v in values:
+        if _BARE_CELL.fullmatch(v):
+            out.append(v)
+        elif not v:
+            out.append('""')
+        elif _SPACED_CELL.fullmatch(v):
+            out.append(f'"{v}"')
+        else:
+            return None
+    return out
 
 
 # Column names astropy writes unquoted on the names line: no blanks, quotes or
@@ -105,6 +133,8 @@ def ecsv_text(table: Table) -> str:
     buf = io.StringIO()
     columns = list(table.columns.values())
     fast = len(table) > 0 and not table.masked and all(_plain(c) for c in columns)
+    texts = [_cells(c) for c in columns] if fast else []
+    fast = fast and all(t is not None for t in texts)
     with quiet():
         header = _header(table) if fast else None
         if header is not None:
@@ -113,9 +143,6 @@ def ecsv_text(table: Table) -> str:
             # The header and the column names only: astropy's text for no rows.
             (table[:0] if fast else table).write(buf, format="ascii.ecsv")
     if fast:
-        cells = [np.asarray(c).tolist() for c in columns]
-        texts = [[repr(v) for v in cell] if c.dtype.kind == "f" else list(map(str, cell))
-                 for c, cell in zip(columns, cells, strict=True)]  # fmt: skip
         buf.write("\n".join(" ".join(row) for row in zip(*texts, strict=True)))
         buf.write("\n")
     return buf.getvalue()

@@ -112,3 +112,18 @@ def test_headers_astropy_writes_differently_are_astropys(edit):
     table = _numbers(20)
     edit(table)
     assert ecsv_text(table) == _astropy(table)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["V", "2MASS_J1234+5678", "#7", "é", "x,y", "q'"],  # bare
+        ["used", "outlier 3.2 sigma", "", "no catalog match", "a  b"],  # spaced, empty
+        ["ok", 'say "hi"'],  # quotes: astropy's
+        ["ok", " lead"],  # a leading blank astropy strips: astropy's
+        ["ok", "tab\there", "line\nend"],  # tabs and line ends: astropy's
+    ],
+)
+def test_text_columns_are_astropys_text(cells):
+    table = Table({"x": np.arange(len(cells), dtype=float) / 3, "s": cells}, meta={"band": "V"})
+    assert ecsv_text(table) == _astropy(table)
