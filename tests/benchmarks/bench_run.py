@@ -72,8 +72,10 @@ STEPS = (
     ("light curve", "core/chain/lightcurve.py", "light_curve_from_magnitudes"),
     ("FITS opened", "astropy/io/fits/hdu/hdulist.py", "fromfile"),
     ("FITS written", "core/io/fitsio.py", "atomic_write_hdulist"),
-    ("tables read", "astropy/io/ascii/ui.py", "read"),
-    ("tables written", "astropy/io/ascii/ui.py", "write"),
+    ("tables read (astropy)", "astropy/io/ascii/ui.py", "read"),
+    ("tables written (astropy)", "astropy/io/ascii/ui.py", "write"),
+    ("ECSV read", "core/io/ecsv_read.py", "read_ecsv"),
+    ("ECSV written", "core/io/ecsv.py", "ecsv_text"),
     ("imports", "<frozen importlib._bootstrap>", "_find_and_load"),
 )
 
