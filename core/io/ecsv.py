@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import re
 from collections import OrderedDict
-from functools import lru_cache
 
 import numpy as np
 from astropy.table import Column, Table
@@ -74,27 +73,23 @@ def _cells(col: Column) -> list[str] | None:
 _BARE_NAME = re.compile(r"[^\s\"#][^\s\"]*")
 
 
-class _Keyless:
-    """A table passed to the cache beside its key, equal to any other (the key decides)."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Keyless)
+# The ``datatype`` blocks made so far, keyed on what they say of each column
+# (:func:`_column_key`); a night has a handful of kinds of table.
+_COLUMNS_YAML: dict[tuple[tuple[object, ...], ...], tuple[str, ...]] = {}
+_COLUMNS_YAML_MAX = 256
 
 
-@lru_cache(maxsize=256)
-def _columns_yaml(key: tuple[tuple[object, ...], ...], holder: _Keyless) -> tuple[str, ...]:
-    """The ``datatype`` block of the YAML header of ``holder``'s columns, cached on ``key``.
-
-    ``key`` is what the block says of each column (:func:`_column_key`); the
-    table itself is not part of it.
-    """
-    return tuple(get_yaml_from_header({"cols": list(holder.table.columns.values())}))
+def _columns_yaml(table: Table) -> tuple[str, ...]:
+    """The ``datatype`` block of the YAML header of ``table``'s columns, made once a column set."""
+    columns = list(table.columns.values())
+    key = tuple(_column_key(c) for c in columns)
+    lines = _COLUMNS_YAML.get(key)
+    if lines is None:
+        lines = tuple(get_yaml_from_header({"cols": columns}))
+        if len(_COLUMNS_YAML) >= _COLUMNS_YAML_MAX:
+            _COLUMNS_YAML.clear()
+        _COLUMNS_YAML[key] = lines
+    return lines
 
 
 def _column_key(col: Column) -> tuple[object, ...]:
@@ -113,8 +108,7 @@ def _header(table: Table) -> str | None:
     names = table.colnames
     if any(c.info.meta for c in columns) or not all(_BARE_NAME.fullmatch(n) for n in names):
         return None
-    key = tuple(_column_key(c) for c in columns)
-    lines = ["%ECSV 1.0", "---", *_columns_yaml(key, _Keyless(table[:0]))]
+    lines = ["%ECSV 1.0", "---", *_columns_yaml(table)]
     if table.meta:
         meta = get_yaml_from_header({"cols": [], "meta": OrderedDict(table.meta)})
         if meta[:1] != ["datatype: []"]:
