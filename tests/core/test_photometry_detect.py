@@ -20,6 +20,17 @@ def test_fwhm_of_moffat_stars(fwhm, beta):
     assert measure_fwhm(f.image, sky, stars) == pytest.approx(fwhm, rel=0.03)
 
 
+@pytest.mark.parametrize("fwhm", [2.0, 5.0])
+def test_fwhm_does_not_depend_on_the_guess(fwhm):
+    # The stacked fit's cutouts follow its own FWHM, not the guess: guesses
+    # of 2 and 8 px land on the truth alike.
+    f = star_field((384, 384), 120, seed=5, profile=MoffatProfile(fwhm, 3.0), flux_range=(1e3, 1e5))
+    sky = frame_sky(f.image)
+    stars = find_stars(f.image, sky, fwhm=3.0)
+    for guess in (2.0, 8.0):
+        assert measure_fwhm(f.image, sky, stars, guess=guess) == pytest.approx(fwhm, rel=0.03)
+
+
 def test_fwhm_of_an_empty_frame_is_nan():
     f = star_field((64, 64), 0, seed=1)
     sky = frame_sky(f.image)
