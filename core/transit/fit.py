@@ -51,6 +51,10 @@ class FitSetup:
         Range the mid-time may take (the data's span widened by a half transit).
     exposure_s : float, optional
         Exposure time, for the model's integration over it.
+    duration_prior : bool
+        The sampler's prior on a/Rs and b is uniform in the transit's total
+        and ingress durations instead of in a/Rs and b (see
+        :func:`duration_log_jacobian`); for a/Rs and b free without priors.
     """
 
     period: float
@@ -59,6 +63,7 @@ class FitSetup:
     priors: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     tmid_window: tuple[float, float] = (-np.inf, np.inf)
     exposure_s: float | None = None
+    duration_prior: bool = False
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper limits of the free parameters."""
@@ -190,7 +195,61 @@ class TransitProblem:
         chi2 = float(np.sum(((self.flux - model) / s) ** 2))
         prior = float(np.sum(self.prior_residuals(theta) ** 2))
         value = -0.5 * (chi2 + prior + logdet)
+        if self.setup.duration_prior:
+            value += duration_log_jacobian(shape)
         return value if np.isfinite(value) else -np.inf
+
+
+def _contacts(k: float, a_rs: float, b: float, period: float) -> tuple[float, float]:
+    """Total (first to fourth contact) and ingress durations (days), circular orbit.
+
+    :func:`.model.durations` on plain numbers; a grazing transit's ingress is
+    its half duration.
+    """
+
+    def span(r: float) -> float:
+        x = (r * r - b * b) / (a_rs * a_rs - b * b)
+        return period / np.pi * float(np.arcsin(np.sqrt(min(max(x, 0.0), 1.0))))
+
+    total = span(1.0 + k)
+    full = span(1.0 - k) if 1.0 - k > b else 0.0
+    return total, 0.5 * (total - full)
+
+
+def duration_log_jacobian(shape: TransitShape) -> float:
+    """ln of the sampler's prior density on (a/Rs, b) when neither has a prior.
+
+    A single transit measures its durations; a/Rs and b only through them.
+    Uniform in a/Rs and b, the prior piles its mass on box-shaped transits near
+    b = 0, where the durations hardly change with b: with the ingress barely
+    resolved (a few points on it) the posterior's duration then ran short with
+    an error too small over many draws. Uniform in the total and ingress
+    durations T14 and T12 (Jacobian |d(T14, T12)/d(a/Rs, b)|) it piles them
+    near grazing instead (T12 changes fastest there), and the duration runs
+    long. The prior used is the geometric mean of the two: uniform in T14,
+    and half-way between uniform in b (orbits oriented at random) and uniform
+    in T12, i.e. sqrt(|dT14/da| |d(T14, T12)/d(a, b)|). Over draws of a
+    poorly resolved ingress it centres the duration's pulls (see
+    tests/core/test_transit_duration_pulls.py). A grazing transit's ingress
+    is half its duration (the determinant vanishes); there the half duration
+    over Rp/Rs (the depth changes over a range of b of about Rp/Rs) stands in
+    for the ingress's change, so grazing orbits keep a finite prior. Central
+    differences: the durations are cheap closed forms.
+    """
+    k, a, b, p = shape.rp_rs, shape.a_rs, abs(shape.b), shape.period
+    ha, hb = 1e-4 * a, 1e-4
+    up_a, dn_a = _contacts(k, a + ha, b, p), _contacts(k, a - ha, b, p)
+    up_b, dn_b = _contacts(k, a, b + hb, p), _contacts(k, a, max(b - hb, 0.0), p)
+    db = b + hb - max(b - hb, 0.0)
+    dt14_da = abs(up_a[0] - dn_a[0]) / (2 * ha)
+    j = np.array([[(up_a[0] - dn_a[0]) / (2 * ha), (up_b[0] - dn_b[0]) / db],
+                  [(up_a[1] - dn_a[1]) / (2 * ha), (up_b[1] - dn_b[1]) / db]])  # fmt: skip
+    det = abs(float(np.linalg.det(j)))
+    if b > 1.0 - k:  # grazing: T12 = T14 / 2, the depth changes over b ~ k instead
+        det = dt14_da * 0.5 * _contacts(k, a, b, p)[0] / max(k, 1e-3)
+    if not (det > 0 and dt14_da > 0):
+        return -np.inf
+    return 0.5 * float(np.log(det) + np.log(dt14_da))
 
 
 def _physical_ld(u1: float, u2: float) -> bool:

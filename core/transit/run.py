@@ -9,7 +9,10 @@
    by the red-noise factor beta (:mod:`.noise`).
 4. The posterior is sampled with emcee on those errors; the reported values
    are medians with 16-84 % intervals. With ``mcmc_steps = 0`` the least-
-   squares covariance (on the same inflated errors) is reported instead.
+   squares covariance (on the same inflated errors) is reported instead;
+   with a/Rs and b free without priors it misses b's spread (the fit says
+   so in its notes), and the sampler's prior is uniform in the durations
+   (:func:`.fit.duration_log_jacobian`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .sampling import Posterior, sample_posterior
 from .setup import make_setup
 from .systematics import bic, candidate_sets, design_matrix, regressors_from_columns
 
-__all__ = ["TransitParams", "TransitResult", "fit_transit"]
+__all__ = ["LEAST_SQUARES_GEOMETRY_NOTE", "TransitParams", "TransitResult", "fit_transit"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,15 @@ class TransitResult:
     sampler: dict[str, float | bool]
     model: dict[str, np.ndarray] = field(repr=False)
     notes: tuple[str, ...] = ()
+
+
+#: Said with least-squares errors when a/Rs and b are free without priors.
+LEAST_SQUARES_GEOMETRY_NOTE = (
+    "a/Rs and b are free without priors and the errors are least-squares ones: the "
+    "duration's and the mid-time's understate the scatter when the ingress is barely "
+    "resolved (b near 0 hides b's spread from the covariance); sample (MCMC steps > 0) "
+    "for honest errors"
+)
 
 
 def _robust_sigma(x: np.ndarray) -> float:
@@ -282,6 +294,8 @@ def fit_transit(
     model = _model_arrays(data, regs, names, problem, shape, keep, sigma)
     resid_rel = model["residual"][keep]
     timing = eph.o_minus_c(values["tmid"], errors["tmid"])
+    if posterior is None and setup.duration_prior:
+        notes.append(LEAST_SQUARES_GEOMETRY_NOTE)
     if posterior is not None and not posterior.converged:
         notes.append(
             "the chain is shorter than 50 autocorrelation times: raise the MCMC steps "

@@ -113,7 +113,10 @@ def make_setup(
             f"the predicted transit (BJD_TDB {tc:.4f}) is not in the light curve "
             f"({data.t[0]:.4f} to {data.t[-1]:.4f}): check the ephemeris or the times"
         )
+    # Without priors on a/Rs and b the sampler's prior is uniform in the
+    # transit's durations, which the light curve measures (fit.duration_log_jacobian).
+    unconstrained = "a_rs" in free and "a_rs" not in priors and "b" not in priors
     return FitSetup(
         period=eph.period, start=start, free=tuple(free), priors=priors,
-        tmid_window=window, exposure_s=data.exposure_s,
+        tmid_window=window, exposure_s=data.exposure_s, duration_prior=unconstrained,
     )  # fmt: skip

@@ -91,7 +91,7 @@ def test_the_demo_nights_transit_depth_and_mid_time_unbiased_over_many_draws():
     standard deviation 1.09). The least-squares mid-time error is about a
     quarter small in this layout (robust pull width 1.31 over these draws);
     the command reports the sampler's, which is honest here (emcee, 40 draws:
-    mid-time pull width 1.07, depth 1.09; the duration's is not, width 1.4).
+    mid-time pull width 1.07, depth 1.09; the duration's: test_transit_duration_pulls.py).
     """
     c = NightConfig()
     cadence = c.interval / 86400.0
