@@ -1,0 +1,180 @@
+"""The PSF method on a frame whose PSF varies across the field: its error, cause by cause.
+
+Case FA of ``bench_photometry.py`` (1024 x 1024, 500 stars, the simulator's
+:class:`fluxion.core.simulation.psf.FieldPSF`: FWHM 2.5 px at the centre to
+4.5 px in the corners, ellipticity 0 to 0.3). Every row is scored on the same
+noise against the oracle (true positions, PSF and sky, all fluxes at once:
+``bench_photometry.oracle_fit``): per 3 x 3 region, the robust centre of
+``dz = z - z_oracle`` (z = (flux - true) / isolated bound) of the stars of at
+least ``--min-flux`` e-, with its standard error; ``--repeat`` frames are pooled.
+
+    psf            the PSF method, PSF chosen by held-out residuals
+    psf-1psf       one PSF for the frame (the position-dependent bias it leaves)
+    psf-truePSF    the method given the true PSF as a grid file (17 x 17 nodes):
+                   its fitter, sky and companion search alone
+    psf-nocomp     the method without its residual search for companions
+    forced-model   forced fits at the true positions with the true sky and
+                   the method's PSF: the PSF model's own error
+    forced-true    the same with the true PSF (the forced fitter's own error)
+
+and ``scale``: the flux the method's PSF gives a noise-free star of
+``--scale-flux`` e- at each region's centre, minus the truth, in units of its
+bound (the shift a PSF error gives every such star of the region alike).
+
+Run by hand:  .venv/bin/python tests/benchmarks/bench_psf_field.py --repeat 4
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from astropy.io.fits.verify import VerifyWarning  # noqa: E402
+from astropy.stats import biweight_location, biweight_scale  # noqa: E402
+from bench_photometry import READ_NOISE, SKY, oracle_fit, regions  # noqa: E402
+from scipy.spatial import cKDTree  # noqa: E402
+
+import fluxion.core.photometry.psf_step as psf_step  # noqa: E402
+from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
+from fluxion.core.photometry.gridpsf import PSFField  # noqa: E402
+from fluxion.core.photometry.gridpsf.io import write_psf_grid  # noqa: E402
+from fluxion.core.photometry.noise import NoiseModel  # noqa: E402
+from fluxion.core.photometry.psf import fit_psf_photometry  # noqa: E402
+from fluxion.core.photometry.synthetic import StarField, field_shape_of, star_field  # noqa: E402
+from fluxion.core.simulation.psf import FieldPSF  # noqa: E402
+
+SHAPE = (1024, 1024)
+N_STARS = 500
+ROWS = ("psf", "psf-1psf", "psf-truePSF", "psf-nocomp", "forced-model", "forced-true")
+
+
+def _method(field: StarField, **params) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
+    run = Photometry(PhotometryParams(method="psf", fwhm=0.0, **params)).run(
+        field.image, gain=field.gain, read_noise=field.read_noise
+    )
+    t = run.table
+    return np.asarray(t["x"]), np.asarray(t["y"]), np.asarray(t["flux"]), run.psf
+
+
+def _forced(field: StarField, psf) -> np.ndarray:
+    tx, ty = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y"))
+    fit = fit_psf_photometry(
+        field.image * field.gain,
+        np.c_[tx, ty],
+        psf,
+        sky=field.sky,
+        noise=NoiseModel(field.gain, field.read_noise),
+        group_distance=7.0,
+        forced=True,
+    )
+    return np.asarray(fit.table["flux"])
+
+
+def flux_scale(field: StarField, psf, flux: float, size: int = 15) -> np.ndarray:
+    """Per region: (fitted - true) / bound of a noise-free star of ``flux`` at its centre."""
+    ny, nx = field.image.shape
+    out = []
+    for j in range(3):
+        for i in range(3):
+            x, y = (i + 0.5) * nx / 3, (j + 0.5) * ny / 3
+            cx, cy = np.floor(x + 0.5), np.floor(y + 0.5)
+            true = field.stamp_at(size, x, y, cx, cy)
+            dx, dy = np.array([x - cx]), np.array([y - cy])
+            if isinstance(psf, PSFField):
+                model = psf.stamps(size, dx, dy, np.array([x]), np.array([y]))[0]
+            else:
+                model = psf.stamps(size, dx, dy)[0]
+            var = field.sky + field.read_noise**2 + flux * true
+            scale = np.sum(model * true / var) / np.sum(model * model / var)
+            out.append((scale - 1.0) * flux * np.sqrt(np.sum(true**2 / var)))
+    return np.asarray(out)
+
+
+def frame_rows(field: StarField, min_flux: float, scale_flux: float, grid: Path) -> dict:
+    """dz per true star (NaN where not found) for every row, and the PSF's flux scale."""
+    tx, ty, tf = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
+    bound = field.star_bounds()
+    z_oracle = (oracle_fit(field)[2] - tf) / bound
+    true_field = field_shape_of(field.field_psf).to_field(field.image.shape, nodes=17)
+    with warnings.catch_warnings():  # 289 nodes: DET_YX100.. are HIERARCH cards
+        warnings.simplefilter("ignore", VerifyWarning)
+        write_psf_grid(grid, true_field, nodes=(17, 17))
+    out: dict[str, np.ndarray] = {}
+    x, y, f, psf = _method(field)
+    out["scale"] = flux_scale(field, psf, scale_flux)
+    fits = {"psf": (x, y, f)}
+    x1, y1, f1, _ = _method(field, psf_variation="constant")
+    fits["psf-1psf"] = (x1, y1, f1)
+    xt, yt, ft, _ = _method(field, psf_file=str(grid))
+    fits["psf-truePSF"] = (xt, yt, ft)
+    passes = psf_step._COMPANION_PASSES
+    psf_step._COMPANION_PASSES = 0  # the search's constant: no residual search at all
+    try:
+        xn, yn, fn, _ = _method(field)
+    finally:
+        psf_step._COMPANION_PASSES = passes
+    fits["psf-nocomp"] = (xn, yn, fn)
+    fits["forced-model"] = (tx, ty, _forced(field, psf))
+    fits["forced-true"] = (tx, ty, _forced(field, true_field))
+    keep = tf >= min_flux
+    for name, (x, y, f) in fits.items():
+        d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
+        dz = (np.asarray(f)[i] - tf) / bound - z_oracle
+        out[name] = np.where((d < 1.0) & keep, dz, np.nan)
+    out["region"] = regions(field)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, help="frames (different seeds) pooled")
+    ap.add_argument("--min-flux", type=float, default=1e3, help="stars scored (e-)")
+    ap.add_argument("--scale-flux", type=float, default=3e4, help="star of the flux-scale row")
+    args = ap.parse_args()
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seed, args.seed + args.repeat):
+            field = star_field(
+                SHAPE,
+                N_STARS,
+                sky=SKY,
+                read_noise=READ_NOISE,
+                seed=seed,
+                field_psf=FieldPSF(SHAPE),
+            )
+            frames.append(
+                frame_rows(field, args.min_flux, args.scale_flux, Path(tmp) / "true.fits")
+            )
+            print(f"frame {seed}: scale " + " ".join(f"{v:+.2f}" for v in frames[-1]["scale"]))
+    print(
+        f"\nFA, {len(frames)} frame(s); per region (rows of the frame from y = 0): "
+        f"robust dz = z - z_oracle +- its error, stars >= {args.min_flux:g} e-"
+    )
+    region = np.concatenate([f["region"] for f in frames])
+    for name in ROWS:
+        dz = np.concatenate([f[name] for f in frames])
+        cells = []
+        for k in range(9):
+            v = dz[(region == k) & np.isfinite(dz)]
+            se = 1.25 * biweight_scale(v) / np.sqrt(len(v))
+            cells.append(f"{biweight_location(v):+.3f}+-{se:.3f}")
+        print(f"{name:13s} " + " ".join(cells))
+    scale = np.array([f["scale"] for f in frames])
+    print(
+        f"{'scale':13s} "
+        + " ".join(f"{m:+.3f}+-{s:.3f}" for m, s in zip(scale.mean(0), scale.std(0), strict=True))
+        + f"  (mean and frame-to-frame scatter, {args.scale_flux:g} e- star)"
+    )
+
+
+if __name__ == "__main__":
+    main()
