@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from .model import TransitCurve, TransitShape
+from .model import TransitCurve, TransitShape, durations
 
 __all__ = ["PARAMETERS", "FitSetup", "TransitProblem", "LeastSquares", "least_squares_fit"]
 
@@ -201,19 +201,8 @@ class TransitProblem:
 
 
 def _contacts(k: float, a_rs: float, b: float, period: float) -> tuple[float, float]:
-    """Total (first to fourth contact) and ingress durations (days), circular orbit.
-
-    :func:`.model.durations` on plain numbers; a grazing transit's ingress is
-    its half duration.
-    """
-
-    def span(r: float) -> float:
-        x = (r * r - b * b) / (a_rs * a_rs - b * b)
-        return period / np.pi * float(np.arcsin(np.sqrt(min(max(x, 0.0), 1.0))))
-
-    total = span(1.0 + k)
-    full = span(1.0 - k) if 1.0 - k > b else 0.0
-    return total, 0.5 * (total - full)
+    """Total and ingress durations (days) of a circular orbit (:func:`.model.durations`)."""
+    return durations(TransitShape(0.0, k, a_rs, b, 0.0, 0.0, period))
 
 
 def duration_log_jacobian(shape: TransitShape) -> float:
@@ -240,6 +229,8 @@ def duration_log_jacobian(shape: TransitShape) -> float:
     ha, hb = 1e-4 * a, 1e-4
     up_a, dn_a = _contacts(k, a + ha, b, p), _contacts(k, a - ha, b, p)
     up_b, dn_b = _contacts(k, a, b + hb, p), _contacts(k, a, max(b - hb, 0.0), p)
+    if not np.all(np.isfinite([*up_a, *dn_a, *up_b, *dn_b])):
+        return -np.inf  # a step off the star: no transit
     db = b + hb - max(b - hb, 0.0)
     dt14_da = abs(up_a[0] - dn_a[0]) / (2 * ha)
     j = np.array([[(up_a[0] - dn_a[0]) / (2 * ha), (up_b[0] - dn_b[0]) / db],
