@@ -37,8 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Fourier orders tried (BIC chooses)")  # fmt: skip
     p.add_argument(
         "--tie", action="store_true",
-        help="one zero point for every session (magnitudes calibrated on one scale); with "
-        "--target the magnitudes are first reduced to the sessions' mean phase angle (H-G)",
+        help="one zero point for every session (magnitudes calibrated on one scale; a "
+        "session whose light curve gives its calibration error keeps its own within it); "
+        "with --target the magnitudes are first reduced to the sessions' mean phase angle (H-G)",
     )  # fmt: skip
     p.add_argument("--g", type=float, default=0.15, help="H-G slope parameter for --tie")
     geo = p.add_argument_group("geometry (JPL Horizons)")
