@@ -69,10 +69,11 @@ def test_demo_transit_mid_time_and_depth_recovered(demo_fit):
     # many draws: tests/core/test_transit_fit.py.
     assert fit["depth_err"] < 0.001
     assert abs(fit["depth"] - night["transit_depth"]) < 3 * fit["depth_err"]
-    # The duration's error is not honest with a/Rs and b free on so little
-    # baseline (the sampler's pulls over 40 draws of this layout: median -0.6,
-    # width 1.4), so it is held to 6 minutes instead.
-    assert abs(fit["duration_h"] - night["transit_duration"] / 60.0) < 0.1
+    # The duration's error with a/Rs and b free on so little baseline: honest
+    # with the sampler's prior set in the durations (tests/core/
+    # test_transit_duration_pulls.py); within three of it, and 6 minutes.
+    duration_off = abs(fit["duration_h"] - night["transit_duration"] / 60.0)
+    assert duration_off < 3 * fit["duration_err_h"] and duration_off < 0.1
     assert fit["aavso_report_problems"] == ["#OBSCODE= is empty"]
     assert choice.explanation[0].startswith("aperture")
     assert np.isfinite(choice.apertures["scatter"]).sum() >= 4
