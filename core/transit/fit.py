@@ -202,6 +202,8 @@ class TransitProblem:
 
 def _contacts(k: float, a_rs: float, b: float, period: float) -> tuple[float, float]:
     """Total and ingress durations (days) of a circular orbit (:func:`.model.durations`)."""
+    if a_rs <= b:  # the orbit does not reach the line of sight's distance: no transit
+        return float("nan"), float("nan")
     return durations(TransitShape(0.0, k, a_rs, b, 0.0, 0.0, period))
 
 
