@@ -160,7 +160,7 @@ def light_curve_from_magnitudes(
         out["airmass"][ok] = times["airmass"]
     for c in ("mag", "mag_err"):
         out[c].unit = "mag"
-    if np.isfinite(sys_err).any():
+    if any(np.isfinite(sys_err)):
         # ``mag_err`` is each point's error against the others; the
         # calibration's error from the catalogue (the same stars' in every
         # frame) moves the whole curve: the absolute magnitudes' error is

@@ -199,12 +199,7 @@ def calibrated_table(
 
 
 def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -> Table:
-    """The per-frame table (``zeropoints.ecsv``): one row per frame, failures included.
-
-    ``zero_point_err`` is the absolute calibration's error, the quadrature sum
-    of ``zero_point_err_stat`` (from frame to frame) and ``zero_point_err_sys``
-    (the catalogue's, common to the frames).
-    """
+    """The per-frame table (``zeropoints.ecsv``): one row per frame, failures included."""
     rows = []
     for name, r in zip(files, results, strict=True):
         rows.append(
@@ -213,8 +208,6 @@ def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -
                 r.band,
                 r.zero_point,
                 r.zero_point_err,
-                r.zero_point_err_stat,
-                r.zero_point_err_sys,
                 r.colour_index,
                 r.colour_term,
                 r.colour_term_err,
@@ -230,8 +223,6 @@ def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -
         "band",
         "zero_point",
         "zero_point_err",
-        "zero_point_err_stat",
-        "zero_point_err_sys",
         "colour_index",
         "colour_term",
         "colour_term_err",
@@ -241,7 +232,7 @@ def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -
         "calibrated",
         "reason",
     )
-    dtype = (str, str, float, float, float, float, str, float, float, float, int, float, bool, str)
+    dtype = (str, str, float, float, str, float, float, float, int, float, bool, str)
     if not rows:
         return Table(names=names, dtype=dtype)
     return Table(rows=rows, names=names, dtype=dtype)
