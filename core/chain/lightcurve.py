@@ -78,10 +78,8 @@ def light_curve_from_magnitudes(
 
     Columns are :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS` plus
     ``airmass`` and ``calibrated`` (whether the frame's zero point was found:
-    otherwise ``mag`` is instrumental). ``mag_err`` is the error from frame to
-    frame; ``meta['magnitude_scale_err']`` the calibration's error common to the
-    frames (the catalogue's magnitudes), when the frames say it. ``flags`` is
-    set to 2**30 where the frame has no measurement of the target.
+    otherwise ``mag`` is instrumental). ``flags`` is set to 2**30 where the
+    frame has no measurement of the target.
 
     ``rows`` gives, by file name, the target's row and whether the frame was
     calibrated when the caller has them (the chain's pass over the frames):
@@ -110,7 +108,6 @@ def light_curve_from_magnitudes(
     cols: dict[str, list] = {c: [] for c in LIGHT_CURVE_COLUMNS}
     per_channel: dict[str, list] = {f"{c}_{k}": [] for k in channels for c in ("mag", "mag_err")}
     calibrated = []
-    sys_err: list[float] = []
     for f, xy in zip(lights, target_xy, strict=True):
         name = store.names.file(f.path)
         if not channels and rows is not None and name in rows:
@@ -133,7 +130,6 @@ def light_curve_from_magnitudes(
         cols["y"].append(float(xy[1]) if xy is not None else np.nan)
         cols["flags"].append(int(row.get("flags", _NO_MEASUREMENT)))
         calibrated.append(frame_calibrated)
-        sys_err.append(float(row.get("mag_err_sys", np.nan)) if frame_calibrated else np.nan)
     out = Table({c: cols[c] for c in LIGHT_CURVE_COLUMNS})
     out["flags"] = np.asarray(out["flags"], dtype=np.int64)
     out["airmass"] = np.full(n, np.nan)
@@ -160,12 +156,6 @@ def light_curve_from_magnitudes(
         out["airmass"][ok] = times["airmass"]
     for c in ("mag", "mag_err"):
         out[c].unit = "mag"
-    if any(np.isfinite(sys_err)):
-        # ``mag_err`` is each point's error against the others; the
-        # calibration's error from the catalogue (the same stars' in every
-        # frame) moves the whole curve: the absolute magnitudes' error is
-        # the quadrature sum.
-        out.meta["magnitude_scale_err"] = float(np.nanmedian(sys_err))
     if not channels:
         _flag_passing_stars(store, lights, out)
     return out

@@ -119,8 +119,6 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
         stars=stars,
         sources=sources,
         notes=tuple(m.get("notes", ()) or ()),
-        zero_point_err_stat=num("zero_point_err_stat"),
-        zero_point_err_sys=num("zero_point_err_sys"),
     )
 
 

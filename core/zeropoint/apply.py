@@ -141,12 +141,7 @@ def calibrated_table(
     colour: np.ndarray | None = None,
     reason: str = "",
 ) -> Table:
-    """A copy of ``sources`` with ``mag``, ``mag_err``, ``mag_err_sys``, ``calibrated``.
-
-    ``mag_err`` is a magnitude's error from frame to frame, ``mag_err_sys``
-    the calibration's error common to the frames calibrated against the same
-    catalogue stars (NaN when not calibrated); an absolute magnitude's error
-    is their quadrature sum.
+    """A copy of ``sources`` with ``mag``, ``mag_err``, ``mag_inst``, ``calibrated``.
 
     Parameters
     ----------
@@ -168,7 +163,6 @@ def calibrated_table(
     if fit is None:
         out["mag"] = mag_inst
         out["mag_err"] = mag_inst_err
-        out["mag_err_sys"] = np.full(len(out), np.nan)
         out["calibrated"] = np.zeros(len(out), bool)
         out.meta["zeropoint_reason"] = reason or "not calibrated"
         return out
@@ -176,23 +170,16 @@ def calibrated_table(
     colour = np.zeros(n) if colour is None else np.asarray(colour, float)
     xy = pixel_columns(out)
     x, y = xy if xy is not None else (np.full(n, fit.centre[0]), np.full(n, fit.centre[1]))
-    offset, _ = fit.offset(np.nan_to_num(colour), x, y)
-    offset_stat, offset_sys = fit.offset_errors(np.nan_to_num(colour), x, y)
+    offset, offset_err = fit.offset(np.nan_to_num(colour), x, y)
     out["mag"] = mag_inst + offset
-    # ``mag_err`` is the error from frame to frame: the source's own noise and
-    # the model's error from the calibration stars' noise. The model's error
-    # from the catalogue's magnitudes and the intrinsic scatter is the same
-    # calibration stars' in every frame: it moves a light curve as a whole,
-    # not one point against the others, and is ``mag_err_sys`` (the error of
-    # an absolute magnitude is their quadrature sum).
-    out["mag_err"] = np.hypot(mag_inst_err, offset_stat)
-    out["mag_err_sys"] = offset_sys
+    # The model error at the source is added to its measurement error; the
+    # intrinsic scatter is not, because it describes the calibration stars'
+    # catalog and colour mismatch, not the source.
+    out["mag_err"] = np.hypot(mag_inst_err, offset_err)
     out["mag_colour"] = colour
     out["calibrated"] = np.isfinite(out["mag"])
     out.meta["zero_point"] = fit.zero_point
     out.meta["zero_point_err"] = fit.zero_point_err
-    out.meta["zero_point_err_stat"] = fit.zero_point_err_stat
-    out.meta["zero_point_err_sys"] = fit.zero_point_err_sys
     out.meta["colour_term"] = fit.colour_term
     out.meta.pop("zeropoint_reason", None)
     return out

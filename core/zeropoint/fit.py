@@ -74,19 +74,10 @@ class ZeroPointFit:
         ``zero_point_err``, ``chi2``, ``intrinsic_scatter``, ``rejected`` (input
         row rejected before the next step, -1 for the last) and ``chosen``.
     covariance : ndarray
-        Covariance of the free parameters (ZP, [k], spatial...): every error
-        the fit knows of, for the absolute calibration.
+        Covariance of the free parameters (ZP, [k], spatial...).
     leverage : ndarray or None
         Each input star's weight in the model at its own place (0 for
         rejected stars): the fraction of its own noise the fit takes up.
-    covariance_stat : ndarray or None
-        The part of :attr:`covariance` from the stars' measurement noise alone
-        (``noise_err`` of :func:`fit_zero_point`), which changes from frame to
-        frame. The rest, :attr:`covariance_sys`, comes from the catalogue's
-        errors and the intrinsic scatter: the same calibration stars carry
-        them into every frame of a night, so they shift a light curve as a
-        whole and are no frame-to-frame error. None: all of it is counted
-        as statistical.
     """
 
     zero_point: float
@@ -107,25 +98,6 @@ class ZeroPointFit:
     trajectory: Table
     covariance: np.ndarray = field(repr=False)
     leverage: np.ndarray | None = field(default=None, repr=False)
-    covariance_stat: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def covariance_sys(self) -> np.ndarray:
-        """The night-common part of :attr:`covariance` (catalogue errors, intrinsic scatter)."""
-        if self.covariance_stat is None:
-            return np.zeros_like(self.covariance)
-        return self.covariance - self.covariance_stat
-
-    @property
-    def zero_point_err_stat(self) -> float:
-        """The zero point's frame-to-frame (measurement-noise) error."""
-        cov = self.covariance if self.covariance_stat is None else self.covariance_stat
-        return float(np.sqrt(cov[0, 0]))
-
-    @property
-    def zero_point_err_sys(self) -> float:
-        """The zero point's night-common error (catalogue errors and intrinsic scatter)."""
-        return float(np.sqrt(max(self.covariance_sys[0, 0], 0.0)))
 
     def design(self, colour: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Rows of the design matrix of the free parameters for given stars."""
@@ -151,19 +123,6 @@ class ZeroPointFit:
             value = value + self.colour_term * colour
         err = np.sqrt(np.einsum("ij,jk,ik->i", a, self.covariance, a))
         return value, err
-
-    def offset_errors(
-        self, colour: np.ndarray, x: np.ndarray, y: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The model error at given stars split: frame-to-frame and night-common.
-
-        Their quadrature sum is :meth:`offset`'s error.
-        """
-        a = self.design(np.asarray(colour, float), x, y)
-        stat = self.covariance if self.covariance_stat is None else self.covariance_stat
-        var_stat = np.einsum("ij,jk,ik->i", a, stat, a)
-        var_sys = np.einsum("ij,jk,ik->i", a, self.covariance_sys, a)
-        return np.sqrt(np.clip(var_stat, 0.0, None)), np.sqrt(np.clip(var_sys, 0.0, None))
 
     def _params(self) -> np.ndarray:
         head = [self.zero_point] + ([self.colour_term] if self.colour_fitted else [])
@@ -294,7 +253,6 @@ def fit_zero_point(
     rejection_sigma: float = 3.0,
     min_stars: int = 3,
     trajectory_floor: float = 0.5,
-    noise_err: np.ndarray | None = None,
 ) -> ZeroPointFit:
     """Fit the zero point of one frame with iterative outlier rejection.
 
@@ -398,22 +356,13 @@ def fit_zero_point(
     assert chosen is not None
     used = chosen["used"]
     w = 1.0 / (err[used] ** 2 + chosen["s"] ** 2)
-    aw = a_all[used] * w[:, None]
-    c = np.linalg.pinv(aw.T @ a_all[used])
+    c = np.linalg.pinv((a_all[used] * w[:, None]).T @ a_all[used])
     # Each kept star's weight in the model at its own place (the hat
     # matrix's diagonal): a calibrated source that is itself a calibration
     # star shares that much of its own noise with the zero point.
     leverage = np.zeros(n)
     leverage[used] = np.einsum("ij,jk,ik->i", a_all[used], c, a_all[used]) * w
     chosen["leverage"] = leverage
-    if noise_err is not None:
-        # The parameters are g @ target with g = C A^T W: the measurement
-        # noise alone propagates as g diag(noise^2) g^T. What the total
-        # holds beyond it (catalogue errors, the intrinsic scatter and the
-        # Knapp-Hartung excess over them) is common to the night's frames.
-        noise = np.nan_to_num(np.asarray(noise_err, float)[used])
-        g = c @ aw.T
-        chosen["cov_stat"] = (g * np.minimum(noise, err[used]) ** 2) @ g.T
     return _result(
         chosen,
         rows,
@@ -476,5 +425,4 @@ def _result(
         trajectory=traj,
         covariance=cov,
         leverage=chosen["leverage"],
-        covariance_stat=chosen.get("cov_stat"),
     )

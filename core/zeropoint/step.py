@@ -44,12 +44,6 @@ class ZeroPointResult:
     then says why, the zero point is NaN and ``sources`` carries instrumental
     magnitudes in ``mag``. ``stars`` holds every matched catalog star with
     ``used`` and ``reason`` (why it was left out or rejected).
-
-    ``zero_point_err`` is the error of the frame's absolute calibration, the
-    quadrature sum of ``zero_point_err_stat`` (from the stars' measurement
-    noise and the aperture correction: it changes from frame to frame) and
-    ``zero_point_err_sys`` (from the catalogue's errors and the intrinsic
-    scatter, common to the frames calibrated against the same stars).
     """
 
     calibrated: bool
@@ -70,8 +64,6 @@ class ZeroPointResult:
     sources: Table
     notes: tuple[str, ...] = ()
     fit: ZeroPointFit | None = field(default=None, repr=False)
-    zero_point_err_stat: float = float("nan")
-    zero_point_err_sys: float = float("nan")
 
     @property
     def used_stars(self) -> Table:
@@ -331,10 +323,6 @@ class ZeroPoint:
             notes.append("no magnitude errors given: 0.05 mag assumed")
         elif bad.any():
             delta_err[bad] = np.median(delta_err[~bad])
-        # The frame-to-frame part of each star's error is its measurement
-        # noise; where that is not stated, all of its error is counted so.
-        noise_err = np.asarray(stars["mag_inst_err"][idx], float)
-        noise_err = np.where(noise_err > 0, noise_err, delta_err)
         try:
             fit = fit_zero_point(
                 np.asarray(delta),
@@ -350,7 +338,6 @@ class ZeroPoint:
                 intrinsic_scatter=p.intrinsic_scatter,
                 rejection_sigma=p.rejection_sigma,
                 min_stars=p.min_stars,
-                noise_err=noise_err,
             )
         except FitError as exc:
             raise _Failed(f"too few calibration stars: {exc}") from exc
@@ -477,11 +464,8 @@ class ZeroPoint:
         # The zero point of aperture-corrected fluxes carries the frame's
         # correction error (the fit saw each star's own error only); a
         # source's calibrated magnitude does not: the correction cancels in it.
-        ap_err = aperture_correction_mag_err(sources)
-        zp_err = float(np.hypot(fit.zero_point_err, ap_err))
-        zp_err_stat = float(np.hypot(fit.zero_point_err_stat, ap_err))
+        zp_err = float(np.hypot(fit.zero_point_err, aperture_correction_mag_err(sources)))
         table.meta["zero_point_err"] = zp_err
-        table.meta["zero_point_err_stat"] = zp_err_stat
         table.meta["band"] = band
         names = [f"x{px}y{py}" for px, py in fit.spatial_exponents]
         return ZeroPointResult(
@@ -503,8 +487,6 @@ class ZeroPoint:
             sources=table,
             notes=tuple(notes),
             fit=fit,
-            zero_point_err_stat=zp_err_stat,
-            zero_point_err_sys=fit.zero_point_err_sys,
         )
 
     def _failure(
