@@ -27,6 +27,8 @@ import logging
 import math
 import os
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,8 @@ __all__ = [
     "read_wcs",
     "card_float",
     "image_hdu_count",
+    "count_images",
+    "open_image",
     "truncation_problem",
     "atomic_write_fits",
     "atomic_write_hdulist",
@@ -190,10 +194,16 @@ def _find_image_hdu(hdul: fits.HDUList) -> int:
     raise FitsReadError("no image data (no HDU with a 2-D image)")
 
 
+def count_images(hdul: fits.HDUList) -> int:
+    """Number of HDUs of an open file with image data (unassembled amplifier mosaics)."""
+    with quiet():
+        return sum(1 for hdu in hdul if _is_image(hdu))
+
+
 def image_hdu_count(path: str | os.PathLike[str]) -> int:
     """Number of HDUs with image data, to warn about unassembled amplifier mosaics."""
     with quiet(), _open(Path(path)) as hdul:
-        return sum(1 for hdu in hdul if _is_image(hdu))
+        return count_images(hdul)
 
 
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
@@ -239,22 +249,61 @@ def read_header(path: str | os.PathLike[str]) -> tuple[fits.Header, int]:
     FitsReadError
         When the file is missing, empty, not FITS, or has no 2-D image.
     """
+    with open_image(path) as (header, index, _):
+        return header, index
+
+
+@contextmanager
+def open_image(
+    path: str | os.PathLike[str],
+) -> Iterator[tuple[fits.Header, int, fits.HDUList | None]]:
+    """A file's image header, opened once and kept open for further checks.
+
+    What :func:`read_header` gives, plus the open (memory-mapped) HDU list, so
+    that a caller checking the file (truncation, a pixel sample, the number of
+    image extensions) does not open it again. Closed on leaving the block.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A FITS file, possibly compressed, or a camera raw file.
+
+    Yields
+    ------
+    header : astropy.io.fits.Header
+        As :func:`read_header`.
+    hdu : int
+        Index of the image HDU.
+    hdul : astropy.io.fits.HDUList or None
+        The open file; None for a camera raw file (LibRaw has no HDUs).
+
+    Raises
+    ------
+    FitsReadError
+        As :func:`read_header`, on entering the block.
+    """
     p = Path(path)
     if _is_raw(p):
         from .rawfile import read_raw_header
 
-        return read_raw_header(p), 0
+        yield read_raw_header(p), 0, None
+        return
     # Non-standard cards (ESO-LOG, MIDAS) make astropy warn at parse time; they
     # are harmless for us and must not become errors under strict warning filters.
     with quiet():
-        with _open(p) as hdul:
+        hdul = _open(p)
+    try:
+        with quiet():
             try:
                 index = _find_image_hdu(hdul)
-                return _merged_header(hdul, index), index
+                header = _merged_header(hdul, index)
             except FitsReadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - corrupt headers raise anything
                 raise FitsReadError(f"corrupt FITS header ({type(exc).__name__}: {exc})") from exc
+        yield header, index, hdul
+    finally:
+        hdul.close()
 
 
 def truncation_problem(path: str | os.PathLike[str], hdu: int) -> str | None:

@@ -22,7 +22,8 @@ from astropy.io import fits
 from astropy.time import Time
 
 from ..runtime.quiet import quiet
-from .fitsio import FitsReadError, image_hdu_count, read_header, truncation_problem
+from .fitscheck import short_file_problem
+from .fitsio import FitsReadError, count_images, open_image
 from .headers import HeaderFacts, normalise_header
 from .obstime import format_precision, quiet_erfa
 from .pixscale import ScaleHint
@@ -271,7 +272,7 @@ def _shape(header: fits.Header) -> tuple[tuple[int, int] | None, str | None]:
     return None, f"data cube of shape {tuple(reversed(dims))}; a 2-D frame is needed"
 
 
-def _all_nan(path: Path, hdu: int, header: fits.Header) -> bool:
+def _all_nan(path: Path, hdul: fits.HDUList, hdu: int, header: fits.Header) -> bool:
     """True when a strided sample of a float image is all NaN.
 
     Only uncompressed float images are sampled: a memory map makes this cost a
@@ -282,7 +283,7 @@ def _all_nan(path: Path, hdu: int, header: fits.Header) -> bool:
         return False
     if path.name.lower().endswith((".gz", ".bz2", ".fz", ".zip")):
         return False
-    with quiet(), fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+    with quiet():
         data = hdul[hdu].data
         if data is None or data.ndim != 2:
             return False
@@ -368,12 +369,24 @@ def frame_info(path: str | os.PathLike[str], folder_name: str | None = None) -> 
     """
     p = Path(path)
     try:
-        header, hdu = read_header(p)
+        # One open for the header and every check of the file below.
+        with open_image(p) as (header, hdu, hdul):
+            return _checked_info(p, header, hdu, hdul, folder_name)
     except FitsReadError as exc:
         return _unusable(p, str(exc))
     except Exception as exc:  # noqa: BLE001 - a scan must survive any file
         log.exception("unexpected failure reading %s", p)
         return _unusable(p, f"cannot read file ({type(exc).__name__}: {exc})")
+
+
+def _checked_info(
+    p: Path,
+    header: fits.Header,
+    hdu: int,
+    hdul: fits.HDUList | None,
+    folder_name: str | None,
+) -> FrameInfo:
+    """:func:`frame_info` of a file already open (``hdul`` None for a camera raw file)."""
     try:
         facts = normalise_header(header, file_name=p.name, folder_name=folder_name)
     except Exception as exc:  # noqa: BLE001 - a bug must not stop a night's scan
@@ -383,16 +396,19 @@ def frame_info(path: str | os.PathLike[str], folder_name: str | None = None) -> 
     shape, cube = _shape(header)
     if cube:
         problems.insert(0, cube)
+    if hdul is None:  # LibRaw says what is wrong with a raw file when it reads it
+        return _from_facts(p, hdu, facts, shape, problems, _product(header))
     try:
-        truncated = truncation_problem(p, hdu)
+        with quiet():
+            truncated = short_file_problem(p, hdul, hdu)
         if truncated:
             problems.insert(0, truncated)
             shape = None
-        elif shape is not None and _all_nan(p, hdu, header):
+        elif shape is not None and _all_nan(p, hdul, hdu, header):
             problems.insert(0, "all pixels are NaN")
             shape = None
         if hdu > 0:
-            n = image_hdu_count(p)
+            n = count_images(hdul)
             if n > 1:
                 problems.append(f"{n} image extensions (amplifiers?); only HDU {hdu} is used")
     except FitsReadError as exc:

@@ -4,13 +4,15 @@ Every way the engine has of opening a FITS file ends in astropy's
 ``HDUList.fromfile`` (``fits.open``, ``getheader``, ``getval``, ``getdata``),
 and Fluxion's own readers in :mod:`fluxion.core.io.fitsio` open through it;
 both are counted, by file, over a night run as ``fluxion run`` runs it (masters,
-every light through every step, registration, the target, the light curve).
+every light through every step, registration, the target, the light curve),
+and over the folder scan that comes before it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +34,14 @@ from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=3, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2, seed=21)
 # Fluxion's readers that take a path and open it.
-READERS = ("read_frame", "read_header", "read_image", "truncation_problem", "image_hdu_count")
+READERS = (
+    "read_frame",
+    "read_header",
+    "read_image",
+    "truncation_problem",
+    "image_hdu_count",
+    "open_image",
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +83,27 @@ def opens(monkeypatch) -> Opens:
 
     monkeypatch.setattr(fits, "open", open_counting)
 
+    # A reader that calls another (read_header opens through open_image) is one open.
+    inside = threading.local()
+
     def wrap(function):
         def reading(path, *args, **kwargs):
-            if counts.on:
+            depth = getattr(inside, "depth", 0)
+            if counts.on and depth == 0:
                 counts.readers[Path(path).resolve()] += 1
-            return function(path, *args, **kwargs)
+            inside.depth = depth + 1
+            try:
+                return function(path, *args, **kwargs)
+            finally:
+                inside.depth = depth
 
         return reading
 
     # Every Fluxion module that bound a reader by name (``from ..io.fitsio import read_frame``).
     for name in READERS:
-        function = getattr(fitsio, name)
+        function = getattr(fitsio, name, None)
+        if function is None:  # a reader this version does not have
+            continue
         wrapped = wrap(function)
         for module in list(sys.modules.values()):
             if getattr(module, "__name__", "").startswith("fluxion.") and (
@@ -174,3 +193,17 @@ def test_a_target_only_the_night_places_reads_each_product_once(night, tmp_path,
     raw, products = files[: CONFIG.n_frames], files[CONFIG.n_frames :]
     assert [opens.astropy[p] for p in raw] == [1] * CONFIG.n_frames
     assert [opens.astropy[p] for p in products] == [1] * CONFIG.n_frames
+
+
+def test_a_scan_opens_each_file_once(night, opens):
+    # The header, the truncation check and the pixel checks share one open.
+    opens.on = True
+    try:
+        frames = scan(night)
+    finally:
+        opens.on = False
+    kinds = Counter(f.type for f in frames)
+    assert kinds == {"light": 3, "bias": 2, "dark": 2, "flat": 2}, kinds
+    files = [f.path.resolve() for f in frames]
+    assert [opens.astropy[p] for p in files] == [1] * len(files)
+    assert [opens.readers[p] for p in files] == [1] * len(files)
