@@ -226,7 +226,15 @@ def read_ecsv(path: str | os.PathLike[str]) -> Table:
     except (OSError, UnicodeDecodeError):
         text = None
     table = _plain_table(text) if text is not None else None
-    if table is None:
-        with quiet():
-            table = Table.read(path, format="ascii.ecsv")
-    return table
+    if table is not None:
+        return table
+    with quiet():
+        if text is not None:
+            # astropy parses the text already read, so the file is opened once
+            # (the window reads each product once); only a table astropy
+            # refuses is read again from the file, for an error naming it.
+            try:
+                return Table.read(text, format="ascii.ecsv")
+            except Exception:  # noqa: BLE001 (the file's own read gives the error)
+                pass
+        return Table.read(path, format="ascii.ecsv")
