@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RawFrame"]
 
+# Frame types combined into masters, never calibrated as lights.
+_MASTER_INPUTS = ("bias", "dark", "flat")
+
 
 def as_pair(values: Sequence[int]) -> tuple[int, int]:
     """A binning ``(bx, by)`` or a shape as a tuple (a frame's facts may hold a list)."""
@@ -65,11 +68,21 @@ class RawFrame:
     @classmethod
     def from_info(cls, info: FrameInfo, *, with_pixels: bool = False) -> RawFrame:
         """A scanned file: its header read now, its pixels later or, ``with_pixels``,
-        now in the same open (float32)."""
+        now in the same open (float32).
+
+        A bias, dark or flat is not opened here: it is only ever combined into
+        a master, which needs of its header the size and the overscan and trim
+        sections the scan kept (:attr:`FrameInfo.sections`).
+        """
         array = None
         if with_pixels:
             own = info.hdu if info.hdu is not None and info.hdu >= 0 else None
             array, header, hdu = read_frame(info.path, hdu=own, dtype=np.float32)
+        elif info.type in _MASTER_INPUTS and info.shape is not None and info.sections is not None:
+            ny, nx = info.shape
+            header = fits.Header([("NAXIS", 2), ("NAXIS1", nx), ("NAXIS2", ny)])
+            header.update(info.sections)
+            hdu = info.hdu
         else:
             header, hdu = read_header(info.path)
         return cls(

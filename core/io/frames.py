@@ -85,6 +85,10 @@ class FrameInfo:
     product : str
         ``'master'`` or ``'calibrated'`` when the file is a product Fluxion
         wrote (its header says so), else ``''``.
+    sections : Mapping[str, Any] or None
+        The header's BIASSEC, TRIMSEC and DATASEC cards, as written: with
+        ``shape``, all that combining a calibration frame into a master needs
+        of its header, so that it is not read again. None when not scanned.
     """
 
     path: Path
@@ -113,6 +117,7 @@ class FrameInfo:
     sources: Mapping[str, str] = field(default_factory=dict)
     profile: str = ""
     product: str = ""
+    sections: Mapping[str, Any] | None = None
 
     @property
     def usable(self) -> bool:
@@ -310,13 +315,21 @@ def _product(header: fits.Header) -> str:
     return next((kind for card, kind in _PRODUCT_CARDS if card in header), "")
 
 
+# The cards calibration reads for overscan and trimming (calibration/overscan.py).
+_SECTION_CARDS = ("BIASSEC", "TRIMSEC", "DATASEC")
+
+
+def _sections(header: fits.Header) -> Mapping[str, Any]:
+    return {k: header[k] for k in _SECTION_CARDS if k in header}
+
+
 def _from_facts(
     path: Path,
     hdu: int,
     facts: HeaderFacts,
     shape: tuple[int, int] | None,
     problems: list[str],
-    product: str = "",
+    header: fits.Header,
 ) -> FrameInfo:
     return FrameInfo(
         path=path,
@@ -344,7 +357,8 @@ def _from_facts(
         problems=tuple(dict.fromkeys(problems)),
         sources=MappingProxyType(dict(facts.sources)),
         profile=facts.profile,
-        product=product,
+        product=_product(header),
+        sections=_sections(header),
     )
 
 
@@ -397,7 +411,7 @@ def _checked_info(
     if cube:
         problems.insert(0, cube)
     if hdul is None:  # LibRaw says what is wrong with a raw file when it reads it
-        return _from_facts(p, hdu, facts, shape, problems, _product(header))
+        return _from_facts(p, hdu, facts, shape, problems, header)
     try:
         with quiet():
             truncated = short_file_problem(p, hdul, hdu)
@@ -417,4 +431,4 @@ def _checked_info(
     except Exception as exc:  # noqa: BLE001
         problems.insert(0, f"cannot read pixels ({type(exc).__name__}: {exc})")
         shape = None
-    return _from_facts(p, hdu, facts, shape, problems, _product(header))
+    return _from_facts(p, hdu, facts, shape, problems, header)
