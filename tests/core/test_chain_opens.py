@@ -10,6 +10,7 @@ and over the folder scan that comes before it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -24,9 +25,12 @@ from astropy.io.fits import HDUList
 from astropy.table import Table
 
 from fluxion.core.astrometry import SolveParams
+from fluxion.core.calibration.masters import make_master_bias
+from fluxion.core.calibration.raw import RawFrame
 from fluxion.core.chain.night import NightParams, run_night
 from fluxion.core.chain.targets import Locator, fixed_target
 from fluxion.core.io import fitsio
+from fluxion.core.io.frames import frame_info
 from fluxion.core.io.sequence import scan
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
@@ -223,3 +227,34 @@ def test_building_masters_reads_no_calibration_header_again(night, tmp_path, ope
         path = f.path.resolve()
         assert opens.astropy[path] == expected[f.type], (path.name, opens.astropy[path])
         assert opens.readers[path] == 0, (path.name, opens.readers[path])
+
+
+def test_a_bias_from_the_scan_trims_as_from_its_header(tmp_path, opens):
+    # Overscan columns at the right, a trimmed image: the sections the scan
+    # kept give the master the header's own overscan and trim, unopened.
+    rng = np.random.default_rng(3)
+    ny, nx, over = 30, 40, 6
+    header = fits.Header()
+    header["IMAGETYP"] = "Bias Frame"
+    header["BIASSEC"] = f"[{nx + 1}:{nx + over},1:{ny}]"
+    header["TRIMSEC"] = f"[1:{nx},1:{ny}]"
+    infos = []
+    for k in range(3):
+        raw = 500.0 + np.linspace(0, 9, ny)[:, None] + rng.normal(0, 2, (ny, nx + over))
+        raw[:, :nx] += 20.0
+        path = tmp_path / f"bias_{k}.fits"
+        fits.writeto(path, raw.astype(np.float32), header)
+        infos.append(frame_info(path))
+    assert [i.type for i in infos] == ["bias"] * 3
+    opens.on = True
+    try:
+        scanned = [RawFrame.from_info(i) for i in infos]
+    finally:
+        opens.on = False
+    assert sum(opens.astropy.values()) == 0 and sum(opens.readers.values()) == 0
+    read = [RawFrame.from_info(dataclasses.replace(i, sections=None)) for i in infos]
+    assert [f.overscan() for f in scanned] == [f.overscan() for f in read]
+    a, b = make_master_bias(scanned), make_master_bias(read)
+    assert a.shape == (ny, nx)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_allclose(np.median(a.data), 20.0, atol=1.0)
