@@ -32,6 +32,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -44,12 +45,14 @@ from scipy.spatial import cKDTree  # noqa: E402
 
 import fluxion.core.photometry.psf_step as psf_step  # noqa: E402
 from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
-from fluxion.core.photometry.gridpsf import PSFField  # noqa: E402
 from fluxion.core.photometry.gridpsf.io import write_psf_grid  # noqa: E402
 from fluxion.core.photometry.noise import NoiseModel  # noqa: E402
 from fluxion.core.photometry.psf import fit_psf_photometry  # noqa: E402
 from fluxion.core.photometry.synthetic import StarField, field_shape_of, star_field  # noqa: E402
 from fluxion.core.simulation.psf import FieldPSF  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from test_photometry_field_psf import flux_scale  # noqa: E402
 
 SHAPE = (1024, 1024)
 N_STARS = 500
@@ -76,26 +79,6 @@ def _forced(field: StarField, psf) -> np.ndarray:
         forced=True,
     )
     return np.asarray(fit.table["flux"])
-
-
-def flux_scale(field: StarField, psf, flux: float, size: int = 15) -> np.ndarray:
-    """Per region: (fitted - true) / bound of a noise-free star of ``flux`` at its centre."""
-    ny, nx = field.image.shape
-    out = []
-    for j in range(3):
-        for i in range(3):
-            x, y = (i + 0.5) * nx / 3, (j + 0.5) * ny / 3
-            cx, cy = np.floor(x + 0.5), np.floor(y + 0.5)
-            true = field.stamp_at(size, x, y, cx, cy)
-            dx, dy = np.array([x - cx]), np.array([y - cy])
-            if isinstance(psf, PSFField):
-                model = psf.stamps(size, dx, dy, np.array([x]), np.array([y]))[0]
-            else:
-                model = psf.stamps(size, dx, dy)[0]
-            var = field.sky + field.read_noise**2 + flux * true
-            scale = np.sum(model * true / var) / np.sum(model * model / var)
-            out.append((scale - 1.0) * flux * np.sqrt(np.sum(true**2 / var)))
-    return np.asarray(out)
 
 
 def frame_rows(field: StarField, min_flux: float, scale_flux: float, grid: Path) -> dict:

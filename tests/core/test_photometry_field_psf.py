@@ -67,8 +67,11 @@ def test_field_psf_measures_the_corners_as_the_centre(field):
     assert np.median(outer_one) < -3.0
 
 
-def _flux_scale(field, psf, flux: float, size: int = 15) -> np.ndarray:
-    """Per 3 x 3 region: (fitted - true) / bound of a noise-free ``flux`` star at its centre."""
+def flux_scale(field, psf, flux: float, size: int = 15) -> np.ndarray:
+    """Per 3 x 3 region: (fitted - true) / bound of a noise-free star of ``flux`` at its centre.
+
+    (also the benchmark bench_psf_field.py's); ``psf`` a PSFField or one PSF.
+    """
     ny, nx = field.image.shape
     out = []
     for j in range(3):
@@ -76,7 +79,11 @@ def _flux_scale(field, psf, flux: float, size: int = 15) -> np.ndarray:
             x, y = (i + 0.5) * nx / 3, (j + 0.5) * ny / 3
             cx, cy = np.floor(x + 0.5), np.floor(y + 0.5)
             true = field.stamp_at(size, x, y, cx, cy)
-            model = psf.stamps(size, np.array([x - cx]), np.array([y - cy]), [x], [y])[0]
+            dx, dy = np.array([x - cx]), np.array([y - cy])
+            if isinstance(psf, PSFField):
+                model = psf.stamps(size, dx, dy, np.array([x]), np.array([y]))[0]
+            else:
+                model = psf.stamps(size, dx, dy)[0]
             var = field.sky + field.read_noise**2 + flux * true
             scale = np.sum(model * true / var) / np.sum(model * model / var)
             out.append((scale - 1.0) * flux * np.sqrt(np.sum(true**2 / var)))
@@ -92,7 +99,7 @@ def test_blended_psf_stars_do_not_bend_the_field_psf():
         field.image, gain=field.gain, read_noise=field.read_noise
     )
     assert isinstance(run.psf, PSFField) and run.psf.varies
-    z = _flux_scale(field, run.psf, 3e4)
+    z = flux_scale(field, run.psf, 3e4)
     # The error the PSF gives a region's 3e4 e- stars alike. A field fitted to
     # ~200 stars is uncertain by 0.05-0.08 sigma rms over the regions (clean
     # fits of the same stars over many noise draws); blended PSF stars whose
