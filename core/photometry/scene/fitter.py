@@ -30,11 +30,9 @@ from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from ..noise import NoiseModel
 from .centroids import refine_positions
-from .design import PHASES, build_design, psf_tables
+from .design import PHASES, build_design
 from .forced import (
-    STAMP_SIZES,
     SceneResult,
-    Solver,
     core_fraction,
     core_sums,
     final_pass,
@@ -46,6 +44,7 @@ from .forced import (
 )
 from .peaks import new_peaks, significance
 from .psf_update import refit_psf, select_psf_stars
+from .records import SceneFrame, ScenePSF, SceneStars
 from .sky import global_sky, mesh_sky
 
 __all__ = ["SceneResult", "SceneSettings", "fit_scene"]
@@ -179,155 +178,63 @@ def fit_scene(
     """
     st = settings or SceneSettings()
     state = state or StepState()
-    img = np.asarray(image, dtype=np.float64)
-    shape = img.shape
-    bad = np.zeros(shape, bool) if mask is None else np.asarray(mask, bool).copy()
-    bad |= ~np.isfinite(img)
-    sat = np.zeros(shape, bool) if saturated is None else np.asarray(saturated, bool)
-    zero_w = bad | sat
-    img = np.where(bad, 0.0, img)
-    solver = Solver(st.lsqr_tolerance)
-    tables = psf_tables(psf, STAMP_SIZES)
+    frame = SceneFrame.of(image, noise, mask, saturated, st.lsqr_tolerance)
+    img, zero_w, sat, shape = frame.image, frame.zero_w, frame.saturated, frame.shape
+    scene_psf = ScenePSF.of(psf)
     # Saturated stars have no peak to find (their core has no weight): each
     # saturated region is a star at its centre, fitted on its wings with the
-    # largest stamp and never moved.
-    x, y, f0 = _saturated_stars(img, sat)
-    pinned = np.ones(len(x), bool)
-    snr_prev = np.zeros(len(x))  # saturated stars are pinned: no derivative columns
-    coef3 = np.c_[f0, np.zeros((len(x), 2))]
+    # largest stamp and never moved (no derivative columns: S/N 0).
+    sx, sy, sflux = _saturated_stars(img, sat)
+    stars = SceneStars.new(sx, sy, sflux, pinned=True)
     no_peaks = zero_w | binary_dilation(sat, iterations=2)
     sky = np.full(shape, global_sky(img, zero_w))
     stars_model = np.zeros(shape)
     n_pass = max(int(st.iterations), 1)
     for it in range(n_pass):
-        state.progress(it / (n_pass + 1), f"pass {it + 1}/{n_pass}: {len(x)} stars")
-        var = noise.variance(sky + np.maximum(stars_model, 0.0))
-        resid = img - sky - stars_model
-        sig, flux_est = significance(resid, var, psf.fwhm, zero_w)
-        thr = st.threshold * (st.first_pass_factor if it == 0 else 1.0)
-        px, py = new_peaks(
-            sig,
-            stars_model,
-            var,
-            psf.fwhm,
-            np.c_[x, y],
-            thr,
-            model_factor=st.model_significance_factor,
-            mask=zero_w,
-            exclude=no_peaks,
-        )
-        pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        x = np.concatenate([x, px])
-        y = np.concatenate([y, py])
-        pinned = np.concatenate([pinned, np.zeros(len(px), bool)])
-        coef3 = np.vstack([coef3, np.c_[flux_est[pyi, pxi], np.zeros((len(px), 2))]])
-        if len(x) == 0:
+        state.progress(it / (n_pass + 1), f"pass {it + 1}/{n_pass}: {len(stars)} stars")
+        var = frame.variance(sky + np.maximum(stars_model, 0.0))
+        stars = _add_peaks(frame, sky, var, stars_model, stars, scene_psf.fwhm, st, it, no_peaks)
+        if len(stars) == 0:
             continue
-        sat_star = near_pixels(x, y, sat, 1.5)
-        sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
-        sizes = stamp_sizes(tables, coef3[:, 0], sigma_sky, sat_star)
-        deriv = np.concatenate([snr_prev, sig[pyi, pxi]]) > st.joint_shift_snr
-        design = build_design(tables, x, y, sizes, shape, derivatives=deriv)
-        sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
-        x0 = np.zeros(design.n_columns)
-        cols = design.col_of_star
-        for k in range(3):
-            has = cols[:, k] >= 0
-            x0[cols[has, k]] = coef3[has, k]
-        coef, norm = solver.solve(design, img - sky, sqrt_w, x0, iter_lim=st.lsqr_iterations)
-        coef3 = np.stack(
-            [np.where(cols[:, k] >= 0, coef[np.maximum(cols[:, k], 0)], 0.0) for k in range(3)],
-            axis=1,
-        )
-        stars_model = design.image(coef)
-        flux = coef3[:, 0]
-        snr = flux * norm[design.col_of_star[:, 0]]
+        stars, stars_model = _joint_pass(frame, sky, var, stars, scene_psf, st, first=it == 0)
         state.check()
-        # New positions. The derivative columns give every star's shift solved
-        # jointly with its neighbours (a Newton step of the whole scene);
-        # crowdsource's per-star centroid on the image with the others
-        # subtracted is used where that step is not reliable (faint stars).
-        w = np.where(zero_w, 0.0, 1.0 / var)
-        resid = img - sky - stars_model
-        nx_, ny_, moved = refine_positions(resid, w, tables, x, y, flux)
-        joint = deriv & (snr > st.joint_shift_snr)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sx = np.clip(coef3[:, 1] / flux, -1.0, 1.0)
-            sy = np.clip(coef3[:, 2] / flux, -1.0, 1.0)
-        # The derivative columns sit at the star's 1/16 px phase centre.
-        cx = (
-            np.floor(x + 0.5)
-            - 0.5
-            + (np.floor((x - np.floor(x + 0.5) + 0.5) * PHASES) + 0.5) / PHASES
-        )
-        cy = (
-            np.floor(y + 0.5)
-            - 0.5
-            + (np.floor((y - np.floor(y + 0.5) + 0.5) * PHASES) + 0.5) / PHASES
-        )
-        nx_ = np.where(joint & np.isfinite(sx), cx + sx, nx_)
-        ny_ = np.where(joint & np.isfinite(sy), cy + sy, ny_)
-        nx_ = np.where(pinned, x, nx_)
-        ny_ = np.where(pinned, y, ny_)
-        coef3[:, 1:] = 0.0
-        # Drop noise peaks and duplicates before the next pass.
-        keep = snr > st.min_snr_keep if it > 0 else np.ones(len(x), bool)
-        keep &= _unique(nx_, ny_, np.where(pinned, np.inf, flux), 0.3 * psf.fwhm)
-        keep |= pinned
-        x, y, coef3, snr = nx_[keep], ny_[keep], coef3[keep], snr[keep]
-        pinned = pinned[keep]
-        snr_prev = np.where(pinned, 0.0, snr)
         # PSF from the best stars, everything else subtracted.
         if st.psf_refit and it < n_pass - 1:
-            # This pass's model in the variance (the PSF stars' own Poisson
-            # noise) for the test that drops blended PSF stars.
-            var_now = noise.variance(sky + np.maximum(stars_model, 0.0))
-            choose = it == 0 and st.psf_variation == "auto"
-            old_psf = psf
-            psf, tables = _update_psf(
-                img, sky, var_now, zero_w, x, y, coef3, snr, psf, tables, st.psf_kind, stars_model,
-                choose, 2 if it == 0 else st.psf_refit_iterations,
-                400 if choose or isinstance(psf, PSFField) else st.psf_stars,
-            )  # fmt: skip
-            if psf is not old_psf and len(x):
+            new_psf = _update_psf(frame, sky, stars_model, stars, scene_psf, st, first=it == 0)
+            if new_psf is not scene_psf and len(stars):
                 # The next pass looks for new stars in the residual and the sky
                 # follows it: both from the stars drawn with the new PSF. The
                 # old model's misfit (a frame-wide PSF on the corners'
                 # elongated stars) was otherwise taken for faint companions in
                 # the wings of bright stars, which ate ~1% of their light and
                 # narrowed the corners' PSF at the next refit.
-                sizes = stamp_sizes(tables, coef3[:, 0], sigma_sky, near_pixels(x, y, sat, 1.5))
-                redraw = build_design(tables, x, y, sizes, shape, derivatives=False)
-                flux_cols = np.zeros(redraw.n_columns)
-                flux_cols[redraw.col_of_star[:, 0]] = coef3[:, 0]
-                stars_model = redraw.image(flux_cols)
+                stars_model = _draw(frame, sky, stars, new_psf)
+            scene_psf = new_psf
         # Sky from the residual: one median early, then a mesh.
         sky_resid = img - stars_model
         if it + 1 >= 2:
             # sigma_sky is this pass's, from the sky not yet replaced.
-            sky_mask = zero_w | (stars_model > SKY_MASK_SIGMA * sigma_sky)
+            sky_mask = zero_w | (stars_model > SKY_MASK_SIGMA * frame.sigma_sky(sky))
             sky = mesh_sky(sky_resid, sky_mask, st.sky_mesh)
         else:
             sky = np.full(shape, global_sky(sky_resid, zero_w))
-    state.progress(n_pass / (n_pass + 1), f"forced pass: {len(x)} stars")
+    state.progress(n_pass / (n_pass + 1), f"forced pass: {len(stars)} stars")
+    tables, fwhm = scene_psf.tables, scene_psf.fwhm
 
     def forced(x, y, flux0):
-        return final_pass(
-            img, sky, noise, zero_w, bad, sat, tables, psf, x, y, flux0, solver, n_pass
-        )
+        return final_pass(frame, sky, scene_psf, x, y, flux0, n_pass)
 
     def fluxes(t):
         return np.nan_to_num(np.asarray(t["flux"]))
 
-    result = forced(x, y, coef3[:, 0])
+    result = forced(stars.x, stars.y, stars.flux)
     # Sources the last pass uncovered (blends that split, stars beside bright
     # ones) are added and the forced pass repeated, at most three times.
     for _ in range(3):
         px, py, flux_est = leftover_peaks(
             result,
-            noise,
-            zero_w,
-            psf.fwhm,
+            frame,
+            fwhm,
             st.threshold,
             model_factor=st.leftover_model_factor,
             near_threshold=st.leftover_threshold,
@@ -336,7 +243,7 @@ def fit_scene(
             break
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
         pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
-        tx, ty = refined_positions(result, tables, noise, zero_w)
+        tx, ty = refined_positions(result, frame, tables)
         result = forced(
             np.concatenate([tx, px]),
             np.concatenate([ty, py]),
@@ -344,7 +251,7 @@ def fit_scene(
         )
     # A last forced pass with every star re-centred on the residual.
     if len(result.table):
-        x, y = refined_positions(result, tables, noise, zero_w)
+        x, y = refined_positions(result, frame, tables)
         result = forced(x, y, fluxes(result.table))
     # Weak detections leave the table but not the model: their light is
     # still fitted (neighbours and residual unchanged), they are only not
@@ -355,23 +262,144 @@ def fit_scene(
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     if weak.any():
         result = replace(result, table=t[~weak])
-    position_errors(result, tables, noise, zero_w)
-    # Light left in the residual within a star's stamp marks a poor fit of
-    # that star (the brightest whose stamp holds the peak).
-    px, py, _ = leftover_peaks(result, noise, zero_w, psf.fwhm, st.threshold, near_stars=True)
-    t = result.table
-    if len(px) and len(t):
-        k = min(16, len(t))
-        _, idx = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[px, py], k=k)
-        idx = idx.reshape(len(px), k)
-        half = np.asarray(t["stamp"])[idx] / 2.0
-        inside = (np.abs(np.asarray(t["x"])[idx] - px[:, None]) <= half) & (
-            np.abs(np.asarray(t["y"])[idx] - py[:, None]) <= half
-        )
-        flux = np.where(inside, np.nan_to_num(np.asarray(t["flux"])[idx], nan=-np.inf), -np.inf)
-        best = idx[np.arange(len(px)), np.argmax(flux, axis=1)]
-        t["flags"][best[inside.any(axis=1)]] |= F.POOR_FIT
+    position_errors(result, frame, tables)
+    _flag_poor_fits(result, frame, fwhm, st.threshold)
     return result
+
+
+def _add_peaks(
+    frame: SceneFrame,
+    sky: np.ndarray,
+    var: np.ndarray,
+    stars_model: np.ndarray,
+    stars: SceneStars,
+    fwhm: float,
+    st: SceneSettings,
+    it: int,
+    exclude: np.ndarray,
+) -> SceneStars:
+    """``stars`` and the new peaks of this pass's residual (their S/N: the peak's significance).
+
+    ``var``: the variance of the current model (sky + ``stars_model``).
+    """
+    resid = frame.image - sky - stars_model
+    sig, flux_est = significance(resid, var, fwhm, frame.zero_w)
+    thr = st.threshold * (st.first_pass_factor if it == 0 else 1.0)
+    px, py = new_peaks(
+        sig,
+        stars_model,
+        var,
+        fwhm,
+        np.c_[stars.x, stars.y],
+        thr,
+        model_factor=st.model_significance_factor,
+        mask=frame.zero_w,
+        exclude=exclude,
+    )
+    pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
+    found = SceneStars.new(px, py, flux_est[pyi, pxi], pinned=False)
+    found.snr = sig[pyi, pxi].astype(np.float64)
+    return stars.extend(found)
+
+
+def _phase_centre(v: np.ndarray) -> np.ndarray:
+    """Centre of the 1/16 px phase that ``v`` falls in (where the derivative columns sit)."""
+    vi = np.floor(v + 0.5)
+    return vi - 0.5 + (np.floor((v - vi + 0.5) * PHASES) + 0.5) / PHASES
+
+
+def _joint_pass(
+    frame: SceneFrame,
+    sky: np.ndarray,
+    var: np.ndarray,
+    stars: SceneStars,
+    scene_psf: ScenePSF,
+    st: SceneSettings,
+    first: bool,
+) -> tuple[SceneStars, np.ndarray]:
+    """One fit of every flux (and the bright stars' shifts); the stars moved, and their model.
+
+    ``var`` is the variance of the model before this fit. Noise peaks (S/N
+    below ``min_snr_keep``, after the first pass) and stars found twice are
+    dropped.
+    """
+    tables = scene_psf.tables
+    x, y, pinned = stars.x, stars.y, stars.pinned
+    sat_star = near_pixels(x, y, frame.saturated, 1.5)
+    sizes = stamp_sizes(tables, stars.flux, frame.sigma_sky(sky), sat_star)
+    deriv = stars.snr > st.joint_shift_snr
+    design = build_design(tables, x, y, sizes, frame.shape, derivatives=deriv)
+    sqrt_w = frame.sqrt_weight(var)
+    x0 = np.zeros(design.n_columns)
+    cols = design.col_of_star
+    for k in range(3):
+        has = cols[:, k] >= 0
+        x0[cols[has, k]] = stars.coef[has, k]
+    coef, norm = frame.solver.solve(
+        design, frame.image - sky, sqrt_w, x0, iter_lim=st.lsqr_iterations
+    )
+    coef3 = np.stack(
+        [np.where(cols[:, k] >= 0, coef[np.maximum(cols[:, k], 0)], 0.0) for k in range(3)],
+        axis=1,
+    )
+    stars_model = design.image(coef)
+    flux = coef3[:, 0]
+    snr = flux * norm[cols[:, 0]]
+    # New positions. The derivative columns give every star's shift solved
+    # jointly with its neighbours (a Newton step of the whole scene);
+    # crowdsource's per-star centroid on the image with the others
+    # subtracted is used where that step is not reliable (faint stars).
+    w = frame.weight(var)
+    resid = frame.image - sky - stars_model
+    nx_, ny_, _ = refine_positions(resid, w, tables, x, y, flux)
+    joint = deriv & (snr > st.joint_shift_snr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sx = np.clip(coef3[:, 1] / flux, -1.0, 1.0)
+        sy = np.clip(coef3[:, 2] / flux, -1.0, 1.0)
+    # The derivative columns sit at the star's 1/16 px phase centre.
+    nx_ = np.where(joint & np.isfinite(sx), _phase_centre(x) + sx, nx_)
+    ny_ = np.where(joint & np.isfinite(sy), _phase_centre(y) + sy, ny_)
+    nx_ = np.where(pinned, x, nx_)
+    ny_ = np.where(pinned, y, ny_)
+    coef3[:, 1:] = 0.0
+    # Drop noise peaks and duplicates before the next pass.
+    keep = snr > st.min_snr_keep if not first else np.ones(len(x), bool)
+    keep &= _unique(nx_, ny_, np.where(pinned, np.inf, flux), 0.3 * scene_psf.fwhm)
+    keep |= pinned
+    moved = SceneStars(nx_, ny_, coef3, pinned, np.where(pinned, 0.0, snr)).take(keep)
+    return moved, stars_model
+
+
+def _draw(frame: SceneFrame, sky: np.ndarray, stars: SceneStars, scene_psf: ScenePSF):
+    """Model image of ``stars`` (fluxes only) drawn with ``scene_psf``."""
+    sat_star = near_pixels(stars.x, stars.y, frame.saturated, 1.5)
+    sizes = stamp_sizes(scene_psf.tables, stars.flux, frame.sigma_sky(sky), sat_star)
+    design = build_design(scene_psf.tables, stars.x, stars.y, sizes, frame.shape, derivatives=False)
+    flux_cols = np.zeros(design.n_columns)
+    flux_cols[design.col_of_star[:, 0]] = stars.flux
+    return design.image(flux_cols)
+
+
+def _flag_poor_fits(result: SceneResult, frame: SceneFrame, fwhm: float, threshold: float) -> None:
+    """Flag POOR_FIT on the brightest star whose stamp holds a peak of the residual.
+
+    Light left in the residual within a star's stamp marks a poor fit of
+    that star.
+    """
+    px, py, _ = leftover_peaks(result, frame, fwhm, threshold, near_stars=True)
+    t = result.table
+    if not (len(px) and len(t)):
+        return
+    k = min(16, len(t))
+    _, idx = cKDTree(np.c_[t["x"], t["y"]]).query(np.c_[px, py], k=k)
+    idx = idx.reshape(len(px), k)
+    half = np.asarray(t["stamp"])[idx] / 2.0
+    inside = (np.abs(np.asarray(t["x"])[idx] - px[:, None]) <= half) & (
+        np.abs(np.asarray(t["y"])[idx] - py[:, None]) <= half
+    )
+    flux = np.where(inside, np.nan_to_num(np.asarray(t["flux"])[idx], nan=-np.inf), -np.inf)
+    best = idx[np.arange(len(px)), np.argmax(flux, axis=1)]
+    t["flags"][best[inside.any(axis=1)]] |= F.POOR_FIT
 
 
 def _saturated_stars(img: np.ndarray, sat: np.ndarray):
@@ -398,39 +426,57 @@ def _unique(x, y, flux, radius):
 
 
 def _update_psf(
-    img, sky, var, zero_w, x, y, coef3, snr, psf, tables, kind, stars_model, choose,
-    iterations=2, max_stars=250,
-):  # fmt: skip
-    """Refit the PSF on chosen stars with all others subtracted; new PSF and tables."""
+    frame: SceneFrame,
+    sky: np.ndarray,
+    stars_model: np.ndarray,
+    stars: SceneStars,
+    scene_psf: ScenePSF,
+    st: SceneSettings,
+    first: bool,
+) -> ScenePSF:
+    """Refit the PSF on chosen stars with all others subtracted (``scene_psf`` if it cannot).
+
+    The first refit may choose a field-varying PSF (``psf_variation``
+    'auto') and takes two profile-fit iterations.
+    """
+    x, y, psf, tables = stars.x, stars.y, scene_psf.psf, scene_psf.tables
     if len(x) < 5:
-        return psf, tables
+        return scene_psf
+    choose = first and st.psf_variation == "auto"
+    iterations = 2 if first else st.psf_refit_iterations
+    max_stars = 400 if choose or isinstance(psf, PSFField) else st.psf_stars
+    # This pass's model in the variance (the PSF stars' own Poisson noise)
+    # for the test that drops blended PSF stars.
+    var = frame.variance(sky + np.maximum(stars_model, 0.0))
     (all_core,) = core_sums([stars_model], x, y)
-    own_core = coef3[:, 0] * core_fraction(tables, x, y)
+    own_core = stars.flux * core_fraction(tables, x, y)
     own_fraction = np.clip(own_core / np.maximum(all_core, 1e-9), 0, 1)
-    bad_near = near_pixels(x, y, zero_w, 8.0)
-    chosen = select_psf_stars(x, y, snr, own_fraction, bad_near, img.shape, max_stars=max_stars)
+    bad_near = near_pixels(x, y, frame.zero_w, 8.0)
+    chosen = select_psf_stars(
+        x, y, stars.snr, own_fraction, bad_near, frame.shape, max_stars=max_stars
+    )
     if len(chosen) < 5:
-        return psf, tables
+        return scene_psf
     # Everything but the chosen stars subtracted: the residual plus their own
     # model (at their centroided positions, which the profile fit refines).
     mine = build_design(
-        tables, x[chosen], y[chosen], np.full(len(chosen), 31), img.shape, derivatives=False
+        tables, x[chosen], y[chosen], np.full(len(chosen), 31), frame.shape, derivatives=False
     )
-    isolated = img - sky - stars_model + mine.image(coef3[chosen, 0])
+    isolated = frame.image - sky - stars_model + mine.image(stars.flux[chosen])
     new = refit_psf(
         isolated,
         x[chosen],
         y[chosen],
         psf,
-        kind=kind,
-        mask=zero_w,
+        kind=st.psf_kind,
+        mask=frame.zero_w,
         variance=var,
         choose=choose,
         iterations=iterations,
     )
     if new is psf:
-        return psf, tables
+        return scene_psf
     log.debug(
         "PSF refitted on %d stars: FWHM %.4f beta %.4f", len(chosen), new.fwhm, new.moffat_beta
     )
-    return new, psf_tables(new, STAMP_SIZES)
+    return ScenePSF.of(new)

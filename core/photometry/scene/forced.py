@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
-from scipy.sparse.linalg import lsqr
 from scipy.spatial import cKDTree
 
 from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
-from ..noise import NoiseModel
+from ..gridpsf import PSFField
 from .centroids import refine_positions
-from .design import FieldTables, SceneDesign, build_design
+from .design import FieldTables, Tables, build_design
 from .peaks import find_peaks, new_peaks, significance
+from .records import STAMP_SIZES, SceneFrame, ScenePSF, Solver
 
 __all__ = [
     "STAMP_SIZES",
@@ -39,8 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STAMP_SIZES = (11, 19, 31, 63)
-
 
 @dataclass(frozen=True)
 class SceneResult:
@@ -52,7 +50,7 @@ class SceneResult:
     """Sky + all stars (e-)."""
     residual: np.ndarray
     sky: np.ndarray
-    psf: EffectivePSF
+    psf: EffectivePSF | PSFField
     passes: int
 
 
@@ -111,41 +109,9 @@ def core_sums(images, x, y, half: int = 2):
     return [img[r, c].sum(axis=(1, 2)) for img in images]
 
 
-class Solver:
-    """LSQR on the weighted design, warm-started from the previous pass."""
-
-    def __init__(self, tolerance: float) -> None:
-        self.tolerance = tolerance
-
-    def solve(
-        self,
-        design: SceneDesign,
-        data: np.ndarray,
-        sqrt_w: np.ndarray,
-        x0: np.ndarray,
-        iter_lim: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # Single precision: an LSQR iteration is two passes over the matrix
-        # and a few over pixel-long vectors, all bound by memory bandwidth;
-        # float32 carries 7 digits, far below the 1e-4 tolerance.
-        mat, norm, pixels = design.weighted(sqrt_w, np.float32)
-        b = (sqrt_w * data).ravel()[pixels].astype(np.float32)
-        out = lsqr(
-            mat,
-            b,
-            atol=self.tolerance,
-            btol=self.tolerance,
-            iter_lim=iter_lim,
-            x0=(x0 * norm).astype(np.float32),
-        )
-        log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
-        return out[0].astype(np.float64) / norm, norm
-
-
 def leftover_peaks(
     result: SceneResult,
-    noise: NoiseModel,
-    zero_w: np.ndarray,
+    frame: SceneFrame,
     fwhm: float,
     threshold: float,
     near_stars: bool = False,
@@ -160,7 +126,8 @@ def leftover_peaks(
     is significant: a 1-Mpx matched-filter image has ~20 pure-noise peaks
     above 4 sigma, ~1 above 4.5).
     """
-    var = noise.variance(result.model)
+    zero_w = frame.zero_w
+    var = frame.variance(result.model)
     sig, flux_est = significance(result.residual, var, fwhm, zero_w)
     if near_stars:
         return (*find_peaks(sig, threshold, exclude=zero_w), flux_est)
@@ -179,7 +146,7 @@ def leftover_peaks(
     return px, py, flux_est
 
 
-def refined_positions(result: SceneResult, tables, noise: NoiseModel, zero_w):
+def refined_positions(result: SceneResult, frame: SceneFrame, tables: Tables):
     """Positions of the forced pass's stars re-centred on its residual (saturated ones kept).
 
     Stars found after the main passes (in the residual of a forced pass)
@@ -189,14 +156,14 @@ def refined_positions(result: SceneResult, tables, noise: NoiseModel, zero_w):
     """
     t = result.table
     x, y = np.asarray(t["x"], dtype=np.float64), np.asarray(t["y"], dtype=np.float64)
-    w = np.where(zero_w, 0.0, 1.0 / noise.variance(result.model))
+    w = frame.weight(frame.variance(result.model))
     flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
     nx_, ny_, _ = refine_positions(result.residual, w, tables, x, y, flux)
     pinned = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     return np.where(pinned, x, nx_), np.where(pinned, y, ny_)
 
 
-def position_errors(result: SceneResult, tables, noise: NoiseModel, zero_w) -> None:
+def position_errors(result: SceneResult, frame: SceneFrame, tables: Tables) -> None:
     """Fill x_err, y_err from the Fisher information of the derivative columns.
 
     Once, on the last forced pass: building the derivative columns costs as
@@ -206,7 +173,7 @@ def position_errors(result: SceneResult, tables, noise: NoiseModel, zero_w) -> N
     if not len(t):
         return
     x, y, flux = (np.asarray(t[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(noise.variance(result.model)))
+    sqrt_w = frame.sqrt_weight(frame.variance(result.model))
     dd = build_design(tables, x, y, np.asarray(t["stamp"]), result.model.shape, derivatives=True)
     dnorm = dd.column_norms(sqrt_w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -214,11 +181,22 @@ def position_errors(result: SceneResult, tables, noise: NoiseModel, zero_w) -> N
         t["y_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
 
 
-def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, flux0, solver, n_pass):
+def final_pass(
+    frame: SceneFrame,
+    sky: np.ndarray,
+    scene_psf: ScenePSF,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux0: np.ndarray,
+    n_pass: int,
+) -> SceneResult:
     """Forced photometry at the final positions, without derivative columns.
 
     ``flux0``: the fluxes the solution starts from (and the stamps are sized by).
     """
+    img, noise, zero_w = frame.image, frame.noise, frame.zero_w
+    bad, sat = frame.bad, frame.saturated
+    tables, psf = scene_psf.tables, scene_psf.psf
     shape = img.shape
     stars_model = np.zeros(shape)
     n = len(x)
@@ -229,16 +207,16 @@ def final_pass(img, sky, noise, zero_w, bad, sat, tables, psf, x, y, flux0, solv
     stamp = np.zeros(n, dtype=np.int32)
     if n:
         sat_star = near_pixels(x, y, sat, 1.5)
-        sigma_sky = float(np.sqrt(np.median(sky) + noise.read_noise**2))
-        sizes = stamp_sizes(tables, flux0, sigma_sky, sat_star)
+        sizes = stamp_sizes(tables, flux0, frame.sigma_sky(sky), sat_star)
         stamp = sizes.astype(np.int32)
         design = build_design(tables, x, y, sizes, shape, derivatives=False)
         coef_guess = np.zeros(design.n_columns)
         coef_guess[design.col_of_star[:, 0]] = flux0
         stars_model = design.image(coef_guess)
         var = noise.variance(sky + np.maximum(stars_model, 0.0))
-        sqrt_w = np.where(zero_w, 0.0, 1.0 / np.sqrt(var))
-        coef, norm = solver.solve(design, img - sky, sqrt_w, coef_guess, iter_lim=400)
+        coef, norm = frame.solver.solve(
+            design, img - sky, frame.sqrt_weight(var), coef_guess, iter_lim=400
+        )
         stars_model = design.image(coef)
         col = design.col_of_star[:, 0]
         flux = coef[col]

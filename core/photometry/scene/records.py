@@ -1,0 +1,178 @@
+"""The records the scene fitter passes around: the frame, the PSF with its tables, the stars.
+
+Each replaces a group of values that used to travel as separate arguments
+(the image with its noise and masks; a PSF and the stamp tables made from
+it; a star's position, flux, shifts and state as parallel arrays), so that
+the passes of :mod:`.fitter` and :mod:`.forced` take a few typed records.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse.linalg import lsqr
+
+from ..epsf import EffectivePSF
+from ..gridpsf import PSFField
+from ..noise import NoiseModel
+from .design import SceneDesign, Tables, psf_tables
+
+__all__ = ["STAMP_SIZES", "SceneFrame", "ScenePSF", "SceneStars", "Solver"]
+
+log = logging.getLogger(__name__)
+
+STAMP_SIZES = (11, 19, 31, 63)
+
+
+class Solver:
+    """LSQR on the weighted design, warm-started from the previous pass."""
+
+    def __init__(self, tolerance: float) -> None:
+        self.tolerance = tolerance
+
+    def solve(
+        self,
+        design: SceneDesign,
+        data: np.ndarray,
+        sqrt_w: np.ndarray,
+        x0: np.ndarray,
+        iter_lim: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients of every column and the norms of the weighted columns."""
+        # Single precision: an LSQR iteration is two passes over the matrix
+        # and a few over pixel-long vectors, all bound by memory bandwidth;
+        # float32 carries 7 digits, far below the 1e-4 tolerance.
+        mat, norm, pixels = design.weighted(sqrt_w, np.float32)
+        b = (sqrt_w * data).ravel()[pixels].astype(np.float32)
+        out = lsqr(
+            mat,
+            b,
+            atol=self.tolerance,
+            btol=self.tolerance,
+            iter_lim=iter_lim,
+            x0=(x0 * norm).astype(np.float32),
+        )
+        log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
+        return out[0].astype(np.float64) / norm, norm
+
+
+@dataclass(frozen=True)
+class SceneFrame:
+    """The data a scene is fitted to, fixed for the whole fit."""
+
+    image: np.ndarray
+    """Frame in electrons (sky included), 0 on bad pixels."""
+    noise: NoiseModel
+    bad: np.ndarray
+    """Masked or non-finite pixels."""
+    saturated: np.ndarray
+    solver: Solver
+    zero_w: np.ndarray = field(init=False)
+    """Pixels without weight: bad or saturated."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zero_w", self.bad | self.saturated)
+
+    @classmethod
+    def of(
+        cls,
+        image: np.ndarray,
+        noise: NoiseModel,
+        mask: np.ndarray | None,
+        saturated: np.ndarray | None,
+        tolerance: float,
+    ) -> SceneFrame:
+        """The frame of ``image`` with its bad (masked or non-finite) and saturated pixels."""
+        img = np.asarray(image, dtype=np.float64)
+        bad = np.zeros(img.shape, bool) if mask is None else np.asarray(mask, bool).copy()
+        bad |= ~np.isfinite(img)
+        sat = np.zeros(img.shape, bool) if saturated is None else np.asarray(saturated, bool)
+        return cls(np.where(bad, 0.0, img), noise, bad, sat, Solver(tolerance))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        ny, nx = self.image.shape
+        return ny, nx
+
+    def variance(self, model: np.ndarray) -> np.ndarray:
+        """Expected variance per pixel of a model (sky + stars) image."""
+        return self.noise.variance(model)
+
+    def weight(self, var: np.ndarray) -> np.ndarray:
+        """Inverse variance, 0 on pixels without weight."""
+        return np.where(self.zero_w, 0.0, 1.0 / var)
+
+    def sqrt_weight(self, var: np.ndarray) -> np.ndarray:
+        """Square root of :meth:`weight` (what the design's rows are scaled by)."""
+        return np.where(self.zero_w, 0.0, 1.0 / np.sqrt(var))
+
+    def sigma_sky(self, sky: np.ndarray) -> float:
+        """Noise (e-) of one pixel of the typical sky."""
+        return float(np.sqrt(np.median(sky) + self.noise.read_noise**2))
+
+
+@dataclass(frozen=True)
+class ScenePSF:
+    """A PSF and the stamp tables the design matrix is built from."""
+
+    psf: EffectivePSF | PSFField
+    tables: Tables
+
+    @classmethod
+    def of(cls, psf: EffectivePSF | PSFField) -> ScenePSF:
+        return cls(psf, psf_tables(psf, STAMP_SIZES))
+
+    @property
+    def fwhm(self) -> float:
+        return float(self.psf.fwhm)
+
+
+@dataclass
+class SceneStars:
+    """The stars of the scene between passes, one entry per star."""
+
+    x: np.ndarray
+    y: np.ndarray
+    coef: np.ndarray
+    """(N, 3): flux, and flux times the x and y shift (the derivative columns' values)."""
+    pinned: np.ndarray
+    """Stars that never move (saturated ones: their core has no weight)."""
+    snr: np.ndarray
+    """S/N of the last pass (0 for new and pinned stars)."""
+
+    @classmethod
+    def new(cls, x: np.ndarray, y: np.ndarray, flux: np.ndarray, pinned: bool) -> SceneStars:
+        """Stars without shifts or S/N yet."""
+        n = len(x)
+        return cls(
+            np.asarray(x, dtype=np.float64),
+            np.asarray(y, dtype=np.float64),
+            np.c_[np.asarray(flux, dtype=np.float64), np.zeros((n, 2))],
+            np.full(n, pinned, dtype=bool),
+            np.zeros(n),
+        )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def flux(self) -> np.ndarray:
+        return self.coef[:, 0]
+
+    def take(self, keep: np.ndarray) -> SceneStars:
+        """The stars selected by ``keep`` (bool or indices)."""
+        return SceneStars(
+            self.x[keep], self.y[keep], self.coef[keep], self.pinned[keep], self.snr[keep]
+        )
+
+    def extend(self, other: SceneStars) -> SceneStars:
+        """These stars followed by ``other``'s."""
+        return SceneStars(
+            np.concatenate([self.x, other.x]),
+            np.concatenate([self.y, other.y]),
+            np.vstack([self.coef, other.coef]),
+            np.concatenate([self.pinned, other.pinned]),
+            np.concatenate([self.snr, other.snr]),
+        )
