@@ -4,23 +4,32 @@ astropy's ECSV writer formats every value through ``str`` of a numpy scalar
 and a per-item Python function: about two thirds of the 11 ms it took to
 write a frame's photometry table (500 rows, 9 columns), and a chain writes
 several tables a frame. The rows of plain columns are formatted here, to the
-same text (Python's shortest round-trip ``repr`` of a float64 is numpy's
-``str``; text cells bare or in quotes as astropy's writer puts them). Their
-header is astropy's YAML, made by astropy's own function in two parts: the
-columns' part, the same for every table of a kind, is made once and kept; the
-table's meta is dumped for each table (about a third of what writing an empty
-table through astropy costs). Any other table (masked, multidimensional,
-float32, object or formatted columns, text with quotes, tabs or line ends,
-mixins, columns with meta or names needing quotes) is written by astropy whole.
+same text: the ``repr`` of a column's values as one Python list (one call in
+C; Python's shortest round-trip ``repr`` of a float64 is numpy's ``str``),
+text cells bare or in quotes as astropy's writer puts them. Their header is
+astropy's YAML, made by astropy's own dumper class in two parts: the columns'
+part, the same for every table of a kind, is made once and kept; the table's
+meta is dumped for each table through libyaml's emitter (PyYAML's, in
+Python, took three quarters of the time of a header), which writes the same
+text as PyYAML's for every scalar that is plain or in single quotes; a meta
+with a scalar in double quotes (text with characters other than printable
+ASCII, where the two emitters break long lines differently) is dumped by
+astropy's function. Any other table (masked, multidimensional, float32,
+object or formatted columns, text with quotes, tabs or line ends, mixins,
+columns with meta or names needing quotes) is written by astropy whole.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
+import yaml
+from astropy.io.misc.yaml import AstropyDumper
 from astropy.table import Column, Table
 from astropy.table.meta import get_yaml_from_header
 
@@ -28,7 +37,7 @@ from ..runtime.quiet import quiet
 
 __all__ = ["ecsv_text"]
 
-# Kinds whose values astropy writes as str(numpy scalar) == str(Python value):
+# Kinds whose values astropy writes as str(numpy scalar) == repr(Python value):
 # booleans, signed and unsigned integers, and float64 (a float32's str is
 # its own shortest digits, not those of the float64 it becomes in Python).
 _PLAIN_KINDS = ("b", "i", "u")
@@ -39,6 +48,7 @@ _PLAIN_KINDS = ("b", "i", "u")
 # astropy strips) are left to astropy.
 _BARE_CELL = re.compile(r"[^\s\"]+")
 _SPACED_CELL = re.compile(r"[^\s\"][^\t\n\r\f\v\"]*[^\s\"]")
+_NOT_BARE = re.compile(r"[\s\"]")
 
 
 def _plain(col: Column) -> bool:
@@ -50,11 +60,13 @@ def _plain(col: Column) -> bool:
 
 def _cells(col: Column) -> list[str] | None:
     """The texts of ``col``'s cells as astropy writes them, or None when astropy must."""
-    values = np.asarray(col).tolist()
-    if col.dtype.kind == "f":
-        return [repr(v) for v in values]
+    values = col.data.tolist()
     if col.dtype.kind != "U":
-        return list(map(str, values))
+        # Numbers and booleans: the list's repr is each value's, joined by ", "
+        # (which no number's text contains).
+        return repr(values)[1:-1].split(", ")
+    if "" not in values and not _NOT_BARE.search("".join(values)):  # all bare
+        return values
     out = []
     for v in values:
         if _BARE_CELL.fullmatch(v):
@@ -79,9 +91,8 @@ _COLUMNS_YAML: dict[tuple[tuple[object, ...], ...], tuple[str, ...]] = {}
 _COLUMNS_YAML_MAX = 256
 
 
-def _columns_yaml(table: Table) -> tuple[str, ...]:
-    """The ``datatype`` block of the YAML header of ``table``'s columns, made once a column set."""
-    columns = list(table.columns.values())
+def _columns_yaml(columns: list[Column]) -> tuple[str, ...]:
+    """The ``datatype`` block of the YAML header of ``columns``, made once a column set."""
     key = tuple(_column_key(c) for c in columns)
     lines = _COLUMNS_YAML.get(key)
     if lines is None:
@@ -93,8 +104,50 @@ def _columns_yaml(table: Table) -> tuple[str, ...]:
 
 
 def _column_key(col: Column) -> tuple[object, ...]:
-    unit = col.info.unit
-    return (col.info.name, col.dtype.str, None if unit is None else str(unit), col.info.description)
+    unit = col.unit
+    return (col.name, col.dtype.str, None if unit is None else str(unit), col.description)
+
+
+class _Probe:
+    """A value only :func:`_table_dumper` dumps: its representer hands back the dumper's class."""
+
+
+@functools.cache
+def _table_dumper() -> type | None:
+    """astropy's ECSV dumper class on libyaml's emitter, or None without libyaml.
+
+    astropy makes its dumper class (``!!omap`` for ordered dicts, its own
+    representers) inside :func:`get_yaml_from_header`; a representer for this
+    module's own :class:`_Probe` type catches it there.
+    """
+    try:
+        from yaml.cyaml import CEmitter, CSafeDumper
+    except ImportError:
+        return None
+    found: list[type] = []
+
+    def catch(dumper: yaml.Dumper, data: _Probe) -> yaml.Node:
+        found.append(type(dumper))
+        return dumper.represent_none(None)
+
+    AstropyDumper.add_representer(_Probe, catch)
+    get_yaml_from_header({"cols": [], "meta": OrderedDict(probe=_Probe())})
+    if not found:
+        return None
+    # CSafeDumper's constructor sets up the emitter, representer and resolver.
+    return type("CTableDumper", (CEmitter, found[0]), {"__init__": CSafeDumper.__init__})
+
+
+def _meta_yaml(meta: Any) -> list[str]:
+    """astropy's YAML lines of a header with no columns and ``meta`` (``datatype: []`` first)."""
+    header = {"meta": OrderedDict(meta), "datatype": []}
+    dumper = _table_dumper()
+    if dumper is not None:
+        text = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=130)
+        # Without a double-quoted scalar, libyaml's text is PyYAML's.
+        if '"' not in text:
+            return text.splitlines()
+    return get_yaml_from_header({"cols": [], "meta": header["meta"]})
 
 
 def _header(table: Table) -> str | None:
@@ -106,11 +159,11 @@ def _header(table: Table) -> str | None:
     """
     columns = list(table.columns.values())
     names = table.colnames
-    if any(c.info.meta for c in columns) or not all(_BARE_NAME.fullmatch(n) for n in names):
+    if any(c.meta for c in columns) or not all(_BARE_NAME.fullmatch(n) for n in names):
         return None
-    lines = ["%ECSV 1.0", "---", *_columns_yaml(table)]
+    lines = ["%ECSV 1.0", "---", *_columns_yaml(columns)]
     if table.meta:
-        meta = get_yaml_from_header({"cols": [], "meta": OrderedDict(table.meta)})
+        meta = _meta_yaml(table.meta)
         if meta[:1] != ["datatype: []"]:
             return None
         lines += meta[1:]
@@ -137,6 +190,7 @@ def ecsv_text(table: Table) -> str:
             # The header and the column names only: astropy's text for no rows.
             (table[:0] if fast else table).write(buf, format="ascii.ecsv")
     if fast:
-        buf.write("\n".join(" ".join(row) for row in zip(*texts, strict=True)))
+        # One line a row, joined in C (no Python call a row).
+        buf.write("\n".join(map(" ".join, zip(*texts, strict=True))))
         buf.write("\n")
     return buf.getvalue()

@@ -127,3 +127,60 @@ def test_headers_astropy_writes_differently_are_astropys(edit):
 def test_text_columns_are_astropys_text(cells):
     table = Table({"x": np.arange(len(cells), dtype=float) / 3, "s": cells}, meta={"band": "V"})
     assert ecsv_text(table) == _astropy(table)
+
+
+def _random_meta(rng: np.random.Generator) -> dict:
+    """A table meta of the kinds a frame's tables carry, with awkward text among them."""
+    ascii_chars = [chr(c) for c in range(32, 127)]
+    words = ["true", "null", "yes", "~", "1.0", "1e5", "2024-09-10T23:01:00.000", "-", "---", "<<"]
+
+    def text() -> str:
+        if rng.random() < 0.2:
+            return str(rng.choice(words))
+        n = int(rng.choice([0, 1, 5, 30, 125, 140, 300]))  # past the 130-column lines too
+        return "".join(rng.choice(ascii_chars, n))
+
+    def value(depth: int = 0) -> object:
+        kind = rng.integers(8 if depth < 2 else 4)
+        if kind == 0:
+            return text()
+        if kind == 1:
+            return float(rng.choice([rng.normal() * 1e3, 10.0 ** rng.uniform(-300, 300), np.nan,
+                                     np.inf, -0.0, 1e16, 1e17]))  # fmt: skip
+        if kind == 2:
+            return rng.choice([int(rng.integers(-(2**62), 2**62)), True, False, None])
+        if kind == 3:
+            return np.float64(rng.normal())
+        if kind in (4, 5):
+            return [value(depth + 1) for _ in range(rng.integers(6))]
+        if kind == 6:
+            return {text()[:10] or "k": value(depth + 1) for _ in range(rng.integers(5))}
+        return rng.normal(size=rng.integers(4)) * u.mag
+
+    meta = {text()[:20] or f"k{j}": value() for j in range(rng.integers(1, 12))}
+    if rng.random() < 0.3:  # one object twice: YAML anchors
+        shared = [1, 2, {"a": "b"}]
+        meta["s1"], meta["s2"] = shared, {"x": shared}
+    return meta
+
+
+def test_metas_of_any_printable_text_are_astropys_header():
+    # The meta is dumped by libyaml's emitter unless a scalar needs double
+    # quotes; its text must still be astropy's for any text libyaml dumps.
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        table = Table({"x": [1.0, 2.5]}, meta=_random_meta(rng))
+        assert ecsv_text(table) == _astropy(table)
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"OBJECT": "Café de Flore", "frame": "light_0001.fits"},  # non-ASCII: double quotes
+        {"note": "tab\there " * 20, "file": "é" * 200},  # escapes in long lines
+        {"note": 'say "hi"'},  # a double quote inside plain text
+    ],
+)
+def test_metas_needing_double_quotes_are_astropys_header(meta):
+    table = Table({"x": [1.0, 2.5]}, meta=meta)
+    assert ecsv_text(table) == _astropy(table)
