@@ -20,8 +20,13 @@ from . import commands
 log = logging.getLogger("fluxion")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered.
+
+    With ``command``, only that subcommand's arguments are added (the others
+    are listed by name; "" adds none): what ``main`` parses a command line
+    with, so that a command imports only the engine modules it needs.
+    """
     parser = argparse.ArgumentParser(
         prog="fluxion",
         description="Interactive photometry of astronomical image sequences. "
@@ -30,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fluxion {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.register_all(sub)
+    commands.register_all(sub, only=command)
     return parser
+
+
+def _command(argv: list[str]) -> str:
+    """The subcommand ``argv`` names (its first word that is not an option), else ""."""
+    names = set(commands.names())
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in names else ""
+    return ""
 
 
 def _split_gui_args(argv: list[str]) -> bool:
@@ -66,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

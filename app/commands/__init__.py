@@ -46,9 +46,15 @@ def names() -> list[str]:
     return [m.NAME for m in _load()]
 
 
-def register_all(sub: argparse._SubParsersAction) -> None:
-    """Add every subcommand to an argparse subparsers object."""
+def register_all(sub: argparse._SubParsersAction, only: str | None = None) -> None:
+    """Add every subcommand to an argparse subparsers object.
+
+    With ``only``, the other subcommands are listed (name and help) without
+    their arguments: adding a command's arguments imports the engine modules
+    whose defaults it shows, which a run of another command does not need.
+    """
     for mod in _load():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(p)
+        if only is None or mod.NAME == only:
+            mod.add_arguments(p)
         p.set_defaults(func=mod.run)

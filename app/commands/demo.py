@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fluxion.core.simulation.lessons import DIFFICULTIES, KINDS
-
 from . import CommandError
 from .progress import TerminalProgress
 
@@ -15,6 +13,8 @@ HELP = "write a simulated night (lights, bias, darks, flats, truth) into OUTDIR"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from fluxion.core.simulation.lessons import DIFFICULTIES, KINDS
+
     p.add_argument(
         "outdir", type=Path, nargs="?", help="folder to write (created if needed); or --out DIR"
     )
