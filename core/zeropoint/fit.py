@@ -148,93 +148,153 @@ def _design(
     return np.column_stack(cols)
 
 
+def _inverse(n: np.ndarray) -> np.ndarray:
+    """Inverse of a normal matrix; its pseudo-inverse where it is (nearly) singular.
+
+    The zero point alone or with a colour term (one or two parameters, the
+    usual fits) is inverted in closed form, anything larger by LAPACK: a
+    fraction of the cost of the SVD of ``pinv``, which remains for a
+    degenerate design (every star of one colour, say) and gives the
+    minimum-norm solution ``lstsq`` would.
+    """
+    if n.shape == (1, 1):
+        d = float(n[0, 0])
+        if d > 0:
+            return np.array([[1.0 / d]])
+    elif n.shape == (2, 2):
+        (a, b), (c, d) = n.tolist()
+        det = a * d - b * c
+        # 1 - det / (a d) is the squared correlation of the two columns: the
+        # closed form loses that many digits.
+        if a > 0 and d > 0 and det > 1e-6 * a * d:
+            return np.array([[d / det, -b / det], [-c / det, a / det]])
+    else:
+        try:
+            c = np.linalg.inv(n)
+        except np.linalg.LinAlgError:
+            return np.linalg.pinv(n)
+        # A numerically singular matrix inverts without an error into huge numbers.
+        if np.abs(n @ c - np.eye(len(n))).max() < 1e-8:
+            return c
+    return np.linalg.pinv(n)
+
+
+def _normal(a: np.ndarray, b: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normal matrix ``A^T V^-1 A`` and right-hand side ``A^T V^-1 b``."""
+    aw = a / var[:, None]
+    return aw.T @ a, aw.T @ b
+
+
 def _solve(
     a: np.ndarray, b: np.ndarray, var: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted least squares: parameters, covariance and residuals."""
-    w = 1.0 / np.sqrt(var)
-    aw = a * w[:, None]
-    params, *_ = np.linalg.lstsq(aw, b * w, rcond=None)
-    cov = np.linalg.pinv(aw.T @ aw)
+    """Weighted least squares: parameters, covariance and residuals.
+
+    By the normal equations: with one to a dozen parameters normalised to
+    order one their condition is harmless, and the solve is called at every
+    step of the rejection trajectory, where ``lstsq``'s and ``pinv``'s
+    overheads were most of the calibration's time.
+    """
+    n, rhs = _normal(a, b, var)
+    cov = _inverse(n)
+    params = cov @ rhs
     return params, cov, b - a @ params
 
 
 def _fit_with_scatter(
-    a: np.ndarray, b: np.ndarray, err: np.ndarray, want_scatter: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    a: np.ndarray, b: np.ndarray, var0: np.ndarray, want_scatter: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """Fit, with the intrinsic scatter s at its restricted maximum likelihood.
+
+    ``var0`` holds the stated variances. Returns the parameters, their
+    covariance, the residuals, s and the model's own covariance (before the
+    Knapp-Hartung scaling below).
 
     REML rather than plain maximum likelihood because ML underestimates s by
     the fraction of degrees of freedom the model uses, which with a colour
     and a spatial term and a few tens of stars makes the errors too small.
     """
-    var0 = err**2
     if not want_scatter or len(b) <= a.shape[1] + 1:
         params, cov, resid = _solve(a, b, var0)
-        return params, cov, resid, 0.0
+        return params, cov, resid, 0.0, cov
 
     def neg_log_likelihood(s: float) -> float:
         v = var0 + s * s
-        _, _, r = _solve(a, b, v)
-        _, logdet = np.linalg.slogdet((a / v[:, None]).T @ a)
-        return 0.5 * float(np.sum(np.log(v)) + logdet + np.sum(r * r / v))
+        n, rhs = _normal(a, b, v)
+        r = b - a @ (_inverse(n) @ rhs)
+        _, logdet = np.linalg.slogdet(n)
+        return 0.5 * float(np.log(v).sum() + logdet + (r * r / v).sum())
 
     hi = 2.0 * float(np.std(b)) + 1e-4
     best = minimize_scalar(
         neg_log_likelihood, bounds=(0.0, hi), method="bounded", options={"xatol": 1e-5}
     )
     s = float(best.x) if best.fun < neg_log_likelihood(0.0) else 0.0
-    params, cov, resid = _solve(a, b, var0 + s * s)
+    v = var0 + s * s
+    params, cov, resid = _solve(a, b, v)
     # Knapp-Hartung: s is itself uncertain with a few tens of stars; scaling
     # the covariance by the reduced chi2 when it exceeds 1 carries that
     # uncertainty into the errors (never shrinks them below the model's).
-    q = float(np.sum(resid**2 / (var0 + s * s))) / (len(b) - a.shape[1])
-    return params, cov * max(q, 1.0), resid, s
+    q = float((resid * resid / v).sum()) / (len(b) - a.shape[1])
+    return params, cov * max(q, 1.0), resid, s, cov
 
 
 # Median of the chi2 distribution with one degree of freedom.
 _CHI2_1_MEDIAN = 0.454936
 
 
-def _robust_scatter(resid: np.ndarray, err: np.ndarray) -> float:
+def _robust_scatter(resid: np.ndarray, var: np.ndarray, r2v: np.ndarray) -> float:
     """Scatter s for which the median normalised squared residual is that of chi2(1).
 
+    ``var`` holds the stated variances and ``r2v`` is ``resid**2 / var``.
     Used only to decide rejections: the fitted s is inflated by the very
     outliers it should expose (two 0.5 mag outliers among 40 stars push s to
     0.1 mag and hide themselves at 4 sigma), the median is not.
     """
-
-    r2, e2 = resid**2, err**2
-    half, odd = len(r2) // 2, len(r2) % 2 == 1
+    half, odd = len(r2v) // 2, len(r2v) % 2 == 1
     kth = half if odd else [half - 1, half]
 
-    def excess(s: float) -> float:
+    def middle(x: np.ndarray) -> float:
         # np.median's own arithmetic (a partition, then the middle value or
         # the mean of the middle two) without its checks and reshaping, which
         # took most of the time of the rejection trajectory's many steps.
-        part = np.partition(r2 / (e2 + s * s), kth)
-        mid = part[half] if odd else (part[half - 1] + part[half]) / 2.0
-        return float(mid) - _CHI2_1_MEDIAN
+        part = np.partition(x, kth)
+        return float(part[half] if odd else (part[half - 1] + part[half]) / 2.0)
 
-    if excess(0.0) <= 0:
+    if middle(r2v) - _CHI2_1_MEDIAN <= 0:
         return 0.0
+    r2 = resid * resid
+
+    def excess(s: float) -> float:
+        return middle(r2 / (var + s * s)) - _CHI2_1_MEDIAN
+
     hi = float(np.max(np.abs(resid))) + 1e-6
     return float(brentq(excess, 0.0, hi, xtol=1e-6))
 
 
-def _studentised(a: np.ndarray, resid: np.ndarray, err: np.ndarray, scatter: bool) -> np.ndarray:
+def _studentised(
+    a: np.ndarray,
+    resid: np.ndarray,
+    var: np.ndarray,
+    r2v: np.ndarray,
+    scatter: bool,
+    fit_s: float,
+    fit_cov: np.ndarray,
+) -> np.ndarray:
     """Residuals in units of their own error, corrected for leverage.
 
     A star of extreme colour or at the field edge pulls the colour or spatial
     term towards itself and hides its own residual; dividing by
     ``sqrt(1 - h_ii)`` (the hat-matrix diagonal) undoes that, so a blue
-    variable star cannot bend the colour term and survive.
+    variable star cannot bend the colour term and survive. ``fit_cov`` is
+    the fit's model covariance with scatter ``fit_s``: the hat matrix's when
+    the robust scatter is the same (often both are 0).
     """
-    s = _robust_scatter(resid, err) if scatter else 0.0
-    v = err**2 + s * s
-    cov = np.linalg.pinv((a / v[:, None]).T @ a)
+    s = _robust_scatter(resid, var, r2v) if scatter else 0.0
+    v = var + s * s
+    cov = fit_cov if s == fit_s else _inverse(_normal(a, resid, v)[0])
     leverage = np.einsum("ij,jk,ik->i", a, cov, a) / v
-    return np.abs(resid) / np.sqrt(v * np.clip(1.0 - leverage, 1e-3, None))
+    return np.abs(resid) / np.sqrt(v * np.maximum(1.0 - leverage, 1e-3))
 
 
 def fit_zero_point(
@@ -318,24 +378,26 @@ def fit_zero_point(
     target = delta if fit_colour else delta - colour_term * colour
     a_all = _design(colour, x, y, fit_colour, exponents, centre, scale)
 
+    var_all = err**2
     used = good.copy()
     rows: list[tuple] = []
     chosen: dict | None = None
     floor = max(need, int(np.ceil(trajectory_floor * good.sum())))
     while True:
         idx = np.flatnonzero(used)
+        a, b, var = a_all[idx], target[idx], var_all[idx]
         if chosen is None:
-            params, cov, resid, s = _fit_with_scatter(
-                a_all[idx], target[idx], err[idx], intrinsic_scatter
-            )
+            params, cov, resid, s, model_cov = _fit_with_scatter(a, b, var, intrinsic_scatter)
         else:
             # Past the chosen solution the steps only illustrate the trend;
             # keeping its scatter saves re-estimating it at every step.
             s = chosen["s"]
-            params, cov, resid = _solve(a_all[idx], target[idx], err[idx] ** 2 + s * s)
+            params, cov, resid = _solve(a, b, var + s * s)
+            model_cov = cov
         dof = max(len(idx) - n_params, 1)
-        chi2 = float(np.sum((resid / err[idx]) ** 2) / dof)
-        z = _studentised(a_all[idx], resid, err[idx], intrinsic_scatter)
+        r2v = resid * resid / var
+        chi2 = float(r2v.sum() / dof)
+        z = _studentised(a, resid, var, r2v, intrinsic_scatter, s, model_cov)
         worst = int(np.argmax(z))
         if chosen is None and (z[worst] <= rejection_sigma or len(idx) <= need):
             chosen = {
@@ -355,8 +417,8 @@ def fit_zero_point(
         used[idx[worst]] = False
     assert chosen is not None
     used = chosen["used"]
-    w = 1.0 / (err[used] ** 2 + chosen["s"] ** 2)
-    c = np.linalg.pinv((a_all[used] * w[:, None]).T @ a_all[used])
+    w = 1.0 / (var_all[used] + chosen["s"] ** 2)
+    c = _inverse((a_all[used] * w[:, None]).T @ a_all[used])
     # Each kept star's weight in the model at its own place (the hat
     # matrix's diagonal): a calibrated source that is itself a calibration
     # star shares that much of its own noise with the zero point.
