@@ -10,15 +10,18 @@ faint to carry weight.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-__all__ = ["Match", "match_sources", "sky_columns"]
+__all__ = ["CatalogSky", "Match", "catalog_sky", "match_sources", "sky_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +34,101 @@ _RA_NAMES = ("ra", "RA", "RAJ2000", "RA_ICRS", "ra_icrs", "_RAJ2000", "ALPHA_J20
 _DEC_NAMES = ("dec", "DEC", "Dec", "DEJ2000", "DE_ICRS", "dec_icrs", "_DEJ2000", "DELTA_J2000")
 
 
-def sky_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
-    """RA and Dec in degrees from the first matching column names, or None."""
+def _sky_names(table: Table) -> tuple[str, str] | None:
     ra = next((c for c in _RA_NAMES if c in table.colnames), None)
     dec = next((c for c in _DEC_NAMES if c in table.colnames), None)
-    if ra is None or dec is None:
+    return None if ra is None or dec is None else (ra, dec)
+
+
+def _deg(col: object) -> np.ndarray:
+    q = getattr(col, "quantity", None)
+    unit = getattr(col, "unit", None)
+    if q is not None and unit is not None and unit.physical_type == "angle":
+        return np.asarray(q.to_value(u.deg), dtype=float)
+    arr: np.ma.MaskedArray = np.ma.asarray(col)
+    return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
+
+
+def sky_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """RA and Dec in degrees from the first matching column names, or None."""
+    names = _sky_names(table)
+    if names is None:
         return None
+    return _deg(table[names[0]]), _deg(table[names[1]])
 
-    def deg(col: object) -> np.ndarray:
-        q = getattr(col, "quantity", None)
-        unit = getattr(col, "unit", None)
-        if q is not None and unit is not None and unit.physical_type == "angle":
-            return np.asarray(q.to_value(u.deg), dtype=float)
-        arr: np.ma.MaskedArray = np.ma.asarray(col)
-        return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
 
-    return deg(table[ra]), deg(table[dec])
+@dataclass
+class CatalogSky:
+    """A reference catalog's positions, prepared once for every frame of a night.
+
+    Attributes
+    ----------
+    ra, dec : ndarray
+        Every row's position in degrees (NaN where it has none).
+    rows : ndarray of int
+        Rows with a position, in the order of :attr:`coord`.
+    coord : SkyCoord or None
+        Their coordinates (None when no row has a position); astropy keeps
+        the KD-tree of the first match in it, so the next frames reuse it.
+    """
+
+    ra: np.ndarray
+    dec: np.ndarray
+    rows: np.ndarray
+    coord: SkyCoord | None
+    _nearest: np.ndarray | None = field(default=None, repr=False)
+
+    def nearest_other(self) -> np.ndarray:
+        """Distance (arcsec) of each star of :attr:`coord` to its nearest other star."""
+        if self._nearest is None:
+            assert self.coord is not None and len(self.coord) > 1
+            _, sep, _ = self.coord.match_to_catalog_sky(self.coord, nthneighbor=2)
+            self._nearest = sep.to_value(u.arcsec)
+        return self._nearest
+
+
+# The reference catalog is the same for every frame of a night: its
+# coordinates, KD-tree and nearest-neighbour distances are kept for the next
+# frame, found again by the positions' content (a table edited in place or a
+# new catalog gets its own entry). A few entries: a night has one catalog.
+_CATALOGS: OrderedDict[bytes, CatalogSky] = OrderedDict()
+_CATALOGS_LOCK = threading.Lock()
+_CATALOGS_KEPT = 4
+
+
+def _content_key(table: Table, names: tuple[str, str]) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for name in names:
+        col = table[name]
+        h.update(f"{name}:{getattr(col, 'unit', None)}:{col.dtype.str}".encode())
+        h.update(np.ascontiguousarray(np.ma.getdata(col)).tobytes())
+        h.update(np.ascontiguousarray(np.ma.getmaskarray(col)).tobytes())
+    return h.digest()
+
+
+def catalog_sky(catalog: Table) -> CatalogSky | None:
+    """``catalog``'s positions and their coordinates (kept for the next frame), or None.
+
+    None when the catalog has no RA/Dec columns.
+    """
+    names = _sky_names(catalog)
+    if names is None:
+        return None
+    key = _content_key(catalog, names)
+    with _CATALOGS_LOCK:
+        kept = _CATALOGS.get(key)
+        if kept is not None:
+            _CATALOGS.move_to_end(key)
+            return kept
+    ra, dec = _deg(catalog[names[0]]), _deg(catalog[names[1]])
+    rows = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
+    coord = SkyCoord(ra[rows], dec[rows], unit="deg") if len(rows) else None
+    made = CatalogSky(ra, dec, rows, coord)
+    with _CATALOGS_LOCK:
+        _CATALOGS[key] = made
+        while len(_CATALOGS) > _CATALOGS_KEPT:
+            _CATALOGS.popitem(last=False)
+    return made
 
 
 @dataclass(frozen=True)
@@ -123,22 +205,21 @@ def match_sources(
     Match
     """
     src_sky = sky_columns(sources)
-    cat_sky = sky_columns(catalog)
+    cat_sky = catalog_sky(catalog)
     if src_sky is None:
         raise ValueError("the sources have no ra, dec columns (the frame needs a WCS)")
     if cat_sky is None:
         raise ValueError("the catalog has no ra, dec columns")
     src_ok = np.isfinite(src_sky[0]) & np.isfinite(src_sky[1])
-    cat_ok = np.isfinite(cat_sky[0]) & np.isfinite(cat_sky[1])
     empty = Match(
         *(np.zeros(0, dtype=int),) * 2, np.zeros(0), np.zeros(0, bool), np.zeros(0, "U24"), 0
     )
-    if not src_ok.any() or not cat_ok.any():
+    cat = cat_sky.coord
+    if not src_ok.any() or cat is None:
         return empty
     s_idx = np.flatnonzero(src_ok)
-    c_idx = np.flatnonzero(cat_ok)
+    c_idx = cat_sky.rows
     src = SkyCoord(src_sky[0][s_idx], src_sky[1][s_idx], unit="deg")
-    cat = SkyCoord(cat_sky[0][c_idx], cat_sky[1][c_idx], unit="deg")
     nearest, sep2d, _ = src.match_to_catalog_sky(cat)
     sep = sep2d.to_value(u.arcsec)
     close = sep <= radius
@@ -157,8 +238,7 @@ def match_sources(
 
     if blend_radius > 0 and len(cat) > 1:
         # Distance of each catalog star to its nearest other catalog star.
-        _, nn_sep, _ = cat.match_to_catalog_sky(cat, nthneighbor=2)
-        blended = nn_sep.to_value(u.arcsec) < blend_radius
+        blended = cat_sky.nearest_other() < blend_radius
         reason[blended[nearest[pairs]]] = "blend"
 
     if min_snr > 0 and snr is not None:

@@ -26,7 +26,7 @@ from .bands import (
     default_colour_index,
     solar_colour,
 )
-from .crossmatch import match_sources, sky_columns
+from .crossmatch import catalog_sky, match_sources, sky_columns
 from .fit import FitError, ZeroPointFit, fit_zero_point
 from .params import ZeroPointParams
 from .solar import select_solar
@@ -244,7 +244,7 @@ class ZeroPoint:
             raise _Failed("the reference catalog has no stars in this field")
         if sky_columns(sources) is None:
             raise _Failed("the sources have no sky positions (ra, dec): the frame needs a WCS")
-        if sky_columns(catalog) is None:
+        if catalog_sky(catalog) is None:
             raise _Failed("the reference catalog has no ra, dec columns")
         name = catalog_name(catalog, p.catalog)
         try:
@@ -366,10 +366,10 @@ class ZeroPoint:
     ) -> Table:
         p = self.params
         s, c = match.source_index, match.catalog_index
-        sky = sky_columns(catalog)
+        sky = catalog_sky(catalog)
         if sky is None:  # run() refuses such a catalog before matching
             raise ValueError("the catalog has no RA/Dec columns")
-        ra, dec = sky
+        ra, dec = sky.ra, sky.dec
         xy = pixel_columns(sources)
         if xy is not None:
             x, y = xy[0][s], xy[1][s]
