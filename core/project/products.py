@@ -120,28 +120,37 @@ def fingerprint(*parts: Any) -> str:
     changes the fingerprint (also one replaced by a copy of the same size and
     time), while a moved project does not.
     """
-
-    def norm(v: Any) -> Any:
-        if isinstance(v, os.PathLike):
-            p = Path(v)
-            try:
-                st = p.stat()
-            except OSError:
-                return [p.name, None, None]
-            try:
-                return [p.name, st.st_size, content_digest(p)]
-            except OSError:  # a folder, an unreadable file: its facts only
-                return [p.name, st.st_size, int(st.st_mtime)]
-        if isinstance(v, dict):
-            return {str(k): norm(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
-        if isinstance(v, list | tuple):
-            return [norm(x) for x in v]
-        if isinstance(v, np.generic):
-            return v.item()
-        return v
-
-    text = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)
+    text = json.dumps([_norm(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Values JSON writes as they are: a part's leaves are mostly these (a list of
+# positions is thousands of floats), so they are told by their exact type
+# first. Subclasses (numpy's float64, an enum's int) take the long way.
+_LEAF_TYPES = frozenset((str, int, float, bool, type(None)))
+
+
+def _norm(v: Any) -> Any:
+    """``v`` as :func:`fingerprint` hashes it: paths as file facts, numpy scalars as Python's."""
+    if type(v) in _LEAF_TYPES:
+        return v
+    if isinstance(v, os.PathLike):
+        p = Path(v)
+        try:
+            st = p.stat()
+        except OSError:
+            return [p.name, None, None]
+        try:
+            return [p.name, st.st_size, content_digest(p)]
+        except OSError:  # a folder, an unreadable file: its facts only
+            return [p.name, st.st_size, int(st.st_mtime)]
+    if isinstance(v, dict):
+        return {str(k): _norm(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(v, list | tuple):
+        return [x if type(x) in _LEAF_TYPES else _norm(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
 
 
 def product_intact(path: str | os.PathLike[str]) -> bool:

@@ -40,6 +40,28 @@ def test_fingerprint_follows_parameters_and_input_files(tmp_path: Path) -> None:
     assert a != fingerprint({"threshold": 1.5}, f)
 
 
+def test_fingerprints_stay_those_earlier_versions_recorded(tmp_path: Path) -> None:
+    # A project's index holds fingerprints made by earlier versions: the same
+    # inputs must hash the same, or every product of an old project is redone.
+    frame = tmp_path / "light_0001.fits"
+    frame.write_bytes(b"SIMPLE  =" + b" " * 71 + b"x" * 2800)
+    parts = {
+        "98ef54d7749b1936": (
+            "photometry",
+            {"radius": 3.5, "method": "aperture", 2: "two", 10: [1, 2]},
+            "abc",
+        ),
+        "f2ef85e0e06c3698": (
+            [[1.5, 2.25], [np.float64(3.0), np.int32(4)]],
+            (True, None, np.bool_(False)),
+            {"nested": {"t": (1, 2.0)}},
+        ),
+        "16640ea6824f53ee": (frame, [frame, {"file": frame}], tmp_path / "missing.fits"),
+    }
+    for expected, args in parts.items():
+        assert fingerprint(*args) == expected
+
+
 def test_table_round_trip_and_currency(tmp_path: Path) -> None:
     store = ProductStore(tmp_path)
     t = Table({"x": [1.0, 2.5], "y": [3.0, 4.0]}, meta={"fwhm": 2.5})
