@@ -8,6 +8,7 @@ frames by :func:`write_solution_into`, never into the inputs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -45,6 +46,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Keywords that carry no value (blank, COMMENT, HISTORY).
+_COMMENTARY = ("", "COMMENT", "HISTORY")
+
 _WCS_PREFIXES = (
     "CTYPE", "CRPIX", "CRVAL", "CDELT", "CUNIT", "CD1_", "CD2_", "PC1_", "PC2_", "CROTA",
     "A_", "B_", "AP_", "BP_", "PV1_", "PV2_", "LONPOLE", "LATPOLE", "WCSAXES", "RADESYS",
@@ -52,11 +56,15 @@ _WCS_PREFIXES = (
 )  # fmt: skip
 
 
+def _is_wcs_key(key: str) -> bool:
+    return key.startswith(_WCS_PREFIXES) and key != "EQUINOX"
+
+
 def strip_wcs(header: fits.Header) -> fits.Header:
     """A copy of ``header`` without any WCS card (an old solution must not linger)."""
     out = header.copy()
     for key in list(out.keys()):
-        if key.startswith(_WCS_PREFIXES) and key not in ("EQUINOX",):
+        if _is_wcs_key(key):
             del out[key]
     return out
 
@@ -85,10 +93,44 @@ def write_wcs_file(path: str | Path, result: SolveResult) -> Path:
 
 
 def write_solution_into(header: fits.Header, result: SolveResult) -> fits.Header:
-    """``header`` (of a calibrated frame the project owns) with the solution in it."""
-    out = strip_wcs(header)
-    out.update(result.wcs_header())
-    return out
+    """``header`` (of a calibrated frame the project owns) with the solution in it.
+
+    The cards of ``strip_wcs(header).update(result.wcs_header())``, put in
+    one list and made a header once: astropy's ``update`` re-indexes the
+    header for every card it adds (a SIP solution has about 70).
+    """
+    solution = result.wcs_header()
+    kept = [card for card in header.cards if not _is_wcs_key(card.keyword)]
+    new = list(solution.cards)
+    plain = all(
+        c.keyword not in _COMMENTARY and c.field_specifier is None and len(c.keyword) <= 8
+        for c in new
+    )
+    if not plain or (kept and kept[-1].is_blank):
+        # Blank cards update() would use up, commentary or record-valued cards:
+        # astropy's own way.
+        out = strip_wcs(header)
+        out.update(solution)
+        return out
+    kept = [copy.copy(card) for card in kept]  # as Header.copy does
+    first: dict[str, fits.Card] = {}
+    for card in kept:
+        first.setdefault(card.keyword, card)
+    added = []
+    for card in new:
+        existing = first.get(card.keyword)
+        if existing is None:
+            first[card.keyword] = card
+            added.append(card)
+        else:  # a card the header keeps (DATE-OBS, MJD-OBS...): updated where it stands
+            existing.value = card.value
+            existing.comment = card.comment
+    # update() appends after the last card that is not commentary (HISTORY
+    # and COMMENT cards stay at the end).
+    at = len(kept)
+    while at > 0 and kept[at - 1].keyword in _COMMENTARY:
+        at -= 1
+    return fits.Header(kept[:at] + added + kept[at:])
 
 
 def hint_for_file(

@@ -7,6 +7,7 @@ among the reasons.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -121,7 +122,17 @@ class SolveResult:
         return float(ra), float(dec)
 
     def wcs_header(self) -> fits.Header:
-        """The solution as FITS cards (WCS plus how it was made)."""
+        """The solution as FITS cards (WCS plus how it was made); a new header each call."""
+        return self._solution_cards.copy()
+
+    @functools.cached_property
+    def _solution_cards(self) -> fits.Header:
+        """:meth:`wcs_header`'s cards, made once.
+
+        A frame's solution is written twice (its own file, the calibrated
+        frame); astropy's ``to_header`` makes every card anew, a copy only
+        copies them.
+        """
         if self.wcs is None:
             raise ValueError("not solved: no WCS to write")
         h = self.wcs.to_header(relax=True)

@@ -462,18 +462,28 @@ def card_float(value: Any) -> float | None:
 
 
 def _coerce_numeric_cards(header: fits.Header) -> fits.Header:
-    """A copy of ``header`` in which string-valued WCS number cards become floats."""
-    fixed = header.copy()
+    """``header``, or when a WCS number card holds a string, a copy with it as a float.
+
+    The copy is made only when a card needs it: most headers have none, and
+    copying one parses every card.
+    """
+    fixes: dict[str, float] = {}
     for card in header.cards:
         key = card.keyword
-        if not isinstance(card.value, str) or not key.startswith(_WCS_NUMERIC_PREFIXES):
+        if not key.startswith(_WCS_NUMERIC_PREFIXES):
             continue
-        if key.startswith("EPOCH") and not card.value.strip():
+        value = card.value
+        if not isinstance(value, str) or (key.startswith("EPOCH") and not value.strip()):
             continue
         try:
-            fixed[key] = float(card.value.strip().replace("D", "E"))
+            fixes[key] = float(value.strip().replace("D", "E"))
         except ValueError:
             continue
+    if not fixes:
+        return header
+    fixed = header.copy()
+    for key, number in fixes.items():
+        fixed[key] = number
     return fixed
 
 
@@ -494,10 +504,10 @@ def read_wcs(header: fits.Header) -> WCS | None:
     astropy.wcs.WCS or None
         A 2-D celestial WCS (SIP distortion kept), or None.
     """
-    fixed = _coerce_numeric_cards(header)
-    ctypes = [str(fixed.get(f"CTYPE{i}", "")).upper() for i in (1, 2)]
+    ctypes = [str(header.get(f"CTYPE{i}", "")).upper() for i in (1, 2)]
     if not any(c.startswith(("RA", "DEC", "GLON", "GLAT", "ELON", "ELAT")) for c in ctypes):
         return None
+    fixed = _coerce_numeric_cards(header)
     try:
         # FITSFixedWarning reports fixes of old DATE-OBS forms etc.; harmless.
         with quiet(FITSFixedWarning), quiet(fits.verify.VerifyWarning):
