@@ -39,6 +39,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+STEP_CONVERGED = 0.02
+"""px: a star whose last step was smaller is not re-centred again."""
+
 
 @dataclass(frozen=True)
 class SceneResult:
@@ -146,21 +149,73 @@ def leftover_peaks(
     return px, py, flux_est
 
 
-def refined_positions(result: SceneResult, frame: SceneFrame, tables: Tables):
+def refined_positions(
+    result: SceneResult,
+    frame: SceneFrame,
+    tables: Tables,
+    *,
+    min_snr: float = 3.0,
+    iterations: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the forced pass's stars re-centred on its residual (saturated ones kept).
 
     Stars found after the main passes (in the residual of a forced pass)
     otherwise keep the position of their matched-filter peak, which a
     bright neighbour's wing pulls. Case C: completeness 0.952 -> 0.954,
     false detections 406 -> 372.
+
+    Each star is fitted with its neighbours fixed, ``iterations`` times
+    (the shift is a linearised step; the residual is updated for the
+    stars that moved), down to a core S/N of ``min_snr``: a faint star
+    left at its matched-filter peak was found 1-1.5 px from where it is
+    more often than its position error allows. Case B seeds 51 and 52
+    (one step from S/N 5 up before): false detections 142 -> 131,
+    completeness 0.951 -> 0.952.
     """
     t = result.table
-    x, y = np.asarray(t["x"], dtype=np.float64), np.asarray(t["y"], dtype=np.float64)
+    x = np.array(t["x"], dtype=np.float64)
+    y = np.array(t["y"], dtype=np.float64)
     w = frame.weight(frame.variance(result.model))
     flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
-    nx_, ny_, _ = refine_positions(result.residual, w, tables, x, y, flux)
     pinned = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
-    return np.where(pinned, x, nx_), np.where(pinned, y, ny_)
+    sizes = np.asarray(t["stamp"])
+    residual = result.residual
+    active = np.flatnonzero(~pinned)
+    for k in range(iterations):
+        if not len(active):
+            break
+        xa, ya, fa = x[active], y[active], flux[active]
+        nx_, ny_, moved = refine_positions(residual, w, tables, xa, ya, fa, min_snr=min_snr)
+        i = np.flatnonzero(moved)
+        if k + 1 < iterations and len(i):
+            # The moved stars' own light follows them (fluxes fixed).
+            sa = sizes[active[i]]
+            residual = (
+                residual
+                + _stars_image(frame, tables, xa[i], ya[i], fa[i], sa)
+                - _stars_image(frame, tables, nx_[i], ny_[i], fa[i], sa)
+            )
+        x[active[i]] = nx_[i]
+        y[active[i]] = ny_[i]
+        # Only stars that still moved by a noticeable step are fitted again.
+        step = np.hypot(nx_[i] - xa[i], ny_[i] - ya[i])
+        active = active[i[step > STEP_CONVERGED]]
+    return x, y
+
+
+def _stars_image(
+    frame: SceneFrame,
+    tables: Tables,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    sizes: np.ndarray,
+) -> np.ndarray:
+    """Model image of stars at fixed fluxes."""
+    design = build_design(tables, x, y, sizes, frame.shape, derivatives=False)
+    coef = np.zeros(design.n_columns)
+    coef[design.col_of_star[:, 0]] = flux
+    return design.image(coef)
 
 
 def position_errors(result: SceneResult, frame: SceneFrame, tables: Tables) -> None:
