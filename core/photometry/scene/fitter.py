@@ -360,18 +360,21 @@ def _joint_pass(
     # jointly with its neighbours (a Newton step of the whole scene);
     # crowdsource's per-star centroid on the image with the others
     # subtracted is used where that step is not reliable (faint stars).
-    w = frame.weight(var)
-    resid = frame.image - sky - stars_model
-    nx_, ny_, _ = refine_positions(resid, w, tables, x, y, flux)
     joint = deriv & (snr > st.joint_shift_snr)
     with np.errstate(divide="ignore", invalid="ignore"):
         sx = np.clip(coef3[:, 1] / flux, -1.0, 1.0)
         sy = np.clip(coef3[:, 2] / flux, -1.0, 1.0)
+    joint &= np.isfinite(sx) & np.isfinite(sy)
     # The derivative columns sit at the star's 1/16 px phase centre.
-    nx_ = np.where(joint & np.isfinite(sx), _phase_centre(x) + sx, nx_)
-    ny_ = np.where(joint & np.isfinite(sy), _phase_centre(y) + sy, ny_)
-    nx_ = np.where(pinned, x, nx_)
-    ny_ = np.where(pinned, y, ny_)
+    nx_ = np.where(joint, _phase_centre(x) + sx, x)
+    ny_ = np.where(joint, _phase_centre(y) + sy, y)
+    free = np.flatnonzero(~joint & ~pinned)
+    if len(free):
+        resid = frame.image - sky - stars_model
+        fx, fy, _ = refine_positions(
+            resid, frame.weight(var), tables, x[free], y[free], flux[free]
+        )
+        nx_[free], ny_[free] = fx, fy
     coef3[:, 1:] = 0.0
     # Drop noise peaks and duplicates before the next pass.
     keep = snr > st.min_snr_keep if not first else np.ones(len(x), bool)
