@@ -12,9 +12,11 @@ The candidates, simplest first:
 
 - the frame's constant PSF (the circular profile or ePSF already fitted);
 - the analytic profile with its FWHM and ellipticity polynomials in x, y of
-  degree 0 (a constant elongation, e.g. a drifting mount) to 3, a degree
-  allowed when there are at least ``STARS_PER_PARAMETER`` stars per
-  parameter (:mod:`.fit`);
+  degree 0 (a constant elongation, e.g. a drifting mount) to 3, and the
+  degree-2 terms tied as an optical system ties them (field curvature and
+  astigmatism growing as r^2 about the centre, ``radial``, or about an
+  off-centre axis with a tilt, ``radial-tilt``), each allowed when there are
+  at least ``STARS_PER_PARAMETER`` stars per parameter (:mod:`.fit`);
 - for the empirical PSF, one photutils ePSF per cell, the number of cells
   set by the number of stars (:mod:`.cells`).
 """
@@ -30,7 +32,7 @@ import numpy as np
 from ..epsf import EffectivePSF, _linear_fit, fit_analytic_psf
 from .cells import MIN_STARS_PER_CELL, build_cells, cell_grid
 from .field import PSFField
-from .fit import FieldShape, StarStamps, fit_field_shape, n_terms, star_cutouts
+from .fit import FieldShape, StarStamps, family_parameters, fit_field_shape, star_cutouts
 from .moffat import star_stamps
 
 __all__ = ["PSFChoice", "choose_psf", "heldout_chi2", "refit_field"]
@@ -42,6 +44,16 @@ STARS_PER_PARAMETER = 3.0
 MIN_STARS = 20
 FIT_SIZE = 15
 """Stamp (px) of the held-out fits: the core, where the PSF's shape sets the fluxes."""
+
+CANDIDATES = (
+    ("degree 0", 0, "polynomial"),
+    ("radial", 2, "radial"),
+    ("degree 1", 1, "polynomial"),
+    ("radial-tilt", 2, "radial-tilt"),
+    ("degree 2", 2, "polynomial"),
+    ("degree 3", 3, "polynomial"),
+)
+"""The field shapes tried, simplest (fewest parameters: 4, 4, 10, 12, 19, 31) first."""
 
 StampFunction = Callable[[StarStamps], np.ndarray]
 """Unit stamps (N, S, S) of the model at the stars' positions and offsets."""
@@ -154,9 +166,14 @@ def choose_psf(
     stars = star_cutouts(data, positions, FIT_SIZE, mask)
     n = len(stars.data)
     choice = PSFChoice(constant, "constant", n_stars=n)
-    n_params = {d: 3 * n_terms(d) + 1 for d in range(max_degree + 1)}
-    degrees = [d for d in range(max_degree + 1) if n / 2 >= STARS_PER_PARAMETER * n_params[d]]
-    if n < MIN_STARS or not degrees:
+    profile = "gaussian" if kind == "gaussian" else "moffat"
+    allowed = [
+        c
+        for c in CANDIDATES
+        if c[1] <= max_degree
+        and n / 2 >= STARS_PER_PARAMETER * family_parameters(c[2], c[1], "moffat")
+    ]
+    if n < MIN_STARS or not allowed:
         log.info("%d PSF stars: the PSF is taken as constant", n)
         return choice
     rng = np.random.default_rng(seed)
@@ -164,7 +181,8 @@ def choose_psf(
     a, b = np.flatnonzero(half), np.flatnonzero(~half)
     folds = [(a, b), (b, a)]
     fwhm = constant.fwhm
-    profile = "gaussian" if kind == "gaussian" else "moffat"
+    spec = {name: (d, fam) for name, d, fam in allowed}
+    names = [name for name, _, _ in allowed]
 
     def score_constant() -> np.ndarray:
         out = []
@@ -176,42 +194,56 @@ def choose_psf(
             out.append(heldout_chi2(stars.subset(test), _psf_stamps(psf)))
         return np.concatenate(out)
 
-    full_fits: dict[int, FieldShape] = {}
+    full_fits: dict[str, FieldShape] = {}
 
-    def full_fit(d: int) -> FieldShape:
-        if d not in full_fits:
-            lower = [full_fits[k] for k in sorted(full_fits) if k < d]
+    def full_fit(name: str) -> FieldShape:
+        if name not in full_fits:
+            d, fam = spec[name]
+            # The richest simpler fit already made starts this one.
+            lower = [full_fits[k] for k in names[: names.index(name)] if k in full_fits]
+            lower = [f for f in lower if f.degree <= d]
             start = lower[-1] if lower else None
-            full_fits[d], _ = fit_field_shape(
-                stars, shape, fwhm, degree=d, kind=profile, start=start
+            full_fits[name], _ = fit_field_shape(
+                stars, shape, fwhm, degree=d, kind=profile, start=start, family=fam
             )
-        return full_fits[d]
+        return full_fits[name]
 
-    def score_degree(d: int) -> np.ndarray:
-        start = full_fit(d)
+    def score(name: str) -> np.ndarray:
+        d, fam = spec[name]
+        start = full_fit(name)
         out = []
         for train, test in folds:
             fit, _ = fit_field_shape(
-                stars.subset(train), shape, fwhm, degree=d, kind=profile, start=start, iterations=1
+                stars.subset(train),
+                shape,
+                fwhm,
+                degree=d,
+                kind=profile,
+                start=start,
+                iterations=1,
+                family=fam,
             )
             out.append(heldout_chi2(stars.subset(test), _shape_stamps(fit)))
         return np.concatenate(out)
 
     scores = {"constant": score_constant()}
-    # The physically expected degree first (field curvature and astigmatism
-    # grow as r^2): if it does not beat a constant PSF, nothing will.
-    probe = 2 if 2 in degrees else max(degrees)
-    scores[f"degree {probe}"] = score_degree(probe)
+    # The physically expected variation first (field curvature and
+    # astigmatism grow as r^2): the free degree 2, which also catches an
+    # off-centre axis or a tilt, and the radial shape, which needs far fewer
+    # stars to show a weak variation. If neither beats a constant PSF,
+    # nothing will.
+    probes: list[str] = [p for p in ("degree 2", "radial") if p in spec] or [names[-1]]
+    for probe in probes:
+        scores[probe] = score(probe)
     best = "constant"
-    if _better(scores["constant"], scores[f"degree {probe}"]):
-        best = f"degree {probe}"
-        for d in degrees:
-            if f"degree {d}" not in scores:
-                scores[f"degree {d}"] = score_degree(d)
-        best = _simplest_best(scores, [f"degree {d}" for d in degrees])
-    elif 0 in degrees and probe != 0:
+    if any(_better(scores["constant"], scores[p]) for p in probes):
+        for name in names:
+            if name not in scores:
+                scores[name] = score(name)
+        best = _simplest_best(scores, ["constant", *names])
+    elif "degree 0" in spec:
         # A constant elongation (drift, tilt) is not a field variation.
-        scores["degree 0"] = score_degree(0)
+        scores["degree 0"] = score("degree 0")
         if _better(scores["constant"], scores["degree 0"]):
             best = "degree 0"
     if cells:
@@ -231,10 +263,9 @@ def choose_psf(
         choice.psf = build_cells(data, stars.positions, cell_grid(n, shape), mask=mask)
         choice.chosen = f"cells {choice.psf.coeffs.shape[2]}x{choice.psf.coeffs.shape[1]}"
     else:
-        d = int(best.split()[1])
-        fit = full_fit(d)
+        fit = full_fit(best)
         field_psf = fit.to_field(shape, n_stars=n)
-        field_psf.meta.update(degree=d, shape=fit)
+        field_psf.meta.update(degree=fit.degree, family=fit.family, shape=fit)
         choice.chosen = best
         # Degree 0 is one (elongated) PSF for the whole frame; it stays a
         # field so that later refits keep its ellipticity.
@@ -285,6 +316,7 @@ def refit_field(
             kind=shape.kind,
             start=shape,
             iterations=2,
+            family=shape.family,
         )
         field = new.to_field(isolated_image.shape, n_stars=len(stars.data))
         field.meta.update({k: v for k, v in psf.meta.items() if k != "shape"}, shape=new)
