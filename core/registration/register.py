@@ -87,6 +87,38 @@ def _triangle_match(
     return FrameTransform.from_affine(m.affine)
 
 
+def _follow(
+    s: RegistrationSources,
+    start: FrameTransform | None,
+    stars: StarList,
+    shape: tuple[int, int],
+    p: RegistrationParams,
+) -> tuple[FrameTransform, np.ndarray, np.ndarray, float, float] | None:
+    """The frame registered from its neighbour's transform as it is; None when it moved away.
+
+    Frames of a night follow each other by less than the match radius: the
+    neighbour's transform already pairs most of the frame's stars with the
+    star list, and the least squares on them (:func:`refine`) ends on the
+    pairs the asterisms would have led to, without the triangle search (most
+    of a frame's registration time). The result is taken only when at least
+    half of the stars that can pair do; fewer means the field moved (a jump,
+    a flip) and the asterisms find it.
+    """
+    if start is None:
+        return None
+    ny, nx = shape
+    pred = start.apply(stars.xy)
+    inside = int(
+        np.count_nonzero(
+            (pred[:, 0] >= 0) & (pred[:, 0] < nx) & (pred[:, 1] >= 0) & (pred[:, 1] < ny)
+        )
+    )
+    t, src, cat, rms, sigma = refine(start, s, stars, shape, p)
+    if len(src) < max(p.min_matches, 0.5 * min(len(s), inside)):
+        return None
+    return t, src, cat, rms, sigma
+
+
 def _walk(n: int, reference: int) -> list[tuple[int, int]]:
     """(frame, side) in registration order: outward from the reference, each side in turn."""
     after = [(i, 1) for i in range(reference + 1, n)]
@@ -177,6 +209,12 @@ def _register_one(
         return FrameRegistration(
             None, status=f"only {len(s)} stars detected (at least {p.min_matches} needed)"
         )
+    followed = _follow(s, _transform(done, neighbour), stars, shape, p)
+    if followed is not None:
+        t, src, cat, rms, sigma = followed
+        stars.update(i, t, s, src, cat, p.match_radius, sigma**2)
+        via = "reference" if neighbour == reference else f"neighbour {neighbour}"
+        return FrameRegistration(t, len(src), rms, sigma, via, "ok")
     reasons = []
     tries = [neighbour] if neighbour == reference else [neighbour, reference]
     for j in tries:
