@@ -1,7 +1,8 @@
 """Match a frame's measured sources to reference-catalog stars on the sky.
 
-Matching is nearest neighbour on the sphere (astropy's ``match_to_catalog_sky``,
-a KD-tree on unit vectors), made one-to-one so that two sources never claim
+Matching is nearest neighbour on the sphere (what astropy's
+``match_to_catalog_sky`` does: a KD-tree on unit vectors, the separation by
+Vincenty's formula), made one-to-one so that two sources never claim
 the same star. Stars unfit for calibration are then marked with the reason:
 blends (another catalog star within a few FWHM, whose light the aperture
 shares), saturated or otherwise flagged measurements, and measurements too
@@ -17,9 +18,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import astropy.units as u
+import erfa
 import numpy as np
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import angular_separation
 from astropy.table import Table
+from scipy.spatial import KDTree
 
 __all__ = ["CatalogSky", "Match", "catalog_sky", "match_sources", "sky_columns"]
 
@@ -57,33 +60,56 @@ def sky_columns(table: Table) -> tuple[np.ndarray, np.ndarray] | None:
     return _deg(table[names[0]]), _deg(table[names[1]])
 
 
+def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Cartesian unit vectors (n, 3) of positions in degrees, as astropy makes them."""
+    return erfa.s2c(np.deg2rad(ra), np.deg2rad(dec))
+
+
 @dataclass
 class CatalogSky:
     """A reference catalog's positions, prepared once for every frame of a night.
+
+    The matching is astropy's ``match_to_catalog_sky`` without its frame
+    machinery, which cost more than the match itself: the same KD-tree
+    (scipy's, built as astropy builds it) on the same unit vectors, the
+    same separations (:func:`astropy.coordinates.angular_separation`).
 
     Attributes
     ----------
     ra, dec : ndarray
         Every row's position in degrees (NaN where it has none).
     rows : ndarray of int
-        Rows with a position, in the order of :attr:`coord`.
-    coord : SkyCoord or None
-        Their coordinates (None when no row has a position); astropy keeps
-        the KD-tree of the first match in it, so the next frames reuse it.
+        Rows with a position, in the order of the KD-tree.
+    tree : KDTree or None
+        The unit vectors of those rows (None when no row has a position).
     """
 
     ra: np.ndarray
     dec: np.ndarray
     rows: np.ndarray
-    coord: SkyCoord | None
+    tree: KDTree | None
     _nearest: np.ndarray | None = field(default=None, repr=False)
 
+    def match(self, ra: np.ndarray, dec: np.ndarray, nth: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Index (into :attr:`rows`) of each position's ``nth`` nearest star and its distance.
+
+        The distance is in arcsec.
+        """
+        assert self.tree is not None
+        _, idx = self.tree.query(_unit_vectors(ra, dec), nth)
+        if nth > 1:
+            idx = idx[:, -1]
+        cat_ra, cat_dec = self.ra[self.rows[idx]], self.dec[self.rows[idx]]
+        # Differences in degrees before radians, in astropy's order, so that
+        # the separations are its own to the last bit.
+        sep = angular_separation(0.0, np.deg2rad(cat_dec), np.deg2rad(ra - cat_ra), np.deg2rad(dec))
+        return idx, np.rad2deg(sep) * 3600.0
+
     def nearest_other(self) -> np.ndarray:
-        """Distance (arcsec) of each star of :attr:`coord` to its nearest other star."""
+        """Distance (arcsec) of each star of :attr:`rows` to its nearest other star."""
         if self._nearest is None:
-            assert self.coord is not None and len(self.coord) > 1
-            _, sep, _ = self.coord.match_to_catalog_sky(self.coord, nthneighbor=2)
-            self._nearest = sep.to_value(u.arcsec)
+            r = self.rows
+            self._nearest = self.match(self.ra[r], self.dec[r], nth=2)[1]
         return self._nearest
 
 
@@ -122,8 +148,11 @@ def catalog_sky(catalog: Table) -> CatalogSky | None:
             return kept
     ra, dec = _deg(catalog[names[0]]), _deg(catalog[names[1]])
     rows = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
-    coord = SkyCoord(ra[rows], dec[rows], unit="deg") if len(rows) else None
-    made = CatalogSky(ra, dec, rows, coord)
+    tree = None
+    if len(rows):
+        # astropy's settings, so that ties resolve as its own match's do.
+        tree = KDTree(_unit_vectors(ra[rows], dec[rows]), compact_nodes=False, balanced_tree=False)
+    made = CatalogSky(ra, dec, rows, tree)
     with _CATALOGS_LOCK:
         _CATALOGS[key] = made
         while len(_CATALOGS) > _CATALOGS_KEPT:
@@ -214,14 +243,11 @@ def match_sources(
     empty = Match(
         *(np.zeros(0, dtype=int),) * 2, np.zeros(0), np.zeros(0, bool), np.zeros(0, "U24"), 0
     )
-    cat = cat_sky.coord
-    if not src_ok.any() or cat is None:
+    if not src_ok.any() or cat_sky.tree is None:
         return empty
     s_idx = np.flatnonzero(src_ok)
     c_idx = cat_sky.rows
-    src = SkyCoord(src_sky[0][s_idx], src_sky[1][s_idx], unit="deg")
-    nearest, sep2d, _ = src.match_to_catalog_sky(cat)
-    sep = sep2d.to_value(u.arcsec)
+    nearest, sep = cat_sky.match(src_sky[0][s_idx], src_sky[1][s_idx])
     close = sep <= radius
     # One-to-one: when several sources fall on one star keep the closest, the
     # others are unrelated detections (or pieces of a shredded bright star).
@@ -236,7 +262,7 @@ def match_sources(
     separation = sep[pairs]
     reason = np.full(len(pairs), "", dtype="U24")
 
-    if blend_radius > 0 and len(cat) > 1:
+    if blend_radius > 0 and len(c_idx) > 1:
         # Distance of each catalog star to its nearest other catalog star.
         blended = cat_sky.nearest_other() < blend_radius
         reason[blended[nearest[pairs]]] = "blend"
