@@ -186,6 +186,16 @@ def _inverse(n: np.ndarray) -> np.ndarray:
 # faster than on (n, p) rows at the few hundred stars of a frame.
 
 
+def _logdet(n: np.ndarray) -> float:
+    """log det of a normal matrix (closed form for one or two parameters, as :func:`_inverse`)."""
+    det = float(n[0, 0]) if n.shape == (1, 1) else math.nan
+    if n.shape == (2, 2):
+        (a, b), (c, d) = n.tolist()
+        det = a * d - b * c
+    # A singular matrix (or a larger one) goes to LAPACK.
+    return math.log(det) if det > 0 else float(np.linalg.slogdet(n)[1])
+
+
 def _normal(at: np.ndarray, b: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normal matrix ``A^T V^-1 A`` and right-hand side ``A^T V^-1 b``."""
     w = at / var
@@ -237,8 +247,7 @@ def _fit_with_scatter(
         v = var0 + s * s
         n, rhs = _normal(at, b, v)
         r = b - (_inverse(n) @ rhs) @ at
-        _, logdet = np.linalg.slogdet(n)
-        return 0.5 * float(np.log(v).sum() + logdet + (r * r / v).sum())
+        return 0.5 * float(np.log(v).sum() + _logdet(n) + (r * r / v).sum())
 
     hi = 2.0 * float(np.std(b)) + 1e-4
     best = minimize_scalar(
@@ -287,8 +296,9 @@ def _robust_scatter(resid: np.ndarray, var: np.ndarray, r2v: np.ndarray) -> floa
     return float(brentq(excess, 0.0, hi, xtol=1e-6))
 
 
-def _studentised(
+def _studentised2(
     at: np.ndarray,
+    r2: np.ndarray,
     resid: np.ndarray,
     var: np.ndarray,
     r2v: np.ndarray,
@@ -296,20 +306,21 @@ def _studentised(
     fit_s: float,
     fit_cov: np.ndarray,
 ) -> np.ndarray:
-    """Residuals in units of their own error, corrected for leverage.
+    """Squared residuals in units of their own variance, corrected for leverage.
 
     A star of extreme colour or at the field edge pulls the colour or spatial
     term towards itself and hides its own residual; dividing by
-    ``sqrt(1 - h_ii)`` (the hat-matrix diagonal) undoes that, so a blue
-    variable star cannot bend the colour term and survive. ``fit_cov`` is
-    the fit's model covariance with scatter ``fit_s``: the hat matrix's when
-    the robust scatter is the same (often both are 0).
+    ``1 - h_ii`` (the hat-matrix diagonal) undoes that, so a blue variable
+    star cannot bend the colour term and survive. ``r2`` and ``r2v`` are
+    ``resid**2`` and ``resid**2 / var``; ``fit_cov`` is the fit's model
+    covariance with scatter ``fit_s``: the hat matrix's when the robust
+    scatter is the same (often both are 0). Squares, not their roots: the
+    rejection only compares them.
     """
     s = _robust_scatter(resid, var, r2v) if scatter else 0.0
     v = var + s * s
     cov = fit_cov if s == fit_s else _inverse(np.dot(at / v, at.T))
-    leverage = _hat(at, cov, v)
-    return np.abs(resid) / np.sqrt(v * np.maximum(1.0 - leverage, 1e-3))
+    return r2 / (v * np.maximum(1.0 - _hat(at, cov, v), 1e-3))
 
 
 def fit_zero_point(
@@ -411,11 +422,12 @@ def fit_zero_point(
             params, cov, resid = _solve(at, b, var + s * s)
             model_cov = cov
         dof = max(len(idx) - n_params, 1)
-        r2v = resid * resid / var
+        r2 = resid * resid
+        r2v = r2 / var
         chi2 = float(r2v.sum() / dof)
-        z = _studentised(at, resid, var, r2v, intrinsic_scatter, s, model_cov)
-        worst = int(z.argmax())
-        if chosen is None and (z[worst] <= rejection_sigma or len(idx) <= need):
+        z2 = _studentised2(at, r2, resid, var, r2v, intrinsic_scatter, s, model_cov)
+        worst = int(z2.argmax())
+        if chosen is None and (z2[worst] <= rejection_sigma**2 or len(idx) <= need):
             chosen = {
                 "step": len(rows),
                 "used": used.copy(),
