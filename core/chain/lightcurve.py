@@ -28,6 +28,10 @@ __all__ = ["light_curve_from_magnitudes", "target_row"]
 # The target's row is the one measured at its predicted position (to 0.01 px).
 _SAME_POSITION_PX = 0.01
 _NO_MEASUREMENT = 1 << 30
+# A target whose measured positions stay this close (arcsec) has not moved:
+# every aperture is far larger (the positions of a fixed target differ by the
+# round trip through each frame's WCS, ~1e-9 arcsec).
+_FIXED_ARCSEC = 1e-3
 
 
 def target_row(table: Table | None, xy, channel: str | None = None) -> dict | None:
@@ -55,8 +59,18 @@ def _target_row(table: Table | None, xy, channel: str | None = None) -> dict | N
     return {c: row[c] for c in table.colnames}
 
 
-def _channels(store: ProductStore, lights: Sequence[FrameInfo]) -> list[str]:
-    """The colour channels the lights' magnitudes have (none for monochrome frames)."""
+def _channels(
+    store: ProductStore,
+    lights: Sequence[FrameInfo],
+    rows: Mapping[str, tuple[dict | None, bool]] | None = None,
+) -> list[str]:
+    """The colour channels the lights' magnitudes have (none for monochrome frames).
+
+    A target row the caller has tells a monochrome night without reading a table.
+    """
+    known = next((r for r, _ in (rows or {}).values() if r), None)
+    if known is not None and "channel" not in known:
+        return []
     for f in lights:
         table = store.read_table("zeropoint", f.path)
         if table is not None:
@@ -95,7 +109,7 @@ def light_curve_from_magnitudes(
     ValueError
         When ``channel`` is not among the colour frames' channels.
     """
-    channels = _channels(store, lights)
+    channels = _channels(store, lights, rows)
     if channel is not None and channels and channel not in channels:
         raise ValueError(
             f"channel {channel!r} was not measured; the frames have {', '.join(channels)}"
@@ -176,6 +190,8 @@ def _flag_passing_stars(store: ProductStore, lights: Sequence[FrameInfo], out: T
         return
     sky = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg)
     moved = float(sky[0].separation(sky).arcsec.max())
+    if moved < _FIXED_ARCSEC:
+        return  # a fixed target: no aperture is that small, no frame's table is needed
     for k, f in enumerate(lights):
         if not np.isfinite(out["flux_err"][k]):
             continue
