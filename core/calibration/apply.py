@@ -22,10 +22,10 @@ from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .masks import (
     MaskBits,
+    WarmPixels,
     bad_pixels_from_masters,
     cosmic_rays,
     cosmic_rays_by_channel,
-    hot_pixels,
     pixel_noise,
     saturation_mask,
 )
@@ -215,6 +215,8 @@ class Calibration:
         self.params = params if params is not None else CalibrationParams()
         self.masters = masters if masters is not None else CalibrationMasters()
         self._bad_pixels: dict[int, np.ndarray] = {}
+        # Each master dark's candidate hot pixels (with the dark, so that its id stays its own).
+        self._warm: dict[int, tuple[MasterFrame, WarmPixels]] = {}
 
     def bad_pixels(
         self, dark: MasterFrame | None, flat: MasterFrame | None, hot_floor: float = 0.0
@@ -232,7 +234,10 @@ class Calibration:
         if flat is not None:
             mask |= self._bad_pixels[key]
         if dark is not None:
-            mask[hot_pixels(dark.data, p.hot_sigma, hot_floor)] |= np.uint8(MaskBits.HOT)
+            warm = self._warm.get(id(dark))
+            if warm is None or warm[0] is not dark:
+                warm = self._warm[id(dark)] = (dark, WarmPixels(dark.data, p.hot_sigma))
+            mask.ravel()[warm[1].hot(hot_floor)] |= np.uint8(MaskBits.HOT)
         return mask
 
     def __call__(self, frame: RawFrame, *, state: StepState | None = None) -> CalibratedFrame:

@@ -13,11 +13,11 @@ whose centres fall in the annulus (photutils' "center" method).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["AnnulusSky", "SkyMemo", "annulus_sky"]
+__all__ = ["AnnulusSky", "FramePixels", "SkyMemo", "annulus_sky"]
 
 # Stars per block: bounds the gathered array to a few tens of MB.
 _BLOCK_PIXELS = 2_000_000
@@ -69,9 +69,10 @@ def annulus_sky(
     pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     n = len(pos)
     half = int(np.ceil(r_out)) + 1
-    padded = np.pad(
-        np.where(bad, np.nan, np.asarray(data, dtype=np.float64)), half, constant_values=np.nan
-    )
+    # The pixels are read where they are: a padded copy of the whole frame
+    # (to read boxes that cross its edge) cost more than the annuli.
+    frame = np.ascontiguousarray(data, dtype=np.float64)
+    excluded = np.ascontiguousarray(bad, dtype=bool)
     offsets = np.arange(-half, half + 1)
     oy, ox = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))
     # Only the box pixels that can be in the annulus of a centre within half a
@@ -79,12 +80,15 @@ def annulus_sky(
     # scales with the row's length: the ring is 40% of its box).
     reach = np.hypot(ox, oy)
     ring = (reach + np.sqrt(0.5) >= r_in) & (reach - np.sqrt(0.5) <= r_out)
+    # Box pixels in the annulus whatever the centre's place in its pixel (with
+    # a margin far above rounding): only the others are tested star by star.
+    sure = (reach - 0.71 >= r_in) & (reach + 0.71 <= r_out)
     median = np.full(n, np.nan)
     std = np.full(n, np.nan)
     count = np.zeros(n, dtype=np.int64)
     finite = np.all(np.isfinite(pos), axis=1)
     step = max(1, _BLOCK_PIXELS // len(ox))
-    limit = np.array(padded.shape) - 2 * half - 1
+    limit = np.array(frame.shape) - 1
     for start in range(0, n, step):
         idx = np.flatnonzero(finite[start : start + step]) + start
         if idx.size == 0:
@@ -98,11 +102,52 @@ def annulus_sky(
         for rows, keep in ((near, ring), (~near, slice(None))):
             if not rows.any():
                 continue
-            values = _gather(padded, pos[idx[rows]], xi[rows], yi[rows], ox[keep], oy[keep],
-                             half, r_in, r_out)  # fmt: skip
+            certain = sure[keep] if keep is ring else np.zeros(len(ox), bool)
+            values = _gather(frame, excluded, pos[idx[rows]], xi[rows], yi[rows], ox[keep],
+                             oy[keep], certain, r_in, r_out)  # fmt: skip
             m, s, c = _clipped_rows(values, sigma, maxiters)
             median[idx[rows]], std[idx[rows]], count[idx[rows]] = m, s, c
     return AnnulusSky(median=median, std=std, n_pixels=count)
+
+
+@dataclass(frozen=True)
+class FramePixels:
+    """A frame's pixels as aperture sums and sky annuli read them.
+
+    Attributes
+    ----------
+    clean : ndarray
+        The frame, 0 at bad pixels (float64).
+    bad : ndarray of bool
+        Masked or not finite.
+    sky_bad : ndarray of bool
+        Left out of the sky annuli: ``bad`` and the sky mask.
+    """
+
+    clean: np.ndarray
+    bad: np.ndarray
+    sky_bad: np.ndarray
+    _made: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(
+        cls, data: np.ndarray, mask: np.ndarray | None, sky_mask: np.ndarray | None = None
+    ) -> FramePixels:
+        """The arrays of ``data`` with ``mask`` (bad pixels) and ``sky_mask``."""
+        data = np.asarray(data, dtype=np.float64)
+        bad = ~np.isfinite(data)
+        if mask is not None:
+            bad |= np.asarray(mask).astype(bool)
+        clean = np.where(bad, 0.0, data)
+        sky_bad = bad if sky_mask is None else (bad | np.asarray(sky_mask, dtype=bool))
+        return cls(clean, bad, sky_bad)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """1.0 at good pixels, 0.0 at bad ones (for aperture areas)."""
+        if "valid" not in self._made:
+            self._made["valid"] = (~self.bad).astype(np.float64)
+        return self._made["valid"]
 
 
 class SkyMemo:
@@ -121,6 +166,25 @@ class SkyMemo:
 
     def __init__(self) -> None:
         self._rows: dict[tuple[float, ...], tuple[float, float, int]] = {}
+        self._pixels: dict[tuple[int, int, int], tuple[object, ...]] = {}
+
+    def pixels(
+        self, data: np.ndarray, mask: np.ndarray | None, sky_mask: np.ndarray | None
+    ) -> FramePixels:
+        """:meth:`FramePixels.of` these arrays, made on the first call only.
+
+        Known by the arrays' identity (the callers hand the same ones over):
+        the frame's cleaned copy and masks cost as much as a call's sums.
+        """
+        key = (id(data), id(mask), id(sky_mask))
+        hit = self._pixels.get(key)
+        if hit is None:
+            # The arrays are kept with their pixels, so that their ids stay theirs.
+            hit = (FramePixels.of(data, mask, sky_mask), data, mask, sky_mask)
+            self._pixels[key] = hit
+        pixels = hit[0]
+        assert isinstance(pixels, FramePixels)
+        return pixels
 
     def sky(
         self,
@@ -164,25 +228,39 @@ class SkyMemo:
 
 
 def _gather(
-    padded: np.ndarray,
+    frame: np.ndarray,
+    bad: np.ndarray,
     pos: np.ndarray,
     xi: np.ndarray,
     yi: np.ndarray,
     ox: np.ndarray,
     oy: np.ndarray,
-    half: int,
+    sure: np.ndarray,
     r_in: float,
     r_out: float,
 ) -> np.ndarray:
-    """Pixels at offsets (ox, oy) from each box centre (xi, yi), NaN outside the annulus."""
-    dx = ox[None, :] + (xi - pos[:, 0])[:, None]
-    dy = oy[None, :] + (yi - pos[:, 1])[:, None]
-    r2 = dx * dx + dy * dy
-    inside = (r2 >= r_in * r_in) & (r2 <= r_out * r_out)
+    """Pixels at offsets (ox, oy) from each box centre (xi, yi), NaN outside the annulus,
+    where ``bad`` or off the frame; offsets where ``sure`` are in every annulus."""
+    ny, nx = frame.shape
+    n, width = len(xi), len(ox)
+    inside = np.ones((n, width), dtype=bool)
+    test = np.flatnonzero(~sure)
+    if test.size:
+        dx = ox[None, test] + (xi - pos[:, 0])[:, None]
+        dy = oy[None, test] + (yi - pos[:, 1])[:, None]
+        r2 = dx * dx + dy * dy
+        inside[:, test] = (r2 >= r_in * r_in) & (r2 <= r_out * r_out)
     # One flat index per pixel: a fraction of the cost of a pair of 2-D index arrays.
-    width = padded.shape[1]
-    flat = ((yi + half) * width + xi + half)[:, None] + (oy * width + ox)[None, :]
-    return np.where(inside, padded.ravel().take(flat), np.nan)
+    flat = (yi * nx + xi)[:, None] + (oy * nx + ox)[None, :]
+    reach = max(int(np.max(np.abs(ox), initial=0)), int(np.max(np.abs(oy), initial=0)))
+    edge = np.flatnonzero((xi < reach) | (xi >= nx - reach) | (yi < reach) | (yi >= ny - reach))
+    if edge.size:
+        rows = yi[edge, None] + oy[None, :]
+        cols = xi[edge, None] + ox[None, :]
+        inside[edge] &= (rows >= 0) & (rows < ny) & (cols >= 0) & (cols < nx)
+        flat[edge] = np.clip(rows, 0, ny - 1) * nx + np.clip(cols, 0, nx - 1)
+    inside &= ~bad.ravel().take(flat)
+    return np.where(inside, frame.ravel().take(flat), np.nan)
 
 
 def _clipped_rows(
@@ -196,9 +274,13 @@ def _clipped_rows(
     # cancel catastrophically on a bright sky.
     ref = _run_median(v, np.zeros(n_rows, np.int64), valid)
     ref = np.where(np.isfinite(ref), ref, 0.0)
-    d = np.where(np.isfinite(v), v - ref[:, None], 0.0)
-    c1 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(d, axis=1)], axis=1)
-    c2 = np.concatenate([np.zeros((n_rows, 1)), np.cumsum(d * d, axis=1)], axis=1)
+    d = v - ref[:, None]
+    d[np.arange(width)[None, :] >= valid[:, None]] = 0.0  # the NaNs, last in each row
+    c1 = np.zeros((n_rows, width + 1))
+    c2 = np.zeros((n_rows, width + 1))
+    np.cumsum(d, axis=1, out=c1[:, 1:])
+    np.multiply(d, d, out=d)
+    np.cumsum(d, axis=1, out=c2[:, 1:])
     lo = np.zeros(n_rows, dtype=np.int64)
     hi = valid.copy()
     rows = np.arange(n_rows)
@@ -211,9 +293,8 @@ def _clipped_rows(
         sd = np.sqrt(var)
         lower = med - sigma * sd
         upper = med + sigma * sd
-        # NaNs (last in each row) compare False, as the pixels they stand for.
-        new_lo = np.sum(v < lower[:, None], axis=1)
-        new_hi = np.sum(v <= upper[:, None], axis=1)
+        new_lo = _count_below(v, valid, lower, strict=True)
+        new_hi = _count_below(v, valid, upper, strict=False)
         # Clipped pixels stay clipped (as astropy's SigmaClip iterates).
         new_lo = np.where(k > 0, np.maximum(new_lo, lo), lo)
         new_hi = np.where(k > 0, np.maximum(np.minimum(new_hi, hi), new_lo), hi)
@@ -227,6 +308,32 @@ def _clipped_rows(
         var = np.maximum((c2[rows, hi] - c2[rows, lo]) / k - mean * mean, 0.0)
     sd = np.where(k > 0, np.sqrt(var), np.nan)
     return med, sd, k
+
+
+def _count_below(
+    v: np.ndarray, valid: np.ndarray, bound: np.ndarray, *, strict: bool
+) -> np.ndarray:
+    """How many of each sorted row's ``valid`` first values are below (or at) its bound.
+
+    ``np.sum(v < bound[:, None], axis=1)`` (``<=`` when not ``strict``; NaNs,
+    last in each row, and a NaN bound count nothing), by a binary search of
+    all rows at once: a few steps over the rows instead of passes over every
+    pixel of every annulus.
+    """
+    rows = np.arange(len(v))
+    lo = np.zeros(len(v), dtype=np.int64)
+    hi = np.asarray(valid, dtype=np.int64).copy()
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        value = v[rows, np.minimum(mid, v.shape[1] - 1)]
+        with np.errstate(invalid="ignore"):
+            below = (value < bound) if strict else (value <= bound)
+        below &= open_
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(below | ~open_, hi, mid)
 
 
 def _run_median(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

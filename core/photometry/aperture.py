@@ -26,10 +26,10 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 from scipy.stats import truncnorm
 
-from .annulus import SkyMemo, annulus_sky
+from .annulus import FramePixels, SkyMemo, annulus_sky
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
-from .sums import circle_areas, circle_peaks, circle_sums
+from .sums import circle_frame_areas, circle_reaches, circle_sums
 
 __all__ = [
     "aperture_variance",
@@ -269,10 +269,12 @@ def measure_apertures(
         pos = pos - origin
         # The neighbours too: compared with the positions in the box's pixels.
         neighbours = None if neighbours is None else _as_positions(neighbours) - origin
-    bad = ~np.isfinite(data)
-    if mask is not None:
-        bad |= mask.astype(bool)
-    clean = np.where(bad, 0.0, data)
+    if box is None and sky_memo is not None:
+        # The frame's own arrays, made once for the curve of growth and the apertures.
+        pixels = sky_memo.pixels(image, mask, sky_mask)
+    else:
+        pixels = FramePixels.of(data, mask, sky_mask)
+    bad, clean = pixels.bad, pixels.clean
     n = len(pos)
     flags = np.zeros(n, dtype=np.int32)
     if n == 0:
@@ -282,7 +284,7 @@ def measure_apertures(
         return table
 
     aper = CircularAperture(pos, r=radius)
-    sky_bad = bad if sky_mask is None else (bad | np.asarray(sky_mask, dtype=bool))
+    sky_bad = pixels.sky_bad
     if sky_memo is None:
         sky_stats = annulus_sky(clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5)
     else:
@@ -301,7 +303,7 @@ def measure_apertures(
     if variance is not None:
         pixel_sigma = np.sqrt(np.where(bad, 0.0, np.asarray(variance, np.float64)))
     total = circle_sums(clean, pos, radius)
-    area = circle_areas(~bad, pos, radius)
+    area = circle_sums(pixels.valid, pos, radius)
     flux = total - sky * area
     sky_rms = sky_std / clipped_std_factor(3.0, 5)
     sky_err = sky_rms * np.sqrt(_MEDIAN_VARIANCE_FACTOR / np.maximum(n_sky, 1))
@@ -328,12 +330,11 @@ def measure_apertures(
     in_image = np.full(n, full_area)
     if not inner.all():
         edge = ~inner
-        in_image[edge] = circle_areas(np.ones(clean.shape), pos[edge], radius)
+        in_image[edge] = circle_frame_areas(clean.shape, pos[edge], radius)
     flags[in_image < full_area * 0.999] |= F.NEAR_EDGE
     flags[(in_image - area) > 1e-6] |= F.MASKED
     if saturation is not None:
-        peak = circle_peaks(clean, bad, pos, radius)
-        flags[peak >= saturation] |= F.SATURATED
+        flags[circle_reaches(clean, bad, pos, radius, saturation)] |= F.SATURATED
     near = (
         contamination_radius
         if contamination_radius is not None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
-from .annulus import SkyMemo
+from .annulus import FramePixels, SkyMemo
 from .aperture import aperture_variance, measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
@@ -316,9 +316,12 @@ def curve_of_growth(
         sky_memo=sky_memo,
     )
     flags = np.asarray(base["flags"])
-    data = np.asarray(image, dtype=np.float64)
-    bad = ~np.isfinite(data) if mask is None else (~np.isfinite(data) | mask)
-    clean = np.where(bad, 0.0, data)
+    pixels = (
+        sky_memo.pixels(image, mask, sky_mask)
+        if sky_memo is not None
+        else FramePixels.of(image, mask, sky_mask)
+    )
+    bad, clean = pixels.bad, pixels.clean
     sky = np.asarray(base["sky"])
     sky_err = np.asarray(base["sky_err"])
     # The background's noise as measured in each star's annulus, as measure_apertures' error.

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from photutils.aperture import ApertureStats, CircularAperture, aperture_photometry
 
-from fluxion.core.photometry.sums import circle_areas, circle_peaks, circle_sums
+from fluxion.core.photometry.sums import (
+    circle_areas,
+    circle_frame_areas,
+    circle_peaks,
+    circle_reaches,
+    circle_sums,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +37,10 @@ def test_sums_areas_and_peaks_are_photutils(frame, radius):
     np.testing.assert_allclose(
         circle_areas(np.ones(clean.shape), pos, radius), aperture.area_overlap(clean), atol=1e-9
     )
+    # The part on the frame, from cut-outs: the same numbers to the bit.
+    np.testing.assert_array_equal(
+        circle_frame_areas(clean.shape, pos, radius), circle_areas(np.ones(clean.shape), pos, radius)
+    )
     peaks = np.asarray(ApertureStats(clean, aperture, mask=bad).max, dtype=float)
     np.testing.assert_array_equal(circle_peaks(clean, bad, pos, radius), peaks)
 
@@ -40,3 +50,19 @@ def test_no_positions_give_empty_answers(frame):
     none = np.zeros((0, 2))
     assert circle_sums(clean, none, 3.0).shape == (0,)
     assert circle_peaks(clean, bad, none, 3.0).shape == (0,)
+    assert circle_reaches(clean, bad, none, 3.0, 100.0).shape == (0,)
+
+
+@pytest.mark.parametrize("radius", [0.7, 2.5, 6.3, 11.0])
+@pytest.mark.parametrize("level", [110.0, 125.0, 1e9])
+def test_circle_reaches_is_the_peak_test(frame, radius, level):
+    clean, bad, pos = frame
+    pos = pos.copy()
+    pos[::37] = np.nan  # no position, no peak
+    # Centres on pixel centres and half-pixel lines, where the strict test bites.
+    pos[1::41] = np.round(pos[1::41] * 2) / 2
+    with np.errstate(invalid="ignore"):
+        expected = circle_peaks(clean, bad, pos, radius) >= level
+    got = circle_reaches(clean, bad, pos, radius, level)
+    np.testing.assert_array_equal(got, expected)
+    assert level > 1e8 or got.sum() > 0
