@@ -81,14 +81,22 @@ def _laplacian_bound(padded: np.ndarray) -> np.ndarray:
     vertical and the smaller horizontal neighbour (float rounding is
     monotonic), so their mean is too, within the rounding of the sum.
     """
-    bound = 2.0 * padded[1:-1, 1:-1]
-    bound -= np.minimum(padded[:-2, 1:-1], padded[2:, 1:-1])
-    bound -= np.minimum(padded[1:-1, :-2], padded[1:-1, 2:])
+    bound = np.multiply(padded[1:-1, 1:-1], padded.dtype.type(2.0))
+    # One scratch frame for both minima (a new one each is a new page-faulted frame).
+    smaller = np.minimum(padded[:-2, 1:-1], padded[2:, 1:-1])
+    bound -= smaller
+    np.minimum(padded[1:-1, :-2], padded[1:-1, 2:], out=smaller)
+    bound -= smaller
     return bound
 
 
 def _separable_medians(
-    image: np.ndarray, y: np.ndarray, x: np.ndarray, size: int, reach: int
+    image: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    size: int,
+    reach: int,
+    add: np.float32 | None = None,
 ) -> np.ndarray:
     """astroscrappy's separable ``size`` median filter at the pixels within ``reach`` of (y, x).
 
@@ -97,7 +105,8 @@ def _separable_medians(
     ``sepmed=True``); the same numbers here, only where they are needed.
     Pixels beyond the frame's edge are its edge's (a padded frame's 'edge'
     mode, read through clipped indices rather than a padded copy of the
-    frame). ``image`` is finite. Returns an array (n, 2 reach + 1, 2 reach + 1)
+    frame). ``image`` is finite; ``add`` is added to its pixels (those of
+    ``image + add``, without making that frame). Returns an array (n, 2 reach + 1, 2 reach + 1)
     centred on each pixel.
     """
     half = reach + size // 2
@@ -106,6 +115,8 @@ def _separable_medians(
     rows = np.clip(y[:, None] + steps[None, :], 0, ny - 1)
     cols = np.clip(x[:, None] + steps[None, :], 0, nx - 1)
     around = image[rows[:, :, None], cols[:, None, :]]
+    if add is not None:
+        around += add
     along = _odd_median(sliding_window_view(around, size, axis=2))
     return _odd_median(sliding_window_view(along, size, axis=1))
 
@@ -165,11 +176,12 @@ def _core_points(
     electrons = np.asarray(electrons, dtype=np.float32)
     padded = np.pad(electrons, 1, mode="edge")
     clip, limit = _SLACK * sigma_clip, _SLACK * object_limit
-    # astroscrappy's variance: the image in electrons (not clipped) plus the read noise.
-    variance = electrons + np.float32(np.float32(read_noise) * np.float32(read_noise))
+    # astroscrappy's variance: the image in electrons (not clipped) plus the
+    # read noise; added where it is read (the same numbers, no frame of them).
+    rn2 = np.float32(np.float32(read_noise) * np.float32(read_noise))
     # A loose noise first (the frame's low variance), so that the medians are
     # only taken where the Laplacian stands out at all.
-    floor = float(np.percentile(variance[::4, ::4], 1.0)) if variance.size else 1.0
+    floor = float(np.percentile(electrons[::4, ::4] + rn2, 1.0)) if electrons.size else 1.0
     first = 2.0 * clip * np.sqrt(max(floor, 1e-5))
 
     def keep(which: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
@@ -181,7 +193,7 @@ def _core_points(
     y, x, lplus = keep(lplus > first, y, x, lplus)
     noise = np.zeros(0, np.float32)
     if y.size:
-        noise = np.sqrt(np.maximum(_separable_medians(variance, y, x, 7, 0)[:, 0, 0], 1e-5))
+        noise = np.sqrt(np.maximum(_separable_medians(electrons, y, x, 7, 0, rn2)[:, 0, 0], 1e-5))
         # L+ over twice the noise before its median is subtracted: never below
         # the significance astroscrappy tests (the median of a clipped L+ is >= 0).
         sig = lplus / (2.0 * noise)
@@ -192,7 +204,7 @@ def _core_points(
         y, x, noise, sig, fine = keep(sig / fine > limit, y, x, noise, sig, fine)
     if y.size:
         # The significance less its 7-px median, from the noise around each pixel.
-        around = _separable_medians(variance, y, x, 7, 3)
+        around = _separable_medians(electrons, y, x, 7, 3, rn2)
         # L+ of the 7 x 7 pixels around each, those beyond the frame's edge as at the edge.
         ny, nx = electrons.shape
         steps = np.arange(-3, 4)
@@ -324,12 +336,12 @@ def detect_cosmics_near(
         gain=gain, readnoise=readnoise, satlevel=satlevel, sigclip=sigclip, sigfrac=sigfrac,
         objlim=objlim, niter=niter,
     )  # fmt: skip
-    ys, xs = _core_points(image * np.float32(gain), inmask, readnoise, sigclip, objlim)
+    core_y, core_x = _core_points(image * np.float32(gain), inmask, readnoise, sigclip, objlim)
     hits = np.zeros(image.shape, bool)
-    if ys.size == 0:
+    if core_y.size == 0:
         return hits
     grow, context = _reach(niter)
-    groups = _groups(ys, xs, image.shape, grow)
+    groups = _groups(core_y, core_x, image.shape, grow)
     boxes = [box for box, _ in groups]
     ny, nx = image.shape
     cut = [

@@ -72,7 +72,11 @@ def pixel_noise(image: np.ndarray) -> float:
     diff = diff[np.isfinite(diff)]
     if diff.size == 0:
         return float("nan")
-    return 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / np.sqrt(2.0)
+    # The medians may reorder their own copies (no third copy of the sample).
+    centre = np.median(diff, overwrite_input=True)
+    np.subtract(diff, centre, out=diff)
+    np.abs(diff, out=diff)
+    return 1.4826 * float(np.median(diff, overwrite_input=True)) / np.sqrt(2.0)
 
 
 def hot_pixels(dark: np.ndarray, hot_sigma: float = 8.0, floor: float = 0.0) -> np.ndarray:

@@ -149,6 +149,13 @@ class FramePixels:
             self._made["valid"] = (~self.bad).astype(np.float64)
         return self._made["valid"]
 
+    def at_or_above(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the good pixels at or above ``level`` (e.g. saturated)."""
+        key = ("at_or_above", float(level))
+        if key not in self._made:
+            self._made[key] = np.nonzero((self.clean >= level) & ~self.bad)
+        return self._made[key]
+
 
 class SkyMemo:
     """Each star's annulus sky of one frame, computed once for every caller.

@@ -270,8 +270,28 @@ def add_significance(
     ny, nx = image.shape
     xi = np.clip(np.round(np.asarray(stars["x"])).astype(np.int64), 0, nx - 1)
     yi = np.clip(np.round(np.asarray(stars["y"])).astype(np.int64), 0, ny - 1)
-    data = np.where(bad, 0.0, np.asarray(image, dtype=np.float64) - sky.level)
-    stars["significance"] = significance_at(data, sky.rms**2, fwhm, xi, yi, mask=bad)
+    # The stars' stamps side by side, each holding the filter's whole reach
+    # (its pixels off the frame masked, as significance_at leaves them out),
+    # instead of the whole frame less its sky: the same sums at a tenth of
+    # the cost. Its ``half`` (3 sigma of the filter, at least 1.5 px) is
+    # within ``reach`` (2.3548 is a hair under the FWHM's 2 sqrt(2 ln 2)).
+    reach = int(np.ceil(3.0 * max(fwhm / 2.3548, 0.5))) + 1
+    steps = np.arange(-reach, reach + 1)
+    rows = yi[:, None, None] + steps[None, :, None]
+    cols = xi[:, None, None] + steps[None, None, :]
+    off = (rows < 0) | (rows >= ny) | (cols < 0) | (cols >= nx)
+    rows, cols = np.clip(rows, 0, ny - 1), np.clip(cols, 0, nx - 1)
+    masked = off | np.asarray(bad, bool)[rows, cols]
+    data = np.where(
+        masked, 0.0, np.asarray(image, dtype=np.float64)[rows, cols] - sky.level[rows, cols]
+    )
+    variance = np.where(off, 1.0, sky.rms[rows, cols] ** 2)
+    side = 2 * reach + 1
+    centre = np.arange(len(xi)) * side + reach
+    stars["significance"] = significance_at(
+        data.reshape(-1, side), variance.reshape(-1, side), fwhm,
+        np.full(len(xi), reach), centre, mask=masked.reshape(-1, side),
+    )  # fmt: skip
 
 
 def isolated(x: np.ndarray, y: np.ndarray, distance: float) -> np.ndarray:

@@ -15,7 +15,14 @@ import numpy as np
 import sep
 from scipy.spatial import cKDTree
 
-__all__ = ["circle_areas", "circle_frame_areas", "circle_peaks", "circle_reaches", "circle_sums"]
+__all__ = [
+    "circle_areas",
+    "circle_frame_areas",
+    "circle_peaks",
+    "circle_reaches",
+    "circles_holding",
+    "circle_sums",
+]
 
 
 def _xy(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +132,16 @@ def circle_reaches(
     whether one of their centres is within ``radius``; gathering every
     circle's box to take its maximum cost more than the rest of the flags.
     """
+    rows, cols = np.nonzero((np.asarray(image) >= level) & ~np.asarray(bad, bool))
+    return circles_holding(rows, cols, positions, radius)
+
+
+def circles_holding(
+    rows: np.ndarray, cols: np.ndarray, positions: np.ndarray, radius: float
+) -> np.ndarray:
+    """Whether a pixel (rows, cols) has its centre strictly within ``radius`` of each position."""
     x, y = _xy(positions)
     hit = np.zeros(x.size, dtype=bool)
-    rows, cols = np.nonzero((np.asarray(image) >= level) & ~np.asarray(bad, bool))
     finite = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
     if rows.size == 0 or finite.size == 0:
         return hit

@@ -53,3 +53,28 @@ def test_sky_of_the_residual_is_unbiased_and_smooth():
     assert float(np.std(sky)) < 0.12
     framewise = frame_sky(f.image).level
     assert float(np.std(sky)) < 0.6 * float(np.std(framewise))
+
+
+@pytest.mark.parametrize("fwhm", [0.8, 1.7, 3.5, 7.2])
+def test_significance_from_stamps_is_the_whole_frames(fwhm):
+    # add_significance reads the stars' stamps only: the same numbers as the
+    # whole frame less its sky map, to the bit, stars on the edges included.
+    from astropy.table import Table
+
+    from fluxion.core.photometry.detect import FrameSky, add_significance
+    from fluxion.core.photometry.scene.peaks import significance_at
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(100.0, 10.0, (300, 200))
+    bad = rng.random(image.shape) < 0.02
+    level = 100.0 + rng.normal(0.0, 1.0, image.shape)
+    rms = 10.0 + rng.random(image.shape)
+    x = np.r_[0.0, 199.0, 0.2, 198.8, rng.uniform(-0.4, 199.4, 200)]
+    y = np.r_[0.0, 299.0, 298.9, 0.1, rng.uniform(-0.4, 299.4, 200)]
+    stars = Table({"x": x, "y": y})
+    add_significance(stars, image, FrameSky(level, rms, 100.0, 10.0), bad, fwhm)
+    xi = np.clip(np.round(x).astype(np.int64), 0, 199)
+    yi = np.clip(np.round(y).astype(np.int64), 0, 299)
+    whole = significance_at(np.where(bad, 0.0, image - level), rms**2, fwhm, xi, yi, mask=bad)
+    np.testing.assert_array_equal(np.asarray(stars["significance"]), whole)
+    assert np.all(whole[4:] != 0.0)

@@ -39,7 +39,8 @@ def test_sums_areas_and_peaks_are_photutils(frame, radius):
     )
     # The part on the frame, from cut-outs: the same numbers to the bit.
     np.testing.assert_array_equal(
-        circle_frame_areas(clean.shape, pos, radius), circle_areas(np.ones(clean.shape), pos, radius)
+        circle_frame_areas(clean.shape, pos, radius),
+        circle_areas(np.ones(clean.shape), pos, radius),
     )
     peaks = np.asarray(ApertureStats(clean, aperture, mask=bad).max, dtype=float)
     np.testing.assert_array_equal(circle_peaks(clean, bad, pos, radius), peaks)
