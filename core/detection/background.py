@@ -55,9 +55,13 @@ def split_mask(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, 
         if mask.dtype == bool:
             bad |= mask
         else:
-            bits = mask.astype(np.int64, copy=False)
-            saturated = (bits & MaskBits.SATURATED) != 0
-            bad |= (bits & ~np.int64(MaskBits.SATURATED)) != 0
+            # In the mask's own integer type (a widening copy was most of this
+            # function's time); a bit other than SATURATED is set exactly when
+            # the value is neither 0 nor SATURATED alone.
+            bits = mask if mask.dtype.kind in "iu" else mask.astype(np.int64)
+            sat = int(MaskBits.SATURATED)
+            saturated = (bits & bits.dtype.type(sat)) != 0
+            bad |= (bits != 0) & (bits != sat)
     return bad, saturated
 
 
