@@ -103,17 +103,25 @@ def atomic_write_fits(
     data : numpy.ndarray or None
         The image; None writes a header-only file.
     header : astropy.io.fits.Header, optional
-        Cards to write with it.
+        Cards to write with it. Cards astropy refuses to write (a raw frame's
+        header may carry some) are repaired in a cleaned copy, see
+        :func:`.cards.writable_header`.
 
     Returns
     -------
     pathlib.Path
         The destination path.
     """
-    hdu = fits.PrimaryHDU(
-        data=None if data is None else np.asarray(data), header=writable_header(header)
-    )
-    return _write_atomically(Path(path), hdu.writeto, "wb")
+    # astropy verifies every card as it writes: a header is checked again
+    # (and repaired) only when that fails, not before every write.
+    data = None if data is None else np.asarray(data)
+    try:
+        return _write_atomically(Path(path), fits.PrimaryHDU(data, header).writeto, "wb")
+    except Exception:  # noqa: BLE001 - cards astropy refuses raise anything; repaired below
+        fixed = writable_header(header)
+        if fixed is header:
+            raise
+    return _write_atomically(Path(path), fits.PrimaryHDU(data, fixed).writeto, "wb")
 
 
 def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) -> Path:
@@ -126,15 +134,21 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
         folders are created.
     hdulist : astropy.io.fits.HDUList
         Primary HDU and extensions (e.g. a calibrated image and its ``MASK``).
+        Cards astropy refuses to write are repaired in place
+        (:func:`.cards.repair_in_place`) and the file written again.
 
     Returns
     -------
     pathlib.Path
         The destination path.
     """
-    # A header copied from a raw frame may carry cards astropy refuses to write.
-    for hdu in hdulist:
-        repair_in_place(hdu.header)
+    try:
+        return _write_atomically(Path(path), hdulist.writeto, "wb")
+    except Exception:  # noqa: BLE001 - cards astropy refuses raise anything; repaired below
+        # A header copied from a raw frame may carry cards astropy refuses to write.
+        repaired = [repair_in_place(hdu.header) for hdu in hdulist]  # every HDU's
+        if not any(repaired):
+            raise
     return _write_atomically(Path(path), hdulist.writeto, "wb")
 
 
