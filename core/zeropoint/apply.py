@@ -32,6 +32,11 @@ _Y_NAMES = ("y", "ycentroid", "y_fit", "ycenter", "Y_IMAGE", "y_0")
 
 
 def _float(col: object) -> np.ndarray:
+    """A column as a new float array, NaN where it is masked."""
+    if not hasattr(col, "mask"):
+        # A plain column: the masked-array round trip below cost more than the
+        # arithmetic it serves.
+        return np.array(col, dtype=float)
     arr: np.ma.MaskedArray = np.ma.asarray(col)
     return np.asarray(np.ma.filled(arr.astype(float), np.nan), dtype=float)
 

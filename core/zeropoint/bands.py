@@ -166,8 +166,11 @@ def _raw_band(table: Table, band: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _as_float(col: Any) -> np.ndarray:
-    arr = np.ma.asarray(col)
-    out = np.asarray(arr.filled(np.nan) if np.ma.isMaskedArray(arr) else arr, dtype=float)
+    if hasattr(col, "mask"):
+        arr = np.ma.asarray(col)
+        out = np.asarray(arr.filled(np.nan) if np.ma.isMaskedArray(arr) else arr, dtype=float)
+    else:  # a plain column: no masked-array round trip
+        out = np.asarray(col, dtype=float)
     return np.where(np.isfinite(out), out, np.nan)
 
 

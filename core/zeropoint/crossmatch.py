@@ -44,8 +44,10 @@ def _sky_names(table: Table) -> tuple[str, str] | None:
 
 
 def _deg(col: object) -> np.ndarray:
-    q = getattr(col, "quantity", None)
     unit = getattr(col, "unit", None)
+    if unit is u.deg and not hasattr(col, "mask"):
+        return np.array(col, dtype=float)  # degrees already: no Quantity round trip
+    q = getattr(col, "quantity", None)
     if q is not None and unit is not None and unit.physical_type == "angle":
         return np.asarray(q.to_value(u.deg), dtype=float)
     arr: np.ma.MaskedArray = np.ma.asarray(col)

@@ -375,29 +375,24 @@ class ZeroPoint:
             x, y = xy[0][s], xy[1][s]
         else:
             x = y = np.full(len(s), np.nan)
-        stars = Table()
-        stars["source_row"] = s
-        stars["catalog_row"] = c
-        stars["catalog_id"] = _catalog_ids(catalog, c)
-        stars["ra"], stars["dec"] = ra[c], dec[c]
-        stars["x"], stars["y"] = x, y
-        stars["separation"] = match.separation
-        stars["mag_inst"] = mag_inst[s]
-        stars["mag_inst_err"] = mag_inst_err[s]
-        stars["mag_catalog"] = cat.mag[c]
-        stars["mag_catalog_err"] = cat.mag_err[c]
-        stars["colour"] = colour[c]
-        stars["residual"] = np.full(len(s), np.nan)
-        stars["used"] = np.zeros(len(s), bool)
+        mag_cat = cat.mag[c]
+        own = mag_inst[s]
+        star_colour = colour[c]
         reason = np.array(match.reason, dtype="U32")
         free = reason == ""
-        reason[free & ~np.isfinite(stars["mag_inst"])] = "no flux"
-        reason[(reason == "") & ~np.isfinite(stars["mag_catalog"])] = "no catalog magnitude"
-        reason[(reason == "") & (stars["mag_catalog"] > p.faint_limit)] = "faint"
+        reason[free & ~np.isfinite(own)] = "no flux"
+        reason[(reason == "") & ~np.isfinite(mag_cat)] = "no catalog magnitude"
+        reason[(reason == "") & (mag_cat > p.faint_limit)] = "faint"
         if use_colour:
-            reason[(reason == "") & ~np.isfinite(stars["colour"])] = "no colour"
-        stars["reason"] = reason
-        return stars
+            reason[(reason == "") & ~np.isfinite(star_colour)] = "no colour"
+        values = (
+            s, c, _catalog_ids(catalog, c), ra[c], dec[c], x, y, match.separation,
+            own, mag_inst_err[s], mag_cat, cat.mag_err[c], star_colour,
+            np.full(len(s), np.nan), np.zeros(len(s), bool), reason,
+        )  # fmt: skip
+        # One table of plain arrays at once: astropy's column by column
+        # assignment cost as much as the fit.
+        return Table(list(values), names=[n for n, _ in _STAR_COLUMNS], copy=True)
 
     def _solar(self, catalog, name, match, usable, stars, notes) -> np.ndarray:
         p = self.params
