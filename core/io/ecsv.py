@@ -9,12 +9,12 @@ C; Python's shortest round-trip ``repr`` of a float64 is numpy's ``str``),
 text cells bare or in quotes as astropy's writer puts them. Their header is
 astropy's YAML, made by astropy's own dumper class in two parts: the columns'
 part, the same for every table of a kind, is made once and kept; the table's
-meta is dumped for each table through libyaml's emitter (PyYAML's, in
-Python, took three quarters of the time of a header), which writes the same
-text as PyYAML's for every scalar that is plain or in single quotes; a meta
-with a scalar in double quotes (text with characters other than printable
-ASCII, where the two emitters break long lines differently) is dumped by
-astropy's function. Any other table (masked, multidimensional, float32,
+meta is dumped for each table. Both go through libyaml's emitter (PyYAML's,
+in Python, took three quarters of the time of a header), which writes the
+same text as PyYAML's for every scalar that is plain or in single quotes; a
+part with a scalar in double quotes (text with characters other than
+printable ASCII, where the two emitters break long lines differently) is
+dumped by astropy's function. Any other table (masked, multidimensional, float32,
 object or formatted columns, text with quotes, tabs or line ends, mixins,
 columns with meta or names needing quotes) is written by astropy whole.
 """
@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 from astropy.io.misc.yaml import AstropyDumper
 from astropy.table import Column, Table
-from astropy.table.meta import get_yaml_from_header
+from astropy.table.meta import _get_col_attributes, get_yaml_from_header
 
 from ..runtime.quiet import quiet
 
@@ -96,7 +96,7 @@ def _columns_yaml(columns: list[Column]) -> tuple[str, ...]:
     key = tuple(_column_key(c) for c in columns)
     lines = _COLUMNS_YAML.get(key)
     if lines is None:
-        lines = tuple(get_yaml_from_header({"cols": columns}))
+        lines = tuple(_yaml_lines(columns, None))
         if len(_COLUMNS_YAML) >= _COLUMNS_YAML_MAX:
             _COLUMNS_YAML.clear()
         _COLUMNS_YAML[key] = lines
@@ -138,16 +138,20 @@ def _table_dumper() -> type | None:
     return type("CTableDumper", (CEmitter, found[0]), {"__init__": CSafeDumper.__init__})
 
 
-def _meta_yaml(meta: Any) -> list[str]:
-    """astropy's YAML lines of a header with no columns and ``meta`` (``datatype: []`` first)."""
-    header = {"meta": OrderedDict(meta), "datatype": []}
+def _yaml_lines(columns: list[Column], meta: Any) -> list[str]:
+    """The lines of :func:`get_yaml_from_header` for ``columns`` and ``meta`` (None: no meta)."""
+    header: dict[str, Any] = {"datatype": [_get_col_attributes(c) for c in columns]}
+    if meta is not None:
+        header["meta"] = OrderedDict(meta)
     dumper = _table_dumper()
     if dumper is not None:
         text = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=130)
         # Without a double-quoted scalar, libyaml's text is PyYAML's.
         if '"' not in text:
             return text.splitlines()
-    return get_yaml_from_header({"cols": [], "meta": header["meta"]})
+    if meta is not None:
+        return get_yaml_from_header({"cols": columns, "meta": header["meta"]})
+    return get_yaml_from_header({"cols": columns})
 
 
 def _header(table: Table) -> str | None:
@@ -163,7 +167,7 @@ def _header(table: Table) -> str | None:
         return None
     lines = ["%ECSV 1.0", "---", *_columns_yaml(columns)]
     if table.meta:
-        meta = _meta_yaml(table.meta)
+        meta = _yaml_lines([], table.meta)
         if meta[:1] != ["datatype: []"]:
             return None
         lines += meta[1:]

@@ -184,3 +184,21 @@ def test_metas_of_any_printable_text_are_astropys_header():
 def test_metas_needing_double_quotes_are_astropys_header(meta):
     table = Table({"x": [1.0, 2.5]}, meta=meta)
     assert ecsv_text(table) == _astropy(table)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "flux in e\u207b",
+        "\u00e9 " * 80,
+        'the "best" flux',
+        "a long description " * 10,
+        "x: y # z",
+        "'quoted'",
+    ],
+)
+def test_column_descriptions_are_astropys_header(description):
+    table = Table({"x": [1.0, 2.5], "n": [1, 2]})
+    table["x"].description = description
+    table["x"].unit = "electron / s"
+    assert ecsv_text(table) == _astropy(table)
