@@ -72,11 +72,38 @@ def pixel_noise(image: np.ndarray) -> float:
     diff = diff[np.isfinite(diff)]
     if diff.size == 0:
         return float("nan")
-    # The medians may reorder their own copies (no third copy of the sample).
-    centre = np.median(diff, overwrite_input=True)
+    centre = _median(diff)
     np.subtract(diff, centre, out=diff)
     np.abs(diff, out=diff)
-    return 1.4826 * float(np.median(diff, overwrite_input=True)) / np.sqrt(2.0)
+    return 1.4826 * float(_median(diff)) / np.sqrt(2.0)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of finite ``values`` (1-D), to the bit, mostly without partitioning them all.
+
+    The middle order statistics lie, but for a one-in-a-million chance,
+    between two quantiles of a sparse sample; only the values between them
+    (a few percent) are partitioned, after counting those below. When they
+    do not hold the middle, the whole array is partitioned as np.median does.
+    """
+    n = values.size
+    if n < 20000:
+        return float(np.median(values))
+    middle = [(n - 1) // 2, n // 2]
+    sample = np.sort(values[:: max(1, n // 2000)])
+    m = sample.size
+    # The sample's ranks of the middle, +- 6 binomial sigma.
+    spread = int(np.ceil(6.0 * np.sqrt(m) / 2.0)) + 1
+    low = sample[max(m // 2 - spread, 0)]
+    high = sample[min(m // 2 + spread, m - 1)]
+    below = int(np.count_nonzero(values < low))
+    window = values[(values >= low) & (values <= high)]
+    first, last = middle[0] - below, middle[1] - below
+    if first < 0 or last >= window.size:
+        window, first, last = values, middle[0], middle[1]
+    part = np.partition(window, [first, last])
+    # np.median's own last step: the mean of the middle one or two.
+    return float(np.mean(part[first : last + 1]))
 
 
 def hot_pixels(dark: np.ndarray, hot_sigma: float = 8.0, floor: float = 0.0) -> np.ndarray:
