@@ -91,11 +91,21 @@ def fit_and_extend(
     ra_c = np.asarray(cat["ra"], float)
     dec_c = np.asarray(cat["dec"], float)
 
+    last: list[WcsFit] = []
+
     def refit(src_i: np.ndarray, cat_i: np.ndarray, order: int) -> WcsFit:
         sig = pair_sigma(src_i, cat_i)
-        return fit_wcs(
-            xy[src_i], ra_c[cat_i], dec_c[cat_i], image_shape=shape, sip_order=order, sigma=sig
-        )
+        # CRVAL starts where the last fit put it: the same point, in fewer steps.
+        crval = None
+        if last:
+            ra0, dec0 = last[-1].wcs.wcs.crval
+            crval = (float(ra0), float(dec0))
+        fit = fit_wcs(
+            xy[src_i], ra_c[cat_i], dec_c[cat_i], image_shape=shape, sip_order=order, sigma=sig,
+            crval=crval,
+        )  # fmt: skip
+        last.append(fit)
+        return fit
 
     def rematch(fit: WcsFit, src_i: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Every source within reach of a catalog star through ``fit``; None when too few."""

@@ -89,11 +89,15 @@ def _terms(order: int, min_total: int = 0) -> list[tuple[int, int]]:
 
 
 def _design(u: np.ndarray, v: np.ndarray, terms: list[tuple[int, int]]) -> np.ndarray:
-    # Each power taken once and the terms picked from them: a fit builds a
-    # design a few dozen times, and a product per term was most of its cost.
+    # Each power once, by repeated products (numpy's power of an array of
+    # exponents is several times slower), and the terms picked from them.
     top = max(max(p, q) for p, q in terms)
-    up = np.power.outer(u, np.arange(top + 1))
-    vp = np.power.outer(v, np.arange(top + 1))
+    up = np.empty((len(u), top + 1))
+    vp = np.empty((len(v), top + 1))
+    up[:, 0] = vp[:, 0] = 1.0
+    for k in range(1, top + 1):
+        up[:, k] = up[:, k - 1] * u
+        vp[:, k] = vp[:, k - 1] * v
     p, q = np.array(terms).T
     return up[:, p] * vp[:, q]
 
@@ -146,13 +150,12 @@ def _max_order_for(n: int, order: int) -> int:
     return order
 
 
-def _solve(u, v, xi, eta, order: int, norm: float, weight: np.ndarray):
-    terms = _terms(order)
-    a = _design(u / norm, v / norm, terms) * weight[:, None]
+def _solve(design: np.ndarray, xi, eta, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of ``xi`` and ``eta`` on ``design`` (columns scaled to order one)."""
+    a = design * weight[:, None]
     # Both axes share the design: one least-squares solve for the two.
     coef, *_ = np.linalg.lstsq(a, np.column_stack([xi * weight, eta * weight]), rcond=None)
-    scale = np.array([norm ** -(p + q) for p, q in terms])
-    return terms, coef[:, 0] * scale, coef[:, 1] * scale
+    return coef[:, 0], coef[:, 1]
 
 
 def _leverage(design: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -295,23 +298,34 @@ def fit_wcs(
     # P(r > k sigma) = exp(-k^2 / 2) for a radial Gaussian residual.
     tail = math.erfc(clip_sigma / math.sqrt(2.0)) if clip_sigma > 0 else 1.0
     radial_clip = math.sqrt(-2.0 * math.log(tail))
+    # The design of every star, per order, in offsets scaled to order one:
+    # the stars stay where they are while CRVAL moves and outliers go.
+    designs: dict[int, tuple[list[tuple[int, int]], np.ndarray, np.ndarray]] = {}
     for _ in range(max_rounds):
         order = _max_order_for(int(used.sum()), order)
+        if order not in designs:
+            terms = _terms(order)
+            designs[order] = (
+                terms,
+                _design(u / norm, v / norm, terms),
+                np.array([norm ** -(p + q) for p, q in terms]),
+            )
+        terms, design, unit = designs[order]
         for _ in range(8):  # move CRVAL until the constant term vanishes
             xi, eta = gnomonic(ra, dec, ra0, dec0)
-            terms, cx, cy = _solve(u[used], v[used], xi[used], eta[used], order, norm, weight[used])
-            if math.hypot(cx[0], cy[0]) < 1e-11:
+            fx, fy = _solve(design[used], xi[used], eta[used], weight[used])
+            if math.hypot(fx[0], fy[0]) < 1e-11:
                 # Under 1e-11 degrees from CRVAL: this fit is the fit at CRVAL.
                 break
-            ra0, dec0 = (float(c) for c in inverse_gnomonic(cx[0], cy[0], ra0, dec0))
+            ra0, dec0 = (float(c) for c in inverse_gnomonic(fx[0], fy[0], ra0, dec0))
         else:
             xi, eta = gnomonic(ra, dec, ra0, dec0)
-            terms, cx, cy = _solve(u[used], v[used], xi[used], eta[used], order, norm, weight[used])
+            fx, fy = _solve(design[used], xi[used], eta[used], weight[used])
+        cx, cy = fx * unit, fy * unit
         cd = np.array([[cx[1], cx[2]], [cy[1], cy[2]]])
         if abs(np.linalg.det(cd)) < 1e-20:
             raise WcsFitError("matched stars are degenerate (on a line?)")
-        full = _design(u, v, terms)
-        model = np.column_stack([full @ cx, full @ cy])
+        model = np.column_stack([design @ fx, design @ fy])
         resid_px = (np.column_stack([xi, eta]) - model) @ np.linalg.inv(cd).T
         if clip_sigma <= 0:
             break
@@ -330,8 +344,7 @@ def fit_wcs(
         # the studentized residual r / sqrt(1 - h), it is clipped, and the
         # good stars it pushed away stay in.
         r_out = r.copy()
-        unit = np.array([norm ** -(p + q) for p, q in terms])
-        r_out[used] /= np.sqrt(1.0 - _leverage(full[used] * unit, weight[used]))
+        r_out[used] /= np.sqrt(1.0 - _leverage(design[used], weight[used]))
         z = r_out / sig
         # For Gaussian errors of sigma per axis the median radial residual is
         # sigma * sqrt(2 ln 2) = 1.1774 sigma: a robust scale immune to outliers.
