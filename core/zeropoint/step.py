@@ -106,7 +106,10 @@ def _catalog_ids(catalog: Table, rows: np.ndarray) -> np.ndarray:
     col = next((c for c in _ID_COLUMNS if c in catalog.colnames), None)
     if col is None:
         return np.full(len(rows), "", dtype="U1")
-    values = np.ma.asarray(catalog[col])[rows]
+    column = catalog[col]
+    if not hasattr(column, "mask"):  # a plain column: no masked-array round trip
+        return np.char.strip(np.asarray(column)[rows].astype(str))
+    values = np.ma.asarray(column)[rows]
     # Whole columns at once: a masked array's elements one by one cost more
     # than the zero-point fit.
     ids = np.char.strip(np.asarray(values.data).astype(str))
@@ -439,7 +442,7 @@ class ZeroPoint:
         # mode, else the median of the calibration stars) - said in the notes.
         assumed = 0.0
         if use_colour:
-            used_colours = stars["colour"][stars["used"]]
+            used_colours = np.asarray(stars["colour"])[np.asarray(stars["used"], bool)]
             assumed = float(np.median(used_colours)) if len(used_colours) else 0.0
             if p.solar_colours:
                 try:
