@@ -38,8 +38,10 @@ from fluxion.core.io.sequence import Sequence, scan
 from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
+from fluxion.core.project.results import ResultsChange, SessionResults
 from fluxion.core.runtime.pipeline import StepState
 
+from .results_signal import ResultsSignal
 from .workers import ErrorInfo, Task, WorkerPool
 
 __all__ = [
@@ -258,6 +260,12 @@ class Session(QObject):
         # Products read by the viewer and the panels, kept while current (Qt-free,
         # handed to workers): each is read once until a run changes it.
         self.product_cache = ProductCache()
+        # What each step produced this session (Qt-free models, one per step):
+        # a panel writes its step's, the viewer and the other panels read them.
+        self.results = SessionResults()
+        # The viewer's readout shows RA, Dec from a new plate solution.
+        self._solutions = ResultsSignal(self.results.of("astrometry"), self)
+        self._solutions.changed.connect(self._on_solutions)
         # The names of the open sequence's frames, with a weak reference to it: a
         # night closed is not kept alive (with its pixel cache) by its names.
         self._names: tuple[weakref.ref | None, FrameNames] = (None, FrameNames())
@@ -340,6 +348,13 @@ class Session(QObject):
         if self.current >= 0:
             self.go_to(self.current)
 
+    def _on_solutions(self, change: ResultsChange) -> None:
+        if change.restored:
+            return  # read with the project: the frames load with their solutions
+        solved = self.results.of("astrometry")
+        if any(getattr(solved.get(i), "solved", False) for i in change.frames):
+            self.refresh_display()
+
     def set_frame_column(
         self, title: str, values: Mapping[int, float] | None, fmt: str = "{:.2f}"
     ) -> None:
@@ -392,6 +407,7 @@ class Session(QObject):
         """Show ``sequence`` (and make ``project`` current); goes to the saved frame."""
         self.sequence = sequence
         self.product_cache.clear()
+        self.results.clear()  # every step's results were the previous night's
         self._cache.clear()
         self._inflight.clear()
         self.shown = None

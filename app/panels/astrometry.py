@@ -162,16 +162,6 @@ class AstrometryPanel(StepPanel):
             detection=context.detection,
         )
 
-    def _store(self, index: int, result: SolveResult) -> None:
-        super()._store(index, result)
-        if result.solved:
-            self.session.refresh_display()  # the readout's RA, Dec from the new solution
-
-    def _store_all(self, results: dict[int, SolveResult]) -> None:
-        super()._store_all(results)
-        if any(r.solved for r in results.values()):
-            self.session.refresh_display()
-
     # -- showing --------------------------------------------------------------
     def _on_sequence(self) -> None:
         super()._on_sequence()

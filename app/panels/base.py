@@ -61,13 +61,15 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.io.frames import FrameInfo
+from fluxion.core.project.results import ResultsChange, RunSummary, RunTicket, StepResults
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
 from fluxion.widgets.plots import TimeSeriesPlot
 
+from ..results_signal import ResultsSignal
 from ..session import Session
-from ..workers import Task
+from ..workers import ErrorInfo, Task
 from .stored import (
     cached_solutions,
     frame_names,
@@ -192,7 +194,12 @@ class StepPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.image_view = image_view
-        self.results: dict[int, Any] = {}
+        # What the step produced, frame by frame: a Qt-free model the session
+        # keeps, which the viewer and other panels read too. The panel redraws
+        # on its changes, whoever made them.
+        self.results: StepResults[Any] = session.results.of(self.step, type(self).error_of)
+        self._results_signal = ResultsSignal(self.results, self)
+        self._results_signal.changed.connect(self._on_results_changed)
         # A panel on its own is in front; the window says which tab is (a tabbed
         # dock's widget stays isVisible() behind the current tab).
         self.in_front = True
@@ -240,6 +247,11 @@ class StepPanel(QWidget):
     def summary(self, result: Any) -> float:
         """The number plotted for one frame's result."""
         return float("nan")
+
+    @staticmethod
+    def error_of(result: Any) -> str | None:
+        """The message of a result that stands for a failed frame (None: a good one)."""
+        return None
 
     def show_result(self, index: int, result: Any) -> None:
         """Show one frame's result in the panel (text, plots; overlays: :meth:`draw_overlays`)."""
@@ -314,9 +326,7 @@ class StepPanel(QWidget):
         return product_store(self.session)
 
     def _on_sequence(self) -> None:
-        self.results.clear()
-        self.plot.clear()
-        self.result_label.setText("Not run yet.")
+        self.results.clear()  # the view resets on the change (_on_results_changed)
         self.reload_products()
 
     def reload_products(self) -> Task | None:
@@ -338,13 +348,27 @@ class StepPanel(QWidget):
         return task
 
     def _on_restored(self, results: dict[int, Any]) -> None:
-        if not results:
+        # Only frames this session has not run since: its own results are newer.
+        self.results.restore(results)
+
+    def _on_results_changed(self, change: ResultsChange) -> None:
+        """Show a change of the step's results: plot, current frame's text, overlays."""
+        if change.cleared:
+            self.plot.clear()
+            self.result_label.setText("Not run yet.")
             return
-        self.results.update(results)
+        if not change.frames and not change.finished:
+            return  # the status alone
         self._update_plot()
-        if self.session.current in self.results:
-            self.show_result(self.session.current, self.results[self.session.current])
+        index = self.session.current
+        if index in change.frames:
+            result = self.results.get(index)
+            if result is not None:
+                self.show_result(index, result)
             self.redraw_overlays()
+        summary = self.results.summary
+        if change.finished and summary is not None and summary.text:
+            self.result_label.setText(f"{summary.text}\n\n{self.result_label.text()}".strip())
 
     def cancel(self) -> None:
         """Stop this panel's run; frames already done are kept."""
@@ -373,7 +397,8 @@ class StepPanel(QWidget):
         task = self.session.workers.submit(
             work, name=f"{self.title} on frame {index + 1}", key=f"panel:{self.step}"
         )
-        task.result.connect(lambda r, i=index: self._store(i, r))
+        ticket = self._follow(task, [index])
+        task.result.connect(lambda r, i=index: self._store(i, r, ticket))
         return task
 
     def run_all(self) -> Task | None:
@@ -410,51 +435,70 @@ class StepPanel(QWidget):
         task = self.session.workers.submit(
             work, name=f"{self.title} on all lights", key=f"panel:{self.step}"
         )
-        task.result.connect(self._store_all)
+        ticket = self._follow(task, lights, cancel=False)
+        task.result.connect(lambda r: self._store_all(r, ticket))
         # The lights finished before Cancel are shown (their products are kept).
-        task.cancelled.connect(lambda t=task: self._store_run(t.partial or {}, everything=False))
+        task.cancelled.connect(
+            lambda t=task: self._store_run(t.partial or {}, False, ticket, cancelled=True)
+        )
         return task
 
-    def _store(self, index: int, result: Any) -> None:
-        self.results[index] = result
-        self._update_plot()
-        if index == self.session.current:
-            self.show_result(index, result)
-            self.redraw_overlays()
+    def _follow(self, task: Task, frames: list[int], cancel: bool = True) -> RunTicket:
+        """Start a run of the step's results for ``task``: its failure (and Cancel) end it.
 
-    def _store_run(self, results: dict[int, Any], everything: bool) -> None:
+        ``cancel``: whether a cancelled task ends the run with nothing (a panel
+        that keeps what a cancelled run finished says so itself).
+        """
+        ticket = self.results.begin_run(frames)
+        task.error.connect(lambda info: self._failed(ticket, info))
+        if cancel:
+            task.cancelled.connect(lambda: self.results.cancel(ticket, {}))
+        return ticket
+
+    def _failed(self, ticket: RunTicket, info: ErrorInfo) -> None:
+        self.results.fail(ticket, info.text())
+
+    def _store(self, index: int, result: Any, ticket: RunTicket | None = None) -> None:
+        """Keep one frame's result (dropped when ``ticket``'s run is no longer the latest)."""
+        self.results.finish(ticket, {index: result})
+
+    def _store_run(
+        self,
+        results: dict[int, Any],
+        everything: bool,
+        ticket: RunTicket | None = None,
+        cancelled: bool = False,
+    ) -> None:
         """Keep a batch run's results; a run on every frame is recorded in the project.
 
         The project's record of a run needs at least one number (a median),
-        so a run where no frame gave one is kept frame by frame.
+        so a run where no frame gave one is kept frame by frame. ``cancelled``:
+        what a run stopped by Cancel finished.
         """
         measured = [r for r in results.values() if np.isfinite(self.summary(r))]
-        if everything and measured:
-            self._store_all(results)
+        if cancelled:
+            self.results.cancel(ticket, results)
+        elif everything and measured:
+            self._store_all(results, ticket)
         else:
-            for i, r in results.items():
-                self._store(i, r)
+            self.results.finish(ticket, results)
 
     def run_summary(self, results: dict[int, Any]) -> str:
         """A few lines about a run on all frames, shown above the current frame's text."""
         return ""
 
-    def _store_all(self, results: dict[int, Any]) -> None:
-        self.results.update(results)
-        self._update_plot()
-        if self.session.current in results:
-            self.show_result(self.session.current, results[self.session.current])
-            self.redraw_overlays()
-        summary = self.run_summary(results)
-        if summary:
-            self.result_label.setText(f"{summary}\n\n{self.result_label.text()}".strip())
+    def _store_all(self, results: dict[int, Any], ticket: RunTicket | None = None) -> None:
         values = [self.summary(results[i]) for i in sorted(results)]
         measured = [v for v in values if np.isfinite(v)]
+        median = float(np.median(measured)) if measured else float("nan")
+        summary = RunSummary(len(results), median, self.run_summary(results))
+        if not self.results.finish(ticket, results, summary):
+            return  # a newer run, or another night, since
         # The project's record of a run needs a number: a run where no frame
         # gave one (nothing solved offline) is kept frame by frame only.
         if measured:
             self.session.project.record_result(
-                self.step, n_frames=len(results), median=float(np.median(measured))
+                self.step, n_frames=summary.n_frames, median=summary.median
             )
         self.step_finished.emit(self.step)
 
@@ -464,14 +508,15 @@ class StepPanel(QWidget):
             return
         # The night's plots show the lights (a result of a calibration frame,
         # run on it by hand, stays in the panel's text only).
-        idx = [i for i in sorted(self.results) if seq[i].type == "light"] or sorted(self.results)
+        results = self.results.snapshot()
+        idx = [i for i in sorted(results) if seq[i].type == "light"] or sorted(results)
         jd = [seq[i].jd for i in idx]
         origin = self.session.time_origin()
         if all(j is not None for j in jd) and jd:
             x = (np.asarray(jd, dtype=float) - (origin if origin is not None else min(jd))) * 24.0
         else:
             x = np.asarray(idx, dtype=float)
-        self.plot.set_series(x, [self.summary(self.results[i]) for i in idx], frames=idx)
+        self.plot.set_series(x, [self.summary(results[i]) for i in idx], frames=idx)
         self.plot.mark_frame(self.session.current)
 
 

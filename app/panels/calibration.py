@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from fluxion.core.calibration import CalibrationParams, MasterParams
 from fluxion.core.chain import calibrate_frames, frame_image, load_masters
+from fluxion.core.project.results import ResultsChange, RunTicket
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.widgets.param_form import ParamForm
 
@@ -280,13 +281,13 @@ class CalibrationPanel(StepPanel):
             name=name,
             key=f"panel:{self.step}",
         )
-        task.result.connect(lambda run: self._on_run(run, everything))
+        ticket = self._follow(task, indices)
+        task.result.connect(lambda run: self._on_run(run, everything, ticket))
         return task
 
-    def _on_run(self, run: CalibrationRun, everything: bool) -> None:
+    def _on_run(self, run: CalibrationRun, everything: bool, ticket: RunTicket) -> None:
         self._set_masters(run.masters)
-        self._store_run(run.lights, everything)
-        self._publish_column()
+        self._store_run(run.lights, everything, ticket)
         if self.session.show_calibrated:
             self.session.refresh_display()  # the frame shown may now have a product
         elif self.mask_box.isChecked():
@@ -296,10 +297,20 @@ class CalibrationPanel(StepPanel):
         self.masters = masters
         self.master_view.set_masters(masters)
 
+    def _on_results_changed(self, change: ResultsChange) -> None:
+        super()._on_results_changed(change)
+        if change.frames and not change.cleared:
+            self._publish_column()
+
     def _publish_column(self) -> None:
+        results = self.results.snapshot()
         self.session.set_frame_column(
-            "Calibration", {i: f.short() for i, f in self.results.items()}, "{}"
+            "Calibration", {i: f.short() for i, f in results.items()}, "{}"
         )
+
+    @staticmethod
+    def error_of(result: LightFacts) -> str | None:
+        return result.error
 
     # -- what a frame shows ------------------------------------------------------
     def summary(self, result: LightFacts) -> float:
@@ -343,12 +354,7 @@ class CalibrationPanel(StepPanel):
 
     def _on_restored(self, run: CalibrationRun) -> None:
         self._set_masters(run.masters)
-        self.results.update(run.lights)
-        self._update_plot()
-        if self.results:
-            self._publish_column()
-        if self.session.current in self.results:
-            self.show_result(self.session.current, self.results[self.session.current])
+        self.results.restore(run.lights)
 
     def show_master_in_viewer(self) -> None:
         """Put the chosen master in the main viewer (until the next frame is shown)."""

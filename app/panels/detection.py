@@ -23,6 +23,7 @@ from fluxion.core.chain import detect_frame, load_sources
 from fluxion.core.detection.extract import DetectionError, DetectionParams, DetectionResult
 from fluxion.core.detection.measure import SourceFlags
 from fluxion.core.io.fitsio import FitsReadError
+from fluxion.core.project.results import ResultsChange
 from fluxion.core.runtime.pipeline import StepState
 
 from ..workers import Task
@@ -188,19 +189,20 @@ class DetectionPanel(StepPanel):
             name=name,
             key=f"panel:{self.step}",
         )
-        task.result.connect(lambda results: self._on_run(results, everything))
+        ticket = self._follow(task, indices)
+        task.result.connect(lambda results: self._store_run(results, everything, ticket))
         return task
 
-    def _on_run(self, results: dict, everything: bool) -> None:
-        self._store_run(results, everything)
-        self._publish_columns()
+    def _on_results_changed(self, change: ResultsChange) -> None:
+        super()._on_results_changed(change)
+        if change.frames and not change.cleared:
+            self._publish_columns()
 
     def _publish_columns(self) -> None:
+        results = self.results.snapshot()
         for name, (_, column, fmt) in QUANTITIES.items():
             values = {
-                i: _value(r, name)
-                for i, r in self.results.items()
-                if not isinstance(r, FrameFailure)
+                i: _value(r, name) for i, r in results.items() if not isinstance(r, FrameFailure)
             }
             self.session.set_frame_column(column, values, fmt)
 
@@ -239,11 +241,9 @@ class DetectionPanel(StepPanel):
         if isinstance(result, DetectionResult):
             self.image_view.overlays.set_sources(*source_circles(result))
 
-    def _on_restored(self, results: dict[int, DetectionResult]) -> None:
-        super()._on_restored(results)
-        if results:
-            self._publish_columns()
-
+    @staticmethod
+    def error_of(result: DetectionResult | FrameFailure) -> str | None:
+        return result.message if isinstance(result, FrameFailure) else None
 
 if __name__ == "__main__":
     sys.exit(run_standalone(DetectionPanel))
