@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command imports its engine where it runs (a fast --help)
+    from fluxion.core.catalogs.base import CatalogSource
 
 from . import CommandError
 
@@ -106,10 +110,9 @@ def _field_catalogs(args: argparse.Namespace):
         VizierCatalog,
         catalog_by_name,
     )
+    from fluxion.core.catalogs.fields import FieldCatalogs
 
-    from .zeropoint_field import FieldCatalogs
-
-    sources = []
+    sources: list[CatalogSource] = []
     for name in (n.strip() for n in args.catalog.split(",")):
         if not name:
             continue
@@ -132,13 +135,12 @@ def _field_catalogs(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from astropy.table import vstack
 
+    from fluxion.core.catalogs.fields import field_of
     from fluxion.core.io.fitsio import atomic_write_ecsv
     from fluxion.core.io.folders import prepare_output_folder
     from fluxion.core.io.names import FrameNames
     from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams, zero_point_table
     from fluxion.core.zeropoint.channels import calibrate_channels
-
-    from .zeropoint_field import field_of
 
     missing = [str(f) for f in args.files if not f.exists()]
     if missing:

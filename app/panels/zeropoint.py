@@ -22,6 +22,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
@@ -45,6 +46,9 @@ from fluxion.core.zeropoint import ZeroPointParams, ZeroPointResult
 from fluxion.core.zeropoint.crossmatch import sky_columns
 from fluxion.widgets.plots import TimeSeriesPlot
 
+if TYPE_CHECKING:  # imported where first used: the catalogs are not needed at start-up
+    from fluxion.core.catalogs.fields import FieldCatalogs
+
 from .base import FrameInputs, StepPanel, read_stored, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 
@@ -67,7 +71,7 @@ class CatalogSource:
     """Where the reference stars come from: a catalog file or named catalogs.
 
     A named catalog is queried once per field through the catalog chain and its
-    disk cache (:class:`fluxion.app.commands.zeropoint_field.FieldCatalogs`,
+    disk cache (:class:`fluxion.core.catalogs.fields.FieldCatalogs`,
     shared with ``fluxion zeropoint --catalog NAME``); a file is read once.
     Thread-safe enough for the panel: one source serves one run.
     """
@@ -76,7 +80,7 @@ class CatalogSource:
         self.name, self.path, self.offline = name, path, offline
         self._table: Table | None = None
         self._problem = ""
-        self._fields = None
+        self._fields: FieldCatalogs | None = None
 
     def for_frame(self, sources: Table) -> tuple[Table | None, str]:
         """The reference stars around a frame's sources, or None and why."""
@@ -91,8 +95,7 @@ class CatalogSource:
                 CatalogError,
                 catalog_by_name,
             )
-
-            from ..commands.zeropoint_field import FieldCatalogs
+            from fluxion.core.catalogs.fields import FieldCatalogs
 
             try:
                 source = catalog_by_name(self.name)
@@ -364,7 +367,7 @@ class ZeroPointPanel(StepPanel):
         result = self.results.get(index)
         if result is None:
             return
-        r, view = result.result, self.image_view
+        r, view = result.result, self.view()
         if not len(r.stars) or "used" not in r.stars.colnames:
             return
         used = np.asarray(r.stars["used"], bool)

@@ -1,4 +1,5 @@
-"""Reference stars for each photometry table's field, for ``fluxion zeropoint --catalog NAME``.
+"""Reference stars for each photometry table's field (``fluxion zeropoint --catalog NAME``
+and the Zero point panel's named catalogs).
 
 A named catalog is fetched through :mod:`fluxion.core.catalogs` (the fallback
 chain and its disk cache) for a cone around the frame's field: the centre and
@@ -20,6 +21,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 
+from .base import CatalogError, Cone, angular_separation_deg
+from .chain import CatalogChain
+
 __all__ = ["FieldCatalogs", "field_of"]
 
 log = logging.getLogger(__name__)
@@ -31,7 +35,7 @@ _PIXEL_COLUMNS = (("x", "y"), ("xcenter", "ycenter"), ("x_fit", "y_fit"), ("X_IM
 
 def _meta_wcs(meta: dict):
     """A celestial WCS from header cards kept in a table's metadata, or None."""
-    from fluxion.core.io.fitsio import read_wcs
+    from ..io.fitsio import read_wcs
 
     cards = meta.get("wcs", meta)
     if isinstance(cards, str):
@@ -76,8 +80,7 @@ def field_of(table: Table):
         None when the table has neither sky positions nor pixel positions
         with a WCS in its metadata.
     """
-    from fluxion.core.catalogs import Cone, angular_separation_deg
-    from fluxion.core.zeropoint.crossmatch import sky_columns
+    from ..zeropoint.crossmatch import sky_columns  # (zeropoint imports the catalogs)
 
     sky = sky_columns(table)
     if sky is None:
@@ -115,17 +118,15 @@ class FieldCatalogs:
         Each query covers this many times the frame's field radius.
     """
 
-    def __init__(self, chain, margin: float = 1.25) -> None:
+    def __init__(self, chain: CatalogChain, margin: float = 1.25) -> None:
         self.chain = chain
         self.margin = float(margin)
-        self._answers: list[tuple[object, Table | None, str]] = []
+        self._answers: list[tuple[Cone, Table | None, str]] = []
         self.sources: Counter[str] = Counter()
         self.notes: list[str] = []
 
     def for_frame(self, frame: Table) -> tuple[Table, Table | None, str]:
         """The frame (with sky positions), its reference stars, and why there are none."""
-        from fluxion.core.catalogs import CatalogError, Cone
-
         frame, cone = field_of(frame)
         if cone is None:
             return frame, None, "the table has no ra/dec columns nor a WCS for its x/y positions"
