@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from astropy.wcs import WCS
+from astropy.wcs import WCS, NoConvergence
 
 from ..detection.measure import SourceFlags
 from ..runtime.params import param
@@ -170,6 +170,27 @@ def _flag_reason(flags: np.ndarray, masked: np.ndarray) -> np.ndarray:
     return reason
 
 
+def _catalogue_pixels(
+    wcs: WCS, ra: np.ndarray, dec: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Catalogue positions in the frame's pixels; NaN where the WCS cannot be inverted.
+
+    The catalogue's cone is wider than the frame, and far outside it a
+    distortion polynomial's inverse can diverge (astropy raises NoConvergence
+    for the whole call): those stars are not in the frame, so they are left
+    out instead of ending the search.
+    """
+    try:
+        x, y = wcs.all_world2pix(np.asarray(ra, float), np.asarray(dec, float), 0)
+    except NoConvergence as exc:
+        xy = np.array(exc.best_solution, dtype=float).reshape(-1, 2)
+        for failed in (exc.divergent, exc.slow_conv):
+            if failed is not None:
+                xy[np.asarray(failed, dtype=int)] = np.nan
+        x, y = xy[:, 0], xy[:, 1]
+    return np.asarray(x, float), np.asarray(y, float)
+
+
 def catalogue_candidates(
     sources: Table,
     wcs: WCS,
@@ -227,8 +248,9 @@ def catalogue_candidates(
         inst_err = np.where(flux > 0, MAG_PER_LN * flux_err / flux, np.nan)
 
     cat_mag = np.asarray(catalog_mag, dtype=float)
-    cx, cy = wcs.all_world2pix(np.asarray(catalog_ra, float), np.asarray(catalog_dec, float), 0)
-    merged = merge_blends(cx, cy, cat_mag, p.blend_radius * fwhm)
+    cx, cy = _catalogue_pixels(wcs, catalog_ra, catalog_dec)
+    inside = np.isfinite(cx) & np.isfinite(cy)
+    merged = merge_blends(cx[inside], cy[inside], cat_mag[inside], p.blend_radius * fwhm)
     idx, _ = nearest_within(x, y, merged.x, merged.y, max(p.match_radius * fwhm, 1.0))
     matched = idx >= 0
     counterpart = np.where(matched, merged.mag[np.maximum(idx, 0)], np.nan)
