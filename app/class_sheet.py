@@ -129,11 +129,11 @@ def _plot_quantity(
         export_png(item, path, out_width)
         scale = out_width / source.width()
         areas = []
-        for k, row in enumerate(rows):
-            scene = item.vb.mapViewToScene(QPointF(float(x[k]), float(shown[k])))
+        for j, row in enumerate(rows):
+            scene = item.vb.mapViewToScene(QPointF(float(x[j]), float(shown[j])))
             px = round((scene.x() - source.left()) * scale)
             py = round((scene.y() - source.top()) * scale)
-            areas.append((px, py, _MARKER // 2 + 2, _deviation_text(row), verdicts[k]))
+            areas.append((px, py, _MARKER // 2 + 2, _deviation_text(row), verdicts[j]))
     finally:
         plot.close()
         plot.deleteLater()

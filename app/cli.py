@@ -78,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A file name that is not valid UTF-8 reaches print() as surrogates; it is
     # shown escaped rather than ending the command with UnicodeEncodeError.
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, ValueError):
-            stream.reconfigure(errors="backslashreplace")
+        reconfigure = getattr(stream, "reconfigure", None)  # a plain TextIO has none
+        with contextlib.suppress(ValueError):
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

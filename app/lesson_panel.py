@@ -125,7 +125,7 @@ class LessonPanel(QWidget):
         self.check_button.clicked.connect(self.run_check)
         # The teacher's sheet of a whole class (as 'fluxion check FOLDER --out').
         self.class_sheet = ClassSheetMaker(session.workers, self)
-        self.class_sheet.message.connect(lambda text: self.status.setText(text))
+        self.class_sheet.message.connect(self._say)
         self.sheet_button = QPushButton("Class sheet...")
         self.sheet_button.setToolTip(
             "For the teacher: check every student's project in a folder against its night "
@@ -360,6 +360,9 @@ class LessonPanel(QWidget):
         self.status.setText(f"{len(answers)} answer(s) saved in the project.")
         self.refresh()
         return True
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
 
     def run_check(self) -> Task | None:
         """Save the answers, then check the project against the truth in a worker."""

@@ -13,13 +13,17 @@ is remembered in the settings.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QToolBar, QWidget
 
 from fluxion.widgets.projector import Enlargement, GraphicsEnlarger
+
+if TYPE_CHECKING:  # the window imports this module
+    from .main_window import MainWindow
 
 __all__ = [
     "FONT_SCALE",
@@ -89,6 +93,14 @@ def _key_text(key: str) -> str:
     return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
 
 
+def _application() -> QApplication:
+    """The running application (a window exists, so there is one)."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        raise RuntimeError("presentation mode needs a QApplication")
+    return app
+
+
 class PresentationMode(QObject):
     """The presentation mode of a :class:`~fluxion.app.main_window.MainWindow`.
 
@@ -108,7 +120,7 @@ class PresentationMode(QObject):
 
     toggled = Signal(bool)
 
-    def __init__(self, window: QMainWindow, menu: QMenu) -> None:
+    def __init__(self, window: MainWindow, menu: QMenu) -> None:
         super().__init__(window)
         self.window = window
         self.on = False
@@ -148,9 +160,11 @@ class PresentationMode(QObject):
         self._views_timer.timeout.connect(lambda: self.enlarger.watch(self._views()))
         self._font: QFont | None = None
         self._palette: QPalette | None = None
-        self._layout = None  # the window's docks as they were, put back on leaving
+        # the window's docks as they were, put back on leaving
+        self._layout: QByteArray | None = None
         self._was_maximised = False
-        self._geometry = None  # the window's size and place before, put back on leaving
+        # the window's size and place before, put back on leaving
+        self._geometry: QByteArray | None = None
         # Widgets whose font is their own (a style sheet's family, a set font):
         # they do not follow the application's, so they are enlarged one by one.
         self._own_fonts: list[tuple[QWidget, str, QFont]] = []
@@ -178,7 +192,7 @@ class PresentationMode(QObject):
         # As the user left it, before the larger fonts grow the window's minimum size.
         self._was_maximised = bool(self.window.windowState() & Qt.WindowState.WindowMaximized)
         self._geometry = self.window.saveGeometry()
-        app = QApplication.instance()
+        app = _application()
         self._font, self._palette = QFont(app.font()), QPalette(app.palette())
         normal = self._font.pointSizeF() if self._font.pointSizeF() > 0 else 9.0
         screen = self.window.screen() or QApplication.primaryScreen()
@@ -258,7 +272,7 @@ class PresentationMode(QObject):
     def _leave(self) -> None:
         self._views_timer.stop()
         self.enlarger.stop()
-        app = QApplication.instance()
+        app = _application()
         if self._font is not None:
             app.setFont(self._font)
         if self._palette is not None:

@@ -10,23 +10,46 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu
 
 from fluxion.core.project.copy import copy_products
 from fluxion.core.project.document import Project, ProjectError, is_project
 
 from .demo import demo_inputs, generate_demo
-from .workers import ErrorInfo, Task, describe_error
+from .workers import ErrorInfo, Task, WorkerPool, describe_error
+
+if TYPE_CHECKING:
+    from fluxion.widgets.image_view import ImageView
+
+    from .session import Session
+    from .settings import Settings
+    from .start_page import StartPage
 
 __all__ = ["ProjectActions"]
 
 log = logging.getLogger("fluxion.app")
 
 
-class ProjectActions:
+class ProjectActions(QMainWindow):
     """Open and save actions of the main window (a mixin: no state of its own)."""
+
+    # The window's, made by MainWindow.__init__ (declared for the type checker).
+    session: Session
+    settings: Settings
+    workers: WorkerPool
+    image_view: ImageView
+    start_page: StartPage
+    recent_menu: QMenu
+
+    if TYPE_CHECKING:
+
+        def show_error(self, info: ErrorInfo) -> None: ...
+
+        def _update_title(self) -> None: ...
 
     # -- opening --------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -76,7 +99,8 @@ class ProjectActions:
                 )
             )
             return None
-        self.settings.add_recent_project(project.folder)
+        if project.folder is not None:  # a project read from a folder has it
+            self.settings.add_recent_project(project.folder)
         self._refresh_recent()
         return self.session.open_paths(present, project)
 
@@ -140,5 +164,5 @@ class ProjectActions:
         self.start_page.set_recent(recent)
         self.recent_menu.clear()
         for f in recent:
-            self.recent_menu.addAction(f, lambda f=f: self.open_path(f))
+            self.recent_menu.addAction(f, partial(self.open_path, f))
         self.recent_menu.setEnabled(bool(recent))

@@ -146,7 +146,8 @@ def write_report(
     def col(name: str) -> np.ndarray:
         return np.asarray(frames[name], dtype=float)
 
-    plots = [
+    # (file, title, [(label, values, errors)], y label, inverted y axis)
+    plots: list[tuple[str, str, list[tuple[str, np.ndarray, np.ndarray | None]], str, bool]] = [
         ("seeing.png", "Seeing", [("FWHM", col("fwhm"), None)], "FWHM (px)", False),
         ("sky.png", "Sky level", [("sky", col("sky"), None)], "sky (ADU)", False),
         ("sources.png", "Sources found", [("sources", col("n_sources"), None)], "sources", False),

@@ -42,6 +42,7 @@ from fluxion.core.project.results import ResultsChange, SessionResults
 from fluxion.core.runtime.pipeline import StepState
 
 from .results_signal import ResultsSignal
+from .settings import Settings
 from .workers import ErrorInfo, Task, WorkerPool
 
 __all__ = [
@@ -254,7 +255,7 @@ class Session(QObject):
         # Previous/Next/Play step through the lights only unless asked for every frame.
         self.step_all_frames = False
         # The user's settings (the window's), for what outlives a project; None alone.
-        self.settings = None
+        self.settings: Settings | None = None
         self._display_generation = 0
         self._store: ProductStore | None = None
         # Products read by the viewer and the panels, kept while current (Qt-free,
@@ -287,8 +288,11 @@ class Session(QObject):
             )
             log.info("project saved to %s for its products", project.folder)
             self.project_changed.emit()
-        if self._store is None or self._store.folder != project.folder:
-            self._store = ProductStore(project.folder)
+        saved = project.folder
+        if saved is None:  # Project.save gives it its folder
+            raise RuntimeError("the project has no folder after saving")
+        if self._store is None or self._store.folder != saved:
+            self._store = ProductStore(saved)
         self._store.names = self.frame_names()
         return self._store
 
@@ -366,15 +370,15 @@ class Session(QObject):
         self, paths: Iterable[str | os.PathLike[str]], project: Project | None = None
     ) -> Task:
         """Scan files and folders in a worker, then open the usable frames."""
-        paths = [Path(p) for p in paths]
+        files = [Path(p) for p in paths]
         executor = self.workers.frame_executor
 
         def work(state: StepState) -> tuple[list, list]:
-            frames = scan(paths, state=state, executor=executor)
+            frames = scan(files, state=state, executor=executor)
             return [f for f in frames if f.usable], [f for f in frames if not f.usable]
 
-        task = self.workers.submit(work, name=f"Reading headers of {paths[0].name}", key="open")
-        task.result.connect(lambda res: self._opened(res, project, paths))
+        task = self.workers.submit(work, name=f"Reading headers of {files[0].name}", key="open")
+        task.result.connect(lambda res: self._opened(res, project, files))
         return task
 
     def _opened(
@@ -468,8 +472,7 @@ class Session(QObject):
         """The JD every panel counts "hours since the first light" from (None: no times)."""
         if self.sequence is None:
             return None
-        jd = [self.sequence[i].jd for i in self.light_indices()]
-        jd = [j for j in jd if j is not None]
+        jd = [j for j in (self.sequence[i].jd for i in self.light_indices()) if j is not None]
         return min(jd) if jd else None
 
     def next(self, wrap: bool = False) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -51,7 +52,8 @@ class Settings:
 
     def _int(self, key: str, default: int) -> int:
         try:
-            return int(self.qsettings.value(key, default))
+            value: Any = self.qsettings.value(key, default)  # str or int, as the file has it
+            return int(value)
         except (TypeError, ValueError):
             return default
 
@@ -85,7 +87,7 @@ class Settings:
 
     def recent_projects(self) -> list[str]:
         """Recently opened or saved projects that still exist, newest first."""
-        value = self.qsettings.value("recent_projects", [])
+        value: Any = self.qsettings.value("recent_projects", [])  # a str for a list of one
         items = [value] if isinstance(value, str) else list(value or [])
         return [p for p in items if Path(p).exists()]
 

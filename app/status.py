@@ -38,7 +38,7 @@ class TaskProgress(QWidget):
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self._focus_before: QWidget | None = None
         app = QApplication.instance()
-        if app is not None:
+        if isinstance(app, QApplication):
             app.focusChanged.connect(self._on_focus)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

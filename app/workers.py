@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
@@ -181,6 +181,7 @@ class Task(QObject):
             elif kind == "cancelled":
                 self.cancelled.emit()
             else:
+                value = cast(ErrorInfo, value)  # what the worker sends with "error"
                 log.error("%s\n%s", value.text(), value.details)
                 self.error.emit(value)
                 self._pool.error.emit(value)

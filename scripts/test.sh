@@ -9,7 +9,9 @@ source "$HERE/bootstrap.sh" $(grep -v '^#' "$HERE/test-system-packages.txt")
 cd "$FLUXION_ROOT"
 export QT_QPA_PLATFORM=offscreen
 ruff check core widgets app resources fluxion tests packaging scripts
-mypy  # the files and settings are pyproject.toml's [tool.mypy]
+# mypy checks core, widgets and app as the fluxion package they install as (pyproject.toml's
+# [tool.mypy]): a tree of links gives it those names, which the editable install hides.
+rm -rf build/mypy && mkdir -p build/mypy/fluxion && cp fluxion/__init__.py build/mypy/fluxion/ && for layer in core widgets app resources; do ln -s "$PWD/$layer" "build/mypy/fluxion/$layer"; done && mypy
 set +e
 python -m pytest "$@"
 rc=$?

@@ -14,13 +14,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from fluxion.core.io.names import FrameNames
 
 __all__ = ["COLUMNS", "FrameTableModel", "FrameTable", "is_guessed"]
+
+# What Qt hands a model's methods as an index.
+_Index = QModelIndex | QPersistentModelIndex
 
 # (title, attribute, fact names the scan may record the origin under)
 #: The File column's first width (px): beside the row number in the frame dock.
@@ -137,10 +147,10 @@ class FrameTableModel(QAbstractTableModel):
         """The frame shown in ``row``."""
         return self._frames[row]
 
-    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
+    def rowCount(self, parent: _Index | None = None) -> int:  # noqa: N802 (Qt API)
         return 0 if parent is not None and parent.isValid() else len(self._frames)
 
-    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
+    def columnCount(self, parent: _Index | None = None) -> int:  # noqa: N802 (Qt API)
         if parent is not None and parent.isValid():
             return 0
         return len(COLUMNS) + len(self._extra)
@@ -159,7 +169,7 @@ class FrameTableModel(QAbstractTableModel):
                 return str(sources[fact])
         return None
 
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         frame = self._frames[index.row()]

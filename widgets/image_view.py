@@ -280,9 +280,9 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
             self._choose_resolution()
 
     def _draw(self, use_preview: bool) -> None:
-        lv = self._levels
-        if self.showing_colour:
-            image, f = self._colour
+        lv, colour, data = self._levels, self._colour, self._data
+        if self.showing_colour and colour is not None:
+            image, f = colour
             rect = QRectF(-0.5, -0.5, image.shape[1] * f, image.shape[0] * f)
             self.image_item.setImage(image, autoLevels=False, levels=(lv.vmin, lv.vmax))
             self.image_item.setRect(rect)
@@ -291,8 +291,10 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         if use_preview and self._preview is not None:
             image, f = self._preview
             rect = QRectF(-0.5, -0.5, image.shape[1] * f, image.shape[0] * f)
+        elif data is not None:
+            image, rect = data, QRectF(-0.5, -0.5, data.shape[1], data.shape[0])
         else:
-            image, rect = self._data, QRectF(-0.5, -0.5, self._data.shape[1], self._data.shape[0])
+            return
         self.image_item.setImage(image, autoLevels=False, levels=(lv.vmin, lv.vmax))
         self.image_item.setRect(rect)
         self._drawn = (id(image), use_preview)
@@ -301,14 +303,15 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         if self._data is None:
             return
         use_preview = False
-        if self.showing_colour:
-            if self._drawn != (id(self._colour[0]), False):
+        colour, preview = self._colour, self._preview
+        if self.showing_colour and colour is not None:
+            if self._drawn != (id(colour[0]), False):
                 self._draw(False)
             return
-        if self._preview is not None:
+        if preview is not None:
             zoom = self.screen_pixels_per_image_pixel()
-            use_preview = math.isfinite(zoom) and zoom * self._preview[1] <= 1.0
-        image = self._preview[0] if use_preview else self._data
+            use_preview = math.isfinite(zoom) and zoom * preview[1] <= 1.0
+        image = preview[0] if preview is not None and use_preview else self._data
         if self._drawn != (id(image), use_preview):
             self._draw(use_preview)
 

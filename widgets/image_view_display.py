@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtWidgets import QComboBox
 
 from fluxion.core.display.stretch import LIMIT_METHODS, STRETCHES, Limits
 
-from .display_controls import COLORMAPS, make_lut
+from .display_controls import COLORMAPS, LevelsHistogram, make_lut
 
 __all__ = ["ImageViewBox", "DisplayMixin"]
 
@@ -56,9 +56,18 @@ class ImageViewBox(pg.ViewBox):
 class DisplayMixin:
     """Levels, stretch, colour map, contrast and bias of :class:`ImageView`.
 
-    Uses the view's ``image_item``, ``histogram``, the three combo boxes and
-    its ``levels_changed`` and ``display_changed`` signals.
+    Uses the view's ``image_item``, ``histogram`` and the three combo boxes.
     """
+
+    # The view's, set by ImageView (declared for the type checker). A plain
+    # mixin, not a QWidget: see ReadoutMixin.
+    levels_changed: SignalInstance
+    display_changed: SignalInstance
+    image_item: pg.ImageItem
+    histogram: LevelsHistogram
+    stretch_box: QComboBox
+    limits_box: QComboBox
+    colormap_box: QComboBox
 
     def levels(self) -> Limits:
         """The current display limits."""

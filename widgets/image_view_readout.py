@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from astropy.coordinates import Angle
-from PySide6.QtCore import QPointF, QRectF
-from PySide6.QtWidgets import QWidget
+from astropy.wcs import WCS
+from PySide6.QtCore import QPointF, QRectF, SignalInstance
+from PySide6.QtWidgets import QLabel, QWidget
 
 from fluxion.core.display.stretch import Limits
 
@@ -88,7 +89,22 @@ class Magnifier(pg.GraphicsLayoutWidget):
 
 
 class ReadoutMixin:
-    """The cursor readout of :class:`ImageView` (its ``_data``, ``_wcs``, ``magnifier``)."""
+    """The cursor readout of :class:`ImageView` (its ``_data``, ``_wcs``, ``magnifier``).
+
+    A plain mixin, not a QWidget: PySide6 gives a Python class one QObject base,
+    and a second one loses the view's slots (the hover readout stopped).
+    """
+
+    # The view's, set by ImageView (declared for the type checker).
+    hover: SignalInstance
+    _data: np.ndarray | None
+    _wcs: WCS | None
+    _levels: Limits
+    _lut: np.ndarray
+    view_box: pg.ViewBox
+    readout_label: QLabel
+    magnifier: Magnifier
+    last_readout: Readout | None
 
     def readout_at(self, x: float, y: float) -> Readout:
         """Position, pixel value and RA/Dec (when the frame has a WCS) at pixel (x, y)."""

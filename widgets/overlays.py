@@ -10,9 +10,11 @@ astropy's ``wcs.pixel_to_world(0, 0)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from numpy.typing import ArrayLike
 from PySide6.QtCore import QObject, Qt, Signal
 
 __all__ = ["LAYER_NAMES", "OverlayLayers", "pass_clicks"]
@@ -40,11 +42,11 @@ def _pen(name: str, width: float = 1.5) -> object:
     return pen
 
 
-def _decline(event: object) -> None:
+def _decline(event: Any) -> None:  # pyqtgraph's MouseClickEvent (pyqtgraph is untyped)
     event.ignore()
 
 
-def pass_clicks(item: object) -> None:
+def pass_clicks(item: pg.GraphicsObject) -> None:
     """Let mouse clicks and hovers go through ``item`` (and its children) to the image.
 
     A pyqtgraph scatter item takes a click on one of its markers (``sigClicked``),
@@ -61,7 +63,7 @@ def pass_clicks(item: object) -> None:
         pass_clicks(child)
 
 
-def _xy(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> tuple:
+def _xy(x: ArrayLike | np.ndarray, y: ArrayLike | np.ndarray) -> tuple:
     xa = np.asarray(x, dtype=float).ravel()
     ya = np.asarray(y, dtype=float).ravel()
     if xa.shape != ya.shape:
@@ -138,9 +140,9 @@ class OverlayLayers(QObject):
     # -- content --------------------------------------------------------------
     def set_sources(
         self,
-        x: Sequence[float],
-        y: Sequence[float],
-        radius: float | Sequence[float] = 6.0,
+        x: ArrayLike,
+        y: ArrayLike,
+        radius: float | ArrayLike = 6.0,
         flagged: Sequence[bool] | np.ndarray | None = None,
     ) -> None:
         """Detected sources as circles of ``radius`` pixels (one radius or one per source).
@@ -177,9 +179,9 @@ class OverlayLayers(QObject):
 
     def set_apertures(
         self,
-        x: Sequence[float],
-        y: Sequence[float],
-        radius: float | Sequence[float],
+        x: ArrayLike,
+        y: ArrayLike,
+        radius: float | ArrayLike,
         annulus: tuple[float, float] | None = None,
     ) -> None:
         """Photometry apertures of ``radius`` px, with a sky annulus (inner, outer) px."""
@@ -195,9 +197,9 @@ class OverlayLayers(QObject):
 
     def set_catalog(
         self,
-        x: Sequence[float],
-        y: Sequence[float],
-        rejected: tuple[Sequence[float], Sequence[float]] | None = None,
+        x: ArrayLike,
+        y: ArrayLike,
+        rejected: tuple[ArrayLike, ArrayLike] | None = None,
     ) -> None:
         """Catalog stars projected on the frame, as fixed-size diamonds.
 
@@ -220,9 +222,9 @@ class OverlayLayers(QObject):
     def set_targets(
         self,
         names: Sequence[str],
-        x: Sequence[float],
-        y: Sequence[float],
-        tracks: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+        x: ArrayLike,
+        y: ArrayLike,
+        tracks: dict[str, tuple[ArrayLike, ArrayLike]] | None = None,
     ) -> None:
         """Targets (open circles with their names) and optional tracks as lines."""
         xa, ya = _xy(x, y)
@@ -242,7 +244,7 @@ class OverlayLayers(QObject):
             txa, tya = _xy(tx, ty)
             self._add("targets", pg.PlotCurveItem(txa, tya, pen=_pen("track", 1.2)), 0)
 
-    def set_labels(self, x: Sequence[float], y: Sequence[float], texts: Sequence[str]) -> None:
+    def set_labels(self, x: ArrayLike, y: ArrayLike, texts: Sequence[str]) -> None:
         """Free text labels anchored at pixel positions."""
         xa, ya = _xy(x, y)
         if len(texts) != xa.size:
@@ -262,7 +264,7 @@ class OverlayLayers(QObject):
                 f"no overlay layer {name!r}; layers are {', '.join(LAYER_NAMES)}"
             ) from None
 
-    def _add(self, name: str, item: object, n: int) -> None:
+    def _add(self, name: str, item: pg.GraphicsObject, n: int) -> None:
         pass_clicks(item)
         item.setParentItem(self._groups[name])
         self._counts[name] += n

@@ -73,26 +73,26 @@ class _Field:
     def __init__(self, info: ParamInfo, on_change) -> None:
         self.info = info
         d = info.default
+        self.editors: list[QWidget]
         if info.choices is not None:
-            box = QComboBox()
+            choice = QComboBox()
             for c in info.choices:
-                box.addItem(str(c), c)
-            box.currentIndexChanged.connect(on_change)
-            self.editors: list[QWidget] = [box]
-            self.kind = "choice"
+                choice.addItem(str(c), c)
+            choice.currentIndexChanged.connect(on_change)
+            self.editors, self.kind = [choice], "choice"
         elif isinstance(d, bool):
-            box = QCheckBox()
-            box.toggled.connect(on_change)
-            self.editors, self.kind = [box], "bool"
+            check = QCheckBox()
+            check.toggled.connect(on_change)
+            self.editors, self.kind = [check], "bool"
         elif isinstance(d, tuple):
             self.editors = [self._scalar(v, on_change) for v in d]
             self.kind = "tuple"
         elif isinstance(d, int | float):
             self.editors, self.kind = [self._scalar(d, on_change)], "scalar"
         else:
-            box = QLineEdit("" if d is None else str(d))
-            box.editingFinished.connect(on_change)
-            self.editors, self.kind = [box], "text"
+            line = QLineEdit("" if d is None else str(d))
+            line.editingFinished.connect(on_change)
+            self.editors, self.kind = [line], "text"
         for e in self.editors:
             e.setToolTip(info.help)
             if info.unit and isinstance(e, QSpinBox | QDoubleSpinBox):
@@ -101,9 +101,9 @@ class _Field:
 
     def _scalar(self, value: Any, on_change) -> QWidget:
         if isinstance(value, bool):
-            box = QCheckBox()
-            box.toggled.connect(on_change)
-            return box
+            check = QCheckBox()
+            check.toggled.connect(on_change)
+            return check
         box = _int_box(value, self.info) if isinstance(value, int) else _float_box(value, self.info)
         box.valueChanged.connect(on_change)
         return box
@@ -127,7 +127,9 @@ class _Field:
             return int(e.value())
         if isinstance(e, QDoubleSpinBox):
             return float(e.value())
-        return e.text()
+        if isinstance(e, QLineEdit):
+            return e.text()
+        raise TypeError(f"no value in a {type(e).__name__}")
 
     @staticmethod
     def _set_one(e: QWidget, v: Any) -> None:
@@ -137,14 +139,20 @@ class _Field:
                 e.setChecked(bool(v))
             elif isinstance(e, QSpinBox | QDoubleSpinBox):
                 e.setValue(v)
-            else:
+            elif isinstance(e, QLineEdit):
                 e.setText("" if v is None else str(v))
         finally:
             e.blockSignals(False)
 
+    def _choice(self) -> QComboBox:
+        box = self.editors[0]
+        if not isinstance(box, QComboBox):
+            raise TypeError(f"{self.info.name} is not a choice")
+        return box
+
     def get(self) -> Any:
         if self.kind == "choice":
-            return self.editors[0].currentData()
+            return self._choice().currentData()
         if self.kind == "tuple":
             return tuple(self._get_one(e) for e in self.editors)
         value = self._get_one(self.editors[0])
@@ -154,7 +162,7 @@ class _Field:
 
     def set(self, value: Any) -> None:
         if self.kind == "choice":
-            box = self.editors[0]
+            box = self._choice()
             box.blockSignals(True)
             box.setCurrentIndex(max(box.findData(value), 0))
             box.blockSignals(False)

@@ -11,11 +11,13 @@ long; an item whose owner has set a new pen since is restyled from that pen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtWidgets import QGraphicsScene
 
 __all__ = ["GraphicsEnlarger", "Enlargement"]
 
@@ -276,7 +278,8 @@ class GraphicsEnlarger(QObject):
         super().__init__(parent)
         self.enlargement = enlargement
         self.running = False
-        self._scenes: list[tuple[object, object]] = []  # (scene, its sweep slot)
+        # (scene, its sweep slot)
+        self._scenes: list[tuple[QGraphicsScene, Callable[..., None]]] = []
         self._busy = False
 
     def start(self, views: list[pg.GraphicsView]) -> None:

@@ -186,7 +186,10 @@ def measure_file(
     table.meta.update(frame_table_meta(path, facts))
     table.meta.update(gain=gain if gain is not None else "unknown", read_noise=read_noise)
     atomic_write_ecsv(out_dir / (name or output_name(path)), table)
-    if getattr(args, "psf_grid", False) and result.psf is not None:
+    from fluxion.core.photometry.epsf import EffectivePSF
+    from fluxion.core.photometry.gridpsf import PSFField
+
+    if getattr(args, "psf_grid", False) and isinstance(result.psf, EffectivePSF | PSFField):
         from fluxion.core.photometry.gridpsf.io import write_psf_grid
 
         grid_meta = {"FILTER": table.meta["FILTER"]} if table.meta.get("FILTER") else {}
@@ -222,9 +225,9 @@ def run(args: argparse.Namespace) -> int:
 
     def one(path: Path) -> tuple[Path, int, str, str]:
         done = per_file(path, lambda: measure_file(path, args.out, args, name=names[path]))
-        if not done.ok:
+        if done.failure is not None:
             return path, 0, "", done.failure.cause
-        n, unit = done.value
+        n, unit = done.get()
         return path, n, unit, ""
 
     if args.workers > 1:

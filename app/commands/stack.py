@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the command imports its engine where it runs (a fast --help)
+    from fluxion.core.registration.transform import FrameTransform
 
 from . import CommandError
 from .options import (
@@ -68,7 +72,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _offsets(
     args: argparse.Namespace, frames, reference: int
-) -> tuple[object, str, tuple[float, float] | None]:
+) -> tuple[np.ndarray | list[FrameTransform], str, tuple[float, float] | None]:
     """Alignment of every light (offsets or transforms), a summary and the target on the stack."""
     from fluxion.core.stacking.stack import (
         star_offsets_from_wcs,
@@ -128,13 +132,14 @@ def run(args: argparse.Namespace) -> int:
         params = StackParams(method=args.method, clip_sigma=args.sigma,
                              interpolation_order=args.order,
                              subtract_background=args.backsub, memory_mb=args.memory)  # fmt: skip
-        exptime = [frames.sequence[k].exptime for k in frames.indices]
+        times = [frames.sequence[k].exptime for k in frames.indices]
+        exptime = None if any(t is None for t in times) else [float(t or 0.0) for t in times]
         with ThreadPoolExecutor(max(1, args.workers)) as pool:
             result = stack_frames(
                 lambda i: read_calibrated_light(paths[i]), offsets, params,
                 reference=reference, header=read_header(paths[reference])[0],
                 files=frames.files, on=args.on, target=args.name, times=frames.times,
-                exptime=None if None in exptime else exptime,
+                exptime=exptime,
                 scratch_dir=output.parent if output.parent.exists() else None,
                 state=StepState(progress), executor=pool,
             )  # fmt: skip

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the command imports its engine where it runs (a fast --help)
+    from astropy.table import Table
 
 from . import CommandError
 from .options import (
@@ -58,7 +62,7 @@ def parse_click(text: str) -> tuple[int, float, float]:
         raise CommandError(f"--click {text!r}: expected FRAME,X,Y such as 0,441,438") from None
 
 
-def predicted_positions(args: argparse.Namespace, frames) -> tuple[object, str]:
+def predicted_positions(args: argparse.Namespace, frames) -> tuple[Table, str]:
     """Table of the target's predicted positions in every light, and a summary."""
     from fluxion.core.reports import ExportError
     from fluxion.core.reports.table import read_positions, track_from_positions

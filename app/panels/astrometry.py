@@ -194,7 +194,7 @@ class AstrometryPanel(StepPanel):
         result = self.results.get(index)
         if result is None:
             return
-        view = self.image_view
+        view = self.view()
         m = result.matches
         if not result.solved or m is None or result.wcs is None or not len(m):
             return

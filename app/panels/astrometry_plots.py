@@ -44,10 +44,21 @@ class StarResiduals:
         Stars kept by the fit (the others were rejected as outliers).
     """
 
+    x: np.ndarray
+    y: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    mag: np.ndarray
+
     def __init__(self, result: SolveResult | None) -> None:
         m = None if result is None or not result.solved else result.matches
         names = ("x", "y", "dx", "dy", "mag")
-        if m is None or not len(m) or any(n not in m.colnames for n in ("x", "y", "dx", "dy")):
+        if (
+            result is None
+            or m is None
+            or not len(m)
+            or any(n not in m.colnames for n in ("x", "y", "dx", "dy"))
+        ):
             for n in names:
                 setattr(self, n, np.empty(0))
             self.used = np.empty(0, bool)

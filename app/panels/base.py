@@ -45,7 +45,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -135,6 +135,9 @@ class _FormScroll(QScrollArea):
         return hint
 
 
+_Scroll = TypeVar("_Scroll", bound=QScrollArea)
+
+
 class _NoHeightForWidth(QVBoxLayout):
     """A layout that does not pass its items' height-for-width on (see :func:`fitted`)."""
 
@@ -162,7 +165,11 @@ def scrolling(widget: QWidget, form: bool = False) -> QScrollArea:
     """``widget`` in a frameless scroll area, so that a tall form does not set
     a minimum height on the whole window; ``form``: one that asks for at most
     ``_FormScroll.FORM_HEIGHT`` px (a step's parameters, above its results)."""
-    scroll = _FormScroll() if form else QScrollArea()
+    return _holding(_FormScroll() if form else QScrollArea(), widget)
+
+
+def _holding(scroll: _Scroll, widget: QWidget) -> _Scroll:
+    """``scroll``, frameless, holding ``widget`` at its width."""
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setWidget(widget)
@@ -220,15 +227,26 @@ class StepPanel(QWidget):
         session.sequence_changed.connect(self._on_sequence)
         session.project_changed.connect(self._on_project)
 
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.run_all_button)
-        layout = QVBoxLayout(self)
+        self.buttons = QHBoxLayout()
+        """The row of run buttons (a panel adds its Cancel and the like)."""
+        self.buttons.addWidget(self.run_button)
+        self.buttons.addWidget(self.run_all_button)
+        self._box = layout = QVBoxLayout(self)
         layout.addWidget(self.form)
-        layout.addLayout(buttons)
+        layout.addLayout(self.buttons)
         layout.addWidget(self.redo_box)
         layout.addWidget(self.result_label)
         layout.addWidget(self.plot, 1)
+
+    def layout(self) -> QVBoxLayout:
+        """The panel's column (typed: every panel adds its own rows to it)."""
+        return self._box
+
+    def view(self) -> ImageView:
+        """The image view the panel draws on (:meth:`draw_overlays` is only called with one)."""
+        if self.image_view is None:
+            raise RuntimeError(f"the {self.title} panel has no image view")
+        return self.image_view
 
     # -- what a concrete panel provides --------------------------------------
     @staticmethod
@@ -307,7 +325,7 @@ class StepPanel(QWidget):
         layout = self.layout()
         index = layout.indexOf(self.form)
         layout.removeWidget(self.form)
-        scroll = scrolling(self.form, form=True)
+        scroll = _holding(_FormScroll(), self.form)
         if height is not None:
             scroll.FORM_HEIGHT = height
         # It keeps its height (and the buttons their place) whatever the plots below
@@ -450,12 +468,12 @@ class StepPanel(QWidget):
         that keeps what a cancelled run finished says so itself).
         """
         ticket = self.results.begin_run(frames)
-        task.error.connect(lambda info: self._failed(ticket, info))
+        task.error.connect(lambda info: self._run_failed(ticket, info))
         if cancel:
             task.cancelled.connect(lambda: self.results.cancel(ticket, {}))
         return ticket
 
-    def _failed(self, ticket: RunTicket, info: ErrorInfo) -> None:
+    def _run_failed(self, ticket: RunTicket, info: ErrorInfo) -> None:
         self.results.fail(ticket, info.text())
 
     def _store(self, index: int, result: Any, ticket: RunTicket | None = None) -> None:
@@ -512,8 +530,10 @@ class StepPanel(QWidget):
         idx = [i for i in sorted(results) if seq[i].type == "light"] or sorted(results)
         jd = [seq[i].jd for i in idx]
         origin = self.session.time_origin()
-        if all(j is not None for j in jd) and jd:
-            x = (np.asarray(jd, dtype=float) - (origin if origin is not None else min(jd))) * 24.0
+        known = [j for j in jd if j is not None]
+        if jd and len(known) == len(jd):
+            start = origin if origin is not None else min(known)
+            x = (np.asarray(known, dtype=float) - start) * 24.0
         else:
             x = np.asarray(idx, dtype=float)
         self.plot.set_series(x, [self.summary(results[i]) for i in idx], frames=idx)

@@ -226,8 +226,7 @@ class CalibrationPanel(StepPanel):
         scroll = scrolling(forms, form=True)
         scroll.setMinimumHeight(180)
         layout.insertWidget(0, scroll, 0)
-        buttons = layout.itemAt(1).layout()
-        buttons.addWidget(self.cancel_button)
+        self.buttons.addWidget(self.cancel_button)
         toggles = QHBoxLayout()
         toggles.addWidget(self.calibrated_box)
         toggles.addWidget(self.mask_box)
@@ -269,7 +268,8 @@ class CalibrationPanel(StepPanel):
     def _submit(self, indices: list[int], name: str, everything: bool) -> Task:
         params, master_params = self.params(), self.master_params()
         store = self.session.product_store()  # saving the project reloads the forms
-        frames = list(self.session.sequence.frames)
+        seq = self.session.sequence
+        frames = list(seq.frames) if seq is not None else []  # run_* checked there is one
         task = self.session.workers.submit(
             calibrate,
             store,
@@ -350,9 +350,9 @@ class CalibrationPanel(StepPanel):
             key=f"restore:{self.step}",
             quiet=True,
         )
-        task.result.connect(self._on_restored)
+        task.result.connect(self._on_run_restored)
 
-    def _on_restored(self, run: CalibrationRun) -> None:
+    def _on_run_restored(self, run: CalibrationRun) -> None:
         self._set_masters(run.masters)
         self.results.restore(run.lights)
 

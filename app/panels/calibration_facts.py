@@ -175,7 +175,7 @@ def _mask_kinds(hdul: fits.HDUList) -> tuple[tuple[str, int], ...]:
         mask = np.asarray(hdul["MASK"].data)
     except (OSError, ValueError):
         return ()
-    return tuple((b.name, int(np.count_nonzero(mask & int(b)))) for b in MaskBits)
+    return tuple((str(b.name), int(np.count_nonzero(mask & int(b)))) for b in MaskBits)
 
 
 def _label(m: MasterFrame) -> str:

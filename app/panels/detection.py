@@ -155,7 +155,7 @@ class DetectionPanel(StepPanel):
         self.cancel_button.clicked.connect(self.cancel)
         layout = self.layout()
         self.scroll_form()  # thirteen parameters: the plot keeps its room
-        layout.itemAt(1).layout().addWidget(self.cancel_button)
+        self.buttons.addWidget(self.cancel_button)
         chooser = QHBoxLayout()
         chooser.addWidget(QLabel("Plot"))
         chooser.addWidget(self.quantity_box, 1)
@@ -179,10 +179,12 @@ class DetectionPanel(StepPanel):
 
     def _submit(self, indices: list[int], name: str, everything: bool) -> Task:
         params = self.params()  # before the store: saving the project reloads the form
+        seq = self.session.sequence
+        frames = list(seq.frames) if seq is not None else []  # run_* checked there is one
         task = self.session.workers.submit(
             detect_frames,
             self.session.product_store(),
-            list(self.session.sequence.frames),
+            frames,
             indices,
             params,
             self.session.workers.frame_executor,
@@ -239,7 +241,7 @@ class DetectionPanel(StepPanel):
     def draw_overlays(self, index: int) -> None:
         result = self.results.get(index)
         if isinstance(result, DetectionResult):
-            self.image_view.overlays.set_sources(*source_circles(result))
+            self.view().overlays.set_sources(*source_circles(result))
 
     @staticmethod
     def error_of(result: DetectionResult | FrameFailure) -> str | None:

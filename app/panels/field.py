@@ -137,6 +137,8 @@ class FieldPanel(ProjectRunPanel):
         return task
 
     def _fill_table(self) -> None:
+        if self.field is None:
+            return
         table = self.field.variability
         self._fill_list([
             (
@@ -150,6 +152,8 @@ class FieldPanel(ProjectRunPanel):
         ])  # fmt: skip
 
     def _draw_rms(self) -> None:
+        if self.field is None:
+            return
         selected = self.star.star_id if self.star is not None else None
         scatter = fp.draw_rms(self.rms_plot.getPlotItem(), self.field.variability,
                               self.field.noise, selected)  # fmt: skip
@@ -190,8 +194,9 @@ class FieldPanel(ProjectRunPanel):
 
     def _on_row(self) -> None:
         row = self._selected_row()
-        if row is not None:
-            self.select_star(int(self.table.item(row, 0).text()))
+        item = self.table.item(row, 0) if row is not None else None
+        if item is not None:
+            self.select_star(int(item.text()))
 
     def _on_curve_point(self, _item, points, *_: Any) -> None:
         if not len(points) or self.star is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ class LightCurvePanel(
             w.setVisible(False)
         self.run_all_button.setText("Measure the light curve")
         self.frames: TargetFrames | None = None
-        self.run: LightCurveRun | None = None
+        self.run = None  # the latest curve (LightCurveState.run)
         # The frame (session index) of each row of the curve shown; -1: not open.
         self.rows = np.empty(0, int)
         # Curves the project keeps (``fluxion run``), by target name, with their rows.
@@ -153,7 +154,7 @@ class LightCurvePanel(
         menu = QMenu(export)
         menu.setToolTipsVisible(True)  # a greyed-out report says what it needs
         for kind, (text, _) in REPORT_KINDS.items():
-            menu.addAction(text, lambda k=kind: self._ask_export(k)).setData(kind)
+            menu.addAction(text, partial(self._ask_export, kind)).setData(kind)
         menu.aboutToShow.connect(lambda m=menu: self._update_export_menu(m))
         export.setMenu(menu)
         self.export_menu = menu
@@ -418,8 +419,13 @@ class LightCurvePanel(
         task = self.session.workers.submit(
             work, name=f"Light curve of {target.name}", key="lightcurve:run"
         )
-        task.result.connect(lambda res, d=doc: self._measured(*res, doc=d))
+        task.result.connect(partial(self._measured_result, doc=doc))
         return task
+
+    def _measured_result(
+        self, res: tuple[TargetFrames, LightCurveRun, Path | None, str], doc: dict[str, Any] | None
+    ) -> None:
+        self._measured(*res, doc=doc)
 
     def _measured(
         self,
@@ -463,7 +469,8 @@ class LightCurvePanel(
             )  # fmt: skip
             self.session.status_message.emit("The light curve could not be saved; see the log")
             return " Not saved in the project: " + problem
-        if project.folder != kept.parent or not any(t is doc for t in project.targets):
+        gone = doc is None or not any(t is doc for t in project.targets)
+        if doc is None or gone or project.folder != kept.parent:
             return ""  # another project is open now, or the target was deleted
         doc["light_curve"] = kept.name
         self.stored.pop(str(doc.get("name")), None)  # the old run's curve is replaced
@@ -500,7 +507,7 @@ class LightCurvePanel(
         self.redraw_overlays()
 
     def draw_overlays(self, index: int) -> None:
-        view, run, light = self.image_view, self.run, self._row_of(index)
+        view, run, light = self.view(), self.run, self._row_of(index)
         if run is None or light is None:
             return
         p = self.params()

@@ -36,6 +36,7 @@ from ..commands.reports import (
 from ..workers import Task
 from .base import suggested_file
 from .lightcurve_model import LightCurveRun
+from .lightcurve_state import LightCurveState
 
 __all__ = [
     "REPORT_KINDS",
@@ -223,7 +224,7 @@ def write_report(
     return "; ".join(lines)
 
 
-class LightCurveReportsMixin:
+class LightCurveReportsMixin(LightCurveState):
     """The Light-curve panel's Export menu: metadata dialog, file, writer in a worker.
 
     Uses the panel's ``run``, ``frames``, ``excluded()`` and ``_target_doc()``

@@ -105,7 +105,7 @@ def _candidates_in_every_light(frames: TargetFrames, ref_xy: np.ndarray) -> np.n
 
 def to_first_light(frames: TargetFrames, light: int, x: float, y: float) -> tuple[float, float]:
     """A position clicked in light ``light`` in the first light's pixels."""
-    fx, fy = frames.to_first_light(light, [x, y])[0]
+    fx, fy = frames.to_first_light(light, np.array([x, y]))[0]
     return float(fx), float(fy)
 
 
@@ -298,27 +298,27 @@ def run_light_curve(
             max_chi2=params.max_chi2, aperture_radius=params.aperture_radius,
             annulus_outer=params.annulus_outer, field_xy=field_xy, field_flux=field_flux,
         )  # fmt: skip
-        choice = None
-        unknown = np.flatnonzero(~np.isfinite(known.mag)) if known is not None else []
+        picked: ComparisonChoice | None = None
+        unknown = np.flatnonzero(~np.isfinite(known.mag)) if known is not None else np.zeros(0, int)
         if known is not None and len(unknown) < len(known) - 1:
             # Stars of known magnitude only: the curve is then on the catalogue's scale.
             try:
-                choice = choose(exclude=[int(i) for i in unknown])
+                picked = choose(exclude=[int(i) for i in unknown])
             except ComparisonError as exc:
                 log.warning("no comparison ensemble among the catalogue stars (%s): "
                             "the curve is differential", exc)  # fmt: skip
-            if choice is not None and len(choice.comparison) < 2:
-                choice = None  # one catalogue star is a worse ensemble than five field stars
-        if choice is None:
-            choice = choose()
+            if picked is not None and len(picked.comparison) < 2:
+                picked = None  # one catalogue star is a worse ensemble than five field stars
+        choice = picked if picked is not None else choose()
     ra, dec = np.asarray(positions["ra"], float), np.asarray(positions["dec"], float)
     sky = SkyCoord(ra * u.deg, dec * u.deg) if np.all(np.isfinite(ra)) else None
     used = list(choice.comparison)
-    calibrated = known is not None and bool(np.all(np.isfinite(known.mag[used])))
+    on_scale = known if known is not None and np.all(np.isfinite(known.mag[used])) else None
+    calibrated = on_scale is not None
     table = assemble_light_curve(
         m, choice, frames.times, files=frames.files, target=sky, location=frames.location,
-        comparison_mag=known.mag if calibrated else None,
-        comparison_mag_err=np.nan_to_num(known.mag_err) if calibrated else None,
+        comparison_mag=on_scale.mag if on_scale is not None else None,
+        comparison_mag_err=np.nan_to_num(on_scale.mag_err) if on_scale is not None else None,
         pointing=frames.pointing(),
     )  # fmt: skip
     if known is not None:

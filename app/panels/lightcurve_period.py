@@ -10,11 +10,12 @@ import numpy as np
 
 from ..workers import Task
 from .lightcurve_model import period_verdict, periodogram
+from .lightcurve_state import LightCurveState
 
 __all__ = ["LightCurvePeriodMixin"]
 
 
-class LightCurvePeriodMixin:
+class LightCurvePeriodMixin(LightCurveState):
     """Periodogram of :class:`LightCurvePanel`'s curve in a worker.
 
     Needs ``run``, ``session``, ``excluded``, ``periodogram``, ``period_box`` and

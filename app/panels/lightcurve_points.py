@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from .lightcurve_model import NOISY_FACTOR, NOISY_FLOOR, blended_points, noisy_points
+from .lightcurve_state import LightCurveState
 
 __all__ = ["LightCurvePointsMixin"]
 
 
-class LightCurvePointsMixin:
+class LightCurvePointsMixin(LightCurveState):
     """Exclusion of light-curve points for :class:`LightCurvePanel`.
 
     Needs ``run``, ``rows``, ``session``, ``_target_doc`` and ``_update_curve``.
@@ -63,6 +64,8 @@ class LightCurvePointsMixin:
 
     def _doubtful(self) -> np.ndarray:
         """Noisy or blended points, left out unless the user brings them back."""
+        if self.run is None:
+            return np.zeros(0, bool)
         lc = self.run.table
         bad = noisy_points(lc["mag_err"])
         if "flags" in lc.colnames:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -35,6 +36,7 @@ from fluxion.core.chain import (
 from fluxion.core.display.stretch import Limits, compute_limits
 from fluxion.core.io.frames import FrameInfo
 from fluxion.core.photometry import PhotometryParams, PhotometryResult
+from fluxion.core.photometry.epsf import EffectivePSF
 from fluxion.core.photometry.gridpsf import PSFField
 from fluxion.core.photometry.gridpsf.maps import PSFMaps, psf_maps
 from fluxion.core.project.cache import ProductCache
@@ -108,8 +110,9 @@ def measure_frame(
 
 
 def _maps(psf: object | None, frame: FrameInfo, sky: np.ndarray | None = None) -> PSFMaps | None:
+    # ``psf``: a PhotometryResult's (typed object there), an EffectivePSF or a PSFField.
     """The PSF's grid and shape maps over the frame (a profile fit per map point: worker only)."""
-    if psf is None:
+    if not isinstance(psf, EffectivePSF | PSFField):
         return None
     shape = getattr(psf, "shape", None)
     if shape is None and sky is not None and np.ndim(sky) == 2 and np.size(sky) > 1:
@@ -118,15 +121,15 @@ def _maps(psf: object | None, frame: FrameInfo, sky: np.ndarray | None = None) -
         shape = getattr(frame, "shape", None)
     if shape is None or len(shape) != 2 or min(shape) <= 0:
         return None
-    return psf_maps(psf, tuple(int(v) for v in shape))
+    return psf_maps(psf, (int(shape[0]), int(shape[1])))
 
 
-def _centre_psf(psf: object | None) -> object | None:
+def _centre_psf(psf: object | None) -> EffectivePSF | None:
     """The PSF at the frame's centre (the profile plot shows one PSF)."""
     if isinstance(psf, PSFField):
         ny, nx = psf.shape or (2 * psf.ys[-1] + 1, 2 * psf.xs[-1] + 1)
         return psf.at((nx - 1) / 2.0, (ny - 1) / 2.0)
-    return psf
+    return psf if isinstance(psf, EffectivePSF) else None
 
 
 def stored_frame(store: ProductStore, frame: FrameInfo) -> FramePhotometry | None:
@@ -200,7 +203,7 @@ def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str
     if isinstance(r.psf, PSFField) and r.psf.varies:
         how = r.psf.meta.get("chosen", r.psf.kind)
         text += f"; PSF varies across the frame ({how}), FWHM {r.psf.fwhm:.2f} px at the centre"
-    elif r.psf is not None:
+    elif isinstance(r.psf, EffectivePSF | PSFField):
         text += f"; PSF {r.psf.kind} FWHM {r.psf.fwhm:.2f} px"
     return text + f"; fluxes in {r.unit}."
 
@@ -338,9 +341,11 @@ class PhotometryPanel(StepPanel):
         t = channel_rows(r.table, channel)
         self.error_plot.set_table(t["flux"], t["flux_err"], t["flags"])
         has_model = bool(result.images)
+        model = self.show_box.model()  # a combo box's own: a QStandardItemModel
         for i, name in enumerate(SHOW_CHOICES):
-            item = self.show_box.model().item(i)
-            item.setEnabled(name == "image" or has_model)
+            item = model.item(i) if isinstance(model, QStandardItemModel) else None
+            if item is not None:
+                item.setEnabled(name == "image" or has_model)
         if not has_model and self.show_box.currentText() != "image":
             self.show_box.setCurrentText("image")
         self._show_choice()
@@ -349,7 +354,7 @@ class PhotometryPanel(StepPanel):
         result = self.results.get(index)
         if result is None:
             return
-        view, r = self.image_view, result.result
+        view, r = self.view(), result.result
         # A colour frame's channels measure the same stars: one mark each.
         table = channel_rows(r.table, self.shown_channel())
         x, y = np.asarray(table["x"], float), np.asarray(table["y"], float)

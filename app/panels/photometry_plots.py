@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from fluxion.core.photometry import CurveOfGrowth
+from fluxion.core.photometry.epsf import EffectivePSF
 from fluxion.core.photometry.noise import MAG_PER_LN
 from fluxion.widgets.plots import captioned, diagnostic_plot, legend_lists_filled_series
 
@@ -101,7 +102,7 @@ class CurveOfGrowthPlot(QWidget):
         self.caption.setText(text)
 
 
-def psf_radial_profile(psf: object) -> tuple[np.ndarray, np.ndarray]:
+def psf_radial_profile(psf: EffectivePSF) -> tuple[np.ndarray, np.ndarray]:
     """Radius (px) and value relative to the peak of every sample of an oversampled PSF."""
     data = np.asarray(psf.data, dtype=float)
     k = float(psf.oversampling)
@@ -140,7 +141,7 @@ class PsfView(QWidget):
         row.addWidget(self.profile, 2)
         self.caption = captioned(self, row)
 
-    def set_psf(self, psf: object | None) -> None:
+    def set_psf(self, psf: EffectivePSF | None) -> None:
         """Show ``psf`` (an :class:`~fluxion.core.photometry.epsf.EffectivePSF`); None clears."""
         if psf is None:
             self.image.clear()

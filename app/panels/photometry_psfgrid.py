@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QVBoxLayout, QWidget
 
+from fluxion.core.photometry.gridpsf.maps import PSFMaps
 from fluxion.widgets.plots import captioned
 
 __all__ = ["PsfGridView"]
@@ -37,7 +38,7 @@ class PsfGridView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.maps = None
+        self.maps: PSFMaps | None = None
         self.deltas = QCheckBox("differences from the mean PSF")
         self.deltas.setToolTip(
             "Each PSF minus the mean of the grid, in units of the mean's peak: how the "
@@ -68,7 +69,7 @@ class PsfGridView(QWidget):
         self.graphics.addItem(bar, row=1, col=col)
         return bar
 
-    def set_maps(self, maps: object | None, note: str = "") -> None:
+    def set_maps(self, maps: PSFMaps | None, note: str = "") -> None:
         """Show ``maps`` (:class:`~fluxion.core.photometry.gridpsf.maps.PSFMaps`); None clears."""
         self.maps = maps
         if maps is None:

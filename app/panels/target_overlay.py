@@ -54,7 +54,7 @@ class TargetMarks:
                 scene.removeItem(item)
         self.counts = dict.fromkeys(self.counts, 0)
 
-    def _add(self, item: object) -> None:
+    def _add(self, item: pg.GraphicsObject) -> None:
         pass_clicks(item)  # a click on a mark is a click on the image
         item.setParentItem(self.group)
 

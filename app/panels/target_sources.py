@@ -24,6 +24,7 @@ from fluxion.core.targets.tracking import Track
 from ..workers import ErrorInfo, Task
 from .base import suggested_file
 from .target_model import Target
+from .targets_state import TargetsState
 
 __all__ = ["TargetSourcesMixin", "known_object_positions"]
 
@@ -42,7 +43,7 @@ def known_object_positions(known: Table, jd: float) -> tuple[np.ndarray, np.ndar
     return ra % 360.0, dec
 
 
-class TargetSourcesMixin:
+class TargetSourcesMixin(TargetsState):
     """Horizons, SkyBoT, coordinates and positions files for the Targets panel."""
 
     # -- Horizons, SkyBoT -----------------------------------------------------
@@ -100,7 +101,10 @@ class TargetSourcesMixin:
             return None
         mid = len(f) // 2
         w = f.wcs[mid]
-        ny, nx = f.sequence[f.indices[mid]].shape
+        shape = f.sequence[f.indices[mid]].shape
+        if shape is None:  # a usable light has one; a frame without pixels cannot be searched
+            return None
+        ny, nx = shape
         center = w.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
         scale = float(np.mean(proj_plane_pixel_scales(w.celestial)))
         radius = 0.5 * np.hypot(nx, ny) * scale * u.deg

@@ -201,6 +201,8 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
 
     def _load_targets(self) -> None:
         f = self.frames
+        if f is None:
+            return  # read once the lights are ready (_frames_ready)
         self.targets = [
             Target.from_dict(d, f.files, f.times.jd) for d in self.session.project.targets
         ]

@@ -15,11 +15,12 @@ import numpy as np
 from astropy.table import Table
 
 from .target_sources import known_object_positions
+from .targets_state import TargetsState
 
 __all__ = ["TargetDrawingMixin"]
 
 
-class TargetDrawingMixin:
+class TargetDrawingMixin(TargetsState):
     """The plot and the image marks of the Targets panel (drawn only while in front)."""
 
     def horizons_difference(self, name: str) -> np.ndarray:
@@ -30,7 +31,7 @@ class TargetDrawingMixin:
     def _update_plot(self) -> None:
         t = self.current_target
         table = self.predictions.get(t.name) if t is not None else None
-        if table is None or self.frames is None:
+        if t is None or table is None or self.frames is None:
             self.plot.clear()
             return
         hours = (np.asarray(table["jd"]) - float(table["jd"][0])) * 24.0
@@ -47,6 +48,8 @@ class TargetDrawingMixin:
     def _path_in(self, table: Table, light: int) -> tuple[np.ndarray, np.ndarray]:
         """The whole track in light ``light``'s pixels (sky tracks through its WCS)."""
         f = self.frames
+        if f is None:
+            raise RuntimeError("the lights are not ready")  # tracks are drawn once they are
         ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
         if f.wcs is not None and np.all(np.isfinite(ra)):
             x, y = f.wcs[light].world_to_pixel_values(ra, dec)
@@ -55,7 +58,9 @@ class TargetDrawingMixin:
         if f.registration is not None:
             # Each frame's position, carried into this light's pixels.
             reg = f.registration
-            xy = np.array([reg.between(i, light, [[x[i], y[i]]])[0] for i in range(len(x))])
+            xy = np.array(
+                [reg.between(i, light, np.array([[x[i], y[i]]]))[0] for i in range(len(x))]
+            )
             x, y = xy[:, 0], xy[:, 1]
         return x, y
 
@@ -88,9 +93,10 @@ class TargetDrawingMixin:
                 xs.append(float(ex[light]))
                 ys.append(float(ey[light]))
                 tracks[label] = (ex, ey)
-        if self.known is not None and len(self.known) and self.frames.wcs is not None:
-            ra, dec = known_object_positions(self.known, float(self.frames.times.jd[light]))
-            kx, ky = self.frames.wcs[light].world_to_pixel_values(ra, dec)
+        f = self.frames
+        if self.known is not None and len(self.known) and f is not None and f.wcs is not None:
+            ra, dec = known_object_positions(self.known, float(f.times.jd[light]))
+            kx, ky = f.wcs[light].world_to_pixel_values(ra, dec)
             known = [(float(a), float(b), str(n)) for a, b, n in zip(kx, ky, self.known["name"],
                                                                    strict=True)]  # fmt: skip
         return {"names": names, "x": xs, "y": ys, "tracks": tracks, "clicked": clicked,
@@ -100,7 +106,7 @@ class TargetDrawingMixin:
         self.redraw_overlays()
 
     def draw_overlays(self, index: int) -> None:
-        view = self.image_view
+        view = self.view()
         light = self._light_of(index)
         if light is None:
             if self.marks is not None:

@@ -20,11 +20,12 @@ from fluxion.core.targets.tracking import UNREFINED_SIGMA, Click, refine_click
 
 from ..workers import Task
 from .target_model import Target, predict_positions
+from .targets_state import TargetsState
 
 __all__ = ["TargetTrackingMixin"]
 
 
-class TargetTrackingMixin:
+class TargetTrackingMixin(TargetsState):
     """Clicks in the viewer and the fits of the tracks, for the Targets panel."""
 
     # -- clicks ---------------------------------------------------------------
@@ -59,9 +60,10 @@ class TargetTrackingMixin:
         if light is None:
             self.result_label.setText("This frame is not a light frame: show a light to click.")
             return None
-        if self.current_target is None:
-            self.new_target("moving")
-        name = self.current_target.name
+        target = self.current_target
+        if target is None:
+            target = self.new_target("moving")
+        name = target.name
         frames, p = self.frames, self.params()
         jd = float(frames.times.jd[light])
 

@@ -64,9 +64,9 @@ def candidate_objects(candidates: Table) -> list[dict]:
         keys.setdefault((str(m), int(g)), []).append(k)
     score = np.asarray(candidates["score"], float)
     accepted = np.asarray(candidates["accepted"], bool)
-    out = []
-    for (mode, group), rows in keys.items():
-        rows = np.asarray(rows)
+    out: list[dict[str, Any]] = []
+    for (mode, group), members in keys.items():
+        rows = np.asarray(members)
         ok = rows[accepted[rows]]
         use = ok if len(ok) else rows
         best = int(use[np.nanargmax(np.nan_to_num(score[use], nan=-np.inf))])
@@ -165,6 +165,8 @@ class TransientsPanel(ProjectRunPanel):
         self.redraw_overlays()
 
     def _fill_table(self) -> None:
+        if self.found is None:
+            return
         cand = self.found.result.candidates
         rows = []
         for o in self.objects:

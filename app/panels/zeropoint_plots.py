@@ -110,7 +110,7 @@ class TrajectoryPlot(QWidget):
     def set_result(self, result: ZeroPointResult | None) -> None:
         """Draw one frame's rejection trajectory (None or no trajectory clears)."""
         t = None if result is None else result.trajectory
-        if t is None or not len(t) or "n_stars" not in t.colnames:
+        if result is None or t is None or not len(t) or "n_stars" not in t.colnames:
             self.zp_curve.setData([], [])
             self.zp_errors.setData(x=np.empty(0), y=np.empty(0), height=np.empty(0))
             self.chi2_curve.setData([], [])
