@@ -7,7 +7,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
@@ -61,11 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--executor",
-        default="threads",
-        help="where per-frame work runs: threads (default), processes, or "
-        "dask://HOST:PORT (a dask.distributed scheduler; needs the 'dask' extra)",
+        default="processes",
+        help="where per-frame work runs with --workers > 1: processes (default; started "
+        "clean, not forked from this one), threads (one process: Python parts of the steps "
+        "share one core), or dask://HOST:PORT (a dask.distributed scheduler; needs the "
+        "'dask' extra)",
     )
-    add_workers_argument(p, help="threads or processes")
+    add_workers_argument(p, help="frames processed at once (worker processes by default)")
     p.add_argument(
         "--aperture",
         type=float,
@@ -96,15 +98,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def open_executor(spec: str, workers: int) -> Iterator[Executor | None]:
-    """The executor named by ``--executor`` (None for one thread), closed afterwards."""
-    if spec == "threads":
-        if workers == 1:
-            yield None
-            return
+    """The executor named by ``--executor`` (None for one worker), closed afterwards.
+
+    Processes come from a forkserver (or spawn), never forked from this
+    process, ignore Ctrl-C (the run stops cleanly after the frames in flight)
+    and are replaced when one is killed (:class:`WorkerPool`).
+    """
+    if spec in ("threads", "processes") and workers == 1:
+        yield None
+    elif spec == "threads":
         with ThreadPoolExecutor(workers) as pool:
             yield pool
     elif spec == "processes":
-        with ProcessPoolExecutor(workers) as pool:
+        from fluxion.core.runtime.processes import WorkerPool
+
+        # The forkserver imports the chain once; each worker starts with it.
+        with WorkerPool(workers, preload=("fluxion.core.chain.worker",)) as pool:
             yield pool
     elif spec.startswith("dask://") or spec.startswith("tcp://"):
         try:
@@ -245,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.project.document import Project, ProjectError, is_project
     from fluxion.core.runtime.failures import failure_message
     from fluxion.core.runtime.pipeline import Cancelled, StepState
+    from fluxion.core.runtime.processes import WorkerLost
 
     check_paths(args.paths)
     check_workers(args.workers)
@@ -302,6 +312,9 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
         print("stopped: finished frames are kept; run the same command again to go on")
         return 130
+    except WorkerLost as exc:  # an executor that cannot replace a dead worker
+        progress.done()
+        raise CommandError(f"{exc}; run the same command again to go on") from exc
     except (ProjectError, OSError) as exc:
         # The project folder itself failed (a full disk, a read-only folder):
         # finished frames are kept, as after a cancel.

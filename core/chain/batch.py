@@ -7,6 +7,7 @@ travels to the workers: results come back to the calling thread, which
 records them. Only ``window`` frames are in flight, so the pixels in memory
 do not grow with the night, and a cancel takes effect after at most that many
 frames.
+A worker process killed midway costs its own frame only (see :func:`run_frames`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..io.frames import FrameInfo
 from ..runtime.pipeline import Cancelled, StepState
+from ..runtime.processes import WorkerLost
 
 __all__ = ["StepOutcome", "executor_width", "portable", "run_frames"]
 
@@ -103,6 +105,12 @@ def run_frames(
     Cancelling (``state.check()``) stops submitting, waits for the frames in
     flight (their results are still recorded, so finished work is kept) and
     raises :class:`Cancelled`.
+
+    A worker process that dies (killed, out of memory) fails the frame it was
+    running, with a :class:`WorkerLost` to ``on_result``; the frames that were
+    only in flight beside it run again on a new pool when the executor can
+    start one (:class:`~fluxion.core.runtime.processes.WorkerPool`), else
+    :class:`WorkerLost` is raised once the frames finished are recorded.
     """
     todo = list(items)
     tick = state.counter(len(todo), label) if state is not None and todo else None
@@ -121,14 +129,12 @@ def run_frames(
                 tick()
         return
     width = window if window is not None else 2 * executor_width(executor)
+    queue: deque[T] = deque(todo)
     flight: deque[tuple[T, Future]] = deque()
+    tries: dict[int, int] = {}
     cancelled = False
 
-    def settle(item: T, fut: Future) -> None:
-        try:
-            result = fut.result()
-        except Exception as exc:  # raised in the worker: that frame failed
-            result = exc
+    def settle(item: T, result: Any) -> None:
         on_result(item, result)
         if tick is not None:
             try:
@@ -137,17 +143,91 @@ def run_frames(
                 pass  # noticed by the loop's own check
 
     try:
-        for item in todo:
-            if state is not None and state.cancelled:
-                cancelled = True
+        while queue or flight:
+            while queue and len(flight) < width:
+                if state is not None and state.cancelled:
+                    cancelled = True
+                    queue.clear()
+                    break
+                item = queue.popleft()
+                try:
+                    flight.append((item, executor.submit(work, *args_of(item))))
+                except BrokenExecutor:
+                    # A worker died before the frames in flight said so: they
+                    # tell which frame it was; with none in flight it was idle.
+                    queue.appendleft(item)
+                    if not flight:
+                        _restart(executor)
+                    break
+            if not flight:
                 break
-            while len(flight) >= width:
-                settle(*flight.popleft())
-            flight.append((item, executor.submit(work, *args_of(item))))
-        while flight:
-            settle(*flight.popleft())
+            item, fut = flight.popleft()
+            try:
+                result = fut.result()
+            except BrokenExecutor:
+                _broken(executor, item, fut, flight, queue, tries, settle)
+                continue
+            except Exception as exc:  # raised in the worker: that frame failed
+                result = exc
+            settle(item, result)
     finally:
         for _, fut in flight:
             fut.cancel()
     if cancelled or (state is not None and state.cancelled):
         raise Cancelled("cancelled by the user")
+
+
+# How often a frame caught in a broken pool (its worker alive) runs again.
+_RETRIES = 2
+
+
+def _broken(
+    executor: Executor,
+    item: Any,
+    fut: Future,
+    flight: deque,
+    queue: deque,
+    tries: dict[int, int],
+    settle: Callable[[Any, Any], None],
+) -> None:
+    """A worker process died: its frame fails by name, the others in flight run again.
+
+    Only a pool that can replace itself (:class:`WorkerPool`) goes on; any
+    other stops cleanly, the frames finished so far recorded
+    (:class:`WorkerLost` after the frames in flight are settled).
+    """
+    caught = [(item, fut), *flight]
+    flight.clear()
+    if getattr(executor, "restart", None) is None:
+        for it, _ in caught:
+            settle(it, WorkerLost("a worker process stopped: the pool cannot go on"))
+        queue.clear()
+    lost = _restart(executor)
+    again = []
+    for it, f in caught:
+        if f in lost:
+            code = lost[f]
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            log.warning("the worker process running a frame stopped (%s)", how)
+            settle(it, WorkerLost(f"its worker process stopped ({how}: killed or out of memory?)"))
+        elif f.done() and not f.cancelled() and not isinstance(f.exception(), BrokenExecutor):
+            settle(it, f.exception() or f.result())
+        elif tries.get(id(it), 0) >= _RETRIES:
+            settle(it, WorkerLost("its worker process stopped (killed or out of memory?)"))
+        else:
+            tries[id(it)] = tries.get(id(it), 0) + 1
+            again.append(it)
+    queue.extendleft(reversed(again))
+
+
+def _restart(executor: Executor) -> dict[Future, int]:
+    """A new pool in place of the broken one: the futures whose worker died, with its exit code.
+
+    :class:`WorkerLost` when the executor cannot start a new pool.
+    """
+    restart = getattr(executor, "restart", None)
+    if restart is None:
+        raise WorkerLost(
+            "a worker process stopped and the pool cannot go on; finished frames are kept"
+        )
+    return restart().lost

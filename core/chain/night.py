@@ -40,6 +40,7 @@ from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
+from ..runtime.cputime import CpuLedger
 from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
@@ -96,13 +97,18 @@ class NightParams:
 
 @dataclass
 class NightRun:
-    """What a run did: per-frame table, per-step counts of done/current/failed, light curve."""
+    """What a run did: per-frame table, per-step counts of done/current/failed, light curve.
+
+    ``cpu`` holds the CPU seconds of the run's own (serial) phases and of the
+    workers' frames: its serial fraction bounds what more workers can gain.
+    """
 
     frames: Table
     counts: dict[str, dict[str, int]]
     light_curve: Table | None
     project: Project
     notes: list[str] = field(default_factory=list)
+    cpu: CpuLedger = field(default_factory=CpuLedger)
 
     @property
     def work_done(self) -> int:
@@ -227,6 +233,10 @@ def run_night(
         Colour frames: the channel the light curve follows (default green).
     """
     state = state if state is not None else StepState()
+    ledger = CpuLedger()
+    ledger.lap("start")
+    # Worker threads' CPU time is inside this process's: the ledger takes it out.
+    here = executor is None or isinstance(executor, ThreadPoolExecutor)
     if project.folder is None:
         raise ValueError("the project needs a folder before a run")
     folder = project.folder
@@ -265,9 +275,9 @@ def run_night(
         )
     ]  # fmt: skip
     if stale:
-        with _threads_like(executor) as pool:
+        with ledger.phase("masters"), _threads_like(executor) as pool:
             masters = prepare_masters(store, frames, params.masters, mfp, pool, state.sub(0, 0.1))
-        seed_calibration(job, Calibration(params.calibration, masters))
+            seed_calibration(job, Calibration(params.calibration, masters))
 
     # -- every light through every per-frame step, read once ----------------------------
     sky = _target_sky(target, lights)
@@ -291,17 +301,20 @@ def run_night(
         mine.missing.update(report.missing)
         for step, status in report.status.items():
             count(step, status)
+        ledger.add_task(report.cpu, here=here)
 
     def on_result(f: FrameInfo, result: FrameReport | BaseException) -> None:
         if isinstance(result, BaseException):
             result = FrameReport(names.file(f.path), errors=[f"{type(result).__name__}: {result}"])
         take(result)
 
-    run_frames(
-        lights, process_frame,
-        lambda f: (job, portable(f), sky[index[names.file(f.path)]], target is None or ready),
-        on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
-    )  # fmt: skip
+    with ledger.phase("frames"):
+        run_frames(
+            lights, process_frame,
+            lambda f: (job, portable(f), sky[index[names.file(f.path)]], target is None or ready),
+            on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
+        )  # fmt: skip
+    ledger.lap("tables")
     # Said in the run's summary, not only logged: a master made without a bad
     # frame, or lights calibrated without one, changes the photometry.
     calibration_notes = [f"masters: {p}" for p in masters_problems(store)]
@@ -320,12 +333,14 @@ def run_night(
 
     # -- registration on the detected stars ----------------------------------------------
     found = [report_of(f).sources for f in lights]
-    registration, order = register_lights(store, lights, state.sub(0.9, 0.91), found=found)
+    with ledger.phase("registration"):
+        registration, order = register_lights(store, lights, state.sub(0.9, 0.91), found=found)
     if registration is not None:
         notes.append(f"registration: {registration.summary()}")
 
     # -- the target ------------------------------------------------------------------
     target_xy: list = [None] * len(lights)
+    ledger.lap("target")
     if target is not None:
         # As photometry places its stars: the solution, else the header's WCS.
         wcs = [
@@ -354,14 +369,16 @@ def run_night(
         for f in again:
             for step in ("photometry", "zeropoint"):
                 _uncount(counts, step, report_of(f).status.get(step))
-        run_frames(
-            again, measure_target,
-            lambda f: (
-                job, portable(f), target_xy[index[names.file(f.path)]], report_of(f).image_fp
-            ),
-            on_result, executor=executor, state=state.sub(0.91, 0.95),
-            label="target measured",
-        )  # fmt: skip
+        with ledger.phase("frames (target)"):
+            run_frames(
+                again, measure_target,
+                lambda f: (
+                    job, portable(f), target_xy[index[names.file(f.path)]], report_of(f).image_fp
+                ),
+                on_result, executor=executor, state=state.sub(0.91, 0.95),
+                label="target measured",
+            )  # fmt: skip
+    ledger.lap("light curve")
     finish("photometry", [store.step_folder("photometry")])
     n_cal = sum(np.isfinite(report_of(f).facts.get("zero_point", np.nan)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
@@ -394,5 +411,6 @@ def run_night(
     atomic_write_ecsv(folder / FRAMES_FILE, table)
     project.record_result("run", [folder / FRAMES_FILE], frames=len(lights))
     project.save()
+    ledger.lap(None)
     state.progress(1.0, f"{len(lights)} lights")
-    return NightRun(table, counts, light_curve, project, notes)
+    return NightRun(table, counts, light_curve, project, notes, ledger)

@@ -40,6 +40,7 @@ from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
 from ..registration import RegistrationSources
+from ..runtime.cputime import task_cpu
 from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
 from ..runtime.threads import single_thread_worker_process
@@ -124,7 +125,7 @@ class FrameReport:
     else the header's; None when neither), ``deferred`` whether photometry
     waits for the night to place the target, ``image_fp`` the fingerprint of
     the pixels the steps used (for :func:`measure_target`, which then does not
-    open the product to learn it).
+    open the product to learn it), ``cpu`` the CPU seconds the worker spent on it.
     """
 
     frame: str
@@ -139,6 +140,7 @@ class FrameReport:
     wcs: WCS | None = None
     deferred: bool = False
     image_fp: str | None = None
+    cpu: float = 0.0
 
 
 # Calibration steps (with their masters) by night: a process loads a night's
@@ -287,6 +289,7 @@ def process_frame(
         Never raises for a bad frame: the steps that failed say why in ``errors``.
     """
     single_thread_worker_process()
+    started = task_cpu()
     store = FrameStore(job.folder, job.names)
     report = FrameReport(job.names.file(frame.path))
     record = FrameRecord(frame)
@@ -344,7 +347,7 @@ def process_frame(
         problem = stored_problem(store, frame, header)
         if problem:
             report.errors.insert(0, problem)  # first, as when it was calibrated
-    _finish(report, store)
+    _finish(report, store, started)
     return report
 
 
@@ -368,6 +371,7 @@ def measure_target(
     from .solve import load_solution
 
     single_thread_worker_process()
+    started = task_cpu()
     store = FrameStore(job.folder, job.names)
     report = FrameReport(job.names.file(frame.path))
     record = FrameRecord(frame, image_fingerprint=image_fp)
@@ -381,11 +385,12 @@ def measure_target(
     except Exception as exc:  # one bad frame never stops the night: its status says why
         log.warning("%s: %s", frame.path.name, exc)
         report.errors.append(failure_message(exc))
-    _finish(report, store)
+    _finish(report, store, started)
     return report
 
 
-def _finish(report: FrameReport, store: FrameStore) -> None:
+def _finish(report: FrameReport, store: FrameStore, started: float) -> None:
+    report.cpu = task_cpu() - started
     report.facts.setdefault("zero_point", math.nan)
     report.facts.setdefault("zero_point_err", math.nan)
     report.noted = store.noted

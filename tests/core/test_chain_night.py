@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from fluxion.core.photometry import PhotometryParams
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.runtime.processes import WorkerPool
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2)
@@ -119,7 +120,8 @@ def test_process_workers_give_the_threaded_results_masters_made_on_threads(
     with ThreadPoolExecutor(2) as pool:
         threaded = run_night(project, frames, params, catalog=catalog, target=target, executor=pool)
     project, *_ = _setup(night, tmp_path / "processes")
-    with ProcessPoolExecutor(2) as pool:
+    # The command line's workers: started by a forkserver, not forked from pytest.
+    with WorkerPool(2) as pool:
         on_processes = run_night(
             project, frames, params, catalog=catalog, target=target, executor=pool
         )
@@ -132,3 +134,16 @@ def test_process_workers_give_the_threaded_results_masters_made_on_threads(
     curve = np.asarray(on_processes.light_curve["mag"])
     np.testing.assert_allclose(curve, threaded.light_curve["mag"], rtol=1e-9)
     assert list(on_processes.frames["status"]) == ["ok"] * 4
+    # Every star's product is the same, whichever kind of worker made it.
+    stars = sorted((tmp_path / "threads/magnitudes").glob("light_????.ecsv"))
+    assert len(stars) == 4
+    for made_on_threads in stars:
+        a = Table.read(made_on_threads)
+        b = Table.read(tmp_path / "processes/magnitudes" / made_on_threads.name)
+        assert len(a) == len(b) > 20
+        for column in ("x", "y", "flux", "flux_err", "mag", "mag_err"):
+            np.testing.assert_allclose(b[column], a[column], rtol=1e-9, err_msg=column)
+    # Both runs account for their CPU time: the workers' frames and the serial rest.
+    for run in (threaded, on_processes):
+        assert run.cpu.workers > 0 and set(run.cpu.phases) >= {"masters", "frames", "registration"}
+        assert 0 < run.cpu.serial_fraction < 1

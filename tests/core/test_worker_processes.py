@@ -1,0 +1,132 @@
+"""Worker processes: not forked, deaf to Ctrl-C, and a killed worker costs its own frame only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from fluxion.core.chain.batch import run_frames
+from fluxion.core.runtime.pipeline import Cancelled, StepState
+from fluxion.core.runtime.processes import WorkerLost, WorkerPool
+
+
+def _wait_for(path: Path, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(path)
+        time.sleep(0.01)
+
+
+def _task(name: str, folder: str) -> str:
+    """Note this worker's pid, then wait for the test's go (a frame being worked on)."""
+    here = Path(folder)
+    (here / f"{name}.tmp").write_text(str(os.getpid()))
+    os.replace(here / f"{name}.tmp", here / f"{name}.pid")
+    _wait_for(here / "go")
+    return name.upper()
+
+
+def _how_started() -> tuple[bool, str]:
+    import multiprocessing
+
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    return ignored, multiprocessing.current_process().name
+
+
+def _pid_and_sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_workers_are_not_forked_from_the_caller_and_ignore_ctrl_c():
+    with WorkerPool(2) as pool:
+        assert pool._ctx.get_start_method() in ("forkserver", "spawn")
+        ignored, name = pool.submit(_how_started).result(timeout=300)
+        assert ignored
+        # Ctrl-C reaching a worker in the middle of its task does not stop it.
+        fut = pool.submit(_pid_and_sleep, 1.0)
+        time.sleep(0.3)
+        for p in pool._pool._processes.values():
+            os.kill(p.pid, signal.SIGINT)
+        assert fut.result(timeout=300) in pool._pool._processes
+
+
+def _run(items, pool, folder, results, state=None):
+    run_frames(
+        items, _task, lambda name: (name, str(folder)),
+        lambda name, result: results.__setitem__(name, result),
+        executor=pool, state=state, window=2,
+    )  # fmt: skip
+
+
+def _kill_when_started(folder: Path, name: str) -> threading.Thread:
+    """A thread that kills -9 the worker running ``name`` as soon as it started, then says go."""
+
+    def kill() -> None:
+        _wait_for(folder / f"{name}.pid")
+        os.kill(int((folder / f"{name}.pid").read_text()), signal.SIGKILL)
+        time.sleep(0.5)  # the pool notices first: the other frame is still waiting
+        (folder / "go").touch()
+
+    t = threading.Thread(target=kill, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_killed_worker_fails_its_own_frame_and_the_night_goes_on(tmp_path):
+    items = ["a", "b", "c", "d", "e"]
+    results: dict = {}
+    killer = _kill_when_started(tmp_path, "b")
+    with WorkerPool(2) as pool:
+        _run(items, pool, tmp_path, results)
+        assert pool.restarts == 1
+    killer.join()
+    assert set(results) == set(items)
+    assert isinstance(results["b"], WorkerLost)
+    assert f"signal {int(signal.SIGKILL)}" in str(results["b"])
+    # "a" was in flight beside "b" when the pool broke: it ran again, as did the rest.
+    assert {k: v for k, v in results.items() if k != "b"} == {
+        "a": "A", "c": "C", "d": "D", "e": "E"
+    }  # fmt: skip
+
+
+def test_a_pool_that_cannot_restart_stops_cleanly_keeping_what_finished(tmp_path):
+    (tmp_path / "first").mkdir()
+    results: dict = {}
+    with ProcessPoolExecutor(1) as pool:
+        # One frame finishes before the worker is killed.
+        (tmp_path / "first" / "go").touch()
+        _run(["a"], pool, tmp_path / "first", results)
+        killer = _kill_when_started(tmp_path, "b")
+        with pytest.raises(WorkerLost, match="finished frames are kept"):
+            _run(["b", "c", "d"], pool, tmp_path, results)
+        killer.join()
+    assert results["a"] == "A"
+    assert isinstance(results["b"], WorkerLost)
+    assert "d" not in results  # never submitted: the run stopped
+
+
+def test_cancel_with_process_workers_keeps_the_frames_in_flight(tmp_path):
+    results: dict = {}
+    state = StepState()
+
+    def cancel_when_started() -> None:
+        _wait_for(tmp_path / "a.pid")
+        state.cancel()
+        (tmp_path / "go").touch()
+
+    t = threading.Thread(target=cancel_when_started, daemon=True)
+    t.start()
+    with WorkerPool(2) as pool, pytest.raises(Cancelled):
+        _run(["a", "b", "c", "d", "e"], pool, tmp_path, results, state)
+    t.join()
+    # The two in flight when the cancel came finished and were handed back;
+    # nothing was submitted after it.
+    assert results == {"a": "A", "b": "B"}
