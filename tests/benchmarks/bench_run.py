@@ -132,7 +132,13 @@ def _run(
     kind: str = "threads",
     accuracy: bool = True,
 ) -> dict:
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    pool = None
+    if workers > 1 and kind == "processes":
+        from fluxion.core.runtime.processes import WorkerPool
+
+        # As `fluxion run` does: the forkserver imports the chain beside this process.
+        pool = WorkerPool(workers, preload=("fluxion.core.chain.worker",))
+    from concurrent.futures import ThreadPoolExecutor
 
     from astropy.table import Table
 
@@ -142,6 +148,7 @@ def _run(
     from fluxion.core.io.sequence import scan
     from fluxion.core.project.document import Project
 
+    c_imported = time.process_time()
     frames = scan(night)
     if n_frames is not None:
         lights = [f for f in frames if f.type == "light"][:n_frames]
@@ -155,25 +162,29 @@ def _run(
     folder = project
     project = Project.from_inputs([night])
     project.save(folder)
+    catalog = Table.read(catalog_file)
     _, cpu0 = _usage()
     t0 = time.perf_counter()
-    pool = None
-    if workers > 1:
-        pool = ProcessPoolExecutor(workers) if kind == "processes" else ThreadPoolExecutor(workers)
+    if workers > 1 and kind == "threads":
+        pool = ThreadPoolExecutor(workers)
+    children = 0.0
     try:
         result = run_night(
-            project, frames, params, catalog=Table.read(catalog_file),
+            project, frames, params, catalog=catalog,
             target=fixed_target(star["ra"], star["dec"]), executor=pool,
         )  # fmt: skip
     finally:
         if pool is not None:
+            if kind == "processes":
+                children = _pool_cpu(pool)
             pool.shutdown()
     seconds = time.perf_counter() - t0
     peak, cpu = _usage()
-    if kind == "processes":
-        child = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu += child.ru_utime + child.ru_stime
+    cpu += children
     n = len(result.frames)
+    split = result.cpu.summary()
+    # Before run_night: the interpreter, the imports, the scan, the catalog.
+    split = {"imports": c_imported, "scan": cpu0 - c_imported, **split}
     return {
         "frames": n,
         "workers": workers,
@@ -183,7 +194,34 @@ def _run(
         "ok": int(sum(s == "ok" for s in result.frames["status"])),
         "peak_rss_mb": peak,
         "accuracy": _accuracy(night, folder) if accuracy else {},
+        "split": split,
+        # Worker processes' CPU beyond their frames: start-up (the forkserver's
+        # imports), pickling, waiting; threads have none of their own.
+        "overhead": max(children - split["workers"], 0.0) if kind == "processes" else 0.0,
     }
+
+
+def _pool_cpu(pool) -> float:
+    """CPU seconds of a WorkerPool's live processes and of their forkserver (Linux's /proc).
+
+    The workers are the forkserver's children, not this process's: their
+    time never reaches ``RUSAGE_CHILDREN``, so it is read before they exit.
+    """
+    from multiprocessing import forkserver
+
+    pids = list(getattr(pool._pool, "_processes", None) or {})
+    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if server:
+        pids.append(server)
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def _accuracy(night: Path, project: Path) -> dict:
@@ -482,6 +520,37 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
         speedup = (r["frames"] / r["seconds"]) / (one["frames"] / one["seconds"])
         cpu_ratio = (r["cpu"] / r["frames"]) / (one["cpu"] / one["frames"])
         print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x (CPU a frame: {cpu_ratio:.2f}x one's)")
+    _print_split([r for r in runs if r["frames"] == one["frames"]])
+
+
+def _print_split(runs: list[dict]) -> None:
+    """Serial and parallel CPU seconds of each run, its serial fraction and Amdahl's bound.
+
+    Serial: this process's own CPU outside the workers' frames (the
+    interpreter and imports, the scan, the masters, recording what comes
+    back, the registration, the target, the light curve). Parallel: the
+    workers' frames. Overhead: what worker processes spend beyond their
+    frames (start-up, the forkserver's imports, pickling). On ``n`` idle
+    cores a run takes at least ``S + (P + O) / n`` against ``S + P`` on one.
+    """
+    phases = list(dict.fromkeys(k for r in runs for k in r["split"] if k != "workers"))
+    print("\nCPU seconds: serial (this process, one core) by phase | parallel (the workers' "
+          "frames) | overhead (worker processes beyond their frames)")  # fmt: skip
+    head = "".join(f"{k[:12]:>13}" for k in phases)
+    print(f"  {'run':<11}{head}{'serial':>9}{'parallel':>10}{'overhead':>10}{'serial %':>10}"
+          f"{'2 cores':>9}")  # fmt: skip
+    one = next(r for r in runs if r["workers"] == 1)
+    total_one = sum(one["split"].values())
+    for r in runs:
+        split = r["split"]
+        serial = sum(v for k, v in split.items() if k != "workers")
+        parallel, overhead = split["workers"], r["overhead"]
+        # Against the one-worker run's CPU (all of it on one core).
+        bound = total_one / (serial + (parallel + overhead) / 2)
+        row = "".join(f"{split.get(k, 0):13.2f}" for k in phases)
+        print(f"  {r['workers']} {r['kind']:<9}{row}{serial:9.2f}{parallel:10.2f}{overhead:10.2f}"
+              + f"{100 * serial / (serial + parallel):9.1f}%{bound:8.2f}x")  # fmt: skip
+    print("  (2 cores: Amdahl's bound on the speed-up over the one-worker run, from CPU seconds)")
 
 
 def _print_where(prof: dict) -> None:
