@@ -246,16 +246,14 @@ def _ctrl_c_cancels(state) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fluxion.core.astrometry import SolveParams
-    from fluxion.core.calibration import CalibrationParams
-    from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
-    from fluxion.core.io.sequence import scan
-    from fluxion.core.photometry import PhotometryParams
-    from fluxion.core.project.document import Project, ProjectError, is_project
-    from fluxion.core.runtime.failures import failure_message
-    from fluxion.core.runtime.pipeline import Cancelled, StepState
-    from fluxion.core.runtime.processes import WorkerLost
+    _check_arguments(args)
+    # The workers start first: their forkserver imports the chain while this
+    # process imports it and scans the night, not after.
+    with open_executor(args.executor, args.workers) as executor:
+        return _run(args, executor)
 
+
+def _check_arguments(args: argparse.Namespace) -> None:
     check_paths(args.paths)
     check_workers(args.workers)
     if args.aavso is not None:
@@ -269,6 +267,19 @@ def run(args: argparse.Namespace) -> int:
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
         raise CommandError("the project folder must not be the folder of the raw frames")
+
+
+def _run(args: argparse.Namespace, executor: Executor | None) -> int:
+    from fluxion.core.astrometry import SolveParams
+    from fluxion.core.calibration import CalibrationParams
+    from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
+    from fluxion.core.io.sequence import scan
+    from fluxion.core.photometry import PhotometryParams
+    from fluxion.core.project.document import Project, ProjectError, is_project
+    from fluxion.core.runtime.failures import failure_message
+    from fluxion.core.runtime.pipeline import Cancelled, StepState
+    from fluxion.core.runtime.processes import WorkerLost
+
     locate, target_name = _locator(args)
     progress = TerminalProgress()
     state = StepState(progress)
@@ -302,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
     except (ProjectError, ValueError, TypeError) as exc:
         raise CommandError(str(exc)) from exc
     try:
-        with _ctrl_c_cancels(state), open_executor(args.executor, args.workers) as executor:
+        with _ctrl_c_cancels(state):
             result = run_night(
                 project, frames, params, catalog=catalog, target=locate,
                 target_name=target_name or "target", executor=executor,

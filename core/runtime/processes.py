@@ -207,8 +207,10 @@ class WorkerPool(Executor):
                 p.terminate()
 
     def __exit__(self, exc_type, exc, tb) -> bool | None:
-        if exc_type is not None and not issubclass(exc_type, Exception):
-            # KeyboardInterrupt, SystemExit: do not wait for the frames in flight.
+        if exc_type is not None:
+            # A second Ctrl-C, or a run that failed: nothing will record what
+            # the workers are still doing (a cancel settles its frames before
+            # it raises), so they are not waited for.
             self.terminate()
             return None
         return super().__exit__(exc_type, exc, tb)
