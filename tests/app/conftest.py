@@ -113,13 +113,23 @@ def open_panel(qtbot):
 def no_network(monkeypatch) -> list:
     """Every attempt to open a connection fails, and is recorded."""
     attempts: list = []
+    local = {"connect": socket.socket.connect, "connect_ex": socket.socket.connect_ex}
 
     def refuse(*args, **kwargs):
         attempts.append(args[1:] if args else kwargs)
         raise OSError("network forbidden in this test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    def refuse_remote(name):
+        # A Unix socket (the worker processes' forkserver) is not the network.
+        def connect(sock, *args, **kwargs):
+            if sock.family == getattr(socket, "AF_UNIX", None):
+                return local[name](sock, *args, **kwargs)
+            return refuse(sock, *args, **kwargs)
+
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_remote("connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_remote("connect_ex"))
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     return attempts

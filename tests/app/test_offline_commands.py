@@ -78,8 +78,10 @@ def test_solve_offline_says_why_and_what_still_works(
 def test_run_offline_says_why_and_what_still_works(
     night, tmp_path, capsys, no_network, no_index_files
 ):
+    # Threads: the network is cut by patching this process, which worker processes are not.
     rc = main(["run", str(night), "--project", str(tmp_path / "project"), "--catalog",
-               "APASS DR9", "--workers", "2", "--no-cosmic-rays", "--no-report"])  # fmt: skip
+               "APASS DR9", "--workers", "2", "--executor", "threads", "--no-cosmic-rays",
+               "--no-report"])  # fmt: skip
     captured = capsys.readouterr()
     assert rc == 1
     assert "astrometry: 0 of 3 lights solved" in captured.out

@@ -17,7 +17,7 @@ from fluxion.core.project.products import product_intact
 
 simulate = pytest.importorskip("fluxion.core.simulation.simulate")
 
-N = 6
+N = 10
 
 
 @pytest.fixture(scope="module")
