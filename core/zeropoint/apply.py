@@ -176,13 +176,14 @@ def calibrated_table(
     xy = pixel_columns(out)
     x, y = xy if xy is not None else (np.full(n, fit.centre[0]), np.full(n, fit.centre[1]))
     offset, offset_err = fit.offset(np.nan_to_num(colour), x, y)
-    out["mag"] = mag_inst + offset
+    mag = mag_inst + offset
+    out["mag"] = mag
     # The model error at the source is added to its measurement error; the
     # intrinsic scatter is not, because it describes the calibration stars'
     # catalog and colour mismatch, not the source.
     out["mag_err"] = np.hypot(mag_inst_err, offset_err)
     out["mag_colour"] = colour
-    out["calibrated"] = np.isfinite(out["mag"])
+    out["calibrated"] = np.isfinite(mag)
     out.meta["zero_point"] = fit.zero_point
     out.meta["zero_point_err"] = fit.zero_point_err
     out.meta["colour_term"] = fit.colour_term

@@ -298,7 +298,7 @@ class ZeroPoint:
         stars = self._stars_table(
             sources, catalog, match, mag_inst, mag_inst_err, cat, colour, use_colour
         )
-        usable = stars["reason"] == ""
+        usable = np.asarray(stars["reason"]) == ""
         if not usable.any():
             kinds = ", ".join(sorted(set(stars["reason"])))
             raise _Failed(f"none of the {len(stars)} matched stars is usable ({kinds})")
@@ -314,9 +314,15 @@ class ZeroPoint:
             ny, nx = image_shape[:2]
             centre, scale = ((nx - 1) / 2.0, (ny - 1) / 2.0), max(nx, ny) / 2.0
         idx = np.flatnonzero(usable)
-        delta = stars["mag_catalog"][idx] - stars["mag_inst"][idx]
+
+        def col(name: str) -> np.ndarray:
+            # The usable stars' values as plain arrays (a Column's arithmetic
+            # goes through astropy's machinery at every operation).
+            return np.asarray(stars[name])[idx]
+
+        delta = col("mag_catalog") - col("mag_inst")
         delta_err = np.hypot(
-            np.nan_to_num(stars["mag_inst_err"][idx]), np.nan_to_num(stars["mag_catalog_err"][idx])
+            np.nan_to_num(col("mag_inst_err")), np.nan_to_num(col("mag_catalog_err"))
         )
         # Stars without any stated error get the median of the others, rather
         # than an infinite weight.
@@ -330,9 +336,9 @@ class ZeroPoint:
             fit = fit_zero_point(
                 np.asarray(delta),
                 delta_err,
-                colour=np.asarray(stars["colour"][idx]),
-                x=np.asarray(stars["x"][idx]),
-                y=np.asarray(stars["y"][idx]),
+                colour=col("colour"),
+                x=col("x"),
+                y=col("y"),
                 fit_colour=fit_colour,
                 colour_term=p.colour_term,
                 spatial_order=p.spatial_order,
