@@ -133,9 +133,16 @@ class SceneSettings:
     shadow_radius: float = 2.0
     """FWHMs within which brighter neighbours may take a faint star's light (0: no test).
 
-    The final significance test of :func:`_needed`. Case B seeds 51 and
-    52: false detections 131 -> 104 (the splits beside bright stars 21 ->
-    4), completeness 0.9523 -> 0.9507; 3 FWHM changes nothing.
+    The final significance test of :func:`_needed`; 3 FWHM changes nothing.
+    """
+    shadow_snr: float = 4.0
+    """S/N, with its brighter neighbours free, below which a reported star is a split.
+
+    Case B, seeds 51+52 and 91+92 (without the test: completeness 0.951 and
+    0.950, false detections 142 and 158, of which 21 and 28 splits beside
+    bright stars): at 4.0 0.952 and 0.951, 109 and 140 (8 and 10 splits);
+    at 4.5 (the reporting cut) 0.950 and 0.948, 102 and 132, real
+    companions of bright stars being lost too; at 3.0 0.951, 144 on 91+92.
     """
     leftover_threshold: float = 4.0
     """Significance (sigma) of the peaks added after the forced pass beside known stars.
@@ -371,9 +378,7 @@ def _joint_pass(
     free = np.flatnonzero(~joint & ~pinned)
     if len(free):
         resid = frame.image - sky - stars_model
-        fx, fy, _ = refine_positions(
-            resid, frame.weight(var), tables, x[free], y[free], flux[free]
-        )
+        fx, fy, _ = refine_positions(resid, frame.weight(var), tables, x[free], y[free], flux[free])
         nx_[free], ny_[free] = fx, fy
     coef3[:, 1:] = 0.0
     # Drop noise peaks and duplicates before the next pass.
@@ -407,8 +412,8 @@ def _needed(
     """False for stars whose light their brighter neighbours explain (:mod:`.shadow`).
 
     The test is on the stars that would be reported (S/N >= ``min_snr_final``
-    with positions fixed): a star whose S/N falls below that with the
-    brighter neighbours within ``shadow_radius`` FWHM free in flux and
+    with positions fixed): a star whose S/N falls below ``shadow_snr`` with
+    the brighter neighbours within ``shadow_radius`` FWHM free in flux and
     position is a split of their PSF's misfit and leaves the model, its
     light going back to them. Weaker stars stay in the model and out of
     the table as before. Saturated stars are kept.
@@ -429,7 +434,7 @@ def _needed(
         frame.sqrt_weight(frame.variance(result.model)),
         radius=st.shadow_radius * fwhm,
     )
-    keep[test & (iso * factor < st.min_snr_final)] = False
+    keep[test & (iso * factor < st.shadow_snr)] = False
     log.debug("%d stars explained by brighter neighbours", int((~keep).sum()))
     return keep
 
