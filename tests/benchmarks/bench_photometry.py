@@ -63,6 +63,20 @@ bound would show against the isolated one ("crowded CRLB" row), and each
 method's robust scatter of (flux - true) / sigma_crowded ("/crowded" rows;
 1.0 is the best any unbiased fitter can do).
 
+``--oracles`` takes the crowded fitter apart: its final forced pass is
+repeated with one of its inputs replaced by the truth (the sky, the PSF,
+the positions of all stars, or the stars it missed added at their true
+places), and each variant's scatter over the oracle is printed per bin.
+Case B (seed 51): the PSF and the sky change nothing in the scatter (the
+fitted sky is 0.4 e-/px above the truth: it holds the light of ~1000 stars
+below the detection limit, and the true sky biases fluxes by +0.2 sigma);
+above 3000 e- the scatter over the oracle drops from 0.27-0.28 sigma to
+0.22-0.24 with the missed stars added, and to 0.09-0.11 with the true
+positions of all stars. Further rounds of
+re-centring and forced fits leave the positions where they are (a fixed
+point). The excess over the crowded bound (which knows every star) is
+the confusion of the undetected stars and the positions of the blends.
+
 Run by hand:  .venv/bin/python tests/benchmarks/bench_photometry.py --cases A B
 """
 
@@ -476,6 +490,11 @@ def main() -> None:
     ap.add_argument(
         "--bound-stars", type=int, default=1000, help="stars per frame with the crowded bound"
     )
+    ap.add_argument(
+        "--oracles",
+        action="store_true",
+        help="the crowded fitter's forced pass with the truth in place of each input",
+    )
     args = ap.parse_args()
     for case in args.cases:
         shape, n = CASES[case]
@@ -565,6 +584,71 @@ def main() -> None:
                 if name != "oracle":
                     _print_regions("  regions -oracle", region_table(runs, "dz"))
         _print_speed_ratios(timing)
+        if args.oracles and field_psf is None:
+            print_oracle_variants(fields)
+
+
+def oracle_variants(field: StarField) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The crowded fitter's z, and its final forced pass's with inputs replaced by the truth.
+
+    Returns, per variant, z = (flux - true) / bound of every true star (NaN
+    where not found within 1 px) and the oracle's z on the same stars.
+    """
+    from fluxion.core.photometry.noise import NoiseModel
+    from fluxion.core.photometry.scene.fitter import fit_scene
+    from fluxion.core.photometry.scene.forced import final_pass
+    from fluxion.core.photometry.scene.records import SceneFrame, ScenePSF
+
+    tx, ty, tf = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
+    bound = isolated_bounds(field)
+    z_oracle = (oracle_fit(field)[2] - tf) / bound
+    noise = NoiseModel(1.0, field.read_noise)
+    img = field.image * field.gain
+    start = analytic_psf("moffat", FWHM, beta=BETA)
+    res = fit_scene(img, noise=noise, psf=start)
+    frame = SceneFrame.of(img, noise, None, None, 1e-4)
+    fitted, true_psf = ScenePSF.of(res.psf), ScenePSF.of(start)
+    true_sky = np.full(img.shape, field.sky)
+    x, y, fl = (np.asarray(res.table[c], dtype=np.float64) for c in ("x", "y", "flux"))
+    d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
+    found = d < 1.0
+    missed = ~found & (d > 1.5)
+    plus = (np.r_[x, tx[missed]], np.r_[y, ty[missed]], np.r_[fl, tf[missed]])
+    variants = {
+        "fitted": (res.sky, fitted, (x, y, fl)),
+        "true sky": (true_sky, fitted, (x, y, fl)),
+        "true PSF": (res.sky, true_psf, (x, y, fl)),
+        "missed stars added": (res.sky, fitted, plus),
+        "true positions": (res.sky, fitted, (tx, ty, tf)),
+        "true positions, sky, PSF": (true_sky, true_psf, (tx, ty, tf)),
+    }
+    out = {}
+    for name, (sky, psf, (vx, vy, vf)) in variants.items():
+        flux = np.asarray(final_pass(frame, sky, psf, vx, vy, vf, res.passes).table["flux"])
+        if vx is tx:
+            z = (flux - tf) / bound
+        else:
+            z = np.where(found, (flux[i] - tf) / bound, np.nan)
+        out[name] = (z, z_oracle)
+    return out
+
+
+def print_oracle_variants(fields: list[StarField]) -> None:
+    """Per bin: each variant's total scatter and its bias and scatter over the oracle."""
+    runs = [oracle_variants(f) for f in fields]
+    tf = np.concatenate([np.asarray(f.truth["flux"]) for f in fields])
+    print(f"{'oracle variants':28s}" + "  ".join(f"{f'{lo:g}+':>19s}" for lo in BINS[1:-1]))
+    print(f"{'':28s}" + "  ".join(f"{'scat  -oracle b/s':>19s}" for _ in BINS[1:-1]))
+    for name in runs[0]:
+        z = np.concatenate([r[name][0] for r in runs])
+        z0 = np.concatenate([r[name][1] for r in runs])
+        cells = []
+        for lo, hi in zip(BINS[1:-1], BINS[2:], strict=True):
+            sel = np.isfinite(z) & (tf >= lo) & (tf < hi)
+            dz = z[sel] - z0[sel]
+            loc, scale, _ = _robust(dz, boot=0)
+            cells.append(f"{_robust(z[sel], boot=0)[1]:5.2f}  {loc:+5.2f} {scale:4.2f}".rjust(19))
+        print(f"{name:28s}" + "  ".join(cells), flush=True)
 
 
 def _print_speed_ratios(timing: dict[str, tuple[float, float]]) -> None:
