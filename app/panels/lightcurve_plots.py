@@ -59,6 +59,8 @@ class LightCurvePlot(QWidget):
         self._x = np.empty(0)
         self._y = np.empty(0)
         self._frames = np.empty(0, int)
+        self._y_shown = np.empty(0)
+        self.plot.getPlotItem().vb.sigResized.connect(self._on_resized)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
@@ -85,6 +87,7 @@ class LightCurvePlot(QWidget):
         self.errors.setData(x=x[use], y=mag[use], height=2 * e[use])
         gone = ok & excluded
         self.excluded.setData(x=x[gone], y=mag[gone], data=frames[gone])
+        shown = [mag[ok] - e[ok], mag[ok] + e[ok]]
         if check is not None:
             cm, ce = (np.asarray(a, float) for a in check)
             # The check star is drawn 0.5 mag below the target's faintest point,
@@ -94,11 +97,40 @@ class LightCurvePlot(QWidget):
             self.check.setData(x=x[cok], y=cm[cok] + shift)
             self.check_errors.setData(x=x[cok], y=cm[cok] + shift,
                                       height=2 * np.nan_to_num(ce[cok]))  # fmt: skip
+            shown.append(cm[cok] + shift + np.nan_to_num(ce[cok]))
         else:
             self.check.setData([], [])
             self.check_errors.setData(x=np.empty(0), y=np.empty(0), height=np.empty(0))
         self.plot.setLabel("bottom", x_label)
         self.marker.setData([], [])
+        self._leave_room_for_the_legend(np.concatenate(shown))
+
+    def _leave_room_for_the_legend(self, y: np.ndarray) -> None:
+        """Magnitudes' range with room above the brightest point for the legend.
+
+        The legend sits in the top left corner (on a dark backing) and covered
+        the target's first points; its height in pixels is kept free above them.
+        """
+        y = y[np.isfinite(y)]
+        self._y_shown = y
+        if not y.size:
+            self.plot.enableAutoRange()
+            return
+        lo, hi = float(y.min()), float(y.max())
+        span = max(hi - lo, 0.01)
+        item = self.plot.getPlotItem()
+        legend_px = item.legend.boundingRect().height() + 12  # its offset and a margin
+        view_px = item.vb.height()
+        # Before the first layout the view has no height: a third of it, as a guess.
+        room = legend_px / view_px if view_px > 2 * legend_px else 1.0 / 3.0
+        total = span / max(1.0 - room - 0.05, 0.2)
+        # The magnitude axis is inverted: the bright end (lo) is at the top.
+        self.plot.setYRange(lo - room * total, hi + 0.05 * total, padding=0)
+        self.plot.enableAutoRange(axis="x")
+
+    def _on_resized(self) -> None:
+        if self._y_shown.size:
+            self._leave_room_for_the_legend(self._y_shown)
 
     def mark_frame(self, frame: int) -> None:
         """Circle the point of ``frame``."""

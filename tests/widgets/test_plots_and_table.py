@@ -160,3 +160,21 @@ def test_legends_have_a_backing_so_they_stay_readable_over_points(show) -> None:
     for legend in (diagnostic_plot("y", "x", legend=True).getPlotItem().legend,
                    show(LightCurvePlot()).plot.getPlotItem().legend):  # fmt: skip
         assert legend.opts["brush"].color().alpha() >= 150
+
+
+def test_light_curve_legend_leaves_the_points_uncovered(show, qtbot) -> None:
+    """The legend in the top left corner sits in room kept above the brightest point."""
+    from fluxion.app.panels.lightcurve_plots import LightCurvePlot
+
+    plot = show(LightCurvePlot())
+    plot.resize(500, 300)
+    x = np.linspace(0.0, 1.5, 30)
+    mag = 12.0 + 0.01 * np.sin(6.0 * x)  # flat: every point near the top edge of the data
+    check = (np.full(30, 13.0), np.full(30, 0.002))
+    plot.set_curve(x, mag, np.full(30, 0.001), np.arange(30), np.zeros(30, bool), check)
+    qtbot.wait(50)
+    item = plot.plot.getPlotItem()
+    legend = item.legend.mapRectToScene(item.legend.boundingRect())
+    box = item.vb.mapSceneToView(legend).boundingRect()
+    covered = (x >= box.left()) & (x <= box.right()) & (mag >= box.top()) & (mag <= box.bottom())
+    assert not covered.any(), f"{covered.sum()} target points under the legend"
