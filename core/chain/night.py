@@ -40,6 +40,7 @@ from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
+from ..registration import Registration
 from ..runtime.cputime import CpuLedger
 from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
@@ -54,7 +55,14 @@ from .calibrate import (
 from .lightcurve import light_curve_from_magnitudes
 from .register import add_registration, place_through_registration, register_lights
 from .solve import frame_wcs
-from .worker import FrameJob, FrameReport, measure_target, process_frame, seed_calibration
+from .worker import (
+    FrameJob,
+    FrameReport,
+    measure_target,
+    process_frame,
+    register_night,
+    seed_calibration,
+)
 
 __all__ = ["NightParams", "NightRun", "FRAMES_FILE", "LIGHT_CURVE_FILE", "run_night"]
 
@@ -183,6 +191,43 @@ def _threads_like(executor: Executor | None) -> Iterator[Executor | None]:
         return
     with ThreadPoolExecutor(width) as pool:
         yield pool
+
+
+def _register_beside(
+    executor: Executor | None,
+    job: FrameJob,
+    store: ProductStore,
+    lights: list[FrameInfo],
+    found: list,
+    state: StepState,
+) -> Callable[[CpuLedger], tuple[Registration | None, list[int]]]:
+    """The night's registration, started; the returned function waits for it.
+
+    On worker processes it runs on one of them (idle once the frames are
+    done) while this process places the target and builds the light curve:
+    the two whole-night steps overlap instead of following each other. With
+    threads (one interpreter, one core for Python) or no executor it runs
+    here, now. A worker that fails it leaves it to this process.
+    """
+    if executor is None or isinstance(executor, ThreadPoolExecutor):
+        done = register_lights(store, lights, state, found=found)
+        return lambda ledger: done
+    future = executor.submit(register_night, job, [portable(f) for f in lights], found)
+    memo: list = []
+
+    def wait(ledger: CpuLedger) -> tuple[Registration | None, list[int]]:
+        if not memo:
+            try:
+                registration, order, cpu = future.result()
+                # Serial all the same: only the target and the light curve run beside it.
+                ledger.phases["registration (worker)"] = cpu
+                memo.append((registration, order))
+            except Exception as exc:  # a worker lost: the registration is made here
+                log.warning("registration: on this process (%s)", exc)
+                memo.append(register_lights(store, lights, state, found=found))
+        return memo[0]
+
+    return wait
 
 
 def _uncount(counts: dict[str, dict[str, int]], step: str, status: str | None) -> None:
@@ -331,12 +376,15 @@ def run_night(
         for k, line in enumerate(solve_summary(solved, problems, noun="lights"))
     ]
 
-    # -- registration on the detected stars ----------------------------------------------
+    # -- registration on the detected stars, on a worker beside the target's steps -------
     found = [report_of(f).sources for f in lights]
     with ledger.phase("registration"):
-        registration, order = register_lights(store, lights, state.sub(0.9, 0.91), found=found)
-    if registration is not None:
-        notes.append(f"registration: {registration.summary()}")
+        registering = _register_beside(executor, job, store, lights, found, state.sub(0.9, 0.91))
+    registration_note = len(notes)
+
+    def registered() -> tuple[Registration | None, list[int]]:
+        with ledger.phase("registration"):
+            return registering(ledger)
 
     # -- the target ------------------------------------------------------------------
     target_xy: list = [None] * len(lights)
@@ -357,7 +405,8 @@ def run_night(
         if target is not None and getattr(target, "project_entry", {}).get("kind") == "fixed":
             # A star stays where the stars are: unsolved lights get it by registration.
             unsolved = [w is None for w in wcs]
-            target_xy = place_through_registration(target_xy, unsolved, registration, order)
+            if any(unsolved):
+                target_xy = place_through_registration(target_xy, unsolved, *registered())
     # Lights left for the night to place the target (a track, the registration), and
     # lights where the night placed it elsewhere than their own solution did.
     again = [
@@ -405,6 +454,9 @@ def run_night(
         entry = dict(getattr(target, "project_entry", {}))
         project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
+    registration, order = registered()
+    if registration is not None:
+        notes.insert(registration_note, f"registration: {registration.summary()}")
     table = add_registration(
         _frames_table(lights, [report_of(f) for f in lights]), registration, order
     )

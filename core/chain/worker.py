@@ -39,7 +39,7 @@ from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
-from ..registration import RegistrationSources
+from ..registration import Registration, RegistrationSources
 from ..runtime.cputime import task_cpu
 from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
@@ -58,7 +58,7 @@ from .detect import detect_frame
 from .lightcurve import target_row
 from .measure import photometry_frame, zeropoint_frame
 from .record import FrameRecord
-from .register import registration_stars
+from .register import register_lights, registration_stars
 from .solve import solve_frame
 
 __all__ = [
@@ -67,6 +67,7 @@ __all__ = [
     "FrameStore",
     "measure_target",
     "process_frame",
+    "register_night",
     "seed_calibration",
 ]
 
@@ -387,6 +388,16 @@ def measure_target(
         report.errors.append(failure_message(exc))
     _finish(report, store, started)
     return report
+
+
+def register_night(
+    job: FrameJob, lights: list[FrameInfo], found: list
+) -> tuple[Registration | None, list[int], float]:
+    """The night's :func:`register_lights` on a worker: registration, order, its CPU seconds."""
+    single_thread_worker_process()
+    started = task_cpu()
+    registration, order = register_lights(FrameStore(job.folder, job.names), lights, found=found)
+    return registration, order, task_cpu() - started
 
 
 def _finish(report: FrameReport, store: FrameStore, started: float) -> None:

@@ -131,6 +131,15 @@ def test_process_workers_give_the_threaded_results_masters_made_on_threads(
     assert on_processes.counts == threaded.counts
     for name in ("fwhm", "n_sources", "zero_point", "zero_point_err", "astrometric_rms_arcsec"):
         np.testing.assert_allclose(on_processes.frames[name], threaded.frames[name], rtol=1e-9)
+    # The registration, made on a worker beside the light curve, is the one made here.
+    assert list(on_processes.frames["reg_status"]) == list(threaded.frames["reg_status"])
+    assert list(threaded.frames["reg_status"]).count("ok") >= 3
+    for name in ("reg_dx", "reg_dy", "reg_rotation", "reg_scale", "reg_rms"):
+        np.testing.assert_allclose(on_processes.frames[name], threaded.frames[name], rtol=1e-9)
+    assert [n for n in on_processes.notes if n.startswith("registration")] == [
+        n for n in threaded.notes if n.startswith("registration")
+    ]
+    assert "registration (worker)" in on_processes.cpu.phases
     curve = np.asarray(on_processes.light_curve["mag"])
     np.testing.assert_allclose(curve, threaded.light_curve["mag"], rtol=1e-9)
     assert list(on_processes.frames["status"]) == ["ok"] * 4
