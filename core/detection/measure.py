@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceFlags", "frame_fwhm", "frame_profile", "measure_sources"]
 
+# winpos flags that leave a windowed centroid usable: the window crossed the
+# frame's edge or held masked pixels (both flagged on the source already).
+_WINDOW_KEPT = sep.APER_TRUNC | sep.APER_HASMASKED
+
 # Below this S/N a source's half-light radius is too noisy to size its centroid window.
 _FAINT_SNR = 10.0
 
@@ -134,20 +138,30 @@ def measure_sources(
     moved = np.hypot(xw - x_iso, yw - y_iso)
     # An edge-truncated window still gives SExtractor's XWIN; keep it, flagged.
     flags |= wflag.astype(np.int64) & sep.APER_TRUNC
-    good_win = ((wflag & ~sep.APER_TRUNC) == 0) & np.isfinite(xw) & np.isfinite(yw) & (moved < 1.0)
+    # So does a window holding masked pixels (a cosmic ray, a hot pixel): sep
+    # gives them the window's mean unmasked value. The isophotal barycentre
+    # it used to fall back to was worse by far: 0.3 instead of 0.06 px rms for
+    # the bright stars of simulated 5 px frames (its filtered isophote is wide).
+    good_win = ((wflag & ~_WINDOW_KEPT) == 0) & np.isfinite(xw) & np.isfinite(yw) & (moved < 1.0)
     if p.mask_neighbours:
         # The move may instead be the barycentre's fault: a low threshold
         # gives a bright star an isophote that takes in a faint neighbour's
         # light. The window run again without the detected neighbours' pixels
         # settles on the source itself; it is kept when it lands on the
         # source's own pixels.
-        for i in np.flatnonzero(~good_win & (wflag == 0)):
+        for i in np.flatnonzero(~good_win & ((wflag & ~sep.APER_HASMASKED) == 0)):
             again = _window_without_neighbours(
                 data, bad, segmap, int(i), x_iso[i], y_iso[i], sig[i]
             )
             if again is not None:
                 xw[i], yw[i] = again
                 good_win[i] = True
+    # A blend is not symmetric about its centroid: only single sources are mirrored.
+    single = (flags & sep.OBJ_MERGED) == 0
+    for i in np.flatnonzero(good_win & single & ((wflag & sep.APER_HASMASKED) != 0)):
+        mirrored = _window_mirrored(data, bad, xw[i], yw[i], sig[i])
+        if mirrored is not None and math.hypot(mirrored[0] - xw[i], mirrored[1] - yw[i]) < 1.0:
+            xw[i], yw[i] = mirrored
     x = np.where(good_win, xw, x_iso)
     y = np.where(good_win, yw, y_iso)
     flags[~good_win] |= SourceFlags.CENTROID_ISOPHOTAL
@@ -178,6 +192,46 @@ def measure_sources(
         flags,
         npix=objects["npix"],
     )
+
+
+def _window_mirrored(
+    data: np.ndarray, bad: np.ndarray, x0: float, y0: float, sig: float
+) -> tuple[float, float] | None:
+    """A windowed centroid whose masked pixels take the value of their mirror image.
+
+    sep fills a window's masked pixels with its mean unmasked value, far
+    below a star's core: a cosmic ray masked next to the peak pulls the
+    centroid away from it (0.3 px for an S/N 100 star of a simulated 3 px
+    frame). A star is symmetric about its centre, so each masked pixel is
+    given the value of the pixel opposite it through the centroid, and the
+    window is run again, twice (the second about the first one's centre).
+    Pixels whose mirror image is masked too keep sep's fill. None when the
+    window fails or leaves the cut-out.
+    """
+    ny, nx = data.shape
+    reach = int(math.ceil(4.0 * sig)) + 4
+    cx, cy = int(round(x0)), int(round(y0))
+    ys = slice(max(cy - reach, 0), min(cy + reach + 1, ny))
+    xs = slice(max(cx - reach, 0), min(cx + reach + 1, nx))
+    masked = bad[ys, xs]
+    iy, ix = np.nonzero(masked)
+    x, y = x0 - xs.start, y0 - ys.start
+    for _ in range(2):
+        cut = np.array(data[ys, xs], dtype=np.float32)
+        my = np.rint(2.0 * y - iy).astype(np.intp)
+        mx = np.rint(2.0 * x - ix).astype(np.intp)
+        ok = (my >= 0) & (my < cut.shape[0]) & (mx >= 0) & (mx < cut.shape[1])
+        ok[ok] = ~masked[my[ok], mx[ok]]
+        cut[iy[ok], ix[ok]] = cut[my[ok], mx[ok]]
+        still = masked.copy()
+        still[iy[ok], ix[ok]] = False
+        xw, yw, flag = sep.winpos(cut, [x], [y], [sig], mask=still, subpix=0)
+        if flag[0] & ~sep.APER_HASMASKED or not (np.isfinite(xw[0]) and np.isfinite(yw[0])):
+            return None
+        if np.hypot(xw[0] - x, yw[0] - y) > 3.0:
+            return None
+        x, y = float(xw[0]), float(yw[0])
+    return x + xs.start, y + ys.start
 
 
 def _window_without_neighbours(
@@ -211,7 +265,9 @@ def _window_without_neighbours(
         mask=mask,
         subpix=0,
     )
-    if flag[0] != 0 or not (np.isfinite(xw[0]) and np.isfinite(yw[0])):
+    # The neighbours' pixels are masked on purpose: only a window out of the
+    # cut-out or all masked fails.
+    if flag[0] & ~sep.APER_HASMASKED or not (np.isfinite(xw[0]) and np.isfinite(yw[0])):
         return None
     if np.hypot(xw[0] - (x0 - xs.start), yw[0] - (y0 - ys.start)) > 3.0:
         return None
