@@ -144,9 +144,9 @@ class FramePixels:
 
     @property
     def valid(self) -> np.ndarray:
-        """1.0 at good pixels, 0.0 at bad ones (for aperture areas)."""
+        """True at good pixels (bool: aperture areas sum it as 1 and 0)."""
         if "valid" not in self._made:
-            self._made["valid"] = (~self.bad).astype(np.float64)
+            self._made["valid"] = ~self.bad
         return self._made["valid"]
 
     def at_or_above(self, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -51,13 +51,23 @@ def _native(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.float64)
 
 
-def frame_sky(image: np.ndarray, mask: np.ndarray | None = None, box: int = 64) -> FrameSky:
-    """Estimate the sky with sep on a ``box`` px mesh (masked pixels ignored)."""
+def frame_sky(
+    image: np.ndarray, mask: np.ndarray | None = None, box: int = 64, *, clean: bool = False
+) -> FrameSky:
+    """Estimate the sky with sep on a ``box`` px mesh (masked pixels ignored).
+
+    ``clean`` says that ``image`` is finite and 0 where ``mask`` is set (as
+    the photometry step prepares it): used as it is, without the copy that
+    zeroes the masked pixels (two frames' worth of float64 at 4096^2).
+    """
     data = _native(image)
-    bad = ~np.isfinite(data)
-    if mask is not None:
-        bad |= mask
-    data = np.where(bad, 0.0, data)
+    if clean and mask is not None:
+        bad = np.asarray(mask, dtype=bool)
+    else:
+        bad = ~np.isfinite(data)
+        if mask is not None:
+            bad |= mask
+        data = np.where(bad, 0.0, data)
     box = int(max(8, min(box, min(data.shape) // 2 or 8)))
     bkg = sep.Background(data, mask=bad, bw=box, bh=box, fw=3, fh=3)
     return FrameSky(bkg.back(), bkg.rms(), float(bkg.globalback), float(bkg.globalrms))

@@ -211,7 +211,7 @@ class Photometry:
         if positions is not None:
             positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         state.progress(0.02, "sky")
-        sky = frame_sky(img, bad)
+        sky = frame_sky(img, bad, clean=True)
         if gain is None:
             noise, img, sky = _effective_noise(data, bad, sky)
             g = noise.gain

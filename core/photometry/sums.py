@@ -30,6 +30,19 @@ def _xy(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(pos[:, 1])
 
 
+# Pixel types sep reads as they are (it sums in double precision): a mask of
+# valid pixels stays one byte a pixel instead of a float64 frame (128 MB at 4096^2).
+_SEP_TYPES = (np.float64, np.float32, np.int32, np.bool_, np.uint8)
+
+
+def _for_sep(image: np.ndarray) -> np.ndarray:
+    """``image`` as sep reads it: C-contiguous, native order, a type it knows (else float64)."""
+    data = np.asarray(image)
+    if data.dtype.type not in _SEP_TYPES or not data.dtype.isnative:
+        return np.ascontiguousarray(data, dtype=np.float64)
+    return np.ascontiguousarray(data)
+
+
 def circle_sums(image: np.ndarray, positions: np.ndarray, radius: float) -> np.ndarray:
     """Exact-overlap sums of ``image`` in circles of ``radius`` (photutils' 'exact').
 
@@ -40,7 +53,7 @@ def circle_sums(image: np.ndarray, positions: np.ndarray, radius: float) -> np.n
     x, y = _xy(positions)
     if x.size == 0:
         return np.zeros(0)
-    data = np.ascontiguousarray(image, dtype=np.float64)
+    data = _for_sep(image)
     far = np.float64(-1e6)  # sep is given finite positions; NaN ones come back NaN below
     total, _, _ = sep.sum_circle(
         data, np.where(np.isfinite(x), x, far), np.where(np.isfinite(y), y, far),
@@ -65,7 +78,7 @@ def circle_sums(image: np.ndarray, positions: np.ndarray, radius: float) -> np.n
 
 def circle_areas(valid: np.ndarray, positions: np.ndarray, radius: float) -> np.ndarray:
     """Area (px) of each circle over the ``valid`` pixels (photutils' ``area_overlap``)."""
-    return circle_sums(np.asarray(valid, dtype=np.float64), positions, radius)
+    return circle_sums(valid, positions, radius)
 
 
 def circle_frame_areas(shape: tuple[int, int], positions: np.ndarray, radius: float) -> np.ndarray:

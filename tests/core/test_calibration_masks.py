@@ -41,3 +41,18 @@ def test_pixel_noise_of_white_noise():
     image = rng.normal(1000.0, 12.0, (1024, 1024)).astype(np.float32)
     image[::97, ::89] = np.nan
     assert pixel_noise(image) == pytest.approx(12.0, rel=0.01)
+
+
+def test_saturation_mask_grows_each_saturated_pixel_by_one():
+    from scipy import ndimage
+
+    from fluxion.core.calibration.masks import saturation_mask
+
+    rng = np.random.default_rng(2)
+    raw = rng.uniform(0.0, 60000.0, (64, 80)).astype(np.float32)
+    raw[rng.random(raw.shape) < 0.01] = 65535.0
+    raw[0, 0] = raw[63, 79] = raw[0, 40] = 65535.0  # corners and edges
+    raw[10, 10] = np.nan
+    expected = ndimage.binary_dilation(raw >= 65535.0, structure=np.ones((3, 3), bool))
+    np.testing.assert_array_equal(saturation_mask(raw, 65535.0), expected)
+    assert not saturation_mask(np.zeros((8, 8)), 1.0).any()
