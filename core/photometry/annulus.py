@@ -153,7 +153,10 @@ class FramePixels:
         """(rows, cols) of the good pixels at or above ``level`` (e.g. saturated)."""
         key = ("at_or_above", float(level))
         if key not in self._made:
-            self._made[key] = np.nonzero((self.clean >= level) & ~self.bad)
+            # The few pixels at the level first, then their mask (not the whole frame's).
+            rows, cols = np.nonzero(self.clean >= level)
+            good = ~self.bad[rows, cols]
+            self._made[key] = (rows[good], cols[good])
         return self._made[key]
 
 
@@ -174,6 +177,22 @@ class SkyMemo:
     def __init__(self) -> None:
         self._rows: dict[tuple[float, ...], tuple[float, float, int]] = {}
         self._pixels: dict[tuple[int, int, int], tuple[object, ...]] = {}
+
+    def prepared(
+        self, clean: np.ndarray, bad: np.ndarray, sky_mask: np.ndarray | None = None
+    ) -> None:
+        """Say that ``clean`` (float64) is finite and 0 wherever ``bad`` is set.
+
+        :meth:`pixels` of these arrays then takes them as they are: the same
+        arrays :meth:`FramePixels.of` would make, without copying the frame.
+        """
+        clean = np.asarray(clean)
+        bad = np.asarray(bad, dtype=bool)
+        if clean.dtype != np.float64 or clean.shape != bad.shape:
+            raise ValueError("a prepared frame is float64 with a mask of its shape")
+        sky_bad = bad if sky_mask is None else (bad | np.asarray(sky_mask, dtype=bool))
+        key = (id(clean), id(bad), id(sky_mask))
+        self._pixels[key] = (FramePixels(clean, bad, sky_bad), clean, bad, sky_mask)
 
     def pixels(
         self, data: np.ndarray, mask: np.ndarray | None, sky_mask: np.ndarray | None

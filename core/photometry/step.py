@@ -300,6 +300,8 @@ class Photometry:
         cog = None
         # The curve's stars are mostly the measured ones: their skies once.
         memo = SkyMemo()
+        # The frame is already finite and 0 at its bad pixels: no cleaned copy of it.
+        memo.prepared(img, bad, sky_mask)
         if radius <= 0 or p.aperture_correction:
             radii = np.linspace(0.5 * fwhm, 0.95 * annulus[0], 20)
             try:
