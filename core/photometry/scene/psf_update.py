@@ -14,6 +14,7 @@ import logging
 
 import numpy as np
 from astropy.stats import mad_std
+from scipy.spatial import cKDTree
 
 from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf
 from ..gridpsf import PSFField, choose_psf, refit_field
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 STAMP = 21
 SCORE_SIZE = 15  # px: the stamp of the profile fit
 BLEND_CUT = 3.0  # robust sigmas of the chi^2 above which a PSF star is a blend
+ALONE = 10.0  # px: no other fitted star this near a PSF star (4 FWHM of a 2.5 px core)
 
 
 def select_psf_stars(
@@ -40,15 +42,25 @@ def select_psf_stars(
     *,
     min_snr: float = 30.0,
     max_stars: int = 400,
+    alone: float = ALONE,
 ) -> np.ndarray:
     """Indices of stars fit to shape the PSF: bright, dominant in their stamp, clean.
 
     Chosen stars are also at least a stamp apart, so that one image with only
-    the other stars subtracted serves all of them.
+    the other stars subtracted serves all of them, and have no other fitted
+    star within ``alone`` px.
     """
     ny, nx = shape
     m = STAMP
     ok = (snr > min_snr) & (own_fraction > 0.8) & ~bad_near
+    if alone > 0 and len(x) > 1:
+        # A neighbour's model, subtracted with the PSF still being refined
+        # (the first pass's constant one in a varying field), bends the
+        # star's wings: FA (500 stars, PSF 2.5 -> 4.5 px) fitted beta 2.990
+        # for 3 with them, 2.998 without, and fluxes +0.06..+0.10 sigma
+        # against the oracle's became +0.03..+0.06.
+        near, _ = cKDTree(np.c_[x, y]).query(np.c_[x, y], k=2)
+        ok &= near[:, 1] > alone
     ok &= (x > m) & (x < nx - 1 - m) & (y > m) & (y < ny - 1 - m)
     cand = np.flatnonzero(ok)
     cand = cand[np.argsort(snr[cand])[::-1]]
