@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 PHASES = 16
+COMPACT_BELOW = 0.9
+"""The design's rows are only the covered pixels when fewer than this fraction are."""
 DERIVATIVE_SIZE = 15  # px: the shift of a star is measured in its core
 _H = 1.0 / (4 * PHASES)  # finite-difference step for the derivative stamps
 
@@ -271,7 +273,9 @@ class SceneDesign:
         """The noise-weighted matrix with unit-norm columns, the norms, and its pixels.
 
         Only pixels that some stamp covers are rows (LSQR's vectors shrink
-        accordingly); the third value is their flat index in the image. LSQR
+        accordingly) unless nearly all are, when the rows are the image's
+        pixels (the right-hand side must then be 0 on the uncovered ones:
+        :meth:`rhs`); the third value is the covered pixels' flat index. LSQR
         converges in far fewer iterations on a matrix whose columns have equal
         norms (crowdsource's renormalisation). ``dtype`` is the matrix's
         (the norms stay float64).
@@ -280,8 +284,16 @@ class SceneDesign:
         covered = np.zeros(npix, dtype=bool)
         covered[self.rows] = True
         pixels = np.flatnonzero(covered)
-        compact = np.cumsum(covered, dtype=np.int32)
-        compact -= 1
+        if len(pixels) > COMPACT_BELOW * npix:
+            # Nearly every pixel is covered (a crowded frame): renumbering
+            # the rows would cost more than LSQR saves on the few empty
+            # ones (an empty row with a zero right-hand side changes
+            # nothing in LSQR's iterates or its stopping tests).
+            rows, n_rows = self.rows, npix
+        else:
+            compact = np.cumsum(covered, dtype=np.int32)
+            compact -= 1
+            rows, n_rows = compact[self.rows], len(pixels)
         v = self.vals * sqrt_w.astype(np.float32).ravel()[self.rows]
         norm = np.ones(self.n_columns)
         for c0, block in self._per_column(v):
@@ -290,12 +302,21 @@ class SceneDesign:
             norm[c0 : c0 + len(nb)] = nb
             block /= nb[:, None]
         # int32 indices: scipy would otherwise copy them down itself.
-        rows = compact[self.rows]
         mat = sp.csc_array(
             (v.astype(dtype, copy=False), rows, self.indptr.astype(np.int32)),
-            shape=(len(pixels), self.n_columns),
+            shape=(n_rows, self.n_columns),
         )
         return mat, norm, pixels
+
+    @staticmethod
+    def rhs(mat: sp.csc_array, pixels: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The right-hand side (float32) of :meth:`weighted`'s matrix from an image's values."""
+        flat = values.ravel()
+        if mat.shape[0] == len(pixels):
+            return flat[pixels].astype(np.float32)
+        b = np.zeros(mat.shape[0], dtype=np.float32)
+        b[pixels] = flat[pixels]
+        return b
 
     def column_norms(self, sqrt_w: np.ndarray) -> np.ndarray:
         """Norm of every noise-weighted column (the Fisher information of its coefficient)."""

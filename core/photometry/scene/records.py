@@ -45,7 +45,7 @@ class Solver:
         # and a few over pixel-long vectors, all bound by memory bandwidth;
         # float32 carries 7 digits, far below the 1e-4 tolerance.
         mat, norm, pixels = design.weighted(sqrt_w, np.float32)
-        b = (sqrt_w * data).ravel()[pixels].astype(np.float32)
+        b = design.rhs(mat, pixels, sqrt_w * data)
         out = lsqr(
             mat,
             b,
