@@ -167,7 +167,7 @@ def _run(
     t0 = time.perf_counter()
     if workers > 1 and kind == "threads":
         pool = ThreadPoolExecutor(workers)
-    children = 0.0
+    children = {"workers": 0.0, "forkserver": 0.0, "peak_mb": 0.0}
     try:
         result = run_night(
             project, frames, params, catalog=catalog,
@@ -180,7 +180,7 @@ def _run(
             pool.shutdown()
     seconds = time.perf_counter() - t0
     peak, cpu = _usage()
-    cpu += children
+    cpu += children["workers"] + children["forkserver"]
     n = len(result.frames)
     split = result.cpu.summary()
     # Before run_night: the interpreter, the imports, the scan, the catalog.
@@ -195,33 +195,50 @@ def _run(
         "peak_rss_mb": peak,
         "accuracy": _accuracy(night, folder) if accuracy else {},
         "split": split,
-        # Worker processes' CPU beyond their frames: start-up (the forkserver's
-        # imports), pickling, waiting; threads have none of their own.
-        "overhead": max(children - split["workers"], 0.0) if kind == "processes" else 0.0,
+        # Worker processes' CPU beyond their frames (start-up, pickling, the
+        # first frame's warm-up); threads have none of their own.
+        "overhead": max(children["workers"] - split["workers"], 0.0)
+        if children["workers"]
+        else 0.0,
+        # The forkserver's: the chain imported once, beside this process's start.
+        "forkserver": children["forkserver"],
+        "worker_peak_mb": children["peak_mb"],
     }
 
 
-def _pool_cpu(pool) -> float:
-    """CPU seconds of a WorkerPool's live processes and of their forkserver (Linux's /proc).
+def _pool_cpu(pool) -> dict:
+    """CPU seconds of a WorkerPool's live workers and of their forkserver, the workers'
+    largest peak memory (MB), from Linux's /proc.
 
     The workers are the forkserver's children, not this process's: their
     time never reaches ``RUSAGE_CHILDREN``, so it is read before they exit.
     """
     from multiprocessing import forkserver
 
-    pids = list(getattr(pool._pool, "_processes", None) or {})
-    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
-    if server:
-        pids.append(server)
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
+
+    def cpu(pid: int) -> float:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+    def peak(pid: int) -> float:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            return 0.0
+        kb = [float(x.split()[1]) for x in status if x.startswith("VmHWM:")]
+        return kb[0] / 1024 if kb else 0.0
+
+    workers = list(getattr(pool._pool, "_processes", None) or {})
+    server = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    return {
+        "workers": sum(cpu(p) for p in workers),
+        "forkserver": cpu(server) if server else 0.0,
+        "peak_mb": max((peak(p) for p in workers), default=0.0),
+    }
 
 
 def _accuracy(night: Path, project: Path) -> dict:
@@ -535,22 +552,39 @@ def _print_split(runs: list[dict]) -> None:
     """
     phases = list(dict.fromkeys(k for r in runs for k in r["split"] if k != "workers"))
     print("\nCPU seconds: serial (this process, one core) by phase | parallel (the workers' "
-          "frames) | overhead (worker processes beyond their frames)")  # fmt: skip
-    head = "".join(f"{k[:12]:>13}" for k in phases)
-    print(f"  {'run':<11}{head}{'serial':>9}{'parallel':>10}{'overhead':>10}{'serial %':>10}"
-          f"{'2 cores':>9}")  # fmt: skip
+          "frames) | overhead (worker processes beyond their frames) | forkserver")  # fmt: skip
+    head = "".join(f"{k.replace('registration', 'reg.')[:12]:>13}" for k in phases)
+    print(f"  {'run':<11}{head}{'serial':>9}{'parallel':>10}{'overhead':>10}{'forksrv':>9}"
+          f"{'serial %':>10}{'Amdahl':>8}{'overlap':>9}")  # fmt: skip
     one = next(r for r in runs if r["workers"] == 1)
     total_one = sum(one["split"].values())
     for r in runs:
         split = r["split"]
         serial = sum(v for k, v in split.items() if k != "workers")
-        parallel, overhead = split["workers"], r["overhead"]
+        parallel, overhead, server = split["workers"], r["overhead"], r.get("forkserver", 0.0)
         # Against the one-worker run's CPU (all of it on one core).
-        bound = total_one / (serial + (parallel + overhead) / 2)
+        bound = total_one / (serial + (parallel + overhead + server) / 2)
+        # The same with what overlaps: the forkserver's imports beside this
+        # process's start (imports, scan, masters), this process's recording
+        # beside the workers' frames.
+        start = sum(split.get(k, 0.0) for k in ("imports", "scan", "start", "masters"))
+        during = sum(v for k, v in split.items() if k.startswith("frames"))
+        after = serial - start - during
+        model = total_one / (max(start, server) + (parallel + overhead + during) / 2 + after)
         row = "".join(f"{split.get(k, 0):13.2f}" for k in phases)
         print(f"  {r['workers']} {r['kind']:<9}{row}{serial:9.2f}{parallel:10.2f}{overhead:10.2f}"
-              + f"{100 * serial / (serial + parallel):9.1f}%{bound:8.2f}x")  # fmt: skip
-    print("  (2 cores: Amdahl's bound on the speed-up over the one-worker run, from CPU seconds)")
+              f"{server:9.2f}{100 * serial / (serial + parallel):9.1f}%{bound:7.2f}x"
+              f"{model:8.2f}x")  # fmt: skip
+    print(
+        "  (speed-up over the one-worker run that 2 idle cores allow, from CPU seconds: "
+        "Amdahl's bound with every serial second on one core, and with the overlaps)"
+    )
+    for r in runs:
+        if r.get("worker_peak_mb"):
+            print(
+                f"  {r['workers']} {r['kind']}: each worker process's peak memory "
+                f"{r['worker_peak_mb']:.0f} MB (this process {r['peak_rss_mb']:.0f} MB)"
+            )
 
 
 def _print_where(prof: dict) -> None:
