@@ -117,15 +117,26 @@ def _spline_coefficients(data: np.ndarray) -> np.ndarray:
     return hit[1]
 
 
-def _pixel_integrated(value, size: int, oversampling: int, subsample: int = 5) -> np.ndarray:
+def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes (offsets in -0.5..0.5) and weights (summing to 1) of a pixel's Gauss-Legendre rule.
+
+    The pixel mean of a FWHM 2.5 px Moffat's peak pixel is off by 3e-5 of
+    the peak with 3 nodes and 5e-7 with 4; five equally spaced samples (the
+    midpoint rule) were off by 3e-3.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+    return nodes / 2.0, weights / 2.0
+
+
+def _pixel_integrated(value, size: int, oversampling: int, order: int = 4) -> np.ndarray:
     """Average ``value(dx, dy)`` over a 1-px box centred on every oversampled node."""
     n = size * oversampling + 1
     c = (n - 1) / 2
     nodes = (np.arange(n) - c) / oversampling
-    sub = (np.arange(subsample) + 0.5) / subsample - 0.5
+    sub, w = _gauss_legendre(order)
     u = (nodes[:, None] + sub[None, :]).ravel()
     vals = value(u[None, :], u[:, None])
-    return vals.reshape(n, subsample, n, subsample).mean(axis=(1, 3))
+    return np.einsum("iajb,a,b->ij", vals.reshape(n, order, n, order), w, w)
 
 
 def analytic_psf(
@@ -279,22 +290,25 @@ class _ShapeFit:
         w: np.ndarray,
         w_flux: np.ndarray,
         off: np.ndarray,
-        subsample: int = 5,
+        order: int = 3,
     ) -> None:
         half = size // 2
-        sub = (np.arange(subsample) + 0.5) / subsample - 0.5
+        # Gauss-Legendre nodes: 9 samples per pixel as accurate as 1e-4 of
+        # the peak, where 25 equally spaced ones were off by 3e-3 (and cost
+        # 2.8x as much: the profile's power over every sample is the fit's time).
+        sub, wts = _gauss_legendre(order)
         grid = (np.arange(-half, half + 1)[:, None] + sub[None, :]).ravel()
         u = grid[None, :] - off[:, 0, None]
         v = grid[None, :] - off[:, 1, None]
         # r^2 of every sub-pixel sample, fixed during the fit.
         self.r2 = u[:, None, :] ** 2 + v[:, :, None] ** 2
-        self.kind, self.size, self.subsample = kind, size, subsample
+        self.kind, self.size, self.order = kind, size, order
         self.data, self.w_flux = data, w_flux
         self.weight = w * np.sqrt(w_flux)
         # The mean over each pixel's sub-pixel samples as products with an
         # averaging matrix: BLAS, several times faster than a mean over
         # strided axes of the reshaped array.
-        self._avg = np.kron(np.eye(size), np.full((1, subsample), 1.0 / subsample))
+        self._avg = np.kron(np.eye(size), wts[None, :])
         self._key: tuple[float, ...] | None = None
         self._f = self._q = self._log_q = self._stamps = np.zeros(0)
 
