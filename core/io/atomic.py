@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
+from ..runtime.quiet import quiet
 from .cards import repair_in_place, writable_header
 
 if TYPE_CHECKING:
@@ -89,6 +90,16 @@ def _os_cause(exc: BaseException) -> OSError | None:
     return None
 
 
+def _write_fits(dest: Path, writeto: Callable[[IO], object]) -> Path:
+    """Write a FITS file atomically; a comment too long for its card is cut without a warning.
+
+    astropy cuts such a comment as it writes (the value is kept); raw frames'
+    headers carry many, and the products' headers copy them.
+    """
+    with quiet(fits.verify.VerifyWarning, "Card is too long, comment will be truncated"):
+        return _write_atomically(dest, writeto, "wb")
+
+
 def atomic_write_fits(
     path: str | os.PathLike[str],
     data: np.ndarray | None,
@@ -116,12 +127,12 @@ def atomic_write_fits(
     # (and repaired) only when that fails, not before every write.
     data = None if data is None else np.asarray(data)
     try:
-        return _write_atomically(Path(path), fits.PrimaryHDU(data, header).writeto, "wb")
+        return _write_fits(Path(path), fits.PrimaryHDU(data, header).writeto)
     except Exception:  # noqa: BLE001 - cards astropy refuses raise anything; repaired below
         fixed = writable_header(header)
         if fixed is header:
             raise
-    return _write_atomically(Path(path), fits.PrimaryHDU(data, fixed).writeto, "wb")
+    return _write_fits(Path(path), fits.PrimaryHDU(data, fixed).writeto)
 
 
 def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) -> Path:
@@ -143,13 +154,13 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
         The destination path.
     """
     try:
-        return _write_atomically(Path(path), hdulist.writeto, "wb")
+        return _write_fits(Path(path), hdulist.writeto)
     except Exception:  # noqa: BLE001 - cards astropy refuses raise anything; repaired below
         # A header copied from a raw frame may carry cards astropy refuses to write.
         repaired = [repair_in_place(hdu.header) for hdu in hdulist]  # every HDU's
         if not any(repaired):
             raise
-    return _write_atomically(Path(path), hdulist.writeto, "wb")
+    return _write_fits(Path(path), hdulist.writeto)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -145,7 +145,12 @@ def _yaml_lines(columns: list[Column], meta: Any) -> list[str]:
         header["meta"] = OrderedDict(meta)
     dumper = _table_dumper()
     if dumper is not None:
-        text = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=130)
+        try:
+            text = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=130)
+        except UnicodeEncodeError:
+            # libyaml cannot emit a lone surrogate (a file name that is not
+            # UTF-8, decoded by os.fsdecode); PyYAML's emitter escapes it.
+            text = '"'
         # Without a double-quoted scalar, libyaml's text is PyYAML's.
         if '"' not in text:
             return text.splitlines()

@@ -179,6 +179,9 @@ def test_metas_of_any_printable_text_are_astropys_header():
         {"OBJECT": "Café de Flore", "frame": "light_0001.fits"},  # non-ASCII: double quotes
         {"note": "tab\there " * 20, "file": "é" * 200},  # escapes in long lines
         {"note": 'say "hi"'},  # a double quote inside plain text
+        # A file name that is not UTF-8, as os.fsdecode gives it (a lone
+        # surrogate): libyaml refuses to emit it, PyYAML escapes it.
+        {"frame": "odd_latin1_\udce9t\udce9.fits"},
     ],
 )
 def test_metas_needing_double_quotes_are_astropys_header(meta):

@@ -152,6 +152,25 @@ def test_products_with_bad_cards_and_long_names_are_written(corpus, tmp_path) ->
     assert long.read_text() == "# %ECSV 1.0\n"
 
 
+def test_a_comment_too_long_for_its_card_is_cut_without_a_warning(tmp_path) -> None:
+    # A product header that names a long file in a card's comment: astropy
+    # cuts the comment as it writes (and warns, an error under the tests'
+    # filters); the value and the pixels are kept.
+    header = fits.Header()
+    header["STACKED"] = ("light_0001.fits", "first frame: " + "odd_latin1_\\xe9t\\xe9 " * 6)
+    data = np.arange(4.0).reshape(2, 2)
+    for out in (
+        atomic_write_fits(tmp_path / "one.fits", data, header),
+        atomic_write_hdulist(
+            tmp_path / "mef.fits", fits.HDUList([fits.PrimaryHDU(data, header.copy())])
+        ),
+    ):
+        with fits.open(out) as back:
+            assert back[0].header["STACKED"] == "light_0001.fits"
+            assert back[0].header.comments["STACKED"].startswith("first frame: odd_latin1")
+            assert np.array_equal(back[0].data, data)
+
+
 def test_clean_header_is_idempotent_and_keeps_good_cards() -> None:
     good = fits.Header([("EXPTIME", 30.0), ("OBJECT", "M67"), ("COMMENT", "fine")])
     clean = clean_header(good)
