@@ -247,5 +247,6 @@ class DetectionPanel(StepPanel):
     def error_of(result: DetectionResult | FrameFailure) -> str | None:
         return result.message if isinstance(result, FrameFailure) else None
 
+
 if __name__ == "__main__":
     sys.exit(run_standalone(DetectionPanel))

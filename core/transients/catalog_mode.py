@@ -170,9 +170,7 @@ def _flag_reason(flags: np.ndarray, masked: np.ndarray) -> np.ndarray:
     return reason
 
 
-def _catalogue_pixels(
-    wcs: WCS, ra: np.ndarray, dec: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _catalogue_pixels(wcs: WCS, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Catalogue positions in the frame's pixels; NaN where the WCS cannot be inverted.
 
     The catalogue's cone is wider than the frame, and far outside it a

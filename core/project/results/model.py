@@ -101,10 +101,7 @@ class StepResults(MutableMapping[int, T], Generic[T]):
 
     def __repr__(self) -> str:
         with self._lock:
-            return (
-                f"StepResults({self.step!r}, {len(self._frames)} frames, "
-                f"{self._status.value})"
-            )
+            return f"StepResults({self.step!r}, {len(self._frames)} frames, {self._status.value})"
 
     def snapshot(self) -> dict[int, T]:
         """A copy of the results by frame index, taken at one moment."""
