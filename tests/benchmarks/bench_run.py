@@ -19,14 +19,8 @@ them, as a shared machine's wall clock says little on its own.
     .venv/bin/python tests/benchmarks/bench_run.py --frames 16 --size 1024
     .venv/bin/python tests/benchmarks/bench_run.py --frames 6 --size 4096
 
-``--keep DIR`` keeps the one-worker run's products (sources, photometry,
-magnitudes, light curve) in DIR; ``--compare DIR`` prints how far this run's
-products are from the ones kept there, star by star in units of their own
-errors (a speed change must leave them where they were):
-
-    .venv/bin/python tests/benchmarks/bench_run.py --frames 8 --keep /tmp/before
-    (change the code)
-    .venv/bin/python tests/benchmarks/bench_run.py --frames 8 --compare /tmp/before
+``--keep DIR`` keeps the one-worker run's products in DIR, ``--compare DIR``
+prints how far this run's are from them (see bench_run_compare.py).
 
 The ``--memory-scan`` mode asks the memory question at scale with cheap steps:
 one night of the largest length (default 120 frames of 2048^2, no calibration
@@ -46,12 +40,13 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_run_compare import agreement, keep_products, print_agreement
 
 # (label, file suffix, function name): the chain's steps, as cProfile names them.
 # Rows are cumulative and may nest (the cosmic rays are part of calibration).
@@ -407,97 +402,12 @@ def main() -> None:
         _print_speed(floor, runs)
         one = Path(tmp) / "p1"
         if args.compare:
-            _print_agreement(_agreement(args.compare, one), args.compare)
+            print_agreement(agreement(args.compare, one), args.compare)
         if args.keep:
-            _keep(one, args.keep)
+            keep_products(one, args.keep)
         if not args.no_profile:
             prof = _child("_profiled", night, Path(tmp) / "prof", 1, None, args.profile_out)
             _print_where(prof)
-
-
-# What --keep copies and --compare reads: the products a speed change must leave alone.
-_KEPT = ("sources", "photometry", "magnitudes", "lightcurve.ecsv")
-
-
-def _keep(project: Path, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in _KEPT:
-        src, dst = project / name, folder / name
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        elif src.exists():
-            shutil.copy2(src, dst)
-    print(f"products kept in {folder}")
-
-
-def _agreement(reference: Path, project: Path) -> dict:
-    """Largest differences of ``project``'s products from ``reference``'s, in their errors.
-
-    Stars are paired by position (within 0.01 px; a star that moved further
-    counts as missing). Fluxes and calibrated magnitudes are compared in
-    units of the reference's ``flux_err`` and ``mag_err``, each frame's zero
-    point in its ``zero_point_err``, the light curve in its ``mag_err``.
-    """
-    import numpy as np
-    from astropy.table import Table
-    from scipy.spatial import cKDTree
-
-    def worst(values: list) -> float:
-        v = np.abs(np.asarray(values, dtype=float))
-        v = v[np.isfinite(v)]
-        return float(v.max()) if v.size else float("nan")
-
-    flux, mag, zp, unpaired, rows = [], [], [], 0, 0
-    for ref_file in sorted((reference / "magnitudes").glob("*.ecsv")):
-        if ref_file.name.count(".") != 1:  # the matched stars and trajectories beside
-            continue
-        mine = project / "magnitudes" / ref_file.name
-        if not mine.exists():
-            unpaired += 1
-            continue
-        a, b = Table.read(ref_file), Table.read(mine)
-        rows += len(a)
-        if len(a) and len(b):
-            d, k = cKDTree(np.c_[b["x"], b["y"]]).query(np.c_[a["x"], a["y"]])
-            ok = d < 0.01
-            unpaired += int((~ok).sum())
-            a, b = a[ok], b[k[ok]]
-            flux += list(_in_errors(a, b, "flux"))
-            if "mag" in a.colnames and "mag" in b.colnames:
-                mag += list(_in_errors(a, b, "mag"))
-        za, zb = a.meta.get("zero_point"), b.meta.get("zero_point")
-        if za is not None and zb is not None and a.meta.get("zero_point_err"):
-            zp.append((zb - za) / a.meta["zero_point_err"])
-    curve = float("nan")
-    if (reference / "lightcurve.ecsv").exists() and (project / "lightcurve.ecsv").exists():
-        a, b = Table.read(reference / "lightcurve.ecsv"), Table.read(project / "lightcurve.ecsv")
-        if len(a) == len(b):
-            curve = worst(_in_errors(a, b, "mag"))
-    return {
-        "stars": rows,
-        "unpaired": unpaired,
-        "flux": worst(flux),
-        "mag": worst(mag),
-        "zero_point": worst(zp),
-        "light_curve": curve,
-    }
-
-
-def _in_errors(a, b, column: str):
-    """``b[column] - a[column]`` in units of ``a[column + '_err']``."""
-    import numpy as np
-
-    return (np.asarray(b[column]) - np.asarray(a[column])) / np.asarray(a[column + "_err"])
-
-
-def _print_agreement(agreement: dict, reference: Path) -> None:
-    a = agreement
-    print(f"\nproducts against {reference} (largest |difference| / error; 0 is identical):")
-    print(f"  {a['stars']} stars, {a['unpaired']} not paired within 0.01 px; flux {a['flux']:.2g}, "
-          f"magnitude {a['mag']:.2g}, zero point {a['zero_point']:.2g}, "
-          f"light curve {a['light_curve']:.2g}")  # fmt: skip
 
 
 def _load() -> str:
