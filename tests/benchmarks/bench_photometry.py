@@ -95,8 +95,7 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 from astropy.stats import biweight_location, biweight_scale  # noqa: E402
-from scipy.sparse import csc_matrix, diags  # noqa: E402
-from scipy.sparse.linalg import lsqr  # noqa: E402
+from bench_photometry_oracle import oracle_fit, oracle_variants  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
@@ -188,67 +187,6 @@ def crowdsource_fit(field: StarField) -> Result:
         stars, _, _, _ = cs.fit_im(im, psf, weight=weight, refit_psf=False, verbose=False)
     # crowdsource's x runs along the first array axis (rows).
     return np.asarray(stars["y"]), np.asarray(stars["x"]), np.asarray(stars["flux"])
-
-
-_PHASES = 16  # star_field places stars on a 1/16 px grid
-_FULL = 61  # star_field's painted stamp size
-
-
-def oracle_fit(field: StarField) -> Result:
-    """Every flux at once with the true positions, PSF, sky and noise (weighted LSQR).
-
-    Each star's column is its pixel-integrated stamp, 15 to 41 px by
-    flux to keep case C's matrix to ~1e7 entries; the true light beyond
-    that stamp (the simulation paints 61 px) is subtracted from the data
-    first, so the truncation biases nothing.
-    """
-    truth = field.truth
-    tx, ty, tf = (np.asarray(truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    ny, nx = field.image.shape
-    xi, yi = np.floor(tx).astype(int), np.floor(ty).astype(int)
-    mx = np.round((tx - xi) * _PHASES).astype(int) % _PHASES
-    my = np.round((ty - yi) * _PHASES).astype(int) % _PHASES
-    stamps: dict[tuple[int, int], np.ndarray] = {}
-    sizes = np.where(tf < 1e3, 15, np.where(tf < 1e4, 25, 41))
-    full = np.zeros((ny, nx))  # the true expected star light, 61 px stamps
-    rows, cols, vals = [], [], []
-    for k in range(len(tf)):
-        if field.field_psf is not None:
-            big = field.stamp_at(_FULL, tx[k], ty[k], xi[k], yi[k])
-        else:
-            key = (int(my[k]), int(mx[k]))
-            if key not in stamps:
-                stamps[key] = field.profile.stamp(_FULL, key[1] / _PHASES, key[0] / _PHASES)
-            big = stamps[key]
-        for size, target in ((_FULL, None), (int(sizes[k]), k)):
-            h = size // 2
-            c = _FULL // 2
-            st = big[c - h : c + h + 1, c - h : c + h + 1]
-            r0, c0 = yi[k] - h, xi[k] - h
-            ra, rb, ca, cb = max(r0, 0), min(r0 + size, ny), max(c0, 0), min(c0 + size, nx)
-            if ra >= rb or ca >= cb:
-                continue
-            part = st[ra - r0 : rb - r0, ca - c0 : cb - c0]
-            if target is None:
-                full[ra:rb, ca:cb] += tf[k] * part
-            else:
-                rr, cc = np.mgrid[ra:rb, ca:cb]
-                rows.append((rr * nx + cc).ravel().astype(np.int64))
-                cols.append(np.full(part.size, k, dtype=np.int64))
-                vals.append(part.ravel())
-    a = csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(ny * nx, len(tf)),
-    )
-    wing = full.ravel() - a @ tf
-    data = (field.image * field.gain).ravel() - field.sky - wing
-    w = 1.0 / np.sqrt(field.sky + full.ravel() + field.read_noise**2)
-    aw = diags(w) @ a
-    # Unit columns: LSQR then converges in a few dozen iterations.
-    norm = np.sqrt(np.asarray(aw.multiply(aw).sum(axis=0))).ravel()
-    norm[norm == 0] = 1.0
-    sol = lsqr(aw @ diags(1.0 / norm), w * data, atol=1e-10, btol=1e-10, iter_lim=500)[0]
-    return tx, ty, sol / norm
 
 
 METHODS: dict[str, Callable[[StarField], Result]] = {
@@ -588,54 +526,9 @@ def main() -> None:
             print_oracle_variants(fields)
 
 
-def oracle_variants(field: StarField) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The crowded fitter's z, and its final forced pass's with inputs replaced by the truth.
-
-    Returns, per variant, z = (flux - true) / bound of every true star (NaN
-    where not found within 1 px) and the oracle's z on the same stars.
-    """
-    from fluxion.core.photometry.noise import NoiseModel
-    from fluxion.core.photometry.scene.fitter import fit_scene
-    from fluxion.core.photometry.scene.forced import final_pass
-    from fluxion.core.photometry.scene.records import SceneFrame, ScenePSF
-
-    tx, ty, tf = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    bound = isolated_bounds(field)
-    z_oracle = (oracle_fit(field)[2] - tf) / bound
-    noise = NoiseModel(1.0, field.read_noise)
-    img = field.image * field.gain
-    start = analytic_psf("moffat", FWHM, beta=BETA)
-    res = fit_scene(img, noise=noise, psf=start)
-    frame = SceneFrame.of(img, noise, None, None, 1e-4)
-    fitted, true_psf = ScenePSF.of(res.psf), ScenePSF.of(start)
-    true_sky = np.full(img.shape, field.sky)
-    x, y, fl = (np.asarray(res.table[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
-    found = d < 1.0
-    missed = ~found & (d > 1.5)
-    plus = (np.r_[x, tx[missed]], np.r_[y, ty[missed]], np.r_[fl, tf[missed]])
-    variants = {
-        "fitted": (res.sky, fitted, (x, y, fl)),
-        "true sky": (true_sky, fitted, (x, y, fl)),
-        "true PSF": (res.sky, true_psf, (x, y, fl)),
-        "missed stars added": (res.sky, fitted, plus),
-        "true positions": (res.sky, fitted, (tx, ty, tf)),
-        "true positions, sky, PSF": (true_sky, true_psf, (tx, ty, tf)),
-    }
-    out = {}
-    for name, (sky, psf, (vx, vy, vf)) in variants.items():
-        flux = np.asarray(final_pass(frame, sky, psf, vx, vy, vf, res.passes).table["flux"])
-        if vx is tx:
-            z = (flux - tf) / bound
-        else:
-            z = np.where(found, (flux[i] - tf) / bound, np.nan)
-        out[name] = (z, z_oracle)
-    return out
-
-
 def print_oracle_variants(fields: list[StarField]) -> None:
     """Per bin: each variant's total scatter and its bias and scatter over the oracle."""
-    runs = [oracle_variants(f) for f in fields]
+    runs = [oracle_variants(f, isolated_bounds(f), FWHM, BETA) for f in fields]
     tf = np.concatenate([np.asarray(f.truth["flux"]) for f in fields])
     print(f"{'oracle variants':28s}" + "  ".join(f"{f'{lo:g}+':>19s}" for lo in BINS[1:-1]))
     print(f"{'':28s}" + "  ".join(f"{'scat  -oracle b/s':>19s}" for _ in BINS[1:-1]))
