@@ -194,6 +194,16 @@ def measure_sources(
     )
 
 
+def _window_cutout(shape: tuple[int, ...], x0: float, y0: float, sig: float) -> tuple[slice, slice]:
+    """The rows and columns a windowed centroid from (x0, y0) can reach: sep's 4 sigma + 4 px."""
+    ny, nx = shape
+    reach = int(math.ceil(4.0 * sig)) + 4
+    cx, cy = int(round(x0)), int(round(y0))
+    ys = slice(max(cy - reach, 0), min(cy + reach + 1, ny))
+    xs = slice(max(cx - reach, 0), min(cx + reach + 1, nx))
+    return ys, xs
+
+
 def _window_mirrored(
     data: np.ndarray, bad: np.ndarray, x0: float, y0: float, sig: float
 ) -> tuple[float, float] | None:
@@ -208,11 +218,7 @@ def _window_mirrored(
     Pixels whose mirror image is masked too keep sep's fill. None when the
     window fails or leaves the cut-out.
     """
-    ny, nx = data.shape
-    reach = int(math.ceil(4.0 * sig)) + 4
-    cx, cy = int(round(x0)), int(round(y0))
-    ys = slice(max(cy - reach, 0), min(cy + reach + 1, ny))
-    xs = slice(max(cx - reach, 0), min(cx + reach + 1, nx))
+    ys, xs = _window_cutout(data.shape, x0, y0, sig)
     masked = bad[ys, xs]
     iy, ix = np.nonzero(masked)
     x, y = x0 - xs.start, y0 - ys.start
@@ -250,11 +256,7 @@ def _window_without_neighbours(
     plus 3 px of travel. None when the window fails, leaves the cut-out or
     ends off the source's own segment.
     """
-    ny, nx = data.shape
-    reach = int(math.ceil(4.0 * sig)) + 4
-    cx, cy = int(round(x0)), int(round(y0))
-    ys = slice(max(cy - reach, 0), min(cy + reach + 1, ny))
-    xs = slice(max(cx - reach, 0), min(cx + reach + 1, nx))
+    ys, xs = _window_cutout(data.shape, x0, y0, sig)
     seg = segmap[ys, xs]
     mask = bad[ys, xs] | ((seg > 0) & (seg != index + 1))
     xw, yw, flag = sep.winpos(
