@@ -125,6 +125,8 @@ class Night(CameraFrames, NightStars, NightTransients, NightSources, NightSatura
             prnu=c.prnu,
             rng=_rng(c.seed, _S_CAMERA),
             full_well=c.full_well if c.full_well > 0 else np.inf,
+            warm_pixel_fraction=c.warm_pixel_fraction,
+            warm_pixel_rate=c.warm_pixel_rate,
         )
 
     # -- camera truth ---------------------------------------------------------

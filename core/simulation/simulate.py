@@ -124,6 +124,15 @@ class NightConfig:
     bias_column_rms: float = param(2.0, label="Bias column pattern", unit="ADU", minimum=0.0)
     dark_current: float = param(0.02, label="Dark current", unit="e-/s", minimum=0.0)
     hot_pixel_fraction: float = param(2e-4, label="Hot pixels", minimum=0.0, maximum=0.1)
+    warm_pixel_fraction: float = param(
+        0.0, label="Warm pixels", minimum=0.0, maximum=0.2,
+        help="Pixels with a warm tail of dark current (real cameras: about 0.01), "
+        "their number falling as 1/rate above the lowest rate.",
+    )  # fmt: skip
+    warm_pixel_rate: float = param(
+        0.3, label="Warm pixels' lowest rate", unit="e-/s", minimum=0.0,
+        help="Excess dark rate of the least warm pixel of the tail.",
+    )  # fmt: skip
     saturation: float = param(60000.0, label="Saturation", unit="ADU", maximum=65535.0)
     full_well: float = param(
         0.0,
