@@ -34,6 +34,7 @@ from ..astrometry.params import SolveParams
 from ..calibration import CalibrationParams
 from ..calibration.apply import Calibration
 from ..detection.extract import DetectionParams
+from ..io.atomic import durable_batch
 from ..io.fitsio import read_wcs
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
@@ -263,6 +264,7 @@ def _measure(
     report.facts["calibrated"] = bool(zp.calibrated)
 
 
+@durable_batch()  # the frame's products synced to disk together, before it is reported
 def process_frame(
     job: FrameJob,
     frame: FrameInfo,
@@ -352,6 +354,7 @@ def process_frame(
     return report
 
 
+@durable_batch()
 def measure_target(
     job: FrameJob,
     frame: FrameInfo,
