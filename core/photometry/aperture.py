@@ -293,8 +293,9 @@ def measure_apertures(
         sky_stats = annulus_sky(clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5)
     else:
         sky_stats = sky_memo.sky(
-            clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5, at=table_xy
-        )
+            clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5, at=table_xy,
+            source=pixels.source, scale=pixels.scale,
+        )  # fmt: skip
     sky = sky_stats.median
     sky_std = sky_stats.std
     n_sky = sky_stats.n_pixels.astype(np.float64)

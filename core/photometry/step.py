@@ -243,7 +243,7 @@ class Photometry:
         inputs = FrameInputs(img, bad, sky, stars, fwhm, noise, sat, variance, positions, target)
         sub = state.sub(0.1, 0.95)
         if p.method == "aperture":
-            result = self._aperture(inputs, sub)
+            result = self._aperture(inputs, sub, data)
         elif p.method == "psf":
             from .psf_step import run_psf
 
@@ -278,7 +278,8 @@ class Photometry:
         )
 
     # -- aperture ---------------------------------------------------------
-    def _aperture(self, inputs: FrameInputs, state: StepState) -> dict:
+    def _aperture(self, inputs: FrameInputs, state: StepState, data: np.ndarray) -> dict:
+        """Aperture photometry; ``data`` is the frame ``inputs.img`` was made of (in ADU)."""
         img, bad, sky, stars, fwhm, noise, sat, variance, positions, target = inputs
         p = self.params
         annulus = (p.annulus_inner * fwhm, max(p.annulus_outer, p.annulus_inner + 1) * fwhm)
@@ -301,7 +302,8 @@ class Photometry:
         # The curve's stars are mostly the measured ones: their skies once.
         memo = SkyMemo()
         # The frame is already finite and 0 at its bad pixels: no cleaned copy of it.
-        memo.prepared(img, bad, sky_mask)
+        # The calibrated frame's float32 ADU sort faster than their electrons (annulus_sky).
+        memo.prepared(img, bad, sky_mask, source=data, scale=noise.gain)
         if radius <= 0 or p.aperture_correction:
             radii = np.linspace(0.5 * fwhm, 0.95 * annulus[0], 20)
             try:
