@@ -27,7 +27,7 @@ from ..io.cfa import channel_offsets
 from ..runtime.failures import per_file
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from .combine import COMBINE_METHODS, combine, robust_stats
+from .combine import COMBINE_METHODS, band_height, combine, robust_stats
 from .raw import RawFrame, as_pair
 
 __all__ = [
@@ -243,15 +243,25 @@ def row_reader(
             band -= bias[y0:y1]
         if dark is not None:
             band -= dark[y0:y1]
-        if np.ndim(scale) == 2:
-            rows = np.arange(y0, y1) % 2
-            cols = np.arange(band.shape[1]) % 2
-            band /= np.asarray(scale, np.float32)[np.ix_(rows, cols)]
-        elif scale != 1.0:
-            band /= scale
-        return band
+        return _divide(band, y0, scale)
 
     return read
+
+
+def _divide(band: np.ndarray, y0: int, scale: float | np.ndarray) -> np.ndarray:
+    """``band`` (rows from ``y0``) divided in place by a number or a repeated 2 x 2 tile."""
+    if np.ndim(scale) == 2:
+        rows = np.arange(y0, y0 + band.shape[0]) % 2
+        cols = np.arange(band.shape[1]) % 2
+        band /= np.asarray(scale, np.float32)[np.ix_(rows, cols)]
+    elif scale != 1.0:
+        band /= scale
+    return band
+
+
+def _held(pixels: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """A row reader of prepared pixels already in memory."""
+    return lambda y0, y1: pixels[y0:y1]
 
 
 def _header(kind: str, frames: Sequence[RawFrame], params: MasterParams, notes: list[str]):
@@ -409,6 +419,10 @@ def make_master_flat(
     readers = []
     used = []
     scale_state = state.sub(0.0, 0.3)
+    # Each flat is read whole for its level; when the whole stack fits the
+    # budget (with room for the combination's own copy), those pixels are
+    # kept and combined rather than read and prepared a second time.
+    hold = band_height(len(frames), shape, int(params.memory_mb) << 20) >= shape[0]
     for k, f in enumerate(frames):
         dark_data = scaled_dark(dark, f.exptime)
         pixels = row_reader(f, bias_data, dark_data, 1.0)(0, shape[0])
@@ -420,7 +434,10 @@ def make_master_flat(
             log.warning("flat frame left out: %s", rejected[-1])
             continue
         used.append(f)
-        readers.append(row_reader(f, bias_data, dark_data, level))
+        if hold:
+            readers.append(_held(_divide(pixels, 0, level)))
+        else:
+            readers.append(row_reader(f, bias_data, dark_data, level))
         scale_state.progress((k + 1) / len(frames), f"flat levels {k + 1}/{len(frames)}")
     if not used:
         raise CalibrationError(f"no flat with light ({'; '.join(rejected)})")
