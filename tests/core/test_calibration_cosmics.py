@@ -120,3 +120,21 @@ def test_screen_laplacian_at_points_is_the_frames_and_its_bound_holds(lights):
     positive = whole > 0
     assert positive.sum() > 0.3 * whole.size
     assert np.all(bound[positive] >= 0.999 * whole[positive])
+
+
+@pytest.mark.parametrize("size", [3, 5, 7, 9, 11])
+def test_median_networks_select_numpys_median(size):
+    """Every 0/1 input (a network that selects the median of those selects it of any
+    input, the 0-1 principle), ties and float32 noise: np.median's values to the bit."""
+    import itertools
+
+    from fluxion.core.calibration.cosmics import _odd_median
+
+    bits = np.array(list(itertools.product((0.0, 1.0), repeat=size)), np.float32)
+    np.testing.assert_array_equal(_odd_median(bits), np.median(bits, axis=1))
+    rng = np.random.default_rng(size)
+    for values in (
+        rng.integers(0, 4, (5000, size)).astype(np.float32),
+        rng.normal(100.0, 10.0, (5000, size)).astype(np.float32),
+    ):
+        np.testing.assert_array_equal(_odd_median(values), np.median(values, axis=1))
