@@ -125,6 +125,10 @@ class SolveResult:
         """The solution as FITS cards (WCS plus how it was made); a new header each call."""
         return self._solution_cards.copy()
 
+    def solution_cards(self) -> fits.Header:
+        """:meth:`wcs_header`'s cards, made once and shared: for writers that do not change them."""
+        return self._solution_cards
+
     @functools.cached_property
     def _solution_cards(self) -> fits.Header:
         """:meth:`wcs_header`'s cards, made once.

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import logging
 import math
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..io.fitsio import (
     FitsReadError,
     atomic_write_ecsv,
     atomic_write_hdulist,
+    atomic_write_header,
     read_header,
     read_wcs,
 )
@@ -102,20 +104,22 @@ def _write(store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str) 
     path = store.path("astrometry", frame.path, _SUFFIX)
     path.parent.mkdir(parents=True, exist_ok=True)
     if result.solved and result.wcs is not None:
-        header = result.wcs_header()
+        # The solution's own cards (made once, also for the calibrated frame), not a copy.
+        cards = list(result.solution_cards().cards)
     else:
-        header = fits.Header()
-        header["FLXSOLV"] = ("none", "Fluxion astrometry: not solved")
-        header["FLXQUAL"] = ("not solved", "quality verdict")
-        header["FLXREASN"] = (result.reason[:2000], "why not solved")
-    header["FLXSECS"] = (round(float(result.seconds), 3), "[s] time to solve")
+        cards = [
+            fits.Card("FLXSOLV", "none", "Fluxion astrometry: not solved"),
+            fits.Card("FLXQUAL", "not solved", "quality verdict"),
+            fits.Card("FLXREASN", result.reason[:2000], "why not solved"),
+        ]
+    cards.append(fits.Card("FLXSECS", round(float(result.seconds), 3), "[s] time to solve"))
     matches = store.path("astrometry", frame.path, ".matches.ecsv")
     if result.matches is not None and len(result.matches):
         atomic_write_ecsv(matches, result.matches)
     else:
         matches.unlink(missing_ok=True)
     # Header only, as astrometry.net's .wcs files are.
-    atomic_write_hdulist(path, fits.HDUList([fits.PrimaryHDU(header=header)]))
+    atomic_write_header(path, cards)
     store.record("astrometry", frame.path, fp)
 
 
@@ -261,7 +265,7 @@ def solve_frame(
             if catalog is None:
                 solver = solver_for(params)
             else:
-                solver = PlateSolver(params, catalog, fallbacks_for(params))
+                solver = _catalog_solver(params, catalog)
         except CatalogError as exc:
             # Not stored: the catalog may be there next time.
             return _keep(record, not_solved("hinted", str(exc)), None)
@@ -284,6 +288,31 @@ def solve_frame(
     # solved again on the next run, when the service may answer.
     state.progress(1.0, result.verdict)
     return _keep(record, result, fp if keep else None)
+
+
+# The last solver made for a catalog given as an object (a night's frames share
+# one): (the catalog, its digest, the parameters, the solver). A catalog that
+# is a table is normalised when a solver is made (a millisecond a frame).
+_SOLVER: tuple[weakref.ref, str, SolveParams, PlateSolver] | None = None
+
+
+def _catalog_solver(params: SolveParams, catalog: Any) -> PlateSolver:
+    """A :class:`PlateSolver` on ``catalog``: the last one when catalog and parameters are the same.
+
+    The same object whose positions are unchanged (its digest) and equal
+    parameters: a local catalog's answers depend on nothing else.
+    """
+    global _SOLVER
+    digest = catalog_digest(catalog)
+    last = _SOLVER
+    if last is not None and last[0]() is catalog and last[1] == digest and last[2] == params:
+        return last[3]
+    solver = PlateSolver(params, catalog, fallbacks_for(params))
+    try:
+        _SOLVER = (weakref.ref(catalog), digest, params, solver)
+    except TypeError:  # an object without weak references: not kept
+        pass
+    return solver
 
 
 def _keep(record: FrameRecord | None, result: SolveResult, fp: str | None) -> SolveResult:

@@ -31,7 +31,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "durable_batch",
     "atomic_write_fits",
+    "atomic_write_header",
     "atomic_write_hdulist",
     "atomic_write_text",
     "atomic_write_ecsv",
@@ -268,6 +269,50 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
         if not any(repaired):
             raise
     return _write_fits(Path(path), hdulist.writeto)
+
+
+# The cards astropy puts before a header-only primary HDU's own.
+_NO_DATA = (
+    ("SIMPLE", True, "conforms to FITS standard"),
+    ("BITPIX", 8, "array data type"),
+    ("NAXIS", 0, "number of array dimensions"),
+)
+_END = "END" + " " * 77
+
+
+def atomic_write_header(
+    path: str | os.PathLike[str], cards: fits.Header | Iterable[fits.Card]
+) -> Path:
+    """Write a header-only FITS file (as astrometry.net's ``.wcs``) atomically.
+
+    The same bytes as ``fits.PrimaryHDU(header=...).writeto``, made from the
+    cards' own images: astropy's HDU (a copy of the header, verified card by
+    card) took longer than the rest of writing a plate solution. Cards astropy
+    refuses go through :func:`atomic_write_hdulist`, which repairs them.
+
+    Parameters
+    ----------
+    path : str or path-like
+    cards : astropy.io.fits.Header or iterable of astropy.io.fits.Card
+        The cards after ``SIMPLE``, ``BITPIX`` and ``NAXIS`` (none of those).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    cards = list(cards.cards if isinstance(cards, fits.Header) else cards)
+    with quiet(fits.verify.VerifyWarning, "Card is too long, comment will be truncated"):
+        try:
+            if any(c.keyword in ("SIMPLE", "BITPIX", "NAXIS", "END") for c in cards):
+                raise ValueError("the cards of a primary HDU's structure are astropy's to write")
+            text = "".join(fits.Card(*c).image for c in _NO_DATA)
+            text += "".join(c.image for c in cards) + _END
+            data = (text + " " * (-len(text) % 2880)).encode("ascii")
+        except Exception:  # noqa: BLE001 - astropy's writer says (or repairs) what is wrong
+            header = fits.Header(cards)
+            return atomic_write_hdulist(path, fits.HDUList([fits.PrimaryHDU(header=header)]))
+    return atomic_write_bytes(path, data)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -42,6 +42,7 @@ from .atomic import (
     atomic_write_ecsv,
     atomic_write_fits,
     atomic_write_hdulist,
+    atomic_write_header,
     atomic_write_text,
 )
 from .cards import clean_header
@@ -70,6 +71,7 @@ __all__ = [
     "open_image",
     "truncation_problem",
     "atomic_write_fits",
+    "atomic_write_header",
     "atomic_write_hdulist",
     "atomic_write_text",
     "atomic_write_ecsv",
