@@ -24,6 +24,7 @@ __all__ = [
     "hot_pixels",
     "pixel_noise",
     "cosmic_rays_by_channel",
+    "grow_saturated",
     "saturation_mask",
 ]
 
@@ -44,7 +45,11 @@ def saturation_mask(raw: np.ndarray, level: float) -> np.ndarray:
     The neighbours of a saturated pixel have collected charge that bled or
     blooms, so they are not trustworthy either.
     """
-    hit = np.asarray(raw) >= level
+    return grow_saturated(np.asarray(raw) >= level)
+
+
+def grow_saturated(hit: np.ndarray) -> np.ndarray:
+    """:func:`saturation_mask` of the pixels ``hit`` (bool): grown by one pixel, in place."""
     # A 3 x 3 dilation drawn around the few saturated pixels only (binary_dilation
     # of the whole frame cost more than calibrating it at 4096^2).
     rows, cols = np.nonzero(hit)
