@@ -55,6 +55,21 @@ def test_plain_numbers_are_astropys_text_and_read_back_exactly():
     assert back.meta == table.meta
 
 
+def test_measurements_of_every_size_are_astropys_text():
+    """Where a frame's numbers live (1e-6 to 1e18, rounded and full-precision, NaN among
+    them): every cell as astropy writes it, whichever formatter made it."""
+    rng = np.random.default_rng(11)
+    n = 40000
+    full = 10.0 ** rng.uniform(-6, 18, n) * rng.choice([-1, 1], n)
+    rounded = np.round(rng.uniform(-2e5, 2e5, n), 3)
+    edges = np.array([1e-4, np.nextafter(1e-4, 0), np.nextafter(1e-4, 1), 1e16,
+                      np.nextafter(1e16, 0), 0.0, -0.0, np.nan, 2.0, 1e15])  # fmt: skip
+    full[rng.integers(0, n, 50)] = np.nan
+    table = Table({"flux": np.concatenate([full, edges]), "x": np.concatenate([rounded, edges])})
+    text = ecsv_text(table)
+    assert text == _astropy(table)
+
+
 @pytest.mark.parametrize(
     "column",
     [
