@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from ..runtime.threads import single_thread
 
-__all__ = ["core_candidates", "detect_cosmics_near", "whole_frame_cosmics"]
+__all__ = ["core_candidates", "detect_cosmics_near", "reflect_pad", "whole_frame_cosmics"]
 
 # The screen keeps pixels this much below each threshold: its L+ rounds a
 # little differently from astroscrappy's (1e-3 e- in thousands).
@@ -60,6 +60,45 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
             np.maximum(term, 0.0, out=term)
             out += term
     out *= np.float32(0.25)
+    return out
+
+
+def reflect_pad(
+    image: np.ndarray, width: int, *, fill: float | None = None, where: np.ndarray | None = None
+) -> np.ndarray:
+    """``np.pad(np.where(where, fill, image), width, mode="reflect")``, one new frame written once.
+
+    Without ``where``, ``np.pad(image, width, mode="reflect")``. np.pad pads
+    each axis in turn (rows over the inner columns, then columns over all
+    rows); the same copies here, so the corners are the same pixels.
+    """
+    p = int(width)
+    ny, nx = image.shape
+    if p == 0 or min(ny, nx) <= p:
+        # Narrower than the border: np.pad reflects more than once.
+        filled = image if where is None else np.where(where, fill, image).astype(image.dtype)
+        return np.pad(filled, p, mode="reflect")
+    out = np.empty((ny + 2 * p, nx + 2 * p), dtype=image.dtype)
+    core = out[p:-p, p:-p]
+    core[...] = image
+    if where is not None:
+        np.copyto(core, fill, where=where)
+    out[:p, p:-p] = core[p:0:-1]
+    out[-p:, p:-p] = core[-2 : -p - 2 : -1]
+    out[:, :p] = out[:, 2 * p : p : -1]
+    out[:, -p:] = out[:, -p - 2 : -2 * p - 2 : -1]
+    return out
+
+
+def _edge_pad_one(image: np.ndarray, gain: np.float32) -> np.ndarray:
+    """``np.pad(image * gain, 1, mode="edge")``, the product written into the padded frame."""
+    ny, nx = image.shape
+    out = np.empty((ny + 2, nx + 2), np.float32)
+    np.multiply(image, gain, out=out[1:-1, 1:-1])
+    out[0, 1:-1] = out[1, 1:-1]
+    out[-1, 1:-1] = out[-2, 1:-1]
+    out[:, 0] = out[:, 1]
+    out[:, -1] = out[:, -2]
     return out
 
 
@@ -208,6 +247,7 @@ def _core_points(
     read_noise: float,
     sigma_clip: float,
     object_limit: float,
+    padded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixels that may be a cosmic ray's core by L.A.Cosmic's two tests: their (y, x).
 
@@ -231,9 +271,12 @@ def _core_points(
         e- rms.
     sigma_clip, object_limit : float
         L.A.Cosmic's sigclip and objlim.
+    padded : ndarray, optional
+        ``np.pad(electrons, 1, mode="edge")`` when already made.
     """
-    electrons = np.asarray(electrons, dtype=np.float32)
-    padded = np.pad(electrons, 1, mode="edge")
+    if padded is None:
+        electrons = np.asarray(electrons, dtype=np.float32)
+        padded = np.pad(electrons, 1, mode="edge")
     clip, limit = _SLACK * sigma_clip, _SLACK * object_limit
     # astroscrappy's variance: the image in electrons (not clipped) plus the
     # read noise; added where it is read (the same numbers, no frame of them).
@@ -352,19 +395,30 @@ def _groups(
     _, which = connected_components(links, directed=False)
     top, left = np.maximum(ys - grow, 0), np.maximum(xs - grow, 0)
     bottom, right = np.minimum(ys + grow + 1, ny), np.minimum(xs + grow + 1, nx)
+    # The cores group by group (each group's in their own order), and every
+    # group's box at once: a pass over all cores for each group cost more
+    # than the rest of the grouping when a frame has a thousand.
+    order = np.argsort(which, kind="stable")
+    counts = np.bincount(which)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    top, left, bottom, right = top[order], left[order], bottom[order], right[order]
+    y0s = np.minimum.reduceat(top, starts)
+    x0s = np.minimum.reduceat(left, starts)
+    y1s = np.maximum.reduceat(bottom, starts)
+    x1s = np.maximum.reduceat(right, starts)
+    # ndimage.label's number: a group's first pixel, row by row.
+    first_x = np.minimum.reduceat(np.where(top == np.repeat(y0s, counts), left, nx), starts)
+    squares = np.c_[top, bottom, left, right].tolist()
     groups = []
-    for k in range(int(which.max()) + 1):
-        members = np.flatnonzero(which == k)
-        y0, x0 = int(top[members].min()), int(left[members].min())
-        y1, x1 = int(bottom[members].max()), int(right[members].max())
+    for k, (y0, y1, x0, x1, fx, start, count) in enumerate(
+        zip(*(a.tolist() for a in (y0s, y1s, x0s, x1s, first_x, starts, counts)), strict=True)
+    ):
         region = np.zeros((y1 - y0, x1 - x0), bool)
-        for j in members.tolist():
-            region[top[j] - y0 : bottom[j] - y0, left[j] - x0 : right[j] - x0] = True
-        # ndimage.label's number: its first pixel, row by row.
-        first = (y0, int(left[members][top[members] == y0].min()))
-        groups.append((first, (slice(y0, y1), slice(x0, x1)), region))
-    groups.sort(key=lambda g: g[0])
-    return [(box, region) for _, box, region in groups]
+        for t, b, lo, r in squares[start : start + count]:
+            region[t - y0 : b - y0, lo - x0 : r - x0] = True
+        groups.append(((y0, fx), k, (slice(y0, y1), slice(x0, x1)), region))
+    groups.sort(key=lambda g: g[:2])
+    return [(box, region) for _, _, box, region in groups]
 
 
 def detect_cosmics_near(
@@ -395,7 +449,11 @@ def detect_cosmics_near(
         gain=gain, readnoise=readnoise, satlevel=satlevel, sigclip=sigclip, sigfrac=sigfrac,
         objlim=objlim, niter=niter,
     )  # fmt: skip
-    core_y, core_x = _core_points(image * np.float32(gain), inmask, readnoise, sigclip, objlim)
+    # The frame in electrons is made padded, as the screen reads it (no second copy).
+    padded = _edge_pad_one(image, np.float32(gain))
+    core_y, core_x = _core_points(
+        padded[1:-1, 1:-1], inmask, readnoise, sigclip, objlim, padded=padded
+    )
     hits = np.zeros(image.shape, bool)
     if core_y.size == 0:
         return hits

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..io.cfa import CHANNELS, channel_offsets, channel_view
-from .cosmics import detect_cosmics_near, whole_frame_cosmics
+from .cosmics import detect_cosmics_near, reflect_pad, whole_frame_cosmics
 
 __all__ = [
     "MaskBits",
@@ -264,11 +264,15 @@ def cosmic_rays(
     # NaN would spread through the median filters; a masked pixel only needs a
     # value that is not an edge, so it takes the frame's typical level (the
     # median of one pixel in 16: the whole frame's cost as much as the search).
-    filled = np.where(bad, _typical(image, bad), image) if bad.any() else image
+    # Filled straight into the padded frame (no filled copy of the frame first).
+    if bad.any():
+        padded = reflect_pad(image, _EDGE_PAD, fill=_typical(image, bad), where=bad)
+    else:
+        padded = reflect_pad(image, _EDGE_PAD)
     search = whole_frame_cosmics if whole_frame else detect_cosmics_near
     hits = search(
-        np.pad(filled, _EDGE_PAD, mode="reflect"),
-        np.pad(bad, _EDGE_PAD, mode="reflect"),
+        padded,
+        reflect_pad(bad, _EDGE_PAD),
         gain=float(gain),
         readnoise=float(read_noise),
         satlevel=float(saturation),

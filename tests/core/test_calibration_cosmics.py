@@ -138,3 +138,27 @@ def test_median_networks_select_numpys_median(size):
         rng.normal(100.0, 10.0, (5000, size)).astype(np.float32),
     ):
         np.testing.assert_array_equal(_odd_median(values), np.median(values, axis=1))
+
+
+@pytest.mark.parametrize("shape", [(50, 70), (9, 30), (8, 8), (3, 40), (17, 9)])
+def test_padded_frames_are_numpys(shape):
+    """The screen's padded frames, made in one write, are np.pad's to the bit (corners too)."""
+    from fluxion.core.calibration.cosmics import _edge_pad_one, reflect_pad
+
+    rng = np.random.default_rng(shape[0])
+    image = rng.normal(size=shape).astype(np.float32)
+    where = rng.random(shape) < 0.1
+    for width in (1, 8):
+        np.testing.assert_array_equal(
+            reflect_pad(image, width), np.pad(image, width, mode="reflect")
+        )
+        np.testing.assert_array_equal(
+            reflect_pad(where, width), np.pad(where, width, mode="reflect")
+        )
+        fill = np.float32(3.5)
+        np.testing.assert_array_equal(
+            reflect_pad(image, width, fill=fill, where=where),
+            np.pad(np.where(where, fill, image), width, mode="reflect"),
+        )
+    gain = np.float32(1.7)
+    np.testing.assert_array_equal(_edge_pad_one(image, gain), np.pad(image * gain, 1, mode="edge"))
