@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from .matching import Match
 from .sip_order import choose_sip_order
-from .wcsfit import WcsFit, fit_wcs
+from .wcsfit import WcsFit, fit_wcs, with_inverse_sip
 
 __all__ = ["SIP_COVERAGE", "fit_and_extend", "frame_coverage"]
 
@@ -100,9 +100,10 @@ def fit_and_extend(
         if last:
             ra0, dec0 = last[-1].wcs.wcs.crval
             crval = (float(ra0), float(dec0))
+        # The inverse distortion only for the fit returned (below), not every step's.
         fit = fit_wcs(
             xy[src_i], ra_c[cat_i], dec_c[cat_i], image_shape=shape, sip_order=order, sigma=sig,
-            crval=crval,
+            crval=crval, inverse=False,
         )  # fmt: skip
         last.append(fit)
         return fit
@@ -167,4 +168,4 @@ def fit_and_extend(
         final = refit(*pairs, fit.sip_order)
         if final.n_used >= fit.n_used:
             fit, (src_i, cat_i) = final, pairs
-    return fit, src_i, cat_i
+    return with_inverse_sip(fit), src_i, cat_i

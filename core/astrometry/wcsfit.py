@@ -30,6 +30,7 @@ __all__ = [
     "WcsFit",
     "WcsFitError",
     "fit_wcs",
+    "with_inverse_sip",
     "gnomonic",
     "inverse_gnomonic",
     "mean_direction",
@@ -235,6 +236,7 @@ def fit_wcs(
     crval: tuple[float, float] | None = None,
     min_sigma_px: float = 0.03,
     sigma: np.ndarray | None = None,
+    inverse: bool = True,
 ) -> WcsFit:
     """Fit a TAN (-SIP) WCS mapping 0-based pixels ``xy`` to (ra, dec).
 
@@ -266,6 +268,11 @@ def fit_wcs(
         is weighted by 1/sigma and outliers judged in units of it. Centroids
         of faint stars scatter ten times more than those of bright ones, so
         weighting matters for a distortion fit.
+    inverse : bool
+        Fit the inverse distortion (AP, BP) of a SIP solution. A fit that is
+        only a step towards the final one needs none: astropy's pixel and sky
+        conversions use the forward polynomial; :func:`with_inverse_sip` adds
+        it later.
 
     Raises
     ------
@@ -355,7 +362,7 @@ def fit_wcs(
         if new_used.sum() < 4 or (np.array_equal(new_used, used) and settled):
             break
         used = new_used
-    wcs = _build_wcs(terms, cx, cy, cd, crpix, (ra0, dec0), order, (ny, nx))
+    wcs = _build_wcs(terms, cx, cy, cd, crpix, (ra0, dec0), order, (ny, nx), inverse)
     resid = sky_residuals(wcs, xy, ra, dec)
     rms_px = float(np.sqrt(np.mean(np.sum(resid[used] ** 2, axis=1))))
     scale = math.sqrt(abs(np.linalg.det(cd))) * 3600.0
@@ -365,7 +372,7 @@ def fit_wcs(
     return WcsFit(wcs, used, resid, rms_px, rms_px * scale, scale, order, centre)
 
 
-def _build_wcs(terms, cx, cy, cd, crpix, crval, order, shape) -> WCS:
+def _build_wcs(terms, cx, cy, cd, crpix, crval, order, shape, inverse=True) -> WCS:
     ny, nx = shape
     w = WCS(naxis=2)
     w.wcs.crpix = crpix
@@ -385,11 +392,30 @@ def _build_wcs(terms, cx, cy, cd, crpix, crval, order, shape) -> WCS:
             continue
         f, g = cdi @ np.array([cx[k], cy[k]])
         a[p, q], b[p, q] = f, g
-    ap, bp = _inverse_sip(a, b, order, shape, crpix)
+    ap, bp = _inverse_sip(a, b, order, shape, crpix) if inverse else (None, None)
     w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
     w.sip = Sip(a, b, ap, bp, crpix)
     w.wcs.set()
     return w
+
+
+def with_inverse_sip(fit: WcsFit) -> WcsFit:
+    """``fit`` with the inverse distortion (AP, BP) of its SIP solution, as
+    :func:`fit_wcs` makes it; a fit that has it, or no SIP, as it is.
+
+    The WCS is completed in place (and returned within ``fit``).
+    """
+    w = fit.wcs
+    sip = w.sip
+    if sip is None or sip.ap is not None:
+        return fit
+    ny, nx = w.pixel_shape[1], w.pixel_shape[0]
+    a, b = sip.a, sip.b
+    crpix = np.asarray(sip.crpix, float)
+    ap, bp = _inverse_sip(a, b, a.shape[0] - 1, (ny, nx), crpix)
+    w.sip = Sip(a, b, ap, bp, crpix)
+    w.wcs.set()
+    return fit
 
 
 def _poly(c: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
