@@ -1,0 +1,197 @@
+"""Blends fitted as one star: the two-star model tested against the one-star model.
+
+Two stars of similar brightness 1.5-3 px apart (FWHM ~3.5 px) make one peak in
+the matched filter and, fitted as one star, leave a residual that is mostly
+below the detection threshold: the single star sits between them, more than
+1 px from both. For each candidate the one-star model (flux and a linearised
+shift) and the two-star model (the same plus a second star at each point of a
+ring of offsets around it) are fitted to the candidate's window of the image
+with every other star subtracted; the second star is kept where it lowers the
+chi-square by more than ``min_dchi2`` and its own flux has S/N above
+``min_snr``. The fits are linear, so every candidate and offset is one small
+normal-equation solve (vectorised, no optimiser): the positions found are
+starting points which the forced passes' re-centring refines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..flags import PhotometryFlag as F
+from .design import Tables, _phase, gather
+from .forced import SceneResult
+from .records import SceneFrame
+
+__all__ = ["blend_splits", "split_blends"]
+
+HALF = 5
+"""Half-size (px) of the window fitted around each candidate (11 x 11 px)."""
+TABLE = 19
+"""Stamp tables the window is cut from: a second star 3.5 px off still fits in them."""
+
+
+def split_blends(
+    residual: np.ndarray,
+    weight: np.ndarray,
+    tables: Tables,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    *,
+    r_min: float = 1.5,
+    r_max: float = 3.5,
+    step: float = 0.5,
+    min_dchi2: float = 30.0,
+    min_snr: float = 5.0,
+    max_shift: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates better fitted as two stars, with both stars' starting positions.
+
+    Parameters
+    ----------
+    residual : ndarray
+        Image minus sky minus the model of every star (the candidates included).
+    weight : ndarray
+        Inverse variance per pixel (0 on bad pixels).
+    tables : stamp tables of the PSF (a size of 19 px among them).
+    x, y, flux : ndarray
+        The candidates' fitted positions and fluxes.
+    r_min, r_max, step : float
+        The second star is tried on a ``step`` px grid between ``r_min`` and
+        ``r_max`` px from the candidate.
+    min_dchi2 : float
+        Least drop of the window's chi-square for a split. The best of ~40
+        offsets is taken (three more parameters), so this is well above the
+        chi-square of a 5-sigma star alone (25).
+    min_snr : float
+        Least S/N of the second star's flux in the two-star fit.
+    max_shift : float
+        px: the first star's shift is clipped to this on each axis (the
+        linearised shift of a star 1-1.5 px off is only a first step).
+
+    Returns
+    -------
+    which, x1, y1, x2, y2, flux2 : ndarray
+        Indices of the split candidates, the first star's new position, the
+        second star's position and flux.
+    """
+    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
+    n = len(x)
+    empty = np.zeros(0)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), empty, empty, empty, empty, empty
+    ny, nx = residual.shape
+    xi0 = np.floor(x + 0.5).astype(np.intp)
+    yi0 = np.floor(y + 0.5).astype(np.intp)
+    d = np.arange(-HALF, HALF + 1)
+    r = yi0[:, None, None] + d[None, :, None]
+    c = xi0[:, None, None] + d[None, None, :]
+    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+    rc, cc = np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)
+    w = np.where(inside, weight[rc, cc], 0.0).reshape(n, -1)
+    p0, px0, py0 = (_window(tables, k, x, y, xi0, yi0) for k in ("p", "px", "py"))
+    data = (np.where(inside, residual[rc, cc], 0.0) + flux[:, None, None] * p0).reshape(n, -1)
+    a1 = np.stack([p0.reshape(n, -1), px0.reshape(n, -1), py0.reshape(n, -1)], axis=-1)
+    wa1 = a1 * w[:, :, None]
+    m1 = np.einsum("npi,npj->nij", wa1, a1)
+    b1 = np.einsum("npi,np->ni", wa1, data)
+    ok = np.abs(np.linalg.det(m1)) > 0
+    m1[~ok] = np.eye(3)
+    inv1 = np.linalg.inv(m1)
+    g1 = np.einsum("nij,nj->ni", inv1, b1)  # the one-star fit
+    # The second star by block elimination: with c = A1' W q, its flux is
+    # (q' W D - c' g1) / s and the chi-square drops by (q' W D - c' g1)^2 / s,
+    # s = q' W q - c' M1^-1 c (the inverse of its flux variance).
+    best = np.zeros(n)
+    best_f2 = np.zeros(n)
+    best_c = np.zeros((n, 3))
+    best_off = np.zeros((n, 2))
+    wd = w * data
+    offsets = np.arange(-r_max, r_max + 1e-9, step)
+    for oy in offsets:
+        for ox in offsets:
+            if not r_min <= np.hypot(ox, oy) <= r_max:
+                continue
+            q = _window(tables, "p", x + ox, y + oy, xi0, yi0).reshape(n, -1)
+            cq = np.einsum("npi,np->ni", wa1, q)
+            s = np.einsum("np,np,np->n", w, q, q) - np.einsum("ni,nij,nj->n", cq, inv1, cq)
+            u = np.einsum("np,np->n", wd, q) - np.einsum("ni,ni->n", cq, g1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f2 = np.where(s > 0, u / s, 0.0)
+                gain = np.where(s > 0, u * f2, 0.0)
+                snr2 = np.where(s > 0, u / np.sqrt(s), 0.0)
+            better = ok & (gain > best) & (snr2 > min_snr)
+            best[better] = gain[better]
+            best_f2[better] = f2[better]
+            best_c[better] = cq[better]
+            best_off[better] = (ox, oy)
+    # The first star's flux and shift with the second star's light removed.
+    coef = g1 - best_f2[:, None] * np.einsum("nij,nj->ni", inv1, best_c)
+    f1 = coef[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sx = np.clip(np.where(f1 > 0, coef[:, 1] / f1, 0.0), -max_shift, max_shift)
+        sy = np.clip(np.where(f1 > 0, coef[:, 2] / f1, 0.0), -max_shift, max_shift)
+    split = (best > min_dchi2) & (f1 > 0)
+    which = np.flatnonzero(split)
+    return (
+        which,
+        x[which] + sx[which],
+        y[which] + sy[which],
+        x[which] + best_off[which, 0],
+        y[which] + best_off[which, 1],
+        best_f2[which],
+    )
+
+
+def _window(
+    tables: Tables, kind: str, sx: np.ndarray, sy: np.ndarray, xi0: np.ndarray, yi0: np.ndarray
+) -> np.ndarray:
+    """Stamps (N, 11, 11) of ``kind`` of stars at (sx, sy) in the windows centred on (xi0, yi0)."""
+    xi, mx, _ = _phase(sx)
+    yi, my, _ = _phase(sy)
+    big = gather(tables, TABLE, kind, my, mx, sx, sy).astype(np.float64)
+    mid = TABLE // 2
+    d = np.arange(-HALF, HALF + 1)
+    rows = mid + d[None, :] - (yi - yi0)[:, None]
+    cols = mid + d[None, :] - (xi - xi0)[:, None]
+    n = len(sx)
+    return big[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def blend_splits(
+    result: SceneResult,
+    frame: SceneFrame,
+    tables: Tables,
+    *,
+    min_snr: float,
+    min_rchi2: float,
+    min_dchi2: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`split_blends` on the stars of a forced pass that may be blends.
+
+    Candidates: unsaturated stars with S/N of at least ``min_snr`` whose
+    core fits worse than ``min_rchi2`` (reduced chi-square in the central
+    5 x 5 px): a blend fitted as one star leaves its two halves in the
+    residual, which a well-fitted star does not.
+
+    Returns
+    -------
+    which, x1, y1, x2, y2, flux2 : ndarray
+        Rows of ``result.table`` to split, their new positions, and the
+        second stars' positions and fluxes.
+    """
+    t = result.table
+    x = np.asarray(t["x"], dtype=np.float64)
+    y = np.asarray(t["y"], dtype=np.float64)
+    flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = flux / np.asarray(t["flux_err"], dtype=np.float64)
+    saturated = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+    cand = np.flatnonzero(
+        ~saturated & (snr >= min_snr) & (np.nan_to_num(np.asarray(t["rchi2"])) > min_rchi2)
+    )
+    weight = frame.weight(frame.variance(result.model))
+    which, x1, y1, x2, y2, f2 = split_blends(
+        result.residual, weight, tables, x[cand], y[cand], flux[cand], min_dchi2=min_dchi2
+    )
+    return cand[which], x1, y1, x2, y2, f2
