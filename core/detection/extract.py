@@ -53,7 +53,13 @@ from .background import (
 )
 from .edges import level_edges
 from .fwhm import MoffatProfile
-from .measure import SourceFlags, frame_fwhm, frame_profile, measure_sources
+from .measure import (
+    SourceFlags,
+    frame_fwhm,
+    frame_profile,
+    measure_fwhm_candidates,
+    measure_sources,
+)
 from .params import (
     DETECTION_FILTERS,
     MIN_AREA_DEFAULT,
@@ -255,7 +261,8 @@ class Detection:
         objects, segmap = extract_objects(
             data, bad, err, max(wanted, _FIRST_PASS_THRESHOLD), math.inf, 5, pyramid, p
         )
-        first = measure_sources(data, bad, err, None, objects, segmap, None, p)
+        # Only the sources that can be FWHM stars (and their close neighbours) are measured.
+        first = measure_fwhm_candidates(data, bad, err, objects, segmap, p)
         profile = frame_profile(data, bad, first, p)
         fwhm = frame_fwhm(data, bad, first, p, profile)[0]
         if not math.isfinite(fwhm):

@@ -76,31 +76,42 @@ class _StackedMoffat:
         self.r2 = (dx[:, None] + _SUB_DX) ** 2 + (dy[:, None] + _SUB_DY) ** 2
         self.values = values
         self._key: tuple[float, float] | None = None
-        self._q = self._log_q = self._w = np.zeros(0)
+        # The terms are written into buffers made once: a fit evaluates them a
+        # dozen times, and fresh arrays of every sub-pixel sample each time
+        # cost as much as the arithmetic (the same operations, the same numbers).
+        self._q, self._log_q, self._w, self._tmp = (np.empty_like(self.r2) for _ in range(4))
+        self._w_mean = np.zeros(len(values))
 
-    def _terms(self, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    def _terms(self, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``q = 1 + r^2 / alpha^2``, ``q^-beta`` and its mean over each pixel's samples."""
         if self._key != (alpha, beta):
-            self._q = 1.0 + self.r2 / alpha**2
+            np.divide(self.r2, alpha**2, out=self._q)
+            self._q += 1.0
             # q^-beta as exp(-beta log q): the Jacobian's derivative in beta
             # needs log q at the same parameters, so it is taken once.
-            self._log_q = np.log(self._q)
-            self._w = np.exp(-beta * self._log_q)
+            np.log(self._q, out=self._log_q)
+            np.multiply(self._log_q, -beta, out=self._w)
+            np.exp(self._w, out=self._w)
+            self._w_mean = self._w @ _SUB_MEAN
             self._key = (alpha, beta)
-        return self._q, self._w
+        return self._q, self._w, self._w_mean
 
     def residuals(self, p: np.ndarray) -> np.ndarray:
         amp, alpha, beta = p
-        _, w = self._terms(alpha, beta)
-        return amp * (w @ _SUB_MEAN) - self.values
+        _, _, w_mean = self._terms(alpha, beta)
+        return amp * w_mean - self.values
 
     def jacobian(self, p: np.ndarray) -> np.ndarray:
         amp, alpha, beta = p
-        q, w = self._terms(alpha, beta)
+        q, w, w_mean = self._terms(alpha, beta)
         jac = np.empty((len(self.values), 3))
-        jac[:, 0] = w @ _SUB_MEAN
+        jac[:, 0] = w_mean
         # d/dalpha of q^-beta = 2 beta r^2 / alpha^3 q^(-beta-1)
-        jac[:, 1] = (2.0 * amp * beta / alpha**3) * ((w * self.r2 / q) @ _SUB_MEAN)
-        jac[:, 2] = -amp * ((w * self._log_q) @ _SUB_MEAN)
+        tmp = np.multiply(w, self.r2, out=self._tmp)
+        np.divide(tmp, q, out=tmp)
+        jac[:, 1] = (2.0 * amp * beta / alpha**3) * (tmp @ _SUB_MEAN)
+        np.multiply(w, self._log_q, out=tmp)
+        jac[:, 2] = -amp * (tmp @ _SUB_MEAN)
         return jac
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,13 @@ from .fwhm import MoffatProfile, fit_stacked_moffat
 if TYPE_CHECKING:
     from .params import DetectionParams
 
-__all__ = ["SourceFlags", "frame_fwhm", "frame_profile", "measure_sources"]
+__all__ = [
+    "SourceFlags",
+    "frame_fwhm",
+    "frame_profile",
+    "measure_fwhm_candidates",
+    "measure_sources",
+]
 
 # winpos flags that leave a windowed centroid usable: the window crossed the
 # frame's edge or held masked pixels (both flagged on the source already).
@@ -52,6 +59,26 @@ class SourceFlags(enum.IntFlag):
     CENTROID_ISOPHOTAL = 1024  #: windowed centroid failed, isophotal one kept
 
 
+@dataclass
+class _Sources:
+    """Per-source arrays of some of an extraction's objects (``ids``: their segment ids)."""
+
+    ids: np.ndarray
+    x_iso: np.ndarray
+    y_iso: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    theta: np.ndarray
+    flags: np.ndarray
+    peak: np.ndarray
+    npix: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+
+    def take(self, rows: np.ndarray) -> _Sources:
+        return _Sources(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+
 def measure_sources(
     data: np.ndarray,
     bad: np.ndarray,
@@ -69,6 +96,65 @@ def measure_sources(
     and ``segmap`` are :func:`sep.extract`'s output on it. ``psf_fwhm``, the
     stars' FWHM when it is known, bounds the centroid window.
     """
+    src = _kron_photometry(data, bad, err, gain, objects, segmap, p)
+    if len(src.ids) == 0:
+        return _empty_table()
+    return _measured_table(data, bad, src, segmap, saturated, p, psf_fwhm)
+
+
+def measure_fwhm_candidates(
+    data: np.ndarray,
+    bad: np.ndarray,
+    err: float | np.ndarray,
+    objects: np.ndarray,
+    segmap: np.ndarray,
+    p: DetectionParams,
+) -> Table:
+    """The objects that can be among the frame's FWHM stars, measured as in :func:`measure_sources`.
+
+    Those unflagged by the extraction and the Kron aperture, of S/N at least
+    ``p.fwhm_min_snr`` (without a gain); each row holds exactly the numbers
+    :func:`measure_sources` gives it, so :func:`frame_profile` and
+    :func:`frame_fwhm` find the same stars and the same FWHM. The others are
+    measured only where they may crowd a candidate: no centroid moves further
+    than 3 px from its isophotal barycentre (the window gives up beyond 1 px,
+    its mirrored or neighbour-masked rerun beyond 3), so a source further than
+    the isolation radius plus 6 px from every candidate's barycentre is
+    further than the isolation radius from every candidate. On a large frame
+    most of a first pass's sources are too faint or flagged, and their
+    half-light radii and windows were most of its cost.
+    """
+    src = _kron_photometry(data, bad, err, None, objects, segmap, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(src.flux_err > 0, src.flux / src.flux_err, np.nan)
+    cand = (src.flags == 0) & (snr >= p.fwhm_min_snr)
+    if not cand.any():
+        return _empty_table()
+    rows = cand.copy()
+    if p.isolation_radius > 0 and cand.any() and not cand.all():
+        xy = np.column_stack([src.x_iso, src.y_iso])
+        near = cKDTree(xy[cand]).query(xy[~cand], distance_upper_bound=p.isolation_radius + 6.0)[0]
+        rows[~cand] = np.isfinite(near)
+    table = _measured_table(data, bad, src.take(rows), segmap, None, p, None)
+    return table[cand[rows]]
+
+
+def _empty_table() -> Table:
+    """The table of a frame without sources."""
+    e = np.zeros(0)
+    return _table(e, e, e, e, e, e, e, e, e, e, e, e, np.zeros(0, np.int64))
+
+
+def _kron_photometry(
+    data: np.ndarray,
+    bad: np.ndarray,
+    err: float | np.ndarray,
+    gain: float | None,
+    objects: np.ndarray,
+    segmap: np.ndarray,
+    p: DetectionParams,
+) -> _Sources:
+    """Every object's isophotal shape, flags and Kron flux (FLUX_AUTO)."""
     n = len(objects)
     x_iso = objects["x"].astype(np.float64)
     y_iso = objects["y"].astype(np.float64)
@@ -78,16 +164,14 @@ def measure_sources(
     # along y makes sum_ellipse fail the whole frame ("invalid aperture parameters").
     theta = np.clip(objects["theta"].astype(np.float64), -math.pi / 2, math.pi / 2)
     flags = objects["flag"].astype(np.int64)
+    ids = np.arange(1, n + 1, dtype=np.int32)
     if n == 0:
         e = np.zeros(0)
-        return _table(e, e, x_iso, y_iso, e, e, e, e, e, e, e, e, flags)
-
+        return _Sources(ids, x_iso, y_iso, a, b, theta, flags, e, e, e, e)
     # FLUX_AUTO as SExtractor defines it: 2.5 Kron radii (in units of the
     # isophotal ellipse), never smaller than PHOT_AUTOPARAMS' least radius.
     # Neighbours' pixels (their segments) are left out of every aperture.
-    seg = {"seg_id": np.arange(1, n + 1, dtype=np.int32), "segmap": segmap}
-    if not p.mask_neighbours:
-        seg = {}
+    seg = _segments(ids, segmap, p)
     kron, _ = sep.kron_radius(data, x_iso, y_iso, a, b, theta, 6.0, mask=bad, **seg)
     kron = np.where(np.isfinite(kron) & (kron > 0), kron, 0.0)
     radius = np.maximum(2.5 * kron, p.kron_min_radius)
@@ -95,9 +179,31 @@ def measure_sources(
         data, x_iso, y_iso, a, b, theta, radius, err=err, mask=bad, gain=gain, subpix=1, **seg
     )
     flags |= aflag.astype(np.int64)
+    return _Sources(
+        ids, x_iso, y_iso, a, b, theta, flags, objects["peak"], objects["npix"], flux, flux_err
+    )
 
+
+def _segments(ids: np.ndarray, segmap: np.ndarray, p: DetectionParams) -> dict:
+    """sep's arguments that leave other sources' segments out of an aperture."""
+    return {"seg_id": ids, "segmap": segmap} if p.mask_neighbours else {}
+
+
+def _measured_table(
+    data: np.ndarray,
+    bad: np.ndarray,
+    src: _Sources,
+    segmap: np.ndarray,
+    saturated: np.ndarray | None,
+    p: DetectionParams,
+    psf_fwhm: float | None,
+) -> Table:
+    """Half-light FWHM, windowed centroid and the remaining flags of ``src``, as a table."""
+    x_iso, y_iso, flux, flux_err = src.x_iso, src.y_iso, src.flux, src.flux_err
+    flags = src.flags.copy()
+    seg = _segments(src.ids, segmap, p)
     # Half-light radius; twice it is the FWHM of a Gaussian star.
-    rmax = np.maximum(6.0 * a, 3.0)
+    rmax = np.maximum(6.0 * src.a, 3.0)
     half_light, _ = sep.flux_radius(
         data,
         x_iso,
@@ -151,7 +257,7 @@ def measure_sources(
         # source's own pixels.
         for i in np.flatnonzero(~good_win & ((wflag & ~sep.APER_HASMASKED) == 0)):
             again = _window_without_neighbours(
-                data, bad, segmap, int(i), x_iso[i], y_iso[i], sig[i]
+                data, bad, segmap, int(src.ids[i]) - 1, x_iso[i], y_iso[i], sig[i]
             )
             if again is not None:
                 xw[i], yw[i] = again
@@ -167,9 +273,9 @@ def measure_sources(
     flags[~good_win] |= SourceFlags.CENTROID_ISOPHOTAL
 
     if saturated is not None:
-        hit = np.unique(segmap[saturated & (segmap > 0)]) - 1
+        hit = np.isin(src.ids, segmap[saturated & (segmap > 0)])
         flags[hit] |= SourceFlags.SATURATED
-    if n > 1 and p.isolation_radius > 0:
+    if len(x) > 1 and p.isolation_radius > 0:
         tree = cKDTree(np.column_stack([x, y]))
         dist, _ = tree.query(np.column_stack([x, y]), k=2)
         flags[dist[:, 1] < p.isolation_radius] |= SourceFlags.CROWDED
@@ -184,13 +290,13 @@ def measure_sources(
         flux,
         flux_err,
         fwhm,
-        a,
-        b,
-        theta,
-        objects["peak"],
+        src.a,
+        src.b,
+        src.theta,
+        src.peak,
         snr,
         flags,
-        npix=objects["npix"],
+        npix=src.npix,
     )
 
 
