@@ -297,6 +297,7 @@ def _measured_table(
         snr,
         flags,
         npix=src.npix,
+        ids=src.ids,
     )
 
 
@@ -400,10 +401,12 @@ def _table(
     snr: np.ndarray,
     flags: np.ndarray,
     npix: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
 ) -> Table:
     n = len(x)
     t = Table()
-    t["id"] = np.arange(1, n + 1, dtype=np.int64)
+    # The source's segment number in the extraction's map.
+    t["id"] = np.asarray(ids if ids is not None else np.arange(1, n + 1), dtype=np.int64)
     cols = {
         "x": (x, "pix", "windowed centroid, 0-based, along columns"),
         "y": (y, "pix", "windowed centroid, 0-based, along rows"),

@@ -224,3 +224,41 @@ def test_matched_filter_measures_the_fwhm_or_falls_back_on_a_starless_frame(fiel
     assert math.isnan(Detection(DetectionParams(detection_filter="pyramid"))(noise).filter_fwhm)
     with pytest.raises(ValueError, match="unknown detection filter"):
         Detection(DetectionParams(detection_filter="tophat"))
+
+
+def test_first_pass_measures_its_fwhm_candidates_as_among_all_sources(field):
+    """The matched filter's first pass measures only the sources that can be FWHM stars.
+
+    Each of them (their crowding by sources left unmeasured included) must be
+    the same to the bit as when every source is measured, and so must the
+    profile fitted to them.
+    """
+    from fluxion.core.detection.background import native_float32, sep_background, split_mask
+    from fluxion.core.detection.measure import (
+        frame_profile,
+        measure_fwhm_candidates,
+        measure_sources,
+    )
+    from fluxion.core.detection.sepextract import extract_objects, pyramid_kernel
+
+    # A wide isolation radius makes many candidates crowded by faint sources.
+    p = DetectionParams(isolation_radius=12.0)
+    data = native_float32(field[0])
+    data[50, 60:64] = np.nan
+    bad, _ = split_mask(data, None)
+    sky, bkg = sep_background(data, bad, 64, 3, False)
+    bkg.subfrom(data)
+    data[bad] = 0.0
+    objects, segmap = extract_objects(data, bad, sky.noise, 8.0, math.inf, 5, pyramid_kernel(), p)
+    full = measure_sources(data, bad, sky.noise, None, objects, segmap, None, p)
+    cand = measure_fwhm_candidates(data, bad, sky.noise, objects, segmap, p)
+    assert 0 < len(cand) < len(full)
+    rows = full[np.asarray(cand["id"]) - 1]
+    for name in full.colnames:
+        np.testing.assert_array_equal(np.asarray(cand[name]), np.asarray(rows[name]), err_msg=name)
+    crowded = (np.asarray(cand["flags"]) & SourceFlags.CROWDED) != 0
+    assert crowded.sum() >= 3 and (~crowded).sum() >= 10
+    # Every source the FWHM could rest on is among the candidates.
+    usable = (np.asarray(full["flags"]) == 0) & (np.asarray(full["snr"]) >= p.fwhm_min_snr)
+    assert set(np.asarray(full["id"])[usable]) <= set(np.asarray(cand["id"]))
+    assert frame_profile(data, bad, cand, p) == frame_profile(data, bad, full, p)
