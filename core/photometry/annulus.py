@@ -338,8 +338,8 @@ def _clipped_rows(
     """
     v = np.sort(values, axis=1)  # NaNs go last
     if v.dtype == np.float32:
-        v = v.astype(np.float64)
-        v *= scale
+        # Each value taken to float64, then scaled: as the frame in electrons was made.
+        v = np.multiply(v, scale, dtype=np.float64)
     n_rows, width = v.shape
     valid = np.sum(np.isfinite(v), axis=1)
     # Prefix sums about a row's first median, so that the variance does not
