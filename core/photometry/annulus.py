@@ -175,10 +175,22 @@ class FramePixels:
         key = ("at_or_above", float(level))
         if key not in self._made:
             # The few pixels at the level first, then their mask (not the whole frame's).
-            rows, cols = np.nonzero(self.clean >= level)
+            rows, cols = self._at_or_above(float(level))
             good = ~self.bad[rows, cols]
             self._made[key] = (rows[good], cols[good])
         return self._made[key]
+
+    def _at_or_above(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """``np.nonzero(self.clean >= level)`` at the good pixels and maybe some bad ones."""
+        t = level / self.scale if self.source is not None and self.scale > 0 else np.inf
+        if not abs(t) < 1e30:
+            return np.nonzero(self.clean >= level)
+        # Half the bytes: the float32 frame screened a millionth below the level
+        # (every pixel whose electrons reach it passes), then the exact test.
+        low = np.nextafter(np.float32(t - abs(t) * 1e-6), np.float32(-np.inf))
+        rows, cols = np.nonzero(self.source >= low)
+        exact = self.clean[rows, cols] >= level
+        return rows[exact], cols[exact]
 
 
 class SkyMemo:
@@ -196,7 +208,9 @@ class SkyMemo:
     """
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[float, ...], tuple[float, float, int]] = {}
+        # Per (r_in, r_out, sigma, maxiters): the stars measured, as sorted x + iy
+        # keys, and their statistics in the same order.
+        self._rows: dict[tuple[float, ...], tuple[np.ndarray, AnnulusSky]] = {}
         self._pixels: dict[tuple[int, int, int], tuple[object, ...]] = {}
 
     def prepared(
@@ -271,25 +285,48 @@ class SkyMemo:
         pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         frame_xy = pos if at is None else np.asarray(at, dtype=np.float64).reshape(-1, 2)
         settings = (float(r_in), float(r_out), float(sigma), float(maxiters))
-        keys = [(x, y, *settings) for x, y in frame_xy.tolist()]
-        missing = [i for i, key in enumerate(keys) if key not in self._rows]
-        if missing:
+        # A star is known by its frame position, compared as numbers (a NaN one
+        # never matches and is measured each time), all looked up at once by a
+        # binary search of the sorted keys rather than a dictionary entry each
+        # (a few thousand stars of a 4096^2 frame cost more than their sky).
+        keys = frame_xy[:, 0] + 1j * frame_xy[:, 1]
+        stored = self._rows.get(settings)
+        found = _lookup(stored[0], keys) if stored is not None else np.full(len(keys), -1)
+        have = found >= 0
+        median, std = np.empty(len(keys)), np.empty(len(keys))
+        count = np.empty(len(keys), np.int64)
+        if stored is not None and have.any():
+            rows = stored[1]
+            median[have], std[have] = rows.median[found[have]], rows.std[found[have]]
+            count[have] = rows.n_pixels[found[have]]
+        missing = np.flatnonzero(~have)
+        if missing.size:
             fresh = annulus_sky(
                 data, bad, pos[missing], r_in, r_out, sigma=sigma, maxiters=maxiters,
                 source=source, scale=scale,
             )  # fmt: skip
-            for j, i in enumerate(missing):
-                self._rows[keys[i]] = (
-                    float(fresh.median[j]),
-                    float(fresh.std[j]),
-                    int(fresh.n_pixels[j]),
-                )
-        rows = [self._rows[key] for key in keys]
-        return AnnulusSky(
-            median=np.array([r[0] for r in rows], dtype=np.float64),
-            std=np.array([r[1] for r in rows], dtype=np.float64),
-            n_pixels=np.array([r[2] for r in rows], dtype=np.int64),
-        )
+            median[missing], std[missing], count[missing] = fresh.median, fresh.std, fresh.n_pixels
+            self._keep(settings, keys[missing], fresh)
+        return AnnulusSky(median=median, std=std, n_pixels=count)
+
+    def _keep(self, settings: tuple[float, ...], keys: np.ndarray, rows: AnnulusSky) -> None:
+        """Add the rows of the stars at ``keys`` (x + iy) to those kept for ``settings``."""
+        ok = np.isfinite(keys)
+        parts = [(keys[ok], rows.median[ok], rows.std[ok], rows.n_pixels[ok])]
+        if settings in self._rows:
+            old_keys, old = self._rows[settings]
+            parts.insert(0, (old_keys, old.median, old.std, old.n_pixels))
+        k, m, s, c = (np.concatenate(a) for a in zip(*parts, strict=True))
+        order = np.argsort(k, kind="stable")
+        self._rows[settings] = (k[order], AnnulusSky(m[order], s[order], c[order]))
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Index of each of ``keys`` in ``sorted_keys`` (complex, sorted), -1 where absent."""
+    if sorted_keys.size == 0 or keys.size == 0:
+        return np.full(keys.size, -1, np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return np.where(sorted_keys[at] == keys, at, -1)
 
 
 def _gather(

@@ -321,7 +321,7 @@ def curve_of_growth(
         if sky_memo is not None
         else FramePixels.of(image, mask, sky_mask)
     )
-    bad, clean = pixels.bad, pixels.clean
+    clean = pixels.clean
     sky = np.asarray(base["sky"])
     sky_err = np.asarray(base["sky_err"])
     # The background's noise as measured in each star's annulus, as measure_apertures' error.
@@ -343,7 +343,7 @@ def curve_of_growth(
     for k in range(len(radii)):
         a = np.full(len(at), np.pi * radii[k] ** 2)
         if partial.any():
-            a[partial] = circle_areas(~bad, at[partial], radii[k])
+            a[partial] = circle_areas(pixels.valid, at[partial], radii[k])
         area[use, k] = a
         flux[use, k] = circle_sums(clean, at, radii[k]) - sky[use] * a
         pix_var[use, k] = aperture_variance(flux[use, k], a, radii[k], background_var[use])

@@ -159,11 +159,17 @@ def circles_holding(
     if rows.size == 0 or finite.size == 0:
         return hit
     tree = cKDTree(np.c_[cols, rows].astype(np.float64))
-    # The tree's candidates (within a hair more), then circle_peaks' own strict test.
-    near = tree.query_ball_point(np.c_[x[finite], y[finite]], radius * (1 + 1e-9) + 1e-9)
-    for k, found in zip(finite.tolist(), near, strict=True):
-        if found:
-            j = np.asarray(found)
-            d2 = (x[k] - cols[j]) ** 2 + (y[k] - rows[j]) ** 2
-            hit[k] = bool(np.any(d2 < radius * radius))
+    # The tree's candidates (within a hair more), then circle_peaks' own strict
+    # test; the lists only for the circles the tree says hold one (a loop over
+    # thousands of empty lists cost more than the tree).
+    reach = radius * (1 + 1e-9) + 1e-9
+    at = np.c_[x[finite], y[finite]]
+    some = tree.query_ball_point(at, reach, return_length=True) > 0
+    if not some.any():
+        return hit
+    near = tree.query_ball_point(at[some], reach)
+    for k, found in zip(finite[some].tolist(), near, strict=True):
+        j = np.asarray(found)
+        d2 = (x[k] - cols[j]) ** 2 + (y[k] - rows[j]) ** 2
+        hit[k] = bool(np.any(d2 < radius * radius))
     return hit

@@ -92,3 +92,24 @@ def test_neighbour_disks_reach_where_the_wings_fall_to_a_fifth_of_the_sky_noise(
     for xc, yc, rc in zip(x, y, radius, strict=True):
         expected |= (xx - xc) ** 2 + (yy - yc) ** 2 <= rc * rc
     np.testing.assert_array_equal(mask, expected)
+
+
+def test_saturated_pixels_found_on_the_float32_source_are_those_of_the_electrons():
+    from fluxion.core.photometry.annulus import FramePixels
+
+    rng = np.random.default_rng(5)
+    gain = 1.37
+    adu = rng.normal(1000.0, 300.0, (200, 300)).astype(np.float32)
+    adu[rng.random(adu.shape) < 0.001] = np.nan
+    image = adu.astype(np.float64) * gain
+    bad = ~np.isfinite(image) | (rng.random(image.shape) < 0.05)
+    image[bad] = 0.0
+    plain = FramePixels(image, bad, bad)
+    screened = FramePixels(image, bad, bad, adu, gain)
+    # Levels at pixels' own electrons (ties), between them, and at or below 0.
+    for level in (*np.sort(image[~bad])[-40::7], 1500.0 * gain, 0.0, -5.0):
+        expected = plain.at_or_above(float(level))
+        got = screened.at_or_above(float(level))
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    assert plain.at_or_above(1500.0 * gain)[0].size > 10
