@@ -22,7 +22,14 @@ from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
 from .median import stack_median
 
-__all__ = ["COMBINE_METHODS", "RowReader", "combine", "band_height"]
+__all__ = [
+    "COMBINE_METHODS",
+    "RowReader",
+    "band_height",
+    "combine",
+    "robust_median",
+    "robust_stats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +167,30 @@ def combine(
     return out
 
 
-def robust_stats(image: np.ndarray, max_samples: int = 1_000_000) -> dict[str, float]:
-    """Mean, median and robust standard deviation of an image (subsampled when large)."""
+def _finite_sample(image: np.ndarray, max_samples: int) -> np.ndarray:
+    """At most about ``max_samples`` finite pixels of ``image``, evenly spaced (a new array)."""
     flat = image.ravel()
     step = max(1, math.ceil(flat.size / max_samples))
     sample = flat[::step]
-    sample = sample[np.isfinite(sample)]
+    return sample[np.isfinite(sample)]
+
+
+def robust_median(image: np.ndarray, max_samples: int = 1_000_000) -> float:
+    """The median of :func:`robust_stats`, without the other statistics (a flat's level)."""
+    sample = _finite_sample(image, max_samples)
+    if sample.size == 0:
+        return math.nan
+    # The sample is this function's own copy: partitioned in place.
+    return float(np.median(sample, overwrite_input=True))
+
+
+def robust_stats(image: np.ndarray, max_samples: int = 1_000_000) -> dict[str, float]:
+    """Mean, median and robust standard deviation of an image (subsampled when large)."""
+    sample = _finite_sample(image, max_samples)
     if sample.size == 0:
         return {"mean": math.nan, "median": math.nan, "std": math.nan}
-    median = float(np.median(sample))
-    mad = float(np.median(np.abs(sample - median))) * 1.4826
-    return {"mean": float(np.mean(sample)), "median": median, "std": mad}
+    # The mean first: the medians below reorder the sample (their own copy) in place.
+    mean = float(np.mean(sample))
+    median = float(np.median(sample, overwrite_input=True))
+    mad = float(np.median(np.abs(sample - median), overwrite_input=True)) * 1.4826
+    return {"mean": mean, "median": median, "std": mad}

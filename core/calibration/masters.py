@@ -27,7 +27,7 @@ from ..io.cfa import channel_offsets
 from ..runtime.failures import per_file
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
-from .combine import COMBINE_METHODS, band_height, combine, robust_stats
+from .combine import COMBINE_METHODS, band_height, combine, robust_median, robust_stats
 from .raw import RawFrame, as_pair
 
 __all__ = [
@@ -470,14 +470,14 @@ def channel_levels(
     """
     if pattern is None:
         if statistic is None:
-            return float(robust_stats(pixels)["median"])
+            return robust_median(pixels)
         return float(statistic(pixels))
     tile = np.empty((2, 2), np.float32)
     for channel in ("R", "G", "B"):
         grids = ("G1", "G2") if channel == "G" else (channel,)
         offsets = [channel_offsets(pattern)[g] for g in grids]
         values = np.concatenate([pixels[dy::2, dx::2].ravel() for dy, dx in offsets])
-        level = robust_stats(values)["median"] if statistic is None else statistic(values)
+        level = robust_median(values) if statistic is None else statistic(values)
         for dy, dx in offsets:
             tile[dy, dx] = level
     return tile
