@@ -163,7 +163,7 @@ class SceneSettings:
     28, for three times the time.
     """
     split_dchi2: float = 30.0
-    """Least drop of the chi-square for a split (the best of ~40 trial offsets)."""
+    """Least drop of the chi-square for a split (the best of 88 trial offsets)."""
     leftover_model_factor: float = 0.1
     """``model_significance_factor`` of the peaks added after the forced pass.
 
