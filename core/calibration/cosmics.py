@@ -19,6 +19,8 @@ mask is the whole-frame mask pixel for pixel, at a tenth of the cost.
 
 from __future__ import annotations
 
+import threading
+
 import astroscrappy
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -28,7 +30,13 @@ from scipy.spatial import cKDTree
 
 from ..runtime.threads import single_thread
 
-__all__ = ["core_candidates", "detect_cosmics_near", "reflect_pad", "whole_frame_cosmics"]
+__all__ = [
+    "core_candidates",
+    "detect_cosmics_near",
+    "reflect_pad",
+    "scratch_frame",
+    "whole_frame_cosmics",
+]
 
 # The screen keeps pixels this much below each threshold: its L+ rounds a
 # little differently from astroscrappy's (1e-3 e- in thousands).
@@ -63,14 +71,44 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
     return out
 
 
+_SCRATCH = threading.local()
+
+
+def scratch_frame(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """This thread's scratch frame ``name``, kept from one call to the next (contents undefined).
+
+    A new frame of 4096^2 float32 is 64 MB of fresh pages, each faulted in
+    and zeroed by the system as it is first written: that cost more than
+    the arithmetic that fills the screen's padded frames. A scratch frame
+    belongs to the thread that made it and lives as long as it (a worker
+    keeps one of each size it calibrates); only the frames' own calls use
+    them, and never two at once.
+    """
+    frames = getattr(_SCRATCH, "frames", None)
+    if frames is None:
+        frames = _SCRATCH.frames = {}
+    frame = frames.get(name)
+    if frame is None or frame.shape != tuple(shape) or frame.dtype != np.dtype(dtype):
+        frames[name] = None  # the old one goes before the new one is made
+        frame = frames[name] = np.empty(shape, dtype)
+    return frame
+
+
 def reflect_pad(
-    image: np.ndarray, width: int, *, fill: float | None = None, where: np.ndarray | None = None
+    image: np.ndarray,
+    width: int,
+    *,
+    fill: float | None = None,
+    where: np.ndarray | None = None,
+    scratch: str | None = None,
 ) -> np.ndarray:
     """``np.pad(np.where(where, fill, image), width, mode="reflect")``, one new frame written once.
 
     Without ``where``, ``np.pad(image, width, mode="reflect")``. np.pad pads
     each axis in turn (rows over the inner columns, then columns over all
-    rows); the same copies here, so the corners are the same pixels.
+    rows); the same copies here, so the corners are the same pixels. With
+    ``scratch``, written into that :func:`scratch_frame` (valid until its
+    next use) instead of a new frame.
     """
     p = int(width)
     ny, nx = image.shape
@@ -78,7 +116,11 @@ def reflect_pad(
         # Narrower than the border: np.pad reflects more than once.
         filled = image if where is None else np.where(where, fill, image).astype(image.dtype)
         return np.pad(filled, p, mode="reflect")
-    out = np.empty((ny + 2 * p, nx + 2 * p), dtype=image.dtype)
+    shape = (ny + 2 * p, nx + 2 * p)
+    if scratch is None:
+        out = np.empty(shape, image.dtype)
+    else:
+        out = scratch_frame(scratch, shape, image.dtype)
     core = out[p:-p, p:-p]
     core[...] = image
     if where is not None:
@@ -91,9 +133,10 @@ def reflect_pad(
 
 
 def _edge_pad_one(image: np.ndarray, gain: np.float32) -> np.ndarray:
-    """``np.pad(image * gain, 1, mode="edge")``, the product written into the padded frame."""
+    """``np.pad(image * gain, 1, mode="edge")``, the product written into the padded frame
+    (this thread's scratch frame ``'electrons'``: valid until the next call)."""
     ny, nx = image.shape
-    out = np.empty((ny + 2, nx + 2), np.float32)
+    out = scratch_frame("electrons", (ny + 2, nx + 2), np.float32)
     np.multiply(image, gain, out=out[1:-1, 1:-1])
     out[0, 1:-1] = out[1, 1:-1]
     out[-1, 1:-1] = out[-2, 1:-1]

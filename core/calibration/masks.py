@@ -265,14 +265,16 @@ def cosmic_rays(
     # value that is not an edge, so it takes the frame's typical level (the
     # median of one pixel in 16: the whole frame's cost as much as the search).
     # Filled straight into the padded frame (no filled copy of the frame first).
+    # Both into this thread's scratch frames, reused from light to light.
     if bad.any():
-        padded = reflect_pad(image, _EDGE_PAD, fill=_typical(image, bad), where=bad)
+        fill = _typical(image, bad)
+        padded = reflect_pad(image, _EDGE_PAD, fill=fill, where=bad, scratch="image")
     else:
-        padded = reflect_pad(image, _EDGE_PAD)
+        padded = reflect_pad(image, _EDGE_PAD, scratch="image")
     search = whole_frame_cosmics if whole_frame else detect_cosmics_near
     hits = search(
         padded,
-        reflect_pad(bad, _EDGE_PAD),
+        reflect_pad(bad, _EDGE_PAD, scratch="mask"),
         gain=float(gain),
         readnoise=float(read_noise),
         satlevel=float(saturation),

@@ -162,3 +162,20 @@ def test_padded_frames_are_numpys(shape):
         )
     gain = np.float32(1.7)
     np.testing.assert_array_equal(_edge_pad_one(image, gain), np.pad(image * gain, 1, mode="edge"))
+
+
+def test_scratch_frames_are_kept_per_thread_and_remade_for_another_shape():
+    import threading
+
+    from fluxion.core.calibration.cosmics import scratch_frame
+
+    first = scratch_frame("test", (30, 40), np.float32)
+    assert scratch_frame("test", (30, 40), np.float32) is first
+    other = scratch_frame("test", (31, 40), np.float32)
+    assert other.shape == (31, 40) and other is not first
+    assert scratch_frame("test", (31, 40), np.bool_).dtype == np.bool_
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(scratch_frame("test", (31, 40), bool)))
+    worker.start()
+    worker.join()
+    assert seen[0] is not scratch_frame("test", (31, 40), bool)
