@@ -137,9 +137,11 @@ def choose_sip_order(
         return 1, {}
     sig = np.ones(len(xy)) if sigma is None else np.asarray(sigma, float)
     try:
+        # Its residuals and tangent point are wanted, not its inverse distortion.
         full = fit_wcs(
-            xy, ra, dec, image_shape=image_shape, sip_order=top, clip_sigma=0.0, sigma=sig
-        )
+            xy, ra, dec, image_shape=image_shape, sip_order=top, clip_sigma=0.0, sigma=sig,
+            inverse=False,
+        )  # fmt: skip
     except WcsFitError:
         return 1, {}
     r = np.hypot(*full.residuals.T)
