@@ -52,15 +52,17 @@ class PreparedSources:
     fwhm: float = float("nan")
 
 
-def _brightest(sources: Table, n: int) -> Table:
+def _brightest_rows(sources: Table, rows: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` brightest of ``rows`` (indices into ``sources``), brightest first."""
     if "flux" in sources.colnames:
-        flux = np.asarray(sources["flux"], float)
+        flux = np.asarray(sources["flux"], float)[rows]
         order = np.argsort(-np.where(np.isfinite(flux), flux, -np.inf), kind="stable")
-        sources = sources[order]
-    return sources[:n]
+        rows = rows[order]
+    return rows[:n]
 
 
-def _good_sources(sources: Table) -> Table:
+def _good_rows(sources: Table) -> np.ndarray:
+    """Indices of the sources fit to be matched (finite, unflagged, star-like)."""
     keep = np.isfinite(np.asarray(sources["x"], float)) & np.isfinite(
         np.asarray(sources["y"], float)
     )
@@ -72,7 +74,7 @@ def _good_sources(sources: Table) -> Table:
         keep &= (np.asarray(sources["flags"], int) & bad) == 0
     # Cosmic rays, hot pixels, bleeds and tracks must not crowd the brightest stars.
     keep &= star_like(sources)
-    return sources[keep]
+    return np.flatnonzero(keep)
 
 
 # Per-axis centroid error of a detected (windowed) centroid in units of
@@ -201,7 +203,8 @@ def prepare_sources(sources: Table, max_sources: int, min_matches: int) -> Prepa
     for col in ("x", "y"):
         if col not in sources.colnames:
             raise ValueError(f"source table has no {col!r} column")
-    good = _brightest(_good_sources(sources), max_sources)
+    # One copy of the table: the rows kept, brightest first.
+    good = sources[_brightest_rows(sources, _good_rows(sources), max_sources)]
     # Which centroids these are (set by centroids_for_solving), told to the user.
     how = {"centroids": str(sources.meta.get("centroids", "detected"))}
     note = sources.meta.get("centroids_note")
