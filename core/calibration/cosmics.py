@@ -20,6 +20,7 @@ mask is the whole-frame mask pixel for pixel, at a tenth of the cost.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 import astroscrappy
 import numpy as np
@@ -29,6 +30,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from ..runtime.threads import single_thread
+from .median import _network, pruned
 
 __all__ = [
     "core_candidates",
@@ -242,21 +244,13 @@ _NETWORKS = {
 }  # fmt: skip
 
 
-def _live_steps(size: int) -> list[tuple[int, int, bool, bool]]:
+@lru_cache(maxsize=16)
+def _live_steps(size: int) -> tuple[tuple[int, int, bool, bool], ...]:
     """The exchanges of ``size``'s network that lead to its median, and which of
     their two outputs (min, max) is read later: the others are not computed."""
-    pairs = _NETWORKS.get(size)
-    if pairs is None:
-        # A bubble sort stopped halfway: each pass puts the largest left in its place.
-        pairs = tuple((j, j + 1) for k in range(size // 2 + 1) for j in range(size - 1 - k))
-    needed = {size // 2}
-    steps = []
-    for i, j in reversed(pairs):
-        low, high = i in needed, j in needed
-        if low or high:
-            steps.append((i, j, low, high))
-            needed |= {i, j}
-    return steps[::-1]
+    if size not in _NETWORKS:
+        return _network(size)  # Batcher's, pruned alike
+    return pruned(_NETWORKS[size], {size // 2})
 
 
 def _odd_median(values: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ use numpy's partition on cache-sized blocks of contiguous pixels instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -56,14 +57,21 @@ def _batcher(n: int) -> list[tuple[int, int]]:
 
 @lru_cache(maxsize=64)
 def _network(n: int) -> tuple[tuple[int, int, bool, bool], ...]:
-    """The comparators the middle order statistics of ``n`` values need.
+    """The comparators the middle order statistics of ``n`` values need (see :func:`pruned`)."""
+    return pruned(_batcher(n), {(n - 1) // 2, n // 2})
+
+
+def pruned(
+    pairs: Sequence[tuple[int, int]], outputs: set[int]
+) -> tuple[tuple[int, int, bool, bool], ...]:
+    """The comparators of a network ``pairs`` that the wires ``outputs`` depend on.
 
     Each is ``(i, j, keep_min, keep_max)``: whether its minimum (to wire i)
     and maximum (to wire j) are used later. Found backwards from the outputs.
     """
-    live = {(n - 1) // 2, n // 2}
+    live = set(outputs)
     kept: list[tuple[int, int, bool, bool]] = []
-    for i, j in reversed(_batcher(n)):
+    for i, j in reversed(pairs):
         lo, hi = i in live, j in live
         if lo or hi:
             kept.append((i, j, lo, hi))
