@@ -34,6 +34,7 @@ from ..photometry.contamination import (
 )
 from ..photometry.flags import PhotometryFlag
 from ..photometry.noise import NoiseModel
+from ..photometry.sampling import aperture_sampling_error
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .comparison import ComparisonChoice
@@ -181,6 +182,12 @@ def measure_frames(
         for name in ("flux", "flux_err"):
             st[name][~inside] = np.nan
         fwhm = _frame_fwhm(image, stars, st, p.aperture_radius)
+        # Each star's place within its pixel changes its sum from frame to frame.
+        sampling = aperture_sampling_error(fwhm, p.aperture_radius)
+        for table in (tgt, st):
+            flux = np.asarray(table["flux"], dtype=float)
+            own = np.where(np.isfinite(flux), flux * sampling, 0.0)
+            table["flux_err"] = np.hypot(np.asarray(table["flux_err"], dtype=float), own)
         spill = 0.0
         if placed and len(near):
             spill = _contamination(image, here, near, fwhm, tgt, p, noise)
