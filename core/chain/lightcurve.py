@@ -91,9 +91,14 @@ def light_curve_from_magnitudes(
     """The target's light curve: one row per light, NaN where it was not measured.
 
     Columns are :data:`~fluxion.core.lightcurve.differential.LIGHT_CURVE_COLUMNS` plus
-    ``airmass`` and ``calibrated`` (whether the frame's zero point was found:
-    otherwise ``mag`` is instrumental). ``flags`` is set to 2**30 where the
-    frame has no measurement of the target.
+    ``airmass``, ``calibrated`` (whether the frame's zero point was found:
+    otherwise ``mag`` is instrumental) and ``mag_err_sys``: ``mag_err`` is the
+    point's own error (the target's noise and its zero point's noise), which
+    the points scatter by; ``mag_err_sys`` is the calibration's error common
+    to the night (the calibration stars' catalog errors and intrinsic
+    scatter), which shifts the whole curve; an absolute magnitude's error is
+    ``hypot(mag_err, mag_err_sys)``. ``flags`` is set to 2**30 where the frame
+    has no measurement of the target.
 
     ``rows`` gives, by file name, the target's row and whether the frame was
     calibrated when the caller has them (the chain's pass over the frames):
@@ -122,6 +127,7 @@ def light_curve_from_magnitudes(
     cols: dict[str, list] = {c: [] for c in LIGHT_CURVE_COLUMNS}
     per_channel: dict[str, list] = {f"{c}_{k}": [] for k in channels for c in ("mag", "mag_err")}
     calibrated = []
+    sys_err: list[float] = []
     for f, xy in zip(lights, target_xy, strict=True):
         name = store.names.file(f.path)
         if not channels and rows is not None and name in rows:
@@ -140,6 +146,8 @@ def light_curve_from_magnitudes(
         cols["bjd_tdb"].append(np.nan)
         for c in ("mag", "mag_err", "flux", "flux_err", "ra", "dec"):
             cols[c].append(float(row.get(c, np.nan)))
+        # Magnitudes made before the split had the common error inside mag_err.
+        sys_err.append(float(row.get("mag_err_sys", 0.0 if row else np.nan)))
         cols["x"].append(float(xy[0]) if xy is not None else np.nan)
         cols["y"].append(float(xy[1]) if xy is not None else np.nan)
         cols["flags"].append(int(row.get("flags", _NO_MEASUREMENT)))
@@ -148,6 +156,9 @@ def light_curve_from_magnitudes(
     out["flags"] = np.asarray(out["flags"], dtype=np.int64)
     out["airmass"] = np.full(n, np.nan)
     out["calibrated"] = np.array(calibrated, dtype=bool)
+    # The calibration's error common to the night (catalog errors, intrinsic
+    # scatter): it moves the curve as a whole, so it is not in mag_err.
+    out["mag_err_sys"] = np.asarray(sys_err, dtype=float)
     for name, values in per_channel.items():
         out[name] = np.asarray(values, dtype=float)
         out[name].unit = "mag"
@@ -168,7 +179,7 @@ def light_curve_from_magnitudes(
         )
         out["bjd_tdb"][ok] = times["bjd_tdb"]
         out["airmass"][ok] = times["airmass"]
-    for c in ("mag", "mag_err"):
+    for c in ("mag", "mag_err", "mag_err_sys"):
         out[c].unit = "mag"
     if not channels:
         _flag_passing_stars(store, lights, out)

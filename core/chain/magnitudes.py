@@ -60,18 +60,24 @@ def zeropoint_fingerprint(
     params: ZeroPointParams,
     catalog: Table | None,
     photometry_fp: str | None = None,
+    target_xy: tuple[float, float] | None = None,
 ) -> str:
-    """Fingerprint of a frame's calibrated magnitudes (``photometry_fp``: the store's when None)."""
+    """Fingerprint of a frame's calibrated magnitudes (``photometry_fp``: the store's when None).
+
+    ``target_xy``: the light curve's target, kept out of the calibration stars.
+    """
     if photometry_fp is None:
         photometry_fp = store.fingerprint_of("photometry", frame.path) or ""
-    return fingerprint(
-        "zeropoint",
+    parts: list[Any] = [
         params_to_dict(params),
         photometry_fp,
         catalog_digest(catalog),
         frame.filter,
         frame.exptime,
-    )
+    ]
+    if target_xy is not None:
+        parts.append([round(float(v), 3) for v in target_xy])
+    return fingerprint("zeropoint", *parts)
 
 
 def load_magnitudes(store: ProductStore, frame: FrameInfo) -> Table | None:
@@ -137,6 +143,7 @@ def zeropoint_frame(
     *,
     catalog_problem: str = "",
     record: FrameRecord | None = None,
+    target_xy: tuple[float, float] | None = None,
 ) -> ZeroPointResult:
     """``frame``'s photometric calibration: stored when current, else fitted now and stored.
 
@@ -144,6 +151,8 @@ def zeropoint_frame(
     ``ra``/``dec`` (a solved frame). A frame that cannot be calibrated is
     stored with instrumental magnitudes and ``reason``. With a ``record``
     the photometry is the record's (not read again) and the result goes into it.
+    The source measured at ``target_xy`` (a light curve's target) is never a
+    calibration star: its own variation would move its zero point.
 
     Raises
     ------
@@ -155,7 +164,7 @@ def zeropoint_frame(
     photometry_fp = None
     if record is not None and record.photometry is not None:
         photometry_fp = record.fingerprints.get("photometry")
-    fp = zeropoint_fingerprint(store, frame, params, catalog, photometry_fp)
+    fp = zeropoint_fingerprint(store, frame, params, catalog, photometry_fp, target_xy)
     if store.is_current("zeropoint", frame.path, fp):
         stored = load_zeropoint(store, frame)
         # A calibration stored before its trajectory was kept is fitted again
@@ -182,13 +191,23 @@ def zeropoint_frame(
     )
     if "channel" in sources.colnames:
         return _calibrate_channels(store, frame, params, sources, catalog, fp, kw)
-    result = ZeroPoint(params)(sources, catalog, filter=frame.filter, **kw)
+    result = ZeroPoint(params)(
+        sources, catalog, filter=frame.filter, exclude_rows=_rows_at(sources, target_xy), **kw
+    )
     out = result.sources
     _zeropoint_meta(out.meta, result)
     _write_beside(store, frame, _STARS, result.stars)
     _write_beside(store, frame, _TRAJECTORY, result.trajectory)
     store.write_table("zeropoint", frame.path, out, fp)
     return _keep_zeropoint(record, result, fp)
+
+
+def _rows_at(sources: Table, xy: tuple[float, float] | None) -> np.ndarray:
+    """Rows of ``sources`` measured at ``xy`` (within 0.5 px), none when ``xy`` is None."""
+    if xy is None or len(sources) == 0 or "x" not in sources.colnames:
+        return np.zeros(0, int)
+    d = np.hypot(np.asarray(sources["x"], float) - xy[0], np.asarray(sources["y"], float) - xy[1])
+    return np.flatnonzero(d <= 0.5)
 
 
 def _keep_zeropoint(

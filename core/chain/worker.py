@@ -254,7 +254,9 @@ def _measure(
         report.errors.append("not calibrated: the frame has no astrometric solution")
         return
     n = len(store.noted)
-    zp = zeropoint_frame(store, frame, job.zeropoint, job.catalog, record=record)
+    zp = zeropoint_frame(
+        store, frame, job.zeropoint, job.catalog, record=record, target_xy=target_xy
+    )
     report.status["zeropoint"] = _status(store, n)
     report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
     if not zp.calibrated:

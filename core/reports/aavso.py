@@ -163,9 +163,10 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
     ----------
     light_curve : Table
         :func:`fluxion.core.chain.lightcurve.light_curve_from_magnitudes`'
-        table: ``jd_utc``, ``mag``, ``mag_err``, ``calibrated``, ``airmass``;
-        a colour night's has the channel and its code (``TG``, ``TB``, ``TR``)
-        in its meta.
+        table: ``jd_utc``, ``mag``, ``mag_err``, ``calibrated``, ``airmass``
+        (``mag_err_sys``, the calibration's common error, is added to each
+        point's error when present); a colour night's has the channel and
+        its code (``TG``, ``TB``, ``TR``) in its meta.
     star_id, obscode : str
         As for :func:`format_aavso`.
     filter : str
@@ -191,10 +192,16 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
     if not calibrated.any():
         raise ExportError("no frame has a zero point: the magnitudes are instrumental")
     mag = np.where(calibrated, np.asarray(light_curve["mag"], dtype=float), np.nan)
+    err = np.asarray(light_curve["mag_err"], dtype=float)
+    if "mag_err_sys" in light_curve.colnames:
+        # A standard magnitude's error: the point's noise and the calibration's
+        # error common to the night (catalog errors), which a report's reader
+        # comparing observers must see.
+        err = np.hypot(err, np.nan_to_num(np.asarray(light_curve["mag_err_sys"], dtype=float)))
     channel = meta.get("channel")
     notes = f"colour camera {channel} channel" if channel else "na"
     return format_aavso(
-        star_id, light_curve["jd_utc"], mag, light_curve["mag_err"], obscode=obscode,
+        star_id, light_curve["jd_utc"], mag, err, obscode=obscode,
         filter=code, airmass=light_curve["airmass"], notes=notes,
     )  # fmt: skip
 

@@ -24,6 +24,7 @@ __all__ = [
     "calibrated_table",
     "instrumental_magnitudes",
     "pixel_columns",
+    "split_calibration_error",
     "zero_point_table",
 ]
 
@@ -168,6 +169,7 @@ def calibrated_table(
     if fit is None:
         out["mag"] = mag_inst
         out["mag_err"] = mag_inst_err
+        out["mag_err_sys"] = np.zeros(len(out))
         out["calibrated"] = np.zeros(len(out), bool)
         out.meta["zeropoint_reason"] = reason or "not calibrated"
         return out
@@ -180,8 +182,10 @@ def calibrated_table(
     out["mag"] = mag
     # The model error at the source is added to its measurement error; the
     # intrinsic scatter is not, because it describes the calibration stars'
-    # catalog and colour mismatch, not the source.
+    # catalog and colour mismatch, not the source. All of it is in mag_err
+    # until split_calibration_error parts the night-common share.
     out["mag_err"] = np.hypot(mag_inst_err, offset_err)
+    out["mag_err_sys"] = np.zeros(n)
     out["mag_colour"] = colour
     out["calibrated"] = np.isfinite(mag)
     out.meta["zero_point"] = fit.zero_point
@@ -189,6 +193,66 @@ def calibrated_table(
     out.meta["colour_term"] = fit.colour_term
     out.meta.pop("zeropoint_reason", None)
     return out
+
+
+def split_calibration_error(table: Table, stars: Table, fit: ZeroPointFit) -> None:
+    """Part a calibrated table's ``mag_err`` into per-frame noise and the night's common error.
+
+    The zero point's error at a source holds three things: the calibration
+    stars' own measurement noise, their catalog errors and the fitted
+    intrinsic scatter. The noise is new in every frame; the catalog errors
+    (and the colour and catalog mismatch the intrinsic scatter stands for)
+    are the same stars' in every frame of the night, so they move a light
+    curve as a whole and do not scatter its points. Counted in each point
+    they made a bright star's light curve errors ~1.6x its scatter.
+
+    ``mag_err`` keeps the source's own error and the zero point's noise
+    share (the fit's weights applied to the stars' measurement variances);
+    ``mag_err_sys`` gets the rest of the zero point's error, so that
+    ``hypot(mag_err, mag_err_sys)`` is the magnitude's whole error (what an
+    absolute magnitude, e.g. an AAVSO report, carries).
+
+    Parameters
+    ----------
+    table : Table
+        The frame's calibrated sources (:func:`calibrated_table`), changed in place.
+    stars : Table
+        The matched calibration stars with ``used``, ``colour``, ``x``, ``y``,
+        ``mag_inst_err`` and ``mag_catalog_err``; the used ones are the fit's
+        kept stars in the fit's order.
+    fit : ZeroPointFit
+        The frame's calibration.
+    """
+    n = len(table)
+    if n == 0 or not len(stars) or "mag_err_sys" not in table.colnames:
+        return
+    used = np.asarray(stars["used"], bool)
+    if int(used.sum()) != fit.n_stars:
+        return
+    own = np.nan_to_num(_float(stars["mag_inst_err"])[used])
+    var = own**2 + np.nan_to_num(_float(stars["mag_catalog_err"])[used]) ** 2
+    # As the fit weighed them: stars without an error got the others' median.
+    bad = ~(var > 0)
+    if bad.all():
+        return
+    var[bad] = np.median(var[~bad])
+    var = var + fit.intrinsic_scatter**2
+    colours, xs, ys = (_float(stars[c])[used] for c in ("colour", "x", "y"))
+    a = fit.design(colours, xs, ys)
+    cov = np.linalg.inv((a.T / var) @ a)
+    gain = cov @ (a.T / var)  # the parameters' change per unit change of each star's delta
+    noise_cov = (gain * own**2) @ gain.T
+    colour = np.nan_to_num(_float(table["mag_colour"])) if "mag_colour" in table.colnames else None
+    xy = pixel_columns(table)
+    if colour is None:
+        colour = np.zeros(n)
+    x, y = xy if xy is not None else (np.full(n, fit.centre[0]), np.full(n, fit.centre[1]))
+    rows = fit.design(colour, x, y)
+    noise = np.einsum("ij,jk,ik->i", rows, noise_cov, rows)
+    total = np.einsum("ij,jk,ik->i", rows, fit.covariance, rows)
+    inst = _float(table["mag_inst_err"])
+    table["mag_err"] = np.where(np.isfinite(table["mag"]), np.sqrt(inst**2 + noise), np.nan)
+    table["mag_err_sys"] = np.sqrt(np.clip(total - noise, 0.0, None))
 
 
 def zero_point_table(files: Sequence[str], results: Sequence[ZeroPointResult]) -> Table:

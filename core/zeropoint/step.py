@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ from .apply import (
     calibrated_table,
     instrumental_magnitudes,
     pixel_columns,
+    split_calibration_error,
 )
 from .bands import (
     BandError,
@@ -162,6 +164,7 @@ class ZeroPoint:
         exptime: float | None = None,
         catalog_problem: str = "",
         state: StepState | None = None,
+        exclude_rows: Sequence[int] = (),
     ) -> ZeroPointResult:
         """Calibrate ``sources`` against ``catalog``.
 
@@ -186,6 +189,11 @@ class ZeroPoint:
             Why ``catalog`` is None (e.g. the query's error message).
         state : StepState, optional
             Progress and cancellation.
+        exclude_rows : sequence of int
+            Rows of ``sources`` never used as calibration stars: a light
+            curve's target, whose own changes would otherwise move the zero
+            point it is calibrated by (a transit host that weighs 15 % in its
+            frame's zero point shows 15 % of its transit less deep).
 
         Raises
         ------
@@ -201,7 +209,7 @@ class ZeroPoint:
             band, colour_index = self._band(filter, notes)
             return self._calibrate(
                 sources, catalog, mag_inst, mag_inst_err, band, colour_index,
-                fwhm_arcsec, image_shape, catalog_problem, notes, state,
+                fwhm_arcsec, image_shape, catalog_problem, notes, state, exclude_rows,
             )  # fmt: skip
         except _Failed as exc:
             reason = str(exc)
@@ -239,6 +247,7 @@ class ZeroPoint:
         catalog_problem: str,
         notes: list[str],
         state: StepState | None,
+        exclude_rows: Sequence[int] = (),
     ) -> ZeroPointResult:
         p = self.params
         if catalog is None:
@@ -298,6 +307,9 @@ class ZeroPoint:
         stars = self._stars_table(
             sources, catalog, match, mag_inst, mag_inst_err, cat, colour, use_colour
         )
+        if len(exclude_rows):
+            target = np.isin(np.asarray(stars["source_row"]), np.asarray(exclude_rows, int))
+            stars["reason"][target & (np.asarray(stars["reason"]) == "")] = "target"
         usable = np.asarray(stars["reason"]) == ""
         if not usable.any():
             kinds = ", ".join(sorted(set(stars["reason"])))
@@ -464,6 +476,7 @@ class ZeroPoint:
             ok = np.isfinite(matched_colour)
             src_colour[match.source_index[ok]] = matched_colour[ok]
         table = calibrated_table(sources, mag_inst, mag_inst_err, fit=fit, colour=src_colour)
+        split_calibration_error(table, stars, fit)
         _shared_noise(table, stars, fit, mag_inst_err)
         # The zero point of aperture-corrected fluxes carries the frame's
         # correction error (the fit saw each star's own error only); a
