@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Iterator
@@ -202,6 +203,29 @@ def _field_catalog(args, frames):
     return answer.table, ""
 
 
+def _pointed_at_target(args: argparse.Namespace, frames: list) -> list:
+    """Lights without a pointing in their headers pointed at the fixed target (--ra/--dec).
+
+    A star whose light curve is asked for is in the field, so its place is a
+    pointing good to half a field: enough for the catalog's cone and for the
+    solver's search near it, where headers without RA/DEC (MaxIm DL's without
+    a telescope link) would leave only a blind search.
+    """
+    if args.ra is None or args.dec is None:
+        return frames
+    bare = [f.type == "light" and (f.ra is None or f.dec is None) for f in frames]
+    if not any(bare):
+        return frames
+    print(
+        f"pointing: {sum(bare)} lights give none in their headers; "
+        f"searched near the target (RA {args.ra:.5f} Dec {args.dec:+.5f})"
+    )
+    return [
+        dataclasses.replace(f, ra=float(args.ra), dec=float(args.dec)) if b else f
+        for f, b in zip(frames, bare, strict=True)
+    ]
+
+
 def _locator(args: argparse.Namespace):
     from fluxion.core.chain.targets import ephemeris_target, fixed_target, track_target
 
@@ -288,6 +312,7 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         progress.done()
         raise CommandError(f"no usable light frame among {len(frames)} files")
     _print_unusable(frames)
+    frames = _pointed_at_target(args, frames)
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:

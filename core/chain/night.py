@@ -17,6 +17,7 @@ one bad frame never stops the night.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
 from .batch import executor_width, portable, run_frames
+from .blind import BLIND_FAILED, blind_night, pointed_like, without_blind_search
 from .calibrate import (
     calibration_fingerprint,
     masters_fingerprint,
@@ -353,12 +355,34 @@ def run_night(
             result = FrameReport(names.file(f.path), errors=[f"{type(result).__name__}: {result}"])
         take(result)
 
-    with ledger.phase("frames"):
+    def process(todo: list[FrameInfo], frame_job: FrameJob, part: StepState) -> None:
         run_frames(
-            lights, process_frame,
-            lambda f: (job, portable(f), sky[index[names.file(f.path)]], target is None or ready),
-            on_result, executor=executor, state=state.sub(0.1, 0.9), label="processed",
+            todo, process_frame,
+            lambda f: (
+                frame_job, portable(f), sky[index[names.file(f.path)]], target is None or ready
+            ),
+            on_result, executor=executor, state=part, label="processed",
         )  # fmt: skip
+
+    blind_notes: list[str] = []
+    with ledger.phase("frames"):
+        if blind_night(lights, params.astrometry):
+            # No pointing anywhere: the first light alone, blind (see .blind).
+            process(lights[:1], job, state.sub(0.1, 0.15))
+            solved_first = (
+                report_of(lights[0]).wcs if report_of(lights[0]).facts.get("wcs_ok") else None
+            )
+            rest = lights[1:]
+            if solved_first is not None:
+                lights[1:] = pointed_like(rest, solved_first, lights[0])
+                process(lights[1:], job, state.sub(0.15, 0.9))
+            else:
+                blind_notes.append(BLIND_FAILED.format(name=lights[0].path.name, n=len(rest)))
+                log.warning("astrometry: %s", blind_notes[-1])
+                rest_job = dataclasses.replace(job, astrometry=without_blind_search(job.astrometry))
+                process(rest, rest_job, state.sub(0.15, 0.9))
+        else:
+            process(lights, job, state.sub(0.1, 0.9))
     ledger.lap("tables")
     # Said in the run's summary, not only logged: a master made without a bad
     # frame, or lights calibrated without one, changes the photometry.
@@ -375,6 +399,7 @@ def run_night(
         f"astrometry: {line}" if k == 0 else line
         for k, line in enumerate(solve_summary(solved, problems, noun="lights"))
     ]
+    notes += [f"astrometry: {line}" for line in blind_notes]
 
     # -- registration on the detected stars, on a worker beside the target's steps -------
     found = [report_of(f).sources for f in lights]

@@ -253,6 +253,10 @@ def solve_frame(
     if frame.cfa is not None:
         sources_fp += f";green pixels of {frame.cfa}"  # the solver measures its own stars
     fp = solution_fingerprint(params, sources_fp, catalog)
+    if frame.ra is None or frame.dec is None:
+        # A light searched blind is searched again once it has a pointing (the
+        # user's, or the night's first solution: see .blind), which may solve it.
+        fp += ";blind"
     if store.is_current("astrometry", frame.path, fp, _SUFFIX):
         stored = load_solution(store, frame)
         if stored is not None:
