@@ -202,12 +202,12 @@ def zeropoint_frame(
     return _keep_zeropoint(record, result, fp)
 
 
-def _rows_at(sources: Table, xy: tuple[float, float] | None) -> np.ndarray:
+def _rows_at(sources: Table, xy: tuple[float, float] | None) -> list[int]:
     """Rows of ``sources`` measured at ``xy`` (within 0.5 px), none when ``xy`` is None."""
     if xy is None or len(sources) == 0 or "x" not in sources.colnames:
-        return np.zeros(0, int)
+        return []
     d = np.hypot(np.asarray(sources["x"], float) - xy[0], np.asarray(sources["y"], float) - xy[1])
-    return np.flatnonzero(d <= 0.5)
+    return [int(i) for i in np.flatnonzero(d <= 0.5)]
 
 
 def _keep_zeropoint(
