@@ -164,6 +164,17 @@ class SceneSettings:
     """
     split_dchi2: float = 30.0
     """Least drop of the chi-square for a split (the best of 88 trial offsets)."""
+    position_debias: bool = True
+    """Remove the flux bias of positions fitted on the same noise (:func:`_position_debias`).
+
+    Case A seeds 101+102, bias added over the oracle (which knows the
+    positions) in the 300/1e3/3e3/1e4 e- bins: +0.10/+0.04/+0.03/+0.04 ->
+    -0.03/-0.02/+0.01/+0.03 sigma. Case B seeds 111+112: +0.09/-0.01/-0.03/
+    -0.04 -> -0.05/-0.07/-0.05/-0.05, the bias of the sky that holds the
+    light of the stars below the detection limit, which the position bias
+    hid in the faint bins. Completeness, false detections and scatter are
+    unchanged.
+    """
     leftover_model_factor: float = 0.1
     """``model_significance_factor`` of the peaks added after the forced pass.
 
@@ -311,6 +322,8 @@ def fit_scene(
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     if weak.any():
         result = replace(result, table=t[~weak])
+    if st.position_debias:
+        _position_debias(result.table)
     position_errors(result, frame, tables)
     _flag_poor_fits(result, frame, fwhm, st.threshold)
     return result
@@ -468,6 +481,22 @@ def _needed(
     keep[test & (iso * factor < st.shadow_snr)] = False
     log.debug("%d stars explained by brighter neighbours", int((~keep).sum()))
     return keep
+
+
+def _position_debias(t) -> None:
+    """Remove the flux bias of fitting each star's position on its own noise.
+
+    The forced pass fits fluxes at positions found on the same data, which
+    sit where the noise adds light: the profile likelihood over the two
+    position parameters gains a chi-square of 2 on average, so the fitted
+    flux squared is high by ``2 sigma^2`` and the flux by ``sigma^2 / flux``
+    (1/S/N sigma: 0.1 sigma at S/N 10, 0.02 at S/N 50). Saturated stars
+    (never moved) are left alone.
+    """
+    flux = np.asarray(t["flux"], dtype=np.float64)
+    err = np.asarray(t["flux_err"], dtype=np.float64)
+    moved = ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool) & (flux > 0) & np.isfinite(err)
+    t["flux"][moved] = flux[moved] - err[moved] ** 2 / flux[moved]
 
 
 def _flag_poor_fits(result: SceneResult, frame: SceneFrame, fwhm: float, threshold: float) -> None:
