@@ -11,13 +11,17 @@
 4. Centroids on the image with the other stars subtracted.
 5. PSF re-fitted from the best stars.
 6. A final forced pass at fixed positions without derivative columns gives
-   the fluxes and their errors.
+   the fluxes and their errors; blends fitted as one star are split
+   (:mod:`.split`), and the fluxes are corrected for the bias of positions
+   fitted on the same noise.
+
+The settings are :class:`.settings.SceneSettings`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from scipy.ndimage import binary_dilation, center_of_mass, label
@@ -45,6 +49,7 @@ from .forced import (
 from .peaks import new_peaks, significance
 from .psf_update import refit_psf, select_psf_stars
 from .records import SceneFrame, ScenePSF, SceneStars
+from .settings import SceneSettings
 from .shadow import shadow_factor
 from .sky import global_sky, mesh_sky
 from .split import blend_splits
@@ -64,127 +69,6 @@ Case C: the final Moffat beta 2.99 +- 0.03 from pass to pass -> 3.005; a
 352^2 field at the same density: flux bias above 1000 e- -0.25 -> -0.01
 sigma (mean of six seeds).
 """
-
-
-@dataclass(frozen=True)
-class SceneSettings:
-    """Knobs of the scene fitter (see crowdsource's developer notes)."""
-
-    threshold: float = 5.0
-    """Matched-filter significance of a new star (sigma)."""
-    first_pass_factor: float = 3.0
-    """The first pass only takes peaks this many times above ``threshold``."""
-    model_significance_factor: float = 0.15
-    """A new peak must exceed this fraction of the model's own significance there.
-
-    crowdsource's 0.2 guards against the residuals of an imperfect PSF; with
-    the blends dropped from the PSF stars the residuals of bright stars are
-    smaller, and 0.15 finds more of their faint neighbours: case C
-    completeness 0.949 -> 0.952, false detections 522 -> 513; case B 0.951
-    -> 0.954, 146 -> 164 (0.1: C 0.956 / 563, B 0.957 / 212).
-    """
-    iterations: int = 4
-    sky_mesh: int = 20
-    """Box (px) of the residual sky's cells from the third pass on (the finest scale it follows)."""
-    psf_refit: bool = True
-    psf_stars: int = 250
-    """The brightest clean stars a constant PSF is refitted on after the first refit.
-
-    400 before: case B seeds 7 and 8 have the same completeness, false
-    detections and fluxes (bright bins within 0.02 sigma of the oracle's)
-    with 250, for 0.6 s less CPU. The first refit (which may choose a
-    field-varying PSF) and a varying PSF's refits take up to 400: a
-    polynomial field has up to 31 parameters.
-    """
-    psf_refit_iterations: int = 1
-    """Profile-fit iterations of the PSF refits after the first (which takes two).
-
-    (Refits of a field-varying PSF and the empirical ePSF do not use it.)
-
-    Each iteration re-centres the PSF stars and refits the shape; after the
-    first refit the stars sit at the scene's centroids and the shape starts
-    from the last one. Case B seeds 7 and 8: the same stars and fluxes (to
-    0.001 sigma), 0.3-0.7 s less CPU.
-    """
-    psf_kind: str = "moffat"
-    psf_variation: str = "auto"
-    """'auto': at the first PSF refit, a field-varying PSF when held-out stars need one."""
-    lsqr_tolerance: float = 1e-4
-    """LSQR's atol and btol; fluxes change by < 0.01 sigma below 1e-4."""
-    lsqr_iterations: int = 20
-    """Iteration cap of the passes with derivatives (their solution only moves stars).
-
-    The later passes ran to 30 without converging; at 20 case B seeds 7 and 8
-    keep their completeness (0.947, 0.953) and fluxes (within 0.01 sigma of
-    the oracle's in every bin from 300 e-) for ~0.5 s less CPU.
-    """
-    joint_shift_snr: float = 10.0
-    """Stars above this S/N move by the joint (derivative-column) solution."""
-    min_snr_keep: float = 1.0
-    """Stars below this S/N after a pass are dropped (noise peaks)."""
-    min_snr_final: float = 4.5
-    """Stars below this S/N in the last forced pass are left out of the table (not the model).
-
-    A 5-sigma peak of the matched filter whose fitted flux is below 4.5
-    sigma is mostly a noise peak or a star fitted 1-2 px from where it is
-    (the faint neighbours of bright stars). Case C, seeds 1 and 2: false
-    detections 513 -> 306 and 521 -> 323 (4.0: 372, 365), completeness
-    0.954 -> 0.9535 and 0.9545 -> 0.9537 (5.0: 0.950).
-    """
-    shadow_radius: float = 2.0
-    """FWHMs within which brighter neighbours may take a faint star's light (0: no test).
-
-    The final significance test of :func:`_needed`; 3 FWHM changes nothing.
-    """
-    shadow_snr: float = 4.0
-    """S/N, with its brighter neighbours free, below which a reported star is a split.
-
-    Case B, seeds 51+52 and 91+92 (without the test: completeness 0.951 and
-    0.950, false detections 142 and 158, of which 21 and 28 splits beside
-    bright stars): at 4.0 0.952 and 0.951, 109 and 140 (8 and 10 splits);
-    at 4.5 (the reporting cut) 0.950 and 0.948, 102 and 132, real
-    companions of bright stars being lost too; at 3.0 0.951, 144 on 91+92.
-    """
-    leftover_threshold: float = 4.0
-    """Significance (sigma) of the peaks added after the forced pass beside known stars.
-
-    Lower than ``threshold`` where the model itself is significant (the
-    companions of known stars, which a blend hides), with the model-aware
-    test rejecting the residuals of bright stars; elsewhere ``threshold``.
-    """
-    split_snr: float = 10.0
-    """Stars from this S/N up are tested for being two stars (:mod:`.split`; 0: no test)."""
-    split_rchi2: float = 1.2
-    """Only stars whose core fits worse than this (reduced chi-square) are tested.
-
-    Blends fitted as one star have a reduced chi-square of 1.0-1.8 in their
-    core, three quarters of the stars below 1.2; testing all stars above S/N
-    10 instead of these finds 34 blends in case B seeds 111+112 instead of
-    28, for three times the time.
-    """
-    split_dchi2: float = 30.0
-    """Least drop of the chi-square for a split (the best of 88 trial offsets)."""
-    position_debias: bool = True
-    """Remove the flux bias of positions fitted on the same noise (:func:`_position_debias`).
-
-    Case A seeds 101+102, bias added over the oracle (which knows the
-    positions) in the 300/1e3/3e3/1e4 e- bins: +0.10/+0.04/+0.03/+0.04 ->
-    -0.03/-0.02/+0.01/+0.03 sigma. Case B seeds 111+112: +0.09/-0.01/-0.03/
-    -0.04 -> -0.05/-0.07/-0.05/-0.05, the bias of the sky that holds the
-    light of the stars below the detection limit, which the position bias
-    hid in the faint bins. Completeness, false detections and scatter are
-    unchanged.
-    """
-    leftover_model_factor: float = 0.1
-    """``model_significance_factor`` of the peaks added after the forced pass.
-
-    Half the passes' value: with the PSF refitted the residual of a bright
-    star is small, and 0.2 rejects real companions at 2-3 px from stars ten
-    times brighter. With ``leftover_threshold`` 4: case B completeness
-    0.943 -> 0.947, false detections 118 -> 122 of 3900 sources; case A
-    unchanged (0.980, 8 false). A global 4-sigma pass reaches 0.950 in case
-    B but adds ~20 pure-noise peaks per Mpx (case A: 8 -> 40 false).
-    """
 
 
 def fit_scene(
