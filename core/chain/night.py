@@ -17,7 +17,6 @@ one bad frame never stops the night.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -47,7 +46,7 @@ from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
 from .batch import executor_width, portable, run_frames
-from .blind import BLIND_FAILED, blind_night, pointed_like, without_blind_search
+from .blind import blind_night, run_blind_night
 from .calibrate import (
     calibration_fingerprint,
     masters_fingerprint,
@@ -337,6 +336,7 @@ def run_night(
         for step, frame, fp in report.noted:
             store.record(step, frame, fp)
         mine = reports[report.frame]
+        statuses[report.frame] = dict(report.status)
         mine.facts.update(report.facts)
         mine.errors.extend(report.errors)
         mine.target_xy, mine.target_row = report.target_xy, report.target_row
@@ -365,22 +365,24 @@ def run_night(
         )  # fmt: skip
 
     blind_notes: list[str] = []
+    statuses: dict[str, dict[str, str]] = {}
+
+    def forget(f: FrameInfo) -> None:
+        """A light searched blind in vain runs again: what it reported is taken back."""
+        mine = report_of(f)
+        for step, status in statuses.pop(mine.frame, {}).items():
+            _uncount(counts, step, status)
+        mine.errors.clear()
+
     with ledger.phase("frames"):
         if blind_night(lights, params.astrometry):
-            # No pointing anywhere: the first light alone, blind (see .blind).
-            process(lights[:1], job, state.sub(0.1, 0.15))
-            solved_first = (
-                report_of(lights[0]).wcs if report_of(lights[0]).facts.get("wcs_ok") else None
-            )
-            rest = lights[1:]
-            if solved_first is not None:
-                lights[1:] = pointed_like(rest, solved_first, lights[0])
-                process(lights[1:], job, state.sub(0.15, 0.9))
-            else:
-                blind_notes.append(BLIND_FAILED.format(name=lights[0].path.name, n=len(rest)))
-                log.warning("astrometry: %s", blind_notes[-1])
-                rest_job = dataclasses.replace(job, astrometry=without_blind_search(job.astrometry))
-                process(rest, rest_job, state.sub(0.15, 0.9))
+            blind_notes = run_blind_night(
+                lights, job, process,
+                lambda f: report_of(f).wcs if report_of(f).facts.get("wcs_ok") else None,
+                forget, state.sub(0.1, 0.9),
+            )  # fmt: skip
+            for note in blind_notes:
+                log.warning("astrometry: %s", note)
         else:
             process(lights, job, state.sub(0.1, 0.9))
     ledger.lap("tables")

@@ -1,14 +1,14 @@
-"""A night whose headers give no pointing: one blind search, not one a light.
+"""A night whose headers give no pointing: a few blind searches, not one a light.
 
 The lights of the real TrES-1 night have neither RA/DEC nor a focal length;
-solve-field cannot solve their 0.7 deg field from the Tycho-2 index files, and
-searching every light blind cost its time limit (60 s) seventy times. Here a
-simulated night with its pointing cards removed runs through ``fluxion run``
-with solve-field stood in for (a counter that fails, or that solves the first
-light as solve-field would): the blind search runs once, a solved first light
-points the others (solved near it against the catalog), an unsolved one stops
-the search for the rest with a note saying what to give, and a fixed target's
---ra/--dec points lights that have no pointing of their own.
+searching every light blind with solve-field cost up to its time limit (60 s)
+on each of the 70 lights. Here a simulated night with its pointing cards
+removed runs through ``fluxion run`` with solve-field stood in for (a counter
+that fails, or that solves the n-th light it is given as solve-field would):
+the first light solved blind points the others (solved near it against the
+catalog, the lights searched in vain too, each counted once), three lights
+searched in vain stop the search for the rest with a note saying what to give,
+and a fixed target's --ra/--dec points lights that have no pointing of their own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fluxion.core.astrometry.result import SolveResult, not_solved
 from fluxion.core.simulation.simulate import NightConfig, make_night, simulate_night
 
 CONFIG = NightConfig(
-    shape=(256, 256), n_frames=3, n_bias=0, n_dark=0, n_flat=0, star_density=3.0,
+    shape=(256, 256), n_frames=4, n_bias=0, n_dark=0, n_flat=0, star_density=3.0,
     cosmic_ray_rate=0.0, seed=5,
 )  # fmt: skip
 POINTING = ("RA", "DEC", "OBJCTRA", "OBJCTDEC", "FOCALLEN")
@@ -48,18 +48,19 @@ def night(tmp_path_factory):
 class FakeSolveField:
     """solve-field's place in the solver: counts its calls, fails or solves as told."""
 
-    def __init__(self, solves: bool):
-        self.solves = solves
+    def __init__(self, solves: int | None, light: int = 0):
+        self.solves = solves  # the call that solves (1: the first), None: none does
+        self.light = light  # the light that call is given
         self.hints: list = []
         self.truth = make_night(CONFIG)
 
     def __call__(self, sources, image_shape, hint, *, state=None):
         self.hints.append(hint)
-        if not self.solves:
+        if len(self.hints) != self.solves:
             return not_solved("solve-field", "no solution within 60 s")
-        # What solve-field returns for the first light: its WCS (the solver then
+        # What solve-field returns for that light: its WCS (the solver then
         # verifies it against the catalog as a tight hint).
-        return SolveResult(True, "solve-field", wcs=self.truth.wcs(0), n_matched=20)
+        return SolveResult(True, "solve-field", wcs=self.truth.wcs(self.light), n_matched=20)
 
 
 def _run(night, tmp_path, monkeypatch, fake, *extra):
@@ -81,31 +82,58 @@ def _methods(project) -> list[str]:
     ]
 
 
-def test_a_first_light_solved_blind_points_the_others(night, tmp_path, monkeypatch, capsys):
-    fake = FakeSolveField(solves=True)
-    rc, project = _run(night, tmp_path, monkeypatch, fake)
-    assert len(fake.hints) == 1 and fake.hints[0].ra is None  # one blind search
-    frames = Table.read(project / "frames.ecsv")
-    assert rc == 0 and bool(np.all(frames["wcs_ok"]))
-    methods = _methods(project)
-    assert len(methods) == CONFIG.n_frames and methods[1:] == ["hinted"] * (CONFIG.n_frames - 1)
+def _counted_once(out: str) -> None:
+    """Each step of the run's summary counts every light once (done or current)."""
+    for name in ("calibration", "detection", "astrometry", "photometry"):
+        line = next(t for t in out.splitlines() if t.startswith(name))
+        done, current = (int(w) for w in line.replace(",", " ").split() if w.isdigit())
+        assert done + current == CONFIG.n_frames, line
+
+
+def _check_solutions(project) -> None:
     # Every light's solution against the simulator's WCS over the frame (a
     # 256 px frame's few stars leave ~1" in a corner; a wrong solution is arcmin off).
     truth = make_night(CONFIG)
     gy, gx = np.mgrid[0:256:32, 0:256:32]
-    for i, path in enumerate(sorted((project / "wcs").glob("light_*.wcs.fits"))):
+    paths = sorted((project / "wcs").glob("light_*.wcs.fits"))
+    assert len(paths) == CONFIG.n_frames
+    for i, path in enumerate(paths):
         a = WCS(fits.getheader(path)).pixel_to_world(gx.ravel(), gy.ravel())
         b = truth.wcs(i).pixel_to_world(gx.ravel(), gy.ravel())
         rms = float(np.sqrt(np.mean(a.separation(b).arcsec ** 2)))
         assert rms < 0.5, f"{path.name}: {rms:.2f} arcsec rms"
 
 
+def test_a_first_light_solved_blind_points_the_others(night, tmp_path, monkeypatch, capsys):
+    fake = FakeSolveField(solves=1, light=0)
+    rc, project = _run(night, tmp_path, monkeypatch, fake)
+    assert len(fake.hints) == 1 and fake.hints[0].ra is None  # one blind search
+    frames = Table.read(project / "frames.ecsv")
+    assert rc == 0 and bool(np.all(frames["wcs_ok"]))
+    assert _methods(project)[1:] == ["hinted"] * (CONFIG.n_frames - 1)
+    _check_solutions(project)
+    _counted_once(capsys.readouterr().out)
+
+
+def test_a_light_searched_in_vain_is_solved_near_the_next_one(night, tmp_path, monkeypatch, capsys):
+    # The first light fails blind, the middle one (light 3 of 4) solves.
+    fake = FakeSolveField(solves=2, light=2)
+    rc, project = _run(night, tmp_path, monkeypatch, fake)
+    assert len(fake.hints) == 2
+    frames = Table.read(project / "frames.ecsv")
+    assert rc == 0 and bool(np.all(frames["wcs_ok"])), list(frames["status"])
+    methods = _methods(project)
+    assert methods[0] == "hinted" and methods[3] == "hinted"
+    _check_solutions(project)
+    _counted_once(capsys.readouterr().out)
+
+
 def test_a_first_light_not_solved_blind_stops_the_search(night, tmp_path, monkeypatch, capsys):
-    fake = FakeSolveField(solves=False)
+    fake = FakeSolveField(solves=None)
     _run(night, tmp_path, monkeypatch, fake)
     out = capsys.readouterr().out
-    assert len(fake.hints) == 1
-    assert "could not be solved blind" in out and "--ra/--dec" in out
+    assert len(fake.hints) == 3  # the first, the middle and the last light; not the 4th
+    assert "could not be solved blind, so the other 1 were not" in out and "--ra/--dec" in out
     frames = Table.read(tmp_path / "project" / "frames.ecsv")
     assert not np.any(frames["wcs_ok"])
 
@@ -113,7 +141,7 @@ def test_a_first_light_not_solved_blind_stops_the_search(night, tmp_path, monkey
 def test_a_fixed_target_points_lights_without_a_pointing(night, tmp_path, monkeypatch, capsys):
     truth = Table.read(night / "truth" / "light_0001.ecsv")
     star = truth[np.argmax(np.asarray(truth["flux"]))]
-    fake = FakeSolveField(solves=False)
+    fake = FakeSolveField(solves=None)
     rc, project = _run(
         night, tmp_path, monkeypatch, fake, "--ra", str(star["ra"]), "--dec", str(star["dec"])
     )
