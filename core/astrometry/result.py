@@ -17,6 +17,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from ..io.cards import fits_text
 from .scale import ScaleGuess
 
 __all__ = ["SolveHint", "SolveResult", "cause_first", "not_solved"]
@@ -149,7 +150,7 @@ class SolveResult:
         if np.isfinite(self.centre_sigma):
             h["FLXCERR"] = (round(self.centre_sigma, 4), "[arcsec] 1-sigma error of the centre")
         if self.catalog:
-            h["FLXCAT"] = (self.catalog[:60], "reference catalog")
+            h["FLXCAT"] = (fits_text(self.catalog)[:60], "reference catalog")
         h["FLXQUAL"] = (self.verdict, "quality verdict")
         return h
 

@@ -34,6 +34,7 @@ from ..calibration import CalibrationParams, MasterParams
 from ..calibration.apply import Calibration
 from ..calibration.pairing import missing_summary
 from ..detection.extract import DetectionParams
+from ..io.atomic import durable_batch
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
@@ -333,8 +334,10 @@ def run_night(
     index = {names.file(f.path): k for k, f in enumerate(lights)}
 
     def take(report: FrameReport) -> None:
-        for step, frame, fp in report.noted:
-            store.record(step, frame, fp)
+        # A frame's products are recorded in the steps' indexes durably together.
+        with durable_batch():
+            for step, frame, fp in report.noted:
+                store.record(step, frame, fp)
         mine = reports[report.frame]
         statuses[report.frame] = dict(report.status)
         mine.facts.update(report.facts)

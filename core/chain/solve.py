@@ -32,6 +32,7 @@ from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
 from ..calibration.apply import calibrated_hdulist
 from ..detection.extract import Detection, DetectionParams
+from ..io.cards import fits_text
 from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import (
     FitsReadError,
@@ -110,7 +111,8 @@ def _write(store: ProductStore, frame: FrameInfo, result: SolveResult, fp: str) 
         cards = [
             fits.Card("FLXSOLV", "none", "Fluxion astrometry: not solved"),
             fits.Card("FLXQUAL", "not solved", "quality verdict"),
-            fits.Card("FLXREASN", result.reason[:2000], "why not solved"),
+            # A reason may quote a file name or a service's answer: printable ASCII only.
+            fits.Card("FLXREASN", fits_text(result.reason)[:2000], "why not solved"),
         ]
     cards.append(fits.Card("FLXSECS", round(float(result.seconds), 3), "[s] time to solve"))
     matches = store.path("astrometry", frame.path, ".matches.ecsv")
