@@ -432,17 +432,17 @@ def _count_below(
     rows = np.arange(len(v))
     lo = np.zeros(len(v), dtype=np.int64)
     hi = np.asarray(valid, dtype=np.int64).copy()
-    while True:
-        open_ = lo < hi
-        if not open_.any():
-            return lo
-        mid = (lo + hi) // 2
-        value = v[rows, np.minimum(mid, v.shape[1] - 1)]
-        with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):
+        while True:
+            open_ = lo < hi
+            if not open_.any():
+                return lo
+            mid = (lo + hi) // 2
+            value = v[rows, np.minimum(mid, v.shape[1] - 1)]
             below = (value < bound) if strict else (value <= bound)
-        below &= open_
-        lo = np.where(below, mid + 1, lo)
-        hi = np.where(below | ~open_, hi, mid)
+            below &= open_
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(below | ~open_, hi, mid)
 
 
 def _run_median(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
