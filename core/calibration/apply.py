@@ -472,7 +472,7 @@ def calibrated_saturation(
     raw_level: float,
     overscan_rows: np.ndarray | None,
     bias: np.ndarray | None,
-    dark_term: np.ndarray | None,
+    dark_term: np.ndarray | _ScaledDark | None,
     flat: np.ndarray | None,
     mask: np.ndarray,
 ) -> float | None:
@@ -493,7 +493,8 @@ def calibrated_saturation(
     overscan_rows : ndarray or None
         Overscan level of each trimmed row.
     bias, dark_term : ndarray or None
-        The bias and scaled dark maps subtracted.
+        The bias and scaled dark maps subtracted (the dark may be made band by
+        band where it is read).
     flat : ndarray or None
         The normalised flat divided by.
     mask : ndarray of uint8

@@ -25,6 +25,7 @@ from functools import lru_cache
 import astroscrappy
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import DTypeLike
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
@@ -76,7 +77,7 @@ def laplacian_plus(image: np.ndarray) -> np.ndarray:
 _SCRATCH = threading.local()
 
 
-def scratch_frame(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+def scratch_frame(name: str, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     """This thread's scratch frame ``name``, kept from one call to the next (contents undefined).
 
     A new frame of 4096^2 float32 is 64 MB of fresh pages, each faulted in
@@ -100,7 +101,7 @@ def reflect_pad(
     image: np.ndarray,
     width: int,
     *,
-    fill: float | None = None,
+    fill: float | np.floating | None = None,
     where: np.ndarray | None = None,
     scratch: str | None = None,
 ) -> np.ndarray:
@@ -112,11 +113,14 @@ def reflect_pad(
     ``scratch``, written into that :func:`scratch_frame` (valid until its
     next use) instead of a new frame.
     """
+    if where is not None and fill is None:
+        raise ValueError("reflect_pad: a mask of pixels to fill needs the fill value")
+    value = 0.0 if fill is None else fill  # used only with ``where``, which needs ``fill``
     p = int(width)
     ny, nx = image.shape
     if p == 0 or min(ny, nx) <= p:
         # Narrower than the border: np.pad reflects more than once.
-        filled = image if where is None else np.where(where, fill, image).astype(image.dtype)
+        filled = image if where is None else np.where(where, value, image).astype(image.dtype)
         return np.pad(filled, p, mode="reflect")
     shape = (ny + 2 * p, nx + 2 * p)
     if scratch is None:
@@ -126,7 +130,7 @@ def reflect_pad(
     core = out[p:-p, p:-p]
     core[...] = image
     if where is not None:
-        np.copyto(core, fill, where=where)
+        np.copyto(core, value, where=where)
     out[:p, p:-p] = core[p:0:-1]
     out[-p:, p:-p] = core[-2 : -p - 2 : -1]
     out[:, :p] = out[:, 2 * p : p : -1]

@@ -184,7 +184,8 @@ class FramePixels:
         """``np.nonzero(self.clean >= level)`` at the good pixels and maybe some bad ones."""
         t = level / self.scale if self.source is not None and self.scale > 0 else np.inf
         if not abs(t) < 1e30:
-            return np.nonzero(self.clean >= level)
+            rows, cols = np.nonzero(self.clean >= level)
+            return rows, cols
         # Half the bytes: the float32 frame screened a millionth below the level
         # (every pixel whose electrons reach it passes), then the exact test.
         low = np.nextafter(np.float32(t - abs(t) * 1e-6), np.float32(-np.inf))
