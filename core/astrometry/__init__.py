@@ -13,12 +13,19 @@ The pieces, each usable alone:
 - :mod:`.fallbacks`: local solve-field and nova.astrometry.net.
 """
 
-from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
-from .matching import Match, MatchError, match_sources
-from .scale import ScaleGuess, from_hint, guess_scale, header_wcs
-from .sequence import FrameToSolve, hint_from_solution, solve_sequence
-from .solve import PlateSolver, SolveHint, SolveParams, SolveResult, not_solved
-from .wcsfit import WcsFit, WcsFitError, fit_wcs, gnomonic, inverse_gnomonic
+from typing import TYPE_CHECKING
+
+from ..runtime.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .fallbacks import NovaAstrometryNet, SolveField, solve_field_available
+    from .matching import Match, MatchError, match_sources
+    from .params import SolveParams
+    from .result import SolveHint, SolveResult, not_solved
+    from .scale import ScaleGuess, from_hint, guess_scale, header_wcs
+    from .sequence import FrameToSolve, hint_from_solution, solve_sequence
+    from .solve import PlateSolver
+    from .wcsfit import WcsFit, WcsFitError, fit_wcs, gnomonic, inverse_gnomonic
 
 __all__ = [
     "NovaAstrometryNet",
@@ -45,3 +52,20 @@ __all__ = [
     "gnomonic",
     "inverse_gnomonic",
 ]
+
+# The steps import scipy, photutils and astropy.modeling: a process that needs
+# only the parameter classes (the main process of `fluxion run`) does not pay
+# for them. Each name's submodule is imported on first access.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".fallbacks": ("NovaAstrometryNet", "SolveField", "solve_field_available"),
+        ".matching": ("Match", "MatchError", "match_sources"),
+        ".scale": ("ScaleGuess", "from_hint", "guess_scale", "header_wcs"),
+        ".sequence": ("FrameToSolve", "hint_from_solution", "solve_sequence"),
+        ".params": ("SolveParams",),
+        ".result": ("SolveHint", "SolveResult", "not_solved"),
+        ".solve": ("PlateSolver",),
+        ".wcsfit": ("WcsFit", "WcsFitError", "fit_wcs", "gnomonic", "inverse_gnomonic"),
+    },
+)

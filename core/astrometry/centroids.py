@@ -31,6 +31,7 @@ from photutils.psf import CircularGaussianPRF, GaussianPRF, PSFPhotometry
 from ..runtime.quiet import quiet
 from .inputs import stars_fwhm
 from .noise import gain_from_sky, noise_map, sky_rms
+from .params import CENTROID_CHOICES
 
 __all__ = [
     "CENTROID_CHOICES",
@@ -44,11 +45,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: How the solver's star positions are found: "auto" fits pixel-integrated
-#: centroids below :data:`PRF_FWHM_LIMIT`, "detected" keeps the detection's
-#: (windowed) centroids, "prf" always fits.
-CENTROID_CHOICES = ("auto", "detected", "prf")
 
 #: Frame FWHM (px) below which "auto" fits pixel-integrated centroids. From
 #: about 1.5 px down, a star's light falls mostly into two or three pixels

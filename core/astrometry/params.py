@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..runtime.params import param
-from .centroids import CENTROID_CHOICES
 
 __all__ = ["CATALOG_CHOICES", "CENTROID_CHOICES", "SolveParams"]
 
@@ -22,6 +21,13 @@ CATALOG_CHOICES = (
     "astrometry.net index files",
     "Local file",
 )
+
+#: How the solver's star positions are found: "auto" fits pixel-integrated
+#: centroids below :data:`~.centroids.PRF_FWHM_LIMIT`, "detected" keeps the
+#: detection's (windowed) centroids, "prf" always fits. Defined here rather
+#: than in :mod:`.centroids` (which re-exports it) so that the parameters do
+#: not import photutils.psf.
+CENTROID_CHOICES = ("auto", "detected", "prf")
 
 
 @dataclass(frozen=True)

@@ -10,28 +10,37 @@ Typical use::
     calibrated = step(RawFrame.from_info(light))    # .data, .mask, .header, .applied
 """
 
-from .apply import (
-    RAW_SATURATION_CARD,
-    CalibratedFrame,
-    Calibration,
-    CalibrationMasters,
-    CalibrationParams,
-    calibrated_saturation,
-)
+from typing import TYPE_CHECKING
+
+from ..runtime.lazy import lazy_exports
+
+# Eager: ``combine`` is both this function and its submodule's name; importing
+# the submodule later (as the masters do) would otherwise leave the package's
+# ``combine`` bound to the module. combine.py itself is light.
 from .combine import COMBINE_METHODS, combine
-from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
-from .masters import (
-    CalibrationError,
-    MasterFrame,
-    MasterParams,
-    make_master_bias,
-    make_master_dark,
-    make_master_flat,
-)
-from .overscan import Overscan, OverscanError, overscan_from_header, parse_section
-from .raw import RawFrame
-from .run import FrameOutcome, build_masters, calibrate_lights, write_master
-from .skyflat import SkyFlatParams, make_sky_flat
+
+if TYPE_CHECKING:
+    from .apply import (
+        RAW_SATURATION_CARD,
+        CalibratedFrame,
+        Calibration,
+        CalibrationMasters,
+        CalibrationParams,
+        calibrated_saturation,
+    )
+    from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
+    from .masters import (
+        CalibrationError,
+        MasterFrame,
+        MasterParams,
+        make_master_bias,
+        make_master_dark,
+        make_master_flat,
+    )
+    from .overscan import Overscan, OverscanError, overscan_from_header, parse_section
+    from .raw import RawFrame
+    from .run import FrameOutcome, build_masters, calibrate_lights, write_master
+    from .skyflat import SkyFlatParams, make_sky_flat
 
 __all__ = [
     "COMBINE_METHODS",
@@ -64,3 +73,33 @@ __all__ = [
     "saturation_mask",
     "write_master",
 ]
+
+# Cosmic rays, sky flats and overscans import scipy and astroscrappy: a process
+# that needs only the parameters or the masters does not pay for them. Each
+# name's submodule is imported on first access.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".apply": (
+            "RAW_SATURATION_CARD",
+            "CalibratedFrame",
+            "Calibration",
+            "CalibrationMasters",
+            "CalibrationParams",
+            "calibrated_saturation",
+        ),
+        ".masks": ("MaskBits", "bad_pixels_from_masters", "cosmic_rays", "saturation_mask"),
+        ".masters": (
+            "CalibrationError",
+            "MasterFrame",
+            "MasterParams",
+            "make_master_bias",
+            "make_master_dark",
+            "make_master_flat",
+        ),
+        ".overscan": ("Overscan", "OverscanError", "overscan_from_header", "parse_section"),
+        ".raw": ("RawFrame",),
+        ".run": ("FrameOutcome", "build_masters", "calibrate_lights", "write_master"),
+        ".skyflat": ("SkyFlatParams", "make_sky_flat"),
+    },
+)

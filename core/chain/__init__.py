@@ -18,38 +18,43 @@ Typical use::
         zp = zeropoint_frame(store, frame, ZeroPointParams(), reference_stars)
 """
 
-from .batch import StepOutcome, executor_width, run_frames
-from .calibrate import (
-    FrameImage,
-    calibrate_frames,
-    calibration_fingerprint,
-    frame_image,
-    image_fingerprint,
-    load_masters,
-    masters_fingerprint,
-    raw_fingerprint,
-)
-from .detect import detect_frame, detect_image, detection_fingerprint, load_sources
-from .measure import (
-    PhotometryDiagnostics,
-    load_magnitudes,
-    load_photometry,
-    load_photometry_diagnostics,
-    load_zeropoint,
-    measure_photometry,
-    photometry_fingerprint,
-    photometry_frame,
-    zeropoint_fingerprint,
-    zeropoint_frame,
-)
-from .solve import (
-    catalog_digest,
-    frame_wcs,
-    load_solution,
-    solution_fingerprint,
-    solve_frame,
-    solved_path,
-)
+from typing import TYPE_CHECKING
+
+from ..runtime.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .batch import StepOutcome, executor_width, run_frames
+    from .calibrate import (
+        FrameImage,
+        calibrate_frames,
+        calibration_fingerprint,
+        frame_image,
+        image_fingerprint,
+        load_masters,
+        masters_fingerprint,
+        raw_fingerprint,
+    )
+    from .detect import detect_frame, detect_image, detection_fingerprint, load_sources
+    from .measure import (
+        PhotometryDiagnostics,
+        load_magnitudes,
+        load_photometry,
+        load_photometry_diagnostics,
+        load_zeropoint,
+        measure_photometry,
+        photometry_fingerprint,
+        photometry_frame,
+        zeropoint_fingerprint,
+        zeropoint_frame,
+    )
+    from .solve import (
+        catalog_digest,
+        frame_wcs,
+        load_solution,
+        solution_fingerprint,
+        solve_frame,
+        solved_path,
+    )
 
 __all__ = [
     "PhotometryDiagnostics",
@@ -84,3 +89,45 @@ __all__ = [
     "zeropoint_fingerprint",
     "zeropoint_frame",
 ]
+
+# The steps import the whole engine (scipy, photutils, astropy.modeling); a
+# process that needs one of them (the main process of `fluxion run` needs
+# the night's glue, not the steps its workers run) does not pay for the others.
+# Each name's submodule is imported on first access.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".batch": ("StepOutcome", "executor_width", "run_frames"),
+        ".calibrate": (
+            "FrameImage",
+            "calibrate_frames",
+            "calibration_fingerprint",
+            "frame_image",
+            "image_fingerprint",
+            "load_masters",
+            "masters_fingerprint",
+            "raw_fingerprint",
+        ),
+        ".detect": ("detect_frame", "detect_image", "detection_fingerprint", "load_sources"),
+        ".measure": (
+            "PhotometryDiagnostics",
+            "load_magnitudes",
+            "load_photometry",
+            "load_photometry_diagnostics",
+            "load_zeropoint",
+            "measure_photometry",
+            "photometry_fingerprint",
+            "photometry_frame",
+            "zeropoint_fingerprint",
+            "zeropoint_frame",
+        ),
+        ".solve": (
+            "catalog_digest",
+            "frame_wcs",
+            "load_solution",
+            "solution_fingerprint",
+            "solve_frame",
+            "solved_path",
+        ),
+    },
+)

@@ -24,16 +24,20 @@ from collections.abc import Sequence as SequenceABC
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from ..runtime.pipeline import StepState
 from .fitsio import read_header, read_image, read_wcs
 from .folders import expand_paths, walk_inputs
 from .frames import FrameInfo, frame_info
 from .gainfit import complete_gains
+
+if TYPE_CHECKING:
+    # Only an annotation here: astropy.wcs imports astropy.coordinates.
+    from astropy.wcs import WCS
 
 __all__ = [
     "FrameInfo",
