@@ -1,12 +1,13 @@
 """The PSF method on a frame whose PSF varies across the field: its error, cause by cause.
 
-Case FA of ``bench_photometry.py`` (1024 x 1024, 500 stars, the simulator's
-:class:`fluxion.core.simulation.psf.FieldPSF`: FWHM 2.5 px at the centre to
-4.5 px in the corners, ellipticity 0 to 0.3). Every row is scored on the same
-noise against the oracle (true positions, PSF and sky, all fluxes at once:
-``bench_photometry.oracle_fit``): per 3 x 3 region, the robust centre of
-``dz = z - z_oracle`` (z = (flux - true) / isolated bound) of the stars of at
-least ``--min-flux`` e-, with its standard error; ``--repeat`` frames are pooled.
+Cases FA and FB of ``bench_photometry.py`` (1024 x 1024, 500 or 5000 stars
+(``--case``), the simulator's :class:`fluxion.core.simulation.psf.FieldPSF`:
+FWHM 2.5 px at the centre to 4.5 px in the corners, ellipticity 0 to 0.3).
+Every row is scored on the same noise against the oracle (true positions,
+PSF and sky, all fluxes at once: ``bench_photometry.oracle_fit``): per 3 x 3
+region, the robust centre of ``dz = z - z_oracle`` (z = (flux - true) /
+isolated bound) of the stars of at least ``--min-flux`` e-, with its standard
+error; ``--repeat`` frames are pooled.
 
     psf            the PSF method, PSF chosen by held-out residuals
     psf-1psf       one PSF for the frame (the position-dependent bias it leaves)
@@ -55,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from test_photometry_field_psf import flux_scale  # noqa: E402
 
 SHAPE = (1024, 1024)
-N_STARS = 500
+N_STARS = {"FA": 500, "FB": 5000}
 ROWS = ("psf", "psf-1psf", "psf-truePSF", "psf-nocomp", "forced-model", "forced-true")
 
 
@@ -81,8 +82,10 @@ def _forced(field: StarField, psf) -> np.ndarray:
     return np.asarray(fit.table["flux"])
 
 
-def frame_rows(field: StarField, min_flux: float, scale_flux: float, grid: Path) -> dict:
-    """dz per true star (NaN where not found) for every row, and the PSF's flux scale."""
+def frame_rows(
+    field: StarField, min_flux: float, scale_flux: float, grid: Path, rows: tuple[str, ...] = ROWS
+) -> dict:
+    """dz per true star (NaN where not found) for each of ``rows``, and the PSF's flux scale."""
     tx, ty, tf = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
     bound = field.star_bounds()
     z_oracle = (oracle_fit(field)[2] - tf) / bound
@@ -93,20 +96,25 @@ def frame_rows(field: StarField, min_flux: float, scale_flux: float, grid: Path)
     out: dict[str, np.ndarray] = {}
     x, y, f, psf = _method(field)
     out["scale"] = flux_scale(field, psf, scale_flux)
+    out["psf_info"] = (
+        f"{psf.meta.get('chosen', psf.kind)}, {psf.n_stars} stars, beta {psf.moffat_beta:.4f}"
+    )
     fits = {"psf": (x, y, f)}
-    x1, y1, f1, _ = _method(field, psf_variation="constant")
-    fits["psf-1psf"] = (x1, y1, f1)
-    xt, yt, ft, _ = _method(field, psf_file=str(grid))
-    fits["psf-truePSF"] = (xt, yt, ft)
-    passes = psf_step._COMPANION_PASSES
-    psf_step._COMPANION_PASSES = 0  # the search's constant: no residual search at all
-    try:
-        xn, yn, fn, _ = _method(field)
-    finally:
-        psf_step._COMPANION_PASSES = passes
-    fits["psf-nocomp"] = (xn, yn, fn)
-    fits["forced-model"] = (tx, ty, _forced(field, psf))
-    fits["forced-true"] = (tx, ty, _forced(field, true_field))
+    if "psf-1psf" in rows:
+        fits["psf-1psf"] = _method(field, psf_variation="constant")[:3]
+    if "psf-truePSF" in rows:
+        fits["psf-truePSF"] = _method(field, psf_file=str(grid))[:3]
+    if "psf-nocomp" in rows:
+        passes = psf_step._COMPANION_PASSES
+        psf_step._COMPANION_PASSES = 0  # the search's constant: no residual search at all
+        try:
+            fits["psf-nocomp"] = _method(field)[:3]
+        finally:
+            psf_step._COMPANION_PASSES = passes
+    if "forced-model" in rows:
+        fits["forced-model"] = (tx, ty, _forced(field, psf))
+    if "forced-true" in rows:
+        fits["forced-true"] = (tx, ty, _forced(field, true_field))
     keep = tf >= min_flux
     for name, (x, y, f) in fits.items():
         d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
@@ -118,7 +126,9 @@ def frame_rows(field: StarField, min_flux: float, scale_flux: float, grid: Path)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", default="FA", choices=sorted(N_STARS))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     ap.add_argument("--repeat", type=int, default=1, help="frames (different seeds) pooled")
     ap.add_argument("--min-flux", type=float, default=1e3, help="stars scored (e-)")
     ap.add_argument("--scale-flux", type=float, default=3e4, help="star of the flux-scale row")
@@ -128,22 +138,32 @@ def main() -> None:
         for seed in range(args.seed, args.seed + args.repeat):
             field = star_field(
                 SHAPE,
-                N_STARS,
+                N_STARS[args.case],
                 sky=SKY,
                 read_noise=READ_NOISE,
                 seed=seed,
                 field_psf=FieldPSF(SHAPE),
             )
             frames.append(
-                frame_rows(field, args.min_flux, args.scale_flux, Path(tmp) / "true.fits")
+                frame_rows(
+                    field,
+                    args.min_flux,
+                    args.scale_flux,
+                    Path(tmp) / "true.fits",
+                    ("psf", *args.rows),
+                )
             )
-            print(f"frame {seed}: scale " + " ".join(f"{v:+.2f}" for v in frames[-1]["scale"]))
+            print(
+                f"frame {seed}: PSF {frames[-1]['psf_info']}; scale "
+                + " ".join(f"{v:+.2f}" for v in frames[-1]["scale"]),
+                flush=True,
+            )
     print(
-        f"\nFA, {len(frames)} frame(s); per region (rows of the frame from y = 0): "
+        f"\n{args.case}, {len(frames)} frame(s); per region (rows of the frame from y = 0): "
         f"robust dz = z - z_oracle +- its error, stars >= {args.min_flux:g} e-"
     )
     region = np.concatenate([f["region"] for f in frames])
-    for name in ROWS:
+    for name in (r for r in ROWS if r in frames[0]):
         dz = np.concatenate([f[name] for f in frames])
         cells = []
         for k in range(9):
