@@ -15,7 +15,7 @@ major axis along the radius, both growing as r^2; beta 3):
     FB 1024 x 1024,  5000 stars (crowded)
 
 For those, the bias and scatter of each method are also printed per region
-of the frame (``--regions``: 3 x 3 cells, the centre, edges and corners,
+of the frame (3 x 3 cells, the centre, edges and corners,
 where the PSF differs most) and the Fluxion methods run twice: with the PSF
 chosen by held-out residuals (``psf``, ``crowded``), and with one PSF for the
 whole frame (``psf-1psf``, ``crowded-1psf``), which shows the position-
@@ -519,6 +519,9 @@ def main() -> None:
                 _print_regions("  regions z >=1e3 e-", region_table(runs, min_flux=1e3))
                 if args.bound_stars > 0:
                     _print_regions("  regions /crowded", region_table(runs, "zc"))
+                    _print_regions(
+                        "  regions /crowded >=1e3", region_table(runs, "zc", min_flux=1e3)
+                    )
                 if name != "oracle":
                     _print_regions("  regions -oracle", region_table(runs, "dz"))
         _print_speed_ratios(timing)
