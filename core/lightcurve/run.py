@@ -34,7 +34,7 @@ from ..photometry.contamination import (
 )
 from ..photometry.flags import PhotometryFlag
 from ..photometry.noise import NoiseModel
-from ..photometry.sampling import aperture_sampling_error
+from ..photometry.sampling import add_sampling_error
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .comparison import ComparisonChoice
@@ -183,11 +183,8 @@ def measure_frames(
             st[name][~inside] = np.nan
         fwhm = _frame_fwhm(image, stars, st, p.aperture_radius)
         # Each star's place within its pixel changes its sum from frame to frame.
-        sampling = aperture_sampling_error(fwhm, p.aperture_radius)
         for table in (tgt, st):
-            flux = np.asarray(table["flux"], dtype=float)
-            own = np.where(np.isfinite(flux), flux * sampling, 0.0)
-            table["flux_err"] = np.hypot(np.asarray(table["flux_err"], dtype=float), own)
+            add_sampling_error(table, fwhm, p.aperture_radius)
         spill = 0.0
         if placed and len(near):
             spill = _contamination(image, here, near, fwhm, tgt, p, noise)

@@ -25,11 +25,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from astropy.table import Table
 
 from .gridpsf.moffat import star_stamps
 from .sums import circle_sums
 
-__all__ = ["aperture_sampling_error"]
+__all__ = ["add_sampling_error", "aperture_sampling_error"]
 
 _PHASES = 8  # sub-pixel positions per axis
 _BETA = 3.0
@@ -59,6 +60,21 @@ def aperture_sampling_error(fwhm: float, radius: float) -> float:
     if not (np.isfinite(fwhm) and np.isfinite(radius) and fwhm > 0 and radius > 0):
         return 0.0
     return _sampling_error(round(fwhm / _STEP), round(radius / _STEP))
+
+
+def add_sampling_error(table: Table, fwhm: float, radius: float) -> float:
+    """Add the sampling error of ``radius`` at ``fwhm`` to ``table``'s ``flux_err`` (in place).
+
+    Each finite flux gets ``flux * aperture_sampling_error(fwhm, radius)``
+    added in quadrature (its own error: it changes from one exposure to the
+    next); the relative error is returned.
+    """
+    sampling = aperture_sampling_error(fwhm, radius)
+    if sampling > 0:
+        flux = np.asarray(table["flux"], dtype=np.float64)
+        own = np.where(np.isfinite(flux), flux * sampling, 0.0)
+        table["flux_err"] = np.hypot(np.asarray(table["flux_err"], np.float64), own)
+    return sampling
 
 
 @lru_cache(maxsize=256)

@@ -31,7 +31,7 @@ from .growth import CurveOfGrowth, curve_of_growth
 from .inputs import FrameInputs
 from .noise import NoiseModel
 from .params import METHODS, PSF_VARIATIONS, PhotometryParams
-from .sampling import aperture_sampling_error
+from .sampling import add_sampling_error
 
 if TYPE_CHECKING:
     from astropy.wcs import WCS
@@ -346,12 +346,7 @@ class Photometry:
         )
         # Where each star falls within its pixel changes its sum from one
         # exposure to the next (see sampling.py): its own error, not the frame's.
-        sampling = aperture_sampling_error(fwhm, radius)
-        if sampling > 0:
-            flux = np.asarray(table["flux"], dtype=np.float64)
-            own = np.where(np.isfinite(flux), flux * sampling, 0.0)
-            table["flux_err"] = np.hypot(np.asarray(table["flux_err"], np.float64), own)
-        table.meta["aperture_sampling_err"] = sampling
+        table.meta["aperture_sampling_err"] = add_sampling_error(table, fwhm, radius)
         if p.aperture_correction and cog is not None:
             corr, corr_err = cog.aperture_correction_with_error(radius)
             if np.isfinite(corr):
