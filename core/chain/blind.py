@@ -10,6 +10,11 @@ frame at one end of the night do not stop it), until one solves. The other
 lights, and the ones searched in vain, then take its centre and pixel scale as
 their pointing and are solved near it. When none solves, the others are not
 searched blind either and the run says what to give for them to solve.
+
+A pointing without a pixel scale (a fixed target's --ra/--dec given for
+lights whose headers have neither) is searched the same way: solve-field
+near a pointing but at any scale is nearly as slow as blind, and a solved
+light gives the others the scale too.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "blind_night",
     "blind_candidates",
+    "unhinted",
     "run_blind_night",
     "pointed_like",
     "without_blind_search",
@@ -40,20 +46,23 @@ __all__ = [
 
 #: The run's note when no light searched blind could be solved.
 BLIND_FAILED = (
-    "the lights' headers give no pointing and {tried} could not be solved blind, so the other "
+    "the lights give no pointing or no pixel scale and {tried} could not be solved blind, so "
+    "the other "
     "{n} were not searched blind (each search takes up to the solver's time limit); give the "
     "pointing (--ra/--dec of a star in the field) or a catalog reachable online, or the pixel "
     "scale (fluxion solve --scale)"
 )
 
 
+def unhinted(frame: FrameInfo, params: SolveParams) -> bool:
+    """True when ``frame`` lacks a pointing or a pixel scale (its own, or the user's)."""
+    no_scale = frame.pixel_scale is None and not params.pixel_scale > 0
+    return frame.ra is None or frame.dec is None or no_scale
+
+
 def blind_night(lights: Sequence[FrameInfo], params: SolveParams) -> bool:
-    """True when no light has a pointing and only a blind search could solve them."""
-    return (
-        len(lights) > 1
-        and params.use_solve_field
-        and all(f.ra is None or f.dec is None for f in lights)
-    )
+    """True when no light has both a pointing and a scale and solve-field is the way left."""
+    return len(lights) > 1 and params.use_solve_field and all(unhinted(f, params) for f in lights)
 
 
 def pointed_like(frames: Sequence[FrameInfo], wcs: Any, first: FrameInfo) -> list[FrameInfo]:

@@ -47,6 +47,7 @@ from ..project.products import ProductStore, fingerprint, solution_wcs
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
+from .blind import unhinted
 from .calibrate import _calibrated_product, frame_image
 from .detect import detect_frame
 from .record import FrameRecord
@@ -255,9 +256,9 @@ def solve_frame(
     if frame.cfa is not None:
         sources_fp += f";green pixels of {frame.cfa}"  # the solver measures its own stars
     fp = solution_fingerprint(params, sources_fp, catalog)
-    if frame.ra is None or frame.dec is None:
-        # A light searched blind is searched again once it has a pointing (the
-        # user's, or the night's first solution: see .blind), which may solve it.
+    if unhinted(frame, params):
+        # A light searched blind is searched again once it has a pointing and a
+        # scale (the user's, or the night's first solution: see .blind).
         fp += ";blind"
     if store.is_current("astrometry", frame.path, fp, _SUFFIX):
         stored = load_solution(store, frame)

@@ -63,13 +63,13 @@ class FakeSolveField:
         return SolveResult(True, "solve-field", wcs=self.truth.wcs(self.light), n_matched=20)
 
 
-def _run(night, tmp_path, monkeypatch, fake, *extra):
+def _run(night, tmp_path, monkeypatch, fake, *extra, catalog=None):
     monkeypatch.setattr(step, "solve_field_available", lambda: True)
     monkeypatch.setattr(fallbacks.SolveField, "__call__", lambda _self, *a, **kw: fake(*a, **kw))
     project = tmp_path / "project"
     args = [
         "run", str(night), "--project", str(project), "--catalog",
-        str(night / "truth" / "reference_catalog.ecsv"), "--offline", "--no-report",
+        str(catalog or night / "truth" / "reference_catalog.ecsv"), "--offline", "--no-report",
         "--no-cosmic-rays", "--workers", "1", *extra,
     ]  # fmt: skip
     rc = main(args)
@@ -150,3 +150,26 @@ def test_a_fixed_target_points_lights_without_a_pointing(night, tmp_path, monkey
     frames = Table.read(project / "frames.ecsv")
     assert bool(np.all(frames["wcs_ok"]))
     assert set(_methods(project)) <= {"hinted", "search"}  # the catalog, near the target
+
+
+def test_lights_pointed_without_a_scale_are_searched_a_few_at_a_time(
+    night, tmp_path, monkeypatch, capsys
+):
+    # The target's place points the lights, but nothing gives their scale and
+    # the catalog holds no star of the field: only solve-field could solve them,
+    # near the target at any scale, and it fails on the first, middle and last.
+    truth = Table.read(night / "truth" / "light_0001.ecsv")
+    star = truth[np.argmax(np.asarray(truth["flux"]))]
+    elsewhere = Table.read(night / "truth" / "reference_catalog.ecsv")
+    elsewhere["ra"] = np.asarray(elsewhere["ra"]) + 5.0
+    catalog = tmp_path / "elsewhere.ecsv"
+    elsewhere.write(catalog)
+    fake = FakeSolveField(solves=None)
+    _run(
+        night, tmp_path, monkeypatch, fake, "--ra", str(star["ra"]), "--dec", str(star["dec"]),
+        catalog=catalog,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert len(fake.hints) == 3
+    assert all(h.ra == pytest.approx(star["ra"]) and h.scale is None for h in fake.hints)
+    assert "so the other 1 were not searched blind" in out
