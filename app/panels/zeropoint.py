@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # imported where first used: the catalogs are not needed at s
 
 from .base import FrameInputs, StepPanel, read_stored, run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
+from .zeropoint_target import RunTarget
 
 __all__ = [
     "CatalogSource",
@@ -132,21 +133,35 @@ def calibrate_frame(
     photometry_params: PhotometryParams,
     catalog: CatalogSource,
     state: StepState | None = None,
+    target: RunTarget | None = None,
 ) -> FrameCalibration:
     """Calibrate one frame through :func:`fluxion.core.chain.zeropoint_frame` (in a worker).
 
     The frame is measured first (:func:`fluxion.core.chain.photometry_frame`)
-    when the project has no current photometry of it.
+    when the project has no current photometry of it. With the project's
+    light curve ``target``, the frame is measured and calibrated as ``fluxion
+    run`` does it: the target measured where its curve has it and kept out of
+    the calibration stars (the run's products are then current, not replaced).
     """
     state = state or StepState()
-    sources = photometry_frame(store, frame, photometry_params, state=state.sub(0.0, 0.6))
+    target_xy = None if target is None else target.place(store, frame)
+    positions = None if target is None else target.positions(store, frame, target_xy)
+    sources = photometry_frame(
+        store, frame, photometry_params, positions, state=state.sub(0.0, 0.6)
+    )
     state.progress(0.6, "reference stars")
     if sky_columns(sources) is not None:
         stars, problem = catalog.for_frame(sources)
     else:
         stars, problem = None, "the frame has no sky positions: solve it (Astrometry) first"
     result = zeropoint_frame(
-        store, frame, params, stars, state.sub(0.7, 1.0), catalog_problem=problem
+        store,
+        frame,
+        params,
+        stars,
+        state.sub(0.7, 1.0),
+        catalog_problem=problem,
+        target_xy=target_xy,
     )
     return _with_night_facts(result, frame)
 
@@ -202,6 +217,7 @@ class ZeroPointContext:
     products: ProductStore | None
     catalog: CatalogSource
     photometry: PhotometryParams
+    target: RunTarget | None = None
 
 
 class ZeroPointPanel(StepPanel):
@@ -320,10 +336,12 @@ class ZeroPointPanel(StepPanel):
 
     def run_context(self) -> ZeroPointContext:
         name, path = self.catalog_source()
+        folder = None if self._products is None else self._products.folder
         return ZeroPointContext(
             self._products,
             CatalogSource(name, path),
             self.session.project.step_params("photometry", PhotometryParams),
+            RunTarget(folder, [dict(d) for d in self.session.project.targets]),
         )
 
     @staticmethod
@@ -332,7 +350,9 @@ class ZeroPointPanel(StepPanel):
     ) -> FrameCalibration:
         """Calibrate a frame (runs in a worker)."""
         c = inputs.context
-        return calibrate_frame(c.products, inputs.frame, params, c.photometry, c.catalog, state)
+        return calibrate_frame(
+            c.products, inputs.frame, params, c.photometry, c.catalog, state, c.target
+        )
 
     # -- showing ------------------------------------------------------------------
     def summary(self, result: FrameCalibration) -> float:

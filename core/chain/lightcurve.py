@@ -23,7 +23,7 @@ from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contami
 from ..photometry.flags import PhotometryFlag
 from ..project.products import ProductStore
 
-__all__ = ["light_curve_from_magnitudes", "target_row"]
+__all__ = ["light_curve_from_magnitudes", "target_positions", "target_row"]
 
 # The target's row is the one measured at its predicted position (to 0.01 px).
 _SAME_POSITION_PX = 0.01
@@ -32,6 +32,24 @@ _NO_MEASUREMENT = 1 << 30
 # every aperture is far larger (the positions of a fixed target differ by the
 # round trip through each frame's WCS, ~1e-9 arcsec).
 _FIXED_ARCSEC = 1e-3
+# The target's own source is dropped from the field within this distance (px):
+# it is measured where it is predicted, not twice.
+_TARGET_SOURCE_PX = 2.0
+
+
+def target_positions(sources: Table | None, target_xy) -> np.ndarray | None:
+    """Where a light's photometry measures with its target at ``target_xy``.
+
+    The detected ``sources`` (x, y) without the one at the target, then the
+    target: the positions ``fluxion run`` measures, which the window uses too
+    so that its products are the run's. None (photometry measures its own
+    sources) without a target or without sources.
+    """
+    if target_xy is None or sources is None:
+        return None
+    stars = np.column_stack([np.asarray(sources["x"], float), np.asarray(sources["y"], float)])
+    d = np.hypot(stars[:, 0] - target_xy[0], stars[:, 1] - target_xy[1])
+    return np.vstack([stars[d > _TARGET_SOURCE_PX], np.asarray(target_xy, float)[None, :]])
 
 
 def target_row(table: Table | None, xy, channel: str | None = None) -> dict | None:

@@ -56,7 +56,7 @@ from .calibrate import (
     write_calibrated,
 )
 from .detect import detect_frame
-from .lightcurve import target_row
+from .lightcurve import target_positions, target_row
 from .measure import photometry_frame, zeropoint_frame
 from .record import FrameRecord
 from .register import register_lights, registration_stars
@@ -73,10 +73,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# The target's own source is dropped from the field within this distance (px):
-# it is measured where it is predicted, not twice.
-_TARGET_SOURCE_PX = 2.0
 
 
 class FrameStore(ProductStore):
@@ -217,12 +213,7 @@ def _write_calibrated(store: FrameStore, record: FrameRecord, report: FrameRepor
 
 def _positions(record: FrameRecord, target_xy: tuple[float, float] | None) -> np.ndarray | None:
     """The frame's sources plus the target where predicted; None measures photometry's own."""
-    if target_xy is None or record.sources is None:
-        return None
-    table = record.sources.sources
-    stars = np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
-    d = np.hypot(stars[:, 0] - target_xy[0], stars[:, 1] - target_xy[1])
-    return np.vstack([stars[d > _TARGET_SOURCE_PX], np.asarray(target_xy, float)[None, :]])
+    return target_positions(None if record.sources is None else record.sources.sources, target_xy)
 
 
 def _place(record: FrameRecord, sky: tuple[float, float] | None) -> tuple[float, float] | None:

@@ -1,0 +1,130 @@
+"""The Zero point panel on a project ``fluxion run`` made: it keeps the run's calibration.
+
+The run keeps the light curve's target out of each light's zero point (its own
+variation would move it). The panel calibrates with the same inputs, so it
+finds the run's products current and shows the run's zero points; before, it
+recalibrated with the target as one more calibration star and replaced them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
+from fluxion.app.cli import main
+from fluxion.core.chain import load_zeropoint
+from fluxion.core.project.products import ProductStore
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=3, shape=(256, 256), n_bias=2, n_dark=2, n_flat=2)
+
+
+@pytest.fixture(scope="module")
+def run_project(tmp_path_factory) -> tuple[Path, Path, Table]:
+    """A simulated night and the project ``fluxion run`` made of it with a star as target.
+
+    The target is the brightest catalogued star well inside every light: one
+    the calibration would use, were it not the target.
+    """
+    night = tmp_path_factory.mktemp("zp_target_night")
+    simulate_night(night, CONFIG)
+    first = Table.read(night / "truth/light_0001.ecsv")
+    catalog = Table.read(night / "truth/reference_catalog.ecsv")
+    # A bright star well inside every light: a calibration star unless excluded.
+    inside = (first["x"] > 40) & (first["x"] < 216) & (first["y"] > 40) & (first["y"] < 216)
+    stars = first[inside & (first["kind"] == "star")]
+    stars = stars[np.isin(stars["id"], catalog["id"])] if "id" in catalog.colnames else stars
+    star = stars[np.argmin(stars["mag_V"])]
+    folder = tmp_path_factory.mktemp("zp_target_project") / "project"
+    args = [
+        "run", str(night), "--project", str(folder),
+        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
+        "--catalog", str(night / "truth/reference_catalog.ecsv"),
+        "--workers", "2", "--no-cosmic-rays", "--no-report",
+    ]  # fmt: skip
+    assert main(args) == 0
+    return night, folder, star
+
+
+@pytest.fixture
+def open_panel_project(qtbot):
+    """``open(PanelClass, night, project_folder)``: a panel on a saved project's night."""
+    from fluxion.app.session import Session
+    from fluxion.app.workers import WorkerPool
+    from fluxion.core.io.sequence import Sequence
+    from fluxion.core.project.document import Project
+    from fluxion.widgets.image_view import ImageView
+
+    pools, widgets = [], []
+
+    def _open(panel_cls, night: Path, folder: Path):
+        workers = WorkerPool()
+        session = Session(workers)
+        view = ImageView()
+        panel = panel_cls(session, view)
+        pools.append(workers)
+        widgets.extend((panel, view))
+        with qtbot.waitSignal(session.frame_ready, timeout=60_000):
+            session.set_sequence(Sequence.from_paths([night]), Project.load(folder))
+        return panel
+
+    yield _open
+    for workers in pools:
+        workers.shutdown(wait=True)
+    for w in widgets:
+        w.close()
+        w.deleteLater()
+    qtbot.wait(1)
+
+
+def _used_near(result, xy: tuple[float, float], radius: float = 1.0) -> int:
+    """How many calibration stars used by ``result`` lie within ``radius`` px of ``xy``."""
+    stars = result.stars
+    used = np.asarray(stars["used"], bool)
+    d = np.hypot(np.asarray(stars["x"], float) - xy[0], np.asarray(stars["y"], float) - xy[1])
+    return int(np.count_nonzero(used & (d < radius)))
+
+
+def test_panel_shows_and_keeps_the_runs_zero_points(run_project, open_panel_project, qtbot):
+    from fluxion.app.panels.zeropoint import ZeroPointPanel, calibrate_frame
+
+    night, folder, _ = run_project
+    lc = Table.read(folder / "lightcurve.ecsv")
+    panel = open_panel_project(ZeroPointPanel, night, folder)
+    store = panel.session.product_store()
+    lights = [panel.session.sequence.frames[i] for i in panel.session.light_indices()]
+    assert len(lights) == CONFIG.n_frames
+    before = {f.path.name: store.fingerprint_of("zeropoint", f.path) for f in lights}
+    run_zp = {f.path.name: load_zeropoint(store, f) for f in lights}
+    for f in lights:
+        xy = lc["x"][lc["file"] == f.path.name][0], lc["y"][lc["file"] == f.path.name][0]
+        # The run kept its target out of the calibration stars.
+        assert run_zp[f.path.name].calibrated
+        assert _used_near(run_zp[f.path.name], xy) == 0
+
+    panel.set_catalog_file(night / "truth" / "reference_catalog.ecsv")
+    with qtbot.waitSignal(panel.step_finished, timeout=300_000):
+        panel.run_all()
+    assert len(panel.results) == CONFIG.n_frames
+    after = ProductStore(folder, store.names)
+    for f in lights:
+        name = f.path.name
+        # The run's product is current for the panel: not replaced, same zero point.
+        assert after.fingerprint_of("zeropoint", f.path) == before[name]
+        shown = panel.results[panel.session.sequence.frames.index(f)].result
+        assert shown.zero_point == run_zp[name].zero_point
+        assert shown.n_stars == run_zp[name].n_stars
+
+    # The same frame calibrated as the panel did before (no target): the target
+    # becomes a calibration star, and the product changes. This is what the
+    # panel must not do; it shows the check above can fail.
+    f = lights[0]
+    xy = lc["x"][lc["file"] == f.path.name][0], lc["y"][lc["file"] == f.path.name][0]
+    ctx = panel.run_context()
+    old = calibrate_frame(store, f, panel.params(), ctx.photometry, ctx.catalog)
+    assert _used_near(old.result, xy) == 1
+    assert store.fingerprint_of("zeropoint", f.path) != before[f.path.name]
