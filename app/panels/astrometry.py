@@ -31,6 +31,7 @@ from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
 from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
+from .astrometry_pointing import pointed, pointing_note, target_pointing
 from .base import FrameInputs, StepPanel, read_stored, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
@@ -89,6 +90,7 @@ class SolveContext:
     products: ProductStore | None
     catalog: CatalogChain | None
     detection: DetectionParams
+    pointing: tuple[str, float, float] | None = None
 
 
 class AstrometryPanel(StepPanel):
@@ -108,6 +110,14 @@ class AstrometryPanel(StepPanel):
         self.layout().insertWidget(0, self.reference_label)
         session.reference_catalog_changed.connect(self._show_reference)
         self._show_reference()
+        # Lights without a pointing: where they are searched, or how to give one.
+        self.pointing_label = QLabel()
+        self.pointing_label.setWordWrap(True)
+        self.layout().insertWidget(1, self.pointing_label)
+        targets_changed = getattr(session, "targets_changed", None)
+        if targets_changed is not None:
+            targets_changed.connect(self._show_pointing)
+        self._show_pointing()
         self.scroll_form()  # sixteen parameters
         self.vector_plot = ResidualVectorPlot()
         self.magnitude_plot = ResidualMagnitudePlot()
@@ -129,9 +139,17 @@ class AstrometryPanel(StepPanel):
         )
         self.reference_label.setVisible(ref is not None)
 
+    def _show_pointing(self) -> None:
+        seq = self.session.sequence
+        frames = [] if seq is None else list(seq.frames)
+        note = pointing_note(frames, self.session.project.targets)
+        self.pointing_label.setText(note)
+        self.pointing_label.setVisible(bool(note))
+
     def _on_project(self) -> None:
         super()._on_project()
         self._show_reference()
+        self._show_pointing()
 
     # -- running --------------------------------------------------------------
     def prepare_run(self) -> bool:
@@ -144,12 +162,14 @@ class AstrometryPanel(StepPanel):
             self._products,
             reference_chain(self.params(), self.session.reference_catalog()),
             self.session.project.step_params("detection", DetectionParams),
+            target_pointing(self.session.project.targets),
         )
 
     @staticmethod
     def run(inputs: FrameInputs, params: SolveParams, state: StepState | None) -> SolveResult:
         """Solve a frame through :func:`fluxion.core.chain.solve_frame` (runs in a worker)."""
-        frame, context = inputs.frame, inputs.context
+        context = inputs.context
+        frame = pointed(inputs.frame, context.pointing)
         if frame.type != "light":
             # Bias, darks and flats show no stars: "Run on all lights" passes them by.
             return not_solved("none", f"{frame.path.name} is a {frame.type} frame, not a light")
@@ -166,6 +186,7 @@ class AstrometryPanel(StepPanel):
     def _on_sequence(self) -> None:
         super()._on_sequence()
         self._show_residuals(None)
+        self._show_pointing()
 
     def _on_frame_changed(self, index: int) -> None:
         if index not in self.results:

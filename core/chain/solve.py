@@ -260,6 +260,10 @@ def solve_frame(
         # A light searched blind is searched again once it has a pointing and a
         # scale (the user's, or the night's first solution: see .blind).
         fp += ";blind"
+        if frame.ra is not None and frame.dec is not None:
+            # A pointing given to a light without one (the target's place): a
+            # search that failed without it, or near another, is not current.
+            fp += f";near {frame.ra:.4f} {frame.dec:+.4f}"
     if store.is_current("astrometry", frame.path, fp, _SUFFIX):
         stored = load_solution(store, frame)
         if stored is not None:

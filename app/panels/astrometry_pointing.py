@@ -1,0 +1,54 @@
+"""Where Astrometry searches for lights whose headers give no pointing: the fixed target.
+
+Headers written without a telescope link (MaxIm DL's, for one) have no RA/DEC,
+and a blind search of the whole sky may find nothing in its time. A star whose
+light curve is asked for is in the field, so its place is a pointing good to
+half a field: the panel searches there, as ``fluxion run --ra --dec`` does.
+The target is the first fixed one (made in the Targets panel from its RA/Dec).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from fluxion.core.io.frames import FrameInfo
+
+__all__ = ["pointed", "pointing_note", "target_pointing"]
+
+
+def target_pointing(targets: Sequence[dict[str, Any]]) -> tuple[str, float, float] | None:
+    """The first fixed target with a sky position: (name, RA, Dec in degrees), or None."""
+    for doc in targets:
+        ra, dec = doc.get("ra"), doc.get("dec")
+        if doc.get("kind") == "fixed" and ra is not None and dec is not None:
+            return str(doc.get("name", "")), float(ra), float(dec)
+    return None
+
+
+def pointed(frame: FrameInfo, pointing: tuple[str, float, float] | None) -> FrameInfo:
+    """``frame`` pointed at the target when its header gives no pointing (else itself)."""
+    if pointing is None or frame.type != "light":
+        return frame
+    if frame.ra is not None and frame.dec is not None:
+        return frame
+    return dataclasses.replace(frame, ra=pointing[1], dec=pointing[2])
+
+
+def pointing_note(frames: Sequence[FrameInfo], targets: Sequence[dict[str, Any]]) -> str:
+    """What the panel says about lights without a pointing (empty when every light has one)."""
+    bare = sum(f.type == "light" and (f.ra is None or f.dec is None) for f in frames)
+    if not bare:
+        return ""
+    lights = "light gives" if bare == 1 else "lights give"
+    pointing = target_pointing(targets)
+    if pointing is None:
+        return (
+            f"{bare} {lights} no pointing (RA/Dec) in the header: a blind search may find "
+            "nothing. Add the target by its RA/Dec in the Targets panel (Fixed target...) and "
+            "they are searched near it."
+        )
+    name, ra, dec = pointing
+    where = f"{name} (RA {ra:.5f} Dec {dec:+.5f})"
+    return f"{bare} {lights} no pointing in the header: searched near {where}."
