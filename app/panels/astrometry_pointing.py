@@ -46,7 +46,7 @@ def pointing_note(frames: Sequence[FrameInfo], targets: Sequence[dict[str, Any]]
     if pointing is None:
         return (
             f"{bare} {lights} no pointing (RA/Dec) in the header: a blind search may find "
-            "nothing. Add the target by its RA/Dec in the Targets panel (Fixed target...) and "
+            "nothing. Add the target by its RA/Dec in the Targets panel (By coordinates...) and "
             "they are searched near it."
         )
     name, ra, dec = pointing

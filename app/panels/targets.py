@@ -39,6 +39,7 @@ from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import Task
 from .base import StepPanel, cached_solutions, run_standalone, saved_product_store
+from .solutions import follow_solutions
 from .target_model import Target
 from .target_overlay import TargetMarks
 from .target_sources import TargetSourcesMixin
@@ -97,6 +98,9 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         self._build()
         if image_view is not None:
             image_view.pixel_clicked.connect(self._on_view_click)
+        # Lights prepared before they were solved: prepared again with their solutions.
+        self._unsolved_frames = False
+        follow_solutions(session, self, self._on_new_solutions)
 
     # -- construction ---------------------------------------------------------
     def _build(self) -> None:
@@ -148,13 +152,20 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
     # -- frames and project ---------------------------------------------------
     def _on_sequence(self) -> None:
         super()._on_sequence()
-        self.frames, self._preparing = None, None
+        self.frames, self._preparing, self._unsolved_frames = None, None, False
         self.targets, self.predictions, self.ephemerides, self.known = [], {}, {}, None
         self._made_early = set()
         self._refresh_lists()
         self._redraw()
         # Following the field through every light is seconds of work: it waits
         # until the panel is shown or used, not for every sequence opened.
+        if self.in_front:
+            self.prepare_frames()
+
+    def _on_new_solutions(self) -> None:
+        if self.frames is None and self._preparing is None:
+            return  # not prepared yet: they will be with the solutions
+        self._unsolved_frames = True
         if self.in_front:
             self.prepare_frames()
 
@@ -174,8 +185,10 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         """
         seq = self.session.sequence
         busy = self._preparing is not None and not self._preparing.done
-        if seq is None or self.frames is not None or busy:
+        ready = self.frames is not None and not self._unsolved_frames
+        if seq is None or ready or busy:
             return None
+        self._unsolved_frames = False
         store = saved_product_store(self.session)
         self._preparing = self.session.workers.submit(
             target_frames,
@@ -193,6 +206,8 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             return
         self.frames = frames
         self._load_targets()
+        if self._unsolved_frames and self.in_front:
+            self.prepare_frames()  # solved while these were prepared
 
     def _on_project(self) -> None:
         super()._on_project()

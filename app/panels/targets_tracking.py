@@ -135,6 +135,16 @@ class TargetTrackingMixin(TargetsState):
             self.predictions.pop(target.name, None)
             self._after_fit(target.name)
             return None
+        if target.ra is not None and target.dec is not None and frames.wcs is None:
+            # Not a failure: the lights are not solved yet (Astrometry searches
+            # near the target when their headers give no pointing).
+            self.predictions.pop(target.name, None)
+            self.result_label.setText(
+                f"{target.name}: RA {target.ra:.5f} Dec {target.dec:+.5f}, placed on the "
+                "lights once they are solved (Astrometry)."
+            )
+            self._after_fit(target.name)
+            return None
 
         def work(state) -> tuple[Table, str]:
             return predict_positions(target, frames, eph)
