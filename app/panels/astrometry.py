@@ -54,8 +54,11 @@ def describe(index: int, result: SolveResult) -> str:
     if result.catalog:
         text += f"; catalog {result.catalog}"
     text += f"; {result.seconds:.1f} s."
-    if result.messages:
-        text += " " + " ".join(result.messages)
+    # The solver's notes, once each (a catalog that failed is named by every
+    # attempt) and one to a line: run together they read as one sentence.
+    notes = [m.strip().rstrip(".") for m in dict.fromkeys(result.messages) if m.strip()]
+    if notes:
+        text += "\n" + "\n".join(f"- {m[:1].upper() + m[1:]}." for m in notes)
     return text
 
 

@@ -306,7 +306,11 @@ class PlateSolver:
         ny, nx = image_shape
         ra, dec, scale = hint.ra, hint.dec, hint.scale
         if ra is None or dec is None or scale is None:  # the hint is not usable
-            return not_solved("hinted", "no pointing or pixel-scale hint", t0)
+            # Say which is missing: a pointing given without a scale is searched.
+            aimless = ra is None or dec is None
+            lacking = "pointing" if scale is not None else "pixel-scale"
+            lacking = "pointing or pixel-scale" if aimless and scale is None else lacking
+            return not_solved("hinted", f"no {lacking} hint", t0)
         prepared = self.prepare_or_refuse(sources, "hinted", t0)
         if isinstance(prepared, SolveResult):
             return prepared

@@ -60,6 +60,19 @@ def test_panel_solves_current_frame_and_marks_matched_stars(
     assert panel.summary(result) == pytest.approx(result.rms_arcsec)
 
 
+def test_describe_gives_each_note_once_on_its_own_line() -> None:
+    from fluxion.core.astrometry import SolveResult
+
+    down = "Gaia DR3: VizieR could not be reached (connection failed)"
+    result = SolveResult(
+        True, "search", n_matched=10, rms_arcsec=0.18, rms_px=0.07, pixel_scale=2.375,
+        messages=(down, "detected centroids", down, "detected centroids", "hinted: no scale."),
+    )  # fmt: skip
+    lines = describe(10, result).split("\n")
+    assert lines[0].startswith("Frame 11: solved by search")
+    assert lines[1:] == [f"- {down}.", "- Detected centroids.", "- Hinted: no scale."]
+
+
 def test_describe_a_refusal() -> None:
     from fluxion.core.astrometry import not_solved
 

@@ -74,6 +74,9 @@ def test_fixed_target_points_the_lights_and_they_solve(open_panel, bare_night, q
     assert "searched near star" in panel.pointing_label.text()
     after = _run_current(panel, qtbot, index)
     assert after.solved, after.reason
+    # What the solve says was missing: the scale, not the pointing given.
+    assert any("no pixel-scale hint" in m for m in after.messages), after.messages
+    assert not any("no pointing" in m for m in after.messages), after.messages
     # Against the simulator's WCS: the centre and the corners.
     truth = read_truth_wcs(bare_night / f"truth/{session.sequence[index].path.stem}.wcs.fits")
     px = [128, 0, 255]
