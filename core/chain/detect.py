@@ -29,6 +29,13 @@ def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -
 
     A calibrated frame's saturation is in its mask; a raw one's in its header.
     """
+    return _detect(image, frame, params).sources
+
+
+def _detect(
+    image: FrameImage, frame: FrameInfo, params: DetectionParams, keep_background: bool = False
+) -> DetectionResult:
+    """:func:`detect_image`'s result, with the sky maps when ``keep_background`` (monochrome)."""
     saturation = frame.saturation if image.mask is None else None
     if image.cfa is not None:
         # A colour frame: its sources are found on its green pixels.
@@ -37,16 +44,19 @@ def detect_image(image: FrameImage, frame: FrameInfo, params: DetectionParams) -
             gain=frame.gain, saturation=saturation,
         )  # fmt: skip
     else:
-        result = Detection(params)(image.data, image.mask, gain=frame.gain, saturation=saturation)
+        result = Detection(params)(
+            image.data, image.mask, gain=frame.gain, saturation=saturation,
+            keep_background=keep_background,
+        )  # fmt: skip
     table = result.sources
     table.meta.update(frame_table_meta(frame.path, frame))
     table.meta["calibrated"] = image.calibrated
     # Which pixels: photometry takes this FWHM only when it measures the same ones.
     table.meta["image_fingerprint"] = image.fingerprint
-    return table
+    return result
 
 
-def _result_of(table: Table) -> DetectionResult:
+def _result_of(table: Table, background: SkyBackground | None = None) -> DetectionResult:
     m = table.meta
 
     def num(key: str) -> float:
@@ -60,7 +70,7 @@ def _result_of(table: Table) -> DetectionResult:
         n_fwhm_stars=int(m.get("n_fwhm_stars", 0) or 0),
         sky=num("sky"),
         sky_noise=num("sky_noise"),
-        background=SkyBackground(level=num("sky"), noise=num("sky_noise")),
+        background=background or SkyBackground(level=num("sky"), noise=num("sky_noise")),
     )
 
 
@@ -116,10 +126,12 @@ def detect_frame(
     state.progress(0.1, f"detecting in {Path(frame.path).name}")
     image = record.image(store) if record is not None else frame_image(store, frame)
     fp = detection_fingerprint(params, image.fingerprint)
-    table = detect_image(image, frame, params)
+    # The chain's photometry of this frame takes its sky maps from the record.
+    found = _detect(image, frame, params, keep_background=record is not None)
+    table = found.sources
     store.write_table("detection", frame.path, table, fp)
     state.progress(1.0, f"{len(table)} sources")
-    result = _result_of(table)
+    result = _result_of(table, found.background if record is not None else None)
     if record is not None:
         record.sources = result
         record.fingerprints["detection"] = fp

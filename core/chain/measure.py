@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
@@ -22,7 +22,7 @@ from ..photometry import Photometry, PhotometryParams, PhotometryResult
 from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
-from .calibrate import frame_image, image_fingerprint
+from .calibrate import FrameImage, frame_image, image_fingerprint
 from .magnitudes import load_magnitudes, load_zeropoint, zeropoint_fingerprint, zeropoint_frame
 from .record import FrameRecord
 from .solve import frame_wcs
@@ -32,6 +32,9 @@ from .stored_photometry import (
     load_photometry_diagnostics,
     store_photometry,
 )
+
+if TYPE_CHECKING:
+    from ..detection.background import SkyBackground
 
 __all__ = [
     "PhotometryDiagnostics",
@@ -241,6 +244,7 @@ def measure_photometry(
         cfa=image.cfa,
         fwhm=found.fwhm,
         sources=sources,
+        background=_detection_sky(record, image),
         state=state.sub(0.0, 0.95),
     )
     table = result.table
@@ -260,6 +264,21 @@ def measure_photometry(
         record.photometry = table
     state.progress(1.0, f"{len(table)} stars measured")
     return result
+
+
+def _detection_sky(record: FrameRecord | None, image: FrameImage) -> SkyBackground | None:
+    """Detection's sky maps of these pixels, when photometry masks the same ones (else None).
+
+    Detection keeps saturated pixels in its sky; photometry does too when
+    the saturation level is known (:attr:`FrameImage.bad`).
+    """
+    if record is None or record.sources is None or image.cfa is not None:
+        return None
+    if image.mask is not None and image.saturation is None:
+        return None
+    if record.sources.sources.meta.get("image_fingerprint") != image.fingerprint:
+        return None
+    return record.sources.background
 
 
 def _solution_fp(record: FrameRecord | None) -> str | None:

@@ -25,12 +25,16 @@ class SkyBackground:
         Global sky noise (rms), image units.
     back, rms : ndarray or None
         The smooth background and rms maps (float32), when kept.
+    mesh : (int, int, int) or None
+        sep's box width and height (px) and median filter size (meshes) the
+        maps were made with; None when not known (a stored table's levels).
     """
 
     level: float
     noise: float
     back: np.ndarray | None = field(default=None, repr=False)
     rms: np.ndarray | None = field(default=None, repr=False)
+    mesh: tuple[int, int, int] | None = None
 
 
 def native_float32(image: np.ndarray) -> np.ndarray:
@@ -106,5 +110,6 @@ def sep_background(
         noise=float(bkg.globalrms),
         back=bkg.back(dtype=np.float32) if keep_maps else None,
         rms=bkg.rms(dtype=np.float32) if keep_maps else None,
+        mesh=(bw, bh, filter_size),
     )
     return sky, bkg

@@ -8,6 +8,7 @@ frame without a source list.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import fit_fwhm
 from scipy.spatial import cKDTree
 
+from ..detection.background import SkyBackground
 from ..detection.fwhm import fit_stacked_moffat
 from ..runtime.quiet import quiet
 
@@ -24,6 +26,7 @@ __all__ = [
     "SHARPNESS_LIMIT",
     "FrameSky",
     "add_significance",
+    "detected_sky",
     "detected_stars",
     "find_stars",
     "frame_sky",
@@ -68,9 +71,46 @@ def frame_sky(
         if mask is not None:
             bad |= mask
         data = np.where(bad, 0.0, data)
-    box = int(max(8, min(box, min(data.shape) // 2 or 8)))
+    box = _sky_box(data.shape, box)
     bkg = sep.Background(data, mask=bad, bw=box, bh=box, fw=3, fh=3)
     return FrameSky(bkg.back(), bkg.rms(), float(bkg.globalback), float(bkg.globalrms))
+
+
+def detected_sky(
+    background: SkyBackground | None, shape: tuple[int, ...], scale: float
+) -> FrameSky | None:
+    """The sky :func:`frame_sky` would measure, from detection's sep background of the same pixels.
+
+    Detection runs sep's background on the frame in ADU with the same mask
+    (bad pixels out, saturated ones in) and, by default, the same 64 px mesh
+    and 3-mesh filter; photometry measured it again in electrons (a tenth of
+    its time at 1024^2, 0.3-0.8 s at 4096^2). sep's estimator scales with
+    the image: the maps times the gain are the electrons' maps but for
+    float32 rounding (3e-5 of the sky noise on a simulated frame, 1e-4 of a
+    star's error in the sky of its aperture). None when ``background`` has
+    no maps of ``shape`` or was made on another mesh: the sky is then
+    measured anew.
+    """
+    if background is None or background.back is None or background.rms is None:
+        return None
+    back, rms = background.back, background.rms
+    box = _sky_box(shape)
+    if back.shape != tuple(shape) or rms.shape != tuple(shape) or background.mesh != (box, box, 3):
+        return None
+    level, noise = float(background.level), float(background.noise)
+    if not (math.isfinite(level) and math.isfinite(noise)):
+        return None
+    return FrameSky(
+        np.multiply(back, scale, dtype=np.float64),
+        np.multiply(rms, scale, dtype=np.float64),
+        level * scale,
+        noise * scale,
+    )
+
+
+def _sky_box(shape: tuple[int, ...], box: int = 64) -> int:
+    """:func:`frame_sky`'s mesh box (px) for a frame of ``shape``."""
+    return int(max(8, min(box, min(shape) // 2 or 8)))
 
 
 def residual_sky(residual: np.ndarray, mask: np.ndarray | None = None, box: int = 64) -> np.ndarray:

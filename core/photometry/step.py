@@ -22,6 +22,7 @@ from .aperture import measure_apertures, neighbour_sky_mask
 from .detect import (
     FrameSky,
     add_significance,
+    detected_sky,
     detected_stars,
     find_stars,
     frame_sky,
@@ -35,6 +36,8 @@ from .sampling import add_sampling_error
 
 if TYPE_CHECKING:
     from astropy.wcs import WCS
+
+    from ..detection.background import SkyBackground
 
 __all__ = ["Photometry", "PhotometryResult", "PhotometryError"]
 
@@ -135,6 +138,7 @@ class Photometry:
         cfa: str | None = None,
         sharpness_limit: float | None = None,
         sources: Table | None = None,
+        background: SkyBackground | None = None,
         state: StepState | None = None,
     ) -> PhotometryResult:
         """Measure a frame.
@@ -178,6 +182,12 @@ class Photometry:
             method's stars (curve of growth, neighbours) are these instead of
             a second search of the frame (:func:`~.detect.detected_stars`).
             The PSF and crowded methods and colour channels find their own.
+        background : SkyBackground, optional
+            Detection's sep background of these pixels in ADU, with its maps,
+            made with the same mask (``mask`` less the saturated pixels it
+            keeps): the sky map is taken from it (times the gain) instead of
+            measured again, when it was made on this step's mesh
+            (:func:`~.detect.detected_sky`).
         state : StepState, optional
             Progress and cancellation.
         """
@@ -212,7 +222,9 @@ class Photometry:
         if positions is not None:
             positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         state.progress(0.02, "sky")
-        sky = frame_sky(img, bad, clean=True)
+        sky = detected_sky(background, img.shape, g)
+        if sky is None:
+            sky = frame_sky(img, bad, clean=True)
         if gain is None:
             noise, img, sky = _effective_noise(data, bad, sky)
             g = noise.gain

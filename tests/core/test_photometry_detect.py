@@ -78,3 +78,40 @@ def test_significance_from_stamps_is_the_whole_frames(fwhm):
     whole = significance_at(np.where(bad, 0.0, image - level), rms**2, fwhm, xi, yi, mask=bad)
     np.testing.assert_array_equal(np.asarray(stars["significance"]), whole)
     assert np.all(whole[4:] != 0.0)
+
+
+def test_sky_from_detection_is_the_sky_photometry_measures():
+    # Detection's sep background of the frame in ADU, times the gain, is the
+    # sky photometry measured again in electrons (float32 rounding apart);
+    # the stars measured with it are the same to a thousandth of their errors.
+    from fluxion.core.detection.extract import Detection
+    from fluxion.core.photometry import Photometry
+    from fluxion.core.photometry.detect import detected_sky
+
+    gain = 1.7
+    f = star_field((384, 384), 150, seed=11, gain=gain, sky=800.0, flux_range=(500.0, 2e5))
+    image = f.image.astype(np.float32)
+    found = Detection()(image, gain=gain, keep_background=True)
+    own = frame_sky(np.asarray(image, np.float64) * gain)
+    given = detected_sky(found.background, image.shape, gain)
+    assert given is not None
+    noise = own.global_rms
+    assert noise == pytest.approx(np.sqrt(f.sky + f.read_noise**2), rel=0.05)
+    assert np.max(np.abs(given.level - own.level)) < 1e-3 * noise
+    assert np.max(np.abs(given.rms - own.rms)) < 1e-3 * noise
+    # (sep's mode on a field of stars sits a few hundredths of the noise high.)
+    assert abs(given.global_level - f.sky) < 0.1 * noise
+
+    def measure(background):
+        return Photometry().run(
+            image, gain=gain, read_noise=f.read_noise, fwhm=found.fwhm,
+            sources=found.sources, background=background,
+        ).table  # fmt: skip
+
+    a, b = measure(None), measure(found.background)
+    assert len(a) == len(b) > 100
+    np.testing.assert_array_equal(a["flags"], b["flags"])
+    err = np.asarray(a["flux_err"])
+    assert np.nanmax(np.abs(np.asarray(a["flux"]) - np.asarray(b["flux"])) / err) < 1e-3
+    # Maps of another mesh, or none (a stored table's levels), are not taken.
+    assert detected_sky(Detection().__call__(image, gain=gain).background, image.shape, 1.0) is None
