@@ -46,6 +46,7 @@ from .forced import (
     refined_positions,
     stamp_sizes,
 )
+from .merge import merged
 from .peaks import new_peaks, significance
 from .psf_update import refit_psf, select_psf_stars
 from .records import SceneFrame, ScenePSF, SceneStars
@@ -194,6 +195,8 @@ def fit_scene(
     if len(result.table):
         x, y = refined_positions(result, frame, tables)
         flux0 = fluxes(result.table)
+        if st.merge_dchi2 > 0:
+            result, x, y, flux0 = merged(result, frame, tables, x, y, flux0, st, fwhm)
         keep = _needed(result, frame, tables, x, y, flux0, st, fwhm)
         x, y, flux0 = x[keep], y[keep], flux0[keep]
         result = forced(x, y, flux0)

@@ -126,3 +126,10 @@ class SceneSettings:
     unchanged (0.980, 8 false). A global 4-sigma pass reaches 0.950 in case
     B but adds ~20 pure-noise peaks per Mpx (case A: 8 -> 40 false).
     """
+    merge_radius: float = 0.6
+    """FWHMs: pairs of stars closer than this are tested for being one star (:mod:`.merge`)."""
+    merge_dchi2: float = 30.0
+    """Least chi-square gain of a pair's second star over one star (0: no test).
+
+    The same threshold as ``split_dchi2``: a blend split with more gain stays split.
+    """

@@ -1,0 +1,228 @@
+"""One star fitted as two: close pairs tested against a single star.
+
+A star can be fitted as two stars 1-2 px apart that share its light: two
+peaks of the first pass's matched filter on one bright star (the starting
+PSF is only a guess), or the split of a bright star whose profile the PSF
+misses (:mod:`.split` takes the misfit for a companion). Its second half is
+a false detection and its flux is split between the two. For every pair of
+stars closer than ``radius`` the two-star model (both fluxes, at their
+fitted positions) is tested against the best single star (flux and a
+linearised shift, from a grid of starting points around the pair's
+light-weighted centre) on the pair's window of the image with every other
+star subtracted; the pair becomes one star where two stars lower the
+chi-square by less than ``min_dchi2`` (scaled by the reduced chi-square of
+the two-star fit where that exceeds 1: the PSF's misfit of a bright star
+is not evidence of a second star). The test mirrors :mod:`.split`: a blend
+split there with a chi-square gain above the same threshold stays split.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..flags import PhotometryFlag as F
+from .design import PHASES, Tables
+from .forced import SceneResult
+from .records import SceneFrame
+from .settings import SceneSettings
+from .split import HALF, _window
+
+__all__ = ["merge_pairs", "merged"]
+
+log = logging.getLogger(__name__)
+
+GRID = np.arange(-0.5, 0.51, 0.125)
+"""px: trial places of the single star around the pair's light centre (a 9 x 9 grid)."""
+
+
+def merge_pairs(
+    residual: np.ndarray,
+    weight: np.ndarray,
+    tables: Tables,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    pinned: np.ndarray,
+    *,
+    radius: float,
+    min_dchi2: float = 30.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stars to keep, and the positions and fluxes with every merged pair made one star.
+
+    Parameters
+    ----------
+    residual : ndarray
+        Image minus sky minus the model of every star at (``x_fit``, ``y_fit``).
+    weight : ndarray
+        Inverse variance per pixel (0 on bad pixels).
+    tables : stamp tables of the PSF (a size of 19 px among them).
+    x_fit, y_fit : ndarray
+        Positions the residual's model was drawn at.
+    x, y, flux : ndarray
+        The stars' current positions (e.g. re-centred since) and fluxes.
+    pinned : ndarray of bool
+        Stars never merged (saturated ones).
+    radius : float
+        px: pairs closer than this are tested.
+    min_dchi2 : float
+        Least chi-square gain of the second star for the pair to stay two stars.
+
+    Returns
+    -------
+    keep, x, y, flux : ndarray
+        ``keep`` is False for the fainter star of each merged pair; the
+        brighter one takes the single star's position and flux.
+    """
+    x = np.array(x, dtype=np.float64)
+    y = np.array(y, dtype=np.float64)
+    flux = np.array(flux, dtype=np.float64)
+    keep = np.ones(len(x), dtype=bool)
+    i, j = _pairs(x, y, flux, pinned, radius)
+    if not len(i):
+        return keep, x, y, flux
+    n = len(i)
+    ny, nx = residual.shape
+    # Window centred on the pair's light-weighted centre.
+    fi, fj = np.maximum(flux[i], 0.0), np.maximum(flux[j], 0.0)
+    tot = np.maximum(fi + fj, 1e-9)
+    cx = (fi * x[i] + fj * x[j]) / tot
+    cy = (fi * y[i] + fj * y[j]) / tot
+    xi0 = np.floor(cx + 0.5).astype(np.intp)
+    yi0 = np.floor(cy + 0.5).astype(np.intp)
+    d = np.arange(-HALF, HALF + 1)
+    r = yi0[:, None, None] + d[None, :, None]
+    c = xi0[:, None, None] + d[None, None, :]
+    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+    rc, cc = np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)
+    w = np.where(inside, weight[rc, cc], 0.0).reshape(n, -1)
+    data = np.where(inside, residual[rc, cc], 0.0).reshape(n, -1)
+    for k in (i, j):
+        data += flux[k, None] * _window(tables, "p", x_fit[k], y_fit[k], xi0, yi0).reshape(n, -1)
+    dwd = np.einsum("np,np->n", w, data * data)
+    a2 = np.stack(
+        [_window(tables, "p", x[k], y[k], xi0, yi0).reshape(n, -1) for k in (i, j)], axis=-1
+    )
+    chi2_two, _ = _fit(a2, w, data, dwd)
+    # The single star: the best flux-only fit on a 1/8 px grid around the
+    # centre, then one linearised step from it (its chi-square taken only
+    # where the shifted star itself fits better: a linearised shift is
+    # free to fit more than a moved star).
+    best = np.full(n, np.inf)
+    bx, by, bf = cx.copy(), cy.copy(), fi + fj
+    for ox in GRID:
+        for oy in GRID:
+            sx, sy = cx + ox, cy + oy
+            chi2, g = _fit(_window(tables, "p", sx, sy, xi0, yi0).reshape(n, -1, 1), w, data, dwd)
+            better = (chi2 < best) & (g[:, 0] > 0)
+            best = np.where(better, chi2, best)
+            bx, by = np.where(better, sx, bx), np.where(better, sy, by)
+            bf = np.where(better, g[:, 0], bf)
+    a1 = np.stack(
+        [_window(tables, k, bx, by, xi0, yi0).reshape(n, -1) for k in ("p", "px", "py")], axis=-1
+    )
+    _, g = _fit(a1, w, data, dwd)
+    f = g[:, 0]
+    half = 0.5 * (GRID[1] - GRID[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # The derivative columns are taken at the 1/16 px phase centre.
+        nx_ = _phase_centre(bx) + np.where(f > 0, g[:, 1] / f, 0.0)
+        ny_ = _phase_centre(by) + np.where(f > 0, g[:, 2] / f, 0.0)
+    nx_ = np.clip(nx_, bx - half, bx + half)
+    ny_ = np.clip(ny_, by - half, by + half)
+    chi2, g = _fit(_window(tables, "p", nx_, ny_, xi0, yi0).reshape(n, -1, 1), w, data, dwd)
+    step = (chi2 < best) & (g[:, 0] > 0)
+    best = np.where(step, chi2, best)
+    best_pos = np.c_[np.where(step, nx_, bx), np.where(step, ny_, by)]
+    best_flux = np.where(step, g[:, 0], bf)
+    npix = np.maximum(np.count_nonzero(w, axis=1) - 2, 1)
+    scale = np.maximum(chi2_two / npix, 1.0)
+    merge = np.isfinite(best) & ((best - chi2_two) / scale < min_dchi2)
+    a, b = i[merge], j[merge]
+    # The brighter of the two carries the single star.
+    x[a], y[a] = best_pos[merge, 0], best_pos[merge, 1]
+    flux[a] = best_flux[merge]
+    keep[b] = False
+    return keep, x, y, flux
+
+
+def _pairs(x, y, flux, pinned, radius):
+    """Disjoint pairs (brighter, fainter) closer than ``radius``, closest first."""
+    free = np.flatnonzero(~np.asarray(pinned, dtype=bool))
+    if len(free) < 2:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    pairs = cKDTree(np.c_[x[free], y[free]]).query_pairs(radius, output_type="ndarray")
+    if not len(pairs):
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    p, q = free[pairs[:, 0]], free[pairs[:, 1]]
+    order = np.argsort(np.hypot(x[p] - x[q], y[p] - y[q]), kind="stable")
+    used = np.zeros(len(x), dtype=bool)
+    out_i, out_j = [], []
+    for k in order:
+        a, b = p[k], q[k]
+        if used[a] or used[b]:
+            continue
+        used[a] = used[b] = True
+        if flux[b] > flux[a]:
+            a, b = b, a
+        out_i.append(a)
+        out_j.append(b)
+    return np.asarray(out_i, dtype=np.intp), np.asarray(out_j, dtype=np.intp)
+
+
+def _fit(a: np.ndarray, w: np.ndarray, data: np.ndarray, dwd: np.ndarray):
+    """Chi-square and coefficients of the weighted linear fit of ``data`` by the columns ``a``."""
+    wa = a * w[:, :, None]
+    m = np.einsum("npi,npj->nij", wa, a)
+    b = np.einsum("npi,np->ni", wa, data)
+    ok = np.abs(np.linalg.det(m)) > 0
+    m[~ok] = np.eye(a.shape[2])
+    g = np.linalg.solve(m, b[..., None])[..., 0]
+    chi2 = dwd - np.einsum("ni,ni->n", b, g)
+    return np.where(ok, chi2, np.inf), g
+
+
+def merged(
+    result: SceneResult,
+    frame: SceneFrame,
+    tables: Tables,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    st: SceneSettings,
+    fwhm: float,
+) -> tuple[SceneResult, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`merge_pairs` on a forced pass's stars at new positions (x, y) and fluxes.
+
+    Returns ``result`` with the merged rows left out of its table, and the
+    remaining stars' positions and fluxes.
+    """
+    t = result.table
+    keep, x, y, flux = merge_pairs(
+        result.residual,
+        frame.weight(frame.variance(result.model)),
+        tables,
+        np.asarray(t["x"], dtype=np.float64),
+        np.asarray(t["y"], dtype=np.float64),
+        x,
+        y,
+        flux,
+        (np.asarray(t["flags"]) & F.SATURATED).astype(bool),
+        radius=st.merge_radius * fwhm,
+        min_dchi2=st.merge_dchi2,
+    )
+    log.debug("%d pairs merged into one star", int((~keep).sum()))
+    if keep.all():
+        return result, x, y, flux
+    return replace(result, table=t[keep]), x[keep], y[keep], flux[keep]
+
+
+def _phase_centre(v: np.ndarray) -> np.ndarray:
+    """Centre of the 1/16 px phase that ``v`` falls in (where the stamp tables sit)."""
+    vi = np.floor(v + 0.5)
+    return vi - 0.5 + (np.floor((v - vi + 0.5) * PHASES) + 0.5) / PHASES
