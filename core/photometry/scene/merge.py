@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 GRID = np.arange(-0.5, 0.51, 0.125)
 """px: trial places of the single star around the pair's light centre (a 9 x 9 grid)."""
+MAX_RADIUS = 3.0
+"""px: the widest pair tested (each star within 3 px of the window's centre)."""
 
 
 def merge_pairs(
@@ -69,7 +71,7 @@ def merge_pairs(
     pinned : ndarray of bool
         Stars never merged (saturated ones).
     radius : float
-        px: pairs closer than this are tested.
+        px: pairs closer than this (at most :data:`MAX_RADIUS`) are tested.
     min_dchi2 : float
         Least chi-square gain of the second star for the pair to stay two stars.
 
@@ -83,16 +85,20 @@ def merge_pairs(
     y = np.array(y, dtype=np.float64)
     flux = np.array(flux, dtype=np.float64)
     keep = np.ones(len(x), dtype=bool)
-    i, j = _pairs(x, y, flux, pinned, radius)
+    # Both stars and the single star's trial places stay inside the 11 px
+    # window of the 19 px tables.
+    i, j = _pairs(x, y, flux, pinned, min(radius, MAX_RADIUS))
     if not len(i):
         return keep, x, y, flux
     n = len(i)
     ny, nx = residual.shape
     # Window centred on the pair's light-weighted centre.
     fi, fj = np.maximum(flux[i], 0.0), np.maximum(flux[j], 0.0)
-    tot = np.maximum(fi + fj, 1e-9)
-    cx = (fi * x[i] + fj * x[j]) / tot
-    cy = (fi * y[i] + fj * y[j]) / tot
+    # (the midpoint where neither has positive flux)
+    tot = fi + fj
+    wi = np.where(tot > 0, fi / np.where(tot > 0, tot, 1.0), 0.5)
+    cx = wi * x[i] + (1 - wi) * x[j]
+    cy = wi * y[i] + (1 - wi) * y[j]
     xi0 = np.floor(cx + 0.5).astype(np.intp)
     yi0 = np.floor(cy + 0.5).astype(np.intp)
     d = np.arange(-HALF, HALF + 1)
