@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         choose_comparison_stars,
     )
     from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
+    from fluxion.core.lightcurve.scintillation import lights_scintillation
     from fluxion.core.photometry.noise import NoiseModel
     from fluxion.core.reports.table import write_table
 
@@ -105,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
     gain = frames.gain()
     params = LightCurveParams(aperture_radius=args.aperture, annulus_inner=args.annulus[0],
                               annulus_outer=args.annulus[1])  # fmt: skip
+    # Scintillation in every star's error when the headers give the aperture (APTDIA).
+    scint = lights_scintillation(frames, target)
     try:
         m = measure_frames(lambda i: frames.image(i) * gain, target_xy, star_xy, params,
-                           noise=NoiseModel())  # fmt: skip
+                           noise=NoiseModel(), scintillation=scint.sigma)  # fmt: skip
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     if manual:
@@ -131,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         m, choice, frames.times, files=frames.files, target=target, location=frames.location,
         comparison_mag=comp_mag, pointing=frames.pointing(),
     )  # fmt: skip
+    lc.meta.update(scint.meta())
     first = frames.sequence[frames.indices[0]]
     if first.exptime:
         lc.meta["exposure_s"] = float(first.exptime)  # for a transit fit's model and reports

@@ -19,46 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..photometry.noise import MAG_PER_LN
+from ..photometry.scintillation import scintillation
 
 __all__ = ["MAG_PER_LN", "NoiseCurve", "scintillation"]
-
-# Scale height of the atmosphere's turbulence (m), Young (1967).
-_TURBULENCE_SCALE_HEIGHT = 8000.0
-
-
-def scintillation(
-    diameter_m: float | None,
-    airmass: np.ndarray | float,
-    exptime_s: float,
-    altitude_m: float = 0.0,
-    c_y: float = 1.5,
-) -> np.ndarray:
-    """Relative flux rms from scintillation (0 when the aperture is unknown).
-
-    Osborn et al. (2015), eq. 7 (Young's approximation with their factor):
-    ``sigma^2 = 1e-5 C_Y^2 D^(-4/3) t^(-1) X^3 exp(-2 h / H)`` with D in m,
-    t in s, h the site's altitude in m and H = 8000 m.
-
-    Parameters
-    ----------
-    diameter_m : float or None
-        The telescope's aperture; None or 0 gives 0 (not known).
-    airmass : array_like
-    exptime_s : float
-        Exposure time.
-    altitude_m : float
-        Site altitude.
-    c_y : float
-        Site factor: 1.5 is the median of Osborn et al.'s sites (1.27-1.67).
-    """
-    x = np.asarray(airmass, dtype=float)
-    if not diameter_m or diameter_m <= 0 or not exptime_s or exptime_s <= 0:
-        return np.zeros_like(x)
-    var = (
-        1e-5 * c_y**2 * diameter_m ** (-4.0 / 3.0) / exptime_s * x**3
-        * np.exp(-2.0 * altitude_m / _TURBULENCE_SCALE_HEIGHT)
-    )  # fmt: skip
-    return np.sqrt(var)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from ..photometry.contamination import (
 from ..photometry.flags import PhotometryFlag
 from ..photometry.noise import NoiseModel
 from ..photometry.sampling import add_sampling_error
+from ..photometry.scintillation import add_scintillation
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .comparison import ComparisonChoice
@@ -122,6 +123,7 @@ def measure_frames(
     neighbours_xy: Sequence[np.ndarray] | None = None,
     state: StepState | None = None,
     executor: Executor | None = None,
+    scintillation: np.ndarray | None = None,
 ) -> Measurement:
     """Forced aperture photometry of the target and the star candidates.
 
@@ -146,6 +148,12 @@ def measure_frames(
     state : StepState, optional
     executor : Executor, optional
         Frames are measured in parallel on it when given.
+    scintillation : ndarray, shape (n_frames,), optional
+        Each frame's relative flux rms from scintillation
+        (:class:`~fluxion.core.photometry.scintillation.Scintillation`): added in
+        quadrature to every star's and the target's flux error of that frame
+        (each star twinkles on its own, so the differential magnitudes carry
+        the target's and the ensemble's alike).
 
     Returns
     -------
@@ -158,6 +166,9 @@ def measure_frames(
     if star_xy.ndim != 3 or star_xy.shape[0] != n_frames:
         raise ValueError(f"star positions {star_xy.shape} do not match {n_frames} frames")
     annulus = (p.annulus_inner, p.annulus_outer)
+    scint = np.zeros(n_frames) if scintillation is None else np.asarray(scintillation, float)
+    if scint.shape != (n_frames,):
+        raise ValueError(f"scintillation {scint.shape} does not match {n_frames} frames")
 
     def one(i: int) -> tuple[Table, Table, float, float]:
         image = load_image(i)
@@ -194,6 +205,9 @@ def measure_frames(
             # Subtracted, with the profile model's error (its wings, the neighbour's flux).
             tgt["flux"][0] -= spill
             tgt["flux_err"][0] = np.hypot(err, CONTAMINATION_MODEL_ERROR * spill)
+        if scint[i] > 0:
+            for table in (tgt, st):
+                table["flux_err"] = add_scintillation(table["flux"], table["flux_err"], scint[i])
         if not placed:
             # An unregistered frame: the target's place there is unknown.
             tgt["flux"][0] = tgt["flux_err"][0] = np.nan

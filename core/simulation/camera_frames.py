@@ -68,6 +68,10 @@ class CameraFrames:
             gain: dict[str, tuple[float, str]] = {"GAIN": (int(c.gain_setting), "Gain Value")}
         else:
             gain = {"GAIN": (c.gain, "[e-/ADU] conversion gain")}
+        if c.scintillation_aperture > 0:
+            # Only a night whose stars twinkle says its aperture: a reader that
+            # finds APTDIA adds scintillation to the errors.
+            facts["APTDIA"] = (c.scintillation_aperture, "[mm] telescope aperture diameter")
         if self.colour is not None:
             facts["BAYERPAT"] = (self.colour.pattern, "Bayer pattern of the stored rows")
         return facts | {

@@ -37,8 +37,8 @@ from astropy.table import Table
 from scipy.ndimage import gaussian_filter
 
 from ..field.data import FieldData
-from ..field.noise import scintillation
 from ..photometry.flags import PhotometryFlag
+from ..photometry.scintillation import scintillation
 from .night import Night
 from .psf import moffat_alpha
 

@@ -90,6 +90,13 @@ class NightConfig:
     extinction: float = param(0.2, label="Extinction", unit="mag/airmass", minimum=0.0)
     sky_brightness: float = param(20.0, label="Sky brightness", unit="mag/arcsec^2")
     sky_gradient: float = param(0.05, label="Sky gradient", help="Fractional change across.")
+    scintillation_aperture: float = param(
+        0.0, label="Scintillation aperture", unit="mm", minimum=0.0,
+        help="The stars twinkle as through a telescope of this aperture: each star's flux in "
+        "each light is multiplied by 1 + sigma N(0, 1), sigma from Young's formula with "
+        "Osborn et al.'s factor 1.5 at the light's airmass and the site's elevation, and the "
+        "lights carry APTDIA; 0: no scintillation (and no APTDIA).",
+    )  # fmt: skip
     clouds: float = param(
         0.0, label="Passing clouds", unit="mag", minimum=0.0,
         help="Typical light lost to thin clouds drifting through (grey, the same for every "

@@ -14,6 +14,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from ..photometry.scintillation import scintillation
+from .camera_frames import _rng
 from .colour import FRACTION, ColourCamera
 from .psf import add_sources
 
@@ -32,6 +34,7 @@ ASTEROID_ID = -1
 _ASTEROID_BV = 0.85  # an S-type colour
 _NEW_SOURCE_BV = 0.1  # a nova's or young supernova's blue colour
 _GALAXY_BV = 0.8
+_S_SCINTILLATION = 33  # the twinkling's own random stream
 
 
 class NightSources:
@@ -82,7 +85,9 @@ class NightSources:
         dec = np.asarray(self.catalog["dec"], float)
         x, y = w.all_world2pix(ra, dec, 0, tolerance=1e-9, maxiter=100)
         scale = c.exptime * self._transmission(i)
-        flux = self._electron_rate(self._true_v, self._true_b) * scale * factor
+        # The light that reaches the detector twinkles; the star's brightness (mag_V) does not.
+        twinkle = self.twinkle(i)
+        flux = self._electron_rate(self._true_v, self._true_b) * scale * factor * twinkle
         rows = {
             "id": np.asarray(self.catalog["id"]),
             "kind": self._kind.astype("U9"),
@@ -95,7 +100,7 @@ class NightSources:
         }
         if self.colour is not None:
             for k, r in self._channel_rates(self._true_v, self._true_b).items():
-                rows[f"flux_{k}"] = r * scale * factor
+                rows[f"flux_{k}"] = r * scale * factor * twinkle
         for source_id, kind, sky, mag_v in self.new_point_sources(jd):
             # The nova and the supernova: point sources the catalogue does not list.
             sx, sy = w.all_world2pix(sky.ra.deg, sky.dec.deg, 0, tolerance=1e-9, maxiter=100)
@@ -166,11 +171,36 @@ class NightSources:
             "airmass": float(self.airmass[i]),
             "fwhm": float(self.fwhm[i]),
             "cloud_loss": float(self.cloud_loss[i]),
+            "scintillation": self.scintillation_sigma(i),
             "sky_factor": self.sky_factor(i),
             "filter": self.filter_card,
             **({} if self.colour is None else {"bayer_pattern": self.colour.pattern}),
         }
         return truth, trail
+
+    def scintillation_sigma(self, i: int) -> float:
+        """Relative flux rms of scintillation in light ``i`` (0 unless simulated)."""
+        c = self.config
+        if c.scintillation_aperture <= 0:
+            return 0.0
+        return float(
+            scintillation(
+                c.scintillation_aperture / 1000.0, self.airmass[i], c.exptime, c.site_elev
+            )  # fmt: skip
+        )
+
+    def twinkle(self, i: int) -> np.ndarray:
+        """Each catalogue star's scintillation factor in light ``i`` (ones when not simulated).
+
+        Stars of a field are further apart than the aperture's footprint on the
+        turbulent layer, so each twinkles on its own: independent draws, from
+        the light's own stream (a night without scintillation draws nothing).
+        """
+        sigma = self.scintillation_sigma(i)
+        if sigma <= 0:
+            return np.ones(len(self.catalog))
+        rng = _rng(self.config.seed, _S_SCINTILLATION, i)
+        return np.clip(1.0 + sigma * rng.standard_normal(len(self.catalog)), 0.0, None)
 
     def _render(self, i: int) -> tuple[Table, np.ndarray]:
         """Truth table and the noiseless calibrated image (e-) of light ``i``."""

@@ -16,6 +16,7 @@ import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
 
 from ..lightcurve.run import LightCurveParams, measure_frames
+from ..lightcurve.scintillation import lights_scintillation
 from ..photometry.noise import NoiseModel
 from ..runtime.pipeline import StepState
 from ..targets.inputs import TargetFrames
@@ -49,6 +50,7 @@ def frames_light_curve(
     flat: np.ndarray | None = None,
     target: SkyCoord | None = None,
     location: EarthLocation | None = None,
+    diameter_m: float | None = None,
     state: StepState | None = None,
 ) -> PhotometryChoice:
     """The target's light curve with the aperture and ensemble chosen on the night.
@@ -68,6 +70,10 @@ def frames_light_curve(
     target, location : optional
         The target's sky position and the site, for BJD_TDB and airmass;
         default: the WCS's position of the target and the headers' site.
+    diameter_m : float, optional
+        The telescope's aperture (m), for scintillation; default: the first
+        light's header (APTDIA, APTAREA). Unknown: scintillation is left out
+        of the errors and the light curve's meta says so.
     state : StepState, optional
     """
     gain = frames.gain()
@@ -100,13 +106,15 @@ def frames_light_curve(
     if m.fwhm is None:  # measure_frames measures every frame's FWHM
         raise RuntimeError("the probe frames' FWHM was not measured")
     fwhm = float(np.nanmedian(m.fwhm)) if np.any(np.isfinite(m.fwhm)) else 3.0
+    info = frames.sequence[frames.indices[0]]
+    scint = lights_scintillation(frames, target, location, diameter_m)
     choice = transit_photometry(
         electrons, frames.times, target_path, star_xy, eph, fwhm=fwhm, star_positions=cands,
         target=target, location=location, files=frames.files, noise=NoiseModel(), state=state,
+        scintillation=scint,
     )  # fmt: skip
     meta = choice.light_curve.meta
     meta["target_xy_first_light"] = [float(xy0[0]), float(xy0[1])]
-    info = frames.sequence[frames.indices[0]]
     if info.exptime:
         meta["exposure_s"] = float(info.exptime)
     if info.filter:

@@ -37,6 +37,7 @@ from astropy.time import Time
 from ..lightcurve.comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
 from ..lightcurve.run import LightCurveParams, Measurement, assemble_light_curve, measure_frames
 from ..photometry.noise import NoiseModel
+from ..photometry.scintillation import Scintillation
 from ..runtime.pipeline import StepState
 from .ephemeris import Ephemeris
 
@@ -228,6 +229,7 @@ def transit_photometry(
     noise: NoiseModel | None = None,
     radii_fwhm: Sequence[float] = RADII_FWHM,
     state: StepState | None = None,
+    scintillation: Scintillation | None = None,
 ) -> PhotometryChoice:
     """Measure the target at every candidate aperture and keep the best photometry.
 
@@ -255,6 +257,10 @@ def transit_photometry(
     radii_fwhm : sequence of float
         Aperture radii tried, in FWHM.
     state : StepState, optional
+    scintillation : Scintillation, optional
+        Each frame's scintillation, added to every star's error
+        (:func:`~fluxion.core.lightcurve.run.measure_frames`); the light
+        curve's meta says whether it was included.
 
     Raises
     ------
@@ -270,12 +276,14 @@ def transit_photometry(
     outer = max(radii_fwhm) * fwhm
     annulus = (outer + 1.5 * fwhm, outer + 4.0 * fwhm)
     rows, best = [], None
+    scint = None if scintillation is None else scintillation.sigma
     for k, rf in enumerate(radii_fwhm):
         radius = float(rf * fwhm)
         sub = state.sub(k / len(radii_fwhm), (k + 1) / len(radii_fwhm)) if state else None
         params = LightCurveParams(aperture_radius=radius, annulus_inner=annulus[0],
                                   annulus_outer=annulus[1])  # fmt: skip
-        m = measure_frames(cached, target_xy, star_xy, params, noise=noise, state=sub)
+        m = measure_frames(cached, target_xy, star_xy, params, noise=noise, state=sub,
+                           scintillation=scint)  # fmt: skip
         try:
             choice = _choose(m, ref_xy, radius)
         except ComparisonError as exc:
@@ -294,6 +302,8 @@ def transit_photometry(
     lc = assemble_light_curve(m, final, times, files=files, target=target, location=location)
     lc.meta["aperture_radius"] = radius
     lc.meta["annulus"] = list(annulus)
+    if scintillation is not None:
+        lc.meta.update(scintillation.meta())
     apertures = Table(rows=rows, names=("radius", "radius_fwhm", "scatter", "n_comparison"))
     why = [
         f"aperture {radius:.1f} px ({rf:g} FWHM) of {len(rows)} tried: the smallest "

@@ -1,0 +1,65 @@
+"""A night's scintillation for its light curves: the aperture, the site and each light's airmass.
+
+The formula and what it stands for are in
+:mod:`fluxion.core.photometry.scintillation`; here the night's facts are
+gathered: the telescope's aperture (given by the observer, else the first
+light's header), the site's height, and each light's airmass from the
+target's (or the pointing's) position, the site and the time, else the
+headers' AIRMASS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import EarthLocation, SkyCoord
+
+from ..io.fitsio import read_header
+from ..photometry.scintillation import Scintillation, aperture_diameter_m
+from ..targets.inputs import TargetFrames
+from .differential import light_curve_times
+
+__all__ = ["lights_scintillation"]
+
+
+def lights_scintillation(
+    frames: TargetFrames,
+    target: SkyCoord | None = None,
+    location: EarthLocation | None = None,
+    diameter_m: float | None = None,
+) -> Scintillation:
+    """Each light's scintillation, or why it is left out.
+
+    Parameters
+    ----------
+    frames : TargetFrames
+        The lights.
+    target : SkyCoord, optional
+        Where the airmass is computed; default: the first light's pointing.
+    location : EarthLocation, optional
+        The site; default: the headers' (``frames.location``).
+    diameter_m : float, optional
+        The telescope's aperture (m); default: the first light's header
+        (APTDIA, APTAREA). Unknown: the result says it is left out.
+    """
+    info = frames.sequence[frames.indices[0]]
+    source = "given"
+    if diameter_m is None:
+        try:
+            diameter_m = aperture_diameter_m(read_header(info.path)[0])
+        except (OSError, ValueError):
+            diameter_m = None
+        source = "header APTDIA"
+    location = location if location is not None else frames.location
+    where = target if target is not None else frames.pointing()
+    if where is None or location is None:
+        # The headers' AIRMASS, where they have one.
+        airmass = np.array(
+            [frames.sequence[k].airmass or np.nan for k in frames.indices], dtype=float
+        )
+    else:
+        airmass = np.asarray(light_curve_times(frames.times, where, location)["airmass"], float)
+    altitude = None if location is None else float(location.height.to_value(u.m))
+    return Scintillation.for_night(
+        diameter_m, airmass, info.exptime, altitude, diameter_source=source
+    )

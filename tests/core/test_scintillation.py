@@ -1,0 +1,177 @@
+"""Scintillation: the formula, the aperture from the headers, the simulator's twinkling, and
+bright stars' differential light-curve errors with and without the term.
+
+A simulated night whose stars twinkle (``scintillation_aperture``) is measured
+as :func:`~fluxion.core.lightcurve.run.measure_frames` measures a light curve;
+each bright star against the ensemble of the others must scatter as its
+``mag_err`` says (chi2/N 0.8-1.2) when the frames' scintillation is in the
+errors, and well above that when it is not: with 10 s exposures through a
+100 mm aperture the stars twinkle by ~0.9 %, three times the photon noise of
+the V < 14 stars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from fluxion.core.lightcurve.differential import differential_magnitudes
+from fluxion.core.lightcurve.run import LightCurveParams, measure_frames
+from fluxion.core.photometry.noise import NoiseModel
+from fluxion.core.photometry.scintillation import (
+    Scintillation,
+    add_scintillation,
+    aperture_diameter_m,
+    scintillation,
+)
+from fluxion.core.simulation.simulate import NightConfig, make_night
+
+SHAPE = (256, 256)
+N_FRAMES = 16
+APERTURE_MM = 100.0
+EXPTIME = 10.0
+WINDOW = (0.8, 1.2)
+
+
+def test_young_formula_with_osborn_factor():
+    # Young (1967): 0.09 D_cm^(-2/3) X^1.75 exp(-h/8000) (2t)^(-1/2); Osborn et al.'s
+    # eq. 7 with C_Y = 1 is the same within 7 %, and C_Y scales it.
+    young = 0.09 * 15.2 ** (-2 / 3) * 1.3**1.75 * np.exp(-20 / 8000) / np.sqrt(120.0)
+    one = float(scintillation(0.152, 1.3, 60.0, 20.0, c_y=1.0))
+    assert one == pytest.approx(young, rel=0.07)
+    assert float(scintillation(0.152, 1.3, 60.0, 20.0)) == pytest.approx(1.5 * one)
+    # Higher, longer, wider: less.
+    assert scintillation(0.152, 1.3, 60.0, 2000.0) < scintillation(0.152, 1.3, 60.0, 0.0)
+    assert scintillation(0.152, 1.3, 240.0) == pytest.approx(scintillation(0.152, 1.3, 60.0) / 2)
+    assert scintillation(0.3, 2.0, 60.0) < scintillation(0.152, 2.0, 60.0)
+    assert np.all(scintillation(None, [1.0, 2.0], 60.0) == 0.0)
+
+
+def test_aperture_from_the_headers():
+    h = fits.Header()
+    assert aperture_diameter_m(h) is None and aperture_diameter_m(None) is None
+    h["APTAREA"] = (np.pi * 100.0**2, "mm^2")
+    assert aperture_diameter_m(h) == pytest.approx(0.2)
+    h["APTDIA"] = 152.0
+    assert aperture_diameter_m(h) == pytest.approx(0.152)
+    h["APTDIA"] = "unknown"
+    assert aperture_diameter_m(h) == pytest.approx(0.2)
+
+
+def test_left_out_and_said_so_when_the_aperture_is_unknown():
+    airmass = np.array([1.2, 1.3, np.nan])
+    none = Scintillation.for_night(None, airmass, 60.0, 100.0)
+    assert not none.included and np.all(none.sigma == 0.0)
+    assert "aperture is not known" in none.note
+    assert none.meta()["scintillation_included"] is False
+    some = Scintillation.for_night(0.2, airmass, 60.0, None, diameter_source="APTDIA")
+    assert some.included and some.sigma[2] == 0.0
+    assert some.sigma[1] == pytest.approx(float(scintillation(0.2, 1.3, 60.0, 0.0)))
+    assert "200 mm (APTDIA)" in some.note and "(assumed)" in some.note
+    assert "1 frame(s) without an airmass" in some.note
+    err = add_scintillation(np.array([1e5, -5.0, np.nan]), np.array([300.0, 10.0, 1.0]), 0.004)
+    assert err == pytest.approx([500.0, 10.0, 1.0])
+
+
+def test_the_simulator_twinkles_only_when_asked():
+    config = NightConfig(shape=SHAPE, n_frames=3, exptime=EXPTIME, seed=5, star_density=3.0)
+    still = make_night(config)
+    twinkling = make_night(
+        NightConfig(shape=SHAPE, n_frames=3, exptime=EXPTIME, seed=5, star_density=3.0,
+                    scintillation_aperture=APERTURE_MM)
+    )  # fmt: skip
+    assert still.truth(0).meta["scintillation"] == 0.0
+    assert "APTDIA" not in still.light(0)[1]
+    header = twinkling.light(0)[1]
+    assert aperture_diameter_m(header) == pytest.approx(APERTURE_MM / 1000.0)
+    pulls = []
+    for i in range(3):
+        a, b = still.truth(i), twinkling.truth(i)
+        sigma = b.meta["scintillation"]
+        assert sigma == pytest.approx(
+            float(scintillation(0.1, twinkling.airmass[i], EXPTIME, config.site_elev))
+        )
+        assert np.all(a["mag_V"] == b["mag_V"])  # the star's brightness does not twinkle
+        stars = np.asarray(a["kind"]) == "star"
+        pulls.append((np.asarray(b["flux"])[stars] / np.asarray(a["flux"])[stars] - 1) / sigma)
+    pulls = np.concatenate(pulls)
+    assert pulls.size > 300
+    assert 0.9 < np.std(pulls) < 1.1 and abs(np.mean(pulls)) < 0.15
+
+
+@pytest.fixture(scope="module")
+def twinkling_night():
+    """Bright isolated stars of a twinkling night, measured in every light."""
+    night = make_night(
+        NightConfig(shape=SHAPE, n_frames=N_FRAMES, exptime=EXPTIME, interval=60.0,
+                    star_density=4.0, mag_bright=11.0, mag_faint=15.0, seed=7,
+                    scintillation_aperture=APERTURE_MM)
+    )  # fmt: skip
+    truths = [night.truth(i) for i in range(N_FRAMES)]
+    first = truths[0]
+    x, y = np.asarray(first["x"], float), np.asarray(first["y"], float)
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(d, np.inf)
+    ny, nx = SHAPE
+    v = np.asarray(first["mag_V"], float)
+    ok = (x > 25) & (x < nx - 26) & (y > 25) & (y < ny - 26) & (d.min(axis=1) > 12)
+    ok &= ~np.asarray(first["saturated"], bool) & (np.asarray(first["kind"]) == "star")
+    ok &= v < 14.0
+    ids = np.asarray(first["id"])[ok]
+    xy = np.array(
+        [[(t["x"][t["id"] == k][0], t["y"][t["id"] == k][0]) for k in ids] for t in truths]
+    )
+    header = night.light(0)[1]
+    scint = Scintillation.for_night(
+        aperture_diameter_m(header), night.airmass, EXPTIME, night.config.site_elev,
+        diameter_source="APTDIA",
+    )  # fmt: skip
+    dark = night.dark_current * EXPTIME
+
+    def image(i: int) -> np.ndarray:
+        adu = night.light(i)[0].astype(float)
+        return ((adu - night.bias_level) * night.gain - dark) / night.flat_field
+
+    images = [image(i) for i in range(N_FRAMES)]
+    params = LightCurveParams(aperture_radius=6.0, annulus_inner=10.0, annulus_outer=16.0)
+    noise = NoiseModel(read_noise=night.read_noise)
+    measured = {
+        with_term: measure_frames(
+            images.__getitem__,
+            xy[:, 0],
+            xy,
+            params,
+            noise=noise,
+            scintillation=scint.sigma if with_term else None,
+        )  # fmt: skip
+        for with_term in (False, True)
+    }
+    return scint, measured
+
+
+def _chi2_against_the_others(m) -> tuple[float, int]:
+    """Each star against the ensemble of all the others, its constant offset fitted."""
+    flux, err = m.star_flux, m.star_err
+    n = flux.shape[1]
+    chi2, dof = 0.0, 0
+    for j in range(n):
+        others = [k for k in range(n) if k != j]
+        diff = differential_magnitudes(flux[:, j], err[:, j], flux[:, others], err[:, others])
+        w = 1.0 / diff.mag_err**2
+        r = diff.mag - np.sum(w * diff.mag) / np.sum(w)
+        chi2 += float(np.sum(w * r**2))
+        dof += len(r) - 1
+    return chi2 / dof, dof
+
+
+def test_bright_stars_errors_are_honest_with_scintillation(twinkling_night):
+    scint, measured = twinkling_night
+    assert scint.included and np.median(scint.sigma) > 0.005
+    with_term, dof = _chi2_against_the_others(measured[True])
+    without, _ = _chi2_against_the_others(measured[False])
+    assert dof >= 150
+    print(f"chi2/N with the term {with_term:.2f}, without {without:.2f}, dof {dof}")
+    assert WINDOW[0] < with_term < WINDOW[1], (with_term, without)
+    # Photon noise alone: the stars scatter several times their errors.
+    assert without > 2.0, without
