@@ -28,6 +28,8 @@ within 1 px), the same two with each true star's match radius 3 times its
 position bound (1 px up to FWHM/2: a star at S/N 5 is found more than 1 px
 from where it is 7% of the time by a fitter at the bound, which the 1 px
 criterion counts as a miss and a false detection, see :func:`match_radius`),
+the false detections by kind (a real star found 1-2.5 px from where it is, a
+second detection of a star already found, or nothing there: :func:`false_kinds`),
 and per flux bin the robust centre and scatter (astropy's
 biweight location and scale) of (flux - true) / sigma_CRLB, sigma_CRLB being
 the Cramér-Rao bound of an isolated star with the true PSF, with the
@@ -270,13 +272,15 @@ def match(
             "false": 0,
             "found_pos": np.zeros(len(tf), bool),
             "false_pos": 0,
+            "false_kinds": np.zeros(len(FALSE_KINDS), dtype=int),
             "n": 0,
             "region": regions(field),
         }
     d, i = cKDTree(np.c_[x, y]).query(np.c_[tx, ty])
-    dt, _ = cKDTree(np.c_[tx, ty]).query(np.c_[x, y])
+    dt, it = cKDTree(np.c_[tx, ty]).query(np.c_[x, y])
     found_pos, false_pos = position_match(field, x, y)
     return {
+        "false_kinds": false_kinds(dt, it, d < 1.0, tf / bound),
         "found": d < 1.0,
         "found_pos": found_pos,
         "false_pos": false_pos,
@@ -289,6 +293,33 @@ def match(
         "n": len(x),
         "region": regions(field),
     }
+
+
+FALSE_KINDS = ("star", "faint star", "second", "nothing")
+
+
+def false_kinds(dt: np.ndarray, it: np.ndarray, found: np.ndarray, snr: np.ndarray) -> np.ndarray:
+    """Counts of the false detections by what lies within 2.5 px of them (:data:`FALSE_KINDS`).
+
+    ``dt``, ``it``: each detection's nearest true star and its distance;
+    ``found``: true stars with a detection within 1 px; ``snr``: the true
+    stars' isolated S/N. A false detection (no true star within 1 px) is a
+    *star* (S/N >= 5) or a *faint star* (S/N < 5) found 1-2.5 px from where
+    it is (which that star's own detection would be, none being within
+    1 px of it), a *second* detection of a star or pair already found, or
+    *nothing* (no star within 2.5 px: a noise peak or a PSF residual).
+    """
+    false = dt > 1.0
+    near = false & (dt <= 2.5)
+    lone = near & ~found[it]
+    return np.array(
+        [
+            np.sum(lone & (snr[it] >= 5)),
+            np.sum(lone & (snr[it] < 5)),
+            np.sum(near & found[it]),
+            np.sum(false & ~near),
+        ]
+    )
 
 
 def match_radius(field: StarField) -> np.ndarray:
@@ -414,6 +445,7 @@ def summarise(runs: list[dict], key: str = "z") -> dict:
         "false": sum(r["false"] for r in runs),
         "completeness_pos": float(found_pos[snr5].mean()),
         "false_pos": sum(r["false_pos"] for r in runs),
+        "false_kinds": sum(r["false_kinds"] for r in runs),
         "n": sum(r["n"] for r in runs),
         "bins": bins,
     }
@@ -508,6 +540,10 @@ def main() -> None:
                 f"{'  matched within 3 sigma':24s} {'':14s} {s['completeness_pos']:6.3f} "
                 f"{s['false_pos']:6d}  (match radius: 3 x the position bound, 1 to FWHM/2 px)"
             )
+            kinds = ", ".join(
+                f"{k} {int(v)}" for k, v in zip(FALSE_KINDS, s["false_kinds"], strict=True)
+            )
+            print(f"{'  false detections':24s} {'':21s} {kinds}  (within 2.5 px: see false_kinds)")
             if args.bound_stars > 0:
                 _print_bins("  /crowded", summarise(runs, "zc")["bins"])
             if name != "oracle":
