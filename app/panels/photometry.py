@@ -52,6 +52,7 @@ __all__ = [
     "channel_rows",
     "PhotometryPanel",
     "SHOW_CHOICES",
+    "annuli_to_draw",
     "describe",
     "measure_frame",
     "restore",
@@ -180,6 +181,17 @@ def channel_rows(table, channel: str | None):
     return table[np.asarray(table["channel"]) == channel]
 
 
+# Sky annuli are drawn for at most this many stars: beyond, the rings (three
+# circles a star) overlap into one sheet that hides the image at any zoom that
+# shows the frame (1411 stars of a real 1092 x 736 px field).
+MAX_ANNULI = 300
+
+
+def annuli_to_draw(n_stars: int, annulus: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The sky annulus to draw around each of ``n_stars`` stars, or None when too crowded."""
+    return annulus if n_stars <= MAX_ANNULI else None
+
+
 def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str:
     """One line saying what was measured (a colour frame's: in ``channel``, of its channels)."""
     r = fp.result
@@ -197,6 +209,8 @@ def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str
         text += f", aperture {r.aperture_radius:.2f} px"
         if r.annulus is not None:
             text += f", sky annulus {r.annulus[0]:.1f}-{r.annulus[1]:.1f} px"
+            if annuli_to_draw(n, r.annulus) is None:
+                text += f" (not drawn: over {MAX_ANNULI} stars)"
         corr = r.table.meta.get("aperture_correction")
         if corr is not None and math.isfinite(corr):
             text += f", aperture correction x{corr:.3f}"
@@ -205,7 +219,8 @@ def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str
         text += f"; PSF varies across the frame ({how}), FWHM {r.psf.fwhm:.2f} px at the centre"
     elif isinstance(r.psf, EffectivePSF | PSFField):
         text += f"; PSF {r.psf.kind} FWHM {r.psf.fwhm:.2f} px"
-    return text + f"; fluxes in {r.unit}."
+    unit = {"electron": "electrons"}.get(r.unit, r.unit)
+    return text + f"; fluxes in {unit}."
 
 
 class PhotometryPanel(StepPanel):
@@ -361,7 +376,8 @@ class PhotometryPanel(StepPanel):
         ok = np.isfinite(x) & np.isfinite(y)
         x, y = x[ok], y[ok]
         if r.aperture_radius is not None:
-            view.overlays.set_apertures(x, y, r.aperture_radius, r.annulus)
+            annulus = annuli_to_draw(len(x), r.annulus)
+            view.overlays.set_apertures(x, y, r.aperture_radius, annulus)
         else:
             view.overlays.set_sources(x, y, radius=max(r.fwhm, 1.0))
 
