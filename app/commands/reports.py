@@ -224,7 +224,7 @@ def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: 
     when the frames' filter does not say it.
     """
     from fluxion.core.reports import ExportError
-    from fluxion.core.reports.aavso import format_aavso, write_aavso
+    from fluxion.core.reports.aavso import format_aavso, standard_magnitude_err, write_aavso
     from fluxion.core.reports.alcdef import AlcdefSession, write_alcdef
 
     done = []
@@ -258,7 +258,8 @@ def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: 
                     "magnitudes (--comparison X,Y,MAG)"
                 )
             text = format_aavso(
-                args.object, lc["jd_utc"], lc["mag"], lc["mag_err"], obscode=args.aavso_code,
+                args.object, lc["jd_utc"], lc["mag"], standard_magnitude_err(lc),
+                obscode=args.aavso_code,
                 filter=args.filter or frames_filter or band or "V", airmass=lc["airmass"],
                 **_aavso_fields(lc, comps, check),
             )  # fmt: skip

@@ -23,6 +23,7 @@ from . import ExportError
 __all__ = [
     "format_aavso",
     "format_aavso_light_curve",
+    "standard_magnitude_err",
     "write_aavso",
     "ensemble_notes",
     "AAVSO_FILTERS",
@@ -156,6 +157,29 @@ def format_aavso(
     return "\n".join(lines) + "\n"
 
 
+def standard_magnitude_err(light_curve) -> np.ndarray:
+    """Each point's error as a standard magnitude: its noise and the scale's common error.
+
+    A light curve's ``mag_err`` is the noise its points scatter by; the error
+    of the magnitude scale, the same for the whole night, is apart: the
+    calibration's common error ``mag_err_sys`` (``fluxion run``'s curve: the
+    calibration stars' catalog errors) or, for a curve against comparison
+    stars of known magnitude, ``meta['magnitude_scale_err']`` (the ensemble's
+    catalogue magnitude's error). A report's reader comparing observers must
+    see both, so they add in quadrature.
+    """
+    err = np.asarray(light_curve["mag_err"], dtype=float)
+    if "mag_err_sys" in light_curve.colnames:
+        err = np.hypot(err, np.nan_to_num(np.asarray(light_curve["mag_err_sys"], dtype=float)))
+    try:
+        scale = float(light_curve.meta.get("magnitude_scale_err", 0.0) or 0.0)
+    except (TypeError, ValueError):
+        scale = 0.0
+    if np.isfinite(scale) and scale > 0:
+        err = np.hypot(err, scale)
+    return err
+
+
 def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter: str = "") -> str:
     """The AAVSO report of a project's light curve (``fluxion run``): its calibrated frames.
 
@@ -164,8 +188,8 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
     light_curve : Table
         :func:`fluxion.core.chain.lightcurve.light_curve_from_magnitudes`'
         table: ``jd_utc``, ``mag``, ``mag_err``, ``calibrated``, ``airmass``
-        (``mag_err_sys``, the calibration's common error, is added to each
-        point's error when present); a colour night's has the channel and
+        (the magnitude scale's common error is added to each point's error:
+        :func:`standard_magnitude_err`); a colour night's has the channel and
         its code (``TG``, ``TB``, ``TR``) in its meta.
     star_id, obscode : str
         As for :func:`format_aavso`.
@@ -192,12 +216,7 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
     if not calibrated.any():
         raise ExportError("no frame has a zero point: the magnitudes are instrumental")
     mag = np.where(calibrated, np.asarray(light_curve["mag"], dtype=float), np.nan)
-    err = np.asarray(light_curve["mag_err"], dtype=float)
-    if "mag_err_sys" in light_curve.colnames:
-        # A standard magnitude's error: the point's noise and the calibration's
-        # error common to the night (catalog errors), which a report's reader
-        # comparing observers must see.
-        err = np.hypot(err, np.nan_to_num(np.asarray(light_curve["mag_err_sys"], dtype=float)))
+    err = standard_magnitude_err(light_curve)
     channel = meta.get("channel")
     notes = f"colour camera {channel} channel" if channel else "na"
     return format_aavso(

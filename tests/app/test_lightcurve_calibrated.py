@@ -102,6 +102,8 @@ def test_light_curve_is_calibrated_after_the_zero_point_and_reports_name_the_sta
     assert len(rows) == CONFIG.n_frames
     row = rows[0]
     assert row[6] == "STD" and row[7] == "ENSEMBLE" and row[8] == "na"
+    # A standard magnitude's error: the point's noise and the ensemble's catalogue error.
+    assert float(row[3]) == pytest.approx(np.hypot(err[0], scale_err), abs=6e-4)
     assert row[9] == check["name"] and float(row[10]) == pytest.approx(lc["check_mag"][0], abs=1e-3)
     notes = dict(kv.split("=") for kv in row[14].split("|")[1:])
     # VPhot's ensemble keys: MAG = VMAGINS - CMAGINS + CREFMAG; the check star's reference.

@@ -1,4 +1,5 @@
-"""The AAVSO report of a project's light curve: the channel's code, calibrated frames only."""
+"""The AAVSO report of a project's light curve: the channel's code, calibrated frames only,
+each magnitude's error with the scale's common error."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from astropy.table import Table
 
 from fluxion.core.reports import ExportError
-from fluxion.core.reports.aavso import format_aavso_light_curve
+from fluxion.core.reports.aavso import format_aavso_light_curve, standard_magnitude_err
 
 
 def _curve(filter_name: str, calibrated, channel: str | None = None) -> Table:
@@ -45,3 +46,18 @@ def test_a_clear_filter_is_cv_and_an_unknown_one_is_refused():
 def test_instrumental_magnitudes_are_never_reported():
     with pytest.raises(ExportError, match="instrumental"):
         format_aavso_light_curve(_curve("TG", [False, False], "G"), "SS Cyg", obscode="x")
+
+
+def test_the_magnitude_scale_error_is_in_each_reported_error():
+    curve = _curve("V", [True, True])
+    assert standard_magnitude_err(curve) == pytest.approx([0.01, 0.01])
+    # Against comparison stars of known magnitude: their catalogue error.
+    curve.meta["magnitude_scale_err"] = 0.02
+    assert standard_magnitude_err(curve) == pytest.approx(np.hypot(0.01, 0.02))
+    # A calibrated night's common error as well.
+    curve["mag_err_sys"] = [0.03, np.nan]
+    expected = [np.sqrt(0.01**2 + 0.02**2 + 0.03**2), np.hypot(0.01, 0.02)]
+    assert standard_magnitude_err(curve) == pytest.approx(expected)
+    text = format_aavso_light_curve(curve, "SS Cyg", obscode="x")
+    rows = [r.split(",") for r in text.splitlines() if not r.startswith("#")]
+    assert [r[3] for r in rows] == [f"{e:.3f}" for e in expected]
