@@ -111,10 +111,11 @@ def open_executor(spec: str, workers: int) -> Iterator[Executor | None]:
         with ThreadPoolExecutor(workers) as pool:
             yield pool
     elif spec == "processes":
+        from fluxion.core.chain.worker import WORKER_PRELOAD
         from fluxion.core.runtime.processes import WorkerPool
 
         # The forkserver imports the chain once; each worker starts with it.
-        with WorkerPool(workers, preload=("fluxion.core.chain.worker",)) as pool:
+        with WorkerPool(workers, preload=WORKER_PRELOAD) as pool:
             yield pool
     elif spec.startswith("dask://") or spec.startswith("tcp://"):
         try:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
@@ -31,9 +32,8 @@ from astropy.table import Table
 from ..astrometry.params import SolveParams
 from ..astrometry.summary import solve_summary
 from ..calibration import CalibrationParams, MasterParams
-from ..calibration.apply import Calibration
 from ..calibration.pairing import missing_summary
-from ..detection.extract import DetectionParams
+from ..detection.params import DetectionParams
 from ..io.atomic import durable_batch
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
@@ -41,7 +41,6 @@ from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
-from ..registration import Registration
 from ..runtime.cputime import CpuLedger
 from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
@@ -55,8 +54,7 @@ from .calibrate import (
     prepare_masters,
 )
 from .lightcurve import light_curve_from_magnitudes
-from .register import add_registration, place_through_registration, register_lights
-from .solve import frame_wcs
+from .register import add_registration, place_through_registration
 from .worker import (
     FrameJob,
     FrameReport,
@@ -65,6 +63,9 @@ from .worker import (
     register_night,
     seed_calibration,
 )
+
+if TYPE_CHECKING:
+    from ..registration import Registration
 
 __all__ = ["NightParams", "NightRun", "FRAMES_FILE", "LIGHT_CURVE_FILE", "run_night"]
 
@@ -211,6 +212,9 @@ def _register_beside(
     threads (one interpreter, one core for Python) or no executor it runs
     here, now. A worker that fails it leaves it to this process.
     """
+    # Here: matching stars is the registering process's import (a worker's, with processes).
+    from .register import register_lights
+
     if executor is None or isinstance(executor, ThreadPoolExecutor):
         done = register_lights(store, lights, state, found=found)
         return lambda ledger: done
@@ -324,6 +328,8 @@ def run_night(
     if stale:
         with ledger.phase("masters"), _threads_like(executor) as pool:
             masters = prepare_masters(store, frames, params.masters, mfp, pool, state.sub(0, 0.1))
+            from ..calibration.apply import Calibration
+
             seed_calibration(job, Calibration(params.calibration, masters))
 
     # -- every light through every per-frame step, read once ----------------------------
@@ -420,6 +426,8 @@ def run_night(
     target_xy: list = [None] * len(lights)
     ledger.lap("target")
     if target is not None:
+        from .solve import frame_wcs
+
         # As photometry places its stars: the solution, else the header's WCS.
         wcs = [
             report_of(f).wcs if report_of(f).wcs is not None

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
 
 from ..io.frames import FrameInfo
 from ..project.products import ProductStore
-from ..registration import (
-    REGISTRATION_COLUMNS,
-    Registration,
-    RegistrationSources,
-    register_sources,
-    sources_from_table,
-)
+from ..registration.results import REGISTRATION_COLUMNS, Registration
 from ..runtime.pipeline import StepState
+
+if TYPE_CHECKING:
+    from ..registration.sources import RegistrationSources
 
 __all__ = [
     "add_registration",
@@ -48,6 +46,10 @@ def registration_stars(table: Table | None) -> RegistrationSources:
     16 columns on a large frame), so that the night's memory does not grow
     with its frames' detections.
     """
+    # Here, not at the top: the sources' module imports detection, which the
+    # process that only adds a registration's columns to a table never needs.
+    from ..registration.sources import sources_from_table
+
     return sources_from_table(table, min_snr=REGISTRATION_MIN_SNR)
 
 
@@ -70,6 +72,9 @@ def register_lights(
     order : list of int
         ``order[k]`` is the index in ``lights`` of the registration's frame ``k``.
     """
+    from ..registration.register import register_sources
+    from ..registration.sources import RegistrationSources
+
     if len(lights) < 2:
         return None, []
     order = sorted(range(len(lights)), key=lambda k: (lights[k].jd or np.inf, lights[k].path.name))

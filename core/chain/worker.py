@@ -24,45 +24,42 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.table import Table
-from astropy.wcs import WCS
 
 from ..astrometry.params import SolveParams
 from ..calibration import CalibrationParams
-from ..calibration.apply import Calibration
-from ..detection.extract import DetectionParams
+from ..detection.params import DetectionParams
 from ..io.atomic import durable_batch
-from ..io.fitsio import read_wcs
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..photometry import PhotometryParams
 from ..project.products import ProductStore
-from ..registration import Registration, RegistrationSources
 from ..runtime.cputime import task_cpu
 from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
 from ..runtime.threads import single_thread_worker_process
 from ..zeropoint import ZeroPointParams
-from .calibrate import (
-    calibrate_light,
-    calibrated_image,
-    calibration_fingerprint,
-    load_masters,
-    stored_problem,
-    unmatched_problem,
-    write_calibrated,
-)
-from .detect import detect_frame
-from .lightcurve import target_positions, target_row
-from .measure import photometry_frame, zeropoint_frame
-from .record import FrameRecord
-from .register import register_lights, registration_stars
-from .solve import solve_frame
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    from ..calibration.apply import Calibration
+    from ..registration import Registration, RegistrationSources
+    from .record import FrameRecord
+
+# The steps (detection, astrometry, photometry... and what they import, two
+# thirds of the engine's import time) are imported by the functions that run
+# them, on the workers: a run on worker processes imports them once in the
+# forkserver (WORKER_PRELOAD) beside the main process, which never needs them.
+
+#: What a worker process imports before its first frame (a WorkerPool's preload).
+WORKER_PRELOAD = ("fluxion.core.chain.worker", "fluxion.core.chain.steps")
 
 __all__ = [
+    "WORKER_PRELOAD",
     "FrameJob",
     "FrameReport",
     "FrameStore",
@@ -160,6 +157,9 @@ def seed_calibration(job: FrameJob, step: Calibration) -> None:
 
 
 def _calibration_step(job: FrameJob, store: ProductStore) -> Calibration:
+    from ..calibration.apply import Calibration
+    from .calibrate import load_masters
+
     key = _step_key(job)
     with _STEPS_LOCK:
         step = _STEPS.get(key)
@@ -179,6 +179,13 @@ def _status(store: FrameStore, before: int) -> str:
 
 def _calibrate(store: FrameStore, job: FrameJob, record: FrameRecord, report: FrameReport) -> None:
     """Calibration of the record's light: the current product's fingerprint, or done in memory."""
+    from .calibrate import (
+        calibrate_light,
+        calibrated_image,
+        calibration_fingerprint,
+        unmatched_problem,
+    )
+
     frame = record.frame
     fp = calibration_fingerprint(frame, job.calibration, job.masters_fp)
     if store.is_current("calibration", frame.path, fp, ".fits"):
@@ -203,6 +210,8 @@ def _write_calibrated(store: FrameStore, record: FrameRecord, report: FrameRepor
     """Write the light calibrated in this pass (once, the solution in its header)."""
     if record.calibrated is None:
         return
+    from .calibrate import write_calibrated
+
     try:
         write_calibrated(store, record.frame, record.calibrated, record.fingerprints["calibration"])
     except OSError as exc:
@@ -213,6 +222,8 @@ def _write_calibrated(store: FrameStore, record: FrameRecord, report: FrameRepor
 
 def _positions(record: FrameRecord, target_xy: tuple[float, float] | None) -> np.ndarray | None:
     """The frame's sources plus the target where predicted; None measures photometry's own."""
+    from .lightcurve import target_positions
+
     return target_positions(None if record.sources is None else record.sources.sources, target_xy)
 
 
@@ -235,6 +246,9 @@ def _measure(
     target_xy: tuple[float, float] | None,
 ) -> None:
     """Photometry (the frame's sources plus the target) and zero point of the record's frame."""
+    from .lightcurve import target_row
+    from .measure import photometry_frame, zeropoint_frame
+
     frame = record.frame
     n = len(store.noted)
     photometry_frame(store, frame, job.photometry, _positions(record, target_xy), record=record)
@@ -284,6 +298,13 @@ def process_frame(
     FrameReport
         Never raises for a bad frame: the steps that failed say why in ``errors``.
     """
+    from ..io.fitsio import read_wcs
+    from .calibrate import stored_problem
+    from .detect import detect_frame
+    from .record import FrameRecord
+    from .register import registration_stars
+    from .solve import solve_frame
+
     single_thread_worker_process()
     started = task_cpu()
     store = FrameStore(job.folder, job.names)
@@ -365,6 +386,7 @@ def measure_target(
     nothing, and photometry redone opens the product once, for its pixels.
     """
     from .detect import load_sources
+    from .record import FrameRecord
     from .solve import load_solution
 
     single_thread_worker_process()
@@ -390,6 +412,8 @@ def register_night(
     job: FrameJob, lights: list[FrameInfo], found: list
 ) -> tuple[Registration | None, list[int], float]:
     """The night's :func:`register_lights` on a worker: registration, order, its CPU seconds."""
+    from .register import register_lights
+
     single_thread_worker_process()
     started = task_cpu()
     registration, order = register_lights(FrameStore(job.folder, job.names), lights, found=found)

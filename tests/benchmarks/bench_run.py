@@ -129,10 +129,15 @@ def _run(
 ) -> dict:
     pool = None
     if workers > 1 and kind == "processes":
+        from fluxion.core.chain.worker import WORKER_PRELOAD
         from fluxion.core.runtime.processes import WorkerPool
 
         # As `fluxion run` does: the forkserver imports the chain beside this process.
-        pool = WorkerPool(workers, preload=("fluxion.core.chain.worker",))
+        pool = WorkerPool(workers, preload=WORKER_PRELOAD)
+    else:
+        # The frames' steps run here: imported before the run (with the rest), so
+        # that the frames' CPU seconds are their work, not the first one's imports.
+        import fluxion.core.chain.steps  # noqa: F401
     from concurrent.futures import ThreadPoolExecutor
 
     from astropy.table import Table
