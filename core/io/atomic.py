@@ -53,6 +53,8 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_ecsv",
     "atomic_write_bytes",
+    "append_durably",
+    "sync_now",
 ]
 
 
@@ -142,6 +144,38 @@ def _sync(paths: list[Path]) -> None:
             continue  # replaced or removed since: its successor was synced in turn
         except OSError as exc:
             log.warning("%s: not synced to disk: %s", path, exc)
+
+
+def sync_now(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Make ``paths`` durable now, also inside a :func:`durable_batch`.
+
+    For a file that something is about to rely on before the batch ends (a
+    journal is removed only once the snapshot that replaces it is on disk).
+    """
+    _sync([Path(p) for p in paths])
+
+
+def append_durably(path: str | os.PathLike[str], text: str) -> None:
+    """Append ``text`` (whole lines) to ``path``, made durable as the atomic writers' files are.
+
+    Synced at once, or with the :func:`durable_batch` it is written in. A
+    crash can leave the last line cut short; readers skip a line that does
+    not parse, and the next append starts on a new line.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = _BATCH.get()
+    with open(path, "a+b") as fh:  # writes go to the end whatever the position
+        if fh.seek(0, os.SEEK_END) > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":  # a line cut short by a crash stays on its own
+                text = "\n" + text
+        fh.write(text.encode("utf-8", errors="backslashreplace"))
+        fh.flush()
+        if batch is None:
+            _fsync(fh.fileno())
+    if batch is not None:
+        batch.append(path)
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:

@@ -5,8 +5,8 @@ per-frame products (a frame's plate solution is wanted by the viewer's
 readout, the Astrometry panel and the target tracker). Each used to read the
 file again. A :class:`ProductCache` keeps what one of them read, keyed by the
 product and stamped with what makes it current: the step's fingerprint for the
-frame and the state of the step's ``index.json`` (rewritten whenever the step
-records a product). A product is read again only when that stamp changes, that
+frame and the state of the step's index files (one of them changes whenever
+the step records a product). A product is read again only when that stamp changes, that
 is when a run changed it. Qt-free and thread-safe: workers share one cache.
 """
 
@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from .products import ProductStore
+from .products import INDEX_FILES, ProductStore
 
 __all__ = ["ProductCache"]
 
@@ -50,13 +50,14 @@ class ProductCache:
     @staticmethod
     def stamp(store: ProductStore, step: str, frame: str | os.PathLike[str]) -> Hashable:
         """What makes ``frame``'s product of ``step`` current: fingerprint and index state."""
-        index = store.step_folder(step) / "index.json"
-        try:
-            st = index.stat()
-            facts: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            facts = None
-        return (store.fingerprint_of(step, frame), facts)
+        facts: list[tuple[int, int] | None] = []
+        for name in INDEX_FILES:  # the snapshot and its journal
+            try:
+                st = (store.step_folder(step) / name).stat()
+                facts.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                facts.append(None)
+        return (store.fingerprint_of(step, frame), tuple(facts))
 
     def get(
         self,

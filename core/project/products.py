@@ -9,10 +9,18 @@ panels and the headless ``fluxion run`` read and write the same files, so a
 project opened in the GUI shows exactly what the run left.
 
 A product is *current* when it was made from the same inputs with the same
-parameters: each step folder keeps an ``index.json`` mapping the frame to the
+parameters: each step folder keeps an index mapping the frame to the
 fingerprint of what made it. The product is written first and the index
-after, both atomically, so a run killed between the two simply redoes that
+after, both durably, so a run killed between the two simply redoes that
 frame; a product whose fingerprint differs is redone, never trusted.
+
+The index is ``index.json`` (a snapshot, written atomically) and
+``index.jsonl``, a journal of the records since: one ``[frame, fingerprint]``
+line appended per product (``null``: forgotten). Rewriting the whole index
+for every product made a night's recording quadratic in its length; the
+journal is folded into the snapshot when it outgrows it, so the cost of a
+record stays constant. Read them with :meth:`ProductStore.frames_done` and
+:meth:`ProductStore.fingerprint_of`, not from the files.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from ..io.atomic import append_durably, sync_now
 from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
 from ..io.names import FrameNames, frame_key
 from ..runtime.quiet import quiet
 
 __all__ = [
+    "INDEX_FILES",
     "STEP_FOLDERS",
     "ProductStore",
     "content_digest",
@@ -77,6 +87,37 @@ _BLOCK = 1 << 12
 _SAMPLES = 32
 _digests: dict[tuple, str] = {}
 _digests_lock = threading.Lock()
+
+
+#: A step folder's index: the snapshot and the journal of records since.
+INDEX_FILES = ("index.json", "index.jsonl")
+
+# Fewest journal lines folded into the snapshot (a short night never rewrites it).
+_JOURNAL_MIN = 64
+
+
+def _replay(journal: Path, index: dict[str, str]) -> int:
+    """Apply ``journal``'s records to ``index``; the number of its lines.
+
+    A line that does not parse (cut short by a crash) is skipped: that
+    frame's product is simply not current.
+    """
+    try:
+        lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        try:
+            key, fp = json.loads(line)
+        except (ValueError, TypeError):
+            continue
+        if not isinstance(key, str):
+            continue
+        if fp is None:
+            index.pop(key, None)
+        elif isinstance(fp, str):
+            index[key] = fp
+    return len(lines)
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
@@ -195,6 +236,7 @@ class ProductStore:
         self.names = names if names is not None else FrameNames()
         self._lock = threading.Lock()
         self._indexes: dict[str, dict[str, str]] = {}
+        self._journal: dict[str, int] = {}  # lines in each step's journal
 
     # -- paths ------------------------------------------------------------------
     def step_folder(self, step: str) -> Path:
@@ -215,20 +257,41 @@ class ProductStore:
     # -- index of fingerprints ---------------------------------------------------
     def _index(self, step: str) -> dict[str, str]:
         if step not in self._indexes:
-            p = self.step_folder(step) / "index.json"
+            folder = self.step_folder(step)
             try:
-                self._indexes[step] = dict(json.loads(p.read_text(encoding="utf-8")))
+                index = dict(json.loads((folder / INDEX_FILES[0]).read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError):
-                self._indexes[step] = {}
+                index = {}
+            self._journal[step] = _replay(folder / INDEX_FILES[1], index)
+            self._indexes[step] = index
         return self._indexes[step]
 
     def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
         with self._lock:
             index = self._index(step)
-            index[self.key(frame)] = fp
-            atomic_write_text(
-                self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
+            key = self.key(frame)
+            index[key] = fp
+            self._append(step, [[key, fp]])
+
+    def _append(self, step: str, records: list[list[Any]]) -> None:
+        """Journal ``records`` (already in the index); fold the journal in when it outgrows it."""
+        folder = self.step_folder(step)
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        append_durably(folder / INDEX_FILES[1], text)
+        self._journal[step] = self._journal.get(step, 0) + len(records)
+        index = self._indexes[step]
+        # Folded once it is longer than half the index (and a few dozen lines): the
+        # snapshots written then grow geometrically, so the night's recording
+        # writes a few times its index in all, not once per record.
+        if self._journal[step] > max(_JOURNAL_MIN, len(index) // 2):
+            snapshot = atomic_write_text(
+                folder / INDEX_FILES[0], json.dumps(index, indent=1, sort_keys=True)
             )
+            # The journal goes only once the snapshot holding its records is on disk;
+            # a crash between the two replays records the snapshot already has.
+            sync_now([snapshot])
+            (folder / INDEX_FILES[1]).unlink(missing_ok=True)
+            self._journal[step] = 0
 
     def record(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:
         """Record ``frame``'s product of ``step``, written by the caller, as made with ``fp``.
@@ -321,8 +384,6 @@ class ProductStore:
         with self._lock:
             index = self._index(step)
             keys = list(index) if frames is None else [self.key(f) for f in frames]
-            for k in keys:
-                index.pop(k, None)
-            atomic_write_text(
-                self.step_folder(step) / "index.json", json.dumps(index, indent=1, sort_keys=True)
-            )
+            gone = [k for k in keys if index.pop(k, None) is not None]
+            if gone:
+                self._append(step, [[k, None] for k in gone])

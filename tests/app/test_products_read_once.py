@@ -89,7 +89,11 @@ def test_opening_a_project_reads_each_product_once(window, qtbot, field_project)
         assert calibration_stars(store, targets.frames, 12.0, cache) is not None
     finally:
         _WATCH[0] = None
-    products = {p: n for p, n in _READS.items() if not p.endswith(("index.json", "project.json"))}
+    products = {
+        p: n
+        for p, n in _READS.items()
+        if not p.endswith(("index.json", "index.jsonl", "project.json"))
+    }
     # Something was read (the panels show what the run left)...
     solutions = [p for p in products if p.endswith(".wcs.fits")]
     assert len(solutions) == len(window.session.light_indices())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from fluxion.core.project.products import ProductStore, fingerprint, frame_key
+from fluxion.core.project.products import INDEX_FILES, ProductStore, fingerprint, frame_key
 
 
 def test_frame_key_is_unique_per_file_name() -> None:
@@ -85,8 +86,8 @@ def test_product_without_index_entry_is_not_current(tmp_path: Path) -> None:
     # What a run killed between writing the product and the index leaves behind.
     store = ProductStore(tmp_path)
     store.write_table("photometry", "f.fits", Table({"flux": [1.0]}), fp="one")
-    index = tmp_path / "photometry" / "index.json"
-    index.unlink()
+    for name in INDEX_FILES:  # the snapshot and the journal
+        (tmp_path / "photometry" / name).unlink(missing_ok=True)
     assert not ProductStore(tmp_path).is_current("photometry", "f.fits", "one")
     assert not [p for p in os.listdir(tmp_path / "photometry") if p.endswith(".tmp")]
 
@@ -110,3 +111,30 @@ def test_image_and_wcs_round_trip(tmp_path: Path) -> None:
     ra0, dec0 = w.all_pix2world([[0.0, 0.0], [3.0, 2.0]], 0).T
     assert np.allclose(ra, ra0, atol=1e-10) and np.allclose(dec, dec0, atol=1e-10)
     assert store.read_wcs("unsolved.fits") is None
+
+
+def test_index_journal_is_folded_and_survives_a_cut_line(tmp_path: Path) -> None:
+    store = ProductStore(tmp_path)
+    folder = tmp_path / "sources"
+    n = 300
+    for k in range(n):
+        store.record("detection", f"light_{k:04d}.fits", f"fp{k}")
+    journal = folder / INDEX_FILES[1]
+    # Folded into the snapshot as it grew: never longer than the snapshot it follows.
+    snapshot = json.loads((folder / INDEX_FILES[0]).read_text())
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    assert len(snapshot) >= n // 2 and len(lines) <= max(64, len(snapshot))
+    assert len(snapshot) + len(lines) == n
+    store.forget("detection", ["light_0000.fits", "light_0299.fits"])
+    store.record("detection", "light_0001.fits", "again")
+    # A run killed while appending leaves a line cut short: skipped, the next one kept.
+    with open(journal, "a") as fh:
+        fh.write('["light_0002", "cu')
+    store.record("detection", "light_0003.fits", "after the cut")
+    fresh = ProductStore(tmp_path)
+    done = fresh.frames_done("detection")
+    assert len(done) == n - 2 and "light_0000" not in done and "light_0299" not in done
+    assert fresh.fingerprint_of("detection", "light_0001.fits") == "again"
+    assert fresh.fingerprint_of("detection", "light_0002.fits") == "fp2"
+    assert fresh.fingerprint_of("detection", "light_0003.fits") == "after the cut"
+    assert fresh.fingerprint_of("detection", "light_0150.fits") == "fp150"
