@@ -10,7 +10,10 @@ it starts has them.
 from __future__ import annotations
 
 from ..calibration.apply import Calibration
+from ..io.ecsv import ecsv_text
 from ..io.fitsio import read_wcs
+from ..registration.register import register_sources
+from ..registration.sources import RegistrationSources, sources_from_table
 from .calibrate import calibrate_light, load_masters, write_calibrated
 from .detect import detect_frame, load_sources
 from .lightcurve import target_row
@@ -22,16 +25,20 @@ from .solve import load_solution, solve_frame
 __all__ = [
     "Calibration",
     "FrameRecord",
+    "RegistrationSources",
     "calibrate_light",
     "detect_frame",
+    "ecsv_text",
     "load_masters",
     "load_solution",
     "load_sources",
     "photometry_frame",
     "read_wcs",
     "register_lights",
+    "register_sources",
     "registration_stars",
     "solve_frame",
+    "sources_from_table",
     "target_row",
     "write_calibrated",
     "zeropoint_frame",
