@@ -275,8 +275,10 @@ def run_light_curve(
     star_xy = _candidates_in_every_light(frames, ref_xy)
     neighbours = None
     # Only a moving target meets stars: a fixed one's neighbour is there in every light
-    # and cancels in its differential curve.
-    moves = np.nanmax(np.hypot(*(target_xy - target_xy[0]).T)) > params.aperture_radius
+    # and cancels in its differential curve. A fixed target's pixels move with the
+    # field (a mount's drift) and its neighbours with it: its kind decides, not its pixels.
+    shift = np.nanmax(np.hypot(*(target_xy - target_xy[0]).T))
+    moves = target.kind != "fixed" and shift > params.aperture_radius
     if field_xy is not None and len(field_xy) and np.all(np.isfinite(target_xy[0])) and moves:
         fixed = np.asarray(field_xy, float).reshape(-1, 2)
         # Not the target itself where it was in the first light.
