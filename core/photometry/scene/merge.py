@@ -147,8 +147,10 @@ def merge_pairs(
     best_pos = np.c_[np.where(step, nx_, bx), np.where(step, ny_, by)]
     best_flux = np.where(step, g[:, 0], bf)
     npix = np.maximum(np.count_nonzero(w, axis=1) - 2, 1)
-    scale = np.maximum(chi2_two / npix, 1.0)
-    merge = np.isfinite(best) & ((best - chi2_two) / scale < min_dchi2)
+    scale = np.maximum(np.nan_to_num(chi2_two / npix, posinf=1.0), 1.0)
+    ok = np.isfinite(best) & np.isfinite(chi2_two)
+    gain = np.where(ok, best - np.where(ok, chi2_two, 0.0), np.inf) / scale
+    merge = ok & (gain < min_dchi2)
     a, b = i[merge], j[merge]
     # The brighter of the two carries the single star.
     x[a], y[a] = best_pos[merge, 0], best_pos[merge, 1]
