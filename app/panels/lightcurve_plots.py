@@ -90,9 +90,13 @@ class LightCurvePlot(QWidget):
         shown = [mag[ok] - e[ok], mag[ok] + e[ok]]
         if check is not None:
             cm, ce = (np.asarray(a, float) for a in check)
-            # The check star is drawn 0.5 mag below the target's faintest point,
-            # so both curves read at once on one scale.
-            shift = np.nanmax(mag[use]) + 0.5 - np.nanmedian(cm) if use.any() else 0.0
+            # The check star is drawn below the target's faintest point, so both
+            # curves read at once on one scale: by the target's own range (or ten
+            # errors), so that a shallow transit is not flattened by a wide gap.
+            shift = 0.0
+            if use.any():
+                spread = max(float(np.ptp(mag[use])), 10 * float(np.nanmedian(e[use])), 0.02)
+                shift = np.nanmax(mag[use]) + min(spread, 0.5) - np.nanmedian(cm)
             cok = use & np.isfinite(cm)
             self.check.setData(x=x[cok], y=cm[cok] + shift)
             self.check_errors.setData(x=x[cok], y=cm[cok] + shift,
