@@ -28,6 +28,7 @@ __all__ = [
     "build_epsf",
     "extend_with_moffat",
     "fit_analytic_psf",
+    "fit_analytic_stamps",
 ]
 
 log = logging.getLogger(__name__)
@@ -445,8 +446,42 @@ def fit_analytic_psf(
         The PSF and the refined (N, 2) positions of the stars used.
     """
     data, w, off, ok = _cutouts(np.asarray(image, np.float64), mask, positions, size)
+    psf, off = fit_analytic_stamps(data, w, off, fwhm, kind=kind, iterations=iterations)
+    xi = np.round(positions[ok, 0])
+    yi = np.round(positions[ok, 1])
+    return psf, np.c_[xi + off[:, 0], yi + off[:, 1]]
+
+
+def fit_analytic_stamps(
+    data: np.ndarray,
+    w: np.ndarray,
+    off: np.ndarray,
+    fwhm: float,
+    *,
+    kind: str = "moffat",
+    iterations: int = 3,
+) -> tuple[EffectivePSF, np.ndarray]:
+    """The profile fit of :func:`fit_analytic_psf` on stamps already cut out.
+
+    Parameters
+    ----------
+    data : ndarray, shape (N, S, S)
+        Sky-subtracted stamps (odd S), each centred on the pixel nearest its star.
+    w : ndarray, shape (N, S, S)
+        1 for valid pixels, 0 for masked ones.
+    off : ndarray, shape (N, 2)
+        Each star's (x, y) offset from its stamp's central pixel.
+    fwhm : float
+        Starting FWHM (px).
+
+    Returns
+    -------
+    EffectivePSF, ndarray
+        The PSF and the refined (N, 2) offsets.
+    """
     if len(data) < 3:
         raise ValueError(f"only {len(data)} stars to fit the PSF shape on")
+    size = data.shape[1]
     beta = 3.0
     const = np.ones_like(data)
     # Sky + read-noise variance from the stamps' outer ring (robust scatter).
@@ -490,7 +525,4 @@ def fit_analytic_psf(
         )
         fwhm = float(fit.x[0])
         beta = float(fit.x[1]) if kind == "moffat" else float("nan")
-    psf = analytic_psf(kind, fwhm, beta=beta if kind == "moffat" else 3.0)
-    xi = np.round(positions[ok, 0])
-    yi = np.round(positions[ok, 1])
-    return psf, np.c_[xi + off[:, 0], yi + off[:, 1]]
+    return analytic_psf(kind, fwhm, beta=beta if kind == "moffat" else 3.0), off

@@ -16,13 +16,20 @@ import numpy as np
 from astropy.stats import mad_std
 from scipy.spatial import cKDTree
 
-from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf
+from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf, fit_analytic_stamps
 from ..gridpsf import PSFField, choose_psf, refit_field
+from .design import StampTable, gather, psf_tables
 from .design import _phase as phase
-from .design import gather, psf_tables
 from .variation import P_VALUE, shape_variation_p
 
-__all__ = ["blend_scores", "select_psf_stars", "refit_psf"]
+__all__ = [
+    "blend_scores",
+    "isolated_stamps",
+    "refit_on_stamps",
+    "refit_psf",
+    "select_psf_stars",
+    "stamp_scores",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +50,14 @@ def select_psf_stars(
     min_snr: float = 30.0,
     max_stars: int = 400,
     alone: float = ALONE,
+    apart: bool = True,
 ) -> np.ndarray:
     """Indices of stars fit to shape the PSF: bright, dominant in their stamp, clean.
 
-    Chosen stars are also at least a stamp apart, so that one image with only
-    the other stars subtracted serves all of them, and have no other fitted
-    star within ``alone`` px.
+    With ``apart`` chosen stars are also at least a stamp apart, so that one
+    image with only the other stars subtracted serves all of them (without
+    it each star gets its own stamp: :func:`star_stamps`); and they have no
+    other fitted star within ``alone`` px.
     """
     ny, nx = shape
     m = STAMP
@@ -66,6 +75,8 @@ def select_psf_stars(
     cand = cand[np.argsort(snr[cand])[::-1]]
     chosen: list[int] = []
     pts = np.c_[x, y]
+    if not apart:
+        return cand[:max_stars].astype(np.int64)
     for i in cand:
         if chosen and np.hypot(*(pts[chosen] - pts[i]).T).min() < STAMP:
             continue
@@ -102,9 +113,21 @@ def blend_scores(
     c = np.clip(xi[:, None, None] + d[None, None, :], 0, nx - 1)
     p, px, py = (gather(tables, size, k, my, mx, x, y) for k in ("p", "px", "py"))
     p = p + ddx[:, None, None] * px + ddy[:, None, None] * py
-    a = np.stack([p, px, py], axis=-1).reshape(len(x), size * size, 3)
-    data = isolated_image[r, c].reshape(len(x), -1)
-    w = np.where(mask[r, c], 0.0, 1.0 / variance[r, c]).reshape(len(x), -1)
+    w = np.where(mask[r, c], 0.0, 1.0 / variance[r, c])
+    return stamp_scores(isolated_image[r, c], w, p, px, py)
+
+
+def stamp_scores(
+    data: np.ndarray, w: np.ndarray, p: np.ndarray, px: np.ndarray, py: np.ndarray
+) -> np.ndarray:
+    """Reduced chi^2 of stamps ``data`` (N, S, S), weights ``w``, on the PSF ``p`` and its shifts.
+
+    The core of :func:`blend_scores`, for stamps already cut out.
+    """
+    n = len(data)
+    a = np.stack([p, px, py], axis=-1).reshape(n, -1, 3)
+    data = data.reshape(n, -1)
+    w = w.reshape(n, -1)
     coef, resid = _linear_fit(a, w, data)
     # The mismatch of ``psf`` common to all stars (the PSF is still being
     # refined) is one more column, the median residual per unit flux: its
@@ -114,7 +137,7 @@ def blend_scores(
     pos = f > 0
     if pos.sum() >= 5:
         common = np.median(resid[pos] / f[pos, None], axis=0)
-        a = np.concatenate([a, np.broadcast_to(common, (len(x), size * size))[..., None]], axis=2)
+        a = np.concatenate([a, np.broadcast_to(common, (n, a.shape[1]))[..., None]], axis=2)
         coef, resid = _linear_fit(a, w, data)
     dof = np.maximum(np.count_nonzero(w, axis=1) - a.shape[2], 1)
     return np.sum(w * resid * resid, axis=1) / dof
@@ -192,6 +215,92 @@ def refit_psf(
         return choose_psf(
             isolated_image, pos, new, kind=k, mask=mask, cells=kind == "empirical"
         ).psf
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        log.info("PSF not refitted: %s", exc)
+        return psf
+
+
+def isolated_stamps(
+    resid: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    own_sizes: np.ndarray,
+    table: StampTable,
+    mask: np.ndarray,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each star's stamp with every other star subtracted: the residual plus its own model.
+
+    ``resid`` is the image minus the sky and the model of all stars, in which
+    each star was drawn with the stamp of ``own_sizes`` px: only that part
+    is added back (the residual beyond it holds the star's own wings, which a
+    larger added model would count twice). Stars closer than a stamp each
+    get their own neighbour-free stamp, so the PSF can be fitted on every
+    bright star, not only on stars a stamp apart on one shared image.
+    ``table`` is the constant PSF's tables of at least ``size`` px.
+
+    Returns
+    -------
+    data, w, off, p, px, py
+        Stamps (N, size, size), validity (0 on ``mask``), the stars' offsets
+        from their central pixels (N, 2), and the PSF's stamps and shift
+        derivatives at those offsets.
+    """
+    half = size // 2
+    o = (table.size - size) // 2
+    xi, mx, ddx = phase(np.asarray(x, dtype=np.float64))
+    yi, my, ddy = phase(np.asarray(y, dtype=np.float64))
+    sl = slice(o, o + size)
+    p, px, py = (getattr(table, k)[my, mx][:, sl, sl].astype(np.float64) for k in ("p", "px", "py"))
+    # The design's first-order move from the phase centre to the star.
+    p = p + ddx[:, None, None] * px + ddy[:, None, None] * py
+    d = np.arange(-half, half + 1)
+    inside = np.maximum(np.abs(d)[:, None], np.abs(d)[None, :])
+    own = p * (inside[None] <= (np.asarray(own_sizes) // 2)[:, None, None])
+    r = yi[:, None, None] + d[None, :, None]
+    c = xi[:, None, None] + d[None, None, :]
+    data = resid[r, c] + np.asarray(flux, dtype=np.float64)[:, None, None] * own
+    w = (~mask[r, c]).astype(np.float64)
+    off = np.c_[x - xi, y - yi]
+    return data, w, off, p, px, py
+
+
+def refit_on_stamps(
+    resid: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    own_sizes: np.ndarray,
+    psf: EffectivePSF,
+    table: StampTable,
+    *,
+    kind: str,
+    mask: np.ndarray,
+    variance: np.ndarray,
+    size: int = SCORE_SIZE,
+    iterations: int = 1,
+) -> EffectivePSF:
+    """The analytic profile refitted on every chosen star's own neighbour-free stamp.
+
+    Blends (an outlying chi^2 against ``psf``) are dropped first, as in
+    :func:`refit_psf`; keeps ``psf`` when the fit fails.
+    """
+    try:
+        data, w, off, p, px, py = isolated_stamps(resid, x, y, flux, own_sizes, table, mask, size)
+        if len(data) >= 20:
+            var, *_ = isolated_stamps(
+                variance, x, y, np.zeros(len(x)), own_sizes, table, mask, size
+            )
+            score = stamp_scores(data, w / var, p, px, py)
+            keep = score < np.median(score) + BLEND_CUT * mad_std(score)
+            log.debug("PSF stars: %d of %d kept (blends dropped)", keep.sum(), len(keep))
+            data, w, off = data[keep], w[keep], off[keep]
+        k = "gaussian" if kind == "gaussian" else "moffat"
+        new, _ = fit_analytic_stamps(data, w, off, psf.fwhm, kind=k, iterations=iterations)
+        if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
+            raise ValueError(f"refitted FWHM {new.fwhm:.2f} px is implausible")
+        return new
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.info("PSF not refitted: %s", exc)
         return psf
