@@ -21,6 +21,7 @@ from ..io.frames import FrameInfo
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
 from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contamination
 from ..photometry.flags import PhotometryFlag
+from ..photometry.scintillation import Scintillation
 from ..project.products import ProductStore
 
 __all__ = ["light_curve_from_magnitudes", "target_positions", "target_row"]
@@ -197,11 +198,33 @@ def light_curve_from_magnitudes(
         )
         out["bjd_tdb"][ok] = times["bjd_tdb"]
         out["airmass"][ok] = times["airmass"]
+    _scintillation_meta(lights, out)
     for c in ("mag", "mag_err", "mag_err_sys"):
         out[c].unit = "mag"
     if not channels:
         _flag_passing_stars(store, lights, out)
     return out
+
+
+def _scintillation_meta(lights: Sequence[FrameInfo], out: Table) -> None:
+    """Whether the frames' scintillation is in ``mag_err`` (the zero-point step adds it
+    where a header gives the telescope's aperture), in the curve's meta."""
+    with_aperture = [f for f in lights if f.aperture_mm]
+    first = with_aperture[0] if with_aperture else (lights[0] if lights else None)
+    exptimes = [f.exptime for f in lights if f.exptime]
+    scint = Scintillation.for_night(
+        first.aperture_mm / 1000.0 if first is not None and first.aperture_mm else None,
+        np.asarray(out["airmass"], float),
+        float(np.median(exptimes)) if exptimes else None,
+        None if first is None or first.site is None else float(first.site[2]),
+        diameter_source=f"header {first.sources.get('aperture_mm', '')}" if first else "",
+    )
+    out.meta.update(scint.meta())
+    if with_aperture and len(with_aperture) < len(lights):
+        out.meta["scintillation_note"] += (
+            f"; {len(lights) - len(with_aperture)} light(s) without an aperture in the header "
+            "left it out"
+        )
 
 
 def _flag_passing_stars(store: ProductStore, lights: Sequence[FrameInfo], out: Table) -> None:

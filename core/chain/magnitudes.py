@@ -13,18 +13,22 @@ import math
 from typing import Any
 
 import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.table import Table, vstack
 
 from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
+from ..lightcurve.scintillation import frame_scintillation
+from ..photometry.scintillation import Scintillation
 from ..project.products import ProductStore, fingerprint
 from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from ..zeropoint import ZeroPoint, ZeroPointParams, ZeroPointResult
 from ..zeropoint.channels import aavso_channel_code, calibrate_channels
 from .record import FrameRecord
-from .solve import catalog_digest
+from .solve import catalog_digest, frame_wcs
 from .stored_photometry import load_photometry
 
 __all__ = ["load_magnitudes", "load_zeropoint", "zeropoint_fingerprint", "zeropoint_frame"]
@@ -61,10 +65,12 @@ def zeropoint_fingerprint(
     catalog: Table | None,
     photometry_fp: str | None = None,
     target_xy: tuple[float, float] | None = None,
+    scintillation: float = 0.0,
 ) -> str:
     """Fingerprint of a frame's calibrated magnitudes (``photometry_fp``: the store's when None).
 
-    ``target_xy``: the light curve's target, kept out of the calibration stars.
+    ``target_xy``: the light curve's target, kept out of the calibration stars;
+    ``scintillation``: the frame's, in every source's error.
     """
     if photometry_fp is None:
         photometry_fp = store.fingerprint_of("photometry", frame.path) or ""
@@ -77,6 +83,8 @@ def zeropoint_fingerprint(
     ]
     if target_xy is not None:
         parts.append([round(float(v), 3) for v in target_xy])
+    if scintillation > 0:
+        parts.append(["scintillation", round(float(scintillation), 7)])
     return fingerprint("zeropoint", *parts)
 
 
@@ -164,7 +172,10 @@ def zeropoint_frame(
     photometry_fp = None
     if record is not None and record.photometry is not None:
         photometry_fp = record.fingerprints.get("photometry")
-    fp = zeropoint_fingerprint(store, frame, params, catalog, photometry_fp, target_xy)
+    scint = _scintillation(store, frame, record)
+    fp = zeropoint_fingerprint(
+        store, frame, params, catalog, photometry_fp, target_xy, float(scint.sigma[0])
+    )
     if store.is_current("zeropoint", frame.path, fp):
         stored = load_zeropoint(store, frame)
         # A calibration stored before its trajectory was kept is fitted again
@@ -188,18 +199,40 @@ def zeropoint_frame(
         exptime=frame.exptime,
         catalog_problem=catalog_problem,
         state=state,
+        scintillation=float(scint.sigma[0]),
     )
     if "channel" in sources.colnames:
-        return _calibrate_channels(store, frame, params, sources, catalog, fp, kw)
+        return _calibrate_channels(store, frame, params, sources, catalog, fp, kw, scint)
     result = ZeroPoint(params)(
         sources, catalog, filter=frame.filter, exclude_rows=_rows_at(sources, target_xy), **kw
     )
     out = result.sources
     _zeropoint_meta(out.meta, result)
+    out.meta.update(scint.meta())
     _write_beside(store, frame, _STARS, result.stars)
     _write_beside(store, frame, _TRAJECTORY, result.trajectory)
     store.write_table("zeropoint", frame.path, out, fp)
     return _keep_zeropoint(record, result, fp)
+
+
+def _scintillation(
+    store: ProductStore, frame: FrameInfo, record: FrameRecord | None
+) -> Scintillation:
+    """The frame's scintillation: its header's aperture and site, its airmass.
+
+    Without an AIRMASS card the airmass is computed at the frame's centre
+    (its WCS: the record's, else the stored solution's), else at the header's
+    pointing. Nothing is looked up when the header gives no aperture.
+    """
+    where = None
+    if frame.aperture_mm and frame.airmass is None:
+        wcs = record.wcs if record is not None else frame_wcs(store, frame)
+        if wcs is not None and frame.shape is not None:
+            ny, nx = frame.shape
+            where = wcs.pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0)
+        elif frame.ra is not None and frame.dec is not None:
+            where = SkyCoord(frame.ra * u.deg, frame.dec * u.deg)
+    return frame_scintillation(frame, where)
 
 
 def _rows_at(sources: Table, xy: tuple[float, float] | None) -> list[int]:
@@ -229,7 +262,7 @@ def _zeropoint_meta(meta: dict, result: ZeroPointResult) -> None:
     meta["notes"] = list(result.notes)
 
 
-def _calibrate_channels(store, frame, params, sources, catalog, fp, kw) -> ZeroPointResult:
+def _calibrate_channels(store, frame, params, sources, catalog, fp, kw, scint) -> ZeroPointResult:
     """A colour frame: each channel calibrated on its own; the primary channel's result back.
 
     The magnitudes table holds every channel's rows; its meta has the
@@ -254,6 +287,7 @@ def _calibrate_channels(store, frame, params, sources, catalog, fp, kw) -> ZeroP
             t["channel"] = np.full(len(t), name, dtype="U2")
             into.append(t)
     out.meta["primary_channel"] = cal.primary
+    out.meta.update(scint.meta())
     _write_beside(store, frame, _STARS, vstack(stars, metadata_conflicts="silent"))
     _write_beside(store, frame, _TRAJECTORY, vstack(trajectories, metadata_conflicts="silent"))
     store.write_table("zeropoint", frame.path, out, fp)

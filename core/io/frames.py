@@ -68,6 +68,8 @@ class FrameInfo:
     site : tuple of float or None
         (longitude east-positive deg, latitude deg, height m).
     focal_length_mm, pixel_size_um : float or None
+    aperture_mm : float or None
+        The telescope's aperture diameter from the header (APTDIA, APTAREA).
     pixel_scale : ScaleHint or None
         arcsec per stored pixel from the header, with its tolerance and source.
     shape : tuple of int or None
@@ -110,6 +112,7 @@ class FrameInfo:
     site: tuple[float, float, float] | None = None
     focal_length_mm: float | None = None
     pixel_size_um: float | None = None
+    aperture_mm: float | None = None
     pixel_scale: ScaleHint | None = None
     shape: tuple[int, int] | None = None
     cfa: str | None = None
@@ -351,6 +354,7 @@ def _from_facts(
         site=facts.site,
         focal_length_mm=facts.focal_length_mm,
         pixel_size_um=facts.pixel_size_um,
+        aperture_mm=facts.aperture_mm,
         pixel_scale=facts.pixel_scale,
         shape=shape,
         cfa=facts.cfa,

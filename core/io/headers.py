@@ -13,6 +13,7 @@ Numeric values stored as strings (``EXPTIME = '53.9'``) are coerced.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ class HeaderFacts:
         (longitude east-positive deg, latitude deg, height m).
     airmass, focal_length_mm, pixel_size_um : float or None
         As written (pixel size after binning where the writer says so).
+    aperture_mm : float or None
+        The telescope's aperture diameter (MaxIm DL's ``APTDIA``, else the
+        diameter of a circle of ``APTAREA``, the clear area); for scintillation.
     pixel_scale : ScaleHint or None
         arcsec per stored pixel from the WCS, a plate-scale card (times the
         binning when it counts unbinned pixels) or the optics; its ``source``
@@ -122,6 +126,7 @@ class HeaderFacts:
     cfa: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    aperture_mm: float | None = None
 
     def is_guess(self, fact: str) -> bool:
         """True when ``fact`` came from a default or a guess, not from a card."""
@@ -379,6 +384,16 @@ class _Reader:
                 return float(loc.lon.deg), float(loc.lat.deg), float(loc.height.to_value(u.m))
         return None
 
+    def aperture_mm(self) -> float | None:
+        d = self.first_number("aperture_mm", positive=True)
+        if d is not None:
+            return d
+        area = self.first_number("aperture_area_mm2", positive=True)
+        if area is None:
+            return None
+        self.sources["aperture_mm"] = f"{self.sources.pop('aperture_area_mm2')} (a circle's area)"
+        return 2.0 * math.sqrt(area / math.pi)
+
     def saturation(self) -> float | None:
         s = self.first_number("saturation", positive=True)
         if s is not None:
@@ -481,6 +496,7 @@ def normalise_header(
         airmass=r.first_number("airmass", positive=True),
         focal_length_mm=r.first_number("focal_length_mm", positive=True),
         pixel_size_um=r.first_number("pixel_size_um", positive=True),
+        aperture_mm=r.aperture_mm(),
         pixel_scale=scale,
         cfa=cfa.pattern,
         sources=MappingProxyType(dict(r.sources)),

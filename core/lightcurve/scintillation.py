@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.time import Time
 
-from ..io.fitsio import read_header
-from ..photometry.scintillation import Scintillation, aperture_diameter_m
+from ..io.frames import FrameInfo
+from ..photometry.scintillation import Scintillation
 from ..targets.inputs import TargetFrames
 from .differential import light_curve_times
 
-__all__ = ["lights_scintillation"]
+__all__ = ["frame_scintillation", "lights_scintillation"]
 
 
 def lights_scintillation(
@@ -44,12 +45,9 @@ def lights_scintillation(
     """
     info = frames.sequence[frames.indices[0]]
     source = "given"
-    if diameter_m is None:
-        try:
-            diameter_m = aperture_diameter_m(read_header(info.path)[0])
-        except (OSError, ValueError):
-            diameter_m = None
-        source = "header APTDIA"
+    if diameter_m is None and info.aperture_mm:
+        diameter_m = info.aperture_mm / 1000.0
+        source = f"header {info.sources.get('aperture_mm', '')}".strip()
     location = location if location is not None else frames.location
     where = target if target is not None else frames.pointing()
     if where is None or location is None:
@@ -62,4 +60,24 @@ def lights_scintillation(
     altitude = None if location is None else float(location.height.to_value(u.m))
     return Scintillation.for_night(
         diameter_m, airmass, info.exptime, altitude, diameter_source=source
+    )
+
+
+def frame_scintillation(frame: FrameInfo, where: SkyCoord | None) -> Scintillation:
+    """One frame's scintillation (one value), from its header's aperture, site and time.
+
+    The airmass is the header's, else computed for ``where`` (the frame's
+    centre on the sky) from the header's site and mid-exposure time.
+    """
+    airmass = frame.airmass
+    if airmass is None and where is not None and frame.site is not None and frame.time is not None:
+        location = EarthLocation.from_geodetic(*frame.site)
+        airmass = float(light_curve_times(Time([frame.time]), where, location)["airmass"][0])
+    diameter = frame.aperture_mm / 1000.0 if frame.aperture_mm else None
+    return Scintillation.for_night(
+        diameter,
+        np.array([np.nan if airmass is None else airmass], dtype=float),
+        frame.exptime,
+        None if frame.site is None else float(frame.site[2]),
+        diameter_source=f"header {frame.sources.get('aperture_mm', '')}".strip(),
     )

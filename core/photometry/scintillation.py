@@ -15,8 +15,9 @@ independently: it belongs to each star's own error of a frame, not to the
 error common to a night's calibration.
 
 The telescope's aperture comes from the headers (MaxIm DL's ``APTDIA`` in mm,
-or ``APTAREA`` in mm^2) or from the observer; when it is unknown the term is
-left out and the product says so.
+or ``APTAREA`` in mm^2: :attr:`~fluxion.core.io.frames.FrameInfo.aperture_mm`)
+or from the observer; when it is unknown the term is left out and the
+product says so.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 
 __all__ = [
     "Scintillation",
     "add_scintillation",
-    "aperture_diameter_m",
     "scintillation",
 ]
 
@@ -72,29 +71,6 @@ def scintillation(
         * np.exp(-2.0 * altitude_m / TURBULENCE_SCALE_HEIGHT)
     )  # fmt: skip
     return np.sqrt(var)
-
-
-def aperture_diameter_m(header: fits.Header | None) -> float | None:
-    """The telescope's aperture (m) from a header, or None when it does not say.
-
-    ``APTDIA`` (mm) is MaxIm DL's and ACP's card; ``APTAREA`` (mm^2, the clear
-    area) is its companion and gives the diameter of a full circle of that area
-    (a reflector's central obstruction makes it smaller than the tube's, as
-    scintillation, which averages over the collecting area, wants).
-    """
-    if header is None:
-        return None
-    for key, to_m in (
-        ("APTDIA", lambda v: v / 1000.0),
-        ("APTAREA", lambda v: 2.0 * np.sqrt(v / np.pi) / 1000.0),
-    ):
-        try:
-            value = float(header[key])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if np.isfinite(value) and value > 0:
-            return float(to_m(value))
-    return None
 
 
 @dataclass(frozen=True)

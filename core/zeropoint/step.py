@@ -165,6 +165,7 @@ class ZeroPoint:
         catalog_problem: str = "",
         state: StepState | None = None,
         exclude_rows: Sequence[int] = (),
+        scintillation: float = 0.0,
     ) -> ZeroPointResult:
         """Calibrate ``sources`` against ``catalog``.
 
@@ -195,12 +196,20 @@ class ZeroPoint:
             point it is calibrated by (a transit host that weighs 15 % in its
             frame's zero point shows 15 % of its transit less deep).
 
+        scintillation : float
+            The frame's relative flux rms from scintillation
+            (:mod:`~fluxion.core.photometry.scintillation`): each source's own,
+            so added to every ``mag_inst_err`` (the fit weighs the calibration
+            stars with it, and the zero point's noise share carries theirs).
+
         Raises
         ------
         ValueError
             When ``sources`` has no fluxes or instrumental magnitudes at all.
         """
         mag_inst, mag_inst_err, _ = instrumental_magnitudes(sources, exptime)
+        if scintillation > 0:
+            mag_inst_err = np.hypot(mag_inst_err, MAG_PER_LN * scintillation)
         notes: list[str] = []
         band, colour_index = "", ""
         if state is not None:

@@ -16,18 +16,20 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from fluxion.core.io.frames import frame_info
+from fluxion.core.io.headers import normalise_header
 from fluxion.core.lightcurve.differential import differential_magnitudes
 from fluxion.core.lightcurve.run import LightCurveParams, measure_frames
+from fluxion.core.lightcurve.scintillation import frame_scintillation
 from fluxion.core.photometry.noise import NoiseModel
-from fluxion.core.photometry.scintillation import (
-    Scintillation,
-    add_scintillation,
-    aperture_diameter_m,
-    scintillation,
-)
+from fluxion.core.photometry.params import PhotometryParams
+from fluxion.core.photometry.scintillation import Scintillation, add_scintillation, scintillation
+from fluxion.core.photometry.step import Photometry
 from fluxion.core.simulation.simulate import NightConfig, make_night
+from fluxion.core.zeropoint import ZeroPoint, ZeroPointParams
 
 SHAPE = (256, 256)
+WIDE = (400, 400)
 N_FRAMES = 16
 APERTURE_MM = 100.0
 EXPTIME = 10.0
@@ -49,14 +51,15 @@ def test_young_formula_with_osborn_factor():
 
 
 def test_aperture_from_the_headers():
-    h = fits.Header()
-    assert aperture_diameter_m(h) is None and aperture_diameter_m(None) is None
-    h["APTAREA"] = (np.pi * 100.0**2, "mm^2")
-    assert aperture_diameter_m(h) == pytest.approx(0.2)
-    h["APTDIA"] = 152.0
-    assert aperture_diameter_m(h) == pytest.approx(0.152)
-    h["APTDIA"] = "unknown"
-    assert aperture_diameter_m(h) == pytest.approx(0.2)
+    def aperture(**cards):
+        return normalise_header(fits.Header(cards)).aperture_mm
+
+    assert aperture() is None
+    assert aperture(APTAREA=np.pi * 100.0**2) == pytest.approx(200.0)
+    assert aperture(APTDIA=152.0, APTAREA=np.pi * 100.0**2) == pytest.approx(152.0)
+    facts = normalise_header(fits.Header({"APTDIA": "unknown", "APTAREA": np.pi * 50.0**2}))
+    assert facts.aperture_mm == pytest.approx(100.0)
+    assert facts.sources["aperture_mm"].startswith("APTAREA")
 
 
 def test_left_out_and_said_so_when_the_aperture_is_unknown():
@@ -83,8 +86,7 @@ def test_the_simulator_twinkles_only_when_asked():
     )  # fmt: skip
     assert still.truth(0).meta["scintillation"] == 0.0
     assert "APTDIA" not in still.light(0)[1]
-    header = twinkling.light(0)[1]
-    assert aperture_diameter_m(header) == pytest.approx(APERTURE_MM / 1000.0)
+    assert normalise_header(twinkling.light(0)[1]).aperture_mm == pytest.approx(APERTURE_MM)
     pulls = []
     for i in range(3):
         a, b = still.truth(i), twinkling.truth(i)
@@ -122,9 +124,9 @@ def twinkling_night():
     xy = np.array(
         [[(t["x"][t["id"] == k][0], t["y"][t["id"] == k][0]) for k in ids] for t in truths]
     )
-    header = night.light(0)[1]
+    facts = normalise_header(night.light(0)[1])
     scint = Scintillation.for_night(
-        aperture_diameter_m(header), night.airmass, EXPTIME, night.config.site_elev,
+        facts.aperture_mm / 1000.0, night.airmass, EXPTIME, night.config.site_elev,
         diameter_source="APTDIA",
     )  # fmt: skip
     dark = night.dark_current * EXPTIME
@@ -174,4 +176,84 @@ def test_bright_stars_errors_are_honest_with_scintillation(twinkling_night):
     print(f"chi2/N with the term {with_term:.2f}, without {without:.2f}, dof {dof}")
     assert WINDOW[0] < with_term < WINDOW[1], (with_term, without)
     # Photon noise alone: the stars scatter several times their errors.
+    assert without > 2.0, without
+
+
+def test_a_frames_scintillation_from_its_header(tmp_path):
+    night = make_night(
+        NightConfig(shape=SHAPE, n_frames=1, exptime=EXPTIME, scintillation_aperture=APERTURE_MM)
+    )
+    data, header, truth = night.light(0)
+    path = tmp_path / "light.fits"
+    fits.PrimaryHDU(data, header).writeto(path)
+    scint = frame_scintillation(frame_info(path), None)  # the header's AIRMASS
+    assert scint.included and "APTDIA" in scint.note
+    assert scint.sigma[0] == pytest.approx(truth.meta["scintillation"], rel=1e-3)
+    del header["APTDIA"]
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    left_out = frame_scintillation(frame_info(path), None)
+    assert not left_out.included and left_out.sigma[0] == 0.0
+
+
+@pytest.fixture(scope="module")
+def calibrated_twinkling_night():
+    """Bright stars' calibrated magnitudes, the zero point fitted with and without the term."""
+    night = make_night(
+        NightConfig(shape=WIDE, n_frames=N_FRAMES, exptime=EXPTIME, interval=60.0,
+                    star_density=3.0, mag_bright=11.0, mag_faint=15.5, seed=9,
+                    scintillation_aperture=APERTURE_MM)
+    )  # fmt: skip
+    truths = [night.truth(i) for i in range(N_FRAMES)]
+    first = truths[0]
+    ny, nx = WIDE
+    x, y = np.asarray(first["x"], float), np.asarray(first["y"], float)
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(d, np.inf)
+    ok = (x > 20) & (x < nx - 21) & (y > 20) & (y < ny - 21)
+    # Isolated: a neighbour's wings in the aperture follow the seeing.
+    ok &= ~np.asarray(first["saturated"], bool) & (np.asarray(first["kind"]) == "star")
+    ok &= d.min(axis=1) > 12
+    ids = np.asarray(first["id"])[ok]
+    v = np.asarray(first["mag_V"], float)[ok]
+    catalog = night.catalog_realisation(np.random.default_rng(3))
+    photometry = Photometry(PhotometryParams(method="aperture"))
+    zero_point = ZeroPoint(ZeroPointParams())
+    dark = night.dark_current * EXPTIME
+    mags = {False: np.full((N_FRAMES, len(ids), 2), np.nan), True: None}
+    mags[True] = mags[False].copy()
+    for i, t in enumerate(truths):
+        xy = np.array([(t["x"][t["id"] == k][0], t["y"][t["id"] == k][0]) for k in ids])
+        adu = night.light(i)[0].astype(float)
+        image = ((adu - night.bias_level) * night.gain - dark) / night.flat_field
+        table = photometry.run(image, xy, gain=1.0, read_noise=night.read_noise).table
+        table["ra"], table["dec"] = night.wcs(i).wcs_pix2world(
+            np.asarray(table["x"]), table["y"], 0
+        )
+        for with_term in (False, True):
+            z = zero_point(table, catalog, filter="V", image_shape=WIDE, exptime=EXPTIME,
+                           scintillation=t.meta["scintillation"] if with_term else 0.0)  # fmt: skip
+            assert z.calibrated
+            mags[with_term][i, :, 0] = z.sources["mag"]
+            mags[with_term][i, :, 1] = z.sources["mag_err"]
+    return v, mags
+
+
+def test_calibrated_bright_stars_errors_are_honest_with_scintillation(calibrated_twinkling_night):
+    v, mags = calibrated_twinkling_night
+    bright = np.flatnonzero(v < 14.0)
+    assert len(bright) >= 10
+
+    def chi2(m: np.ndarray) -> float:
+        total, dof = 0.0, 0
+        for j in bright:
+            mag, err = m[:, j, 0], m[:, j, 1]
+            w = 1.0 / err**2
+            r = mag - np.sum(w * mag) / np.sum(w)  # the catalogue's offset, common to the night
+            total += float(np.sum(w * r**2))
+            dof += len(r) - 1
+        return total / dof
+
+    with_term, without = chi2(mags[True]), chi2(mags[False])
+    print(f"calibrated chi2/N with the term {with_term:.2f}, without {without:.2f}")
+    assert WINDOW[0] < with_term < WINDOW[1], (with_term, without)
     assert without > 2.0, without
