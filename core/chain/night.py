@@ -65,6 +65,8 @@ from .worker import (
 )
 
 if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
     from ..registration import Registration
 
 __all__ = ["NightParams", "NightRun", "FRAMES_FILE", "LIGHT_CURVE_FILE", "run_night"]
@@ -234,6 +236,17 @@ def _register_beside(
         return memo[0]
 
     return wait
+
+
+def _stored_wcs(store: ProductStore, frame: FrameInfo) -> WCS | None:
+    """:func:`.solve.frame_wcs`, imported only for a light whose worker reported no WCS.
+
+    The solver's module imports the astrometry's; the main process of a run
+    on worker processes has no other use for them.
+    """
+    from .solve import frame_wcs
+
+    return frame_wcs(store, frame)
 
 
 def _uncount(counts: dict[str, dict[str, int]], step: str, status: str | None) -> None:
@@ -426,12 +439,10 @@ def run_night(
     target_xy: list = [None] * len(lights)
     ledger.lap("target")
     if target is not None:
-        from .solve import frame_wcs
-
         # As photometry places its stars: the solution, else the header's WCS.
         wcs = [
             report_of(f).wcs if report_of(f).wcs is not None
-            else frame_wcs(store, f)
+            else _stored_wcs(store, f)
             for f in lights
         ]  # fmt: skip
         try:

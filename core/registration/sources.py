@@ -18,27 +18,39 @@ one to within the colour of the star, which is the same in every frame.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..detection.extract import Detection, DetectionError, DetectionParams, SourceFlags
 from ..io.cfa import cfa_pattern
 
 __all__ = ["RegistrationSources", "cfa_pattern", "registration_sources", "sources_from_table"]
 
 log = logging.getLogger(__name__)
 
-# Sources whose centroid cannot be trusted for registration.
-_BAD = (
-    SourceFlags.TRUNCATED
-    | SourceFlags.SATURATED
-    | SourceFlags.SINGULAR
-    | SourceFlags.DEBLEND_OVERFLOW
-    | SourceFlags.CENTROID_ISOPHOTAL
-)
+
+@functools.cache
+def _bad_flags() -> int:
+    """The flags of sources whose centroid cannot be trusted for registration.
+
+    Detection is imported here, where sources are chosen (on the workers), not
+    with :class:`RegistrationSources`: the process that only receives a
+    frame's stars (unpickled) does not pay for sep and the detection's fits.
+    """
+    from ..detection.measure import SourceFlags
+
+    return int(
+        SourceFlags.TRUNCATED
+        | SourceFlags.SATURATED
+        | SourceFlags.SINGULAR
+        | SourceFlags.DEBLEND_OVERFLOW
+        | SourceFlags.CENTROID_ISOPHOTAL
+    )
+
+
 #: Floor on a star's centroid error (px): pixel phase and PSF asymmetry.
 CENTROID_FLOOR = 0.01
 # Gaussian sigma per unit FWHM.
@@ -85,7 +97,7 @@ def sources_from_table(
     if table is None or len(table) == 0:
         return RegistrationSources.empty()
     flags = np.asarray(table["flags"], dtype=np.int64) if "flags" in table.colnames else None
-    ok = np.ones(len(table), bool) if flags is None else (flags & int(_BAD)) == 0
+    ok = np.ones(len(table), bool) if flags is None else (flags & _bad_flags()) == 0
     x = np.asarray(table["x"], dtype=float)
     y = np.asarray(table["y"], dtype=float)
     flux = np.asarray(table["flux"], dtype=float)
@@ -135,6 +147,8 @@ def registration_sources(
     max_sources : int
         The brightest this many are kept.
     """
+    from ..detection.extract import Detection, DetectionError, DetectionParams
+
     data = np.asarray(image, dtype=np.float32)
     binned = cfa is not None and min(data.shape) >= 4
     if binned:
