@@ -203,7 +203,8 @@ class TransitPanel(StepPanel):
             self.result_label.setText("Cancelled.")
 
     def _failed(self, info: ErrorInfo, what: str) -> None:
-        self.result_label.setText(f"{what}: {info.text()}")
+        # The cause and the next step (info.text() would say again what failed).
+        self.result_label.setText(f"{what}: {info.message}. {info.hint}")
 
     def _fitted(self, fit: tuple) -> None:
         self.fit = fit

@@ -76,7 +76,7 @@ def ephemeris_from_row(row: dict, source: str = SERVICE) -> Ephemeris:
     if period is None or t0 is None:
         raise EphemerisError(
             f"the {SERVICE} has no transit ephemeris for {name or 'this planet'} "
-            "(period or mid-time missing): give --period and --t0"
+            "(period or mid-time missing): give the period and T0 by hand"
         )
     depth = _value(row, "pl_trandep")
     return Ephemeris(
@@ -190,11 +190,11 @@ def archive_ephemeris(
         if cached is not None:
             log.warning("%s; using the answer cached %s", why, cached["date"])
             return ephemeris_from_row(cached["row"], f"{SERVICE} (cached {cached['date']})")
-        raise EphemerisError(f"{why}; give --period and --t0 instead") from exc
+        raise EphemerisError(f"{why}; give the period and T0 by hand instead") from exc
     if not rows:
         raise EphemerisError(
             f"the {SERVICE} knows no planet called {name!r}: check the spelling "
-            "(e.g. 'TrES-1 b') or give --period and --t0"
+            "(e.g. 'TrES-1 b') or give the period and T0 by hand"
         )
     if len(rows) > 1:
         names = ", ".join(sorted(r.get("pl_name", "?") for r in rows))

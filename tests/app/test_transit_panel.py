@@ -79,3 +79,21 @@ def test_fit_can_be_cancelled(window, qtbot) -> None:
     panel.cancel_fit()
     qtbot.waitUntil(lambda: bool(finished), timeout=60_000)
     assert panel.fit is None and "Cancelled" in panel.result_label.text()
+
+
+def test_offline_lookup_says_what_to_type_in_the_window(
+    window, qtbot, no_network, tmp_path, monkeypatch
+) -> None:
+    from fluxion.core.transit import archive
+
+    monkeypatch.setattr(archive, "default_cache_dir", lambda: tmp_path / "cache")
+    transit = next(p for p in window.panels if isinstance(p, TransitPanel))
+    transit.planet.setText("TrES-1 b")
+    task = transit.look_up()
+    assert task is not None
+    qtbot.waitUntil(lambda: task.done, timeout=60_000)
+    text = transit.result_label.text()
+    assert text.startswith("The archive lookup failed: ")
+    assert "give the period and T0 by hand" in text
+    # The window's own words: no command-line options, the failure said once.
+    assert "--" not in text and "Looking up TrES-1 b failed" not in text, text
