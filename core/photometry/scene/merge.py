@@ -25,11 +25,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..flags import PhotometryFlag as F
-from .design import PHASES, Tables
+from .design import Tables, _phase
 from .forced import SceneResult
 from .records import SceneFrame
 from .settings import SceneSettings
-from .split import HALF, _window
+from .split import _window, windows
 
 __all__ = ["merge_pairs", "merged"]
 
@@ -91,7 +91,6 @@ def merge_pairs(
     if not len(i):
         return keep, x, y, flux
     n = len(i)
-    ny, nx = residual.shape
     # Window centred on the pair's light-weighted centre.
     fi, fj = np.maximum(flux[i], 0.0), np.maximum(flux[j], 0.0)
     # (the midpoint where neither has positive flux)
@@ -101,13 +100,7 @@ def merge_pairs(
     cy = wi * y[i] + (1 - wi) * y[j]
     xi0 = np.floor(cx + 0.5).astype(np.intp)
     yi0 = np.floor(cy + 0.5).astype(np.intp)
-    d = np.arange(-HALF, HALF + 1)
-    r = yi0[:, None, None] + d[None, :, None]
-    c = xi0[:, None, None] + d[None, None, :]
-    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
-    rc, cc = np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)
-    w = np.where(inside, weight[rc, cc], 0.0).reshape(n, -1)
-    data = np.where(inside, residual[rc, cc], 0.0).reshape(n, -1)
+    w, data = windows(residual, weight, xi0, yi0)
     for k in (i, j):
         data += flux[k, None] * _window(tables, "p", x_fit[k], y_fit[k], xi0, yi0).reshape(n, -1)
     dwd = np.einsum("np,np->n", w, data * data)
@@ -136,9 +129,10 @@ def merge_pairs(
     f = g[:, 0]
     half = 0.5 * (GRID[1] - GRID[0])
     with np.errstate(divide="ignore", invalid="ignore"):
-        # The derivative columns are taken at the 1/16 px phase centre.
-        nx_ = _phase_centre(bx) + np.where(f > 0, g[:, 1] / f, 0.0)
-        ny_ = _phase_centre(by) + np.where(f > 0, g[:, 2] / f, 0.0)
+        # The derivative columns are taken at the 1/16 px phase centre
+        # (the position less its offset from that centre).
+        nx_ = bx - _phase(bx)[2] + np.where(f > 0, g[:, 1] / f, 0.0)
+        ny_ = by - _phase(by)[2] + np.where(f > 0, g[:, 2] / f, 0.0)
     nx_ = np.clip(nx_, bx - half, bx + half)
     ny_ = np.clip(ny_, by - half, by + half)
     chi2, g = _fit(_window(tables, "p", nx_, ny_, xi0, yi0).reshape(n, -1, 1), w, data, dwd)
@@ -228,9 +222,3 @@ def merged(
     if keep.all():
         return result, x, y, flux
     return replace(result, table=t[keep]), x[keep], y[keep], flux[keep]
-
-
-def _phase_centre(v: np.ndarray) -> np.ndarray:
-    """Centre of the 1/16 px phase that ``v`` falls in (where the stamp tables sit)."""
-    vi = np.floor(v + 0.5)
-    return vi - 0.5 + (np.floor((v - vi + 0.5) * PHASES) + 0.5) / PHASES

@@ -82,17 +82,11 @@ def split_blends(
     empty = np.zeros(0)
     if n == 0:
         return np.zeros(0, dtype=np.intp), empty, empty, empty, empty, empty
-    ny, nx = residual.shape
     xi0 = np.floor(x + 0.5).astype(np.intp)
     yi0 = np.floor(y + 0.5).astype(np.intp)
-    d = np.arange(-HALF, HALF + 1)
-    r = yi0[:, None, None] + d[None, :, None]
-    c = xi0[:, None, None] + d[None, None, :]
-    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
-    rc, cc = np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)
-    w = np.where(inside, weight[rc, cc], 0.0).reshape(n, -1)
+    w, data = windows(residual, weight, xi0, yi0)
     p0, px0, py0 = (_window(tables, k, x, y, xi0, yi0) for k in ("p", "px", "py"))
-    data = (np.where(inside, residual[rc, cc], 0.0) + flux[:, None, None] * p0).reshape(n, -1)
+    data += flux[:, None] * p0.reshape(n, -1)
     a1 = np.stack([p0.reshape(n, -1), px0.reshape(n, -1), py0.reshape(n, -1)], axis=-1)
     wa1 = a1 * w[:, :, None]
     m1 = np.einsum("npi,npj->nij", wa1, a1)
@@ -147,6 +141,24 @@ def split_blends(
         y[which] + best_off[which, 1],
         best_f2[which],
     )
+
+
+def windows(
+    residual: np.ndarray, weight: np.ndarray, xi0: np.ndarray, yi0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weights and residuals (N, 121) of the 11 x 11 px windows centred on (xi0, yi0).
+
+    Pixels outside the image have no weight and no residual.
+    """
+    ny, nx = residual.shape
+    d = np.arange(-HALF, HALF + 1)
+    r = yi0[:, None, None] + d[None, :, None]
+    c = xi0[:, None, None] + d[None, None, :]
+    inside = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+    rc, cc = np.clip(r, 0, ny - 1), np.clip(c, 0, nx - 1)
+    n = len(xi0)
+    w = np.where(inside, weight[rc, cc], 0.0).reshape(n, -1)
+    return w, np.where(inside, residual[rc, cc], 0.0).reshape(n, -1)
 
 
 def _window(
