@@ -44,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "Without, comparison and check stars are chosen automatically",
     )  # fmt: skip
     p.add_argument("--aperture", type=float, default=5.0, help="aperture radius (px)")
+    p.add_argument(
+        "--telescope-aperture", type=float, default=0.0, metavar="MM",
+        help="the telescope's aperture diameter in mm, for the scintillation in every star's "
+        "error where the headers give none (APTDIA)",
+    )  # fmt: skip
     p.add_argument("--annulus", type=float, nargs=2, default=(10.0, 16.0), metavar=("IN", "OUT"))
     add_light_curve_report_arguments(p)
 
@@ -107,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
     params = LightCurveParams(aperture_radius=args.aperture, annulus_inner=args.annulus[0],
                               annulus_outer=args.annulus[1])  # fmt: skip
     # Scintillation in every star's error when the headers give the aperture (APTDIA).
-    scint = lights_scintillation(frames, target)
+    first_light = frames.sequence[frames.indices[0]]
+    given = args.telescope_aperture / 1000.0 if args.telescope_aperture > 0 else None
+    scint = lights_scintillation(
+        frames, target, diameter_m=None if first_light.aperture_mm else given
+    )
     try:
         m = measure_frames(lambda i: frames.image(i) * gain, target_xy, star_xy, params,
                            noise=NoiseModel(), scintillation=scint.sigma)  # fmt: skip

@@ -76,6 +76,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="aperture radius in px (default: the best radius from the curve of growth)",
     )
     p.add_argument(
+        "--telescope-aperture",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help="the telescope's aperture diameter in mm, for the scintillation in every "
+        "star's error where the headers give none (APTDIA); 0: only the headers' (without "
+        "one, scintillation is left out and the light curve says so)",
+    )
+    p.add_argument(
         "--channel",
         choices=("R", "G", "B", "L"),
         default=None,
@@ -298,6 +307,7 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     from fluxion.core.astrometry import SolveParams
     from fluxion.core.calibration import CalibrationParams
     from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
+    from fluxion.core.io.frames import with_telescope_aperture
     from fluxion.core.io.sequence import scan
     from fluxion.core.photometry import PhotometryParams
     from fluxion.core.project.document import Project, ProjectError, is_project
@@ -314,6 +324,9 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         raise CommandError(f"no usable light frame among {len(frames)} files")
     _print_unusable(frames)
     frames = _pointed_at_target(args, frames)
+    if args.telescope_aperture < 0:
+        raise CommandError("--telescope-aperture must be a diameter in mm (> 0), or 0")
+    frames = [with_telescope_aperture(f, args.telescope_aperture) for f in frames]
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:

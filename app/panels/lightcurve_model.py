@@ -38,6 +38,7 @@ from fluxion.core.lightcurve.comparison import (
     choose_comparison_stars,
 )
 from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.lightcurve.scintillation import lights_scintillation
 from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.project.cache import ProductCache
@@ -285,9 +286,14 @@ def run_light_curve(
         fixed = fixed[np.hypot(*(fixed - target_xy[0]).T) > params.aperture_radius]
         neighbours = list(frames.in_every_light(fixed))
     sub = None if state is None else state.sub(0.0, 0.9)
+    ra0, dec0 = float(positions["ra"][0]), float(positions["dec"][0])
+    where = SkyCoord(ra0 * u.deg, dec0 * u.deg) if np.isfinite(ra0) and np.isfinite(dec0) else None
+    # Each star's twinkling in its error, when the headers give the telescope's aperture.
+    scint = lights_scintillation(frames, where)
     m = measure_frames(load_image, target_xy, star_xy, params,
                        noise=NoiseModel(read_noise=read_noise), state=sub,
-                       executor=executor, neighbours_xy=neighbours)  # fmt: skip
+                       executor=executor, neighbours_xy=neighbours,
+                       scintillation=scint.sigma)  # fmt: skip
     if manual:
         k = len(ref_xy)
         ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
@@ -323,6 +329,7 @@ def run_light_curve(
         comparison_mag_err=np.nan_to_num(on_scale.mag_err) if on_scale is not None else None,
         pointing=frames.pointing(),
     )  # fmt: skip
+    table.meta.update(scint.meta())
     if known is not None:
         table.meta["comparison_records"] = comparison_records(known, used, choice.check)
         table.meta["band"] = known.band

@@ -250,6 +250,19 @@ def with_cfa(frame: FrameInfo, pattern: str | None) -> FrameInfo:
     return replace(frame, cfa=value, sources=MappingProxyType({**frame.sources, "cfa": said}))
 
 
+def with_telescope_aperture(frame: FrameInfo, aperture_mm: float | None) -> FrameInfo:
+    """``frame`` with the observer's telescope aperture (mm) where its header gives none.
+
+    The header's APTDIA/APTAREA, when present, stays: it describes the frame.
+    """
+    from dataclasses import replace
+
+    if not aperture_mm or aperture_mm <= 0 or frame.aperture_mm:
+        return frame
+    sources = MappingProxyType({**frame.sources, "aperture_mm": "set by the user"})
+    return replace(frame, aperture_mm=float(aperture_mm), sources=sources)
+
+
 #: What a user may say about the frames' Bayer pattern: keep the header's, none, or one.
 CFA_CHOICES = ("auto", "none", "RGGB", "BGGR", "GRBG", "GBRG")
 
