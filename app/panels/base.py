@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -86,6 +86,7 @@ __all__ = [
     "product_store",
     "read_stored",
     "cached_solutions",
+    "night_axis",
     "run_standalone",
     "saved_product_store",
     "fitted",
@@ -528,16 +529,33 @@ class StepPanel(QWidget):
         # run on it by hand, stays in the panel's text only).
         results = self.results.snapshot()
         idx = [i for i in sorted(results) if seq[i].type == "light"] or sorted(results)
-        jd = [seq[i].jd for i in idx]
-        origin = self.session.time_origin()
-        known = [j for j in jd if j is not None]
-        if jd and len(known) == len(jd):
-            start = origin if origin is not None else min(known)
-            x = (np.asarray(known, dtype=float) - start) * 24.0
-        else:
-            x = np.asarray(idx, dtype=float)
+        x, label = night_axis([seq[i].jd for i in idx], idx, self.session.time_origin())
+        self.plot.plot.setLabel("bottom", label)
         self.plot.set_series(x, [self.summary(results[i]) for i in idx], frames=idx)
         self.plot.mark_frame(self.session.current)
+
+
+# A sequence shorter than this (hours) is plotted in minutes: a few frames of
+# a smart telescope span 0.02 h, which reads badly in hours.
+_MINUTES_BELOW_H = 0.5
+
+
+def night_axis(
+    jd: Sequence[float | None], frames: Sequence[int], origin: float | None = None
+) -> tuple[np.ndarray, str]:
+    """The x values of a night's plot and their label.
+
+    Hours (minutes for a sequence under half an hour) since ``origin`` (the
+    first light's JD when None); the frame numbers when a frame has no time.
+    """
+    known = [j for j in jd if j is not None]
+    if not jd or len(known) != len(jd):
+        return np.asarray(frames, dtype=float) + 1.0, "frame number"
+    start = origin if origin is not None else min(known)
+    hours = (np.asarray(known, dtype=float) - start) * 24.0
+    if np.ptp(hours) < _MINUTES_BELOW_H:
+        return hours * 60.0, "minutes since the first light"
+    return hours, "hours since the first light"
 
 
 def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) -> int:
