@@ -131,5 +131,11 @@ class SceneSettings:
     merge_dchi2: float = 30.0
     """Least chi-square gain of a pair's second star over one star (0: no test).
 
-    The same threshold as ``split_dchi2``: a blend split with more gain stays split.
+    The same threshold as ``split_dchi2``: a blend split with more gain stays
+    split. Case B seeds 1+2: false detections 147 -> 142 (second detections
+    of one star 12 -> 8), completeness 0.954 and the scatter per bin
+    unchanged; seeds 3+4: 133 -> 134, 0.952; case FB seed 1: 0.960 / 43 ->
+    0.959 / 44. About 30 of the ~60 pairs per case B frame are merged, most
+    of them a star and a faint remnant of itself that the S/N cut would
+    have dropped; 0.04 s of CPU.
     """
