@@ -19,6 +19,7 @@ from astropy.time import Time
 
 from ..io.frames import FrameInfo
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
+from ..lightcurve.scintillation import site_height
 from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contamination
 from ..photometry.flags import PhotometryFlag
 from ..photometry.scintillation import Scintillation
@@ -216,7 +217,7 @@ def _scintillation_meta(lights: Sequence[FrameInfo], out: Table) -> None:
         first.aperture_mm / 1000.0 if first is not None and first.aperture_mm else None,
         np.asarray(out["airmass"], float),
         float(np.median(exptimes)) if exptimes else None,
-        None if first is None or first.site is None else float(first.site[2]),
+        None if first is None else site_height(first),
         diameter_source=f"header {first.sources.get('aperture_mm', '')}" if first else "",
     )
     out.meta.update(scint.meta())

@@ -20,7 +20,18 @@ from ..photometry.scintillation import Scintillation
 from ..targets.inputs import TargetFrames
 from .differential import light_curve_times
 
-__all__ = ["frame_scintillation", "lights_scintillation"]
+__all__ = ["frame_scintillation", "lights_scintillation", "site_height"]
+
+
+def site_height(frame: FrameInfo) -> float | None:
+    """The site's height (m) when the header gives it; None when it was defaulted to 0 m.
+
+    Scintillation falls with height (e-fold per 8 km): an unknown height is
+    taken as sea level, the most scintillation, and the note says so.
+    """
+    if frame.site is None or "height default" in frame.sources.get("site", ""):
+        return None
+    return float(frame.site[2])
 
 
 def lights_scintillation(
@@ -48,6 +59,8 @@ def lights_scintillation(
     if diameter_m is None and info.aperture_mm:
         diameter_m = info.aperture_mm / 1000.0
         source = f"header {info.sources.get('aperture_mm', '')}".strip()
+    # The caller's site (the observer's) has a known height; the headers' may not.
+    altitude = site_height(info) if location is None else float(location.height.to_value(u.m))
     location = location if location is not None else frames.location
     where = target if target is not None else frames.pointing()
     if where is None or location is None:
@@ -57,7 +70,6 @@ def lights_scintillation(
         )
     else:
         airmass = np.asarray(light_curve_times(frames.times, where, location)["airmass"], float)
-    altitude = None if location is None else float(location.height.to_value(u.m))
     return Scintillation.for_night(
         diameter_m, airmass, info.exptime, altitude, diameter_source=source
     )
@@ -78,6 +90,6 @@ def frame_scintillation(frame: FrameInfo, where: SkyCoord | None) -> Scintillati
         diameter,
         np.array([np.nan if airmass is None else airmass], dtype=float),
         frame.exptime,
-        None if frame.site is None else float(frame.site[2]),
+        site_height(frame),
         diameter_source=f"header {frame.sources.get('aperture_mm', '')}".strip(),
     )

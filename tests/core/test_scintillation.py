@@ -24,7 +24,7 @@ from fluxion.core.io.frames import frame_info
 from fluxion.core.io.headers import normalise_header
 from fluxion.core.lightcurve.differential import differential_magnitudes
 from fluxion.core.lightcurve.run import LightCurveParams, measure_frames
-from fluxion.core.lightcurve.scintillation import frame_scintillation
+from fluxion.core.lightcurve.scintillation import frame_scintillation, site_height
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.photometry.params import PhotometryParams
 from fluxion.core.photometry.scintillation import Scintillation, add_scintillation, scintillation
@@ -261,3 +261,17 @@ def test_calibrated_bright_stars_errors_are_honest_with_scintillation(calibrated
     print(f"calibrated chi2/N with the term {with_term:.2f}, without {without:.2f}")
     assert WINDOW[0] < with_term < WINDOW[1], (with_term, without)
     assert without > 2.0, without
+
+
+def test_a_defaulted_site_height_counts_as_unknown(tmp_path):
+    night = make_night(NightConfig(shape=SHAPE, n_frames=1, scintillation_aperture=APERTURE_MM))
+    data, header, _ = night.light(0)
+    path = tmp_path / "light.fits"
+    fits.PrimaryHDU(data, header).writeto(path)
+    assert site_height(frame_info(path)) == pytest.approx(night.config.site_elev)
+    del header["SITEELEV"]
+    fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
+    frame = frame_info(path)
+    assert frame.site is not None and site_height(frame) is None
+    scint = frame_scintillation(frame, None)
+    assert "site 0 m (assumed)" in scint.note
