@@ -60,7 +60,7 @@ from .lightcurve_model import (
 )
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
-from .lightcurve_points import LightCurvePointsMixin
+from .lightcurve_points import LightCurvePointsMixin, check_star_note
 from .target_model import Target
 
 __all__ = ["LightCurvePanel"]
@@ -447,6 +447,8 @@ class LightCurvePanel(
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
         text += self.noisy_note()
+        if "check_mag" in lc.colnames:
+            text += check_star_note(lc["check_mag"], lc["check_mag_err"], ~self.excluded())
         text += self._keep(doc, kept, problem)
         self.result_label.setText(text)
         self.session.project.record_result(

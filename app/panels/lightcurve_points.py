@@ -14,7 +14,36 @@ import numpy as np
 from .lightcurve_model import NOISY_FACTOR, NOISY_FLOOR, blended_points, noisy_points
 from .lightcurve_state import LightCurveState
 
-__all__ = ["LightCurvePointsMixin"]
+__all__ = ["LightCurvePointsMixin", "check_star_note"]
+
+# A check star scattering beyond this reduced chi2 about its mean says the
+# comparison ensemble (or the check star) is not steady: 4 is far outside what
+# honest errors give over a handful of lights (chi2/N of 8 points: 2.0 at 1 in 20).
+CHECK_CHI2 = 4.0
+
+
+def check_star_note(mag: np.ndarray, err: np.ndarray, keep: np.ndarray) -> str:
+    """A warning when the check star scatters far beyond its errors ('' otherwise).
+
+    The check star is steady by choice: when it is not, a comparison star
+    varies or is no star (a galaxy's core, a blend), and the target's curve
+    carries the same error.
+    """
+    mag, err = np.asarray(mag, float), np.asarray(err, float)
+    ok = np.asarray(keep, bool) & np.isfinite(mag) & np.isfinite(err) & (err > 0)
+    if ok.sum() < 4:
+        return ""
+    w = 1.0 / err[ok] ** 2
+    mean = np.sum(w * mag[ok]) / np.sum(w)
+    chi2 = float(np.sum(w * (mag[ok] - mean) ** 2) / (ok.sum() - 1))
+    if chi2 <= CHECK_CHI2:
+        return ""
+    scatter = float(np.std(mag[ok]))
+    return (
+        f" The check star scatters {scatter:.3f} mag, {np.sqrt(chi2):.1f} times its errors: "
+        "a comparison star may vary or be no star (a galaxy's core, a blend); look at them "
+        "on the image and click steadier ones (Clicks add comparison stars)."
+    )
 
 
 class LightCurvePointsMixin(LightCurveState):
