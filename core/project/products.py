@@ -284,6 +284,9 @@ class ProductStore:
         # snapshots written then grow geometrically, so the night's recording
         # writes a few times its index in all, not once per record.
         if self._journal[step] > max(_JOURNAL_MIN, len(index) // 2):
+            # The journal as it is on disk, in its order: records another store of
+            # the project appended (a window beside a run) are folded in, not lost.
+            _replay(folder / INDEX_FILES[1], index)
             snapshot = atomic_write_text(
                 folder / INDEX_FILES[0], json.dumps(index, indent=1, sort_keys=True)
             )

@@ -138,3 +138,15 @@ def test_index_journal_is_folded_and_survives_a_cut_line(tmp_path: Path) -> None
     assert fresh.fingerprint_of("detection", "light_0002.fits") == "fp2"
     assert fresh.fingerprint_of("detection", "light_0003.fits") == "after the cut"
     assert fresh.fingerprint_of("detection", "light_0150.fits") == "fp150"
+
+
+def test_index_fold_keeps_records_of_another_store(tmp_path: Path) -> None:
+    # Two stores of one project (a window beside a run) append to the same journal.
+    run, window = ProductStore(tmp_path), ProductStore(tmp_path)
+    run.record("detection", "first.fits", "f")  # the run's store has read the index
+    window.record("detection", "by_the_window.fits", "w")
+    for k in range(200):  # enough for the run's store to fold the journal
+        run.record("detection", f"light_{k:04d}.fits", f"fp{k}")
+    fresh = ProductStore(tmp_path)
+    assert fresh.fingerprint_of("detection", "by_the_window.fits") == "w"
+    assert len(fresh.frames_done("detection")) == 202
