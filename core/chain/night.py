@@ -301,6 +301,10 @@ def run_night(
     ledger.lap("start")
     # Worker threads' CPU time is inside this process's: the ledger takes it out.
     here = executor is None or isinstance(executor, ThreadPoolExecutor)
+    if here:
+        # This process runs the frames: their steps imported once, here, before
+        # any worker thread reaches for them (not by two threads at once).
+        from . import steps  # noqa: F401
     if project.folder is None:
         raise ValueError("the project needs a folder before a run")
     folder = project.folder
