@@ -24,6 +24,7 @@ from .psf_stars import (
     _clean_psf_stars,
     _field_psf_stars,
     _n_psf_stars,
+    crowded_field,
     psf_star_positions,
 )
 
@@ -236,7 +237,8 @@ def _refit_psf(
     data = img - sky_level - neighbours
     if isinstance(psf, PSFField) and psf.varies:
         try:
-            return refit_field(data, psf_pos, psf, fit_mask)
+            crowded = crowded_field(len(fx), fwhm, img.shape)
+            return refit_field(data, psf_pos, psf, fit_mask, crowded=crowded)
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.warning("field-varying PSF not refitted (%s)", exc)
             return psf

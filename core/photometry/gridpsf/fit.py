@@ -277,9 +277,17 @@ class _Model:
         return star_stamps(s.size, dx, dy, fwhm, e1, e2, beta, kind=self.kind, order=3)
 
 
-def _per_star_linear(stars: StarStamps, p: np.ndarray, px: np.ndarray, py: np.ndarray):
-    """Flux and shift of each star from its stamp, PSF and the PSF's derivatives."""
-    coef = _linear_fit(stars.data, stars.valid, [p, px, py])
+def _per_star_linear(
+    stars: StarStamps,
+    p: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pedestal: bool = False,
+    offset: float = 0.0,
+):
+    """Flux and shift of each star from its stamp (less ``offset``), PSF and its derivatives."""
+    cols = [p, px, py] + ([np.ones_like(p)] if pedestal else [])
+    coef = _linear_fit(stars.data - offset, stars.valid, cols)
     flux = coef[:, 0]
     good = flux > 0
     shift = np.where(good[:, None], coef[:, 1:3] / np.where(good, flux, 1)[:, None], 0.0)
@@ -296,6 +304,7 @@ def fit_field_shape(
     iterations: int = 3,
     start: FieldShape | None = None,
     family: str = "polynomial",
+    pedestal: str | None = None,
 ) -> tuple[FieldShape, StarStamps]:
     """Fit the polynomial shape to the stars; returns it and the stars re-centred.
 
@@ -315,7 +324,15 @@ def fit_field_shape(
     family : str
         'polynomial' (every term free) or the degree-2 terms tied as optics
         tie them (:func:`_reduction`).
+    pedestal : {None, "frame", "star"}
+        A constant fitted under the stars besides the shape: one for all
+        (``"frame"``: the error of the sky subtracted, which a PSF's wings
+        would otherwise take up) or one per star (``"star"``: also the light
+        of stars too faint to be found, which the sky holds only on average,
+        at the cost of a less certain wing).
     """
+    if pedestal not in (None, "frame", "star"):
+        raise ValueError(f"no pedestal {pedestal!r}")
     ny, nx = frame_shape
     centre = ((nx - 1) / 2.0, (ny - 1) / 2.0)
     scale = (max((nx - 1) / 2.0, 1.0), max((ny - 1) / 2.0, 1.0))
@@ -339,6 +356,7 @@ def fit_field_shape(
     stars = StarStamps(stars.data, stars.valid, stars.offset.copy(), stars.centre, stars.sky_var)
     model.stars = stars
     h = 1e-3
+    offset = 0.0
     for _ in range(iterations):
         fw, e1, e2, beta = model.star_params(theta)
         p = model.stamps(fw, e1, e2, beta)
@@ -350,13 +368,13 @@ def fit_field_shape(
             model.stamps(fw, e1, e2, beta, None, stars.offset[:, 1] + h)
             - model.stamps(fw, e1, e2, beta, None, stars.offset[:, 1] - h)
         ) / (2 * h)
-        flux, shift = _per_star_linear(stars, p, px, py)
+        flux, shift = _per_star_linear(stars, p, px, py, pedestal == "star", offset)
         stars.offset += np.clip(shift, -0.5, 0.5)
         p = model.stamps(fw, e1, e2, beta)
         # Noise weights from this model, held fixed during the shape fit (a
         # variance following the trial model rewards heavy wings).
         weight = stars.valid / (np.maximum(p * flux[:, None, None], 0) + stars.sky_var)
-        theta = _shape_step(model, theta, weight, tie)
+        theta, offset = _shape_step(model, theta, weight, tie, pedestal, offset)
     f, a, b, beta = model.split(theta)
     shape = FieldShape(
         kind, degree, centre, scale, f.copy(), a.copy(), b.copy(), float(beta), family
@@ -365,38 +383,64 @@ def fit_field_shape(
 
 
 def _shape_step(
-    model: _Model, theta: np.ndarray, weight: np.ndarray, tie: np.ndarray | None = None
-) -> np.ndarray:
-    """One least-squares fit of the shape parameters with fluxes projected out.
+    model: _Model,
+    theta: np.ndarray,
+    weight: np.ndarray,
+    tie: np.ndarray | None = None,
+    pedestal: str | None = None,
+    offset: float = 0.0,
+) -> tuple[np.ndarray, float]:
+    """One least-squares fit of the shape parameters with fluxes (and pedestals) projected out.
 
     With ``tie`` (n_full, n_free), the free parameters are ``phi`` with
-    ``theta = tie @ phi``; ``theta`` is first projected onto them.
+    ``theta = tie @ phi``; ``theta`` is first projected onto them. Each
+    star's linear coefficients ``c`` (flux, and with ``pedestal="star"`` a
+    constant) are solved inside; the Jacobian is exact, with
+    ``dc = G^-1 (dA^T W r - A^T W dA c)`` for the star's design ``A`` and
+    ``G = A^T W A``. With ``pedestal="frame"``, one constant ``offset``
+    under all stars is a further parameter; returns the shape and it.
     """
     stars = model.stars
     n, s, _ = stars.data.shape
     d = stars.data.reshape(n, -1)
     w = weight.reshape(n, -1)
     sw = np.sqrt(w)
+    sum_w = np.sum(w, axis=1)
+    per_star = pedestal == "star"
     nt = model.nt
     cache: dict = {}
 
-    def evaluate(th: np.ndarray):
-        key = th.tobytes()
+    def evaluate(th: np.ndarray, delta: float):
+        key = th.tobytes() + np.float64(delta).tobytes()
         if key not in cache:
             cache.clear()
             fw, e1, e2, beta = model.star_params(th)
             m = model.stamps(fw, e1, e2, beta).reshape(n, -1)
-            den = np.maximum(np.sum(w * m * m, axis=1), 1e-30)
-            f = np.sum(w * m * d, axis=1) / den
-            cache[key] = (fw, e1, e2, beta, m, den, f)
+            de = d - delta
+            wm = w * m
+            smm = np.maximum(np.sum(wm * m, axis=1), 1e-30)
+            smd = np.sum(wm * de, axis=1)
+            sm = np.sum(wm, axis=1)
+            if per_star:
+                det = smm * sum_w - sm * sm
+                det = np.where(np.abs(det) > 1e-12 * smm * sum_w, det, 1e-12 * smm * sum_w)
+                # G^-1 of [[smm, sm], [sm, sum_w]] per star.
+                ginv = np.stack([np.stack([sum_w, -sm], 1), np.stack([-sm, smm], 1)], 1)
+                ginv = ginv / det[:, None, None]
+                c = np.einsum("nij,nj->ni", ginv, np.c_[smd, np.sum(w * de, axis=1)])
+            else:
+                ginv = (1.0 / smm)[:, None, None]
+                c = (smd / smm)[:, None]
+            r = de - c[:, :1] * m - (c[:, 1:2] if per_star else 0.0)
+            cache[key] = (fw, e1, e2, beta, m, ginv, c, r, sm / smm)
         return cache[key]
 
-    def resid(th):
-        _, _, _, _, m, _, f = evaluate(th)
-        return (sw * (d - f[:, None] * m)).ravel()
+    def resid(th, delta):
+        return (sw * evaluate(th, delta)[7]).ravel()
 
-    def jac(th):
-        fw, e1, e2, beta, m, den, f = evaluate(th)
+    def jac(th, delta):
+        fw, e1, e2, beta, m, ginv, c, r, dfdd = evaluate(th, delta)
+        f = c[:, 0]
         steps = [1e-4 * np.maximum(fw, 1.0), 1e-5, 1e-5]
         shifted = [
             (fw + steps[0], e1, e2, beta),
@@ -407,15 +451,25 @@ def _shape_step(
             steps.append(1e-4 * beta)
             shifted.append((fw, e1, e2, beta + steps[3]))
         cols = []
-        for c, (args, step) in enumerate(zip(shifted, steps, strict=True)):
+        for k, (args, step) in enumerate(zip(shifted, steps, strict=True)):
             dm = (model.stamps(*args).reshape(n, -1) - m) / np.reshape(step, (-1, 1))
-            df = (np.sum(w * dm * d, axis=1) - 2 * f * np.sum(w * dm * m, axis=1)) / den
-            dr = -sw * (f[:, None] * dm + df[:, None] * m)  # (n, s*s)
-            if c < 3:
+            wdm = w * dm
+            rhs = [np.sum(wdm * r, axis=1) - f * np.sum(wdm * m, axis=1)]
+            if per_star:
+                rhs.append(-f * np.sum(wdm, axis=1))
+            dc = np.einsum("nij,nj->ni", ginv, np.stack(rhs, axis=1))
+            moved = f[:, None] * dm + dc[:, :1] * m
+            if per_star:
+                moved = moved + dc[:, 1:2]
+            dr = -sw * moved  # (n, s*s)
+            if k < 3:
                 # Through the polynomial: each term's column is dr times its monomial.
                 cols.append((dr[:, :, None] * model.mono[:, None, :]).reshape(n * s * s, nt))
             else:
                 cols.append(dr.reshape(-1, 1))
+        if pedestal == "frame":
+            # r = (d - delta) - f m with f = sum(w m (d - delta)) / sum(w m m).
+            cols.append((-sw * (1.0 - dfdd[:, None] * m)).reshape(-1, 1))
         return np.concatenate(cols, axis=1)
 
     lo = np.full(len(theta), -np.inf)
@@ -426,8 +480,9 @@ def _shape_step(
     hi[nt : 3 * nt] = 2.0
     if model.kind == "moffat":
         lo[3 * nt], hi[3 * nt] = 1.2, 20.0
+    t = np.eye(len(theta)) if tie is None else tie
     if tie is None:
-        fun, jacobian, x0 = resid, jac, theta
+        x0 = theta
     else:
         # A free parameter that is one full one keeps its bounds; a tied
         # amplitude spreads over several terms and is left free.
@@ -436,16 +491,24 @@ def _shape_step(
         lo = np.where(single, lo[full], -np.inf)
         hi = np.where(single, hi[full], np.inf)
         x0 = np.linalg.lstsq(tie, theta, rcond=None)[0]
-
-        def fun(phi):
-            return resid(tie @ phi)
-
-        def jacobian(phi):
-            return jac(tie @ phi) @ tie
-
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+    k = len(x0)
+    if pedestal == "frame":
+        x0 = np.append(x0, offset)
+        lo, hi = np.append(lo, -np.inf), np.append(hi, np.inf)
+
+    def split(x: np.ndarray) -> tuple[np.ndarray, float]:
+        return t @ x[:k], float(x[k]) if pedestal == "frame" else offset
+
+    def fun(x):
+        return resid(*split(x))
+
+    def jacobian(x):
+        j = jac(*split(x))
+        return np.concatenate([j[:, : t.shape[0]] @ t, j[:, t.shape[0] :]], axis=1)
+
     # A robust loss: undetected faint stars in the wings are positive outliers.
     fit = least_squares(
         fun, x0, jac=jacobian, bounds=(lo, hi), x_scale="jac", loss="soft_l1", f_scale=3.0
     )
-    return fit.x if tie is None else tie @ fit.x
+    return split(fit.x)
