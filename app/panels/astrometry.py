@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
 from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
-from .astrometry_pointing import pointed, pointing_note, target_pointing
+from .astrometry_pointing import NightHint, pointed, pointing_note, target_pointing
 from .base import FrameInputs, StepPanel, read_stored, run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
@@ -94,6 +94,7 @@ class SolveContext:
     catalog: CatalogChain | None
     detection: DetectionParams
     pointing: tuple[str, float, float] | None = None
+    night: NightHint = field(default_factory=NightHint)
 
 
 class AstrometryPanel(StepPanel):
@@ -172,11 +173,11 @@ class AstrometryPanel(StepPanel):
     def run(inputs: FrameInputs, params: SolveParams, state: StepState | None) -> SolveResult:
         """Solve a frame through :func:`fluxion.core.chain.solve_frame` (runs in a worker)."""
         context = inputs.context
-        frame = pointed(inputs.frame, context.pointing)
+        frame = context.night.hinted(pointed(inputs.frame, context.pointing), params)
         if frame.type != "light":
             # Bias, darks and flats show no stars: "Run on all lights" passes them by.
             return not_solved("none", f"{frame.path.name} is a {frame.type} frame, not a light")
-        return solve_frame(
+        result = solve_frame(
             context.products,
             frame,
             params,
@@ -184,6 +185,8 @@ class AstrometryPanel(StepPanel):
             state=state,
             detection=context.detection,
         )
+        context.night.solved(frame, result)
+        return result
 
     # -- showing --------------------------------------------------------------
     def _on_sequence(self) -> None:

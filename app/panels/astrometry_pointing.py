@@ -10,12 +10,15 @@ The target is the first fixed one (made in the Targets panel from its RA/Dec).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from fluxion.core.astrometry import SolveParams, SolveResult
+from fluxion.core.chain.blind import pointed_like, unhinted
 from fluxion.core.io.frames import FrameInfo
 
-__all__ = ["pointed", "pointing_note", "target_pointing"]
+__all__ = ["NightHint", "pointed", "pointing_note", "target_pointing"]
 
 
 def target_pointing(targets: Sequence[dict[str, Any]]) -> tuple[str, float, float] | None:
@@ -52,3 +55,33 @@ def pointing_note(frames: Sequence[FrameInfo], targets: Sequence[dict[str, Any]]
     name, ra, dec = pointing
     where = f"{name} (RA {ra:.5f} Dec {dec:+.5f})"
     return f"{bare} {lights} no pointing in the header: searched near {where}."
+
+
+class NightHint:
+    """The first light a run solves points the others that lack a pointing or a scale.
+
+    As ``fluxion run`` does (:func:`fluxion.core.chain.blind.pointed_like`):
+    a light searched without a scale takes up to the solver's time limit,
+    and the lights of a night share their optics. Thread-safe: the lights are
+    solved on several workers at once (the first few search on their own).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: tuple[FrameInfo, Any] | None = None
+
+    def hinted(self, frame: FrameInfo, params: SolveParams) -> FrameInfo:
+        """``frame`` pointed like the first light solved, when it lacks a pointing or a scale."""
+        if frame.type != "light" or not unhinted(frame, params):
+            return frame
+        with self._lock:
+            first = self._first
+        return frame if first is None else pointed_like([frame], first[1], first[0])[0]
+
+    def solved(self, frame: FrameInfo, result: SolveResult) -> None:
+        """Keep the run's first solution (a light's, with its WCS)."""
+        if frame.type != "light" or not result.solved or result.wcs is None:
+            return
+        with self._lock:
+            if self._first is None:
+                self._first = (frame, result.wcs)
