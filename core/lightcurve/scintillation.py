@@ -10,6 +10,8 @@ headers' AIRMASS.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import EarthLocation, SkyCoord
@@ -17,8 +19,12 @@ from astropy.time import Time
 
 from ..io.frames import FrameInfo
 from ..photometry.scintillation import Scintillation
-from ..targets.inputs import TargetFrames
 from .differential import light_curve_times
+
+if TYPE_CHECKING:
+    # A name only: targets.inputs imports the chain's solver, which a run's
+    # main process (its light curve's scintillation) does not otherwise need.
+    from ..targets.inputs import TargetFrames
 
 __all__ = ["frame_scintillation", "lights_scintillation", "site_height"]
 

@@ -130,3 +130,60 @@ def test_cancel_with_process_workers_keeps_the_frames_in_flight(tmp_path):
     # The two in flight when the cancel came finished and were handed back;
     # nothing was submitted after it.
     assert results == {"a": "A", "b": "B"}
+
+
+def test_frame_report_crosses_processes_with_its_solution_whole() -> None:
+    import pickle
+
+    import numpy as np
+    from astropy.wcs import WCS, Sip
+
+    from fluxion.core.chain.worker import FrameReport
+
+    # A TAN-SIP solution as the solver writes it, with the frame's size.
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    w.wcs.crval = [310.1234567891, 40.9876543219]
+    w.wcs.crpix = [512.25, 511.75]
+    w.wcs.cd = [[-2.7e-4, 1.1e-6], [0.9e-6, 2.7e-4]]
+    a = np.zeros((3, 3))
+    b = np.zeros((3, 3))
+    a[2, 0], a[0, 2], b[1, 1] = 3.1e-7, -1.7e-7, 2.3e-7
+    w.sip = Sip(a, b, None, None, w.wcs.crpix)
+    w.pixel_shape = (1024, 1024)
+    report = FrameReport("light_0001.fits", wcs=w, facts={"fwhm": 3.2}, cpu=1.25)
+    back = pickle.loads(pickle.dumps(report))
+    xy = np.random.default_rng(1).uniform(0, 1024, (500, 2))
+    # The same positions to the last bit as astropy's own pickle of the WCS gives.
+    own = pickle.loads(pickle.dumps(w))
+    assert np.array_equal(back.wcs.all_pix2world(xy, 0), own.all_pix2world(xy, 0))
+    assert back.wcs.sip is not None and back.wcs.pixel_shape == (1024, 1024)
+    assert back.facts == report.facts and back.cpu == 1.25 and back.frame == report.frame
+    assert pickle.loads(pickle.dumps(FrameReport("b"))).wcs is None
+
+
+def test_the_run_s_main_process_leaves_the_steps_to_its_workers() -> None:
+    # run_night's module, the worker's and the registration's names: what the main
+    # process of a run on worker processes imports. The steps are the forkserver's.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import fluxion.core.chain.night, fluxion.core.chain.worker, fluxion.core.registration\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "fluxion.core.chain.night" in loaded
+    for step in (
+        "fluxion.core.chain.solve",
+        "fluxion.core.chain.detect",
+        "fluxion.core.chain.measure",
+        "fluxion.core.detection.extract",
+        "fluxion.core.registration.register",
+        "photutils",
+        "scipy.stats",
+        "astroquery",
+    ):
+        assert step not in loaded, step
