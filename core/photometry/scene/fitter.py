@@ -54,6 +54,7 @@ from .settings import SceneSettings
 from .shadow import shadow_factor
 from .sky import global_sky, mesh_sky
 from .split import blend_splits
+from .wings import beyond_stamps
 
 __all__ = ["SceneResult", "SceneSettings", "fit_scene"]
 
@@ -127,6 +128,8 @@ def fit_scene(
     no_peaks = zero_w | binary_dilation(sat, iterations=2)
     sky = np.full(shape, global_sky(img, zero_w))
     stars_model = np.zeros(shape)
+    wings = np.zeros(shape)
+    sky_has_wings = False
     n_pass = max(int(st.iterations), 1)
     for it in range(n_pass):
         state.progress(it / (n_pass + 1), f"pass {it + 1}/{n_pass}: {len(stars)} stars")
@@ -140,8 +143,11 @@ def fit_scene(
         state.check()
         # PSF from the best stars, everything else subtracted.
         if st.psf_refit and it < n_pass - 1:
+            # A sky holding the stars' wings holds each PSF star's own too:
+            # its whole model goes back into its stamp.
+            own_sizes = np.full(len(sizes), STAMP_SIZES[-1]) if sky_has_wings else sizes
             new_psf = _update_psf(
-                frame, sky, stars_model, stars, sizes, scene_psf, st, first=it == 0
+                frame, sky, stars_model, stars, own_sizes, scene_psf, st, first=it == 0
             )
             if new_psf is not scene_psf and len(stars):
                 # The next pass looks for new stars in the residual and the sky
@@ -150,14 +156,19 @@ def fit_scene(
                 # elongated stars) was otherwise taken for faint companions in
                 # the wings of bright stars, which ate ~1% of their light and
                 # narrowed the corners' PSF at the next refit.
-                stars_model = _draw(frame, sky, stars, new_psf)
+                stars_model, sizes = _draw(frame, sky, stars, new_psf)
             scene_psf = new_psf
         # Sky from the residual: one median early, then a mesh.
         sky_resid = img - stars_model
         if it + 1 >= 2:
             # sigma_sky is this pass's, from the sky not yet replaced.
             sky_mask = zero_w | (stars_model > SKY_MASK_SIGMA * frame.sigma_sky(sky))
-            sky = mesh_sky(sky_resid, sky_mask, st.sky_mesh)
+            # The stars' light beyond their stamps (:mod:`.wings`) is not
+            # the sky's, but it is the background of their neighbours' fits.
+            centre = scene_psf.tables[STAMP_SIZES[-1]].p[PHASES // 2, PHASES // 2]
+            wings = beyond_stamps(shape, stars.x, stars.y, stars.flux, sizes, centre)
+            sky = mesh_sky(sky_resid - wings, sky_mask, st.sky_mesh) + wings
+            sky_has_wings = True
         else:
             sky = np.full(shape, global_sky(sky_resid, zero_w))
     state.progress(n_pass / (n_pass + 1), f"forced pass: {len(stars)} stars")
@@ -231,7 +242,8 @@ def fit_scene(
         _position_debias(result.table)
     position_errors(result, frame, tables)
     _flag_poor_fits(result, frame, fwhm, st.threshold)
-    return result
+    # The sky reported is the sky's alone; the stars' wings were background.
+    return replace(result, sky=result.sky - wings)
 
 
 def _add_peaks(
@@ -339,14 +351,16 @@ def _joint_pass(
     return moved, stars_model, sizes[keep]
 
 
-def _draw(frame: SceneFrame, sky: np.ndarray, stars: SceneStars, scene_psf: ScenePSF):
-    """Model image of ``stars`` (fluxes only) drawn with ``scene_psf``."""
+def _draw(
+    frame: SceneFrame, sky: np.ndarray, stars: SceneStars, scene_psf: ScenePSF
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model image of ``stars`` (fluxes only) drawn with ``scene_psf``, and their stamp sizes."""
     sat_star = near_pixels(stars.x, stars.y, frame.saturated, 1.5)
     sizes = stamp_sizes(scene_psf.tables, stars.flux, frame.sigma_sky(sky), sat_star)
     design = build_design(scene_psf.tables, stars.x, stars.y, sizes, frame.shape, derivatives=False)
     flux_cols = np.zeros(design.n_columns)
     flux_cols[design.col_of_star[:, 0]] = stars.flux
-    return design.image(flux_cols)
+    return design.image(flux_cols), sizes
 
 
 def _needed(
