@@ -24,6 +24,7 @@ from fluxion.core.astrometry.step import catalog_for
 from fluxion.core.astrometry.summary import solve_summary
 from fluxion.core.catalogs import CatalogChain, CatalogError, LocalCatalog
 from fluxion.core.chain import load_solution, solve_frame
+from fluxion.core.chain.blind import unhinted
 from fluxion.core.detection.extract import DetectionParams
 from fluxion.core.io.frames import FrameInfo
 from fluxion.core.project.cache import ProductCache
@@ -177,6 +178,9 @@ class AstrometryPanel(StepPanel):
         if frame.type != "light":
             # Bias, darks and flats show no stars: "Run on all lights" passes them by.
             return not_solved("none", f"{frame.path.name} is a {frame.type} frame, not a light")
+        why = context.night.given_up(frame, params)
+        if why:
+            return not_solved("none", why)
         result = solve_frame(
             context.products,
             frame,
@@ -185,7 +189,7 @@ class AstrometryPanel(StepPanel):
             state=state,
             detection=context.detection,
         )
-        context.night.solved(frame, result)
+        context.night.solved(frame, result, searched=unhinted(frame, params))
         return result
 
     # -- showing --------------------------------------------------------------

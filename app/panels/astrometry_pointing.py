@@ -18,7 +18,7 @@ from fluxion.core.astrometry import SolveParams, SolveResult
 from fluxion.core.chain.blind import pointed_like, unhinted
 from fluxion.core.io.frames import FrameInfo
 
-__all__ = ["NightHint", "pointed", "pointing_note", "target_pointing"]
+__all__ = ["MAX_SEARCHES", "NightHint", "pointed", "pointing_note", "target_pointing"]
 
 
 def target_pointing(targets: Sequence[dict[str, Any]]) -> tuple[str, float, float] | None:
@@ -57,6 +57,11 @@ def pointing_note(frames: Sequence[FrameInfo], targets: Sequence[dict[str, Any]]
     return f"{bare} {lights} no pointing in the header: searched near {where}."
 
 
+# Lights searched in vain without a scale before the others of the run are not
+# searched (each search takes up to the solver's time limit), as fluxion run does.
+MAX_SEARCHES = 3
+
+
 class NightHint:
     """The first light a run solves points the others that lack a pointing or a scale.
 
@@ -69,6 +74,21 @@ class NightHint:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._first: tuple[FrameInfo, Any] | None = None
+        self._in_vain = 0
+
+    def given_up(self, frame: FrameInfo, params: SolveParams) -> str:
+        """Why ``frame`` is not searched ('' to search it): the run's searches found nothing."""
+        if frame.type != "light" or not unhinted(frame, params):
+            return ""
+        with self._lock:
+            if self._first is not None or self._in_vain < MAX_SEARCHES:
+                return ""
+            tried = self._in_vain
+        return (
+            f"not searched: {tried} lights searched without a pixel scale or pointing found no "
+            "solution (each search takes up to the solver's time limit); give the pixel scale "
+            "(Pixel scale above), a catalog file, or the target by its RA/Dec (Targets panel)"
+        )
 
     def hinted(self, frame: FrameInfo, params: SolveParams) -> FrameInfo:
         """``frame`` pointed like the first light solved, when it lacks a pointing or a scale."""
@@ -78,10 +98,12 @@ class NightHint:
             first = self._first
         return frame if first is None else pointed_like([frame], first[1], first[0])[0]
 
-    def solved(self, frame: FrameInfo, result: SolveResult) -> None:
-        """Keep the run's first solution (a light's, with its WCS)."""
-        if frame.type != "light" or not result.solved or result.wcs is None:
+    def solved(self, frame: FrameInfo, result: SolveResult, searched: bool = False) -> None:
+        """Keep the run's first solution (a light's, with its WCS); count ``searched`` failures."""
+        if frame.type != "light":
             return
         with self._lock:
-            if self._first is None:
+            if not result.solved or result.wcs is None:
+                self._in_vain += int(searched and not result.service_problem)
+            elif self._first is None:
                 self._first = (frame, result.wcs)

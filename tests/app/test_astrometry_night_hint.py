@@ -64,3 +64,21 @@ def test_first_solution_points_the_other_lights(open_panel, scaleless_night, qtb
         truth = read_truth_wcs(scaleless_night / f"truth/{frames[i].path.stem}.wcs.fits")
         sep = truth.pixel_to_world(128, 128).separation(r.wcs.pixel_to_world(128, 128)).arcsec
         assert sep < 0.3, (frames[i].path.name, sep)
+
+
+def test_searches_in_vain_stop_the_search_for_the_rest(scaleless_night) -> None:
+    """Three lights searched without a scale in vain: the others are not searched, and
+    the reason says what to give; a light with a scale (the user's) is still solved."""
+    from fluxion.app.panels.astrometry_pointing import MAX_SEARCHES, NightHint
+    from fluxion.core.astrometry import not_solved
+    from fluxion.core.io.sequence import Sequence
+
+    lights = [f for f in Sequence.from_paths([scaleless_night]).frames if f.type == "light"]
+    params = SolveParams()
+    night = NightHint()
+    for f in lights[:MAX_SEARCHES]:
+        assert night.given_up(f, params) == ""
+        night.solved(f, not_solved("search", "no match"), searched=True)
+    why = night.given_up(lights[-1], params)
+    assert why.startswith(f"not searched: {MAX_SEARCHES} lights") and "Pixel scale" in why
+    assert night.given_up(lights[-1], replace(params, pixel_scale=1.5)) == ""
