@@ -70,22 +70,49 @@ def open_and_wait(qtbot):
     return _open
 
 
+#: Cards a mount and optics write: removed, the lights give no pointing and no scale.
+POINTING_CARDS = ("RA", "DEC", "OBJCTRA", "OBJCTDEC", "FOCALLEN")
+
+
+@pytest.fixture(scope="module")
+def unpointed_night(tmp_path_factory) -> Path:
+    """Two 256x256 lights without a pointing or a scale (as MaxIm DL writes without a mount).
+
+    One a test module: a panel's run may keep its products beside the lights.
+    """
+    from astropy.io import fits
+
+    config = simulate.NightConfig(
+        shape=(256, 256), n_frames=2, n_bias=0, n_dark=0, n_flat=0, star_density=3.0,
+        cosmic_ray_rate=0.0, seed=5,
+    )  # fmt: skip
+    raw = tmp_path_factory.mktemp("unpointed_night")
+    simulate.simulate_night(raw, config)
+    for path in sorted(raw.glob("light_*.fits")):
+        with fits.open(path, mode="update") as hdul:
+            for key in POINTING_CARDS:
+                hdul[0].header.remove(key, ignore_missing=True)
+    return raw
+
+
 @pytest.fixture
 def open_panel(qtbot):
-    """``open_panel(PanelClass, folder, show=False)``: a step panel beside a viewer.
+    """``open_panel(PanelClass, folder, show=False, project=None)``: a step panel beside a viewer.
 
-    The panel's session holds ``folder``'s frames (the first one shown); the
-    worker pool is shut down and the widgets are closed after the test.
+    The panel's session holds ``folder``'s frames (the first one shown), with
+    the saved project in ``project`` when given; the worker pool is shut down
+    and the widgets are closed after the test.
     """
     import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
     from fluxion.app.session import Session
     from fluxion.app.workers import WorkerPool
     from fluxion.core.io.sequence import Sequence
+    from fluxion.core.project.document import Project
     from fluxion.widgets.image_view import ImageView
 
     pools, widgets = [], []
 
-    def _open(panel_cls, folder: Path, show: bool = False):
+    def _open(panel_cls, folder: Path, show: bool = False, project: Path | None = None):
         workers = WorkerPool()
         pools.append(workers)
         session = Session(workers)
@@ -96,8 +123,9 @@ def open_panel(qtbot):
         if show:
             view.show()
             panel.show()
-        with qtbot.waitSignal(session.frame_ready, timeout=20_000):
-            session.set_sequence(Sequence.from_paths([folder]))
+        saved = None if project is None else Project.load(project)
+        with qtbot.waitSignal(session.frame_ready, timeout=60_000):
+            session.set_sequence(Sequence.from_paths([folder]), saved)
         return panel
 
     yield _open

@@ -9,35 +9,17 @@ earlier failure is not current) and solved, the WCS against the simulator's.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
 
 from fluxion.app.panels.astrometry import AstrometryPanel
 from fluxion.app.panels.astrometry_pointing import pointed, target_pointing
 from fluxion.core.astrometry import SolveParams
-from fluxion.core.simulation.simulate import NightConfig, read_truth_wcs, simulate_night
+from fluxion.core.simulation.simulate import read_truth_wcs
 
-CONFIG = NightConfig(
-    shape=(256, 256), n_frames=2, n_bias=0, n_dark=0, n_flat=0, star_density=3.0,
-    cosmic_ray_rate=0.0, seed=5,
-)  # fmt: skip
-POINTING = ("RA", "DEC", "OBJCTRA", "OBJCTDEC", "FOCALLEN")
 pytestmark = pytest.mark.filterwarnings("ignore:The WCS transformation has more axes")
-
-
-@pytest.fixture(scope="module")
-def bare_night(tmp_path_factory) -> Path:
-    raw = tmp_path_factory.mktemp("bare_night")
-    simulate_night(raw, CONFIG)
-    for path in sorted(raw.glob("light_*.fits")):
-        with fits.open(path, mode="update") as hdul:
-            for key in POINTING:
-                hdul[0].header.remove(key, ignore_missing=True)
-    return raw
 
 
 def _run_current(panel, qtbot, index: int):
@@ -47,12 +29,12 @@ def _run_current(panel, qtbot, index: int):
     return panel.results[index]
 
 
-def test_fixed_target_points_the_lights_and_they_solve(open_panel, bare_night, qtbot) -> None:
-    panel = open_panel(AstrometryPanel, bare_night)
+def test_fixed_target_points_the_lights_and_they_solve(open_panel, unpointed_night, qtbot) -> None:
+    panel = open_panel(AstrometryPanel, unpointed_night)
     session = panel.session
     params = replace(
         SolveParams(), catalog="Local file", offline=True, use_solve_field=False,
-        catalog_file=str(bare_night / "truth" / "reference_catalog.ecsv"),
+        catalog_file=str(unpointed_night / "truth" / "reference_catalog.ecsv"),
     )  # fmt: skip
     panel.form.set_params(params)
     note = panel.pointing_label.text()
@@ -65,7 +47,7 @@ def test_fixed_target_points_the_lights_and_they_solve(open_panel, bare_night, q
 
     # The target made from its RA/Dec (the Targets panel's "Fixed target..."):
     # a star of the field, so a pointing good to half a field.
-    first = Table.read(bare_night / "truth" / "light_0001.ecsv")
+    first = Table.read(unpointed_night / "truth" / "light_0001.ecsv")
     star = first[np.argmin(np.hypot(first["x"] - 60.0, first["y"] - 200.0))]
     session.project.targets = [
         {"name": "star", "kind": "fixed", "ra": float(star["ra"]), "dec": float(star["dec"])}
@@ -78,16 +60,16 @@ def test_fixed_target_points_the_lights_and_they_solve(open_panel, bare_night, q
     assert any("no pixel-scale hint" in m for m in after.messages), after.messages
     assert not any("no pointing" in m for m in after.messages), after.messages
     # Against the simulator's WCS: the centre and the corners.
-    truth = read_truth_wcs(bare_night / f"truth/{session.sequence[index].path.stem}.wcs.fits")
+    truth = read_truth_wcs(unpointed_night / f"truth/{session.sequence[index].path.stem}.wcs.fits")
     px = [128, 0, 255]
     sep = truth.pixel_to_world(px, px).separation(after.wcs.pixel_to_world(px, px)).arcsec
     assert sep[0] < 0.3 and sep.max() < 2.0, sep
 
 
-def test_pointed_leaves_lights_with_a_pointing_and_other_frames(bare_night) -> None:
+def test_pointed_leaves_lights_with_a_pointing_and_other_frames(unpointed_night) -> None:
     from fluxion.core.io.sequence import Sequence
 
-    frames = list(Sequence.from_paths([bare_night]).frames)
+    frames = list(Sequence.from_paths([unpointed_night]).frames)
     light = next(f for f in frames if f.type == "light")
     target = target_pointing([{"kind": "moving"}, {"kind": "fixed", "ra": 10.0, "dec": -5.0}])
     assert target == ("", 10.0, -5.0)

@@ -8,32 +8,12 @@ prepares them again and places the target where the simulator has the star.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
 
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
-
-CONFIG = NightConfig(
-    shape=(256, 256), n_frames=2, n_bias=0, n_dark=0, n_flat=0, star_density=3.0,
-    cosmic_ray_rate=0.0, seed=5,
-)  # fmt: skip
-POINTING = ("RA", "DEC", "OBJCTRA", "OBJCTDEC", "FOCALLEN")
 pytestmark = pytest.mark.filterwarnings("ignore:The WCS transformation has more axes")
-
-
-@pytest.fixture(scope="module")
-def unpointed_night(tmp_path_factory) -> Path:
-    raw = tmp_path_factory.mktemp("unpointed_night")
-    simulate_night(raw, CONFIG)
-    for path in sorted(raw.glob("light_*.fits")):
-        with fits.open(path, mode="update") as hdul:
-            for key in POINTING:
-                hdul[0].header.remove(key, ignore_missing=True)
-    return raw
 
 
 def test_target_by_coordinates_waits_for_the_solutions_then_is_placed(

@@ -50,37 +50,6 @@ def run_project(tmp_path_factory) -> tuple[Path, Path, Table]:
     return night, folder, star
 
 
-@pytest.fixture
-def open_panel_project(qtbot):
-    """``open(PanelClass, night, project_folder)``: a panel on a saved project's night."""
-    from fluxion.app.session import Session
-    from fluxion.app.workers import WorkerPool
-    from fluxion.core.io.sequence import Sequence
-    from fluxion.core.project.document import Project
-    from fluxion.widgets.image_view import ImageView
-
-    pools, widgets = [], []
-
-    def _open(panel_cls, night: Path, folder: Path):
-        workers = WorkerPool()
-        session = Session(workers)
-        view = ImageView()
-        panel = panel_cls(session, view)
-        pools.append(workers)
-        widgets.extend((panel, view))
-        with qtbot.waitSignal(session.frame_ready, timeout=60_000):
-            session.set_sequence(Sequence.from_paths([night]), Project.load(folder))
-        return panel
-
-    yield _open
-    for workers in pools:
-        workers.shutdown(wait=True)
-    for w in widgets:
-        w.close()
-        w.deleteLater()
-    qtbot.wait(1)
-
-
 def _used_near(result, xy: tuple[float, float], radius: float = 1.0) -> int:
     """How many calibration stars used by ``result`` lie within ``radius`` px of ``xy``."""
     stars = result.stars
@@ -89,12 +58,12 @@ def _used_near(result, xy: tuple[float, float], radius: float = 1.0) -> int:
     return int(np.count_nonzero(used & (d < radius)))
 
 
-def test_panel_shows_and_keeps_the_runs_zero_points(run_project, open_panel_project, qtbot):
+def test_panel_shows_and_keeps_the_runs_zero_points(run_project, open_panel, qtbot):
     from fluxion.app.panels.zeropoint import ZeroPointPanel, calibrate_frame
 
     night, folder, _ = run_project
     lc = Table.read(folder / "lightcurve.ecsv")
-    panel = open_panel_project(ZeroPointPanel, night, folder)
+    panel = open_panel(ZeroPointPanel, night, project=folder)
     store = panel.session.product_store()
     lights = [panel.session.sequence.frames[i] for i in panel.session.light_indices()]
     assert len(lights) == CONFIG.n_frames
