@@ -104,6 +104,8 @@ class NightHint:
             return
         with self._lock:
             if not result.solved or result.wcs is None:
-                self._in_vain += int(searched and not result.service_problem)
+                # A catalog service out of reach counts too: the search was made
+                # with what answered (the index files) and took its time.
+                self._in_vain += int(searched)
             elif self._first is None:
                 self._first = (frame, result.wcs)
