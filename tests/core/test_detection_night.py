@@ -174,28 +174,6 @@ def test_matched_filter_follows_the_frame_fwhm(light, scored):
     assert result.sources.meta["filter_fwhm"] == pytest.approx(true_fwhm, rel=0.1)
 
 
-def test_the_frame_profile_is_fitted_once(light, monkeypatch):
-    # The matched filter's first pass fits the bright stars' Moffat profile;
-    # the frame's FWHM and beta are that fit's, not those of a second fit of
-    # the same stars (simulated 2-5 px frames: within 1 % of the truth, as
-    # the second fit was).
-    import fluxion.core.detection.measure as measure
-
-    fits = []
-    fit = measure.fit_stacked_moffat
-
-    def counted(*args, **kwargs):
-        fits.append(fit(*args, **kwargs))
-        return fits[-1]
-
-    monkeypatch.setattr(measure, "fit_stacked_moffat", counted)
-    result = detect(light)
-    assert len(fits) == 1 and fits[0] is not None
-    assert result.fwhm == pytest.approx(fits[0].fwhm, rel=1e-12)
-    assert result.sources.meta["moffat_beta"] == fits[0].beta
-    assert result.fwhm == pytest.approx(float(light.truth.meta["fwhm"]), rel=0.02)
-
-
 def test_wide_stars_with_masked_pixels_keep_their_windowed_centroid(monkeypatch):
     # At 5 px seeing a bright star's window often holds a masked cosmic ray
     # or hot pixel; its windowed centroid stays (the masked pixels filled by
