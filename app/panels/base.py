@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -70,6 +70,7 @@ from fluxion.widgets.plots import TimeSeriesPlot
 from ..results_signal import ResultsSignal
 from ..session import Session
 from ..workers import ErrorInfo, Task
+from .night_axis import night_axis
 from .stored import (
     cached_solutions,
     frame_names,
@@ -533,29 +534,6 @@ class StepPanel(QWidget):
         self.plot.plot.setLabel("bottom", label)
         self.plot.set_series(x, [self.summary(results[i]) for i in idx], frames=idx)
         self.plot.mark_frame(self.session.current)
-
-
-# A sequence shorter than this (hours) is plotted in minutes: a few frames of
-# a smart telescope span 0.02 h, which reads badly in hours.
-_MINUTES_BELOW_H = 0.5
-
-
-def night_axis(
-    jd: Sequence[float | None], frames: Sequence[int], origin: float | None = None
-) -> tuple[np.ndarray, str]:
-    """The x values of a night's plot and their label.
-
-    Hours (minutes for a sequence under half an hour) since ``origin`` (the
-    first light's JD when None); the frame numbers when a frame has no time.
-    """
-    known = [j for j in jd if j is not None]
-    if not jd or len(known) != len(jd):
-        return np.asarray(frames, dtype=float) + 1.0, "frame number"
-    start = origin if origin is not None else min(known)
-    hours = (np.asarray(known, dtype=float) - start) * 24.0
-    if np.ptp(hours) < _MINUTES_BELOW_H:
-        return hours * 60.0, "minutes since the first light"
-    return hours, "hours since the first light"
 
 
 def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) -> int:

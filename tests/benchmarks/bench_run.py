@@ -83,12 +83,10 @@ def _peak_mb() -> float:
     simulation's peak (2 GB for 4096^2 frames) as its own. ``VmHWM`` is the
     peak of this program's memory only; other systems give ``ru_maxrss``.
     """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024
-    except OSError:
-        pass
+    status = Path("/proc/self/status")
+    for line in status.read_text().splitlines() if status.exists() else []:
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -135,8 +133,8 @@ def _run(
         # As `fluxion run` does: the forkserver imports the chain beside this process.
         pool = WorkerPool(workers, preload=WORKER_PRELOAD)
     else:
-        # The frames' steps run here: imported before the run (with the rest), so
-        # that the frames' CPU seconds are their work, not the first one's imports.
+        # The frames' steps run here: imported with the rest (the "imports" column),
+        # so the frames' CPU is their work, not the first one's imports.
         import fluxion.core.chain.steps  # noqa: F401
     from concurrent.futures import ThreadPoolExecutor
 
