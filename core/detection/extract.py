@@ -196,7 +196,12 @@ class Detection:
             hot = np.isfinite(data) & (data >= saturation)
             saturated = hot if saturated is None else (saturated | hot)
         sky, bkg = sep_background(data, bad, p.mesh_size, p.filter_size, keep_background)
-        bkg.subfrom(data)
+        if sky.back is not None:
+            # The kept map holds the very float32 values sep's subfrom would
+            # interpolate again (the same pixels after, a frame's spline saved).
+            data -= sky.back
+        else:
+            bkg.subfrom(data)
         data[bad] = 0.0
         # Edge rows and columns the mesh cannot follow would be a row of detections.
         edges = level_edges(data, bad, sky.noise, max(1, min(p.mesh_size, *data.shape) // 2))
