@@ -94,13 +94,18 @@ def _row_nanmedian(values: np.ndarray) -> np.ndarray:
     rows, most of a frame's edge check); here every row is sorted at once, NaNs
     last, and its middle values picked by its count (NaN for an empty row).
     """
-    ordered = np.sort(values, axis=1)
-    n = np.count_nonzero(~np.isnan(values), axis=1)
-    rows = np.arange(len(values))
-    lo = ordered[rows, np.maximum((n - 1) // 2, 0)]
-    hi = ordered[rows, np.maximum(n // 2, 0)]
+    return _sorted_rows_median(np.sort(values, axis=1), np.count_nonzero(~np.isnan(values), axis=1))
+
+
+def _sorted_rows_median(
+    ordered: np.ndarray, n: np.ndarray, start: np.ndarray | int = 0
+) -> np.ndarray:
+    """Median of the ``n`` values from ``start`` of each row of row-sorted ``ordered`` (or NaN)."""
+    rows = np.arange(len(ordered))
+    lo = ordered[rows, start + np.maximum((n - 1) // 2, 0)]
+    hi = ordered[rows, start + np.maximum(n // 2, 0)]
     # np.median's mean of the two middle values, in the values' own precision.
-    middle = np.where(n % 2 == 1, hi, (lo + hi) / values.dtype.type(2))
+    middle = np.where(n % 2 == 1, hi, (lo + hi) / ordered.dtype.type(2))
     return np.where(n > 0, middle, np.nan)
 
 
@@ -114,15 +119,20 @@ def _line_stats(strip: np.ndarray, valid: np.ndarray, noise: float) -> tuple[np.
     with np.errstate(all="ignore"):
         # A fully masked line has no median (NaN): expected, judged by its count.
         raw = np.where(valid, strip, np.nan)
-        centre = _row_nanmedian(raw)[:, None]
+        ordered = np.sort(raw, axis=1)
+        n_valid = np.count_nonzero(valid, axis=1)
+        centre = _sorted_rows_median(ordered, n_valid)[:, None]
         scatter = 1.4826 * _row_nanmedian(np.abs(raw - centre))
         # Clipped about the line's own level: a band line can sit several sigma off the sky.
-        keep = valid & (np.abs(strip - centre) < CLIP_SIGMA * noise)
-        med = _row_nanmedian(np.where(keep, strip, np.nan))
-    n = keep.sum(axis=1)
+        # The distance to the centre grows and then shrinks along a sorted row (rounding
+        # keeps that order), so the kept pixels are one run of it: their median is read
+        # there, without sorting them again.
+        keep = np.abs(ordered - centre) < CLIP_SIGMA * noise
+        n = np.count_nonzero(keep, axis=1)
+        med = _sorted_rows_median(ordered, n, np.argmax(keep, axis=1))
     # The median of n Gaussian values scatters sqrt(pi/2) times more than their mean.
     err = 1.2533 * noise / np.sqrt(np.maximum(n, 1))
-    return med, err, n, scatter, valid.sum(axis=1)
+    return med, err, n, scatter, n_valid
 
 
 def level_edges(residual: np.ndarray, bad: np.ndarray, noise: float, depth: int) -> EdgeBands:
