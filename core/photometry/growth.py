@@ -18,7 +18,7 @@ from .annulus import FramePixels, SkyMemo
 from .aperture import aperture_variance, measure_apertures
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
-from .sums import circle_areas, circle_sums
+from .sums import circle_sums_radii
 
 __all__ = [
     "CurveOfGrowth",
@@ -348,12 +348,15 @@ def curve_of_growth(
     flux = np.full((len(pos), len(radii)), np.nan)
     pix_var = np.full_like(flux, np.nan)
     area = np.full_like(flux, np.nan)
+    # Every radius in one call (the same sums, circle by circle).
+    sums = circle_sums_radii(clean, at, radii)
+    areas = np.broadcast_to(np.pi * radii**2, sums.shape).copy()
+    if partial.any():
+        areas[partial] = circle_sums_radii(pixels.valid, at[partial], radii)
     for k in range(len(radii)):
-        a = np.full(len(at), np.pi * radii[k] ** 2)
-        if partial.any():
-            a[partial] = circle_areas(pixels.valid, at[partial], radii[k])
+        a = areas[:, k]
         area[use, k] = a
-        flux[use, k] = circle_sums(clean, at, radii[k]) - sky[use] * a
+        flux[use, k] = sums[:, k] - sky[use] * a
         pix_var[use, k] = aperture_variance(flux[use, k], a, radii[k], background_var[use])
     err = np.sqrt(pix_var + (area * sky_err[:, None]) ** 2)
     snr = flux / err

@@ -12,6 +12,7 @@ from fluxion.core.photometry.sums import (
     circle_peaks,
     circle_reaches,
     circle_sums,
+    circle_sums_radii,
 )
 
 
@@ -67,3 +68,18 @@ def test_circle_reaches_is_the_peak_test(frame, radius, level):
     got = circle_reaches(clean, bad, pos, radius, level)
     np.testing.assert_array_equal(got, expected)
     assert level > 1e8 or got.sum() > 0
+
+
+def test_sums_at_many_radii_are_photutils(frame):
+    """Every position at every radius in one call: photutils' sums, NaN wholly off the frame."""
+    clean, bad, pos = frame
+    pos = np.vstack([pos, [[np.nan, 10.0], [-40.0, 50.0]]])
+    radii = np.array([0.7, 2.5, 6.3, 11.0])
+    sums = circle_sums_radii(clean, pos, radii)
+    assert sums.shape == (len(pos), len(radii))
+    for k, r in enumerate(radii):
+        aperture = CircularAperture(pos[:-2], r=r)
+        expected = np.asarray(aperture_photometry(clean, aperture, mask=bad)["aperture_sum"])
+        np.testing.assert_allclose(sums[:-2, k], expected, rtol=1e-7, atol=1e-6)
+    assert np.isnan(sums[-2:]).all()
+    assert circle_sums_radii(clean, np.zeros((0, 2)), radii).shape == (0, len(radii))
