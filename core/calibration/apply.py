@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..io.cards import fits_text
 from ..io.cfa import set_cfa_cards
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
+from .levels import LowestLevels, ScaledDark, calibrated_saturation, remove_instrument
 from .masks import (
     MaskBits,
     WarmPixels,
@@ -218,6 +218,8 @@ class Calibration:
         self._bad_pixels: dict[int, np.ndarray] = {}
         # Each master dark's candidate hot pixels (with the dark, so that its id stays its own).
         self._warm: dict[int, tuple[MasterFrame, WarmPixels]] = {}
+        # The lowest calibrated saturation levels of each set of terms (see LowestLevels).
+        self._lowest: dict[tuple, LowestLevels] = {}
 
     def bad_pixels(
         self, dark: MasterFrame | None, flat: MasterFrame | None, hot_floor: float = 0.0
@@ -262,7 +264,7 @@ class Calibration:
         clipped = raw >= level  # the clipped pixels themselves, before growing
         saturated = grow_saturated(clipped.copy())  # saturation_mask(raw, level)
         # The terms calibration removes (overscan per row, bias and scaled dark
-        # maps, flat), gathered first and then applied by _remove_instrument,
+        # maps, flat), gathered first and then applied by remove_instrument,
         # to the pixels here and to the raw saturation level below.
         overscan_rows = bias = dark_term = flat_data = None
         if overscan is not None and overscan.active:
@@ -296,7 +298,7 @@ class Calibration:
                 ratio = 1.0
             else:
                 ratio = frame.exptime / dark.exptime
-            dark_term = _ScaledDark(dark.data, ratio)
+            dark_term = ScaledDark(dark.data, ratio)
             applied.append("dark")
         flat = choice.flat if p.divide_flat else None
         if flat is not None:
@@ -304,7 +306,7 @@ class Calibration:
             check_compatible(flat, shape, frame.binning, what)
             flat_data = flat.data
             applied.append("flat")
-        _remove_instrument(data, overscan_rows, bias, dark_term, flat_data)
+        remove_instrument(data, overscan_rows, bias, dark_term, flat_data)
         state.progress(0.4, "mask")
         mask = np.where(saturated, np.uint8(MaskBits.SATURATED), np.uint8(0))
         hot_floor = 0.0
@@ -347,7 +349,9 @@ class Calibration:
             applied.append("cosmic rays")
         for w in warnings:
             log.warning("%s: %s", frame.name, w)
-        saturation = calibrated_saturation(level, overscan_rows, bias, dark_term, flat_data, mask)
+        saturation = self._calibrated_saturation(
+            level, overscan_rows, bias, dark_term, flat_data, mask
+        )
         header = self._header(frame, applied, warnings, dark, flat, mask, level, saturation)
         for step, why in missing.items():
             header.add_history(f"no {step}: {why}")
@@ -359,6 +363,38 @@ class Calibration:
         return CalibratedFrame(
             frame.name, data, mask, header, tuple(applied), tuple(warnings), saturation, missing
         )
+
+    def _calibrated_saturation(
+        self,
+        raw_level: float,
+        overscan_rows: np.ndarray | None,
+        bias: np.ndarray | None,
+        dark_term: ScaledDark | None,
+        flat: np.ndarray | None,
+        mask: np.ndarray,
+    ) -> float | None:
+        """:func:`calibrated_saturation`, from the night's lowest levels when its terms are fixed.
+
+        Without an overscan the levels depend on the masters and the dark's
+        scale only, the same for every light of a night: they are computed
+        once and each light looks for its lowest usable one among them.
+        """
+        if overscan_rows is not None or not np.isfinite(raw_level):
+            return calibrated_saturation(raw_level, overscan_rows, bias, dark_term, flat, mask)
+        dark = None if dark_term is None else dark_term.dark
+        ratio = None if dark_term is None else float(dark_term.ratio)
+        # The arrays are the masters' own (held by self.masters): their ids stay theirs.
+        key = (float(raw_level), id(bias), id(dark), ratio, id(flat), mask.shape)
+        lowest = self._lowest.get(key)
+        if lowest is None:
+            lowest = LowestLevels.of(raw_level, bias, dark_term, flat, mask.shape)
+            if len(self._lowest) >= 8:
+                self._lowest.clear()
+            self._lowest[key] = lowest
+        level = lowest.first_usable(mask)
+        if level is None:  # every one of the lowest masked: the whole frame's minimum
+            return calibrated_saturation(raw_level, overscan_rows, bias, dark_term, flat, mask)
+        return level
 
     def _saturation_level(self, frame: RawFrame, raw: np.ndarray) -> float:
         if self.params.saturation > 0:
@@ -404,119 +440,3 @@ def missing_from_header(header: fits.Header) -> dict[str, str]:
     except (KeyError, ValueError):
         return {}
     return {str(k): str(v) for k, v in missing.items()} if isinstance(missing, dict) else {}
-
-
-# Pixels of a band of rows calibrated at once: its arrays stay in the processor's
-# cache through every term (a term at a time over a 4096^2 frame reads and
-# writes 64 MB for each).
-_BAND_PIXELS = 1 << 18
-
-
-def _bands(ny: int, nx: int) -> Iterator[slice]:
-    step = max(1, _BAND_PIXELS // max(nx, 1))
-    for y0 in range(0, ny, step):
-        yield slice(y0, min(y0 + step, ny))
-
-
-class _ScaledDark:
-    """``np.float32(ratio) * dark``, made band by band where it is subtracted (no frame of it)."""
-
-    def __init__(self, dark: np.ndarray, ratio: float) -> None:
-        self.dark = dark
-        self.ratio = np.float32(ratio)
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        return self.ratio * self.dark[rows]
-
-
-def _remove_rows(
-    values: np.ndarray,
-    rows: slice,
-    overscan_rows: np.ndarray | None,
-    bias: np.ndarray | None,
-    dark_term: np.ndarray | _ScaledDark | None,
-    flat: np.ndarray | None,
-) -> None:
-    """:func:`_remove_instrument` of the frame's ``rows``, held in ``values``."""
-    if overscan_rows is not None:
-        values -= overscan_rows[rows, None]
-    if bias is not None:
-        values -= bias[rows]
-    if dark_term is not None:
-        values -= dark_term[rows]
-    if flat is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values /= flat[rows]
-
-
-def _remove_instrument(
-    values: np.ndarray,
-    overscan_rows: np.ndarray | None,
-    bias: np.ndarray | None,
-    dark_term: np.ndarray | _ScaledDark | None,
-    flat: np.ndarray | None,
-) -> np.ndarray:
-    """Subtract overscan (per row), bias and scaled dark, then divide by the flat; in place.
-
-    The one arithmetic of the pixels and of their saturation level
-    (:func:`calibrated_saturation`), so that both round alike in float32;
-    each pixel goes through the same operations in the same order, a band
-    of rows at a time.
-    """
-    for rows in _bands(*values.shape):
-        _remove_rows(values[rows], rows, overscan_rows, bias, dark_term, flat)
-    return values
-
-
-def calibrated_saturation(
-    raw_level: float,
-    overscan_rows: np.ndarray | None,
-    bias: np.ndarray | None,
-    dark_term: np.ndarray | _ScaledDark | None,
-    flat: np.ndarray | None,
-    mask: np.ndarray,
-) -> float | None:
-    """The lowest level a saturated pixel can have in the calibrated frame (ADU).
-
-    Calibration moves the raw clip level of each pixel differently: what is
-    subtracted (overscan, bias, scaled dark) and the flat it is divided by
-    vary across the frame. The raw level goes through the same float32
-    operations, in the same order, as the pixels did; rounding is monotonic,
-    so every pixel at or above the raw level ends at or above its own
-    calibrated level, and the frame's minimum is a level that flags every
-    saturated star (and, where the flat is low, stars a little below it).
-
-    Parameters
-    ----------
-    raw_level : float
-        Raw saturation (ADU); ``inf`` when unknown.
-    overscan_rows : ndarray or None
-        Overscan level of each trimmed row.
-    bias, dark_term : ndarray or None
-        The bias and scaled dark maps subtracted (the dark may be made band by
-        band where it is read).
-    flat : ndarray or None
-        The normalised flat divided by.
-    mask : ndarray of uint8
-        The frame's :class:`MaskBits`; hot, cold and NaN pixels are left out
-        (they are masked whatever their value).
-
-    Returns
-    -------
-    float or None
-        None when the raw level is unknown or no pixel is usable.
-    """
-    if not np.isfinite(raw_level):
-        return None
-    unusable = np.uint8(MaskBits.HOT | MaskBits.COLD | MaskBits.NAN)
-    lowest = None
-    # Band by band (the minimum is the same in any order): no frame of levels.
-    for rows in _bands(*mask.shape):
-        level = np.full((rows.stop - rows.start, mask.shape[1]), np.float32(raw_level), np.float32)
-        _remove_rows(level, rows, overscan_rows, bias, dark_term, flat)
-        usable = (mask[rows] & unusable) == 0
-        usable &= np.isfinite(level)
-        if usable.any():
-            low = np.min(level[usable])
-            lowest = low if lowest is None else min(lowest, low)
-    return None if lowest is None else float(lowest)

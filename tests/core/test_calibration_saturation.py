@@ -116,3 +116,31 @@ def test_dark_without_exposure_time_is_used_unscaled_with_a_warning():
     scaled = Calibration(params, masters)(frame)
     diff = (scaled.data - out.data) * masters.flats[0].data
     np.testing.assert_allclose(diff, 0.5 * dark.data, rtol=1e-4, atol=0.05)
+
+
+def test_lights_of_a_night_each_get_their_own_lowest_usable_level():
+    """Without an overscan every light shares its levels; each takes its own usable lowest."""
+    frame, raw, masters, drift = _frame_and_masters()
+    header = frame.header.copy()
+    for key in ("BIASSEC", "TRIMSEC"):
+        del header[key]
+    raw = raw[:, :NX] - np.round(drift)  # as if the camera had no overscan
+    step = Calibration(CalibrationParams(find_cosmic_rays=False, saturation=0.0), masters)
+    dark = (EXPTIME / DARK_EXPTIME) * masters.darks[0].data.astype(np.float64)
+    level = (SATURATE - masters.bias.data - dark) / masters.flats[0].data
+    # The second light has NaN where the levels are lowest (half its pixels,
+    # more than the levels kept aside), the last everywhere but one pixel.
+    holed = raw.copy()
+    holed[level <= np.quantile(level, 0.5)] = np.nan
+    single = np.full_like(raw, np.nan)
+    single[5, 7] = raw[5, 7]
+    for data in (raw, holed, raw, single):
+        light = RawFrame.from_array(
+            data, header, name="light.fits", exptime=EXPTIME, saturation=SATURATE
+        )
+        out = step(light)
+        assert out.applied == ("bias", "dark", "flat")
+        usable = (out.mask & (MaskBits.HOT | MaskBits.COLD | MaskBits.NAN)) == 0
+        assert out.saturation == pytest.approx(float(np.min(level[usable])), rel=1e-6)
+        clipped = (data >= SATURATE) & usable
+        assert np.all(out.data[clipped] >= out.saturation)
