@@ -194,6 +194,8 @@ class StepPanel(QWidget):
     #: Reads what earlier runs left in the project, in a worker:
     #: ``fn(store, frames, state) -> {index: result}``; None when nothing is kept.
     restore_products: ClassVar[Callable[..., dict[int, Any]] | None] = None
+    #: The worker keys of the panel's runs, which its Cancel stops (default ``panel:<step>``).
+    run_keys: ClassVar[tuple[str, ...]] = ()
 
     step_finished = Signal(str)
 
@@ -218,6 +220,12 @@ class StepPanel(QWidget):
         self.form.params_changed.connect(self._on_params)
         self.run_button = QPushButton("Run on current frame")
         self.run_all_button = QPushButton("Run on all lights")
+        # The panel's own Cancel, beside its run: the status bar's stops the
+        # newest task of all, which is not always this panel's.
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop this panel's run; frames already done are kept")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
         self.redo_box = QCheckBox("Redo when the frame changes")
         self.result_label = QLabel("Not run yet.")
         self.result_label.setWordWrap(True)
@@ -228,11 +236,14 @@ class StepPanel(QWidget):
         session.current_changed.connect(self._on_frame_changed)
         session.sequence_changed.connect(self._on_sequence)
         session.project_changed.connect(self._on_project)
+        session.workers.task_started.connect(self._update_cancel)
+        session.workers.task_finished.connect(self._update_cancel)
 
         self.buttons = QHBoxLayout()
         """The row of run buttons (a panel adds its Cancel and the like)."""
         self.buttons.addWidget(self.run_button)
         self.buttons.addWidget(self.run_all_button)
+        self.buttons.addWidget(self.cancel_button)
         self._box = layout = QVBoxLayout(self)
         layout.addWidget(self.form)
         layout.addLayout(self.buttons)
@@ -390,9 +401,23 @@ class StepPanel(QWidget):
         if change.finished and summary is not None and summary.text:
             self.result_label.setText(f"{summary.text}\n\n{self.result_label.text()}".strip())
 
+    def cancel_keys(self) -> tuple[str, ...]:
+        """The worker keys of this panel's runs (:attr:`run_keys`, else ``panel:<step>``)."""
+        return self.run_keys or (f"panel:{self.step}",)
+
+    def running(self) -> bool:
+        """Whether one of this panel's runs is under way."""
+        keys = self.cancel_keys()
+        return any(t.key in keys for t in self.session.workers.running())
+
     def cancel(self) -> None:
         """Stop this panel's run; frames already done are kept."""
-        self.session.workers.cancel(f"panel:{self.step}")
+        for key in self.cancel_keys():
+            self.session.workers.cancel(key)
+
+    def _update_cancel(self, _task: object = None) -> None:
+        """Cancel is enabled while one of the panel's runs is under way."""
+        self.cancel_button.setEnabled(self.running())
 
     def _on_frame_changed(self, index: int) -> None:
         self.plot.mark_frame(index)
@@ -433,6 +458,7 @@ class StepPanel(QWidget):
         run, params, context = type(self).run, self.params(), self.run_context()
         executor = self.session.workers.frame_executor
         lights = self.session.light_indices()
+        results, ticket = self.results, self.results.begin_run(lights)
 
         def work(state: StepState) -> dict[int, Any]:
             tick = state.counter(len(lights), "lights")
@@ -443,6 +469,9 @@ class StepPanel(QWidget):
                 # Cancel reaches the frame's own work (a running solve-field is killed).
                 r = run(FrameInputs(seq.data(i), seq[i], context), params, state.silent())
                 done[i] = r
+                # Shown as it lands (the model tells the panel on the GUI thread),
+                # not only when the last light is done.
+                results.put(i, r, ticket)
                 tick()
                 return r
 
@@ -455,7 +484,7 @@ class StepPanel(QWidget):
         task = self.session.workers.submit(
             work, name=f"{self.title} on all lights", key=f"panel:{self.step}"
         )
-        ticket = self._follow(task, lights, cancel=False)
+        self._follow(task, lights, cancel=False, ticket=ticket)
         task.result.connect(lambda r: self._store_all(r, ticket))
         # The lights finished before Cancel are shown (their products are kept).
         task.cancelled.connect(
@@ -463,13 +492,17 @@ class StepPanel(QWidget):
         )
         return task
 
-    def _follow(self, task: Task, frames: list[int], cancel: bool = True) -> RunTicket:
+    def _follow(
+        self, task: Task, frames: list[int], cancel: bool = True, ticket: RunTicket | None = None
+    ) -> RunTicket:
         """Start a run of the step's results for ``task``: its failure (and Cancel) end it.
 
         ``cancel``: whether a cancelled task ends the run with nothing (a panel
-        that keeps what a cancelled run finished says so itself).
+        that keeps what a cancelled run finished says so itself). ``ticket``:
+        the run's, when begun before the task (a run that shows its frames as
+        they land writes with it from the worker).
         """
-        ticket = self.results.begin_run(frames)
+        ticket = ticket if ticket is not None else self.results.begin_run(frames)
         task.error.connect(lambda info: self._run_failed(ticket, info))
         if cancel:
             task.cancelled.connect(lambda: self.results.cancel(ticket, {}))

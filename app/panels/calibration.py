@@ -194,9 +194,7 @@ class CalibrationPanel(StepPanel):
         )
         self.master_view = MasterView()
         self.master_view.show_button.clicked.connect(self.show_master_in_viewer)
-        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the run; lights already calibrated are kept")
-        self.cancel_button.clicked.connect(self.cancel)
         self.calibrated_box = QCheckBox("Show calibrated frames")
         self.calibrated_box.setToolTip(
             "The viewer shows each frame's calibrated product when there is one, else the raw"
@@ -226,7 +224,6 @@ class CalibrationPanel(StepPanel):
         scroll = scrolling(forms, form=True)
         scroll.setMinimumHeight(180)
         layout.insertWidget(0, scroll, 0)
-        self.buttons.addWidget(self.cancel_button)
         toggles = QHBoxLayout()
         toggles.addWidget(self.calibrated_box)
         toggles.addWidget(self.mask_box)

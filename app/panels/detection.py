@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel
 
 from fluxion.core.chain import detect_frame, load_sources
 from fluxion.core.detection.extract import DetectionError, DetectionParams, DetectionResult
@@ -25,6 +26,7 @@ from fluxion.core.detection.measure import SourceFlags
 from fluxion.core.io.fitsio import FitsReadError
 from fluxion.core.project.results import ResultsChange
 from fluxion.core.runtime.pipeline import StepState
+from fluxion.core.runtime.threads import single_thread
 
 from ..workers import Task
 from .base import StepPanel, read_stored, run_standalone
@@ -63,12 +65,18 @@ def detect_frames(
     params: DetectionParams,
     executor=None,
     state: StepState | None = None,
+    on_frame: Callable[[int, DetectionResult | FrameFailure], object] | None = None,
 ) -> dict[int, DetectionResult | FrameFailure]:
     """Sources of ``frames[indices]`` through the project's products (runs in a worker).
 
     Frames run in parallel on ``executor``; a frame that cannot be read or
     searched becomes a :class:`FrameFailure` and the others go on. Cancelling
-    stops between frames.
+    stops between frames. ``on_frame(index, result)`` is called (on the
+    frame's worker) as each frame is done.
+
+    The native thread pools (BLAS, OpenMP) run on one thread each, as in the
+    chain's workers: the frames are the parallel work, and a BLAS pool of one
+    thread per core beside them only competes for the same cores.
     """
     state = state if state is not None else StepState()
     tick = state.counter(len(indices), "frames searched")
@@ -78,20 +86,26 @@ def detect_frames(
         try:
             # a single frame reports its own stages; a batch reports frames
             sub = state if len(indices) == 1 else None
-            result: DetectionResult | FrameFailure = detect_frame(store, frames[i], params, sub)
+            # OpenMP's thread count is per thread: each frame's worker sets its own.
+            with single_thread("openmp"):
+                result: DetectionResult | FrameFailure = detect_frame(store, frames[i], params, sub)
         except (DetectionError, FitsReadError, OSError, ValueError) as exc:
             result = FrameFailure(f"{frames[i].path.name}: {exc}")
+        if on_frame is not None:
+            on_frame(i, result)
         tick()
         return result
 
-    if executor is None or len(indices) == 1:
-        return {i: one(i) for i in indices}
-    futures = {i: executor.submit(one, i) for i in indices}
-    try:
-        return {i: f.result() for i, f in futures.items()}
-    finally:
-        for f in futures.values():
-            f.cancel()  # after a cancel, frames not started are dropped
+    # BLAS's pool is the process's: limited once, for the whole run.
+    with single_thread("blas"):
+        if executor is None or len(indices) == 1:
+            return {i: one(i) for i in indices}
+        futures = {i: executor.submit(one, i) for i in indices}
+        try:
+            return {i: f.result() for i, f in futures.items()}
+        finally:
+            for f in futures.values():
+                f.cancel()  # after a cancel, frames not started are dropped
 
 
 def restore(store, frames: list, cache=None, state=None) -> dict[int, DetectionResult]:
@@ -150,12 +164,9 @@ class DetectionPanel(StepPanel):
         self.quantity_box.addItems(list(QUANTITIES))
         self.quantity_box.setToolTip("Quantity plotted against time")
         self.quantity_box.currentTextChanged.connect(self.set_plotted)
-        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the run; frames already searched are kept")
-        self.cancel_button.clicked.connect(self.cancel)
         layout = self.layout()
         self.scroll_form()  # thirteen parameters: the plot keeps its room
-        self.buttons.addWidget(self.cancel_button)
         chooser = QHBoxLayout()
         chooser.addWidget(QLabel("Plot"))
         chooser.addWidget(self.quantity_box, 1)
@@ -181,6 +192,7 @@ class DetectionPanel(StepPanel):
         params = self.params()  # before the store: saving the project reloads the form
         seq = self.session.sequence
         frames = list(seq.frames) if seq is not None else []  # run_* checked there is one
+        results, ticket = self.results, self.results.begin_run(indices)
         task = self.session.workers.submit(
             detect_frames,
             self.session.product_store(),
@@ -188,10 +200,12 @@ class DetectionPanel(StepPanel):
             indices,
             params,
             self.session.workers.frame_executor,
+            # A batch's frames shown as they are searched, not when the last one is.
+            on_frame=(lambda i, r: results.put(i, r, ticket)) if len(indices) > 1 else None,
             name=name,
             key=f"panel:{self.step}",
         )
-        ticket = self._follow(task, indices)
+        self._follow(task, indices, ticket=ticket)
         task.result.connect(lambda results: self._store_run(results, everything, ticket))
         return task
 

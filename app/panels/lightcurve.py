@@ -93,6 +93,7 @@ class LightCurvePanel(
     step = "lightcurve"
     params_type = LightCurveParams
     quantity = "magnitude"
+    run_keys = ("lightcurve:run",)
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)

@@ -53,9 +53,6 @@ class ProjectRunPanel(StepPanel):
             w.setVisible(False)
         self.run_all_button.setText(self.run_text)
         self.task: Task | None = None
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_run)
         self.export_button = QPushButton("Export...")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._ask_export)
@@ -104,11 +101,10 @@ class ProjectRunPanel(StepPanel):
         return next((i for i, f in enumerate(seq.frames) if names.file(f.path) == file), None)
 
     def _add_tabs(self, tabs: QTabWidget) -> None:
-        """Cancel and Export above the result text, the result tabs below it."""
+        """Export above the result text (Cancel is beside the run), the result tabs below it."""
         self.tabs = tabs
         layout = self.layout()
         buttons = QHBoxLayout()
-        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.export_button)
         layout.insertLayout(layout.indexOf(self.result_label), buttons)
         layout.addWidget(tabs, 4)
@@ -145,17 +141,15 @@ class ProjectRunPanel(StepPanel):
             work, project, self.params(), self.session.workers.frame_executor,
             name=name, key=f"panel:{self.step}",
         )  # fmt: skip
-        self.cancel_button.setEnabled(True)
         self.result_label.setText(running)
         self.task.result.connect(done)
         self.task.error.connect(lambda info: self._failed(info, failure))
         self.task.cancelled.connect(lambda: self.result_label.setText("Cancelled."))
-        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
         return self.task
 
     def cancel_run(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        """Stop the run (the panel's Cancel)."""
+        self.cancel()
 
     def _failed(self, info: ErrorInfo, what: str) -> None:
         self.result_label.setText(f"{what}: {info.text()}")

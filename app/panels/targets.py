@@ -83,7 +83,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
 
     def __init__(self, session, image_view=None, parent: QWidget | None = None) -> None:
         super().__init__(session, image_view, parent)
-        for w in (self.run_button, self.run_all_button, self.redo_box):
+        for w in (self.run_button, self.run_all_button, self.cancel_button, self.redo_box):
             w.setVisible(False)
         self.frames: TargetFrames | None = None
         self._preparing: Task | None = None

@@ -101,9 +101,6 @@ class TransitPanel(StepPanel):
         eph.addRow("Planet", row)
         eph.addRow("Period", self.period)
         eph.addRow("T0", self.t0)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel_fit)
         self.export_button = QPushButton("Export...")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self._ask_export)
@@ -123,7 +120,6 @@ class TransitPanel(StepPanel):
         layout = self.layout()
         layout.insertLayout(0, eph)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.export_button)
         layout.insertLayout(layout.indexOf(self.result_label), buttons)
         layout.addWidget(self.tabs, 4)
@@ -190,17 +186,20 @@ class TransitPanel(StepPanel):
             fit_light_curve, table, eph, self.params(), name="Fitting the transit",
             key=f"panel:{self.step}",
         )  # fmt: skip
-        self.cancel_button.setEnabled(True)
         self.result_label.setText("Fitting...")
         self.task.result.connect(self._fitted)
         self.task.error.connect(lambda info: self._failed(info, "The fit failed"))
-        self.task.finished.connect(lambda: self.cancel_button.setEnabled(False))
         return self.task
 
-    def cancel_fit(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+    def cancel(self) -> None:
+        """Stop the fit (the panel's Cancel)."""
+        if self.running():
+            super().cancel()
             self.result_label.setText("Cancelled.")
+
+    def cancel_fit(self) -> None:
+        """Stop the fit."""
+        self.cancel()
 
     def _failed(self, info: ErrorInfo, what: str) -> None:
         # The cause and the next step (info.text() would say again what failed).

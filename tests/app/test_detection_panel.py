@@ -15,11 +15,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 
 from fluxion.app.panels.detection import QUANTITIES, DetectionPanel, FrameFailure
 from fluxion.core.calibration import CalibrationParams, MasterParams
-from fluxion.core.chain import calibrate_frames
+from fluxion.core.chain import calibrate_frames, load_sources
 from fluxion.core.detection.extract import DetectionParams
 from fluxion.core.detection.measure import SourceFlags
 from fluxion.core.io.sequence import scan
 from fluxion.core.project.products import ProductStore
+from fluxion.core.project.results import RunStatus
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(
@@ -177,8 +178,17 @@ def test_cancel_stops_run_all(window, qtbot, open_and_wait, night: Path) -> None
     with qtbot.waitSignal(task.cancelled, timeout=20_000):
         panel.cancel_button.click()
     qtbot.waitUntil(lambda: task.done, timeout=20_000)
-    assert panel.results == {}
-    assert "FWHM (px)" not in window.frame_table.frame_model.extra_titles()
+    qtbot.wait(100)  # the last frames' results, queued before the cancel
+    # The frames searched before Cancel are kept (shown as they landed), each
+    # with its sources in the project.
+    kept = panel.results.snapshot()
+    assert panel.results.status is RunStatus.CANCELLED
+    assert all(not isinstance(r, FrameFailure) and r.n_sources > 0 for r in kept.values())
+    store = window.session.product_store()
+    seq = window.session.sequence
+    assert all(load_sources(store, seq[i]) is not None for i in kept)
+    titles = window.frame_table.frame_model.extra_titles()
+    assert ("FWHM (px)" in titles) == bool(kept)
 
 
 def test_current_frame_alone_and_reopened_project(
