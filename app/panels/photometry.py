@@ -46,9 +46,11 @@ from fluxion.core.runtime.pipeline import StepState
 from .base import FrameInputs, StepPanel, read_stored, run_standalone
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 from .photometry_psfgrid import PsfGridView
+from .zeropoint_target import RunTarget
 
 __all__ = [
     "FramePhotometry",
+    "PhotometryContext",
     "channel_rows",
     "PhotometryPanel",
     "SHOW_CHOICES",
@@ -87,15 +89,18 @@ def measure_frame(
     frame: FrameInfo,
     params: PhotometryParams,
     state: StepState | None = None,
+    positions: np.ndarray | None = None,
 ) -> FramePhotometry:
     """Measure one frame through :func:`fluxion.core.chain.measure_photometry` (in a worker).
 
     The chain stores the table in ``store`` (when given) under the fingerprint
     ``fluxion run`` uses; this adds the model and residual images in the
-    viewer's units with their display limits.
+    viewer's units with their display limits. ``positions``: the (x, y) to
+    measure (the frame's sources and its light curve's target), else the
+    stars found in the frame.
     """
     state = state or StepState()
-    result = measure_photometry(store, frame, params, state=state.sub(0.0, 0.85))
+    result = measure_photometry(store, frame, params, positions, state=state.sub(0.0, 0.85))
     state.progress(0.9, "model and residual images")
     # The core works in electrons when the gain is known; the viewer shows ADU.
     gain = float(frame.gain) if frame.gain else 1.0
@@ -223,6 +228,16 @@ def describe(index: int, fp: FramePhotometry, channel: str | None = None) -> str
     return text + f"; fluxes in {unit}."
 
 
+@dataclass(frozen=True)
+class PhotometryContext:
+    """What a photometry run takes from the window (GUI thread, before the run)."""
+
+    products: ProductStore | None
+    """Where the tables are kept (None: measured and not kept)."""
+    target: RunTarget
+    """Where the project's light curve measured its target, per light."""
+
+
 class PhotometryPanel(StepPanel):
     """Photometry of each frame with its overlays and diagnostics."""
 
@@ -302,16 +317,31 @@ class PhotometryPanel(StepPanel):
         self._products = self.keep_params_and_store()
         return True
 
-    def run_context(self) -> ProductStore | None:
-        """The product store the run keeps its tables in (None: nothing is kept)."""
-        return self._products
+    def run_context(self) -> PhotometryContext:
+        """The product store the run keeps its tables in, and the light curve's target."""
+        store = self._products
+        folder = None if store is None else store.folder
+        return PhotometryContext(
+            store, RunTarget(folder, [dict(d) for d in self.session.project.targets])
+        )
 
     @staticmethod
     def run(
         inputs: FrameInputs, params: PhotometryParams, state: StepState | None
     ) -> FramePhotometry:
-        """Measure a frame and keep its table in the project (runs in a worker)."""
-        return measure_frame(inputs.context, inputs.frame, params, state)
+        """Measure a frame and keep its table in the project (runs in a worker).
+
+        A light the project's light curve measured its target in is measured
+        at the same places (its sources and the target), as ``fluxion run``
+        does: a table without the target's row would replace the run's and
+        leave the zero point and the light curve without the target.
+        """
+        c = inputs.context
+        positions = None
+        if c.products is not None:
+            xy = c.target.place(c.products, inputs.frame)
+            positions = c.target.positions(c.products, inputs.frame, xy)
+        return measure_frame(c.products, inputs.frame, params, state, positions)
 
     # -- showing ------------------------------------------------------------------
     def summary(self, result: FramePhotometry) -> float:

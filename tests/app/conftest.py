@@ -44,6 +44,42 @@ def field_project(tmp_path_factory) -> tuple[Path, Path, object]:
     return night, folder, config
 
 
+@pytest.fixture(scope="module")
+def run_project(tmp_path_factory, request) -> tuple[Path, Path, object, object]:
+    """A simulated night, the project ``fluxion run`` made of it with a star as target,
+    the star (its truth row) and the night's NightConfig.
+
+    The target is the brightest catalogued star well inside every light: one
+    the calibration would use, were it not the target. Each test module gets
+    its own (its panels may change the products).
+    """
+    import numpy as np
+    from astropy.table import Table
+
+    from fluxion.app.cli import main
+
+    config = simulate.NightConfig(n_frames=3, shape=(256, 256), n_bias=2, n_dark=2, n_flat=2)
+    tag = request.module.__name__.rsplit(".", 1)[-1]
+    night = tmp_path_factory.mktemp(f"{tag}_night")
+    simulate.simulate_night(night, config)
+    first = Table.read(night / "truth/light_0001.ecsv")
+    catalog = Table.read(night / "truth/reference_catalog.ecsv")
+    # A bright star well inside every light: a calibration star unless excluded.
+    inside = (first["x"] > 40) & (first["x"] < 216) & (first["y"] > 40) & (first["y"] < 216)
+    stars = first[inside & (first["kind"] == "star")]
+    stars = stars[np.isin(stars["id"], catalog["id"])] if "id" in catalog.colnames else stars
+    star = stars[np.argmin(stars["mag_V"])]
+    folder = tmp_path_factory.mktemp(f"{tag}_project") / "project"
+    args = [
+        "run", str(night), "--project", str(folder),
+        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
+        "--catalog", str(night / "truth/reference_catalog.ecsv"),
+        "--workers", "2", "--no-cosmic-rays", "--no-report",
+    ]  # fmt: skip
+    assert main(args) == 0
+    return night, folder, star, config
+
+
 @pytest.fixture
 def window(qtbot, tmp_path) -> Iterator:
     from fluxion.app.main_window import MainWindow

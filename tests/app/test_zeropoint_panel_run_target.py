@@ -8,46 +8,12 @@ recalibrated with the target as one more calibration star and replaced them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 from astropy.table import Table
 
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
-from fluxion.app.cli import main
 from fluxion.core.chain import load_zeropoint
 from fluxion.core.project.products import ProductStore
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
-
-CONFIG = NightConfig(n_frames=3, shape=(256, 256), n_bias=2, n_dark=2, n_flat=2)
-
-
-@pytest.fixture(scope="module")
-def run_project(tmp_path_factory) -> tuple[Path, Path, Table]:
-    """A simulated night and the project ``fluxion run`` made of it with a star as target.
-
-    The target is the brightest catalogued star well inside every light: one
-    the calibration would use, were it not the target.
-    """
-    night = tmp_path_factory.mktemp("zp_target_night")
-    simulate_night(night, CONFIG)
-    first = Table.read(night / "truth/light_0001.ecsv")
-    catalog = Table.read(night / "truth/reference_catalog.ecsv")
-    # A bright star well inside every light: a calibration star unless excluded.
-    inside = (first["x"] > 40) & (first["x"] < 216) & (first["y"] > 40) & (first["y"] < 216)
-    stars = first[inside & (first["kind"] == "star")]
-    stars = stars[np.isin(stars["id"], catalog["id"])] if "id" in catalog.colnames else stars
-    star = stars[np.argmin(stars["mag_V"])]
-    folder = tmp_path_factory.mktemp("zp_target_project") / "project"
-    args = [
-        "run", str(night), "--project", str(folder),
-        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
-        "--catalog", str(night / "truth/reference_catalog.ecsv"),
-        "--workers", "2", "--no-cosmic-rays", "--no-report",
-    ]  # fmt: skip
-    assert main(args) == 0
-    return night, folder, star
 
 
 def _used_near(result, xy: tuple[float, float], radius: float = 1.0) -> int:
@@ -61,12 +27,12 @@ def _used_near(result, xy: tuple[float, float], radius: float = 1.0) -> int:
 def test_panel_shows_and_keeps_the_runs_zero_points(run_project, open_panel, qtbot):
     from fluxion.app.panels.zeropoint import ZeroPointPanel, calibrate_frame
 
-    night, folder, _ = run_project
+    night, folder, _, config = run_project
     lc = Table.read(folder / "lightcurve.ecsv")
     panel = open_panel(ZeroPointPanel, night, project=folder)
     store = panel.session.product_store()
     lights = [panel.session.sequence.frames[i] for i in panel.session.light_indices()]
-    assert len(lights) == CONFIG.n_frames
+    assert len(lights) == config.n_frames
     before = {f.path.name: store.fingerprint_of("zeropoint", f.path) for f in lights}
     run_zp = {f.path.name: load_zeropoint(store, f) for f in lights}
     for f in lights:
@@ -78,7 +44,7 @@ def test_panel_shows_and_keeps_the_runs_zero_points(run_project, open_panel, qtb
     panel.set_catalog_file(night / "truth" / "reference_catalog.ecsv")
     with qtbot.waitSignal(panel.step_finished, timeout=300_000):
         panel.run_all()
-    assert len(panel.results) == CONFIG.n_frames
+    assert len(panel.results) == config.n_frames
     after = ProductStore(folder, store.names)
     for f in lights:
         name = f.path.name
