@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -82,6 +82,7 @@ from .stored import (
 
 __all__ = [
     "FrameInputs",
+    "FrameLanding",
     "StepPanel",
     "frame_names",
     "product_store",
@@ -178,6 +179,32 @@ def _holding(scroll: _Scroll, widget: QWidget) -> _Scroll:
     return scroll
 
 
+class FrameLanding(QObject):
+    """Brings a run's frames, as a worker finishes them, into the step's results.
+
+    :meth:`land` is called on the worker; the result is kept on the GUI thread
+    (a queued signal), so that the results and what the panel shows of them
+    change together, as when the whole run ends.
+    """
+
+    _landed = Signal(object, int, object)
+
+    def __init__(self, results: StepResults[Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.results = results
+        self._landed.connect(self._keep)
+
+    def land(self, ticket: RunTicket, index: int, result: Any) -> None:
+        """Keep frame ``index``'s ``result`` for ``ticket``'s run (any thread)."""
+        try:
+            self._landed.emit(ticket, index, result)
+        except RuntimeError:  # the panel was closed while the run went on
+            pass
+
+    def _keep(self, ticket: RunTicket, index: int, result: Any) -> None:
+        self.results.put(index, result, ticket)  # dropped when the run is stale
+
+
 class StepPanel(QWidget):
     """Base class of the step panels (see the module docstring).
 
@@ -211,6 +238,7 @@ class StepPanel(QWidget):
         self.results: StepResults[Any] = session.results.of(self.step, type(self).error_of)
         self._results_signal = ResultsSignal(self.results, self)
         self._results_signal.changed.connect(self._on_results_changed)
+        self.landing = FrameLanding(self.results, self)
         # A panel on its own is in front; the window says which tab is (a tabbed
         # dock's widget stays isVisible() behind the current tab).
         self.in_front = True
@@ -458,7 +486,7 @@ class StepPanel(QWidget):
         run, params, context = type(self).run, self.params(), self.run_context()
         executor = self.session.workers.frame_executor
         lights = self.session.light_indices()
-        results, ticket = self.results, self.results.begin_run(lights)
+        land, ticket = self.landing.land, self.results.begin_run(lights)
 
         def work(state: StepState) -> dict[int, Any]:
             tick = state.counter(len(lights), "lights")
@@ -469,9 +497,8 @@ class StepPanel(QWidget):
                 # Cancel reaches the frame's own work (a running solve-field is killed).
                 r = run(FrameInputs(seq.data(i), seq[i], context), params, state.silent())
                 done[i] = r
-                # Shown as it lands (the model tells the panel on the GUI thread),
-                # not only when the last light is done.
-                results.put(i, r, ticket)
+                # Shown as it lands, not only when the last light is done.
+                land(ticket, i, r)
                 tick()
                 return r
 

@@ -192,7 +192,7 @@ class DetectionPanel(StepPanel):
         params = self.params()  # before the store: saving the project reloads the form
         seq = self.session.sequence
         frames = list(seq.frames) if seq is not None else []  # run_* checked there is one
-        results, ticket = self.results, self.results.begin_run(indices)
+        land, ticket = self.landing.land, self.results.begin_run(indices)
         task = self.session.workers.submit(
             detect_frames,
             self.session.product_store(),
@@ -201,7 +201,7 @@ class DetectionPanel(StepPanel):
             params,
             self.session.workers.frame_executor,
             # A batch's frames shown as they are searched, not when the last one is.
-            on_frame=(lambda i, r: results.put(i, r, ticket)) if len(indices) > 1 else None,
+            on_frame=(lambda i, r: land(ticket, i, r)) if len(indices) > 1 else None,
             name=name,
             key=f"panel:{self.step}",
         )
