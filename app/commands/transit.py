@@ -43,9 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fit.add_argument("--max-regressors", type=int, default=3, help="most detrending terms at once")
     fit.add_argument(
         "--geometry",
-        choices=("prior", "free", "fixed"),
-        default="prior",
-        help="archive a/Rs and inclination as priors, starting points, or fixed",
+        choices=("auto", "prior", "free", "fixed"),
+        default="auto",
+        help="archive a/Rs and inclination: priors when it gives their errors, held when it "
+        "gives none, fitted without them (auto, the default); always priors, starting "
+        "points only, or always held",
     )
     fit.add_argument("--limb-darkening", choices=("prior", "free", "fixed"), default="prior")
     fit.add_argument("--seed", type=int, default=1)

@@ -8,6 +8,13 @@ Two kinds of tables are read:
   count and is not used as the signal. Per-frame ``airmass``, ``fwhm``,
   ``sky``, ``x``, ``y`` and ``comp_flux`` (the ensemble's counts) become
   systematics regressors.
+* what ``fluxion run`` writes into a project (a ``calibrated`` column): each
+  frame's magnitude on the catalog's scale through the frame's own zero point,
+  which the field's catalog stars measured, so it is differential against
+  them; the ``flux`` there is again the target's raw count. Frames the zero
+  point did not calibrate are left out and counted; a curve with none is
+  refused: its magnitudes are instrumental, the night's extinction and
+  clouds in them, and a transit fitted to them is meaningless.
 * any table with ``bjd_tdb``, ``flux`` and ``flux_err`` (relative flux, as other
   programs export it), with ``airmass`` and the other regressors when present.
 
@@ -118,13 +125,29 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
         )
     mag, mag_err = _column(table, "mag"), _column(table, "mag_err")
     flux, flux_err = _column(table, "flux"), _column(table, "flux_err")
+    calibrated = _column(table, "calibrated")
+    if calibrated is not None and not np.any(calibrated == 1):
+        raise TransitDataError(
+            f"{name}: not a differential light curve: no comparison stars, and no frame's "
+            "magnitudes are on a catalog's scale (the photometric calibration failed or was "
+            "not run), so the target's counts carry the night's extinction and clouds. "
+            "Measure the light curve with comparison stars (the Light curve panel, or "
+            "fluxion lightcurve), or calibrate the frames photometrically"
+        )
     # Fluxion's own light curves: the differential magnitudes, even with a flux column.
-    fluxion_curve = "comparison_stars" in table.meta or "n_comparison" in table.colnames
+    fluxion_curve = (
+        "comparison_stars" in table.meta or "n_comparison" in table.colnames
+        or calibrated is not None
+    )  # fmt: skip
     if mag is not None and mag_err is not None and (fluxion_curve or flux is None):
         ref = float(np.nanmedian(mag))
         rel = 10 ** (-0.4 * (mag - ref))
         err = rel * mag_err / MAG_PER_LN
-        source = "mag (differential magnitude against the comparison ensemble)"
+        source = (
+            "mag (calibrated magnitude: each frame's zero point from the field's catalog stars)"
+            if calibrated is not None
+            else "mag (differential magnitude against the comparison ensemble)"
+        )
     elif flux is not None:
         if flux_err is None:
             raise TransitDataError(f"{name}: a flux column but no flux_err")
@@ -140,6 +163,10 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
     good = np.isfinite(t) & np.isfinite(rel) & np.isfinite(err) & (err > 0)
     if (~good).any():
         dropped["no time, flux or error"] = int((~good).sum())
+    if calibrated is not None and np.any(good & (calibrated != 1)):
+        # Not on the catalog's scale: the frame's extinction is in its magnitude.
+        dropped["not photometrically calibrated"] = int(np.sum(good & (calibrated != 1)))
+        good &= calibrated == 1
     flags = _column(table, "flags")
     if flags is not None:
         flagged = good & (np.nan_to_num(flags, nan=0.0) != 0)

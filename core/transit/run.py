@@ -28,7 +28,7 @@ from ..runtime.params import param
 from ..runtime.pipeline import StepState
 from .data import TransitData
 from .ephemeris import Ephemeris
-from .fit import PARAMETERS, LeastSquares, TransitProblem, least_squares_fit
+from .fit import PARAMETERS, FitSetup, LeastSquares, TransitProblem, least_squares_fit
 from .limb_darkening import LimbDarkening, limb_darkening
 from .model import TransitCurve, TransitShape, durations
 from .noise import RedNoise, red_noise_beta
@@ -36,7 +36,10 @@ from .sampling import Posterior, sample_posterior
 from .setup import make_setup
 from .systematics import bic, candidate_sets, design_matrix, regressors_from_columns
 
-__all__ = ["LEAST_SQUARES_GEOMETRY_NOTE", "TransitParams", "TransitResult", "fit_transit"]
+__all__ = [
+    "LEAST_SQUARES_GEOMETRY_NOTE", "TransitParams", "TransitResult", "fit_transit",
+    "parameters_note",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,10 @@ class TransitParams:
         help="Tabulated coefficients (Claret & Bloemen 2011) as a Gaussian prior, free, or fixed.",
     )  # fmt: skip
     geometry: str = param(
-        "prior", label="a/Rs and inclination", choices=("prior", "free", "fixed"),
-        help="The archive's a/Rs and inclination as priors, only as starting points, or fixed.",
+        "auto", label="a/Rs and inclination", choices=("auto", "prior", "free", "fixed"),
+        help="The archive's a/Rs and inclination: priors when it gives their errors, held "
+        "when it gives none, fitted without them (auto); always priors, only starting "
+        "points, or always held.",
     )  # fmt: skip
     max_regressors: int = param(
         3, label="Detrending terms (max.)", minimum=0, maximum=5,
@@ -129,6 +134,46 @@ LEAST_SQUARES_GEOMETRY_NOTE = (
     "resolved (b near 0 hides b's spread from the covariance); sample (MCMC steps > 0) "
     "for honest errors"
 )
+
+
+_LABELS = {"tmid": "mid-time", "rp_rs": "Rp/Rs", "a_rs": "a/Rs", "b": "impact parameter",
+           "u1": "u1", "u2": "u2"}  # fmt: skip
+
+
+def parameters_note(setup: FitSetup, eph: Ephemeris, ld: LimbDarkening) -> str:
+    """Which parameters were fitted, which held, and where the held values and priors come from.
+
+    Said with every result: a depth fitted with the geometry held is only as
+    good as the archive's geometry, and its error does not hold that one's.
+    """
+    src = eph.source or "user"
+    held = [f"period {eph.period:.7f} d ({src})"]
+    fixed = [k for k in PARAMETERS if k not in setup.free]
+    if "a_rs" in fixed:
+        inc = eph.inc_deg if eph.inc_deg is not None else float("nan")
+        held.append(
+            f"a/Rs {setup.start['a_rs']:.2f} and inclination {inc:.2f} deg "
+            f"(b {setup.start['b']:.2f}; {src}; their uncertainty is not in the errors)"
+        )
+    if "u1" in fixed:
+        held.append(f"limb darkening u1 {ld.u1:.3f}, u2 {ld.u2:.3f} (the {ld.band} table)")
+    fitted = []
+    for k in setup.free:
+        if k in ("u1", "u2"):
+            continue
+        if k in setup.priors:
+            mu, sd = setup.priors[k]
+            fitted.append(f"{_LABELS[k]} (prior {mu:.3f} +/- {sd:.3f}, {src})")
+        else:
+            fitted.append(_LABELS[k])
+    if "u1" in setup.free:
+        if "u1" in setup.priors:
+            (m1, s1), (m2, s2) = setup.priors["u1"], setup.priors["u2"]
+            fitted.append(f"limb darkening (priors u1 {m1:.3f} +/- {s1:.3f}, u2 {m2:.3f} "
+                          f"+/- {s2:.3f}, the {ld.band} table)")  # fmt: skip
+        else:
+            fitted.append("limb darkening")
+    return f"fitted: {', '.join(fitted)} and the baseline; held: {'; '.join(held)}"
 
 
 def _robust_sigma(x: np.ndarray) -> float:
@@ -239,7 +284,7 @@ def fit_transit(
     filt = p.filter or data.filter
     ld = limb_darkening(filt, star["teff"], star["logg"], star["feh"])
     setup = make_setup(data, eph, ld, geometry=p.geometry, limb_darkening=p.limb_darkening)
-    notes = []
+    notes = [parameters_note(setup, eph, ld)]
     for why, n in data.dropped.items():
         notes.append(f"{n} point(s) left out: {why}")
     regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])

@@ -17,6 +17,8 @@ OSCAAR documentation names, and OSCAAR's own ``umo.par`` gives the site.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -32,6 +34,11 @@ from fluxion.core.transit.frames import frames_light_curve, read_region_position
 from fluxion.core.transit.run import TransitParams, fit_transit
 
 PUBLISHED_TC, PUBLISHED_TC_ERR = 2456095.6740, 0.0005
+#: The NASA Exoplanet Archive's answer for TrES-1 b, recorded (pscomppars).
+ARCHIVE_ANSWER = (
+    Path(__file__).resolve().parents[1] / "core" / "data" / "exoplanet_archive"
+    / "tres1b_pscomppars.xml"
+)  # fmt: skip
 TRES1 = SkyCoord("19h04m09.85s", "+36d37m57.4s")
 # University of Maryland Observatory (OSCAAR's extras/eph/observatories/umo.par).
 UMD = EarthLocation.from_geodetic(
@@ -118,3 +125,35 @@ def test_errors_carry_scintillation_and_match_the_scatter(tres1_light_curve):
     result = fit_transit(data, EPHEMERIS, TransitParams(mcmc_steps=0))
     chi2 = result.noise_scale**2
     assert 0.6 < chi2 < 1.2, chi2
+
+
+def _recorded_archive() -> Ephemeris:
+    """TrES-1 b from the NASA Exoplanet Archive's recorded answer (tests/core/data)."""
+    from astropy.io.votable import parse_single_table
+
+    from fluxion.core.transit.archive import ephemeris_from_row
+
+    table = parse_single_table(str(ARCHIVE_ANSWER)).to_table()
+    row = {c: str(table[c][0]) if c in ("pl_name", "hostname") else float(table[c][0])
+           for c in table.colnames if not np.ma.is_masked(table[c][0])}  # fmt: skip
+    return ephemeris_from_row(row)
+
+
+def test_the_archives_geometry_without_errors_is_held_and_the_mid_time_agrees(tres1_light_curve):
+    """The archive's composite row gives a/Rs 10.48 without an error and i 90 +- 0.8 deg.
+
+    As a 10 % prior that a/Rs ran to 8.8 (a 3.0 h transit for the published
+    2.5 h) and the mid-time to 11 min before the published ephemeris' (4.8
+    sigma); held, as a single night should, the mid-time agrees and the depth
+    is the published one.
+    """
+    eph = _recorded_archive()
+    assert eph.a_rs == pytest.approx(10.48) and eph.a_rs_err is None
+    data = transit_data_from_table(tres1_light_curve.light_curve, "TrES-1")
+    result = fit_transit(data, eph, TransitParams(mcmc_steps=0))
+    assert result.free == ("tmid", "rp_rs", "u1", "u2")
+    assert "a/Rs 10.48 and inclination 90.00 deg" in result.notes[0]
+    oc, oc_err = result.timing["o_minus_c_min"], result.timing["o_minus_c_err_min"]
+    assert abs(oc) < 2 * oc_err and oc_err < 4.0, (oc, oc_err)
+    assert 0.015 < result.values["depth"] < 0.025
+    assert abs(result.values["duration_h"] - 2.5) < 0.05
