@@ -26,6 +26,7 @@ from ..photometry.gridpsf import PSFField
 from ..photometry.gridpsf.io import field_from_hdu, grid_hdu
 from ..photometry.growth import curve_from_tables, curve_to_tables
 from ..project.products import ProductStore
+from .curve_fits import curve_file_bytes
 
 __all__ = [
     "PhotometryDiagnostics",
@@ -57,6 +58,43 @@ class PhotometryDiagnostics:
     """Sky annulus radii (px) of the aperture method."""
 
 
+def _annulus_cards(result: PhotometryResult) -> list[fits.Card]:
+    if result.annulus is None:
+        return []
+    return [
+        fits.Card("ANN_IN", float(result.annulus[0]), "sky annulus inner radius (px)"),
+        fits.Card("ANN_OUT", float(result.annulus[1]), "sky annulus outer radius (px)"),
+    ]
+
+
+def _curve_tables(curve: CurveOfGrowth) -> tuple[Table, list[fits.Card], Table]:
+    """The curve's tables (no meta) and the cards of its ``GROWTH`` extension."""
+    curves, stars = curve_to_tables(curve)
+    meta = curves.meta.copy()
+    curves.meta.clear()
+    cards = [
+        fits.Card("OPT_RAD", meta["optimum_radius"], "radius chosen by the rule (px)"),
+        fits.Card("N_STARS", meta["n_field_stars"], "field stars of the median curve"),
+        fits.Card("RULE", meta["rule"]),
+    ]
+    return curves, cards, stars
+
+
+def _diagnostics_bytes(result: PhotometryResult) -> bytes | None:
+    """The diagnostics file's bytes; the aperture method's curve without astropy's HDUs."""
+    if result.psf is None and result.curve_of_growth is not None:
+        curves, cards, stars = _curve_tables(result.curve_of_growth)
+        return curve_file_bytes(curves, cards, stars, _annulus_cards(result))
+    hdus = _diagnostics_hdus(result)
+    if hdus is None:
+        return None
+    buf = io.BytesIO()
+    # Not verified card by card (a third of the write): every card is made
+    # above from numbers and plain text, which astropy checks as they are set.
+    hdus.writeto(buf, output_verify="ignore")
+    return buf.getvalue()
+
+
 def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
     """The curve of growth, PSF and annulus as FITS (binary, so float64 comes back exact)."""
     psf = result.psf if isinstance(result.psf, EffectivePSF) else None
@@ -70,19 +108,15 @@ def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
     if result.curve_of_growth is None and psf is None and result.annulus is None:
         return None
     primary = fits.PrimaryHDU()
-    if result.annulus is not None:
-        primary.header["ANN_IN"] = (float(result.annulus[0]), "sky annulus inner radius (px)")
-        primary.header["ANN_OUT"] = (float(result.annulus[1]), "sky annulus outer radius (px)")
+    for card in _annulus_cards(result):
+        primary.header.append(card)
     hdus = fits.HDUList([primary])
     if result.curve_of_growth is not None:
-        curves, stars = curve_to_tables(result.curve_of_growth)
-        meta = curves.meta.copy()
-        curves.meta.clear()
+        curves, cards, stars = _curve_tables(result.curve_of_growth)
         hdu = fits.table_to_hdu(curves)
         hdu.name = "GROWTH"
-        hdu.header["OPT_RAD"] = (meta["optimum_radius"], "radius chosen by the rule (px)")
-        hdu.header["N_STARS"] = (meta["n_field_stars"], "field stars of the median curve")
-        hdu.header["RULE"] = meta["rule"]
+        for card in cards:
+            hdu.header.append(card)
         hdus.append(hdu)
         if len(stars):
             hdu = fits.table_to_hdu(stars)
@@ -167,18 +201,13 @@ def store_photometry(
     path = store.path("photometry", frame.path, _DIAGNOSTICS)
     table = result.table
     table.meta.pop("diagnostics", None)
-    hdus = _diagnostics_hdus(result)
-    if hdus is not None:
-        # Made in memory once: the digest is of the bytes written, not of a re-read file.
-        buf = io.BytesIO()
-        # Not verified card by card (a third of the write): every card is made
-        # above from numbers and plain text, which astropy checks as they are set.
-        hdus.writeto(buf, output_verify="ignore")
-        blob = buf.getvalue()
+    # Made in memory once: the digest is of the bytes written, not of a re-read file.
+    blob = _diagnostics_bytes(result)
+    if blob is not None:
         atomic_write_bytes(path, blob)
         table.meta["diagnostics"] = {"file": path.name, "sha256": hashlib.sha256(blob).hexdigest()}
     store.write_table("photometry", frame.path, table, fp)
-    if hdus is None:
+    if blob is None:
         # An earlier run's file would not be read (no digest names it); do not keep it.
         path.unlink(missing_ok=True)
 
