@@ -61,6 +61,7 @@ from .lightcurve_model import (
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .lightcurve_points import LightCurvePointsMixin, check_star_note
+from .solutions import follow_solutions
 from .target_model import Target
 
 __all__ = ["LightCurvePanel"]
@@ -114,6 +115,12 @@ class LightCurvePanel(
         targets_changed = getattr(session, "targets_changed", None)
         if targets_changed is not None:
             targets_changed.connect(self.refresh_targets)
+        # Lights prepared before they were solved are prepared again with their
+        # solutions: a target given by RA/Dec (or an ephemeris) is placed on the
+        # lights through them. Each preparation has a number; an older one's
+        # lights are not kept once new solutions came.
+        self._frames_generation = 0
+        follow_solutions(session, self, self._on_new_solutions)
 
     def _build(self) -> None:
         self.target_box = QComboBox()
@@ -342,10 +349,16 @@ class LightCurvePanel(
         self.comparisons[r] = (x, y, mag)
 
     # -- measuring ------------------------------------------------------------
+    def _on_new_solutions(self) -> None:
+        """Lights solved since the lights were prepared: prepare them again when needed."""
+        self._frames_generation += 1
+        self.frames = None
+
     def _prepare_frames(self) -> Task | None:
         seq = self.session.sequence
         if seq is None:
             return None
+        generation = self._frames_generation
         store = saved_product_store(self.session)
         task = self.session.workers.submit(
             target_frames,
@@ -356,11 +369,13 @@ class LightCurvePanel(
             name="Preparing the lights",
             key="lightcurve:frames",
         )
-        task.result.connect(self._frames_ready)
+        task.result.connect(lambda frames: self._frames_ready(frames, generation))
         return task
 
-    def _frames_ready(self, frames: TargetFrames) -> None:
-        if frames.sequence is self.session.sequence:
+    def _frames_ready(self, frames: TargetFrames, generation: int | None = None) -> None:
+        """Keep the prepared lights, unless another night or new solutions came since."""
+        current = generation is None or generation == self._frames_generation
+        if frames.sequence is self.session.sequence and current:
             self.frames = frames
 
     def run_current(self) -> Task | None:
@@ -420,13 +435,19 @@ class LightCurvePanel(
         task = self.session.workers.submit(
             work, name=f"Light curve of {target.name}", key="lightcurve:run"
         )
-        task.result.connect(partial(self._measured_result, doc=doc))
+        generation = self._frames_generation
+        task.result.connect(partial(self._measured_result, doc=doc, generation=generation))
         return task
 
     def _measured_result(
-        self, res: tuple[TargetFrames, LightCurveRun, Path | None, str], doc: dict[str, Any] | None
+        self,
+        res: tuple[TargetFrames, LightCurveRun, Path | None, str],
+        doc: dict[str, Any] | None,
+        generation: int | None = None,
     ) -> None:
         self._measured(*res, doc=doc)
+        if generation is not None and generation != self._frames_generation:
+            self.frames = None  # lights solved during the run: prepared again next time
 
     def _measured(
         self,
