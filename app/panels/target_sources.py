@@ -14,7 +14,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
-from PySide6.QtWidgets import QFileDialog, QInputDialog
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog
 
 from fluxion.core.reports import ExportError
 from fluxion.core.reports.table import read_positions, track_from_positions, write_table
@@ -23,6 +23,7 @@ from fluxion.core.targets.tracking import Track
 
 from ..workers import ErrorInfo, Task
 from .base import suggested_file
+from .target_coordinates import CoordinatesDialog
 from .target_model import Target
 from .targets_state import TargetsState
 
@@ -131,11 +132,12 @@ class TargetSourcesMixin(TargetsState):
 
     # -- coordinates and positions files --------------------------------------
     def _ask_coordinates(self) -> None:
-        text, ok = QInputDialog.getText(
-            self, "Fixed target", "RA Dec (degrees, or 12:34:56.7 +12:34:56):"
-        )
-        if ok and text.strip():
-            self.add_by_coordinates(text)
+        dialog = CoordinatesDialog(self)
+        try:
+            if dialog.exec() == QDialog.DialogCode.Accepted and dialog.coordinates():
+                self.add_by_coordinates(dialog.coordinates(), dialog.name())
+        finally:
+            dialog.deleteLater()
 
     def add_by_coordinates(self, text: str, name: str = "") -> Target | None:
         """A fixed target at ``"RA Dec"`` (degrees or sexagesimal hours/degrees)."""

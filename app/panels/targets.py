@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -199,7 +200,37 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             key="targets:frames",
         )
         self._preparing.result.connect(self._frames_ready)
+        # What is known meanwhile (it takes seconds to a minute on a real night):
+        # how far the preparation is, and the targets the project keeps.
+        self._preparing.progress.connect(self._show_preparing)
+        self._show_preparing(0.0, "")
+        self._refresh_lists()
         return self._preparing
+
+    def _show_preparing(self, fraction: float, message: str) -> None:
+        """Say how far the lights' preparation is, and what waits for it."""
+        if self.frames is not None and not self._unsolved_frames:
+            return
+        saved = self._waiting_targets()
+        text = f"Preparing the lights for tracking: {fraction:.0%}"
+        text += f" ({message})." if message else "."
+        if saved:
+            text += (
+                f" {len(saved)} saved target(s) listed: they can be selected and clicked "
+                "once the lights are ready."
+            )
+        else:
+            text += " Targets can be made meanwhile; clicks wait for the lights."
+        self.result_label.setText(text)
+
+    def _waiting_targets(self) -> list[str]:
+        """The project's saved targets not read into the panel yet (lights not ready)."""
+        if self.frames is not None:
+            return []
+        mine = {t.name for t in self.targets}
+        return [
+            str(d.get("name")) for d in self.session.project.targets if d.get("name") not in mine
+        ]
 
     def _frames_ready(self, frames: TargetFrames) -> None:
         if frames.sequence is not self.session.sequence:
@@ -321,6 +352,11 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             how = "fixed" if t.kind == "fixed" else "moving"
             extra = f", Horizons {t.horizons}" if t.horizons else ""
             self.target_list.addItem(f"{t.name} ({how}, {len(t.track.clicks)} clicks{extra})")
+        # The saved ones not read yet: listed, not selectable until the lights are ready.
+        for name in self._waiting_targets():
+            item = QListWidgetItem(f"{name} (saved; ready with the lights)")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.target_list.addItem(item)
         self.target_list.setCurrentRow(min(max(row, 0), len(self.targets) - 1))
         self.target_list.blockSignals(False)
         self._refresh_clicks()
