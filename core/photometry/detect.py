@@ -49,6 +49,67 @@ class FrameSky:
     global_level: float
     global_rms: float
 
+    def level_at(self, flat: np.ndarray) -> np.ndarray:
+        """The sky map (float64) at the flat pixel indices ``flat``."""
+        return np.ascontiguousarray(self.level, dtype=np.float64).ravel().take(flat)
+
+    def rms_at(self, flat: np.ndarray) -> np.ndarray:
+        """The noise map (float64) at the flat pixel indices ``flat``."""
+        return np.ascontiguousarray(self.rms, dtype=np.float64).ravel().take(flat)
+
+
+class _ScaledSky(FrameSky):
+    """Detection's float32 maps times a scale, made into whole float64 maps only when read.
+
+    The aperture method reads the maps at its stars' stamps only (and the
+    level map once for the result): the full-frame noise map in electrons
+    was made for nothing. Each value is ``np.float64(map) * scale`` wherever
+    it is read, as the whole map's would be.
+    """
+
+    _maps: dict[str, np.ndarray]
+    _made: dict[str, np.ndarray]
+    _scale: float
+
+    def __init__(
+        self,
+        back: np.ndarray,
+        rms: np.ndarray,
+        scale: float,
+        global_level: float,
+        global_rms: float,
+    ) -> None:
+        object.__setattr__(self, "_maps", {"level": back, "rms": rms})
+        object.__setattr__(self, "_made", {})
+        object.__setattr__(self, "_scale", scale)
+        object.__setattr__(self, "global_level", global_level)
+        object.__setattr__(self, "global_rms", global_rms)
+
+    def _whole(self, name: str) -> np.ndarray:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = np.multiply(self._maps[name], self._scale, dtype=np.float64)
+        return made
+
+    @property
+    def level(self) -> np.ndarray:
+        return self._whole("level")
+
+    @property
+    def rms(self) -> np.ndarray:
+        return self._whole("rms")
+
+    def _at(self, name: str, flat: np.ndarray) -> np.ndarray:
+        if name in self._made:
+            return self._made[name].ravel().take(flat)
+        return np.multiply(self._maps[name].ravel().take(flat), self._scale, dtype=np.float64)
+
+    def level_at(self, flat: np.ndarray) -> np.ndarray:
+        return self._at("level", flat)
+
+    def rms_at(self, flat: np.ndarray) -> np.ndarray:
+        return self._at("rms", flat)
+
 
 def _native(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.float64)
@@ -100,11 +161,8 @@ def detected_sky(
     level, noise = float(background.level), float(background.noise)
     if not (math.isfinite(level) and math.isfinite(noise)):
         return None
-    return FrameSky(
-        np.multiply(back, scale, dtype=np.float64),
-        np.multiply(rms, scale, dtype=np.float64),
-        level * scale,
-        noise * scale,
+    return _ScaledSky(
+        np.ascontiguousarray(back), np.ascontiguousarray(rms), scale, level * scale, noise * scale
     )
 
 
@@ -337,8 +395,8 @@ def add_significance(
         return np.ascontiguousarray(frame).ravel().take(flat)
 
     masked = off | at(np.asarray(bad, bool))
-    data = np.where(masked, 0.0, at(np.asarray(image, dtype=np.float64)) - at(sky.level))
-    variance = np.where(off, 1.0, at(sky.rms) ** 2)
+    data = np.where(masked, 0.0, at(np.asarray(image, dtype=np.float64)) - sky.level_at(flat))
+    variance = np.where(off, 1.0, sky.rms_at(flat) ** 2)
     side = 2 * reach + 1
     centre = np.arange(len(xi)) * side + reach
     stars["significance"] = significance_at(
