@@ -67,8 +67,9 @@ method's robust scatter of (flux - true) / sigma_crowded ("/crowded" rows;
 
 ``--oracles`` takes the crowded fitter apart: its final forced pass is
 repeated with one of its inputs replaced by the truth (the sky, the PSF,
-the positions of all stars, or the stars it missed added at their true
-places), and each variant's scatter over the oracle is printed per bin.
+the found stars' positions, bright ones' only or all, every true star at
+its place, or the stars it missed added there), on the fitted background
+(sky and the stars' wings), and each variant's scatter over the oracle is printed per bin.
 Case B (seed 51): the PSF and the sky change nothing in the scatter (the
 fitted sky is 0.4 e-/px above the truth: it holds the light of ~1000 stars
 below the detection limit, and the true sky biases fluxes by +0.2 sigma);

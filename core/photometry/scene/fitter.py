@@ -33,7 +33,7 @@ from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from ..noise import NoiseModel
-from .centroids import refine_positions
+from .centroids import joint_positions, phase_centre, refine_positions
 from .design import PHASES, Tables, build_design
 from .forced import (
     SceneResult,
@@ -220,10 +220,26 @@ def fit_scene(
             np.concatenate([ty, py]),
             np.concatenate([fluxes(result.table), pf]),
         )
-    # A last forced pass with every star re-centred on the residual.
+    # A last forced pass with every star re-centred on the residual, and
+    # the bright ones moved by a joint step of the whole scene.
     if len(result.table):
         x, y = refined_positions(result, frame, tables)
         flux0 = fluxes(result.table)
+        t = result.table
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bright = flux0 / np.asarray(t["flux_err"]) > st.joint_shift_snr
+        bright &= ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+        x, y = joint_positions(
+            frame,
+            result.sky,
+            frame.variance(result.model),
+            tables,
+            x,
+            y,
+            flux0,
+            np.asarray(t["stamp"]),
+            bright,
+        )
         if st.merge_dchi2 > 0:
             result, x, y, flux0 = merged(result, frame, tables, x, y, flux0, st, fwhm)
         keep = _needed(result, frame, tables, x, y, flux0, st, fwhm)
@@ -243,7 +259,7 @@ def fit_scene(
     position_errors(result, frame, tables)
     _flag_poor_fits(result, frame, fwhm, st.threshold)
     # The sky reported is the sky's alone; the stars' wings were background.
-    return replace(result, sky=result.sky - wings)
+    return replace(result, sky=result.sky - wings, wings=wings)
 
 
 def _add_peaks(
@@ -279,12 +295,6 @@ def _add_peaks(
     found = SceneStars.new(px, py, flux_est[pyi, pxi], pinned=False)
     found.snr = sig[pyi, pxi].astype(np.float64)
     return stars.extend(found)
-
-
-def _phase_centre(v: np.ndarray) -> np.ndarray:
-    """Centre of the 1/16 px phase that ``v`` falls in (where the derivative columns sit)."""
-    vi = np.floor(v + 0.5)
-    return vi - 0.5 + (np.floor((v - vi + 0.5) * PHASES) + 0.5) / PHASES
 
 
 def _joint_pass(
@@ -335,8 +345,8 @@ def _joint_pass(
         sy = np.clip(coef3[:, 2] / flux, -1.0, 1.0)
     joint &= np.isfinite(sx) & np.isfinite(sy)
     # The derivative columns sit at the star's 1/16 px phase centre.
-    nx_ = np.where(joint, _phase_centre(x) + sx, x)
-    ny_ = np.where(joint, _phase_centre(y) + sy, y)
+    nx_ = np.where(joint, phase_centre(x) + sx, x)
+    ny_ = np.where(joint, phase_centre(y) + sy, y)
     free = np.flatnonzero(~joint & ~pinned)
     if len(free):
         resid = frame.image - sky - stars_model

@@ -55,6 +55,12 @@ class SceneResult:
     sky: np.ndarray
     psf: EffectivePSF | PSFField
     passes: int
+    wings: np.ndarray | float = 0.0
+    """The stars' light beyond their stamps (:mod:`.wings`), not in ``sky``.
+
+    ``sky + wings`` is the background the last forced pass fitted the
+    stars on.
+    """
 
 
 def stamp_sizes(tables, flux: np.ndarray, sigma_sky: float, saturated: np.ndarray) -> np.ndarray:
