@@ -11,16 +11,15 @@ Simulates a night and, in the same run and each in its own interpreter:
   projects;
 - the chain again on a quarter of the night, so that peak memory can be
   compared with the number of frames (flat when frames stay on disk);
-- where the time goes: the one-worker chain under cProfile (CPU time), by step.
+- where the time goes: each step's thread CPU a frame (bench_run_steps.py), then
+  the one-worker chain under cProfile (which overcharges Python calls), by step.
 
-Times are wall clock and CPU; the machine's load average is printed with
-them, as a shared machine's wall clock says little on its own.
+Times are wall clock and CPU, with the load average (a shared machine's wall clock says little).
 
     .venv/bin/python tests/benchmarks/bench_run.py --frames 16 --size 1024
     .venv/bin/python tests/benchmarks/bench_run.py --frames 6 --size 4096
 
-``--keep DIR`` keeps the one-worker run's products in DIR, ``--compare DIR``
-prints how far this run's are from them (see bench_run_compare.py).
+``--keep DIR`` / ``--compare DIR``: the one-worker products kept / compared (bench_run_compare.py).
 
 The ``--memory-scan`` mode asks the memory question at scale with cheap steps:
 one night of the largest length (default 120 frames of 2048^2, no calibration
@@ -47,6 +46,7 @@ import time
 from pathlib import Path
 
 from bench_run_compare import agreement, keep_products, print_agreement
+from bench_run_steps import _stepped, print_steps  # noqa: F401 (_stepped: a child's)
 
 # (label, file suffix, function name): the chain's steps, as cProfile names them.
 # Rows are cumulative and may nest (the cosmic rays are part of calibration).
@@ -409,6 +409,7 @@ def main() -> None:
         if args.keep:
             keep_products(one, args.keep)
         if not args.no_profile:
+            print_steps(_child("_stepped", night, Path(tmp) / "steps"))
             prof = _child("_profiled", night, Path(tmp) / "prof", 1, None, args.profile_out)
             _print_where(prof)
 
