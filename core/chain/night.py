@@ -46,7 +46,13 @@ from ..runtime.pipeline import StepState
 from ..runtime.threads import single_thread
 from ..zeropoint import ZeroPointParams
 from .batch import executor_width, portable, run_frames
-from .blind import blind_night, run_blind_night
+from .blind import (
+    BLIND_FAILED,
+    UNCATALOGUED_FAILED,
+    blind_night,
+    run_blind_night,
+    uncatalogued_night,
+)
 from .calibrate import (
     calibration_fingerprint,
     masters_fingerprint,
@@ -401,11 +407,13 @@ def run_night(
         mine.errors.clear()
 
     with ledger.phase("frames"):
-        if blind_night(lights, params.astrometry):
+        blind = blind_night(lights, params.astrometry)
+        if blind or uncatalogued_night(lights, params.astrometry, catalog):
             blind_notes = run_blind_night(
                 lights, job, process,
                 lambda f: report_of(f).wcs if report_of(f).facts.get("wcs_ok") else None,
                 forget, state.sub(0.1, 0.9),
+                failed_note=BLIND_FAILED if blind else UNCATALOGUED_FAILED, search_after=blind,
             )  # fmt: skip
             for note in blind_notes:
                 log.warning("astrometry: %s", note)

@@ -173,3 +173,45 @@ def test_lights_pointed_without_a_scale_are_searched_a_few_at_a_time(
     assert len(fake.hints) == 3
     assert all(h.ra == pytest.approx(star["ra"]) and h.scale is None for h in fake.hints)
     assert "so the other 1 were not searched blind" in out
+
+
+def test_lights_no_catalog_answered_for_are_tried_in_full_a_few_at_a_time(
+    tmp_path_factory, tmp_path, monkeypatch, capsys
+):
+    # Lights with their pointing and scale, but offline with nothing cached and
+    # no index files: every light failed only after the search and solve-field
+    # (the asteroid 2713 night: 25 lights, 17 minutes for nothing). The first,
+    # middle and last are tried in full; the others only near their pointing.
+    raw = tmp_path_factory.mktemp("uncatalogued_night")
+    simulate_night(raw, CONFIG)
+    monkeypatch.setenv("FLUXION_CACHE_DIR", str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(step, "find_index_files", lambda: [])
+    fake = FakeSolveField(solves=None)
+    _run(raw, tmp_path, monkeypatch, fake, catalog="Gaia DR3")
+    out = capsys.readouterr().out
+    assert len(fake.hints) == 3  # the first, the middle and the last light; not the 4th
+    assert all(h.ra is not None and h.scale is not None for h in fake.hints)
+    assert "no reference catalog answered" in out and "so the other 1 were solved only" in out
+    frames = Table.read(tmp_path / "project" / "frames.ecsv")
+    assert not np.any(frames["wcs_ok"])
+    _counted_once(out)
+
+
+def test_a_light_solved_without_a_catalog_points_the_others(
+    tmp_path_factory, tmp_path, monkeypatch, capsys
+):
+    # The first light of an uncatalogued night solves by solve-field: the
+    # others take its centre and scale, and solve-field is not run again.
+    raw = tmp_path_factory.mktemp("uncatalogued_solved")
+    simulate_night(raw, CONFIG)
+    monkeypatch.setenv("FLUXION_CACHE_DIR", str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(step, "find_index_files", lambda: [])
+    fake = FakeSolveField(solves=1, light=0)
+    _run(raw, tmp_path, monkeypatch, fake, catalog="Gaia DR3")
+    out = capsys.readouterr().out
+    # Each other light once more, near the first one's solution and at its scale.
+    assert len(fake.hints) == CONFIG.n_frames
+    assert all(h.ra is not None and h.scale is not None for h in fake.hints)
+    frames = Table.read(tmp_path / "project" / "frames.ecsv")
+    assert bool(frames["wcs_ok"][0])
+    _counted_once(out)
