@@ -45,23 +45,27 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from fluxion.core.io.frames import FrameInfo
-from fluxion.core.project.results import ResultsChange, RunSummary, RunTicket, StepResults
+from fluxion.core.project.results import (
+    ResultsChange,
+    RunStatus,
+    RunSummary,
+    RunTicket,
+    StepResults,
+)
 from fluxion.core.runtime.pipeline import Cancelled, StepState
 from fluxion.widgets.image_view import ImageView
 from fluxion.widgets.param_form import ParamForm
@@ -70,7 +74,9 @@ from fluxion.widgets.plots import TimeSeriesPlot
 from ..results_signal import ResultsSignal
 from ..session import Session
 from ..workers import ErrorInfo, Task
+from .landing import FrameLanding
 from .night_axis import night_axis
+from .scroll import FormScroll, fitted, holding, scrolling
 from .stored import (
     cached_solutions,
     frame_names,
@@ -117,92 +123,6 @@ class FrameInputs:
     data: np.ndarray
     frame: FrameInfo
     context: Any = None
-
-
-class _FormScroll(QScrollArea):
-    """A scrolling parameter form that asks for at most ``FORM_HEIGHT`` px.
-
-    A step panel scrolls inside its dock; a form scroll area that asks for its
-    whole form's height pushed the result text and plots below the dock's edge
-    (the Zero point panel's 18 parameters filled a 768-pixel screen). Asking for
-    less keeps the results in sight; the form scrolls, and grows when there is room.
-    """
-
-    FORM_HEIGHT = 260
-
-    def sizeHint(self):  # noqa: N802 (Qt override)
-        hint = super().sizeHint()
-        widget = self.widget()
-        height = widget.sizeHint().height() if widget is not None else hint.height()
-        hint.setHeight(min(height + 2, self.FORM_HEIGHT))
-        return hint
-
-
-_Scroll = TypeVar("_Scroll", bound=QScrollArea)
-
-
-class _NoHeightForWidth(QVBoxLayout):
-    """A layout that does not pass its items' height-for-width on (see :func:`fitted`)."""
-
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override)
-        return False
-
-
-def fitted(widget: QWidget) -> QWidget:
-    """``widget`` in a box a scroll area fits to its viewport.
-
-    A scroll area gives a widget whose layout has height-for-width items (word-wrapped
-    result text) the whole height those items would like, not the viewport's: the
-    Zero point panel was laid out 1421 px tall in a 586-px dock, its plots below the
-    edge. In this box the panel gets the viewport's height (its minimum when larger)
-    and its own layout shares it out.
-    """
-    box = QWidget()
-    layout = _NoHeightForWidth(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(widget)
-    return box
-
-
-def scrolling(widget: QWidget, form: bool = False) -> QScrollArea:
-    """``widget`` in a frameless scroll area, so that a tall form does not set
-    a minimum height on the whole window; ``form``: one that asks for at most
-    ``_FormScroll.FORM_HEIGHT`` px (a step's parameters, above its results)."""
-    return _holding(_FormScroll() if form else QScrollArea(), widget)
-
-
-def _holding(scroll: _Scroll, widget: QWidget) -> _Scroll:
-    """``scroll``, frameless, holding ``widget`` at its width."""
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setWidget(widget)
-    return scroll
-
-
-class FrameLanding(QObject):
-    """Brings a run's frames, as a worker finishes them, into the step's results.
-
-    :meth:`land` is called on the worker; the result is kept on the GUI thread
-    (a queued signal), so that the results and what the panel shows of them
-    change together, as when the whole run ends.
-    """
-
-    _landed = Signal(object, int, object)
-
-    def __init__(self, results: StepResults[Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.results = results
-        self._landed.connect(self._keep)
-
-    def land(self, ticket: RunTicket, index: int, result: Any) -> None:
-        """Keep frame ``index``'s ``result`` for ``ticket``'s run (any thread)."""
-        try:
-            self._landed.emit(ticket, index, result)
-        except RuntimeError:  # the panel was closed while the run went on
-            pass
-
-    def _keep(self, ticket: RunTicket, index: int, result: Any) -> None:
-        self.results.put(index, result, ticket)  # dropped when the run is stale
 
 
 class StepPanel(QWidget):
@@ -361,12 +281,12 @@ class StepPanel(QWidget):
     def scroll_form(self, height: int | None = None) -> int:
         """Put the parameter form in a scroll area (tall forms) where it was; its index.
 
-        ``height``: the most it asks for (default ``_FormScroll.FORM_HEIGHT``).
+        ``height``: the most it asks for (default ``FormScroll.FORM_HEIGHT``).
         """
         layout = self.layout()
         index = layout.indexOf(self.form)
         layout.removeWidget(self.form)
-        scroll = _holding(_FormScroll(), self.form)
+        scroll = holding(FormScroll(), self.form)
         if height is not None:
             scroll.FORM_HEIGHT = height
         # It keeps its height (and the buttons their place) whatever the plots below
@@ -425,6 +345,8 @@ class StepPanel(QWidget):
             if result is not None:
                 self.show_result(index, result)
             self.redraw_overlays()
+        else:
+            self._say_running(index)
         summary = self.results.summary
         if change.finished and summary is not None and summary.text:
             self.result_label.setText(f"{summary.text}\n\n{self.result_label.text()}".strip())
@@ -447,10 +369,25 @@ class StepPanel(QWidget):
         """Cancel is enabled while one of the panel's runs is under way."""
         self.cancel_button.setEnabled(self.running())
 
+    def _say_running(self, index: int) -> None:
+        """Say that a run is under way when frame ``index`` has no result yet.
+
+        Not "Not run yet." (or another frame's text) while the run's first
+        lights are plotted.
+        """
+        if index in self.results or self.results.status is not RunStatus.RUNNING:
+            return
+        self.result_label.setText(
+            f"Running: {len(self.results)} light(s) done so far, plotted as they land; "
+            f"frame {index + 1} shows its result once it is done."
+        )
+
     def _on_frame_changed(self, index: int) -> None:
         self.plot.mark_frame(index)
         if index in self.results:
             self.show_result(index, self.results[index])
+        else:
+            self._say_running(index)
         self.redraw_overlays()  # also empties them when the frame has no result
         if index not in self.results and self.redo_box.isChecked():
             self.run_current()

@@ -58,6 +58,10 @@ def test_frames_show_as_they_land(gated, qtbot) -> None:
     assert not task.done and list(panel.results) == [lights[0]]
     panel.session.go_to(lights[0])
     qtbot.waitUntil(lambda: "sky" in panel.result_label.text(), timeout=5_000)
+    # A light not done yet says the run is under way (not another light's text).
+    panel.session.go_to(lights[1])
+    qtbot.waitUntil(lambda: panel.session.current == lights[1], timeout=5_000)
+    assert panel.result_label.text().startswith("Running: 1 light(s) done so far")
     GATE.set()
     with qtbot.waitSignal(task.finished, timeout=20_000):
         pass
