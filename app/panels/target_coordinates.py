@@ -25,6 +25,7 @@ class CoordinatesDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fixed target by coordinates")
+        self.setMinimumWidth(440)  # the fields show their examples whole
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. TrES-1 or V1143 Cyg (used in the light curve)")
         self.coords_edit = QLineEdit()
