@@ -46,6 +46,7 @@ from .forced import (
     refined_positions,
     stamp_sizes,
 )
+from .located import mislocated
 from .merge import merged
 from .peaks import new_peaks, significance
 from .psf_update import ALONE, refit_on_stamps, refit_psf, select_psf_stars
@@ -252,6 +253,17 @@ def fit_scene(
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(t["flux"]) / np.asarray(t["flux_err"])
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+    if st.located_probability > 0:
+        # So do faint stars the data cannot place where they are reported.
+        weak |= mislocated(
+            t,
+            result.residual,
+            frame.weight(frame.variance(result.model)),
+            tables,
+            fwhm,
+            radius=st.located_radius,
+            probability=st.located_probability,
+        )
     if weak.any():
         result = replace(result, table=t[~weak])
     if st.position_debias:
