@@ -435,6 +435,15 @@ class LightCurvePanel(
         task = self.session.workers.submit(
             work, name=f"Light curve of {target.name}", key="lightcurve:run"
         )
+        self.result_label.setText(
+            f"Measuring the light curve of {target.name} (progress in the status bar)..."
+        )
+        task.cancelled.connect(
+            lambda: self.result_label.setText(
+                f"Cancelled: the light curve of {target.name} was not measured; "
+                "the curve shown before (if any) is kept."
+            )
+        )
         generation = self._frames_generation
         task.result.connect(partial(self._measured_result, doc=doc, generation=generation))
         return task
@@ -539,7 +548,8 @@ class LightCurvePanel(
         x, y = [float(lc["x"][light])], [float(lc["y"][light])]
         if not np.isfinite(x[0] + y[0]):
             return  # a stored curve's frame where the target could not be placed
-        labels = ["target"]
+        # The target by its name (the one its curve and exports carry).
+        labels = [str(lc.meta.get("target") or self.target_box.currentText() or "target")]
         stars = [*run.choice.comparison] + (
             [run.choice.check] if run.choice.check is not None else []
         )

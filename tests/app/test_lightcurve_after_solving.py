@@ -65,3 +65,10 @@ def test_lights_prepared_before_solving_are_prepared_again(
         # Placed where the simulator has the star (the solution's error is ~0.1 px).
         assert np.hypot(lc["x"][k] - row["x"], lc["y"][k] - row["y"]) < 0.3
     assert np.all(np.isfinite(np.asarray(lc["mag"], float)))
+    # The target's aperture is labelled with its name on the image.
+    session.go_to(panel.frames.indices[0])
+    qtbot.waitUntil(lambda: session.current == panel.frames.indices[0], timeout=5_000)
+    panel.redraw_overlays()
+    group = panel.image_view.overlays._group("labels")
+    texts = [item.textItem.toPlainText() for item in group.childItems()]
+    assert texts[0] == "star" and "C1" in texts
