@@ -336,7 +336,10 @@ class StepPanel(QWidget):
             self.plot.clear()
             self.result_label.setText("Not run yet.")
             return
+        cancelled = change.status is RunStatus.CANCELLED and not change.restored
         if not change.frames and not change.finished:
+            if cancelled:
+                self._say_cancelled()
             return  # the status alone
         self._update_plot()
         index = self.session.current
@@ -347,6 +350,8 @@ class StepPanel(QWidget):
             self.redraw_overlays()
         else:
             self._say_running(index)
+        if cancelled:
+            self._say_cancelled()
         summary = self.results.summary
         if change.finished and summary is not None and summary.text:
             self.result_label.setText(f"{summary.text}\n\n{self.result_label.text()}".strip())
@@ -381,6 +386,18 @@ class StepPanel(QWidget):
             f"Running: {len(self.results)} light(s) done so far, plotted as they land; "
             f"frame {index + 1} shows its result once it is done."
         )
+
+    def _say_cancelled(self) -> None:
+        """Say that Cancel stopped the run and what it kept (not "Not run yet.")."""
+        index = self.session.current
+        text = (
+            f"Cancelled: the lights finished before it are kept ({len(self.results)} shown); "
+            f'"{self.run_all_button.text()}" again runs the rest.'
+        )
+        if index in self.results:
+            self.show_result(index, self.results[index])
+            text += "\n\n" + self.result_label.text()
+        self.result_label.setText(text)
 
     def _on_frame_changed(self, index: int) -> None:
         self.plot.mark_frame(index)

@@ -86,6 +86,10 @@ def test_the_panels_cancel_stops_its_run(gated, qtbot) -> None:
     # What was done before Cancel is kept; the rest was not measured.
     assert list(panel.results) == [lights[0]]
     assert panel.results.status is RunStatus.CANCELLED
+    # It says so, and shows the kept light's result below.
+    text = panel.result_label.text()
+    assert text.startswith("Cancelled: the lights finished before it are kept (1 shown)")
+    assert "sky" in text.split("\n\n", 1)[1]
     assert not other.done  # the other task goes on
     GATE.set()
     qtbot.waitUntil(lambda: other.done, timeout=20_000)
