@@ -123,17 +123,21 @@ def _inner_mass(tables, residual, weight, x, y, flux, sizes, xi0, yi0, gx, gy, i
     k = len(gx)
     tw = None if fw is None else np.repeat(fw, k, axis=0)
     stamps = gather(tables, TABLE_SIZE, "p", tmy, tmx, tx.ravel(), ty.ravel(), tw)
-    stamps = stamps.reshape(m, k, TABLE_SIZE, TABLE_SIZE).astype(np.float64)
+    # Single precision for the (stars x trials x pixels) arrays: sums of
+    # 121 products, far more precise than the probabilities need.
+    stamps = stamps.reshape(m, k * TABLE_SIZE * TABLE_SIZE).astype(np.float32)
     th = TABLE_SIZE // 2
     dt = np.arange(-th, th + 1)
-    # Window coordinates of each trial stamp's pixels.
+    # Window pixel (flat) of each trial stamp's pixels.
     r = (tyi.reshape(m, k) - yi0[:, None])[:, :, None, None] + half + dt[None, None, :, None]
     c = (txi.reshape(m, k) - xi0[:, None])[:, :, None, None] + half + dt[None, None, None, :]
-    star = np.arange(m)[:, None, None, None]
-    wd = (w * data)[star, r, c]
-    ww = w[star, r, c]
-    awa = np.einsum("mkij,mkij->mk", stamps * stamps, ww)
-    awd = np.einsum("mkij,mkij->mk", stamps, wd)
+    flat = (r * OWN_SIZE + c).reshape(m, -1)
+    wd = np.take_along_axis((w * data).reshape(m, -1).astype(np.float32), flat, axis=1)
+    ww = np.take_along_axis(w.reshape(m, -1).astype(np.float32), flat, axis=1)
+    shape = (m, k, TABLE_SIZE * TABLE_SIZE)
+    awa = np.einsum("mkp,mkp->mk", (stamps * stamps).reshape(shape), ww.reshape(shape))
+    awd = np.einsum("mkp,mkp->mk", stamps.reshape(shape), wd.reshape(shape))
+    awa, awd = awa.astype(np.float64), awd.astype(np.float64)
     good = awa > 0
     safe = np.where(good, awa, 1.0)
     # Chi-square drop of the star at each trial position with its flux
