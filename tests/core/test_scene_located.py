@@ -110,3 +110,31 @@ def test_the_cut_leaves_out_exactly_the_unlikely_stars(fits):
         # The model is the same: the kept stars' fluxes do not change.
         flux_kept = np.asarray(t_all["flux"])[~dropped][i]
         np.testing.assert_allclose(np.asarray(t_cut["flux"]), flux_kept, rtol=1e-9)
+
+
+def test_in_a_crowded_field_the_stars_left_out_are_mostly_misplaced():
+    # Case B's density (5000 stars per 1024^2) on a quarter of its area:
+    # ~980 reported stars a frame, ~12 of them more than 1 px from any
+    # true star (the true PSF given).
+    from fluxion.core.photometry.synthetic import star_field
+
+    misplaced, unlikely = [], []
+    for seed in (11, 12, 13):
+        field = star_field((512, 512), 1250, sky=SKY, read_noise=RN, seed=seed)
+        result = fit_scene(
+            field.image,
+            noise=NOISE,
+            psf=PSF,
+            settings=replace(SceneSettings(), psf_refit=False, located_probability=0.0),
+        )
+        t = result.table
+        truth = np.c_[field.truth["x"], field.truth["y"]]
+        misplaced.append(cKDTree(truth).query(np.c_[t["x"], t["y"]])[0] > 1.0)
+        snr = _fitted_flux(t) / np.asarray(t["flux_err"])
+        unlikely.append((_probability(result) < 0.75) & (snr < 3.0 * PSF.fwhm))
+    off, low = np.concatenate(misplaced), np.concatenate(unlikely)
+    # The cut takes out a small part of the table (15 of 2936 stars, 5 of
+    # them misplaced), and the stars it leaves out are misplaced many
+    # times more often (1 in 3) than those it keeps (1 in 94).
+    assert low.sum() < 0.02 * len(low)
+    assert off[low].mean() > 5.0 * off[~low].mean()
