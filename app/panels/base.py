@@ -340,6 +340,7 @@ class StepPanel(QWidget):
         if not change.frames and not change.finished:
             if cancelled:
                 self._say_cancelled()
+            self._say_running(self.session.current)  # a run begins
             return  # the status alone
         self._update_plot()
         index = self.session.current

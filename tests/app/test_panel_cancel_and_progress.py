@@ -53,6 +53,7 @@ def test_frames_show_as_they_land(gated, qtbot) -> None:
     assert panel.result_label.text() == "Not run yet."
     task = panel.run_all()
     assert task is not None
+    assert panel.result_label.text().startswith("Running: 0 light(s) done so far")
     # The first light is plotted and its sky shown while the others still wait.
     qtbot.waitUntil(lambda: _plotted(panel) == 1, timeout=20_000)
     assert not task.done and list(panel.results) == [lights[0]]
