@@ -75,6 +75,15 @@ over frames: case A seeds 1-8 +0.052 / 0.107 -> +0.039 / 0.098 sigma
 PSF_ALONE = 0.0
 """px: no other fitted star this near a star of those refits (their neighbours are subtracted)."""
 
+NEWTON_NEIGHBOURS = 2.0
+"""FWHMs: only bright stars with a neighbour this near take the final joint step.
+
+(0: all bright stars.) An isolated star's per-star re-centring is already
+the joint solution's; fewer derivative columns make the step cheaper. Case
+B seeds 191+192: the scatter per bin from 1e3 e- the same to 0.001 sigma,
+completeness and false detections unchanged, 0.15 s less CPU a frame.
+"""
+
 SKY_MASK_SIGMA = 0.3
 """The mesh sky ignores pixels where the stars' model exceeds this many sky sigmas.
 
@@ -230,6 +239,8 @@ def fit_scene(
         with np.errstate(divide="ignore", invalid="ignore"):
             bright = flux0 / np.asarray(t["flux_err"]) > st.joint_shift_snr
         bright &= ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+        if NEWTON_NEIGHBOURS > 0:
+            bright &= _has_neighbour(x, y, NEWTON_NEIGHBOURS * fwhm)
         x, y = joint_positions(
             frame,
             result.sky,
@@ -472,6 +483,15 @@ def _saturated_stars(img: np.ndarray, sat: np.ndarray):
     com = np.array(center_of_mass(sat, labels, idx)).reshape(-1, 2)
     flux = np.asarray(ndi_sum(img, labels, idx), dtype=np.float64) * 2.0
     return com[:, 1], com[:, 0], flux
+
+
+def _has_neighbour(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """True for stars with another star closer than ``radius``."""
+    out = np.zeros(len(x), dtype=bool)
+    if len(x) > 1:
+        pairs = cKDTree(np.c_[x, y]).query_pairs(radius, output_type="ndarray")
+        out[pairs.ravel()] = True
+    return out
 
 
 def _unique(x, y, flux, radius):
