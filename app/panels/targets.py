@@ -92,6 +92,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         # Targets made before the lights are ready, when the project's own are
         # not read yet (see _save_targets).
         self._made_early: set[str] = set()
+        self.waiting_clicks: list[tuple[str, int, float, float, bool]] = []
         self.predictions: dict[str, Table] = {}
         self.ephemerides: dict[str, Ephemeris] = {}
         self.known: Table | None = None
@@ -155,7 +156,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         super()._on_sequence()
         self.frames, self._preparing, self._unsolved_frames = None, None, False
         self.targets, self.predictions, self.ephemerides, self.known = [], {}, {}, None
-        self._made_early = set()
+        self._made_early, self.waiting_clicks = set(), []
         self._refresh_lists()
         self._redraw()
         # Following the field through every light is seconds of work: it waits
@@ -220,7 +221,9 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
                 "once the lights are ready."
             )
         else:
-            text += " Targets can be made meanwhile; clicks wait for the lights."
+            text += " Targets can be made and clicked meanwhile: clicks are placed once ready."
+        if self.waiting_clicks:
+            text += f" {len(self.waiting_clicks)} click(s) waiting."
         self.result_label.setText(text)
 
     def _waiting_targets(self) -> list[str]:
@@ -237,6 +240,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             return
         self.frames = frames
         self._load_targets()
+        self.place_waiting_clicks()
         if self._unsolved_frames and self.in_front:
             self.prepare_frames()  # solved while these were prepared
 

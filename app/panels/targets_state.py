@@ -36,6 +36,9 @@ class TargetsState(StepPanel):
     known: Table | None
     marks: TargetMarks | None
     click_list: QListWidget
+    target_list: QListWidget
+    #: Clicks made before the lights were ready: (target, frame index, x, y, as clicked).
+    waiting_clicks: list[tuple[str, int, float, float, bool]]
     mark_box: QCheckBox
 
     if TYPE_CHECKING:

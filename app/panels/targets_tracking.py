@@ -46,17 +46,27 @@ class TargetTrackingMixin(TargetsState):
         keep = bool(Qt.KeyboardModifier(modifiers) & Qt.KeyboardModifier.ShiftModifier)
         self.add_click(x, y, as_clicked=keep)
 
-    def add_click(self, x: float, y: float, *, as_clicked: bool = False) -> Task | None:
-        """Mark the selected target at (x, y) in the current frame, then refit.
+    def add_click(
+        self, x: float, y: float, *, as_clicked: bool = False, index: int | None = None
+    ) -> Task | None:
+        """Mark the selected target at (x, y) in the current frame (or ``index``), then refit.
 
         The click is refined to the centroid in a worker unless ``as_clicked``;
-        without a target a new moving one is made.
+        without a target a new moving one is made. A click before the lights
+        are ready is kept and placed once they are (:meth:`place_waiting_clicks`).
         """
-        light = self._light_of(self.session.current)
+        index = self.session.current if index is None else index
         if self.frames is None:
+            early = self.current_target or self.new_target("moving")
+            self.waiting_clicks.append((early.name, index, x, y, as_clicked))
             self.prepare_frames()
-            self.result_label.setText("The lights are still being prepared; click again shortly.")
+            self.result_label.setText(
+                f"{early.name}: click in frame {index + 1} kept "
+                f"({len(self.waiting_clicks)} waiting); it is placed once the lights are "
+                "prepared for tracking."
+            )
             return None
+        light = self._light_of(index)
         if light is None:
             self.result_label.setText("This frame is not a light frame: show a light to click.")
             return None
@@ -79,6 +89,16 @@ class TargetTrackingMixin(TargetsState):
         task = self.session.workers.submit(work, name=f"Centroiding the click in light {light + 1}")
         task.result.connect(lambda res, n=name: self._clicked(n, *res))
         return task
+
+    def place_waiting_clicks(self) -> None:
+        """Place the clicks made while the lights were prepared (they are ready now)."""
+        waiting, self.waiting_clicks = self.waiting_clicks, []
+        for name, index, x, y, as_clicked in waiting:
+            row = next((k for k, t in enumerate(self.targets) if t.name == name), None)
+            if row is None:
+                continue  # removed meanwhile
+            self.target_list.setCurrentRow(row)
+            self.add_click(x, y, as_clicked=as_clicked, index=index)
 
     def _clicked(self, name: str, click: Click, message: str) -> None:
         t = self.target(name)

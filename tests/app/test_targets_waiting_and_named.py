@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -21,7 +22,7 @@ def test_saved_targets_and_progress_while_the_lights_are_prepared(
     import fluxion.app.panels.targets as targets_module
     from fluxion.app.panels.targets import TargetsPanel
 
-    night, folder, _, config = run_project
+    night, folder, star, config = run_project
     saved = [d["name"] for d in json.loads((folder / "project.json").read_text())["targets"]]
     assert saved
     gate = threading.Event()
@@ -45,14 +46,25 @@ def test_saved_targets_and_progress_while_the_lights_are_prepared(
         assert [i.text().split(" (")[0] for i in items] == saved
         assert all(not (i.flags() & Qt.ItemFlag.ItemIsEnabled) for i in items)
         assert panel.current_target is None and panel.frames is None
+        # A click now is kept (on a new target) and placed once the lights are ready.
+        first = panel.session.light_indices()[0]
+        assert panel.add_click(float(star["x"]) + 1.5, float(star["y"]) - 1.0, index=first) is None
+        assert "click in frame" in panel.result_label.text()
+        assert len(panel.waiting_clicks) == 1
+        clicked = panel.waiting_clicks[0][0]
+        assert clicked not in saved
     finally:
         gate.set()
     qtbot.waitUntil(lambda: panel.frames is not None, timeout=60_000)
-    assert [t.name for t in panel.targets] == saved
-    assert panel.target_list.count() == len(saved)
+    assert [t.name for t in panel.targets] == [*saved, clicked]
+    assert panel.target_list.count() == len(saved) + 1
     assert panel.target_list.item(0).flags() & Qt.ItemFlag.ItemIsEnabled
-    assert panel.current_target is not None and panel.current_target.name == saved[0]
-    assert f"{config.n_frames} lights ready" in panel.result_label.text()
+    # The waiting click is placed: refined onto the star (the simulator's position).
+    qtbot.waitUntil(lambda: len(panel.target(clicked).track.clicks) == 1, timeout=20_000)
+    click = panel.target(clicked).track.clicks[0]
+    assert click.frame == 0 and click.refined
+    assert np.hypot(click.x - star["x"], click.y - star["y"]) < 0.3
+    assert not panel.waiting_clicks
 
 
 def test_a_target_by_coordinates_gets_the_name_typed(open_panel, demo_night, qtbot) -> None:
