@@ -96,6 +96,10 @@ class SceneSettings:
     - at 0.8: 0.953/82, 0.950/98, 0.949/103, 0.954/91;
     - the S/N cut at 5.0 instead: 0.954/98, 0.951/123, 0.952/113, 0.955/100.
 
+    With the bright stars' joint final step (bench_photometry, crowdsource
+    in the same runs): 171+172 0.956/103 (crowdsource 0.901/96), 1+2
+    0.953/116 (0.900/83), 201+202 0.954/98 (0.900/97). Case FB seed 1:
+    0.960/43 -> 0.959/40; case A seeds 101+102: 0.975/9 -> 0.974/5.
     Isolated stars at S/N 5.8: 44 of 1740 left out, 13 of them misplaced
     (tests/core/test_scene_located.py).
     """
