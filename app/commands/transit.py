@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from fluxion.core.transit.data import TransitDataError, read_transit_data
     from fluxion.core.transit.outputs import ObservationInfo, write_transit_outputs
     from fluxion.core.transit.plots import plot_tables
-    from fluxion.core.transit.run import TransitParams, fit_transit
+    from fluxion.core.transit.run import TransitParams, fit_transit, geometry_text
 
     from .progress import TerminalProgress
 
@@ -159,11 +159,12 @@ def run(args: argparse.Namespace) -> int:
         f"mid-transit {v['tmid']:.5f} +/- {e['tmid']:.5f} BJD_TDB "
         f"(O-C {tm['o_minus_c_min']:+.1f} +/- {tm['o_minus_c_err_min']:.1f} min, epoch "
         f"{tm['epoch']}); Rp/Rs {v['rp_rs']:.4f} +/- {e['rp_rs']:.4f}; depth "
-        f"{v['depth'] * 100:.2f} %; a/Rs {v['a_rs']:.2f}; inc {v['inc_deg']:.2f} deg"
+        f"{v['depth'] * 100:.2f} +/- {e['depth'] * 100:.2f} %; {geometry_text(result)}"
     )
     print(
         f"detrending: {', '.join(result.detrending) or 'none'} (BIC {result.bic:.1f}); "
-        f"residual rms {result.residual_rms * 1000:.2f} ppt; beta {result.beta:.2f}; "
+        f"residual rms {result.residual_rms * 1000:.2f} ppt; chi2/dof "
+        f"{result.noise_scale**2:.2f} (errors scaled to 1); beta {result.beta:.2f}; "
         f"{result.method}; {result.n_points} points, {result.n_clipped} clipped"
     )
     for note in result.notes:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.transit.ephemeris import Ephemeris, EphemerisError
-from fluxion.core.transit.run import TransitParams
+from fluxion.core.transit.run import TransitParams, geometry_text
 
 from ..workers import ErrorInfo, Task
 from . import transit_plots as tp
@@ -213,9 +213,10 @@ class TransitPanel(StepPanel):
             f"Tc = {v['tmid']:.5f} +/- {e['tmid']:.5f} BJD_TDB; O-C {tm['o_minus_c_min']:+.1f} "
             f"+/- {tm['o_minus_c_err_min']:.1f} min (epoch {tm['epoch']})",
             f"Rp/Rs {v['rp_rs']:.4f} +/- {e['rp_rs']:.4f}; depth {100 * v['depth']:.2f} "
-            f"+/- {100 * e['depth']:.2f} %; a/Rs {v['a_rs']:.2f}; i {v['inc_deg']:.2f} deg",
+            f"+/- {100 * e['depth']:.2f} %; {geometry_text(result)}",
             f"detrending: {', '.join(result.detrending) or 'none'} (BIC {result.bic:.1f}); "
-            f"rms {1e3 * result.residual_rms:.2f} ppt; beta {result.beta:.2f}; {result.method}",
+            f"rms {1e3 * result.residual_rms:.2f} ppt; chi2/dof {result.noise_scale**2:.2f}; "
+            f"beta {result.beta:.2f}; {result.method}",
             *result.notes,
         ]
         self.result_label.setText("\n".join(lines))

@@ -34,11 +34,17 @@ from .model import TransitCurve, TransitShape, durations
 from .noise import RedNoise, red_noise_beta
 from .sampling import Posterior, sample_posterior
 from .setup import make_setup
-from .systematics import bic, candidate_sets, design_matrix, regressors_from_columns
+from .systematics import (
+    baseline_spread,
+    bic,
+    candidate_sets,
+    design_matrix,
+    regressors_from_columns,
+)
 
 __all__ = [
     "LEAST_SQUARES_GEOMETRY_NOTE", "TransitParams", "TransitResult", "fit_transit",
-    "parameters_note",
+    "parameters_note", "geometry_text",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -176,6 +182,14 @@ def parameters_note(setup: FitSetup, eph: Ephemeris, ld: LimbDarkening) -> str:
     return f"fitted: {', '.join(fitted)} and the baseline; held: {'; '.join(held)}"
 
 
+#: Said when no archive gives a/Rs and the inclination.
+NO_GEOMETRY_NOTE = (
+    "no a/Rs or inclination known (the planet was not looked up): both come from this "
+    "night alone, and with little baseline around the transit they trade off against "
+    "the baseline's trend (a long, grazing transit); look the planet up for them"
+)
+
+
 def _robust_sigma(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
@@ -243,7 +257,10 @@ def _select(
         fit = least_squares_fit(problem)
         n_par = len(setup.free) + 1 + len(names)
         score = bic(fit.weighted_rss, len(data), n_par)
-        table.append({"regressors": list(names), "bic": score, "chi2": fit.chi2})
+        found = problem.values(fit.theta)
+        found["depth"] = problem.shape(fit.theta).depth
+        table.append({"regressors": list(names), "bic": score, "chi2": fit.chi2,
+                      "values": {k: found[k] for k in SPREAD_PARAMETERS}})  # fmt: skip
         if best is None or score < best[0]:
             best = (score, names, fit, problem)
         if state is not None:
@@ -290,6 +307,7 @@ def fit_transit(
     regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])
     if eph.a_rs is None:
         setup = _start_from_data(data, regs, setup)
+        notes.append(NO_GEOMETRY_NOTE)
     max_terms = _max_regressors(data, setup, p.max_regressors)
     if max_terms < p.max_regressors:
         notes.append(
@@ -335,7 +353,12 @@ def fit_transit(
     derived = _derived(problem, posterior, shape, fit)
     for k, (v, lo, hi) in derived.items():
         values[k], err_lo[k], err_hi[k] = v, lo, hi
+    spread = _baseline_spread(table, setup.free)
+    for k, extra in spread.items():
+        err_lo[k], err_hi[k] = math.hypot(err_lo[k], extra), math.hypot(err_hi[k], extra)
     errors = {k: 0.5 * (err_lo[k] + err_hi[k]) for k in values}
+    if len(table) > 1:
+        notes.append(_spread_note(spread, errors))
     model = _model_arrays(data, regs, names, problem, shape, keep, sigma)
     resid_rel = model["residual"][keep]
     timing = eph.o_minus_c(values["tmid"], errors["tmid"])
@@ -358,6 +381,41 @@ def fit_transit(
         method="emcee" if posterior is not None else "least squares",
         sampler=_sampler_facts(posterior), model=model, notes=tuple(notes),
     )  # fmt: skip
+
+
+def geometry_text(result: TransitResult) -> str:
+    """a/Rs and the inclination as a result line says them: with errors, or held."""
+    v, e = result.values, result.errors
+    if "a_rs" not in result.free:
+        return f"a/Rs {v['a_rs']:.2f}, i {v['inc_deg']:.2f} deg (held)"
+    return (
+        f"a/Rs {v['a_rs']:.2f} +/- {e['a_rs']:.2f}, i {v['inc_deg']:.2f} +/- {e['inc_deg']:.2f} deg"
+    )
+
+
+#: Parameters whose spread over the baselines enters their errors.
+SPREAD_PARAMETERS = ("tmid", "rp_rs", "a_rs", "b", "depth")
+
+
+def _baseline_spread(table: list[dict], free: tuple[str, ...]) -> dict[str, float]:
+    """Each fitted parameter's spread over the candidate baselines (systematics.baseline_spread)."""
+    keys = [k for k in SPREAD_PARAMETERS if k in free or k == "depth"]
+    bics = np.array([r["bic"] for r in table])
+    vals = np.array([[r["values"][k] for k in keys] for r in table])
+    return dict(zip(keys, (float(x) for x in baseline_spread(bics, vals)), strict=True))
+
+
+def _spread_note(spread: dict[str, float], errors: dict[str, float]) -> str:
+    """How much the baselines' spread adds to the mid-time's and the depth's errors."""
+    parts = []
+    for k, label, unit, scale in (("tmid", "mid-time", "min", 1440.0),
+                                  ("depth", "depth", "%", 100.0)):  # fmt: skip
+        if k in spread:
+            parts.append(f"{label} {scale * spread[k]:.2g} {unit} of {scale * errors[k]:.2g}")
+    return (
+        "the errors hold the spread over the candidate baselines (weighted by their BIC): "
+        + ", ".join(parts)
+    )
 
 
 def _summaries(problem: TransitProblem, fit: LeastSquares, posterior: Posterior | None):

@@ -12,6 +12,13 @@ Regressors are standardised (zero mean, unit spread), so the coefficients are
 comparable and the normal equations well conditioned. Which ones enter is
 decided by the Bayesian information criterion over all small subsets
 (:func:`candidate_sets`); a second-order time term only with the first.
+
+The chosen baseline is one of several the data hardly tell apart when the
+out-of-transit stretch is short, and the depth and mid-time move with it.
+:func:`baseline_spread` gives that spread, each baseline weighted by
+exp(-BIC/2) (Bayesian model averaging with the BIC's approximation of the
+evidence, as Gibson 2014, MNRAS 445, 3401, does for transit systematics), to
+add to the chosen baseline's errors.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["REGRESSORS", "regressors_from_columns", "candidate_sets", "design_matrix", "bic"]
+__all__ = [
+    "REGRESSORS", "regressors_from_columns", "candidate_sets", "design_matrix", "bic",
+    "baseline_spread",
+]  # fmt: skip
 
 #: Candidate regressors, in the order they are tried and reported.
 REGRESSORS = ("airmass", "fwhm", "sky", "x", "y", "time", "time2", "comp_flux")
@@ -118,3 +128,31 @@ def bic(weighted_rss: float, n_points: int, n_parameters: int) -> float:
     residuals, not on how well the photometric errors were guessed.
     """
     return float(n_points * np.log(weighted_rss / n_points) + n_parameters * np.log(n_points))
+
+
+def baseline_spread(bics: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The spread of each parameter over the baselines, weighted by their evidence.
+
+    Parameters
+    ----------
+    bics : ndarray, shape (m,)
+        BIC of each candidate baseline.
+    values : ndarray, shape (m, p)
+        Each baseline's best parameters.
+
+    Returns
+    -------
+    ndarray, shape (p,)
+        sqrt(sum_i w_i (v_i - vbar)^2), w_i proportional to exp(-BIC_i / 2) and
+        vbar = sum_i w_i v_i: the model-averaged variance is the chosen fit's
+        plus this one squared. Zero when one baseline holds all the weight.
+    """
+    bics = np.asarray(bics, dtype=float)
+    values = np.asarray(values, dtype=float).reshape(len(bics), -1)
+    ok = np.isfinite(bics) & np.all(np.isfinite(values), axis=1)
+    if not ok.any():
+        return np.zeros(values.shape[1])
+    w = np.exp(-0.5 * (bics[ok] - bics[ok].min()))
+    w /= w.sum()
+    mean = w @ values[ok]
+    return np.sqrt(w @ (values[ok] - mean) ** 2)

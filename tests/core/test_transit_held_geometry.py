@@ -25,6 +25,7 @@ from fluxion.core.transit.limb_darkening import limb_darkening
 from fluxion.core.transit.model import TransitShape, inclination
 from fluxion.core.transit.run import TransitParams, fit_transit
 from fluxion.core.transit.setup import resolved_geometry
+from fluxion.core.transit.systematics import baseline_spread
 
 PERIOD = 3.0300689
 STAR = {"teff": 5230.0, "logg": 4.6, "feh": 0.0}
@@ -66,6 +67,30 @@ def test_held_geometry_is_said_with_its_source():
     assert "a/Rs 10.50 and inclination 88.36 deg (b 0.30; NASA Exoplanet Archive" in said
 
 
+def test_held_geometry_mid_time_and_depth_unbiased_with_honest_errors_over_many_draws():
+    """Least-squares errors over 100 draws, the archive's geometry the truth.
+
+    The depth's errors hold the spread over the candidate baselines
+    (core/transit/systematics.baseline_spread): without it a draw whose BIC
+    chose a time trend for the airmass one missed its depth by 5.6 sigma and
+    the pulls' width was 1.19; with it 1.02. The mid-time's width is 1.16-1.19
+    over seeds (2026, 77), with the sampler's errors as with least squares: its
+    errors are some 15 % short on 3-minute cadence, an open question.
+    """
+    rng = np.random.default_rng(2026)
+    params = TransitParams(filter="V", mcmc_steps=0, max_regressors=1)
+    pulls = []
+    for k in range(100):
+        table, truth = _draw(rng, 3000 + k)
+        result = fit_transit(transit_data_from_table(table), ARCHIVE, params)
+        pulls.append([(result.values[p] - truth[p]) / result.errors[p] for p in ("tmid", "depth")])
+    pulls = np.asarray(pulls)
+    mean, sd = pulls.mean(axis=0), pulls.std(axis=0, ddof=1)
+    # Unbiased within 3 standard errors of a mean of 100 unit pulls.
+    assert np.all(np.abs(mean) < 0.3), mean
+    assert np.all((sd > 0.8) & (sd < 1.2)), sd
+
+
 def _run_curve() -> Table:
     """A light curve as ``fluxion run`` writes it: mag from each frame's zero point."""
     table, _ = _draw(np.random.default_rng(5), 5)
@@ -100,3 +125,12 @@ def test_a_calibrated_run_curve_reads_its_magnitudes_not_the_raw_counts():
     assert len(data) == n - 2 and data.dropped == {"not photometrically calibrated": 2}
     expected = 10 ** (-0.4 * np.delete(np.asarray(lc["mag"]), [4, 9]))
     assert np.allclose(data.flux / np.median(data.flux), expected / np.median(expected))
+
+
+def test_baseline_spread_weights_the_baselines_by_their_bic():
+    # Two baselines 2 apart in BIC: weights 1 / (1 + e^-1) and e^-1 / (1 + e^-1).
+    w = 1.0 / (1.0 + np.exp(-1.0))
+    spread = baseline_spread(np.array([10.0, 12.0]), np.array([[0.0, 5.0], [1.0, 5.0]]))
+    assert spread == pytest.approx([np.sqrt(w * (1.0 - w)), 0.0])
+    # One baseline far better: it holds all the weight.
+    assert baseline_spread(np.array([0.0, 60.0]), np.array([[0.0], [1.0]]))[0] < 1e-6
