@@ -116,15 +116,19 @@ def test_a_run_curve_without_calibration_is_refused_with_the_reason():
         transit_data_from_table(lc, "night.ecsv")
 
 
-def test_a_calibrated_run_curve_reads_its_magnitudes_not_the_raw_counts():
+def test_a_calibrated_run_curve_is_fitted_with_its_zero_points_as_the_transparency():
     lc = _run_curve()
     n = len(lc)
     lc["calibrated"][[4, 9]] = False
     data = transit_data_from_table(lc, "night.ecsv")
-    assert data.source.startswith("mag (calibrated magnitude")
+    assert data.source.startswith("flux (the target's counts")
     assert len(data) == n - 2 and data.dropped == {"not photometrically calibrated": 2}
-    expected = 10 ** (-0.4 * np.delete(np.asarray(lc["mag"]), [4, 9]))
-    assert np.allclose(data.flux / np.median(data.flux), expected / np.median(expected))
+    counts = np.delete(np.asarray(lc["flux"]), [4, 9])
+    assert np.allclose(data.flux / np.median(data.flux), counts / np.median(counts))
+    # The throughput each frame's zero point measured: the extinction put in.
+    throughput = np.delete(1.0 - 0.3 * np.linspace(0, 1, n), [4, 9])
+    assert np.allclose(data.columns["comp_flux"] / throughput, data.columns["comp_flux"][0]
+                       / throughput[0])  # fmt: skip
 
 
 def test_baseline_spread_weights_the_baselines_by_their_bic():
