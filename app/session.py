@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -37,10 +36,12 @@ from fluxion.core.io.names import FrameNames
 from fluxion.core.io.sequence import Sequence, scan
 from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.document import Project
+from fluxion.core.project.earlier import earlier_project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.project.results import ResultsChange, SessionResults
 from fluxion.core.runtime.pipeline import StepState
 
+from .project_folder import default_project_folder, user_projects_folder
 from .results_signal import ResultsSignal
 from .settings import Settings
 from .workers import ErrorInfo, Task, WorkerPool
@@ -155,36 +156,6 @@ def _colour(frame, data: np.ndarray) -> tuple[np.ndarray, int] | None:
     if not pattern or (frame.shape is not None and tuple(frame.shape) != data.shape):
         return None
     return colour_picture(data, pattern)
-
-
-def user_projects_folder() -> Path:
-    """Where unsaved projects keep their products: ``$FLUXION_PROJECTS``, else
-    ``~/Fluxion/projects``."""
-    env = os.environ.get("FLUXION_PROJECTS", "").strip()
-    return Path(env).expanduser() if env else Path.home() / "Fluxion" / "projects"
-
-
-def default_project_folder(project: Project) -> Path:
-    """Where an unsaved project goes when a step first writes products.
-
-    The demo night's own folder for the demo (Fluxion wrote it) when it can
-    be written; else a new folder under :func:`user_projects_folder` named
-    after the night. Never beside or inside the user's data: an observer's
-    night folder may be read-only, shared, or a card, and products appearing
-    next to it unasked were a surprise. The window says where they go.
-    """
-    name = project.name if project.name not in ("", "untitled") else ""
-    if project.inputs:
-        parent = Path(project.inputs[0]).resolve().parent
-        if (parent / "truth" / "night.json").is_file() and os.access(parent, os.W_OK):
-            return parent  # the simulated demo night
-        name = name or parent.name
-    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "untitled"
-    base = user_projects_folder() / safe
-    folder, k = base, 2
-    while (folder / "project.json").exists():  # another project's: never mixed
-        folder, k = base.with_name(f"{base.name}-{k}"), k + 1
-    return folder
 
 
 def _preview(data: np.ndarray) -> tuple[np.ndarray, int] | None:
@@ -373,18 +344,25 @@ class Session(QObject):
         files = [Path(p) for p in paths]
         executor = self.workers.frame_executor
 
-        def work(state: StepState) -> tuple[list, list]:
+        projects = user_projects_folder()
+
+        def work(state: StepState) -> tuple[list, list, Project | None]:
             frames = scan(files, state=state, executor=executor)
-            return [f for f in frames if f.usable], [f for f in frames if not f.usable]
+            usable = [f for f in frames if f.usable]
+            # The night opened before and not saved elsewhere: its project again.
+            earlier = (
+                None if project is not None else earlier_project([f.path for f in usable], projects)
+            )
+            return usable, [f for f in frames if not f.usable], earlier
 
         task = self.workers.submit(work, name=f"Reading headers of {files[0].name}", key="open")
         task.result.connect(lambda res: self._opened(res, project, files))
         return task
 
     def _opened(
-        self, result: tuple[list, list], project: Project | None, paths: list[Path]
+        self, result: tuple[list, list, Project | None], project: Project | None, paths: list[Path]
     ) -> None:
-        usable, unusable = result
+        usable, unusable, earlier = result
         for f in unusable:
             log.warning("%s cannot be used: %s", f.path.name, "; ".join(f.problems) or "no image")
         if not usable:
@@ -397,6 +375,12 @@ class Session(QObject):
                 )
             )
             return
+        if project is None and earlier is not None:
+            project = earlier
+            self.status_message.emit(
+                f"This night was opened before: its project in {earlier.folder} goes on, with "
+                "the steps already run (File > Save project as... moves it elsewhere)"
+            )
         if project is None:
             project = Project.from_inputs([f.path for f in usable])
         if REFERENCE_CATALOG not in project.steps:

@@ -37,6 +37,14 @@ def _unsaved_projects_folder(tmp_path_factory):
         os.environ["FLUXION_PROJECTS"] = old
 
 
+@pytest.fixture(autouse=True)
+def _own_unsaved_projects_folder(tmp_path_factory, monkeypatch):
+    """Each test its own projects folder: a night opened again finds its earlier
+    unsaved project there (``fluxion.core.project.earlier``), so one test's project
+    must not become the next one's."""
+    monkeypatch.setenv("FLUXION_PROJECTS", str(tmp_path_factory.mktemp("projects")))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ../shared/data; skips the test when the folder is absent."""

@@ -4,6 +4,7 @@ inside the observer's frames, and the window says where."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from fluxion.app.session import default_project_folder, user_projects_folder
 from fluxion.core.project.document import Project
+from fluxion.core.project.earlier import earlier_project
 
 
 def _night(root: Path) -> Path:
@@ -63,3 +65,55 @@ def test_the_window_says_where_an_unsaved_project_s_products_go(
     store = session.product_store()
     assert store.folder.parent == user_projects_folder()
     assert any(str(store.folder) in m and "not written" in m for m in messages)
+
+
+def _saved(folder: Path, inputs: list[Path], name: str = "night") -> Project:
+    project = Project.from_inputs(inputs, name=name)
+    project.save(folder)
+    return project
+
+
+def test_the_earlier_project_of_the_same_frames_is_found(tmp_path):
+    night = _night(tmp_path / "data")
+    (night / "light_0002.fits").write_bytes(b"")
+    frames = sorted(night.glob("*.fits"))
+    projects = tmp_path / "projects"
+    _saved(projects / "other", [frames[0]])  # one frame fewer: another project
+    first = _saved(projects / "2024-05-01_M13", frames)
+    (projects / "damaged").mkdir()
+    (projects / "damaged" / "project.json").write_text("{not json")
+    found = earlier_project(frames, projects)
+    assert found is not None and found.folder == first.folder
+    assert set(found.inputs) == {f.resolve() for f in frames}
+    # Two of them: the one saved last goes on.
+    later = _saved(projects / "2024-05-01_M13-2", frames)
+    os.utime(later.file, (later.file.stat().st_mtime + 10,) * 2)
+    found = earlier_project(frames, projects)
+    assert found is not None and found.folder == later.folder
+    assert earlier_project([tmp_path / "elsewhere.fits"], projects) is None
+    assert earlier_project(frames, tmp_path / "no such folder") is None
+
+
+def test_a_night_opened_again_goes_on_with_its_project(
+    window, qtbot, open_and_wait, demo_night: Path, tmp_path
+) -> None:
+    # A copy of the demo's lights without its truth: an observer's night, whose
+    # unsaved project goes to the user's projects folder.
+    night = tmp_path / "night"
+    night.mkdir()
+    for path in sorted(demo_night.glob("light_*.fits"))[:3]:
+        shutil.copy(path, night / path.name)
+    open_and_wait(window, night)
+    session = window.session
+    store = session.product_store()
+    assert store.folder.parent == user_projects_folder()
+    session.project.targets.append({"name": "V1", "kind": "fixed", "ra": 10.0, "dec": 20.0})
+    session.project.save()
+    first = session.project.folder
+    messages: list[str] = []
+    session.status_message.connect(messages.append)
+    open_and_wait(window, night)
+    assert session.project.folder == first  # not a new '-2' project
+    assert [t["name"] for t in session.project.targets] == ["V1"]
+    assert any(str(first) in m and "opened before" in m for m in messages)
+    assert sorted(p.name for p in user_projects_folder().iterdir()) == [first.name]

@@ -1,0 +1,41 @@
+"""Where an unsaved project's products go: the user's projects folder, never the frames'."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from fluxion.core.project.document import Project
+
+__all__ = ["default_project_folder", "user_projects_folder"]
+
+
+def user_projects_folder() -> Path:
+    """Where unsaved projects keep their products: ``$FLUXION_PROJECTS``, else
+    ``~/Fluxion/projects``."""
+    env = os.environ.get("FLUXION_PROJECTS", "").strip()
+    return Path(env).expanduser() if env else Path.home() / "Fluxion" / "projects"
+
+
+def default_project_folder(project: Project) -> Path:
+    """Where an unsaved project goes when a step first writes products.
+
+    The demo night's own folder for the demo (Fluxion wrote it) when it can
+    be written; else a new folder under :func:`user_projects_folder` named
+    after the night. Never beside or inside the user's data: an observer's
+    night folder may be read-only, shared, or a card, and products appearing
+    next to it unasked were a surprise. The window says where they go.
+    """
+    name = project.name if project.name not in ("", "untitled") else ""
+    if project.inputs:
+        parent = Path(project.inputs[0]).resolve().parent
+        if (parent / "truth" / "night.json").is_file() and os.access(parent, os.W_OK):
+            return parent  # the simulated demo night
+        name = name or parent.name
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "untitled"
+    base = user_projects_folder() / safe
+    folder, k = base, 2
+    while (folder / "project.json").exists():  # another project's: never mixed
+        folder, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return folder
