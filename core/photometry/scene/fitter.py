@@ -24,8 +24,7 @@ import logging
 from dataclasses import replace
 
 import numpy as np
-from scipy.ndimage import binary_dilation, center_of_mass, label
-from scipy.ndimage import sum as ndi_sum
+from scipy.ndimage import binary_dilation
 from scipy.spatial import cKDTree
 
 from ...runtime.pipeline import StepState
@@ -48,6 +47,7 @@ from .forced import (
 )
 from .located import mislocated
 from .merge import merged
+from .neighbours import has_neighbour, saturated_stars, unique_stars
 from .peaks import new_peaks, significance
 from .psf_update import ALONE, refit_on_stamps, refit_psf, select_psf_stars
 from .records import STAMP_SIZES, SceneFrame, ScenePSF, SceneStars
@@ -133,7 +133,7 @@ def fit_scene(
     # Saturated stars have no peak to find (their core has no weight): each
     # saturated region is a star at its centre, fitted on its wings with the
     # largest stamp and never moved (no derivative columns: S/N 0).
-    sx, sy, sflux = _saturated_stars(img, sat)
+    sx, sy, sflux = saturated_stars(img, sat)
     stars = SceneStars.new(sx, sy, sflux, pinned=True)
     no_peaks = zero_w | binary_dilation(sat, iterations=2)
     sky = np.full(shape, global_sky(img, zero_w))
@@ -240,7 +240,7 @@ def fit_scene(
             bright = flux0 / np.asarray(t["flux_err"]) > st.joint_shift_snr
         bright &= ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
         if NEWTON_NEIGHBOURS > 0:
-            bright &= _has_neighbour(x, y, NEWTON_NEIGHBOURS * fwhm)
+            bright &= has_neighbour(x, y, NEWTON_NEIGHBOURS * fwhm)
         x, y = joint_positions(
             frame,
             result.sky,
@@ -378,7 +378,7 @@ def _joint_pass(
     coef3[:, 1:] = 0.0
     # Drop noise peaks and duplicates before the next pass.
     keep = snr > st.min_snr_keep if not first else np.ones(len(x), bool)
-    keep &= _unique(nx_, ny_, np.where(pinned, np.inf, flux), 0.3 * scene_psf.fwhm)
+    keep &= unique_stars(nx_, ny_, np.where(pinned, np.inf, flux), 0.3 * scene_psf.fwhm)
     keep |= pinned
     moved = SceneStars(nx_, ny_, coef3, pinned, np.where(pinned, 0.0, snr)).take(keep)
     return moved, stars_model, sizes[keep]
@@ -472,38 +472,6 @@ def _flag_poor_fits(result: SceneResult, frame: SceneFrame, fwhm: float, thresho
     flux = np.where(inside, np.nan_to_num(np.asarray(t["flux"])[idx], nan=-np.inf), -np.inf)
     best = idx[np.arange(len(px)), np.argmax(flux, axis=1)]
     t["flags"][best[inside.any(axis=1)]] |= F.POOR_FIT
-
-
-def _saturated_stars(img: np.ndarray, sat: np.ndarray):
-    """Centre and a rough flux of every connected saturated region."""
-    labels, n = label(sat)
-    if n == 0:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    idx = np.arange(1, n + 1)
-    com = np.array(center_of_mass(sat, labels, idx)).reshape(-1, 2)
-    flux = np.asarray(ndi_sum(img, labels, idx), dtype=np.float64) * 2.0
-    return com[:, 1], com[:, 0], flux
-
-
-def _has_neighbour(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
-    """True for stars with another star closer than ``radius``."""
-    out = np.zeros(len(x), dtype=bool)
-    if len(x) > 1:
-        pairs = cKDTree(np.c_[x, y]).query_pairs(radius, output_type="ndarray")
-        out[pairs.ravel()] = True
-    return out
-
-
-def _unique(x, y, flux, radius):
-    """False for the fainter of two stars closer than ``radius`` (one star found twice)."""
-    keep = np.ones(len(x), bool)
-    if len(x) < 2:
-        return keep
-    pairs = cKDTree(np.c_[x, y]).query_pairs(radius, output_type="ndarray")
-    if len(pairs):
-        drop = np.where(flux[pairs[:, 0]] >= flux[pairs[:, 1]], pairs[:, 1], pairs[:, 0])
-        keep[drop] = False
-    return keep
 
 
 def _update_psf(
