@@ -6,19 +6,20 @@ tables of float64 columns. astropy's ``table_to_hdu`` and ``HDUList.writeto``
 built and verified those three HDUs card by card in about 5 ms a frame, more
 than the rest of storing the frame's photometry. The file is simple enough to
 write from the cards' own images and the columns' big-endian bytes; the bytes
-are those of :func:`astropy_bytes` (the test compares them), so a file's
-digest does not depend on which of the two wrote it.
+are those astropy writes of :func:`growth_hdus` (the test compares them), so
+a file's digest does not depend on which of the two wrote it.
 """
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-__all__ = ["astropy_bytes", "curve_file_bytes"]
+from ..photometry import CurveOfGrowth
+from ..photometry.growth import curve_to_tables
+
+__all__ = ["curve_file_bytes", "curve_tables", "growth_hdus"]
 
 _BLOCK = 2880
 _END = "END" + " " * 77
@@ -90,26 +91,34 @@ def curve_file_bytes(
     return out
 
 
-def astropy_bytes(
-    curves: Table,
-    curve_cards: list[fits.Card],
-    stars: Table,
-    annulus_cards: list[fits.Card],
-) -> bytes:
-    """:func:`curve_file_bytes` as astropy writes it (the reference its bytes are checked on)."""
-    primary = fits.PrimaryHDU()
-    for card in annulus_cards:
-        primary.header.append(card)
-    hdus = fits.HDUList([primary])
+def curve_tables(curve: CurveOfGrowth) -> tuple[Table, list[fits.Card], Table]:
+    """The curve's tables (no meta) and the cards of its ``GROWTH`` extension."""
+    curves, stars = curve_to_tables(curve)
+    meta = curves.meta.copy()
+    curves.meta.clear()
+    cards = [
+        fits.Card("OPT_RAD", meta["optimum_radius"], "radius chosen by the rule (px)"),
+        fits.Card("N_STARS", meta["n_field_stars"], "field stars of the median curve"),
+        fits.Card("RULE", meta["rule"]),
+    ]
+    return curves, cards, stars
+
+
+def growth_hdus(
+    curves: Table, curve_cards: list[fits.Card], stars: Table
+) -> list[fits.BinTableHDU]:
+    """The ``GROWTH`` and (when it has stars) ``GROWTH_STARS`` extensions through astropy.
+
+    What :func:`curve_file_bytes` writes after its primary HDU; the PSF
+    method's diagnostics, which hold more than the curve, are made with these.
+    """
     hdu = fits.table_to_hdu(curves)
     hdu.name = "GROWTH"
     for card in curve_cards:
         hdu.header.append(card)
-    hdus.append(hdu)
+    out = [hdu]
     if len(stars):
         hdu = fits.table_to_hdu(stars)
         hdu.name = "GROWTH_STARS"
-        hdus.append(hdu)
-    buf = io.BytesIO()
-    hdus.writeto(buf, output_verify="ignore")
-    return buf.getvalue()
+        out.append(hdu)
+    return out

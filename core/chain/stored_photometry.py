@@ -24,9 +24,9 @@ from ..photometry import CurveOfGrowth, PhotometryResult
 from ..photometry.epsf import EffectivePSF
 from ..photometry.gridpsf import PSFField
 from ..photometry.gridpsf.io import field_from_hdu, grid_hdu
-from ..photometry.growth import curve_from_tables, curve_to_tables
+from ..photometry.growth import curve_from_tables
 from ..project.products import ProductStore
-from .curve_fits import curve_file_bytes
+from .curve_fits import curve_file_bytes, curve_tables, growth_hdus
 
 __all__ = [
     "PhotometryDiagnostics",
@@ -67,23 +67,10 @@ def _annulus_cards(result: PhotometryResult) -> list[fits.Card]:
     ]
 
 
-def _curve_tables(curve: CurveOfGrowth) -> tuple[Table, list[fits.Card], Table]:
-    """The curve's tables (no meta) and the cards of its ``GROWTH`` extension."""
-    curves, stars = curve_to_tables(curve)
-    meta = curves.meta.copy()
-    curves.meta.clear()
-    cards = [
-        fits.Card("OPT_RAD", meta["optimum_radius"], "radius chosen by the rule (px)"),
-        fits.Card("N_STARS", meta["n_field_stars"], "field stars of the median curve"),
-        fits.Card("RULE", meta["rule"]),
-    ]
-    return curves, cards, stars
-
-
 def _diagnostics_bytes(result: PhotometryResult) -> bytes | None:
     """The diagnostics file's bytes; the aperture method's curve without astropy's HDUs."""
     if result.psf is None and result.curve_of_growth is not None:
-        curves, cards, stars = _curve_tables(result.curve_of_growth)
+        curves, cards, stars = curve_tables(result.curve_of_growth)
         return curve_file_bytes(curves, cards, stars, _annulus_cards(result))
     hdus = _diagnostics_hdus(result)
     if hdus is None:
@@ -112,16 +99,7 @@ def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
         primary.header.append(card)
     hdus = fits.HDUList([primary])
     if result.curve_of_growth is not None:
-        curves, cards, stars = _curve_tables(result.curve_of_growth)
-        hdu = fits.table_to_hdu(curves)
-        hdu.name = "GROWTH"
-        for card in cards:
-            hdu.header.append(card)
-        hdus.append(hdu)
-        if len(stars):
-            hdu = fits.table_to_hdu(stars)
-            hdu.name = "GROWTH_STARS"
-            hdus.append(hdu)
+        hdus.extend(growth_hdus(*curve_tables(result.curve_of_growth)))
     if psf is not None:
         # Lossless (unquantised) tiles: a third smaller than the plain 0.5 MB stamp.
         hdu = fits.CompImageHDU(
