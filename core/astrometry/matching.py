@@ -421,6 +421,37 @@ def _match(
     src_i, cat_i = _mutual_nearest(
         _apply_similarity(a[best], b[best], bool(flip[best]), xy), full_tree, tolerance
     )
+    return refined_match(
+        xy, plane, full_tree, src_i, cat_i, n_tried,
+        image_size=image_size, tolerance=tolerance, min_matches=min_matches,
+        max_log10_false_alarm=max_log10_false_alarm,
+        rotation=float(np.degrees(np.angle(a[best]))), flipped=bool(flip[best]),
+    )  # fmt: skip
+
+
+def refined_match(
+    xy: np.ndarray,
+    plane: np.ndarray,
+    full_tree: cKDTree,
+    src_i: np.ndarray,
+    cat_i: np.ndarray,
+    n_tried: int,
+    *,
+    image_size: tuple[float, float],
+    tolerance: float,
+    min_matches: int,
+    max_log10_false_alarm: float,
+    rotation: float,
+    flipped: bool,
+) -> Match:
+    """The match grown from first pairs ``src_i``, ``cat_i``: refined, then verified.
+
+    An affine fit to the pairs maps every source onto the catalog plane
+    (``full_tree`` holds ``plane``), nearest neighbours pair them again,
+    three times; the pairs left must be enough and must not be a coincidence
+    among ``n_tried`` transforms. Raises :class:`_Failed` otherwise.
+    """
+    width, height = image_size
     if len(src_i) < 3:
         raise _Failed(f"best transform matches only {len(src_i)} stars", n_tried)
     affine = _fit_affine(xy[src_i], plane[cat_i])
@@ -441,8 +472,8 @@ def _match(
         catalog_index=cat_i,
         affine=affine,
         scale=float(math.sqrt(abs(det))),
-        rotation=float(np.degrees(np.angle(a[best]))),
-        flipped=bool(flip[best]),
+        rotation=rotation,
+        flipped=flipped,
         rms=rms,
         log10_false_alarm=float(lfa),
         n_tried=int(n_tried),

@@ -32,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
+from astropy.wcs import WCS
 
 from ..catalogs import (
     CatalogAnswer,
@@ -44,6 +45,7 @@ from ..catalogs import (
 from ..runtime.network import network_failure
 from ..runtime.pipeline import Cancelled, StepState
 from .extend import fit_and_extend, frame_coverage
+from .guided import match_through
 from .matching import MatchError, match_sources
 from .params import CATALOG_CHOICES, SolveParams
 from .result import SolveHint, SolveResult, cause_first, not_solved
@@ -109,6 +111,9 @@ class PlateSolver:
             catalog = CatalogChain([catalog])
         self.catalog = catalog
         self.fallbacks = list(fallbacks)
+        # The last hinted solution verified: the next frame of a night is
+        # matched through it before its triangles are searched (see .guided).
+        self._guide: WCS | None = None
 
     # -- entry point -------------------------------------------------------------
     def __call__(
@@ -337,8 +342,10 @@ class PlateSolver:
         state.progress(0.3, f"matching {len(prepared.xy)} sources to {len(answer.table)} stars")
         result = self.solve_with(
             prepared, image_shape, answer, (ra, dec), scale, tol, t0=t0, state=state,
-            sip_order=hint.sip_order,
+            sip_order=hint.sip_order, guide=self._guide,
         )  # fmt: skip
+        if result.solved:
+            self._guide = result.wcs
         return replace(
             result, hint_scale=scale.arcsec_per_px, service_problem=_answer_problem(answer)
         )
@@ -359,6 +366,7 @@ class PlateSolver:
         state: StepState | None = None,
         n_triangle_stars: tuple[int, int | None] = (30, None),
         sip_order: int | None = None,
+        guide: WCS | None = None,
     ) -> SolveResult:
         """Match ``prepared`` sources to catalog stars around ``centre`` and fit a verified WCS.
 
@@ -388,6 +396,11 @@ class PlateSolver:
             from (None: scaled with the catalog's area).
         sip_order : int, optional
             Distortion order to fit as it is (see :class:`SolveHint`).
+        guide : astropy.wcs.WCS, optional
+            A nearby frame's verified solution: the match is first sought
+            through it (:func:`~fluxion.core.astrometry.guided.match_through`),
+            the triangles searched only when that does not verify. Used only
+            with all of the answer's stars.
         """
         t0 = time.monotonic() if t0 is None else t0
         state = state if state is not None else StepState()
@@ -400,8 +413,15 @@ class PlateSolver:
         xi, eta = gnomonic(cat["ra"], cat["dec"], centre[0], centre[1])
         # Catalog in pixels of the guessed scale; east to the left as on the sky.
         plane = np.column_stack([-xi, eta]) * 3600.0 / scale.arcsec_per_px
+        match = None
+        if guide is not None and stars is None:
+            match = match_through(
+                guide, xy, cat["ra"], cat["dec"], plane, image_size=(nx, ny),
+                tolerance=p.match_tolerance, min_matches=p.min_matches,
+                max_log10_false_alarm=max_log10_false_alarm,
+            )  # fmt: skip
         try:
-            match = match_sources(
+            match = match or match_sources(
                 xy,
                 plane,
                 image_size=(nx, ny),
