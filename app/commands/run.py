@@ -120,10 +120,12 @@ def open_executor(spec: str, workers: int) -> Iterator[Executor | None]:
         with ThreadPoolExecutor(workers) as pool:
             yield pool
     elif spec == "processes":
-        from fluxion.core.chain.worker import WORKER_PRELOAD
+        from fluxion.core.chain import WORKER_PRELOAD
         from fluxion.core.runtime.processes import WorkerPool
 
         # The forkserver imports the chain once; each worker starts with it.
+        # Named from the chain's package (no import of the chain itself): the
+        # forkserver starts at once and imports beside this process's imports.
         with WorkerPool(workers, preload=WORKER_PRELOAD) as pool:
             yield pool
     elif spec.startswith("dask://") or spec.startswith("tcp://"):

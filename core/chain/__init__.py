@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "WORKER_PRELOAD",
     "PhotometryDiagnostics",
     "FrameImage",
     "StepOutcome",
@@ -89,6 +90,12 @@ __all__ = [
     "zeropoint_fingerprint",
     "zeropoint_frame",
 ]
+
+#: What a worker process imports before its first frame (a WorkerPool's
+#: preload): the chain's worker and every step it runs. Named here, where it
+#: costs no import, so that ``fluxion run`` starts its workers' forkserver
+#: before it imports anything of the chain itself.
+WORKER_PRELOAD = ("fluxion.core.chain.worker", "fluxion.core.chain.steps")
 
 # The steps import the whole engine (scipy, photutils, astropy.modeling); a
 # process that needs one of them (the main process of `fluxion run` needs

@@ -41,6 +41,7 @@ from ..runtime.failures import failure_message
 from ..runtime.params import params_to_dict
 from ..runtime.threads import single_thread_worker_process
 from ..zeropoint import ZeroPointParams
+from . import WORKER_PRELOAD
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -53,10 +54,9 @@ if TYPE_CHECKING:
 # The steps (detection, astrometry, photometry... and what they import, two
 # thirds of the engine's import time) are imported by the functions that run
 # them, on the workers: a run on worker processes imports them once in the
-# forkserver (WORKER_PRELOAD) beside the main process, which never needs them.
+# forkserver (:data:`~fluxion.core.chain.WORKER_PRELOAD`) beside the main
+# process, which never needs them.
 
-#: What a worker process imports before its first frame (a WorkerPool's preload).
-WORKER_PRELOAD = ("fluxion.core.chain.worker", "fluxion.core.chain.steps")
 
 __all__ = [
     "WORKER_PRELOAD",

@@ -23,6 +23,7 @@ unfit to be the command line's default:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -134,12 +135,37 @@ class WorkerPool(Executor):
         self._lock = threading.Lock()
         self._futures: dict[Future, int] = {}
         self.restarts = 0
+        self._warm: list[Future] = []
         self._start()
+        self._warming: threading.Thread | None = None
         if warm:
             # The workers start (and import what the work needs) while the
             # caller does its own serial work, not when the first frame comes.
-            for _ in range(workers):
-                self._pool.submit(_ready)
+            # From a thread: starting a worker waits for its forkserver to
+            # finish importing the preload (seconds), and the caller would
+            # otherwise wait there before its own imports and scan.
+            self._warming = threading.Thread(target=self._start_workers, daemon=True)
+            self._warming.start()
+
+    def _start_workers(self) -> None:
+        try:
+            self._warm = [self._pool.submit(_ready) for _ in range(self._max_workers)]
+        except (RuntimeError, BrokenProcessPool, OSError) as exc:
+            # Shut down or broken meanwhile: the next submit says so to the caller.
+            log.debug("worker processes not started ahead: %s", exc)
+
+    def wait_started(self) -> None:
+        """Block until every worker process has started (its forkserver's imports done).
+
+        A pool made with ``warm`` starts its workers in the background; work
+        submitted before then simply waits for them. Benchmarks call this to
+        time the work, not the interpreters' start.
+        """
+        if self._warming is not None:
+            self._warming.join()
+        for future in self._warm:
+            with contextlib.suppress(Exception):
+                future.result()
 
     def _start(self) -> None:
         # Two slots a worker: a pool only replaces workers that died, and then all of them.

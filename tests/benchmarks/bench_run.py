@@ -7,14 +7,11 @@ Simulates a night and, in the same run and each in its own interpreter:
   photometry of the night must at least do;
 - the whole chain (calibration with masters and cosmic rays, detection,
   astrometry, registration, photometry, zero points, light curve) on 1 and
-  2 thread workers (and 2 processes with ``--processes``), into fresh
-  projects;
+  2 thread workers (and 2 processes with ``--processes``), into fresh projects;
 - the chain again on a quarter of the night, so that peak memory can be
   compared with the number of frames (flat when frames stay on disk);
-- where the time goes: each step's thread CPU a frame (bench_run_steps.py), then
-  the one-worker chain under cProfile (which overcharges Python calls), by step.
-
-Times are wall clock and CPU, with the load average (a shared machine's wall clock says little).
+- where the time goes: each step's thread CPU a frame (bench_run_steps.py), then the
+  one-worker chain under cProfile (which overcharges Python calls), by step.
 
     .venv/bin/python tests/benchmarks/bench_run.py --frames 16 --size 1024
     .venv/bin/python tests/benchmarks/bench_run.py --frames 6 --size 4096
@@ -30,7 +27,8 @@ detection plus aperture photometry (the chain's ``detect_frame`` and
 
     .venv/bin/python tests/benchmarks/bench_run.py --memory-scan 20 60 120 --size 2048
 
-Prints tables; run by hand, not by pytest.
+Prints tables of wall clock and CPU, with the load average (a shared machine's
+wall clock says little); run by hand, not by pytest.
 """
 
 from __future__ import annotations
@@ -127,7 +125,7 @@ def _run(
 ) -> dict:
     pool = None
     if workers > 1 and kind == "processes":
-        from fluxion.core.chain.worker import WORKER_PRELOAD
+        from fluxion.core.chain import WORKER_PRELOAD
         from fluxion.core.runtime.processes import WorkerPool
 
         # As `fluxion run` does: the forkserver imports the chain beside this process.
@@ -161,6 +159,8 @@ def _run(
     project = Project.from_inputs([night])
     project.save(folder)
     catalog = Table.read(catalog_file)
+    if kind == "processes" and pool is not None:
+        pool.wait_started()  # as the one worker's steps: the workers' imports before the clock
     _, cpu0 = _usage()
     t0 = time.perf_counter()
     if workers > 1 and kind == "threads":
@@ -208,8 +208,8 @@ def _pool_cpu(pool) -> dict:
     """CPU seconds of a WorkerPool's live workers and of their forkserver, the workers'
     largest peak memory (MB), from Linux's /proc.
 
-    The workers are the forkserver's children, not this process's: their
-    time never reaches ``RUSAGE_CHILDREN``, so it is read before they exit.
+    The workers are the forkserver's children: their time never reaches
+    ``RUSAGE_CHILDREN``, so it is read before they exit.
     """
     from multiprocessing import forkserver
 

@@ -187,3 +187,38 @@ def test_the_run_s_main_process_leaves_the_steps_to_its_workers() -> None:
         "astroquery",
     ):
         assert step not in loaded, step
+
+
+def test_a_warm_pool_starts_its_workers_while_the_caller_goes_on(tmp_path: Path) -> None:
+    # The preload waits for a file the caller writes only once the pool is made:
+    # a constructor that waited for the forkserver's imports would never let it.
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_preload.py").write_text(
+        "import pathlib, time\n"
+        f"go = pathlib.Path({str(tmp_path / 'go')!r})\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not go.exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        f"pathlib.Path({str(tmp_path / 'seen')!r}).write_text(str(go.exists()))\n"
+    )
+    code = (
+        "import pathlib\n"
+        "from fluxion.core.runtime.processes import WorkerPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = WorkerPool(2, preload=['slow_preload'])\n"
+        f"    pathlib.Path({str(tmp_path / 'go')!r}).touch()\n"
+        "    pool.wait_started()\n"
+        "    print(pool.submit(abs, -3).result())\n"
+        "    pool.shutdown()\n"
+    )
+    # On the path of the forkserver too, which imports the preload before its first worker.
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": path},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3"]
+    assert (tmp_path / "seen").read_text() == "True"
