@@ -14,6 +14,13 @@ chi-square by less than ``min_dchi2`` (scaled by the reduced chi-square of
 the two-star fit where that exceeds 1: the PSF's misfit of a bright star
 is not evidence of a second star). The test mirrors :mod:`.split`: a blend
 split there with a chi-square gain above the same threshold stays split.
+
+Two bright stars 1.5-2 px apart can also be fitted as three: the pair test
+then holds the third star fixed and no two of them make one star. Groups of
+three close stars (:func:`merge_triples`) are tested as three stars at their
+fitted positions against the best two of them with their positions refitted
+(Gauss-Newton steps on the stamps' derivative columns), with the same
+threshold; the third star goes where two explain its light.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from .records import SceneFrame
 from .settings import SceneSettings
 from .split import _window, windows
 
-__all__ = ["merge_pairs", "merged"]
+__all__ = ["merge_pairs", "merge_triples", "merged"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ GRID = np.arange(-0.5, 0.51, 0.125)
 """px: trial places of the single star around the pair's light centre (a 9 x 9 grid)."""
 MAX_RADIUS = 3.0
 """px: the widest pair tested (each star within 3 px of the window's centre)."""
+STEP = 0.5
+"""px: the largest move of a star in one Gauss-Newton step of :func:`merge_triples`."""
 
 
 def merge_pairs(
@@ -153,6 +162,152 @@ def merge_pairs(
     return keep, x, y, flux
 
 
+def merge_triples(
+    residual: np.ndarray,
+    weight: np.ndarray,
+    tables: Tables,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    pinned: np.ndarray,
+    *,
+    radius: float,
+    min_dchi2: float = 30.0,
+    iterations: int = 6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stars to keep where two of three close stars explain the light of all three.
+
+    Each group is a star and the two nearest stars within ``radius`` of it
+    (the brightest free star first, each star in one group at most). Three
+    stars at their positions (fluxes fitted) are compared with the
+    brightest and either of the other two, whose positions are refitted
+    from where they are (``iterations`` Gauss-Newton steps of at most
+    :data:`STEP` px, a step kept only where it lowers the chi-square).
+    Where the best pair is worse by less than ``min_dchi2`` (scaled by the
+    three-star fit's reduced chi-square where that exceeds 1, as in
+    :func:`merge_pairs`) the third star goes and the pair takes the
+    refitted positions and fluxes. Two bright stars 1.9 px apart fitted as
+    three (case B seed 401: 20895 and 30896 e- as 25298, 20908 and 5486 e-)
+    become two; a third star 2 px away is kept where it is worth a
+    chi-square of 30 with the other two's positions free (at S/N ~100
+    beside 12000 and 20000 e- stars, tests/core/test_scene_merge.py).
+
+    Parameters are those of :func:`merge_pairs`.
+
+    Returns
+    -------
+    keep, x, y, flux, changed : ndarray
+        ``keep`` is False for each group's star that goes; ``changed`` is
+        True for the two stars that took its light (their fluxes and
+        positions are no longer those the residual was made with).
+    """
+    x = np.array(x, dtype=np.float64)
+    y = np.array(y, dtype=np.float64)
+    flux = np.array(flux, dtype=np.float64)
+    keep = np.ones(len(x), dtype=bool)
+    changed = np.zeros(len(x), dtype=bool)
+    groups = _triples(x, y, flux, pinned, min(radius, MAX_RADIUS))
+    if not len(groups):
+        return keep, x, y, flux, changed
+    n = len(groups)
+    cx, cy = x[groups[:, 0]], y[groups[:, 0]]
+    xi0 = np.floor(cx + 0.5).astype(np.intp)
+    yi0 = np.floor(cy + 0.5).astype(np.intp)
+    w, data = windows(residual, weight, xi0, yi0)
+    for k in range(3):
+        g = groups[:, k]
+        data += flux[g, None] * _window(tables, "p", x_fit[g], y_fit[g], xi0, yi0).reshape(n, -1)
+    dwd = np.einsum("np,np->n", w, data * data)
+
+    def flux_fit(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cols = [_window(tables, "p", px[:, k], py[:, k], xi0, yi0) for k in range(px.shape[1])]
+        chi2, coef = _fit(np.stack([c.reshape(n, -1) for c in cols], axis=-1), w, data, dwd)
+        return np.where((coef > 0).all(axis=1), chi2, np.inf), coef
+
+    chi2_three, _ = flux_fit(x[groups], y[groups])
+    best = np.full(n, np.inf)
+    # The brightest star stays: two fainter ones 1-2 px apart on either side
+    # of it mimic it and take its light.
+    best_drop = np.ones(n, dtype=np.intp)
+    best_x, best_y, best_f = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 2))
+    for drop in (1, 2):
+        pair = groups[:, [k for k in range(3) if k != drop]]
+        px, py = x[pair], y[pair]
+        chi2, coef = flux_fit(px, py)
+        for _ in range(iterations):
+            px, py, chi2, coef = _newton_step(tables, w, data, dwd, xi0, yi0, px, py, chi2, coef)
+        better = chi2 < best
+        best = np.where(better, chi2, best)
+        best_drop[better] = drop
+        best_x[better], best_y[better], best_f[better] = px[better], py[better], coef[better]
+    npix = np.maximum(np.count_nonzero(w, axis=1) - 3, 1)
+    scale = np.maximum(np.nan_to_num(chi2_three / npix, posinf=1.0), 1.0)
+    ok = np.isfinite(best) & np.isfinite(chi2_three)
+    gain = np.where(ok, best - np.where(ok, chi2_three, 0.0), np.inf) / scale
+    rows = np.flatnonzero(ok & (gain < min_dchi2))
+    for r in rows:
+        pair = [groups[r, k] for k in range(3) if k != best_drop[r]]
+        keep[groups[r, best_drop[r]]] = False
+        x[pair], y[pair], flux[pair] = best_x[r], best_y[r], best_f[r]
+        changed[pair] = True
+    return keep, x, y, flux, changed
+
+
+def _newton_step(tables, w, data, dwd, xi0, yi0, px, py, chi2, coef):
+    """One Gauss-Newton step of two stars' positions and fluxes, kept where it fits better."""
+    n = len(px)
+    cols = [
+        _window(tables, kind, px[:, k], py[:, k], xi0, yi0).reshape(n, -1)
+        for k in range(2)
+        for kind in ("p", "px", "py")
+    ]
+    _, g = _fit(np.stack(cols, axis=-1), w, data, dwd)
+    f = g[:, [0, 3]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # The derivative columns are taken at the 1/16 px phase centre.
+        sx = np.where(f > 0, g[:, [1, 4]] / f, 0.0) - _phase(px)[2]
+        sy = np.where(f > 0, g[:, [2, 5]] / f, 0.0) - _phase(py)[2]
+    # Each star stays within the window's reach of its centre pixel.
+    lim = MAX_RADIUS
+    nx_ = np.clip(px + np.clip(sx, -STEP, STEP), xi0[:, None] - lim, xi0[:, None] + lim)
+    ny_ = np.clip(py + np.clip(sy, -STEP, STEP), yi0[:, None] - lim, yi0[:, None] + lim)
+    cols = [_window(tables, "p", nx_[:, k], ny_[:, k], xi0, yi0).reshape(n, -1) for k in range(2)]
+    new_chi2, new_coef = _fit(np.stack(cols, axis=-1), w, data, dwd)
+    new_chi2 = np.where((new_coef > 0).all(axis=1), new_chi2, np.inf)
+    better = new_chi2 < chi2
+    b = better[:, None]
+    return (
+        np.where(b, nx_, px),
+        np.where(b, ny_, py),
+        np.where(better, new_chi2, chi2),
+        np.where(b, new_coef, coef),
+    )
+
+
+def _triples(x, y, flux, pinned, radius):
+    """Disjoint groups (N, 3): a free star and its two nearest free stars within ``radius``."""
+    free = np.flatnonzero(~np.asarray(pinned, dtype=bool))
+    if len(free) < 3:
+        return np.zeros((0, 3), dtype=np.intp)
+    tree = cKDTree(np.c_[x[free], y[free]])
+    used = np.zeros(len(x), dtype=bool)
+    out = []
+    for k in free[np.argsort(-flux[free], kind="stable")]:
+        if used[k]:
+            continue
+        near = [free[j] for j in tree.query_ball_point([x[k], y[k]], radius) if free[j] != k]
+        near = [j for j in near if not used[j]]
+        if len(near) < 2:
+            continue
+        near.sort(key=lambda j: np.hypot(x[j] - x[k], y[j] - y[k]))
+        group = [k, near[0], near[1]]
+        used[group] = True
+        out.append(group)
+    return np.asarray(out, dtype=np.intp).reshape(-1, 3)
+
+
 def _pairs(x, y, flux, pinned, radius):
     """Disjoint pairs (brighter, fainter) closer than ``radius``, closest first."""
     free = np.flatnonzero(~np.asarray(pinned, dtype=bool))
@@ -199,26 +354,53 @@ def merged(
     st: SceneSettings,
     fwhm: float,
 ) -> tuple[SceneResult, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`merge_pairs` on a forced pass's stars at new positions (x, y) and fluxes.
+    """:func:`merge_triples`, then :func:`merge_pairs`, on a forced pass's stars at (x, y).
 
+    ``x``, ``y`` and ``flux`` are the stars' new positions and fluxes.
     Returns ``result`` with the merged rows left out of its table, and the
     remaining stars' positions and fluxes.
     """
     t = result.table
-    keep, x, y, flux = merge_pairs(
-        result.residual,
-        frame.weight(frame.variance(result.model)),
+    residual = result.residual
+    weight = frame.weight(frame.variance(result.model))
+    x_fit = np.asarray(t["x"], dtype=np.float64)
+    y_fit = np.asarray(t["y"], dtype=np.float64)
+    saturated = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+    radius = st.merge_radius * fwhm
+    kept, x, y, flux, changed = merge_triples(
+        residual,
+        weight,
         tables,
-        np.asarray(t["x"], dtype=np.float64),
-        np.asarray(t["y"], dtype=np.float64),
+        x_fit,
+        y_fit,
         x,
         y,
         flux,
-        (np.asarray(t["flags"]) & F.SATURATED).astype(bool),
-        radius=st.merge_radius * fwhm,
+        saturated,
+        radius=radius,
         min_dchi2=st.merge_dchi2,
     )
-    log.debug("%d pairs merged into one star", int((~keep).sum()))
+    # The pair test adds each star's light back as the residual drew it:
+    # the stars the triple test moved or dropped are not paired again.
+    keep, x, y, flux = merge_pairs(
+        residual,
+        weight,
+        tables,
+        x_fit,
+        y_fit,
+        x,
+        y,
+        flux,
+        saturated | changed | ~kept,
+        radius=radius,
+        min_dchi2=st.merge_dchi2,
+    )
+    keep &= kept
+    log.debug(
+        "%d of three close stars and %d pairs merged",
+        int((~kept).sum()),
+        int((~keep).sum() - (~kept).sum()),
+    )
     if keep.all():
         return result, x, y, flux
     return replace(result, table=t[keep]), x[keep], y[keep], flux[keep]
