@@ -53,6 +53,7 @@ def help_html(shortcuts: Sequence[tuple[str, str]], steps: Sequence[tuple[str, s
         + "<h3>Steps, in order</h3><ol>" + step_items + "</ol>"
         "<p>Each step runs on the current frame or on all lights, in the background with "
         "progress and Cancel in the status bar; a tick in the Steps bar marks the steps done. "
+        "Run &gt; Every step on all lights runs Calibration to Zero point one after the other. "
         "Projects keep every parameter, target and result: File &gt; Save project.</p>"
     )  # fmt: skip
 

@@ -42,6 +42,7 @@ from .panels.base import fitted, scrolling
 from .panels.calibration import CalibrationPanel
 from .presentation import PresentationMode
 from .project_actions import ProjectActions
+from .run_steps import NightSteps
 from .session import DisplayFrame, Session
 from .settings import Settings
 from .start_page import StartPage
@@ -289,8 +290,30 @@ class MainWindow(ProjectActions, QMainWindow):
             "any frame can always be picked in the frame list"
         )
         self.step_all_action.toggled.connect(self._set_step_all)
+        self._build_run_menu()
         h = self.menuBar().addMenu("&Help")
         h.addAction("Shortcuts and &steps", QKeySequence.StandardKey.HelpContents, self.show_help)
+
+    def _build_run_menu(self) -> None:
+        """Run > Every step on all lights, one after the other, and its Stop."""
+        self.night_steps = NightSteps(
+            self.panels, self.raise_step, self.session.status_message.emit, self
+        )
+        r = self.menuBar().addMenu("&Run")
+        self.run_steps_action = r.addAction("&Every step on all lights", self.night_steps.start)
+        self.run_steps_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.run_steps_action.setToolTip(
+            "Calibration, Detection, Astrometry, Photometry and Zero point on every light, "
+            "each when the one before has finished"
+        )
+        self.stop_steps_action = r.addAction("&Stop the steps", self.night_steps.stop)
+        self.stop_steps_action.setEnabled(False)
+
+        def running(on: bool) -> None:
+            self.run_steps_action.setEnabled(not on)
+            self.stop_steps_action.setEnabled(on)
+
+        self.night_steps.running_changed.connect(running)
 
     def _class_sheet(self) -> None:
         """File > Class sheet: the Lesson dock shows the progress and where the sheet is."""
