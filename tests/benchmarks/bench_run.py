@@ -193,8 +193,7 @@ def _run(
         "peak_rss_mb": peak,
         "accuracy": _accuracy(night, folder) if accuracy else {},
         "split": split,
-        # Worker processes' CPU beyond their frames (start-up, pickling, the
-        # first frame's warm-up); threads have none of their own.
+        # Worker processes' CPU beyond their frames (start-up, pickling); none for threads.
         "overhead": max(children["workers"] - split["workers"], 0.0)
         if children["workers"]
         else 0.0,
@@ -205,8 +204,7 @@ def _run(
 
 
 def _pool_cpu(pool) -> dict:
-    """CPU seconds of a WorkerPool's live workers and of their forkserver, the workers'
-    largest peak memory (MB), from Linux's /proc.
+    """CPU s of a WorkerPool's live workers and forkserver, the workers' peak MB (/proc).
 
     The workers are the forkserver's children: their time never reaches
     ``RUSAGE_CHILDREN``, so it is read before they exit.
@@ -450,7 +448,9 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
     for r in two:
         speedup = (r["frames"] / r["seconds"]) / (one["frames"] / one["seconds"])
         cpu_ratio = (r["cpu"] / r["frames"]) / (one["cpu"] / one["frames"])
-        print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x (CPU a frame: {cpu_ratio:.2f}x one's)")
+        own = r["split"]["workers"] / one["split"]["workers"]  # no forkserver, no start-up
+        print(f"2 {r['kind']} / 1 worker: {speedup:.2f}x (CPU a frame: {cpu_ratio:.2f}x one's; "
+              f"the frames' own CPU: {own:.2f}x)")  # fmt: skip
     _print_split([r for r in runs if r["frames"] == one["frames"]])
 
 
