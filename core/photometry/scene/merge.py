@@ -292,9 +292,13 @@ def _triples(x, y, flux, pinned, radius):
     if len(free) < 3:
         return np.zeros((0, 3), dtype=np.intp)
     tree = cKDTree(np.c_[x[free], y[free]])
+    pairs = tree.query_pairs(radius, output_type="ndarray")
+    # Only stars with two neighbours or more can head a group (a few dozen
+    # of the thousands of a frame): the loop below runs over those alone.
+    heads = free[np.flatnonzero(np.bincount(pairs.ravel(), minlength=len(free)) >= 2)]
     used = np.zeros(len(x), dtype=bool)
     out = []
-    for k in free[np.argsort(-flux[free], kind="stable")]:
+    for k in heads[np.argsort(-flux[heads], kind="stable")]:
         if used[k]:
             continue
         near = [free[j] for j in tree.query_ball_point([x[k], y[k]], radius) if free[j] != k]
