@@ -14,6 +14,7 @@ goes on from the products already made.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -24,6 +25,12 @@ __all__ = ["NIGHT_STEPS", "NightSteps"]
 
 #: The per-light steps, in the order each needs the one before.
 NIGHT_STEPS = ("calibration", "detection", "astrometry", "photometry", "zeropoint")
+
+#: What a light's result must hold beyond no error: a solution, a zero point.
+_MADE: dict[str, Callable[[Any], bool]] = {
+    "astrometry": lambda r: bool(getattr(r, "solved", False)),
+    "zeropoint": lambda r: bool(getattr(getattr(r, "result", None), "calibrated", False)),
+}
 
 
 class NightSteps(QObject):
@@ -84,8 +91,7 @@ class NightSteps(QObject):
 
     def _next(self) -> None:
         if not self._queue:
-            names = ", ".join(p.title for p in self.steps)
-            self._end(f"Every step done on all lights ({names}).")
+            self._end(self._outcome())
             return
         panel = self._panel = self._queue.pop(0)
         self._show_step(panel.title)
@@ -103,6 +109,29 @@ class NightSteps(QObject):
         task.result.connect(lambda _r, t=task: self._done(t))
         task.error.connect(lambda info, t=task: self._failed(t, info))
         task.cancelled.connect(lambda t=task: self._cancelled(t))
+
+    def _outcome(self) -> str:
+        """What the chain did: every step on every light, or where lights lack a result.
+
+        A step that ran but measured nothing on some lights (no solution offline,
+        no catalogue for the zero point) is not an error of the chain; it is said
+        here, so that "done" does not hide it.
+        """
+        short = []
+        for panel in self.steps:
+            results = panel.results.snapshot()
+            made = _MADE.get(panel.step, lambda _r: True)
+            bad = sum(1 for r in results.values() if type(panel).error_of(r) or not made(r))
+            if bad:
+                short.append(f"{panel.title} {len(results) - bad} of {len(results)}")
+        names = ", ".join(p.title for p in self.steps)
+        if not short:
+            return f"Every step done on all lights ({names})."
+        return (
+            f"Every step run on all lights ({names}); lights with a result: "
+            + "; ".join(short)
+            + ". Their panels say why."
+        )
 
     def _current(self, task: Task) -> bool:
         return task is self._task and self._panel is not None

@@ -127,3 +127,44 @@ def test_a_step_that_fails_or_is_cancelled_stops_the_chain_and_keeps_what_was_do
     for step in ("astrometry", "photometry", "zeropoint"):
         assert len(_panel(window, step).results) == 0, step  # never started
     assert window.run_steps_action.isEnabled() and not window.night_steps.running
+
+
+class _Results(dict):
+    def snapshot(self) -> dict:
+        return dict(self)
+
+
+class _Panel:
+    """What the chain reads of a step panel once its run has landed."""
+
+    def __init__(self, step: str, title: str, results: dict) -> None:
+        self.step, self.title, self.results = step, title, _Results(results)
+
+    @staticmethod
+    def error_of(result) -> str | None:
+        return getattr(result, "error", None)
+
+
+def test_the_end_says_which_steps_left_lights_without_a_result(qtbot) -> None:
+    """Offline without a catalogue the steps run but solve and calibrate nothing: the
+    chain's last word says so instead of "done" (a run of that night takes minutes of
+    offline solving; the panels' results are what the message is made from)."""
+    from types import SimpleNamespace as R
+
+    from fluxion.app.run_steps import NightSteps
+
+    ok = {i: R(error=None, solved=True, result=R(calibrated=True)) for i in range(3)}
+    panels = [
+        _Panel("calibration", "Calibration", ok),
+        _Panel("detection", "Detection", {**ok, 2: R(error="no sources: the frame is blank")}),
+        _Panel("astrometry", "Astrometry", {i: R(solved=False) for i in range(3)}),
+        _Panel("photometry", "Photometry", ok),
+        _Panel("zeropoint", "Zero point", {**ok, 0: R(result=R(calibrated=False))}),
+    ]
+    steps = NightSteps(panels, lambda _t: None, lambda _t: None)
+    assert [p.step for p in steps.steps] == list(NIGHT_STEPS)
+    end = steps._outcome()
+    assert end.startswith("Every step run on all lights"), end
+    assert "lights with a result: Detection 2 of 3; Astrometry 0 of 3; Zero point 2 of 3." in end
+    steps = NightSteps(panels[:1] + panels[3:4], lambda _t: None, lambda _t: None)
+    assert steps._outcome() == "Every step done on all lights (Calibration, Photometry)."
