@@ -256,6 +256,8 @@ class SceneDesign:
     """(N, 3) column of each star's PSF, x- and y-derivative (-1 when absent)."""
     blocks: list[tuple[int, int, int]]
     """(first column, columns, values per column): runs of equal-size stamps."""
+    centres: np.ndarray | None = None
+    """(columns, 2) int32 pixel (row, column) at the centre of each column's square stamp."""
 
     @property
     def n_columns(self) -> int:
@@ -294,6 +296,19 @@ class SceneDesign:
             compact = np.cumsum(covered, dtype=np.int32)
             compact -= 1
             rows, n_rows = compact[self.rows], len(pixels)
+        v, norm = self.unit_columns(sqrt_w)
+        # int32 indices: scipy would otherwise copy them down itself.
+        mat = sp.csc_array(
+            (v.astype(dtype, copy=False), rows, self.indptr.astype(np.int32)),
+            shape=(n_rows, self.n_columns),
+        )
+        return mat, norm, pixels
+
+    def unit_columns(self, sqrt_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The noise-weighted values (float32) scaled to unit-norm columns, and the norms.
+
+        A column without weight keeps norm 1 (its values stay 0).
+        """
         v = self.vals * sqrt_w.astype(np.float32).ravel()[self.rows]
         norm = np.ones(self.n_columns)
         for c0, block in self._per_column(v):
@@ -301,12 +316,7 @@ class SceneDesign:
             nb[nb == 0] = 1.0
             norm[c0 : c0 + len(nb)] = nb
             block /= nb[:, None]
-        # int32 indices: scipy would otherwise copy them down itself.
-        mat = sp.csc_array(
-            (v.astype(dtype, copy=False), rows, self.indptr.astype(np.int32)),
-            shape=(n_rows, self.n_columns),
-        )
-        return mat, norm, pixels
+        return v, norm
 
     @staticmethod
     def rhs(mat: sp.csc_array, pixels: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -364,7 +374,7 @@ def build_design(
     xi, yi = xi.astype(np.int32), yi.astype(np.int32)
     ddx, ddy = ddx.astype(np.float32), ddy.astype(np.float32)
     col_of_star = np.full((n, 3), -1, dtype=np.int64)
-    rows_parts, vals_parts, counts = [], [], []
+    rows_parts, vals_parts, counts, centre_parts = [], [], [], []
     blocks: list[tuple[int, int, int]] = []
     col = 0
     with_deriv = np.broadcast_to(np.asarray(derivatives, dtype=bool), (n,))
@@ -405,6 +415,7 @@ def build_design(
             rows_parts.append(np.where(inside, r * nx + c, 0).reshape(idx.size, -1))
             vals_parts.append(np.where(inside, v, 0.0).reshape(idx.size, -1))
             counts.append(np.full(idx.size, size * size))
+            centre_parts.append(np.c_[yi[idx], xi[idx]])
             col_of_star[idx, k] = col + np.arange(idx.size)
             blocks.append((col, idx.size, size * size))
             col += idx.size
@@ -412,8 +423,10 @@ def build_design(
         rows = np.concatenate([a.ravel() for a in rows_parts])
         vals = np.concatenate([a.ravel() for a in vals_parts])
         cnt = np.concatenate(counts)
+        centres = np.concatenate(centre_parts).astype(np.int32)
     else:
         rows, vals = np.zeros(0, np.int32), np.zeros(0, np.float32)
         cnt = np.zeros(0, np.int64)
+        centres = np.zeros((0, 2), np.int32)
     indptr = np.concatenate([[0], np.cumsum(cnt)]).astype(np.int64)
-    return SceneDesign(shape, rows, vals, indptr, col_of_star, blocks)
+    return SceneDesign(shape, rows, vals, indptr, col_of_star, blocks, centres)

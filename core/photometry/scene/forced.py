@@ -275,9 +275,7 @@ def final_pass(
         coef_guess[design.col_of_star[:, 0]] = flux0
         stars_model = design.image(coef_guess)
         var = noise.variance(sky + np.maximum(stars_model, 0.0))
-        coef, norm = frame.solver.solve(
-            design, img - sky, frame.sqrt_weight(var), coef_guess, iter_lim=400
-        )
+        coef, norm = frame.solver.solve_exact(design, img - sky, frame.sqrt_weight(var), coef_guess)
         stars_model = design.image(coef)
         col = design.col_of_star[:, 0]
         flux = coef[col]

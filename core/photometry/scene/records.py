@@ -18,6 +18,7 @@ from ..epsf import EffectivePSF
 from ..gridpsf import PSFField
 from ..noise import NoiseModel
 from .design import SceneDesign, Tables, psf_tables
+from .normal import solve_normal
 
 __all__ = ["STAMP_SIZES", "SceneFrame", "ScenePSF", "SceneStars", "Solver"]
 
@@ -56,6 +57,13 @@ class Solver:
         )
         log.debug("LSQR: %d columns, %d iterations, stop %d", mat.shape[1], out[2], out[1])
         return out[0].astype(np.float64) / norm, norm
+
+    @staticmethod
+    def solve_exact(
+        design: SceneDesign, data: np.ndarray, sqrt_w: np.ndarray, x0: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve`'s problem solved exactly (:func:`.normal.solve_normal`)."""
+        return solve_normal(design, data, sqrt_w, x0)
 
 
 @dataclass(frozen=True)
