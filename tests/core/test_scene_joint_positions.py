@@ -61,7 +61,7 @@ def test_a_blended_bright_pair_moves_to_its_place_at_the_bound():
         x, y = X + np.array([-0.15, 0.15]), Y.copy()
         for _ in range(2):
             x, y = joint_positions(
-                frame, background, var, TABLES, x, y, FLUX, SIZES, np.ones(2, bool), iter_lim=200
+                frame, background, var, TABLES, x, y, FLUX, SIZES, np.ones(2, bool)
             )
         a = _columns(x, y, False)
         w = 1.0 / var.ravel()
