@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 
 from fluxion.core.photometry.epsf import analytic_psf
-from fluxion.core.photometry.scene.design import build_design, psf_tables
+from fluxion.core.photometry.scene.design import COMPACT_BELOW, build_design, psf_tables
 from fluxion.core.photometry.scene.normal import normal_matrix, solve_normal
 from fluxion.core.photometry.scene.records import STAMP_SIZES, Solver
 
 
-@pytest.mark.parametrize("spacing", [10.0, 14.0])
-def test_solve_matches_dense_least_squares(spacing):
-    # 3 x 3 stars of 11 px stamps: 10 px apart they cover 94% of the frame
-    # (rows are the image's pixels, some empty), 14 px apart 62% (rows
-    # are the covered pixels only).
-    shape = (32, 32)
+@pytest.mark.parametrize("side", [32, 48])
+def test_solve_matches_dense_least_squares(side):
+    # 3 x 3 stars of 11 px stamps 12 px apart: they cover 88% of a 32 px
+    # frame (rows are the image's pixels, some empty), 47% of a 48 px one
+    # (rows are the covered pixels only).
+    shape = (side, side)
     tables = psf_tables(analytic_psf("moffat", 3.5, beta=3.0), STAMP_SIZES)
-    g = 15.3 + spacing * np.array([-1.0, 0.0, 1.0])
+    g = side / 2 - 0.7 + 12.0 * np.array([-1.0, 0.0, 1.0])
     x, y = (a.ravel() for a in np.meshgrid(g, g + 0.2))
     design = build_design(tables, x, y, np.full(9, 11), shape, derivatives=False)
     rng = np.random.default_rng(3)
@@ -28,7 +28,7 @@ def test_solve_matches_dense_least_squares(spacing):
     sqrt_w = rng.uniform(0.1, 0.3, shape)
     covered = np.zeros(shape[0] * shape[1], bool)
     covered[design.rows] = True
-    assert (covered.mean() > 0.9) == (spacing == 10.0)
+    assert (covered.mean() > COMPACT_BELOW) == (side == 32)
     coef, _ = Solver(1e-12).solve(design, data, sqrt_w, np.zeros(9), iter_lim=500)
     dense = np.stack([design.image(np.eye(9)[k]).ravel() for k in range(9)], axis=1)
     w = sqrt_w.ravel()

@@ -30,8 +30,14 @@ __all__ = [
 ]
 
 PHASES = 16
-COMPACT_BELOW = 0.9
-"""The design's rows are only the covered pixels when fewer than this fraction are."""
+COMPACT_BELOW = 0.5
+"""The design's rows are only the covered pixels when fewer than this fraction are.
+
+Renumbering the rows costs four passes over the stored values; LSQR saves
+a few passes over the uncovered pixels an iteration. The main passes of a
+case B frame cover 77% of the pixels: 15 iterations took 226 ms with the
+rows renumbered, 200 ms without (0.9 before).
+"""
 DERIVATIVE_SIZE = 15  # px: the shift of a star is measured in its core
 _H = 1.0 / (4 * PHASES)  # finite-difference step for the derivative stamps
 
@@ -298,10 +304,10 @@ class SceneDesign:
         covered[self.rows] = True
         pixels = np.flatnonzero(covered)
         if len(pixels) > COMPACT_BELOW * npix:
-            # Nearly every pixel is covered (a crowded frame): renumbering
-            # the rows would cost more than LSQR saves on the few empty
-            # ones (an empty row with a zero right-hand side changes
-            # nothing in LSQR's iterates or its stopping tests).
+            # Most pixels are covered (a crowded frame): renumbering the
+            # rows would cost more than LSQR saves on the empty ones (an
+            # empty row with a zero right-hand side changes nothing in
+            # LSQR's iterates or its stopping tests).
             rows, n_rows = self.rows, npix
         else:
             compact = np.cumsum(covered, dtype=np.int32)
