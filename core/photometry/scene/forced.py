@@ -194,12 +194,16 @@ def refined_positions(
         nx_, ny_, moved = refine_positions(residual, w, tables, xa, ya, fa, min_snr=min_snr)
         i = np.flatnonzero(moved)
         if k + 1 < iterations and len(i):
-            # The moved stars' own light follows them (fluxes fixed).
+            # The moved stars' own light follows them (fluxes fixed): their
+            # old model comes back and the new one goes, drawn as one image.
             sa = sizes[active[i]]
-            residual = (
-                residual
-                + _stars_image(frame, tables, xa[i], ya[i], fa[i], sa)
-                - _stars_image(frame, tables, nx_[i], ny_[i], fa[i], sa)
+            residual = residual - _stars_image(
+                frame,
+                tables,
+                np.r_[nx_[i], xa[i]],
+                np.r_[ny_[i], ya[i]],
+                np.r_[fa[i], -fa[i]],
+                np.r_[sa, sa],
             )
         x[active[i]] = nx_[i]
         y[active[i]] = ny_[i]
