@@ -159,16 +159,18 @@ def _clipped_fit(
     """Weighted least squares ``xy ~ T(ref_xy)`` with sigma clipping; T and the kept pairs."""
     sim = p.model == "similarity"
     keep = np.ones(len(xy), bool)
+    root_w = np.sqrt(w)
     for _ in range(5):
         t = fit_affine(ref_xy[keep], xy[keep], w[keep], similarity=sim)
         r = np.hypot(*(t.apply(ref_xy) - xy).T)
         # Robust scale of the normalised residuals, per axis (Rayleigh: r / sqrt(2)).
-        z = r * np.sqrt(w)
+        z = r * root_w
         scale = max(float(mad_std(z[keep] / math.sqrt(2.0))), 1.0)
         again = z < p.clip_sigma * scale * math.sqrt(2.0)
         if again.sum() < p.min_matches or np.array_equal(again, keep):
-            keep = again if again.sum() >= p.min_matches else keep
-            break
+            # Either way the pairs kept are the ones ``t`` was just fitted to:
+            # fitting them again would give the same transform.
+            return t, keep
         keep = again
     return fit_affine(ref_xy[keep], xy[keep], w[keep], similarity=sim), keep
 
@@ -191,21 +193,28 @@ def polish(
     """
     fitted = [i for i in stars.pairs if i != reference and out[i].ok]
     gauge = 0.0
-    for _ in range(iterations):
-        transforms = {i: t for i in stars.pairs if (t := out[i].transform) is not None}
-        if len(transforms) < len(stars.pairs):  # only registered frames add stars
-            raise RuntimeError("a frame whose stars were paired has no transform")
+    transforms = {i: t for i in stars.pairs if (t := out[i].transform) is not None}
+    if len(transforms) < len(stars.pairs):  # only registered frames add stars
+        raise RuntimeError("a frame whose stars were paired has no transform")
+    for n in range(iterations):
         stars.average(transforms, sources)
+        last = n == iterations - 1
         for i in fitted:
             src, cat = stars.pairs[i]
             s = sources[i]
             w = 1.0 / (s.sigma[src] ** 2 + stars.sigma[cat] ** 2)
             t, keep = _clipped_fit(stars.xy[cat], s.xy[src], w, p)
+            transforms[i] = t
+            if not last:
+                # Only the transforms feed the next average: the fit's errors
+                # are those of the last pass.
+                continue
             resid = t.apply(stars.xy[cat[keep]]) - s.xy[src[keep]]
             rms = float(np.sqrt(np.mean(np.sum(resid**2, axis=1))))
             sigma = _transform_sigma(stars.xy[cat[keep]], resid, w[keep], p.model == "similarity")
             sigma = math.sqrt(sigma**2 + stars.shared_variance(cat[keep], w[keep]))
             out[i] = replace(out[i], transform=t, n_matched=int(keep.sum()), rms=rms, sigma=sigma)
+    if iterations > 0:
         gauge = _gauge_sigma(sources[reference], stars, reference, p)
     # Every transform is measured against the averaged star list, but the
     # reference frame, whose pixels the transforms are in, saw that list with
