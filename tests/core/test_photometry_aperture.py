@@ -22,7 +22,11 @@ from fluxion.core.photometry import (
     PhotometryParams,
 )
 from fluxion.core.photometry.annulus import annulus_sky
-from fluxion.core.photometry.aperture import measure_apertures, poisson_median_offset
+from fluxion.core.photometry.aperture import (
+    clipped_std_factor,
+    measure_apertures,
+    poisson_median_offset,
+)
 from fluxion.core.photometry.growth import curve_of_growth, optimum_radius, ring_ratio
 from fluxion.core.photometry.synthetic import MoffatProfile, star_field
 
@@ -280,3 +284,30 @@ def test_fast_annulus_sky_equals_photutils_sigma_clipped_stats():
     fast = annulus_sky(f.image, bad, pos, 12.0, 20.0)
     np.testing.assert_allclose(fast.median, ref.median, rtol=0, atol=1e-9)
     np.testing.assert_allclose(fast.std, ref.std, rtol=1e-9)
+
+
+def test_the_clipped_scatter_factor_is_the_truncated_gaussians_and_clipped_noise_s():
+    """The closed form is scipy's truncated Gaussian std, and what clipping noise gives."""
+    from scipy.stats import truncnorm
+
+    def by_truncnorm(sigma: float, maxiters: int) -> float:
+        s = 1.0
+        for _ in range(maxiters):
+            s = float(truncnorm(-sigma * s, sigma * s).std())
+        return s
+
+    # Both are the same formula, evaluated differently: equal to rounding.
+    for sigma in (2.0, 2.5, 3.0, 3.5, 4.0):
+        for maxiters in (1, 3, 5):
+            assert clipped_std_factor(sigma, maxiters) == pytest.approx(
+                by_truncnorm(sigma, maxiters), rel=1e-14
+            )
+    # Gaussian noise clipped at 3 sigma: its scatter drops by the factor, within
+    # the sample's own error (std of a std ~ 1/sqrt(2 n)).
+    n = 400_000
+    noise = np.random.default_rng(5).normal(0.0, 1.0, n)
+    kept = SigmaClip(sigma=3.0, maxiters=5, cenfunc="mean", stdfunc="std")(noise)
+    assert np.std(kept.compressed()) == pytest.approx(
+        clipped_std_factor(3.0, 5), abs=4 / np.sqrt(2 * n)
+    )
+    assert 0.98 < clipped_std_factor(3.0, 5) < 0.99
