@@ -87,12 +87,18 @@ class StarList:
 
     def average(self, transforms: dict[int, FrameTransform], sources) -> None:
         """Every star's position: the weighted mean over the frames that saw it."""
-        num = np.zeros_like(self.xy)
-        den = np.zeros(len(self.xy))
+        cats, weights, terms = [], [], []
         for i, (src, cat) in self.pairs.items():
             w = 1.0 / sources[i].sigma[src] ** 2
-            np.add.at(num, cat, transforms[i].inverse().apply(sources[i].xy[src]) * w[:, None])
-            np.add.at(den, cat, w)
+            cats.append(cat)
+            weights.append(w)
+            terms.append(transforms[i].inverse().apply(sources[i].xy[src]) * w[:, None])
+        # One bincount over every frame's pairs, in the frames' order: each star's
+        # sums add the same terms in the same order as adding frame by frame.
+        cat, w, term = np.concatenate(cats), np.concatenate(weights), np.concatenate(terms)
+        n = len(self.xy)
+        num = np.column_stack([np.bincount(cat, term[:, 0], n), np.bincount(cat, term[:, 1], n)])
+        den = np.bincount(cat, w, n)
         seen = den > 0
         self.xy[seen] = num[seen] / den[seen, None]
         self.weight[seen] = den[seen]
