@@ -3,11 +3,14 @@
 Cases FA and FB of ``bench_photometry.py`` (1024 x 1024, 500 or 5000 stars
 (``--case``), the simulator's :class:`fluxion.core.simulation.psf.FieldPSF`:
 FWHM 2.5 px at the centre to 4.5 px in the corners, ellipticity 0 to 0.3).
+``--size`` makes the frame smaller at the same density of stars and the same
+PSF from centre to corner (384: ~700 stars for FB, a sixth of its cost).
 Every row is scored on the same noise against the oracle (true positions,
 PSF and sky, all fluxes at once: ``bench_photometry.oracle_fit``): per 3 x 3
 region, the robust centre of ``dz = z - z_oracle`` (z = (flux - true) /
 isolated bound) of the stars of at least ``--min-flux`` e-, with its standard
-error; ``--repeat`` frames are pooled.
+error, and under it the robust scatter of dz (the error the row adds to the
+noise); ``--repeat`` frames are pooled.
 
     psf            the PSF method, PSF chosen by held-out residuals
     psf-1psf       one PSF for the frame (the position-dependent bias it leaves)
@@ -17,6 +20,9 @@ error; ``--repeat`` frames are pooled.
     forced-model   forced fits at the true positions with the true sky and
                    the method's PSF: the PSF model's own error
     forced-true    the same with the true PSF (the forced fitter's own error)
+    crowded        the crowded-field (scene) method, PSF chosen as the PSF method's
+    crowded-1psf   the scene method with one PSF for the frame
+    crowded-truePSF  the scene method given the true PSF's grid file
 
 and ``scale``: the flux the method's PSF gives a noise-free star of
 ``--scale-flux`` e- at each region's centre, minus the truth, in units of its
@@ -57,11 +63,23 @@ from test_photometry_field_psf import flux_scale  # noqa: E402
 
 SHAPE = (1024, 1024)
 N_STARS = {"FA": 500, "FB": 5000}
-ROWS = ("psf", "psf-1psf", "psf-truePSF", "psf-nocomp", "forced-model", "forced-true")
+ROWS = (
+    "psf",
+    "psf-1psf",
+    "psf-truePSF",
+    "psf-nocomp",
+    "forced-model",
+    "forced-true",
+    "crowded",
+    "crowded-1psf",
+    "crowded-truePSF",
+)
 
 
-def _method(field: StarField, **params) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
-    run = Photometry(PhotometryParams(method="psf", fwhm=0.0, **params)).run(
+def _method(
+    field: StarField, method: str = "psf", **params
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
+    run = Photometry(PhotometryParams(method=method, fwhm=0.0, **params)).run(
         field.image, gain=field.gain, read_noise=field.read_noise
     )
     t = run.table
@@ -97,7 +115,8 @@ def frame_rows(
     x, y, f, psf = _method(field)
     out["scale"] = flux_scale(field, psf, scale_flux)
     out["psf_info"] = (
-        f"{psf.meta.get('chosen', psf.kind)}, {psf.n_stars} stars, beta {psf.moffat_beta:.4f}"
+        f"{getattr(psf, 'meta', {}).get('chosen', psf.kind)}, {psf.n_stars} stars, "
+        f"beta {psf.moffat_beta:.4f}"
     )
     fits = {"psf": (x, y, f)}
     if "psf-1psf" in rows:
@@ -111,6 +130,12 @@ def frame_rows(
             fits["psf-nocomp"] = _method(field)[:3]
         finally:
             psf_step._COMPANION_PASSES = passes
+    if "crowded" in rows:
+        fits["crowded"] = _method(field, "crowded")[:3]
+    if "crowded-1psf" in rows:
+        fits["crowded-1psf"] = _method(field, "crowded", psf_variation="constant")[:3]
+    if "crowded-truePSF" in rows:
+        fits["crowded-truePSF"] = _method(field, "crowded", psf_file=str(grid))[:3]
     if "forced-model" in rows:
         fits["forced-model"] = (tx, ty, _forced(field, psf))
     if "forced-true" in rows:
@@ -127,6 +152,7 @@ def frame_rows(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default="FA", choices=sorted(N_STARS))
+    ap.add_argument("--size", type=int, default=SHAPE[0], help="frame side (px), same density")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     ap.add_argument("--repeat", type=int, default=1, help="frames (different seeds) pooled")
@@ -134,15 +160,17 @@ def main() -> None:
     ap.add_argument("--scale-flux", type=float, default=3e4, help="star of the flux-scale row")
     args = ap.parse_args()
     frames = []
+    shape = (args.size, args.size)
+    n_stars = round(N_STARS[args.case] * args.size**2 / (SHAPE[0] * SHAPE[1]))
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seed, args.seed + args.repeat):
             field = star_field(
-                SHAPE,
-                N_STARS[args.case],
+                shape,
+                n_stars,
                 sky=SKY,
                 read_noise=READ_NOISE,
                 seed=seed,
-                field_psf=FieldPSF(SHAPE),
+                field_psf=FieldPSF(shape),
             )
             frames.append(
                 frame_rows(
@@ -159,21 +187,24 @@ def main() -> None:
                 flush=True,
             )
     print(
-        f"\n{args.case}, {len(frames)} frame(s); per region (rows of the frame from y = 0): "
-        f"robust dz = z - z_oracle +- its error, stars >= {args.min_flux:g} e-"
+        f"\n{args.case} ({args.size}^2, {n_stars} stars), {len(frames)} frame(s); per region "
+        f"(rows of the frame from y = 0): robust dz = z - z_oracle +- its error, and its "
+        f"scatter, stars >= {args.min_flux:g} e-"
     )
     region = np.concatenate([f["region"] for f in frames])
     for name in (r for r in ROWS if r in frames[0]):
         dz = np.concatenate([f[name] for f in frames])
-        cells = []
+        cells, spread = [], []
         for k in range(9):
             v = dz[(region == k) & np.isfinite(dz)]
-            se = 1.25 * biweight_scale(v) / np.sqrt(len(v))
-            cells.append(f"{biweight_location(v):+.3f}+-{se:.3f}")
-        print(f"{name:13s} " + " ".join(cells))
+            scatter = biweight_scale(v)
+            cells.append(f"{biweight_location(v):+.3f}+-{1.25 * scatter / np.sqrt(len(v)):.3f}")
+            spread.append(f"{scatter:11.2f}")
+        print(f"{name:15s} " + " ".join(cells))
+        print(f"{'  scatter':15s} " + " ".join(spread))
     scale = np.array([f["scale"] for f in frames])
     print(
-        f"{'scale':13s} "
+        f"{'scale':15s} "
         + " ".join(f"{m:+.3f}+-{s:.3f}" for m, s in zip(scale.mean(0), scale.std(0), strict=True))
         + f"  (mean and frame-to-frame scatter, {args.scale_flux:g} e- star)"
     )
