@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.table import Table
-from scipy.optimize import brentq, minimize_scalar
+from scipy.optimize import minimize_scalar
+
+from .lsq import _hat, _inverse, _logdet, _normal, _robust_scatter, _solve
+from .trend import _trend
 
 __all__ = ["FitError", "ZeroPointFit", "fit_zero_point", "spatial_terms"]
 
@@ -149,82 +152,6 @@ def _design(
     return np.column_stack(cols)
 
 
-def _inverse(n: np.ndarray) -> np.ndarray:
-    """Inverse of a normal matrix; its pseudo-inverse where it is (nearly) singular.
-
-    The zero point alone or with a colour term (one or two parameters, the
-    usual fits) is inverted in closed form, anything larger by LAPACK: a
-    fraction of the cost of the SVD of ``pinv``, which remains for a
-    degenerate design (every star of one colour, say) and gives the
-    minimum-norm solution ``lstsq`` would.
-    """
-    if n.shape == (1, 1):
-        d = float(n[0, 0])
-        if d > 0:
-            return np.array([[1.0 / d]])
-    elif n.shape == (2, 2):
-        (a, b), (c, d) = n.tolist()
-        det = a * d - b * c
-        # 1 - det / (a d) is the squared correlation of the two columns: the
-        # closed form loses that many digits.
-        if a > 0 and d > 0 and det > 1e-6 * a * d:
-            return np.array([[d / det, -b / det], [-c / det, a / det]])
-    else:
-        try:
-            c = np.linalg.inv(n)
-        except np.linalg.LinAlgError:
-            return np.linalg.pinv(n)
-        # A numerically singular matrix inverts without an error into huge numbers.
-        if np.abs(n @ c - np.eye(len(n))).max() < 1e-8:
-            return c
-    return np.linalg.pinv(n)
-
-
-# The rejection loop below keeps the design transposed, one row per parameter
-# (``at``, shape (p, n)): taking a subset of stars, the normal matrix and the
-# hat matrix's diagonal are then contiguous BLAS products, several times
-# faster than on (n, p) rows at the few hundred stars of a frame.
-
-
-def _logdet(n: np.ndarray) -> float:
-    """log det of a normal matrix (closed form for one or two parameters, as :func:`_inverse`)."""
-    det = float(n[0, 0]) if n.shape == (1, 1) else math.nan
-    if n.shape == (2, 2):
-        (a, b), (c, d) = n.tolist()
-        det = a * d - b * c
-    # A singular matrix (or a larger one) goes to LAPACK.
-    return math.log(det) if det > 0 else float(np.linalg.slogdet(n)[1])
-
-
-def _normal(at: np.ndarray, b: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal matrix ``A^T V^-1 A`` and right-hand side ``A^T V^-1 b``."""
-    w = at / var
-    return np.dot(w, at.T), np.dot(w, b)
-
-
-def _solve(
-    at: np.ndarray, b: np.ndarray, var: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted least squares: parameters, covariance and residuals.
-
-    By the normal equations: with one to a dozen parameters normalised to
-    order one their condition is harmless, and the solve is called at every
-    step of the rejection trajectory, where ``lstsq``'s and ``pinv``'s
-    overheads were most of the calibration's time.
-    """
-    w = at / var
-    cov = _inverse(np.dot(w, at.T))
-    params = cov @ np.dot(w, b)
-    return params, cov, b - params @ at
-
-
-def _hat(at: np.ndarray, cov: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """Diagonal of the hat matrix: ``a_i^T C a_i / var_i`` for every star."""
-    x = cov @ at
-    x *= at
-    return np.add.reduce(x, 0) / var
-
-
 def _fit_with_scatter(
     at: np.ndarray, b: np.ndarray, var0: np.ndarray, want_scatter: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
@@ -261,45 +188,6 @@ def _fit_with_scatter(
     # uncertainty into the errors (never shrinks them below the model's).
     q = float((resid * resid / v).sum()) / (len(b) - n_params)
     return params, cov * max(q, 1.0), resid, s, cov
-
-
-# Median of the chi2 distribution with one degree of freedom.
-_CHI2_1_MEDIAN = 0.454936
-
-
-def _middle(x: np.ndarray) -> float:
-    """Median of ``x``, which it reorders.
-
-    np.median's own arithmetic (a partition in place, then the middle value
-    or the mean of the middle two) without its checks and reshaping, which
-    took most of the time of the rejection trajectory's many steps.
-    """
-    half = len(x) // 2
-    if len(x) % 2 == 1:
-        x.partition(half)
-        return float(x[half])
-    x.partition([half - 1, half])
-    return float((x[half - 1] + x[half]) / 2.0)
-
-
-def _robust_scatter(resid: np.ndarray, var: np.ndarray, r2v: np.ndarray) -> float:
-    """Scatter s for which the median normalised squared residual is that of chi2(1).
-
-    ``var`` holds the stated variances and ``r2v`` is ``resid**2 / var``
-    (reordered here). Used only to decide rejections: the fitted s is
-    inflated by the very outliers it should expose (two 0.5 mag outliers
-    among 40 stars push s to 0.1 mag and hide themselves at 4 sigma), the
-    median is not.
-    """
-    if _middle(r2v) - _CHI2_1_MEDIAN <= 0:
-        return 0.0
-    r2 = resid * resid
-
-    def excess(s: float) -> float:
-        return _middle(r2 / (var + s * s)) - _CHI2_1_MEDIAN
-
-    hi = float(np.max(np.abs(resid))) + 1e-6
-    return float(brentq(excess, 0.0, hi, xtol=1e-6))
 
 
 def _studentised2(
@@ -419,24 +307,17 @@ def fit_zero_point(
     rows: list[tuple] = []
     chosen: dict | None = None
     floor = max(need, int(np.ceil(trajectory_floor * good.sum())))
-    while True:
+    while chosen is None:
         idx = used.nonzero()[0]
         at, b, var = at_all.take(idx, 1), target.take(idx), var_all.take(idx)
-        if chosen is None:
-            params, cov, resid, s, model_cov = _fit_with_scatter(at, b, var, intrinsic_scatter)
-        else:
-            # Past the chosen solution the steps only illustrate the trend;
-            # keeping its scatter saves re-estimating it at every step.
-            s = chosen["s"]
-            params, cov, resid = _solve(at, b, var + s * s)
-            model_cov = cov
+        params, cov, resid, s, model_cov = _fit_with_scatter(at, b, var, intrinsic_scatter)
         dof = max(len(idx) - n_params, 1)
         r2 = resid * resid
         r2v = r2 / var
         chi2 = float(np.add.reduce(r2v) / dof)
         z2 = _studentised2(at, r2, resid, var, r2v, intrinsic_scatter, s, model_cov)
         worst = int(z2.argmax())
-        if chosen is None and (z2[worst] <= rejection_sigma**2 or len(idx) <= need):
+        if z2[worst] <= rejection_sigma**2 or len(idx) <= need:
             chosen = {
                 "step": len(rows),
                 "used": used.copy(),
@@ -453,6 +334,9 @@ def fit_zero_point(
             break
         used[idx[worst]] = False
     assert chosen is not None
+    if rows[-1][-1] >= 0:
+        # Past the chosen solution the steps only illustrate the trend.
+        _trend(at_all, target, var_all, used, chosen["s"], n_params, floor, intrinsic_scatter, rows)
     used = chosen["used"]
     at = at_all[:, used]
     v = var_all[used] + chosen["s"] ** 2
