@@ -106,6 +106,12 @@ def _replay(journal: Path, index: dict[str, str]) -> int:
         lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return 0
+    _apply(lines, index)
+    return len(lines)
+
+
+def _apply(lines: list[str], index: dict[str, str]) -> None:
+    """Apply journal ``lines`` to ``index`` (:func:`_replay`)."""
     for line in lines:
         try:
             key, fp = json.loads(line)
@@ -117,7 +123,83 @@ def _replay(journal: Path, index: dict[str, str]) -> int:
             index.pop(key, None)
         elif isinstance(fp, str):
             index[key] = fp
-    return len(lines)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class _IndexReader:
+    """Each step folder's index as this process last read it, and how far into its journal.
+
+    Every frame of a night run on a worker reads the index of each step (a
+    worker's :class:`ProductStore` lives for one frame), and the journal grows
+    by a few records a frame: reading it whole every time made a night's
+    reading quadratic in its length. The journal is only ever appended to,
+    or removed once a new snapshot holds its records, so while the snapshot
+    is the same file (inode, time, size) and the journal the same file (its
+    inode, and the last line read still where it was), only the lines
+    appended since are read. Whole lines only: a last line without its end
+    (being written, or cut short by a crash) is applied to the answer, not
+    kept, and read again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # folder -> (snapshot stat, journal inode, bytes read, last line read, index, lines)
+        self._seen: dict[Path, tuple[Any, int, int, bytes, dict[str, str], int]] = {}
+
+    def read(self, folder: Path) -> tuple[dict[str, str], int]:
+        """``folder``'s index (a copy the caller may change) and its journal's number of lines."""
+        snap_stat = _stat(folder / INDEX_FILES[0])
+        with self._lock:
+            seen = self._seen.get(folder)
+            try:
+                with open(folder / INDEX_FILES[1], "rb") as fh:
+                    ino = os.fstat(fh.fileno()).st_ino
+                    reuse = seen is not None and seen[0] == snap_stat and seen[1] == ino
+                    if seen is not None and reuse:
+                        fh.seek(seen[2] - len(seen[3]))
+                        data = fh.read()
+                        # Still the journal read before (an inode is soon reused).
+                        reuse = data.startswith(seen[3])
+                        data = data[len(seen[3]) :]
+                    if seen is None or not reuse:
+                        fh.seek(0)
+                        data = fh.read()
+                        seen = (snap_stat, ino, 0, b"", self._snapshot(folder), 0)
+            except OSError:  # no journal: the snapshot alone
+                if seen is None or seen[0] != snap_stat or seen[1] != -1:
+                    seen = (snap_stat, -1, 0, b"", self._snapshot(folder), 0)
+                    self._seen[folder] = seen
+                return dict(seen[4]), seen[5]
+            end = data.rfind(b"\n") + 1
+            _, _, offset, last, index, lines = seen
+            if end:
+                whole = data[:end].decode("utf-8", errors="replace").splitlines()
+                _apply(whole, index)
+                lines += len(whole)
+                offset += end
+                last = data[data.rfind(b"\n", 0, end - 1) + 1 : end]
+            self._seen[folder] = (snap_stat, ino, offset, last, index, lines)
+            answer = dict(index)
+        tail = data[end:].decode("utf-8", errors="replace").splitlines()
+        _apply(tail, answer)
+        return answer, lines + len(tail)
+
+    @staticmethod
+    def _snapshot(folder: Path) -> dict[str, str]:
+        try:
+            return dict(json.loads((folder / INDEX_FILES[0]).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+
+_READER = _IndexReader()
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
@@ -257,13 +339,7 @@ class ProductStore:
     # -- index of fingerprints ---------------------------------------------------
     def _index(self, step: str) -> dict[str, str]:
         if step not in self._indexes:
-            folder = self.step_folder(step)
-            try:
-                index = dict(json.loads((folder / INDEX_FILES[0]).read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
-                index = {}
-            self._journal[step] = _replay(folder / INDEX_FILES[1], index)
-            self._indexes[step] = index
+            self._indexes[step], self._journal[step] = _READER.read(self.step_folder(step))
         return self._indexes[step]
 
     def _mark(self, step: str, frame: str | os.PathLike[str], fp: str) -> None:

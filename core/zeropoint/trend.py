@@ -22,6 +22,21 @@ def _twins(at: np.ndarray, b: np.ndarray, var: np.ndarray) -> dict[int, list[int
     return twins
 
 
+def _median_over(r2v: np.ndarray, keep: np.ndarray, m: int) -> bool:
+    """Whether the kept stars' median ``r2v`` may exceed chi2(1)'s (the robust scatter is not 0).
+
+    Counted, not sorted: the median is above when more than half the kept
+    values are, and not when fewer than half are; only an even count split
+    exactly in two needs the median itself. (:func:`_robust_scatter` looks
+    at the median again, so a True here is never wrong.)
+    """
+    above = int(np.count_nonzero((r2v > _CHI2_1_MEDIAN) & keep))
+    half = m // 2
+    if above != half or m % 2 == 1:
+        return above > half
+    return _middle(r2v[keep]) > _CHI2_1_MEDIAN
+
+
 def _trend(
     at_all: np.ndarray,
     target: np.ndarray,
@@ -69,9 +84,8 @@ def _trend(
         r2v = r2 / var
         chi2 = float(np.dot(r2v, weight) / max(m - n_params, 1))
         s_rob = 0.0
-        # The robust scatter is 0 at most steps, known from the median alone.
-        if intrinsic_scatter and _middle(r2v_kept := r2v[keep]) > _CHI2_1_MEDIAN:
-            s_rob = _robust_scatter(resid[keep], var[keep], r2v_kept)
+        if intrinsic_scatter and _median_over(r2v, keep, m):
+            s_rob = _robust_scatter(resid[keep], var[keep], r2v[keep])
         if s_rob == s:
             hat_cov, vh, vh_floor = cov, v, floor_v
         elif s_rob == 0.0:

@@ -11,7 +11,13 @@ import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from fluxion.core.project.products import INDEX_FILES, ProductStore, fingerprint, frame_key
+from fluxion.core.project.products import (
+    INDEX_FILES,
+    ProductStore,
+    _replay,
+    fingerprint,
+    frame_key,
+)
 
 
 def test_frame_key_is_unique_per_file_name() -> None:
@@ -150,3 +156,51 @@ def test_index_fold_keeps_records_of_another_store(tmp_path: Path) -> None:
     fresh = ProductStore(tmp_path)
     assert fresh.fingerprint_of("detection", "by_the_window.fits") == "w"
     assert len(fresh.frames_done("detection")) == 202
+
+
+def _from_scratch(folder: Path) -> dict:
+    """The index as a store reading both files whole makes it."""
+    try:
+        index = dict(json.loads((folder / INDEX_FILES[0]).read_text()))
+    except OSError:
+        index = {}
+    _replay(folder / INDEX_FILES[1], index)
+    return index
+
+
+def test_index_read_again_is_the_index_read_whole(tmp_path: Path) -> None:
+    # Each frame of a night opens a new store, whose index read continues the
+    # journal where the last store of the process left it: it must be what
+    # reading the files whole gives, through appends, cut lines, folds and forgets.
+    folder = tmp_path / "sources"
+    main = ProductStore(tmp_path)
+
+    def check() -> None:
+        fresh = ProductStore(tmp_path)
+        assert {
+            k: fresh.fingerprint_of("detection", k) for k in fresh.frames_done("detection")
+        } == (_from_scratch(folder))
+
+    main.record("detection", "light_0000.fits", "fp0")
+    check()
+    for k in range(1, 400):
+        main.record("detection", f"light_{k:04d}.fits", f"fp{k}")
+        if k % 7 == 0 or k in (63, 64, 65, 66):
+            check()
+    main.forget("detection", ["light_0003.fits"])
+    check()
+    with open(folder / INDEX_FILES[1], "a") as fh:  # a line being written
+        fh.write('["light_0004", "cu')
+    check()
+    main.record("detection", "light_0005.fits", "again")
+    check()
+    # Another store folds the journal; a new journal may get the old one's inode.
+    other = ProductStore(tmp_path)
+    for k in range(300):
+        other.record("detection", f"more_{k:04d}.fits", f"m{k}")
+    check()
+    (folder / INDEX_FILES[1]).unlink(missing_ok=True)
+    check()
+    other.record("detection", "light_0006.fits", "x")
+    check()
+    assert ProductStore(tmp_path).fingerprint_of("detection", "light_0005.fits") == "again"
