@@ -268,11 +268,12 @@ def select_cone(table: Table, cone: Cone) -> Table:
         mag = np.asarray(table[band], dtype=float)
         # Stars without a magnitude in the main band stay: they still pin the astrometry.
         keep &= ~(mag > cone.mag_limit)
-    out = table[keep]
-    if band in out.colnames and len(out):
-        mag = np.asarray(out[band], dtype=float)
-        out = out[np.argsort(np.where(np.isfinite(mag), mag, np.inf), kind="stable")]
-    return out
+    rows = np.flatnonzero(keep)
+    if band in table.colnames and len(rows):
+        mag = np.asarray(table[band], dtype=float)[rows]
+        rows = rows[np.argsort(np.where(np.isfinite(mag), mag, np.inf), kind="stable")]
+    # The rows taken once, in their order (a cut then a sort copied the table twice).
+    return table[rows]
 
 
 def apply_proper_motion(table: Table, epoch: float | Time | None) -> Table:

@@ -27,6 +27,7 @@ from fluxion.core.catalogs import (
     VizierCatalog,
     VizierSpec,
     angular_separation_deg,
+    select_cone,
 )
 
 # The replay server's fixtures, used by name below.
@@ -296,3 +297,30 @@ def test_local_catalog_position_errors_in_arcsec():
     assert np.allclose(got["ra_err"], [0.4, 0.2]) and np.allclose(got["dec_err"], [0.2, 0.1])
     # No error columns: unknown, not zero.
     assert np.all(np.isnan(LocalCatalog(Table(base)).table["ra_err"]))
+
+
+def test_select_cone_is_the_cut_then_the_sort():
+    # Stars in and out of the cone, fainter than the limit, without a magnitude, tied.
+    rng = np.random.default_rng(4)
+    n = 400
+    mag = np.round(rng.uniform(8.0, 18.0, n), 1)
+    mag[::37] = np.nan
+    table = Table(
+        {
+            "ra": 150.0 + rng.uniform(-0.6, 0.6, n),
+            "dec": 2.0 + rng.uniform(-0.6, 0.6, n),
+            "V": mag,
+            "id": np.arange(n),
+        },
+        meta={"mag_band": "V", "epoch": 2016.0},
+    )
+    cone = Cone(150.0, 2.0, 0.4, 16.0)
+    got = select_cone(table, cone)
+    sep = angular_separation_deg(150.0, 2.0, table["ra"], table["dec"])
+    keep = (sep <= 0.4) & ~(mag > 16.0)
+    cut = table[keep]
+    expect = cut[np.argsort(np.where(np.isfinite(cut["V"]), cut["V"], np.inf), kind="stable")]
+    assert 50 < len(got) < n
+    assert list(got["id"]) == list(expect["id"])  # brightest first, ties in catalog order
+    assert got.meta == table.meta and got.colnames == table.colnames
+    assert len(select_cone(table, Cone(10.0, -40.0, 0.1, 16.0))) == 0
