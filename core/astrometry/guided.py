@@ -16,6 +16,7 @@ then searches triangles as before.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from astropy.wcs import WCS
@@ -133,14 +134,4 @@ def match_through(
         rotation = math.degrees(math.atan2(m[1, 0] + m[0, 1], m[0, 0] - m[1, 1]))
     else:
         rotation = math.degrees(math.atan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1]))
-    return Match(
-        source_index=match.source_index,
-        catalog_index=match.catalog_index,
-        affine=match.affine,
-        scale=match.scale,
-        rotation=rotation,
-        flipped=flipped,
-        rms=match.rms,
-        log10_false_alarm=match.log10_false_alarm,
-        n_tried=match.n_tried,
-    )
+    return replace(match, rotation=rotation, flipped=flipped)

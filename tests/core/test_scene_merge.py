@@ -22,30 +22,29 @@ def _image(x, y, flux, tables=TABLES) -> np.ndarray:
     return d.image(coef)
 
 
-def _draws(truth_image, fx, fy, ff, n: int, seed: int):
-    """``n`` noisy images and :func:`merge_pairs` on the fitted pair (fx, fy, ff)."""
+def _draws(truth_image, fx, fy, ff, n: int, seed: int, merge=merge_pairs):
+    """``n`` noisy images and ``merge`` (:func:`merge_pairs`, :func:`merge_triples`) on the
+    fitted stars (fx, fy, ff)."""
     fx, fy, ff = (np.asarray(v, dtype=np.float64) for v in (fx, fy, ff))
     var = SKY + RN**2 + truth_image
     fitted = _image(fx, fy, ff)
     rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        noisy = truth_image + rng.normal(size=SHAPE) * np.sqrt(var)
-        out.append(
-            merge_pairs(
-                noisy - fitted,
-                1.0 / var,
-                TABLES,
-                fx,
-                fy,
-                fx,
-                fy,
-                ff,
-                np.zeros(2, bool),
-                radius=2.1,
-            )
-        )
-    return out
+    pinned = np.zeros(fx.size, bool)
+    return [
+        merge(
+            truth_image + rng.normal(size=SHAPE) * np.sqrt(var) - fitted,
+            1.0 / var,
+            TABLES,
+            fx,
+            fy,
+            fx,
+            fy,
+            ff,
+            pinned,
+            radius=2.1,
+        )  # fmt: skip
+        for _ in range(n)
+    ]
 
 
 def test_one_star_fitted_as_two_becomes_one_at_its_place():
@@ -78,41 +77,19 @@ def test_a_bright_star_the_psf_misfits_is_not_two():
     assert sum(r[0].sum() == 1 for r in results) >= 18
 
 
-def _triple_draws(truth_image, fx, fy, ff, n: int, seed: int):
-    """``n`` noisy images and :func:`merge_triples` on the fitted group (fx, fy, ff)."""
-    fx, fy, ff = (np.asarray(v, dtype=np.float64) for v in (fx, fy, ff))
-    var = SKY + RN**2 + truth_image
-    fitted = _image(fx, fy, ff)
-    rng = np.random.default_rng(seed)
-    return [
-        merge_triples(
-            truth_image + rng.normal(size=SHAPE) * np.sqrt(var) - fitted,
-            1.0 / var,
-            TABLES,
-            fx,
-            fy,
-            fx,
-            fy,
-            ff,
-            np.zeros(3, bool),
-            radius=2.1,
-        )
-        for _ in range(n)
-    ]
-
-
 def test_two_bright_stars_fitted_as_three_become_two_at_their_places():
     # Case B seed 401: stars of 20895 and 30896 e- 1.9 px apart were fitted
     # as 25298 and 20908 e- stars 0.8 and 0.3 px from them and a 5486 e-
     # star between, 1.1 px from the nearer (a false detection).
     tx, ty, tf = np.array([22.9, 24.8]), np.array([23.4, 23.9]), np.array([20895.0, 30896.0])
-    fits = _triple_draws(
+    fits = _draws(
         _image(tx, ty, tf),
         [23.7, 25.1, 21.8],
         [23.5, 24.0, 23.5],
         [25298.0, 20908.0, 5486.0],
         30,
         4,
+        merge=merge_triples,
     )
     merged = [r for r in fits if r[0].sum() == 2]
     assert len(merged) >= 29
@@ -150,5 +127,5 @@ def test_three_stars_2_px_apart_stay_three():
     # with their positions refitted (10-90 % of draws: 69-115).
     tx, ty = np.array([24.0, 26.0, 22.3]), np.array([24.0, 24.2, 25.0])
     tf = np.array([20000.0, 12000.0, 12000.0])
-    fits = _triple_draws(_image(tx, ty, tf), tx, ty, tf, 30, 5)
+    fits = _draws(_image(tx, ty, tf), tx, ty, tf, 30, 5, merge=merge_triples)
     assert sum(r[0].all() and not r[4].any() for r in fits) >= 29
