@@ -363,20 +363,21 @@ def missed_companions(
     are no companions either: 4 of the 7 left on that frame were hot pixels.
     """
     from .scene.peaks import new_peaks, significance
+    from .scene.records import NoisyImage
 
     sig, flux = significance(residual, variance, fwhm, mask)
     offset, scale = noise_scale(sig, mask)
     sig = (sig - np.float32(offset)) / np.float32(scale)
+    # No mask is no pixel without weight.
+    model = NoisyImage(stars_model, variance, np.zeros(sig.shape, bool) if mask is None else mask)
     px, py = new_peaks(
         sig,
-        stars_model,
-        variance,
+        model,
         fwhm,
         known,
         threshold,
         near_threshold=near_threshold,
         model_factor=model_factor,
-        mask=mask,
         border=1,
     )
     pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)

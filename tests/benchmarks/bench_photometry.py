@@ -104,6 +104,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
 from fluxion.core.photometry.epsf import analytic_psf  # noqa: E402
 from fluxion.core.photometry.scene.bound import crowded_flux_bound  # noqa: E402
+from fluxion.core.photometry.scene.records import PlacedStars  # noqa: E402
 from fluxion.core.photometry.synthetic import StarField, star_field  # noqa: E402
 from fluxion.core.simulation.psf import FieldPSF  # noqa: E402
 
@@ -224,9 +225,7 @@ def crowded_bounds(field: StarField, n_stars: int) -> np.ndarray:
         return out
     which = np.arange(0, len(tf), max(len(tf) // n_stars, 1))
     crowded, _ = crowded_flux_bound(
-        tx,
-        ty,
-        tf,
+        PlacedStars(tx, ty, tf),
         which,
         field.profile.stamp,
         field.sky,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fluxion.core.photometry.scene.bound import crowded_flux_bound
+from fluxion.core.photometry.scene.records import PlacedStars
 from fluxion.core.photometry.synthetic import MoffatProfile, star_field
 
 SKY, RN = 100.0, 5.0
@@ -14,7 +15,7 @@ SKY, RN = 100.0, 5.0
 def test_isolated_star_gets_the_isolated_bound():
     field = star_field((64, 64), 1, seed=3, sky=SKY, read_noise=RN)
     x, y, f = (np.array([v]) for v in (31.25, 30.5, 5e3))
-    crowded, isolated = crowded_flux_bound(x, y, f, [0], field.profile.stamp, SKY, RN)
+    crowded, isolated = crowded_flux_bound(PlacedStars(x, y, f), [0], field.profile.stamp, SKY, RN)
     expected = field.bound(f).sigma_flux
     assert isolated[0] == pytest.approx(expected[0], rel=2e-3)
     assert crowded[0] == pytest.approx(isolated[0], rel=1e-9)
@@ -26,7 +27,7 @@ def test_blended_pair_costs_information_and_distant_pair_does_not():
     y = np.array([40.0, 40.0])
     for sep, low, high in ((2.0, 1.5, 20.0), (30.0, 1.0 - 1e-9, 1.0 + 1e-9)):
         x = np.array([40.0, 40.0 + sep])
-        crowded, isolated = crowded_flux_bound(x, y, f, [0, 1], prof.stamp, SKY, RN)
+        crowded, isolated = crowded_flux_bound(PlacedStars(x, y, f), [0, 1], prof.stamp, SKY, RN)
         ratio = crowded / isolated
         # Equal stars: the same bound for both.
         assert ratio[0] == pytest.approx(ratio[1], rel=1e-6)
@@ -38,7 +39,12 @@ def test_bound_of_a_crowded_field_is_never_below_the_isolated_one():
     t = field.truth
     which = np.arange(0, len(t), 4)
     crowded, isolated = crowded_flux_bound(
-        t["x"], t["y"], t["flux"], which, field.profile.stamp, SKY, RN, shape=(128, 128)
+        PlacedStars(t["x"], t["y"], t["flux"]),
+        which,
+        field.profile.stamp,
+        SKY,
+        RN,
+        shape=(128, 128),
     )
     # Neighbours' light adds variance and their parameters are nuisance
     # parameters: both only lower the information.

@@ -7,6 +7,7 @@ import pytest
 
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.scene.psf_update import blend_scores, refit_psf
+from fluxion.core.photometry.scene.records import NoisyImage
 from fluxion.core.photometry.scene.sky import mesh_sky
 from fluxion.core.photometry.synthetic import MoffatProfile
 
@@ -67,12 +68,13 @@ def test_refit_without_blends_recovers_the_true_moffat(psf_stars):
     image, variance, x, y, _ = psf_stars
     mask = np.zeros(image.shape, bool)
     start = analytic_psf("moffat", 3.6)
-    with_blends = refit_psf(image, x, y, start, kind="moffat", mask=mask)
+    isolated = NoisyImage(image, variance, mask)
+    with_blends = refit_psf(isolated, np.c_[x, y], start, kind="moffat", drop_blends=False)
     # Two refits, as on two passes of the scene: each tests the stars
     # against the PSF of the one before.
     clean = start
     for _ in range(2):
-        clean = refit_psf(image, x, y, clean, kind="moffat", mask=mask, variance=variance)
+        clean = refit_psf(isolated, np.c_[x, y], clean, kind="moffat")
     # The blends widen the PSF by 1.5% (fluxes of 50000 e- stars +0.5
     # sigma); without them the FWHM is right to 0.4%.
     assert with_blends.fwhm > 3.5 * 1.012

@@ -187,6 +187,7 @@ def test_companion_merged_by_the_finder_is_fitted_from_the_residual():
     # and positions shares their pixels).
     from fluxion.core.photometry.detect import find_stars, frame_sky
     from fluxion.core.photometry.scene.bound import crowded_flux_bound
+    from fluxion.core.photometry.scene.records import PlacedStars
 
     rng = np.random.default_rng(5)
     prof = MoffatProfile(3.5, 3.0)
@@ -205,7 +206,7 @@ def test_companion_merged_by_the_finder_is_fitted_from_the_residual():
     t = Photometry(PhotometryParams(method="psf", fwhm=3.5)).run(image, read_noise=RN).table
     found, i = _match(t, {"x": tx, "y": ty})
     assert found.all()
-    bound, _ = crowded_flux_bound(tx, ty, tf, np.arange(2), prof.stamp, 100.0, RN)
+    bound, _ = crowded_flux_bound(PlacedStars(tx, ty, tf), np.arange(2), prof.stamp, 100.0, RN)
     z = (np.asarray(t["flux"])[i[:2]] - tf[:2]) / bound
     assert np.all(np.abs(z) < 3.0), z
 

@@ -8,7 +8,7 @@ from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.photometry.scene.centroids import joint_positions
 from fluxion.core.photometry.scene.design import build_design, psf_tables
-from fluxion.core.photometry.scene.records import STAMP_SIZES, SceneFrame
+from fluxion.core.photometry.scene.records import STAMP_SIZES, PlacedStars, SceneFrame
 
 SHAPE = (48, 48)
 SKY, RN = 100.0, 5.0
@@ -60,9 +60,8 @@ def test_a_blended_bright_pair_moves_to_its_place_at_the_bound():
         # Each star starts 0.15 px from its place, pushed apart.
         x, y = X + np.array([-0.15, 0.15]), Y.copy()
         for _ in range(2):
-            x, y = joint_positions(
-                frame, background, var, TABLES, x, y, FLUX, SIZES, np.ones(2, bool)
-            )
+            stars = PlacedStars(x, y, FLUX, SIZES)
+            x, y = joint_positions(frame, background, var, TABLES, stars, np.ones(2, bool))
         a = _columns(x, y, False)
         w = 1.0 / var.ravel()
         flux = np.linalg.solve(a.T @ (a * w[:, None]), a.T @ (w * (img - SKY).ravel()))
@@ -81,9 +80,8 @@ def test_stars_not_moving_keep_their_places():
     var = SKY + RN**2 + truth
     frame = SceneFrame.of(SKY + truth, NoiseModel(1.0, RN), None, None, 1e-8)
     x0, y0 = X + 0.2, Y - 0.1
-    x, y = joint_positions(
-        frame, np.full(SHAPE, SKY), var, TABLES, x0, y0, FLUX, SIZES, np.array([True, False])
-    )
+    stars = PlacedStars(x0, y0, FLUX, SIZES)
+    x, y = joint_positions(frame, np.full(SHAPE, SKY), var, TABLES, stars, np.array([True, False]))
     assert x[1] == x0[1] and y[1] == y0[1]
     # The moving star heads back to its place (a noiseless image).
     assert abs(x[0] - X[0]) < 0.5 * abs(x0[0] - X[0])

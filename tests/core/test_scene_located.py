@@ -13,7 +13,7 @@ from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.photometry.scene.design import build_design, psf_tables
 from fluxion.core.photometry.scene.fitter import SceneSettings, fit_scene
 from fluxion.core.photometry.scene.located import position_probability
-from fluxion.core.photometry.scene.records import STAMP_SIZES
+from fluxion.core.photometry.scene.records import STAMP_SIZES, NoisyImage, PlacedStars
 
 SHAPE = (512, 512)
 SKY, RN, FLUX = 100.0, 5.0, 500.0  # S/N ~ 5.8 for the Moffat below: 0.4 px per axis
@@ -42,16 +42,16 @@ def _fitted_flux(t) -> np.ndarray:
 
 def _probability(result) -> np.ndarray:
     t = result.table
-    return position_probability(
-        TABLES,
-        result.residual,
-        1.0 / NOISE.variance(result.model),
+    stars = PlacedStars(
         np.asarray(t["x"], dtype=np.float64),
         np.asarray(t["y"], dtype=np.float64),
         _fitted_flux(t),
         np.asarray(t["stamp"]),
-        radius=1.0,
     )
+    residual = NoisyImage(
+        result.residual, NOISE.variance(result.model), np.zeros(result.residual.shape, bool)
+    )
+    return position_probability(residual, TABLES, stars, radius=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.scene.design import PHASES, build_design, psf_tables
 from fluxion.core.photometry.scene.merge import merge_pairs, merge_triples
-from fluxion.core.photometry.scene.records import STAMP_SIZES
+from fluxion.core.photometry.scene.records import STAMP_SIZES, NoisyImage, PlacedStars
 
 SHAPE = (48, 48)
 SKY, RN = 100.0, 5.0
@@ -24,27 +24,20 @@ def _image(x, y, flux, tables=TABLES) -> np.ndarray:
 
 def _draws(truth_image, fx, fy, ff, n: int, seed: int, merge=merge_pairs):
     """``n`` noisy images and ``merge`` (:func:`merge_pairs`, :func:`merge_triples`) on the
-    fitted stars (fx, fy, ff)."""
+    fitted stars (fx, fy, ff): (keep, x, y, flux[, changed]) of each."""
     fx, fy, ff = (np.asarray(v, dtype=np.float64) for v in (fx, fy, ff))
     var = SKY + RN**2 + truth_image
     fitted = _image(fx, fy, ff)
     rng = np.random.default_rng(seed)
     pinned = np.zeros(fx.size, bool)
-    return [
-        merge(
-            truth_image + rng.normal(size=SHAPE) * np.sqrt(var) - fitted,
-            1.0 / var,
-            TABLES,
-            fx,
-            fy,
-            fx,
-            fy,
-            ff,
-            pinned,
-            radius=2.1,
-        )  # fmt: skip
-        for _ in range(n)
-    ]
+    stars = PlacedStars(fx, fy, ff)
+    out = []
+    for _ in range(n):
+        residual = truth_image + rng.normal(size=SHAPE) * np.sqrt(var) - fitted
+        noisy = NoisyImage(residual, var, np.zeros(SHAPE, bool))
+        keep, merged, *rest = merge(noisy, TABLES, stars, stars, pinned, radius=2.1)
+        out.append((keep, merged.x, merged.y, merged.flux, *rest))
+    return out
 
 
 def test_one_star_fitted_as_two_becomes_one_at_its_place():

@@ -8,7 +8,7 @@ import pytest
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.scene.design import build_design, psf_tables
 from fluxion.core.photometry.scene.psf_update import isolated_stamps, refit_on_stamps
-from fluxion.core.photometry.scene.records import STAMP_SIZES
+from fluxion.core.photometry.scene.records import STAMP_SIZES, NoisyImage, PlacedStars
 
 SKY, RN = 100.0, 5.0
 TRUE = analytic_psf("moffat", 3.5, beta=3.0)
@@ -79,16 +79,11 @@ def test_crowded_stars_give_the_true_moffat(seed):
     assert len(chosen) > 60
     variance = SKY + RN**2 + np.maximum(_draw(truth, x, y, flux, sizes, shape), 0)
     new = refit_on_stamps(
-        resid,
-        x[chosen],
-        y[chosen],
-        flux[chosen],
-        sizes[chosen],
+        NoisyImage(resid, variance, np.zeros(shape, bool)),
+        PlacedStars(x[chosen], y[chosen], flux[chosen], sizes[chosen]),
         start,
         tables[31],
         kind="moffat",
-        mask=np.zeros(shape, bool),
-        variance=variance,
         iterations=2,
     )
     assert new is not start

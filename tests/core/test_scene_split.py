@@ -6,7 +6,7 @@ import numpy as np
 
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.scene.design import build_design, psf_tables
-from fluxion.core.photometry.scene.records import STAMP_SIZES
+from fluxion.core.photometry.scene.records import STAMP_SIZES, NoisyImage, PlacedStars
 from fluxion.core.photometry.scene.split import split_blends
 
 SHAPE = (48, 48)
@@ -37,7 +37,8 @@ def _draws(x, y, flux, n: int, seed: int):
     out = []
     for _ in range(n):
         noisy = truth + rng.normal(size=SHAPE) * np.sqrt(var)
-        out.append(split_blends(noisy - one, 1.0 / var, TABLES, [cx], [cy], [total]))
+        residual = NoisyImage(noisy - one, var, np.zeros(SHAPE, bool))
+        out.append(split_blends(residual, TABLES, PlacedStars([cx], [cy], [total])))
     return out
 
 

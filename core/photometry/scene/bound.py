@@ -20,6 +20,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .records import PlacedStars
+
 __all__ = ["crowded_flux_bound"]
 
 StampFunction = Callable[[int, float, float], np.ndarray]
@@ -30,9 +32,7 @@ StampAtFunction = Callable[[int, float, float, int, int], np.ndarray]
 
 
 def crowded_flux_bound(
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    stars: PlacedStars,
     which: np.ndarray,
     stamp: StampFunction,
     sky: float,
@@ -47,7 +47,7 @@ def crowded_flux_bound(
 
     Parameters
     ----------
-    x, y, flux : ndarray
+    stars : PlacedStars
         True positions (0-based px) and fluxes (e-) of every star of the frame.
     which : ndarray of int
         Indices of the stars whose bound is wanted.
@@ -70,7 +70,7 @@ def crowded_flux_bound(
     crowded, isolated : ndarray
         The flux bounds (e-) in the scene and alone on the same sky.
     """
-    x, y, flux = (np.asarray(v, dtype=np.float64) for v in (x, y, flux))
+    x, y, flux = (np.asarray(v, dtype=np.float64) for v in (stars.x, stars.y, stars.flux))
     tree = cKDTree(np.c_[x, y])
     half = size // 2
     h = 1e-3

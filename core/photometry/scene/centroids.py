@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .design import PHASES, Tables, _phase, build_design, gather
-from .records import SceneFrame
+from .records import PlacedStars, SceneFrame
 
 __all__ = ["joint_positions", "phase_centre", "refine_positions"]
 
@@ -98,10 +98,7 @@ def joint_positions(
     background: np.ndarray,
     variance: np.ndarray,
     tables: Tables,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
-    sizes: np.ndarray,
+    stars: PlacedStars,
     moving: np.ndarray,
     *,
     max_shift: float = 0.5,
@@ -128,10 +125,8 @@ def joint_positions(
     variance : ndarray
         Expected variance per pixel (of the last model).
     tables : stamp tables of the PSF.
-    x, y, flux : ndarray
-        Current positions and fluxes (the starting point of LSQR).
-    sizes : ndarray of int
-        Stamp size of each star.
+    stars : PlacedStars
+        Current positions and fluxes (the starting point), with each star's stamp size.
     moving : ndarray of bool
         Stars whose shift is fitted (bright enough for the step to be reliable).
     max_shift : float
@@ -142,12 +137,13 @@ def joint_positions(
     x, y : ndarray
         New positions (unchanged where the step failed or for stars not moving).
     """
+    x, y = stars.x, stars.y
     if not moving.any():
         return x, y
-    design = build_design(tables, x, y, sizes, frame.shape, derivatives=moving)
+    design = build_design(tables, x, y, stars.stamp_sizes, frame.shape, derivatives=moving)
     cols = design.col_of_star
     start = np.zeros(design.n_columns)
-    start[cols[:, 0]] = flux
+    start[cols[:, 0]] = stars.flux
     coef, _ = frame.solver.solve_exact(
         design, frame.image - background, frame.sqrt_weight(variance), start
     )

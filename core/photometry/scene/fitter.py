@@ -50,7 +50,7 @@ from .merge import merged
 from .neighbours import has_neighbour, saturated_stars, unique_stars
 from .peaks import new_peaks, significance
 from .psf_update import ALONE, refit_on_stamps, refit_psf, select_psf_stars
-from .records import STAMP_SIZES, SceneFrame, ScenePSF, SceneStars
+from .records import STAMP_SIZES, NoisyImage, PlacedStars, SceneFrame, ScenePSF, SceneStars
 from .settings import SceneSettings
 from .shadow import shadow_factor
 from .sky import global_sky, mesh_sky
@@ -144,7 +144,9 @@ def fit_scene(
     for it in range(n_pass):
         state.progress(it / (n_pass + 1), f"pass {it + 1}/{n_pass}: {len(stars)} stars")
         var = frame.variance(sky + np.maximum(stars_model, 0.0))
-        stars = _add_peaks(frame, sky, var, stars_model, stars, scene_psf.fwhm, st, it, no_peaks)
+        residual = NoisyImage(img - sky - stars_model, var, zero_w)
+        thr = st.threshold * (st.first_pass_factor if it == 0 else 1.0)
+        stars = _add_peaks(residual, stars_model, stars, scene_psf.fwhm, thr, st, no_peaks)
         if len(stars) == 0:
             continue
         stars, stars_model, sizes = _joint_pass(
@@ -246,17 +248,14 @@ def fit_scene(
             result.sky,
             frame.variance(result.model),
             tables,
-            x,
-            y,
-            flux0,
-            np.asarray(t["stamp"]),
+            PlacedStars(x, y, flux0, np.asarray(t["stamp"])),
             bright,
         )
+        placed = PlacedStars(x, y, flux0)
         if st.merge_dchi2 > 0:
-            result, x, y, flux0 = merged(result, frame, tables, x, y, flux0, st, fwhm)
-        keep = _needed(result, frame, tables, x, y, flux0, st, fwhm)
-        x, y, flux0 = x[keep], y[keep], flux0[keep]
-        result = forced(x, y, flux0)
+            result, placed = merged(result, frame, tables, placed, st, fwhm)
+        placed = placed.take(_needed(result, frame, tables, placed, st, fwhm))
+        result = forced(placed.x, placed.y, placed.flux)
     # Weak detections leave the table but not the model: their light is
     # still fitted (neighbours and residual unchanged), they are only not
     # reported as stars.
@@ -268,8 +267,7 @@ def fit_scene(
         # So do faint stars the data cannot place where they are reported.
         weak |= mislocated(
             t,
-            result.residual,
-            frame.weight(frame.variance(result.model)),
+            frame.noisy(result.residual, result.model),
             tables,
             fwhm,
             radius=st.located_radius,
@@ -286,32 +284,29 @@ def fit_scene(
 
 
 def _add_peaks(
-    frame: SceneFrame,
-    sky: np.ndarray,
-    var: np.ndarray,
+    residual: NoisyImage,
     stars_model: np.ndarray,
     stars: SceneStars,
     fwhm: float,
+    threshold: float,
     st: SceneSettings,
-    it: int,
     exclude: np.ndarray,
 ) -> SceneStars:
     """``stars`` and the new peaks of this pass's residual (their S/N: the peak's significance).
 
-    ``var``: the variance of the current model (sky + ``stars_model``).
+    ``residual`` is the image less the sky and ``stars_model``, with the
+    variance of that model; peaks count above ``threshold`` (sigma) and
+    outside ``exclude``.
     """
-    resid = frame.image - sky - stars_model
-    sig, flux_est = significance(resid, var, fwhm, frame.zero_w)
-    thr = st.threshold * (st.first_pass_factor if it == 0 else 1.0)
+    sig, flux_est = significance(residual.image, residual.variance, fwhm, residual.mask)
+    model = NoisyImage(stars_model, residual.variance, residual.mask)
     px, py = new_peaks(
         sig,
-        stars_model,
-        var,
+        model,
         fwhm,
         np.c_[stars.x, stars.y],
-        thr,
+        threshold,
         model_factor=st.model_significance_factor,
-        mask=frame.zero_w,
         exclude=exclude,
     )
     pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
@@ -400,13 +395,12 @@ def _needed(
     result: SceneResult,
     frame: SceneFrame,
     tables: Tables,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    stars: PlacedStars,
     st: SceneSettings,
     fwhm: float,
 ) -> np.ndarray:
-    """False for stars whose light their brighter neighbours explain (:mod:`.shadow`).
+    """False for ``stars`` (the rows of ``result``, moved since) whose light their brighter
+    neighbours explain (:mod:`.shadow`).
 
     The test is on the stars that would be reported (S/N >= ``min_snr_final``
     with positions fixed): a star whose S/N falls below ``shadow_snr`` with
@@ -416,6 +410,7 @@ def _needed(
     the table as before. Saturated stars are kept.
     """
     t = result.table
+    x, y, flux = stars.x, stars.y, stars.flux
     keep = np.ones(len(x), dtype=bool)
     if st.shadow_radius <= 0 or len(x) < 2:
         return keep
@@ -513,9 +508,7 @@ def _update_psf(
         and PSF_ALL_STARS > 0
     )
     chosen = select_psf_stars(
-        x,
-        y,
-        stars.snr,
+        stars,
         own_fraction,
         bad_near,
         frame.shape,
@@ -527,16 +520,11 @@ def _update_psf(
         return scene_psf
     if stamps and isinstance(psf, EffectivePSF):
         refit = refit_on_stamps(
-            frame.image - sky - stars_model,
-            x[chosen],
-            y[chosen],
-            stars.flux[chosen],
-            sizes[chosen],
+            NoisyImage(frame.image - sky - stars_model, var, frame.zero_w),
+            PlacedStars(x[chosen], y[chosen], stars.flux[chosen], sizes[chosen]),
             psf,
             tables[STAMP_SIZES[2]],
             kind=st.psf_kind,
-            mask=frame.zero_w,
-            variance=var,
             iterations=st.psf_refit_iterations,
         )
         if refit is psf:
@@ -555,13 +543,10 @@ def _update_psf(
     )
     isolated = frame.image - sky - stars_model + mine.image(stars.flux[chosen])
     new = refit_psf(
-        isolated,
-        x[chosen],
-        y[chosen],
+        NoisyImage(isolated, var, frame.zero_w),
+        np.c_[x[chosen], y[chosen]],
         psf,
         kind=st.psf_kind,
-        mask=frame.zero_w,
-        variance=var,
         choose=choose,
         iterations=iterations,
     )

@@ -21,7 +21,7 @@ from ..gridpsf import PSFField
 from .centroids import refine_positions
 from .design import FieldTables, Tables, build_design
 from .peaks import find_peaks, new_peaks, significance
-from .records import STAMP_SIZES, SceneFrame, ScenePSF, Solver
+from .records import STAMP_SIZES, NoisyImage, SceneFrame, ScenePSF, Solver
 
 __all__ = [
     "STAMP_SIZES",
@@ -143,14 +143,12 @@ def leftover_peaks(
     t = result.table
     px, py = new_peaks(
         sig,
-        result.model - result.sky,
-        var,
+        NoisyImage(result.model - result.sky, var, zero_w),
         fwhm,
         np.c_[t["x"], t["y"]],
         threshold,
         near_threshold=near_threshold,
         model_factor=model_factor,
-        mask=zero_w,
     )
     return px, py, flux_est
 

@@ -18,10 +18,13 @@ scene's own stamp tables: photutils and sep have no position posterior.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..flags import PhotometryFlag as F
 from .design import Tables, _phase, gather
+from .records import NoisyImage, PlacedStars
 
 __all__ = ["mislocated", "position_probability"]
 
@@ -34,13 +37,9 @@ CHUNK = 256
 
 
 def position_probability(
+    residual: NoisyImage,
     tables: Tables,
-    residual: np.ndarray,
-    weight: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
-    sizes: np.ndarray,
+    stars: PlacedStars,
     *,
     radius: float,
     reach: float = 2.5,
@@ -50,12 +49,10 @@ def position_probability(
 
     Parameters
     ----------
+    residual : NoisyImage
+        Image minus sky minus the model of every star, with its noise.
     tables : stamp tables of the PSF (with the 11 and 19 px sizes).
-    residual : ndarray
-        Image minus sky minus the model of every star.
-    weight : ndarray
-        Inverse variance per pixel (0 on pixels without weight).
-    x, y, flux, sizes : ndarray
+    stars : PlacedStars
         The stars to test: fitted positions, fluxes and stamp sizes.
     radius : float
         px: the position is "where the star is" within this distance.
@@ -69,36 +66,51 @@ def position_probability(
     ndarray
         Probability in [0, 1] per star; 1 where the grid does not fit in the frame.
     """
-    n = len(x)
+    n = len(stars)
     out = np.ones(n)
-    ny, nx = residual.shape
+    ny, nx = residual.image.shape
     g = np.arange(-reach, reach + step / 2, step)
     gx, gy = (a.ravel() for a in np.meshgrid(g, g))
     # Each trial position stands for a step x step cell: the cells the
     # circle cuts count by the (linearised) fraction inside it.
-    inner = np.clip((radius - np.hypot(gx, gy)) / step + 0.5, 0.0, 1.0)
+    trials = _Trials(gx, gy, np.clip((radius - np.hypot(gx, gy)) / step + 0.5, 0.0, 1.0))
     half = OWN_SIZE // 2
-    xi0 = np.floor(np.asarray(x) + 0.5).astype(np.intp)
-    yi0 = np.floor(np.asarray(y) + 0.5).astype(np.intp)
+    xi0 = np.floor(np.asarray(stars.x) + 0.5).astype(np.intp)
+    yi0 = np.floor(np.asarray(stars.y) + 0.5).astype(np.intp)
     ok = (xi0 >= half) & (yi0 >= half) & (xi0 < nx - half) & (yi0 < ny - half)
     idx = np.flatnonzero(ok)
+    sizes = stars.stamp_sizes
     for start in range(0, len(idx), CHUNK):
         i = idx[start : start + CHUNK]
-        out[i] = _inner_mass(
-            tables, residual, weight, x[i], y[i], flux[i], sizes[i], xi0[i], yi0[i], gx, gy, inner
-        )
+        block = PlacedStars(stars.x[i], stars.y[i], stars.flux[i], sizes[i])
+        out[i] = _inner_mass(residual, tables, block, trials)
     return out
 
 
-def _inner_mass(tables, residual, weight, x, y, flux, sizes, xi0, yi0, gx, gy, inner):
+@dataclass(frozen=True)
+class _Trials:
+    """The trial offsets (px) from a star's fitted position, and each one's share of the circle."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    inner: np.ndarray
+
+
+def _inner_mass(
+    residual: NoisyImage, tables: Tables, stars: PlacedStars, trials: _Trials
+) -> np.ndarray:
     """:func:`position_probability` of a block of stars whose window fits in the frame."""
+    x, y, flux, sizes = stars.x, stars.y, stars.flux, stars.stamp_sizes
+    gx, gy, inner = trials.gx, trials.gy, trials.inner
     m = len(x)
     half = OWN_SIZE // 2
+    xi0 = np.floor(np.asarray(x) + 0.5).astype(np.intp)
+    yi0 = np.floor(np.asarray(y) + 0.5).astype(np.intp)
     d = np.arange(-half, half + 1)
     rows = yi0[:, None, None] + d[None, :, None]
     cols = xi0[:, None, None] + d[None, None, :]
-    data = residual[rows, cols].astype(np.float64)
-    w = weight[rows, cols].astype(np.float64)
+    data = residual.image[rows, cols].astype(np.float64)
+    w = residual.weight[rows, cols].astype(np.float64)
     # The star's own model (as the forced pass drew it: its stamp, the
     # Taylor term of the offset from the phase centre) goes back in.
     _, mx, ddx = _phase(x)
@@ -155,8 +167,7 @@ def _inner_mass(tables, residual, weight, x, y, flux, sizes, xi0, yi0, gx, gy, i
 
 def mislocated(
     table,
-    residual: np.ndarray,
-    weight: np.ndarray,
+    residual: NoisyImage,
     tables: Tables,
     fwhm: float,
     *,
@@ -178,15 +189,12 @@ def mislocated(
     out = np.zeros(len(flux), dtype=bool)
     if not len(test):
         return out
-    mass = position_probability(
-        tables,
-        residual,
-        weight,
+    stars = PlacedStars(
         np.asarray(table["x"], dtype=np.float64)[test],
         np.asarray(table["y"], dtype=np.float64)[test],
         flux[test],
         np.asarray(table["stamp"])[test],
-        radius=radius,
     )
+    mass = position_probability(residual, tables, stars, radius=radius)
     out[test] = mass < probability
     return out

@@ -26,7 +26,7 @@ threshold; the third star goes where two explain its light.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -34,7 +34,7 @@ from scipy.spatial import cKDTree
 from ..flags import PhotometryFlag as F
 from .design import Tables, _phase
 from .forced import SceneResult
-from .records import SceneFrame
+from .records import NoisyImage, PlacedStars, SceneFrame
 from .settings import SceneSettings
 from .split import _window, windows
 
@@ -51,32 +51,26 @@ STEP = 0.5
 
 
 def merge_pairs(
-    residual: np.ndarray,
-    weight: np.ndarray,
+    residual: NoisyImage,
     tables: Tables,
-    x_fit: np.ndarray,
-    y_fit: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    drawn: PlacedStars,
+    stars: PlacedStars,
     pinned: np.ndarray,
     *,
     radius: float,
     min_dchi2: float = 30.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stars to keep, and the positions and fluxes with every merged pair made one star.
+) -> tuple[np.ndarray, PlacedStars]:
+    """Stars to keep, and the stars with every merged pair made one star.
 
     Parameters
     ----------
-    residual : ndarray
-        Image minus sky minus the model of every star at (``x_fit``, ``y_fit``).
-    weight : ndarray
-        Inverse variance per pixel (0 on bad pixels).
+    residual : NoisyImage
+        Image minus sky minus the model of every star as ``drawn``.
     tables : stamp tables of the PSF (a size of 19 px among them).
-    x_fit, y_fit : ndarray
-        Positions the residual's model was drawn at.
-    x, y, flux : ndarray
-        The stars' current positions (e.g. re-centred since) and fluxes.
+    drawn : PlacedStars
+        The positions and fluxes the residual's model was drawn with.
+    stars : PlacedStars
+        The same stars' current positions (e.g. re-centred since) and fluxes.
     pinned : ndarray of bool
         Stars never merged (saturated ones).
     radius : float
@@ -86,19 +80,21 @@ def merge_pairs(
 
     Returns
     -------
-    keep, x, y, flux : ndarray
-        ``keep`` is False for the fainter star of each merged pair; the
-        brighter one takes the single star's position and flux.
+    keep : ndarray of bool
+        False for the fainter star of each merged pair.
+    stars : PlacedStars
+        All the stars (``keep`` not applied), the brighter one of each
+        merged pair at the single star's position and flux.
     """
-    x = np.array(x, dtype=np.float64)
-    y = np.array(y, dtype=np.float64)
-    flux = np.array(flux, dtype=np.float64)
+    x = np.array(stars.x, dtype=np.float64)
+    y = np.array(stars.y, dtype=np.float64)
+    flux = np.array(stars.flux, dtype=np.float64)
     keep = np.ones(len(x), dtype=bool)
     # Both stars and the single star's trial places stay inside the 11 px
     # window of the 19 px tables.
     i, j = _pairs(x, y, flux, pinned, min(radius, MAX_RADIUS))
     if not len(i):
-        return keep, x, y, flux
+        return keep, PlacedStars(x, y, flux)
     n = len(i)
     # Window centred on the pair's light-weighted centre.
     fi, fj = np.maximum(flux[i], 0.0), np.maximum(flux[j], 0.0)
@@ -109,14 +105,11 @@ def merge_pairs(
     cy = wi * y[i] + (1 - wi) * y[j]
     xi0 = np.floor(cx + 0.5).astype(np.intp)
     yi0 = np.floor(cy + 0.5).astype(np.intp)
-    w, data = windows(residual, weight, xi0, yi0)
-    for k in (i, j):
-        data += flux[k, None] * _window(tables, "p", x_fit[k], y_fit[k], xi0, yi0).reshape(n, -1)
-    dwd = np.einsum("np,np->n", w, data * data)
+    win = _windows_with(residual, tables, drawn, np.stack([i, j], axis=1), xi0, yi0)
     a2 = np.stack(
         [_window(tables, "p", x[k], y[k], xi0, yi0).reshape(n, -1) for k in (i, j)], axis=-1
     )
-    chi2_two, _ = _fit(a2, w, data, dwd)
+    chi2_two, _ = _fit(a2, win)
     # The single star: the best flux-only fit on a 1/8 px grid around the
     # centre, then one linearised step from it (its chi-square taken only
     # where the shifted star itself fits better: a linearised shift is
@@ -126,7 +119,7 @@ def merge_pairs(
     for ox in GRID:
         for oy in GRID:
             sx, sy = cx + ox, cy + oy
-            chi2, g = _fit(_window(tables, "p", sx, sy, xi0, yi0).reshape(n, -1, 1), w, data, dwd)
+            chi2, g = _fit(_window(tables, "p", sx, sy, xi0, yi0).reshape(n, -1, 1), win)
             better = (chi2 < best) & (g[:, 0] > 0)
             best = np.where(better, chi2, best)
             bx, by = np.where(better, sx, bx), np.where(better, sy, by)
@@ -134,7 +127,7 @@ def merge_pairs(
     a1 = np.stack(
         [_window(tables, k, bx, by, xi0, yi0).reshape(n, -1) for k in ("p", "px", "py")], axis=-1
     )
-    _, g = _fit(a1, w, data, dwd)
+    _, g = _fit(a1, win)
     f = g[:, 0]
     half = 0.5 * (GRID[1] - GRID[0])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -144,12 +137,12 @@ def merge_pairs(
         ny_ = by - _phase(by)[2] + np.where(f > 0, g[:, 2] / f, 0.0)
     nx_ = np.clip(nx_, bx - half, bx + half)
     ny_ = np.clip(ny_, by - half, by + half)
-    chi2, g = _fit(_window(tables, "p", nx_, ny_, xi0, yi0).reshape(n, -1, 1), w, data, dwd)
+    chi2, g = _fit(_window(tables, "p", nx_, ny_, xi0, yi0).reshape(n, -1, 1), win)
     step = (chi2 < best) & (g[:, 0] > 0)
     best = np.where(step, chi2, best)
     best_pos = np.c_[np.where(step, nx_, bx), np.where(step, ny_, by)]
     best_flux = np.where(step, g[:, 0], bf)
-    npix = np.maximum(np.count_nonzero(w, axis=1) - 2, 1)
+    npix = np.maximum(np.count_nonzero(win.w, axis=1) - 2, 1)
     scale = np.maximum(np.nan_to_num(chi2_two / npix, posinf=1.0), 1.0)
     ok = np.isfinite(best) & np.isfinite(chi2_two)
     gain = np.where(ok, best - np.where(ok, chi2_two, 0.0), np.inf) / scale
@@ -159,24 +152,20 @@ def merge_pairs(
     x[a], y[a] = best_pos[merge, 0], best_pos[merge, 1]
     flux[a] = best_flux[merge]
     keep[b] = False
-    return keep, x, y, flux
+    return keep, PlacedStars(x, y, flux)
 
 
 def merge_triples(
-    residual: np.ndarray,
-    weight: np.ndarray,
+    residual: NoisyImage,
     tables: Tables,
-    x_fit: np.ndarray,
-    y_fit: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    drawn: PlacedStars,
+    stars: PlacedStars,
     pinned: np.ndarray,
     *,
     radius: float,
     min_dchi2: float = 30.0,
     iterations: int = 6,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, PlacedStars, np.ndarray]:
     """Stars to keep where two of three close stars explain the light of all three.
 
     Each group is a star and the two nearest stars within ``radius`` of it
@@ -198,32 +187,32 @@ def merge_triples(
 
     Returns
     -------
-    keep, x, y, flux, changed : ndarray
-        ``keep`` is False for each group's star that goes; ``changed`` is
-        True for the two stars that took its light (their fluxes and
-        positions are no longer those the residual was made with).
+    keep : ndarray of bool
+        False for each group's star that goes.
+    stars : PlacedStars
+        All the stars (``keep`` not applied), the two that took the light
+        of a star that goes at their refitted positions and fluxes.
+    changed : ndarray of bool
+        True for those two stars (their fluxes and positions are no longer
+        those the residual was made with).
     """
-    x = np.array(x, dtype=np.float64)
-    y = np.array(y, dtype=np.float64)
-    flux = np.array(flux, dtype=np.float64)
+    x = np.array(stars.x, dtype=np.float64)
+    y = np.array(stars.y, dtype=np.float64)
+    flux = np.array(stars.flux, dtype=np.float64)
     keep = np.ones(len(x), dtype=bool)
     changed = np.zeros(len(x), dtype=bool)
     groups = _triples(x, y, flux, pinned, min(radius, MAX_RADIUS))
     if not len(groups):
-        return keep, x, y, flux, changed
+        return keep, PlacedStars(x, y, flux), changed
     n = len(groups)
     cx, cy = x[groups[:, 0]], y[groups[:, 0]]
     xi0 = np.floor(cx + 0.5).astype(np.intp)
     yi0 = np.floor(cy + 0.5).astype(np.intp)
-    w, data = windows(residual, weight, xi0, yi0)
-    for k in range(3):
-        g = groups[:, k]
-        data += flux[g, None] * _window(tables, "p", x_fit[g], y_fit[g], xi0, yi0).reshape(n, -1)
-    dwd = np.einsum("np,np->n", w, data * data)
+    win = _windows_with(residual, tables, drawn, groups, xi0, yi0)
 
     def flux_fit(px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cols = [_window(tables, "p", px[:, k], py[:, k], xi0, yi0) for k in range(px.shape[1])]
-        chi2, coef = _fit(np.stack([c.reshape(n, -1) for c in cols], axis=-1), w, data, dwd)
+        chi2, coef = _fit(np.stack([c.reshape(n, -1) for c in cols], axis=-1), win)
         return np.where((coef > 0).all(axis=1), chi2, np.inf), coef
 
     chi2_three, _ = flux_fit(x[groups], y[groups])
@@ -234,15 +223,16 @@ def merge_triples(
     best_x, best_y, best_f = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 2))
     for drop in (1, 2):
         pair = groups[:, [k for k in range(3) if k != drop]]
-        px, py = x[pair], y[pair]
-        chi2, coef = flux_fit(px, py)
+        chi2, coef = flux_fit(x[pair], y[pair])
+        fit = _PairFit(x[pair], y[pair], chi2, coef)
         for _ in range(iterations):
-            px, py, chi2, coef = _newton_step(tables, w, data, dwd, xi0, yi0, px, py, chi2, coef)
-        better = chi2 < best
-        best = np.where(better, chi2, best)
+            fit = _newton_step(tables, win, fit)
+        better = fit.chi2 < best
+        best = np.where(better, fit.chi2, best)
         best_drop[better] = drop
-        best_x[better], best_y[better], best_f[better] = px[better], py[better], coef[better]
-    npix = np.maximum(np.count_nonzero(w, axis=1) - 3, 1)
+        best_x[better], best_y[better] = fit.x[better], fit.y[better]
+        best_f[better] = fit.flux[better]
+    npix = np.maximum(np.count_nonzero(win.w, axis=1) - 3, 1)
     scale = np.maximum(np.nan_to_num(chi2_three / npix, posinf=1.0), 1.0)
     ok = np.isfinite(best) & np.isfinite(chi2_three)
     gain = np.where(ok, best - np.where(ok, chi2_three, 0.0), np.inf) / scale
@@ -252,18 +242,62 @@ def merge_triples(
         keep[groups[r, best_drop[r]]] = False
         x[pair], y[pair], flux[pair] = best_x[r], best_y[r], best_f[r]
         changed[pair] = True
-    return keep, x, y, flux, changed
+    return keep, PlacedStars(x, y, flux), changed
 
 
-def _newton_step(tables, w, data, dwd, xi0, yi0, px, py, chi2, coef):
+@dataclass(frozen=True)
+class _Windows:
+    """The 11 x 11 px windows (one row each) of a merge test, every star's light as drawn in."""
+
+    w: np.ndarray
+    """(N, 121) inverse variance."""
+    data: np.ndarray
+    """(N, 121) residual plus the tested stars' drawn model."""
+    dwd: np.ndarray
+    """(N,) weighted sum of squares of ``data``."""
+    xi0: np.ndarray
+    yi0: np.ndarray
+    """Centre pixels of the windows."""
+
+
+@dataclass(frozen=True)
+class _PairFit:
+    """Two stars' positions (N, 2), their fitted fluxes (N, 2) and the windows' chi-square."""
+
+    x: np.ndarray
+    y: np.ndarray
+    chi2: np.ndarray
+    flux: np.ndarray
+
+
+def _windows_with(
+    residual: NoisyImage,
+    tables: Tables,
+    drawn: PlacedStars,
+    members: np.ndarray,
+    xi0: np.ndarray,
+    yi0: np.ndarray,
+) -> _Windows:
+    """Windows centred on (xi0, yi0) with the light of the stars ``members`` (N, K) added back."""
+    n = len(xi0)
+    w, data = windows(residual.image, residual.weight, xi0, yi0)
+    for g in members.T:
+        data += drawn.flux[g, None] * _window(
+            tables, "p", drawn.x[g], drawn.y[g], xi0, yi0
+        ).reshape(n, -1)
+    return _Windows(w, data, np.einsum("np,np->n", w, data * data), xi0, yi0)
+
+
+def _newton_step(tables: Tables, win: _Windows, fit: _PairFit) -> _PairFit:
     """One Gauss-Newton step of two stars' positions and fluxes, kept where it fits better."""
+    px, py, xi0, yi0 = fit.x, fit.y, win.xi0, win.yi0
     n = len(px)
     cols = [
         _window(tables, kind, px[:, k], py[:, k], xi0, yi0).reshape(n, -1)
         for k in range(2)
         for kind in ("p", "px", "py")
     ]
-    _, g = _fit(np.stack(cols, axis=-1), w, data, dwd)
+    _, g = _fit(np.stack(cols, axis=-1), win)
     f = g[:, [0, 3]]
     with np.errstate(divide="ignore", invalid="ignore"):
         # The derivative columns are taken at the 1/16 px phase centre.
@@ -274,15 +308,15 @@ def _newton_step(tables, w, data, dwd, xi0, yi0, px, py, chi2, coef):
     nx_ = np.clip(px + np.clip(sx, -STEP, STEP), xi0[:, None] - lim, xi0[:, None] + lim)
     ny_ = np.clip(py + np.clip(sy, -STEP, STEP), yi0[:, None] - lim, yi0[:, None] + lim)
     cols = [_window(tables, "p", nx_[:, k], ny_[:, k], xi0, yi0).reshape(n, -1) for k in range(2)]
-    new_chi2, new_coef = _fit(np.stack(cols, axis=-1), w, data, dwd)
+    new_chi2, new_coef = _fit(np.stack(cols, axis=-1), win)
     new_chi2 = np.where((new_coef > 0).all(axis=1), new_chi2, np.inf)
-    better = new_chi2 < chi2
+    better = new_chi2 < fit.chi2
     b = better[:, None]
-    return (
+    return _PairFit(
         np.where(b, nx_, px),
         np.where(b, ny_, py),
-        np.where(better, new_chi2, chi2),
-        np.where(b, new_coef, coef),
+        np.where(better, new_chi2, fit.chi2),
+        np.where(b, new_coef, fit.flux),
     )
 
 
@@ -336,15 +370,15 @@ def _pairs(x, y, flux, pinned, radius):
     return np.asarray(out_i, dtype=np.intp), np.asarray(out_j, dtype=np.intp)
 
 
-def _fit(a: np.ndarray, w: np.ndarray, data: np.ndarray, dwd: np.ndarray):
-    """Chi-square and coefficients of the weighted linear fit of ``data`` by the columns ``a``."""
-    wa = a * w[:, :, None]
+def _fit(a: np.ndarray, win: _Windows) -> tuple[np.ndarray, np.ndarray]:
+    """Chi-square and coefficients of the weighted fit of the windows by the columns ``a``."""
+    wa = a * win.w[:, :, None]
     m = np.einsum("npi,npj->nij", wa, a)
-    b = np.einsum("npi,np->ni", wa, data)
+    b = np.einsum("npi,np->ni", wa, win.data)
     ok = np.abs(np.linalg.det(m)) > 0
     m[~ok] = np.eye(a.shape[2])
     g = np.linalg.solve(m, b[..., None])[..., 0]
-    chi2 = dwd - np.einsum("ni,ni->n", b, g)
+    chi2 = win.dwd - np.einsum("ni,ni->n", b, g)
     return np.where(ok, chi2, np.inf), g
 
 
@@ -352,49 +386,33 @@ def merged(
     result: SceneResult,
     frame: SceneFrame,
     tables: Tables,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    stars: PlacedStars,
     st: SceneSettings,
     fwhm: float,
-) -> tuple[SceneResult, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`merge_triples`, then :func:`merge_pairs`, on a forced pass's stars at (x, y).
+) -> tuple[SceneResult, PlacedStars]:
+    """:func:`merge_triples`, then :func:`merge_pairs`, on a forced pass's stars.
 
-    ``x``, ``y`` and ``flux`` are the stars' new positions and fluxes.
-    Returns ``result`` with the merged rows left out of its table, and the
-    remaining stars' positions and fluxes.
+    ``stars`` are the forced pass's stars at their new positions, with the
+    fluxes its model was drawn with. Returns ``result`` with the merged
+    rows left out of its table, and the remaining stars.
     """
     t = result.table
-    residual = result.residual
-    weight = frame.weight(frame.variance(result.model))
-    x_fit = np.asarray(t["x"], dtype=np.float64)
-    y_fit = np.asarray(t["y"], dtype=np.float64)
+    residual = frame.noisy(result.residual, result.model)
+    drawn = PlacedStars(
+        np.asarray(t["x"], dtype=np.float64), np.asarray(t["y"], dtype=np.float64), stars.flux
+    )
     saturated = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     radius = st.merge_radius * fwhm
-    kept, x, y, flux, changed = merge_triples(
-        residual,
-        weight,
-        tables,
-        x_fit,
-        y_fit,
-        x,
-        y,
-        flux,
-        saturated,
-        radius=radius,
-        min_dchi2=st.merge_dchi2,
+    kept, stars, changed = merge_triples(
+        residual, tables, drawn, stars, saturated, radius=radius, min_dchi2=st.merge_dchi2
     )
     # The pair test adds each star's light back as the residual drew it:
     # the stars the triple test moved or dropped are not paired again.
-    keep, x, y, flux = merge_pairs(
+    keep, stars = merge_pairs(
         residual,
-        weight,
         tables,
-        x_fit,
-        y_fit,
-        x,
-        y,
-        flux,
+        drawn,
+        stars,
         saturated | changed | ~kept,
         radius=radius,
         min_dchi2=st.merge_dchi2,
@@ -406,5 +424,5 @@ def merged(
         int((~keep).sum() - (~kept).sum()),
     )
     if keep.all():
-        return result, x, y, flux
-    return replace(result, table=t[keep]), x[keep], y[keep], flux[keep]
+        return result, stars
+    return replace(result, table=t[keep]), stars.take(keep)

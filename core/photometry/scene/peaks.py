@@ -13,6 +13,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
+from .records import NoisyImage
+
 __all__ = ["find_peaks", "new_peaks", "significance", "significance_at"]
 
 _FWHM_TO_SIGMA = 1.0 / 2.3548200450309493
@@ -132,15 +134,13 @@ def find_peaks(
 
 def new_peaks(
     sig: np.ndarray,
-    stars_model: np.ndarray,
-    variance: np.ndarray,
+    model: NoisyImage,
     fwhm: float,
     known: np.ndarray,
     threshold: float,
     *,
     near_threshold: float | None = None,
     model_factor: float = 0.0,
-    mask: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
     border: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -155,16 +155,19 @@ def new_peaks(
     than half a FWHM from every ``known`` (x, y) star, whose residual it
     is otherwise.
 
-    ``mask`` has no weight in the model's significance; ``exclude``
-    (default ``mask``) and ``border`` hold no peaks.
+    ``model`` is the known stars' model image with the variance of the
+    residual whose significance ``sig`` is; its ``mask`` has no weight in
+    the model's significance. ``exclude`` (default the ``mask``) and
+    ``border`` hold no peaks.
     """
+    mask = model.mask
     low = threshold if near_threshold is None else min(near_threshold, threshold)
     px, py = find_peaks(sig, low, exclude=mask if exclude is None else exclude, border=border)
     if not len(px):
         return px, py
     pxi, pyi = np.round(px).astype(int), np.round(py).astype(int)
     s_here = sig[pyi, pxi]
-    msig = significance_at(stars_model, variance, fwhm, pxi, pyi, mask)
+    msig = significance_at(model.image, model.variance, fwhm, pxi, pyi, mask)
     keep = (s_here > model_factor * msig) & ((s_here > threshold) | (msig > threshold))
     if len(known):
         d, _ = cKDTree(np.asarray(known, dtype=np.float64)).query(np.c_[px, py])

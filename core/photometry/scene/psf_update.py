@@ -20,6 +20,7 @@ from ..epsf import EffectivePSF, build_epsf, fit_analytic_psf, fit_analytic_stam
 from ..gridpsf import PSFField, choose_psf, refit_field
 from .design import StampTable, gather, psf_tables
 from .design import _phase as phase
+from .records import NoisyImage, PlacedStars, SceneStars
 from .variation import P_VALUE, shape_variation_p
 
 __all__ = [
@@ -40,9 +41,7 @@ ALONE = 10.0  # px: no other fitted star this near a PSF star (4 FWHM of a 2.5 p
 
 
 def select_psf_stars(
-    x: np.ndarray,
-    y: np.ndarray,
-    snr: np.ndarray,
+    stars: SceneStars,
     own_fraction: np.ndarray,
     bad_near: np.ndarray,
     shape: tuple[int, int],
@@ -54,11 +53,15 @@ def select_psf_stars(
 ) -> np.ndarray:
     """Indices of stars fit to shape the PSF: bright, dominant in their stamp, clean.
 
+    ``stars`` give their positions and S/N; ``own_fraction`` is each star's
+    share of the model's light in its core, ``bad_near`` marks the stars with
+    a pixel without weight nearby, and ``shape`` is the frame's (ny, nx).
     With ``apart`` chosen stars are also at least a stamp apart, so that one
     image with only the other stars subtracted serves all of them (without
     it each star gets its own stamp: :func:`star_stamps`); and they have no
     other fitted star within ``alone`` px.
     """
+    x, y, snr = stars.x, stars.y, stars.snr
     ny, nx = shape
     m = STAMP
     ok = (snr > min_snr) & (own_fraction > 0.8) & ~bad_near
@@ -153,18 +156,17 @@ def _linear_fit(a: np.ndarray, w: np.ndarray, data: np.ndarray):
 
 
 def refit_psf(
-    isolated_image: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
+    isolated: NoisyImage,
+    positions: np.ndarray,
     psf: EffectivePSF | PSFField,
     *,
     kind: str,
-    mask: np.ndarray,
-    variance: np.ndarray | None = None,
     choose: bool = False,
     iterations: int = 2,
+    drop_blends: bool = True,
 ) -> EffectivePSF | PSFField:
-    """A new PSF from stars on an image where all other stars are subtracted.
+    """A new PSF from stars at ``positions`` (N, 2: x, y) on an image where all other
+    stars are subtracted (``isolated``, with its variance and pixels without weight).
 
     A field-varying PSF is refitted as the same model (the polynomial
     degree, the cells); with ``choose`` a constant one may become varying
@@ -172,7 +174,7 @@ def refit_psf(
     A grid read from a file is kept. ``iterations`` are the analytic
     profile fit's (re-centre the stars, refit the shape).
 
-    With ``variance``, the stars whose fit to the current PSF is an outlier
+    With ``drop_blends``, the stars whose fit to the current PSF is an outlier
     (blends) are dropped first, as crowdsource's median stack of stamps
     ignores them. On case C (20000 stars in 2048^2) ~15% of the 400 PSF
     stars hide a companion that the scene did not separate; with them, the
@@ -180,10 +182,11 @@ def refit_psf(
     fluxes above 30000 e- high by +0.5 sigma; without them (oracle: the true
     blends removed) FWHM 3.501. Keeps the old PSF when the fit fails.
     """
-    pos = np.c_[x, y]
+    isolated_image, mask = isolated.image, isolated.mask
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
     try:
-        if variance is not None and len(pos) >= 20:
-            score = blend_scores(isolated_image, variance, x, y, psf, mask)
+        if drop_blends and len(pos) >= 20:
+            score = blend_scores(isolated_image, isolated.variance, pos[:, 0], pos[:, 1], psf, mask)
             med = np.median(score)
             keep = score < med + BLEND_CUT * mad_std(score)
             log.debug("PSF stars: %d of %d kept (blends dropped)", keep.sum(), len(keep))
@@ -267,30 +270,31 @@ def isolated_stamps(
 
 
 def refit_on_stamps(
-    resid: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
-    own_sizes: np.ndarray,
+    resid: NoisyImage,
+    stars: PlacedStars,
     psf: EffectivePSF,
     table: StampTable,
     *,
     kind: str,
-    mask: np.ndarray,
-    variance: np.ndarray,
     size: int = SCORE_SIZE,
     iterations: int = 1,
 ) -> EffectivePSF:
     """The analytic profile refitted on every chosen star's own neighbour-free stamp.
 
-    Blends (an outlying chi^2 against ``psf``) are dropped first, as in
-    :func:`refit_psf`; keeps ``psf`` when the fit fails.
+    ``resid`` is the image minus the sky and every star's model, each star
+    drawn at ``stars``' position and flux with its stamp of ``stars.sizes``
+    px (:func:`isolated_stamps`). Blends (an outlying chi^2 against ``psf``)
+    are dropped first, as in :func:`refit_psf`; keeps ``psf`` when the fit
+    fails.
     """
+    x, y, own_sizes, mask = stars.x, stars.y, stars.stamp_sizes, resid.mask
     try:
-        data, w, off, p, px, py = isolated_stamps(resid, x, y, flux, own_sizes, table, mask, size)
+        data, w, off, p, px, py = isolated_stamps(
+            resid.image, x, y, stars.flux, own_sizes, table, mask, size
+        )
         if len(data) >= 20:
             var, *_ = isolated_stamps(
-                variance, x, y, np.zeros(len(x)), own_sizes, table, mask, size
+                resid.variance, x, y, np.zeros(len(x)), own_sizes, table, mask, size
             )
             score = stamp_scores(data, w / var, p, px, py)
             keep = score < np.median(score) + BLEND_CUT * mad_std(score)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse.linalg import lsqr
@@ -20,11 +21,82 @@ from ..noise import NoiseModel
 from .design import SceneDesign, Tables, psf_tables
 from .normal import solve_normal
 
-__all__ = ["STAMP_SIZES", "SceneFrame", "ScenePSF", "SceneStars", "Solver"]
+__all__ = [
+    "STAMP_SIZES",
+    "NoisyImage",
+    "PlacedStars",
+    "SceneFrame",
+    "ScenePSF",
+    "SceneStars",
+    "Solver",
+]
 
 log = logging.getLogger(__name__)
 
 STAMP_SIZES = (11, 19, 31, 63)
+
+
+@dataclass(frozen=True)
+class NoisyImage:
+    """An image with the expected variance of its pixels and the pixels without weight.
+
+    Usually a residual (the frame minus the sky and the stars' model) that
+    stars are fitted to; also a model image whose significance is tested
+    against the same noise.
+
+    Attributes
+    ----------
+    image : ndarray
+        Pixel values (e-).
+    variance : ndarray
+        Expected variance per pixel (e-^2).
+    mask : ndarray of bool
+        Pixels without weight (bad or saturated).
+    """
+
+    image: np.ndarray
+    variance: np.ndarray
+    mask: np.ndarray
+
+    @cached_property
+    def weight(self) -> np.ndarray:
+        """Inverse variance, 0 on :attr:`mask` (as :meth:`SceneFrame.weight`)."""
+        return np.where(self.mask, 0.0, 1.0 / self.variance)
+
+
+@dataclass(frozen=True)
+class PlacedStars:
+    """Stars at positions with fluxes: what a fit step is given and gives back.
+
+    Attributes
+    ----------
+    x, y : ndarray
+        Positions (0-based px, x the column).
+    flux : ndarray
+        Fluxes (e-).
+    sizes : ndarray of int, optional
+        Stamp size (px) each star's model is drawn with, where the step needs it.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    flux: np.ndarray
+    sizes: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def stamp_sizes(self) -> np.ndarray:
+        """:attr:`sizes`, which the caller must have given."""
+        if self.sizes is None:
+            raise ValueError("these stars have no stamp sizes")
+        return self.sizes
+
+    def take(self, keep: np.ndarray) -> PlacedStars:
+        """The stars selected by ``keep`` (bool or indices)."""
+        sizes = None if self.sizes is None else self.sizes[keep]
+        return PlacedStars(self.x[keep], self.y[keep], self.flux[keep], sizes)
 
 
 class Solver:
@@ -117,6 +189,10 @@ class SceneFrame:
     def sqrt_weight(self, var: np.ndarray) -> np.ndarray:
         """Square root of :meth:`weight` (what the design's rows are scaled by)."""
         return np.where(self.zero_w, 0.0, 1.0 / np.sqrt(var))
+
+    def noisy(self, image: np.ndarray, model: np.ndarray) -> NoisyImage:
+        """``image`` with the variance of ``model`` (sky + stars) and the pixels without weight."""
+        return NoisyImage(image, self.variance(model), self.zero_w)
 
     def sigma_sky(self, sky: np.ndarray) -> float:
         """Noise (e-) of one pixel of the typical sky.

@@ -20,7 +20,7 @@ import numpy as np
 from ..flags import PhotometryFlag as F
 from .design import FieldTables, Tables, _phase, gather
 from .forced import SceneResult
-from .records import SceneFrame
+from .records import NoisyImage, PlacedStars, SceneFrame
 
 __all__ = ["blend_splits", "split_blends"]
 
@@ -31,12 +31,9 @@ TABLE = 19
 
 
 def split_blends(
-    residual: np.ndarray,
-    weight: np.ndarray,
+    residual: NoisyImage,
     tables: Tables,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    stars: PlacedStars,
     *,
     r_min: float = 1.5,
     r_max: float = 3.0,
@@ -49,12 +46,10 @@ def split_blends(
 
     Parameters
     ----------
-    residual : ndarray
+    residual : NoisyImage
         Image minus sky minus the model of every star (the candidates included).
-    weight : ndarray
-        Inverse variance per pixel (0 on bad pixels).
     tables : stamp tables of the PSF (a size of 19 px among them).
-    x, y, flux : ndarray
+    stars : PlacedStars
         The candidates' fitted positions and fluxes.
     r_min, r_max, step : float
         The second star is tried on a ``step`` px grid between ``r_min`` and
@@ -77,14 +72,16 @@ def split_blends(
         Indices of the split candidates, the first star's new position, the
         second star's position and flux.
     """
-    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
+    x, y, flux = (
+        np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (stars.x, stars.y, stars.flux)
+    )
     n = len(x)
     empty = np.zeros(0)
     if n == 0:
         return np.zeros(0, dtype=np.intp), empty, empty, empty, empty, empty
     xi0 = np.floor(x + 0.5).astype(np.intp)
     yi0 = np.floor(y + 0.5).astype(np.intp)
-    w, data = windows(residual, weight, xi0, yi0)
+    w, data = windows(residual.image, residual.weight, xi0, yi0)
     p0, px0, py0 = (_window(tables, k, x, y, xi0, yi0) for k in ("p", "px", "py"))
     data += flux[:, None] * p0.reshape(n, -1)
     a1 = np.stack([p0.reshape(n, -1), px0.reshape(n, -1), py0.reshape(n, -1)], axis=-1)
@@ -212,8 +209,10 @@ def blend_splits(
     cand = np.flatnonzero(
         ~saturated & (snr >= min_snr) & (np.nan_to_num(np.asarray(t["rchi2"])) > min_rchi2)
     )
-    weight = frame.weight(frame.variance(result.model))
     which, x1, y1, x2, y2, f2 = split_blends(
-        result.residual, weight, tables, x[cand], y[cand], flux[cand], min_dchi2=min_dchi2
+        frame.noisy(result.residual, result.model),
+        tables,
+        PlacedStars(x[cand], y[cand], flux[cand]),
+        min_dchi2=min_dchi2,
     )
     return cand[which], x1, y1, x2, y2, f2
