@@ -41,6 +41,7 @@ from astropy.io import fits
 
 from ..runtime.quiet import quiet
 from .cards import repair_in_place, writable_header
+from .imagebytes import image_list_chunks
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -295,6 +296,12 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
     pathlib.Path
         The destination path.
     """
+    # Plain images (a calibrated light and its mask) are laid out here, each
+    # card verified once per process: the same bytes as astropy's writer.
+    with quiet(fits.verify.VerifyWarning, "Card is too long, comment will be truncated"):
+        chunks = image_list_chunks(hdulist)
+    if chunks is not None:
+        return _write_atomically(Path(path), lambda fh: [fh.write(c) for c in chunks], "wb")
     try:
         return _write_fits(Path(path), hdulist.writeto)
     except Exception:  # noqa: BLE001 - cards astropy refuses raise anything; repaired below

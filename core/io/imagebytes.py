@@ -1,0 +1,157 @@
+"""The bytes astropy writes for a list of plain images, made without its writer.
+
+A calibrated light is written as a float32 image and a uint8 mask with the
+raw frame's hundred-odd cards. astropy's ``HDUList.writeto`` verifies every
+card again on every write (about 2 ms a frame) and goes through its file
+layer; here each card's image is verified once per process (the cards a
+night's frames share are the same text) and the file is the header blocks
+and the big-endian data, padded, exactly as astropy lays them out
+(FITS 4.0, sections 3.3 and 4.4).
+
+Only the plainest lists take this path: a primary HDU and image extensions
+built from arrays by astropy (its own structural cards in their places),
+native numbers that need no scaling (no ``BZERO``, ``BSCALE``, ``BLANK``) and
+no checksum cards. Anything else returns None and goes through astropy.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from astropy.io import fits
+
+__all__ = ["image_list_chunks"]
+
+_BLOCK = 2880
+# BITPIX of the dtypes written as they are (the unsigned 16-64 and signed 8 bit
+# ones need astropy's BZERO scaling, and go through it).
+_BITPIX = {
+    np.dtype(np.uint8): 8,
+    np.dtype(np.int16): 16,
+    np.dtype(np.int32): 32,
+    np.dtype(np.int64): 64,
+    np.dtype(np.float32): -32,
+    np.dtype(np.float64): -64,
+}
+# Keywords astropy gives a meaning of its own when it writes (scaling,
+# checksums, structure): a header carrying one elsewhere goes through astropy.
+_ASTROPY_KEYWORDS = frozenset(
+    ("SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS", "BZERO",
+     "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "THEAP", "TFIELDS", "ZIMAGE", "END")
+)  # fmt: skip
+# Card images astropy's verification passed in this process (bounded: a night's
+# distinct cards are a few thousand).
+_VERIFIED: set[str] = set()
+_MAX_VERIFIED = 200_000
+
+
+def _checked(image: str, card: fits.Card | None = None) -> bool:
+    """Whether astropy's verification passes the card (and its image read afresh)."""
+    if image in _VERIFIED:
+        return True
+    try:
+        # The card as it is, and its image read back afresh (every test of the
+        # text runs then): a later card with the same image passes both.
+        if card is not None:
+            card.verify("exception")
+        fits.Card.fromstring(image).verify("exception")
+    except Exception:  # noqa: BLE001 - astropy says (or repairs) what is wrong
+        return False
+    if len(_VERIFIED) >= _MAX_VERIFIED:
+        _VERIFIED.clear()
+    _VERIFIED.add(image)
+    return True
+
+
+def _card_image(card: fits.Card) -> str | None:
+    """The card's image as astropy writes it when its verification passes it, else None."""
+    # A card read from a file and not yet parsed: astropy's writer checks its
+    # text before writing (and refuses it, not fixes it, when it is wrong);
+    # asking for ``card.image`` would check and *fix* it. Its text is what is
+    # written, so its text is what is checked (astropy's private state: a card
+    # without it goes the public way below).
+    raw = None if getattr(card, "_verified", True) else getattr(card, "_image", None)
+    if isinstance(raw, str) and getattr(card, "_modified", True) is False:
+        return raw if _checked(raw) else None
+    image = card.image
+    return image if _checked(image, card) else None
+
+
+def _structure(hdu: fits.PrimaryHDU | fits.ImageHDU, data: np.ndarray, extend: bool) -> list:
+    """The (keyword, value) pairs astropy puts first in the HDU's header, in order."""
+    first = ("SIMPLE", True) if isinstance(hdu, fits.PrimaryHDU) else ("XTENSION", "IMAGE")
+    cards = [first, ("BITPIX", _BITPIX[data.dtype.newbyteorder("=")]), ("NAXIS", data.ndim)]
+    cards += [(f"NAXIS{k + 1}", n) for k, n in enumerate(reversed(data.shape))]
+    if isinstance(hdu, fits.PrimaryHDU):
+        return cards + ([("EXTEND", True)] if extend else [])
+    return cards + [("PCOUNT", 0), ("GCOUNT", 1)]
+
+
+def _hdu_chunks(hdu: fits.PrimaryHDU | fits.ImageHDU, extend: bool) -> list | None:
+    """The HDU's header bytes, its data (big-endian) and the padding; None if not plain."""
+    data = hdu.data
+    if type(data) is not np.ndarray or data.dtype.newbyteorder("=") not in _BITPIX:
+        return None
+    if data.size == 0 or data.ndim > 999:
+        return None
+    cards = hdu.header.cards
+    structure = _structure(hdu, data, extend)
+    if len(cards) < len(structure):
+        return None
+    for card, (keyword, value) in zip(cards, structure, strict=False):
+        if card.keyword != keyword or type(card.value) is not type(value) or card.value != value:
+            return None
+    images = []
+    for k, card in enumerate(cards):
+        keyword = card.keyword
+        if k >= len(structure) and (keyword in _ASTROPY_KEYWORDS or keyword.startswith("NAXIS")):
+            return None
+        if keyword == "EXTNAME" and not isinstance(card.value, str):
+            return None
+        image = _card_image(card)
+        if image is None:
+            return None
+        images.append(image)
+    text = "".join(images) + "END" + " " * 77
+    header = (text + " " * (-len(text) % _BLOCK)).encode("ascii")
+    out = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">"))
+    return [header, out, b"\0" * (-out.nbytes % _BLOCK)]
+
+
+def image_list_chunks(hdulist: fits.HDUList) -> list | None:
+    """What ``hdulist.writeto`` writes, as chunks (bytes, arrays), when it is plain images.
+
+    Parameters
+    ----------
+    hdulist : astropy.io.fits.HDUList
+        A :class:`~astropy.io.fits.PrimaryHDU` with image data, then
+        :class:`~astropy.io.fits.ImageHDU` extensions, all built from arrays.
+
+    Returns
+    -------
+    list or None
+        Header bytes, data arrays (big-endian, C order) and padding, to be
+        written in order; None when the list is not plain images, a card
+        fails astropy's verification, or anything else astropy must decide.
+    """
+    hdus = list(hdulist)
+    if not hdus or type(hdus[0]) is not fits.PrimaryHDU:
+        return None
+    if any(type(h) is not fits.ImageHDU for h in hdus[1:]):
+        return None
+    if sys.byteorder != "little":
+        return None
+    # astropy's own steps before it writes: EXTEND when there are extensions,
+    # each header's structural cards from its data.
+    hdulist.update_extend()
+    chunks: list = []
+    for k, hdu in enumerate(hdus):
+        hdu.update_header()
+        # A primary header may say EXTEND without extensions (a raw frame's did).
+        extend = k == 0 and "EXTEND" in hdu.header
+        part = _hdu_chunks(hdu, extend)
+        if part is None:
+            return None
+        chunks += part
+    return chunks
