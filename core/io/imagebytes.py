@@ -135,6 +135,8 @@ def image_list_chunks(hdulist: fits.HDUList) -> list | None:
         written in order; None when the list is not plain images, a card
         fails astropy's verification, or anything else astropy must decide.
     """
+    if type(hdulist) is not fits.HDUList:  # a subclass may write otherwise
+        return None
     hdus = list(hdulist)
     if not hdus or type(hdus[0]) is not fits.PrimaryHDU:
         return None
