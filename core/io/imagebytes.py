@@ -40,28 +40,19 @@ _ASTROPY_KEYWORDS = frozenset(
     ("SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS", "BZERO",
      "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "THEAP", "TFIELDS", "ZIMAGE", "END")
 )  # fmt: skip
-# Card images astropy's verification passed in this process (bounded: a night's
-# distinct cards are a few thousand).
-_VERIFIED: set[str] = set()
-_MAX_VERIFIED = 200_000
+# Card texts astropy's verification passed in this process (bounded: a night's
+# distinct cards are a few thousand a frame at most): read afresh from the
+# text (every test of it runs), and as cards made from values (their value's
+# text is astropy's own, so its test is skipped).
+_TEXT_OK: set[str] = set()
+_MADE_OK: set[str] = set()
+_MAX_KEPT = 200_000
 
 
-def _checked(image: str, card: fits.Card | None = None) -> bool:
-    """Whether astropy's verification passes the card (and its image read afresh)."""
-    if image in _VERIFIED:
-        return True
-    try:
-        # The card as it is, and its image read back afresh (every test of the
-        # text runs then): a later card with the same image passes both.
-        if card is not None:
-            card.verify("exception")
-        fits.Card.fromstring(image).verify("exception")
-    except Exception:  # noqa: BLE001 - astropy says (or repairs) what is wrong
-        return False
-    if len(_VERIFIED) >= _MAX_VERIFIED:
-        _VERIFIED.clear()
-    _VERIFIED.add(image)
-    return True
+def _remember(kept: set[str], image: str) -> None:
+    if len(kept) >= _MAX_KEPT:
+        kept.clear()
+    kept.add(image)
 
 
 def _card_image(card: fits.Card) -> str | None:
@@ -72,10 +63,19 @@ def _card_image(card: fits.Card) -> str | None:
     # written, so its text is what is checked (astropy's private state: a card
     # without it goes the public way below).
     raw = None if getattr(card, "_verified", True) else getattr(card, "_image", None)
-    if isinstance(raw, str) and getattr(card, "_modified", True) is False:
-        return raw if _checked(raw) else None
-    image = card.image
-    return image if _checked(image, card) else None
+    try:
+        if isinstance(raw, str) and getattr(card, "_modified", True) is False:
+            if raw not in _TEXT_OK:
+                fits.Card.fromstring(raw).verify("exception")
+                _remember(_TEXT_OK, raw)
+            return raw
+        image = card.image
+        if image not in _MADE_OK and image not in _TEXT_OK:
+            card.verify("exception")
+            _remember(_MADE_OK, image)
+        return image
+    except Exception:  # noqa: BLE001 - astropy says (or repairs) what is wrong
+        return None
 
 
 def _structure(hdu: fits.PrimaryHDU | fits.ImageHDU, data: np.ndarray, extend: bool) -> list:
