@@ -429,6 +429,9 @@ def _pixels(
     """The HDU's 2-D pixels as an array that owns its memory, in native byte order."""
     # Pixels are read outside the warnings lock so that threads read in parallel.
     try:
+        unsigned = _unsigned16(image_hdu, dtype)
+        if unsigned is not None:
+            return unsigned
         data = image_hdu.data
     except (TypeError, ValueError, OSError, EOFError) as exc:
         # A short file makes numpy complain that the buffer is too small.
@@ -447,6 +450,37 @@ def _pixels(
     # np.array (not asarray) copies out of the memory map so the result
     # stays valid after the file is closed, and converts byte order.
     return np.array(data, dtype=target, order="C", copy=True)
+
+
+def _unsigned16(
+    image_hdu: fits.hdu.base._BaseHDU, dtype: np.dtype | type | None
+) -> np.ndarray | None:
+    """A 16-bit unsigned camera's pixels (BITPIX 16, BZERO 32768) as floats; None for others.
+
+    astropy makes such a frame unsigned by adding 32768 to a copy of the
+    signed integers, which is then converted again to the floats asked for.
+    Adding 32768 to a 16-bit two's complement number is flipping its top bit:
+    the unsigned integers come from one XOR of the raw values (read as astropy
+    reads them), and the floats from those, the same numbers in one pass less.
+    """
+    if dtype is None or np.dtype(dtype).kind != "f":
+        return None
+    if type(image_hdu) not in (fits.PrimaryHDU, fits.ImageHDU):
+        return None
+    h = image_hdu.header
+    bzero, bscale = h.get("BZERO"), h.get("BSCALE", 1)
+    if h.get("BITPIX") != 16 or "BLANK" in h or h.get("NAXIS") != 2:
+        return None
+    if isinstance(bzero, bool) or bzero != 32768 or isinstance(bscale, bool) or bscale != 1:
+        return None
+    offset = getattr(image_hdu, "_data_offset", None)
+    if offset is None or image_hdu.shape != (h["NAXIS2"], h["NAXIS1"]):
+        return None
+    # astropy's own raw read (a view of the memory map for a plain file).
+    raw = image_hdu._get_raw_data(image_hdu.shape, ">u2", offset)
+    if raw is None:
+        return None
+    return np.bitwise_xor(raw, np.uint16(0x8000)).astype(dtype, order="C")
 
 
 def card_float(value: Any) -> float | None:
