@@ -123,8 +123,12 @@ class MasterFrame:
         return ny, nx
 
     @classmethod
-    def from_fits(cls, path: str, kind: str | None = None) -> MasterFrame:
-        """Read a master written by Fluxion (its header says what it is)."""
+    def from_fits(cls, path: str, kind: str | None = None, *, stats: bool = True) -> MasterFrame:
+        """Read a master written by Fluxion (its header says what it is).
+
+        ``stats=False`` leaves :attr:`stats` empty: calibrating lights never
+        reads them, and their medians cost more than reading the file.
+        """
         with fits.open(path, memmap=False) as hdul:
             h = hdul[0].header
             data = np.array(hdul[0].data, dtype=np.float32)
@@ -139,7 +143,7 @@ class MasterFrame:
             exptime=h.get("EXPTIME") if kind == "dark" else None,
             filter=h.get("FILTER") if kind == "flat" else None,
             binning=binning,
-            stats=robust_stats(data),
+            stats=robust_stats(data) if stats else {},
             header=h,
         )
 

@@ -140,8 +140,14 @@ def _masters_folder(store: ProductStore) -> Path:
     return store.folder / MASTERS_FOLDER
 
 
-def load_masters(store: ProductStore, masters_fp: str | None = None) -> CalibrationMasters | None:
-    """The project's masters, or None when there are none (or not made with ``masters_fp``)."""
+def load_masters(
+    store: ProductStore, masters_fp: str | None = None, *, stats: bool = True
+) -> CalibrationMasters | None:
+    """The project's masters, or None when there are none (or not made with ``masters_fp``).
+
+    ``stats=False``: without each master's robust statistics (:meth:`MasterFrame.from_fits`),
+    for a worker that only calibrates lights with them.
+    """
     folder = _masters_folder(store)
     try:
         index = json.loads((folder / _MASTERS_INDEX).read_text(encoding="utf-8"))
@@ -150,7 +156,10 @@ def load_masters(store: ProductStore, masters_fp: str | None = None) -> Calibrat
     if masters_fp is not None and index.get("fingerprint") != masters_fp:
         return None
     try:
-        loaded = [MasterFrame.from_fits(str(folder / name)) for name in index.get("files", [])]
+        loaded = [
+            MasterFrame.from_fits(str(folder / name), stats=stats)
+            for name in index.get("files", [])
+        ]
     except (OSError, ValueError) as exc:
         log.warning("masters in %s unreadable, rebuilding: %s", folder, exc)
         return None

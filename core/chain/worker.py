@@ -180,7 +180,8 @@ def _calibration_step(job: FrameJob, store: ProductStore) -> Calibration:
     with _STEPS_LOCK:
         step = _STEPS.get(key)
         if step is None:
-            masters = load_masters(store, job.masters_fp)
+            # Statistics are for the window's facts; a worker only calibrates with them.
+            masters = load_masters(store, job.masters_fp, stats=False)
             if masters is None:
                 raise ValueError("the night's masters are missing from the project")
             step = Calibration(job.calibration, masters)

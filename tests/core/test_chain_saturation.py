@@ -114,3 +114,22 @@ def test_frames_calibrated_before_the_level_was_written_keep_saturated_pixels_ma
     # A current frame keeps them for the saturation test, other flags stay bad.
     assert not np.any(image.bad[saturated & (image.mask == MaskBits.SATURATED)])
     assert np.array_equal(image.bad, (image.mask & ~np.uint8(MaskBits.SATURATED)) != 0)
+
+
+def test_masters_read_without_their_statistics_calibrate_a_light_the_same(project):
+    # A worker process reads the masters without their statistics (the window's facts).
+    from fluxion.core.calibration import Calibration, CalibrationParams
+    from fluxion.core.chain.calibrate import calibrate_light
+
+    night, store, light = project
+    whole, lean = chain.load_masters(store), chain.load_masters(store, stats=False)
+    flat = whole.flats[0]
+    # The flat is normalised to mean 1; its pixel response scatter is the simulator's.
+    assert flat.stats["mean"] == pytest.approx(1.0, abs=1e-3)
+    assert 0 < flat.stats["std"] < 0.2
+    assert all(m.stats == {} for m in lean.biases + lean.darks + lean.flats)
+    a = calibrate_light(Calibration(CalibrationParams(), whole), light)
+    b = calibrate_light(Calibration(CalibrationParams(), lean), light)
+    assert np.array_equal(a.data, b.data, equal_nan=True) and np.array_equal(a.mask, b.mask)
+    assert a.saturation == b.saturation and a.applied == b.applied
+    assert a.header.tostring() == b.header.tostring()
