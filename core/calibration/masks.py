@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..io.cfa import CHANNELS, channel_offsets, channel_view
+from .cold import cold_pixels
 from .cosmics import detect_cosmics_near, reflect_pad, whole_frame_cosmics
 
 __all__ = [
@@ -192,15 +193,7 @@ def bad_pixels_from_masters(
     if dark is not None:
         mask[hot_pixels(dark, hot_sigma, hot_floor)] |= np.uint8(MaskBits.HOT)
     if flat is not None:
-        # A coarse median of the flat follows vignetting and dust, not single pixels.
-        step = 8
-        coarse = ndimage.median_filter(flat[::step, ::step], size=5, mode="nearest")
-        local = ndimage.zoom(coarse, step, order=1, mode="nearest", grid_mode=True)
-        local = local[: flat.shape[0], : flat.shape[1]]
-        pad = ((0, flat.shape[0] - local.shape[0]), (0, flat.shape[1] - local.shape[1]))
-        local = np.pad(local, pad, mode="edge")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mask[~(flat > cold_flat * local)] |= np.uint8(MaskBits.COLD)
+        mask[cold_pixels(flat, cold_flat)] |= np.uint8(MaskBits.COLD)
     return mask
 
 
