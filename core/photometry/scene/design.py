@@ -23,6 +23,7 @@ __all__ = [
     "FieldTables",
     "SceneDesign",
     "StampTable",
+    "StampTables",
     "build_design",
     "gather",
     "psf_tables",
@@ -39,6 +40,13 @@ case B frame cover 77% of the pixels: 15 iterations took 226 ms with the
 rows renumbered, 200 ms without (0.9 before).
 """
 DERIVATIVE_SIZE = 15  # px: the shift of a star is measured in its core
+EAGER_SIZE = 31
+"""px: the largest stamp tables of one PSF built with it; larger ones when first asked for.
+
+Only saturated stars and stars of millions of e- get 63 px stamps (none in
+case B), yet its table is three quarters of the work of building them all:
+a constant PSF's tables took 48 ms with it, 8 ms without, four times a frame.
+"""
 _H = 1.0 / (4 * PHASES)  # finite-difference step for the derivative stamps
 
 
@@ -93,35 +101,8 @@ def stamp_tables(psf: EffectivePSF, sizes: tuple[int, ...]) -> dict[int, StampTa
     matrices, mostly zeros, took 2.5 times as long). Smaller tables are
     centre crops of the largest.
     """
-    from scipy.ndimage import spline_filter
-
-    k = psf.oversampling
-    coeffs = spline_filter(psf.data, order=3, mode="mirror")
-    n = coeffs.shape[0]
-    c = (n - 1) / 2
     big = max(sizes)
-    half = big // 2
-    grid = np.arange(-half, half + 1, dtype=np.float64)
-    g = -0.5 + (np.arange(PHASES) + 0.5) / PHASES
-    # u[m, i]: oversampled coordinate of pixel i for a star at phase offset g[m].
-    u = (c + (grid[None, :] - g[:, None]) * k).ravel()
-    idx, w = _bspline_taps(u, n)
-    _, dw = _bspline_taps(u, n, derivative=True)
-    dw = -k * dw
-    # table[my, mx, i, j] = sum_ab W[my, i, a] C[a, b] W[mx, j, b], W with 4 taps a row.
-    rows = coeffs[idx]
-    wc = np.einsum("qk,qkb->qb", w, rows)
-    dwc = np.einsum("qk,qkb->qb", dw, rows)
-    wc_taps = wc[:, idx]
-    shape = (PHASES, big, PHASES, big)
-    p, px, py = (
-        t.reshape(shape).transpose(0, 2, 1, 3)
-        for t in (
-            np.einsum("pqk,qk->pq", wc_taps, w),
-            np.einsum("pqk,qk->pq", wc_taps, dw),
-            np.einsum("pqk,qk->pq", dwc[:, idx], w),
-        )
-    )
+    p, px, py = _spline_stamps(psf, big, np.arange(PHASES))
     out = {}
     for s in sizes:
         o = (big - s) // 2
@@ -133,6 +114,70 @@ def stamp_tables(psf: EffectivePSF, sizes: tuple[int, ...]) -> dict[int, StampTa
             np.ascontiguousarray(py[:, :, sl, sl], dtype=np.float32),
         )
     return out
+
+
+def _spline_stamps(
+    psf: EffectivePSF, big: int, phases: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stamps (P, P, big, big) of ``psf`` and its x and y derivatives at the phase indices
+    ``phases`` along each axis (float64), the sums of :func:`stamp_tables`."""
+    from scipy.ndimage import spline_filter
+
+    k = psf.oversampling
+    coeffs = spline_filter(psf.data, order=3, mode="mirror")
+    n = coeffs.shape[0]
+    c = (n - 1) / 2
+    half = big // 2
+    grid = np.arange(-half, half + 1, dtype=np.float64)
+    g = -0.5 + (np.asarray(phases) + 0.5) / PHASES
+    # u[m, i]: oversampled coordinate of pixel i for a star at phase offset g[m].
+    u = (c + (grid[None, :] - g[:, None]) * k).ravel()
+    idx, w = _bspline_taps(u, n)
+    _, dw = _bspline_taps(u, n, derivative=True)
+    dw = -k * dw
+    # table[my, mx, i, j] = sum_ab W[my, i, a] C[a, b] W[mx, j, b], W with 4 taps a row.
+    rows = coeffs[idx]
+    wc = np.einsum("qk,qkb->qb", w, rows)
+    dwc = np.einsum("qk,qkb->qb", dw, rows)
+    wc_taps = wc[:, idx]
+    shape = (len(g), big, len(g), big)
+    p, px, py = (
+        t.reshape(shape).transpose(0, 2, 1, 3)
+        for t in (
+            np.einsum("pqk,qk->pq", wc_taps, w),
+            np.einsum("pqk,qk->pq", wc_taps, dw),
+            np.einsum("pqk,qk->pq", dwc[:, idx], w),
+        )
+    )
+    return p, px, py
+
+
+class StampTables(dict[int, StampTable]):
+    """The stamp tables of one PSF by size; a size not built yet is built when first used.
+
+    Sizes up to :data:`EAGER_SIZE` are built at once; larger ones (the
+    saturated stars' 63 px) only for the frames that need them.
+    """
+
+    def __init__(self, psf: EffectivePSF, sizes: tuple[int, ...]) -> None:
+        eager = tuple(s for s in sizes if s <= EAGER_SIZE) or (min(sizes),)
+        super().__init__(stamp_tables(psf, eager))
+        self.psf = psf
+        self._centres: dict[int, np.ndarray] = {}
+
+    def __missing__(self, size: int) -> StampTable:
+        table = stamp_tables(self.psf, (size,))[size]
+        self[size] = table
+        return table
+
+    def centre_stamp(self, size: int) -> np.ndarray:
+        """The ``size`` px stamp (float32) of a star at the central phase, without its table."""
+        if size in self:
+            return self[size].p[PHASES // 2, PHASES // 2]
+        if size not in self._centres:
+            p, _, _ = _spline_stamps(self.psf, size, np.array([PHASES // 2]))
+            self._centres[size] = p[0, 0].astype(np.float32)
+        return self._centres[size]
 
 
 VARYING_SIZE = 31
@@ -162,12 +207,16 @@ class FieldTables:
     def __getitem__(self, size: int) -> StampTable:
         return self.centre[size]
 
+    def centre_stamp(self, size: int) -> np.ndarray:
+        """The widest PSF's ``size`` px stamp (float32) of a star at the central phase."""
+        return self.centre[size].p[PHASES // 2, PHASES // 2]
+
     def weights(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """(N, J) weight of each part for stars at (x, y)."""
         return self.field.coefficients(x, y)
 
 
-Tables = dict[int, StampTable] | FieldTables
+Tables = StampTables | FieldTables
 
 
 def psf_tables(psf: EffectivePSF | PSFField, sizes: tuple[int, ...]) -> Tables:
@@ -175,7 +224,7 @@ def psf_tables(psf: EffectivePSF | PSFField, sizes: tuple[int, ...]) -> Tables:
     if not isinstance(psf, PSFField) or not psf.varies:
         if isinstance(psf, PSFField):
             psf = psf.at(float(psf.xs[0]), float(psf.ys[0]))
-        return stamp_tables(psf, sizes)
+        return StampTables(psf, sizes)
     field = psf
     if psf.kind == "grid":
         # A grid read from a file has its node PSFs as basis; the same PSFs

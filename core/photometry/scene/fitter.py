@@ -33,7 +33,7 @@ from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from ..noise import NoiseModel
 from .centroids import joint_positions, phase_centre, refine_positions
-from .design import PHASES, Tables, build_design
+from .design import Tables, build_design
 from .forced import (
     SceneResult,
     core_fraction,
@@ -177,7 +177,7 @@ def fit_scene(
             sky_mask = zero_w | (stars_model > SKY_MASK_SIGMA * frame.sigma_sky(sky))
             # The stars' light beyond their stamps (:mod:`.wings`) is not
             # the sky's, but it is the background of their neighbours' fits.
-            centre = scene_psf.tables[STAMP_SIZES[-1]].p[PHASES // 2, PHASES // 2]
+            centre = scene_psf.tables.centre_stamp(STAMP_SIZES[-1])
             wings = beyond_stamps(shape, stars.x, stars.y, stars.flux, sizes, centre)
             sky = mesh_sky(sky_resid - wings, sky_mask, st.sky_mesh) + wings
             sky_has_wings = True

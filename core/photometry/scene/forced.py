@@ -67,7 +67,7 @@ def stamp_sizes(tables, flux: np.ndarray, sigma_sky: float, saturated: np.ndarra
     """Smallest stamp whose edge holds the star's light below a third of the sky noise."""
     sizes = np.full(flux.shape, STAMP_SIZES[-1])
     for s in reversed(STAMP_SIZES):
-        centre = tables[s].p[tables[s].p.shape[0] // 2, tables[s].p.shape[1] // 2]
+        centre = tables.centre_stamp(s)
         edge = max(centre[0].max(), centre[-1].max(), centre[:, 0].max(), centre[:, -1].max())
         sizes[np.abs(flux) * edge < sigma_sky / 3.0] = s
     sizes[saturated] = STAMP_SIZES[-1]
