@@ -179,7 +179,7 @@ def refined_positions(
     t = result.table
     x = np.array(t["x"], dtype=np.float64)
     y = np.array(t["y"], dtype=np.float64)
-    w = frame.weight(frame.variance(result.model))
+    w = frame.noisy(result.residual, result.model).weight
     flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
     pinned = (np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     sizes = np.asarray(t["stamp"])
