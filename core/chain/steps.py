@@ -12,6 +12,10 @@ from __future__ import annotations
 from ..calibration.apply import Calibration
 from ..io.ecsv import ecsv_text
 from ..io.fitsio import read_wcs
+
+# Imported by photometry's star finding where it runs (the crowded fitter's peak
+# significance): here, so that it is the forkserver's once, not each worker's first frame.
+from ..photometry.scene.peaks import significance_at
 from ..registration.register import register_sources
 from ..registration.sources import RegistrationSources, sources_from_table
 from .calibrate import calibrate_light, load_masters, write_calibrated
@@ -37,6 +41,7 @@ __all__ = [
     "register_lights",
     "register_sources",
     "registration_stars",
+    "significance_at",
     "solve_frame",
     "sources_from_table",
     "target_row",
