@@ -11,11 +11,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from ..io.atomic import atomic_write_image
 from ..io.cards import fits_text
 from ..io.cfa import set_cfa_cards
 from ..runtime.params import param
@@ -40,6 +43,7 @@ __all__ = [
     "CalibratedFrame",
     "Calibration",
     "calibrated_hdulist",
+    "write_calibrated_product",
     "MISSING_CARD",
     "missing_from_header",
     "RAW_SATURATION_CARD",
@@ -188,16 +192,27 @@ class CalibratedFrame:
         return calibrated_hdulist(self.data, self.mask, self.header)
 
 
+def _mask_extensions(mask: np.ndarray | None) -> list[fits.ImageHDU]:
+    """The calibrated product's extensions: its ``MASK`` (when any)."""
+    if mask is None:
+        return []
+    ext = fits.ImageHDU(mask, name="MASK")
+    ext.header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
+    return [ext]
+
+
 def calibrated_hdulist(
     data: np.ndarray, mask: np.ndarray | None, header: fits.Header
 ) -> fits.HDUList:
     """A calibrated light as its product holds it: the image, then its ``MASK`` (when any)."""
-    hdul = fits.HDUList([fits.PrimaryHDU(data, header=header)])
-    if mask is not None:
-        ext = fits.ImageHDU(mask, name="MASK")
-        ext.header["COMMENT"] = "bits: 1 saturated, 2 hot, 4 cold, 8 cosmic ray, 16 NaN"
-        hdul.append(ext)
-    return hdul
+    return fits.HDUList([fits.PrimaryHDU(data, header=header), *_mask_extensions(mask)])
+
+
+def write_calibrated_product(
+    path: str | os.PathLike[str], data: np.ndarray, mask: np.ndarray | None, header: fits.Header
+) -> Path:
+    """Write :func:`calibrated_hdulist`'s file atomically (``header`` not copied)."""
+    return atomic_write_image(path, data, header, _mask_extensions(mask))
 
 
 class Calibration:

@@ -31,11 +31,16 @@ from ..calibration import (
     MasterParams,
     RawFrame,
 )
-from ..calibration.apply import CalibratedFrame, Calibration, missing_from_header
+from ..calibration.apply import (
+    CalibratedFrame,
+    Calibration,
+    missing_from_header,
+    write_calibrated_product,
+)
 from ..calibration.pairing import missing_summary, unmatched
 from ..calibration.run import build_masters
 from ..io.cfa import read_cfa
-from ..io.fitsio import atomic_write_hdulist, atomic_write_text, read_frame
+from ..io.fitsio import atomic_write_text, read_frame
 from ..io.frames import FrameInfo
 from ..io.sequence import group_frames
 from ..project.products import ProductStore, fingerprint, product_intact
@@ -262,7 +267,7 @@ def write_calibrated(
     """Write a light calibrated in memory as its product and record it as current."""
     out = store.path("calibration", frame.path, ".fits")
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_hdulist(out, result.to_hdulist())
+    write_calibrated_product(out, result.data, result.mask, result.header)
     store.record("calibration", frame.path, calib_fp)
     return out
 
@@ -270,7 +275,7 @@ def write_calibrated(
 def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) -> dict:
     """Calibrate one light and write it (runs on a worker: picklable in and out)."""
     result = calibrate_light(step, frame)
-    atomic_write_hdulist(out, result.to_hdulist())
+    write_calibrated_product(out, result.data, result.mask, result.header)
     return {
         "applied": list(result.applied),
         "warnings": list(result.warnings),

@@ -30,7 +30,7 @@ from ..astrometry.files import strip_wcs, write_solution_into
 from ..astrometry.params import SolveParams
 from ..astrometry.solve import PlateSolver, SolveHint, SolveResult, not_solved
 from ..astrometry.step import fallbacks_for, hint_for_frame, solver_for
-from ..calibration.apply import calibrated_hdulist
+from ..calibration.apply import write_calibrated_product
 from ..detection.extract import Detection, DetectionParams
 from ..io.cards import fits_text
 from ..io.ecsv_read import read_ecsv
@@ -545,7 +545,7 @@ def _rewrite_from_memory(
     mask = None if image.mask is None else np.array(image.mask)
     image = dataclasses.replace(image, data=data, mask=mask, header=new)
     record.set_image(image)
-    atomic_write_hdulist(path, calibrated_hdulist(data, mask, new))
+    write_calibrated_product(path, data, mask, new)
     return True
 
 

@@ -41,7 +41,7 @@ from astropy.io import fits
 
 from ..runtime.quiet import quiet
 from .cards import repair_in_place, writable_header
-from .imagebytes import image_list_chunks
+from .imagebytes import image_list_chunks, primary_chunks
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -51,6 +51,7 @@ __all__ = [
     "atomic_write_fits",
     "atomic_write_header",
     "atomic_write_hdulist",
+    "atomic_write_image",
     "atomic_write_text",
     "atomic_write_ecsv",
     "atomic_write_bytes",
@@ -310,6 +311,31 @@ def atomic_write_hdulist(path: str | os.PathLike[str], hdulist: fits.HDUList) ->
         if not any(repaired):
             raise
     return _write_fits(Path(path), hdulist.writeto)
+
+
+def atomic_write_image(
+    path: str | os.PathLike[str],
+    data: np.ndarray,
+    header: fits.Header,
+    extensions: list[fits.ImageHDU] | tuple = (),
+) -> Path:
+    """``atomic_write_hdulist(path, HDUList([PrimaryHDU(data, header), *extensions]))``.
+
+    The same file, without astropy's copies of ``header`` when its structure
+    is plain (see :func:`.imagebytes.primary_chunks`); ``header`` is left as
+    it was.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    with quiet(fits.verify.VerifyWarning, "Card is too long, comment will be truncated"):
+        chunks = primary_chunks(data, header, extensions)
+    if chunks is not None:
+        return _write_atomically(Path(path), lambda fh: [fh.write(c) for c in chunks], "wb")
+    hdulist = fits.HDUList([fits.PrimaryHDU(data, header=header), *extensions])
+    return atomic_write_hdulist(path, hdulist)
 
 
 # The cards astropy puts before a header-only primary HDU's own.

@@ -16,12 +16,13 @@ no checksum cards. Anything else returns None and goes through astropy.
 
 from __future__ import annotations
 
+import collections
 import sys
 
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["image_list_chunks"]
+__all__ = ["image_list_chunks", "primary_chunks"]
 
 _BLOCK = 2880
 # BITPIX of the dtypes written as they are (the unsigned 16-64 and signed 8 bit
@@ -88,15 +89,22 @@ def _structure(hdu: fits.PrimaryHDU | fits.ImageHDU, data: np.ndarray, extend: b
     return cards + [("PCOUNT", 0), ("GCOUNT", 1)]
 
 
-def _hdu_chunks(hdu: fits.PrimaryHDU | fits.ImageHDU, extend: bool) -> list | None:
-    """The HDU's header bytes, its data (big-endian) and the padding; None if not plain."""
-    data = hdu.data
-    if type(data) is not np.ndarray or data.dtype.newbyteorder("=") not in _BITPIX:
-        return None
-    if data.size == 0 or data.ndim > 999:
-        return None
-    cards = hdu.header.cards
-    structure = _structure(hdu, data, extend)
+def _plain_data(data: object) -> bool:
+    """Whether astropy writes ``data`` as it is: a numpy array of a type that needs no scaling."""
+    return (
+        type(data) is np.ndarray
+        and data.dtype.newbyteorder("=") in _BITPIX
+        and data.size > 0
+        and data.ndim <= 999
+    )
+
+
+def _chunks(cards: list[fits.Card], structure: list, data: np.ndarray) -> list | None:
+    """An HDU's header bytes, its data (big-endian) and the padding; None if not plain.
+
+    ``cards`` are the header's, ``structure`` the (keyword, value) pairs its
+    first cards must be.
+    """
     if len(cards) < len(structure):
         return None
     for card, (keyword, value) in zip(cards, structure, strict=False):
@@ -117,6 +125,14 @@ def _hdu_chunks(hdu: fits.PrimaryHDU | fits.ImageHDU, extend: bool) -> list | No
     header = (text + " " * (-len(text) % _BLOCK)).encode("ascii")
     out = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">"))
     return [header, out, b"\0" * (-out.nbytes % _BLOCK)]
+
+
+def _hdu_chunks(hdu: fits.PrimaryHDU | fits.ImageHDU, extend: bool) -> list | None:
+    """The HDU's header bytes, its data (big-endian) and the padding; None if not plain."""
+    data = hdu.data
+    if not _plain_data(data):
+        return None
+    return _chunks(list(hdu.header.cards), _structure(hdu, data, extend), data)
 
 
 def image_list_chunks(hdulist: fits.HDUList) -> list | None:
@@ -153,6 +169,78 @@ def image_list_chunks(hdulist: fits.HDUList) -> list | None:
         # A primary header may say EXTEND without extensions (a raw frame's did).
         extend = k == 0 and "EXTEND" in hdu.header
         part = _hdu_chunks(hdu, extend)
+        if part is None:
+            return None
+        chunks += part
+    return chunks
+
+
+# What astropy strips from a header given to a new HDU (``Header.strip``: the
+# first card of each, and NAXIS1..NAXISn) before it puts its own structure first.
+_STRIPPED = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "GROUPS",
+             "BSCALE", "BZERO", "TFIELDS")  # fmt: skip
+
+
+def primary_chunks(
+    data: np.ndarray, header: fits.Header, extensions: list[fits.ImageHDU] | tuple = ()
+) -> list | None:
+    """What ``HDUList([PrimaryHDU(data, header), *extensions]).writeto`` writes, as chunks.
+
+    The primary HDU's header is not built: astropy's would be a copy of
+    ``header`` (every card copied twice) with its structural cards stripped
+    and its own put first. When each structural keyword of ``header`` is
+    there at most once (so that stripping removes exactly those cards), the
+    header written is astropy's structure for ``data`` followed by the other
+    cards of ``header`` in their order; otherwise None (astropy decides).
+
+    Parameters
+    ----------
+    data : ndarray
+        The primary image.
+    header : astropy.io.fits.Header
+        Its cards (a raw frame's with those of the steps), left unchanged.
+    extensions : list of astropy.io.fits.ImageHDU
+        Image extensions after it.
+
+    Returns
+    -------
+    list or None
+        As :func:`image_list_chunks`.
+    """
+    if not _plain_data(data) or sys.byteorder != "little":
+        return None
+    if any(type(e) is not fits.ImageHDU for e in extensions):
+        return None
+    counts = collections.Counter(card.keyword for card in header.cards)
+    naxis = header.get("NAXIS", 0)
+    if any(counts[k] > 1 for k in _STRIPPED) or "TFIELDS" in counts:
+        return None
+    if type(naxis) is not int or not 0 <= naxis <= 999:
+        return None
+    axes = {f"NAXIS{k + 1}" for k in range(naxis)}
+    if any(
+        k.startswith("NAXIS") and k != "NAXIS" and (k not in axes or n > 1)
+        for k, n in counts.items()
+    ):
+        return None
+    stripped = set(_STRIPPED) | axes
+    body = [card for card in header.cards if card.keyword not in stripped]
+    # astropy's own structure for this data: a primary HDU of an empty header
+    # (as the stripped one starts), EXTEND as its writer adds it.
+    bare = fits.HDUList([fits.PrimaryHDU(data, header=fits.Header()), *extensions])
+    bare.update_extend()
+    primary = bare[0]
+    primary.update_header()
+    structure = list(primary.header.cards)
+    expected = _structure(primary, data, bool(extensions))
+    if [(c.keyword, c.value) for c in structure] != expected:
+        return None
+    chunks = _chunks(structure + body, expected, data)
+    if chunks is None:
+        return None
+    for hdu in bare[1:]:
+        hdu.update_header()
+        part = _hdu_chunks(hdu, False)
         if part is None:
             return None
         chunks += part

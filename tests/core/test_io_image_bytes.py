@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from fluxion.core.calibration.apply import calibrated_hdulist
+from fluxion.core.calibration.apply import calibrated_hdulist, write_calibrated_product
 from fluxion.core.io.atomic import atomic_write_hdulist
-from fluxion.core.io.imagebytes import image_list_chunks
+from fluxion.core.io.imagebytes import image_list_chunks, primary_chunks
 
 
 def _astropy_bytes(hdulist: fits.HDUList, tmp_path: Path) -> bytes:
@@ -174,3 +174,66 @@ def test_real_frames_headers(shared_data: Path, tmp_path: Path) -> None:
         plain += _plain(make())
         assert atomic_write_hdulist(tmp_path / "ours.fits", make()).read_bytes() == a, path
     assert plain >= 3
+
+
+def _outcome(write) -> bytes | type:
+    try:
+        return write().read_bytes()
+    except Exception as exc:  # noqa: BLE001 - the outcome compared is the error's type
+        return type(exc)
+
+
+def _calibrated_bytes(data, mask, header: fits.Header, tmp_path: Path) -> tuple:
+    """The file (or error) of calibrated_hdulist through atomic_write_hdulist, that of
+    write_calibrated_product, and whether the latter's plain path took it."""
+    with warnings.catch_warnings():  # a comment cut to fit warns, as astropy's
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        before = header.tostring()
+        extensions = calibrated_hdulist(data, mask, fits.Header())[1:]
+        plain = primary_chunks(data, header, list(extensions)) is not None
+        ours = _outcome(lambda: write_calibrated_product(tmp_path / "b.fits", data, mask, header))
+        assert header.tostring() == before  # left as it was
+        theirs = _outcome(
+            lambda: atomic_write_hdulist(
+                tmp_path / "a.fits", calibrated_hdulist(data, mask, header.copy())
+            )
+        )
+    if isinstance(theirs, bytes):
+        # The path before wrote what astropy's writer writes.
+        assert theirs == _astropy_bytes(calibrated_hdulist(data, mask, header.copy()), tmp_path)
+    return theirs, ours, plain
+
+
+def test_calibrated_product_without_the_hdulist(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    data = rng.normal(1000, 30, (30, 40)).astype(np.float32)
+    mask = (rng.random((30, 40)) < 0.05).astype(np.uint8)
+    header = _raw_like_header()  # SIMPLE, BITPIX, NAXIS, NAXIS1, NAXIS2, EXTEND first
+    for m in (mask, None):
+        a, b, plain = _calibrated_bytes(data, m, header, tmp_path)
+        assert plain and a == b
+    # Structural cards elsewhere than first, or none at all: still stripped alike.
+    moved = fits.Header([c for c in header.cards if c.keyword not in ("SIMPLE", "NAXIS1")])
+    moved["NAXIS1"] = 40
+    moved.insert(5, ("SIMPLE", True))
+    for h in (moved, fits.Header([("OBJECT", "x")]), fits.Header()):
+        a, b, plain = _calibrated_bytes(data, mask, h, tmp_path)
+        assert plain and a == b
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [
+        [("SIMPLE", True), ("SIMPLE", True)],  # astropy strips only the first
+        [("NAXIS", 2), ("NAXIS1", 40), ("NAXIS2", 30), ("NAXIS3", 1)],
+        [("NAXIS", 2), ("NAXIS1", 40), ("NAXIS1", 40), ("NAXIS2", 30)],
+        [("TFIELDS", 0)],
+        [("CHECKSUM", "0000000000000000")],
+    ],
+)
+def test_calibrated_product_astropy_decides(tmp_path: Path, cards) -> None:
+    data = np.arange(1200, dtype=np.float32).reshape(30, 40)
+    header = fits.Header(cards)
+    header["OBJECT"] = "x"
+    a, b, plain = _calibrated_bytes(data, np.zeros((30, 40), np.uint8), header, tmp_path)
+    assert not plain and a == b
