@@ -42,6 +42,7 @@ from ..runtime.params import params_to_dict
 from ..runtime.threads import single_thread_worker_process
 from ..zeropoint import ZeroPointParams
 from . import WORKER_PRELOAD
+from .catalog_state import catalog_from_state, catalog_state
 from .wcs_state import wcs_from_state, wcs_state
 
 if TYPE_CHECKING:
@@ -105,6 +106,18 @@ class FrameJob:
     zeropoint: ZeroPointParams
     catalog: Table | None = None
     names: FrameNames = field(default_factory=FrameNames)
+
+    # Pickled for every frame sent to a worker process: the catalogue's pickle is
+    # made once a job, and a worker rebuilds the Table once (catalog_state.py).
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k != "_catalog_state"}
+        if "_catalog_state" not in self.__dict__:
+            object.__setattr__(self, "_catalog_state", catalog_state(self.catalog))
+        state["catalog"] = self.__dict__["_catalog_state"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, catalog=catalog_from_state(state.get("catalog")))
 
 
 @dataclass
