@@ -32,7 +32,8 @@ from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from ..noise import NoiseModel
-from .centroids import joint_positions, phase_centre, refine_positions
+from .centroids import phase_centre, refine_positions
+from .companions import final_positions, joint_step
 from .design import Tables, build_design
 from .forced import (
     SceneResult,
@@ -47,7 +48,7 @@ from .forced import (
 )
 from .located import mislocated
 from .merge import merged
-from .neighbours import has_neighbour, saturated_stars, unique_stars
+from .neighbours import saturated_stars, unique_stars
 from .peaks import new_peaks, significance
 from .psf_update import ALONE, refit_on_stamps, refit_psf, select_psf_stars
 from .records import STAMP_SIZES, NoisyImage, PlacedStars, SceneFrame, ScenePSF, SceneStars
@@ -234,28 +235,24 @@ def fit_scene(
         )
     # A last forced pass with every star re-centred on the residual, and
     # the bright ones moved by a joint step of the whole scene.
+    hidden = np.zeros(len(result.table), dtype=bool)
     if len(result.table):
         x, y = refined_positions(result, frame, tables)
         flux0 = fluxes(result.table)
-        t = result.table
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bright = flux0 / np.asarray(t["flux_err"]) > st.joint_shift_snr
-        bright &= ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
-        if NEWTON_NEIGHBOURS > 0:
-            bright &= has_neighbour(x, y, NEWTON_NEIGHBOURS * fwhm)
-        x, y = joint_positions(
-            frame,
-            result.sky,
-            frame.variance(result.model),
-            tables,
-            PlacedStars(x, y, flux0, np.asarray(t["stamp"])),
-            bright,
+        near = NEWTON_NEIGHBOURS * fwhm
+        x, y = joint_step(
+            frame, result, tables, x, y, flux0, min_snr=st.joint_shift_snr, neighbours=near
         )
         placed = PlacedStars(x, y, flux0)
         if st.merge_dchi2 > 0:
             result, placed = merged(result, frame, tables, placed, st, fwhm)
         placed = placed.take(_needed(result, frame, tables, placed, st, fwhm))
         result = forced(placed.x, placed.y, placed.flux)
+        # Faint companions into the model and the scene converged after the
+        # merge and shadow tests (:mod:`.companions`).
+        result, hidden = final_positions(
+            frame, result, tables, st, forced, neighbours=near, min_separation=0.3 * fwhm
+        )
     # Weak detections leave the table but not the model: their light is
     # still fitted (neighbours and residual unchanged), they are only not
     # reported as stars.
@@ -263,6 +260,7 @@ def fit_scene(
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.asarray(t["flux"]) / np.asarray(t["flux_err"])
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
+    weak |= hidden
     if st.located_probability > 0:
         # So do faint stars the data cannot place where they are reported.
         weak |= mislocated(

@@ -185,13 +185,15 @@ def blend_splits(
     min_snr: float,
     min_rchi2: float,
     min_dchi2: float,
+    second_snr: float = 5.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`split_blends` on the stars of a forced pass that may be blends.
 
     Candidates: unsaturated stars with S/N of at least ``min_snr`` whose
     core fits worse than ``min_rchi2`` (reduced chi-square in the central
     5 x 5 px): a blend fitted as one star leaves its two halves in the
-    residual, which a well-fitted star does not.
+    residual, which a well-fitted star does not. ``second_snr``: least S/N
+    of the second star's flux.
 
     Returns
     -------
@@ -214,5 +216,6 @@ def blend_splits(
         tables,
         PlacedStars(x[cand], y[cand], flux[cand]),
         min_dchi2=min_dchi2,
+        min_snr=second_snr,
     )
     return cand[which], x1, y1, x2, y2, f2
