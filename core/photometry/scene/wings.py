@@ -61,15 +61,25 @@ def beyond_stamps(
     if not inside.any():
         return out
     fshape = (fft.next_fast_len(ny + k - 1, real=True), fft.next_fast_len(nx + k - 1, real=True))
-    acc = None
-    for s in np.unique(sizes[inside]):
-        sel = inside & (sizes == s)
-        flat = yi[sel] * nx + xi[sel]
-        points = np.bincount(flat, weights=flux[sel], minlength=ny * nx).reshape(shape)
-        kernel = np.array(psf, dtype=np.float64)
+    # Every star's whole light is one FFT convolution of the points with the
+    # PSF; its light inside its own stamp is then drawn and taken off, stamp
+    # by stamp: 3 FFTs and a scatter instead of a point image and a kernel
+    # transformed per stamp size (7 FFTs, 65 -> 45 ms a case B pass). The
+    # stamps hold at most ~1e4 e-, so the difference keeps the wings to ~1e-12 e-.
+    flat = yi[inside] * nx + xi[inside]
+    points = np.bincount(flat, weights=flux[inside], minlength=ny * nx).reshape(shape)
+    term = fft.rfft2(points, fshape) * fft.rfft2(np.asarray(psf, dtype=np.float64), fshape)
+    out = fft.irfft2(term, fshape)[h : h + ny, h : h + nx]
+    kernel = np.asarray(psf, dtype=np.float64)
+    for s in np.unique(sizes[inside]).tolist():
+        sel = np.flatnonzero(inside & (sizes == s))
         hs = int(s) // 2
-        kernel[h - hs : h + hs + 1, h - hs : h + hs + 1] = 0.0
-        term = fft.rfft2(points, fshape) * fft.rfft2(kernel, fshape)
-        acc = term if acc is None else acc + term
-    full = fft.irfft2(acc, fshape)
-    return full[h : h + ny, h : h + nx]
+        d = np.arange(-hs, hs + 1)
+        r = yi[sel, None, None] + d[None, :, None]
+        c = xi[sel, None, None] + d[None, None, :]
+        ok = (r >= 0) & (r < ny) & (c >= 0) & (c < nx)
+        light = flux[sel, None, None] * kernel[None, h - hs : h + hs + 1, h - hs : h + hs + 1]
+        out -= np.bincount(
+            (r * nx + c)[ok], weights=np.broadcast_to(light, ok.shape)[ok], minlength=ny * nx
+        ).reshape(shape)
+    return out
