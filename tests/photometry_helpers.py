@@ -29,3 +29,18 @@ def add_stars(image: np.ndarray, profile: MoffatProfile, x, y, flux, size: int =
         cx1, cy1 = min(x0 + size, nx), min(y0 + size, ny)
         if cx0 < cx1 and cy0 < cy1:
             image[cy0:cy1, cx0:cx1] += stamp[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+
+
+def scene_image(tables, x, y, flux, shape: tuple[int, int]) -> np.ndarray:
+    """Stars of total ``flux`` at ``x, y`` drawn through the scene fitter's own PSF tables.
+
+    The noiseless image the crowded fitter's model makes of them (31 px stamps),
+    so that a scene test's truth and its fit share one PSF to the last bit.
+    """
+    from fluxion.core.photometry.scene.design import build_design
+
+    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
+    d = build_design(tables, x, y, np.full(len(x), 31), shape, derivatives=False)
+    coef = np.zeros(d.n_columns)
+    coef[d.col_of_star[:, 0]] = flux
+    return d.image(coef)

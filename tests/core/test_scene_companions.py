@@ -8,6 +8,7 @@ fitted together (fluxes and positions).
 from __future__ import annotations
 
 import numpy as np
+from photometry_helpers import scene_image
 
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.noise import NoiseModel
@@ -27,11 +28,7 @@ PASSES = 4
 
 
 def _image(x, y, flux) -> np.ndarray:
-    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
-    d = build_design(TABLES, x, y, np.full(len(x), 31), SHAPE, derivatives=False)
-    coef = np.zeros(d.n_columns)
-    coef[d.col_of_star[:, 0]] = flux
-    return d.image(coef)
+    return scene_image(TABLES, x, y, flux, SHAPE)
 
 
 def _bound(x, y, flux) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from photometry_helpers import scene_image
 
 from fluxion.core.photometry.epsf import analytic_psf
 from fluxion.core.photometry.scene.design import PHASES, build_design, psf_tables
@@ -15,11 +16,7 @@ TABLES = psf_tables(analytic_psf("moffat", 3.5, beta=3.0), STAMP_SIZES)
 
 
 def _image(x, y, flux, tables=TABLES) -> np.ndarray:
-    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
-    d = build_design(tables, x, y, np.full(len(x), 31), SHAPE, derivatives=False)
-    coef = np.zeros(d.n_columns)
-    coef[d.col_of_star[:, 0]] = flux
-    return d.image(coef)
+    return scene_image(tables, x, y, flux, SHAPE)
 
 
 def _draws(truth_image, fx, fy, ff, n: int, seed: int, merge=merge_pairs):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from photometry_helpers import scene_image
 
 from fluxion.core.photometry.epsf import analytic_psf
-from fluxion.core.photometry.scene.design import build_design, psf_tables
+from fluxion.core.photometry.scene.design import psf_tables
 from fluxion.core.photometry.scene.records import STAMP_SIZES, NoisyImage, PlacedStars
 from fluxion.core.photometry.scene.split import split_blends
 
@@ -15,11 +16,7 @@ TABLES = psf_tables(analytic_psf("moffat", 3.5, beta=3.0), STAMP_SIZES)
 
 
 def _image(x, y, flux) -> np.ndarray:
-    x, y, flux = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, y, flux))
-    d = build_design(TABLES, x, y, np.full(len(x), 31), SHAPE, derivatives=False)
-    coef = np.zeros(d.n_columns)
-    coef[d.col_of_star[:, 0]] = flux
-    return d.image(coef)
+    return scene_image(TABLES, x, y, flux, SHAPE)
 
 
 def _draws(x, y, flux, n: int, seed: int):
