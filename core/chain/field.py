@@ -309,8 +309,11 @@ def project_catalog(project) -> tuple[Table | None, str]:
 
 
 def project_lights(project, state: StepState | None = None) -> list[FrameInfo]:
-    """The usable lights of a project's inputs (their headers read again)."""
+    """The usable lights of a project's inputs (their headers read again, the project's site
+    filling theirs where they give none)."""
     from ..io.sequence import scan
+    from ..io.site import with_site
 
     frames = scan(project.inputs, state=state)
-    return [f for f in frames if f.type == "light" and f.usable]
+    site = getattr(project, "site", None)
+    return [with_site(f, site) for f in frames if f.type == "light" and f.usable]

@@ -38,6 +38,7 @@ from ..io.atomic import durable_batch
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
+from ..io.site import site_note, with_sites
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
@@ -320,7 +321,8 @@ def run_night(
     for step, p in params.by_step().items():
         project.set_step_params(step, p)
     project.save()
-    lights = [f for f in frames if f.type == "light" and f.usable]
+    # The project's site where the headers give none: every step sees the same one.
+    lights = with_sites([f for f in frames if f.type == "light" and f.usable], project.site)
     reports = {names.file(f.path): FrameReport(names.file(f.path)) for f in lights}
 
     def report_of(f: FrameInfo) -> FrameReport:
@@ -431,6 +433,10 @@ def run_night(
     solved = [bool(report_of(f).facts.get("wcs_ok")) for f in lights]
     finish("astrometry", [store.step_folder("astrometry")], solved=sum(solved))
     problems = [str(report_of(f).facts.get("service_problem", "")) for f in lights]
+    where = site_note(lights)
+    if where:
+        (log.warning if any(f.site is None for f in lights) else log.info)("%s", where)
+        calibration_notes.insert(0, where)  # said first, before the calibration's
     notes: list[str] = calibration_notes + [
         f"astrometry: {line}" if k == 0 else line
         for k, line in enumerate(solve_summary(solved, problems, noun="lights"))

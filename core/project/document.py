@@ -25,6 +25,7 @@ from typing import Any
 
 from ..io.fitsio import atomic_write_text
 from ..io.folders import PROJECT_FILE
+from ..io.site import ObservingSite
 from ..runtime.failures import failure_message
 from ..runtime.params import params_from_dict, params_to_dict
 from .schema import check_document, inside
@@ -129,6 +130,8 @@ class Project:
     targets: list[dict[str, Any]] = field(default_factory=list)
     results: dict[str, StepResult] = field(default_factory=dict)
     display: dict[str, Any] = field(default_factory=dict)
+    site: ObservingSite | None = None
+    """The observing site for frames whose headers give none (theirs win)."""
     created: str = field(default_factory=_now)
     modified: str = ""
     # The document as last read or written (without its time), to save only changes.
@@ -187,6 +190,7 @@ class Project:
                 targets=[dict(t) for t in doc.get("targets", [])],
                 results=results,
                 display=dict(doc.get("display", {})),
+                site=None if doc.get("site") is None else ObservingSite.from_dict(doc["site"]),
                 created=str(doc.get("created", "")),
                 modified=str(doc.get("modified", "")),
             )
@@ -201,7 +205,7 @@ class Project:
 
     def to_doc(self) -> dict[str, Any]:
         """The JSON document (paths relative to the folder where possible)."""
-        return {
+        doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "name": self.name,
             "created": self.created,
@@ -212,6 +216,9 @@ class Project:
             "results": {k: dataclasses.asdict(v) for k, v in self.results.items()},
             "display": self.display,
         }
+        if self.site is not None:  # absent, not null: a project without one reads as before
+            doc["site"] = self.site.to_dict()
+        return doc
 
     def save(self, folder: str | os.PathLike[str] | None = None) -> Path:
         """Write ``project.json`` atomically into ``folder`` (default: the current one).

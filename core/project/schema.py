@@ -98,6 +98,9 @@ def check_document(doc: Any) -> None:
         _type(doc, key, str, "text")
     for key in ("steps", "results", "display"):
         _type(doc, key, dict, "an object")
+    if doc.get("site") is not None:
+        # The numbers' ranges are ObservingSite's to check, when the project is read.
+        _type(doc, "site", dict, "an object with longitude, latitude and height")
     for key in ("inputs", "targets"):
         _type(doc, key, list, "a list")
     for i, p in enumerate(doc.get("inputs", [])):

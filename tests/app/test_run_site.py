@@ -1,0 +1,121 @@
+"""``fluxion run --site``: a night whose headers give no site gets the one the user gave.
+
+The truth is the same night with its SITELAT/SITELONG/SITEELEV cards: the
+light curve's airmass and BJD_TDB from the given site must be the cards' (the
+same site, so the same numbers to float precision), and without any site the
+BJD is the geocentre's, which differs from the site's by less than the Earth's
+radius in light time (21.3 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from fluxion.app.cli import main
+from fluxion.core.project.document import Project
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
+SITE_CARDS = ("SITELAT", "SITELONG", "SITEELEV")
+# The Earth's equatorial radius in light time (s): the most a site moves the BJD.
+EARTH_LIGHT_S = 6378.137e3 / 299792458.0
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory) -> tuple[Path, Path]:
+    """The simulated night with its site cards, and a copy of it without them."""
+    sited = tmp_path_factory.mktemp("sited")
+    simulate_night(sited, CONFIG)
+    bare = tmp_path_factory.mktemp("bare") / "night"
+    shutil.copytree(sited, bare)
+    for path in bare.rglob("*.fits"):
+        with fits.open(path, mode="update") as hdul:
+            for card in SITE_CARDS:
+                hdul[0].header.remove(card, ignore_missing=True)
+    return sited, bare
+
+
+def _args(night: Path, project: Path, *extra: str) -> list[str]:
+    first = Table.read(night / "truth/light_0001.ecsv")
+    star = first[first["kind"] == "eclipsing"][0]  # a star in the field, as the run test's
+    return [
+        "run", str(night), "--project", str(project),
+        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
+        "--catalog", str(night / "truth/reference_catalog.ecsv"),
+        "--workers", "1", "--aperture", "5", "--no-cosmic-rays", "--no-report", *extra,
+    ]  # fmt: skip
+
+
+def _site_text() -> str:
+    return f"{CONFIG.site_lon!r},{CONFIG.site_lat!r},{CONFIG.site_elev!r}"
+
+
+def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
+    sited, bare = nights
+    assert main(_args(sited, tmp_path / "cards")) == 0
+    capsys.readouterr()
+    assert main(_args(bare, tmp_path / "none")) == 0
+    said = capsys.readouterr().out
+    assert "no observing site" in said and "--site LON,LAT" in said
+    assert main(_args(bare, tmp_path / "given", "--site", _site_text(), "--site-name", "Sim")) == 0
+    said = capsys.readouterr().out
+    assert "site: project setting (Sim)" in said and "4 of 4 lights" in said
+
+    cards = Table.read(tmp_path / "cards/lightcurve.ecsv")
+    given = Table.read(tmp_path / "given/lightcurve.ecsv")
+    none = Table.read(tmp_path / "none/lightcurve.ecsv")
+    assert np.all(np.isfinite(cards["airmass"])) and np.all(np.asarray(cards["airmass"]) >= 1.0)
+    # The same site: the same numbers (1e-9 d is 86 us, far below the 21 ms at stake).
+    np.testing.assert_allclose(given["airmass"], cards["airmass"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(given["bjd_tdb"], cards["bjd_tdb"], rtol=0, atol=1e-9)
+    assert np.all(np.isnan(np.asarray(none["airmass"], float)))
+    dt = (np.asarray(none["bjd_tdb"]) - np.asarray(given["bjd_tdb"])) * 86400.0
+    assert np.all(np.abs(dt) < EARTH_LIGHT_S) and np.all(np.abs(dt) > 1e-4)
+
+    # Kept in the project file, so a later run without --site uses it.
+    doc = json.loads((tmp_path / "given/project.json").read_text())
+    assert doc["site"] == {
+        "longitude": CONFIG.site_lon, "latitude": CONFIG.site_lat,
+        "height": CONFIG.site_elev, "name": "Sim",
+    }  # fmt: skip
+    assert Project.load(tmp_path / "given").site is not None
+    assert main(_args(bare, tmp_path / "given")) == 0
+    again = Table.read(tmp_path / "given/lightcurve.ecsv")
+    np.testing.assert_allclose(again["airmass"], cards["airmass"], rtol=0, atol=1e-9)
+
+
+def test_the_headers_site_wins_over_the_given_one(nights, tmp_path, capsys):
+    sited, _ = nights
+    far = f"{CONFIG.site_lon + 90.0!r},{-CONFIG.site_lat!r}"
+    assert main(_args(sited, tmp_path / "p", "--site", far)) == 0
+    assert "project setting" not in capsys.readouterr().out
+    cards = Table.read(tmp_path / "p/lightcurve.ecsv")
+    assert main(_args(sited, tmp_path / "q")) == 0
+    np.testing.assert_allclose(
+        cards["airmass"], Table.read(tmp_path / "q/lightcurve.ecsv")["airmass"], atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("site", "said"),
+    [
+        ("8.0", "LON,LAT"),
+        ("east,47", "not numbers"),
+        ("47.0,95", "-90..90"),
+        ("400,47", "east-positive"),
+        ("8,47,12000", "above sea level"),
+    ],
+)
+def test_a_bad_site_is_a_one_line_error(nights, tmp_path, capsys, site, said):
+    _, bare = nights
+    assert main(_args(bare, tmp_path / "p", "--site", site)) == 2
+    err = capsys.readouterr().err
+    assert "--site" in err and said in err
+    assert not (tmp_path / "p").exists()
