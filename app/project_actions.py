@@ -20,6 +20,7 @@ from fluxion.core.project.copy import copy_products
 from fluxion.core.project.document import Project, ProjectError, is_project
 
 from .demo import demo_inputs, generate_demo
+from .site_dialog import SiteDialog, header_site_count
 from .workers import ErrorInfo, Task, WorkerPool, describe_error
 
 if TYPE_CHECKING:
@@ -154,6 +155,29 @@ class ProjectActions(QMainWindow):
         self._update_title()
         log.info("project saved to %s", file)
         return file
+
+    def edit_site(self) -> SiteDialog:
+        """File > Observing site: the project's site, for lights whose headers give none."""
+        frames = self.session.sequence.frames if self.session.sequence is not None else []
+        dialog = SiteDialog(self.session.project.site, frames, self)
+        dialog.accepted.connect(lambda: self._site_chosen(dialog.site))
+        dialog.open()
+        return dialog
+
+    def _site_chosen(self, site) -> None:
+        self.session.set_site(site)
+        if site is None:
+            said = "Observing site: none (the headers' only)"
+        else:
+            own, n = header_site_count(
+                self.session.sequence.frames if self.session.sequence else []
+            )
+            said = f"Observing site {site.describe()}, for {n - own} of {n} lights"
+        self.session.status_message.emit(
+            f"{said}; run the Light curve (and Field, Transit) again to use it"
+        )
+        log.info("%s", said)
+        self._autosave("site")
 
     def _autosave(self, step: str) -> None:
         if self.session.project.folder is not None:

@@ -34,6 +34,7 @@ from fluxion.core.display.stretch import Limits, block_preview, compute_limits, 
 from fluxion.core.io.fitsio import read_image
 from fluxion.core.io.names import FrameNames
 from fluxion.core.io.sequence import Sequence, scan
+from fluxion.core.io.site import ObservingSite, with_sites
 from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.document import Project
 from fluxion.core.project.earlier import earlier_project
@@ -200,6 +201,8 @@ class Session(QObject):
         The project's reference catalog file was set or cleared.
     targets_changed()
         ``project.targets`` changed (a target made, removed, clicked, renamed).
+    site_changed()
+        The project's observing site changed (the lights' sites with it).
     """
 
     sequence_changed = Signal()
@@ -210,6 +213,7 @@ class Session(QObject):
     frame_column_changed = Signal(str, object, str)
     reference_catalog_changed = Signal()
     targets_changed = Signal()
+    site_changed = Signal()
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -391,8 +395,22 @@ class Session(QObject):
                 project.steps[REFERENCE_CATALOG] = {"file": str(reference)}
         self.set_sequence(Sequence(usable, executor=self.workers.frame_executor), project)
 
+    def set_site(self, site: ObservingSite | None) -> None:
+        """Make ``site`` the project's observing site, for the lights whose headers give none.
+
+        The open lights take it at once (their headers' sites stay), so every
+        panel's next run sees it; runs already made keep their airmass and BJD.
+        """
+        self.project.site = site
+        if self.sequence is not None:
+            self.sequence.frames = with_sites(self.sequence.frames, site)
+        self.site_changed.emit()
+
     def set_sequence(self, sequence: Sequence, project: Project | None = None) -> None:
         """Show ``sequence`` (and make ``project`` current); goes to the saved frame."""
+        site = project.site if project is not None else self.project.site
+        # The project's site where the headers give none: what a run of the project sees.
+        sequence.frames = with_sites(sequence.frames, site)
         self.sequence = sequence
         self.product_cache.clear()
         self.results.clear()  # every step's results were the previous night's

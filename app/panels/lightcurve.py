@@ -121,6 +121,10 @@ class LightCurvePanel(
         # lights are not kept once new solutions came.
         self._frames_generation = 0
         follow_solutions(session, self, self._on_new_solutions)
+        # A new observing site: the lights are prepared again with it (their airmass, BJD).
+        site_changed = getattr(session, "site_changed", None)
+        if site_changed is not None:
+            site_changed.connect(self._on_new_solutions)
 
     def _build(self) -> None:
         self.target_box = QComboBox()

@@ -1,0 +1,79 @@
+"""File > Observing site: typed, checked, given to the lights without one, kept in the project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+from fluxion.core.io.site import ObservingSite
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=3, shape=(160, 160), n_bias=0, n_dark=0, n_flat=0)
+
+
+@pytest.fixture(scope="module")
+def bare_night(tmp_path_factory) -> Path:
+    """A simulated night whose first two lights lost their site cards."""
+    out = tmp_path_factory.mktemp("bare_site")
+    simulate_night(out, CONFIG)
+    for name in ("light_0001.fits", "light_0002.fits"):
+        with fits.open(out / name, mode="update") as hdul:
+            for card in ("SITELAT", "SITELONG", "SITEELEV"):
+                del hdul[0].header[card]
+    return out
+
+
+def _lights(window) -> dict[str, object]:
+    return {f.path.name: f for f in window.session.sequence.frames if f.type == "light"}
+
+
+def test_the_site_typed_fills_the_lights_without_one(window, qtbot, open_and_wait, bare_night):
+    open_and_wait(window, bare_night)
+    dialog = window.edit_site()
+    assert "2 of 3 lights give no site" in dialog.intro_label.text()
+    dialog.lon_edit.setText("-76.94")
+    dialog.lat_edit.setText("95")
+    dialog.accept()
+    assert dialog.isVisible() and "-90..90" in dialog.problem_label.text()
+    dialog.lat_edit.setText("38.99")
+    dialog.height_edit.setText("40")
+    dialog.name_edit.setText("College Park")
+    with qtbot.waitSignal(window.session.site_changed, timeout=5_000):
+        dialog.accept()
+    assert not dialog.isVisible()
+    lights = _lights(window)
+    for name in ("light_0001.fits", "light_0002.fits"):
+        assert lights[name].site == (-76.94, 38.99, 40.0)
+        assert lights[name].sources["site"] == "project setting (College Park)"
+    # The header's own site stays.
+    assert lights["light_0003.fits"].site == (CONFIG.site_lon, CONFIG.site_lat, CONFIG.site_elev)
+    assert window.session.project.site == ObservingSite(-76.94, 38.99, 40.0, "College Park")
+    assert "College Park" in window.statusBar().currentMessage()
+
+
+def test_the_site_is_kept_with_the_project(window, qtbot, open_and_wait, bare_night, tmp_path):
+    open_and_wait(window, bare_night)
+    window.session.set_site(ObservingSite(8.5, 47.4))
+    folder = tmp_path / "project"
+    window.save_project_as(folder)
+    doc = json.loads((folder / "project.json").read_text())
+    assert doc["site"] == {"longitude": 8.5, "latitude": 47.4}
+    window.session.set_site(None)
+    assert _lights(window)["light_0001.fits"].site is None
+    window.session.set_site(ObservingSite(8.5, 47.4))
+    window.save_project()
+    open_and_wait(window, folder)
+    lights = _lights(window)
+    assert lights["light_0001.fits"].site == (8.5, 47.4, 0.0)
+    assert lights["light_0001.fits"].sources["site"] == "project setting, height default 0 m"
+    # Emptied fields: no site in the project.
+    dialog = window.edit_site()
+    assert dialog.lon_edit.text() == "8.500000"
+    dialog.lon_edit.setText("")
+    dialog.lat_edit.setText("")
+    dialog.accept()
+    assert window.session.project.site is None
+    assert _lights(window)["light_0002.fits"].site is None
