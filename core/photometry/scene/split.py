@@ -28,6 +28,8 @@ HALF = 5
 """Half-size (px) of the window fitted around each candidate (11 x 11 px)."""
 TABLE = 19
 """Stamp tables the window is cut from: a second star 3 px off still fits in them."""
+CHUNK = 32
+"""Candidates whose ring of second stars is fitted at once (~3 MB of stamps)."""
 
 
 def split_blends(
@@ -100,27 +102,40 @@ def split_blends(
     ox, oy = (v.ravel() for v in np.meshgrid(grid, grid))
     ring = (np.hypot(ox, oy) >= r_min) & (np.hypot(ox, oy) <= r_max)
     ox, oy = ox[ring], oy[ring]
-    q = np.stack(
-        [
-            _window(tables, "p", x + a, y + b, xi0, yi0).reshape(n, -1)
-            for a, b in zip(ox, oy, strict=True)
-        ],
-        axis=1,
-    )  # (n, offsets, pixels)
-    cq = q @ wa1  # (n, offsets, 3)
-    s = (q * q) @ w[:, :, None] - np.sum((cq @ inv1) * cq, axis=2, keepdims=True)
-    u = q @ (w * data)[:, :, None] - cq @ g1[:, :, None]
-    s, u = s[..., 0], u[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f2 = np.where(s > 0, u / s, 0.0)
-        gain = np.where(s > 0, u * f2, 0.0)
-        snr2 = np.where(s > 0, u / np.sqrt(s), 0.0)
-    gain = np.where(ok[:, None] & (snr2 > min_snr) & (gain > 0), gain, 0.0)
-    k = np.argmax(gain, axis=1)
-    rows = np.arange(n)
-    best = gain[rows, k]
-    best_f2 = np.where(best > 0, f2[rows, k], 0.0)
-    best_c = cq[rows, k]
+    # Candidates in chunks: the (candidate, offset, pixel) stamps of all
+    # ~800 candidates of a crowded frame are ~70 MB, which every call
+    # faulted in afresh; one chunk's stamps stay in the cache.
+    k = np.zeros(n, dtype=np.intp)
+    best = np.zeros(n)
+    best_f2 = np.zeros(n)
+    best_c = np.zeros((n, 3))
+    n_off = len(ox)
+    for lo in range(0, n, CHUNK):
+        c = slice(lo, min(lo + CHUNK, n))
+        m = c.stop - lo
+        q = _window(
+            tables,
+            "p",
+            (x[c, None] + ox).ravel(),
+            (y[c, None] + oy).ravel(),
+            np.repeat(xi0[c], n_off),
+            np.repeat(yi0[c], n_off),
+        ).reshape(m, n_off, -1)  # (candidates, offsets, pixels)
+        cq = q @ wa1[c]  # (candidates, offsets, 3)
+        s = (q * q) @ w[c, :, None] - np.sum((cq @ inv1[c]) * cq, axis=2, keepdims=True)
+        u = q @ (w[c] * data[c])[:, :, None] - cq @ g1[c, :, None]
+        s, u = s[..., 0], u[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f2 = np.where(s > 0, u / s, 0.0)
+            gain = np.where(s > 0, u * f2, 0.0)
+            snr2 = np.where(s > 0, u / np.sqrt(s), 0.0)
+        gain = np.where(ok[c, None] & (snr2 > min_snr) & (gain > 0), gain, 0.0)
+        kc = np.argmax(gain, axis=1)
+        rows = np.arange(m)
+        k[c] = kc
+        best[c] = gain[rows, kc]
+        best_f2[c] = np.where(best[c] > 0, f2[rows, kc], 0.0)
+        best_c[c] = cq[rows, kc]
     best_off = np.c_[ox[k], oy[k]]
     # The first star's flux and shift with the second star's light removed.
     coef = g1 - best_f2[:, None] * np.einsum("nij,nj->ni", inv1, best_c)
