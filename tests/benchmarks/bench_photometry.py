@@ -106,6 +106,7 @@ from fluxion.core.photometry.epsf import analytic_psf  # noqa: E402
 from fluxion.core.photometry.scene.bound import crowded_flux_bound  # noqa: E402
 from fluxion.core.photometry.scene.records import PlacedStars  # noqa: E402
 from fluxion.core.photometry.synthetic import StarField, star_field  # noqa: E402
+from fluxion.core.runtime.memory import use_memory_policy  # noqa: E402
 from fluxion.core.simulation.psf import FieldPSF  # noqa: E402
 
 CASES = {
@@ -425,6 +426,8 @@ def summarise(runs: list[dict], key: str = "z") -> dict:
 
 
 def main() -> None:
+    # The application's memory policy (fluxion.app.cli), for every method of the run alike.
+    use_memory_policy()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=["A", "B"], choices=sorted(CASES))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
