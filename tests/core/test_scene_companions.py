@@ -15,7 +15,7 @@ from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.photometry.scene.companions import final_positions, joint_step
 from fluxion.core.photometry.scene.design import build_design
 from fluxion.core.photometry.scene.forced import final_pass
-from fluxion.core.photometry.scene.records import SceneFrame, ScenePSF
+from fluxion.core.photometry.scene.records import PlacedStars, SceneFrame, ScenePSF
 from fluxion.core.photometry.scene.settings import SceneSettings
 
 SHAPE = (48, 48)
@@ -65,7 +65,9 @@ def _one_star_fit(frame, x, y, flux):
     result = _forced(frame, x, y, flux)
     for _ in range(3):
         flux = np.asarray(result.table["flux"])
-        x, y = joint_step(frame, result, TABLES, x, y, flux, min_snr=10.0, neighbours=0.0)
+        x, y = joint_step(
+            frame, result, TABLES, PlacedStars(x, y, flux), min_snr=10.0, neighbours=0.0
+        )
         result = _forced(frame, x, y, flux)
     return result
 

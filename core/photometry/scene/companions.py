@@ -37,6 +37,7 @@ Position pulls against the crowded bound (x / y per bin) 1.00-1.07 before,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -76,13 +77,10 @@ def joint_step(
     frame: SceneFrame,
     result: SceneResult,
     tables: Tables,
-    x: np.ndarray,
-    y: np.ndarray,
-    flux: np.ndarray,
+    stars: PlacedStars,
     *,
     min_snr: float,
     neighbours: float,
-    sizes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The bright stars with a neighbour moved by one joint step of the scene of ``result``.
 
@@ -93,18 +91,18 @@ def joint_step(
         The forced pass whose model gives the variance and whose sky the background;
         its table's rows are the first ``len(result.table)`` stars.
     tables : stamp tables of the PSF.
-    x, y, flux : ndarray
+    stars : PlacedStars
         Positions and fluxes of the stars: the table's rows, then stars the
-        table does not hold (the companions), which never move.
+        table does not hold (the companions), which never move; their stamp
+        sizes (the table's stamps where not given).
     min_snr : float
         Least S/N (the forced pass's) of a star that moves.
     neighbours : float
         px: only stars with another star this near move (0: every bright star).
-    sizes : ndarray of int, optional
-        Stamp sizes of every star (the table's stamps by default).
     """
     t = result.table
     n = len(t)
+    x, y, flux = stars.x, stars.y, stars.flux
     moving = np.zeros(len(x), dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         moving[:n] = flux[:n] / np.asarray(t["flux_err"]) > min_snr
@@ -120,7 +118,7 @@ def joint_step(
         result.sky,
         frame.variance(result.model),
         tables,
-        PlacedStars(x, y, flux, np.asarray(t["stamp"]) if sizes is None else sizes),
+        stars if stars.sizes is not None else replace(stars, sizes=np.asarray(t["stamp"])),
         moving,
     )
 
@@ -171,7 +169,8 @@ def final_positions(
     y = np.asarray(t["y"], dtype=np.float64)
     flux = np.nan_to_num(np.asarray(t["flux"], dtype=np.float64))
     snr = st.joint_shift_snr
-    x, y = joint_step(frame, result, tables, x, y, flux, min_snr=snr, neighbours=neighbours)
+    placed = PlacedStars(x, y, flux)
+    x, y = joint_step(frame, result, tables, placed, min_snr=snr, neighbours=neighbours)
     if not (COMPANION_DCHI2 > 0 and st.split_snr > 0):
         return forced(x, y, flux), np.zeros(len(x), dtype=bool)
     result = forced(x, y, flux)
@@ -204,9 +203,8 @@ def final_positions(
     x, y, flux = np.r_[x, x2], np.r_[y, y2], np.r_[flux, f2]
     # A second step (with or without companions): one Newton step from a
     # star 0.15 px off leaves ~0.03 px, a second ~0.001.
-    x, y = joint_step(
-        frame, result, tables, x, y, flux, min_snr=snr, neighbours=neighbours, sizes=sizes
-    )
+    placed = PlacedStars(x, y, flux, sizes)
+    x, y = joint_step(frame, result, tables, placed, min_snr=snr, neighbours=neighbours)
     hidden = np.zeros(len(x), dtype=bool)
     hidden[n:] = True
     # A companion the step took onto its star would share its light with

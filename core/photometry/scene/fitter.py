@@ -241,7 +241,12 @@ def fit_scene(
         flux0 = fluxes(result.table)
         near = NEWTON_NEIGHBOURS * fwhm
         x, y = joint_step(
-            frame, result, tables, x, y, flux0, min_snr=st.joint_shift_snr, neighbours=near
+            frame,
+            result,
+            tables,
+            PlacedStars(x, y, flux0),
+            min_snr=st.joint_shift_snr,
+            neighbours=near,
         )
         placed = PlacedStars(x, y, flux0)
         if st.merge_dchi2 > 0:
