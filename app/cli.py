@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 
 from fluxion import __version__
-from fluxion.core.runtime.memory import use_memory_policy
 
 from . import commands
+from .memory import use_memory_policy
 
 log = logging.getLogger("fluxion")
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Freed image-sized temporaries are reused, not faulted in afresh
-    # (:mod:`fluxion.core.runtime.memory`: ~1 s of a crowded frame's 5-6 s).
+    # (:mod:`fluxion.app.memory`: ~1 s of a crowded frame's 5-6 s).
     use_memory_policy()
     if _split_gui_args(argv):
         from .gui_entry import run_gui  # Qt is imported only on this path

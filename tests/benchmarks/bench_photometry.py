@@ -101,12 +101,12 @@ from bench_photometry_false import FALSE_KINDS, false_kinds  # noqa: E402
 from bench_photometry_oracle import oracle_fit, oracle_variants  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
+from fluxion.app.memory import use_memory_policy  # noqa: E402
 from fluxion.core.photometry import Photometry, PhotometryParams  # noqa: E402
 from fluxion.core.photometry.epsf import analytic_psf  # noqa: E402
 from fluxion.core.photometry.scene.bound import crowded_flux_bound  # noqa: E402
 from fluxion.core.photometry.scene.records import PlacedStars  # noqa: E402
 from fluxion.core.photometry.synthetic import StarField, star_field  # noqa: E402
-from fluxion.core.runtime.memory import use_memory_policy  # noqa: E402
 from fluxion.core.simulation.psf import FieldPSF  # noqa: E402
 
 CASES = {

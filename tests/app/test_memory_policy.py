@@ -10,14 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from fluxion.core.runtime import memory
-from fluxion.core.runtime.memory import use_memory_policy
+from fluxion.app import memory
+from fluxion.app.memory import use_memory_policy
 
+_set_hugepage = (getattr(np, "_core", None) or np.core).multiarray._set_madvise_hugepage
 VARS = ("NUMPY_MADVISE_HUGEPAGE", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 _CHILD = (
     "import os, numpy as np; "
-    "print(int(np._core.multiarray._set_madvise_hugepage(True)), "
+    "core = getattr(np, '_core', None) or np.core; "
+    "print(int(core.multiarray._set_madvise_hugepage(True)), "
     "os.environ.get('MALLOC_MMAP_THRESHOLD_'), os.environ.get('MALLOC_TRIM_THRESHOLD_'))"
 )
 
@@ -26,15 +28,15 @@ _CHILD = (
 def clean_env(monkeypatch):
     for name in VARS:
         monkeypatch.delenv(name, raising=False)
-    before = np._core.multiarray._set_madvise_hugepage(True)
+    before = _set_hugepage(True)
     yield monkeypatch
-    np._core.multiarray._set_madvise_hugepage(before)
+    _set_hugepage(before)
 
 
 def test_the_policy_holds_here_and_in_the_processes_started_after_it(clean_env):
     applied = use_memory_policy()
     # numpy no longer asks for huge pages in this process.
-    assert np._core.multiarray._set_madvise_hugepage(False) is False
+    assert _set_hugepage(False) is False
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert applied
     # A worker process (spawned, or a forkserver started after the policy)
@@ -49,6 +51,6 @@ def test_a_users_own_setting_is_kept(clean_env):
     clean_env.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
     clean_env.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
     use_memory_policy()
-    assert np._core.multiarray._set_madvise_hugepage(True) is True
+    assert _set_hugepage(True) is True
     assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "1048576"
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == str(memory.TRIM_THRESHOLD)

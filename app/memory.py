@@ -20,12 +20,9 @@ processes it starts.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
-
-import numpy as np
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "use_memory_policy"]
 
@@ -60,13 +57,17 @@ def use_memory_policy() -> bool:
     """
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
         os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
-        # numpy read the variable when it was imported: tell it directly.
-        np._core.multiarray._set_madvise_hugepage(False)
+        # numpy reads the variable when it is imported; if it already was,
+        # it is told directly (not imported here: a command's help needs none).
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:
+            core = getattr(numpy, "_core", None) or numpy.core  # numpy 2 and 1.26
+            core.multiarray._set_madvise_hugepage(False)
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The C library's symbols are the process's own (no library search).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other C libraries
         return False
     done = True
