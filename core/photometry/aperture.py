@@ -36,6 +36,7 @@ __all__ = [
     "aperture_variance",
     "clipped_std_factor",
     "measure_apertures",
+    "measure_apertures_and_sums",
     "neighbour_sky_mask",
     "poisson_median_offset",
 ]
@@ -254,6 +255,35 @@ def measure_apertures(
         background's noise per pixel, e-), area (px), flags (see
         :class:`PhotometryFlag`).
     """
+    return measure_apertures_and_sums(
+        image, positions, radius, annulus, noise=noise, mask=mask, saturation=saturation,
+        neighbours=neighbours, contamination_radius=contamination_radius, variance=variance,
+        sky_mask=sky_mask, sky_memo=sky_memo,
+    )[0]  # fmt: skip
+
+
+def measure_apertures_and_sums(
+    image: np.ndarray,
+    positions: np.ndarray,
+    radius: float,
+    annulus: tuple[float, float],
+    *,
+    noise: NoiseModel | None = None,
+    mask: np.ndarray | None = None,
+    saturation: float | None = None,
+    neighbours: np.ndarray | None = None,
+    contamination_radius: float | None = None,
+    variance: np.ndarray | None = None,
+    sky_mask: np.ndarray | None = None,
+    sky_memo: SkyMemo | None = None,
+) -> tuple[Table, np.ndarray | None]:
+    """:func:`measure_apertures`' table, and each aperture's sum of the frame's pixels.
+
+    The sums are :func:`circle_sums` of the frame's good pixels (0 at bad
+    ones) at ``positions`` and ``radius``, to the bit, so that a caller that
+    needs them again (the curve of growth, at its largest radius) does not
+    sum them twice; None when only a cut-out of the frame was read.
+    """
     noise = noise or NoiseModel()
     data = np.asarray(image, dtype=np.float64)
     pos = _as_positions(positions)
@@ -291,7 +321,7 @@ def measure_apertures(
         empty = {
             name: np.zeros(0) for name in ("flux", "flux_err", "sky", "sky_err", "sky_rms", "area")
         }
-        return Table({"x": x_col, "y": y_col, **empty, "flags": flags})
+        return Table({"x": x_col, "y": y_col, **empty, "flags": flags}), np.zeros(0)
 
     aper = CircularAperture(pos, r=radius)
     sky_bad = pixels.sky_bad
@@ -363,8 +393,9 @@ def measure_apertures(
     flags[np.isfinite(flux) & (flux <= 0)] |= F.NEGATIVE_FLUX
 
     # One table of all columns: column by column cost as much as the flags.
-    return Table(
+    table = Table(
         {"x": x_col, "y": y_col, "flux": flux, "flux_err": flux_err, "sky": sky,
          "sky_err": sky_err, "sky_rms": sky_rms, "area": area, "flags": flags},
         copy=False,
     )  # fmt: skip
+    return table, (total if box is None else None)

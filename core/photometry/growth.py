@@ -15,7 +15,7 @@ import numpy as np
 from astropy.table import Table
 
 from .annulus import FramePixels, SkyMemo
-from .aperture import aperture_variance, measure_apertures
+from .aperture import aperture_variance, measure_apertures_and_sums
 from .flags import PhotometryFlag as F
 from .noise import NoiseModel
 from .sums import circle_sums_radii
@@ -311,7 +311,7 @@ def curve_of_growth(
         pos = np.vstack([pos, np.asarray(target_position, dtype=np.float64)[None, :]])
     # Sky, flags and the noise model once, at the largest radius (the
     # strictest for edge and contamination); then all radii in one pass.
-    base = measure_apertures(
+    base, base_sums = measure_apertures_and_sums(
         image,
         pos,
         radii[-1],
@@ -348,8 +348,15 @@ def curve_of_growth(
     flux = np.full((len(pos), len(radii)), np.nan)
     pix_var = np.full_like(flux, np.nan)
     area = np.full_like(flux, np.nan)
-    # Every radius in one call (the same sums, circle by circle).
-    sums = circle_sums_radii(clean, at, radii)
+    # Every radius in one call (the same sums, circle by circle); the largest
+    # radius's are the apertures' just summed above (the widest circles, about
+    # a seventh of the curve's sums).
+    if base_sums is not None:
+        sums = np.empty((len(at), len(radii)))
+        sums[:, :-1] = circle_sums_radii(clean, at, radii[:-1])
+        sums[:, -1] = base_sums[use]
+    else:
+        sums = circle_sums_radii(clean, at, radii)
     areas = np.broadcast_to(np.pi * radii**2, sums.shape).copy()
     if partial.any():
         areas[partial] = circle_sums_radii(pixels.valid, at[partial], radii)
