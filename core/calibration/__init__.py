@@ -21,13 +21,12 @@ from .combine import COMBINE_METHODS, combine
 
 if TYPE_CHECKING:
     from .apply import (
-        RAW_SATURATION_CARD,
         CalibratedFrame,
         Calibration,
         CalibrationMasters,
-        CalibrationParams,
         calibrated_saturation,
     )
+    from .cards import RAW_SATURATION_CARD
     from .masks import MaskBits, bad_pixels_from_masters, cosmic_rays, saturation_mask
     from .masters import (
         CalibrationError,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
         make_master_flat,
     )
     from .overscan import Overscan, OverscanError, overscan_from_header, parse_section
+    from .params import CalibrationParams
     from .raw import RawFrame
     from .run import FrameOutcome, build_masters, calibrate_lights, write_master
     from .skyflat import SkyFlatParams, make_sky_flat
@@ -75,19 +75,18 @@ __all__ = [
 ]
 
 # Cosmic rays, sky flats and overscans import scipy and astroscrappy: a process
-# that needs only the parameters or the masters does not pay for them. Each
+# that needs only the parameters (.params) or the masters does not pay for them. Each
 # name's submodule is imported on first access.
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         ".apply": (
-            "RAW_SATURATION_CARD",
             "CalibratedFrame",
             "Calibration",
             "CalibrationMasters",
-            "CalibrationParams",
             "calibrated_saturation",
         ),
+        ".cards": ("RAW_SATURATION_CARD",),
         ".masks": ("MaskBits", "bad_pixels_from_masters", "cosmic_rays", "saturation_mask"),
         ".masters": (
             "CalibrationError",
@@ -97,6 +96,7 @@ __getattr__, __dir__ = lazy_exports(
             "make_master_dark",
             "make_master_flat",
         ),
+        ".params": ("CalibrationParams",),
         ".overscan": ("Overscan", "OverscanError", "overscan_from_header", "parse_section"),
         ".raw": ("RawFrame",),
         ".run": ("FrameOutcome", "build_masters", "calibrate_lights", "write_master"),

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.fitsio import atomic_write_fits, atomic_write_hdulist
 from ..io.folders import prepare_output_folder
 from ..runtime.failures import failure_message, per_file
 from ..runtime.pipeline import Cancelled, StepState
-from .apply import CalibratedFrame, Calibration, CalibrationParams
 from .masters import (
     CalibrationError,
     MasterFrame,
@@ -32,7 +32,11 @@ from .masters import (
 )
 from .overscan import OverscanError
 from .pairing import CalibrationMasters, describe_geometry
+from .params import CalibrationParams
 from .raw import RawFrame, as_pair
+
+if TYPE_CHECKING:
+    from .apply import CalibratedFrame
 
 __all__ = [
     "FrameOutcome",
@@ -242,6 +246,10 @@ def calibrate_lights(
                 "(raw files are never overwritten)"
             )
     prepare_output_folder(out)
+    # Here, not at the top: building masters (the main process of a run) does
+    # not import the calibration's masks and cosmic rays.
+    from .apply import Calibration
+
     step = Calibration(params, masters)
     tick = state.counter(len(lights), "calibrated")
 

@@ -17,27 +17,16 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io import fits
 
-from ..calibration import (
-    RAW_SATURATION_CARD,
-    CalibrationMasters,
-    CalibrationParams,
-    MaskBits,
-    MasterFrame,
-    MasterParams,
-    RawFrame,
-)
-from ..calibration.apply import (
-    CalibratedFrame,
-    Calibration,
-    missing_from_header,
-    write_calibrated_product,
-)
-from ..calibration.pairing import missing_summary, unmatched
+from ..calibration.cards import RAW_SATURATION_CARD, missing_from_header
+from ..calibration.masters import MasterFrame, MasterParams
+from ..calibration.pairing import CalibrationMasters, missing_summary, unmatched
+from ..calibration.params import CalibrationParams
+from ..calibration.raw import RawFrame
 from ..calibration.run import build_masters
 from ..io.cfa import read_cfa
 from ..io.fitsio import atomic_write_text, read_frame
@@ -48,6 +37,13 @@ from ..runtime.params import params_to_dict
 from ..runtime.pipeline import StepState
 from ..runtime.quiet import quiet
 from .batch import StepOutcome, portable, run_frames
+
+if TYPE_CHECKING:
+    from ..calibration.apply import CalibratedFrame, Calibration
+
+# The calibration itself (its masks, cosmic rays, scipy) is imported where a
+# light is calibrated: the main process of a run on worker processes makes the
+# masters and reads the products' fingerprints, and does not pay for it.
 
 __all__ = [
     "FrameImage",
@@ -109,6 +105,8 @@ class FrameImage:
             return None
         if self.saturation is None:
             return self.mask != 0
+        from ..calibration.masks import MaskBits
+
         return (self.mask & ~np.uint8(MaskBits.SATURATED)) != 0
 
 
@@ -267,6 +265,8 @@ def write_calibrated(
     """Write a light calibrated in memory as its product and record it as current."""
     out = store.path("calibration", frame.path, ".fits")
     out.parent.mkdir(parents=True, exist_ok=True)
+    from ..calibration.apply import write_calibrated_product
+
     write_calibrated_product(out, result.data, result.mask, result.header)
     store.record("calibration", frame.path, calib_fp)
     return out
@@ -274,6 +274,8 @@ def write_calibrated(
 
 def _calibrate_one(step: Calibration, frame: FrameInfo, out: Path, raw_fp: str) -> dict:
     """Calibrate one light and write it (runs on a worker: picklable in and out)."""
+    from ..calibration.apply import write_calibrated_product
+
     result = calibrate_light(step, frame)
     write_calibrated_product(out, result.data, result.mask, result.header)
     return {
@@ -330,6 +332,8 @@ def calibrate_frames(
     missing: list[tuple[str, dict]] = []
     if todo:
         masters = _masters(store, frames, master_params, mfp, executor, state.sub(0.0, 0.3))
+        from ..calibration.apply import Calibration
+
         step = Calibration(calib_params, masters)
         store.step_folder("calibration").mkdir(parents=True, exist_ok=True)
 
