@@ -20,7 +20,6 @@ from astropy.time import Time
 from ..io.frames import FrameInfo
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
 from ..lightcurve.scintillation import site_height
-from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contamination
 from ..photometry.flags import PhotometryFlag
 from ..photometry.scintillation import Scintillation
 from ..project.products import ProductStore
@@ -245,6 +244,9 @@ def _flag_passing_stars(store: ProductStore, lights: Sequence[FrameInfo], out: T
     moved = float(sky[0].separation(sky).arcsec.max())
     if moved < _FIXED_ARCSEC:
         return  # a fixed target: no aperture is that small, no frame's table is needed
+    # Here: a moving target's path (scipy.optimize), not every run's main process.
+    from ..photometry.contamination import CONTAMINATION_FRACTION, neighbour_contamination
+
     for k, f in enumerate(lights):
         if not np.isfinite(out["flux_err"][k]):
             continue

@@ -33,7 +33,6 @@ from ..runtime.pipeline import StepState
 from .fitsio import read_header, read_image, read_wcs
 from .folders import expand_paths, walk_inputs
 from .frames import FrameInfo, frame_info
-from .gainfit import complete_gains
 
 if TYPE_CHECKING:
     # Only an annotation here: astropy.wcs imports astropy.coordinates.
@@ -125,7 +124,11 @@ def scan(
         log.info("%d Fluxion products in sub-folders not scanned as frames", len(products))
         frames = [f for f in frames if not (f.product and f.path in walk.below)]
     frames.sort(key=_sort_key)
-    if measure_gain:
+    if measure_gain and any(f.usable and f.gain is None for f in frames):
+        # Only a night without gains in its headers pays for the gain fit's
+        # imports (scipy.ndimage, astropy.stats).
+        from .gainfit import complete_gains
+
         frames = complete_gains(frames, state)
     return frames
 
