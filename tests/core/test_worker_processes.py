@@ -185,8 +185,37 @@ def test_the_run_s_main_process_leaves_the_steps_to_its_workers() -> None:
         "photutils",
         "scipy.stats",
         "astroquery",
+        # Calibrating a light (its masks, cosmic rays), a moving target's
+        # contamination and the gain fit: not the main process's either.
+        "fluxion.core.calibration.apply",
+        "fluxion.core.calibration.cosmics",
+        "fluxion.core.photometry.contamination",
+        "fluxion.core.io.gainfit",
+        "scipy.ndimage",
+        "scipy.optimize",
     ):
         assert step not in loaded, step
+
+
+def test_the_workers_preload_leaves_out_scipy_stats() -> None:
+    # The matchers' false-alarm tails come from scipy.special: scipy.stats, the
+    # largest import a worker process would otherwise pay, is not in its preload.
+    import subprocess
+    import sys
+
+    from fluxion.core.chain import WORKER_PRELOAD
+
+    code = (
+        "import importlib, sys\n"
+        f"for name in {list(WORKER_PRELOAD)!r}: importlib.import_module(name)\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    assert "fluxion.core.chain.steps" in loaded
+    assert "fluxion.core.astrometry.matching" in loaded
+    assert "fluxion.core.registration.fewstars" in loaded
+    assert "scipy.stats" not in loaded
 
 
 def test_a_warm_pool_starts_its_workers_while_the_caller_goes_on(tmp_path: Path) -> None:
