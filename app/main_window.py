@@ -269,7 +269,7 @@ class MainWindow(ProjectActions, QMainWindow):
         m.addSeparator()
         m.addAction("&Save project", QKeySequence.StandardKey.Save, self.save_project)
         m.addAction("Save project &as...", QKeySequence.StandardKey.SaveAs, self.save_project_as)
-        m.addAction("Observing &site...", self.edit_site)
+        m.addAction("&Observing site...", self.edit_site)
         m.addSeparator()
         quit_action = m.addAction("&Quit", self.close)
         # The platform's Quit keys and Ctrl+Q always: some platform themes (a bare X

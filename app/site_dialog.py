@@ -65,6 +65,8 @@ class SiteDialog(QDialog):
             said = "No night is open: the site is kept in the project for its lights."
         elif own == n:
             said = f"All {n} lights give their site in their headers: theirs are used."
+        elif site is not None:
+            said = f"{n - own} of {n} lights give no site in their headers: they take this one."
         else:
             said = (
                 f"{n - own} of {n} lights give no site in their headers: without one they have "

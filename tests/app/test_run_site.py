@@ -23,14 +23,15 @@ from fluxion.core.project.document import Project
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
 CONFIG = NightConfig(n_frames=4, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
-SITE_CARDS = ("SITELAT", "SITELONG", "SITEELEV")
+# A camera without a site writes no airmass either (it has nothing to compute it from).
+SITE_CARDS = ("SITELAT", "SITELONG", "SITEELEV", "AIRMASS")
 # The Earth's equatorial radius in light time (s): the most a site moves the BJD.
 EARTH_LIGHT_S = 6378.137e3 / 299792458.0
 
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory) -> tuple[Path, Path]:
-    """The simulated night with its site cards, and a copy of it without them."""
+    """The simulated night with its site cards, and a copy of it without them (nor AIRMASS)."""
     sited = tmp_path_factory.mktemp("sited")
     simulate_night(sited, CONFIG)
     bare = tmp_path_factory.mktemp("bare") / "night"
@@ -119,3 +120,33 @@ def test_a_bad_site_is_a_one_line_error(nights, tmp_path, capsys, site, said):
     err = capsys.readouterr().err
     assert "--site" in err and said in err
     assert not (tmp_path / "p").exists()
+
+
+def _counts(printed: str, step: str) -> tuple[int, int]:
+    line = next(x for x in printed.splitlines() if x.startswith(f"{step} "))
+    words = line.split()
+    return int(words[1]), int(words[3])  # "zeropoint  4 done,  0 current"
+
+
+def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
+    """With a telescope aperture each light's zero point carries its scintillation,
+    which depends on the airmass: a new site redoes the zero points, not the photometry."""
+    _, bare = nights
+    project = tmp_path / "p"
+    here = _args(bare, project, "--site", _site_text(), "--telescope-aperture", "200")
+    assert main(here) == 0
+    first = Table.read(project / "lightcurve.ecsv")
+    capsys.readouterr()
+    assert main(here) == 0
+    assert _counts(capsys.readouterr().out, "zeropoint") == (0, CONFIG.n_frames)
+    # The same longitude 60 degrees further south: the field stands lower.
+    south = f"{CONFIG.site_lon!r},{CONFIG.site_lat - 60.0!r},{CONFIG.site_elev!r}"
+    there = _args(bare, project, "--site", south, "--telescope-aperture", "200")
+    assert main(there) == 0
+    printed = capsys.readouterr().out
+    assert _counts(printed, "zeropoint") == (CONFIG.n_frames, 0)
+    assert _counts(printed, "photometry") == (0, CONFIG.n_frames)
+    moved = Table.read(project / "lightcurve.ecsv")
+    assert np.all(np.asarray(moved["airmass"]) > np.asarray(first["airmass"]) + 0.1)
+    # The scintillation grows with the airmass: so does every point's error.
+    assert np.all(np.asarray(moved["mag_err"]) > np.asarray(first["mag_err"]))

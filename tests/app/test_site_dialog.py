@@ -71,6 +71,9 @@ def test_the_site_is_kept_with_the_project(window, qtbot, open_and_wait, bare_ni
     assert lights["light_0001.fits"].sources["site"] == "project setting, height default 0 m"
     # Emptied fields: no site in the project.
     dialog = window.edit_site()
+    assert "2 of 3 lights give no site in their headers: they take this one" in (
+        dialog.intro_label.text()
+    )
     assert dialog.lon_edit.text() == "8.500000"
     dialog.lon_edit.setText("")
     dialog.lat_edit.setText("")
