@@ -20,8 +20,10 @@ With ``--repeat`` frames (seeds ``--seed``, ``--seed`` + 1, ...) each cell is
 the mean over frames of the per-frame centres +- its standard error over the
 frames, and under it the frame-to-frame spread of those centres: one frame's
 PSF error is shared by all its stars and is a "bias" on that frame that
-averages out over frames; a real bias keeps its sign. ``--cache`` keeps the
-oracle's fluxes per seed (its fit is a minute of CPU a FB frame).
+averages out over frames; a real bias keeps its sign. A second table gives
+the same by true flux (all regions, from 300 e-): a PSF shape error's bias
+grows with flux, a sky error's falls. ``--cache`` keeps the oracle's fluxes
+per seed (its fit is a minute of CPU a FB frame).
 
     psf            the PSF method, PSF chosen by held-out residuals
     psf-1psf       one PSF for the frame (the position-dependent bias it leaves)
@@ -87,6 +89,9 @@ ROWS = (
     "crowded-truePSF",
 )
 
+
+FLUX_EDGES = (300.0, 1e3, 3e3, 1e4, 3e4, np.inf)
+"""e-: bins of the second table (a PSF error's bias grows with flux, a sky error's falls)."""
 
 CPU: dict[str, float] = {}
 """Process CPU seconds of each row's last run (the PSF method's under ``psf``)."""
@@ -213,32 +218,37 @@ def frame_rows(
         fits["forced-model"] = (tx, ty, _forced(field, psf))
     if "forced-true" in rows:
         fits["forced-true"] = (tx, ty, _forced(field, true_field))
-    keep = tf >= min_flux
-    out["oracle"] = np.where(keep, (f_oracle - tf) / bound, np.nan)
+    out["oracle"] = (f_oracle - tf) / bound
     out["pairs"] = {}
     for name, (x, y, f) in fits.items():
-        dz, out["pairs"][name] = score_rows(x, y, f, (tx, ty, tf), bound, f_oracle)
-        out[name] = np.where(keep, dz, np.nan)
+        out[name], out["pairs"][name] = score_rows(x, y, f, (tx, ty, tf), bound, f_oracle)
     out["cpu"] = dict(CPU)
-    out["region"] = regions(field)
+    # The regions count the stars of at least ``min_flux`` (-1: none).
+    out["region"] = np.where(tf >= min_flux, regions(field), -1)
+    out["flux_bin"] = np.searchsorted(FLUX_EDGES, tf, side="right") - 1
     return out
 
 
-def _region_cells(frames: list[dict], name: str) -> tuple[list[str], list[str]]:
-    """Per region: the cell text (centre +- its error) and the line under it (scatter or spread)."""
-    centre = np.full((len(frames), 9), np.nan)
+def _cells(frames: list[dict], name: str, group: str = "region") -> tuple[list[str], list[str]]:
+    """Per region (or flux bin): the cell (centre +- its error) and the line under it.
+
+    Under it: the robust scatter of dz (one frame), or the frame-to-frame
+    spread of the frames' centres.
+    """
+    n_groups = 9 if group == "region" else len(FLUX_EDGES) - 1
+    centre = np.full((len(frames), n_groups), np.nan)
     pooled = np.concatenate([f[name] for f in frames])
-    region = np.concatenate([f["region"] for f in frames])
+    where = np.concatenate([f[group] for f in frames])
     for j, f in enumerate(frames):
-        for k in range(9):
-            v = f[name][(f["region"] == k) & np.isfinite(f[name])]
+        for k in range(n_groups):
+            v = f[name][(f[group] == k) & np.isfinite(f[name])]
             centre[j, k] = biweight_location(v) if len(v) else np.nan
     cells, under = [], []
-    for k in range(9):
-        v = pooled[(region == k) & np.isfinite(pooled)]
-        scatter = biweight_scale(v)
+    for k in range(n_groups):
+        v = pooled[(where == k) & np.isfinite(pooled)]
+        scatter = biweight_scale(v) if len(v) else np.nan
         if len(frames) == 1:
-            cells.append(f"{centre[0, k]:+.3f}+-{1.25 * scatter / np.sqrt(len(v)):.3f}")
+            cells.append(f"{centre[0, k]:+.3f}+-{1.25 * scatter / np.sqrt(max(len(v), 1)):.3f}")
             under.append(f"{scatter:11.2f}")
         else:
             spread = np.std(centre[:, k], ddof=1)
@@ -248,18 +258,28 @@ def _region_cells(frames: list[dict], name: str) -> tuple[list[str], list[str]]:
 
 
 def print_table(frames: list[dict]) -> None:
-    """The per-region table of every row (see the module's docstring)."""
+    """The per-region and per-flux tables of every row (see the module's docstring)."""
     under_name = "  scatter" if len(frames) == 1 else "  spread"
-    for name in (r for r in ("oracle", *ROWS) if r in frames[0]):
-        cells, under = _region_cells(frames, name)
-        print(f"{name:15s} " + " ".join(cells))
-        print(f"{under_name:15s} " + " ".join(under))
+    names = [r for r in ("oracle", *ROWS) if r in frames[0]]
+    for group in ("region", "flux_bin"):
+        if group == "flux_bin":
+            print(
+                "by true flux (all regions), from " + ", ".join(f"{e:g}" for e in FLUX_EDGES[:-1])
+            )
+        for name in names:
+            cells, under = _cells(frames, name, group)
+            print(f"{name:15s} " + " ".join(cells))
+            print(f"{under_name:15s} " + " ".join(under))
     if len(frames) > 1:
-        print("per frame (region centres):")
-        for name in (r for r in ROWS if r in frames[0]):
+        print("per frame (region centres, then the flux bins'):")
+        for name in names[1:]:
             for f in frames:
-                cells, _ = _region_cells([f], name)
-                print(f"{name + ' ' + str(f['seed']):15s} " + " ".join(c[:6] for c in cells))
+                cells = [
+                    c.split("+-")[0]
+                    for g in ("region", "flux_bin")
+                    for c in _cells([f], name, g)[0]
+                ]
+                print(f"{name + ' ' + str(f['seed']):15s} " + " ".join(c.rjust(7) for c in cells))
 
 
 def main() -> None:
