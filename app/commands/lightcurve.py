@@ -11,6 +11,7 @@ from .options import (
     TABLE_SUFFIXES,
     add_output_arguments,
     check_paths,
+    observing_site,
     output_file,
     prepare_output,
     recurse,
@@ -86,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     check_report_options(args, light_curve=True)
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
-    frames = target_lights(args.paths, recurse(args), drop_unregistered=True)
+    frames = target_lights(
+        args.paths, recurse(args), drop_unregistered=True, site=observing_site(args)
+    )
     n = len(frames)
     target = None
     if args.radec:

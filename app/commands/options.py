@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from . import CommandError
 
 if TYPE_CHECKING:
+    from fluxion.core.io.site import ObservingSite
     from fluxion.core.targets.inputs import TargetFrames
 
 __all__ = [
@@ -26,12 +27,14 @@ __all__ = [
     "add_out_argument",
     "add_output_arguments",
     "add_paths_arguments",
+    "add_site_arguments",
     "add_workers_argument",
     "check_folder",
     "check_paths",
     "check_workers",
     "chosen_cfa",
     "measurable_frames",
+    "observing_site",
     "output_file",
     "prepare_output",
     "recurse",
@@ -213,8 +216,44 @@ def measurable_frames(frames: list) -> tuple[list, list]:
     return chosen, skipped
 
 
+def add_site_arguments(p: argparse.ArgumentParser, kept: str = "") -> None:
+    """``--site LON,LAT[,HEIGHT]`` and ``--site-name``: the observing site where headers give none.
+
+    ``kept`` says where the site is kept (``fluxion run``: the project).
+    """
+    p.add_argument(
+        "--site",
+        metavar="LON,LAT[,HEIGHT]",
+        help="the observing site, for lights whose headers give none (their SITELAT/SITELONG "
+        "or OBSGEO win): longitude and latitude in decimal degrees, longitude EAST-positive "
+        "(west of Greenwich is negative), height in metres (default 0)"
+        + (f"; {kept}" if kept else "")
+        + ". Without a site there is no airmass and BJD_TDB is the geocentre's (up to 21 ms off)",
+    )
+    p.add_argument("--site-name", default="", metavar="NAME", help="the site's name (with --site)")
+
+
+def observing_site(args: argparse.Namespace) -> ObservingSite | None:
+    """``--site`` as an ObservingSite (None when not given), or a one-line error."""
+    text = getattr(args, "site", None)
+    name = getattr(args, "site_name", "") or ""
+    if text is None:
+        if name:
+            raise CommandError("--site-name needs --site LON,LAT[,HEIGHT]")
+        return None
+    from fluxion.core.io.site import parse_site
+
+    try:
+        return parse_site(text, name)
+    except ValueError as exc:
+        raise CommandError(f"--site: {exc}") from exc
+
+
 def target_lights(
-    paths: list[Path], recursive: bool = True, drop_unregistered: bool = False
+    paths: list[Path],
+    recursive: bool = True,
+    drop_unregistered: bool = False,
+    site: ObservingSite | None = None,
 ) -> TargetFrames:
     """The light frames in ``paths`` ready for tracking, or :class:`CommandError` saying why.
 
@@ -222,12 +261,13 @@ def target_lights(
 
     Each light keeps the WCS of its header; when one has none, the lights
     are registered on their stars instead (the summary is printed, naming
-    the lights that could not be registered).
+    the lights that could not be registered). ``site`` (``--site``) fills
+    the lights whose headers give none.
     """
     from fluxion.core.targets.inputs import load_target_frames
 
     try:
-        frames = load_target_frames(paths, recursive=recursive)
+        frames = load_target_frames(paths, recursive=recursive, site=site)
     except ValueError as exc:  # FitsReadError included
         raise CommandError(str(exc)) from exc
     for failure in frames.skipped:

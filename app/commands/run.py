@@ -14,10 +14,12 @@ from pathlib import Path
 from . import CommandError
 from .options import (
     add_paths_arguments,
+    add_site_arguments,
     add_workers_argument,
     check_folder,
     check_paths,
     check_workers,
+    observing_site,
     recurse,
 )
 from .progress import TerminalProgress
@@ -84,16 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "star's error where the headers give none (APTDIA); 0: only the headers' (without "
         "one, scintillation is left out and the light curve says so)",
     )
-    p.add_argument(
-        "--site",
-        metavar="LON,LAT[,HEIGHT]",
-        help="the observing site, for lights whose headers give none (their SITELAT/SITELONG "
-        "or OBSGEO win): longitude and latitude in decimal degrees, longitude EAST-positive "
-        "(west of Greenwich is negative), height in metres (default 0); kept in the project "
-        "(its 'site'), so later runs use it. Without a site there is no airmass and BJD_TDB "
-        "is the geocentre's (up to 21 ms off)",
-    )
-    p.add_argument("--site-name", default="", metavar="NAME", help="the site's name (with --site)")
+    add_site_arguments(p, kept="kept in the project (its 'site'), so later runs use it")
     p.add_argument(
         "--channel",
         choices=("R", "G", "B", "L"),
@@ -309,26 +302,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise CommandError("--aavso needs your AAVSO observer code: --aavso-code")
         if not args.object.strip():
             raise CommandError("--aavso needs the star's AAVSO name: --object")
-    args.observing_site = _site(args)
+    args.observing_site = observing_site(args)
     check_folder(args.project)
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
         raise CommandError("the project folder must not be the folder of the raw frames")
-
-
-def _site(args: argparse.Namespace):
-    """``--site`` as an ObservingSite (None when not given), or a one-line error."""
-    site_text = getattr(args, "site", None)
-    if site_text is None:
-        if getattr(args, "site_name", ""):
-            raise CommandError("--site-name needs --site LON,LAT[,HEIGHT]")
-        return None
-    from fluxion.core.io.site import parse_site
-
-    try:
-        return parse_site(site_text, getattr(args, "site_name", ""))
-    except ValueError as exc:
-        raise CommandError(f"--site: {exc}") from exc
 
 
 def _run(args: argparse.Namespace, executor: Executor | None) -> int:

@@ -16,7 +16,9 @@ from .options import (
     TABLE_SUFFIXES,
     add_output_arguments,
     add_paths_arguments,
+    add_site_arguments,
     check_paths,
+    observing_site,
     output_file,
     prepare_output,
     recurse,
@@ -52,6 +54,7 @@ def add_track_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--obscode", help="MPC observatory code: for Horizons (else the site) and the reports"
     )
+    add_site_arguments(p)
 
 
 def parse_click(text: str) -> tuple[int, float, float]:
@@ -119,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     check_report_options(args, light_curve=False)
     output = output_file(args, OUTPUT_NAME, TABLE_SUFFIXES)
-    frames = target_lights(args.paths, recurse(args))
+    frames = target_lights(args.paths, recurse(args), site=observing_site(args))
     table, summary = predicted_positions(args, frames)
     prepare_output(args, output)
     write_table(output, frames.with_registration(table))

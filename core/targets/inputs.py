@@ -31,6 +31,7 @@ from ..detection.extract import Detection, SourceFlags
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..io.sequence import Sequence
+from ..io.site import ObservingSite, with_sites
 from ..project.products import ProductStore
 from ..registration import Registration, register_frames
 from ..runtime.failures import FileFailure, per_file
@@ -290,10 +291,12 @@ def load_target_frames(
     store: ProductStore | None = None,
     state: StepState | None = None,
     recursive: bool = True,
+    site: ObservingSite | None = None,
 ) -> TargetFrames:
     """Scan ``paths`` and prepare the light frames for tracking (see :func:`target_frames`).
 
-    Sub-folders are read too unless ``recursive`` is False.
+    Sub-folders are read too unless ``recursive`` is False. ``site`` fills the
+    lights whose headers give no observing site.
 
     The bright isolated stars of the first light are always found.
 
@@ -303,4 +306,5 @@ def load_target_frames(
         When there are fewer than two usable light frames or no time in them.
     """
     sequence = Sequence.from_paths(paths, recursive=recursive)
+    sequence.frames = with_sites(sequence.frames, site)
     return target_frames(sequence, store=store, need_stars=True, state=state)
