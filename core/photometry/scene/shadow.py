@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .design import Tables, build_design
+from .normal import normal_matrix
 
 __all__ = ["shadow_factor"]
 
@@ -82,7 +83,11 @@ def shadow_factor(
         sqrt_w.shape,
         derivatives=np.isin(involved, j[cand][nb[cand]]),
     )
-    mat, _, _ = design.weighted(sqrt_w)
+    # The unit-norm columns' Gram from the stamps' overlaps
+    # (:func:`.normal.normal_matrix`: 0.26 -> ~0.03 s on a case B frame,
+    # against scipy's general sparse product).
+    v, _ = design.unit_columns(sqrt_w)
+    gram = normal_matrix(design, v).tocsr()
     cols = np.full((n, 3), -1, dtype=np.int64)
     cols[involved] = design.col_of_star
     # Columns of each candidate's block: its flux, then each freed
@@ -95,12 +100,7 @@ def shadow_factor(
         nbr = j[cand, q]
         for c in range(3):
             block[:, 1 + 3 * q + c] = np.where(use, cols[np.minimum(nbr, n - 1), c], -1)
-    used = np.unique(block[block >= 0])
-    sub = mat[:, used]
-    gram = (sub.T @ sub).tocsr()
-    pos = np.full(mat.shape[1], -1, dtype=np.int64)
-    pos[used] = np.arange(len(used))
-    bi = np.where(block >= 0, pos[np.maximum(block, 0)], -1)
+    bi = block
     valid = bi >= 0
     rows = np.broadcast_to(np.maximum(bi, 0)[:, :, None], (len(cand), m, m))
     cols_ = np.broadcast_to(np.maximum(bi, 0)[:, None, :], (len(cand), m, m))
