@@ -12,6 +12,7 @@ import errno
 import html
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -128,9 +129,15 @@ def _table_html(table: Table) -> str:
 
 
 def write_report(
-    project_folder: str | os.PathLike[str], frames: Table, light_curve: Table | None = None
+    project_folder: str | os.PathLike[str],
+    frames: Table,
+    light_curve: Table | None = None,
+    notes: Sequence[str] = (),
 ) -> Path | None:
     """Write ``report/index.html`` with the frame table, diagnostics and the light curve.
+
+    ``notes`` (the run's: a missing site, frames left out of a master) are listed
+    under the count of lights.
 
     Returns the page's path, or None when Qt cannot run here.
     """
@@ -180,6 +187,9 @@ def write_report(
         f"<h1>Fluxion run: {html.escape(Path(project_folder).resolve().name)}</h1>",
         f"<p>{n_ok} of {len(frames)} lights fully processed.</p>",
     ]
+    if notes:
+        items = "".join(f"<li>{html.escape(str(n))}</li>" for n in notes)
+        body.append(f"<h2>Notes</h2><ul>{items}</ul>")
     for title, name in figures:
         body.append(
             f"<figure><img src='{name}' alt='{html.escape(title)}'>"

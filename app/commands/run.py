@@ -436,7 +436,7 @@ def _summary_page(folder: Path, result) -> None:
     except ImportError:
         return
     try:
-        path = write_report(folder, result.frames, result.light_curve)
+        path = write_report(folder, result.frames, result.light_curve, result.notes)
     except Exception as exc:  # the summary is a convenience: never fail the run for it
         from fluxion.core.runtime.failures import failure_message
 

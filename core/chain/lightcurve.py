@@ -18,6 +18,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from ..io.frames import FrameInfo
+from ..io.site import site_meta
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
 from ..lightcurve.scintillation import site_height
 from ..photometry.flags import PhotometryFlag
@@ -199,6 +200,7 @@ def light_curve_from_magnitudes(
         out["bjd_tdb"][ok] = times["bjd_tdb"]
         out["airmass"][ok] = times["airmass"]
     _scintillation_meta(lights, out)
+    out.meta.update(site_meta(lights))  # the site the times used, and whose it is
     for c in ("mag", "mag_err", "mag_err_sys"):
         out[c].unit = "mag"
     if not channels:

@@ -28,6 +28,7 @@ __all__ = [
     "SITE_HELP",
     "ObservingSite",
     "parse_site",
+    "site_meta",
     "site_note",
     "with_site",
     "with_sites",
@@ -215,3 +216,23 @@ def site_note(lights: Sequence[FrameInfo]) -> str:
     if missing:
         parts.append(f"site: {len(missing)} of {len(lights)} lights have none (no airmass)")
     return "; ".join(parts)
+
+
+def site_meta(lights: Sequence[FrameInfo]) -> dict[str, Any]:
+    """What a light curve's meta says of its site: the one used and where it came from.
+
+    ``site`` (longitude east, latitude, height) and ``site_source`` (the header's
+    cards or "project setting") of the first light that has one, as the
+    curve's times use; without any, ``site_note`` says what is missing.
+    """
+    first = next((f for f in lights if f.site is not None), None)
+    if first is None or first.site is None:
+        return {"site_note": site_note(lights)} if lights else {}
+    out: dict[str, Any] = {
+        "site": [float(v) for v in first.site],
+        "site_source": first.sources.get("site", ""),
+    }
+    note = site_note(lights)
+    if note:
+        out["site_note"] = note
+    return out

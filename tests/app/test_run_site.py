@@ -77,6 +77,11 @@ def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
     np.testing.assert_allclose(given["airmass"], cards["airmass"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(given["bjd_tdb"], cards["bjd_tdb"], rtol=0, atol=1e-9)
     assert np.all(np.isnan(np.asarray(none["airmass"], float)))
+    # The curve's meta says which site its times used and whose it is, or what is missing.
+    assert given.meta["site"] == [CONFIG.site_lon, CONFIG.site_lat, CONFIG.site_elev]
+    assert given.meta["site_source"] == "project setting (Sim)"
+    assert cards.meta["site_source"].startswith("SITELONG/SITELAT")
+    assert "site" not in none.meta and "no observing site" in none.meta["site_note"]
     dt = (np.asarray(none["bjd_tdb"]) - np.asarray(given["bjd_tdb"])) * 86400.0
     assert np.all(np.abs(dt) < EARTH_LIGHT_S) and np.all(np.abs(dt) > 1e-4)
 
@@ -150,3 +155,27 @@ def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
     assert np.all(np.asarray(moved["airmass"]) > np.asarray(first["airmass"]) + 0.1)
     # The scintillation grows with the airmass: so does every point's error.
     assert np.all(np.asarray(moved["mag_err"]) > np.asarray(first["mag_err"]))
+
+
+def test_the_summary_page_lists_the_runs_notes(tmp_path, qapp):
+    from fluxion.app.report import write_report
+    from fluxion.core.io.site import site_note
+
+    n = 3
+    frames = Table({
+        "file": [f"light_{k}.fits" for k in range(n)], "jd_utc": 2460564.4 + 0.002 * np.arange(n),
+        "fwhm": np.full(n, 3.1), "sky": np.full(n, 120.0), "n_sources": np.full(n, 40),
+        "wcs_ok": [True] * n, "astrometric_rms_arcsec": np.full(n, 0.2),
+        "zero_point": np.full(n, 21.7), "zero_point_err": np.full(n, 0.01), "status": ["ok"] * n,
+    })  # fmt: skip
+    note = site_note([_bare_light()])
+    page = write_report(tmp_path, frames, None, [note, "masters: a <bad> dark left out"])
+    text = page.read_text()
+    assert "<h2>Notes</h2>" in text and "no observing site" in text
+    assert "a &lt;bad&gt; dark left out" in text
+
+
+def _bare_light():
+    from fluxion.core.io.frames import FrameInfo
+
+    return FrameInfo(path=Path("light.fits"), type="light")

@@ -117,3 +117,19 @@ def test_a_damaged_site_in_the_project_file_is_named(tmp_path, site):
     file.write_text(json.dumps(doc))
     with pytest.raises(ProjectError, match="site"):
         Project.load(tmp_path / "p")
+
+
+def test_site_meta_names_the_site_used_and_its_source(tmp_path):
+    from fluxion.core.io.site import site_meta
+
+    bare = frame_info(_frame(tmp_path, "b.fits"))
+    sited = frame_info(_frame(tmp_path, "a.fits", SITELAT=47.0, SITELONG=8.0, SITEELEV=500.0))
+    assert site_meta([sited]) == {
+        "site": [8.0, 47.0, 500.0],
+        "site_source": "SITELONG/SITELAT, longitude east positive, SITEELEV",
+    }
+    assert set(site_meta([bare])) == {"site_note"}
+    given = site_meta(with_sites([bare], ObservingSite(-76.94, 38.99, 40.0, "UMD")))
+    assert given["site"] == [-76.94, 38.99, 40.0]
+    assert given["site_source"] == "project setting (UMD)"
+    assert site_meta([]) == {}
