@@ -103,6 +103,10 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         # Lights prepared before they were solved: prepared again with their solutions.
         self._unsolved_frames = False
         follow_solutions(session, self, self._on_new_solutions)
+        # A new observing site: an ephemeris is asked again for it (topocentric places).
+        site_changed = getattr(session, "site_changed", None)
+        if site_changed is not None:
+            site_changed.connect(self._on_new_solutions)
 
     # -- construction ---------------------------------------------------------
     def _build(self) -> None:

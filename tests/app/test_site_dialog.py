@@ -54,6 +54,17 @@ def test_the_site_typed_fills_the_lights_without_one(window, qtbot, open_and_wai
     assert "College Park" in window.statusBar().currentMessage()
 
 
+def test_the_light_curve_panel_prepares_its_lights_again(window, open_and_wait, bare_night):
+    """Its prepared lights hold the site (their location): a new site drops them."""
+    from fluxion.app.panels.lightcurve import LightCurvePanel
+
+    open_and_wait(window, bare_night)
+    panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
+    panel.frames = object()  # lights prepared with the headers' sites only
+    window.session.set_site(ObservingSite(8.5, 47.4))
+    assert panel.frames is None
+
+
 def test_the_site_is_kept_with_the_project(window, qtbot, open_and_wait, bare_night, tmp_path):
     open_and_wait(window, bare_night)
     window.session.set_site(ObservingSite(8.5, 47.4))
