@@ -25,9 +25,11 @@ from fluxion.core.photometry.annulus import annulus_sky
 from fluxion.core.photometry.aperture import (
     clipped_std_factor,
     measure_apertures,
+    measure_apertures_and_sums,
     poisson_median_offset,
 )
 from fluxion.core.photometry.growth import curve_of_growth, optimum_radius, ring_ratio
+from fluxion.core.photometry.sums import circle_sums_radii
 from fluxion.core.photometry.synthetic import MoffatProfile, star_field
 
 GAIN, RN = 2.0, 5.0
@@ -110,6 +112,33 @@ def test_curve_of_growth_follows_the_moffat_profile(isolated_field):
     assert abs(cog.optimum_radius - expected) <= np.diff(radii)[0] + 1e-9
     assert cog.target_fraction is None
     assert "70%" in cog.rule
+
+
+def test_the_curve_takes_its_largest_radius_from_the_apertures_sums(isolated_field):
+    """The sums measure_apertures hands over are circle sums of the frame at the
+    frame's positions (the curve of growth's last column, not summed again), and
+    a curve built on them holds the stars' aperture fluxes at every radius."""
+    f = isolated_field
+    noise = NoiseModel(GAIN, RN)
+    img = noise.to_electrons(f.image)
+    pos = np.c_[f.truth["x"], f.truth["y"]]
+    radii = np.linspace(1.0, 14.0, 20)
+    table, sums = measure_apertures_and_sums(img, pos, radii[-1], (16.0, 24.0), noise=noise)
+    assert sums is not None
+    np.testing.assert_array_equal(sums, circle_sums_radii(img, pos, radii[-1:])[:, 0])
+    np.testing.assert_array_equal(
+        table["flux"], measure_apertures(img, pos, radii[-1], (16.0, 24.0), noise=noise)["flux"]
+    )
+    # A single star is measured on a cut-out of the frame: no sums of the frame then.
+    assert measure_apertures_and_sums(img, pos[:1], 5.0, (16.0, 24.0), noise=noise)[1] is None
+    cog = curve_of_growth(img, pos, radii, (16.0, 24.0), noise=noise)
+    # Each field star's curve is its own circle sums less its sky, at every
+    # radius alike (no edge or mask here: its area is pi r^2), the largest too.
+    sky = np.asarray(table["sky"])
+    direct = circle_sums_radii(img, pos, radii) - sky[:, None] * (np.pi * radii**2)
+    assert cog.star_flux is not None and len(cog.star_flux) > 25
+    for row in cog.star_flux:
+        assert np.any(np.all(direct == row, axis=1))
 
 
 def test_trailed_target_needs_a_larger_aperture():
