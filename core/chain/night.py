@@ -353,9 +353,13 @@ def run_night(
     if stale:
         with ledger.phase("masters"), _threads_like(executor) as pool:
             masters = prepare_masters(store, frames, params.masters, mfp, pool, state.sub(0, 0.1))
-            from ..calibration.apply import Calibration
+            if here:
+                # The masters in memory serve this process's own workers; worker
+                # processes load them from the project (the calibration's imports
+                # and masks are theirs, not this process's).
+                from ..calibration.apply import Calibration
 
-            seed_calibration(job, Calibration(params.calibration, masters))
+                seed_calibration(job, Calibration(params.calibration, masters))
 
     # -- every light through every per-frame step, read once ----------------------------
     sky = _target_sky(target, lights)
