@@ -21,17 +21,23 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.psf import CircularGaussianPRF, GaussianPRF, PSFPhotometry
 
 from ..runtime.quiet import quiet
 from .inputs import stars_fwhm
 from .noise import gain_from_sky, noise_map, sky_rms
 from .params import CENTROID_CHOICES
+
+if TYPE_CHECKING:
+    from photutils.psf import GaussianPRF, PSFPhotometry
+
+# photutils.psf (astropy.modeling, scipy.integrate) is imported where a star is
+# fitted: a process whose solver keeps the detected centroids never needs it.
 
 __all__ = [
     "CENTROID_CHOICES",
@@ -84,10 +90,14 @@ class FramePRF:
 
     def model(self) -> GaussianPRF:
         """The photutils model with this shape fixed (position and flux free)."""
+        from photutils.psf import GaussianPRF
+
         return GaussianPRF(x_fwhm=self.x_fwhm, y_fwhm=self.y_fwhm, theta=self.theta)
 
 
 def _photometry(model, fit_shape: int) -> PSFPhotometry:
+    from photutils.psf import PSFPhotometry
+
     return PSFPhotometry(model, fit_shape=(fit_shape, fit_shape), aperture_radius=fit_shape / 2)
 
 
@@ -137,6 +147,8 @@ def frame_prf(
     bad = np.zeros(image.shape, bool) if bad is None else bad
     if len(x) < 3:
         return FramePRF(fwhm, fwhm, 0.0, 0)
+    from photutils.psf import GaussianPRF
+
     model = GaussianPRF(x_fwhm=fwhm, y_fwhm=fwhm)
     for name in ("x_fwhm", "y_fwhm", "theta"):
         getattr(model, name).fixed = False
@@ -238,6 +250,8 @@ def prf_centroids(
         model = shape.model()
     else:
         log.info("PRF shape not measurable; each star fitted with its own circular width")
+        from photutils.psf import CircularGaussianPRF
+
         model = CircularGaussianPRF(fwhm=fwhm)
         model.fwhm.fixed = False
     if error is None:

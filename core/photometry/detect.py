@@ -15,7 +15,6 @@ import numpy as np
 import sep
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.psf import fit_fwhm
 from scipy.spatial import cKDTree
 
 from ..detection.background import SkyBackground
@@ -486,7 +485,10 @@ def _stacked_fwhm(
 def _gaussian_fwhm(data: np.ndarray, x: np.ndarray, y: np.ndarray, guess: float) -> float:
     """Median FWHM of photutils' per-star Gaussian fits; NaN when none converges."""
     # A star whose fit does not converge gives an implausible width, dropped
-    # below; photutils' warning about it says nothing more.
+    # below; photutils' warning about it says nothing more. photutils.psf is
+    # imported here, on this fallback path only (astropy.modeling, scipy.integrate).
+    from photutils.psf import fit_fwhm
+
     with quiet(AstropyUserWarning, "One or more fit"):
         fit = fit_fwhm(data, xypos=np.c_[x, y], fwhm=guess, fit_shape=11)
     fwhm = np.asarray(fit, dtype=np.float64)

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.nddata import NDData
 from astropy.stats import mad_std
-from photutils.psf import EPSFBuilder, ImagePSF, extract_stars
 from scipy.ndimage import map_coordinates, spline_filter
 from scipy.optimize import least_squares
 
 from .synthetic import MoffatProfile
+
+if TYPE_CHECKING:
+    from photutils.psf import ImagePSF
+
+# photutils.psf (with astropy.modeling and astropy.nddata) is imported where an
+# empirical PSF is built or a photutils model asked for: a worker process whose
+# frames only use the PSF's tables does not pay for it at start-up.
 
 __all__ = [
     "EffectivePSF",
@@ -60,6 +66,8 @@ class EffectivePSF:
 
     def image_psf(self) -> ImagePSF:
         """The photutils model of this PSF (flux 1 = total flux)."""
+        from photutils.psf import ImagePSF
+
         return ImagePSF(self.data, oversampling=self.oversampling)
 
     def stamp(self, size: int, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
@@ -251,7 +259,9 @@ def build_epsf(
     if mask is not None:
         weights = np.where(mask, 0.0, 1.0)
         data = np.where(mask, 0.0, data)
+    from astropy.nddata import NDData
     from astropy.table import Table
+    from photutils.psf import EPSFBuilder, extract_stars
 
     cat = Table({"x": positions[:, 0], "y": positions[:, 1]})
     nd = NDData(data, uncertainty=None)

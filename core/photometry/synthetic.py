@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
 
-from ..simulation.psf import FieldPSF
 from .noise import StarBound, isolated_star_bound
+
+if TYPE_CHECKING:
+    # An annotation only: the simulator's PSF module imports photutils.psf.
+    from ..simulation.psf import FieldPSF
 
 __all__ = ["MoffatProfile", "StarField", "field_shape_of", "star_field"]
 
