@@ -99,6 +99,7 @@ import numpy as np  # noqa: E402
 from astropy.stats import biweight_location, biweight_scale  # noqa: E402
 from bench_photometry_false import FALSE_KINDS, false_kinds  # noqa: E402
 from bench_photometry_oracle import oracle_fit, oracle_variants  # noqa: E402
+from bench_photometry_warm import warm_up  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from fluxion.app.memory import use_memory_policy  # noqa: E402
@@ -465,6 +466,7 @@ def main() -> None:
                 "regions: 3 x 3 cells, row by row from (0, 0); bias +- its error, s = scatter"
             )
         bounds = [crowded_bounds(field, args.bound_stars) for field in fields]
+        warm_up([METHODS[m] for m in {"oracle", *args.methods} if _available(m)], n, fields[0])
         head = f"{'method':24s} {'time s':>7s} {'cpu s':>6s} {'compl':>6s} {'false':>6s} "
         head += f"{'found':>6s}  "
         head += "  ".join(f"{f'{lo:g}+':>{_CELL}s}" for lo in BINS[:-1])
