@@ -18,7 +18,13 @@ Simulates a night and, in the same run and each in its own interpreter:
 
 ``--keep DIR`` / ``--compare DIR``: the one-worker products kept / compared (bench_run_compare.py).
 
-The ``--memory-scan`` mode asks the memory question at scale with cheap steps:
+The floor and the chain run under ``fluxion run``'s memory policy
+(:mod:`fluxion.app.memory`, through the environment: bench_run_usage.py), so
+their ratio is the user's; ``--no-memory-policy`` runs both under glibc's and
+numpy's defaults instead (an A/B: the policy changes no arithmetic). The
+kernel column is each run's kernel CPU a frame (page faults, zeroing, I/O).
+
+The ``--memory-scan`` mode (bench_run_memory.py) asks the memory question at scale with cheap steps:
 one night of the largest length (default 120 frames of 2048^2, no calibration
 frames, no cosmic rays) is simulated once into a scratch folder, and
 detection plus aperture photometry (the chain's ``detect_frame`` and
@@ -36,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,7 +49,9 @@ import time
 from pathlib import Path
 
 from bench_run_compare import agreement, keep_products, print_agreement
+from bench_run_memory import _cheap, memory_scan  # noqa: F401 (_cheap: a child's)
 from bench_run_steps import _stepped, print_steps  # noqa: F401 (_stepped: a child's)
+from bench_run_usage import apply_policy, usage
 
 # (label, file suffix, function name): the chain's steps, as cProfile names them.
 # Rows are cumulative and may nest (the cosmic rays are part of calibration).
@@ -73,27 +80,6 @@ STEPS = (
 )
 
 
-def _peak_mb() -> float:
-    """Peak resident memory (MB) of this process so far, its own.
-
-    Linux's ``ru_maxrss`` keeps the largest of the process and the one that
-    forked it: a child started after the night was simulated would report the
-    simulation's peak (2 GB for 4096^2 frames) as its own. ``VmHWM`` is the
-    peak of this program's memory only; other systems give ``ru_maxrss``.
-    """
-    status = Path("/proc/self/status")
-    for line in status.read_text().splitlines() if status.exists() else []:
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _usage() -> tuple[float, float]:
-    """Peak resident memory (MB) and CPU seconds of this process so far."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return _peak_mb(), r.ru_utime + r.ru_stime
-
-
 def _floor(night: Path) -> dict:
     """Read, sep background, extraction and fixed apertures of every raw light, one core."""
     import numpy as np
@@ -101,7 +87,8 @@ def _floor(night: Path) -> dict:
     from astropy.io import fits
 
     lights = sorted(night.glob("light_*.fits"))
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0 = time.perf_counter()
+    _, user0, kernel0 = usage()
     n_sources = 0
     for path in lights:
         data = fits.getdata(path).astype(np.float32)
@@ -110,9 +97,10 @@ def _floor(night: Path) -> dict:
         objects = sep.extract(data, 1.5, err=bkg.globalrms, minarea=5)
         sep.sum_circle(data, objects["x"], objects["y"], 5.0, err=bkg.globalrms)
         n_sources += len(objects)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"frames": len(lights), "seconds": seconds, "cpu": cpu,
-            "sources": n_sources / max(len(lights), 1)}  # fmt: skip
+    seconds = time.perf_counter() - t0
+    _, user, kernel = usage()
+    return {"frames": len(lights), "seconds": seconds, "cpu": user + kernel - user0 - kernel0,
+            "kernel": kernel - kernel0, "sources": n_sources / max(len(lights), 1)}  # fmt: skip
 
 
 def _run(
@@ -161,11 +149,12 @@ def _run(
     catalog = Table.read(catalog_file)
     if kind == "processes" and pool is not None:
         pool.wait_started()  # as the one worker's steps: the workers' imports before the clock
-    _, cpu0 = _usage()
+    _, user0, kernel0 = usage()
+    cpu0 = user0 + kernel0
     t0 = time.perf_counter()
     if workers > 1 and kind == "threads":
         pool = ThreadPoolExecutor(workers)
-    children = {"workers": 0.0, "forkserver": 0.0, "peak_mb": 0.0}
+    children = {"workers": 0.0, "workers_kernel": 0.0, "forkserver": 0.0, "peak_mb": 0.0}
     try:
         result = run_night(
             project, frames, params, catalog=catalog,
@@ -177,8 +166,8 @@ def _run(
                 children = _pool_cpu(pool)
             pool.shutdown()
     seconds = time.perf_counter() - t0
-    peak, cpu = _usage()
-    cpu += children["workers"] + children["forkserver"]
+    peak, user, kernel = usage()
+    cpu = user + kernel + children["workers"] + children["forkserver"]
     n = len(result.frames)
     split = result.cpu.summary()
     # Before run_night: the interpreter, the imports, the scan, the catalog.
@@ -189,6 +178,8 @@ def _run(
         "kind": kind,
         "seconds": seconds,
         "cpu": cpu - cpu0,
+        # The kernel's share (page faults, zeroing, I/O), the worker processes' included.
+        "kernel": kernel - kernel0 + children["workers_kernel"],
         "ok": int(sum(s == "ok" for s in result.frames["status"])),
         "peak_rss_mb": peak,
         "accuracy": _accuracy(night, folder) if accuracy else {},
@@ -204,7 +195,7 @@ def _run(
 
 
 def _pool_cpu(pool) -> dict:
-    """CPU s of a WorkerPool's live workers and forkserver, the workers' peak MB (/proc).
+    """CPU s of a WorkerPool's live workers (and their kernel's) and forkserver, peak MB (/proc).
 
     The workers are the forkserver's children: their time never reaches
     ``RUSAGE_CHILDREN``, so it is read before they exit.
@@ -213,12 +204,12 @@ def _pool_cpu(pool) -> dict:
 
     ticks = os.sysconf("SC_CLK_TCK")
 
-    def cpu(pid: int) -> float:
+    def cpu(pid: int, user: bool = True) -> float:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return 0.0
-        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return (int(fields[11]) * user + int(fields[12])) / ticks  # utime, stime
 
     def peak(pid: int) -> float:
         try:
@@ -232,6 +223,7 @@ def _pool_cpu(pool) -> dict:
     server = getattr(forkserver._forkserver, "_forkserver_pid", None)
     return {
         "workers": sum(cpu(p) for p in workers),
+        "workers_kernel": sum(cpu(p, user=False) for p in workers),
         "forkserver": cpu(server) if server else 0.0,
         "peak_mb": max((peak(p) for p in workers), default=0.0),
     }
@@ -378,12 +370,19 @@ def main() -> None:
         "--compare", type=Path, metavar="DIR", help="compare the products with those kept in DIR"
     )
     ap.add_argument(
+        "--no-memory-policy", action="store_true",
+        help="glibc's and numpy's memory defaults, not fluxion run's (A/B; chain and floor alike)",
+    )  # fmt: skip
+    ap.add_argument(
         "--memory-scan", type=int, nargs="+", metavar="N",
         help="peak memory of detection + aperture photometry on N frames (e.g. 20 60 120)",
     )  # fmt: skip
     args = ap.parse_args()
+    # As `fluxion run` (fluxion.app.cli) does, before any child starts: the floor, the
+    # chain and its worker processes inherit it through the environment.
+    policy = apply_policy(not args.no_memory_policy)
     if args.memory_scan:
-        _memory_scan(sorted(args.memory_scan), args.size, args.folder)
+        memory_scan(sorted(args.memory_scan), args.size, args.folder, _child)
         return
     with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
         night = Path(tmp) / "night"
@@ -392,7 +391,8 @@ def main() -> None:
                              n_dark=5, n_flat=5)  # fmt: skip
         simulate_night(night, config)
         print(f"simulated {args.frames} frames of {args.size}^2 in "
-              f"{time.perf_counter() - t0:.0f} s; load average {_load()}")  # fmt: skip
+              f"{time.perf_counter() - t0:.0f} s; load average {_load()}; memory policy: "
+              f"{policy}")  # fmt: skip
         floor = _child("_floor", night)
         runs = [_child("_run", night, Path(tmp) / f"p{w}", w, None) for w in (1, 2)]
         if args.processes:
@@ -421,9 +421,10 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
     f_wall, f_cpu = nf / floor["seconds"], nf / floor["cpu"]
     print(f"\nfloor (read, sep background, extraction, r=5 px apertures; "
           f"{floor['sources']:.0f} sources a frame): {f_wall:.2f} frames/s wall, "
-          f"{f_cpu:.2f} frames per CPU second")  # fmt: skip
+          f"{f_cpu:.2f} frames per CPU second; kernel {floor['kernel'] / nf:.3f} s "
+          "a frame")  # fmt: skip
     print(f"{'frames':>6} {'workers':>9} {'seconds':>8} {'frames/s':>9} {'x floor':>8} "
-          f"{'CPU s/frame':>11} {'x floor':>8} {'ok':>4} {'peak MB':>8}")  # fmt: skip
+          f"{'CPU s/frame':>11} {'x floor':>8} {'kernel':>7} {'ok':>4} {'peak MB':>8}")  # fmt: skip
     one = next(r for r in runs if r["workers"] == 1)
     for r in runs:
         fps = r["frames"] / r["seconds"]
@@ -431,7 +432,8 @@ def _print_speed(floor: dict, runs: list[dict]) -> None:
         who = f"{r['workers']} {r['kind'][:4]}"
         print(
             f"{r['frames']:6d} {who:>9} {r['seconds']:8.1f} {fps:9.3f} {f_wall / fps:8.1f} "
-            f"{cpu:11.3f} {cpu * f_cpu:8.1f} {r['ok']:4d} {r['peak_rss_mb']:8.0f}"
+            f"{cpu:11.3f} {cpu * f_cpu:8.1f} {r['kernel'] / r['frames']:7.3f} {r['ok']:4d} "
+            f"{r['peak_rss_mb']:8.0f}"
         )
     print("\nproducts against the simulator's truth (flux and magnitude pulls: width 1 is honest)")
     for r in runs:
@@ -509,91 +511,6 @@ def _print_where(prof: dict) -> None:
     for label, seconds in where.items():
         if seconds > 0:
             print(f"  {label:<24} {seconds / n:8.3f} s/frame {100 * seconds / run['cpu']:5.1f} %")
-
-
-def _detect_and_measure(folder: str, frame, detection, photometry) -> int:
-    """Detection, then aperture photometry of the sources found, of one frame (a worker)."""
-    import numpy as np
-
-    from fluxion.core.chain.detect import detect_frame
-    from fluxion.core.chain.measure import photometry_frame
-    from fluxion.core.chain.worker import FrameStore
-
-    # FrameStore: workers note their products instead of sharing the index's lock.
-    store = FrameStore(folder)
-    found = detect_frame(store, frame, detection)
-    xy = np.column_stack([np.asarray(found.sources["x"]), np.asarray(found.sources["y"])])
-    return len(photometry_frame(store, frame, photometry, xy))
-
-
-def _cheap(night: Path, project: Path, workers: int, n_frames: int | None) -> dict:
-    """Detection and aperture photometry of the first ``n_frames`` lights; speed and memory."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from fluxion.core.chain.batch import run_frames
-    from fluxion.core.detection.extract import DetectionParams
-    from fluxion.core.io.sequence import scan
-    from fluxion.core.photometry import PhotometryParams
-
-    lights = [f for f in scan(night) if f.type == "light"][:n_frames]
-    project.mkdir(parents=True)
-    # Fixed radius and no aperture correction: the cheap steps, no curve of growth.
-    photometry = PhotometryParams(aperture_radius=5.0, aperture_correction=False)
-    detection = DetectionParams()
-    baseline = _peak_mb()
-    measured: list[int] = []
-
-    def keep(_frame, result) -> None:
-        if isinstance(result, Exception):
-            raise result
-        measured.append(result)
-
-    t0 = time.perf_counter()
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        run_frames(
-            lights, _detect_and_measure,
-            lambda f: (str(project), f, detection, photometry), keep, executor=pool,
-        )  # fmt: skip
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    seconds = time.perf_counter() - t0
-    return {
-        "frames": len(measured),
-        "workers": workers,
-        "seconds": seconds,
-        "frames_per_s": len(measured) / seconds,
-        "stars_per_frame": sum(measured) / max(1, len(measured)),
-        "baseline_rss_mb": baseline,
-        "peak_rss_mb": _peak_mb(),
-    }
-
-
-def _memory_scan(counts: list[int], size: int, folder: Path | None) -> None:
-    """Peak RSS and speed against the number of frames, one night simulated once."""
-    from fluxion.core.simulation.simulate import NightConfig, simulate_night
-
-    with tempfile.TemporaryDirectory(prefix="fluxion-bench-", dir=folder) as tmp:
-        night = Path(tmp) / "night"
-        t0 = time.perf_counter()
-        config = NightConfig(n_frames=max(counts), shape=(size, size), n_bias=0, n_dark=0,
-                             n_flat=0, cosmic_ray_rate=0.0)  # fmt: skip
-        simulate_night(night, config)
-        mb = sum(p.stat().st_size for p in night.glob("light_*.fits")) / 2**20
-        print(f"simulated {max(counts)} frames of {size}^2 ({mb:.0f} MB on disk) "
-              f"in {time.perf_counter() - t0:.0f} s")  # fmt: skip
-        print(f"{'frames':>6} {'workers':>7} {'seconds':>8} {'frames/s':>9} {'stars':>6} "
-              f"{'base MB':>8} {'peak MB':>8}")  # fmt: skip
-        for n in counts:
-            for workers in (1, 2):
-                r = _child("_cheap", night, Path(tmp) / f"p{n}-{workers}", workers, n)
-                print(
-                    f"{r['frames']:6d} {r['workers']:7d} {r['seconds']:8.1f} "
-                    f"{r['frames_per_s']:9.3f} {r['stars_per_frame']:6.0f} "
-                    f"{r['baseline_rss_mb']:8.0f} {r['peak_rss_mb']:8.0f}",
-                    flush=True,
-                )
 
 
 if __name__ == "__main__":
