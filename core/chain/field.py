@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
@@ -30,6 +30,7 @@ from ..field.data import FieldData, field_from_frames
 from ..field.forced import ForcedParams, confirmed, measure_field_frame, star_list
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
+from ..io.site import night_location
 from ..lightcurve.differential import light_curve_times
 from ..project.products import ProductStore
 from ..runtime.pipeline import StepState
@@ -208,8 +209,7 @@ def field_photometry(
     frames["jd_utc"] = [lights[k].jd if lights[k].jd is not None else np.nan for k in order]
     frames["fwhm"] = fwhm[order]
     frames["exptime"] = [float(lights[k].exptime or np.nan) for k in order]
-    site = next((f.site for f in lights if f.site is not None), None)
-    location = None if site is None else EarthLocation.from_geodetic(*site)
+    location = night_location(lights)
     bjd, airmass = _times(frames["jd_utc"], ra, dec, location, lights, order)
     frames["airmass"] = airmass
     meta = {
@@ -220,8 +220,8 @@ def field_photometry(
         "filter": ref.filter or "", "shape": list(ref_shape), "catalog": how,
         "reference_frame": store.names.file(ref.path),
     }  # fmt: skip
-    if site is not None:
-        meta["altitude_m"] = float(site[2])
+    if location is not None:
+        meta["altitude_m"] = float(location.height.to_value(u.m))
     data = field_from_frames(stars, frames, [tables[k] for k in order], meta)
     data.bjd_tdb = bjd
     state.progress(1.0, f"{len(stars)} stars in {len(lights)} lights")

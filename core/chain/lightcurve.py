@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
 from ..io.frames import FrameInfo
-from ..io.site import site_meta
+from ..io.site import night_location, site_meta
 from ..lightcurve.differential import LIGHT_CURVE_COLUMNS, light_curve_times
 from ..lightcurve.scintillation import site_height
 from ..photometry.flags import PhotometryFlag
@@ -191,8 +191,7 @@ def light_curve_from_magnitudes(
         out.meta["filter"] = next((str(f.filter) for f in lights if f.filter), "")
     ok = np.isfinite(out["ra"]) & np.isfinite(out["dec"]) & np.isfinite(out["jd_utc"])
     if ok.any():
-        site = next((f.site for f in lights if f.site is not None), None)
-        location = None if site is None else EarthLocation.from_geodetic(*site)
+        location = night_location(lights)
         where = SkyCoord(np.asarray(out["ra"])[ok] * u.deg, np.asarray(out["dec"])[ok] * u.deg)
         times = light_curve_times(
             Time(np.asarray(out["jd_utc"])[ok], format="jd", scale="utc"), where, location

@@ -26,6 +26,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from ..io.frames import FrameInfo
+from ..io.site import night_location
 
 __all__ = ["Locator", "ephemeris_target", "fixed_target", "track_target"]
 
@@ -107,8 +108,6 @@ def ephemeris_target(name: str, observatory_code: str | None = None) -> Locator:
     place the target in each light as it is solved, and the night's
     locator reuses them.
     """
-    from astropy.coordinates import EarthLocation
-
     from ..targets.ephemerides import EphemerisError, horizons_ephemeris
 
     asked: dict[tuple, object] = {}
@@ -124,8 +123,7 @@ def ephemeris_target(name: str, observatory_code: str | None = None) -> Locator:
         key = tuple(str(f.path) for f in lights)
         if key not in asked:
             times = Time([t.utc.isot for t in times_of], scale="utc")
-            site = next((f.site for f in lights if f.site is not None), None)
-            location = None if site is None else EarthLocation.from_geodetic(*site)
+            location = night_location(lights)
             try:
                 asked.clear()
                 asked[key] = (

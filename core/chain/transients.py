@@ -23,6 +23,7 @@ from ..calibration.masks import MaskBits
 from ..io.fitsio import FitsReadError
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
+from ..io.site import night_location
 from ..project.products import ProductStore
 from ..runtime.params import param
 from ..runtime.pipeline import StepState
@@ -291,8 +292,6 @@ def project_transients(
     ValueError
         No usable light, a bad target, or no template (a TemplateError).
     """
-    from astropy.coordinates import EarthLocation
-
     from ..transients.difference import DifferenceParams
     from ..transients.night import search_night
     from .field import catalog_columns, project_catalog, project_lights
@@ -304,8 +303,7 @@ def project_transients(
     frames, notes = project_transient_frames(project.folder, lights, state=state.sub(0.02, 0.1))
     if not frames:
         raise ValueError("no light with detections and a solution: run the night first")
-    site = next((f.site for f in lights if f.site is not None), None)
-    location = None if site is None else EarthLocation.from_geodetic(*site)
+    location = night_location(lights)
     catalog = None
     if p.catalogue:
         table, how = project_catalog(project)

@@ -21,12 +21,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only stdlib at run time: the project file reads sites at start-up
+    from astropy.coordinates import EarthLocation
+
     from .frames import FrameInfo
 
 __all__ = [
     "PROJECT_SOURCE",
     "SITE_HELP",
     "ObservingSite",
+    "night_location",
     "parse_site",
     "site_meta",
     "site_note",
@@ -186,6 +189,20 @@ def with_site(frame: FrameInfo, site: ObservingSite | None) -> FrameInfo:
 def with_sites(frames: Sequence[FrameInfo], site: ObservingSite | None) -> list[FrameInfo]:
     """:func:`with_site` of every frame (the same list's frames when nothing changes)."""
     return [with_site(f, site) for f in frames]
+
+
+def night_location(lights: Sequence[FrameInfo]) -> EarthLocation | None:
+    """The night's site as astropy wants it: the first light's that has one, None without.
+
+    The one rule every step follows (light curve, field, transients, targets,
+    ephemerides), so that they all compute a night's airmass and BJD for the same place.
+    """
+    site = next((f.site for f in lights if f.site is not None), None)
+    if site is None:
+        return None
+    from astropy.coordinates import EarthLocation
+
+    return EarthLocation.from_geodetic(*site)
 
 
 def site_note(lights: Sequence[FrameInfo]) -> str:

@@ -31,7 +31,7 @@ from ..detection.extract import Detection, SourceFlags
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
 from ..io.sequence import Sequence
-from ..io.site import ObservingSite, with_sites
+from ..io.site import ObservingSite, night_location, with_sites
 from ..project.products import ProductStore
 from ..registration import Registration, register_frames
 from ..runtime.failures import FileFailure, per_file
@@ -264,8 +264,7 @@ def target_frames(
     if need_stars:
         state.progress(0.35, "finding bright stars in the first light")
         stars = bright_isolated_stars(np.asarray(sequence.data(lights[0]), dtype=float))
-    site = sequence[lights[0]].site
-    location = None if site is None else EarthLocation.from_geodetic(*site)
+    location = night_location([sequence[k] for k in lights])
     frames = TargetFrames(sequence, lights, times, wcs, None, stars, location, skipped)
     if wcs is None:
         # The frame's pattern: its cards, its camera's profile, or the user's choice.

@@ -133,3 +133,18 @@ def test_site_meta_names_the_site_used_and_its_source(tmp_path):
     assert given["site"] == [-76.94, 38.99, 40.0]
     assert given["site_source"] == "project setting (UMD)"
     assert site_meta([]) == {}
+
+
+def test_the_night_location_is_the_first_light_with_a_site(tmp_path):
+    from astropy import units as u
+
+    from fluxion.core.io.site import night_location
+
+    bare = frame_info(_frame(tmp_path, "b.fits"))
+    sited = frame_info(_frame(tmp_path, "a.fits", SITELAT=47.0, SITELONG=8.0, SITEELEV=500.0))
+    assert night_location([bare]) is None
+    where = night_location([bare, sited])
+    assert where is not None
+    assert where.lon.deg == pytest.approx(8.0, abs=1e-9)
+    assert where.lat.deg == pytest.approx(47.0, abs=1e-9)
+    assert where.height.to_value(u.m) == pytest.approx(500.0, abs=1e-6)
