@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from fluxion import __version__
 
 from . import commands
+from .commands.options import joined_site_value
 from .memory import use_memory_policy
 
 log = logging.getLogger("fluxion")
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if reconfigure is not None:
                 reconfigure(errors="backslashreplace")
     parser = build_parser(_command(argv))
-    args = parser.parse_args(argv)
+    # A west longitude starts with '-': "--site -76.9,38.9" is kept as one value.
+    args = parser.parse_args(joined_site_value(argv))
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -33,6 +33,7 @@ __all__ = [
     "check_paths",
     "check_workers",
     "chosen_cfa",
+    "joined_site_value",
     "measurable_frames",
     "observing_site",
     "output_file",
@@ -231,6 +232,29 @@ def add_site_arguments(p: argparse.ArgumentParser, kept: str = "") -> None:
         + ". Without a site there is no airmass and BJD_TDB is the geocentre's (up to 21 ms off)",
     )
     p.add_argument("--site-name", default="", metavar="NAME", help="the site's name (with --site)")
+
+
+def joined_site_value(argv: list[str]) -> list[str]:
+    """``argv`` with ``--site -76.94,38.99`` joined into ``--site=-76.94,38.99``.
+
+    West longitudes are negative, and argparse takes a value that starts with
+    '-' (and is not a plain number) for an option: the site would be refused
+    as missing. Only the word right after ``--site`` is joined.
+    """
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--site":
+            value = next(words, None)
+            if value is not None and value[:1] == "-" and value[1:2] in set("0123456789."):
+                out.append(f"--site={value}")
+                continue
+            out.append(word)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(word)
+    return out
 
 
 def observing_site(args: argparse.Namespace) -> ObservingSite | None:

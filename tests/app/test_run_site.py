@@ -58,6 +58,14 @@ def _site_text() -> str:
     return f"{CONFIG.site_lon!r},{CONFIG.site_lat!r},{CONFIG.site_elev!r}"
 
 
+def test_a_west_site_is_given_with_a_space(nights, tmp_path, capsys):
+    """``--site -76.94,38.99``: argparse alone would take the value for an option."""
+    _, bare = nights
+    assert main(_args(bare, tmp_path / "p", "--site", "-76.94,38.99,40")) == 0
+    assert "(-76.94000 E, +38.99000 N, 40 m) for 4 of 4 lights" in capsys.readouterr().out
+    assert Project.load(tmp_path / "p").site.longitude == -76.94
+
+
 def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
     sited, bare = nights
     assert main(_args(sited, tmp_path / "cards")) == 0
@@ -107,6 +115,20 @@ def test_the_headers_site_wins_over_the_given_one(nights, tmp_path, capsys):
     np.testing.assert_allclose(
         cards["airmass"], Table.read(tmp_path / "q/lightcurve.ecsv")["airmass"], atol=1e-9
     )
+
+
+def test_a_west_longitude_after_a_space_is_the_sites_value():
+    from fluxion.app.commands.options import joined_site_value
+
+    assert joined_site_value(["run", "d", "--site", "-76.94,38.99", "-v"]) == [
+        "run", "d", "--site=-76.94,38.99", "-v",
+    ]  # fmt: skip
+    assert joined_site_value(["--site", "-.5,1"]) == ["--site=-.5,1"]
+    assert joined_site_value(["--site", "8,47", "--site-name", "-x"]) == [
+        "--site", "8,47", "--site-name", "-x",
+    ]  # fmt: skip
+    # Not a value: the next option stays an option (argparse then says --site lacks one).
+    assert joined_site_value(["--site", "--offline"]) == ["--site", "--offline"]
 
 
 @pytest.mark.parametrize(
