@@ -122,3 +122,25 @@ def test_zero_point_trajectory_is_kept_with_the_product(night, tmp_path):
     assert len(again.trajectory) == len(fitted.trajectory)
     assert again.zero_point == pytest.approx(fitted.zero_point, abs=1e-9)
     assert store.path("zeropoint", frame.path, ".trajectory.ecsv").exists()
+
+
+def test_photometry_of_given_positions_is_stored_under_their_fingerprint(night, tmp_path):
+    store = ProductStore(tmp_path)
+    frame = _light(night)
+    params = PhotometryParams()
+    truth = Table.read(night / "truth" / f"{frame.path.stem}.ecsv")
+    xy = np.column_stack([truth["x"], truth["y"]])[:30]
+    table = chain.photometry_frame(store, frame, params, xy)
+    np.testing.assert_allclose(table["x"], xy[:, 0], atol=1e-9)
+    # The fingerprint made once for the current-product check is the stored one.
+    fp = chain.photometry_fingerprint(store, frame, params, xy)
+    assert store.fingerprint_of("photometry", frame.path) == fp
+    assert store.is_current("photometry", frame.path, fp)
+    # Other positions are another measurement.
+    moved = xy + 0.5
+    assert chain.photometry_fingerprint(store, frame, params, moved) != fp
+    again = chain.photometry_frame(store, frame, params, moved)
+    np.testing.assert_allclose(again["x"], moved[:, 0], atol=1e-9)
+    assert store.fingerprint_of("photometry", frame.path) == chain.photometry_fingerprint(
+        store, frame, params, moved
+    )
