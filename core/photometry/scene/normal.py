@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 
@@ -74,6 +75,10 @@ def normal_matrix(design: SceneDesign, v: np.ndarray) -> sp.csc_array:
     r0, r1 = np.maximum(0, -oy), np.minimum(a, b - oy)
     c0, c1 = np.maximum(0, -ox), np.minimum(a, b - ox)
     h, w = r1 - r0, c1 - c0
+    # The pairs in order of their overlap's width, so that each width's
+    # rows are one contiguous run below.
+    order = np.argsort(w, kind="stable")
+    k, l, a, b, oy, ox, r0, c0, h, w = (q[order] for q in (k, l, a, b, oy, ox, r0, c0, h, w))
     # One dot product per overlapping row of each pair, grouped by the
     # rows' length: the work is the overlap's pixels only (1.2 million
     # for a 5000-star 1024^2 frame, a third of the smaller stamps' area).
@@ -82,13 +87,16 @@ def normal_matrix(design: SceneDesign, v: np.ndarray) -> sp.csc_array:
     row = np.arange(len(pair)) - first[pair] + r0[pair]
     start_k = indptr[k][pair] + row * a[pair] + c0[pair]
     start_l = indptr[l][pair] + (row + oy[pair]) * b[pair] + c0[pair] + ox[pair]
-    width = w[pair]
-    dots = np.zeros(len(pair), dtype=np.float64)
-    for m in np.unique(width).tolist():
-        sel = np.flatnonzero(width == m)
-        run = np.arange(m)
-        dots[sel] = np.einsum(
-            "ij,ij->i", v[start_k[sel, None] + run], v[start_l[sel, None] + run], dtype=np.float64
+    # Row runs of each width: a row of width m is one row of v's sliding
+    # windows of length m (a view), so a gather copies whole rows instead
+    # of indexing every pixel (half the time of per-pixel fancy indexing).
+    widths, starts = np.unique(w[pair], return_index=True)
+    bounds = np.r_[starts, len(pair)].tolist()
+    dots = np.empty(len(pair), dtype=np.float64)
+    for m, i0, i1 in zip(widths.tolist(), bounds[:-1], bounds[1:], strict=True):
+        windows = sliding_window_view(v, m)
+        dots[i0:i1] = np.einsum(
+            "ij,ij->i", windows[start_k[i0:i1]], windows[start_l[i0:i1]], dtype=np.float64
         )
     values = np.bincount(pair, weights=dots, minlength=len(k))
     diag = np.zeros(n)
