@@ -88,6 +88,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_site_arguments(p, kept="kept in the project (its 'site'), so later runs use it")
     p.add_argument(
+        "--band",
+        default=None,
+        metavar="BAND",
+        help="the catalog band the lights are calibrated to (U B V R I, u g r i z, G), "
+        "overriding the one their FILTER names; for a filter that names no band (R for an "
+        "unfiltered camera). 'auto' (default): from the FILTER. Kept in the project, so "
+        "later runs use it; a changed band redoes only the zero points",
+    )
+    p.add_argument(
         "--channel",
         choices=("R", "G", "B", "L"),
         default=None,
@@ -303,10 +312,30 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if not args.object.strip():
             raise CommandError("--aavso needs the star's AAVSO name: --object")
     args.observing_site = observing_site(args)
+    _check_band(args.band)
     check_folder(args.project)
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
         raise CommandError("the project folder must not be the folder of the raw frames")
+
+
+def _check_band(band: str | None) -> None:
+    """A one-line error for a ``--band`` that names no catalog band."""
+    from fluxion.core.zeropoint.params import BANDS
+
+    if band is not None and band not in BANDS:
+        raise CommandError(
+            f"--band {band!r} is not a known band; known: {', '.join(BANDS)} "
+            "(auto: from each light's FILTER; R for an unfiltered camera)"
+        )
+
+
+def _zeropoint_params(args: argparse.Namespace, project):
+    """The zero points' parameters: ``--band``, else the band kept in the project."""
+    from fluxion.core.zeropoint import ZeroPointParams
+
+    kept = project.step_params("zeropoint", ZeroPointParams)
+    return ZeroPointParams(band=kept.band if args.band is None else args.band)
 
 
 def _run(args: argparse.Namespace, executor: Executor | None) -> int:
@@ -340,6 +369,11 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         if problem:
             print(f"catalog: {problem}; magnitudes stay instrumental", file=sys.stderr)
     try:
+        if is_project(args.project):
+            project = Project.load(args.project)
+            project.inputs = sorted({*project.inputs, *(p.resolve() for p in args.paths)})
+        else:
+            project = Project.from_inputs(args.paths)
         params = NightParams(
             calibration=CalibrationParams(find_cosmic_rays=not args.no_cosmic_rays),
             astrometry=SolveParams(**solve_fields),
@@ -348,12 +382,8 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
                 aperture_correction=args.aperture <= 0,
                 channels="RGB+L" if args.channel == "L" else "RGB",
             ),
+            zeropoint=_zeropoint_params(args, project),
         )
-        if is_project(args.project):
-            project = Project.load(args.project)
-            project.inputs = sorted({*project.inputs, *(p.resolve() for p in args.paths)})
-        else:
-            project = Project.from_inputs(args.paths)
         if args.observing_site is not None:
             project.site = args.observing_site
         project.save(args.project)

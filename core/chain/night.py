@@ -502,6 +502,15 @@ def run_night(
     finish("photometry", [store.step_folder("photometry")])
     n_cal = sum(np.isfinite(report_of(f).facts.get("zero_point", np.nan)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
+    if params.zeropoint.band == "auto":
+        from ..zeropoint.bands import unknown_band_notes
+
+        uncalibrated = [f for f in lights if not report_of(f).facts.get("calibrated", False)]
+        for line in unknown_band_notes(
+            [(names.file(f.path), f.filter) for f in uncalibrated], params.zeropoint.clear_band
+        ):
+            log.warning("%s", line)
+            notes.append(line)
 
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,6 +23,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..catalogs.base import UNNAMED_BAND
+from .params import BANDS
 
 __all__ = [
     "BandError",
@@ -34,6 +36,7 @@ __all__ = [
     "colour_index_values",
     "default_colour_index",
     "solar_colour",
+    "unknown_band_notes",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,9 +104,49 @@ def band_for_filter(filter_name: str | None, clear_band: str = "R") -> tuple[str
                 )
             return band, f"filter {raw!r} is band {band}"
     raise BandError(
-        f"filter {raw!r} is not a known band; choose the band by hand "
-        "(known: U B V R I, u g r i z and their usual spellings, or clear)"
+        f"filter {raw!r} is not a known band; choose the band by hand (--band, or the "
+        "Zero point step's Band; known: U B V R I, u g r i z and their usual spellings, or "
+        "clear)"
     )
+
+
+def unknown_band_notes(
+    named_filters: Sequence[tuple[str, str | None]], clear_band: str = "R"
+) -> list[str]:
+    """What to tell the user about lights whose FILTER names no known band.
+
+    Parameters
+    ----------
+    named_filters : sequence of (str, str or None)
+        Each light's file name and FILTER value.
+    clear_band : str
+        The band clear and unfiltered frames are calibrated to.
+
+    Returns
+    -------
+    list of str
+        One line per unknown filter, naming it and its files, saying how to
+        choose the band and what the run did without it; empty when every
+        filter maps to a band.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, filter_name in named_filters:
+        try:
+            band_for_filter(filter_name, clear_band)
+        except BandError:
+            groups.setdefault((filter_name or "").strip(), []).append(name)
+    lines = []
+    for raw, names in groups.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        count = f"{len(names)} light" + ("s" if len(names) > 1 else "")
+        lines.append(
+            f"zero points: filter {raw!r} of {count} ({shown}) is not a known band, so they "
+            "have no zero points; choose the catalog band they are calibrated to with "
+            "fluxion run --band BAND, or the Zero point step's Band in the window (known: "
+            f"{' '.join(BANDS[1:])}; R for an unfiltered camera). Calibration, astrometry, "
+            "photometry and the light curve (uncalibrated, instrumental magnitudes) are done"
+        )
+    return lines
 
 
 def catalog_name(table: Table, hint: str = "auto") -> str:

@@ -12,6 +12,7 @@ from fluxion.core.zeropoint.bands import (
     catalog_magnitudes,
     catalog_name,
     colour_index_values,
+    unknown_band_notes,
 )
 
 
@@ -80,3 +81,14 @@ def test_missing_band_is_a_clear_error():
     cat.meta["source"] = "Gaia DR3"
     with pytest.raises(BandError, match="no V magnitudes"):
         catalog_magnitudes(cat, "V")
+
+
+def test_unknown_band_notes_name_the_filter_its_files_and_the_choice():
+    lights = [(f"f{k}.fit", "Filter 2") for k in range(5)] + [("v.fit", "V"), ("c.fit", None)]
+    (line,) = unknown_band_notes(lights)
+    assert "filter 'Filter 2' of 5 lights (f0.fit, f1.fit, f2.fit and 2 more)" in line
+    assert "--band BAND" in line and "Zero point step's Band" in line
+    assert "U B V R I u g r i z G" in line
+    assert unknown_band_notes([("v.fit", "V"), ("c.fit", "")]) == []
+    with pytest.raises(BandError, match="--band"):
+        band_for_filter("Filter 2")
