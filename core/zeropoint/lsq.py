@@ -126,5 +126,8 @@ def _robust_scatter(resid: np.ndarray, var: np.ndarray, r2v: np.ndarray) -> floa
     def excess(s: float) -> float:
         return _middle(r2 / (var + s * s)) - _CHI2_1_MEDIAN
 
-    hi = float(np.max(np.abs(resid))) + 1e-6
+    # At s = max|r| / sqrt(median) every term is below the chi2(1) median, so the
+    # excess changes sign inside the bracket: at s = max|r| alone two stars with
+    # like residuals (a field of few catalog stars) both stay above it.
+    hi = float(np.max(np.abs(resid))) / math.sqrt(_CHI2_1_MEDIAN) + 1e-6
     return float(brentq(excess, 0.0, hi, xtol=1e-6))

@@ -14,7 +14,7 @@ from fluxion.core.zeropoint.fit import (
     fit_zero_point,
     spatial_terms,
 )
-from fluxion.core.zeropoint.lsq import _solve
+from fluxion.core.zeropoint.lsq import _robust_scatter, _solve
 
 
 def _refit_trajectory(delta, err, colour, x, y, fit_colour, order, sigma=3.0, floor_frac=0.5):
@@ -120,3 +120,14 @@ def test_equal_stars_go_first_copy_first():
     for i in gone:
         if i >= 60:
             assert i - 60 in gone[: list(gone).index(i)]
+
+
+@pytest.mark.parametrize("resid", [[0.10, -0.10], [0.10, -0.09], [0.05, 0.06, -0.055]])
+def test_robust_scatter_of_few_stars_with_like_residuals(resid):
+    """Two or three catalog stars off by about the same: the scatter whose median
+    normalised squared residual is chi2(1)'s, found (no bracketing error)."""
+    r = np.array(resid)
+    var = np.full(r.size, 0.01**2)
+    s = _robust_scatter(r, var, r * r / var)
+    assert s > 0.05
+    assert np.median(r * r / (var + s * s)) == pytest.approx(0.454936, abs=1e-4)
