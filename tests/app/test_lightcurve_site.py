@@ -7,12 +7,10 @@ NaN and the BJD the geocentre's.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
+from night_helpers import edited_copy, without_site
 
 from fluxion.app.cli import main
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -26,11 +24,7 @@ def nights(tmp_path_factory):
     sited = tmp_path_factory.mktemp("sited")
     simulate_night(sited, CONFIG)
     bare = tmp_path_factory.mktemp("bare") / "night"
-    shutil.copytree(sited, bare)
-    for path in bare.glob("light_*.fits"):
-        with fits.open(path, mode="update") as hdul:
-            for card in ("SITELAT", "SITELONG", "SITEELEV", "AIRMASS"):
-                hdul[0].header.remove(card, ignore_missing=True)
+    assert edited_copy(sited, bare, without_site, "light_*.fits") == CONFIG.n_frames
     star = Table.read(sited / "truth/light_0001.ecsv")
     return sited, bare, star[star["id"] == 25][0]
 

@@ -9,13 +9,13 @@ both must follow the simulator's zero point less its extinction.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from night_helpers import edited_copy
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -31,15 +31,16 @@ def nights(tmp_path_factory) -> tuple[Path, Path]:
     named = tmp_path_factory.mktemp("named")
     simulate_night(named, CONFIG)
     slot = tmp_path_factory.mktemp("slot") / "night"
-    shutil.copytree(named, slot)
-    renamed = 0
-    for path in slot.rglob("*.fits"):
-        with fits.open(path, mode="update") as hdul:
-            if "FILTER" in hdul[0].header:
-                hdul[0].header["FILTER"] = SLOT
-                renamed += 1
+    renamed = edited_copy(named, slot, _slot_named)
     assert renamed == CONFIG.n_frames + 3  # the lights and the flats
     return named, slot
+
+
+def _slot_named(header: fits.Header) -> bool:
+    if "FILTER" not in header:
+        return False
+    header["FILTER"] = SLOT
+    return True
 
 
 def _args(night: Path, project: Path, *extra: str) -> list[str]:

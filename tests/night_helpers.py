@@ -1,0 +1,55 @@
+"""A copy of a simulated night with some header cards changed, as another camera writes them.
+
+The app tests of what a run does with a header's facts (no site, a filter
+slot's name for its band) compare a night with its copy whose headers differ
+in those cards only: the same pixels, so the same numbers wherever the facts
+agree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from astropy.io import fits
+
+#: A camera without a site writes no airmass either (it has nothing to compute it from).
+SITE_CARDS = ("SITELAT", "SITELONG", "SITEELEV", "AIRMASS")
+
+
+def edited_copy(
+    night: Path, dest: Path, edit: Callable[[fits.Header], bool], pattern: str = "**/*.fits"
+) -> int:
+    """Copy ``night`` to ``dest`` and apply ``edit`` to the primary header of each FITS file.
+
+    Parameters
+    ----------
+    night : Path
+        The simulated night's folder (left as it is).
+    dest : Path
+        The copy's folder (must not exist).
+    edit : callable
+        Changes a header in place; returns whether it changed it.
+    pattern : str
+        Which files of the copy to edit (a glob under ``dest``).
+
+    Returns
+    -------
+    int
+        How many files ``edit`` changed.
+    """
+    shutil.copytree(night, dest)
+    changed = 0
+    for path in sorted(dest.glob(pattern)):
+        with fits.open(path, mode="update") as hdul:
+            changed += bool(edit(hdul[0].header))
+    return changed
+
+
+def without_site(header: fits.Header) -> bool:
+    """Remove the site's cards (and the airmass computed from them); whether any was there."""
+    present = [card for card in SITE_CARDS if card in header]
+    for card in present:
+        del header[card]
+    return bool(present)
