@@ -53,3 +53,21 @@ def without_site(header: fits.Header) -> bool:
     for card in present:
         del header[card]
     return bool(present)
+
+
+def run_args(night: Path, project: Path, *extra: str) -> list[str]:
+    """``fluxion run``'s arguments for a small simulated night: its eclipsing star the target.
+
+    The night's own reference catalog, one worker, a fixed 5 px aperture and no
+    cosmic-ray search keep the run short; ``extra`` is appended.
+    """
+    from astropy.table import Table
+
+    first = Table.read(night / "truth/light_0001.ecsv")
+    star = first[first["kind"] == "eclipsing"][0]
+    return [
+        "run", str(night), "--project", str(project),
+        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
+        "--catalog", str(night / "truth/reference_catalog.ecsv"),
+        "--workers", "1", "--aperture", "5", "--no-cosmic-rays", "--no-report", *extra,
+    ]  # fmt: skip

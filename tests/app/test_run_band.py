@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from night_helpers import edited_copy
+from night_helpers import edited_copy, run_args
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -43,17 +43,6 @@ def _slot_named(header: fits.Header) -> bool:
     return True
 
 
-def _args(night: Path, project: Path, *extra: str) -> list[str]:
-    first = Table.read(night / "truth/light_0001.ecsv")
-    star = first[first["kind"] == "eclipsing"][0]
-    return [
-        "run", str(night), "--project", str(project),
-        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
-        "--catalog", str(night / "truth/reference_catalog.ecsv"),
-        "--workers", "1", "--aperture", "5", "--no-cosmic-rays", "--no-report", *extra,
-    ]  # fmt: skip
-
-
 def _counts(printed: str, step: str) -> tuple[int, int]:
     line = next(x for x in printed.splitlines() if x.startswith(f"{step} "))
     words = line.split()
@@ -62,12 +51,12 @@ def _counts(printed: str, step: str) -> tuple[int, int]:
 
 def test_the_band_given_calibrates_as_the_filter_named(nights, tmp_path, capsys):
     named, slot = nights
-    assert main(_args(named, tmp_path / "named")) == 0
+    assert main(run_args(named, tmp_path / "named")) == 0
     truth = Table.read(tmp_path / "named/frames.ecsv")
     capsys.readouterr()
 
     # Without the band: photometry and the light curve, no zero points, and why.
-    assert main(_args(slot, tmp_path / "p")) == 1
+    assert main(run_args(slot, tmp_path / "p")) == 1
     said = capsys.readouterr().out
     line = next(x for x in said.splitlines() if x.startswith("zero points: "))
     assert f"filter '{SLOT}' of 4 lights (light_0001.fits" in line
@@ -78,7 +67,7 @@ def test_the_band_given_calibrates_as_the_filter_named(nights, tmp_path, capsys)
     assert (tmp_path / "p/lightcurve.ecsv").exists()
 
     # With --band V: the named night's zero points, redone alone.
-    assert main(_args(slot, tmp_path / "p", "--band", "V")) == 0
+    assert main(run_args(slot, tmp_path / "p", "--band", "V")) == 0
     said = capsys.readouterr().out
     assert _counts(said, "zeropoint") == (4, 0)
     assert _counts(said, "photometry") == (0, 4)
@@ -94,20 +83,20 @@ def test_the_band_given_calibrates_as_the_filter_named(nights, tmp_path, capsys)
     assert Project.load(tmp_path / "p").steps["zeropoint"]["band"] == "V"
 
     # Kept in the project: a re-run without --band uses it and redoes nothing.
-    assert main(_args(slot, tmp_path / "p")) == 0
+    assert main(run_args(slot, tmp_path / "p")) == 0
     assert _counts(capsys.readouterr().out, "zeropoint") == (0, 4)
     # A changed band redoes the zero points, not the photometry.
-    assert main(_args(slot, tmp_path / "p", "--band", "B")) == 0
+    assert main(run_args(slot, tmp_path / "p", "--band", "B")) == 0
     said = capsys.readouterr().out
     assert _counts(said, "zeropoint") == (4, 0) and _counts(said, "photometry") == (0, 4)
     # 'auto' goes back to the FILTER, which names no band.
-    assert main(_args(slot, tmp_path / "p", "--band", "auto")) == 1
+    assert main(run_args(slot, tmp_path / "p", "--band", "auto")) == 1
     assert Project.load(tmp_path / "p").steps["zeropoint"]["band"] == "auto"
 
 
 def test_an_unknown_band_is_a_one_line_error(nights, tmp_path, capsys):
     _, slot = nights
-    assert main(_args(slot, tmp_path / "p", "--band", "Filter 2")) == 2
+    assert main(run_args(slot, tmp_path / "p", "--band", "Filter 2")) == 2
     err = capsys.readouterr().err
     assert "--band 'Filter 2' is not a known band" in err
     assert "auto, U, B, V, R, I, u, g, r, i, z, G" in err

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import edited_copy, without_site
+from night_helpers import edited_copy, run_args, without_site
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -36,17 +36,6 @@ def nights(tmp_path_factory) -> tuple[Path, Path]:
     return sited, bare
 
 
-def _args(night: Path, project: Path, *extra: str) -> list[str]:
-    first = Table.read(night / "truth/light_0001.ecsv")
-    star = first[first["kind"] == "eclipsing"][0]  # a star in the field, as the run test's
-    return [
-        "run", str(night), "--project", str(project),
-        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
-        "--catalog", str(night / "truth/reference_catalog.ecsv"),
-        "--workers", "1", "--aperture", "5", "--no-cosmic-rays", "--no-report", *extra,
-    ]  # fmt: skip
-
-
 def _site_text() -> str:
     return f"{CONFIG.site_lon!r},{CONFIG.site_lat!r},{CONFIG.site_elev!r}"
 
@@ -54,19 +43,21 @@ def _site_text() -> str:
 def test_a_west_site_is_given_with_a_space(nights, tmp_path, capsys):
     """``--site -76.94,38.99``: argparse alone would take the value for an option."""
     _, bare = nights
-    assert main(_args(bare, tmp_path / "p", "--site", "-76.94,38.99,40")) == 0
+    assert main(run_args(bare, tmp_path / "p", "--site", "-76.94,38.99,40")) == 0
     assert "(-76.94000 E, +38.99000 N, 40 m) for 4 of 4 lights" in capsys.readouterr().out
     assert Project.load(tmp_path / "p").site.longitude == -76.94
 
 
 def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
     sited, bare = nights
-    assert main(_args(sited, tmp_path / "cards")) == 0
+    assert main(run_args(sited, tmp_path / "cards")) == 0
     capsys.readouterr()
-    assert main(_args(bare, tmp_path / "none")) == 0
+    assert main(run_args(bare, tmp_path / "none")) == 0
     said = capsys.readouterr().out
     assert "no observing site" in said and "--site LON,LAT" in said
-    assert main(_args(bare, tmp_path / "given", "--site", _site_text(), "--site-name", "Sim")) == 0
+    assert (
+        main(run_args(bare, tmp_path / "given", "--site", _site_text(), "--site-name", "Sim")) == 0
+    )
     said = capsys.readouterr().out
     assert "site: project setting (Sim)" in said and "4 of 4 lights" in said
 
@@ -93,7 +84,7 @@ def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
         "height": CONFIG.site_elev, "name": "Sim",
     }  # fmt: skip
     assert Project.load(tmp_path / "given").site is not None
-    assert main(_args(bare, tmp_path / "given")) == 0
+    assert main(run_args(bare, tmp_path / "given")) == 0
     again = Table.read(tmp_path / "given/lightcurve.ecsv")
     np.testing.assert_allclose(again["airmass"], cards["airmass"], rtol=0, atol=1e-9)
 
@@ -101,10 +92,10 @@ def test_given_site_gives_the_cards_airmass_and_bjd(nights, tmp_path, capsys):
 def test_the_headers_site_wins_over_the_given_one(nights, tmp_path, capsys):
     sited, _ = nights
     far = f"{CONFIG.site_lon + 90.0!r},{-CONFIG.site_lat!r}"
-    assert main(_args(sited, tmp_path / "p", "--site", far)) == 0
+    assert main(run_args(sited, tmp_path / "p", "--site", far)) == 0
     assert "project setting" not in capsys.readouterr().out
     cards = Table.read(tmp_path / "p/lightcurve.ecsv")
-    assert main(_args(sited, tmp_path / "q")) == 0
+    assert main(run_args(sited, tmp_path / "q")) == 0
     np.testing.assert_allclose(
         cards["airmass"], Table.read(tmp_path / "q/lightcurve.ecsv")["airmass"], atol=1e-9
     )
@@ -136,7 +127,7 @@ def test_a_west_longitude_after_a_space_is_the_sites_value():
 )
 def test_a_bad_site_is_a_one_line_error(nights, tmp_path, capsys, site, said):
     _, bare = nights
-    assert main(_args(bare, tmp_path / "p", "--site", site)) == 2
+    assert main(run_args(bare, tmp_path / "p", "--site", site)) == 2
     err = capsys.readouterr().err
     assert "--site" in err and said in err
     assert not (tmp_path / "p").exists()
@@ -153,7 +144,7 @@ def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
     which depends on the airmass: a new site redoes the zero points, not the photometry."""
     _, bare = nights
     project = tmp_path / "p"
-    here = _args(bare, project, "--site", _site_text(), "--telescope-aperture", "200")
+    here = run_args(bare, project, "--site", _site_text(), "--telescope-aperture", "200")
     assert main(here) == 0
     first = Table.read(project / "lightcurve.ecsv")
     capsys.readouterr()
@@ -161,7 +152,7 @@ def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
     assert _counts(capsys.readouterr().out, "zeropoint") == (0, CONFIG.n_frames)
     # The same longitude 60 degrees further south: the field stands lower.
     south = f"{CONFIG.site_lon!r},{CONFIG.site_lat - 60.0!r},{CONFIG.site_elev!r}"
-    there = _args(bare, project, "--site", south, "--telescope-aperture", "200")
+    there = run_args(bare, project, "--site", south, "--telescope-aperture", "200")
     assert main(there) == 0
     printed = capsys.readouterr().out
     assert _counts(printed, "zeropoint") == (CONFIG.n_frames, 0)
