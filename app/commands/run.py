@@ -23,6 +23,7 @@ from .options import (
     recurse,
 )
 from .progress import TerminalProgress
+from .run_params import night_params
 
 NAME = "run"
 #: The catalog asked when neither ``--catalog`` nor the night names one.
@@ -74,8 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--aperture",
         type=float,
-        default=0.0,
-        help="aperture radius in px (default: the best radius from the curve of growth)",
+        default=None,
+        help="aperture radius in px; 0: the best radius from the curve of growth (the "
+        "default for a new project; kept in the project, so later runs use it)",
     )
     p.add_argument(
         "--telescope-aperture",
@@ -113,7 +115,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--aavso-code", default="", help="your AAVSO observer code (with --aavso)")
     p.add_argument("--object", default="", help="the star's AAVSO name (with --aavso)")
-    p.add_argument("--no-cosmic-rays", action="store_true", help="do not search for cosmic rays")
+    p.add_argument(
+        "--no-cosmic-rays",
+        action="store_true",
+        help="do not search for cosmic rays (kept in the project)",
+    )
     p.add_argument("--offline", action="store_true", help="named catalogs from the cache only")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML summary")
 
@@ -330,21 +336,10 @@ def _check_band(band: str | None) -> None:
         )
 
 
-def _zeropoint_params(args: argparse.Namespace, project):
-    """The zero points' parameters: ``--band``, else the band kept in the project."""
-    from fluxion.core.zeropoint import ZeroPointParams
-
-    kept = project.step_params("zeropoint", ZeroPointParams)
-    return ZeroPointParams(band=kept.band if args.band is None else args.band)
-
-
 def _run(args: argparse.Namespace, executor: Executor | None) -> int:
-    from fluxion.core.astrometry import SolveParams
-    from fluxion.core.calibration import CalibrationParams
-    from fluxion.core.chain.night import FRAMES_FILE, NightParams, run_night
+    from fluxion.core.chain.night import FRAMES_FILE, run_night
     from fluxion.core.io.frames import with_telescope_aperture
     from fluxion.core.io.sequence import scan
-    from fluxion.core.photometry import PhotometryParams
     from fluxion.core.project.document import Project, ProjectError, is_project
     from fluxion.core.runtime.failures import failure_message
     from fluxion.core.runtime.pipeline import Cancelled, StepState
@@ -374,16 +369,8 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
             project.inputs = sorted({*project.inputs, *(p.resolve() for p in args.paths)})
         else:
             project = Project.from_inputs(args.paths)
-        params = NightParams(
-            calibration=CalibrationParams(find_cosmic_rays=not args.no_cosmic_rays),
-            astrometry=SolveParams(**solve_fields),
-            photometry=PhotometryParams(
-                aperture_radius=args.aperture,
-                aperture_correction=args.aperture <= 0,
-                channels="RGB+L" if args.channel == "L" else "RGB",
-            ),
-            zeropoint=_zeropoint_params(args, project),
-        )
+        # The project's parameters (a previous run's, or the window's) with the options'.
+        params = night_params(args, project, solve_fields)
         if args.observing_site is not None:
             project.site = args.observing_site
         project.save(args.project)
