@@ -69,6 +69,13 @@ __all__ = ["LightCurvePanel"]
 log = logging.getLogger("fluxion.app.lightcurve")
 
 
+#: Said under a curve measured before the observing site changed.
+SITE_CHANGED_NOTE = (
+    " The observing site changed after this curve was measured: its airmass and BJD are"
+    ' the old site\'s; "Measure the light curve" uses the new one.'
+)
+
+
 def _scale(run: LightCurveRun) -> str:
     """What the magnitudes are: which catalogue stars calibrate them, or differential."""
     if not run.calibrated:
@@ -124,7 +131,7 @@ class LightCurvePanel(
         # A new observing site: the lights are prepared again with it (their airmass, BJD).
         site_changed = getattr(session, "site_changed", None)
         if site_changed is not None:
-            site_changed.connect(self._on_new_solutions)
+            site_changed.connect(self._on_site_changed)
 
     def _build(self) -> None:
         self.target_box = QComboBox()
@@ -357,6 +364,19 @@ class LightCurvePanel(
         """Lights solved since the lights were prepared: prepare them again when needed."""
         self._frames_generation += 1
         self.frames = None
+
+    def _on_site_changed(self) -> None:
+        """A new observing site: prepare the lights again; say the curve shown is the old site's.
+
+        A curve keeps the airmass and BJD it was measured with; redrawing it as if it
+        had the new site's would show times and airmasses that no run made.
+        """
+        self._on_new_solutions()
+        if self.run is None:
+            return
+        text = self.result_label.text()
+        if SITE_CHANGED_NOTE not in text:
+            self.result_label.setText(text + SITE_CHANGED_NOTE)
 
     def _prepare_frames(self) -> Task | None:
         seq = self.session.sequence

@@ -10,48 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
-from astropy.table import Table
-from astropy.wcs import WCS
+from lightcurve_helpers import measure, measure_eb
 
 from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_model import light_curve_file
-from fluxion.app.panels.targets import TargetsPanel
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
-
-
-def _eclipsing_binary(night: Path) -> str:
-    """The simulated eclipsing binary's "RA Dec" (degrees) from the truth of the first light."""
-    truth = Table.read(night / "truth" / "light_0001.ecsv")
-    eb = truth[truth["kind"] == "eclipsing"][0]
-    sky = WCS(fits.getheader(night / "light_0001.fits")).pixel_to_world(eb["x"], eb["y"])
-    return f"{sky.ra.deg} {sky.dec.deg}"
-
-
-def _measure_eb(window, qtbot, open_and_wait, night: Path, folder: Path) -> LightCurvePanel:
-    """Open the night, save it as a project in ``folder``, add the target EB, measure it."""
-    open_and_wait(window, night)
-    # A project folder of the test's own: the demo night's folder is shared by other tests.
-    assert window.save_project_as(folder) is not None
-    targets = next(p for p in window.panels if isinstance(p, TargetsPanel))
-    panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
-    assert targets.prepare_frames() is not None
-    qtbot.waitUntil(lambda: targets.frames is not None, timeout=20_000)
-    assert targets.add_by_coordinates(_eclipsing_binary(night), name="EB") is not None
-    panel.refresh_targets()
-    assert panel.target_box.currentText() == "EB"
-    _measure(qtbot, panel)
-    return panel
-
-
-def _measure(qtbot, panel: LightCurvePanel) -> None:
-    old = panel.run
-    assert panel.run_all() is not None
-    qtbot.waitUntil(lambda: panel.run is not old, timeout=30_000)
 
 
 def test_a_curve_measured_in_the_window_is_drawn_again_when_the_project_reopens(
@@ -61,12 +27,12 @@ def test_a_curve_measured_in_the_window_is_drawn_again_when_the_project_reopens(
     from fluxion.app.settings import Settings
 
     folder = tmp_path / "project"
-    panel = _measure_eb(window, qtbot, open_and_wait, demo_night, folder)
+    panel = measure_eb(window, qtbot, open_and_wait, demo_night, folder)
     assert not panel.run.stored
     # The user excludes a frame, then measures again: the exclusion stays as it was.
     window.session.go_to(int(panel.rows[3]))
     panel.toggle_exclusion()
-    _measure(qtbot, panel)
+    measure(qtbot, panel)
     measured, rows = panel.run.table, panel.rows.copy()
     assert len(measured) == 5 and np.isfinite(measured["mag"]).sum() >= 4
     assert panel.excluded().tolist() == [False, False, False, True, False]
@@ -120,7 +86,7 @@ def test_a_curve_that_cannot_be_written_stays_shown_and_the_log_says_why(
     monkeypatch.setattr("fluxion.app.panels.lightcurve.write_light_curve", refuse)
     folder = tmp_path / "project"
     with caplog.at_level(logging.ERROR, logger="fluxion.app.lightcurve"):
-        panel = _measure_eb(window, qtbot, open_and_wait, demo_night, folder)
+        panel = measure_eb(window, qtbot, open_and_wait, demo_night, folder)
     # The measured curve is kept in memory and drawn; nothing names a file that is not there.
     assert panel.run is not None and not panel.run.stored and len(panel.run.table) == 5
     good = np.isfinite(np.asarray(panel.run.table["mag"], float))

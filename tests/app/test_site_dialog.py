@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.io import fits
+from astropy.time import Time
 
 from fluxion.core.io.site import ObservingSite
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -91,3 +94,35 @@ def test_the_site_is_kept_with_the_project(window, qtbot, open_and_wait, bare_ni
     dialog.accept()
     assert window.session.project.site is None
     assert _lights(window)["light_0002.fits"].site is None
+
+
+def test_a_curve_measured_before_a_site_change_says_so(
+    window, qtbot, open_and_wait, demo_night, tmp_path
+):
+    """Its airmass and BJD are the old site's until it is measured again, which uses the new one."""
+    from lightcurve_helpers import eclipsing_binary, measure, measure_eb
+    from night_helpers import edited_copy, without_site
+
+    from fluxion.app.panels.lightcurve import SITE_CHANGED_NOTE
+    from fluxion.core.simulation.field import airmass
+
+    bare = tmp_path / "night"
+    assert edited_copy(demo_night, bare, without_site, "light_*.fits") == 5
+    panel = measure_eb(window, qtbot, open_and_wait, bare, tmp_path / "project")
+    assert np.all(np.isnan(np.asarray(panel.run.table["airmass"], float)))
+    assert SITE_CHANGED_NOTE not in panel.result_label.text()
+    # The site the demo night's headers had: the airmass their cards gave.
+    window.session.set_site(ObservingSite(CONFIG.site_lon, CONFIG.site_lat, CONFIG.site_elev))
+    assert panel.result_label.text().endswith(SITE_CHANGED_NOTE)
+    window.session.set_site(ObservingSite(8.5, 47.4))
+    assert panel.result_label.text().count(SITE_CHANGED_NOTE) == 1
+    window.session.set_site(ObservingSite(CONFIG.site_lon, CONFIG.site_lat, CONFIG.site_elev))
+    measure(qtbot, panel)
+    assert SITE_CHANGED_NOTE not in panel.result_label.text()
+    # Against the simulator's own sec z at the target and the lights' mid-exposure times:
+    # the curve's airmass is Young's (1994), 4e-4 below sec z at airmass 1.1.
+    lc = panel.run.table
+    where = SkyCoord(*(float(v) for v in eclipsing_binary(demo_night).split()), unit="deg")
+    site = EarthLocation.from_geodetic(CONFIG.site_lon, CONFIG.site_lat, CONFIG.site_elev)
+    truth = airmass(where, Time(np.asarray(lc["jd_utc"], float), format="jd"), site)
+    np.testing.assert_allclose(lc["airmass"], truth, rtol=1e-3)
