@@ -26,6 +26,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from fluxion.core.io.names import FrameNames
+from fluxion.core.io.site import PROJECT_SOURCE
 
 __all__ = ["COLUMNS", "FrameTableModel", "FrameTable", "is_guessed"]
 
@@ -46,6 +47,7 @@ COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Mid-exposure (UTC)", "time_utc", ("time", "date_obs", "mid_time")),
     ("Time from", "time_origin", ("time",)),
     ("Airmass", "airmass", ("airmass",)),
+    ("Site", "site", ("site",)),
     ("Bayer", "cfa", ("cfa",)),
     ("Problems", "problems", ()),
 )
@@ -67,9 +69,20 @@ def _text(value: Any, attr: str) -> str:
         return "; ".join(value)
     if attr == "time_utc":
         return str(value).replace("T", " ")[:22]
+    if attr == "site":
+        return _site_text(value)
     if isinstance(value, float):
         return f"{value:.3f}" if attr == "airmass" else f"{value:g}"
     return str(value)
+
+
+def _site_text(site: Any) -> str:
+    """(east longitude, latitude, height) as "38.99 N 76.94 W 40 m", as observers write it."""
+    lon, lat, height = (float(v) for v in site)
+    return (
+        f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}"
+        f" {height:.0f} m"
+    )
 
 
 def _names_of(frames: Sequence[Any]) -> FrameNames:
@@ -205,6 +218,9 @@ class FrameTableModel(QAbstractTableModel):
                 if attr == "cfa":
                     # The pattern of the stored pixels and what it was read from.
                     lines.append(f"colour-filter pattern: {source}")
+                elif source.startswith(PROJECT_SOURCE):
+                    # The header gave none: the site the user set for the project.
+                    lines.append(f"{source} (File > Observing site)")
                 else:
                     lines.append(
                         ("guessed: " if is_guessed(source) else "from header card ") + source
