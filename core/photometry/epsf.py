@@ -431,6 +431,7 @@ def fit_analytic_psf(
     size: int = 15,
     mask: np.ndarray | None = None,
     iterations: int = 3,
+    beta: float = 3.0,
 ) -> tuple[EffectivePSF, np.ndarray]:
     """Fit a pixel-integrated Moffat (FWHM, beta) or Gaussian (FWHM) to bright stars.
 
@@ -449,6 +450,8 @@ def fit_analytic_psf(
         Bright isolated unsaturated stars.
     fwhm : float
         Starting FWHM (px).
+    beta : float
+        Starting Moffat beta (a refit starts from the last fit's).
 
     Returns
     -------
@@ -456,7 +459,7 @@ def fit_analytic_psf(
         The PSF and the refined (N, 2) positions of the stars used.
     """
     data, w, off, ok = _cutouts(np.asarray(image, np.float64), mask, positions, size)
-    psf, off = fit_analytic_stamps(data, w, off, fwhm, kind=kind, iterations=iterations)
+    psf, off = fit_analytic_stamps(data, w, off, fwhm, kind=kind, iterations=iterations, beta=beta)
     xi = np.round(positions[ok, 0])
     yi = np.round(positions[ok, 1])
     return psf, np.c_[xi + off[:, 0], yi + off[:, 1]]
@@ -470,6 +473,7 @@ def fit_analytic_stamps(
     *,
     kind: str = "moffat",
     iterations: int = 3,
+    beta: float = 3.0,
 ) -> tuple[EffectivePSF, np.ndarray]:
     """The profile fit of :func:`fit_analytic_psf` on stamps already cut out.
 
@@ -483,6 +487,9 @@ def fit_analytic_stamps(
         Each star's (x, y) offset from its stamp's central pixel.
     fwhm : float
         Starting FWHM (px).
+    beta : float
+        Starting Moffat beta; not finite (a Gaussian's or an empirical
+        PSF's) starts at 3.
 
     Returns
     -------
@@ -492,7 +499,7 @@ def fit_analytic_stamps(
     if len(data) < 3:
         raise ValueError(f"only {len(data)} stars to fit the PSF shape on")
     size = data.shape[1]
-    beta = 3.0
+    beta = float(beta) if np.isfinite(beta) and 1.2 < beta < 20.0 else 3.0
     const = np.ones_like(data)
     # Sky + read-noise variance from the stamps' outer ring (robust scatter).
     ring = np.concatenate([data[:, 0].ravel(), data[:, -1].ravel()])

@@ -197,8 +197,15 @@ def refit_psf(
             new = build_epsf(isolated_image, pos, size=25, mask=mask, maxiters=3)
         else:
             k = "gaussian" if kind == "gaussian" else "moffat"
+            # The shape starts from the current PSF's (FWHM and beta).
             new, _ = fit_analytic_psf(
-                isolated_image, pos, psf.fwhm, kind=k, mask=mask, iterations=iterations
+                isolated_image,
+                pos,
+                psf.fwhm,
+                kind=k,
+                mask=mask,
+                iterations=iterations,
+                beta=psf.moffat_beta,
             )
             # A fit that ran to a bound or jumped is a failed fit, not a new PSF.
             if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
@@ -301,7 +308,11 @@ def refit_on_stamps(
             log.debug("PSF stars: %d of %d kept (blends dropped)", keep.sum(), len(keep))
             data, w, off = data[keep], w[keep], off[keep]
         k = "gaussian" if kind == "gaussian" else "moffat"
-        new, _ = fit_analytic_stamps(data, w, off, psf.fwhm, kind=k, iterations=iterations)
+        # The shape starts from the current PSF's (FWHM and beta): a refit
+        # moves it by a little, which the fit then takes few evaluations for.
+        new, _ = fit_analytic_stamps(
+            data, w, off, psf.fwhm, kind=k, iterations=iterations, beta=psf.moffat_beta
+        )
         if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
             raise ValueError(f"refitted FWHM {new.fwhm:.2f} px is implausible")
         return new
