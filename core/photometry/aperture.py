@@ -262,6 +262,37 @@ def measure_apertures(
     )[0]  # fmt: skip
 
 
+def _aperture_areas(pixels: FramePixels, pos: np.ndarray, radius: float) -> np.ndarray:
+    """Each aperture's area over the good pixels (px): pi r^2 where its box holds no bad pixel.
+
+    The exact overlaps of a circle's whole pixels sum to pi r^2 to ~1e-13
+    px^2, so only the apertures a bad pixel or the frame's edge may cut are
+    summed over the good-pixel map (as the curve of growth does): summing
+    every aperture's overlaps was ~1.2 ms a call for ~370 stars, the box test
+    a few tenths of that. A pixel that meets the circle has its centre within
+    ``r + 0.5`` of the position on each axis, hence within ``ceil(r + 1)`` of
+    its nearest pixel.
+    """
+    bad = pixels.bad
+    ny, nx = bad.shape
+    half = int(np.ceil(radius + 1.0))
+    area = np.full(len(pos), np.pi * radius**2)
+    with np.errstate(invalid="ignore"):
+        cx, cy = np.round(pos[:, 0]), np.round(pos[:, 1])
+        inside = (cx >= half) & (cx <= nx - 1 - half) & (cy >= half) & (cy <= ny - 1 - half)
+    exact = ~inside
+    at = np.flatnonzero(inside)
+    if at.size:
+        off = np.arange(-half, half + 1)
+        rows = cy[at].astype(np.intp)[:, None] + off
+        cols = cx[at].astype(np.intp)[:, None] + off
+        flat = (rows[:, :, None] * nx + cols[:, None, :]).reshape(at.size, -1)
+        exact[at[np.take(bad.ravel(), flat).any(axis=1)]] = True
+    if exact.any():
+        area[exact] = circle_sums(pixels.valid, pos[exact], radius)
+    return area
+
+
 def measure_apertures_and_sums(
     image: np.ndarray,
     positions: np.ndarray,
@@ -344,7 +375,7 @@ def measure_apertures_and_sums(
     if variance is not None:
         pixel_sigma = np.sqrt(np.where(bad, 0.0, np.asarray(variance, np.float64)))
     total = circle_sums(clean, pos, radius)
-    area = circle_sums(pixels.valid, pos, radius)
+    area = _aperture_areas(pixels, pos, radius)
     flux = total - sky * area
     sky_rms = sky_std / clipped_std_factor(3.0, 5)
     sky_err = sky_rms * np.sqrt(_MEDIAN_VARIANCE_FACTOR / np.maximum(n_sky, 1))

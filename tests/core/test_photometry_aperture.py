@@ -21,8 +21,9 @@ from fluxion.core.photometry import (
     PhotometryFlag,
     PhotometryParams,
 )
-from fluxion.core.photometry.annulus import annulus_sky
+from fluxion.core.photometry.annulus import FramePixels, annulus_sky
 from fluxion.core.photometry.aperture import (
+    _aperture_areas,
     clipped_std_factor,
     measure_apertures,
     measure_apertures_and_sums,
@@ -219,6 +220,27 @@ def test_flags_for_edge_mask_saturation_and_neighbours():
     assert flags["pair_a"] & PhotometryFlag.CONTAMINATED
     assert flags["pair_b"] & PhotometryFlag.CONTAMINATED
     assert flags["clean"] == 0
+
+
+def test_aperture_areas_are_the_exact_overlaps_of_the_good_pixels():
+    rng = np.random.default_rng(5)
+    shape = (200, 300)
+    bad = rng.random(shape) < 2e-3  # ~120 scattered bad pixels
+    bad[:, 150] = True  # and a bad column
+    pixels = FramePixels.of(np.zeros(shape), bad)
+    # Anywhere, edges and off the frame included, and a missing position.
+    pos = np.c_[rng.uniform(-8, 308, 3000), rng.uniform(-8, 208, 3000)]
+    pos[0] = np.nan
+    for radius in (1.3, 4.0, 7.55):
+        exact = circle_sums_radii(pixels.valid, pos, np.array([radius]))[:, 0]
+        got = _aperture_areas(pixels, pos, radius)
+        assert np.isnan(got[0]) and np.array_equal(np.isnan(got), np.isnan(exact))
+        ok = ~np.isnan(exact)
+        # pi r^2 where no bad pixel or edge cuts: equal to far below a pixel's area.
+        assert np.allclose(got[ok], exact[ok], rtol=0, atol=1e-9)
+        # Both kinds were met: whole circles and circles a bad pixel cuts.
+        cut = exact[ok] < np.pi * radius**2 - 1e-6
+        assert cut.any() and (~cut).any()
 
 
 def test_empty_frame_and_bad_input():
