@@ -162,3 +162,40 @@ def test_frame_json_and_table_text_name_the_card(tmp_path) -> None:
     assert row["time_precision_s"] == pytest.approx(1e-3)
     assert row["time_utc"] == "2017-12-20T01:34:13.317"
     assert info.time_origin.endswith(", 1 ms")
+
+
+@pytest.mark.parametrize(
+    "cards",
+    [
+        {"DATE_OBS": "2017-12-20T01:33:43.317"},
+        {"DATE_OBS": "2017-12-19T18:33:43.317-0700"},
+        {"DATE_OBS": "2017-12-20T23:59:59"},
+        {"DATE_OBS": "2017-12-20", "TIME_OBS": "01:33:43.5"},
+        {"MJD_OBS": 58107.0650893},
+        {"JD": 2458107.5650893},
+        {"DATE_OBS": "2017-12-20T01:33:43.317", "MJD_OBS": 58107.06509},
+    ],
+)
+def test_a_lone_time_card_is_chosen_as_the_comparison_of_all_would(cards) -> None:
+    """The single-card shortcut answers what comparing every card's start with every other does."""
+    from fluxion.core.io import obstime
+    from fluxion.core.io.profiles import match_profile
+    from fluxion.core.io.timecards import TimeCard, cards_of_source
+
+    h = _header(**cards)
+    profile = match_profile(h)
+    found = [
+        c
+        for order, spec in enumerate(profile.cards.get("time", ()))
+        for c in cards_of_source(h, spec, "utc", order)
+        if isinstance(c, TimeCard)
+    ]
+    assert any(c.has_clock for c in found)
+    for card in (c for c in found if c.has_clock):  # as the night chooses: a clock is needed
+        best, agreeing, prec, starts = obstime._choose([card], EXPTIME)
+        assert starts == []  # the shortcut was taken: no start computed
+        assert (best, agreeing, prec) == obstime._choose_among([card], EXPTIME)[:3]
+    if len(found) > 1:  # two or more cards are compared as before
+        chosen = obstime._choose(found, EXPTIME)
+        assert chosen[:3] == obstime._choose_among(found, EXPTIME)[:3]
+        assert len(chosen[3]) == len(found)
