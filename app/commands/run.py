@@ -99,6 +99,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "later runs use it; a changed band redoes only the zero points",
     )
     p.add_argument(
+        "--comparison",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the light curve against an ensemble of the night's comparison stars (chosen "
+        "stable, unsaturated, isolated, of the target's brightness) instead of the frames' "
+        "zero points: auto (default) when fewer than half the lights are calibrated (no "
+        "catalog, a filter without a band, too few catalog stars), on: always, off: never",
+    )
+    p.add_argument(
         "--channel",
         choices=("R", "G", "B", "L"),
         default=None,
@@ -382,6 +391,7 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
                 project, frames, params, catalog=catalog, target=locate,
                 target_name=target_name or "target", executor=executor,
                 state=state.sub(0.02, 1.0), channel=args.channel,
+                comparison=args.comparison,
             )  # fmt: skip
     except Cancelled:
         progress.done()

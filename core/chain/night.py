@@ -277,6 +277,7 @@ def run_night(
     executor: Executor | None = None,
     state: StepState | None = None,
     channel: str | None = None,
+    comparison: str = "auto",
 ) -> NightRun:
     """Run the chain on a night's frames into ``project`` (saved as it goes).
 
@@ -302,6 +303,10 @@ def run_night(
         :class:`~fluxion.core.runtime.pipeline.Cancelled` after recording what finished.
     channel : str, optional
         Colour frames: the channel the light curve follows (default green).
+    comparison : {"auto", "on", "off"}
+        The light curve against comparison stars of the night instead of the
+        frames' zero points: when fewer than half the lights are calibrated
+        (auto), always, or never (:mod:`.comparison_curve`).
     """
     state = state if state is not None else StepState()
     ledger = CpuLedger()
@@ -527,6 +532,13 @@ def run_night(
             notes.append(f"no light curve: {exc}")
             target = None
     if target is not None and light_curve is not None:
+        from .comparison_curve import comparison_light_curve, comparison_reason
+
+        why = comparison_reason(light_curve, comparison)
+        if why:
+            facts = [report_of(f).facts for f in lights]
+            light_curve, said = comparison_light_curve(store, lights, light_curve, facts, why)
+            notes += said
         light_curve.meta["target"] = target_name
         atomic_write_ecsv(folder / LIGHT_CURVE_FILE, light_curve)
         good = int(np.isfinite(np.asarray(light_curve["mag"], float)).sum())

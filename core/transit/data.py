@@ -8,7 +8,9 @@ Two kinds of tables are read:
   count and is not used as the signal. Per-frame ``airmass``, ``fwhm``,
   ``sky``, ``x``, ``y`` and ``comp_flux`` (the ensemble's counts) become
   systematics regressors.
-* what ``fluxion run`` writes into a project (a ``calibrated`` column): the
+* what ``fluxion run`` writes into a project from calibrated frames (a
+  ``calibrated`` column; when the run measured against comparison stars it
+  is the first kind, and ``calibrated`` is not looked at): the
   target's counts ``flux``, with the frame's zero point (``mag`` + 2.5 log10
   ``flux``, which the field's catalog stars measured) as the ``comp_flux``
   regressor of the night's transparency. The zero point's own noise stays out
@@ -127,7 +129,10 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
         )
     mag, mag_err = _column(table, "mag"), _column(table, "mag_err")
     flux, flux_err = _column(table, "flux"), _column(table, "flux_err")
-    calibrated = _column(table, "calibrated")
+    # Fluxion's own light curves: the differential magnitudes, even with a flux column.
+    fluxion_curve = "comparison_stars" in table.meta or "n_comparison" in table.colnames
+    # Against comparison stars the frames' zero points do not matter.
+    calibrated = None if fluxion_curve else _column(table, "calibrated")
     if calibrated is not None and not np.any(calibrated == 1):
         raise TransitDataError(
             f"{name}: not a differential light curve: no comparison stars, and no frame's "
@@ -136,8 +141,6 @@ def transit_data_from_table(table: Table, name: str = "the light curve") -> Tran
             "Measure the light curve with comparison stars (the Light curve panel, or "
             "fluxion lightcurve), or calibrate the frames photometrically"
         )
-    # Fluxion's own light curves: the differential magnitudes, even with a flux column.
-    fluxion_curve = "comparison_stars" in table.meta or "n_comparison" in table.colnames
     if mag is not None and mag_err is not None and (fluxion_curve or flux is None):
         ref = float(np.nanmedian(mag))
         rel = 10 ** (-0.4 * (mag - ref))

@@ -1,0 +1,157 @@
+"""The run's light curve against comparison stars, when its zero points cannot carry it.
+
+The run's light curve is the target's calibrated magnitude in each light:
+each light's zero point, measured on the catalog's stars, takes out the
+night's extinction and clouds. Without a catalog (offline, none cached for
+the field), with a filter that names no band, or with too few catalog
+stars for a zero point worth the name (see :mod:`.weak_zeropoint`), the
+magnitudes are instrumental and the night's transparency is in them. The
+stars every light measured anyway then give a differential curve: the target
+against an ensemble of stable comparison stars chosen on the night
+(:mod:`fluxion.core.lightcurve.ensemble`), which a transit fit accepts.
+
+``comparison`` chooses: ``auto`` takes the comparison stars when fewer than
+half the lights that measured the target are calibrated; ``on`` always;
+``off`` never (the magnitudes as they are).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from astropy.table import Table
+
+from ..io.frames import FrameInfo
+from ..lightcurve.comparison import ComparisonError
+from ..lightcurve.differential import differential_magnitudes
+from ..lightcurve.ensemble import choose_ensemble, stored_measurement
+from ..project.products import ProductStore
+
+__all__ = ["COMPARISON_CHOICES", "comparison_reason", "comparison_light_curve"]
+
+log = logging.getLogger(__name__)
+
+COMPARISON_CHOICES = ("auto", "on", "off")
+#: Fewer calibrated lights than this share of those measured: the comparison stars' curve.
+_CALIBRATED_SHARE = 0.5
+#: A star is the same in two lights within this many FWHM on the sky.
+_MATCH_FWHM = 1.0
+#: Comparison candidates with another star closer than this many FWHM are refused.
+_ISOLATION_FWHM = 4.0
+
+
+def comparison_reason(light_curve: Table, comparison: str) -> str:
+    """Why the run's curve is made against comparison stars; empty when it is not.
+
+    Raises
+    ------
+    ValueError
+        When ``comparison`` is not one of :data:`COMPARISON_CHOICES`.
+    """
+    if comparison not in COMPARISON_CHOICES:
+        raise ValueError(f"comparison {comparison!r}: use one of {', '.join(COMPARISON_CHOICES)}")
+    if comparison == "off":
+        return ""
+    if comparison == "on":
+        return "asked for (--comparison on)"
+    measured = np.isfinite(np.asarray(light_curve["flux"], float))
+    calibrated = np.asarray(light_curve["calibrated"], bool) & measured
+    if measured.sum() and calibrated.sum() >= _CALIBRATED_SHARE * measured.sum():
+        return ""
+    return (
+        f"only {int(calibrated.sum())} of the {int(measured.sum())} lights that measured the "
+        "target have a zero point, so its magnitudes carry the night's extinction and clouds"
+    )
+
+
+def _meta_array(tables: Sequence[Table | None], key: str, default: float) -> np.ndarray:
+    return np.array(
+        [float(t.meta.get(key, default)) if t is not None else default for t in tables], float
+    )
+
+
+def comparison_light_curve(
+    store: ProductStore,
+    lights: Sequence[FrameInfo],
+    light_curve: Table,
+    facts: Sequence[dict],
+    reason: str,
+) -> tuple[Table, list[str]]:
+    """The target against an ensemble of the night's comparison stars, and the notes.
+
+    Parameters
+    ----------
+    store : ProductStore
+        The project's products: each light's calibrated-magnitude table
+        (every measured source, with its sky position).
+    lights : sequence of FrameInfo
+    light_curve : Table
+        The run's curve from the frames' magnitudes (one row per light).
+    facts : sequence of dict
+        Each light's facts (``fwhm``, ``sky``), for the fit's detrending.
+    reason : str
+        Why the comparison stars are used (:func:`comparison_reason`).
+
+    Returns
+    -------
+    Table, list of str
+        The differential curve (``light_curve`` when no ensemble could be
+        chosen) and the notes saying which path was taken and why.
+    """
+    tables = [store.read_table("zeropoint", f.path) for f in lights]
+    fwhm = np.array([float(x.get("fwhm", np.nan)) for x in facts], float)
+    sky = np.array([float(x.get("sky", np.nan)) for x in facts], float)
+    scale = np.nanmedian(_meta_array(tables, "pixel_scale", np.nan))
+    seeing = float(np.nanmedian(fwhm)) if np.any(np.isfinite(fwhm)) else 3.0
+    match = _MATCH_FWHM * seeing * (scale if np.isfinite(scale) else 1.0)
+    scint = np.where(
+        [t is not None and bool(t.meta.get("scintillation_included")) for t in tables],
+        _meta_array(tables, "scintillation_median", 0.0),
+        0.0,
+    )
+    common = _meta_array(tables, "aperture_correction_err", 0.0) / _meta_array(
+        tables, "aperture_correction", 1.0
+    )
+    try:
+        m, star_xy = stored_measurement(
+            tables, light_curve, match_arcsec=max(match, 1.0), scintillation=scint,
+            common_err=common, fwhm=fwhm, sky=sky,
+        )  # fmt: skip
+        chosen = choose_ensemble(m, star_xy, round(_ISOLATION_FWHM * seeing, 1))
+    except ComparisonError as exc:
+        note = f"light curve: no comparison ensemble ({exc}); its magnitudes are as measured"
+        log.warning("%s", note)
+        return light_curve, [note]
+    comp = list(chosen.choice.comparison)
+    usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
+    fc = np.where(usable, m.star_flux, np.nan)
+    diff = differential_magnitudes(m.target_flux, m.target_err, fc[:, comp], m.star_err[:, comp])
+    out = light_curve.copy()
+    out["mag"] = diff.mag
+    out["mag_err"] = diff.mag_err
+    # Relative to the ensemble: no calibration error common to the night.
+    out["mag_err_sys"] = np.zeros(len(out))
+    out["flux_err"] = m.target_err
+    out["n_comparison"] = diff.n_comparison
+    out["comp_flux"] = diff.ensemble_flux
+    out["fwhm"], out["sky"] = fwhm, sky
+    for c in ("mag", "mag_err", "mag_err_sys"):
+        out[c].unit = "mag"
+    out.meta["comparison_stars"] = comp
+    # Where the stars are in the light that measured the most.
+    out.meta["comparison_xy"] = [[float(x), float(y)] for x, y in star_xy[comp]]
+    out.meta["magnitude_scale"] = "differential: 0 is the comparison ensemble's brightness"
+    out.meta["comparison_reason"] = reason
+    out.meta["comparison_explanation"] = list(chosen.explanation)
+    if bool(np.any(scint > 0)):
+        out.meta["errors"] = "photometric (photons, sky, read noise, sampling) and scintillation"
+    notes = [
+        f"light curve: against {len(comp)} comparison stars of the night (differential "
+        f"magnitudes), because {reason}; {chosen.explanation[-1]}",
+        *(f"light curve: {line}" for line in chosen.explanation[:-1]),
+    ]
+    for line in notes:
+        log.info("%s", line)
+    return out, notes

@@ -1,0 +1,292 @@
+"""A differential light curve from a night's stored photometry: a comparison ensemble chosen on it.
+
+A night without a photometric calibration (no catalog offline, a catalog
+with two or three stars in the field) still measured every star of every
+light at one aperture. Dividing the target's flux by an ensemble of stable
+comparison stars cancels the night's extinction and clouds, as AstroImageJ's
+users do by hand and EXOTIC does automatically. EXOTIC tries each
+comparison candidate and keeps the one whose target curve has the smallest
+residual scatter; AstroImageJ's users sum several stars of about the
+target's brightness, unsaturated and isolated. Here:
+
+1. the stars of the light with the most sources are found again in every
+   light by their sky position (each light's own solution), so a star that
+   drifts across the detector stays one candidate;
+2. candidates are refused when missed or flagged (saturated, at an edge, a
+   bad pixel) in any light, crowded, or more than 3 mag from the target
+   (:func:`~fluxion.core.lightcurve.comparison.choose_comparison_stars`);
+3. the variability test judges each candidate against the ensemble of the
+   others, relative to the typical candidate's chi-square (scintillation and
+   flat-field errors raise every star's alike on a real night);
+4. from the brightest-matching survivors, stars are dropped one at a time
+   while the target's point-to-point scatter falls by more than chance
+   allows (EXOTIC's criterion, made robust against tuning to the noise).
+
+The errors are each star's photometric error (photons, sky, read noise)
+with the frame's scintillation added, through the target and the summed
+ensemble: the curve's chi-square about a smooth model is then near 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+from scipy.spatial import cKDTree
+
+from ..photometry.scintillation import add_scintillation
+from .comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
+from .run import Measurement
+
+__all__ = ["EnsembleCurve", "stored_measurement", "choose_ensemble", "point_scatter"]
+
+#: Candidates further from the target's brightness than this (mag) are refused.
+MAX_DELTA_MAG = 3.0
+#: Most stars in an ensemble: beyond a dozen the sum is dominated by its brightest.
+MAX_ENSEMBLE = 12
+#: At most this many of the reference light's brightest stars are candidates.
+MAX_CANDIDATES = 150
+_MIN_GAIN = 0.01  # a star is dropped only when the scatter falls by more than 1 %
+
+
+@dataclass(frozen=True)
+class EnsembleCurve:
+    """What :func:`choose_ensemble` chose, and why, for a light curve's notes.
+
+    Attributes
+    ----------
+    choice : ComparisonChoice
+        The ensemble and check star (indices into the measurement's stars).
+    scatter : float
+        The target's point-to-point relative scatter against the ensemble.
+    explanation : list of str
+        One line per decision (candidates, refusals, the stars dropped).
+    """
+
+    choice: ComparisonChoice
+    scatter: float
+    explanation: list[str]
+
+
+def point_scatter(rel: np.ndarray) -> float:
+    """Point-to-point scatter of a relative flux series (rms of differences / sqrt 2, clipped).
+
+    A transit changes the flux between two consecutive frames far less than
+    the noise, so every frame measures the noise (the out-of-transit frames
+    alone would measure it too coarsely to compare ensembles).
+    """
+    r = np.asarray(rel, dtype=float)
+    r = r[np.isfinite(r)]
+    if r.size < 6:
+        return float("nan")
+    d = np.diff(r) / np.median(r)
+    keep = np.ones(d.size, bool)
+    for _ in range(3):
+        sd = float(np.std(d[keep]))
+        new = np.abs(d - np.median(d)) < 5 * sd
+        if new.sum() == keep.sum():
+            break
+        keep = new
+    return float(np.std(d[keep]) / np.sqrt(2.0))
+
+
+def _unit(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    r, d = np.radians(ra), np.radians(dec)
+    return np.column_stack([np.cos(d) * np.cos(r), np.cos(d) * np.sin(r), np.sin(d)])
+
+
+def stored_measurement(
+    tables: Sequence[Table | None],
+    target: Table,
+    *,
+    match_arcsec: float,
+    scintillation: np.ndarray | None = None,
+    common_err: np.ndarray | None = None,
+    fwhm: np.ndarray | None = None,
+    sky: np.ndarray | None = None,
+) -> tuple[Measurement, np.ndarray]:
+    """The target and every star of the night as a :class:`Measurement`, from stored tables.
+
+    Parameters
+    ----------
+    tables : sequence of Table or None
+        Each light's measured sources (``ra``, ``dec``, ``flux``, ``flux_err``,
+        ``flags``, ``x``, ``y``), None where a light has none.
+    target : Table
+        The target's row in each light (``flux``, ``flux_err``, ``flags``,
+        ``x``, ``y``, ``ra``, ``dec``), one per table.
+    match_arcsec : float
+        A star is the same in two lights within this distance on the sky.
+    scintillation : ndarray, optional
+        Each light's relative scintillation, added to every flux error.
+    common_err : ndarray, optional
+        Each light's relative error common to all its stars (the aperture
+        correction's), taken out of every flux error: it cancels in the ratio
+        of the target to the ensemble.
+    fwhm, sky : ndarray, optional
+        Each light's seeing (px) and sky level, kept for detrending.
+
+    Returns
+    -------
+    Measurement, ndarray
+        The measurement (stars are the reference light's, brightest first) and
+        each star's (x, y) in that light.
+
+    Raises
+    ------
+    ComparisonError
+        When no light has sources with sky positions.
+    """
+    n = len(tables)
+    counts = [
+        0 if t is None or "ra" not in t.colnames else int(np.isfinite(np.asarray(t["ra"])).sum())
+        for t in tables
+    ]
+    if not any(counts):
+        raise ComparisonError("no light has measured stars with sky positions")
+    ref = tables[int(np.argmax(counts))]
+    assert ref is not None
+    ok = np.isfinite(np.asarray(ref["ra"], float)) & np.isfinite(np.asarray(ref["flux"], float))
+    ok &= np.asarray(ref["flux"], float) > 0
+    t_ra, t_dec = (
+        np.nanmedian(np.asarray(target["ra"], float)),
+        np.nanmedian(np.asarray(target["dec"], float)),
+    )
+    rows = np.flatnonzero(ok)
+    ref_vec = _unit(np.asarray(ref["ra"], float)[rows], np.asarray(ref["dec"], float)[rows])
+    if np.isfinite(t_ra) and np.isfinite(t_dec):
+        # The target is measured as the target, not as one of its own comparison stars.
+        away = np.degrees(np.arccos(np.clip(ref_vec @ _unit(np.array([t_ra]), np.array([t_dec]))[0],
+                                            -1, 1))) * 3600 > match_arcsec  # fmt: skip
+        rows, ref_vec = rows[away], ref_vec[away]
+    order = np.argsort(-np.asarray(ref["flux"], float)[rows], kind="stable")[:MAX_CANDIDATES]
+    rows, ref_vec = rows[order], ref_vec[order]
+    k = rows.size
+    flux = np.full((n, k), np.nan)
+    err = np.full((n, k), np.nan)
+    flags = np.zeros((n, k), dtype=np.int64)
+    radius = 2 * np.sin(np.radians(match_arcsec / 3600.0) / 2)  # chord on the unit sphere
+    for i, t in enumerate(tables):
+        if t is None or "ra" not in t.colnames or len(t) == 0:
+            continue
+        ra, dec = np.asarray(t["ra"], float), np.asarray(t["dec"], float)
+        good = np.flatnonzero(np.isfinite(ra) & np.isfinite(dec))
+        if good.size == 0:
+            continue
+        d, j = cKDTree(_unit(ra[good], dec[good])).query(ref_vec, distance_upper_bound=radius)
+        found = np.isfinite(d)
+        src = good[j[found]]
+        flux[i, found] = np.asarray(t["flux"], float)[src]
+        err[i, found] = np.asarray(t["flux_err"], float)[src]
+        if "flags" in t.colnames:
+            flags[i, found] = np.asarray(t["flags"], np.int64)[src]
+    target_flux = np.asarray(target["flux"], float)
+    target_err = np.asarray(target["flux_err"], float)
+    if common_err is not None:
+        c = np.asarray(common_err, float)
+        err = np.sqrt(np.maximum(err**2 - (flux * c[:, None]) ** 2, 0.0))
+        target_err = np.sqrt(np.maximum(target_err**2 - (target_flux * c) ** 2, 0.0))
+    if scintillation is not None:
+        sigma = np.asarray(scintillation, float)
+        err = add_scintillation(flux, err, sigma[:, None])
+        target_err = add_scintillation(target_flux, target_err, sigma)
+    m = Measurement(
+        target_xy=np.column_stack([np.asarray(target["x"], float), np.asarray(target["y"], float)]),
+        target_flux=target_flux,
+        target_err=target_err,
+        target_flags=np.asarray(target["flags"], np.int64),
+        star_xy=np.column_stack(
+            [np.asarray(ref["x"], float)[rows], np.asarray(ref["y"], float)[rows]]
+        )[None, :, :].repeat(n, axis=0),
+        star_flux=flux,
+        star_err=err,
+        star_flags=flags,
+        target_sky=None if sky is None else np.asarray(sky, float),
+        fwhm=None if fwhm is None else np.asarray(fwhm, float),
+    )
+    return m, m.star_xy[0]
+
+
+def _relative(m: Measurement, comp: Sequence[int]) -> np.ndarray:
+    usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
+    ens = np.where(usable[:, list(comp)], m.star_flux[:, list(comp)], np.nan)
+    total = np.sum(ens, axis=1)
+    # A frame that lost a member would jump: it is left out of the scatter.
+    total[np.any(~np.isfinite(ens), axis=1)] = np.nan
+    return m.target_flux / total
+
+
+def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) -> EnsembleCurve:
+    """The comparison ensemble of a stored measurement, and why (see the module's steps).
+
+    Parameters
+    ----------
+    m : Measurement
+    star_xy : ndarray, shape (n_stars, 2)
+        The stars' positions in one light, for the isolation test.
+    isolation_px : float
+        A candidate with another measured star closer than this is refused.
+
+    Raises
+    ------
+    ComparisonError
+        When no candidate passes.
+    """
+    target_flux = float(np.nanmedian(m.target_flux))
+
+    def choose(max_chi2: float) -> ComparisonChoice:
+        return choose_comparison_stars(
+            m.star_flux, m.star_err, star_xy, flags=m.star_flags, target_flux=target_flux,
+            n_comparison=MAX_ENSEMBLE, isolation_radius=isolation_px,
+            max_delta_mag=MAX_DELTA_MAG, max_chi2=max_chi2,
+        )  # fmt: skip
+
+    first = choose(np.inf)
+    typical = float(np.nanmedian(first.chi2)) if np.any(np.isfinite(first.chi2)) else 1.0
+    limit = max(4.0, 3.0 * typical)
+    choice = choose(limit)
+    comp = list(choice.comparison)
+    if choice.check is not None and len(comp) < MAX_ENSEMBLE:
+        # Few candidates: the check star is worth more in the ensemble than as a control.
+        comp.append(choice.check)
+    best = point_scatter(_relative(m, comp))
+    n = int(np.isfinite(_relative(m, comp)).sum())
+    # The scatter of n points is uncertain by about 1/sqrt(2 n): a star is dropped
+    # only when leaving it out gains twice that, so the ensemble is not tuned to noise.
+    needed = max(_MIN_GAIN, 2.0 / np.sqrt(2.0 * max(n, 1)))
+    dropped = []
+    while len(comp) > 1:
+        trials = [(point_scatter(_relative(m, [c for c in comp if c != k])), k) for k in comp]
+        trials = [(s, k) for s, k in trials if np.isfinite(s)]
+        if not trials:
+            break
+        s, k = min(trials)
+        if not s < best * (1 - needed):
+            break
+        dropped.append((k, best, s))
+        comp = [c for c in comp if c != k]
+        best = s
+    reasons: dict[str, int] = {}
+    for why in choice.rejected.values():
+        key = why.split(" (")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    lines = [
+        f"{len(choice.chi2)} candidate stars measured in the lights; refused: "
+        + (", ".join(f"{v} {k}" for k, v in sorted(reasons.items())) or "none"),
+        f"variability test: chi2/N against the others above {limit:.1f} "
+        f"(3 x the typical candidate's {typical:.2f}) is variable",
+    ]
+    lines += [
+        f"star {k} left out: the target's scatter {a * 1e3:.2f} -> {b * 1e3:.2f} ppt"
+        for k, a, b in dropped
+    ]
+    lines.append(
+        f"ensemble of {len(comp)} stars; the target's point-to-point scatter {best * 1e3:.2f} ppt"
+    )
+    final = ComparisonChoice(
+        tuple(comp), choice.check if choice.check not in comp else None, choice.rejected,
+        choice.chi2, choice.warnings,
+    )  # fmt: skip
+    return EnsembleCurve(final, best, lines)
