@@ -150,8 +150,16 @@ def fit_scene(
         stars = _add_peaks(residual, stars_model, stars, scene_psf.fwhm, thr, st, no_peaks)
         if len(stars) == 0:
             continue
+        last = it == n_pass - 1
         stars, stars_model, sizes = _joint_pass(
-            frame, sky, var, stars, scene_psf, st, first=it == 0
+            frame,
+            sky,
+            var,
+            stars,
+            scene_psf,
+            st,
+            first=it == 0,
+            iter_lim=st.lsqr_iterations if last else st.lsqr_early_iterations,
         )
         state.check()
         # PSF from the best stars, everything else subtracted.
@@ -326,13 +334,14 @@ def _joint_pass(
     scene_psf: ScenePSF,
     st: SceneSettings,
     first: bool,
+    iter_lim: int,
 ) -> tuple[SceneStars, np.ndarray, np.ndarray]:
     """One fit of every flux (and the bright stars' shifts); the stars moved, their model, and
     the stamp size each star's model was drawn with.
 
-    ``var`` is the variance of the model before this fit. Noise peaks (S/N
-    below ``min_snr_keep``, after the first pass) and stars found twice are
-    dropped.
+    ``var`` is the variance of the model before this fit; LSQR stops after
+    ``iter_lim`` iterations. Noise peaks (S/N below ``min_snr_keep``, after
+    the first pass) and stars found twice are dropped.
     """
     tables = scene_psf.tables
     x, y, pinned = stars.x, stars.y, stars.pinned
@@ -346,9 +355,7 @@ def _joint_pass(
     for k in range(3):
         has = cols[:, k] >= 0
         x0[cols[has, k]] = stars.coef[has, k]
-    coef, norm = frame.solver.solve(
-        design, frame.image - sky, sqrt_w, x0, iter_lim=st.lsqr_iterations
-    )
+    coef, norm = frame.solver.solve(design, frame.image - sky, sqrt_w, x0, iter_lim=iter_lim)
     coef3 = np.stack(
         [np.where(cols[:, k] >= 0, coef[np.maximum(cols[:, k], 0)], 0.0) for k in range(3)],
         axis=1,

@@ -52,7 +52,7 @@ class SceneSettings:
     """'auto': at the first PSF refit, a field-varying PSF when held-out stars need one."""
     lsqr_tolerance: float = 1e-4
     """LSQR's atol and btol; fluxes change by < 0.01 sigma below 1e-4."""
-    lsqr_iterations: int = 15
+    lsqr_iterations: int = 10
     """Iteration cap of the passes with derivatives (their solution only moves stars).
 
     The later passes ran to 30 without converging; at 20 case B seeds 7 and 8
@@ -61,7 +61,24 @@ class SceneSettings:
     the bright stars' final positions from a joint step of their own
     (:func:`.centroids.joint_positions`), case B seeds 191+192: completeness
     0.9586 and the scatter over the crowded bound per bin from 1e3 e- within
-    0.006 of 20's, for 0.5 s less CPU over the two frames.
+    0.006 of 20's, for 0.5 s less CPU over the two frames. At 10 (the last
+    pass; the earlier ones at 5) case B seeds 591+592 and 601+602: completeness
+    0.959 and 0.960 (0.960, 0.959 at 15), false detections 105 and 75 (102,
+    78), the scatter over the crowded bound per bin from 300 e- and the flux
+    bias within 0.01 and 0.02 sigma of 15's; case A 611+612 unchanged. At 8
+    (3 before) the brightest bin's bias grew from +0.07 to +0.23 sigma.
+    """
+    lsqr_early_iterations: int = 5
+    """Iteration cap of the passes before the last, which the next pass starts from.
+
+    Each pass warm-starts LSQR from the last one's fluxes and shifts, and the
+    final fluxes come from the exact forced passes: an early pass only
+    needs to move the stars and model them well enough to find the next
+    ones. With 5 instead of 15 (the last pass at 15) case B seeds 571+572
+    keep their completeness (0.956), false detections (107, 105 at 15) and
+    scatter over the crowded bound per bin (within 0.01). At 5 and 10 the
+    four passes cost 0.53 CPU s a frame, against 0.81 s at 15 and 15
+    (seeds 581-583, alternating in one process).
     """
     joint_shift_snr: float = 10.0
     """Stars above this S/N move by the joint (derivative-column) solution."""
