@@ -26,6 +26,7 @@ from .flags import PhotometryFlag as F
 from .gridpsf.field import PSFField
 from .gridpsf.model import FieldPSFModel
 from .noise import NoiseModel
+from .psf_fitter import GroupJacobianFitter
 
 __all__ = ["PSFFit", "fit_psf_photometry", "render_stars"]
 
@@ -61,6 +62,76 @@ def star_stamps(
     return psf.stamps(size, dx, dy)
 
 
+@dataclass(frozen=True)
+class _Stamps:
+    """Stars' model stamps, drawn once and placed on images as often as needed."""
+
+    shape: tuple[int, int]
+    rows: list[np.ndarray]
+    """Per stamp size, the stars (indices into the positions given) of that size."""
+    corners: list[np.ndarray]
+    """Per stamp size, (n, 2) row and column of each stamp's corner in the image."""
+    stamps: list[np.ndarray]
+    """Per stamp size, (n, size, size) stamps scaled by the flux."""
+
+    def paint(self, image: np.ndarray, select: np.ndarray | None = None) -> np.ndarray:
+        """``image`` plus the stars (those flagged in ``select``, a boolean per star)."""
+        ny, nx = self.shape
+        out = image
+        for rows, corners, stamps in zip(self.rows, self.corners, self.stamps, strict=True):
+            pick = np.arange(len(rows)) if select is None else np.flatnonzero(select[rows])
+            if pick.size == 0:
+                continue
+            size = stamps.shape[1]
+            # A margin of a whole stamp: stars just off the frame still shine in.
+            padded = np.zeros((ny + 2 * size, nx + 2 * size))
+            padded[size : size + ny, size : size + nx] = out
+            for j in pick:
+                r0, c0 = corners[j]
+                if 0 <= r0 <= ny + size and 0 <= c0 <= nx + size:
+                    padded[r0 : r0 + size, c0 : c0 + size] += stamps[j]
+            out = padded[size : size + ny, size : size + nx]
+        return out.copy() if out is image else out
+
+
+def _draw(
+    shape: tuple[int, int],
+    psf: EffectivePSF | PSFField,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    sky_sigma: float,
+) -> _Stamps:
+    """The stamps of :func:`render_stars` (see there), not yet placed."""
+    x, y, flux = (np.asarray(v, dtype=np.float64) for v in (x, y, flux))
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & (flux != 0)
+    rows: list[np.ndarray] = []
+    corners: list[np.ndarray] = []
+    stamps_of: list[np.ndarray] = []
+    if not ok.any():
+        return _Stamps(shape, rows, corners, stamps_of)
+    # A varying PSF's widest stars set the reach of all (a few stamps larger than needed).
+    fwhm = psf.fwhm_max if isinstance(psf, PSFField) else psf.fwhm
+    alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
+    peak = 2.0 * np.abs(flux) / (np.pi * alpha**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = alpha * np.sqrt(np.maximum((peak / (0.05 * sky_sigma)) ** (1 / 3) - 1, 0))
+    sizes = np.array([s for s in (15, 31, psf.size) if s <= psf.size] or [psf.size])
+    need = 2 * np.ceil(np.nan_to_num(reach)) + 1
+    which = np.minimum(np.searchsorted(sizes, need), len(sizes) - 1)
+    for k, size in enumerate(sizes):
+        idx = np.flatnonzero(ok & (which == k))
+        if idx.size == 0:
+            continue
+        half = int(size) // 2
+        xi, yi = np.rint(x[idx]).astype(int), np.rint(y[idx]).astype(int)
+        stamps = star_stamps(psf, int(size), x[idx] - xi, y[idx] - yi, x[idx], y[idx])
+        rows.append(idx)
+        corners.append(np.c_[yi + size - half, xi + size - half])
+        stamps_of.append(stamps * flux[idx, None, None])
+    return _Stamps(shape, rows, corners, stamps_of)
+
+
 def render_stars(
     shape: tuple[int, int],
     psf: EffectivePSF | PSFField,
@@ -77,37 +148,7 @@ def render_stars(
     get small stamps, which keeps a few thousand stars cheap. Stars with
     a non-finite position or flux are left out.
     """
-    image = np.zeros(shape)
-    x, y, flux = (np.asarray(v, dtype=np.float64) for v in (x, y, flux))
-    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(flux) & (flux != 0)
-    if not ok.any():
-        return image
-    # A varying PSF's widest stars set the reach of all (a few stamps larger than needed).
-    fwhm = psf.fwhm_max if isinstance(psf, PSFField) else psf.fwhm
-    alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / 3.0) - 1.0))
-    peak = 2.0 * np.abs(flux) / (np.pi * alpha**2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reach = alpha * np.sqrt(np.maximum((peak / (0.05 * sky_sigma)) ** (1 / 3) - 1, 0))
-    sizes = np.array([s for s in (15, 31, psf.size) if s <= psf.size] or [psf.size])
-    need = 2 * np.ceil(np.nan_to_num(reach)) + 1
-    which = np.minimum(np.searchsorted(sizes, need), len(sizes) - 1)
-    ny, nx = shape
-    for k, size in enumerate(sizes):
-        idx = np.flatnonzero(ok & (which == k))
-        if idx.size == 0:
-            continue
-        half = int(size) // 2
-        xi, yi = np.rint(x[idx]).astype(int), np.rint(y[idx]).astype(int)
-        stamps = star_stamps(psf, int(size), x[idx] - xi, y[idx] - yi, x[idx], y[idx])
-        stamps = stamps * flux[idx, None, None]
-        # A margin of a whole stamp: stars just off the frame still shine in.
-        padded = np.zeros((ny + 2 * size, nx + 2 * size))
-        for j in range(idx.size):
-            r0, c0 = yi[j] + size - half, xi[j] + size - half
-            if 0 <= r0 <= ny + size and 0 <= c0 <= nx + size:
-                padded[r0 : r0 + size, c0 : c0 + size] += stamps[j]
-        image += padded[size : size + ny, size : size + nx]
-    return image
+    return _draw(shape, psf, x, y, flux, sky_sigma).paint(np.zeros(shape))
 
 
 def _colours(x: np.ndarray, y: np.ndarray, group: np.ndarray, distance: float) -> np.ndarray:
@@ -283,6 +324,8 @@ def fit_psf_photometry(
             # table (group_size, the CONTAMINATED flag), and a warning
             # would need the process-wide filters swapped to silence.
             group_warning_threshold=2**31,
+            # The PSF model's analytic derivatives also for groups of stars.
+            fitter=GroupJacobianFitter(),
         )
 
     if start is None:
@@ -329,7 +372,10 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
     lost = ~(np.isfinite(x0) & np.isfinite(y0) & np.isfinite(f0))
     x0[lost], y0[lost], f0[lost] = pos[lost, 0], pos[lost, 1], 0.0
     sky_sigma = float(np.sqrt(np.median(noise.variance(sky_arr))))
-    model = render_stars(data.shape, psf, x0, y0, f0, sky_sigma=sky_sigma)
+    # Drawn once: the model of all, and each colour's own stars put back from the same stamps.
+    drawn = _draw(data.shape, psf, x0, y0, f0, sky_sigma)
+    model = drawn.paint(np.zeros(data.shape))
+    less = data - model
     var = variance if variance is not None else noise.variance(sky_arr + np.maximum(model, 0))
     error = np.sqrt(var)
     group = np.asarray(table["group_id"], dtype=np.int64)
@@ -337,7 +383,8 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
     parts = []
     for c in np.unique(colour):
         sel = np.flatnonzero(colour == c)
-        own = render_stars(data.shape, psf, x0[sel], y0[sel], f0[sel], sky_sigma=sky_sigma)
+        mine = np.zeros(len(x0), dtype=bool)
+        mine[sel] = True
         init = Table(
             {
                 "x": x0[sel],
@@ -346,7 +393,7 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
                 "group_id": group[sel],
             }
         )
-        res = _run(phot, data - model + own, error, mask, init)
+        res = _run(phot, drawn.paint(less, mine), error, mask, init)
         part = _table(res, init if phot.psf_model.x_0.fixed else None)
         part["row"] = sel
         parts.append(part)
