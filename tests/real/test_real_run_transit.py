@@ -1,0 +1,94 @@
+"""TrES-1 b's transit (tres1-oscaar) through ``fluxion run`` offline: comparison stars, the fit.
+
+Offline there is no catalog for the field (no cached Gaia answer) and its
+FILTER 'Filter 2' names no band, so no light has a zero point and the
+target's instrumental magnitudes carry the night's extinction (airmass 1.6
+to 1.0). The run then measures the target against an ensemble of the
+night's stars (``--comparison auto``), and the transit fit on that curve
+must give the published depth (about 2 %, Rp/Rs 0.138, Winn et al. 2007)
+and mid-time (Yeung et al. 2022), as the comparison-star path of
+test_real_transit.py does from the same frames.
+
+Measured (least squares / emcee): Rp/Rs 0.126 +- 0.012, depth 1.9 +- 0.35 %,
+chi2/N 0.93, residual rms 6.4 ppt, mid-time 8 min after the published
+ephemeris (2.2 of its sigma). The comparison-star path picks its aperture
+among six for the smallest scatter (rms < 8 ppt, chi2/N 0.72, mid-time within
+2 sigma); the run measures at the curve of growth's radius (2.1 px, 0.9
+FWHM) with the lights' 70 frames unflattened (the night has no flats) while
+the field drifts 200 px, so its mid-time is held to 3 sigma.
+
+One run of the whole night (70 lights, 10 darks: about 45 CPU s) into a
+temporary project serves the module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from test_real_transit import EPHEMERIS, PUBLISHED_TC, PUBLISHED_TC_ERR
+
+from fluxion.app.cli import main
+from fluxion.core.transit.data import transit_data_from_table
+from fluxion.core.transit.run import TransitParams, fit_transit
+
+TRES1_RA, TRES1_DEC = 286.0410417, 36.6326111  # 19:04:09.85 +36:37:57.4 (SOURCE.txt)
+#: University of Maryland Observatory (OSCAAR's umo.par), lon east, lat, height.
+UMD = "-76.9372,38.9806,20"
+
+
+@pytest.fixture(scope="module")
+def tres1_run(shared_data, tmp_path_factory) -> tuple[Path, str]:
+    folder = shared_data / "tres1-oscaar"
+    if not folder.is_dir():
+        pytest.skip("tres1-oscaar not in the shared data")
+    project = tmp_path_factory.mktemp("tres1_run") / "project"
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main([
+            "run", str(folder), "--project", str(project),
+            "--ra", repr(TRES1_RA), "--dec", repr(TRES1_DEC), f"--site={UMD}",
+            "--site-name", "UMD Observatory", "--telescope-aperture", "152",
+            "--offline", "--workers", "1", "--no-report",
+        ])  # fmt: skip
+    # No zero points ('Filter 2', no catalog): the lights are not "fully processed".
+    assert status == 1
+    return project, out.getvalue()
+
+
+def test_the_run_measures_against_comparison_stars_and_says_why(tres1_run):
+    project, said = tres1_run
+    line = next(x for x in said.splitlines() if x.startswith("light curve: against "))
+    assert "because only 0 of the 70 lights that measured the target have a zero point" in line
+    lc = Table.read(project / "lightcurve.ecsv")
+    assert len(lc) == 70 and np.all(np.isfinite(np.asarray(lc["bjd_tdb"], float)))
+    comp = lc.meta["comparison_stars"]
+    assert 5 <= len(comp) <= 12
+    assert np.all(np.asarray(lc["n_comparison"]) == len(comp))
+    assert lc.meta["scintillation_included"] is True
+    # The ensemble takes the night's extinction out: the instrumental curve falls by
+    # tenths of a magnitude from airmass 1.6 to 1.0, the differential one by the transit.
+    mag = np.asarray(lc["mag"], float)
+    assert np.nanpercentile(mag, 95) - np.nanpercentile(mag, 5) < 0.05
+
+
+def test_the_runs_curve_gives_the_published_transit(tres1_run):
+    project, _ = tres1_run
+    data = transit_data_from_table(Table.read(project / "lightcurve.ecsv"), "TrES-1")
+    assert data.source.startswith("mag (differential")
+    result = fit_transit(data, EPHEMERIS, TransitParams(mcmc_steps=2500, mcmc_burn=800))
+    assert 0.015 < result.values["depth"] < 0.025
+    assert abs(result.values["rp_rs"] - 0.138) < 2 * result.errors["rp_rs"]
+    assert result.errors["rp_rs"] < 0.03
+    sigma = np.hypot(result.errors["tmid"], PUBLISHED_TC_ERR)
+    assert abs(result.values["tmid"] - PUBLISHED_TC) < 3 * sigma
+    assert result.errors["tmid"] < 0.004  # under 6 minutes
+    # The errors are the photometry's and the scintillation's: the points scatter as they say.
+    chi2 = result.noise_scale**2
+    assert 0.6 < chi2 < 1.2, chi2
+    assert result.residual_rms < 0.008
