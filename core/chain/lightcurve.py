@@ -24,6 +24,7 @@ from ..lightcurve.scintillation import site_height
 from ..photometry.flags import PhotometryFlag
 from ..photometry.scintillation import Scintillation
 from ..project.products import ProductStore
+from .weak_zeropoint import weak_zero_point
 
 __all__ = ["light_curve_from_magnitudes", "target_positions", "target_row"]
 
@@ -157,6 +158,12 @@ def light_curve_from_magnitudes(
             table = store.read_table("zeropoint", f.path)
             row = _target_row(table, xy, channel) or {}
             frame_calibrated = bool(table is not None and table.meta.get("calibrated", False))
+            if frame_calibrated and table is not None:
+                # A zero point of too few stars, or too uncertain, calibrates no curve.
+                frame_calibrated = not weak_zero_point(
+                    int(table.meta.get("n_stars", 0) or 0),
+                    float(table.meta.get("zero_point_err", np.nan)),
+                )
             for k in channels:
                 other = _target_row(table, xy, k) or {}
                 for c in ("mag", "mag_err"):

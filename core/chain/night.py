@@ -62,6 +62,7 @@ from .calibrate import (
 )
 from .lightcurve import light_curve_from_magnitudes
 from .register import add_registration, place_through_registration
+from .weak_zeropoint import weak_note
 from .worker import (
     FrameJob,
     FrameReport,
@@ -505,8 +506,15 @@ def run_night(
             )  # fmt: skip
     ledger.lap("light curve")
     finish("photometry", [store.step_folder("photometry")])
-    n_cal = sum(np.isfinite(report_of(f).facts.get("zero_point", np.nan)) for f in lights)
+    n_cal = sum(bool(report_of(f).facts.get("calibrated", False)) for f in lights)
     finish("zeropoint", [store.step_folder("zeropoint")], calibrated=int(n_cal))
+    weak = [
+        (names.file(f.path), str(report_of(f).facts["zero_point_weak"]))
+        for f in lights if report_of(f).facts.get("zero_point_weak")
+    ]  # fmt: skip
+    if line := weak_note(weak, len(lights)):
+        log.warning("%s", line)
+        notes.append(line)
     if params.zeropoint.band == "auto":
         from ..zeropoint.bands import unknown_band_notes
 

@@ -278,6 +278,7 @@ def _measure(
     """Photometry (the frame's sources plus the target) and zero point of the record's frame."""
     from .lightcurve import target_row
     from .measure import photometry_frame, zeropoint_frame
+    from .weak_zeropoint import weak_zero_point
 
     frame = record.frame
     n = len(store.noted)
@@ -294,11 +295,17 @@ def _measure(
     )
     report.status["zeropoint"] = _status(store, n)
     report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
+    calibrated = bool(zp.calibrated)
     if not zp.calibrated:
         report.errors.append(f"not calibrated: {zp.reason}")
+    elif weak := weak_zero_point(int(zp.n_stars), float(zp.zero_point_err)):
+        # Fitted, but too weak to calibrate a light curve (see weak_zeropoint).
+        report.errors.append(f"weak zero point: {weak}")
+        report.facts["zero_point_weak"] = weak
+        calibrated = False
     if target_xy is not None:
         report.target_row = target_row(zp.sources, target_xy)
-    report.facts["calibrated"] = bool(zp.calibrated)
+    report.facts["calibrated"] = calibrated
 
 
 @durable_batch()  # the frame's products synced to disk together, before it is reported

@@ -10,6 +10,7 @@ errors the residuals agree with.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,26 @@ from night_helpers import edited_copy, run_args
 
 from fluxion.app.cli import main
 from fluxion.core.chain.comparison_curve import comparison_reason
+from fluxion.core.chain.weak_zeropoint import weak_note, weak_zero_point
+from fluxion.core.project.document import Project
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 from fluxion.core.transit.data import transit_data_from_table
+from fluxion.core.zeropoint import ZeroPointParams
 
 CONFIG = NightConfig(n_frames=16, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 
 
 @pytest.fixture(scope="module")
-def slot_night(tmp_path_factory) -> Path:
+def named_night(tmp_path_factory) -> Path:
     named = tmp_path_factory.mktemp("named")
     simulate_night(named, CONFIG)
+    return named
+
+
+@pytest.fixture(scope="module")
+def slot_night(named_night, tmp_path_factory) -> Path:
     slot = tmp_path_factory.mktemp("slot") / "night"
-    edited_copy(named, slot, _slot_named)
+    edited_copy(named_night, slot, _slot_named)
     return slot
 
 
@@ -103,3 +112,78 @@ def test_the_path_is_chosen_by_the_calibrated_share():
     assert comparison_reason(curve([False] * 10), "off") == ""
     with pytest.raises(ValueError, match="use one of auto, on, off"):
         comparison_reason(curve([True]), "sometimes")
+
+
+def _four_star_catalog(catalog_file: Path, used: Table, dest: Path) -> Path:
+    """The night's reference catalog with magnitudes for four of the stars a light calibrated on.
+
+    Every star keeps its position, so the lights are solved as before; only
+    four can calibrate, as in a field with a bright-star catalog's few.
+    """
+    catalog = Table.read(catalog_file)
+    rows = [int(r) for r in used["catalog_row"][np.asarray(used["used"], bool)][:4]]
+    assert len(set(rows)) == 4
+    others = np.ones(len(catalog), bool)
+    others[rows] = False
+    for band in ("B", "V"):
+        for column in (band, f"{band}_err"):
+            catalog[column] = np.where(others, np.nan, np.asarray(catalog[column], float))
+    path = dest / "four_stars.ecsv"
+    catalog.write(path)
+    return path
+
+
+def test_zero_points_of_four_stars_are_weak_and_the_curve_takes_the_comparison_stars(
+    named_night, tmp_path, capsys
+):
+    """Four catalog stars a frame: zero points are fitted but not counted as calibrated.
+
+    The window's Minimum stars lowered to 3 lets the zero point be fitted on
+    four; the run keeps that setting and the zero points, and calls them weak.
+    """
+    project = tmp_path / "p"
+    args = run_args(named_night, project)
+    assert main(args) == 0
+    used = Table.read(project / "magnitudes/light_0001.stars.ecsv")
+    catalog = _four_star_catalog(Path(args[args.index("--catalog") + 1]), used, tmp_path)
+    kept = Project.load(project)
+    zp_params = kept.step_params("zeropoint", ZeroPointParams)
+    kept.set_step_params("zeropoint", dataclasses.replace(zp_params, min_stars=3))
+    kept.save(project)
+    args[args.index("--catalog") + 1] = str(catalog)
+    capsys.readouterr()
+    assert main(args) == 1
+    said = capsys.readouterr().out
+    frames = Table.read(project / "frames.ecsv")
+    n_weak = sum("weak zero point: " in s for s in frames["status"])
+    # Fitted, kept in the frames' table, and weak (4 stars, or fewer after rejection);
+    # a light whose four stars did not all fall on it has none.
+    assert n_weak >= 12
+    for row in frames:
+        if "weak zero point: " in row["status"]:
+            assert np.isfinite(row["zero_point"])
+            assert "catalog stars (fewer than 5)" in row["status"]
+        else:
+            assert "not calibrated: " in row["status"]
+    line = next(x for x in said.splitlines() if "too weak to count as calibrated" in x)
+    assert line.startswith(f"zero points: {n_weak} of 16 lights (light_00")
+    lc = Table.read(project / "lightcurve.ecsv")
+    assert np.sum(np.asarray(lc["calibrated"], bool)) <= 1
+    assert (
+        "of the 16 lights that measured the target have a zero point"
+        in (lc.meta["comparison_reason"])
+    )
+
+
+def test_a_weak_zero_point_is_told_by_its_stars_and_its_error():
+    assert weak_zero_point(3, 0.02) == "3 catalog stars (fewer than 5)"
+    assert weak_zero_point(12, 0.15) == "error 0.150 mag (above 0.1)"
+    assert weak_zero_point(2, 0.19).count(" and ") == 1
+    assert (
+        weak_zero_point(5, 0.1) == ""
+        and weak_zero_point(40, 0.06) == ""
+        and weak_zero_point(40, float("nan")) == ""
+    )
+    assert weak_note([], 10) == ""
+    note = weak_note([(f"f{k}", "3 catalog stars (fewer than 5)") for k in range(5)], 9)
+    assert note.startswith("zero points: 5 of 9 lights (f0, f1, f2 and 2 more)")
