@@ -182,7 +182,7 @@ def _levenberg_marquardt(
 
     A Levenberg-Marquardt loop written out rather than scipy's
     ``least_squares``: for three parameters and a start next to the minimum
-    (4 evaluations), scipy's trust-region machinery (an SVD of the
+    (3-4 evaluations), scipy's trust-region machinery (an SVD of the
     15 000 x 3 Jacobian per step, its bound scaling and bookkeeping) cost as
     much as the profile evaluations themselves, ~5 ms of a fit's ~11. Here a
     step is the 3 x 3 normal equations. None when it does not converge inside
@@ -200,7 +200,8 @@ def _levenberg_marquardt(
         grad = jac.T @ grad_w
         hess = (jac.T * hess_w) @ jac
         diag = np.diag(hess).copy()
-        while evaluations < _MAX_EVALUATIONS:
+        first = True
+        while evaluations < _MAX_EVALUATIONS and lam < 1e12:
             try:
                 step = np.linalg.solve(hess + np.diag(lam * diag), -grad)
             except np.linalg.LinAlgError:
@@ -210,7 +211,15 @@ def _levenberg_marquardt(
                 np.all(np.isfinite(trial)) and np.all(trial > _LOWER) and np.all(trial < _UPPER)
             ):
                 lam *= 10.0
+                first = False
                 continue
+            if first and -(grad @ step) - 0.5 * (step @ hess @ step) <= _FTOL * cost:
+                # The quadratic model of the cost, exact to second order
+                # here, says this step lowers it by under the tolerance: the
+                # minimum is reached, and the step is taken without another
+                # evaluation of the profile (one of a fit's four).
+                return trial
+            first = False
             new_cost, new_grad_w, new_hess_w = _robust_cost(model.residuals(trial), f_scale)
             evaluations += 1
             if new_cost <= cost:
