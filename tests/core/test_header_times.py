@@ -199,3 +199,51 @@ def test_a_lone_time_card_is_chosen_as_the_comparison_of_all_would(cards) -> Non
         chosen = obstime._choose(found, EXPTIME)
         assert chosen[:3] == obstime._choose_among(found, EXPTIME)[:3]
         assert len(chosen[3]) == len(found)
+
+
+def test_real_headers_times_are_those_of_comparing_every_card(shared_data, monkeypatch) -> None:
+    """Every header in ../shared/data: the same mid-exposure time, source and problems as when
+    each card's start is compared with every other's (no shortcut for a lone card)."""
+    from fluxion.core.io import obstime
+    from fluxion.core.io.fitsio import FitsReadError, is_fits_name, read_header
+    from fluxion.core.io.profiles import match_profile
+    from fluxion.core.io.timecards import TimeCard, cards_of_source
+
+    files = [p for p in sorted(shared_data.rglob("*")) if p.is_file() and is_fits_name(p.name)]
+    if not files:
+        pytest.skip(f"no FITS file in {shared_data}")
+    lone = 0
+    for path in files:
+        try:
+            header, _ = read_header(path)
+        except FitsReadError:
+            continue
+        sources = match_profile(header).cards.get("time", ())
+        args = (header, sources, EXPTIME, "EXPTIME", "auto")
+        fast = obstime.mid_exposure_time(*args)
+        with monkeypatch.context() as m:
+            m.setattr(obstime, "_choose", obstime._choose_among)
+            full = obstime.mid_exposure_time(*args)
+        assert (fast.source, fast.problems, fast.precision_s, fast.agreeing) == (
+            full.source,
+            full.problems,
+            full.precision_s,
+            full.agreeing,
+        ), path
+        if full.time is None:
+            assert fast.time is None
+            continue
+        assert (fast.time.jd1, fast.time.jd2, fast.time.scale) == (
+            full.time.jd1,
+            full.time.jd2,
+            full.time.scale,
+        ), path
+        with obstime.quiet_erfa():  # as mid_exposure_time reads them (dubious years)
+            found = [
+                c
+                for order, spec in enumerate(sources)
+                for c in cards_of_source(header, spec, "utc", order)
+                if isinstance(c, TimeCard)
+            ]
+        lone += len(found) == 1
+    assert lone > 0  # the shortcut was taken on real headers
