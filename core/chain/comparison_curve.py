@@ -11,8 +11,11 @@ against an ensemble of stable comparison stars chosen on the night
 (:mod:`fluxion.core.lightcurve.ensemble`), which a transit fit accepts.
 
 ``comparison`` chooses: ``auto`` takes the comparison stars when fewer than
-half the lights that measured the target are calibrated; ``on`` always;
-``off`` never (the magnitudes as they are).
+half the lights that measured the target are calibrated, or when their zero
+points are far noisier than the target's own photometry (the TrES-1 night
+against Tycho-2: 9-16 stars a light, 0.34 mag of scatter between catalog
+and instrument, zero points uncertain by 0.095 mag against the target's
+0.005); ``on`` always; ``off`` never (the magnitudes as they are).
 """
 
 from __future__ import annotations
@@ -27,23 +30,48 @@ from ..io.frames import FrameInfo
 from ..lightcurve.comparison import ComparisonError
 from ..lightcurve.differential import differential_magnitudes
 from ..lightcurve.ensemble import choose_ensemble, stored_measurement
+from ..photometry.noise import MAG_PER_LN
 from ..project.products import ProductStore
 
-__all__ = ["COMPARISON_CHOICES", "comparison_reason", "comparison_light_curve"]
+__all__ = [
+    "COMPARISON_CHOICES", "ZERO_POINT_NOISE_FLOOR", "ZERO_POINT_NOISE_RATIO",
+    "comparison_reason", "comparison_light_curve",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 COMPARISON_CHOICES = ("auto", "on", "off")
 #: Fewer calibrated lights than this share of those measured: the comparison stars' curve.
 _CALIBRATED_SHARE = 0.5
+#: Zero points noisier than this (mag, median) and than ZERO_POINT_NOISE_RATIO times the
+#: target's own error give way to the comparison stars: the transits and small amplitudes
+#: a light curve shows are 0.01-0.02 mag, and a night's many-star zero points are a few
+#: millimagnitudes (0.06 for 20 s through 150 mm, all scintillation, with a target as noisy).
+ZERO_POINT_NOISE_FLOOR = 0.02
+ZERO_POINT_NOISE_RATIO = 3.0
 #: A star is the same in two lights within this many FWHM on the sky.
 _MATCH_FWHM = 1.0
 #: Comparison candidates with another star closer than this many FWHM are refused.
 _ISOLATION_FWHM = 4.0
 
 
-def comparison_reason(light_curve: Table, comparison: str) -> str:
+def comparison_reason(
+    light_curve: Table, comparison: str, zero_point_err: np.ndarray | None = None
+) -> str:
     """Why the run's curve is made against comparison stars; empty when it is not.
+
+    Parameters
+    ----------
+    light_curve : Table
+        The run's curve from the frames' magnitudes (``flux``, ``flux_err``,
+        ``calibrated``).
+    comparison : {"auto", "on", "off"}
+    zero_point_err : ndarray, optional
+        Each light's zero-point error (mag). With ``auto``, zero points whose
+        median error exceeds both :data:`ZERO_POINT_NOISE_FLOOR` and
+        :data:`ZERO_POINT_NOISE_RATIO` times the target's own photometric
+        error would bury its variations in theirs: the comparison stars then
+        measure it.
 
     Raises
     ------
@@ -56,14 +84,30 @@ def comparison_reason(light_curve: Table, comparison: str) -> str:
         return ""
     if comparison == "on":
         return "asked for (--comparison on)"
-    measured = np.isfinite(np.asarray(light_curve["flux"], float))
+    flux = np.asarray(light_curve["flux"], float)
+    measured = np.isfinite(flux)
     calibrated = np.asarray(light_curve["calibrated"], bool) & measured
-    if measured.sum() and calibrated.sum() >= _CALIBRATED_SHARE * measured.sum():
+    if not measured.sum() or calibrated.sum() < _CALIBRATED_SHARE * measured.sum():
+        return (
+            f"only {int(calibrated.sum())} of the {int(measured.sum())} lights that measured "
+            "the target have a zero point, so its magnitudes carry the night's extinction and "
+            "clouds"
+        )
+    if zero_point_err is None:
         return ""
-    return (
-        f"only {int(calibrated.sum())} of the {int(measured.sum())} lights that measured the "
-        "target have a zero point, so its magnitudes carry the night's extinction and clouds"
-    )
+    zp_err = np.asarray(zero_point_err, float)[calibrated]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = MAG_PER_LN * np.asarray(light_curve["flux_err"], float)[calibrated] / flux[calibrated]
+    if not (np.any(np.isfinite(zp_err)) and np.any(np.isfinite(own))):
+        return ""
+    typical_zp, typical_own = float(np.nanmedian(zp_err)), float(np.nanmedian(own))
+    if typical_zp > max(ZERO_POINT_NOISE_FLOOR, ZERO_POINT_NOISE_RATIO * typical_own):
+        return (
+            f"the zero points are uncertain by {typical_zp:.3f} mag (median), "
+            f"{typical_zp / typical_own:.0f} times the target's own error ({typical_own:.4f} "
+            "mag): they would bury its variations (a catalog of few or ill-matched stars)"
+        )
+    return ""
 
 
 def _meta_array(tables: Sequence[Table | None], key: str, default: float) -> np.ndarray:

@@ -542,7 +542,8 @@ def run_night(
     if target is not None and light_curve is not None:
         from .comparison_curve import comparison_light_curve, comparison_reason
 
-        why = comparison_reason(light_curve, comparison)
+        zp_err = [float(report_of(f).facts.get("zero_point_err", np.nan)) for f in lights]
+        why = comparison_reason(light_curve, comparison, np.asarray(zp_err))
         if why:
             facts = [report_of(f).facts for f in lights]
             light_curve, said = comparison_light_curve(store, lights, light_curve, facts, why)

@@ -103,13 +103,23 @@ def test_an_uncalibrated_night_is_measured_against_comparison_stars(slot_night, 
 def test_the_path_is_chosen_by_the_calibrated_share():
     def curve(calibrated):
         n = len(calibrated)
-        return Table({"flux": np.ones(n), "calibrated": np.array(calibrated, bool)})
+        # The target's own error: 0.005 mag.
+        return Table(
+            {"flux": np.ones(n), "flux_err": np.full(n, 0.005 / 1.0857),
+             "calibrated": np.array(calibrated, bool)}
+        )  # fmt: skip
 
     assert comparison_reason(curve([True] * 10), "auto") == ""
     assert comparison_reason(curve([True] * 5 + [False] * 5), "auto") == ""
     assert "only 4 of the 10" in comparison_reason(curve([True] * 4 + [False] * 6), "auto")
     assert comparison_reason(curve([True] * 10), "on") == "asked for (--comparison on)"
     assert comparison_reason(curve([False] * 10), "off") == ""
+    # Zero points far noisier than the target (TrES-1 against Tycho-2): comparison stars.
+    noisy = comparison_reason(curve([True] * 10), "auto", np.full(10, 0.095))
+    assert noisy.startswith("the zero points are uncertain by 0.095 mag (median), 19 times")
+    # A night's many-star zero points, or noisy ones with a target as noisy: kept.
+    assert comparison_reason(curve([True] * 10), "auto", np.full(10, 0.012)) == ""
+    assert comparison_reason(curve([True] * 10), "auto", np.full(10, np.nan)) == ""
     with pytest.raises(ValueError, match="use one of auto, on, off"):
         comparison_reason(curve([True]), "sometimes")
 
