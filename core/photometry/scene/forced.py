@@ -257,7 +257,7 @@ def final_pass(
 
     ``flux0``: the fluxes the solution starts from (and the stamps are sized by).
     """
-    img, noise, zero_w = frame.image, frame.noise, frame.zero_w
+    img, zero_w = frame.image, frame.zero_w
     bad, sat = frame.bad, frame.saturated
     tables, psf = scene_psf.tables, scene_psf.psf
     shape = img.shape
@@ -276,7 +276,7 @@ def final_pass(
         coef_guess = np.zeros(design.n_columns)
         coef_guess[design.col_of_star[:, 0]] = flux0
         stars_model = design.image(coef_guess)
-        var = noise.variance(sky + np.maximum(stars_model, 0.0))
+        var = frame.variance(sky + np.maximum(stars_model, 0.0))
         coef, norm = frame.solver.solve_exact(design, img - sky, frame.sqrt_weight(var), coef_guess)
         stars_model = design.image(coef)
         col = design.col_of_star[:, 0]
@@ -286,7 +286,7 @@ def final_pass(
         flux_err = 1.0 / norm[col]
     model = sky + stars_model
     residual = img - model
-    var = noise.variance(model)
+    var = frame.variance(model)
     # In place: three passes over the frame instead of five.
     chi = np.sqrt(var)
     np.divide(residual, chi, out=chi)
