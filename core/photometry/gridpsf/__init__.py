@@ -8,7 +8,7 @@ residuals, whether a frame needs one; :func:`read_psf_grid` and
 :func:`write_psf_grid` read and write grids.
 """
 
-from .choose import PSFChoice, choose_psf, refit_field
+from .choose import PSFChoice, choose_psf, refit_field, refit_shape
 from .field import PSFField, as_field
 from .shape import PSFShape, psf_shape
 
@@ -20,4 +20,5 @@ __all__ = [
     "choose_psf",
     "psf_shape",
     "refit_field",
+    "refit_shape",
 ]

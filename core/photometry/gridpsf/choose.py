@@ -35,7 +35,7 @@ from .field import PSFField
 from .fit import FieldShape, StarStamps, family_parameters, fit_field_shape, star_cutouts
 from .moffat import star_stamps
 
-__all__ = ["PSFChoice", "choose_psf", "heldout_chi2", "refit_field"]
+__all__ = ["PSFChoice", "choose_psf", "heldout_chi2", "refit_field", "refit_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -340,36 +340,49 @@ def refit_field(
     1024^2 a 3e4 e- star's flux +0.28 -> +0.15 sigma), and the
     ``BLEND_SHARE`` worst fitted stars are left out of a second fit.
     """
-    shape = psf.meta.get("shape")
-    if shape is not None:
+    if psf.meta.get("shape") is not None:
         stars = star_cutouts(isolated_image, pos, 15, mask)
-        pedestal = "star" if crowded else None
-
-        def fit(stamps: StarStamps, start: FieldShape) -> tuple[FieldShape, StarStamps]:
-            return fit_field_shape(
-                stamps,
-                isolated_image.shape,
-                psf.fwhm,
-                degree=shape.degree,
-                kind=shape.kind,
-                start=start,
-                iterations=2,
-                family=shape.family,
-                pedestal=pedestal,
-            )
-
-        new, refined = fit(stars, shape)
-        if crowded and len(stars.data) >= MIN_STARS:
-            chi2 = _fit_chi2(refined, _shape_stamps(new))
-            keep = np.flatnonzero(chi2 <= np.quantile(chi2, 1.0 - BLEND_SHARE))
-            stars = stars.subset(keep)
-            new, _ = fit(stars, new)
-        field = new.to_field(isolated_image.shape, n_stars=len(stars.data))
-        field.meta.update({k: v for k, v in psf.meta.items() if k != "shape"}, shape=new)
-        return field
+        return refit_shape(stars, isolated_image.shape, psf, crowded=crowded)
     if psf.kind == "cells":
         grid = (len(psf.xs), len(psf.ys))
         field = build_cells(isolated_image, pos, grid, mask=mask)
         field.meta.update(psf.meta)
         return field
     return psf
+
+
+def refit_shape(
+    stars: StarStamps, frame_shape: tuple[int, int], psf: PSFField, *, crowded: bool = False
+) -> PSFField:
+    """``psf``'s smooth shape model (its ``meta["shape"]``) refitted on the stars' stamps.
+
+    The stamps hold each star alone (its neighbours subtracted), either cut
+    from one image (:func:`refit_field`) or each from its own image, which
+    lets stars whose stamps overlap serve too. ``crowded``: see
+    :func:`refit_field`.
+    """
+    shape = psf.meta["shape"]
+    pedestal = "star" if crowded else None
+
+    def fit(stamps: StarStamps, start: FieldShape) -> tuple[FieldShape, StarStamps]:
+        return fit_field_shape(
+            stamps,
+            frame_shape,
+            psf.fwhm,
+            degree=shape.degree,
+            kind=shape.kind,
+            start=start,
+            iterations=2,
+            family=shape.family,
+            pedestal=pedestal,
+        )
+
+    new, refined = fit(stars, shape)
+    if crowded and len(stars.data) >= MIN_STARS:
+        chi2 = _fit_chi2(refined, _shape_stamps(new))
+        keep = np.flatnonzero(chi2 <= np.quantile(chi2, 1.0 - BLEND_SHARE))
+        stars = stars.subset(keep)
+        new, _ = fit(stars, new)
+    field = new.to_field(frame_shape, n_stars=len(stars.data))
+    field.meta.update({k: v for k, v in psf.meta.items() if k != "shape"}, shape=new)
+    return field

@@ -34,7 +34,7 @@ from ..gridpsf import PSFField
 from ..noise import NoiseModel
 from .centroids import phase_centre, refine_positions
 from .companions import final_positions, joint_step
-from .design import Tables, build_design
+from .design import FieldTables, Tables, build_design
 from .forced import (
     SceneResult,
     core_fraction,
@@ -50,7 +50,14 @@ from .located import mislocated
 from .merge import merged
 from .neighbours import saturated_stars, unique_stars
 from .peaks import new_peaks, significance
-from .psf_update import ALONE, refit_on_stamps, refit_psf, select_psf_stars
+from .psf_update import (
+    ALONE,
+    FIELD_STAMP_STARS,
+    refit_field_on_stamps,
+    refit_on_stamps,
+    refit_psf,
+    select_psf_stars,
+)
 from .records import STAMP_SIZES, NoisyImage, PlacedStars, SceneFrame, ScenePSF, SceneStars
 from .settings import SceneSettings
 from .shadow import shadow_factor
@@ -517,17 +524,44 @@ def _update_psf(
         and st.psf_kind != "empirical"
         and PSF_ALL_STARS > 0
     )
+    # A varying PSF's shape model likewise, once chosen.
+    field_stamps = (
+        not choose
+        and isinstance(psf, PSFField)
+        and isinstance(tables, FieldTables)
+        and psf.meta.get("shape") is not None
+        and FIELD_STAMP_STARS > 0
+    )
+    on_stamps = stamps or field_stamps
     chosen = select_psf_stars(
         stars,
         own_fraction,
         bad_near,
         frame.shape,
-        max_stars=PSF_ALL_STARS if stamps else max_stars,
-        alone=PSF_ALONE if stamps else ALONE,
-        apart=not stamps,
+        max_stars=(FIELD_STAMP_STARS if field_stamps else PSF_ALL_STARS)
+        if on_stamps
+        else max_stars,
+        alone=PSF_ALONE if on_stamps else ALONE,
+        apart=not on_stamps,
     )
     if len(chosen) < 5:
         return scene_psf
+    if field_stamps and isinstance(psf, PSFField) and isinstance(tables, FieldTables):
+        varying = refit_field_on_stamps(
+            NoisyImage(frame.image - sky - stars_model, var, frame.zero_w),
+            PlacedStars(x[chosen], y[chosen], stars.flux[chosen], sizes[chosen]),
+            psf,
+            tables,
+        )
+        if varying is psf:
+            return scene_psf
+        log.debug(
+            "varying PSF refitted on %d stamps: FWHM %.4f beta %.4f",
+            varying.n_stars,
+            varying.fwhm,
+            varying.moffat_beta,
+        )
+        return ScenePSF.of(varying)
     if stamps and isinstance(psf, EffectivePSF):
         refit = refit_on_stamps(
             NoisyImage(frame.image - sky - stars_model, var, frame.zero_w),
