@@ -553,15 +553,7 @@ def _update_psf(
             psf,
             tables,
         )
-        if varying is psf:
-            return scene_psf
-        log.debug(
-            "varying PSF refitted on %d stamps: FWHM %.4f beta %.4f",
-            varying.n_stars,
-            varying.fwhm,
-            varying.moffat_beta,
-        )
-        return ScenePSF.of(varying)
+        return scene_psf if varying is psf else ScenePSF.of(varying)
     if stamps and isinstance(psf, EffectivePSF):
         refit = refit_on_stamps(
             NoisyImage(frame.image - sky - stars_model, var, frame.zero_w),

@@ -377,6 +377,7 @@ def refit_field_on_stamps(
         new = refit_shape(cut, resid.image.shape, psf)
         if not 0.7 < new.fwhm / psf.fwhm < 1.4 or not 0.55 < new.fwhm < 45:
             raise ValueError(f"refitted FWHM {new.fwhm:.2f} px is implausible")
+        log.debug("varying PSF refitted on %d stamps: beta %.4f", new.n_stars, new.moffat_beta)
         return new
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.info("PSF not refitted: %s", exc)
