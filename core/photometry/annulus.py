@@ -170,6 +170,18 @@ class FramePixels:
             self._made["valid"] = ~self.bad
         return self._made["valid"]
 
+    @property
+    def bad_blocks(self) -> np.ndarray:
+        """Whether each 8x8 block of pixels holds a bad one (bool, ``ceil(shape / 8)``).
+
+        Block ``(i, j)`` covers rows ``8i .. 8i + 7`` and columns ``8j .. 8j + 7``.
+        A box test over these blocks reads 64 times fewer values than over
+        ``bad`` (aperture areas test each star's box at every radius).
+        """
+        if "bad_blocks" not in self._made:
+            self._made["bad_blocks"] = _any_in_blocks(self.bad)
+        return self._made["bad_blocks"]
+
     def at_or_above(self, level: float) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the good pixels at or above ``level`` (e.g. saturated)."""
         key = ("at_or_above", float(level))
@@ -192,6 +204,20 @@ class FramePixels:
         rows, cols = np.nonzero(self.source >= low)
         exact = self.clean[rows, cols] >= level
         return rows[exact], cols[exact]
+
+
+def _any_in_blocks(bad: np.ndarray) -> np.ndarray:
+    """``bad`` OR-reduced over 8x8 blocks (the edge blocks cover what is left)."""
+    ny, nx = bad.shape
+    if ny % 8 == 0 and nx % 8 == 0 and bad.dtype == bool and bad.flags.c_contiguous:
+        # A row's 8 bools (0 or 1 bytes) read as one uint64: the 8 columns are
+        # OR-ed for free, and the rows reduce over a 64th of the frame's bytes
+        # (a reshape-and-any over the bools was ~30 times slower).
+        words = bad.view(np.uint64).reshape(ny // 8, 8, nx // 8)
+        return np.bitwise_or.reduce(words, axis=1) != 0
+    padded = np.pad(bad.astype(bool), ((0, -ny % 8), (0, -nx % 8)))
+    blocks = padded.reshape(padded.shape[0] // 8, 8, padded.shape[1] // 8, 8)
+    return np.any(blocks, axis=(1, 3))
 
 
 class SkyMemo:

@@ -271,10 +271,12 @@ def _aperture_areas(pixels: FramePixels, pos: np.ndarray, radius: float) -> np.n
     every aperture's overlaps was ~1.2 ms a call for ~370 stars, the box test
     a few tenths of that. A pixel that meets the circle has its centre within
     ``r + 0.5`` of the position on each axis, hence within ``ceil(r + 1)`` of
-    its nearest pixel.
+    its nearest pixel. The box is tested over the frame's 8x8 blocks
+    (:attr:`FramePixels.bad_blocks`): a box that meets a block with a bad
+    pixel is summed exactly, which gives pi r^2 again where the bad pixel
+    lies outside the box, so only the cost depends on the blocks.
     """
-    bad = pixels.bad
-    ny, nx = bad.shape
+    ny, nx = pixels.bad.shape
     half = int(np.ceil(radius + 1.0))
     area = np.full(len(pos), np.pi * radius**2)
     with np.errstate(invalid="ignore"):
@@ -283,11 +285,15 @@ def _aperture_areas(pixels: FramePixels, pos: np.ndarray, radius: float) -> np.n
     exact = ~inside
     at = np.flatnonzero(inside)
     if at.size:
-        off = np.arange(-half, half + 1)
-        rows = cy[at].astype(np.intp)[:, None] + off
-        cols = cx[at].astype(np.intp)[:, None] + off
-        flat = (rows[:, :, None] * nx + cols[:, None, :]).reshape(at.size, -1)
-        exact[at[np.take(bad.ravel(), flat).any(axis=1)]] = True
+        blocks = pixels.bad_blocks
+        y, x = cy[at].astype(np.intp), cx[at].astype(np.intp)
+        # Every box spans the same number of blocks or one fewer: the last
+        # block is repeated where it is one fewer (the same value, no branch).
+        step = np.arange((2 * half) // 8 + 2)
+        rows = np.minimum((y - half)[:, None] // 8 + step, (y + half)[:, None] // 8)
+        cols = np.minimum((x - half)[:, None] // 8 + step, (x + half)[:, None] // 8)
+        flat = (rows[:, :, None] * blocks.shape[1] + cols[:, None, :]).reshape(at.size, -1)
+        exact[at[np.take(blocks.ravel(), flat).any(axis=1)]] = True
     if exact.any():
         area[exact] = circle_sums(pixels.valid, pos[exact], radius)
     return area

@@ -222,16 +222,22 @@ def test_flags_for_edge_mask_saturation_and_neighbours():
     assert flags["clean"] == 0
 
 
-def test_aperture_areas_are_the_exact_overlaps_of_the_good_pixels():
+@pytest.mark.parametrize("shape", [(200, 300), (200, 304)])
+def test_aperture_areas_are_the_exact_overlaps_of_the_good_pixels(shape):
+    # 200 x 304 has whole 8x8 blocks (their fast path), 200 x 300 does not.
     rng = np.random.default_rng(5)
-    shape = (200, 300)
     bad = rng.random(shape) < 2e-3  # ~120 scattered bad pixels
     bad[:, 150] = True  # and a bad column
     pixels = FramePixels.of(np.zeros(shape), bad)
+    # Each 8x8 block says whether it holds a bad pixel, edge blocks included.
+    blocks = pixels.bad_blocks
+    assert blocks.shape == (-(-shape[0] // 8), -(-shape[1] // 8))
+    for (i, j), value in np.ndenumerate(blocks):
+        assert value == bad[8 * i : 8 * i + 8, 8 * j : 8 * j + 8].any()
     # Anywhere, edges and off the frame included, and a missing position.
-    pos = np.c_[rng.uniform(-8, 308, 3000), rng.uniform(-8, 208, 3000)]
+    pos = np.c_[rng.uniform(-8, shape[1] + 8, 3000), rng.uniform(-8, 208, 3000)]
     pos[0] = np.nan
-    for radius in (1.3, 4.0, 7.55):
+    for radius in (1.3, 4.0, 7.55, 15.5):
         exact = circle_sums_radii(pixels.valid, pos, np.array([radius]))[:, 0]
         got = _aperture_areas(pixels, pos, radius)
         assert np.isnan(got[0]) and np.array_equal(np.isnan(got), np.isnan(exact))
