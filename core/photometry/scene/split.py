@@ -185,9 +185,13 @@ def _window(
     cols = (mid + d[None, :] - (xi - xi0)[:, None])[:, None, :]
     if not isinstance(tables, FieldTables):
         # One gather of the window's pixels from the (16, 16, S, S) table:
-        # the whole 19 x 19 stamps are not needed.
+        # the whole 19 x 19 stamps are not needed. Flat indices: numpy's
+        # four broadcast index arrays took 1.7x as long (0.12 -> 0.07 s a
+        # case B frame, 244 calls; the same values).
         table = getattr(tables[TABLE], kind)
-        return table[my[:, None, None], mx[:, None, None], rows, cols].astype(np.float64)
+        _, nx, s0, s1 = table.shape
+        flat = ((my * nx + mx) * s0)[:, None, None] + rows
+        return np.take(table, flat * s1 + cols).astype(np.float64)
     big = gather(tables, TABLE, kind, my, mx, sx, sy)
     return big[np.arange(len(sx))[:, None, None], rows, cols].astype(np.float64)
 
