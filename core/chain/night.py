@@ -187,6 +187,30 @@ def _same_place(a: tuple[float, float] | None, b: tuple[float, float] | None) ->
     return abs(a[0] - b[0]) < 1e-3 and abs(a[1] - b[1]) < 1e-3
 
 
+def _unknown_band_notes(lights, report_of, names, params, light_curve) -> list[str]:
+    """The notes on lights whose filter names no band, saying the light curve's true scale.
+
+    The run may have measured the curve against comparison stars after all;
+    the note then says so instead of calling the curve instrumental.
+    """
+    from ..zeropoint.bands import INSTRUMENTAL_CURVE, unknown_band_notes
+
+    done = INSTRUMENTAL_CURVE
+    if light_curve is not None and "comparison_stars" in light_curve.meta:
+        n = len(light_curve.meta["comparison_stars"])
+        done = (
+            "photometry and the light curve (differential magnitudes against "
+            f"{n} comparison stars of the night, below)"
+        )
+    uncalibrated = [f for f in lights if not report_of(f).facts.get("calibrated", False)]
+    lines = unknown_band_notes(
+        [(names.file(f.path), f.filter) for f in uncalibrated], params.zeropoint.clear_band, done
+    )
+    for line in lines:
+        log.warning("%s", line)
+    return lines
+
+
 @contextlib.contextmanager
 def _threads_like(executor: Executor | None) -> Iterator[Executor | None]:
     """A thread pool as wide as ``executor`` (itself when it is one) for the masters.
@@ -515,15 +539,8 @@ def run_night(
     if line := weak_note(weak, len(lights)):
         log.warning("%s", line)
         notes.append(line)
-    if params.zeropoint.band == "auto":
-        from ..zeropoint.bands import unknown_band_notes
-
-        uncalibrated = [f for f in lights if not report_of(f).facts.get("calibrated", False)]
-        for line in unknown_band_notes(
-            [(names.file(f.path), f.filter) for f in uncalibrated], params.zeropoint.clear_band
-        ):
-            log.warning("%s", line)
-            notes.append(line)
+    # The unknown-band note goes here, once the light curve's scale is known.
+    band_at = len(notes)
 
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None
@@ -555,6 +572,8 @@ def run_night(
         entry = dict(getattr(target, "project_entry", {}))
         project.targets = [{**entry, "name": target_name, "light_curve": LIGHT_CURVE_FILE}]
         project.record_result("lightcurve", [folder / LIGHT_CURVE_FILE], points=good)
+    if params.zeropoint.band == "auto":
+        notes[band_at:band_at] = _unknown_band_notes(lights, report_of, names, params, light_curve)
     registration, order = registered()
     if registration is not None:
         notes.insert(registration_note, f"registration: {registration.summary()}")

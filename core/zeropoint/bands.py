@@ -110,8 +110,14 @@ def band_for_filter(filter_name: str | None, clear_band: str = "R") -> tuple[str
     )
 
 
+#: What a night without zero points still measured, when its light curve is instrumental.
+INSTRUMENTAL_CURVE = "photometry and the light curve (uncalibrated, instrumental magnitudes)"
+
+
 def unknown_band_notes(
-    named_filters: Sequence[tuple[str, str | None]], clear_band: str = "R"
+    named_filters: Sequence[tuple[str, str | None]],
+    clear_band: str = "R",
+    done: str = INSTRUMENTAL_CURVE,
 ) -> list[str]:
     """What to tell the user about lights whose FILTER names no known band.
 
@@ -121,6 +127,10 @@ def unknown_band_notes(
         Each light's file name and FILTER value.
     clear_band : str
         The band clear and unfiltered frames are calibrated to.
+    done : str
+        What was measured all the same, and on which scale: the light curve
+        is instrumental unless the run measured it against comparison stars,
+        and the note must say the same as the light curve's own.
 
     Returns
     -------
@@ -144,7 +154,7 @@ def unknown_band_notes(
             "have no zero points; choose the catalog band they are calibrated to with "
             "fluxion run --band BAND, or the Zero point step's Band in the window (known: "
             f"{' '.join(BANDS[1:])}; R for an unfiltered camera). Calibration, astrometry, "
-            "photometry and the light curve (uncalibrated, instrumental magnitudes) are done"
+            f"{done} are done"
         )
     return lines
 

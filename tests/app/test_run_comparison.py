@@ -68,9 +68,14 @@ def test_an_uncalibrated_night_is_measured_against_comparison_stars(slot_night, 
     said = capsys.readouterr().out
     line = next(x for x in said.splitlines() if x.startswith("light curve: against "))
     assert "because only 0 of the 16 lights that measured the target have a zero point" in line
+    # The filter's note tells the same story as the curve's: differential, not instrumental.
+    band = next(x for x in said.splitlines() if x.startswith("zero points: filter 'Filter 2'"))
+    assert said.index(band) < said.index(line)
+    assert "instrumental" not in band and "uncalibrated" not in band
     lc = Table.read(project / "lightcurve.ecsv")
     n_comp = len(lc.meta["comparison_stars"])
     assert n_comp >= 3 and np.all(np.asarray(lc["n_comparison"]) == n_comp)
+    assert f"light curve (differential magnitudes against {n_comp} comparison stars" in band
     assert lc.meta["comparison_reason"].startswith("only 0 of the 16 lights")
 
     truth = _truth(slot_night)
@@ -89,6 +94,8 @@ def test_an_uncalibrated_night_is_measured_against_comparison_stars(slot_night, 
     assert main([*run_args(slot_night, project), "--comparison", "off"]) == 1
     said = capsys.readouterr().out
     assert "light curve: against " not in said
+    band = next(x for x in said.splitlines() if x.startswith("zero points: filter 'Filter 2'"))
+    assert "the light curve (uncalibrated, instrumental magnitudes) are done" in band
     raw = Table.read(project / "lightcurve.ecsv")
     assert "comparison_stars" not in raw.meta
     raw_resid = np.asarray(raw["mag"], float) - truth
