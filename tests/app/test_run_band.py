@@ -61,10 +61,11 @@ def test_the_band_given_calibrates_as_the_filter_named(nights, tmp_path, capsys)
     line = next(x for x in said.splitlines() if x.startswith("zero points: "))
     assert f"filter '{SLOT}' of 4 lights (light_0001.fits" in line
     assert "--band BAND" in line and "Zero point step's Band" in line
-    assert "light curve (uncalibrated" in line
     bare = Table.read(tmp_path / "p/frames.ecsv")
     assert not np.any(np.isfinite(np.asarray(bare["zero_point"], float)))
-    assert (tmp_path / "p/lightcurve.ecsv").exists()
+    # The curve was measured against comparison stars, and the note says so.
+    n_comp = len(Table.read(tmp_path / "p/lightcurve.ecsv").meta["comparison_stars"])
+    assert f"light curve (differential magnitudes against {n_comp} comparison stars" in line
 
     # With --band V: the named night's zero points, redone alone.
     assert main(run_args(slot, tmp_path / "p", "--band", "V")) == 0
