@@ -82,11 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--telescope-aperture",
         type=float,
-        default=0.0,
+        default=None,
         metavar="MM",
         help="the telescope's aperture diameter in mm, for the scintillation in every "
         "star's error where the headers give none (APTDIA); 0: only the headers' (without "
-        "one, scintillation is left out and the light curve says so)",
+        "one, scintillation is left out and the light curve says so). Kept in the project, "
+        "so later runs use it; a changed value redoes only the zero points",
     )
     add_site_arguments(p, kept="kept in the project (its 'site'), so later runs use it")
     p.add_argument(
@@ -328,6 +329,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise CommandError("--aavso needs the star's AAVSO name: --object")
     args.observing_site = observing_site(args)
     _check_band(args.band)
+    if args.telescope_aperture is not None and not args.telescope_aperture >= 0:
+        raise CommandError("--telescope-aperture must be a diameter in mm (> 0), or 0")
     check_folder(args.project)
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
@@ -347,7 +350,6 @@ def _check_band(band: str | None) -> None:
 
 def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     from fluxion.core.chain.night import FRAMES_FILE, run_night
-    from fluxion.core.io.frames import with_telescope_aperture
     from fluxion.core.io.sequence import scan
     from fluxion.core.project.document import Project, ProjectError, is_project
     from fluxion.core.runtime.failures import failure_message
@@ -363,9 +365,6 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         raise CommandError(f"no usable light frame among {len(frames)} files")
     _print_unusable(frames)
     frames = _pointed_at_target(args, frames)
-    if args.telescope_aperture < 0:
-        raise CommandError("--telescope-aperture must be a diameter in mm (> 0), or 0")
-    frames = [with_telescope_aperture(f, args.telescope_aperture) for f in frames]
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     if catalog is None:
@@ -382,6 +381,9 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         params = night_params(args, project, solve_fields)
         if args.observing_site is not None:
             project.site = args.observing_site
+        if args.telescope_aperture is not None:
+            # The run fills it into the lights whose headers give none (run_night).
+            project.telescope_aperture_mm = args.telescope_aperture or None
         project.save(args.project)
     except (ProjectError, ValueError, TypeError) as exc:
         raise CommandError(str(exc)) from exc

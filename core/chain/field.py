@@ -310,10 +310,9 @@ def project_catalog(project) -> tuple[Table | None, str]:
 
 def project_lights(project, state: StepState | None = None) -> list[FrameInfo]:
     """The usable lights of a project's inputs (their headers read again, the project's site
-    filling theirs where they give none)."""
+    and telescope aperture filling theirs where they give none)."""
     from ..io.sequence import scan
-    from ..io.site import with_site
+    from .project_facts import with_project_facts
 
     frames = scan(project.inputs, state=state)
-    site = getattr(project, "site", None)
-    return [with_site(f, site) for f in frames if f.type == "light" and f.usable]
+    return with_project_facts([f for f in frames if f.type == "light" and f.usable], project)

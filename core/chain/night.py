@@ -38,7 +38,7 @@ from ..io.atomic import durable_batch
 from ..io.fitsio import atomic_write_ecsv
 from ..io.frames import FrameInfo
 from ..io.names import FrameNames
-from ..io.site import site_note, with_sites
+from ..io.site import site_note
 from ..photometry import PhotometryParams
 from ..project.document import Project
 from ..project.products import ProductStore
@@ -61,6 +61,7 @@ from .calibrate import (
     prepare_masters,
 )
 from .lightcurve import light_curve_from_magnitudes
+from .project_facts import with_project_facts
 from .register import add_registration, place_through_registration
 from .weak_zeropoint import weak_note
 from .worker import (
@@ -351,8 +352,9 @@ def run_night(
     for step, p in params.by_step().items():
         project.set_step_params(step, p)
     project.save()
-    # The project's site where the headers give none: every step sees the same one.
-    lights = with_sites([f for f in frames if f.type == "light" and f.usable], project.site)
+    # The project's site and telescope aperture where the headers give none: every step
+    # sees the same ones.
+    lights = with_project_facts([f for f in frames if f.type == "light" and f.usable], project)
     reports = {names.file(f.path): FrameReport(names.file(f.path)) for f in lights}
 
     def report_of(f: FrameInfo) -> FrameReport:

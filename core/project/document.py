@@ -61,6 +61,11 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+def _positive(value: Any) -> float | None:
+    """A stored positive number (the schema has checked it), or None when absent."""
+    return None if value is None else float(value)
+
+
 def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     """Bring a project document to :data:`SCHEMA_VERSION` through :data:`MIGRATIONS`."""
     version = doc.get("schema_version")
@@ -132,6 +137,9 @@ class Project:
     display: dict[str, Any] = field(default_factory=dict)
     site: ObservingSite | None = None
     """The observing site for frames whose headers give none (theirs win)."""
+    telescope_aperture_mm: float | None = None
+    """The telescope's aperture diameter (mm) for lights whose headers give none (theirs win):
+    the scintillation in every star's error."""
     created: str = field(default_factory=_now)
     modified: str = ""
     # The document as last read or written (without its time), to save only changes.
@@ -191,6 +199,7 @@ class Project:
                 results=results,
                 display=dict(doc.get("display", {})),
                 site=None if doc.get("site") is None else ObservingSite.from_dict(doc["site"]),
+                telescope_aperture_mm=_positive(doc.get("telescope_aperture_mm")),
                 created=str(doc.get("created", "")),
                 modified=str(doc.get("modified", "")),
             )
@@ -218,6 +227,8 @@ class Project:
         }
         if self.site is not None:  # absent, not null: a project without one reads as before
             doc["site"] = self.site.to_dict()
+        if self.telescope_aperture_mm is not None:
+            doc["telescope_aperture_mm"] = self.telescope_aperture_mm
         return doc
 
     def save(self, folder: str | os.PathLike[str] | None = None) -> Path:

@@ -101,6 +101,11 @@ def check_document(doc: Any) -> None:
     if doc.get("site") is not None:
         # The numbers' ranges are ObservingSite's to check, when the project is read.
         _type(doc, "site", dict, "an object with longitude, latitude and height")
+    aperture = doc.get("telescope_aperture_mm")
+    if aperture is not None and (
+        isinstance(aperture, bool) or not isinstance(aperture, int | float) or not aperture > 0
+    ):
+        raise _Bad(f"telescope_aperture_mm must be a diameter in mm (> 0), not {aperture!r}")
     for key in ("inputs", "targets"):
         _type(doc, key, list, "a list")
     for i, p in enumerate(doc.get("inputs", [])):
