@@ -107,15 +107,23 @@ def near_pixels(x, y, pixels: np.ndarray, radius: float) -> np.ndarray:
     return tree.query_ball_point(np.c_[x, y], radius, return_length=True) > 0
 
 
-def core_sums(images, x, y, half: int = 2):
-    """Sum of each image over the (2*half+1)^2 pixels around each star."""
+def core_sums(images, x, y, half: int = 2, squared: bool = False):
+    """Sum of each image over the (2*half+1)^2 pixels around each star.
+
+    ``squared``: the first image's values are squared first (on the core's
+    pixels only: a chi image squared over the whole frame took a pass of
+    its own).
+    """
     ny, nx = images[0].shape
     xi = np.clip(np.round(x).astype(int), 0, nx - 1)
     yi = np.clip(np.round(y).astype(int), 0, ny - 1)
     d = np.arange(-half, half + 1)
     r = np.clip(yi[:, None, None] + d[None, :, None], 0, ny - 1)
     c = np.clip(xi[:, None, None] + d[None, None, :], 0, nx - 1)
-    return [img[r, c].sum(axis=(1, 2)) for img in images]
+    cores = [img[r, c] for img in images]
+    if squared:
+        cores[0] = cores[0] * cores[0]
+    return [core.sum(axis=(1, 2)) for core in cores]
 
 
 def leftover_peaks(
@@ -296,9 +304,8 @@ def final_pass(
     own_fraction = np.full(n, np.nan)
     local_sky = np.full(n, np.nan)
     if n:
-        chi2_core, npix, model_core = core_sums(
-            [chi * chi, (~zero_w).astype(np.float64), stars_model], x, y
-        )
+        chi2_core, n_bad, model_core = core_sums([chi, zero_w, stars_model], x, y, squared=True)
+        npix = (2 * 2 + 1) ** 2 - n_bad
         rchi2 = chi2_core / np.maximum(npix, 1)
         own_fraction = np.clip(
             flux * core_fraction(tables, x, y) / np.maximum(model_core, 1e-9), 0, 1
