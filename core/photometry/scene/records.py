@@ -209,8 +209,11 @@ class SceneFrame:
         """Expected variance per pixel of a model (sky + stars) image."""
 
         def make() -> np.ndarray:
-            var = self.noise.variance(model)
-            return np.maximum(var, self.variance_floor, out=var)
+            # The noise model's max(model, 0) + RN^2 and the floor in one
+            # pass fewer: max(model + RN^2, max(floor, RN^2)) is the same.
+            rn2 = self.noise.read_noise**2
+            var = np.add(model, rn2, dtype=np.float64)
+            return np.maximum(var, max(self.variance_floor, rn2), out=var)
 
         return self._remember("variance", (model,), make)
 
