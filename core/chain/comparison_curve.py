@@ -28,10 +28,10 @@ from astropy.table import Table
 
 from ..io.frames import FrameInfo
 from ..lightcurve.comparison import ComparisonError
-from ..lightcurve.differential import differential_magnitudes
 from ..lightcurve.ensemble import choose_ensemble, stored_measurement
 from ..photometry.noise import MAG_PER_LN
 from ..project.products import ProductStore
+from .comparison_aperture import best_aperture
 
 __all__ = [
     "COMPARISON_CHOICES", "ZERO_POINT_NOISE_FLOOR", "ZERO_POINT_NOISE_RATIO",
@@ -110,6 +110,13 @@ def comparison_reason(
     return ""
 
 
+def _stored_radius(tables: Sequence[Table | None]) -> float | None:
+    """The photometry step's aperture radius (px) as its tables record it, or None."""
+    radii = [float(t.meta["aperture_radius"]) for t in tables
+             if t is not None and t.meta.get("aperture_radius") is not None]  # fmt: skip
+    return float(np.median(radii)) if radii else None
+
+
 def _meta_array(tables: Sequence[Table | None], key: str, default: float) -> np.ndarray:
     return np.array(
         [float(t.meta.get(key, default)) if t is not None else default for t in tables], float
@@ -169,15 +176,17 @@ def comparison_light_curve(
         log.warning("%s", note)
         return light_curve, [note]
     comp = list(chosen.choice.comparison)
-    usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
-    fc = np.where(usable, m.star_flux, np.nan)
-    diff = differential_magnitudes(m.target_flux, m.target_err, fc[:, comp], m.star_err[:, comp])
+    # The radius whose curve scatters least, as EXOTIC chooses it (the stored one included).
+    aperture = best_aperture(store, lights, m, comp, seeing, scint)
+    diff = aperture.curve
     out = light_curve.copy()
     out["mag"] = diff.mag
     out["mag_err"] = diff.mag_err
     # Relative to the ensemble: no calibration error common to the night.
     out["mag_err_sys"] = np.zeros(len(out))
-    out["flux_err"] = m.target_err
+    if aperture.radius is not None:
+        out["flux"] = aperture.measurement.target_flux
+    out["flux_err"] = aperture.measurement.target_err
     out["n_comparison"] = diff.n_comparison
     out["comp_flux"] = diff.ensemble_flux
     out["fwhm"], out["sky"] = fwhm, sky
@@ -189,11 +198,18 @@ def comparison_light_curve(
     out.meta["magnitude_scale"] = "differential: 0 is the comparison ensemble's brightness"
     out.meta["comparison_reason"] = reason
     out.meta["comparison_explanation"] = list(chosen.explanation)
+    stored_radius = _stored_radius(tables)
+    said_aperture = aperture.note(stored_radius)
+    out.meta["aperture_choice"] = said_aperture
+    out.meta["apertures_tried"] = [[r, float(s)] for r, s in aperture.tried]
+    if aperture.radius is not None:
+        out.meta["aperture_radius"] = aperture.radius
     if bool(np.any(scint > 0)):
         out.meta["errors"] = "photometric (photons, sky, read noise, sampling) and scintillation"
     notes = [
         f"light curve: against {len(comp)} comparison stars of the night (differential "
         f"magnitudes), because {reason}; {chosen.explanation[-1]}",
+        f"light curve: {said_aperture}",
         *(f"light curve: {line}" for line in chosen.explanation[:-1]),
     ]
     for line in notes:

@@ -131,8 +131,9 @@ def stored_measurement(
     Returns
     -------
     Measurement, ndarray
-        The measurement (stars are the reference light's, brightest first) and
-        each star's (x, y) in that light.
+        The measurement (stars are the reference light's, brightest first;
+        ``star_xy`` where each light measured them, NaN where it did not) and
+        each star's (x, y) in the reference light.
 
     Raises
     ------
@@ -167,6 +168,8 @@ def stored_measurement(
     flux = np.full((n, k), np.nan)
     err = np.full((n, k), np.nan)
     flags = np.zeros((n, k), dtype=np.int64)
+    # Each star where each light measured it: the field drifts, and a remeasure follows it.
+    xy = np.full((n, k, 2), np.nan)
     radius = 2 * np.sin(np.radians(match_arcsec / 3600.0) / 2)  # chord on the unit sphere
     for i, t in enumerate(tables):
         if t is None or "ra" not in t.colnames or len(t) == 0:
@@ -182,6 +185,9 @@ def stored_measurement(
         err[i, found] = np.asarray(t["flux_err"], float)[src]
         if "flags" in t.colnames:
             flags[i, found] = np.asarray(t["flags"], np.int64)[src]
+        if "x" in t.colnames and "y" in t.colnames:
+            xy[i, found] = np.column_stack([np.asarray(t["x"], float)[src],
+                                            np.asarray(t["y"], float)[src]])  # fmt: skip
     target_flux = np.asarray(target["flux"], float)
     target_err = np.asarray(target["flux_err"], float)
     if common_err is not None:
@@ -197,16 +203,16 @@ def stored_measurement(
         target_flux=target_flux,
         target_err=target_err,
         target_flags=np.asarray(target["flags"], np.int64),
-        star_xy=np.column_stack(
-            [np.asarray(ref["x"], float)[rows], np.asarray(ref["y"], float)[rows]]
-        )[None, :, :].repeat(n, axis=0),
+        star_xy=xy,
         star_flux=flux,
         star_err=err,
         star_flags=flags,
         target_sky=None if sky is None else np.asarray(sky, float),
         fwhm=None if fwhm is None else np.asarray(fwhm, float),
     )
-    return m, m.star_xy[0]
+    return m, np.column_stack(
+        [np.asarray(ref["x"], float)[rows], np.asarray(ref["y"], float)[rows]]
+    )
 
 
 def _relative(m: Measurement, comp: Sequence[int]) -> np.ndarray:

@@ -73,6 +73,9 @@ def test_an_uncalibrated_night_is_measured_against_comparison_stars(slot_night, 
     assert said.index(band) < said.index(line)
     assert "instrumental" not in band and "uncalibrated" not in band
     lc = Table.read(project / "lightcurve.ecsv")
+    # The eclipse, not the noise, makes the scatter: no radius is better by more than chance.
+    assert lc.meta["aperture_choice"].startswith("aperture: the photometry step's 5.0 px")
+    assert len(lc.meta["apertures_tried"]) == 7 and "aperture_radius" not in lc.meta
     n_comp = len(lc.meta["comparison_stars"])
     assert n_comp >= 3 and np.all(np.asarray(lc["n_comparison"]) == n_comp)
     assert f"light curve (differential magnitudes against {n_comp} comparison stars" in band
