@@ -146,6 +146,11 @@ def best_aperture(
             electrons, target_xy, star_xy, params, noise=NoiseModel(read_noise=read),
             scintillation=np.asarray(scintillation, float),
         )  # fmt: skip
+        if not np.all((m.star_flags == 0) & np.isfinite(m.star_flux)):
+            # A star flagged at this radius (an edge, a bad pixel, saturation): the ensemble
+            # was chosen unflagged in every light, so this radius is not tried.
+            tried.append((params.aperture_radius, float("nan")))
+            continue
         curve, scatter = differential(m, ones)
         tried.append((params.aperture_radius, scatter))
         if np.isfinite(scatter) and scatter < lowest:
