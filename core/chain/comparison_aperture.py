@@ -27,7 +27,7 @@ import numpy as np
 
 from ..io.frames import FrameInfo
 from ..lightcurve.differential import Differential, differential_magnitudes
-from ..lightcurve.run import LightCurveParams, Measurement, measure_frames
+from ..lightcurve.run import LightCurveParams, Measurement, measure_frames_each
 from ..photometry.noise import NoiseModel
 from ..project.products import ProductStore
 from ..transit.photometry import RADII_FWHM, point_scatter
@@ -131,21 +131,25 @@ def best_aperture(
     read = float(np.nanmedian([f.read_noise or 0.0 for f in lights]))
 
     def electrons(i: int) -> np.ndarray:
-        # Read again for every radius: a night's lights need not fit in memory at once.
         return np.asarray(frame_image(store, lights[i]).data, np.float32) * gains[i]
 
     outer = max(RADII_FWHM) * seeing
-    ones = list(range(len(comp)))
-    for rf in RADII_FWHM:
-        params = LightCurveParams(
+    every = [
+        LightCurveParams(
             aperture_radius=float(rf * seeing),
             annulus_inner=outer + 1.5 * seeing,
             annulus_outer=outer + 4.0 * seeing,
         )
-        m = measure_frames(
-            electrons, target_xy, star_xy, params, noise=NoiseModel(read_noise=read),
-            scintillation=np.asarray(scintillation, float),
-        )  # fmt: skip
+        for rf in RADII_FWHM
+    ]
+    # Every radius from one read of each light: a night's lights need not fit in memory
+    # at once, and a light is not read again for each radius.
+    measured = measure_frames_each(
+        electrons, target_xy, star_xy, every, noise=NoiseModel(read_noise=read),
+        scintillation=np.asarray(scintillation, float),
+    )  # fmt: skip
+    ones = list(range(len(comp)))
+    for params, m in zip(every, measured, strict=True):
         if not np.all((m.star_flags == 0) & np.isfinite(m.star_flux)):
             # A star flagged at this radius (an edge, a bad pixel, saturation): the ensemble
             # was chosen unflagged in every light, so this radius is not tried.

@@ -45,6 +45,7 @@ __all__ = [
     "LightCurveParams",
     "Measurement",
     "measure_frames",
+    "measure_frames_each",
     "assemble_light_curve",
     "write_light_curve",
 ]
@@ -159,19 +160,42 @@ def measure_frames(
     -------
     Measurement
     """
-    p = params or LightCurveParams()
+    return measure_frames_each(
+        load_image, target_xy, star_xy, [params or LightCurveParams()], noise=noise,
+        neighbours_xy=neighbours_xy, state=state, executor=executor, scintillation=scintillation,
+    )[0]  # fmt: skip
+
+
+def measure_frames_each(
+    load_image: ImageLoader,
+    target_xy: np.ndarray,
+    star_xy: np.ndarray,
+    params: Sequence[LightCurveParams],
+    *,
+    noise: NoiseModel | None = None,
+    neighbours_xy: Sequence[np.ndarray] | None = None,
+    state: StepState | None = None,
+    executor: Executor | None = None,
+    scintillation: np.ndarray | None = None,
+) -> list[Measurement]:
+    """:func:`measure_frames` with each of ``params`` (apertures, annuli), each frame read once.
+
+    A search over apertures (EXOTIC's, the comparison curve's) measures the
+    same stars at several radii: reading every light once for all of them,
+    not once a radius, keeps a night's files opened once in a run. The
+    measurements are those :func:`measure_frames` gives with each ``params``.
+    """
     target_xy = np.asarray(target_xy, dtype=float).reshape(-1, 2)
     star_xy = np.asarray(star_xy, dtype=float)
     n_frames = len(target_xy)
     if star_xy.ndim != 3 or star_xy.shape[0] != n_frames:
         raise ValueError(f"star positions {star_xy.shape} do not match {n_frames} frames")
-    annulus = (p.annulus_inner, p.annulus_outer)
     scint = np.zeros(n_frames) if scintillation is None else np.asarray(scintillation, float)
     if scint.shape != (n_frames,):
         raise ValueError(f"scintillation {scint.shape} does not match {n_frames} frames")
 
-    def one(i: int) -> tuple[Table, Table, float, float]:
-        image = load_image(i)
+    def measured(image: np.ndarray, i: int, p: LightCurveParams) -> _Measured:
+        annulus = (p.annulus_inner, p.annulus_outer)
         stars = star_xy[i]
         known = np.all(np.isfinite(stars), axis=1)
         others = stars[known]
@@ -214,8 +238,12 @@ def measure_frames(
             tgt["flags"][0] |= PhotometryFlag.FIT_FAILED
         return tgt, st, fwhm, spill
 
+    def one(i: int) -> list[_Measured]:
+        image = load_image(i)
+        return [measured(image, i, p) for p in params]
+
     tick = state.counter(n_frames, "photometry") if state is not None else None
-    results: list[tuple[Table, Table, float, float]] = []
+    results: list[list[_Measured]] = []
     if executor is None:
         for i in range(n_frames):
             results.append(one(i))
@@ -227,6 +255,17 @@ def measure_frames(
             results.append(fut.result())
             if tick:
                 tick()
+    return [_measurement(target_xy, star_xy, [r[k] for r in results]) for k in range(len(params))]
+
+
+# One frame's photometry: the target's row, the stars' rows, the FWHM, the contamination.
+_Measured = tuple[Table, Table, float, float]
+
+
+def _measurement(
+    target_xy: np.ndarray, star_xy: np.ndarray, results: list[_Measured]
+) -> Measurement:
+    """The frames' rows as one :class:`Measurement`."""
     return Measurement(
         target_xy=target_xy,
         target_flux=np.array([r[0]["flux"][0] for r in results], dtype=float),

@@ -35,6 +35,7 @@ from fluxion.core.io.sequence import scan
 from fluxion.core.project.document import Project
 from fluxion.core.project.products import ProductStore
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
+from fluxion.core.transit.photometry import RADII_FWHM
 
 CONFIG = NightConfig(n_frames=3, shape=(288, 288), n_bias=2, n_dark=2, n_flat=2, seed=21)
 # Fluxion's readers that take a path and open it.
@@ -117,7 +118,7 @@ def opens(monkeypatch) -> Opens:
     return counts
 
 
-def _run(night: Path, folder: Path, opens: Opens, executor=None, target=None):
+def _run(night: Path, folder: Path, opens: Opens, executor=None, target=None, **options):
     frames = scan(night)
     first = Table.read(night / "truth/light_0001.ecsv")
     star = first[first["kind"] == "eclipsing"][0]
@@ -136,6 +137,7 @@ def _run(night: Path, folder: Path, opens: Opens, executor=None, target=None):
     try:
         run = run_night(
             project, frames, params, catalog=catalog, target=target, executor=executor,
+            **options,
         )  # fmt: skip
     finally:
         opens.on = False
@@ -259,3 +261,19 @@ def test_a_bias_from_the_scan_trims_as_from_its_header(tmp_path, opens):
     assert a.shape == (ny, nx)
     np.testing.assert_array_equal(a.data, b.data)
     np.testing.assert_allclose(np.median(a.data), 20.0, atol=1.0)
+
+
+def test_the_comparison_curve_reads_each_calibrated_light_once_for_all_its_apertures(
+    night, tmp_path, opens
+):
+    # The ensemble is chosen on the night's stored photometry, so its apertures need the
+    # pixels again after the last light: one more read of each calibrated light, whatever
+    # the number of radii tried.
+    frames, run = _run(night, tmp_path / "p", opens, comparison="on")
+    meta = run.light_curve.meta
+    assert meta["comparison_stars"], meta
+    assert len(meta["apertures_tried"]) == len(RADII_FWHM) + 1
+    files = _files_of_lights(night, tmp_path / "p", frames)
+    raw, products = files[: CONFIG.n_frames], files[CONFIG.n_frames :]
+    assert [opens.astropy[p] for p in raw] == [1] * CONFIG.n_frames
+    assert [opens.astropy[p] for p in products] == [1] * CONFIG.n_frames
