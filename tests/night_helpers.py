@@ -71,3 +71,16 @@ def run_args(night: Path, project: Path, *extra: str) -> list[str]:
         "--catalog", str(night / "truth/reference_catalog.ecsv"),
         "--workers", "1", "--aperture", "5", "--no-cosmic-rays", "--no-report", *extra,
     ]  # fmt: skip
+
+
+def step_counts(printed: str) -> dict[str, tuple[int, int]]:
+    """Step -> (done, current), from the summary lines ``fluxion run`` prints.
+
+    ("zeropoint    4 done,    0 current": 4 frames computed, 0 kept as they were.)
+    """
+    out = {}
+    for line in printed.splitlines():
+        words = line.split()
+        if len(words) == 5 and words[2] == "done," and words[4] == "current":
+            out[words[0]] = (int(words[1]), int(words[3]))
+    return out

@@ -11,7 +11,7 @@ stored photometry is measured again on the calibrated lights at
 :data:`~fluxion.core.transit.photometry.RADII_FWHM` times the night's FWHM
 (one sky annulus outside the largest, so that only the radius changes), and
 the radius whose differential curve has the smallest point-to-point scatter
-(:func:`~fluxion.core.transit.photometry.point_scatter`) wins. The stored
+(:func:`~fluxion.core.lightcurve.ensemble.point_scatter`) wins. The stored
 photometry's curve is kept unless a radius beats its scatter by more than the
 scatter's own uncertainty, 2/sqrt(2n) for n lights: on a night of 16 lights
 with a 0.7 mag eclipse the scatter is the eclipse's, and radii differ by
@@ -27,10 +27,11 @@ import numpy as np
 
 from ..io.frames import FrameInfo
 from ..lightcurve.differential import Differential, differential_magnitudes
+from ..lightcurve.ensemble import point_scatter
 from ..lightcurve.run import LightCurveParams, Measurement, measure_frames_each
 from ..photometry.noise import NoiseModel
 from ..project.products import ProductStore
-from ..transit.photometry import RADII_FWHM, point_scatter
+from ..transit.photometry import RADII_FWHM
 from .calibrate import frame_image
 
 __all__ = ["ApertureChoice", "best_aperture", "differential"]

@@ -40,7 +40,10 @@ from ..photometry.scintillation import add_scintillation
 from .comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
 from .run import Measurement
 
-__all__ = ["EnsembleCurve", "stored_measurement", "choose_ensemble", "point_scatter"]
+__all__ = [
+    "EnsembleCurve", "stored_measurement", "choose_ensemble", "point_scatter", "relative_flux",
+    "prune_ensemble",
+]  # fmt: skip
 
 #: Candidates further from the target's brightness than this (mag) are refused.
 MAX_DELTA_MAG = 3.0
@@ -215,13 +218,52 @@ def stored_measurement(
     )
 
 
-def _relative(m: Measurement, comp: Sequence[int]) -> np.ndarray:
+def relative_flux(m: Measurement, comp: Sequence[int]) -> np.ndarray:
+    """The target's flux over the sum of the stars ``comp``, a frame (NaN where one is missing)."""
     usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
     ens = np.where(usable[:, list(comp)], m.star_flux[:, list(comp)], np.nan)
     total = np.sum(ens, axis=1)
     # A frame that lost a member would jump: it is left out of the scatter.
     total[np.any(~np.isfinite(ens), axis=1)] = np.nan
     return m.target_flux / total
+
+
+def prune_ensemble(
+    m: Measurement, comp: Sequence[int]
+) -> tuple[list[int], float, list[tuple[int, float, float]]]:
+    """Drop comparison stars while the target's scatter falls by more than chance would.
+
+    The scatter of n points is itself uncertain by about 1/sqrt(2 n); a star
+    is dropped only when leaving it out lowers the scatter by twice that, so
+    the ensemble is not tuned to one night's noise (EXOTIC keeps the
+    comparison that gives the smallest scatter, whatever the margin).
+
+    Returns
+    -------
+    comp : list of int
+        The stars kept.
+    scatter : float
+        The target's point-to-point scatter against them.
+    dropped : list of (int, float, float)
+        Each star left out, with the scatter before and after.
+    """
+    comp = list(comp)
+    best = point_scatter(relative_flux(m, comp))
+    n = int(np.isfinite(relative_flux(m, comp)).sum())
+    needed = max(_MIN_GAIN, 2.0 / np.sqrt(2.0 * max(n, 1)))
+    dropped = []
+    while len(comp) > 1:
+        trials = [(point_scatter(relative_flux(m, [c for c in comp if c != k])), k) for k in comp]
+        trials = [(s, k) for s, k in trials if np.isfinite(s)]
+        if not trials:
+            break
+        s, k = min(trials)
+        if not s < best * (1 - needed):
+            break
+        dropped.append((k, best, s))
+        comp = [c for c in comp if c != k]
+        best = s
+    return comp, best, dropped
 
 
 def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) -> EnsembleCurve:
@@ -257,23 +299,7 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
     if choice.check is not None and len(comp) < MAX_ENSEMBLE:
         # Few candidates: the check star is worth more in the ensemble than as a control.
         comp.append(choice.check)
-    best = point_scatter(_relative(m, comp))
-    n = int(np.isfinite(_relative(m, comp)).sum())
-    # The scatter of n points is uncertain by about 1/sqrt(2 n): a star is dropped
-    # only when leaving it out gains twice that, so the ensemble is not tuned to noise.
-    needed = max(_MIN_GAIN, 2.0 / np.sqrt(2.0 * max(n, 1)))
-    dropped = []
-    while len(comp) > 1:
-        trials = [(point_scatter(_relative(m, [c for c in comp if c != k])), k) for k in comp]
-        trials = [(s, k) for s, k in trials if np.isfinite(s)]
-        if not trials:
-            break
-        s, k = min(trials)
-        if not s < best * (1 - needed):
-            break
-        dropped.append((k, best, s))
-        comp = [c for c in comp if c != k]
-        best = s
+    comp, best, dropped = prune_ensemble(m, comp)
     reasons: dict[str, int] = {}
     for why in choice.rejected.values():
         key = why.split(" (")[0]

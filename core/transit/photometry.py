@@ -35,6 +35,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from ..lightcurve.comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
+from ..lightcurve.ensemble import point_scatter, prune_ensemble, relative_flux
 from ..lightcurve.run import LightCurveParams, Measurement, assemble_light_curve, measure_frames
 from ..photometry.noise import NoiseModel
 from ..photometry.scintillation import Scintillation
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 #: Aperture radii tried, in units of the night's median FWHM.
 RADII_FWHM = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
-_MIN_GAIN = 0.01  # a star is dropped only when the scatter falls by more than 1 %
 _MARGIN_H = 0.25  # hours added on each side of the predicted transit
 
 
@@ -97,23 +97,6 @@ def out_of_transit(t: np.ndarray, eph: Ephemeris, duration_h: float | None = Non
     return np.abs(t - tc) > half
 
 
-def point_scatter(rel: np.ndarray) -> float:
-    """Point-to-point scatter of a relative flux series (rms of differences / sqrt 2, clipped)."""
-    r = np.asarray(rel, dtype=float)
-    r = r[np.isfinite(r)]
-    if r.size < 6:
-        return float("nan")
-    d = np.diff(r) / np.median(r)
-    keep = np.ones(d.size, bool)
-    for _ in range(3):
-        sd = float(np.std(d[keep]))
-        new = np.abs(d - np.median(d)) < 5 * sd
-        if new.sum() == keep.sum():
-            break
-        keep = new
-    return float(np.std(d[keep]) / np.sqrt(2.0))
-
-
 def oot_scatter(t: np.ndarray, rel: np.ndarray, oot: np.ndarray) -> float:
     """Scatter of relative flux out of transit about a quadratic in time (5-sigma clipped)."""
     ok = oot & np.isfinite(rel) & np.isfinite(t)
@@ -131,40 +114,6 @@ def oot_scatter(t: np.ndarray, rel: np.ndarray, oot: np.ndarray) -> float:
             break
         keep = new
     return float(np.std(r[keep]) / np.median(y[keep]))
-
-
-def _relative(m: Measurement, comp: Sequence[int]) -> np.ndarray:
-    usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
-    ens = np.where(usable[:, list(comp)], m.star_flux[:, list(comp)], np.nan)
-    total = np.sum(ens, axis=1)
-    # A frame that lost a member would jump: it is left out of the scatter.
-    total[np.any(~np.isfinite(ens), axis=1)] = np.nan
-    return m.target_flux / total
-
-
-def _prune(m: Measurement, comp: list[int]) -> tuple[list[int], float, list]:
-    """Drop comparison stars while the scatter falls by more than chance would.
-
-    The scatter of n points is itself uncertain by about 1/sqrt(2 n); a star
-    is dropped only when leaving it out lowers the scatter by twice that, so
-    the ensemble is not tuned to one night's noise.
-    """
-    best = point_scatter(_relative(m, comp))
-    n = int(np.isfinite(_relative(m, comp)).sum())
-    needed = max(_MIN_GAIN, 2.0 / np.sqrt(2.0 * max(n, 1)))
-    dropped = []
-    while len(comp) > 1:
-        trials = [(point_scatter(_relative(m, [c for c in comp if c != k])), k) for k in comp]
-        trials = [(s, k) for s, k in trials if np.isfinite(s)]
-        if not trials:
-            break
-        s, k = min(trials)
-        if not s < best * (1 - needed):
-            break
-        dropped.append((k, best, s))
-        comp = [c for c in comp if c != k]
-        best = s
-    return comp, best, dropped
 
 
 def _choose(m: Measurement, ref_xy: np.ndarray, radius: float) -> ComparisonChoice:
@@ -291,7 +240,7 @@ def transit_photometry(
             rows.append((radius, rf, np.nan, 0))
             continue
         comp = [c for c in choice.comparison] + ([choice.check] if choice.check is not None else [])
-        comp, scatter, dropped = _prune(m, comp)
+        comp, scatter, dropped = prune_ensemble(m, comp)
         rows.append((radius, rf, scatter, len(comp)))
         if np.isfinite(scatter) and (best is None or scatter < best[0]):
             best = (scatter, radius, rf, m, comp, choice, dropped)
@@ -308,7 +257,7 @@ def transit_photometry(
     why = [
         f"aperture {radius:.1f} px ({rf:g} FWHM) of {len(rows)} tried: the smallest "
         f"point-to-point scatter, {scatter * 1e3:.2f} ppt (out of transit, about a "
-        f"quadratic: {oot_scatter(t, _relative(m, comp), oot) * 1e3:.2f} ppt over "
+        f"quadratic: {oot_scatter(t, relative_flux(m, comp), oot) * 1e3:.2f} ppt over "
         f"{int(oot.sum())} frames)",
         f"{len(comp)} comparison star(s): {', '.join(str(c) for c in comp)}",
     ]

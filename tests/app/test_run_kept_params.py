@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import run_args
+from night_helpers import run_args, step_counts
 
 from fluxion.app.cli import main
 from fluxion.core.detection.params import DetectionParams
@@ -31,16 +31,6 @@ def night(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("night")
     simulate_night(folder, CONFIG)
     return folder
-
-
-def _counts(printed: str) -> dict[str, tuple[int, int]]:
-    """Step -> (done, current), from the run's summary lines."""
-    out = {}
-    for line in printed.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[2] == "done," and words[4] == "current":
-            out[words[0]] = (int(words[1]), int(words[3]))
-    return out
 
 
 def _without(args: list[str], *options: str) -> list[str]:
@@ -67,13 +57,13 @@ def test_the_windows_settings_survive_a_run_and_an_unchanged_run_redoes_nothing(
 
     # The same command again: every product current, nothing computed.
     assert main(args) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     assert set(counts) >= {"calibration", "detection", "astrometry", "photometry", "zeropoint"}
     assert all(done == 0 and current == N for done, current in counts.values()), counts
 
     # Options left out keep the project's values (5 px, no cosmic-ray search): still nothing.
     assert main(_without(args, "--aperture", "--no-cosmic-rays")) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     assert all(done == 0 for done, _ in counts.values()), counts
     kept = Project.load(project)
     assert kept.step_params("photometry", PhotometryParams).aperture_radius == 5.0
@@ -95,7 +85,7 @@ def test_the_windows_settings_survive_a_run_and_an_unchanged_run_redoes_nothing(
     p.save(project)
 
     assert main(args) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     # Detection's change redoes it and what follows it; calibration stays current.
     assert counts["calibration"] == (0, N)
     for step in ("detection", "photometry", "zeropoint"):
@@ -112,5 +102,5 @@ def test_the_windows_settings_survive_a_run_and_an_unchanged_run_redoes_nothing(
 
     # And once more with nothing new: nothing redone.
     assert main(args) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     assert all(done == 0 for done, _ in counts.values()), counts

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import edited_copy, run_args, without_site
+from night_helpers import edited_copy, run_args, step_counts, without_site
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -133,12 +133,6 @@ def test_a_bad_site_is_a_one_line_error(nights, tmp_path, capsys, site, said):
     assert not (tmp_path / "p").exists()
 
 
-def _counts(printed: str, step: str) -> tuple[int, int]:
-    line = next(x for x in printed.splitlines() if x.startswith(f"{step} "))
-    words = line.split()
-    return int(words[1]), int(words[3])  # "zeropoint  4 done,  0 current"
-
-
 def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
     """With a telescope aperture each light's zero point carries its scintillation,
     which depends on the airmass: a new site redoes the zero points, not the photometry."""
@@ -149,14 +143,14 @@ def test_a_changed_site_redoes_what_depends_on_it(nights, tmp_path, capsys):
     first = Table.read(project / "lightcurve.ecsv")
     capsys.readouterr()
     assert main(here) == 0
-    assert _counts(capsys.readouterr().out, "zeropoint") == (0, CONFIG.n_frames)
+    assert step_counts(capsys.readouterr().out)["zeropoint"] == (0, CONFIG.n_frames)
     # The same longitude 60 degrees further south: the field stands lower.
     south = f"{CONFIG.site_lon!r},{CONFIG.site_lat - 60.0!r},{CONFIG.site_elev!r}"
     there = run_args(bare, project, "--site", south, "--telescope-aperture", "200")
     assert main(there) == 0
     printed = capsys.readouterr().out
-    assert _counts(printed, "zeropoint") == (CONFIG.n_frames, 0)
-    assert _counts(printed, "photometry") == (0, CONFIG.n_frames)
+    assert step_counts(printed)["zeropoint"] == (CONFIG.n_frames, 0)
+    assert step_counts(printed)["photometry"] == (0, CONFIG.n_frames)
     moved = Table.read(project / "lightcurve.ecsv")
     assert np.all(np.asarray(moved["airmass"]) > np.asarray(first["airmass"]) + 0.1)
     # The scintillation grows with the airmass: so does every point's error.

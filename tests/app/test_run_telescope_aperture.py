@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import run_args
+from night_helpers import run_args, step_counts
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -32,16 +32,6 @@ def night(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("night")
     simulate_night(folder, CONFIG)
     return folder
-
-
-def _counts(printed: str) -> dict[str, tuple[int, int]]:
-    """Step -> (done, current), from the run's summary lines."""
-    out = {}
-    for line in printed.splitlines():
-        words = line.split()
-        if len(words) == 5 and words[2] == "done," and words[4] == "current":
-            out[words[0]] = (int(words[1]), int(words[3]))
-    return out
 
 
 def _errors(project: Path) -> np.ndarray:
@@ -61,7 +51,7 @@ def test_the_telescope_aperture_is_kept_and_a_change_redoes_only_the_zero_points
 
     # Left out: the project's 200 mm, the same errors, nothing redone.
     assert main(args) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     assert set(counts) >= {"calibration", "photometry", "zeropoint"}
     assert all(done == 0 for done, _ in counts.values()), counts
     assert Project.load(project).telescope_aperture_mm == 200.0
@@ -69,7 +59,7 @@ def test_the_telescope_aperture_is_kept_and_a_change_redoes_only_the_zero_points
 
     # 50 mm: more scintillation; only the zero points are redone.
     assert main([*args, "--telescope-aperture", "50"]) == 0
-    counts = _counts(capsys.readouterr().out)
+    counts = step_counts(capsys.readouterr().out)
     assert counts["zeropoint"] == (N, 0), counts
     for step in ("calibration", "detection", "astrometry", "photometry"):
         assert counts[step] == (0, N), (step, counts)
@@ -79,11 +69,11 @@ def test_the_telescope_aperture_is_kept_and_a_change_redoes_only_the_zero_points
 
     # 0: the headers' only (none here): no scintillation, the smallest errors, and kept so.
     assert main([*args, "--telescope-aperture", "0"]) == 0
-    assert _counts(capsys.readouterr().out)["zeropoint"] == (N, 0)
+    assert step_counts(capsys.readouterr().out)["zeropoint"] == (N, 0)
     assert "telescope_aperture_mm" not in json.loads((project / "project.json").read_text())
     assert np.all(_errors(project) < first)
     assert main(args) == 0
-    assert all(done == 0 for done, _ in _counts(capsys.readouterr().out).values())
+    assert all(done == 0 for done, _ in step_counts(capsys.readouterr().out).values())
 
 
 def test_a_damaged_aperture_in_the_project_file_is_named(tmp_path):
