@@ -254,13 +254,26 @@ def with_telescope_aperture(frame: FrameInfo, aperture_mm: float | None) -> Fram
     """``frame`` with the observer's telescope aperture (mm) where its header gives none.
 
     The header's APTDIA/APTAREA, when present, stays: it describes the frame.
+    An aperture an earlier call filled in is replaced (or removed with
+    ``aperture_mm`` None or 0), so a changed project setting applies to frames
+    already resolved, as :func:`~fluxion.core.io.site.with_site` does for the site.
     """
     from dataclasses import replace
 
-    if not aperture_mm or aperture_mm <= 0 or frame.aperture_mm:
+    filled = frame.sources.get("aperture_mm") == USER_APERTURE
+    if frame.aperture_mm and not filled:
         return frame
-    sources = MappingProxyType({**frame.sources, "aperture_mm": "set by the user"})
+    if not aperture_mm or aperture_mm <= 0:
+        if not filled:
+            return frame
+        rest = {k: v for k, v in frame.sources.items() if k != "aperture_mm"}
+        return replace(frame, aperture_mm=None, sources=MappingProxyType(rest))
+    sources = MappingProxyType({**frame.sources, "aperture_mm": USER_APERTURE})
     return replace(frame, aperture_mm=float(aperture_mm), sources=sources)
+
+
+#: ``sources['aperture_mm']`` of an aperture the user gave (the header had none).
+USER_APERTURE = "set by the user"
 
 
 #: What a user may say about the frames' Bayer pattern: keep the header's, none, or one.

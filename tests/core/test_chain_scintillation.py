@@ -73,6 +73,12 @@ def test_without_an_aperture_it_is_left_out_and_said_so(night, tmp_path):
     bare = dataclasses.replace(light, aperture_mm=None)
     given = with_telescope_aperture(bare, 300.0)
     assert given.aperture_mm == 300.0 and given.sources["aperture_mm"] == "set by the user"
+    # A changed setting replaces the one it filled in; none removes it; the header's stays.
+    assert with_telescope_aperture(given, 50.0).aperture_mm == 50.0
+    cleared = with_telescope_aperture(given, None)
+    assert cleared.aperture_mm is None and "aperture_mm" not in cleared.sources
+    assert with_telescope_aperture(bare, 0.0) is bare
+    assert with_telescope_aperture(light, None) is light
     stripped = [dataclasses.replace(f, aperture_mm=None) for f in frames]
     meta = _run(night, tmp_path / "q", stripped).light_curve.meta
     assert meta["scintillation_included"] is False
