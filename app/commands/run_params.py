@@ -21,11 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["night_params"]
 
 
-def _kept(project: Project, step: str, params_type: type) -> Any:
-    """The project's parameters of ``step`` (its defaults when it has none)."""
-    return project.step_params(step, params_type)
-
-
 def night_params(
     args: argparse.Namespace, project: Project, solve_fields: dict[str, Any]
 ) -> NightParams:
@@ -55,14 +50,14 @@ def night_params(
     from fluxion.core.photometry import PhotometryParams
     from fluxion.core.zeropoint import ZeroPointParams
 
-    calibration = _kept(project, "calibration", CalibrationParams)
+    calibration = project.step_params("calibration", CalibrationParams)
     if args.no_cosmic_rays:
         calibration = dataclasses.replace(calibration, find_cosmic_rays=False)
-    astrometry = _kept(project, "astrometry", SolveParams)
+    astrometry = project.step_params("astrometry", SolveParams)
     # A named catalog leaves no earlier run's file behind it.
     fields = {"catalog_file": "", **solve_fields}
     astrometry = dataclasses.replace(astrometry, **fields)
-    photometry = _kept(project, "photometry", PhotometryParams)
+    photometry = project.step_params("photometry", PhotometryParams)
     if args.aperture is not None:
         # 0: the best radius from the curve of growth, with its aperture correction.
         photometry = dataclasses.replace(
@@ -72,13 +67,13 @@ def night_params(
         photometry = dataclasses.replace(
             photometry, channels="RGB+L" if args.channel == "L" else "RGB"
         )
-    zeropoint = _kept(project, "zeropoint", ZeroPointParams)
+    zeropoint = project.step_params("zeropoint", ZeroPointParams)
     if args.band is not None:
         zeropoint = dataclasses.replace(zeropoint, band=args.band)
     return NightParams(
         calibration=calibration,
-        masters=_kept(project, "masters", MasterParams),
-        detection=_kept(project, "detection", DetectionParams),
+        masters=project.step_params("masters", MasterParams),
+        detection=project.step_params("detection", DetectionParams),
         astrometry=astrometry,
         photometry=photometry,
         zeropoint=zeropoint,
