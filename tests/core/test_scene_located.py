@@ -138,3 +138,41 @@ def test_in_a_crowded_field_the_stars_left_out_are_mostly_misplaced():
     # times more often (1 in 3) than those it keeps (1 in 94).
     assert low.sum() < 0.02 * len(low)
     assert off[low].mean() > 5.0 * off[~low].mean()
+
+
+def test_the_posterior_equals_drawing_the_star_at_every_trial_position():
+    """The phase-stamp sums give each trial's chi-square drop as drawing its own stamp does.
+
+    Stars of zero flux: the residual holds their light, so the posterior
+    is that of each star's position alone, computed directly here in
+    double precision, one 11 px stamp per trial position.
+    """
+    x, y, img = _frame(7)
+    rng = np.random.default_rng(8)
+    pick = rng.choice(len(x), 40, replace=False)
+    # Fitted positions up to 1.5 px from the truth: probabilities across [0, 1].
+    fx, fy = x[pick] + rng.uniform(-1.5, 1.5, 40), y[pick] + rng.uniform(-1.5, 1.5, 40)
+    var = NOISE.variance(np.clip(img, 0.0, None))
+    residual = NoisyImage(img - SKY, var, np.zeros(SHAPE, bool))
+    stars = PlacedStars(fx, fy, np.zeros(40), np.full(40, 19))
+    got = position_probability(residual, TABLES, stars, radius=1.0)
+    g = np.arange(-2.5, 2.5 + 1.0 / 6.0, 1.0 / 3.0)
+    gx, gy = (a.ravel() for a in np.meshgrid(g, g))
+    inner = np.clip((1.0 - np.hypot(gx, gy)) * 3.0 + 0.5, 0.0, 1.0)
+    table, d = TABLES[11].p.astype(np.float64), np.arange(-5, 6)
+    want = np.empty(40)
+    for i in range(40):
+        tx, ty = fx[i] + gx, fy[i] + gy
+        xi, yi = np.floor(tx + 0.5).astype(int), np.floor(ty + 0.5).astype(int)
+        mx = np.clip(np.floor((tx - xi + 0.5) * 16), 0, 15).astype(int)
+        my = np.clip(np.floor((ty - yi + 0.5) * 16), 0, 15).astype(int)
+        logp = np.empty(len(gx))
+        for k in range(len(gx)):
+            rows, cols = np.ix_(yi[k] + d, xi[k] + d)
+            a, w = table[my[k], mx[k]], residual.weight[rows, cols]
+            awa, awd = np.sum(a * a * w), np.sum(a * w * residual.image[rows, cols])
+            logp[k] = 0.5 * max(awd, 0.0) ** 2 / awa - 0.5 * np.log(awa)
+        post = np.exp(logp - logp.max())
+        want[i] = post @ inner / post.sum()
+    assert want.min() < 0.1 and want.max() > 0.9
+    np.testing.assert_allclose(got, want, atol=1e-5)

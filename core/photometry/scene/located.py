@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..flags import PhotometryFlag as F
-from .design import Tables, _phase, gather
+from .design import PHASES, Tables, _phase, gather
 from .records import NoisyImage, PlacedStars
 
 __all__ = ["mislocated", "position_probability"]
@@ -33,7 +34,7 @@ TABLE_SIZE = 11
 OWN_SIZE = 19
 """px: the star's own model added back to the residual (its fitted stamp, up to this size)."""
 CHUNK = 256
-"""Stars per vectorised block (bounds the memory to ~100 MB)."""
+"""Stars per vectorised block (bounds the memory to ~25 MB)."""
 
 
 def position_probability(
@@ -73,7 +74,7 @@ def position_probability(
     gx, gy = (a.ravel() for a in np.meshgrid(g, g))
     # Each trial position stands for a step x step cell: the cells the
     # circle cuts count by the (linearised) fraction inside it.
-    trials = _Trials(gx, gy, np.clip((radius - np.hypot(gx, gy)) / step + 0.5, 0.0, 1.0))
+    trials = _Trials(g, np.clip((radius - np.hypot(gx, gy)) / step + 0.5, 0.0, 1.0))
     half = OWN_SIZE // 2
     xi0 = np.floor(np.asarray(stars.x) + 0.5).astype(np.intp)
     yi0 = np.floor(np.asarray(stars.y) + 0.5).astype(np.intp)
@@ -91,9 +92,10 @@ def position_probability(
 class _Trials:
     """The trial offsets (px) from a star's fitted position, and each one's share of the circle."""
 
-    gx: np.ndarray
-    gy: np.ndarray
+    g: np.ndarray
+    """px: the offsets along each axis; the trials are their grid, x fastest."""
     inner: np.ndarray
+    """Share of each trial's cell inside the circle, ``len(g)**2`` of them."""
 
 
 def _inner_mass(
@@ -101,7 +103,7 @@ def _inner_mass(
 ) -> np.ndarray:
     """:func:`position_probability` of a block of stars whose window fits in the frame."""
     x, y, flux, sizes = stars.x, stars.y, stars.flux, stars.stamp_sizes
-    gx, gy, inner = trials.gx, trials.gy, trials.inner
+    inner = trials.inner
     m = len(x)
     half = OWN_SIZE // 2
     xi0 = np.floor(np.asarray(x) + 0.5).astype(np.intp)
@@ -126,29 +128,50 @@ def _inner_mass(
         edge[cut:-cut, cut:-cut] = False
         own[small[:, None, None] & edge[None]] = 0.0
     data += flux[:, None, None] * own
-    # Trial positions: the nearest pixel and 1/16 px phase of each (within
-    # 1/32 px of the trial position: far below the position errors tested).
-    tx = x[:, None] + gx[None, :]
-    ty = y[:, None] + gy[None, :]
-    txi, tmx, _ = _phase(tx.ravel())
-    tyi, tmy, _ = _phase(ty.ravel())
-    k = len(gx)
-    tw = None if fw is None else np.repeat(fw, k, axis=0)
-    stamps = gather(tables, TABLE_SIZE, "p", tmy, tmx, tx.ravel(), ty.ravel(), tw)
-    # Single precision for the (stars x trials x pixels) arrays: sums of
-    # 121 products, far more precise than the probabilities need.
-    stamps = stamps.reshape(m, k * TABLE_SIZE * TABLE_SIZE).astype(np.float32)
-    th = TABLE_SIZE // 2
-    dt = np.arange(-th, th + 1)
-    # Window pixel (flat) of each trial stamp's pixels.
-    r = (tyi.reshape(m, k) - yi0[:, None])[:, :, None, None] + half + dt[None, None, :, None]
-    c = (txi.reshape(m, k) - xi0[:, None])[:, :, None, None] + half + dt[None, None, None, :]
-    flat = (r * OWN_SIZE + c).reshape(m, -1)
-    wd = np.take_along_axis((w * data).reshape(m, -1).astype(np.float32), flat, axis=1)
-    ww = np.take_along_axis(w.reshape(m, -1).astype(np.float32), flat, axis=1)
-    shape = (m, k, TABLE_SIZE * TABLE_SIZE)
-    awa = np.einsum("mkp,mkp->mk", (stamps * stamps).reshape(shape), ww.reshape(shape))
-    awd = np.einsum("mkp,mkp->mk", stamps.reshape(shape), wd.reshape(shape))
+    # The trials form a grid (offsets ``g`` in x times ``g`` in y) whose
+    # positions share few 1/16 px phases (3 a row at a step of 1/3 px): each
+    # star's model at a trial is one of its few phase stamps, shifted by
+    # whole pixels. So every phase stamp is correlated with every 11 px patch
+    # of the window (one small matrix product a star) and each trial picks its
+    # own (patch, phase) sum: the same sums as drawing the stamp at each
+    # trial, without a stamp and window copy per trial.
+    g = trials.g
+    tyi, tmy, _ = _phase(y[:, None] + g[None, :])
+    txi, tmx, _ = _phase(x[:, None] + g[None, :])
+    slot_y, phase_y = _slots(tmy)
+    slot_x, phase_x = _slots(tmx)
+    ny_, nx_ = phase_y.shape[1], phase_x.shape[1]
+    kernels = gather(
+        tables,
+        TABLE_SIZE,
+        "p",
+        np.repeat(phase_y, nx_, axis=1).ravel(),
+        np.tile(phase_x, (1, ny_)).ravel(),
+        np.repeat(x, ny_ * nx_),
+        np.repeat(y, ny_ * nx_),
+        None if fw is None else np.repeat(fw, ny_ * nx_, axis=0),
+    )
+    # Single precision: sums of 121 products, far more precise than the
+    # probabilities need.
+    kernels = kernels.reshape(m, ny_ * nx_, TABLE_SIZE * TABLE_SIZE).astype(np.float32)
+    moves = OWN_SIZE - TABLE_SIZE + 1
+
+    def patches(a: np.ndarray) -> np.ndarray:
+        win = sliding_window_view(a.astype(np.float32), (TABLE_SIZE, TABLE_SIZE), axis=(1, 2))
+        return win.reshape(m, moves * moves, TABLE_SIZE * TABLE_SIZE)
+
+    # (m, patch, phase) sums of stamp x w x data and stamp^2 x w.
+    sum_wd = np.matmul(patches(w * data), kernels.transpose(0, 2, 1))
+    sum_ww = np.matmul(patches(w), (kernels * kernels).transpose(0, 2, 1))
+    # Each trial's patch (its 11 px stamp's corner in the window) and phase.
+    corner = (OWN_SIZE - TABLE_SIZE) // 2
+    r = tyi - yi0[:, None] + corner
+    c = txi - xi0[:, None] + corner
+    patch = r[:, :, None] * moves + c[:, None, :]
+    phase = slot_y[:, :, None] * nx_ + slot_x[:, None, :]
+    pick = (patch * (ny_ * nx_) + phase).reshape(m, -1)
+    awd = np.take_along_axis(sum_wd.reshape(m, -1), pick, axis=1)
+    awa = np.take_along_axis(sum_ww.reshape(m, -1), pick, axis=1)
     awa, awd = awa.astype(np.float64), awd.astype(np.float64)
     good = awa > 0
     safe = np.where(good, awa, 1.0)
@@ -163,6 +186,23 @@ def _inner_mass(
     with np.errstate(invalid="ignore", divide="ignore"):
         mass = (post @ inner) / total
     return np.where(np.isfinite(mass), mass, 1.0)
+
+
+def _slots(phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's distinct phase indices, and the slot of each entry among them.
+
+    Returns ``(slot, phases)``: ``phases[i, slot[i, j]] == phase[i, j]``.
+    Rows with fewer distinct phases than the widest are padded with
+    phases no entry uses.
+    """
+    n = len(phase)
+    present = np.zeros((n, PHASES), dtype=bool)
+    present[np.arange(n)[:, None], phase] = True
+    rank = np.cumsum(present, axis=1) - 1
+    slot = np.take_along_axis(rank, phase, axis=1)
+    width = int(present.sum(axis=1).max()) if n else 1
+    phases = np.argsort(~present, axis=1, kind="stable")[:, :width]
+    return slot, phases
 
 
 def mislocated(
