@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TypeVar
 
 import numpy as np
-from scipy.sparse.linalg import lsqr
+from scipy.sparse.linalg import LinearOperator, lsqr
 
 from ..epsf import EffectivePSF
 from ..gridpsf import PSFField
@@ -125,8 +125,13 @@ class Solver:
         # float32 carries 7 digits, far below the 1e-4 tolerance.
         mat, norm, pixels = design.weighted(sqrt_w, np.float32)
         b = design.rhs(mat, pixels, sqrt_w * data)
+        # The transpose as a view (CSR of the same arrays): scipy's own
+        # adjoint of a sparse matrix copies it (``A.T.conj()``) on every call.
+        op = LinearOperator(
+            mat.shape, matvec=mat.__matmul__, rmatvec=mat.T.__matmul__, dtype=mat.dtype
+        )
         out = lsqr(
-            mat,
+            op,
             b,
             atol=self.tolerance,
             btol=self.tolerance,
