@@ -42,7 +42,6 @@ from ..workers import ErrorInfo, Task
 from .base import (
     StepPanel,
     cached_solutions,
-    frame_names,
     run_standalone,
     saved_product_store,
 )
@@ -54,13 +53,13 @@ from .lightcurve_model import (
     fold,
     light_curve_file,
     run_light_curve,
-    stored_light_curves,
     table_to_keep,
     to_first_light,
 )
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .lightcurve_points import LightCurvePointsMixin, check_star_note
+from .lightcurve_stored import LightCurveStoredMixin
 from .solutions import follow_solutions
 from .target_model import Target
 
@@ -93,7 +92,11 @@ def _scale(run: LightCurveRun) -> str:
 
 
 class LightCurvePanel(
-    LightCurvePointsMixin, LightCurvePeriodMixin, LightCurveReportsMixin, StepPanel
+    LightCurveStoredMixin,
+    LightCurvePointsMixin,
+    LightCurvePeriodMixin,
+    LightCurveReportsMixin,
+    StepPanel,
 ):
     """The target's light curve with its comparison and check stars."""
 
@@ -252,56 +255,6 @@ class LightCurvePanel(
         self.curve.clear()
         super()._on_sequence()  # reads the curves the project keeps
 
-    def reload_products(self) -> Task | None:
-        """Read the light curves the project keeps (``fluxion run``) in a worker.
-
-        They are drawn as they are, not measured again; "Measure" makes a new one.
-        """
-        seq, folder = self.session.sequence, self.session.project.folder
-        docs = [dict(d) for d in self.session.project.targets if d.get("light_curve")]
-        if seq is None or folder is None or not docs:
-            return None
-        task = self.session.workers.submit(
-            stored_light_curves, folder, docs,
-            [frame_names(self.session).file(f.path) for f in seq.frames],
-            name="Reading the light curve", key="restore:lightcurve", quiet=True,
-        )  # fmt: skip
-        task.result.connect(lambda found, s=seq: self._on_stored(found, s))
-        return task
-
-    def _on_stored(self, found: dict[str, tuple[LightCurveRun, np.ndarray]], seq) -> None:
-        if seq is not self.session.sequence or not found:
-            return
-        self.stored = found
-        self.refresh_targets()
-        if self.target_box.currentText() not in found:
-            self.target_box.setCurrentText(next(iter(found)))  # shows it
-        else:
-            self._on_target_chosen(self.target_box.currentText())
-
-    def _on_target_chosen(self, name: str) -> None:
-        """Show the chosen target's stored curve, unless a measured one is shown."""
-        if self.run is not None and not self.run.stored:
-            return
-        kept = self.stored.get(name)
-        if kept is None:
-            self.run, self.rows = None, np.empty(0, int)
-            self._update_curve()
-            self.redraw_overlays()
-            return
-        self.run, self.rows = kept
-        lc = self.run.table
-        good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
-        scale = "catalogue scale" if self.run.calibrated else "instrumental where uncalibrated"
-        if not self.run.calibrated and "n_comparison" in lc.colnames:
-            scale = "differential"  # measured in the window against comparison stars
-        self.result_label.setText(
-            f"{name}: {len(lc)} lights, {good} measured, as the project keeps it "
-            f'({scale}); "Measure the light curve" measures it again here.' + self.noisy_note()
-        )
-        self._update_curve()
-        self.redraw_overlays()
-
     def _on_project(self) -> None:
         super()._on_project()
         self.refresh_targets()
@@ -414,6 +367,8 @@ class LightCurvePanel(
             return None
         if doc is None:
             self.result_label.setText("No target yet: make one in the Targets panel first.")
+            return None
+        if self.replaces_run_curve(doc):
             return None
         target = Target.from_dict(doc)
         params, frames = self.params(), self.frames
@@ -582,7 +537,11 @@ class LightCurvePanel(
             x.append(float(sx))
             y.append(float(sy))
             labels.append("K" if k == run.choice.check else f"C{n + 1}")
-        view.overlays.set_apertures(x, y, p.aperture_radius, (p.annulus_inner, p.annulus_outer))
+        radius = self.shown_radius(p.aperture_radius)
+        # The run's curve was measured at its own radius, with a sky annulus the form
+        # does not know: its apertures are drawn without the form's annulus.
+        annulus = (p.annulus_inner, p.annulus_outer) if radius == p.aperture_radius else None
+        view.overlays.set_apertures(x, y, radius, annulus)
         view.overlays.set_labels(x, y, labels)
 
     def _error(self, task: str, message: str, hint: str) -> None:

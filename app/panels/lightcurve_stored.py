@@ -1,0 +1,162 @@
+"""The Light curve panel's curves as the project keeps them (``fluxion run``'s, or measured here).
+
+A project made by ``fluxion run`` keeps the target's curve; the panel draws
+it as it is, says which curve it is (the run's against its comparison stars,
+with their number and the aperture, or from the zero points) and puts the
+run's comparison stars on the viewer. Measuring again in the window makes a
+different curve (the form's aperture, the window's own choice of stars), so
+it replaces the run's only when the user says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from fluxion.core.project.products import ProductStore
+from fluxion.core.runtime.pipeline import StepState
+
+from ..workers import Task
+from .base import frame_names, saved_product_store
+from .lightcurve_model import LightCurveRun, stored_light_curves
+from .lightcurve_run_stars import (
+    is_run_comparison_curve,
+    run_curve_description,
+    run_curve_notes,
+    run_star_positions,
+    with_run_stars,
+)
+from .lightcurve_state import LightCurveState
+
+__all__ = ["LightCurveStoredMixin", "ask_to_replace", "kept_curves"]
+
+
+def kept_curves(
+    folder: str | Path,
+    docs: Sequence[dict],
+    files: Sequence[str],
+    store: ProductStore | None,
+    paths: Mapping[str, str],
+    state: StepState | None = None,
+) -> dict[str, tuple[LightCurveRun, np.ndarray]]:
+    """The project's curves (:func:`stored_light_curves`), the run's with its stars placed.
+
+    Runs in a worker: finding the run's comparison stars reads every light's
+    stored photometry.
+    """
+    found = stored_light_curves(folder, docs, files, state)
+    for name, (run, rows) in list(found.items()):
+        if store is not None and is_run_comparison_curve(run.table):
+            xy, radius = run_star_positions(store, run.table, paths)
+            found[name] = (with_run_stars(run, xy, radius), rows)
+    return found
+
+
+def ask_to_replace(parent: QWidget, text: str) -> bool:
+    """Whether the user agrees to replace the run's curve (a modal question)."""
+    answer = QMessageBox.question(
+        parent, "Replace the run's light curve?", text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )  # fmt: skip
+    return answer == QMessageBox.StandardButton.Yes
+
+
+class LightCurveStoredMixin(LightCurveState):
+    """Reads, shows and guards the curves the project keeps (see the module docstring).
+
+    Needs ``stored``, ``run``, ``rows``, ``target_box``, ``result_label``,
+    ``refresh_targets``, ``noisy_note``, ``_update_curve`` and ``redraw_overlays``.
+    """
+
+    stored: dict[str, tuple[LightCurveRun, np.ndarray]]
+
+    def reload_products(self) -> Task | None:
+        """Read the light curves the project keeps (``fluxion run``) in a worker.
+
+        They are drawn as they are, not measured again; "Measure" makes a new one.
+        """
+        seq, folder = self.session.sequence, self.session.project.folder
+        docs = [dict(d) for d in self.session.project.targets if d.get("light_curve")]
+        if seq is None or folder is None or not docs:
+            return None
+        names = frame_names(self.session)
+        files = [names.file(f.path) for f in seq.frames]
+        paths = {file: str(f.path) for file, f in zip(files, seq.frames, strict=True)}
+        task = self.session.workers.submit(
+            kept_curves, folder, docs, files, saved_product_store(self.session), paths,
+            name="Reading the light curve", key="restore:lightcurve", quiet=True,
+        )  # fmt: skip
+        task.result.connect(lambda found, s=seq: self._on_stored(found, s))
+        return task
+
+    def _on_stored(self, found: dict[str, tuple[LightCurveRun, np.ndarray]], seq) -> None:
+        if seq is not self.session.sequence or not found:
+            return
+        self.stored = found
+        self.refresh_targets()
+        if self.target_box.currentText() not in found:
+            self.target_box.setCurrentText(next(iter(found)))  # shows it
+        else:
+            self._on_target_chosen(self.target_box.currentText())
+
+    def _on_target_chosen(self, name: str) -> None:
+        """Show the chosen target's stored curve, unless a measured one is shown."""
+        if self.run is not None and not self.run.stored:
+            return
+        kept = self.stored.get(name)
+        if kept is None:
+            self.run, self.rows = None, np.empty(0, int)
+            self._update_curve()
+            self.redraw_overlays()
+            return
+        self.run, self.rows = kept
+        lc = self.run.table
+        good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
+        what = run_curve_description(lc, self.run.calibrated)
+        notes = " ".join(run_curve_notes(lc))
+        if is_run_comparison_curve(lc) and self.run.stars_xy.shape[1] == 0:
+            notes += (
+                " The run's comparison stars cannot be placed on these lights (their "
+                "photometry is not in the project)."
+            )
+        self.result_label.setText(
+            f"{name}: {what}. {len(lc)} lights, {good} measured, as the project keeps it. "
+            + (notes + " " if notes else "")
+            + '"Measure the light curve" measures it again here, with this form\'s aperture '
+            "and its own comparison stars." + self.noisy_note()
+        )
+        self._update_curve()
+        self.redraw_overlays()
+
+    def shown_radius(self, form_radius: float) -> float:
+        """The aperture to draw: the run's curve's own radius, else the form's."""
+        run = self.run
+        if run is not None and run.stored and is_run_comparison_curve(run.table):
+            radius = run.table.meta.get("aperture_radius")
+            if radius is not None and np.isfinite(float(radius)):
+                return float(radius)
+        return form_radius
+
+    def replaces_run_curve(self, doc: dict[str, Any]) -> bool:
+        """Whether measuring ``doc`` here would replace ``fluxion run``'s comparison curve,
+        and the user did not agree to it (asked once per measurement)."""
+        kept = self.stored.get(str(doc.get("name")))
+        if kept is None or not is_run_comparison_curve(kept[0].table):
+            return False
+        lc = kept[0].table
+        text = (
+            f"The project keeps {run_curve_description(lc, kept[0].calibrated)}, in "
+            f"{doc.get('light_curve')}. Measuring here makes another curve (this form's "
+            f"aperture {self.params().aperture_radius:.1f} px, the window's own choice of "
+            "comparison stars) and replaces it in the project. Replace it?"
+        )
+        if ask_to_replace(self, text):
+            return False
+        said = "Not measured: the run's curve is kept as it is. "
+        self.result_label.setText(said + self.result_label.text().removeprefix(said))
+        return True

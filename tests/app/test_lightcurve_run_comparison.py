@@ -1,0 +1,112 @@
+"""Light curve panel: ``fluxion run``'s curve against comparison stars, shown as the run made it.
+
+The run keeps in the curve's meta which stars it measured the target
+against and at which aperture. Opened in the window, the panel says so
+(the number of stars, the radius, why), draws those stars on every light
+where the simulator put them, at the run's radius, and does not replace the
+run's curve by one of its own unless the user agrees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from fluxion.app.panels import lightcurve_stored
+from fluxion.app.panels.lightcurve import LightCurvePanel
+from fluxion.core.chain.night import LIGHT_CURVE_FILE
+
+simulate = pytest.importorskip("fluxion.core.simulation.simulate")
+
+CONFIG = dict(n_frames=6, shape=(300, 300), n_bias=1, n_dark=1, n_flat=1, star_density=3.0)
+
+
+@pytest.fixture(scope="module")
+def comparison_project(tmp_path_factory) -> tuple[Path, Path]:
+    """A simulated night and the project ``fluxion run --comparison on`` made of it."""
+    from fluxion.app.cli import main
+
+    night = tmp_path_factory.mktemp("comparison_night")
+    simulate.simulate_night(night, simulate.NightConfig(**CONFIG))
+    first = Table.read(night / "truth/light_0001.ecsv")
+    inside = (first["x"] > 60) & (first["x"] < 240) & (first["y"] > 60) & (first["y"] < 240)
+    stars = first[inside & (first["kind"] == "star")]
+    star = stars[np.argsort(stars["mag_V"])[len(stars) // 3]]  # a star of middling brightness
+    folder = tmp_path_factory.mktemp("comparison_project") / "project"
+    args = [
+        "run", str(night), "--project", str(folder),
+        "--ra", repr(float(star["ra"])), "--dec", repr(float(star["dec"])),
+        "--catalog", str(night / "truth/reference_catalog.ecsv"), "--comparison", "on",
+        "--workers", "1", "--no-cosmic-rays", "--no-report",
+    ]  # fmt: skip
+    assert main(args) == 0
+    return night, folder
+
+
+def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
+    window, qtbot, open_and_wait, comparison_project, monkeypatch
+) -> None:
+    night, folder = comparison_project
+    kept = Table.read(folder / LIGHT_CURVE_FILE)
+    n = len(kept.meta["comparison_stars"])
+    # The radius the curve was measured at: its own, or the photometry step's it kept.
+    radius = kept.meta.get("aperture_radius") or np.median(
+        [
+            Table.read(p).meta["aperture_radius"]
+            for p in (folder / "magnitudes").glob("light_????.ecsv")
+        ]
+    )
+    assert n >= 2 and "n_comparison" in kept.colnames
+    panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
+    open_and_wait(window, folder / "project.json")
+    qtbot.waitUntil(lambda: panel.run is not None, timeout=30_000)
+    text = panel.result_label.text()
+    assert f"the run's curve against {n} comparison stars" in text
+    assert f"aperture {radius:.1f} px" in text
+    assert "Comparison stars because" in text  # the run's reason, in the window
+    # The run's stars in every light, each on one and the same simulated star all night
+    # (within half a seeing FWHM: the centroid of a star near others moves by less).
+    xy = panel.run.stars_xy
+    assert xy.shape == (len(kept), n, 2) and np.all(np.isfinite(xy))
+    half_fwhm = 0.5 * float(np.nanmedian(kept["fwhm"]))
+    ids = []
+    for light in range(len(kept)):
+        truth = Table.read(night / f"truth/light_{light + 1:04d}.ecsv")
+        txy = np.column_stack([np.asarray(truth["x"], float), np.asarray(truth["y"], float)])
+        d = np.hypot(*(xy[light][:, None, :] - txy[None, :, :]).transpose(2, 0, 1))
+        assert np.all(d.min(axis=1) < half_fwhm), d.min(axis=1)
+        ids.append(np.asarray(truth["id"])[np.argmin(d, axis=1)])
+    assert all(np.array_equal(ids[0], other) for other in ids[1:])
+    # Drawn on the viewer at the run's radius, labelled C1..Cn, next to the target.
+    window.raise_step(panel.title)
+    qtbot.waitUntil(lambda: panel.in_front, timeout=5_000)
+    window.session.go_to(int(panel.rows[2]))
+    qtbot.waitUntil(lambda: window.image_view.overlays.count("labels") == n + 1, timeout=10_000)
+    labels = {
+        item.toPlainText(): (item.pos().x(), item.pos().y())
+        for item in window.image_view.overlays.items("labels")
+    }
+    assert {f"C{k + 1}" for k in range(n)} <= set(labels)
+    np.testing.assert_allclose(labels["C1"], xy[2, 0], atol=1e-6)
+    assert panel.shown_radius(panel.params().aperture_radius) == pytest.approx(radius)
+
+    # "Measure" asks first; Cancel keeps the run's curve untouched, nothing measured.
+    asked: list[str] = []
+    monkeypatch.setattr(
+        lightcurve_stored, "ask_to_replace", lambda _parent, said: asked.append(said) or False
+    )
+    before = (folder / LIGHT_CURVE_FILE).read_bytes()
+    assert panel.run_all() is None
+    assert len(asked) == 1 and f"{n} comparison stars" in asked[0]
+    assert panel.result_label.text().startswith("Not measured: the run's curve is kept")
+    assert panel.run is not None and panel.run.stored
+    assert (folder / LIGHT_CURVE_FILE).read_bytes() == before
+    # Agreed: the panel measures its own curve and says it is measured here.
+    monkeypatch.setattr(lightcurve_stored, "ask_to_replace", lambda _parent, _said: True)
+    task = panel.run_all()
+    assert task is not None
+    qtbot.waitUntil(lambda: panel.run is not None and not panel.run.stored, timeout=60_000)
+    assert "Kept in the project" in panel.result_label.text()
