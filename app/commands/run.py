@@ -24,6 +24,7 @@ from .options import (
 )
 from .progress import TerminalProgress
 from .run_params import night_params
+from .run_transit import add_transit_arguments, check_transit, run_transit_fit
 
 NAME = "run"
 #: The catalog asked when neither ``--catalog`` nor the night names one.
@@ -132,6 +133,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--offline", action="store_true", help="named catalogs from the cache only")
     p.add_argument("--no-report", action="store_true", help="do not write the HTML summary")
+    add_transit_arguments(p)
 
 
 @contextlib.contextmanager
@@ -335,6 +337,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     inputs = {p.resolve() for p in args.paths}
     if args.project.resolve() in inputs:
         raise CommandError("the project folder must not be the folder of the raw frames")
+    check_transit(args)
 
 
 def _check_band(band: str | None) -> None:
@@ -411,6 +414,7 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
             f"cannot write into the project {args.project}: {why}; finished frames are kept"
         ) from exc
     progress.done()
+    result.notes.extend(run_transit_fit(args, result.light_curve, args.project))
     _print_summary(result, args.project / FRAMES_FILE)
     if args.aavso is not None:
         _write_aavso(args, result.light_curve)

@@ -113,3 +113,29 @@ def test_aavso_checker_finds_each_departure():
     )
     assert np.any(["error must be positive" in p for p in check_aavso_exoplanet(
         good.replace(",0.003,1.2", ",0,1.2"))])  # fmt: skip
+
+
+def test_the_geometry_given_is_held_or_a_prior(light_curve, tmp_path, capsys):
+    path, truth = light_curve
+    base = ["transit", str(path), *TRES1, "--filter", "V", "--mcmc-steps", "0", "--no-png"]
+    held = tmp_path / "held"
+    assert main([*base, "--out", str(held), "--a-rs", f"{truth['a_rs']}",
+                 "--inclination", f"{truth['inc_deg']}"]) == 0  # fmt: skip
+    fit = json.loads((held / "transit.json").read_text())
+    assert "a_rs" not in fit["free_parameters"] and "b" not in fit["free_parameters"]
+    assert fit["a_rs"] == pytest.approx(truth["a_rs"]) and fit["b"] == pytest.approx(truth["b"])
+    assert abs(fit["rp_rs"] - truth["rp_rs"]) < 3 * fit["rp_rs_err"]
+    assert "(held)" in capsys.readouterr().out
+    prior = tmp_path / "prior"
+    assert main([*base, "--out", str(prior), "--a-rs", f"{truth['a_rs']}+-0.3",
+                 "--impact", f"{truth['b']}+-0.05"]) == 0  # fmt: skip
+    fit = json.loads((prior / "transit.json").read_text())
+    assert fit["priors"]["a_rs"] == {"mean": pytest.approx(truth["a_rs"]), "sigma": 0.3}
+    assert fit["priors"]["b"]["mean"] == pytest.approx(truth["b"])
+    assert fit["priors"]["b"]["sigma"] == pytest.approx(0.05)
+    assert abs(fit["rp_rs"] - truth["rp_rs"]) < 3 * fit["rp_rs_err"]
+    assert "from the command line" in " ".join(fit["notes"])
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "x"), "--a-rs", "10+-1", "--inclination",
+                 "88"]) == 2  # fmt: skip
+    assert "errors on a/Rs only" in capsys.readouterr().err

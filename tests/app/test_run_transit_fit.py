@@ -1,0 +1,110 @@
+"""``fluxion run --transit``: the simulated transit night measured and fitted in one command.
+
+The transit lesson's night (``fluxion demo --kind transit``, seed 21: a 1.23 %
+limb-darkened transit of 59 minutes, 8-minute ingress, period 3 d) is run
+with the planet's ephemeris and its geometry held at the simulator's (a/Rs
+and b from the contacts, ``transit_geometry``). The run ends with the fit:
+its products in PROJECT/transit and its result in the notes. Measured: Rp/Rs
+0.1039 +- 0.0042 (truth 0.1043), depth 1.24 +- 0.10 % (truth 1.23 %); with
+a/Rs and b free (no geometry given) the same curve gave a grazing Rp/Rs 0.20
++- 0.13 and depth 1.40 +- 0.12 %.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from fluxion.app.cli import main
+from fluxion.core.simulation.variables import transit_geometry
+
+
+@pytest.fixture(scope="module")
+def transit_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run-transit")
+    night, project = root / "night", root / "project"
+    assert main(["demo", str(night), "--kind", "transit", "--size", "512", "512",
+                 "--seed", "21"]) == 0  # fmt: skip
+    config = json.loads((night / "truth" / "night.json").read_text())["config"]
+    host = json.loads((night / "truth" / "lesson.json").read_text())["targets"][0]
+    k, a_rs, b = transit_geometry(
+        config["transit_duration"] / 1440, config["transit_ingress"] / 1440,
+        config["transit_depth"], (config["transit_u1"], config["transit_u2"]),
+        config["transit_period"],
+    )  # fmt: skip
+    import contextlib
+    import io
+
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        rc = main(["run", str(night), "--project", str(project), "--ra", str(host["ra"]),
+                   "--dec", str(host["dec"]), "--no-report", "--transit",
+                   "--period", str(config["transit_period"]), "--t0", f"{host['mid_jd']:.5f}",
+                   "--a-rs", f"{a_rs:.4f}", "--impact", f"{b:.4f}", "--filter", "V",
+                   "--mcmc-steps", "2500", "--burn", "800", "--name", "Lesson b"])  # fmt: skip
+    assert rc == 0
+    truth = {"rp_rs": k, "a_rs": a_rs, "b": b, "depth": config["transit_depth"],
+             "mid_jd_utc": host["mid_jd"]}  # fmt: skip
+    return project, said.getvalue(), truth
+
+
+def test_the_run_fits_the_transit_and_recovers_the_injected_depth(transit_run):
+    project, said, truth = transit_run
+    fit = json.loads((project / "transit" / "transit.json").read_text())
+    assert fit["method"] == "emcee" and fit["planet"] == "Lesson b"
+    # The geometry was held at the simulator's: the depth is measured, within its error.
+    assert "a_rs" not in fit["free_parameters"]
+    assert fit["a_rs"] == pytest.approx(truth["a_rs"], rel=1e-3)
+    assert abs(fit["depth"] - truth["depth"]) < 2 * fit["depth_err"]
+    assert fit["depth_err"] < 0.002
+    assert abs(fit["rp_rs"] - truth["rp_rs"]) < 2 * fit["rp_rs_err"]
+    # The mid-time: the truth is in JD UTC, the curve in BJD_TDB (minutes apart).
+    lc = Table.read(project / "lightcurve.ecsv")
+    to_bjd = float(np.median(np.asarray(lc["bjd_tdb"]) - np.asarray(lc["jd_utc"])))
+    assert abs(fit["tmid_bjd_tdb"] - (truth["mid_jd_utc"] + to_bjd)) < 3 * fit["tmid_err"]
+    for name in ("transit_model.ecsv", "aavso_exoplanet_report.txt", "exoclock.txt"):
+        assert (project / "transit" / name).is_file(), name
+    # The notes say the result.
+    (line,) = [x for x in said.splitlines() if x.startswith("transit: Rp/Rs")]
+    assert f"depth {fit['depth'] * 100:.2f} +/- {fit['depth_err'] * 100:.2f} %" in line
+    assert f"chi2/N {fit['noise_scale'] ** 2:.2f}" in line and "mid-time" in line
+    assert "(held)" in said
+
+
+def test_a_transit_without_its_planet_is_refused_before_the_night(tmp_path, capsys):
+    night = tmp_path / "night"
+    night.mkdir()
+    (night / "x.fits").write_bytes(b"")
+    rc = main(["run", str(night), "--project", str(tmp_path / "p"), "--ra", "10", "--dec",
+               "20", "--transit"])  # fmt: skip
+    assert rc == 2
+    assert "--transit needs the planet" in capsys.readouterr().err
+    rc = main(["run", str(night), "--project", str(tmp_path / "p"), "--ra", "10", "--dec",
+               "20", "--period", "3", "--t0", "2460000.5", "--a-rs", "10+-1",
+               "--inclination", "88"])  # fmt: skip
+    assert rc == 2
+    assert "errors on a/Rs only" in capsys.readouterr().err
+    assert not (tmp_path / "p" / "project.json").exists()
+
+
+def test_a_curve_without_the_transit_says_why_it_was_not_fitted(transit_run, tmp_path):
+    import argparse
+
+    from fluxion.app.commands.run_transit import run_transit_fit
+    from fluxion.core.transit.ephemeris import Ephemeris
+
+    project, _, _ = transit_run
+    lc = Table.read(project / "lightcurve.ecsv")
+    args = argparse.Namespace(
+        transit_ephemeris=(Ephemeris(period=3.0, t0=2460001.5), "auto"), teff=None, logg=None,
+        feh=None, filter="V", planet=None, limb_darkening="prior", max_regressors=3,
+        mcmc_steps=0, burn=0, seed=1, no_report=True,
+    )  # fmt: skip
+    (line,) = run_transit_fit(args, lc, tmp_path)
+    assert line.startswith("transit: not fitted: the light curve: the predicted transit")
+    assert run_transit_fit(args, None, tmp_path) == [
+        "transit: not fitted: the run made no light curve (see the notes above)"
+    ]
