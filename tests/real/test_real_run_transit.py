@@ -34,9 +34,8 @@ into a temporary project serves the module.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
