@@ -42,6 +42,7 @@ from .panels.base import fitted, scrolling
 from .panels.calibration import CalibrationPanel
 from .presentation import PresentationMode
 from .project_actions import ProjectActions
+from .run_notes import RunNotes
 from .run_steps import NightSteps
 from .session import DisplayFrame, Session
 from .settings import Settings
@@ -110,6 +111,11 @@ class MainWindow(ProjectActions, QMainWindow):
             "Lesson", scrolling(self.lesson_panel), Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.tabifyDockWidget(self.frames_dock, self.lesson_dock)
+        # What `fluxion run` said about the night, in front when a project keeps it.
+        self.run_notes = RunNotes(self.session)
+        self.run_dock = self._dock("Run", self.run_notes, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.frames_dock, self.run_dock)
+        self.run_notes.shown.connect(self.run_dock.raise_)
         self.frames_dock.raise_()
         # The lesson's text and answer fields want more room than the frame list.
         self._frames_width: int | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import signal
 import sys
@@ -370,10 +371,12 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     frames = _pointed_at_target(args, frames)
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
+    said = []  # the run's own notes before the night's
     if catalog is None:
         catalog, problem = _field_catalog(args, frames)
         if problem:
-            print(f"catalog: {problem}; magnitudes stay instrumental", file=sys.stderr)
+            said.append(f"catalog: {problem.rstrip('.')}; magnitudes stay instrumental")
+            print(said[-1], file=sys.stderr)
     try:
         if is_project(args.project):
             project = Project.load(args.project)
@@ -390,6 +393,8 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         project.save(args.project)
     except (ProjectError, ValueError, TypeError) as exc:
         raise CommandError(str(exc)) from exc
+    # The last run's account, so that an unchanged run keeps its time (_keep_notes).
+    previous = copy.deepcopy(project.results.get("run"))
     try:
         with _ctrl_c_cancels(state):
             result = run_night(
@@ -415,12 +420,35 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         ) from exc
     progress.done()
     result.notes.extend(run_transit_fit(args, result.light_curve, args.project))
+    _keep_notes(result.project, previous, said + result.notes)
     _print_summary(result, args.project / FRAMES_FILE)
     if args.aavso is not None:
         _write_aavso(args, result.light_curve)
     if not args.no_report:
         _summary_page(args.project, result)
     return 0 if all(s == "ok" for s in result.frames["status"]) else 1
+
+
+def _keep_notes(project, previous, notes: list[str]) -> None:
+    """Keep the run's notes in the project (its ``run`` result's ``notes``), for the window.
+
+    They say why the curve is against comparison stars, which lights have weak
+    zero points, which filter names no band: the window shows them when the
+    project is opened. A run that changed nothing keeps its time, as the
+    project keeps a step's unchanged result.
+    """
+    from fluxion.core.project.document import ProjectError
+
+    run = project.results.get("run")
+    if run is None:
+        return
+    run.summary["notes"] = list(notes)
+    if previous is not None and (previous.files, previous.summary) == (run.files, run.summary):
+        run.finished = previous.finished
+    try:
+        project.save()
+    except (ProjectError, OSError) as exc:
+        print(f"the run's notes were not kept in the project: {exc}", file=sys.stderr)
 
 
 def _write_aavso(args: argparse.Namespace, light_curve) -> None:

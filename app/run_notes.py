@@ -1,0 +1,86 @@
+"""The Run tab: what ``fluxion run`` said about the night, kept in the project.
+
+``fluxion run`` ends with notes a user must read to trust its products: why
+the light curve is against comparison stars and at which aperture, which
+lights have zero points too weak to count, which filter names no band, where
+the site came from. The run keeps them in the project (its ``run`` result's
+``notes``); this tab shows them when the project is opened, each under the
+part of the run it is about, so they are not only in a terminal that was
+closed.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+__all__ = ["RunNotes", "run_notes"]
+
+#: Said when the project keeps no notes of a run.
+NO_NOTES = (
+    "This project keeps no notes of <code>fluxion run</code>: it was made in the window, "
+    "or by a run before the notes were kept (run it again: nothing finished is redone)."
+)
+
+
+def run_notes(project: Any) -> tuple[list[str], str] | None:
+    """The notes of the project's last ``fluxion run`` and when it finished, or None."""
+    result = getattr(project, "results", {}).get("run")
+    if result is None:
+        return None
+    notes = result.summary.get("notes")
+    if not isinstance(notes, list):
+        return None
+    return [str(n) for n in notes], str(result.finished or "")
+
+
+def _item(note: str) -> str:
+    """A note as a list item, the part of the run it is about ("light curve: ...") in bold."""
+    part, sep, rest = note.partition(": ")
+    if not sep or len(part.split()) > 3:
+        part, rest = "", note
+    head = f"<b>{html.escape(part)}</b>: " if part else ""
+    return f"<li>{head}{html.escape(rest)}</li>"
+
+
+class RunNotes(QTextBrowser):
+    """The notes of the project's last ``fluxion run`` (see the module docstring).
+
+    ``shown`` is emitted when a project with notes is opened, so the window can
+    bring the tab forward.
+    """
+
+    shown = Signal()
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setReadOnly(True)
+        self.setOpenLinks(False)
+        self._folder: object = None
+        session.project_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the open project's run notes (from the project in memory: nothing is read)."""
+        project = self.session.project
+        kept = run_notes(project)
+        if kept is None:
+            self.setHtml(f"<p>{NO_NOTES}</p>")
+            self._folder = None
+            return
+        notes, finished = kept
+        when = f" (finished {html.escape(finished[:19].replace('T', ' '))} UTC)" if finished else ""
+        items = "".join(_item(n) for n in notes) or "<li>The run said nothing more.</li>"
+        self.setHtml(
+            f"<p><b>What <code>fluxion run</code> said about this night</b>{when}:</p>"
+            f"<ul>{items}</ul>"
+            "<p>Each light's own state is in the Frames tab (its status column).</p>"
+        )
+        # Brought forward once a project, not every time the project changes.
+        if project.folder != self._folder:
+            self._folder = project.folder
+            self.shown.emit()
