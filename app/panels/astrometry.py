@@ -47,7 +47,11 @@ def describe(index: int, result: SolveResult) -> str:
         f"Frame {index + 1}: solved by {result.method} ({result.verdict}), {result.n_matched} stars"
     )
     if math.isfinite(result.rms_arcsec):
-        text += f', RMS {result.rms_arcsec:.2f}" ({result.rms_px:.2f} px)'
+        # A solution read back from the project keeps its RMS in arcsec only.
+        px = result.rms_px
+        if not math.isfinite(px) and math.isfinite(result.pixel_scale) and result.pixel_scale > 0:
+            px = result.rms_arcsec / result.pixel_scale
+        text += f', RMS {result.rms_arcsec:.2f}"' + (f" ({px:.2f} px)" if math.isfinite(px) else "")
     if math.isfinite(result.pixel_scale):
         text += f', {result.pixel_scale:.3f}"/px'
     if result.flipped:

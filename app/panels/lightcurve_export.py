@@ -89,6 +89,9 @@ REQUIRED = {
 }
 
 #: File name endings the report is written with by default.
+#: Between what the panel says of the curve and what an export wrote.
+EXPORTED = "\nExported: "
+
 SUFFIX = {"table": ".csv", "alcdef": ".txt", "aavso": ".txt", "mpc": ".txt", "ades": ".psv"}
 
 
@@ -245,6 +248,13 @@ class LightCurveReportsMixin(LightCurveState):
                     "MPC and ADES reports need measured sky positions: solve the frames "
                     "(Astrometry) and click the target in the Targets panel."
                 )
+        if kind == "aavso" and not run.calibrated and run.table.meta.get("comparison_reason"):
+            return (
+                "AAVSO reports need standard magnitudes; this is the run's differential curve "
+                f"against comparison stars, because {run.table.meta['comparison_reason']} (see "
+                "the Run tab). Give the lights zero points (the Zero point step: a catalog, "
+                "and a Band where the filter names none), then measure the light curve again."
+            )
         if kind == "aavso" and not run.calibrated:
             return (
                 "AAVSO reports need standard magnitudes: run the Zero point step, then "
@@ -324,5 +334,10 @@ class LightCurveReportsMixin(LightCurveState):
                 raise problem from exc
 
         task = self.session.workers.submit(work, name=f"Writing {Path(path).name}", key=None)
-        task.result.connect(self.result_label.setText)
+        task.result.connect(self._said_export)
         return task
+
+    def _said_export(self, said: str) -> None:
+        """Say what was written under what the panel said of the curve (which curve it is)."""
+        shown = self.result_label.text().split(EXPORTED)[0].rstrip()
+        self.result_label.setText(f"{shown}{EXPORTED}{said}" if shown else said)

@@ -465,7 +465,12 @@ def stored_run(table: Table) -> LightCurveRun:
         positions[c] = np.asarray(table[c], float) if c in table.colnames else np.full(n, np.nan)
     positions["sigma_px"] = np.full(n, np.nan)
     positions["clicked"] = np.zeros(n, bool)
-    calibrated = "calibrated" in table.colnames and bool(np.all(table["calibrated"]))
+    # A curve against comparison stars is differential whatever its lights' zero points
+    # (the run's ``calibrated`` column says which lights had one): never standard magnitudes.
+    differential = str(table.meta.get("magnitude_scale", "")).startswith("differential")
+    calibrated = (
+        "calibrated" in table.colnames and bool(np.all(table["calibrated"])) and not differential
+    )
     choice = ComparisonChoice((), None, {}, np.empty(0))
     return LightCurveRun(table, positions, np.zeros((n, 0, 2)), choice, calibrated, stored=True)
 

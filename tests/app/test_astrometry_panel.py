@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -147,3 +148,18 @@ def test_residual_plots_draw_the_solution_residuals_and_rms_points_select_frames
     assert any(np.allclose(mags, np.asarray(truth[b], float)[k], atol=1e-6) for b in "BV")
     assert np.sqrt(np.mean(arcsec**2)) == pytest.approx(result.rms_arcsec, rel=0.02)
     assert panel.magnitude_plot.rms_line.value() == pytest.approx(result.rms_arcsec)
+
+
+def test_describe_a_solution_read_back_gives_its_rms_in_pixels_from_the_scale() -> None:
+    from fluxion.core.astrometry import SolveResult
+
+    # A solution read from the project keeps its RMS in arcsec and its scale only.
+    result = SolveResult(
+        True, "search", n_matched=10, rms_arcsec=0.18, rms_px=float("nan"), pixel_scale=2.375
+    )
+    text = describe(10, result)
+    assert "nan" not in text and 'RMS 0.18" (0.08 px)' in text
+    unscaled = SolveResult(
+        True, "search", n_matched=10, rms_arcsec=0.18, rms_px=float("nan"), pixel_scale=math.nan
+    )
+    assert 'RMS 0.18";' in describe(10, unscaled) and "nan" not in describe(10, unscaled)

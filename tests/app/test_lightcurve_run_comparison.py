@@ -47,7 +47,7 @@ def comparison_project(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
-    window, qtbot, open_and_wait, comparison_project, monkeypatch
+    window, qtbot, open_and_wait, comparison_project, monkeypatch, tmp_path
 ) -> None:
     night, folder = comparison_project
     kept = Table.read(folder / LIGHT_CURVE_FILE)
@@ -92,6 +92,17 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     assert {f"C{k + 1}" for k in range(n)} <= set(labels)
     np.testing.assert_allclose(labels["C1"], xy[2, 0], atol=1e-6)
     assert panel.shown_radius(panel.params().aperture_radius) == pytest.approx(radius)
+
+    # Differential against the ensemble although its lights had zero points: no AAVSO
+    # report of standard magnitudes from it, and the reason is the run's.
+    assert bool(np.all(kept["calibrated"])) and not panel.run.calibrated
+    assert kept.meta["comparison_reason"] in panel.export_problem("aavso")
+    # An export says what it wrote under the statement of which curve it is.
+    out = tmp_path / "table.csv"
+    panel.export("table", out)
+    qtbot.waitUntil(lambda: "Exported: " in panel.result_label.text(), timeout=10_000)
+    assert f"the run's curve against {n} comparison stars" in panel.result_label.text()
+    assert len(Table.read(out, format="ascii.csv")) == len(kept)
 
     # "Measure" asks first; Cancel keeps the run's curve untouched, nothing measured.
     asked: list[str] = []
