@@ -53,6 +53,10 @@ COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 _PROBLEM_TINT = QColor(255, 120, 80, 70)
+#: How the header reader ends the note on a card it left aside (FOCALLEN=0.0, APTDIA=0.0:
+#: many cameras write 0 for "unknown"). The frame is read without the card, so such notes
+#: do not tint the row: tinting every light of a night for them hid the frames with problems.
+IGNORED_CARD = "; ignored"
 
 
 def is_guessed(source: str | None) -> bool:
@@ -208,6 +212,8 @@ class FrameTableModel(QAbstractTableModel):
             return font
         if role == Qt.ItemDataRole.ForegroundRole and is_guessed(source):
             return QBrush(QColor(150, 150, 150))
+        ignored = tuple(p for p in problems if p.endswith(IGNORED_CARD))
+        problems = tuple(p for p in problems if not p.endswith(IGNORED_CARD))
         if role == Qt.ItemDataRole.BackgroundRole and problems:
             return QBrush(_PROBLEM_TINT)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -227,6 +233,11 @@ class FrameTableModel(QAbstractTableModel):
                     )
             if problems:
                 lines.append("Problems:\n" + "\n".join(f"- {p}" for p in problems))
+            if ignored:
+                lines.append(
+                    "Header cards left aside (the frame is read without them):\n"
+                    + "\n".join(f"- {p.removesuffix(IGNORED_CARD)}" for p in ignored)
+                )
             return "\n".join(lines) or None
         return None
 
