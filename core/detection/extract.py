@@ -52,14 +52,9 @@ from .background import (
     split_mask,
 )
 from .edges import level_edges
+from .firstpass import first_pass_profile
 from .fwhm import MoffatProfile
-from .measure import (
-    SourceFlags,
-    frame_fwhm,
-    frame_profile,
-    measure_fwhm_candidates,
-    measure_sources,
-)
+from .measure import SourceFlags, frame_fwhm, measure_sources
 from .params import (
     DETECTION_FILTERS,
     MIN_AREA_DEFAULT,
@@ -88,12 +83,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# The quick first pass of the matched filter only needs the stars bright
-# enough for the FWHM (S/N >= fwhm_min_snr, 20 by default); at 13.3 filtered
-# sigma (5 pixel sigma through the pyramid, whose noise factor is 0.375) it
-# finds them without the cost of measuring every faint source.
-_FIRST_PASS_THRESHOLD = 5.0 / 0.375
 
 
 @dataclass(frozen=True)
@@ -259,17 +248,7 @@ class Detection:
         if p.detection_filter == "gaussian":
             return gaussian_kernel(p.filter_fwhm), p.filter_fwhm, None
         state.progress(0.3, "first pass for the FWHM")
-        # As the real pass's threshold would be through the pyramid, and never
-        # below the FWHM stars' need.
-        pyramid = pyramid_kernel()
-        wanted = min(p.snr_threshold, p.pixel_threshold / noise_factor(pyramid))
-        objects, segmap = extract_objects(
-            data, bad, err, max(wanted, _FIRST_PASS_THRESHOLD), math.inf, 5, pyramid, p
-        )
-        # Only the sources that can be FWHM stars (and their close neighbours) are measured.
-        first = measure_fwhm_candidates(data, bad, err, objects, segmap, p)
-        profile = frame_profile(data, bad, first, p)
-        fwhm = frame_fwhm(data, bad, first, p, profile)[0]
+        fwhm, profile = first_pass_profile(data, bad, err, p)
         if not math.isfinite(fwhm):
             log.info("no star for the matched filter's FWHM; using %.2f px", p.filter_fwhm)
             fwhm = p.filter_fwhm

@@ -27,6 +27,7 @@ __all__ = [
     "SourceFlags",
     "frame_fwhm",
     "frame_profile",
+    "fwhm_stars",
     "measure_fwhm_candidates",
     "measure_sources",
 ]
@@ -487,7 +488,7 @@ def frame_fwhm(
     if len(sources) == 0:
         return math.nan, math.nan, 0, math.nan
     diameter = np.asarray(sources["fwhm"])
-    usable = _fwhm_stars(sources, p)
+    usable = fwhm_stars(sources, p)
     n = int(usable.sum())
     if n == 0:
         return math.nan, math.nan, 0, math.nan
@@ -553,14 +554,14 @@ def frame_profile(
     """
     if len(sources) == 0:
         return None
-    usable = _fwhm_stars(sources, p)
+    usable = fwhm_stars(sources, p)
     if not usable.any():
         return None
     diameter = np.asarray(sources["fwhm"])
     return _fit_profile(data, bad, sources, usable, float(np.median(diameter[usable])))
 
 
-def _fwhm_stars(sources: Table, p: DetectionParams) -> np.ndarray:
+def fwhm_stars(sources: Table, p: DetectionParams) -> np.ndarray:
     """The sources the frame's FWHM rests on: unflagged, bright, not sharper than stars."""
     diameter = np.asarray(sources["fwhm"])
     snr = np.asarray(sources["snr"])
