@@ -124,8 +124,13 @@ def best_aperture(
     lowest = scatter * (1.0 - 2.0 / np.sqrt(2.0 * max(n, 1))) if np.isfinite(scatter) else np.inf
     target_xy = np.asarray(stored.target_xy, float)
     star_xy = np.asarray(stored.star_xy, float)[:, list(comp)]
-    if not (np.all(np.isfinite(target_xy)) and np.all(np.isfinite(star_xy))):
+    # Where a light missed a member (the ensemble keeps stars missing from a few lights) its
+    # position is NaN and the remeasure leaves it out of that light, as the stored curve did.
+    used = (stored.star_flags == 0) & np.isfinite(stored.star_flux)
+    used = used[:, list(comp)]
+    if not (np.all(np.isfinite(target_xy)) and np.all(np.isfinite(star_xy[used]))):
         return best
+    star_xy = np.where(used[..., None], star_xy, np.nan)
     if not np.isfinite(seeing) or seeing <= 0:
         return best
     gains = [float(f.gain) if f.gain else 1.0 for f in lights]
@@ -151,9 +156,9 @@ def best_aperture(
     )  # fmt: skip
     ones = list(range(len(comp)))
     for params, m in zip(every, measured, strict=True):
-        if not np.all((m.star_flags == 0) & np.isfinite(m.star_flux)):
-            # A star flagged at this radius (an edge, a bad pixel, saturation): the ensemble
-            # was chosen unflagged in every light, so this radius is not tried.
+        if not np.all(((m.star_flags == 0) & np.isfinite(m.star_flux))[used]):
+            # A member flagged at this radius (an edge, a bad pixel, saturation) in a light
+            # where the ensemble was chosen unflagged: this radius is not tried.
             tried.append((params.aperture_radius, float("nan")))
             continue
         curve, scatter = differential(m, ones)

@@ -28,7 +28,7 @@ from astropy.table import Table
 
 from ..io.frames import FrameInfo
 from ..lightcurve.comparison import ComparisonError
-from ..lightcurve.ensemble import choose_ensemble, stored_measurement
+from ..lightcurve.ensemble import choose_ensemble, renormalised_sum, stored_measurement
 from ..photometry.noise import MAG_PER_LN
 from ..project.products import ProductStore
 from .comparison_aperture import best_aperture
@@ -188,7 +188,12 @@ def comparison_light_curve(
         out["flux"] = aperture.measurement.target_flux
     out["flux_err"] = aperture.measurement.target_err
     out["n_comparison"] = diff.n_comparison
-    out["comp_flux"] = diff.ensemble_flux
+    # The whole ensemble's flux (a detrending regressor): a light that missed a member
+    # is scaled up by its share, as its magnitude is, so the regressor has no step there.
+    m_used = aperture.measurement
+    cols = comp if aperture.radius is None else list(range(len(comp)))
+    usable = (m_used.star_flags == 0) & np.isfinite(m_used.star_flux)
+    out["comp_flux"] = renormalised_sum(np.where(usable, m_used.star_flux, np.nan)[:, cols])
     out["fwhm"], out["sky"] = fwhm, sky
     for c in ("mag", "mag_err", "mag_err_sys"):
         out[c].unit = "mag"

@@ -290,17 +290,26 @@ def _reduced_chi2(
 ) -> float:
     """Reduced chi-square of a star's differential light curve about its mean.
 
-    Only frames where the star and every other member are measured (with an
-    error) count, so that a changing ensemble does not mimic variability.
+    Each frame's ensemble is the other members it measured, scaled by their
+    share of the whole ensemble's typical flux (each member's median), so a
+    frame that misses a member is not a step in the ratio: a star measured in
+    most frames (``min_coverage`` < 1) is judged on every frame that has it.
+    With every member in every frame this is the plain sum's ratio (the
+    scale cancels in the reduced chi-square).
     """
-    rows = np.isfinite(flux) & np.all(np.isfinite(others), axis=1)
+    seen = np.isfinite(others) & np.isfinite(others_err)
+    rows = np.isfinite(flux) & np.any(seen, axis=1)
     # A frame without a usable error cannot be weighted (and 1/0 would warn).
-    rows &= (err > 0) & np.isfinite(err) & np.all(np.isfinite(others_err), axis=1)
+    rows &= (err > 0) & np.isfinite(err)
     if rows.sum() < 3:
         return float("nan")
-    flux, err, others, others_err = flux[rows], err[rows], others[rows], others_err[rows]
-    ens = others.sum(axis=1)
-    ens_err = np.sqrt((others_err**2).sum(axis=1))
+    flux, err, others, others_err, seen = (
+        flux[rows], err[rows], others[rows], others_err[rows], seen[rows],
+    )  # fmt: skip
+    typical = _typical_flux(np.where(seen, others, np.nan))
+    share = (seen * np.nan_to_num(typical)[None, :]).sum(axis=1) / np.nansum(typical)
+    ens = np.where(seen, others, 0.0).sum(axis=1) / share
+    ens_err = np.sqrt((np.where(seen, others_err, 0.0) ** 2).sum(axis=1)) / share
     ratio = flux / ens
     ratio_err = ratio * np.sqrt((err / flux) ** 2 + (ens_err / ens) ** 2)
     w = 1.0 / ratio_err**2

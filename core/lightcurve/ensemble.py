@@ -13,8 +13,11 @@ target's brightness, unsaturated and isolated. Here:
    light by their sky position (each light's own solution), so a star that
    drifts across the detector stays one candidate;
 2. candidates are refused when missed or flagged (saturated, at an edge, a
-   bad pixel) in any light, crowded, or more than 3 mag from the target
-   (:func:`~fluxion.core.lightcurve.comparison.choose_comparison_stars`);
+   bad pixel) in more than a tenth of the lights, crowded, or more than 3 mag
+   from the target
+   (:func:`~fluxion.core.lightcurve.comparison.choose_comparison_stars`); a
+   light that misses a member takes its ensemble from the others, scaled by
+   their share of the ensemble's typical flux;
 3. the variability test judges each candidate against the ensemble of the
    others, relative to the typical candidate's chi-square (scintillation and
    flat-field errors raise every star's alike on a real night);
@@ -42,13 +45,17 @@ from .run import Measurement
 
 __all__ = [
     "EnsembleCurve", "stored_measurement", "choose_ensemble", "point_scatter", "relative_flux",
-    "prune_ensemble",
+    "prune_ensemble", "renormalised_sum",
 ]  # fmt: skip
 
 #: Candidates further from the target's brightness than this (mag) are refused.
 MAX_DELTA_MAG = 3.0
 #: Most stars in an ensemble: beyond a dozen the sum is dominated by its brightest.
 MAX_ENSEMBLE = 12
+#: A candidate measured cleanly (found, unflagged) in this share of the lights is kept; the
+#: lights that miss it take their ensemble from the members they have, renormalised (as
+#: AstroImageJ and EXOTIC do): a drifting field loses stars at its edges for part of a night.
+MIN_COVERAGE = 0.9
 #: At most this many of the reference light's brightest stars are candidates.
 MAX_CANDIDATES = 150
 _MIN_GAIN = 0.01  # a star is dropped only when the scatter falls by more than 1 %
@@ -218,18 +225,45 @@ def stored_measurement(
     )
 
 
-def relative_flux(m: Measurement, comp: Sequence[int]) -> np.ndarray:
-    """The target's flux over the sum of the stars ``comp``, a frame (NaN where one is missing)."""
+def renormalised_sum(ens: np.ndarray) -> np.ndarray:
+    """Each frame's ensemble flux from the members it has, scaled to the whole ensemble.
+
+    ``ens`` is (n_frames, n_members), NaN where a frame misses a member. The
+    members' sum is divided by their share of the ensemble's typical flux
+    (each member's median), so a frame that lost a member does not step
+    down; NaN for a frame with none.
+    """
+    ens = np.asarray(ens, dtype=float)
+    seen = np.isfinite(ens)
+    typical = np.zeros(ens.shape[1])
+    has = seen.any(axis=0)
+    typical[has] = np.nanmedian(ens[:, has], axis=0)
+    share = (seen * typical[None, :]).sum(axis=1)
+    total = np.full(ens.shape[0], np.nan)
+    ok = share > 0
+    total[ok] = np.nansum(ens[ok], axis=1) * typical.sum() / share[ok]
+    return total
+
+
+def relative_flux(m: Measurement, comp: Sequence[int], *, per_frame: bool = False) -> np.ndarray:
+    """The target's flux over the sum of the stars ``comp``, a frame.
+
+    A frame that lost a member would jump: without ``per_frame`` it is NaN
+    (left out of the scatter). With ``per_frame`` its ensemble is the members
+    it has, scaled up by the missing members' share (:func:`renormalised_sum`),
+    as :func:`~fluxion.core.lightcurve.differential.differential_magnitudes` does.
+    """
     usable = (m.star_flags == 0) & np.isfinite(m.star_flux)
     ens = np.where(usable[:, list(comp)], m.star_flux[:, list(comp)], np.nan)
+    if per_frame:
+        return m.target_flux / renormalised_sum(ens)
     total = np.sum(ens, axis=1)
-    # A frame that lost a member would jump: it is left out of the scatter.
     total[np.any(~np.isfinite(ens), axis=1)] = np.nan
     return m.target_flux / total
 
 
 def prune_ensemble(
-    m: Measurement, comp: Sequence[int]
+    m: Measurement, comp: Sequence[int], *, per_frame: bool = False
 ) -> tuple[list[int], float, list[tuple[int, float, float]]]:
     """Drop comparison stars while the target's scatter falls by more than chance would.
 
@@ -248,12 +282,15 @@ def prune_ensemble(
         Each star left out, with the scatter before and after.
     """
     comp = list(comp)
-    best = point_scatter(relative_flux(m, comp))
-    n = int(np.isfinite(relative_flux(m, comp)).sum())
+    best = point_scatter(relative_flux(m, comp, per_frame=per_frame))
+    n = int(np.isfinite(relative_flux(m, comp, per_frame=per_frame)).sum())
     needed = max(_MIN_GAIN, 2.0 / np.sqrt(2.0 * max(n, 1)))
     dropped = []
     while len(comp) > 1:
-        trials = [(point_scatter(relative_flux(m, [c for c in comp if c != k])), k) for k in comp]
+        trials = [
+            (point_scatter(relative_flux(m, [c for c in comp if c != k], per_frame=per_frame)), k)
+            for k in comp
+        ]
         trials = [(s, k) for s, k in trials if np.isfinite(s)]
         if not trials:
             break
@@ -288,7 +325,7 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
         return choose_comparison_stars(
             m.star_flux, m.star_err, star_xy, flags=m.star_flags, target_flux=target_flux,
             n_comparison=MAX_ENSEMBLE, isolation_radius=isolation_px,
-            max_delta_mag=MAX_DELTA_MAG, max_chi2=max_chi2,
+            max_delta_mag=MAX_DELTA_MAG, max_chi2=max_chi2, min_coverage=MIN_COVERAGE,
         )  # fmt: skip
 
     first = choose(np.inf)
@@ -299,7 +336,7 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
     if choice.check is not None and len(comp) < MAX_ENSEMBLE:
         # Few candidates: the check star is worth more in the ensemble than as a control.
         comp.append(choice.check)
-    comp, best, dropped = prune_ensemble(m, comp)
+    comp, best, dropped = prune_ensemble(m, comp, per_frame=True)
     reasons: dict[str, int] = {}
     for why in choice.rejected.values():
         key = why.split(" (")[0]

@@ -2,9 +2,10 @@
 
 A synthetic night of known fluxes and errors: stars found again by sky
 position in every light whatever order the tables list them, the target
-never its own comparison, a variable star and a star missing from one light
-refused, and the differential curve's pulls of unit width with the common
-error taken out and scintillation added.
+never its own comparison, a variable star and a star missing from a fifth
+of the lights refused, a star missing from a few lights kept (those lights'
+ensemble renormalised), and the differential curve's pulls of unit width
+with the common error taken out and scintillation added.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from astropy.table import Table
 
 from fluxion.core.lightcurve.comparison import ComparisonError
 from fluxion.core.lightcurve.differential import differential_magnitudes
-from fluxion.core.lightcurve.ensemble import choose_ensemble, stored_measurement
+from fluxion.core.lightcurve.ensemble import choose_ensemble, relative_flux, stored_measurement
 
 N_FRAMES, N_STARS = 200, 30
 SCINT = 0.002  # relative, every star, every light
@@ -42,7 +43,11 @@ def _night(seed: int = 5):
         err = np.hypot(phot_err * np.sqrt(extinction[i]), measured * COMMON)
         jitter = rng.normal(0, 0.2 / 3600, (2, N_STARS))  # 0.2 arcsec
         order = rng.permutation(N_STARS)
-        keep = order if i != 7 else order[order != 5]  # star 5 missed in one light
+        keep = order
+        if i < 14:  # star 5 is off the field in the first 7 % of the lights (a drift)
+            keep = keep[keep != 5]
+        if 100 <= i < 140:  # star 6 in a fifth of them
+            keep = keep[keep != 6]
         t = Table(
             {
                 "ra": (ra + jitter[0])[keep], "dec": (dec + jitter[1])[keep],
@@ -61,6 +66,12 @@ def _night(seed: int = 5):
     return tables, rows, ra, dec, common
 
 
+def _column(xy: np.ndarray, ra: np.ndarray, dec: np.ndarray, star: int) -> int:
+    """The measurement's column of a star of the night (by its place in the reference light)."""
+    place = np.array([(ra[star] - 149.9) * 3600 / 2, (dec[star] - 19.9) * 3600 / 2])
+    return int(np.argmin(np.hypot(*(xy - place).T)))
+
+
 def test_the_ensemble_refuses_the_variable_and_the_missed_star_and_its_pulls_are_unit():
     tables, target, *_ = _night()
     scint = np.full(N_FRAMES, SCINT)
@@ -71,13 +82,27 @@ def test_the_ensemble_refuses_the_variable_and_the_missed_star_and_its_pulls_are
     assert m.star_flux.shape == (N_FRAMES, N_STARS - 1)
     chosen = choose_ensemble(m, xy, isolation_px=1.0)
     reasons = " ".join(chosen.choice.rejected.values())
-    assert "not measured in every frame" in reasons and "variable in the sequence" in reasons
+    assert "measured in < 90% of frames" in reasons and "variable in the sequence" in reasons
+    tables, target, ra, dec, _ = _night()
+    five, six = _column(xy, ra, dec, 5), _column(xy, ra, dec, 6)
+    assert chosen.choice.rejected[six] == "measured in < 90% of frames"
+    assert five not in chosen.choice.rejected
     assert len(chosen.choice.comparison) >= 5
-    comp = list(chosen.choice.comparison)
+    comp = sorted({*chosen.choice.comparison, five})
     diff = differential_magnitudes(m.target_flux, m.target_err, m.star_flux[:, comp],
                                    m.star_err[:, comp])  # fmt: skip
+    assert np.all(diff.n_comparison[:14] == len(comp) - 1)
     pull = (diff.mag - np.mean(diff.mag)) / diff.mag_err
     assert 0.8 < np.std(pull) < 1.2, np.std(pull)
+    # No step where star 5 is missing: those lights' mean is the others' within its error.
+    step = np.mean(diff.mag[:14]) - np.mean(diff.mag[14:])
+    assert abs(step) < 3 * np.std(diff.mag[14:]) / np.sqrt(14)
+    # The pruning's scatter counts those lights (renormalised), not only the complete ones.
+    assert np.all(np.isnan(relative_flux(m, comp)[:14]))
+    rel = relative_flux(m, comp, per_frame=True)
+    assert np.all(np.isfinite(rel))
+    spread = np.std(rel[14:]) / np.mean(rel[14:])
+    assert abs(np.mean(rel[:14]) / np.mean(rel[14:]) - 1) < 3 * spread / np.sqrt(14)
 
 
 def test_without_taking_out_the_common_error_the_pulls_are_too_narrow():
