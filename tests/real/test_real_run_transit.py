@@ -28,6 +28,10 @@ this one night fits a/Rs 7.7 +- 1.5 and puts the mid-time 9.3 min early (3.6
 sigma); on the curve of the photometry step's radius it fitted a grazing
 transit (Rp/Rs 0.41, a/Rs 2.6).
 
+The ensemble keeps a candidate measured cleanly in 90 % of the lights (a
+light that misses a member takes the others, renormalised): 62 of 150
+candidates refused, 111 when every light had to measure them.
+
 One run of the whole night (70 lights, 10 darks, the fit: about 60 CPU s)
 into a temporary project serves the module.
 """
@@ -90,7 +94,12 @@ def test_the_run_measures_against_comparison_stars_and_says_why(tres1_run):
     assert len(lc) == 70 and np.all(np.isfinite(np.asarray(lc["bjd_tdb"], float)))
     comp = lc.meta["comparison_stars"]
     assert 5 <= len(comp) <= 12
-    assert np.all(np.asarray(lc["n_comparison"]) == len(comp))
+    # The field drifts 200 px: a member missed in a few lights is kept, those lights'
+    # ensemble renormalised (16 of 70 lights with 10-11 of 12); most lights have them all.
+    n_comp = np.asarray(lc["n_comparison"])
+    assert np.all(n_comp >= len(comp) - 3) and np.mean(n_comp == len(comp)) > 0.5
+    (refused,) = [x for x in said.splitlines() if "candidate stars measured" in x]
+    assert "measured in < 90% of frames" in refused and "in every frame" not in refused
     assert lc.meta["scintillation_included"] is True
     # The ensemble takes the night's extinction out: the instrumental curve falls by
     # tenths of a magnitude from airmass 1.6 to 1.0, the differential one by the transit.
@@ -114,6 +123,16 @@ def test_the_runs_transit_fit_gives_the_published_transit(tres1_run):
     assert 0.6 < chi2 < 1.2, chi2
     # 6.4 ppt at the photometry step's radius: the chosen aperture's is well below.
     assert fit["residual_rms"] < 0.0055
+    # The lights that missed a member (renormalised) sit on the model as the others do
+    # (a member's 5-10 % share left out unscaled would be a step of 10-20 sigma there).
+    model = Table.read(project / "transit" / "transit_model.ecsv")
+    lc = Table.read(project / "lightcurve.ecsv")
+    members = dict(zip(lc["file"], lc["n_comparison"], strict=True))
+    fewer = np.array([members[f] < len(lc.meta["comparison_stars"]) for f in model["file"]])
+    pull = np.asarray(model["residual"], float) / np.asarray(model["flux_err"], float)
+    assert fewer.sum() >= 3
+    assert abs(np.mean(pull[fewer])) < 3 / np.sqrt(fewer.sum())
+    assert np.sqrt(np.mean(pull[fewer] ** 2)) < 1.5
     # The run's notes say it.
     (line,) = [x for x in said.splitlines() if x.startswith("transit: Rp/Rs")]
     assert f"Rp/Rs {fit['rp_rs']:.4f} +/- {fit['rp_rs_err']:.4f}" in line
