@@ -28,6 +28,7 @@ from astropy.wcs import WCS
 from PySide6.QtCore import QObject, Signal
 
 from fluxion.core.catalogs.night import night_catalog
+from fluxion.core.chain.project_facts import with_project_facts
 from fluxion.core.chain.solve import load_solution
 from fluxion.core.display.debayer import colour_picture
 from fluxion.core.display.stretch import Limits, block_preview, compute_limits, display_histogram
@@ -408,9 +409,11 @@ class Session(QObject):
 
     def set_sequence(self, sequence: Sequence, project: Project | None = None) -> None:
         """Show ``sequence`` (and make ``project`` current); goes to the saved frame."""
-        site = project.site if project is not None else self.project.site
-        # The project's site where the headers give none: what a run of the project sees.
-        sequence.frames = with_sites(sequence.frames, site)
+        # The project's site and telescope aperture where the headers give none: what a
+        # run of the project sees (the same airmass, BJD and scintillation in every error).
+        sequence.frames = with_project_facts(
+            sequence.frames, project if project is not None else self.project
+        )
         self.sequence = sequence
         self.product_cache.clear()
         self.results.clear()  # every step's results were the previous night's

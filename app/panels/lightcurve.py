@@ -449,6 +449,7 @@ class LightCurvePanel(
         lc, choice = run.table, run.choice
         good = np.isfinite(np.asarray(lc["mag"], float))
         text = (
+            f"Measured here, aperture {self.params().aperture_radius:.1f} px: "
             f"{len(lc)} lights, {good.sum()} measured; {len(choice.comparison)} comparison star(s)"
             + (", a check star" if choice.check is not None else "")
             + f"; median error {np.nanmedian(lc['mag_err']):.3f} mag"

@@ -39,7 +39,8 @@ _SAME_SOURCE_PX = 0.5
 
 def is_run_comparison_curve(table: Table) -> bool:
     """Whether ``table`` is ``fluxion run``'s curve against comparison stars."""
-    return bool(table.meta.get("comparison_stars")) and "n_comparison" in table.colnames
+    # The window's own curves name their comparison stars too; only the run says why.
+    return bool(table.meta.get("comparison_reason")) and "n_comparison" in table.colnames
 
 
 def _radius(table: Table) -> float | None:
@@ -60,7 +61,9 @@ def run_curve_description(table: Table, calibrated: bool) -> str:
     calibrated : bool
         Whether its magnitudes are on the catalogue's scale.
     """
-    if not is_run_comparison_curve(table) and "n_comparison" in table.colnames:
+    if not is_run_comparison_curve(table) and (
+        "n_comparison" in table.colnames or table.meta.get("comparison_stars")
+    ):
         # Measured in the window (its comparison stars are not kept with the curve).
         scale = "catalogue magnitudes" if calibrated else "differential magnitudes"
         return f"a curve measured in the window against comparison stars ({scale})"

@@ -17,6 +17,7 @@ from astropy.table import Table
 
 from fluxion.app.panels import lightcurve_stored
 from fluxion.app.panels.lightcurve import LightCurvePanel
+from fluxion.app.panels.lightcurve_run_stars import is_run_comparison_curve, run_curve_description
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
 
 simulate = pytest.importorskip("fluxion.core.simulation.simulate")
@@ -120,4 +121,10 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     task = panel.run_all()
     assert task is not None
     qtbot.waitUntil(lambda: panel.run is not None and not panel.run.stored, timeout=60_000)
-    assert "Kept in the project" in panel.result_label.text()
+    said = panel.result_label.text()
+    assert said.startswith(f"Measured here, aperture {panel.params().aperture_radius:.1f} px")
+    assert "Kept in the project" in said
+    # Read back, the window's curve is not taken for the run's (it names its stars too).
+    again = Table.read(folder / LIGHT_CURVE_FILE)
+    assert again.meta.get("comparison_stars") and not is_run_comparison_curve(again)
+    assert run_curve_description(again, False).startswith("a curve measured in the window")
