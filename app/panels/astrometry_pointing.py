@@ -53,7 +53,9 @@ def pointing_note(frames: Sequence[FrameInfo], targets: Sequence[dict[str, Any]]
             "they are searched near it."
         )
     name, ra, dec = pointing
-    where = f"{name} (RA {ra:.5f} Dec {dec:+.5f})"
+    coords = f"RA {ra:.5f} Dec {dec:+.5f}"
+    # A target given only by its coordinates is named after them: said once.
+    where = coords if name.strip() in ("", coords) else f"{name} ({coords})"
     return f"{bare} {lights} no pointing in the header: searched near {where}."
 
 

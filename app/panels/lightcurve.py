@@ -59,6 +59,7 @@ from .lightcurve_model import (
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .lightcurve_points import LightCurvePointsMixin, check_star_note
+from .lightcurve_run_stars import magnitude_label
 from .lightcurve_stored import LightCurveStoredMixin
 from .solutions import follow_solutions
 from .target_model import Target
@@ -511,8 +512,9 @@ class LightCurvePanel(
         check = None
         if "check_mag" in lc.colnames:
             check = (np.asarray(lc["check_mag"], float), np.asarray(lc["check_mag_err"], float))
+        y_label = magnitude_label(lc, run.calibrated)
         self.curve.set_curve(x, lc["mag"], lc["mag_err"], self.rows, self.excluded(), check,
-                             x_label=label)  # fmt: skip
+                             x_label=label, y_label=y_label)  # fmt: skip
         self.curve.mark_frame(self.session.current)
 
     def _on_frame_changed(self, index: int) -> None:

@@ -74,8 +74,12 @@ class LightCurvePlot(QWidget):
         excluded: np.ndarray,
         check: tuple[np.ndarray, np.ndarray] | None = None,
         x_label: str = "hours since the first light",
+        y_label: str = "magnitude",
     ) -> None:
-        """Plot the curve; ``excluded`` points hollow, ``check`` (mag, err) shifted below."""
+        """Plot the curve; ``excluded`` points hollow, ``check`` (mag, err) shifted below.
+
+        ``y_label`` says which magnitudes they are (differential, instrumental, catalogue).
+        """
         x, mag, err = (np.asarray(a, float) for a in (x, mag, err))
         frames = np.asarray(frames, int)
         excluded = np.asarray(excluded, bool)
@@ -106,6 +110,7 @@ class LightCurvePlot(QWidget):
             self.check.setData([], [])
             self.check_errors.setData(x=np.empty(0), y=np.empty(0), height=np.empty(0))
         self.plot.setLabel("bottom", x_label)
+        self.plot.setLabel("left", y_label)
         self.marker.setData([], [])
         self._leave_room_for_the_legend(np.concatenate(shown))
 

@@ -26,8 +26,8 @@ from fluxion.core.project.products import ProductStore
 from .lightcurve_model import LightCurveRun
 
 __all__ = [
-    "is_run_comparison_curve", "run_curve_description", "run_curve_notes", "run_star_positions",
-    "with_run_stars",
+    "is_run_comparison_curve", "magnitude_label", "run_curve_description", "run_curve_notes",
+    "run_star_positions", "with_run_stars",
 ]  # fmt: skip
 
 log = logging.getLogger("fluxion.app.lightcurve")
@@ -83,6 +83,17 @@ def run_curve_description(table: Table, calibrated: bool) -> str:
         f"the run's curve against {n} comparison stars (C1-C{n} in the viewer){at}; "
         "differential magnitudes (target over the ensemble, on the instrumental scale)"
     )
+
+
+def magnitude_label(table: Table, calibrated: bool) -> str:
+    """The name of a curve's magnitudes on its plot's axis."""
+    if calibrated:
+        band = str(table.meta.get("band", "") or "")
+        return f"{band} magnitude" if band else "catalogue magnitude"
+    scale = str(table.meta.get("magnitude_scale", "") or "")
+    if "n_comparison" in table.colnames or scale.startswith("differential"):
+        return "differential magnitude"
+    return "instrumental magnitude"
 
 
 def run_curve_notes(table: Table) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from astropy.table import Table
 
 from fluxion.app.panels.astrometry import AstrometryPanel
-from fluxion.app.panels.astrometry_pointing import pointed, target_pointing
+from fluxion.app.panels.astrometry_pointing import pointed, pointing_note, target_pointing
 from fluxion.core.astrometry import SolveParams
 from fluxion.core.simulation.simulate import read_truth_wcs
 
@@ -78,3 +78,21 @@ def test_pointed_leaves_lights_with_a_pointing_and_other_frames(unpointed_night)
     assert pointed(own, target) is own
     assert pointed(light, None) is light
     assert target_pointing([{"kind": "fixed", "ra": None, "dec": None}]) is None
+
+
+def test_the_pointing_note_names_a_target_of_coordinates_once(unpointed_night) -> None:
+    from fluxion.core.io.sequence import Sequence
+
+    frames = list(Sequence.from_paths([unpointed_night]).frames)
+    bare = sum(f.type == "light" for f in frames)
+    # fluxion run --ra/--dec names its target after its coordinates.
+    by_coords = {"kind": "fixed", "ra": 286.0410417, "dec": 36.6326111,
+                 "name": "RA 286.04104 Dec +36.63261"}  # fmt: skip
+    note = pointing_note(frames, [by_coords])
+    assert (
+        note == f"{bare} lights give no pointing in the header: searched near {by_coords['name']}."
+    )
+    named = {**by_coords, "name": "TrES-1"}
+    assert pointing_note(frames, [named]).endswith(
+        "searched near TrES-1 (RA 286.04104 Dec +36.63261)."
+    )

@@ -68,6 +68,7 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     assert f"the run's curve against {n} comparison stars" in text
     assert f"aperture {radius:.1f} px" in text
     assert "Comparison stars because" in text  # the run's reason, in the window
+    assert panel.curve.plot.getAxis("left").labelText == "differential magnitude"
     # The run's stars in every light, each on one and the same simulated star all night
     # (within half a seeing FWHM: the centroid of a star near others moves by less).
     xy = panel.run.stars_xy
