@@ -23,7 +23,12 @@ PSF error is shared by all its stars and is a "bias" on that frame that
 averages out over frames; a real bias keeps its sign. A second table gives
 the same by true flux (all regions, from 300 e-): a PSF shape error's bias
 grows with flux, a sky error's falls. ``--cache`` keeps the oracle's fluxes
-per seed (its fit is a minute of CPU a FB frame).
+per seed (its fit is a minute of CPU a FB frame). With ``--bound-stars N``
+a third table gives, per region, each row's robust scatter of (flux - true)
+over the crowded-field bound (every neighbour within 12 px fitted too:
+``bench_photometry.crowded_bounds``) of every ``len/N``-th star of at least
+``--min-flux`` e-, pooled over the frames (1.0: as good as any unbiased
+fitter can be; the oracle's own row shows what the scoring itself gives).
 
     psf            the PSF method, PSF chosen by held-out residuals
     psf-1psf       one PSF for the frame (the position-dependent bias it leaves)
@@ -37,11 +42,14 @@ per seed (its fit is a minute of CPU a FB frame).
     crowded-1psf   the scene method with one PSF for the frame
     crowded-truePSF  the scene method given the true PSF's grid file
 
-and ``scale``: the flux the method's PSF gives a noise-free star of
+and ``scale``: the flux the PSF method's PSF (the crowded method's when the
+``psf`` row is not asked for) gives a noise-free star of
 ``--scale-flux`` e- at each region's centre, minus the truth, in units of its
 bound (the shift a PSF error gives every such star of the region alike).
 
 Run by hand:  .venv/bin/python tests/benchmarks/bench_psf_field.py --repeat 4
+(the crowded method on FB with its scatter against the crowded bound:
+``--case FB --rows crowded --repeat 8 --bound-stars 1000 --cache DIR``)
 """
 
 from __future__ import annotations
@@ -61,7 +69,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io.fits.verify import VerifyWarning  # noqa: E402
 from astropy.stats import biweight_location, biweight_scale  # noqa: E402
-from bench_photometry import READ_NOISE, SKY, oracle_fit, regions  # noqa: E402
+from bench_photometry import (  # noqa: E402
+    READ_NOISE,
+    SKY,
+    crowded_bounds,
+    oracle_fit,
+    regions,
+)
 from scipy.spatial import cKDTree  # noqa: E402
 
 import fluxion.core.photometry.psf_step as psf_step  # noqa: E402
@@ -144,17 +158,28 @@ def score_rows(
     return dz, len(shared)
 
 
-def oracle_fluxes(field: StarField, cache: Path | None, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """The oracle's fluxes and the isolated bounds of ``field``, kept in ``cache``/``key``.npz."""
+def oracle_fluxes(
+    field: StarField, cache: Path | None, key: str, bound_stars: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The oracle's fluxes, the isolated and the crowded bounds, kept in ``cache``/``key``.npz.
+
+    The crowded bound is computed for ``bound_stars`` stars (NaN for the
+    others; all NaN when 0) and recomputed when the cache holds fewer.
+    """
     path = cache / f"{key}.npz" if cache is not None else None
-    if path is not None and path.exists():
-        kept = np.load(path)
-        return kept["f_oracle"], kept["bound"]
-    f_oracle, bound = np.asarray(oracle_fit(field)[2], dtype=np.float64), field.star_bounds()
+    kept = dict(np.load(path)) if path is not None and path.exists() else {}
+    if "f_oracle" not in kept:
+        kept["f_oracle"] = np.asarray(oracle_fit(field)[2], dtype=np.float64)
+        kept["bound"] = field.star_bounds()
+    n_crowded = int(np.isfinite(kept.get("crowded", np.zeros(0))).sum())
+    if bound_stars > n_crowded:
+        kept["crowded"] = crowded_bounds(field, bound_stars)
+    elif "crowded" not in kept:
+        kept["crowded"] = np.full(len(kept["f_oracle"]), np.nan)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, f_oracle=f_oracle, bound=bound)
-    return f_oracle, bound
+        np.savez(path, **kept)
+    return kept["f_oracle"], kept["bound"], kept["crowded"]
 
 
 def _forced(field: StarField, psf) -> np.ndarray:
@@ -177,26 +202,27 @@ def frame_rows(
     scale_flux: float,
     grid: Path,
     rows: tuple[str, ...] = ROWS,
-    oracle: tuple[np.ndarray, np.ndarray] | None = None,
+    oracle: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """dz per true star (NaN where not found) for each of ``rows``, and the PSF's flux scale.
 
-    ``oracle`` is the oracle's fluxes and the isolated bounds (computed when None).
+    ``oracle`` is the oracle's fluxes, the isolated and the crowded bounds
+    (computed when None, the crowded one not). ``zc`` holds each row's
+    (flux - true) / crowded bound (the oracle's too).
     """
     tx, ty, tf = (np.asarray(field.truth[c], dtype=np.float64) for c in ("x", "y", "flux"))
-    f_oracle, bound = oracle if oracle is not None else oracle_fluxes(field, None, "")
+    f_oracle, bound, crowded = oracle if oracle is not None else oracle_fluxes(field, None, "")
     true_field = field_shape_of(field.field_psf).to_field(field.image.shape, nodes=17)
     with warnings.catch_warnings():  # 289 nodes: DET_YX100.. are HIERARCH cards
         warnings.simplefilter("ignore", VerifyWarning)
         write_psf_grid(grid, true_field, nodes=(17, 17))
     out: dict[str, np.ndarray] = {}
-    x, y, f, psf = _method(field)
-    out["scale"] = flux_scale(field, psf, scale_flux)
-    out["psf_info"] = (
-        f"{getattr(psf, 'meta', {}).get('chosen', psf.kind)}, {psf.n_stars} stars, "
-        f"beta {psf.moffat_beta:.4f}"
-    )
-    fits = {"psf": (x, y, f)}
+    fits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    # The PSF of the scale row: the PSF method's, the crowded method's without it.
+    psf = None
+    if "psf" in rows or "forced-model" in rows:
+        x, y, f, psf = _method(field)
+        fits["psf"] = (x, y, f)
     if "psf-1psf" in rows:
         fits["psf-1psf"] = _method(field, psf_variation="constant")[:3]
     if "psf-truePSF" in rows:
@@ -209,19 +235,30 @@ def frame_rows(
         finally:
             psf_step._COMPANION_PASSES = passes
     if "crowded" in rows:
-        fits["crowded"] = _method(field, "crowded")[:3]
+        x, y, f, crowded_psf = _method(field, "crowded")
+        fits["crowded"] = (x, y, f)
+        psf = crowded_psf if psf is None else psf
     if "crowded-1psf" in rows:
         fits["crowded-1psf"] = _method(field, "crowded", psf_variation="constant")[:3]
     if "crowded-truePSF" in rows:
         fits["crowded-truePSF"] = _method(field, "crowded", psf_file=str(grid))[:3]
+    if psf is not None:
+        out["scale"] = flux_scale(field, psf, scale_flux)
+        out["psf_info"] = (
+            f"{getattr(psf, 'meta', {}).get('chosen', psf.kind)}, {psf.n_stars} stars, "
+            f"beta {psf.moffat_beta:.4f}"
+        )
     if "forced-model" in rows:
         fits["forced-model"] = (tx, ty, _forced(field, psf))
     if "forced-true" in rows:
         fits["forced-true"] = (tx, ty, _forced(field, true_field))
     out["oracle"] = (f_oracle - tf) / bound
     out["pairs"] = {}
+    out["zc"] = {"oracle": (f_oracle - tf) / crowded}
     for name, (x, y, f) in fits.items():
         out[name], out["pairs"][name] = score_rows(x, y, f, (tx, ty, tf), bound, f_oracle)
+        # Against the truth (an unresolved pair against its summed flux).
+        out["zc"][name] = score_rows(x, y, f, (tx, ty, tf), crowded, tf)[0]
     out["cpu"] = dict(CPU)
     # The regions count the stars of at least ``min_flux`` (-1: none).
     out["region"] = np.where(tf >= min_flux, regions(field), -1)
@@ -257,6 +294,25 @@ def _cells(frames: list[dict], name: str, group: str = "region") -> tuple[list[s
     return cells, under
 
 
+def crowded_scatter(frames: list[dict], name: str) -> list[str]:
+    """Per region: the robust scatter of (flux - true) / crowded bound, pooled over ``frames``.
+
+    Each cell is the scatter +- its standard error (biweight scale / sqrt(2 n),
+    as for a normal sample) and the number of stars; "-" under 10 stars.
+    """
+    zc = np.concatenate([f["zc"][name] for f in frames])
+    where = np.concatenate([f["region"] for f in frames])
+    cells = []
+    for k in range(9):
+        v = zc[(where == k) & np.isfinite(zc)]
+        if len(v) < 10:
+            cells.append(f"{'-':>17s}")
+            continue
+        scale = biweight_scale(v)
+        cells.append(f"{scale:.2f}+-{scale / np.sqrt(2 * len(v)):.2f} ({len(v):4d})")
+    return cells
+
+
 def print_table(frames: list[dict]) -> None:
     """The per-region and per-flux tables of every row (see the module's docstring)."""
     under_name = "  scatter" if len(frames) == 1 else "  spread"
@@ -270,6 +326,10 @@ def print_table(frames: list[dict]) -> None:
             cells, under = _cells(frames, name, group)
             print(f"{name:15s} " + " ".join(cells))
             print(f"{under_name:15s} " + " ".join(under))
+    if np.isfinite(np.concatenate([f["zc"]["oracle"] for f in frames])).any():
+        print("per region: robust scatter of (flux - true) / crowded bound, frames pooled")
+        for name in names:
+            print(f"{name:15s} " + " ".join(crowded_scatter(frames, name)))
     if len(frames) > 1:
         print("per frame (region centres, then the flux bins'):")
         for name in names[1:]:
@@ -292,6 +352,9 @@ def main() -> None:
     ap.add_argument("--min-flux", type=float, default=1e3, help="stars scored (e-)")
     ap.add_argument("--scale-flux", type=float, default=3e4, help="star of the flux-scale row")
     ap.add_argument("--cache", type=Path, default=None, help="folder of the oracle's fluxes")
+    ap.add_argument(
+        "--bound-stars", type=int, default=0, help="stars given the crowded bound (0: none)"
+    )
     args = ap.parse_args()
     frames = []
     shape = (args.size, args.size)
@@ -313,14 +376,14 @@ def main() -> None:
                     args.min_flux,
                     args.scale_flux,
                     Path(tmp) / "true.fits",
-                    ("psf", *args.rows),
-                    oracle_fluxes(field, args.cache, key),
+                    tuple(args.rows),
+                    oracle_fluxes(field, args.cache, key, args.bound_stars),
                 )
             )
             frames[-1]["seed"] = seed
             print(
-                f"frame {seed}: PSF {frames[-1]['psf_info']}; scale "
-                + " ".join(f"{v:+.2f}" for v in frames[-1]["scale"])
+                f"frame {seed}: PSF {frames[-1].get('psf_info', '-')}; scale "
+                + " ".join(f"{v:+.2f}" for v in frames[-1].get("scale", []))
                 + "; CPU s "
                 + " ".join(f"{k} {v:.0f}" for k, v in frames[-1]["cpu"].items())
                 + "; rows holding 2+ true stars "
@@ -337,6 +400,8 @@ def main() -> None:
         f"(rows of the frame from y = 0): {what}, stars >= {args.min_flux:g} e-"
     )
     print_table(frames)
+    if "scale" not in frames[0]:
+        return
     scale = np.array([f["scale"] for f in frames])
     print(
         f"{'scale':15s} "
