@@ -479,15 +479,29 @@ def _print_summary(result, frames_file: Path) -> None:
 
     for step, c in result.counts.items():
         print(f"{step:12s} {c.get('done', 0):4d} done, {c.get('current', 0):4d} current")
+    # Lights that failed alike are said once (a filter without a band stops every light's
+    # zero point: 70 identical lines buried the notes); a light alone is named.
+    alike: dict[str, list[str]] = {}
     for row in result.frames:
         if row["status"] != "ok":
-            print(f"{shown_text(row['file'])}: {row['status']}")
+            alike.setdefault(str(row["status"]), []).append(shown_text(row["file"]))
+    for status, files in alike.items():
+        if len(files) < _SAID_ALIKE:
+            for file in files:
+                print(f"{file}: {status}")
+        else:
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            print(f"{len(files)} lights ({', '.join(files[:3])}{more}): {status}")
     for note in result.notes:
         print(note)
     n_ok = sum(s == "ok" for s in result.frames["status"])
     print(f"{n_ok} of {len(result.frames)} lights fully processed; per frame: {frames_file}")
     if result.light_curve is not None:
         print(f"light curve: {frames_file.parent / 'lightcurve.ecsv'}")
+
+
+#: Lights failing with the same status are said in one line from this many on.
+_SAID_ALIKE = 4
 
 
 def _summary_page(folder: Path, result) -> None:

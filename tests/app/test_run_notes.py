@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from night_helpers import edited_copy, run_args
 from PySide6.QtWidgets import QTabBar
 
@@ -67,6 +68,16 @@ def test_the_run_keeps_its_notes_and_an_unchanged_run_its_time(slot_project) -> 
         main(args)
     again = _kept(folder)
     assert again["summary"]["notes"] == notes and again["finished"] == run["finished"]
+
+
+def test_lights_that_failed_alike_are_said_once(slot_project) -> None:
+    _, folder, printed = slot_project
+    frames = Table.read(folder / "frames.ecsv")
+    (status,) = set(frames["status"])  # every light: the filter names no band
+    assert "'Filter 2' is not a known band" in status
+    lines = [n for n in printed.splitlines() if n.endswith(status)]
+    files = list(frames["file"])
+    assert lines == [f"{len(files)} lights ({', '.join(files[:3])} and 1 more): {status}"]
 
 
 def test_the_window_shows_the_runs_notes_in_front(window, qtbot, open_and_wait, slot_project):
