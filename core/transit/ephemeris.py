@@ -62,6 +62,9 @@ class Ephemeris:
         The host's position (deg), for BJD when a light curve has none.
     v_mag : float or None
         The host's V magnitude.
+    geometry_source : str
+        Where a/Rs and the inclination came from when not from ``source``
+        (``"the command line"``); empty: from ``source``.
     """
 
     period: float
@@ -84,6 +87,7 @@ class Ephemeris:
     ra: float | None = None
     dec: float | None = None
     v_mag: float | None = None
+    geometry_source: str = ""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.period) and self.period > 0):

@@ -154,12 +154,14 @@ def parameters_note(setup: FitSetup, eph: Ephemeris, ld: LimbDarkening) -> str:
     """
     src = eph.source or "user"
     held = [f"period {eph.period:.7f} d ({src})"]
+    # The geometry's priors and held values may come from elsewhere than the period.
+    geo_src = eph.geometry_source or src
     fixed = [k for k in PARAMETERS if k not in setup.free]
     if "a_rs" in fixed:
         inc = eph.inc_deg if eph.inc_deg is not None else float("nan")
         held.append(
             f"a/Rs {setup.start['a_rs']:.2f} and inclination {inc:.2f} deg "
-            f"(b {setup.start['b']:.2f}; {src}; their uncertainty is not in the errors)"
+            f"(b {setup.start['b']:.2f}; {geo_src}; their uncertainty is not in the errors)"
         )
     if "u1" in fixed:
         held.append(f"limb darkening u1 {ld.u1:.3f}, u2 {ld.u2:.3f} (the {ld.band} table)")
@@ -169,7 +171,7 @@ def parameters_note(setup: FitSetup, eph: Ephemeris, ld: LimbDarkening) -> str:
             continue
         if k in setup.priors:
             mu, sd = setup.priors[k]
-            fitted.append(f"{_LABELS[k]} (prior {mu:.3f} +/- {sd:.3f}, {src})")
+            fitted.append(f"{_LABELS[k]} (prior {mu:.3f} +/- {sd:.3f}, {geo_src})")
         else:
             fitted.append(_LABELS[k])
     if "u1" in setup.free:

@@ -81,7 +81,8 @@ def with_user_geometry(
     Returns
     -------
     (Ephemeris, str)
-        The ephemeris (its source says what the command line set) and the mode.
+        The ephemeris (its ``geometry_source`` says what the command line set)
+        and the mode.
 
     Raises
     ------
@@ -126,7 +127,6 @@ def with_user_geometry(
         raise GeometryError(
             "holding the geometry needs both a/Rs and the inclination (or impact parameter)"
         )
-    source = f"{eph.source or 'user'}; {' and '.join(given)} from the command line"
     eph = replace(eph, a_rs=a_value, a_rs_err=a_err, inc_deg=inc_value, inc_err=inc_err,
-                  source=source)  # fmt: skip
+                  geometry_source=f"{' and '.join(given)} from the command line")  # fmt: skip
     return eph, mode

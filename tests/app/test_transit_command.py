@@ -134,7 +134,12 @@ def test_the_geometry_given_is_held_or_a_prior(light_curve, tmp_path, capsys):
     assert fit["priors"]["b"]["mean"] == pytest.approx(truth["b"])
     assert fit["priors"]["b"]["sigma"] == pytest.approx(0.05)
     assert abs(fit["rp_rs"] - truth["rp_rs"]) < 3 * fit["rp_rs_err"]
-    assert "from the command line" in " ".join(fit["notes"])
+    # The period is the user's; the priors are said to come from the command line.
+    assert (
+        "a/Rs (prior 10.500 +/- 0.300, a/Rs and impact parameter from the command line)"
+        in (fit["notes"][0])
+    )
+    assert "held: period 3.0300689 d (user)" in fit["notes"][0]
     capsys.readouterr()
     assert main([*base, "--out", str(tmp_path / "x"), "--a-rs", "10+-1", "--inclination",
                  "88"]) == 2  # fmt: skip

@@ -37,7 +37,8 @@ def test_bad_values_are_refused_by_name(text):
 def test_values_without_errors_are_held_and_with_errors_are_priors():
     held, mode = with_user_geometry(EPH, a_rs=(10.52, None), inclination=(88.4, None))
     assert mode == "fixed" and (held.a_rs, held.inc_deg) == (10.52, 88.4)
-    assert held.a_rs_err is None and "from the command line" in held.source
+    assert held.a_rs_err is None and held.source == EPH.source
+    assert held.geometry_source == "a/Rs and inclination from the command line"
     prior, mode = with_user_geometry(EPH, a_rs=(10.52, 0.18), inclination=(88.4, 0.5))
     assert mode == "prior" and (prior.a_rs_err, prior.inc_err) == (0.18, 0.5)
     # An explicit mode is kept; nothing given changes nothing.
