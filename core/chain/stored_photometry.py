@@ -13,6 +13,7 @@ import io
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
@@ -21,12 +22,13 @@ from astropy.table import Table
 from ..io.fitsio import atomic_write_bytes
 from ..io.frames import FrameInfo
 from ..photometry import CurveOfGrowth, PhotometryResult
-from ..photometry.epsf import EffectivePSF
-from ..photometry.gridpsf import PSFField
-from ..photometry.gridpsf.io import field_from_hdu, grid_hdu
 from ..photometry.growth import curve_from_tables
 from ..project.products import ProductStore
 from .curve_fits import curve_file_bytes, curve_tables, growth_hdus
+
+if TYPE_CHECKING:
+    from ..photometry.epsf import EffectivePSF
+    from ..photometry.gridpsf import PSFField
 
 __all__ = [
     "PhotometryDiagnostics",
@@ -84,8 +86,16 @@ def _diagnostics_bytes(result: PhotometryResult) -> bytes | None:
 
 def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
     """The curve of growth, PSF and annulus as FITS (binary, so float64 comes back exact)."""
-    psf = result.psf if isinstance(result.psf, EffectivePSF) else None
-    field = result.psf if isinstance(result.psf, PSFField) else None
+    psf: EffectivePSF | None = None
+    field: PSFField | None = None
+    if result.psf is not None:
+        # The PSF models (scipy.interpolate) are imported only for a frame that
+        # has one: the aperture chain's frames do not.
+        from ..photometry.epsf import EffectivePSF
+        from ..photometry.gridpsf import PSFField
+
+        psf = result.psf if isinstance(result.psf, EffectivePSF) else None
+        field = result.psf if isinstance(result.psf, PSFField) else None
     if field is not None and not field.varies:
         psf, field = field.at(float(field.xs[0]), float(field.ys[0])), None
     if field is not None:
@@ -116,6 +126,8 @@ def _diagnostics_hdus(result: PhotometryResult) -> fits.HDUList | None:
             hdu.header["BETA"] = (float(psf.moffat_beta), "power of the Moffat wings")
         hdus.append(hdu)
     if field is not None:
+        from ..photometry.gridpsf.io import grid_hdu
+
         # In the layout of a GriddedPSFModel file (photutils, STPSF).
         hdus.append(grid_hdu(field))
     return hdus
@@ -135,6 +147,9 @@ def load_photometry_diagnostics(
     table : Table, optional
         The frame's table when already read (:func:`load_photometry`).
     """
+    from ..photometry.epsf import EffectivePSF
+    from ..photometry.gridpsf.io import field_from_hdu
+
     table = table if table is not None else load_photometry(store, frame)
     ref = (table.meta.get("diagnostics") if table is not None else None) or {}
     path = store.path("photometry", frame.path, _DIAGNOSTICS)

@@ -23,7 +23,6 @@ from functools import cache
 
 import numpy as np
 from astropy.table import Table
-from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
@@ -360,7 +359,6 @@ def measure_apertures_and_sums(
         }
         return Table({"x": x_col, "y": y_col, **empty, "flags": flags}), np.zeros(0)
 
-    aper = CircularAperture(pos, r=radius)
     sky_bad = pixels.sky_bad
     if sky_memo is None:
         sky_stats = annulus_sky(clean, sky_bad, pos, annulus[0], annulus[1], sigma=3.0, maxiters=5)
@@ -388,6 +386,11 @@ def measure_apertures_and_sums(
     if variance is None:
         sum_var = aperture_variance(flux, area, radius, sky_rms**2)
     else:
+        # photutils (~0.1 CPU s to import) only where a per-pixel variance is
+        # given, which the chain's frames never are.
+        from photutils.aperture import CircularAperture, aperture_photometry
+
+        aper = CircularAperture(pos, r=radius)
         phot = aperture_photometry(clean, aper, error=pixel_sigma, mask=bad)
         sum_var = np.asarray(phot["aperture_sum_err"], dtype=np.float64) ** 2
     flux_err = np.sqrt(sum_var + (area * sky_err) ** 2)

@@ -9,11 +9,16 @@ and apply shape cuts that reject the blends a scene fitter wants to keep.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
-from .records import NoisyImage
+if TYPE_CHECKING:
+    # The scene's records import the PSF models (scipy.interpolate, the ePSF):
+    # the chain's star finding needs only significance_at, not them.
+    from .records import NoisyImage
 
 __all__ = ["find_peaks", "new_peaks", "significance", "significance_at"]
 
