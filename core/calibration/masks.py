@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..io.cfa import CHANNELS, channel_offsets, channel_view
+from ..runtime.sparse import sparse_nonzero
 from .cold import cold_pixels
 from .cosmics import detect_cosmics_near, reflect_pad, whole_frame_cosmics
 
@@ -53,7 +54,7 @@ def grow_saturated(hit: np.ndarray) -> np.ndarray:
     """:func:`saturation_mask` of the pixels ``hit`` (bool): grown by one pixel, in place."""
     # A 3 x 3 dilation drawn around the few saturated pixels only (binary_dilation
     # of the whole frame cost more than calibrating it at 4096^2).
-    rows, cols = np.nonzero(hit)
+    rows, cols = sparse_nonzero(hit)
     if rows.size:
         ny, nx = hit.shape
         for dy in (-1, 0, 1):

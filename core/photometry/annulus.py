@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..runtime.sparse import sparse_nonzero
+
 __all__ = ["AnnulusSky", "FramePixels", "SkyMemo", "annulus_sky"]
 
 # Stars per block: bounds the gathered array to a few tens of MB.
@@ -201,7 +203,7 @@ class FramePixels:
         # Half the bytes: the float32 frame screened a millionth below the level
         # (every pixel whose electrons reach it passes), then the exact test.
         low = np.nextafter(np.float32(t - abs(t) * 1e-6), np.float32(-np.inf))
-        rows, cols = np.nonzero(self.source >= low)
+        rows, cols = sparse_nonzero(self.source >= low)
         exact = self.clean[rows, cols] >= level
         return rows[exact], cols[exact]
 
