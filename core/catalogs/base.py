@@ -125,7 +125,11 @@ class CatalogSource(ABC):
 
     @abstractmethod
     def query(self, cone: Cone) -> Table:
-        """Stars inside ``cone`` in the schema of this module.
+        """Stars inside ``cone`` in the schema of this module, as a new table.
+
+        The table is the caller's: :class:`~.chain.CatalogChain` moves its
+        stars to the observation's epoch in place (a source's own table, or
+        one it hands out again, must be copied, as :func:`select_cone` does).
 
         Raises
         ------
@@ -276,16 +280,18 @@ def select_cone(table: Table, cone: Cone) -> Table:
     return table[rows]
 
 
-def apply_proper_motion(table: Table, epoch: float | Time | None) -> Table:
+def apply_proper_motion(table: Table, epoch: float | Time | None, *, copy: bool = True) -> Table:
     """Move stars to ``epoch`` (Julian year or Time) with their proper motions.
 
     A linear motion on the tangent plane is exact to well below a milliarcsecond
     over decades for all but the nearest stars, so the full space-motion
     treatment (``SkyCoord.apply_space_motion``, which needs parallax and radial
     velocity) is not worth its cost here. Rows without proper motion are left as
-    they are. Returns a new table with ``meta["epoch"]`` set.
+    they are. Returns a new table with ``meta["epoch"]`` set; with ``copy=False``
+    ``table`` itself, its ``ra``, ``dec`` and ``epoch`` columns replaced (for a
+    caller that owns it: the copy of every column was most of the cost).
     """
-    out = table.copy()
+    out = table.copy() if copy else table
     if epoch is None:
         return out
     year = float(epoch.jyear) if isinstance(epoch, Time) else float(epoch)

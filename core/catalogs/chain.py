@@ -158,13 +158,20 @@ class CatalogChain:
         raise CatalogError("no catalog could answer: " + "; ".join(messages))
 
     def _finish(
-        self, table: Table, cone: Cone, src: CatalogSource, messages: list[str], **kw
+        self,
+        table: Table,
+        cone: Cone,
+        src: CatalogSource,
+        messages: list[str],
+        owned: bool = False,
+        **kw,
     ) -> CatalogAnswer | None:
+        """``table`` as the answer; ``owned`` when nothing else holds it (not a cached table)."""
         if len(table) < self.min_stars:
             messages.append(f"{src.name}: only {len(table)} stars in the field")
             return None
         if cone.epoch is not None:
-            table = apply_proper_motion(table, cone.epoch)
+            table = apply_proper_motion(table, cone.epoch, copy=not owned)
         return CatalogAnswer(table, src.name, messages=tuple(messages), **kw)
 
     def _try(
@@ -212,8 +219,9 @@ class CatalogChain:
             except OSError as exc:  # a read-only cache must not stop the work
                 messages.append(f"cache not written: {exc}")
         if src.online:
-            table = select_cone(table, cone)
-        return self._finish(table, cone, src, messages), None
+            table = select_cone(table, cone)  # the cache keeps the whole answer
+        # The source's answer (or its cone) is a new table of this query's own.
+        return self._finish(table, cone, src, messages, owned=True), None
 
     def _from_cache(
         self, cached, cone: Cone, src: CatalogSource, messages: list[str]

@@ -21,12 +21,14 @@ from fluxion.core.catalogs import (
     CatalogCache,
     CatalogChain,
     CatalogError,
+    CatalogSource,
     Cone,
     GaiaArchiveCatalog,
     LocalCatalog,
     VizierCatalog,
     VizierSpec,
     angular_separation_deg,
+    apply_proper_motion,
     select_cone,
 )
 
@@ -208,6 +210,54 @@ def test_proper_motion_moves_stars_to_the_frame_epoch():
     assert d_ra == pytest.approx(10.0, abs=1e-3)
     assert d_dec == pytest.approx(-5.0, abs=1e-6)
     assert moved["ra"][1] == 30.0 and moved["dec"][1] == 60.0
+    # The stars are moved in the answer's own table: the source's stay where they
+    # were, and a second query moves them by the same amount, not twice.
+    again = chain.query(Cone(30.0, 60.0, 0.1, epoch=2026.0)).table
+    assert list(again["ra"]) == list(moved["ra"]) and list(again["dec"]) == list(moved["dec"])
+    held = chain.sources[0].table
+    assert list(held["ra"]) == [30.0, 30.0] and list(held["epoch"]) == [2016.0, 2016.0]
+    assert moved.meta["epoch"] == 2026.0 and "epoch" not in held.meta
+
+
+class _Online(CatalogSource):
+    """A network catalog without the network: a new table of the same stars each query."""
+
+    name = "online stub"
+    online = True
+
+    def __init__(self, table: Table) -> None:
+        self.table, self.asked = table, 0
+
+    def query(self, cone: Cone) -> Table:
+        self.asked += 1
+        return select_cone(self.table, cone)
+
+
+def test_a_cached_answer_is_moved_in_a_copy_fetched_or_not(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 50
+    raw = Table(
+        {
+            "ra": 30.0 + rng.uniform(-0.1, 0.1, n),
+            "dec": 60.0 + rng.uniform(-0.05, 0.05, n),
+            "pmra": rng.normal(0.0, 300.0, n),
+            "pmdec": rng.normal(0.0, 300.0, n),
+            "V": rng.uniform(9.0, 15.0, n),
+        }
+    )
+    raw.meta["epoch"] = 2016.0
+    source = _Online(LocalCatalog(raw, name="stub").table)
+    chain = CatalogChain([source], cache=CatalogCache(tmp_path / "cache"))
+    cone = Cone(30.0, 60.0, 0.05, epoch=2030.0)
+    fetched = chain.query(cone)
+    cached = chain.query(cone)
+    assert source.asked == 1 and not fetched.from_cache and cached.from_cache
+    expected = apply_proper_motion(select_cone(source.table, cone), cone.epoch)
+    for answer in (fetched, cached, chain.query(cone)):
+        assert answer.table.meta["epoch"] == 2030.0
+        for name in ("ra", "dec", "epoch"):
+            np.testing.assert_array_equal(answer.table[name], expected[name])
+    assert np.all(source.table["epoch"] == 2016.0) and "epoch" not in source.table.meta
 
 
 @pytest.mark.parametrize(
