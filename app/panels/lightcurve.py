@@ -251,6 +251,7 @@ class LightCurvePanel(
 
     def _on_sequence(self) -> None:
         self.frames, self.run, self.rows, self.stored = None, None, np.empty(0, int), {}
+        self.unreadable = {}
         self.comparisons.clear()
         self._refresh_comp_table()
         self.curve.clear()

@@ -42,6 +42,7 @@ from fluxion.core.lightcurve.scintillation import lights_scintillation
 from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
 from fluxion.core.project.cache import ProductCache
+from fluxion.core.runtime.failures import failure_message
 from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.targets.inputs import TargetFrames
 from fluxion.core.variability.periods import periodogram as lomb_scargle
@@ -480,6 +481,7 @@ def stored_light_curves(
     targets: Sequence[dict],
     frame_files: Sequence[str],
     state: StepState | None = None,
+    problems: dict[str, str] | None = None,
 ) -> dict[str, tuple[LightCurveRun, np.ndarray]]:
     """The light curves a project keeps for its targets (runs in a worker).
 
@@ -487,7 +489,8 @@ def stored_light_curves(
     names the file in the target's ``light_curve`` entry. Each curve comes
     with the index in ``frame_files`` (the open frames' file names) of each
     of its rows, -1 for a frame that is not open. A missing or damaged file
-    is skipped with a warning: measuring again makes a new curve.
+    is skipped with a warning: measuring again makes a new curve. What is
+    wrong with it goes into ``problems`` (by target name) when given.
     """
     index = {name: i for i, name in enumerate(frame_files)}
     out = {}
@@ -498,12 +501,18 @@ def stored_light_curves(
         path = Path(folder) / str(file)
         try:
             table = Table.read(path, format="ascii.ecsv")
-        except (OSError, ValueError) as exc:
+        # A damaged ECSV header fails in astropy with TypeError, KeyError or a YAML
+        # error as well as ValueError: whatever it is, the file is named with its cause.
+        except Exception as exc:  # noqa: BLE001
             log.warning("the light curve of %s cannot be read from %s: %s", name, path, exc)
+            if problems is not None:
+                problems[name] = f"{path} cannot be read ({failure_message(exc)})"
             continue
         missing = [c for c in STORED_COLUMNS if c not in table.colnames]
         if missing:
             log.warning("%s has no %s column: not a light curve", path.name, ", ".join(missing))
+            if problems is not None:
+                problems[name] = f"{path} has no {', '.join(missing)} column: not a light curve"
             continue
         rows = np.array([index.get(str(f), -1) for f in table["file"]], dtype=int)
         out[name] = (stored_run(table), rows)

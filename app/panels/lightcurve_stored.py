@@ -42,18 +42,20 @@ def kept_curves(
     store: ProductStore | None,
     paths: Mapping[str, str],
     state: StepState | None = None,
-) -> dict[str, tuple[LightCurveRun, np.ndarray]]:
-    """The project's curves (:func:`stored_light_curves`), the run's with its stars placed.
+) -> tuple[dict[str, tuple[LightCurveRun, np.ndarray]], dict[str, str]]:
+    """The project's curves (:func:`stored_light_curves`), the run's with its stars placed,
+    and what is wrong with those that cannot be read (by target name).
 
     Runs in a worker: finding the run's comparison stars reads every light's
     stored photometry.
     """
-    found = stored_light_curves(folder, docs, files, state)
+    problems: dict[str, str] = {}
+    found = stored_light_curves(folder, docs, files, state, problems)
     for name, (run, rows) in list(found.items()):
         if store is not None and is_run_comparison_curve(run.table):
             xy, radius = run_star_positions(store, run.table, paths)
             found[name] = (with_run_stars(run, xy, radius), rows)
-    return found
+    return found, problems
 
 
 def ask_to_replace(parent: QWidget, text: str) -> bool:
@@ -74,6 +76,8 @@ class LightCurveStoredMixin(LightCurveState):
     """
 
     stored: dict[str, tuple[LightCurveRun, np.ndarray]]
+    #: What is wrong with the curves the project names but the panel cannot read.
+    unreadable: dict[str, str] = {}
 
     def reload_products(self) -> Task | None:
         """Read the light curves the project keeps (``fluxion run``) in a worker.
@@ -91,11 +95,18 @@ class LightCurveStoredMixin(LightCurveState):
             kept_curves, folder, docs, files, saved_product_store(self.session), paths,
             name="Reading the light curve", key="restore:lightcurve", quiet=True,
         )  # fmt: skip
-        task.result.connect(lambda found, s=seq: self._on_stored(found, s))
+        task.result.connect(lambda res, s=seq: self._on_stored(res[0], res[1], s))
         return task
 
-    def _on_stored(self, found: dict[str, tuple[LightCurveRun, np.ndarray]], seq) -> None:
-        if seq is not self.session.sequence or not found:
+    def _on_stored(
+        self, found: dict[str, tuple[LightCurveRun, np.ndarray]], problems: dict[str, str], seq
+    ) -> None:
+        if seq is not self.session.sequence:
+            return
+        self.unreadable = problems
+        if not found:
+            if problems:
+                self._on_target_chosen(self.target_box.currentText())
             return
         self.stored = found
         self.refresh_targets()
@@ -111,6 +122,12 @@ class LightCurveStoredMixin(LightCurveState):
         kept = self.stored.get(name)
         if kept is None:
             self.run, self.rows = None, np.empty(0, int)
+            if problem := self.unreadable.get(name):
+                # The project names a curve the panel cannot show: say which file and why.
+                self.result_label.setText(
+                    f"{name}: the project's light curve {problem}; \"Measure the light "
+                    'curve" measures a new one.'
+                )
             self._update_curve()
             self.redraw_overlays()
             return

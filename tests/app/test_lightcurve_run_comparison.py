@@ -129,3 +129,20 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     again = Table.read(folder / LIGHT_CURVE_FILE)
     assert again.meta.get("comparison_stars") and not is_run_comparison_curve(again)
     assert run_curve_description(again, False).startswith("a curve measured in the window")
+
+
+def test_a_damaged_curve_is_named_with_its_cause(
+    window, qtbot, open_and_wait, comparison_project, tmp_path
+) -> None:
+    import shutil
+
+    _, folder = comparison_project
+    copy = tmp_path / "project"
+    shutil.copytree(folder, copy)
+    (copy / LIGHT_CURVE_FILE).write_text("# %ECSV 1.0\n# ---\nnot a table\n")
+    panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
+    open_and_wait(window, copy / "project.json")
+    qtbot.waitUntil(lambda: "cannot be read" in panel.result_label.text(), timeout=30_000)
+    text = panel.result_label.text()
+    assert str(copy / LIGHT_CURVE_FILE) in text and "measures a new one" in text
+    assert panel.run is None
