@@ -36,6 +36,7 @@ from ..commands.reports import (
 from ..workers import Task
 from .base import suggested_file
 from .lightcurve_model import LightCurveRun
+from .lightcurve_run_stars import magnitude_label
 from .lightcurve_state import LightCurveState
 
 __all__ = [
@@ -208,7 +209,16 @@ def write_report(
     lc = run.table[keep]
     if kind == "table":
         write_table(path, lc)
-        return f"light curve: {len(lc)} frames in {path}"
+        said = f"light curve: {len(lc)} frames in {path}"
+        if path.suffix.lower() == ".csv":
+            # The curve's description (its meta) does not survive in CSV: say what the
+            # numbers are, so a differential curve is not read as standard magnitudes.
+            what = magnitude_label(run.table, run.calibrated)
+            said += (
+                f" (CSV keeps no description: its mag column holds {what}s; an .ecsv file "
+                "keeps how the curve was made)"
+            )
+        return said
     args = _namespace(kind, path, metadata)
     try:
         check_report_options(args, light_curve=kind in ("alcdef", "aavso"))

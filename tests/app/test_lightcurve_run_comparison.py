@@ -104,6 +104,7 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     panel.export("table", out)
     qtbot.waitUntil(lambda: "Exported: " in panel.result_label.text(), timeout=10_000)
     assert f"the run's curve against {n} comparison stars" in panel.result_label.text()
+    assert "its mag column holds differential magnitudes" in panel.result_label.text()
     assert len(Table.read(out, format="ascii.csv")) == len(kept)
 
     # "Measure" asks first; Cancel keeps the run's curve untouched, nothing measured.
