@@ -8,7 +8,7 @@ narrow loses 0.1 % of a star's S/N), and the frame's FWHM is measured again on
 the real pass's sources, the fit starting from this profile. So the first pass
 need not scan the whole frame: three bands of rows (the top, the middle and
 the bottom, across the full width, so the centre and the four corners are in)
-hold a third of it and on a 1k x 1k frame some 28 FWHM stars. The whole frame
+hold a third of it and on a 1k x 1k frame 22 to 28 FWHM stars. The whole frame
 is scanned only when the bands hold too few stars, or the frame is too small
 for bands as tall as a few bright stars.
 """
@@ -42,7 +42,7 @@ _BAND_MIN_ROWS = 96
 _BAND_GAP_ROWS = 32
 
 # With fewer FWHM stars in the bands than this the whole frame is searched.
-# On simulated 1k x 1k frames the bands' ~28 stars put the kernel's FWHM within
+# On simulated 1k x 1k frames the bands' 22-28 stars put the kernel's FWHM within
 # 0.6 % rms of the truth (the whole frame's ~62 within 0.2 %).
 _MIN_STARS = 20
 
