@@ -100,6 +100,11 @@ class MainWindow(ProjectActions, QMainWindow):
         self.frames_dock = self._dock(
             "Frames", self.frame_table, Qt.DockWidgetArea.LeftDockWidgetArea
         )
+        # What `fluxion run` said about the night, in front when a project keeps it; its
+        # tab next to Frames', so both stay in sight when the tab bar scrolls.
+        self.run_notes = RunNotes(self.session)
+        self.run_dock = self._dock("Run", self.run_notes, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.frames_dock, self.run_dock)
         self.header_dock = self._dock(
             "Header", self.header_view, Qt.DockWidgetArea.LeftDockWidgetArea
         )
@@ -111,10 +116,6 @@ class MainWindow(ProjectActions, QMainWindow):
             "Lesson", scrolling(self.lesson_panel), Qt.DockWidgetArea.LeftDockWidgetArea
         )
         self.tabifyDockWidget(self.frames_dock, self.lesson_dock)
-        # What `fluxion run` said about the night, in front when a project keeps it.
-        self.run_notes = RunNotes(self.session)
-        self.run_dock = self._dock("Run", self.run_notes, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.tabifyDockWidget(self.frames_dock, self.run_dock)
         self.run_notes.shown.connect(self.run_dock.raise_)
         self.frames_dock.raise_()
         # The lesson's text and answer fields want more room than the frame list.

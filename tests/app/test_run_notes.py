@@ -95,6 +95,9 @@ def test_the_window_shows_the_runs_notes_in_front(window, qtbot, open_and_wait, 
         b for b in window.findChildren(QTabBar) if "Run" in _tabs(b) and "Frames" in _tabs(b)
     )
     qtbot.waitUntil(lambda: bar.tabText(bar.currentIndex()) == "Run", timeout=5_000)
+    # Next to the Frames tab: a narrow dock's tab bar scrolls to the tab in front, and
+    # Frames stays in sight beside it.
+    assert _tabs(bar).index("Run") == _tabs(bar).index("Frames") + 1
     assert window.frame_table.visibleRegion().isEmpty()
     assert not window.run_notes.visibleRegion().isEmpty()
 
