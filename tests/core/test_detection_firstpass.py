@@ -82,7 +82,7 @@ def test_bands_give_the_whole_frames_candidates_and_the_stars_fwhm(seed, fwhm, b
 
 def test_too_few_stars_in_the_bands_or_a_small_frame_search_the_whole_frame(monkeypatch):
     p = DetectionParams()
-    data, bad, noise = prepared(moffat_frame(4, 60, 3.0, 3.0), p)
+    data, bad, noise = prepared(moffat_frame(4, 30, 3.0, 3.0), p)
     band = firstpass._band_candidates(data, bad, noise, p, firstpass._bands(SIZE))
     assert fwhm_stars(band, p).sum() < firstpass._MIN_STARS
     whole = firstpass._candidates(data, bad, noise, p)
