@@ -200,7 +200,12 @@ def comparison_light_curve(
     out.meta["comparison_stars"] = comp
     # Where the stars are in the light that measured the most.
     out.meta["comparison_xy"] = [[float(x), float(y)] for x, y in star_xy[comp]]
-    out.meta["magnitude_scale"] = "differential: 0 is the comparison ensemble's brightness"
+    # differential_magnitudes without catalogue magnitudes: the target's own
+    # instrumental scale, each light's transparency taken out by the ensemble.
+    out.meta["magnitude_scale"] = (
+        "differential: the target's instrumental magnitude (-2.5 log10 of its flux) with each "
+        "light's change of the comparison ensemble against its night median taken out"
+    )
     out.meta["comparison_reason"] = reason
     out.meta["comparison_explanation"] = list(chosen.explanation)
     stored_radius = _stored_radius(tables)

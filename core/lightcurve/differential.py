@@ -99,8 +99,9 @@ def differential_magnitudes(
         over the usable stars.
     comparison_mag, comparison_mag_err : ndarray, shape (n_comparison,), optional
         Catalogue magnitudes of the comparison stars. With them the result is
-        on the catalogue's scale; without them it is relative to the
-        ensemble's median (0 = as bright as the whole ensemble).
+        on the catalogue's scale; without them it is the target's instrumental
+        magnitude (``-2.5 log10 flux``) with each frame's change of the
+        ensemble against its median over the frames taken out.
 
     Returns
     -------

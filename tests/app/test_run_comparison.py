@@ -80,6 +80,11 @@ def test_an_uncalibrated_night_is_measured_against_comparison_stars(slot_night, 
     assert n_comp >= 3 and np.all(np.asarray(lc["n_comparison"]) == n_comp)
     assert f"light curve (differential magnitudes against {n_comp} comparison stars" in band
     assert lc.meta["comparison_reason"].startswith("only 0 of the 16 lights")
+    # The scale the meta names: the target's instrumental magnitude, each light's
+    # transparency taken out (the ensemble against its night median, so ~0 at the median).
+    assert lc.meta["magnitude_scale"].startswith("differential: the target's instrumental")
+    own = np.asarray(lc["mag"], float) + 2.5 * np.log10(np.asarray(lc["flux"], float))
+    assert abs(float(np.median(own))) < 0.05, own
 
     truth = _truth(slot_night)
     mag, err = np.asarray(lc["mag"], float), np.asarray(lc["mag_err"], float)
