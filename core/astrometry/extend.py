@@ -130,12 +130,19 @@ def fit_and_extend(
         src_i, cat_i = src_i[usable[cat_i]], cat_i[usable[cat_i]]
     else:
         usable = np.ones(len(cat), bool)
-    fit = refit(src_i, cat_i, min(top, 1) if len(src_i) < 12 else top)
+    asked = min(top, 1) if len(src_i) < 12 else top
+    fit = refit(src_i, cat_i, asked)
     for _ in range(2):
         pairs = rematch(fit, src_i)
         if pairs is None:
             break
+        if asked == top and np.array_equal(pairs[0], src_i) and np.array_equal(pairs[1], cat_i):
+            # The fit finds its own pairs again: refitting them from its CRVAL
+            # gives the same fit (CRVAL moves under 1e-11 degrees), at the cost
+            # of a fit a frame.
+            break
         src_i, cat_i = pairs
+        asked = top
         fit = refit(src_i, cat_i, top)
     if fit.sip_order >= 2 and frame_coverage(xy[src_i][fit.used], shape) < SIP_COVERAGE:
         # A distortion polynomial fitted on part of the frame runs wild

@@ -198,3 +198,47 @@ def test_matching_refuses_three_stars():
     img, plane, _ = _scene(rng, rotation=10, scale=1.0, flip=False)
     with pytest.raises(MatchError, match="at least 6 needed"):
         match_sources(img[:3], plane, image_size=(512, 512))
+
+
+def test_extending_stops_when_the_fit_finds_its_own_pairs_and_a_refit_would_not_move(
+    monkeypatch,
+):
+    """fit_and_extend does not refit a fit that re-matches its own pairs: such a refit
+    (from the fit's CRVAL) gives the same WCS to far below the stars' 0.05 px errors."""
+    from astropy.table import Table
+
+    from fluxion.core.astrometry import extend
+    from fluxion.core.astrometry.matching import Match
+
+    fitted: list[int] = []
+
+    def counted(xy, *args, **kw):
+        fitted.append(len(xy))
+        return fit_wcs(xy, *args, **kw)
+
+    monkeypatch.setattr(extend, "fit_wcs", counted)
+
+    truth = _truth_wcs()
+    rng = np.random.default_rng(11)
+    n = 150
+    xy_true = rng.uniform(5, SHAPE[1] - 6, (n, 2))
+    ra, dec = truth.all_pix2world(xy_true[:, 0], xy_true[:, 1], 0)
+    xy = xy_true + rng.normal(0.0, 0.05, (n, 2))
+    cat = Table({"ra": ra, "dec": dec})
+    # The matcher's pairs: two thirds of the stars, in its own order.
+    first = rng.permutation(n)[: 2 * n // 3]
+    match = Match(first, first, np.zeros((2, 3)), 1.0, 0.0, False, 0.1, -50.0, 1)
+    sigma, cat_sigma = np.full(n, 0.05), np.zeros(n)
+    fit, src_i, cat_i = extend.fit_and_extend(xy, sigma, cat_sigma, cat, match, SHAPE, 3, 3)
+    assert len(src_i) == n and np.array_equal(src_i, cat_i)  # every star found again
+    # The matcher's 100 pairs, then all 150; the second re-match finds the same 150.
+    assert fitted == [2 * n // 3, n]
+    # 20 terms on 150 stars of 0.05 px: ~0.05 sqrt(20 / 150) = 0.018 px over the field.
+    assert _grid_error_px(fit.wcs, truth)[0] < 0.04
+    crval = tuple(float(c) for c in fit.wcs.wcs.crval)
+    again = fit_wcs(
+        xy[src_i], ra[cat_i], dec[cat_i], image_shape=SHAPE, sip_order=fit.sip_order,
+        sigma=np.hypot(sigma[src_i], cat_sigma[cat_i]), crval=crval,
+    )  # fmt: skip
+    assert again.n_used == fit.n_used
+    assert _grid_error_px(again.wcs, fit.wcs)[1] < 1e-6
