@@ -17,7 +17,9 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-__all__ = ["RunNotes", "run_notes"]
+from .panels.lightcurve_backup import replaced_run_curves
+
+__all__ = ["RunNotes", "replaced_note", "run_notes"]
 
 #: Said when the project keeps no notes of a run.
 NO_NOTES = (
@@ -35,6 +37,18 @@ def run_notes(project: Any) -> tuple[list[str], str] | None:
     if not isinstance(notes, list):
         return None
     return [str(n) for n in notes], str(result.finished or "")
+
+
+def replaced_note(targets: Any) -> str:
+    """A paragraph saying which targets' curves are no longer the run's ('' if none)."""
+    said = [
+        f"<p><b>The light curve of {html.escape(name)} shown is no longer the run's</b>: it "
+        f"was measured again in the window ({html.escape(curve)}), so the run's notes on the "
+        f"light curve below are about another curve. The run's curve is kept in "
+        f'{html.escape(backup)} (Light curve panel: "Restore the run\'s curve").</p>'
+        for name, curve, backup in replaced_run_curves(targets)
+    ]
+    return "".join(said)
 
 
 def _item(note: str) -> str:
@@ -62,6 +76,10 @@ class RunNotes(QTextBrowser):
         self.setOpenLinks(False)
         self._folder: object = None
         session.project_changed.connect(self.refresh)
+        # A curve measured in the window in place of the run's: said at once.
+        targets_changed = getattr(session, "targets_changed", None)
+        if targets_changed is not None:
+            targets_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -76,7 +94,8 @@ class RunNotes(QTextBrowser):
         when = f" (finished {html.escape(finished[:19].replace('T', ' '))} UTC)" if finished else ""
         items = "".join(_item(n) for n in notes) or "<li>The run said nothing more.</li>"
         self.setHtml(
-            f"<p><b>What <code>fluxion run</code> said about this night</b>{when}:</p>"
+            replaced_note(project.targets)
+            + f"<p><b>What <code>fluxion run</code> said about this night</b>{when}:</p>"
             f"<ul>{items}</ul>"
             "<p>Each light's own state is in the Frames tab (its status column).</p>"
         )

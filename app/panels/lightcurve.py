@@ -45,6 +45,7 @@ from .base import (
     run_standalone,
     saved_product_store,
 )
+from .lightcurve_backup import back_up_run_curve, run_backup_name
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
@@ -197,6 +198,7 @@ class LightCurvePanel(
         period_row.addStretch(1)
         frame_row = QHBoxLayout()
         frame_row.addWidget(self.exclude_button)
+        frame_row.addWidget(self.make_restore_button())
         frame_row.addStretch(1)
         frame_row.addWidget(export)
         fold_row.addLayout(frame_row)
@@ -370,6 +372,7 @@ class LightCurvePanel(
         if doc is None:
             self.result_label.setText("No target yet: make one in the Targets panel first.")
             return None
+        replacing = self.shows_run_curve(doc)
         if self.replaces_run_curve(doc):
             return None
         target = Target.from_dict(doc)
@@ -409,6 +412,8 @@ class LightCurvePanel(
                 state=state.sub(0.2, 1.0),
             )  # fmt: skip
             try:
+                if replacing and keep.exists():  # the run's curve stays, beside the new one
+                    back_up_run_curve(keep)
                 return f, run, write_light_curve(table_to_keep(run, target.name), keep), ""
             except Exception as exc:  # noqa: BLE001 (whatever stops the write, keep the curve)
                 return f, run, None, f"{type(exc).__name__}: {exc}"
@@ -426,7 +431,12 @@ class LightCurvePanel(
             )
         )
         generation = self._frames_generation
-        task.result.connect(partial(self._measured_result, doc=doc, generation=generation))
+        task.result.connect(
+            partial(
+                self._measured_result, doc=doc, generation=generation,
+                backup=run_backup_name(keep.name) if replacing else None,
+            )
+        )  # fmt: skip
         return task
 
     def _measured_result(
@@ -434,8 +444,12 @@ class LightCurvePanel(
         res: tuple[TargetFrames, LightCurveRun, Path | None, str],
         doc: dict[str, Any] | None,
         generation: int | None = None,
+        backup: str | None = None,
     ) -> None:
+        self.name_run_backup(doc, res[2], backup)
         self._measured(*res, doc=doc)
+        if backup is not None:
+            self.session.targets_changed.emit()  # the Run tab says the curve is replaced
         if generation is not None and generation != self._frames_generation:
             self.frames = None  # lights solved during the run: prepared again next time
 

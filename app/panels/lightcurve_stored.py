@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
 from ..workers import Task
 from .base import frame_names, saved_product_store
+from .lightcurve_backup import RUN_CURVE_KEY, restore_run_curve
 from .lightcurve_model import LightCurveRun, stored_light_curves
 from .lightcurve_run_stars import (
     is_run_comparison_curve,
@@ -122,6 +123,7 @@ class LightCurveStoredMixin(LightCurveState):
         kept = self.stored.get(name)
         if kept is None:
             self.run, self.rows = None, np.empty(0, int)
+            self.show_restore()
             if problem := self.unreadable.get(name):
                 # The project names a curve the panel cannot show: say which file and why.
                 self.result_label.setText(
@@ -132,6 +134,7 @@ class LightCurveStoredMixin(LightCurveState):
             self.redraw_overlays()
             return
         self.run, self.rows = kept
+        self.show_restore()
         lc = self.run.table
         good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
         what = run_curve_description(lc, self.run.calibrated)
@@ -145,7 +148,7 @@ class LightCurveStoredMixin(LightCurveState):
             f"{name}: {what}. {len(lc)} lights, {good} measured, as the project keeps it. "
             + (notes + " " if notes else "")
             + '"Measure the light curve" measures it again here, with this form\'s aperture '
-            "and its own comparison stars." + self.noisy_note()
+            "and its own comparison stars." + self.backup_note() + self.noisy_note()
         )
         self._update_curve()
         self.redraw_overlays()
@@ -177,3 +180,68 @@ class LightCurveStoredMixin(LightCurveState):
         said = "Not measured: the run's curve is kept as it is. "
         self.result_label.setText(said + self.result_label.text().removeprefix(said))
         return True
+
+    # -- the run's curve kept beside the window's (lightcurve_backup) -----------
+    def shows_run_curve(self, doc: dict[str, Any]) -> bool:
+        """Whether the curve the project keeps for ``doc`` is ``fluxion run``'s comparison curve."""
+        kept = self.stored.get(str(doc.get("name")))
+        return kept is not None and is_run_comparison_curve(kept[0].table)
+
+    def make_restore_button(self) -> QPushButton:
+        """The button that brings back the run's curve (shown when there is a copy)."""
+        self.restore_button = QPushButton("Restore the run's curve")
+        self.restore_button.setToolTip(
+            "Put fluxion run's light curve back in the project in place of the one measured "
+            "here (the run's curve was kept beside it when it was replaced)"
+        )
+        self.restore_button.clicked.connect(self.restore_run_curve)
+        self.restore_button.setVisible(False)
+        return self.restore_button
+
+    def show_restore(self) -> None:
+        """Show the restore button when the chosen target keeps a copy of the run's curve."""
+        doc = self._target_doc()
+        button = getattr(self, "restore_button", None)
+        if button is not None:
+            button.setVisible(bool(doc and doc.get(RUN_CURVE_KEY)))
+
+    def backup_note(self) -> str:
+        """What the label adds when the run's curve was replaced and kept beside it."""
+        doc = self._target_doc()
+        if not doc or not doc.get(RUN_CURVE_KEY):
+            return ""
+        return (
+            f" The run's own curve is kept in {doc[RUN_CURVE_KEY]}: \"Restore the run's curve\" "
+            "brings it back."
+        )
+
+    def name_run_backup(self, doc: dict[str, Any] | None, kept: Path | None, backup: str | None):
+        """Name the copy of the run's curve in the target's entry once the new curve is kept."""
+        project = self.session.project
+        if backup is None or doc is None or kept is None or project.folder != kept.parent:
+            return
+        if any(t is doc for t in project.targets):
+            doc[RUN_CURVE_KEY] = backup  # saved with the project when the step finishes
+        self.show_restore()
+
+    def restore_run_curve(self) -> Task | None:
+        """Put the run's curve back in place of the window's (in a worker) and show it."""
+        doc, folder = self._target_doc(), self.session.project.folder
+        if doc is None or folder is None or not doc.get(RUN_CURVE_KEY):
+            return None
+        task = self.session.workers.submit(
+            restore_run_curve, folder, str(doc["light_curve"]), str(doc[RUN_CURVE_KEY]),
+            name="Restoring the run's light curve", key="lightcurve:restore", pass_state=False,
+        )  # fmt: skip
+        task.result.connect(lambda _path, d=doc: self._run_curve_restored(d))
+        return task
+
+    def _run_curve_restored(self, doc: dict[str, Any]) -> None:
+        doc.pop(RUN_CURVE_KEY, None)
+        self.stored.pop(str(doc.get("name")), None)
+        self.run, self.rows = None, np.empty(0, int)
+        self.show_restore()
+        self.result_label.setText(f"{doc.get('name')}: the run's curve is back; reading it...")
+        self.step_finished.emit(self.step)  # the project is saved without the copy's name
+        self.session.targets_changed.emit()  # the Run tab no longer says it was replaced
+        self.reload_products()

@@ -9,6 +9,7 @@ run's curve by one of its own unless the user agrees.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from astropy.table import Table
 
 from fluxion.app.panels import lightcurve_stored
 from fluxion.app.panels.lightcurve import LightCurvePanel
+from fluxion.app.panels.lightcurve_backup import RUN_CURVE_KEY
 from fluxion.app.panels.lightcurve_run_stars import is_run_comparison_curve, run_curve_description
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
 
@@ -130,6 +132,30 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     again = Table.read(folder / LIGHT_CURVE_FILE)
     assert again.meta.get("comparison_stars") and not is_run_comparison_curve(again)
     assert run_curve_description(again, False).startswith("a curve measured in the window")
+    _the_runs_curve_is_kept_and_restored(window, qtbot, panel, folder, before)
+
+
+def _the_runs_curve_is_kept_and_restored(window, qtbot, panel, folder: Path, before: bytes) -> None:
+    """After "Yes" the run's curve is kept beside the new one, the Run tab says the curve
+    shown is no longer the run's, and "Restore the run's curve" brings it back."""
+    backup = folder / "lightcurve.run.ecsv"
+    assert backup.read_bytes() == before
+    doc = panel._target_doc()
+    assert doc is not None and doc[RUN_CURVE_KEY] == backup.name
+    assert not panel.restore_button.isHidden()
+    notes = window.run_notes.toPlainText()
+    assert f"The light curve of {doc['name']} shown is no longer the run's" in notes
+    assert f"kept in {backup.name}" in notes
+    saved = json.loads((folder / "project.json").read_text())["targets"]
+    assert saved[0][RUN_CURVE_KEY] == backup.name
+    assert panel.restore_run_curve() is not None
+    qtbot.waitUntil(lambda: panel.run is not None and panel.run.stored, timeout=30_000)
+    assert (folder / LIGHT_CURVE_FILE).read_bytes() == before and not backup.exists()
+    assert is_run_comparison_curve(panel.run.table) and panel.restore_button.isHidden()
+    assert "no longer the run's" not in window.run_notes.toPlainText()
+    assert panel.result_label.text().startswith(f"{doc['name']}: the run's curve against")
+    saved = json.loads((folder / "project.json").read_text())["targets"]
+    assert RUN_CURVE_KEY not in saved[0]
 
 
 def test_a_damaged_curve_is_named_with_its_cause(
