@@ -476,7 +476,7 @@ class LightCurvePanel(
         text += self.noisy_note()
         if "check_mag" in lc.colnames:
             text += check_star_note(lc["check_mag"], lc["check_mag_err"], ~self.excluded())
-        text += self._keep(doc, kept, problem)
+        text += self._keep(doc, kept, problem) + self.backup_note()
         self.result_label.setText(text)
         self.session.project.record_result(
             self.step, [kept] if kept is not None else [], n_frames=len(lc),

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fluxion.core.io.fitsio import atomic_write_text
 from fluxion.core.reports.table import write_table
 
 from ..commands import CommandError
@@ -35,8 +36,9 @@ from ..commands.reports import (
 )
 from ..workers import Task
 from .base import suggested_file
+from .lightcurve_describe import curve_description, description_path
 from .lightcurve_model import LightCurveRun
-from .lightcurve_run_stars import magnitude_label
+from .lightcurve_run_stars import is_run_comparison_curve, magnitude_label
 from .lightcurve_state import LightCurveState
 
 __all__ = [
@@ -195,7 +197,7 @@ def _namespace(kind: str, path: Path, metadata: dict[str, Any]) -> argparse.Name
 
 def write_report(
     kind: str, path: str | Path, run: LightCurveRun, frames, metadata: dict[str, Any],
-    excluded: np.ndarray,
+    excluded: np.ndarray, aperture: float | None = None,
 ) -> str:  # fmt: skip
     """Write one report of the light curve (excluded frames left out); a line for the user.
 
@@ -211,13 +213,16 @@ def write_report(
         write_table(path, lc)
         said = f"light curve: {len(lc)} frames in {path}"
         if path.suffix.lower() == ".csv":
-            # The curve's description (its meta) does not survive in CSV: say what the
-            # numbers are, so a differential curve is not read as standard magnitudes.
+            # The curve's description (its meta) does not survive in CSV: it goes beside
+            # it, so a differential curve is not read as standard magnitudes.
+            about = description_path(path)
+            lines = curve_description(lc, run.calibrated, path.name, aperture)
+            try:
+                atomic_write_text(about, "\n".join(lines) + "\n")
+            except OSError as exc:
+                raise CommandError(f"cannot write {about}: {exc}") from exc
             what = magnitude_label(run.table, run.calibrated)
-            said += (
-                f" (CSV keeps no description: its mag column holds {what}s; an .ecsv file "
-                "keeps how the curve was made)"
-            )
+            said += f" (its mag column holds {what}s; what the curve is: {about.name})"
         return said
     args = _namespace(kind, path, metadata)
     try:
@@ -258,6 +263,12 @@ class LightCurveReportsMixin(LightCurveState):
                     "MPC and ADES reports need measured sky positions: solve the frames "
                     "(Astrometry) and click the target in the Targets panel."
                 )
+        doc = self._target_doc() or {}
+        if kind == "alcdef" and doc.get("kind", "moving") != "moving":
+            return (
+                "ALCDEF is the asteroid light-curve format: this target is fixed on the sky "
+                "(a star). Export the table, or AAVSO for a variable star."
+            )
         if kind == "aavso" and not run.calibrated and run.table.meta.get("comparison_reason"):
             return (
                 "AAVSO reports need standard magnitudes; this is the run's differential curve "
@@ -331,10 +342,13 @@ class LightCurveReportsMixin(LightCurveState):
         if doc is not None and kind != "table":
             doc["report"] = meta
         excluded = self.excluded()
+        # The run's curve says its own aperture (or the photometry step's); the
+        # window's curves are measured with the form's.
+        aperture = None if is_run_comparison_curve(run.table) else self.params().aperture_radius
 
         def work(state) -> str:
             try:
-                return write_report(kind, path, run, frames, meta, excluded)
+                return write_report(kind, path, run, frames, meta, excluded, aperture)
             except CommandError as exc:
                 problem = ValueError(_field_words(str(exc)))
                 problem.hint = (  # type: ignore[attr-defined]

@@ -108,6 +108,19 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     assert f"the run's curve against {n} comparison stars" in panel.result_label.text()
     assert "its mag column holds differential magnitudes" in panel.result_label.text()
     assert len(Table.read(out, format="ascii.csv")) == len(kept)
+    # Beside the CSV, what the curve is: differential, no band, its stars and aperture.
+    about = (tmp_path / "table.about.txt").read_text()
+    assert "table.about.txt" in panel.result_label.text()
+    assert "mag, mag_err: differential magnitudes" in about
+    assert "These are not standard magnitudes" in about and "Band: none" in about
+    assert f"Comparison stars: {n}, at x, y px in the first light: C1 (" in about
+    assert f"C{n} (" in about and f"C{n + 1} (" not in about
+    assert kept.meta.get("aperture_radius") is None or f"radius: {radius:.2f} px" in about
+    assert f"Comparison stars because {kept.meta['comparison_reason']}" in about
+    # ALCDEF is for asteroids: not offered for the run's fixed target.
+    assert panel._target_doc()["kind"] == "fixed"
+    assert "ALCDEF is the asteroid light-curve format" in panel.export_problem("alcdef")
+    assert panel.export_problem("table") == ""
 
     # "Measure" asks first; Cancel keeps the run's curve untouched, nothing measured.
     asked: list[str] = []
@@ -148,6 +161,13 @@ def _the_runs_curve_is_kept_and_restored(window, qtbot, panel, folder: Path, bef
     assert f"kept in {backup.name}" in notes
     saved = json.loads((folder / "project.json").read_text())["targets"]
     assert saved[0][RUN_CURVE_KEY] == backup.name
+    # The window's curve exported: its description says so, with the form's aperture.
+    out = folder.parent / "window.csv"
+    panel.export("table", out)
+    qtbot.waitUntil(lambda: (folder.parent / "window.about.txt").exists(), timeout=10_000)
+    about = (folder.parent / "window.about.txt").read_text()
+    assert "a curve measured in the window against comparison stars" in about
+    assert f"Aperture radius: {panel.params().aperture_radius:.2f} px." in about
     assert panel.restore_run_curve() is not None
     qtbot.waitUntil(lambda: panel.run is not None and panel.run.stored, timeout=30_000)
     assert (folder / LIGHT_CURVE_FILE).read_bytes() == before and not backup.exists()

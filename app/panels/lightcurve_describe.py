@@ -1,0 +1,85 @@
+"""What a light curve is, in words, for the file an export writes beside a CSV table.
+
+A CSV table keeps none of the curve's description (its ECSV meta): opened
+later, its ``mag`` column could be taken for standard magnitudes when it
+holds differential ones against an ensemble. Beside ``<name>.csv`` the
+export writes ``<name>.about.txt`` saying which magnitudes they are, the band
+and filter, the comparison stars and the aperture, and why the run chose
+them. A sidecar rather than ``#`` lines in the CSV: astropy's and many
+spreadsheets' CSV readers take such lines for rows. Qt-free.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table
+
+from .lightcurve_run_stars import magnitude_label, run_curve_description, run_curve_notes
+
+__all__ = ["curve_description", "description_path"]
+
+
+def description_path(path: str | Path) -> Path:
+    """The description's file beside the table: ``curve.csv`` -> ``curve.about.txt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.about.txt")
+
+
+def _listed(value: Any) -> list:
+    """A meta list, also when read back from ECSV as its text."""
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return []
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def curve_description(
+    table: Table, calibrated: bool, table_name: str, aperture: float | None = None
+) -> list[str]:
+    """The lines that say what the exported curve ``table`` is.
+
+    Parameters
+    ----------
+    table : Table
+        The curve as exported (its meta as the project keeps it).
+    calibrated : bool
+        Whether its magnitudes are on the catalogue's scale.
+    table_name : str
+        The table's file name, which the description names.
+    aperture : float, optional
+        The aperture radius (px) when the curve's meta does not say it.
+    """
+    meta = table.meta
+    target = str(meta.get("target", "") or "the target")
+    what = magnitude_label(table, calibrated)
+    lines = [
+        f"Fluxion light curve of {target}: {len(table)} lights in {table_name}.",
+        f"mag, mag_err: {what}s; {run_curve_description(table, calibrated)}.",
+    ]
+    if not calibrated:
+        lines.append(
+            "These are not standard magnitudes: no zero point puts them on a catalogue's scale."
+        )
+    band, filt = str(meta.get("band", "") or ""), str(meta.get("filter", "") or "")
+    lines.append(f"Band: {band or 'none (instrumental)'}; filter: {filt or 'not named'}.")
+    radius = meta.get("aperture_radius", aperture)
+    if radius is not None:
+        lines.append(f"Aperture radius: {float(radius):.2f} px.")
+    xy = _listed(meta.get("comparison_xy"))
+    n = len(_listed(meta.get("comparison_stars"))) or len(xy)
+    if n:
+        where = "; ".join(f"C{k + 1} ({x:.1f}, {y:.1f})" for k, (x, y) in enumerate(xy))
+        lines.append(
+            f"Comparison stars: {n}" + (f", at x, y px in the first light: {where}." if xy else ".")
+        )
+    lines += run_curve_notes(table)
+    for key in ("scintillation_note", "site_note", "errors"):
+        if value := str(meta.get(key, "") or ""):
+            lines.append(f"{key.replace('_note', '').replace('_', ' ')}: {value}.")
+    lines.append("Columns: " + ", ".join(table.colnames) + " (jd_utc: JD, UTC; bjd_tdb: BJD, TDB).")
+    return lines
