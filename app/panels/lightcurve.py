@@ -236,8 +236,17 @@ class LightCurvePanel(
         """List the project's targets (made in the Targets panel)."""
         current = self.target_box.currentText()
         names = [str(t.get("name")) for t in self.session.project.targets]
-        if names == [self.target_box.itemText(i) for i in range(self.target_box.count())]:
+        listed = [self.target_box.itemText(i) for i in range(self.target_box.count())]
+        if names == listed:
             return
+        renamed = [(a, b) for a, b in zip(listed, names, strict=False) if a != b]
+        if len(listed) == len(names) and len(renamed) == 1:
+            # A target renamed (Targets panel): its curve stays shown under the new name.
+            old, new = renamed[0]
+            for kept in (self.stored, self.unreadable):
+                if old in kept:
+                    kept[new] = kept.pop(old)  # type: ignore[assignment]
+            current = new if current == old else current
         self.target_box.blockSignals(True)
         self.target_box.clear()
         self.target_box.addItems(names)

@@ -45,6 +45,7 @@ from .target_model import Target
 from .target_overlay import TargetMarks
 from .target_sources import TargetSourcesMixin
 from .targets_drawing import TargetDrawingMixin
+from .targets_naming import TargetNamingMixin
 from .targets_tracking import TargetTrackingMixin
 
 __all__ = ["TrackingParams", "TargetsPanel"]
@@ -74,7 +75,9 @@ class TrackingParams:
     )  # fmt: skip
 
 
-class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, StepPanel):
+class TargetsPanel(
+    TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, TargetNamingMixin, StepPanel
+):
     """Make targets, click them in frames, see the predicted track everywhere."""
 
     title = "Targets"
@@ -129,6 +132,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
             ("By coordinates...", self._ask_coordinates, "A fixed target at RA, Dec"),
             ("From Horizons...", self._ask_horizons, "A moving target's ephemeris by name"),
             ("Remove target", self.remove_target, "Forget the selected target"),
+            ("Rename...", self._ask_name, "Give the selected target a name"),
             ("Known objects", self.find_known_objects, "Known asteroids in the field (SkyBoT)"),
             ("Import positions...", self._ask_import, "A track from a positions file"),
             ("Export positions...", self._ask_export, "The predicted positions as CSV/ECSV"),
@@ -265,6 +269,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         self._refresh_lists()
         if self.targets:
             self.target_list.setCurrentRow(0)
+        self.follow_selected_target()
         for t in self.targets:
             self._refit(t)
         self.result_label.setText(f"{len(f)} lights ready; {len(self.targets)} target(s).")
@@ -347,6 +352,7 @@ class TargetsPanel(TargetSourcesMixin, TargetTrackingMixin, TargetDrawingMixin, 
         self._refresh_clicks()
 
     def _on_target_selected(self, row: int) -> None:
+        self.follow_selected_target()
         self.prepare_frames()
         self._refresh_clicks()
         self._update_plot()

@@ -41,7 +41,10 @@ class TargetTrackingMixin(TargetsState):
         return self.frames.indices[light] if self.frames is not None else light
 
     def _on_view_click(self, x: float, y: float, modifiers: Any) -> None:
-        if not self.mark_box.isChecked() or not self.in_front:
+        if not self.mark_box.isChecked():
+            self.click_not_marked()  # a target placed by RA/Dec: says why nothing changed
+            return
+        if not self.in_front:
             return
         keep = bool(Qt.KeyboardModifier(modifiers) & Qt.KeyboardModifier.ShiftModifier)
         self.add_click(x, y, as_clicked=keep)
