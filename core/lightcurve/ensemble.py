@@ -40,7 +40,7 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from ..photometry.scintillation import add_scintillation
-from .comparison import ComparisonChoice, ComparisonError, choose_comparison_stars
+from .comparison import ComparisonChoice, ComparisonError, _reduced_chi2, choose_comparison_stars
 from .run import Measurement
 
 __all__ = [
@@ -56,6 +56,9 @@ MAX_ENSEMBLE = 12
 #: lights that miss it take their ensemble from the members they have, renormalised (as
 #: AstroImageJ and EXOTIC do): a drifting field loses stars at its edges for part of a night.
 MIN_COVERAGE = 0.9
+#: The variability test's lowest bar (reduced chi2 against the other candidates); above
+#: it, three times the typical candidate's.
+MIN_VARIABILITY_CHI2 = 4.0
 #: At most this many of the reference light's brightest stars are candidates.
 MAX_CANDIDATES = 150
 _MIN_GAIN = 0.01  # a star is dropped only when the scatter falls by more than 1 %
@@ -303,6 +306,17 @@ def prune_ensemble(
     return comp, best, dropped
 
 
+def _chi2_among(m: Measurement, stars: Sequence[int]) -> np.ndarray:
+    """Each star's reduced chi2 against the ensemble of the others (cleanly measured lights)."""
+    flux = np.where((m.star_flags == 0) & (m.star_flux > 0), m.star_flux, np.nan)[:, stars]
+    err = np.asarray(m.star_err, float)[:, stars]
+    out = np.full(len(stars), np.nan)
+    for i in range(len(stars)):
+        rest = np.arange(len(stars)) != i
+        out[i] = _reduced_chi2(flux[:, i], err[:, i], flux[:, rest], err[:, rest])
+    return out
+
+
 def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) -> EnsembleCurve:
     """The comparison ensemble of a stored measurement, and why (see the module's steps).
 
@@ -321,17 +335,39 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
     """
     target_flux = float(np.nanmedian(m.target_flux))
 
-    def choose(max_chi2: float) -> ComparisonChoice:
+    def choose(exclude: Sequence[int] = ()) -> ComparisonChoice:
         return choose_comparison_stars(
             m.star_flux, m.star_err, star_xy, flags=m.star_flags, target_flux=target_flux,
             n_comparison=MAX_ENSEMBLE, isolation_radius=isolation_px,
-            max_delta_mag=MAX_DELTA_MAG, max_chi2=max_chi2, min_coverage=MIN_COVERAGE,
+            max_delta_mag=MAX_DELTA_MAG, max_chi2=np.inf, min_coverage=MIN_COVERAGE,
+            exclude=exclude,
         )  # fmt: skip
 
-    first = choose(np.inf)
-    typical = float(np.nanmedian(first.chi2)) if np.any(np.isfinite(first.chi2)) else 1.0
-    limit = max(4.0, 3.0 * typical)
-    choice = choose(limit)
+    # The variability test, worst first: the worst candidate is variable when its
+    # chi2 against the others is above 3x the typical chi2 of the others judged
+    # without it (errors a little off for every star raise them all alike). A
+    # bar from every candidate's chi2 at once let variables through: a nova
+    # brightening 3x sits in every other candidate's ensemble and lifts every
+    # chi2 with it (1422 typical on a simulated night, ~1 without it).
+    pool = [k for k in range(m.star_flux.shape[1]) if k not in choose().rejected]
+    variable: dict[int, float] = {}
+    limit, typical = MIN_VARIABILITY_CHI2, 1.0
+    while len(pool) >= 3:
+        chi2 = _chi2_among(m, pool)
+        if not np.any(np.isfinite(chi2)):
+            break
+        worst = pool[int(np.nanargmax(chi2))]
+        rest = [k for k in pool if k != worst]
+        others = _chi2_among(m, rest)
+        typical = float(np.nanmedian(others)) if np.any(np.isfinite(others)) else 1.0
+        limit = max(MIN_VARIABILITY_CHI2, 3.0 * typical)
+        if not float(np.nanmax(chi2)) > limit:
+            break
+        variable[worst] = float(np.nanmax(chi2))
+        pool = rest
+    choice = choose(list(variable))
+    for k, value in variable.items():
+        choice.rejected[k] = f"variable in the sequence (reduced chi2 {value:.1f})"
     comp = list(choice.comparison)
     if choice.check is not None and len(comp) < MAX_ENSEMBLE:
         # Few candidates: the check star is worth more in the ensemble than as a control.
