@@ -239,7 +239,11 @@ def fit_scene(
         if not len(px):
             break
         state.progress(n_pass / (n_pass + 1), f"forced pass: {len(px)} more stars")
-        tx, ty = refined_positions(result, frame, tables)
+        # Later rounds add 0-5 stars a case B frame: the re-centring before
+        # the last forced pass does the rest (compl, false, bias unchanged).
+        t = result.table
+        tx, ty = refined_positions(result, frame, tables) if k == 0 else (t["x"], t["y"])
+        tx, ty = np.array(tx, dtype=np.float64), np.array(ty, dtype=np.float64)
         # A split star keeps the position of its two-star fit (its residual
         # still holds the second star, which re-centring would follow).
         tx[which], ty[which] = x1, y1
