@@ -63,6 +63,10 @@ LESSON_DOCK_WIDTH = 340
 STARTING_STEP = CalibrationPanel.title
 
 
+def _texts(bar: QTabBar) -> set[str]:
+    return {bar.tabText(i) for i in range(bar.count())}
+
+
 class MainWindow(ProjectActions, QMainWindow):
     """Fluxion's window. ``settings`` defaults to the user's QSettings."""
 
@@ -454,7 +458,11 @@ class MainWindow(ProjectActions, QMainWindow):
             # own layout (restored from the settings) wins from then on.
             width = self.width()
             horizontal = Qt.Orientation.Horizontal
-            self.resizeDocks([self.frames_dock], [int(0.16 * width)], horizontal)
+            bars = [b for b in self.findChildren(QTabBar) if "Frames" in _texts(b)]
+            tabs = max([b.sizeHint().width() for b in bars if b.isVisible()], default=0)
+            left = min(max(int(0.16 * width), tabs), width // 4)
+            # Wide enough for Frames, Run, Header and Lesson: no tab behind a scroll arrow.
+            self.resizeDocks([self.frames_dock], [left], horizontal)
             self.resizeDocks(self.panel_docks[:1], [int(0.33 * width)], horizontal)
 
     def unelide_tabs(self) -> None:
