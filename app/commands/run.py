@@ -25,7 +25,7 @@ from .options import (
 )
 from .progress import TerminalProgress
 from .run_params import night_params
-from .run_transit import add_transit_arguments, check_transit, run_transit_fit
+from .run_transit import add_transit_arguments, check_transit, keep_transit, run_transit_fit
 
 NAME = "run"
 #: The catalog asked when neither ``--catalog`` nor the night names one.
@@ -420,6 +420,7 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
         ) from exc
     progress.done()
     result.notes.extend(run_transit_fit(args, result.light_curve, args.project))
+    keep_transit(result.project, args)
     _keep_notes(result.project, previous, said + result.notes)
     _print_summary(result, args.project / FRAMES_FILE)
     if args.aavso is not None:

@@ -7,11 +7,18 @@ products into ``PROJECT/transit``. The ephemeris is resolved before the night
 is measured, so a wrong planet name or a missing T0 stops the run at once,
 not after the night. The run's notes say the result (Rp/Rs, depth, mid-time,
 chi2/N) or why there is none.
+
+The ephemeris and geometry mode the fit used are kept in the project (the
+``run`` result's summary, ``transit``): a later ``fluxion run`` of the same
+project fits the transit again without ``--transit`` or ``--planet``, and
+one with a new ephemeris refits (the night's products are current, so only
+the fit is redone).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from . import CommandError
@@ -25,7 +32,13 @@ from .transit_options import (
     transit_params,
 )
 
-__all__ = ["TRANSIT_FOLDER", "add_transit_arguments", "check_transit", "run_transit_fit"]
+__all__ = [
+    "TRANSIT_FOLDER",
+    "add_transit_arguments",
+    "check_transit",
+    "keep_transit",
+    "run_transit_fit",
+]
 
 #: The fit's products inside the project.
 TRANSIT_FOLDER = "transit"
@@ -54,6 +67,8 @@ def check_transit(args: argparse.Namespace) -> None:
     geometry_given = any(x is not None for x in (args.a_rs, args.inclination, args.impact))
     args.transit_ephemeris = None
     if not (args.transit or named or geometry_given):
+        # The planet a previous run of this project fitted, if any.
+        args.transit_ephemeris = _stored_transit(args.project)
         return
     if args.ra is None and args.target is None and args.positions is None:
         raise CommandError("--transit needs the target: --ra/--dec")
@@ -102,3 +117,30 @@ def run_transit_fit(args: argparse.Namespace, light_curve, project: Path) -> lis
         f"min), chi2/N {result.noise_scale**2:.2f} before the errors were scaled; {out}"
     )
     return [head, *(f"transit: {line}" for line in result_lines(result)), *plots]
+
+
+def keep_transit(project, args: argparse.Namespace) -> None:
+    """Keep the run's ephemeris and geometry mode in ``project`` (unsaved), for the next run."""
+    run = project.results.get("run")
+    if run is None or args.transit_ephemeris is None:
+        return
+    eph, geometry = args.transit_ephemeris
+    run.summary["transit"] = {"ephemeris": eph.to_dict(), "geometry": geometry}
+
+
+def _stored_transit(folder: Path) -> tuple | None:
+    """The (Ephemeris, geometry mode) a previous run kept in the project, or None."""
+    from fluxion.core.project.document import Project, ProjectError, is_project
+    from fluxion.core.transit.ephemeris import Ephemeris
+
+    if not is_project(folder):
+        return None
+    try:
+        run = Project.load(folder).results.get("run")
+        kept = run.summary.get("transit") if run is not None else None
+        if not isinstance(kept, dict):
+            return None
+        return Ephemeris(**kept["ephemeris"]), str(kept["geometry"])
+    except (ProjectError, OSError, KeyError, TypeError, ValueError) as exc:
+        print(f"the project's transit ephemeris is not used: {exc}", file=sys.stderr)
+        return None

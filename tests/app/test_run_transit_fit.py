@@ -141,3 +141,27 @@ def test_the_calibrated_curve_errors_are_its_scatter_against_the_truth(transit_r
     pulls = (y - base @ coef) * weight
     width = float(np.sqrt(np.sum(pulls**2) / (ok.sum() - base.shape[1])))
     assert 0.8 < width < 1.2, width
+
+
+def test_a_rerun_fits_the_kept_planet_again(transit_run):
+    """The ephemeris and geometry stay in project.json: the next run fits without --transit."""
+    import contextlib
+    import io
+
+    from fluxion.core.project.document import Project
+
+    project, _, truth = transit_run
+    kept = Project.load(project).results["run"].summary["transit"]
+    assert kept["ephemeris"]["name"] == "Lesson b" and kept["geometry"] == "fixed"
+    (project / "transit" / "transit.json").unlink()
+    host = json.loads((project.parent / "night" / "truth" / "lesson.json").read_text())
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        rc = main(["run", str(project.parent / "night"), "--project", str(project),
+                   "--ra", str(host["targets"][0]["ra"]), "--dec", str(host["targets"][0]["dec"]),
+                   "--no-report", "--mcmc-steps", "600", "--burn", "200"])  # fmt: skip
+    assert rc == 0
+    assert any(x.startswith("transit: Rp/Rs") for x in said.getvalue().splitlines())
+    fit = json.loads((project / "transit" / "transit.json").read_text())
+    assert fit["planet"] == "Lesson b" and "a_rs" not in fit["free_parameters"]
+    assert fit["a_rs"] == pytest.approx(truth["a_rs"], rel=1e-3)
