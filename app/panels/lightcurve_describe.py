@@ -59,7 +59,7 @@ def curve_description(
     what = magnitude_label(table, calibrated)
     lines = [
         f"Fluxion light curve of {target}: {len(table)} lights in {table_name}.",
-        f"mag, mag_err: {what}s; {run_curve_description(table, calibrated)}.",
+        f"mag, mag_err: {what}s: {run_curve_description(table, calibrated)}.",
     ]
     if not calibrated:
         lines.append(
@@ -77,9 +77,13 @@ def curve_description(
         lines.append(
             f"Comparison stars: {n}" + (f", at x, y px in the first light: {where}." if xy else ".")
         )
+    if scale := str(meta.get("magnitude_scale", "") or ""):
+        lines.append(f"Magnitude scale: {scale}.")
     lines += run_curve_notes(table)
     for key in ("scintillation_note", "site_note", "errors"):
-        if value := str(meta.get(key, "") or ""):
-            lines.append(f"{key.replace('_note', '').replace('_', ' ')}: {value}.")
+        value = str(meta.get(key, "") or "")
+        what = key.replace("_note", "")
+        if value:  # the notes start with what they are about ("site: ...")
+            lines.append(value if value.startswith(what) else f"{what}: {value}")
     lines.append("Columns: " + ", ".join(table.colnames) + " (jd_utc: JD, UTC; bjd_tdb: BJD, TDB).")
     return lines

@@ -35,10 +35,14 @@ class TargetNamingMixin(TargetsState):
         t = self.current_target
         if t is None or t.ra is None or t.dec is None or t.kind != "fixed" or not self.in_front:
             return
+        where = f"RA {t.ra:.5f} Dec {t.dec:+.5f}"
+        # A target named after its coordinates (as fluxion run names it) is not named twice.
+        who = "The target" if t.name == where else t.name
+        rename = " ('Rename...' gives it a name)" if t.name == where else ""
         self.result_label.setText(
-            f"{t.name} is fixed at RA {t.ra:.5f} Dec {t.dec:+.5f}: a click does not change it. "
-            "Tick 'Clicks in the viewer mark the target' to add clicks (its coordinates "
-            "still place it), or make a 'New fixed' target to mark another star."
+            f"{who} is fixed at {where}{rename}: a click does not change it. Tick 'Clicks in "
+            "the viewer mark the target' to add clicks (its coordinates still place it), or "
+            "make a 'New fixed' target to mark another star."
         )
 
     def _ask_name(self) -> None:
