@@ -39,7 +39,11 @@ def _listed(value: Any) -> list:
 
 
 def curve_description(
-    table: Table, calibrated: bool, table_name: str, aperture: float | None = None
+    table: Table,
+    calibrated: bool,
+    table_name: str,
+    aperture: float | None = None,
+    target: str = "",
 ) -> list[str]:
     """The lines that say what the exported curve ``table`` is.
 
@@ -53,9 +57,11 @@ def curve_description(
         The table's file name, which the description names.
     aperture : float, optional
         The aperture radius (px) when the curve's meta does not say it.
+    target : str, optional
+        The target's name now (it may have been renamed since the curve was made).
     """
     meta = table.meta
-    target = str(meta.get("target", "") or "the target")
+    target = target or str(meta.get("target", "") or "the target")
     what = magnitude_label(table, calibrated)
     lines = [
         f"Fluxion light curve of {target}: {len(table)} lights in {table_name}.",

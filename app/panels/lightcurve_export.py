@@ -197,7 +197,7 @@ def _namespace(kind: str, path: Path, metadata: dict[str, Any]) -> argparse.Name
 
 def write_report(
     kind: str, path: str | Path, run: LightCurveRun, frames, metadata: dict[str, Any],
-    excluded: np.ndarray, aperture: float | None = None,
+    excluded: np.ndarray, aperture: float | None = None, target: str = "",
 ) -> str:  # fmt: skip
     """Write one report of the light curve (excluded frames left out); a line for the user.
 
@@ -216,7 +216,7 @@ def write_report(
             # The curve's description (its meta) does not survive in CSV: it goes beside
             # it, so a differential curve is not read as standard magnitudes.
             about = description_path(path)
-            lines = curve_description(lc, run.calibrated, path.name, aperture)
+            lines = curve_description(lc, run.calibrated, path.name, aperture, target)
             try:
                 atomic_write_text(about, "\n".join(lines) + "\n")
             except OSError as exc:
@@ -345,10 +345,11 @@ class LightCurveReportsMixin(LightCurveState):
         # The run's curve says its own aperture (or the photometry step's); the
         # window's curves are measured with the form's.
         aperture = None if is_run_comparison_curve(run.table) else self.params().aperture_radius
+        name = self.target_box.currentText()  # renamed since the curve was made, perhaps
 
         def work(state) -> str:
             try:
-                return write_report(kind, path, run, frames, meta, excluded, aperture)
+                return write_report(kind, path, run, frames, meta, excluded, aperture, name)
             except CommandError as exc:
                 problem = ValueError(_field_words(str(exc)))
                 problem.hint = (  # type: ignore[attr-defined]

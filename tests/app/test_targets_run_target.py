@@ -79,6 +79,11 @@ def test_a_click_leaves_the_runs_fixed_target_and_the_target_can_be_named(
     assert curve.target_box.currentText() == "TrES-1"
     assert "TrES-1" in curve.stored and old not in curve.stored
     assert curve.run is curve.stored["TrES-1"][0]
+    # Its CSV export's description names it by its new name.
+    curve.export("table", run_project.parent / "named.csv")
+    about = run_project.parent / "named.about.txt"
+    qtbot.waitUntil(about.exists, timeout=10_000)
+    assert about.read_text().startswith("Fluxion light curve of TrES-1: ")
     # A name taken or empty is refused.
     assert not targets.rename_target("") and not targets.rename_target("TrES-1")
 
