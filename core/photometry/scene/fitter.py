@@ -210,9 +210,10 @@ def fit_scene(
 
     result = forced(stars.x, stars.y, stars.flux)
     # Sources the last pass uncovered (blends that split, stars beside bright
-    # ones) are added and the forced pass repeated, at most three times; the
-    # first time also with the second stars of the blends fitted as one.
-    for k in range(3):
+    # ones) are added and the forced pass repeated, at most twice (a third
+    # round found 0-1 stars a case B frame, none kept); the first time also
+    # with the second stars of the blends fitted as one.
+    for k in range(2):
         px, py, flux_est = leftover_peaks(
             result,
             frame,
