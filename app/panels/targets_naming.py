@@ -76,4 +76,7 @@ class TargetNamingMixin(TargetsState):
         self._refresh_lists()
         self._redraw()
         self.result_label.setText(f"{t.name} is now called {name}.")
+        # The window saves the project on this signal: a rename is kept even when
+        # the window is closed before the next step finishes.
+        self.step_finished.emit(self.step)
         return True

@@ -7,6 +7,7 @@ and says why. It can be given a name, and its light curve follows it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,9 @@ def test_a_click_leaves_the_runs_fixed_target_and_the_target_can_be_named(
     assert curve.target_box.currentText() == "TrES-1"
     assert "TrES-1" in curve.stored and old not in curve.stored
     assert curve.run is curve.stored["TrES-1"][0]
+    # Saved at once (the window is often closed before another step finishes).
+    saved = json.loads((run_project / "project.json").read_text())
+    assert [d["name"] for d in saved["targets"]] == ["TrES-1"]
     # Its CSV export's description names it by its new name.
     curve.export("table", run_project.parent / "named.csv")
     about = run_project.parent / "named.about.txt"
