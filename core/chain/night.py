@@ -583,7 +583,11 @@ def run_night(
         _frames_table(lights, [report_of(f) for f in lights]), registration, order
     )
     atomic_write_ecsv(folder / FRAMES_FILE, table)
-    project.record_result("run", [folder / FRAMES_FILE], frames=len(lights))
+    # What the run command adds to its account (its notes, the transit it fits) stays
+    # until the command replaces it: an unchanged run then leaves project.json unwritten.
+    before = project.results.get("run")
+    kept = {k: v for k, v in before.summary.items() if k != "frames"} if before else {}
+    project.record_result("run", [folder / FRAMES_FILE], frames=len(lights), **kept)
     project.save()
     ledger.lap(None)
     state.progress(1.0, f"{len(lights)} lights")
