@@ -47,6 +47,14 @@ def edited_copy(
     return changed
 
 
+def slot_named(header: fits.Header) -> bool:
+    """Name the filter 'Filter 2' (a wheel's slot, no band); whether FILTER was there."""
+    if "FILTER" not in header:
+        return False
+    header["FILTER"] = "Filter 2"
+    return True
+
+
 def without_site(header: fits.Header) -> bool:
     """Remove the site's cards (and the airmass computed from them); whether any was there."""
     present = [card for card in SITE_CARDS if card in header]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
-from night_helpers import edited_copy, run_args
+from night_helpers import edited_copy, run_args, slot_named
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
@@ -31,16 +30,9 @@ def nights(tmp_path_factory) -> tuple[Path, Path]:
     named = tmp_path_factory.mktemp("named")
     simulate_night(named, CONFIG)
     slot = tmp_path_factory.mktemp("slot") / "night"
-    renamed = edited_copy(named, slot, _slot_named)
+    renamed = edited_copy(named, slot, slot_named)
     assert renamed == CONFIG.n_frames + 3  # the lights and the flats
     return named, slot
-
-
-def _slot_named(header: fits.Header) -> bool:
-    if "FILTER" not in header:
-        return False
-    header["FILTER"] = SLOT
-    return True
 
 
 def _counts(printed: str, step: str) -> tuple[int, int]:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
-from night_helpers import edited_copy, run_args
+from night_helpers import edited_copy, run_args, slot_named
 
 from fluxion.app.cli import main
 from fluxion.core.chain.comparison_curve import comparison_reason
@@ -40,15 +39,8 @@ def named_night(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def slot_night(named_night, tmp_path_factory) -> Path:
     slot = tmp_path_factory.mktemp("slot") / "night"
-    edited_copy(named_night, slot, _slot_named)
+    edited_copy(named_night, slot, slot_named)
     return slot
-
-
-def _slot_named(header: fits.Header) -> bool:
-    if "FILTER" not in header:
-        return False
-    header["FILTER"] = "Filter 2"
-    return True
 
 
 def _truth(night: Path) -> np.ndarray:

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
-from night_helpers import edited_copy, run_args
+from night_helpers import edited_copy, run_args, slot_named
 
 from fluxion.app.cli import main
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
@@ -33,18 +32,11 @@ from fluxion.core.simulation.simulate import NightConfig, simulate_night
 CONFIG = NightConfig(n_frames=20, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3, drift=4.0)
 
 
-def _slot_named(header: fits.Header) -> bool:
-    if "FILTER" not in header:
-        return False
-    header["FILTER"] = "Filter 2"
-    return True
-
-
 @pytest.fixture(scope="module")
 def drifting_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("drift")
     simulate_night(root / "named", CONFIG)
-    edited_copy(root / "named", root / "night", _slot_named)
+    edited_copy(root / "named", root / "night", slot_named)
     assert main(run_args(root / "night", root / "p")) == 1  # no zero points
     return root / "night", root / "p"
 

@@ -14,21 +14,13 @@ import json
 from pathlib import Path
 
 import pytest
-from astropy.io import fits
 from astropy.table import Table
-from night_helpers import edited_copy, run_args
+from night_helpers import edited_copy, run_args, slot_named
 from PySide6.QtWidgets import QTabBar
 
 from fluxion.app.cli import main
 
 simulate = pytest.importorskip("fluxion.core.simulation.simulate")
-
-
-def _slot_named(header: fits.Header) -> bool:
-    if "FILTER" not in header:
-        return False
-    header["FILTER"] = "Filter 2"
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +30,7 @@ def slot_project(tmp_path_factory) -> tuple[list[str], Path, str]:
     config = simulate.NightConfig(n_frames=4, shape=(300, 300), n_bias=1, n_dark=1, n_flat=1)
     simulate.simulate_night(named, config)
     night = tmp_path_factory.mktemp("slot") / "night"
-    assert edited_copy(named, night, _slot_named) > 0
+    assert edited_copy(named, night, slot_named) > 0
     folder = tmp_path_factory.mktemp("slot_project") / "project"
     args = run_args(night, folder)
     out = io.StringIO()
