@@ -51,3 +51,41 @@ def test_bound_of_a_crowded_field_is_never_below_the_isolated_one():
     assert np.all(crowded >= isolated * (1 - 1e-9))
     # At 7 stars per 1000 px^2 a good fraction of stars share their core.
     assert 0.1 < np.mean(crowded > 1.05 * isolated) < 0.9
+
+
+def test_stars_at_one_position_get_the_bound_of_their_summed_flux():
+    prof = MoffatProfile(3.5, 3.0)
+    f = np.array([5e3, 2e3, 4e3])
+    y = np.array([40.0, 40.0, 40.0])
+    # A single star of the summed flux at the pair's light-weighted centroid.
+    alone, _ = crowded_flux_bound(
+        PlacedStars(np.array([40.0 + 0.5 * 2 / 7]), y[:1], np.array([7e3])),
+        [0],
+        prof.stamp,
+        SKY,
+        RN,
+    )
+    # Two at one place (the Fisher matrix is singular without the merge), and
+    # a pair half a pixel apart merged at 0.3 FWHM; a third star 30 px away.
+    for sep, unresolved in ((0.0, 0.0), (0.5, 0.3 * 3.5)):
+        x = np.array([40.0, 40.0 + sep, 70.0])
+        crowded, isolated = crowded_flux_bound(
+            PlacedStars(x + (0.5 * 2 / 7 if sep == 0 else 0.0), y, f),
+            [0, 1, 2],
+            prof.stamp,
+            SKY,
+            RN,
+            unresolved=unresolved,
+        )
+        assert np.all(np.isfinite(crowded)), (sep, crowded)
+        assert crowded[0] == crowded[1]
+        assert crowded[0] == pytest.approx(alone[0], rel=1e-3), sep
+        # The summed flux is measured far better than either flux of a resolved
+        # pair, and no better than its own isolated bound.
+        assert crowded[0] >= isolated[0] * (1 - 1e-9)
+        # The distant star keeps its own (isolated) bound.
+        assert crowded[2] == pytest.approx(isolated[2], rel=1e-6)
+    # Unmerged, the half-pixel pair's bound is hundreds of times the sum's.
+    x = np.array([40.0, 40.5])
+    apart, _ = crowded_flux_bound(PlacedStars(x, y[:2], f[:2]), [0], prof.stamp, SKY, RN)
+    assert apart[0] > 100 * alone[0]
