@@ -29,6 +29,7 @@ from ..calibration.params import CalibrationParams
 from ..calibration.raw import RawFrame
 from ..calibration.run import build_masters
 from ..io.cfa import read_cfa
+from ..io.digest import remember_digest
 from ..io.fitsio import atomic_write_text, read_frame
 from ..io.frames import FrameInfo
 from ..io.sequence import group_frames
@@ -111,7 +112,9 @@ class FrameImage:
 
 
 def raw_fingerprint(frame: FrameInfo) -> str:
-    """Fingerprint of a raw input file (name, size, modification time, HDU, colour pattern)."""
+    """Fingerprint of a raw input file (name, size, content digest, HDU, colour pattern)."""
+    # The digest the scan took through its own open: the file is not read for it again.
+    remember_digest(frame.digest)
     if frame.cfa is None:
         return fingerprint("raw", Path(frame.path), frame.hdu)
     # The pattern decides how the pixels are calibrated and measured.
@@ -401,18 +404,31 @@ def _stored_missing(path: Path) -> dict[str, str]:
         return {}
 
 
-def _calibrated_product(store: ProductStore, frame: FrameInfo) -> tuple[Path, str, str] | None:
+def _calibrated_product(
+    store: ProductStore, frame: FrameInfo, read_next: bool = False
+) -> tuple[Path, str, str] | None:
     """``(path, recorded fingerprint, raw fingerprint)`` of a calibrated product to check.
 
-    None when the store records none for ``frame`` or its file is gone (no
-    file is opened here).
+    None when the store records none for ``frame`` or its file is gone or
+    damaged. ``read_next``: the caller reads the product at once and checks
+    its first card (:func:`_read_calibrated`), so only its size is checked
+    here and the file is not opened twice.
     """
     path = store.path("calibration", frame.path, ".fits")
     recorded = store.fingerprint_of("calibration", frame.path)
     # A damaged product is not used (nor raw pixels in its place): it is redone.
-    if recorded is None or not product_intact(path):
+    if recorded is None or not (_whole_blocks(path) if read_next else product_intact(path)):
         return None
     return path, recorded, raw_fingerprint(frame)
+
+
+def _whole_blocks(path: Path) -> bool:
+    """The size half of :func:`product_intact` for a FITS product: whole 2880-byte blocks."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return size > 0 and size % 2880 == 0
 
 
 def image_fingerprint(store: ProductStore, frame: FrameInfo) -> tuple[str, bool]:
@@ -468,6 +484,9 @@ def _read_calibrated(path: Path, raw_fp: str) -> tuple[np.ndarray, np.ndarray | 
     try:
         with quiet():
             header = hdul[0].header.copy()
+        # The bytes half of product_intact, in this open: a FITS file begins with SIMPLE.
+        if not header.cards or header.cards[0].keyword != "SIMPLE":
+            raise ValueError("damaged product: no SIMPLE card first")
         if header.get("FLXRAWFP") != raw_fp:
             raise ValueError("made from another raw file")
         data = np.array(hdul[0].data, dtype=np.float32, order="C")
@@ -493,7 +512,7 @@ def frame_image(store: ProductStore, frame: FrameInfo) -> FrameImage:
     fluxion.core.io.fitsio.FitsReadError
         When the raw file cannot be read.
     """
-    product = _calibrated_product(store, frame)
+    product = _calibrated_product(store, frame, read_next=True)
     if product is not None:
         path, recorded, raw_fp = product
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +22,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from ..runtime.quiet import quiet
+from .digest import DigestTaken, digest_through
 from .fitscheck import short_file_problem
 from .fitsio import FitsReadError, count_images, open_image
 from .headers import HeaderFacts, normalise_header
@@ -91,6 +92,10 @@ class FrameInfo:
         The header's BIASSEC, TRIMSEC and DATASEC cards, as written: with
         ``shape``, all that combining a calibration frame into a master needs
         of its header, so that it is not read again. None when not scanned.
+    digest : (tuple, str) or None
+        The file's content digest (:mod:`fluxion.core.io.digest`) taken
+        through the scan's open, with the file facts it holds for; not
+        compared. None for a raw, compressed or unusable file.
     """
 
     path: Path
@@ -121,6 +126,9 @@ class FrameInfo:
     profile: str = ""
     product: str = ""
     sections: Mapping[str, Any] | None = None
+    # The fingerprint of the frame uses it while the file is unchanged
+    # instead of reading the file again (in a worker process too).
+    digest: DigestTaken | None = field(default=None, compare=False, repr=False)
 
     @property
     def usable(self) -> bool:
@@ -392,6 +400,20 @@ def _from_facts(
     )
 
 
+def _digest_of_open(p: Path, hdul: Any) -> DigestTaken | None:
+    """The file's content digest read through the open ``hdul`` (None: a raw or compressed file)."""
+    if hdul is None:
+        return None
+    try:
+        with quiet():
+            fileobj = hdul.fileinfo(0)["file"]
+            if getattr(fileobj, "compression", None) is not None:  # decompressed bytes
+                return None
+            return digest_through(p, fileobj)
+    except Exception:  # noqa: BLE001 - a damaged header: the run digests the file itself
+        return None
+
+
 def frame_info(path: str | os.PathLike[str], folder_name: str | None = None) -> FrameInfo:
     """Read one file's header facts without reading its pixels.
 
@@ -415,7 +437,9 @@ def frame_info(path: str | os.PathLike[str], folder_name: str | None = None) -> 
     try:
         # One open for the header and every check of the file below.
         with open_image(p) as (header, hdu, hdul):
-            return _checked_info(p, header, hdu, hdul, folder_name)
+            info = _checked_info(p, header, hdu, hdul, folder_name)
+            taken = _digest_of_open(p, hdul) if info.usable else None
+            return info if taken is None else replace(info, digest=taken)
     except FitsReadError as exc:
         return _unusable(p, str(exc))
     except Exception as exc:  # noqa: BLE001 - a scan must survive any file

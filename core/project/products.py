@@ -39,6 +39,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..io.atomic import append_durably, sync_now
+from ..io.digest import content_digest
 from ..io.ecsv_read import read_ecsv
 from ..io.fitsio import atomic_write_ecsv, atomic_write_fits, atomic_write_text, read_wcs
 from ..io.names import FrameNames, frame_key
@@ -78,15 +79,6 @@ STEP_FOLDERS: dict[str, str] = {
     "photometry": "photometry",
     "zeropoint": "magnitudes",
 }
-
-# Bytes read to fingerprint a file's content: all of a small file; of a large
-# one its start (the header), its end and evenly spaced blocks between.
-_WHOLE = 1 << 20
-_EDGE = 1 << 16
-_BLOCK = 1 << 12
-_SAMPLES = 32
-_digests: dict[tuple, str] = {}
-_digests_lock = threading.Lock()
 
 
 #: A step folder's index: the snapshot and the journal of records since.
@@ -200,40 +192,6 @@ class _IndexReader:
 
 
 _READER = _IndexReader()
-
-
-def content_digest(path: str | os.PathLike[str]) -> str:
-    """A digest of a file's content (a sample of it when large), cached while the file is unchanged.
-
-    Name, size and modification time do not tell a replaced file: ``cp -p``,
-    ``rsync -t`` and unzip keep the time, and frames of one camera have one
-    size. The header (the first block) differs between any two frames; the
-    samples catch pixels changed in place. The cache is keyed by the inode and
-    the change time too, which no copy can preserve, so a file is read again
-    only when it may have changed.
-    """
-    p = Path(path)
-    st = p.stat()
-    key = (os.fspath(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    with _digests_lock:
-        hit = _digests.get(key)
-    if hit is not None:
-        return hit
-    h = hashlib.blake2b(digest_size=12)
-    with open(p, "rb") as fh:
-        if st.st_size <= _WHOLE:
-            h.update(fh.read())
-        else:
-            h.update(fh.read(_EDGE))
-            for k in range(1, _SAMPLES):
-                fh.seek(st.st_size * k // _SAMPLES)
-                h.update(fh.read(_BLOCK))
-            fh.seek(st.st_size - _EDGE)
-            h.update(fh.read(_EDGE))
-    digest = h.hexdigest()
-    with _digests_lock:
-        _digests[key] = digest
-    return digest
 
 
 def fingerprint(*parts: Any) -> str:
