@@ -28,6 +28,7 @@ from scipy.special import ndtr
 
 from .annulus import FramePixels, SkyMemo, annulus_sky
 from .flags import PhotometryFlag as F
+from .mirror import mirrored_masked_sums
 from .noise import NoiseModel
 from .sums import circle_frame_areas, circle_sums, circles_holding
 
@@ -210,6 +211,7 @@ def measure_apertures(
     variance: np.ndarray | None = None,
     sky_mask: np.ndarray | None = None,
     sky_memo: SkyMemo | None = None,
+    mirror_masked: bool = True,
 ) -> Table:
     """Fluxes in circular apertures with a local sky from an annulus.
 
@@ -257,7 +259,7 @@ def measure_apertures(
     return measure_apertures_and_sums(
         image, positions, radius, annulus, noise=noise, mask=mask, saturation=saturation,
         neighbours=neighbours, contamination_radius=contamination_radius, variance=variance,
-        sky_mask=sky_mask, sky_memo=sky_memo,
+        sky_mask=sky_mask, sky_memo=sky_memo, mirror_masked=mirror_masked,
     )[0]  # fmt: skip
 
 
@@ -312,13 +314,15 @@ def measure_apertures_and_sums(
     variance: np.ndarray | None = None,
     sky_mask: np.ndarray | None = None,
     sky_memo: SkyMemo | None = None,
+    mirror_masked: bool = True,
 ) -> tuple[Table, np.ndarray | None]:
     """:func:`measure_apertures`' table, and each aperture's sum of the frame's pixels.
 
     The sums are :func:`circle_sums` of the frame's good pixels (0 at bad
     ones) at ``positions`` and ``radius``, to the bit, so that a caller that
     needs them again (the curve of growth, at its largest radius) does not
-    sum them twice; None when only a cut-out of the frame was read.
+    sum them twice; None when only a cut-out of the frame was read. The
+    sums are of the good pixels only, without ``mirror_masked``'s mirrors.
     """
     noise = noise or NoiseModel()
     data = np.asarray(image, dtype=np.float64)
@@ -379,23 +383,8 @@ def measure_apertures_and_sums(
     if variance is not None:
         pixel_sigma = np.sqrt(np.where(bad, 0.0, np.asarray(variance, np.float64)))
     total = circle_sums(clean, pos, radius)
+    sums = total
     area = _aperture_areas(pixels, pos, radius)
-    flux = total - sky * area
-    sky_rms = sky_std / clipped_std_factor(3.0, 5)
-    sky_err = sky_rms * np.sqrt(_MEDIAN_VARIANCE_FACTOR / np.maximum(n_sky, 1))
-    if variance is None:
-        sum_var = aperture_variance(flux, area, radius, sky_rms**2)
-    else:
-        # photutils (~0.1 CPU s to import) only where a per-pixel variance is
-        # given, which the chain's frames never are.
-        from photutils.aperture import CircularAperture, aperture_photometry
-
-        aper = CircularAperture(pos, r=radius)
-        phot = aperture_photometry(clean, aper, error=pixel_sigma, mask=bad)
-        sum_var = np.asarray(phot["aperture_sum_err"], dtype=np.float64) ** 2
-    flux_err = np.sqrt(sum_var + (area * sky_err) ** 2)
-
-    # Flags: masked pixels, edge, saturation, neighbours.
     full_area = np.pi * radius**2
     # The area inside the frame: measured only where the aperture's pixel
     # box meets the edge (a frame of ones and a pass over every star cost
@@ -412,6 +401,30 @@ def measure_apertures_and_sums(
     if not inner.all():
         edge = ~inner
         in_image[edge] = circle_frame_areas(clean.shape, pos[edge], radius)
+    if mirror_masked:
+        cut = np.flatnonzero((in_image - area) > 1e-6)
+        if cut.size:
+            add_sum, add_area = mirrored_masked_sums(clean, bad, pos[cut], radius)
+            fixed = np.isfinite(add_sum)
+            total = total.copy()
+            total[cut[fixed]] += add_sum[fixed]
+            area[cut[fixed]] += add_area[fixed]
+    flux = total - sky * area
+    sky_rms = sky_std / clipped_std_factor(3.0, 5)
+    sky_err = sky_rms * np.sqrt(_MEDIAN_VARIANCE_FACTOR / np.maximum(n_sky, 1))
+    if variance is None:
+        sum_var = aperture_variance(flux, area, radius, sky_rms**2)
+    else:
+        # photutils (~0.1 CPU s to import) only where a per-pixel variance is
+        # given, which the chain's frames never are.
+        from photutils.aperture import CircularAperture, aperture_photometry
+
+        aper = CircularAperture(pos, r=radius)
+        phot = aperture_photometry(clean, aper, error=pixel_sigma, mask=bad)
+        sum_var = np.asarray(phot["aperture_sum_err"], dtype=np.float64) ** 2
+    flux_err = np.sqrt(sum_var + (area * sky_err) ** 2)
+
+    # Flags: masked pixels, edge, saturation, neighbours.
     flags[in_image < full_area * 0.999] |= F.NEAR_EDGE
     flags[(in_image - area) > 1e-6] |= F.MASKED
     if saturation is not None:
@@ -438,4 +451,4 @@ def measure_apertures_and_sums(
          "sky_err": sky_err, "sky_rms": sky_rms, "area": area, "flags": flags},
         copy=False,
     )  # fmt: skip
-    return table, (total if box is None else None)
+    return table, (sums if box is None else None)

@@ -322,6 +322,9 @@ def curve_of_growth(
         sky_mask=sky_mask,
         neighbours=neighbours,
         sky_memo=sky_memo,
+        # The curve sums every radius over the good pixels and leaves a star
+        # with masked pixels out (partial); mirrors at one radius would mix.
+        mirror_masked=False,
     )
     flags = np.asarray(base["flags"])
     pixels = (
