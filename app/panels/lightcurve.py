@@ -60,6 +60,7 @@ from .lightcurve_model import (
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .lightcurve_points import LightCurvePointsMixin, check_star_note
+from .lightcurve_run_form import LightCurveRunFormMixin
 from .lightcurve_run_stars import magnitude_label
 from .lightcurve_stored import LightCurveStoredMixin
 from .solutions import follow_solutions
@@ -94,6 +95,7 @@ def _scale(run: LightCurveRun) -> str:
 
 
 class LightCurvePanel(
+    LightCurveRunFormMixin,
     LightCurveStoredMixin,
     LightCurvePointsMixin,
     LightCurvePeriodMixin,
@@ -207,6 +209,8 @@ class LightCurvePanel(
         lay = QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
+        for w in self.make_run_form():  # the run's settings, beside the run's curve
+            lay.addWidget(w)
         lay.addWidget(self.auto_box)
         lay.addLayout(comp_row)
         lay.addWidget(self.comp_table)
@@ -246,6 +250,9 @@ class LightCurvePanel(
             for kept in (self.stored, self.unreadable):
                 if old in kept:
                     kept[new] = kept.pop(old)  # type: ignore[assignment]
+            for run in (self.stored.get(new, (None,))[0], self.run):
+                if run is not None and run.table.meta.get("target") == old:
+                    run.table.meta["target"] = new  # as its file now says (Targets panel)
             current = new if current == old else current
         self.target_box.blockSignals(True)
         self.target_box.clear()
@@ -382,6 +389,8 @@ class LightCurvePanel(
             self.result_label.setText("No target yet: make one in the Targets panel first.")
             return None
         replacing = self.shows_run_curve(doc)
+        if replacing and self.uses_run_stars():
+            return self.measure_as_run(doc)
         if self.replaces_run_curve(doc):
             return None
         target = Target.from_dict(doc)

@@ -132,6 +132,7 @@ class LightCurveStoredMixin(LightCurveState):
                 )
             self._update_curve()
             self.redraw_overlays()
+            self.show_run_settings()
             return
         self.run, self.rows = kept
         self.show_restore()
@@ -147,9 +148,12 @@ class LightCurveStoredMixin(LightCurveState):
         self.result_label.setText(
             f"{name}: {what}. {len(lc)} lights, {good} measured, as the project keeps it. "
             + (notes + " " if notes else "")
-            + '"Measure the light curve" measures it again here, with this form\'s aperture '
-            "and its own comparison stars." + self.backup_note() + self.noisy_note()
-        )
+            # The run's comparison curve: the line under the form says what Measure does.
+            + ("" if is_run_comparison_curve(lc) else '"Measure the light curve" measures it '
+               "again here, with this form's aperture and its own comparison stars.")
+            + self.backup_note() + self.noisy_note()
+        )  # fmt: skip
+        self.show_run_settings()
         self._update_curve()
         self.redraw_overlays()
 
@@ -169,11 +173,16 @@ class LightCurveStoredMixin(LightCurveState):
         if kept is None or not is_run_comparison_curve(kept[0].table):
             return False
         lc = kept[0].table
+        how = (
+            "; ".join(self.run_differences())
+            if self.uses_run_stars()
+            else f"this form's aperture {self.params().aperture_radius:.1f} px, the window's own "
+            "choice of comparison stars"
+        )
         text = (
             f"The project keeps {run_curve_description(lc, kept[0].calibrated)}, in "
-            f"{doc.get('light_curve')}. Measuring here makes another curve (this form's "
-            f"aperture {self.params().aperture_radius:.1f} px, the window's own choice of "
-            "comparison stars) and replaces it in the project. Replace it?"
+            f"{doc.get('light_curve')}. Measuring here makes another curve ({how}) and "
+            "replaces it in the project (the run's is kept beside it). Replace it?"
         )
         if ask_to_replace(self, text):
             return False

@@ -122,7 +122,10 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
     assert "ALCDEF is the asteroid light-curve format" in panel.export_problem("alcdef")
     assert panel.export_problem("table") == ""
 
-    # "Measure" asks first; Cancel keeps the run's curve untouched, nothing measured.
+    # With the window's own comparison stars, "Measure" asks first; Cancel keeps the
+    # run's curve untouched, nothing measured.
+    panel.run_stars_box.setChecked(False)
+    assert "comparison stars chosen here" in panel.run_diff_label.text()
     asked: list[str] = []
     monkeypatch.setattr(
         lightcurve_stored, "ask_to_replace", lambda _parent, said: asked.append(said) or False
@@ -193,3 +196,70 @@ def test_a_damaged_curve_is_named_with_its_cause(
     text = panel.result_label.text()
     assert str(copy / LIGHT_CURVE_FILE) in text and "measures a new one" in text
     assert panel.run is None
+
+
+def test_the_form_holds_the_runs_settings_and_measures_its_curve_again(
+    window, qtbot, open_and_wait, comparison_project, monkeypatch, tmp_path
+) -> None:
+    """Beside the run's curve the form shows the run's aperture and stars; Measure with them
+    gives the run's curve (the file untouched, nothing asked); a changed radius is said to
+    differ, and the curve it makes replaces the run's only once agreed."""
+    import shutil
+
+    _, original = comparison_project
+    folder = tmp_path / "project"
+    shutil.copytree(original, folder)
+    kept = Table.read(folder / LIGHT_CURVE_FILE)
+    n = len(kept.meta["comparison_stars"])
+    panel = next(p for p in window.panels if isinstance(p, LightCurvePanel))
+    open_and_wait(window, folder / "project.json")
+    qtbot.waitUntil(lambda: panel.run is not None and panel.run.stored, timeout=30_000)
+    radius = panel.shown_radius(0.0)
+    assert radius > 0.0
+    assert panel.params().aperture_radius == pytest.approx(radius, abs=5e-4)
+    assert panel.params().n_comparison == n
+    assert not panel.run_stars_box.isHidden() and panel.run_stars_box.isChecked()
+    said = panel.run_diff_label.text()
+    assert said.startswith("The run's settings") and "measures the run's curve again" in said
+    assert not panel.auto_box.isEnabled()  # the run's stars, not the window's choice
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        lightcurve_stored, "ask_to_replace", lambda _parent, text: asked.append(text) or True
+    )
+    before = (folder / LIGHT_CURVE_FILE).read_bytes()
+    task = panel.run_all()
+    assert task is not None
+    qtbot.waitUntil(lambda: "with the run's settings" in panel.result_label.text(), timeout=60_000)
+    assert asked == [] and (folder / LIGHT_CURVE_FILE).read_bytes() == before
+    again = panel.run.table
+    # The same fluxes through the same arithmetic: equal far below the curve's own noise.
+    err = float(np.nanmedian(kept["mag_err"]))
+    np.testing.assert_allclose(again["mag"], kept["mag"], rtol=0, atol=1e-6 * err)
+    np.testing.assert_allclose(again["mag_err"], kept["mag_err"], rtol=1e-6)
+    assert panel.run.stored and is_run_comparison_curve(again)
+
+    # A changed radius is said to differ, and so are the window's own stars.
+    panel.form.editor("aperture_radius").setValue(radius + 1.0)
+    said = panel.run_diff_label.text()
+    assert said.startswith("Differs from the run's curve: aperture")
+    assert f"(the run's: {radius:.1f} px)" in said and "asks before replacing" in said
+    panel.run_stars_box.setChecked(False)
+    assert "comparison stars chosen here" in panel.run_diff_label.text()
+    panel.run_stars_box.setChecked(True)
+    task = panel.run_all()
+    assert task is not None and len(asked) == 1 and f"(the run's: {radius:.1f} px)" in asked[0]
+    qtbot.waitUntil(
+        lambda: "measured here against the run's" in panel.result_label.text(), timeout=60_000
+    )
+    written = Table.read(folder / LIGHT_CURVE_FILE)
+    assert written.meta["aperture_radius"] == pytest.approx(radius + 1.0, abs=5e-4)
+    assert not is_run_comparison_curve(written)  # read back as the window's curve
+    assert (folder / "lightcurve.run.ecsv").read_bytes() == before
+    # The same stars of a simulated night at another radius: every light measured, and the
+    # two curves agree within their noise (the simulated stars do not vary).
+    d = np.asarray(written["mag"], float) - np.asarray(kept["mag"], float)
+    assert np.all(np.isfinite(d))
+    both = np.hypot(np.asarray(written["mag_err"], float), np.asarray(kept["mag_err"], float))
+    assert np.all(np.abs(d - np.median(d)) < 5 * both)
+    assert panel.run_stars_box.isHidden()  # the curve shown is no longer the run's
