@@ -296,6 +296,9 @@ class TargetsPanel(
             docs.append({**kept, **doc})
         self.session.project.targets = docs
         self.session.targets_changed.emit()  # the Light curve panel lists them
+        # An edit of the targets (made, removed, clicked, renamed) is the user's work:
+        # the window saves the project on this signal, so closing it keeps the edit.
+        self.step_finished.emit(self.step)
 
     # -- targets --------------------------------------------------------------
     @property

@@ -10,12 +10,39 @@ curve, exclusions and report fields stay with it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from astropy.table import Table
 from PySide6.QtWidgets import QInputDialog
 
+from fluxion.core.lightcurve.run import write_light_curve
+
+from .lightcurve_backup import RUN_CURVE_KEY
 from .target_model import Target
 from .targets_state import TargetsState
 
-__all__ = ["TargetNamingMixin", "placed_by_coordinates"]
+__all__ = ["TargetNamingMixin", "placed_by_coordinates", "rename_in_curves"]
+
+
+def rename_in_curves(folder: str | Path, files: Sequence[str], old: str, new: str) -> list[Path]:
+    """Name the target ``new`` in the meta of its curves ``files`` in ``folder`` that call it
+    ``old`` (Qt-free, for a worker); the files rewritten.
+
+    A curve's ``target`` is what its exports and the viewer's label carry: after a
+    rename it must not keep the old name. Each file is replaced atomically.
+    """
+    done = []
+    for name in files:
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        table = Table.read(path, format="ascii.ecsv")
+        if str(table.meta.get("target", "")) != old:
+            continue
+        table.meta["target"] = new
+        done.append(write_light_curve(table, path))
+    return done
 
 
 def placed_by_coordinates(target: Target | None) -> bool:
@@ -65,18 +92,24 @@ class TargetNamingMixin(TargetsState):
             return False
         # The project's entry keeps what other panels stored (light curve, exclusions):
         # renamed in place, so the saved targets find it under the new name.
+        curves = []
         for doc in self.session.project.targets:
             if doc.get("name") == t.name:
                 doc["name"] = name
+                curves += [str(doc[k]) for k in ("light_curve", RUN_CURVE_KEY) if doc.get(k)]
         for table in (self.predictions, self.ephemerides):
             if t.name in table:
                 table[name] = table.pop(t.name)
         self.targets[self.targets.index(t)] = t.replace(name=name)
-        self._save_targets()
+        self._save_targets()  # saves the project at once
         self._refresh_lists()
         self._redraw()
         self.result_label.setText(f"{t.name} is now called {name}.")
-        # The window saves the project on this signal: a rename is kept even when
-        # the window is closed before the next step finishes.
-        self.step_finished.emit(self.step)
+        folder = self.session.project.folder
+        if curves and folder is not None:
+            # The curves' files name the target too (their exports, the viewer's label).
+            self.session.workers.submit(
+                rename_in_curves, folder, curves, t.name, name, name=f"Renaming {t.name}",
+                key="targets:rename", pass_state=False, quiet=True,
+            )  # fmt: skip
         return True

@@ -94,3 +94,25 @@ def test_a_click_leaves_the_runs_fixed_target_and_the_target_can_be_named(
     # A target of clicks ("New fixed") keeps the click mode on.
     targets.new_target("fixed", "clicked star")
     assert targets.mark_box.isChecked()
+
+    # Every edit is saved at once, as the rename: the new target, a click on it, the
+    # click's removal and the target's (closing the window keeps them).
+    def saved() -> dict[str, dict]:
+        doc = json.loads((run_project / "project.json").read_text())
+        return {d["name"]: d for d in doc["targets"]}
+
+    assert "clicked star" in saved()
+    assert targets.add_click(150.0, 150.0, as_clicked=True) is not None
+    qtbot.waitUntil(lambda: len(saved()["clicked star"]["clicks"]) == 1, timeout=10_000)
+    click = saved()["clicked star"]["clicks"][0]
+    assert (click["x"], click["y"]) == (150.0, 150.0) and click["file"]
+    targets.remove_click(int(click["frame"]))
+    assert saved()["clicked star"]["clicks"] == []
+    targets.remove_target()
+    assert list(saved()) == ["TrES-1"]
+    # The curve's own file names the target by its new name too (its exports, the label).
+    qtbot.waitUntil(
+        lambda: Table.read(run_project / "lightcurve.ecsv").meta["target"] == "TrES-1",
+        timeout=10_000,
+    )
+    assert curve.run.table.meta["target"] == "TrES-1"
