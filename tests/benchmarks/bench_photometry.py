@@ -235,7 +235,7 @@ def crowded_bounds(field: StarField, n_stars: int) -> np.ndarray:
         radius=BOUND_RADIUS,
         shape=field.image.shape,
         stamp_at=field.stamp_at if field.field_psf is not None else None,
-        unresolved=0.3 * FWHM,  # closer true stars are one source (two at one place: no bound)
+        unresolved=0.05 * FWHM,  # closer true stars are one source (two at one place: no bound)
     )
     out[which] = crowded
     return out

@@ -70,3 +70,33 @@ def test_no_brighter_neighbour_keeps_the_isolated_snr():
         np.array([19, 31]), sqrt_w, radius=7.0,
     )  # fmt: skip
     assert f[1] == 1.0 and f[0] < 0.5
+
+
+def test_explained_leaves_out_a_split_not_a_lone_faint_star_nor_a_saturated_one():
+    from astropy.table import Table
+
+    from fluxion.core.photometry.flags import PhotometryFlag as F
+    from fluxion.core.photometry.scene.records import NoisyImage
+    from fluxion.core.photometry.scene.shadow import explained
+
+    psf = analytic_psf("moffat", 3.5, beta=3.0)
+    tables = psf_tables(psf, STAMP_SIZES)
+    var = np.full(SHAPE, SKY + RN**2)
+    noisy = NoisyImage(np.zeros(SHAPE), var, np.zeros(SHAPE, bool))
+    # A 3e4 e- star, a 6-sigma "star" 1 px from it (its fitted isolated error
+    # makes it one), a lone 6-sigma star 20 px away, and a split flagged saturated.
+    err = 50.0
+    t = Table(
+        {
+            "x": [31.3, 32.3, 12.0, 32.3],
+            "y": [30.6, 31.0, 50.0, 29.5],
+            "flux": [3e4, 6 * err, 6 * err, 6 * err],
+            "flux_err": [200.0, err, err, err],
+            "flags": [0, 0, 0, int(F.SATURATED)],
+            "stamp": [31, 19, 19, 19],
+        }
+    )
+    out = explained(t, noisy, tables, snr=4.5, radius=7.0)
+    assert out.tolist() == [False, True, False, False]
+    # 0 turns the test off.
+    assert not explained(t, noisy, tables, snr=0.0, radius=7.0).any()

@@ -60,7 +60,7 @@ from .psf_update import (
 )
 from .records import STAMP_SIZES, NoisyImage, PlacedStars, SceneFrame, ScenePSF, SceneStars
 from .settings import SceneSettings
-from .shadow import shadow_factor
+from .shadow import explained, shadow_factor
 from .sky import global_sky, mesh_sky
 from .split import blend_splits
 from .wings import beyond_stamps
@@ -286,15 +286,14 @@ def fit_scene(
         snr = np.asarray(t["flux"]) / np.asarray(t["flux_err"])
     weak = ~(snr >= st.min_snr_final) & ~(np.asarray(t["flags"]) & F.SATURATED).astype(bool)
     weak |= hidden
+    noisy = frame.noisy(result.residual, result.model)
+    # So do stars whose light their brighter neighbours explain where the
+    # stars are reported (the test of :func:`_needed`, after the companions).
+    weak |= explained(t, noisy, tables, snr=st.final_shadow_snr, radius=st.shadow_radius * fwhm)
     if st.located_probability > 0:
         # So do faint stars the data cannot place where they are reported.
         weak |= mislocated(
-            t,
-            frame.noisy(result.residual, result.model),
-            tables,
-            fwhm,
-            radius=st.located_radius,
-            probability=st.located_probability,
+            t, noisy, tables, fwhm, radius=st.located_radius, probability=st.located_probability
         )
     if weak.any():
         result = replace(result, table=t[~weak])

@@ -18,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..flags import PhotometryFlag as F
 from .design import Tables, build_design
 from .normal import normal_matrix
+from .records import NoisyImage
 
-__all__ = ["shadow_factor"]
+__all__ = ["explained", "shadow_factor"]
 
 SIZE = 19
 """Largest stamp (px) of the columns whose correlations are computed."""
@@ -37,6 +39,7 @@ def shadow_factor(
     *,
     radius: float,
     max_neighbours: int = 4,
+    brighter_only: bool = True,
 ) -> np.ndarray:
     """How much each star's S/N drops when its brighter neighbours' flux and position are free.
 
@@ -51,6 +54,8 @@ def shadow_factor(
         Brighter stars closer than this (px) are the neighbours freed.
     max_neighbours : int
         At most this many nearest brighter neighbours are freed.
+    brighter_only : bool
+        Free only the brighter neighbours (False: every neighbour within ``radius``).
 
     Returns
     -------
@@ -65,7 +70,9 @@ def shadow_factor(
     k = min(max_neighbours + 1, n)
     d, j = cKDTree(np.c_[x, y]).query(np.c_[x, y], k=k)
     d, j = d.reshape(n, k)[:, 1:], j.reshape(n, k)[:, 1:]
-    nb = (d < radius) & (flux[np.minimum(j, n - 1)] > flux[:, None])
+    nb = d < radius
+    if brighter_only:
+        nb &= flux[np.minimum(j, n - 1)] > flux[:, None]
     cand = np.flatnonzero(nb.any(axis=1))
     if not len(cand):
         return factor
@@ -129,3 +136,29 @@ def _inv00(g: np.ndarray) -> float:
         return float(np.linalg.solve(g, np.eye(len(g))[:, 0])[0])
     except np.linalg.LinAlgError:
         return float("inf")
+
+
+def explained(table, noisy: NoisyImage, tables: Tables, *, snr: float, radius: float) -> np.ndarray:
+    """True for the rows of ``table`` whose S/N, their brighter neighbours free, is below ``snr``.
+
+    The final form of the test :func:`shadow_factor` serves: at the reported
+    positions, after the faint companions were placed, with the weights of
+    the final model (``noisy``). Saturated rows are never explained away.
+    """
+    n = len(table)
+    if snr <= 0 or n < 2:
+        return np.zeros(n, dtype=bool)
+    flux = np.nan_to_num(np.asarray(table["flux"], dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iso = flux / np.asarray(table["flux_err"], dtype=np.float64)
+    factor = shadow_factor(
+        tables,
+        np.asarray(table["x"], dtype=np.float64),
+        np.asarray(table["y"], dtype=np.float64),
+        flux,
+        np.asarray(table["stamp"]),
+        np.sqrt(noisy.weight),
+        radius=radius,
+    )
+    saturated = (np.asarray(table["flags"]) & F.SATURATED).astype(bool)
+    return (iso * factor < snr) & ~saturated
