@@ -1,7 +1,8 @@
 """One ``fluxion run``: each frame walks down the layers once, and no file of a frame is read twice.
 
-The command is run as the terminal runs it (``fluxion.app.cli.main``, one
-worker, cosmic rays searched), with two probes on for the whole run:
+The command is run as the terminal runs it (``fluxion.app.cli.main``, on one
+worker and on two worker threads, cosmic rays searched), with two probes on for
+the whole run (worker processes are not probed: they run the same functions):
 
 - every read-mode ``open`` (the builtin and ``io.open``: astropy's FITS files,
   the ECSV tables, ``Path.read_text`` all end there) is counted by resolved
@@ -133,11 +134,17 @@ def night(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def walked(night, tmp_path_factory):
-    """One run of the command with both probes on: (project, reads, walk)."""
+@pytest.fixture(scope="module", params=["1", "2 threads"])
+def walked(night, tmp_path_factory, request):
+    """One run of the command with both probes on: (project, reads, walk).
+
+    On one worker, and on two worker threads (the probes see every thread).
+    """
     project = tmp_path_factory.mktemp("walk") / "project"
     args = [a for a in run_args(night, project) if a != "--no-cosmic-rays"]
+    if request.param == "2 threads":
+        args[args.index("--workers") + 1] = "2"
+        args += ["--executor", "threads"]
     walk = Walk()
     with pytest.MonkeyPatch.context() as mp, counted_reads(mp) as reads:
         with walk.on(), contextlib.redirect_stdout(io.StringIO()):
