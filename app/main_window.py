@@ -508,6 +508,7 @@ class MainWindow(ProjectActions, QMainWindow):
             histogram=frame.histogram,
             preview=frame.preview,
             colour=frame.colour,
+            pattern=frame.pattern,
         )
         seq = self.session.sequence
         info = seq[frame.index] if seq is not None else None

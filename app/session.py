@@ -82,6 +82,8 @@ class DisplayFrame:
     calibrated: bool = False
     colour: tuple[np.ndarray, int] | None = None
     """A colour frame's RGB picture (display only) and its block size."""
+    pattern: str | None = None
+    """A colour frame's Bayer pattern (its pixels' colours, e.g. 'GRBG'), with ``colour``."""
 
 
 def calibrated_pixels(store: ProductStore, frame) -> np.ndarray | None:
@@ -128,7 +130,8 @@ def prepare_display(
         histogram=display_histogram(data, limits),
         preview=_preview(data),
         calibrated=calibrated,
-        colour=_colour(sequence[index], data),
+        colour=(colour := _colour(sequence[index], data)),
+        pattern=getattr(sequence[index], "cfa", None) if colour is not None else None,
     )
 
 
@@ -177,6 +180,7 @@ def _limits_for(frame: DisplayFrame, method: str) -> DisplayFrame:
         display_histogram(frame.data, limits),
         calibrated=frame.calibrated,
         colour=frame.colour,
+        pattern=frame.pattern,
     )
 
 

@@ -76,6 +76,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         self._data: np.ndarray | None = None
         self._preview: tuple[np.ndarray, int] | None = None
         self._colour: tuple[np.ndarray, int] | None = None
+        self._pattern: str | None = None
         self._drawn: tuple[int, bool] | None = None
         self._wcs: WCS | None = None
         self._levels = Limits(0.0, 1.0)
@@ -229,6 +230,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         histogram: tuple[np.ndarray, np.ndarray] | None = None,
         preview: tuple[np.ndarray, int] | None = None,
         colour: tuple[np.ndarray, int] | None = None,
+        pattern: str | None = None,
     ) -> None:
         """Show a 2-d frame.
 
@@ -244,7 +246,9 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         ``colour`` is a colour (Bayer) frame's RGB picture and its block size
         (:func:`fluxion.core.display.debayer.colour_picture`, in a worker),
         drawn at the frame's levels while the Colour button is down; the
-        stretch and colour map apply to monochrome pictures only.
+        stretch and colour map apply to monochrome pictures only. ``pattern``
+        is its Bayer pattern ('GRBG': the colours of a 2x2 block, row by row):
+        the readout names each pixel's colour.
         """
         arr = np.asarray(data)
         if arr.ndim != 2:
@@ -254,6 +258,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         self._wcs = wcs
         self._preview = preview if preview is not None and preview[1] > 1 else None
         self._colour = colour
+        self._pattern = pattern if colour is not None and pattern and len(pattern) == 4 else None
         self.colour_button.setVisible(colour is not None)
         self._drawn = None
         if limits is not None:
@@ -335,6 +340,7 @@ class ImageView(DisplayMixin, ReadoutMixin, QWidget):
         self._data = None
         self._preview = None
         self._colour = None
+        self._pattern = None
         self.colour_button.setVisible(False)
         self._drawn = None
         self._wcs = None

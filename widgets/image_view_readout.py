@@ -35,11 +35,15 @@ class Readout:
     value: float | None
     ra: float | None = None
     dec: float | None = None
+    colour: str | None = None
+    """The colour of a colour (Bayer) camera's pixel: R, G or B."""
 
     def text(self) -> str:
         """One line for the status readout."""
         parts = [f"x {self.x:8.1f}", f"y {self.y:8.1f}"]
-        parts.append("value " + ("-" if self.value is None else f"{self.value:.6g}"))
+        value = "-" if self.value is None else f"{self.value:.6g}"
+        # A colour camera's pixel sees one colour: its value is that colour's level.
+        parts.append(f"value {value}" + (f" ({self.colour} pixel)" if self.colour else ""))
         if self.ra is not None and self.dec is not None:
             ra = Angle(self.ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2)
             dec = Angle(self.dec, unit="deg").to_string(
@@ -99,6 +103,7 @@ class ReadoutMixin:
     hover: SignalInstance
     _data: np.ndarray | None
     _wcs: WCS | None
+    _pattern: str | None
     _levels: Limits
     _lut: np.ndarray
     view_box: pg.ViewBox
@@ -108,17 +113,20 @@ class ReadoutMixin:
 
     def readout_at(self, x: float, y: float) -> Readout:
         """Position, pixel value and RA/Dec (when the frame has a WCS) at pixel (x, y)."""
-        value = None
+        value, colour = None, None
         ra = dec = None
         if self._data is not None:
             col, row = int(math.floor(x + 0.5)), int(math.floor(y + 0.5))
             ny, nx = self._data.shape
             if 0 <= col < nx and 0 <= row < ny:
                 value = float(self._data[row, col])
+                pattern = getattr(self, "_pattern", None)
+                if pattern:  # the 2x2 block's colours, row by row (core.io.cfa)
+                    colour = pattern[2 * (row % 2) + col % 2]
         if self._wcs is not None and self._wcs.has_celestial:
             sky = self._wcs.celestial.pixel_to_world_values(x, y)
             ra, dec = float(sky[0]) % 360.0, float(sky[1])
-        return Readout(float(x), float(y), value, ra, dec)
+        return Readout(float(x), float(y), value, ra, dec, colour)
 
     def _on_mouse_moved(self, args: tuple) -> None:
         pos: QPointF = args[0]

@@ -568,7 +568,12 @@ def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) ->
     panel = panel_cls(session, view)
     session.frame_ready.connect(
         lambda f: view.set_image(
-            f.data, limits=f.limits, wcs=f.wcs, histogram=f.histogram, colour=f.colour
+            f.data,
+            limits=f.limits,
+            wcs=f.wcs,
+            histogram=f.histogram,
+            colour=f.colour,
+            pattern=f.pattern,
         )
     )
     workers.error.connect(lambda info: log.error(info.text()))

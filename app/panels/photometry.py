@@ -456,6 +456,7 @@ class PhotometryPanel(StepPanel):
             histogram=shown.histogram,
             preview=shown.preview,
             colour=shown.colour,
+            pattern=getattr(shown, "pattern", None),
         )
 
 

@@ -24,3 +24,5 @@ def test_the_window_prepares_a_colour_picture_for_colour_frames_only(tmp_path):
     # The sky is grey in the picture: blue brought to the green's level.
     assert np.allclose(np.asarray(picture, float), 1000.0)
     assert shown["mono.fits"].colour is None
+    # The pattern goes with the picture, for the readout to name each pixel's colour.
+    assert shown["colour.fits"].pattern == "RGGB" and shown["mono.fits"].pattern is None

@@ -35,3 +35,30 @@ def test_colour_frames_are_drawn_in_colour_and_read_as_stored(show):
     # A monochrome frame after it: no colour, no button.
     view.set_image(mosaic, limits=Limits(900.0, 1100.0))
     assert not view.colour_button.isVisible() and view.image_item.image.ndim == 2
+    assert view.readout_at(1.0, 1.0).colour is None
+
+
+def test_the_readout_names_the_colour_of_a_colour_cameras_pixel(show):
+    """Each pixel of the mosaic sees one colour: the readout says which (GRBG, as Seestar)."""
+    view = ImageView()
+    show(view)
+    mosaic = _mosaic()
+    view.set_image(
+        mosaic, limits=Limits(900.0, 1100.0), colour=colour_picture(mosaic, "GRBG"),
+        pattern="GRBG",
+    )  # fmt: skip
+    # Pixel (x, y) = (column, row): row 0 is G R G R ..., row 1 is B G B G ...
+    for (x, y), colour in {(0, 0): "G", (1, 0): "R", (0, 1): "B", (1, 1): "G", (3, 2): "R"}.items():
+        r = view.readout_at(float(x), float(y))
+        assert r.colour == colour and r.value == mosaic[y, x]
+        assert f"value {mosaic[y, x]:.6g} ({colour} pixel)" in r.text()
+    # The mask agrees with the core's own channel grids.
+    assert (
+        channel_mask(mosaic.shape, "GRBG", "R")[0, 1]
+        and channel_mask(mosaic.shape, "GRBG", "B")[1, 0]
+    )
+    view.set_image(mosaic, limits=Limits(900.0, 1100.0))  # monochrome: no colour named
+    assert (
+        view.readout_at(1.0, 0.0).colour is None
+        and "pixel)" not in view.readout_at(1.0, 0.0).text()
+    )
