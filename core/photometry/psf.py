@@ -25,8 +25,10 @@ from .epsf import EffectivePSF
 from .flags import PhotometryFlag as F
 from .gridpsf.field import PSFField
 from .gridpsf.model import FieldPSFModel
+from .gridpsf.shift import field_stamps
 from .noise import NoiseModel
 from .psf_fitter import GroupJacobianFitter
+from .psf_single import fit_single_stars, fits_here
 
 __all__ = ["PSFFit", "fit_psf_photometry", "render_stars"]
 
@@ -55,10 +57,11 @@ def star_stamps(
 ) -> np.ndarray:
     """Unit stamps (N, size, size) at sub-pixel offsets (dx, dy) of stars at (x, y).
 
-    A field-varying PSF gives each star the PSF where it is.
+    A field-varying PSF gives each star the PSF where it is (one combined
+    spline per star: :func:`.gridpsf.shift.field_stamps`).
     """
     if isinstance(psf, PSFField):
-        return psf.stamps(size, dx, dy, x, y)
+        return field_stamps(psf, size, dx, dy, x, y)
     return psf.stamps(size, dx, dy)
 
 
@@ -330,11 +333,14 @@ def fit_psf_photometry(
 
     if start is None:
         grouper = SourceGrouper(min_separation=group_distance) if group_distance > 0 else None
-        phot = photometry(grouper)
-        init = Table({"x": pos[:, 0], "y": pos[:, 1]})
         var = variance if variance is not None else noise.variance(sky_arr + np.maximum(data, 0))
-        res = _run(phot, data, np.sqrt(var), mask, init)
-        table = _table(res, init if forced else None)
+        if isinstance(psf, PSFField) and len(pos):
+            table = _first_pass(data, np.sqrt(var), mask, pos, psf, grouper, photometry, fit_size)
+        else:
+            phot = photometry(grouper)
+            init = Table({"x": pos[:, 0], "y": pos[:, 1]})
+            res = _run(phot, data, np.sqrt(var), mask, init)
+            table = _table(res, init if forced else None)
         if not neighbour_subtraction:
             # Drawn from our table: photutils' own model image puts forced
             # grouped stars at (0, 0) (see _table).
@@ -366,6 +372,43 @@ def fit_psf_photometry(
     return PSFFit(table=table, model=final)
 
 
+def _first_pass(data, error, mask, pos, psf, grouper, photometry, fit_size) -> Table:
+    """The first pass's table: the stars alone in their group fitted at once, the rest by photutils.
+
+    The groups are photutils' (its ``SourceGrouper``, handed to it as the
+    ``group_id`` column), and so are the starting fluxes of the stars fitted
+    alone: the sum in its aperture of radius ``aperture_radius``.
+    """
+    from photutils.aperture import CircularAperture
+
+    x, y = pos[:, 0], pos[:, 1]
+    group = np.asarray(grouper(x, y) if grouper is not None else np.arange(len(x)) + 1)
+    phot = photometry(None)
+    forced = bool(phot.psf_model.x_0.fixed)
+    alone = _alone(psf, group, x, y, fit_size, mask, error, data)
+    parts = []
+    here = np.flatnonzero(alone)
+    if here.size:
+        start, _ = CircularAperture(pos[here], r=phot.aperture_radius).do_photometry(
+            data, mask=mask
+        )
+        f0 = np.zeros(len(x))
+        f0[here] = start
+        part = _single_table(data, error, phot.psf_model, (x, y, f0, group), here, fit_size, forced)
+        part["row"] = here
+        parts.append(part)
+    rest = np.flatnonzero(~alone)
+    if rest.size:
+        init = Table({"x": x[rest], "y": y[rest], "group_id": group[rest]})
+        part = _table(_run(phot, data, error, mask, init), init if forced else None)
+        part["row"] = rest
+        parts.append(part)
+    table = vstack(parts)
+    table.sort("row")
+    table.remove_column("row")
+    return table
+
+
 def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance, fit_size):
     """Fit every group again with all other stars' models (from ``table``) subtracted."""
     x0, y0, f0 = (np.array(table[c], dtype=np.float64) for c in ("x", "y", "flux"))
@@ -380,11 +423,24 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
     error = np.sqrt(var)
     group = np.asarray(table["group_id"], dtype=np.int64)
     colour = _colours(x0, y0, group, fit_size + 2.0 * psf.fwhm)
+    forced = bool(phot.psf_model.x_0.fixed)
+    alone = _alone(psf, group, x0, y0, fit_size, mask, error, less)
     parts = []
     for c in np.unique(colour):
         sel = np.flatnonzero(colour == c)
         mine = np.zeros(len(x0), dtype=bool)
         mine[sel] = True
+        image = drawn.paint(less, mine)
+        here = sel[alone[sel]]
+        if here.size:
+            part = _single_table(
+                image, error, phot.psf_model, (x0, y0, f0, group), here, fit_size, forced
+            )
+            part["row"] = here
+            parts.append(part)
+        sel = sel[~alone[sel]]
+        if sel.size == 0:
+            continue
         init = Table(
             {
                 "x": x0[sel],
@@ -393,13 +449,61 @@ def _neighbour_pass(data, pos, table, psf, phot, sky_arr, noise, mask, variance,
                 "group_id": group[sel],
             }
         )
-        res = _run(phot, drawn.paint(less, mine), error, mask, init)
-        part = _table(res, init if phot.psf_model.x_0.fixed else None)
+        res = _run(phot, image, error, mask, init)
+        part = _table(res, init if forced else None)
         part["row"] = sel
         parts.append(part)
     table = vstack(parts)
     table.sort("row")
     table.remove_column("row")
+    return table
+
+
+def _alone(psf, group, x0, y0, fit_size, mask, error, data) -> np.ndarray:
+    """Stars fitted by :func:`.psf_single.fit_single_stars` instead of photutils.
+
+    Those alone in their group, with a varying PSF (the model it evaluates),
+    whose whole fit box is in the frame and free of masked pixels and of
+    pixels without finite data and a finite, positive noise.
+    """
+    if not isinstance(psf, PSFField):
+        return np.zeros(len(x0), dtype=bool)
+    _, inverse, counts = np.unique(group, return_inverse=True, return_counts=True)
+    bad = ~(np.isfinite(error) & (error > 0) & np.isfinite(data))
+    if mask is not None:
+        bad |= mask
+    return (counts[inverse] == 1) & fits_here(x0, y0, fit_size, error.shape, bad)
+
+
+def _single_table(image, error, model, start, rows, fit_size, forced) -> Table:
+    """The columns of :func:`_table` for the stars ``rows`` (of ``start``'s x, y, flux,
+    group) fitted alone, all at once."""
+    x0, y0, f0, group = start
+    fits = fit_single_stars(
+        image,
+        error,
+        model,
+        x0[rows],
+        y0[rows],
+        np.where(f0[rows] != 0, f0[rows], 1.0),
+        fit_size,
+        forced=forced,
+    )
+    ny, nx = image.shape
+    flags = np.zeros(len(rows), dtype=np.int32)
+    finite = np.isfinite(fits.x) & np.isfinite(fits.y) & np.isfinite(fits.flux)
+    outside = (fits.x < -0.5) | (fits.y < -0.5) | (fits.x > nx - 0.5) | (fits.y > ny - 0.5)
+    flags[outside | ~finite] |= F.FIT_FAILED
+    flags[fits.flux <= 0] |= F.NEGATIVE_FLUX
+    flags[~fits.converged] |= F.POOR_FIT
+    table = Table()
+    for col in ("x", "y", "flux", "flux_err"):
+        table[col] = getattr(fits, col)
+    table["flags"] = flags
+    for col in ("x_err", "y_err", "qfit"):
+        table[col] = getattr(fits, col)
+    table["group_id"] = group[rows]
+    table["group_size"] = np.ones(len(rows), dtype=np.int64)
     return table
 
 
