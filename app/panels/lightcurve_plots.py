@@ -91,7 +91,10 @@ class LightCurvePlot(QWidget):
         self.errors.setData(x=x[use], y=mag[use], height=2 * e[use])
         gone = ok & excluded
         self.excluded.setData(x=x[gone], y=mag[gone], data=frames[gone])
-        shown = [mag[ok] - e[ok], mag[ok] + e[ok]]
+        # The range: the kept points with their errors, the excluded ones by their value
+        # only. An excluded light is most often one whose error is huge (clouds at the
+        # end of the asteroid 2713 night: 9.1 mag), which flattened the curve to a line.
+        shown = [mag[use] - e[use], mag[use] + e[use], mag[gone]]
         if check is not None:
             cm, ce = (np.asarray(a, float) for a in check)
             # The check star is drawn below the target's faintest point, so both

@@ -45,3 +45,24 @@ def test_shallow_transit_keeps_the_check_star_close(qtbot) -> None:
 def test_large_amplitude_keeps_half_a_magnitude(qtbot) -> None:
     gap, _ = _gap(qtbot, 0.8, 0.01)
     assert abs(gap - 0.5) < 1e-9
+
+
+def test_an_excluded_lights_huge_error_does_not_flatten_the_curve(qtbot) -> None:
+    """Clouds at the end of a night: excluded lights with errors of magnitudes (9.1 mag on
+    the asteroid 2713 night) stretched the axis to 22 mag and the 0.58 mag curve was flat."""
+    from fluxion.app.panels.lightcurve_plots import LightCurvePlot
+
+    plot = LightCurvePlot()
+    qtbot.addWidget(plot)
+    n = 25
+    x = np.linspace(0.0, 1.35, n)
+    mag = -11.0 + 0.29 * np.sin(2 * np.pi * x / 1.79)  # half the 3.58 h period, 0.58 mag
+    err = np.full(n, 0.04)
+    excluded = np.zeros(n, bool)
+    mag[-2:], err[-2:], excluded[-2:] = (-10.7, -9.65), (0.75, 9.1), True
+    plot.set_curve(x, mag, err, np.arange(n), excluded)
+    _, (top, bottom) = plot.plot.getViewBox().viewRange()
+    span = bottom - top
+    # Every point in sight, the excluded ones too, and the curve fills a good part of it.
+    assert top <= (mag - err)[~excluded].min() and bottom >= mag.max()
+    assert 0.58 / span > 0.25, span
