@@ -73,6 +73,12 @@ METADATA_FIELDS = {
     "catalog_used": "Astrometric catalogue (ADES)",
 }
 
+#: A field's words for one report: the object of an ALCDEF report is an asteroid, not an
+#: AAVSO star, and its filter is one of the standard's codes (a camera's "Open" is C).
+KIND_LABELS = {
+    ("alcdef", "object"): "Object name (the asteroid's, e.g. Luxembourg)",
+    ("alcdef", "filter"): "Filter code (C: clear or none; empty: the frames')",
+}
 
 #: The fields each report asks for, in the dialog's order.
 KIND_FIELDS = {
@@ -144,7 +150,7 @@ class ReportDialog(QDialog):
         self.edits: dict[str, QLineEdit] = {}
         required = REQUIRED.get(kind, ())
         for key in KIND_FIELDS.get(kind, tuple(METADATA_FIELDS)):
-            label = METADATA_FIELDS[key]
+            label = KIND_LABELS.get((kind, key), METADATA_FIELDS[key])
             value = metadata.get(key, "Gaia3" if key == "catalog_used" else "")
             edit = QLineEdit("" if value is None else str(value))
             self.edits[key] = edit

@@ -38,6 +38,10 @@ def test_required_fields_are_marked_and_refused_empty(qtbot) -> None:
     labels = [form.labelForField(e).text() for e in dialog.edits.values()]
     assert "Contact name (ALCDEF) *" in labels and "Filter code (empty: the frames') " not in labels
     assert "AAVSO observer code" not in " ".join(labels)  # only this report's fields
+    # An asteroid's report names an asteroid, and the standard's filter code for clear.
+    assert "Object name (the asteroid's, e.g. Luxembourg)" in labels
+    assert "AAVSO" not in " ".join(labels)
+    assert "Filter code (C: clear or none; empty: the frames')" in labels
     dialog.accept()
     assert dialog.result() == 0 and "number" in dialog.problem_label.text().lower()
     filled = {"number": "2713", "observers": "A. Observer", "contact_name": "A. Observer",
