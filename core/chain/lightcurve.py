@@ -27,7 +27,7 @@ from ..photometry.scintillation import Scintillation
 from ..project.products import ProductStore
 from .weak_zeropoint import weak_zero_point
 
-__all__ = ["light_curve_from_magnitudes", "target_positions", "target_row"]
+__all__ = ["NO_TARGET_NOTE", "light_curve_from_magnitudes", "target_positions", "target_row"]
 
 # The target's row is the one measured at its predicted position (to 0.01 px).
 _SAME_POSITION_PX = 0.01
@@ -39,6 +39,14 @@ _FIXED_ARCSEC = 1e-3
 # The target's own source is dropped from the field within this distance (px):
 # it is measured where it is predicted, not twice.
 _TARGET_SOURCE_PX = 2.0
+
+
+#: The note of a run given no target (a new user's first ``fluxion run FOLDER``).
+NO_TARGET_NOTE = (
+    "light curve: none, no target was given; name it and run again: --ra RA --dec DEC "
+    "(degrees) for a star, --target NAME for an asteroid or comet, --positions FILE for a "
+    "track, or click it in the window"
+)
 
 
 def target_positions(sources: Table | None, target_xy) -> np.ndarray | None:

@@ -60,7 +60,7 @@ from .calibrate import (
     masters_problems,
     prepare_masters,
 )
-from .lightcurve import light_curve_from_magnitudes
+from .lightcurve import NO_TARGET_NOTE, light_curve_from_magnitudes
 from .project_facts import with_project_facts
 from .register import add_registration, place_through_registration
 from .weak_zeropoint import weak_note
@@ -196,7 +196,7 @@ def _unknown_band_notes(lights, report_of, names, params, light_curve) -> list[s
     """
     from ..zeropoint.bands import INSTRUMENTAL_CURVE, unknown_band_notes
 
-    done = INSTRUMENTAL_CURVE
+    done = INSTRUMENTAL_CURVE if light_curve is not None else "photometry (instrumental)"
     if light_curve is not None and "comparison_stars" in light_curve.meta:
         n = len(light_curve.meta["comparison_stars"])
         done = (
@@ -546,6 +546,8 @@ def run_night(
 
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None
+    if target is None:  # a first run of a folder: say how to get its light curve
+        notes.append(NO_TARGET_NOTE)
     if target is not None:
         # Rows measured where the curve places the target; others read as stored.
         rows = {

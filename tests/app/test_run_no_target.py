@@ -1,0 +1,64 @@
+"""A first ``fluxion run FOLDER`` without a target says how to get the light curve.
+
+A new user's first run of a night (TrES-1's folder, as it comes) names no
+target: the run measured every light and ended without a word about a light
+curve, while its filter note said "Calibration, astrometry, photometry and
+the light curve (uncalibrated, instrumental magnitudes) are done". It now
+says there is none, why, and the options that name the target; run again
+with them, the night's steps are current and the curve is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from astropy.table import Table
+from night_helpers import edited_copy, run_args, slot_named, step_counts
+
+from fluxion.app.cli import main
+from fluxion.core.chain.lightcurve import NO_TARGET_NOTE
+from fluxion.core.simulation.simulate import NightConfig, simulate_night
+
+CONFIG = NightConfig(n_frames=4, shape=(300, 300), n_bias=1, n_dark=1, n_flat=1)
+
+
+def _run(args: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(args)
+    return out.getvalue()
+
+
+def _without_target(args: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("--ra", "--dec"):
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+def test_a_run_without_a_target_says_how_to_get_its_light_curve(tmp_path: Path) -> None:
+    simulate_night(tmp_path / "named", CONFIG)
+    night, project = tmp_path / "night", tmp_path / "project"
+    edited_copy(tmp_path / "named", night, slot_named)
+    with_target = run_args(night, project)
+    said = _run(_without_target(with_target))
+    lines = said.splitlines()
+    assert NO_TARGET_NOTE in lines
+    assert "--ra RA --dec DEC" in NO_TARGET_NOTE and "--target NAME" in NO_TARGET_NOTE
+    (band,) = [x for x in lines if x.startswith("zero points: filter 'Filter 2'")]
+    assert band.endswith("Calibration, astrometry, photometry (instrumental) are done")
+    assert not (project / "lightcurve.ecsv").exists()
+    # Named, the curve is made and the night's calibration and detection are kept.
+    again = _run(with_target)
+    counts = step_counts(again)
+    assert counts["calibration"] == (0, CONFIG.n_frames)
+    assert counts["detection"] == (0, CONFIG.n_frames)
+    assert NO_TARGET_NOTE not in again.splitlines()
+    assert len(Table.read(project / "lightcurve.ecsv")) == CONFIG.n_frames
