@@ -476,16 +476,18 @@ def _print_unusable(frames) -> None:
 
 
 def _print_summary(result, frames_file: Path) -> None:
+    from fluxion.core.astrometry.summary import same_cause
     from fluxion.core.runtime.failures import shown_text
 
     for step, c in result.counts.items():
         print(f"{step:12s} {c.get('done', 0):4d} done, {c.get('current', 0):4d} current")
     # Lights that failed alike are said once (a filter without a band stops every light's
-    # zero point: 70 identical lines buried the notes); a light alone is named.
+    # zero point: 70 identical lines buried the notes); a light alone is named. An
+    # unreachable catalog is met again "N s ago" in every light: the same cause.
     alike: dict[str, list[str]] = {}
     for row in result.frames:
         if row["status"] != "ok":
-            alike.setdefault(str(row["status"]), []).append(shown_text(row["file"]))
+            alike.setdefault(same_cause(str(row["status"])), []).append(shown_text(row["file"]))
     for status, files in alike.items():
         if len(files) < _SAID_ALIKE:
             for file in files:

@@ -12,10 +12,15 @@ from collections.abc import Sequence
 
 from ..runtime.network import OFFLINE_HELP
 
-__all__ = ["solve_summary"]
+__all__ = ["same_cause", "solve_summary"]
 
 # "(27 s ago; not asked again yet)": the same cause met again, not another one.
 _AGAIN = re.compile(r" \(\d+ s ago; not asked again yet\)")
+
+
+def same_cause(text: str) -> str:
+    """``text`` without its "(N s ago; not asked again yet)": frames failed alike read alike."""
+    return _AGAIN.sub("", text)
 
 
 def solve_summary(
@@ -36,7 +41,7 @@ def solve_summary(
     lines = [f"{sum(bool(s) for s in solved)} of {n} {noun} solved"]
     lost = [p for s, p in zip(solved, problems, strict=True) if not s and p]
     if lost:
-        causes = list(dict.fromkeys(_AGAIN.sub("", p) for p in lost))
+        causes = list(dict.fromkeys(same_cause(p) for p in lost))
         lines.append(f"{len(lost)} not solved because {causes[0]}")
         lines.extend(f"  also: {c}" for c in causes[1:3])
         lines.append(OFFLINE_HELP)
