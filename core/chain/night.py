@@ -203,7 +203,10 @@ def _unknown_band_notes(lights, report_of, names, params, light_curve) -> list[s
             "photometry and the light curve (differential magnitudes against "
             f"{n} comparison stars of the night, below)"
         )
-    uncalibrated = [f for f in lights if not report_of(f).facts.get("calibrated", False)]
+    # A colour camera's channels are calibrated to R, V and B whatever its FILTER says.
+    uncalibrated = [
+        f for f in lights if not report_of(f).facts.get("calibrated", False) and f.cfa is None
+    ]
     lines = unknown_band_notes(
         [(names.file(f.path), f.filter) for f in uncalibrated], params.zeropoint.clear_band, done
     )

@@ -1,0 +1,43 @@
+"""A colour camera's FILTER names no band, and needs none: its channels are calibrated to R, V, B.
+
+``fluxion run`` on the Seestar S50's frames (seestar-osc, FILTER 'IRCUT', a
+UV/IR-cut window over a Bayer sensor) said "filter 'IRCUT' of 8 lights is not
+a known band, so they have no zero points; choose the catalog band ... with
+fluxion run --band BAND": wrong for a colour camera, whose red, green and
+blue channels are each calibrated to their own band whatever the FILTER (a
+single --band would not apply). The run's unknown-band note leaves colour
+lights out; the same lights read as monochrome still get it.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from fluxion.core.chain.night import _unknown_band_notes
+from fluxion.core.io.frames import frame_info, with_cfa
+from fluxion.core.io.names import FrameNames
+from fluxion.core.zeropoint import ZeroPointParams
+
+
+@pytest.fixture(scope="module")
+def lights(shared_data):
+    paths = sorted((shared_data / "seestar-osc").glob("Light_*.fit"))
+    if len(paths) != 8:
+        pytest.skip("the Seestar frames are not all there")
+    return [frame_info(p) for p in paths]
+
+
+def _notes(frames) -> list[str]:
+    uncalibrated = SimpleNamespace(facts={"calibrated": False})
+    params = SimpleNamespace(zeropoint=ZeroPointParams())
+    return _unknown_band_notes(frames, lambda f: uncalibrated, FrameNames(), params, None)
+
+
+def test_colour_lights_get_no_band_note_and_monochrome_ones_do(lights):
+    assert {f.filter for f in lights} == {"IRCUT"}
+    assert all(f.cfa == "GRBG" for f in lights)
+    assert _notes(lights) == []
+    (mono,) = _notes([with_cfa(f, None) for f in lights])
+    assert "filter 'IRCUT' of 8 lights" in mono and "--band" in mono
