@@ -204,9 +204,7 @@ def _unknown_band_notes(lights, report_of, names, params, light_curve) -> list[s
             f"{n} comparison stars of the night, below)"
         )
     # A colour camera's channels are calibrated to R, V and B whatever its FILTER says.
-    uncalibrated = [
-        f for f in lights if not report_of(f).facts.get("calibrated", False) and f.cfa is None
-    ]
+    uncalibrated = [f for f in lights if f.cfa is None and not report_of(f).facts.get("calibrated")]
     lines = unknown_band_notes(
         [(names.file(f.path), f.filter) for f in uncalibrated], params.zeropoint.clear_band, done
     )
@@ -583,7 +581,8 @@ def run_night(
         notes[band_at:band_at] = _unknown_band_notes(lights, report_of, names, params, light_curve)
     registration, order = registered()
     if registration is not None:
-        notes.insert(registration_note, f"registration: {registration.summary()}")
+        named = [names.file(lights[k].path) for k in order]
+        notes.insert(registration_note, f"registration: {registration.summary(named)}")
     table = add_registration(
         _frames_table(lights, [report_of(f) for f in lights]), registration, order
     )

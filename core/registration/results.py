@@ -13,6 +13,7 @@ How the transforms are found is :mod:`.register`, which re-exports these.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,8 +177,12 @@ class Registration:
         table.meta["registration_reference"] = self.reference
         return table
 
-    def summary(self) -> str:
-        """One line: frames registered, median residual, largest shift and rotation."""
+    def summary(self, names: Sequence[str] | None = None) -> str:
+        """One line: frames registered, median residual, largest shift and rotation.
+
+        The frames not registered are named by ``names`` (one per frame, in the
+        registration's order) when given, else by their index.
+        """
         good = [f for f in self.frames if f.ok]
         text = f"{len(good)} of {len(self.frames)} frames registered"
         if good:
@@ -192,7 +197,7 @@ class Registration:
         failed = self.failed
         if failed:
             text += "; not registered: " + ", ".join(
-                f"{i} ({self.frames[i].status})" for i in failed[:5]
+                f"{i if names is None else names[i]} ({self.frames[i].status})" for i in failed[:5]
             )
             text += " ..." if len(failed) > 5 else ""
         return text

@@ -121,6 +121,9 @@ def test_a_lost_frame_is_named_and_the_chain_goes_round_it(drifting):
     assert reg.frames[6].via == "neighbour 4"
     assert np.max(_truth_errors(night, reg)[np.arange(1, N) != 5]) < 0.05
     assert "not registered: 5" in reg.summary()
+    # Named by their files in a run's notes (indexes meant nothing to a user).
+    named = [f"light_{i + 1:04d}.fits" for i in range(N)]
+    assert "not registered: light_0006.fits (" in reg.summary(named)
 
 
 def test_a_mirrored_frame_is_registered_and_says_so():
