@@ -239,15 +239,16 @@ def joined_site_value(argv: list[str]) -> list[str]:
 
     West longitudes are negative, and argparse takes a value that starts with
     '-' (and is not a plain number) for an option: the site would be refused
-    as missing. Only the word right after ``--site`` is joined.
+    as missing. A southern ``--dec -05:12:30`` is joined the same way. Only
+    the word right after ``--site`` or ``--dec`` is joined.
     """
     out: list[str] = []
     words = iter(argv)
     for word in words:
-        if word == "--site":
+        if word in ("--site", "--dec"):
             value = next(words, None)
             if value is not None and value[:1] == "-" and value[1:2] in set("0123456789."):
-                out.append(f"--site={value}")
+                out.append(f"{word}={value}")
                 continue
             out.append(word)
             if value is not None:

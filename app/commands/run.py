@@ -13,6 +13,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from . import CommandError
+from .coordinates import dec_degrees, ra_degrees
 from .options import (
     add_paths_arguments,
     add_site_arguments,
@@ -55,8 +56,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--positions", type=Path, metavar="FILE", help="the target's track (fluxion track output)"
     )
-    target.add_argument("--ra", type=float, help="a fixed target's RA in degrees (with --dec)")
-    p.add_argument("--dec", type=float, help="a fixed target's Dec in degrees (with --ra)")
+    target.add_argument(
+        "--ra",
+        type=ra_degrees,
+        help="a fixed target's RA: degrees, or hours as 19:04:09.85 (with --dec)",
+    )
+    p.add_argument(
+        "--dec",
+        type=dec_degrees,
+        help="a fixed target's Dec: degrees, or +36:37:57.4 (with --ra)",
+    )
     p.add_argument(
         "--catalog",
         default=None,
