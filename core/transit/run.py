@@ -188,7 +188,9 @@ def parameters_note(setup: FitSetup, eph: Ephemeris, ld: LimbDarkening) -> str:
 NO_GEOMETRY_NOTE = (
     "no a/Rs or inclination known (the planet was not looked up): both come from this "
     "night alone, and with little baseline around the transit they trade off against "
-    "the baseline's trend (a long, grazing transit); look the planet up for them"
+    "the baseline's trend (a long, grazing transit), and the mid-time with them; look the "
+    "planet up for them (--planet NAME, online) or give their published values (--a-rs "
+    "A+-ERR with --inclination DEG+-ERR or --impact B+-ERR)"
 )
 
 

@@ -41,6 +41,9 @@ def test_transit_command_writes_every_product(light_curve, tmp_path, capsys):
     # The residual rms is the simulated noise (3 ppt) to within its scatter.
     assert summary["residual_rms"] == pytest.approx(truth["noise"], rel=0.15)
     assert summary["aavso_report_problems"] == []
+    # No geometry given: the notes say how to give it, offline too.
+    (said,) = [n for n in summary["notes"] if n.startswith("no a/Rs or inclination known")]
+    assert "--a-rs A+-ERR" in said and "--planet NAME" in said
     text = (out / "aavso_exoplanet_report.txt").read_text()
     params, header, rows = parse_aavso_exoplanet(text)
     assert params["EXOPLANET_NAME"] == "TrES-1 b" and params["STAR_NAME"] == "TrES-1"
