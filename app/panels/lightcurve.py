@@ -46,6 +46,7 @@ from .base import (
     saved_product_store,
 )
 from .lightcurve_backup import back_up_run_curve, run_backup_name
+from .lightcurve_describe import mosaic_note
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
@@ -57,6 +58,7 @@ from .lightcurve_model import (
     table_to_keep,
     to_first_light,
 )
+from .lightcurve_mosaic import without_colour_sky
 from .lightcurve_period import LightCurvePeriodMixin
 from .lightcurve_plots import LightCurvePlot, PeriodogramPlot
 from .lightcurve_points import LightCurvePointsMixin, check_star_note
@@ -414,9 +416,13 @@ class LightCurvePanel(
             t = Target.from_dict(doc, f.files, f.times.jd)
             gain = f.gain()
             lights = [seq[k] for k in f.indices]
+            cfa = getattr(lights[0], "cfa", None)
 
-            def load(i: int) -> np.ndarray:
-                return np.asarray(frame_image(store, lights[i]).data, float) * gain
+            def load(i: int) -> np.ndarray:  # a colour mosaic: each colour's sky out first
+                image = np.asarray(frame_image(store, lights[i]).data, float) * gain
+                shape = lights[i].shape  # a trimmed product may start on another colour
+                same = shape is None or tuple(shape) == image.shape
+                return without_colour_sky(image, cfa if same else None)
 
             read_noise = float(lights[0].read_noise or 0.0)
             field = field_stars(store, lights[0], cache)
@@ -491,6 +497,9 @@ class LightCurvePanel(
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
+        seq = self.session.sequence
+        if seq is not None and len(frames.indices):
+            text += mosaic_note(getattr(seq[frames.indices[0]], "cfa", None))
         text += self.noisy_note()
         if "check_mag" in lc.colnames:
             text += check_star_note(lc["check_mag"], lc["check_mag_err"], ~self.excluded())

@@ -19,7 +19,23 @@ from astropy.table import Table
 
 from .lightcurve_run_stars import magnitude_label, run_curve_description, run_curve_notes
 
-__all__ = ["curve_description", "description_path"]
+__all__ = ["curve_description", "description_path", "mosaic_note"]
+
+
+def mosaic_note(pattern: str | None) -> str:
+    """What the window's curve of a colour camera's lights holds ('' for a monochrome one).
+
+    The Light curve panel measures the stored pixels: on a colour (Bayer) camera's
+    mosaic each aperture sums its red, green and blue pixels together, a broad band
+    unlike the one channel (green by default) ``fluxion run``'s curve follows.
+    """
+    if not pattern:
+        return ""
+    return (
+        f" Colour camera ({pattern}): measured on its mosaic, the red, green and blue pixels "
+        "of each aperture together (fluxion run's curve follows one channel, green unless "
+        "--channel says another)."
+    )
 
 
 def description_path(path: str | Path) -> Path:
