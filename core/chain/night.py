@@ -547,8 +547,8 @@ def run_night(
 
     # -- light curve and the per-frame table -------------------------------------------
     light_curve = None
-    if target is None:  # a first run of a folder: say how to get its light curve
-        notes.append(NO_TARGET_NOTE)
+    if target is None and not any(n.startswith("no light curve") for n in notes):
+        notes.append(NO_TARGET_NOTE)  # a first run of a folder: how to get its light curve
     if target is not None:
         # Rows measured where the curve places the target; others read as stored.
         rows = {

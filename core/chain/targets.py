@@ -143,7 +143,13 @@ def ephemeris_target(name: str, observatory_code: str | None = None) -> Locator:
 
     def locate(lights: Sequence[FrameInfo], wcs: Sequence[WCS | None]) -> list:
         if not all(w is not None for w in wcs):
-            raise ValueError("--target needs every light solved; some were not")
+            n = sum(w is None for w in wcs)
+            raise ValueError(
+                f"--target needs every light solved to place the ephemeris; {n} of {len(wcs)} "
+                "were not (see astrometry above). Without solutions, click the target in a "
+                "few lights in the window (Targets), or give its track: --positions FILE "
+                "(fluxion track)"
+            )
         eph, times = ephemeris(lights)
         table = eph.predict(times.jd, list(wcs))
         return [
