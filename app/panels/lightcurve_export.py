@@ -297,9 +297,14 @@ class LightCurveReportsMixin(LightCurveState):
             action.setEnabled(not problem)
             action.setToolTip(problem)
 
-    def _suggested_path(self, kind: str) -> str:
-        """``<target>_<kind><suffix>`` in the project folder (else the last folder)."""
-        name = self.target_box.currentText().strip() or "lightcurve"
+    def _suggested_path(self, kind: str, metadata: dict[str, Any] | None = None) -> str:
+        """``<target>_<kind><suffix>`` in the project folder (else the last folder); the
+        object as the report's dialog names it (number, name or designation) when it does."""
+        meta = metadata or {}
+        said = [str(meta.get(k) or "").strip() for k in ("number", "object", "designation")]
+        # "target 1" made by a click is not what the user called the asteroid in the dialog.
+        said = [s for s in said[:2] if s] or [s for s in said[2:] if s]
+        name = " ".join(said) or self.target_box.currentText().strip() or "lightcurve"
         return suggested_file(self.session, f"{name}_{kind}", SUFFIX[kind])
 
     def _ask_export(self, kind: str) -> None:
@@ -326,7 +331,7 @@ class LightCurveReportsMixin(LightCurveState):
             if settings is not None:
                 settings.set_observer(meta)
         path, _ = QFileDialog.getSaveFileName(
-            self, REPORT_KINDS[kind][0], self._suggested_path(kind), REPORT_KINDS[kind][1]
+            self, REPORT_KINDS[kind][0], self._suggested_path(kind, meta), REPORT_KINDS[kind][1]
         )
         if path:
             self.export(kind, path, meta)

@@ -86,6 +86,19 @@ def test_menu_offers_what_the_curve_can_give_and_remembers_the_observer(
     assert seen["meta"]["observers"] == "A. Observer"
     assert seen["meta"]["contact_info"] == "a@example.org"
     assert Path(seen["path"]).name == "2713_Luxembourg_alcdef.txt"
+    # A target named by a click ("target 1"): the file takes the asteroid's number and name
+    # as the dialog gives them.
+    panel.session.project.targets = [{"name": "target 1", "kind": "moving"}]
+    panel.refresh_targets()
+
+    def typed_exec(dialog) -> int:
+        dialog.edits["number"].setText("2713")
+        dialog.edits["object"].setText("Luxembourg")
+        return 1
+
+    monkeypatch.setattr(ReportDialog, "exec", typed_exec)
+    panel._ask_export("alcdef")
+    assert Path(seen["path"]).name == "2713_Luxembourg_alcdef.txt"
 
 
 def test_a_later_success_clears_the_error_bar(window, qtbot) -> None:
