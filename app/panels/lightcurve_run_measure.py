@@ -63,12 +63,15 @@ class RunSettings:
 
 
 def run_settings(table: Table, stored_radius: float | None = None) -> RunSettings | None:
-    """The settings of the run's comparison curve ``table``; None for another curve.
+    """The settings of the run's comparison curve ``table``; None for another curve (or a
+    colour run's, measured in one channel).
 
     ``stored_radius`` is the photometry step's radius, for a curve that kept it
     without recording it.
     """
-    if not is_run_comparison_curve(table):
+    if not is_run_comparison_curve(table) or table.meta.get("channel"):
+        # A colour run's curve follows one channel of the mosaic, which the panel does not
+        # measure on its own: its settings would not give the run's curve again.
         return None
     choice = str(table.meta.get("aperture_choice", "") or "")
     # The run's own words (ApertureChoice.note): a stored radius is "the photometry step's".

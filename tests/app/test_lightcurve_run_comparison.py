@@ -263,3 +263,15 @@ def test_the_form_holds_the_runs_settings_and_measures_its_curve_again(
     both = np.hypot(np.asarray(written["mag_err"], float), np.asarray(kept["mag_err"], float))
     assert np.all(np.abs(d - np.median(d)) < 5 * both)
     assert panel.run_stars_box.isHidden()  # the curve shown is no longer the run's
+
+
+def test_a_colour_runs_curve_is_not_offered_as_measured_again(comparison_project) -> None:
+    """A colour run's curve follows one channel of the mosaic: the form does not claim to
+    measure it again (the panel measures the whole mosaic)."""
+    from fluxion.app.panels.lightcurve_run_measure import run_settings
+
+    _, folder = comparison_project
+    kept = Table.read(folder / LIGHT_CURVE_FILE)
+    assert run_settings(kept, 3.0) is not None
+    kept.meta["channel"] = "G"
+    assert run_settings(kept, 3.0) is None
