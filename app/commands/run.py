@@ -381,6 +381,9 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
     said = []  # the run's own notes before the night's
+    if colour := colour_note(frames, args.channel):
+        said.append(colour)
+        print(colour)
     if catalog is None:
         catalog, problem = _field_catalog(args, frames)
         if problem:
@@ -437,6 +440,18 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     if not args.no_report:
         _summary_page(args.project, result)
     return 0 if all(s == "ok" for s in result.frames["status"]) else 1
+
+
+def colour_note(frames, channel: str | None) -> str | None:
+    """What a night of colour (Bayer) lights is measured as, for the notes; None for mono."""
+    patterns = sorted({f.cfa for f in frames if f.type == "light" and f.usable and f.cfa})
+    if not patterns:
+        return None
+    return (
+        f"colour camera (Bayer {', '.join(patterns)}): each star is measured in R, G and B on "
+        "their own pixels, not debayered (calibrated to Cousins R, V and B against a catalog); "
+        f"the light curve follows {channel or 'G'} (--channel R, G, B or L)"
+    )
 
 
 def _keep_notes(project, previous, notes: list[str]) -> None:

@@ -6,7 +6,8 @@ a known band, so they have no zero points; choose the catalog band ... with
 fluxion run --band BAND": wrong for a colour camera, whose red, green and
 blue channels are each calibrated to their own band whatever the FILTER (a
 single --band would not apply). The run's unknown-band note leaves colour
-lights out; the same lights read as monochrome still get it.
+lights out; the same lights read as monochrome still get it. The run's
+notes say instead how a colour night is measured (per channel, not debayered).
 """
 
 from __future__ import annotations
@@ -41,3 +42,15 @@ def test_colour_lights_get_no_band_note_and_monochrome_ones_do(lights):
     assert _notes(lights) == []
     (mono,) = _notes([with_cfa(f, None) for f in lights])
     assert "filter 'IRCUT' of 8 lights" in mono and "--band" in mono
+
+
+def test_the_run_names_how_a_colour_night_is_measured(lights):
+    from fluxion.app.commands.run import colour_note
+
+    note = colour_note(lights, None)
+    assert note is not None and note.startswith("colour camera (Bayer GRBG): ")
+    assert "R, G and B on their own pixels" in note and note.endswith(
+        "follows G (--channel R, G, B or L)"
+    )
+    assert colour_note(lights, "B").endswith("follows B (--channel R, G, B or L)")
+    assert colour_note([with_cfa(f, None) for f in lights], None) is None
