@@ -145,8 +145,18 @@ def overscan_from_header(header: fits.Header | None, shape: tuple[int, int]) -> 
     if header is None:
         return Overscan(None, None)
     bias = header.get("BIASSEC")
-    trim = header.get("TRIMSEC") or header.get("DATASEC")
+    trim_card = "TRIMSEC" if header.get("TRIMSEC") else "DATASEC"
+    trim = header.get(trim_card)
+
+    def section(card: str, text: str) -> tuple[slice, slice]:
+        # The card's name: a bare "not a FITS section: '[4096:4109]'" left a user to
+        # search the header for it.
+        try:
+            return parse_section(text, shape)
+        except OverscanError as exc:
+            raise OverscanError(f"header card {card}: {exc}") from exc
+
     return Overscan(
-        parse_section(bias, shape) if bias else None,
-        parse_section(trim, shape) if trim else None,
+        section("BIASSEC", bias) if bias else None,
+        section(trim_card, trim) if trim else None,
     )
