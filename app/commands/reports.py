@@ -23,10 +23,46 @@ __all__ = [
     "check_report_options",
     "write_position_reports",
     "write_light_curve_reports",
+    "alcdef_filter_code",
 ]
 
 
 _JOHNSON = ("U", "B", "V", "R", "I")
+
+# The frames' FILTER as cameras and capture programs write it, in ALCDEF's
+# codes (standard v2: C for clear or no filter, the Johnson-Cousins letters,
+# Cousins Rc and Ic being R and I, SG/SR/SI/SZ for Sloan). "Open", "L"
+# (luminance) or an empty wheel slot are all unfiltered light: C, not V.
+_ALCDEF_CLEAR = (
+    "",
+    "C",
+    "CLEAR",
+    "CLR",
+    "OPEN",
+    "NONE",
+    "L",
+    "LUM",
+    "LUMINANCE",
+    "UV/IR",
+    "IR-CUT",
+)
+_ALCDEF_SLOAN = {"G'": "SG", "R'": "SR", "I'": "SI", "Z'": "SZ", "SG": "SG", "SR": "SR",
+                 "SI": "SI", "SZ": "SZ", "GP": "SG", "RP": "SR", "IP": "SI", "ZP": "SZ",
+                 "RC": "R", "IC": "I"}  # fmt: skip
+
+
+def alcdef_filter_code(name: str) -> str:
+    """The ALCDEF code of a frame's filter name (``C`` for clear or none).
+
+    A name that is neither clear, Johnson-Cousins nor Sloan is returned as
+    given (upper case), so an unusual filter is written rather than guessed.
+    """
+    key = name.strip().upper()
+    if key in _ALCDEF_CLEAR:
+        return "C"
+    if key in _JOHNSON:
+        return key
+    return _ALCDEF_SLOAN.get(key, key)
 
 
 def add_position_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -234,13 +270,17 @@ def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: 
     try:
         if flag_set(args, "alcdef"):
             site = frames.location
-            magband = args.band or band or (frames_filter if frames_filter in _JOHNSON else "V")
+            code = alcdef_filter_code(args.filter or frames_filter)
+            # MAGBAND is the band the magnitudes are in: a calibrated curve's
+            # catalogue band; differential magnitudes stay in the filter's own
+            # (instrumental) band, C when unfiltered, never an assumed V.
+            magband = args.band or band or code
             session = AlcdefSession(
                 object_number=args.number,
                 object_name=args.object or args.designation or str(args.number),
                 contact_name=args.contact_name, contact_info=args.contact_info,
                 observers=", ".join(_observers(args)),
-                filter=args.filter or frames_filter or "C",
+                filter=code,
                 magband=magband,
                 mpc_designation=args.designation.strip(),
                 differential=not calibrated, mpc_code=args.obscode or "",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 
 from fluxion.app.cli import main
+from fluxion.app.commands.reports import alcdef_filter_code
 from fluxion.core.reports.alcdef import check_alcdef, parse_alcdef
 from fluxion.core.simulation.simulate import ASTEROID_ID, NightConfig, simulate_night
 
@@ -53,6 +57,7 @@ def test_asteroid_light_curve_as_alcdef_mpc_and_ades(night, tmp_path):
     assert meta["OBJECTNUMBER"] == "2713" and meta["OBJECTNAME"] == "Luxembourg"
     assert meta["MPCCODE"] == "W34" and meta["DIFFERMAGS"] == "TRUE"
     assert meta["OBSERVERS"] == "A. Observer, B. Helper" and meta["FILTER"] == "V"
+    assert meta["MAGBAND"] == "V"  # differential, through the V filter
     good = np.isfinite(lc["mag"])
     assert data.shape[0] == good.sum() == N
     np.testing.assert_allclose(data[:, 0], lc["jd_utc"][good], atol=5e-7)
@@ -80,6 +85,34 @@ def test_asteroid_light_curve_as_alcdef_mpc_and_ades(night, tmp_path):
                         [float(r["dec"]) for r in rows] * u.deg)  # fmt: skip
     assert np.all(ades_sky.separation(truth_sky).arcsec < 0.5)
     assert all(0 < float(r["rmsRA"]) < 1.0 for r in rows)
+
+
+def test_alcdef_of_unfiltered_frames_says_clear_not_v(night, tmp_path):
+    # A camera's "Open" wheel slot is unfiltered light: ALCDEF's code is C, and
+    # the differential magnitudes are in that clear band, not in V.
+    folder, truths = night
+    lights = tmp_path / "lights"
+    shutil.copytree(folder, lights)
+    for path in sorted(lights.glob("light_*.fits")):
+        fits.setval(path, "FILTER", value="Open")
+    out = tmp_path / "2713.alcdef"
+    rc = main(["lightcurve", str(lights), *_clicks(truths), "-o", str(tmp_path / "lc.ecsv"),
+               "--alcdef", str(out), "--number", "2713", "--obscode", "W34", *META])  # fmt: skip
+    assert rc == 0
+    text = out.read_text()
+    assert check_alcdef(text) == []
+    meta, data = parse_alcdef(text)[0]
+    assert (meta["FILTER"], meta["MAGBAND"], meta["DIFFERMAGS"]) == ("C", "C", "TRUE")
+    assert data.shape[0] == N
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Open", "C"), ("", "C"), ("L", "C"), ("Clear", "C"), ("v", "V"), ("Rc", "R"),
+     ("r'", "SR"), ("SG", "SG")],
+)  # fmt: skip
+def test_frame_filter_names_become_alcdef_codes(name, code):
+    assert alcdef_filter_code(name) == code
 
 
 def test_variable_star_as_aavso_extended(night, tmp_path):
