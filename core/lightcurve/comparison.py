@@ -86,6 +86,9 @@ def choose_comparison_stars(
     annulus_outer: float | None = None,
     field_xy: np.ndarray | None = None,
     field_flux: np.ndarray | None = None,
+    extended: np.ndarray | None = None,
+    target_path: np.ndarray | None = None,
+    path_clearance: float | None = None,
 ) -> ComparisonChoice:
     """Choose comparison and check stars from candidates measured in every frame.
 
@@ -131,6 +134,18 @@ def choose_comparison_stars(
         (its detections), so that a brighter star that is no candidate (too
         bright, saturated, flagged) counts too. A candidate is matched to its
         own detection within ``aperture_radius``.
+    extended : ndarray of bool, optional
+        Candidates that are extended sources (a galaxy, a nebula's knot:
+        :func:`~fluxion.core.lightcurve.extended.extended_sources`); refused,
+        since seeing moves their light in and out of the aperture.
+    target_path : ndarray, shape (n_frames, 2), optional
+        A moving target's (x, y) in every frame, in the candidates' pixels. A
+        candidate the target passes closer than ``path_clearance`` is refused:
+        in those frames the target's light is in its aperture or sky annulus.
+    path_clearance : float, optional
+        Default: the aperture plus the outer sky radius (where the target's
+        aperture reaches the candidate's sky) plus two apertures of margin
+        for the track's error; ``isolation_radius`` without an aperture.
 
     Returns
     -------
@@ -175,6 +190,17 @@ def choose_comparison_stars(
     if n_stars > 1:
         dist, _ = cKDTree(positions).query(positions, k=2)
         refuse(dist[:, 1] < isolation_radius, f"a neighbour within {isolation_radius:g} px")
+    if extended is not None:
+        refuse(np.asarray(extended, dtype=bool).reshape(n_stars), "an extended source, not a star")
+    if target_path is not None:
+        path = np.asarray(target_path, dtype=float).reshape(-1, 2)
+        path = path[np.all(np.isfinite(path), axis=1)]
+        if path_clearance is None and aperture_radius is not None and annulus_outer is not None:
+            path_clearance = 3.0 * float(aperture_radius) + float(annulus_outer)
+        clear = isolation_radius if path_clearance is None else float(path_clearance)
+        if len(path):
+            refuse(_distance_to_path(positions, path) < clear,
+                   f"the target passes within {clear:.0f} px")  # fmt: skip
     typical = _typical_flux(flux)
     if n_stars > 1 or field_xy is not None:
         if aperture_radius is not None and annulus_outer is not None:
@@ -230,6 +256,20 @@ def choose_comparison_stars(
             "variability; add stars or relax the criteria",
         )
     return ComparisonChoice(comparison, check, rejected, chi2, notes)
+
+
+def _distance_to_path(points: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """Each point's distance to the polyline through ``path`` (its segments, not
+    only its vertices: a fast target moves several px between frames)."""
+    if len(path) == 1:
+        return np.hypot(*(points - path[0]).T)
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    ap = points[:, None, :] - a[None, :, :]
+    length2 = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
+    t = np.clip(np.sum(ap * ab[None], axis=2) / length2[None], 0.0, 1.0)
+    closest = a[None] + t[..., None] * ab[None]
+    return np.min(np.hypot(*(points[:, None, :] - closest).transpose(2, 0, 1)), axis=1)
 
 
 def _brighter_within(
