@@ -19,7 +19,9 @@ from fluxion.core.zeropoint.bands import (
 @pytest.mark.parametrize(
     ("filt", "band"),
     [("R", "R"), ("r", "r"), ("r'", "r"), ("rp", "r"), ("Rc", "R"), ("V", "V"), ("Clear", "R"),
-     (None, "R"), ("ip", "i"), ("Johnson B", "B")],
+     (None, "R"), ("ip", "i"), ("Johnson B", "B"),
+     # A UV/IR-cut window is a luminance filter (the Seestar S50's FILTER 'IRCUT').
+     ("IRCUT", "R"), ("UV/IR Cut", "R"), ("IR-cut", "R")],
 )  # fmt: skip
 def test_filter_names(filt, band):
     assert band_for_filter(filt)[0] == band

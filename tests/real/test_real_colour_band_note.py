@@ -6,12 +6,14 @@ a known band, so they have no zero points; choose the catalog band ... with
 fluxion run --band BAND": wrong for a colour camera, whose red, green and
 blue channels are each calibrated to their own band whatever the FILTER (a
 single --band would not apply). The run's unknown-band note leaves colour
-lights out; the same lights read as monochrome still get it. The run's
+lights out; the same lights read as monochrome with a filter slot's name
+('Filter 2') still get it, and with 'IRCUT' are calibrated as clear. The run's
 notes say instead how a colour night is measured (per channel, not debayered).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -40,8 +42,12 @@ def test_colour_lights_get_no_band_note_and_monochrome_ones_do(lights):
     assert {f.filter for f in lights} == {"IRCUT"}
     assert all(f.cfa == "GRBG" for f in lights)
     assert _notes(lights) == []
-    (mono,) = _notes([with_cfa(f, None) for f in lights])
-    assert "filter 'IRCUT' of 8 lights" in mono and "--band" in mono
+    mono = [with_cfa(f, None) for f in lights]
+    # On a monochrome camera a UV/IR-cut window is a luminance filter: calibrated as clear.
+    assert _notes(mono) == []
+    (slot,) = _notes([dataclasses.replace(f, filter="Filter 2") for f in mono])
+    assert "filter 'Filter 2' of 8 lights" in slot and "--band" in slot
+    assert _notes([dataclasses.replace(f, filter="Filter 2") for f in lights]) == []
 
 
 def test_the_run_names_how_a_colour_night_is_measured(lights):
