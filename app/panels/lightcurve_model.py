@@ -37,6 +37,7 @@ from fluxion.core.lightcurve.comparison import (
     ComparisonError,
     choose_comparison_stars,
 )
+from fluxion.core.lightcurve.extended import extended_sources, source_sizes
 from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
 from fluxion.core.lightcurve.scintillation import lights_scintillation
 from fluxion.core.photometry.flags import PhotometryFlag
@@ -300,8 +301,16 @@ def run_light_curve(
         ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
         choice = ComparisonChoice(ens, k - 1 if k >= 3 else None, {}, np.full(k, np.nan))
     else:
+        # Stars only: no galaxy core (sizes over four apertures, about six
+        # FWHM, on the first light) and, for a moving target, none it passes.
+        wide = extended_sources(source_sizes(load_image(0), ref_xy, 4 * params.aperture_radius))
+        path = None
+        if moves:
+            path = np.array([to_first_light(frames, i, x, y) if np.isfinite(x + y) else (x, y)
+                             for i, (x, y) in enumerate(target_xy)])  # fmt: skip
         choose = partial(
             choose_comparison_stars, m.star_flux, m.star_err, ref_xy, flags=m.star_flags,
+            extended=wide, target_path=path,
             target_flux=float(np.nanmedian(m.target_flux)), n_comparison=params.n_comparison,
             isolation_radius=params.isolation_radius, max_delta_mag=params.max_delta_mag,
             max_chi2=params.max_chi2, aperture_radius=params.aperture_radius,
