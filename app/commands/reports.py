@@ -32,20 +32,10 @@ _JOHNSON = ("U", "B", "V", "R", "I")
 # The frames' FILTER as cameras and capture programs write it, in ALCDEF's
 # codes (standard v2: C for clear or no filter, the Johnson-Cousins letters,
 # Cousins Rc and Ic being R and I, SG/SR/SI/SZ for Sloan). "Open", "L"
-# (luminance) or an empty wheel slot are all unfiltered light: C, not V.
-_ALCDEF_CLEAR = (
-    "",
-    "C",
-    "CLEAR",
-    "CLR",
-    "OPEN",
-    "NONE",
-    "L",
-    "LUM",
-    "LUMINANCE",
-    "UV/IR",
-    "IR-CUT",
-)
+# (luminance), a UV/IR-cut window (the Seestar's IRCUT) or an empty wheel slot
+# are all unfiltered light: C, not V.
+_ALCDEF_CLEAR = ("", "C", "CLEAR", "CLR", "OPEN", "NONE", "L", "LUM", "LUMINANCE",
+                 "UV/IR", "UV/IR CUT", "IR-CUT", "IRCUT")  # fmt: skip
 _ALCDEF_SLOAN = {"G'": "SG", "R'": "SR", "I'": "SI", "Z'": "SZ", "SG": "SG", "SR": "SR",
                  "SI": "SI", "SZ": "SZ", "GP": "SG", "RP": "SR", "IP": "SI", "ZP": "SZ",
                  "RC": "R", "IC": "I"}  # fmt: skip

@@ -108,7 +108,7 @@ def test_alcdef_of_unfiltered_frames_says_clear_not_v(night, tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("Open", "C"), ("", "C"), ("L", "C"), ("Clear", "C"), ("v", "V"), ("Rc", "R"),
+    [("Open", "C"), ("", "C"), ("L", "C"), ("Clear", "C"), ("IRCUT", "C"), ("v", "V"), ("Rc", "R"),
      ("r'", "SR"), ("SG", "SG")],
 )  # fmt: skip
 def test_frame_filter_names_become_alcdef_codes(name, code):
