@@ -1,4 +1,4 @@
-"""The scene fitter's flux errors against the scatter of its fluxes in a crowded frame."""
+"""The scene fitter's flux and position errors against their scatter in a crowded frame."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def crowded():
     5.6 stars per 1000 px^2, above case B's density: a third of the stars
     above 1000 e- have a neighbour within 1.5 FWHM, fitted at the same time.
     """
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("flux", "err", "true", "iso", "near")}
+    rows: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("flux", "err", "true", "iso", "near", "dpos", "pos_err", "pos_iso")
+    }
     for seed in (23, 25):
         field = star_field((352, 352), 700, seed=seed, gain=GAIN, read_noise=RN)
         res = Photometry(PhotometryParams(method="crowded")).run(
@@ -39,7 +41,15 @@ def crowded():
         rows["true"].append(true[found])
         rows["iso"].append(field.bound(true[found]).sigma_flux)
         rows["near"].append(near[found, 1])
-    return {k: np.concatenate(v) for k, v in rows.items()}
+        # x and y pooled: offsets from the truth, reported and isolated errors.
+        bound = field.bound(true[found])
+        for c, tc in (("x", tx), ("y", ty)):
+            rows["dpos"].append(np.asarray(t[c])[i[found]] - tc[found])
+            rows["pos_err"].append(np.asarray(t[f"{c}_err"])[i[found]])
+            rows["pos_iso"].append(getattr(bound, f"sigma_{c}"))
+    out = {k: np.concatenate(v) for k, v in rows.items()}
+    out["pos_true"] = np.concatenate([np.tile(t, 2) for t in rows["true"]])
+    return out
 
 
 @pytest.mark.parametrize("low, high", [(1e3, 1e4), (1e4, 1e6)])
@@ -69,3 +79,17 @@ def test_blended_stars_report_larger_errors_than_isolated_ones(crowded):
     far = c["near"][sel] > 4 * 3.5
     assert np.median(ratio[far]) == pytest.approx(1.0, abs=0.05)
     assert np.median(ratio[close]) > 1.15
+
+
+@pytest.mark.parametrize("low, high", [(1e3, 1e4), (1e4, 1e6)])
+def test_position_pulls_have_unit_width_in_a_crowded_frame(crowded, low, high):
+    c = crowded
+    sel = (c["pos_true"] >= low) & (c["pos_true"] < high)
+    assert sel.sum() > 600
+    pull = c["dpos"][sel] / c["pos_err"][sel]
+    # x and y of ~450 stars a bin: the width's own error is ~0.04.
+    assert 0.8 < biweight_scale(pull) < 1.2
+    # Over the isolated star's position bound the same offsets scatter
+    # wider: the neighbours' fitted positions are in the reported error.
+    iso = c["dpos"][sel] / c["pos_iso"][sel]
+    assert biweight_scale(iso) > biweight_scale(pull)

@@ -20,7 +20,7 @@ from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from .centroids import CORE, refine_positions
 from .design import FieldTables, Tables, build_design
-from .marginal import marginal_flux_errors
+from .marginal import marginal_errors
 from .peaks import find_peaks, new_peaks, significance
 from .records import STAMP_SIZES, NoisyImage, SceneFrame, ScenePSF, Solver
 
@@ -278,11 +278,11 @@ def _stars_image(
 def position_errors(result: SceneResult, frame: SceneFrame, tables: Tables) -> None:
     """Fill x_err, y_err from the Fisher information of the derivative columns.
 
-    And flux_err with the neighbours' fluxes and positions fitted too
-    (:func:`.marginal.marginal_flux_errors`), in place of the forced pass's
-    isolated error, which every test of the fit has read by then. Once, on
-    the last forced pass: building the derivative columns costs as much as
-    the forced pass's own matrix.
+    With the neighbours' fluxes and positions fitted too
+    (:func:`.marginal.marginal_errors`); flux_err too, in place of the
+    forced pass's isolated error, which every test of the fit has read by
+    then. Once, on the last forced pass: building the derivative columns
+    costs as much as the forced pass's own matrix.
     """
     t = result.table
     if not len(t):
@@ -292,11 +292,13 @@ def position_errors(result: SceneResult, frame: SceneFrame, tables: Tables) -> N
     dd = build_design(tables, x, y, np.asarray(t["stamp"]), result.model.shape, derivatives=True)
     dnorm = dd.column_norms(sqrt_w)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t["x_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
-        t["y_err"] = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
-    marginal = marginal_flux_errors(dd, sqrt_w, x, y)
-    # A star without weight in its own column keeps the forced pass's error.
-    t["flux_err"] = np.where(np.isfinite(marginal), marginal, np.asarray(t["flux_err"]))
+        iso_x = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
+        iso_y = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
+    flux_err, x_err, y_err = marginal_errors(dd, sqrt_w, x, y, flux)
+    # A star without weight in its own column keeps the isolated error.
+    t["flux_err"] = np.where(np.isfinite(flux_err), flux_err, np.asarray(t["flux_err"]))
+    t["x_err"] = np.where(np.isfinite(x_err), x_err, iso_x)
+    t["y_err"] = np.where(np.isfinite(y_err), y_err, iso_y)
 
 
 def final_pass(
