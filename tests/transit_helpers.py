@@ -57,3 +57,30 @@ def demo_layout() -> DemoLayout:
     true = transit_relative_flux(t, tmid, total, ingress, c.transit_depth, ld, c.transit_period)
     _, a_rs, b = transit_geometry(total, ingress, c.transit_depth, ld, c.transit_period)
     return DemoLayout(c, t, tmid, true, a_rs, b)
+
+
+@dataclass(frozen=True)
+class WrittenTransit:
+    """The truth of a transit night written by ``fluxion demo --kind transit``."""
+
+    config: dict
+    host: dict
+    k: float
+    a_rs: float
+    b: float
+
+
+def written_transit(night) -> WrittenTransit:
+    """Read ``night``'s truth files: its config, the transit host and the transit's geometry."""
+    import json
+    from pathlib import Path
+
+    truth = Path(night) / "truth"
+    config = json.loads((truth / "night.json").read_text())["config"]
+    host = json.loads((truth / "lesson.json").read_text())["targets"][0]
+    k, a_rs, b = transit_geometry(
+        config["transit_duration"] / 1440, config["transit_ingress"] / 1440,
+        config["transit_depth"], (config["transit_u1"], config["transit_u2"]),
+        config["transit_period"],
+    )  # fmt: skip
+    return WrittenTransit(config, host, k, a_rs, b)

@@ -18,9 +18,10 @@ import json
 import numpy as np
 import pytest
 from astropy.table import Table
+from transit_helpers import written_transit
 
 from fluxion.app.cli import main
-from fluxion.core.simulation.variables import transit_geometry, transit_relative_flux
+from fluxion.core.simulation.variables import transit_relative_flux
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +30,8 @@ def transit_run(tmp_path_factory):
     night, project = root / "night", root / "project"
     assert main(["demo", str(night), "--kind", "transit", "--size", "512", "512",
                  "--seed", "21"]) == 0  # fmt: skip
-    config = json.loads((night / "truth" / "night.json").read_text())["config"]
-    host = json.loads((night / "truth" / "lesson.json").read_text())["targets"][0]
-    k, a_rs, b = transit_geometry(
-        config["transit_duration"] / 1440, config["transit_ingress"] / 1440,
-        config["transit_depth"], (config["transit_u1"], config["transit_u2"]),
-        config["transit_period"],
-    )  # fmt: skip
+    tr = written_transit(night)
+    config, host, k, a_rs, b = tr.config, tr.host, tr.k, tr.a_rs, tr.b
     import contextlib
     import io
 

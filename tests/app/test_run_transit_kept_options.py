@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from night_helpers import step_counts
+from transit_helpers import written_transit
 
 from fluxion.app.cli import main
 from fluxion.core.project.document import Project
-from fluxion.core.simulation.variables import transit_geometry
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,8 @@ def first_run(tmp_path_factory) -> tuple[Path, list[str], str]:
     night, project = root / "night", root / "project"
     assert main(["demo", str(night), "--kind", "transit", "--size", "384", "384",
                  "--seed", "21"]) == 0  # fmt: skip
-    config = json.loads((night / "truth" / "night.json").read_text())["config"]
-    host = json.loads((night / "truth" / "lesson.json").read_text())["targets"][0]
-    _, a_rs, b = transit_geometry(
-        config["transit_duration"] / 1440, config["transit_ingress"] / 1440,
-        config["transit_depth"], (config["transit_u1"], config["transit_u2"]),
-        config["transit_period"],
-    )  # fmt: skip
+    tr = written_transit(night)
+    config, host, _, a_rs, b = tr.config, tr.host, tr.k, tr.a_rs, tr.b
     base = ["run", str(night), "--project", str(project), "--ra", str(host["ra"]),
             "--dec", str(host["dec"]), "--no-report", "--workers", "1"]  # fmt: skip
     said = _run([*base, "--transit", "--period", str(config["transit_period"]),
