@@ -33,7 +33,8 @@ from fluxion.core.runtime.pipeline import StepState
 
 from .astrometry_plots import ResidualMagnitudePlot, ResidualVectorPlot
 from .astrometry_pointing import NightHint, pointed, pointing_note, target_pointing
-from .base import FrameInputs, StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored
+from .standalone import run_standalone
 
 __all__ = ["AstrometryPanel", "describe", "reference_chain", "restore"]
 

@@ -42,7 +42,6 @@ changes, when a result arrives and when the panel comes to the front.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -95,7 +94,6 @@ __all__ = [
     "read_stored",
     "cached_solutions",
     "night_axis",
-    "run_standalone",
     "saved_product_store",
     "fitted",
     "scrolling",
@@ -549,57 +547,3 @@ class StepPanel(QWidget):
         self.plot.plot.setLabel("bottom", label)
         self.plot.set_series(x, [self.summary(results[i]) for i in idx], frames=idx)
         self.plot.mark_frame(self.session.current)
-
-
-def run_standalone(panel_cls: type[StepPanel], argv: list[str] | None = None) -> int:
-    """Open one panel beside a viewer on the demo sequence (``python -m fluxion.app.panels.x``)."""
-    from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
-
-    from fluxion.core.simulation.simulate import NightConfig
-
-    from ..demo import demo_inputs, generate_demo
-    from ..workers import WorkerPool
-
-    logging.basicConfig(level=logging.INFO)
-    app = QApplication.instance() or QApplication(argv or sys.argv)
-    workers = WorkerPool()
-    session = Session(workers)
-    view = ImageView()
-    panel = panel_cls(session, view)
-    session.frame_ready.connect(
-        lambda f: view.set_image(
-            f.data,
-            limits=f.limits,
-            wcs=f.wcs,
-            histogram=f.histogram,
-            colour=f.colour,
-            pattern=f.pattern,
-        )
-    )
-    workers.error.connect(lambda info: log.error(info.text()))
-    window = QMainWindow()
-    split = QSplitter()
-    split.addWidget(view)
-    split.addWidget(panel)
-    window.setCentralWidget(split)
-    window.setWindowTitle(f"Fluxion - {panel_cls.title}")
-    task = workers.submit(
-        generate_demo, None, NightConfig(n_frames=10, shape=(512, 512)), name="Simulating the demo"
-    )
-    task.result.connect(lambda folder: session.open_paths(demo_inputs(folder)))
-    return exec_shown(app, window, workers, (1300, 800))
-
-
-def exec_shown(app: Any, widget: QWidget, workers: Any, size: tuple[int, int]) -> int:
-    """Show ``widget`` at ``size``, run the event loop, then stop the workers and free it.
-
-    The tail of every stand-alone panel launcher (manual use).
-    """
-    widget.resize(*size)
-    widget.show()
-    try:
-        return app.exec()
-    finally:
-        workers.shutdown(wait=True)
-        widget.close()
-        widget.deleteLater()

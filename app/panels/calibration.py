@@ -38,7 +38,7 @@ from fluxion.core.runtime.pipeline import StepState
 from fluxion.widgets.param_form import ParamForm
 
 from ..workers import Task
-from .base import StepPanel, run_standalone, scrolling
+from .base import StepPanel, scrolling
 from .calibration_facts import (
     LightFacts,
     MasterSummary,
@@ -46,6 +46,7 @@ from .calibration_facts import (
     stored_light_facts,
     summarise_masters,
 )
+from .standalone import run_standalone
 
 __all__ = ["CalibrationPanel", "CalibrationRun", "calibrate"]
 

@@ -29,7 +29,8 @@ from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.runtime.threads import single_thread
 
 from ..workers import Task
-from .base import StepPanel, read_stored, run_standalone
+from .base import StepPanel, read_stored
+from .standalone import run_standalone
 
 __all__ = ["DetectionPanel", "FrameFailure", "QUANTITIES", "detect_frames"]
 

@@ -17,7 +17,8 @@ from fluxion.core.display.stretch import subsample
 from fluxion.core.runtime.params import param
 from fluxion.core.runtime.pipeline import StepState
 
-from .base import FrameInputs, StepPanel, run_standalone
+from .base import FrameInputs, StepPanel
+from .standalone import run_standalone
 
 __all__ = ["FrameStatsParams", "FrameStats", "frame_stats", "FrameStatsPanel"]
 

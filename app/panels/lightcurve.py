@@ -42,7 +42,6 @@ from ..workers import ErrorInfo, Task
 from .base import (
     StepPanel,
     cached_solutions,
-    run_standalone,
     saved_product_store,
 )
 from .lightcurve_backup import back_up_run_curve, run_backup_name
@@ -66,6 +65,7 @@ from .lightcurve_run_form import LightCurveRunFormMixin
 from .lightcurve_run_stars import magnitude_label
 from .lightcurve_stored import LightCurveStoredMixin
 from .solutions import follow_solutions
+from .standalone import run_standalone
 from .target_model import Target
 
 __all__ = ["LightCurvePanel"]

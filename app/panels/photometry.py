@@ -43,9 +43,10 @@ from fluxion.core.project.cache import ProductCache
 from fluxion.core.project.products import ProductStore
 from fluxion.core.runtime.pipeline import StepState
 
-from .base import FrameInputs, StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored
 from .photometry_plots import CurveOfGrowthPlot, ErrorMagnitudePlot, PsfView
 from .photometry_psfgrid import PsfGridView
+from .standalone import run_standalone
 from .zeropoint_target import RunTarget
 
 __all__ = [

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..workers import ErrorInfo, Task
-from .base import StepPanel, exec_shown, frame_names
+from .base import StepPanel, frame_names
+from .standalone import exec_shown
 
 __all__ = ["ProjectRunPanel", "show_on_project"]
 

@@ -39,8 +39,9 @@ from fluxion.core.targets.ephemerides import Ephemeris
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import Task
-from .base import StepPanel, cached_solutions, run_standalone, saved_product_store
+from .base import StepPanel, cached_solutions, saved_product_store
 from .solutions import follow_solutions
+from .standalone import run_standalone
 from .target_model import Target
 from .target_overlay import TargetMarks
 from .target_sources import TargetSourcesMixin

@@ -37,7 +37,8 @@ from fluxion.core.transit.run import TransitParams, geometry_text
 
 from ..workers import ErrorInfo, Task
 from . import transit_plots as tp
-from .base import StepPanel, exec_shown
+from .base import StepPanel
+from .standalone import exec_shown
 
 __all__ = ["TransitPanel", "LightCurveSource", "fit_light_curve"]
 

@@ -49,7 +49,8 @@ from fluxion.widgets.plots import TimeSeriesPlot
 if TYPE_CHECKING:  # imported where first used: the catalogs are not needed at start-up
     from fluxion.core.catalogs.fields import FieldCatalogs
 
-from .base import FrameInputs, StepPanel, read_stored, run_standalone
+from .base import FrameInputs, StepPanel, read_stored
+from .standalone import run_standalone
 from .zeropoint_plots import ResidualMap, ResidualPlots, TrajectoryPlot
 from .zeropoint_target import RunTarget
 
