@@ -55,6 +55,19 @@ def slot_named(header: fits.Header) -> bool:
     return True
 
 
+def filter2_night(root: Path, config) -> Path:
+    """A simulated night (``config``) with its filter slot named 'Filter 2', in ``root``/night.
+
+    The simulated frames stay in ``root``/named; the copy's FILTER is the
+    wheel's slot name, as a camera without named filters writes it.
+    """
+    from fluxion.core.simulation.simulate import simulate_night
+
+    simulate_night(root / "named", config)
+    edited_copy(root / "named", root / "night", slot_named)
+    return root / "night"
+
+
 def without_site(header: fits.Header) -> bool:
     """Remove the site's cards (and the airmass computed from them); whether any was there."""
     present = [card for card in SITE_CARDS if card in header]

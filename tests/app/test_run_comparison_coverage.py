@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import edited_copy, run_args, slot_named
+from night_helpers import filter2_night, run_args
 from scipy.spatial import cKDTree
 
 from fluxion.app.cli import main
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig
 
 CONFIG = NightConfig(n_frames=20, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3)
 #: The run's aperture (run_args) and a margin for the star's place.
@@ -35,10 +35,9 @@ ISOLATED = 13.0
 @pytest.fixture(scope="module")
 def still_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("still")
-    simulate_night(root / "named", CONFIG)
-    edited_copy(root / "named", root / "night", slot_named)
-    assert main(run_args(root / "night", root / "p")) == 1  # no zero points
-    return root / "night", root / "p"
+    night = filter2_night(root, CONFIG)
+    assert main(run_args(night, root / "p")) == 1  # no zero points
+    return night, root / "p"
 
 
 def _clean_share(night: Path, project: Path) -> dict[int, float]:

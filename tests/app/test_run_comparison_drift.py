@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
-from night_helpers import edited_copy, run_args, slot_named
+from night_helpers import filter2_night, run_args
 
 from fluxion.app.cli import main
-from fluxion.core.simulation.simulate import NightConfig, simulate_night
+from fluxion.core.simulation.simulate import NightConfig
 
 CONFIG = NightConfig(n_frames=20, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3, drift=4.0)
 
@@ -35,10 +35,9 @@ CONFIG = NightConfig(n_frames=20, shape=(320, 320), n_bias=3, n_dark=3, n_flat=3
 @pytest.fixture(scope="module")
 def drifting_run(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("drift")
-    simulate_night(root / "named", CONFIG)
-    edited_copy(root / "named", root / "night", slot_named)
-    assert main(run_args(root / "night", root / "p")) == 1  # no zero points
-    return root / "night", root / "p"
+    night = filter2_night(root, CONFIG)
+    assert main(run_args(night, root / "p")) == 1  # no zero points
+    return night, root / "p"
 
 
 def _target_xy(truth: Table) -> np.ndarray:
