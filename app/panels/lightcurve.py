@@ -438,7 +438,14 @@ class LightCurvePanel(
             try:
                 if replacing and keep.exists():  # the run's curve stays, beside the new one
                     back_up_run_curve(keep)
-                return f, run, write_light_curve(table_to_keep(run, target.name), keep), ""
+                return (
+                    f,
+                    run,
+                    write_light_curve(
+                        table_to_keep(run, target.name, params.aperture_radius), keep
+                    ),
+                    "",
+                )
             except Exception as exc:  # noqa: BLE001 (whatever stops the write, keep the curve)
                 return f, run, None, f"{type(exc).__name__}: {exc}"
 

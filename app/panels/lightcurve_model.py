@@ -48,6 +48,7 @@ from fluxion.core.runtime.pipeline import StepState
 from fluxion.core.targets.inputs import TargetFrames
 from fluxion.core.variability.periods import periodogram as lomb_scargle
 
+from .lightcurve_kept_stars import add_star_columns, kept_stars
 from .target_model import Target, predict_positions
 
 __all__ = [
@@ -89,8 +90,8 @@ class LightCurveRun:
     calibrated : bool
         Magnitudes on the catalogue scale (clicked stars with magnitudes).
     stored : bool
-        Read from the project (``fluxion run``'s light curve), not measured
-        here: no comparison stars to draw.
+        Read from the project (``fluxion run``'s light curve, or one measured
+        here earlier), not measured now.
     """
 
     table: Table
@@ -463,8 +464,11 @@ def stored_run(table: Table) -> LightCurveRun:
     """A light curve read from the project as the panel shows a measured one.
 
     ``fluxion run`` measures the target in each frame's calibrated magnitudes
-    table, not against chosen comparison stars, so the run has none; its
-    positions are the table's own (nothing clicked).
+    table, not against chosen comparison stars, so the run has none here (the
+    panel finds its ensemble's stars later, :mod:`.lightcurve_run_stars`); a
+    curve measured in the window keeps its stars in its own columns
+    (:func:`.lightcurve_kept_stars.kept_stars`). The target's positions are
+    the table's own (nothing clicked).
     """
     n = len(table)
     positions = Table()
@@ -481,8 +485,8 @@ def stored_run(table: Table) -> LightCurveRun:
     calibrated = (
         "calibrated" in table.colnames and bool(np.all(table["calibrated"])) and not differential
     )
-    choice = ComparisonChoice((), None, {}, np.empty(0))
-    return LightCurveRun(table, positions, np.zeros((n, 0, 2)), choice, calibrated, stored=True)
+    stars_xy, choice = kept_stars(table)
+    return LightCurveRun(table, positions, stars_xy, choice, calibrated, stored=True)
 
 
 def stored_light_curves(
@@ -551,14 +555,18 @@ def light_curve_file(targets: Sequence[dict], doc: dict) -> str:
     return name
 
 
-def table_to_keep(run: LightCurveRun, target_name: str) -> Table:
+def table_to_keep(run: LightCurveRun, target_name: str, aperture_radius: float) -> Table:
     """The measured curve as the project keeps it: every light, excluded ones too.
 
     Exclusions live in the target's project entry, by file, so the table keeps
     all rows; ``calibrated`` (as ``fluxion run`` writes it) says whether the
     magnitudes are on the catalogue scale, so the curve reads back the same.
+    The comparison and check stars in every light and the aperture radius
+    (px) go with it (:func:`.lightcurve_kept_stars.add_star_columns`), so the
+    reopened project draws them.
     """
     table = run.table.copy(copy_data=True)
     table["calibrated"] = np.full(len(table), run.calibrated, dtype=bool)
+    add_star_columns(table, run.stars_xy, run.choice, aperture_radius)
     table.meta["target"] = target_name
     return table

@@ -23,6 +23,7 @@ from fluxion.core.lightcurve.comparison import ComparisonChoice, ComparisonError
 from fluxion.core.lightcurve.ensemble import stored_measurement
 from fluxion.core.project.products import ProductStore
 
+from .lightcurve_kept_stars import kept_stars
 from .lightcurve_model import LightCurveRun
 
 __all__ = [
@@ -64,9 +65,18 @@ def run_curve_description(table: Table, calibrated: bool) -> str:
     if not is_run_comparison_curve(table) and (
         "n_comparison" in table.colnames or table.meta.get("comparison_stars")
     ):
-        # Measured in the window (its comparison stars are not kept with the curve).
+        # Measured in the window: its stars and aperture are kept with it (older files: not).
         scale = "catalogue magnitudes" if calibrated else "differential magnitudes"
-        return f"a curve measured in the window against comparison stars ({scale})"
+        _, choice = kept_stars(table)
+        n, r = len(choice.comparison), _radius(table)
+        if not n:
+            return f"a curve measured in the window against comparison stars ({scale})"
+        names = f"C1-C{n}" if n > 1 else "C1"
+        if choice.check is not None:
+            names += ", check star K"
+        at = f", aperture {r:.1f} px" if r is not None else ""
+        stars = f"{n} comparison star{'s' if n > 1 else ''} ({names} in the viewer){at}"
+        return f"a curve measured in the window against {stars} ({scale})"
     if not is_run_comparison_curve(table):
         if calibrated:
             return "the run's curve from each light's zero point (catalogue magnitudes)"

@@ -158,9 +158,14 @@ class LightCurveStoredMixin(LightCurveState):
         self.redraw_overlays()
 
     def shown_radius(self, form_radius: float) -> float:
-        """The aperture to draw: the run's curve's own radius, else the form's."""
+        """The aperture to draw: a kept curve's own radius (the run's, or one measured here
+        earlier with its stars), else the form's."""
         run = self.run
-        if run is not None and run.stored and is_run_comparison_curve(run.table):
+        if (
+            run is not None
+            and run.stored
+            and (is_run_comparison_curve(run.table) or run.stars_xy.shape[1])
+        ):
             radius = run.table.meta.get("aperture_radius")
             if radius is not None and np.isfinite(float(radius)):
                 return float(radius)
