@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from astropy.io import fits
@@ -41,3 +43,27 @@ def measure(qtbot, panel: LightCurvePanel) -> None:
     old = panel.run
     assert panel.run_all() is not None
     qtbot.waitUntil(lambda: panel.run is not old, timeout=30_000)
+
+
+@contextmanager
+def reopened(qtbot, open_and_wait, folder: Path, settings: Path) -> Iterator[tuple]:
+    """The project ``folder`` opened in a new window: the window, its Light curve panel once
+    it shows a curve, and the names of the tasks the window started (closed afterwards)."""
+    from fluxion.app.main_window import MainWindow
+    from fluxion.app.settings import Settings
+
+    again = MainWindow(Settings(settings))
+    again.resize(1200, 800)
+    again.show()
+    qtbot.waitExposed(again)
+    try:
+        started: list[str] = []
+        again.workers.task_started.connect(lambda task: started.append(task.name))
+        shown = next(p for p in again.panels if isinstance(p, LightCurvePanel))
+        open_and_wait(again, folder)
+        qtbot.waitUntil(lambda: shown.run is not None, timeout=20_000)
+        yield again, shown, started
+    finally:
+        again.close()
+        again.deleteLater()
+        qtbot.wait(1)

@@ -13,9 +13,8 @@ import logging
 
 import numpy as np
 import pytest
-from lightcurve_helpers import measure, measure_eb
+from lightcurve_helpers import measure, measure_eb, reopened
 
-from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_model import light_curve_file
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
 
@@ -23,9 +22,6 @@ from fluxion.core.chain.night import LIGHT_CURVE_FILE
 def test_a_curve_measured_in_the_window_is_drawn_again_when_the_project_reopens(
     window, qtbot, open_and_wait, demo_night, tmp_path
 ) -> None:
-    from fluxion.app.main_window import MainWindow
-    from fluxion.app.settings import Settings
-
     folder = tmp_path / "project"
     panel = measure_eb(window, qtbot, open_and_wait, demo_night, folder)
     assert not panel.run.stored
@@ -44,16 +40,7 @@ def test_a_curve_measured_in_the_window_is_drawn_again_when_the_project_reopens(
     window.close()
 
     # Reopened in a new window: the curve as measured, nothing measured again.
-    again = MainWindow(Settings(tmp_path / "settings2.ini"))
-    again.resize(1200, 800)
-    again.show()
-    qtbot.waitExposed(again)
-    try:
-        started = []
-        again.workers.task_started.connect(lambda task: started.append(task.name))
-        shown = next(p for p in again.panels if isinstance(p, LightCurvePanel))
-        open_and_wait(again, folder)
-        qtbot.waitUntil(lambda: shown.run is not None, timeout=20_000)
+    with reopened(qtbot, open_and_wait, folder, tmp_path / "settings2.ini") as (_, shown, started):
         assert not any(n.startswith(("Light curve of", "Preparing the lights")) for n in started)
         assert shown.run.stored and not shown.run.calibrated
         assert shown.target_box.currentText() == "EB"
@@ -71,10 +58,6 @@ def test_a_curve_measured_in_the_window_is_drawn_again_when_the_project_reopens(
         assert [s.data() for s in shown.curve.points.points()] == list(rows[use])
         assert shown.excluded().tolist() == [False, False, False, True, False]
         assert "differential" in shown.result_label.text()
-    finally:
-        again.close()
-        again.deleteLater()
-        qtbot.wait(1)
 
 
 def test_a_curve_that_cannot_be_written_stays_shown_and_the_log_says_why(

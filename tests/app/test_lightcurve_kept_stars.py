@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
-from lightcurve_helpers import measure_eb
+from lightcurve_helpers import measure_eb, reopened
 
-from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_kept_stars import add_star_columns, kept_stars
 from fluxion.core.chain.night import LIGHT_CURVE_FILE
 from fluxion.core.lightcurve.comparison import ComparisonChoice
@@ -36,9 +35,6 @@ def _shown(qtbot, window, panel, frame: int, n: int) -> dict[str, tuple[float, f
 def test_the_reopened_project_draws_the_stars_the_curve_was_measured_against(
     window, qtbot, open_and_wait, demo_night, tmp_path
 ) -> None:
-    from fluxion.app.main_window import MainWindow
-    from fluxion.app.settings import Settings
-
     folder = tmp_path / "project"
     panel = measure_eb(window, qtbot, open_and_wait, demo_night, folder)
     choice, stars = panel.run.choice, panel.run.stars_xy
@@ -54,16 +50,8 @@ def test_the_reopened_project_draws_the_stars_the_curve_was_measured_against(
         assert np.hypot(*(txy - np.asarray(xy)).T).min() < 1.0, name
     window.close()
 
-    again = MainWindow(Settings(tmp_path / "settings2.ini"))
-    again.resize(1200, 800)
-    again.show()
-    qtbot.waitExposed(again)
-    try:
-        started = []
-        again.workers.task_started.connect(lambda task: started.append(task.name))
-        shown = next(p for p in again.panels if isinstance(p, LightCurvePanel))
-        open_and_wait(again, folder)
-        qtbot.waitUntil(lambda: shown.run is not None, timeout=20_000)
+    with reopened(qtbot, open_and_wait, folder, tmp_path / "settings2.ini") as opened:
+        again, shown, started = opened
         assert shown.run.stored
         assert not any(n.startswith(("Light curve of", "Preparing the lights")) for n in started)
         # The same stars in every light, named as before.
@@ -80,10 +68,6 @@ def test_the_reopened_project_draws_the_stars_the_curve_was_measured_against(
         text = shown.result_label.text()
         assert f"{n_comp} comparison stars (C1-C{n_comp}, check star K in the viewer)" in text
         assert f"aperture {radius:.1f} px" in text
-    finally:
-        again.close()
-        again.deleteLater()
-        qtbot.wait(1)
 
 
 def test_a_curve_kept_without_stars_reads_back_with_none() -> None:
