@@ -35,17 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from fluxion.core.chain.calibrate import frame_image
-from fluxion.core.lightcurve.run import LightCurveParams, write_light_curve
+from fluxion.core.lightcurve.run import LightCurveParams, measure_frames, write_light_curve
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import ErrorInfo, Task
-from .base import (
-    StepPanel,
-    cached_solutions,
-    saved_product_store,
-)
+from .base import StepPanel, cached_solutions, saved_product_store
 from .lightcurve_backup import back_up_run_curve, run_backup_name
-from .lightcurve_describe import mosaic_note
+from .lightcurve_channel_box import LightCurveChannelsMixin, channels_note
+from .lightcurve_channels import with_channel_curves
+from .lightcurve_describe import mosaic_note, scale_words
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
 from .lightcurve_model import (
     LightCurveRun,
@@ -80,23 +78,8 @@ SITE_CHANGED_NOTE = (
 )
 
 
-def _scale(run: LightCurveRun) -> str:
-    """What the magnitudes are: which catalogue stars calibrate them, or differential."""
-    if not run.calibrated:
-        return "differential: no zero point or catalogue magnitudes of the comparison stars"
-    meta = run.table.meta
-    band = str(meta.get("band", "") or "")
-    n = len(run.choice.comparison)
-    where = str(meta.get("comparison_source", "") or "")
-    where = (
-        "clicked stars" if where == "clicked" else f"catalogue stars of {where}" if where else ""
-    )
-    return f"calibrated{' ' + band if band else ''} magnitudes: ensemble of {n} " + (
-        where or "stars of known magnitude"
-    )
-
-
 class LightCurvePanel(
+    LightCurveChannelsMixin,
     LightCurveRunFormMixin,
     LightCurveStoredMixin,
     LightCurvePointsMixin,
@@ -211,6 +194,7 @@ class LightCurvePanel(
         lay = QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
+        lay.addWidget(self.make_channel_box())
         for w in self.make_run_form():  # the run's settings, beside the run's curve
             lay.addWidget(w)
         lay.addWidget(self.auto_box)
@@ -400,7 +384,9 @@ class LightCurvePanel(
         comps = np.array([(x, y) for x, y, _ in self.comparisons]).reshape(-1, 2)
         mags = np.array([m for _, _, m in self.comparisons])
         use_clicked = not self.auto_box.isChecked() and len(comps) > 0
-        comp_mag = mags if use_clicked else None
+        # A colour night's channels: differential, as no catalogue gives a channel's band.
+        by_channel = self.channel_photometry(self.colour_pattern())
+        comp_mag = mags if use_clicked and by_channel is None else None
         store = self.session.product_store()
         solutions = cached_solutions(self.session, store)
         cache = self.session.product_cache
@@ -427,14 +413,18 @@ class LightCurvePanel(
             read_noise = float(lights[0].read_noise or 0.0)
             field = field_stars(store, lights[0], cache)
             # The zero point's catalogue stars make the curve calibrated by default.
-            catalogue = calibration_stars(store, f, params.isolation_radius, cache)
+            catalogue = None
+            if by_channel is None:
+                catalogue = calibration_stars(store, f, params.isolation_radius, cache)
             run = run_light_curve(
                 f, t, params, load, comparison_xy=comps if use_clicked else None,
                 comparison_mag=comp_mag, catalogue=catalogue, read_noise=read_noise,
                 field_xy=None if field is None else field[0],
                 field_flux=None if field is None else field[1], executor=executor,
-                state=state.sub(0.2, 1.0),
+                state=state.sub(0.2, 1.0), measure=by_channel or measure_frames,
             )  # fmt: skip
+            if by_channel is not None:
+                run = with_channel_curves(run, by_channel, f)
             try:
                 if replacing and keep.exists():  # the run's curve stays, beside the new one
                     back_up_run_curve(keep)
@@ -500,13 +490,15 @@ class LightCurvePanel(
             f"{len(lc)} lights, {good.sum()} measured; {len(choice.comparison)} comparison star(s)"
             + (", a check star" if choice.check is not None else "")
             + f"; median error {np.nanmedian(lc['mag_err']):.3f} mag"
-            + (" (" + _scale(run) + ").")
+            + (" (" + scale_words(run) + ").")
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
         seq = self.session.sequence
         if seq is not None and len(frames.indices):
-            text += mosaic_note(getattr(seq[frames.indices[0]], "cfa", None))
+            pattern = getattr(seq[frames.indices[0]], "cfa", None)
+            channels = tuple(lc.meta.get("channels") or ())
+            text += channels_note(pattern, channels) if channels else mosaic_note(pattern)
         text += self.noisy_note()
         if "check_mag" in lc.colnames:
             text += check_star_note(lc["check_mag"], lc["check_mag_err"], ~self.excluded())

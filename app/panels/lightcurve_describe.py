@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from astropy.table import Table
 
 from .lightcurve_run_stars import magnitude_label, run_curve_description, run_curve_notes
 
-__all__ = ["curve_description", "description_path", "mosaic_note"]
+if TYPE_CHECKING:
+    from .lightcurve_model import LightCurveRun
+
+__all__ = ["curve_description", "description_path", "mosaic_note", "scale_words"]
 
 
 def mosaic_note(pattern: str | None) -> str:
@@ -109,3 +112,19 @@ def curve_description(
             lines.append(value if value.startswith(what) else f"{what}: {value}")
     lines.append("Columns: " + ", ".join(table.colnames) + " (jd_utc: JD, UTC; bjd_tdb: BJD, TDB).")
     return lines
+
+
+def scale_words(run: LightCurveRun) -> str:
+    """What the magnitudes are: which catalogue stars calibrate them, or differential."""
+    if not run.calibrated:
+        return "differential: no zero point or catalogue magnitudes of the comparison stars"
+    meta = run.table.meta
+    band = str(meta.get("band", "") or "")
+    n = len(run.choice.comparison)
+    where = str(meta.get("comparison_source", "") or "")
+    where = (
+        "clicked stars" if where == "clicked" else f"catalogue stars of {where}" if where else ""
+    )
+    return f"calibrated{' ' + band if band else ''} magnitudes: ensemble of {n} " + (
+        where or "stars of known magnitude"
+    )

@@ -38,7 +38,12 @@ from fluxion.core.lightcurve.comparison import (
     choose_comparison_stars,
 )
 from fluxion.core.lightcurve.extended import extended_sources, source_sizes
-from fluxion.core.lightcurve.run import LightCurveParams, assemble_light_curve, measure_frames
+from fluxion.core.lightcurve.run import (
+    LightCurveParams,
+    Measurement,
+    assemble_light_curve,
+    measure_frames,
+)
 from fluxion.core.lightcurve.scintillation import lights_scintillation
 from fluxion.core.photometry.flags import PhotometryFlag
 from fluxion.core.photometry.noise import NoiseModel
@@ -226,6 +231,7 @@ def run_light_curve(
     read_noise: float = 0.0,
     executor: Executor | None = None,
     state: StepState | None = None,
+    measure: Callable[..., Measurement] = measure_frames,
 ) -> LightCurveRun:
     """Measure the target's light curve (see the module docstring).
 
@@ -251,6 +257,9 @@ def run_light_curve(
     field_flux : ndarray (n,), optional
         Their fluxes: an automatic comparison star is refused when a brighter
         star's aperture reaches into its aperture or sky annulus.
+    measure : callable, optional
+        The forced photometry, called as :func:`~fluxion.core.lightcurve.run.measure_frames`
+        (a colour camera's channels: :class:`.lightcurve_channels.ChannelPhotometry`).
     """
     positions, _ = predict_positions(target, frames)
     target_xy = np.column_stack([positions["x"], positions["y"]]).astype(float)
@@ -293,10 +302,9 @@ def run_light_curve(
     where = SkyCoord(ra0 * u.deg, dec0 * u.deg) if np.isfinite(ra0) and np.isfinite(dec0) else None
     # Each star's twinkling in its error, when the headers give the telescope's aperture.
     scint = lights_scintillation(frames, where)
-    m = measure_frames(load_image, target_xy, star_xy, params,
-                       noise=NoiseModel(read_noise=read_noise), state=sub,
-                       executor=executor, neighbours_xy=neighbours,
-                       scintillation=scint.sigma)  # fmt: skip
+    m = measure(load_image, target_xy, star_xy, params,
+                noise=NoiseModel(read_noise=read_noise), state=sub, executor=executor,
+                neighbours_xy=neighbours, scintillation=scint.sigma)  # fmt: skip
     if manual:
         k = len(ref_xy)
         ens = tuple(range(k - 1)) if k >= 3 else tuple(range(k))
