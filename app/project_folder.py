@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from fluxion.core.project.document import Project
 
-__all__ = ["default_project_folder", "user_projects_folder"]
+__all__ = ["default_project_folder", "night_name", "user_projects_folder"]
 
 
 def user_projects_folder() -> Path:
@@ -39,3 +40,16 @@ def default_project_folder(project: Project) -> Path:
     while (folder / "project.json").exists():  # another project's: never mixed
         folder, k = base.with_name(f"{base.name}-{k}"), k + 1
     return folder
+
+
+def night_name(opened: Sequence[Path], frames: Sequence[Path]) -> str:
+    """The name of a night the user opened: the folder chosen, else the frames' common folder.
+
+    A night filed in sub-folders (``night/darks``, ``night/lights``) is named
+    after the folder the user opened, not after the first frame's sub-folder
+    ("darks" named the project, its products' folder and the window's title).
+    """
+    if len(opened) == 1 and Path(opened[0]).is_dir():
+        return Path(opened[0]).resolve().name
+    parents = [str(Path(f).resolve().parent) for f in frames]
+    return Path(os.path.commonpath(parents)).name if parents else ""

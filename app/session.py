@@ -43,7 +43,7 @@ from fluxion.core.project.products import ProductStore
 from fluxion.core.project.results import ResultsChange, SessionResults
 from fluxion.core.runtime.pipeline import StepState
 
-from .project_folder import default_project_folder, user_projects_folder
+from .project_folder import default_project_folder, night_name, user_projects_folder
 from .results_signal import ResultsSignal
 from .settings import Settings
 from .workers import ErrorInfo, Task, WorkerPool
@@ -391,7 +391,8 @@ class Session(QObject):
                 "the steps already run (File > Save project as... moves it elsewhere)"
             )
         if project is None:
-            project = Project.from_inputs([f.path for f in usable])
+            inputs = [f.path for f in usable]
+            project = Project.from_inputs(inputs, name=night_name(paths, inputs))
         if REFERENCE_CATALOG not in project.steps:
             # A demo night carries the stars it was made from: it solves and
             # calibrates offline. An explicit choice (even "none") is kept.

@@ -124,6 +124,9 @@ def test_lights_of_the_same_name_in_two_target_folders_keep_their_own_products(t
 def test_the_window_opens_a_sub_folder_night_with_its_catalog(window, open_and_wait, nina):
     open_and_wait(window, nina)
     frames = window.session.sequence.frames
+    # Named after the folder opened, not the first frame's sub-folder (BIAS).
+    assert window.session.project.name == nina.name
+    assert window.windowTitle().startswith(f"Fluxion - {nina.name}")
     assert len(frames) == 18
     assert sum(f.type == "light" for f in frames) == N
     assert window.session.reference_catalog() == (nina / "truth/reference_catalog.ecsv").resolve()
