@@ -86,6 +86,7 @@ from .stored import (
 )
 
 __all__ = [
+    "NO_FRAMES_OPEN",
     "FrameInputs",
     "FrameLanding",
     "StepPanel",
@@ -101,6 +102,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("fluxion.app.panels")
+
+#: What a step's run button says when no night is open.
+NO_FRAMES_OPEN = (
+    "No frames open yet: open a folder of FITS frames or a project (File > Open folder..., "
+    "Open project...), or try File > Classroom demo."
+)
 
 
 @dataclass(frozen=True)
@@ -176,8 +183,8 @@ class StepPanel(QWidget):
         self.result_label = QLabel("Not run yet.")
         self.result_label.setWordWrap(True)
         self.plot = TimeSeriesPlot(self.quantity, "hours since the first light")
-        self.run_button.clicked.connect(self.run_current)
-        self.run_all_button.clicked.connect(self.run_all)
+        self.run_button.clicked.connect(lambda: self._run_clicked(self.run_current))
+        self.run_all_button.clicked.connect(lambda: self._run_clicked(self.run_all))
         self.plot.frame_clicked.connect(session.go_to)
         session.current_changed.connect(self._on_frame_changed)
         session.sequence_changed.connect(self._on_sequence)
@@ -407,6 +414,13 @@ class StepPanel(QWidget):
         self.redraw_overlays()  # also empties them when the frame has no result
         if index not in self.results and self.redo_box.isChecked():
             self.run_current()
+
+    def _run_clicked(self, run: Callable[[], Task | None]) -> None:
+        """A run button: with no night open it says so (the click did nothing, silently)."""
+        if self.session.sequence is None:
+            self.result_label.setText(NO_FRAMES_OPEN)
+            return
+        run()
 
     def run_current(self) -> Task | None:
         """Run the step on the current frame in a worker."""
