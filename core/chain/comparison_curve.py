@@ -30,8 +30,12 @@ from ..io.frames import FrameInfo
 from ..lightcurve.comparison import ComparisonError
 from ..lightcurve.ensemble import choose_ensemble, renormalised_sum, stored_measurement
 from ..photometry.noise import MAG_PER_LN
+from ..photometry.params import PhotometryParams
 from ..project.products import ProductStore
+from .calibrate import frame_image
 from .comparison_aperture import best_aperture
+from .comparison_refusals import best_covered_light, extended_candidates, track_in_reference
+from .magnitudes import channel_rows
 
 __all__ = [
     "COMPARISON_CHOICES", "ZERO_POINT_NOISE_FLOOR", "ZERO_POINT_NOISE_RATIO",
@@ -53,6 +57,10 @@ ZERO_POINT_NOISE_RATIO = 3.0
 _MATCH_FWHM = 1.0
 #: Comparison candidates with another star closer than this many FWHM are refused.
 _ISOLATION_FWHM = 4.0
+#: The photometry step's outer sky radius (FWHM) unless the night says another.
+_ANNULUS_OUTER_FWHM = PhotometryParams().annulus_outer
+#: Sizes are measured within this many apertures (about six FWHM), as the window does.
+_SIZE_APERTURES = 4.0
 
 
 def comparison_reason(
@@ -129,6 +137,8 @@ def comparison_light_curve(
     light_curve: Table,
     facts: Sequence[dict],
     reason: str,
+    *,
+    annulus_outer_fwhm: float = _ANNULUS_OUTER_FWHM,
 ) -> tuple[Table, list[str]]:
     """The target against an ensemble of the night's comparison stars, and the notes.
 
@@ -144,6 +154,10 @@ def comparison_light_curve(
         Each light's facts (``fwhm``, ``sky``), for the fit's detrending.
     reason : str
         Why the comparison stars are used (:func:`comparison_reason`).
+    annulus_outer_fwhm : float
+        The photometry's outer sky radius (FWHM): a moving target passing a
+        candidate closer than three apertures plus this is in its aperture or
+        sky annulus, and the candidate is refused (as the window refuses it).
 
     Returns
     -------
@@ -151,7 +165,14 @@ def comparison_light_curve(
         The differential curve (``light_curve`` when no ensemble could be
         chosen) and the notes saying which path was taken and why.
     """
-    tables = [store.read_table("zeropoint", f.path) for f in lights]
+    # A colour camera's lights have a row per channel at each star: the curve's
+    # channel alone, or every star's other channels are its neighbours and twins.
+    channel = light_curve.meta.get("channel")
+    tables = [
+        t if (t := store.read_table("zeropoint", f.path)) is None or channel is None
+        else channel_rows(t, channel)
+        for f in lights
+    ]  # fmt: skip
     fwhm = np.array([float(x.get("fwhm", np.nan)) for x in facts], float)
     sky = np.array([float(x.get("sky", np.nan)) for x in facts], float)
     scale = np.nanmedian(_meta_array(tables, "pixel_scale", np.nan))
@@ -170,7 +191,19 @@ def comparison_light_curve(
             tables, light_curve, match_arcsec=max(match, 1.0), scintillation=scint,
             common_err=common, fwhm=fwhm, sky=sky,
         )  # fmt: skip
-        chosen = choose_ensemble(m, star_xy, round(_ISOLATION_FWHM * seeing, 1))
+        # Stars only: no galaxy core, and none a moving target passes.
+        radius = _stored_radius(tables) or seeing
+        ref = best_covered_light(m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = m.star_flux[ref] / m.star_err[ref]
+        wide = extended_candidates(
+            frame_image(store, lights[ref]).data, m.star_xy[ref], snr, _SIZE_APERTURES * radius
+        )
+        path = track_in_reference(m, star_xy, min_motion=radius)
+        chosen = choose_ensemble(
+            m, star_xy, round(_ISOLATION_FWHM * seeing, 1), extended=wide, target_path=path,
+            path_clearance=3.0 * radius + annulus_outer_fwhm * seeing,
+        )  # fmt: skip
     except ComparisonError as exc:
         note = f"light curve: no comparison ensemble ({exc}); its magnitudes are as measured"
         log.warning("%s", note)

@@ -31,7 +31,9 @@ from .record import FrameRecord
 from .solve import catalog_digest, frame_wcs
 from .stored_photometry import load_photometry
 
-__all__ = ["load_magnitudes", "load_zeropoint", "zeropoint_fingerprint", "zeropoint_frame"]
+__all__ = [
+    "channel_rows", "load_magnitudes", "load_zeropoint", "zeropoint_fingerprint", "zeropoint_frame",
+]  # fmt: skip
 
 # Zero-point facts kept in the magnitudes table's meta (and read back by load_zeropoint).
 _ZP_META = (
@@ -108,8 +110,8 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
     primary = m.get("primary_channel")
     if primary:
         # A colour frame: the primary channel's calibration (see _calibrate_channels).
-        stars = _channel_rows(stars, primary)
-        trajectory = _channel_rows(trajectory, primary)
+        stars = channel_rows(stars, primary)
+        trajectory = channel_rows(trajectory, primary)
 
     def num(key: str) -> float:
         v = m.get(key)
@@ -136,7 +138,8 @@ def load_zeropoint(store: ProductStore, frame: FrameInfo) -> ZeroPointResult | N
     )
 
 
-def _channel_rows(table: Table, channel: str) -> Table:
+def channel_rows(table: Table, channel: str) -> Table:
+    """The rows of ``channel`` in a colour light's table (a monochrome one's as it is)."""
     if "channel" not in table.colnames:
         return table
     return table[np.asarray(table["channel"]) == channel]

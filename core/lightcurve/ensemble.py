@@ -317,7 +317,15 @@ def _chi2_among(m: Measurement, stars: Sequence[int]) -> np.ndarray:
     return out
 
 
-def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) -> EnsembleCurve:
+def choose_ensemble(
+    m: Measurement,
+    star_xy: np.ndarray,
+    isolation_px: float,
+    *,
+    extended: np.ndarray | None = None,
+    target_path: np.ndarray | None = None,
+    path_clearance: float | None = None,
+) -> EnsembleCurve:
     """The comparison ensemble of a stored measurement, and why (see the module's steps).
 
     Parameters
@@ -327,6 +335,11 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
         The stars' positions in one light, for the isolation test.
     isolation_px : float
         A candidate with another measured star closer than this is refused.
+    extended : ndarray of bool, optional
+        Candidates that are extended sources (a galaxy's core): refused.
+    target_path : ndarray, shape (n_lights, 2), optional
+        A moving target's path in ``star_xy``'s pixels: a candidate it passes
+        closer than ``path_clearance`` (default ``isolation_px``) is refused.
 
     Raises
     ------
@@ -340,7 +353,8 @@ def choose_ensemble(m: Measurement, star_xy: np.ndarray, isolation_px: float) ->
             m.star_flux, m.star_err, star_xy, flags=m.star_flags, target_flux=target_flux,
             n_comparison=MAX_ENSEMBLE, isolation_radius=isolation_px,
             max_delta_mag=MAX_DELTA_MAG, max_chi2=np.inf, min_coverage=MIN_COVERAGE,
-            exclude=exclude,
+            exclude=exclude, extended=extended, target_path=target_path,
+            path_clearance=path_clearance,
         )  # fmt: skip
 
     # The variability test, worst first: the worst candidate is variable when its
