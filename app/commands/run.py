@@ -225,7 +225,11 @@ def _catalog(args: argparse.Namespace, frames):
 
 
 def _field_catalog(args, frames):
-    """Reference stars around the night's pointing through the catalog chain and its cache."""
+    """Reference stars around the night's pointing through the catalog chain and its cache.
+
+    Returns the table (None when none answered), the run's note on why not,
+    and each uncalibrated light's reason.
+    """
     from fluxion.core.catalogs import (
         CatalogCache,
         CatalogChain,
@@ -237,7 +241,7 @@ def _field_catalog(args, frames):
 
     pointed = [f for f in frames if f.type == "light" and f.ra is not None and f.dec is not None]
     if not pointed:
-        return None, "no pointing (RA/DEC) in the headers to fetch the catalog for"
+        return None, *["no pointing (RA/DEC) in the headers to fetch the catalog for"] * 2
     f = pointed[0]
     radius = 0.5
     if f.shape is not None and f.pixel_scale is not None:
@@ -249,10 +253,18 @@ def _field_catalog(args, frames):
         answer = chain.query(Cone(f.ra, f.dec, radius))
     except CatalogError as exc:
         if exc.unreachable:
-            # The network first, then what still works without it.
-            return None, f"{exc}. {OFFLINE_HELP}"
-        return None, str(exc)
-    return answer.table, ""
+            # The network first, then what still works without it; each light's
+            # reason says what it still has (the advice is the run's note, once).
+            return None, f"{exc}. {OFFLINE_HELP}", f"{exc}; {_STILL_DONE}"
+        return None, str(exc), str(exc)
+    return answer.table, "", ""
+
+
+#: What an uncalibrated light still has when the catalog's service could not be reached.
+_STILL_DONE = (
+    "the light is still solved and measured (instrumental magnitudes), and the light "
+    "curve can be differential against comparison stars (--comparison)"
+)
 
 
 def _pointed_at_target(args: argparse.Namespace, frames: list) -> list:
@@ -380,12 +392,13 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     frames = _pointed_at_target(args, frames)
     args.catalog = chosen_catalog(args)
     solve_fields, catalog, problem = _catalog(args, frames)
+    lights_problem = ""
     said = []  # the run's own notes before the night's
     if colour := colour_note(frames, args.channel):
         said.append(colour)
         print(colour)
     if catalog is None:
-        catalog, problem = _field_catalog(args, frames)
+        catalog, problem, lights_problem = _field_catalog(args, frames)
         if problem:
             said.append(f"catalog: {problem.rstrip('.')}; magnitudes stay instrumental")
             print(said[-1], file=sys.stderr)
@@ -410,7 +423,9 @@ def _run(args: argparse.Namespace, executor: Executor | None) -> int:
     try:
         with _ctrl_c_cancels(state):
             result = run_night(
-                project, frames, params, catalog=catalog, target=locate,
+                project, frames, params, catalog=catalog,
+                catalog_problem=lights_problem,
+                target=locate,
                 target_name=target_name or "target", executor=executor,
                 state=state.sub(0.02, 1.0), channel=args.channel,
                 comparison=args.comparison,

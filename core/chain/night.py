@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -60,16 +59,17 @@ from .calibrate import (
     masters_problems,
     prepare_masters,
 )
+from .frames_table import frames_table
 from .lightcurve import NO_TARGET_NOTE, light_curve_from_magnitudes
 from .project_facts import with_project_facts
 from .register import add_registration, place_through_registration
+from .register_beside import register_beside
 from .weak_zeropoint import weak_note
 from .worker import (
     FrameJob,
     FrameReport,
     measure_target,
     process_frame,
-    register_night,
     seed_calibration,
 )
 
@@ -84,11 +84,6 @@ log = logging.getLogger(__name__)
 
 FRAMES_FILE = "frames.ecsv"
 LIGHT_CURVE_FILE = "lightcurve.ecsv"
-FRAME_COLUMNS = (
-    "file", "jd_utc", "fwhm", "sky", "n_sources", "wcs_ok", "astrometric_rms_arcsec",
-    "zero_point", "zero_point_err", "status",
-)  # fmt: skip
-
 # A function giving the target's (x, y) in every light from their solutions
 # (None where a frame has no WCS); raises ValueError when it cannot.
 TargetLocator = Callable[[Sequence[FrameInfo], list], list]
@@ -136,32 +131,6 @@ class NightRun:
     def work_done(self) -> int:
         """Frames any step computed (0 when everything was current)."""
         return sum(c.get("done", 0) for c in self.counts.values())
-
-
-def _frames_table(lights: Sequence[FrameInfo], reports: Sequence[FrameReport]) -> Table:
-    rows = []
-    for f, r in zip(lights, reports, strict=True):
-        facts = r.facts
-        rows.append(
-            (
-                r.frame,
-                f.jd if f.jd is not None else math.nan,
-                float(facts.get("fwhm", math.nan)),
-                float(facts.get("sky", math.nan)),
-                int(facts.get("n_sources", 0)),
-                bool(facts.get("wcs_ok", False)),
-                float(facts.get("astrometric_rms_arcsec", math.nan)),
-                float(facts.get("zero_point", math.nan)),
-                float(facts.get("zero_point_err", math.nan)),
-                "; ".join(r.errors) or "ok",
-            )
-        )
-    dtypes = (str, float, float, float, int, bool, float, float, float, str)
-    t = Table(rows=rows or None, names=FRAME_COLUMNS, dtype=dtypes)
-    t["fwhm"].unit = "pix"
-    t["astrometric_rms_arcsec"].unit = "arcsec"
-    t["zero_point"].unit = t["zero_point_err"].unit = "mag"
-    return t
 
 
 def _target_sky(target: TargetLocator | None, lights: Sequence[FrameInfo]) -> list:
@@ -232,46 +201,6 @@ def _threads_like(executor: Executor | None) -> Iterator[Executor | None]:
         yield pool
 
 
-def _register_beside(
-    executor: Executor | None,
-    job: FrameJob,
-    store: ProductStore,
-    lights: list[FrameInfo],
-    found: list,
-    state: StepState,
-) -> Callable[[CpuLedger], tuple[Registration | None, list[int]]]:
-    """The night's registration, started; the returned function waits for it.
-
-    On worker processes it runs on one of them (idle once the frames are
-    done) while this process places the target and builds the light curve:
-    the two whole-night steps overlap instead of following each other. With
-    threads (one interpreter, one core for Python) or no executor it runs
-    here, now. A worker that fails it leaves it to this process.
-    """
-    # Here: matching stars is the registering process's import (a worker's, with processes).
-    from .register import register_lights
-
-    if executor is None or isinstance(executor, ThreadPoolExecutor):
-        done = register_lights(store, lights, state, found=found)
-        return lambda ledger: done
-    future = executor.submit(register_night, job, [portable(f) for f in lights], found)
-    memo: list = []
-
-    def wait(ledger: CpuLedger) -> tuple[Registration | None, list[int]]:
-        if not memo:
-            try:
-                registration, order, cpu = future.result()
-                # Serial all the same: only the target and the light curve run beside it.
-                ledger.phases["registration (worker)"] = cpu
-                memo.append((registration, order))
-            except Exception as exc:  # a worker lost: the registration is made here
-                log.warning("registration: on this process (%s)", exc)
-                memo.append(register_lights(store, lights, state, found=found))
-        return memo[0]
-
-    return wait
-
-
 def _stored_wcs(store: ProductStore, frame: FrameInfo) -> WCS | None:
     """:func:`.solve.frame_wcs`, imported only for a light whose worker reported no WCS.
 
@@ -299,6 +228,7 @@ def run_night(
     params: NightParams,
     *,
     catalog: Table | None = None,
+    catalog_problem: str = "",
     target: TargetLocator | None = None,
     target_name: str = "target",
     executor: Executor | None = None,
@@ -320,6 +250,9 @@ def run_night(
         Reference stars (ra, dec, band magnitudes) for astrometry and
         photometric calibration; without it the astrometry parameters' catalog
         is used and magnitudes stay instrumental.
+    catalog_problem : str
+        Why there is no ``catalog`` (a service unreachable, offline with
+        nothing cached): every uncalibrated light's reason says it.
     target : callable, optional
         Gives the target's (x, y) in each light from the solutions; no light
         curve without it.
@@ -375,7 +308,7 @@ def run_night(
     mfp = masters_fingerprint(frames, params.masters)
     job = FrameJob(
         str(folder), params.calibration, mfp, params.detection, params.astrometry,
-        params.photometry, params.zeropoint, catalog, names,
+        params.photometry, params.zeropoint, catalog, names, catalog_problem,
     )  # fmt: skip
     stale = [
         f for f in lights
@@ -483,7 +416,7 @@ def run_night(
     # -- registration on the detected stars, on a worker beside the target's steps -------
     found = [report_of(f).sources for f in lights]
     with ledger.phase("registration"):
-        registering = _register_beside(executor, job, store, lights, found, state.sub(0.9, 0.91))
+        registering = register_beside(executor, job, store, lights, found, state.sub(0.9, 0.91))
     registration_note = len(notes)
 
     def registered() -> tuple[Registration | None, list[int]]:
@@ -568,7 +501,10 @@ def run_night(
         why = comparison_reason(light_curve, comparison, np.asarray(zp_err))
         if why:
             facts = [report_of(f).facts for f in lights]
-            light_curve, said = comparison_light_curve(store, lights, light_curve, facts, why)
+            light_curve, said = comparison_light_curve(
+                store, lights, light_curve, facts, why,
+                annulus_outer_fwhm=params.photometry.annulus_outer,
+            )  # fmt: skip
             notes += said
         light_curve.meta["target"] = target_name
         atomic_write_ecsv(folder / LIGHT_CURVE_FILE, light_curve)
@@ -584,7 +520,7 @@ def run_night(
         named = [names.file(lights[k].path) for k in order]
         notes.insert(registration_note, f"registration: {registration.summary(named)}")
     table = add_registration(
-        _frames_table(lights, [report_of(f) for f in lights]), registration, order
+        frames_table(lights, [report_of(f) for f in lights]), registration, order
     )
     atomic_write_ecsv(folder / FRAMES_FILE, table)
     # What the run command adds to its account (its notes, the transit it fits) stays

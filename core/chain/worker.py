@@ -106,6 +106,8 @@ class FrameJob:
     zeropoint: ZeroPointParams
     catalog: Table | None = None
     names: FrameNames = field(default_factory=FrameNames)
+    #: Why there is no catalog (a service unreachable): each uncalibrated light's reason.
+    catalog_problem: str = ""
 
     # Pickled for every frame sent to a worker process: the catalogue's pickle is
     # made once a job, and a worker rebuilds the Table once (catalog_state.py).
@@ -291,8 +293,9 @@ def _measure(
         return
     n = len(store.noted)
     zp = zeropoint_frame(
-        store, frame, job.zeropoint, job.catalog, record=record, target_xy=target_xy
-    )
+        store, frame, job.zeropoint, job.catalog, record=record, target_xy=target_xy,
+        catalog_problem=job.catalog_problem,
+    )  # fmt: skip
     report.status["zeropoint"] = _status(store, n)
     report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
     calibrated = bool(zp.calibrated)
