@@ -54,7 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rep.add_argument("--contact-info", default="", help="contact (e-mail or address)")
     rep.add_argument("--observers", default="", help="observers' names, separated by ';'")
     rep.add_argument("--filter", default="", help="filter code (default: the sessions')")
-    rep.add_argument("--band", default="V", help="magnitude band")
+    rep.add_argument(
+        "--band", default="",
+        help="the magnitudes' band (default: each session's: its catalogue band when "
+        "calibrated, else its filter's code, C for clear or unfiltered)",
+    )  # fmt: skip
 
 
 def _cache(args) -> Path:
@@ -83,6 +87,30 @@ def _alcdef(args):
         filter=args.filter or "C", magband=args.band, mpc_designation=args.designation.strip(),
         mpc_code=args.obscode,
     )  # fmt: skip
+
+
+def _in_its_band(session, table, args: argparse.Namespace):
+    """``session`` with ALCDEF's filter code, its band and whether it is differential.
+
+    A curve against comparison stars (``fluxion run`` without zero points) is
+    differential, in its filter's own band (C when clear or unfiltered): V
+    would claim a calibration it never had. A calibrated curve is in the
+    catalogue band it names (``meta['band']``), else its filter's.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from .reports import alcdef_filter_code
+
+    code = alcdef_filter_code(session.filter)
+    scale = str(table.meta.get("magnitude_scale", "") or "")
+    differential = scale.startswith("differential")
+    calibrated = not differential and (
+        "calibrated" not in table.colnames or bool(np.all(np.asarray(table["calibrated"], bool)))
+    )
+    band = args.band or (str(table.meta.get("band", "") or "") if calibrated else "") or code
+    return dataclasses.replace(session, filter=code, band=band, differential=differential)
 
 
 def _light_curve_file(path: Path) -> tuple[Path, str]:
@@ -116,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         path, name = _light_curve_file(given)
         try:
             table = Table.read(path)
-            session = session_from_table(table, name, filter=args.filter)
+            session = _in_its_band(session_from_table(table, name, filter=args.filter), table, args)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{path}: {exc}") from exc
         if args.target:

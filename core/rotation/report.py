@@ -82,7 +82,10 @@ def rotation_alcdef(sessions: Sequence[Session], metadata: AlcdefSession) -> str
     for s in sessions:
         jd = np.asarray(s.jd, float)
         mag = np.asarray(s.mag, float)
-        meta = replace(metadata, filter=s.filter or metadata.filter)
+        meta = replace(
+            metadata, filter=s.filter or metadata.filter, magband=s.band or metadata.magband,
+            differential=s.differential or metadata.differential,
+        )  # fmt: skip
         if s.has_geometry:
             ltc = -float(np.mean(s.light_time))
             ucor = float(np.mean(s.unit_distance))

@@ -65,6 +65,12 @@ class Session:
     zero_point_err : float
         Error (mag) of the session's calibration offset, common to all its
         points (a catalogue zero point's); 0 when not known.
+    band : str
+        The band the magnitudes are in (ALCDEF's MAGBAND): a calibrated
+        curve's catalogue band, else its filter's own; empty when not known.
+    differential : bool
+        Whether the magnitudes are relative to comparison stars (ALCDEF's
+        DIFFERMAGS), not on a catalogue's scale.
     """
 
     name: str
@@ -77,6 +83,8 @@ class Session:
     filter: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     zero_point_err: float = 0.0
+    band: str = ""
+    differential: bool = False
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.jd))
