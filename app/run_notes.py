@@ -26,6 +26,15 @@ NO_NOTES = (
     "This project keeps no notes of <code>fluxion run</code>: it was made in the window, "
     "or by a run before the notes were kept (run it again: nothing finished is redone)."
 )
+#: Said of a night just opened (no project yet to speak of; true also once steps ran here).
+NOT_RUN = (
+    "No notes of <code>fluxion run</code> on this night. <b>Run &gt; Every step on all "
+    "lights</b> runs every step here, in the window; <code>fluxion run FOLDER</code> in a "
+    "terminal does the same and keeps notes on what it found, shown here when its project "
+    "is opened."
+)
+#: Said before a night is open.
+NO_NIGHT = "No night open yet: File &gt; Open folder... or File &gt; Classroom demo."
 
 
 def run_notes(project: Any) -> tuple[list[str], str] | None:
@@ -87,7 +96,9 @@ class RunNotes(QTextBrowser):
         project = self.session.project
         kept = run_notes(project)
         if kept is None:
-            self.setHtml(f"<p>{NO_NOTES}</p>")
+            empty = not getattr(project, "results", None)
+            said = NO_NOTES if not empty else NO_NIGHT if self.session.sequence is None else NOT_RUN
+            self.setHtml(f"<p>{said}</p>")
             self._folder = None
             return
         notes, finished = kept

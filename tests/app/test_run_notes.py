@@ -95,5 +95,13 @@ def test_the_window_shows_the_runs_notes_in_front(window, qtbot, open_and_wait, 
 
 
 def test_a_project_without_a_run_says_so(window, open_and_wait, demo_night) -> None:
+    assert window.run_notes.toPlainText().startswith("No night open yet")
     open_and_wait(window, demo_night)
+    # A night just opened: nothing ran, and the tab says how to run it.
+    said = window.run_notes.toPlainText()
+    assert said.startswith("No notes of fluxion run on this night")
+    assert "Run > Every step on all lights" in said
+    # A project where steps ran but no fluxion run: it keeps no notes of one.
+    window.session.project.record_result("detection", [], n_frames=1)
+    window.run_notes.refresh()
     assert "keeps no notes of fluxion run" in window.run_notes.toPlainText()
