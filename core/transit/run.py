@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,8 @@ from .limb_darkening import LimbDarkening, limb_darkening
 from .model import TransitCurve, TransitShape, durations
 from .noise import RedNoise, red_noise_beta
 from .sampling import Posterior, sample_posterior
-from .setup import make_setup
+from .setup import density_prior, make_setup
+from .starts import best_minimum, mid_time_starts, start_from_data
 from .systematics import (
     baseline_spread,
     bic,
@@ -194,6 +195,16 @@ NO_GEOMETRY_NOTE = (
 )
 
 
+#: Regressors every baseline holds when the night alone gives the geometry. The
+#: airmass trend (differential extinction between target and comparisons of
+#: other colours) is in every ground-based night; left to the BIC it was left out
+#: when a longer or shorter transit could take it: over simulated nights of
+#: TrES-1's layout (tests/core/test_transit_free_geometry_pulls.py) with 1 % per
+#: airmass, a constant baseline won most draws and put the mid-time early by
+#: about a sigma. EXOTIC, too, always fits an airmass term.
+FREE_GEOMETRY_REGRESSORS = ("airmass",)
+
+
 def _robust_sigma(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
@@ -218,47 +229,24 @@ def _max_regressors(data: TransitData, setup, requested: int) -> int:
     return int(max(0, min(requested, n_oot // OOT_POINTS_PER_TERM - 1)))
 
 
-def _start_from_data(data: TransitData, regs: dict, setup):
-    """Starting geometry from the light curve when no archive gives it.
-
-    A Sun-like star's a/Rs can be far off (a giant host, a grazing orbit), and
-    a fit started with the wrong duration may stop in a wrong minimum; so
-    transits of 0.5 to 8 h are fitted with a straight-line baseline, and the
-    best one is the start. These trials only rank durations, so they stop
-    early (the full-precision fit follows from the best one); to the last
-    digit they took nearly all of a fit's time.
-    """
-    names = ("time",) if "time" in regs else ()
-    design = design_matrix(regs, names, len(data))
-    best = None
-    for hours in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.5, 6.0, 8.0):
-        a_rs = setup.period / np.pi / (hours / 24.0) * np.sqrt((1 + setup.start["rp_rs"]) ** 2
-                                                                 - 0.09)  # fmt: skip
-        start = {**setup.start, "a_rs": float(np.clip(a_rs, 1.5, 190.0)), "b": 0.3}
-        trial = replace(setup, start=start)
-        fit = least_squares_fit(TransitProblem(data.t, data.flux, data.flux_err, design, trial),
-                                tol=1e-6, max_nfev=40 * (len(trial.free) + 1))  # fmt: skip
-        if best is None or fit.chi2 < best[0]:
-            best = (fit.chi2, trial, TransitProblem(data.t, data.flux, data.flux_err, design,
-                                                    trial).values(fit.theta))  # fmt: skip
-    assert best is not None
-    found = best[2]
-    start = {**setup.start, **{k: found[k] for k in ("tmid", "rp_rs", "a_rs", "b")}}
-    return replace(setup, start=start)
-
-
 def _select(
-    data: TransitData, regs: dict, setup, max_terms: int, state: StepState | None
+    data: TransitData,
+    regs: dict,
+    setup,
+    max_terms: int,
+    state: StepState | None,
+    starts: tuple[dict, ...] = (),
+    required: tuple[str, ...] = (),
 ) -> tuple[tuple, LeastSquares, TransitProblem, list[dict]]:
-    """Fit every candidate regressor set; the lowest BIC wins."""
-    sets = candidate_sets(tuple(regs), max_terms)
+    """Fit every candidate regressor set (from each start); the lowest BIC wins."""
+    sets = candidate_sets(tuple(regs), max_terms, required)
     table: list[dict[str, Any]] = []
     best = None
     for k, names in enumerate(sets):
         problem = TransitProblem(
             data.t, data.flux, data.flux_err, design_matrix(regs, names, len(data)), setup
         )
-        fit = least_squares_fit(problem)
+        fit = best_minimum(problem, starts)
         n_par = len(setup.free) + 1 + len(names)
         score = bic(fit.weighted_rss, len(data), n_par)
         found = problem.values(fit.theta)
@@ -304,13 +292,21 @@ def fit_transit(
     star = {"teff": eph.teff, "logg": eph.logg, "feh": eph.feh, **(stellar or {})}
     filt = p.filter or data.filter
     ld = limb_darkening(filt, star["teff"], star["logg"], star["feh"])
-    setup = make_setup(data, eph, ld, geometry=p.geometry, limb_darkening=p.limb_darkening)
+    density = density_prior(eph, p.geometry, star)
+    setup = make_setup(data, eph, ld, geometry=p.geometry, limb_darkening=p.limb_darkening,
+                       density=density)  # fmt: skip
     notes = [parameters_note(setup, eph, ld)]
+    if density is not None:
+        notes.append(density.note)
     for why, n in data.dropped.items():
         notes.append(f"{n} point(s) left out: {why}")
     regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])
+    starts: tuple[dict, ...] = ()
+    required: tuple[str, ...] = ()
     if eph.a_rs is None:
-        setup = _start_from_data(data, regs, setup)
+        setup = start_from_data(data, regs, setup)
+        starts = mid_time_starts(setup, eph, data)
+        required = FREE_GEOMETRY_REGRESSORS
         notes.append(NO_GEOMETRY_NOTE)
     max_terms = _max_regressors(data, setup, p.max_regressors)
     if max_terms < p.max_regressors:
@@ -319,7 +315,8 @@ def fit_transit(
             "transit, and there are too few points there for more"
         )
     sub = state.sub(0.0, 0.3) if state is not None else None
-    names, fit, problem, table = _select(data, regs, setup, max_terms, sub)
+    names, fit, problem, table = _select(data, regs, setup, max_terms, sub, starts,
+                                          required)  # fmt: skip
 
     # Outliers off the chosen fit, then the same model again without them.
     resid = (data.flux - fit.model) / data.flux_err

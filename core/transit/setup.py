@@ -33,8 +33,11 @@ from .ephemeris import Ephemeris
 from .fit import FitSetup
 from .limb_darkening import LimbDarkening
 from .model import impact_parameter
+from .stellar_density import StellarDensityPrior, a_rs_from_density, a_rs_prior_from_star
 
-__all__ = ["GEOMETRY_MODES", "make_setup", "a_rs_from_density", "resolved_geometry"]
+__all__ = [
+    "GEOMETRY_MODES", "make_setup", "a_rs_from_density", "resolved_geometry", "density_prior",
+]  # fmt: skip
 
 #: How the archive's a/Rs and inclination enter the fit (see the module).
 GEOMETRY_MODES = ("auto", "prior", "free", "fixed")
@@ -45,16 +48,6 @@ _A_RS_REL = 0.10
 _B_SIGMA = 0.15
 
 
-def a_rs_from_density(period_days: float, density_solar: float = 1.0) -> float:
-    """a/Rs of a circular orbit around a star of the given mean density (Sun = 1).
-
-    Kepler's third law, (a/Rs)^3 = G rho P^2 / (3 pi); 4.2 P^(2/3) for the Sun.
-    """
-    g, rho_sun = 6.674e-11, 1408.0
-    p = period_days * 86400.0
-    return float((g * density_solar * rho_sun * p**2 / (3.0 * math.pi)) ** (1.0 / 3.0))
-
-
 def resolved_geometry(geometry: str, eph: Ephemeris) -> str:
     """``"auto"`` made concrete (see the module): prior, fixed or free."""
     if geometry != "auto":
@@ -62,6 +55,17 @@ def resolved_geometry(geometry: str, eph: Ephemeris) -> str:
     if eph.a_rs is None or eph.inc_deg is None:
         return "free"
     return "prior" if eph.a_rs_err and eph.inc_err else "fixed"
+
+
+def density_prior(eph: Ephemeris, geometry: str, star: dict) -> StellarDensityPrior | None:
+    """The prior on a/Rs from the star's density when nothing gives a/Rs (see the module).
+
+    Only without the archive's or the user's a/Rs, with the geometry free
+    (``"auto"`` or ``"free"``), and with the star's Teff and log g known.
+    """
+    if eph.a_rs is not None or resolved_geometry(geometry, eph) != "free":
+        return None
+    return a_rs_prior_from_star(eph.period, star.get("teff"), star.get("logg"), star.get("feh"))
 
 
 def _depth_guess(data: TransitData, tmid: float, half_width: float) -> float:
@@ -80,6 +84,7 @@ def make_setup(
     geometry: str = "auto",
     limb_darkening: str = "prior",
     tmid_start: float | None = None,
+    density: StellarDensityPrior | None = None,
 ) -> FitSetup:
     """The fit's free parameters, starting values, priors and limits.
 
@@ -93,6 +98,9 @@ def make_setup(
     limb_darkening : {"prior", "free", "fixed"}
     tmid_start : float, optional
         Start of the mid-time instead of the ephemeris' prediction.
+    density : StellarDensityPrior, optional
+        a/Rs from the star's density (:func:`density_prior`): the prior on a/Rs
+        when neither the archive nor the user gives a/Rs.
     """
     if geometry not in GEOMETRY_MODES:
         raise ValueError(f"geometry must be auto, prior, free or fixed, not {geometry!r}")
@@ -102,6 +110,8 @@ def make_setup(
     mid = 0.5 * (data.t[0] + data.t[-1])
     tc = eph.predict(mid).tc if tmid_start is None else float(tmid_start)
     a_rs = eph.a_rs if eph.a_rs else a_rs_from_density(eph.period)
+    if not eph.a_rs and density is not None:
+        a_rs = density.a_rs
     b = 0.3
     if eph.inc_deg is not None and eph.a_rs:
         b = min(max(impact_parameter(a_rs, eph.inc_deg), 0.0), 0.95)
@@ -123,6 +133,8 @@ def make_setup(
                     b_err = max(a_rs * math.radians(eph.inc_err) * math.sin(
                         math.radians(eph.inc_deg)), 0.05)  # fmt: skip
                 priors["b"] = (b, b_err)
+        elif not has_geometry and density is not None:
+            priors["a_rs"] = (density.a_rs, density.a_rs_err)
     if limb_darkening != "fixed":
         free += ["u1", "u2"]
         if limb_darkening == "prior":

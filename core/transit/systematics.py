@@ -98,17 +98,22 @@ def regressors_from_columns(
     return out
 
 
-def candidate_sets(available: list[str] | tuple[str, ...], max_terms: int = 3) -> list[tuple]:
+def candidate_sets(
+    available: list[str] | tuple[str, ...], max_terms: int = 3, required: tuple[str, ...] = ()
+) -> list[tuple]:
     """Every subset of the regressors with at most ``max_terms`` members.
 
     ``time2`` is only tried together with ``time`` (a parabola without its
-    slope is not a sensible trend).
+    slope is not a sensible trend). Every subset holds the ``required``
+    regressors that are available (when ``max_terms`` allows them).
     """
     names = [n for n in REGRESSORS if n in available]
     out: list[tuple] = []
     for k in range(0, min(max_terms, len(names)) + 1):
         for combo in combinations(names, k):
             if "time2" in combo and "time" not in combo:
+                continue
+            if any(r in names and r not in combo for r in required[:max_terms]):
                 continue
             out.append(combo)
     return out

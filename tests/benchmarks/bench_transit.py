@@ -52,6 +52,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,13 +94,24 @@ def run_fluxion(data: Path, work: Path) -> dict:
                                 dark=dark, target=TRES1, location=UMD)  # fmt: skip
     lc = transit_data_from_table(choice.light_curve, "TrES-1")
     result = fit_transit(lc, EPHEMERIS, TransitParams(mcmc_steps=5000, mcmc_burn=1500))
+    # The same light curve with the ephemeris and the star alone (no a/Rs, no inclination).
+    alone = replace(EPHEMERIS, a_rs=None, a_rs_err=None, inc_deg=None, inc_err=None,
+                    rp_rs=None, duration_h=None)  # fmt: skip
+    free = fit_transit(lc, alone, TransitParams(mcmc_steps=5000, mcmc_burn=1500))
     work.mkdir(parents=True, exist_ok=True)
     rows = zip(lc.t, lc.flux, lc.flux_err, lc.columns["airmass"], strict=True)
     (work / "fluxion_lightcurve.csv").write_text(
         "".join(f"{t:.7f},{f:.7f},{e:.7f},{a:.5f}\n" for t, f, e, a in rows)
     )
     v, e = result.values, result.errors
+    fv, fe = free.values, free.errors
     return {
+        "free_geometry": {
+            "tmid": fv["tmid"], "tmid_err": fe["tmid"], "rp_rs": fv["rp_rs"],
+            "rp_rs_err": fe["rp_rs"], "depth_pct": 100 * fv["depth"],
+            "scatter_pct": 100 * free.residual_rms, "a_rs": fv["a_rs"], "a_rs_err": fe["a_rs"],
+            "detrending": ", ".join(free.detrending), "seconds": float("nan"),
+        },
         "tmid": v["tmid"], "tmid_err": e["tmid"], "rp_rs": v["rp_rs"], "rp_rs_err": e["rp_rs"],
         "depth_pct": 100 * v["depth"], "scatter_pct": 100 * result.residual_rms,
         "beta": result.beta, "detrending": ", ".join(result.detrending),
@@ -305,7 +317,8 @@ def main() -> int:
     ex = finish_exotic(started, args.work, args.timeout)
     tc, tc_err = PUBLISHED
     print(f"\nTrES-1 b, 2012-06-17; published Tc = {tc} +/- {tc_err} BJD_TDB (Yeung et al. 2022)")
-    rows = [("Fluxion", fl)] + ([("EXOTIC", ex)] if isinstance(ex, dict) else [])
+    rows = [("Fluxion", fl), ("Fl. free", fl["free_geometry"])]
+    rows += [("EXOTIC", ex)] if isinstance(ex, dict) else []
     print(f"{'':8} {'Tc (BJD_TDB)':>15} {'err (min)':>9} {'O-C (sig)':>9} {'Rp/Rs':>14} "
           f"{'depth %':>8} {'rms %':>6} {'time s':>7}")  # fmt: skip
     for name, r in rows:
@@ -316,6 +329,10 @@ def main() -> int:
     print(
         f"Fluxion: {fl['aperture']}; detrending {fl['detrending'] or 'none'}; beta {fl['beta']:.2f}"
     )
+    free = fl["free_geometry"]
+    print(f"Fl. free: the ephemeris and the star alone (no a/Rs, no inclination): a/Rs "
+          f"{free['a_rs']:.2f} +- {free['a_rs_err']:.2f}, "
+          f"detrending {free['detrending']}")  # fmt: skip
     if args.exotic_prereduced:
         print("EXOTIC fitted Fluxion's light curve (pre-reduced mode): the same photometry")
     else:
