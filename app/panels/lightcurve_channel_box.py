@@ -71,3 +71,13 @@ class LightCurveChannelsMixin(LightCurveState):
         """The photometry of the picked channels on lights of ``pattern``, None for the mosaic."""
         channels = self.chosen_channels()
         return ChannelPhotometry(pattern, channels) if pattern and channels else None
+
+    def show_curve_channels(self, table) -> None:
+        """Set the choice to the channels a kept curve was measured on (the mosaic when none)."""
+        if self.colour_pattern() is None:
+            return
+        channels = tuple(str(c) for c in (table.meta.get("channels") or ()))
+        for text, picked in CHANNEL_CHOICES.items():
+            if picked == channels:
+                self.channel_box.setCurrentText(text)
+                return

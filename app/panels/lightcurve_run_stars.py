@@ -76,7 +76,9 @@ def run_curve_description(table: Table, calibrated: bool) -> str:
             names += ", check star K"
         at = f", aperture {r:.1f} px" if r is not None else ""
         stars = f"{n} comparison star{'s' if n > 1 else ''} ({names} in the viewer){at}"
-        return f"a curve measured in the window against {stars} ({scale})"
+        channel = str(table.meta.get("channel", "") or "")
+        on = f" on the {channel} pixels" if channel else ""
+        return f"a curve measured in the window{on} against {stars} ({scale})"
     if not is_run_comparison_curve(table):
         if calibrated:
             return "the run's curve from each light's zero point (catalogue magnitudes)"

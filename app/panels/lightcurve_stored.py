@@ -137,6 +137,7 @@ class LightCurveStoredMixin(LightCurveState):
         self.run, self.rows = kept
         self.show_restore()
         lc = self.run.table
+        self.show_curve_channels(lc)
         good = int(np.isfinite(np.asarray(lc["mag"], float)).sum())
         what = run_curve_description(lc, self.run.calibrated)
         notes = " ".join(run_curve_notes(lc))

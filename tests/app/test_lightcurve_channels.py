@@ -18,6 +18,8 @@ from astropy.table import Table
 import fluxion.widgets  # noqa: F401  (PySide6 6.12 workaround before any Qt object)
 from fluxion.app.panels.lightcurve import LightCurvePanel
 from fluxion.app.panels.lightcurve_channels import ChannelPhotometry
+from fluxion.app.panels.lightcurve_model import table_to_keep
+from fluxion.app.panels.lightcurve_run_stars import run_curve_description
 from fluxion.core.lightcurve.run import LightCurveParams
 from fluxion.core.simulation.simulate import NightConfig, simulate_night
 
@@ -99,6 +101,12 @@ def test_the_panel_measures_the_channels_picked(open_panel, qtbot, colour_night)
         assert np.all(np.isfinite(mag)) and np.all(err > 0)
         assert np.all(np.abs(mag - np.median(mag)) < 4 * np.hypot(err, np.median(err))), c
     assert "fwhm" not in lc.colnames  # no seeing measured on the channels
+    # Shown again from the project: the choice and the words follow the kept curve.
+    kept = table_to_keep(panel.run, "star", panel.params().aperture_radius)
+    panel.channel_box.setCurrentIndex(0)
+    panel.show_curve_channels(kept)
+    assert panel.chosen_channels() == ("G", "R", "B")
+    assert "measured in the window on the G pixels" in run_curve_description(kept, False)
 
 
 def test_a_monochrome_night_offers_no_channels(open_panel, tmp_path) -> None:
