@@ -55,6 +55,16 @@ def alcdef_filter_code(name: str) -> str:
     return _ALCDEF_SLOAN.get(key, key)
 
 
+def _aavso_code(named: str, band: str) -> str:
+    """The AAVSO code of the frames' filter (a clear one's by its zero point's band: CV, CR);
+    the catalogue band when no filter is named; a name without a code as given (refused)."""
+    from fluxion.core.reports.aavso_exoplanet import aavso_filter_code
+
+    if not named:
+        return band or "V"
+    return aavso_filter_code(named, band or None) or named
+
+
 def add_position_report_arguments(p: argparse.ArgumentParser) -> None:
     """Options for the MPC 80-column and ADES reports (and the object's identity)."""
     g = p.add_argument_group("reports")
@@ -290,7 +300,7 @@ def write_light_curve_reports(args: argparse.Namespace, lc, frames, calibrated: 
             text = format_aavso(
                 args.object, lc["jd_utc"], lc["mag"], standard_magnitude_err(lc),
                 obscode=args.aavso_code,
-                filter=args.filter or frames_filter or band or "V", airmass=lc["airmass"],
+                filter=_aavso_code(args.filter or frames_filter, band), airmass=lc["airmass"],
                 **_aavso_fields(lc, comps, check),
             )  # fmt: skip
             write_aavso(args.aavso, text)

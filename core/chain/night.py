@@ -497,6 +497,16 @@ def run_night(
     if target is not None and light_curve is not None:
         from .comparison_curve import comparison_light_curve, comparison_reason
 
+        # The band the zero points put the magnitudes in (a clear filter's is the
+        # calibration's choice, R unless --band): the reports' codes follow it.
+        bands = [
+            str(r.facts.get("band", ""))
+            for f in lights
+            if (r := report_of(f)).facts.get("calibrated")
+        ]
+        if bands:
+            light_curve.meta["band"] = max(set(bands), key=bands.count)
+
         zp_err = [float(report_of(f).facts.get("zero_point_err", np.nan)) for f in lights]
         why = comparison_reason(light_curve, comparison, np.asarray(zp_err))
         if why:

@@ -297,7 +297,7 @@ def _measure(
         catalog_problem=job.catalog_problem,
     )  # fmt: skip
     report.status["zeropoint"] = _status(store, n)
-    report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err)
+    report.facts.update(zero_point=zp.zero_point, zero_point_err=zp.zero_point_err, band=zp.band)
     calibrated = bool(zp.calibrated)
     if not zp.calibrated:
         report.errors.append(f"not calibrated: {zp.reason}")

@@ -190,7 +190,8 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
         table: ``jd_utc``, ``mag``, ``mag_err``, ``calibrated``, ``airmass``
         (the magnitude scale's common error is added to each point's error:
         :func:`standard_magnitude_err`); a colour night's has the channel and
-        its code (``TG``, ``TB``, ``TR``) in its meta.
+        its code (``TG``, ``TB``, ``TR``) in its meta, and ``band`` there is
+        the zero points' (a clear filter's code follows it: CV or CR).
     star_id, obscode : str
         As for :func:`format_aavso`.
     filter : str
@@ -206,11 +207,13 @@ def format_aavso_light_curve(light_curve, star_id: str, *, obscode: str, filter:
 
     meta = light_curve.meta
     named = (filter or str(meta.get("filter", "") or "")).strip()
-    code = aavso_filter_code(named)
+    # A clear filter's code is its zero point's band's (CV, CR): the calibration's.
+    band = str(meta.get("band", "") or "") or None
+    code = aavso_filter_code(named, band)
     if not code:
         raise ExportError(
             f"the frames' filter {named or 'none'!r} has no AAVSO filter code "
-            "(V, B, R, CV, TG, ...)"
+            f"(V, B, R, CV, TG, ...){f' with a {band} zero point' if band else ''}"
         )
     calibrated = np.asarray(light_curve["calibrated"], dtype=bool)
     if not calibrated.any():

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.fitsio import atomic_write_text
+from ..zeropoint.bands import is_clear_filter
 from . import ExportError
 from .aavso import AAVSO_FILTERS
 
@@ -74,21 +75,32 @@ class ExoplanetReport:
     results: Mapping[str, tuple[float, float | None]] | None = None
 
 
-# Filter names as headers and observers write them -> AAVSO codes.
+# Filter names as headers and observers write them -> AAVSO codes (clear ones: is_clear_filter).
 _FILTER_CODES = {
     "U": "U", "B": "B", "V": "V", "R": "R", "RC": "R", "I": "I", "IC": "I",
     "SU": "SU", "U'": "SU", "SG": "SG", "G'": "SG", "SR": "SR", "R'": "SR", "SI": "SI",
-    "I'": "SI", "SZ": "SZ", "Z'": "SZ", "CLEAR": "CV", "C": "CV", "CV": "CV", "CR": "CR",
-    "L": "CV", "LUM": "CV", "LUMINANCE": "CV",
+    "I'": "SI", "SZ": "SZ", "Z'": "SZ",
 }  # fmt: skip
 
 
-def aavso_filter_code(name: str | None) -> str:
-    """The AAVSO code of a filter name, or "" when there is none (the checker then says so)."""
+def aavso_filter_code(name: str | None, zero_point_band: str | None = None) -> str:
+    """The AAVSO code of a filter name, or "" when there is none (the checker then says so).
+
+    A filter the calibration takes for unfiltered light (Open, L, a UV/IR-cut
+    window such as the Seestar's IRCUT: :func:`~fluxion.core.zeropoint.bands.is_clear_filter`)
+    is AAVSO's clear: CV with a V zero point, CR with an R one (AAVSO's band
+    codes); ``zero_point_band`` None (a relative flux, no zero point) keeps
+    CV, the code AAVSO's exoplanet database takes for clear. A clear filter
+    zero-pointed to any other band has no AAVSO code.
+    """
     if not name:
         return ""
     key = " ".join(str(name).strip().upper().split())
-    return key if key in AAVSO_FILTERS else _FILTER_CODES.get(key, "")
+    if key in AAVSO_FILTERS:
+        return key
+    if is_clear_filter(name):
+        return {None: "CV", "V": "CV", "R": "CR"}.get(zero_point_band, "")
+    return _FILTER_CODES.get(key, "")
 
 
 def _pairs(values: Mapping[str, tuple[float, float | None]]) -> str:

@@ -70,6 +70,11 @@ def band_system(band: str) -> str:
     return systems[band]
 
 
+def is_clear_filter(filter_name: str | None) -> bool:
+    """Whether the calibration takes ``filter_name`` for unfiltered light (Open, L, IRCUT ...)."""
+    return (filter_name or "").strip().lower() in _bands_data()["filters"][CLEAR]
+
+
 def band_for_filter(filter_name: str | None, clear_band: str = "R") -> tuple[str, str]:
     """Map a frame's FILTER value to a catalog band.
 
@@ -297,9 +302,11 @@ def catalog_magnitudes(
             plain = (plain[0], _as_float(table[f"e_{UNNAMED_BAND}"]))
         how = f"{band} taken from the catalog's '{UNNAMED_BAND}' column (it names no band)"
         return CatalogMagnitudes(band, plain[0], plain[1], how)
+    # Its own bands, not every band a catalog may have: the user picks among these.
+    own = sorted(b for b in systems if _raw_band(table, b) is not None)
     raise BandError(
         f"catalog {name} has no {band} magnitudes and no transformation to {band} "
-        f"from its bands ({', '.join(sorted(systems))})"
+        f"from its bands ({', '.join(own) or 'none known'})"
     )
 
 

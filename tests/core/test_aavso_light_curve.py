@@ -36,11 +36,15 @@ def test_rows_of_calibrated_frames_with_the_channels_code():
     assert rows[0][-1] == "colour camera B channel" and rows[0][6] == "STD"
 
 
-def test_a_clear_filter_is_cv_and_an_unknown_one_is_refused():
+def test_a_clear_filter_is_cv_or_cr_by_its_zero_point_and_an_unknown_one_is_refused():
     text = format_aavso_light_curve(_curve("Clear", [True]), "SS Cyg", obscode="x")
     assert ",CV," in text
-    with pytest.raises(ExportError, match="'IRCUT' has no AAVSO filter code"):
-        format_aavso_light_curve(_curve("IRCUT", [True]), "SS Cyg", obscode="x")
+    # A UV/IR-cut window is clear light; zero-pointed to R it is AAVSO's CR.
+    ircut = _curve("IRCUT", [True])
+    ircut.meta["band"] = "R"
+    assert ",CR," in format_aavso_light_curve(ircut, "SS Cyg", obscode="x")
+    with pytest.raises(ExportError, match="'Filter 2' has no AAVSO filter code"):
+        format_aavso_light_curve(_curve("Filter 2", [True]), "SS Cyg", obscode="x")
 
 
 def test_instrumental_magnitudes_are_never_reported():
