@@ -46,7 +46,7 @@ from .forced import (
     refined_positions,
     stamp_sizes,
 )
-from .located import mislocated
+from .located import mislocated, unplaced
 from .merge import merged
 from .neighbours import saturated_stars, unique_stars
 from .peaks import new_peaks, significance
@@ -300,6 +300,8 @@ def fit_scene(
     if st.position_debias:
         _position_debias(result.table)
     position_errors(result, frame, tables)
+    lost = unplaced(result.table, st.located_radius, st.placed_probability)
+    result = replace(result, table=result.table[~lost])
     _flag_poor_fits(result, frame, fwhm, st.threshold)
     # The sky reported is the sky's alone; the stars' wings were background.
     return replace(result, sky=result.sky - wings, wings=wings)

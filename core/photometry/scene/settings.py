@@ -120,6 +120,25 @@ class SceneSettings:
     Isolated stars at S/N 5.8: 44 of 1740 left out, 13 of them misplaced
     (tests/core/test_scene_located.py).
     """
+    placed_probability: float = 0.85
+    """Least probability, from its position errors, that a star lies within ``located_radius``.
+
+    Stars below it leave the table, not the model (:func:`.located.unplaced`;
+    0: no test): a star the data cannot place is not a detection that can be
+    reported where the star is. The errors are Gaussian (the neighbours
+    free) where :attr:`located_probability`'s posterior holds them fixed;
+    the share of faint stars fitted 1-2.5 px away is 1.6 to 6 times the
+    isolated star's Cramér-Rao one at S/N 5-8 in case B, hence the higher
+    probability (an error of at most 0.51 px per axis at 1 px).
+
+    Case B, completeness / false detections of pairs 2201+2202, 2203+2204,
+    2211+2212, 2221+2222 (crowdsource 108, -, 91, 96 false): without the
+    test 0.9492/84, 0.9528/99, 0.9542/79, 0.9513/102; at 0.85 0.9475/74,
+    0.9510/88, 0.9525/66, 0.9493/91; at 0.865 (0.5 px) 0.9454/72,
+    0.9499/84, 0.9516/61, 0.9480/88. Case A, seeds 2201-2206: 0.9797/22 ->
+    0.9788/21. Lowering ``min_snr_final`` to 4.0 adds no star: the tests
+    after it leave them out.
+    """
     shadow_radius: float = 2.0
     """FWHMs within which brighter neighbours may take a faint star's light (0: no test).
 
