@@ -512,6 +512,16 @@ def _print_unusable(frames) -> None:
     for f in frames:
         if not f.usable:
             print(f"skipped  {shown_text(f.path)}: {'; '.join(f.problems) or 'not an image'}")
+    # A frame used all the same may be used in part (one amplifier of a mosaic):
+    # said once per cause, before the run, not only by 'fluxion scan'.
+    alike: dict[str, list[str]] = {}
+    for f in frames:
+        if f.usable:
+            for problem in f.problems:
+                alike.setdefault(problem, []).append(shown_text(f.path))
+    for problem, files in alike.items():
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        print(f"note     {', '.join(files[:3])}{more}: {problem}")
 
 
 def _print_summary(result, frames_file: Path) -> None:

@@ -339,6 +339,27 @@ def _all_nan(path: Path, hdul: fits.HDUList, hdu: int, header: fits.Header) -> b
         return bool(np.isnan(data).all())
 
 
+def _extensions_problem(hdul, hdu: int, n: int) -> str:
+    """What Fluxion does with a file of ``n`` image extensions: it reads HDU ``hdu`` alone.
+
+    Extensions that each name their place on one detector (DETSEC: an LCO
+    Sinistro's four amplifiers) are a raw amplifier mosaic, which Fluxion
+    does not assemble: it measures one amplifier's quarter of the field with
+    that amplifier's gain, and says so rather than passing it off as the frame.
+    """
+    with quiet():
+        images = [h for h in hdul if h.is_image and int(h.header.get("NAXIS1", 0) or 0) > 0]
+    if len(images) == n and all("DETSEC" in h.header for h in images):
+        shape = "x".join(str(images[0].header.get(k, "?")) for k in ("NAXIS1", "NAXIS2"))
+        return (
+            f"{n} image extensions, the amplifiers of one detector (DETSEC): only HDU {hdu} "
+            f"({shape} px, one amplifier's part of the field, with its own GAIN) is read; "
+            "Fluxion does not assemble amplifier mosaics: give it the assembled frame (the "
+            "observatory's reduced one) for the whole field"
+        )
+    return f"{n} image extensions (amplifiers?); only HDU {hdu} is used"
+
+
 def _unusable(path: Path, reason: str) -> FrameInfo:
     return FrameInfo(path=path, problems=(reason,))
 
@@ -478,7 +499,7 @@ def _checked_info(
         if hdu > 0:
             n = count_images(hdul)
             if n > 1:
-                problems.append(f"{n} image extensions (amplifiers?); only HDU {hdu} is used")
+                problems.append(_extensions_problem(hdul, hdu, n))
     except FitsReadError as exc:
         problems.insert(0, str(exc))
         shape = None
