@@ -303,12 +303,18 @@ def fit_transit(
     regs = regressors_from_columns(data.t, data.columns, setup.start["tmid"])
     starts: tuple[dict, ...] = ()
     required: tuple[str, ...] = ()
+    # The out-of-transit points are counted about the transit the star's density
+    # predicts when there is one, not about the scan's start: on TrES-1's
+    # frames curve the scan started a 3 h transit, which left room for the
+    # airmass term alone, and that one baseline's minimum (-11 min) was the fit.
+    max_terms = _max_regressors(data, setup, p.max_regressors) if density else p.max_regressors
     if eph.a_rs is None:
         setup = start_from_data(data, regs, setup)
         starts = mid_time_starts(setup, eph, data)
         required = FREE_GEOMETRY_REGRESSORS
         notes.append(NO_GEOMETRY_NOTE)
-    max_terms = _max_regressors(data, setup, p.max_regressors)
+    if density is None:
+        max_terms = _max_regressors(data, setup, p.max_regressors)
     if max_terms < p.max_regressors:
         notes.append(
             f"at most {max_terms} detrending term(s): the baseline is measured out of "
