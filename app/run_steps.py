@@ -9,6 +9,11 @@ when the previous one's results have landed (its task's ``result``, after the
 panel's own handler). A step that fails or is cancelled stops the chain and the
 status bar says where; the lights done before it are kept, and running again
 goes on from the products already made.
+
+Run > Stop the steps cancels the running step's task exactly as the status
+bar's Cancel does (:meth:`Task.cancel`), and the chain reads that task's cancel
+flag whichever of the two set it: a step whose lights in flight all finish
+after the cancel lands a result, and no further step starts after it.
 """
 
 from __future__ import annotations
@@ -85,9 +90,10 @@ class NightSteps(QObject):
         return True
 
     def stop(self) -> None:
-        """Cancel the step under way; the chain ends when its task says it stopped."""
-        if self._panel is not None:
-            self._panel.cancel()
+        """Cancel the step under way, as the status bar's Cancel does; the chain ends
+        when its task says it stopped (cancelled, or done with what it had begun)."""
+        if self._task is not None:
+            self._task.cancel()
 
     def _next(self) -> None:
         if not self._queue:
@@ -137,8 +143,17 @@ class NightSteps(QObject):
         return task is self._task and self._panel is not None
 
     def _done(self, task: Task) -> None:
-        if self._current(task):
-            self._next()
+        if not self._current(task) or self._panel is None:
+            return
+        if task.state.cancelled:
+            # Cancelled once its last lights were already under way: they are kept,
+            # and the chain stops here rather than start the next step.
+            self._end(
+                f"Stopped after {self._panel.title} (cancelled); the lights done are kept. "
+                "Run > Every step again goes on from there."
+            )
+            return
+        self._next()
 
     def _failed(self, task: Task, info: ErrorInfo) -> None:
         if self._current(task) and self._panel is not None:

@@ -168,3 +168,51 @@ def test_the_end_says_which_steps_left_lights_without_a_result(qtbot) -> None:
     assert "lights with a result: Detection 2 of 3; Astrometry 0 of 3; Zero point 2 of 3." in end
     steps = NightSteps(panels[:1] + panels[3:4], lambda _t: None, lambda _t: None)
     assert steps._outcome() == "Every step done on all lights (Calibration, Photometry)."
+
+
+@pytest.mark.parametrize(
+    "how", ["stop", "status_cancel"], ids=["run_menu_stop", "status_bar_cancel"]
+)
+def test_stop_cancels_the_running_step_and_no_further_step_starts(
+    window, qtbot, open_and_wait, night: Path, monkeypatch, how: str
+) -> None:
+    """Run > Stop the steps cancels the running step's own task, as the status bar's
+    Cancel does. A step whose lights in flight finish after the cancel (a blind solve
+    is not interrupted between two lights) lands a result: the chain ends there."""
+    open_and_wait(window, night)
+    lights = window.session.light_indices()
+    panel = _panel(window, "detection")
+    tasks: list = []
+    started: list[str] = []
+
+    def work(state):
+        started.append("detection")
+        while not state.cancelled:
+            time.sleep(0.01)
+        return {}  # the lights under way finished: a result, not Cancelled
+
+    def run_all():
+        task = window.session.workers.submit(work, name="Detection", key="panel:detection")
+        tasks.append(task)
+        return task
+
+    monkeypatch.setattr(panel, "run_all", run_all)
+    said = _messages(window)
+    with qtbot.waitSignal(
+        window.night_steps.running_changed, timeout=WAIT, check_params_cb=lambda on: not on
+    ):
+        window.run_steps_action.trigger()
+        qtbot.waitUntil(lambda: started == ["detection"], timeout=WAIT)
+        assert len(tasks) == 1 and not tasks[0].state.cancelled
+        if how == "stop":
+            window.stop_steps_action.trigger()
+        else:
+            qtbot.waitUntil(lambda: window.task_progress.task is tasks[0], timeout=WAIT)
+            window.task_progress.cancel_button.click()
+        assert tasks[0].state.cancelled  # the running step's own flag, at once
+    assert said[-1].startswith("Stopped after Detection (cancelled)"), said
+    assert len(tasks) == 1
+    assert sorted(_panel(window, "calibration").results) == lights  # kept
+    for step in ("astrometry", "photometry", "zeropoint"):
+        assert len(_panel(window, step).results) == 0, step  # never started
+    assert window.run_steps_action.isEnabled() and not window.stop_steps_action.isEnabled()
