@@ -29,6 +29,7 @@ be solved; one solved gives them its centre and scale.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,7 @@ BLIND_FAILED = (
 #: The run's note when no reference catalog answered and no light tried in full was solved.
 UNCATALOGUED_FAILED = (
     "no reference catalog answered for the night's field and {tried} could not be solved "
-    "against the astrometry.net index files alone, so the other {n} were solved only near "
+    "against the astrometry.net index files alone, so the other {n} were tried only near "
     "their headers' pointing, not searched (each search takes up to the solver's time "
     "limit); give a catalog file (--catalog FILE), run online, or install astrometry.net "
     "index files for a field of this size"
@@ -203,6 +204,9 @@ def run_blind_night(
         return []
     rest = [lights[i] for i in range(n) if i not in tried]
     names = ", ".join(lights[i].path.name for i in tried)
+    if not rest:
+        # Every light was tried in full: no "other 0" left to speak of.
+        failed_note = re.sub(r",? so\s+the other \{n\}.*?\); ", "; ", failed_note, flags=re.S)
     note = failed_note.format(tried=names, n=len(rest))
     blindless = dataclasses.replace(job, astrometry=without_blind_search(job.astrometry))
     process(rest, blindless, state.sub(0.1, 1.0))
