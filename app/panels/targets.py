@@ -39,7 +39,7 @@ from fluxion.core.targets.ephemerides import Ephemeris
 from fluxion.core.targets.inputs import TargetFrames, target_frames
 
 from ..workers import Task
-from .base import StepPanel, cached_solutions, saved_product_store
+from .base import NO_FRAMES_OPEN, StepPanel, cached_solutions, saved_product_store
 from .solutions import follow_solutions
 from .standalone import run_standalone
 from .target_model import Target
@@ -128,8 +128,8 @@ class TargetsPanel(
         self.mark_box.setChecked(True)
         grid = QGridLayout()
         buttons = [
-            ("New moving", lambda: self.new_target("moving"), "A moving target: click it"),
-            ("New fixed", lambda: self.new_target("fixed"), "A fixed target: click it"),
+            ("New moving", lambda: self._new_clicked("moving"), "A moving target: click it"),
+            ("New fixed", lambda: self._new_clicked("fixed"), "A fixed target: click it"),
             ("By coordinates...", self._ask_coordinates, "A fixed target at RA, Dec"),
             ("From Horizons...", self._ask_horizons, "A moving target's ephemeris by name"),
             ("Remove target", self.remove_target, "Forget the selected target"),
@@ -335,6 +335,20 @@ class TargetsPanel(
         if ra is not None:
             self._refit(t)
         return t
+
+    def _new_clicked(self, kind: str) -> Target | None:
+        """ "New moving"/"New fixed": a target marked by clicking it needs a night to click on.
+
+        With no night open it would be "target 1" pointing at no frames: none is made,
+        and the panel says what to open.
+        """
+        if self.session.sequence is None:
+            self.result_label.setText(
+                f"No {kind} target made: it is marked by clicking it on the lights. "
+                + NO_FRAMES_OPEN
+            )
+            return None
+        return self.new_target(kind)
 
     def remove_target(self) -> None:
         """Forget the selected target."""
