@@ -39,6 +39,13 @@ loaded 2-core machine against 0.1-1 s for the others, so the search needs
 pre-reduced mode, the same nested sampling and priors): the fits compared
 on the same photometry.
 
+Fluxion also fits the same light curve with the ephemeris and the star alone
+("Fl. free": no a/Rs, no inclination; EXOTIC cannot, it needs both). Measured
+(--exotic-prereduced, EXOTIC 4.3.1): Fluxion +3.3 +- 2.3 min from the
+published mid-time, Rp/Rs 0.130 +- 0.012; free +2.5 +- 7.1 min (was -10.9 +-
+2.7, 3.9 sigma), Rp/Rs 0.130 +- 0.009, a/Rs 10.2 +- 1.1; EXOTIC -1.0 +- 2.4
+min, Rp/Rs 0.125 +- 0.005, residual scatter 0.57 % against Fluxion's 0.47 %.
+
 Run: ``.venv/bin/python tests/benchmarks/bench_transit.py [--exotic PATH] [--work DIR]
 [--timeout S] [--exotic-comparisons 2,7] [--exotic-prereduced]``
 """
