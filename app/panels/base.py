@@ -278,7 +278,12 @@ class StepPanel(QWidget):
         return self.form.params()
 
     def _on_params(self, params: Any) -> None:
-        self.session.project.set_step_params(self.step, params)
+        self.session.project.set_step_params(self.step, self.kept_params(params))
+
+    def kept_params(self, params: Any) -> Any:
+        """What the project keeps of the form ``params`` (a panel with settings
+        beside its form adds them here)."""
+        return params
 
     def _on_project(self) -> None:
         self.form.set_params(self.session.project.step_params(self.step, self.params_type))
@@ -306,7 +311,7 @@ class StepPanel(QWidget):
         In that order: :func:`product_store` saves an unsaved project, which
         reloads every panel's form from the project.
         """
-        self.session.project.set_step_params(self.step, self.params())
+        self.session.project.set_step_params(self.step, self.kept_params(self.params()))
         return product_store(self.session)
 
     def _on_sequence(self) -> None:

@@ -263,6 +263,7 @@ class LightCurvePanel(
 
     def _on_project(self) -> None:
         super()._on_project()
+        self.show_kept_channels()
         self.refresh_targets()
 
     # -- comparison stars -----------------------------------------------------

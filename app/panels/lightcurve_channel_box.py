@@ -8,12 +8,21 @@ measures them (:mod:`.lightcurve_channels`).
 
 from __future__ import annotations
 
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
+
+from fluxion.core.runtime.params import params_to_dict
 
 from .lightcurve_channels import CHANNEL_CHOICES, ChannelPhotometry
 from .lightcurve_state import LightCurveState
 
-__all__ = ["LightCurveChannelsMixin", "channels_note"]
+__all__ = ["CHANNELS_KEY", "LightCurveChannelsMixin", "channels_note"]
+
+#: The key of the channel choice among the project's Light curve settings
+#: (beside the form's: ``fluxion run`` reads the form's and passes this one by).
+CHANNELS_KEY = "colour_channels"
 
 
 def channels_note(pattern: str | None, channels: tuple[str, ...]) -> str:
@@ -41,6 +50,8 @@ class LightCurveChannelsMixin(LightCurveState):
             "A colour camera's lights: measure every pixel of each aperture together, or each "
             "colour channel on its own pixels (red, the two greens, blue) as fluxion run does"
         )
+        # Kept with the form's settings, and set back from them when a project opens.
+        self.channel_box.currentTextChanged.connect(lambda _t: self._on_params(self.params()))
         self.channel_row = QWidget()
         row = QHBoxLayout(self.channel_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -49,6 +60,17 @@ class LightCurveChannelsMixin(LightCurveState):
         self.session.sequence_changed.connect(self.show_channel_box)
         self.show_channel_box()
         return self.channel_row
+
+    def kept_params(self, params: Any) -> dict[str, Any]:
+        """The form's settings and the channel choice, as the project keeps them."""
+        return {**params_to_dict(params), CHANNELS_KEY: self.channel_box.currentText()}
+
+    def show_kept_channels(self) -> None:
+        """Set the choice to the one the project keeps (the mosaic when none)."""
+        kept = self.session.project.steps.get(self.step, {}).get(CHANNELS_KEY)
+        text = kept if kept in CHANNEL_CHOICES else next(iter(CHANNEL_CHOICES))
+        with QSignalBlocker(self.channel_box):  # read, not a change to keep
+            self.channel_box.setCurrentText(text)
 
     def colour_pattern(self) -> str | None:
         """The open night's Bayer pattern (its first light's), None for a monochrome night."""

@@ -116,3 +116,25 @@ def test_a_monochrome_night_offers_no_channels(open_panel, tmp_path) -> None:
     panel = open_panel(LightCurvePanel, night, show=True)
     assert panel.channel_row.isHidden() and panel.chosen_channels() == ()
     assert panel.channel_photometry(panel.colour_pattern()) is None
+
+
+def test_the_channel_choice_is_kept_with_the_form(open_panel, colour_night, tmp_path) -> None:
+    """The choice goes into the project with the form's settings and comes back with
+    them when the project is opened again (it came back only from a kept curve's meta)."""
+    from fluxion.app.panels.lightcurve_channel_box import CHANNELS_KEY
+
+    panel = open_panel(LightCurvePanel, colour_night)
+    panel.channel_box.setCurrentText("Blue")
+    form = panel.form.params()
+    panel.form.set_params(LightCurveParams(**{**vars(form), "aperture_radius": 7.5}))
+    panel.form.params_changed.emit(panel.form.params())
+    kept = panel.session.project.steps["lightcurve"]
+    assert kept[CHANNELS_KEY] == "Blue" and kept["aperture_radius"] == 7.5
+    # A form change keeps the choice, and ``fluxion run`` reads the form's settings as before.
+    assert panel.session.project.step_params("lightcurve", LightCurveParams).aperture_radius == 7.5
+    saved = panel.session.project.save(tmp_path / "project")
+    again = open_panel(LightCurvePanel, colour_night, project=saved)
+    assert again.chosen_channels() == ("B",) and again.params().aperture_radius == 7.5
+    # A project that keeps no choice (made before it was kept) opens on the mosaic.
+    fresh = open_panel(LightCurvePanel, colour_night)
+    assert fresh.chosen_channels() == ()
