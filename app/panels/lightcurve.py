@@ -41,7 +41,7 @@ from fluxion.core.targets.inputs import TargetFrames, target_frames
 from ..workers import ErrorInfo, Task
 from .base import StepPanel, cached_solutions, saved_product_store
 from .lightcurve_backup import back_up_run_curve, run_backup_name
-from .lightcurve_channel_box import LightCurveChannelsMixin, channels_note
+from .lightcurve_channel_box import LightCurveChannelsMixin, channels_note, colour_brief
 from .lightcurve_channels import with_channel_curves
 from .lightcurve_describe import mosaic_note, scale_words
 from .lightcurve_export import REPORT_KINDS, LightCurveReportsMixin
@@ -495,11 +495,14 @@ class LightCurvePanel(
         )
         if choice.warnings:
             text += " " + " ".join(choice.warnings)
-        seq = self.session.sequence
+        seq, details = self.session.sequence, ""
         if seq is not None and len(frames.indices):
             pattern = getattr(seq[frames.indices[0]], "cfa", None)
             channels = tuple(lc.meta.get("channels") or ())
-            text += channels_note(pattern, channels) if channels else mosaic_note(pattern)
+            # A few words in the label, the whole note when hovering over it.
+            text += colour_brief(pattern, channels)
+            details = channels_note(pattern, channels) if channels else mosaic_note(pattern)
+        self.result_label.setToolTip(details.strip())
         text += self.noisy_note()
         if "check_mag" in lc.colnames:
             text += check_star_note(lc["check_mag"], lc["check_mag_err"], ~self.excluded())

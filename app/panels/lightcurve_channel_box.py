@@ -18,7 +18,7 @@ from fluxion.core.runtime.params import params_to_dict
 from .lightcurve_channels import CHANNEL_CHOICES, ChannelPhotometry
 from .lightcurve_state import LightCurveState
 
-__all__ = ["CHANNELS_KEY", "LightCurveChannelsMixin", "channels_note"]
+__all__ = ["CHANNELS_KEY", "LightCurveChannelsMixin", "channels_note", "colour_brief"]
 
 #: The key of the channel choice among the project's Light curve settings
 #: (beside the form's: ``fluxion run`` reads the form's and passes this one by).
@@ -36,6 +36,22 @@ def channels_note(pattern: str | None, channels: tuple[str, ...]) -> str:
         f"channel on its own pixels as fluxion run measures them; the curve shown is {shown}"
         + (f" ({others} are in the table and its exports)" if others else "")
         + "; not calibrated here (no catalogue gives a channel's band)."
+    )
+
+
+def colour_brief(pattern: str | None, channels: tuple[str, ...]) -> str:
+    """The label's few words on a colour night's curve ('' for a monochrome one).
+
+    The whole note (:func:`channels_note`, :func:`.mosaic_note`) ran to several
+    lines of the label; it goes to the label's tooltip.
+    """
+    if not pattern:
+        return ""
+    if not channels:
+        return f" Colour camera ({pattern}): all pixels together (the mosaic)."
+    return (
+        f" Colour camera ({pattern}): {', '.join(channels)} channels, {channels[0]} shown, "
+        "not calibrated."
     )
 
 

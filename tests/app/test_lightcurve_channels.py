@@ -90,8 +90,11 @@ def test_the_panel_measures_the_channels_picked(open_panel, qtbot, colour_night)
     qtbot.waitUntil(lambda: panel.run is not None, timeout=60_000)
     said = panel.result_label.text()
     assert said.startswith("Measured here"), said
-    assert "Colour camera (BGGR): measured on the G, R, B pixels" in said
-    assert "mag_R, mag_B are in the table" in said
+    assert "Colour camera (BGGR): G, R, B channels, G shown, not calibrated." in said
+    assert "measured on the G, R, B pixels" not in said  # the details: in the tooltip
+    tip = panel.result_label.toolTip()
+    assert tip.startswith("Colour camera (BGGR): measured on the G, R, B pixels"), tip
+    assert "mag_R, mag_B are in the table" in tip
     lc = panel.run.table
     assert lc.meta["channels"] == ["G", "R", "B"] and lc.meta["filter"] == "TG"
     np.testing.assert_array_equal(lc["mag"], lc["mag_G"])

@@ -60,6 +60,10 @@ def test_a_colour_nights_curve_says_it_sums_the_mosaics_colours(
     mag, mag_err = np.asarray(lc["mag"], float), np.asarray(lc["mag_err"], float)
     assert np.all(np.abs(mag - np.median(mag)) < 4 * np.hypot(mag_err, np.median(mag_err)))
     if pattern:
-        assert f"Colour camera ({pattern}): measured on its mosaic" in said
+        # A few words in the label (the whole note ran to 5 lines), the note in its tooltip.
+        assert f"Colour camera ({pattern}): all pixels together (the mosaic)." in said
+        assert "measured on its mosaic" not in said
+        tip = panel.result_label.toolTip()
+        assert tip.startswith(f"Colour camera ({pattern}): measured on its mosaic"), tip
     else:
-        assert "Colour camera" not in said
+        assert "Colour camera" not in said and panel.result_label.toolTip() == ""
