@@ -244,15 +244,26 @@ class OverlayLayers(QObject):
             txa, tya = _xy(tx, ty)
             self._add("targets", pg.PlotCurveItem(txa, tya, pen=_pen("track", 1.2)), 0)
 
-    def set_labels(self, x: ArrayLike, y: ArrayLike, texts: Sequence[str]) -> None:
-        """Free text labels anchored at pixel positions."""
+    def set_labels(
+        self, x: ArrayLike, y: ArrayLike, texts: Sequence[str], offset: float = 0.0
+    ) -> None:
+        """Free text labels at pixel positions.
+
+        ``offset``: image pixels to the right of each position where its label
+        begins (an aperture's radius keeps the label off the aperture drawn there).
+        Each label has a dark backing: pale text over a bright star's yellow
+        aperture could not be read.
+        """
         xa, ya = _xy(x, y)
         if len(texts) != xa.size:
             raise ValueError(f"{len(texts)} texts for {xa.size} positions")
         self.clear("labels")
         for xi, yi, t in zip(xa, ya, texts, strict=True):
-            item = pg.TextItem(str(t), color=_COLOURS["labels"], anchor=(0, 1))
-            item.setPos(float(xi), float(yi))
+            item = pg.TextItem(
+                str(t), color=_COLOURS["labels"], anchor=(0, 0.5) if offset else (0, 1),
+                fill=pg.mkBrush(0, 0, 0, 190), border=pg.mkPen(0, 0, 0, 190),
+            )  # fmt: skip
+            item.setPos(float(xi) + float(offset), float(yi))
             self._add("labels", item, 1)
 
     # -- internals ------------------------------------------------------------

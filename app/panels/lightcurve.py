@@ -590,7 +590,7 @@ class LightCurvePanel(
         # does not know: its apertures are drawn without the form's annulus.
         annulus = (p.annulus_inner, p.annulus_outer) if radius == p.aperture_radius else None
         view.overlays.set_apertures(x, y, radius, annulus)
-        view.overlays.set_labels(x, y, labels)
+        view.overlays.set_labels(x, y, labels, offset=radius)  # beside the aperture, not on it
 
     def _error(self, task: str, message: str, hint: str) -> None:
         self.session.workers.error.emit(ErrorInfo(task, message, hint))

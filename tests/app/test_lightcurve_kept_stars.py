@@ -47,7 +47,9 @@ def test_the_reopened_project_draws_the_stars_the_curve_was_measured_against(
     truth = Table.read(demo_night / "truth" / "light_0003.ecsv")
     txy = np.column_stack([np.asarray(truth["x"], float), np.asarray(truth["y"], float)])
     for name, xy in before.items():
-        assert np.hypot(*(txy - np.asarray(xy)).T).min() < 1.0, name
+        # Each label begins one aperture radius right of its star (off the aperture).
+        star = np.asarray(xy) - (radius, 0.0)
+        assert np.hypot(*(txy - star).T).min() < 1.0, name
     window.close()
 
     with reopened(qtbot, open_and_wait, folder, tmp_path / "settings2.ini") as opened:

@@ -94,8 +94,9 @@ def test_the_runs_comparison_curve_is_named_and_its_stars_drawn(
         for item in window.image_view.overlays.items("labels")
     }
     assert {f"C{k + 1}" for k in range(n)} <= set(labels)
-    np.testing.assert_allclose(labels["C1"], xy[2, 0], atol=1e-6)
     assert panel.shown_radius(panel.params().aperture_radius) == pytest.approx(radius)
+    # The label begins one aperture radius right of its star, off the aperture.
+    np.testing.assert_allclose(labels["C1"], xy[2, 0] + (radius, 0.0), atol=1e-6)
 
     # Differential against the ensemble although its lights had zero points: no AAVSO
     # report of standard magnitudes from it, and the reason is the run's.

@@ -213,3 +213,21 @@ def test_zoomed_out_big_frame_draws_the_block_preview(show) -> None:
     v.zoom_one_to_one()
     assert not v.showing_preview
     assert v.image_item.image.shape == data.shape
+
+
+def test_a_label_sits_beside_its_aperture_on_a_dark_backing(view: ImageView, qtbot) -> None:
+    """A comparison star's pale label drawn on a bright star's yellow aperture could
+    not be read: it begins beyond the aperture, on a dark backing."""
+    view.set_image(np.zeros((NY, NX)))
+    view.zoom_to_fit()
+    x, y, radius = 40.0, 30.0, 5.0
+    view.overlays.set_apertures([x], [y], radius)
+    view.overlays.set_labels([x], [y], ["C2"], offset=radius)
+    (label,) = view.overlays.items("labels")
+    qtbot.wait(10)
+    box = label.mapRectToView(label.boundingRect())
+    assert box.left() >= x + radius - 1e-6  # the whole label right of the aperture's edge
+    assert box.top() <= y <= box.bottom()  # level with the star it names
+    backing = label.fill.color()
+    text = label.textItem.defaultTextColor()
+    assert backing.alpha() >= 128 and backing.lightness() < 60 and text.lightness() > 180
