@@ -165,15 +165,18 @@ class PSFField:
     def stamps(
         self, size: int, dx: np.ndarray, dy: np.ndarray, x: np.ndarray, y: np.ndarray
     ) -> np.ndarray:
-        """Stamps (N, size, size) of unit stars at sub-pixel offsets (dx, dy), PSFs of (x, y)."""
-        dx = np.atleast_1d(np.asarray(dx, dtype=np.float64))
-        dy = np.atleast_1d(np.asarray(dy, dtype=np.float64))
-        c = self.coefficients(x, y)
-        out = np.zeros((len(dx), size, size))
-        for k in range(self.n_basis):
-            if np.any(c[:, k] != 0):
-                out += c[:, k, None, None] * self.basis_psf(k).stamps(size, dx, dy)
-        return out
+        """Stamps (N, size, size) of unit stars at sub-pixel offsets (dx, dy), PSFs of (x, y).
+
+        The sum over basis images of each one's stamps with the star's weights,
+        drawn by :func:`.shift.field_stamps` (one combined spline per star, the
+        basis images' splines kept on the field). Interpolating each basis
+        image apart went through :meth:`basis_psf`, a new object per call, so
+        the spline cache keyed by it missed and every call filtered all J
+        basis images again.
+        """
+        from .shift import field_stamps  # shift imports this module
+
+        return field_stamps(self, size, dx, dy, x, y)
 
     def node_grid(self, nx: int | None = None, ny: int | None = None):
         """PSF images on a grid of positions: (xs, ys, cube (ny*nx, n, n)), rows y-major.
