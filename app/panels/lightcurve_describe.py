@@ -91,6 +91,10 @@ def curve_description(
             "These are not standard magnitudes: no zero point puts them on a catalogue's scale."
         )
     band, filt = str(meta.get("band", "") or ""), str(meta.get("filter", "") or "")
+    if not calibrated:
+        # A differential curve's meta may name the band its lights' zero points were in
+        # (the reports' filter codes follow it); its magnitudes are in no band.
+        band = "none (differential" + (f"; the lights' zero points are in {band})" if band else ")")
     lines.append(f"Band: {band or 'none (instrumental)'}; filter: {filt or 'not named'}.")
     radius = meta.get("aperture_radius", aperture)
     if radius is not None:
