@@ -65,12 +65,7 @@ def fits():
                 img,
                 noise=NOISE,
                 psf=PSF,
-                # The tests rebuild the fitted fluxes and the cut's S/N from
-                # the reported errors: those the cut saw, without the
-                # confusion term.
-                settings=replace(
-                    SceneSettings(), psf_refit=False, located_probability=p, confusion_errors=False
-                ),
+                settings=replace(SceneSettings(), psf_refit=False, located_probability=p),
             )
             for p in (0.0, 0.75)
         ]

@@ -299,7 +299,7 @@ def fit_scene(
         result = replace(result, table=t[~weak])
     if st.position_debias:
         _position_debias(result.table)
-    position_errors(result, frame, tables, confusion=st.confusion_errors)
+    position_errors(result, frame, tables)
     lost = unplaced(result.table, st.located_radius, st.placed_probability)
     result = replace(result, table=result.table[~lost])
     _flag_poor_fits(result, frame, fwhm, st.threshold)

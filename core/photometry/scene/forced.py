@@ -19,7 +19,6 @@ from ..epsf import EffectivePSF
 from ..flags import PhotometryFlag as F
 from ..gridpsf import PSFField
 from .centroids import CORE, refine_positions
-from .confusion import psf_weighted_chi2
 from .design import FieldTables, Tables, build_design
 from .marginal import marginal_errors
 from .peaks import find_peaks, new_peaks, significance
@@ -276,9 +275,7 @@ def _stars_image(
     return design.image(coef)
 
 
-def position_errors(
-    result: SceneResult, frame: SceneFrame, tables: Tables, confusion: bool = True
-) -> None:
+def position_errors(result: SceneResult, frame: SceneFrame, tables: Tables) -> None:
     """Fill x_err, y_err from the Fisher information of the derivative columns.
 
     With the neighbours' fluxes and positions fitted too
@@ -286,9 +283,6 @@ def position_errors(
     forced pass's isolated error, which every test of the fit has read by
     then. Once, on the last forced pass: building the derivative columns
     costs as much as the forced pass's own matrix.
-
-    ``confusion``: widen the flux errors by the residual's excess
-    chi-square (:mod:`.confusion`).
     """
     t = result.table
     if not len(t):
@@ -301,22 +295,6 @@ def position_errors(
         iso_x = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 1]])
         iso_y = 1.0 / (np.abs(flux) * dnorm[dd.col_of_star[:, 2]])
     flux_err, x_err, y_err = marginal_errors(dd, sqrt_w, x, y, flux)
-    # Light the table does not hold (an undetected neighbour) raises the
-    # PSF-weighted chi-square q of the star's residual above the noise's q0
-    # (:mod:`.confusion`); the flux error grows by sqrt(q / q0) where that
-    # is above 1. Of the forms tried on case B (q alone, q / q0, q / q0
-    # only beyond 1-3 sigma of its noise, weights P instead of P^2 / var),
-    # this one gave the pulls nearest 1 in every bin (1.07-1.13 ->
-    # 1.04-1.09, case A 0.98-1.04 -> 0.95-1.01): the confused stars' q is
-    # hardly above the others' (pull widths 1.10-1.15 in every quartile of
-    # q), so a significance threshold leaves them out and most of the gain
-    # is the noise of q lifting every error a little, sparse frames too.
-    # Fluxes and positions do not change.
-    if confusion:
-        w = sqrt_w * sqrt_w
-        q, q0 = psf_weighted_chi2(dd, dd.col_of_star[:, 0], result.residual**2 * w, w)
-        with np.errstate(invalid="ignore"):
-            flux_err = flux_err * np.sqrt(np.fmax(q / q0, 1.0))
     # A star without weight in its own column keeps the isolated error.
     t["flux_err"] = np.where(np.isfinite(flux_err), flux_err, np.asarray(t["flux_err"]))
     t["x_err"] = np.where(np.isfinite(x_err), x_err, iso_x)

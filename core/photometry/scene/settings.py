@@ -139,13 +139,6 @@ class SceneSettings:
     0.9788/21. Lowering ``min_snr_final`` to 4.0 adds no star: the tests
     after it leave them out.
     """
-    confusion_errors: bool = True
-    """Widen each flux error by the excess chi-square of its PSF-weighted residual.
-
-    ``flux_err * sqrt(max(1, q / q0))`` (:mod:`.confusion`); fluxes and
-    positions do not change. Case B, pull widths from 3e2 to 3e4 e-
-    (8 frames): 1.07-1.13 without, 1.04-1.09 with it; case A 0.95-1.01.
-    """
     shadow_radius: float = 2.0
     """FWHMs within which brighter neighbours may take a faint star's light (0: no test).
 
