@@ -80,6 +80,38 @@ def run_project(tmp_path_factory, request) -> tuple[Path, Path, object, object]:
     return night, folder, star, config
 
 
+#: A star of the Seestar M94 field 5.7' from the galaxy's nucleus, the run's target.
+SEESTAR_TARGET = (192.59624, 41.12333)
+
+
+@pytest.fixture(scope="session")
+def seestar_offline_run(shared_data, tmp_path_factory) -> tuple[Path, str]:
+    """The Seestar M94 night run offline with nothing cached, a star as target and
+    comparison stars: the project folder and what the run printed.
+
+    One run (about 100 s) for every test of it: each asks a different question of
+    the same products (the comparison ensemble, each light's catalog reason).
+    """
+    import contextlib
+    import io
+
+    from fluxion.app.cli import main
+
+    root = tmp_path_factory.mktemp("seestar_offline")
+    project = root / "p"
+    args = [
+        "run", str(shared_data / "seestar-osc"), "--project", str(project), "--offline",
+        "--no-report", "--ra", repr(SEESTAR_TARGET[0]), "--dec", repr(SEESTAR_TARGET[1]),
+        "--comparison", "on",
+    ]  # fmt: skip
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setenv("FLUXION_CACHE_DIR", str(root / "cache"))  # nothing cached
+        # Not 0: offline, no light has a zero point ("0 of 8 lights fully processed").
+        main(args)
+    return project, out.getvalue()
+
+
 @pytest.fixture
 def window(qtbot, tmp_path) -> Iterator:
     from fluxion.app.main_window import MainWindow

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from fluxion.app.cli import main
 from fluxion.app.commands.run import _field_catalog
 from fluxion.core.astrometry import SolveParams
 from fluxion.core.calibration import CalibrationParams
@@ -57,11 +56,8 @@ def test_an_unreachable_catalog_is_each_lights_reason(tmp_path, monkeypatch, no_
     assert not any("none was given" in s for s in status)
 
 
-def test_the_seestar_night_offline_says_gaia_was_not_reachable(shared_data, tmp_path, monkeypatch):
-    seestar = shared_data / "seestar-osc"
-    monkeypatch.setenv("FLUXION_CACHE_DIR", str(tmp_path / "cache"))
-    project = tmp_path / "p"
-    main(["run", str(seestar), "--project", str(project), "--offline", "--no-report"])
+def test_the_seestar_night_offline_says_gaia_was_not_reachable(seestar_offline_run):
+    project, _ = seestar_offline_run
     frames = Table.read(project / "frames.ecsv")
     # Solved offline with the Tycho-2 index files; no zero point without Gaia.
     assert np.all(frames["wcs_ok"])

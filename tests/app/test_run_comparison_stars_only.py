@@ -82,19 +82,13 @@ def test_no_galaxy_and_no_star_on_the_track_is_a_comparison_star(asteroid_run):
     assert "the target passes within" in explanation, explanation
 
 
-#: M94's nucleus (NED, J2000) and a star of the field 5.7' from it, the target.
+#: M94's nucleus (NED, J2000); the run's target is a star 5.7' from it (conftest).
 M94 = (192.72113, 41.12025)
-TARGET = (192.59624, 41.12333)
 
 
-def test_m94s_core_is_no_comparison_star_on_the_seestar_night(shared_data, tmp_path, capsys):
-    project = tmp_path / "p"
-    args = [
-        "run", str(shared_data / "seestar-osc"), "--project", str(project), "--offline",
-        "--no-report", "--ra", repr(TARGET[0]), "--dec", repr(TARGET[1]), "--comparison", "on",
-    ]  # fmt: skip
-    main(args)
-    assert "light curve: against " in capsys.readouterr().out
+def test_m94s_core_is_no_comparison_star_on_the_seestar_night(seestar_offline_run):
+    project, printed = seestar_offline_run
+    assert "light curve: against " in printed
     lc = Table.read(project / "lightcurve.ecsv")
     assert lc.meta["channel"] == "G"
     explanation = " ".join(lc.meta["comparison_explanation"])
