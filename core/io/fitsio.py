@@ -208,6 +208,10 @@ def image_hdu_count(path: str | os.PathLike[str]) -> int:
         return count_images(hdul)
 
 
+#: Header cards that name a part of an HDU's own pixels.
+_PIXEL_SECTIONS = ("TRIMSEC", "DATASEC", "BIASSEC", "DETSEC", "CCDSEC")
+
+
 def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
     """The image HDU's header, completed by the primary header's cards.
 
@@ -215,14 +219,22 @@ def _merged_header(hdul: fits.HDUList, index: int) -> fits.Header:
     (DATE-OBS, OBJECT, ...) in the primary header and the per-amplifier facts
     (GAIN, SATURATE) in each extension; the FITS INHERIT convention says the
     extension's own cards win.
+
+    Pixel sections (TRIMSEC, DATASEC, BIASSEC, DETSEC, CCDSEC) are places in an
+    HDU's own pixels: an extension that names any of its own (an amplifier's
+    DATASEC and BIASSEC) takes none of the primary's, which describe the whole
+    detector (a Sinistro's primary TRIMSEC [1:1024,1:1024] lies outside each
+    544x522 amplifier).
     """
     header = hdul[index].header.copy()
     if index == 0:
         return clean_header(header)
-    structural = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "XTENSION"}
+    skip = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "XTENSION"}
+    if any(key in header for key in _PIXEL_SECTIONS):
+        skip.update(_PIXEL_SECTIONS)
     for card in hdul[0].header.cards:
         key = card.keyword
-        if not key or key in ("COMMENT", "HISTORY") or key in structural:
+        if not key or key in ("COMMENT", "HISTORY") or key in skip:
             continue
         if key.startswith("NAXIS") or key in header:
             continue

@@ -345,17 +345,22 @@ def _extensions_problem(hdul, hdu: int, n: int) -> str:
     Extensions that each name their place on one detector (DETSEC: an LCO
     Sinistro's four amplifiers) are a raw amplifier mosaic, which Fluxion
     does not assemble: it measures one amplifier's quarter of the field with
-    that amplifier's gain, and says so rather than passing it off as the frame.
+    that amplifier's gain and sections, and says so rather than passing it off
+    as the frame.
     """
     with quiet():
         images = [h for h in hdul if h.is_image and int(h.header.get("NAXIS1", 0) or 0) > 0]
     if len(images) == n and all("DETSEC" in h.header for h in images):
         shape = "x".join(str(images[0].header.get(k, "?")) for k in ("NAXIS1", "NAXIS2"))
+        own = hdul[hdu].header
+        # fitsio._merged_header keeps the primary's sections (the whole detector's) out.
+        sections = ", ".join(f"{k} {own[k]}" for k in ("DATASEC", "BIASSEC") if k in own)
+        calibrated = f", calibrated on its own sections ({sections})" if sections else ""
         return (
             f"{n} image extensions, the amplifiers of one detector (DETSEC): only HDU {hdu} "
-            f"({shape} px, one amplifier's part of the field, with its own GAIN) is read; "
-            "Fluxion does not assemble amplifier mosaics: give it the assembled frame (the "
-            "observatory's reduced one) for the whole field"
+            f"({shape} px, one amplifier's part of the field, with its own GAIN) is read"
+            f"{calibrated}; Fluxion does not assemble amplifier mosaics: give it the assembled "
+            "frame (the observatory's reduced one) for the whole field"
         )
     return f"{n} image extensions (amplifiers?); only HDU {hdu} is used"
 
