@@ -20,7 +20,7 @@ chance (0.5 %).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +89,7 @@ def best_aperture(
     comp: Sequence[int],
     seeing: float,
     scintillation: np.ndarray,
+    read_already: Mapping[int, np.ndarray] | None = None,
 ) -> ApertureChoice:
     """The ensemble's differential curve at the radius that makes the target's scatter smallest.
 
@@ -107,6 +108,9 @@ def best_aperture(
         The night's median FWHM (px): the radii are its multiples.
     scintillation : ndarray
         Each light's relative scintillation, in every flux error.
+    read_already : mapping of int to ndarray, optional
+        Images of some lights (by index) the caller has read: each file of a
+        frame is opened once in a run.
 
     Returns
     -------
@@ -136,8 +140,11 @@ def best_aperture(
     gains = [float(f.gain) if f.gain else 1.0 for f in lights]
     read = float(np.nanmedian([f.read_noise or 0.0 for f in lights]))
 
+    kept = dict(read_already or {})
+
     def electrons(i: int) -> np.ndarray:
-        return np.asarray(frame_image(store, lights[i]).data, np.float32) * gains[i]
+        data = kept.pop(i) if i in kept else frame_image(store, lights[i]).data
+        return np.asarray(data, np.float32) * gains[i]
 
     outer = max(RADII_FWHM) * seeing
     every = [

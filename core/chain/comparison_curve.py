@@ -196,9 +196,9 @@ def comparison_light_curve(
         ref = best_covered_light(m)
         with np.errstate(divide="ignore", invalid="ignore"):
             snr = m.star_flux[ref] / m.star_err[ref]
-        wide = extended_candidates(
-            frame_image(store, lights[ref]).data, m.star_xy[ref], snr, _SIZE_APERTURES * radius
-        )
+        # Read once here; the aperture choice below measures it again from memory.
+        ref_image = frame_image(store, lights[ref]).data
+        wide = extended_candidates(ref_image, m.star_xy[ref], snr, _SIZE_APERTURES * radius)
         path = track_in_reference(m, star_xy, min_motion=radius)
         chosen = choose_ensemble(
             m, star_xy, round(_ISOLATION_FWHM * seeing, 1), extended=wide, target_path=path,
@@ -210,7 +210,7 @@ def comparison_light_curve(
         return light_curve, [note]
     comp = list(chosen.choice.comparison)
     # The radius whose curve scatters least, as EXOTIC chooses it (the stored one included).
-    aperture = best_aperture(store, lights, m, comp, seeing, scint)
+    aperture = best_aperture(store, lights, m, comp, seeing, scint, {ref: ref_image})
     diff = aperture.curve
     out = light_curve.copy()
     out["mag"] = diff.mag
